@@ -10,7 +10,7 @@ packages=(
   libnl-3-dev libnl-route-3-dev libmnl-dev libssl-dev
   libboost-program-options-dev catch2 libpcap-dev nlohmann-json3-dev
   # tests: independent decoders and builders, namespaces
-  tshark python3-scapy iproute2
+  tshark python3-scapy iproute2 smcroute ndisc6 iputils-ping procps
 )
 
 missing=()

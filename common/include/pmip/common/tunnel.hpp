@@ -1,0 +1,175 @@
+// Tunnels between MAG and LMA (DESIGN.md section 4; RFC 5213 sections 5.6 and
+// 6.10; RFC 2473 ip6ip6; RFC 2784/2890 GRE and RFC 5845 GRE keys).
+//
+// One tunnel per (peer, local, kind, keys), shared by every mobile node that
+// uses it: acquire() creates the device on first use and counts references,
+// release() drops one and deletes the device when the last goes (after an
+// optional delay, so a handover back and forth does not churn devices).
+// Every tunnel is a real network device, so it can carry routes, be a
+// multicast interface (MIF) and an MLD link. Device names are derived from the
+// key: "<prefix><kind>-<8 hex digits>" (default prefix "pm", e.g.
+// "pm6-1a2b3c4d" for ip6ip6, "pmg-..." for GRE), 15 characters at most, so
+// that devices a crashed daemon left behind can be found and removed.
+//
+// Backends (TunnelBackend): kernel (ip6tnl / ip6gre over rtnetlink) and
+// userspace (TUN + raw IPv6 sockets, its own data-plane thread); `auto`
+// picks the kernel when it can create the device type, else userspace, with
+// one warning naming the reason.
+//
+// Threading: loop thread only (the userspace backend's data-plane thread is
+// private to it).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "pmip/common/ip.hpp"
+#include "pmip/common/result.hpp"
+#include "pmip/common/timers.hpp"
+
+namespace pmip {
+
+enum class TunnelKind : std::uint8_t { kIp6Ip6, kGre };
+std::string_view to_string(TunnelKind kind);
+
+struct TunnelKey {
+    Ipv6Address peer{};
+    Ipv6Address local{};
+    TunnelKind kind = TunnelKind::kIp6Ip6;
+    // GRE keys (RFC 5845): input = the key we receive with (our downlink key
+    // at a MAG), output = the key we send with. Both absent = GRE without key.
+    std::optional<std::uint32_t> input_key;
+    std::optional<std::uint32_t> output_key;
+    auto operator<=>(const TunnelKey&) const = default;
+};
+
+// Per-tunnel data-plane counters (userspace backend; zero for kernel devices,
+// whose counters are the device's own).
+struct TunnelCounters {
+    std::uint64_t tx_packets = 0, tx_bytes = 0, rx_packets = 0, rx_bytes = 0;
+    std::uint64_t drop_too_big = 0;      // sent ICMPv6 Packet Too Big instead
+    std::uint64_t drop_link_local = 0;   // link-local source, not MLD/ND control
+    std::uint64_t drop_malformed = 0;
+    std::uint64_t drop_send_error = 0;
+};
+
+struct TunnelInfo {
+    TunnelKey key;
+    std::string name;
+    int ifindex = 0;
+    unsigned mtu = 0;
+    unsigned references = 0;
+    bool pending_delete = false;  // last reference released, delay running
+    std::string backend;          // "kernel" | "userspace" | "fake"
+};
+
+struct TunnelOptions {
+    std::string name_prefix = "pm";
+    unsigned path_mtu = 1500;     // tunnel MTU = path_mtu - encapsulation overhead
+    std::uint8_t hop_limit = 64;  // RFC 2473 section 6.3 default
+    Duration delete_delay{};      // 0 = delete at last release
+};
+
+// Encapsulation overhead in octets: 40 (ip6ip6), 44 (GRE), 48 (GRE with an
+// output key: the key field is in the packets we send).
+unsigned tunnel_overhead(const TunnelKey& key);
+// MTU of the tunnel device: path_mtu - overhead, but never below the IPv6
+// minimum link MTU 1280 (RFC 2473 section 7.1 (b): the outer packet is then
+// fragmented).
+unsigned tunnel_mtu(const TunnelKey& key, unsigned path_mtu);
+// "<prefix>6-<8 hex>" (ip6ip6) or "<prefix>g-<8 hex>" (GRE); hex = 32-bit
+// FNV-1a over peer (16) | local (16) | kind (1) | input key | output key (each
+// key: 1 presence octet, then 4 octets network order when present). A prefix
+// longer than kMaxTunnelNamePrefix characters is cut so the name fits IFNAMSIZ.
+inline constexpr std::size_t kMaxTunnelNamePrefix = 4;
+std::string tunnel_device_name(const TunnelKey& key, const std::string& prefix);
+
+class TunnelBackend {
+public:
+    virtual ~TunnelBackend() = default;
+    virtual std::string_view name() const = 0;  // "kernel" | "userspace" | "fake"
+    // Creates and brings up the device; returns its ifindex.
+    virtual Expected<int> create(const TunnelKey& key, const std::string& device_name,
+                                 const TunnelOptions& options) = 0;
+    virtual Status destroy(const TunnelKey& key, const std::string& device_name) = 0;
+    // Deletes devices whose name starts with "<prefix>6-" or "<prefix>g-"
+    // (left by a crashed run). Returns how many.
+    virtual Expected<std::size_t> remove_stale(const std::string& prefix) = 0;
+    virtual TunnelCounters counters(const TunnelKey&) const { return {}; }
+    // Backend-wide data-plane counters by name (userspace: "unknown_peer",
+    // "rx_malformed", "rx_errors"); empty for backends without a data plane.
+    virtual std::map<std::string, std::uint64_t> statistics() const { return {}; }
+};
+
+class TunnelManager {
+public:
+    virtual ~TunnelManager() = default;
+    virtual Expected<TunnelInfo> acquire(const TunnelKey& key) = 0;
+    virtual Status release(const TunnelKey& key) = 0;
+    virtual std::vector<TunnelInfo> tunnels() const = 0;
+    virtual std::optional<TunnelInfo> find(const TunnelKey& key) const = 0;
+    virtual TunnelCounters counters(const TunnelKey& key) const = 0;
+    // Deletes every device now, whatever the references (shutdown).
+    virtual void destroy_all() = 0;
+};
+
+// Reference counting and delayed deletion over any backend.
+class RefCountingTunnelManager final : public TunnelManager {
+public:
+    RefCountingTunnelManager(std::unique_ptr<TunnelBackend> backend, Timers& timers,
+                             TunnelOptions options = {});
+    ~RefCountingTunnelManager() override;
+
+    Expected<TunnelInfo> acquire(const TunnelKey& key) override;
+    Status release(const TunnelKey& key) override;
+    std::vector<TunnelInfo> tunnels() const override;
+    std::optional<TunnelInfo> find(const TunnelKey& key) const override;
+    TunnelCounters counters(const TunnelKey& key) const override;
+    void destroy_all() override;
+
+    TunnelBackend& backend() { return *backend_; }
+
+private:
+    struct Entry {
+        TunnelInfo info;
+        TimerId delete_timer = 0;
+    };
+    std::unique_ptr<TunnelBackend> backend_;
+    Timers& timers_;
+    TunnelOptions options_;
+    std::map<TunnelKey, Entry> entries_;
+};
+
+enum class TunnelBackendChoice : std::uint8_t { kAuto, kKernel, kUserspace };
+
+// Builds the backend; for kAuto probes whether the kernel can create the
+// device types and falls back to userspace with one warning naming the reason.
+Expected<std::unique_ptr<TunnelBackend>> make_tunnel_backend(TunnelBackendChoice choice);
+Expected<std::unique_ptr<TunnelBackend>> make_kernel_tunnel_backend();
+Expected<std::unique_ptr<TunnelBackend>> make_userspace_tunnel_backend();
+// Why the kernel backend is unavailable here ("" when it is available).
+std::string kernel_tunnel_unavailable_reason(TunnelKind kind);
+
+// Records calls; assigns ifindexes from 1000 upwards. Can be told to fail.
+class FakeTunnelBackend final : public TunnelBackend {
+public:
+    std::string_view name() const override { return "fake"; }
+    Expected<int> create(const TunnelKey& key, const std::string& device_name,
+                         const TunnelOptions& options) override;
+    Status destroy(const TunnelKey& key, const std::string& device_name) override;
+    Expected<std::size_t> remove_stale(const std::string& prefix) override;
+
+    std::map<std::string, TunnelKey> devices;  // what exists now, by name
+    std::vector<std::string> calls;            // "create pm6-..", "destroy pm6-.."
+    std::optional<Error> fail_create;
+    int next_ifindex = 1000;
+};
+
+}  // namespace pmip

@@ -1,0 +1,37 @@
+// Small synchronous rtnetlink helpers for network devices, shared by the
+// tunnel backends: create a device from a prepared RTM_NEWLINK, delete by
+// name, list names, delete every device whose name has a given prefix.
+//
+// Threading: any thread; each call opens and closes its own NETLINK_ROUTE
+// socket (device creation is rare; the hot paths never call these).
+#pragma once
+
+#include <cstddef>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "pmip/common/result.hpp"
+
+struct nlmsghdr;
+
+namespace pmip::netlink {
+
+// Sends one request built by `build` (which adds attributes to a message
+// whose header and struct ifinfomsg are already in place) and waits for the
+// kernel's acknowledgement.
+using LinkMessageBuilder = std::function<void(nlmsghdr* message)>;
+Status link_request(int type, int flags, int ifindex, unsigned ifi_flags, unsigned ifi_change,
+                    const LinkMessageBuilder& build, const std::string& context);
+
+// Deletes device `name`; a device that does not exist is not an error.
+Status delete_link(const std::string& name);
+
+// Names of all network devices.
+Expected<std::vector<std::string>> link_names();
+
+// Deletes every device whose name starts with one of `prefixes`. Returns how
+// many were deleted.
+Expected<std::size_t> delete_links_with_prefix(const std::vector<std::string>& prefixes);
+
+}  // namespace pmip::netlink

@@ -1,0 +1,175 @@
+// Binding Cache storage and the RFC 5213 section 5.4.1 lookup.
+#include "pmip/lma/binding_cache.hpp"
+
+#include <algorithm>
+
+namespace pmip::lma {
+
+namespace {
+
+bool is_zero(const Ipv6Prefix& p) { return p.address == Ipv6Address{}; }
+
+std::vector<Ipv6Prefix> sorted(std::vector<Ipv6Prefix> v) {
+    for (auto& p : v) p = canonical(p);
+    std::sort(v.begin(), v.end());
+    return v;
+}
+
+}  // namespace
+
+std::string_view to_string(LookupOutcome outcome) {
+    switch (outcome) {
+        case LookupOutcome::kNewSession: return "new-session";
+        case LookupOutcome::kUpdate: return "update";
+        case LookupOutcome::kReject: return "reject";
+        case LookupOutcome::kIgnore: return "ignore";
+        case LookupOutcome::kWaitForDeregistration: return "wait-for-deregistration";
+    }
+    return "unknown";
+}
+
+LookupResult BindingCache::lookup(const LookupRequest& request) const {
+    const bool has_non_zero_prefix =
+        std::any_of(request.home_network_prefixes.begin(), request.home_network_prefixes.end(),
+                    [](const Ipv6Prefix& p) { return !is_zero(p); });
+    if (has_non_zero_prefix) return lookup_by_prefix(request);  // section 5.4.1.1
+    const bool has_ll_id = request.mn_link_layer_identifier.has_value() &&
+                           !request.mn_link_layer_identifier->empty();
+    if (has_ll_id) return lookup_by_link_layer_identifier(request);  // section 5.4.1.2
+    return lookup_by_mn_identifier(request);                          // section 5.4.1.3
+}
+
+// Steps 6 of 5.4.1.1, 5 of 5.4.1.2 and 5.4.1.3: a request that matches no
+// session creates one, unless it is a de-registration, which is ignored.
+LookupResult BindingCache::new_session(const LookupRequest& request, std::string_view rule) const {
+    if (request.lifetime == 0) return {LookupOutcome::kIgnore, 0, 0, rule};
+    return {LookupOutcome::kNewSession, 0, 0, rule};
+}
+
+// RFC 5213 section 5.4.1.1 (table A).
+LookupResult BindingCache::lookup_by_prefix(const LookupRequest& request) const {
+    const BindingCacheEntry* entry = nullptr;
+    for (const auto& p : request.home_network_prefixes) {
+        if (is_zero(p)) continue;
+        if ((entry = find_by_prefix(p)) != nullptr) break;
+    }
+    // Step 2: no entry owns any requested prefix.
+    if (entry == nullptr) return new_session(request, "A1");
+    // Step 3: the prefix belongs to another mobile node.
+    if (entry->mn_identifier != request.mn_identifier) {
+        return {LookupOutcome::kReject, entry->id, 155, "A2"};
+    }
+    // Step 4: the whole prefix set must match, values and count.
+    if (sorted(request.home_network_prefixes) != sorted(entry->home_network_prefixes)) {
+        return {LookupOutcome::kReject, entry->id, 159, "A3"};
+    }
+    // Step 5: any one of four conditions makes it an update of that entry.
+    const bool att_equal = request.access_technology_type == entry->access_technology_type;
+    const bool ll_id_present = request.mn_link_layer_identifier.has_value() &&
+                               !request.mn_link_layer_identifier->empty();
+    const bool update =
+        (ll_id_present && *request.mn_link_layer_identifier == entry->mn_link_layer_identifier &&
+         att_equal) ||
+        request.handoff_indicator == 2 ||
+        (!ll_id_present && entry->mn_link_layer_identifier.empty() && att_equal &&
+         request.handoff_indicator == 3) ||
+        (request.proxy_coa == entry->proxy_coa && att_equal);
+    if (update) return {LookupOutcome::kUpdate, entry->id, 0, "A4"};
+    // Step 6.
+    return new_session(request, "A5");
+}
+
+// RFC 5213 section 5.4.1.2 (table B).
+LookupResult BindingCache::lookup_by_link_layer_identifier(const LookupRequest& request) const {
+    const auto sessions = sessions_of(request.mn_identifier);
+    for (SessionId id : sessions) {
+        const BindingCacheEntry& e = *find(id);
+        if (e.access_technology_type == request.access_technology_type &&
+            e.mn_link_layer_identifier == *request.mn_link_layer_identifier) {
+            return {LookupOutcome::kUpdate, id, 0, "B1"};
+        }
+    }
+    if (sessions.size() == 1 && request.handoff_indicator == 2) {
+        return {LookupOutcome::kUpdate, sessions.front(), 0, "B2"};
+    }
+    if (sessions.size() == 1 && request.handoff_indicator == 4) {
+        return {LookupOutcome::kWaitForDeregistration, sessions.front(), 0, "B3"};
+    }
+    return new_session(request, "B4");
+}
+
+// RFC 5213 section 5.4.1.3 (table C).
+LookupResult BindingCache::lookup_by_mn_identifier(const LookupRequest& request) const {
+    const auto sessions = sessions_of(request.mn_identifier);
+    if (sessions.size() == 1 &&
+        (request.handoff_indicator == 2 || request.handoff_indicator == 3)) {
+        return {LookupOutcome::kUpdate, sessions.front(), 0, "C1"};
+    }
+    if (sessions.size() == 1 && request.handoff_indicator == 4) {
+        return {LookupOutcome::kWaitForDeregistration, sessions.front(), 0, "C2"};
+    }
+    return new_session(request, "C3");
+}
+
+BindingCacheEntry& BindingCache::insert(BindingCacheEntry entry) {
+    entry.id = next_id_++;
+    for (auto& p : entry.home_network_prefixes) p = canonical(p);
+    for (const auto& p : entry.home_network_prefixes) by_prefix_[p] = entry.id;
+    by_mn_.emplace(entry.mn_identifier, entry.id);
+    const SessionId id = entry.id;
+    return entries_.emplace(id, std::move(entry)).first->second;
+}
+
+void BindingCache::erase(SessionId id) {
+    const auto it = entries_.find(id);
+    if (it == entries_.end()) return;
+    for (const auto& p : it->second.home_network_prefixes) {
+        const auto pi = by_prefix_.find(p);
+        if (pi != by_prefix_.end() && pi->second == id) by_prefix_.erase(pi);
+    }
+    auto [first, last] = by_mn_.equal_range(it->second.mn_identifier);
+    for (auto mi = first; mi != last; ++mi) {
+        if (mi->second == id) {
+            by_mn_.erase(mi);
+            break;
+        }
+    }
+    entries_.erase(it);
+}
+
+void BindingCache::set_prefixes(SessionId id, std::vector<Ipv6Prefix> prefixes) {
+    BindingCacheEntry* e = find(id);
+    if (e == nullptr) return;
+    for (const auto& p : e->home_network_prefixes) {
+        const auto pi = by_prefix_.find(p);
+        if (pi != by_prefix_.end() && pi->second == id) by_prefix_.erase(pi);
+    }
+    for (auto& p : prefixes) p = canonical(p);
+    e->home_network_prefixes = std::move(prefixes);
+    for (const auto& p : e->home_network_prefixes) by_prefix_[p] = id;
+}
+
+BindingCacheEntry* BindingCache::find(SessionId id) {
+    const auto it = entries_.find(id);
+    return it == entries_.end() ? nullptr : &it->second;
+}
+
+const BindingCacheEntry* BindingCache::find(SessionId id) const {
+    const auto it = entries_.find(id);
+    return it == entries_.end() ? nullptr : &it->second;
+}
+
+const BindingCacheEntry* BindingCache::find_by_prefix(const Ipv6Prefix& prefix) const {
+    const auto it = by_prefix_.find(canonical(prefix));
+    return it == by_prefix_.end() ? nullptr : find(it->second);
+}
+
+std::vector<SessionId> BindingCache::sessions_of(const MobileNodeIdentifier& mn) const {
+    std::vector<SessionId> out;
+    auto [first, last] = by_mn_.equal_range(mn);
+    for (auto it = first; it != last; ++it) out.push_back(it->second);
+    std::sort(out.begin(), out.end());
+    return out;
+}
+
+}  // namespace pmip::lma
