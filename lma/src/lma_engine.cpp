@@ -1,0 +1,584 @@
+// LMA engine: RFC 5213 sections 5.3 - 5.6 over the Binding Cache.
+#include "pmip/lma/lma_engine.hpp"
+
+#include <algorithm>
+
+#include "pmip/common/log.hpp"
+#include "pmip/lma/ordering.hpp"
+#include "pmip/mh/codec.hpp"
+
+namespace pmip::lma {
+
+namespace {
+
+std::string context(const MobileNodeIdentifier& mn, const Ipv6Address& mag) {
+    std::string id;
+    for (char c : mn.identifier) id += (c >= 0x20 && c < 0x7f) ? c : '.';
+    return "[lma mn=" + id + " mag=" + pmip::to_string(mag) + "]";
+}
+
+Ipv6Prefix to_prefix(const mh::HomeNetworkPrefix& hnp) {
+    return canonical(Ipv6Prefix{hnp.prefix, hnp.prefix_length});
+}
+
+}  // namespace
+
+// The parts of a PBU the pipeline uses, extracted once.
+struct LmaEngine::Pbu {
+    Ipv6Address source{};
+    Ipv6Address destination{};
+    const mh::BindingUpdate* message = nullptr;
+    MobileNodeIdentifier mn;
+    bool has_mn_identifier = false;
+    LookupRequest lookup;
+    std::vector<mh::HomeNetworkPrefix> requested_prefixes;
+    std::optional<std::uint64_t> timestamp;
+    const mh::LinkLocalAddress* link_local = nullptr;
+    const mh::GreKey* gre = nullptr;
+    std::string ctx;
+};
+
+// A PBU held while the previous MAG is expected to de-register (B3 / C2).
+struct LmaEngine::Waiting {
+    Ipv6Address source{};
+    Ipv6Address destination{};
+    mh::BindingUpdate message;
+    TimerId timer = 0;
+};
+
+LmaEngine::LmaEngine(LmaConfig config, const PolicyStore& policies,
+                     std::vector<PrefixPool> pools, TunnelManager& tunnels, RouteManager& routes,
+                     Timers& timers, MhSender& sender)
+    : config_(std::move(config)),
+      policies_(policies),
+      pools_(std::move(pools)),
+      tunnels_(tunnels),
+      routes_(routes),
+      timers_(timers),
+      sender_(sender) {}
+
+LmaEngine::~LmaEngine() { clear(); }
+
+std::uint64_t LmaEngine::now_timestamp() const {
+    return timestamp_units(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(timers_.clock().since_epoch()));
+}
+
+bool LmaEngine::mag_authorized(const Ipv6Address& mag, const MobileNodePolicy& policy) const {
+    auto in = [&](const std::vector<Ipv6Prefix>& list) {
+        return std::any_of(list.begin(), list.end(),
+                           [&](const Ipv6Prefix& p) { return contains(p, mag); });
+    };
+    if (!in(config_.authorized_mags)) return false;
+    return policy.authorized_mags.empty() || in(policy.authorized_mags);
+}
+
+void LmaEngine::handle_proxy_binding_update(const Ipv6Address& source,
+                                            const Ipv6Address& destination,
+                                            const mh::BindingUpdate& message) {
+    ++counters_.pbu_received;
+    process(extract(source, destination, message));
+}
+
+LmaEngine::Pbu LmaEngine::extract(const Ipv6Address& source, const Ipv6Address& destination,
+                                  const mh::BindingUpdate& message) {
+    Pbu pbu;
+    pbu.source = source;
+    pbu.destination = destination;
+    pbu.message = &message;
+    Ipv6Address proxy_coa = source;
+    for (const auto& option : message.options) {
+        if (const auto* id = std::get_if<mh::MobileNodeIdentifier>(&option)) {
+            if (!pbu.has_mn_identifier) {
+                pbu.mn = {id->subtype, std::string(id->identifier.begin(), id->identifier.end())};
+                pbu.has_mn_identifier = true;
+            }
+        } else if (const auto* hnp = std::get_if<mh::HomeNetworkPrefix>(&option)) {
+            pbu.requested_prefixes.push_back(*hnp);
+            pbu.lookup.home_network_prefixes.push_back(to_prefix(*hnp));
+        } else if (const auto* hi = std::get_if<mh::HandoffIndicator>(&option)) {
+            pbu.lookup.handoff_indicator = hi->value;
+        } else if (const auto* att = std::get_if<mh::AccessTechnologyType>(&option)) {
+            pbu.lookup.access_technology_type = att->value;
+        } else if (const auto* ll = std::get_if<mh::MobileNodeLinkLayerIdentifier>(&option)) {
+            pbu.lookup.mn_link_layer_identifier =
+                std::string(ll->identifier.begin(), ll->identifier.end());
+        } else if (const auto* ts = std::get_if<mh::Timestamp>(&option)) {
+            pbu.timestamp = ts->value;
+        } else if (const auto* lla = std::get_if<mh::LinkLocalAddress>(&option)) {
+            pbu.link_local = lla;
+        } else if (const auto* gre = std::get_if<mh::GreKey>(&option)) {
+            pbu.gre = gre;
+        } else if (const auto* acoa = std::get_if<mh::AlternateCareOfAddress>(&option)) {
+            proxy_coa = acoa->address;  // RFC 6275 section 6.1.7
+        }
+    }
+    pbu.lookup.mn_identifier = pbu.mn;
+    pbu.lookup.proxy_coa = proxy_coa;
+    pbu.lookup.lifetime = message.lifetime;
+    pbu.ctx = context(pbu.mn, proxy_coa);
+    return pbu;
+}
+
+void LmaEngine::process(const Pbu& pbu) {
+    const mh::BindingUpdate& m = *pbu.message;
+    // Section 5.3.1 step 4.
+    if (!pbu.has_mn_identifier) return reject(pbu, mh::status::kMissingMnIdentifierOption);
+    // Steps 5-8: policy. The MN must be known (or unknown MNs served) before
+    // we can tell whether this MAG may register it.
+    const MobileNodePolicy* policy = policies_.find(pbu.mn);
+    if (policy == nullptr && config_.serve_unknown_mobile_nodes) policy = &config_.default_policy;
+    const MobileNodePolicy& effective = policy ? *policy : config_.default_policy;
+    if (!mag_authorized(pbu.lookup.proxy_coa, effective)) {
+        return reject(pbu, mh::status::kMagNotAuthorizedForProxyReg);
+    }
+    if (policy == nullptr) return reject(pbu, mh::status::kNotLmaForThisMobileNode);
+    if (!policy->proxy_registration_enabled) return reject(pbu, mh::status::kProxyRegNotEnabled);
+    // Step 9, timestamp scheme: newer than every accepted timestamp of this MN.
+    if (pbu.timestamp) {
+        std::optional<std::uint64_t> last;
+        for (SessionId id : cache_.sessions_of(pbu.mn)) {
+            const auto* e = cache_.find(id);
+            if (e->timestamp != 0) last = std::max(last.value_or(0), e->timestamp);
+        }
+        const std::uint8_t st =
+            check_timestamp(*pbu.timestamp, now_timestamp(), last,
+                            config_.timestamp_validity_window,
+                            config_.mobile_node_generated_timestamps);
+        if (st != mh::status::kAccepted) return reject(pbu, st, now_timestamp());
+    }
+    // Steps 10-12.
+    if (const auto st = mh::check_proxy_binding_update(m)) return reject(pbu, *st);
+
+    // Step 13: section 5.4.1.
+    const LookupResult r = cache_.lookup(pbu.lookup);
+    PMIP_DEBUG(kBce, pbu.ctx,
+               "lookup " + std::string(r.rule) + " -> " + std::string(to_string(r.outcome)));
+    switch (r.outcome) {
+        case LookupOutcome::kReject:
+            return reject(pbu, r.status);
+        case LookupOutcome::kIgnore:
+            ++counters_.pbu_ignored;
+            PMIP_DEBUG(kBce, pbu.ctx, "de-registration for no session ignored (" +
+                                          std::string(r.rule) + ")");
+            return;
+        case LookupOutcome::kWaitForDeregistration:
+            if (!config_.new_session_without_waiting) return wait_for_deregistration(pbu, r.session);
+            return create_session(pbu, *policy);
+        case LookupOutcome::kNewSession:
+            return create_session(pbu, *policy);
+        case LookupOutcome::kUpdate:
+            break;
+    }
+    BindingCacheEntry* entry = cache_.find(r.session);
+    // Sequence-number scheme: per mobility session [section 5.5].
+    if (!pbu.timestamp) {
+        const std::uint8_t st = check_sequence(m.sequence, entry->sequence);
+        if (st != mh::status::kAccepted) {
+            ++counters_.pbu_rejected[st];
+            return send_pba(pbu, st, entry);
+        }
+    }
+    if (m.lifetime == 0) return deregister(pbu, r.session);
+    return update_session(pbu, r.session, *policy);
+}
+
+void LmaEngine::reject(const Pbu& pbu, std::uint8_t status,
+                       std::optional<std::uint64_t> timestamp) {
+    ++counters_.pbu_rejected[status];
+    // Untrusted input: debug only (counted), so a flood cannot flood the log.
+    PMIP_DEBUG(kBce, pbu.ctx,
+              "PBU rejected: " + std::string(mh::status_name(status)) + " (" +
+                  std::to_string(status) + ")");
+    send_pba(pbu, status, nullptr, timestamp);
+}
+
+std::optional<std::vector<Ipv6Prefix>> LmaEngine::assign_prefixes(const Pbu& pbu,
+                                                                  const MobileNodePolicy& policy,
+                                                                  std::uint8_t& status) {
+    const bool wants_assignment =
+        pbu.requested_prefixes.empty() ||
+        std::any_of(pbu.requested_prefixes.begin(), pbu.requested_prefixes.end(),
+                    [](const mh::HomeNetworkPrefix& h) { return h.prefix == Ipv6Address{}; });
+    std::vector<Ipv6Prefix> out;
+    if (!wants_assignment) {
+        // Section 5.3.2 step 3: every requested prefix owned and authorized.
+        for (const auto& h : pbu.requested_prefixes) {
+            const Ipv6Prefix p = to_prefix(h);
+            const bool static_for_mn =
+                std::find(policy.static_prefixes.begin(), policy.static_prefixes.end(), p) !=
+                policy.static_prefixes.end();
+            const bool from_pool =
+                std::any_of(pools_.begin(), pools_.end(),
+                            [&](const PrefixPool& pool) { return pool.owns(p); });
+            if ((!static_for_mn && !from_pool) || cache_.prefix_bound(p)) {
+                status = mh::status::kNotAuthorizedForHomeNetworkPrefix;
+                return std::nullopt;
+            }
+            out.push_back(p);
+        }
+        return out;
+    }
+    // Section 5.3.2 steps 1-2: static prefixes of the MN, else from the pools.
+    for (const auto& p : policy.static_prefixes) {
+        if (!cache_.prefix_bound(p)) out.push_back(canonical(p));
+    }
+    if (!policy.static_prefixes.empty()) {
+        if (out.empty()) status = mh::status::kInsufficientResources;
+        return out.empty() ? std::nullopt : std::optional(out);
+    }
+    auto bound = [this](const Ipv6Prefix& p) { return cache_.prefix_bound(p); };
+    for (unsigned n = 0; n < std::max(1u, policy.prefix_count); ++n) {
+        std::optional<Ipv6Prefix> p;
+        for (auto& pool : pools_) {
+            if ((p = pool.allocate(bound))) break;
+        }
+        if (!p) {
+            release_prefixes(out);
+            status = mh::status::kInsufficientResources;
+            return std::nullopt;
+        }
+        out.push_back(*p);
+    }
+    return out;
+}
+
+void LmaEngine::release_prefixes(const std::vector<Ipv6Prefix>& prefixes) {
+    for (const auto& p : prefixes) {
+        for (auto& pool : pools_) {
+            if (pool.owns(p)) pool.release(p);
+        }
+    }
+}
+
+TunnelKey LmaEngine::tunnel_key(const BindingCacheEntry& entry, const Ipv6Address& local) const {
+    TunnelKey key;
+    key.peer = entry.proxy_coa;
+    key.local = local;
+    key.kind = entry.gre ? TunnelKind::kGre : TunnelKind::kIp6Ip6;
+    if (entry.gre && entry.uplink_key && entry.downlink_key) {
+        key.input_key = entry.uplink_key;     // the MAG sends with our uplink key
+        key.output_key = entry.downlink_key;  // we send with the MAG's downlink key
+    }
+    return key;
+}
+
+// Section 5.3.2 steps 5-6: tunnel to the MAG, one route per HNP into it.
+bool LmaEngine::bind_data_path(const BindingCacheEntry& entry, const Ipv6Address& local) {
+    auto tunnel = tunnels_.acquire(tunnel_key(entry, local));
+    if (!tunnel) {
+        ++counters_.data_path_errors;
+        PMIP_ERROR(kTunnel, context(entry.mn_identifier, entry.proxy_coa),
+                   "tunnel to MAG not created: " + tunnel.error().what);
+        return false;
+    }
+    std::vector<RouteRequest> batch;
+    for (const auto& p : entry.home_network_prefixes) {
+        batch.push_back({RouteOp::kAdd, Route{p, tunnel->ifindex, config_.route_table,
+                                              config_.route_metric, std::nullopt}});
+    }
+    const auto results = routes_.apply(batch);
+    for (const auto& st : results) {
+        if (!st.ok()) {
+            ++counters_.data_path_errors;
+            PMIP_ERROR(kRoute, context(entry.mn_identifier, entry.proxy_coa),
+                       "route not installed: " + st.error().what);
+            // Undo what this call did: routes that went in, and the tunnel reference.
+            std::vector<RouteRequest> undo;
+            for (std::size_t i = 0; i < results.size(); ++i) {
+                if (results[i].ok()) undo.push_back({RouteOp::kDelete, batch[i].object});
+            }
+            (void)routes_.apply(undo);
+            (void)tunnels_.release(tunnel_key(entry, local));
+            return false;
+        }
+    }
+    return true;
+}
+
+void LmaEngine::unbind_data_path(const BindingCacheEntry& entry) {
+    const auto local = local_address_.find(entry.id);
+    if (local == local_address_.end()) return;
+    const TunnelKey key = tunnel_key(entry, local->second);
+    if (const auto info = tunnels_.find(key)) {
+        std::vector<RouteRequest> batch;
+        for (const auto& p : entry.home_network_prefixes) {
+            batch.push_back({RouteOp::kDelete, Route{p, info->ifindex, config_.route_table,
+                                                     config_.route_metric, std::nullopt}});
+        }
+        for (const auto& st : routes_.apply(batch)) {
+            if (!st.ok()) {
+                ++counters_.data_path_errors;
+                PMIP_ERROR(kRoute, context(entry.mn_identifier, entry.proxy_coa),
+                           "route not removed: " + st.error().what);
+            }
+        }
+    }
+    if (Status st = tunnels_.release(key); !st.ok()) {
+        ++counters_.data_path_errors;
+        PMIP_ERROR(kTunnel, context(entry.mn_identifier, entry.proxy_coa),
+                   "tunnel not released: " + st.error().what);
+    }
+}
+
+void LmaEngine::arm_lifetime(BindingCacheEntry& entry) {
+    if (entry.lifetime_timer) timers_.cancel_timer(entry.lifetime_timer);
+    const SessionId id = entry.id;
+    entry.lifetime_timer =
+        timers_.start_timer(std::chrono::seconds(4) * entry.lifetime, [this, id] {
+            BindingCacheEntry* e = cache_.find(id);
+            if (e == nullptr) return;
+            e->lifetime_timer = 0;
+            ++counters_.sessions_expired;
+            PMIP_INFO(kBce, context(e->mn_identifier, e->proxy_coa), "binding lifetime expired");
+            delete_session(id);
+        });
+}
+
+void LmaEngine::create_session(const Pbu& pbu, const MobileNodePolicy& policy) {
+    const mh::BindingUpdate& m = *pbu.message;
+    // RFC 5845 section 5.1: GRE as policy says.
+    const bool policy_gre = policy.tunnel_kind == TunnelKind::kGre || policy.gre_keys;
+    if (policy_gre && pbu.gre == nullptr) return reject(pbu, mh::status::kGreKeyOptionRequired);
+    std::uint8_t status = mh::status::kAccepted;
+    auto prefixes = assign_prefixes(pbu, policy, status);
+    if (!prefixes) return reject(pbu, status);
+
+    BindingCacheEntry e;
+    e.mn_identifier = pbu.mn;
+    e.mn_link_layer_identifier = pbu.lookup.mn_link_layer_identifier.value_or("");
+    e.home_network_prefixes = *prefixes;
+    e.proxy_coa = pbu.lookup.proxy_coa;
+    e.access_technology_type = pbu.lookup.access_technology_type;
+    e.handoff_indicator = pbu.lookup.handoff_indicator;
+    e.lifetime = std::min(m.lifetime, config_.max_lifetime);
+    e.accepted_at = timers_.clock().now();
+    e.timestamp = pbu.timestamp.value_or(0);
+    e.sequence = m.sequence;
+    e.mag_link_local = (pbu.link_local && pbu.link_local->address != Ipv6Address{})
+                           ? pbu.link_local->address
+                           : config_.mag_link_local;
+    if (policy_gre) {
+        e.gre = true;
+        if (policy.gre_keys && pbu.gre->key) {
+            e.downlink_key = pbu.gre->key;
+            e.uplink_key = next_uplink_key_++;
+        }
+    }
+    BindingCacheEntry& entry = cache_.insert(std::move(e));
+    local_address_[entry.id] = pbu.destination;
+    if (!bind_data_path(entry, pbu.destination)) {
+        const auto prefixes_copy = entry.home_network_prefixes;
+        local_address_.erase(entry.id);
+        cache_.erase(entry.id);
+        release_prefixes(prefixes_copy);
+        return reject(pbu, mh::status::kInsufficientResources);
+    }
+    arm_lifetime(entry);
+    ++counters_.sessions_created;
+    ++counters_.pbu_accepted;
+    PMIP_INFO(kBce, pbu.ctx, "new mobility session " + std::to_string(entry.id) + " prefix " +
+                                 pmip::to_string(entry.home_network_prefixes.front()));
+    // GRE offered but not needed -> status 2 and no option (RFC 5845 section 5.1).
+    const std::uint8_t st = (!policy_gre && pbu.gre) ? mh::status::kGreKeyOptionNotRequired
+                                                     : mh::status::kAccepted;
+    send_pba(pbu, st, &entry, std::nullopt, entry.uplink_key);
+}
+
+void LmaEngine::update_session(const Pbu& pbu, SessionId id, const MobileNodePolicy& policy) {
+    BindingCacheEntry* entry = cache_.find(id);
+    const mh::BindingUpdate& m = *pbu.message;
+    const bool policy_gre = policy.tunnel_kind == TunnelKind::kGre || policy.gre_keys;
+    // A handoff PBU without the GRE option for a GRE session: 163 by policy
+    // (RFC 5845 section 5.1); a re-registration from the same MAG likewise.
+    if (entry->gre && pbu.gre == nullptr) return reject(pbu, mh::status::kGreKeyOptionRequired);
+
+    const bool handoff = entry->proxy_coa != pbu.lookup.proxy_coa;
+    if (entry->state == BindingState::kDeregistering) {
+        // Section 5.3.5: a valid registration during MinDelayBeforeBCEDelete
+        // updates the entry and ends the wait.
+        timers_.cancel_timer(entry->delete_timer);
+        entry->delete_timer = 0;
+        entry->state = BindingState::kActive;
+    }
+    if (handoff) {
+        // Section 5.3.4: routes move from the old MAG's tunnel to the new one.
+        unbind_data_path(*entry);
+        entry->proxy_coa = pbu.lookup.proxy_coa;
+        if (policy_gre && policy.gre_keys && pbu.gre && pbu.gre->key) {
+            entry->downlink_key = pbu.gre->key;  // same uplink key for the session's life
+        }
+        local_address_[id] = pbu.destination;
+        if (!bind_data_path(*entry, pbu.destination)) {
+            const auto ctx = pbu.ctx;
+            delete_session(id);
+            PMIP_ERROR(kBce, ctx, "handoff failed; session deleted");
+            return reject(pbu, mh::status::kInsufficientResources);
+        }
+    } else if (entry->gre && pbu.gre && pbu.gre->key && entry->downlink_key != pbu.gre->key) {
+        entry->downlink_key = pbu.gre->key;
+    }
+    entry->access_technology_type = pbu.lookup.access_technology_type;
+    entry->handoff_indicator = pbu.lookup.handoff_indicator;
+    if (pbu.lookup.mn_link_layer_identifier) {
+        entry->mn_link_layer_identifier = *pbu.lookup.mn_link_layer_identifier;
+    }
+    if (pbu.link_local && pbu.link_local->address != Ipv6Address{}) {
+        entry->mag_link_local = pbu.link_local->address;
+    }
+    entry->lifetime = std::min(m.lifetime, config_.max_lifetime);
+    entry->accepted_at = timers_.clock().now();
+    if (pbu.timestamp) entry->timestamp = *pbu.timestamp;
+    entry->sequence = m.sequence;
+    arm_lifetime(*entry);
+    ++counters_.pbu_accepted;
+    PMIP_INFO(kBce, pbu.ctx,
+              std::string(handoff ? "handoff" : "re-registration") + " of session " +
+                  std::to_string(id));
+    send_pba(pbu, mh::status::kAccepted, entry, std::nullopt, entry->uplink_key);
+}
+
+void LmaEngine::deregister(const Pbu& pbu, SessionId id) {
+    BindingCacheEntry* entry = cache_.find(id);
+    // Section 5.3.5: only the MAG that holds the binding may de-register it.
+    if (entry->proxy_coa != pbu.lookup.proxy_coa) {
+        ++counters_.pbu_ignored;
+        PMIP_DEBUG(kBce, pbu.ctx, "de-registration from a MAG that does not hold the binding");
+        return;
+    }
+    ++counters_.pbu_accepted;
+    if (pbu.timestamp) entry->timestamp = *pbu.timestamp;
+    entry->sequence = pbu.message->sequence;
+    if (entry->lifetime_timer) timers_.cancel_timer(entry->lifetime_timer);
+    entry->lifetime_timer = 0;
+    entry->lifetime = 0;
+    send_pba(pbu, mh::status::kAccepted, entry, std::nullopt, entry->uplink_key);
+
+    // A PBU from the new MAG waiting for exactly this (B3 / C2) now updates the entry.
+    if (const auto w = waiting_.find(id); w != waiting_.end()) {
+        std::unique_ptr<Waiting> waiting = std::move(w->second);
+        waiting_.erase(w);
+        timers_.cancel_timer(waiting->timer);
+        PMIP_INFO(kBce, pbu.ctx, "previous MAG de-registered; waiting PBU takes the session");
+        const Pbu held = extract(waiting->source, waiting->destination, waiting->message);
+        const MobileNodePolicy* policy = policies_.find(held.mn);
+        if (policy == nullptr) policy = &config_.default_policy;
+        return update_session(held, id, *policy);
+    }
+    if (entry->state == BindingState::kDeregistering) return;
+    entry->state = BindingState::kDeregistering;
+    entry->delete_timer = timers_.start_timer(config_.min_delay_before_bce_delete, [this, id] {
+        if (BindingCacheEntry* e = cache_.find(id)) {
+            e->delete_timer = 0;
+            delete_session(id);
+        }
+    });
+    PMIP_INFO(kBce, pbu.ctx, "de-registered session " + std::to_string(id) + "; deleting in " +
+                                 std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                    config_.min_delay_before_bce_delete)
+                                                    .count()) +
+                                 " ms");
+}
+
+void LmaEngine::wait_for_deregistration(const Pbu& pbu, SessionId id) {
+    ++counters_.pbu_waiting;
+    auto& slot = waiting_[id];
+    const bool first = !slot;
+    if (first) slot = std::make_unique<Waiting>();
+    // A retransmission replaces the held PBU; the window keeps its start.
+    slot->source = pbu.source;
+    slot->destination = pbu.destination;
+    slot->message = *pbu.message;
+    if (!first) return;
+    PMIP_INFO(kBce, pbu.ctx, "HI=4 for an existing session: waiting up to " +
+                                 std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                    config_.max_delay_before_new_bce_assign)
+                                                    .count()) +
+                                 " ms for the previous MAG");
+    slot->timer = timers_.start_timer(config_.max_delay_before_new_bce_assign, [this, id] {
+        const auto w = waiting_.find(id);
+        if (w == waiting_.end()) return;
+        std::unique_ptr<Waiting> waiting = std::move(w->second);
+        waiting_.erase(w);
+        const Pbu held = extract(waiting->source, waiting->destination, waiting->message);
+        PMIP_INFO(kBce, held.ctx,
+                  "no de-registration within MaxDelayBeforeNewBCEAssign: new session");
+        const MobileNodePolicy* policy = policies_.find(held.mn);
+        if (policy == nullptr) policy = &config_.default_policy;
+        create_session(held, *policy);
+    });
+}
+
+void LmaEngine::delete_session(SessionId id) {
+    BindingCacheEntry* entry = cache_.find(id);
+    if (entry == nullptr) return;
+    if (entry->lifetime_timer) timers_.cancel_timer(entry->lifetime_timer);
+    if (entry->delete_timer) timers_.cancel_timer(entry->delete_timer);
+    if (const auto w = waiting_.find(id); w != waiting_.end()) {
+        timers_.cancel_timer(w->second->timer);
+        waiting_.erase(w);
+    }
+    unbind_data_path(*entry);
+    const auto prefixes = entry->home_network_prefixes;
+    PMIP_INFO(kBce, context(entry->mn_identifier, entry->proxy_coa),
+              "session " + std::to_string(id) + " deleted");
+    local_address_.erase(id);
+    cache_.erase(id);
+    release_prefixes(prefixes);
+    ++counters_.sessions_deleted;
+}
+
+void LmaEngine::clear() {
+    std::vector<SessionId> ids;
+    for (const auto& [id, e] : cache_.entries()) ids.push_back(id);
+    for (SessionId id : ids) delete_session(id);
+}
+
+// Section 5.3.6 (PROTOCOL.md section 2.12).
+void LmaEngine::send_pba(const Pbu& pbu, std::uint8_t status, const BindingCacheEntry* entry,
+                         std::optional<std::uint64_t> timestamp_override,
+                         std::optional<std::uint32_t> uplink_key) {
+    const mh::BindingUpdate& m = *pbu.message;
+    const bool accepted = status < 128;
+    mh::BindingAcknowledgement pba;
+    pba.status = status;
+    pba.flags = m.is_proxy() ? mh::ba_flag::kP : 0;
+    pba.sequence = (status == mh::status::kSequenceNumberOutOfWindow && entry) ? entry->sequence
+                                                                                : m.sequence;
+    pba.lifetime = accepted && entry ? entry->lifetime : 0;
+    // MN-Identifier copied (zero-length if the PBU had none).
+    if (const auto* id = mh::find_option<mh::MobileNodeIdentifier>(m.options)) {
+        pba.options.push_back(*id);
+    } else {
+        pba.options.push_back(mh::MobileNodeIdentifier{mh::mn_id_subtype::kNai, {}});
+    }
+    // HNPs: the session's real prefixes when accepted, else echo the request.
+    if (accepted && entry) {
+        for (const auto& p : entry->home_network_prefixes) {
+            pba.options.push_back(mh::HomeNetworkPrefix{p.length, p.address});
+        }
+    } else if (!pbu.requested_prefixes.empty()) {
+        for (const auto& h : pbu.requested_prefixes) pba.options.push_back(h);
+    } else {
+        pba.options.push_back(mh::HomeNetworkPrefix{0, {}});
+    }
+    const auto* hi = mh::find_option<mh::HandoffIndicator>(m.options);
+    pba.options.push_back(mh::HandoffIndicator{hi ? hi->value : std::uint8_t{0}});
+    const auto* att = mh::find_option<mh::AccessTechnologyType>(m.options);
+    pba.options.push_back(mh::AccessTechnologyType{att ? att->value : std::uint8_t{0}});
+    if (const auto* ll = mh::find_option<mh::MobileNodeLinkLayerIdentifier>(m.options)) {
+        pba.options.push_back(*ll);
+    }
+    if (pbu.link_local) {
+        pba.options.push_back(accepted && entry ? mh::LinkLocalAddress{entry->mag_link_local}
+                                                : *pbu.link_local);
+    }
+    if (pbu.timestamp) pba.options.push_back(mh::Timestamp{timestamp_override.value_or(*pbu.timestamp)});
+    // GRE key: on success with GRE, the uplink key (or no key); never with status 2.
+    if (accepted && entry && entry->gre && status != mh::status::kGreKeyOptionNotRequired) {
+        pba.options.push_back(mh::GreKey{uplink_key});
+    }
+    sender_.send(pbu.destination, pbu.source, pba);
+}
+
+}  // namespace pmip::lma

@@ -1,0 +1,519 @@
+// LMA engine: the RFC 5213 section 5.3 pipeline with fakes for tunnels,
+// routes, timers (simulated clock) and the MH socket. Each test is named after
+// the rule it checks.
+#include <catch2/catch.hpp>
+
+#include <cstring>
+
+#include "pmip/lma/lma_engine.hpp"
+#include "pmip/lma/ordering.hpp"
+#include "pmip/mh/codec.hpp"
+
+using namespace pmip;
+using namespace pmip::lma;
+using namespace std::chrono_literals;
+
+namespace {
+
+Ipv6Address address(const char* text) { return *parse_address(text); }
+Ipv6Prefix prefix(const char* text) { return *parse_prefix(text); }
+
+const Ipv6Address kLma = address("2001:db8:100::1");
+const Ipv6Address kMag1 = address("2001:db8:100::11");
+const Ipv6Address kMag2 = address("2001:db8:100::12");
+const Ipv6Address kStranger = address("2001:db8:666::1");
+
+struct SentMessage {
+    Ipv6Address source, destination;
+    mh::Message message;
+};
+
+class RecordingSender final : public MhSender {
+public:
+    void send(const Ipv6Address& s, const Ipv6Address& d, const mh::Message& m) override {
+        // Every PBA must serialize and parse back (the codec is strict).
+        const auto wire = mh::serialize(m);
+        REQUIRE_FALSE(wire.empty());
+        REQUIRE(std::holds_alternative<mh::Parsed>(mh::parse(wire)));
+        sent.push_back({s, d, m});
+    }
+    std::vector<SentMessage> sent;
+};
+
+struct Fixture {
+    SimulatedClock clock;
+    TimerQueue timers{clock};
+    FakeRouteManager routes;
+    FakeTunnelBackend* backend = nullptr;
+    std::unique_ptr<RefCountingTunnelManager> tunnels;
+    RecordingSender sender;
+    MapPolicyStore policies;
+    LmaConfig config;
+    std::unique_ptr<LmaEngine> engine;
+
+    explicit Fixture(unsigned pool_size_bits = 8) {
+        auto b = std::make_unique<FakeTunnelBackend>();
+        backend = b.get();
+        tunnels = std::make_unique<RefCountingTunnelManager>(std::move(b), timers);
+        config.authorized_mags = {prefix("2001:db8:100::/64")};
+        policies.policies[{1, "mn1@example.org"}] = MobileNodePolicy{};
+        policies.policies[{1, "mn2@example.org"}] = MobileNodePolicy{};
+        std::vector<PrefixPool> pools;
+        pools.push_back(*PrefixPool::create(
+            Ipv6Prefix{address("2001:db8:8000::"), static_cast<std::uint8_t>(64 - pool_size_bits)},
+            64));
+        make(std::move(pools));
+    }
+    void make(std::vector<PrefixPool> pools) {
+        engine = std::make_unique<LmaEngine>(config, policies, std::move(pools), *tunnels, routes,
+                                             timers, sender);
+    }
+    void advance(Duration d) {
+        clock.advance(d);
+        timers.run_due();
+    }
+    std::uint64_t now_ts() const {
+        return timestamp_units(std::chrono::duration_cast<std::chrono::nanoseconds>(
+            clock.since_epoch()));
+    }
+    mh::BindingAcknowledgement last_pba() {
+        REQUIRE_FALSE(sender.sent.empty());
+        return std::get<mh::BindingAcknowledgement>(sender.sent.back().message);
+    }
+};
+
+struct PbuBuilder {
+    mh::BindingUpdate m{1, mh::bu_flag::kA | mh::bu_flag::kP, 100, {}};
+    PbuBuilder& mn(const char* id) {
+        m.options.push_back(mh::MobileNodeIdentifier{1, std::vector<std::uint8_t>(id, id + std::strlen(id))});
+        return *this;
+    }
+    PbuBuilder& hnp(const char* p = "::/0") {
+        const auto x = prefix(p);
+        m.options.push_back(mh::HomeNetworkPrefix{x.length, x.address});
+        return *this;
+    }
+    PbuBuilder& hi(std::uint8_t v) {
+        m.options.push_back(mh::HandoffIndicator{v});
+        return *this;
+    }
+    PbuBuilder& att(std::uint8_t v = 3) {
+        m.options.push_back(mh::AccessTechnologyType{v});
+        return *this;
+    }
+    PbuBuilder& ts(std::uint64_t v) {
+        m.options.push_back(mh::Timestamp{v});
+        return *this;
+    }
+    PbuBuilder& gre(std::optional<std::uint32_t> key) {
+        m.options.push_back(mh::GreKey{key});
+        return *this;
+    }
+    PbuBuilder& lifetime(std::uint16_t v) {
+        m.lifetime = v;
+        return *this;
+    }
+    PbuBuilder& seq(std::uint16_t v) {
+        m.sequence = v;
+        return *this;
+    }
+};
+
+// A complete PBU as a MAG sends it for mn1.
+PbuBuilder pbu(const Fixture& f, std::uint8_t hi = 1, const char* hnp = "::/0") {
+    PbuBuilder b;
+    b.mn("mn1@example.org").hnp(hnp).hi(hi).att(3).ts(f.now_ts());
+    return b;
+}
+
+Ipv6Prefix first_hnp(const mh::BindingAcknowledgement& pba) {
+    const auto* h = mh::find_option<mh::HomeNetworkPrefix>(pba.options);
+    REQUIRE(h != nullptr);
+    return Ipv6Prefix{h->prefix, h->prefix_length};
+}
+
+void register_mn1(Fixture& f, const Ipv6Address& mag = kMag1) {
+    f.engine->handle_proxy_binding_update(mag, kLma, pbu(f).m);
+    REQUIRE(f.last_pba().status == 0);
+}
+
+}  // namespace
+
+TEST_CASE("Initial registration allocates a prefix, builds the tunnel and route, answers PBA 0 "
+          "(5.3.2, 5.3.6)", "[lma][engine]") {
+    Fixture f;
+    auto b = pbu(f);
+    b.m.sequence = 77;
+    b.m.lifetime = 5000;  // above the configured maximum (900)
+    b.m.options.push_back(mh::LinkLocalAddress{});  // ALL_ZERO: LMA supplies it
+    f.engine->handle_proxy_binding_update(kMag1, kLma, b.m);
+
+    REQUIRE(f.sender.sent.size() == 1);
+    CHECK(f.sender.sent[0].source == kLma);
+    CHECK(f.sender.sent[0].destination == kMag1);
+    const auto pba = f.last_pba();
+    CHECK(pba.status == 0);
+    CHECK(pba.is_proxy());
+    CHECK(pba.sequence == 77);
+    CHECK(pba.lifetime == 900);
+    CHECK(pmip::to_string(first_hnp(pba)) == "2001:db8:8000::/64");
+    CHECK(mh::find_option<mh::MobileNodeIdentifier>(pba.options)->identifier.size() == 15);
+    CHECK(mh::find_option<mh::HandoffIndicator>(pba.options)->value == 1);
+    CHECK(mh::find_option<mh::AccessTechnologyType>(pba.options)->value == 3);
+    CHECK(mh::find_option<mh::Timestamp>(pba.options)->value == f.now_ts());
+    CHECK(mh::find_option<mh::LinkLocalAddress>(pba.options)->address ==
+          address("fe80::200:5eff:fe00:5213"));
+
+    REQUIRE(f.tunnels->tunnels().size() == 1);
+    const TunnelInfo t = f.tunnels->tunnels().front();
+    CHECK(t.key.peer == kMag1);
+    CHECK(t.key.local == kLma);
+    CHECK(t.key.kind == TunnelKind::kIp6Ip6);
+    CHECK(f.routes.routes.size() == 1);
+    CHECK(f.routes.routes.begin()->destination == prefix("2001:db8:8000::/64"));
+    CHECK(f.routes.routes.begin()->ifindex == t.ifindex);
+    CHECK(f.engine->cache().size() == 1);
+    CHECK(f.engine->counters().sessions_created == 1);
+}
+
+TEST_CASE("A PBU without MN-Identifier is rejected with 160 and a zero-length MN-ID (5.3.1 step 4)",
+          "[lma][engine]") {
+    Fixture f;
+    PbuBuilder b;
+    b.hnp().hi(1).att().ts(f.now_ts());
+    f.engine->handle_proxy_binding_update(kMag1, kLma, b.m);
+    const auto pba = f.last_pba();
+    CHECK(pba.status == 160);
+    CHECK(mh::find_option<mh::MobileNodeIdentifier>(pba.options)->identifier.empty());
+    CHECK(f.engine->cache().size() == 0);
+    CHECK(f.tunnels->tunnels().empty());
+}
+
+TEST_CASE("Policy checks answer 154, 153 and 152 in RFC order and create no state (5.3.1 steps 5-8)",
+          "[lma][engine]") {
+    Fixture f;
+    f.engine->handle_proxy_binding_update(kStranger, kLma, pbu(f).m);
+    CHECK(f.last_pba().status == 154);
+    PbuBuilder unknown;
+    unknown.mn("nobody@example.org").hnp().hi(1).att().ts(f.now_ts());
+    f.engine->handle_proxy_binding_update(kMag1, kLma, unknown.m);
+    CHECK(f.last_pba().status == 153);
+    f.policies.policies[{1, "mn1@example.org"}].proxy_registration_enabled = false;
+    f.engine->handle_proxy_binding_update(kMag1, kLma, pbu(f).m);
+    CHECK(f.last_pba().status == 152);
+    f.policies.policies[{1, "mn1@example.org"}] = MobileNodePolicy{};
+    f.policies.policies[{1, "mn1@example.org"}].authorized_mags = {prefix("2001:db8:100::12/128")};
+    f.engine->handle_proxy_binding_update(kMag1, kLma, pbu(f).m);
+    CHECK(f.last_pba().status == 154);
+    CHECK(f.engine->cache().size() == 0);
+    CHECK(f.engine->counters().pbu_rejected.at(154) == 2);
+}
+
+TEST_CASE("Unknown MNs are served from the pools when configured", "[lma][engine]") {
+    Fixture f;
+    f.config.serve_unknown_mobile_nodes = true;
+    f.make({*PrefixPool::create(prefix("2001:db8:9000::/60"), 64)});
+    PbuBuilder unknown;
+    unknown.mn("visitor@example.org").hnp().hi(1).att().ts(f.now_ts());
+    f.engine->handle_proxy_binding_update(kMag1, kLma, unknown.m);
+    CHECK(f.last_pba().status == 0);
+    CHECK(pmip::to_string(first_hnp(f.last_pba())) == "2001:db8:9000::/64");
+}
+
+TEST_CASE("Missing HNP, HI and ATT options give 158, 161, 162 (5.3.1 steps 10-12)",
+          "[lma][engine]") {
+    Fixture f;
+    PbuBuilder no_hnp;
+    no_hnp.mn("mn1@example.org").hi(1).att().ts(f.now_ts());
+    f.engine->handle_proxy_binding_update(kMag1, kLma, no_hnp.m);
+    CHECK(f.last_pba().status == 158);
+    // The rejected PBA still carries one ALL_ZERO HNP option (5.3.6).
+    CHECK(first_hnp(f.last_pba()).address == Ipv6Address{});
+    PbuBuilder no_hi;
+    no_hi.mn("mn1@example.org").hnp().att().ts(f.now_ts() + 1);
+    f.engine->handle_proxy_binding_update(kMag1, kLma, no_hi.m);
+    CHECK(f.last_pba().status == 161);
+    CHECK(mh::find_option<mh::HandoffIndicator>(f.last_pba().options)->value == 0);
+    PbuBuilder no_att;
+    no_att.mn("mn1@example.org").hnp().hi(1).ts(f.now_ts() + 2);
+    f.engine->handle_proxy_binding_update(kMag1, kLma, no_att.m);
+    CHECK(f.last_pba().status == 162);
+    CHECK(f.engine->cache().size() == 0);
+}
+
+TEST_CASE("Timestamps: stale gives 157, outside the window gives 156, both with the LMA's time "
+          "(5.5 steps 8-9)", "[lma][engine]") {
+    Fixture f;
+    register_mn1(f);
+    auto again = pbu(f, 5, "2001:db8:8000::/64");  // same timestamp as the accepted one
+    f.engine->handle_proxy_binding_update(kMag1, kLma, again.m);
+    CHECK(f.last_pba().status == 157);
+    CHECK(mh::find_option<mh::Timestamp>(f.last_pba().options)->value == f.now_ts());
+    f.advance(1s);
+    PbuBuilder early;
+    early.mn("mn1@example.org").hnp("2001:db8:8000::/64").hi(5).att().ts(f.now_ts() + timestamp_units(400ms));
+    f.engine->handle_proxy_binding_update(kMag1, kLma, early.m);
+    CHECK(f.last_pba().status == 156);
+    CHECK(mh::find_option<mh::Timestamp>(f.last_pba().options)->value == f.now_ts());
+    CHECK(f.engine->counters().pbu_rejected.at(157) == 1);
+}
+
+TEST_CASE("Re-registration from the same MAG extends the lifetime and keeps the data path (5.3.3)",
+          "[lma][engine]") {
+    Fixture f;
+    register_mn1(f);
+    const auto prefix1 = first_hnp(f.last_pba());
+    f.advance(300s);  // lifetime 100 units = 400 s
+    f.engine->handle_proxy_binding_update(kMag1, kLma, pbu(f, 5, "2001:db8:8000::/64").m);
+    CHECK(f.last_pba().status == 0);
+    CHECK(first_hnp(f.last_pba()) == prefix1);
+    f.advance(300s);  // past the first lifetime: still bound
+    CHECK(f.engine->cache().size() == 1);
+    CHECK(f.backend->calls.size() == 1);  // one create, nothing else
+    CHECK(f.routes.routes.size() == 1);
+}
+
+TEST_CASE("Handoff to another MAG moves the route to the new tunnel and frees the old one (5.3.4)",
+          "[lma][engine]") {
+    Fixture f;
+    register_mn1(f, kMag1);
+    const int old_ifindex = f.tunnels->tunnels().front().ifindex;
+    f.advance(1s);
+    f.engine->handle_proxy_binding_update(kMag2, kLma, pbu(f, 3, "2001:db8:8000::/64").m);
+    CHECK(f.last_pba().status == 0);
+    CHECK(f.sender.sent.back().destination == kMag2);
+    REQUIRE(f.tunnels->tunnels().size() == 1);
+    const TunnelInfo t = f.tunnels->tunnels().front();
+    CHECK(t.key.peer == kMag2);
+    REQUIRE(f.routes.routes.size() == 1);
+    CHECK(f.routes.routes.begin()->ifindex == t.ifindex);
+    CHECK(t.ifindex != old_ifindex);
+    CHECK(f.backend->devices.size() == 1);
+    CHECK(f.engine->cache().entries().begin()->second.proxy_coa == kMag2);
+}
+
+TEST_CASE("De-registration answers 0, keeps the entry for MinDelayBeforeBCEDelete, then removes "
+          "everything (5.3.5)", "[lma][engine]") {
+    Fixture f;
+    register_mn1(f);
+    f.advance(1s);
+    auto dereg = pbu(f, 4, "2001:db8:8000::/64");
+    dereg.lifetime(0);
+    f.engine->handle_proxy_binding_update(kMag1, kLma, dereg.m);
+    CHECK(f.last_pba().status == 0);
+    CHECK(f.last_pba().lifetime == 0);
+    f.advance(9s);
+    CHECK(f.engine->cache().size() == 1);
+    f.advance(1s);
+    CHECK(f.engine->cache().size() == 0);
+    CHECK(f.routes.routes.empty());
+    CHECK(f.backend->devices.empty());
+    // The prefix is free again.
+    f.engine->handle_proxy_binding_update(kMag1, kLma, pbu(f).m);
+    CHECK(f.last_pba().status == 0);
+}
+
+TEST_CASE("A registration during MinDelayBeforeBCEDelete revives the entry (5.3.5)",
+          "[lma][engine]") {
+    Fixture f;
+    register_mn1(f);
+    f.advance(1s);
+    auto dereg = pbu(f, 4, "2001:db8:8000::/64");
+    dereg.lifetime(0);
+    f.engine->handle_proxy_binding_update(kMag1, kLma, dereg.m);
+    f.advance(2s);
+    f.engine->handle_proxy_binding_update(kMag2, kLma, pbu(f, 3, "2001:db8:8000::/64").m);
+    CHECK(f.last_pba().status == 0);
+    f.advance(20s);
+    CHECK(f.engine->cache().size() == 1);
+    CHECK(f.routes.routes.size() == 1);
+}
+
+TEST_CASE("A de-registration from a MAG that does not hold the binding is ignored (5.3.5)",
+          "[lma][engine]") {
+    Fixture f;
+    register_mn1(f, kMag1);
+    const auto sent = f.sender.sent.size();
+    f.advance(1s);
+    auto dereg = pbu(f, 4, "2001:db8:8000::/64");
+    dereg.lifetime(0);
+    dereg.m.options.erase(dereg.m.options.begin() + 2);  // drop HI so A4(b)/(c) cannot match
+    dereg.hi(5);
+    f.engine->handle_proxy_binding_update(kMag2, kLma, dereg.m);
+    CHECK(f.sender.sent.size() == sent);
+    CHECK(f.engine->cache().size() == 1);
+    CHECK(f.engine->counters().pbu_ignored == 1);
+}
+
+TEST_CASE("Binding lifetime expiry deletes the session", "[lma][engine]") {
+    Fixture f;
+    auto b = pbu(f);
+    b.lifetime(10);  // 40 s
+    f.engine->handle_proxy_binding_update(kMag1, kLma, b.m);
+    f.advance(39s);
+    CHECK(f.engine->cache().size() == 1);
+    f.advance(1s);
+    CHECK(f.engine->cache().size() == 0);
+    CHECK(f.engine->counters().sessions_expired == 1);
+    CHECK(f.routes.routes.empty());
+}
+
+TEST_CASE("HI=4 for an existing session waits for the old MAG's de-registration (C2, 5.4.1.3)",
+          "[lma][engine]") {
+    Fixture f;
+    register_mn1(f, kMag1);
+    const auto prefix1 = first_hnp(f.last_pba());
+    const auto sent = f.sender.sent.size();
+    f.advance(1s);
+    f.engine->handle_proxy_binding_update(kMag2, kLma, pbu(f, 4).m);
+    CHECK(f.sender.sent.size() == sent);  // held
+    f.advance(500ms);
+    auto dereg = pbu(f, 4, "2001:db8:8000::/64");
+    dereg.lifetime(0);
+    f.engine->handle_proxy_binding_update(kMag1, kLma, dereg.m);
+    REQUIRE(f.sender.sent.size() == sent + 2);
+    CHECK(f.sender.sent[sent].destination == kMag1);
+    CHECK(f.sender.sent[sent + 1].destination == kMag2);
+    const auto pba = std::get<mh::BindingAcknowledgement>(f.sender.sent[sent + 1].message);
+    CHECK(pba.status == 0);
+    CHECK(first_hnp(pba) == prefix1);  // the session moved, same prefix
+    CHECK(f.engine->cache().size() == 1);
+    CHECK(f.tunnels->tunnels().front().key.peer == kMag2);
+}
+
+TEST_CASE("HI=4 with no de-registration within MaxDelayBeforeNewBCEAssign creates a new session "
+          "(C2)", "[lma][engine]") {
+    Fixture f;
+    register_mn1(f, kMag1);
+    const auto prefix1 = first_hnp(f.last_pba());
+    const auto sent = f.sender.sent.size();
+    f.advance(1s);
+    f.engine->handle_proxy_binding_update(kMag2, kLma, pbu(f, 4).m);
+    f.advance(1s);
+    f.engine->handle_proxy_binding_update(kMag2, kLma, pbu(f, 4).m);  // retransmission
+    CHECK(f.sender.sent.size() == sent);
+    f.advance(500ms);  // 1.5 s after the first
+    REQUIRE(f.sender.sent.size() == sent + 1);
+    const auto pba = f.last_pba();
+    CHECK(pba.status == 0);
+    CHECK(first_hnp(pba) != prefix1);
+    CHECK(f.engine->cache().size() == 2);
+}
+
+TEST_CASE("Pool exhaustion answers 130 (5.3.2 step 2)", "[lma][engine]") {
+    Fixture f(1);  // a /63: two /64s
+    f.policies.policies[{1, "mn3@example.org"}] = MobileNodePolicy{};
+    for (const char* mn : {"mn1@example.org", "mn2@example.org", "mn3@example.org"}) {
+        PbuBuilder b;
+        b.mn(mn).hnp().hi(1).att().ts(f.now_ts());
+        f.engine->handle_proxy_binding_update(kMag1, kLma, b.m);
+    }
+    CHECK(f.last_pba().status == 130);
+    CHECK(f.engine->cache().size() == 2);
+}
+
+TEST_CASE("Requested prefixes: another MN's gives 155, a different set gives 159, a foreign "
+          "prefix gives 155", "[lma][engine]") {
+    Fixture f;
+    register_mn1(f);
+    PbuBuilder other;
+    other.mn("mn2@example.org").hnp("2001:db8:8000::/64").hi(1).att().ts(f.now_ts() + 1);
+    f.engine->handle_proxy_binding_update(kMag1, kLma, other.m);
+    CHECK(f.last_pba().status == 155);
+    PbuBuilder more;
+    more.mn("mn1@example.org").hnp("2001:db8:8000::/64").hnp("2001:db8:8000:1::/64").hi(5).att().ts(f.now_ts() + 2);
+    f.engine->handle_proxy_binding_update(kMag1, kLma, more.m);
+    CHECK(f.last_pba().status == 159);
+    PbuBuilder foreign;
+    foreign.mn("mn2@example.org").hnp("2001:db8:7777::/64").hi(1).att().ts(f.now_ts() + 3);
+    f.engine->handle_proxy_binding_update(kMag1, kLma, foreign.m);
+    CHECK(f.last_pba().status == 155);
+}
+
+TEST_CASE("GRE negotiation: 163 when policy needs GRE, status 2 when not needed, uplink key "
+          "returned (RFC 5845 5.1)", "[lma][engine]") {
+    Fixture f;
+    f.policies.policies[{1, "mn1@example.org"}].gre_keys = true;
+    f.engine->handle_proxy_binding_update(kMag1, kLma, pbu(f).m);
+    CHECK(f.last_pba().status == 163);
+    auto with_key = pbu(f);
+    with_key.m.options.back() = mh::Timestamp{f.now_ts() + 1};
+    with_key.gre(0xabcd);
+    f.engine->handle_proxy_binding_update(kMag1, kLma, with_key.m);
+    const auto pba = f.last_pba();
+    CHECK(pba.status == 0);
+    const auto* key = mh::find_option<mh::GreKey>(pba.options);
+    REQUIRE(key != nullptr);
+    REQUIRE(key->key.has_value());
+    const TunnelInfo t = f.tunnels->tunnels().front();
+    CHECK(t.key.kind == TunnelKind::kGre);
+    CHECK(t.key.output_key == 0xabcdu);
+    CHECK(t.key.input_key == *key->key);
+
+    PbuBuilder offered;
+    offered.mn("mn2@example.org").hnp().hi(1).att().ts(f.now_ts() + 2).gre(7);
+    f.engine->handle_proxy_binding_update(kMag1, kLma, offered.m);
+    CHECK(f.last_pba().status == 2);
+    CHECK(mh::find_option<mh::GreKey>(f.last_pba().options) == nullptr);
+}
+
+TEST_CASE("Sequence-number scheme: a stale sequence gets 135 with the last accepted number "
+          "(5.5, RFC 6275 9.5.1)", "[lma][engine]") {
+    Fixture f;
+    PbuBuilder first;
+    first.mn("mn1@example.org").hnp().hi(1).att().seq(100);
+    f.engine->handle_proxy_binding_update(kMag1, kLma, first.m);
+    CHECK(f.last_pba().status == 0);
+    CHECK(mh::find_option<mh::Timestamp>(f.last_pba().options) == nullptr);
+    PbuBuilder stale;
+    stale.mn("mn1@example.org").hnp("2001:db8:8000::/64").hi(5).att().seq(99);
+    f.engine->handle_proxy_binding_update(kMag1, kLma, stale.m);
+    CHECK(f.last_pba().status == 135);
+    CHECK(f.last_pba().sequence == 100);
+    PbuBuilder newer;
+    newer.mn("mn1@example.org").hnp("2001:db8:8000::/64").hi(5).att().seq(101);
+    f.engine->handle_proxy_binding_update(kMag1, kLma, newer.m);
+    CHECK(f.last_pba().status == 0);
+}
+
+TEST_CASE("A tunnel that cannot be created gives 130 and leaves no state", "[lma][engine]") {
+    Fixture f(0);  // a pool of exactly one /64: it must come back
+    f.backend->fail_create = Error{EPERM, "creating device: Operation not permitted"};
+    f.engine->handle_proxy_binding_update(kMag1, kLma, pbu(f).m);
+    CHECK(f.last_pba().status == 130);
+    CHECK(f.engine->cache().size() == 0);
+    CHECK(f.routes.routes.empty());
+    CHECK(f.engine->counters().data_path_errors == 1);
+    f.backend->fail_create.reset();
+    f.engine->handle_proxy_binding_update(kMag1, kLma, pbu(f).m);
+    CHECK(f.last_pba().status == 0);
+    CHECK(pmip::to_string(first_hnp(f.last_pba())) == "2001:db8:8000::/64");  // prefix was released
+}
+
+TEST_CASE("A flood of PBUs from an unauthorized source creates no state", "[lma][engine]") {
+    Fixture f;
+    for (int i = 0; i < 1000; ++i) {
+        auto b = pbu(f);
+        b.m.sequence = static_cast<std::uint16_t>(i);
+        f.engine->handle_proxy_binding_update(kStranger, kLma, b.m);
+    }
+    CHECK(f.engine->cache().size() == 0);
+    CHECK(f.tunnels->tunnels().empty());
+    CHECK(f.timers.pending() == 0);
+    CHECK(f.engine->counters().pbu_rejected.at(154) == 1000);
+}
+
+TEST_CASE("Two MNs on one MAG share one tunnel; it goes with the last session", "[lma][engine]") {
+    Fixture f;
+    register_mn1(f);
+    PbuBuilder b;
+    b.mn("mn2@example.org").hnp().hi(1).att().ts(f.now_ts());
+    f.engine->handle_proxy_binding_update(kMag1, kLma, b.m);
+    CHECK(f.last_pba().status == 0);
+    CHECK(f.tunnels->tunnels().size() == 1);
+    CHECK(f.tunnels->tunnels().front().references == 2);
+    CHECK(f.routes.routes.size() == 2);
+    f.engine->clear();
+    CHECK(f.backend->devices.empty());
+    CHECK(f.routes.routes.empty());
+}
