@@ -23,6 +23,8 @@
 // Counters: none.
 #pragma once
 
+#include <sys/epoll.h>  // EPOLLIN, EPOLLOUT, ... for add_fd / modify_fd
+
 #include <cstdint>
 #include <deque>
 #include <functional>
