@@ -293,12 +293,14 @@ bool LmaEngine::bind_data_path(const BindingCacheEntry& entry, const Ipv6Address
             return false;
         }
     }
+    if (observer_) observer_->session_bound(entry, *tunnel);
     return true;
 }
 
 void LmaEngine::unbind_data_path(const BindingCacheEntry& entry) {
     const auto local = local_address_.find(entry.id);
     if (local == local_address_.end()) return;
+    if (observer_) observer_->session_unbound(entry, entry.proxy_coa);
     const TunnelKey key = tunnel_key(entry, local->second);
     if (const auto info = tunnels_.find(key)) {
         std::vector<RouteRequest> batch;
@@ -526,6 +528,21 @@ void LmaEngine::delete_session(SessionId id) {
     cache_.erase(id);
     release_prefixes(prefixes);
     ++counters_.sessions_deleted;
+}
+
+std::size_t LmaEngine::delete_sessions_of(const Ipv6Address& mag) {
+    std::vector<SessionId> ids;
+    for (const auto& [id, e] : cache_.entries()) {
+        if (e.proxy_coa == mag) ids.push_back(id);
+    }
+    for (SessionId id : ids) delete_session(id);
+    return ids.size();
+}
+
+bool LmaEngine::delete_session_now(SessionId id) {
+    if (cache_.find(id) == nullptr) return false;
+    delete_session(id);
+    return true;
 }
 
 void LmaEngine::clear() {

@@ -517,3 +517,32 @@ TEST_CASE("Two MNs on one MAG share one tunnel; it goes with the last session", 
     CHECK(f.backend->devices.empty());
     CHECK(f.routes.routes.empty());
 }
+
+namespace {
+struct RecordingObserver final : LmaObserver {
+    void session_bound(const BindingCacheEntry& e, const TunnelInfo& t) override {
+        events.push_back("bound " + std::to_string(e.id) + " " + pmip::to_string(e.proxy_coa) + " " + t.name);
+    }
+    void session_unbound(const BindingCacheEntry& e, const Ipv6Address& mag) override {
+        events.push_back("unbound " + std::to_string(e.id) + " " + pmip::to_string(mag));
+    }
+    std::vector<std::string> events;
+};
+}  // namespace
+
+TEST_CASE("The observer sees sessions bound and unbound per MAG, handoffs included", "[lma][engine]") {
+    Fixture f;
+    RecordingObserver observer;
+    f.engine->set_observer(&observer);
+    register_mn1(f, kMag1);
+    f.advance(1s);
+    f.engine->handle_proxy_binding_update(kMag2, kLma, pbu(f, 3, "2001:db8:8000::/64").m);
+    CHECK(f.engine->delete_sessions_of(kMag1) == 0);
+    CHECK(f.engine->delete_sessions_of(kMag2) == 1);
+    REQUIRE(observer.events.size() == 4);
+    CHECK(observer.events[0].rfind("bound 1 2001:db8:100::11 pm6-", 0) == 0);
+    CHECK(observer.events[1] == "unbound 1 2001:db8:100::11");
+    CHECK(observer.events[2].rfind("bound 1 2001:db8:100::12 pm6-", 0) == 0);
+    CHECK(observer.events[3] == "unbound 1 2001:db8:100::12");
+    CHECK(f.engine->cache().size() == 0);
+}

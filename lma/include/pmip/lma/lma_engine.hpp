@@ -90,6 +90,20 @@ struct LmaConfig {
     std::uint32_t route_table = kMainTable;
 };
 
+// Binding events for the rest of lmad: heartbeat peers (RFC 5847 runs while
+// a MAG has bindings), the multicast anchor (a MAG's tunnel becomes an MLD
+// downstream while it carries sessions, RFC 6224 section 4.3), logging.
+class LmaObserver {
+public:
+    virtual ~LmaObserver() = default;
+    // A session now uses `tunnel` towards MAG `proxy_coa` (new session, or
+    // the new MAG after a handoff).
+    virtual void session_bound(const BindingCacheEntry& entry, const TunnelInfo& tunnel) = 0;
+    // A session stopped using its tunnel to `proxy_coa` (deleted, or the old
+    // MAG of a handoff). `entry` still holds the old Proxy-CoA.
+    virtual void session_unbound(const BindingCacheEntry& entry, const Ipv6Address& proxy_coa) = 0;
+};
+
 struct LmaCounters {
     std::uint64_t pbu_received = 0;
     std::uint64_t pbu_accepted = 0;
@@ -117,6 +131,14 @@ public:
 
     // Deletes every session (routes, tunnels, prefixes): shutdown.
     void clear();
+
+    // Deletes the sessions whose Proxy-CoA is `mag` (a failed or restarted
+    // MAG, by policy; revocation). Returns how many.
+    std::size_t delete_sessions_of(const Ipv6Address& mag);
+    // Deletes one session now (revocation). False if there is no such session.
+    bool delete_session_now(SessionId id);
+
+    void set_observer(LmaObserver* observer) { observer_ = observer; }
 
     const BindingCache& cache() const { return cache_; }
     const LmaCounters& counters() const { return counters_; }
@@ -160,6 +182,7 @@ private:
     std::unordered_map<SessionId, Ipv6Address> local_address_;  // LMA address per session
     std::map<SessionId, std::unique_ptr<Waiting>> waiting_;     // B3 / C2
     std::uint32_t next_uplink_key_ = 1;
+    LmaObserver* observer_ = nullptr;
 };
 
 }  // namespace pmip::lma
