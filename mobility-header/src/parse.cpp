@@ -229,9 +229,12 @@ std::optional<ParseError> parse_option(std::uint8_t type, std::span<const std::u
             if (len != 4) return bad_length();
             out.emplace_back(RestartCounter{r.u32()});
             return std::nullopt;
+        // The IPv4 prefix-length fields are 6 bits wide, but an IPv4 prefix
+        // is at most 32 bits long: 33-63 is malformed (RFC 5555, RFC 5844).
         case kIpv4HomeAddress: {
             if (len != 6) return bad_length();
             const std::uint16_t bits = r.u16();
+            if ((bits >> 10) > 32) return bad_value();
             out.emplace_back(Ipv4HomeAddress{static_cast<std::uint8_t>(bits >> 10),
                                              (bits & 0x0200) != 0, read_ipv4(r)});
             return std::nullopt;
@@ -241,6 +244,7 @@ std::optional<ParseError> parse_option(std::uint8_t type, std::span<const std::u
             if (len != 6) return bad_length();
             const std::uint8_t st = r.u8();
             const std::uint8_t plen = static_cast<std::uint8_t>(r.u8() >> 2);
+            if (plen > 32) return bad_value();
             const Ipv4Address a = read_ipv4(r);
             if (type == kIpv4HomeAddressReply) {
                 out.emplace_back(Ipv4HomeAddressReply{st, plen, a});
@@ -271,6 +275,7 @@ std::optional<ParseError> parse_option(std::uint8_t type, std::span<const std::u
         case kIpv4HomeAddressRequest: {
             if (len != 6) return bad_length();
             const std::uint8_t plen = static_cast<std::uint8_t>(r.u8() >> 2);
+            if (plen > 32) return bad_value();
             r.skip(1);
             out.emplace_back(Ipv4HomeAddressRequest{plen, read_ipv4(r)});
             return std::nullopt;

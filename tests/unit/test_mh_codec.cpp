@@ -267,6 +267,13 @@ TEST_CASE("Parse errors carry the reaction RFC 6275 section 9.2 asks for", "[mh]
         CHECK(e.kind == ParseErrorKind::kOptionBadValue);
         CHECK(e.offset == 12);
     }
+    SECTION("An IPv4 prefix length over 32 is a bad value (found by the fuzzer)") {
+        const Bytes b = {0x3b, 0x02, 0x05, 0x00, 0x00, 0x00, 0x00, 0x00, 0x82, 0x00, 0x00, 0x00,
+                         0x24, 0x06, 0xb8, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01, 0x02, 0x00, 0x00};
+        const auto e = expect_error(parse(b));
+        CHECK(e.kind == ParseErrorKind::kOptionBadValue);
+        CHECK(e.option_type == 36);
+    }
     SECTION("An NAI with a NUL octet is a bad value in strict mode") {
         Bytes b = good;
         b[80] = 0;
