@@ -81,9 +81,7 @@ public:
 
     Expected<int> create(const TunnelKey& key, const std::string& device_name,
                          const TunnelOptions& options) override {
-        const unsigned mtu = options.path_mtu > tunnel_overhead(key)
-                                 ? options.path_mtu - tunnel_overhead(key)
-                                 : 0;
+        const unsigned mtu = tunnel_mtu(key, options.path_mtu);
         if (Status st = create_device(key, device_name, options, mtu); !st.ok()) {
             return st.error();
         }
@@ -97,7 +95,9 @@ public:
     }
 
     Expected<std::size_t> remove_stale(const std::string& prefix) override {
-        return netlink::delete_links_with_prefix({prefix + "6-", prefix + "g-"});
+        const std::string cut = prefix.substr(0, kMaxTunnelNamePrefix);
+        if (cut.empty()) return Error{EINVAL, "empty tunnel name prefix"};
+        return netlink::delete_links_with_prefix({cut + "6-", cut + "g-"});
     }
 };
 

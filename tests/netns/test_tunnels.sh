@@ -1,0 +1,374 @@
+#!/usr/bin/env bash
+# Tunnels between two network namespaces (root), over the backend named by
+# $PMT_BACKEND (userspace by default; test_kernel_tunnels.sh sets kernel).
+#
+#   test_tunnels.sh PATH/tunnel_harness
+#
+# Topology (namespace names carry this shell's PID so that runs never meet):
+#
+#   pmt-PID-a                      pmt-PID-b                     pmt-PID-l
+#   fd00:a::1, fd00:a:1::1 (lo)    fd00:b::1, fd00:b:1::1 (lo)
+#   va 2001:db8:ff::1/64 ------- vb 2001:db8:ff::2/64
+#                                  vbl 2001:db8:fe::1/64 ------ vl 2001:db8:fe::2/64
+#   tunnel_harness: tunnels A<->B, fd00:b::/64 (and fd00:b:1::/64) routed into them on A,
+#   fd00:a::/64 (and fd00:a:1::/64) on B; smcrouted on B forwards a multicast stream from
+#   A that arrives on B's tunnel device (an MRT6 interface) to vbl towards the listener in L.
+#
+# For each kind (ip6ip6, GRE without key, GRE with keys): ping, 1000 UDP
+# datagrams counted at the receiver, the multicast stream; GRE with keys also
+# runs two tunnels to the same peer with different keys, each carrying its own
+# prefix (the second in its own table behind a source rule, as a MAG does), and
+# checks that each flow arrives on its own device. SIGTERM -> no pm* device and
+# no route or rule of protocol 213 left. Last: a harness killed with SIGKILL
+# plus a stale device, then `tunnel_harness --cleanup` -> nothing left.
+#
+# One line per check; exit 1 if any failed, 77 ("SKIPPED: reason") when not
+# root. Everything is removed on exit, failed or not (trap cleanup EXIT).
+set -u
+
+HARNESS=${1:?usage: test_tunnels.sh PATH/tunnel_harness}
+BACKEND=${PMT_BACKEND:-userspace}
+HERE=$(cd "$(dirname "$0")" && pwd)
+TRAFFIC="python3 $HERE/tunnel_traffic.py"
+
+if [[ $(id -u) -ne 0 ]]; then
+    echo "SKIPPED: needs root (network namespaces, TUN devices, raw sockets)"
+    exit 77
+fi
+for tool in ip python3; do
+    if ! command -v "$tool" >/dev/null; then
+        echo "SKIPPED: $tool not installed"
+        exit 77
+    fi
+done
+HAVE_SMCROUTE=1
+command -v smcrouted >/dev/null && command -v smcroutectl >/dev/null || HAVE_SMCROUTE=0
+
+ID=$$
+NS_A=pmt-$ID-a
+NS_B=pmt-$ID-b
+NS_L=pmt-$ID-l
+WORK=$(mktemp -d /tmp/pmt-$ID.XXXXXX)
+PIDS=()
+FAILURES=0
+
+cleanup() {
+    local pid
+    for pid in "${PIDS[@]}"; do
+        kill -TERM "$pid" 2>/dev/null
+    done
+    for pid in "${PIDS[@]}"; do
+        wait "$pid" 2>/dev/null
+    done
+    for ns in "$NS_A" "$NS_B" "$NS_L"; do
+        ip netns del "$ns" 2>/dev/null
+    done
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 1' TERM INT HUP
+
+# Namespaces of earlier runs that were killed before their clean-up (SIGKILL):
+# named after a PID that no longer runs and holding no process. Nothing else
+# is touched.
+for ns in $(ip netns list | awk '{print $1}' | grep -E '^pmt-[0-9]+-(a|b|l|probe)$'); do
+    pid=${ns#pmt-}
+    pid=${pid%%-*}
+    if ! kill -0 "$pid" 2>/dev/null && [[ -z $(ip netns pids "$ns" 2>/dev/null) ]]; then
+        ip netns del "$ns" 2>/dev/null
+    fi
+done
+
+pass() { echo "ok - $*"; }
+fail() {
+    echo "FAIL - $*"
+    FAILURES=$((FAILURES + 1))
+}
+check() {  # check DESCRIPTION COMMAND...
+    local what=$1
+    shift
+    if "$@"; then pass "$what"; else fail "$what"; fi
+}
+in_ns() {
+    local ns=$1
+    shift
+    ip netns exec "$ns" "$@"
+}
+ping_ok() {  # ping_ok NS SOURCE DESTINATION: one echo answered within a second
+    ip netns exec "$1" ping -c 1 -W 1 -I "$2" "$3" >/dev/null 2>&1
+}
+# Polls COMMAND every 0.1 s until it succeeds or SECONDS pass.
+wait_for() {
+    local seconds=$1
+    shift
+    local deadline=$((SECONDS + seconds))
+    until "$@"; do
+        ((SECONDS >= deadline)) && return 1
+        sleep 0.1
+    done
+}
+forget_pid() {
+    local keep=() pid
+    for pid in "${PIDS[@]}"; do [[ $pid != "$1" ]] && keep+=("$pid"); done
+    PIDS=("${keep[@]}")
+}
+
+# ---------------------------------------------------------------- topology
+ip netns add "$NS_A" && ip netns add "$NS_B" && ip netns add "$NS_L" || {
+    echo "FAIL - creating namespaces"
+    exit 1
+}
+ip -n "$NS_A" link add va type veth peer name vb netns "$NS_B"
+ip -n "$NS_B" link add vbl type veth peer name vl netns "$NS_L"
+for ns in "$NS_A" "$NS_B" "$NS_L"; do
+    ip -n "$ns" link set lo up
+    in_ns "$ns" sysctl -qw net.ipv6.conf.all.forwarding=1
+    in_ns "$ns" sysctl -qw net.ipv6.conf.default.accept_dad=0
+done
+ip -n "$NS_A" addr add 2001:db8:ff::1/64 dev va nodad
+ip -n "$NS_B" addr add 2001:db8:ff::2/64 dev vb nodad
+ip -n "$NS_B" addr add 2001:db8:fe::1/64 dev vbl nodad
+ip -n "$NS_L" addr add 2001:db8:fe::2/64 dev vl nodad
+ip -n "$NS_A" addr add fd00:a::1/128 dev lo
+ip -n "$NS_A" addr add fd00:a:1::1/128 dev lo
+ip -n "$NS_B" addr add fd00:b::1/128 dev lo
+ip -n "$NS_B" addr add fd00:b:1::1/128 dev lo
+ip -n "$NS_A" link set va up
+ip -n "$NS_B" link set vb up
+ip -n "$NS_B" link set vbl up
+ip -n "$NS_L" link set vl up
+check "veth path 2001:db8:ff::1 -> ::2 answers" wait_for 10 ping_ok "$NS_A" 2001:db8:ff::1 2001:db8:ff::2
+
+# ---------------------------------------------------------------- helpers
+# start_harness NS TAG ARGS... : runs the harness in NS; sets HARNESS_PID and
+# fills TUNNELS_<TAG> with the device names, in the order of the --tunnel args.
+start_harness() {
+    local ns=$1 tag=$2
+    shift 2
+    rm -f "$WORK/ready-$tag"
+    ip netns exec "$ns" "$HARNESS" --backend "$BACKEND" --ready-file "$WORK/ready-$tag" \
+        --counters-file "$WORK/counters-$tag" "$@" >"$WORK/harness-$tag.log" 2>&1 &
+    HARNESS_PID=$!
+    PIDS+=("$HARNESS_PID")
+    if ! wait_for 15 test -s "$WORK/ready-$tag"; then
+        fail "harness $tag ready"
+        sed 's/^/    /' "$WORK/harness-$tag.log"
+        return 1
+    fi
+    mapfile -t names < <(awk '{print $1}' "$WORK/ready-$tag")
+    eval "TUNNELS_$tag=(\"\${names[@]}\")"
+}
+
+stop_harness() {  # stop_harness PID TAG -> SIGTERM, expect exit 0
+    local pid=$1 tag=$2 rc
+    kill -TERM "$pid"
+    wait "$pid"
+    rc=$?
+    forget_pid "$pid"
+    check "harness $tag exits 0 on SIGTERM (rc=$rc)" test "$rc" -eq 0
+    ((rc == 0)) || sed 's/^/    /' "$WORK/harness-$tag.log"
+}
+
+no_tunnel_devices() {  # no_tunnel_devices NS...
+    local ns
+    for ns in "$@"; do
+        ! ip -n "$ns" -o link show | grep -Eq ': pm[6g]-' || return 1
+    done
+}
+# ip's rule filter by protocol is ignored by some iproute2 versions: grep instead.
+owned_rules() { ip -n "$1" -6 rule show | grep -E 'proto (213|0xd5)( |$)'; }
+no_owned_routes() {  # no_owned_routes NS...: no route or rule of protocol 213
+    local ns
+    for ns in "$@"; do
+        [[ -z $(ip -n "$ns" -6 route show table all proto 213) ]] || return 1
+        [[ -z $(owned_rules "$ns") ]] || return 1
+    done
+}
+
+rx_packets() { in_ns "$1" cat "/sys/class/net/$2/statistics/rx_packets"; }
+
+# udp_flow DESCRIPTION SRC DST PORT COUNT : COUNT datagrams A -> B, counted in B.
+UDP_RECEIVED=0
+udp_flow() {
+    local what=$1 src=$2 dst=$3 port=$4 count=$5
+    local ready=$WORK/udp-ready-$port out=$WORK/udp-out-$port
+    rm -f "$ready"
+    ip netns exec "$NS_B" $TRAFFIC recv --bind "$dst" --port "$port" --expect "$count" \
+        --ready "$ready" >"$out" &
+    local receiver=$!
+    PIDS+=("$receiver")
+    wait_for 10 test -e "$ready"
+    in_ns "$NS_A" $TRAFFIC send --source "$src" --dest "$dst" --port "$port" --count "$count"
+    wait "$receiver"
+    forget_pid "$receiver"
+    UDP_RECEIVED=$(cat "$out" 2>/dev/null)
+    UDP_RECEIVED=${UDP_RECEIVED:-0}
+    check "$what: $count UDP datagrams $src -> $dst arrive (got $UDP_RECEIVED)" \
+        test "$UDP_RECEIVED" -eq "$count"
+}
+
+# multicast_flow DESCRIPTION TUNNEL_A TUNNEL_B : a stream from fd00:a::1 to
+# ff3e::8000:1 into A's tunnel; on B smcrouted forwards it from the tunnel
+# device (MRT6 input interface) to vbl; the listener in L counts it.
+multicast_flow() {
+    local what=$1 tunnel_a=$2 tunnel_b=$3 count=200
+    if ((HAVE_SMCROUTE == 0)); then
+        echo "skip - $what: multicast (smcroute not installed)"
+        return
+    fi
+    local conf=$WORK/smcroute-$tunnel_b.conf
+    cat >"$conf" <<EOF
+phyint $tunnel_b enable
+phyint vbl enable
+mroute from $tunnel_b source fd00:a::1 group ff3e::8000:1 to vbl
+EOF
+    ip netns exec "$NS_B" smcrouted -n -N -f "$conf" -u "$WORK/smcroute.sock" -P "$WORK/smcroute.pid" \
+        -l info >"$WORK/smcroute.log" 2>&1 &
+    local smcroute=$!
+    PIDS+=("$smcroute")
+    if ! wait_for 10 sh -c "ip netns exec $NS_B smcroutectl -u $WORK/smcroute.sock show 2>/dev/null \
+            | grep -q 'ff3e::8000:1'"; then
+        fail "$what: smcrouted installs the (S,G) route from $tunnel_b"
+        sed 's/^/    /' "$WORK/smcroute.log"
+    else
+        pass "$what: smcrouted installs the (S,G) route from $tunnel_b to vbl"
+    fi
+    local ready=$WORK/mc-ready out=$WORK/mc-out
+    rm -f "$ready"
+    ip netns exec "$NS_L" $TRAFFIC recv --bind :: --port 6000 --expect $count --group ff3e::8000:1 \
+        --ifname vl --ready "$ready" >"$out" &
+    local listener=$!
+    PIDS+=("$listener")
+    wait_for 10 test -e "$ready"
+    in_ns "$NS_A" $TRAFFIC send --source fd00:a::1 --dest ff3e::8000:1 --port 6000 \
+        --count $count --ifname "$tunnel_a" --hops 8
+    wait "$listener"
+    forget_pid "$listener"
+    local got
+    got=$(cat "$out" 2>/dev/null)
+    check "$what: multicast stream through $tunnel_b -> MRT6 -> vbl reaches the listener ($got/$count)" \
+        test "${got:-0}" -eq "$count"
+    kill -TERM "$smcroute" 2>/dev/null
+    wait "$smcroute" 2>/dev/null
+    forget_pid "$smcroute"
+}
+
+# ---------------------------------------------------------------- per kind
+A_LOCAL=2001:db8:ff::1
+B_LOCAL=2001:db8:ff::2
+
+run_kind() {  # run_kind LABEL KIND A_KEYS B_KEYS (keys as ",ikey=..,okey=.." or "")
+    local label=$1 kind=$2 a_keys=$3 b_keys=$4
+    echo "# $label ($BACKEND backend)"
+    start_harness "$NS_A" a --tunnel "kind=$kind,local=$A_LOCAL,peer=$B_LOCAL$a_keys,route=fd00:b::/64" ||
+        return
+    local pid_a=$HARNESS_PID
+    start_harness "$NS_B" b --tunnel "kind=$kind,local=$B_LOCAL,peer=$A_LOCAL$b_keys,route=fd00:a::/64" ||
+        { stop_harness "$pid_a" a; return; }
+    local pid_b=$HARNESS_PID
+    local ta=${TUNNELS_a[0]} tb=${TUNNELS_b[0]}
+    check "$label: devices $ta (A) and $tb (B) are up" \
+        sh -c "ip -n $NS_A link show $ta | grep -q UP && ip -n $NS_B link show $tb | grep -q UP"
+    check "$label: ping fd00:a::1 -> fd00:b::1 through the tunnel" \
+        wait_for 10 ping_ok "$NS_A" fd00:a::1 fd00:b::1
+    udp_flow "$label" fd00:a::1 fd00:b::1 5001 1000
+    multicast_flow "$label" "$ta" "$tb"
+    stop_harness "$pid_a" a
+    stop_harness "$pid_b" b
+    check "$label: no tunnel device left after SIGTERM" no_tunnel_devices "$NS_A" "$NS_B"
+    check "$label: no route or rule of protocol 213 left after SIGTERM" \
+        no_owned_routes "$NS_A" "$NS_B"
+}
+
+run_kind "ip6ip6" ip6ip6 "" ""
+run_kind "GRE without key" gre "" ""
+
+# ---------------------------------------------------------------- GRE with keys, two tunnels
+echo "# GRE with keys: two tunnels to the same peer ($BACKEND backend)"
+if start_harness "$NS_A" a \
+    --tunnel "kind=gre,local=$A_LOCAL,peer=$B_LOCAL,ikey=101,okey=201,route=fd00:b::/64" \
+    --tunnel "kind=gre,local=$A_LOCAL,peer=$B_LOCAL,ikey=102,okey=202,route=fd00:b:1::/64,table=100,rule=fd00:a:1::/64"; then
+    PID_A=$HARNESS_PID
+    if start_harness "$NS_B" b \
+        --tunnel "kind=gre,local=$B_LOCAL,peer=$A_LOCAL,ikey=201,okey=101,route=fd00:a::/64" \
+        --tunnel "kind=gre,local=$B_LOCAL,peer=$A_LOCAL,ikey=202,okey=102,route=fd00:a:1::/64"; then
+        PID_B=$HARNESS_PID
+        T1A=${TUNNELS_a[0]} T2A=${TUNNELS_a[1]} T1B=${TUNNELS_b[0]} T2B=${TUNNELS_b[1]}
+        check "GRE keys: rule 'from fd00:a:1::/64 lookup 100' (protocol 213) installed" \
+            sh -c "ip -n $NS_A -6 rule show | grep -Eq 'fd00:a:1::/64 lookup 100 proto (213|0xd5)'"
+        check "GRE keys: ping over key 201/101 ($T1A)" \
+            wait_for 10 ping_ok "$NS_A" fd00:a::1 fd00:b::1
+        check "GRE keys: ping over key 202/102 ($T2A)" \
+            wait_for 10 ping_ok "$NS_A" fd00:a:1::1 fd00:b:1::1
+
+        before1=$(rx_packets "$NS_B" "$T1B")
+        before2=$(rx_packets "$NS_B" "$T2B")
+        udp_flow "GRE keys, tunnel 1" fd00:a::1 fd00:b::1 5002 1000
+        after1=$(rx_packets "$NS_B" "$T1B")
+        after2=$(rx_packets "$NS_B" "$T2B")
+        check "GRE keys: flow 1 arrives on $T1B (+$((after1 - before1))), not on $T2B (+$((after2 - before2)))" \
+            test $((after1 - before1)) -ge 1000 -a $((after2 - before2)) -lt 50
+
+        before1=$after1
+        before2=$after2
+        udp_flow "GRE keys, tunnel 2" fd00:a:1::1 fd00:b:1::1 5003 1000
+        after1=$(rx_packets "$NS_B" "$T1B")
+        after2=$(rx_packets "$NS_B" "$T2B")
+        check "GRE keys: flow 2 arrives on $T2B (+$((after2 - before2))), not on $T1B (+$((after1 - before1)))" \
+            test $((after2 - before2)) -ge 1000 -a $((after1 - before1)) -lt 50
+
+        multicast_flow "GRE keys" "$T1A" "$T1B"
+
+        # A packet with a key nobody listens to is dropped and counted.
+        kill -USR1 "$PID_B"
+        wait_for 5 test -s "$WORK/counters-b"
+        unknown_before=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['statistics'].get('unknown_peer',0))" "$WORK/counters-b" 2>/dev/null)
+        if [[ $BACKEND == userspace ]]; then
+            in_ns "$NS_A" python3 - "$B_LOCAL" <<'EOF'
+import socket, sys
+s = socket.socket(socket.AF_INET6, socket.SOCK_RAW, 47)
+inner = bytes([0x60, 0, 0, 0, 0, 8, 17, 64]) + socket.inet_pton(socket.AF_INET6, "fd00:a::1") \
+    + socket.inet_pton(socket.AF_INET6, "fd00:b::1") + bytes(8)
+s.sendto(bytes([0x20, 0, 0x86, 0xdd, 0, 0, 0x0f, 0xff]) + inner, (sys.argv[1], 0))
+EOF
+            rm -f "$WORK/counters-b"
+            kill -USR1 "$PID_B"
+            wait_for 5 test -s "$WORK/counters-b"
+            unknown_after=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['statistics'].get('unknown_peer',0))" "$WORK/counters-b" 2>/dev/null)
+            check "GRE keys: a packet with an unknown key is dropped and counted (unknown_peer $unknown_before -> $unknown_after)" \
+                test "${unknown_after:-0}" -gt "${unknown_before:-0}"
+        fi
+        stop_harness "$PID_B" b
+    fi
+    stop_harness "$PID_A" a
+    check "GRE keys: no tunnel device left after SIGTERM" no_tunnel_devices "$NS_A" "$NS_B"
+    check "GRE keys: no route or rule of protocol 213 left after SIGTERM" \
+        no_owned_routes "$NS_A" "$NS_B"
+fi
+
+# ---------------------------------------------------------------- crash and --cleanup
+echo "# crash: SIGKILL, then --cleanup ($BACKEND backend)"
+if start_harness "$NS_A" crash \
+    --tunnel "kind=gre,local=$A_LOCAL,peer=$B_LOCAL,ikey=101,okey=201,route=fd00:b::/64" \
+    --tunnel "kind=ip6ip6,local=$A_LOCAL,peer=$B_LOCAL,route=fd00:b:1::/64,table=100,rule=fd00:a:1::/64"; then
+    kill -KILL "$HARNESS_PID"
+    wait "$HARNESS_PID" 2>/dev/null
+    forget_pid "$HARNESS_PID"
+    # A device a crashed daemon could leave behind (a persistent TUN here).
+    ip -n "$NS_A" tuntap add dev pm6-deadbeef mode tun
+    check "crash: protocol 213 rule and the stale device pm6-deadbeef are left behind" \
+        sh -c "ip -n $NS_A -6 rule show | grep -Eq 'proto (213|0xd5)' && ip -n $NS_A link show pm6-deadbeef >/dev/null"
+    in_ns "$NS_A" "$HARNESS" --backend "$BACKEND" --cleanup >"$WORK/cleanup.log" 2>&1
+    rc=$?
+    check "crash: tunnel_harness --cleanup exits 0 (rc=$rc)" test "$rc" -eq 0
+    ((rc == 0)) || sed 's/^/    /' "$WORK/cleanup.log"
+    check "crash: no tunnel device left after --cleanup" no_tunnel_devices "$NS_A"
+    check "crash: no route or rule of protocol 213 left after --cleanup" no_owned_routes "$NS_A"
+fi
+
+if ((FAILURES > 0)); then
+    echo "$FAILURES check(s) failed"
+    exit 1
+fi
+echo "all checks passed"
+exit 0

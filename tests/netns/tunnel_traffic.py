@@ -1,0 +1,87 @@
+#!/usr/bin/env python3
+"""UDP traffic for the tunnel namespace tests (tests/netns/test_tunnels.sh).
+
+  tunnel_traffic.py recv --bind ADDR --port N --expect N [--group G --ifname IF]
+                         --ready FILE [--timeout S]
+      Binds (and joins G on IF when given), touches FILE once ready, counts
+      datagrams until `expect` arrived, 1.5 s passed without one, or the
+      overall timeout; prints the count.
+  tunnel_traffic.py send --source ADDR --dest ADDR --port N --count N
+                         [--size N] [--ifname IF --hops N]
+      Sends `count` datagrams of `size` octets, paced in bursts of 20 so that
+      no queue on the way overflows; for a multicast destination the output
+      interface and hop limit are set.
+
+Only ever run inside the test's own namespaces; addresses come from the
+test (2001:db8::/32, fd00::/8).
+"""
+import argparse
+import socket
+import struct
+import sys
+import time
+
+
+def receive(args):
+    s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 * 1024 * 1024)
+    s.bind((args.bind, args.port))
+    if args.group:
+        index = socket.if_nametoindex(args.ifname)
+        mreq = socket.inet_pton(socket.AF_INET6, args.group) + struct.pack("@I", index)
+        s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_JOIN_GROUP, mreq)
+    open(args.ready, "w").close()
+    deadline = time.monotonic() + args.timeout
+    count = 0
+    s.settimeout(1.5)
+    while count < args.expect and time.monotonic() < deadline:
+        try:
+            s.recv(65535)
+            count += 1
+        except socket.timeout:
+            if count > 0:
+                break
+    print(count)
+
+
+def send(args):
+    s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+    s.bind((args.source, 0))
+    if args.ifname:
+        s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_IF,
+                     socket.if_nametoindex(args.ifname))
+        s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_HOPS, args.hops)
+    payload = b"\xa5" * args.size
+    for i in range(args.count):
+        s.sendto(payload, (args.dest, args.port))
+        if i % 20 == 19:
+            time.sleep(0.002)
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    sub = parser.add_subparsers(dest="mode", required=True)
+    r = sub.add_parser("recv")
+    r.add_argument("--bind", required=True)
+    r.add_argument("--port", type=int, required=True)
+    r.add_argument("--expect", type=int, required=True)
+    r.add_argument("--group")
+    r.add_argument("--ifname")
+    r.add_argument("--ready", required=True)
+    r.add_argument("--timeout", type=float, default=20.0)
+    w = sub.add_parser("send")
+    w.add_argument("--source", required=True)
+    w.add_argument("--dest", required=True)
+    w.add_argument("--port", type=int, required=True)
+    w.add_argument("--count", type=int, required=True)
+    w.add_argument("--size", type=int, default=100)
+    w.add_argument("--ifname")
+    w.add_argument("--hops", type=int, default=8)
+    args = parser.parse_args()
+    receive(args) if args.mode == "recv" else send(args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,10 @@
+# Tunnels in network namespaces (root): the userspace backend (TUN + raw
+# sockets) carrying ip6ip6, GRE and keyed GRE between two namespaces, with
+# routes, multicast routing (MRT6) and clean-up checks. Also builds
+# tunnel_harness, which the kernel-backend test and the tunnel benchmark use.
+add_executable(tunnel_harness ${CMAKE_CURRENT_LIST_DIR}/tunnel_harness.cpp)
+target_link_libraries(tunnel_harness PRIVATE pmip_common)
+
+add_test(NAME netns_tunnels
+  COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/test_tunnels.sh $<TARGET_FILE:tunnel_harness>)
+set_tests_properties(netns_tunnels PROPERTIES SKIP_RETURN_CODE 77 LABELS netns TIMEOUT 300)
