@@ -1,0 +1,223 @@
+// The MAG engine: the Binding Update List and the MAG signalling of RFC 5213
+// section 6 (PROTOCOL.md sections 2.13-2.17).
+//
+// attach() on an access link: look up the MN's policy (by its link-layer
+// address), create the BUL entry and send a PBU (A|P, MN-ID, HNPs or one
+// ALL_ZERO HNP, HI, ATT, Timestamp, MN-LL-ID; section 6.9.1.1), retransmitted
+// from INITIAL_BINDACK_TIMEOUT doubling to MAX_BINDACK_TIMEOUT (6.9.4). PBA
+// handling per 6.9.2 and the table of PROTOCOL.md 2.14: accepted -> tunnel to
+// the LMA, HNP routed on the access link, traffic from the HNP into the
+// tunnel through a policy rule and a per-LMA table (6.10), renewal before
+// expiry only while the MN is confirmed attached (6.13), binding event to the
+// observer (router advertisements, multicast proxy downstreams); 152 stops
+// service; 155 retries once asking the LMA to assign; 156/157 re-register;
+// any other rejection denies service. detach(): de-registration PBU
+// (lifetime 0, HI 4); the entry and its forwarding state go after the PBA or
+// after INITIAL_BINDACK_TIMEOUT without one (6.9.1.2).
+//
+// Rate limit: RFC 6275 section 11.8 bounds BUs "about a particular home
+// address to a particular node" to MAX_UPDATE_RATE per second: per BUL entry,
+// not per LMA, so thousands of MNs can register at once.
+//
+// Threading: loop thread only. Counters in MagCounters.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "pmip/common/route_manager.hpp"
+#include "pmip/common/timers.hpp"
+#include "pmip/common/tunnel.hpp"
+#include "pmip/mh/messages.hpp"
+
+namespace pmip::mag {
+
+using EntryId = std::uint64_t;
+
+// What the policy store says about one mobile node [RFC 5213 section 6.2].
+struct MobileNodePolicy {
+    std::uint8_t mn_identifier_subtype = 1;
+    std::string mn_identifier;  // octets
+    Ipv6Address lma{};
+    std::vector<Ipv6Prefix> home_network_prefixes;  // empty: the LMA assigns
+    std::uint16_t lifetime = 900;                   // requested, 4 s units
+    TunnelKind tunnel_kind = TunnelKind::kIp6Ip6;
+    bool gre_keys = false;
+    bool multicast = false;  // admissible for the multicast proxy (issue 7)
+};
+
+class PolicyStore {
+public:
+    virtual ~PolicyStore() = default;
+    // By the MN's link-layer address (as on the access link).
+    virtual const MobileNodePolicy* find(const std::string& link_layer_address) const = 0;
+};
+
+class MapPolicyStore final : public PolicyStore {
+public:
+    const MobileNodePolicy* find(const std::string& mac) const override {
+        const auto it = policies.find(mac);
+        if (it != policies.end()) return &it->second;
+        return default_policy ? &*default_policy : nullptr;
+    }
+    std::map<std::string, MobileNodePolicy> policies;
+    std::optional<MobileNodePolicy> default_policy;  // used for MNs not listed
+};
+
+class MhSender {
+public:
+    virtual ~MhSender() = default;
+    virtual void send(const Ipv6Address& source, const Ipv6Address& destination,
+                      const mh::Message& message) = 0;
+};
+
+enum class BulState : std::uint8_t {
+    kRegistering,    // PBU sent, no PBA yet
+    kRegistered,     // PBA 0 received; forwarding state installed
+    kDeregistering,  // lifetime-0 PBU sent
+    kDenied,         // rejected; no service until administrative action
+};
+
+std::string_view to_string(BulState state);
+
+// RFC 5213 section 6.1 (with RFC 5845 GRE fields).
+struct BindingUpdateListEntry {
+    EntryId id = 0;
+    int access_ifindex = 0;
+    std::string access_interface;
+    std::string mn_link_layer_address;  // octets (MAC)
+    MobileNodePolicy policy;
+    std::vector<Ipv6Prefix> requested_prefixes;  // in the last PBU (empty = ALL_ZERO)
+    std::vector<Ipv6Prefix> home_network_prefixes;  // assigned by the LMA
+    BulState state = BulState::kRegistering;
+    std::uint8_t handoff_indicator = 1;  // of the last PBU
+    std::uint16_t sequence = 0;          // of the last PBU
+    std::uint64_t timestamp = 0;         // of the last PBU
+    std::uint16_t lifetime_granted = 0;
+    std::uint8_t last_status = 0;
+    bool asked_assignment_after_155 = false;
+    bool gre_not_supported = false;  // LMA answered without the option / with status 2
+    std::optional<std::uint32_t> uplink_key;    // chosen by the LMA
+    std::optional<std::uint32_t> downlink_key;  // chosen by us
+    std::optional<TunnelKey> tunnel;            // when forwarding state is installed
+    Duration retransmit_timeout{};
+    unsigned transmissions = 0;  // PBUs sent for the current request
+    TimerId retransmit_timer = 0;
+    TimerId renewal_timer = 0;
+    TimePoint last_sent{};
+    std::uint32_t lma_table = 0;  // per-LMA routing table
+};
+
+// Binding events: router advertisements and the multicast proxy follow them.
+class MagObserver {
+public:
+    virtual ~MagObserver() = default;
+    // PBA accepted and forwarding installed (first registration or a change
+    // of prefixes / tunnel).
+    virtual void registered(const BindingUpdateListEntry& entry, const TunnelInfo& tunnel) = 0;
+    // Forwarding state removed (de-registration, denial, lifetime end, shutdown).
+    virtual void deregistered(const BindingUpdateListEntry& entry) = 0;
+};
+
+struct MagConfig {
+    Ipv6Address proxy_coa{};  // the MAG's egress address (tunnel endpoint, PBU source)
+    std::uint8_t access_technology_type = 3;  // IEEE 802.3
+    bool timestamps = true;                   // TimestampBasedApproachInUse
+    Duration initial_bindack_timeout = std::chrono::seconds(1);
+    Duration max_bindack_timeout = std::chrono::seconds(32);
+    unsigned max_update_rate = 3;  // per entry per second [RFC 6275 section 11.8]
+    // Renew when this fraction of the granted lifetime has passed.
+    double renewal_fraction = 0.8;
+    std::uint32_t lma_table_base = 1000;  // per-LMA tables: base, base+1, ...
+    std::uint32_t rule_priority = 1000;
+    std::uint32_t route_metric = 1024;
+};
+
+struct MagCounters {
+    std::uint64_t attaches = 0;
+    std::uint64_t attach_without_policy = 0;  // MN not in the policy store: no service
+    std::uint64_t pbu_sent = 0;
+    std::uint64_t pbu_retransmitted = 0;
+    std::uint64_t pba_accepted = 0;
+    std::map<std::uint8_t, std::uint64_t> pba_rejected;  // by status
+    std::uint64_t pba_unmatched = 0;     // no outstanding PBU matches
+    std::uint64_t pba_mismatched = 0;    // HI/ATT/MN-LL-ID/MN-ID differ from the request
+    std::uint64_t renewals = 0;
+    std::uint64_t renewals_skipped_detached = 0;
+    std::uint64_t deregistrations = 0;
+    std::uint64_t deregistration_timeouts = 0;
+    std::uint64_t data_path_errors = 0;
+};
+
+class MagEngine {
+public:
+    // `is_attached(ifindex)` confirms an MN is still on its link before a
+    // renewal or retransmission [RFC 5213 sections 6.9.4, 6.13].
+    MagEngine(MagConfig config, const PolicyStore& policies, TunnelManager& tunnels,
+              RouteManager& routes, Timers& timers, MhSender& sender,
+              std::function<bool(int ifindex)> is_attached);
+    ~MagEngine();
+    MagEngine(const MagEngine&) = delete;
+    MagEngine& operator=(const MagEngine&) = delete;
+
+    // An MN appeared on access link `ifindex`. `handoff_indicator` is the
+    // hint of section 6.9.1.1 (1 new interface by default; 3 only when the
+    // access technology tells us for sure it is a handover). Returns false
+    // when the MN gets no service (no policy, or already attached).
+    bool attach(int ifindex, const std::string& interface, const std::string& mac,
+                std::uint8_t handoff_indicator = mh::handoff_indicator::kNewInterface);
+    // The MN left access link `ifindex`: de-register.
+    void detach(int ifindex);
+    void handle_proxy_binding_acknowledgement(const Ipv6Address& source,
+                                              const mh::BindingAcknowledgement& pba);
+    // The LMA lost its state (heartbeat restart counter): register every MN
+    // of that LMA again.
+    void reregister_all(const Ipv6Address& lma);
+    // Shutdown: remove every forwarding state (no signalling).
+    void clear();
+
+    void set_observer(MagObserver* observer) { observer_ = observer; }
+    const std::map<EntryId, BindingUpdateListEntry>& entries() const { return entries_; }
+    const BindingUpdateListEntry* find_by_interface(int ifindex) const;
+    const MagCounters& counters() const { return counters_; }
+
+private:
+    void send_pbu(BindingUpdateListEntry& e, bool retransmission);
+    void arm_retransmission(BindingUpdateListEntry& e);
+    void retransmit(EntryId id);
+    void schedule_renewal(BindingUpdateListEntry& e);
+    void renew(EntryId id);
+    void accepted(BindingUpdateListEntry& e, const mh::BindingAcknowledgement& pba);
+    void deny(BindingUpdateListEntry& e, std::uint8_t status);
+    bool install_forwarding(BindingUpdateListEntry& e, TunnelInfo& tunnel);
+    void remove_forwarding(BindingUpdateListEntry& e);
+    void erase(EntryId id);
+    void cancel_timers(BindingUpdateListEntry& e);
+    std::uint32_t table_for(const Ipv6Address& lma);
+    std::uint64_t now_timestamp() const;
+    TunnelKey tunnel_key(const BindingUpdateListEntry& e) const;
+
+    MagConfig config_;
+    const PolicyStore& policies_;
+    TunnelManager& tunnels_;
+    RouteManager& routes_;
+    Timers& timers_;
+    MhSender& sender_;
+    std::function<bool(int)> is_attached_;
+    MagObserver* observer_ = nullptr;
+    std::map<EntryId, BindingUpdateListEntry> entries_;
+    std::map<int, EntryId> by_interface_;
+    std::map<Ipv6Address, std::uint32_t> lma_tables_;
+    MagCounters counters_;
+    EntryId next_id_ = 1;
+    std::uint16_t next_sequence_ = 1;  // per-MAG counter (section 6.9.1.1, timestamp scheme)
+    std::uint64_t last_timestamp_ = 0;
+    std::uint32_t next_downlink_key_ = 1;
+};
+
+}  // namespace pmip::mag

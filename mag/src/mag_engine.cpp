@@ -1,0 +1,487 @@
+// MAG engine: RFC 5213 section 6 over the Binding Update List.
+#include "pmip/mag/mag_engine.hpp"
+
+#include <algorithm>
+
+#include "pmip/common/log.hpp"
+#include "pmip/mh/codec.hpp"
+
+namespace pmip::mag {
+
+namespace {
+
+std::string mac_text(const std::string& mac) {
+    static constexpr char kHex[] = "0123456789abcdef";
+    std::string out;
+    for (unsigned char c : mac) {
+        if (!out.empty()) out += ':';
+        out += kHex[c >> 4];
+        out += kHex[c & 0xf];
+    }
+    return out;
+}
+
+std::string context(const BindingUpdateListEntry& e) {
+    return "[mag mn=" + mac_text(e.mn_link_layer_address) + " if=" + e.access_interface + "]";
+}
+
+bool all_zero(const std::string& s) {
+    return std::all_of(s.begin(), s.end(), [](char c) { return c == 0; });
+}
+
+}  // namespace
+
+std::string_view to_string(BulState state) {
+    switch (state) {
+        case BulState::kRegistering: return "registering";
+        case BulState::kRegistered: return "registered";
+        case BulState::kDeregistering: return "deregistering";
+        case BulState::kDenied: return "denied";
+    }
+    return "unknown";
+}
+
+MagEngine::MagEngine(MagConfig config, const PolicyStore& policies, TunnelManager& tunnels,
+                     RouteManager& routes, Timers& timers, MhSender& sender,
+                     std::function<bool(int)> is_attached)
+    : config_(std::move(config)),
+      policies_(policies),
+      tunnels_(tunnels),
+      routes_(routes),
+      timers_(timers),
+      sender_(sender),
+      is_attached_(std::move(is_attached)) {}
+
+MagEngine::~MagEngine() { clear(); }
+
+std::uint64_t MagEngine::now_timestamp() const {
+    const auto ns =
+        std::chrono::duration_cast<std::chrono::nanoseconds>(timers_.clock().since_epoch());
+    const std::uint64_t seconds = static_cast<std::uint64_t>(ns.count()) / 1'000'000'000u;
+    const auto nanos = static_cast<std::uint32_t>(static_cast<std::uint64_t>(ns.count()) % 1'000'000'000u);
+    return mh::make_timestamp(seconds, nanos);
+}
+
+const BindingUpdateListEntry* MagEngine::find_by_interface(int ifindex) const {
+    const auto it = by_interface_.find(ifindex);
+    if (it == by_interface_.end()) return nullptr;
+    return &entries_.at(it->second);
+}
+
+bool MagEngine::attach(int ifindex, const std::string& interface, const std::string& mac,
+                       std::uint8_t handoff_indicator) {
+    ++counters_.attaches;
+    if (const auto it = by_interface_.find(ifindex); it != by_interface_.end()) {
+        // Already known on this link (a repeated RS, a link flap): nothing new.
+        return entries_.at(it->second).state != BulState::kDenied;
+    }
+    const MobileNodePolicy* policy = policies_.find(mac);
+    if (policy == nullptr) {
+        ++counters_.attach_without_policy;
+        PMIP_INFO(kBul, "[mag mn=" + mac_text(mac) + " if=" + interface + "]",
+                  "no policy for this mobile node: no service");
+        return false;
+    }
+    BindingUpdateListEntry e;
+    e.id = next_id_++;
+    e.access_ifindex = ifindex;
+    e.access_interface = interface;
+    e.mn_link_layer_address = mac;
+    e.policy = *policy;
+    e.requested_prefixes = policy->home_network_prefixes;
+    e.handoff_indicator = handoff_indicator;
+    if (policy->gre_keys) e.downlink_key = next_downlink_key_++;
+    const EntryId id = e.id;
+    auto& entry = entries_.emplace(id, std::move(e)).first->second;
+    by_interface_[ifindex] = id;
+    PMIP_INFO(kBul, context(entry), "attached; registering with LMA " + pmip::to_string(policy->lma));
+    entry.retransmit_timeout = config_.initial_bindack_timeout;
+    send_pbu(entry, false);
+    arm_retransmission(entry);
+    return true;
+}
+
+// Section 6.9.1.1 (registration / renewal) and 6.9.1.2 (de-registration).
+void MagEngine::send_pbu(BindingUpdateListEntry& e, bool retransmission) {
+    const bool deregistration = e.state == BulState::kDeregistering;
+    mh::BindingUpdate pbu;
+    pbu.sequence = next_sequence_++;
+    pbu.flags = mh::bu_flag::kA | mh::bu_flag::kP;
+    pbu.lifetime = deregistration ? 0 : e.policy.lifetime;
+    pbu.options.push_back(mh::MobileNodeIdentifier{
+        e.policy.mn_identifier_subtype,
+        std::vector<std::uint8_t>(e.policy.mn_identifier.begin(), e.policy.mn_identifier.end())});
+    // HNPs: the assigned ones once known; else the policy's; else one ALL_ZERO.
+    const auto& prefixes =
+        !e.home_network_prefixes.empty() ? e.home_network_prefixes : e.requested_prefixes;
+    if (prefixes.empty()) {
+        pbu.options.push_back(mh::HomeNetworkPrefix{0, {}});
+    } else {
+        for (const auto& p : prefixes) pbu.options.push_back(mh::HomeNetworkPrefix{p.length, p.address});
+    }
+    std::uint8_t hi = e.handoff_indicator;
+    if (deregistration) hi = mh::handoff_indicator::kUnknown;
+    else if (e.tunnel) hi = mh::handoff_indicator::kNotChanged;  // renewal, section 6.9.1.1
+    e.handoff_indicator = hi;
+    pbu.options.push_back(mh::HandoffIndicator{hi});
+    pbu.options.push_back(mh::AccessTechnologyType{config_.access_technology_type});
+    if (config_.timestamps) {
+        // Retransmissions carry the latest timestamp (section 6.9.4); never
+        // repeat one, even within a clock tick.
+        e.timestamp = std::max(now_timestamp(), last_timestamp_ + 1);
+        last_timestamp_ = e.timestamp;
+        pbu.options.push_back(mh::Timestamp{e.timestamp});
+    }
+    if (!e.mn_link_layer_address.empty() && !all_zero(e.mn_link_layer_address)) {
+        pbu.options.push_back(mh::MobileNodeLinkLayerIdentifier{std::vector<std::uint8_t>(
+            e.mn_link_layer_address.begin(), e.mn_link_layer_address.end())});
+    }
+    const bool gre = e.policy.tunnel_kind == TunnelKind::kGre || e.policy.gre_keys;
+    if (gre && !e.gre_not_supported) pbu.options.push_back(mh::GreKey{e.downlink_key});
+    e.sequence = pbu.sequence;
+    e.last_sent = timers_.clock().now();
+    ++e.transmissions;
+    ++counters_.pbu_sent;
+    if (retransmission) ++counters_.pbu_retransmitted;
+    PMIP_DEBUG(kBul, context(e),
+               std::string(deregistration ? "de-registration" : "PBU") + " seq " +
+                   std::to_string(pbu.sequence) + " HI " + std::to_string(hi));
+    sender_.send(config_.proxy_coa, e.policy.lma, pbu);
+}
+
+void MagEngine::arm_retransmission(BindingUpdateListEntry& e) {
+    if (e.retransmit_timer) timers_.cancel_timer(e.retransmit_timer);
+    const EntryId id = e.id;
+    e.retransmit_timer = timers_.start_timer(e.retransmit_timeout, [this, id] { retransmit(id); });
+}
+
+// Section 6.9.4: back-off doubling to MAX_BINDACK_TIMEOUT; the MN must still
+// be attached; a de-registration is given up after INITIAL_BINDACK_TIMEOUT.
+void MagEngine::retransmit(EntryId id) {
+    const auto it = entries_.find(id);
+    if (it == entries_.end()) return;
+    BindingUpdateListEntry& e = it->second;
+    e.retransmit_timer = 0;
+    if (e.state == BulState::kDeregistering) {
+        ++counters_.deregistration_timeouts;
+        PMIP_INFO(kBul, context(e), "no PBA to the de-registration; removing the binding locally");
+        return erase(id);
+    }
+    if (e.state != BulState::kRegistering) return;
+    if (is_attached_ && !is_attached_(e.access_ifindex)) {
+        PMIP_INFO(kBul, context(e), "mobile node gone while registering; dropping the entry");
+        return erase(id);
+    }
+    e.retransmit_timeout = std::min(e.retransmit_timeout * 2, config_.max_bindack_timeout);
+    send_pbu(e, true);
+    arm_retransmission(e);
+}
+
+void MagEngine::schedule_renewal(BindingUpdateListEntry& e) {
+    if (e.renewal_timer) timers_.cancel_timer(e.renewal_timer);
+    const auto lifetime = std::chrono::seconds(4) * e.lifetime_granted;
+    const auto at = std::chrono::duration_cast<Duration>(lifetime * config_.renewal_fraction);
+    const EntryId id = e.id;
+    e.renewal_timer = timers_.start_timer(at, [this, id] { renew(id); });
+}
+
+// Section 6.13: extend the lifetime only if the MN is confirmed attached.
+void MagEngine::renew(EntryId id) {
+    const auto it = entries_.find(id);
+    if (it == entries_.end()) return;
+    BindingUpdateListEntry& e = it->second;
+    e.renewal_timer = 0;
+    if (e.state != BulState::kRegistered) return;
+    if (is_attached_ && !is_attached_(e.access_ifindex)) {
+        ++counters_.renewals_skipped_detached;
+        PMIP_INFO(kBul, context(e), "cannot confirm the MN is attached: de-registering");
+        return detach(e.access_ifindex);
+    }
+    ++counters_.renewals;
+    e.state = BulState::kRegistering;
+    e.transmissions = 0;
+    e.retransmit_timeout = config_.initial_bindack_timeout;
+    send_pbu(e, false);
+    arm_retransmission(e);
+}
+
+void MagEngine::detach(int ifindex) {
+    const auto it = by_interface_.find(ifindex);
+    if (it == by_interface_.end()) return;
+    BindingUpdateListEntry& e = entries_.at(it->second);
+    if (e.state == BulState::kDeregistering) return;
+    if (e.state == BulState::kDenied || (!e.tunnel && e.home_network_prefixes.empty() &&
+                                         e.state == BulState::kRegistering &&
+                                         e.transmissions == 0)) {
+        return erase(e.id);
+    }
+    ++counters_.deregistrations;
+    cancel_timers(e);
+    // Section 6.9.1.2: routing state goes now (the MN has left); the entry
+    // waits for the PBA or INITIAL_BINDACK_TIMEOUT.
+    remove_forwarding(e);
+    e.state = BulState::kDeregistering;
+    e.retransmit_timeout = config_.initial_bindack_timeout;
+    PMIP_INFO(kBul, context(e), "detached; de-registering");
+    send_pbu(e, false);
+    arm_retransmission(e);
+}
+
+void MagEngine::handle_proxy_binding_acknowledgement(const Ipv6Address& source,
+                                                     const mh::BindingAcknowledgement& pba) {
+    // Match by MN-Identifier, disambiguated by sequence (section 6.9.2).
+    const auto* id = mh::find_option<mh::MobileNodeIdentifier>(pba.options);
+    BindingUpdateListEntry* match = nullptr;
+    for (auto& [eid, e] : entries_) {
+        if (e.sequence != pba.sequence || e.policy.lma != source) continue;
+        if (e.state != BulState::kRegistering && e.state != BulState::kDeregistering) continue;
+        if (id && (id->subtype != e.policy.mn_identifier_subtype ||
+                   std::string(id->identifier.begin(), id->identifier.end()) !=
+                       e.policy.mn_identifier)) {
+            continue;
+        }
+        match = &e;
+        break;
+    }
+    if (match == nullptr) {
+        ++counters_.pba_unmatched;
+        PMIP_DEBUG(kBul, "[mag lma=" + pmip::to_string(source) + "]",
+                   "PBA seq " + std::to_string(pba.sequence) + " matches no outstanding PBU");
+        return;
+    }
+    BindingUpdateListEntry& e = *match;
+    // Copied options must be what we sent; otherwise ignore and stop
+    // retransmitting until administrative action (PROTOCOL.md 2.14).
+    const auto* hi = mh::find_option<mh::HandoffIndicator>(pba.options);
+    const auto* att = mh::find_option<mh::AccessTechnologyType>(pba.options);
+    const auto* ll = mh::find_option<mh::MobileNodeLinkLayerIdentifier>(pba.options);
+    const bool mismatch =
+        (hi && hi->value != e.handoff_indicator) ||
+        (att && att->value != config_.access_technology_type) ||
+        (ll && std::string(ll->identifier.begin(), ll->identifier.end()) !=
+                   e.mn_link_layer_address);
+    if (mismatch) {
+        ++counters_.pba_mismatched;
+        PMIP_WARNING(kBul, context(e),
+                     "PBA does not echo the PBU (HI/ATT/MN-LL-ID); not retrying until reset");
+        cancel_timers(e);
+        remove_forwarding(e);
+        e.state = BulState::kDenied;
+        return;
+    }
+    if (e.state == BulState::kDeregistering) {
+        PMIP_INFO(kBul, context(e), "de-registration acknowledged");
+        return erase(e.id);
+    }
+    if (pba.status < 128) return accepted(e, pba);
+
+    ++counters_.pba_rejected[pba.status];
+    e.last_status = pba.status;
+    switch (pba.status) {
+        case mh::status::kNotAuthorizedForHomeNetworkPrefix:
+            // Do not ask for those prefixes again; MAY ask the LMA to assign.
+            if (!e.asked_assignment_after_155 && !e.requested_prefixes.empty()) {
+                e.asked_assignment_after_155 = true;
+                e.requested_prefixes.clear();
+                e.home_network_prefixes.clear();
+                PMIP_INFO(kBul, context(e), "prefix refused (155): asking the LMA to assign one");
+                return;  // the running retransmission timer sends the new request
+            }
+            return deny(e, pba.status);
+        case mh::status::kTimestampLowerThanPrevAccepted:
+            // Re-register to reassert presence; the retransmission timer sends
+            // a PBU with a fresh timestamp.
+            PMIP_INFO(kBul, context(e), "timestamp lower than accepted (157): re-registering");
+            return;
+        case mh::status::kTimestampMismatch:
+            PMIP_WARNING(kBul, context(e),
+                         "LMA says our clock is off (156, TIMESTAMP_MISMATCH): check time "
+                         "synchronisation; retrying at back-off pace");
+            return;
+        default:
+            return deny(e, pba.status);
+    }
+}
+
+void MagEngine::accepted(BindingUpdateListEntry& e, const mh::BindingAcknowledgement& pba) {
+    std::vector<Ipv6Prefix> prefixes;
+    for (const auto& o : pba.options) {
+        if (const auto* h = std::get_if<mh::HomeNetworkPrefix>(&o); h && h->prefix != Ipv6Address{}) {
+            prefixes.push_back(canonical(Ipv6Prefix{h->prefix, h->prefix_length}));
+        }
+    }
+    if (prefixes.empty() || pba.lifetime == 0) {
+        ++counters_.pba_mismatched;
+        PMIP_WARNING(kBul, context(e), "accepted PBA without a prefix or lifetime: ignored");
+        return;
+    }
+    ++counters_.pba_accepted;
+    e.last_status = pba.status;
+    // RFC 5845 section 4: the LMA's uplink key, or GRE not used for this session.
+    const bool gre = e.policy.tunnel_kind == TunnelKind::kGre || e.policy.gre_keys;
+    if (gre) {
+        const auto* key = mh::find_option<mh::GreKey>(pba.options);
+        if (pba.status == mh::status::kGreKeyOptionNotRequired || key == nullptr) {
+            e.gre_not_supported = true;
+            e.uplink_key.reset();
+        } else {
+            e.uplink_key = key->key;
+        }
+    }
+    cancel_timers(e);
+    e.lifetime_granted = pba.lifetime;
+    const bool changed = !e.tunnel || prefixes != e.home_network_prefixes ||
+                         *e.tunnel != tunnel_key(e);
+    if (changed) {
+        remove_forwarding(e);
+        e.home_network_prefixes = prefixes;
+        TunnelInfo tunnel;
+        if (!install_forwarding(e, tunnel)) {
+            e.state = BulState::kDenied;
+            PMIP_ERROR(kBul, context(e), "forwarding state not installed; no service");
+            return;
+        }
+        e.state = BulState::kRegistered;
+        PMIP_INFO(kBul, context(e), "registered: prefix " + pmip::to_string(prefixes.front()) +
+                                        " via " + tunnel.name);
+        if (observer_) observer_->registered(e, tunnel);
+    } else {
+        e.state = BulState::kRegistered;
+    }
+    e.transmissions = 0;
+    schedule_renewal(e);
+}
+
+void MagEngine::deny(BindingUpdateListEntry& e, std::uint8_t status) {
+    PMIP_INFO(kBul, context(e), "registration rejected: " + std::string(mh::status_name(status)) +
+                                    " (" + std::to_string(status) + "); no service");
+    cancel_timers(e);
+    remove_forwarding(e);
+    e.state = BulState::kDenied;
+}
+
+TunnelKey MagEngine::tunnel_key(const BindingUpdateListEntry& e) const {
+    TunnelKey key;
+    key.peer = e.policy.lma;
+    key.local = config_.proxy_coa;
+    const bool gre = (e.policy.tunnel_kind == TunnelKind::kGre || e.policy.gre_keys) &&
+                     !e.gre_not_supported;
+    key.kind = gre ? TunnelKind::kGre : TunnelKind::kIp6Ip6;
+    if (gre && e.downlink_key && e.uplink_key) {
+        key.input_key = e.downlink_key;  // the LMA sends with our downlink key
+        key.output_key = e.uplink_key;
+    }
+    return key;
+}
+
+std::uint32_t MagEngine::table_for(const Ipv6Address& lma) {
+    const auto it = lma_tables_.find(lma);
+    if (it != lma_tables_.end()) return it->second;
+    const auto table = config_.lma_table_base + static_cast<std::uint32_t>(lma_tables_.size());
+    lma_tables_.emplace(lma, table);
+    return table;
+}
+
+// Section 6.10: the HNP is on-link on the access link; traffic sourced from
+// it goes into the tunnel through a policy rule and the LMA's table.
+bool MagEngine::install_forwarding(BindingUpdateListEntry& e, TunnelInfo& tunnel) {
+    const TunnelKey key = tunnel_key(e);
+    auto acquired = tunnels_.acquire(key);
+    if (!acquired) {
+        ++counters_.data_path_errors;
+        PMIP_ERROR(kTunnel, context(e), "tunnel to LMA not created: " + acquired.error().what);
+        return false;
+    }
+    tunnel = *acquired;
+    e.lma_table = table_for(e.policy.lma);
+    std::vector<RouteRequest> batch;
+    batch.push_back({RouteOp::kAdd, Route{Ipv6Prefix{Ipv6Address{}, 0}, tunnel.ifindex,
+                                          e.lma_table, config_.route_metric, std::nullopt}});
+    for (const auto& p : e.home_network_prefixes) {
+        batch.push_back({RouteOp::kAdd, Route{p, e.access_ifindex, kMainTable,
+                                              config_.route_metric, std::nullopt}});
+        batch.push_back({RouteOp::kAdd, Rule{p, e.lma_table, config_.rule_priority, ""}});
+    }
+    const auto results = routes_.apply(batch);
+    for (std::size_t i = 0; i < results.size(); ++i) {
+        if (results[i].ok()) continue;
+        ++counters_.data_path_errors;
+        PMIP_ERROR(kRoute, context(e), "forwarding state not installed: " + results[i].error().what);
+        std::vector<RouteRequest> undo;
+        for (std::size_t j = 1; j < results.size(); ++j) {  // the shared default route stays
+            if (results[j].ok()) undo.push_back({RouteOp::kDelete, batch[j].object});
+        }
+        (void)routes_.apply(undo);
+        (void)tunnels_.release(key);
+        return false;
+    }
+    e.tunnel = key;
+    return true;
+}
+
+void MagEngine::remove_forwarding(BindingUpdateListEntry& e) {
+    if (!e.tunnel) return;
+    const TunnelKey key = *e.tunnel;
+    const auto info = tunnels_.find(key);
+    std::vector<RouteRequest> batch;
+    for (const auto& p : e.home_network_prefixes) {
+        batch.push_back({RouteOp::kDelete, Route{p, e.access_ifindex, kMainTable,
+                                                 config_.route_metric, std::nullopt}});
+        batch.push_back({RouteOp::kDelete, Rule{p, e.lma_table, config_.rule_priority, ""}});
+    }
+    for (const auto& st : routes_.apply(batch)) {
+        if (!st.ok()) {
+            ++counters_.data_path_errors;
+            PMIP_ERROR(kRoute, context(e), "forwarding state not removed: " + st.error().what);
+        }
+    }
+    if (Status st = tunnels_.release(key); !st.ok()) {
+        ++counters_.data_path_errors;
+        PMIP_ERROR(kTunnel, context(e), "tunnel not released: " + st.error().what);
+    }
+    // The LMA table's default route goes with the tunnel's last user.
+    if (info && !tunnels_.find(key)) {
+        (void)routes_.remove(Route{Ipv6Prefix{Ipv6Address{}, 0}, info->ifindex, e.lma_table,
+                                   config_.route_metric, std::nullopt});
+    }
+    e.tunnel.reset();
+    if (observer_) observer_->deregistered(e);
+}
+
+void MagEngine::cancel_timers(BindingUpdateListEntry& e) {
+    if (e.retransmit_timer) timers_.cancel_timer(e.retransmit_timer);
+    if (e.renewal_timer) timers_.cancel_timer(e.renewal_timer);
+    e.retransmit_timer = 0;
+    e.renewal_timer = 0;
+}
+
+void MagEngine::erase(EntryId id) {
+    const auto it = entries_.find(id);
+    if (it == entries_.end()) return;
+    cancel_timers(it->second);
+    remove_forwarding(it->second);
+    const auto bi = by_interface_.find(it->second.access_ifindex);
+    if (bi != by_interface_.end() && bi->second == id) by_interface_.erase(bi);
+    entries_.erase(it);
+}
+
+void MagEngine::reregister_all(const Ipv6Address& lma) {
+    for (auto& [id, e] : entries_) {
+        if (e.policy.lma != lma || e.state != BulState::kRegistered) continue;
+        PMIP_INFO(kBul, context(e), "LMA restarted: registering again");
+        cancel_timers(e);
+        e.state = BulState::kRegistering;
+        e.transmissions = 0;
+        e.retransmit_timeout = config_.initial_bindack_timeout;
+        send_pbu(e, false);
+        arm_retransmission(e);
+    }
+}
+
+void MagEngine::clear() {
+    std::vector<EntryId> ids;
+    for (const auto& [id, e] : entries_) ids.push_back(id);
+    for (EntryId id : ids) erase(id);
+}
+
+}  // namespace pmip::mag

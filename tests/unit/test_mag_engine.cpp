@@ -1,0 +1,382 @@
+// MAG engine: Binding Update List and RFC 5213 section 6 signalling, with fakes
+// and a simulated clock. Each test is named after the rule it checks.
+#include <catch2/catch.hpp>
+
+#include <set>
+
+#include "pmip/mag/mag_engine.hpp"
+#include "pmip/mh/codec.hpp"
+
+using namespace pmip;
+using namespace pmip::mag;
+using namespace std::chrono_literals;
+
+namespace {
+
+Ipv6Address address(const char* text) { return *parse_address(text); }
+Ipv6Prefix prefix(const char* text) { return *parse_prefix(text); }
+
+const Ipv6Address kLma = address("2001:db8:100::1");
+const Ipv6Address kMag = address("2001:db8:100::11");
+const std::string kMac("\x02\x11\x22\x33\x44\x55", 6);
+
+struct Sent {
+    Ipv6Address source, destination;
+    mh::BindingUpdate pbu;
+    TimePoint at;
+};
+
+struct Fixture : MagObserver {
+    SimulatedClock clock;
+    TimerQueue timers{clock};
+    FakeRouteManager routes;
+    FakeTunnelBackend* backend = nullptr;
+    std::unique_ptr<RefCountingTunnelManager> tunnels;
+    MapPolicyStore policies;
+    std::set<int> attached_links;
+    struct Sender final : MhSender {
+        Fixture* f;
+        void send(const Ipv6Address& s, const Ipv6Address& d, const mh::Message& m) override {
+            const auto wire = mh::serialize(m);
+            REQUIRE_FALSE(wire.empty());
+            f->sent.push_back({s, d, std::get<mh::BindingUpdate>(m), f->clock.now()});
+        }
+    } sender;
+    std::vector<Sent> sent;
+    std::vector<std::string> events;
+    std::unique_ptr<MagEngine> engine;
+
+    Fixture() {
+        sender.f = this;
+        auto b = std::make_unique<FakeTunnelBackend>();
+        backend = b.get();
+        tunnels = std::make_unique<RefCountingTunnelManager>(std::move(b), timers);
+        MobileNodePolicy p;
+        p.mn_identifier = "mn1@example.org";
+        p.lma = kLma;
+        p.lifetime = 100;  // 400 s
+        policies.policies[kMac] = p;
+        MagConfig config;
+        config.proxy_coa = kMag;
+        engine = std::make_unique<MagEngine>(config, policies, *tunnels, routes, timers, sender,
+                                             [this](int ifindex) { return attached_links.count(ifindex) != 0; });
+        engine->set_observer(this);
+    }
+    void registered(const BindingUpdateListEntry& e, const TunnelInfo& t) override {
+        events.push_back("registered " + e.access_interface + " " + t.name);
+    }
+    void deregistered(const BindingUpdateListEntry& e) override {
+        events.push_back("deregistered " + e.access_interface);
+    }
+    void advance(Duration d) {
+        clock.advance(d);
+        timers.run_due();
+    }
+    bool attach(int ifindex = 7) {
+        attached_links.insert(ifindex);
+        return engine->attach(ifindex, "veth" + std::to_string(ifindex), kMac);
+    }
+    // A PBA answering the last PBU.
+    mh::BindingAcknowledgement pba(std::uint8_t status = 0, const char* hnp = "2001:db8:8000::/64",
+                                   std::uint16_t lifetime = 100) {
+        const auto& pbu = sent.back().pbu;
+        mh::BindingAcknowledgement a;
+        a.status = status;
+        a.flags = mh::ba_flag::kP;
+        a.sequence = pbu.sequence;
+        a.lifetime = lifetime;
+        a.options.push_back(*mh::find_option<mh::MobileNodeIdentifier>(pbu.options));
+        const auto p = prefix(hnp);
+        a.options.push_back(mh::HomeNetworkPrefix{p.length, p.address});
+        a.options.push_back(*mh::find_option<mh::HandoffIndicator>(pbu.options));
+        a.options.push_back(*mh::find_option<mh::AccessTechnologyType>(pbu.options));
+        if (const auto* ts = mh::find_option<mh::Timestamp>(pbu.options)) a.options.push_back(*ts);
+        if (const auto* ll = mh::find_option<mh::MobileNodeLinkLayerIdentifier>(pbu.options)) {
+            a.options.push_back(*ll);
+        }
+        return a;
+    }
+    const BindingUpdateListEntry& entry(int ifindex = 7) { return *engine->find_by_interface(ifindex); }
+};
+
+}  // namespace
+
+TEST_CASE("An MN with a policy gets a PBU with every mandatory option (6.9.1.1)", "[mag]") {
+    Fixture f;
+    REQUIRE(f.attach());
+    REQUIRE(f.sent.size() == 1);
+    const auto& s = f.sent[0];
+    CHECK(s.source == kMag);
+    CHECK(s.destination == kLma);
+    CHECK(s.pbu.flags == (mh::bu_flag::kA | mh::bu_flag::kP));
+    CHECK(s.pbu.lifetime == 100);
+    CHECK(mh::find_option<mh::MobileNodeIdentifier>(s.pbu.options)->identifier.size() == 15);
+    CHECK(mh::count_options<mh::HomeNetworkPrefix>(s.pbu.options) == 1);
+    CHECK(mh::find_option<mh::HomeNetworkPrefix>(s.pbu.options)->prefix == Ipv6Address{});
+    CHECK(mh::find_option<mh::HandoffIndicator>(s.pbu.options)->value == 1);
+    CHECK(mh::find_option<mh::AccessTechnologyType>(s.pbu.options)->value == 3);
+    CHECK(mh::find_option<mh::Timestamp>(s.pbu.options) != nullptr);
+    const auto* ll = mh::find_option<mh::MobileNodeLinkLayerIdentifier>(s.pbu.options);
+    REQUIRE(ll != nullptr);
+    CHECK(std::string(ll->identifier.begin(), ll->identifier.end()) == kMac);
+    CHECK_FALSE(mh::check_proxy_binding_update(s.pbu).has_value());
+}
+
+TEST_CASE("An MN not in the policy store gets no service and is counted", "[mag]") {
+    Fixture f;
+    f.attached_links.insert(8);
+    CHECK_FALSE(f.engine->attach(8, "veth8", std::string("\x02\x99\x99\x99\x99\x99", 6)));
+    CHECK(f.sent.empty());
+    CHECK(f.engine->counters().attach_without_policy == 1);
+}
+
+TEST_CASE("Policy prefixes are requested one option each", "[mag]") {
+    Fixture f;
+    f.policies.policies[kMac].home_network_prefixes = {prefix("2001:db8:1::/64"), prefix("2001:db8:2::/64")};
+    f.attach();
+    CHECK(mh::count_options<mh::HomeNetworkPrefix>(f.sent[0].pbu.options) == 2);
+}
+
+TEST_CASE("Retransmission: 1 s doubling to 32 s, new sequence and newer timestamp each time (6.9.4)",
+          "[mag]") {
+    Fixture f;
+    f.attach();
+    for (int i = 0; i < 8; ++i) f.advance(40s);
+    REQUIRE(f.sent.size() >= 8);
+    for (std::size_t i = 1; i < 8; ++i) {
+        CHECK(f.sent[i].pbu.sequence != f.sent[i - 1].pbu.sequence);
+        CHECK(mh::find_option<mh::Timestamp>(f.sent[i].pbu.options)->value >
+              mh::find_option<mh::Timestamp>(f.sent[i - 1].pbu.options)->value);
+    }
+    // The schedule itself, with fine steps: sent at 0, 1, 3, 7, 15, 31, 63, 95 s.
+    Fixture g;
+    g.attach();
+    for (int i = 0; i < 1000; ++i) g.advance(100ms);  // 100 s
+    std::vector<long> ms;
+    for (std::size_t i = 1; i < g.sent.size(); ++i) {
+        ms.push_back(std::chrono::duration_cast<std::chrono::milliseconds>(g.sent[i].at - g.sent[i - 1].at).count());
+    }
+    CHECK(ms == std::vector<long>{1000, 2000, 4000, 8000, 16000, 32000, 32000});
+    CHECK(g.engine->counters().pbu_retransmitted == 7);
+}
+
+TEST_CASE("Retransmission stops when the MN is no longer attached", "[mag]") {
+    Fixture f;
+    f.attach();
+    f.attached_links.clear();
+    f.advance(10s);
+    CHECK(f.sent.size() == 1);
+    CHECK(f.engine->entries().empty());
+}
+
+TEST_CASE("PBA 0 installs the tunnel, the HNP route, the source rule and the LMA table route "
+          "(6.9.2, 6.10)", "[mag]") {
+    Fixture f;
+    f.attach();
+    f.engine->handle_proxy_binding_acknowledgement(kLma, f.pba());
+    const auto& e = f.entry();
+    CHECK(e.state == BulState::kRegistered);
+    REQUIRE(e.home_network_prefixes.size() == 1);
+    CHECK(to_string(e.home_network_prefixes[0]) == "2001:db8:8000::/64");
+    REQUIRE(f.tunnels->tunnels().size() == 1);
+    const auto t = f.tunnels->tunnels().front();
+    CHECK(t.key.peer == kLma);
+    CHECK(t.key.local == kMag);
+    CHECK(f.routes.routes.count(Route{prefix("2001:db8:8000::/64"), 7, kMainTable, 1024, std::nullopt}) == 1);
+    CHECK(f.routes.routes.count(Route{Ipv6Prefix{{}, 0}, t.ifindex, 1000, 1024, std::nullopt}) == 1);
+    CHECK(f.routes.rules.count(Rule{prefix("2001:db8:8000::/64"), 1000, 1000, ""}) == 1);
+    CHECK(f.events == std::vector<std::string>{"registered veth7 " + t.name});
+    // No more retransmissions.
+    const auto n = f.sent.size();
+    f.advance(60s);
+    CHECK(f.sent.size() == n);
+}
+
+TEST_CASE("Renewal at 80% of the granted lifetime with HI 5 and the assigned prefix (6.9.1.1, 6.13)",
+          "[mag]") {
+    Fixture f;
+    f.attach();
+    f.engine->handle_proxy_binding_acknowledgement(kLma, f.pba());
+    const auto n = f.sent.size();
+    f.advance(319s);
+    CHECK(f.sent.size() == n);
+    f.advance(1s);  // 80% of 400 s
+    REQUIRE(f.sent.size() == n + 1);
+    const auto& r = f.sent.back().pbu;
+    CHECK(mh::find_option<mh::HandoffIndicator>(r.options)->value == 5);
+    CHECK(to_string(Ipv6Prefix{mh::find_option<mh::HomeNetworkPrefix>(r.options)->prefix, 64}) ==
+          "2001:db8:8000::/64");
+    f.engine->handle_proxy_binding_acknowledgement(kLma, f.pba());
+    CHECK(f.entry().state == BulState::kRegistered);
+    CHECK(f.events.size() == 1);  // nothing changed: no second event
+    CHECK(f.engine->counters().renewals == 1);
+}
+
+TEST_CASE("No renewal for an MN that cannot be confirmed attached: de-register instead (6.13)",
+          "[mag]") {
+    Fixture f;
+    f.attach();
+    f.engine->handle_proxy_binding_acknowledgement(kLma, f.pba());
+    f.attached_links.clear();
+    f.advance(320s);
+    CHECK(f.engine->counters().renewals_skipped_detached == 1);
+    CHECK(f.sent.back().pbu.lifetime == 0);
+}
+
+TEST_CASE("Detach sends a de-registration (lifetime 0, HI 4), removes forwarding now, and the entry "
+          "after the PBA (6.9.1.2)", "[mag]") {
+    Fixture f;
+    f.attach();
+    f.engine->handle_proxy_binding_acknowledgement(kLma, f.pba());
+    f.attached_links.clear();
+    f.engine->detach(7);
+    const auto& d = f.sent.back().pbu;
+    CHECK(d.lifetime == 0);
+    CHECK(mh::find_option<mh::HandoffIndicator>(d.options)->value == 4);
+    CHECK(f.routes.routes.empty());
+    CHECK(f.routes.rules.empty());
+    CHECK(f.backend->devices.empty());
+    CHECK(f.events.back() == "deregistered veth7");
+    REQUIRE(f.engine->find_by_interface(7) != nullptr);
+    f.engine->handle_proxy_binding_acknowledgement(kLma, f.pba(0, "2001:db8:8000::/64", 0));
+    CHECK(f.engine->entries().empty());
+}
+
+TEST_CASE("A de-registration without PBA is completed after INITIAL_BINDACK_TIMEOUT (6.9.1.2)",
+          "[mag]") {
+    Fixture f;
+    f.attach();
+    f.engine->handle_proxy_binding_acknowledgement(kLma, f.pba());
+    f.engine->detach(7);
+    f.advance(999ms);
+    CHECK(f.engine->entries().size() == 1);
+    f.advance(1ms);
+    CHECK(f.engine->entries().empty());
+    CHECK(f.engine->counters().deregistration_timeouts == 1);
+}
+
+TEST_CASE("152 stops service and retransmission", "[mag]") {
+    Fixture f;
+    f.attach();
+    f.engine->handle_proxy_binding_acknowledgement(kLma, f.pba(152));
+    CHECK(f.entry().state == BulState::kDenied);
+    const auto n = f.sent.size();
+    f.advance(100s);
+    CHECK(f.sent.size() == n);
+    CHECK(f.routes.routes.empty());
+    CHECK(f.events.empty());
+    CHECK(f.engine->counters().pba_rejected.at(152) == 1);
+}
+
+TEST_CASE("155 retries once asking the LMA to assign, then denies", "[mag]") {
+    Fixture f;
+    f.policies.policies[kMac].home_network_prefixes = {prefix("2001:db8:1::/64")};
+    f.attach();
+    f.engine->handle_proxy_binding_acknowledgement(kLma, f.pba(155));
+    f.advance(1s);
+    const auto& retry = f.sent.back().pbu;
+    REQUIRE(mh::count_options<mh::HomeNetworkPrefix>(retry.options) == 1);
+    CHECK(mh::find_option<mh::HomeNetworkPrefix>(retry.options)->prefix == Ipv6Address{});
+    f.engine->handle_proxy_binding_acknowledgement(kLma, f.pba(155));
+    CHECK(f.entry().state == BulState::kDenied);
+}
+
+TEST_CASE("157 makes the MAG re-register with a fresh timestamp", "[mag]") {
+    Fixture f;
+    f.attach();
+    const auto ts1 = mh::find_option<mh::Timestamp>(f.sent.back().pbu.options)->value;
+    f.engine->handle_proxy_binding_acknowledgement(kLma, f.pba(157));
+    f.advance(1s);
+    CHECK(mh::find_option<mh::Timestamp>(f.sent.back().pbu.options)->value > ts1);
+    f.engine->handle_proxy_binding_acknowledgement(kLma, f.pba());
+    CHECK(f.entry().state == BulState::kRegistered);
+}
+
+TEST_CASE("Any other rejection denies service and advertises nothing", "[mag]") {
+    Fixture f;
+    f.attach();
+    f.engine->handle_proxy_binding_acknowledgement(kLma, f.pba(130));
+    CHECK(f.entry().state == BulState::kDenied);
+    CHECK(f.tunnels->tunnels().empty());
+    CHECK(f.events.empty());
+}
+
+TEST_CASE("A PBA matching no outstanding PBU, or from another LMA, is ignored (6.9.2)", "[mag]") {
+    Fixture f;
+    f.attach();
+    auto a = f.pba();
+    a.sequence += 1;
+    f.engine->handle_proxy_binding_acknowledgement(kLma, a);
+    f.engine->handle_proxy_binding_acknowledgement(address("2001:db8:100::99"), f.pba());
+    CHECK(f.engine->counters().pba_unmatched == 2);
+    CHECK(f.entry().state == BulState::kRegistering);
+}
+
+TEST_CASE("A PBA whose HI differs from the request is ignored and retries stop (6.9.2)", "[mag]") {
+    Fixture f;
+    f.attach();
+    auto a = f.pba();
+    for (auto& o : a.options) {
+        if (auto* hi = std::get_if<mh::HandoffIndicator>(&o)) hi->value = 3;
+    }
+    f.engine->handle_proxy_binding_acknowledgement(kLma, a);
+    CHECK(f.engine->counters().pba_mismatched == 1);
+    CHECK(f.entry().state == BulState::kDenied);
+    CHECK(f.tunnels->tunnels().empty());
+}
+
+TEST_CASE("An LMA restart makes the MAG register its MNs again", "[mag]") {
+    Fixture f;
+    f.attach();
+    f.engine->handle_proxy_binding_acknowledgement(kLma, f.pba());
+    const auto n = f.sent.size();
+    f.engine->reregister_all(kLma);
+    CHECK(f.sent.size() == n + 1);
+    CHECK(f.entry().state == BulState::kRegistering);
+    f.engine->handle_proxy_binding_acknowledgement(kLma, f.pba());
+    CHECK(f.entry().state == BulState::kRegistered);
+}
+
+TEST_CASE("GRE keys: the PBU carries our downlink key; the LMA's uplink key keys the tunnel; "
+          "status 2 falls back to ip6ip6 (RFC 5845)", "[mag]") {
+    Fixture f;
+    f.policies.policies[kMac].gre_keys = true;
+    f.attach();
+    const auto* key = mh::find_option<mh::GreKey>(f.sent.back().pbu.options);
+    REQUIRE(key != nullptr);
+    REQUIRE(key->key.has_value());
+    auto a = f.pba();
+    a.options.push_back(mh::GreKey{777u});
+    f.engine->handle_proxy_binding_acknowledgement(kLma, a);
+    const auto t = f.tunnels->tunnels().front();
+    CHECK(t.key.kind == TunnelKind::kGre);
+    CHECK(t.key.output_key == 777u);
+    CHECK(t.key.input_key == *key->key);
+
+    Fixture g;
+    g.policies.policies[kMac].tunnel_kind = TunnelKind::kGre;
+    g.attach();
+    g.engine->handle_proxy_binding_acknowledgement(kLma, g.pba(mh::status::kGreKeyOptionNotRequired));
+    CHECK(g.tunnels->tunnels().front().key.kind == TunnelKind::kIp6Ip6);
+}
+
+TEST_CASE("Two MNs of one LMA share the tunnel and its table; the last one removes the table route",
+          "[mag]") {
+    Fixture f;
+    const std::string mac2("\x02\x11\x22\x33\x44\x66", 6);
+    auto p2 = f.policies.policies[kMac];
+    p2.mn_identifier = "mn2@example.org";
+    f.policies.policies[mac2] = p2;
+    f.attach(7);
+    f.engine->handle_proxy_binding_acknowledgement(kLma, f.pba(0, "2001:db8:8000::/64"));
+    f.attached_links.insert(8);
+    f.engine->attach(8, "veth8", mac2);
+    f.engine->handle_proxy_binding_acknowledgement(kLma, f.pba(0, "2001:db8:8000:1::/64"));
+    CHECK(f.tunnels->tunnels().size() == 1);
+    CHECK(f.tunnels->tunnels().front().references == 2);
+    CHECK(f.routes.routes.size() == 3);  // two HNPs + one table default
+    f.engine->clear();
+    CHECK(f.routes.routes.empty());
+    CHECK(f.routes.rules.empty());
+    CHECK(f.backend->devices.empty());
+}
