@@ -1,0 +1,38 @@
+// Runner of netns_netlink_tests: the kernel side of NetlinkRouteManager and
+// NetlinkLinkMonitor (DESIGN.md section 7, item 3).
+//
+// Needs root (CAP_NET_ADMIN and CAP_SYS_ADMIN for unshare) and iproute2. The
+// process first moves into a private network namespace (unshare
+// CLONE_NEWNET), and every test case moves into a fresh one of its own
+// (fresh_namespace() in test_netns_netlink.cpp), so whatever a test creates
+// disappears with its namespace, even when the test fails or the process
+// dies. When that is impossible here it prints "SKIPPED: <reason>" and exits
+// 77, which CTest reports as skipped (SKIP_RETURN_CODE).
+//
+// Threading: single-threaded.
+#define CATCH_CONFIG_RUNNER
+#include <catch2/catch.hpp>
+
+#include <sched.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+int main(int argc, char** argv) {
+    if (::geteuid() != 0) {
+        std::printf("SKIPPED: not root (network namespaces need CAP_SYS_ADMIN)\n");
+        return 77;
+    }
+    if (::unshare(CLONE_NEWNET) != 0) {
+        std::printf("SKIPPED: unshare(CLONE_NEWNET): %s\n", std::strerror(errno));
+        return 77;
+    }
+    if (std::system("ip -V >/dev/null 2>&1") != 0) {
+        std::printf("SKIPPED: iproute2 'ip' not found\n");
+        return 77;
+    }
+    return Catch::Session().run(argc, argv);
+}
