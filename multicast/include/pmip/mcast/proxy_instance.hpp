@@ -1,0 +1,136 @@
+// MLD proxy instance (pure): one Querier per downstream interface feeding one
+// MembershipDatabase, with the instance's Policy applied to what arrives.
+//
+// Implements the downstream half of RFC 4605 section 3 and 4 for one proxy
+// instance (DESIGN.md section 5: the MAG instance per LMA tunnel, the LMA
+// instance over its MAG tunnels): the router part of MLD on every downstream
+// (querier.hpp), the merged membership database (proxy.hpp, RFC 4605 section
+// 4.1), the section 4.2 querier rule for forwarding (a downstream where
+// another router won the election gets no traffic), downstreams added and
+// removed at run time (a new one starts its querier, so it gets a General
+// Query at once, RFC 6224 section 3 step 6; a removed one drops its state and
+// its upstream consequences are reported). The upstream host part is left to
+// the adapter: it receives upstream_membership_changed() and expresses it (for
+// example with MCAST_MSFILTER on the upstream device, or state_change_records()).
+//
+// The adapter validates packets (checksum, link-local source, hop limit 1,
+// Router Alert), drops the instance's own looped-back messages, parses with
+// ParseConfig::skip_unknown_record_types and calls receive().
+//
+// Threading: one thread (the event loop); output callbacks must not call back
+// into the instance.
+//
+// Counters: ProxyInstanceCounters, plus each Querier's and the database's.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "pmip/common/timers.hpp"
+#include "pmip/mcast/proxy.hpp"
+#include "pmip/mcast/querier.hpp"
+
+namespace pmip::mcast {
+
+class ProxyInstanceOutput {
+  public:
+    virtual ~ProxyInstanceOutput() = default;
+    // Send `query` on `downstream` to `destination` (link-local source, Hop
+    // Limit 1, Router Alert).
+    virtual void send_query(InterfaceId downstream, const Ipv6Address& destination,
+                            const MldMessage& query) = 0;
+    // The merged upstream state of `group` changed (INCLUDE {} = leave).
+    virtual void upstream_membership_changed(const Ipv6Address& group,
+                                             const MembershipState& old_state,
+                                             const MembershipState& new_state) = 0;
+    // Recompute the forwarding entries of `group` (downstreams_for()).
+    virtual void forwarding_changed(const Ipv6Address& /*group*/) {}
+};
+
+struct ProxyInstanceCounters {
+    std::uint64_t messages_received = 0;
+    std::uint64_t messages_unknown_downstream = 0;
+    std::uint64_t records_refused = 0;  // records or sources removed by the policy
+    std::uint64_t v1_refused = 0;       // MLDv1 Reports / Dones refused by the policy
+};
+
+class ProxyInstance {
+  public:
+    ProxyInstance(Timers& timers, ProxyInstanceOutput& output, Policy policy = {},
+                  std::string context = {});
+    ~ProxyInstance();
+    ProxyInstance(const ProxyInstance&) = delete;
+    ProxyInstance& operator=(const ProxyInstance&) = delete;
+
+    // Adds a downstream and starts its querier (General Query at once).
+    // Returns false when `downstream` already exists.
+    bool add_downstream(InterfaceId downstream, const Ipv6Address& link_local,
+                        const QuerierConfig& config = {});
+    // Stops its querier, drops its state; upstream changes follow.
+    void remove_downstream(InterfaceId downstream);
+
+    // A validated MLD message received on `downstream` from `source`.
+    void receive(InterfaceId downstream, const Ipv6Address& source, const MldMessage& message);
+
+    // RFC 4605 section 4.2 (see MembershipDatabase::downstreams_for).
+    std::vector<InterfaceId> downstreams_for(
+        const Ipv6Address& source, const Ipv6Address& group,
+        std::optional<InterfaceId> arrival = std::nullopt) const {
+        return database_.downstreams_for(source, group, arrival);
+    }
+
+    const MembershipDatabase& database() const { return database_; }
+    const Querier* querier(InterfaceId downstream) const;
+    Querier* querier(InterfaceId downstream);
+    std::vector<InterfaceId> downstreams() const;
+    const Policy& policy() const { return database_.policy(); }
+    void set_policy(Policy policy) { database_.set_policy(std::move(policy)); }
+    const ProxyInstanceCounters& counters() const { return counters_; }
+
+  private:
+    class DatabaseOutput final : public ProxyOutput {
+      public:
+        explicit DatabaseOutput(ProxyInstanceOutput& out) : out_(out) {}
+        void upstream_membership_changed(const Ipv6Address& group, const MembershipState& old_state,
+                                         const MembershipState& new_state) override {
+            out_.upstream_membership_changed(group, old_state, new_state);
+        }
+        void forwarding_changed(const Ipv6Address& group) override {
+            out_.forwarding_changed(group);
+        }
+
+      private:
+        ProxyInstanceOutput& out_;
+    };
+
+    class Link final : public QuerierOutput {
+      public:
+        Link(ProxyInstance& instance, InterfaceId id) : instance_(instance), id_(id) {}
+        void send_query(const Ipv6Address& destination, const MldMessage& query) override;
+        void membership_changed(const Ipv6Address& group, const MembershipState& state) override;
+        void querier_changed(bool is_querier) override;
+
+      private:
+        ProxyInstance& instance_;
+        InterfaceId id_;
+    };
+
+    struct Downstream {
+        std::unique_ptr<Link> link;
+        std::unique_ptr<Querier> querier;
+    };
+
+    Timers& timers_;
+    ProxyInstanceOutput& output_;
+    std::string context_;
+    DatabaseOutput database_output_;
+    MembershipDatabase database_;
+    std::map<InterfaceId, Downstream> downstreams_;
+    ProxyInstanceCounters counters_;
+};
+
+}  // namespace pmip::mcast

@@ -1,0 +1,109 @@
+// MLD proxy instance [RFC 4605 sections 3, 4; RFC 6224 sections 3, 4.2].
+#include "pmip/mcast/proxy_instance.hpp"
+
+#include "pmip/common/log.hpp"
+
+namespace pmip::mcast {
+
+void ProxyInstance::Link::send_query(const Ipv6Address& destination, const MldMessage& query) {
+    instance_.output_.send_query(id_, destination, query);
+}
+
+void ProxyInstance::Link::membership_changed(const Ipv6Address& group,
+                                             const MembershipState& state) {
+    instance_.database_.update(id_, group, state);
+}
+
+// RFC 4605 section 4.2: forward onto a downstream only where this proxy is
+// the querier.
+void ProxyInstance::Link::querier_changed(bool is_querier) {
+    instance_.database_.set_querier(id_, is_querier);
+}
+
+ProxyInstance::ProxyInstance(Timers& timers, ProxyInstanceOutput& output, Policy policy,
+                             std::string context)
+    : timers_(timers),
+      output_(output),
+      context_(std::move(context)),
+      database_output_(output),
+      database_(database_output_, std::move(policy)) {}
+
+ProxyInstance::~ProxyInstance() {
+    // Queriers first: their timers reference the links.
+    for (auto& [id, d] : downstreams_) d.querier.reset();
+}
+
+bool ProxyInstance::add_downstream(InterfaceId downstream, const Ipv6Address& link_local,
+                                   const QuerierConfig& config) {
+    if (downstreams_.contains(downstream))
+        return false;
+    Downstream d;
+    d.link = std::make_unique<Link>(*this, downstream);
+    d.querier = std::make_unique<Querier>(timers_, *d.link, link_local, config,
+                                          context_ + " [if=" + std::to_string(downstream) + "]");
+    database_.add_downstream(downstream, true);
+    Querier& q = *d.querier;
+    downstreams_.emplace(downstream, std::move(d));
+    PMIP_INFO(kMld, context_, "downstream " + std::to_string(downstream) + " added");
+    q.start();  // RFC 6224 section 3 step 6: General Query on the new link
+    return true;
+}
+
+void ProxyInstance::remove_downstream(InterfaceId downstream) {
+    const auto it = downstreams_.find(downstream);
+    if (it == downstreams_.end())
+        return;
+    it->second.querier->stop();
+    downstreams_.erase(it);
+    database_.remove_downstream(downstream);
+    PMIP_INFO(kMld, context_, "downstream " + std::to_string(downstream) + " removed");
+}
+
+void ProxyInstance::receive(InterfaceId downstream, const Ipv6Address& source,
+                            const MldMessage& message) {
+    ++counters_.messages_received;
+    const auto it = downstreams_.find(downstream);
+    if (it == downstreams_.end()) {
+        ++counters_.messages_unknown_downstream;
+        return;
+    }
+    Querier& q = *it->second.querier;
+    const Policy& policy = database_.policy();
+    if (const auto* report = std::get_if<Mldv2Report>(&message)) {
+        std::vector<MulticastAddressRecord> records = report->records;
+        counters_.records_refused += filter_records(policy, records);
+        q.receive_records(source, records);
+        return;
+    }
+    if (const auto* r1 = std::get_if<Mldv1Report>(&message)) {
+        if (!admits_v1(policy, r1->multicast_address)) {
+            ++counters_.v1_refused;
+            return;
+        }
+    } else if (const auto* d1 = std::get_if<Mldv1Done>(&message)) {
+        if (!admits_v1(policy, d1->multicast_address)) {
+            ++counters_.v1_refused;
+            return;
+        }
+    }
+    q.receive(source, message);
+}
+
+const Querier* ProxyInstance::querier(InterfaceId downstream) const {
+    const auto it = downstreams_.find(downstream);
+    return it == downstreams_.end() ? nullptr : it->second.querier.get();
+}
+
+Querier* ProxyInstance::querier(InterfaceId downstream) {
+    const auto it = downstreams_.find(downstream);
+    return it == downstreams_.end() ? nullptr : it->second.querier.get();
+}
+
+std::vector<InterfaceId> ProxyInstance::downstreams() const {
+    std::vector<InterfaceId> out;
+    out.reserve(downstreams_.size());
+    for (const auto& [id, d] : downstreams_) out.push_back(id);
+    return out;
+}
+
+}  // namespace pmip::mcast
