@@ -1,0 +1,911 @@
+// lmad configuration: file + command line -> LmadConfig, with located problems.
+#include "config.hpp"
+
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <charconv>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <optional>
+#include <set>
+#include <sstream>
+
+#include <boost/program_options.hpp>
+
+#include "pmip/lma/prefix_pool.hpp"
+#include "policy_file.hpp"
+
+namespace pmip::lma {
+
+namespace po = boost::program_options;
+
+std::string_view to_string(PeerProfile profile) {
+    return profile == PeerProfile::kOai ? "oai" : "rfc5213";
+}
+
+PeerProfile profile_of(const std::vector<PeerProfileRule>& rules, const Ipv6Address& mag) {
+    const PeerProfileRule* best = nullptr;
+    for (const auto& rule : rules) {
+        if (contains(rule.mags, mag) && (!best || rule.mags.length > best->mags.length)) {
+            best = &rule;
+        }
+    }
+    return best ? best->profile : PeerProfile::kRfc5213;
+}
+
+namespace {
+
+// Every key of the file, with its default as shown by --help.
+struct KeySpec {
+    const char* name;
+    bool repeatable;
+};
+
+constexpr KeySpec kKeys[] = {
+    {"lma.address", true},
+    {"pools.pool", true},
+    {"binding.max-lifetime", false},
+    {"binding.ordering", false},
+    {"binding.timestamp-validity-window-ms", false},
+    {"binding.mobile-node-generated-timestamps", false},
+    {"binding.min-delay-before-bce-delete-ms", false},
+    {"binding.max-delay-before-new-bce-assign-ms", false},
+    {"binding.new-session-without-waiting", false},
+    {"binding.mag-link-local", false},
+    {"mags.authorized", true},
+    {"mags.profile", true},
+    {"policy.store", false},
+    {"policy.serve-unknown", false},
+    {"policy.default-tunnel", false},
+    {"policy.default-prefix-count", false},
+    {"tunnel.backend", false},
+    {"tunnel.path-mtu", false},
+    {"tunnel.hop-limit", false},
+    {"tunnel.device-prefix", false},
+    {"tunnel.delete-delay-ms", false},
+    {"heartbeat.interval-s", false},
+    {"heartbeat.missing-allowed", false},
+    {"heartbeat.on-peer-failure", false},
+    {"control.socket", false},
+    {"control.mode", false},
+    {"state.file", false},
+    {"log.sink", false},
+    {"log.level", false},
+    {"log.debug", true},
+};
+
+const KeySpec* find_key(std::string_view name) {
+    for (const auto& k : kKeys) {
+        if (name == k.name)
+            return &k;
+    }
+    return nullptr;
+}
+
+// One value of a key and where it came from.
+struct Value {
+    std::string text;
+    std::string file;  // config file path or "command line"
+    std::size_t line = 0;
+};
+
+std::string trim(std::string_view s) {
+    const auto b = s.find_first_not_of(" \t\r");
+    if (b == std::string_view::npos)
+        return {};
+    const auto e = s.find_last_not_of(" \t\r");
+    return std::string(s.substr(b, e - b + 1));
+}
+
+std::vector<std::string> split_words(std::string_view s) {
+    std::vector<std::string> out;
+    std::string word;
+    for (char c : s) {
+        if (c == ' ' || c == '\t' || c == ',') {
+            if (!word.empty())
+                out.push_back(std::move(word));
+            word.clear();
+        } else {
+            word += c;
+        }
+    }
+    if (!word.empty())
+        out.push_back(std::move(word));
+    return out;
+}
+
+// The lines of each key, in file order, read the way Boost.Program_options
+// reads the file (comments from '#', "[section]" prefixes, "name = value").
+// Lines Boost would reject are reported here, with their line number, and
+// blanked in `sanitized` (with the lines of a section whose header is
+// malformed) so that Boost still parses the rest and every problem of the
+// file is reported in one run.
+std::map<std::string, std::vector<std::size_t>> scan_lines(const std::string& text,
+                                                           const std::string& file,
+                                                           std::vector<ConfigProblem>& problems,
+                                                           std::string& sanitized) {
+    std::map<std::string, std::vector<std::size_t>> lines;
+    std::istringstream in(text);
+    std::string raw, prefix;
+    std::size_t number = 0;
+    bool skipping = false;  // inside a section whose header is malformed
+    sanitized.clear();
+    while (std::getline(in, raw)) {
+        ++number;
+        const std::string original = raw;
+        if (const auto hash = raw.find('#'); hash != std::string::npos)
+            raw.erase(hash);
+        const std::string line = trim(raw);
+        bool keep = true;
+        if (line.empty()) {
+            // nothing
+        } else if (line.front() == '[') {
+            if (line.back() != ']' || line.size() < 3) {
+                problems.push_back({file, number, "",
+                                    "malformed section header \"" + line +
+                                        "\" (the lines up to the next section are ignored)",
+                                    false});
+                skipping = true;
+                keep = false;
+            } else {
+                prefix = trim(line.substr(1, line.size() - 2)) + ".";
+                skipping = false;
+            }
+        } else if (skipping) {
+            keep = false;
+        } else {
+            const auto eq = line.find('=');
+            if (eq == std::string::npos || trim(line.substr(0, eq)).empty()) {
+                problems.push_back(
+                    {file, number, "",
+                     "expected \"key = value\" or \"[section]\", got \"" + line + "\"", false});
+                keep = false;
+            } else {
+                lines[prefix + trim(line.substr(0, eq))].push_back(number);
+            }
+        }
+        sanitized += (keep ? original : std::string()) + "\n";
+    }
+    return lines;
+}
+
+po::options_description key_options() {
+    po::options_description d("configuration keys");
+    for (const auto& k : kKeys) d.add_options()(k.name, po::value<std::vector<std::string>>());
+    return d;
+}
+
+// ---------------------------------------------------------------------------
+
+class Validator {
+  public:
+    Validator(std::map<std::string, std::vector<Value>> values,
+              std::vector<ConfigProblem>& problems)
+        : values_(std::move(values)), problems_(problems) {}
+
+    void error(const Value& v, const std::string& key, const std::string& message) {
+        problems_.push_back({v.file, v.line, key, message, false});
+    }
+    void warning(const Value& v, const std::string& key, const std::string& message) {
+        problems_.push_back({v.file, v.line, key, message, true});
+    }
+    // A problem not tied to one value (a missing key): located at the file.
+    void global(const std::string& key, const std::string& message, bool is_warning) {
+        problems_.push_back({file_, 0, key, message, is_warning});
+    }
+    void set_file(std::string f) { file_ = std::move(f); }
+
+    const std::vector<Value>& all(const std::string& key) {
+        static const std::vector<Value> kNone;
+        const auto it = values_.find(key);
+        return it == values_.end() ? kNone : it->second;
+    }
+
+    // The value of a single-valued key; a repeat is an error naming both lines.
+    const Value* single(const std::string& key) {
+        const auto& v = all(key);
+        if (v.empty())
+            return nullptr;
+        if (!repeats_reported_.insert(key).second)
+            return &v[0];
+        for (std::size_t i = 1; i < v.size(); ++i) {
+            error(v[i], key,
+                  "given more than once" +
+                      (v[0].line ? " (first on line " + std::to_string(v[0].line) + ")"
+                                 : std::string()));
+        }
+        return &v[0];
+    }
+
+    template <typename T>
+    std::optional<T> number(const Value& v, const std::string& key, T min, T max,
+                            const char* unit = "") {
+        T out{};
+        const std::string& s = v.text;
+        int base = 10;
+        std::size_t skip = 0;
+        if constexpr (std::is_unsigned_v<T>) {
+            if (s.size() > 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
+                base = 16;
+                skip = 2;
+            }
+        }
+        const auto [end, ec] = std::from_chars(s.data() + skip, s.data() + s.size(), out, base);
+        if (s.empty() || ec != std::errc() || end != s.data() + s.size() || out < min ||
+            out > max) {
+            error(v, key,
+                  "\"" + s + "\" is not an integer from " + std::to_string(min) + " to " +
+                      std::to_string(max) + unit);
+            return std::nullopt;
+        }
+        return out;
+    }
+
+    template <typename T>
+    void number_into(const std::string& key, T& into, T min, T max, const char* unit = "") {
+        if (const Value* v = single(key)) {
+            if (auto n = number<T>(*v, key, min, max, unit))
+                into = *n;
+        }
+    }
+
+    void boolean_into(const std::string& key, bool& into) {
+        const Value* v = single(key);
+        if (!v)
+            return;
+        std::string s = v->text;
+        std::transform(s.begin(), s.end(), s.begin(),
+                       [](unsigned char c) { return std::tolower(c); });
+        if (s == "true" || s == "yes" || s == "on" || s == "1") {
+            into = true;
+        } else if (s == "false" || s == "no" || s == "off" || s == "0") {
+            into = false;
+        } else {
+            error(*v, key, "\"" + v->text + "\" is not a boolean (true|false|yes|no|on|off|1|0)");
+        }
+    }
+
+    // One of `names`; returns the index.
+    std::optional<std::size_t> choice(const std::string& key,
+                                      std::initializer_list<std::string_view> names) {
+        const Value* v = single(key);
+        if (!v)
+            return std::nullopt;
+        std::size_t i = 0;
+        for (auto n : names) {
+            if (v->text == n)
+                return i;
+            ++i;
+        }
+        std::string list;
+        for (auto n : names) list += (list.empty() ? "" : "|") + std::string(n);
+        error(*v, key, "\"" + v->text + "\" is not one of " + list);
+        return std::nullopt;
+    }
+
+    std::optional<std::string> path(const std::string& key) {
+        const Value* v = single(key);
+        if (!v)
+            return std::nullopt;
+        if (v->text.empty()) {
+            error(*v, key, "empty path");
+            return std::nullopt;
+        }
+        return v->text;
+    }
+
+    // The directory of `path` exists, or its parent does (lmad creates one level).
+    void directory_usable(const std::string& key, const std::string& path) {
+        const Value* v = single(key);
+        const Value where = v ? *v : Value{"", file_, 0};
+        const std::filesystem::path dir = std::filesystem::path(path).parent_path();
+        std::error_code ec;
+        if (dir.empty() || std::filesystem::is_directory(dir, ec))
+            return;
+        if (std::filesystem::is_directory(dir.parent_path(), ec))
+            return;
+        error(where, key, "directory " + dir.string() + " does not exist (nor does its parent)");
+    }
+
+  private:
+    std::map<std::string, std::vector<Value>> values_;
+    std::vector<ConfigProblem>& problems_;
+    std::string file_;
+    std::set<std::string> repeats_reported_;
+};
+
+bool bad_lma_address(const Ipv6Address& a, std::string& why) {
+    if (a == Ipv6Address{}) {
+        why = "the unspecified address";
+    } else if (is_multicast(a)) {
+        why = "a multicast address";
+    } else if (is_link_local(a)) {
+        why = "a link-local address (PBUs and tunnels need a global address)";
+    } else if (a == Ipv6Address{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1}) {
+        why = "the loopback address";
+    } else {
+        return false;
+    }
+    return true;
+}
+
+bool overlaps(const Ipv6Prefix& a, const Ipv6Prefix& b) {
+    return contains(a, b.address) || contains(b, a.address);
+}
+
+void validate(Validator& v, LmadConfig& c) {
+    // [lma]
+    for (const Value& value : v.all("lma.address")) {
+        for (const auto& word : split_words(value.text)) {
+            const auto a = parse_address(word);
+            std::string why;
+            if (!a) {
+                v.error(value, "lma.address", "\"" + word + "\" is not an IPv6 address");
+            } else if (bad_lma_address(*a, why)) {
+                v.error(value, "lma.address", word + " is " + why);
+            } else if (std::find(c.addresses.begin(), c.addresses.end(), *a) != c.addresses.end()) {
+                v.warning(value, "lma.address", word + " is listed twice");
+            } else {
+                c.addresses.push_back(*a);
+            }
+        }
+    }
+    if (v.all("lma.address").empty()) {
+        v.global("lma.address", "no LMA address configured (set [lma] address)", false);
+    }
+
+    // [pools]
+    std::vector<std::pair<Ipv6Prefix, std::size_t>> pool_lines;
+    for (const Value& value : v.all("pools.pool")) {
+        const auto words = split_words(value.text);
+        if (words.empty() || words.size() > 2) {
+            v.error(value, "pools.pool",
+                    "expected \"PREFIX/LEN DELEGATED-LEN\", e.g. \"2001:db8:8000::/33 64\"");
+            continue;
+        }
+        const auto p = parse_prefix(words[0]);
+        if (!p || words[0].find('/') == std::string::npos) {
+            v.error(value, "pools.pool", "\"" + words[0] + "\" is not an IPv6 prefix (PREFIX/LEN)");
+            continue;
+        }
+        if (canonical(*p) != *p) {
+            v.error(value, "pools.pool",
+                    words[0] + " has bits set past /" + std::to_string(p->length) +
+                        " (did you mean " + pmip::to_string(canonical(*p)) + "?)");
+            continue;
+        }
+        std::uint8_t delegated = 64;
+        if (words.size() == 2) {
+            const auto d =
+                v.number<unsigned>(Value{words[1], value.file, value.line}, "pools.pool", 1, 128);
+            if (!d)
+                continue;
+            delegated = static_cast<std::uint8_t>(*d);
+        }
+        if (delegated < p->length) {
+            v.error(value, "pools.pool",
+                    "delegated length /" + std::to_string(delegated) +
+                        " is shorter than the pool " + words[0]);
+            continue;
+        }
+        if (is_multicast(p->address) || is_link_local(p->address)) {
+            v.error(value, "pools.pool", words[0] + " is not a global unicast prefix");
+            continue;
+        }
+        if (!PrefixPool::create(*p, delegated)) {
+            v.error(value, "pools.pool",
+                    "cannot make a pool of /" + std::to_string(delegated) + " prefixes from " +
+                        words[0]);
+            continue;
+        }
+        bool clash = false;
+        for (const auto& [other, line] : pool_lines) {
+            if (overlaps(other, *p)) {
+                v.error(value, "pools.pool",
+                        words[0] + " overlaps pool " + pmip::to_string(other) +
+                            (line ? " (line " + std::to_string(line) + ")" : std::string()));
+                clash = true;
+            }
+        }
+        if (clash)
+            continue;
+        pool_lines.emplace_back(*p, value.line);
+        c.pools.push_back({*p, delegated});
+    }
+
+    // [binding]
+    if (const Value* value = v.single("binding.max-lifetime")) {
+        if (auto s = v.number<unsigned>(*value, "binding.max-lifetime", 4, 262140, " seconds")) {
+            if (*s % 4 != 0) {
+                v.warning(*value, "binding.max-lifetime",
+                          "not a multiple of 4 s (the lifetime unit); using " +
+                              std::to_string(*s / 4 * 4));
+            }
+            c.engine.max_lifetime = static_cast<std::uint16_t>(*s / 4);
+        }
+    }
+    if (const auto o = v.choice("binding.ordering", {"timestamp", "sequence"})) {
+        c.ordering = *o == 0 ? Ordering::kTimestamp : Ordering::kSequence;
+    }
+    unsigned ms = 0;
+    ms = 300;
+    v.number_into<unsigned>("binding.timestamp-validity-window-ms", ms, 1, 60000, " ms");
+    c.engine.timestamp_validity_window = std::chrono::milliseconds(ms);
+    v.boolean_into("binding.mobile-node-generated-timestamps",
+                   c.engine.mobile_node_generated_timestamps);
+    if (c.engine.mobile_node_generated_timestamps && c.ordering == Ordering::kSequence) {
+        v.warning(*v.single("binding.mobile-node-generated-timestamps"),
+                  "binding.mobile-node-generated-timestamps",
+                  "has no effect with ordering = sequence (RFC 5213 section 9.3)");
+    }
+    ms = 10000;
+    v.number_into<unsigned>("binding.min-delay-before-bce-delete-ms", ms, 0, 600000, " ms");
+    c.engine.min_delay_before_bce_delete = std::chrono::milliseconds(ms);
+    ms = 1500;
+    v.number_into<unsigned>("binding.max-delay-before-new-bce-assign-ms", ms, 0, 60000, " ms");
+    c.engine.max_delay_before_new_bce_assign = std::chrono::milliseconds(ms);
+    v.boolean_into("binding.new-session-without-waiting", c.engine.new_session_without_waiting);
+    if (const Value* value = v.single("binding.mag-link-local")) {
+        const auto a = parse_address(value->text);
+        if (!a || !is_link_local(*a)) {
+            v.error(*value, "binding.mag-link-local",
+                    "\"" + value->text + "\" is not a link-local IPv6 address");
+        } else {
+            c.engine.mag_link_local = *a;
+        }
+    }
+
+    // [mags]
+    for (const Value& value : v.all("mags.authorized")) {
+        for (const auto& word : split_words(value.text)) {
+            const auto p = parse_prefix(word);
+            if (!p) {
+                v.error(value, "mags.authorized",
+                        "\"" + word + "\" is not an IPv6 address or prefix");
+            } else if (canonical(*p) != *p) {
+                v.error(value, "mags.authorized",
+                        word + " has bits set past /" + std::to_string(p->length) +
+                            " (did you mean " + pmip::to_string(canonical(*p)) + "?)");
+            } else {
+                c.engine.authorized_mags.push_back(*p);
+            }
+        }
+    }
+    if (v.all("mags.authorized").empty()) {
+        v.global("mags.authorized", "no MAG is authorized: every PBU will be rejected with 154",
+                 true);
+    }
+    for (const Value& value : v.all("mags.profile")) {
+        const auto words = split_words(value.text);
+        if (words.size() != 2) {
+            v.error(value, "mags.profile", "expected \"ADDRESS-OR-PREFIX rfc5213|oai\"");
+            continue;
+        }
+        const auto p = parse_prefix(words[0]);
+        if (!p || canonical(*p) != *p) {
+            v.error(value, "mags.profile", "\"" + words[0] + "\" is not an IPv6 address or prefix");
+            continue;
+        }
+        PeerProfile profile;
+        if (words[1] == "rfc5213") {
+            profile = PeerProfile::kRfc5213;
+        } else if (words[1] == "oai") {
+            profile = PeerProfile::kOai;
+        } else {
+            v.error(value, "mags.profile", "\"" + words[1] + "\" is not a profile (rfc5213|oai)");
+            continue;
+        }
+        const bool authorized =
+            std::any_of(c.engine.authorized_mags.begin(), c.engine.authorized_mags.end(),
+                        [&](const Ipv6Prefix& a) { return contains(a, p->address); });
+        if (!authorized) {
+            v.warning(value, "mags.profile",
+                      words[0] + " is not within any [mags] authorized entry");
+        }
+        c.profiles.push_back({*p, profile});
+    }
+
+    // [policy]
+    if (auto p = v.path("policy.store")) {
+        c.policy_file = *p;
+        std::error_code ec;
+        if (!std::filesystem::is_regular_file(*p, ec)) {
+            v.error(*v.single("policy.store"), "policy.store", *p + ": no such file");
+        }
+    }
+    v.boolean_into("policy.serve-unknown", c.engine.serve_unknown_mobile_nodes);
+    if (const Value* value = v.single("policy.default-tunnel")) {
+        if (!set_tunnel_policy(value->text, c.engine.default_policy)) {
+            v.error(*value, "policy.default-tunnel",
+                    "\"" + value->text + "\" is not one of ip6ip6|gre|gre-key");
+        }
+    }
+    v.number_into<unsigned>("policy.default-prefix-count", c.engine.default_policy.prefix_count, 1,
+                            64);
+    if (c.policy_file.empty() && !c.engine.serve_unknown_mobile_nodes) {
+        v.global("policy.store",
+                 "no policy store and serve-unknown is false: every PBU will be rejected with 153",
+                 true);
+    }
+
+    // [tunnel]
+    if (const auto b = v.choice("tunnel.backend", {"auto", "kernel", "userspace"})) {
+        c.tunnel_backend =
+            *b == 0 ? TunnelBackendChoice::kAuto
+                    : (*b == 1 ? TunnelBackendChoice::kKernel : TunnelBackendChoice::kUserspace);
+    }
+    v.number_into<unsigned>("tunnel.path-mtu", c.tunnel.path_mtu, 1280, 65535);
+    unsigned hop = c.tunnel.hop_limit;
+    v.number_into<unsigned>("tunnel.hop-limit", hop, 1, 255);
+    c.tunnel.hop_limit = static_cast<std::uint8_t>(hop);
+    if (const Value* value = v.single("tunnel.device-prefix")) {
+        const bool ok = !value->text.empty() && value->text.size() <= kMaxTunnelNamePrefix &&
+                        std::all_of(value->text.begin(), value->text.end(), [](unsigned char ch) {
+                            return std::islower(ch) || std::isdigit(ch);
+                        });
+        if (!ok) {
+            v.error(*value, "tunnel.device-prefix",
+                    "must be 1 to " + std::to_string(kMaxTunnelNamePrefix) +
+                        " lower-case letters or digits");
+        } else {
+            c.tunnel.name_prefix = value->text;
+        }
+    }
+    ms = 0;
+    v.number_into<unsigned>("tunnel.delete-delay-ms", ms, 0, 3600000, " ms");
+    c.tunnel.delete_delay = std::chrono::milliseconds(ms);
+
+    // [heartbeat]
+    if (const Value* value = v.single("heartbeat.interval-s")) {
+        if (auto s = v.number<unsigned>(*value, "heartbeat.interval-s", 0, 3600, " seconds")) {
+            c.heartbeat_enabled = *s != 0;
+            if (*s != 0)
+                c.heartbeat.interval = std::chrono::seconds(*s);
+            if (*s != 0 && *s < 30) {
+                v.warning(*value, "heartbeat.interval-s",
+                          "below the 30 s RFC 5847 section 5 advises");
+            }
+        }
+    }
+    v.number_into<unsigned>("heartbeat.missing-allowed", c.heartbeat.missing_allowed, 1, 100);
+    if (const auto f = v.choice("heartbeat.on-peer-failure", {"keep", "purge"})) {
+        c.on_peer_failure = *f == 0 ? OnPeerFailure::kKeep : OnPeerFailure::kPurge;
+    }
+
+    // [control], [state]
+    if (auto p = v.path("control.socket")) {
+        if (p->size() >= 108) {
+            v.error(*v.single("control.socket"), "control.socket",
+                    "longer than the 107 characters a UNIX socket path may have");
+        }
+        c.control_socket = *p;
+    }
+    v.directory_usable("control.socket", c.control_socket);
+    if (const Value* value = v.single("control.mode")) {
+        std::string text = value->text;
+        unsigned mode = 0;
+        const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), mode, 8);
+        if (text.empty() || ec != std::errc() || end != text.data() + text.size() || mode > 0777) {
+            v.error(*value, "control.mode",
+                    "\"" + text + "\" is not an octal file mode (e.g. 0660)");
+        } else {
+            c.control_mode = static_cast<mode_t>(mode);
+        }
+    }
+    if (auto p = v.path("state.file"))
+        c.state_file = *p;
+    v.directory_usable("state.file", c.state_file);
+
+    // [log]
+    if (const auto s = v.choice("log.sink", {"stderr", "syslog"})) {
+        c.log_sink = *s == 0 ? log::Sink::kStderr : log::Sink::kSyslog;
+    }
+    if (const Value* value = v.single("log.level")) {
+        if (const auto l = log::level_from_name(value->text)) {
+            c.log_level = *l;
+        } else {
+            v.error(*value, "log.level",
+                    "\"" + value->text + "\" is not one of debug|info|warning|error");
+        }
+    }
+    for (const Value& value : v.all("log.debug")) {
+        for (const auto& word : split_words(value.text)) {
+            if (word == "all") {
+                for (std::size_t i = 0; i < static_cast<std::size_t>(log::Category::kCount); ++i) {
+                    c.debug.push_back(static_cast<log::Category>(i));
+                }
+            } else if (const auto cat = log::category_from_name(word)) {
+                c.debug.push_back(*cat);
+            } else {
+                std::string list = "all";
+                for (auto n : log::category_names()) list += "|" + std::string(n);
+                v.error(value, "log.debug",
+                        "\"" + word + "\" is not a debug category (" + list + ")");
+            }
+        }
+    }
+}
+
+struct Parsed {
+    std::map<std::string, std::vector<Value>> values;
+    std::optional<std::string> config_file;
+    bool help = false, check = false, version = false;
+    std::string usage_error;
+};
+
+// The command line: lmad's own options and every key as --section.key.
+Parsed parse_command_line(const std::vector<std::string>& args) {
+    Parsed out;
+    po::options_description generic("lmad");
+    generic.add_options()("help,h", "")("version,V", "")("check", "")("config,c",
+                                                                      po::value<std::string>());
+    po::options_description all;
+    all.add(generic).add(key_options());
+    try {
+        po::parsed_options parsed = po::command_line_parser(args).options(all).run();
+        for (const auto& o : parsed.options) {
+            if (o.position_key >= 0) {
+                out.usage_error = "unexpected argument \"" + o.original_tokens.front() + "\"";
+                return out;
+            }
+        }
+        po::variables_map vm;
+        po::store(parsed, vm);
+        out.help = vm.count("help") > 0;
+        out.version = vm.count("version") > 0;
+        out.check = vm.count("check") > 0;
+        if (vm.count("config"))
+            out.config_file = vm["config"].as<std::string>();
+        for (const auto& o : parsed.options) {
+            if (!find_key(o.string_key))
+                continue;
+            for (const auto& t : o.value)
+                out.values[o.string_key].push_back({t, "command line", 0});
+        }
+    } catch (const po::error& e) {
+        out.usage_error = e.what();
+    }
+    return out;
+}
+
+// The file's values, located by line.
+std::map<std::string, std::vector<Value>> parse_file(const std::string& text,
+                                                     const std::string& file,
+                                                     std::vector<ConfigProblem>& problems) {
+    std::map<std::string, std::vector<Value>> values;
+    std::string sanitized;
+    const auto lines = scan_lines(text, file, problems, sanitized);
+    std::istringstream in(sanitized);
+    po::parsed_options parsed(nullptr);
+    try {
+        parsed = po::parse_config_file(in, key_options(), true);
+    } catch (const po::error& e) {
+        problems.push_back({file, 0, "", e.what(), false});
+        return values;
+    }
+    std::map<std::string, std::size_t> seen;
+    for (const auto& o : parsed.options) {
+        const std::size_t index = seen[o.string_key]++;
+        const auto it = lines.find(o.string_key);
+        const std::size_t line =
+            (it != lines.end() && index < it->second.size()) ? it->second[index] : 0;
+        if (o.unregistered) {
+            const auto dot = o.string_key.rfind('.');
+            std::string hint;
+            if (dot == std::string::npos)
+                hint = " (keys belong in a [section])";
+            problems.push_back({file, line, o.string_key, "unknown key" + hint, false});
+            continue;
+        }
+        for (const auto& t : o.value) values[o.string_key].push_back({t, file, line});
+    }
+    return values;
+}
+
+ConfigLoad finish(Parsed cmd, const std::optional<std::string>& text, const std::string& file_name,
+                  std::vector<ConfigProblem> problems) {
+    ConfigLoad load;
+    load.problems = std::move(problems);
+    load.config.config_file = text ? file_name : "";
+    std::map<std::string, std::vector<Value>> values;
+    if (text)
+        values = parse_file(*text, file_name, load.problems);
+    // Command-line values replace the file's values of the same key.
+    for (auto& [key, list] : cmd.values) values[key] = std::move(list);
+    Validator v(std::move(values), load.problems);
+    v.set_file(text ? file_name : "command line");
+    validate(v, load.config);
+    return load;
+}
+
+}  // namespace
+
+ConfigLoad load_config_text(const std::string& text, const std::string& file_name,
+                            const std::vector<std::string>& args) {
+    Parsed cmd = parse_command_line(args);
+    if (!cmd.usage_error.empty()) {
+        ConfigLoad load;
+        load.action = Action::kUsageError;
+        load.usage_error = cmd.usage_error;
+        return load;
+    }
+    ConfigLoad load = finish(std::move(cmd), text, file_name, {});
+    return load;
+}
+
+ConfigLoad load_config(const std::vector<std::string>& args) {
+    Parsed cmd = parse_command_line(args);
+    ConfigLoad load;
+    if (!cmd.usage_error.empty()) {
+        load.action = Action::kUsageError;
+        load.usage_error = cmd.usage_error;
+        return load;
+    }
+    if (cmd.help) {
+        load.action = Action::kHelp;
+        return load;
+    }
+    if (cmd.version) {
+        load.action = Action::kVersion;
+        return load;
+    }
+    const bool check = cmd.check;
+    std::string file_name = cmd.config_file.value_or(kDefaultConfigFile);
+    std::optional<std::string> text;
+    std::vector<ConfigProblem> problems;
+    std::ifstream in(file_name, std::ios::binary);
+    if (in) {
+        std::ostringstream s;
+        s << in.rdbuf();
+        text = s.str();
+    } else if (cmd.config_file) {
+        problems.push_back(
+            {file_name, 0, "", std::string("cannot be read: ") + std::strerror(errno), false});
+    }
+    load = finish(std::move(cmd), text, file_name, std::move(problems));
+    load.action = check ? Action::kCheck : Action::kRun;
+    if (check && !load.config.policy_file.empty() &&
+        std::filesystem::is_regular_file(load.config.policy_file)) {
+        auto policy = load_policy_file(load.config.policy_file, load.config.engine.default_policy);
+        for (auto& p : policy.problems) load.problems.push_back(std::move(p));
+    }
+    return load;
+}
+
+std::string help_text() {
+    return R"(NAME
+    lmad - Proxy Mobile IPv6 Local Mobility Anchor (RFC 5213, RFC 5845, RFC 5847)
+
+SYNOPSIS
+    lmad [--config FILE] [--check] [--SECTION.KEY VALUE]...
+    lmad --help | --version
+
+DESCRIPTION
+    lmad keeps the Binding Cache of a PMIPv6 domain: it answers Proxy Binding
+    Updates from the configured MAGs on a raw Mobility Header socket, assigns
+    home network prefixes from its pools or the policy store, creates one
+    tunnel per MAG (ip6ip6 or GRE, kernel or userspace backend), routes each
+    mobile node's prefixes into it, and monitors MAGs with heartbeats. It runs
+    in the foreground (use a service manager) and is controlled with pmipctl.
+
+OPTIONS
+    -c, --config FILE
+        Configuration file (INI). Default: /etc/pmip/lmad.conf when it
+        exists, else only built-in defaults and the command line.
+    --check
+        Validate the configuration and the policy store file, print every
+        problem as "FILE:LINE: key: problem" and exit: 0 when valid
+        (warnings allowed), 1 otherwise.
+    -h, --help
+        This text.
+    -V, --version
+        Print the version and exit.
+    --SECTION.KEY VALUE
+        Any configuration key below, overriding the file (a repeatable key
+        given on the command line replaces all of the file's values).
+
+CONFIGURATION KEYS (section.key = default)
+    lma.address = (required, repeatable)
+        An LMA address (LMAA) that MAGs send PBUs to; PBAs are sent from the
+        address the PBU was sent to. Packets to any other address are dropped.
+    pools.pool = (repeatable) "PREFIX/LEN DELEGATED-LEN", e.g. "2001:db8:8000::/33 64"
+        Home network prefixes handed out to new sessions. Pools must not
+        overlap. DELEGATED-LEN defaults to 64.
+    binding.max-lifetime = 3600
+        Longest binding lifetime granted, in seconds (4..262140).
+    binding.ordering = timestamp
+        timestamp: the Timestamp option orders PBUs when present, otherwise
+        the sequence number (RFC 5213 section 5.5); sequence: the domain uses
+        sequence numbers only and a received Timestamp option is ignored.
+    binding.timestamp-validity-window-ms = 300
+        TimestampValidityWindow (1..60000).
+    binding.mobile-node-generated-timestamps = false
+        MobileNodeGeneratedTimestampInUse: skip the validity-window check.
+    binding.min-delay-before-bce-delete-ms = 10000
+        MinDelayBeforeBCEDelete after a de-registration (0..600000).
+    binding.max-delay-before-new-bce-assign-ms = 1500
+        MaxDelayBeforeNewBCEAssign for HI=4 (0..60000).
+    binding.new-session-without-waiting = false
+        For HI=4 create a new session at once instead of waiting.
+    binding.mag-link-local = fe80::200:5eff:fe00:5213
+        Link-local address returned when a PBU asks for one (RFC 6543).
+    mags.authorized = (repeatable; none = every PBU rejected with 154)
+        Addresses or prefixes of the MAGs allowed to send PBUs.
+    mags.profile = (repeatable) "ADDRESS-OR-PREFIX rfc5213|oai"
+        Peer profile; oai accepts the OpenAirInterface/UMIP pmip6d quirks
+        (lenient parsing) and answers in the byte order those MAGs use.
+        Default rfc5213 (strict).
+    policy.store = (none)
+        JSON policy store file (mobile nodes, prefixes, tunnel kinds);
+        reloaded on SIGHUP and "pmipctl reload".
+    policy.serve-unknown = false
+        Serve mobile nodes absent from the store with the default policy
+        (else PBA status 153).
+    policy.default-tunnel = ip6ip6
+        Tunnel kind of the default policy: ip6ip6 | gre | gre-key.
+    policy.default-prefix-count = 1
+        Prefixes from the pools per new session under the default policy.
+    tunnel.backend = auto
+        auto | kernel (ip6tnl/ip6gre devices) | userspace (TUN devices);
+        auto uses the kernel when it can and warns once when it cannot.
+    tunnel.path-mtu = 1500
+        Path MTU towards the MAGs; tunnel MTU = path MTU - encapsulation.
+    tunnel.hop-limit = 64
+        Hop limit of the outer header (RFC 2473 section 6.3).
+    tunnel.device-prefix = pm
+        Tunnel devices are named PREFIX6-xxxxxxxx / PREFIXg-xxxxxxxx; devices
+        with this prefix left by a crashed run are removed at start.
+    tunnel.delete-delay-ms = 0
+        Keep an unused tunnel this long before deleting it.
+    heartbeat.interval-s = 60
+        HEARTBEAT_INTERVAL towards MAGs with bindings; 0 disables heartbeats
+        (requests from MAGs are still answered).
+    heartbeat.missing-allowed = 3
+        MISSING_HEARTBEATS_ALLOWED before a MAG is declared unreachable.
+    heartbeat.on-peer-failure = keep
+        keep: bindings of an unreachable MAG stay until their lifetime ends;
+        purge: they are deleted at once.
+    control.socket = /run/pmip/lmad.sock
+        pmipctl control socket (UNIX, JSON lines).
+    control.mode = 0660
+        File mode of the control socket.
+    state.file = /var/lib/pmip/lmad.state
+        Restart Counter (RFC 5847) and the MAGs that had bindings, kept
+        across restarts; created when absent, written atomically.
+    log.sink = stderr
+        stderr | syslog (facility daemon).
+    log.level = info
+        debug | info | warning | error.
+    log.debug = (none; repeatable, space separated)
+        Debug categories: mh bce bul tunnel route mld netlink ctl, or all.
+        Switchable at run time: pmipctl debug CATEGORY on|off.
+
+FILES
+    /etc/pmip/lmad.conf        configuration (see conf/lmad.conf)
+    /run/pmip/lmad.sock        control socket
+    /var/lib/pmip/lmad.state   restart counter and peers (JSON)
+
+SIGNALS
+    SIGTERM, SIGINT   delete every binding, route and tunnel, then exit 0.
+    SIGHUP            reload the policy store (lifetimes and timers stay as
+                      loaded); the log says what changed.
+
+EXIT STATUS
+    0   normal shutdown, or --check found no errors
+    1   configuration errors, or start-up failed (socket, netlink, tunnels)
+    2   usage error on the command line
+
+EXAMPLES
+    lmad --config /etc/pmip/lmad.conf --check
+    lmad -c /etc/pmip/lmad.conf --log.level debug --log.debug "mh bce"
+    lmad -c lmad.conf --tunnel.backend userspace --control.socket /tmp/lmad.sock
+    pmipctl --socket /tmp/lmad.sock show bindings
+)";
+}
+
+}  // namespace pmip::lma

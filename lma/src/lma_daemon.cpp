@@ -1,0 +1,484 @@
+// lmad wiring: adapters around the LMA engine. See lma_daemon.hpp.
+#include "lma_daemon.hpp"
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+
+#include "pmip/common/log.hpp"
+#include "pmip/lma/prefix_pool.hpp"
+
+namespace pmip::lma {
+
+using pmip::to_string;
+
+using json = nlohmann::json;
+
+namespace {
+
+const char* const kContext = "[lma]";
+
+std::string peer_context(const Ipv6Address& mag) {
+    return "[lma mag=" + to_string(mag) + "]";
+}
+
+std::string join(const std::vector<std::string>& v) {
+    std::string out;
+    for (const auto& s : v) out += (out.empty() ? "" : ", ") + s;
+    return out.empty() ? "none" : out;
+}
+
+// Creates the directory of `path` (one level) when it is missing.
+Status ensure_directory_of(const std::string& path, mode_t mode) {
+    const auto dir = std::filesystem::path(path).parent_path();
+    std::error_code ec;
+    if (dir.empty() || std::filesystem::is_directory(dir, ec))
+        return {};
+    if (::mkdir(dir.c_str(), mode) != 0 && errno != EEXIST) {
+        return Error::from_errno("creating directory " + dir.string());
+    }
+    return {};
+}
+
+}  // namespace
+
+LmaDaemon::LmaDaemon(LmadConfig config, EventLoop& loop)
+    : config_(std::move(config)), loop_(loop) {}
+
+Expected<std::unique_ptr<LmaDaemon>> LmaDaemon::start(LmadConfig config, EventLoop& loop) {
+    // Restart Counter [RFC 5847 section 5.2]: +1 at every start (lmad never
+    // keeps its Binding Cache across a restart), persisted before anything
+    // is answered.
+    auto previous = read_state_file(config.state_file);
+    if (!previous)
+        return previous.error();
+    std::unique_ptr<LmaDaemon> d(new LmaDaemon(std::move(config), loop));
+    d->state_.restart_counter = previous->restart_counter + 1;
+    // The previous run's peers stay listed until our own bindings replace them.
+    d->state_.peers = previous->peers;
+    if (Status st = write_state_file(d->config_.state_file, d->state_); !st.ok()) {
+        return Error{st.error().code, "cannot persist the restart counter: " + st.error().what};
+    }
+    if (Status st = d->open(*previous); !st.ok()) {
+        d->shutdown();
+        return st.error();
+    }
+    return d;
+}
+
+Status LmaDaemon::open(const LmadState& previous) {
+    const LmadConfig& c = config_;
+
+    // Policy store first: a broken file must stop the start, not half of it.
+    policies_ = std::make_unique<FilePolicyStore>(c.engine.serve_unknown_mobile_nodes);
+    PolicyFileContents contents;
+    contents.default_policy = c.engine.default_policy;
+    if (!c.policy_file.empty()) {
+        PolicyLoad load = load_policy_file(c.policy_file, c.engine.default_policy);
+        if (!load.ok()) {
+            std::string text;
+            for (const auto& p : load.problems) text += (text.empty() ? "" : "; ") + p.to_string();
+            return Error{0, "policy store has problems: " + text};
+        }
+        contents = std::move(load.contents);
+    }
+    (void)policies_->replace(std::move(contents));
+
+    // Kernel state a crashed run may have left.
+    auto routes = make_netlink_route_manager();
+    if (!routes)
+        return routes.error();
+    routes_ = std::move(*routes);
+    if (auto flushed = routes_->flush_owned(); !flushed) {
+        PMIP_WARNING(kRoute, kContext,
+                     "removing routes of a previous run failed: " + flushed.error().what);
+    } else if (*flushed > 0) {
+        PMIP_INFO(kRoute, kContext,
+                  "removed " + std::to_string(*flushed) + " routes left by a previous run");
+    }
+    auto backend = make_tunnel_backend(c.tunnel_backend);
+    if (!backend)
+        return backend.error();
+    if (auto stale = (*backend)->remove_stale(c.tunnel.name_prefix); !stale) {
+        PMIP_WARNING(kTunnel, kContext,
+                     "removing stale tunnel devices failed: " + stale.error().what);
+    } else if (*stale > 0) {
+        PMIP_INFO(kTunnel, kContext,
+                  "removed " + std::to_string(*stale) + " tunnel devices left by a previous run");
+    }
+    const std::string backend_name((*backend)->name());
+    tunnels_ = std::make_unique<RefCountingTunnelManager>(std::move(*backend), loop_, c.tunnel);
+
+    auto socket = MhSocket::open(loop_);
+    if (!socket)
+        return socket.error();
+    socket_ = std::move(*socket);
+
+    MhReceiverConfig rc;
+    rc.local_addresses = c.addresses;
+    rc.profiles = c.profiles;
+    rc.ordering = c.ordering;
+    rc.restart_counter = state_.restart_counter;
+    MhReceiverHandlers handlers;
+    handlers.proxy_binding_update = [this](const Ipv6Address& s, const Ipv6Address& d,
+                                           const mh::BindingUpdate& pbu) {
+        engine_->handle_proxy_binding_update(s, d, pbu);
+    };
+    handlers.heartbeat_response = [this](const Ipv6Address& peer, std::uint32_t sequence,
+                                         std::optional<std::uint32_t> counter, bool unsolicited) {
+        if (heartbeat_)
+            heartbeat_->response_received(peer, sequence, counter, unsolicited);
+    };
+    handlers.binding_error_unrecognized_type = [this](const Ipv6Address& peer) {
+        if (heartbeat_)
+            heartbeat_->binding_error_received(peer);
+    };
+    receiver_ =
+        std::make_unique<MhReceiver>(std::move(rc), *socket_, loop_.clock(), std::move(handlers));
+
+    if (c.heartbeat_enabled) {
+        HeartbeatMonitor::Callbacks cb;
+        cb.send_request = [this](const Ipv6Address& mag, std::uint32_t seq) {
+            send_heartbeat_request(mag, seq);
+        };
+        cb.unreachable = [this](const Ipv6Address& mag) { peer_unreachable(mag); };
+        cb.reachable = [this](const Ipv6Address&) { ++counters_["peer_reachable_again"]; };
+        cb.restarted = [this](const Ipv6Address& mag, std::uint32_t o, std::uint32_t n) {
+            peer_restarted(mag, o, n);
+        };
+        heartbeat_ = std::make_unique<HeartbeatMonitor>(loop_, c.heartbeat, std::move(cb));
+    }
+
+    std::vector<PrefixPool> pools;
+    for (const auto& p : c.pools) {
+        auto pool = PrefixPool::create(p.prefix, p.delegated_length);
+        if (!pool)
+            return pool.error();
+        pools.push_back(std::move(*pool));
+    }
+    LmaConfig engine_config = c.engine;
+    // The store answers for unknown MNs itself (with the reloadable default).
+    engine_config.serve_unknown_mobile_nodes = false;
+    engine_ = std::make_unique<LmaEngine>(engine_config, *policies_, std::move(pools), *tunnels_,
+                                          *routes_, loop_, receiver_->reply_sender());
+    engine_->set_observer(this);
+
+    if (Status st = ensure_directory_of(c.control_socket, 0755); !st.ok())
+        return st;
+    auto control = ControlServer::create(loop_, c.control_socket, c.control_mode);
+    if (!control)
+        return control.error();
+    control_ = std::move(*control);
+    register_commands();
+
+    socket_->set_handler([this](const ReceivedPacket& packet) { receiver_->receive(packet); });
+    warn_about_unassigned_addresses();
+    send_unsolicited_heartbeats(previous.peers);
+
+    std::vector<std::string> addresses;
+    for (const auto& a : c.addresses) addresses.push_back(to_string(a));
+    PMIP_INFO(kBce, kContext,
+              "lmad started: LMA address " + join(addresses) + ", restart counter " +
+                  std::to_string(state_.restart_counter) + ", tunnel backend " + backend_name +
+                  ", " + std::to_string(policies_->size()) +
+                  " mobile nodes in the policy store, control " + c.control_socket);
+    return {};
+}
+
+void LmaDaemon::warn_about_unassigned_addresses() const {
+    for (const auto& a : config_.addresses) {
+        const int fd = ::socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+            return;
+        sockaddr_in6 sa{};
+        sa.sin6_family = AF_INET6;
+        std::memcpy(&sa.sin6_addr, a.data(), 16);
+        if (::bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0 &&
+            errno == EADDRNOTAVAIL) {
+            PMIP_WARNING(kMh, kContext,
+                         "LMA address " + to_string(a) +
+                             " is not assigned to an interface here: PBAs from it cannot be sent");
+        }
+        ::close(fd);
+    }
+}
+
+LmaDaemon::~LmaDaemon() {
+    shutdown();
+}
+
+void LmaDaemon::shutdown() {
+    if (shut_down_)
+        return;
+    shut_down_ = true;
+    // The MAGs keep their bindings when we stop: the peer list in the state
+    // file stays as it is, so the next start tells them (unsolicited
+    // heartbeat responses with the new Restart Counter).
+    stopping_ = true;
+    if (socket_)
+        socket_->set_handler({});
+    if (engine_) {
+        const std::size_t n = engine_->cache().size();
+        engine_->clear();
+        if (n > 0)
+            PMIP_INFO(kBce, kContext, "shutdown: deleted " + std::to_string(n) + " bindings");
+    }
+    if (tunnels_)
+        tunnels_->destroy_all();
+    if (routes_) {
+        if (auto flushed = routes_->flush_owned(); !flushed) {
+            PMIP_WARNING(kRoute, kContext,
+                         "shutdown: removing routes failed: " + flushed.error().what);
+        }
+    }
+    control_.reset();  // removes the socket file
+}
+
+// --- observer: sessions per MAG -> heartbeat peers and the state file ------
+
+void LmaDaemon::session_bound(const BindingCacheEntry& entry, const TunnelInfo& tunnel) {
+    session_tunnels_[entry.id] = SessionTunnel{tunnel.name, tunnel.key.local};
+    MagPeer& peer = mag_peers_[entry.proxy_coa];
+    peer.local = tunnel.key.local;
+    if (++peer.bindings == 1)
+        save_state();
+    if (heartbeat_)
+        heartbeat_->binding_added(entry.proxy_coa);
+}
+
+void LmaDaemon::session_unbound(const BindingCacheEntry& entry, const Ipv6Address& proxy_coa) {
+    session_tunnels_.erase(entry.id);
+    if (heartbeat_)
+        heartbeat_->binding_removed(proxy_coa);
+    const auto it = mag_peers_.find(proxy_coa);
+    if (it == mag_peers_.end())
+        return;
+    if (--it->second.bindings == 0) {
+        mag_peers_.erase(it);
+        save_state();
+    }
+}
+
+void LmaDaemon::save_state() {
+    if (stopping_)
+        return;
+    state_.peers.clear();
+    for (const auto& [mag, peer] : mag_peers_) state_.peers.push_back({mag, peer.local});
+    if (Status st = write_state_file(config_.state_file, state_); !st.ok()) {
+        ++counters_["state_write_errors"];
+        static log::RateLimit limit(3, std::chrono::minutes(1));
+        if (limit.allow())
+            PMIP_ERROR(kBce, kContext, "state file not written: " + st.error().what);
+    }
+}
+
+// --- heartbeats [RFC 5847] --------------------------------------------------
+
+Ipv6Address LmaDaemon::local_address_for(const Ipv6Address& mag) const {
+    if (const auto it = mag_peers_.find(mag);
+        it != mag_peers_.end() && it->second.local != Ipv6Address{}) {
+        return it->second.local;
+    }
+    return config_.addresses.front();
+}
+
+void LmaDaemon::send_heartbeat_request(const Ipv6Address& mag, std::uint32_t sequence) {
+    mh::Heartbeat request;
+    request.sequence = sequence;
+    socket_->send(local_address_for(mag), mag, request);
+    ++counters_["heartbeat_requests_sent"];
+}
+
+void LmaDaemon::send_unsolicited_heartbeats(const std::vector<StatePeer>& peers) {
+    for (const auto& p : peers) {
+        const bool ours = std::find(config_.addresses.begin(), config_.addresses.end(), p.lma) !=
+                          config_.addresses.end();
+        mh::Heartbeat response;
+        response.flags = mh::heartbeat_flag::kU | mh::heartbeat_flag::kR;
+        response.sequence = 0;  // ignored by the receiver (section 5.1)
+        response.options.push_back(mh::RestartCounter{state_.restart_counter});
+        socket_->send(ours ? p.lma : config_.addresses.front(), p.mag, response);
+        ++counters_["unsolicited_heartbeats_sent"];
+        PMIP_INFO(kMh, peer_context(p.mag),
+                  "told MAG of our restart (restart counter " +
+                      std::to_string(state_.restart_counter) + ")");
+    }
+}
+
+void LmaDaemon::peer_unreachable(const Ipv6Address& mag) {
+    ++counters_["peer_unreachable"];
+    if (config_.on_peer_failure == OnPeerFailure::kKeep) {
+        PMIP_WARNING(kBce, peer_context(mag),
+                     "MAG unreachable; its bindings stay until their lifetime ends");
+        return;
+    }
+    // Purge outside the monitor's callback.
+    loop_.post([this, mag] {
+        if (!engine_ || stopping_)
+            return;
+        const std::size_t n = engine_->delete_sessions_of(mag);
+        counters_["sessions_purged"] += n;
+        PMIP_WARNING(kBce, peer_context(mag),
+                     "MAG unreachable; purged " + std::to_string(n) + " bindings");
+    });
+}
+
+void LmaDaemon::peer_restarted(const Ipv6Address& mag, std::uint32_t old_value,
+                               std::uint32_t new_value) {
+    ++counters_["peer_restarts"];
+    // RFC 5847 section 3.2: the MAG lost its state; its bindings are invalid
+    // (it re-registers the MNs still attached).
+    loop_.post([this, mag, old_value, new_value] {
+        if (!engine_ || stopping_)
+            return;
+        const std::size_t n = engine_->delete_sessions_of(mag);
+        counters_["sessions_purged"] += n;
+        PMIP_INFO(kBce, peer_context(mag),
+                  "MAG restarted (restart counter " + std::to_string(old_value) + " -> " +
+                      std::to_string(new_value) + "); deleted its " + std::to_string(n) +
+                      " bindings");
+    });
+}
+
+// --- policy reload ----------------------------------------------------------
+
+json LmaDaemon::reload() {
+    if (config_.policy_file.empty()) {
+        return json{{"policy_file", nullptr},
+                    {"message", "no policy store configured; nothing to reload"}};
+    }
+    PolicyLoad load = load_policy_file(config_.policy_file, config_.engine.default_policy);
+    if (!load.ok()) {
+        ++counters_["reload_failures"];
+        std::string text;
+        for (const auto& p : load.problems) {
+            if (!p.warning)
+                text += (text.empty() ? "" : "; ") + p.to_string();
+        }
+        PMIP_WARNING(kBce, kContext, "policy store not reloaded (previous policies stay): " + text);
+        throw ControlError("policy store not reloaded (previous policies stay): " + text);
+    }
+    const PolicyChanges changes = policies_->replace(std::move(load.contents));
+    ++counters_["reloads"];
+    PMIP_INFO(kBce, kContext,
+              "policy store reloaded from " + config_.policy_file + ": " +
+                  std::to_string(policies_->size()) + " mobile nodes; added " +
+                  join(changes.added) + "; removed " + join(changes.removed) + "; changed " +
+                  join(changes.changed) +
+                  (changes.default_changed ? "; default policy changed" : ""));
+    json result = changes.to_json();
+    result["policy_file"] = config_.policy_file;
+    result["mobile_nodes"] = policies_->size();
+    result["note"] =
+        "new policies apply from each mobile node's next PBU; lifetimes and timers stay as loaded";
+    return result;
+}
+
+// --- control commands -------------------------------------------------------
+
+void LmaDaemon::register_commands() {
+    control_->handle("show bindings", [this](const json& r) { return show_bindings(r); });
+    control_->handle("show binding", [this](const json& r) { return show_binding(r); });
+    control_->handle("show tunnels", [this](const json&) { return show_tunnels(); });
+    control_->handle("show peers", [this](const json&) { return show_peers(); });
+    control_->handle("show counters", [this](const json&) { return show_counters(); });
+    control_->handle("reload", [this](const json&) { return reload(); });
+}
+
+json LmaDaemon::show_bindings(const json& request) const {
+    std::optional<Ipv6Address> mag;
+    if (const auto it = request.find("mag"); it != request.end()) {
+        mag = it->is_string() ? parse_address(it->get<std::string>()) : std::nullopt;
+        if (!mag)
+            throw ControlError("show bindings: \"mag\" must be an IPv6 address");
+    }
+    json out = json::array();
+    const TimePoint now = loop_.clock().now();
+    for (const auto& [id, entry] : engine_->cache().entries()) {
+        if (mag && entry.proxy_coa != *mag)
+            continue;
+        const auto t = session_tunnels_.find(id);
+        out.push_back(binding_json(entry, t == session_tunnels_.end() ? nullptr : &t->second, now));
+    }
+    return out;
+}
+
+json LmaDaemon::show_binding(const json& request) const {
+    const auto it = request.find("mn");
+    if (it == request.end() || !it->is_string() || it->get_ref<const std::string&>().empty()) {
+        throw ControlError("show binding: \"mn\" must name a mobile node (MN-Identifier)");
+    }
+    const std::string& mn = it->get_ref<const std::string&>();
+    json out = json::array();
+    const TimePoint now = loop_.clock().now();
+    for (const auto& [id, entry] : engine_->cache().entries()) {
+        if (mn_identifier_text(entry.mn_identifier) != mn && entry.mn_identifier.identifier != mn)
+            continue;
+        const auto t = session_tunnels_.find(id);
+        out.push_back(binding_json(entry, t == session_tunnels_.end() ? nullptr : &t->second, now));
+    }
+    if (out.empty())
+        throw ControlError("no binding for mobile node \"" + mn + "\"");
+    return out;
+}
+
+json LmaDaemon::show_tunnels() const {
+    json out = json::array();
+    for (const auto& info : tunnels_->tunnels())
+        out.push_back(tunnel_json(info, tunnels_->counters(info.key)));
+    return out;
+}
+
+json LmaDaemon::show_peers() const {
+    std::map<Ipv6Address, PeerView> views;
+    for (const auto& [mag, peer] : mag_peers_) {
+        PeerView& v = views[mag];
+        v.mag = mag;
+        v.lma = peer.local;
+        v.bindings = peer.bindings;
+    }
+    std::vector<HeartbeatPeer> heartbeat_peers;
+    if (heartbeat_)
+        heartbeat_peers = heartbeat_->peers();
+    for (const auto& h : heartbeat_peers) {
+        PeerView& v = views[h.address];
+        v.mag = h.address;
+        v.heartbeat = &h;
+    }
+    json out = json::array();
+    for (auto& [mag, v] : views) {
+        v.profile = profile_of(config_, mag);
+        out.push_back(peer_json(v));
+    }
+    return out;
+}
+
+json LmaDaemon::show_counters() const {
+    json daemon = json::object();
+    for (const char* name : {"peer_unreachable", "peer_reachable_again", "peer_restarts",
+                             "sessions_purged", "reloads", "reload_failures", "state_write_errors",
+                             "unsolicited_heartbeats_sent", "heartbeat_requests_sent"}) {
+        const auto it = counters_.find(name);
+        daemon[name] = it == counters_.end() ? 0 : it->second;
+    }
+    daemon["restart_counter"] = state_.restart_counter;
+    daemon["bindings"] = engine_->cache().size();
+    daemon["peers_with_bindings"] = mag_peers_.size();
+    daemon["mobile_nodes_in_policy_store"] = policies_->size();
+    json backend = json::object();
+    for (const auto& [name, value] : tunnels_->backend().statistics()) backend[name] = value;
+    return json{{"engine", engine_counters_json(engine_->counters())},
+                {"mh", receiver_->counters()},
+                {"mh_socket", socket_->counters()},
+                {"control", control_->counters()},
+                {"tunnel_backend", backend},
+                {"daemon", daemon}};
+}
+
+}  // namespace pmip::lma

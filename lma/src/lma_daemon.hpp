@@ -1,0 +1,117 @@
+// lmad's wiring: builds the adapters around the LMA engine and connects them
+// (DESIGN.md section 2: "daemons whose main is wiring only"; lmad_main.cpp
+// only parses the configuration, sets up logging, the loop and signals).
+//
+//   MH socket -> MhReceiver -> LmaEngine -> (tunnels, routes, PBAs)
+//                           -> HeartbeatMonitor <- observer of sessions per MAG
+//   ControlServer: show bindings | binding | tunnels | peers | counters, reload
+//   state file:   Restart Counter (+1 at every start) and the MAGs with bindings
+//
+// RFC 5213 section 5 (the engine), RFC 5847 (heartbeats: requests only to MAGs
+// with bindings; an unreachable MAG's bindings kept or purged by
+// configuration; a MAG whose Restart Counter changed loses its bindings, it
+// will re-register; unsolicited responses with our new counter at start to the
+// MAGs that had bindings when we stopped or crashed).
+//
+// Start-up removes what a crashed run left in the kernel (routes of our
+// protocol number via RouteManager::flush_owned(), tunnel devices with our
+// name prefix via TunnelBackend::remove_stale()); shutdown() deletes every
+// binding, route and tunnel and the control socket, so nothing is left.
+//
+// Counters (show counters "daemon"): peer_unreachable, peer_reachable_again,
+// peer_restarts, sessions_purged, reloads, reload_failures, state_write_errors,
+// unsolicited_heartbeats_sent, heartbeat_requests_sent.
+//
+// Threading: loop thread only (the userspace tunnel backend's data-plane
+// thread is private to it).
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <unordered_map>
+
+#include <nlohmann/json.hpp>
+
+#include "config.hpp"
+#include "mh_receiver.hpp"
+#include "mh_socket.hpp"
+#include "pmip/common/control_server.hpp"
+#include "pmip/common/event_loop.hpp"
+#include "pmip/common/heartbeat.hpp"
+#include "pmip/common/route_manager.hpp"
+#include "pmip/common/tunnel.hpp"
+#include "pmip/lma/lma_engine.hpp"
+#include "policy_file.hpp"
+#include "show_json.hpp"
+#include "state_file.hpp"
+
+namespace pmip::lma {
+
+class LmaDaemon final : private LmaObserver {
+  public:
+    // Everything lmad needs before the loop runs; an error names what failed.
+    static Expected<std::unique_ptr<LmaDaemon>> start(LmadConfig config, EventLoop& loop);
+    ~LmaDaemon() override;
+    LmaDaemon(const LmaDaemon&) = delete;
+    LmaDaemon& operator=(const LmaDaemon&) = delete;
+
+    // Reloads the policy store file; returns what changed. Throws ControlError
+    // (the old policies stay) when the file has problems.
+    nlohmann::json reload();
+    // Deletes every binding, route and tunnel; removes the control socket.
+    void shutdown();
+
+    std::uint32_t restart_counter() const { return state_.restart_counter; }
+
+  private:
+    LmaDaemon(LmadConfig config, EventLoop& loop);
+    Status open(const LmadState& previous);
+    void register_commands();
+
+    // LmaObserver
+    void session_bound(const BindingCacheEntry& entry, const TunnelInfo& tunnel) override;
+    void session_unbound(const BindingCacheEntry& entry, const Ipv6Address& proxy_coa) override;
+
+    void peer_unreachable(const Ipv6Address& mag);
+    void peer_restarted(const Ipv6Address& mag, std::uint32_t old_value, std::uint32_t new_value);
+    void send_heartbeat_request(const Ipv6Address& mag, std::uint32_t sequence);
+    void send_unsolicited_heartbeats(const std::vector<StatePeer>& peers);
+    Ipv6Address local_address_for(const Ipv6Address& mag) const;
+    void save_state();
+    void warn_about_unassigned_addresses() const;
+
+    nlohmann::json show_bindings(const nlohmann::json& request) const;
+    nlohmann::json show_binding(const nlohmann::json& request) const;
+    nlohmann::json show_tunnels() const;
+    nlohmann::json show_peers() const;
+    nlohmann::json show_counters() const;
+
+    struct MagPeer {
+        unsigned bindings = 0;
+        Ipv6Address local{};
+    };
+
+    LmadConfig config_;
+    EventLoop& loop_;
+    LmadState state_;
+    bool stopping_ = false;
+    bool shut_down_ = false;
+
+    // Declaration order = construction order; destruction runs backwards, so
+    // the engine goes before what it uses.
+    std::unique_ptr<RouteManager> routes_;
+    std::unique_ptr<RefCountingTunnelManager> tunnels_;
+    std::unique_ptr<MhSocket> socket_;
+    std::unique_ptr<MhReceiver> receiver_;
+    std::unique_ptr<FilePolicyStore> policies_;
+    std::unique_ptr<HeartbeatMonitor> heartbeat_;
+    std::unique_ptr<LmaEngine> engine_;
+    std::unique_ptr<ControlServer> control_;
+
+    std::unordered_map<SessionId, SessionTunnel> session_tunnels_;
+    std::map<Ipv6Address, MagPeer> mag_peers_;
+    std::map<std::string, std::uint64_t> counters_;
+};
+
+}  // namespace pmip::lma

@@ -1,0 +1,228 @@
+// RFC 6275 section 9.2 receiver checks and MH dispatch for lmad. See mh_receiver.hpp.
+#include "mh_receiver.hpp"
+
+#include <algorithm>
+
+#include "pmip/common/log.hpp"
+
+namespace pmip::lma {
+
+namespace {
+
+std::uint32_t byteswap32(std::uint32_t v) {
+    return (v >> 24) | ((v >> 8) & 0xff00u) | ((v << 8) & 0xff0000u) | (v << 24);
+}
+
+std::string peer_context(const Ipv6Address& source) {
+    return "[lma mh peer=" + pmip::to_string(source) + "]";
+}
+
+}  // namespace
+
+bool TokenBucket::take(TimePoint now) {
+    if (last_) {
+        const double elapsed = std::chrono::duration<double>(now - *last_).count();
+        if (elapsed > 0)
+            tokens_ = std::min(burst_, tokens_ + elapsed * rate_);
+    }
+    last_ = now;
+    if (tokens_ < 1.0)
+        return false;
+    tokens_ -= 1.0;
+    return true;
+}
+
+bool unicast_source(const Ipv6Address& address) {
+    return address != Ipv6Address{} && !is_multicast(address);
+}
+
+std::uint64_t host_order_timestamp(std::uint64_t value) {
+    return static_cast<std::uint64_t>(byteswap32(static_cast<std::uint32_t>(value >> 32))) << 32 |
+           byteswap32(static_cast<std::uint32_t>(value));
+}
+
+MhReceiver::MhReceiver(MhReceiverConfig config, MhTransmitter& transmitter, const Clock& clock,
+                       MhReceiverHandlers handlers)
+    : config_(std::move(config)),
+      transmitter_(transmitter),
+      clock_(clock),
+      handlers_(std::move(handlers)),
+      errors_(config_.error_rate_per_second, config_.error_burst) {}
+
+bool MhReceiver::ours(const Ipv6Address& address) const {
+    return std::find(config_.local_addresses.begin(), config_.local_addresses.end(), address) !=
+           config_.local_addresses.end();
+}
+
+void MhReceiver::log_drop(const ReceivedPacket& packet, const std::string& what) {
+    if (!log::debug_enabled(log::Category::kMh) || !drop_log_.allow())
+        return;
+    PMIP_DEBUG(kMh, peer_context(packet.source), "dropped: " + what);
+}
+
+void MhReceiver::receive(const ReceivedPacket& packet) {
+    ++received_;
+    if (!ours(packet.destination)) {
+        count("not_our_address");
+        log_drop(packet,
+                 "destination " + pmip::to_string(packet.destination) + " is not an LMA address");
+        return;
+    }
+    const PeerProfile profile = profile_of(config_.profiles, packet.source);
+    mh::ParseConfig parse_config;
+    parse_config.lenient = profile == PeerProfile::kOai;
+    auto result = mh::parse(packet.mh, parse_config);
+    if (auto* error = std::get_if<mh::ParseError>(&result))
+        return react(packet, *error);
+    dispatch(packet, std::get<mh::Parsed>(result), profile);
+}
+
+void MhReceiver::react(const ReceivedPacket& packet, const mh::ParseError& error) {
+    count("parse_" + std::string(mh::to_string(error.kind)));
+    log_drop(packet, std::string(mh::to_string(error.kind)) + " at offset " +
+                         std::to_string(error.offset) + " (" +
+                         std::string(mh::to_string(error.reaction)) + ")");
+    const bool answer_allowed = unicast_source(packet.source) && !is_multicast(packet.destination);
+    switch (error.reaction) {
+        case mh::Reaction::kDropSilently:
+            return;
+        case mh::Reaction::kSendBindingErrorUnrecognizedType: {
+            // RFC 6275 section 9.3.3: never to a non-unicast source; rate limited.
+            if (!answer_allowed)
+                return count("binding_errors_not_unicast");
+            if (!errors_.take(clock_.now()))
+                return count("binding_errors_rate_limited");
+            mh::BindingError be;
+            be.status = 2;  // unrecognized MH Type value
+            transmitter_.send(packet.destination, packet.source, be);
+            return count("binding_errors_sent");
+        }
+        case mh::Reaction::kSendIcmpParameterProblem: {
+            if (!answer_allowed)
+                return count("parameter_problems_not_unicast");
+            if (!errors_.take(clock_.now()))
+                return count("parameter_problems_rate_limited");
+            // The invoking packet as it arrived: a rebuilt IPv6 header, then the MH.
+            std::vector<std::uint8_t> invoking(40);
+            invoking[0] = static_cast<std::uint8_t>(0x60 | packet.traffic_class >> 4);
+            invoking[1] = static_cast<std::uint8_t>((packet.traffic_class & 0x0f) << 4);
+            const std::size_t payload = packet.mh.size();
+            invoking[4] = static_cast<std::uint8_t>(payload >> 8);
+            invoking[5] = static_cast<std::uint8_t>(payload);
+            invoking[6] = mh::kIpProtoMobilityHeader;
+            invoking[7] = packet.hop_limit;
+            std::copy(packet.source.begin(), packet.source.end(), invoking.begin() + 8);
+            std::copy(packet.destination.begin(), packet.destination.end(), invoking.begin() + 24);
+            const std::size_t room = kMaxInvokingPacket - invoking.size();
+            invoking.insert(
+                invoking.end(), packet.mh.begin(),
+                packet.mh.begin() + static_cast<std::ptrdiff_t>(std::min(room, payload)));
+            transmitter_.send_parameter_problem(packet.destination, packet.source,
+                                                static_cast<std::uint32_t>(40 + error.offset),
+                                                invoking);
+            return count("parameter_problems_sent");
+        }
+    }
+}
+
+void MhReceiver::dispatch(const ReceivedPacket& packet, mh::Parsed& parsed, PeerProfile profile) {
+    for (auto name : mh::quirk_names(parsed.quirks)) count("quirk_" + std::string(name));
+    mh::Message& message = parsed.message;
+    if (auto* bu = std::get_if<mh::BindingUpdate>(&message)) {
+        if (!bu->is_proxy()) {
+            log_drop(packet, "Binding Update without P flag");
+            return count("bu_not_proxy");
+        }
+        ++pbu_;
+        if (config_.ordering == Ordering::kSequence) {
+            const auto before = bu->options.size();
+            std::erase_if(bu->options, [](const mh::Option& o) {
+                return std::holds_alternative<mh::Timestamp>(o);
+            });
+            if (bu->options.size() != before)
+                count("timestamps_ignored");
+        }
+        if (profile == PeerProfile::kOai) {
+            if (parsed.quirks & mh::quirk::kTimestampHostOrder) {
+                if (host_order_timestamp_peers_.size() < config_.max_adapted_peers ||
+                    host_order_timestamp_peers_.count(packet.source)) {
+                    host_order_timestamp_peers_.insert(packet.source);
+                }
+            } else if (mh::find_option<mh::Timestamp>(bu->options)) {
+                host_order_timestamp_peers_.erase(packet.source);
+            }
+        }
+        if (handlers_.proxy_binding_update) {
+            handlers_.proxy_binding_update(packet.source, packet.destination, *bu);
+        }
+        return;
+    }
+    if (auto* hb = std::get_if<mh::Heartbeat>(&message)) {
+        if (!hb->is_response()) {
+            count("heartbeat_requests");
+            // RFC 5847 section 3: always answer, with our Restart Counter.
+            if (!unicast_source(packet.source))
+                return count("heartbeat_requests_not_unicast");
+            mh::Heartbeat response;
+            response.flags = mh::heartbeat_flag::kR;
+            response.sequence = hb->sequence;
+            response.options.push_back(mh::RestartCounter{config_.restart_counter});
+            transmitter_.send(packet.destination, packet.source, response);
+            return count("heartbeat_responses_sent");
+        }
+        count("heartbeat_responses");
+        std::optional<std::uint32_t> restart_counter;
+        if (const auto* rc = mh::find_option<mh::RestartCounter>(hb->options)) {
+            restart_counter = rc->value;
+        }
+        if (handlers_.heartbeat_response) {
+            handlers_.heartbeat_response(packet.source, hb->sequence, restart_counter,
+                                         (hb->flags & mh::heartbeat_flag::kU) != 0);
+        }
+        return;
+    }
+    if (const auto* be = std::get_if<mh::BindingError>(&message)) {
+        count("binding_errors_received");
+        if (be->status == 2 && handlers_.binding_error_unrecognized_type) {
+            handlers_.binding_error_unrecognized_type(packet.source);
+        }
+        return;
+    }
+    count("unexpected_" + std::string(mh::message_kind(message)));
+    log_drop(packet, std::string(mh::message_kind(message)) + " is not handled by an LMA");
+}
+
+void MhReceiver::ReplySender::send(const Ipv6Address& source, const Ipv6Address& destination,
+                                   const mh::Message& message) {
+    const auto* ba = std::get_if<mh::BindingAcknowledgement>(&message);
+    if (ba == nullptr || !receiver_.host_order_timestamp_peers_.count(destination) ||
+        !mh::find_option<mh::Timestamp>(ba->options)) {
+        return receiver_.transmitter_.send(source, destination, message);
+    }
+    mh::BindingAcknowledgement adapted = *ba;
+    for (auto& o : adapted.options) {
+        if (auto* ts = std::get_if<mh::Timestamp>(&o))
+            ts->value = host_order_timestamp(ts->value);
+    }
+    receiver_.count("replies_adapted");
+    receiver_.transmitter_.send(source, destination, adapted);
+}
+
+nlohmann::json MhReceiver::counters() const {
+    nlohmann::json out = nlohmann::json::object();
+    for (const auto& [name, value] : counters_) out[name] = value;
+    out["received"] = received_;
+    out["pbu"] = pbu_;
+    return out;
+}
+
+std::uint64_t MhReceiver::counter(const std::string& name) const {
+    if (name == "received")
+        return received_;
+    if (name == "pbu")
+        return pbu_;
+    const auto it = counters_.find(name);
+    return it == counters_.end() ? 0 : it->second;
+}
+
+}  // namespace pmip::lma

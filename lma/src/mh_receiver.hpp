@@ -1,0 +1,172 @@
+// What lmad does with every packet its Mobility Header socket receives: the
+// receiver checks of RFC 6275 section 9.2, then dispatch by MH type.
+//
+//   destination not one of our LMA addresses -> drop (not_our_address)
+//   parse (strict, or lenient for MAGs with the `oai` profile, PROTOCOL.md
+//   Appendix I) fails with reaction
+//     drop silently                    -> drop (parse_<kind>)
+//     Binding Error status 2           -> BE(2) to the source [RFC 6275 sections 9.2,
+//                                         9.3.3]: never to a non-unicast source, rate
+//                                         limited by a token bucket
+//     ICMPv6 Parameter Problem code 0  -> ICMPv6 type 4 code 0 [RFC 4443 section 3.4]
+//                                         with the pointer and as much of the packet as
+//                                         fits in 1280 octets; same rules
+//   BU with P (a PBU)                  -> the engine [RFC 5213 section 5.3]
+//   BU without P                       -> drop (bu_not_proxy)
+//   Heartbeat request                  -> always answered with a response carrying our
+//                                         Restart Counter [RFC 5847 sections 3, 5.2]
+//   Heartbeat response                 -> HeartbeatMonitor
+//   Binding Error status 2             -> HeartbeatMonitor (the MAG lacks heartbeats)
+//   anything else                      -> counted (unexpected_<kind>) and dropped
+//
+// With `ordering = sequence` (TimestampBasedApproachInUse = 0) a PBU's Timestamp
+// option is removed before the engine sees it. For `oai` MAGs whose Timestamp
+// arrives with its 32-bit halves in host byte order, reply_sender() writes the
+// PBA's Timestamp back in that order, so the MAG matches the PBA to its PBU.
+//
+// A raw IPv6 socket does not hand over the IPv6 header or extension headers;
+// the Parameter Problem quotes a rebuilt IPv6 header (flow label 0, no
+// extension headers) and its pointer counts from it, which is exact for the
+// PBUs MAGs send (no extension headers) and approximate otherwise.
+//
+// Counters (counters()): received; pbu, bu_not_proxy, heartbeat_requests,
+// heartbeat_responses, binding_errors_received; drops not_our_address,
+// parse_<kind>, unexpected_<kind>; binding_errors_sent / _rate_limited /
+// _not_unicast; parameter_problems_sent / _rate_limited / _not_unicast;
+// heartbeat_responses_sent, timestamps_ignored, replies_adapted, quirk_<name>.
+//
+// Threading: loop thread only. Pure apart from the transmitter it is given.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <set>
+#include <span>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "config.hpp"
+#include "pmip/common/clock.hpp"
+#include "pmip/common/log.hpp"
+#include "pmip/lma/lma_engine.hpp"
+#include "pmip/mh/codec.hpp"
+
+namespace pmip::lma {
+
+// One packet from the MH socket: the IPv6 payload, which starts at the MH.
+struct ReceivedPacket {
+    std::span<const std::uint8_t> mh;
+    Ipv6Address source{};
+    Ipv6Address destination{};
+    int ifindex = 0;
+    std::uint8_t hop_limit = 64;
+    std::uint8_t traffic_class = 0;
+};
+
+// Sends what the receiver answers itself (the MH socket in lmad, a recorder
+// in tests).
+class MhTransmitter : public MhSender {
+  public:
+    // ICMPv6 Parameter Problem, code 0 (erroneous header field), from `source`.
+    virtual void send_parameter_problem(const Ipv6Address& source, const Ipv6Address& destination,
+                                        std::uint32_t pointer,
+                                        std::span<const std::uint8_t> invoking_packet) = 0;
+};
+
+// At most `rate` tokens per second, `burst` at once.
+class TokenBucket {
+  public:
+    TokenBucket(double rate_per_second, double burst)
+        : rate_(rate_per_second), burst_(burst), tokens_(burst) {}
+    bool take(TimePoint now);
+
+  private:
+    double rate_, burst_, tokens_;
+    std::optional<TimePoint> last_;
+};
+
+struct MhReceiverConfig {
+    std::vector<Ipv6Address> local_addresses;
+    std::vector<PeerProfileRule> profiles;
+    Ordering ordering = Ordering::kTimestamp;
+    std::uint32_t restart_counter = 0;
+    double error_rate_per_second = 10;  // BE and ICMPv6 errors together
+    double error_burst = 20;
+    std::size_t max_adapted_peers = 4096;  // OAI peers remembered for reply_sender()
+};
+
+struct MhReceiverHandlers {
+    std::function<void(const Ipv6Address& source, const Ipv6Address& destination,
+                       const mh::BindingUpdate& pbu)>
+        proxy_binding_update;
+    std::function<void(const Ipv6Address& peer, std::uint32_t sequence,
+                       std::optional<std::uint32_t> restart_counter, bool unsolicited)>
+        heartbeat_response;
+    std::function<void(const Ipv6Address& peer)> binding_error_unrecognized_type;
+};
+
+class MhReceiver {
+  public:
+    // Octets of the invoking packet an ICMPv6 error may carry: 1280 minus the
+    // IPv6 (40) and ICMPv6 (8) headers [RFC 4443 section 2.4 (c)].
+    static constexpr std::size_t kMaxInvokingPacket = 1280 - 40 - 8;
+
+    MhReceiver(MhReceiverConfig config, MhTransmitter& transmitter, const Clock& clock,
+               MhReceiverHandlers handlers);
+
+    void receive(const ReceivedPacket& packet);
+
+    // The sender to give the engine: the transmitter, with PBAs to `oai`
+    // MAGs adapted as described above.
+    MhSender& reply_sender() { return reply_sender_; }
+
+    std::uint32_t restart_counter() const { return config_.restart_counter; }
+    nlohmann::json counters() const;
+    std::uint64_t counter(const std::string& name) const;
+
+  private:
+    class ReplySender final : public MhSender {
+      public:
+        explicit ReplySender(MhReceiver& receiver) : receiver_(receiver) {}
+        void send(const Ipv6Address& source, const Ipv6Address& destination,
+                  const mh::Message& message) override;
+
+      private:
+        MhReceiver& receiver_;
+    };
+
+    void count(const std::string& name) { ++counters_[name]; }
+    // Rate-limited debug line about a dropped packet (untrusted input must
+    // not flood the log even with debug on).
+    void log_drop(const ReceivedPacket& packet, const std::string& what);
+    bool ours(const Ipv6Address& address) const;
+    void react(const ReceivedPacket& packet, const mh::ParseError& error);
+    void dispatch(const ReceivedPacket& packet, mh::Parsed& parsed, PeerProfile profile);
+
+    MhReceiverConfig config_;
+    MhTransmitter& transmitter_;
+    const Clock& clock_;
+    MhReceiverHandlers handlers_;
+    TokenBucket errors_;
+    ReplySender reply_sender_{*this};
+    std::set<Ipv6Address> host_order_timestamp_peers_;
+    // Per-packet counters as fields (the PBU path runs at tens of thousands
+    // of packets per second); the rarer ones by name.
+    std::uint64_t received_ = 0, pbu_ = 0;
+    std::map<std::string, std::uint64_t> counters_;
+    log::RateLimit drop_log_{20, std::chrono::seconds(1)};
+};
+
+// True for an address an error message may be sent to (RFC 6275 section
+// 9.3.3, RFC 4443 section 2.4 (e)): not unspecified, not multicast.
+bool unicast_source(const Ipv6Address& address);
+
+// The Timestamp value whose network-order serialization puts each 32-bit
+// half of `value` in little-endian order (how OAI pmip6d writes it).
+std::uint64_t host_order_timestamp(std::uint64_t value);
+
+}  // namespace pmip::lma

@@ -1,0 +1,264 @@
+// Raw Mobility Header socket (protocol 135) and ICMPv6 error socket. See mh_socket.hpp.
+#include "mh_socket.hpp"
+
+#include <netinet/icmp6.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <array>
+#include <cstring>
+
+#include "pmip/common/log.hpp"
+
+namespace pmip::lma {
+
+namespace {
+
+constexpr std::size_t kControlSize =
+    CMSG_SPACE(sizeof(in6_pktinfo)) + CMSG_SPACE(sizeof(int)) + CMSG_SPACE(sizeof(int));
+
+Error socket_error(const char* what) {
+    return Error::from_errno(std::string("MH socket: ") + what);
+}
+
+log::RateLimit& send_problem_log() {
+    static log::RateLimit limit(5, std::chrono::seconds(10));
+    return limit;
+}
+
+struct alignas(cmsghdr) ControlBuffer {
+    std::uint8_t bytes[kControlSize];
+};
+
+}  // namespace
+
+struct MhSocket::Buffers {
+    std::array<std::array<std::uint8_t, kBufferSize>, kBatch> data{};
+    std::array<ControlBuffer, kBatch> control{};
+    std::array<sockaddr_in6, kBatch> from{};
+    std::array<iovec, kBatch> iov{};
+    std::array<mmsghdr, kBatch> headers{};
+};
+
+Expected<std::unique_ptr<MhSocket>> MhSocket::open(EventLoop& loop) {
+    const int fd = ::socket(AF_INET6, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_MH);
+    if (fd < 0)
+        return socket_error("socket(AF_INET6, SOCK_RAW, 135)");
+    auto fail = [fd](const char* what) {
+        Error e = socket_error(what);
+        ::close(fd);
+        return e;
+    };
+    // RFC 6275 section 6.1.1: the checksum is at offset 4 of the MH.
+    const int offset = 4;
+    if (::setsockopt(fd, IPPROTO_IPV6, IPV6_CHECKSUM, &offset, sizeof offset) != 0) {
+        return fail("IPV6_CHECKSUM");
+    }
+    const int on = 1;
+    if (::setsockopt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &on, sizeof on) != 0) {
+        return fail("IPV6_RECVPKTINFO");
+    }
+    (void)::setsockopt(fd, IPPROTO_IPV6, IPV6_RECVHOPLIMIT, &on, sizeof on);
+    (void)::setsockopt(fd, IPPROTO_IPV6, IPV6_RECVTCLASS, &on, sizeof on);
+    const int buffer = 4 << 20;  // bursts of PBUs from many MAGs
+    (void)::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &buffer, sizeof buffer);
+    (void)::setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &buffer, sizeof buffer);
+
+    int icmp = ::socket(AF_INET6, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_ICMPV6);
+    if (icmp >= 0) {
+        icmp6_filter filter;
+        ICMP6_FILTER_SETBLOCKALL(&filter);
+        if (::setsockopt(icmp, IPPROTO_ICMPV6, ICMP6_FILTER, &filter, sizeof filter) != 0) {
+            ::close(icmp);
+            icmp = -1;
+        }
+    }
+    if (icmp < 0) {
+        PMIP_WARNING(kMh, "[lma mh]",
+                     std::string("no ICMPv6 socket (") + std::strerror(errno) +
+                         "): MH packets that need a Parameter Problem are only dropped");
+    }
+    std::unique_ptr<MhSocket> s(new MhSocket(loop, fd, icmp));
+    MhSocket* self = s.get();
+    if (Status st = loop.add_fd(fd, EPOLLIN, [self](std::uint32_t) { self->on_readable(); });
+        !st.ok()) {
+        return st.error();
+    }
+    return s;
+}
+
+MhSocket::MhSocket(EventLoop& loop, int mh_fd, int icmp_fd)
+    : loop_(loop), mh_fd_(mh_fd), icmp_fd_(icmp_fd), buffers_(std::make_unique<Buffers>()) {}
+
+MhSocket::~MhSocket() {
+    loop_.remove_fd(mh_fd_);
+    ::close(mh_fd_);
+    if (icmp_fd_ >= 0)
+        ::close(icmp_fd_);
+}
+
+void MhSocket::on_readable() {
+    Buffers& b = *buffers_;
+    for (std::size_t round = 0; round < kMaxBatchesPerWakeup; ++round) {
+        for (std::size_t i = 0; i < kBatch; ++i) {
+            b.iov[i] = {b.data[i].data(), b.data[i].size()};
+            msghdr& h = b.headers[i].msg_hdr;
+            h = {};
+            h.msg_name = &b.from[i];
+            h.msg_namelen = sizeof(sockaddr_in6);
+            h.msg_iov = &b.iov[i];
+            h.msg_iovlen = 1;
+            h.msg_control = b.control[i].bytes;
+            h.msg_controllen = sizeof b.control[i].bytes;
+            b.headers[i].msg_len = 0;
+        }
+        const int n = ::recvmmsg(mh_fd_, b.headers.data(), kBatch, MSG_DONTWAIT, nullptr);
+        if (n < 0) {
+            if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+                ++counters_.rx_errors;
+                if (send_problem_log().allow()) {
+                    PMIP_WARNING(kMh, "[lma mh]", std::string("recvmmsg: ") + std::strerror(errno));
+                }
+            }
+            return;
+        }
+        ++counters_.rx_batches;
+        for (int i = 0; i < n; ++i) {
+            ++counters_.rx_packets;
+            const msghdr& h = b.headers[i].msg_hdr;
+            if (h.msg_flags & MSG_TRUNC) {
+                ++counters_.rx_truncated;
+                continue;
+            }
+            ReceivedPacket packet;
+            packet.mh = std::span<const std::uint8_t>(b.data[i].data(), b.headers[i].msg_len);
+            std::memcpy(packet.source.data(), &b.from[i].sin6_addr, 16);
+            bool have_destination = false;
+            for (cmsghdr* c = CMSG_FIRSTHDR(&h); c != nullptr;
+                 c = CMSG_NXTHDR(const_cast<msghdr*>(&h), c)) {
+                if (c->cmsg_level != IPPROTO_IPV6)
+                    continue;
+                if (c->cmsg_type == IPV6_PKTINFO) {
+                    in6_pktinfo info;
+                    std::memcpy(&info, CMSG_DATA(c), sizeof info);
+                    std::memcpy(packet.destination.data(), &info.ipi6_addr, 16);
+                    packet.ifindex = static_cast<int>(info.ipi6_ifindex);
+                    have_destination = true;
+                } else if (c->cmsg_type == IPV6_HOPLIMIT) {
+                    int v = 0;
+                    std::memcpy(&v, CMSG_DATA(c), sizeof v);
+                    packet.hop_limit = static_cast<std::uint8_t>(v);
+                } else if (c->cmsg_type == IPV6_TCLASS) {
+                    int v = 0;
+                    std::memcpy(&v, CMSG_DATA(c), sizeof v);
+                    packet.traffic_class = static_cast<std::uint8_t>(v);
+                }
+            }
+            if (!have_destination) {
+                ++counters_.rx_no_pktinfo;
+                continue;
+            }
+            if (handler_)
+                handler_(packet);
+        }
+        if (static_cast<std::size_t>(n) < kBatch)
+            return;
+    }
+}
+
+bool MhSocket::send_from(int fd, const Ipv6Address& source, const Ipv6Address& destination,
+                         std::span<const std::uint8_t> data) {
+    sockaddr_in6 to{};
+    to.sin6_family = AF_INET6;
+    std::memcpy(&to.sin6_addr, destination.data(), 16);
+    iovec iov{const_cast<std::uint8_t*>(data.data()), data.size()};
+    alignas(cmsghdr) std::uint8_t control[CMSG_SPACE(sizeof(in6_pktinfo))] = {};
+    msghdr h{};
+    h.msg_name = &to;
+    h.msg_namelen = sizeof to;
+    h.msg_iov = &iov;
+    h.msg_iovlen = 1;
+    h.msg_control = control;
+    h.msg_controllen = sizeof control;
+    cmsghdr* c = CMSG_FIRSTHDR(&h);
+    c->cmsg_level = IPPROTO_IPV6;
+    c->cmsg_type = IPV6_PKTINFO;
+    c->cmsg_len = CMSG_LEN(sizeof(in6_pktinfo));
+    in6_pktinfo info{};
+    std::memcpy(&info.ipi6_addr, source.data(), 16);
+    std::memcpy(CMSG_DATA(c), &info, sizeof info);
+    for (;;) {
+        if (::sendmsg(fd, &h, MSG_DONTWAIT | MSG_NOSIGNAL) >= 0)
+            return true;
+        if (errno != EINTR)
+            break;
+    }
+    if (send_problem_log().allow()) {
+        PMIP_WARNING(kMh, "[lma mh peer=" + pmip::to_string(destination) + "]",
+                     "send from " + pmip::to_string(source) + " failed: " + std::strerror(errno));
+    }
+    return false;
+}
+
+void MhSocket::send(const Ipv6Address& source, const Ipv6Address& destination,
+                    const mh::Message& message) {
+    std::array<std::uint8_t, 2048> wire{};
+    const auto written = mh::serialize(message, wire);
+    if (const auto* error = std::get_if<mh::SerializeError>(&written)) {
+        ++counters_.tx_serialize_errors;
+        PMIP_ERROR(kMh, "[lma mh peer=" + pmip::to_string(destination) + "]",
+                   std::string(mh::message_kind(message)) +
+                       " not serialized: " + std::string(mh::to_string(*error)));
+        return;
+    }
+    const std::size_t length = std::get<std::size_t>(written);
+    if (send_from(mh_fd_, source, destination, std::span(wire.data(), length))) {
+        ++counters_.tx_packets;
+        PMIP_DEBUG(kMh, "[lma mh peer=" + pmip::to_string(destination) + "]",
+                   "sent " + std::string(mh::message_kind(message)) + " (" +
+                       std::to_string(length) + " octets)");
+    } else {
+        ++counters_.tx_errors;
+    }
+}
+
+void MhSocket::send_parameter_problem(const Ipv6Address& source, const Ipv6Address& destination,
+                                      std::uint32_t pointer,
+                                      std::span<const std::uint8_t> invoking_packet) {
+    if (icmp_fd_ < 0) {
+        ++counters_.icmp_unavailable;
+        return;
+    }
+    // RFC 4443 section 3.4: type 4, code 0 (erroneous header field), pointer.
+    std::vector<std::uint8_t> message(8);
+    message[0] = ICMP6_PARAM_PROB;
+    message[1] = ICMP6_PARAMPROB_HEADER;
+    message[4] = static_cast<std::uint8_t>(pointer >> 24);
+    message[5] = static_cast<std::uint8_t>(pointer >> 16);
+    message[6] = static_cast<std::uint8_t>(pointer >> 8);
+    message[7] = static_cast<std::uint8_t>(pointer);
+    message.insert(message.end(), invoking_packet.begin(), invoking_packet.end());
+    if (send_from(icmp_fd_, source, destination, message)) {
+        ++counters_.icmp_sent;
+    } else {
+        ++counters_.icmp_errors;
+    }
+}
+
+nlohmann::json MhSocket::counters() const {
+    const auto& c = counters_;
+    return nlohmann::json{{"rx_packets", c.rx_packets},
+                          {"rx_batches", c.rx_batches},
+                          {"rx_truncated", c.rx_truncated},
+                          {"rx_no_pktinfo", c.rx_no_pktinfo},
+                          {"rx_errors", c.rx_errors},
+                          {"tx_packets", c.tx_packets},
+                          {"tx_errors", c.tx_errors},
+                          {"tx_serialize_errors", c.tx_serialize_errors},
+                          {"icmp_sent", c.icmp_sent},
+                          {"icmp_errors", c.icmp_errors},
+                          {"icmp_unavailable", c.icmp_unavailable}};
+}
+
+}  // namespace pmip::lma

@@ -1,0 +1,83 @@
+// lmad's Mobility Header socket: a raw AF_INET6 socket for protocol 135 on
+// the EventLoop, plus a send-only raw ICMPv6 socket for Parameter Problems.
+//
+// RFC 6275 section 6.1.1: the kernel computes and verifies the MH checksum
+// (IPV6_CHECKSUM offset 4, set explicitly; bad checksums never reach us).
+// IPV6_RECVPKTINFO tells which of our addresses a packet was sent to (PBAs go
+// back from that address, RFC 5213 section 5.3.6); sends set the source with
+// an IPV6_PKTINFO control message. Receiving drains the socket with
+// recvmmsg() in batches of kBatch and hands each packet to the handler; the
+// fd is level-triggered, so a long queue is served over several loop turns
+// (kMaxBatchesPerWakeup) without starving timers and the control socket.
+//
+// The kernel has no API to make a raw MH socket answer with an ICMPv6 error,
+// so a raw ICMPv6 socket (receiving nothing: ICMP6_FILTER blocks every type)
+// sends the Parameter Problems of RFC 6275 section 9.2; the kernel fills the
+// ICMPv6 checksum.
+//
+// Counters (counters()): rx_packets, rx_batches, rx_truncated (over
+// kBufferSize, dropped), rx_no_pktinfo (dropped), rx_errors, tx_packets,
+// tx_errors, tx_serialize_errors, icmp_sent, icmp_errors, icmp_unavailable.
+//
+// Threading: loop thread only.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+
+#include <nlohmann/json.hpp>
+
+#include "mh_receiver.hpp"
+#include "pmip/common/event_loop.hpp"
+#include "pmip/common/result.hpp"
+
+namespace pmip::lma {
+
+class MhSocket final : public MhTransmitter {
+  public:
+    static constexpr std::size_t kBatch = 64;
+    static constexpr std::size_t kBufferSize = 4096;  // an MH is at most 2048 octets
+    static constexpr std::size_t kMaxBatchesPerWakeup = 16;
+
+    using Handler = std::function<void(const ReceivedPacket&)>;
+
+    // Opens both sockets and registers the MH socket in `loop`. Packets
+    // received before set_handler() are dropped.
+    static Expected<std::unique_ptr<MhSocket>> open(EventLoop& loop);
+    ~MhSocket() override;
+    MhSocket(const MhSocket&) = delete;
+    MhSocket& operator=(const MhSocket&) = delete;
+
+    void set_handler(Handler handler) { handler_ = std::move(handler); }
+
+    // MhSender: serializes and sends from `source` (must be one of ours).
+    void send(const Ipv6Address& source, const Ipv6Address& destination,
+              const mh::Message& message) override;
+    void send_parameter_problem(const Ipv6Address& source, const Ipv6Address& destination,
+                                std::uint32_t pointer,
+                                std::span<const std::uint8_t> invoking_packet) override;
+
+    nlohmann::json counters() const;
+
+  private:
+    struct Buffers;
+    MhSocket(EventLoop& loop, int mh_fd, int icmp_fd);
+    void on_readable();
+    bool send_from(int fd, const Ipv6Address& source, const Ipv6Address& destination,
+                   std::span<const std::uint8_t> data);
+
+    EventLoop& loop_;
+    int mh_fd_ = -1;
+    int icmp_fd_ = -1;
+    Handler handler_;
+    std::unique_ptr<Buffers> buffers_;
+    struct {
+        std::uint64_t rx_packets = 0, rx_batches = 0, rx_truncated = 0, rx_no_pktinfo = 0,
+                      rx_errors = 0, tx_packets = 0, tx_errors = 0, tx_serialize_errors = 0,
+                      icmp_sent = 0, icmp_errors = 0, icmp_unavailable = 0;
+    } counters_;
+};
+
+}  // namespace pmip::lma

@@ -1,0 +1,112 @@
+// JSON forms of lmad state for the control socket. See show_json.hpp.
+#include "show_json.hpp"
+
+#include "pmip/mh/types.hpp"
+#include "policy_file.hpp"
+
+namespace pmip::lma {
+
+using pmip::to_string;
+
+using json = nlohmann::json;
+
+std::string hex_string(const std::string& octets) {
+    static constexpr char kHex[] = "0123456789abcdef";
+    std::string out = "0x";
+    for (unsigned char c : octets) {
+        out += kHex[c >> 4];
+        out += kHex[c & 15];
+    }
+    return out;
+}
+
+json binding_json(const BindingCacheEntry& entry, const SessionTunnel* tunnel, TimePoint now) {
+    json prefixes = json::array();
+    for (const auto& p : entry.home_network_prefixes) prefixes.push_back(to_string(p));
+    const auto lifetime = std::chrono::seconds(4) * entry.lifetime;
+    const auto elapsed = std::chrono::duration_cast<std::chrono::seconds>(now - entry.accepted_at);
+    const long long remaining =
+        entry.state == BindingState::kDeregistering
+            ? 0
+            : std::max<long long>(0, static_cast<long long>((lifetime - elapsed).count()));
+    json j{{"id", entry.id},
+           {"mn", mn_identifier_text(entry.mn_identifier)},
+           {"mn_subtype", entry.mn_identifier.subtype},
+           {"prefixes", prefixes},
+           {"mag", to_string(entry.proxy_coa)},
+           {"lma", tunnel ? json(to_string(tunnel->local)) : json(nullptr)},
+           {"tunnel", tunnel ? json(tunnel->device) : json(nullptr)},
+           {"lifetime", lifetime.count()},
+           {"remaining", remaining},
+           {"state", entry.state == BindingState::kActive ? "active" : "deregistering"},
+           {"access_technology_type", entry.access_technology_type},
+           {"handoff_indicator", entry.handoff_indicator},
+           {"timestamp", entry.timestamp},
+           {"sequence", entry.sequence},
+           {"mag_link_local", to_string(entry.mag_link_local)}};
+    j["mn_link_layer_identifier"] = entry.mn_link_layer_identifier.empty()
+                                        ? json(nullptr)
+                                        : json(hex_string(entry.mn_link_layer_identifier));
+    if (entry.gre) {
+        j["gre"] =
+            json{{"uplink_key", entry.uplink_key ? json(*entry.uplink_key) : json(nullptr)},
+                 {"downlink_key", entry.downlink_key ? json(*entry.downlink_key) : json(nullptr)}};
+    }
+    return j;
+}
+
+json tunnel_json(const TunnelInfo& info, const TunnelCounters& c) {
+    json j{{"device", info.name},
+           {"ifindex", info.ifindex},
+           {"kind", std::string(to_string(info.key.kind))},
+           {"peer", to_string(info.key.peer)},
+           {"local", to_string(info.key.local)},
+           {"mtu", info.mtu},
+           {"references", info.references},
+           {"pending_delete", info.pending_delete},
+           {"backend", info.backend},
+           {"input_key", info.key.input_key ? json(*info.key.input_key) : json(nullptr)},
+           {"output_key", info.key.output_key ? json(*info.key.output_key) : json(nullptr)}};
+    j["counters"] =
+        json{{"tx_packets", c.tx_packets},         {"tx_bytes", c.tx_bytes},
+             {"rx_packets", c.rx_packets},         {"rx_bytes", c.rx_bytes},
+             {"drop_too_big", c.drop_too_big},     {"drop_link_local", c.drop_link_local},
+             {"drop_malformed", c.drop_malformed}, {"drop_send_error", c.drop_send_error}};
+    return j;
+}
+
+json peer_json(const PeerView& peer) {
+    json j{{"mag", to_string(peer.mag)},
+           {"lma", peer.lma ? json(to_string(*peer.lma)) : json(nullptr)},
+           {"bindings", peer.bindings},
+           {"profile", std::string(to_string(peer.profile))}};
+    if (const HeartbeatPeer* h = peer.heartbeat) {
+        j["state"] = std::string(to_string(h->state));
+        j["missing"] = h->missing;
+        j["awaiting_response"] = h->awaiting_response;
+        j["restart_counter"] = h->restart_counter ? json(*h->restart_counter) : json(nullptr);
+        j["requests_sent"] = h->requests_sent;
+        j["responses_received"] = h->responses_received;
+        j["restarts_detected"] = h->restarts_detected;
+    } else {
+        j["state"] = "heartbeat-off";
+    }
+    return j;
+}
+
+json engine_counters_json(const LmaCounters& c) {
+    json rejected = json::object();
+    std::uint64_t total_rejected = 0;
+    for (const auto& [status, n] : c.pbu_rejected) {
+        const std::string name(mh::status_name(status));
+        rejected[std::to_string(status) + (name.empty() ? "" : " " + name)] = n;
+        total_rejected += n;
+    }
+    return json{{"pbu_received", c.pbu_received},         {"pbu_accepted", c.pbu_accepted},
+                {"pbu_rejected", total_rejected},         {"pbu_rejected_by_status", rejected},
+                {"pbu_ignored", c.pbu_ignored},           {"pbu_waiting", c.pbu_waiting},
+                {"sessions_created", c.sessions_created}, {"sessions_deleted", c.sessions_deleted},
+                {"sessions_expired", c.sessions_expired}, {"data_path_errors", c.data_path_errors}};
+}
+
+}  // namespace pmip::lma

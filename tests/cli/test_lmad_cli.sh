@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# lmad and pmipctl command lines without root: --help, --check of the example
+# configuration (conf/lmad.conf + conf/lmad-policy.json) and of a broken one
+# (every problem as FILE:LINE: key: problem, exit 1), usage errors (exit 2),
+# pmipctl connection errors naming the socket (exit 2).
+#
+#   test_lmad_cli.sh PATH/lmad PATH/pmipctl CONF_DIR
+set -u
+LMAD=${1:?usage: test_lmad_cli.sh PATH/lmad PATH/pmipctl CONF_DIR}
+PMIPCTL=${2:?}
+CONF=${3:?}
+WORK=$(mktemp -d /tmp/lmad-cli.XXXXXX)
+trap 'rm -rf "$WORK"' EXIT
+FAILURES=0
+check() {  # check DESCRIPTION COMMAND...
+    local what=$1
+    shift
+    if "$@"; then echo "ok - $what"; else echo "FAIL - $what"; FAILURES=$((FAILURES + 1)); fi
+}
+status() {  # status EXPECTED COMMAND...: exit status of COMMAND is EXPECTED
+    local expected=$1
+    shift
+    "$@" >"$WORK/out" 2>"$WORK/err"
+    [[ $? -eq $expected ]]
+}
+
+check "lmad --help exits 0 with the manual" bash -c "'$LMAD' --help | grep -q '^EXIT STATUS'"
+check "lmad with an unknown option exits 2" status 2 "$LMAD" --no-such-option
+check "example conf/lmad.conf passes --check" \
+    status 0 "$LMAD" --config "$CONF/lmad.conf" --check --policy.store "$CONF/lmad-policy.json" \
+    --control.socket "$WORK/lmad.sock" --state.file "$WORK/lmad.state"
+
+cat >"$WORK/bad.conf" <<CONF
+[lma]
+address = 2001:db8::1
+[pools]
+pool = 2001:db8:8000::/33 64
+pool = 2001:db8:8000::/48 64
+[binding]
+max-lifetime = 999999
+[heartbeat]
+on-peer-failure = panic
+[policy]
+store = $WORK/policy.json
+CONF
+echo '{"mobile_nodes": [{"id": "a", "prefixes": ["nope"]}]}' >"$WORK/policy.json"
+check "a broken configuration fails --check with exit 1" status 1 "$LMAD" --config "$WORK/bad.conf" --check
+check "overlapping pool reported at its line" grep -qx "$WORK/bad.conf:5: pools.pool: 2001:db8:8000::/48 overlaps pool 2001:db8:8000::/33 (line 4)" "$WORK/err"
+check "out-of-range lifetime reported at its line" grep -q "^$WORK/bad.conf:7: binding.max-lifetime: " "$WORK/err"
+check "bad choice reported at its line" grep -qx "$WORK/bad.conf:9: heartbeat.on-peer-failure: \"panic\" is not one of keep|purge" "$WORK/err"
+check "policy store problems reported with the entry member" grep -qx "$WORK/policy.json: mobile_nodes\[0\].prefixes\[0\]: not an IPv6 prefix or address: \"nope\"" "$WORK/err"
+check "lmad refuses to start with the broken configuration (exit 1)" status 1 "$LMAD" --config "$WORK/bad.conf"
+
+check "pmipctl --help exits 0" bash -c "'$PMIPCTL' --help | grep -q '^EXIT STATUS'"
+check "pmipctl without a command exits 2" status 2 "$PMIPCTL"
+check "pmipctl debug with a bad state exits 2" status 2 "$PMIPCTL" debug mh maybe
+check "pmipctl exits 2 naming the socket it cannot reach" status 2 "$PMIPCTL" --socket "$WORK/none.sock" show counters
+check "... and the message names $WORK/none.sock" grep -q "$WORK/none.sock" "$WORK/err"
+
+[[ $FAILURES -eq 0 ]] || { echo "$FAILURES check(s) failed"; exit 1; }
+echo "all checks passed"

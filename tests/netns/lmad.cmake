@@ -1,0 +1,16 @@
+# The real lmad in network namespaces (root), answering PBUs that scapy
+# builds: registration, handoff, de-registration after MinDelayBeforeBCEDelete,
+# rejections, Binding Error / ICMPv6 reactions, heartbeats, policy reload,
+# tshark decoding every PBA, clean shutdown and the restart counter. Needs
+# python3-scapy (Debian's /usr/bin/python3), tshark/dumpcap and /dev/net/tun;
+# skipped (exit 77) without them or without root.
+add_test(NAME netns_lmad
+  COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/test_lmad.sh $<TARGET_FILE:lmad> $<TARGET_FILE:pmipctl>)
+set_tests_properties(netns_lmad PROPERTIES SKIP_RETURN_CODE 77 LABELS netns TIMEOUT 300)
+
+# lmad / pmipctl command lines without root (--help, --check messages, exit
+# statuses); the example configuration in conf/ must pass --check.
+add_test(NAME lmad_cli
+  COMMAND bash ${PROJECT_SOURCE_DIR}/tests/cli/test_lmad_cli.sh $<TARGET_FILE:lmad> $<TARGET_FILE:pmipctl>
+          ${PROJECT_SOURCE_DIR}/conf)
+set_tests_properties(lmad_cli PROPERTIES LABELS cli TIMEOUT 60)

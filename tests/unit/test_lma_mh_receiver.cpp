@@ -1,0 +1,337 @@
+// lmad's MH receiver: RFC 6275 section 9.2 reactions (Binding Error 2,
+// ICMPv6 Parameter Problem, silent drops), dispatch by MH type, heartbeat
+// answers, the OAI reply adaptation. A recording transmitter stands in for the
+// raw sockets.
+#include <catch2/catch.hpp>
+
+#include "mh_receiver.hpp"
+#include "pmip/common/route_manager.hpp"
+#include "pmip/common/timers.hpp"
+#include "pmip/common/tunnel.hpp"
+#include "pmip/lma/lma_engine.hpp"
+#include "pmip/lma/ordering.hpp"
+#include "pmip/lma/prefix_pool.hpp"
+#include "pmip/mh/codec.hpp"
+
+using namespace pmip;
+using namespace pmip::lma;
+
+namespace {
+
+Ipv6Address address(const char* text) {
+    return *parse_address(text);
+}
+
+const Ipv6Address kLma = address("2001:db8:100::1");
+const Ipv6Address kMag = address("2001:db8:100::11");
+const Ipv6Address kOaiMag = address("2001:db8:100::21");
+
+struct Sent {
+    Ipv6Address source, destination;
+    mh::Message message;
+};
+
+struct ParameterProblem {
+    Ipv6Address source, destination;
+    std::uint32_t pointer;
+    std::vector<std::uint8_t> invoking;
+};
+
+class RecordingTransmitter final : public MhTransmitter {
+  public:
+    void send(const Ipv6Address& s, const Ipv6Address& d, const mh::Message& m) override {
+        REQUIRE_FALSE(mh::serialize(m).empty());
+        sent.push_back({s, d, m});
+    }
+    void send_parameter_problem(const Ipv6Address& s, const Ipv6Address& d, std::uint32_t pointer,
+                                std::span<const std::uint8_t> invoking) override {
+        problems.push_back({s, d, pointer, {invoking.begin(), invoking.end()}});
+    }
+    std::vector<Sent> sent;
+    std::vector<ParameterProblem> problems;
+};
+
+struct Fixture {
+    SimulatedClock clock;
+    RecordingTransmitter out;
+    std::vector<std::pair<Ipv6Address, mh::BindingUpdate>> pbus;
+    std::vector<std::tuple<Ipv6Address, std::uint32_t, std::optional<std::uint32_t>, bool>>
+        responses;
+    std::vector<Ipv6Address> binding_errors;
+    std::unique_ptr<MhReceiver> receiver;
+
+    explicit Fixture(Ordering ordering = Ordering::kTimestamp) {
+        MhReceiverConfig c;
+        c.local_addresses = {kLma};
+        c.profiles = {{*parse_prefix("2001:db8:100::21/128"), PeerProfile::kOai}};
+        c.ordering = ordering;
+        c.restart_counter = 7;
+        MhReceiverHandlers h;
+        h.proxy_binding_update = [this](const Ipv6Address& s, const Ipv6Address&,
+                                        const mh::BindingUpdate& b) { pbus.emplace_back(s, b); };
+        h.heartbeat_response = [this](const Ipv6Address& p, std::uint32_t seq,
+                                      std::optional<std::uint32_t> rc,
+                                      bool u) { responses.emplace_back(p, seq, rc, u); };
+        h.binding_error_unrecognized_type = [this](const Ipv6Address& p) {
+            binding_errors.push_back(p);
+        };
+        receiver = std::make_unique<MhReceiver>(c, out, clock, h);
+    }
+
+    void deliver(const std::vector<std::uint8_t>& wire, const Ipv6Address& source = kMag,
+                 const Ipv6Address& destination = kLma) {
+        ReceivedPacket p;
+        p.mh = wire;
+        p.source = source;
+        p.destination = destination;
+        receiver->receive(p);
+    }
+    void deliver(const mh::Message& m, const Ipv6Address& source = kMag,
+                 const Ipv6Address& destination = kLma) {
+        deliver(mh::serialize(m), source, destination);
+    }
+};
+
+mh::BindingUpdate pbu_with_timestamp(std::uint64_t ts) {
+    mh::BindingUpdate bu;
+    bu.flags = mh::bu_flag::kA | mh::bu_flag::kP;
+    bu.lifetime = 10;
+    bu.options = {mh::MobileNodeIdentifier{1, {'m', 'n'}}, mh::HomeNetworkPrefix{0, {}},
+                  mh::HandoffIndicator{1}, mh::AccessTechnologyType{4}, mh::Timestamp{ts}};
+    return bu;
+}
+
+// An MH of an unknown type (42) with a valid framing.
+std::vector<std::uint8_t> unknown_type() {
+    return {59, 0, 42, 0, 0, 0, 0, 0};
+}
+
+}  // namespace
+
+TEST_CASE("lmad: MH to an address that is not ours is dropped and counted", "[lma][mh]") {
+    Fixture f;
+    f.deliver(pbu_with_timestamp(1), kMag, address("2001:db8:100::99"));
+    CHECK(f.pbus.empty());
+    CHECK(f.out.sent.empty());
+    CHECK(f.receiver->counter("not_our_address") == 1);
+}
+
+TEST_CASE("lmad: a PBU goes to the engine; a BU without P is counted and dropped", "[lma][mh]") {
+    Fixture f;
+    f.deliver(pbu_with_timestamp(5));
+    REQUIRE(f.pbus.size() == 1);
+    CHECK(f.pbus[0].first == kMag);
+    CHECK(f.receiver->counter("pbu") == 1);
+    mh::BindingUpdate bu = pbu_with_timestamp(5);
+    bu.flags = mh::bu_flag::kA | mh::bu_flag::kH;
+    f.deliver(bu);
+    CHECK(f.pbus.size() == 1);
+    CHECK(f.receiver->counter("bu_not_proxy") == 1);
+}
+
+TEST_CASE(
+    "lmad: unknown MH type is answered with Binding Error status 2 from the address it was sent to",
+    "[lma][mh]") {
+    Fixture f;
+    f.deliver(unknown_type());
+    REQUIRE(f.out.sent.size() == 1);
+    CHECK(f.out.sent[0].source == kLma);
+    CHECK(f.out.sent[0].destination == kMag);
+    const auto* be = std::get_if<mh::BindingError>(&f.out.sent[0].message);
+    REQUIRE(be != nullptr);
+    CHECK(be->status == 2);
+    CHECK(be->home_address == Ipv6Address{});
+    CHECK(f.receiver->counter("binding_errors_sent") == 1);
+}
+
+TEST_CASE("lmad: Binding Error is never sent to a non-unicast source", "[lma][mh]") {
+    Fixture f;
+    f.deliver(unknown_type(), address("ff02::1"));
+    f.deliver(unknown_type(), Ipv6Address{});
+    CHECK(f.out.sent.empty());
+    CHECK(f.receiver->counter("binding_errors_not_unicast") == 2);
+}
+
+TEST_CASE("lmad: Binding Errors are rate limited by a token bucket", "[lma][mh]") {
+    Fixture f;
+    for (int i = 0; i < 50; ++i) f.deliver(unknown_type());
+    CHECK(f.out.sent.size() == 20);  // the burst
+    CHECK(f.receiver->counter("binding_errors_rate_limited") == 30);
+    f.clock.advance(std::chrono::seconds(1));  // 10 per second refill
+    for (int i = 0; i < 50; ++i) f.deliver(unknown_type());
+    CHECK(f.out.sent.size() == 30);
+}
+
+TEST_CASE("lmad: bad Payload Proto gets an ICMPv6 Parameter Problem pointing at it", "[lma][mh]") {
+    Fixture f;
+    std::vector<std::uint8_t> wire = mh::serialize(pbu_with_timestamp(5));
+    wire[0] = 6;  // Payload Proto TCP
+    f.deliver(wire);
+    REQUIRE(f.out.problems.size() == 1);
+    const auto& p = f.out.problems[0];
+    CHECK(p.source == kLma);
+    CHECK(p.destination == kMag);
+    CHECK(p.pointer == 40);  // the first octet after the (rebuilt) IPv6 header
+    REQUIRE(p.invoking.size() == 40 + wire.size());
+    CHECK(p.invoking[0] >> 4 == 6);
+    CHECK(p.invoking[6] == 135);
+    CHECK(std::equal(wire.begin(), wire.end(), p.invoking.begin() + 40));
+    CHECK(f.pbus.empty());
+    CHECK(f.receiver->counter("parameter_problems_sent") == 1);
+}
+
+TEST_CASE("lmad: the invoking packet quoted in a Parameter Problem fits in 1280 octets",
+          "[lma][mh]") {
+    Fixture f;
+    std::vector<std::uint8_t> wire(2048, 0);
+    wire[0] = 0;  // bad Payload Proto
+    wire[1] = 255;
+    wire[2] = 5;
+    f.deliver(wire);
+    REQUIRE(f.out.problems.size() == 1);
+    CHECK(f.out.problems[0].invoking.size() == MhReceiver::kMaxInvokingPacket);
+}
+
+TEST_CASE("lmad: garbage is dropped silently and counted by parse error kind", "[lma][mh]") {
+    Fixture f;
+    f.deliver(std::vector<std::uint8_t>{1, 2, 3});
+    CHECK(f.out.sent.empty());
+    CHECK(f.out.problems.empty());
+    CHECK(f.receiver->counter("received") == 1);
+    CHECK(f.receiver->counter("parse_truncated") == 1);
+}
+
+TEST_CASE("lmad: a heartbeat request is always answered with our Restart Counter", "[lma][mh]") {
+    Fixture f;
+    mh::Heartbeat request;
+    request.sequence = 99;
+    f.deliver(request);
+    REQUIRE(f.out.sent.size() == 1);
+    const auto* hb = std::get_if<mh::Heartbeat>(&f.out.sent[0].message);
+    REQUIRE(hb != nullptr);
+    CHECK(hb->is_response());
+    CHECK(hb->sequence == 99);
+    const auto* rc = mh::find_option<mh::RestartCounter>(hb->options);
+    REQUIRE(rc != nullptr);
+    CHECK(rc->value == 7);
+}
+
+TEST_CASE("lmad: heartbeat responses and Binding Error 2 go to the heartbeat monitor",
+          "[lma][mh]") {
+    Fixture f;
+    mh::Heartbeat response;
+    response.flags = mh::heartbeat_flag::kR | mh::heartbeat_flag::kU;
+    response.sequence = 3;
+    response.options.push_back(mh::RestartCounter{12});
+    f.deliver(response);
+    REQUIRE(f.responses.size() == 1);
+    CHECK(std::get<2>(f.responses[0]) == std::optional<std::uint32_t>(12));
+    CHECK(std::get<3>(f.responses[0]));
+    mh::BindingError be;
+    be.status = 2;
+    f.deliver(be);
+    CHECK(f.binding_errors == std::vector{kMag});
+}
+
+TEST_CASE("lmad: messages an LMA does not act on are counted by kind", "[lma][mh]") {
+    Fixture f;
+    mh::BindingAcknowledgement ba;
+    f.deliver(ba);
+    CHECK(f.receiver->counter("unexpected_ba") == 1);
+    CHECK(f.out.sent.empty());
+}
+
+TEST_CASE("lmad: ordering = sequence removes the Timestamp option before the engine", "[lma][mh]") {
+    Fixture f(Ordering::kSequence);
+    f.deliver(pbu_with_timestamp(5));
+    REQUIRE(f.pbus.size() == 1);
+    CHECK(mh::find_option<mh::Timestamp>(f.pbus[0].second.options) == nullptr);
+    CHECK(f.receiver->counter("timestamps_ignored") == 1);
+}
+
+TEST_CASE("lmad: an oai MAG's host-order Timestamp is accepted and echoed in its byte order",
+          "[lma][mh]") {
+    Fixture f;
+    const std::uint64_t ts = mh::make_timestamp(1'763'798'400, 0);
+    std::vector<std::uint8_t> wire = mh::serialize(pbu_with_timestamp(host_order_timestamp(ts)));
+    f.deliver(wire, kOaiMag);
+    REQUIRE(f.pbus.size() == 1);
+    CHECK(mh::find_option<mh::Timestamp>(f.pbus[0].second.options)->value == ts);
+    CHECK(f.receiver->counter("quirk_timestamp_host_order") == 1);
+
+    // The engine answers with the value it understood; the MAG gets its own octets back.
+    mh::BindingAcknowledgement pba;
+    pba.flags = mh::ba_flag::kP;
+    pba.options = {mh::Timestamp{ts}};
+    f.receiver->reply_sender().send(kLma, kOaiMag, pba);
+    REQUIRE(f.out.sent.size() == 1);
+    const auto* sent = std::get_if<mh::BindingAcknowledgement>(&f.out.sent[0].message);
+    CHECK(mh::find_option<mh::Timestamp>(sent->options)->value == host_order_timestamp(ts));
+    CHECK(f.receiver->counter("replies_adapted") == 1);
+
+    // A strict MAG with the same bytes: the PBU is not valid for it and a PBA is not adapted.
+    f.receiver->reply_sender().send(kLma, kMag, pba);
+    CHECK(std::get<mh::BindingAcknowledgement>(f.out.sent[1].message) == pba);
+}
+
+TEST_CASE("lmad: random octets never crash the receiver and are all accounted for", "[lma][mh]") {
+    Fixture f;
+    std::uint32_t state = 12345;
+    auto next = [&] {
+        state = state * 1103515245u + 12345u;
+        return static_cast<std::uint8_t>(state >> 16);
+    };
+    for (int i = 0; i < 20000; ++i) {
+        std::vector<std::uint8_t> wire(next() % 64);
+        for (auto& b : wire) b = next();
+        if (!wire.empty() && i % 2 == 0)
+            wire[0] = 59;  // get past the first check half the time
+        if (wire.size() > 2 && i % 4 == 0)
+            wire[1] = static_cast<std::uint8_t>(wire.size() / 8);
+        f.deliver(wire);
+    }
+    CHECK(f.receiver->counter("received") == 20000);
+    // One token bucket for BE and ICMPv6 errors: the burst, no more (the clock stands still).
+    CHECK(f.out.sent.size() + f.out.problems.size() <= 20);
+}
+
+TEST_CASE("lmad: a PBU from the wire reaches the engine and the PBA leaves from the LMA address",
+          "[lma][mh]") {
+    Fixture f;
+    TimerQueue timers(f.clock);
+    FakeRouteManager routes;
+    RefCountingTunnelManager tunnels(std::make_unique<FakeTunnelBackend>(), timers);
+    MapPolicyStore policies;
+    policies.policies[{1, "mn"}] = MobileNodePolicy{};
+    LmaConfig config;
+    config.authorized_mags = {*parse_prefix("2001:db8:100::/64")};
+    std::vector<PrefixPool> pools;
+    pools.push_back(*PrefixPool::create(*parse_prefix("2001:db8:8000::/48"), 64));
+    LmaEngine engine(config, policies, std::move(pools), tunnels, routes, timers,
+                     f.receiver->reply_sender());
+    f.pbus.clear();
+    MhReceiverHandlers h;
+    MhReceiverConfig c;
+    c.local_addresses = {kLma};
+    h.proxy_binding_update = [&](const Ipv6Address& s, const Ipv6Address& d,
+                                 const mh::BindingUpdate& b) {
+        engine.handle_proxy_binding_update(s, d, b);
+    };
+    MhReceiver receiver(c, f.out, f.clock, h);
+    const auto ts = lma::timestamp_units(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(f.clock.since_epoch()));
+    const auto wire = mh::serialize(pbu_with_timestamp(ts));
+    ReceivedPacket p;
+    p.mh = wire;
+    p.source = kMag;
+    p.destination = kLma;
+    receiver.receive(p);
+    REQUIRE(f.out.sent.size() == 1);
+    CHECK(f.out.sent[0].source == kLma);
+    CHECK(f.out.sent[0].destination == kMag);
+    const auto& pba = std::get<mh::BindingAcknowledgement>(f.out.sent[0].message);
+    CHECK(pba.status == 0);
+    CHECK(pba.is_proxy());
+    CHECK(routes.routes.size() == 1);
+    engine.clear();
+}
