@@ -1,4 +1,5 @@
 // EventLoop: epoll + timerfd + signalfd + eventfd, one thread.
+#include "pmip/common/fd.hpp"
 #include "pmip/common/event_loop.hpp"
 
 #include <pthread.h>
@@ -30,31 +31,6 @@ constexpr std::uint64_t kSignalFdId = 2;
 constexpr std::uint64_t kEventFdId = 3;
 constexpr std::uint64_t kFirstWatchId = 16;
 
-class Fd {
-  public:
-    Fd() = default;
-    explicit Fd(int fd) : fd_(fd) {}
-    Fd(Fd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
-    Fd& operator=(Fd&& other) noexcept {
-        if (this != &other) {
-            reset();
-            fd_ = std::exchange(other.fd_, -1);
-        }
-        return *this;
-    }
-    Fd(const Fd&) = delete;
-    Fd& operator=(const Fd&) = delete;
-    ~Fd() { reset(); }
-    int get() const { return fd_; }
-    void reset() {
-        if (fd_ >= 0)
-            ::close(fd_);
-        fd_ = -1;
-    }
-
-  private:
-    int fd_ = -1;
-};
 
 }  // namespace
 

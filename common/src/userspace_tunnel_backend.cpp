@@ -58,6 +58,7 @@
 #include <utility>
 
 #include "batch_io.hpp"
+#include "pmip/common/fd.hpp"
 #include "pmip/common/log.hpp"
 #include "pmip/common/tunnel.hpp"
 #include "tunnel_packet.hpp"
@@ -83,31 +84,6 @@ constexpr std::uint64_t kFirstTunnelId = 16;
 // Space for IPV6_PKTINFO + IPV6_TCLASS + IPV6_HOPLIMIT.
 constexpr std::size_t kControlSize = CMSG_SPACE(sizeof(in6_pktinfo)) + 2 * CMSG_SPACE(sizeof(int));
 
-class Fd {
-  public:
-    Fd() = default;
-    explicit Fd(int fd) : fd_(fd) {}
-    Fd(Fd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
-    Fd& operator=(Fd&& other) noexcept {
-        if (this != &other) {
-            reset();
-            fd_ = std::exchange(other.fd_, -1);
-        }
-        return *this;
-    }
-    Fd(const Fd&) = delete;
-    Fd& operator=(const Fd&) = delete;
-    ~Fd() { reset(); }
-    int get() const { return fd_; }
-    void reset() {
-        if (fd_ >= 0)
-            ::close(fd_);
-        fd_ = -1;
-    }
-
-  private:
-    int fd_ = -1;
-};
 
 bool is_unspecified(const Ipv6Address& a) {
     return std::all_of(a.begin(), a.end(), [](std::uint8_t o) { return o == 0; });
