@@ -35,7 +35,7 @@
 
 #include "config.hpp"
 #include "mh_receiver.hpp"
-#include "mh_socket.hpp"
+#include "pmip/common/mh_socket.hpp"
 #include "pmip/common/control_server.hpp"
 #include "pmip/common/event_loop.hpp"
 #include "pmip/common/heartbeat.hpp"

@@ -52,30 +52,11 @@
 #include "config.hpp"
 #include "pmip/common/clock.hpp"
 #include "pmip/common/log.hpp"
+#include "pmip/common/mh_socket.hpp"
 #include "pmip/lma/lma_engine.hpp"
 #include "pmip/mh/codec.hpp"
 
 namespace pmip::lma {
-
-// One packet from the MH socket: the IPv6 payload, which starts at the MH.
-struct ReceivedPacket {
-    std::span<const std::uint8_t> mh;
-    Ipv6Address source{};
-    Ipv6Address destination{};
-    int ifindex = 0;
-    std::uint8_t hop_limit = 64;
-    std::uint8_t traffic_class = 0;
-};
-
-// Sends what the receiver answers itself (the MH socket in lmad, a recorder
-// in tests).
-class MhTransmitter : public MhSender {
-  public:
-    // ICMPv6 Parameter Problem, code 0 (erroneous header field), from `source`.
-    virtual void send_parameter_problem(const Ipv6Address& source, const Ipv6Address& destination,
-                                        std::uint32_t pointer,
-                                        std::span<const std::uint8_t> invoking_packet) = 0;
-};
 
 // At most `rate` tokens per second, `burst` at once.
 class TokenBucket {

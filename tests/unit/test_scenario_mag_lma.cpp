@@ -35,7 +35,7 @@ struct World {
     unsigned drop_next = 0;  // drop the next N packets
     std::uint64_t delivered = 0, dropped = 0;
 
-    struct Port final : lma::MhSender, mag::MhSender {
+    struct Port final : MhSender {
         World* w;
         void send(const Ipv6Address& s, const Ipv6Address& d, const mh::Message& m) override {
             w->in_flight.push_back({s, d, mh::serialize(m)});

@@ -31,6 +31,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "pmip/common/mh_socket.hpp"
 #include "pmip/common/route_manager.hpp"
 #include "pmip/common/timers.hpp"
 #include "pmip/common/tunnel.hpp"
@@ -67,12 +68,7 @@ public:
 };
 
 // Sends Mobility Header messages (the raw MH socket in lmad; a recorder in tests).
-class MhSender {
-public:
-    virtual ~MhSender() = default;
-    virtual void send(const Ipv6Address& source, const Ipv6Address& destination,
-                      const mh::Message& message) = 0;
-};
+using ::pmip::MhSender;  // pmip/common/mh_socket.hpp
 
 struct LmaConfig {
     std::vector<Ipv6Prefix> authorized_mags;       // sources allowed to send PBUs

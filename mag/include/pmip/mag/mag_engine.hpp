@@ -30,6 +30,7 @@
 #include <string>
 #include <vector>
 
+#include "pmip/common/mh_socket.hpp"
 #include "pmip/common/route_manager.hpp"
 #include "pmip/common/timers.hpp"
 #include "pmip/common/tunnel.hpp"
@@ -69,12 +70,7 @@ public:
     std::optional<MobileNodePolicy> default_policy;  // used for MNs not listed
 };
 
-class MhSender {
-public:
-    virtual ~MhSender() = default;
-    virtual void send(const Ipv6Address& source, const Ipv6Address& destination,
-                      const mh::Message& message) = 0;
-};
+using ::pmip::MhSender;  // pmip/common/mh_socket.hpp
 
 enum class BulState : std::uint8_t {
     kRegistering,    // PBU sent, no PBA yet

@@ -1,5 +1,5 @@
 // Raw Mobility Header socket (protocol 135) and ICMPv6 error socket. See mh_socket.hpp.
-#include "mh_socket.hpp"
+#include "pmip/common/mh_socket.hpp"
 
 #include <netinet/icmp6.h>
 #include <netinet/in.h>
@@ -10,8 +10,9 @@
 #include <cstring>
 
 #include "pmip/common/log.hpp"
+#include "pmip/mh/codec.hpp"
 
-namespace pmip::lma {
+namespace pmip {
 
 namespace {
 
@@ -261,4 +262,4 @@ nlohmann::json MhSocket::counters() const {
                           {"icmp_unavailable", c.icmp_unavailable}};
 }
 
-}  // namespace pmip::lma
+}  // namespace pmip

@@ -1,4 +1,4 @@
-// lmad's Mobility Header socket: a raw AF_INET6 socket for protocol 135 on
+// The Mobility Header socket of both daemons: a raw AF_INET6 socket for protocol 135 on
 // the EventLoop, plus a send-only raw ICMPv6 socket for Parameter Problems.
 //
 // RFC 6275 section 6.1.1: the kernel computes and verifies the MH checksum
@@ -29,11 +29,44 @@
 
 #include <nlohmann/json.hpp>
 
-#include "mh_receiver.hpp"
+#include <span>
+
+#include "pmip/common/ip.hpp"
+#include "pmip/mh/messages.hpp"
 #include "pmip/common/event_loop.hpp"
 #include "pmip/common/result.hpp"
 
-namespace pmip::lma {
+namespace pmip {
+
+// Sends Mobility Header messages (the engines' only way out; a recorder in
+// tests, MhSocket in the daemons).
+class MhSender {
+  public:
+    virtual ~MhSender() = default;
+    virtual void send(const Ipv6Address& source, const Ipv6Address& destination,
+                      const mh::Message& message) = 0;
+};
+
+// One packet from the MH socket: the IPv6 payload, which starts at the MH.
+struct ReceivedPacket {
+    std::span<const std::uint8_t> mh;
+    Ipv6Address source{};
+    Ipv6Address destination{};
+    int ifindex = 0;
+    std::uint8_t hop_limit = 64;
+    std::uint8_t traffic_class = 0;
+};
+
+// Sends what a receiver answers itself (the MH socket in the daemons, a
+// recorder in tests).
+class MhTransmitter : public MhSender {
+  public:
+    // ICMPv6 Parameter Problem, code 0 (erroneous header field), from `source`.
+    virtual void send_parameter_problem(const Ipv6Address& source, const Ipv6Address& destination,
+                                        std::uint32_t pointer,
+                                        std::span<const std::uint8_t> invoking_packet) = 0;
+};
+
 
 class MhSocket final : public MhTransmitter {
   public:
@@ -80,4 +113,4 @@ class MhSocket final : public MhTransmitter {
     } counters_;
 };
 
-}  // namespace pmip::lma
+}  // namespace pmip
