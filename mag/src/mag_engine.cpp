@@ -465,6 +465,132 @@ void MagEngine::erase(EntryId id) {
     entries_.erase(it);
 }
 
+namespace {
+
+// RFC 5846 section 8.1 (Revocation Trigger values) and section 6.1.
+constexpr std::uint8_t kTriggerUnspecified = 0;
+constexpr std::uint8_t kTriggerLastPerMn = 7;  // Possible Out-of-Sync BCE State
+constexpr std::uint8_t kTriggerInterMagSameAtt = 2;
+constexpr std::uint8_t kTriggerInterMagUnknown = 4;
+constexpr std::uint8_t kTriggerPerPeerPolicy = 128;
+constexpr std::uint8_t kTriggerLocalPolicy = 129;
+constexpr std::uint8_t kTriggerTestingFirst = 250;
+
+constexpr std::uint8_t kBraSuccess = 0;
+constexpr std::uint8_t kBraBindingDoesNotExist = 128;
+constexpr std::uint8_t kBraIdentityRequired = 131;
+constexpr std::uint8_t kBraMnAttached = 132;
+constexpr std::uint8_t kBraTriggerNotSupported = 133;
+constexpr std::uint8_t kBraFunctionNotSupported = 134;
+
+bool unicast(const Ipv6Address& a) {
+    return a != Ipv6Address{} && !is_multicast(a);
+}
+
+}  // namespace
+
+void MagEngine::handle_binding_revocation_indication(const Ipv6Address& source,
+                                                     const mh::BindingRevocationIndication& bri) {
+    ++counters_.bri_received;
+    const std::string ctx = "[mag lma=" + pmip::to_string(source) + "]";
+    if (!unicast(source)) {  // section 6.1.2: silently discarded, never acknowledged
+        ++counters_.bri_discarded;
+        return;
+    }
+    const bool global = (bri.flags & mh::revocation_flag::kG) != 0;
+    const bool proxy = (bri.flags & mh::revocation_flag::kP) != 0;
+    const std::uint8_t trigger = bri.revocation_trigger;
+    std::vector<EntryId> targets;
+    std::uint8_t status = kBraSuccess;
+
+    // The MN-ID options of the BRI (section 8.1: subtype 1, the NAI).
+    std::vector<std::string> ids;
+    for (const auto& o : bri.options) {
+        if (const auto* id = std::get_if<mh::MobileNodeIdentifier>(&o)) {
+            ids.emplace_back(id->identifier.begin(), id->identifier.end());
+        }
+    }
+    auto of_ids = [&] {
+        for (auto& [eid, e] : entries_) {
+            if (e.policy.lma != source || e.state == BulState::kDenied) continue;
+            if (std::find(ids.begin(), ids.end(), e.policy.mn_identifier) != ids.end()) {
+                targets.push_back(eid);
+            }
+        }
+    };
+    const bool per_mn_trigger = trigger <= kTriggerLastPerMn || trigger >= kTriggerTestingFirst;
+    if (!proxy || (bri.flags & mh::revocation_flag::kV) != 0) {
+        // We keep only IPv6 proxy bindings [RFC 5213]: nothing else exists here.
+        status = kBraBindingDoesNotExist;
+    } else if (global) {
+        if (trigger == kTriggerPerPeerPolicy) {
+            // Section 9.1: P set and no options; every binding with this LMA.
+            if (!bri.options.empty()) {
+                status = kBraFunctionNotSupported;
+            } else {
+                for (auto& [eid, e] : entries_) {
+                    if (e.policy.lma == source && e.state != BulState::kDenied) targets.push_back(eid);
+                }
+            }
+        } else if (trigger == kTriggerLocalPolicy) {
+            if (ids.empty()) {
+                status = kBraIdentityRequired;
+            } else {
+                of_ids();
+                if (targets.empty()) status = kBraIdentityRequired;
+            }
+        } else {
+            status = kBraFunctionNotSupported;  // a per-MN trigger with G
+        }
+    } else if (!per_mn_trigger) {
+        status = trigger == kTriggerPerPeerPolicy || trigger == kTriggerLocalPolicy
+                     ? kBraFunctionNotSupported  // a global trigger without G
+                     : kBraTriggerNotSupported;
+    } else if (ids.empty()) {
+        status = kBraIdentityRequired;  // section 8.1: MN-ID MUST be present with P
+    } else {
+        of_ids();
+        if (targets.empty()) {
+            status = kBraBindingDoesNotExist;
+        } else if (trigger >= kTriggerInterMagSameAtt && trigger <= kTriggerInterMagUnknown) {
+            // Inter-MAG handover: only once the MN has left this MAG.
+            for (EntryId id : targets) {
+                const auto& e = entries_.at(id);
+                if (is_attached_ && is_attached_(e.access_ifindex)) status = kBraMnAttached;
+            }
+            if (status != kBraSuccess) targets.clear();
+        }
+    }
+    (void)kTriggerUnspecified;
+
+    for (EntryId id : targets) {
+        auto& e = entries_.at(id);
+        ++counters_.bindings_revoked;
+        PMIP_INFO(kBul, context(e), "binding revoked by the LMA (trigger " + std::to_string(trigger) +
+                                        "); no service on this link until the MN detaches");
+        cancel_timers(e);
+        remove_forwarding(e);
+        e.home_network_prefixes.clear();
+        e.last_status = 0;
+        if (is_attached_ && is_attached_(e.access_ifindex)) {
+            e.state = BulState::kDenied;
+        } else {
+            erase(id);
+        }
+    }
+    mh::BindingRevocationAcknowledgement bra;
+    bra.status = status;
+    bra.sequence = bri.sequence;
+    bra.flags = bri.flags & (mh::revocation_flag::kP | mh::revocation_flag::kV |
+                             mh::revocation_flag::kG);
+    ++counters_.bra_sent[status];
+    if (status != kBraSuccess) {
+        PMIP_INFO(kBul, ctx, "revocation (trigger " + std::to_string(trigger) + ") refused with status " +
+                                 std::to_string(status));
+    }
+    sender_.send(config_.proxy_coa, source, bra);
+}
+
 void MagEngine::reregister_all(const Ipv6Address& lma) {
     for (auto& [id, e] : entries_) {
         if (e.policy.lma != lma || e.state != BulState::kRegistered) continue;

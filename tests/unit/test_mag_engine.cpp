@@ -39,10 +39,15 @@ struct Fixture : MagObserver {
         void send(const Ipv6Address& s, const Ipv6Address& d, const mh::Message& m) override {
             const auto wire = mh::serialize(m);
             REQUIRE_FALSE(wire.empty());
+            if (const auto* bra = std::get_if<mh::BindingRevocationAcknowledgement>(&m)) {
+                f->acks.push_back({d, *bra});
+                return;
+            }
             f->sent.push_back({s, d, std::get<mh::BindingUpdate>(m), f->clock.now()});
         }
     } sender;
     std::vector<Sent> sent;
+    std::vector<std::pair<Ipv6Address, mh::BindingRevocationAcknowledgement>> acks;
     std::vector<std::string> events;
     std::unique_ptr<MagEngine> engine;
 
@@ -379,4 +384,145 @@ TEST_CASE("Two MNs of one LMA share the tunnel and its table; the last one remov
     CHECK(f.routes.routes.empty());
     CHECK(f.routes.rules.empty());
     CHECK(f.backend->devices.empty());
+}
+
+// --- Binding Revocation (RFC 5846 section 9.1) ------------------------------
+
+namespace {
+
+mh::BindingRevocationIndication bri(std::uint8_t trigger, std::uint8_t flags,
+                                    std::optional<std::string> mn_id, std::uint16_t seq = 77) {
+    mh::BindingRevocationIndication b;
+    b.revocation_trigger = trigger;
+    b.flags = flags;
+    b.sequence = seq;
+    if (mn_id) {
+        b.options.push_back(mh::MobileNodeIdentifier{1, std::vector<std::uint8_t>(mn_id->begin(), mn_id->end())});
+    }
+    return b;
+}
+
+void register_mn(Fixture& f, int ifindex = 7) {
+    REQUIRE(f.attach(ifindex));
+    f.engine->handle_proxy_binding_acknowledgement(kLma, f.pba());
+    REQUIRE(f.entry(ifindex).state == BulState::kRegistered);
+}
+
+}  // namespace
+
+TEST_CASE("BRI administrative for a registered MN: forwarding removed, BRA success, no PBU (9.1)", "[mag][revocation]") {
+    Fixture f;
+    register_mn(f);
+    const auto pbus = f.sent.size();
+    const auto routes_before = f.routes.routes.size();
+    f.engine->handle_binding_revocation_indication(kLma, bri(1, mh::revocation_flag::kP, "mn1@example.org"));
+    REQUIRE(f.acks.size() == 1);
+    CHECK(f.acks[0].first == kLma);
+    CHECK(f.acks[0].second.status == 0);
+    CHECK(f.acks[0].second.sequence == 77);
+    CHECK(f.acks[0].second.flags == mh::revocation_flag::kP);
+    CHECK(f.sent.size() == pbus);  // no de-registration PBU: the LMA asked
+    CHECK(f.routes.routes.size() < routes_before);
+    CHECK(f.events.back() == "deregistered veth7");
+    // Still on its link: denied until it detaches; a repeated RS brings no PBU.
+    CHECK(f.entry().state == BulState::kDenied);
+    CHECK_FALSE(f.engine->attach(7, "veth7", kMac));
+    CHECK(f.sent.size() == pbus);
+    CHECK(f.engine->counters().bindings_revoked == 1);
+}
+
+TEST_CASE("BRI for an unknown MN-ID answers 128 Binding Does NOT Exist (9.1)", "[mag][revocation]") {
+    Fixture f;
+    register_mn(f);
+    f.engine->handle_binding_revocation_indication(kLma, bri(1, mh::revocation_flag::kP, "other@example.org"));
+    REQUIRE(f.acks.size() == 1);
+    CHECK(f.acks[0].second.status == 128);
+    CHECK(f.entry().state == BulState::kRegistered);
+}
+
+TEST_CASE("BRI from another LMA does not touch our bindings (128)", "[mag][revocation]") {
+    Fixture f;
+    register_mn(f);
+    f.engine->handle_binding_revocation_indication(address("2001:db8:100::99"),
+                                                    bri(1, mh::revocation_flag::kP, "mn1@example.org"));
+    REQUIRE(f.acks.size() == 1);
+    CHECK(f.acks[0].first == address("2001:db8:100::99"));
+    CHECK(f.acks[0].second.status == 128);
+    CHECK(f.entry().state == BulState::kRegistered);
+}
+
+TEST_CASE("BRI without MN-ID answers 131; per-MN trigger with G answers 134; unknown trigger 133", "[mag][revocation]") {
+    Fixture f;
+    register_mn(f);
+    f.engine->handle_binding_revocation_indication(kLma, bri(1, mh::revocation_flag::kP, std::nullopt, 1));
+    f.engine->handle_binding_revocation_indication(
+        kLma, bri(1, mh::revocation_flag::kP | mh::revocation_flag::kG, "mn1@example.org", 2));
+    f.engine->handle_binding_revocation_indication(kLma, bri(42, mh::revocation_flag::kP, "mn1@example.org", 3));
+    f.engine->handle_binding_revocation_indication(
+        kLma, bri(129, mh::revocation_flag::kP | mh::revocation_flag::kG, std::nullopt, 4));
+    REQUIRE(f.acks.size() == 4);
+    CHECK(f.acks[0].second.status == 131);
+    CHECK(f.acks[1].second.status == 134);
+    CHECK(f.acks[1].second.flags == (mh::revocation_flag::kP | mh::revocation_flag::kG));
+    CHECK(f.acks[2].second.status == 133);
+    CHECK(f.acks[3].second.status == 131);
+    CHECK(f.entry().state == BulState::kRegistered);
+}
+
+TEST_CASE("Inter-MAG handover BRI: 132 while the MN is attached, success once it left (9.1)", "[mag][revocation]") {
+    Fixture f;
+    register_mn(f);
+    f.engine->handle_binding_revocation_indication(kLma, bri(4, mh::revocation_flag::kP, "mn1@example.org", 1));
+    REQUIRE(f.acks.size() == 1);
+    CHECK(f.acks[0].second.status == 132);
+    CHECK(f.entry().state == BulState::kRegistered);
+    f.attached_links.erase(7);
+    f.engine->handle_binding_revocation_indication(kLma, bri(4, mh::revocation_flag::kP, "mn1@example.org", 2));
+    REQUIRE(f.acks.size() == 2);
+    CHECK(f.acks[1].second.status == 0);
+    CHECK(f.engine->find_by_interface(7) == nullptr);  // gone: it had left
+}
+
+TEST_CASE("Global per-peer BRI revokes every binding with that LMA (9.1)", "[mag][revocation]") {
+    Fixture f;
+    register_mn(f, 7);
+    f.policies.policies[std::string("\x02\x11\x22\x33\x44\x66", 6)] = f.policies.policies[kMac];
+    f.policies.policies[std::string("\x02\x11\x22\x33\x44\x66", 6)].mn_identifier = "mn2@example.org";
+    f.attached_links.insert(8);
+    REQUIRE(f.engine->attach(8, "veth8", std::string("\x02\x11\x22\x33\x44\x66", 6)));
+    f.engine->handle_proxy_binding_acknowledgement(kLma, f.pba(0, "2001:db8:8000:1::/64"));
+    REQUIRE(f.entry(8).state == BulState::kRegistered);
+    f.engine->handle_binding_revocation_indication(
+        kLma, bri(128, mh::revocation_flag::kP | mh::revocation_flag::kG, std::nullopt));
+    REQUIRE(f.acks.size() == 1);
+    CHECK(f.acks[0].second.status == 0);
+    CHECK(f.entry(7).state == BulState::kDenied);
+    CHECK(f.entry(8).state == BulState::kDenied);
+    CHECK(f.engine->counters().bindings_revoked == 2);
+    // With options it is refused (the per-peer form carries none).
+    auto with_options = bri(128, mh::revocation_flag::kP | mh::revocation_flag::kG, "x", 9);
+    f.engine->handle_binding_revocation_indication(kLma, with_options);
+    CHECK(f.acks.back().second.status == 134);
+}
+
+TEST_CASE("BRI from a multicast source is discarded without a BRA (6.1.2)", "[mag][revocation]") {
+    Fixture f;
+    register_mn(f);
+    f.engine->handle_binding_revocation_indication(address("ff02::1"), bri(1, mh::revocation_flag::kP, "mn1@example.org"));
+    CHECK(f.acks.empty());
+    CHECK(f.engine->counters().bri_discarded == 1);
+    CHECK(f.entry().state == BulState::kRegistered);
+}
+
+TEST_CASE("A revoked MN that detaches and comes back registers again", "[mag][revocation]") {
+    Fixture f;
+    register_mn(f);
+    f.engine->handle_binding_revocation_indication(kLma, bri(1, mh::revocation_flag::kP, "mn1@example.org"));
+    REQUIRE(f.entry().state == BulState::kDenied);
+    f.attached_links.erase(7);
+    f.engine->detach(7);
+    CHECK(f.engine->find_by_interface(7) == nullptr);
+    const auto pbus = f.sent.size();
+    CHECK(f.attach(7));
+    CHECK(f.sent.size() == pbus + 1);
 }

@@ -148,6 +148,10 @@ struct MagCounters {
     std::uint64_t deregistrations = 0;
     std::uint64_t deregistration_timeouts = 0;
     std::uint64_t data_path_errors = 0;
+    std::uint64_t bri_received = 0;
+    std::uint64_t bri_discarded = 0;           // non-unicast source [RFC 5846 section 6.1.2]
+    std::uint64_t bindings_revoked = 0;
+    std::map<std::uint8_t, std::uint64_t> bra_sent;  // by status
 };
 
 class MagEngine {
@@ -171,6 +175,15 @@ public:
     void detach(int ifindex);
     void handle_proxy_binding_acknowledgement(const Ipv6Address& source,
                                               const mh::BindingAcknowledgement& pba);
+    // Binding Revocation Indication from an LMA [RFC 5846 sections 6.1.2, 9.1]:
+    // identifies the bindings (MN-ID, or every binding with `source` for a
+    // global per-peer revocation), removes their forwarding state without a
+    // de-registration PBU and answers with a BRA. An administratively
+    // revoked MN stays denied on its link until it detaches (or an
+    // operator detaches it); an MN revoked for an inter-MAG handover must
+    // have left (else status 132).
+    void handle_binding_revocation_indication(const Ipv6Address& source,
+                                              const mh::BindingRevocationIndication& bri);
     // The LMA lost its state (heartbeat restart counter): register every MN
     // of that LMA again.
     void reregister_all(const Ipv6Address& lma);
