@@ -66,6 +66,27 @@ Status link_request(int type, int flags, int ifindex, unsigned ifi_flags, unsign
     return transact(s->get(), nlh, context);
 }
 
+Status address_request(int type, int flags, int ifindex, const Ipv6Address& address,
+                       std::uint8_t prefix_length, std::uint32_t ifa_flags,
+                       const std::string& context) {
+    auto s = open_socket(context);
+    if (!s) return s.error();
+    std::vector<char> buf(MNL_SOCKET_BUFFER_SIZE);
+    nlmsghdr* nlh = mnl_nlmsg_put_header(buf.data());
+    nlh->nlmsg_type = static_cast<std::uint16_t>(type);
+    nlh->nlmsg_flags = static_cast<std::uint16_t>(NLM_F_REQUEST | NLM_F_ACK | flags);
+    nlh->nlmsg_seq = static_cast<std::uint32_t>(time(nullptr));
+    auto* ifa = static_cast<ifaddrmsg*>(mnl_nlmsg_put_extra_header(nlh, sizeof(ifaddrmsg)));
+    ifa->ifa_family = AF_INET6;
+    ifa->ifa_prefixlen = prefix_length;
+    ifa->ifa_index = static_cast<unsigned>(ifindex);
+    ifa->ifa_scope = 0;
+    mnl_attr_put(nlh, IFA_LOCAL, 16, address.data());
+    mnl_attr_put(nlh, IFA_ADDRESS, 16, address.data());
+    if (ifa_flags != 0) mnl_attr_put_u32(nlh, IFA_FLAGS, ifa_flags);
+    return transact(s->get(), nlh, context);
+}
+
 Status delete_link(const std::string& name) {
     const unsigned ifindex = if_nametoindex(name.c_str());
     if (ifindex == 0) return {};

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "pmip/common/ip.hpp"
 #include "pmip/common/result.hpp"
 
 struct nlmsghdr;
@@ -23,6 +24,11 @@ namespace pmip::netlink {
 using LinkMessageBuilder = std::function<void(nlmsghdr* message)>;
 Status link_request(int type, int flags, int ifindex, unsigned ifi_flags, unsigned ifi_change,
                     const LinkMessageBuilder& build, const std::string& context);
+
+// RTM_NEWADDR / RTM_DELADDR for one IPv6 address (IFA_F_* in `ifa_flags`).
+Status address_request(int type, int flags, int ifindex, const Ipv6Address& address,
+                       std::uint8_t prefix_length, std::uint32_t ifa_flags,
+                       const std::string& context);
 
 // Deletes device `name`; a device that does not exist is not an error.
 Status delete_link(const std::string& name);

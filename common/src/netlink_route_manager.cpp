@@ -133,7 +133,7 @@ void encode_route(nlmsghdr* nlh, const Route& route, std::uint8_t protocol) {
                                        : static_cast<std::uint8_t>(RT_TABLE_UNSPEC);
     rtm->rtm_protocol = protocol;
     rtm->rtm_scope = RT_SCOPE_UNIVERSE;
-    rtm->rtm_type = RTN_UNICAST;
+    rtm->rtm_type = route.unreachable ? RTN_UNREACHABLE : RTN_UNICAST;
     mnl_attr_put(nlh, RTA_DST, destination.address.size(), destination.address.data());
     mnl_attr_put_u32(nlh, RTA_TABLE, route.table);
     if (route.ifindex != 0)

@@ -42,6 +42,8 @@ struct Route {
     std::uint32_t table = kMainTable;
     std::uint32_t metric = 1024;
     std::optional<Ipv6Address> gateway;
+    bool unreachable = false;  // RTN_UNREACHABLE (no device): ends the lookup with ICMPv6
+                               // Destination Unreachable instead of falling through
     auto operator<=>(const Route&) const = default;
 };
 

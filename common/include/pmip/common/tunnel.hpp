@@ -173,3 +173,10 @@ public:
 };
 
 }  // namespace pmip
+
+#include <nlohmann/json.hpp>
+
+namespace pmip {
+// The JSON form of a tunnel for the daemons' "show tunnels".
+nlohmann::json tunnel_json(const TunnelInfo& info, const TunnelCounters& counters);
+}  // namespace pmip

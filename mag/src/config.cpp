@@ -1,0 +1,555 @@
+// magd configuration: file + command line -> MagdConfig, with located problems.
+#include "config.hpp"
+
+#include <fnmatch.h>
+
+#include <algorithm>
+#include <cctype>
+#include <filesystem>
+#include <optional>
+
+#include "policy_file.hpp"
+
+namespace pmip::mag {
+
+using config::KeySpec;
+using config::split_words;
+using config::Validator;
+using config::Value;
+
+std::string_view to_string(PeerProfile profile) {
+    return profile == PeerProfile::kOai ? "oai" : "rfc5213";
+}
+
+PeerProfile profile_of(const std::vector<LmaProfileRule>& rules, const Ipv6Address& lma) {
+    const LmaProfileRule* best = nullptr;
+    for (const auto& rule : rules) {
+        if (contains(rule.lmas, lma) && (!best || rule.lmas.length > best->lmas.length))
+            best = &rule;
+    }
+    return best ? best->profile : PeerProfile::kRfc5213;
+}
+
+namespace {
+
+constexpr KeySpec kKeys[] = {
+    {"mag.address", false},
+    {"mag.access-technology", false},
+    {"access.interface", true},
+    {"access.detect", false},
+    {"access.router-link-local", false},
+    {"access.router-mac", false},
+    {"access.set-router-mac", false},
+    {"ra.max-interval-s", false},
+    {"ra.min-interval-s", false},
+    {"ra.router-lifetime-s", false},
+    {"ra.mtu", false},
+    {"ra.initial-count", false},
+    {"ra.initial-interval-s", false},
+    {"binding.ordering", false},
+    {"binding.initial-bindack-timeout-ms", false},
+    {"binding.max-bindack-timeout-s", false},
+    {"binding.renewal-percent", false},
+    {"binding.max-update-rate", false},
+    {"binding.lma-table-base", false},
+    {"binding.rule-priority", false},
+    {"lmas.profile", true},
+    {"policy.store", false},
+    {"tunnel.backend", false},
+    {"tunnel.path-mtu", false},
+    {"tunnel.hop-limit", false},
+    {"tunnel.device-prefix", false},
+    {"tunnel.delete-delay-ms", false},
+    {"heartbeat.interval-s", false},
+    {"heartbeat.missing-allowed", false},
+    {"control.socket", false},
+    {"control.mode", false},
+    {"log.sink", false},
+    {"log.level", false},
+    {"log.debug", true},
+};
+
+std::optional<MacAddress> parse_mac(const std::string& text) {
+    MacAddress mac{};
+    unsigned values[6];
+    char tail;
+    if (std::sscanf(text.c_str(), "%2x:%2x:%2x:%2x:%2x:%2x%c", &values[0], &values[1], &values[2],
+                    &values[3], &values[4], &values[5], &tail) != 6 ||
+        text.size() != 17) {
+        return std::nullopt;
+    }
+    for (int i = 0; i < 6; ++i) mac[static_cast<std::size_t>(i)] = static_cast<std::uint8_t>(values[i]);
+    return mac;
+}
+
+bool bad_mag_address(const Ipv6Address& a, std::string& why) {
+    if (a == Ipv6Address{}) {
+        why = "the unspecified address";
+    } else if (is_multicast(a)) {
+        why = "a multicast address";
+    } else if (is_link_local(a)) {
+        why = "a link-local address (PBUs and tunnels need a global address)";
+    } else if (a == Ipv6Address{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1}) {
+        why = "the loopback address";
+    } else {
+        return false;
+    }
+    return true;
+}
+
+void validate(Validator& v, MagdConfig& c) {
+    // [mag]
+    if (const Value* value = v.single("mag.address")) {
+        const auto a = parse_address(value->text);
+        std::string why;
+        if (!a) {
+            v.error(*value, "mag.address", "\"" + value->text + "\" is not an IPv6 address");
+        } else if (bad_mag_address(*a, why)) {
+            v.error(*value, "mag.address", value->text + " is " + why);
+        } else {
+            c.engine.proxy_coa = *a;
+        }
+    } else {
+        v.global("mag.address",
+                 "no Proxy Care-of Address configured (set [mag] address: the MAG's global "
+                 "address towards the LMAs)",
+                 false);
+    }
+    unsigned att = c.engine.access_technology_type;
+    v.number_into<unsigned>("mag.access-technology", att, 1, 255);
+    c.engine.access_technology_type = static_cast<std::uint8_t>(att);
+
+    // [access]
+    for (const Value& value : v.all("access.interface")) {
+        for (const auto& word : split_words(value.text)) {
+            if (word.size() > 15 && word.find_first_of("*?[") == std::string::npos) {
+                v.error(value, "access.interface",
+                        "\"" + word + "\" is longer than a device name can be (15)");
+                continue;
+            }
+            c.access.patterns.push_back(word);
+        }
+    }
+    if (c.access.patterns.empty()) {
+        v.global("access.interface",
+                 "no access interface configured (set [access] interface, e.g. \"mn*\"): only "
+                 "\"pmipctl attach\" can attach mobile nodes, and only on devices it names",
+                 true);
+    }
+    if (const Value* value = v.single("access.detect")) {
+        c.access.detect_link = false;
+        c.access.detect_rs = false;
+        for (const auto& word : split_words(value->text)) {
+            if (word == "link") {
+                c.access.detect_link = true;
+            } else if (word == "rs") {
+                c.access.detect_rs = true;
+            } else if (word == "none") {
+                // explicit attach only
+            } else {
+                v.error(*value, "access.detect",
+                        "\"" + word + "\" is not a detection method (link, rs, none)");
+            }
+        }
+    }
+    c.access.router_link_local = *parse_address("fe80::200:5eff:fe00:5213");
+    if (const Value* value = v.single("access.router-link-local")) {
+        const auto a = parse_address(value->text);
+        if (!a || !is_link_local(*a)) {
+            v.error(*value, "access.router-link-local",
+                    "\"" + value->text + "\" is not a link-local IPv6 address");
+        } else {
+            c.access.router_link_local = *a;
+        }
+    }
+    if (const Value* value = v.single("access.router-mac")) {
+        if (const auto mac = parse_mac(value->text)) {
+            if ((*mac)[0] & 1) {
+                v.error(*value, "access.router-mac", value->text + " is a multicast address");
+            } else {
+                c.access.router_mac = *mac;
+            }
+        } else {
+            v.error(*value, "access.router-mac",
+                    "\"" + value->text + "\" is not a MAC address (xx:xx:xx:xx:xx:xx)");
+        }
+    }
+    v.boolean_into("access.set-router-mac", c.access.set_router_mac);
+
+    // [ra]
+    unsigned max_s = 600, min_s = 0, initial_s = 16, life = 0;
+    v.number_into<unsigned>("ra.max-interval-s", max_s, 4, 1800, " seconds");
+    min_s = std::max(3u, max_s / 3);
+    v.number_into<unsigned>("ra.min-interval-s", min_s, 3, 1350, " seconds");
+    if (min_s > max_s * 3 / 4) {
+        if (const Value* value = v.single("ra.min-interval-s")) {
+            v.error(*value, "ra.min-interval-s",
+                    "must be at most 0.75 x ra.max-interval-s (" + std::to_string(max_s * 3 / 4) +
+                        ") [RFC 4861 section 6.2.1]");
+        } else {
+            min_s = std::max(3u, max_s * 3 / 4);
+        }
+    }
+    c.ra.timing.max_interval = std::chrono::seconds(max_s);
+    c.ra.timing.min_interval = std::chrono::seconds(min_s);
+    life = 3 * max_s;
+    v.number_into<unsigned>("ra.router-lifetime-s", life, 0, 9000, " seconds");
+    c.ra.router_lifetime = static_cast<std::uint16_t>(life);
+    v.number_into<unsigned>("ra.mtu", c.ra.mtu, 0, 65535);
+    if (c.ra.mtu != 0 && c.ra.mtu < 1280) {
+        v.error(*v.single("ra.mtu"), "ra.mtu", "below the IPv6 minimum link MTU 1280 (0 = automatic)");
+    }
+    v.number_into<unsigned>("ra.initial-count", c.ra.timing.max_initial_advertisements, 0, 10);
+    v.number_into<unsigned>("ra.initial-interval-s", initial_s, 1, 16, " seconds");
+    c.ra.timing.max_initial_interval = std::chrono::seconds(initial_s);
+
+    // [binding]
+    if (const auto o = v.choice("binding.ordering", {"timestamp", "sequence"})) {
+        c.engine.timestamps = *o == 0;
+    }
+    unsigned ms = 1000, s = 32, pct = 80;
+    v.number_into<unsigned>("binding.initial-bindack-timeout-ms", ms, 100, 10000, " ms");
+    v.number_into<unsigned>("binding.max-bindack-timeout-s", s, 1, 3600, " seconds");
+    c.engine.initial_bindack_timeout = std::chrono::milliseconds(ms);
+    c.engine.max_bindack_timeout = std::chrono::seconds(s);
+    if (c.engine.max_bindack_timeout < c.engine.initial_bindack_timeout) {
+        v.global("binding.max-bindack-timeout-s",
+                 "shorter than binding.initial-bindack-timeout-ms", false);
+    }
+    v.number_into<unsigned>("binding.renewal-percent", pct, 10, 95, " percent");
+    c.engine.renewal_fraction = pct / 100.0;
+    v.number_into<unsigned>("binding.max-update-rate", c.engine.max_update_rate, 1, 100,
+                            " per second");
+    v.number_into<std::uint32_t>("binding.lma-table-base", c.engine.lma_table_base, 1, 0xefffffff);
+    if (c.engine.lma_table_base >= 252 && c.engine.lma_table_base <= 255) {
+        v.error(*v.single("binding.lma-table-base"), "binding.lma-table-base",
+                "252-255 are the kernel's reserved tables");
+    }
+    v.number_into<std::uint32_t>("binding.rule-priority", c.engine.rule_priority, 1, 32765);
+
+    // [lmas]
+    for (const Value& value : v.all("lmas.profile")) {
+        const auto words = split_words(value.text);
+        if (words.size() != 2) {
+            v.error(value, "lmas.profile", "expected \"ADDRESS-OR-PREFIX rfc5213|oai\"");
+            continue;
+        }
+        const auto p = parse_prefix(words[0]);
+        if (!p || canonical(*p) != *p) {
+            v.error(value, "lmas.profile", "\"" + words[0] + "\" is not an IPv6 address or prefix");
+            continue;
+        }
+        if (words[1] != "rfc5213" && words[1] != "oai") {
+            v.error(value, "lmas.profile", "\"" + words[1] + "\" is not a profile (rfc5213|oai)");
+            continue;
+        }
+        c.profiles.push_back({*p, words[1] == "oai" ? PeerProfile::kOai : PeerProfile::kRfc5213});
+    }
+
+    // [policy]
+    if (auto p = v.path("policy.store")) {
+        c.policy_file = *p;
+        std::error_code ec;
+        if (!std::filesystem::is_regular_file(*p, ec))
+            v.error(*v.single("policy.store"), "policy.store", *p + ": no such file");
+    } else {
+        v.global("policy.store", "no policy store: no mobile node can be served (set [policy] store)",
+                 false);
+    }
+
+    // [tunnel]
+    if (const auto b = v.choice("tunnel.backend", {"auto", "kernel", "userspace"})) {
+        c.tunnel_backend = *b == 0 ? TunnelBackendChoice::kAuto
+                                   : (*b == 1 ? TunnelBackendChoice::kKernel
+                                              : TunnelBackendChoice::kUserspace);
+    }
+    v.number_into<unsigned>("tunnel.path-mtu", c.tunnel.path_mtu, 1280, 65535);
+    unsigned hop = c.tunnel.hop_limit;
+    v.number_into<unsigned>("tunnel.hop-limit", hop, 1, 255);
+    c.tunnel.hop_limit = static_cast<std::uint8_t>(hop);
+    c.tunnel.name_prefix = "mg";
+    if (const Value* value = v.single("tunnel.device-prefix")) {
+        const bool ok = !value->text.empty() && value->text.size() <= kMaxTunnelNamePrefix &&
+                        std::all_of(value->text.begin(), value->text.end(), [](unsigned char ch) {
+                            return std::islower(ch) || std::isdigit(ch);
+                        });
+        if (!ok) {
+            v.error(*value, "tunnel.device-prefix",
+                    "must be 1 to " + std::to_string(kMaxTunnelNamePrefix) +
+                        " lower-case letters or digits");
+        } else {
+            c.tunnel.name_prefix = value->text;
+        }
+    }
+    ms = 0;
+    v.number_into<unsigned>("tunnel.delete-delay-ms", ms, 0, 3600000, " ms");
+    c.tunnel.delete_delay = std::chrono::milliseconds(ms);
+
+    // [heartbeat]
+    if (const Value* value = v.single("heartbeat.interval-s")) {
+        if (auto secs = v.number<unsigned>(*value, "heartbeat.interval-s", 0, 3600, " seconds")) {
+            c.heartbeat_enabled = *secs != 0;
+            if (*secs != 0)
+                c.heartbeat.interval = std::chrono::seconds(*secs);
+            if (*secs != 0 && *secs < 30)
+                v.warning(*value, "heartbeat.interval-s", "below the 30 s RFC 5847 section 5 advises");
+        }
+    }
+    v.number_into<unsigned>("heartbeat.missing-allowed", c.heartbeat.missing_allowed, 1, 100);
+
+    // [control]
+    if (auto p = v.path("control.socket")) {
+        if (p->size() >= 108) {
+            v.error(*v.single("control.socket"), "control.socket",
+                    "longer than the 107 characters a UNIX socket path may have");
+        }
+        c.control_socket = *p;
+    }
+    v.directory_usable("control.socket", c.control_socket);
+    v.mode_into("control.mode", c.control_mode);
+
+    // [log]
+    if (const auto sink = v.choice("log.sink", {"stderr", "syslog"}))
+        c.log_sink = *sink == 0 ? log::Sink::kStderr : log::Sink::kSyslog;
+    if (const Value* value = v.single("log.level")) {
+        if (const auto l = log::level_from_name(value->text)) {
+            c.log_level = *l;
+        } else {
+            v.error(*value, "log.level", "\"" + value->text + "\" is not one of debug|info|warning|error");
+        }
+    }
+    for (const Value& value : v.all("log.debug")) {
+        for (const auto& word : split_words(value.text)) {
+            if (word == "all") {
+                for (std::size_t i = 0; i < static_cast<std::size_t>(log::Category::kCount); ++i)
+                    c.debug.push_back(static_cast<log::Category>(i));
+            } else if (const auto cat = log::category_from_name(word)) {
+                c.debug.push_back(*cat);
+            } else {
+                std::string list = "all";
+                for (auto n : log::category_names()) list += "|" + std::string(n);
+                v.error(value, "log.debug", "\"" + word + "\" is not a debug category (" + list + ")");
+            }
+        }
+    }
+}
+
+ConfigLoad finish(config::CommandLine cmd, const std::optional<std::string>& text,
+                  const std::string& file_name, std::vector<ConfigProblem> problems) {
+    ConfigLoad load;
+    load.problems = std::move(problems);
+    load.config.config_file = text ? file_name : "";
+    config::Values values;
+    if (text)
+        values = config::parse_file(*text, file_name, kKeys, load.problems);
+    for (auto& [key, list] : cmd.values) values[key] = std::move(list);  // command line wins
+    Validator v(std::move(values), load.problems, text ? file_name : "command line");
+    validate(v, load.config);
+    return load;
+}
+
+}  // namespace
+
+ConfigLoad load_config_text(const std::string& text, const std::string& file_name,
+                            const std::vector<std::string>& args) {
+    config::CommandLine cmd = config::parse_command_line(args, kKeys);
+    if (!cmd.usage_error.empty()) {
+        ConfigLoad load;
+        load.action = Action::kUsageError;
+        load.usage_error = cmd.usage_error;
+        return load;
+    }
+    return finish(std::move(cmd), text, file_name, {});
+}
+
+ConfigLoad load_config(const std::vector<std::string>& args) {
+    config::CommandLine cmd = config::parse_command_line(args, kKeys);
+    ConfigLoad load;
+    if (!cmd.usage_error.empty()) {
+        load.action = Action::kUsageError;
+        load.usage_error = cmd.usage_error;
+        return load;
+    }
+    if (cmd.help) {
+        load.action = Action::kHelp;
+        return load;
+    }
+    if (cmd.version) {
+        load.action = Action::kVersion;
+        return load;
+    }
+    const bool check = cmd.check;
+    const std::string file_name = cmd.config_file.value_or(kDefaultConfigFile);
+    std::vector<ConfigProblem> problems;
+    std::optional<std::string> text;
+    std::error_code ec;
+    if (cmd.config_file || std::filesystem::exists(file_name, ec))
+        text = config::read_file(file_name, problems);
+    load = finish(std::move(cmd), text, file_name, std::move(problems));
+    load.action = check ? Action::kCheck : Action::kRun;
+    if (check && !load.config.policy_file.empty() &&
+        std::filesystem::is_regular_file(load.config.policy_file, ec)) {
+        auto policy = load_policy_file(load.config.policy_file);
+        for (auto& p : policy.problems) load.problems.push_back(std::move(p));
+    }
+    return load;
+}
+
+std::string help_text() {
+    return R"(NAME
+    magd - Proxy Mobile IPv6 Mobile Access Gateway (RFC 5213, RFC 5845, RFC 5846, RFC 5847)
+
+SYNOPSIS
+    magd [--config FILE] [--check] [--SECTION.KEY VALUE]...
+    magd --help | --version
+
+DESCRIPTION
+    magd runs on an access router. Every mobile node has its own
+    point-to-point access link (a veth, VLAN, PPP or TUN device whose name
+    matches [access] interface). When an MN shows up on such a link -- the
+    device comes up and the policy store names the MN by that interface, or a
+    Router Solicitation arrives from a MAC the policy store knows, or an AP
+    controller runs "pmipctl attach IFACE [MAC]" -- magd sends a Proxy Binding
+    Update to the MN's LMA, retransmitted 1 s, 2 s, 4 s ... 32 s until a Proxy
+    Binding Acknowledgement arrives. On acceptance it creates the tunnel to
+    the LMA (ip6ip6 or GRE; kernel or userspace backend), routes the MN's home
+    network prefix on the access link, sends traffic sourced from it into the
+    tunnel (a source rule and one routing table per LMA), and advertises the
+    prefix in Router Advertisements from fe80::200:5eff:fe00:5213 /
+    00:00:5e:00:52:13 (RFC 6543), the same on every MAG, so the MN keeps its
+    address and default router when it moves. Bindings are renewed before
+    they expire while the link is up. Link down, device deletion or
+    "pmipctl detach" de-registers the MN (lifetime 0) and withdraws the prefix
+    (zero lifetimes in a last RA). magd also answers and sends heartbeats
+    (a changed LMA Restart Counter re-registers that LMA's MNs) and accepts
+    Binding Revocation from the LMAs. It runs in the foreground (use a
+    service manager) and is controlled with pmipctl.
+
+    On access links magd sets the device's MAC to [access] router-mac (when
+    set-router-mac is true), adds [access] router-link-local without DAD, and
+    sets accept_ra=0; it sets net.ipv6.conf.all.forwarding=1. It restores the
+    MAC and removes the address when the link stops being used and at exit.
+
+OPTIONS
+    -c, --config FILE
+        Configuration file (INI). Default: /etc/pmip/magd.conf when it
+        exists, else only built-in defaults and the command line.
+    --check
+        Validate the configuration and the policy store, print every problem
+        as "FILE:LINE: key: problem" and exit: 0 when valid (warnings
+        allowed), 1 otherwise.
+    -h, --help
+        This text.
+    -V, --version
+        Print the version and exit.
+    --SECTION.KEY VALUE
+        Any configuration key below, overriding the file.
+
+CONFIGURATION KEYS (section.key = default)
+    mag.address = (required)
+        Proxy Care-of Address: the MAG's global address towards the LMAs
+        (PBU source, tunnel endpoint).
+    mag.access-technology = 3
+        Access Technology Type option value (3 = IEEE 802.3).
+    access.interface = (repeatable, space separated)
+        fnmatch(3) patterns of access device names, e.g. "mn*" or "veth-mn?".
+    access.detect = link rs
+        How attachment is detected: link (a device coming up attaches the
+        MN whose policy entry names that interface), rs (a Router
+        Solicitation or DAD Neighbour Solicitation from a MAC in the policy
+        store), none (only pmipctl attach).
+    access.router-link-local = fe80::200:5eff:fe00:5213
+        Source of the RAs and the MN's default router (RFC 6543).
+    access.router-mac = 00:00:5e:00:52:13
+        Link-layer address given to access devices (RFC 6543).
+    access.set-router-mac = true
+        Set access devices' MAC to router-mac (false: leave it).
+    ra.max-interval-s = 600
+        MaxRtrAdvInterval (4..1800).
+    ra.min-interval-s = max(3, ra.max-interval-s / 3)
+        MinRtrAdvInterval (3 .. 0.75 x max).
+    ra.router-lifetime-s = 3 x ra.max-interval-s
+        Router Lifetime of the RAs (0..9000).
+    ra.mtu = 0
+        MTU option value; 0 = min(tunnel MTU, access link MTU).
+    ra.initial-count = 3
+        MAX_INITIAL_RTR_ADVERTISEMENTS after a registration.
+    ra.initial-interval-s = 16
+        MAX_INITIAL_RTR_ADVERT_INTERVAL (1..16).
+    binding.ordering = timestamp
+        timestamp: PBUs carry a Timestamp option; sequence: they do not
+        (RFC 5213 section 5.5, TimestampBasedApproachInUse).
+    binding.initial-bindack-timeout-ms = 1000
+        INITIAL_BINDACK_TIMEOUT (100..10000).
+    binding.max-bindack-timeout-s = 32
+        MAX_BINDACK_TIMEOUT (1..3600).
+    binding.renewal-percent = 80
+        Renew when this share of the granted lifetime has passed (10..95).
+    binding.max-update-rate = 3
+        MAX_UPDATE_RATE: PBUs per second per mobile node (RFC 6275 11.8).
+    binding.lma-table-base = 1000
+        Routing table of the first LMA; the next LMA gets base+1, ...
+    binding.rule-priority = 1000
+        Priority of the "from HNP lookup LMA-table" rules.
+    lmas.profile = (repeatable) "ADDRESS-OR-PREFIX rfc5213|oai"
+        Peer profile of LMAs; oai talks to OpenAirInterface/UMIP pmip6d
+        (PBAs without the P flag accepted, MN-LL-ID sent as the 8-octet
+        modified EUI-64, Timestamp halves in host byte order).
+    policy.store = (required)
+        JSON policy store (conf/magd-policy.json): MAC -> MN-Identifier,
+        LMA, prefixes, lifetime, tunnel kind, multicast; reloaded on SIGHUP
+        and "pmipctl reload" (changes apply to existing bindings).
+    tunnel.backend = auto
+        auto | kernel (ip6tnl/ip6gre) | userspace (TUN); auto uses the
+        kernel when it can and warns once when it cannot.
+    tunnel.path-mtu = 1500
+        Path MTU towards the LMAs; tunnel MTU = path MTU - encapsulation.
+    tunnel.hop-limit = 64
+        Hop limit of the outer header (RFC 2473 section 6.3).
+    tunnel.device-prefix = mg
+        Tunnel devices are named PREFIX6-xxxxxxxx / PREFIXg-xxxxxxxx; devices
+        with this prefix left by a crashed run are removed at start.
+    tunnel.delete-delay-ms = 0
+        Keep an unused tunnel this long before deleting it.
+    heartbeat.interval-s = 60
+        HEARTBEAT_INTERVAL towards LMAs with bindings; 0 disables them.
+    heartbeat.missing-allowed = 3
+        MISSING_HEARTBEATS_ALLOWED before an LMA is declared unreachable.
+    control.socket = /run/pmip/magd.sock
+        pmipctl control socket (UNIX, JSON lines).
+    control.mode = 0660
+        File mode of the control socket.
+    log.sink = stderr
+        stderr | syslog (facility daemon).
+    log.level = info
+        debug | info | warning | error.
+    log.debug = (none; repeatable, space separated)
+        Debug categories: mh bce bul tunnel route mld netlink ctl, or all.
+
+FILES
+    /etc/pmip/magd.conf          configuration (see conf/magd.conf)
+    /etc/pmip/magd-policy.json   policy store (see conf/magd-policy.json)
+    /run/pmip/magd.sock          control socket
+
+SIGNALS
+    SIGTERM, SIGINT   withdraw every prefix, delete every route, rule and
+                      tunnel, restore the access devices, then exit 0 (no
+                      de-registration is sent: the LMA keeps the bindings
+                      until their lifetime ends, so a restarted magd can
+                      register the MNs again without a new prefix).
+    SIGHUP            reload the policy store.
+
+EXIT STATUS
+    0   normal shutdown, or --check found no errors
+    1   configuration errors, or start-up failed
+    2   usage error on the command line
+
+EXAMPLES
+    magd --config /etc/pmip/magd.conf --check
+    magd -c magd.conf --tunnel.backend userspace --control.socket /tmp/magd.sock
+    pmipctl --socket /tmp/magd.sock show mns
+    pmipctl --socket /tmp/magd.sock attach veth-mn7 02:00:00:00:00:07
+)";
+}
+
+}  // namespace pmip::mag

@@ -1,0 +1,110 @@
+// magd configuration: the INI file, command-line overrides with the same
+// dotted names, and validation naming the file, line and key of every
+// problem (`magd --config F --check`). The machinery is shared with lmad
+// (pmip/common/config_file.hpp); the keys, defaults and --help are here.
+//
+//   [mag]        address, access-technology      Proxy-CoA, ATT [RFC 5213 sections 2.2, 8.1]
+//   [access]     interface, detect, router-link-local, router-mac, set-router-mac
+//                                                 [sections 6.8, 6.9.1.1; RFC 6543]
+//   [ra]         max-interval-s, min-interval-s, router-lifetime-s, mtu, initial-count,
+//                initial-interval-s                [RFC 4861 section 6.2.1]
+//   [binding]    ordering, initial-bindack-timeout-ms, max-bindack-timeout-s,
+//                renewal-percent, max-update-rate, lma-table-base, rule-priority
+//                                                 [sections 6.9.4, 6.10, 9]
+//   [lmas]       profile                          [PROTOCOL.md Appendix I]
+//   [policy]     store
+//   [tunnel]     backend, path-mtu, hop-limit, device-prefix, delete-delay-ms [RFC 2473]
+//   [heartbeat]  interval-s, missing-allowed      [RFC 5847 section 3]
+//   [control]    socket, mode
+//   [log]        sink, level, debug
+//
+// Threading: none (start-up only). Counters: none.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "pmip/common/config_file.hpp"
+#include "pmip/common/heartbeat.hpp"
+#include "pmip/common/link_config.hpp"
+#include "pmip/common/log.hpp"
+#include "pmip/common/tunnel.hpp"
+#include "pmip/mag/mag_engine.hpp"
+#include "pmip/mag/router_advertisement.hpp"
+
+namespace pmip::mag {
+
+// How magd talks to one LMA [PROTOCOL.md Appendix I].
+enum class PeerProfile : std::uint8_t {
+    kRfc5213,  // strict
+    kOai,      // OAI / UMIP pmip6d LMA: lenient PBA parsing (no P flag), MN-LL-ID as
+               // the 8-octet modified EUI-64, Timestamp halves in host byte order
+};
+std::string_view to_string(PeerProfile profile);
+
+struct LmaProfileRule {
+    Ipv6Prefix lmas;
+    PeerProfile profile = PeerProfile::kRfc5213;
+};
+PeerProfile profile_of(const std::vector<LmaProfileRule>& rules, const Ipv6Address& lma);
+
+inline constexpr const char* kDefaultConfigFile = "/etc/pmip/magd.conf";
+inline constexpr const char* kDefaultControlSocket = "/run/pmip/magd.sock";
+
+struct AccessConfig {
+    std::vector<std::string> patterns;  // fnmatch(3) patterns of access device names
+    bool detect_link = true;  // a device coming up attaches the MN its policy names by interface
+    bool detect_rs = true;    // a Router Solicitation (or DAD NS) attaches the MN by its MAC
+    Ipv6Address router_link_local{};  // fe80::200:5eff:fe00:5213 [RFC 6543]
+    MacAddress router_mac{0x00, 0x00, 0x5e, 0x00, 0x52, 0x13};
+    bool set_router_mac = true;
+};
+
+struct RaConfig {
+    RaTiming timing;
+    std::uint16_t router_lifetime = 1800;  // AdvDefaultLifetime
+    unsigned mtu = 0;                      // 0: min(tunnel MTU, access link MTU)
+};
+
+struct MagdConfig {
+    std::string config_file;
+    MagConfig engine;  // proxy_coa, ATT, timers, tables
+    AccessConfig access;
+    RaConfig ra;
+    std::vector<LmaProfileRule> profiles;
+    std::string policy_file;
+    TunnelBackendChoice tunnel_backend = TunnelBackendChoice::kAuto;
+    TunnelOptions tunnel;
+    HeartbeatConfig heartbeat;
+    bool heartbeat_enabled = true;
+    std::string control_socket = kDefaultControlSocket;
+    mode_t control_mode = 0660;
+    log::Sink log_sink = log::Sink::kStderr;
+    log::Level log_level = log::Level::kInfo;
+    std::vector<log::Category> debug;
+};
+
+enum class Action : std::uint8_t { kRun, kCheck, kHelp, kVersion, kUsageError };
+
+struct ConfigLoad {
+    Action action = Action::kRun;
+    MagdConfig config;
+    std::vector<ConfigProblem> problems;
+    std::string usage_error;
+};
+
+// Parses `args` (without argv[0]); reads the file (--config, default
+// kDefaultConfigFile when it exists) and validates everything. With --check
+// the policy store is loaded too and its problems added.
+ConfigLoad load_config(const std::vector<std::string>& args);
+// For tests: an INI text as if read from `file_name`, then `args` over it.
+ConfigLoad load_config_text(const std::string& text, const std::string& file_name,
+                            const std::vector<std::string>& args = {});
+
+// The man page printed by `magd --help`.
+std::string help_text();
+
+}  // namespace pmip::mag

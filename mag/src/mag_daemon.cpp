@@ -1,0 +1,702 @@
+// magd wiring: adapters around the MAG engine. See mag_daemon.hpp.
+#include "mag_daemon.hpp"
+
+#include <fnmatch.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <ctime>
+#include <filesystem>
+
+#include "pmip/common/log.hpp"
+
+namespace pmip::mag {
+
+using pmip::to_string;
+using json = nlohmann::json;
+
+namespace {
+
+const char* const kContext = "[mag]";
+
+std::string link_context(const std::string& name) {
+    return "[mag if=" + name + "]";
+}
+
+Status ensure_directory_of(const std::string& path, mode_t mode) {
+    const auto dir = std::filesystem::path(path).parent_path();
+    std::error_code ec;
+    if (dir.empty() || std::filesystem::is_directory(dir, ec))
+        return {};
+    if (::mkdir(dir.c_str(), mode) != 0 && errno != EEXIST)
+        return Error::from_errno("creating directory " + dir.string());
+    return {};
+}
+
+const Ipv6Address kAllNodes = *parse_address("ff02::1");
+
+json prefixes_json(const std::vector<Ipv6Prefix>& prefixes) {
+    json out = json::array();
+    for (const auto& p : prefixes) out.push_back(to_string(p));
+    return out;
+}
+
+}  // namespace
+
+MagDaemon::MagDaemon(MagdConfig config, EventLoop& loop) : config_(std::move(config)), loop_(loop) {}
+
+Expected<std::unique_ptr<MagDaemon>> MagDaemon::start(MagdConfig config, EventLoop& loop) {
+    std::unique_ptr<MagDaemon> d(new MagDaemon(std::move(config), loop));
+    if (Status st = d->open(); !st.ok()) {
+        d->shutdown();
+        return st.error();
+    }
+    return d;
+}
+
+Status MagDaemon::open() {
+    const MagdConfig& c = config_;
+    // RFC 5847 section 5.2: a value that changes at every start. magd keeps
+    // no bindings across restarts, so the start time serves (no state file).
+    restart_counter_ = static_cast<std::uint32_t>(std::time(nullptr));
+
+    // Policy store first: a broken file must stop the start, not half of it.
+    policies_ = std::make_unique<FilePolicyStore>();
+    {
+        PolicyLoad load = load_policy_file(c.policy_file);
+        if (!load.ok()) {
+            std::string text;
+            for (const auto& p : load.problems) text += (text.empty() ? "" : "; ") + p.to_string();
+            return Error{0, "policy store has problems: " + text};
+        }
+        (void)policies_->replace(std::move(load.contents));
+    }
+
+    auto routes = make_netlink_route_manager();
+    if (!routes)
+        return routes.error();
+    routes_ = std::move(*routes);
+    if (auto flushed = routes_->flush_owned(); !flushed) {
+        PMIP_WARNING(kRoute, kContext, "removing routes of a previous run failed: " + flushed.error().what);
+    } else if (*flushed > 0) {
+        PMIP_INFO(kRoute, kContext, "removed " + std::to_string(*flushed) + " routes and rules left by a previous run");
+    }
+    link_config_ = make_kernel_link_configurator();
+    // RFC 5213 section 6.10: the MAG forwards between access links and tunnels.
+    if (Status st = link_config_->set_ipv6_sysctl("all", "forwarding", "1"); !st.ok())
+        return Error{st.error().code, "enabling IPv6 forwarding: " + st.error().what};
+
+    auto backend = make_tunnel_backend(c.tunnel_backend);
+    if (!backend)
+        return backend.error();
+    if (auto stale = (*backend)->remove_stale(c.tunnel.name_prefix); !stale) {
+        PMIP_WARNING(kTunnel, kContext, "removing stale tunnel devices failed: " + stale.error().what);
+    } else if (*stale > 0) {
+        PMIP_INFO(kTunnel, kContext, "removed " + std::to_string(*stale) + " tunnel devices left by a previous run");
+    }
+    const std::string backend_name((*backend)->name());
+    tunnels_ = std::make_unique<RefCountingTunnelManager>(std::move(*backend), loop_, c.tunnel);
+
+    auto socket = MhSocket::open(loop_);
+    if (!socket)
+        return socket.error();
+    socket_ = std::move(*socket);
+    MagReceiverHandlers handlers;
+    handlers.pba = [this](const Ipv6Address& lma, const mh::BindingAcknowledgement& pba) {
+        engine_->handle_proxy_binding_acknowledgement(lma, pba);
+    };
+    handlers.bri = [this](const Ipv6Address& lma, const mh::BindingRevocationIndication& bri) {
+        engine_->handle_binding_revocation_indication(lma, bri);
+    };
+    handlers.heartbeat_response = [this](const Ipv6Address& peer, std::uint32_t seq,
+                                         std::optional<std::uint32_t> counter, bool unsolicited) {
+        if (heartbeat_)
+            heartbeat_->response_received(peer, seq, counter, unsolicited);
+    };
+    handlers.binding_error_unrecognized_type = [this](const Ipv6Address& peer) {
+        if (heartbeat_)
+            heartbeat_->binding_error_received(peer);
+    };
+    receiver_ = std::make_unique<MagReceiver>(c.engine.proxy_coa, c.profiles, restart_counter_,
+                                              *socket_, std::move(handlers));
+
+    if (c.heartbeat_enabled) {
+        HeartbeatMonitor::Callbacks cb;
+        cb.send_request = [this](const Ipv6Address& lma, std::uint32_t seq) {
+            send_heartbeat_request(lma, seq);
+        };
+        cb.unreachable = [this](const Ipv6Address& lma) {
+            ++counters_["lma_unreachable"];
+            PMIP_WARNING(kBul, "[mag lma=" + to_string(lma) + "]",
+                         "LMA does not answer heartbeats; bindings kept until their lifetime ends");
+        };
+        cb.reachable = [this](const Ipv6Address&) { ++counters_["lma_reachable_again"]; };
+        cb.restarted = [this](const Ipv6Address& lma, std::uint32_t, std::uint32_t) {
+            ++counters_["lma_restarts"];
+            PMIP_WARNING(kBul, "[mag lma=" + to_string(lma) + "]",
+                         "LMA restarted (Restart Counter changed): registering its mobile nodes again");
+            engine_->reregister_all(lma);
+        };
+        heartbeat_ = std::make_unique<HeartbeatMonitor>(loop_, c.heartbeat, std::move(cb));
+    }
+
+    auto ra = RaSocket::open();
+    if (!ra)
+        return ra.error();
+    ra_socket_ = std::move(*ra);
+    ra_scheduler_ = std::make_unique<RaScheduler>(loop_, c.ra.timing,
+                                                  [this](int ifindex) { send_ra(ifindex, false); });
+
+    engine_ = std::make_unique<MagEngine>(c.engine, *policies_, *tunnels_, *routes_, loop_,
+                                          receiver_->sender(),
+                                          [this](int ifindex) { return is_attached(ifindex); });
+    engine_->set_observer(this);
+
+    if (Status st = ensure_directory_of(c.control_socket, 0755); !st.ok())
+        return st;
+    auto control = ControlServer::create(loop_, c.control_socket, c.control_mode);
+    if (!control)
+        return control.error();
+    control_ = std::move(*control);
+    register_commands();
+
+    socket_->set_handler([this](const ReceivedPacket& p) { receiver_->receive(p); });
+
+    auto monitor = make_netlink_link_monitor(loop_);
+    if (!monitor)
+        return monitor.error();
+    links_ = std::move(*monitor);
+    links_->set_handler([this](const LinkEvent& e) { on_link_event(e); });
+    auto solicitations = SolicitationSocket::open(
+        loop_, [this](int ifindex, const std::string& mac, SolicitationKind kind) {
+            on_solicitation(ifindex, mac, kind);
+        });
+    if (!solicitations)
+        return solicitations.error();
+    solicitations_ = std::move(*solicitations);
+
+    for (const auto& link : links_->links()) {
+        if (is_access_name(link.name))
+            track(link);
+    }
+    std::string patterns;
+    for (const auto& p : c.access.patterns) patterns += (patterns.empty() ? "" : " ") + p;
+    PMIP_INFO(kBul, kContext,
+              "magd started: Proxy-CoA " + to_string(c.engine.proxy_coa) + ", access interfaces \"" +
+                  patterns + "\" (" + std::to_string(access_.size()) + " present), tunnel backend " +
+                  backend_name + ", " + std::to_string(policies_->size()) +
+                  " mobile nodes in the policy store, control " + c.control_socket);
+    return {};
+}
+
+MagDaemon::~MagDaemon() {
+    shutdown();
+}
+
+void MagDaemon::shutdown() {
+    if (shut_down_)
+        return;
+    shut_down_ = true;
+    if (socket_)
+        socket_->set_handler({});
+    solicitations_.reset();
+    if (links_)
+        links_->set_handler({});
+    if (engine_) {
+        const std::size_t n = engine_->entries().size();
+        engine_->clear();  // observer: last RAs with zero lifetimes
+        if (n > 0)
+            PMIP_INFO(kBul, kContext, "shutdown: removed " + std::to_string(n) + " bindings");
+    }
+    if (tunnels_)
+        tunnels_->destroy_all();
+    if (routes_) {
+        if (auto flushed = routes_->flush_owned(); !flushed)
+            PMIP_WARNING(kRoute, kContext, "shutdown: removing routes failed: " + flushed.error().what);
+    }
+    for (auto& [ifindex, link] : access_) restore(link);
+    access_.clear();
+    control_.reset();
+}
+
+// --- access links ------------------------------------------------------------
+
+bool MagDaemon::is_access_name(const std::string& name) const {
+    for (const auto& pattern : config_.access.patterns) {
+        if (::fnmatch(pattern.c_str(), name.c_str(), 0) == 0)
+            return true;
+    }
+    return false;
+}
+
+void MagDaemon::track(const Link& l) {
+    auto [it, inserted] = access_.try_emplace(l.ifindex);
+    AccessLink& link = it->second;
+    if (inserted) {
+        link.ifindex = l.ifindex;
+        link.original_mac = l.mac;
+        PMIP_INFO(kBul, link_context(l.name), "access link found");
+    }
+    link.name = l.name;
+    link.mtu = l.mtu ? l.mtu : 1500;
+    prepare(link);
+    const bool was_running = link.running;
+    link.running = l.running;
+    if (l.running && !was_running)
+        link_up(link);
+}
+
+// RFC 6543: the same link-local and MAC on every access link of every MAG;
+// RFC 5213 section 6.8: the MAG is the MN's router, it takes no RAs there.
+void MagDaemon::prepare(AccessLink& link) {
+    if (link.prepared)
+        return;
+    const AccessConfig& a = config_.access;
+    bool ok = true;
+    if (a.set_router_mac && link.original_mac.size() == 6 &&
+        !std::equal(link.original_mac.begin(), link.original_mac.end(), a.router_mac.begin())) {
+        if (Status st = link_config_->set_mac(link.ifindex, a.router_mac); !st.ok()) {
+            ok = false;
+            PMIP_ERROR(kBul, link_context(link.name), "setting the router MAC failed: " + st.error().what);
+        } else {
+            link.mac_changed = true;
+        }
+    }
+    if (Status st = link_config_->set_ipv6_sysctl(link.name, "accept_ra", "0"); !st.ok()) {
+        ok = false;
+        PMIP_ERROR(kBul, link_context(link.name), "accept_ra=0 failed: " + st.error().what);
+    }
+    if (Status st = link_config_->add_address(link.ifindex, Ipv6Prefix{a.router_link_local, 64}, true);
+        !st.ok()) {
+        ok = false;
+        PMIP_ERROR(kBul, link_context(link.name),
+                   "adding " + to_string(a.router_link_local) + " failed: " + st.error().what);
+    } else {
+        link.address_added = true;
+    }
+    // RFC 5213 section 6.10 / PROTOCOL.md 2.17: packets from an MN need an
+    // established binding. Its HNP-sourced packets match the binding's rule
+    // (rule-priority) first; anything else arriving on the access link ends
+    // in the access table's unreachable default instead of the main table.
+    if (!access_table_ready_) {
+        Route unreachable{Ipv6Prefix{Ipv6Address{}, 0}, 0, access_table(), config_.engine.route_metric,
+                          std::nullopt, true};
+        if (Status st = routes_->add(unreachable); !st.ok()) {
+            ok = false;
+            PMIP_ERROR(kRoute, kContext, "access table unreachable route: " + st.error().what);
+        } else {
+            access_table_ready_ = true;
+        }
+    }
+    if (!link.rule_added) {
+        Rule rule{Ipv6Prefix{Ipv6Address{}, 0}, access_table(), config_.engine.rule_priority + 1, link.name};
+        if (Status st = routes_->add(rule); !st.ok()) {
+            ok = false;
+            PMIP_ERROR(kRoute, link_context(link.name), "access rule: " + st.error().what);
+        } else {
+            link.rule_added = true;
+        }
+    }
+    link.prepared = ok;
+    ++counters_[ok ? "access_links_prepared" : "prepare_errors"];
+}
+
+void MagDaemon::remove_access_rule(AccessLink& link) {
+    if (!link.rule_added)
+        return;
+    Rule rule{Ipv6Prefix{Ipv6Address{}, 0}, access_table(), config_.engine.rule_priority + 1, link.name};
+    if (Status st = routes_->remove(rule); !st.ok())
+        PMIP_WARNING(kRoute, link_context(link.name), "removing the access rule failed: " + st.error().what);
+    link.rule_added = false;
+}
+
+void MagDaemon::restore(AccessLink& link) {
+    remove_access_rule(link);
+    if (link.address_added) {
+        if (Status st = link_config_->remove_address(
+                link.ifindex, Ipv6Prefix{config_.access.router_link_local, 64});
+            !st.ok()) {
+            PMIP_WARNING(kBul, link_context(link.name), "removing the router link-local failed: " + st.error().what);
+        }
+    }
+    if (link.mac_changed && link.original_mac.size() == 6) {
+        MacAddress mac{};
+        std::copy(link.original_mac.begin(), link.original_mac.end(), mac.begin());
+        if (Status st = link_config_->set_mac(link.ifindex, mac); !st.ok() && st.error().code != ENODEV)
+            PMIP_WARNING(kBul, link_context(link.name), "restoring the MAC failed: " + st.error().what);
+    }
+    link.prepared = link.address_added = link.mac_changed = false;
+}
+
+void MagDaemon::on_link_event(const LinkEvent& event) {
+    const Link& l = event.link;
+    auto it = access_.find(l.ifindex);
+    switch (event.type) {
+        case LinkEventType::kNew:
+        case LinkEventType::kUp:
+            if (it != access_.end() || is_access_name(l.name))
+                track(l);
+            return;
+        case LinkEventType::kDown:
+            if (it == access_.end())
+                return;
+            it->second.running = false;
+            PMIP_INFO(kBul, link_context(it->second.name), "access link down");
+            engine_->detach(l.ifindex);
+            return;
+        case LinkEventType::kDeleted:
+            if (it == access_.end())
+                return;
+            it->second.running = false;
+            PMIP_INFO(kBul, link_context(it->second.name), "access link gone");
+            engine_->detach(l.ifindex);
+            remove_access_rule(it->second);  // rules name the device; the rest went with it
+            access_.erase(l.ifindex);
+            return;
+    }
+}
+
+void MagDaemon::link_up(AccessLink& link) {
+    PMIP_INFO(kBul, link_context(link.name), "access link up");
+    if (!config_.access.detect_link)
+        return;
+    if (const PolicyEntry* e = policies_->find_by_interface(link.name)) {
+        (void)attach(link, e->mac, "link up");
+    } else {
+        ++counters_["link_up_without_interface_policy"];
+    }
+}
+
+void MagDaemon::on_solicitation(int ifindex, const std::string& mac, SolicitationKind kind) {
+    const auto it = access_.find(ifindex);
+    if (it == access_.end()) {
+        ++counters_["solicitations_not_access_link"];
+        return;
+    }
+    AccessLink& link = it->second;
+    if (const auto* e = engine_->find_by_interface(ifindex)) {
+        if (e->state == BulState::kRegistered && kind == SolicitationKind::kRouterSolicitation)
+            ra_scheduler_->solicited(ifindex);  // RFC 4861 section 6.2.6
+        return;
+    }
+    if (!config_.access.detect_rs || !link.running)
+        return;
+    (void)attach(link, mac, kind == SolicitationKind::kRouterSolicitation ? "router solicitation"
+                                                                          : "DAD neighbour solicitation");
+}
+
+bool MagDaemon::attach(AccessLink& link, const std::string& mac, const char* how) {
+    PMIP_DEBUG(kBul, link_context(link.name), std::string("attach: ") + how + " from " + mac_text(mac));
+    return engine_->attach(link.ifindex, link.name, mac);
+}
+
+bool MagDaemon::is_attached(int ifindex) const {
+    const auto it = access_.find(ifindex);
+    return it != access_.end() && it->second.running;
+}
+
+// RFC 5213 sections 6.7, 6.9.3, 6.12; RFC 4861 section 6.2.3.
+void MagDaemon::send_ra(int ifindex, bool withdraw) {
+    const auto it = access_.find(ifindex);
+    if (it == access_.end() || !it->second.running)
+        return;
+    AccessLink& link = it->second;
+    RouterAdvertisement ra;
+    ra.router_lifetime = withdraw ? 0 : config_.ra.router_lifetime;
+    ra.source_link_layer_address = config_.access.router_mac;
+    const unsigned mtu = config_.ra.mtu ? config_.ra.mtu
+                                        : (link.tunnel_mtu ? std::min(link.tunnel_mtu, link.mtu) : link.mtu);
+    ra.mtu = mtu;
+    if (withdraw) {
+        for (const auto& p : link.advertised) ra.prefixes.push_back({p, true, true, 0, 0});
+    } else {
+        const auto* e = engine_->find_by_interface(ifindex);
+        if (!e || e->state != BulState::kRegistered)
+            return;
+        // Lifetimes tied to the binding (RFC 5213 section 6.7 MAY).
+        const std::uint32_t binding = 4u * e->lifetime_granted;
+        for (const auto& p : e->home_network_prefixes) {
+            ra.prefixes.push_back({p, true, true, std::min<std::uint32_t>(2'592'000, binding),
+                                   std::min<std::uint32_t>(604'800, binding)});
+        }
+        link.advertised = e->home_network_prefixes;
+    }
+    const auto icmp = build_router_advertisement(ra);
+    if (Status st = ra_socket_->send(ifindex, config_.access.router_link_local, kAllNodes, icmp); !st.ok()) {
+        ++counters_["ra_errors"];
+        PMIP_WARNING(kBul, link_context(link.name), st.error().what);
+    }
+}
+
+// --- engine observer -------------------------------------------------------
+
+void MagDaemon::registered(const BindingUpdateListEntry& e, const TunnelInfo& tunnel) {
+    if (auto it = access_.find(e.access_ifindex); it != access_.end()) {
+        it->second.tunnel_mtu = tunnel.mtu;
+        ra_scheduler_->start(e.access_ifindex);  // an RA now, then the initial burst
+    }
+    if (heartbeat_)
+        heartbeat_->binding_added(e.policy.lma);
+    ++lma_bindings_[e.policy.lma];
+    publish({BindingEvent::Kind::kAttached, e.mn_link_layer_address, e.policy.mn_identifier,
+             e.policy.lma, e.access_interface, e.access_ifindex, tunnel.name, tunnel.ifindex,
+             e.home_network_prefixes, e.policy.multicast});
+}
+
+void MagDaemon::deregistered(const BindingUpdateListEntry& e) {
+    ra_scheduler_->stop(e.access_ifindex);
+    if (auto it = access_.find(e.access_ifindex); it != access_.end()) {
+        send_ra(e.access_ifindex, true);  // RFC 5213 section 6.12: zero lifetimes
+        it->second.advertised.clear();
+    }
+    if (heartbeat_)
+        heartbeat_->binding_removed(e.policy.lma);
+    if (auto it = lma_bindings_.find(e.policy.lma); it != lma_bindings_.end() && --it->second == 0)
+        lma_bindings_.erase(it);
+    publish({BindingEvent::Kind::kDetached, e.mn_link_layer_address, e.policy.mn_identifier,
+             e.policy.lma, e.access_interface, e.access_ifindex, "", 0, e.home_network_prefixes,
+             e.policy.multicast});
+}
+
+void MagDaemon::publish(const BindingEvent& event) {
+    for (const auto& listener : listeners_) listener(event);
+}
+
+void MagDaemon::send_heartbeat_request(const Ipv6Address& lma, std::uint32_t sequence) {
+    mh::Heartbeat request;
+    request.sequence = sequence;
+    socket_->send(config_.engine.proxy_coa, lma, request);
+}
+
+// --- control -----------------------------------------------------------------
+
+void MagDaemon::register_commands() {
+    control_->handle("show mns", [this](const json&) { return show_mns(); });
+    control_->handle("show bul", [this](const json& r) { return show_bul(r); });
+    control_->handle("show tunnels", [this](const json&) { return show_tunnels(); });
+    control_->handle("show links", [this](const json&) { return show_links(); });
+    control_->handle("show counters", [this](const json&) { return show_counters(); });
+    control_->handle("show policy", [this](const json&) { return policies_->to_json(); });
+    control_->handle("attach", [this](const json& r) { return attach_command(r); });
+    control_->handle("detach", [this](const json& r) { return detach_command(r); });
+    control_->handle("reload", [this](const json&) { return reload(); });
+}
+
+json MagDaemon::show_mns() const {
+    json out = json::array();
+    for (const auto& [id, e] : engine_->entries()) {
+        std::string tunnel;
+        if (e.tunnel) {
+            if (const auto info = tunnels_->find(*e.tunnel))
+                tunnel = info->name;
+        }
+        out.push_back({{"interface", e.access_interface},
+                       {"mac", mac_text(e.mn_link_layer_address)},
+                       {"mn", e.policy.mn_identifier},
+                       {"lma", to_string(e.policy.lma)},
+                       {"state", std::string(to_string(e.state))},
+                       {"prefixes", prefixes_json(e.home_network_prefixes)},
+                       {"tunnel", tunnel},
+                       {"lifetime", 4u * e.lifetime_granted}});
+    }
+    return out;
+}
+
+json MagDaemon::show_bul(const json& request) const {
+    const std::string mn = request.value("mn", "");
+    const std::string interface = request.value("interface", "");
+    json out = json::array();
+    for (const auto& [id, e] : engine_->entries()) {
+        if (!mn.empty() && e.policy.mn_identifier != mn)
+            continue;
+        if (!interface.empty() && e.access_interface != interface)
+            continue;
+        json j{{"id", id},
+               {"interface", e.access_interface},
+               {"ifindex", e.access_ifindex},
+               {"mac", mac_text(e.mn_link_layer_address)},
+               {"mn", e.policy.mn_identifier},
+               {"lma", to_string(e.policy.lma)},
+               {"state", std::string(to_string(e.state))},
+               {"requested_prefixes", prefixes_json(e.requested_prefixes)},
+               {"prefixes", prefixes_json(e.home_network_prefixes)},
+               {"handoff_indicator", e.handoff_indicator},
+               {"sequence", e.sequence},
+               {"timestamp", e.timestamp},
+               {"lifetime_requested", 4u * e.policy.lifetime},
+               {"lifetime", 4u * e.lifetime_granted},
+               {"last_status", e.last_status},
+               {"transmissions", e.transmissions},
+               {"retransmit_timeout_ms",
+                std::chrono::duration_cast<std::chrono::milliseconds>(e.retransmit_timeout).count()},
+               {"table", e.lma_table},
+               {"multicast", e.policy.multicast}};
+        j["gre"] = {{"uplink_key", e.uplink_key ? json(*e.uplink_key) : json(nullptr)},
+                    {"downlink_key", e.downlink_key ? json(*e.downlink_key) : json(nullptr)}};
+        if (e.tunnel) {
+            if (const auto info = tunnels_->find(*e.tunnel))
+                j["tunnel"] = info->name;
+        }
+        out.push_back(std::move(j));
+    }
+    return out;
+}
+
+json MagDaemon::show_tunnels() const {
+    json out = json::array();
+    for (const auto& info : tunnels_->tunnels()) out.push_back(tunnel_json(info, tunnels_->counters(info.key)));
+    return out;
+}
+
+json MagDaemon::show_links() const {
+    json out = json::array();
+    for (const auto& [ifindex, l] : access_) {
+        out.push_back({{"interface", l.name},
+                       {"ifindex", ifindex},
+                       {"running", l.running},
+                       {"prepared", l.prepared},
+                       {"mtu", l.mtu},
+                       {"advertised", prefixes_json(l.advertised)},
+                       {"ra_running", ra_scheduler_->running(ifindex)}});
+    }
+    return out;
+}
+
+json MagDaemon::show_counters() const {
+    const MagCounters& c = engine_->counters();
+    json rejected = json::object();
+    for (const auto& [status, n] : c.pba_rejected) rejected[std::to_string(status)] = n;
+    json bra = json::object();
+    for (const auto& [status, n] : c.bra_sent) bra[std::to_string(status)] = n;
+    json engine{{"attaches", c.attaches},
+                {"attach_without_policy", c.attach_without_policy},
+                {"pbu_sent", c.pbu_sent},
+                {"pbu_retransmitted", c.pbu_retransmitted},
+                {"pba_accepted", c.pba_accepted},
+                {"pba_rejected", rejected},
+                {"pba_unmatched", c.pba_unmatched},
+                {"pba_mismatched", c.pba_mismatched},
+                {"renewals", c.renewals},
+                {"renewals_skipped_detached", c.renewals_skipped_detached},
+                {"deregistrations", c.deregistrations},
+                {"deregistration_timeouts", c.deregistration_timeouts},
+                {"data_path_errors", c.data_path_errors},
+                {"bri_received", c.bri_received},
+                {"bri_discarded", c.bri_discarded},
+                {"bindings_revoked", c.bindings_revoked},
+                {"bra_sent", bra}};
+    json daemon = json::object();
+    for (const auto& [k, v] : counters_) daemon[k] = v;
+    json access = solicitations_ ? solicitations_->counters() : json::object();
+    access.update(ra_socket_->counters());
+    return {{"engine", engine},
+            {"mh", receiver_->counters()},
+            {"socket", socket_->counters()},
+            {"access", access},
+            {"daemon", daemon},
+            {"control", control_->counters()}};
+}
+
+json MagDaemon::attach_command(const json& request) {
+    const std::string name = request.value("interface", "");
+    if (name.empty())
+        throw ControlError("attach: give \"interface\" (and optionally \"mac\")");
+    const auto l = links_->find(name);
+    if (!l)
+        throw ControlError("attach: no device \"" + name + "\"");
+    if (!access_.count(l->ifindex))
+        track(*l);  // an AP controller may name any device
+    AccessLink& link = access_.at(l->ifindex);
+    if (!link.running)
+        throw ControlError("attach: " + name + " is down (the MN cannot be reached)");
+    std::string mac;
+    if (request.contains("mac")) {
+        const auto parsed = request["mac"].is_string() ? parse_mac_text(request["mac"].get<std::string>())
+                                                       : std::nullopt;
+        if (!parsed)
+            throw ControlError("attach: \"mac\" is not a MAC address (xx:xx:xx:xx:xx:xx)");
+        mac = *parsed;
+    } else if (const PolicyEntry* e = policies_->find_by_interface(name)) {
+        mac = e->mac;
+    } else {
+        throw ControlError("attach: no \"mac\" given and no policy entry names interface " + name);
+    }
+    if (const auto* e = engine_->find_by_interface(l->ifindex)) {
+        if (e->mn_link_layer_address != mac)
+            throw ControlError("attach: " + name + " already has mobile node " + mac_text(e->mn_link_layer_address));
+    } else if (!policies_->find(mac)) {
+        engine_->attach(l->ifindex, name, mac);  // counted as without policy
+        throw ControlError("attach: no policy for " + mac_text(mac) + ": no service");
+    } else {
+        (void)attach(link, mac, "pmipctl attach");
+    }
+    const auto* e = engine_->find_by_interface(l->ifindex);
+    return {{"interface", name},
+            {"mac", mac_text(mac)},
+            {"mn", e ? json(e->policy.mn_identifier) : json(nullptr)},
+            {"state", e ? json(std::string(to_string(e->state))) : json(nullptr)}};
+}
+
+json MagDaemon::detach_command(const json& request) {
+    const std::string name = request.value("interface", "");
+    if (name.empty())
+        throw ControlError("detach: give \"interface\"");
+    for (auto& [ifindex, link] : access_) {
+        if (link.name != name)
+            continue;
+        const auto* e = engine_->find_by_interface(ifindex);
+        if (!e)
+            throw ControlError("detach: no mobile node on " + name);
+        const std::string mn = e->policy.mn_identifier;
+        engine_->detach(ifindex);
+        const auto* after = engine_->find_by_interface(ifindex);
+        return {{"interface", name},
+                {"mn", mn},
+                {"state", after ? std::string(to_string(after->state)) : std::string("removed")}};
+    }
+    throw ControlError("detach: " + name + " is not an access link");
+}
+
+json MagDaemon::reload() {
+    PolicyLoad load = load_policy_file(config_.policy_file);
+    if (!load.ok()) {
+        ++counters_["reload_failures"];
+        std::string text;
+        for (const auto& p : load.problems) {
+            text += (text.empty() ? "" : "; ") + p.to_string();
+            PMIP_ERROR(kBul, kContext, "reload: " + p.to_string());
+        }
+        throw ControlError("policy store not reloaded (the old one stays): " + text);
+    }
+    ++counters_["reloads"];
+    const auto changed = policies_->replace(std::move(load.contents));
+    // MNs whose policy changed register again with the new one (RFC 5213
+    // section 6.2: the profile decides the LMA, prefixes and tunnel).
+    std::vector<std::pair<int, std::string>> again;
+    for (const auto& [id, e] : engine_->entries()) {
+        if (std::find(changed.begin(), changed.end(), e.mn_link_layer_address) != changed.end())
+            again.emplace_back(e.access_ifindex, e.mn_link_layer_address);
+    }
+    for (const auto& [ifindex, mac] : again) {
+        ++counters_["policy_changes_applied"];
+        engine_->detach(ifindex);
+        // After the de-registration completes (PBA or INITIAL_BINDACK_TIMEOUT).
+        loop_.start_timer(config_.engine.initial_bindack_timeout + std::chrono::milliseconds(50),
+                          [this, ifindex = ifindex, mac = mac] {
+                              auto it = access_.find(ifindex);
+                              if (it == access_.end() || !it->second.running ||
+                                  engine_->find_by_interface(ifindex))
+                                  return;
+                              (void)attach(it->second, mac, "policy reload");
+                          });
+    }
+    json macs = json::array();
+    for (const auto& m : changed) macs.push_back(mac_text(m));
+    PMIP_INFO(kBul, kContext, "policy store reloaded: " + std::to_string(policies_->size()) +
+                                  " mobile nodes, " + std::to_string(changed.size()) +
+                                  " changed, " + std::to_string(again.size()) + " registering again");
+    return {{"mobile_nodes", policies_->size()}, {"changed", macs}, {"reregistering", again.size()}};
+}
+
+}  // namespace pmip::mag

@@ -1,0 +1,167 @@
+// magd's wiring: the adapters around the MAG engine (DESIGN.md section 2:
+// "daemons whose main is wiring only"; magd_main.cpp parses the
+// configuration, sets up logging, the loop and signals).
+//
+//   LinkMonitor ------> access links (pattern) -> prepare (RFC 6543 MAC and
+//                       link-local, accept_ra=0) -> attach on link up (policy
+//                       by interface) / detach on down or deletion
+//   SolicitationSocket -> RS / DAD NS on an access link -> attach by MAC,
+//                       or an immediate RA when already registered
+//   MH socket -> MagReceiver -> MagEngine (PBA, BRI) / HeartbeatMonitor
+//   MagEngine observer -> RAs (RaScheduler + RaSocket), heartbeat peers,
+//                       binding events (subscribe(); the multicast proxy of
+//                       issue 7 follows them)
+//   ControlServer: show mns | bul | tunnels | links | counters | policy,
+//                  attach, detach, reload
+//
+// RFC 5213 section 6 (the engine), 6.7-6.9.3 and RFC 4861 (RAs), RFC 6543
+// (fixed link-local / MAC), RFC 5847 (heartbeats: a changed LMA Restart
+// Counter re-registers that LMA's MNs), RFC 5846 (revocation).
+//
+// Start-up removes what a crashed run left (routes and rules of our protocol
+// number, tunnel devices with our name prefix); shutdown() withdraws every
+// prefix (a last RA with zero lifetimes), deletes every route, rule and
+// tunnel, restores the access devices' MAC and removes the link-local it
+// added, and removes the control socket.
+//
+// Counters (show counters "daemon"): access_links_prepared, prepare_errors,
+// attach_no_policy_for_interface, solicitations_not_access_link,
+// ra_errors, lma_unreachable, lma_restarts, reloads, reload_failures,
+// policy_changes_applied.
+//
+// Threading: loop thread only (the userspace tunnel backend's data-plane
+// thread is private to it).
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "access_io.hpp"
+#include "config.hpp"
+#include "mh_receiver.hpp"
+#include "pmip/common/control_server.hpp"
+#include "pmip/common/event_loop.hpp"
+#include "pmip/common/heartbeat.hpp"
+#include "pmip/common/link_config.hpp"
+#include "pmip/common/link_monitor.hpp"
+#include "pmip/common/mh_socket.hpp"
+#include "pmip/common/route_manager.hpp"
+#include "pmip/common/tunnel.hpp"
+#include "pmip/mag/mag_engine.hpp"
+#include "pmip/mag/router_advertisement.hpp"
+#include "policy_file.hpp"
+
+namespace pmip::mag {
+
+// What the multicast proxy (and anything else) learns about bindings.
+struct BindingEvent {
+    enum class Kind : std::uint8_t {
+        kAttached,  // PBA accepted, forwarding installed (also after a change of prefix/tunnel)
+        kDetached,  // forwarding removed (detach, denial, revocation, lifetime, shutdown)
+    };
+    Kind kind{};
+    std::string mac;  // 6 octets
+    std::string mn_identifier;
+    Ipv6Address lma{};
+    std::string access_device;
+    int access_ifindex = 0;
+    std::string tunnel_device;  // empty for kDetached when the tunnel is gone
+    int tunnel_ifindex = 0;
+    std::vector<Ipv6Prefix> prefixes;
+    bool multicast = false;  // admissible per policy
+};
+
+class MagDaemon final : private MagObserver {
+  public:
+    static Expected<std::unique_ptr<MagDaemon>> start(MagdConfig config, EventLoop& loop);
+    ~MagDaemon() override;
+    MagDaemon(const MagDaemon&) = delete;
+    MagDaemon& operator=(const MagDaemon&) = delete;
+
+    // Reloads the policy store; MNs whose policy changed are registered again
+    // (or lose service). Throws ControlError (old policy kept) on problems.
+    nlohmann::json reload();
+    void shutdown();
+    void subscribe(std::function<void(const BindingEvent&)> listener) {
+        listeners_.push_back(std::move(listener));
+    }
+
+  private:
+    struct AccessLink {
+        int ifindex = 0;
+        std::string name;
+        bool running = false;
+        unsigned mtu = 1500;
+        bool prepared = false;
+        std::vector<std::uint8_t> original_mac;  // restored at the end
+        bool mac_changed = false;
+        bool address_added = false;
+        bool rule_added = false;  // iif NAME lookup <access table>: no binding, no forwarding
+        bool ra_withdraw_pending = false;
+        std::vector<Ipv6Prefix> advertised;  // prefixes in our RAs
+        unsigned tunnel_mtu = 0;
+    };
+
+    MagDaemon(MagdConfig config, EventLoop& loop);
+    Status open();
+    void register_commands();
+
+    // MagObserver
+    void registered(const BindingUpdateListEntry& entry, const TunnelInfo& tunnel) override;
+    void deregistered(const BindingUpdateListEntry& entry) override;
+
+    bool is_access_name(const std::string& name) const;
+    void on_link_event(const LinkEvent& event);
+    void track(const Link& link);
+    void prepare(AccessLink& link);
+    void restore(AccessLink& link);
+    void remove_access_rule(AccessLink& link);
+    std::uint32_t access_table() const { return config_.engine.lma_table_base - 1; }
+    void link_up(AccessLink& link);
+    void on_solicitation(int ifindex, const std::string& mac, SolicitationKind kind);
+    bool attach(AccessLink& link, const std::string& mac, const char* how);
+    void send_ra(int ifindex, bool withdraw);
+    bool is_attached(int ifindex) const;
+    void send_heartbeat_request(const Ipv6Address& lma, std::uint32_t sequence);
+    void publish(const BindingEvent& event);
+
+    nlohmann::json show_mns() const;
+    nlohmann::json show_bul(const nlohmann::json& request) const;
+    nlohmann::json show_tunnels() const;
+    nlohmann::json show_links() const;
+    nlohmann::json show_counters() const;
+    nlohmann::json attach_command(const nlohmann::json& request);
+    nlohmann::json detach_command(const nlohmann::json& request);
+
+    MagdConfig config_;
+    EventLoop& loop_;
+    bool shut_down_ = false;
+    std::uint32_t restart_counter_ = 0;
+
+    std::unique_ptr<RouteManager> routes_;
+    std::unique_ptr<LinkConfigurator> link_config_;
+    std::unique_ptr<RefCountingTunnelManager> tunnels_;
+    std::unique_ptr<MhSocket> socket_;
+    std::unique_ptr<MagReceiver> receiver_;
+    std::unique_ptr<FilePolicyStore> policies_;
+    std::unique_ptr<HeartbeatMonitor> heartbeat_;
+    std::unique_ptr<RaSocket> ra_socket_;
+    std::unique_ptr<RaScheduler> ra_scheduler_;
+    std::unique_ptr<MagEngine> engine_;
+    std::unique_ptr<LinkMonitor> links_;
+    std::unique_ptr<SolicitationSocket> solicitations_;
+    std::unique_ptr<ControlServer> control_;
+
+    std::map<int, AccessLink> access_;
+    bool access_table_ready_ = false;
+    std::map<Ipv6Address, unsigned> lma_bindings_;
+    std::vector<std::function<void(const BindingEvent&)>> listeners_;
+    std::map<std::string, std::uint64_t> counters_;
+};
+
+}  // namespace pmip::mag

@@ -1,0 +1,174 @@
+// RFC 6275 section 9.2 receiver checks and MH dispatch for magd. See mh_receiver.hpp.
+#include "mh_receiver.hpp"
+
+namespace pmip::mag {
+
+namespace {
+
+std::uint32_t byteswap32(std::uint32_t v) {
+    return (v >> 24) | ((v >> 8) & 0xff00u) | ((v << 8) & 0xff0000u) | (v << 24);
+}
+
+bool unicast(const Ipv6Address& a) {
+    return a != Ipv6Address{} && !is_multicast(a);
+}
+
+}  // namespace
+
+std::string modified_eui64_of_mac(const std::string& mac) {
+    if (mac.size() != 6)
+        return mac;
+    std::string out;
+    out += static_cast<char>(static_cast<std::uint8_t>(mac[0]) ^ 0x02);
+    out += mac.substr(1, 2);
+    out += '\xff';
+    out += '\xfe';
+    out += mac.substr(3, 3);
+    return out;
+}
+
+std::optional<std::string> mac_of_modified_eui64(const std::string& eui64) {
+    if (eui64.size() != 8 || static_cast<std::uint8_t>(eui64[3]) != 0xff ||
+        static_cast<std::uint8_t>(eui64[4]) != 0xfe) {
+        return std::nullopt;
+    }
+    std::string mac;
+    mac += static_cast<char>(static_cast<std::uint8_t>(eui64[0]) ^ 0x02);
+    mac += eui64.substr(1, 2);
+    mac += eui64.substr(5, 3);
+    return mac;
+}
+
+std::uint64_t host_order_timestamp(std::uint64_t value) {
+    return static_cast<std::uint64_t>(byteswap32(static_cast<std::uint32_t>(value >> 32))) << 32 |
+           byteswap32(static_cast<std::uint32_t>(value));
+}
+
+MagReceiver::MagReceiver(Ipv6Address proxy_coa, std::vector<LmaProfileRule> profiles,
+                         std::uint32_t restart_counter, MhSender& transmitter,
+                         MagReceiverHandlers handlers)
+    : proxy_coa_(proxy_coa),
+      profiles_(std::move(profiles)),
+      restart_counter_(restart_counter),
+      transmitter_(transmitter),
+      handlers_(std::move(handlers)) {}
+
+void MagReceiver::AdaptingSender::send(const Ipv6Address& source, const Ipv6Address& destination,
+                                       const mh::Message& message) {
+    if (profile_of(r_.profiles_, destination) != PeerProfile::kOai ||
+        !std::holds_alternative<mh::BindingUpdate>(message)) {
+        return r_.transmitter_.send(source, destination, message);
+    }
+    mh::Message adapted = message;
+    for (auto& o : mh::options_of(adapted)) {
+        if (auto* ll = std::get_if<mh::MobileNodeLinkLayerIdentifier>(&o); ll && ll->identifier.size() == 6) {
+            const auto eui = modified_eui64_of_mac(std::string(ll->identifier.begin(), ll->identifier.end()));
+            ll->identifier.assign(eui.begin(), eui.end());
+        } else if (auto* ts = std::get_if<mh::Timestamp>(&o)) {
+            ts->value = host_order_timestamp(ts->value);
+        }
+    }
+    r_.count("adapted_out");
+    r_.transmitter_.send(source, destination, adapted);
+}
+
+void MagReceiver::receive(const ReceivedPacket& packet) {
+    count("received");
+    const auto context = [&] { return "[mag mh peer=" + pmip::to_string(packet.source) + "]"; };
+    if (packet.destination != proxy_coa_) {
+        count("not_our_address");
+        if (log::debug_enabled(log::Category::kMh) && drop_log_.allow()) {
+            PMIP_DEBUG(kMh, context(),
+                       "dropped: destination " + pmip::to_string(packet.destination) +
+                           " is not our Proxy-CoA");
+        }
+        return;
+    }
+    const PeerProfile profile = profile_of(profiles_, packet.source);
+    mh::ParseConfig parse_config;
+    parse_config.lenient = profile == PeerProfile::kOai;
+    auto result = mh::parse(packet.mh, parse_config);
+    if (const auto* error = std::get_if<mh::ParseError>(&result)) {
+        count("parse_" + std::string(mh::to_string(error->kind)));
+        if (error->reaction == mh::Reaction::kSendBindingErrorUnrecognizedType) {
+            if (!unicast(packet.source))
+                return count("binding_errors_not_unicast");
+            if (!errors_.allow())
+                return count("binding_errors_rate_limited");
+            mh::BindingError be;
+            be.status = 2;
+            transmitter_.send(proxy_coa_, packet.source, be);
+            count("binding_errors_sent");
+        }
+        return;
+    }
+    auto& parsed = std::get<mh::Parsed>(result);
+    for (const auto name : mh::quirk_names(parsed.quirks)) count("quirk_" + std::string(name));
+    mh::Message& message = parsed.message;
+    if (auto* ba = std::get_if<mh::BindingAcknowledgement>(&message)) {
+        if ((ba->flags & mh::ba_flag::kP) == 0 && profile != PeerProfile::kOai)
+            return count("ba_not_proxy");
+        count("pba");
+        if (profile == PeerProfile::kOai) {
+            for (auto& o : ba->options) {
+                if (auto* ll = std::get_if<mh::MobileNodeLinkLayerIdentifier>(&o)) {
+                    if (auto mac = mac_of_modified_eui64(std::string(ll->identifier.begin(), ll->identifier.end()))) {
+                        ll->identifier.assign(mac->begin(), mac->end());
+                        count("adapted_in");
+                    }
+                }
+            }
+        }
+        if (handlers_.pba)
+            handlers_.pba(packet.source, *ba);
+        return;
+    }
+    if (const auto* hb = std::get_if<mh::Heartbeat>(&message)) {
+        if (!hb->is_response()) {
+            count("heartbeat_requests");
+            if (!unicast(packet.source))
+                return count("heartbeat_requests_not_unicast");
+            mh::Heartbeat response;
+            response.flags = mh::heartbeat_flag::kR;
+            response.sequence = hb->sequence;
+            response.options.push_back(mh::RestartCounter{restart_counter_});
+            transmitter_.send(proxy_coa_, packet.source, response);
+            return count("heartbeat_responses_sent");
+        }
+        count("heartbeat_responses");
+        std::optional<std::uint32_t> rc;
+        if (const auto* o = mh::find_option<mh::RestartCounter>(hb->options))
+            rc = o->value;
+        if (handlers_.heartbeat_response) {
+            handlers_.heartbeat_response(packet.source, hb->sequence, rc,
+                                         (hb->flags & mh::heartbeat_flag::kU) != 0);
+        }
+        return;
+    }
+    if (const auto* be = std::get_if<mh::BindingError>(&message)) {
+        count("binding_errors_received");
+        if (be->status == 2 && handlers_.binding_error_unrecognized_type)
+            handlers_.binding_error_unrecognized_type(packet.source);
+        return;
+    }
+    if (const auto* bri = std::get_if<mh::BindingRevocationIndication>(&message)) {
+        count("bri");
+        if (handlers_.bri)
+            handlers_.bri(packet.source, *bri);
+        return;
+    }
+    count("unexpected_" + std::string(mh::message_kind(message)));
+}
+
+nlohmann::json MagReceiver::counters() const {
+    nlohmann::json out = nlohmann::json::object();
+    for (const auto& [k, v] : counters_) out[k] = v;
+    return out;
+}
+
+std::uint64_t MagReceiver::counter(const std::string& name) const {
+    const auto it = counters_.find(name);
+    return it == counters_.end() ? 0 : it->second;
+}
+
+}  // namespace pmip::mag

@@ -1,0 +1,101 @@
+// What magd does with every packet its Mobility Header socket receives
+// (RFC 6275 section 9.2 receiver checks, then dispatch by MH type):
+//
+//   destination not our Proxy-CoA      -> drop (not_our_address)
+//   parse fails (strict; lenient for `oai` LMAs, PROTOCOL.md Appendix I)
+//     Binding Error reaction           -> BE status 2 to a unicast source, rate limited
+//                                         [RFC 6275 sections 9.2, 9.3.3]
+//     other reactions                  -> drop (parse_<kind>)
+//   BA (P flag; any BA from an `oai` LMA, which never sets P) -> engine (PBA)
+//   Heartbeat request                  -> answered with our Restart Counter [RFC 5847 3]
+//   Heartbeat response                 -> HeartbeatMonitor
+//   Binding Error status 2             -> HeartbeatMonitor (the LMA lacks heartbeats)
+//   Binding Revocation Indication      -> engine, which answers with a BRA [RFC 5846 9.1]
+//   anything else                      -> counted (unexpected_<kind>) and dropped
+//
+// The sender it gives the engine (sender()) adapts PBUs to `oai` LMAs: the
+// MN-LL-ID goes as the 8-octet modified EUI-64 interface identifier and the
+// Timestamp with its 32-bit halves in host (little-endian) byte order, as OAI
+// pmip6d writes and reads them; PBAs from those LMAs get their MN-LL-ID
+// mapped back to the MAC before the engine compares it with the PBU.
+//
+// Counters (counters()): received, pba, heartbeat_requests, heartbeat_responses,
+// binding_errors_received, bri; drops not_our_address, parse_<kind>,
+// unexpected_<kind>, ba_not_proxy; binding_errors_sent / _rate_limited;
+// adapted_out / adapted_in; quirk_<name>.
+//
+// Threading: loop thread only. Pure apart from the transmitter it is given.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "config.hpp"
+#include "pmip/common/clock.hpp"
+#include "pmip/common/log.hpp"
+#include "pmip/common/mh_socket.hpp"
+#include "pmip/mh/codec.hpp"
+
+namespace pmip::mag {
+
+struct MagReceiverHandlers {
+    std::function<void(const Ipv6Address& lma, const mh::BindingAcknowledgement& pba)> pba;
+    std::function<void(const Ipv6Address& lma, const mh::BindingRevocationIndication& bri)> bri;
+    std::function<void(const Ipv6Address& peer, std::uint32_t sequence,
+                       std::optional<std::uint32_t> restart_counter, bool unsolicited)>
+        heartbeat_response;
+    std::function<void(const Ipv6Address& peer)> binding_error_unrecognized_type;
+};
+
+class MagReceiver {
+  public:
+    MagReceiver(Ipv6Address proxy_coa, std::vector<LmaProfileRule> profiles,
+                std::uint32_t restart_counter, MhSender& transmitter, MagReceiverHandlers handlers);
+
+    void receive(const ReceivedPacket& packet);
+    // The sender to give the engine (adapts messages to `oai` LMAs).
+    MhSender& sender() { return sender_; }
+    void set_profiles(std::vector<LmaProfileRule> profiles) { profiles_ = std::move(profiles); }
+
+    nlohmann::json counters() const;
+    std::uint64_t counter(const std::string& name) const;
+
+  private:
+    class AdaptingSender final : public MhSender {
+      public:
+        explicit AdaptingSender(MagReceiver& r) : r_(r) {}
+        void send(const Ipv6Address& source, const Ipv6Address& destination,
+                  const mh::Message& message) override;
+
+      private:
+        MagReceiver& r_;
+    };
+    void count(const std::string& name) { ++counters_[name]; }
+
+    Ipv6Address proxy_coa_;
+    std::vector<LmaProfileRule> profiles_;
+    std::uint32_t restart_counter_;
+    MhSender& transmitter_;
+    MagReceiverHandlers handlers_;
+    AdaptingSender sender_{*this};
+    std::map<std::string, std::uint64_t> counters_;
+    log::RateLimit errors_{20, std::chrono::seconds(1)};  // BEs we send
+    log::RateLimit drop_log_{20, std::chrono::seconds(1)};
+};
+
+// RFC 4291 Appendix A: the modified EUI-64 interface identifier of a MAC
+// (U/L bit inverted, ff:fe in the middle), and back (nullopt when the 8
+// octets do not come from a MAC).
+std::string modified_eui64_of_mac(const std::string& mac);
+std::optional<std::string> mac_of_modified_eui64(const std::string& eui64);
+// The Timestamp whose network-order serialization puts each 32-bit half in
+// little-endian order (OAI pmip6d), and back (the swap is its own inverse).
+std::uint64_t host_order_timestamp(std::uint64_t value);
+
+}  // namespace pmip::mag
