@@ -1,0 +1,262 @@
+// magd's adapters that need no kernel: configuration (--check messages with
+// file, line and key), the JSON policy store (problems, default template,
+// reload diff), and the MH receiver (dispatch, drops, heartbeat answers, the
+// `oai` profile's adaptation both ways).
+#include <catch2/catch.hpp>
+
+#include "config.hpp"
+#include "mh_receiver.hpp"
+#include "pmip/mh/codec.hpp"
+#include "policy_file.hpp"
+
+using namespace pmip;
+using namespace pmip::mag;
+
+namespace {
+
+Ipv6Address address(const char* text) { return *parse_address(text); }
+
+std::string problems_text(const std::vector<ConfigProblem>& problems) {
+    std::string out;
+    for (const auto& p : problems) out += p.to_string() + "\n";
+    return out;
+}
+
+const char* const kGoodConfig = R"([mag]
+address = 2001:db8:101::11
+[access]
+interface = mn* veth-ap?
+[policy]
+store = /dev/null
+)";
+
+}  // namespace
+
+TEST_CASE("magd config: a minimal file is valid and the defaults are the RFC values", "[magd][config]") {
+    auto load = load_config_text(kGoodConfig, "magd.conf");
+    INFO(problems_text(load.problems));
+    // /dev/null is not a regular file: the only problem.
+    REQUIRE(load.problems.size() == 1);
+    CHECK(load.problems[0].to_string() == "magd.conf:6: policy.store: /dev/null: no such file");
+    const MagdConfig& c = load.config;
+    CHECK(c.engine.proxy_coa == address("2001:db8:101::11"));
+    CHECK(c.access.patterns == std::vector<std::string>{"mn*", "veth-ap?"});
+    CHECK(c.access.router_link_local == address("fe80::200:5eff:fe00:5213"));  // RFC 6543
+    CHECK(c.access.router_mac == MacAddress{0x00, 0x00, 0x5e, 0x00, 0x52, 0x13});
+    CHECK(c.engine.initial_bindack_timeout == std::chrono::seconds(1));  // RFC 5213 section 9
+    CHECK(c.engine.max_bindack_timeout == std::chrono::seconds(32));
+    CHECK(c.ra.timing.max_interval == std::chrono::seconds(600));  // RFC 4861 section 6.2.1
+    CHECK(c.ra.timing.min_interval == std::chrono::seconds(200));
+    CHECK(c.ra.router_lifetime == 1800);
+    CHECK(c.tunnel.name_prefix == "mg");
+}
+
+TEST_CASE("magd config: every problem is named with file, line and key", "[magd][config]") {
+    auto load = load_config_text(R"([mag]
+address = fe80::1
+colour = blue
+[ra]
+max-interval-s = 100
+min-interval-s = 90
+[access]
+detect = link carrier-pigeon
+router-mac = 01:00:5e:00:00:01
+[lmas]
+profile = 2001:db8::1 umip
+)", "m.conf");
+    const std::string text = problems_text(load.problems);
+    INFO(text);
+    CHECK(text.find("m.conf:2: mag.address: fe80::1 is a link-local address") != std::string::npos);
+    CHECK(text.find("m.conf:3: mag.colour: unknown key") != std::string::npos);
+    CHECK(text.find("m.conf:6: ra.min-interval-s: must be at most 0.75 x ra.max-interval-s (75)") != std::string::npos);
+    CHECK(text.find("m.conf:8: access.detect: \"carrier-pigeon\" is not a detection method") != std::string::npos);
+    CHECK(text.find("m.conf:9: access.router-mac: 01:00:5e:00:00:01 is a multicast address") != std::string::npos);
+    CHECK(text.find("m.conf:11: lmas.profile: \"umip\" is not a profile (rfc5213|oai)") != std::string::npos);
+    CHECK(text.find("m.conf: policy.store: no policy store") != std::string::npos);
+    CHECK(has_errors(load.problems));
+}
+
+TEST_CASE("magd config: command line overrides the file; usage errors are reported", "[magd][config]") {
+    auto load = load_config_text(kGoodConfig, "magd.conf", {"--mag.address", "2001:db8:102::12"});
+    CHECK(load.config.engine.proxy_coa == address("2001:db8:102::12"));
+    auto bad = load_config_text(kGoodConfig, "magd.conf", {"--no-such-option"});
+    CHECK(bad.action == Action::kUsageError);
+    CHECK_FALSE(bad.usage_error.empty());
+}
+
+TEST_CASE("magd policy: entries, default template and located problems", "[magd][policy]") {
+    auto load = parse_policy_json(R"({
+      "mobile_nodes": [
+        {"mac": "02:00:00:00:00:01", "interface": "mn1", "id": "mn1@example.org",
+         "lma": "2001:db8:100::1", "prefixes": ["2001:db8:1::/64"], "lifetime": 400,
+         "tunnel": "gre-key", "multicast": true}
+      ],
+      "default": {"id": "{mac}@guests.example.org", "lma": "2001:db8:100::1"}
+    })", "p.json");
+    INFO(problems_text(load.problems));
+    REQUIRE(load.ok());
+    FilePolicyStore store;
+    (void)store.replace(std::move(load.contents));
+    const auto mac1 = *parse_mac_text("02:00:00:00:00:01");
+    const MobileNodePolicy* p = store.find(mac1);
+    REQUIRE(p != nullptr);
+    CHECK(p->mn_identifier == "mn1@example.org");
+    CHECK(p->lifetime == 100);  // 4 s units
+    CHECK(p->tunnel_kind == TunnelKind::kGre);
+    CHECK(p->gre_keys);
+    CHECK(p->multicast);
+    CHECK(p->home_network_prefixes.size() == 1);
+    CHECK(store.find_by_interface("mn1")->mac == mac1);
+    CHECK(store.find_by_interface("mn9") == nullptr);
+    const MobileNodePolicy* guest = store.find(*parse_mac_text("02:aa:bb:cc:dd:ee"));
+    REQUIRE(guest != nullptr);
+    CHECK(guest->mn_identifier == "02:aa:bb:cc:dd:ee@guests.example.org");
+    CHECK(guest->home_network_prefixes.empty());  // the LMA assigns
+
+    auto bad = parse_policy_json(R"({"mobile_nodes": [
+        {"mac": "02:00:00:00:00:01", "id": "a", "lma": "ff02::1", "prefixes": ["2001:db8:1::1/64"], "tunnel": "ipip"},
+        {"mac": "zz", "id": "b", "lma": "2001:db8::1", "colour": 3},
+        {"mac": "02:00:00:00:00:01", "id": "c", "lma": "2001:db8::1"}
+      ], "extra": 1})", "bad.json");
+    const std::string text = problems_text(bad.problems);
+    INFO(text);
+    CHECK(text.find("bad.json: mobile_nodes[0].lma: must be the LMA's global unicast IPv6 address") != std::string::npos);
+    CHECK(text.find("bad.json: mobile_nodes[0].prefixes[0]: bits set past /64 (did you mean 2001:db8:1::/64?)") != std::string::npos);
+    CHECK(text.find("bad.json: mobile_nodes[0].tunnel: must be") != std::string::npos);
+    CHECK(text.find("bad.json: mobile_nodes[1].mac: not a MAC address") != std::string::npos);
+    CHECK(text.find("bad.json: mobile_nodes[1].colour: unknown member") != std::string::npos);
+    CHECK(text.find("bad.json: mobile_nodes[2].mac: 02:00:00:00:00:01 is listed twice") != std::string::npos);
+    CHECK(text.find("bad.json: extra: unknown member") != std::string::npos);
+
+    auto syntax = parse_policy_json("{\n\"mobile_nodes\": [\n,]}", "s.json");
+    REQUIRE_FALSE(syntax.ok());
+    CHECK(syntax.problems[0].to_string().rfind("s.json:3: JSON syntax", 0) == 0);
+}
+
+TEST_CASE("magd policy: replace() reports the MNs whose policy changed or went", "[magd][policy]") {
+    FilePolicyStore store;
+    auto first = parse_policy_json(R"({"mobile_nodes": [
+        {"mac": "02:00:00:00:00:01", "id": "a", "lma": "2001:db8::1"},
+        {"mac": "02:00:00:00:00:02", "id": "b", "lma": "2001:db8::1"},
+        {"mac": "02:00:00:00:00:03", "id": "c", "lma": "2001:db8::1"}]})", "p");
+    REQUIRE(store.replace(std::move(first.contents)).size() == 3);  // all new
+    auto second = parse_policy_json(R"({"mobile_nodes": [
+        {"mac": "02:00:00:00:00:01", "id": "a", "lma": "2001:db8::1"},
+        {"mac": "02:00:00:00:00:02", "id": "b", "lma": "2001:db8::2"}]})", "p");
+    const auto changed = store.replace(std::move(second.contents));
+    REQUIRE(changed.size() == 2);
+    CHECK(mac_text(changed[0]) == "02:00:00:00:00:02");  // new LMA
+    CHECK(mac_text(changed[1]) == "02:00:00:00:00:03");  // gone
+}
+
+namespace {
+
+struct Recorder final : MhSender {
+    std::vector<std::pair<Ipv6Address, mh::Message>> sent;
+    void send(const Ipv6Address&, const Ipv6Address& d, const mh::Message& m) override {
+        sent.emplace_back(d, m);
+    }
+};
+
+const Ipv6Address kMag = address("2001:db8:101::11");
+const Ipv6Address kLma = address("2001:db8:100::1");
+const Ipv6Address kOaiLma = address("2001:db8:100::99");
+
+struct ReceiverFixture {
+    Recorder wire;
+    std::vector<mh::BindingAcknowledgement> pbas;
+    std::vector<mh::BindingRevocationIndication> bris;
+    MagReceiver receiver{kMag, {{Ipv6Prefix{kOaiLma, 128}, PeerProfile::kOai}}, 4242, wire, [this] {
+                             MagReceiverHandlers h;
+                             h.pba = [this](const Ipv6Address&, const mh::BindingAcknowledgement& b) { pbas.push_back(b); };
+                             h.bri = [this](const Ipv6Address&, const mh::BindingRevocationIndication& b) { bris.push_back(b); };
+                             return h;
+                         }()};
+    void deliver(const Ipv6Address& from, const mh::Message& m, const Ipv6Address& to = kMag) {
+        const auto bytes = mh::serialize(m);
+        ReceivedPacket p;
+        p.mh = bytes;
+        p.source = from;
+        p.destination = to;
+        receiver.receive(p);
+    }
+};
+
+}  // namespace
+
+TEST_CASE("magd MH receiver: PBA to the engine, heartbeat answered, drops counted", "[magd][mh]") {
+    ReceiverFixture f;
+    mh::BindingAcknowledgement pba;
+    pba.flags = mh::ba_flag::kP;
+    pba.sequence = 7;
+    f.deliver(kLma, pba);
+    REQUIRE(f.pbas.size() == 1);
+    CHECK(f.pbas[0].sequence == 7);
+
+    mh::BindingAcknowledgement ba;  // no P: a Mobile IPv6 BA, not for us
+    f.deliver(kLma, ba);
+    CHECK(f.pbas.size() == 1);
+    CHECK(f.receiver.counter("ba_not_proxy") == 1);
+
+    f.deliver(kLma, pba, address("2001:db8:101::99"));  // not our Proxy-CoA
+    CHECK(f.receiver.counter("not_our_address") == 1);
+
+    mh::Heartbeat request;
+    request.sequence = 11;
+    f.deliver(kLma, request);
+    REQUIRE(f.wire.sent.size() == 1);
+    const auto& response = std::get<mh::Heartbeat>(f.wire.sent[0].second);
+    CHECK(response.is_response());
+    CHECK(response.sequence == 11);
+    CHECK(mh::find_option<mh::RestartCounter>(response.options)->value == 4242);  // RFC 5847 section 3
+
+    mh::BindingRevocationIndication bri;
+    bri.sequence = 3;
+    f.deliver(kLma, bri);
+    CHECK(f.bris.size() == 1);
+
+    mh::BindingUpdate bu;  // a MAG does not take BUs
+    f.deliver(kLma, bu);
+    CHECK(f.receiver.counter("unexpected_bu") == 1);
+
+    const std::vector<std::uint8_t> garbage{59, 0, 99, 0, 0, 0};
+    ReceivedPacket p;
+    p.mh = garbage;
+    p.source = kLma;
+    p.destination = kMag;
+    f.receiver.receive(p);
+    CHECK(f.receiver.counters().size() >= 6);
+}
+
+TEST_CASE("magd MH receiver: oai LMAs get EUI-64 MN-LL-IDs and host-order timestamps, PBAs without P", "[magd][mh][oai]") {
+    ReceiverFixture f;
+    const std::string mac("\x02\x11\x22\x33\x44\x55", 6);
+    mh::BindingUpdate pbu;
+    pbu.flags = mh::bu_flag::kA | mh::bu_flag::kP;
+    pbu.options.push_back(mh::MobileNodeLinkLayerIdentifier{std::vector<std::uint8_t>(mac.begin(), mac.end())});
+    pbu.options.push_back(mh::Timestamp{0x0102030405060708ull});
+    f.receiver.sender().send(kMag, kOaiLma, pbu);
+    f.receiver.sender().send(kMag, kLma, pbu);
+    REQUIRE(f.wire.sent.size() == 2);
+    const auto& to_oai = std::get<mh::BindingUpdate>(f.wire.sent[0].second);
+    const auto* ll = mh::find_option<mh::MobileNodeLinkLayerIdentifier>(to_oai.options);
+    REQUIRE(ll->identifier.size() == 8);  // modified EUI-64, RFC 4291 Appendix A
+    CHECK(ll->identifier == std::vector<std::uint8_t>{0x00, 0x11, 0x22, 0xff, 0xfe, 0x33, 0x44, 0x55});
+    CHECK(mh::find_option<mh::Timestamp>(to_oai.options)->value == 0x0403020108070605ull);
+    const auto& to_rfc = std::get<mh::BindingUpdate>(f.wire.sent[1].second);
+    CHECK(mh::find_option<mh::MobileNodeLinkLayerIdentifier>(to_rfc.options)->identifier.size() == 6);
+    CHECK(mh::find_option<mh::Timestamp>(to_rfc.options)->value == 0x0102030405060708ull);
+
+    // The OAI LMA answers without P and echoes the 8-octet form.
+    mh::BindingAcknowledgement pba;
+    pba.sequence = 1;
+    pba.options.push_back(*ll);
+    f.deliver(kOaiLma, pba);
+    REQUIRE(f.pbas.size() == 1);
+    const auto* back = mh::find_option<mh::MobileNodeLinkLayerIdentifier>(f.pbas[0].options);
+    CHECK(std::string(back->identifier.begin(), back->identifier.end()) == mac);
+    CHECK(f.receiver.counter("adapted_in") == 1);
+
+    CHECK(mac_of_modified_eui64(modified_eui64_of_mac(mac)) == mac);
+    CHECK_FALSE(mac_of_modified_eui64(std::string(8, '\x01')).has_value());
+}
