@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# magd command line without root: --help, --check of the example
+# configuration (conf/magd.conf + conf/magd-policy.json) and of a broken one
+# (every problem as FILE:LINE: key: problem, exit 1), usage errors (exit 2),
+# refusal to start with errors (exit 1).
+#
+#   test_magd_cli.sh PATH/magd CONF_DIR
+set -u
+MAGD=${1:?usage: test_magd_cli.sh PATH/magd CONF_DIR}
+CONF=${2:?}
+WORK=$(mktemp -d /tmp/magd-cli.XXXXXX)
+trap 'rm -rf "$WORK"' EXIT
+FAILURES=0
+check() {
+    local what=$1
+    shift
+    if "$@"; then echo "ok - $what"; else echo "FAIL - $what"; FAILURES=$((FAILURES + 1)); fi
+}
+status() {  # status EXPECTED COMMAND...
+    local expected=$1
+    shift
+    "$@" >"$WORK/out" 2>"$WORK/err"
+    [[ $? -eq $expected ]]
+}
+
+check "magd --help exits 0 with the manual" bash -c "'$MAGD' --help | grep -q '^EXIT STATUS'"
+check "magd --help documents every section" bash -c "for k in mag.address access.interface ra.max-interval-s binding.ordering lmas.profile policy.store tunnel.backend heartbeat.interval-s control.socket log.level; do '$MAGD' --help | grep -q \"^    \$k\" || exit 1; done"
+check "magd --version exits 0" status 0 "$MAGD" --version
+check "magd with an unknown option exits 2" status 2 "$MAGD" --no-such-option
+check "magd with a stray argument exits 2" status 2 "$MAGD" stray
+check "example conf/magd.conf passes --check" \
+    status 0 "$MAGD" --config "$CONF/magd.conf" --check --policy.store "$CONF/magd-policy.json" \
+    --control.socket "$WORK/magd.sock"
+
+cat >"$WORK/bad.conf" <<CONF
+[mag]
+address = ff02::1
+[access]
+interface = mn*
+detect = rs magic
+[binding]
+renewal-percent = 99
+ordering = random
+[policy]
+store = $WORK/policy.json
+CONF
+echo '{"mobile_nodes": [{"mac": "02:00:00:00:00:01", "id": "a"}]}' >"$WORK/policy.json"
+check "a broken configuration fails --check with exit 1" status 1 "$MAGD" --config "$WORK/bad.conf" --check
+check "bad address at its line" grep -qx "$WORK/bad.conf:2: mag.address: ff02::1 is a multicast address" "$WORK/err"
+check "bad detection method at its line" grep -qx "$WORK/bad.conf:5: access.detect: \"magic\" is not a detection method (link, rs, none)" "$WORK/err"
+check "out-of-range percent at its line" grep -qx "$WORK/bad.conf:7: binding.renewal-percent: \"99\" is not an integer from 10 to 95 percent" "$WORK/err"
+check "bad choice at its line" grep -qx "$WORK/bad.conf:8: binding.ordering: \"random\" is not one of timestamp|sequence" "$WORK/err"
+check "policy store problem names the member" grep -qx "$WORK/policy.json: mobile_nodes\[0\].lma: missing (the LMA address of this mobile node)" "$WORK/err"
+check "magd refuses to start with the broken configuration (exit 1)" status 1 "$MAGD" --config "$WORK/bad.conf"
+check "... and says why" grep -q "configuration has errors; not starting" "$WORK/err"
+check "a missing --config file is an error naming it" status 1 "$MAGD" --config "$WORK/none.conf" --check
+check "... with the path" grep -q "^$WORK/none.conf: cannot be read" "$WORK/err"
+
+[[ $FAILURES -eq 0 ]] || { echo "$FAILURES check(s) failed"; exit 1; }
