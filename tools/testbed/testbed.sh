@@ -1,0 +1,211 @@
+#!/usr/bin/env bash
+# The namespace testbed: the reference topology of DESIGN.md section 3 with
+# the real daemons and the real Linux kernel as mobile nodes.
+#
+#   testbed.sh up NAME BUILD_DIR [MNS]   build the topology, start lmad and two magd
+#   testbed.sh move NAME MN MAG          move MN's access link (1..MNS) to mag1|mag2
+#   testbed.sh address NAME MN [SECS]    wait for MN's global address, print it
+#   testbed.sh ctl NAME lma|mag1|mag2 PMIPCTL-ARGS...
+#   testbed.sh exec NAME NODE CMD...     run CMD in cn|lma|mag1|mag2|mnN
+#   testbed.sh down NAME                 stop the daemons, delete everything
+#
+#   NAME-cn      c0 2001:db8:200::2 (correspondent / content source)
+#   NAME-lma     l0 2001:db8:200::1, lo 2001:db8:100::1 (LMAA),
+#                l1 2001:db8:101::1, l2 2001:db8:102::1; lmad
+#   NAME-mag1    u1 2001:db8:101::11; magd (Proxy-CoA 2001:db8:101::11)
+#   NAME-mag2    u2 2001:db8:102::12; magd (Proxy-CoA 2001:db8:102::12)
+#   NAME-mnN     eth0, MAC 02:00:00:00:00:NN, linked to device "mnN" at mag1
+#
+# Both daemons use the userspace (TUN) tunnel backend, so the testbed runs on
+# kernels without ip6tnl/ip6gre. State (configs, logs, control sockets, pids)
+# lives in /run/pmip-testbed/NAME; `down` removes it and every namespace even
+# when `up` failed half-way. Needs root.
+set -u
+
+STATE_ROOT=/run/pmip-testbed
+
+die() { echo "testbed: $*" >&2; exit 1; }
+usage() { sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+
+ns_of() {  # ns_of NAME NODE
+    echo "$1-$2"
+}
+
+down() {
+    local name=$1 dir=$STATE_ROOT/$1
+    if [[ -d $dir ]]; then
+        for pidfile in "$dir"/*.pid; do
+            [[ -f $pidfile ]] || continue
+            local pid
+            pid=$(cat "$pidfile")
+            kill -TERM "$pid" 2>/dev/null
+            for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+            kill -KILL "$pid" 2>/dev/null
+        done
+    fi
+    for ns in $(ip netns list | awk '{print $1}' | grep -E "^$name-(cn|lma|mag1|mag2|mn[0-9]+)$"); do
+        ip netns del "$ns"
+    done
+    rm -rf "$dir"
+}
+
+start_daemon() {  # start_daemon NAME NODE LABEL BINARY CONFIG
+    local name=$1 node=$2 label=$3 binary=$4 config=$5 dir=$STATE_ROOT/$1
+    ip netns exec "$name-$node" "$binary" --config "$config" >>"$dir/$label.log" 2>&1 &
+    echo $! >"$dir/$label.pid"
+}
+
+ctl() {  # ctl NAME lma|mag1|mag2 ARGS...
+    local name=$1 who=$2 dir=$STATE_ROOT/$1
+    shift 2
+    local build
+    build=$(cat "$dir/build")
+    local sock
+    case $who in
+        lma) sock=$dir/lmad.sock ;;
+        mag1) sock=$dir/magd1.sock ;;
+        mag2) sock=$dir/magd2.sock ;;
+        *) die "ctl: lma, mag1 or mag2, not \"$who\"" ;;
+    esac
+    "$build/tools/pmipctl/pmipctl" --socket "$sock" "$@"
+}
+
+wait_for() {  # wait_for SECONDS COMMAND...
+    local deadline=$((SECONDS + $1))
+    shift
+    until "$@" >/dev/null 2>&1; do
+        ((SECONDS < deadline)) || return 1
+        sleep 0.05
+    done
+}
+
+up() {
+    local name=$1 build=$2 mns=${3:-1} dir=$STATE_ROOT/$1
+    [[ $(id -u) -eq 0 ]] || die "needs root (network namespaces, TUN devices)"
+    [[ -x $build/mag/magd && -x $build/lma/lmad && -x $build/tools/pmipctl/pmipctl ]] ||
+        die "no magd/lmad/pmipctl under $build (build first: cmake --build $build)"
+    [[ -c /dev/net/tun ]] || die "no /dev/net/tun (the userspace tunnel backend needs it)"
+    ((mns >= 1 && mns <= 99)) || die "MNS must be 1..99"
+    [[ -e $dir ]] && die "testbed $name exists (testbed.sh down $name)"
+    mkdir -p "$dir"
+    build=$(cd "$build" && pwd)
+    echo "$build" >"$dir/build"
+    echo "$mns" >"$dir/mns"
+    local ns
+    for node in cn lma mag1 mag2 $(seq -f "mn%g" 1 "$mns"); do
+        ns=$name-$node
+        ip netns add "$ns" || { down "$name"; die "cannot create namespace $ns"; }
+        ip -n "$ns" link set lo up
+    done
+    local CN=$name-cn LMA=$name-lma M1=$name-mag1 M2=$name-mag2
+    ip link add c0 netns "$CN" type veth peer name l0 netns "$LMA"
+    ip link add l1 netns "$LMA" type veth peer name u1 netns "$M1"
+    ip link add l2 netns "$LMA" type veth peer name u2 netns "$M2"
+    ip -n "$CN" -6 addr add 2001:db8:200::2/64 dev c0 nodad
+    ip -n "$CN" link set c0 up
+    ip -n "$CN" -6 route add default via 2001:db8:200::1
+    ip -n "$LMA" -6 addr add 2001:db8:200::1/64 dev l0 nodad
+    ip -n "$LMA" -6 addr add 2001:db8:100::1/128 dev lo
+    ip -n "$LMA" -6 addr add 2001:db8:101::1/64 dev l1 nodad
+    ip -n "$LMA" -6 addr add 2001:db8:102::1/64 dev l2 nodad
+    for d in l0 l1 l2; do ip -n "$LMA" link set $d up; done
+    ip netns exec "$LMA" sysctl -qw net.ipv6.conf.all.forwarding=1
+    ip -n "$M1" -6 addr add 2001:db8:101::11/64 dev u1 nodad
+    ip -n "$M1" link set u1 up
+    ip -n "$M1" -6 route add default via 2001:db8:101::1
+    ip -n "$M2" -6 addr add 2001:db8:102::12/64 dev u2 nodad
+    ip -n "$M2" link set u2 up
+    ip -n "$M2" -6 route add default via 2001:db8:102::1
+
+    local entries="" lma_entries=""
+    for i in $(seq 1 "$mns"); do
+        local mac
+        mac=$(printf '02:00:00:00:00:%02x' "$i")
+        ip link add eth0 netns "$name-mn$i" address "$mac" type veth peer name "mn$i" netns "$M1" \
+            address "$(printf '02:00:00:00:01:%02x' "$i")"
+        ip netns exec "$name-mn$i" sysctl -qw net.ipv6.conf.eth0.accept_ra=1 net.ipv6.conf.eth0.autoconf=1
+        ip -n "$name-mn$i" link set eth0 up
+        entries+="${entries:+,}{\"mac\": \"$mac\", \"interface\": \"mn$i\", \"id\": \"mn$i@testbed.example\", \"lma\": \"2001:db8:100::1\", \"lifetime\": 400, \"multicast\": true}"
+        lma_entries+="${lma_entries:+,}{\"id\": \"mn$i@testbed.example\"}"
+    done
+    echo "{\"mobile_nodes\": [$entries]}" >"$dir/magd-policy.json"
+    echo "{\"mobile_nodes\": [$lma_entries]}" >"$dir/lmad-policy.json"
+    cat >"$dir/lmad.conf" <<EOF
+[lma]
+address = 2001:db8:100::1
+[pools]
+pool = 2001:db8:8000::/33 64
+[binding]
+max-lifetime = 400
+min-delay-before-bce-delete-ms = 1000
+[mags]
+authorized = 2001:db8:100::/46
+[policy]
+store = $dir/lmad-policy.json
+[tunnel]
+backend = userspace
+[control]
+socket = $dir/lmad.sock
+[state]
+file = $dir/lmad.state
+EOF
+    for i in 1 2; do
+        local addr=2001:db8:10$i::1$i
+        cat >"$dir/magd$i.conf" <<EOF
+[mag]
+address = $addr
+[access]
+interface = mn*
+[ra]
+max-interval-s = 30
+[policy]
+store = $dir/magd-policy.json
+[tunnel]
+backend = userspace
+[control]
+socket = $dir/magd$i.sock
+EOF
+    done
+    start_daemon "$name" lma lmad "$build/lma/lmad" "$dir/lmad.conf"
+    start_daemon "$name" mag1 magd1 "$build/mag/magd" "$dir/magd1.conf"
+    start_daemon "$name" mag2 magd2 "$build/mag/magd" "$dir/magd2.conf"
+    for who in lma mag1 mag2; do
+        wait_for 10 ctl "$name" "$who" show counters || { down "$name"; die "$who daemon did not start (see its log)"; }
+    done
+    for i in $(seq 1 "$mns"); do ip -n "$M1" link set "mn$i" up; done
+}
+
+move() {  # move NAME MN mag1|mag2
+    local name=$1 mn=$2 to=$3
+    local from
+    from=$([[ $to == mag1 ]] && echo mag2 || echo mag1)
+    [[ $to == mag1 || $to == mag2 ]] || die "move: mag1 or mag2, not \"$to\""
+    ip -n "$name-$from" link show "mn$mn" >/dev/null 2>&1 || die "move: mn$mn is not at $from"
+    ip -n "$name-$from" link set "mn$mn" netns "$name-$to"
+    ip -n "$name-$to" link set "mn$mn" up
+}
+
+address() {  # address NAME MN [SECONDS]: a usable (not tentative) HNP address
+    local name=$1 mn=$2 secs=${3:-15}
+    local deadline=$((SECONDS + secs)) a
+    while :; do
+        a=$(ip -n "$name-mn$mn" -6 -o addr show dev eth0 scope global | grep -v tentative |
+            awk '$4 ~ /^2001:db8:8/ {sub("/.*", "", $4); print $4; exit}')
+        [[ -n $a ]] && { echo "$a"; return 0; }
+        ((SECONDS < deadline)) || return 1
+        sleep 0.05
+    done
+}
+
+[[ $# -ge 2 ]] || usage
+command=$1
+shift
+case $command in
+    up) [[ $# -ge 2 ]] || usage; up "$@" ;;
+    down) down "$1" ;;
+    move) [[ $# -eq 3 ]] || usage; move "$@" ;;
+    address) address "$@" ;;
+    ctl) ctl "$@" ;;
+    exec) name=$1 node=$2; shift 2; ip netns exec "$name-$node" "$@" ;;
+    *) usage ;;
+esac
