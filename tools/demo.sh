@@ -34,7 +34,10 @@ quiet() { if [[ $JSON -eq 1 ]]; then "$@" >/dev/null 2>&1; else "$@"; fi; }
 
 say "== 1. installing what is needed (tools/setup.sh) and building"
 bash "$ROOT/tools/setup.sh" >/tmp/pmip-demo-setup.log 2>&1 || { echo "demo: setup failed, see /tmp/pmip-demo-setup.log" >&2; exit 1; }
-cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DPMIP_BUILD_TESTS=OFF >/tmp/pmip-demo-build.log 2>&1 &&
+# An existing build directory is used as configured; a new one is configured
+# for Release without the tests.
+{ [[ -f $BUILD/CMakeCache.txt ]] ||
+    cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DPMIP_BUILD_TESTS=OFF >/tmp/pmip-demo-build.log 2>&1; } &&
     cmake --build "$BUILD" -j"$(nproc)" --target magd lmad pmipctl >>/tmp/pmip-demo-build.log 2>&1 ||
     { echo "demo: build failed, see /tmp/pmip-demo-build.log" >&2; exit 1; }
 

@@ -245,6 +245,7 @@ class UserspaceTunnelBackend final : public TunnelBackend {
     ~UserspaceTunnelBackend() override {
         post(CommandType::kStop, nullptr);
         thread_.join();
+        reap_closers(true);
         // Remaining devices vanish with their fds (TUN devices are not persistent).
     }
 
@@ -265,6 +266,7 @@ class UserspaceTunnelBackend final : public TunnelBackend {
         if (device_name.empty() || device_name.size() >= IFNAMSIZ) {
             return Error{EINVAL, "bad device name '" + device_name + "'"};
         }
+        reap_closers(false, device_name);  // a device of this name may still be closing
         auto tunnel = std::make_shared<Tunnel>();
         tunnel->key = key;
         tunnel->name = device_name;
@@ -297,8 +299,38 @@ class UserspaceTunnelBackend final : public TunnelBackend {
         if (it == tunnels_.end())
             return Error{ENODEV, "no tunnel " + device_name};
         post(CommandType::kRemove, it->second);
-        tunnels_.erase(it);  // the last reference: closes the fd, the device disappears
+        // Ours is now the last reference. Closing the fd unregisters the
+        // device, and the kernel waits for an RCU grace period (about 30 ms
+        // here): done on a short-lived thread, so the loop -- a handover's
+        // PBA -- never waits for it. create() of the same name and the
+        // destructor wait for it.
+        std::shared_ptr<Tunnel> tunnel = std::move(it->second);
+        tunnels_.erase(it);
+        reap_closers(false);
+        auto done = std::make_shared<std::atomic<bool>>(false);
+        sigset_t all, previous;
+        sigfillset(&all);
+        pthread_sigmask(SIG_SETMASK, &all, &previous);
+        closers_.push_back({device_name, std::thread([tunnel = std::move(tunnel), done]() mutable {
+                                tunnel.reset();
+                                done->store(true);
+                            }),
+                            done});
+        pthread_sigmask(SIG_SETMASK, &previous, nullptr);
         return {};
+    }
+
+    // Joins the closing threads that are done (all of them with `all`, and
+    // the one closing `name` whether done or not).
+    void reap_closers(bool all, const std::string& name = {}) {
+        for (auto it = closers_.begin(); it != closers_.end();) {
+            if (all || it->done->load() || (!name.empty() && it->name == name)) {
+                it->thread.join();
+                it = closers_.erase(it);
+            } else {
+                ++it;
+            }
+        }
     }
 
     Expected<std::size_t> remove_stale(const std::string& prefix) override {
@@ -800,6 +832,12 @@ class UserspaceTunnelBackend final : public TunnelBackend {
 
     // Loop thread.
     std::map<TunnelKey, std::shared_ptr<Tunnel>> tunnels_;
+    struct Closer {
+        std::string name;
+        std::thread thread;
+        std::shared_ptr<std::atomic<bool>> done;
+    };
+    std::vector<Closer> closers_;  // devices being unregistered (destroy())
     std::uint64_t next_id_ = kFirstTunnelId;
 
     // Data-plane thread.
