@@ -198,7 +198,7 @@ void MembershipDatabase::set_querier(InterfaceId downstream, bool querier) {
     if (it == downstreams_.end() || it->second.querier == querier)
         return;
     it->second.querier = querier;
-    for (const auto& g : it->second.groups) output_.forwarding_changed(g);
+    for (const auto& g : it->second.groups) output_.downstream_forwarding_changed(g, downstream);
 }
 
 void MembershipDatabase::update(InterfaceId downstream, const Ipv6Address& group,
@@ -292,7 +292,7 @@ void MembershipDatabase::set_member(InterfaceId downstream, const Ipv6Address& g
         ++counters_.upstream_changes;
         output_.upstream_membership_changed(group, *previous, merged);
     }
-    output_.forwarding_changed(group);
+    output_.downstream_forwarding_changed(group, downstream);
 }
 
 MembershipState MembershipDatabase::upstream_state(const Ipv6Address& group) const {
@@ -343,6 +343,23 @@ std::vector<InterfaceId> MembershipDatabase::downstreams_for(
     }
     std::sort(out.begin(), out.end());
     return out;
+}
+
+bool MembershipDatabase::forwards_to(InterfaceId downstream, const Ipv6Address& source,
+                                     const Ipv6Address& group,
+                                     std::optional<InterfaceId> arrival) const {
+    if (arrival && *arrival == downstream)
+        return false;
+    const auto d = downstreams_.find(downstream);
+    if (d == downstreams_.end() || !d->second.querier)
+        return false;
+    const auto it = groups_.find(group);
+    if (it == groups_.end())
+        return false;
+    const auto mit = it->second.members.find(downstream);
+    if (mit == it->second.members.end() || !mit->second.wants(source))
+        return false;
+    return policy_.admits_source(source, group);
 }
 
 }  // namespace pmip::mcast

@@ -3,6 +3,7 @@
 // forwarding decision, allow/deny policy, and queriers feeding the database.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <map>
 #include <random>
@@ -246,6 +247,40 @@ TEST_CASE("incremental merge equals the brute-force merge over random updates", 
                     states.push_back(st);
             }
             REQUIRE(db.upstream_state(group) == brute_force_merge(states));
+        }
+    }
+}
+
+TEST_CASE("RFC 4605 4.2: forwards_to agrees with downstreams_for for every downstream",
+          "[mcast][proxy]") {
+    RecordingProxyOutput out;
+    Policy policy;
+    policy.denied_sources.push_back({prefix("2001:db8::4/128"), prefix("ff3e::/16")});
+    MembershipDatabase db(out, policy);
+    std::mt19937 rng(7);
+    const std::vector<Ipv6Address> sources{kS1, kS2, kS3, kS4};
+    for (int i = 0; i < 2000; ++i) {
+        const InterfaceId ifc = 1 + rng() % 6;
+        if (rng() % 50 == 0) {
+            db.set_querier(ifc, rng() % 2 == 0);
+        } else {
+            MembershipState st;
+            st.mode = rng() % 3 == 0 ? FilterMode::kExclude : FilterMode::kInclude;
+            for (const auto& s : sources) {
+                if (rng() % 2)
+                    st.sources.insert(s);
+            }
+            db.update(ifc, kG, st);
+        }
+        for (const auto& s : sources) {
+            for (std::optional<InterfaceId> arrival : {std::optional<InterfaceId>{},
+                                                       std::optional<InterfaceId>{3}}) {
+                const auto list = db.downstreams_for(s, kG, arrival);
+                for (InterfaceId d = 1; d <= 7; ++d) {
+                    const bool listed = std::find(list.begin(), list.end(), d) != list.end();
+                    REQUIRE(db.forwards_to(d, s, kG, arrival) == listed);
+                }
+            }
         }
     }
 }

@@ -114,6 +114,13 @@ class ProxyOutput {
     // Some downstream's wish for `group` changed: recompute the (S, group)
     // forwarding entries with downstreams_for().
     virtual void forwarding_changed(const Ipv6Address& /*group*/) {}
+    // The same, naming the downstream whose wish changed, so an adapter can
+    // update its entries for that one interface (forwards_to()) instead of
+    // recomputing them over every member. The default calls the one above.
+    virtual void downstream_forwarding_changed(const Ipv6Address& group,
+                                               InterfaceId /*downstream*/) {
+        forwarding_changed(group);
+    }
 };
 
 class MembershipDatabase {
@@ -147,6 +154,10 @@ class MembershipDatabase {
     std::vector<InterfaceId> downstreams_for(
         const Ipv6Address& source, const Ipv6Address& group,
         std::optional<InterfaceId> arrival = std::nullopt) const;
+    // The same decision for one downstream: true when `downstreams_for`
+    // would list it. O(1) expected (plus the policy's lists).
+    bool forwards_to(InterfaceId downstream, const Ipv6Address& source, const Ipv6Address& group,
+                     std::optional<InterfaceId> arrival = std::nullopt) const;
 
     const Policy& policy() const { return policy_; }
     // Replaces the policy; held states are not re-filtered (the next reports are).

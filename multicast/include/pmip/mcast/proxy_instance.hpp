@@ -49,6 +49,12 @@ class ProxyInstanceOutput {
                                              const MembershipState& new_state) = 0;
     // Recompute the forwarding entries of `group` (downstreams_for()).
     virtual void forwarding_changed(const Ipv6Address& /*group*/) {}
+    // The same, naming the downstream whose wish changed (forwards_to());
+    // the default calls the one above.
+    virtual void downstream_forwarding_changed(const Ipv6Address& group,
+                                               InterfaceId /*downstream*/) {
+        forwarding_changed(group);
+    }
 };
 
 struct ProxyInstanceCounters {
@@ -82,6 +88,10 @@ class ProxyInstance {
         std::optional<InterfaceId> arrival = std::nullopt) const {
         return database_.downstreams_for(source, group, arrival);
     }
+    bool forwards_to(InterfaceId downstream, const Ipv6Address& source, const Ipv6Address& group,
+                     std::optional<InterfaceId> arrival = std::nullopt) const {
+        return database_.forwards_to(downstream, source, group, arrival);
+    }
 
     const MembershipDatabase& database() const { return database_; }
     const Querier* querier(InterfaceId downstream) const;
@@ -101,6 +111,10 @@ class ProxyInstance {
         }
         void forwarding_changed(const Ipv6Address& group) override {
             out_.forwarding_changed(group);
+        }
+        void downstream_forwarding_changed(const Ipv6Address& group,
+                                           InterfaceId downstream) override {
+            out_.downstream_forwarding_changed(group, downstream);
         }
 
       private:

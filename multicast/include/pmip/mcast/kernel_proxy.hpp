@@ -1,0 +1,249 @@
+// KernelProxy: one MLD proxy instance on the real kernel, the library magd
+// and lmad embed (DESIGN.md section 5; RFC 4605; RFC 6224 sections 3, 4.2).
+//
+// It wires the pure ProxyInstance (one RFC 3810 querier per downstream, the
+// RFC 4605 section 4.1 membership database, the allow/deny policy) to four
+// narrow adapters, each with a fake for tests:
+//   MldSocket           MLD in and out on the downstreams; received messages
+//                       are checked here first: arrival on a downstream of
+//                       this instance, link-local source, Hop Limit 1, Router
+//                       Alert (RFC 3810 sections 6.2, 7.4; RFC 2710 section
+//                       3), not sent by this router (looped back), checksum
+//                       (RFC 4443 section 2.3), then parsed with unknown record
+//                       types skipped (RFC 3810 section 5.2.12). Every drop is
+//                       counted by reason.
+//   UpstreamMembership  the merged database as host membership on the
+//                       upstream (RFC 4605 section 4.1), so the kernel's host
+//                       MLD reports it and answers the upstream querier; SSM
+//                       state goes upstream as INCLUDE.
+//   MulticastRouter     the instance's own MRT6 table: MIF 0 = upstream, one
+//                       MIF per downstream; (S,G) entries installed on
+//                       NOCACHE upcalls and updated on *every* membership
+//                       change (a listener joining while data flows gets it
+//                       as soon as its report is processed, no cache-miss
+//                       wait); entries with no packets for mfc_idle_timeout
+//                       removed (the next packet brings a new upcall).
+//                       Forwarding per RFC 4605 section 4.2: traffic from the
+//                       upstream goes to the downstreams that want (S,G) and
+//                       where this proxy is the querier; traffic from a
+//                       downstream goes to the upstream and to the other
+//                       downstreams that want it.
+//   RouteManager        one ip6mr rule (RTNL_FAMILY_IP6MR) "iif IF lookup
+//                       TABLE" per interface, so packets arriving on the
+//                       instance's interfaces use its table (instances are
+//                       isolated; their interfaces must be disjoint).
+//   InterfaceDirectory  names, ifindexes, link-local addresses (a downstream
+//                       whose link-local address is still tentative waits,
+//                       polled every link_local_retry, before its querier
+//                       starts: queries need a valid link-local source,
+//                       RFC 3810 section 5.1.14).
+// Downstreams are added and removed at run time: a new one gets a General
+// Query at once (RFC 6224 section 3 step 6); a removed one drops its state,
+// its (S,G) outputs, its MIF and its rule, and the upstream leaves what it
+// alone held (RFC 6224 section 6: no stale state). The destructor removes
+// every entry, MIF and rule and leaves every upstream group.
+//
+// Kernel limits: an ip6mr table holds at most 32 MIFs (MAXMIFS), so a kernel
+// instance has at most 31 downstreams; a MIF's device needs ifindex <= 65535.
+//
+// Threading: one thread (the event loop). Counters: KernelProxyCounters,
+// plus the ProxyInstance's, the database's and each querier's (all in show()).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "pmip/common/result.hpp"
+#include "pmip/common/route_manager.hpp"
+#include "pmip/common/timers.hpp"
+#include "pmip/mcast/interface_directory.hpp"
+#include "pmip/mcast/mld_socket.hpp"
+#include "pmip/mcast/multicast_router.hpp"
+#include "pmip/mcast/proxy_instance.hpp"
+#include "pmip/mcast/upstream_membership.hpp"
+
+namespace pmip {
+class EventLoop;
+}
+
+namespace pmip::mcast {
+
+struct KernelProxyConfig {
+    std::string name;                    // instance name, for logs and show ("lma1")
+    std::uint32_t table = 0;             // MRT6 table id (required, not 0)
+    std::string upstream;                // upstream interface name, or
+    int upstream_ifindex = 0;            //   its ifindex (used when non-zero)
+    QuerierConfig querier;               // robustness, timers, version, tracking (all downstreams)
+    Policy policy;                       // allow / deny lists of groups and (S,G)
+    std::uint32_t rule_priority = 1000;  // of the ip6mr rules
+    Duration mfc_idle_timeout = std::chrono::seconds(60);
+    Duration link_local_retry = std::chrono::milliseconds(200);
+};
+
+// Empty when valid, else what is wrong ("table must not be 0").
+std::string validate(const KernelProxyConfig& config);
+
+struct KernelProxyCounters {
+    // MLD received on the socket, and why messages were dropped.
+    std::uint64_t mld_received = 0;
+    std::uint64_t mld_accepted = 0;
+    std::uint64_t drop_not_downstream = 0;      // arrived on an interface that is not ours
+    std::uint64_t drop_waiting_link_local = 0;  // downstream not started yet
+    std::uint64_t drop_own_message = 0;         // our own, looped back
+    std::uint64_t drop_source_not_link_local = 0;
+    std::uint64_t drop_hop_limit = 0;  // Hop Limit not 1 (or unknown)
+    std::uint64_t drop_no_router_alert = 0;
+    std::uint64_t drop_bad_checksum = 0;
+    std::uint64_t drop_parse_error = 0;
+    std::uint64_t unknown_records_skipped = 0;
+    // MLD sent.
+    std::uint64_t queries_sent = 0;
+    std::uint64_t query_send_errors = 0;
+    std::uint64_t query_serialize_errors = 0;
+    std::uint64_t queries_not_sent_no_link_local = 0;
+    // Upstream host membership.
+    std::uint64_t upstream_changes = 0;
+    std::uint64_t upstream_errors = 0;
+    std::uint64_t upstream_link_scope_skipped = 0;  // scope <= 2 groups: never joined upstream
+    // Kernel upcalls.
+    std::uint64_t upcalls = 0;
+    std::uint64_t upcalls_nocache = 0;
+    std::uint64_t upcalls_unknown_mif = 0;
+    std::uint64_t upcalls_other = 0;       // WRONGMIF / WHOLEPKT / unknown types (ignored)
+    std::uint64_t upcalls_unroutable = 0;  // link-local / non-multicast group (ignored)
+    // MFC.
+    std::uint64_t mfc_adds = 0;     // new (S,G) entries
+    std::uint64_t mfc_updates = 0;  // changed outputs of an existing entry
+    std::uint64_t mfc_deletes = 0;
+    std::uint64_t mfc_idle_expired = 0;
+    std::uint64_t mfc_errors = 0;
+    // Downstreams.
+    std::uint64_t downstreams_added = 0;
+    std::uint64_t downstreams_removed = 0;
+    std::uint64_t rule_errors = 0;
+};
+nlohmann::json to_json(const KernelProxyCounters& counters);
+
+class KernelProxy final : private ProxyInstanceOutput {
+  public:
+    // The adapters a KernelProxy drives (kernel ones from create(loop, ...),
+    // fakes in tests).
+    struct Parts {
+        std::unique_ptr<MulticastRouter> router;
+        std::unique_ptr<MldSocket> mld;
+        std::unique_ptr<UpstreamMembership> upstream;
+        std::unique_ptr<InterfaceDirectory> interfaces;
+        MifIndex max_mifs = kMaxMifs;  // the kernel's MAXMIFS; fakes may allow more
+    };
+
+    // On the real kernel: MRT6 socket for config.table, MLD socket, upstream
+    // membership socket, MIF 0 and the ip6mr rule for the upstream. `loop`
+    // and `routes` must outlive the proxy. Errors name the interface and the
+    // call ("proxy lma1: upstream tun0: no such interface").
+    static Expected<std::unique_ptr<KernelProxy>> create(EventLoop& loop, RouteManager& routes,
+                                                         KernelProxyConfig config);
+    // With given adapters (tests, benchmarks).
+    static Expected<std::unique_ptr<KernelProxy>> create(Timers& timers, RouteManager& routes,
+                                                         KernelProxyConfig config, Parts parts);
+    ~KernelProxy() override;
+    KernelProxy(const KernelProxy&) = delete;
+    KernelProxy& operator=(const KernelProxy&) = delete;
+
+    // Adds a downstream at run time: MIF, ip6mr rule, ff02::16 / ff02::2
+    // joined, querier started (General Query at once) as soon as the
+    // interface has a usable link-local address. `config` overrides the
+    // instance's querier config for this link (e.g. fast_leave on a
+    // point-to-point MN link). Fails when the interface does not exist, is
+    // the upstream or already a downstream, or no MIF is free.
+    Status add_downstream(const std::string& ifname);
+    Status add_downstream(const std::string& ifname, const QuerierConfig& config);
+    // Removes a downstream; its listeners' state goes, upstream leaves follow.
+    Status remove_downstream(const std::string& ifname);
+    std::vector<std::string> downstreams() const;
+    bool has_downstream(const std::string& ifname) const;
+
+    // Replaces the policy and recomputes every forwarding entry.
+    void set_policy(Policy policy);
+
+    // The instance, interfaces (querier role, timers, counters), groups with
+    // filter mode, sources and timers and listeners per downstream, the
+    // merged upstream state, MFC entries with kernel packet counts, counters.
+    nlohmann::json show() const;
+    const KernelProxyCounters& counters() const { return counters_; }
+    const KernelProxyConfig& config() const { return config_; }
+    const ProxyInstance& instance() const { return *instance_; }
+    int upstream_ifindex() const { return upstream_.ifindex; }
+
+  private:
+    struct Interface {
+        std::string name;
+        int ifindex = 0;
+        MifIndex mif = 0;
+        bool mif_installed = false;
+        bool rule_installed = false;
+        // Downstreams only:
+        bool started = false;  // querier running (link-local usable)
+        Ipv6Address link_local{};
+        QuerierConfig querier;
+        TimerId retry_timer = 0;
+    };
+    struct Route {  // one installed (S,G) entry
+        MifIndex parent = 0;
+        MifSet outputs;
+        std::uint64_t packets_at_check = 0;
+        TimePoint installed{};
+    };
+    using GroupRoutes = std::map<Ipv6Address, Route>;  // by source
+
+    KernelProxy(Timers& timers, RouteManager& routes, KernelProxyConfig config, Parts parts);
+    Status start();
+
+    // ProxyInstanceOutput.
+    void send_query(InterfaceId downstream, const Ipv6Address& destination,
+                    const MldMessage& query) override;
+    void upstream_membership_changed(const Ipv6Address& group, const MembershipState& old_state,
+                                     const MembershipState& new_state) override;
+    void forwarding_changed(const Ipv6Address& group) override;
+    void downstream_forwarding_changed(const Ipv6Address& group, InterfaceId downstream) override;
+
+    void on_mld(const ReceivedMld& message);
+    void on_upcall(const Upcall& upcall);
+    void try_start_downstream(int ifindex);
+    MifSet outputs_for(const Ipv6Address& source, const Ipv6Address& group, MifIndex parent) const;
+    void install(const Ipv6Address& source, const Ipv6Address& group, Route& route, MifSet outputs,
+                 bool is_new);
+    void delete_route(const Ipv6Address& source, const Ipv6Address& group);
+    void recompute_all();
+    void schedule_idle_check();
+    void check_idle();
+    std::optional<MifIndex> free_mif() const;
+    const Interface* interface_by_mif(MifIndex mif) const;
+    Status add_rule(Interface& interface);
+    void remove_rule(Interface& interface);
+    std::string context() const { return "[mcast proxy=" + config_.name + "]"; }
+
+    Timers& timers_;
+    RouteManager& routes_;
+    KernelProxyConfig config_;
+    Parts parts_;
+    std::unique_ptr<ProxyInstance> instance_;
+    Interface upstream_;
+    std::map<int, Interface> downstreams_;  // by ifindex
+    std::vector<int> mif_owner_;            // MIF -> ifindex of its downstream (0: free/upstream)
+    std::unordered_map<Ipv6Address, GroupRoutes, AddressHash> routes_by_group_;
+    std::uint64_t route_count_ = 0;
+    TimerId idle_timer_ = 0;
+    bool shutting_down_ = false;
+    KernelProxyCounters counters_;
+};
+
+}  // namespace pmip::mcast

@@ -1,0 +1,112 @@
+// MldSocket: MLD messages to and from the downstream links, behind a narrow
+// interface with an in-memory fake.
+//
+// Kernel implementation (DESIGN.md section 5): one raw ICMPv6 socket with
+//  - ICMP6_FILTER passing only types 130, 131, 132 and 143 (RFC 2710
+//    section 3, RFC 3810 section 5);
+//  - IPV6_RECVPKTINFO (arrival interface and destination), IPV6_RECVHOPLIMIT
+//    and IPV6_RECVHOPOPTS (the Hop-by-Hop header, for the Router Alert check):
+//    RFC 3810 sections 6.2 and 7.4 drop a message whose source is not
+//    link-local, whose Hop Limit is not 1, or that lacks Router Alert; the
+//    adapter (kernel_proxy.cpp) applies those checks on ReceivedMld;
+//  - on each downstream it joins ff02::16 (MLDv2 Reports, RFC 3810 section
+//    5.2.14) and ff02::2 (MLDv1 Done, RFC 2710 section 3.7); MLDv1 Reports
+//    go to the group itself and reach the socket because the kernel delivers
+//    Router Alert MLD packets to a multicast router (ip6_mc_input);
+//  - sends with the Router Alert Hop-by-Hop option (sticky IPV6_HOPOPTS,
+//    RFC 2711 value 0), an explicit link-local source and the interface in an
+//    IPV6_PKTINFO control message, and Hop Limit 1 (IPV6_MULTICAST_HOPS and
+//    IPV6_UNICAST_HOPS); the kernel fills the ICMPv6 checksum.
+// Multicast loopback stays on (the router's own host stack hears its
+// queries); the adapter drops looped-back messages by their source.
+// The socket sees MLD from every interface of the namespace; the adapter
+// keeps what arrives on its downstreams.
+//
+// Threading: loop thread only. Counters: MldSocketCounters.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <set>
+#include <span>
+#include <vector>
+
+#include "pmip/common/ip.hpp"
+#include "pmip/common/result.hpp"
+
+namespace pmip {
+class EventLoop;
+}
+
+namespace pmip::mcast {
+
+// One ICMPv6 message as received, with what the checks need.
+struct ReceivedMld {
+    int ifindex = 0;
+    Ipv6Address source{};
+    Ipv6Address destination{};
+    int hop_limit = -1;              // -1: no IPV6_HOPLIMIT control message
+    bool router_alert = false;       // Hop-by-Hop header with Router Alert value 0
+    std::vector<std::uint8_t> icmp;  // from the ICMPv6 Type octet
+};
+
+struct MldSocketCounters {
+    std::uint64_t received = 0;
+    std::uint64_t receive_errors = 0;
+    std::uint64_t truncated = 0;   // larger than the receive buffer (dropped)
+    std::uint64_t no_pktinfo = 0;  // no IPV6_PKTINFO (dropped)
+    std::uint64_t sent = 0;
+    std::uint64_t send_errors = 0;
+};
+
+class MldSocket {
+  public:
+    using Handler = std::function<void(const ReceivedMld&)>;
+    virtual ~MldSocket() = default;
+    // Joins ff02::16 and ff02::2 on `ifindex` (idempotent).
+    virtual Status join_router_groups(int ifindex) = 0;
+    virtual void leave_router_groups(int ifindex) = 0;
+    // Sends `icmp` (checksum filled by the kernel) on `ifindex` from
+    // `source` (link-local) to `destination`, Hop Limit 1, Router Alert.
+    virtual Status send(int ifindex, const Ipv6Address& source, const Ipv6Address& destination,
+                        std::span<const std::uint8_t> icmp) = 0;
+    virtual void set_handler(Handler handler) = 0;
+    virtual MldSocketCounters counters() const = 0;
+};
+
+Expected<std::unique_ptr<MldSocket>> make_kernel_mld_socket(EventLoop& loop);
+
+// Records what is sent and joined; tests inject messages with deliver().
+class FakeMldSocket final : public MldSocket {
+  public:
+    struct Sent {
+        int ifindex = 0;
+        Ipv6Address source{};
+        Ipv6Address destination{};
+        std::vector<std::uint8_t> icmp;
+    };
+    Status join_router_groups(int ifindex) override;
+    void leave_router_groups(int ifindex) override { joined.erase(ifindex); }
+    Status send(int ifindex, const Ipv6Address& source, const Ipv6Address& destination,
+                std::span<const std::uint8_t> icmp) override;
+    void set_handler(Handler handler) override { handler_ = std::move(handler); }
+    MldSocketCounters counters() const override { return counters_; }
+
+    void deliver(const ReceivedMld& message) {
+        ++counters_.received;
+        if (handler_)
+            handler_(message);
+    }
+
+    std::set<int> joined;
+    std::vector<Sent> sent;
+    std::optional<Error> fail_send;  // when set, send() fails with it
+
+  private:
+    Handler handler_;
+    MldSocketCounters counters_;
+};
+
+}  // namespace pmip::mcast

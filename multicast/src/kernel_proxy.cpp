@@ -1,0 +1,605 @@
+// KernelProxy: the MLD proxy instance on the kernel [RFC 4605 sections 4.1,
+// 4.2; RFC 3810 sections 5.1.14, 6.2, 7.4; RFC 6224 sections 3, 4.2, 6].
+// show() is in kernel_proxy_show.cpp.
+#include "pmip/mcast/kernel_proxy.hpp"
+
+#include <algorithm>
+
+#include "pmip/common/event_loop.hpp"
+#include "pmip/common/log.hpp"
+
+namespace pmip::mcast {
+
+using pmip::to_string;
+
+namespace {
+
+Error proxy_error(const std::string& name, const std::string& what, int code = 0) {
+    return Error{code, "proxy " + name + ": " + what};
+}
+
+// Multicast of scope 3 (realm-local) or wider: link-local and smaller scopes
+// never leave their link [RFC 4291 section 2.7; RFC 7346].
+bool beyond_link_scope(const Ipv6Address& group) {
+    return is_multicast(group) && (group[1] & 0x0f) > 2;
+}
+
+log::RateLimit& drop_log() {
+    static log::RateLimit limit(10, std::chrono::seconds(10));
+    return limit;
+}
+
+}  // namespace
+
+std::string validate(const KernelProxyConfig& config) {
+    if (config.name.empty())
+        return "name must not be empty";
+    if (config.table == 0)
+        return "table must not be 0";
+    if (config.upstream.empty() && config.upstream_ifindex <= 0)
+        return "an upstream interface (name or ifindex) is required";
+    if (config.mfc_idle_timeout <= Duration::zero())
+        return "mfc_idle_timeout must be positive";
+    if (config.link_local_retry <= Duration::zero())
+        return "link_local_retry must be positive";
+    return validate(config.querier);
+}
+
+Expected<std::unique_ptr<KernelProxy>> KernelProxy::create(EventLoop& loop, RouteManager& routes,
+                                                           KernelProxyConfig config) {
+    if (std::string problem = validate(config); !problem.empty())
+        return proxy_error(config.name, problem);
+    Parts parts;
+    parts.interfaces = std::make_unique<KernelInterfaceDirectory>();
+    int upstream = config.upstream_ifindex;
+    if (upstream <= 0) {
+        const auto index = parts.interfaces->index(config.upstream);
+        if (!index)
+            return proxy_error(config.name, "upstream " + config.upstream + ": no such interface",
+                               ENODEV);
+        upstream = *index;
+    }
+    const std::string upstream_name =
+        parts.interfaces->name(upstream).value_or("#" + std::to_string(upstream));
+    auto router = make_kernel_multicast_router(loop, config.table);
+    if (!router)
+        return proxy_error(config.name, router.error().what, router.error().code);
+    auto mld = make_kernel_mld_socket(loop);
+    if (!mld)
+        return proxy_error(config.name, mld.error().what, mld.error().code);
+    auto membership = make_kernel_upstream_membership(upstream, upstream_name);
+    if (!membership)
+        return proxy_error(config.name, membership.error().what, membership.error().code);
+    parts.router = std::move(router.value());
+    parts.mld = std::move(mld.value());
+    parts.upstream = std::move(membership.value());
+    parts.max_mifs = kMaxMifs;
+    return create(loop, routes, std::move(config), std::move(parts));
+}
+
+Expected<std::unique_ptr<KernelProxy>> KernelProxy::create(Timers& timers, RouteManager& routes,
+                                                           KernelProxyConfig config, Parts parts) {
+    if (std::string problem = validate(config); !problem.empty())
+        return proxy_error(config.name, problem);
+    if (!parts.router || !parts.mld || !parts.upstream || !parts.interfaces)
+        return proxy_error(config.name, "missing adapter");
+    if (parts.max_mifs == 0)
+        return proxy_error(config.name, "max_mifs must be at least 1 (the upstream)");
+    std::unique_ptr<KernelProxy> proxy(
+        new KernelProxy(timers, routes, std::move(config), std::move(parts)));
+    if (Status s = proxy->start(); !s)
+        return s.error();
+    return proxy;
+}
+
+KernelProxy::KernelProxy(Timers& timers, RouteManager& routes, KernelProxyConfig config,
+                         Parts parts)
+    : timers_(timers), routes_(routes), config_(std::move(config)), parts_(std::move(parts)) {
+    ProxyInstanceOutput& output = *this;
+    instance_ = std::make_unique<ProxyInstance>(timers_, output, config_.policy, context());
+}
+
+Status KernelProxy::start() {
+    auto& dir = *parts_.interfaces;
+    int ifindex = config_.upstream_ifindex;
+    if (ifindex <= 0) {
+        const auto index = dir.index(config_.upstream);
+        if (!index)
+            return proxy_error(config_.name, "upstream " + config_.upstream + ": no such interface",
+                               ENODEV);
+        ifindex = *index;
+    }
+    upstream_.ifindex = ifindex;
+    upstream_.name = dir.name(ifindex).value_or(config_.upstream);
+    upstream_.mif = 0;
+    mif_owner_.assign(parts_.max_mifs, 0);
+    if (Status s = parts_.router->add_mif(0, ifindex, upstream_.name); !s)
+        return proxy_error(config_.name, s.error().what, s.error().code);
+    upstream_.mif_installed = true;
+    if (Status s = add_rule(upstream_); !s)
+        return proxy_error(config_.name, s.error().what, s.error().code);
+    parts_.router->set_upcall_handler([this](const Upcall& u) { on_upcall(u); });
+    parts_.mld->set_handler([this](const ReceivedMld& m) { on_mld(m); });
+    PMIP_INFO(kMld, context(),
+              "started: table " + std::to_string(config_.table) + ", upstream " + upstream_.name);
+    return {};
+}
+
+KernelProxy::~KernelProxy() {
+    shutting_down_ = true;
+    if (idle_timer_)
+        timers_.cancel_timer(idle_timer_);
+    parts_.router->set_upcall_handler({});
+    parts_.mld->set_handler({});
+    // Every (S,G) entry, then the downstreams (their queriers, state, MIFs,
+    // rules, router groups), then whatever the upstream still holds.
+    std::vector<std::pair<Ipv6Address, Ipv6Address>> all;
+    for (const auto& [g, sources] : routes_by_group_)
+        for (const auto& [s, r] : sources) all.emplace_back(s, g);
+    for (const auto& [s, g] : all) delete_route(s, g);
+    std::vector<std::string> names;
+    for (const auto& [ifindex, d] : downstreams_) names.push_back(d.name);
+    for (const auto& n : names) (void)remove_downstream(n);
+    for (const auto& g : instance_->database().groups())
+        (void)parts_.upstream->set(g, MembershipState{});
+    instance_.reset();
+    if (!upstream_.mif_installed) {
+        // create() failed before the upstream MIF existed: nothing else either.
+    } else if (Status s = parts_.router->delete_mif(upstream_.mif); !s) {
+        ++counters_.mfc_errors;
+        PMIP_WARNING(kMld, context(), s.error().what);
+    }
+    remove_rule(upstream_);
+    PMIP_INFO(kMld, context(), "stopped");
+}
+
+// --- rules ------------------------------------------------------------------
+
+Status KernelProxy::add_rule(Interface& interface) {
+    MulticastRule rule;
+    rule.iif = interface.name;
+    rule.table = config_.table;
+    rule.priority = config_.rule_priority;
+    if (Status s = routes_.add(rule); !s) {
+        ++counters_.rule_errors;
+        return s;
+    }
+    interface.rule_installed = true;
+    return {};
+}
+
+void KernelProxy::remove_rule(Interface& interface) {
+    if (!interface.rule_installed)
+        return;
+    MulticastRule rule;
+    rule.iif = interface.name;
+    rule.table = config_.table;
+    rule.priority = config_.rule_priority;
+    if (Status s = routes_.remove(rule); !s) {
+        ++counters_.rule_errors;
+        PMIP_WARNING(kMld, context(), s.error().what);
+    }
+    interface.rule_installed = false;
+}
+
+// --- downstreams -----------------------------------------------------------
+
+std::optional<MifIndex> KernelProxy::free_mif() const {
+    for (std::size_t m = 0; m < mif_owner_.size(); ++m)
+        if (m != upstream_.mif && mif_owner_[m] == 0)
+            return static_cast<MifIndex>(m);
+    return std::nullopt;
+}
+
+Status KernelProxy::add_downstream(const std::string& ifname) {
+    return add_downstream(ifname, config_.querier);
+}
+
+Status KernelProxy::add_downstream(const std::string& ifname, const QuerierConfig& config) {
+    if (std::string problem = validate(config); !problem.empty())
+        return proxy_error(config_.name, "downstream " + ifname + ": " + problem);
+    const auto index = parts_.interfaces->index(ifname);
+    if (!index)
+        return proxy_error(config_.name, "downstream " + ifname + ": no such interface", ENODEV);
+    const int ifindex = *index;
+    if (ifindex == upstream_.ifindex)
+        return proxy_error(config_.name, "downstream " + ifname + ": is the upstream", EINVAL);
+    if (downstreams_.contains(ifindex))
+        return proxy_error(config_.name, "downstream " + ifname + ": already a downstream", EEXIST);
+    const auto mif = free_mif();
+    if (!mif) {
+        return proxy_error(config_.name,
+                           "downstream " + ifname + ": all " + std::to_string(parts_.max_mifs) +
+                               " MIFs of table " + std::to_string(config_.table) +
+                               " in use (kernel MAXMIFS)",
+                           ENOSPC);
+    }
+    Interface d;
+    d.name = ifname;
+    d.ifindex = ifindex;
+    d.mif = *mif;
+    d.querier = config;
+    if (Status s = parts_.router->add_mif(d.mif, ifindex, ifname); !s)
+        return proxy_error(config_.name, s.error().what, s.error().code);
+    if (Status s = add_rule(d); !s) {
+        (void)parts_.router->delete_mif(d.mif);
+        return proxy_error(config_.name, s.error().what, s.error().code);
+    }
+    if (Status s = parts_.mld->join_router_groups(ifindex); !s) {
+        remove_rule(d);
+        (void)parts_.router->delete_mif(d.mif);
+        return proxy_error(config_.name, s.error().what, s.error().code);
+    }
+    mif_owner_[d.mif] = ifindex;
+    downstreams_.emplace(ifindex, std::move(d));
+    ++counters_.downstreams_added;
+    try_start_downstream(ifindex);
+    return {};
+}
+
+// Starts the querier once the link-local address is usable (RFC 3810
+// section 5.1.14); until then retries every link_local_retry.
+void KernelProxy::try_start_downstream(int ifindex) {
+    const auto it = downstreams_.find(ifindex);
+    if (it == downstreams_.end())
+        return;
+    Interface& d = it->second;
+    d.retry_timer = 0;
+    const auto ll = parts_.interfaces->link_local(ifindex);
+    if (!ll || !ll->usable) {
+        PMIP_DEBUG(kMld, context(),
+                   "downstream " + d.name + ": waiting for a usable link-local address");
+        d.retry_timer = timers_.start_timer(config_.link_local_retry,
+                                            [this, ifindex] { try_start_downstream(ifindex); });
+        return;
+    }
+    d.link_local = ll->address;
+    d.started = true;
+    PMIP_INFO(kMld, context(),
+              "downstream " + d.name + " (ifindex " + std::to_string(ifindex) + ", MIF " +
+                  std::to_string(d.mif) + ", " + to_string(d.link_local) + ") added");
+    instance_->add_downstream(static_cast<InterfaceId>(ifindex), d.link_local, d.querier);
+}
+
+Status KernelProxy::remove_downstream(const std::string& ifname) {
+    auto it = std::find_if(downstreams_.begin(), downstreams_.end(),
+                           [&](const auto& entry) { return entry.second.name == ifname; });
+    if (it == downstreams_.end())
+        return proxy_error(config_.name, "downstream " + ifname + ": not a downstream", ENOENT);
+    const int ifindex = it->first;
+    if (it->second.retry_timer)
+        timers_.cancel_timer(it->second.retry_timer);
+    // The database drops the link's state: upstream leaves and output
+    // changes (the MIF is still known while that happens).
+    if (it->second.started)
+        instance_->remove_downstream(static_cast<InterfaceId>(ifindex));
+    const MifIndex mif = it->second.mif;
+    // Entries whose traffic arrived on this link go; no entry may keep the
+    // MIF as an output (the kernel does not clean them when a MIF goes).
+    std::vector<std::pair<Ipv6Address, Ipv6Address>> doomed;
+    for (auto& [g, sources] : routes_by_group_) {
+        for (auto& [s, r] : sources) {
+            if (r.parent == mif) {
+                doomed.emplace_back(s, g);
+            } else if (r.outputs.contains(mif) && !shutting_down_) {
+                MifSet outputs = r.outputs;
+                outputs.erase(mif);
+                install(s, g, r, std::move(outputs), false);
+            }
+        }
+    }
+    for (const auto& [s, g] : doomed) delete_route(s, g);
+    it = downstreams_.find(ifindex);
+    parts_.mld->leave_router_groups(ifindex);
+    if (Status s = parts_.router->delete_mif(mif); !s) {
+        ++counters_.mfc_errors;
+        PMIP_WARNING(kMld, context(), s.error().what);
+    }
+    remove_rule(it->second);
+    mif_owner_[mif] = 0;
+    downstreams_.erase(it);
+    ++counters_.downstreams_removed;
+    PMIP_INFO(kMld, context(), "downstream " + ifname + " removed");
+    return {};
+}
+
+std::vector<std::string> KernelProxy::downstreams() const {
+    std::vector<std::string> out;
+    for (const auto& [i, d] : downstreams_) out.push_back(d.name);
+    return out;
+}
+
+bool KernelProxy::has_downstream(const std::string& ifname) const {
+    return std::any_of(downstreams_.begin(), downstreams_.end(),
+                       [&](const auto& entry) { return entry.second.name == ifname; });
+}
+
+void KernelProxy::set_policy(Policy policy) {
+    config_.policy = policy;
+    instance_->set_policy(std::move(policy));
+    recompute_all();
+}
+
+// --- MLD in and out --------------------------------------------------------
+
+void KernelProxy::on_mld(const ReceivedMld& m) {
+    ++counters_.mld_received;
+    const auto it = downstreams_.find(m.ifindex);
+    auto drop = [&](std::uint64_t& counter, const char* why) {
+        ++counter;
+        if (log::debug_enabled(log::Category::kMld) && drop_log().allow()) {
+            PMIP_DEBUG(kMld, context(),
+                       std::string("dropped MLD from ") + to_string(m.source) + " ifindex " +
+                           std::to_string(m.ifindex) + ": " + why);
+        }
+    };
+    if (it == downstreams_.end())
+        return drop(counters_.drop_not_downstream, "not a downstream");
+    const Interface& d = it->second;
+    if (!d.started)
+        return drop(counters_.drop_waiting_link_local, "downstream not started");
+    // Our own messages come back through multicast loopback (queries, and the
+    // host part's reports for ff02::16 / ff02::2 on this link).
+    if (m.source == d.link_local)
+        return drop(counters_.drop_own_message, "own message");
+    // RFC 3810 sections 5.1.14, 6.2, 7.4 (RFC 2710 section 3 for MLDv1):
+    // link-local source (the unspecified address is not), Hop Limit 1,
+    // Router Alert; else drop without looking at the contents.
+    if (!is_link_local(m.source))
+        return drop(counters_.drop_source_not_link_local, "source not link-local");
+    if (m.hop_limit != 1)
+        return drop(counters_.drop_hop_limit, "hop limit not 1");
+    if (!m.router_alert)
+        return drop(counters_.drop_no_router_alert, "no Router Alert");
+    ParseConfig pc;
+    pc.skip_unknown_record_types = true;  // RFC 3810 section 5.2.12
+    const ParseResult r = parse_with_checksum(m.icmp, m.source, m.destination, pc);
+    if (const auto* e = std::get_if<ParseError>(&r)) {
+        if (e->kind == ParseErrorKind::kBadChecksum)
+            return drop(counters_.drop_bad_checksum, "bad checksum");
+        return drop(counters_.drop_parse_error, to_string(e->kind).data());
+    }
+    const Parsed& p = std::get<Parsed>(r);
+    counters_.unknown_records_skipped += p.skipped_records;
+    ++counters_.mld_accepted;
+    instance_->receive(static_cast<InterfaceId>(m.ifindex), m.source, p.message);
+}
+
+void KernelProxy::send_query(InterfaceId downstream, const Ipv6Address& destination,
+                             const MldMessage& query) {
+    const auto it = downstreams_.find(static_cast<int>(downstream));
+    if (it == downstreams_.end() || !it->second.started) {
+        ++counters_.queries_not_sent_no_link_local;
+        return;
+    }
+    SerializeError error{};
+    const std::vector<std::uint8_t> octets = serialize(query, &error);
+    if (octets.empty()) {
+        ++counters_.query_serialize_errors;
+        PMIP_WARNING(kMld, context(),
+                     "downstream " + it->second.name +
+                         ": query not serialized: " + std::string(to_string(error)));
+        return;
+    }
+    if (Status s = parts_.mld->send(it->first, it->second.link_local, destination, octets); !s) {
+        ++counters_.query_send_errors;
+        if (drop_log().allow())
+            PMIP_WARNING(kMld, context(), s.error().what);
+        return;
+    }
+    ++counters_.queries_sent;
+}
+
+void KernelProxy::upstream_membership_changed(const Ipv6Address& group,
+                                              const MembershipState& old_state,
+                                              const MembershipState& new_state) {
+    // Link-local (and smaller) scope traffic never leaves its link [RFC 4291
+    // section 2.7], so such groups (e.g. solicited-node ff02::1:ffxx:xxxx)
+    // are tracked on the downstream but never joined upstream.
+    if (!beyond_link_scope(group)) {
+        ++counters_.upstream_link_scope_skipped;
+        return;
+    }
+    ++counters_.upstream_changes;
+    PMIP_INFO(kMld, context(),
+              "upstream " + upstream_.name + " " + to_string(group) + ": " + to_string(old_state) +
+                  " -> " + to_string(new_state));
+    if (Status s = parts_.upstream->set(group, new_state); !s) {
+        ++counters_.upstream_errors;
+        PMIP_WARNING(kMld, context(), s.error().what);
+    }
+}
+
+// --- forwarding ---------------------------------------------------------------
+
+const KernelProxy::Interface* KernelProxy::interface_by_mif(MifIndex mif) const {
+    if (mif == upstream_.mif)
+        return &upstream_;
+    if (mif >= mif_owner_.size() || mif_owner_[mif] == 0)
+        return nullptr;
+    const auto it = downstreams_.find(mif_owner_[mif]);
+    return it == downstreams_.end() ? nullptr : &it->second;
+}
+
+// RFC 4605 section 4.2.
+MifSet KernelProxy::outputs_for(const Ipv6Address& source, const Ipv6Address& group,
+                                MifIndex parent) const {
+    MifSet out;
+    std::optional<InterfaceId> arrival;
+    if (parent != upstream_.mif) {
+        const Interface* in = interface_by_mif(parent);
+        if (!in)
+            return out;
+        arrival = static_cast<InterfaceId>(in->ifindex);
+        out.insert(upstream_.mif);  // from a downstream: also upstream
+    }
+    for (InterfaceId id : instance_->downstreams_for(source, group, arrival)) {
+        const auto it = downstreams_.find(static_cast<int>(id));
+        if (it != downstreams_.end())
+            out.insert(it->second.mif);
+    }
+    return out;
+}
+
+void KernelProxy::install(const Ipv6Address& source, const Ipv6Address& group, Route& route,
+                          MifSet outputs, bool is_new) {
+    if (!is_new && outputs == route.outputs)
+        return;
+    if (Status s = parts_.router->add_mfc(source, group, route.parent, outputs); !s) {
+        ++counters_.mfc_errors;
+        if (drop_log().allow())
+            PMIP_WARNING(kMld, context(), s.error().what);
+        return;
+    }
+    route.outputs = std::move(outputs);
+    ++(is_new ? counters_.mfc_adds : counters_.mfc_updates);
+}
+
+void KernelProxy::delete_route(const Ipv6Address& source, const Ipv6Address& group) {
+    const auto git = routes_by_group_.find(group);
+    if (git == routes_by_group_.end())
+        return;
+    const auto sit = git->second.find(source);
+    if (sit == git->second.end())
+        return;
+    if (Status s = parts_.router->delete_mfc(source, group); !s) {
+        ++counters_.mfc_errors;
+        PMIP_WARNING(kMld, context(), s.error().what);
+    }
+    ++counters_.mfc_deletes;
+    git->second.erase(sit);
+    --route_count_;
+    if (git->second.empty())
+        routes_by_group_.erase(git);
+}
+
+// Every downstream's wish for `group` (policy change, querier change).
+void KernelProxy::forwarding_changed(const Ipv6Address& group) {
+    if (shutting_down_)
+        return;
+    const auto git = routes_by_group_.find(group);
+    if (git == routes_by_group_.end())
+        return;
+    for (auto& [s, r] : git->second) install(s, group, r, outputs_for(s, group, r.parent), false);
+}
+
+// One downstream's wish for `group` changed: update that one output of each
+// (S, group) entry; O(sources of the group), independent of its members.
+void KernelProxy::downstream_forwarding_changed(const Ipv6Address& group, InterfaceId downstream) {
+    if (shutting_down_)
+        return;
+    const auto git = routes_by_group_.find(group);
+    if (git == routes_by_group_.end())
+        return;
+    const auto dit = downstreams_.find(static_cast<int>(downstream));
+    if (dit == downstreams_.end())
+        return;
+    const MifIndex mif = dit->second.mif;
+    for (auto& [s, r] : git->second) {
+        std::optional<InterfaceId> arrival;
+        if (r.parent != upstream_.mif) {
+            const Interface* in = interface_by_mif(r.parent);
+            if (in)
+                arrival = static_cast<InterfaceId>(in->ifindex);
+        }
+        const bool wanted = instance_->forwards_to(downstream, s, group, arrival);
+        if (wanted == r.outputs.contains(mif))
+            continue;
+        // One output changes: flip it in place (no copy of the set), undo
+        // when the kernel refuses.
+        if (wanted)
+            r.outputs.insert(mif);
+        else
+            r.outputs.erase(mif);
+        if (Status st = parts_.router->add_mfc(s, group, r.parent, r.outputs); !st) {
+            if (wanted)
+                r.outputs.erase(mif);
+            else
+                r.outputs.insert(mif);
+            ++counters_.mfc_errors;
+            if (drop_log().allow())
+                PMIP_WARNING(kMld, context(), st.error().what);
+            continue;
+        }
+        ++counters_.mfc_updates;
+    }
+}
+
+void KernelProxy::recompute_all() {
+    for (auto& [g, sources] : routes_by_group_)
+        for (auto& [s, r] : sources) install(s, g, r, outputs_for(s, g, r.parent), false);
+}
+
+// NOCACHE: data for an (S,G) without an entry arrived on a MIF. Install the
+// entry with the current outputs (possibly none: the kernel then drops the
+// traffic without asking again) and remember S, so that later membership
+// changes update it at once.
+void KernelProxy::on_upcall(const Upcall& u) {
+    ++counters_.upcalls;
+    if (u.type != static_cast<std::uint8_t>(UpcallType::kNoCache)) {
+        ++counters_.upcalls_other;
+        return;
+    }
+    ++counters_.upcalls_nocache;
+    if (!interface_by_mif(u.mif)) {
+        ++counters_.upcalls_unknown_mif;
+        return;
+    }
+    if (!beyond_link_scope(u.group)) {
+        ++counters_.upcalls_unroutable;
+        return;
+    }
+    auto& sources = routes_by_group_[u.group];
+    auto [it, inserted] = sources.try_emplace(u.source);
+    Route& r = it->second;
+    if (inserted) {
+        ++route_count_;
+    } else if (r.parent != u.mif) {
+        // The source moved to another interface: re-home the entry.
+        r.outputs.clear();
+    }
+    r.parent = u.mif;
+    r.packets_at_check = 0;
+    r.installed = timers_.clock().now();
+    install(u.source, u.group, r, outputs_for(u.source, u.group, u.mif), true);
+    PMIP_DEBUG(kMld, context(),
+               "cache miss (" + to_string(u.source) + ", " + to_string(u.group) + ") on MIF " +
+                   std::to_string(u.mif) + ": " + std::to_string(r.outputs.size()) + " output(s)");
+    schedule_idle_check();
+}
+
+void KernelProxy::schedule_idle_check() {
+    if (idle_timer_ || route_count_ == 0)
+        return;
+    idle_timer_ = timers_.start_timer(config_.mfc_idle_timeout, [this] {
+        idle_timer_ = 0;
+        check_idle();
+    });
+}
+
+// An entry that forwarded no packet since the last check goes (the source
+// stopped); traffic that comes back brings a new NOCACHE upcall.
+void KernelProxy::check_idle() {
+    std::vector<std::pair<Ipv6Address, Ipv6Address>> idle;
+    const TimePoint now = timers_.clock().now();
+    for (auto& [g, sources] : routes_by_group_) {
+        for (auto& [s, r] : sources) {
+            if (now - r.installed < config_.mfc_idle_timeout)
+                continue;  // younger than one period: not judged yet
+            const auto c = parts_.router->counters(s, g);
+            const std::uint64_t packets = c ? c->packets : 0;
+            if (c && packets != r.packets_at_check) {
+                r.packets_at_check = packets;
+                continue;
+            }
+            idle.emplace_back(s, g);
+        }
+    }
+    for (const auto& [s, g] : idle) {
+        delete_route(s, g);
+        ++counters_.mfc_idle_expired;
+    }
+    schedule_idle_check();
+}
+
+}  // namespace pmip::mcast

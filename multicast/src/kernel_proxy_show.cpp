@@ -1,0 +1,217 @@
+// KernelProxy::show(): the instance as JSON for the daemons' control sockets
+// (DESIGN.md section 6: show multicast instances and groups, counters).
+#include <algorithm>
+#include <chrono>
+
+#include "pmip/mcast/kernel_proxy.hpp"
+
+namespace pmip::mcast {
+
+using pmip::to_string;
+
+namespace {
+
+std::int64_t ms(Duration d) {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
+}
+
+nlohmann::json addresses(const SourceSet& set) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& a : set) out.push_back(to_string(a));
+    return out;
+}
+
+nlohmann::json state_json(const MembershipState& s) {
+    return {{"filter_mode", to_string(s.mode)}, {"sources", addresses(s.sources)}};
+}
+
+nlohmann::json querier_counters(const QuerierCounters& c) {
+    return {{"general_queries_sent", c.general_queries_sent},
+            {"address_queries_sent", c.address_queries_sent},
+            {"address_source_queries_sent", c.address_source_queries_sent},
+            {"queries_received", c.queries_received},
+            {"v2_reports_received", c.v2_reports_received},
+            {"v1_reports_received", c.v1_reports_received},
+            {"v1_dones_received", c.v1_dones_received},
+            {"records_processed", c.records_processed},
+            {"records_ignored", c.records_ignored},
+            {"filter_timer_expiries", c.filter_timer_expiries},
+            {"source_timer_expiries", c.source_timer_expiries},
+            {"addresses_deleted", c.addresses_deleted},
+            {"fast_leaves", c.fast_leaves},
+            {"querier_changes", c.querier_changes}};
+}
+
+nlohmann::json address_json(const AddressView& v) {
+    nlohmann::json sources = nlohmann::json::array();
+    for (const auto& s : v.sources) {
+        sources.push_back({{"address", to_string(s.address)},
+                           {"timer_ms", ms(s.timer)},
+                           {"retransmissions", s.retransmissions}});
+    }
+    nlohmann::json listeners = nlohmann::json::array();
+    for (const auto& l : v.listeners) {
+        listeners.push_back({{"address", to_string(l.address)},
+                             {"filter_mode", to_string(l.state.mode)},
+                             {"sources", addresses(l.state.sources)},
+                             {"timer_ms", ms(l.timer)}});
+    }
+    return {{"group", to_string(v.multicast_address)},
+            {"filter_mode", to_string(v.mode)},
+            {"filter_timer_ms", ms(v.filter_timer)},
+            {"sources", sources},
+            {"mldv1_compatibility", v.mldv1_compatibility},
+            {"older_version_host_present_ms", ms(v.older_version_host_present)},
+            {"address_query_retransmissions", v.address_query_retransmissions},
+            {"listeners", listeners},
+            {"forwarding_state", state_json(v.state)}};
+}
+
+}  // namespace
+
+nlohmann::json to_json(const KernelProxyCounters& c) {
+    return {{"mld_received", c.mld_received},
+            {"mld_accepted", c.mld_accepted},
+            {"drop_not_downstream", c.drop_not_downstream},
+            {"drop_waiting_link_local", c.drop_waiting_link_local},
+            {"drop_own_message", c.drop_own_message},
+            {"drop_source_not_link_local", c.drop_source_not_link_local},
+            {"drop_hop_limit", c.drop_hop_limit},
+            {"drop_no_router_alert", c.drop_no_router_alert},
+            {"drop_bad_checksum", c.drop_bad_checksum},
+            {"drop_parse_error", c.drop_parse_error},
+            {"unknown_records_skipped", c.unknown_records_skipped},
+            {"queries_sent", c.queries_sent},
+            {"query_send_errors", c.query_send_errors},
+            {"query_serialize_errors", c.query_serialize_errors},
+            {"queries_not_sent_no_link_local", c.queries_not_sent_no_link_local},
+            {"upstream_changes", c.upstream_changes},
+            {"upstream_errors", c.upstream_errors},
+            {"upstream_link_scope_skipped", c.upstream_link_scope_skipped},
+            {"upcalls", c.upcalls},
+            {"upcalls_nocache", c.upcalls_nocache},
+            {"upcalls_unknown_mif", c.upcalls_unknown_mif},
+            {"upcalls_other", c.upcalls_other},
+            {"upcalls_unroutable", c.upcalls_unroutable},
+            {"mfc_adds", c.mfc_adds},
+            {"mfc_updates", c.mfc_updates},
+            {"mfc_deletes", c.mfc_deletes},
+            {"mfc_idle_expired", c.mfc_idle_expired},
+            {"mfc_errors", c.mfc_errors},
+            {"downstreams_added", c.downstreams_added},
+            {"downstreams_removed", c.downstreams_removed},
+            {"rule_errors", c.rule_errors}};
+}
+
+nlohmann::json KernelProxy::show() const {
+    nlohmann::json out;
+    out["instance"] = config_.name;
+    out["table"] = config_.table;
+    out["rule_priority"] = config_.rule_priority;
+    out["upstream"] = {{"name", upstream_.name},
+                       {"ifindex", upstream_.ifindex},
+                       {"mif", upstream_.mif},
+                       {"rule", upstream_.rule_installed}};
+
+    nlohmann::json downs = nlohmann::json::array();
+    for (const auto& [ifindex, d] : downstreams_) {
+        nlohmann::json j = {
+            {"name", d.name}, {"ifindex", ifindex}, {"mif", d.mif}, {"rule", d.rule_installed}};
+        if (!d.started) {
+            j["state"] = "waiting for a usable link-local address";
+            downs.push_back(std::move(j));
+            continue;
+        }
+        j["state"] = "active";
+        j["link_local"] = to_string(d.link_local);
+        const Querier* q = instance_->querier(static_cast<InterfaceId>(ifindex));
+        if (q) {
+            j["querier"] = q->is_querier();
+            if (q->other_querier())
+                j["other_querier"] = to_string(*q->other_querier());
+            j["version"] = q->config().version;
+            j["robustness"] = q->robustness();
+            j["query_interval_ms"] = ms(q->query_interval());
+            j["query_response_interval_ms"] = ms(q->config().query_response_interval);
+            j["last_listener_query_interval_ms"] = ms(q->config().last_listener_query_interval);
+            j["explicit_tracking"] = q->config().explicit_tracking;
+            j["fast_leave"] = q->config().fast_leave;
+            nlohmann::json groups = nlohmann::json::array();
+            for (const auto& a : q->addresses()) {
+                if (const auto v = q->address(a))
+                    groups.push_back(address_json(*v));
+            }
+            j["groups"] = std::move(groups);
+            j["counters"] = querier_counters(q->counters());
+        }
+        downs.push_back(std::move(j));
+    }
+    out["downstreams"] = std::move(downs);
+
+    const MembershipDatabase& db = instance_->database();
+    nlohmann::json groups = nlohmann::json::array();
+    for (const auto& g : db.groups()) {
+        nlohmann::json members = nlohmann::json::array();
+        for (const auto& [ifindex, d] : downstreams_) {
+            const MembershipState s = db.downstream_state(static_cast<InterfaceId>(ifindex), g);
+            if (s.no_listeners())
+                continue;
+            nlohmann::json m = state_json(s);
+            m["downstream"] = d.name;
+            members.push_back(std::move(m));
+        }
+        groups.push_back({{"group", to_string(g)},
+                          {"upstream", state_json(db.upstream_state(g))},
+                          {"downstreams", members}});
+    }
+    out["groups"] = std::move(groups);
+
+    const TimePoint now = timers_.clock().now();
+    nlohmann::json mfc = nlohmann::json::array();
+    std::vector<Ipv6Address> mfc_groups;
+    for (const auto& [g, sources] : routes_by_group_) mfc_groups.push_back(g);
+    std::sort(mfc_groups.begin(), mfc_groups.end());
+    for (const auto& g : mfc_groups) {
+        for (const auto& [s, r] : routes_by_group_.at(g)) {
+            const Interface* in = interface_by_mif(r.parent);
+            nlohmann::json oifs = nlohmann::json::array();
+            r.outputs.for_each([&](MifIndex m) {
+                const Interface* o = interface_by_mif(m);
+                oifs.push_back(o ? o->name : "mif" + std::to_string(m));
+            });
+            nlohmann::json e = {{"source", to_string(s)},
+                                {"group", to_string(g)},
+                                {"iif", in ? in->name : "mif" + std::to_string(r.parent)},
+                                {"oifs", oifs},
+                                {"age_ms", ms(now - r.installed)}};
+            if (const auto c = parts_.router->counters(s, g)) {
+                e["packets"] = c->packets;
+                e["bytes"] = c->bytes;
+                e["wrong_interface"] = c->wrong_interface;
+            }
+            mfc.push_back(std::move(e));
+        }
+    }
+    out["mfc"] = std::move(mfc);
+
+    const ProxyInstanceCounters& pc = instance_->counters();
+    const ProxyCounters& dc = db.counters();
+    const MldSocketCounters sc = parts_.mld->counters();
+    out["counters"] = to_json(counters_);
+    out["counters"]["instance"] = {{"messages_received", pc.messages_received},
+                                   {"messages_unknown_downstream", pc.messages_unknown_downstream},
+                                   {"records_refused", pc.records_refused},
+                                   {"v1_refused", pc.v1_refused}};
+    out["counters"]["database"] = {{"updates", dc.updates},
+                                   {"updates_unchanged", dc.updates_unchanged},
+                                   {"updates_refused", dc.updates_refused},
+                                   {"upstream_changes", dc.upstream_changes},
+                                   {"downstreams_added", dc.downstreams_added},
+                                   {"downstreams_removed", dc.downstreams_removed}};
+    out["counters"]["socket"] = {{"received", sc.received},   {"receive_errors", sc.receive_errors},
+                                 {"truncated", sc.truncated}, {"no_pktinfo", sc.no_pktinfo},
+                                 {"sent", sc.sent},           {"send_errors", sc.send_errors}};
+    return out;
+}
+
+}  // namespace pmip::mcast

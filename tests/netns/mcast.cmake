@@ -1,0 +1,12 @@
+# MLD proxy (KernelProxy) in network namespaces (root): listeners behind a
+# proxy namespace receive streams from a source upstream (ASM and SSM), two
+# instances with their own MRT6 tables stay isolated, a downstream added at
+# run time receives after its General Query, a leave stops forwarding, the
+# Linux bridge's MLD querier upstream sees and refreshes our membership, and
+# tshark decodes every MLD message on the proxy's links.
+add_executable(mcast_proxy_harness ${CMAKE_CURRENT_LIST_DIR}/mcast_proxy_harness.cpp)
+target_link_libraries(mcast_proxy_harness PRIVATE pmip_mcast)
+
+add_test(NAME netns_mcast
+  COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/test_mcast.sh $<TARGET_FILE:mcast_proxy_harness>)
+set_tests_properties(netns_mcast PROPERTIES SKIP_RETURN_CODE 77 LABELS netns TIMEOUT 240)

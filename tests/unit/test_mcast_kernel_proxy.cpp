@@ -1,0 +1,568 @@
+// KernelProxy over fakes (FakeMulticastRouter, FakeMldSocket,
+// FakeUpstreamMembership, FakeInterfaceDirectory, FakeRouteManager) with a
+// simulated clock: packet checks of RFC 3810 sections 6.2 / 7.4 with a
+// counter per drop reason, General Query at once on a new downstream
+// (RFC 6224 section 3), upstream host membership (RFC 4605 section 4.1, SSM
+// as INCLUDE), MFC entries from cache misses updated on every membership
+// change (RFC 4605 section 4.2), run-time removal, idle expiry, MIF limit,
+// policy, and nothing left after destruction.
+#include <catch2/catch.hpp>
+
+#include <chrono>
+#include <memory>
+
+#include "pmip/common/clock.hpp"
+#include "pmip/common/route_manager.hpp"
+#include "pmip/common/timers.hpp"
+#include "pmip/mcast/kernel_proxy.hpp"
+
+using namespace pmip;
+using namespace pmip::mcast;
+using namespace std::chrono_literals;
+
+namespace {
+
+Ipv6Address addr(const char* text) {
+    return *parse_address(text);
+}
+
+const Ipv6Address kG = addr("ff0e::db8:1");
+const Ipv6Address kSsm = addr("ff3e::8000:1");
+const Ipv6Address kS1 = addr("2001:db8:1::1");
+const Ipv6Address kS2 = addr("2001:db8:1::2");
+const Ipv6Address kHost1 = addr("fe80::a1");
+const Ipv6Address kHost2 = addr("fe80::a2");
+constexpr int kUp = 2;
+constexpr int kD1 = 4;
+constexpr int kD2 = 5;
+constexpr int kD3 = 6;
+
+// The proxy owns its adapters; these forward to fakes the fixture owns, so a
+// test can look at the fakes after the proxy is gone.
+class RouterView final : public MulticastRouter {
+  public:
+    explicit RouterView(FakeMulticastRouter& f) : f_(f) {}
+    std::uint32_t table() const override { return f_.table(); }
+    Status add_mif(MifIndex m, int i, const std::string& n) override { return f_.add_mif(m, i, n); }
+    Status delete_mif(MifIndex m) override { return f_.delete_mif(m); }
+    Status add_mfc(const Ipv6Address& s, const Ipv6Address& g, MifIndex p,
+                   const MifSet& o) override {
+        return f_.add_mfc(s, g, p, o);
+    }
+    Status delete_mfc(const Ipv6Address& s, const Ipv6Address& g) override {
+        return f_.delete_mfc(s, g);
+    }
+    std::optional<MfcCounters> counters(const Ipv6Address& s, const Ipv6Address& g) override {
+        return f_.counters(s, g);
+    }
+    void set_upcall_handler(UpcallHandler h) override { f_.set_upcall_handler(std::move(h)); }
+
+  private:
+    FakeMulticastRouter& f_;
+};
+class MldView final : public MldSocket {
+  public:
+    explicit MldView(FakeMldSocket& f) : f_(f) {}
+    Status join_router_groups(int i) override { return f_.join_router_groups(i); }
+    void leave_router_groups(int i) override { f_.leave_router_groups(i); }
+    Status send(int i, const Ipv6Address& s, const Ipv6Address& d,
+                std::span<const std::uint8_t> icmp) override {
+        return f_.send(i, s, d, icmp);
+    }
+    void set_handler(Handler h) override { f_.set_handler(std::move(h)); }
+    MldSocketCounters counters() const override { return f_.counters(); }
+
+  private:
+    FakeMldSocket& f_;
+};
+class UpstreamView final : public UpstreamMembership {
+  public:
+    explicit UpstreamView(FakeUpstreamMembership& f) : f_(f) {}
+    Status set(const Ipv6Address& g, const MembershipState& s) override { return f_.set(g, s); }
+
+  private:
+    FakeUpstreamMembership& f_;
+};
+class DirectoryView final : public InterfaceDirectory {
+  public:
+    explicit DirectoryView(FakeInterfaceDirectory& f) : f_(f) {}
+    std::optional<int> index(const std::string& n) const override { return f_.index(n); }
+    std::optional<std::string> name(int i) const override { return f_.name(i); }
+    std::optional<LinkLocalAddress> link_local(int i) const override { return f_.link_local(i); }
+
+  private:
+    FakeInterfaceDirectory& f_;
+};
+
+struct Fixture {
+    SimulatedClock clock;
+    TimerQueue timers{clock};
+    FakeRouteManager routes;
+    std::unique_ptr<FakeMulticastRouter> router_owned;
+    FakeMldSocket mld_owned;
+    FakeUpstreamMembership upstream_owned;
+    FakeInterfaceDirectory interfaces_owned;
+    FakeMulticastRouter* router = nullptr;
+    FakeMldSocket* mld = &mld_owned;
+    FakeUpstreamMembership* upstream = &upstream_owned;
+    FakeInterfaceDirectory* interfaces = &interfaces_owned;
+    std::unique_ptr<KernelProxy> proxy;
+
+    explicit Fixture(KernelProxyConfig config = default_config(), MifIndex max_mifs = kMaxMifs) {
+        KernelProxy::Parts parts;
+        router_owned = std::make_unique<FakeMulticastRouter>(config.table);
+        router = router_owned.get();
+        auto& i = interfaces_owned;
+        i.interfaces[kUp] = {"up1", LinkLocalAddress{addr("fe80::1"), true}};
+        i.interfaces[kD1] = {"d1", LinkLocalAddress{addr("fe80::d1"), true}};
+        i.interfaces[kD2] = {"d2", LinkLocalAddress{addr("fe80::d2"), true}};
+        i.interfaces[kD3] = {"d3", LinkLocalAddress{addr("fe80::d3"), false}};  // tentative
+        parts.router = std::make_unique<RouterView>(*router);
+        parts.mld = std::make_unique<MldView>(mld_owned);
+        parts.upstream = std::make_unique<UpstreamView>(upstream_owned);
+        parts.interfaces = std::make_unique<DirectoryView>(interfaces_owned);
+        parts.max_mifs = max_mifs;
+        auto p = KernelProxy::create(timers, routes, config, std::move(parts));
+        REQUIRE(p.ok());
+        proxy = std::move(p.value());
+    }
+
+    static KernelProxyConfig default_config() {
+        KernelProxyConfig c;
+        c.name = "A";
+        c.table = 100;
+        c.upstream = "up1";
+        c.querier.query_response_interval = 1s;
+        c.querier.last_listener_query_interval = 100ms;
+        c.mfc_idle_timeout = 30s;
+        return c;
+    }
+
+    void advance(Duration d) {
+        clock.advance(d);
+        timers.run_due();
+    }
+
+    // An MLDv2 Report from `host` on `ifindex`, checksummed, passing the
+    // checks unless the caller changes the result.
+    static ReceivedMld report(int ifindex, const Ipv6Address& host,
+                              std::vector<MulticastAddressRecord> records) {
+        ReceivedMld m;
+        m.ifindex = ifindex;
+        m.source = host;
+        m.destination = kAllMldv2Routers;
+        m.hop_limit = 1;
+        m.router_alert = true;
+        m.icmp = serialize(MldMessage{Mldv2Report{std::move(records)}});
+        fill_checksum(m.icmp, m.source, m.destination);
+        return m;
+    }
+    static MulticastAddressRecord record(RecordType type, const Ipv6Address& group,
+                                         std::vector<Ipv6Address> sources = {}) {
+        return {type, group, std::move(sources), {}};
+    }
+    void join(int ifindex, const Ipv6Address& host, const Ipv6Address& group) {
+        mld->deliver(report(ifindex, host, {record(RecordType::kChangeToExcludeMode, group)}));
+    }
+    void leave(int ifindex, const Ipv6Address& host, const Ipv6Address& group) {
+        mld->deliver(report(ifindex, host, {record(RecordType::kChangeToIncludeMode, group)}));
+    }
+    const MfcEntry* entry(const Ipv6Address& s, const Ipv6Address& g) const {
+        const auto it = router->entries.find({s, g});
+        return it == router->entries.end() ? nullptr : &it->second;
+    }
+};
+
+MifSet mifs(std::initializer_list<MifIndex> l) {
+    return MifSet(l);
+}
+
+}  // namespace
+
+TEST_CASE("mcast kernel proxy: create: MIF 0 on the upstream and an ip6mr rule for it",
+          "[mcast][kernel_proxy]") {
+    Fixture f;
+    CHECK(f.router->mifs == std::map<MifIndex, int>{{0, kUp}});
+    REQUIRE(f.routes.multicast_rules.size() == 1);
+    const MulticastRule& rule = *f.routes.multicast_rules.begin();
+    CHECK(rule.iif == "up1");
+    CHECK(rule.table == 100);
+    CHECK(f.proxy->upstream_ifindex() == kUp);
+}
+
+TEST_CASE(
+    "mcast kernel proxy: create: a missing upstream or a bad config is refused with a message",
+    "[mcast][kernel_proxy]") {
+    SimulatedClock clock;
+    TimerQueue timers(clock);
+    FakeRouteManager routes;
+    auto parts = [] {
+        KernelProxy::Parts p;
+        p.router = std::make_unique<FakeMulticastRouter>();
+        p.mld = std::make_unique<FakeMldSocket>();
+        p.upstream = std::make_unique<FakeUpstreamMembership>();
+        p.interfaces = std::make_unique<FakeInterfaceDirectory>();
+        return p;
+    };
+    KernelProxyConfig c = Fixture::default_config();
+    auto missing = KernelProxy::create(timers, routes, c, parts());
+    REQUIRE_FALSE(missing.ok());
+    CHECK(missing.error().what == "proxy A: upstream up1: no such interface");
+    c.table = 0;
+    auto bad = KernelProxy::create(timers, routes, c, parts());
+    REQUIRE_FALSE(bad.ok());
+    CHECK(bad.error().what == "proxy A: table must not be 0");
+}
+
+TEST_CASE(
+    "mcast kernel proxy: a new downstream gets a MIF, a rule, the router groups and a General "
+    "Query at once",
+    "[mcast][kernel_proxy]") {
+    Fixture f;
+    REQUIRE(f.proxy->add_downstream("d1").ok());
+    CHECK(f.router->mifs.at(1) == kD1);
+    CHECK(f.routes.multicast_rules.size() == 2);
+    CHECK(f.mld->joined.contains(kD1));
+    REQUIRE(f.mld->sent.size() == 1);
+    const auto& q = f.mld->sent[0];
+    CHECK(q.ifindex == kD1);
+    CHECK(q.source == addr("fe80::d1"));  // explicit link-local source, RFC 3810 5.1.14
+    CHECK(q.destination == kAllNodes);
+    const ParseResult parsed = parse(q.icmp);
+    REQUIRE(std::holds_alternative<Parsed>(parsed));
+    const auto* query = std::get_if<Mldv2Query>(&std::get<Parsed>(parsed).message);
+    REQUIRE(query != nullptr);
+    CHECK(query->multicast_address == kUnspecified);
+    CHECK(f.proxy->counters().queries_sent == 1);
+}
+
+TEST_CASE(
+    "mcast kernel proxy: add_downstream refuses unknown interfaces, the upstream and duplicates",
+    "[mcast][kernel_proxy]") {
+    Fixture f;
+    Status unknown = f.proxy->add_downstream("nope0");
+    REQUIRE_FALSE(unknown.ok());
+    CHECK(unknown.error().what == "proxy A: downstream nope0: no such interface");
+    CHECK_FALSE(f.proxy->add_downstream("up1").ok());
+    REQUIRE(f.proxy->add_downstream("d1").ok());
+    Status twice = f.proxy->add_downstream("d1");
+    REQUIRE_FALSE(twice.ok());
+    CHECK(twice.error().code == EEXIST);
+    CHECK_FALSE(f.proxy->remove_downstream("d2").ok());
+}
+
+TEST_CASE("mcast kernel proxy: the kernel's MIF limit is reported when every MIF is in use",
+          "[mcast][kernel_proxy]") {
+    Fixture f(Fixture::default_config(), 3);  // upstream + 2 downstreams
+    REQUIRE(f.proxy->add_downstream("d1").ok());
+    REQUIRE(f.proxy->add_downstream("d2").ok());
+    Status full = f.proxy->add_downstream("d3");
+    REQUIRE_FALSE(full.ok());
+    CHECK(full.error().code == ENOSPC);
+    CHECK(full.error().what ==
+          "proxy A: downstream d3: all 3 MIFs of table 100 in use (kernel MAXMIFS)");
+    // A freed MIF is reused.
+    REQUIRE(f.proxy->remove_downstream("d1").ok());
+    REQUIRE(f.proxy->add_downstream("d3").ok());
+}
+
+TEST_CASE(
+    "mcast kernel proxy: RFC 3810 7.4: reports failing a check are dropped and counted by reason",
+    "[mcast][kernel_proxy]") {
+    Fixture f;
+    REQUIRE(f.proxy->add_downstream("d1").ok());
+    const auto good =
+        Fixture::report(kD1, kHost1, {Fixture::record(RecordType::kChangeToExcludeMode, kG)});
+    auto m = good;
+    m.ifindex = 99;
+    f.mld->deliver(m);
+    m = good;
+    m.source = addr("2001:db8::a1");
+    f.mld->deliver(m);
+    m = good;
+    m.source = kUnspecified;
+    f.mld->deliver(m);
+    m = good;
+    m.hop_limit = 2;
+    f.mld->deliver(m);
+    m = good;
+    m.router_alert = false;
+    f.mld->deliver(m);
+    m = good;
+    m.source = addr("fe80::d1");  // our own, looped back
+    f.mld->deliver(m);
+    m = good;
+    m.icmp[2] ^= 0x5a;
+    f.mld->deliver(m);
+    m = good;
+    m.icmp.resize(6);  // truncated, but with a right checksum
+    fill_checksum(m.icmp, m.source, m.destination);
+    f.mld->deliver(m);
+    const KernelProxyCounters& c = f.proxy->counters();
+    CHECK(c.drop_not_downstream == 1);
+    CHECK(c.drop_source_not_link_local == 2);
+    CHECK(c.drop_hop_limit == 1);
+    CHECK(c.drop_no_router_alert == 1);
+    CHECK(c.drop_own_message == 1);
+    CHECK(c.drop_bad_checksum == 1);
+    CHECK(c.drop_parse_error == 1);
+    CHECK(c.mld_accepted == 0);
+    CHECK(f.upstream->groups.empty());
+
+    f.mld->deliver(good);
+    CHECK(f.proxy->counters().mld_accepted == 1);
+    CHECK(f.upstream->groups.at(kG) == MembershipState{FilterMode::kExclude, {}});
+}
+
+TEST_CASE(
+    "mcast kernel proxy: RFC 4605 4.1: an SSM join goes upstream as INCLUDE, ASM wins the merge",
+    "[mcast][kernel_proxy]") {
+    Fixture f;
+    REQUIRE(f.proxy->add_downstream("d1").ok());
+    REQUIRE(f.proxy->add_downstream("d2").ok());
+    f.mld->deliver(
+        Fixture::report(kD1, kHost1, {Fixture::record(RecordType::kAllowNewSources, kSsm, {kS1})}));
+    CHECK(f.upstream->groups.at(kSsm) == MembershipState{FilterMode::kInclude, {kS1}});
+    f.mld->deliver(
+        Fixture::report(kD2, kHost2, {Fixture::record(RecordType::kAllowNewSources, kSsm, {kS2})}));
+    CHECK(f.upstream->groups.at(kSsm) == MembershipState{FilterMode::kInclude, {kS1, kS2}});
+    f.join(kD2, kHost2, kSsm);
+    CHECK(f.upstream->groups.at(kSsm) == MembershipState{FilterMode::kExclude, {}});
+}
+
+TEST_CASE(
+    "mcast kernel proxy: RFC 4291 2.7: link-scope groups are tracked but never joined upstream",
+    "[mcast][kernel_proxy]") {
+    Fixture f;
+    REQUIRE(f.proxy->add_downstream("d1").ok());
+    const Ipv6Address solicited = addr("ff02::1:ff00:a1");
+    f.join(kD1, kHost1, solicited);
+    CHECK(f.proxy->instance().database().upstream_state(solicited).mode == FilterMode::kExclude);
+    CHECK(f.upstream->groups.empty());
+    CHECK(f.proxy->counters().upstream_link_scope_skipped == 1);
+}
+
+TEST_CASE(
+    "mcast kernel proxy: a cache miss before any listener installs an entry without outputs; a "
+    "join adds the "
+    "downstream at once (no second cache miss)",
+    "[mcast][kernel_proxy]") {
+    Fixture f;
+    REQUIRE(f.proxy->add_downstream("d1").ok());
+    REQUIRE(f.proxy->add_downstream("d2").ok());
+    f.router->upcall({1, 0, kS1, kG});  // NOCACHE on the upstream MIF
+    REQUIRE(f.entry(kS1, kG) != nullptr);
+    CHECK(f.entry(kS1, kG)->parent == 0);
+    CHECK(f.entry(kS1, kG)->outputs.empty());
+    CHECK(f.proxy->counters().mfc_adds == 1);
+
+    f.join(kD2, kHost2, kG);
+    CHECK(f.entry(kS1, kG)->outputs == mifs({2}));
+    f.join(kD1, kHost1, kG);
+    CHECK(f.entry(kS1, kG)->outputs == mifs({1, 2}));
+    CHECK(f.proxy->counters().mfc_updates == 2);
+    CHECK(f.proxy->counters().upcalls_nocache == 1);
+}
+
+TEST_CASE(
+    "mcast kernel proxy: a leave removes the downstream from the entry after the Last Listener "
+    "Queries",
+    "[mcast][kernel_proxy]") {
+    Fixture f;
+    REQUIRE(f.proxy->add_downstream("d1").ok());
+    f.join(kD1, kHost1, kG);
+    f.router->upcall({1, 0, kS1, kG});
+    CHECK(f.entry(kS1, kG)->outputs == mifs({1}));
+    f.leave(kD1, kHost1, kG);
+    CHECK(f.entry(kS1, kG)->outputs == mifs({1}));  // LLQ pending: still forwarding
+    f.advance(1s);                                  // LLQT = 2 x 100 ms
+    CHECK(f.entry(kS1, kG)->outputs.empty());
+    CHECK(f.upstream->groups.empty());  // the last listener: upstream leave
+}
+
+TEST_CASE("mcast kernel proxy: SSM: only the sources a downstream includes are forwarded to it",
+          "[mcast][kernel_proxy]") {
+    Fixture f;
+    REQUIRE(f.proxy->add_downstream("d1").ok());
+    f.mld->deliver(
+        Fixture::report(kD1, kHost1, {Fixture::record(RecordType::kAllowNewSources, kSsm, {kS1})}));
+    f.router->upcall({1, 0, kS1, kSsm});
+    f.router->upcall({1, 0, kS2, kSsm});
+    CHECK(f.entry(kS1, kSsm)->outputs == mifs({1}));
+    CHECK(f.entry(kS2, kSsm)->outputs.empty());
+}
+
+TEST_CASE(
+    "mcast kernel proxy: RFC 4605 4.2: traffic from a downstream goes upstream and to other "
+    "listeners",
+    "[mcast][kernel_proxy]") {
+    Fixture f;
+    REQUIRE(f.proxy->add_downstream("d1").ok());
+    REQUIRE(f.proxy->add_downstream("d2").ok());
+    f.join(kD1, kHost1, kG);
+    f.join(kD2, kHost2, kG);
+    f.router->upcall({1, 1, kS1, kG});  // arrived on d1 (MIF 1)
+    REQUIRE(f.entry(kS1, kG) != nullptr);
+    CHECK(f.entry(kS1, kG)->parent == 1);
+    CHECK(f.entry(kS1, kG)->outputs == mifs({0, 2}));  // never back to d1
+}
+
+TEST_CASE(
+    "mcast kernel proxy: upcalls for unknown MIFs, other types and link-scope groups are counted "
+    "and ignored",
+    "[mcast][kernel_proxy]") {
+    Fixture f;
+    f.router->upcall({1, 7, kS1, kG});
+    f.router->upcall({2, 0, kS1, kG});
+    f.router->upcall({1, 0, kS1, addr("ff02::1:3")});
+    CHECK(f.router->entries.empty());
+    CHECK(f.proxy->counters().upcalls_unknown_mif == 1);
+    CHECK(f.proxy->counters().upcalls_other == 1);
+    CHECK(f.proxy->counters().upcalls_unroutable == 1);
+}
+
+TEST_CASE(
+    "mcast kernel proxy: removing a downstream at run time drops its outputs, entries, MIF, rule "
+    "and "
+    "upstream membership",
+    "[mcast][kernel_proxy]") {
+    Fixture f;
+    REQUIRE(f.proxy->add_downstream("d1").ok());
+    REQUIRE(f.proxy->add_downstream("d2").ok());
+    f.join(kD1, kHost1, kG);
+    f.join(kD2, kHost2, kSsm);
+    f.router->upcall({1, 0, kS1, kG});
+    f.router->upcall({1, 2, kS2, kSsm});  // a source on d2
+    CHECK(f.entry(kS1, kG)->outputs == mifs({1}));
+    REQUIRE(f.proxy->remove_downstream("d1").ok());
+    CHECK(f.entry(kS1, kG)->outputs.empty());
+    CHECK_FALSE(f.upstream->groups.contains(kG));  // d1 held the last listener
+    CHECK(f.upstream->groups.contains(kSsm));
+    CHECK_FALSE(f.router->mifs.contains(1));
+    CHECK_FALSE(f.mld->joined.contains(kD1));
+    CHECK(f.routes.multicast_rules.size() == 2);
+    REQUIRE(f.proxy->remove_downstream("d2").ok());
+    CHECK(f.entry(kS2, kSsm) == nullptr);  // its traffic arrived on d2
+    CHECK(f.routes.multicast_rules.size() == 1);
+}
+
+TEST_CASE(
+    "mcast kernel proxy: entries without packets for the idle timeout are removed; busy ones stay",
+    "[mcast][kernel_proxy]") {
+    Fixture f;
+    REQUIRE(f.proxy->add_downstream("d1").ok());
+    f.join(kD1, kHost1, kG);
+    f.router->upcall({1, 0, kS1, kG});
+    f.router->upcall({1, 0, kS2, kG});
+    for (int i = 0; i < 3; ++i) {
+        f.router->count_packets(kS1, kG, 100);
+        f.advance(30s);
+    }
+    CHECK(f.entry(kS1, kG) != nullptr);
+    CHECK(f.entry(kS2, kG) == nullptr);
+    CHECK(f.proxy->counters().mfc_idle_expired == 1);
+    // A new cache miss brings it back with the current outputs.
+    f.router->upcall({1, 0, kS2, kG});
+    CHECK(f.entry(kS2, kG)->outputs == mifs({1}));
+}
+
+TEST_CASE(
+    "mcast kernel proxy: a downstream whose link-local address is tentative starts once it is "
+    "usable",
+    "[mcast][kernel_proxy]") {
+    Fixture f;
+    REQUIRE(f.proxy->add_downstream("d3").ok());
+    CHECK(f.router->mifs.contains(1));
+    CHECK(f.mld->sent.empty());
+    f.join(kD3, kHost1, kG);
+    CHECK(f.proxy->counters().drop_waiting_link_local == 1);
+    CHECK(f.proxy->show()["downstreams"][0]["state"] == "waiting for a usable link-local address");
+    f.interfaces->interfaces[kD3].link_local->usable = true;
+    f.advance(200ms);
+    REQUIRE(f.mld->sent.size() == 1);  // the General Query, from the now valid address
+    CHECK(f.mld->sent[0].source == addr("fe80::d3"));
+    f.join(kD3, kHost1, kG);
+    CHECK(f.upstream->groups.contains(kG));
+}
+
+TEST_CASE("mcast kernel proxy: policy: a denied group is neither joined upstream nor forwarded",
+          "[mcast][kernel_proxy]") {
+    KernelProxyConfig c = Fixture::default_config();
+    c.policy.denied_groups.push_back(*parse_prefix("ff0e::db8:1/128"));
+    Fixture f(c);
+    REQUIRE(f.proxy->add_downstream("d1").ok());
+    f.join(kD1, kHost1, kG);
+    f.router->upcall({1, 0, kS1, kG});
+    CHECK(f.upstream->groups.empty());
+    CHECK(f.entry(kS1, kG)->outputs.empty());
+    CHECK(f.proxy->instance().counters().records_refused == 1);
+    // Lifting the policy recomputes the entries (the next report joins).
+    f.proxy->set_policy({});
+    f.join(kD1, kHost1, kG);
+    CHECK(f.entry(kS1, kG)->outputs == mifs({1}));
+}
+
+TEST_CASE("mcast kernel proxy: a failing kernel call is counted and named, the proxy goes on",
+          "[mcast][kernel_proxy]") {
+    Fixture f;
+    REQUIRE(f.proxy->add_downstream("d1").ok());
+    f.upstream->fail_with = Error{ENOBUFS, "upstream up1: MCAST_MSFILTER: No buffer space"};
+    f.join(kD1, kHost1, kG);
+    CHECK(f.proxy->counters().upstream_errors == 1);
+    f.mld->fail_send = Error{ENETDOWN, "MLD socket: sendmsg: Network is down"};
+    f.advance(200s);  // general queries due
+    CHECK(f.proxy->counters().query_send_errors >= 1);
+}
+
+TEST_CASE("mcast kernel proxy: show(): instance, interfaces, groups, listeners, MFC and counters",
+          "[mcast][kernel_proxy]") {
+    Fixture f;
+    REQUIRE(f.proxy->add_downstream("d1").ok());
+    f.mld->deliver(
+        Fixture::report(kD1, kHost1, {Fixture::record(RecordType::kAllowNewSources, kSsm, {kS1})}));
+    f.router->upcall({1, 0, kS1, kSsm});
+    f.router->count_packets(kS1, kSsm, 5);
+    const nlohmann::json j = f.proxy->show();
+    CHECK(j["instance"] == "A");
+    CHECK(j["table"] == 100);
+    CHECK(j["upstream"]["name"] == "up1");
+    const auto& d = j["downstreams"][0];
+    CHECK(d["name"] == "d1");
+    CHECK(d["mif"] == 1);
+    CHECK(d["querier"] == true);
+    CHECK(d["link_local"] == "fe80::d1");
+    REQUIRE(d["groups"].size() == 1);
+    CHECK(d["groups"][0]["group"] == "ff3e::8000:1");
+    CHECK(d["groups"][0]["filter_mode"] == "include");
+    CHECK(d["groups"][0]["sources"][0]["address"] == "2001:db8:1::1");
+    CHECK(d["groups"][0]["sources"][0]["timer_ms"] > 0);
+    CHECK(d["groups"][0]["listeners"][0]["address"] == "fe80::a1");
+    CHECK(j["groups"][0]["upstream"]["filter_mode"] == "include");
+    CHECK(j["mfc"][0]["iif"] == "up1");
+    CHECK(j["mfc"][0]["oifs"][0] == "d1");
+    CHECK(j["mfc"][0]["packets"] == 5);
+    CHECK(j["counters"]["mld_accepted"] == 1);
+    CHECK(j["counters"]["instance"]["messages_received"] == 1);
+}
+
+TEST_CASE(
+    "mcast kernel proxy: destruction removes every entry, MIF and rule and leaves every upstream "
+    "group",
+    "[mcast][kernel_proxy]") {
+    Fixture f;
+    REQUIRE(f.proxy->add_downstream("d1").ok());
+    REQUIRE(f.proxy->add_downstream("d2").ok());
+    f.join(kD1, kHost1, kG);
+    f.mld->deliver(
+        Fixture::report(kD2, kHost2, {Fixture::record(RecordType::kAllowNewSources, kSsm, {kS1})}));
+    f.router->upcall({1, 0, kS1, kG});
+    f.router->upcall({1, 0, kS1, kSsm});
+    REQUIRE(f.upstream->groups.size() == 2);
+    f.proxy.reset();
+    CHECK(f.router->entries.empty());
+    CHECK(f.router->mifs.empty());
+    CHECK(f.routes.multicast_rules.empty());
+    CHECK(f.upstream->groups.empty());
+    CHECK(f.mld->joined.empty());
+    CHECK(f.timers.pending() == 0);
+}
