@@ -49,6 +49,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdio>
 #include <cstring>
 #include <deque>
 #include <future>
@@ -391,6 +392,23 @@ class UserspaceTunnelBackend final : public TunnelBackend {
         }
         request.ifr_qlen = static_cast<int>(kDeviceQueueLength);
         (void)interface_ioctl(control_.get(), SIOCSIFTXQLEN, request, "setting the queue length");
+        // A TUN device has no hardware address, so the kernel gives it no
+        // link-local address by default; MLD on the tunnel needs one (RFC
+        // 3810 section 5: reports and queries come from a link-local
+        // source; RFC 6224 section 5). addr_gen_mode 3 = a random interface
+        // identifier, set before the device comes up. The device is NOARP,
+        // so the address is usable at once (no DAD).
+        {
+            const std::string path = "/proc/sys/net/ipv6/conf/" + device_name + "/addr_gen_mode";
+            std::FILE* f = std::fopen(path.c_str(), "w");
+            if (f == nullptr || std::fputs("3\n", f) < 0) {
+                PMIP_WARNING(kTunnel, "[tunnel " + device_name + "]",
+                             "no link-local address (writing " + path + ": " + std::strerror(errno) +
+                                 "): MLD cannot run on this tunnel");
+            }
+            if (f != nullptr)
+                std::fclose(f);
+        }
         if (auto s = interface_ioctl(control_.get(), SIOCGIFFLAGS, request, "reading flags"); !s) {
             return s;
         }

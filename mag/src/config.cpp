@@ -53,6 +53,13 @@ constexpr KeySpec kKeys[] = {
     {"binding.max-update-rate", false},
     {"binding.lma-table-base", false},
     {"binding.rule-priority", false},
+    {"multicast.enabled", false},
+    {"multicast.table-base", false},
+    {"multicast.robustness", false},
+    {"multicast.query-interval-s", false},
+    {"multicast.query-response-interval-ms", false},
+    {"multicast.last-listener-query-interval-ms", false},
+    {"multicast.fast-leave", false},
     {"lmas.profile", true},
     {"policy.store", false},
     {"tunnel.backend", false},
@@ -226,6 +233,33 @@ void validate(Validator& v, MagdConfig& c) {
                 "252-255 are the kernel's reserved tables");
     }
     v.number_into<std::uint32_t>("binding.rule-priority", c.engine.rule_priority, 1, 32765);
+
+    // [multicast]
+    {
+        McastConfig& m = c.multicast;
+        v.boolean_into("multicast.enabled", m.enabled);
+        v.number_into<std::uint32_t>("multicast.table-base", m.table_base, 1, 0xefffffff);
+        unsigned rv = m.querier.robustness;
+        v.number_into<unsigned>("multicast.robustness", rv, 1, 7);
+        auto q = mcast::QuerierConfig::with_robustness(rv);
+        q.query_response_interval = m.querier.query_response_interval;
+        q.startup_query_interval = m.querier.startup_query_interval;
+        q.explicit_tracking = true;
+        q.fast_leave = m.querier.fast_leave;
+        unsigned qi = 125, qri = 100, llqi = 1000;
+        v.number_into<unsigned>("multicast.query-interval-s", qi, 2, 3600, " seconds");
+        v.number_into<unsigned>("multicast.query-response-interval-ms", qri, 10, 60000, " ms");
+        v.number_into<unsigned>("multicast.last-listener-query-interval-ms", llqi, 100, 60000, " ms");
+        v.boolean_into("multicast.fast-leave", q.fast_leave);
+        q.query_interval = std::chrono::seconds(qi);
+        q.query_response_interval = std::chrono::milliseconds(qri);
+        q.last_listener_query_interval = std::chrono::milliseconds(llqi);
+        if (const std::string why = mcast::validate(q); !why.empty()) {
+            v.global("multicast.query-response-interval-ms", why, false);
+        } else {
+            m.querier = q;
+        }
+    }
 
     // [lmas]
     for (const Value& value : v.all("lmas.profile")) {
@@ -491,6 +525,25 @@ CONFIGURATION KEYS (section.key = default)
         Routing table of the first LMA; the next LMA gets base+1, ...
     binding.rule-priority = 1000
         Priority of the "from HNP lookup LMA-table" rules.
+    multicast.enabled = true
+        Run the embedded MLD proxy (RFC 6224): one instance per LMA, upstream
+        the tunnel to that LMA, downstreams the access links of its MNs whose
+        policy has "multicast": true; a new downstream gets a General Query
+        at once. At most 31 MNs per LMA (the kernel's 32 MIFs per table).
+    multicast.table-base = 2000
+        Multicast routing (MRT6) table of the first instance; base+1, ...
+    multicast.robustness = 2
+        Robustness Variable of the queriers on MN links (RFC 3810 9.1).
+    multicast.query-interval-s = 125
+        Query Interval (RFC 3810 9.2).
+    multicast.query-response-interval-ms = 100
+        Query Response Interval: short, because an MN link has one listener
+        and its report after a handover is what restores the stream.
+    multicast.last-listener-query-interval-ms = 1000
+        Last Listener Query Interval (RFC 3810 9.8).
+    multicast.fast-leave = true
+        Act on a leave at once when the tracked listener was the last one
+        (explicit tracking, RFC 6224 section 4.7).
     lmas.profile = (repeatable) "ADDRESS-OR-PREFIX rfc5213|oai"
         Peer profile of LMAs; oai talks to OpenAirInterface/UMIP pmip6d
         (PBAs without the P flag accepted, MN-LL-ID sent as the 8-octet

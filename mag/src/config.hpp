@@ -11,6 +11,9 @@
 //   [binding]    ordering, initial-bindack-timeout-ms, max-bindack-timeout-s,
 //                renewal-percent, max-update-rate, lma-table-base, rule-priority
 //                                                 [sections 6.9.4, 6.10, 9]
+//   [multicast]  enabled, table-base, robustness, query-interval-s,
+//                query-response-interval-ms, last-listener-query-interval-ms,
+//                fast-leave                      [RFC 6224, RFC 3810 section 9]
 //   [lmas]       profile                          [PROTOCOL.md Appendix I]
 //   [policy]     store
 //   [tunnel]     backend, path-mtu, hop-limit, device-prefix, delete-delay-ms [RFC 2473]
@@ -34,6 +37,7 @@
 #include "pmip/common/tunnel.hpp"
 #include "pmip/mag/mag_engine.hpp"
 #include "pmip/mag/router_advertisement.hpp"
+#include "pmip/mcast/querier.hpp"
 
 namespace pmip::mag {
 
@@ -69,11 +73,32 @@ struct RaConfig {
     unsigned mtu = 0;                      // 0: min(tunnel MTU, access link MTU)
 };
 
+// The embedded MLD proxy (RFC 6224 sections 3-4; DESIGN.md section 5): one
+// instance per LMA, upstream = the tunnel to it, downstreams = the access
+// links of that LMA's MNs admitted to multicast by their policy.
+struct McastConfig {
+    bool enabled = true;
+    std::uint32_t table_base = 2000;  // MRT6 tables: base, base+1, ... (one per LMA)
+    // Querier on the MN links, tuned for handover (PROTOCOL.md 6.5): a point-
+    // to-point link has one listener, so the General Query sent when the link
+    // becomes a downstream asks for an answer within 100 ms and a leave is
+    // acted on at once (explicit tracking, fast leave; RFC 6224 section 4.7).
+    pmip::mcast::QuerierConfig querier = [] {
+        pmip::mcast::QuerierConfig q;
+        q.query_response_interval = std::chrono::milliseconds(100);
+        q.startup_query_interval = std::chrono::seconds(1);
+        q.explicit_tracking = true;
+        q.fast_leave = true;
+        return q;
+    }();
+};
+
 struct MagdConfig {
     std::string config_file;
     MagConfig engine;  // proxy_coa, ATT, timers, tables
     AccessConfig access;
     RaConfig ra;
+    McastConfig multicast;
     std::vector<LmaProfileRule> profiles;
     std::string policy_file;
     TunnelBackendChoice tunnel_backend = TunnelBackendChoice::kAuto;

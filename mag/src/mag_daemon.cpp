@@ -209,6 +209,7 @@ void MagDaemon::shutdown() {
         if (n > 0)
             PMIP_INFO(kBul, kContext, "shutdown: removed " + std::to_string(n) + " bindings");
     }
+    multicast_.clear();  // before the tunnels they use
     if (tunnels_)
         tunnels_->destroy_all();
     if (routes_) {
@@ -460,7 +461,95 @@ void MagDaemon::deregistered(const BindingUpdateListEntry& e) {
 }
 
 void MagDaemon::publish(const BindingEvent& event) {
+    if (event.kind == BindingEvent::Kind::kAttached)
+        multicast_attached(event);
+    else
+        multicast_detached(event);
     for (const auto& listener : listeners_) listener(event);
+}
+
+// RFC 6224 section 3 steps 4-6 and section 4.2: the MN's link becomes a
+// downstream of the instance whose upstream is the tunnel to its LMA (created
+// with the first MN of that LMA); the proxy sends a General Query on it at once.
+void MagDaemon::multicast_attached(const BindingEvent& event) {
+    if (!config_.multicast.enabled || !event.multicast || event.tunnel_device.empty())
+        return;
+    const std::string ctx = "[mag mcast lma=" + to_string(event.lma) + "]";
+    McastInstance& instance = multicast_[event.lma];
+    if (instance.proxy && instance.upstream != event.tunnel_device) {
+        PMIP_INFO(kMld, ctx, "tunnel changed to " + event.tunnel_device + ": new proxy instance");
+        instance.proxy.reset();
+    }
+    if (!instance.proxy) {
+        std::set<std::uint32_t> used;
+        for (const auto& [lma, other] : multicast_) {
+            if (other.proxy)
+                used.insert(other.table);
+        }
+        std::uint32_t table = config_.multicast.table_base;
+        while (used.count(table)) ++table;
+        mcast::KernelProxyConfig pc;
+        pc.name = "lma " + to_string(event.lma);
+        pc.table = table;
+        pc.upstream = event.tunnel_device;
+        pc.querier = config_.multicast.querier;
+        pc.rule_priority = config_.engine.rule_priority;
+        auto proxy = mcast::KernelProxy::create(loop_, *routes_, pc);
+        if (!proxy) {
+            ++counters_["multicast_errors"];
+            PMIP_ERROR(kMld, ctx, "no multicast for this LMA's MNs: " + proxy.error().what);
+            multicast_.erase(event.lma);
+            return;
+        }
+        instance.proxy = std::move(*proxy);
+        instance.upstream = event.tunnel_device;
+        instance.table = table;
+        ++counters_["multicast_instances_created"];
+        PMIP_INFO(kMld, ctx, "MLD proxy instance: upstream " + event.tunnel_device + ", table " +
+                                 std::to_string(table));
+    }
+    if (instance.proxy->has_downstream(event.access_device))
+        return;
+    if (Status st = instance.proxy->add_downstream(event.access_device, config_.multicast.querier);
+        !st.ok()) {
+        ++counters_["multicast_errors"];
+        PMIP_ERROR(kMld, ctx, "access link " + event.access_device + " not added: " + st.error().what);
+        return;
+    }
+    ++counters_["multicast_downstreams_added"];
+}
+
+// RFC 6224 sections 3 and 6: the link stops being a downstream; its
+// listeners' state goes and the upstream leaves what only it held; the
+// instance goes with its last downstream (before its tunnel).
+void MagDaemon::multicast_detached(const BindingEvent& event) {
+    const auto it = multicast_.find(event.lma);
+    if (it == multicast_.end() || !it->second.proxy)
+        return;
+    auto& proxy = *it->second.proxy;
+    if (proxy.has_downstream(event.access_device)) {
+        if (Status st = proxy.remove_downstream(event.access_device); !st.ok()) {
+            ++counters_["multicast_errors"];
+            PMIP_WARNING(kMld, "[mag mcast]", "removing " + event.access_device + ": " + st.error().what);
+        }
+        ++counters_["multicast_downstreams_removed"];
+    }
+    if (proxy.downstreams().empty()) {
+        PMIP_INFO(kMld, "[mag mcast lma=" + to_string(event.lma) + "]", "last downstream gone: instance removed");
+        multicast_.erase(it);
+    }
+}
+
+nlohmann::json MagDaemon::show_multicast() const {
+    json out = json::array();
+    for (const auto& [lma, instance] : multicast_) {
+        if (!instance.proxy)
+            continue;
+        json j = instance.proxy->show();
+        j["lma"] = to_string(lma);
+        out.push_back(std::move(j));
+    }
+    return out;
 }
 
 void MagDaemon::send_heartbeat_request(const Ipv6Address& lma, std::uint32_t sequence) {
@@ -477,6 +566,7 @@ void MagDaemon::register_commands() {
     control_->handle("show tunnels", [this](const json&) { return show_tunnels(); });
     control_->handle("show links", [this](const json&) { return show_links(); });
     control_->handle("show counters", [this](const json&) { return show_counters(); });
+    control_->handle("show multicast", [this](const json&) { return show_multicast(); });
     control_->handle("show policy", [this](const json&) { return policies_->to_json(); });
     control_->handle("attach", [this](const json& r) { return attach_command(r); });
     control_->handle("detach", [this](const json& r) { return detach_command(r); });

@@ -54,6 +54,7 @@
 #include "pmip/common/tunnel.hpp"
 #include "pmip/mag/mag_engine.hpp"
 #include "pmip/mag/router_advertisement.hpp"
+#include "pmip/mcast/kernel_proxy.hpp"
 #include "policy_file.hpp"
 
 namespace pmip::mag {
@@ -129,6 +130,10 @@ class MagDaemon final : private MagObserver {
     bool is_attached(int ifindex) const;
     void send_heartbeat_request(const Ipv6Address& lma, std::uint32_t sequence);
     void publish(const BindingEvent& event);
+    // The embedded MLD proxy follows the binding events (RFC 6224 section 3).
+    void multicast_attached(const BindingEvent& event);
+    void multicast_detached(const BindingEvent& event);
+    nlohmann::json show_multicast() const;
 
     nlohmann::json show_mns() const;
     nlohmann::json show_bul(const nlohmann::json& request) const;
@@ -160,6 +165,12 @@ class MagDaemon final : private MagObserver {
     std::map<int, AccessLink> access_;
     bool access_table_ready_ = false;
     std::map<Ipv6Address, unsigned> lma_bindings_;
+    struct McastInstance {
+        std::unique_ptr<mcast::KernelProxy> proxy;
+        std::string upstream;  // the tunnel device
+        std::uint32_t table = 0;
+    };
+    std::map<Ipv6Address, McastInstance> multicast_;  // per LMA
     std::vector<std::function<void(const BindingEvent&)>> listeners_;
     std::map<std::string, std::uint64_t> counters_;
 };

@@ -435,6 +435,9 @@ void MagEngine::remove_forwarding(BindingUpdateListEntry& e) {
             PMIP_ERROR(kRoute, context(e), "forwarding state not removed: " + st.error().what);
         }
     }
+    // Before the tunnel may go: what follows the binding (the multicast
+    // proxy whose upstream is this tunnel) lets go of it first.
+    if (observer_) observer_->deregistered(e);
     if (Status st = tunnels_.release(key); !st.ok()) {
         ++counters_.data_path_errors;
         PMIP_ERROR(kTunnel, context(e), "tunnel not released: " + st.error().what);
@@ -445,7 +448,6 @@ void MagEngine::remove_forwarding(BindingUpdateListEntry& e) {
                                    config_.route_metric, std::nullopt});
     }
     e.tunnel.reset();
-    if (observer_) observer_->deregistered(e);
 }
 
 void MagEngine::cancel_timers(BindingUpdateListEntry& e) {
