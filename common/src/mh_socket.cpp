@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include "pmip/common/log.hpp"
+#include "pmip/common/raw_socket.hpp"
 #include "pmip/mh/codec.hpp"
 
 namespace pmip {
@@ -170,35 +171,11 @@ void MhSocket::on_readable() {
 
 bool MhSocket::send_from(int fd, const Ipv6Address& source, const Ipv6Address& destination,
                          std::span<const std::uint8_t> data) {
-    sockaddr_in6 to{};
-    to.sin6_family = AF_INET6;
-    std::memcpy(&to.sin6_addr, destination.data(), 16);
-    iovec iov{const_cast<std::uint8_t*>(data.data()), data.size()};
-    alignas(cmsghdr) std::uint8_t control[CMSG_SPACE(sizeof(in6_pktinfo))] = {};
-    msghdr h{};
-    h.msg_name = &to;
-    h.msg_namelen = sizeof to;
-    h.msg_iov = &iov;
-    h.msg_iovlen = 1;
-    h.msg_control = control;
-    h.msg_controllen = sizeof control;
-    cmsghdr* c = CMSG_FIRSTHDR(&h);
-    c->cmsg_level = IPPROTO_IPV6;
-    c->cmsg_type = IPV6_PKTINFO;
-    c->cmsg_len = CMSG_LEN(sizeof(in6_pktinfo));
-    in6_pktinfo info{};
-    std::memcpy(&info.ipi6_addr, source.data(), 16);
-    std::memcpy(CMSG_DATA(c), &info, sizeof info);
-    for (;;) {
-        if (::sendmsg(fd, &h, MSG_DONTWAIT | MSG_NOSIGNAL) >= 0)
-            return true;
-        if (errno != EINTR)
-            break;
-    }
-    if (send_problem_log().allow()) {
-        PMIP_WARNING(kMh, "[lma mh peer=" + pmip::to_string(destination) + "]",
-                     "send from " + pmip::to_string(source) + " failed: " + std::strerror(errno));
-    }
+    Status st = pmip::send_from(fd, source, destination, 0, data);
+    if (st.ok())
+        return true;
+    if (send_problem_log().allow())
+        PMIP_WARNING(kMh, "[mh peer=" + pmip::to_string(destination) + "]", st.error().what);
     return false;
 }
 

@@ -13,6 +13,8 @@
 #include <array>
 #include <cstring>
 
+#include "pmip/common/raw_socket.hpp"
+
 namespace pmip::mag {
 
 namespace {
@@ -125,30 +127,10 @@ Expected<std::unique_ptr<RaSocket>> RaSocket::open() {
 
 Status RaSocket::send(int ifindex, const Ipv6Address& source, const Ipv6Address& destination,
                       std::span<const std::uint8_t> icmp) {
-    sockaddr_in6 to{};
-    to.sin6_family = AF_INET6;
-    std::memcpy(&to.sin6_addr, destination.data(), 16);
-    to.sin6_scope_id = static_cast<std::uint32_t>(ifindex);
-    alignas(cmsghdr) std::uint8_t control[CMSG_SPACE(sizeof(in6_pktinfo))] = {};
-    iovec iov{const_cast<std::uint8_t*>(icmp.data()), icmp.size()};
-    msghdr msg{};
-    msg.msg_name = &to;
-    msg.msg_namelen = sizeof to;
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control;
-    msg.msg_controllen = sizeof control;
-    cmsghdr* c = CMSG_FIRSTHDR(&msg);
-    c->cmsg_level = IPPROTO_IPV6;
-    c->cmsg_type = IPV6_PKTINFO;
-    c->cmsg_len = CMSG_LEN(sizeof(in6_pktinfo));
-    in6_pktinfo info{};
-    std::memcpy(&info.ipi6_addr, source.data(), 16);
-    info.ipi6_ifindex = static_cast<unsigned>(ifindex);
-    std::memcpy(CMSG_DATA(c), &info, sizeof info);
-    if (::sendmsg(fd_.get(), &msg, 0) < 0) {
+    // Hop Limit 255 from the socket options [RFC 4861 section 6.1.2].
+    if (Status st = send_from(fd_.get(), source, destination, ifindex, icmp); !st.ok()) {
         ++errors_;
-        return Error::from_errno("sending a Router Advertisement on ifindex " + std::to_string(ifindex));
+        return Error{st.error().code, "sending a Router Advertisement: " + st.error().what};
     }
     ++sent_;
     return {};

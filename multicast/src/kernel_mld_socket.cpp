@@ -8,6 +8,7 @@
 #include <map>
 
 #include "pmip/common/event_loop.hpp"
+#include "pmip/common/raw_socket.hpp"
 #include "pmip/common/fd.hpp"
 #include "pmip/common/log.hpp"
 #include "pmip/mcast/mld_codec.hpp"
@@ -68,40 +69,11 @@ class KernelMldSocket final : public MldSocket {
 
     Status send(int ifindex, const Ipv6Address& source, const Ipv6Address& destination,
                 std::span<const std::uint8_t> icmp) override {
-        sockaddr_in6 to{};
-        to.sin6_family = AF_INET6;
-        std::memcpy(&to.sin6_addr, destination.data(), 16);
-        to.sin6_scope_id = static_cast<std::uint32_t>(ifindex);
-        iovec iov{const_cast<std::uint8_t*>(icmp.data()), icmp.size()};
-        alignas(cmsghdr)
-            std::uint8_t control[CMSG_SPACE(sizeof(in6_pktinfo)) + CMSG_SPACE(sizeof(int))] = {};
-        msghdr msg{};
-        msg.msg_name = &to;
-        msg.msg_namelen = sizeof to;
-        msg.msg_iov = &iov;
-        msg.msg_iovlen = 1;
-        msg.msg_control = control;
-        msg.msg_controllen = sizeof control;
-        // Explicit link-local source and interface [RFC 3810 section 5.1.14].
-        cmsghdr* c = CMSG_FIRSTHDR(&msg);
-        c->cmsg_level = IPPROTO_IPV6;
-        c->cmsg_type = IPV6_PKTINFO;
-        c->cmsg_len = CMSG_LEN(sizeof(in6_pktinfo));
-        in6_pktinfo info{};
-        std::memcpy(&info.ipi6_addr, source.data(), 16);
-        info.ipi6_ifindex = ifindex;
-        std::memcpy(CMSG_DATA(c), &info, sizeof info);
+        // Explicit link-local source and interface [RFC 3810 section 5.1.14],
         // Hop Limit 1 [RFC 3810 section 5].
-        c = CMSG_NXTHDR(&msg, c);
-        c->cmsg_level = IPPROTO_IPV6;
-        c->cmsg_type = IPV6_HOPLIMIT;
-        c->cmsg_len = CMSG_LEN(sizeof(int));
-        const int hops = 1;
-        std::memcpy(CMSG_DATA(c), &hops, sizeof hops);
-        if (::sendmsg(fd_.get(), &msg, 0) < 0) {
+        if (Status st = send_from(fd_.get(), source, destination, ifindex, icmp, 1, 0); !st.ok()) {
             ++counters_.send_errors;
-            return Error::from_errno("MLD socket: sendmsg to " + to_string(destination) + " on " +
-                                     if_label(ifindex) + " from " + to_string(source));
+            return Error{st.error().code, "MLD socket: " + st.error().what + " (" + if_label(ifindex) + ")"};
         }
         ++counters_.sent;
         return {};
