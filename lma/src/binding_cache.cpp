@@ -28,6 +28,20 @@ std::string_view to_string(LookupOutcome outcome) {
     return "unknown";
 }
 
+std::string_view to_string(BindingState state) {
+    switch (state) {
+        case BindingState::kActive: return "active";
+        case BindingState::kDeregistering: return "deregistering";
+        case BindingState::kRevoking: return "revoking";
+    }
+    return "unknown";
+}
+
+void BindingCache::reserve(std::size_t sessions) {
+    by_prefix_.reserve(sessions);
+    by_mn_.reserve(sessions);
+}
+
 LookupResult BindingCache::lookup(const LookupRequest& request) const {
     const bool has_non_zero_prefix =
         std::any_of(request.home_network_prefixes.begin(), request.home_network_prefixes.end(),

@@ -57,8 +57,13 @@ constexpr KeySpec kKeys[] = {
     {"binding.max-delay-before-new-bce-assign-ms", false},
     {"binding.new-session-without-waiting", false},
     {"binding.mag-link-local", false},
+    {"binding.expected-bindings", false},
     {"mags.authorized", true},
     {"mags.profile", true},
+    {"mags.oai-identity", false},
+    {"revocation.initial-timeout-ms", false},
+    {"revocation.max-timeout-ms", false},
+    {"revocation.max-retries", false},
     {"policy.store", false},
     {"policy.serve-unknown", false},
     {"policy.default-tunnel", false},
@@ -450,6 +455,9 @@ void validate(Validator& v, LmadConfig& c) {
     v.number_into<unsigned>("binding.max-delay-before-new-bce-assign-ms", ms, 0, 60000, " ms");
     c.engine.max_delay_before_new_bce_assign = std::chrono::milliseconds(ms);
     v.boolean_into("binding.new-session-without-waiting", c.engine.new_session_without_waiting);
+    unsigned expected = 0;
+    v.number_into<unsigned>("binding.expected-bindings", expected, 0, 16777216);
+    c.engine.expected_bindings = expected;
     if (const Value* value = v.single("binding.mag-link-local")) {
         const auto a = parse_address(value->text);
         if (!a || !is_link_local(*a)) {
@@ -509,6 +517,34 @@ void validate(Validator& v, LmadConfig& c) {
         }
         c.profiles.push_back({*p, profile});
     }
+
+    if (const auto o = v.choice("mags.oai-identity", {"mac", "as-sent"})) {
+        c.oai_identity = *o == 0 ? OaiIdentity::kMac : OaiIdentity::kAsSent;
+    }
+
+    // [revocation] RFC 5846 section 11.
+    ms = 1000;
+    v.number_into<unsigned>("revocation.initial-timeout-ms", ms, 500, 60000, " ms");
+    c.engine.revocation.initial_timeout = std::chrono::milliseconds(ms);
+    ms = 2000;
+    v.number_into<unsigned>("revocation.max-timeout-ms", ms, 500, 600000, " ms");
+    c.engine.revocation.max_timeout = std::chrono::milliseconds(ms);
+    if (c.engine.revocation.max_timeout < c.engine.revocation.initial_timeout) {
+        const Value* max_value = v.single("revocation.max-timeout-ms");
+        const Value* initial_value = v.single("revocation.initial-timeout-ms");
+        v.error(max_value ? *max_value : *initial_value,
+                max_value ? "revocation.max-timeout-ms" : "revocation.initial-timeout-ms",
+                "MAX_BRACK_TIMEOUT (max-timeout-ms, " +
+                    std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                       c.engine.revocation.max_timeout)
+                                       .count()) +
+                    ") is below InitMINDelayBRIs (initial-timeout-ms, " +
+                    std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                       c.engine.revocation.initial_timeout)
+                                       .count()) +
+                    ") [RFC 5846 section 11]");
+    }
+    v.number_into<unsigned>("revocation.max-retries", c.engine.revocation.max_retries, 0, 10);
 
     // [policy]
     if (auto p = v.path("policy.store")) {
@@ -834,12 +870,31 @@ CONFIGURATION KEYS (section.key = default)
         For HI=4 create a new session at once instead of waiting.
     binding.mag-link-local = fe80::200:5eff:fe00:5213
         Link-local address returned when a PBU asks for one (RFC 6543).
+    binding.expected-bindings = 0
+        Size the Binding Cache indexes for this many bindings at start
+        (0..16777216; 0 = grow as needed). Growing rehashes them: at a
+        million bindings a PBU can wait tens of milliseconds once.
     mags.authorized = (repeatable; none = every PBU rejected with 154)
         Addresses or prefixes of the MAGs allowed to send PBUs.
     mags.profile = (repeatable) "ADDRESS-OR-PREFIX rfc5213|oai"
         Peer profile; oai accepts the OpenAirInterface/UMIP pmip6d quirks
         (lenient parsing) and answers in the byte order those MAGs use.
         Default rfc5213 (strict).
+    mags.oai-identity = mac
+        How the mobile nodes of oai MAGs are identified. OAI pmip6d sends
+        every MN with the same all-zero NAI and names it only by its
+        MN-LL-ID (the modified EUI-64 of its MAC); UMIP sends the NAI
+        00 00 + MAC. mac: such an MN is the policy store entry
+        {"id": "00:11:22:33:44:55", "subtype": 5} (its MAC); as-sent: the
+        NAI as sent (id_hex entries; all OAI MNs then share one identity).
+    revocation.initial-timeout-ms = 1000
+        InitMINDelayBRIs: first wait for a Binding Revocation
+        Acknowledgement (500..60000; RFC 5846 section 11).
+    revocation.max-timeout-ms = 2000
+        MAX_BRACK_TIMEOUT: the doubling wait stops growing here.
+    revocation.max-retries = 1
+        BRIMaxRetriesNumber: retransmissions of an unanswered BRI (0..10);
+        after the last one the revoked bindings are deleted anyway.
     policy.store = (none)
         JSON policy store file (mobile nodes, prefixes, tunnel kinds);
         reloaded on SIGHUP and "pmipctl reload".

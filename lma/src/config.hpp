@@ -9,8 +9,9 @@
 //   [binding]    max-lifetime, ordering, timestamp-validity-window-ms,
 //                mobile-node-generated-timestamps, min-delay-before-bce-delete-ms,
 //                max-delay-before-new-bce-assign-ms, new-session-without-waiting,
-//                mag-link-local                       [sections 5.5, 9.1, 9.3; RFC 6543]
-//   [mags]       authorized, profile                  [section 5.3.1 step 5; Appendix I]
+//                mag-link-local, expected-bindings    [sections 5.5, 9.1, 9.3; RFC 6543]
+//   [mags]       authorized, profile, oai-identity    [section 5.3.1 step 5; Appendix I]
+//   [revocation] initial-timeout-ms, max-timeout-ms, max-retries  [RFC 5846 section 11]
 //   [policy]     store, serve-unknown, default-tunnel, default-prefix-count
 //   [tunnel]     backend, path-mtu, hop-limit, device-prefix, delete-delay-ms [RFC 2473]
 //   [heartbeat]  interval-s, missing-allowed, on-peer-failure   [RFC 5847 section 3]
@@ -47,6 +48,13 @@ enum class PeerProfile : std::uint8_t {
 };
 std::string_view to_string(PeerProfile profile);
 
+// How the MN of an `oai` MAG is identified (PROTOCOL.md Appendix I; see
+// mh_receiver.hpp).
+enum class OaiIdentity : std::uint8_t {
+    kMac,     // the MAC from the MN-LL-ID (all-zero NAI) or from UMIP's binary NAI
+    kAsSent,  // the MN-Identifier option as sent (the policy store needs id_hex entries)
+};
+
 // RFC 5213 section 5.5: TimestampBasedApproachInUse.
 enum class Ordering : std::uint8_t {
     kTimestamp,  // Timestamp option when present, else sequence numbers (section 5.5 rule 5)
@@ -77,6 +85,7 @@ struct LmadConfig {
     LmaConfig engine;  // authorized MAGs, lifetimes, timers, default policy
     Ordering ordering = Ordering::kTimestamp;
     std::vector<PeerProfileRule> profiles;
+    OaiIdentity oai_identity = OaiIdentity::kMac;
     std::string policy_file;  // empty = no file (only serve-unknown MNs)
     TunnelBackendChoice tunnel_backend = TunnelBackendChoice::kAuto;
     TunnelOptions tunnel;

@@ -125,11 +125,18 @@ Status LmaDaemon::open(const LmadState& previous) {
     rc.profiles = c.profiles;
     rc.ordering = c.ordering;
     rc.restart_counter = state_.restart_counter;
+    rc.oai_identity = c.oai_identity;
     MhReceiverHandlers handlers;
     handlers.proxy_binding_update = [this](const Ipv6Address& s, const Ipv6Address& d,
-                                           const mh::BindingUpdate& pbu) {
-        engine_->handle_proxy_binding_update(s, d, pbu);
+                                           const mh::BindingUpdate& pbu,
+                                           const MobileNodeIdentifier* identity) {
+        engine_->handle_proxy_binding_update(s, d, pbu, identity);
     };
+    handlers.binding_revocation_acknowledgement =
+        [this](const Ipv6Address& s, const Ipv6Address& d,
+               const mh::BindingRevocationAcknowledgement& bra) {
+            engine_->handle_binding_revocation_acknowledgement(s, d, bra);
+        };
     handlers.heartbeat_response = [this](const Ipv6Address& peer, std::uint32_t sequence,
                                          std::optional<std::uint32_t> counter, bool unsolicited) {
         if (heartbeat_)
@@ -389,6 +396,140 @@ void LmaDaemon::register_commands() {
     control_->handle("show peers", [this](const json&) { return show_peers(); });
     control_->handle("show counters", [this](const json&) { return show_counters(); });
     control_->handle("reload", [this](const json&) { return reload(); });
+    control_->handle("revoke", [this](const json& r) { return revoke(r); });
+    control_->handle("show revocations", [this](const json&) { return show_revocations(); });
+}
+
+// --- Binding Revocation [RFC 5846 section 8.1] -------------------------------
+
+json LmaDaemon::revoke(const json& request) {
+    static const char* const kUsage =
+        "revoke: give \"mn\" (a mobile node, optionally \"prefix\" and \"trigger\") or "
+        "\"mag\" (a MAG address, optionally \"realm\")";
+    for (const auto& [key, value] : request.items()) {
+        if (key != "command" && key != "mn" && key != "mag" && key != "trigger" &&
+            key != "prefix" && key != "realm") {
+            throw ControlError("revoke: unknown member \"" + key + "\"; " + kUsage);
+        }
+    }
+    const bool by_mn = request.contains("mn"), by_mag = request.contains("mag");
+    if (by_mn == by_mag)
+        throw ControlError(kUsage);
+    auto text_member = [&](const char* name) -> std::optional<std::string> {
+        const auto it = request.find(name);
+        if (it == request.end())
+            return std::nullopt;
+        if (!it->is_string() || it->get_ref<const std::string&>().empty())
+            throw ControlError(std::string("revoke: \"") + name + "\" must be a non-empty string");
+        return it->get<std::string>();
+    };
+    std::optional<std::uint8_t> trigger;
+    if (const auto it = request.find("trigger"); it != request.end()) {
+        if (it->is_number_unsigned() && it->get<unsigned long long>() <= 255) {
+            trigger = static_cast<std::uint8_t>(it->get<unsigned>());
+        } else if (it->is_string()) {
+            trigger = parse_revocation_trigger(it->get_ref<const std::string&>());
+        }
+        if (!trigger) {
+            throw ControlError("revoke: \"trigger\" must be a Revocation Trigger number (0-255) or "
+                               "name, e.g. 1 or \"administrative-reason\" [RFC 5846 section 5.1]");
+        }
+    }
+    json out = json::object();
+    json revocations = json::array();
+    if (by_mn) {
+        if (request.contains("realm"))
+            throw ControlError("revoke: \"realm\" goes with \"mag\", not \"mn\"");
+        const std::string mn = *text_member("mn");
+        std::optional<Ipv6Prefix> prefix;
+        if (const auto p = text_member("prefix")) {
+            prefix = parse_prefix(*p);
+            if (!prefix || p->find('/') == std::string::npos)
+                throw ControlError("revoke: \"prefix\" \"" + *p + "\" is not an IPv6 prefix (P/LEN)");
+        }
+        // The operator names the MN as `show bindings` prints it.
+        std::optional<MobileNodeIdentifier> identity;
+        for (const auto& [id, entry] : engine_->cache().entries()) {
+            if (mn_identifier_text(entry.mn_identifier) == mn || entry.mn_identifier.identifier == mn) {
+                identity = entry.mn_identifier;
+                break;
+            }
+        }
+        if (!identity)
+            throw ControlError("revoke: no binding for mobile node \"" + mn + "\"");
+        auto started = engine_->revoke_mobile_node(
+            *identity, trigger.value_or(revocation_trigger::kAdministrativeReason), prefix);
+        if (!started) {
+            ++counters_["revoke_refused"];
+            throw ControlError("revoke: mobile node \"" + mn + "\": " + started.error().what);
+        }
+        for (const Revocation* r : *started) revocations.push_back(revocation_json(*r));
+    } else {
+        const std::string text = *text_member("mag");
+        const auto mag = parse_address(text);
+        if (!mag)
+            throw ControlError("revoke: \"mag\" \"" + text + "\" is not an IPv6 address");
+        if (request.contains("prefix"))
+            throw ControlError("revoke: \"prefix\" goes with \"mn\", not \"mag\"");
+        const auto realm = text_member("realm");
+        const std::uint8_t expected = realm ? revocation_trigger::kRevokingMobilityNodeLocalPolicy
+                                            : revocation_trigger::kPerPeerPolicy;
+        if (trigger && *trigger != expected) {
+            throw ControlError(
+                "revoke: a global revocation " + std::string(realm ? "by realm" : "of a MAG") +
+                " uses trigger " + std::to_string(expected) + " (" +
+                std::string(revocation_trigger_name(expected)) + ") [RFC 5846 section 8.1]");
+        }
+        auto started = engine_->revoke_mag(*mag, realm);
+        if (!started) {
+            ++counters_["revoke_refused"];
+            throw ControlError("revoke: " + started.error().what);
+        }
+        revocations.push_back(revocation_json(**started));
+    }
+    out["revocations"] = revocations;
+    out["note"] =
+        "the bindings stay (state revoking) until the MAG acknowledges (BRA) or the last "
+        "retransmission goes unanswered; then they are deleted (see show revocations)";
+    return out;
+}
+
+json LmaDaemon::revocation_json(const Revocation& r) const {
+    json sessions = json::array(), mns = json::array(), prefixes = json::array();
+    for (SessionId id : r.sessions) {
+        const BindingCacheEntry* e = engine_->cache().find(id);
+        if (e == nullptr)
+            continue;
+        sessions.push_back(id);
+        const std::string mn = mn_identifier_text(e->mn_identifier);
+        if (std::find(mns.begin(), mns.end(), mn) == mns.end())
+            mns.push_back(mn);
+        for (const auto& p : e->home_network_prefixes) prefixes.push_back(pmip::to_string(p));
+    }
+    const auto ms = [](Duration d) {
+        return std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
+    };
+    return json{{"sequence", r.sequence},
+                {"mag", pmip::to_string(r.mag)},
+                {"lma", pmip::to_string(r.lma)},
+                {"global", r.global()},
+                {"trigger", r.bri.revocation_trigger},
+                {"trigger_name", revocation_trigger_name(r.bri.revocation_trigger)},
+                {"sessions", sessions},
+                {"mobile_nodes", mns},
+                {"prefixes", prefixes},
+                {"transmissions", r.transmissions},
+                {"retries_left", r.transmissions > config_.engine.revocation.max_retries + 1
+                                     ? 0
+                                     : config_.engine.revocation.max_retries + 1 - r.transmissions},
+                {"timeout_ms", ms(r.timeout)},
+                {"age_ms", ms(loop_.clock().now() - r.started)}};
+}
+
+json LmaDaemon::show_revocations() const {
+    json out = json::array();
+    for (const auto& [sequence, r] : engine_->revocations()) out.push_back(revocation_json(r));
+    return out;
 }
 
 json LmaDaemon::show_bindings(const json& request) const {
@@ -463,6 +604,7 @@ json LmaDaemon::show_counters() const {
     json daemon = json::object();
     for (const char* name : {"peer_unreachable", "peer_reachable_again", "peer_restarts",
                              "sessions_purged", "reloads", "reload_failures", "state_write_errors",
+                             "revoke_refused",
                              "unsolicited_heartbeats_sent", "heartbeat_requests_sent"}) {
         const auto it = counters_.find(name);
         daemon[name] = it == counters_.end() ? 0 : it->second;

@@ -4,7 +4,8 @@
 //
 //   MH socket -> MhReceiver -> LmaEngine -> (tunnels, routes, PBAs)
 //                           -> HeartbeatMonitor <- observer of sessions per MAG
-//   ControlServer: show bindings | binding | tunnels | peers | counters, reload
+//   ControlServer: show bindings | binding | tunnels | peers | counters |
+//                  revocations, reload, revoke
 //   state file:   Restart Counter (+1 at every start) and the MAGs with bindings
 //
 // RFC 5213 section 5 (the engine), RFC 5847 (heartbeats: requests only to MAGs
@@ -18,9 +19,13 @@
 // name prefix via TunnelBackend::remove_stale()); shutdown() deletes every
 // binding, route and tunnel and the control socket, so nothing is left.
 //
+// Binding Revocation (RFC 5846 section 8.1): `revoke` {"mn", "prefix"?,
+// "trigger"?} or {"mag", "realm"?} starts it in the engine and answers with
+// the BRIs sent; `show revocations` lists those waiting for their BRA.
+//
 // Counters (show counters "daemon"): peer_unreachable, peer_reachable_again,
 // peer_restarts, sessions_purged, reloads, reload_failures, state_write_errors,
-// unsolicited_heartbeats_sent, heartbeat_requests_sent.
+// revoke_refused, unsolicited_heartbeats_sent, heartbeat_requests_sent.
 //
 // Threading: loop thread only (the userspace tunnel backend's data-plane
 // thread is private to it).
@@ -86,6 +91,9 @@ class LmaDaemon final : private LmaObserver {
     nlohmann::json show_tunnels() const;
     nlohmann::json show_peers() const;
     nlohmann::json show_counters() const;
+    nlohmann::json revoke(const nlohmann::json& request);
+    nlohmann::json show_revocations() const;
+    nlohmann::json revocation_json(const Revocation& revocation) const;
 
     struct MagPeer {
         unsigned bindings = 0;

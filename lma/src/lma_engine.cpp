@@ -28,7 +28,8 @@ struct LmaEngine::Pbu {
     Ipv6Address source{};
     Ipv6Address destination{};
     const mh::BindingUpdate* message = nullptr;
-    MobileNodeIdentifier mn;
+    MobileNodeIdentifier mn;         // the identity policy and the cache use
+    MobileNodeIdentifier signalled;  // the option as sent, when `mn` was mapped
     bool has_mn_identifier = false;
     LookupRequest lookup;
     std::vector<mh::HomeNetworkPrefix> requested_prefixes;
@@ -43,6 +44,7 @@ struct LmaEngine::Waiting {
     Ipv6Address source{};
     Ipv6Address destination{};
     mh::BindingUpdate message;
+    std::optional<MobileNodeIdentifier> identity;
     TimerId timer = 0;
 };
 
@@ -55,7 +57,12 @@ LmaEngine::LmaEngine(LmaConfig config, const PolicyStore& policies,
       tunnels_(tunnels),
       routes_(routes),
       timers_(timers),
-      sender_(sender) {}
+      sender_(sender) {
+    if (config_.expected_bindings > 0) {
+        cache_.reserve(config_.expected_bindings);
+        local_address_.reserve(config_.expected_bindings);
+    }
+}
 
 LmaEngine::~LmaEngine() { clear(); }
 
@@ -75,13 +82,15 @@ bool LmaEngine::mag_authorized(const Ipv6Address& mag, const MobileNodePolicy& p
 
 void LmaEngine::handle_proxy_binding_update(const Ipv6Address& source,
                                             const Ipv6Address& destination,
-                                            const mh::BindingUpdate& message) {
+                                            const mh::BindingUpdate& message,
+                                            const MobileNodeIdentifier* identity) {
     ++counters_.pbu_received;
-    process(extract(source, destination, message));
+    process(extract(source, destination, message, identity));
 }
 
 LmaEngine::Pbu LmaEngine::extract(const Ipv6Address& source, const Ipv6Address& destination,
-                                  const mh::BindingUpdate& message) {
+                                  const mh::BindingUpdate& message,
+                                  const MobileNodeIdentifier* identity) {
     Pbu pbu;
     pbu.source = source;
     pbu.destination = destination;
@@ -112,6 +121,10 @@ LmaEngine::Pbu LmaEngine::extract(const Ipv6Address& source, const Ipv6Address& 
         } else if (const auto* acoa = std::get_if<mh::AlternateCareOfAddress>(&option)) {
             proxy_coa = acoa->address;  // RFC 6275 section 6.1.7
         }
+    }
+    if (identity != nullptr && pbu.has_mn_identifier && *identity != pbu.mn) {
+        pbu.signalled = pbu.mn;
+        pbu.mn = *identity;
     }
     pbu.lookup.mn_identifier = pbu.mn;
     pbu.lookup.proxy_coa = proxy_coa;
@@ -179,6 +192,7 @@ void LmaEngine::process(const Pbu& pbu) {
             return send_pba(pbu, st, entry);
         }
     }
+    if (entry->state == BindingState::kRevoking) return revocation_race(pbu, *entry);
     if (m.lifetime == 0) return deregister(pbu, r.session);
     return update_session(pbu, r.session, *policy);
 }
@@ -227,7 +241,12 @@ std::optional<std::vector<Ipv6Prefix>> LmaEngine::assign_prefixes(const Pbu& pbu
         if (out.empty()) status = mh::status::kInsufficientResources;
         return out.empty() ? std::nullopt : std::optional(out);
     }
-    auto bound = [this](const Ipv6Prefix& p) { return cache_.prefix_bound(p); };
+    // A pool prefix once taken by request (step 3) can be both ahead of the
+    // pool's never-used cursor and in its released list: what this call
+    // already chose counts as bound too.
+    auto bound = [this, &out](const Ipv6Prefix& p) {
+        return cache_.prefix_bound(p) || std::find(out.begin(), out.end(), p) != out.end();
+    };
     for (unsigned n = 0; n < std::max(1u, policy.prefix_count); ++n) {
         std::optional<Ipv6Prefix> p;
         for (auto& pool : pools_) {
@@ -348,6 +367,7 @@ void LmaEngine::create_session(const Pbu& pbu, const MobileNodePolicy& policy) {
 
     BindingCacheEntry e;
     e.mn_identifier = pbu.mn;
+    e.signalled_mn_identifier = pbu.signalled;
     e.mn_link_layer_identifier = pbu.lookup.mn_link_layer_identifier.value_or("");
     e.home_network_prefixes = *prefixes;
     e.proxy_coa = pbu.lookup.proxy_coa;
@@ -413,12 +433,27 @@ void LmaEngine::update_session(const Pbu& pbu, SessionId id, const MobileNodePol
         local_address_[id] = pbu.destination;
         if (!bind_data_path(*entry, pbu.destination)) {
             const auto ctx = pbu.ctx;
+            // Nothing of the new data path is held (bind_data_path undid it):
+            // the deletion must not release it again.
+            local_address_.erase(id);
             delete_session(id);
             PMIP_ERROR(kBce, ctx, "handoff failed; session deleted");
             return reject(pbu, mh::status::kInsufficientResources);
         }
-    } else if (entry->gre && pbu.gre && pbu.gre->key && entry->downlink_key != pbu.gre->key) {
+    } else if (entry->gre && entry->downlink_key && pbu.gre && pbu.gre->key &&
+               entry->downlink_key != pbu.gre->key) {
+        // RFC 5845 section 5.1: the MAG chose a new downlink key; the tunnel
+        // (keyed by it) changes with it.
+        unbind_data_path(*entry);
         entry->downlink_key = pbu.gre->key;
+        local_address_[id] = pbu.destination;
+        if (!bind_data_path(*entry, pbu.destination)) {
+            const auto ctx = pbu.ctx;
+            local_address_.erase(id);
+            delete_session(id);
+            PMIP_ERROR(kBce, ctx, "new GRE downlink key: tunnel not created; session deleted");
+            return reject(pbu, mh::status::kInsufficientResources);
+        }
     }
     entry->access_technology_type = pbu.lookup.access_technology_type;
     entry->handoff_indicator = pbu.lookup.handoff_indicator;
@@ -462,7 +497,8 @@ void LmaEngine::deregister(const Pbu& pbu, SessionId id) {
         waiting_.erase(w);
         timers_.cancel_timer(waiting->timer);
         PMIP_INFO(kBce, pbu.ctx, "previous MAG de-registered; waiting PBU takes the session");
-        const Pbu held = extract(waiting->source, waiting->destination, waiting->message);
+        const Pbu held = extract(waiting->source, waiting->destination, waiting->message,
+                                waiting->identity ? &*waiting->identity : nullptr);
         const MobileNodePolicy* policy = policies_.find(held.mn);
         if (policy == nullptr) policy = &config_.default_policy;
         return update_session(held, id, *policy);
@@ -491,6 +527,11 @@ void LmaEngine::wait_for_deregistration(const Pbu& pbu, SessionId id) {
     slot->source = pbu.source;
     slot->destination = pbu.destination;
     slot->message = *pbu.message;
+    if (pbu.signalled.identifier.empty()) {
+        slot->identity.reset();
+    } else {
+        slot->identity = pbu.mn;
+    }
     if (!first) return;
     PMIP_INFO(kBce, pbu.ctx, "HI=4 for an existing session: waiting up to " +
                                  std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -502,7 +543,8 @@ void LmaEngine::wait_for_deregistration(const Pbu& pbu, SessionId id) {
         if (w == waiting_.end()) return;
         std::unique_ptr<Waiting> waiting = std::move(w->second);
         waiting_.erase(w);
-        const Pbu held = extract(waiting->source, waiting->destination, waiting->message);
+        const Pbu held = extract(waiting->source, waiting->destination, waiting->message,
+                                waiting->identity ? &*waiting->identity : nullptr);
         PMIP_INFO(kBce, held.ctx,
                   "no de-registration within MaxDelayBeforeNewBCEAssign: new session");
         const MobileNodePolicy* policy = policies_.find(held.mn);
@@ -520,6 +562,7 @@ void LmaEngine::delete_session(SessionId id) {
         timers_.cancel_timer(w->second->timer);
         waiting_.erase(w);
     }
+    revoking_.erase(id);
     unbind_data_path(*entry);
     const auto prefixes = entry->home_network_prefixes;
     PMIP_INFO(kBce, context(entry->mn_identifier, entry->proxy_coa),
@@ -546,9 +589,38 @@ bool LmaEngine::delete_session_now(SessionId id) {
 }
 
 void LmaEngine::clear() {
+    for (auto& [sequence, r] : revocations_) {
+        if (r.timer) timers_.cancel_timer(r.timer);
+    }
+    revocations_.clear();
     std::vector<SessionId> ids;
     for (const auto& [id, e] : cache_.entries()) ids.push_back(id);
     for (SessionId id : ids) delete_session(id);
+}
+
+// Section 8.1 race condition, by local policy: a de-registration from the MAG
+// that holds the binding ends it now (the MAG has let go, as a BRA would
+// say); anything else for an entry being revoked is refused.
+void LmaEngine::revocation_race(const Pbu& pbu, BindingCacheEntry& entry) {
+    const SessionId id = entry.id;
+    if (pbu.message->lifetime == 0 && entry.proxy_coa == pbu.lookup.proxy_coa) {
+        ++counters_.pbu_accepted;
+        if (pbu.timestamp) entry.timestamp = *pbu.timestamp;
+        entry.sequence = pbu.message->sequence;
+        entry.lifetime = 0;
+        send_pba(pbu, mh::status::kAccepted, &entry, std::nullopt, entry.uplink_key);
+        const auto rv = revoking_.find(id);
+        PMIP_INFO(kBce, pbu.ctx,
+                  "de-registration during revocation" +
+                      (rv != revoking_.end() ? " (BRI " + std::to_string(rv->second) + ")"
+                                             : std::string()) +
+                      ": session " + std::to_string(id) + " deleted");
+        delete_session(id);
+        ++counters_.sessions_revoked;
+        return;
+    }
+    ++counters_.pbu_during_revocation;
+    reject(pbu, mh::status::kAdministrativelyProhibited);
 }
 
 // Section 5.3.6 (PROTOCOL.md section 2.12).

@@ -36,6 +36,45 @@ bool unicast_source(const Ipv6Address& address) {
     return address != Ipv6Address{} && !is_multicast(address);
 }
 
+std::optional<MobileNodeIdentifier> oai_mobile_node_identity(const mh::BindingUpdate& pbu,
+                                                             bool* from_link_layer) {
+    const auto* id = mh::find_option<mh::MobileNodeIdentifier>(pbu.options);
+    if (id == nullptr || id->subtype != mh::mn_id_subtype::kNai || id->identifier.empty())
+        return std::nullopt;
+    const auto& nai = id->identifier;
+    // UMIP pmipv6: 00 00 + MAC.
+    if (nai.size() == 8 && nai[0] == 0 && nai[1] == 0 &&
+        std::any_of(nai.begin() + 2, nai.end(), [](std::uint8_t c) { return c != 0; })) {
+        if (from_link_layer)
+            *from_link_layer = false;
+        return MobileNodeIdentifier{mh::mn_id_subtype::kEui48, std::string(nai.begin() + 2, nai.end())};
+    }
+    if (!std::all_of(nai.begin(), nai.end(), [](std::uint8_t c) { return c == 0; }))
+        return std::nullopt;
+    // OAI pmip6d: all-zero NAI; the MN is named by its MN-LL-ID.
+    const auto* ll = mh::find_option<mh::MobileNodeLinkLayerIdentifier>(pbu.options);
+    if (ll == nullptr || std::all_of(ll->identifier.begin(), ll->identifier.end(),
+                                     [](std::uint8_t c) { return c == 0; }))
+        return std::nullopt;
+    const auto& l = ll->identifier;
+    if (from_link_layer)
+        *from_link_layer = true;
+    if (l.size() == 6)
+        return MobileNodeIdentifier{mh::mn_id_subtype::kEui48, std::string(l.begin(), l.end())};
+    if (l.size() != 8)
+        return std::nullopt;
+    // RFC 4291 Appendix A: modified EUI-64 = EUI-64 with the U/L bit inverted;
+    // from a MAC, ff:fe sits in octets 3-4.
+    if (l[3] == 0xff && l[4] == 0xfe) {
+        const std::uint8_t mac[6] = {static_cast<std::uint8_t>(l[0] ^ 0x02), l[1], l[2],
+                                     l[5], l[6], l[7]};
+        return MobileNodeIdentifier{mh::mn_id_subtype::kEui48, std::string(mac, mac + 6)};
+    }
+    std::string eui64(l.begin(), l.end());
+    eui64[0] = static_cast<char>(static_cast<std::uint8_t>(eui64[0]) ^ 0x02);
+    return MobileNodeIdentifier{mh::mn_id_subtype::kEui64, std::move(eui64)};
+}
+
 std::uint64_t host_order_timestamp(std::uint64_t value) {
     return static_cast<std::uint64_t>(byteswap32(static_cast<std::uint32_t>(value >> 32))) << 32 |
            byteswap32(static_cast<std::uint32_t>(value));
@@ -152,8 +191,21 @@ void MhReceiver::dispatch(const ReceivedPacket& packet, mh::Parsed& parsed, Peer
                 host_order_timestamp_peers_.erase(packet.source);
             }
         }
+        std::optional<MobileNodeIdentifier> identity;
+        if (profile == PeerProfile::kOai && config_.oai_identity == OaiIdentity::kMac &&
+            (parsed.quirks & (mh::quirk::kEmptyNai | mh::quirk::kBinaryMacNai))) {
+            bool from_link_layer = false;
+            identity = oai_mobile_node_identity(*bu, &from_link_layer);
+            if (!identity) {
+                count("oai_identity_unmapped");
+            } else {
+                count(from_link_layer ? "oai_identity_from_link_layer_id"
+                                      : "oai_identity_from_binary_nai");
+            }
+        }
         if (handlers_.proxy_binding_update) {
-            handlers_.proxy_binding_update(packet.source, packet.destination, *bu);
+            handlers_.proxy_binding_update(packet.source, packet.destination, *bu,
+                                           identity ? &*identity : nullptr);
         }
         return;
     }
@@ -187,6 +239,28 @@ void MhReceiver::dispatch(const ReceivedPacket& packet, mh::Parsed& parsed, Peer
             handlers_.binding_error_unrecognized_type(packet.source);
         }
         return;
+    }
+    if (const auto* bra = std::get_if<mh::BindingRevocationAcknowledgement>(&message)) {
+        count("bra");
+        if (handlers_.binding_revocation_acknowledgement)
+            handlers_.binding_revocation_acknowledgement(packet.source, packet.destination, *bra);
+        return;
+    }
+    if (const auto* bri = std::get_if<mh::BindingRevocationIndication>(&message)) {
+        count("bri");
+        // RFC 5846 section 6.1.2: a BRI from a non-unicast source is silently
+        // discarded; any other is answered. lmad does not act on MAG-initiated
+        // revocations (section 8.2) and says so.
+        if (!unicast_source(packet.source))
+            return count("bri_not_unicast");
+        mh::BindingRevocationAcknowledgement bra;
+        bra.status = 134;  // Revocation Function NOT Supported [section 5.2]
+        bra.sequence = bri->sequence;
+        bra.flags = bri->flags & (mh::revocation_flag::kP | mh::revocation_flag::kV |
+                                  mh::revocation_flag::kG);
+        transmitter_.send(packet.destination, packet.source, bra);
+        log_drop(packet, "MAG-initiated Binding Revocation Indication answered with status 134");
+        return count("bri_answered_not_supported");
     }
     count("unexpected_" + std::string(mh::message_kind(message)));
     log_drop(packet, std::string(mh::message_kind(message)) + " is not handled by an LMA");

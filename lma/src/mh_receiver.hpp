@@ -17,7 +17,20 @@
 //                                         Restart Counter [RFC 5847 sections 3, 5.2]
 //   Heartbeat response                 -> HeartbeatMonitor
 //   Binding Error status 2             -> HeartbeatMonitor (the MAG lacks heartbeats)
+//   BRA                                -> the engine [RFC 5846 section 6.2.2]
+//   BRI (MAG-initiated revocation)     -> BRA status 134 "revocation function not
+//                                         supported" [RFC 5846 section 6.1.2: a BRI
+//                                         not discarded is answered]; a non-unicast
+//                                         source is silently discarded
 //   anything else                      -> counted (unexpected_<kind>) and dropped
+//
+// MN identity of `oai` MAGs (PROTOCOL.md Appendix I): OAI pmip6d sends every
+// MN with the same all-zero NAI and identifies it only by the MN-LL-ID (the
+// modified EUI-64 interface identifier of its MAC); UMIP sends the NAI
+// 00 00 + MAC. With oai_identity = kMac (default) such a PBU reaches the
+// engine with the identity subtype 5 (EUI-48) = the MAC, so the policy store
+// names these MNs as {"id": "00:11:22:33:44:55", "subtype": 5} and each MN
+// gets its own binding; the PBA still echoes the NAI the MAG sent.
 //
 // With `ordering = sequence` (TimestampBasedApproachInUse = 0) a PBU's Timestamp
 // option is removed before the engine sees it. For `oai` MAGs whose Timestamp
@@ -33,7 +46,10 @@
 // heartbeat_responses, binding_errors_received; drops not_our_address,
 // parse_<kind>, unexpected_<kind>; binding_errors_sent / _rate_limited /
 // _not_unicast; parameter_problems_sent / _rate_limited / _not_unicast;
-// heartbeat_responses_sent, timestamps_ignored, replies_adapted, quirk_<name>.
+// heartbeat_responses_sent, timestamps_ignored, replies_adapted, quirk_<name>,
+// bra, bri, bri_answered_not_supported, bri_not_unicast,
+// oai_identity_from_link_layer_id, oai_identity_from_binary_nai,
+// oai_identity_unmapped (an all-zero NAI without a usable MN-LL-ID: left as sent).
 //
 // Threading: loop thread only. Pure apart from the transmitter it is given.
 #pragma once
@@ -78,16 +94,21 @@ struct MhReceiverConfig {
     double error_rate_per_second = 10;  // BE and ICMPv6 errors together
     double error_burst = 20;
     std::size_t max_adapted_peers = 4096;  // OAI peers remembered for reply_sender()
+    OaiIdentity oai_identity = OaiIdentity::kMac;
 };
 
 struct MhReceiverHandlers {
+    // `identity`: the MN identity mapped for an `oai` MAG, else nullptr.
     std::function<void(const Ipv6Address& source, const Ipv6Address& destination,
-                       const mh::BindingUpdate& pbu)>
+                       const mh::BindingUpdate& pbu, const MobileNodeIdentifier* identity)>
         proxy_binding_update;
     std::function<void(const Ipv6Address& peer, std::uint32_t sequence,
                        std::optional<std::uint32_t> restart_counter, bool unsolicited)>
         heartbeat_response;
     std::function<void(const Ipv6Address& peer)> binding_error_unrecognized_type;
+    std::function<void(const Ipv6Address& source, const Ipv6Address& destination,
+                       const mh::BindingRevocationAcknowledgement& bra)>
+        binding_revocation_acknowledgement;
 };
 
 class MhReceiver {
@@ -145,6 +166,15 @@ class MhReceiver {
 // True for an address an error message may be sent to (RFC 6275 section
 // 9.3.3, RFC 4443 section 2.4 (e)): not unspecified, not multicast.
 bool unicast_source(const Ipv6Address& address);
+
+// The identity of an OAI / UMIP MAG's MN (PROTOCOL.md Appendix I): subtype 5
+// (EUI-48) with the MAC when the PBU's NAI is all zero and its MN-LL-ID is the
+// 8-octet modified EUI-64 of a MAC (ff:fe in the middle; the U/L bit flipped
+// back) or a 6-octet MAC, subtype 6 (EUI-64) for another 8-octet MN-LL-ID, or
+// when the NAI is UMIP's 00 00 + 6-octet MAC. nullopt otherwise (including an
+// all-zero NAI without a usable MN-LL-ID). `from_link_layer` tells which.
+std::optional<MobileNodeIdentifier> oai_mobile_node_identity(const mh::BindingUpdate& pbu,
+                                                             bool* from_link_layer = nullptr);
 
 // The Timestamp value whose network-order serialization puts each 32-bit
 // half of `value` in little-endian order (how OAI pmip6d writes it).

@@ -38,7 +38,7 @@ json binding_json(const BindingCacheEntry& entry, const SessionTunnel* tunnel, T
            {"tunnel", tunnel ? json(tunnel->device) : json(nullptr)},
            {"lifetime", lifetime.count()},
            {"remaining", remaining},
-           {"state", entry.state == BindingState::kActive ? "active" : "deregistering"},
+           {"state", std::string(to_string(entry.state))},
            {"access_technology_type", entry.access_technology_type},
            {"handoff_indicator", entry.handoff_indicator},
            {"timestamp", entry.timestamp},
@@ -52,26 +52,6 @@ json binding_json(const BindingCacheEntry& entry, const SessionTunnel* tunnel, T
             json{{"uplink_key", entry.uplink_key ? json(*entry.uplink_key) : json(nullptr)},
                  {"downlink_key", entry.downlink_key ? json(*entry.downlink_key) : json(nullptr)}};
     }
-    return j;
-}
-
-json tunnel_json(const TunnelInfo& info, const TunnelCounters& c) {
-    json j{{"device", info.name},
-           {"ifindex", info.ifindex},
-           {"kind", std::string(to_string(info.key.kind))},
-           {"peer", to_string(info.key.peer)},
-           {"local", to_string(info.key.local)},
-           {"mtu", info.mtu},
-           {"references", info.references},
-           {"pending_delete", info.pending_delete},
-           {"backend", info.backend},
-           {"input_key", info.key.input_key ? json(*info.key.input_key) : json(nullptr)},
-           {"output_key", info.key.output_key ? json(*info.key.output_key) : json(nullptr)}};
-    j["counters"] =
-        json{{"tx_packets", c.tx_packets},         {"tx_bytes", c.tx_bytes},
-             {"rx_packets", c.rx_packets},         {"rx_bytes", c.rx_bytes},
-             {"drop_too_big", c.drop_too_big},     {"drop_link_local", c.drop_link_local},
-             {"drop_malformed", c.drop_malformed}, {"drop_send_error", c.drop_send_error}};
     return j;
 }
 
@@ -102,11 +82,27 @@ json engine_counters_json(const LmaCounters& c) {
         rejected[std::to_string(status) + (name.empty() ? "" : " " + name)] = n;
         total_rejected += n;
     }
+    json bra = json::object();
+    for (const auto& [status, n] : c.bra_by_status) {
+        const std::string name(revocation_status_name(status));
+        bra[std::to_string(status) + (name.empty() ? "" : " " + name)] = n;
+    }
     return json{{"pbu_received", c.pbu_received},         {"pbu_accepted", c.pbu_accepted},
                 {"pbu_rejected", total_rejected},         {"pbu_rejected_by_status", rejected},
                 {"pbu_ignored", c.pbu_ignored},           {"pbu_waiting", c.pbu_waiting},
                 {"sessions_created", c.sessions_created}, {"sessions_deleted", c.sessions_deleted},
-                {"sessions_expired", c.sessions_expired}, {"data_path_errors", c.data_path_errors}};
+                {"sessions_expired", c.sessions_expired}, {"data_path_errors", c.data_path_errors},
+                {"revocations_started", c.revocations_started},
+                {"revocations_completed", c.revocations_completed},
+                {"revocations_timed_out", c.revocations_timed_out},
+                {"bri_sent", c.bri_sent},
+                {"bri_retransmitted", c.bri_retransmitted},
+                {"bra_received", c.bra_received},
+                {"bra_by_status", bra},
+                {"bra_unknown_sequence", c.bra_unknown_sequence},
+                {"bra_wrong_source", c.bra_wrong_source},
+                {"sessions_revoked", c.sessions_revoked},
+                {"pbu_during_revocation", c.pbu_during_revocation}};
 }
 
 }  // namespace pmip::lma

@@ -36,7 +36,7 @@ struct SessionTunnel {
 
 nlohmann::json binding_json(const BindingCacheEntry& entry, const SessionTunnel* tunnel,
                             TimePoint now);
-nlohmann::json tunnel_json(const TunnelInfo& info, const TunnelCounters& counters);
+// tunnel_json(): pmip/common/tunnel.hpp (shared with magd).
 
 // A MAG lmad has bindings with (or heartbeat state for).
 struct PeerView {

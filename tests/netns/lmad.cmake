@@ -1,7 +1,9 @@
 # The real lmad in network namespaces (root), answering PBUs that scapy
 # builds: registration, handoff, de-registration after MinDelayBeforeBCEDelete,
 # rejections, Binding Error / ICMPv6 reactions, heartbeats, policy reload,
-# tshark decoding every PBA, clean shutdown and the restart counter. Needs
+# Binding Revocation (pmipctl revoke -> BRI on the wire, scapy-built BRA,
+# retransmission and clean-up, global BRI), tshark decoding every PBA, BRI
+# and BRA, clean shutdown and the restart counter. Needs
 # python3-scapy (Debian's /usr/bin/python3), tshark/dumpcap and /dev/net/tun;
 # skipped (exit 77) without them or without root.
 add_test(NAME netns_lmad

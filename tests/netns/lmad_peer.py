@@ -11,6 +11,13 @@
 #                                                  -> the Binding Error / ICMPv6 error
 #   lmad_peer.py heartbeat --src A --dst L [--seq N]   -> the Heartbeat Response
 #   lmad_peer.py listen --src A --type T [--timeout S] -> the first MH of type T to A
+#   lmad_peer.py revocation --src A [--answer STATUS|none] [--count N] [--timeout S]
+#                    [--ready-file F]            -> the BRIs (RFC 5846) sent to A: waits
+#                                                  for N of them (default 1); with
+#                                                  --answer, replies to the first with
+#                                                  a scapy-built BRA of that status
+#   lmad_peer.py bra --src A --dst L --seq N [--status S] [--flags P|PG|...]
+#                                                  -> sends one BRA, expects no answer
 #
 # Exit 0 with the answer, 1 when none came within --timeout (default 3 s).
 # scapy 2.5 lacks the PMIPv6 options: they are built here as raw TLVs with
@@ -33,8 +40,31 @@ except ImportError:
 import logging
 logging.getLogger("scapy.runtime").setLevel(logging.ERROR)
 
+from scapy.fields import (BitField, ByteEnumField, ByteField, ShortField,  # noqa: E402
+                          XShortField)
 from scapy.layers.inet6 import (IPv6, MIP6MH_BU, MIP6OptMNID, MIP6OptMobNetPrefix,  # noqa: E402
-                                MIP6OptUnknown)
+                                MIP6OptUnknown, _MobilityHeader, ipv6nh)
+
+
+class MIP6MH_BRA(_MobilityHeader):
+    """Binding Revocation Acknowledgement, RFC 5846 section 5.2 (scapy 2.5 has none).
+
+    No options: Header Len 1 and 4 octets of padding (section 5.2)."""
+    name = "IPv6 Mobility Header - Binding Revocation Acknowledgement"
+    fields_desc = [ByteEnumField("nh", 59, ipv6nh),
+                   ByteField("len", None),
+                   ByteField("mhtype", 16),
+                   ByteField("res", 0),
+                   XShortField("cksum", None),
+                   ByteField("brtype", 2),
+                   ByteField("status", 0),
+                   ShortField("seq", 0),
+                   BitField("p", 0, 1),
+                   BitField("v", 0, 1),
+                   BitField("g", 0, 1),
+                   BitField("reserved", 0, 13),
+                   ShortField("pad", 0),
+                   ShortField("pad2", 0)]
 
 IPPROTO_MH = 135
 _raw_classes = {}
@@ -206,6 +236,65 @@ def cmd_heartbeat(a):
     return 0
 
 
+def decode_bri(data):
+    """Binding Revocation Indication [RFC 5846 section 5.1], decoded by hand."""
+    length = (data[1] + 1) * 8
+    result = {"mh_type": data[2], "header_len": data[1], "octets": len(data),
+              "br_type": data[6], "trigger": data[7],
+              "seq": struct.unpack("!H", data[8:10])[0], "flags": data[10],
+              "p_flag": bool(data[10] & 0x80), "v_flag": bool(data[10] & 0x40),
+              "g_flag": bool(data[10] & 0x20), "hnps": [], "options": []}
+    for otype, o in parse_options(data, 12, length):
+        if otype == 1:  # PadN
+            continue
+        result["options"].append(otype)
+        if otype == 8:
+            result["mn_id"] = o[1:].decode("latin-1")
+            result["mn_id_subtype"] = o[0]
+        elif otype == 22:
+            result["hnps"].append(f"{ipaddress.IPv6Address(bytes(o[2:18]))}/{o[1]}")
+    return result
+
+
+def send_bra(sock, dst, src, seq, status, flags):
+    bra = MIP6MH_BRA(seq=seq, status=status, p=int("P" in flags), v=int("V" in flags),
+                     g=int("G" in flags))
+    send_mh(sock, dst, bytes(IPv6(src=src, dst=dst) / bra)[40:])
+
+
+def cmd_revocation(a):
+    sock = mh_socket(a.src)
+    if a.ready_file:
+        with open(a.ready_file, "w") as f:
+            f.write("ready\n")
+    bris = []
+    deadline = time.time() + a.timeout
+    while len(bris) < a.count:
+        got = receive(sock, lambda d, s: len(d) >= 12 and d[2] == 16 and d[6] == 1,
+                      deadline - time.time())
+        if got is None:
+            break
+        bri = decode_bri(got[0])
+        bri["source"] = got[1]
+        bri["received_at_ms"] = int(time.time() * 1000)
+        bris.append(bri)
+        if len(bris) == 1 and a.answer != "none":
+            flags = ("P" if bri["p_flag"] else "") + ("V" if bri["v_flag"] else "") + \
+                    ("G" if bri["g_flag"] else "")
+            send_bra(sock, got[1], a.src, bri["seq"], int(a.answer), flags)
+            bri["answered_with"] = int(a.answer)
+    print(json.dumps({"bris": bris}))
+    return 0 if len(bris) >= a.count else 1
+
+
+def cmd_bra(a):
+    sock = mh_socket(a.src)
+    send_bra(sock, a.dst, a.src, a.seq, a.status, a.flags)
+    got = receive(sock, lambda d, s: s == a.dst, a.timeout)
+    print(json.dumps({"answer": None if got is None else got[0].hex()}))
+    return 0 if got is None else 1
+
+
 def cmd_listen(a):
     sock = mh_socket(a.src)
     if a.ready_file:
@@ -224,11 +313,11 @@ def cmd_listen(a):
 def main():
     p = argparse.ArgumentParser()
     sub = p.add_subparsers(dest="cmd", required=True)
-    for name in ("pbu", "mh", "heartbeat", "listen"):
+    for name in ("pbu", "mh", "heartbeat", "listen", "revocation", "bra"):
         s = sub.add_parser(name)
         s.add_argument("--src", required=True)
         s.add_argument("--timeout", type=float, default=3.0)
-        if name != "listen":
+        if name not in ("listen", "revocation"):
             s.add_argument("--dst", required=True)
         if name == "pbu":
             s.add_argument("--mn", required=True)
@@ -247,8 +336,17 @@ def main():
         if name == "listen":
             s.add_argument("--type", type=int, required=True)
             s.add_argument("--ready-file")
+        if name == "revocation":
+            s.add_argument("--answer", default="0")
+            s.add_argument("--count", type=int, default=1)
+            s.add_argument("--ready-file")
+        if name == "bra":
+            s.add_argument("--seq", type=int, required=True)
+            s.add_argument("--status", type=int, default=0)
+            s.add_argument("--flags", default="P")
     a = p.parse_args()
-    return {"pbu": cmd_pbu, "mh": cmd_mh, "heartbeat": cmd_heartbeat, "listen": cmd_listen}[a.cmd](a)
+    return {"pbu": cmd_pbu, "mh": cmd_mh, "heartbeat": cmd_heartbeat, "listen": cmd_listen,
+            "revocation": cmd_revocation, "bra": cmd_bra}[a.cmd](a)
 
 
 if __name__ == "__main__":

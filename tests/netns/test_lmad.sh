@@ -19,13 +19,21 @@
 # (1000 ms here); 153 for an unknown MN, 154 for an unauthorized MAG; unknown
 # MH type -> Binding Error 2; bad Payload Proto -> ICMPv6 Parameter Problem;
 # garbage dropped and counted; heartbeat answered with the Restart Counter;
-# policy reload (pmipctl and SIGHUP); pmipctl exit statuses; tshark decodes
-# every PBA with no malformed/expert warnings; SIGTERM leaves no pm* device, no
+# policy reload (pmipctl and SIGHUP); pmipctl exit statuses; Binding
+# Revocation (RFC 5846): `pmipctl revoke mn` puts a BRI on the wire (P, trigger,
+# MN-ID, HNP) and a scapy-built BRA removes the binding and its route; an
+# unanswered BRI is retransmitted once after 1 s and the binding removed 2 s
+# later; `pmipctl revoke mag` sends a global BRI (G, P, trigger 128, no
+# options); a BRA with an unknown sequence number is dropped and counted;
+# tshark decodes every PBA, BRI and BRA with no malformed/expert warnings;
+# SIGTERM leaves no pm* device, no
 # proto 213 route and no socket; a restarted lmad sends the MAG that had
 # bindings an unsolicited Heartbeat Response with Restart Counter 2.
 #
 # Exit 1 if any check failed, 77 ("SKIPPED: reason") when not root or a tool
-# is missing. Everything is removed on exit (trap cleanup EXIT).
+# is missing. Everything is removed on exit (trap cleanup EXIT); with
+# KEEP_WORK=1 the scratch directory (configs, JSON answers, capture, log) is
+# kept and its path printed.
 set -u
 
 LMAD=${1:?usage: test_lmad.sh PATH/lmad PATH/pmipctl}
@@ -76,7 +84,7 @@ cleanup() {
         echo "--- lmad log (last 60 lines) ---"
         tail -n 60 "$WORK/lmad.log"
     fi
-    rm -rf "$WORK"
+    [[ -n ${KEEP_WORK:-} ]] && echo "kept $WORK" || rm -rf "$WORK"
 }
 trap cleanup EXIT
 
@@ -277,6 +285,79 @@ check "pmipctl exits 2 naming the socket when it cannot connect" \
 # A binding that is still there at shutdown (for the restart check).
 check "mn2 registered at MAG 1" pba mn2 --src $MAG1 --mn mn2@example.org --seq 40
 
+# --- Binding Revocation [RFC 5846], the LMA as initiator ----------------------------
+route_dev_for() { in_lma ip -6 route show proto 213 | awk -v p="$1" '$1 == p { for (i = 1; i < NF; i++) if ($i == "dev") print $(i + 1) }'; }
+no_binding() { ! "$PMIPCTL" --socket "$SOCK" --json show binding "$1" >/dev/null 2>&1; }
+listen_bri() {  # listen_bri NAME MAG ARGS...: background BRI listener, ready when this returns
+    local name=$1 mag=$2
+    shift 2
+    ip netns exec "$NS_MAG" $PEER revocation --src "$mag" --ready-file "$WORK/$name.ready" "$@" >"$WORK/$name.json" 2>&1 &
+    BRI_PID=$!
+    wait_until 5 test -e "$WORK/$name.ready"
+}
+BRIS=0
+HNP3=$(ctl --json show binding mn3@example.org | json 'd[0]["prefixes"][0]')
+listen_bri rev1 $MAG1 --answer 0 --timeout 5
+ctl --json revoke mn mn3@example.org >"$WORK/revoke1.json" 2>"$WORK/revoke1.err"
+check "pmipctl revoke mn mn3@example.org: one BRI to MAG 1, trigger 1, prefix $HNP3" \
+    test "$(json '(r:=d["revocations"]) and len(r)==1 and r[0]["mag"]=="'$MAG1'" and r[0]["trigger"]==1 and r[0]["prefixes"]==["'$HNP3'"] and not r[0]["global"]' <"$WORK/revoke1.json")" = True
+wait $BRI_PID
+BRIS=$((BRIS + 1))
+check "MAG 1 received the BRI from $LMA: P=1 V=0 G=0, trigger 1 (administrative), MN-ID mn3, HNP $HNP3" \
+    test "$(json '(b:=d["bris"][0]) and b["p_flag"] and not b["v_flag"] and not b["g_flag"] and b["trigger"]==1 and b["mn_id"]=="mn3@example.org" and b["mn_id_subtype"]==1 and b["hnps"]==["'$HNP3'"] and b["source"]=="'$LMA'"' <"$WORK/rev1.json")" = True
+check "the scapy-built BRA (status 0) completes it: mn3's binding gone" wait_until 5 no_binding mn3@example.org
+check "mn3's route $HNP3 gone" test -z "$(route_dev_for "$HNP3")"
+ctl --json show counters >"$WORK/counters-rev1.json"
+check "counters: 1 revocation started and completed, BRA status 0 counted, 1 session revoked" \
+    test "$(json '(e:=d["engine"]) and e["revocations_started"]==1 and e["revocations_completed"]==1 and e["bra_by_status"]=={"0 success": 1} and e["sessions_revoked"]==1 and d["mh"]["bra"]==1' <"$WORK/counters-rev1.json")" = True
+
+# No BRA: one retransmission after InitMINDelayBRIs (1 s), clean-up after MAX_BRACK_TIMEOUT (2 s).
+check "mn1 registered at MAG 2" pba mn1b --src $MAG2 --mn mn1@example.org --seq 50
+HNP1=$(field mn1b 'd["hnps"][0]')
+listen_bri rev2 $MAG2 --answer none --count 2 --timeout 6
+ctl --json revoke mn mn1@example.org trigger=user-initiated-session-termination >"$WORK/revoke2.json" 2>"$WORK/revoke2.err"
+check "pmipctl revoke with trigger=user-initiated-session-termination sends trigger 5" \
+    test "$(json 'd["revocations"][0]["trigger"]' <"$WORK/revoke2.json")" = 5
+check "while the BRI is unanswered the binding is shown as revoking and keeps its route" \
+    test "$(ctl --json show binding mn1@example.org | json 'd[0]["state"]')" = revoking -a -n "$(route_dev_for "$HNP1")"
+check "pmipctl show revocations lists it" \
+    test "$(ctl --json show revocations | json '[r["mag"] for r in d]')" = "[\"$MAG2\"]"
+wait $BRI_PID
+BRIS=$((BRIS + 2))
+RETRY_MS=$(json 'd["bris"][1]["received_at_ms"] - d["bris"][0]["received_at_ms"]' <"$WORK/rev2.json")
+check "the BRI was retransmitted unchanged ${RETRY_MS} ms later (InitMINDelayBRIs 1000 ms)" \
+    test "$(json '(a:=d["bris"][0]) and (b:=d["bris"][1]) and a["seq"]==b["seq"] and a["trigger"]==b["trigger"]==5 and a["hnps"]==b["hnps"]==["'$HNP1'"]' <"$WORK/rev2.json")" = True -a "$RETRY_MS" -ge 900 -a "$RETRY_MS" -le 2500
+wait_until 6 no_binding mn1@example.org
+GONE=$(( $(date +%s%3N) - $(json 'd["bris"][1]["received_at_ms"]' <"$WORK/rev2.json") ))
+check "binding and route removed ${GONE} ms after the retransmission (MAX_BRACK_TIMEOUT 2000 ms)" \
+    test -z "$(route_dev_for "$HNP1")" -a $GONE -ge 1800 -a $GONE -le 5000
+check "counters: 1 revocation timed out, 1 BRI retransmitted" \
+    test "$(ctl --json show counters | json 'd["engine"]["revocations_timed_out"]==1 and d["engine"]["bri_retransmitted"]==1')" = True
+
+# Global: every binding at MAG 2.
+check "mn1 registered at MAG 2 again" pba mn1c --src $MAG2 --mn mn1@example.org --seq 51
+listen_bri rev3 $MAG2 --answer 0 --timeout 5
+ctl --json revoke mag $MAG2 >"$WORK/revoke3.json" 2>"$WORK/revoke3.err"
+wait $BRI_PID
+BRIS=$((BRIS + 1))
+check "pmipctl revoke mag $MAG2: a global BRI (P=1 G=1, trigger 128 per-peer policy, no options, 16 octets)" \
+    test "$(json '(b:=d["bris"][0]) and b["p_flag"] and b["g_flag"] and b["trigger"]==128 and b["options"]==[] and b["octets"]==16 and b["header_len"]==1' <"$WORK/rev3.json")" = True
+check "MAG 2's bindings gone after its BRA; mn2 at MAG 1 untouched" \
+    wait_until 5 bash -c "test \"\$('$PMIPCTL' --socket '$SOCK' --json show bindings | $PY -c 'import json,sys; print(sorted((b[\"mn\"], b[\"mag\"]) for b in json.load(sys.stdin)))')\" = \"[('mn2@example.org', '$MAG1')]\""
+
+# Refusals and stray BRAs.
+check "revoke of an MN without binding exits 1 naming it" \
+    bash -c "'$PMIPCTL' --socket '$SOCK' revoke mn nobody@example.org 2>'$WORK/rev-err1'; test \$? -eq 1 && grep -q 'no binding for mobile node \"nobody@example.org\"' '$WORK/rev-err1'"
+check "revoke of a MAG without bindings exits 1" \
+    bash -c "'$PMIPCTL' --socket '$SOCK' revoke mag $MAG2 2>'$WORK/rev-err2'; test \$? -eq 1 && grep -q 'no active binding at MAG' '$WORK/rev-err2'"
+check "revoke mn with a global trigger exits 1 (RFC 5846 section 5.1)" \
+    bash -c "'$PMIPCTL' --socket '$SOCK' revoke mn mn2@example.org trigger=128 2>'$WORK/rev-err3'; test \$? -eq 1 && grep -q 'per-MN trigger' '$WORK/rev-err3'"
+in_mag $PEER bra --src $MAG1 --dst $LMA --seq 999 --timeout 1 >"$WORK/stray.json" 2>&1
+check "a BRA with an unknown sequence number is not answered" test "$(json 'd["answer"]' <"$WORK/stray.json")" = None
+check "and dropped and counted (engine.bra_unknown_sequence)" \
+    test "$(ctl --json show counters | json 'd["engine"]["bra_unknown_sequence"]')" = 1
+check "mn2 still bound at MAG 1" test "$(ctl --json show binding mn2@example.org | json 'd[0]["state"]')" = active
+
 # --- tshark: every PBA decodes cleanly ---------------------------------------------
 sleep 0.5
 # SIGTERM: a background job of a non-interactive shell ignores SIGINT.
@@ -285,8 +366,12 @@ wait "$CAPTURE_PID" 2>/dev/null
 CAPTURE_PID=
 CAPTURED=$(tshark -r "$WORK/cap.pcapng" -Y "mip6.mhtype == 6" 2>/dev/null | wc -l)
 check "tshark sees every PBA ($CAPTURED captured, $PBAS received)" test "$CAPTURED" -eq "$PBAS"
-BAD=$(tshark -r "$WORK/cap.pcapng" -Y "(mip6.mhtype == 6 || mip6.mhtype == 7 || mip6.mhtype == 13) && (_ws.malformed || _ws.expert)" 2>/dev/null)
-check "tshark: no malformed or expert warnings on PBAs, Binding Errors, heartbeats" test -z "$BAD"
+CAPTURED_BRI=$(tshark -r "$WORK/cap.pcapng" -Y "mip6.mhtype == 16 && mip6.bri_br.type == 1" 2>/dev/null | wc -l)
+check "tshark decodes every BRI lmad sent ($CAPTURED_BRI captured, $BRIS received)" test "$CAPTURED_BRI" -eq "$BRIS"
+CAPTURED_BRA=$(tshark -r "$WORK/cap.pcapng" -Y "mip6.mhtype == 16 && mip6.bri_br.type == 2" 2>/dev/null | wc -l)
+check "tshark decodes the scapy BRAs ($CAPTURED_BRA captured, 3 sent)" test "$CAPTURED_BRA" -eq 3
+BAD=$(tshark -r "$WORK/cap.pcapng" -Y "(mip6.mhtype == 6 || mip6.mhtype == 7 || mip6.mhtype == 13 || mip6.mhtype == 16) && (_ws.malformed || _ws.expert)" 2>/dev/null)
+check "tshark: no malformed or expert warnings on PBAs, Binding Errors, heartbeats, BRIs, BRAs" test -z "$BAD"
 [[ -n $BAD ]] && echo "$BAD"
 
 # --- SIGTERM: nothing left ---------------------------------------------------------

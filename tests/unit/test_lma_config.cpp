@@ -421,3 +421,46 @@ TEST_CASE("lmad: state file: missing means counter 0; written atomically and rea
     REQUIRE_FALSE(bad.ok());
     CHECK(bad.error().what.find(path) != std::string::npos);
 }
+
+TEST_CASE("lmad: [revocation] sets the RFC 5846 section 11 variables; defaults 1 s, 2 s, 1 retry",
+          "[lma][config]") {
+    const ConfigLoad defaults = load_config_text(kValid, "lmad.conf");
+    CHECK(defaults.config.engine.revocation.initial_timeout == std::chrono::milliseconds(1000));
+    CHECK(defaults.config.engine.revocation.max_timeout == std::chrono::milliseconds(2000));
+    CHECK(defaults.config.engine.revocation.max_retries == 1);
+    CHECK(defaults.config.oai_identity == OaiIdentity::kMac);
+
+    const ConfigLoad load = load_config_text(
+        std::string(kValid) +
+            "[revocation]\ninitial-timeout-ms = 700\nmax-timeout-ms = 5000\nmax-retries = 3\n"
+            "[mags]\noai-identity = as-sent\n[binding]\nexpected-bindings = 1000000\n",
+        "lmad.conf");
+    INFO(Catch::Detail::stringify(messages(load)));
+    REQUIRE_FALSE(has_errors(load.problems));
+    CHECK(load.config.engine.revocation.initial_timeout == std::chrono::milliseconds(700));
+    CHECK(load.config.engine.revocation.max_timeout == std::chrono::milliseconds(5000));
+    CHECK(load.config.engine.revocation.max_retries == 3);
+    CHECK(load.config.oai_identity == OaiIdentity::kAsSent);
+    CHECK(load.config.engine.expected_bindings == 1000000);
+}
+
+TEST_CASE("lmad: [revocation] problems name the key: InitMINDelayBRIs below 0.5 s, a cap below "
+          "it, an unknown oai-identity", "[lma][config]") {
+    const ConfigLoad load = load_config_text(
+        "[lma]\naddress = 2001:db8:100::1\n[revocation]\ninitial-timeout-ms = 100\n"
+        "max-retries = 11\n[mags]\noai-identity = imsi\n",
+        "x.conf");
+    INFO(Catch::Detail::stringify(messages(load)));
+    CHECK(has_problem(load,
+                      "x.conf:4: revocation.initial-timeout-ms: \"100\" is not an integer from "
+                      "500 to 60000 ms"));
+    CHECK(has_problem(load,
+                      "x.conf:5: revocation.max-retries: \"11\" is not an integer from 0 to 10"));
+    CHECK(has_problem(load, "x.conf:7: mags.oai-identity: \"imsi\" is not one of mac|as-sent"));
+    const ConfigLoad capped = load_config_text(
+        "[lma]\naddress = 2001:db8:100::1\n[revocation]\ninitial-timeout-ms = 3000\n", "y.conf");
+    CHECK(has_problem(capped,
+                      "y.conf:4: revocation.initial-timeout-ms: MAX_BRACK_TIMEOUT "
+                      "(max-timeout-ms, 2000) is below InitMINDelayBRIs (initial-timeout-ms, "
+                      "3000) [RFC 5846 section 11]"));
+}

@@ -4,6 +4,7 @@
 #include <catch2/catch.hpp>
 
 #include <cstring>
+#include <set>
 
 #include "pmip/lma/lma_engine.hpp"
 #include "pmip/lma/ordering.hpp"
@@ -455,6 +456,89 @@ TEST_CASE("GRE negotiation: 163 when policy needs GRE, status 2 when not needed,
     f.engine->handle_proxy_binding_update(kMag1, kLma, offered.m);
     CHECK(f.last_pba().status == 2);
     CHECK(mh::find_option<mh::GreKey>(f.last_pba().options) == nullptr);
+}
+
+TEST_CASE("lma: a pool prefix once requested explicitly is never given twice to one session "
+          "(5.3.2; found by fuzz_lma_engine)", "[lma][engine]") {
+    Fixture f(2);  // 2001:db8:8000::/62: four /64s
+    f.policies.policies[{1, "mn2@example.org"}].prefix_count = 2;
+    f.policies.policies[{1, "mn3@example.org"}] = MobileNodePolicy{};
+    // mn1 asks for the pool's last prefix (step 3), then leaves: it goes to
+    // the released list while the never-used cursor has not reached it.
+    f.engine->handle_proxy_binding_update(kMag1, kLma, pbu(f, 1, "2001:db8:8000:3::/64").m);
+    REQUIRE(f.last_pba().status == 0);
+    REQUIRE(f.engine->delete_session_now(f.engine->cache().sessions_of({1, "mn1@example.org"})[0]));
+    PbuBuilder mn3;
+    mn3.mn("mn3@example.org").hnp().hi(1).att().ts(f.now_ts());
+    f.engine->handle_proxy_binding_update(kMag1, kLma, mn3.m);  // takes ::0
+    REQUIRE(f.last_pba().status == 0);
+    f.advance(10ms);
+    PbuBuilder two;
+    two.mn("mn2@example.org").hnp().hi(1).att().ts(f.now_ts());
+    f.engine->handle_proxy_binding_update(kMag1, kLma, two.m);  // takes ::1 and ::2
+    REQUIRE(f.last_pba().status == 0);
+    f.advance(10ms);
+    PbuBuilder again;
+    again.mn("mn2@example.org").hnp().hi(1).att().ts(f.now_ts());
+    f.engine->handle_proxy_binding_update(kMag2, kLma, again.m);  // ::3 is all that is left
+    CHECK(f.last_pba().status == 130);
+    std::set<Ipv6Prefix> bound;
+    std::size_t count = 0;
+    for (const auto& [id, e] : f.engine->cache().entries()) {
+        for (const auto& p : e.home_network_prefixes) {
+            bound.insert(p);
+            ++count;
+        }
+    }
+    CHECK(bound.size() == count);
+    CHECK(f.routes.routes.size() == count);
+}
+
+TEST_CASE("lma: a re-registration with a new GRE downlink key moves the session to a tunnel "
+          "with that key and nothing leaks (RFC 5845 5.1)", "[lma][engine]") {
+    Fixture f;
+    f.policies.policies[{1, "mn1@example.org"}].gre_keys = true;
+    auto first = pbu(f);
+    first.gre(100);
+    f.engine->handle_proxy_binding_update(kMag1, kLma, first.m);
+    REQUIRE(f.last_pba().status == 0);
+    const Ipv6Prefix hnp = first_hnp(f.last_pba());
+    f.advance(10ms);
+    auto renew = pbu(f, 5, pmip::to_string(hnp).c_str());
+    renew.gre(200);
+    f.engine->handle_proxy_binding_update(kMag1, kLma, renew.m);
+    CHECK(f.last_pba().status == 0);
+    REQUIRE(f.tunnels->tunnels().size() == 1);
+    CHECK(f.tunnels->tunnels().front().key.output_key == 200u);
+    REQUIRE(f.routes.routes.size() == 1);
+    CHECK(f.routes.routes.begin()->ifindex == f.tunnels->tunnels().front().ifindex);
+    f.engine->clear();
+    CHECK(f.tunnels->tunnels().empty());
+    CHECK(f.routes.routes.empty());
+    CHECK(f.engine->counters().data_path_errors == 0);
+}
+
+TEST_CASE("lma: a handoff whose new tunnel cannot be made deletes the session without releasing "
+          "another session's tunnel", "[lma][engine]") {
+    Fixture f;
+    register_mn1(f, kMag1);
+    PbuBuilder other;
+    other.mn("mn2@example.org").hnp().hi(1).att().ts(f.now_ts());
+    f.engine->handle_proxy_binding_update(kMag2, kLma, other.m);  // MAG 2's tunnel in use
+    REQUIRE(f.last_pba().status == 0);
+    const Ipv6Prefix hnp = first_hnp(f.last_pba());
+    f.routes.fail_with = Error{ENOBUFS, "test: no route"};
+    f.advance(10ms);
+    f.engine->handle_proxy_binding_update(kMag2, kLma, pbu(f, 3, "2001:db8:8000::/64").m);
+    CHECK(f.last_pba().status == 130);
+    f.routes.fail_with.reset();
+    // mn2 still has its tunnel to MAG 2 and its route.
+    REQUIRE(f.tunnels->tunnels().size() == 1);
+    CHECK(f.tunnels->tunnels().front().key.peer == kMag2);
+    CHECK(f.tunnels->tunnels().front().references == 1);
+    bool routed = false;
+    for (const auto& r : f.routes.routes) routed = routed || r.destination == hnp;
+    CHECK(routed);
 }
 
 TEST_CASE("Sequence-number scheme: a stale sequence gets 135 with the last accepted number "

@@ -58,6 +58,7 @@ struct Fixture {
     std::vector<std::tuple<Ipv6Address, std::uint32_t, std::optional<std::uint32_t>, bool>>
         responses;
     std::vector<Ipv6Address> binding_errors;
+    std::vector<std::optional<MobileNodeIdentifier>> identities;
     std::unique_ptr<MhReceiver> receiver;
 
     explicit Fixture(Ordering ordering = Ordering::kTimestamp) {
@@ -68,7 +69,11 @@ struct Fixture {
         c.restart_counter = 7;
         MhReceiverHandlers h;
         h.proxy_binding_update = [this](const Ipv6Address& s, const Ipv6Address&,
-                                        const mh::BindingUpdate& b) { pbus.emplace_back(s, b); };
+                                        const mh::BindingUpdate& b,
+                                        const MobileNodeIdentifier* identity) {
+            pbus.emplace_back(s, b);
+            identities.push_back(identity ? std::optional(*identity) : std::nullopt);
+        };
         h.heartbeat_response = [this](const Ipv6Address& p, std::uint32_t seq,
                                       std::optional<std::uint32_t> rc,
                                       bool u) { responses.emplace_back(p, seq, rc, u); };
@@ -314,8 +319,8 @@ TEST_CASE("lmad: a PBU from the wire reaches the engine and the PBA leaves from 
     MhReceiverConfig c;
     c.local_addresses = {kLma};
     h.proxy_binding_update = [&](const Ipv6Address& s, const Ipv6Address& d,
-                                 const mh::BindingUpdate& b) {
-        engine.handle_proxy_binding_update(s, d, b);
+                                 const mh::BindingUpdate& b, const MobileNodeIdentifier* id) {
+        engine.handle_proxy_binding_update(s, d, b, id);
     };
     MhReceiver receiver(c, f.out, f.clock, h);
     const auto ts = lma::timestamp_units(
@@ -333,5 +338,194 @@ TEST_CASE("lmad: a PBU from the wire reaches the engine and the PBA leaves from 
     CHECK(pba.status == 0);
     CHECK(pba.is_proxy());
     CHECK(routes.routes.size() == 1);
+    engine.clear();
+}
+
+TEST_CASE("lmad: a BRA goes to the revocation handler (RFC 5846 section 6.2.2)", "[lma][mh]") {
+    Fixture f;
+    std::vector<std::pair<Ipv6Address, std::uint16_t>> bras;
+    MhReceiverHandlers h;
+    h.binding_revocation_acknowledgement =
+        [&](const Ipv6Address& s, const Ipv6Address&,
+            const mh::BindingRevocationAcknowledgement& bra) { bras.emplace_back(s, bra.sequence); };
+    MhReceiverConfig c;
+    c.local_addresses = {kLma};
+    MhReceiver receiver(c, f.out, f.clock, h);
+    mh::BindingRevocationAcknowledgement bra;
+    bra.sequence = 4242;
+    bra.flags = mh::revocation_flag::kP;
+    const auto wire = mh::serialize(bra);
+    ReceivedPacket p;
+    p.mh = wire;
+    p.source = kMag;
+    p.destination = kLma;
+    receiver.receive(p);
+    REQUIRE(bras.size() == 1);
+    CHECK(bras[0] == std::make_pair(kMag, std::uint16_t{4242}));
+    CHECK(receiver.counter("bra") == 1);
+    CHECK(f.out.sent.empty());
+}
+
+TEST_CASE("lmad: a MAG's BRI is answered with BRA 134, sequence and P/G copied; from a "
+          "non-unicast source it is discarded (RFC 5846 sections 5.2, 6.1.2)", "[lma][mh]") {
+    Fixture f;
+    mh::BindingRevocationIndication bri;
+    bri.sequence = 9;
+    bri.revocation_trigger = 128;
+    bri.flags = mh::revocation_flag::kP | mh::revocation_flag::kG;
+    f.deliver(bri);
+    REQUIRE(f.out.sent.size() == 1);
+    CHECK(f.out.sent[0].destination == kMag);
+    CHECK(f.out.sent[0].source == kLma);
+    const auto& bra = std::get<mh::BindingRevocationAcknowledgement>(f.out.sent[0].message);
+    CHECK(bra.status == 134);
+    CHECK(bra.sequence == 9);
+    CHECK(bra.flags == (mh::revocation_flag::kP | mh::revocation_flag::kG));
+    CHECK(f.receiver->counter("bri_answered_not_supported") == 1);
+
+    f.deliver(bri, Ipv6Address{});
+    CHECK(f.out.sent.size() == 1);
+    CHECK(f.receiver->counter("bri_not_unicast") == 1);
+}
+
+namespace {
+
+// A PBU as OAI pmip6d sends it (PROTOCOL.md Appendix I): all-zero 63-octet
+// NAI, HNP, HI 3, ATT 4, MN-LL-ID = modified EUI-64 of the MAC.
+mh::BindingUpdate oai_pbu(std::vector<std::uint8_t> link_layer_id, std::uint64_t ts,
+                          std::uint16_t sequence) {
+    mh::BindingUpdate bu;
+    bu.sequence = sequence;
+    bu.flags = mh::bu_flag::kA | mh::bu_flag::kP;
+    bu.lifetime = 2;
+    bu.options = {mh::MobileNodeIdentifier{1, std::vector<std::uint8_t>(63, 0)},
+                  mh::HomeNetworkPrefix{128, {}},
+                  mh::HandoffIndicator{3},
+                  mh::AccessTechnologyType{4},
+                  mh::MobileNodeLinkLayerIdentifier{std::move(link_layer_id)},
+                  mh::Timestamp{ts}};
+    return bu;
+}
+
+std::string mac(std::initializer_list<std::uint8_t> octets) {
+    return std::string(octets.begin(), octets.end());
+}
+
+}  // namespace
+
+TEST_CASE("lmad: OAI identity: the MAC comes from the modified EUI-64 MN-LL-ID of an all-zero NAI, or "
+          "from UMIP's 00 00 + MAC NAI (PROTOCOL.md Appendix I)", "[lma][mh][oai]") {
+    bool from_ll = false;
+    auto id = oai_mobile_node_identity(
+        oai_pbu({0x02, 0x11, 0x22, 0xff, 0xfe, 0x33, 0x44, 0x55}, 1, 1), &from_ll);
+    REQUIRE(id);
+    CHECK(from_ll);
+    CHECK(id->subtype == mh::mn_id_subtype::kEui48);
+    CHECK(id->identifier == mac({0x00, 0x11, 0x22, 0x33, 0x44, 0x55}));  // U/L bit flipped back
+    // An 8-octet MN-LL-ID that is no MAC's: EUI-64.
+    id = oai_mobile_node_identity(oai_pbu({0x02, 1, 2, 3, 4, 5, 6, 7}, 1, 1));
+    REQUIRE(id);
+    CHECK(id->subtype == mh::mn_id_subtype::kEui64);
+    CHECK(id->identifier == mac({0x00, 1, 2, 3, 4, 5, 6, 7}));
+    // A 6-octet MN-LL-ID is the MAC itself.
+    id = oai_mobile_node_identity(oai_pbu({0xaa, 1, 2, 3, 4, 5}, 1, 1));
+    REQUIRE(id);
+    CHECK(id->identifier == mac({0xaa, 1, 2, 3, 4, 5}));
+    // No usable MN-LL-ID: nothing to map.
+    CHECK_FALSE(oai_mobile_node_identity(oai_pbu({0, 0, 0, 0, 0, 0, 0, 0}, 1, 1)));
+    CHECK_FALSE(oai_mobile_node_identity(oai_pbu({1, 2, 3}, 1, 1)));
+    // UMIP: NAI 00 00 + MAC.
+    mh::BindingUpdate umip = oai_pbu({}, 1, 1);
+    umip.options[0] = mh::MobileNodeIdentifier{1, {0, 0, 0x00, 0x11, 0x22, 0x33, 0x44, 0x55}};
+    id = oai_mobile_node_identity(umip, &from_ll);
+    REQUIRE(id);
+    CHECK_FALSE(from_ll);
+    CHECK(id->identifier == mac({0x00, 0x11, 0x22, 0x33, 0x44, 0x55}));
+    // An ordinary NAI is not touched.
+    umip.options[0] = mh::MobileNodeIdentifier{1, {'m', 'n'}};
+    CHECK_FALSE(oai_mobile_node_identity(umip));
+}
+
+TEST_CASE("lmad: OAI identity: two MNs of an oai MAG with the same all-zero NAI get their own policy "
+          "(by MAC) and binding; the PBA echoes the NAI as sent", "[lma][mh][oai]") {
+    Fixture f;
+    TimerQueue timers(f.clock);
+    FakeRouteManager routes;
+    RefCountingTunnelManager tunnels(std::make_unique<FakeTunnelBackend>(), timers);
+    MapPolicyStore policies;
+    MobileNodePolicy first;
+    first.static_prefixes = {*parse_prefix("2001:db8:1::/64")};
+    policies.policies[{5, mac({0x00, 0x11, 0x22, 0x33, 0x44, 0x55})}] = first;
+    policies.policies[{5, mac({0x00, 0x11, 0x22, 0x33, 0x44, 0x66})}] = MobileNodePolicy{};
+    LmaConfig config;
+    config.authorized_mags = {*parse_prefix("2001:db8:100::/64")};
+    std::vector<PrefixPool> pools;
+    pools.push_back(*PrefixPool::create(*parse_prefix("2001:db8:8000::/48"), 64));
+    LmaEngine engine(config, policies, std::move(pools), tunnels, routes, timers,
+                     f.receiver->reply_sender());
+    auto make = [&](OaiIdentity mode) {
+        MhReceiverHandlers h;
+        h.proxy_binding_update = [&](const Ipv6Address& s, const Ipv6Address& d,
+                                     const mh::BindingUpdate& b, const MobileNodeIdentifier* id) {
+            engine.handle_proxy_binding_update(s, d, b, id);
+        };
+        MhReceiverConfig c;
+        c.local_addresses = {kLma};
+        c.profiles = {{*parse_prefix("2001:db8:100::21/128"), PeerProfile::kOai}};
+        c.oai_identity = mode;
+        return std::make_unique<MhReceiver>(c, f.out, f.clock, h);
+    };
+    auto receiver = make(OaiIdentity::kMac);
+    auto deliver = [&](MhReceiver& r, const mh::BindingUpdate& bu) {
+        const auto wire = mh::serialize(bu);
+        ReceivedPacket p;
+        p.mh = wire;
+        p.source = kOaiMag;
+        p.destination = kLma;
+        r.receive(p);
+        f.clock.advance(std::chrono::milliseconds(10));
+    };
+    auto now = [&] {
+        return lma::timestamp_units(
+            std::chrono::duration_cast<std::chrono::nanoseconds>(f.clock.since_epoch()));
+    };
+    deliver(*receiver, oai_pbu({0x02, 0x11, 0x22, 0xff, 0xfe, 0x33, 0x44, 0x55}, now(), 0));
+    deliver(*receiver, oai_pbu({0x02, 0x11, 0x22, 0xff, 0xfe, 0x33, 0x44, 0x66}, now(), 1));
+    REQUIRE(f.out.sent.size() == 2);
+    for (const auto& sent : f.out.sent) {
+        const auto& pba = std::get<mh::BindingAcknowledgement>(sent.message);
+        CHECK(pba.status == 0);
+        // The NAI exactly as the MAG sent it.
+        CHECK(mh::find_option<mh::MobileNodeIdentifier>(pba.options)->identifier ==
+              std::vector<std::uint8_t>(63, 0));
+    }
+    CHECK(engine.cache().size() == 2);
+    const auto first_sessions =
+        engine.cache().sessions_of({5, mac({0x00, 0x11, 0x22, 0x33, 0x44, 0x55})});
+    REQUIRE(first_sessions.size() == 1);
+    const BindingCacheEntry* e = engine.cache().find(first_sessions[0]);
+    CHECK(pmip::to_string(e->home_network_prefixes.at(0)) == "2001:db8:1::/64");  // its policy
+    CHECK(e->signalled_mn_identifier.identifier == std::string(63, '\0'));
+    CHECK(receiver->counter("oai_identity_from_link_layer_id") == 2);
+
+    // A BRI for such an MN carries the NAI the MAG used (RFC 5846 section 8.1).
+    f.out.sent.clear();
+    REQUIRE(engine.revoke_mobile_node({5, mac({0x00, 0x11, 0x22, 0x33, 0x44, 0x55})}).ok());
+    REQUIRE(f.out.sent.size() == 1);
+    const auto& bri = std::get<mh::BindingRevocationIndication>(f.out.sent[0].message);
+    CHECK(mh::find_option<mh::MobileNodeIdentifier>(bri.options)->identifier ==
+          std::vector<std::uint8_t>(63, 0));
+
+    // as-sent: the zero NAI is the identity, unknown to this store -> 153.
+    auto as_sent = make(OaiIdentity::kAsSent);
+    f.out.sent.clear();
+    deliver(*as_sent, oai_pbu({0x02, 0x11, 0x22, 0xff, 0xfe, 0x33, 0x44, 0x77}, now(), 2));
+    REQUIRE(f.out.sent.size() == 1);
+    CHECK(std::get<mh::BindingAcknowledgement>(f.out.sent[0].message).status == 153);
+    CHECK(as_sent->counter("oai_identity_from_link_layer_id") == 0);
+
+    // No usable MN-LL-ID: counted, left as sent.
+    deliver(*receiver, oai_pbu({0, 0, 0, 0, 0, 0, 0, 0}, now(), 3));
+    CHECK(receiver->counter("oai_identity_unmapped") == 1);
     engine.clear();
 }

@@ -128,7 +128,7 @@ std::string daemon_for(const json& request) {
         return "magd";
     }
     if (command == "show bindings" || command == "show binding" || command == "show peers" ||
-        command == "revoke") {
+        command == "show revocations" || command == "revoke") {
         return "lmad";
     }
     return "";

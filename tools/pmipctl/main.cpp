@@ -75,7 +75,16 @@ COMMANDS
     log-level [LEVEL]               show or set: debug info warning error
     attach IFACE [MAC]              magd: a mobile node attached on IFACE
     detach IFACE                    magd: the mobile node on IFACE left
-    revoke mn MN | revoke mag ADDR  lmad: Binding Revocation (RFC 5846)
+    revoke mn MN [prefix=P/LEN] [trigger=T]
+                                    lmad: Binding Revocation (RFC 5846): a
+                                    BRI to the MN's MAG(s); T is a per-MN
+                                    trigger number or name (default 1,
+                                    administrative-reason); the binding goes
+                                    on the BRA or after the last retry
+    revoke mag ADDR [realm=REALM]   lmad: global BRI to MAG ADDR (trigger 128
+                                    per-peer policy; with realm: trigger 129
+                                    for the MNs whose NAI ends in @REALM)
+    show revocations                lmad: BRIs waiting for their BRA
     help                            the commands the daemon implements
     WORDS... [key=value]...         any other command: the words are the
                                     command, key=value pairs its members

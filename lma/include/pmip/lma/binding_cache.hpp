@@ -55,12 +55,24 @@ enum class BindingState : std::uint8_t {
     // Lifetime-0 PBU accepted; the entry is deleted when MinDelayBeforeBCEDelete
     // expires unless a valid registration arrives first [RFC 5213 section 5.3.5].
     kDeregistering,
+    // A Binding Revocation Indication for this entry is outstanding; the entry
+    // stays (routes and tunnel too) until the BRA or the last retransmission
+    // [RFC 5846 section 8.1: "revocation in progress" flag].
+    kRevoking,
 };
+
+// "active" | "deregistering" | "revoking"
+std::string_view to_string(BindingState state);
 
 // RFC 5213 section 5.1, with the RFC 5845 section 5.1 GRE fields.
 struct BindingCacheEntry {
     SessionId id = 0;
-    MobileNodeIdentifier mn_identifier;
+    MobileNodeIdentifier mn_identifier;     // the identity policy and lookup use
+    // The MN-Identifier option as the MAG sent it, when it differs from
+    // mn_identifier (an identity mapped from the MN-LL-ID for an `oai` MAG,
+    // PROTOCOL.md Appendix I); empty identifier = the same. A BRI carries
+    // this form [RFC 5846 section 8.1: the NAI "used in the PBU"].
+    MobileNodeIdentifier signalled_mn_identifier{0, {}};
     std::string mn_link_layer_identifier;  // empty = ALL_ZERO (option absent)
     std::vector<Ipv6Prefix> home_network_prefixes;
     Ipv6Address proxy_coa{};
@@ -124,6 +136,10 @@ public:
     const BindingCacheEntry* find_by_prefix(const Ipv6Prefix& prefix) const;
     std::vector<SessionId> sessions_of(const MobileNodeIdentifier& mn) const;
     bool prefix_bound(const Ipv6Prefix& prefix) const { return find_by_prefix(prefix) != nullptr; }
+
+    // Sizes the hash indexes for `sessions` entries up front, so that growing
+    // to that many never rehashes them while a PBU waits.
+    void reserve(std::size_t sessions);
 
     std::size_t size() const { return entries_.size(); }
     const std::map<SessionId, BindingCacheEntry>& entries() const { return entries_; }

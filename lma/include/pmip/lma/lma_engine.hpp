@@ -15,8 +15,26 @@
 // (one route per HNP into the tunnel, batched), MhSender (PBAs), Timers
 // (lifetime, MinDelayBeforeBCEDelete, MaxDelayBeforeNewBCEAssign).
 //
+// Binding Revocation, LMA as initiator (RFC 5846 sections 6.1.1, 6.2.2, 6.3,
+// 8.1, 11): revoke_mobile_node() sends one BRI per MAG holding the MN's
+// sessions (P set, a per-MN trigger, the MN-ID option as the MAG signalled it
+// and one HNP option per revoked prefix); revoke_mag() sends one global BRI
+// (G and P set, trigger 128 Per-Peer Policy and no options, or trigger 129
+// with an MN-ID "@realm" for the sessions of one NAI realm). The revoked
+// entries enter BindingState::kRevoking and keep their routes until the BRA
+// (matched by sequence number and source) or until BRIMaxRetriesNumber
+// retransmissions, doubling from InitMINDelayBRIs up to MAX_BRACK_TIMEOUT,
+// went unanswered; then they are deleted. A BRA with a failure status is
+// counted and logged and the entries are deleted all the same (section
+// 6.2.2 leaves it to local policy: an LMA revocation is an operator
+// decision). While an entry is being revoked, a de-registration from its MAG
+// is accepted and deletes it at once; any other PBU for it is rejected with
+// 129 (section 8.1 race condition, local policy).
+//
 // Counters: PBUs received / accepted / rejected by status / ignored, data
-// path failures, sessions created and deleted.
+// path failures, sessions created and deleted; revocations started /
+// completed by BRA / timed out, BRIs sent and retransmitted, BRAs by status,
+// BRAs dropped (unknown sequence, wrong source), sessions revoked.
 //
 // Threading: loop thread only.
 #pragma once
@@ -32,6 +50,7 @@
 #include <vector>
 
 #include "pmip/common/mh_socket.hpp"
+#include "pmip/common/result.hpp"
 #include "pmip/common/route_manager.hpp"
 #include "pmip/common/timers.hpp"
 #include "pmip/common/tunnel.hpp"
@@ -70,6 +89,65 @@ public:
 // Sends Mobility Header messages (the raw MH socket in lmad; a recorder in tests).
 using ::pmip::MhSender;  // pmip/common/mh_socket.hpp
 
+// RFC 5846 section 11 protocol configuration variables.
+struct RevocationConfig {
+    Duration initial_timeout = std::chrono::seconds(1);  // InitMINDelayBRIs (>= 0.5 s)
+    Duration max_timeout = std::chrono::seconds(2);      // MAX_BRACK_TIMEOUT
+    unsigned max_retries = 1;                            // BRIMaxRetriesNumber
+};
+inline constexpr Duration kMinInitialBriTimeout = std::chrono::milliseconds(500);
+
+// Revocation Trigger values [RFC 5846 section 5.1].
+namespace revocation_trigger {
+inline constexpr std::uint8_t kUnspecified = 0;
+inline constexpr std::uint8_t kAdministrativeReason = 1;
+inline constexpr std::uint8_t kInterMagHandoverSameAccessType = 2;
+inline constexpr std::uint8_t kInterMagHandoverDifferentAccessType = 3;
+inline constexpr std::uint8_t kInterMagHandoverUnknown = 4;
+inline constexpr std::uint8_t kUserInitiatedSessionTermination = 5;
+inline constexpr std::uint8_t kAccessNetworkSessionTermination = 6;
+inline constexpr std::uint8_t kPossibleOutOfSyncBceState = 7;
+inline constexpr std::uint8_t kPerPeerPolicy = 128;
+inline constexpr std::uint8_t kRevokingMobilityNodeLocalPolicy = 129;
+}  // namespace revocation_trigger
+
+// Binding Revocation Acknowledgement status [RFC 5846 section 5.2].
+namespace revocation_status {
+inline constexpr std::uint8_t kSuccess = 0;
+inline constexpr std::uint8_t kPartialSuccess = 1;
+inline constexpr std::uint8_t kBindingDoesNotExist = 128;
+inline constexpr std::uint8_t kIpv4HomeAddressOptionRequired = 129;
+inline constexpr std::uint8_t kGlobalRevocationNotAuthorized = 130;
+inline constexpr std::uint8_t kRevokedMobileNodesIdentityRequired = 131;
+inline constexpr std::uint8_t kRevocationFailedMnIsAttached = 132;
+inline constexpr std::uint8_t kRevocationTriggerNotSupported = 133;
+inline constexpr std::uint8_t kRevocationFunctionNotSupported = 134;
+inline constexpr std::uint8_t kProxyBindingRevocationNotSupported = 135;
+}  // namespace revocation_status
+
+// Names for logs and JSON ("administrative reason", "binding does not exist"),
+// "" when unassigned. Triggers 250-255 are "testing".
+std::string_view revocation_trigger_name(std::uint8_t trigger);
+std::string_view revocation_status_name(std::uint8_t status);
+// Parses a trigger given as a number or as its name with spaces or dashes
+// ("administrative-reason", "per-peer-policy"); nullopt when neither.
+std::optional<std::uint8_t> parse_revocation_trigger(std::string_view text);
+
+// One outstanding revocation: a BRI waiting for its BRA.
+struct Revocation {
+    std::uint16_t sequence = 0;
+    Ipv6Address lma{};  // the BRI's source
+    Ipv6Address mag{};  // its destination: the Proxy-CoA [RFC 5846 section 8.1]
+    mh::BindingRevocationIndication bri;
+    std::vector<SessionId> sessions;  // deleted on the BRA or after the last retry
+    unsigned transmissions = 0;       // 1 + retransmissions so far
+    Duration timeout{};               // current wait for the BRA
+    TimePoint started{};
+    TimerId timer = 0;
+
+    bool global() const { return (bri.flags & mh::revocation_flag::kG) != 0; }
+};
+
 struct LmaConfig {
     std::vector<Ipv6Prefix> authorized_mags;       // sources allowed to send PBUs
     bool serve_unknown_mobile_nodes = false;       // else 153; served with default_policy
@@ -84,6 +162,10 @@ struct LmaConfig {
                                0xfe, 0x00, 0x52, 0x13};  // RFC 6543
     std::uint32_t route_metric = 1024;
     std::uint32_t route_table = kMainTable;
+    RevocationConfig revocation;
+    // Binding Cache indexes sized for this many sessions at start (0 = grow
+    // as needed; growing rehashes them, a pause of tens of ms at 10^6).
+    std::size_t expected_bindings = 0;
 };
 
 // Binding events for the rest of lmad: heartbeat peers (RFC 5847 runs while
@@ -110,6 +192,18 @@ struct LmaCounters {
     std::uint64_t sessions_deleted = 0;
     std::uint64_t sessions_expired = 0;
     std::uint64_t data_path_errors = 0;  // tunnel or route programming failures
+    // RFC 5846, LMA as initiator.
+    std::uint64_t revocations_started = 0;    // one per BRI sequence number
+    std::uint64_t revocations_completed = 0;  // a matching BRA arrived
+    std::uint64_t revocations_timed_out = 0;  // no BRA after the last retransmission
+    std::uint64_t bri_sent = 0;               // first transmissions and retransmissions
+    std::uint64_t bri_retransmitted = 0;
+    std::uint64_t bra_received = 0;
+    std::map<std::uint8_t, std::uint64_t> bra_by_status;
+    std::uint64_t bra_unknown_sequence = 0;  // dropped: no outstanding BRI has it
+    std::uint64_t bra_wrong_source = 0;      // dropped: not from the BRI's destination
+    std::uint64_t sessions_revoked = 0;
+    std::uint64_t pbu_during_revocation = 0;  // rejected with 129 (entry being revoked)
 };
 
 class LmaEngine {
@@ -121,9 +215,32 @@ public:
     LmaEngine& operator=(const LmaEngine&) = delete;
 
     // A PBU (BU with P set) that passed the MH checks, received from `source`
-    // to our address `destination`.
+    // to our address `destination`. `identity`, when given, is the identity
+    // policy lookup and the Binding Cache use instead of the MN-Identifier
+    // option (an identity mapped from the MN-LL-ID for an `oai` MAG); the
+    // PBA still echoes the option as received.
     void handle_proxy_binding_update(const Ipv6Address& source, const Ipv6Address& destination,
-                                     const mh::BindingUpdate& pbu);
+                                     const mh::BindingUpdate& pbu,
+                                     const MobileNodeIdentifier* identity = nullptr);
+
+    // RFC 5846 section 8.1: revokes the active sessions of `mn` (only the one
+    // holding `prefix` when given), one BRI per MAG. `trigger` must be a
+    // per-MN trigger (below 128, or 250-255 for testing). Returns the
+    // revocations started; an error names why none could be (no session,
+    // sessions already being revoked or de-registered, bad trigger).
+    Expected<std::vector<const Revocation*>> revoke_mobile_node(
+        const MobileNodeIdentifier& mn, std::uint8_t trigger = revocation_trigger::kAdministrativeReason,
+        std::optional<Ipv6Prefix> prefix = std::nullopt);
+    // RFC 5846 section 8.1, global: every active session at MAG `mag` (trigger
+    // 128, no options), or with `realm` those whose NAI ends in "@realm"
+    // (trigger 129, MN-ID option "@realm").
+    Expected<const Revocation*> revoke_mag(const Ipv6Address& mag,
+                                           std::optional<std::string> realm = std::nullopt);
+    // A Binding Revocation Acknowledgement from `source` [RFC 5846 section 6.2.2].
+    void handle_binding_revocation_acknowledgement(const Ipv6Address& source,
+                                                   const Ipv6Address& destination,
+                                                   const mh::BindingRevocationAcknowledgement& bra);
+    const std::map<std::uint16_t, Revocation>& revocations() const { return revocations_; }
 
     // Deletes every session (routes, tunnels, prefixes): shutdown.
     void clear();
@@ -144,7 +261,7 @@ private:
     struct Waiting;
 
     static Pbu extract(const Ipv6Address& source, const Ipv6Address& destination,
-                       const mh::BindingUpdate& message);
+                       const mh::BindingUpdate& message, const MobileNodeIdentifier* identity);
     void process(const Pbu& pbu);
     void reject(const Pbu& pbu, std::uint8_t status, std::optional<std::uint64_t> timestamp = {});
     void create_session(const Pbu& pbu, const MobileNodePolicy& policy);
@@ -165,6 +282,13 @@ private:
     void release_prefixes(const std::vector<Ipv6Prefix>& prefixes);
     std::uint64_t now_timestamp() const;
     bool mag_authorized(const Ipv6Address& mag, const MobileNodePolicy& policy) const;
+    const Revocation* start_revocation(const Ipv6Address& mag, std::vector<SessionId> sessions,
+                                       mh::BindingRevocationIndication bri);
+    void send_bri(Revocation& revocation);
+    void bri_timeout(std::uint16_t sequence);
+    void finish_revocation(std::uint16_t sequence, const char* why);
+    std::uint16_t free_bri_sequence();
+    void revocation_race(const Pbu& pbu, BindingCacheEntry& entry);
 
     LmaConfig config_;
     const PolicyStore& policies_;
@@ -177,6 +301,9 @@ private:
     LmaCounters counters_;
     std::unordered_map<SessionId, Ipv6Address> local_address_;  // LMA address per session
     std::map<SessionId, std::unique_ptr<Waiting>> waiting_;     // B3 / C2
+    std::map<std::uint16_t, Revocation> revocations_;           // by BRI sequence number
+    std::unordered_map<SessionId, std::uint16_t> revoking_;     // session -> BRI sequence
+    std::uint16_t next_bri_sequence_ = 1;
     std::uint32_t next_uplink_key_ = 1;
     LmaObserver* observer_ = nullptr;
 };

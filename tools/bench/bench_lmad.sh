@@ -1,0 +1,145 @@
+#!/usr/bin/env bash
+# bench_lmad.sh: the real lmad under load from lma_load (issue 4 "Evidence
+# expected"; DESIGN.md section 8). Root.
+#
+#   bench_lmad.sh BUILD_DIR [BINDINGS] [MAGS]     (defaults 200000 and 200)
+#
+# Two namespaces on a veth pair: plb-PID-lma runs lmad (userspace tunnel
+# backend: one TUN device per MAG; real kernel routes, proto 213, one per
+# binding, via netlink; heartbeats off; log level warning), plb-PID-gen holds
+# MAGS MAG addresses and runs lma_load. Phases, each printed as one JSON line:
+#   warmup     one MN per MAG at 200 PBU/s, so every tunnel device exists
+#   half_load  min(BINDINGS, 100000) registrations offered at 25,000 PBU/s
+#              (env HALF_RATE):
+#              PBA latency percentiles at the issue's "half load"
+#   full_load  the rest offered at 200,000 PBU/s: the rate lmad sustains
+#   (each with lmad's CPU seconds and PBAs per lmad CPU second, which do
+#   not depend on how much of a shared machine lmad got; PBUs that waited
+#   longer than TimestampValidityWindow in the socket queue are answered 156,
+#   as RFC 5213 section 5.5 says, and show in pbas_by_status)
+#   memory     lmad's VmRSS after all bindings minus after start, per binding;
+#              the count of proto 213 routes in the kernel
+# Bounded: each phase stops after 25 s. Everything is removed on exit.
+set -u
+BUILD=${1:?usage: bench_lmad.sh BUILD_DIR [BINDINGS] [MAGS]}
+BINDINGS=${2:-200000}
+MAGS=${3:-200}
+LMAD=$BUILD/lma/lmad
+LOAD=$BUILD/tools/bench/lma_load
+[[ $(id -u) -eq 0 ]] || { echo '{"error":"needs root"}'; exit 77; }
+[[ -x $LMAD && -x $LOAD ]] || { echo "{\"error\":\"build lmad and lma_load in $BUILD first\"}"; exit 2; }
+
+ID=$$
+NS_LMA=plb-$ID-lma
+NS_GEN=plb-$ID-gen
+WORK=$(mktemp -d /tmp/plb-$ID.XXXXXX)
+LMAD_PID=
+cleanup() {
+    [[ -n $LMAD_PID ]] && kill -TERM "$LMAD_PID" 2>/dev/null && wait "$LMAD_PID" 2>/dev/null
+    ip netns del "$NS_LMA" 2>/dev/null
+    ip netns del "$NS_GEN" 2>/dev/null
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+ip netns add "$NS_LMA" && ip netns add "$NS_GEN" || { echo '{"error":"cannot create namespaces"}'; exit 77; }
+ip link add lv netns "$NS_LMA" type veth peer name gv netns "$NS_GEN"
+ip -n "$NS_LMA" link set lo up
+ip -n "$NS_GEN" link set lo up
+ip -n "$NS_LMA" link set lv up
+ip -n "$NS_GEN" link set gv up
+ip -n "$NS_LMA" -6 addr add 2001:db8:100::1/64 dev lv nodad
+# MAG addresses 2001:db8:100::1:0 + i.
+{
+    for ((i = 0; i < MAGS; i++)); do
+        printf 'address add 2001:db8:100::1:%x/64 dev gv nodad\n' "$i"
+    done
+} | ip -n "$NS_GEN" -6 -batch -
+# Neighbour entries for every MAG address grow the LMA's neighbour table.
+ip netns exec "$NS_LMA" sysctl -qw net.ipv6.neigh.default.gc_thresh3=65536 net.ipv6.route.max_size=4194304 2>/dev/null
+ip netns exec "$NS_GEN" sysctl -qw net.ipv6.neigh.default.gc_thresh3=65536 2>/dev/null
+
+cat >"$WORK/lmad.conf" <<EOF
+[lma]
+address = 2001:db8:100::1
+[pools]
+pool = 2001:db8:4000::/36 64
+[binding]
+max-lifetime = 3600
+expected-bindings = $BINDINGS
+[mags]
+authorized = 2001:db8:100::/64
+[policy]
+serve-unknown = true
+[tunnel]
+backend = userspace
+[heartbeat]
+interval-s = 0
+[control]
+socket = $WORK/lmad.sock
+[state]
+file = $WORK/lmad.state
+[log]
+level = warning
+EOF
+ip netns exec "$NS_LMA" "$LMAD" --config "$WORK/lmad.conf" >"$WORK/lmad.log" 2>&1 &
+LMAD_PID=$!
+for _ in $(seq 50); do [[ -S $WORK/lmad.sock ]] && break; sleep 0.1; done
+[[ -S $WORK/lmad.sock ]] || { echo '{"error":"lmad did not start"}'; cat "$WORK/lmad.log" >&2; exit 1; }
+ip netns exec "$NS_GEN" ping -6 -c1 -W2 2001:db8:100::1 >/dev/null 2>&1
+
+# lmad's CPU seconds (utime + stime): a rate per CPU second does not depend on
+# how much of a shared machine lmad got.
+cpu() { awk -v hz="$(getconf CLK_TCK)" '{ printf "%.3f", ($14 + $15) / hz }' /proc/$LMAD_PID/stat; }
+phase() {  # phase NAME JSON-FILE CPU-BEFORE
+    local cpu_used
+    cpu_used=$(awk -v a="$3" -v b="$(cpu)" 'BEGIN { printf "%.3f", b - a }')
+    python3 - "$1" "$2" "$cpu_used" <<'EOF'
+import json, sys
+name, path, cpu = sys.argv[1], sys.argv[2], float(sys.argv[3])
+r = json.load(open(path))
+answered = sum(r["pbas_by_status"].values())
+print(json.dumps({"phase": name, "lmad_cpu_seconds": cpu,
+                  "pbus_per_lmad_cpu_second": round(answered / cpu) if cpu > 0 else None,
+                  "result": r}))
+EOF
+}
+
+HALF=$((BINDINGS < 100000 ? BINDINGS : 100000))
+HALF_RATE=${HALF_RATE:-25000}
+REST=$((BINDINGS - HALF))
+# Warm-up: one MN per MAG, slowly, so that every tunnel exists before the
+# measured phases (creating a userspace tunnel device waits for the tunnel
+# data-plane thread; that one-off cost per MAG is not the PBU path).
+CPUW=$(cpu)
+ip netns exec "$NS_GEN" "$LOAD" --lma 2001:db8:100::1 --mag-base 2001:db8:100::1:0 --mags "$MAGS" \
+    --count "$MAGS" --first "$BINDINGS" --rate 200 --lmad-pid "$LMAD_PID" --max-seconds 25 >"$WORK/warmup.json"
+phase warmup "$WORK/warmup.json" "$CPUW"
+RSS0=$(awk '/VmRSS/ {print $2}' /proc/$LMAD_PID/status)
+ROUTES0=$(ip -n "$NS_LMA" -6 route show proto 213 | wc -l)
+CPU0=$(cpu)
+ip netns exec "$NS_GEN" "$LOAD" --lma 2001:db8:100::1 --mag-base 2001:db8:100::1:0 --mags "$MAGS" \
+    --count "$HALF" --rate "$HALF_RATE" --lmad-pid "$LMAD_PID" --max-seconds 25 >"$WORK/half.json"
+phase half_load "$WORK/half.json" "$CPU0"
+if ((REST > 0)); then
+    CPU1=$(cpu)
+    ip netns exec "$NS_GEN" "$LOAD" --lma 2001:db8:100::1 --mag-base 2001:db8:100::1:0 --mags "$MAGS" \
+        --count "$REST" --first "$HALF" --rate 200000 --lmad-pid "$LMAD_PID" --max-seconds 25 \
+        --drain-ms 5000 >"$WORK/full.json"
+    phase full_load "$WORK/full.json" "$CPU1"
+fi
+RSS1=$(awk '/VmRSS/ {print $2}' /proc/$LMAD_PID/status)
+ROUTES=$(ip -n "$NS_LMA" -6 route show proto 213 | wc -l)
+TUNNELS=$(ip -n "$NS_LMA" -o link show | grep -c ': pm6-')
+python3 - "$RSS0" "$RSS1" "$ROUTES" "$TUNNELS" "$BINDINGS" "$MAGS" "$ROUTES0" <<'EOF'
+import json, sys
+rss0, rss1, routes, tunnels, bindings, mags, routes0 = map(int, sys.argv[1:])
+print(json.dumps({"phase": "memory", "lmad_rss_after_warmup_kib": rss0, "lmad_rss_loaded_kib": rss1,
+                  "kernel_routes_proto_213": routes, "tunnel_devices": tunnels,
+                  "bytes_per_binding": round((rss1 - rss0) * 1024 / max(routes - routes0, 1)),
+                  "bindings_requested": bindings, "mags": mags}))
+EOF
+kill -TERM "$LMAD_PID"
+wait "$LMAD_PID"
+echo "{\"phase\":\"shutdown\",\"lmad_exit\":$?,\"routes_left\":$(ip -n "$NS_LMA" -6 route show proto 213 | wc -l)}"
+LMAD_PID=
