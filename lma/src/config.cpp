@@ -15,14 +15,16 @@
 #include <set>
 #include <sstream>
 
-#include <boost/program_options.hpp>
 
 #include "pmip/lma/prefix_pool.hpp"
+#include "pmip/common/daemon_config.hpp"
 #include "policy_file.hpp"
 
 namespace pmip::lma {
 
-namespace po = boost::program_options;
+using config::split_words;
+using config::Validator;
+using config::Value;
 
 std::string_view to_string(PeerProfile profile) {
     return profile == PeerProfile::kOai ? "oai" : "rfc5213";
@@ -40,13 +42,8 @@ PeerProfile profile_of(const std::vector<PeerProfileRule>& rules, const Ipv6Addr
 
 namespace {
 
-// Every key of the file, with its default as shown by --help.
-struct KeySpec {
-    const char* name;
-    bool repeatable;
-};
-
-constexpr KeySpec kKeys[] = {
+// Every key of the file.
+constexpr config::KeySpec kKeys[] = {
     {"lma.address", true},
     {"pools.pool", true},
     {"binding.max-lifetime", false},
@@ -82,246 +79,6 @@ constexpr KeySpec kKeys[] = {
     {"log.sink", false},
     {"log.level", false},
     {"log.debug", true},
-};
-
-const KeySpec* find_key(std::string_view name) {
-    for (const auto& k : kKeys) {
-        if (name == k.name)
-            return &k;
-    }
-    return nullptr;
-}
-
-// One value of a key and where it came from.
-struct Value {
-    std::string text;
-    std::string file;  // config file path or "command line"
-    std::size_t line = 0;
-};
-
-std::string trim(std::string_view s) {
-    const auto b = s.find_first_not_of(" \t\r");
-    if (b == std::string_view::npos)
-        return {};
-    const auto e = s.find_last_not_of(" \t\r");
-    return std::string(s.substr(b, e - b + 1));
-}
-
-std::vector<std::string> split_words(std::string_view s) {
-    std::vector<std::string> out;
-    std::string word;
-    for (char c : s) {
-        if (c == ' ' || c == '\t' || c == ',') {
-            if (!word.empty())
-                out.push_back(std::move(word));
-            word.clear();
-        } else {
-            word += c;
-        }
-    }
-    if (!word.empty())
-        out.push_back(std::move(word));
-    return out;
-}
-
-// The lines of each key, in file order, read the way Boost.Program_options
-// reads the file (comments from '#', "[section]" prefixes, "name = value").
-// Lines Boost would reject are reported here, with their line number, and
-// blanked in `sanitized` (with the lines of a section whose header is
-// malformed) so that Boost still parses the rest and every problem of the
-// file is reported in one run.
-std::map<std::string, std::vector<std::size_t>> scan_lines(const std::string& text,
-                                                           const std::string& file,
-                                                           std::vector<ConfigProblem>& problems,
-                                                           std::string& sanitized) {
-    std::map<std::string, std::vector<std::size_t>> lines;
-    std::istringstream in(text);
-    std::string raw, prefix;
-    std::size_t number = 0;
-    bool skipping = false;  // inside a section whose header is malformed
-    sanitized.clear();
-    while (std::getline(in, raw)) {
-        ++number;
-        const std::string original = raw;
-        if (const auto hash = raw.find('#'); hash != std::string::npos)
-            raw.erase(hash);
-        const std::string line = trim(raw);
-        bool keep = true;
-        if (line.empty()) {
-            // nothing
-        } else if (line.front() == '[') {
-            if (line.back() != ']' || line.size() < 3) {
-                problems.push_back({file, number, "",
-                                    "malformed section header \"" + line +
-                                        "\" (the lines up to the next section are ignored)",
-                                    false});
-                skipping = true;
-                keep = false;
-            } else {
-                prefix = trim(line.substr(1, line.size() - 2)) + ".";
-                skipping = false;
-            }
-        } else if (skipping) {
-            keep = false;
-        } else {
-            const auto eq = line.find('=');
-            if (eq == std::string::npos || trim(line.substr(0, eq)).empty()) {
-                problems.push_back(
-                    {file, number, "",
-                     "expected \"key = value\" or \"[section]\", got \"" + line + "\"", false});
-                keep = false;
-            } else {
-                lines[prefix + trim(line.substr(0, eq))].push_back(number);
-            }
-        }
-        sanitized += (keep ? original : std::string()) + "\n";
-    }
-    return lines;
-}
-
-po::options_description key_options() {
-    po::options_description d("configuration keys");
-    for (const auto& k : kKeys) d.add_options()(k.name, po::value<std::vector<std::string>>());
-    return d;
-}
-
-// ---------------------------------------------------------------------------
-
-class Validator {
-  public:
-    Validator(std::map<std::string, std::vector<Value>> values,
-              std::vector<ConfigProblem>& problems)
-        : values_(std::move(values)), problems_(problems) {}
-
-    void error(const Value& v, const std::string& key, const std::string& message) {
-        problems_.push_back({v.file, v.line, key, message, false});
-    }
-    void warning(const Value& v, const std::string& key, const std::string& message) {
-        problems_.push_back({v.file, v.line, key, message, true});
-    }
-    // A problem not tied to one value (a missing key): located at the file.
-    void global(const std::string& key, const std::string& message, bool is_warning) {
-        problems_.push_back({file_, 0, key, message, is_warning});
-    }
-    void set_file(std::string f) { file_ = std::move(f); }
-
-    const std::vector<Value>& all(const std::string& key) {
-        static const std::vector<Value> kNone;
-        const auto it = values_.find(key);
-        return it == values_.end() ? kNone : it->second;
-    }
-
-    // The value of a single-valued key; a repeat is an error naming both lines.
-    const Value* single(const std::string& key) {
-        const auto& v = all(key);
-        if (v.empty())
-            return nullptr;
-        if (!repeats_reported_.insert(key).second)
-            return &v[0];
-        for (std::size_t i = 1; i < v.size(); ++i) {
-            error(v[i], key,
-                  "given more than once" +
-                      (v[0].line ? " (first on line " + std::to_string(v[0].line) + ")"
-                                 : std::string()));
-        }
-        return &v[0];
-    }
-
-    template <typename T>
-    std::optional<T> number(const Value& v, const std::string& key, T min, T max,
-                            const char* unit = "") {
-        T out{};
-        const std::string& s = v.text;
-        int base = 10;
-        std::size_t skip = 0;
-        if constexpr (std::is_unsigned_v<T>) {
-            if (s.size() > 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
-                base = 16;
-                skip = 2;
-            }
-        }
-        const auto [end, ec] = std::from_chars(s.data() + skip, s.data() + s.size(), out, base);
-        if (s.empty() || ec != std::errc() || end != s.data() + s.size() || out < min ||
-            out > max) {
-            error(v, key,
-                  "\"" + s + "\" is not an integer from " + std::to_string(min) + " to " +
-                      std::to_string(max) + unit);
-            return std::nullopt;
-        }
-        return out;
-    }
-
-    template <typename T>
-    void number_into(const std::string& key, T& into, T min, T max, const char* unit = "") {
-        if (const Value* v = single(key)) {
-            if (auto n = number<T>(*v, key, min, max, unit))
-                into = *n;
-        }
-    }
-
-    void boolean_into(const std::string& key, bool& into) {
-        const Value* v = single(key);
-        if (!v)
-            return;
-        std::string s = v->text;
-        std::transform(s.begin(), s.end(), s.begin(),
-                       [](unsigned char c) { return std::tolower(c); });
-        if (s == "true" || s == "yes" || s == "on" || s == "1") {
-            into = true;
-        } else if (s == "false" || s == "no" || s == "off" || s == "0") {
-            into = false;
-        } else {
-            error(*v, key, "\"" + v->text + "\" is not a boolean (true|false|yes|no|on|off|1|0)");
-        }
-    }
-
-    // One of `names`; returns the index.
-    std::optional<std::size_t> choice(const std::string& key,
-                                      std::initializer_list<std::string_view> names) {
-        const Value* v = single(key);
-        if (!v)
-            return std::nullopt;
-        std::size_t i = 0;
-        for (auto n : names) {
-            if (v->text == n)
-                return i;
-            ++i;
-        }
-        std::string list;
-        for (auto n : names) list += (list.empty() ? "" : "|") + std::string(n);
-        error(*v, key, "\"" + v->text + "\" is not one of " + list);
-        return std::nullopt;
-    }
-
-    std::optional<std::string> path(const std::string& key) {
-        const Value* v = single(key);
-        if (!v)
-            return std::nullopt;
-        if (v->text.empty()) {
-            error(*v, key, "empty path");
-            return std::nullopt;
-        }
-        return v->text;
-    }
-
-    // The directory of `path` exists, or its parent does (lmad creates one level).
-    void directory_usable(const std::string& key, const std::string& path) {
-        const Value* v = single(key);
-        const Value where = v ? *v : Value{"", file_, 0};
-        const std::filesystem::path dir = std::filesystem::path(path).parent_path();
-        std::error_code ec;
-        if (dir.empty() || std::filesystem::is_directory(dir, ec))
-            return;
-        if (std::filesystem::is_directory(dir.parent_path(), ec))
-            return;
-        error(where, key, "directory " + dir.string() + " does not exist (nor does its parent)");
-    }
-
-  private:
-    std::map<std::string, std::vector<Value>> values_;
-    std::vector<ConfigProblem>& problems_;
-    std::string file_;
-    std::set<std::string> repeats_reported_;
 };
 
 bool bad_lma_address(const Ipv6Address& a, std::string& why) {
@@ -569,192 +326,34 @@ void validate(Validator& v, LmadConfig& c) {
                  true);
     }
 
-    // [tunnel]
-    if (const auto b = v.choice("tunnel.backend", {"auto", "kernel", "userspace"})) {
-        c.tunnel_backend =
-            *b == 0 ? TunnelBackendChoice::kAuto
-                    : (*b == 1 ? TunnelBackendChoice::kKernel : TunnelBackendChoice::kUserspace);
-    }
-    v.number_into<unsigned>("tunnel.path-mtu", c.tunnel.path_mtu, 1280, 65535);
-    unsigned hop = c.tunnel.hop_limit;
-    v.number_into<unsigned>("tunnel.hop-limit", hop, 1, 255);
-    c.tunnel.hop_limit = static_cast<std::uint8_t>(hop);
-    if (const Value* value = v.single("tunnel.device-prefix")) {
-        const bool ok = !value->text.empty() && value->text.size() <= kMaxTunnelNamePrefix &&
-                        std::all_of(value->text.begin(), value->text.end(), [](unsigned char ch) {
-                            return std::islower(ch) || std::isdigit(ch);
-                        });
-        if (!ok) {
-            v.error(*value, "tunnel.device-prefix",
-                    "must be 1 to " + std::to_string(kMaxTunnelNamePrefix) +
-                        " lower-case letters or digits");
-        } else {
-            c.tunnel.name_prefix = value->text;
-        }
-    }
-    ms = 0;
-    v.number_into<unsigned>("tunnel.delete-delay-ms", ms, 0, 3600000, " ms");
-    c.tunnel.delete_delay = std::chrono::milliseconds(ms);
-
-    // [heartbeat]
-    if (const Value* value = v.single("heartbeat.interval-s")) {
-        if (auto s = v.number<unsigned>(*value, "heartbeat.interval-s", 0, 3600, " seconds")) {
-            c.heartbeat_enabled = *s != 0;
-            if (*s != 0)
-                c.heartbeat.interval = std::chrono::seconds(*s);
-            if (*s != 0 && *s < 30) {
-                v.warning(*value, "heartbeat.interval-s",
-                          "below the 30 s RFC 5847 section 5 advises");
-            }
-        }
-    }
-    v.number_into<unsigned>("heartbeat.missing-allowed", c.heartbeat.missing_allowed, 1, 100);
+    // [tunnel], [heartbeat]
+    config::read_tunnel_section(v, c.tunnel_backend, c.tunnel);
+    config::read_heartbeat_section(v, c.heartbeat, c.heartbeat_enabled);
     if (const auto f = v.choice("heartbeat.on-peer-failure", {"keep", "purge"})) {
         c.on_peer_failure = *f == 0 ? OnPeerFailure::kKeep : OnPeerFailure::kPurge;
     }
 
     // [control], [state]
-    if (auto p = v.path("control.socket")) {
-        if (p->size() >= 108) {
-            v.error(*v.single("control.socket"), "control.socket",
-                    "longer than the 107 characters a UNIX socket path may have");
-        }
-        c.control_socket = *p;
-    }
-    v.directory_usable("control.socket", c.control_socket);
-    if (const Value* value = v.single("control.mode")) {
-        std::string text = value->text;
-        unsigned mode = 0;
-        const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), mode, 8);
-        if (text.empty() || ec != std::errc() || end != text.data() + text.size() || mode > 0777) {
-            v.error(*value, "control.mode",
-                    "\"" + text + "\" is not an octal file mode (e.g. 0660)");
-        } else {
-            c.control_mode = static_cast<mode_t>(mode);
-        }
-    }
+    config::read_control_section(v, c.control_socket, c.control_mode);
     if (auto p = v.path("state.file"))
         c.state_file = *p;
     v.directory_usable("state.file", c.state_file);
 
     // [log]
-    if (const auto s = v.choice("log.sink", {"stderr", "syslog"})) {
-        c.log_sink = *s == 0 ? log::Sink::kStderr : log::Sink::kSyslog;
-    }
-    if (const Value* value = v.single("log.level")) {
-        if (const auto l = log::level_from_name(value->text)) {
-            c.log_level = *l;
-        } else {
-            v.error(*value, "log.level",
-                    "\"" + value->text + "\" is not one of debug|info|warning|error");
-        }
-    }
-    for (const Value& value : v.all("log.debug")) {
-        for (const auto& word : split_words(value.text)) {
-            if (word == "all") {
-                for (std::size_t i = 0; i < static_cast<std::size_t>(log::Category::kCount); ++i) {
-                    c.debug.push_back(static_cast<log::Category>(i));
-                }
-            } else if (const auto cat = log::category_from_name(word)) {
-                c.debug.push_back(*cat);
-            } else {
-                std::string list = "all";
-                for (auto n : log::category_names()) list += "|" + std::string(n);
-                v.error(value, "log.debug",
-                        "\"" + word + "\" is not a debug category (" + list + ")");
-            }
-        }
-    }
+    config::read_log_section(v, c.log_sink, c.log_level, c.debug);
 }
 
-struct Parsed {
-    std::map<std::string, std::vector<Value>> values;
-    std::optional<std::string> config_file;
-    bool help = false, check = false, version = false;
-    std::string usage_error;
-};
-
-// The command line: lmad's own options and every key as --section.key.
-Parsed parse_command_line(const std::vector<std::string>& args) {
-    Parsed out;
-    po::options_description generic("lmad");
-    generic.add_options()("help,h", "")("version,V", "")("check", "")("config,c",
-                                                                      po::value<std::string>());
-    po::options_description all;
-    all.add(generic).add(key_options());
-    try {
-        po::parsed_options parsed = po::command_line_parser(args).options(all).run();
-        for (const auto& o : parsed.options) {
-            if (o.position_key >= 0) {
-                out.usage_error = "unexpected argument \"" + o.original_tokens.front() + "\"";
-                return out;
-            }
-        }
-        po::variables_map vm;
-        po::store(parsed, vm);
-        out.help = vm.count("help") > 0;
-        out.version = vm.count("version") > 0;
-        out.check = vm.count("check") > 0;
-        if (vm.count("config"))
-            out.config_file = vm["config"].as<std::string>();
-        for (const auto& o : parsed.options) {
-            if (!find_key(o.string_key))
-                continue;
-            for (const auto& t : o.value)
-                out.values[o.string_key].push_back({t, "command line", 0});
-        }
-    } catch (const po::error& e) {
-        out.usage_error = e.what();
-    }
-    return out;
-}
-
-// The file's values, located by line.
-std::map<std::string, std::vector<Value>> parse_file(const std::string& text,
-                                                     const std::string& file,
-                                                     std::vector<ConfigProblem>& problems) {
-    std::map<std::string, std::vector<Value>> values;
-    std::string sanitized;
-    const auto lines = scan_lines(text, file, problems, sanitized);
-    std::istringstream in(sanitized);
-    po::parsed_options parsed(nullptr);
-    try {
-        parsed = po::parse_config_file(in, key_options(), true);
-    } catch (const po::error& e) {
-        problems.push_back({file, 0, "", e.what(), false});
-        return values;
-    }
-    std::map<std::string, std::size_t> seen;
-    for (const auto& o : parsed.options) {
-        const std::size_t index = seen[o.string_key]++;
-        const auto it = lines.find(o.string_key);
-        const std::size_t line =
-            (it != lines.end() && index < it->second.size()) ? it->second[index] : 0;
-        if (o.unregistered) {
-            const auto dot = o.string_key.rfind('.');
-            std::string hint;
-            if (dot == std::string::npos)
-                hint = " (keys belong in a [section])";
-            problems.push_back({file, line, o.string_key, "unknown key" + hint, false});
-            continue;
-        }
-        for (const auto& t : o.value) values[o.string_key].push_back({t, file, line});
-    }
-    return values;
-}
-
-ConfigLoad finish(Parsed cmd, const std::optional<std::string>& text, const std::string& file_name,
-                  std::vector<ConfigProblem> problems) {
+ConfigLoad finish(config::CommandLine cmd, const std::optional<std::string>& text,
+                  const std::string& file_name, std::vector<ConfigProblem> problems) {
     ConfigLoad load;
     load.problems = std::move(problems);
     load.config.config_file = text ? file_name : "";
-    std::map<std::string, std::vector<Value>> values;
+    config::Values values;
     if (text)
-        values = parse_file(*text, file_name, load.problems);
+        values = config::parse_file(*text, file_name, kKeys, load.problems);
     // Command-line values replace the file's values of the same key.
     for (auto& [key, list] : cmd.values) values[key] = std::move(list);
-    Validator v(std::move(values), load.problems);
-    v.set_file(text ? file_name : "command line");
+    Validator v(std::move(values), load.problems, text ? file_name : "command line");
     validate(v, load.config);
     return load;
 }
@@ -763,7 +362,7 @@ ConfigLoad finish(Parsed cmd, const std::optional<std::string>& text, const std:
 
 ConfigLoad load_config_text(const std::string& text, const std::string& file_name,
                             const std::vector<std::string>& args) {
-    Parsed cmd = parse_command_line(args);
+    config::CommandLine cmd = config::parse_command_line(args, kKeys);
     if (!cmd.usage_error.empty()) {
         ConfigLoad load;
         load.action = Action::kUsageError;
@@ -775,7 +374,7 @@ ConfigLoad load_config_text(const std::string& text, const std::string& file_nam
 }
 
 ConfigLoad load_config(const std::vector<std::string>& args) {
-    Parsed cmd = parse_command_line(args);
+    config::CommandLine cmd = config::parse_command_line(args, kKeys);
     ConfigLoad load;
     if (!cmd.usage_error.empty()) {
         load.action = Action::kUsageError;
@@ -794,15 +393,9 @@ ConfigLoad load_config(const std::vector<std::string>& args) {
     std::string file_name = cmd.config_file.value_or(kDefaultConfigFile);
     std::optional<std::string> text;
     std::vector<ConfigProblem> problems;
-    std::ifstream in(file_name, std::ios::binary);
-    if (in) {
-        std::ostringstream s;
-        s << in.rdbuf();
-        text = s.str();
-    } else if (cmd.config_file) {
-        problems.push_back(
-            {file_name, 0, "", std::string("cannot be read: ") + std::strerror(errno), false});
-    }
+    std::error_code ec;
+    if (cmd.config_file || std::filesystem::exists(file_name, ec))
+        text = config::read_file(file_name, problems);
     load = finish(std::move(cmd), text, file_name, std::move(problems));
     load.action = check ? Action::kCheck : Action::kRun;
     if (check && !load.config.policy_file.empty() &&

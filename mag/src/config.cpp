@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <optional>
 
+#include "pmip/common/daemon_config.hpp"
 #include "policy_file.hpp"
 
 namespace pmip::mag {
@@ -291,81 +292,12 @@ void validate(Validator& v, MagdConfig& c) {
                  false);
     }
 
-    // [tunnel]
-    if (const auto b = v.choice("tunnel.backend", {"auto", "kernel", "userspace"})) {
-        c.tunnel_backend = *b == 0 ? TunnelBackendChoice::kAuto
-                                   : (*b == 1 ? TunnelBackendChoice::kKernel
-                                              : TunnelBackendChoice::kUserspace);
-    }
-    v.number_into<unsigned>("tunnel.path-mtu", c.tunnel.path_mtu, 1280, 65535);
-    unsigned hop = c.tunnel.hop_limit;
-    v.number_into<unsigned>("tunnel.hop-limit", hop, 1, 255);
-    c.tunnel.hop_limit = static_cast<std::uint8_t>(hop);
+    // [tunnel], [heartbeat], [control], [log]
     c.tunnel.name_prefix = "mg";
-    if (const Value* value = v.single("tunnel.device-prefix")) {
-        const bool ok = !value->text.empty() && value->text.size() <= kMaxTunnelNamePrefix &&
-                        std::all_of(value->text.begin(), value->text.end(), [](unsigned char ch) {
-                            return std::islower(ch) || std::isdigit(ch);
-                        });
-        if (!ok) {
-            v.error(*value, "tunnel.device-prefix",
-                    "must be 1 to " + std::to_string(kMaxTunnelNamePrefix) +
-                        " lower-case letters or digits");
-        } else {
-            c.tunnel.name_prefix = value->text;
-        }
-    }
-    ms = 0;
-    v.number_into<unsigned>("tunnel.delete-delay-ms", ms, 0, 3600000, " ms");
-    c.tunnel.delete_delay = std::chrono::milliseconds(ms);
-
-    // [heartbeat]
-    if (const Value* value = v.single("heartbeat.interval-s")) {
-        if (auto secs = v.number<unsigned>(*value, "heartbeat.interval-s", 0, 3600, " seconds")) {
-            c.heartbeat_enabled = *secs != 0;
-            if (*secs != 0)
-                c.heartbeat.interval = std::chrono::seconds(*secs);
-            if (*secs != 0 && *secs < 30)
-                v.warning(*value, "heartbeat.interval-s", "below the 30 s RFC 5847 section 5 advises");
-        }
-    }
-    v.number_into<unsigned>("heartbeat.missing-allowed", c.heartbeat.missing_allowed, 1, 100);
-
-    // [control]
-    if (auto p = v.path("control.socket")) {
-        if (p->size() >= 108) {
-            v.error(*v.single("control.socket"), "control.socket",
-                    "longer than the 107 characters a UNIX socket path may have");
-        }
-        c.control_socket = *p;
-    }
-    v.directory_usable("control.socket", c.control_socket);
-    v.mode_into("control.mode", c.control_mode);
-
-    // [log]
-    if (const auto sink = v.choice("log.sink", {"stderr", "syslog"}))
-        c.log_sink = *sink == 0 ? log::Sink::kStderr : log::Sink::kSyslog;
-    if (const Value* value = v.single("log.level")) {
-        if (const auto l = log::level_from_name(value->text)) {
-            c.log_level = *l;
-        } else {
-            v.error(*value, "log.level", "\"" + value->text + "\" is not one of debug|info|warning|error");
-        }
-    }
-    for (const Value& value : v.all("log.debug")) {
-        for (const auto& word : split_words(value.text)) {
-            if (word == "all") {
-                for (std::size_t i = 0; i < static_cast<std::size_t>(log::Category::kCount); ++i)
-                    c.debug.push_back(static_cast<log::Category>(i));
-            } else if (const auto cat = log::category_from_name(word)) {
-                c.debug.push_back(*cat);
-            } else {
-                std::string list = "all";
-                for (auto n : log::category_names()) list += "|" + std::string(n);
-                v.error(value, "log.debug", "\"" + word + "\" is not a debug category (" + list + ")");
-            }
-        }
-    }
+    config::read_tunnel_section(v, c.tunnel_backend, c.tunnel);
+    config::read_heartbeat_section(v, c.heartbeat, c.heartbeat_enabled);
+    config::read_control_section(v, c.control_socket, c.control_mode);
+    config::read_log_section(v, c.log_sink, c.log_level, c.debug);
 }
 
 ConfigLoad finish(config::CommandLine cmd, const std::optional<std::string>& text,
