@@ -61,6 +61,13 @@ constexpr config::KeySpec kKeys[] = {
     {"revocation.initial-timeout-ms", false},
     {"revocation.max-timeout-ms", false},
     {"revocation.max-retries", false},
+    {"multicast.enabled", false},
+    {"multicast.upstream", false},
+    {"multicast.table", false},
+    {"multicast.robustness", false},
+    {"multicast.query-interval-s", false},
+    {"multicast.query-response-interval-ms", false},
+    {"multicast.last-listener-query-interval-ms", false},
     {"policy.store", false},
     {"policy.serve-unknown", false},
     {"policy.default-tunnel", false},
@@ -303,6 +310,42 @@ void validate(Validator& v, LmadConfig& c) {
     }
     v.number_into<unsigned>("revocation.max-retries", c.engine.revocation.max_retries, 0, 10);
 
+    // [multicast] RFC 6224 section 4.3: lmad is the MLD querier on its MAG
+    // tunnels and the multicast anchor towards [multicast] upstream.
+    {
+        LmaMulticastConfig& m = c.multicast;
+        v.boolean_into("multicast.enabled", m.enabled);
+        if (const Value* value = v.single("multicast.upstream")) {
+            if (value->text.empty() || value->text.size() > 15)
+                v.error(*value, "multicast.upstream", "must be a device name (1-15 characters)");
+            else
+                m.upstream = value->text;
+        }
+        if (m.enabled && m.upstream.empty()) {
+            v.global("multicast.upstream",
+                     "multicast is enabled but no upstream interface is set (the link towards "
+                     "the multicast sources)",
+                     false);
+        }
+        v.number_into<std::uint32_t>("multicast.table", m.table, 1, 0xefffffff);
+        unsigned rv = m.querier.robustness;
+        v.number_into<unsigned>("multicast.robustness", rv, 1, 7);
+        auto q = mcast::QuerierConfig::with_robustness(rv);
+        q.startup_query_interval = m.querier.startup_query_interval;
+        q.explicit_tracking = true;
+        unsigned qi = 125, qri = 1000, llqi = 1000;
+        v.number_into<unsigned>("multicast.query-interval-s", qi, 2, 3600, " seconds");
+        v.number_into<unsigned>("multicast.query-response-interval-ms", qri, 10, 60000, " ms");
+        v.number_into<unsigned>("multicast.last-listener-query-interval-ms", llqi, 100, 60000, " ms");
+        q.query_interval = std::chrono::seconds(qi);
+        q.query_response_interval = std::chrono::milliseconds(qri);
+        q.last_listener_query_interval = std::chrono::milliseconds(llqi);
+        if (const std::string why = mcast::validate(q); !why.empty())
+            v.global("multicast.query-response-interval-ms", why, false);
+        else
+            m.querier = q;
+    }
+
     // [policy]
     if (auto p = v.path("policy.store")) {
         c.policy_file = *p;
@@ -488,6 +531,24 @@ CONFIGURATION KEYS (section.key = default)
     revocation.max-retries = 1
         BRIMaxRetriesNumber: retransmissions of an unanswered BRI (0..10);
         after the last one the revoked bindings are deleted anyway.
+    multicast.enabled = false
+        Anchor multicast for the MNs (RFC 6224 section 4.3): one MLD proxy
+        instance with upstream [multicast] upstream and every MAG tunnel as a
+        downstream with an MLD querier (added with the tunnel's first binding,
+        removed with its last). At most 31 MAG tunnels (the kernel's 32 MIFs
+        per multicast routing table).
+    multicast.upstream = (required when enabled)
+        The interface towards the multicast sources / the fixed network.
+    multicast.table = 1999
+        The instance's multicast routing (MRT6) table.
+    multicast.robustness = 2
+        Robustness Variable of the queriers on the tunnels (RFC 3810 9.1).
+    multicast.query-interval-s = 125
+        Query Interval (RFC 3810 9.2).
+    multicast.query-response-interval-ms = 1000
+        Query Response Interval; one MAG proxy answers on each tunnel.
+    multicast.last-listener-query-interval-ms = 1000
+        Last Listener Query Interval (RFC 3810 9.8).
     policy.store = (none)
         JSON policy store file (mobile nodes, prefixes, tunnel kinds);
         reloaded on SIGHUP and "pmipctl reload".

@@ -11,6 +11,9 @@
 //                max-delay-before-new-bce-assign-ms, new-session-without-waiting,
 //                mag-link-local, expected-bindings    [sections 5.5, 9.1, 9.3; RFC 6543]
 //   [mags]       authorized, profile, oai-identity    [section 5.3.1 step 5; Appendix I]
+//   [multicast]  enabled, upstream, table, robustness, query-interval-s,
+//                query-response-interval-ms, last-listener-query-interval-ms
+//                                                      [RFC 6224 section 4.3]
 //   [revocation] initial-timeout-ms, max-timeout-ms, max-retries  [RFC 5846 section 11]
 //   [policy]     store, serve-unknown, default-tunnel, default-prefix-count
 //   [tunnel]     backend, path-mtu, hop-limit, device-prefix, delete-delay-ms [RFC 2473]
@@ -37,6 +40,7 @@
 #include "pmip/common/heartbeat.hpp"
 #include "pmip/common/log.hpp"
 #include "pmip/common/tunnel.hpp"
+#include "lma_multicast.hpp"
 #include "pmip/lma/lma_engine.hpp"
 
 namespace pmip::lma {
@@ -87,6 +91,7 @@ struct LmadConfig {
     std::vector<PeerProfileRule> profiles;
     OaiIdentity oai_identity = OaiIdentity::kMac;
     std::string policy_file;  // empty = no file (only serve-unknown MNs)
+    LmaMulticastConfig multicast;
     TunnelBackendChoice tunnel_backend = TunnelBackendChoice::kAuto;
     TunnelOptions tunnel;
     HeartbeatConfig heartbeat;

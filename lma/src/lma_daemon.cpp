@@ -176,6 +176,14 @@ Status LmaDaemon::open(const LmadState& previous) {
                                           *routes_, loop_, receiver_->reply_sender());
     engine_->set_observer(this);
 
+    if (c.multicast.enabled) {
+        LmaMulticastConfig mc = c.multicast;
+        auto multicast = LmaMulticast::create(loop_, *routes_, mc);
+        if (!multicast)
+            return multicast.error();
+        multicast_ = std::move(*multicast);
+    }
+
     if (Status st = ensure_directory_of(c.control_socket, 0755); !st.ok())
         return st;
     auto control = ControlServer::create(loop_, c.control_socket, c.control_mode);
@@ -236,6 +244,7 @@ void LmaDaemon::shutdown() {
         if (n > 0)
             PMIP_INFO(kBce, kContext, "shutdown: deleted " + std::to_string(n) + " bindings");
     }
+    multicast_.reset();  // before the tunnels it uses
     if (tunnels_)
         tunnels_->destroy_all();
     if (routes_) {
@@ -251,6 +260,8 @@ void LmaDaemon::shutdown() {
 
 void LmaDaemon::session_bound(const BindingCacheEntry& entry, const TunnelInfo& tunnel) {
     session_tunnels_[entry.id] = SessionTunnel{tunnel.name, tunnel.key.local};
+    if (multicast_)
+        multicast_->tunnel_used(tunnel.name);
     MagPeer& peer = mag_peers_[entry.proxy_coa];
     peer.local = tunnel.key.local;
     if (++peer.bindings == 1)
@@ -260,6 +271,8 @@ void LmaDaemon::session_bound(const BindingCacheEntry& entry, const TunnelInfo& 
 }
 
 void LmaDaemon::session_unbound(const BindingCacheEntry& entry, const Ipv6Address& proxy_coa) {
+    if (const auto t = session_tunnels_.find(entry.id); t != session_tunnels_.end() && multicast_)
+        multicast_->tunnel_unused(t->second.device);
     session_tunnels_.erase(entry.id);
     if (heartbeat_)
         heartbeat_->binding_removed(proxy_coa);
@@ -393,6 +406,11 @@ void LmaDaemon::register_commands() {
     control_->handle("show bindings", [this](const json& r) { return show_bindings(r); });
     control_->handle("show binding", [this](const json& r) { return show_binding(r); });
     control_->handle("show tunnels", [this](const json&) { return show_tunnels(); });
+    control_->handle("show multicast", [this](const json&) {
+        if (!multicast_)
+            throw ControlError("multicast is not enabled ([multicast] enabled = true)");
+        return multicast_->show();
+    });
     control_->handle("show peers", [this](const json&) { return show_peers(); });
     control_->handle("show counters", [this](const json&) { return show_counters(); });
     control_->handle("reload", [this](const json&) { return reload(); });

@@ -39,6 +39,7 @@
 #include <nlohmann/json.hpp>
 
 #include "config.hpp"
+#include "lma_multicast.hpp"
 #include "mh_receiver.hpp"
 #include "pmip/common/mh_socket.hpp"
 #include "pmip/common/control_server.hpp"
@@ -115,6 +116,7 @@ class LmaDaemon final : private LmaObserver {
     std::unique_ptr<FilePolicyStore> policies_;
     std::unique_ptr<HeartbeatMonitor> heartbeat_;
     std::unique_ptr<LmaEngine> engine_;
+    std::unique_ptr<LmaMulticast> multicast_;  // RFC 6224 section 4.3 (when enabled)
     std::unique_ptr<ControlServer> control_;
 
     std::unordered_map<SessionId, SessionTunnel> session_tunnels_;

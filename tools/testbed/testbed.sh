@@ -2,7 +2,9 @@
 # The namespace testbed: the reference topology of DESIGN.md section 3 with
 # the real daemons and the real Linux kernel as mobile nodes.
 #
-#   testbed.sh up NAME BUILD_DIR [MNS]   build the topology, start lmad and two magd
+#   testbed.sh up NAME BUILD_DIR [MNS] [multicast]
+#                                        build the topology, start lmad and two magd
+#                                        (multicast: lmad anchors multicast, upstream l0)
 #   testbed.sh move NAME MN MAG          move MN's access link (1..MNS) to mag1|mag2
 #   testbed.sh address NAME MN [SECS]    wait for MN's global address, print it
 #   testbed.sh ctl NAME lma|mag1|mag2 PMIPCTL-ARGS...
@@ -80,7 +82,7 @@ wait_for() {  # wait_for SECONDS COMMAND...
 }
 
 up() {
-    local name=$1 build=$2 mns=${3:-1} dir=$STATE_ROOT/$1
+    local name=$1 build=$2 mns=${3:-1} multicast=${4:-} dir=$STATE_ROOT/$1
     [[ $(id -u) -eq 0 ]] || die "needs root (network namespaces, TUN devices)"
     [[ -x $build/mag/magd && -x $build/lma/lmad && -x $build/tools/pmipctl/pmipctl ]] ||
         die "no magd/lmad/pmipctl under $build (build first: cmake --build $build)"
@@ -149,6 +151,9 @@ socket = $dir/lmad.sock
 [state]
 file = $dir/lmad.state
 EOF
+    if [[ $multicast == multicast ]]; then
+        printf '[multicast]\nenabled = true\nupstream = l0\n' >>"$dir/lmad.conf"
+    fi
     for i in 1 2; do
         local addr=2001:db8:10$i::1$i
         cat >"$dir/magd$i.conf" <<EOF

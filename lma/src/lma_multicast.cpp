@@ -1,0 +1,63 @@
+// lmad's multicast anchor. See lma_multicast.hpp.
+#include "lma_multicast.hpp"
+
+#include "pmip/common/log.hpp"
+
+namespace pmip::lma {
+
+namespace {
+const char* const kContext = "[lma mcast]";
+}
+
+Expected<std::unique_ptr<LmaMulticast>> LmaMulticast::create(EventLoop& loop, RouteManager& routes,
+                                                             LmaMulticastConfig config) {
+    mcast::KernelProxyConfig pc;
+    pc.name = "lma";
+    pc.table = config.table;
+    pc.upstream = config.upstream;
+    pc.querier = config.querier;
+    pc.rule_priority = config.rule_priority;
+    auto proxy = mcast::KernelProxy::create(loop, routes, pc);
+    if (!proxy)
+        return Error{proxy.error().code, "multicast anchor: " + proxy.error().what};
+    PMIP_INFO(kMld, kContext, "MLD proxy: upstream " + config.upstream + ", table " +
+                                  std::to_string(config.table) + "; MAG tunnels become downstreams");
+    return std::unique_ptr<LmaMulticast>(new LmaMulticast(std::move(config), std::move(*proxy)));
+}
+
+void LmaMulticast::tunnel_used(const std::string& device) {
+    if (users_[device]++ > 0)
+        return;
+    // RFC 6224 section 4.3: the LMA is the querier on every MAG tunnel.
+    if (Status st = proxy_->add_downstream(device, config_.querier); !st.ok()) {
+        ++errors_;
+        PMIP_ERROR(kMld, kContext, "tunnel " + device + " not a downstream: " + st.error().what);
+        return;
+    }
+    ++added_;
+}
+
+void LmaMulticast::tunnel_unused(const std::string& device) {
+    const auto it = users_.find(device);
+    if (it == users_.end())
+        return;
+    if (--it->second > 0)
+        return;
+    users_.erase(it);
+    if (!proxy_->has_downstream(device))
+        return;
+    if (Status st = proxy_->remove_downstream(device); !st.ok()) {
+        ++errors_;
+        PMIP_WARNING(kMld, kContext, "removing tunnel " + device + ": " + st.error().what);
+        return;
+    }
+    ++removed_;
+}
+
+nlohmann::json LmaMulticast::show() const {
+    nlohmann::json j = proxy_->show();
+    j["anchor"] = {{"downstreams_added", added_}, {"downstreams_removed", removed_}, {"errors", errors_}};
+    return j;
+}
+
+}  // namespace pmip::lma

@@ -1,0 +1,62 @@
+// lmad as the multicast anchor (RFC 6224 section 4.3; DESIGN.md section 5):
+// one MLD proxy instance whose upstream is the configured interface towards
+// the fixed network and whose downstreams are the tunnels to the MAGs, each
+// with an MLD querier; a tunnel becomes a downstream with its first binding
+// and stops being one when its last binding goes (before the tunnel is
+// deleted). Traffic is replicated once per MAG tunnel, not per MN. After a
+// handover nothing is queried on purpose: the new MAG's proxy reports, the
+// old one sends its leaves (RFC 6224 section 4.3).
+//
+// Threading: loop thread only. Counters: downstreams_added / _removed,
+// errors (in show()).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "pmip/common/event_loop.hpp"
+#include "pmip/common/route_manager.hpp"
+#include "pmip/mcast/kernel_proxy.hpp"
+
+namespace pmip::lma {
+
+struct LmaMulticastConfig {
+    bool enabled = false;       // needs an upstream interface
+    std::string upstream;       // towards the content sources / the multicast network
+    std::uint32_t table = 1999; // MRT6 table of the instance
+    // The querier on the MAG tunnels: few MAGs per tunnel (one), so short
+    // response intervals cost nothing (PROTOCOL.md 6.5).
+    pmip::mcast::QuerierConfig querier = [] {
+        pmip::mcast::QuerierConfig q;
+        q.query_response_interval = std::chrono::seconds(1);
+        q.startup_query_interval = std::chrono::seconds(1);
+        q.explicit_tracking = true;
+        return q;
+    }();
+    std::uint32_t rule_priority = 1000;
+};
+
+class LmaMulticast {
+  public:
+    static Expected<std::unique_ptr<LmaMulticast>> create(EventLoop& loop, RouteManager& routes,
+                                                          LmaMulticastConfig config);
+    // A binding now uses tunnel `device` (counted per device).
+    void tunnel_used(const std::string& device);
+    // A binding stopped using it; the last one removes the downstream.
+    void tunnel_unused(const std::string& device);
+    nlohmann::json show() const;
+
+  private:
+    LmaMulticast(LmaMulticastConfig config, std::unique_ptr<mcast::KernelProxy> proxy)
+        : config_(std::move(config)), proxy_(std::move(proxy)) {}
+    LmaMulticastConfig config_;
+    std::unique_ptr<mcast::KernelProxy> proxy_;
+    std::map<std::string, unsigned> users_;
+    std::uint64_t added_ = 0, removed_ = 0, errors_ = 0;
+};
+
+}  // namespace pmip::lma
