@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Handover figures (issue 7): on the namespace testbed, one mobile node that
+# has joined ff3e::4242:1 receives a 1000 packet/s multicast stream and a
+# 1000 packet/s unicast stream from the correspondent while its access link
+# is moved between mag1 and mag2 HANDOVERS times (every 1.5 s). Each
+# handover's interruption is the largest gap between two consecutive
+# arrivals in the 1.2 s after the move; packets lost are counted across the
+# whole run. Prints one JSON object: per-handover gaps, median and worst of
+# each stream, packets lost.
+#
+#   sudo bash tools/bench/bench_handover.sh BUILD_DIR [HANDOVERS=20]
+#
+# Bounded: about 1.5 s per handover plus 15 s of set-up. Root.
+set -u
+BUILD=${1:?usage: bench_handover.sh BUILD_DIR [HANDOVERS]}
+N=${2:-20}
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+TB="bash $ROOT/tools/testbed/testbed.sh"
+METER="/usr/bin/python3 $ROOT/tools/testbed/handover_meter.py"
+NAME=pmh$$
+WORK=$(mktemp -d /tmp/pmh-$$.XXXXXX)
+trap '$TB down $NAME 2>/dev/null; [[ -n ${KEEP_WORK:-} ]] || rm -rf "$WORK"' EXIT
+[[ $(id -u) -eq 0 ]] || { echo "bench_handover: needs root" >&2; exit 1; }
+
+$TB up "$NAME" "$BUILD" 1 multicast >/dev/null || exit 1
+ADDR=$($TB address "$NAME" 1 20) || { echo "bench_handover: no address" >&2; exit 1; }
+DURATION=$(python3 -c "print(1.5 * $N + 3)")
+$TB exec "$NAME" mn1 $METER receive --port 5000 --seconds "$(python3 -c "print($DURATION + 2)")" --gap-ms 3 --json >"$WORK/u.json" &
+RU=$!
+$TB exec "$NAME" mn1 $METER receive --group ff3e::4242:1 --interface eth0 --port 5001 --seconds "$(python3 -c "print($DURATION + 2)")" --gap-ms 3 --json >"$WORK/m.json" &
+RM=$!
+sleep 1  # the join is reported and proxied
+$TB exec "$NAME" cn $METER send --to "$ADDR" --port 5000 --rate 1000 --seconds "$DURATION" 2>/dev/null &
+SU=$!
+$TB exec "$NAME" cn $METER send --to ff3e::4242:1 --interface c0 --port 5001 --rate 1000 --seconds "$DURATION" 2>/dev/null &
+SM=$!
+t0=$(date +%s.%N)
+sleep 1.5
+at=mag1
+: >"$WORK/moves"
+for i in $(seq 1 "$N"); do
+    to=$([[ $at == mag1 ]] && echo mag2 || echo mag1)
+    echo "$(python3 -c "import time; print(time.time() - $t0)")" >>"$WORK/moves"
+    $TB move "$NAME" 1 "$to"
+    at=$to
+    sleep 1.5
+done
+wait $SU $SM $RU $RM
+/usr/bin/python3 - "$WORK" "$N" <<'PY_END'
+import json, statistics, sys
+work, n = sys.argv[1], int(sys.argv[2])
+moves = [float(x) for x in open(f"{work}/moves").read().split()]
+def per_handover(report):
+    # Gap times are relative to the first arrival; the first arrival is about
+    # when the sender started (within a few ms of t0).
+    out = []
+    for m in moves:
+        inside = [g["ms"] for g in report["gaps"] if m - 0.2 <= g["at_s"] <= m + 1.2]
+        out.append(max(inside) if inside else 0.0)
+    return out
+result = {"handovers": n}
+for name in ("u", "m"):
+    r = json.load(open(f"{work}/{name}.json"))
+    gaps = per_handover(r)
+    key = "unicast" if name == "u" else "multicast"
+    result[key] = {"gap_ms_median": round(statistics.median(gaps), 2), "gap_ms_worst": round(max(gaps), 2),
+                   "gaps_ms": gaps, "lost_total": r["lost"], "lost_per_handover": round(r["lost"] / n, 1),
+                   "received": r["received"], "duplicates": r["duplicates"]}
+print(json.dumps(result))
+PY_END
