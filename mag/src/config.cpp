@@ -247,7 +247,7 @@ void validate(Validator& v, MagdConfig& c) {
         q.startup_query_interval = m.querier.startup_query_interval;
         q.explicit_tracking = true;
         q.fast_leave = m.querier.fast_leave;
-        unsigned qi = 125, qri = 100, llqi = 1000;
+        unsigned qi = 125, qri = 20, llqi = 1000;
         v.number_into<unsigned>("multicast.query-interval-s", qi, 2, 3600, " seconds");
         v.number_into<unsigned>("multicast.query-response-interval-ms", qri, 10, 60000, " ms");
         v.number_into<unsigned>("multicast.last-listener-query-interval-ms", llqi, 100, 60000, " ms");
@@ -468,7 +468,7 @@ CONFIGURATION KEYS (section.key = default)
         Robustness Variable of the queriers on MN links (RFC 3810 9.1).
     multicast.query-interval-s = 125
         Query Interval (RFC 3810 9.2).
-    multicast.query-response-interval-ms = 100
+    multicast.query-response-interval-ms = 20
         Query Response Interval: short, because an MN link has one listener
         and its report after a handover is what restores the stream.
     multicast.last-listener-query-interval-ms = 1000

@@ -81,11 +81,11 @@ struct McastConfig {
     std::uint32_t table_base = 2000;  // MRT6 tables: base, base+1, ... (one per LMA)
     // Querier on the MN links, tuned for handover (PROTOCOL.md 6.5): a point-
     // to-point link has one listener, so the General Query sent when the link
-    // becomes a downstream asks for an answer within 100 ms and a leave is
+    // becomes a downstream asks for an answer within 20 ms and a leave is
     // acted on at once (explicit tracking, fast leave; RFC 6224 section 4.7).
     pmip::mcast::QuerierConfig querier = [] {
         pmip::mcast::QuerierConfig q;
-        q.query_response_interval = std::chrono::milliseconds(100);
+        q.query_response_interval = std::chrono::milliseconds(20);
         q.startup_query_interval = std::chrono::seconds(1);
         q.explicit_tracking = true;
         q.fast_leave = true;
