@@ -1,9 +1,22 @@
 // In-process scenarios: two MAG engines and an LMA engine joined by a fake
 // fabric that carries serialized Mobility Header messages (so every message
-// goes through the codec both ways) and can lose them. One simulated clock.
+// goes through the codec both ways). One simulated clock; advance() jumps
+// from event to event (timers and packet deliveries).
+//
+// The fabric can
+//   - drop the next N messages (drop_next),
+//   - hold back the messages a predicate picks (hold) until the test releases
+//     them, one by one and in any order: reordering by hand,
+//   - delay every message by a random time in [0, jitter], which reorders
+//     messages sent close together,
+//   - lose (loss) and duplicate (duplicate) messages at random,
+// with a seeded generator, so a run is the same every time. It counts what
+// it did (dropped, duplicated, reordered) so a test can show that the
+// impairment it relies on really happened.
 #include <catch2/catch.hpp>
 
 #include <deque>
+#include <random>
 #include <set>
 
 #include "pmip/lma/lma_engine.hpp"
@@ -23,22 +36,65 @@ const Ipv6Address kMag1 = address("2001:db8:100::11");
 const Ipv6Address kMag2 = address("2001:db8:100::12");
 const std::string kMac("\x02\x11\x22\x33\x44\x55", 6);
 
+// Mobile node i (1-based): MN 1 is kMac / mn1@example.org.
+std::string mac_of(unsigned i) {
+    if (i == 1) return kMac;
+    return std::string("\x02\x11\x22\x33\x44", 5) + static_cast<char>(0x54 + i);
+}
+std::string nai_of(unsigned i) { return "mn" + std::to_string(i) + "@example.org"; }
+lma::MobileNodeIdentifier lma_id(unsigned i) { return {1, nai_of(i)}; }
+
 struct Packet {
     Ipv6Address source, destination;
     std::vector<std::uint8_t> wire;
+    TimePoint due{};
+    std::uint64_t order = 0;  // send order, for counting reorderings
+};
+
+mh::Message message_of(const Packet& p) {
+    const auto parsed = mh::parse(p.wire);
+    REQUIRE(std::holds_alternative<mh::Parsed>(parsed));
+    return std::get<mh::Parsed>(parsed).message;
+}
+bool is_pbu(const mh::Message& m) { return std::holds_alternative<mh::BindingUpdate>(m); }
+bool is_pba(const mh::Message& m) { return std::holds_alternative<mh::BindingAcknowledgement>(m); }
+bool is_deregistration(const mh::Message& m) {
+    const auto* bu = std::get_if<mh::BindingUpdate>(&m);
+    return bu && bu->lifetime == 0;
+}
+std::uint16_t sequence_of(const mh::Message& m) {
+    if (const auto* bu = std::get_if<mh::BindingUpdate>(&m)) return bu->sequence;
+    return std::get<mh::BindingAcknowledgement>(m).sequence;
+}
+
+struct Options {
+    unsigned mobile_nodes = 1;
+    Duration min_delay_before_bce_delete = 2s;
+    unsigned prefix_pool_length = 60;  // /64s from 2001:db8:8000::/N
 };
 
 struct World {
     SimulatedClock clock;
     TimerQueue timers{clock};
-    std::deque<Packet> in_flight;
-    unsigned drop_next = 0;  // drop the next N packets
-    std::uint64_t delivered = 0, dropped = 0;
+    Options options;
+
+    // --- the fabric ---
+    std::deque<Packet> in_flight;  // ordered by due time (FIFO among equals)
+    std::vector<Packet> held;      // picked by `hold`, waiting for release()
+    std::function<bool(const Packet&, const mh::Message&)> hold;
+    unsigned drop_next = 0;  // drop the next N packets delivered
+    std::mt19937_64 rng{1};
+    double loss = 0;       // probability that a packet is lost
+    double duplicate = 0;  // probability that a packet arrives twice
+    Duration jitter{};     // each copy is delayed by a uniform time in [0, jitter]
+    std::uint64_t sent = 0, delivered = 0, dropped = 0, duplicated = 0, reordered = 0;
+    std::map<std::pair<Ipv6Address, Ipv6Address>, std::uint64_t> last_order;  // per direction
+    std::function<void()> after_event;  // after every delivery and timer run
 
     struct Port final : MhSender {
         World* w;
         void send(const Ipv6Address& s, const Ipv6Address& d, const mh::Message& m) override {
-            w->in_flight.push_back({s, d, mh::serialize(m)});
+            w->transmit(Packet{s, d, mh::serialize(m)}, m);
         }
     } port;
 
@@ -49,46 +105,122 @@ struct World {
     std::unique_ptr<lma::LmaEngine> lma;
 
     // MAG side, two MAGs.
+    struct Mag;
+    struct Recorder final : mag::MagObserver {
+        std::function<void(const mag::BindingUpdateListEntry&)> on_registered;
+        unsigned registered_events = 0, deregistered_events = 0;
+        void registered(const mag::BindingUpdateListEntry& e, const TunnelInfo&) override {
+            ++registered_events;
+            if (on_registered) on_registered(e);
+        }
+        void deregistered(const mag::BindingUpdateListEntry&) override { ++deregistered_events; }
+    };
     struct Mag {
+        Ipv6Address coa{};
         FakeRouteManager routes;
         std::unique_ptr<RefCountingTunnelManager> tunnels;
         std::unique_ptr<mag::MagEngine> engine;
-        std::set<int> links;
+        std::set<int> links;  // access links with an MN on them (is_attached)
+        Recorder observer;
     } mag1, mag2;
     mag::MapPolicyStore mag_policies;
 
-    World() {
+    explicit World(Options o = {}) : options(o) {
         port.w = this;
         lma_tunnels = std::make_unique<RefCountingTunnelManager>(std::make_unique<FakeTunnelBackend>(), timers);
-        lma_policies.policies[{1, "mn1@example.org"}] = lma::MobileNodePolicy{};
+        for (unsigned i = 1; i <= options.mobile_nodes; ++i) {
+            lma_policies.policies[lma_id(i)] = lma::MobileNodePolicy{};
+            mag::MobileNodePolicy p;
+            p.mn_identifier = nai_of(i);
+            p.lma = kLma;
+            p.lifetime = 25;  // 100 s
+            mag_policies.policies[mac_of(i)] = p;
+        }
         make_lma();
-        mag::MobileNodePolicy p;
-        p.mn_identifier = "mn1@example.org";
-        p.lma = kLma;
-        p.lifetime = 25;  // 100 s
-        mag_policies.policies[kMac] = p;
         make_mag(mag1, kMag1);
         make_mag(mag2, kMag2);
     }
     void make_lma() {
         lma::LmaConfig config;
         config.authorized_mags = {prefix("2001:db8:100::/64")};
-        config.min_delay_before_bce_delete = 2s;
+        config.min_delay_before_bce_delete = options.min_delay_before_bce_delete;
         std::vector<lma::PrefixPool> pools;
-        pools.push_back(*lma::PrefixPool::create(prefix("2001:db8:8000::/60"), 64));
+        const std::string pool = "2001:db8:8000::/" + std::to_string(options.prefix_pool_length);
+        pools.push_back(*lma::PrefixPool::create(prefix(pool.c_str()), 64));
         lma = std::make_unique<lma::LmaEngine>(config, lma_policies, std::move(pools), *lma_tunnels,
                                                lma_routes, timers, port);
     }
     void make_mag(Mag& m, const Ipv6Address& coa) {
+        m.coa = coa;
         m.tunnels = std::make_unique<RefCountingTunnelManager>(std::make_unique<FakeTunnelBackend>(), timers);
         mag::MagConfig config;
         config.proxy_coa = coa;
         m.engine = std::make_unique<mag::MagEngine>(config, mag_policies, *m.tunnels, m.routes, timers,
                                                     port, [&m](int i) { return m.links.count(i) != 0; });
+        m.engine->set_observer(&m.observer);
     }
-    // Delivers everything in flight (and what that triggers) at 1 ms per hop.
+    Mag& mag_at(const Ipv6Address& a) {
+        REQUIRE((a == kMag1 || a == kMag2));
+        return a == kMag1 ? mag1 : mag2;
+    }
+
+    double uniform() { return std::uniform_real_distribution<double>(0.0, 1.0)(rng); }
+    void enqueue(Packet p) {
+        const auto at = std::upper_bound(in_flight.begin(), in_flight.end(), p.due,
+                                         [](TimePoint t, const Packet& q) { return t < q.due; });
+        in_flight.insert(at, std::move(p));
+    }
+    void transmit(Packet p, const mh::Message& m) {
+        p.order = ++sent;
+        if (hold && hold(p, m)) {
+            held.push_back(std::move(p));
+            return;
+        }
+        if (loss > 0 && uniform() < loss) {
+            ++dropped;
+            return;
+        }
+        const int copies = duplicate > 0 && uniform() < duplicate ? 2 : 1;
+        if (copies == 2) ++duplicated;
+        for (int c = 0; c < copies; ++c) {
+            Packet copy = p;
+            copy.due = clock.now();
+            if (jitter > Duration::zero()) {
+                const auto span = std::chrono::duration_cast<std::chrono::microseconds>(jitter).count();
+                copy.due += std::chrono::microseconds(
+                    std::uniform_int_distribution<std::int64_t>(0, span)(rng));
+            }
+            enqueue(std::move(copy));
+        }
+    }
+    // Held packet `index` goes on the wire now (arrives at the next pump()).
+    void release(std::size_t index) {
+        REQUIRE(index < held.size());
+        Packet p = std::move(held[index]);
+        held.erase(held.begin() + static_cast<std::ptrdiff_t>(index));
+        p.due = clock.now();
+        enqueue(std::move(p));
+        pump();
+    }
+    void deliver(const Packet& p) {
+        auto& last = last_order[{p.source, p.destination}];
+        if (p.order < last) ++reordered;
+        last = std::max(last, p.order);
+        const auto m = message_of(p);
+        if (const auto* bu = std::get_if<mh::BindingUpdate>(&m)) {
+            REQUIRE(p.destination == kLma);
+            if (lma) lma->handle_proxy_binding_update(p.source, p.destination, *bu);
+        } else if (const auto* ba = std::get_if<mh::BindingAcknowledgement>(&m)) {
+            mag_at(p.destination).engine->handle_proxy_binding_acknowledgement(p.source, *ba);
+        } else if (const auto* bri = std::get_if<mh::BindingRevocationIndication>(&m)) {
+            mag_at(p.destination).engine->handle_binding_revocation_indication(p.source, *bri);
+        } else if (const auto* bra = std::get_if<mh::BindingRevocationAcknowledgement>(&m)) {
+            if (lma) lma->handle_binding_revocation_acknowledgement(p.source, p.destination, *bra);
+        }
+    }
+    // Delivers everything due (and what that triggers, when due too).
     void pump() {
-        while (!in_flight.empty()) {
+        while (!in_flight.empty() && in_flight.front().due <= clock.now()) {
             Packet p = std::move(in_flight.front());
             in_flight.pop_front();
             if (drop_next > 0) {
@@ -97,29 +229,30 @@ struct World {
                 continue;
             }
             ++delivered;
-            const auto parsed = mh::parse(p.wire);
-            REQUIRE(std::holds_alternative<mh::Parsed>(parsed));
-            const auto& m = std::get<mh::Parsed>(parsed).message;
-            if (const auto* bu = std::get_if<mh::BindingUpdate>(&m)) {
-                REQUIRE(p.destination == kLma);
-                if (lma) lma->handle_proxy_binding_update(p.source, p.destination, *bu);
-            } else if (const auto* ba = std::get_if<mh::BindingAcknowledgement>(&m)) {
-                Mag& target = p.destination == kMag1 ? mag1 : mag2;
-                target.engine->handle_proxy_binding_acknowledgement(p.source, *ba);
+            deliver(p);
+            if (after_event) after_event();
+        }
+    }
+    // Moves the clock by `d`, stopping at every timer deadline and delivery.
+    void advance(Duration d) {
+        const auto end = clock.now() + d;
+        for (;;) {
+            TimePoint next = end;
+            if (const auto t = timers.next_deadline()) next = std::min(next, *t);
+            if (!in_flight.empty()) next = std::min(next, in_flight.front().due);
+            if (next > clock.now()) clock.advance(next - clock.now());
+            if (timers.run_due() > 0 && after_event) after_event();
+            pump();
+            if (clock.now() >= end) {
+                const auto t = timers.next_deadline();
+                const bool due = (t && *t <= end) || (!in_flight.empty() && in_flight.front().due <= end);
+                if (!due) break;
             }
         }
     }
-    void advance(Duration d) {
-        const auto end = clock.now() + d;
-        while (clock.now() < end) {
-            clock.advance(std::min<Duration>(100ms, end - clock.now()));
-            timers.run_due();
-            pump();
-        }
-    }
-    void attach(Mag& m, int ifindex) {
+    void attach(Mag& m, int ifindex, unsigned mn = 1) {
         m.links.insert(ifindex);
-        REQUIRE(m.engine->attach(ifindex, "veth" + std::to_string(ifindex), kMac));
+        REQUIRE(m.engine->attach(ifindex, "veth" + std::to_string(ifindex), mac_of(mn)));
         pump();
     }
     void detach(Mag& m, int ifindex) {
@@ -130,6 +263,31 @@ struct World {
     const lma::BindingCacheEntry& only_binding() {
         REQUIRE(lma->cache().size() == 1);
         return lma->cache().entries().begin()->second;
+    }
+    // LMA routes whose prefix is `p`.
+    std::size_t lma_routes_for(const Ipv6Prefix& p) const {
+        return static_cast<std::size_t>(std::count_if(lma_routes.routes.begin(), lma_routes.routes.end(),
+                                                      [&](const Route& r) { return r.destination == p; }));
+    }
+    static std::size_t routes_for(const Mag& m, const Ipv6Prefix& p) {
+        return static_cast<std::size_t>(std::count_if(m.routes.routes.begin(), m.routes.routes.end(),
+                                                      [&](const Route& r) { return r.destination == p; }));
+    }
+    static std::size_t rules_for(const Mag& m, const Ipv6Prefix& p) {
+        return static_cast<std::size_t>(std::count_if(m.routes.rules.begin(), m.routes.rules.end(),
+                                                      [&](const Rule& r) { return r.source == p; }));
+    }
+    // Nothing of any binding left anywhere.
+    void require_no_state() {
+        for (Mag* m : {&mag1, &mag2}) {
+            CHECK(m->engine->entries().empty());
+            CHECK(m->routes.routes.empty());
+            CHECK(m->routes.rules.empty());
+            CHECK(m->tunnels->tunnels().empty());
+        }
+        CHECK(lma->cache().size() == 0);
+        CHECK(lma_routes.routes.empty());
+        CHECK(lma_tunnels->tunnels().empty());
     }
 };
 
@@ -182,7 +340,7 @@ TEST_CASE("Scenario: a lost PBA is recovered by retransmission with the same pre
     const Packet pbu = v.in_flight.front();
     v.in_flight.pop_front();
     v.lma->handle_proxy_binding_update(pbu.source, pbu.destination,
-                                       std::get<mh::BindingUpdate>(std::get<mh::Parsed>(mh::parse(pbu.wire)).message));
+                                       std::get<mh::BindingUpdate>(message_of(pbu)));
     v.drop_next = 1;  // the PBA
     v.pump();
     CHECK(v.mag1.engine->find_by_interface(7)->state == mag::BulState::kRegistering);
@@ -208,4 +366,434 @@ TEST_CASE("Scenario: after an LMA restart the MAG registers again and keeps its 
     w.pump();
     CHECK(w.only_binding().home_network_prefixes == hnp);
     CHECK(w.mag1.engine->find_by_interface(7)->state == mag::BulState::kRegistered);
+}
+
+// --- reordering, by hand -----------------------------------------------------
+
+TEST_CASE("RFC 5213 6.9.2: a PBA for an older PBU arriving after the PBA of its retransmission "
+          "is ignored",
+          "[scenario][reorder]") {
+    World w;
+    w.hold = [](const Packet&, const mh::Message& m) { return is_pba(m); };
+    w.attach(w.mag1, 7);  // PBU 1 reaches the LMA; PBA 1 held
+    REQUIRE(w.held.size() == 1);
+    w.advance(1s);  // INITIAL_BINDACK_TIMEOUT: PBU 2 (new sequence number) reaches the LMA
+    REQUIRE(w.held.size() == 2);
+    CHECK(w.mag1.engine->counters().pbu_retransmitted == 1);
+    const auto older = sequence_of(message_of(w.held[0]));
+    const auto newer = sequence_of(message_of(w.held[1]));
+    REQUIRE(older != newer);
+    w.hold = nullptr;
+    w.release(1);  // the newer PBA first
+    const auto* e = w.mag1.engine->find_by_interface(7);
+    REQUIRE(e != nullptr);
+    CHECK(e->state == mag::BulState::kRegistered);
+    CHECK(e->sequence == newer);
+    const auto hnp = e->home_network_prefixes;
+    CHECK(hnp == w.only_binding().home_network_prefixes);
+    w.release(0);  // then the older one
+    CHECK(w.mag1.engine->counters().pba_unmatched == 1);
+    CHECK(w.mag1.engine->counters().pba_accepted == 1);
+    CHECK(w.mag1.observer.registered_events == 1);  // forwarding installed once
+    CHECK(e->state == mag::BulState::kRegistered);
+    CHECK(e->home_network_prefixes == hnp);
+    CHECK(w.mag1.routes.rules.size() == 1);
+    CHECK(w.lma->counters().sessions_created == 1);
+}
+
+TEST_CASE("RFC 5213 6.9.2: the PBA of a PBU that has been retransmitted meanwhile does not "
+          "complete the registration; the retransmission's PBA does, with the same prefix",
+          "[scenario][reorder]") {
+    World w;
+    w.hold = [](const Packet&, const mh::Message& m) { return is_pba(m); };
+    w.attach(w.mag1, 7);  // PBU 1 accepted by the LMA, PBA 1 held
+    w.hold = [](const Packet&, const mh::Message& m) { return is_pbu(m); };
+    w.advance(1s);  // PBU 2 (the retransmission) held before the LMA
+    REQUIRE(w.held.size() == 2);
+    REQUIRE(is_pba(message_of(w.held[0])));
+    REQUIRE(is_pbu(message_of(w.held[1])));
+    w.hold = nullptr;
+    w.release(0);  // PBA 1 arrives after PBU 2 left: its sequence number is stale
+    CHECK(w.mag1.engine->counters().pba_unmatched == 1);
+    CHECK(w.mag1.engine->find_by_interface(7)->state == mag::BulState::kRegistering);
+    CHECK(w.mag1.routes.rules.empty());
+    const auto hnp = w.only_binding().home_network_prefixes;
+    w.release(0);  // PBU 2: re-registration of the same session, PBA 2 accepted
+    const auto* e = w.mag1.engine->find_by_interface(7);
+    CHECK(e->state == mag::BulState::kRegistered);
+    CHECK(e->home_network_prefixes == hnp);
+    CHECK(w.lma->counters().sessions_created == 1);
+    CHECK(w.lma->counters().pbu_accepted == 2);
+}
+
+TEST_CASE("RFC 5213 5.3.1 step 9 / 5.5: a duplicate of an accepted PBU arriving after its PBA is "
+          "rejected (157, timestamp not newer) and the MAG ignores that PBA",
+          "[scenario][duplicate]") {
+    World w;
+    Packet copy;
+    w.hold = [&copy](const Packet& p, const mh::Message& m) {
+        if (is_pbu(m)) copy = p;  // the original goes on; a copy waits
+        return false;
+    };
+    w.attach(w.mag1, 7);
+    w.hold = nullptr;
+    const auto* e = w.mag1.engine->find_by_interface(7);
+    REQUIRE(e->state == mag::BulState::kRegistered);
+    const auto timestamp = w.only_binding().timestamp;
+    const auto hnp = e->home_network_prefixes;
+    w.advance(100ms);
+    w.held.push_back(copy);
+    w.release(0);  // the duplicate reaches the LMA
+    CHECK(w.lma->counters().pbu_rejected.at(mh::status::kTimestampLowerThanPrevAccepted) == 1);
+    CHECK(w.mag1.engine->counters().pba_unmatched == 1);
+    CHECK(e->state == mag::BulState::kRegistered);
+    CHECK(e->home_network_prefixes == hnp);
+    CHECK(w.only_binding().timestamp == timestamp);
+    CHECK(w.only_binding().state == lma::BindingState::kActive);
+    CHECK(w.mag1.engine->counters().pba_rejected.empty());
+}
+
+TEST_CASE("RFC 5213 5.3.5 / 5.5: the previous MAG's de-registration overtaken by the new MAG's "
+          "registration leaves the binding, its prefix and its routes at the new MAG",
+          "[scenario][reorder]") {
+    World w;
+    w.attach(w.mag1, 7);
+    const auto hnp = w.only_binding().home_network_prefixes;
+    REQUIRE(hnp.size() == 1);
+    w.advance(2s);
+    w.hold = [](const Packet& p, const mh::Message& m) {
+        return p.source == kMag1 && is_deregistration(m);
+    };
+    w.detach(w.mag1, 7);  // MAG1's de-registration is slow on the wire
+    REQUIRE(w.held.size() == 1);
+    w.advance(20ms);
+    w.attach(w.mag2, 9);  // MAG2's PBU overtakes it: handoff (table B1)
+    CHECK(w.only_binding().proxy_coa == kMag2);
+    CHECK(w.mag2.engine->find_by_interface(9)->state == mag::BulState::kRegistered);
+    w.hold = nullptr;
+    w.release(0);  // the de-registration arrives (its timestamp is older)
+    CHECK(w.lma->counters().pbu_rejected.at(mh::status::kTimestampLowerThanPrevAccepted) == 1);
+    CHECK(w.mag1.engine->entries().empty());  // any PBA ends MAG1's de-registration
+    w.advance(15s);  // past MinDelayBeforeBCEDelete: nothing was scheduled for deletion
+    const auto& b = w.only_binding();
+    CHECK(b.proxy_coa == kMag2);
+    CHECK(b.state == lma::BindingState::kActive);
+    CHECK(b.home_network_prefixes == hnp);
+    CHECK(w.lma_routes_for(hnp.front()) == 1);
+    REQUIRE(w.lma_tunnels->tunnels().size() == 1);
+    CHECK(w.lma_tunnels->tunnels().front().key.peer == kMag2);
+    CHECK(w.mag2.engine->find_by_interface(9)->home_network_prefixes == hnp);
+    CHECK(World::routes_for(w.mag2, hnp.front()) == 1);
+    CHECK(World::rules_for(w.mag2, hnp.front()) == 1);
+    CHECK(w.mag1.routes.routes.empty());
+    CHECK(w.mag1.routes.rules.empty());
+    CHECK(w.mag1.tunnels->tunnels().empty());
+}
+
+TEST_CASE("RFC 5213 5.3.5: a de-registration from a MAG that no longer holds the binding is "
+          "ignored (no PBA); that MAG cleans up after INITIAL_BINDACK_TIMEOUT",
+          "[scenario][reorder]") {
+    World w;
+    w.attach(w.mag1, 7);
+    const auto hnp = w.only_binding().home_network_prefixes;
+    w.advance(2s);
+    w.attach(w.mag2, 9);
+    REQUIRE(w.only_binding().proxy_coa == kMag2);
+    w.advance(50ms);      // a newer timestamp than MAG2's registration
+    w.detach(w.mag1, 7);  // MAG1 notices late
+    CHECK(w.lma->counters().pbu_ignored == 1);
+    CHECK(w.lma->counters().pbu_rejected.empty());
+    REQUIRE(w.mag1.engine->find_by_interface(7) != nullptr);  // no PBA came
+    CHECK(w.mag1.engine->find_by_interface(7)->state == mag::BulState::kDeregistering);
+    CHECK(w.mag1.routes.rules.empty());  // its forwarding state went at once
+    w.advance(1100ms);
+    CHECK(w.mag1.engine->entries().empty());
+    CHECK(w.mag1.engine->counters().deregistration_timeouts == 1);
+    w.advance(15s);
+    CHECK(w.only_binding().proxy_coa == kMag2);
+    CHECK(w.only_binding().state == lma::BindingState::kActive);
+    CHECK(w.only_binding().home_network_prefixes == hnp);
+    CHECK(w.lma_routes_for(hnp.front()) == 1);
+    CHECK(w.mag2.engine->find_by_interface(9)->state == mag::BulState::kRegistered);
+}
+
+TEST_CASE("RFC 5213 5.5 / 6.13: a renewal overtaken by the de-registration does not revive the "
+          "binding",
+          "[scenario][reorder]") {
+    World w;
+    w.attach(w.mag1, 7);
+    w.hold = [](const Packet& p, const mh::Message& m) {
+        const auto* bu = std::get_if<mh::BindingUpdate>(&m);
+        return p.source == kMag1 && bu && bu->lifetime > 0;
+    };
+    w.advance(80500ms);  // renewal at 80 % of the 100 s lifetime: held
+    REQUIRE(w.held.size() == 1);
+    CHECK(w.mag1.engine->counters().renewals == 1);
+    w.hold = nullptr;
+    w.detach(w.mag1, 7);  // the de-registration arrives first
+    CHECK(w.mag1.engine->entries().empty());
+    CHECK(w.only_binding().state == lma::BindingState::kDeregistering);
+    w.release(0);  // then the renewal
+    CHECK(w.lma->counters().pbu_rejected.at(mh::status::kTimestampLowerThanPrevAccepted) == 1);
+    CHECK(w.only_binding().state == lma::BindingState::kDeregistering);
+    w.advance(3s);  // MinDelayBeforeBCEDelete = 2 s
+    w.require_no_state();
+}
+
+TEST_CASE("RFC 5213 6.9.4 / 5.3.5: every message delivered twice changes nothing: attach, renew, "
+          "handover and detach end as without duplicates",
+          "[scenario][duplicate]") {
+    World w;
+    w.duplicate = 1.0;
+    w.attach(w.mag1, 7);
+    const auto hnp = w.only_binding().home_network_prefixes;
+    CHECK(w.mag1.engine->find_by_interface(7)->state == mag::BulState::kRegistered);
+    w.advance(300s);  // renewals, each PBU and PBA twice
+    CHECK(w.mag1.engine->counters().renewals >= 3);
+    CHECK(w.only_binding().home_network_prefixes == hnp);
+    w.attach(w.mag2, 9);
+    w.detach(w.mag1, 7);
+    w.advance(5s);
+    CHECK(w.only_binding().proxy_coa == kMag2);
+    CHECK(w.only_binding().state == lma::BindingState::kActive);
+    CHECK(w.mag2.engine->find_by_interface(9)->state == mag::BulState::kRegistered);
+    CHECK(w.mag2.engine->find_by_interface(9)->home_network_prefixes == hnp);
+    CHECK(w.mag1.engine->entries().empty());
+    CHECK(w.lma->counters().sessions_created == 1);
+    CHECK(w.mag1.observer.registered_events == 1);
+    CHECK(w.mag2.observer.registered_events == 1);
+    // The second copies were answered and ignored.
+    CHECK(w.lma->counters().pbu_rejected.at(mh::status::kTimestampLowerThanPrevAccepted) >= 4);
+    CHECK(w.mag1.engine->counters().pba_unmatched + w.mag2.engine->counters().pba_unmatched >= 4);
+    w.detach(w.mag2, 9);
+    w.advance(3s);
+    w.require_no_state();
+    CHECK(w.duplicated == w.sent);
+}
+
+// --- random loss, duplication and reordering ----------------------------------
+
+namespace {
+
+// Mobile nodes moving between the two MAGs. An MN on a link is what the MAG's
+// is_attached() reports; magd attaches it on link up, and again on its
+// Router Solicitations (RFC 4861 section 6.3.7: up to 3, 4 s apart) when it
+// holds no entry for that link then.
+struct Crowd {
+    World& w;
+    struct Mn {
+        int at = 0;  // 0: nowhere, 1: MAG1, 2: MAG2 (where it is now)
+        std::set<int> links;  // MAGs whose link it is on (2 during make-before-break)
+        std::uint64_t epoch = 0;  // invalidates the solicitations of earlier attachments
+        std::vector<Ipv6Prefix> last_prefixes;  // of its last registration at any MAG
+        bool binding_gone = false;  // the LMA had no session for it since then
+    };
+    std::vector<Mn> mns;
+    unsigned registrations = 0, prefix_kept = 0, prefix_changed_after_deletion = 0;
+    unsigned handovers = 0, detaches = 0, attaches = 0;
+
+    Crowd(World& world, unsigned n) : w(world), mns(n + 1) {
+        for (World::Mag* m : {&w.mag1, &w.mag2}) {
+            m->observer.on_registered = [this](const mag::BindingUpdateListEntry& e) { registered(e); };
+        }
+        w.after_event = [this] { watch_lma(); };
+    }
+    static int ifindex(unsigned mn, int mag) { return 100 * mag + static_cast<int>(mn); }
+    World::Mag& mag(int k) { return k == 1 ? w.mag1 : w.mag2; }
+    unsigned mn_of(const std::string& mac) const {
+        for (unsigned i = 1; i < mns.size(); ++i) {
+            if (mac_of(i) == mac) return i;
+        }
+        FAIL("unknown MAC");
+        return 0;
+    }
+    void watch_lma() {
+        for (unsigned i = 1; i < mns.size(); ++i) {
+            if (w.lma->cache().sessions_of(lma_id(i)).empty()) mns[i].binding_gone = true;
+        }
+    }
+    // Same prefix across handovers: a registration may bring another prefix
+    // only if the LMA deleted the MN's binding in between (MinDelayBeforeBCEDelete
+    // or lifetime expired while the MN was away or unreachable).
+    void registered(const mag::BindingUpdateListEntry& e) {
+        Mn& mn = mns[mn_of(e.mn_link_layer_address)];
+        ++registrations;
+        if (!mn.last_prefixes.empty()) {
+            if (e.home_network_prefixes == mn.last_prefixes) {
+                ++prefix_kept;
+            } else {
+                INFO("MN " << mn_of(e.mn_link_layer_address) << " got a new prefix at "
+                           << e.access_interface);
+                CHECK(mn.binding_gone);
+                ++prefix_changed_after_deletion;
+            }
+        }
+        mn.last_prefixes = e.home_network_prefixes;
+        mn.binding_gone = w.lma->cache().sessions_of(lma_id(mn_of(e.mn_link_layer_address))).empty();
+    }
+    void link_up(unsigned i, int k) {
+        Mn& mn = mns[i];
+        mn.links.insert(k);
+        mn.at = k;
+        ++attaches;
+        const int ifx = ifindex(i, k);
+        World::Mag& m = mag(k);
+        m.links.insert(ifx);
+        (void)m.engine->attach(ifx, "mn" + std::to_string(ifx), mac_of(i));
+        const std::uint64_t epoch = ++mn.epoch;
+        for (auto delay : {4s, 8s, 12s}) {  // the MN's Router Solicitations
+            w.timers.start_timer(delay, [this, i, k, ifx, epoch] {
+                World::Mag& mm = mag(k);
+                if (mns[i].epoch != epoch || !mm.links.count(ifx) || mm.engine->find_by_interface(ifx))
+                    return;
+                (void)mm.engine->attach(ifx, "mn" + std::to_string(ifx), mac_of(i));
+            });
+        }
+        w.pump();
+    }
+    void link_down(unsigned i, int k) {
+        Mn& mn = mns[i];
+        mn.links.erase(k);
+        if (mn.at == k) mn.at = mn.links.empty() ? 0 : *mn.links.begin();
+        const int ifx = ifindex(i, k);
+        mag(k).links.erase(ifx);
+        mag(k).engine->detach(ifx);
+        w.pump();
+    }
+    Duration random_ms(int max) {
+        return std::chrono::milliseconds(std::uniform_int_distribution<int>(0, max)(w.rng));
+    }
+    // One random step for MN i.
+    void step(unsigned i) {
+        Mn& mn = mns[i];
+        if (mn.at == 0) {
+            link_up(i, w.uniform() < 0.5 ? 1 : 2);
+            return;
+        }
+        const int from = mn.at, to = 3 - mn.at;
+        if (w.uniform() < 0.65) {
+            ++handovers;
+            if (w.uniform() < 0.5) {  // break before make
+                link_down(i, from);
+                w.advance(random_ms(300));
+                link_up(i, to);
+            } else {  // make before break: the old MAG notices late
+                link_up(i, to);
+                w.advance(random_ms(300));
+                link_down(i, from);
+            }
+        } else {
+            ++detaches;
+            link_down(i, from);
+        }
+    }
+    // Every attached MN registered at exactly the MAG it is on, with the
+    // LMA's binding there; no state for MNs that are nowhere.
+    void check_invariants() {
+        std::size_t attached = 0;
+        std::map<int, std::size_t> at_mag;
+        for (unsigned i = 1; i < mns.size(); ++i) {
+            INFO("MN " << i << " at MAG " << mns[i].at);
+            const Mn& mn = mns[i];
+            const auto sessions = w.lma->cache().sessions_of(lma_id(i));
+            for (int k : {1, 2}) {
+                const auto* e = mag(k).engine->find_by_interface(ifindex(i, k));
+                if (k != mn.at) {
+                    CHECK(e == nullptr);
+                    continue;
+                }
+                REQUIRE(e != nullptr);
+                CHECK(e->state == mag::BulState::kRegistered);
+                REQUIRE(sessions.size() == 1);
+                const auto* b = w.lma->cache().find(sessions.front());
+                CHECK(b->proxy_coa == mag(k).coa);
+                CHECK(b->state == lma::BindingState::kActive);
+                CHECK(b->home_network_prefixes == e->home_network_prefixes);
+                CHECK(e->home_network_prefixes == mn.last_prefixes);
+                for (const auto& p : e->home_network_prefixes) {
+                    CHECK(World::routes_for(mag(k), p) == 1);
+                    CHECK(World::rules_for(mag(k), p) == 1);
+                    CHECK(World::routes_for(mag(3 - k), p) == 0);
+                    CHECK(World::rules_for(mag(3 - k), p) == 0);
+                    CHECK(w.lma_routes_for(p) == 1);
+                }
+            }
+            if (mn.at == 0) {
+                CHECK(sessions.empty());
+                for (const auto& p : mn.last_prefixes) CHECK(w.lma_routes_for(p) == 0);
+            } else {
+                ++attached;
+                ++at_mag[mn.at];
+            }
+        }
+        CHECK(w.lma->cache().size() == attached);
+        CHECK(w.lma_routes.routes.size() == attached);
+        CHECK(w.lma_tunnels->tunnels().size() == at_mag.size());
+        for (int k : {1, 2}) {
+            INFO("MAG " << k);
+            CHECK(mag(k).engine->entries().size() == at_mag[k]);
+            CHECK(mag(k).routes.rules.size() == at_mag[k]);
+            // The HNP routes plus the LMA table's default route into the tunnel.
+            CHECK(mag(k).routes.routes.size() == at_mag[k] + (at_mag[k] ? 1 : 0));
+            CHECK(mag(k).tunnels->tunnels().size() == (at_mag[k] ? 1u : 0u));
+        }
+    }
+};
+
+}  // namespace
+
+TEST_CASE("RFC 5213 5.3.5, 5.5, 6.9.4: under seeded random loss, duplication and reordering, "
+          "every attached MN ends registered at exactly its MAG with an unchanged prefix, and "
+          "detached MNs leave no state",
+          "[scenario][random]") {
+    const std::uint64_t seed = GENERATE(20261122u, 7u, 1234567u);
+    INFO("seed " << seed);
+    constexpr unsigned kMobileNodes = 8;
+    // MinDelayBeforeBCEDelete at the RFC's 10 s: a handover whose new PBU is
+    // lost for longer than that may get a new prefix (the invariant allows
+    // it only when the LMA really had deleted the binding).
+    World w(Options{kMobileNodes, 10s, 56});
+    w.rng.seed(seed);
+    w.loss = 0.2;
+    w.duplicate = 0.1;
+    w.jitter = 100ms;  // inside the LMA's 300 ms TimestampValidityWindow
+    Crowd crowd(w, kMobileNodes);
+    for (int round = 0; round < 400; ++round) {
+        const unsigned i = std::uniform_int_distribution<unsigned>(1, kMobileNodes)(w.rng);
+        crowd.step(i);
+        // Mostly short pauses (messages cross each other), sometimes long
+        // enough for renewals (80 s) under loss.
+        const double r = w.uniform();
+        w.advance(r < 0.05 ? 90s : r < 0.5 ? crowd.random_ms(3000) : crowd.random_ms(200));
+    }
+    INFO("sent " << w.sent << ", dropped " << w.dropped << ", duplicated " << w.duplicated
+                 << ", reordered " << w.reordered << "; " << crowd.handovers << " handovers, "
+                 << crowd.registrations << " registrations, prefix kept " << crowd.prefix_kept
+                 << ", new prefix after the LMA deleted the binding "
+                 << crowd.prefix_changed_after_deletion);
+    // The impairments really happened.
+    CHECK(w.dropped > 100);
+    CHECK(w.duplicated > 50);
+    CHECK(w.reordered > 15);
+    CHECK(crowd.handovers > 100);
+    CHECK(w.mag1.engine->counters().pbu_retransmitted + w.mag2.engine->counters().pbu_retransmitted > 50);
+
+    // The network heals (duplicates and reordering stay); the state settles.
+    // A lost de-registration is not retransmitted (RFC 5213 6.9.1.2,
+    // PROTOCOL.md 2.14: the MAG cleans up after INITIAL_BINDACK_TIMEOUT), so
+    // the LMA may keep such a binding until its lifetime (100 s) ends.
+    w.loss = 0;
+    w.advance(120s);
+    crowd.check_invariants();
+    CHECK(crowd.prefix_kept > 100);
+
+    // Everyone leaves: nothing left at either side.
+    for (unsigned i = 1; i <= kMobileNodes; ++i) {
+        for (int k : {1, 2}) {
+            if (crowd.mns[i].links.count(k)) crowd.link_down(i, k);
+        }
+    }
+    w.advance(120s);
+    crowd.check_invariants();
+    w.require_no_state();
 }
