@@ -163,7 +163,9 @@ Status MagDaemon::open() {
 
     socket_->set_handler([this](const ReceivedPacket& p) { receiver_->receive(p); });
 
-    auto monitor = make_netlink_link_monitor(loop_);
+    // Thousands of access links coming up at once must not overflow the
+    // event socket (ENOBUFS makes the monitor dump everything again).
+    auto monitor = make_netlink_link_monitor(loop_, 64 << 20);
     if (!monitor)
         return monitor.error();
     links_ = std::move(*monitor);

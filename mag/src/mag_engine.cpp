@@ -72,8 +72,16 @@ bool MagEngine::attach(int ifindex, const std::string& interface, const std::str
                        std::uint8_t handoff_indicator) {
     ++counters_.attaches;
     if (const auto it = by_interface_.find(ifindex); it != by_interface_.end()) {
-        // Already known on this link (a repeated RS, a link flap): nothing new.
-        return entries_.at(it->second).state != BulState::kDenied;
+        const BindingUpdateListEntry& existing = entries_.at(it->second);
+        if (existing.state != BulState::kDeregistering) {
+            // Already known on this link (a repeated RS, a link flap): nothing new.
+            return existing.state != BulState::kDenied;
+        }
+        // The MN came back while its de-registration is outstanding: that
+        // entry is finished (its forwarding state is already gone) and a new
+        // registration starts; the LMA takes it as a registration during its
+        // MinDelayBeforeBCEDelete wait [RFC 5213 section 5.3.5].
+        erase(it->second);
     }
     const MobileNodePolicy* policy = policies_.find(mac);
     if (policy == nullptr) {
@@ -138,7 +146,10 @@ void MagEngine::send_pbu(BindingUpdateListEntry& e, bool retransmission) {
     }
     const bool gre = e.policy.tunnel_kind == TunnelKind::kGre || e.policy.gre_keys;
     if (gre && !e.gre_not_supported) pbu.options.push_back(mh::GreKey{e.downlink_key});
+    if (const auto old = by_sequence_.find(e.sequence); old != by_sequence_.end() && old->second == e.id)
+        by_sequence_.erase(old);
     e.sequence = pbu.sequence;
+    by_sequence_[pbu.sequence] = e.id;
     e.last_sent = timers_.clock().now();
     ++e.transmissions;
     ++counters_.pbu_sent;
@@ -232,7 +243,23 @@ void MagEngine::handle_proxy_binding_acknowledgement(const Ipv6Address& source,
     // Match by MN-Identifier, disambiguated by sequence (section 6.9.2).
     const auto* id = mh::find_option<mh::MobileNodeIdentifier>(pba.options);
     BindingUpdateListEntry* match = nullptr;
+    // The outstanding PBU with that sequence number (per-MAG counter, so one
+    // entry at most): an index, not a scan of the whole BUL.
+    const auto by_seq = by_sequence_.find(pba.sequence);
+    if (by_seq != by_sequence_.end()) {
+        auto& e = entries_.at(by_seq->second);
+        const bool candidate =
+            e.sequence == pba.sequence && e.policy.lma == source &&
+            (e.state == BulState::kRegistering || e.state == BulState::kDeregistering);
+        if (candidate && !(id && (id->subtype != e.policy.mn_identifier_subtype ||
+                                  std::string(id->identifier.begin(), id->identifier.end()) !=
+                                      e.policy.mn_identifier))) {
+            match = &e;
+        }
+    }
     for (auto& [eid, e] : entries_) {
+        if (match != nullptr) break;
+        if (by_seq != by_sequence_.end()) break;  // the index is authoritative
         if (e.sequence != pba.sequence || e.policy.lma != source) continue;
         if (e.state != BulState::kRegistering && e.state != BulState::kDeregistering) continue;
         if (id && (id->subtype != e.policy.mn_identifier_subtype ||
@@ -462,6 +489,8 @@ void MagEngine::erase(EntryId id) {
     if (it == entries_.end()) return;
     cancel_timers(it->second);
     remove_forwarding(it->second);
+    if (const auto bs = by_sequence_.find(it->second.sequence); bs != by_sequence_.end() && bs->second == id)
+        by_sequence_.erase(bs);
     const auto bi = by_interface_.find(it->second.access_ifindex);
     if (bi != by_interface_.end() && bi->second == id) by_interface_.erase(bi);
     entries_.erase(it);

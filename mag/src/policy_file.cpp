@@ -212,6 +212,8 @@ PolicyLoad parse_policy_json(const std::string& text, const std::string& name) {
                     r.error(where + ".mac", mac_text(*mac) + " is listed twice");
                     continue;
                 }
+                if (!e.interface.empty())
+                    load.contents.mac_by_interface[e.interface] = *mac;
                 load.contents.by_mac.emplace(*mac, std::move(e));
             }
         }
@@ -256,11 +258,11 @@ const MobileNodePolicy* FilePolicyStore::find(const std::string& mac) const {
 }
 
 const PolicyEntry* FilePolicyStore::find_by_interface(const std::string& interface) const {
-    for (const auto& [mac, e] : contents_.by_mac) {
-        if (e.interface == interface)
-            return &e;
-    }
-    return nullptr;
+    const auto m = contents_.mac_by_interface.find(interface);
+    if (m == contents_.mac_by_interface.end())
+        return nullptr;
+    const auto it = contents_.by_mac.find(m->second);
+    return it == contents_.by_mac.end() ? nullptr : &it->second;
 }
 
 std::vector<std::string> FilePolicyStore::replace(PolicyFileContents contents) {

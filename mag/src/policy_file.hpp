@@ -49,6 +49,7 @@ struct PolicyFileContents {
     std::map<std::string, PolicyEntry> by_mac;  // key: 6 octets
     std::optional<MobileNodePolicy> default_policy;
     std::string default_id_template;  // with "{mac}"
+    std::map<std::string, std::string> mac_by_interface;  // interface -> mac (index)
 };
 
 struct PolicyLoad {

@@ -526,3 +526,31 @@ TEST_CASE("A revoked MN that detaches and comes back registers again", "[mag][re
     CHECK(f.attach(7));
     CHECK(f.sent.size() == pbus + 1);
 }
+
+TEST_CASE("An MN back on its link while its de-registration is outstanding registers again (6.9.1.2, 5.3.5)", "[mag]") {
+    Fixture f;
+    REQUIRE(f.attach());
+    f.engine->handle_proxy_binding_acknowledgement(kLma, f.pba());
+    REQUIRE(f.entry().state == BulState::kRegistered);
+    f.attached_links.erase(7);
+    f.engine->detach(7);
+    REQUIRE(f.entry().state == BulState::kDeregistering);
+    const auto sent = f.sent.size();
+    // The link comes back before the de-registration's PBA or timeout.
+    REQUIRE(f.attach(7));
+    REQUIRE(f.sent.size() == sent + 1);
+    CHECK(f.sent.back().pbu.lifetime == 100);  // a registration, not the de-registration again
+    CHECK(f.entry().state == BulState::kRegistering);
+    // The late PBA of the de-registration matches nothing now.
+    mh::BindingAcknowledgement late;
+    late.status = 0;
+    late.flags = mh::ba_flag::kP;
+    late.sequence = f.sent[sent - 1].pbu.sequence;
+    f.engine->handle_proxy_binding_acknowledgement(kLma, late);
+    CHECK(f.engine->counters().pba_unmatched == 1);
+    f.engine->handle_proxy_binding_acknowledgement(kLma, f.pba());
+    CHECK(f.entry().state == BulState::kRegistered);
+    // The old entry's de-registration timer does not remove the new binding.
+    f.advance(std::chrono::seconds(2));
+    CHECK(f.entry().state == BulState::kRegistered);
+}

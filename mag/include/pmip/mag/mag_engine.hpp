@@ -27,6 +27,7 @@
 #include <functional>
 #include <map>
 #include <optional>
+#include <unordered_map>
 #include <string>
 #include <vector>
 
@@ -221,6 +222,7 @@ private:
     MagObserver* observer_ = nullptr;
     std::map<EntryId, BindingUpdateListEntry> entries_;
     std::map<int, EntryId> by_interface_;
+    std::unordered_map<std::uint16_t, EntryId> by_sequence_;  // of each entry's last PBU
     std::map<Ipv6Address, std::uint32_t> lma_tables_;
     MagCounters counters_;
     EntryId next_id_ = 1;
