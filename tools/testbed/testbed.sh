@@ -2,12 +2,13 @@
 # The namespace testbed: the reference topology of DESIGN.md section 3 with
 # the real daemons and the real Linux kernel as mobile nodes.
 #
-#   testbed.sh up NAME BUILD_DIR [MNS] [multicast]
+#   testbed.sh up NAME BUILD_DIR [MNS] [multicast] [twolmas]
 #                                        build the topology, start lmad and two magd
-#                                        (multicast: lmad anchors multicast, upstream l0)
+#                                        (multicast: lmad anchors multicast, upstream l0;
+#                                        twolmas: a second LMA, lma2, serves the last MN)
 #   testbed.sh move NAME MN MAG          move MN's access link (1..MNS) to mag1|mag2
 #   testbed.sh address NAME MN [SECS]    wait for MN's global address, print it
-#   testbed.sh ctl NAME lma|mag1|mag2 PMIPCTL-ARGS...
+#   testbed.sh ctl NAME lma|lma2|mag1|mag2 PMIPCTL-ARGS...
 #   testbed.sh exec NAME NODE CMD...     run CMD in cn|lma|mag1|mag2|mnN
 #   testbed.sh down NAME                 stop the daemons, delete everything
 #
@@ -17,6 +18,10 @@
 #   NAME-mag1    u1 2001:db8:101::11; magd (Proxy-CoA 2001:db8:101::11)
 #   NAME-mag2    u2 2001:db8:102::12; magd (Proxy-CoA 2001:db8:102::12)
 #   NAME-mnN     eth0, MAC 02:00:00:00:00:NN, linked to device "mnN" at mag1
+#   with twolmas:
+#   NAME-lma2    lo 2001:db8:300::1 (LMAA 2), l3 2001:db8:111::1 -- u3 2001:db8:111::11
+#                at mag1, s0 2001:db8:210::1; lmad (pool 2001:db8:9000::/36)
+#   NAME-src2    c2 2001:db8:210::2 (content source behind lma2)
 #
 # Both daemons use the userspace (TUN) tunnel backend, so the testbed runs on
 # kernels without ip6tnl/ip6gre. State (configs, logs, control sockets, pids)
@@ -45,7 +50,7 @@ down() {
             kill -KILL "$pid" 2>/dev/null
         done
     fi
-    for ns in $(ip netns list | awk '{print $1}' | grep -E "^$name-(cn|lma|mag1|mag2|mn[0-9]+)$"); do
+    for ns in $(ip netns list | awk '{print $1}' | grep -E "^$name-(cn|lma|lma2|src2|mag1|mag2|mn[0-9]+)$"); do
         ip netns del "$ns"
     done
     rm -rf "$dir"
@@ -65,9 +70,10 @@ ctl() {  # ctl NAME lma|mag1|mag2 ARGS...
     local sock
     case $who in
         lma) sock=$dir/lmad.sock ;;
+        lma2) sock=$dir/lmad2.sock ;;
         mag1) sock=$dir/magd1.sock ;;
         mag2) sock=$dir/magd2.sock ;;
-        *) die "ctl: lma, mag1 or mag2, not \"$who\"" ;;
+        *) die "ctl: lma, lma2, mag1 or mag2, not \"$who\"" ;;
     esac
     "$build/tools/pmipctl/pmipctl" --socket "$sock" "$@"
 }
@@ -82,7 +88,16 @@ wait_for() {  # wait_for SECONDS COMMAND...
 }
 
 up() {
-    local name=$1 build=$2 mns=${3:-1} multicast=${4:-} dir=$STATE_ROOT/$1
+    local name=$1 build=$2 mns=${3:-1} dir=$STATE_ROOT/$1
+    local multicast="" twolmas=""
+    for option in "${@:4}"; do
+        case $option in
+            multicast) multicast=multicast ;;
+            twolmas) twolmas=twolmas ;;
+            *) die "up: unknown option \"$option\" (multicast, twolmas)" ;;
+        esac
+    done
+    [[ -z $twolmas ]] || ((mns >= 2)) || die "twolmas needs MNS >= 2 (the last MN is lma2's)"
     [[ $(id -u) -eq 0 ]] || die "needs root (network namespaces, TUN devices)"
     [[ -x $build/mag/magd && -x $build/lma/lmad && -x $build/tools/pmipctl/pmipctl ]] ||
         die "no magd/lmad/pmipctl under $build (build first: cmake --build $build)"
@@ -94,7 +109,7 @@ up() {
     echo "$build" >"$dir/build"
     echo "$mns" >"$dir/mns"
     local ns
-    for node in cn lma mag1 mag2 $(seq -f "mn%g" 1 "$mns"); do
+    for node in cn lma mag1 mag2 $(seq -f "mn%g" 1 "$mns") ${twolmas:+lma2 src2}; do
         ns=$name-$node
         ip netns add "$ns" || { down "$name"; die "cannot create namespace $ns"; }
         ip -n "$ns" link set lo up
@@ -119,7 +134,26 @@ up() {
     ip -n "$M2" link set u2 up
     ip -n "$M2" -6 route add default via 2001:db8:102::1
 
-    local entries="" lma_entries=""
+    if [[ -n $twolmas ]]; then
+        local L2=$name-lma2 S2=$name-src2
+        ip link add l3 netns "$L2" type veth peer name u3 netns "$M1"
+        ip link add c2 netns "$S2" type veth peer name s0 netns "$L2"
+        ip -n "$L2" -6 addr add 2001:db8:300::1/128 dev lo
+        ip -n "$L2" -6 addr add 2001:db8:111::1/64 dev l3 nodad
+        ip -n "$L2" -6 addr add 2001:db8:210::1/64 dev s0 nodad
+        ip -n "$L2" link set l3 up
+        ip -n "$L2" link set s0 up
+        ip -n "$L2" -6 route add 2001:db8:101::/64 via 2001:db8:111::11
+        ip netns exec "$L2" sysctl -qw net.ipv6.conf.all.forwarding=1
+        ip -n "$M1" -6 addr add 2001:db8:111::11/64 dev u3 nodad
+        ip -n "$M1" link set u3 up
+        ip -n "$M1" -6 route add 2001:db8:300::/64 via 2001:db8:111::1
+        ip -n "$S2" -6 addr add 2001:db8:210::2/64 dev c2 nodad
+        ip -n "$S2" link set c2 up
+        ip -n "$S2" -6 route add default via 2001:db8:210::1
+    fi
+
+    local entries="" lma_entries="" lma2_entries=""
     for i in $(seq 1 "$mns"); do
         local mac
         mac=$(printf '02:00:00:00:00:%02x' "$i")
@@ -127,8 +161,14 @@ up() {
             address "$(printf '02:00:00:00:01:%02x' "$i")"
         ip netns exec "$name-mn$i" sysctl -qw net.ipv6.conf.eth0.accept_ra=1 net.ipv6.conf.eth0.autoconf=1
         ip -n "$name-mn$i" link set eth0 up
-        entries+="${entries:+,}{\"mac\": \"$mac\", \"interface\": \"mn$i\", \"id\": \"mn$i@testbed.example\", \"lma\": \"2001:db8:100::1\", \"lifetime\": 400, \"multicast\": true}"
-        lma_entries+="${lma_entries:+,}{\"id\": \"mn$i@testbed.example\"}"
+        local lma_address=2001:db8:100::1
+        if [[ -n $twolmas && $i -eq $mns ]]; then
+            lma_address=2001:db8:300::1
+            lma2_entries+="${lma2_entries:+,}{\"id\": \"mn$i@testbed.example\"}"
+        else
+            lma_entries+="${lma_entries:+,}{\"id\": \"mn$i@testbed.example\"}"
+        fi
+        entries+="${entries:+,}{\"mac\": \"$mac\", \"interface\": \"mn$i\", \"id\": \"mn$i@testbed.example\", \"lma\": \"$lma_address\", \"lifetime\": 400, \"multicast\": true}"
     done
     echo "{\"mobile_nodes\": [$entries]}" >"$dir/magd-policy.json"
     echo "{\"mobile_nodes\": [$lma_entries]}" >"$dir/lmad-policy.json"
@@ -171,10 +211,36 @@ backend = userspace
 socket = $dir/magd$i.sock
 EOF
     done
+    if [[ -n $twolmas ]]; then
+        echo "{\"mobile_nodes\": [$lma2_entries]}" >"$dir/lmad2-policy.json"
+        cat >"$dir/lmad2.conf" <<EOF
+[lma]
+address = 2001:db8:300::1
+[pools]
+pool = 2001:db8:9000::/36 64
+[binding]
+max-lifetime = 400
+min-delay-before-bce-delete-ms = 1000
+[mags]
+authorized = 2001:db8:101::11
+[policy]
+store = $dir/lmad2-policy.json
+[tunnel]
+backend = userspace
+[control]
+socket = $dir/lmad2.sock
+[state]
+file = $dir/lmad2.state
+EOF
+        if [[ $multicast == multicast ]]; then
+            printf '[multicast]\nenabled = true\nupstream = s0\n' >>"$dir/lmad2.conf"
+        fi
+        start_daemon "$name" lma2 lmad2 "$build/lma/lmad" "$dir/lmad2.conf"
+    fi
     start_daemon "$name" lma lmad "$build/lma/lmad" "$dir/lmad.conf"
     start_daemon "$name" mag1 magd1 "$build/mag/magd" "$dir/magd1.conf"
     start_daemon "$name" mag2 magd2 "$build/mag/magd" "$dir/magd2.conf"
-    for who in lma mag1 mag2; do
+    for who in lma mag1 mag2 ${twolmas:+lma2}; do
         wait_for 10 ctl "$name" "$who" show counters || { down "$name"; die "$who daemon did not start (see its log)"; }
     done
     for i in $(seq 1 "$mns"); do ip -n "$M1" link set "mn$i" up; done
@@ -195,7 +261,7 @@ address() {  # address NAME MN [SECONDS]: a usable (not tentative) HNP address
     local deadline=$((SECONDS + secs)) a
     while :; do
         a=$(ip -n "$name-mn$mn" -6 -o addr show dev eth0 scope global | grep -v tentative |
-            awk '$4 ~ /^2001:db8:8/ {sub("/.*", "", $4); print $4; exit}')
+            awk '$4 ~ /^2001:db8:[89]/ {sub("/.*", "", $4); print $4; exit}')
         [[ -n $a ]] && { echo "$a"; return 0; }
         ((SECONDS < deadline)) || return 1
         sleep 0.05
