@@ -64,7 +64,12 @@ LmaEngine::LmaEngine(LmaConfig config, const PolicyStore& policies,
     }
 }
 
-LmaEngine::~LmaEngine() { clear(); }
+// Destruction removes the forwarding state but tells no observer (it may be
+// gone already).
+LmaEngine::~LmaEngine() {
+    observer_ = nullptr;
+    clear();
+}
 
 std::uint64_t LmaEngine::now_timestamp() const {
     return timestamp_units(

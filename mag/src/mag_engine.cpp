@@ -52,7 +52,12 @@ MagEngine::MagEngine(MagConfig config, const PolicyStore& policies, TunnelManage
       sender_(sender),
       is_attached_(std::move(is_attached)) {}
 
-MagEngine::~MagEngine() { clear(); }
+// Destruction removes the forwarding state but tells no observer: it may be
+// gone already (an observer that owns the engine, or one declared after it).
+MagEngine::~MagEngine() {
+    observer_ = nullptr;
+    clear();
+}
 
 std::uint64_t MagEngine::now_timestamp() const {
     const auto ns =
