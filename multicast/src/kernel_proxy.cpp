@@ -238,7 +238,8 @@ Status KernelProxy::add_downstream(const std::string& ifname, const QuerierConfi
 }
 
 // Starts the querier once the link-local address is usable (RFC 3810
-// section 5.1.14); until then retries every link_local_retry.
+// section 5.1.14); until then polls, 1 ms first, doubling up to
+// link_local_retry.
 void KernelProxy::try_start_downstream(int ifindex) {
     const auto it = downstreams_.find(ifindex);
     if (it == downstreams_.end())
@@ -249,7 +250,10 @@ void KernelProxy::try_start_downstream(int ifindex) {
     if (!ll || !ll->usable) {
         PMIP_DEBUG(kMld, context(),
                    "downstream " + d.name + ": waiting for a usable link-local address");
-        d.retry_timer = timers_.start_timer(config_.link_local_retry,
+        d.retry_delay = d.retry_delay == Duration::zero()
+                            ? std::min<Duration>(std::chrono::milliseconds(1), config_.link_local_retry)
+                            : std::min<Duration>(2 * d.retry_delay, config_.link_local_retry);
+        d.retry_timer = timers_.start_timer(d.retry_delay,
                                             [this, ifindex] { try_start_downstream(ifindex); });
         return;
     }

@@ -485,6 +485,31 @@ TEST_CASE(
     CHECK(f.upstream->groups.contains(kG));
 }
 
+TEST_CASE("mcast kernel proxy: a tentative link-local address is polled after 1 ms, then at doubling intervals",
+          "[mcast][kernel_proxy]") {
+    Fixture f;
+    REQUIRE(f.proxy->add_downstream("d3").ok());
+    f.advance(1ms);  // t = 1 ms: first poll, still tentative
+    f.advance(2ms);  // t = 3 ms: second poll
+    f.interfaces->interfaces[kD3].link_local->usable = true;
+    f.advance(3ms);  // t = 6 ms: the next poll is at 7 ms
+    CHECK(f.mld->sent.empty());
+    f.advance(1ms);
+    REQUIRE(f.mld->sent.size() == 1);
+    CHECK(f.mld->sent[0].source == addr("fe80::d3"));
+}
+
+TEST_CASE("mcast kernel proxy: link-local polling backs off to link_local_retry", "[mcast][kernel_proxy]") {
+    Fixture f;
+    REQUIRE(f.proxy->add_downstream("d3").ok());
+    for (int i = 0; i < 1000; ++i) f.advance(1ms);  // polls at 1, 3, 7, 15, 31, 63, 127, 255, 455, 655, 855 ms
+    f.interfaces->interfaces[kD3].link_local->usable = true;
+    for (int i = 0; i < 54; ++i) f.advance(1ms);  // t = 1054 ms: the next poll is at 1055 ms
+    CHECK(f.mld->sent.empty());
+    f.advance(1ms);
+    CHECK(f.mld->sent.size() == 1);
+}
+
 TEST_CASE("mcast kernel proxy: policy: a denied group is neither joined upstream nor forwarded",
           "[mcast][kernel_proxy]") {
     KernelProxyConfig c = Fixture::default_config();

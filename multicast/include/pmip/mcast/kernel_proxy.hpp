@@ -34,7 +34,9 @@
 //                       isolated; their interfaces must be disjoint).
 //   InterfaceDirectory  names, ifindexes, link-local addresses (a downstream
 //                       whose link-local address is still tentative waits,
-//                       polled every link_local_retry, before its querier
+//                       polled after 1 ms, then at doubling intervals up to
+//                       link_local_retry (a new tunnel's address is usually
+//                       usable within a millisecond), before its querier
 //                       starts: queries need a valid link-local source,
 //                       RFC 3810 section 5.1.14).
 // Downstreams are added and removed at run time: a new one gets a General
@@ -195,6 +197,7 @@ class KernelProxy final : private ProxyInstanceOutput {
         Ipv6Address link_local{};
         QuerierConfig querier;
         TimerId retry_timer = 0;
+        Duration retry_delay{};  // the next link-local poll's delay
     };
     struct Route {  // one installed (S,G) entry
         MifIndex parent = 0;
