@@ -265,15 +265,18 @@ void LmaDaemon::session_bound(const BindingCacheEntry& entry, const TunnelInfo& 
     MagPeer& peer = mag_peers_[entry.proxy_coa];
     peer.local = tunnel.key.local;
     if (++peer.bindings == 1)
-        save_state();
+        schedule_state_save();
     if (heartbeat_)
         heartbeat_->binding_added(entry.proxy_coa);
 }
 
-void LmaDaemon::session_unbound(const BindingCacheEntry& entry, const Ipv6Address& proxy_coa) {
-    if (const auto t = session_tunnels_.find(entry.id); t != session_tunnels_.end() && multicast_)
-        multicast_->tunnel_unused(t->second.device);
-    session_tunnels_.erase(entry.id);
+void LmaDaemon::session_unbound(const BindingCacheEntry& entry, const Ipv6Address& proxy_coa,
+                                const std::string& tunnel) {
+    if (multicast_ && !tunnel.empty())
+        multicast_->tunnel_unused(tunnel);
+    // After a handoff the session is bound to its new tunnel already.
+    if (const auto t = session_tunnels_.find(entry.id); t != session_tunnels_.end() && t->second.device == tunnel)
+        session_tunnels_.erase(t);
     if (heartbeat_)
         heartbeat_->binding_removed(proxy_coa);
     const auto it = mag_peers_.find(proxy_coa);
@@ -281,8 +284,20 @@ void LmaDaemon::session_unbound(const BindingCacheEntry& entry, const Ipv6Addres
         return;
     if (--it->second.bindings == 0) {
         mag_peers_.erase(it);
-        save_state();
+        schedule_state_save();
     }
+}
+
+// The state file is written (with fsync) once the event being handled is
+// done: a handoff's PBA must not wait for the disk.
+void LmaDaemon::schedule_state_save() {
+    if (state_save_pending_)
+        return;
+    state_save_pending_ = true;
+    loop_.post([this] {
+        state_save_pending_ = false;
+        save_state();
+    });
 }
 
 void LmaDaemon::save_state() {

@@ -77,7 +77,8 @@ class LmaDaemon final : private LmaObserver {
 
     // LmaObserver
     void session_bound(const BindingCacheEntry& entry, const TunnelInfo& tunnel) override;
-    void session_unbound(const BindingCacheEntry& entry, const Ipv6Address& proxy_coa) override;
+    void session_unbound(const BindingCacheEntry& entry, const Ipv6Address& proxy_coa,
+                         const std::string& tunnel) override;
 
     void peer_unreachable(const Ipv6Address& mag);
     void peer_restarted(const Ipv6Address& mag, std::uint32_t old_value, std::uint32_t new_value);
@@ -85,6 +86,7 @@ class LmaDaemon final : private LmaObserver {
     void send_unsolicited_heartbeats(const std::vector<StatePeer>& peers);
     Ipv6Address local_address_for(const Ipv6Address& mag) const;
     void save_state();
+    void schedule_state_save();
     void warn_about_unassigned_addresses() const;
 
     nlohmann::json show_bindings(const nlohmann::json& request) const;
@@ -105,6 +107,7 @@ class LmaDaemon final : private LmaObserver {
     EventLoop& loop_;
     LmadState state_;
     bool stopping_ = false;
+    bool state_save_pending_ = false;
     bool shut_down_ = false;
 
     // Declaration order = construction order; destruction runs backwards, so

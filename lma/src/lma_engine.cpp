@@ -321,12 +321,21 @@ bool LmaEngine::bind_data_path(const BindingCacheEntry& entry, const Ipv6Address
     return true;
 }
 
-void LmaEngine::unbind_data_path(const BindingCacheEntry& entry) {
+std::optional<LmaEngine::DataPath> LmaEngine::data_path(const BindingCacheEntry& entry) const {
     const auto local = local_address_.find(entry.id);
-    if (local == local_address_.end()) return;
-    if (observer_) observer_->session_unbound(entry, entry.proxy_coa);
-    const TunnelKey key = tunnel_key(entry, local->second);
-    if (const auto info = tunnels_.find(key)) {
+    if (local == local_address_.end()) return std::nullopt;
+    return DataPath{tunnel_key(entry, local->second), entry.proxy_coa};
+}
+
+void LmaEngine::unbind_data_path(const BindingCacheEntry& entry) {
+    if (const auto path = data_path(entry)) release_data_path(entry, *path, false);
+}
+
+void LmaEngine::release_data_path(const BindingCacheEntry& entry, const DataPath& path,
+                                  bool routes_replaced) {
+    const auto info = tunnels_.find(path.key);
+    if (observer_) observer_->session_unbound(entry, path.proxy_coa, info ? info->name : std::string());
+    if (info && !routes_replaced) {
         std::vector<RouteRequest> batch;
         for (const auto& p : entry.home_network_prefixes) {
             batch.push_back({RouteOp::kDelete, Route{p, info->ifindex, config_.route_table,
@@ -335,16 +344,48 @@ void LmaEngine::unbind_data_path(const BindingCacheEntry& entry) {
         for (const auto& st : routes_.apply(batch)) {
             if (!st.ok()) {
                 ++counters_.data_path_errors;
-                PMIP_ERROR(kRoute, context(entry.mn_identifier, entry.proxy_coa),
+                PMIP_ERROR(kRoute, context(entry.mn_identifier, path.proxy_coa),
                            "route not removed: " + st.error().what);
             }
         }
     }
-    if (Status st = tunnels_.release(key); !st.ok()) {
+    if (Status st = tunnels_.release(path.key); !st.ok()) {
         ++counters_.data_path_errors;
-        PMIP_ERROR(kTunnel, context(entry.mn_identifier, entry.proxy_coa),
+        PMIP_ERROR(kTunnel, context(entry.mn_identifier, path.proxy_coa),
                    "tunnel not released: " + st.error().what);
     }
+}
+
+// Make before break (a handoff, or a new GRE downlink key): the new tunnel
+// is acquired and the HNP routes are replaced in place (a route's identity is
+// destination, table and metric), so downlink traffic switches tunnels in one
+// netlink operation and never meets a missing route. The old tunnel is let go
+// of by the caller after the PBA is on its way (`superseded`). On failure the
+// entry is as before and still holds its old path.
+bool LmaEngine::move_data_path(BindingCacheEntry& entry, const Ipv6Address& local,
+                               const Ipv6Address& proxy_coa, std::optional<std::uint32_t> downlink_key,
+                               std::optional<DataPath>& superseded) {
+    const auto old_path = data_path(entry);
+    const Ipv6Address old_coa = entry.proxy_coa;
+    const auto old_key = entry.downlink_key;
+    const auto old_local = local_address_.find(entry.id);
+    const std::optional<Ipv6Address> old_address =
+        old_local == local_address_.end() ? std::nullopt : std::optional(old_local->second);
+    entry.proxy_coa = proxy_coa;
+    if (downlink_key) entry.downlink_key = downlink_key;
+    local_address_[entry.id] = local;
+    if (!bind_data_path(entry, local)) {
+        entry.proxy_coa = old_coa;
+        entry.downlink_key = old_key;
+        if (old_address) {
+            local_address_[entry.id] = *old_address;
+        } else {
+            local_address_.erase(entry.id);
+        }
+        return false;
+    }
+    superseded = old_path;
+    return true;
 }
 
 void LmaEngine::arm_lifetime(BindingCacheEntry& entry) {
@@ -428,20 +469,16 @@ void LmaEngine::update_session(const Pbu& pbu, SessionId id, const MobileNodePol
         entry->delete_timer = 0;
         entry->state = BindingState::kActive;
     }
+    std::optional<DataPath> superseded;
     if (handoff) {
         // Section 5.3.4: routes move from the old MAG's tunnel to the new one.
-        unbind_data_path(*entry);
-        entry->proxy_coa = pbu.lookup.proxy_coa;
-        if (policy_gre && policy.gre_keys && pbu.gre && pbu.gre->key) {
-            entry->downlink_key = pbu.gre->key;  // same uplink key for the session's life
-        }
-        local_address_[id] = pbu.destination;
-        if (!bind_data_path(*entry, pbu.destination)) {
+        const std::optional<std::uint32_t> key =
+            (policy_gre && policy.gre_keys && pbu.gre && pbu.gre->key)
+                ? std::optional<std::uint32_t>(pbu.gre->key)  // same uplink key for the session's life
+                : std::nullopt;
+        if (!move_data_path(*entry, pbu.destination, pbu.lookup.proxy_coa, key, superseded)) {
             const auto ctx = pbu.ctx;
-            // Nothing of the new data path is held (bind_data_path undid it):
-            // the deletion must not release it again.
-            local_address_.erase(id);
-            delete_session(id);
+            delete_session(id);  // releases the old path, which it still holds
             PMIP_ERROR(kBce, ctx, "handoff failed; session deleted");
             return reject(pbu, mh::status::kInsufficientResources);
         }
@@ -449,12 +486,8 @@ void LmaEngine::update_session(const Pbu& pbu, SessionId id, const MobileNodePol
                entry->downlink_key != pbu.gre->key) {
         // RFC 5845 section 5.1: the MAG chose a new downlink key; the tunnel
         // (keyed by it) changes with it.
-        unbind_data_path(*entry);
-        entry->downlink_key = pbu.gre->key;
-        local_address_[id] = pbu.destination;
-        if (!bind_data_path(*entry, pbu.destination)) {
+        if (!move_data_path(*entry, pbu.destination, entry->proxy_coa, pbu.gre->key, superseded)) {
             const auto ctx = pbu.ctx;
-            local_address_.erase(id);
             delete_session(id);
             PMIP_ERROR(kBce, ctx, "new GRE downlink key: tunnel not created; session deleted");
             return reject(pbu, mh::status::kInsufficientResources);
@@ -478,6 +511,7 @@ void LmaEngine::update_session(const Pbu& pbu, SessionId id, const MobileNodePol
               std::string(handoff ? "handoff" : "re-registration") + " of session " +
                   std::to_string(id));
     send_pba(pbu, mh::status::kAccepted, entry, std::nullopt, entry->uplink_key);
+    if (superseded) release_data_path(*entry, *superseded, true);
 }
 
 void LmaEngine::deregister(const Pbu& pbu, SessionId id) {

@@ -607,26 +607,41 @@ struct RecordingObserver final : LmaObserver {
     void session_bound(const BindingCacheEntry& e, const TunnelInfo& t) override {
         events.push_back("bound " + std::to_string(e.id) + " " + pmip::to_string(e.proxy_coa) + " " + t.name);
     }
-    void session_unbound(const BindingCacheEntry& e, const Ipv6Address& mag) override {
-        events.push_back("unbound " + std::to_string(e.id) + " " + pmip::to_string(mag));
+    void session_unbound(const BindingCacheEntry& e, const Ipv6Address& mag, const std::string& t) override {
+        events.push_back("unbound " + std::to_string(e.id) + " " + pmip::to_string(mag) + " " + t);
     }
     std::vector<std::string> events;
 };
 }  // namespace
 
-TEST_CASE("The observer sees sessions bound and unbound per MAG, handoffs included", "[lma][engine]") {
+TEST_CASE("The observer sees sessions bound and unbound per MAG, handoffs make before break", "[lma][engine]") {
     Fixture f;
     RecordingObserver observer;
     f.engine->set_observer(&observer);
     register_mn1(f, kMag1);
+    REQUIRE(f.tunnels->tunnels().size() == 1);
+    const std::string old_tunnel = f.tunnels->tunnels().front().name;
+    const std::size_t pbas = f.sender.sent.size();
     f.advance(1s);
     f.engine->handle_proxy_binding_update(kMag2, kLma, pbu(f, 3, "2001:db8:8000::/64").m);
+    REQUIRE(f.sender.sent.size() == pbas + 1);
+    CHECK(f.last_pba().status == 0);
+    // The route was replaced in place, never deleted: downlink traffic always
+    // has a tunnel (the old tunnel's route delete would be a separate request).
+    std::size_t route_deletes = 0;
+    for (const auto& r : f.routes.requests)
+        route_deletes += r.op == RouteOp::kDelete && std::holds_alternative<Route>(r.object);
+    CHECK(route_deletes == 0);
+    REQUIRE(f.routes.routes.size() == 1);
+    REQUIRE(f.tunnels->tunnels().size() == 1);
+    CHECK(f.routes.routes.begin()->ifindex == f.tunnels->tunnels().front().ifindex);
     CHECK(f.engine->delete_sessions_of(kMag1) == 0);
     CHECK(f.engine->delete_sessions_of(kMag2) == 1);
     REQUIRE(observer.events.size() == 4);
     CHECK(observer.events[0].rfind("bound 1 2001:db8:100::11 pm6-", 0) == 0);
-    CHECK(observer.events[1] == "unbound 1 2001:db8:100::11");
-    CHECK(observer.events[2].rfind("bound 1 2001:db8:100::12 pm6-", 0) == 0);
-    CHECK(observer.events[3] == "unbound 1 2001:db8:100::12");
+    CHECK(observer.events[1].rfind("bound 1 2001:db8:100::12 pm6-", 0) == 0);
+    CHECK(observer.events[2] == "unbound 1 2001:db8:100::11 " + old_tunnel);
+    CHECK(observer.events[3].rfind("unbound 1 2001:db8:100::12 pm6-", 0) == 0);
     CHECK(f.engine->cache().size() == 0);
+    CHECK(f.tunnels->tunnels().empty());
 }

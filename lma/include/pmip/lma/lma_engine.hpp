@@ -177,9 +177,13 @@ public:
     // A session now uses `tunnel` towards MAG `proxy_coa` (new session, or
     // the new MAG after a handoff).
     virtual void session_bound(const BindingCacheEntry& entry, const TunnelInfo& tunnel) = 0;
-    // A session stopped using its tunnel to `proxy_coa` (deleted, or the old
-    // MAG of a handoff). `entry` still holds the old Proxy-CoA.
-    virtual void session_unbound(const BindingCacheEntry& entry, const Ipv6Address& proxy_coa) = 0;
+    // A session stopped using `tunnel` (its device name) to `proxy_coa`
+    // (deleted, or the old MAG of a handoff). A handoff is make before break:
+    // session_bound for the new MAG comes first, then the PBA is sent, then
+    // session_unbound for the old one, so `entry` may already hold the new
+    // Proxy-CoA.
+    virtual void session_unbound(const BindingCacheEntry& entry, const Ipv6Address& proxy_coa,
+                                 const std::string& tunnel) = 0;
 };
 
 struct LmaCounters {
@@ -273,9 +277,20 @@ private:
     void send_pba(const Pbu& pbu, std::uint8_t status, const BindingCacheEntry* entry,
                   std::optional<std::uint64_t> timestamp_override = {},
                   std::optional<std::uint32_t> uplink_key = {});
+    // What a session's data path holds: its tunnel (by key) to a MAG.
+    struct DataPath {
+        TunnelKey key;
+        Ipv6Address proxy_coa;
+    };
     TunnelKey tunnel_key(const BindingCacheEntry& entry, const Ipv6Address& local) const;
+    std::optional<DataPath> data_path(const BindingCacheEntry& entry) const;
     bool bind_data_path(const BindingCacheEntry& entry, const Ipv6Address& local);
     void unbind_data_path(const BindingCacheEntry& entry);
+    // Lets go of `path`; its routes are deleted unless a newer path of the
+    // session has replaced them already (make before break).
+    void release_data_path(const BindingCacheEntry& entry, const DataPath& path, bool routes_replaced);
+    bool move_data_path(BindingCacheEntry& entry, const Ipv6Address& local, const Ipv6Address& proxy_coa,
+                        std::optional<std::uint32_t> downlink_key, std::optional<DataPath>& superseded);
     std::optional<std::vector<Ipv6Prefix>> assign_prefixes(const Pbu& pbu,
                                                            const MobileNodePolicy& policy,
                                                            std::uint8_t& status);
