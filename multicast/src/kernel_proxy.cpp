@@ -411,7 +411,46 @@ void KernelProxy::upstream_membership_changed(const Ipv6Address& group,
     if (Status s = parts_.upstream->set(group, new_state); !s) {
         ++counters_.upstream_errors;
         PMIP_WARNING(kMld, context(), s.error().what);
+        return;
     }
+    report_upstream_change(group, old_state, new_state);
+}
+
+// RFC 3810 section 6.1: a change of an interface's state is reported at once.
+// The kernel's host part, which holds the membership, sends its own State
+// Change Report two jiffies later (8 ms at HZ=250) and repeats it
+// [Robustness Variable]; this one goes first so the querier upstream (the
+// LMA, RFC 6224 section 4.3) updates its forwarding without that wait, which
+// is part of a handover's multicast gap. Same records, same source (the
+// upstream link-local) as the kernel's; a duplicate report changes nothing
+// at a querier.
+void KernelProxy::report_upstream_change(const Ipv6Address& group, const MembershipState& old_state,
+                                         const MembershipState& new_state) {
+    if (upstream_.link_local == Ipv6Address{}) {
+        const auto ll = parts_.interfaces->link_local(upstream_.ifindex);
+        if (!ll || !ll->usable) {
+            ++counters_.upstream_reports_not_sent_no_link_local;
+            return;
+        }
+        upstream_.link_local = ll->address;
+    }
+    Mldv2Report report;
+    report.records = state_change_records(group, old_state, new_state);
+    if (report.records.empty())
+        return;
+    SerializeError error{};
+    const std::vector<std::uint8_t> octets = serialize(MldMessage{report}, &error);
+    if (octets.empty()) {
+        ++counters_.upstream_report_errors;
+        return;
+    }
+    if (Status s = parts_.mld->send(upstream_.ifindex, upstream_.link_local, kAllMldv2Routers, octets); !s) {
+        ++counters_.upstream_report_errors;
+        if (drop_log().allow())
+            PMIP_WARNING(kMld, context(), "upstream report: " + s.error().what);
+        return;
+    }
+    ++counters_.upstream_reports_sent;
 }
 
 // --- forwarding ---------------------------------------------------------------

@@ -330,6 +330,65 @@ TEST_CASE(
     CHECK(f.upstream->groups.at(kSsm) == MembershipState{FilterMode::kExclude, {}});
 }
 
+namespace {
+// The records of the MLDv2 Reports the proxy sent on the upstream, in order.
+std::vector<std::string> upstream_reports(const Fixture& f) {
+    std::vector<std::string> out;
+    for (const auto& m : f.mld->sent) {
+        if (m.ifindex != kUp)
+            continue;
+        CHECK(m.source == addr("fe80::1"));
+        CHECK(m.destination == kAllMldv2Routers);
+        const auto parsed = parse(m.icmp);
+        REQUIRE(std::holds_alternative<Parsed>(parsed));
+        const auto* report = std::get_if<Mldv2Report>(&std::get<Parsed>(parsed).message);
+        REQUIRE(report != nullptr);
+        std::string text;
+        for (const auto& r : report->records) {
+            text += (text.empty() ? "" : " ") + std::string(to_string(r.type)) + "(";
+            for (std::size_t i = 0; i < r.sources.size(); ++i)
+                text += (i ? "," : "") + pmip::to_string(r.sources[i]);
+            text += ")";
+        }
+        out.push_back(text);
+    }
+    return out;
+}
+}  // namespace
+
+TEST_CASE("mcast kernel proxy: RFC 3810 6.1: every upstream change is reported on the upstream at once",
+          "[mcast][kernel_proxy]") {
+    Fixture f;
+    REQUIRE(f.proxy->add_downstream("d1").ok());
+    REQUIRE(f.proxy->add_downstream("d2").ok());
+    f.mld->deliver(
+        Fixture::report(kD1, kHost1, {Fixture::record(RecordType::kAllowNewSources, kSsm, {kS1})}));
+    f.mld->deliver(
+        Fixture::report(kD2, kHost2, {Fixture::record(RecordType::kAllowNewSources, kSsm, {kS2})}));
+    f.join(kD2, kHost2, kSsm);   // INCLUDE {S1, S2} -> EXCLUDE {}
+    f.leave(kD2, kHost2, kSsm);  // back to INCLUDE {S1} once d2's listener is gone
+    for (int i = 0; i < 30; ++i) f.advance(100ms);
+    const auto reports = upstream_reports(f);
+    REQUIRE(reports.size() >= 4);
+    CHECK(reports[0] == "ALLOW(" + pmip::to_string(kS1) + ")");
+    CHECK(reports[1] == "ALLOW(" + pmip::to_string(kS2) + ")");
+    CHECK(reports[2] == "TO_EX()");
+    CHECK(reports[3] == "TO_IN(" + pmip::to_string(kS1) + ")");
+    CHECK(f.proxy->counters().upstream_reports_sent == reports.size());
+    CHECK(f.upstream->groups.at(kSsm) == MembershipState{FilterMode::kInclude, {kS1}});
+}
+
+TEST_CASE("mcast kernel proxy: no usable upstream link-local: the report is left to the kernel, counted",
+          "[mcast][kernel_proxy]") {
+    Fixture f;
+    f.interfaces->interfaces[kUp].link_local->usable = false;
+    REQUIRE(f.proxy->add_downstream("d1").ok());
+    f.join(kD1, kHost1, kG);
+    CHECK(f.upstream->groups.contains(kG));  // the kernel's host part holds it
+    CHECK(upstream_reports(f).empty());
+    CHECK(f.proxy->counters().upstream_reports_not_sent_no_link_local == 1);
+}
+
 TEST_CASE(
     "mcast kernel proxy: RFC 4291 2.7: link-scope groups are tracked but never joined upstream",
     "[mcast][kernel_proxy]") {

@@ -15,7 +15,10 @@
 //   UpstreamMembership  the merged database as host membership on the
 //                       upstream (RFC 4605 section 4.1), so the kernel's host
 //                       MLD reports it and answers the upstream querier; SSM
-//                       state goes upstream as INCLUDE.
+//                       state goes upstream as INCLUDE. Each change is also
+//                       reported at once through MldSocket from the upstream
+//                       link-local (the kernel's own State Change Report
+//                       follows two jiffies later), see report_upstream_change.
 //   MulticastRouter     the instance's own MRT6 table: MIF 0 = upstream, one
 //                       MIF per downstream; (S,G) entries installed on
 //                       NOCACHE upcalls and updated on *every* membership
@@ -116,6 +119,9 @@ struct KernelProxyCounters {
     std::uint64_t upstream_changes = 0;
     std::uint64_t upstream_errors = 0;
     std::uint64_t upstream_link_scope_skipped = 0;  // scope <= 2 groups: never joined upstream
+    std::uint64_t upstream_reports_sent = 0;  // our immediate State Change Reports (RFC 3810 6.1)
+    std::uint64_t upstream_report_errors = 0;
+    std::uint64_t upstream_reports_not_sent_no_link_local = 0;  // the kernel's report still goes
     // Kernel upcalls.
     std::uint64_t upcalls = 0;
     std::uint64_t upcalls_nocache = 0;
@@ -217,6 +223,8 @@ class KernelProxy final : private ProxyInstanceOutput {
                                      const MembershipState& new_state) override;
     void forwarding_changed(const Ipv6Address& group) override;
     void downstream_forwarding_changed(const Ipv6Address& group, InterfaceId downstream) override;
+    void report_upstream_change(const Ipv6Address& group, const MembershipState& old_state,
+                                const MembershipState& new_state);
 
     void on_mld(const ReceivedMld& message);
     void on_upcall(const Upcall& upcall);
