@@ -40,11 +40,11 @@ bash "$ROOT/tools/setup.sh" >/tmp/pmip-demo-setup.log 2>&1 || { echo "demo: setu
 # for Release without the tests.
 { [[ -f $BUILD/CMakeCache.txt ]] ||
     cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DPMIP_BUILD_TESTS=OFF >/tmp/pmip-demo-build.log 2>&1; } &&
-    cmake --build "$BUILD" -j"$(nproc)" --target magd lmad pmipctl >>/tmp/pmip-demo-build.log 2>&1 ||
+    cmake --build "$BUILD" -j"$(nproc)" --target magd lmad pmipctl pmip-handover-meter >>/tmp/pmip-demo-build.log 2>&1 ||
     { echo "demo: build failed, see /tmp/pmip-demo-build.log" >&2; exit 1; }
 
 TB="bash $ROOT/tools/testbed/testbed.sh"
-METER="/usr/bin/python3 $ROOT/tools/testbed/handover_meter.py"
+METER="$BUILD/tools/testbed/pmip-handover-meter"
 NAME=pmdemo$$
 WORK=$(mktemp -d /tmp/pmip-demo.XXXXXX)
 cleanup() {
@@ -72,9 +72,9 @@ MRECV=$!
 $TB exec "$NAME" mn1 ping -6 -i 0.01 -c 600 -W 1 2001:db8:200::2 >"$WORK/ping.txt" 2>&1 &
 PING=$!
 sleep 0.5
-$TB exec "$NAME" cn $METER send --to "$ADDR" --port 5000 --rate 1000 --seconds 6 2>"$WORK/send.json" &
+$TB exec "$NAME" cn $METER send --realtime --to "$ADDR" --port 5000 --rate 1000 --seconds 6 2>"$WORK/send.json" &
 SEND=$!
-$TB exec "$NAME" cn $METER send --to ff3e::4242:1 --interface c0 --port 5001 --rate 1000 --seconds 6 2>"$WORK/msend.json" &
+$TB exec "$NAME" cn $METER send --realtime --to ff3e::4242:1 --interface c0 --port 5001 --rate 1000 --seconds 6 2>"$WORK/msend.json" &
 MSEND=$!
 sleep 2.5
 $TB move "$NAME" 1 mag2

@@ -2,3 +2,9 @@
 # included from tests/CMakeLists.txt. Needs bash and python3-scapy.
 add_test(NAME pmip_mh_cli COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/test_pmip_mh_cli.sh $<TARGET_FILE:pmip-mh>)
 set_tests_properties(pmip_mh_cli PROPERTIES LABELS cli)
+
+# pmip-handover-meter on loopback: plain stream, interoperability with
+# handover_meter_reference.py (the first, Python meter), a known pause measured as a gap, usage errors. ~10 s.
+add_test(NAME handover_meter_cli COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/test_handover_meter.sh
+  $<TARGET_FILE:pmip-handover-meter> ${CMAKE_CURRENT_LIST_DIR}/handover_meter_reference.py)
+set_tests_properties(handover_meter_cli PROPERTIES LABELS cli TIMEOUT 60)

@@ -16,7 +16,8 @@ BUILD=${1:?usage: bench_handover.sh BUILD_DIR [HANDOVERS]}
 N=${2:-20}
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 TB="bash $ROOT/tools/testbed/testbed.sh"
-METER="/usr/bin/python3 $ROOT/tools/testbed/handover_meter.py"
+METER="$BUILD/tools/testbed/pmip-handover-meter"
+[[ -x ${BUILD}/tools/testbed/pmip-handover-meter ]] || { echo "bench_handover: no $BUILD/tools/testbed/pmip-handover-meter (build it)" >&2; exit 1; }
 NAME=pmh$$
 WORK=$(mktemp -d /tmp/pmh-$$.XXXXXX)
 trap '$TB down $NAME 2>/dev/null; [[ -n ${KEEP_WORK:-} ]] || rm -rf "$WORK"' EXIT
@@ -30,9 +31,9 @@ RU=$!
 $TB exec "$NAME" mn1 $METER receive --group ff3e::4242:1 --interface eth0 --port 5001 --seconds "$(python3 -c "print($DURATION + 2)")" --gap-ms 3 --json >"$WORK/m.json" &
 RM=$!
 sleep 1  # the join is reported and proxied
-$TB exec "$NAME" cn $METER send --to "$ADDR" --port 5000 --rate 1000 --seconds "$DURATION" 2>/dev/null &
+$TB exec "$NAME" cn $METER send --realtime --to "$ADDR" --port 5000 --rate 1000 --seconds "$DURATION" 2>/dev/null &
 SU=$!
-$TB exec "$NAME" cn $METER send --to ff3e::4242:1 --interface c0 --port 5001 --rate 1000 --seconds "$DURATION" 2>/dev/null &
+$TB exec "$NAME" cn $METER send --realtime --to ff3e::4242:1 --interface c0 --port 5001 --rate 1000 --seconds "$DURATION" 2>/dev/null &
 SM=$!
 t0=$(date +%s.%N)
 sleep 1.5

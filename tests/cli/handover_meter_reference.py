@@ -1,5 +1,7 @@
 #!/usr/bin/python3
-"""Handover meter: a sequence-numbered UDP stream and its receiver.
+"""Reference handover meter (the first one, in Python): the independent
+cross-check of tools/testbed/pmip-handover-meter in tests/cli/test_handover_meter.sh.
+A sequence-numbered UDP stream and its receiver.
 
   handover_meter.py send --to ADDR [--port 5000] [--rate 1000] [--seconds 6]
                          [--interface IF] [--hops 16]
