@@ -7,13 +7,10 @@
 #
 #   test_kernel_tunnels.sh PATH/tunnel_harness
 set -u
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 HARNESS=${1:?usage: test_kernel_tunnels.sh PATH/tunnel_harness}
-HERE=$(cd "$(dirname "$0")" && pwd)
 
-if [[ $(id -u) -ne 0 ]]; then
-    echo "SKIPPED: needs root (network namespaces, tunnel devices)"
-    exit 77
-fi
+need_root "network namespaces, tunnel devices"
 # Probe inside a throw-away namespace so that no probe device can touch the host.
 PROBE_NS=pmt-$$-probe
 ip netns add "$PROBE_NS" || { echo "FAIL - creating namespace $PROBE_NS"; exit 1; }
@@ -23,8 +20,5 @@ reason=$(ip netns exec "$PROBE_NS" "$HARNESS" --kernel-reason 2>/dev/null)
 rc=$?
 ip netns del "$PROBE_NS" 2>/dev/null
 trap - EXIT TERM INT HUP
-if ((rc != 0)); then
-    echo "SKIPPED: kernel has no ip6tnl/ip6gre: ${reason:-unknown reason}"
-    exit 77
-fi
-PMT_BACKEND=kernel exec bash "$HERE/test_tunnels.sh" "$HARNESS"
+((rc == 0)) || skip "kernel has no ip6tnl/ip6gre: ${reason:-unknown reason}"
+PMT_BACKEND=kernel exec bash "$NETNS_DIR/test_tunnels.sh" "$HARNESS"

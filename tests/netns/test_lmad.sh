@@ -31,40 +31,30 @@
 # bindings an unsolicited Heartbeat Response with Restart Counter 2.
 #
 # Exit 1 if any check failed, 77 ("SKIPPED: reason") when not root or a tool
-# is missing. Everything is removed on exit (trap cleanup EXIT); with
+# is missing. Everything is removed on exit (trap, tests/netns/lib.sh); with
 # KEEP_WORK=1 the scratch directory (configs, JSON answers, capture, log) is
 # kept and its path printed.
 set -u
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 LMAD=${1:?usage: test_lmad.sh PATH/lmad PATH/pmipctl}
 PMIPCTL=${2:?usage: test_lmad.sh PATH/lmad PATH/pmipctl}
-HERE=$(cd "$(dirname "$0")" && pwd)
 PY=/usr/bin/python3   # Debian's python3: the one that imports python3-scapy
-PEER="$PY $HERE/lmad_peer.py"
+PEER="$PY $NETNS_DIR/lmad_peer.py"
 
-if [[ $(id -u) -ne 0 ]]; then
-    echo "SKIPPED: needs root (network namespaces, TUN devices, raw sockets)"
-    exit 77
-fi
-for tool in ip tshark "$PY"; do
-    if ! command -v "$tool" >/dev/null; then
-        echo "SKIPPED: $tool not installed"
-        exit 77
-    fi
-done
-if ! "$PY" -c 'import sys; sys.path.append("/usr/lib/python3/dist-packages"); import scapy.layers.inet6' 2>/dev/null; then
-    echo "SKIPPED: python3-scapy not installed"
-    exit 77
-fi
-if [[ ! -c /dev/net/tun ]]; then
-    echo "SKIPPED: no /dev/net/tun (userspace tunnel backend)"
-    exit 77
-fi
+need_root "network namespaces, TUN devices, raw sockets"
+need_tools ip tshark "$PY"
+"$PY" -c 'import sys; sys.path.append("/usr/lib/python3/dist-packages"); import scapy.layers.inet6' 2>/dev/null ||
+    skip "python3-scapy not installed"
+need_tun
 
 ID=$$
 NS_LMA=pml-$ID-lma
 NS_MAG=pml-$ID-mag
-WORK=$(mktemp -d /tmp/pml-$ID.XXXXXX)
+NAMESPACES=("$NS_LMA" "$NS_MAG")
+netns_test_begin pml
+FAIL_LOGS=("$WORK/lmad.log")
+FAIL_LOG_LINES=60
 LMA=2001:db8:100::1
 MAG1=2001:db8:100::11
 MAG2=2001:db8:100::12
@@ -72,50 +62,15 @@ MAG3=2001:db8:100::13
 SOCK=$WORK/lmad.sock
 LMAD_PID=
 GONE_MS=0
-CAPTURE_PID=
-FAILURES=0
 
-cleanup() {
-    [[ -n $CAPTURE_PID ]] && kill -TERM "$CAPTURE_PID" 2>/dev/null && wait "$CAPTURE_PID" 2>/dev/null
-    [[ -n $LMAD_PID ]] && kill -TERM "$LMAD_PID" 2>/dev/null && wait "$LMAD_PID" 2>/dev/null
-    ip netns del "$NS_LMA" 2>/dev/null
-    ip netns del "$NS_MAG" 2>/dev/null
-    if [[ $FAILURES -ne 0 && -f $WORK/lmad.log ]]; then
-        echo "--- lmad log (last 60 lines) ---"
-        tail -n 60 "$WORK/lmad.log"
-    fi
-    [[ -n ${KEEP_WORK:-} ]] && echo "kept $WORK" || rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-pass() { echo "ok - $*"; }
-fail() {
-    echo "FAIL - $*"
-    FAILURES=$((FAILURES + 1))
-}
-check() {  # check DESCRIPTION COMMAND...
-    local what=$1
-    shift
-    if "$@"; then pass "$what"; else fail "$what"; fi
-}
 in_lma() { ip netns exec "$NS_LMA" "$@"; }
 in_mag() { ip netns exec "$NS_MAG" "$@"; }
 ctl() { "$PMIPCTL" --socket "$SOCK" "$@"; }
 # json EXPR < JSON: prints the Python expression over the document `d`.
 json() { "$PY" -c "import json,sys; d=json.load(sys.stdin); r=($1); print(r if not isinstance(r,(dict,list)) else json.dumps(r))"; }
-# wait_until SECONDS COMMAND...: polls every 100 ms.
-wait_until() {
-    local deadline=$((SECONDS + $1))
-    shift
-    while ((SECONDS < deadline)); do
-        "$@" && return 0
-        sleep 0.1
-    done
-    "$@"
-}
 
 # --- topology ---------------------------------------------------------------
-ip netns add "$NS_LMA" && ip netns add "$NS_MAG" || { echo "SKIPPED: cannot create namespaces"; exit 77; }
+ip netns add "$NS_LMA" && ip netns add "$NS_MAG" || skip "cannot create namespaces"
 ip link add lv netns "$NS_LMA" type veth peer name mv netns "$NS_MAG"
 in_lma ip link set lo up
 in_mag ip link set lo up
@@ -161,6 +116,7 @@ start_lmad() {
     # the subshell's PID, not lmad's (signals must reach lmad itself).
     ip netns exec "$NS_LMA" "$LMAD" --config "$WORK/lmad.conf" >>"$WORK/lmad.log" 2>&1 &
     LMAD_PID=$!
+    PIDS+=("$LMAD_PID")
     wait_until 10 ctl show counters >/dev/null 2>&1
 }
 check "lmad starts and answers on its control socket" start_lmad
@@ -168,6 +124,7 @@ check "lmad starts and answers on its control socket" start_lmad
 # Capture what lmad puts on the wire, for tshark at the end.
 ip netns exec "$NS_LMA" dumpcap -i lv -w "$WORK/cap.pcapng" -f "ip6" >"$WORK/dumpcap.log" 2>&1 &
 CAPTURE_PID=$!
+PIDS+=("$CAPTURE_PID")
 wait_until 5 grep -q "Capturing on" "$WORK/dumpcap.log" || sleep 1
 
 check "restart counter 1 after the first start" \
@@ -361,9 +318,7 @@ check "mn2 still bound at MAG 1" test "$(ctl --json show binding mn2@example.org
 # --- tshark: every PBA decodes cleanly ---------------------------------------------
 sleep 0.5
 # SIGTERM: a background job of a non-interactive shell ignores SIGINT.
-kill -TERM "$CAPTURE_PID" 2>/dev/null
-wait "$CAPTURE_PID" 2>/dev/null
-CAPTURE_PID=
+stop_pid "$CAPTURE_PID"
 CAPTURED=$(tshark -r "$WORK/cap.pcapng" -Y "mip6.mhtype == 6" 2>/dev/null | wc -l)
 check "tshark sees every PBA ($CAPTURED captured, $PBAS received)" test "$CAPTURED" -eq "$PBAS"
 CAPTURED_BRI=$(tshark -r "$WORK/cap.pcapng" -Y "mip6.mhtype == 16 && mip6.bri_br.type == 1" 2>/dev/null | wc -l)
@@ -379,7 +334,7 @@ kill -TERM "$LMAD_PID"
 wait_until 10 bash -c "! kill -0 $LMAD_PID 2>/dev/null"
 wait "$LMAD_PID"
 RC=$?
-LMAD_PID=
+forget_pid "$LMAD_PID"
 check "lmad exits 0 on SIGTERM" test $RC -eq 0
 check "no pm* tunnel device left" test -z "$(in_lma ip -o link show | grep -E ': pm[6g]-')"
 check "no proto 213 route left" test -z "$(in_lma ip -6 route show proto 213 table all)"
@@ -395,16 +350,10 @@ check "lmad restarts" start_lmad
 wait "$LISTEN_PID"
 check "MAG 1 told of the restart: unsolicited Heartbeat Response U=1 R=1, Restart Counter 2" \
     test "$(json 'd.get("u_flag") and d.get("r_flag") and d.get("restart_counter")==2 and d.get("source")=="'$LMA'"' <"$WORK/unsolicited.json")" = True
-kill -TERM "$LMAD_PID"
-wait "$LMAD_PID"
+stop_pid "$LMAD_PID"
 RC=$?
-LMAD_PID=
 check "second lmad exits 0 on SIGTERM" test $RC -eq 0
 check "nothing left in the kernel after the second run" \
     test -z "$(in_lma ip -o link show | grep -E ': pm[6g]-')$(in_lma ip -6 route show proto 213 table all)"
 
-if [[ $FAILURES -ne 0 ]]; then
-    echo "$FAILURES check(s) failed"
-    exit 1
-fi
-echo "all checks passed"
+finish

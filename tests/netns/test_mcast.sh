@@ -35,83 +35,24 @@
 # One line per check; exit 1 if any failed, 77 ("SKIPPED: reason") when
 # something needed is missing. Everything is removed on exit (trap).
 set -u
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 HARNESS=${1:?usage: test_mcast.sh PATH/mcast_proxy_harness}
-HERE=$(cd "$(dirname "$0")" && pwd)
-PY=/usr/bin/python3
-[[ -x $PY ]] || PY=$(command -v python3 || true)
-
-if [[ $(id -u) -ne 0 ]]; then
-    echo "SKIPPED: needs root (network namespaces, MRT6, raw sockets)"
-    exit 77
-fi
-for tool in ip bridge tshark "$PY"; do
-    if [[ -z $tool ]] || ! command -v "$tool" >/dev/null; then
-        echo "SKIPPED: ${tool:-python3} not installed"
-        exit 77
-    fi
-done
-TRAFFIC="$PY $HERE/mcast_traffic.py"
+need_root "network namespaces, MRT6, raw sockets"
+need_tools ip bridge tshark "$PY"
+TRAFFIC="$PY $NETNS_DIR/mcast_traffic.py"
 
 ID=$$
 NS_S=pmc-$ID-s
 NS_P=pmc-$ID-p
 NS_L=(pmc-$ID-l1 pmc-$ID-l2 pmc-$ID-l3 pmc-$ID-l4)
 ALL_NS=("$NS_S" "$NS_P" "${NS_L[@]}")
-WORK=$(mktemp -d /tmp/pmc-$ID.XXXXXX)
-PIDS=()
-FAILURES=0
-
-cleanup() {
-    local pid ns
-    { exec 3>&-; } 2>/dev/null
-    for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null; done
-    for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null; done
-    for ns in "${ALL_NS[@]}"; do ip netns del "$ns" 2>/dev/null; done
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 1' TERM INT HUP
-
-# Namespaces of earlier runs killed before their clean-up (named after a PID
-# that no longer runs and holding no process). Nothing else is touched.
-for ns in $(ip netns list | awk '{print $1}' | grep -E '^pmc-[0-9]+-(s|p|l[0-9])$'); do
-    pid=${ns#pmc-}
-    pid=${pid%%-*}
-    if ! kill -0 "$pid" 2>/dev/null && [[ -z $(ip netns pids "$ns" 2>/dev/null) ]]; then
-        ip netns del "$ns" 2>/dev/null
-    fi
-done
-
-pass() { echo "ok - $*"; }
-fail() {
-    echo "FAIL - $*"
-    FAILURES=$((FAILURES + 1))
-}
-check() {  # check DESCRIPTION COMMAND...
-    local what=$1
-    shift
-    if "$@"; then pass "$what"; else fail "$what"; fi
-}
-in_ns() {
-    local ns=$1
-    shift
-    ip netns exec "$ns" "$@"
-}
-wait_for() {  # wait_for SECONDS COMMAND...: polls every 0.1 s
-    local seconds=$1
-    shift
-    local deadline=$((SECONDS + seconds))
-    until "$@"; do
-        ((SECONDS >= deadline)) && return 1
-        sleep 0.1
-    done
-}
-forget_pid() {
-    local keep=() pid
-    for pid in "${PIDS[@]}"; do [[ $pid != "$1" ]] && keep+=("$pid"); done
-    PIDS=("${keep[@]}")
-}
+NAMESPACES=("${ALL_NS[@]}")
+netns_test_begin pmc
+FAIL_LOGS=("$WORK/harness.log")
+FAIL_LOG_LINES=30
+cleanup_hook() { { exec 3>&-; } 2>/dev/null; }
+reap_stale_namespaces pmc 's|p|l[0-9]'
 now() { date +%s.%N; }
 
 # ---------------------------------------------------------------- kernel support
@@ -176,7 +117,7 @@ links_ready() {
     [[ -n $(link_local "$NS_S" br0) && -n $(link_local "$NS_P" up1) && -n $(link_local "$NS_P" up2) ]] || return 1
     for i in 1 2 3 4; do [[ -n $(link_local "$NS_P" "d$i") ]] || return 1; done
 }
-check "every link has its link-local address" wait_for 10 links_ready
+check "every link has its link-local address" wait_until 10 links_ready
 
 S1=2001:db8:1::1
 S2=2001:db8:1::2
@@ -193,7 +134,7 @@ ip netns exec "$NS_P" tshark -q -i up1 -i up2 -i d1 -i d2 -i d3 -i d4 -f "not (u
 TSHARK_PID=$!
 PIDS+=("$TSHARK_PID")
 capturing() { [[ $(grep -c "Capturing on" "$WORK/tshark.log") -ge 1 && -s $CAPTURE ]]; }
-check "tshark captures on up1, up2, d1-d4" wait_for 15 capturing
+check "tshark captures on up1, up2, d1-d4" wait_until 15 capturing
 
 # ---------------------------------------------------------------- proxy
 mkfifo "$WORK/control"
@@ -204,10 +145,9 @@ ip netns exec "$NS_P" "$HARNESS" --ready-file "$WORK/ready" \
 HARNESS_PID=$!
 PIDS+=("$HARNESS_PID")
 exec 3>"$WORK/control"
-if ! wait_for 10 test -s "$WORK/ready"; then
+if ! wait_until 10 test -s "$WORK/ready"; then
     fail "mcast_proxy_harness ready"
-    sed 's/^/    /' "$WORK/harness.log"
-    exit 1
+    exit 1  # the clean-up shows harness.log
 fi
 pass "mcast_proxy_harness runs instances A (table 100) and B (table 101)"
 
@@ -215,7 +155,7 @@ COMMANDS=0
 control() {  # control LINE: sends a command, waits for its answer, sets REPLY_LINE
     echo "$1" >&3
     COMMANDS=$((COMMANDS + 1))
-    wait_for 10 sh -c "[ \$(wc -l <'$WORK/harness.out') -ge $COMMANDS ]" || { REPLY_LINE="(no answer)"; return 1; }
+    wait_until 10 sh -c "[ \$(wc -l <'$WORK/harness.out') -ge $COMMANDS ]" || { REPLY_LINE="(no answer)"; return 1; }
     REPLY_LINE=$(sed -n "${COMMANDS}p" "$WORK/harness.out")
     [[ $REPLY_LINE == ok* ]]
 }
@@ -240,7 +180,7 @@ listen() {  # listen TAG NS IF GROUP PORT [SOURCE]
         >"$WORK/listen-$tag.log" 2>&1 &
     LISTENER[$tag]=$!
     PIDS+=("$!")
-    wait_for 10 test -s "$WORK/ready-$tag" || fail "listener $tag joined"
+    wait_until 10 test -s "$WORK/ready-$tag" || fail "listener $tag joined"
 }
 count() { awk '{print $1}' "$WORK/count-$1" 2>/dev/null || echo 0; }
 first_ts() { awk '{print $2}' "$WORK/count-$1" 2>/dev/null; }
@@ -254,9 +194,9 @@ listen l3g1 "${NS_L[2]}" l3 "$G1" 5001
 listen l4g2 "${NS_L[3]}" l4 "$G2" 5002
 
 echo "# delivery (data started before the joins)"
-check "ASM: l1 receives $S1 -> $G1 through instance A" wait_for 15 received_at_least l1g1 20
-check "SSM: l2 receives ($S1, $G3) through instance A" wait_for 15 received_at_least l2g3 20
-check "instance B: l4 receives $S1 -> $G2 (table 101)" wait_for 15 received_at_least l4g2 20
+check "ASM: l1 receives $S1 -> $G1 through instance A" wait_until 15 received_at_least l1g1 20
+check "SSM: l2 receives ($S1, $G3) through instance A" wait_until 15 received_at_least l2g3 20
+check "instance B: l4 receives $S1 -> $G2 (table 101)" wait_until 15 received_at_least l4g2 20
 for tag in l1g1 l2g3 l4g2; do
     [[ -n $(first_ts $tag) && $(first_ts $tag) != 0.000000 ]] &&
         echo "#   $tag: first datagram $(awk -v a="$(first_ts $tag)" -v b="$T_JOIN" 'BEGIN{printf "%.0f", (a-b)*1000}') ms after the joins started"
@@ -268,16 +208,16 @@ mdb() { bridge -n "$NS_S" -d -s mdb show dev br0 2>/dev/null; }
 mdb_has() {  # mdb_has PORT GROUP [REGEX]
     mdb | grep -E "port $1 grp $2( |$)" | grep -Eq "${3:-.}"
 }
-check "MDB: G1 $G1 on su1 (instance A), exclude mode (ASM)" wait_for 10 mdb_has su1 "$G1" "filter_mode exclude"
-check "MDB: G3 $G3 on su1 in INCLUDE mode (SSM join sent as INCLUDE)" wait_for 10 mdb_has su1 "$G3" "filter_mode include"
-check "MDB: ($S1, $G3) source entry on su1" wait_for 10 sh -c "bridge -n $NS_S -d mdb show dev br0 | grep -E 'port su1 grp $G3 src $S1' -q"
+check "MDB: G1 $G1 on su1 (instance A), exclude mode (ASM)" wait_until 10 mdb_has su1 "$G1" "filter_mode exclude"
+check "MDB: G3 $G3 on su1 in INCLUDE mode (SSM join sent as INCLUDE)" wait_until 10 mdb_has su1 "$G3" "filter_mode include"
+check "MDB: ($S1, $G3) source entry on su1" wait_until 10 sh -c "bridge -n $NS_S -d mdb show dev br0 | grep -E 'port su1 grp $G3 src $S1' -q"
 check "MDB: no ($S2, $G3) source entry (only S1 asked for)" sh -c "! bridge -n $NS_S -d mdb show dev br0 | grep -Eq 'grp $G3 src $S2'"
-check "MDB: G2 $G2 on su2 (instance B)" wait_for 10 mdb_has su2 "$G2"
+check "MDB: G2 $G2 on su2 (instance B)" wait_until 10 mdb_has su2 "$G2"
 check "MDB: G2 not on su1 (A refuses it by policy)" sh -c "! bridge -n $NS_S -d mdb show dev br0 | grep -Eq 'port su1 grp $G2( |$)'"
 
 echo "# isolation of instances A (table 100) and B (table 101)"
 mroute() { ip -n "$NS_P" -6 mroute show table "$1" 2>/dev/null; }
-check "table 100 has ($S1, $G1) from up1 to d1" wait_for 5 sh -c "ip -n $NS_P -6 mroute show table 100 | grep -F '($S1,$G1)' | grep -q 'Iif: up1.*Oifs:.*d1'"
+check "table 100 has ($S1, $G1) from up1 to d1" wait_until 5 sh -c "ip -n $NS_P -6 mroute show table 100 | grep -F '($S1,$G1)' | grep -q 'Iif: up1.*Oifs:.*d1'"
 check "table 101 has ($S1, $G2) from up2 to d4" sh -c "ip -n $NS_P -6 mroute show table 101 | grep -F '($S1,$G2)' | grep -q 'Iif: up2.*Oifs:.*d4'"
 # Before the bridge has heard a querier it floods every group to every port,
 # so each table may hold an entry without outputs (a negative cache entry from
@@ -296,7 +236,7 @@ check "no MLD message dropped for a bad checksum, hop limit or missing Router Al
 echo "# downstream added at run time"
 T_ADD=$(now)
 check "control: add A d3 ($REPLY_LINE)" control "add A d3"
-if wait_for 10 received_at_least l3g1 1; then
+if wait_until 10 received_at_least l3g1 1; then
     DELAY_MS=$(awk -v a="$(first_ts l3g1)" -v b="$T_ADD" 'BEGIN{printf "%.0f", (a-b)*1000}')
     pass "l3 receives $G1 after d3 was added: first datagram ${DELAY_MS} ms after 'add' (General Query at once, Query Response Interval 1 s)"
 else
@@ -311,7 +251,7 @@ wait "${LISTENER[l1g1]}" 2>/dev/null
 forget_pid "${LISTENER[l1g1]}"
 T_LEAVE=$(now)
 d1_not_in_g1() { json "all('d1' not in e['oifs'] for e in d['A']['mfc'] if e['group']=='$G1')"; }
-if wait_for 5 d1_not_in_g1; then
+if wait_until 5 d1_not_in_g1; then
     pass "(S1, $G1) entry loses d1 after l1's leave ($(awk -v a="$(now)" -v b="$T_LEAVE" 'BEGIN{printf "%.0f", (a-b)*1000}') ms, LLQI 0.3 s x 2)"
 else
     fail "(S1, $G1) entry loses d1 after l1's leave"
@@ -340,7 +280,7 @@ sleep 0.3
 l3_before=$(count l3g1)
 sleep 1.5
 check "l3 stops receiving after d3 was removed (+$(($(count l3g1) - l3_before)))" test "$(count l3g1)" -eq "$l3_before"
-check "A leaves $G1 upstream: MDB entry on su1 gone" wait_for 6 sh -c "! bridge -n $NS_S -d mdb show dev br0 | grep -Eq 'port su1 grp $G1( |$)'"
+check "A leaves $G1 upstream: MDB entry on su1 gone" wait_until 6 sh -c "! bridge -n $NS_S -d mdb show dev br0 | grep -Eq 'port su1 grp $G1( |$)'"
 check "A keeps $G3 upstream (l2 still listens)" mdb_has su1 "$G3"
 json_print "'#   A counters: ' + ' '.join('%s=%s' % (k, v) for k, v in d['A']['counters'].items() if not isinstance(v, dict) and v)"
 json_print "'#   B counters: ' + ' '.join('%s=%s' % (k, v) for k, v in d['B']['counters'].items() if not isinstance(v, dict) and v)"
@@ -358,7 +298,7 @@ check "no MFC entry left in tables 100 and 101" sh -c "[ -z \"\$(ip -n $NS_P -6 
 check "no MIF left" sh -c "[ \$(ip netns exec $NS_P cat /proc/net/ip6_mr_vif | wc -l) -le 1 ]"
 check "no ip6mr rule left but the default" sh -c "! ip -n $NS_P -6 mrule show | grep -Eq 'lookup (100|101)'"
 check "mc_forwarding back to 0" sh -c "[ \$(ip netns exec $NS_P sysctl -n net.ipv6.conf.all.mc_forwarding) -eq 0 ]"
-check "upstream groups left: no MDB entry on su1/su2 for our groups" wait_for 6 sh -c "! bridge -n $NS_S -d mdb show dev br0 | grep -Eq 'port su[12] grp ($G1|$G2|$G3)( |$)'"
+check "upstream groups left: no MDB entry on su1/su2 for our groups" wait_until 6 sh -c "! bridge -n $NS_S -d mdb show dev br0 | grep -Eq 'port su[12] grp ($G1|$G2|$G3)( |$)'"
 
 # ---------------------------------------------------------------- tshark
 echo "# tshark on every MLD message of the proxy's links"
@@ -430,11 +370,4 @@ check "answered on up1 with Current-State records IS_EX $G1 and IS_IN $G3" sh -c
 check "answered on up2 with IS_EX $G2" sh -c "echo '$(field CURRENT_STATE_UP2)' | grep -q 'IS_EX:$G2'"
 check "none of S2's $G3 data on d2 (SSM listener asked for S1 only; got $(field S2_ON_D2))" test "$(field S2_ON_D2)" = 0
 
-if ((FAILURES > 0)); then
-    echo "--- harness log (tail)"
-    tail -n 30 "$WORK/harness.log" | sed 's/^/    /'
-    echo "$FAILURES check(s) failed"
-    exit 1
-fi
-echo "all checks passed"
-exit 0
+finish

@@ -19,50 +19,14 @@
 #     tunnel (no group state left on it), no binding or multicast instance left.
 # Exit 1 when a check fails, 77 when the environment cannot run it.
 set -u
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 BUILD=${1:?usage: test_pmip_multicast.sh BUILD_DIR}
-HERE=$(cd "$(dirname "$0")" && pwd)
-ROOT=$(cd "$HERE/../.." && pwd)
-TB="bash $ROOT/tools/testbed/testbed.sh"
-METER="/usr/bin/python3 $ROOT/tools/testbed/handover_meter.py"
-PY=/usr/bin/python3
 GROUP=ff3e::4242:1
 
-if [[ $(id -u) -ne 0 ]]; then echo "SKIPPED: needs root"; exit 77; fi
-[[ -c /dev/net/tun ]] || { echo "SKIPPED: no /dev/net/tun"; exit 77; }
-NAME=pmm$$
-WORK=$(mktemp -d /tmp/pmm-$$.XXXXXX)
-FAILURES=0
-PIDS=()
-cleanup() {
-    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; done
-    if [[ $FAILURES -ne 0 ]]; then
-        for f in /run/pmip-testbed/$NAME/*.log; do
-            [[ -f $f ]] || continue
-            echo "--- $f (last 25 lines) ---"
-            tail -n 25 "$f"
-        done
-    fi
-    $TB down "$NAME" 2>/dev/null
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-pass() { echo "ok - $*"; }
-fail() { echo "FAIL - $*"; FAILURES=$((FAILURES + 1)); }
-check() { local what=$1; shift; if "$@"; then pass "$what"; else fail "$what"; fi; }
-wait_until() {
-    local deadline=$((SECONDS + $1))
-    shift
-    while ((SECONDS < deadline)); do "$@" && return 0; sleep 0.1; done
-    "$@"
-}
-# jq-like: q WHO PYTHON-EXPR over `d` (the "show multicast" / "show ..." JSON)
-q() {
-    local who=$1 cmd=$2 expr=$3
-    $TB ctl "$NAME" "$who" --json $cmd 2>/dev/null | "$PY" -c "import json,sys; d=json.load(sys.stdin); print($expr)"
-}
+testbed_test_begin pmm
 is_true() { [[ $("$@") == True ]]; }
 
-$TB up "$NAME" "$BUILD" 1 multicast || { echo "SKIPPED: testbed did not come up"; exit 77; }
+check "testbed up (lmad, magd at mag1 and mag2)" testbed_up "$NAME" "$BUILD" 1 multicast || finish
 check "mn1 gets its address at mag1" $TB address "$NAME" 1 20 >/dev/null
 
 # --- attach: mag1's instance has the tunnel upstream and mn1 downstream ---------
@@ -117,5 +81,4 @@ check "mag2: no multicast instance left after the detach" wait_until 5 mag2_empt
 no_bindings() { [[ $($TB ctl "$NAME" lma --json show bindings) == "[]" ]]; }
 check "lmad: no binding left" wait_until 5 no_bindings
 
-echo "# $FAILURES failure(s)"
-[[ $FAILURES -eq 0 ]]
+finish

@@ -13,45 +13,13 @@
 # 5002, mn2 the reverse. Then mn1 detaches: its instance goes, mn2's keeps
 # receiving. Exit 1 when a check fails, 77 when it cannot run here.
 set -u
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 BUILD=${1:?usage: test_pmip_multicast_isolation.sh BUILD_DIR}
-HERE=$(cd "$(dirname "$0")" && pwd)
-ROOT=$(cd "$HERE/../.." && pwd)
-TB="bash $ROOT/tools/testbed/testbed.sh"
-METER="/usr/bin/python3 $ROOT/tools/testbed/handover_meter.py"
-PY=/usr/bin/python3
 GROUP=ff3e::4242:7
 
-if [[ $(id -u) -ne 0 ]]; then echo "SKIPPED: needs root"; exit 77; fi
-[[ -c /dev/net/tun ]] || { echo "SKIPPED: no /dev/net/tun"; exit 77; }
-NAME=pmi$$
-WORK=$(mktemp -d /tmp/pmi-$$.XXXXXX)
-FAILURES=0
-PIDS=()
-cleanup() {
-    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; done
-    if [[ $FAILURES -ne 0 ]]; then
-        for f in /run/pmip-testbed/$NAME/*.log; do
-            [[ -f $f ]] || continue
-            echo "--- $f (last 20 lines) ---"
-            tail -n 20 "$f"
-        done
-    fi
-    $TB down "$NAME" 2>/dev/null
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-pass() { echo "ok - $*"; }
-fail() { echo "FAIL - $*"; FAILURES=$((FAILURES + 1)); }
-check() { local what=$1; shift; if "$@"; then pass "$what"; else fail "$what"; fi; }
-wait_until() {
-    local deadline=$((SECONDS + $1))
-    shift
-    while ((SECONDS < deadline)); do "$@" && return 0; sleep 0.1; done
-    "$@"
-}
-q() { $TB ctl "$NAME" "$1" --json $2 2>/dev/null | "$PY" -c "import json,sys; d=json.load(sys.stdin); print($3)"; }
+testbed_test_begin pmi
 
-$TB up "$NAME" "$BUILD" 2 multicast twolmas || { echo "SKIPPED: testbed did not come up"; exit 77; }
+check "testbed up with a second LMA (lmad, lmad2, magd at mag1 and mag2)" testbed_up "$NAME" "$BUILD" 2 multicast twolmas || finish
 check "mn1 gets an address from lma's pool" bash -c "$TB address $NAME 1 20 | grep -q '^2001:db8:8'"
 check "mn2 gets an address from lma2's pool" bash -c "$TB address $NAME 2 20 | grep -q '^2001:db8:9'"
 
@@ -93,5 +61,4 @@ $TB exec "$NAME" src2 $METER send --to $GROUP --interface c2 --port 5002 --rate 
 wait $R
 check "mn2 still receives its stream" test "$(got after)" -gt 800
 
-echo "# $FAILURES failure(s)"
-[[ $FAILURES -eq 0 ]]
+finish

@@ -23,24 +23,16 @@
 # plus a stale device, then `tunnel_harness --cleanup` -> nothing left.
 #
 # One line per check; exit 1 if any failed, 77 ("SKIPPED: reason") when not
-# root. Everything is removed on exit, failed or not (trap cleanup EXIT).
+# root. Everything is removed on exit, failed or not (trap, tests/netns/lib.sh).
 set -u
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 HARNESS=${1:?usage: test_tunnels.sh PATH/tunnel_harness}
 BACKEND=${PMT_BACKEND:-userspace}
-HERE=$(cd "$(dirname "$0")" && pwd)
-TRAFFIC="python3 $HERE/tunnel_traffic.py"
+TRAFFIC="python3 $NETNS_DIR/tunnel_traffic.py"
 
-if [[ $(id -u) -ne 0 ]]; then
-    echo "SKIPPED: needs root (network namespaces, TUN devices, raw sockets)"
-    exit 77
-fi
-for tool in ip python3; do
-    if ! command -v "$tool" >/dev/null; then
-        echo "SKIPPED: $tool not installed"
-        exit 77
-    fi
-done
+need_root "network namespaces, TUN devices, raw sockets"
+need_tools ip python3
 HAVE_SMCROUTE=1
 command -v smcrouted >/dev/null && command -v smcroutectl >/dev/null || HAVE_SMCROUTE=0
 
@@ -48,69 +40,12 @@ ID=$$
 NS_A=pmt-$ID-a
 NS_B=pmt-$ID-b
 NS_L=pmt-$ID-l
-WORK=$(mktemp -d /tmp/pmt-$ID.XXXXXX)
-PIDS=()
-FAILURES=0
+NAMESPACES=("$NS_A" "$NS_B" "$NS_L")
+netns_test_begin pmt
+reap_stale_namespaces pmt 'a|b|l|probe'
 
-cleanup() {
-    local pid
-    for pid in "${PIDS[@]}"; do
-        kill -TERM "$pid" 2>/dev/null
-    done
-    for pid in "${PIDS[@]}"; do
-        wait "$pid" 2>/dev/null
-    done
-    for ns in "$NS_A" "$NS_B" "$NS_L"; do
-        ip netns del "$ns" 2>/dev/null
-    done
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 1' TERM INT HUP
-
-# Namespaces of earlier runs that were killed before their clean-up (SIGKILL):
-# named after a PID that no longer runs and holding no process. Nothing else
-# is touched.
-for ns in $(ip netns list | awk '{print $1}' | grep -E '^pmt-[0-9]+-(a|b|l|probe)$'); do
-    pid=${ns#pmt-}
-    pid=${pid%%-*}
-    if ! kill -0 "$pid" 2>/dev/null && [[ -z $(ip netns pids "$ns" 2>/dev/null) ]]; then
-        ip netns del "$ns" 2>/dev/null
-    fi
-done
-
-pass() { echo "ok - $*"; }
-fail() {
-    echo "FAIL - $*"
-    FAILURES=$((FAILURES + 1))
-}
-check() {  # check DESCRIPTION COMMAND...
-    local what=$1
-    shift
-    if "$@"; then pass "$what"; else fail "$what"; fi
-}
-in_ns() {
-    local ns=$1
-    shift
-    ip netns exec "$ns" "$@"
-}
 ping_ok() {  # ping_ok NS SOURCE DESTINATION: one echo answered within a second
     ip netns exec "$1" ping -c 1 -W 1 -I "$2" "$3" >/dev/null 2>&1
-}
-# Polls COMMAND every 0.1 s until it succeeds or SECONDS pass.
-wait_for() {
-    local seconds=$1
-    shift
-    local deadline=$((SECONDS + seconds))
-    until "$@"; do
-        ((SECONDS >= deadline)) && return 1
-        sleep 0.1
-    done
-}
-forget_pid() {
-    local keep=() pid
-    for pid in "${PIDS[@]}"; do [[ $pid != "$1" ]] && keep+=("$pid"); done
-    PIDS=("${keep[@]}")
 }
 
 # ---------------------------------------------------------------- topology
@@ -137,7 +72,7 @@ ip -n "$NS_A" link set va up
 ip -n "$NS_B" link set vb up
 ip -n "$NS_B" link set vbl up
 ip -n "$NS_L" link set vl up
-check "veth path 2001:db8:ff::1 -> ::2 answers" wait_for 10 ping_ok "$NS_A" 2001:db8:ff::1 2001:db8:ff::2
+check "veth path 2001:db8:ff::1 -> ::2 answers" wait_until 10 ping_ok "$NS_A" 2001:db8:ff::1 2001:db8:ff::2
 
 # ---------------------------------------------------------------- helpers
 # start_harness NS TAG ARGS... : runs the harness in NS; sets HARNESS_PID and
@@ -150,7 +85,7 @@ start_harness() {
         --counters-file "$WORK/counters-$tag" "$@" >"$WORK/harness-$tag.log" 2>&1 &
     HARNESS_PID=$!
     PIDS+=("$HARNESS_PID")
-    if ! wait_for 15 test -s "$WORK/ready-$tag"; then
+    if ! wait_until 15 test -s "$WORK/ready-$tag"; then
         fail "harness $tag ready"
         sed 's/^/    /' "$WORK/harness-$tag.log"
         return 1
@@ -197,7 +132,7 @@ udp_flow() {
         --ready "$ready" >"$out" &
     local receiver=$!
     PIDS+=("$receiver")
-    wait_for 10 test -e "$ready"
+    wait_until 10 test -e "$ready"
     in_ns "$NS_A" $TRAFFIC send --source "$src" --dest "$dst" --port "$port" --count "$count"
     wait "$receiver"
     forget_pid "$receiver"
@@ -226,7 +161,7 @@ EOF
         -l info >"$WORK/smcroute.log" 2>&1 &
     local smcroute=$!
     PIDS+=("$smcroute")
-    if ! wait_for 10 sh -c "ip netns exec $NS_B smcroutectl -u $WORK/smcroute.sock show 2>/dev/null \
+    if ! wait_until 10 sh -c "ip netns exec $NS_B smcroutectl -u $WORK/smcroute.sock show 2>/dev/null \
             | grep -q 'ff3e::8000:1'"; then
         fail "$what: smcrouted installs the (S,G) route from $tunnel_b"
         sed 's/^/    /' "$WORK/smcroute.log"
@@ -239,7 +174,7 @@ EOF
         --ifname vl --ready "$ready" >"$out" &
     local listener=$!
     PIDS+=("$listener")
-    wait_for 10 test -e "$ready"
+    wait_until 10 test -e "$ready"
     in_ns "$NS_A" $TRAFFIC send --source fd00:a::1 --dest ff3e::8000:1 --port 6000 \
         --count $count --ifname "$tunnel_a" --hops 8
     wait "$listener"
@@ -270,7 +205,7 @@ run_kind() {  # run_kind LABEL KIND A_KEYS B_KEYS (keys as ",ikey=..,okey=.." or
     check "$label: devices $ta (A) and $tb (B) are up" \
         sh -c "ip -n $NS_A link show $ta | grep -q UP && ip -n $NS_B link show $tb | grep -q UP"
     check "$label: ping fd00:a::1 -> fd00:b::1 through the tunnel" \
-        wait_for 10 ping_ok "$NS_A" fd00:a::1 fd00:b::1
+        wait_until 10 ping_ok "$NS_A" fd00:a::1 fd00:b::1
     udp_flow "$label" fd00:a::1 fd00:b::1 5001 1000
     multicast_flow "$label" "$ta" "$tb"
     stop_harness "$pid_a" a
@@ -297,9 +232,9 @@ if start_harness "$NS_A" a \
         check "GRE keys: rule 'from fd00:a:1::/64 lookup 100' (protocol 213) installed" \
             sh -c "ip -n $NS_A -6 rule show | grep -Eq 'fd00:a:1::/64 lookup 100 proto (213|0xd5)'"
         check "GRE keys: ping over key 201/101 ($T1A)" \
-            wait_for 10 ping_ok "$NS_A" fd00:a::1 fd00:b::1
+            wait_until 10 ping_ok "$NS_A" fd00:a::1 fd00:b::1
         check "GRE keys: ping over key 202/102 ($T2A)" \
-            wait_for 10 ping_ok "$NS_A" fd00:a:1::1 fd00:b:1::1
+            wait_until 10 ping_ok "$NS_A" fd00:a:1::1 fd00:b:1::1
 
         before1=$(rx_packets "$NS_B" "$T1B")
         before2=$(rx_packets "$NS_B" "$T2B")
@@ -321,7 +256,7 @@ if start_harness "$NS_A" a \
 
         # A packet with a key nobody listens to is dropped and counted.
         kill -USR1 "$PID_B"
-        wait_for 5 test -s "$WORK/counters-b"
+        wait_until 5 test -s "$WORK/counters-b"
         unknown_before=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['statistics'].get('unknown_peer',0))" "$WORK/counters-b" 2>/dev/null)
         if [[ $BACKEND == userspace ]]; then
             in_ns "$NS_A" python3 - "$B_LOCAL" <<'EOF'
@@ -333,7 +268,7 @@ s.sendto(bytes([0x20, 0, 0x86, 0xdd, 0, 0, 0x0f, 0xff]) + inner, (sys.argv[1], 0
 EOF
             rm -f "$WORK/counters-b"
             kill -USR1 "$PID_B"
-            wait_for 5 test -s "$WORK/counters-b"
+            wait_until 5 test -s "$WORK/counters-b"
             unknown_after=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['statistics'].get('unknown_peer',0))" "$WORK/counters-b" 2>/dev/null)
             check "GRE keys: a packet with an unknown key is dropped and counted (unknown_peer $unknown_before -> $unknown_after)" \
                 test "${unknown_after:-0}" -gt "${unknown_before:-0}"
@@ -366,9 +301,4 @@ if start_harness "$NS_A" crash \
     check "crash: no route or rule of protocol 213 left after --cleanup" no_owned_routes "$NS_A"
 fi
 
-if ((FAILURES > 0)); then
-    echo "$FAILURES check(s) failed"
-    exit 1
-fi
-echo "all checks passed"
-exit 0
+finish

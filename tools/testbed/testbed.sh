@@ -6,7 +6,9 @@
 #                                        build the topology, start lmad and two magd
 #                                        (multicast: lmad anchors multicast, upstream l0;
 #                                        twolmas: a second LMA, lma2, serves the last MN)
-#   testbed.sh move NAME MN MAG          move MN's access link (1..MNS) to mag1|mag2
+#   testbed.sh move NAME MN MAG          move MN's access link (1..MNS) to mag1|mag2:
+#                                        break before make, the old port down then
+#                                        the new one up in one `ip -batch` (~1 ms)
 #   testbed.sh address NAME MN [SECS]    wait for MN's global address, print it
 #   testbed.sh ctl NAME lma|lma2|mag1|mag2 PMIPCTL-ARGS...
 #   testbed.sh exec NAME NODE CMD...     run CMD in cn|lma|mag1|mag2|mnN
@@ -17,7 +19,10 @@
 #                l1 2001:db8:101::1, l2 2001:db8:102::1; lmad
 #   NAME-mag1    u1 2001:db8:101::11; magd (Proxy-CoA 2001:db8:101::11)
 #   NAME-mag2    u2 2001:db8:102::12; magd (Proxy-CoA 2001:db8:102::12)
-#   NAME-mnN     eth0, MAC 02:00:00:00:00:NN, linked to device "mnN" at mag1
+#   NAME-mnN     eth0, MAC 02:00:00:00:00:NN: the MN's one interface, wired by
+#                tc to two ports: p1 linked to device "mnN" at mag1, p2 to
+#                device "mnN" at mag2; exactly one port is up (the MN's point
+#                of attachment), the other MAG sees no carrier on its "mnN"
 #   with twolmas:
 #   NAME-lma2    lo 2001:db8:300::1 (LMAA 2), l3 2001:db8:111::1 -- u3 2001:db8:111::11
 #                at mag1, s0 2001:db8:210::1; lmad (pool 2001:db8:9000::/36)
@@ -32,7 +37,7 @@ set -u
 STATE_ROOT=/run/pmip-testbed
 
 die() { echo "testbed: $*" >&2; exit 1; }
-usage() { sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '2,34p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 
 ns_of() {  # ns_of NAME NODE
     echo "$1-$2"
@@ -157,10 +162,29 @@ up() {
     for i in $(seq 1 "$mns"); do
         local mac
         mac=$(printf '02:00:00:00:00:%02x' "$i")
-        ip link add eth0 netns "$name-mn$i" address "$mac" type veth peer name "mn$i" netns "$M1" \
+        # The MN's one interface, eth0, is wired to two ports, p1 (to mag1)
+        # and p2 (to mag2), by tc: what eth0 sends goes out of both ports,
+        # what either port receives comes in on eth0. A port that is down
+        # carries nothing, so the MN is attached where its port is up, and a
+        # move is an L2 handover: two link changes in one netlink batch, no
+        # namespace move (whose teardown costs the kernel 30-50 ms) and no
+        # carrier change on eth0 (the MN's stack sees none, as on a roam).
+        local MN=$name-mn$i
+        ip link add eth0 netns "$MN" address "$mac" type veth peer name air netns "$MN"
+        ip link add p1 netns "$MN" type veth peer name "mn$i" netns "$M1" \
             address "$(printf '02:00:00:00:01:%02x' "$i")"
-        ip netns exec "$name-mn$i" sysctl -qw net.ipv6.conf.eth0.accept_ra=1 net.ipv6.conf.eth0.autoconf=1
-        ip -n "$name-mn$i" link set eth0 up
+        ip link add p2 netns "$MN" type veth peer name "mn$i" netns "$M2" \
+            address "$(printf '02:00:00:00:02:%02x' "$i")"
+        ip netns exec "$MN" sysctl -qw net.ipv6.conf.air.disable_ipv6=1 net.ipv6.conf.p1.disable_ipv6=1 \
+            net.ipv6.conf.p2.disable_ipv6=1 net.ipv6.conf.eth0.accept_ra=1 net.ipv6.conf.eth0.autoconf=1
+        for port in air p1 p2; do ip netns exec "$MN" tc qdisc add dev $port clsact; done
+        ip netns exec "$MN" tc filter add dev air ingress protocol all u32 match u32 0 0 \
+            action mirred egress mirror dev p1 pipe action mirred egress redirect dev p2
+        for port in p1 p2; do
+            ip netns exec "$MN" tc filter add dev $port ingress protocol all u32 match u32 0 0 \
+                action mirred egress redirect dev air
+        done
+        for dev in eth0 air p1; do ip -n "$MN" link set $dev up; done
         local lma_address=2001:db8:100::1
         if [[ -n $twolmas && $i -eq $mns ]]; then
             lma_address=2001:db8:300::1
@@ -243,17 +267,20 @@ EOF
     for who in lma mag1 mag2 ${twolmas:+lma2}; do
         wait_for 10 ctl "$name" "$who" show counters || { down "$name"; die "$who daemon did not start (see its log)"; }
     done
-    for i in $(seq 1 "$mns"); do ip -n "$M1" link set "mn$i" up; done
+    for i in $(seq 1 "$mns"); do
+        ip -n "$M2" link set "mn$i" up  # no carrier: the MN's p2 is down
+        ip -n "$M1" link set "mn$i" up
+    done
 }
 
 move() {  # move NAME MN mag1|mag2
     local name=$1 mn=$2 to=$3
-    local from
-    from=$([[ $to == mag1 ]] && echo mag2 || echo mag1)
     [[ $to == mag1 || $to == mag2 ]] || die "move: mag1 or mag2, not \"$to\""
-    ip -n "$name-$from" link show "mn$mn" >/dev/null 2>&1 || die "move: mn$mn is not at $from"
-    ip -n "$name-$from" link set "mn$mn" netns "$name-$to"
-    ip -n "$name-$to" link set "mn$mn" up
+    local from=p1 port=p2
+    [[ $to == mag1 ]] && from=p2 port=p1
+    ip -n "$name-mn$mn" link show "$port" >/dev/null 2>&1 || die "move: no mobile node mn$mn in testbed $name"
+    ip -n "$name-mn$mn" -o link show "$from" | grep -q '[<,]UP[,>]' || die "move: mn$mn is not at $([[ $to == mag1 ]] && echo mag2 || echo mag1)"
+    printf 'link set %s down\nlink set %s up\n' "$from" "$port" | ip -n "$name-mn$mn" -batch -
 }
 
 address() {  # address NAME MN [SECONDS]: a usable (not tentative) HNP address

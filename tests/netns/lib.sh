@@ -1,0 +1,178 @@
+# shellcheck shell=bash disable=SC2034  # (sourced; its variables are for the scripts)
+# What the namespace test scripts (tests/netns/test_*.sh) share. Sourced
+# right after `set -u`:
+#
+#   source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+#
+# Results    check WHAT COMMAND...: runs COMMAND, prints "ok - WHAT" or
+#            "FAIL - WHAT" (counted in FAILURES) and returns 0 or 1 accordingly;
+#            pass / fail WHAT by hand; finish: the summary line, then exit 1 if
+#            a check failed, else 0.
+# Skips      skip REASON: "SKIPPED: REASON", exit 77; need_root [WHY];
+#            need_tools TOOL...; need_tun.
+# Polling    wait_until SECONDS COMMAND...: COMMAND every 0.1 s until it
+#            succeeds, once more at the deadline; COMMAND's last status.
+# Processes  PIDS: background jobs, SIGTERMed and reaped on exit (add with
+#            PIDS+=($!)); forget_pid PID; stop_pid PID [SIGNAL]: signal (TERM),
+#            reap, forget; returns the job's exit status.
+# Clean-up   netns_test_begin PREFIX: WORK=/tmp/PREFIX-$$.XXXXXX, and on EXIT
+#            (TERM, INT and HUP exit 1): cleanup_hook if the script defines one,
+#            stop PIDS, show the last FAIL_LOG_LINES (40) lines of each file of
+#            FAIL_LOGS (globs) when a check failed, take the testbed down, delete
+#            NAMESPACES, remove WORK (kept with KEEP_WORK=1).
+#            reap_stale_namespaces PREFIX SUFFIXES: deletes PREFIX-PID-SUFFIX
+#            namespaces of earlier runs killed before their clean-up.
+# Testbed    TB: tools/testbed/testbed.sh; METER: BUILD_DIR's pmip-handover-meter (set by testbed_up);
+#            testbed_test_begin PREFIX: need_root, need_tun, netns_test_begin
+#            PREFIX and NAME=PREFIX$$, the testbed's name;
+#            testbed_up NAME BUILD_DIR ARGS...: `testbed.sh up` (its status),
+#            skipped (77) where namespaces cannot be created, taken down on
+#            exit, its daemons' logs shown when a check failed; TB_STATE: its
+#            state directory (configs, logs, sockets, pids);
+#            q WHO "PMIPCTL-ARGS" EXPR: prints the Python expression EXPR over
+#            `d`, the answer of WHO's `pmipctl --json PMIPCTL-ARGS`.
+# Also       in_ns NS COMMAND... (not for a background job whose PID is to
+#            be signalled: a function runs in a subshell); PY (Debian's
+#            /usr/bin/python3 where there is one).
+
+NETNS_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+NETNS_ROOT=$(cd "$NETNS_DIR/../.." && pwd)
+PY=/usr/bin/python3
+[[ -x $PY ]] || PY=$(command -v python3 || echo python3)
+
+# ------------------------------------------------------------------ results
+FAILURES=0
+pass() { echo "ok - $*"; }
+fail() {
+    echo "FAIL - $*"
+    FAILURES=$((FAILURES + 1))
+}
+check() {  # check WHAT COMMAND...: COMMAND's success or failure
+    local what=$1
+    shift
+    if "$@"; then pass "$what"; else fail "$what"; return 1; fi
+}
+finish() {
+    if ((FAILURES > 0)); then
+        echo "$FAILURES check(s) failed"
+        exit 1
+    fi
+    echo "all checks passed"
+    exit 0
+}
+
+# ------------------------------------------------------------------ skips
+skip() {
+    echo "SKIPPED: $*"
+    exit 77
+}
+need_root() { [[ $(id -u) -eq 0 ]] || skip "needs root${1:+ ($1)}"; }
+need_tools() {
+    local tool
+    for tool in "$@"; do command -v "$tool" >/dev/null || skip "$tool not installed"; done
+}
+need_tun() { [[ -c /dev/net/tun ]] || skip "no /dev/net/tun (userspace tunnel backend)"; }
+
+# ------------------------------------------------------------------ polling
+wait_until() {  # wait_until SECONDS COMMAND...
+    local deadline=$((SECONDS + $1))
+    shift
+    while ((SECONDS < deadline)); do
+        "$@" && return 0
+        sleep 0.1
+    done
+    "$@"
+}
+
+# ------------------------------------------------------------------ processes
+PIDS=()
+forget_pid() {
+    local keep=() pid
+    for pid in "${PIDS[@]}"; do [[ $pid != "$1" ]] && keep+=("$pid"); done
+    PIDS=("${keep[@]}")
+}
+stop_pid() {  # stop_pid PID [SIGNAL]
+    local rc
+    kill -"${2:-TERM}" "$1" 2>/dev/null
+    wait "$1" 2>/dev/null
+    rc=$?
+    forget_pid "$1"
+    return $rc
+}
+in_ns() {
+    local ns=$1
+    shift
+    ip netns exec "$ns" "$@"
+}
+
+# ------------------------------------------------------------------ clean-up
+WORK=
+NAMESPACES=()
+FAIL_LOGS=()
+FAIL_LOG_LINES=40
+TESTBED=
+netns_test_begin() {  # netns_test_begin PREFIX
+    WORK=$(mktemp -d "/tmp/$1-$$.XXXXXX")
+    trap netns_cleanup EXIT
+    trap 'exit 1' TERM INT HUP
+}
+netns_cleanup() {
+    local pid ns pattern f
+    declare -F cleanup_hook >/dev/null && cleanup_hook
+    for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null; done
+    for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null; done
+    if ((FAILURES > 0)); then
+        for pattern in "${FAIL_LOGS[@]}"; do
+            for f in $pattern; do
+                [[ -f $f ]] || continue
+                echo "--- $f (last $FAIL_LOG_LINES lines) ---"
+                tail -n "$FAIL_LOG_LINES" "$f"
+            done
+        done
+    fi
+    [[ -n $TESTBED ]] && $TB down "$TESTBED" 2>/dev/null
+    for ns in "${NAMESPACES[@]}"; do ip netns del "$ns" 2>/dev/null; done
+    if [[ -n ${KEEP_WORK:-} ]]; then
+        echo "# kept $WORK"
+    elif [[ -n $WORK ]]; then
+        rm -rf "$WORK"
+    fi
+}
+# Named after a PID that no longer runs and holding no process; nothing else
+# is touched.
+reap_stale_namespaces() {  # reap_stale_namespaces PREFIX 'SUFFIX|SUFFIX...'
+    local ns pid
+    for ns in $(ip netns list | awk '{print $1}' | grep -E "^$1-[0-9]+-($2)\$"); do
+        pid=${ns#"$1"-}
+        pid=${pid%%-*}
+        if ! kill -0 "$pid" 2>/dev/null && [[ -z $(ip netns pids "$ns" 2>/dev/null) ]]; then
+            ip netns del "$ns" 2>/dev/null
+        fi
+    done
+}
+
+# ------------------------------------------------------------------ testbed
+TB="bash $NETNS_ROOT/tools/testbed/testbed.sh"
+METER=  # set by testbed_up: BUILD_DIR/tools/testbed/pmip-handover-meter
+TB_STATE=
+testbed_test_begin() {  # testbed_test_begin PREFIX: sets NAME=PREFIX$$
+    need_root "network namespaces, TUN devices"
+    need_tun
+    netns_test_begin "$1"
+    NAME=$1$$
+}
+testbed_up() {  # testbed_up NAME BUILD_DIR [MNS] [OPTIONS...]
+    local name=$1
+    METER=$2/tools/testbed/pmip-handover-meter
+    [[ -x $METER ]] || { fail "no $METER (build pmip-handover-meter)"; finish; }
+    ip netns add "$name-probe" 2>/dev/null || skip "cannot create network namespaces"
+    ip netns del "$name-probe"
+    TESTBED=$name
+    TB_STATE=/run/pmip-testbed/$name
+    FAIL_LOGS+=("$TB_STATE/*.log")
+    $TB up "$@"
+}
+q() {  # q WHO "PMIPCTL-ARGS" EXPR
+    $TB ctl "$TESTBED" "$1" --json $2 2>/dev/null |
+        "$PY" -c "import json,sys; d=json.load(sys.stdin); print($3)"
+}
