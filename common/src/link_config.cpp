@@ -45,6 +45,10 @@ class KernelLinkConfigurator final : public LinkConfigurator {
         }
         return st;
     }
+    Expected<std::size_t> flush_neighbours(int ifindex) override {
+        return netlink::flush_ipv6_neighbours(
+            ifindex, "flushing the IPv6 neighbours of ifindex " + std::to_string(ifindex));
+    }
     Status set_ipv6_sysctl(const std::string& device, const std::string& key,
                            const std::string& value) override {
         const std::string path = sysctl_path(device, key);
@@ -86,6 +90,11 @@ Status FakeLinkConfigurator::remove_address(int ifindex, const Ipv6Prefix& addre
     if (fail_with) return *fail_with;
     addresses.erase({ifindex, address});
     return {};
+}
+Expected<std::size_t> FakeLinkConfigurator::flush_neighbours(int ifindex) {
+    if (fail_with) return *fail_with;
+    neighbour_flushes.push_back(ifindex);
+    return std::size_t{0};
 }
 Status FakeLinkConfigurator::set_ipv6_sysctl(const std::string& device, const std::string& key,
                                              const std::string& value) {

@@ -3,10 +3,12 @@
 
 #include <libmnl/libmnl.h>
 #include <net/if.h>
+#include <linux/neighbour.h>
 #include <linux/rtnetlink.h>
 #include <time.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <memory>
 #include <vector>
 
@@ -85,6 +87,57 @@ Status address_request(int type, int flags, int ifindex, const Ipv6Address& addr
     mnl_attr_put(nlh, IFA_ADDRESS, 16, address.data());
     if (ifa_flags != 0) mnl_attr_put_u32(nlh, IFA_FLAGS, ifa_flags);
     return transact(s->get(), nlh, context);
+}
+
+Expected<std::size_t> flush_ipv6_neighbours(int ifindex, const std::string& context) {
+    auto s = open_socket(context);
+    if (!s) return s.error();
+    std::vector<char> buf(MNL_SOCKET_BUFFER_SIZE);
+    nlmsghdr* nlh = mnl_nlmsg_put_header(buf.data());
+    nlh->nlmsg_type = RTM_GETNEIGH;
+    nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+    nlh->nlmsg_seq = static_cast<std::uint32_t>(time(nullptr));
+    auto* q = static_cast<ndmsg*>(mnl_nlmsg_put_extra_header(nlh, sizeof(ndmsg)));
+    q->ndm_family = AF_INET6;
+    struct Dump {
+        int ifindex;
+        std::vector<Ipv6Address> doomed;
+    } dump{ifindex, {}};
+    auto cb = [](const nlmsghdr* h, void* data) -> int {
+        auto* d = static_cast<Dump*>(data);
+        const auto* nd = static_cast<const ndmsg*>(mnl_nlmsg_get_payload(h));
+        if (nd->ndm_ifindex != d->ifindex || (nd->ndm_state & (NUD_PERMANENT | NUD_NOARP)) != 0)
+            return MNL_CB_OK;
+        auto attr_cb = [](const nlattr* attr, void* out) -> int {
+            if (mnl_attr_get_type(attr) == NDA_DST && mnl_attr_get_payload_len(attr) == 16) {
+                Ipv6Address a{};
+                std::memcpy(a.data(), mnl_attr_get_payload(attr), 16);
+                static_cast<std::vector<Ipv6Address>*>(out)->push_back(a);
+            }
+            return MNL_CB_OK;
+        };
+        mnl_attr_parse(h, sizeof(ndmsg), attr_cb, &d->doomed);
+        return MNL_CB_OK;
+    };
+    if (Status st = transact(s->get(), nlh, context, cb, &dump); !st.ok()) return st.error();
+    std::size_t removed = 0;
+    for (const auto& a : dump.doomed) {
+        nlh = mnl_nlmsg_put_header(buf.data());
+        nlh->nlmsg_type = RTM_DELNEIGH;
+        nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
+        nlh->nlmsg_seq = static_cast<std::uint32_t>(time(nullptr)) + static_cast<std::uint32_t>(removed) + 1;
+        auto* nd = static_cast<ndmsg*>(mnl_nlmsg_put_extra_header(nlh, sizeof(ndmsg)));
+        nd->ndm_family = AF_INET6;
+        nd->ndm_ifindex = ifindex;
+        mnl_attr_put(nlh, NDA_DST, 16, a.data());
+        Status st = transact(s->get(), nlh, context);
+        if (st.ok()) {
+            ++removed;
+        } else if (st.error().code != ENOENT && st.error().code != ENODEV) {
+            return st.error();
+        }
+    }
+    return removed;
 }
 
 Status delete_link(const std::string& name) {

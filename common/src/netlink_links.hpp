@@ -30,6 +30,10 @@ Status address_request(int type, int flags, int ifindex, const Ipv6Address& addr
                        std::uint8_t prefix_length, std::uint32_t ifa_flags,
                        const std::string& context);
 
+// Deletes the IPv6 neighbour entries of device `ifindex` (not the permanent
+// ones); returns how many. A device that is gone has none.
+Expected<std::size_t> flush_ipv6_neighbours(int ifindex, const std::string& context);
+
 // Deletes device `name`; a device that does not exist is not an error.
 Status delete_link(const std::string& name);
 

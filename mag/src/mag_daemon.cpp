@@ -362,6 +362,16 @@ void MagDaemon::on_link_event(const LinkEvent& event) {
 
 void MagDaemon::link_up(AccessLink& link) {
     PMIP_INFO(kBul, link_context(link.name), "access link up");
+    // A new attachment: neighbour entries of the last one are stale. One
+    // made by packets that were still arriving after the carrier went (it
+    // is INCOMPLETE, its next solicitation up to a second away, packets
+    // queued behind it) would hold back the MN's downlink after the PBA.
+    if (auto flushed = link_config_->flush_neighbours(link.ifindex); !flushed) {
+        ++counters_["neighbour_flush_errors"];
+        PMIP_WARNING(kBul, link_context(link.name), flushed.error().what);
+    } else if (*flushed > 0) {
+        counters_["neighbours_flushed"] += *flushed;
+    }
     if (!config_.access.detect_link)
         return;
     if (const PolicyEntry* e = policies_->find_by_interface(link.name)) {

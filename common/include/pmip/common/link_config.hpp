@@ -5,7 +5,8 @@
 // link stops being an access link or magd stops.
 //
 // Threading: loop thread only; each call is one synchronous rtnetlink
-// request or one /proc/sys write (rare: once per access link).
+// request (a neighbour flush: one dump and a delete per entry) or one
+// /proc/sys write (rare: once per access link or attachment).
 // Counters: none (callers count failures).
 #pragma once
 
@@ -13,6 +14,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <tuple>
@@ -34,6 +36,9 @@ class LinkConfigurator {
     virtual Status add_address(int ifindex, const Ipv6Prefix& address, bool nodad) = 0;
     // An address (or device) already gone is not an error.
     virtual Status remove_address(int ifindex, const Ipv6Prefix& address) = 0;
+    // Deletes the device's IPv6 neighbour entries (not permanent ones);
+    // returns how many. A device that is gone has none.
+    virtual Expected<std::size_t> flush_neighbours(int ifindex) = 0;
     // /proc/sys/net/ipv6/conf/DEVICE/KEY = value ("all" for the global one).
     virtual Status set_ipv6_sysctl(const std::string& device, const std::string& key,
                                    const std::string& value) = 0;
@@ -49,12 +54,14 @@ class FakeLinkConfigurator final : public LinkConfigurator {
     Status set_mac(int ifindex, const MacAddress& mac) override;
     Status add_address(int ifindex, const Ipv6Prefix& address, bool nodad) override;
     Status remove_address(int ifindex, const Ipv6Prefix& address) override;
+    Expected<std::size_t> flush_neighbours(int ifindex) override;
     Status set_ipv6_sysctl(const std::string& device, const std::string& key,
                            const std::string& value) override;
     Expected<std::string> ipv6_sysctl(const std::string& device,
                                       const std::string& key) const override;
 
     std::map<int, MacAddress> macs;
+    std::vector<int> neighbour_flushes;  // ifindexes, in order
     std::set<std::pair<int, Ipv6Prefix>> addresses;
     std::map<std::pair<std::string, std::string>, std::string> sysctls;
     std::optional<Error> fail_with;
