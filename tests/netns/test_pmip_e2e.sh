@@ -141,6 +141,9 @@ check "the MN reaches the correspondent through the tunnels" in_ns "$MN_NS" ping
 ip netns exec "$MN_NS" ping -6 -i 0.01 -c 600 -W 1 $CN >"$WORK/ping.txt" 2>&1 &
 PING_PID=$!
 PIDS+=("$PING_PID")
+# A neighbour entry left on mag2's access link by an earlier attachment
+# (stale: the MN behind it is gone) must not survive the new one.
+ip -n "$MAG2_NS" -6 neigh replace 2001:db8:8000::99 lladdr 02:00:00:00:00:99 dev mn1 nud stale
 sleep 1.5
 $TB move "$NAME" 1 mag2
 wait $PING_PID
@@ -154,6 +157,9 @@ check "the MN keeps its address $ADDR" test "$($TB address "$NAME" 1 5)" = "$ADD
 check "lmad: mn1 now bound at mag2, same prefix" \
     test "$(q lma "show bindings" "[b['mag'] for b in d if b['mn']=='$MN_ID']")" = "['$MAG2']"
 check "mag1: no binding, route, rule or tunnel left after the MN left" wait_until 5 mag_clean mag1
+check "mag2 flushed its access link's neighbour entries when the MN's link came up" \
+    test -z "$(ip -n "$MAG2_NS" -6 neigh show dev mn1 to 2001:db8:8000::99)" -a \
+    "$(q mag2 "show counters" "d['daemon'].get('neighbours_flushed', 0) >= 1")" = True
 
 # --- detach: link down at mag2 -----------------------------------------------
 ip -n "$MAG2_NS" link set mn1 down
