@@ -53,7 +53,6 @@ class BatchIo {
     void* sq_map_ = nullptr;
     std::size_t sq_map_size_ = 0;
     void* cq_map_ = nullptr;
-    std::size_t cq_map_size_ = 0;
     void* sqes_map_ = nullptr;
     std::size_t sqes_map_size_ = 0;
     unsigned* sq_head_ = nullptr;

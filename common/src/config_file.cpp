@@ -187,6 +187,66 @@ std::optional<std::string> read_file(const std::string& path,
     return s.str();
 }
 
+namespace {
+
+Input usage_error(std::string what) {
+    Input input;
+    input.action = Action::kUsageError;
+    input.usage_error = std::move(what);
+    return input;
+}
+
+// The file's values (when it was read) with the command line's over them.
+Input merge(CommandLine cmd, const std::optional<std::string>& text, const std::string& file_name,
+            std::span<const KeySpec> keys, std::vector<ConfigProblem> problems) {
+    Input input;
+    input.problems = std::move(problems);
+    if (text) {
+        input.values = parse_file(*text, file_name, keys, input.problems);
+        input.config_file = file_name;
+    }
+    input.origin = text ? file_name : "command line";
+    // Command-line values replace the file's values of the same key.
+    for (auto& [key, list] : cmd.values) input.values[key] = std::move(list);
+    return input;
+}
+
+}  // namespace
+
+Input read_input(const std::vector<std::string>& args, const std::string& default_file,
+                 std::span<const KeySpec> keys) {
+    CommandLine cmd = parse_command_line(args, keys);
+    if (!cmd.usage_error.empty())
+        return usage_error(std::move(cmd.usage_error));
+    Input input;
+    if (cmd.help) {
+        input.action = Action::kHelp;
+        return input;
+    }
+    if (cmd.version) {
+        input.action = Action::kVersion;
+        return input;
+    }
+    const bool check = cmd.check;
+    const std::string file_name = cmd.config_file.value_or(default_file);
+    std::vector<ConfigProblem> problems;
+    std::optional<std::string> text;
+    std::error_code ec;
+    if (cmd.config_file || std::filesystem::exists(file_name, ec))
+        text = read_file(file_name, problems);
+    input = merge(std::move(cmd), text, file_name, keys, std::move(problems));
+    input.action = check ? Action::kCheck : Action::kRun;
+    return input;
+}
+
+Input read_input_text(const std::string& text, const std::string& file_name,
+                      const std::vector<std::string>& args, std::span<const KeySpec> keys) {
+    CommandLine cmd = parse_command_line(args, keys);
+    if (!cmd.usage_error.empty())
+        return usage_error(std::move(cmd.usage_error));
+    return merge(std::move(cmd), text, file_name, keys, {});
+}
+
 const std::vector<Value>& Validator::all(const std::string& key) const {
     static const std::vector<Value> kNone;
     const auto it = values_.find(key);

@@ -18,6 +18,7 @@
 
 #include "pmip/lma/prefix_pool.hpp"
 #include "pmip/common/daemon_config.hpp"
+#include "pmip/mcast/querier_config_keys.hpp"
 #include "policy_file.hpp"
 
 namespace pmip::lma {
@@ -328,22 +329,7 @@ void validate(Validator& v, LmadConfig& c) {
                      false);
         }
         v.number_into<std::uint32_t>("multicast.table", m.table, 1, 0xefffffff);
-        unsigned rv = m.querier.robustness;
-        v.number_into<unsigned>("multicast.robustness", rv, 1, 7);
-        auto q = mcast::QuerierConfig::with_robustness(rv);
-        q.startup_query_interval = m.querier.startup_query_interval;
-        q.explicit_tracking = true;
-        unsigned qi = 125, qri = 1000, llqi = 1000;
-        v.number_into<unsigned>("multicast.query-interval-s", qi, 2, 3600, " seconds");
-        v.number_into<unsigned>("multicast.query-response-interval-ms", qri, 10, 60000, " ms");
-        v.number_into<unsigned>("multicast.last-listener-query-interval-ms", llqi, 100, 60000, " ms");
-        q.query_interval = std::chrono::seconds(qi);
-        q.query_response_interval = std::chrono::milliseconds(qri);
-        q.last_listener_query_interval = std::chrono::milliseconds(llqi);
-        if (const std::string why = mcast::validate(q); !why.empty())
-            v.global("multicast.query-response-interval-ms", why, false);
-        else
-            m.querier = q;
+        mcast::read_querier_keys(v, m.querier, mcast::FastLeaveKey::kAbsent);
     }
 
     // [policy]
@@ -386,62 +372,16 @@ void validate(Validator& v, LmadConfig& c) {
     config::read_log_section(v, c.log_sink, c.log_level, c.debug);
 }
 
-ConfigLoad finish(config::CommandLine cmd, const std::optional<std::string>& text,
-                  const std::string& file_name, std::vector<ConfigProblem> problems) {
-    ConfigLoad load;
-    load.problems = std::move(problems);
-    load.config.config_file = text ? file_name : "";
-    config::Values values;
-    if (text)
-        values = config::parse_file(*text, file_name, kKeys, load.problems);
-    // Command-line values replace the file's values of the same key.
-    for (auto& [key, list] : cmd.values) values[key] = std::move(list);
-    Validator v(std::move(values), load.problems, text ? file_name : "command line");
-    validate(v, load.config);
-    return load;
-}
-
 }  // namespace
 
 ConfigLoad load_config_text(const std::string& text, const std::string& file_name,
                             const std::vector<std::string>& args) {
-    config::CommandLine cmd = config::parse_command_line(args, kKeys);
-    if (!cmd.usage_error.empty()) {
-        ConfigLoad load;
-        load.action = Action::kUsageError;
-        load.usage_error = cmd.usage_error;
-        return load;
-    }
-    ConfigLoad load = finish(std::move(cmd), text, file_name, {});
-    return load;
+    return config::load(config::read_input_text(text, file_name, args, kKeys), validate);
 }
 
 ConfigLoad load_config(const std::vector<std::string>& args) {
-    config::CommandLine cmd = config::parse_command_line(args, kKeys);
-    ConfigLoad load;
-    if (!cmd.usage_error.empty()) {
-        load.action = Action::kUsageError;
-        load.usage_error = cmd.usage_error;
-        return load;
-    }
-    if (cmd.help) {
-        load.action = Action::kHelp;
-        return load;
-    }
-    if (cmd.version) {
-        load.action = Action::kVersion;
-        return load;
-    }
-    const bool check = cmd.check;
-    std::string file_name = cmd.config_file.value_or(kDefaultConfigFile);
-    std::optional<std::string> text;
-    std::vector<ConfigProblem> problems;
-    std::error_code ec;
-    if (cmd.config_file || std::filesystem::exists(file_name, ec))
-        text = config::read_file(file_name, problems);
-    load = finish(std::move(cmd), text, file_name, std::move(problems));
-    load.action = check ? Action::kCheck : Action::kRun;
-    if (check && !load.config.policy_file.empty() &&
+    ConfigLoad load = config::load(config::read_input(args, kDefaultConfigFile, kKeys), validate);
+    if (load.action == Action::kCheck && !load.config.policy_file.empty() &&
         std::filesystem::is_regular_file(load.config.policy_file)) {
         auto policy = load_policy_file(load.config.policy_file, load.config.engine.default_policy);
         for (auto& p : policy.problems) load.problems.push_back(std::move(p));

@@ -111,14 +111,8 @@ inline PeerProfile profile_of(const LmadConfig& config, const Ipv6Address& mag) 
     return profile_of(config.profiles, mag);
 }
 
-enum class Action : std::uint8_t { kRun, kCheck, kHelp, kVersion, kUsageError };
-
-struct ConfigLoad {
-    Action action = Action::kRun;
-    LmadConfig config;
-    std::vector<ConfigProblem> problems;
-    std::string usage_error;  // for kUsageError: what was wrong on the command line
-};
+using config::Action;
+using ConfigLoad = config::Load<LmadConfig>;
 
 // Parses `args` (without argv[0]); reads the config file (--config, default
 // kDefaultConfigFile when it exists) and validates everything. With --check

@@ -9,6 +9,7 @@
 #include <optional>
 
 #include "pmip/common/daemon_config.hpp"
+#include "pmip/mcast/querier_config_keys.hpp"
 #include "policy_file.hpp"
 
 namespace pmip::mag {
@@ -240,26 +241,7 @@ void validate(Validator& v, MagdConfig& c) {
         McastConfig& m = c.multicast;
         v.boolean_into("multicast.enabled", m.enabled);
         v.number_into<std::uint32_t>("multicast.table-base", m.table_base, 1, 0xefffffff);
-        unsigned rv = m.querier.robustness;
-        v.number_into<unsigned>("multicast.robustness", rv, 1, 7);
-        auto q = mcast::QuerierConfig::with_robustness(rv);
-        q.query_response_interval = m.querier.query_response_interval;
-        q.startup_query_interval = m.querier.startup_query_interval;
-        q.explicit_tracking = true;
-        q.fast_leave = m.querier.fast_leave;
-        unsigned qi = 125, qri = 20, llqi = 1000;
-        v.number_into<unsigned>("multicast.query-interval-s", qi, 2, 3600, " seconds");
-        v.number_into<unsigned>("multicast.query-response-interval-ms", qri, 10, 60000, " ms");
-        v.number_into<unsigned>("multicast.last-listener-query-interval-ms", llqi, 100, 60000, " ms");
-        v.boolean_into("multicast.fast-leave", q.fast_leave);
-        q.query_interval = std::chrono::seconds(qi);
-        q.query_response_interval = std::chrono::milliseconds(qri);
-        q.last_listener_query_interval = std::chrono::milliseconds(llqi);
-        if (const std::string why = mcast::validate(q); !why.empty()) {
-            v.global("multicast.query-response-interval-ms", why, false);
-        } else {
-            m.querier = q;
-        }
+        mcast::read_querier_keys(v, m.querier, mcast::FastLeaveKey::kPresent);
     }
 
     // [lmas]
@@ -300,60 +282,17 @@ void validate(Validator& v, MagdConfig& c) {
     config::read_log_section(v, c.log_sink, c.log_level, c.debug);
 }
 
-ConfigLoad finish(config::CommandLine cmd, const std::optional<std::string>& text,
-                  const std::string& file_name, std::vector<ConfigProblem> problems) {
-    ConfigLoad load;
-    load.problems = std::move(problems);
-    load.config.config_file = text ? file_name : "";
-    config::Values values;
-    if (text)
-        values = config::parse_file(*text, file_name, kKeys, load.problems);
-    for (auto& [key, list] : cmd.values) values[key] = std::move(list);  // command line wins
-    Validator v(std::move(values), load.problems, text ? file_name : "command line");
-    validate(v, load.config);
-    return load;
-}
-
 }  // namespace
 
 ConfigLoad load_config_text(const std::string& text, const std::string& file_name,
                             const std::vector<std::string>& args) {
-    config::CommandLine cmd = config::parse_command_line(args, kKeys);
-    if (!cmd.usage_error.empty()) {
-        ConfigLoad load;
-        load.action = Action::kUsageError;
-        load.usage_error = cmd.usage_error;
-        return load;
-    }
-    return finish(std::move(cmd), text, file_name, {});
+    return config::load(config::read_input_text(text, file_name, args, kKeys), validate);
 }
 
 ConfigLoad load_config(const std::vector<std::string>& args) {
-    config::CommandLine cmd = config::parse_command_line(args, kKeys);
-    ConfigLoad load;
-    if (!cmd.usage_error.empty()) {
-        load.action = Action::kUsageError;
-        load.usage_error = cmd.usage_error;
-        return load;
-    }
-    if (cmd.help) {
-        load.action = Action::kHelp;
-        return load;
-    }
-    if (cmd.version) {
-        load.action = Action::kVersion;
-        return load;
-    }
-    const bool check = cmd.check;
-    const std::string file_name = cmd.config_file.value_or(kDefaultConfigFile);
-    std::vector<ConfigProblem> problems;
-    std::optional<std::string> text;
+    ConfigLoad load = config::load(config::read_input(args, kDefaultConfigFile, kKeys), validate);
     std::error_code ec;
-    if (cmd.config_file || std::filesystem::exists(file_name, ec))
-        text = config::read_file(file_name, problems);
-    load = finish(std::move(cmd), text, file_name, std::move(problems));
-    load.action = check ? Action::kCheck : Action::kRun;
-    if (check && !load.config.policy_file.empty() &&
+    if (load.action == Action::kCheck && !load.config.policy_file.empty() &&
         std::filesystem::is_regular_file(load.config.policy_file, ec)) {
         auto policy = load_policy_file(load.config.policy_file);
         for (auto& p : policy.problems) load.problems.push_back(std::move(p));

@@ -112,14 +112,8 @@ struct MagdConfig {
     std::vector<log::Category> debug;
 };
 
-enum class Action : std::uint8_t { kRun, kCheck, kHelp, kVersion, kUsageError };
-
-struct ConfigLoad {
-    Action action = Action::kRun;
-    MagdConfig config;
-    std::vector<ConfigProblem> problems;
-    std::string usage_error;
-};
+using config::Action;
+using ConfigLoad = config::Load<MagdConfig>;
 
 // Parses `args` (without argv[0]); reads the file (--config, default
 // kDefaultConfigFile when it exists) and validates everything. With --check

@@ -10,8 +10,11 @@
 // here to map each occurrence of a key to its line; lines Boost would reject
 // are reported with their number and blanked so the rest still parses.
 //
-// What each daemon configures (its keys, defaults, cross-checks, --help) is
-// in its own config.cpp; this file knows nothing of PMIPv6.
+// Loading is shared too: read_input() takes the command line and the file it
+// names, load() validates them into the daemon's configuration through the
+// daemon's own validate function. What each daemon configures (its keys,
+// defaults, cross-checks, --help) is in its own config.cpp; this file knows
+// nothing of PMIPv6.
 //
 // Threading: none (start-up only). Counters: none.
 #pragma once
@@ -20,6 +23,7 @@
 
 #include <charconv>
 #include <cstddef>
+#include <cstdint>
 #include <initializer_list>
 #include <map>
 #include <optional>
@@ -28,6 +32,7 @@
 #include <string>
 #include <string_view>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 namespace pmip {
@@ -175,6 +180,56 @@ class Validator {
     std::string file_;
     std::set<std::string> repeats_reported_;
 };
+
+// What the command line asks a daemon to do.
+enum class Action : std::uint8_t { kRun, kCheck, kHelp, kVersion, kUsageError };
+
+// A daemon's command line and configuration file, read but not validated.
+struct Input {
+    Action action = Action::kRun;
+    std::string usage_error;  // for kUsageError: what was wrong on the command line
+    Values values;            // the file's, with the command line's over them
+    std::string config_file;  // the file read; empty when none was
+    std::string origin;       // where a missing key is reported: the file, or "command line"
+    std::vector<ConfigProblem> problems;  // the file's unreadable, unknown or malformed lines
+};
+
+// Parses `args` (without argv[0]) and reads the file named by --config, or
+// `default_file` when it exists.
+Input read_input(const std::vector<std::string>& args, const std::string& default_file,
+                 std::span<const KeySpec> keys);
+// `text` as if read from `file_name`, then the command-line `args` over it;
+// --help, --version and --check are ignored. For tests.
+Input read_input_text(const std::string& text, const std::string& file_name,
+                      const std::vector<std::string>& args, std::span<const KeySpec> keys);
+
+// A daemon's configuration as loaded, with every problem found.
+template <typename Config>
+struct Load {
+    Action action = Action::kRun;
+    Config config;
+    std::vector<ConfigProblem> problems;
+    std::string usage_error;  // for kUsageError: what was wrong on the command line
+};
+
+// Validates `input` into a Config (which has a `config_file` member) with the
+// daemon's `validate`; nothing is validated for --help, --version or a usage
+// error.
+template <typename Config>
+Load<Config> load(Input input, void (*validate)(Validator&, Config&)) {
+    Load<Config> out;
+    out.action = input.action;
+    out.usage_error = std::move(input.usage_error);
+    out.problems = std::move(input.problems);
+    if (out.action == Action::kHelp || out.action == Action::kVersion ||
+        out.action == Action::kUsageError) {
+        return out;
+    }
+    out.config.config_file = std::move(input.config_file);
+    Validator v(std::move(input.values), out.problems, std::move(input.origin));
+    validate(v, out.config);
+    return out;
+}
 
 }  // namespace config
 }  // namespace pmip
