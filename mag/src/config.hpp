@@ -80,12 +80,15 @@ struct McastConfig {
     bool enabled = true;
     std::uint32_t table_base = 2000;  // MRT6 tables: base, base+1, ... (one per LMA)
     // Querier on the MN links, tuned for handover (PROTOCOL.md 6.5): a point-
-    // to-point link has one listener, so the General Query sent when the link
-    // becomes a downstream asks for an answer within 20 ms and a leave is
+    // to-point link has one listener, so there is no report implosion to
+    // spread out and the General Query sent when the link becomes a
+    // downstream asks for an answer within 1 ms (the MN's report is what
+    // restores its streams after a handover; a Linux host answers two
+    // jiffies after any query of 8 ms or less, 8 ms at HZ=250); a leave is
     // acted on at once (explicit tracking, fast leave; RFC 6224 section 4.7).
     pmip::mcast::QuerierConfig querier = [] {
         pmip::mcast::QuerierConfig q;
-        q.query_response_interval = std::chrono::milliseconds(20);
+        q.query_response_interval = std::chrono::milliseconds(1);
         q.startup_query_interval = std::chrono::seconds(1);
         q.explicit_tracking = true;
         q.fast_leave = true;

@@ -21,7 +21,7 @@ void read_querier_keys(config::Validator& v, QuerierConfig& querier, FastLeaveKe
     auto llqi = static_cast<unsigned>(
         duration_cast<std::chrono::milliseconds>(querier.last_listener_query_interval).count());
     v.number_into<unsigned>("multicast.query-interval-s", qi, 2, 3600, " seconds");
-    v.number_into<unsigned>("multicast.query-response-interval-ms", qri, 10, 60000, " ms");
+    v.number_into<unsigned>("multicast.query-response-interval-ms", qri, 1, 60000, " ms");
     v.number_into<unsigned>("multicast.last-listener-query-interval-ms", llqi, 100, 60000, " ms");
     if (fast_leave_key == FastLeaveKey::kPresent)
         v.boolean_into("multicast.fast-leave", q.fast_leave);
