@@ -216,6 +216,7 @@ void MagEngine::renew(EntryId id) {
     ++counters_.renewals;
     e.state = BulState::kRegistering;
     e.transmissions = 0;
+    e.reasserted_after_157 = false;
     e.retransmit_timeout = config_.initial_bindack_timeout;
     send_pbu(e, false);
     arm_retransmission(e);
@@ -321,9 +322,17 @@ void MagEngine::handle_proxy_binding_acknowledgement(const Ipv6Address& source,
             }
             return deny(e, pba.status);
         case mh::status::kTimestampLowerThanPrevAccepted:
-            // Re-register to reassert presence; the retransmission timer sends
-            // a PBU with a fresh timestamp.
+            // Re-register to reassert presence (RFC 5213 section 5.5), at
+            // once: in a handover the old MAG's de-registration, stamped a
+            // moment after our PBU, can reach the LMA first; waiting for the
+            // retransmission timer (1 s) let the LMA delete the session after
+            // MinDelayBeforeBCEDelete and give the MN a new prefix. Once per
+            // request; a second 157 waits for the timer (back-off).
             PMIP_INFO(kBul, context(e), "timestamp lower than accepted (157): re-registering");
+            if (!e.reasserted_after_157 && e.state == BulState::kRegistering) {
+                e.reasserted_after_157 = true;
+                send_pbu(e, true);
+            }
             return;
         case mh::status::kTimestampMismatch:
             PMIP_WARNING(kBul, context(e),
@@ -381,6 +390,7 @@ void MagEngine::accepted(BindingUpdateListEntry& e, const mh::BindingAcknowledge
         e.state = BulState::kRegistered;
     }
     e.transmissions = 0;
+    e.reasserted_after_157 = false;
     schedule_renewal(e);
 }
 
@@ -634,6 +644,7 @@ void MagEngine::reregister_all(const Ipv6Address& lma) {
         cancel_timers(e);
         e.state = BulState::kRegistering;
         e.transmissions = 0;
+        e.reasserted_after_157 = false;
         e.retransmit_timeout = config_.initial_bindack_timeout;
         send_pbu(e, false);
         arm_retransmission(e);

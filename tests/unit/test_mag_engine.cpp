@@ -286,13 +286,25 @@ TEST_CASE("155 retries once asking the LMA to assign, then denies", "[mag]") {
     CHECK(f.entry().state == BulState::kDenied);
 }
 
-TEST_CASE("157 makes the MAG re-register with a fresh timestamp", "[mag]") {
+TEST_CASE("157 makes the MAG re-register at once with a fresh timestamp, once per request", "[mag]") {
     Fixture f;
     f.attach();
     const auto ts1 = mh::find_option<mh::Timestamp>(f.sent.back().pbu.options)->value;
+    const std::size_t sent = f.sent.size();
+    f.advance(1ms);
     f.engine->handle_proxy_binding_acknowledgement(kLma, f.pba(157));
+    // No wait for the retransmission timer: in a handover the old MAG's
+    // de-registration may have been stamped after our PBU and reached the
+    // LMA first; the BCE would be deleted before a PBU 1 s later.
+    REQUIRE(f.sent.size() == sent + 1);
+    const auto ts2 = mh::find_option<mh::Timestamp>(f.sent.back().pbu.options)->value;
+    CHECK(ts2 > ts1);
+    // A second 157 for the same request: back to the timer (no PBU storm).
+    f.engine->handle_proxy_binding_acknowledgement(kLma, f.pba(157));
+    CHECK(f.sent.size() == sent + 1);
     f.advance(1s);
-    CHECK(mh::find_option<mh::Timestamp>(f.sent.back().pbu.options)->value > ts1);
+    REQUIRE(f.sent.size() == sent + 2);
+    CHECK(mh::find_option<mh::Timestamp>(f.sent.back().pbu.options)->value > ts2);
     f.engine->handle_proxy_binding_acknowledgement(kLma, f.pba());
     CHECK(f.entry().state == BulState::kRegistered);
 }

@@ -490,6 +490,45 @@ TEST_CASE("RFC 5213 5.3.5 / 5.5: the previous MAG's de-registration overtaken by
     CHECK(w.mag1.tunnels->tunnels().empty());
 }
 
+TEST_CASE("RFC 5213 5.5: the new MAG's PBU, stamped just before the old MAG's de-registration and "
+          "arriving after it, gets 157; the MAG re-registers at once and the MN keeps its prefix",
+          "[scenario][reorder]") {
+    World w;
+    w.attach(w.mag1, 7);
+    const auto hnp = w.only_binding().home_network_prefixes;
+    REQUIRE(hnp.size() == 1);
+    w.advance(2s);
+    w.hold = [](const Packet& p, const mh::Message& m) { return p.source == kMag2 && is_pbu(m); };
+    w.attach(w.mag2, 9);  // MAG2's PBU is stamped first ...
+    REQUIRE(w.held.size() == 1);
+    w.hold = nullptr;
+    w.advance(1ms);
+    w.detach(w.mag1, 7);  // ... MAG1's de-registration, stamped later, arrives first
+    CHECK(w.only_binding().state == lma::BindingState::kDeregistering);
+    // The LMA's answer takes a millisecond back to MAG2 (the fabric has no
+    // latency of its own; the MAGs' clocks are the LMA's).
+    w.hold = [](const Packet& p, const mh::Message& m) { return p.destination == kMag2 && is_pba(m); };
+    w.release(0);
+    w.pump();
+    REQUIRE(w.held.size() == 1);
+    w.hold = nullptr;
+    w.advance(1ms);
+    w.release(0);
+    w.pump();
+    CHECK(w.lma->counters().pbu_rejected.at(mh::status::kTimestampLowerThanPrevAccepted) == 1);
+    w.advance(50ms);  // no retransmission timer (1 s) involved
+    REQUIRE(w.mag2.engine->find_by_interface(9) != nullptr);
+    CHECK(w.mag2.engine->find_by_interface(9)->state == mag::BulState::kRegistered);
+    CHECK(w.mag2.engine->find_by_interface(9)->home_network_prefixes == hnp);
+    CHECK(w.only_binding().proxy_coa == kMag2);
+    w.advance(15s);  // past MinDelayBeforeBCEDelete: the handoff ended the wait
+    const auto& b = w.only_binding();
+    CHECK(b.proxy_coa == kMag2);
+    CHECK(b.state == lma::BindingState::kActive);
+    CHECK(b.home_network_prefixes == hnp);
+    CHECK(w.lma_routes_for(hnp.front()) == 1);
+}
+
 TEST_CASE("RFC 5213 5.3.5: a de-registration from a MAG that no longer holds the binding is "
           "ignored (no PBA); that MAG cleans up after INITIAL_BINDACK_TIMEOUT",
           "[scenario][reorder]") {

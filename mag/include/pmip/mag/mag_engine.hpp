@@ -104,6 +104,7 @@ struct BindingUpdateListEntry {
     std::optional<TunnelKey> tunnel;            // when forwarding state is installed
     Duration retransmit_timeout{};
     unsigned transmissions = 0;  // PBUs sent for the current request
+    bool reasserted_after_157 = false;  // the current request was re-sent at once after a 157
     TimerId retransmit_timer = 0;
     TimerId renewal_timer = 0;
     TimePoint last_sent{};
