@@ -1,4 +1,4 @@
-// AF_PACKET solicitation capture and raw ICMPv6 RA sending. See access_io.hpp.
+// AF_PACKET solicitation capture and RA sending (link layer or raw ICMPv6). See access_io.hpp.
 #include "access_io.hpp"
 
 #include <arpa/inet.h>
@@ -23,6 +23,8 @@ namespace {
 constexpr std::uint32_t kNextHeader = 6;
 constexpr std::uint32_t kSource = 8;
 constexpr std::uint32_t kIcmpType = 40;
+
+constexpr std::uint8_t kRaHopLimit = 255;  // RFC 4861 section 6.1.2
 
 // Pass RS (133), and NS (135) from the unspecified source (DAD), both with
 // no extension headers (RFC 4861 messages carry none in practice).
@@ -115,29 +117,46 @@ Expected<std::unique_ptr<RaSocket>> RaSocket::open() {
     ICMP6_FILTER_SETBLOCKALL(&filter);
     if (::setsockopt(fd.get(), IPPROTO_ICMPV6, ICMP6_FILTER, &filter, sizeof filter) != 0)
         return Error::from_errno("RA socket: ICMP6_FILTER");
-    const int hops = 255;  // RFC 4861 section 6.1.2
+    const int hops = kRaHopLimit;
     if (::setsockopt(fd.get(), IPPROTO_IPV6, IPV6_MULTICAST_HOPS, &hops, sizeof hops) != 0 ||
         ::setsockopt(fd.get(), IPPROTO_IPV6, IPV6_UNICAST_HOPS, &hops, sizeof hops) != 0) {
         return Error::from_errno("RA socket: hop limit 255");
     }
     const int loop = 0;
     (void)::setsockopt(fd.get(), IPPROTO_IPV6, IPV6_MULTICAST_LOOP, &loop, sizeof loop);
-    return std::unique_ptr<RaSocket>(new RaSocket(std::move(fd)));
+    auto link_layer = make_packet_socket_sender();
+    if (!link_layer)
+        return Error{link_layer.error().code, "RA socket: " + link_layer.error().what};
+    const int raw_fd = fd.get();
+    auto socket = std::make_unique<RaSocket>(
+        std::move(*link_layer),
+        [raw_fd](int ifindex, const Ipv6Address& source, const Ipv6Address& destination,
+                 std::span<const std::uint8_t> icmp) {
+            // Hop Limit 255 from the socket options.
+            return send_from(raw_fd, source, destination, ifindex, icmp);
+        });
+    socket->raw_fd_ = std::move(fd);
+    return socket;
 }
 
-Status RaSocket::send(int ifindex, const Ipv6Address& source, const Ipv6Address& destination,
-                      std::span<const std::uint8_t> icmp) {
-    // Hop Limit 255 from the socket options [RFC 4861 section 6.1.2].
-    if (Status st = send_from(fd_.get(), source, destination, ifindex, icmp); !st.ok()) {
-        ++errors_;
+RaSocket::RaSocket(std::unique_ptr<LinkLayerSender> link_layer, Icmpv6Transmitter::RawSend raw)
+    : transmitter_(std::move(link_layer), std::move(raw), {kRaHopLimit, false}) {}
+
+Status RaSocket::send(int ifindex, bool ethernet, const Ipv6Address& source,
+                      const Ipv6Address& destination, std::span<const std::uint8_t> icmp) {
+    if (Status st = transmitter_.send(ifindex, ethernet, source, destination, icmp); !st.ok())
         return Error{st.error().code, "sending a Router Advertisement: " + st.error().what};
-    }
-    ++sent_;
     return {};
 }
 
 nlohmann::json RaSocket::counters() const {
-    return {{"ra_sent", sent_}, {"ra_errors", errors_}};
+    const Icmpv6TransmitterCounters& c = transmitter_.counters();
+    return {{"ra_sent", c.link_layer_sent + c.raw_sent},
+            {"ra_errors", c.link_layer_errors + c.raw_errors},
+            {"ra_sent_link_layer", c.link_layer_sent},
+            {"ra_errors_link_layer", c.link_layer_errors},
+            {"ra_sent_raw", c.raw_sent},
+            {"ra_errors_raw", c.raw_errors}};
 }
 
 }  // namespace pmip::mag

@@ -8,14 +8,20 @@
 // (an RS from :: carries no Source Link-Layer Address option, RFC 4861
 // section 4.1; the frame always has the MAC). Frames we send are ignored.
 //
-// RaSocket: a raw ICMPv6 socket that sends Router Advertisements with an
-// explicit source (IPV6_PKTINFO: the fixed link-local of RFC 6543) and
-// outgoing device, Hop Limit 255 (RFC 4861 section 6.1.2 makes receivers
-// drop anything else); the kernel fills the ICMPv6 checksum. It receives
-// nothing (ICMP6_FILTER blocks every type).
+// RaSocket: sends Router Advertisements from the fixed link-local of RFC 6543
+// with Hop Limit 255 (RFC 4861 section 6.1.2 makes receivers drop anything
+// else). On access links with an Ethernet header it builds the whole IPv6
+// packet (checksum included) and sends it to 33:33:00:00:00:01 through the
+// link-layer sender (common/link_layer_sender.hpp): no route lookup, so it
+// works before the kernel has configured IPv6 on a link that just got
+// carrier, and it costs no per-message route/rule/source checks. Links
+// without one (TUN, ARPHRD_NONE) use a raw ICMPv6 socket with an explicit
+// source and device (IPV6_PKTINFO), the kernel filling the checksum; that
+// socket receives nothing (ICMP6_FILTER blocks every type).
 //
 // Counters (counters()): rx_frames, rx_rs, rx_dad_ns, rx_short, rx_outgoing,
-// rx_errors; ra_sent, ra_errors.
+// rx_errors; ra_sent, ra_errors (both paths), ra_sent_link_layer,
+// ra_errors_link_layer, ra_sent_raw, ra_errors_raw.
 //
 // Threading: loop thread only.
 #pragma once
@@ -31,6 +37,7 @@
 #include "pmip/common/event_loop.hpp"
 #include "pmip/common/fd.hpp"
 #include "pmip/common/ip.hpp"
+#include "pmip/common/link_layer_sender.hpp"
 #include "pmip/common/result.hpp"
 
 namespace pmip::mag {
@@ -60,17 +67,19 @@ class SolicitationSocket {
 
 class RaSocket {
   public:
+    // The AF_PACKET sender and the raw ICMPv6 socket (CAP_NET_RAW).
     static Expected<std::unique_ptr<RaSocket>> open();
+    // With given paths (tests: a FakeLinkLayerSender and a recording callback).
+    RaSocket(std::unique_ptr<LinkLayerSender> link_layer, Icmpv6Transmitter::RawSend raw);
     // Sends `icmp` (type 134 onwards, checksum 0) on `ifindex` from `source`
-    // to `destination`.
-    Status send(int ifindex, const Ipv6Address& source, const Ipv6Address& destination,
-                std::span<const std::uint8_t> icmp);
+    // to `destination`; `ethernet`: the link has an Ethernet header.
+    Status send(int ifindex, bool ethernet, const Ipv6Address& source,
+                const Ipv6Address& destination, std::span<const std::uint8_t> icmp);
     nlohmann::json counters() const;
 
   private:
-    explicit RaSocket(Fd fd) : fd_(std::move(fd)) {}
-    Fd fd_;
-    std::uint64_t sent_ = 0, errors_ = 0;
+    Fd raw_fd_;  // the raw ICMPv6 socket behind the transmitter's raw path (open() only)
+    Icmpv6Transmitter transmitter_;
 };
 
 }  // namespace pmip::mag

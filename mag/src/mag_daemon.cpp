@@ -243,6 +243,7 @@ void MagDaemon::track(const Link& l) {
     }
     link.name = l.name;
     link.mtu = l.mtu ? l.mtu : 1500;
+    link.ethernet = l.mac.size() == 6;  // TUN / ARPHRD_NONE links have no L2 address
     prepare(link);
     const bool was_running = link.running;
     link.running = l.running;
@@ -436,7 +437,8 @@ void MagDaemon::send_ra(int ifindex, bool withdraw) {
         link.advertised = e->home_network_prefixes;
     }
     const auto icmp = build_router_advertisement(ra);
-    if (Status st = ra_socket_->send(ifindex, config_.access.router_link_local, kAllNodes, icmp); !st.ok()) {
+    if (Status st = ra_socket_->send(ifindex, link.ethernet, config_.access.router_link_local, kAllNodes, icmp);
+        !st.ok()) {
         ++counters_["ra_errors"];
         PMIP_WARNING(kBul, link_context(link.name), st.error().what);
     }

@@ -100,6 +100,7 @@ class MagDaemon final : private MagObserver {
         unsigned mtu = 1500;
         bool prepared = false;
         std::vector<std::uint8_t> original_mac;  // restored at the end
+        bool ethernet = false;  // 6-octet link-layer address: RAs as frames (else raw socket)
         bool mac_changed = false;
         bool address_added = false;
         bool rule_added = false;  // iif NAME lookup <access table>: no binding, no forwarding

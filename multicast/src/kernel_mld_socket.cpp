@@ -1,5 +1,8 @@
-// Raw ICMPv6 socket for MLD on the downstreams, and the fake. See mld_socket.hpp.
+// Raw ICMPv6 socket (and link-layer sender) for MLD on the downstreams, and the
+// fake. See mld_socket.hpp.
 #include <net/if.h>
+#include <net/if_arp.h>
+#include <sys/ioctl.h>
 #include <netinet/icmp6.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -10,6 +13,7 @@
 #include "pmip/common/event_loop.hpp"
 #include "pmip/common/raw_socket.hpp"
 #include "pmip/common/fd.hpp"
+#include "pmip/common/link_layer_sender.hpp"
 #include "pmip/common/log.hpp"
 #include "pmip/mcast/mld_codec.hpp"
 #include "pmip/mcast/mld_socket.hpp"
@@ -33,8 +37,19 @@ std::string if_label(int ifindex) {
 
 class KernelMldSocket final : public MldSocket {
   public:
-    KernelMldSocket(EventLoop& loop, Fd fd)
-        : loop_(loop), fd_(std::move(fd)), buffer_(kBufferSize) {}
+    KernelMldSocket(EventLoop& loop, Fd fd, std::unique_ptr<LinkLayerSender> link_layer)
+        : loop_(loop),
+          fd_(std::move(fd)),
+          buffer_(kBufferSize),
+          // Hop Limit 1, Router Alert [RFC 3810 section 5; RFC 2711].
+          transmitter_(std::move(link_layer),
+                       [this](int ifindex, const Ipv6Address& source, const Ipv6Address& destination,
+                              std::span<const std::uint8_t> icmp) {
+                           // Explicit link-local source and interface [RFC 3810
+                           // section 5.1.14]; Router Alert from IPV6_HOPOPTS.
+                           return send_from(fd_.get(), source, destination, ifindex, icmp, 1, 0);
+                       },
+                       {1, true}) {}
 
     ~KernelMldSocket() override { loop_.remove_fd(fd_.get()); }
 
@@ -53,10 +68,12 @@ class KernelMldSocket final : public MldSocket {
             }
         }
         joined_.insert(ifindex);
+        ethernet_[ifindex] = has_ethernet_header(ifindex);  // looked up again for a reused ifindex
         return {};
     }
 
     void leave_router_groups(int ifindex) override {
+        ethernet_.erase(ifindex);
         if (joined_.erase(ifindex) == 0)
             return;
         // ENODEV when the interface is already gone: nothing left to leave.
@@ -69,9 +86,17 @@ class KernelMldSocket final : public MldSocket {
 
     Status send(int ifindex, const Ipv6Address& source, const Ipv6Address& destination,
                 std::span<const std::uint8_t> icmp) override {
-        // Explicit link-local source and interface [RFC 3810 section 5.1.14],
-        // Hop Limit 1 [RFC 3810 section 5].
-        if (Status st = send_from(fd_.get(), source, destination, ifindex, icmp, 1, 0); !st.ok()) {
+        // Frames only on downstreams (the interfaces whose router groups are
+        // joined) with an Ethernet header; the upstream and tunnels: raw socket.
+        const auto downstream = ethernet_.find(ifindex);
+        const bool ethernet = downstream != ethernet_.end() && downstream->second;
+        Status st = transmitter_.send(ifindex, ethernet, source, destination, icmp);
+        const Icmpv6TransmitterCounters& t = transmitter_.counters();
+        counters_.sent_link_layer = t.link_layer_sent;
+        counters_.send_errors_link_layer = t.link_layer_errors;
+        counters_.sent_raw = t.raw_sent;
+        counters_.send_errors_raw = t.raw_errors;
+        if (!st.ok()) {
             ++counters_.send_errors;
             return Error{st.error().code, "MLD socket: " + st.error().what + " (" + if_label(ifindex) + ")"};
         }
@@ -83,6 +108,15 @@ class KernelMldSocket final : public MldSocket {
     MldSocketCounters counters() const override { return counters_; }
 
   private:
+    // ARPHRD_ETHER: the link has an Ethernet header (veth, bridge ports, tap,
+    // Wi-Fi). Anything else, or a failed lookup, takes the raw socket.
+    bool has_ethernet_header(int ifindex) const {
+        ifreq request{};
+        return ::if_indextoname(static_cast<unsigned>(ifindex), request.ifr_name) &&
+               ::ioctl(fd_.get(), SIOCGIFHWADDR, &request) == 0 &&
+               request.ifr_hwaddr.sa_family == ARPHRD_ETHER;
+    }
+
     Status membership(int option, int ifindex, const Ipv6Address& group) {
         ipv6_mreq mreq{};
         std::memcpy(&mreq.ipv6mr_multiaddr, group.data(), 16);
@@ -155,6 +189,8 @@ class KernelMldSocket final : public MldSocket {
     Fd fd_;
     std::vector<std::uint8_t> buffer_;
     std::set<int> joined_;
+    std::map<int, bool> ethernet_;  // joined downstreams: has an Ethernet header
+    Icmpv6Transmitter transmitter_;
     Handler handler_;
     MldSocketCounters counters_;
 };
@@ -192,7 +228,10 @@ Expected<std::unique_ptr<MldSocket>> make_kernel_mld_socket(EventLoop& loop) {
         if (!s)
             return s.error();
     }
-    auto socket = std::make_unique<KernelMldSocket>(loop, std::move(fd));
+    auto link_layer = make_packet_socket_sender();
+    if (!link_layer)
+        return Error{link_layer.error().code, "MLD socket: " + link_layer.error().what};
+    auto socket = std::make_unique<KernelMldSocket>(loop, std::move(fd), std::move(*link_layer));
     if (Status s = socket->watch(); !s)
         return Error{s.error().code, "MLD socket: watching the socket: " + s.error().what};
     return std::unique_ptr<MldSocket>(std::move(socket));

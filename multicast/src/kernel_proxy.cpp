@@ -342,8 +342,10 @@ void KernelProxy::on_mld(const ReceivedMld& m) {
     const Interface& d = it->second;
     if (!d.started)
         return drop(counters_.drop_waiting_link_local, "downstream not started");
-    // Our own messages come back through multicast loopback (queries, and the
-    // host part's reports for ff02::16 / ff02::2 on this link).
+    // Our own messages come back through multicast loopback (queries sent on
+    // the raw socket, i.e. on links without an Ethernet header, and the host
+    // part's reports for ff02::16 / ff02::2 on this link). Nothing relies on
+    // them: frames from the link-layer sender are not looped back at all.
     if (m.source == d.link_local)
         return drop(counters_.drop_own_message, "own message");
     // RFC 3810 sections 5.1.14, 6.2, 7.4 (RFC 2710 section 3 for MLDv1):

@@ -213,7 +213,10 @@ nlohmann::json KernelProxy::show() const {
                                    {"downstreams_removed", dc.downstreams_removed}};
     out["counters"]["socket"] = {{"received", sc.received},   {"receive_errors", sc.receive_errors},
                                  {"truncated", sc.truncated}, {"no_pktinfo", sc.no_pktinfo},
-                                 {"sent", sc.sent},           {"send_errors", sc.send_errors}};
+                                 {"sent", sc.sent},           {"send_errors", sc.send_errors},
+                                 {"sent_link_layer", sc.sent_link_layer},
+                                 {"send_errors_link_layer", sc.send_errors_link_layer},
+                                 {"sent_raw", sc.sent_raw},   {"send_errors_raw", sc.send_errors_raw}};
     return out;
 }
 

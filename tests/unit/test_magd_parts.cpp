@@ -1,11 +1,14 @@
 // magd's adapters that need no kernel: configuration (--check messages with
 // file, line and key), the JSON policy store (problems, default template,
-// reload diff), and the MH receiver (dispatch, drops, heartbeat answers, the
-// `oai` profile's adaptation both ways).
+// reload diff), the MH receiver (dispatch, drops, heartbeat answers, the
+// `oai` profile's adaptation both ways), and the RA socket's path choice
+// (link-layer frame or raw socket) with a fake link-layer sender.
 #include <catch2/catch.hpp>
 
+#include "access_io.hpp"
 #include "config.hpp"
 #include "mh_receiver.hpp"
+#include "pmip/mag/router_advertisement.hpp"
 #include "pmip/mh/codec.hpp"
 #include "policy_file.hpp"
 
@@ -259,4 +262,57 @@ TEST_CASE("magd MH receiver: oai LMAs get EUI-64 MN-LL-IDs and host-order timest
 
     CHECK(mac_of_modified_eui64(modified_eui64_of_mac(mac)) == mac);
     CHECK_FALSE(mac_of_modified_eui64(std::string(8, '\x01')).has_value());
+}
+
+TEST_CASE("magd RA socket: Ethernet access links get a complete frame, TUN links the raw socket",
+          "[magd][ra]") {
+    auto fake = std::make_unique<FakeLinkLayerSender>();
+    FakeLinkLayerSender& frames = *fake;
+    std::vector<int> raw;
+    RaSocket socket(std::move(fake), [&](int ifindex, const Ipv6Address&, const Ipv6Address&,
+                                         std::span<const std::uint8_t>) -> Status {
+        raw.push_back(ifindex);
+        return {};
+    });
+    RouterAdvertisement ra;
+    ra.source_link_layer_address = std::array<std::uint8_t, 6>{0x00, 0x00, 0x5e, 0x00, 0x52, 0x13};
+    ra.mtu = 1500;
+    ra.prefixes.push_back({Ipv6Prefix{address("2001:db8:1::"), 64}});
+    const auto icmp = build_router_advertisement(ra);
+    const Ipv6Address router = address("fe80::200:5eff:fe00:5213");
+    const Ipv6Address all_nodes = address("ff02::1");
+
+    REQUIRE(socket.send(3, true, router, all_nodes, icmp).ok());
+    REQUIRE(frames.sent.size() == 1);
+    const auto& f = frames.sent[0];
+    CHECK(f.ifindex == 3);
+    CHECK(f.destination == MacAddress{0x33, 0x33, 0, 0, 0, 1});
+    REQUIRE(f.packet.size() == 40 + icmp.size());
+    CHECK(f.packet[6] == 58);   // no extension header
+    CHECK(f.packet[7] == 255);  // RFC 4861 section 6.1.2
+    CHECK(std::equal(router.begin(), router.end(), f.packet.begin() + 8));
+    CHECK(std::equal(all_nodes.begin(), all_nodes.end(), f.packet.begin() + 24));
+    // The checksum agrees with the RA codec's own implementation.
+    const std::uint16_t checksum = icmpv6_checksum(icmp, router, all_nodes);
+    CHECK(f.packet[42] == (checksum >> 8));
+    CHECK(f.packet[43] == (checksum & 0xff));
+    auto parsed = parse_router_advertisement(std::span<const std::uint8_t>(f.packet).subspan(40));
+    REQUIRE(parsed);
+    CHECK(parsed->prefixes.size() == 1);
+
+    REQUIRE(socket.send(9, false, router, all_nodes, icmp).ok());
+    CHECK(raw == std::vector<int>{9});
+    CHECK(frames.sent.size() == 1);
+
+    frames.fail_send = Error{ENOBUFS, "AF_PACKET sendto: No buffer space available"};
+    const Status failed = socket.send(3, true, router, all_nodes, icmp);
+    REQUIRE_FALSE(failed.ok());
+    CHECK(failed.error().what.rfind("sending a Router Advertisement: ", 0) == 0);
+    const auto c = socket.counters();
+    CHECK(c.at("ra_sent") == 2);
+    CHECK(c.at("ra_errors") == 1);
+    CHECK(c.at("ra_sent_link_layer") == 1);
+    CHECK(c.at("ra_errors_link_layer") == 1);
+    CHECK(c.at("ra_sent_raw") == 1);
+    CHECK(c.at("ra_errors_raw") == 0);
 }

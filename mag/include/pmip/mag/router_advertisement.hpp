@@ -12,8 +12,9 @@
 //
 // Pure: message building/parsing and the per-link schedule (initial burst of
 // MAX_INITIAL_RTR_ADVERTISEMENTS, then a random interval between
-// MinRtrAdvInterval and MaxRtrAdvInterval). The raw ICMPv6 socket (the kernel
-// fills the checksum) lives in magd.
+// MinRtrAdvInterval and MaxRtrAdvInterval). The sending (a complete frame
+// through the link-layer sender, or the raw ICMPv6 socket on links without an
+// Ethernet header) lives in magd (access_io.hpp).
 //
 // Threading: loop thread only.
 #pragma once
@@ -54,8 +55,9 @@ struct RouterAdvertisement {
     std::vector<PrefixInformation> prefixes;
 };
 
-// The ICMPv6 message (type 134 onwards), checksum field 0 (the kernel fills it
-// on a raw ICMPv6 socket; compute it with icmpv6_checksum for tests/pcaps).
+// The ICMPv6 message (type 134 onwards), checksum field 0 (the link-layer
+// sender's packet builder or the kernel's raw ICMPv6 socket fills it; compute
+// it with icmpv6_checksum for tests/pcaps).
 std::vector<std::uint8_t> build_router_advertisement(const RouterAdvertisement& ra);
 
 // Parses an RA (for tests and tools). nullopt when malformed.

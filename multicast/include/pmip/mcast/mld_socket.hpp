@@ -13,12 +13,24 @@
 //    5.2.14) and ff02::2 (MLDv1 Done, RFC 2710 section 3.7); MLDv1 Reports
 //    go to the group itself and reach the socket because the kernel delivers
 //    Router Alert MLD packets to a multicast router (ip6_mc_input);
-//  - sends with the Router Alert Hop-by-Hop option (sticky IPV6_HOPOPTS,
-//    RFC 2711 value 0), an explicit link-local source and the interface in an
-//    IPV6_PKTINFO control message, and Hop Limit 1 (IPV6_MULTICAST_HOPS and
-//    IPV6_UNICAST_HOPS); the kernel fills the ICMPv6 checksum.
-// Multicast loopback stays on (the router's own host stack hears its
-// queries); the adapter drops looped-back messages by their source.
+//  - sends on downstreams (the interfaces join_router_groups() was called
+//    for) with an Ethernet header (ARPHRD_ETHER, looked up with
+//    SIOCGIFHWADDR when joining) go through the link-layer sender
+//    (common/link_layer_sender.hpp): the whole packet is built here, IPv6
+//    header with the given link-local source and Hop Limit 1, the Router
+//    Alert Hop-by-Hop option (RFC 2711 value 0), the ICMPv6 checksum, to
+//    33:33 + the low 32 bits of the destination (RFC 2464 section 7). No
+//    route lookup, so the first General Query at an MN's attach does not fail
+//    with ENETUNREACH while the kernel is still configuring IPv6 on the link.
+//  - sends on other interfaces (the upstream, TUN, tunnels) use this raw socket: Router
+//    Alert (sticky IPV6_HOPOPTS), explicit link-local source and interface in
+//    IPV6_PKTINFO, Hop Limit 1 (IPV6_MULTICAST_HOPS / IPV6_UNICAST_HOPS); the
+//    kernel fills the ICMPv6 checksum.
+// Multicast loopback: raw-socket sends are looped back (the router's own host
+// stack hears them), link-layer frames are not; the proxy never needs its own
+// queries (the adapter drops looped-back ones by their source, querier
+// election only looks at other routers' queries), and the MAG's own host
+// membership on an access link needs no answer to them.
 // The socket sees MLD from every interface of the namespace; the adapter
 // keeps what arrives on its downstreams.
 //
@@ -57,8 +69,12 @@ struct MldSocketCounters {
     std::uint64_t receive_errors = 0;
     std::uint64_t truncated = 0;   // larger than the receive buffer (dropped)
     std::uint64_t no_pktinfo = 0;  // no IPV6_PKTINFO (dropped)
-    std::uint64_t sent = 0;
-    std::uint64_t send_errors = 0;
+    std::uint64_t sent = 0;         // both paths
+    std::uint64_t send_errors = 0;  // both paths
+    std::uint64_t sent_link_layer = 0;
+    std::uint64_t send_errors_link_layer = 0;
+    std::uint64_t sent_raw = 0;
+    std::uint64_t send_errors_raw = 0;
 };
 
 class MldSocket {
