@@ -14,6 +14,7 @@
 #include <cstring>
 
 #include "pmip/common/raw_socket.hpp"
+#include "pmip/mcast/mld_codec.hpp"
 
 namespace pmip::mag {
 
@@ -22,34 +23,70 @@ namespace {
 // Offsets in the IPv6 packet (SOCK_DGRAM: the frame starts at the IPv6 header).
 constexpr std::uint32_t kNextHeader = 6;
 constexpr std::uint32_t kSource = 8;
-constexpr std::uint32_t kIcmpType = 40;
+constexpr std::uint32_t kIcmpType = 40;         // ICMPv6 right after the IPv6 header
+constexpr std::uint32_t kHopByHopNext = 40;     // Hop-by-Hop header's Next Header
+constexpr std::uint32_t kHopByHopLength = 41;   // its Hdr Ext Len (0: 8 octets)
+constexpr std::uint32_t kIcmpTypeAfterHbh = 48;
 
 constexpr std::uint8_t kRaHopLimit = 255;  // RFC 4861 section 6.1.2
+constexpr std::uint8_t kMldHopLimit = 1;   // RFC 3810 section 5
 
-// Pass RS (133), and NS (135) from the unspecified source (DAD), both with
-// no extension headers (RFC 4861 messages carry none in practice).
-const sock_filter kFilter[] = {
-    BPF_STMT(BPF_LD | BPF_B | BPF_ABS, kNextHeader),
-    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, IPPROTO_ICMPV6, 0, 12),
-    BPF_STMT(BPF_LD | BPF_B | BPF_ABS, kIcmpType),
-    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, ND_ROUTER_SOLICIT, 9, 0),
-    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, ND_NEIGHBOR_SOLICIT, 0, 9),
-    BPF_STMT(BPF_LD | BPF_W | BPF_ABS, kSource),
-    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0, 0, 7),
-    BPF_STMT(BPF_LD | BPF_W | BPF_ABS, kSource + 4),
-    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0, 0, 5),
-    BPF_STMT(BPF_LD | BPF_W | BPF_ABS, kSource + 8),
-    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0, 0, 3),
-    BPF_STMT(BPF_LD | BPF_W | BPF_ABS, kSource + 12),
-    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0, 0, 1),
-    BPF_STMT(BPF_RET | BPF_K, 128),  // accept (the first 128 octets are enough)
-    BPF_STMT(BPF_RET | BPF_K, 0),    // drop
+constexpr std::uint8_t kMldv1Report = 131, kMldv1Done = 132, kMldv2Report = 143;
+
+// Instruction indices of the filter below, for its jump offsets.
+enum : std::uint8_t {
+    kNd = 11,         // ICMPv6 without extension headers: RS / DAD NS
+    kAcceptNd = 22,
+    kAcceptMld = 23,
+    kDrop = 24,
 };
+// Offset of a jump at `from` to `to` (classic BPF jumps are relative).
+constexpr std::uint8_t to(std::uint8_t from, std::uint8_t target) {
+    return static_cast<std::uint8_t>(target - from - 1);
+}
+
+// Pass RS (133), NS (135) from the unspecified source (DAD), both with no
+// extension headers (RFC 4861 messages carry none in practice), and MLD
+// listener messages after the one 8-octet Hop-by-Hop header with Router
+// Alert that hosts send them with (RFC 3810 section 5; the proxy checks the
+// option itself).
+const sock_filter kFilter[] = {
+    /* 0 */ BPF_STMT(BPF_LD | BPF_B | BPF_ABS, kNextHeader),
+    /* 1 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0 /* Hop-by-Hop */, to(1, 3), to(1, 2)),
+    /* 2 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, IPPROTO_ICMPV6, to(2, kNd), to(2, kDrop)),
+    /* 3 */ BPF_STMT(BPF_LD | BPF_B | BPF_ABS, kHopByHopNext),
+    /* 4 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, IPPROTO_ICMPV6, to(4, 5), to(4, kDrop)),
+    /* 5 */ BPF_STMT(BPF_LD | BPF_B | BPF_ABS, kHopByHopLength),
+    /* 6 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0, to(6, 7), to(6, kDrop)),
+    /* 7 */ BPF_STMT(BPF_LD | BPF_B | BPF_ABS, kIcmpTypeAfterHbh),
+    /* 8 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, kMldv2Report, to(8, kAcceptMld), to(8, 9)),
+    /* 9 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, kMldv1Report, to(9, kAcceptMld), to(9, 10)),
+    /* 10 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, kMldv1Done, to(10, kAcceptMld), to(10, kDrop)),
+    /* 11 = kNd */ BPF_STMT(BPF_LD | BPF_B | BPF_ABS, kIcmpType),
+    /* 12 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, ND_ROUTER_SOLICIT, to(12, kAcceptNd), to(12, 13)),
+    /* 13 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, ND_NEIGHBOR_SOLICIT, to(13, 14), to(13, kDrop)),
+    /* 14 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, kSource),
+    /* 15 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0, to(15, 16), to(15, kDrop)),
+    /* 16 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, kSource + 4),
+    /* 17 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0, to(17, 18), to(17, kDrop)),
+    /* 18 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, kSource + 8),
+    /* 19 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0, to(19, 20), to(19, kDrop)),
+    /* 20 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, kSource + 12),
+    /* 21 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0, to(21, kAcceptNd), to(21, kDrop)),
+    /* 22 = kAcceptNd */ BPF_STMT(BPF_RET | BPF_K, 128),  // the first 128 octets are enough
+    /* 23 = kAcceptMld */ BPF_STMT(BPF_RET | BPF_K, 0xffff),  // the whole packet
+    /* 24 = kDrop */ BPF_STMT(BPF_RET | BPF_K, 0),
+};
+static_assert(std::size(kFilter) == kDrop + 1);
+
+// Largest packet read: an IPv6 packet without jumbogram fits.
+constexpr std::size_t kBufferSize = 65575;
 
 }  // namespace
 
 Expected<std::unique_ptr<SolicitationSocket>> SolicitationSocket::open(EventLoop& loop,
-                                                                      Handler handler) {
+                                                                      Handler handler,
+                                                                      MldHandler mld_handler) {
     Fd fd(::socket(AF_PACKET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, htons(ETH_P_IPV6)));
     if (!fd.valid())
         return Error::from_errno("solicitation capture: AF_PACKET socket (needs CAP_NET_RAW)");
@@ -57,7 +94,8 @@ Expected<std::unique_ptr<SolicitationSocket>> SolicitationSocket::open(EventLoop
                        const_cast<sock_filter*>(kFilter)};
     if (::setsockopt(fd.get(), SOL_SOCKET, SO_ATTACH_FILTER, &program, sizeof program) != 0)
         return Error::from_errno("solicitation capture: attaching the BPF filter");
-    std::unique_ptr<SolicitationSocket> s(new SolicitationSocket(loop, std::move(fd), std::move(handler)));
+    std::unique_ptr<SolicitationSocket> s(new SolicitationSocket(
+        loop, std::move(fd), std::move(handler), std::move(mld_handler)));
     if (Status st = loop.add_fd(s->fd_.get(), EPOLLIN, [p = s.get()](std::uint32_t) { p->on_readable(); });
         !st.ok()) {
         return st.error();
@@ -65,8 +103,13 @@ Expected<std::unique_ptr<SolicitationSocket>> SolicitationSocket::open(EventLoop
     return s;
 }
 
-SolicitationSocket::SolicitationSocket(EventLoop& loop, Fd fd, Handler handler)
-    : loop_(loop), fd_(std::move(fd)), handler_(std::move(handler)) {}
+SolicitationSocket::SolicitationSocket(EventLoop& loop, Fd fd, Handler handler,
+                                       MldHandler mld_handler)
+    : loop_(loop),
+      fd_(std::move(fd)),
+      handler_(std::move(handler)),
+      mld_handler_(std::move(mld_handler)),
+      buffer_(kBufferSize) {}
 
 SolicitationSocket::~SolicitationSocket() {
     if (fd_.valid())
@@ -74,11 +117,10 @@ SolicitationSocket::~SolicitationSocket() {
 }
 
 void SolicitationSocket::on_readable() {
-    std::array<std::uint8_t, 256> buffer;
     for (int i = 0; i < 64; ++i) {  // bounded per wake-up; level-triggered
         sockaddr_ll from{};
         socklen_t from_len = sizeof from;
-        const ssize_t n = ::recvfrom(fd_.get(), buffer.data(), buffer.size(), MSG_TRUNC,
+        const ssize_t n = ::recvfrom(fd_.get(), buffer_.data(), buffer_.size(), MSG_TRUNC,
                                      reinterpret_cast<sockaddr*>(&from), &from_len);
         if (n < 0) {
             if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
@@ -90,11 +132,27 @@ void SolicitationSocket::on_readable() {
             ++counters_.rx_outgoing;
             continue;
         }
-        if (n < 48 || from.sll_halen != 6) {
+        if (static_cast<std::size_t>(n) > buffer_.size()) {
+            ++counters_.rx_truncated;
+            continue;
+        }
+        if (n < 48) {
             ++counters_.rx_short;
             continue;
         }
-        const auto kind = buffer[kIcmpType] == ND_ROUTER_SOLICIT
+        if (buffer_[kNextHeader] == 0) {  // the filter passes MLD only after Hop-by-Hop
+            ++counters_.rx_mld;
+            if (mld_handler_) {
+                mld_handler_(from.sll_ifindex, std::span<const std::uint8_t>(
+                                                   buffer_.data(), static_cast<std::size_t>(n)));
+            }
+            continue;
+        }
+        if (from.sll_halen != 6) {
+            ++counters_.rx_short;
+            continue;
+        }
+        const auto kind = buffer_[kIcmpType] == ND_ROUTER_SOLICIT
                               ? SolicitationKind::kRouterSolicitation
                               : SolicitationKind::kDadNeighborSolicitation;
         ++(kind == SolicitationKind::kRouterSolicitation ? counters_.rx_rs : counters_.rx_dad_ns);
@@ -105,7 +163,8 @@ void SolicitationSocket::on_readable() {
 
 nlohmann::json SolicitationSocket::counters() const {
     return {{"rx_frames", counters_.rx_frames}, {"rx_rs", counters_.rx_rs},
-            {"rx_dad_ns", counters_.rx_dad_ns}, {"rx_short", counters_.rx_short},
+            {"rx_dad_ns", counters_.rx_dad_ns}, {"rx_mld", counters_.rx_mld},
+            {"rx_short", counters_.rx_short}, {"rx_truncated", counters_.rx_truncated},
             {"rx_outgoing", counters_.rx_outgoing}, {"rx_errors", counters_.rx_errors}};
 }
 
@@ -157,6 +216,28 @@ nlohmann::json RaSocket::counters() const {
             {"ra_errors_link_layer", c.link_layer_errors},
             {"ra_sent_raw", c.raw_sent},
             {"ra_errors_raw", c.raw_errors}};
+}
+
+Expected<std::unique_ptr<MldQuerySender>> MldQuerySender::open() {
+    auto link_layer = make_packet_socket_sender();
+    if (!link_layer)
+        return Error{link_layer.error().code, "MLD query sender: " + link_layer.error().what};
+    return std::make_unique<MldQuerySender>(std::move(*link_layer));
+}
+
+MldQuerySender::MldQuerySender(std::unique_ptr<LinkLayerSender> link_layer)
+    : transmitter_(std::move(link_layer), {}, {kMldHopLimit, true}) {}
+
+Status MldQuerySender::send_general_query(int ifindex, const Ipv6Address& source,
+                                          std::span<const std::uint8_t> icmp) {
+    if (Status st = transmitter_.send(ifindex, true, source, mcast::kAllNodes, icmp); !st.ok())
+        return Error{st.error().code, "sending the early General Query: " + st.error().what};
+    return {};
+}
+
+nlohmann::json MldQuerySender::counters() const {
+    const Icmpv6TransmitterCounters& c = transmitter_.counters();
+    return {{"early_queries_sent", c.link_layer_sent}, {"early_query_errors", c.link_layer_errors}};
 }
 
 }  // namespace pmip::mag

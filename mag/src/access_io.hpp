@@ -2,11 +2,22 @@
 //
 // SolicitationSocket: one AF_PACKET (SOCK_DGRAM, ETH_P_IPV6) socket with a
 // classic BPF filter in the kernel that passes only ICMPv6 Router
-// Solicitations (type 133) and Duplicate Address Detection Neighbour
-// Solicitations (type 135 from ::), so routed traffic never reaches
-// userspace. Each one gives the device and the sender's MAC from the frame
-// (an RS from :: carries no Source Link-Layer Address option, RFC 4861
-// section 4.1; the frame always has the MAC). Frames we send are ignored.
+// Solicitations (type 133), Duplicate Address Detection Neighbour
+// Solicitations (type 135 from ::) and MLD listener messages (MLDv2 Report
+// 143, MLDv1 Report 131 and Done 132 after an 8-octet Hop-by-Hop header, as
+// RFC 3810 section 5 and RFC 2710 section 3 send them), so routed traffic
+// never reaches userspace. A solicitation gives the device and the sender's
+// MAC from the frame (an RS from :: carries no Source Link-Layer Address
+// option, RFC 4861 section 4.1; the frame always has the MAC). An MLD
+// message goes whole (from the IPv6 header) to the MLD handler: magd needs
+// an MN's answer to its early General Query, which can arrive before the link
+// is a proxy downstream (PROTOCOL.md 6.2 steps 3 and 7). Frames we send are
+// ignored.
+//
+// MldQuerySender: that early General Query, sent at an MN's attach on an
+// access link with an Ethernet header as a whole frame through the
+// link-layer sender: Hop Limit 1, Router Alert (RFC 3810 section 5), from the
+// RFC 6543 link-local, no route lookup (the link may have just come up).
 //
 // RaSocket: sends Router Advertisements from the fixed link-local of RFC 6543
 // with Hop Limit 255 (RFC 4861 section 6.1.2 makes receivers drop anything
@@ -19,9 +30,10 @@
 // source and device (IPV6_PKTINFO), the kernel filling the checksum; that
 // socket receives nothing (ICMP6_FILTER blocks every type).
 //
-// Counters (counters()): rx_frames, rx_rs, rx_dad_ns, rx_short, rx_outgoing,
-// rx_errors; ra_sent, ra_errors (both paths), ra_sent_link_layer,
-// ra_errors_link_layer, ra_sent_raw, ra_errors_raw.
+// Counters (counters()): rx_frames, rx_rs, rx_dad_ns, rx_mld, rx_short,
+// rx_truncated, rx_outgoing, rx_errors; ra_sent, ra_errors (both paths),
+// ra_sent_link_layer, ra_errors_link_layer, ra_sent_raw, ra_errors_raw;
+// early_queries_sent, early_query_errors.
 //
 // Threading: loop thread only.
 #pragma once
@@ -31,6 +43,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -47,22 +60,43 @@ enum class SolicitationKind : std::uint8_t { kRouterSolicitation, kDadNeighborSo
 class SolicitationSocket {
   public:
     using Handler = std::function<void(int ifindex, const std::string& mac, SolicitationKind kind)>;
-    static Expected<std::unique_ptr<SolicitationSocket>> open(EventLoop& loop, Handler handler);
+    // An MLD listener message received on `ifindex`, from its IPv6 header.
+    using MldHandler = std::function<void(int ifindex, std::span<const std::uint8_t> ipv6_packet)>;
+    static Expected<std::unique_ptr<SolicitationSocket>> open(EventLoop& loop, Handler handler,
+                                                              MldHandler mld_handler);
     ~SolicitationSocket();
     SolicitationSocket(const SolicitationSocket&) = delete;
     SolicitationSocket& operator=(const SolicitationSocket&) = delete;
     nlohmann::json counters() const;
 
   private:
-    SolicitationSocket(EventLoop& loop, Fd fd, Handler handler);
+    SolicitationSocket(EventLoop& loop, Fd fd, Handler handler, MldHandler mld_handler);
     void on_readable();
     EventLoop& loop_;
     Fd fd_;
     Handler handler_;
+    MldHandler mld_handler_;
+    std::vector<std::uint8_t> buffer_;  // one whole packet (MLD Reports can fill the MTU)
     struct {
-        std::uint64_t rx_frames = 0, rx_rs = 0, rx_dad_ns = 0, rx_short = 0, rx_outgoing = 0,
-                      rx_errors = 0;
+        std::uint64_t rx_frames = 0, rx_rs = 0, rx_dad_ns = 0, rx_mld = 0, rx_short = 0,
+                      rx_truncated = 0, rx_outgoing = 0, rx_errors = 0;
     } counters_;
+};
+
+class MldQuerySender {
+  public:
+    // The AF_PACKET sender (CAP_NET_RAW).
+    static Expected<std::unique_ptr<MldQuerySender>> open();
+    // With a given sender (tests: a FakeLinkLayerSender).
+    explicit MldQuerySender(std::unique_ptr<LinkLayerSender> link_layer);
+    // Sends the MLD query `icmp` (checksum 0) on the Ethernet link `ifindex`
+    // from `source` to ff02::1.
+    Status send_general_query(int ifindex, const Ipv6Address& source,
+                              std::span<const std::uint8_t> icmp);
+    nlohmann::json counters() const;
+
+  private:
+    Icmpv6Transmitter transmitter_;
 };
 
 class RaSocket {

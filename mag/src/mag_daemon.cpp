@@ -35,6 +35,11 @@ Status ensure_directory_of(const std::string& path, mode_t mode) {
 }
 
 const Ipv6Address kAllNodes = *parse_address("ff02::1");
+// How long after an early General Query MN MLD messages are captured for the
+// proxy (covers PBU retransmissions; PROTOCOL.md 6.2 step 3).
+constexpr Duration kEarlyCaptureWindow = std::chrono::seconds(5);
+// Captures continue this long after the link became a downstream.
+constexpr Duration kCaptureOverlap = std::chrono::milliseconds(50);
 
 json prefixes_json(const std::vector<Ipv6Prefix>& prefixes) {
     json out = json::array();
@@ -171,12 +176,20 @@ Status MagDaemon::open() {
     links_ = std::move(*monitor);
     links_->set_handler([this](const LinkEvent& e) { on_link_event(e); });
     auto solicitations = SolicitationSocket::open(
-        loop_, [this](int ifindex, const std::string& mac, SolicitationKind kind) {
+        loop_,
+        [this](int ifindex, const std::string& mac, SolicitationKind kind) {
             on_solicitation(ifindex, mac, kind);
-        });
+        },
+        [this](int ifindex, std::span<const std::uint8_t> packet) { on_captured_mld(ifindex, packet); });
     if (!solicitations)
         return solicitations.error();
     solicitations_ = std::move(*solicitations);
+    if (c.multicast.enabled) {
+        auto sender = MldQuerySender::open();
+        if (!sender)
+            return sender.error();
+        mld_query_sender_ = std::move(*sender);
+    }
 
     for (const auto& link : links_->links()) {
         if (is_access_name(link.name))
@@ -347,6 +360,7 @@ void MagDaemon::on_link_event(const LinkEvent& event) {
                 return;
             it->second.running = false;
             PMIP_INFO(kBul, link_context(it->second.name), "access link down");
+            forget_early_query(it->second);
             engine_->detach(l.ifindex);
             return;
         case LinkEventType::kDeleted:
@@ -402,7 +416,96 @@ void MagDaemon::on_solicitation(int ifindex, const std::string& mac, Solicitatio
 
 bool MagDaemon::attach(AccessLink& link, const std::string& mac, const char* how) {
     PMIP_DEBUG(kBul, link_context(link.name), std::string("attach: ") + how + " from " + mac_text(mac));
-    return engine_->attach(link.ifindex, link.name, mac);
+    if (!engine_->attach(link.ifindex, link.name, mac))
+        return false;
+    send_early_query(link);
+    return true;
+}
+
+// PROTOCOL.md 6.2 step 3 (RFC 6224 section 3, appendix A): a General Query
+// on the MN's link as soon as its registration starts, so the MN's answer
+// (a Linux MN answers two jiffies after any query, 8 ms at HZ=250) overlaps
+// the PBU/PBA exchange instead of following it. Its answer is captured
+// (on_captured_mld) and handed to the proxy instance once the link is a
+// downstream; the instance counts this query as its first startup query
+// (KernelProxy::add_downstream with its time) and sends none at once, which
+// would restart the MN's pending answer. Ethernet access links only (the
+// link-layer sender needs no IPv6 configuration on the link).
+void MagDaemon::send_early_query(AccessLink& link) {
+    if (!mld_query_sender_ || !link.ethernet)
+        return;
+    const BindingUpdateListEntry* e = engine_->find_by_interface(link.ifindex);
+    if (e == nullptr || e->state != BulState::kRegistering || !e->policy.multicast)
+        return;
+    mcast::SerializeError error{};
+    const std::vector<std::uint8_t> icmp =
+        mcast::serialize(mcast::general_query(config_.multicast.querier), &error);
+    if (icmp.empty()) {
+        ++counters_["early_query_serialize_errors"];
+        return;
+    }
+    if (Status st = mld_query_sender_->send_general_query(link.ifindex, config_.access.router_link_local,
+                                                          icmp);
+        !st.ok()) {
+        ++counters_["early_query_errors"];
+        PMIP_WARNING(kMld, link_context(link.name), st.error().what);
+        return;
+    }
+    const TimePoint now = loop_.clock().now();
+    link.early_query = now;
+    link.capture_until = now + kEarlyCaptureWindow;
+    link.captured.clear();
+}
+
+// The proxy instance `link` is a downstream of, if any.
+mcast::KernelProxy* MagDaemon::downstream_proxy(const AccessLink& link) {
+    const BindingUpdateListEntry* e = engine_->find_by_interface(link.ifindex);
+    if (e == nullptr)
+        return nullptr;
+    const auto it = multicast_.find(e->policy.lma);
+    if (it == multicast_.end() || !it->second.proxy || !it->second.proxy->has_downstream(link.name))
+        return nullptr;
+    return it->second.proxy.get();
+}
+
+// An MLD message seen on an access link by the AF_PACKET capture. Only the
+// answers to an early query matter here (until the link is a downstream and
+// kCaptureOverlap after that: the proxy's own socket joins ff02::16 only when
+// the link is added, so a report that crossed the stack just before is
+// missed there); all other MLD reaches the proxy through its socket.
+void MagDaemon::on_captured_mld(int ifindex, std::span<const std::uint8_t> packet) {
+    const auto it = access_.find(ifindex);
+    if (it == access_.end()) {
+        ++counters_["mld_captured_not_access_link"];
+        return;
+    }
+    AccessLink& link = it->second;
+    if (!link.early_query || loop_.clock().now() > link.capture_until) {
+        ++counters_["mld_captured_outside_window"];
+        return;
+    }
+    auto message = mcast::parse_captured_mld(packet, ifindex);
+    if (!message) {
+        ++counters_["mld_captured_unparsed"];
+        return;
+    }
+    if (mcast::KernelProxy* proxy = downstream_proxy(link)) {
+        proxy->receive_captured(*message);
+        ++counters_["mld_captured_passed"];
+        return;
+    }
+    if (link.captured.size() >= mcast::KernelProxy::kMaxHeldCaptured) {
+        ++counters_["mld_captured_overflow"];
+        return;
+    }
+    link.captured.push_back(std::move(*message));
+    ++counters_["mld_captured_buffered"];
+}
+
+void MagDaemon::forget_early_query(AccessLink& link) {
+    link.early_query.reset();
+    link.capture_until = {};
+    link.captured.clear();
 }
 
 bool MagDaemon::is_attached(int ifindex) const {
@@ -462,6 +565,7 @@ void MagDaemon::registered(const BindingUpdateListEntry& e, const TunnelInfo& tu
 void MagDaemon::deregistered(const BindingUpdateListEntry& e) {
     ra_scheduler_->stop(e.access_ifindex);
     if (auto it = access_.find(e.access_ifindex); it != access_.end()) {
+        forget_early_query(it->second);
         send_ra(e.access_ifindex, true);  // RFC 5213 section 6.12: zero lifetimes
         it->second.advertised.clear();
     }
@@ -524,13 +628,28 @@ void MagDaemon::multicast_attached(const BindingEvent& event) {
     }
     if (instance.proxy->has_downstream(event.access_device))
         return;
-    if (Status st = instance.proxy->add_downstream(event.access_device, config_.multicast.querier);
+    const auto a = access_.find(event.access_ifindex);
+    AccessLink* link = a == access_.end() ? nullptr : &a->second;
+    const TimePoint now = loop_.clock().now();
+    std::optional<TimePoint> early;
+    if (link && link->early_query && now <= link->capture_until)
+        early = link->early_query;
+    if (Status st =
+            instance.proxy->add_downstream(event.access_device, config_.multicast.querier, early);
         !st.ok()) {
         ++counters_["multicast_errors"];
         PMIP_ERROR(kMld, ctx, "access link " + event.access_device + " not added: " + st.error().what);
         return;
     }
     ++counters_["multicast_downstreams_added"];
+    if (link && early) {
+        // What the MN said since the early query, in order (PROTOCOL.md 6.2
+        // step 7); captures go on a little longer (on_captured_mld).
+        for (const mcast::ReceivedMld& m : link->captured) instance.proxy->receive_captured(m);
+        counters_["mld_captured_passed"] += link->captured.size();
+        link->captured.clear();
+        link->capture_until = std::min(link->capture_until, now + kCaptureOverlap);
+    }
 }
 
 // RFC 6224 sections 3 and 6: the link stops being a downstream; its
@@ -694,6 +813,8 @@ json MagDaemon::show_counters() const {
     for (const auto& [k, v] : counters_) daemon[k] = v;
     json access = solicitations_ ? solicitations_->counters() : json::object();
     access.update(ra_socket_->counters());
+    if (mld_query_sender_)
+        access.update(mld_query_sender_->counters());
     return {{"engine", engine},
             {"mh", receiver_->counters()},
             {"socket", socket_->counters()},

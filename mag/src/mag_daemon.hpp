@@ -26,7 +26,9 @@
 //
 // Counters (show counters "daemon"): access_links_prepared, prepare_errors,
 // attach_no_policy_for_interface, solicitations_not_access_link,
-// ra_errors, lma_unreachable, lma_restarts, reloads, reload_failures,
+// ra_errors, early_query_errors, early_query_serialize_errors,
+// mld_captured_outside_window, mld_captured_unparsed, mld_captured_passed,
+// mld_captured_buffered, mld_captured_overflow, lma_unreachable, lma_restarts, reloads, reload_failures,
 // policy_changes_applied.
 //
 // Threading: loop thread only (the userspace tunnel backend's data-plane
@@ -36,6 +38,8 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -107,6 +111,12 @@ class MagDaemon final : private MagObserver {
         bool ra_withdraw_pending = false;
         std::vector<Ipv6Prefix> advertised;  // prefixes in our RAs
         unsigned tunnel_mtu = 0;
+        // The early General Query at attach and the MN's MLD messages
+        // captured after it until the link is a downstream (plus a short
+        // overlap), PROTOCOL.md 6.2 steps 3 and 7.
+        std::optional<TimePoint> early_query;
+        TimePoint capture_until{};
+        std::vector<mcast::ReceivedMld> captured;
     };
 
     MagDaemon(MagdConfig config, EventLoop& loop);
@@ -126,6 +136,10 @@ class MagDaemon final : private MagObserver {
     std::uint32_t access_table() const { return config_.engine.lma_table_base - 1; }
     void link_up(AccessLink& link);
     void on_solicitation(int ifindex, const std::string& mac, SolicitationKind kind);
+    void send_early_query(AccessLink& link);
+    void on_captured_mld(int ifindex, std::span<const std::uint8_t> packet);
+    void forget_early_query(AccessLink& link);
+    mcast::KernelProxy* downstream_proxy(const AccessLink& link);
     bool attach(AccessLink& link, const std::string& mac, const char* how);
     void send_ra(int ifindex, bool withdraw);
     bool is_attached(int ifindex) const;
@@ -161,6 +175,7 @@ class MagDaemon final : private MagObserver {
     std::unique_ptr<MagEngine> engine_;
     std::unique_ptr<LinkMonitor> links_;
     std::unique_ptr<SolicitationSocket> solicitations_;
+    std::unique_ptr<MldQuerySender> mld_query_sender_;
     std::unique_ptr<ControlServer> control_;
 
     std::map<int, AccessLink> access_;

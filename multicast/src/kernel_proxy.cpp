@@ -196,6 +196,11 @@ Status KernelProxy::add_downstream(const std::string& ifname) {
 }
 
 Status KernelProxy::add_downstream(const std::string& ifname, const QuerierConfig& config) {
+    return add_downstream(ifname, config, std::nullopt);
+}
+
+Status KernelProxy::add_downstream(const std::string& ifname, const QuerierConfig& config,
+                                   std::optional<TimePoint> early_query_sent_at) {
     if (std::string problem = validate(config); !problem.empty())
         return proxy_error(config_.name, "downstream " + ifname + ": " + problem);
     const auto index = parts_.interfaces->index(ifname);
@@ -219,6 +224,7 @@ Status KernelProxy::add_downstream(const std::string& ifname, const QuerierConfi
     d.ifindex = ifindex;
     d.mif = *mif;
     d.querier = config;
+    d.early_query = early_query_sent_at;
     if (Status s = parts_.router->add_mif(d.mif, ifindex, ifname); !s)
         return proxy_error(config_.name, s.error().what, s.error().code);
     if (Status s = add_rule(d); !s) {
@@ -259,10 +265,43 @@ void KernelProxy::try_start_downstream(int ifindex) {
     }
     d.link_local = ll->address;
     d.started = true;
+    std::optional<TimePoint> early = d.early_query;
+    if (early) {
+        const Duration age = timers_.clock().now() - *early;
+        if (age <= d.querier.query_response_interval + kEarlyQueryGrace) {
+            ++counters_.early_queries_adopted;
+        } else {
+            ++counters_.early_queries_too_old;
+            early.reset();
+        }
+    }
     PMIP_INFO(kMld, context(),
               "downstream " + d.name + " (ifindex " + std::to_string(ifindex) + ", MIF " +
-                  std::to_string(d.mif) + ", " + to_string(d.link_local) + ") added");
-    instance_->add_downstream(static_cast<InterfaceId>(ifindex), d.link_local, d.querier);
+                  std::to_string(d.mif) + ", " + to_string(d.link_local) + ") added" +
+                  (early ? ", the early General Query counts as its first" : ""));
+    instance_->add_downstream(static_cast<InterfaceId>(ifindex), d.link_local, d.querier, early);
+    // Captured messages held until now, in arrival order.
+    std::vector<ReceivedMld> held = std::move(d.held);
+    d.held.clear();
+    for (const ReceivedMld& m : held) on_mld(m);
+}
+
+void KernelProxy::receive_captured(const ReceivedMld& message) {
+    ++counters_.captured_received;
+    const auto it = downstreams_.find(message.ifindex);
+    if (it == downstreams_.end()) {
+        ++counters_.captured_not_downstream;
+        return;
+    }
+    Interface& d = it->second;
+    if (d.started)
+        return on_mld(message);
+    if (d.held.size() >= kMaxHeldCaptured) {
+        ++counters_.captured_hold_overflow;
+        return;
+    }
+    ++counters_.captured_held;
+    d.held.push_back(message);
 }
 
 Status KernelProxy::remove_downstream(const std::string& ifname) {

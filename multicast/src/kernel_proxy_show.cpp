@@ -27,6 +27,7 @@ nlohmann::json state_json(const MembershipState& s) {
 
 nlohmann::json querier_counters(const QuerierCounters& c) {
     return {{"general_queries_sent", c.general_queries_sent},
+            {"general_queries_sent_before_start", c.general_queries_sent_before_start},
             {"address_queries_sent", c.address_queries_sent},
             {"address_source_queries_sent", c.address_source_queries_sent},
             {"queries_received", c.queries_received},
@@ -103,7 +104,13 @@ nlohmann::json to_json(const KernelProxyCounters& c) {
             {"mfc_errors", c.mfc_errors},
             {"downstreams_added", c.downstreams_added},
             {"downstreams_removed", c.downstreams_removed},
-            {"rule_errors", c.rule_errors}};
+            {"rule_errors", c.rule_errors},
+            {"early_queries_adopted", c.early_queries_adopted},
+            {"early_queries_too_old", c.early_queries_too_old},
+            {"captured_received", c.captured_received},
+            {"captured_held", c.captured_held},
+            {"captured_not_downstream", c.captured_not_downstream},
+            {"captured_hold_overflow", c.captured_hold_overflow}};
 }
 
 nlohmann::json KernelProxy::show() const {

@@ -34,7 +34,8 @@ ProxyInstance::~ProxyInstance() {
 }
 
 bool ProxyInstance::add_downstream(InterfaceId downstream, const Ipv6Address& link_local,
-                                   const QuerierConfig& config) {
+                                   const QuerierConfig& config,
+                                   std::optional<TimePoint> query_sent_at) {
     if (downstreams_.contains(downstream))
         return false;
     Downstream d;
@@ -45,7 +46,12 @@ bool ProxyInstance::add_downstream(InterfaceId downstream, const Ipv6Address& li
     Querier& q = *d.querier;
     downstreams_.emplace(downstream, std::move(d));
     PMIP_INFO(kMld, context_, "downstream " + std::to_string(downstream) + " added");
-    q.start();  // RFC 6224 section 3 step 6: General Query on the new link
+    // RFC 6224 section 3 step 6: General Query on the new link (or the one
+    // the adapter sent already, PROTOCOL.md 6.2 step 3).
+    if (query_sent_at)
+        q.start_after_query(*query_sent_at);
+    else
+        q.start();
     return true;
 }
 

@@ -138,6 +138,23 @@ void Querier::start() {
     send_general_query();
 }
 
+void Querier::start_after_query(TimePoint sent_at) {
+    if (started_)
+        return;
+    started_ = true;
+    is_querier_ = true;
+    ++counters_.general_queries_sent_before_start;
+    // The query at sent_at was startup query 1 (validate(): count >= 1).
+    startup_remaining_ = config_.startup_query_count - 1;
+    const Duration interval =
+        startup_remaining_ > 0 ? config_.startup_query_interval : config_.query_interval;
+    const Duration delay = sent_at + interval - timers_.clock().now();
+    PMIP_DEBUG(kMld, context_,
+               "querier started on " + pmip::to_string(link_local_) + " after a General Query " +
+                   std::to_string(to_ms(timers_.clock().now() - sent_at)) + " ms ago");
+    arm_general_timer(std::max(delay, Duration::zero()));
+}
+
 void Querier::stop() {
     if (general_timer_)
         timers_.cancel_timer(general_timer_);
@@ -157,22 +174,24 @@ void Querier::stop() {
 
 // --- General Queries [RFC 3810 sections 5.1.15, 7.6.2, 9.6, 9.7] ----------
 
+MldMessage general_query(const QuerierConfig& config) {
+    if (config.version == 1) {
+        const std::uint32_t mrd =
+            std::min<std::uint32_t>(to_ms(config.query_response_interval), 0xffff);
+        return Mldv1Query{static_cast<std::uint16_t>(mrd), kUnspecified};
+    }
+    Mldv2Query q;
+    q.max_response_code = encode_max_response_delay(to_ms(config.query_response_interval));
+    // QRV is 0 when the robustness does not fit 3 bits (section 5.1.8).
+    q.querier_robustness = static_cast<std::uint8_t>(config.robustness <= 7 ? config.robustness : 0);
+    q.querier_query_interval_code = encode_qqic(to_s(config.query_interval));
+    return q;
+}
+
 void Querier::send_general_query() {
     if (!is_querier_)
         return;
-    if (config_.version == 1) {
-        const std::uint32_t mrd =
-            std::min<std::uint32_t>(to_ms(config_.query_response_interval), 0xffff);
-        output_.send_query(kAllNodes, Mldv1Query{static_cast<std::uint16_t>(mrd), kUnspecified});
-    } else {
-        Mldv2Query q;
-        q.max_response_code = encode_max_response_delay(to_ms(config_.query_response_interval));
-        // QRV is 0 when the robustness does not fit 3 bits (section 5.1.8).
-        q.querier_robustness =
-            static_cast<std::uint8_t>(config_.robustness <= 7 ? config_.robustness : 0);
-        q.querier_query_interval_code = encode_qqic(to_s(config_.query_interval));
-        output_.send_query(kAllNodes, q);
-    }
+    output_.send_query(kAllNodes, general_query(config_));
     ++counters_.general_queries_sent;
     if (startup_remaining_ > 0)
         --startup_remaining_;

@@ -14,7 +14,11 @@
 #   handover: mn1 moves to mag2 while the stream runs: reception continues,
 #     lost packets and the gap printed; mag2's proxy has mn1; mag1's instance
 #     is gone (no stale state, RFC 6224 section 6) and lmad no longer has the
-#     group on the mag1 tunnel;
+#     group on the mag1 tunnel; on mag2's access link (captured, decoded by
+#     tshark) the early General Query goes out before the registration ends
+#     (before the first RA), no second one follows when the link becomes a
+#     downstream, and mn1 answers it; mag2's instance counts that query as
+#     the link's first (PROTOCOL.md 6.2 step 3);
 #   leave: mn1 detaches (link down at mag2): lmad stops forwarding on that
 #     tunnel (no group state left on it), no binding or multicast instance left.
 # Exit 1 when a check fails, 77 when the environment cannot run it.
@@ -24,6 +28,7 @@ BUILD=${1:?usage: test_pmip_multicast.sh BUILD_DIR}
 GROUP=ff3e::4242:1
 
 testbed_test_begin pmm
+need_tools tshark dumpcap
 is_true() { [[ $("$@") == True ]]; }
 
 check "testbed up (lmad, magd at mag1 and mag2)" testbed_up "$NAME" "$BUILD" 1 multicast || finish
@@ -50,9 +55,41 @@ TX=$!
 PIDS+=($TX)
 sleep 4
 # --- handover while the stream runs ----------------------------------------------
+# What mag2 and mn1 say on mag2's access link, for tshark.
+ip netns exec "$NAME-mag2" dumpcap -q -i mn1 -f "ip6 and not udp" -w "$WORK/mag2-mn1.pcapng" >"$WORK/dumpcap.log" 2>&1 &
+CAP=$!
+PIDS+=($CAP)
+sleep 1  # dumpcap has no start-up signal when quiet
 $TB move "$NAME" 1 mag2
 mag2_has_mn1() { is_true q mag2 "show multicast" "any('mn1' in [x.get('name') for x in i.get('downstreams', [])] for i in d)"; }
 check "mag2: mn1 becomes a downstream of mag2's instance" wait_until 10 mag2_has_mn1
+sleep 0.5
+stop_pid $CAP INT
+# Router's queries (130), RAs (134) and mn1's MLDv2 Reports (143) in order:
+# "TYPE TIME" lines (the Router Alert Hop-by-Hop header is decoded too).
+tshark -r "$WORK/mag2-mn1.pcapng" -Y "icmpv6.type == 130 || icmpv6.type == 134 || (icmpv6.type == 143 && ipv6.src == fe80::ff:fe00:1)" \
+    -T fields -e icmpv6.type -e frame.time_relative >"$WORK/mag2-mn1.txt" 2>/dev/null
+"$PY" - "$WORK/mag2-mn1.txt" >"$WORK/early.txt" <<'PY_END'
+import sys
+rows = [line.split() for line in open(sys.argv[1]) if line.strip()]
+kinds = [r[0] for r in rows]
+first_q = kinds.index("130") if "130" in kinds else None
+first_ra = kinds.index("134") if "134" in kinds else None
+ok_order = first_q is not None and first_ra is not None and first_q < first_ra
+t0 = float(rows[first_q][1]) if first_q is not None else 0
+queries_half_s = sum(1 for k, t in rows if k == "130" and float(t) - t0 < 0.5)
+answered = first_q is not None and any(k == "143" for k, t in rows[first_q:])
+print(f"order_ok={int(ok_order)} queries_in_500ms={queries_half_s} answered={int(answered)}")
+PY_END
+early=$(cat "$WORK/early.txt")
+echo "# mag2's access link after the move: $early ($(wc -l <"$WORK/mag2-mn1.txt") messages)"
+check "mag2: the early General Query is on mn1's link before the first RA (registration not yet done)" grep -q "order_ok=1" "$WORK/early.txt"
+check "mag2: no second General Query when mn1's link became a downstream (one within 500 ms)" grep -q "queries_in_500ms=1 " "$WORK/early.txt"
+check "mn1 answers the early General Query with an MLDv2 Report" grep -q "answered=1" "$WORK/early.txt"
+adopted() { is_true q mag2 "show multicast" "any(x['name'] == 'mn1' and x['counters']['general_queries_sent_before_start'] == 1 for i in d for x in i['downstreams']) and sum(i['counters']['early_queries_adopted'] for i in d) >= 1"; }
+check "mag2: the instance counts the early query as mn1's link's first" adopted
+early_sent() { [[ $(q mag2 "show counters" "d['access']['early_queries_sent']") -ge 1 ]]; }
+check "mag2: early_queries_sent counted" early_sent
 mag1_empty() { [[ $(q mag1 "show multicast" "len(d)") == 0 ]]; }
 check "mag1: its proxy instance is gone with its last MN (RFC 6224 section 6)" wait_until 5 mag1_empty
 TUN2=$($TB ctl "$NAME" lma --json show bindings | "$PY" -c "import json,sys; print(json.load(sys.stdin)[0]['tunnel'])")

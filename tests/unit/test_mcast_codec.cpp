@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "pmip/mcast/mld_codec.hpp"
+#include "pmip/mcast/mld_socket.hpp"
 
 using namespace pmip;
 using namespace pmip::mcast;
@@ -387,4 +388,70 @@ TEST_CASE("Router Alert hop-by-hop header (RFC 2711, RFC 3810 section 5)", "[mca
     CHECK_FALSE(has_mld_router_alert(std::span(expected).first(6)));
     CHECK(query_destination(kUnspecified) == kAllNodes);
     CHECK(query_destination(addr("ff3e::1")) == addr("ff3e::1"));
+}
+
+// ---- parse_captured_mld: whole IPv6 packets from magd's AF_PACKET capture ----
+
+namespace {
+// Built by scapy (independent of our codec): IPv6(src=fe80::a1, dst=ff02::16,
+// hlim=1) / IPv6ExtHdrHopByHop(RouterAlert) / ICMPv6MLReport2(TO_EX ff3e::4242:1).
+const std::vector<std::uint8_t> kScapyReport = {
+    0x60, 0x00, 0x00, 0x00, 0x00, 0x24, 0x00, 0x01, 0xfe, 0x80, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0xa1, 0xff, 0x02, 0x00, 0x00, 0x00, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x16, 0x3a, 0x00, 0x05, 0x02, 0x00,
+    0x00, 0x01, 0x00, 0x8f, 0x00, 0x2c, 0xeb, 0x00, 0x00, 0x00, 0x01, 0x04, 0x00, 0x00, 0x00,
+    0xff, 0x3e, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x42, 0x42, 0x00,
+    0x01};
+}  // namespace
+
+TEST_CASE("parse_captured_mld: a scapy-built MLDv2 Report after Hop-by-Hop", "[mcast][codec]") {
+    const auto m = parse_captured_mld(kScapyReport, 7);
+    REQUIRE(m);
+    CHECK(m->ifindex == 7);
+    CHECK(m->source == *parse_address("fe80::a1"));
+    CHECK(m->destination == *parse_address("ff02::16"));
+    CHECK(m->hop_limit == 1);
+    CHECK(m->router_alert);
+    REQUIRE(m->icmp.size() == 28);
+    const ParseResult r = parse_with_checksum(m->icmp, m->source, m->destination);
+    REQUIRE(std::holds_alternative<Parsed>(r));
+    const auto& report = std::get<Mldv2Report>(std::get<Parsed>(r).message);
+    REQUIRE(report.records.size() == 1);
+    CHECK(report.records[0].type == RecordType::kChangeToExcludeMode);
+    CHECK(report.records[0].multicast_address == *parse_address("ff3e::4242:1"));
+}
+
+TEST_CASE("parse_captured_mld: truncation, other headers and trailing octets", "[mcast][codec]") {
+    // Ethernet padding after the Payload Length is not part of the message.
+    std::vector<std::uint8_t> padded = kScapyReport;
+    padded.insert(padded.end(), {0, 0, 0, 0});
+    const auto m = parse_captured_mld(padded, 1);
+    REQUIRE(m);
+    CHECK(m->icmp.size() == 28);
+    // Cut short: Payload Length says more than there is.
+    std::vector<std::uint8_t> cut(kScapyReport.begin(), kScapyReport.end() - 1);
+    CHECK_FALSE(parse_captured_mld(cut, 1));
+    // Not IPv6.
+    std::vector<std::uint8_t> v4 = kScapyReport;
+    v4[0] = 0x45;
+    CHECK_FALSE(parse_captured_mld(v4, 1));
+    // Hop-by-Hop followed by something other than ICMPv6.
+    std::vector<std::uint8_t> udp = kScapyReport;
+    udp[40] = 17;
+    CHECK_FALSE(parse_captured_mld(udp, 1));
+    // No Router Alert in the Hop-by-Hop header: parsed, flagged for the proxy to drop.
+    std::vector<std::uint8_t> no_ra = kScapyReport;
+    no_ra[42] = 0x01;  // PadN instead of Router Alert
+    const auto n = parse_captured_mld(no_ra, 1);
+    REQUIRE(n);
+    CHECK_FALSE(n->router_alert);
+    // ICMPv6 straight after the IPv6 header (no Hop-by-Hop): no Router Alert.
+    std::vector<std::uint8_t> direct(kScapyReport.begin(), kScapyReport.begin() + 40);
+    direct.insert(direct.end(), kScapyReport.begin() + 48, kScapyReport.end());
+    direct[5] = 28;
+    direct[6] = 58;
+    const auto d = parse_captured_mld(direct, 1);
+    REQUIRE(d);
+    CHECK_FALSE(d->router_alert);
+    CHECK(d->icmp.size() == 28);
 }

@@ -8,6 +8,7 @@
 // policy, and nothing left after destruction.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <memory>
 
@@ -567,6 +568,77 @@ TEST_CASE("mcast kernel proxy: link-local polling backs off to link_local_retry"
     CHECK(f.mld->sent.empty());
     f.advance(1ms);
     CHECK(f.mld->sent.size() == 1);
+}
+
+TEST_CASE(
+    "mcast kernel proxy: after an early General Query the new downstream sends none at once, "
+    "the next one comes a Startup Query Interval after the early one",
+    "[mcast][kernel_proxy]") {
+    Fixture f;
+    auto queries_on = [&](int ifindex) {
+        return std::count_if(f.mld->sent.begin(), f.mld->sent.end(),
+                             [&](const FakeMldSocket::Sent& m) { return m.ifindex == ifindex; });
+    };
+    const TimePoint early = f.clock.now();
+    f.advance(5ms);  // the PBU/PBA exchange
+    REQUIRE(f.proxy->add_downstream("d1", f.proxy->config().querier, early).ok());
+    CHECK(f.mld->sent.empty());
+    CHECK(f.proxy->counters().early_queries_adopted == 1);
+    // Its answer, as captured before the link was added, and its processing.
+    f.proxy->receive_captured(
+        Fixture::report(kD1, kHost1, {Fixture::record(RecordType::kModeIsExclude, kG)}));
+    CHECK(f.upstream->groups.contains(kG));
+    CHECK(f.proxy->counters().captured_received == 1);
+    const Duration startup = f.proxy->config().querier.startup_query_interval;
+    f.advance(startup - 5ms - 1ms);
+    CHECK(queries_on(kD1) == 0);
+    f.advance(1ms);
+    CHECK(queries_on(kD1) == 1);
+}
+
+TEST_CASE("mcast kernel proxy: an early query older than its response time plus the grace is not adopted",
+          "[mcast][kernel_proxy]") {
+    Fixture f;  // query_response_interval 1 s
+    const TimePoint early = f.clock.now();
+    f.advance(1s + KernelProxy::kEarlyQueryGrace + 1ms);
+    REQUIRE(f.proxy->add_downstream("d1", f.proxy->config().querier, early).ok());
+    CHECK(f.mld->sent.size() == 1);  // an ordinary start: a General Query at once
+    CHECK(f.proxy->counters().early_queries_too_old == 1);
+    CHECK(f.proxy->counters().early_queries_adopted == 0);
+}
+
+TEST_CASE(
+    "mcast kernel proxy: captured messages wait for the downstream's link-local, are checked "
+    "like socket ones, and are bounded",
+    "[mcast][kernel_proxy]") {
+    Fixture f;
+    f.proxy->receive_captured(
+        Fixture::report(kD3, kHost1, {Fixture::record(RecordType::kModeIsExclude, kG)}));
+    CHECK(f.proxy->counters().captured_not_downstream == 1);
+    const TimePoint early = f.clock.now();
+    REQUIRE(f.proxy->add_downstream("d3", f.proxy->config().querier, early).ok());  // tentative
+    ReceivedMld bad = Fixture::report(kD3, kHost2, {Fixture::record(RecordType::kModeIsExclude, kSsm)});
+    bad.hop_limit = 2;
+    f.proxy->receive_captured(bad);
+    f.proxy->receive_captured(
+        Fixture::report(kD3, kHost1, {Fixture::record(RecordType::kModeIsExclude, kG)}));
+    CHECK(f.proxy->counters().captured_held == 2);
+    for (std::size_t i = 2; i < KernelProxy::kMaxHeldCaptured + 1; ++i) {
+        f.proxy->receive_captured(
+            Fixture::report(kD3, kHost1, {Fixture::record(RecordType::kModeIsExclude, kG)}));
+    }
+    CHECK(f.proxy->counters().captured_hold_overflow == 1);
+    CHECK_FALSE(f.upstream->groups.contains(kG));
+    f.interfaces->interfaces[kD3].link_local->usable = true;
+    f.advance(1ms);
+    // Started within the grace: the early query counts, none on d3 (what
+    // was sent is the upstream State Change Report).
+    CHECK(std::none_of(f.mld->sent.begin(), f.mld->sent.end(),
+                       [](const FakeMldSocket::Sent& m) { return m.ifindex == kD3; }));
+    CHECK(f.upstream->groups.contains(kG));
+    CHECK_FALSE(f.upstream->groups.contains(kSsm));
+    CHECK(f.proxy->counters().drop_hop_limit == 1);
+    CHECK(f.proxy->counters().mld_accepted == KernelProxy::kMaxHeldCaptured - 1);
 }
 
 TEST_CASE("mcast kernel proxy: policy: a denied group is neither joined upstream nor forwarded",

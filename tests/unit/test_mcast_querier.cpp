@@ -622,6 +622,83 @@ TEST_CASE("General Query contents: to ff02::1, MRC = QRI, QRV = RV, QQIC = QI",
     CHECK(q.multicast_address_listening_interval() == 940s);
 }
 
+TEST_CASE("general_query(config) is what the querier sends, in both versions", "[mcast][querier]") {
+    for (unsigned version : {1u, 2u}) {
+        SimulatedClock clock;
+        TimerQueue timers(clock);
+        RecordingOutput out;
+        QuerierConfig c = QuerierConfig::with_robustness(3);
+        c.query_response_interval = 7ms;
+        c.version = version;
+        Querier q(timers, out, kRouter, c);
+        q.start();
+        REQUIRE(out.queries.size() == 1);
+        CHECK(out.queries[0].message == general_query(c));
+    }
+    QuerierConfig c;
+    c.query_response_interval = 1ms;
+    const MldMessage query = general_query(c);
+    const auto& g = std::get<Mldv2Query>(query);
+    CHECK(decode_max_response_code(g.max_response_code) == 1);
+    CHECK(g.querier_robustness == 2);
+    CHECK(decode_qqic(g.querier_query_interval_code) == 125);
+}
+
+TEST_CASE(
+    "start_after_query: no query now, the adapter's counts as startup query 1, the next one "
+    "a Startup Query Interval after it (RFC 3810 9.6, 9.7)",
+    "[mcast][querier]") {
+    SimulatedClock clock;
+    TimerQueue timers(clock);
+    RecordingOutput out;
+    QuerierConfig c;
+    c.startup_query_interval = 1s;
+    c.startup_query_count = 3;
+    Querier q(timers, out, kRouter, c);
+    const TimePoint sent = clock.now();
+    clock.advance(300ms);  // the PBA took this long
+    q.start_after_query(sent);
+    CHECK(q.is_querier());
+    CHECK(out.queries.empty());
+    CHECK(q.counters().general_queries_sent_before_start == 1);
+    auto step = [&](Duration d) {
+        clock.advance(d);
+        timers.run_due();
+    };
+    step(699ms);
+    CHECK(out.queries.empty());
+    step(1ms);  // sent + 1 s
+    CHECK(out.queries.size() == 1);
+    step(1s);
+    CHECK(out.queries.size() == 2);  // the third and last startup query
+    step(124s);
+    CHECK(out.queries.size() == 2);
+    step(1s);
+    CHECK(out.queries.size() == 3);
+    CHECK(q.counters().general_queries_sent == 3);
+    // Reports are processed as after start().
+    Mldv2Report r;
+    r.records.push_back({RecordType::kModeIsExclude, kG, {}, {}});
+    q.receive_report(kHost1, r);
+    CHECK(q.state(kG) == exclude({}));
+}
+
+TEST_CASE("start_after_query: a query older than the Startup Query Interval is followed at once",
+          "[mcast][querier]") {
+    SimulatedClock clock;
+    TimerQueue timers(clock);
+    RecordingOutput out;
+    QuerierConfig c;
+    c.startup_query_interval = 1s;
+    c.startup_query_count = 1;  // the adapter's was the only startup query
+    Querier q(timers, out, kRouter, c);
+    const TimePoint sent = clock.now();
+    clock.advance(130s);
+    q.start_after_query(sent);
+    timers.run_due();
+    CHECK(out.queries.size() == 1);  // a Query Interval after it had passed
+}
+
 TEST_CASE("send_general_query_now sends at once and restarts the interval", "[mcast][querier]") {
     Fixture f;
     f.advance(100s);

@@ -138,6 +138,14 @@ struct KernelProxyCounters {
     std::uint64_t downstreams_added = 0;
     std::uint64_t downstreams_removed = 0;
     std::uint64_t rule_errors = 0;
+    // The adapter's early General Query (add_downstream with its time).
+    std::uint64_t early_queries_adopted = 0;    // counted as the first startup query
+    std::uint64_t early_queries_too_old = 0;    // an ordinary start followed (query at once)
+    // Messages captured outside the MLD socket (receive_captured).
+    std::uint64_t captured_received = 0;
+    std::uint64_t captured_held = 0;             // downstream not started yet; replayed at start
+    std::uint64_t captured_not_downstream = 0;   // dropped
+    std::uint64_t captured_hold_overflow = 0;    // dropped: kMaxHeldCaptured already held
 };
 nlohmann::json to_json(const KernelProxyCounters& counters);
 
@@ -174,6 +182,29 @@ class KernelProxy final : private ProxyInstanceOutput {
     // the upstream or already a downstream, or no MIF is free.
     Status add_downstream(const std::string& ifname);
     Status add_downstream(const std::string& ifname, const QuerierConfig& config);
+    // The same on a link where the caller already sent general_query(config)
+    // at `early_query_sent_at` (magd's early query at an MN's attach,
+    // PROTOCOL.md 6.2 step 3, RFC 6224 section 3). If the querier starts
+    // within that query's response time plus kEarlyQueryGrace, the query is
+    // its first startup query and none is sent at once
+    // (Querier::start_after_query): a second General Query would restart the
+    // MN's pending answer. Later than that, the start is the ordinary one.
+    Status add_downstream(const std::string& ifname, const QuerierConfig& config,
+                          std::optional<TimePoint> early_query_sent_at);
+    // An MLD message captured on a downstream by other means than the MLD
+    // socket: magd's AF_PACKET capture of an MN's answer to the early query,
+    // which can arrive before the link is a downstream and before its router
+    // groups are joined. Checked and processed as if received on the socket;
+    // held (at most kMaxHeldCaptured) while the downstream waits for its
+    // link-local, and processed when it starts. A message the socket also
+    // delivered is processed twice, which MLD tolerates: Current State
+    // records restate state, and hosts send every State Change Report
+    // [Robustness] times anyway (RFC 3810 section 6.1).
+    void receive_captured(const ReceivedMld& message);
+    // A host answers a General Query within its Maximum Response Delay plus
+    // its timer granularity (Linux: two jiffies, 20 ms at HZ=100).
+    static constexpr Duration kEarlyQueryGrace = std::chrono::milliseconds(100);
+    static constexpr std::size_t kMaxHeldCaptured = 16;
     // Removes a downstream; its listeners' state goes, upstream leaves follow.
     Status remove_downstream(const std::string& ifname);
     std::vector<std::string> downstreams() const;
@@ -204,6 +235,8 @@ class KernelProxy final : private ProxyInstanceOutput {
         QuerierConfig querier;
         TimerId retry_timer = 0;
         Duration retry_delay{};  // the next link-local poll's delay
+        std::optional<TimePoint> early_query;  // sent by the caller before the add
+        std::vector<ReceivedMld> held;         // captured before the querier started
     };
     struct Route {  // one installed (S,G) entry
         MifIndex parent = 0;

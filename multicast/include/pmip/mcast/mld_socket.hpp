@@ -64,6 +64,17 @@ struct ReceivedMld {
     std::vector<std::uint8_t> icmp;  // from the ICMPv6 Type octet
 };
 
+// An MLD message from a whole IPv6 packet captured on `ifindex` (an AF_PACKET
+// SOCK_DGRAM capture starts at the IPv6 header; magd captures MN answers to
+// its early query that way, see KernelProxy::receive_captured): source,
+// destination, Hop Limit and Router Alert from the headers, the ICMPv6
+// message as the Payload Length delimits it. The packet must be IPv6 with
+// ICMPv6 (58) either directly or after one Hop-by-Hop Options header
+// [RFC 8200 sections 3, 4.3]; nullopt otherwise, or when truncated. Nothing
+// else is checked here: the proxy checks hop limit, Router Alert, source and
+// checksum as for any received message.
+std::optional<ReceivedMld> parse_captured_mld(std::span<const std::uint8_t> packet, int ifindex);
+
 struct MldSocketCounters {
     std::uint64_t received = 0;
     std::uint64_t receive_errors = 0;

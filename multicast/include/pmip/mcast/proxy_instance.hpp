@@ -72,10 +72,12 @@ class ProxyInstance {
     ProxyInstance(const ProxyInstance&) = delete;
     ProxyInstance& operator=(const ProxyInstance&) = delete;
 
-    // Adds a downstream and starts its querier (General Query at once).
-    // Returns false when `downstream` already exists.
+    // Adds a downstream and starts its querier (General Query at once; with
+    // `query_sent_at`, Querier::start_after_query: the adapter already sent
+    // one then). Returns false when `downstream` already exists.
     bool add_downstream(InterfaceId downstream, const Ipv6Address& link_local,
-                        const QuerierConfig& config = {});
+                        const QuerierConfig& config = {},
+                        std::optional<TimePoint> query_sent_at = std::nullopt);
     // Stops its querier, drops its state; upstream changes follow.
     void remove_downstream(InterfaceId downstream);
 

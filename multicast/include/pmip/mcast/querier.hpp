@@ -77,8 +77,15 @@ struct QuerierConfig {
 // shorter than query_interval").
 std::string validate(const QuerierConfig& config);
 
+// The General Query a querier with `config` sends: MLDv2 with the Maximum
+// Response Code, QRV and QQIC of the config [RFC 3810 sections 5.1.3, 5.1.8,
+// 5.1.9], or MLDv1 in version 1 mode [RFC 2710 section 3.4]. Also what magd
+// sends as the early query on an MN link before the link has a querier.
+MldMessage general_query(const QuerierConfig& config);
+
 struct QuerierCounters {
     std::uint64_t general_queries_sent = 0;
+    std::uint64_t general_queries_sent_before_start = 0;  // by the adapter (start_after_query)
     std::uint64_t address_queries_sent = 0;         // Q(MA)
     std::uint64_t address_source_queries_sent = 0;  // Q(MA, A), each message
     std::uint64_t queries_received = 0;
@@ -146,6 +153,14 @@ class Querier {
     // Takes the querier role and sends the startup General Queries
     // [RFC 3810 section 7.6.2, 9.6, 9.7].
     void start();
+    // start() on a link where the adapter already sent general_query(config)
+    // at `sent_at` (magd's early query at an MN's attach, PROTOCOL.md 6.2
+    // step 3): takes the querier role, counts that query as the first startup
+    // query and sends the next one at sent_at + Startup Query Interval
+    // [RFC 3810 sections 9.6, 9.7], none now. A General Query now would only
+    // delay the hosts' answers: a Linux host restarts its pending report
+    // timer on every General Query.
+    void start_after_query(TimePoint sent_at);
     // Cancels every timer and drops every state (no membership_changed calls).
     void stop();
 
