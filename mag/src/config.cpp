@@ -399,8 +399,10 @@ CONFIGURATION KEYS (section.key = default)
     multicast.enabled = true
         Run the embedded MLD proxy (RFC 6224): one instance per LMA, upstream
         the tunnel to that LMA, downstreams the access links of its MNs whose
-        policy has "multicast": true; a new downstream gets a General Query
-        at once. At most 31 MNs per LMA (the kernel's 32 MIFs per table).
+        policy has "multicast": true. An MN's link gets a General Query as
+        soon as its registration starts (on Ethernet links; its answer is
+        captured until the link is a downstream), else when it is added.
+        At most 31 MNs per LMA (the kernel's 32 MIFs per table).
     multicast.table-base = 2000
         Multicast routing (MRT6) table of the first instance; base+1, ...
     multicast.robustness = 2
