@@ -90,6 +90,8 @@ adopted() { is_true q mag2 "show multicast" "any(x['name'] == 'mn1' and x['count
 check "mag2: the instance counts the early query as mn1's link's first" adopted
 early_sent() { [[ $(q mag2 "show counters" "d['access']['early_queries_sent']") -ge 1 ]]; }
 check "mag2: early_queries_sent counted" early_sent
+captured() { [[ $(q mag2 "show counters" "d['daemon'].get('mld_captured_passed', 0) + d['daemon'].get('mld_captured_buffered', 0)") -ge 1 ]]; }
+check "mag2: mn1's answer captured on the access link and handed to the proxy (mld_captured_*)" captured
 mag1_empty() { [[ $(q mag1 "show multicast" "len(d)") == 0 ]]; }
 check "mag1: its proxy instance is gone with its last MN (RFC 6224 section 6)" wait_until 5 mag1_empty
 TUN2=$($TB ctl "$NAME" lma --json show bindings | "$PY" -c "import json,sys; print(json.load(sys.stdin)[0]['tunnel'])")

@@ -196,6 +196,10 @@ up() {
     done
     echo "{\"mobile_nodes\": [$entries]}" >"$dir/magd-policy.json"
     echo "{\"mobile_nodes\": [$lma_entries]}" >"$dir/lmad-policy.json"
+    # MinDelayBeforeBCEDelete 1 s, not the RFC 5213 default of 10 s, so the
+    # tests see "no binding left" soon after a detach. It equals a MAG's first
+    # PBU retransmission: a registration racing a de-registration (PBA 157)
+    # relies on magd answering the 157 with a fresh PBU at once.
     cat >"$dir/lmad.conf" <<EOF
 [lma]
 address = 2001:db8:100::1
