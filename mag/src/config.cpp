@@ -53,6 +53,7 @@ constexpr KeySpec kKeys[] = {
     {"binding.max-bindack-timeout-s", false},
     {"binding.renewal-percent", false},
     {"binding.max-update-rate", false},
+    {"binding.handoff-indicator", false},
     {"binding.lma-table-base", false},
     {"binding.rule-priority", false},
     {"multicast.enabled", false},
@@ -229,6 +230,13 @@ void validate(Validator& v, MagdConfig& c) {
     c.engine.renewal_fraction = pct / 100.0;
     v.number_into<unsigned>("binding.max-update-rate", c.engine.max_update_rate, 1, 100,
                             " per second");
+    if (const auto o = v.choice("binding.handoff-indicator",
+                                {"unknown", "new-interface", "same-interface"})) {
+        constexpr std::uint8_t kValues[] = {mh::handoff_indicator::kUnknown,
+                                            mh::handoff_indicator::kNewInterface,
+                                            mh::handoff_indicator::kHandoffBetweenMags};
+        c.engine.attach_handoff_indicator = kValues[*o];
+    }
     v.number_into<std::uint32_t>("binding.lma-table-base", c.engine.lma_table_base, 1, 0xefffffff);
     if (c.engine.lma_table_base >= 252 && c.engine.lma_table_base <= 255) {
         v.error(*v.single("binding.lma-table-base"), "binding.lma-table-base",
@@ -392,6 +400,13 @@ CONFIGURATION KEYS (section.key = default)
         Renew when this share of the granted lifetime has passed (10..95).
     binding.max-update-rate = 3
         MAX_UPDATE_RATE: PBUs per second per mobile node (RFC 6275 11.8).
+    binding.handoff-indicator = unknown
+        Handoff Indicator of an MN's first PBU at this MAG: unknown (4; a
+        MAG cannot tell a new attachment from a handover, RFC 5213 6.9.1.1),
+        new-interface (1: the LMA must create a new session, a handover
+        without MN-LL-ID then gets a new prefix) or same-interface (3: only
+        when every MN has one interface, e.g. towards OAI pmip6d, whose MAG
+        sends 3). Renewals send 5, de-registrations 4.
     binding.lma-table-base = 1000
         Routing table of the first LMA; the next LMA gets base+1, ...
     binding.rule-priority = 1000

@@ -74,7 +74,7 @@ const BindingUpdateListEntry* MagEngine::find_by_interface(int ifindex) const {
 }
 
 bool MagEngine::attach(int ifindex, const std::string& interface, const std::string& mac,
-                       std::uint8_t handoff_indicator) {
+                       std::optional<std::uint8_t> handoff_indicator) {
     ++counters_.attaches;
     if (const auto it = by_interface_.find(ifindex); it != by_interface_.end()) {
         const BindingUpdateListEntry& existing = entries_.at(it->second);
@@ -102,7 +102,7 @@ bool MagEngine::attach(int ifindex, const std::string& interface, const std::str
     e.mn_link_layer_address = mac;
     e.policy = *policy;
     e.requested_prefixes = policy->home_network_prefixes;
-    e.handoff_indicator = handoff_indicator;
+    e.handoff_indicator = handoff_indicator.value_or(config_.attach_handoff_indicator);
     if (policy->gre_keys) e.downlink_key = next_downlink_key_++;
     const EntryId id = e.id;
     auto& entry = entries_.emplace(id, std::move(e)).first->second;

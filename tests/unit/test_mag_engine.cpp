@@ -2,6 +2,8 @@
 // and a simulated clock. Each test is named after the rule it checks.
 #include <catch2/catch.hpp>
 
+#include <functional>
+
 #include <set>
 
 #include "pmip/mag/mag_engine.hpp"
@@ -51,7 +53,7 @@ struct Fixture : MagObserver {
     std::vector<std::string> events;
     std::unique_ptr<MagEngine> engine;
 
-    Fixture() {
+    explicit Fixture(const std::function<void(MagConfig&)>& tweak = {}) {
         sender.f = this;
         auto b = std::make_unique<FakeTunnelBackend>();
         backend = b.get();
@@ -63,6 +65,8 @@ struct Fixture : MagObserver {
         policies.policies[kMac] = p;
         MagConfig config;
         config.proxy_coa = kMag;
+        if (tweak)
+            tweak(config);
         engine = std::make_unique<MagEngine>(config, policies, *tunnels, routes, timers, sender,
                                              [this](int ifindex) { return attached_links.count(ifindex) != 0; });
         engine->set_observer(this);
@@ -106,6 +110,25 @@ struct Fixture : MagObserver {
 
 }  // namespace
 
+TEST_CASE("The first PBU's Handoff Indicator: the configured one, or the caller's (6.9.1.1)",
+          "[mag]") {
+    Fixture configured([](MagConfig& c) { c.attach_handoff_indicator = 1; });
+    REQUIRE(configured.attach());
+    CHECK(mh::find_option<mh::HandoffIndicator>(configured.sent[0].pbu.options)->value == 1);
+    Fixture told;
+    told.attached_links.insert(7);
+    REQUIRE(told.engine->attach(7, "veth7", kMac, mh::handoff_indicator::kHandoffBetweenMags));
+    CHECK(mh::find_option<mh::HandoffIndicator>(told.sent[0].pbu.options)->value == 3);
+    // Renewal 5 and de-registration 4 whatever the first one was.
+    told.engine->handle_proxy_binding_acknowledgement(kLma, told.pba());
+    told.advance(321s);  // 80 % of 400 s
+    REQUIRE(told.sent.size() == 2);
+    CHECK(mh::find_option<mh::HandoffIndicator>(told.sent[1].pbu.options)->value == 5);
+    told.attached_links.clear();
+    told.engine->detach(7);
+    CHECK(mh::find_option<mh::HandoffIndicator>(told.sent.back().pbu.options)->value == 4);
+}
+
 TEST_CASE("An MN with a policy gets a PBU with every mandatory option (6.9.1.1)", "[mag]") {
     Fixture f;
     REQUIRE(f.attach());
@@ -118,7 +141,8 @@ TEST_CASE("An MN with a policy gets a PBU with every mandatory option (6.9.1.1)"
     CHECK(mh::find_option<mh::MobileNodeIdentifier>(s.pbu.options)->identifier.size() == 15);
     CHECK(mh::count_options<mh::HomeNetworkPrefix>(s.pbu.options) == 1);
     CHECK(mh::find_option<mh::HomeNetworkPrefix>(s.pbu.options)->prefix == Ipv6Address{});
-    CHECK(mh::find_option<mh::HandoffIndicator>(s.pbu.options)->value == 1);
+    // A MAG cannot tell a new attachment from a handover: unknown (4).
+    CHECK(mh::find_option<mh::HandoffIndicator>(s.pbu.options)->value == 4);
     CHECK(mh::find_option<mh::AccessTechnologyType>(s.pbu.options)->value == 3);
     CHECK(mh::find_option<mh::Timestamp>(s.pbu.options) != nullptr);
     const auto* ll = mh::find_option<mh::MobileNodeLinkLayerIdentifier>(s.pbu.options);

@@ -125,6 +125,13 @@ public:
 struct MagConfig {
     Ipv6Address proxy_coa{};  // the MAG's egress address (tunnel endpoint, PBU source)
     std::uint8_t access_technology_type = 3;  // IEEE 802.3
+    // Handoff Indicator of an initial registration when the caller gives
+    // none: 4 (unknown) because a MAG seeing an MN appear cannot tell a new
+    // attachment from a handover [RFC 5213 section 6.9.1.1; PROTOCOL.md 2.14
+    // step 3]. With 1 an LMA that gets no MN-LL-ID must create a new session
+    // (new prefix) for a handover (RFC 5213 5.4.1, PROTOCOL.md 2.9 C3); with 4
+    // it matches the session or waits for the old MAG's de-registration.
+    std::uint8_t attach_handoff_indicator = mh::handoff_indicator::kUnknown;
     bool timestamps = true;                   // TimestampBasedApproachInUse
     Duration initial_bindack_timeout = std::chrono::seconds(1);
     Duration max_bindack_timeout = std::chrono::seconds(32);
@@ -168,11 +175,12 @@ public:
     MagEngine& operator=(const MagEngine&) = delete;
 
     // An MN appeared on access link `ifindex`. `handoff_indicator` is the
-    // hint of section 6.9.1.1 (1 new interface by default; 3 only when the
-    // access technology tells us for sure it is a handover). Returns false
-    // when the MN gets no service (no policy, or already attached).
+    // hint of section 6.9.1.1 (default: config.attach_handoff_indicator; 3
+    // only when the access technology tells us for sure it is a handover).
+    // Returns false when the MN gets no service (no policy, or already
+    // attached).
     bool attach(int ifindex, const std::string& interface, const std::string& mac,
-                std::uint8_t handoff_indicator = mh::handoff_indicator::kNewInterface);
+                std::optional<std::uint8_t> handoff_indicator = std::nullopt);
     // The MN left access link `ifindex`: de-register.
     void detach(int ifindex);
     void handle_proxy_binding_acknowledgement(const Ipv6Address& source,
