@@ -155,12 +155,17 @@ KernelProxy::~KernelProxy() {
 
 // --- rules ------------------------------------------------------------------
 
-Status KernelProxy::add_rule(Interface& interface) {
+// The ip6mr rule of `interface`: packets arriving on it use this instance's table.
+MulticastRule KernelProxy::rule_of(const Interface& interface) const {
     MulticastRule rule;
     rule.iif = interface.name;
     rule.table = config_.table;
     rule.priority = config_.rule_priority;
-    if (Status s = routes_.add(rule); !s) {
+    return rule;
+}
+
+Status KernelProxy::add_rule(Interface& interface) {
+    if (Status s = routes_.add(rule_of(interface)); !s) {
         ++counters_.rule_errors;
         return s;
     }
@@ -171,11 +176,7 @@ Status KernelProxy::add_rule(Interface& interface) {
 void KernelProxy::remove_rule(Interface& interface) {
     if (!interface.rule_installed)
         return;
-    MulticastRule rule;
-    rule.iif = interface.name;
-    rule.table = config_.table;
-    rule.priority = config_.rule_priority;
-    if (Status s = routes_.remove(rule); !s) {
+    if (Status s = routes_.remove(rule_of(interface)); !s) {
         ++counters_.rule_errors;
         PMIP_WARNING(kMld, context(), s.error().what);
     }

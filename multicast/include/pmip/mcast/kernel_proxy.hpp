@@ -271,6 +271,7 @@ class KernelProxy final : private ProxyInstanceOutput {
     void check_idle();
     std::optional<MifIndex> free_mif() const;
     const Interface* interface_by_mif(MifIndex mif) const;
+    MulticastRule rule_of(const Interface& interface) const;
     Status add_rule(Interface& interface);
     void remove_rule(Interface& interface);
     std::string context() const { return "[mcast proxy=" + config_.name + "]"; }
