@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <array>
+#include <chrono>
 #include <cstring>
 
 #include "pmip/common/raw_socket.hpp"
@@ -40,8 +41,11 @@ enum : std::uint8_t {
     kAcceptMld = 23,
     kDrop = 24,
 };
-// Offset of a jump at `from` to `to` (classic BPF jumps are relative).
-constexpr std::uint8_t to(std::uint8_t from, std::uint8_t target) {
+// Offset of a jump at `from` to `to` (classic BPF jumps are relative and
+// only go forward).
+consteval std::uint8_t to(std::uint8_t from, std::uint8_t target) {
+    if (target <= from)
+        throw "classic BPF jumps only go forward";
     return static_cast<std::uint8_t>(target - from - 1);
 }
 
@@ -50,7 +54,7 @@ constexpr std::uint8_t to(std::uint8_t from, std::uint8_t target) {
 // listener messages after the one 8-octet Hop-by-Hop header with Router
 // Alert that hosts send them with (RFC 3810 section 5; the proxy checks the
 // option itself).
-const sock_filter kFilter[] = {
+constexpr sock_filter kFilter[] = {
     /* 0 */ BPF_STMT(BPF_LD | BPF_B | BPF_ABS, kNextHeader),
     /* 1 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0 /* Hop-by-Hop */, to(1, 3), to(1, 2)),
     /* 2 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, IPPROTO_ICMPV6, to(2, kNd), to(2, kDrop)),
@@ -74,7 +78,7 @@ const sock_filter kFilter[] = {
     /* 20 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, kSource + 12),
     /* 21 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0, to(21, kAcceptNd), to(21, kDrop)),
     /* 22 = kAcceptNd */ BPF_STMT(BPF_RET | BPF_K, 128),  // the first 128 octets are enough
-    /* 23 = kAcceptMld */ BPF_STMT(BPF_RET | BPF_K, 0xffff),  // the whole packet
+    /* 23 = kAcceptMld */ BPF_STMT(BPF_RET | BPF_K, 0xffffffff),  // the whole packet
     /* 24 = kDrop */ BPF_STMT(BPF_RET | BPF_K, 0),
 };
 static_assert(std::size(kFilter) == kDrop + 1);
@@ -82,7 +86,17 @@ static_assert(std::size(kFilter) == kDrop + 1);
 // Largest packet read: an IPv6 packet without jumbogram fits.
 constexpr std::size_t kBufferSize = 65575;
 
+// 33:33:00:00:00:16, the MAC of ff02::16 (MLDv2 Reports) [RFC 2464 section 7].
+constexpr std::uint8_t kAllMldv2RoutersMac[] = {0x33, 0x33, 0x00, 0x00, 0x00, 0x16};
+
 }  // namespace
+
+std::vector<sock_filter> solicitation_filter(bool with_mld) {
+    std::vector<sock_filter> program(std::begin(kFilter), std::end(kFilter));
+    if (!with_mld)
+        program[1].jt = to(1, kDrop);  // a Hop-by-Hop header: drop
+    return program;
+}
 
 Expected<std::unique_ptr<SolicitationSocket>> SolicitationSocket::open(EventLoop& loop,
                                                                       Handler handler,
@@ -90,10 +104,15 @@ Expected<std::unique_ptr<SolicitationSocket>> SolicitationSocket::open(EventLoop
     Fd fd(::socket(AF_PACKET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, htons(ETH_P_IPV6)));
     if (!fd.valid())
         return Error::from_errno("solicitation capture: AF_PACKET socket (needs CAP_NET_RAW)");
-    sock_fprog program{static_cast<unsigned short>(std::size(kFilter)),
-                       const_cast<sock_filter*>(kFilter)};
+    std::vector<sock_filter> filter = solicitation_filter(static_cast<bool>(mld_handler));
+    sock_fprog program{static_cast<unsigned short>(filter.size()), filter.data()};
     if (::setsockopt(fd.get(), SOL_SOCKET, SO_ATTACH_FILTER, &program, sizeof program) != 0)
         return Error::from_errno("solicitation capture: attaching the BPF filter");
+    // The kernel's receive time of each frame: magd compares an MLD
+    // message's with the moment a proxy's socket started listening.
+    const int on = 1;
+    if (mld_handler && ::setsockopt(fd.get(), SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof on) != 0)
+        return Error::from_errno("solicitation capture: SO_TIMESTAMPNS");
     std::unique_ptr<SolicitationSocket> s(new SolicitationSocket(
         loop, std::move(fd), std::move(handler), std::move(mld_handler)));
     if (Status st = loop.add_fd(s->fd_.get(), EPOLLIN, [p = s.get()](std::uint32_t) { p->on_readable(); });
@@ -116,12 +135,32 @@ SolicitationSocket::~SolicitationSocket() {
         loop_.remove_fd(fd_.get());
 }
 
+Status SolicitationSocket::listen_mld(int ifindex) {
+    packet_mreq mreq{};
+    mreq.mr_ifindex = ifindex;
+    mreq.mr_type = PACKET_MR_MULTICAST;
+    mreq.mr_alen = sizeof kAllMldv2RoutersMac;
+    std::memcpy(mreq.mr_address, kAllMldv2RoutersMac, sizeof kAllMldv2RoutersMac);
+    if (::setsockopt(fd_.get(), SOL_PACKET, PACKET_ADD_MEMBERSHIP, &mreq, sizeof mreq) != 0) {
+        return Error::from_errno("MLD capture: receiving 33:33:00:00:00:16 on ifindex " +
+                                 std::to_string(ifindex));
+    }
+    return {};
+}
+
 void SolicitationSocket::on_readable() {
     for (int i = 0; i < 64; ++i) {  // bounded per wake-up; level-triggered
         sockaddr_ll from{};
-        socklen_t from_len = sizeof from;
-        const ssize_t n = ::recvfrom(fd_.get(), buffer_.data(), buffer_.size(), MSG_TRUNC,
-                                     reinterpret_cast<sockaddr*>(&from), &from_len);
+        iovec iov{buffer_.data(), buffer_.size()};
+        alignas(cmsghdr) std::array<char, CMSG_SPACE(sizeof(timespec))> control{};
+        msghdr msg{};
+        msg.msg_name = &from;
+        msg.msg_namelen = sizeof from;
+        msg.msg_iov = &iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = control.data();
+        msg.msg_controllen = control.size();
+        const ssize_t n = ::recvmsg(fd_.get(), &msg, MSG_TRUNC);
         if (n < 0) {
             if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
                 ++counters_.rx_errors;
@@ -143,8 +182,19 @@ void SolicitationSocket::on_readable() {
         if (buffer_[kNextHeader] == 0) {  // the filter passes MLD only after Hop-by-Hop
             ++counters_.rx_mld;
             if (mld_handler_) {
-                mld_handler_(from.sll_ifindex, std::span<const std::uint8_t>(
-                                                   buffer_.data(), static_cast<std::size_t>(n)));
+                std::chrono::system_clock::time_point at = std::chrono::system_clock::now();
+                for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
+                    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS) {
+                        timespec ts{};
+                        std::memcpy(&ts, CMSG_DATA(c), sizeof ts);
+                        at = std::chrono::system_clock::time_point(
+                            std::chrono::duration_cast<std::chrono::system_clock::duration>(
+                                std::chrono::seconds(ts.tv_sec) + std::chrono::nanoseconds(ts.tv_nsec)));
+                    }
+                }
+                mld_handler_(from.sll_ifindex,
+                             std::span<const std::uint8_t>(buffer_.data(), static_cast<std::size_t>(n)),
+                             at);
             }
             continue;
         }

@@ -38,12 +38,15 @@
 // Threading: loop thread only.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <span>
 #include <string>
 #include <vector>
+
+#include <linux/filter.h>
 
 #include <nlohmann/json.hpp>
 
@@ -57,13 +60,26 @@ namespace pmip::mag {
 
 enum class SolicitationKind : std::uint8_t { kRouterSolicitation, kDadNeighborSolicitation };
 
+// The capture's classic BPF program (for SO_ATTACH_FILTER), with or without
+// the MLD branch; exposed for its unit test.
+std::vector<sock_filter> solicitation_filter(bool with_mld);
+
 class SolicitationSocket {
   public:
     using Handler = std::function<void(int ifindex, const std::string& mac, SolicitationKind kind)>;
-    // An MLD listener message received on `ifindex`, from its IPv6 header.
-    using MldHandler = std::function<void(int ifindex, std::span<const std::uint8_t> ipv6_packet)>;
+    // An MLD listener message received on `ifindex`, from its IPv6 header,
+    // with the kernel's receive time (SO_TIMESTAMPNS).
+    using MldHandler = std::function<void(int ifindex, std::span<const std::uint8_t> ipv6_packet,
+                                          std::chrono::system_clock::time_point received_at)>;
+    // Without an MLD handler the filter passes no MLD.
     static Expected<std::unique_ptr<SolicitationSocket>> open(EventLoop& loop, Handler handler,
                                                               MldHandler mld_handler);
+    // Receives frames to 33:33:00:00:00:16 (MLDv2 Reports) on `ifindex`
+    // (PACKET_ADD_MEMBERSHIP): until the link is a proxy downstream nothing
+    // else asks the device for that address, and a NIC with a hardware
+    // multicast filter would drop an MN's answer before the capture.
+    // Memberships end with the socket or the device.
+    Status listen_mld(int ifindex);
     ~SolicitationSocket();
     SolicitationSocket(const SolicitationSocket&) = delete;
     SolicitationSocket& operator=(const SolicitationSocket&) = delete;

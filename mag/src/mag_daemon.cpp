@@ -38,8 +38,6 @@ const Ipv6Address kAllNodes = *parse_address("ff02::1");
 // How long after an early General Query MN MLD messages are captured for the
 // proxy (covers PBU retransmissions; PROTOCOL.md 6.2 step 3).
 constexpr Duration kEarlyCaptureWindow = std::chrono::seconds(5);
-// Captures continue this long after the link became a downstream.
-constexpr Duration kCaptureOverlap = std::chrono::milliseconds(50);
 
 json prefixes_json(const std::vector<Ipv6Prefix>& prefixes) {
     json out = json::array();
@@ -180,7 +178,11 @@ Status MagDaemon::open() {
         [this](int ifindex, const std::string& mac, SolicitationKind kind) {
             on_solicitation(ifindex, mac, kind);
         },
-        [this](int ifindex, std::span<const std::uint8_t> packet) { on_captured_mld(ifindex, packet); });
+        c.multicast.enabled
+            ? SolicitationSocket::MldHandler(
+                  [this](int ifindex, std::span<const std::uint8_t> packet,
+                         std::chrono::system_clock::time_point at) { on_captured_mld(ifindex, packet, at); })
+            : SolicitationSocket::MldHandler{});
     if (!solicitations)
         return solicitations.error();
     solicitations_ = std::move(*solicitations);
@@ -278,6 +280,12 @@ void MagDaemon::prepare(AccessLink& link) {
             PMIP_ERROR(kBul, link_context(link.name), "setting the router MAC failed: " + st.error().what);
         } else {
             link.mac_changed = true;
+        }
+    }
+    if (link.ethernet && config_.multicast.enabled && solicitations_) {
+        if (Status st = solicitations_->listen_mld(link.ifindex); !st.ok()) {
+            ++counters_["mld_listen_errors"];
+            PMIP_WARNING(kMld, link_context(link.name), st.error().what);
         }
     }
     if (Status st = link_config_->set_ipv6_sysctl(link.name, "accept_ra", "0"); !st.ok()) {
@@ -432,6 +440,7 @@ bool MagDaemon::attach(AccessLink& link, const std::string& mac, const char* how
 // would restart the MN's pending answer. Ethernet access links only (the
 // link-layer sender needs no IPv6 configuration on the link).
 void MagDaemon::send_early_query(AccessLink& link) {
+    forget_early_query(link);  // whatever an earlier registration left
     if (!mld_query_sender_ || !link.ethernet)
         return;
     const BindingUpdateListEntry* e = engine_->find_by_interface(link.ifindex);
@@ -453,8 +462,8 @@ void MagDaemon::send_early_query(AccessLink& link) {
     }
     const TimePoint now = loop_.clock().now();
     link.early_query = now;
+    link.early_entry = e->id;
     link.capture_until = now + kEarlyCaptureWindow;
-    link.captured.clear();
 }
 
 // The proxy instance `link` is a downstream of, if any.
@@ -469,18 +478,22 @@ mcast::KernelProxy* MagDaemon::downstream_proxy(const AccessLink& link) {
 }
 
 // An MLD message seen on an access link by the AF_PACKET capture. Only the
-// answers to an early query matter here (until the link is a downstream and
-// kCaptureOverlap after that: the proxy's own socket joins ff02::16 only when
-// the link is added, so a report that crossed the stack just before is
-// missed there); all other MLD reaches the proxy through its socket.
-void MagDaemon::on_captured_mld(int ifindex, std::span<const std::uint8_t> packet) {
+// answers to an early query matter here, for the registration it was sent
+// for: before the link is a downstream they are kept for the add; after it,
+// only those that reached the link before the add go to the proxy (its
+// socket joined ff02::16 in the add, so it missed them and has all later
+// ones). All other MLD reaches the proxy through its socket.
+void MagDaemon::on_captured_mld(int ifindex, std::span<const std::uint8_t> packet,
+                                std::chrono::system_clock::time_point received_at) {
     const auto it = access_.find(ifindex);
     if (it == access_.end()) {
         ++counters_["mld_captured_not_access_link"];
         return;
     }
     AccessLink& link = it->second;
-    if (!link.early_query || loop_.clock().now() > link.capture_until) {
+    const BindingUpdateListEntry* e = engine_->find_by_interface(ifindex);
+    if (!link.early_query || loop_.clock().now() > link.capture_until || e == nullptr ||
+        e->id != link.early_entry) {
         ++counters_["mld_captured_outside_window"];
         return;
     }
@@ -489,12 +502,20 @@ void MagDaemon::on_captured_mld(int ifindex, std::span<const std::uint8_t> packe
         ++counters_["mld_captured_unparsed"];
         return;
     }
-    if (mcast::KernelProxy* proxy = downstream_proxy(link)) {
-        proxy->receive_captured(*message);
-        ++counters_["mld_captured_passed"];
+    if (link.downstream_since) {
+        if (received_at >= *link.downstream_since) {
+            ++counters_["mld_captured_seen_by_proxy"];
+            return;
+        }
+        if (mcast::KernelProxy* proxy = downstream_proxy(link)) {
+            proxy->receive_captured(*message);
+            ++counters_["mld_captured_passed"];
+        } else {
+            ++counters_["mld_captured_no_downstream"];
+        }
         return;
     }
-    if (link.captured.size() >= mcast::KernelProxy::kMaxHeldCaptured) {
+    if (link.captured.size() >= mcast::KernelProxy::kMaxHeld) {
         ++counters_["mld_captured_overflow"];
         return;
     }
@@ -504,8 +525,10 @@ void MagDaemon::on_captured_mld(int ifindex, std::span<const std::uint8_t> packe
 
 void MagDaemon::forget_early_query(AccessLink& link) {
     link.early_query.reset();
+    link.early_entry = 0;
     link.capture_until = {};
     link.captured.clear();
+    link.downstream_since.reset();
 }
 
 bool MagDaemon::is_attached(int ifindex) const {
@@ -590,8 +613,27 @@ void MagDaemon::publish(const BindingEvent& event) {
 // downstream of the instance whose upstream is the tunnel to its LMA (created
 // with the first MN of that LMA); the proxy sends a General Query on it at once.
 void MagDaemon::multicast_attached(const BindingEvent& event) {
-    if (!config_.multicast.enabled || !event.multicast || event.tunnel_device.empty())
+    const auto a = access_.find(event.access_ifindex);
+    AccessLink* link = a == access_.end() ? nullptr : &a->second;
+    // The early query's answers are for this add only.
+    std::optional<TimePoint> early;
+    std::vector<mcast::ReceivedMld> captured;
+    if (link) {
+        const BindingUpdateListEntry* e = engine_->find_by_interface(event.access_ifindex);
+        if (link->early_query && loop_.clock().now() <= link->capture_until && e != nullptr &&
+            e->id == link->early_entry) {
+            early = link->early_query;
+            captured = std::move(link->captured);
+        } else {
+            forget_early_query(*link);
+        }
+        link->captured.clear();
+    }
+    if (!config_.multicast.enabled || !event.multicast || event.tunnel_device.empty()) {
+        if (link)
+            forget_early_query(*link);
         return;
+    }
     const std::string ctx = "[mag mcast lma=" + to_string(event.lma) + "]";
     McastInstance& instance = multicast_[event.lma];
     if (instance.proxy && instance.upstream != event.tunnel_device) {
@@ -617,6 +659,8 @@ void MagDaemon::multicast_attached(const BindingEvent& event) {
             ++counters_["multicast_errors"];
             PMIP_ERROR(kMld, ctx, "no multicast for this LMA's MNs: " + proxy.error().what);
             multicast_.erase(event.lma);
+            if (link)
+                forget_early_query(*link);
             return;
         }
         instance.proxy = std::move(*proxy);
@@ -626,29 +670,29 @@ void MagDaemon::multicast_attached(const BindingEvent& event) {
         PMIP_INFO(kMld, ctx, "MLD proxy instance: upstream " + event.tunnel_device + ", table " +
                                  std::to_string(table));
     }
-    if (instance.proxy->has_downstream(event.access_device))
+    if (instance.proxy->has_downstream(event.access_device)) {
+        if (link)
+            forget_early_query(*link);
         return;
-    const auto a = access_.find(event.access_ifindex);
-    AccessLink* link = a == access_.end() ? nullptr : &a->second;
-    const TimePoint now = loop_.clock().now();
-    std::optional<TimePoint> early;
-    if (link && link->early_query && now <= link->capture_until)
-        early = link->early_query;
+    }
     if (Status st =
             instance.proxy->add_downstream(event.access_device, config_.multicast.querier, early);
         !st.ok()) {
         ++counters_["multicast_errors"];
         PMIP_ERROR(kMld, ctx, "access link " + event.access_device + " not added: " + st.error().what);
+        if (link)
+            forget_early_query(*link);
         return;
     }
     ++counters_["multicast_downstreams_added"];
     if (link && early) {
-        // What the MN said since the early query, in order (PROTOCOL.md 6.2
-        // step 7); captures go on a little longer (on_captured_mld).
-        for (const mcast::ReceivedMld& m : link->captured) instance.proxy->receive_captured(m);
-        counters_["mld_captured_passed"] += link->captured.size();
-        link->captured.clear();
-        link->capture_until = std::min(link->capture_until, now + kCaptureOverlap);
+        // The proxy's socket hears the link from now on; what the MN said
+        // since the early query, in order, goes to it (PROTOCOL.md 6.2 step
+        // 7), and so do captures still queued that reached the link before
+        // this moment (on_captured_mld).
+        link->downstream_since = std::chrono::system_clock::now();
+        for (const mcast::ReceivedMld& m : captured) instance.proxy->receive_captured(m);
+        counters_["mld_captured_passed"] += captured.size();
     }
 }
 

@@ -27,14 +27,17 @@
 // Counters (show counters "daemon"): access_links_prepared, prepare_errors,
 // attach_no_policy_for_interface, solicitations_not_access_link,
 // ra_errors, early_query_errors, early_query_serialize_errors,
-// mld_captured_outside_window, mld_captured_unparsed, mld_captured_passed,
-// mld_captured_buffered, mld_captured_overflow, lma_unreachable, lma_restarts, reloads, reload_failures,
+// mld_captured_not_access_link, mld_captured_outside_window,
+// mld_captured_unparsed, mld_captured_passed, mld_captured_buffered,
+// mld_captured_overflow, mld_captured_seen_by_proxy,
+// mld_captured_no_downstream, mld_listen_errors, lma_unreachable, lma_restarts, reloads, reload_failures,
 // policy_changes_applied.
 //
 // Threading: loop thread only (the userspace tunnel backend's data-plane
 // thread is private to it).
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <map>
 #include <memory>
@@ -111,12 +114,15 @@ class MagDaemon final : private MagObserver {
         bool ra_withdraw_pending = false;
         std::vector<Ipv6Prefix> advertised;  // prefixes in our RAs
         unsigned tunnel_mtu = 0;
-        // The early General Query at attach and the MN's MLD messages
-        // captured after it until the link is a downstream (plus a short
-        // overlap), PROTOCOL.md 6.2 steps 3 and 7.
+        // The early General Query at attach, for the BUL entry it was sent
+        // for, and the MN's MLD messages captured after it until the link
+        // is a downstream (PROTOCOL.md 6.2 steps 3 and 7); from then on only
+        // those that reached the link before the proxy listened on it.
         std::optional<TimePoint> early_query;
+        std::uint64_t early_entry = 0;  // BindingUpdateListEntry::id
         TimePoint capture_until{};
         std::vector<mcast::ReceivedMld> captured;
+        std::optional<std::chrono::system_clock::time_point> downstream_since;
     };
 
     MagDaemon(MagdConfig config, EventLoop& loop);
@@ -137,7 +143,8 @@ class MagDaemon final : private MagObserver {
     void link_up(AccessLink& link);
     void on_solicitation(int ifindex, const std::string& mac, SolicitationKind kind);
     void send_early_query(AccessLink& link);
-    void on_captured_mld(int ifindex, std::span<const std::uint8_t> packet);
+    void on_captured_mld(int ifindex, std::span<const std::uint8_t> packet,
+                         std::chrono::system_clock::time_point received_at);
     void forget_early_query(AccessLink& link);
     mcast::KernelProxy* downstream_proxy(const AccessLink& link);
     bool attach(AccessLink& link, const std::string& mac, const char* how);

@@ -281,7 +281,7 @@ void KernelProxy::try_start_downstream(int ifindex) {
                   std::to_string(d.mif) + ", " + to_string(d.link_local) + ") added" +
                   (early ? ", the early General Query counts as its first" : ""));
     instance_->add_downstream(static_cast<InterfaceId>(ifindex), d.link_local, d.querier, early);
-    // Captured messages held until now, in arrival order.
+    // Messages held until now, in arrival order.
     std::vector<ReceivedMld> held = std::move(d.held);
     d.held.clear();
     for (const ReceivedMld& m : held) on_mld(m);
@@ -289,20 +289,7 @@ void KernelProxy::try_start_downstream(int ifindex) {
 
 void KernelProxy::receive_captured(const ReceivedMld& message) {
     ++counters_.captured_received;
-    const auto it = downstreams_.find(message.ifindex);
-    if (it == downstreams_.end()) {
-        ++counters_.captured_not_downstream;
-        return;
-    }
-    Interface& d = it->second;
-    if (d.started)
-        return on_mld(message);
-    if (d.held.size() >= kMaxHeldCaptured) {
-        ++counters_.captured_hold_overflow;
-        return;
-    }
-    ++counters_.captured_held;
-    d.held.push_back(message);
+    on_mld(message);
 }
 
 Status KernelProxy::remove_downstream(const std::string& ifname) {
@@ -379,9 +366,16 @@ void KernelProxy::on_mld(const ReceivedMld& m) {
     };
     if (it == downstreams_.end())
         return drop(counters_.drop_not_downstream, "not a downstream");
-    const Interface& d = it->second;
-    if (!d.started)
-        return drop(counters_.drop_waiting_link_local, "downstream not started");
+    Interface& d = it->second;
+    if (!d.started) {
+        // A report that comes before the querier can start (a new tunnel's
+        // link-local still tentative) is kept for the start, not lost.
+        if (d.held.size() >= kMaxHeld)
+            return drop(counters_.drop_waiting_link_local, "downstream not started, enough held");
+        ++counters_.held_waiting_link_local;
+        d.held.push_back(m);
+        return;
+    }
     // Our own messages come back through multicast loopback (queries sent on
     // the raw socket, i.e. on links without an Ethernet header, and the host
     // part's reports for ff02::16 / ff02::2 on this link). Nothing relies on

@@ -74,6 +74,7 @@ nlohmann::json to_json(const KernelProxyCounters& c) {
     return {{"mld_received", c.mld_received},
             {"mld_accepted", c.mld_accepted},
             {"drop_not_downstream", c.drop_not_downstream},
+            {"held_waiting_link_local", c.held_waiting_link_local},
             {"drop_waiting_link_local", c.drop_waiting_link_local},
             {"drop_own_message", c.drop_own_message},
             {"drop_source_not_link_local", c.drop_source_not_link_local},
@@ -107,10 +108,7 @@ nlohmann::json to_json(const KernelProxyCounters& c) {
             {"rule_errors", c.rule_errors},
             {"early_queries_adopted", c.early_queries_adopted},
             {"early_queries_too_old", c.early_queries_too_old},
-            {"captured_received", c.captured_received},
-            {"captured_held", c.captured_held},
-            {"captured_not_downstream", c.captured_not_downstream},
-            {"captured_hold_overflow", c.captured_hold_overflow}};
+            {"captured_received", c.captured_received}};
 }
 
 nlohmann::json KernelProxy::show() const {

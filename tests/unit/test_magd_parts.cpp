@@ -5,6 +5,11 @@
 // (link-layer frame or raw socket) with a fake link-layer sender.
 #include <catch2/catch.hpp>
 
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+
 #include "access_io.hpp"
 #include "config.hpp"
 #include "mh_receiver.hpp"
@@ -315,4 +320,110 @@ TEST_CASE("magd RA socket: Ethernet access links get a complete frame, TUN links
     CHECK(c.at("ra_errors_link_layer") == 1);
     CHECK(c.at("ra_sent_raw") == 1);
     CHECK(c.at("ra_errors_raw") == 0);
+}
+
+namespace {
+
+// What the capture's BPF program lets through: the real program attached
+// (SO_ATTACH_FILTER) to one end of an AF_UNIX datagram pair, so the
+// kernel's own BPF interpreter judges every packet (no privileges needed).
+struct FilterJudge {
+    int fds[2] = {-1, -1};
+    explicit FilterJudge(bool with_mld) {
+        REQUIRE(::socketpair(AF_UNIX, SOCK_DGRAM, 0, fds) == 0);
+        std::vector<sock_filter> program = solicitation_filter(with_mld);
+        sock_fprog prog{static_cast<unsigned short>(program.size()), program.data()};
+        REQUIRE(::setsockopt(fds[1], SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof prog) == 0);
+    }
+    ~FilterJudge() {
+        ::close(fds[0]);
+        ::close(fds[1]);
+    }
+    // The octets the filter keeps (0: dropped).
+    std::size_t kept(const std::vector<std::uint8_t>& packet) {
+        REQUIRE(::send(fds[0], packet.data(), packet.size(), 0) == static_cast<ssize_t>(packet.size()));
+        std::vector<std::uint8_t> in(70000);
+        const ssize_t n = ::recv(fds[1], in.data(), in.size(), MSG_DONTWAIT);
+        return n < 0 ? 0 : static_cast<std::size_t>(n);
+    }
+};
+
+std::vector<std::uint8_t> icmp_packet(const char* source, const char* destination,
+                                      std::vector<std::uint8_t> icmp, bool router_alert,
+                                      std::uint8_t hop_limit = 255) {
+    return build_icmpv6_packet(
+        {address(source), address(destination), hop_limit, router_alert, icmp});
+}
+
+}  // namespace
+
+TEST_CASE("magd capture filter: RS, DAD NS and MLD listener messages pass, nothing else",
+          "[magd][capture]") {
+    const std::vector<std::uint8_t> rs = {133, 0, 0, 0, 0, 0, 0, 0};
+    const std::vector<std::uint8_t> ns(24, 0);
+    std::vector<std::uint8_t> ns_msg = ns;
+    ns_msg[0] = 135;
+    const std::vector<std::uint8_t> report = {143, 0, 0, 0, 0, 0, 0, 1, 4, 0, 0, 0,
+                                              0xff, 0x3e, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x42, 0x42, 0, 1};
+    std::vector<std::uint8_t> v1_report(24, 0), v1_done(24, 0), query(28, 0), ra(16, 0);
+    v1_report[0] = 131;
+    v1_done[0] = 132;
+    query[0] = 130;
+    ra[0] = 134;
+
+    FilterJudge with(true), without(false);
+    const auto rs_packet = icmp_packet("fe80::1", "ff02::2", rs, false);
+    CHECK(with.kept(rs_packet) == rs_packet.size());  // 48 octets: under the 128 kept
+    CHECK(with.kept(icmp_packet("::", "ff02::2", rs, false)) > 0);
+    CHECK(with.kept(icmp_packet("::", "ff02::1:ff00:1", ns_msg, false)) > 0);
+    CHECK(with.kept(icmp_packet("fe80::1", "ff02::1:ff00:1", ns_msg, false)) == 0);  // not DAD
+    CHECK(with.kept(icmp_packet("fe80::1", "ff02::1", ra, false)) == 0);
+    const auto report_packet = icmp_packet("fe80::a1", "ff02::16", report, true, 1);
+    CHECK(with.kept(report_packet) == report_packet.size());  // whole
+    CHECK(with.kept(icmp_packet("fe80::a1", "ff3e::4242:1", v1_report, true, 1)) > 0);
+    CHECK(with.kept(icmp_packet("fe80::a1", "ff02::2", v1_done, true, 1)) > 0);
+    CHECK(with.kept(icmp_packet("fe80::1", "ff02::1", query, true, 1)) == 0);  // queries: ours
+    CHECK(with.kept(icmp_packet("fe80::a1", "ff02::16", report, false, 1)) == 0);  // no Hop-by-Hop
+    CHECK(with.kept(icmp_packet("fe80::1", "ff02::2", rs, true)) == 0);  // RS after Hop-by-Hop
+    std::vector<std::uint8_t> udp_after_hbh = report_packet;
+    udp_after_hbh[40] = 17;
+    CHECK(with.kept(udp_after_hbh) == 0);
+    std::vector<std::uint8_t> long_hbh = report_packet;
+    long_hbh[41] = 1;  // a 16-octet Hop-by-Hop header
+    CHECK(with.kept(long_hbh) == 0);
+    std::vector<std::uint8_t> cut(report_packet.begin(), report_packet.begin() + 48);
+    CHECK(with.kept(cut) == 0);  // no ICMPv6 type octet
+
+    // Without the MLD branch (multicast disabled): solicitations only.
+    CHECK(without.kept(rs_packet) > 0);
+    CHECK(without.kept(icmp_packet("::", "ff02::1:ff00:1", ns_msg, false)) > 0);
+    CHECK(without.kept(report_packet) == 0);
+}
+
+TEST_CASE("magd early query sender: a whole frame to 33:33:00:00:00:01, Hop Limit 1, Router Alert",
+          "[magd][capture]") {
+    auto fake = std::make_unique<FakeLinkLayerSender>();
+    FakeLinkLayerSender& frames = *fake;
+    MldQuerySender sender(std::move(fake));
+    const std::vector<std::uint8_t> query = {130, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0,
+                                             0,   0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 125, 0, 0};
+    const Ipv6Address router = address("fe80::200:5eff:fe00:5213");
+    REQUIRE(sender.send_general_query(4, router, query).ok());
+    REQUIRE(frames.sent.size() == 1);
+    const auto& f = frames.sent[0];
+    CHECK(f.ifindex == 4);
+    CHECK(f.destination == MacAddress{0x33, 0x33, 0, 0, 0, 1});
+    REQUIRE(f.packet.size() == 40 + 8 + query.size());
+    CHECK(f.packet[6] == 0);   // Hop-by-Hop
+    CHECK(f.packet[7] == 1);   // RFC 3810 section 5
+    CHECK(std::equal(router.begin(), router.end(), f.packet.begin() + 8));
+    CHECK(f.packet[40] == 58);
+    CHECK(f.packet[42] == 5);  // Router Alert, value 0
+    CHECK(f.packet[44] == 0);
+    CHECK(f.packet[45] == 0);
+    const std::uint16_t checksum = compute_icmpv6_checksum(
+        std::span<const std::uint8_t>(f.packet).subspan(48), router, address("ff02::1"));
+    CHECK(f.packet[50] == (checksum >> 8));
+    CHECK(f.packet[51] == (checksum & 0xff));
+    CHECK(sender.counters()["early_queries_sent"] == 1);
 }

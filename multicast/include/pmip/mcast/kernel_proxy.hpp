@@ -41,7 +41,8 @@
 //                       link_local_retry (a new tunnel's address is usually
 //                       usable within a millisecond), before its querier
 //                       starts: queries need a valid link-local source,
-//                       RFC 3810 section 5.1.14).
+//                       RFC 3810 section 5.1.14; MLD arriving meanwhile is
+//                       kept, up to kMaxHeld messages, for the start).
 // Downstreams are added and removed at run time: a new one gets a General
 // Query at once (RFC 6224 section 3 step 6); a removed one drops its state,
 // its (S,G) outputs, its MIF and its rule, and the upstream leaves what it
@@ -102,7 +103,8 @@ struct KernelProxyCounters {
     std::uint64_t mld_received = 0;
     std::uint64_t mld_accepted = 0;
     std::uint64_t drop_not_downstream = 0;      // arrived on an interface that is not ours
-    std::uint64_t drop_waiting_link_local = 0;  // downstream not started yet
+    std::uint64_t held_waiting_link_local = 0;  // downstream not started yet: processed at its start
+    std::uint64_t drop_waiting_link_local = 0;  // the same, kMaxHeld already held
     std::uint64_t drop_own_message = 0;         // our own, looped back
     std::uint64_t drop_source_not_link_local = 0;
     std::uint64_t drop_hop_limit = 0;  // Hop Limit not 1 (or unknown)
@@ -141,11 +143,9 @@ struct KernelProxyCounters {
     // The adapter's early General Query (add_downstream with its time).
     std::uint64_t early_queries_adopted = 0;    // counted as the first startup query
     std::uint64_t early_queries_too_old = 0;    // an ordinary start followed (query at once)
-    // Messages captured outside the MLD socket (receive_captured).
+    // Messages captured outside the MLD socket (receive_captured; then
+    // counted like socket ones from mld_received on).
     std::uint64_t captured_received = 0;
-    std::uint64_t captured_held = 0;             // downstream not started yet; replayed at start
-    std::uint64_t captured_not_downstream = 0;   // dropped
-    std::uint64_t captured_hold_overflow = 0;    // dropped: kMaxHeldCaptured already held
 };
 nlohmann::json to_json(const KernelProxyCounters& counters);
 
@@ -194,17 +194,18 @@ class KernelProxy final : private ProxyInstanceOutput {
     // An MLD message captured on a downstream by other means than the MLD
     // socket: magd's AF_PACKET capture of an MN's answer to the early query,
     // which can arrive before the link is a downstream and before its router
-    // groups are joined. Checked and processed as if received on the socket;
-    // held (at most kMaxHeldCaptured) while the downstream waits for its
-    // link-local, and processed when it starts. A message the socket also
-    // delivered is processed twice, which MLD tolerates: Current State
-    // records restate state, and hosts send every State Change Report
-    // [Robustness] times anyway (RFC 3810 section 6.1).
+    // groups are joined. Checked and processed exactly as if received on the
+    // socket. The caller must not pass what the socket also received (magd
+    // passes only what reached the link before the add).
     void receive_captured(const ReceivedMld& message);
-    // A host answers a General Query within its Maximum Response Delay plus
-    // its timer granularity (Linux: two jiffies, 20 ms at HZ=100).
-    static constexpr Duration kEarlyQueryGrace = std::chrono::milliseconds(100);
-    static constexpr std::size_t kMaxHeldCaptured = 16;
+    // How long after the end of the early query's Maximum Response Delay a
+    // host's answer may still come (Linux: two jiffies, 20 ms at HZ=100, plus
+    // its work queue), so that a General Query then would restart it. Later,
+    // the downstream gets an ordinary start.
+    static constexpr Duration kEarlyQueryGrace = std::chrono::milliseconds(250);
+    // Messages (socket or captured) kept for a downstream that waits for its
+    // link-local address, processed when it starts.
+    static constexpr std::size_t kMaxHeld = 16;
     // Removes a downstream; its listeners' state goes, upstream leaves follow.
     Status remove_downstream(const std::string& ifname);
     std::vector<std::string> downstreams() const;
@@ -236,7 +237,7 @@ class KernelProxy final : private ProxyInstanceOutput {
         TimerId retry_timer = 0;
         Duration retry_delay{};  // the next link-local poll's delay
         std::optional<TimePoint> early_query;  // sent by the caller before the add
-        std::vector<ReceivedMld> held;         // captured before the querier started
+        std::vector<ReceivedMld> held;         // received before the querier started
     };
     struct Route {  // one installed (S,G) entry
         MifIndex parent = 0;
