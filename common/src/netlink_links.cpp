@@ -8,9 +8,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstring>
 #include <memory>
 #include <vector>
+
+#include "pmip/common/log.hpp"
 
 namespace pmip::netlink {
 
@@ -27,10 +30,81 @@ Expected<Socket> open_socket(const std::string& context) {
     if (mnl_socket_bind(s.get(), 0, MNL_SOCKET_AUTOPID) < 0) {
         return Error::from_errno(context + ": binding netlink socket");
     }
+    // Optional (Linux 4.12): without it an error carries no reason.
+    int one = 1;
+    mnl_socket_setsockopt(s.get(), NETLINK_EXT_ACK, &one, sizeof one);
     return s;
 }
 
-// Sends `message` and reads until its ACK; returns the kernel's answer.
+// What transact() hands to libmnl's callbacks: the caller's data callback,
+// and the kernel's error with its extended ACK reason once one arrives.
+struct Answer {
+    mnl_cb_t data_cb;
+    void* data;
+    int error = 0;       // errno value
+    std::string reason;  // NLMSGERR_ATTR_MSG, if the kernel gave one
+};
+
+// The extended ACK message among the attributes at `offset` of `h`'s payload.
+std::string ack_reason(const nlmsghdr* h, std::size_t offset) {
+    if ((h->nlmsg_flags & NLM_F_ACK_TLVS) == 0 || h->nlmsg_len < NLMSG_LENGTH(offset)) return {};
+    const auto* end = reinterpret_cast<const char*>(h) + h->nlmsg_len;
+    const auto* attr = reinterpret_cast<const nlattr*>(
+        static_cast<const char*>(mnl_nlmsg_get_payload(h)) + offset);
+    for (; mnl_attr_ok(attr, static_cast<int>(end - reinterpret_cast<const char*>(attr)));
+         attr = mnl_attr_next(attr)) {
+        if (mnl_attr_get_type(attr) == NLMSGERR_ATTR_MSG &&
+            mnl_attr_validate(attr, MNL_TYPE_NUL_STRING) >= 0) {
+            return mnl_attr_get_str(attr);
+        }
+    }
+    return {};
+}
+
+int on_data(const nlmsghdr* h, void* answer) {
+    const auto* a = static_cast<Answer*>(answer);
+    return a->data_cb ? a->data_cb(h, a->data) : MNL_CB_OK;
+}
+
+// NLMSG_ERROR: the ACK (error 0) or the request's failure.
+int on_error(const nlmsghdr* h, void* answer) {
+    auto* a = static_cast<Answer*>(answer);
+    if (h->nlmsg_len < NLMSG_LENGTH(sizeof(nlmsgerr))) {
+        a->error = EBADMSG;
+        return MNL_CB_ERROR;
+    }
+    const auto* e = static_cast<const nlmsgerr*>(mnl_nlmsg_get_payload(h));
+    if (e->error == 0) return MNL_CB_STOP;
+    a->error = -e->error;
+    // The attributes follow our request's copy unless NETLINK_CAP_ACK cut it.
+    std::size_t offset = sizeof(nlmsgerr);
+    if ((h->nlmsg_flags & NLM_F_CAPPED) == 0) {
+        offset += NLMSG_ALIGN(e->msg.nlmsg_len) - sizeof(nlmsghdr);
+    }
+    a->reason = ack_reason(h, offset);
+    return MNL_CB_ERROR;
+}
+
+// NLMSG_DONE ends a dump and carries its result (net/netlink/af_netlink.c,
+// netlink_dump(): an int, 0 or a negative errno, then the extended ACK). A
+// dump the kernel refuses to start, such as a strict-checking request it
+// does not accept, is answered this way and not with an NLMSG_ERROR.
+// libmnl's default NLMSG_DONE callback ignores the payload, which made such a
+// refusal look like an empty dump.
+int on_done(const nlmsghdr* h, void* answer) {
+    auto* a = static_cast<Answer*>(answer);
+    int result = 0;
+    if (h->nlmsg_len >= NLMSG_LENGTH(sizeof result)) {
+        std::memcpy(&result, mnl_nlmsg_get_payload(h), sizeof result);
+    }
+    if (result >= 0) return MNL_CB_STOP;
+    a->error = -result;
+    a->reason = ack_reason(h, sizeof result);
+    return MNL_CB_ERROR;
+}
+
+// Sends `message` and reads until its ACK (or, for a dump, its NLMSG_DONE);
+// returns the kernel's answer, with its reason when it gave one.
 Status transact(mnl_socket* s, nlmsghdr* message, const std::string& context,
                 const mnl_cb_t data_cb = nullptr, void* data = nullptr) {
     const unsigned portid = mnl_socket_get_portid(s);
@@ -38,15 +112,45 @@ Status transact(mnl_socket* s, nlmsghdr* message, const std::string& context,
     if (mnl_socket_sendto(s, message, message->nlmsg_len) < 0) {
         return Error::from_errno(context + ": sending netlink request");
     }
+    mnl_cb_t controls[NLMSG_MIN_TYPE] = {};
+    controls[NLMSG_ERROR] = on_error;
+    controls[NLMSG_DONE] = on_done;
+    Answer answer{data_cb, data, 0, {}};
     std::vector<char> buf(MNL_SOCKET_BUFFER_SIZE * 4);
     while (true) {
         const ssize_t n = mnl_socket_recvfrom(s, buf.data(), buf.size());
         if (n < 0) return Error::from_errno(context + ": reading netlink answer");
-        const int r = mnl_cb_run(buf.data(), static_cast<size_t>(n), seq, portid, data_cb, data);
+        const int r = mnl_cb_run2(buf.data(), static_cast<size_t>(n), seq, portid, on_data,
+                                  &answer, controls, MNL_ARRAY_SIZE(controls));
+        if (r < 0 && answer.error != 0) {
+            Error e = Error::from_errno(context, answer.error);
+            if (!answer.reason.empty()) e.what += " (" + answer.reason + ")";
+            return e;
+        }
         if (r < 0) return Error::from_errno(context);
         if (r == MNL_CB_STOP) return {};
     }
 }
+
+// One dump on `s`: an NLM_F_DUMP request of `type` whose family header
+// (zeroed) and attributes `fill` sets; every answer goes to `cb`.
+template <typename Header, typename Fill>
+Status dump(mnl_socket* s, std::uint16_t type, Fill&& fill, const mnl_cb_t cb, void* data,
+            const std::string& context) {
+    std::vector<char> buf(MNL_SOCKET_BUFFER_SIZE);
+    nlmsghdr* nlh = mnl_nlmsg_put_header(buf.data());
+    nlh->nlmsg_type = type;
+    nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+    nlh->nlmsg_seq = static_cast<std::uint32_t>(time(nullptr));
+    auto* header = static_cast<Header*>(mnl_nlmsg_put_extra_header(nlh, sizeof(Header)));
+    fill(nlh, *header);
+    return transact(s, nlh, context, cb, data);
+}
+
+// Neighbour dumps the kernel could not filter by device; see
+// flush_ipv6_neighbours().
+std::atomic<std::uint64_t> unfiltered_dumps{0};
+std::atomic<bool> unfiltered_logged{false};
 
 }  // namespace
 
@@ -92,20 +196,40 @@ Status address_request(int type, int flags, int ifindex, const Ipv6Address& addr
 Expected<std::size_t> flush_ipv6_neighbours(int ifindex, const std::string& context) {
     auto s = open_socket(context);
     if (!s) return s.error();
-    std::vector<char> buf(MNL_SOCKET_BUFFER_SIZE);
-    nlmsghdr* nlh = mnl_nlmsg_put_header(buf.data());
-    nlh->nlmsg_type = RTM_GETNEIGH;
-    nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
-    nlh->nlmsg_seq = static_cast<std::uint32_t>(time(nullptr));
-    auto* q = static_cast<ndmsg*>(mnl_nlmsg_put_extra_header(nlh, sizeof(ndmsg)));
-    q->ndm_family = AF_INET6;
+    // Only the device's entries, please: a dump of every entry copies the
+    // whole table out per call, O(N^2) over N access links coming up.
+    // Linux filters a neighbour dump by the NDA_IFINDEX attribute (and
+    // NDA_MASTER); strict checking (NETLINK_GET_STRICT_CHK, Linux 4.20) makes
+    // it refuse a request it cannot honour instead of answering in full. The
+    // device goes in NDA_IFINDEX, not in ndm_ifindex: with strict checking
+    // the dump header must be all zero but ndm_family and NTF_PROXY in
+    // ndm_flags (net/core/neighbour.c, neigh_valid_dump_req), and a device
+    // there makes the kernel refuse the dump with EINVAL, "Invalid values in
+    // header for neighbor dump request".
+    int one = 1;
+    if (mnl_socket_setsockopt(s->get(), NETLINK_GET_STRICT_CHK, &one, sizeof one) < 0) {
+        // Older kernel (ENOPROTOOPT): it may ignore NDA_IFINDEX and answer
+        // with every device's entries, which the callback below sorts out.
+        const int error = errno;
+        ++unfiltered_dumps;
+        if (!unfiltered_logged.exchange(true)) {
+            PMIP_WARNING(kNetlink, context,
+                         std::string("no strict dump checking (NETLINK_GET_STRICT_CHK: ") +
+                             std::strerror(error) +
+                             "): neighbour dumps may list every device's entries and are "
+                             "filtered here (logged once, then only counted)");
+        }
+    }
     struct Dump {
         int ifindex;
         std::vector<Ipv6Address> doomed;
-    } dump{ifindex, {}};
+    } dump_state{ifindex, {}};
     auto cb = [](const nlmsghdr* h, void* data) -> int {
         auto* d = static_cast<Dump*>(data);
+        if (h->nlmsg_type != RTM_NEWNEIGH || h->nlmsg_len < NLMSG_LENGTH(sizeof(ndmsg)))
+            return MNL_CB_OK;
         const auto* nd = static_cast<const ndmsg*>(mnl_nlmsg_get_payload(h));
+        // Still checked: an unfiltered answer (see above) has every device.
         if (nd->ndm_ifindex != d->ifindex || (nd->ndm_state & (NUD_PERMANENT | NUD_NOARP)) != 0)
             return MNL_CB_OK;
         auto attr_cb = [](const nlattr* attr, void* out) -> int {
@@ -119,10 +243,18 @@ Expected<std::size_t> flush_ipv6_neighbours(int ifindex, const std::string& cont
         mnl_attr_parse(h, sizeof(ndmsg), attr_cb, &d->doomed);
         return MNL_CB_OK;
     };
-    if (Status st = transact(s->get(), nlh, context, cb, &dump); !st.ok()) return st.error();
+    const Status listed = dump<ndmsg>(
+        s->get(), RTM_GETNEIGH,
+        [&](nlmsghdr* nlh, ndmsg& nd) {
+            nd.ndm_family = AF_INET6;
+            mnl_attr_put_u32(nlh, NDA_IFINDEX, static_cast<std::uint32_t>(ifindex));
+        },
+        cb, &dump_state, context);
+    if (!listed.ok()) return listed.error();
+    std::vector<char> buf(MNL_SOCKET_BUFFER_SIZE);
     std::size_t removed = 0;
-    for (const auto& a : dump.doomed) {
-        nlh = mnl_nlmsg_put_header(buf.data());
+    for (const auto& a : dump_state.doomed) {
+        nlmsghdr* nlh = mnl_nlmsg_put_header(buf.data());
         nlh->nlmsg_type = RTM_DELNEIGH;
         nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
         nlh->nlmsg_seq = static_cast<std::uint32_t>(time(nullptr)) + static_cast<std::uint32_t>(removed) + 1;
@@ -140,6 +272,10 @@ Expected<std::size_t> flush_ipv6_neighbours(int ifindex, const std::string& cont
     return removed;
 }
 
+std::uint64_t unfiltered_neighbour_dumps() {
+    return unfiltered_dumps.load();
+}
+
 Status delete_link(const std::string& name) {
     const unsigned ifindex = if_nametoindex(name.c_str());
     if (ifindex == 0) return {};
@@ -153,13 +289,6 @@ Expected<std::vector<std::string>> link_names() {
     const std::string context = "listing network devices";
     auto s = open_socket(context);
     if (!s) return s.error();
-    std::vector<char> buf(MNL_SOCKET_BUFFER_SIZE);
-    nlmsghdr* nlh = mnl_nlmsg_put_header(buf.data());
-    nlh->nlmsg_type = RTM_GETLINK;
-    nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
-    nlh->nlmsg_seq = static_cast<std::uint32_t>(time(nullptr));
-    auto* ifm = static_cast<rtgenmsg*>(mnl_nlmsg_put_extra_header(nlh, sizeof(rtgenmsg)));
-    ifm->rtgen_family = AF_UNSPEC;
     std::vector<std::string> names;
     auto cb = [](const nlmsghdr* h, void* data) -> int {
         auto attr_cb = [](const nlattr* attr, void* out) -> int {
@@ -172,7 +301,10 @@ Expected<std::vector<std::string>> link_names() {
         mnl_attr_parse(h, sizeof(ifinfomsg), attr_cb, data);
         return MNL_CB_OK;
     };
-    if (Status st = transact(s->get(), nlh, context, cb, &names); !st.ok()) return st.error();
+    const Status listed = dump<rtgenmsg>(
+        s->get(), RTM_GETLINK, [](nlmsghdr*, rtgenmsg& g) { g.rtgen_family = AF_UNSPEC; }, cb,
+        &names, context);
+    if (!listed.ok()) return listed.error();
     return names;
 }
 

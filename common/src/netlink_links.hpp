@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <string>
 #include <vector>
@@ -31,8 +32,15 @@ Status address_request(int type, int flags, int ifindex, const Ipv6Address& addr
                        const std::string& context);
 
 // Deletes the IPv6 neighbour entries of device `ifindex` (not the permanent
-// ones); returns how many. A device that is gone has none.
+// ones); returns how many. A device that is gone has none. One dump the
+// kernel filters by device (NDA_IFINDEX with strict dump checking, Linux
+// 4.20), then one RTM_DELNEIGH per entry: the kernel still walks its table,
+// but only the device's entries are copied out and parsed.
 Expected<std::size_t> flush_ipv6_neighbours(int ifindex, const std::string& context);
+
+// How many neighbour dumps went without strict checking (kernel older than
+// 4.20) and may have listed every device's entries; the first is logged.
+std::uint64_t unfiltered_neighbour_dumps();
 
 // Deletes device `name`; a device that does not exist is not an error.
 Status delete_link(const std::string& name);

@@ -1,8 +1,9 @@
-// NetlinkRouteManager and NetlinkLinkMonitor against the real kernel, each
-// test case in a fresh private network namespace (see netns_netlink_main.cpp).
-// What the managers did is read back independently with iproute2's JSON
-// output (`ip -6 -j route show table all proto 213`, `ip -6 -j rule show`,
-// `ip -6 -j mrule show`); link events are waited for through
+// NetlinkRouteManager, NetlinkLinkMonitor and the kernel LinkConfigurator's
+// neighbour flush against the real kernel, each test case in a fresh private
+// network namespace (see netns_netlink_main.cpp). What the managers did is
+// read back independently with iproute2's JSON output (`ip -6 -j route show
+// table all proto 213`, `ip -6 -j rule show`, `ip -6 -j mrule show`,
+// `ip -6 -j neigh show`); link events are waited for through
 // EventLoop::run_once with a deadline, never by sleeping.
 //
 // Devices: "dummy" when the kernel has it, else "ifb" (also a one-ended
@@ -29,6 +30,7 @@
 
 #include "pmip/common/clock.hpp"
 #include "pmip/common/event_loop.hpp"
+#include "pmip/common/link_config.hpp"
 #include "pmip/common/link_monitor.hpp"
 #include "pmip/common/route_manager.hpp"
 
@@ -522,4 +524,93 @@ TEST_CASE("Link monitor resynchronises after the kernel drops events (ENOBUFS)",
     REQUIRE(sh("for i in $(seq 1 30); do ip link del xa$i; done") == 0);
     CHECK(m.run_until([&] { return m.monitor->links().size() == 1; }));  // lo
     CHECK(m.types_of("xa7").back() == T::kDeleted);
+}
+
+namespace {
+
+// The neighbour entries of `device` as iproute2 shows them (NOARP and NONE
+// ones hidden, as by default), as "address STATE".
+std::multiset<std::string> shown_neighbours(const std::string& device) {
+    std::multiset<std::string> entries;
+    for (const auto& n : json_of("ip -6 -j neigh show dev " + device)) {
+        const auto& state = n.value("state", nlohmann::json::array());
+        entries.insert(n.value("dst", "") + " " +
+                       (state.empty() ? std::string() : state[0].get<std::string>()));
+    }
+    return entries;
+}
+
+// Adds `count` STALE entries fd00::N:1.. on `device` in one `ip -batch`.
+// extern_learn keeps them out of the neighbour table's garbage collection
+// count (gc_thresh3, 1024 by default, shared by all namespaces), so that
+// thousands fit; for a flush they are entries like any other.
+void add_neighbours(const std::string& device, int count, int net) {
+    const std::string file = "/tmp/pmip-netns-neigh-" + std::to_string(::getpid()) + ".batch";
+    FILE* out = std::fopen(file.c_str(), "w");
+    REQUIRE(out != nullptr);
+    for (int i = 1; i <= count; ++i) {
+        std::fprintf(out,
+                     "neigh add fd00::%x:%x lladdr 02:00:00:00:00:01 dev %s nud stale "
+                     "extern_learn\n",
+                     net, i, device.c_str());
+    }
+    std::fclose(out);
+    const int status = sh("ip -6 -batch " + file);
+    std::remove(file.c_str());
+    REQUIRE(status == 0);
+}
+
+int make_veth(const std::string& name) {
+    REQUIRE(sh("ip link add " + name + " type veth peer name " + name + "p") == 0);
+    REQUIRE(sh("ip link set " + name + " up && ip link set " + name + "p up") == 0);
+    const int ifindex = static_cast<int>(::if_nametoindex(name.c_str()));
+    REQUIRE(ifindex > 0);
+    return ifindex;
+}
+
+}  // namespace
+
+TEST_CASE("flush_neighbours removes exactly the device's entries, not other devices'",
+          "[netns][neigh]") {
+    fresh_namespace();
+    const int acc = make_veth("acc0");
+    make_veth("oth0");
+    const int oth1_index = make_veth("oth1");
+    // The device's own: two to go, a permanent one to stay.
+    REQUIRE(sh("ip -6 neigh add fd00::1 lladdr 02:00:00:00:00:01 dev acc0 nud stale") == 0);
+    REQUIRE(sh("ip -6 neigh add fd00::2 lladdr 02:00:00:00:00:02 dev acc0 nud reachable") == 0);
+    REQUIRE(sh("ip -6 neigh add fd00::3 lladdr 02:00:00:00:00:03 dev acc0 nud permanent") == 0);
+    // Many on other devices, some with the device's addresses: deletes name
+    // the device, not only the address.
+    add_neighbours("oth0", 2000, 1);
+    add_neighbours("oth1", 1000, 2);
+    add_neighbours("acc0p", 500, 3);
+    REQUIRE(sh("ip -6 neigh add fd00::1 lladdr 02:00:00:00:00:09 dev oth0 nud stale") == 0);
+    REQUIRE(sh("ip -6 neigh add fd00::2 lladdr 02:00:00:00:00:09 dev oth1 nud stale") == 0);
+    const auto oth0 = shown_neighbours("oth0");
+    const auto oth1 = shown_neighbours("oth1");
+    const auto accp = shown_neighbours("acc0p");
+    REQUIRE(oth0.size() == 2001);
+    REQUIRE(oth1.size() == 1001);
+    REQUIRE(accp.size() == 500);
+
+    auto config = make_kernel_link_configurator();
+    const auto flushed = config->flush_neighbours(acc);
+    if (!flushed)
+        FAIL("flush_neighbours: " << flushed.error().what);
+    CHECK(*flushed == 2);
+    CHECK(shown_neighbours("acc0") == std::multiset<std::string>{"fd00::3 PERMANENT"});
+    CHECK(shown_neighbours("oth0") == oth0);
+    CHECK(shown_neighbours("oth1") == oth1);
+    CHECK(shown_neighbours("acc0p") == accp);
+
+    // Nothing left to flush; a device that is gone has nothing either.
+    const auto again = config->flush_neighbours(acc);
+    REQUIRE(again.ok());
+    CHECK(*again == 0);
+    REQUIRE(sh("ip link del oth1") == 0);
+    const auto gone = config->flush_neighbours(oth1_index);
+    REQUIRE(gone.ok());
+    CHECK(*gone == 0);
+    CHECK(shown_neighbours("oth0") == oth0);
 }
