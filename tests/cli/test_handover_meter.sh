@@ -18,6 +18,8 @@
 # Usage: test_handover_meter.sh PATH_TO_PMIP_HANDOVER_METER PATH_TO_HANDOVER_METER_PY
 # Prints one line per check; exits non-zero if any check fails. 10-15 s.
 set -u
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+OK_MARK="ok   " FAIL_MARK="FAIL "
 
 BIN=${1:?usage: $0 PATH_TO_PMIP_HANDOVER_METER PATH_TO_HANDOVER_METER_PY}
 PYMETER=${2:?usage: $0 PATH_TO_PMIP_HANDOVER_METER PATH_TO_HANDOVER_METER_PY}
@@ -26,17 +28,7 @@ PYMETER=${2:?usage: $0 PATH_TO_PMIP_HANDOVER_METER PATH_TO_HANDOVER_METER_PY}
 PYTHON=/usr/bin/python3
 [ -x "$PYTHON" ] || PYTHON=python3
 
-TMP=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$TMP"' EXIT
-
-checks=0
-failures=0
-pass() { checks=$((checks + 1)); echo "ok   $1"; }
-fail() {
-    checks=$((checks + 1)); failures=$((failures + 1))
-    echo "FAIL $1"
-    if [ -n "${2:-}" ]; then printf '%s\n' "$2" | sed 's/^/       /'; fi
-}
+cli_test_begin
 
 # jcheck FILE DESCRIPTION EXPR [DESCRIPTION EXPR ...]: each EXPR evaluated in
 # one Python process with j = the JSON object on the last line of FILE, text =
@@ -114,18 +106,18 @@ echo "#    sender ${REALTIME[*]:-without --realtime}: gap tolerance $TOLERANCE_M
 
 # ---- (a) a plain stream ---------------------------------------------------
 next_port
-receive "$TMP/a.json" "$BIN" receive --port "$PORT" --seconds 1.1 --gap-ms "$GAP_MS" --json
-"$BIN" send --to ::1 --port "$PORT" --rate 1000 --seconds 0.6 "${REALTIME[@]}" 2>"$TMP/a.tx"
+receive "$WORK/a.json" "$BIN" receive --port "$PORT" --seconds 1.1 --gap-ms "$GAP_MS" --json
+"$BIN" send --to ::1 --port "$PORT" --rate 1000 --seconds 0.6 "${REALTIME[@]}" 2>"$WORK/a.tx"
 send_status=$?
 wait "$RX_PID"; rx_status=$?
 [ "$send_status" -eq 0 ] && pass "send exits 0" || fail "send exited $send_status"
-[ "$rx_status" -eq 0 ] && pass "receive exits 0 when datagrams arrived" || fail "receive exited $rx_status" "$(cat "$TMP/a.json.err")"
-jcheck "$TMP/a.tx" \
+[ "$rx_status" -eq 0 ] && pass "receive exits 0 when datagrams arrived" || fail "receive exited $rx_status" "$(cat "$WORK/a.json.err")"
+jcheck "$WORK/a.tx" \
     "send reports 600 sent, no error, rate 1000 (Python's default form)" \
     'j == {"sent": 600, "send_errors": 0, "rate": 1000}'
 # A busy (virtual) machine may still delay the sender now and then: a gap
 # without loss is the sender's, not the stream's, and is only bounded.
-jcheck "$TMP/a.json" \
+jcheck "$WORK/a.json" \
     "plain stream: 600 received, 0 lost, 0 duplicates, 0 reordered" \
     'j["received"] == 600 and j["lost"] == 0 and j["duplicates"] == 0 and j["reordered"] == 0' \
     "plain stream: sequence 0..599, no gap with loss, none above 50 ms, no socket drop" \
@@ -135,15 +127,15 @@ jcheck "$TMP/a.json" \
 # receiver listens, without waiting for the previous ones to end; their
 # windows leave room for a slow Python start on a loaded machine.
 next_port
-receive "$TMP/a.txt" "$BIN" receive --port "$PORT" --seconds 2.5 --gap-ms 1000
+receive "$WORK/a.txt" "$BIN" receive --port "$PORT" --seconds 2.5 --gap-ms 1000
 RX_TEXT=$RX_PID
-"$BIN" send --to ::1 --port "$PORT" --rate 500 --seconds 0.2 2>"$TMP/a2.tx" &
+"$BIN" send --to ::1 --port "$PORT" --rate 500 --seconds 0.2 2>"$WORK/a2.tx" &
 next_port
-receive "$TMP/b1.json" "$BIN" receive --port "$PORT" --seconds 3 --gap-ms 1000 --json
+receive "$WORK/b1.json" "$BIN" receive --port "$PORT" --seconds 3 --gap-ms 1000 --json
 RX_B1=$RX_PID
 "${PY_METER[@]}" send --to ::1 --port "$PORT" --rate 1000 --seconds 0.5 2>/dev/null &
 next_port
-receive "$TMP/b2.json" "${PY_METER[@]}" receive --port "$PORT" --seconds 3 --gap-ms 1000 --json
+receive "$WORK/b2.json" "${PY_METER[@]}" receive --port "$PORT" --seconds 3 --gap-ms 1000 --json
 RX_B2=$RX_PID
 "$BIN" send --to ::1 --port "$PORT" --rate 1000 --seconds 0.5 2>/dev/null &
 # ---- (d) usage errors, started here to run beside the streams above ----------
@@ -152,7 +144,7 @@ RX_B2=$RX_PID
 usage_count=0
 usage() {
     usage_count=$((usage_count + 1))
-    local dir=$TMP/usage.$usage_count
+    local dir=$WORK/usage.$usage_count
     mkdir "$dir"
     printf '%s\n' "$1" >"$dir/what"
     printf '%s\n' "$2" >"$dir/text"
@@ -162,7 +154,7 @@ usage() {
 usage_results() {  # builtins only: forks are slow on a loaded machine
     local i dir what text status err out
     for ((i = 1; i <= usage_count; i++)); do
-        dir=$TMP/usage.$i
+        dir=$WORK/usage.$i
         read -r what <"$dir/what"; read -r text <"$dir/text"; read -r status <"$dir/status"
         err="" out=""
         IFS= read -r -d '' err <"$dir/err"; IFS= read -r -d '' out <"$dir/out"
@@ -195,19 +187,19 @@ usage "--json takes no value" "--json takes no value" receive --json=yes
 usage "stray argument" 'unexpected argument "extra"' receive extra
 
 next_port
-"$BIN" receive --port "$PORT" --seconds 0.3 --json >"$TMP/none.json" 2>&1
+"$BIN" receive --port "$PORT" --seconds 0.3 --json >"$WORK/none.json" 2>&1
 status=$?
 wait "$RX_TEXT" "$RX_B1" "$RX_B2"
 wait  # the senders
 
-if grep -Eq '^received 100, lost 0, duplicates 0, reordered 0, largest gap [0-9]+\.[0-9]+ ms$' "$TMP/a.txt" &&
-    [ "$(wc -l <"$TMP/a.txt")" -eq 1 ]; then
+if grep -Eq '^received 100, lost 0, duplicates 0, reordered 0, largest gap [0-9]+\.[0-9]+ ms$' "$WORK/a.txt" &&
+    [ "$(wc -l <"$WORK/a.txt")" -eq 1 ]; then
     pass "readable output: one summary line in the Python meter's words"
 else
-    fail "readable output" "$(cat "$TMP/a.txt")"
+    fail "readable output" "$(cat "$WORK/a.txt")"
 fi
 [ "$status" -eq 1 ] && pass "receive exits 1 when nothing arrived" || fail "receive with no traffic exited $status"
-jcheck "$TMP/none.json" \
+jcheck "$WORK/none.json" \
     "nothing arrived: received 0, first_seq and last_seq null" \
     'j["received"] == 0 and j["first_seq"] is None and j["last_seq"] is None and j["gaps"] == []' \
     "--rate given: printed as Python prints a float (500.0)" \
@@ -215,7 +207,7 @@ jcheck "$TMP/none.json" \
 
 # ---- (b) interoperability with the Python meter ------------------------------
 # (streams above: Python sender -> C++ receiver, C++ sender -> Python receiver)
-jcheck "$TMP/b1.json" \
+jcheck "$WORK/b1.json" \
     "Python sender -> C++ receiver: 500 received, sequence 0..499, 0 lost" \
     'j["received"] == 500 and j["lost"] == 0 and j["first_seq"] == 0 and j["last_seq"] == 499 and j["duplicates"] == 0' \
     "C++ sender -> Python receiver: 500 received, sequence 0..499, 0 lost" \
@@ -262,23 +254,22 @@ except Exception:
         "$who: that gap is the largest and $EXPECTED_MS +- $tolerance ms (attempts:$lengths ms)" "$length"
 }
 
-measure_gap "C++ sender -> C++ receiver" "$TMP/c1.json" "$TOLERANCE_MS" "$BIN" receive
+measure_gap "C++ sender -> C++ receiver" "$WORK/c1.json" "$TOLERANCE_MS" "$BIN" receive
 CXX_GAP=$MEASURED_MS
 # The Python receiver stamps arrivals when it wakes up: a wider tolerance.
-measure_gap "C++ sender -> Python receiver" "$TMP/c2.json" 8.0 "${PY_METER[@]}" receive
-jcheck "$TMP/c1.json.tx" "paused send reports 570 sent and 30 skipped" 'j["sent"] == 570 and j["skipped"] == 30'
+measure_gap "C++ sender -> Python receiver" "$WORK/c2.json" 8.0 "${PY_METER[@]}" receive
+jcheck "$WORK/c1.json.tx" "paused send reports 570 sent and 30 skipped" 'j["sent"] == 570 and j["skipped"] == 30'
 echo "#    gap of the same 30 ms pause: C++ receiver $CXX_GAP ms, Python receiver $MEASURED_MS ms, expected $EXPECTED_MS ms"
 
 # ---- (d) usage errors: the results -------------------------------------------
 usage_results
 
-"$BIN" --help >"$TMP/help" 2>&1; status=$?
-if [ "$status" -eq 0 ] && grep -q '^SYNOPSIS' "$TMP/help" && grep -q '^EXIT STATUS' "$TMP/help" &&
-    grep -q -- '--pause-after N, --pause-ms MS' "$TMP/help"; then
+"$BIN" --help >"$WORK/help" 2>&1; status=$?
+if [ "$status" -eq 0 ] && grep -q '^SYNOPSIS' "$WORK/help" && grep -q '^EXIT STATUS' "$WORK/help" &&
+    grep -q -- '--pause-after N, --pause-ms MS' "$WORK/help"; then
     pass "--help prints the manual, exit 0"
 else
-    fail "--help: exit $status" "$(head -5 "$TMP/help")"
+    fail "--help: exit $status" "$(head -5 "$WORK/help")"
 fi
 
-echo "$((checks - failures))/$checks checks passed"
-[ "$failures" -eq 0 ]
+finish "$((CHECKS - FAILURES))/$CHECKS checks passed"

@@ -6,23 +6,11 @@
 #
 #   test_lmad_cli.sh PATH/lmad PATH/pmipctl CONF_DIR
 set -u
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 LMAD=${1:?usage: test_lmad_cli.sh PATH/lmad PATH/pmipctl CONF_DIR}
 PMIPCTL=${2:?}
 CONF=${3:?}
-WORK=$(mktemp -d /tmp/lmad-cli.XXXXXX)
-trap 'rm -rf "$WORK"' EXIT
-FAILURES=0
-check() {  # check DESCRIPTION COMMAND...
-    local what=$1
-    shift
-    if "$@"; then echo "ok - $what"; else echo "FAIL - $what"; FAILURES=$((FAILURES + 1)); fi
-}
-status() {  # status EXPECTED COMMAND...: exit status of COMMAND is EXPECTED
-    local expected=$1
-    shift
-    "$@" >"$WORK/out" 2>"$WORK/err"
-    [[ $? -eq $expected ]]
-}
+cli_test_begin /tmp/lmad-cli.XXXXXX
 
 check "lmad --help exits 0 with the manual" bash -c "'$LMAD' --help | grep -q '^EXIT STATUS'"
 check "lmad with an unknown option exits 2" status 2 "$LMAD" --no-such-option
@@ -57,5 +45,4 @@ check "pmipctl debug with a bad state exits 2" status 2 "$PMIPCTL" debug mh mayb
 check "pmipctl exits 2 naming the socket it cannot reach" status 2 "$PMIPCTL" --socket "$WORK/none.sock" show counters
 check "... and the message names $WORK/none.sock" grep -q "$WORK/none.sock" "$WORK/err"
 
-[[ $FAILURES -eq 0 ]] || { echo "$FAILURES check(s) failed"; exit 1; }
-echo "all checks passed"
+finish

@@ -6,22 +6,10 @@
 #
 #   test_magd_cli.sh PATH/magd CONF_DIR
 set -u
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 MAGD=${1:?usage: test_magd_cli.sh PATH/magd CONF_DIR}
 CONF=${2:?}
-WORK=$(mktemp -d /tmp/magd-cli.XXXXXX)
-trap 'rm -rf "$WORK"' EXIT
-FAILURES=0
-check() {
-    local what=$1
-    shift
-    if "$@"; then echo "ok - $what"; else echo "FAIL - $what"; FAILURES=$((FAILURES + 1)); fi
-}
-status() {  # status EXPECTED COMMAND...
-    local expected=$1
-    shift
-    "$@" >"$WORK/out" 2>"$WORK/err"
-    [[ $? -eq $expected ]]
-}
+cli_test_begin /tmp/magd-cli.XXXXXX
 
 check "magd --help exits 0 with the manual" bash -c "'$MAGD' --help | grep -q '^EXIT STATUS'"
 check "magd --help documents every section" bash -c "for k in mag.address access.interface ra.max-interval-s binding.ordering lmas.profile policy.store tunnel.backend heartbeat.interval-s control.socket log.level; do '$MAGD' --help | grep -q \"^    \$k\" || exit 1; done"
@@ -56,4 +44,4 @@ check "... and says why" grep -q "configuration has errors; not starting" "$WORK
 check "a missing --config file is an error naming it" status 1 "$MAGD" --config "$WORK/none.conf" --check
 check "... with the path" grep -q "^$WORK/none.conf: cannot be read" "$WORK/err"
 
-[[ $FAILURES -eq 0 ]] || { echo "$FAILURES check(s) failed"; exit 1; }
+((FAILURES == 0)) || finish  # no summary line when every check passed

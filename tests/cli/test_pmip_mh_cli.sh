@@ -7,12 +7,13 @@
 # Usage: test_pmip_mh_cli.sh PATH_TO_PMIP_MH
 # Prints one line per check; exits non-zero if any check fails.
 set -u
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+OK_MARK="ok   " FAIL_MARK="FAIL "
 
 BIN=${1:?usage: $0 PATH_TO_PMIP_MH}
 [ -x "$BIN" ] || { echo "not executable: $BIN" >&2; exit 2; }
 
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
+cli_test_begin
 
 # scapy comes from Debian's python3-scapy; a pyenv python3 first on PATH
 # would not see it.
@@ -22,27 +23,18 @@ for candidate in /usr/bin/python3 python3; do
 done
 PYTHON=${PY:-python3}  # for the plain JSON / struct helpers
 
-checks=0
-failures=0
-pass() { checks=$((checks + 1)); echo "ok   $1"; }
-fail() {
-    checks=$((checks + 1)); failures=$((failures + 1))
-    echo "FAIL $1"
-    if [ -n "${2:-}" ]; then printf '%s\n' "$2" | sed 's/^/       /'; fi
-}
-
 # jcheck DESCRIPTION JSON_LINE PYTHON_EXPR: EXPR evaluated with j = the object.
 jcheck() {
     local what=$1 line=$2 expr=$3
     if "$PYTHON" -c '
 import json, sys
 j = json.loads(sys.argv[1])
-sys.exit(0 if eval(sys.argv[2]) else 1)' "$line" "$expr" 2>"$TMP/jcheck.err"; then
+sys.exit(0 if eval(sys.argv[2]) else 1)' "$line" "$expr" 2>"$WORK/jcheck.err"; then
         pass "$what"
     else
         fail "$what" "expression: $expr
 object: $line
-$(cat "$TMP/jcheck.err")"
+$(cat "$WORK/jcheck.err")"
     fi
 }
 
@@ -73,11 +65,11 @@ done
 
 usage_case() {  # usage_case DESCRIPTION ARGS...
     local what=$1; shift
-    "$BIN" "$@" >"$TMP/usage.out" 2>"$TMP/usage.err" </dev/null; local rc=$?
-    if [ $rc -eq 2 ] && [ -s "$TMP/usage.err" ]; then
-        pass "$what (exit 2: $(head -1 "$TMP/usage.err"))"
+    "$BIN" "$@" >"$WORK/usage.out" 2>"$WORK/usage.err" </dev/null; local rc=$?
+    if [ $rc -eq 2 ] && [ -s "$WORK/usage.err" ]; then
+        pass "$what (exit 2: $(head -1 "$WORK/usage.err"))"
     else
-        fail "$what: exit $rc, expected 2 with a message on stderr" "$(cat "$TMP/usage.err")"
+        fail "$what: exit $rc, expected 2 with a message on stderr" "$(cat "$WORK/usage.err")"
     fi
 }
 usage_case "no command"
@@ -86,13 +78,13 @@ usage_case "decode without input" decode
 usage_case "decode with both --hex and --pcap" decode --hex 00 --pcap x.pcap
 usage_case "decode with an unknown option" decode --hex 00 --bogus
 usage_case "decode --hex with a non-hex string" decode --hex zz
-usage_case "decode --pcap of a missing file" decode --pcap "$TMP/missing.pcap"
+usage_case "decode --pcap of a missing file" decode --pcap "$WORK/missing.pcap"
 usage_case "decode --c-flag with two bits" decode --c-flag 0x0003 --hex 00
 usage_case "decode --subscription-option-type 1" decode --subscription-option-type 1 --hex 00
 usage_case "encode without output" encode
 usage_case "encode --src not an address" encode --src bogus --hex
-usage_case "encode --pcap in a missing directory" encode --pcap "$TMP/no/such/dir/x.pcap"
-if grep -q "missing.pcap" <<<"$("$BIN" decode --pcap "$TMP/missing.pcap" 2>&1)"; then
+usage_case "encode --pcap in a missing directory" encode --pcap "$WORK/no/such/dir/x.pcap"
+if grep -q "missing.pcap" <<<"$("$BIN" decode --pcap "$WORK/missing.pcap" 2>&1)"; then
     pass "unreadable file error names the file"
 else
     fail "unreadable file error names the file"
@@ -132,7 +124,7 @@ back=$(printf '%s\n' "$enc" | "$BIN" decode --hex -)
 if [ "$back" = "$out" ]; then pass "encode --hex | decode --hex - gives the same JSON"; else fail "hex round trip" "$back"; fi
 
 # One message of every type, used for the round trips below.
-cat >"$TMP/all.jsonl" <<'EOF'
+cat >"$WORK/all.jsonl" <<'EOF'
 # one message of each type; comment and blank lines are skipped
 
 {"type":"pbu","sequence":7,"flags":["A"],"lifetime":150,"options":[{"type":8,"name":"mn_identifier","subtype":1,"id":"mn1@example.org"},{"type":22,"name":"home_network_prefix","prefix":"::/0"},{"type":23,"name":"handoff_indicator","value":1},{"type":24,"name":"access_technology_type","value":3},{"type":27,"name":"timestamp","value":111411200032768},{"type":33,"name":"gre_key","key":42}]}
@@ -146,9 +138,9 @@ cat >"$TMP/all.jsonl" <<'EOF'
 {"type":"upn","sequence":3,"reason":1,"flags":["A"],"options":[{"type":19,"name":"vendor_specific","vendor_id":10415,"subtype":1,"data_hex":"0102"},{"type":150,"name":"unknown","data_hex":"aabb"}]}
 {"type":"upa","sequence":3,"status":0,"options":[{"type":57,"name":"active_multicast_subscription_ipv6","mld_type":143,"record":{"record_type":1,"group":"ff3e::1","sources":["2001:db8::5"],"aux_hex":""}}]}
 EOF
-grep -v '^#' "$TMP/all.jsonl" | grep -v '^$' >"$TMP/all.expected"
+grep -v '^#' "$WORK/all.jsonl" | grep -v '^$' >"$WORK/all.expected"
 # The decoder always prints "pbu"/"pba" with P among the flags.
-"$PYTHON" - "$TMP/all.expected" <<'EOF'
+"$PYTHON" - "$WORK/all.expected" <<'EOF'
 import json, sys
 lines = [json.loads(l) for l in open(sys.argv[1])]
 for j in lines:
@@ -157,9 +149,9 @@ for j in lines:
 open(sys.argv[1], "w").write("".join(json.dumps(j, sort_keys=True) + "\n" for j in lines))
 EOF
 
-"$BIN" encode --hex <"$TMP/all.jsonl" >"$TMP/all.hex"; rc=$?
+"$BIN" encode --hex <"$WORK/all.jsonl" >"$WORK/all.hex"; rc=$?
 expect_status "encode --hex of all message types" 0 $rc
-"$BIN" decode --hex - <"$TMP/all.hex" >"$TMP/all.hexdecoded"; rc=$?
+"$BIN" decode --hex - <"$WORK/all.hex" >"$WORK/all.hexdecoded"; rc=$?
 expect_status "decode --hex - of all message types" 0 $rc
 normalize() {  # sorted keys, no "frame", one object per line
     "$PYTHON" -c '
@@ -169,31 +161,31 @@ for line in sys.stdin:
     j.pop("frame", None)
     print(json.dumps(j, sort_keys=True))'
 }
-if diff <(normalize <"$TMP/all.hexdecoded") "$TMP/all.expected" >"$TMP/diff" 2>&1; then
+if diff <(normalize <"$WORK/all.hexdecoded") "$WORK/all.expected" >"$WORK/diff" 2>&1; then
     pass "JSON -> hex -> JSON round trip of 10 message types"
 else
-    fail "JSON -> hex -> JSON round trip" "$(cat "$TMP/diff")"
+    fail "JSON -> hex -> JSON round trip" "$(cat "$WORK/diff")"
 fi
 
 # --- encode -> decode through --pcap ------------------------------------------
-"$BIN" encode --src 2001:db8::10 --dst 2001:db8::20 --pcap "$TMP/all.pcap" <"$TMP/all.jsonl"; rc=$?
+"$BIN" encode --src 2001:db8::10 --dst 2001:db8::20 --pcap "$WORK/all.pcap" <"$WORK/all.jsonl"; rc=$?
 expect_status "encode --pcap" 0 $rc
-"$BIN" decode --pcap "$TMP/all.pcap" >"$TMP/all.pcapdecoded"; rc=$?
+"$BIN" decode --pcap "$WORK/all.pcap" >"$WORK/all.pcapdecoded"; rc=$?
 expect_status "decode --pcap (checksums verified)" 0 $rc
-if diff <(normalize <"$TMP/all.pcapdecoded") "$TMP/all.expected" >"$TMP/diff" 2>&1; then
+if diff <(normalize <"$WORK/all.pcapdecoded") "$WORK/all.expected" >"$WORK/diff" 2>&1; then
     pass "JSON -> pcap -> JSON round trip of 10 message types"
 else
-    fail "JSON -> pcap -> JSON round trip" "$(cat "$TMP/diff")"
+    fail "JSON -> pcap -> JSON round trip" "$(cat "$WORK/diff")"
 fi
-frames=$("$PYTHON" -c 'import json,sys; print(" ".join(str(json.loads(l)["frame"]) for l in sys.stdin))' <"$TMP/all.pcapdecoded")
+frames=$("$PYTHON" -c 'import json,sys; print(" ".join(str(json.loads(l)["frame"]) for l in sys.stdin))' <"$WORK/all.pcapdecoded")
 if [ "$frames" = "1 2 3 4 5 6 7 8 9 10" ]; then pass "pcap objects carry frame numbers 1..10"; else fail "frame numbers" "$frames"; fi
-linktype=$("$PYTHON" -c 'import struct,sys; d=open(sys.argv[1],"rb").read(24); print(struct.unpack("<I", d[20:24])[0])' "$TMP/all.pcap")
+linktype=$("$PYTHON" -c 'import struct,sys; d=open(sys.argv[1],"rb").read(24); print(struct.unpack("<I", d[20:24])[0])' "$WORK/all.pcap")
 if [ "$linktype" = 101 ]; then pass "encoded pcap is LINKTYPE_RAW (101)"; else fail "encoded pcap link type $linktype"; fi
 
 if [ -n "$PY" ]; then
     # An independent check of framing and checksum: scapy recomputes each MH
     # checksum from the IPv6 header and compares.
-    if "$PY" - "$TMP/all.pcap" >"$TMP/scapy.out" 2>&1 <<'EOF'
+    if "$PY" - "$WORK/all.pcap" >"$WORK/scapy.out" 2>&1 <<'EOF'
 import sys
 from scapy.all import rdpcap, raw
 from scapy.layers.inet6 import IPv6, in6_chksum
@@ -213,7 +205,7 @@ for n, pkt in enumerate(rdpcap(sys.argv[1]), 1):
 sys.exit(1 if bad else 0)
 EOF
     then pass "scapy agrees with every checksum and length in the encoded pcap"
-    else fail "scapy checksum check" "$(cat "$TMP/scapy.out")"; fi
+    else fail "scapy checksum check" "$(cat "$WORK/scapy.out")"; fi
 else
     fail "python3-scapy not importable (needed for the capture checks)"
 fi
@@ -226,8 +218,8 @@ jcheck "truncated PBU gives an error object" "$out" \
 
 # Frame 2 of 3 with a corrupted checksum: error with its frame number, the
 # frames around it still decode, exit 1.
-head -5 "$TMP/all.jsonl" | "$BIN" encode --pcap "$TMP/three.pcap"
-"$PYTHON" - "$TMP/three.pcap" "$TMP/badsum.pcap" <<'EOF'
+head -5 "$WORK/all.jsonl" | "$BIN" encode --pcap "$WORK/three.pcap"
+"$PYTHON" - "$WORK/three.pcap" "$WORK/badsum.pcap" <<'EOF'
 import struct, sys
 data = bytearray(open(sys.argv[1], "rb").read())
 at, frame = 24, 0
@@ -239,17 +231,17 @@ while at < len(data):
     at += 16 + caplen
 open(sys.argv[2], "wb").write(data)
 EOF
-"$BIN" decode --pcap "$TMP/badsum.pcap" >"$TMP/badsum.out"; rc=$?
+"$BIN" decode --pcap "$WORK/badsum.pcap" >"$WORK/badsum.out"; rc=$?
 expect_status "decode of a pcap with a bad checksum" 1 $rc
-if [ "$(wc -l <"$TMP/badsum.out")" -eq 3 ]; then pass "all 3 frames reported"; else fail "frames reported" "$(cat "$TMP/badsum.out")"; fi
-jcheck "bad checksum error names frame 2" "$(sed -n 2p "$TMP/badsum.out")" \
+if [ "$(wc -l <"$WORK/badsum.out")" -eq 3 ]; then pass "all 3 frames reported"; else fail "frames reported" "$(cat "$WORK/badsum.out")"; fi
+jcheck "bad checksum error names frame 2" "$(sed -n 2p "$WORK/badsum.out")" \
     'j["error"] == "bad_checksum" and j["frame"] == 2 and "reaction" in j and "offset" in j'
-jcheck "frame 3 after the bad one still decodes" "$(sed -n 3p "$TMP/badsum.out")" \
+jcheck "frame 3 after the bad one still decodes" "$(sed -n 3p "$WORK/badsum.out")" \
     'j["type"] == "bu" and j["frame"] == 3'
 
 # Lenient mode: OAI pmip6d declares Header Len one unit (8 octets) short.
 short_hex="${PBU_HEX:0:2}0a${PBU_HEX:4}"
-"$BIN" decode --hex "$short_hex" >"$TMP/strict.out"; rc=$?
+"$BIN" decode --hex "$short_hex" >"$WORK/strict.out"; rc=$?
 expect_status "strict decode of a short Header Len" 1 $rc
 out=$("$BIN" decode --lenient --hex "$short_hex"); rc=$?
 expect_status "lenient decode of a short Header Len" 0 $rc
@@ -260,21 +252,21 @@ jcheck "lenient decode lists the header_length_short quirk" "$out" \
 printf '%s\n' '{"type":"pbu","sequence":1}' \
     '{"type":"pbu","options":[{"type":22,"prefix":"2001:db8::"}]}' \
     'not json' \
-    '{"type":"heartbeat","sequence":2}' | "$BIN" encode --hex >"$TMP/bad.out" 2>"$TMP/bad.err"; rc=$?
+    '{"type":"heartbeat","sequence":2}' | "$BIN" encode --hex >"$WORK/bad.out" 2>"$WORK/bad.err"; rc=$?
 expect_status "encode with bad JSON lines" 1 $rc
-if grep -q 'line 2: options\[0\]\.prefix' "$TMP/bad.err"; then
+if grep -q 'line 2: options\[0\]\.prefix' "$WORK/bad.err"; then
     pass "bad member error names line 2 and options[0].prefix"
 else
-    fail "bad member error text" "$(cat "$TMP/bad.err")"
+    fail "bad member error text" "$(cat "$WORK/bad.err")"
 fi
-if grep -q 'line 3: invalid JSON' "$TMP/bad.err"; then pass "invalid JSON names line 3"; else fail "invalid JSON text" "$(cat "$TMP/bad.err")"; fi
-if [ "$(wc -l <"$TMP/bad.out")" -eq 2 ]; then pass "the 2 good lines are still encoded"; else fail "good lines encoded" "$(cat "$TMP/bad.out")"; fi
+if grep -q 'line 3: invalid JSON' "$WORK/bad.err"; then pass "invalid JSON names line 3"; else fail "invalid JSON text" "$(cat "$WORK/bad.err")"; fi
+if [ "$(wc -l <"$WORK/bad.out")" -eq 2 ]; then pass "the 2 good lines are still encoded"; else fail "good lines encoded" "$(cat "$WORK/bad.out")"; fi
 
 # --- captures built by scapy: Ethernet, 802.1Q, extension headers --------------
 if [ -n "$PY" ]; then
     pbu_for_eth=$(printf '%s\n' '{"type":"pbu","sequence":5,"flags":["A"],"lifetime":100,"options":[{"type":22,"name":"home_network_prefix","prefix":"2001:db8:5::/64"}]}' |
         "$BIN" encode --src 2001:db8::a --dst 2001:db8::b --hex)
-    if "$PY" - "$TMP/eth.pcap" "$pbu_for_eth" >"$TMP/scapy.out" 2>&1 <<'EOF'
+    if "$PY" - "$WORK/eth.pcap" "$pbu_for_eth" >"$WORK/scapy.out" 2>&1 <<'EOF'
 import sys
 from scapy.all import Ether, Dot1Q, IP, UDP, Raw, wrpcap
 from scapy.layers.inet6 import IPv6, IPv6ExtHdrHopByHop, IPv6ExtHdrDestOpt, IPv6ExtHdrFragment, MIP6MH_BU
@@ -300,7 +292,7 @@ frames = [
 wrpcap(sys.argv[1], frames)
 EOF
     then
-        out=$("$BIN" decode --pcap "$TMP/eth.pcap"); rc=$?
+        out=$("$BIN" decode --pcap "$WORK/eth.pcap"); rc=$?
         expect_status "decode of the Ethernet capture" 0 $rc "$out"
         if [ "$(wc -l <<<"$out")" -eq 3 ]; then pass "3 Mobility Headers found, 3 other frames skipped"; else fail "MH count in Ethernet capture" "$out"; fi
         jcheck "frame 1: scapy's BU decodes with its checksum" "$(sed -n 1p <<<"$out")" \
@@ -309,13 +301,13 @@ EOF
             'j["frame"] == 4 and j["sequence"] == 5 and j["options"][0]["prefix"] == "2001:db8:5::/64"'
         jcheck "frame 5: first fragment" "$(sed -n 3p <<<"$out")" 'j["frame"] == 5 and j["sequence"] == 5'
     else
-        fail "building the Ethernet capture with scapy" "$(cat "$TMP/scapy.out")"
+        fail "building the Ethernet capture with scapy" "$(cat "$WORK/scapy.out")"
     fi
 fi
 
 # --- tshark reads what we write (independent decoder) -------------------------
 if command -v tshark >/dev/null 2>&1; then
-    fields=$(tshark -r "$TMP/all.pcap" -Y 'mip6.mhtype == 5' -T fields -e mip6.bu.seqnr -e mip6.bu.lifetime -e mip6.bu.p_flag 2>/dev/null | head -1)
+    fields=$(tshark -r "$WORK/all.pcap" -Y 'mip6.mhtype == 5' -T fields -e mip6.bu.seqnr -e mip6.bu.lifetime -e mip6.bu.p_flag 2>/dev/null | head -1)
     if [ "$(printf '%s' "$fields" | tr -s '\t' ' ')" = "7 150 1" ] || [ "$(printf '%s' "$fields" | tr -s '\t' ' ')" = "7 150 True" ]; then
         pass "tshark reads the encoded PBU: seq 7, lifetime 150, P"
     else
@@ -323,5 +315,4 @@ if command -v tshark >/dev/null 2>&1; then
     fi
 fi
 
-echo "# $checks checks, $failures failed"
-[ "$failures" -eq 0 ]
+finish "# $CHECKS checks, $FAILURES failed"

@@ -6,57 +6,20 @@
 #include <cstring>
 #include <set>
 
+#include "lma_test_support.hpp"
 #include "pmip/lma/lma_engine.hpp"
 #include "pmip/lma/ordering.hpp"
 #include "pmip/mh/codec.hpp"
 
 using namespace pmip;
 using namespace pmip::lma;
+using namespace pmip::lma_test;
 using namespace std::chrono_literals;
 
 namespace {
 
-Ipv6Address address(const char* text) { return *parse_address(text); }
-Ipv6Prefix prefix(const char* text) { return *parse_prefix(text); }
-
-const Ipv6Address kLma = address("2001:db8:100::1");
-const Ipv6Address kMag1 = address("2001:db8:100::11");
-const Ipv6Address kMag2 = address("2001:db8:100::12");
-const Ipv6Address kStranger = address("2001:db8:666::1");
-
-struct SentMessage {
-    Ipv6Address source, destination;
-    mh::Message message;
-};
-
-class RecordingSender final : public MhSender {
-public:
-    void send(const Ipv6Address& s, const Ipv6Address& d, const mh::Message& m) override {
-        // Every PBA must serialize and parse back (the codec is strict).
-        const auto wire = mh::serialize(m);
-        REQUIRE_FALSE(wire.empty());
-        REQUIRE(std::holds_alternative<mh::Parsed>(mh::parse(wire)));
-        sent.push_back({s, d, m});
-    }
-    std::vector<SentMessage> sent;
-};
-
-struct Fixture {
-    SimulatedClock clock;
-    TimerQueue timers{clock};
-    FakeRouteManager routes;
-    FakeTunnelBackend* backend = nullptr;
-    std::unique_ptr<RefCountingTunnelManager> tunnels;
-    RecordingSender sender;
-    MapPolicyStore policies;
-    LmaConfig config;
-    std::unique_ptr<LmaEngine> engine;
-
+struct Fixture : LmaFakes {
     explicit Fixture(unsigned pool_size_bits = 8) {
-        auto b = std::make_unique<FakeTunnelBackend>();
-        backend = b.get();
-        tunnels = std::make_unique<RefCountingTunnelManager>(std::move(b), timers);
-        config.authorized_mags = {prefix("2001:db8:100::/64")};
         policies.policies[{1, "mn1@example.org"}] = MobileNodePolicy{};
         policies.policies[{1, "mn2@example.org"}] = MobileNodePolicy{};
         std::vector<PrefixPool> pools;
@@ -64,18 +27,6 @@ struct Fixture {
             Ipv6Prefix{address("2001:db8:8000::"), static_cast<std::uint8_t>(64 - pool_size_bits)},
             64));
         make(std::move(pools));
-    }
-    void make(std::vector<PrefixPool> pools) {
-        engine = std::make_unique<LmaEngine>(config, policies, std::move(pools), *tunnels, routes,
-                                             timers, sender);
-    }
-    void advance(Duration d) {
-        clock.advance(d);
-        timers.run_due();
-    }
-    std::uint64_t now_ts() const {
-        return timestamp_units(std::chrono::duration_cast<std::chrono::nanoseconds>(
-            clock.since_epoch()));
     }
     mh::BindingAcknowledgement last_pba() {
         REQUIRE_FALSE(sender.sent.empty());

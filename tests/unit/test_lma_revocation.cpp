@@ -5,81 +5,29 @@
 
 #include <cstring>
 
+#include "lma_test_support.hpp"
 #include "pmip/lma/lma_engine.hpp"
 #include "pmip/lma/ordering.hpp"
 #include "pmip/mh/codec.hpp"
 
 using namespace pmip;
 using namespace pmip::lma;
+using namespace pmip::lma_test;
 using namespace std::chrono_literals;
 
 namespace {
 
-Ipv6Address address(const char* text) { return *parse_address(text); }
-Ipv6Prefix prefix(const char* text) { return *parse_prefix(text); }
-
-const Ipv6Address kLma = address("2001:db8:100::1");
-const Ipv6Address kMag1 = address("2001:db8:100::11");
-const Ipv6Address kMag2 = address("2001:db8:100::12");
-const Ipv6Address kStranger = address("2001:db8:666::1");
-
-struct SentMessage {
-    Ipv6Address source, destination;
-    mh::Message message;
-};
-
-class RecordingSender final : public MhSender {
-public:
-    void send(const Ipv6Address& s, const Ipv6Address& d, const mh::Message& m) override {
-        // Everything sent must serialize and parse back with the strict codec.
-        const auto wire = mh::serialize(m);
-        REQUIRE_FALSE(wire.empty());
-        const auto parsed = mh::parse(wire);
-        REQUIRE(std::holds_alternative<mh::Parsed>(parsed));
-        CHECK(std::get<mh::Parsed>(parsed).message == m);
-        sent.push_back({s, d, m});
-    }
-    std::vector<mh::BindingRevocationIndication> bris() const {
-        std::vector<mh::BindingRevocationIndication> out;
-        for (const auto& s : sent) {
-            if (const auto* b = std::get_if<mh::BindingRevocationIndication>(&s.message))
-                out.push_back(*b);
-        }
-        return out;
-    }
-    std::vector<SentMessage> sent;
-};
-
-struct Fixture {
-    SimulatedClock clock;
-    TimerQueue timers{clock};
-    FakeRouteManager routes;
-    std::unique_ptr<RefCountingTunnelManager> tunnels;
-    RecordingSender sender;
-    MapPolicyStore policies;
-    LmaConfig config;
-    std::unique_ptr<LmaEngine> engine;
+struct Fixture : LmaFakes {
     std::uint16_t sequence = 1;
 
     explicit Fixture(RevocationConfig revocation = {}) {
-        tunnels = std::make_unique<RefCountingTunnelManager>(std::make_unique<FakeTunnelBackend>(),
-                                                             timers);
-        config.authorized_mags = {prefix("2001:db8:100::/64")};
+        sender.compare_parsed = true;
         config.revocation = revocation;
         for (const char* mn : {"mn1@example.org", "mn2@example.org", "mn3@example.net"})
             policies.policies[{1, mn}] = MobileNodePolicy{};
         std::vector<PrefixPool> pools;
         pools.push_back(*PrefixPool::create(prefix("2001:db8:8000::/56"), 64));
-        engine = std::make_unique<LmaEngine>(config, policies, std::move(pools), *tunnels, routes,
-                                             timers, sender);
-    }
-    void advance(Duration d) {
-        clock.advance(d);
-        timers.run_due();
-    }
-    std::uint64_t now_ts() const {
-        return timestamp_units(std::chrono::duration_cast<std::chrono::nanoseconds>(
-            clock.since_epoch()));
+        make(std::move(pools));
     }
     mh::BindingUpdate pbu(const char* mn, std::uint8_t hi = 1, std::uint16_t lifetime = 100,
                           std::optional<Ipv6Prefix> hnp = std::nullopt) {

@@ -19,21 +19,17 @@
 #include <random>
 #include <set>
 
+#include "lma_test_support.hpp"
 #include "pmip/lma/lma_engine.hpp"
 #include "pmip/mag/mag_engine.hpp"
 #include "pmip/mh/codec.hpp"
 
 using namespace pmip;
+using namespace pmip::lma_test;
 using namespace std::chrono_literals;
 
 namespace {
 
-Ipv6Address address(const char* text) { return *parse_address(text); }
-Ipv6Prefix prefix(const char* text) { return *parse_prefix(text); }
-
-const Ipv6Address kLma = address("2001:db8:100::1");
-const Ipv6Address kMag1 = address("2001:db8:100::11");
-const Ipv6Address kMag2 = address("2001:db8:100::12");
 const std::string kMac("\x02\x11\x22\x33\x44\x55", 6);
 
 // Mobile node i (1-based): MN 1 is kMac / mn1@example.org.

@@ -1,0 +1,73 @@
+# shellcheck shell=bash disable=SC2034  # (sourced; its variables are for the scripts)
+# What the command-line test scripts (tests/cli/test_*.sh) share. Sourced
+# right after `set -u`:
+#
+#   source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+#
+# Results    check WHAT COMMAND...: runs COMMAND, prints "ok - WHAT" or
+#            "FAIL - WHAT" (counted in FAILURES) and returns 0 or 1 accordingly;
+#            pass WHAT / fail WHAT [DETAIL] by hand (DETAIL: on the lines below,
+#            indented); CHECKS counts both; finish [SUMMARY]: SUMMARY (by
+#            default "N check(s) failed" or "all checks passed"), then exit 1
+#            if a check failed, else 0. The lines start with OK_MARK and
+#            FAIL_MARK ("ok - ", "FAIL - "); a script that prints "ok   WHAT"
+#            and "FAIL WHAT" sets them after sourcing.
+# Commands   status EXPECTED COMMAND...: COMMAND's exit status is EXPECTED; its
+#            stdout and stderr are left in WORK/out and WORK/err.
+# Clean-up   cli_test_begin [TEMPLATE]: WORK=$(mktemp -d [TEMPLATE]), and on
+#            EXIT: the script's background jobs still running are killed, WORK
+#            removed.
+
+# ------------------------------------------------------------------ results
+CHECKS=0
+FAILURES=0
+OK_MARK="ok - "
+FAIL_MARK="FAIL - "
+pass() {
+    CHECKS=$((CHECKS + 1))
+    echo "$OK_MARK$1"
+}
+fail() {  # fail WHAT [DETAIL]
+    CHECKS=$((CHECKS + 1))
+    FAILURES=$((FAILURES + 1))
+    echo "$FAIL_MARK$1"
+    if [ -n "${2:-}" ]; then printf '%s\n' "$2" | sed 's/^/       /'; fi
+}
+check() {  # check WHAT COMMAND...: COMMAND's success or failure
+    local what=$1
+    shift
+    if "$@"; then pass "$what"; else fail "$what"; return 1; fi
+}
+finish() {  # finish [SUMMARY]
+    if (($# > 0)); then
+        echo "$1"
+    elif ((FAILURES > 0)); then
+        echo "$FAILURES check(s) failed"
+    else
+        echo "all checks passed"
+    fi
+    ((FAILURES == 0)) || exit 1
+    exit 0
+}
+
+# ------------------------------------------------------------------ commands
+status() {  # status EXPECTED COMMAND...: exit status of COMMAND is EXPECTED
+    local expected=$1
+    shift
+    "$@" >"$WORK/out" 2>"$WORK/err"
+    [[ $? -eq $expected ]]
+}
+
+# ------------------------------------------------------------------ clean-up
+WORK=
+cli_test_begin() {  # cli_test_begin [TEMPLATE]
+    WORK=$(mktemp -d ${1:+"$1"})
+    trap cli_cleanup EXIT
+}
+cli_cleanup() {
+    local pids
+    pids=$(jobs -p)
+    # shellcheck disable=SC2086  # one PID a word
+    [[ -z $pids ]] || kill $pids 2>/dev/null
+    rm -rf "$WORK"
+}
