@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <vector>
@@ -75,7 +76,7 @@ int on_error(const nlmsghdr* h, void* answer) {
     }
     const auto* e = static_cast<const nlmsgerr*>(mnl_nlmsg_get_payload(h));
     if (e->error == 0) return MNL_CB_STOP;
-    a->error = -e->error;
+    a->error = std::abs(e->error);  // negative errno; some subsystems answer positive
     // The attributes follow our request's copy unless NETLINK_CAP_ACK cut it.
     std::size_t offset = sizeof(nlmsgerr);
     if ((h->nlmsg_flags & NLM_F_CAPPED) == 0) {

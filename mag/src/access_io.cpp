@@ -182,9 +182,10 @@ void SolicitationSocket::on_readable() {
         if (buffer_[kNextHeader] == 0) {  // the filter passes MLD only after Hop-by-Hop
             ++counters_.rx_mld;
             if (mld_handler_) {
-                std::chrono::system_clock::time_point at = std::chrono::system_clock::now();
+                std::optional<std::chrono::system_clock::time_point> at;
                 for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
-                    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS) {
+                    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS &&
+                        c->cmsg_len >= CMSG_LEN(sizeof(timespec)) && (msg.msg_flags & MSG_CTRUNC) == 0) {
                         timespec ts{};
                         std::memcpy(&ts, CMSG_DATA(c), sizeof ts);
                         at = std::chrono::system_clock::time_point(

@@ -42,6 +42,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -68,9 +69,11 @@ class SolicitationSocket {
   public:
     using Handler = std::function<void(int ifindex, const std::string& mac, SolicitationKind kind)>;
     // An MLD listener message received on `ifindex`, from its IPv6 header,
-    // with the kernel's receive time (SO_TIMESTAMPNS).
-    using MldHandler = std::function<void(int ifindex, std::span<const std::uint8_t> ipv6_packet,
-                                          std::chrono::system_clock::time_point received_at)>;
+    // with the kernel's receive time (SO_TIMESTAMPNS; none if it was not
+    // delivered).
+    using MldHandler =
+        std::function<void(int ifindex, std::span<const std::uint8_t> ipv6_packet,
+                           std::optional<std::chrono::system_clock::time_point> received_at)>;
     // Without an MLD handler the filter passes no MLD.
     static Expected<std::unique_ptr<SolicitationSocket>> open(EventLoop& loop, Handler handler,
                                                               MldHandler mld_handler);

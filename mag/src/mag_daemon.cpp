@@ -181,7 +181,9 @@ Status MagDaemon::open() {
         c.multicast.enabled
             ? SolicitationSocket::MldHandler(
                   [this](int ifindex, std::span<const std::uint8_t> packet,
-                         std::chrono::system_clock::time_point at) { on_captured_mld(ifindex, packet, at); })
+                         std::optional<std::chrono::system_clock::time_point> at) {
+                      on_captured_mld(ifindex, packet, at);
+                  })
             : SolicitationSocket::MldHandler{});
     if (!solicitations)
         return solicitations.error();
@@ -260,6 +262,14 @@ void MagDaemon::track(const Link& l) {
     link.mtu = l.mtu ? l.mtu : 1500;
     link.ethernet = l.mac.size() == 6;  // TUN / ARPHRD_NONE links have no L2 address
     prepare(link);
+    if (link.ethernet && !link.mld_listening && config_.multicast.enabled && solicitations_) {
+        if (Status st = solicitations_->listen_mld(link.ifindex); !st.ok()) {
+            ++counters_["mld_listen_errors"];
+            PMIP_WARNING(kMld, link_context(link.name), st.error().what);
+        } else {
+            link.mld_listening = true;
+        }
+    }
     const bool was_running = link.running;
     link.running = l.running;
     if (l.running && !was_running)
@@ -280,12 +290,6 @@ void MagDaemon::prepare(AccessLink& link) {
             PMIP_ERROR(kBul, link_context(link.name), "setting the router MAC failed: " + st.error().what);
         } else {
             link.mac_changed = true;
-        }
-    }
-    if (link.ethernet && config_.multicast.enabled && solicitations_) {
-        if (Status st = solicitations_->listen_mld(link.ifindex); !st.ok()) {
-            ++counters_["mld_listen_errors"];
-            PMIP_WARNING(kMld, link_context(link.name), st.error().what);
         }
     }
     if (Status st = link_config_->set_ipv6_sysctl(link.name, "accept_ra", "0"); !st.ok()) {
@@ -484,7 +488,7 @@ mcast::KernelProxy* MagDaemon::downstream_proxy(const AccessLink& link) {
 // socket joined ff02::16 in the add, so it missed them and has all later
 // ones). All other MLD reaches the proxy through its socket.
 void MagDaemon::on_captured_mld(int ifindex, std::span<const std::uint8_t> packet,
-                                std::chrono::system_clock::time_point received_at) {
+                                std::optional<std::chrono::system_clock::time_point> received_at) {
     const auto it = access_.find(ifindex);
     if (it == access_.end()) {
         ++counters_["mld_captured_not_access_link"];
@@ -503,7 +507,18 @@ void MagDaemon::on_captured_mld(int ifindex, std::span<const std::uint8_t> packe
         return;
     }
     if (link.downstream_since) {
-        if (received_at >= *link.downstream_since) {
+        // Receive times and the add are compared on CLOCK_REALTIME (the only
+        // clock SO_TIMESTAMPNS offers); if it was stepped since the add, or
+        // the time is missing, the message is passed: a duplicate is
+        // harmless, a lost answer is not. The window between the proxy's join
+        // and downstream_since can also give a rare duplicate.
+        const auto wall = std::chrono::system_clock::now() - *link.downstream_since;
+        const auto steady = loop_.clock().now() - link.downstream_since_steady;
+        const bool stepped = wall - steady > std::chrono::milliseconds(1) ||
+                             steady - wall > std::chrono::milliseconds(1);
+        if (!received_at || stepped) {
+            ++counters_["mld_captured_time_unknown"];
+        } else if (*received_at >= *link.downstream_since) {
             ++counters_["mld_captured_seen_by_proxy"];
             return;
         }
@@ -691,6 +706,7 @@ void MagDaemon::multicast_attached(const BindingEvent& event) {
         // 7), and so do captures still queued that reached the link before
         // this moment (on_captured_mld).
         link->downstream_since = std::chrono::system_clock::now();
+        link->downstream_since_steady = loop_.clock().now();
         for (const mcast::ReceivedMld& m : captured) instance.proxy->receive_captured(m);
         counters_["mld_captured_passed"] += captured.size();
     }

@@ -30,7 +30,7 @@
 // mld_captured_not_access_link, mld_captured_outside_window,
 // mld_captured_unparsed, mld_captured_passed, mld_captured_buffered,
 // mld_captured_overflow, mld_captured_seen_by_proxy,
-// mld_captured_no_downstream, mld_listen_errors, lma_unreachable, lma_restarts, reloads, reload_failures,
+// mld_captured_no_downstream, mld_captured_time_unknown, mld_listen_errors, lma_unreachable, lma_restarts, reloads, reload_failures,
 // policy_changes_applied.
 //
 // Threading: loop thread only (the userspace tunnel backend's data-plane
@@ -122,7 +122,11 @@ class MagDaemon final : private MagObserver {
         std::uint64_t early_entry = 0;  // BindingUpdateListEntry::id
         TimePoint capture_until{};
         std::vector<mcast::ReceivedMld> captured;
+        // When the link became a downstream, on the kernel's receive-time
+        // clock (CLOCK_REALTIME) and on the steady clock, to notice a step.
         std::optional<std::chrono::system_clock::time_point> downstream_since;
+        TimePoint downstream_since_steady{};
+        bool mld_listening = false;  // 33:33:00:00:00:16 membership on the capture socket
     };
 
     MagDaemon(MagdConfig config, EventLoop& loop);
@@ -144,7 +148,7 @@ class MagDaemon final : private MagObserver {
     void on_solicitation(int ifindex, const std::string& mac, SolicitationKind kind);
     void send_early_query(AccessLink& link);
     void on_captured_mld(int ifindex, std::span<const std::uint8_t> packet,
-                         std::chrono::system_clock::time_point received_at);
+                         std::optional<std::chrono::system_clock::time_point> received_at);
     void forget_early_query(AccessLink& link);
     mcast::KernelProxy* downstream_proxy(const AccessLink& link);
     bool attach(AccessLink& link, const std::string& mac, const char* how);

@@ -284,7 +284,7 @@ void KernelProxy::try_start_downstream(int ifindex) {
     // Messages held until now, in arrival order.
     std::vector<ReceivedMld> held = std::move(d.held);
     d.held.clear();
-    for (const ReceivedMld& m : held) on_mld(m);
+    for (const ReceivedMld& m : held) process_mld(m);  // counted when held
 }
 
 void KernelProxy::receive_captured(const ReceivedMld& message) {
@@ -355,6 +355,10 @@ void KernelProxy::set_policy(Policy policy) {
 
 void KernelProxy::on_mld(const ReceivedMld& m) {
     ++counters_.mld_received;
+    process_mld(m);
+}
+
+void KernelProxy::process_mld(const ReceivedMld& m) {
     const auto it = downstreams_.find(m.ifindex);
     auto drop = [&](std::uint64_t& counter, const char* why) {
         ++counter;

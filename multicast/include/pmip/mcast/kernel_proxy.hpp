@@ -195,8 +195,10 @@ class KernelProxy final : private ProxyInstanceOutput {
     // socket: magd's AF_PACKET capture of an MN's answer to the early query,
     // which can arrive before the link is a downstream and before its router
     // groups are joined. Checked and processed exactly as if received on the
-    // socket. The caller must not pass what the socket also received (magd
-    // passes only what reached the link before the add).
+    // socket. The caller should not pass what the socket also received (magd
+    // passes what reached the link before the add); a rare duplicate is
+    // harmless: Current State records restate state and hosts repeat State
+    // Change Reports anyway (RFC 3810 section 6.1).
     void receive_captured(const ReceivedMld& message);
     // How long after the end of the early query's Maximum Response Delay a
     // host's answer may still come (Linux: two jiffies, 20 ms at HZ=100, plus
@@ -261,6 +263,7 @@ class KernelProxy final : private ProxyInstanceOutput {
                                 const MembershipState& new_state);
 
     void on_mld(const ReceivedMld& message);
+    void process_mld(const ReceivedMld& message);  // on_mld after counting
     void on_upcall(const Upcall& upcall);
     void try_start_downstream(int ifindex);
     MifSet outputs_for(const Ipv6Address& source, const Ipv6Address& group, MifIndex parent) const;
