@@ -91,10 +91,12 @@ constexpr std::uint8_t kAllMldv2RoutersMac[] = {0x33, 0x33, 0x00, 0x00, 0x00, 0x
 
 }  // namespace
 
-std::vector<sock_filter> solicitation_filter(bool with_mld) {
+std::vector<sock_filter> solicitation_filter(bool solicitations, bool mld) {
     std::vector<sock_filter> program(std::begin(kFilter), std::end(kFilter));
-    if (!with_mld)
+    if (!mld)
         program[1].jt = to(1, kDrop);  // a Hop-by-Hop header: drop
+    if (!solicitations)
+        program[2].jt = to(2, kDrop);  // ICMPv6 without extension headers: drop
     return program;
 }
 
@@ -104,7 +106,8 @@ Expected<std::unique_ptr<SolicitationSocket>> SolicitationSocket::open(EventLoop
     Fd fd(::socket(AF_PACKET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, htons(ETH_P_IPV6)));
     if (!fd.valid())
         return Error::from_errno("solicitation capture: AF_PACKET socket (needs CAP_NET_RAW)");
-    std::vector<sock_filter> filter = solicitation_filter(static_cast<bool>(mld_handler));
+    std::vector<sock_filter> filter =
+        solicitation_filter(static_cast<bool>(handler), static_cast<bool>(mld_handler));
     sock_fprog program{static_cast<unsigned short>(filter.size()), filter.data()};
     if (::setsockopt(fd.get(), SOL_SOCKET, SO_ATTACH_FILTER, &program, sizeof program) != 0)
         return Error::from_errno("solicitation capture: attaching the BPF filter");
@@ -148,8 +151,12 @@ Status SolicitationSocket::listen_mld(int ifindex) {
     return {};
 }
 
-void SolicitationSocket::on_readable() {
-    for (int i = 0; i < 64; ++i) {  // bounded per wake-up; level-triggered
+void SolicitationSocket::drain() {
+    on_readable(4096);
+}
+
+void SolicitationSocket::on_readable(int budget) {
+    for (int i = 0; i < budget; ++i) {  // bounded per wake-up; level-triggered
         sockaddr_ll from{};
         iovec iov{buffer_.data(), buffer_.size()};
         alignas(cmsghdr) std::array<char, CMSG_SPACE(sizeof(timespec))> control{};

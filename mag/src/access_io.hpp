@@ -12,7 +12,9 @@
 // message goes whole (from the IPv6 header) to the MLD handler: magd needs
 // an MN's answer to its early General Query, which can arrive before the link
 // is a proxy downstream (PROTOCOL.md 6.2 steps 3 and 7). Frames we send are
-// ignored.
+// ignored. The filter passes only the kinds a handler is given for: magd
+// opens one socket for solicitations and, with multicast on, one for MLD,
+// which it drains at once when an access link becomes a downstream.
 //
 // MldQuerySender: that early General Query, sent at an MN's attach on an
 // access link with an Ethernet header as a whole frame through the
@@ -61,9 +63,9 @@ namespace pmip::mag {
 
 enum class SolicitationKind : std::uint8_t { kRouterSolicitation, kDadNeighborSolicitation };
 
-// The capture's classic BPF program (for SO_ATTACH_FILTER), with or without
-// the MLD branch; exposed for its unit test.
-std::vector<sock_filter> solicitation_filter(bool with_mld);
+// The capture's classic BPF program (for SO_ATTACH_FILTER), passing
+// solicitations, MLD listener messages, or both; exposed for its unit test.
+std::vector<sock_filter> solicitation_filter(bool solicitations, bool mld);
 
 class SolicitationSocket {
   public:
@@ -74,9 +76,14 @@ class SolicitationSocket {
     using MldHandler =
         std::function<void(int ifindex, std::span<const std::uint8_t> ipv6_packet,
                            std::optional<std::chrono::system_clock::time_point> received_at)>;
-    // Without an MLD handler the filter passes no MLD.
+    // The filter passes only what a handler is given for (magd opens one
+    // socket for solicitations and one for MLD).
     static Expected<std::unique_ptr<SolicitationSocket>> open(EventLoop& loop, Handler handler,
                                                               MldHandler mld_handler);
+    // Handles every frame queued now, at once (magd, when an access link
+    // becomes a proxy downstream: the MN's messages from before must reach
+    // the proxy before anything its own socket reads later).
+    void drain();
     // Receives frames to 33:33:00:00:00:16 (MLDv2 Reports) on `ifindex`
     // (PACKET_ADD_MEMBERSHIP): until the link is a proxy downstream nothing
     // else asks the device for that address, and a NIC with a hardware
@@ -90,7 +97,7 @@ class SolicitationSocket {
 
   private:
     SolicitationSocket(EventLoop& loop, Fd fd, Handler handler, MldHandler mld_handler);
-    void on_readable();
+    void on_readable(int budget = 64);
     EventLoop& loop_;
     Fd fd_;
     Handler handler_;

@@ -178,17 +178,20 @@ Status MagDaemon::open() {
         [this](int ifindex, const std::string& mac, SolicitationKind kind) {
             on_solicitation(ifindex, mac, kind);
         },
-        c.multicast.enabled
-            ? SolicitationSocket::MldHandler(
-                  [this](int ifindex, std::span<const std::uint8_t> packet,
-                         std::optional<std::chrono::system_clock::time_point> at) {
-                      on_captured_mld(ifindex, packet, at);
-                  })
-            : SolicitationSocket::MldHandler{});
+        {});
     if (!solicitations)
         return solicitations.error();
     solicitations_ = std::move(*solicitations);
     if (c.multicast.enabled) {
+        auto capture = SolicitationSocket::open(
+            loop_, {},
+            [this](int ifindex, std::span<const std::uint8_t> packet,
+                   std::optional<std::chrono::system_clock::time_point> at) {
+                on_captured_mld(ifindex, packet, at);
+            });
+        if (!capture)
+            return capture.error();
+        mld_capture_ = std::move(*capture);
         auto sender = MldQuerySender::open();
         if (!sender)
             return sender.error();
@@ -220,6 +223,7 @@ void MagDaemon::shutdown() {
     if (socket_)
         socket_->set_handler({});
     solicitations_.reset();
+    mld_capture_.reset();
     if (links_)
         links_->set_handler({});
     if (engine_) {
@@ -262,8 +266,8 @@ void MagDaemon::track(const Link& l) {
     link.mtu = l.mtu ? l.mtu : 1500;
     link.ethernet = l.mac.size() == 6;  // TUN / ARPHRD_NONE links have no L2 address
     prepare(link);
-    if (link.ethernet && !link.mld_listening && config_.multicast.enabled && solicitations_) {
-        if (Status st = solicitations_->listen_mld(link.ifindex); !st.ok()) {
+    if (link.ethernet && !link.mld_listening && mld_capture_) {
+        if (Status st = mld_capture_->listen_mld(link.ifindex); !st.ok()) {
             ++counters_["mld_listen_errors"];
             PMIP_WARNING(kMld, link_context(link.name), st.error().what);
         } else {
@@ -709,6 +713,9 @@ void MagDaemon::multicast_attached(const BindingEvent& event) {
         link->downstream_since_steady = loop_.clock().now();
         for (const mcast::ReceivedMld& m : captured) instance.proxy->receive_captured(m);
         counters_["mld_captured_passed"] += captured.size();
+        // Captures still queued go now, before the proxy's socket is read.
+        if (mld_capture_)
+            mld_capture_->drain();
     }
 }
 
@@ -872,6 +879,8 @@ json MagDaemon::show_counters() const {
     json daemon = json::object();
     for (const auto& [k, v] : counters_) daemon[k] = v;
     json access = solicitations_ ? solicitations_->counters() : json::object();
+    if (mld_capture_)
+        access["mld_capture"] = mld_capture_->counters();
     access.update(ra_socket_->counters());
     if (mld_query_sender_)
         access.update(mld_query_sender_->counters());

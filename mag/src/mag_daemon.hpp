@@ -185,7 +185,8 @@ class MagDaemon final : private MagObserver {
     std::unique_ptr<RaScheduler> ra_scheduler_;
     std::unique_ptr<MagEngine> engine_;
     std::unique_ptr<LinkMonitor> links_;
-    std::unique_ptr<SolicitationSocket> solicitations_;
+    std::unique_ptr<SolicitationSocket> solicitations_;  // RS / DAD NS
+    std::unique_ptr<SolicitationSocket> mld_capture_;    // MLD on access links (multicast on)
     std::unique_ptr<MldQuerySender> mld_query_sender_;
     std::unique_ptr<ControlServer> control_;
 

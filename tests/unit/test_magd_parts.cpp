@@ -329,9 +329,9 @@ namespace {
 // kernel's own BPF interpreter judges every packet (no privileges needed).
 struct FilterJudge {
     int fds[2] = {-1, -1};
-    explicit FilterJudge(bool with_mld) {
+    FilterJudge(bool solicitations, bool mld) {
         REQUIRE(::socketpair(AF_UNIX, SOCK_DGRAM, 0, fds) == 0);
-        std::vector<sock_filter> program = solicitation_filter(with_mld);
+        std::vector<sock_filter> program = solicitation_filter(solicitations, mld);
         sock_fprog prog{static_cast<unsigned short>(program.size()), program.data()};
         REQUIRE(::setsockopt(fds[1], SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof prog) == 0);
     }
@@ -357,7 +357,7 @@ std::vector<std::uint8_t> icmp_packet(const char* source, const char* destinatio
 
 }  // namespace
 
-TEST_CASE("magd capture filter: RS, DAD NS and MLD listener messages pass, nothing else",
+TEST_CASE("magd capture filter: RS, DAD NS and MLD listener messages pass as asked, nothing else",
           "[magd][capture]") {
     const std::vector<std::uint8_t> rs = {133, 0, 0, 0, 0, 0, 0, 0};
     const std::vector<std::uint8_t> ns(24, 0);
@@ -371,7 +371,7 @@ TEST_CASE("magd capture filter: RS, DAD NS and MLD listener messages pass, nothi
     query[0] = 130;
     ra[0] = 134;
 
-    FilterJudge with(true), without(false);
+    FilterJudge with(true, true), without(true, false), mld_only(false, true);
     const auto rs_packet = icmp_packet("fe80::1", "ff02::2", rs, false);
     CHECK(with.kept(rs_packet) == rs_packet.size());  // 48 octets: under the 128 kept
     CHECK(with.kept(icmp_packet("::", "ff02::2", rs, false)) > 0);
@@ -398,6 +398,10 @@ TEST_CASE("magd capture filter: RS, DAD NS and MLD listener messages pass, nothi
     CHECK(without.kept(rs_packet) > 0);
     CHECK(without.kept(icmp_packet("::", "ff02::1:ff00:1", ns_msg, false)) > 0);
     CHECK(without.kept(report_packet) == 0);
+    // MLD only (magd's capture socket): no solicitations.
+    CHECK(mld_only.kept(report_packet) == report_packet.size());
+    CHECK(mld_only.kept(rs_packet) == 0);
+    CHECK(mld_only.kept(icmp_packet("::", "ff02::1:ff00:1", ns_msg, false)) == 0);
 }
 
 TEST_CASE("magd early query sender: a whole frame to 33:33:00:00:00:01, Hop Limit 1, Router Alert",
