@@ -2,6 +2,9 @@
 #include "pmip/common/link_layer_frame.hpp"
 
 #include <algorithm>
+#include <vector>
+
+#include "tunnel_packet.hpp"
 
 namespace pmip {
 
@@ -14,12 +17,6 @@ constexpr std::array<std::uint8_t, kRouterAlertHeaderSize> kRouterAlert{
     0x01, 0x00};              // PadN, 0 octets of padding data
 // clang-format on
 
-std::uint32_t add_words(std::uint32_t sum, std::span<const std::uint8_t> data) {
-    for (std::size_t i = 0; i < data.size(); i += 2)
-        sum += static_cast<std::uint32_t>(data[i] << 8 | (i + 1 < data.size() ? data[i + 1] : 0));
-    return sum;
-}
-
 }  // namespace
 
 std::size_t icmpv6_packet_size(const Icmpv6PacketSpec& spec) {
@@ -28,21 +25,10 @@ std::size_t icmpv6_packet_size(const Icmpv6PacketSpec& spec) {
 
 std::uint16_t compute_icmpv6_checksum(std::span<const std::uint8_t> icmp, const Ipv6Address& source,
                                       const Ipv6Address& destination) {
-    // Pseudo-header [RFC 8200 section 8.1]: source, destination, 32-bit
-    // upper-layer length, three zero octets, next header 58.
-    std::uint32_t sum = add_words(0, source);
-    sum = add_words(sum, destination);
-    const auto length = static_cast<std::uint32_t>(icmp.size());
-    sum += (length >> 16) + (length & 0xffff);
-    sum += kNextHeaderIcmpv6;
-    if (icmp.size() >= 4) {
-        sum = add_words(sum, icmp.first(2));  // skip the checksum field itself
-        sum = add_words(sum, icmp.subspan(4));
-    } else {
-        sum = add_words(sum, icmp);
-    }
-    while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
-    return static_cast<std::uint16_t>(~sum);
+    std::vector<std::uint8_t> zeroed(icmp.begin(), icmp.end());
+    if (zeroed.size() >= 4)
+        zeroed[2] = zeroed[3] = 0;
+    return tunnel_packet::icmpv6_checksum(source, destination, zeroed);
 }
 
 std::size_t build_icmpv6_packet(const Icmpv6PacketSpec& spec, std::span<std::uint8_t> out) {
@@ -66,8 +52,9 @@ std::size_t build_icmpv6_packet(const Icmpv6PacketSpec& spec, std::span<std::uin
         at += kRouterAlertHeaderSize;
     }
     std::copy(spec.icmp.begin(), spec.icmp.end(), p + at);
-    const std::uint16_t checksum =
-        compute_icmpv6_checksum(spec.icmp, spec.source, spec.destination);
+    p[at + 2] = p[at + 3] = 0;  // the checksum field counts as zero
+    const std::uint16_t checksum = tunnel_packet::icmpv6_checksum(
+        spec.source, spec.destination, std::span<const std::uint8_t>(p + at, spec.icmp.size()));
     p[at + 2] = static_cast<std::uint8_t>(checksum >> 8);
     p[at + 3] = static_cast<std::uint8_t>(checksum);
     return size;

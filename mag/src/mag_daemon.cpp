@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <ctime>
 #include <filesystem>
+#include <utility>
 
 #include "pmip/common/log.hpp"
 
@@ -196,6 +197,11 @@ Status MagDaemon::open() {
         if (!sender)
             return sender.error();
         mld_query_sender_ = std::move(*sender);
+        mcast::SerializeError error{};
+        early_query_icmp_ = mcast::serialize(mcast::general_query(c.multicast.querier), &error);
+        if (early_query_icmp_.empty())
+            return Error{EINVAL, "the early General Query does not serialize: " +
+                                     std::string(mcast::to_string(error))};
     }
 
     for (const auto& link : links_->links()) {
@@ -454,24 +460,26 @@ void MagDaemon::send_early_query(AccessLink& link) {
     const BindingUpdateListEntry* e = engine_->find_by_interface(link.ifindex);
     if (e == nullptr || e->state != BulState::kRegistering || !e->policy.multicast)
         return;
-    mcast::SerializeError error{};
-    const std::vector<std::uint8_t> icmp =
-        mcast::serialize(mcast::general_query(config_.multicast.querier), &error);
-    if (icmp.empty()) {
-        ++counters_["early_query_serialize_errors"];
-        return;
-    }
     if (Status st = mld_query_sender_->send_general_query(link.ifindex, config_.access.router_link_local,
-                                                          icmp);
+                                                          early_query_icmp_);
         !st.ok()) {
         ++counters_["early_query_errors"];
         PMIP_WARNING(kMld, link_context(link.name), st.error().what);
         return;
     }
-    const TimePoint now = loop_.clock().now();
-    link.early_query = now;
+    link.early_query = loop_.clock().now();
     link.early_entry = e->id;
-    link.capture_until = now + kEarlyCaptureWindow;
+}
+
+// The early query of `link`, if it was sent for the link's current
+// registration less than kEarlyCaptureWindow ago.
+std::optional<TimePoint> MagDaemon::current_early_query(const AccessLink& link) const {
+    if (!link.early_query || loop_.clock().now() > *link.early_query + kEarlyCaptureWindow)
+        return std::nullopt;
+    const BindingUpdateListEntry* e = engine_->find_by_interface(link.ifindex);
+    if (e == nullptr || e->id != link.early_entry)
+        return std::nullopt;
+    return link.early_query;
 }
 
 // The proxy instance `link` is a downstream of, if any.
@@ -499,9 +507,7 @@ void MagDaemon::on_captured_mld(int ifindex, std::span<const std::uint8_t> packe
         return;
     }
     AccessLink& link = it->second;
-    const BindingUpdateListEntry* e = engine_->find_by_interface(ifindex);
-    if (!link.early_query || loop_.clock().now() > link.capture_until || e == nullptr ||
-        e->id != link.early_entry) {
+    if (!current_early_query(link)) {
         ++counters_["mld_captured_outside_window"];
         return;
     }
@@ -545,7 +551,6 @@ void MagDaemon::on_captured_mld(int ifindex, std::span<const std::uint8_t> packe
 void MagDaemon::forget_early_query(AccessLink& link) {
     link.early_query.reset();
     link.early_entry = 0;
-    link.capture_until = {};
     link.captured.clear();
     link.downstream_since.reset();
 }
@@ -630,29 +635,41 @@ void MagDaemon::publish(const BindingEvent& event) {
 
 // RFC 6224 section 3 steps 4-6 and section 4.2: the MN's link becomes a
 // downstream of the instance whose upstream is the tunnel to its LMA (created
-// with the first MN of that LMA); the proxy sends a General Query on it at once.
+// with the first MN of that LMA); the proxy sends a General Query on it at
+// once, unless the early query at attach (send_early_query) counts as it.
 void MagDaemon::multicast_attached(const BindingEvent& event) {
     const auto a = access_.find(event.access_ifindex);
     AccessLink* link = a == access_.end() ? nullptr : &a->second;
-    // The early query's answers are for this add only.
-    std::optional<TimePoint> early;
+    // The early query and its answers are for this add only.
+    const std::optional<TimePoint> early = link ? current_early_query(*link) : std::nullopt;
     std::vector<mcast::ReceivedMld> captured;
-    if (link) {
-        const BindingUpdateListEntry* e = engine_->find_by_interface(event.access_ifindex);
-        if (link->early_query && loop_.clock().now() <= link->capture_until && e != nullptr &&
-            e->id == link->early_entry) {
-            early = link->early_query;
-            captured = std::move(link->captured);
-        } else {
-            forget_early_query(*link);
-        }
-        link->captured.clear();
-    }
-    if (!config_.multicast.enabled || !event.multicast || event.tunnel_device.empty()) {
+    if (early)
+        captured = std::exchange(link->captured, {});
+    mcast::KernelProxy* proxy = add_multicast_downstream(event, early);
+    if (proxy == nullptr || !early) {
         if (link)
             forget_early_query(*link);
         return;
     }
+    // The proxy's socket hears the link from now on; what the MN said since
+    // the early query, in order, goes to it (PROTOCOL.md 6.2 step 7), then
+    // the captures still queued, before the proxy's socket is read; later
+    // ones are judged by their receive time (on_captured_mld).
+    link->downstream_since = std::chrono::system_clock::now();
+    link->downstream_since_steady = loop_.clock().now();
+    for (const mcast::ReceivedMld& m : captured) proxy->receive_captured(m);
+    counters_["mld_captured_passed"] += captured.size();
+    if (mld_capture_)
+        mld_capture_->drain();
+}
+
+// The instance of the event's LMA (created with its first MN) with the
+// event's access link added as a downstream; null when the MN is not
+// admitted, the link was a downstream already, or an error was logged.
+mcast::KernelProxy* MagDaemon::add_multicast_downstream(const BindingEvent& event,
+                                                        std::optional<TimePoint> early_query) {
+    if (!config_.multicast.enabled || !event.multicast || event.tunnel_device.empty())
+        return nullptr;
     const std::string ctx = "[mag mcast lma=" + to_string(event.lma) + "]";
     McastInstance& instance = multicast_[event.lma];
     if (instance.proxy && instance.upstream != event.tunnel_device) {
@@ -678,9 +695,7 @@ void MagDaemon::multicast_attached(const BindingEvent& event) {
             ++counters_["multicast_errors"];
             PMIP_ERROR(kMld, ctx, "no multicast for this LMA's MNs: " + proxy.error().what);
             multicast_.erase(event.lma);
-            if (link)
-                forget_early_query(*link);
-            return;
+            return nullptr;
         }
         instance.proxy = std::move(*proxy);
         instance.upstream = event.tunnel_device;
@@ -689,34 +704,17 @@ void MagDaemon::multicast_attached(const BindingEvent& event) {
         PMIP_INFO(kMld, ctx, "MLD proxy instance: upstream " + event.tunnel_device + ", table " +
                                  std::to_string(table));
     }
-    if (instance.proxy->has_downstream(event.access_device)) {
-        if (link)
-            forget_early_query(*link);
-        return;
-    }
-    if (Status st =
-            instance.proxy->add_downstream(event.access_device, config_.multicast.querier, early);
+    if (instance.proxy->has_downstream(event.access_device))
+        return nullptr;
+    if (Status st = instance.proxy->add_downstream(event.access_device, config_.multicast.querier,
+                                                   early_query);
         !st.ok()) {
         ++counters_["multicast_errors"];
         PMIP_ERROR(kMld, ctx, "access link " + event.access_device + " not added: " + st.error().what);
-        if (link)
-            forget_early_query(*link);
-        return;
+        return nullptr;
     }
     ++counters_["multicast_downstreams_added"];
-    if (link && early) {
-        // The proxy's socket hears the link from now on; what the MN said
-        // since the early query, in order, goes to it (PROTOCOL.md 6.2 step
-        // 7), and so do captures still queued that reached the link before
-        // this moment (on_captured_mld).
-        link->downstream_since = std::chrono::system_clock::now();
-        link->downstream_since_steady = loop_.clock().now();
-        for (const mcast::ReceivedMld& m : captured) instance.proxy->receive_captured(m);
-        counters_["mld_captured_passed"] += captured.size();
-        // Captures still queued go now, before the proxy's socket is read.
-        if (mld_capture_)
-            mld_capture_->drain();
-    }
+    return instance.proxy.get();
 }
 
 // RFC 6224 sections 3 and 6: the link stops being a downstream; its

@@ -26,7 +26,7 @@
 //
 // Counters (show counters "daemon"): access_links_prepared, prepare_errors,
 // attach_no_policy_for_interface, solicitations_not_access_link,
-// ra_errors, early_query_errors, early_query_serialize_errors,
+// ra_errors, early_query_errors,
 // mld_captured_not_access_link, mld_captured_outside_window,
 // mld_captured_unparsed, mld_captured_passed, mld_captured_buffered,
 // mld_captured_overflow, mld_captured_seen_by_proxy,
@@ -120,7 +120,6 @@ class MagDaemon final : private MagObserver {
         // those that reached the link before the proxy listened on it.
         std::optional<TimePoint> early_query;
         std::uint64_t early_entry = 0;  // BindingUpdateListEntry::id
-        TimePoint capture_until{};
         std::vector<mcast::ReceivedMld> captured;
         // When the link became a downstream, on the kernel's receive-time
         // clock (CLOCK_REALTIME) and on the steady clock, to notice a step.
@@ -150,6 +149,7 @@ class MagDaemon final : private MagObserver {
     void on_captured_mld(int ifindex, std::span<const std::uint8_t> packet,
                          std::optional<std::chrono::system_clock::time_point> received_at);
     void forget_early_query(AccessLink& link);
+    std::optional<TimePoint> current_early_query(const AccessLink& link) const;
     mcast::KernelProxy* downstream_proxy(const AccessLink& link);
     bool attach(AccessLink& link, const std::string& mac, const char* how);
     void send_ra(int ifindex, bool withdraw);
@@ -158,6 +158,8 @@ class MagDaemon final : private MagObserver {
     void publish(const BindingEvent& event);
     // The embedded MLD proxy follows the binding events (RFC 6224 section 3).
     void multicast_attached(const BindingEvent& event);
+    mcast::KernelProxy* add_multicast_downstream(const BindingEvent& event,
+                                                 std::optional<TimePoint> early_query);
     void multicast_detached(const BindingEvent& event);
     nlohmann::json show_multicast() const;
 
@@ -188,6 +190,7 @@ class MagDaemon final : private MagObserver {
     std::unique_ptr<SolicitationSocket> solicitations_;  // RS / DAD NS
     std::unique_ptr<SolicitationSocket> mld_capture_;    // MLD on access links (multicast on)
     std::unique_ptr<MldQuerySender> mld_query_sender_;
+    std::vector<std::uint8_t> early_query_icmp_;  // general_query(multicast.querier), serialized
     std::unique_ptr<ControlServer> control_;
 
     std::map<int, AccessLink> access_;

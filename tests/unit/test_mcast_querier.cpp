@@ -56,6 +56,19 @@ class RecordingOutput final : public QuerierOutput {
     std::vector<bool> querier_events;
 };
 
+// A querier not started yet, with the clock and timers that drive it.
+struct Unstarted {
+    SimulatedClock clock;
+    TimerQueue timers{clock};
+    RecordingOutput out;
+    Querier q;
+    explicit Unstarted(const QuerierConfig& c) : q(timers, out, kRouter, c) {}
+    void step(Duration d) {
+        clock.advance(d);
+        timers.run_due();
+    }
+};
+
 MembershipState include(SourceSet s) {
     return {FilterMode::kInclude, std::move(s)};
 }
@@ -574,19 +587,14 @@ TEST_CASE(
     "startup: Startup Query Count General Queries Startup Query Interval apart, then Query "
     "Interval",
     "[mcast][querier]") {
-    SimulatedClock clock;
-    TimerQueue timers(clock);
-    RecordingOutput out;
     QuerierConfig c;
     c.startup_query_interval = 1s;
     c.startup_query_count = 3;
-    Querier q(timers, out, kRouter, c);
+    Unstarted u(c);
+    auto& [clock, timers, out, q] = u;
     q.start();
     CHECK(out.queries.size() == 1);
-    auto step = [&](Duration d) {
-        clock.advance(d);
-        timers.run_due();
-    };
+    auto step = [&](Duration d) { u.step(d); };
     step(1s);
     CHECK(out.queries.size() == 2);
     step(1s);
@@ -624,16 +632,13 @@ TEST_CASE("General Query contents: to ff02::1, MRC = QRI, QRV = RV, QQIC = QI",
 
 TEST_CASE("general_query(config) is what the querier sends, in both versions", "[mcast][querier]") {
     for (unsigned version : {1u, 2u}) {
-        SimulatedClock clock;
-        TimerQueue timers(clock);
-        RecordingOutput out;
         QuerierConfig c = QuerierConfig::with_robustness(3);
         c.query_response_interval = 7ms;
         c.version = version;
-        Querier q(timers, out, kRouter, c);
-        q.start();
-        REQUIRE(out.queries.size() == 1);
-        CHECK(out.queries[0].message == general_query(c));
+        Unstarted u(c);
+        u.q.start();
+        REQUIRE(u.out.queries.size() == 1);
+        CHECK(u.out.queries[0].message == general_query(c));
     }
     QuerierConfig c;
     c.query_response_interval = 1ms;
@@ -648,23 +653,18 @@ TEST_CASE(
     "start_after_query: no query now, the adapter's counts as startup query 1, the next one "
     "a Startup Query Interval after it (RFC 3810 9.6, 9.7)",
     "[mcast][querier]") {
-    SimulatedClock clock;
-    TimerQueue timers(clock);
-    RecordingOutput out;
     QuerierConfig c;
     c.startup_query_interval = 1s;
     c.startup_query_count = 3;
-    Querier q(timers, out, kRouter, c);
+    Unstarted u(c);
+    auto& [clock, timers, out, q] = u;
     const TimePoint sent = clock.now();
     clock.advance(300ms);  // the PBA took this long
     q.start_after_query(sent);
     CHECK(q.is_querier());
     CHECK(out.queries.empty());
     CHECK(q.counters().general_queries_sent_before_start == 1);
-    auto step = [&](Duration d) {
-        clock.advance(d);
-        timers.run_due();
-    };
+    auto step = [&](Duration d) { u.step(d); };
     step(699ms);
     CHECK(out.queries.empty());
     step(1ms);  // sent + 1 s
@@ -685,13 +685,11 @@ TEST_CASE(
 
 TEST_CASE("start_after_query: a query older than the Startup Query Interval is followed at once",
           "[mcast][querier]") {
-    SimulatedClock clock;
-    TimerQueue timers(clock);
-    RecordingOutput out;
     QuerierConfig c;
     c.startup_query_interval = 1s;
     c.startup_query_count = 1;  // the adapter's was the only startup query
-    Querier q(timers, out, kRouter, c);
+    Unstarted u(c);
+    auto& [clock, timers, out, q] = u;
     const TimePoint sent = clock.now();
     clock.advance(130s);
     q.start_after_query(sent);
