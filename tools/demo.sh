@@ -57,7 +57,12 @@ trap 'exit 130' INT TERM
 say "== 2. bringing up the testbed: correspondent, lmad, mag1, mag2, one mobile node at mag1"
 $TB up "$NAME" "$BUILD" 1 multicast || exit 1
 t0=$(date +%s%3N)
-ADDR=$($TB address "$NAME" 1 20) || { echo "demo: the MN got no address (see /run/pmip-testbed/$NAME/*.log)" >&2; exit 1; }
+keep_logs() {  # the testbed's logs outlive the teardown
+    local kept=/tmp/pmip-demo-$NAME-logs
+    mkdir -p "$kept" && cp /run/pmip-testbed/"$NAME"/*.log "$kept"/ 2>/dev/null
+    echo "$kept"
+}
+ADDR=$($TB address "$NAME" 1 20) || { echo "demo: the MN got no address (daemon logs kept in $(keep_logs))" >&2; exit 1; }
 t1=$(date +%s%3N)
 say "   the MN configured $ADDR by SLAAC from magd's Router Advertisement ($((t1 - t0)) ms after start)"
 $TB ctl "$NAME" lma --json show bindings >"$WORK/before.json"

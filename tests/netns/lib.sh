@@ -9,7 +9,9 @@
 #            pass / fail WHAT by hand; finish: the summary line, then exit 1 if
 #            a check failed, else 0.
 # Skips      skip REASON: "SKIPPED: REASON", exit 77; need_root [WHY];
-#            need_tools TOOL...; need_tun.
+#            need_tools TOOL...; need_tun; need_ip6mr (IPv6 multicast routing:
+#            MRT6_VERSION on a raw ICMPv6 socket); ip6mr_missing: the reason
+#            on stdout and status 0 when the kernel has no ip6mr, else 1.
 # Polling    wait_until SECONDS COMMAND...: COMMAND every 0.1 s until it
 #            succeeds, once more at the deadline; COMMAND's last status.
 # Processes  PIDS: background jobs, SIGTERMed and reaped on exit (add with
@@ -72,6 +74,27 @@ need_tools() {
     for tool in "$@"; do command -v "$tool" >/dev/null || skip "$tool not installed"; done
 }
 need_tun() { [[ -c /dev/net/tun ]] || skip "no /dev/net/tun (userspace tunnel backend)"; }
+ip6mr_missing() {
+    "$PY" - <<'EOF' 2>/dev/null
+import errno, socket, sys
+try:
+    s = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_ICMPV6)
+    s.getsockopt(socket.IPPROTO_IPV6, 206, 4)  # MRT6_VERSION
+except OSError as e:
+    if e.errno == errno.ENOPROTOOPT:
+        print("kernel without IPv6 multicast routing (CONFIG_IPV6_MROUTE): MRT6_VERSION: "
+              + e.strerror)
+        sys.exit(0)
+    print("cannot probe IPv6 multicast routing: " + str(e))
+    sys.exit(0)
+sys.exit(1)
+EOF
+}
+need_ip6mr() {
+    local reason
+    reason=$(ip6mr_missing) && skip "$reason"
+    return 0
+}
 
 # ------------------------------------------------------------------ polling
 wait_until() {  # wait_until SECONDS COMMAND...

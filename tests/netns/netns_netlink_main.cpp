@@ -7,7 +7,10 @@
 // (fresh_namespace() in test_netns_netlink.cpp), so whatever a test creates
 // disappears with its namespace, even when the test fails or the process
 // dies. When that is impossible here it prints "SKIPPED: <reason>" and exits
-// 77, which CTest reports as skipped (SKIP_RETURN_CODE).
+// 77, which CTest reports as skipped (SKIP_RETURN_CODE). With
+// PMIP_TEST_NEEDS_IP6MR=1 in the environment (the netns_netlink_ip6mr test,
+// which runs the [ip6mr] cases) it also skips, naming the reason, when the
+// kernel has no IPv6 multicast routing.
 //
 // Threading: single-threaded.
 #define CATCH_CONFIG_RUNNER
@@ -20,6 +23,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <string_view>
+
+#include "pmip/mcast/multicast_router.hpp"
 
 int main(int argc, char** argv) {
     if (::geteuid() != 0) {
@@ -33,6 +39,12 @@ int main(int argc, char** argv) {
     if (std::system("ip -V >/dev/null 2>&1") != 0) {
         std::printf("SKIPPED: iproute2 'ip' not found\n");
         return 77;
+    }
+    if (const char* need = std::getenv("PMIP_TEST_NEEDS_IP6MR"); need && std::string_view(need) == "1") {
+        if (auto reason = pmip::mcast::ip6mr_unavailable_reason()) {
+            std::printf("SKIPPED: %s\n", reason->c_str());
+            return 77;
+        }
     }
     return Catch::Session().run(argc, argv);
 }

@@ -57,6 +57,7 @@ now() { date +%s.%N; }
 
 # ---------------------------------------------------------------- kernel support
 ip netns add "$NS_S" || { echo "FAIL - creating namespaces"; exit 1; }
+need_ip6mr
 if ! in_ns "$NS_S" "$PY" - <<'EOF' 2>"$WORK/probe.err"; then
 import socket, struct
 s = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_ICMPV6)

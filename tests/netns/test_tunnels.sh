@@ -35,6 +35,7 @@ need_root "network namespaces, TUN devices, raw sockets"
 need_tools ip python3
 HAVE_SMCROUTE=1
 command -v smcrouted >/dev/null && command -v smcroutectl >/dev/null || HAVE_SMCROUTE=0
+IP6MR_MISSING=$(ip6mr_missing) || IP6MR_MISSING=
 
 ID=$$
 NS_A=pmt-$ID-a
@@ -149,6 +150,10 @@ multicast_flow() {
     local what=$1 tunnel_a=$2 tunnel_b=$3 count=200
     if ((HAVE_SMCROUTE == 0)); then
         echo "skip - $what: multicast (smcroute not installed)"
+        return
+    fi
+    if [[ -n $IP6MR_MISSING ]]; then
+        echo "skip - $what: multicast through smcroute (SKIPPED: $IP6MR_MISSING)"
         return
     fi
     local conf=$WORK/smcroute-$tunnel_b.conf

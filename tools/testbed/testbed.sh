@@ -61,6 +61,22 @@ down() {
     rm -rf "$dir"
 }
 
+# daemon_failed NAME WHO: WHO's daemon did not answer. Prints the end of its
+# log, keeps every daemon log of the testbed in KEPT_LOGS (they would go with
+# the state directory), takes the testbed down and exits 1.
+daemon_failed() {
+    local name=$1 who=$2 dir=$STATE_ROOT/$1 label
+    case $who in
+        lma) label=lmad ;; lma2) label=lmad2 ;; mag1) label=magd1 ;; mag2) label=magd2 ;;
+    esac
+    local kept=${PMIP_TESTBED_KEPT_LOGS:-/tmp}/pmip-testbed-$name-logs
+    mkdir -p "$kept" && cp "$dir"/*.log "$dir"/*.conf "$kept"/ 2>/dev/null
+    echo "testbed: $who daemon did not start; the end of $label.log:" >&2
+    tail -n 20 "$dir/$label.log" 2>/dev/null | sed 's/^/    /' >&2
+    down "$name"
+    die "$who daemon did not start (logs and configs kept in $kept)"
+}
+
 start_daemon() {  # start_daemon NAME NODE LABEL BINARY CONFIG
     local name=$1 node=$2 label=$3 binary=$4 config=$5 dir=$STATE_ROOT/$1
     ip netns exec "$name-$node" "$binary" --config "$config" >>"$dir/$label.log" 2>&1 &
@@ -269,7 +285,7 @@ EOF
     start_daemon "$name" mag1 magd1 "$build/mag/magd" "$dir/magd1.conf"
     start_daemon "$name" mag2 magd2 "$build/mag/magd" "$dir/magd2.conf"
     for who in lma mag1 mag2 ${twolmas:+lma2}; do
-        wait_for 10 ctl "$name" "$who" show counters || { down "$name"; die "$who daemon did not start (see its log)"; }
+        wait_for 10 ctl "$name" "$who" show counters || daemon_failed "$name" "$who"
     done
     for i in $(seq 1 "$mns"); do
         ip -n "$M2" link set "mn$i" up  # no carrier: the MN's p2 is down

@@ -162,6 +162,14 @@ class MulticastRouter {
     virtual void set_upcall_handler(UpcallHandler handler) = 0;
 };
 
+// Why this kernel cannot do IPv6 multicast routing (ip6mr), or nullopt when
+// it can: getsockopt(MRT6_VERSION) on a raw ICMPv6 socket, which has no side
+// effect and fails with ENOPROTOOPT when the kernel was built without
+// CONFIG_IPV6_MROUTE (the socket itself needs CAP_NET_RAW). E.g. "kernel
+// without IPv6 multicast routing (CONFIG_IPV6_MROUTE): MRT6_VERSION:
+// Protocol not available".
+std::optional<std::string> ip6mr_unavailable_reason();
+
 // The MRT6 socket of table `table` (1..2^32-2; 254 is the default table that
 // the "from all lookup main" ip6mr rule uses). Fails when the kernel lacks
 // CONFIG_IPV6_MROUTE(_MULTIPLE_TABLES) or the table already has a socket
