@@ -9,6 +9,7 @@ packages=(
   build-essential cmake pkg-config clang libclang-rt-14-dev
   libnl-3-dev libnl-route-3-dev libmnl-dev libssl-dev
   libboost-program-options-dev catch2 libpcap-dev nlohmann-json3-dev
+  libbpf-dev  # the ebpf multicast forwarding backend (built with clang -target bpf)
   # tests: independent decoders and builders, namespaces
   tshark python3-scapy iproute2 smcroute ndisc6 iputils-ping procps
 )

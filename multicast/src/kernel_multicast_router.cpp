@@ -49,6 +49,9 @@ class KernelMulticastRouter final : public MulticastRouter {
     }
 
     std::uint32_t table() const override { return table_; }
+    const char* backend() const override { return "kernel"; }
+    std::size_t max_mifs() const override { return kMaxMifs; }
+    bool needs_ip6mr_rules() const override { return true; }
 
     Status add_mif(MifIndex mif, int ifindex, const std::string& name) override {
         if (ifindex <= 0 || ifindex > 0xffff) {
@@ -211,7 +214,41 @@ Expected<std::unique_ptr<MulticastRouter>> make_kernel_multicast_router(EventLoo
     return std::unique_ptr<MulticastRouter>(std::move(router));
 }
 
+Status MulticastRouter::add_group_entry(const Ipv6Address& group, MifIndex, const MifSet&) {
+    return Error{EOPNOTSUPP, std::string(backend()) + " multicast forwarding: no (*," +
+                                 to_string(group) + ") entries"};
+}
+
+Status MulticastRouter::delete_group_entry(const Ipv6Address& group) {
+    return Error{EOPNOTSUPP, std::string(backend()) + " multicast forwarding: no (*," +
+                                 to_string(group) + ") entries"};
+}
+
 // --- fake --------------------------------------------------------------------
+
+Status FakeMulticastRouter::add_group_entry(const Ipv6Address& group, MifIndex parent,
+                                            const MifSet& outputs) {
+    if (!group_entries_supported)
+        return MulticastRouter::add_group_entry(group, parent, outputs);
+    if (fail_with)
+        return *fail_with;
+    if (!mif_set.contains(parent) || !outputs.is_subset_of(mif_set))
+        return Error{ENFILE, "fake router: (*,G) with an absent MIF"};
+    MfcEntry& e = group_entries[group];
+    e.group = group;
+    e.parent = parent;
+    e.outputs = outputs;
+    return {};
+}
+
+Status FakeMulticastRouter::delete_group_entry(const Ipv6Address& group) {
+    if (!group_entries_supported)
+        return MulticastRouter::delete_group_entry(group);
+    if (fail_with)
+        return *fail_with;
+    group_entries.erase(group);
+    return {};
+}
 
 Status FakeMulticastRouter::add_mif(MifIndex mif, int ifindex, const std::string& name) {
     if (fail_with)

@@ -2,6 +2,7 @@
 // 4.2; RFC 3810 sections 5.1.14, 6.2, 7.4; RFC 6224 sections 3, 4.2, 6].
 // show() is in kernel_proxy_show.cpp.
 #include "pmip/mcast/kernel_proxy.hpp"
+#include "pmip/mcast/ebpf_multicast_router.hpp"
 
 #include <algorithm>
 
@@ -61,7 +62,15 @@ Expected<std::unique_ptr<KernelProxy>> KernelProxy::create(EventLoop& loop, Rout
     }
     const std::string upstream_name =
         parts.interfaces->name(upstream).value_or("#" + std::to_string(upstream));
-    auto router = make_kernel_multicast_router(loop, config.table);
+    Forwarding backend = config.forwarding;
+    if (backend == Forwarding::kAuto) {
+        auto choice = choose_forwarding(Forwarding::kAuto);
+        if (!choice)
+            return proxy_error(config.name, choice.error().what, choice.error().code);
+        backend = choice->backend;
+    }
+    auto router = make_multicast_router(loop, backend, config.table,
+                                        config.filter_handle ? config.filter_handle : config.table);
     if (!router)
         return proxy_error(config.name, router.error().what, router.error().code);
     auto mld = make_kernel_mld_socket(loop);
@@ -73,7 +82,7 @@ Expected<std::unique_ptr<KernelProxy>> KernelProxy::create(EventLoop& loop, Rout
     parts.router = std::move(router.value());
     parts.mld = std::move(mld.value());
     parts.upstream = std::move(membership.value());
-    parts.max_mifs = kMaxMifs;
+    parts.max_mifs = static_cast<MifIndex>(std::min<std::size_t>(parts.router->max_mifs(), 65535));
     return create(loop, routes, std::move(config), std::move(parts));
 }
 
@@ -137,6 +146,13 @@ KernelProxy::~KernelProxy() {
     for (const auto& [g, sources] : routes_by_group_)
         for (const auto& [s, r] : sources) all.emplace_back(s, g);
     for (const auto& [s, g] : all) delete_route(s, g);
+    for (const auto& [g, outputs] : group_entries_) {
+        if (Status st = parts_.router->delete_group_entry(g); !st) {
+            ++counters_.group_entry_errors;
+            PMIP_WARNING(kMld, context(), st.error().what);
+        }
+    }
+    group_entries_.clear();
     std::vector<std::string> names;
     for (const auto& [ifindex, d] : downstreams_) names.push_back(d.name);
     for (const auto& n : names) (void)remove_downstream(n);
@@ -165,6 +181,8 @@ MulticastRule KernelProxy::rule_of(const Interface& interface) const {
 }
 
 Status KernelProxy::add_rule(Interface& interface) {
+    if (!parts_.router->needs_ip6mr_rules())
+        return {};
     if (Status s = routes_.add(rule_of(interface)); !s) {
         ++counters_.rule_errors;
         return s;
@@ -320,6 +338,17 @@ Status KernelProxy::remove_downstream(const std::string& ifname) {
         }
     }
     for (const auto& [s, g] : doomed) delete_route(s, g);
+    if (!shutting_down_) {
+        std::vector<std::pair<Ipv6Address, MifSet>> changed;
+        for (const auto& [g, outputs] : group_entries_) {
+            if (!outputs.contains(mif))
+                continue;
+            MifSet next = outputs;
+            next.erase(mif);
+            changed.emplace_back(g, std::move(next));
+        }
+        for (auto& [g, next] : changed) write_group_entry(g, std::move(next));
+    }
     it = downstreams_.find(ifindex);
     parts_.mld->leave_router_groups(ifindex);
     if (Status s = parts_.router->delete_mif(mif); !s) {
@@ -560,6 +589,7 @@ void KernelProxy::delete_route(const Ipv6Address& source, const Ipv6Address& gro
 void KernelProxy::forwarding_changed(const Ipv6Address& group) {
     if (shutting_down_)
         return;
+    recompute_group_entry(group);
     const auto git = routes_by_group_.find(group);
     if (git == routes_by_group_.end())
         return;
@@ -571,13 +601,17 @@ void KernelProxy::forwarding_changed(const Ipv6Address& group) {
 void KernelProxy::downstream_forwarding_changed(const Ipv6Address& group, InterfaceId downstream) {
     if (shutting_down_)
         return;
-    const auto git = routes_by_group_.find(group);
-    if (git == routes_by_group_.end())
-        return;
     const auto dit = downstreams_.find(static_cast<int>(downstream));
     if (dit == downstreams_.end())
         return;
     const MifIndex mif = dit->second.mif;
+    if (parts_.router->supports_group_entries()) {
+        update_group_entry_bit(group, downstream, mif);
+        pin_named_sources(group, downstream);
+    }
+    const auto git = routes_by_group_.find(group);
+    if (git == routes_by_group_.end())
+        return;
     for (auto& [s, r] : git->second) {
         std::optional<InterfaceId> arrival;
         if (r.parent != upstream_.mif) {
@@ -611,6 +645,101 @@ void KernelProxy::downstream_forwarding_changed(const Ipv6Address& group, Interf
 void KernelProxy::recompute_all() {
     for (auto& [g, sources] : routes_by_group_)
         for (auto& [s, r] : sources) install(s, g, r, outputs_for(s, g, r.parent), false);
+    if (!parts_.router->supports_group_entries())
+        return;
+    std::set<Ipv6Address> groups;
+    for (const auto& [g, outputs] : group_entries_) groups.insert(g);
+    for (const auto& g : instance_->database().groups()) groups.insert(g);
+    for (const auto& g : groups) recompute_group_entry(g);
+}
+
+// --- (*,G) entries (backends that hold them: ebpf) ----------------------------
+// Upstream data of G from any source that has no (S,G) entry goes to the
+// downstreams that want a source nobody named (EXCLUDE mode, RFC 3810 7.3),
+// from its first packet: the entry exists as soon as a listener does, not
+// after a cache miss. Sources a downstream names (INCLUDE {S}, EXCLUDE {S})
+// get their own (S,G) entry at the same moment (pin_named_sources), whose
+// outputs follow RFC 4605 section 4.2 per source.
+
+void KernelProxy::write_group_entry(const Ipv6Address& group, MifSet outputs) {
+    const auto it = group_entries_.find(group);
+    const bool present = it != group_entries_.end();
+    if (present ? it->second == outputs : outputs.empty())
+        return;
+    const Status st = outputs.empty() ? parts_.router->delete_group_entry(group)
+                                      : parts_.router->add_group_entry(group, upstream_.mif, outputs);
+    if (!st) {
+        ++counters_.group_entry_errors;
+        if (drop_log().allow())
+            PMIP_WARNING(kMld, context(), st.error().what);
+        return;
+    }
+    ++counters_.group_entry_updates;
+    if (outputs.empty())
+        group_entries_.erase(it);
+    else
+        group_entries_[group] = std::move(outputs);
+}
+
+void KernelProxy::update_group_entry_bit(const Ipv6Address& group, InterfaceId downstream,
+                                         MifIndex mif) {
+    if (!beyond_link_scope(group))
+        return;
+    const bool wanted = instance_->forwards_to(downstream, Ipv6Address{}, group, std::nullopt);
+    const auto it = group_entries_.find(group);
+    const bool has = it != group_entries_.end() && it->second.contains(mif);
+    if (wanted == has)
+        return;
+    MifSet outputs = it == group_entries_.end() ? MifSet{} : it->second;
+    if (wanted)
+        outputs.insert(mif);
+    else
+        outputs.erase(mif);
+    write_group_entry(group, std::move(outputs));
+}
+
+void KernelProxy::recompute_group_entry(const Ipv6Address& group) {
+    if (!parts_.router->supports_group_entries() || !beyond_link_scope(group))
+        return;
+    MifSet outputs;
+    for (const auto& [ifindex, d] : downstreams_) {
+        if (d.started && instance_->forwards_to(static_cast<InterfaceId>(ifindex), Ipv6Address{},
+                                                group, std::nullopt))
+            outputs.insert(d.mif);
+    }
+    write_group_entry(group, std::move(outputs));
+}
+
+// The sources `downstream` names for `group` get their (S,G) entry now, with
+// the upstream as parent, kept while a downstream names them.
+void KernelProxy::pin_named_sources(const Ipv6Address& group, InterfaceId downstream) {
+    if (!beyond_link_scope(group))
+        return;
+    const MembershipState state = instance_->database().downstream_state(downstream, group);
+    for (const Ipv6Address& source : state.sources) {
+        auto& sources = routes_by_group_[group];
+        auto [it, inserted] = sources.try_emplace(source);
+        Route& r = it->second;
+        r.pinned = true;
+        if (!inserted)
+            continue;
+        ++route_count_;
+        r.parent = upstream_.mif;
+        r.installed = timers_.clock().now();
+        install(source, group, r, outputs_for(source, group, r.parent), true);
+        ++counters_.mfc_preinstalled;
+    }
+    schedule_idle_check();
+}
+
+bool KernelProxy::named_by_a_downstream(const Ipv6Address& source, const Ipv6Address& group) const {
+    for (const auto& [ifindex, d] : downstreams_) {
+        if (instance_->database()
+                .downstream_state(static_cast<InterfaceId>(ifindex), group)
+                .sources.contains(source))
+            return true;
+    }
+    return false;
 }
 
 // NOCACHE: data for an (S,G) without an entry arrived on a MIF. Install the
@@ -669,6 +798,11 @@ void KernelProxy::check_idle() {
         for (auto& [s, r] : sources) {
             if (now - r.installed < config_.mfc_idle_timeout)
                 continue;  // younger than one period: not judged yet
+            if (r.pinned) {
+                if (named_by_a_downstream(s, g))
+                    continue;  // a listener waits for this source
+                r.pinned = false;
+            }
             const auto c = parts_.router->counters(s, g);
             const std::uint64_t packets = c ? c->packets : 0;
             if (c && packets != r.packets_at_check) {

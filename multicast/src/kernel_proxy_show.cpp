@@ -103,6 +103,9 @@ nlohmann::json to_json(const KernelProxyCounters& c) {
             {"mfc_deletes", c.mfc_deletes},
             {"mfc_idle_expired", c.mfc_idle_expired},
             {"mfc_errors", c.mfc_errors},
+            {"mfc_preinstalled", c.mfc_preinstalled},
+            {"group_entry_updates", c.group_entry_updates},
+            {"group_entry_errors", c.group_entry_errors},
             {"downstreams_added", c.downstreams_added},
             {"downstreams_removed", c.downstreams_removed},
             {"rule_errors", c.rule_errors},
@@ -201,6 +204,23 @@ nlohmann::json KernelProxy::show() const {
         }
     }
     out["mfc"] = std::move(mfc);
+    nlohmann::json star = nlohmann::json::array();
+    std::vector<Ipv6Address> star_groups;
+    for (const auto& [g, outputs] : group_entries_) star_groups.push_back(g);
+    std::sort(star_groups.begin(), star_groups.end());
+    for (const auto& g : star_groups) {
+        nlohmann::json oifs = nlohmann::json::array();
+        group_entries_.at(g).for_each([&](MifIndex m) {
+            const Interface* o = interface_by_mif(m);
+            oifs.push_back(o ? o->name : "mif" + std::to_string(m));
+        });
+        star.push_back({{"source", "*"}, {"group", to_string(g)}, {"iif", upstream_.name},
+                        {"oifs", oifs}});
+    }
+    out["group_entries"] = std::move(star);
+    out["forwarding"] = parts_.router->show();
+    out["forwarding"]["backend"] = parts_.router->backend();
+    out["forwarding"]["max_interfaces"] = parts_.max_mifs;
 
     const ProxyInstanceCounters& pc = instance_->counters();
     const ProxyCounters& dc = db.counters();

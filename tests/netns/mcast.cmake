@@ -7,6 +7,12 @@
 add_executable(mcast_proxy_harness ${CMAKE_CURRENT_LIST_DIR}/mcast_proxy_harness.cpp)
 target_link_libraries(mcast_proxy_harness PRIVATE pmip_mcast)
 
+# netns_mcast: the ebpf forwarding backend (tc programs, no ip6mr needed);
+# netns_mcast_ip6mr: the same with the kernel backend (ip6mr; SKIPPED with
+# the reason on kernels without it, run in the stock-kernel VM).
 add_test(NAME netns_mcast
-  COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/test_mcast.sh $<TARGET_FILE:mcast_proxy_harness>)
+  COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/test_mcast.sh $<TARGET_FILE:mcast_proxy_harness> ebpf)
 set_tests_properties(netns_mcast PROPERTIES SKIP_RETURN_CODE 77 LABELS netns TIMEOUT 240)
+add_test(NAME netns_mcast_ip6mr
+  COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/test_mcast.sh $<TARGET_FILE:mcast_proxy_harness> kernel)
+set_tests_properties(netns_mcast_ip6mr PROPERTIES SKIP_RETURN_CODE 77 LABELS "netns;ip6mr" TIMEOUT 240)

@@ -7,6 +7,7 @@
 //                  [,deny-group=PREFIX]...[,allow-group=PREFIX]...
 //                  [,rv=N][,qi=MS][,qri=MS][,llqi=MS][,llqc=N][,sqi=MS]
 //                  [,fast-leave][,no-tracking][,mldv1][,idle=MS][,priority=N]
+//                  [,forwarding=auto|ebpf|kernel]
 //       [--instance ...]
 //
 // Control lines on stdin (one answer line on stdout each, "ok ..." or
@@ -57,7 +58,7 @@ struct InstanceSpec {
               << "         --instance name=N,table=T,upstream=IF[,downstream=IF]...\n"
               << "                    [,deny-group=P][,allow-group=P][,rv=N][,qi=MS][,qri=MS]\n"
               << "                    [,llqi=MS][,llqc=N][,sqi=MS][,fast-leave][,no-tracking]\n"
-              << "                    [,mldv1][,idle=MS][,priority=N]\n";
+              << "                    [,mldv1][,idle=MS][,priority=N][,forwarding=auto|ebpf|kernel]\n";
     std::exit(2);
 }
 
@@ -133,7 +134,12 @@ InstanceSpec parse_instance(const std::string& text) {
             spec.config.mfc_idle_timeout = milliseconds(number(v, k));
         else if (k == "priority")
             spec.config.rule_priority = number(v, k);
-        else
+        else if (k == "forwarding") {
+            const auto f = parse_forwarding(v);
+            if (!f)
+                usage("forwarding: auto, ebpf or kernel, not " + v);
+            spec.config.forwarding = *f;
+        } else
             usage("unknown instance key: " + k);
     }
     if (spec.config.name.empty() || spec.config.table == 0 || spec.config.upstream.empty())

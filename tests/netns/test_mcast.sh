@@ -2,7 +2,11 @@
 # MLD proxy (KernelProxy, multicast/) in network namespaces with the real
 # kernel (root).
 #
-#   test_mcast.sh PATH/mcast_proxy_harness
+#   test_mcast.sh PATH/mcast_proxy_harness [ebpf|kernel]
+#
+# The forwarding backend (default ebpf): ebpf (tc programs and BPF maps; the
+# forwarding entries are read from the harness's show) or kernel (ip6mr,
+# MRT6 tables 100 and 101, read with `ip -6 mroute`; SKIPPED without ip6mr).
 #
 # Topology (namespace names carry this shell's PID so that runs never meet):
 #
@@ -37,7 +41,9 @@
 set -u
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-HARNESS=${1:?usage: test_mcast.sh PATH/mcast_proxy_harness}
+HARNESS=${1:?usage: test_mcast.sh PATH/mcast_proxy_harness [ebpf|kernel]}
+FORWARDING=${2:-ebpf}
+[[ $FORWARDING == ebpf || $FORWARDING == kernel ]] || { echo "FAIL - backend ebpf or kernel, not $FORWARDING"; exit 1; }
 need_root "network namespaces, MRT6, raw sockets"
 need_tools ip bridge tshark "$PY"
 TRAFFIC="$PY $NETNS_DIR/mcast_traffic.py"
@@ -57,6 +63,7 @@ now() { date +%s.%N; }
 
 # ---------------------------------------------------------------- kernel support
 ip netns add "$NS_S" || { echo "FAIL - creating namespaces"; exit 1; }
+if [[ $FORWARDING == kernel ]]; then
 need_ip6mr
 if ! in_ns "$NS_S" "$PY" - <<'EOF' 2>"$WORK/probe.err"; then
 import socket, struct
@@ -67,6 +74,8 @@ EOF
     echo "SKIPPED: kernel without IPv6 multicast routing tables (MRT6_TABLE/MRT6_INIT): $(tail -n 1 "$WORK/probe.err")"
     exit 77
 fi
+fi
+echo "# forwarding backend: $FORWARDING"
 if ! in_ns "$NS_S" ip link add brprobe type bridge mcast_snooping 1 mcast_querier 1 mcast_mld_version 2 2>"$WORK/probe.err"; then
     echo "SKIPPED: bridge without MLD snooping / querier / MLDv2: $(cat "$WORK/probe.err")"
     exit 77
@@ -140,8 +149,8 @@ check "tshark captures on up1, up2, d1-d4" wait_until 15 capturing
 # ---------------------------------------------------------------- proxy
 mkfifo "$WORK/control"
 ip netns exec "$NS_P" "$HARNESS" --ready-file "$WORK/ready" \
-    --instance "name=A,table=100,upstream=up1,downstream=d1,downstream=d2,deny-group=$G2/128,qi=5000,qri=1000,llqi=300,llqc=2,sqi=1000,idle=30000" \
-    --instance "name=B,table=101,upstream=up2,downstream=d4,qi=5000,qri=1000,llqi=300,llqc=2,sqi=1000" \
+    --instance "name=A,table=100,upstream=up1,downstream=d1,downstream=d2,deny-group=$G2/128,qi=5000,qri=1000,llqi=300,llqc=2,sqi=1000,idle=30000,forwarding=$FORWARDING" \
+    --instance "name=B,table=101,upstream=up2,downstream=d4,qi=5000,qri=1000,llqi=300,llqc=2,sqi=1000,forwarding=$FORWARDING" \
     <"$WORK/control" >"$WORK/harness.out" 2>"$WORK/harness.log" &
 HARNESS_PID=$!
 PIDS+=("$HARNESS_PID")
@@ -217,6 +226,7 @@ check "MDB: G2 $G2 on su2 (instance B)" wait_until 10 mdb_has su2 "$G2"
 check "MDB: G2 not on su1 (A refuses it by policy)" sh -c "! bridge -n $NS_S -d mdb show dev br0 | grep -Eq 'port su1 grp $G2( |$)'"
 
 echo "# isolation of instances A (table 100) and B (table 101)"
+if [[ $FORWARDING == kernel ]]; then
 mroute() { ip -n "$NS_P" -6 mroute show table "$1" 2>/dev/null; }
 check "table 100 has ($S1, $G1) from up1 to d1" wait_until 5 sh -c "ip -n $NS_P -6 mroute show table 100 | grep -F '($S1,$G1)' | grep -q 'Iif: up1.*Oifs:.*d1'"
 check "table 101 has ($S1, $G2) from up2 to d4" sh -c "ip -n $NS_P -6 mroute show table 101 | grep -F '($S1,$G2)' | grep -q 'Iif: up2.*Oifs:.*d4'"
@@ -228,6 +238,28 @@ check "table 101 forwards $G1 / $G3 nowhere" sh -c "! ip -n $NS_P -6 mroute show
 check "ip6mr rules steer up1/d1/d2 to table 100 and up2/d4 to table 101" sh -c "
     r=\$(ip -n $NS_P -6 mrule show); for i in up1 d1 d2; do echo \"\$r\" | grep -q \"iif \$i lookup 100\" || exit 1; done
     for i in up2 d4; do echo \"\$r\" | grep -q \"iif \$i lookup 101\" || exit 1; done"
+else
+# Entries of an instance from its show: (S,G) in mfc, (*,G) in group_entries.
+forwards() {  # forwards INSTANCE SOURCE|* GROUP IIF OIF: an entry sends it there
+    json "any(e['group']=='$3' and e['source'] in ('$2','*') and e['iif']=='$4' and '$5' in e['oifs'] for e in d['$1']['mfc'] + d['$1']['group_entries'])"
+}
+forwards_nowhere() {  # forwards_nowhere INSTANCE GROUP...: no entry of these groups has an output
+    local groups
+    groups=$(printf "'%s'," "${@:2}")
+    json "not any(e['group'] in ($groups) and e['oifs'] for e in d['$1']['mfc'] + d['$1']['group_entries'])"
+}
+filters() {  # filters IF: our tc filters on IF's clsact ingress
+    tc -n "$NS_P" filter show dev "$1" ingress 2>/dev/null | grep -c "pmip_mcast_fwd"
+}
+check "A forwards ($S1, $G1) from up1 to d1 (an (S,G) or (*,G) entry)" wait_until 5 forwards A "$S1" "$G1" up1 d1
+check "B forwards ($S1, $G2) from up2 to d4" forwards B "$S1" "$G2" up2 d4
+check "A forwards $G2 nowhere" forwards_nowhere A "$G2"
+check "B forwards $G1 / $G3 nowhere" forwards_nowhere B "$G1" "$G3"
+check "A's backend is ebpf, B's too" json "d['A']['forwarding']['backend']=='ebpf' and d['B']['forwarding']['backend']=='ebpf'"
+check "one pmip tc filter on each of up1, d1, d2, up2, d4" sh -c "for i in up1 d1 d2 up2 d4; do [ \$(tc -n $NS_P filter show dev \$i ingress | grep -c pmip_mcast_fwd) -eq 1 ] || exit 1; done"
+check "no ip6mr rule (the ebpf backend needs none)" sh -c "! ip -n $NS_P -6 mrule show 2>/dev/null | grep -Eq 'lookup (100|101)'"
+json_print "'#   A program: ' + ' '.join('%s=%s' % (k, v) for k, v in d['A']['forwarding']['program'].items() if v)"
+fi
 check "l1 joined $G2 but receives none of it (got $(count l1g2))" test "$(count l1g2)" -eq 0
 check "A counted l1's refused $G2 record (records_refused > 0)" json "d['A']['counters']['instance']['records_refused'] > 0"
 check "A's show: $G3 upstream INCLUDE {$S1}" json "any(g['group']=='$G3' and g['upstream']=={'filter_mode':'include','sources':['$S1']} for g in d['A']['groups'])"
@@ -295,10 +327,16 @@ forget_pid "$HARNESS_PID"
 exec 3>&-
 check "harness exits 0 on SIGTERM (rc=$rc)" test "$rc" -eq 0
 ((rc == 0)) || sed 's/^/    /' "$WORK/harness.log"
+if [[ $FORWARDING == kernel ]]; then
 check "no MFC entry left in tables 100 and 101" sh -c "[ -z \"\$(ip -n $NS_P -6 mroute show table 100)\" ] && [ -z \"\$(ip -n $NS_P -6 mroute show table 101)\" ]"
 check "no MIF left" sh -c "[ \$(ip netns exec $NS_P cat /proc/net/ip6_mr_vif | wc -l) -le 1 ]"
 check "no ip6mr rule left but the default" sh -c "! ip -n $NS_P -6 mrule show | grep -Eq 'lookup (100|101)'"
 check "mc_forwarding back to 0" sh -c "[ \$(ip netns exec $NS_P sysctl -n net.ipv6.conf.all.mc_forwarding) -eq 0 ]"
+else
+check "no tc filter and no clsact qdisc left on up1, up2, d1-d4" sh -c "for i in up1 up2 d1 d2 d3 d4; do
+    [ -z \"\$(tc -n $NS_P filter show dev \$i ingress)\" ] || exit 1
+    tc -n $NS_P qdisc show dev \$i | grep -q clsact && exit 1; done; exit 0"
+fi
 check "upstream groups left: no MDB entry on su1/su2 for our groups" wait_until 6 sh -c "! bridge -n $NS_S -d mdb show dev br0 | grep -Eq 'port su[12] grp ($G1|$G2|$G3)( |$)'"
 
 # ---------------------------------------------------------------- tshark

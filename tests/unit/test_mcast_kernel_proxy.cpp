@@ -44,6 +44,14 @@ class RouterView final : public MulticastRouter {
   public:
     explicit RouterView(FakeMulticastRouter& f) : f_(f) {}
     std::uint32_t table() const override { return f_.table(); }
+    const char* backend() const override { return f_.backend(); }
+    std::size_t max_mifs() const override { return f_.max_mifs(); }
+    bool needs_ip6mr_rules() const override { return f_.needs_ip6mr_rules(); }
+    bool supports_group_entries() const override { return f_.supports_group_entries(); }
+    Status add_group_entry(const Ipv6Address& g, MifIndex p, const MifSet& o) override {
+        return f_.add_group_entry(g, p, o);
+    }
+    Status delete_group_entry(const Ipv6Address& g) override { return f_.delete_group_entry(g); }
     Status add_mif(MifIndex m, int i, const std::string& n) override { return f_.add_mif(m, i, n); }
     Status delete_mif(MifIndex m) override { return f_.delete_mif(m); }
     Status add_mfc(const Ipv6Address& s, const Ipv6Address& g, MifIndex p,

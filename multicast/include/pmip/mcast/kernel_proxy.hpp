@@ -71,6 +71,7 @@
 #include "pmip/common/result.hpp"
 #include "pmip/common/route_manager.hpp"
 #include "pmip/common/timers.hpp"
+#include "pmip/mcast/ebpf_multicast_router.hpp"
 #include "pmip/mcast/interface_directory.hpp"
 #include "pmip/mcast/mld_socket.hpp"
 #include "pmip/mcast/multicast_router.hpp"
@@ -93,6 +94,11 @@ struct KernelProxyConfig {
     std::uint32_t rule_priority = 1000;  // of the ip6mr rules
     Duration mfc_idle_timeout = std::chrono::seconds(60);
     Duration link_local_retry = std::chrono::milliseconds(200);
+    // Forwarding backend (create(loop, ...) only): ebpf, kernel (ip6mr), or
+    // auto (ebpf when its program loads, else kernel). Daemons resolve auto
+    // once with choose_forwarding() and pass the result.
+    Forwarding forwarding = Forwarding::kAuto;
+    std::uint32_t filter_handle = 0;  // ebpf tc filter handle; 0: the table
 };
 
 // Empty when valid, else what is wrong ("table must not be 0").
@@ -136,6 +142,10 @@ struct KernelProxyCounters {
     std::uint64_t mfc_deletes = 0;
     std::uint64_t mfc_idle_expired = 0;
     std::uint64_t mfc_errors = 0;
+    std::uint64_t mfc_preinstalled = 0;  // (S,G) of a named source, before its data (ebpf)
+    // (*,G) entries (backends that hold them: ebpf).
+    std::uint64_t group_entry_updates = 0;
+    std::uint64_t group_entry_errors = 0;
     // Downstreams.
     std::uint64_t downstreams_added = 0;
     std::uint64_t downstreams_removed = 0;
@@ -246,6 +256,7 @@ class KernelProxy final : private ProxyInstanceOutput {
         MifSet outputs;
         std::uint64_t packets_at_check = 0;
         TimePoint installed{};
+        bool pinned = false;  // installed for a named source; kept while named
     };
     using GroupRoutes = std::map<Ipv6Address, Route>;  // by source
 
@@ -271,6 +282,11 @@ class KernelProxy final : private ProxyInstanceOutput {
                  bool is_new);
     void delete_route(const Ipv6Address& source, const Ipv6Address& group);
     void recompute_all();
+    void write_group_entry(const Ipv6Address& group, MifSet outputs);
+    void update_group_entry_bit(const Ipv6Address& group, InterfaceId downstream, MifIndex mif);
+    void recompute_group_entry(const Ipv6Address& group);
+    void pin_named_sources(const Ipv6Address& group, InterfaceId downstream);
+    bool named_by_a_downstream(const Ipv6Address& source, const Ipv6Address& group) const;
     void schedule_idle_check();
     void check_idle();
     std::optional<MifIndex> free_mif() const;
@@ -290,6 +306,7 @@ class KernelProxy final : private ProxyInstanceOutput {
     std::vector<int> mif_owner_;            // MIF -> ifindex of its downstream (0: free/upstream)
     std::unordered_map<Ipv6Address, GroupRoutes, AddressHash> routes_by_group_;
     std::uint64_t route_count_ = 0;
+    std::unordered_map<Ipv6Address, MifSet, AddressHash> group_entries_;  // (*,G) outputs
     TimerId idle_timer_ = 0;
     bool shutting_down_ = false;
     KernelProxyCounters counters_;

@@ -1,5 +1,9 @@
-// MulticastRouter: one kernel IPv6 multicast routing table (Linux ip6mr,
-// the MRT6 socket API) behind a narrow interface, with an in-memory fake.
+// MulticastRouter: the multicast forwarding table of one proxy instance
+// behind a narrow interface, with an in-memory fake. Two kernel backends:
+// "kernel", one IPv6 multicast routing table (Linux ip6mr, the MRT6 socket
+// API, described here), and "ebpf", tc programs and BPF maps
+// (ebpf_multicast_router.hpp), which needs no ip6mr, has no 32-interface
+// limit and also holds (*,G) entries.
 //
 // DESIGN.md section 5: each proxy instance owns its own table. The kernel
 // implementation opens one raw ICMPv6 socket, selects the table with
@@ -39,8 +43,11 @@
 #include <utility>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "pmip/common/ip.hpp"
 #include "pmip/common/result.hpp"
+#include "pmip/mcast/membership.hpp"
 
 namespace pmip {
 class EventLoop;
@@ -147,6 +154,13 @@ class MulticastRouter {
     virtual ~MulticastRouter() = default;
 
     virtual std::uint32_t table() const = 0;
+    // "kernel" (ip6mr), "ebpf" or "fake": for logs, --check and show.
+    virtual const char* backend() const = 0;
+    // Interfaces (MIFs) one table holds, the upstream included.
+    virtual std::size_t max_mifs() const = 0;
+    // Whether packets reach the table only through ip6mr rules ("iif IF
+    // lookup TABLE", one per interface); the ebpf backend sees them directly.
+    virtual bool needs_ip6mr_rules() const = 0;
     // `name` only for error messages.
     virtual Status add_mif(MifIndex mif, int ifindex, const std::string& name) = 0;
     virtual Status delete_mif(MifIndex mif) = 0;
@@ -160,6 +174,17 @@ class MulticastRouter {
                                                 const Ipv6Address& group) = 0;
     // Upcalls arrive on the loop thread.
     virtual void set_upcall_handler(UpcallHandler handler) = 0;
+
+    // (*,G) entries: data of G from any source without its own (S,G) entry,
+    // arriving on `parent`, goes out on `outputs`, from the first packet (no
+    // upcall first). Only backends that return true here hold them (ip6mr
+    // has (*,G) only for PIM); the others answer EOPNOTSUPP.
+    virtual bool supports_group_entries() const { return false; }
+    virtual Status add_group_entry(const Ipv6Address& group, MifIndex parent,
+                                   const MifSet& outputs);
+    virtual Status delete_group_entry(const Ipv6Address& group);
+    // Backend counters and limits for show (empty object when none).
+    virtual nlohmann::json show() const { return nlohmann::json::object(); }
 };
 
 // Why this kernel cannot do IPv6 multicast routing (ip6mr), or nullopt when
@@ -182,6 +207,13 @@ class FakeMulticastRouter final : public MulticastRouter {
   public:
     explicit FakeMulticastRouter(std::uint32_t table = 100) : table_(table) {}
     std::uint32_t table() const override { return table_; }
+    const char* backend() const override { return "fake"; }
+    std::size_t max_mifs() const override { return max_mifs_setting; }
+    bool needs_ip6mr_rules() const override { return ip6mr_rules; }
+    bool supports_group_entries() const override { return group_entries_supported; }
+    Status add_group_entry(const Ipv6Address& group, MifIndex parent,
+                           const MifSet& outputs) override;
+    Status delete_group_entry(const Ipv6Address& group) override;
     Status add_mif(MifIndex mif, int ifindex, const std::string& name) override;
     Status delete_mif(MifIndex mif) override;
     Status add_mfc(const Ipv6Address& source, const Ipv6Address& group, MifIndex parent,
@@ -216,6 +248,12 @@ class FakeMulticastRouter final : public MulticastRouter {
     std::uint64_t mfc_adds = 0;
     std::uint64_t mfc_deletes = 0;
     std::optional<Error> fail_with;  // when set, every call fails with it
+    // Behaviour of a kernel backend to imitate: ip6mr (the defaults) or ebpf
+    // (no rules, (*,G) entries, many MIFs).
+    std::size_t max_mifs_setting = kMaxMifs;
+    bool ip6mr_rules = true;
+    bool group_entries_supported = false;
+    std::unordered_map<Ipv6Address, MfcEntry, AddressHash> group_entries;  // source ::
 
   private:
     std::uint32_t table_;

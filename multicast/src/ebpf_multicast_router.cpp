@@ -1,0 +1,702 @@
+// The ebpf multicast forwarding backend. See ebpf_multicast_router.hpp and
+// multicast/bpf/mcast_forward.bpf.c.
+#include "pmip/mcast/ebpf_multicast_router.hpp"
+
+#include <net/if.h>
+#include <net/if_arp.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstdarg>
+#include <cstring>
+#include <deque>
+#include <unordered_map>
+#include <vector>
+
+#include "../bpf/mcast_forward.h"
+#include "pmip/common/event_loop.hpp"
+#include "pmip/common/fd.hpp"
+#include "pmip/common/log.hpp"
+
+// The object built from multicast/bpf/mcast_forward.bpf.c (embedded at build
+// time by multicast/bpf/embed.cmake).
+extern const unsigned char pmip_mcast_forward_object[];
+extern const std::size_t pmip_mcast_forward_object_size;
+
+namespace pmip::mcast {
+
+using pmip::to_string;
+
+namespace {
+
+static_assert(sizeof(pmip_mcast_iface) == 16);
+static_assert(sizeof(pmip_mcast_key) == 32);
+static_assert(sizeof(pmip_mcast_entry) == 16);
+static_assert(sizeof(pmip_mcast_report) == 40);
+
+const char* const kStatNames[PMIP_MC_STAT_COUNT] = {
+    "multicast_seen",      "forwarded",        "copies",
+    "no_entry",            "wrong_parent",     "no_outputs",
+    "scope_not_forwarded", "bad_source",       "control_to_stack",
+    "hop_limit_expired",   "copy_too_big",     "output_unknown",
+    "redirect_errors",     "reports",          "reports_suppressed",
+    "reports_lost",        "truncated",
+};
+
+// libbpf's messages while opening and loading, kept for the error (the
+// verifier's log ends with the reason).
+thread_local std::string* libbpf_log = nullptr;
+int libbpf_print(enum libbpf_print_level level, const char* format, va_list args) {
+    if (level == LIBBPF_DEBUG || !libbpf_log)
+        return 0;
+    char line[1024];
+    const int n = std::vsnprintf(line, sizeof line, format, args);
+    if (n > 0)
+        libbpf_log->append(line);
+    return n;
+}
+std::string last_lines(const std::string& text, std::size_t lines) {
+    std::size_t end = text.size();
+    while (end > 0 && text[end - 1] == '\n') --end;
+    std::size_t pos = end;
+    for (std::size_t i = 0; i < lines && pos > 0; ++i) {
+        const std::size_t nl = text.rfind('\n', pos - 1);
+        pos = nl == std::string::npos ? 0 : nl;
+        if (pos == 0)
+            break;
+    }
+    std::string out = text.substr(pos == 0 ? 0 : pos + 1, end - (pos == 0 ? 0 : pos + 1));
+    for (char& c : out)
+        if (c == '\n')
+            c = ';';
+    return out;
+}
+
+struct BpfObjectCloser {
+    void operator()(bpf_object* o) const { bpf_object__close(o); }
+};
+using BpfObject = std::unique_ptr<bpf_object, BpfObjectCloser>;
+
+// Opens and loads the embedded object with the given map sizes.
+Expected<BpfObject> load_object(const EbpfRouterLimits& limits, std::uint32_t ring_bytes) {
+    std::string log;
+    libbpf_log = &log;
+    auto previous = libbpf_set_print(libbpf_print);
+    struct Restore {
+        libbpf_print_fn_t previous;
+        ~Restore() {
+            libbpf_set_print(previous);
+            libbpf_log = nullptr;
+        }
+    } restore{previous};
+    LIBBPF_OPTS(bpf_object_open_opts, opts, .object_name = "pmip_mcast_forward");
+    BpfObject object(
+        bpf_object__open_mem(pmip_mcast_forward_object, pmip_mcast_forward_object_size, &opts));
+    if (!object) {
+        const int code = errno;
+        return Error::from_errno("eBPF object: open: " + last_lines(log, 3), code);
+    }
+    const std::pair<const char*, std::uint32_t> sizes[] = {
+        {"ifaces", limits.max_interfaces},
+        {"fwd", limits.max_entries},
+        {"entry_stats", limits.max_entries},
+        {"out_pool", limits.output_slots},
+        {"reports", ring_bytes},
+    };
+    for (const auto& [name, size] : sizes) {
+        bpf_map* map = bpf_object__find_map_by_name(object.get(), name);
+        if (!map)
+            return Error{ENOENT, std::string("eBPF object: no map ") + name};
+        if (int rc = bpf_map__set_max_entries(map, size); rc != 0)
+            return Error::from_errno(std::string("eBPF object: map ") + name + " size", -rc);
+    }
+    if (int rc = bpf_object__load(object.get()); rc != 0)
+        return Error::from_errno("eBPF object: load (" + last_lines(log, 4) + ")", -rc);
+    return object;
+}
+
+// Link-layer facts of an interface.
+struct LinkFacts {
+    std::uint8_t l2len = 0;
+    std::array<std::uint8_t, 6> mac{};
+    std::uint32_t mtu = 1280;
+};
+Expected<LinkFacts> link_facts(int ifindex) {
+    char name[IF_NAMESIZE] = {};
+    if (!::if_indextoname(static_cast<unsigned>(ifindex), name))
+        return Error::from_errno("ifindex " + std::to_string(ifindex));
+    Fd fd(::socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+    if (!fd.valid())
+        return Error::from_errno("socket for interface ioctls");
+    ifreq req{};
+    std::memcpy(req.ifr_name, name, IF_NAMESIZE);
+    if (::ioctl(fd.get(), SIOCGIFHWADDR, &req) != 0)
+        return Error::from_errno(std::string(name) + ": SIOCGIFHWADDR");
+    LinkFacts facts;
+    if (req.ifr_hwaddr.sa_family == ARPHRD_ETHER) {
+        facts.l2len = 14;
+        std::memcpy(facts.mac.data(), req.ifr_hwaddr.sa_data, 6);
+    }
+    ifreq mreq{};
+    std::memcpy(mreq.ifr_name, name, IF_NAMESIZE);
+    if (::ioctl(fd.get(), SIOCGIFMTU, &mreq) != 0)
+        return Error::from_errno(std::string(name) + ": SIOCGIFMTU");
+    facts.mtu = static_cast<std::uint32_t>(mreq.ifr_mtu);
+    return facts;
+}
+
+pmip_mcast_key key_of(const Ipv6Address& source, const Ipv6Address& group) {
+    pmip_mcast_key k{};
+    std::memcpy(k.source, source.data(), 16);
+    std::memcpy(k.group, group.data(), 16);
+    return k;
+}
+
+struct KeyHash {
+    std::size_t operator()(const pmip_mcast_key& k) const noexcept {
+        std::uint64_t h = 1469598103934665603ull;
+        for (auto b : k.source) h = (h ^ b) * 1099511628211ull;
+        for (auto b : k.group) h = (h ^ b) * 1099511628211ull;
+        return static_cast<std::size_t>(h);
+    }
+};
+struct KeyEqual {
+    bool operator()(const pmip_mcast_key& a, const pmip_mcast_key& b) const noexcept {
+        return std::memcmp(&a, &b, sizeof a) == 0;
+    }
+};
+
+// Ranges of out_pool in power-of-two size classes. A freed range waits
+// kRangeQuarantine before reuse: a program run that read the old entry value
+// may still be walking it (runs last microseconds).
+class OutputPool {
+  public:
+    static constexpr auto kRangeQuarantine = std::chrono::milliseconds(50);
+    explicit OutputPool(std::uint32_t slots) : slots_(slots) {}
+
+    static std::uint32_t size_class(std::uint32_t count) {
+        std::uint32_t c = 0;
+        while ((1u << c) < count) ++c;
+        return c;
+    }
+    std::optional<std::uint32_t> allocate(std::uint32_t cls) {
+        reclaim();
+        if (cls < free_.size() && !free_[cls].empty()) {
+            const std::uint32_t first = free_[cls].back();
+            free_[cls].pop_back();
+            used_ += 1u << cls;
+            return first;
+        }
+        const std::uint64_t size = std::uint64_t{1} << cls;
+        if (next_ + size > slots_)
+            return std::nullopt;
+        const std::uint32_t first = next_;
+        next_ += static_cast<std::uint32_t>(size);
+        used_ += static_cast<std::uint32_t>(size);
+        return first;
+    }
+    void release(std::uint32_t first, std::uint32_t cls) {
+        used_ -= 1u << cls;
+        quarantine_.push_back({first, cls, std::chrono::steady_clock::now()});
+    }
+    std::uint32_t used() const { return used_; }
+    std::uint32_t slots() const { return slots_; }
+
+  private:
+    void reclaim() {
+        const auto now = std::chrono::steady_clock::now();
+        while (!quarantine_.empty() && now - quarantine_.front().at >= kRangeQuarantine) {
+            const auto& q = quarantine_.front();
+            if (q.cls >= free_.size())
+                free_.resize(q.cls + 1);
+            free_[q.cls].push_back(q.first);
+            quarantine_.pop_front();
+        }
+    }
+    struct Quarantined {
+        std::uint32_t first;
+        std::uint32_t cls;
+        std::chrono::steady_clock::time_point at;
+    };
+    std::uint32_t slots_;
+    std::uint32_t next_ = 0;
+    std::uint32_t used_ = 0;
+    std::vector<std::vector<std::uint32_t>> free_;
+    std::deque<Quarantined> quarantine_;
+};
+
+class EbpfMulticastRouter final : public MulticastRouter {
+  public:
+    EbpfMulticastRouter(EventLoop& loop, std::uint32_t table, std::uint32_t handle,
+                        EbpfRouterLimits limits, BpfObject object)
+        : loop_(loop),
+          owner_(table),
+          handle_(handle),
+          limits_(limits),
+          object_(std::move(object)),
+          pool_(limits.output_slots) {}
+
+    ~EbpfMulticastRouter() override {
+        for (auto& [ifindex, attached] : attached_) (void)detach(ifindex, attached);
+        if (ring_) {
+            loop_.remove_fd(ring_buffer__epoll_fd(ring_));
+            ring_buffer__free(ring_);
+        }
+        if (pool_map_ && pool_map_ != MAP_FAILED)
+            ::munmap(pool_map_, pool_bytes_);
+    }
+
+    Status start() {
+        bpf_program* prog = bpf_object__find_program_by_name(object_.get(), "pmip_mcast_fwd");
+        if (!prog)
+            return fail("the object has no program pmip_mcast_fwd", ENOENT);
+        prog_fd_ = bpf_program__fd(prog);
+        for (auto [name, fd] : {std::pair{"ifaces", &ifaces_fd_}, std::pair{"fwd", &fwd_fd_},
+                                std::pair{"entry_stats", &entry_stats_fd_},
+                                std::pair{"out_pool", &pool_fd_}, std::pair{"stats", &stats_fd_},
+                                std::pair{"reports", &reports_fd_}}) {
+            bpf_map* map = bpf_object__find_map_by_name(object_.get(), name);
+            if (!map)
+                return fail(std::string("the object has no map ") + name, ENOENT);
+            *fd = bpf_map__fd(map);
+        }
+        const long page = ::sysconf(_SC_PAGESIZE);
+        // An array's elements are 8-octet aligned: the pool's values are
+        // 64-bit (ifindex in the low half), so slot i is at octet 8i.
+        pool_bytes_ = (std::size_t{limits_.output_slots} * 8 + page - 1) / page * page;
+        pool_map_ = static_cast<std::uint64_t*>(
+            ::mmap(nullptr, pool_bytes_, PROT_READ | PROT_WRITE, MAP_SHARED, pool_fd_, 0));
+        if (pool_map_ == MAP_FAILED)
+            return fail("mmap of out_pool", errno);
+        const int cpus = libbpf_num_possible_cpus();
+        if (cpus <= 0)
+            return fail("libbpf_num_possible_cpus", -cpus);
+        cpus_ = static_cast<std::size_t>(cpus);
+        ring_ = ring_buffer__new(reports_fd_, &EbpfMulticastRouter::on_report, this, nullptr);
+        if (!ring_)
+            return fail("ring buffer of reports", errno);
+        return loop_.add_fd(ring_buffer__epoll_fd(ring_), EPOLLIN, [this](std::uint32_t) {
+            ring_buffer__consume(ring_);
+        });
+    }
+
+    std::uint32_t table() const override { return owner_; }
+    const char* backend() const override { return "ebpf"; }
+    std::size_t max_mifs() const override {
+        return std::min<std::size_t>(limits_.max_interfaces, 65535);
+    }
+    bool needs_ip6mr_rules() const override { return false; }
+    bool supports_group_entries() const override { return true; }
+
+    Status add_mif(MifIndex mif, int ifindex, const std::string& name) override {
+        const std::string what = "MIF " + std::to_string(mif) + " (" + name + ", ifindex " +
+                                 std::to_string(ifindex) + ")";
+        if (mif < mif_ifindex_.size() && mif_ifindex_[mif] != 0)
+            return fail(what + ": MIF in use", EADDRINUSE);
+        if (attached_.contains(ifindex))
+            return fail(what + ": interface already has a MIF", EADDRINUSE);
+        auto facts = link_facts(ifindex);
+        if (!facts)
+            return fail(what + ": " + facts.error().what, facts.error().code);
+        pmip_mcast_iface value{};
+        value.mif = mif;
+        value.mtu = facts->mtu;
+        value.l2len = facts->l2len;
+        std::memcpy(value.mac, facts->mac.data(), 6);
+        const std::uint32_t key = static_cast<std::uint32_t>(ifindex);
+        if (bpf_map_update_elem(ifaces_fd_, &key, &value, BPF_ANY) != 0)
+            return fail(what + ": ifaces map update", errno);
+        Attached attached;
+        attached.mif = mif;
+        LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = BPF_TC_INGRESS);
+        if (int rc = bpf_tc_hook_create(&hook); rc == 0) {
+            attached.created_qdisc = true;
+        } else if (rc != -EEXIST) {
+            (void)bpf_map_delete_elem(ifaces_fd_, &key);
+            return fail(what + ": clsact qdisc", -rc);
+        }
+        LIBBPF_OPTS(bpf_tc_opts, opts, .prog_fd = prog_fd_, .flags = BPF_TC_F_REPLACE,
+                    .handle = handle_, .priority = kFilterPriority);
+        if (int rc = bpf_tc_attach(&hook, &opts); rc != 0) {
+            if (attached.created_qdisc) {
+                hook.attach_point = static_cast<bpf_tc_attach_point>(BPF_TC_INGRESS | BPF_TC_EGRESS);
+                (void)bpf_tc_hook_destroy(&hook);
+            }
+            (void)bpf_map_delete_elem(ifaces_fd_, &key);
+            return fail(what + ": tc filter (clsact ingress)", -rc);
+        }
+        if (mif >= mif_ifindex_.size())
+            mif_ifindex_.resize(mif + 1, 0);
+        mif_ifindex_[mif] = ifindex;
+        attached_.emplace(ifindex, attached);
+        return {};
+    }
+
+    Status delete_mif(MifIndex mif) override {
+        if (mif >= mif_ifindex_.size() || mif_ifindex_[mif] == 0)
+            return fail("MIF " + std::to_string(mif) + ": not in use", EADDRNOTAVAIL);
+        const int ifindex = mif_ifindex_[mif];
+        mif_ifindex_[mif] = 0;
+        const auto it = attached_.find(ifindex);
+        Status result;
+        if (it != attached_.end()) {
+            result = detach(ifindex, it->second);
+            attached_.erase(it);
+        }
+        return result;
+    }
+
+    Status add_mfc(const Ipv6Address& source, const Ipv6Address& group, MifIndex parent,
+                   const MifSet& outputs) override {
+        return install(key_of(source, group), "(" + to_string(source) + ", " + to_string(group) + ")",
+                       parent, outputs, true);
+    }
+    Status delete_mfc(const Ipv6Address& source, const Ipv6Address& group) override {
+        return remove(key_of(source, group), true);
+    }
+    Status add_group_entry(const Ipv6Address& group, MifIndex parent,
+                           const MifSet& outputs) override {
+        return install(key_of(Ipv6Address{}, group), "(*, " + to_string(group) + ")", parent,
+                       outputs, false);
+    }
+    Status delete_group_entry(const Ipv6Address& group) override {
+        return remove(key_of(Ipv6Address{}, group), false);
+    }
+
+    std::optional<MfcCounters> counters(const Ipv6Address& source,
+                                        const Ipv6Address& group) override {
+        const pmip_mcast_key key = key_of(source, group);
+        std::vector<pmip_mcast_entry_stats> values(cpus_);
+        if (bpf_map_lookup_elem(entry_stats_fd_, &key, values.data()) != 0)
+            return std::nullopt;
+        MfcCounters c;
+        for (const auto& v : values) {
+            c.packets += v.packets;
+            c.bytes += v.bytes;
+            c.wrong_interface += v.wrong_if;
+        }
+        return c;
+    }
+
+    void set_upcall_handler(UpcallHandler handler) override { handler_ = std::move(handler); }
+
+    nlohmann::json show() const override {
+        nlohmann::json program = nlohmann::json::object();
+        std::vector<std::uint64_t> values(cpus_);
+        for (std::uint32_t i = 0; i < PMIP_MC_STAT_COUNT; ++i) {
+            std::uint64_t total = 0;
+            if (bpf_map_lookup_elem(stats_fd_, &i, values.data()) == 0)
+                for (auto v : values) total += v;
+            program[kStatNames[i]] = total;
+        }
+        return {{"backend", "ebpf"},
+                {"tc_filter", {{"handle", handle_}, {"priority", kFilterPriority}}},
+                {"interfaces", attached_.size()},
+                {"entries", entries_.size()},
+                {"output_slots_used", pool_.used()},
+                {"output_slots", pool_.slots()},
+                {"limits",
+                 {{"max_interfaces", limits_.max_interfaces},
+                  {"max_entries", limits_.max_entries}}},
+                {"program", program},
+                {"reports_unknown_interface", reports_unknown_interface_}};
+    }
+
+  private:
+    struct Attached {
+        MifIndex mif = 0;
+        bool created_qdisc = false;
+    };
+    struct Installed {
+        pmip_mcast_entry value{};
+        std::uint32_t cls = 0;  // out_pool size class of value.first (when count > 0)
+    };
+
+    Error fail(const std::string& what, int code) const {
+        return Error::from_errno("ebpf forwarding " + std::to_string(owner_) + ": " + what, code);
+    }
+
+    Status detach(int ifindex, const Attached& attached) {
+        LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = BPF_TC_INGRESS);
+        LIBBPF_OPTS(bpf_tc_opts, opts, .handle = handle_, .priority = kFilterPriority);
+        Status result;
+        const int rc = bpf_tc_detach(&hook, &opts);
+        // The device may be gone already (its filters with it).
+        if (rc != 0 && rc != -ENODEV && rc != -ENOENT && rc != -EINVAL)
+            result = fail("detaching from ifindex " + std::to_string(ifindex), -rc);
+        if (attached.created_qdisc) {
+            hook.attach_point = static_cast<bpf_tc_attach_point>(BPF_TC_INGRESS | BPF_TC_EGRESS);
+            (void)bpf_tc_hook_destroy(&hook);
+        }
+        const std::uint32_t key = static_cast<std::uint32_t>(ifindex);
+        (void)bpf_map_delete_elem(ifaces_fd_, &key);
+        return result;
+    }
+
+    int ifindex_of(MifIndex mif) const { return mif < mif_ifindex_.size() ? mif_ifindex_[mif] : 0; }
+
+    Status install(const pmip_mcast_key& key, const std::string& what, MifIndex parent,
+                   const MifSet& outputs, bool with_stats) {
+        Installed next;
+        next.value.parent = static_cast<std::uint32_t>(ifindex_of(parent));
+        if (next.value.parent == 0)
+            return fail("entry " + what + ": parent MIF " + std::to_string(parent) + " absent",
+                        ENFILE);
+        std::vector<std::uint32_t>& list = scratch_;
+        list.clear();
+        bool absent = false;
+        outputs.for_each([&](MifIndex m) {
+            const int ifindex = ifindex_of(m);
+            if (ifindex == 0)
+                absent = true;
+            else
+                list.push_back(static_cast<std::uint32_t>(ifindex));
+        });
+        if (absent)
+            return fail("entry " + what + ": an output MIF is absent", ENFILE);
+        next.value.count = static_cast<std::uint32_t>(list.size());
+        if (!list.empty()) {
+            next.cls = OutputPool::size_class(next.value.count);
+            const auto first = pool_.allocate(next.cls);
+            if (!first)
+                return fail("entry " + what + ": all " + std::to_string(pool_.slots()) +
+                                " output slots in use",
+                            ENOSPC);
+            next.value.first = *first;
+            std::copy(list.begin(), list.end(), pool_map_ + *first);
+        }
+        const auto it = entries_.find(key);
+        const bool is_new = it == entries_.end();
+        if (is_new && entries_.size() >= limits_.max_entries) {
+            if (next.value.count)
+                pool_.release(next.value.first, next.cls);
+            return fail("entry " + what + ": all " + std::to_string(limits_.max_entries) +
+                            " entries in use",
+                        ENOSPC);
+        }
+        if (is_new && with_stats) {
+            std::vector<pmip_mcast_entry_stats> zero(cpus_);
+            if (bpf_map_update_elem(entry_stats_fd_, &key, zero.data(), BPF_ANY) != 0) {
+                const int code = errno;
+                if (next.value.count)
+                    pool_.release(next.value.first, next.cls);
+                return fail("entry " + what + ": entry_stats update", code);
+            }
+        }
+        if (bpf_map_update_elem(fwd_fd_, &key, &next.value, BPF_ANY) != 0) {
+            const int code = errno;
+            if (next.value.count)
+                pool_.release(next.value.first, next.cls);
+            if (is_new && with_stats)
+                (void)bpf_map_delete_elem(entry_stats_fd_, &key);
+            return fail("entry " + what + ": fwd update", code);
+        }
+        if (is_new) {
+            entries_.emplace(key, next);
+        } else {
+            if (it->second.value.count)
+                pool_.release(it->second.value.first, it->second.cls);
+            it->second = next;
+        }
+        return {};
+    }
+
+    Status remove(const pmip_mcast_key& key, bool with_stats) {
+        const auto it = entries_.find(key);
+        if (it == entries_.end())
+            return {};
+        Status result;
+        if (bpf_map_delete_elem(fwd_fd_, &key) != 0 && errno != ENOENT)
+            result = fail("fwd delete", errno);
+        if (with_stats)
+            (void)bpf_map_delete_elem(entry_stats_fd_, &key);
+        if (it->second.value.count)
+            pool_.release(it->second.value.first, it->second.cls);
+        entries_.erase(it);
+        return result;
+    }
+
+    static int on_report(void* context, void* data, std::size_t size) {
+        auto* self = static_cast<EbpfMulticastRouter*>(context);
+        if (size < sizeof(pmip_mcast_report))
+            return 0;
+        pmip_mcast_report r;
+        std::memcpy(&r, data, sizeof r);
+        self->handle_report(r);
+        return 0;
+    }
+    void handle_report(const pmip_mcast_report& r) {
+        const auto it = attached_.find(static_cast<int>(r.ifindex));
+        if (it == attached_.end()) {
+            ++reports_unknown_interface_;
+            return;
+        }
+        Upcall u;
+        u.type = static_cast<std::uint8_t>(UpcallType::kNoCache);
+        u.mif = it->second.mif;
+        std::memcpy(u.source.data(), r.source, 16);
+        std::memcpy(u.group.data(), r.group, 16);
+        if (handler_)
+            handler_(u);
+    }
+
+    EventLoop& loop_;
+    std::uint32_t owner_;   // the instance's table number (logs)
+    std::uint32_t handle_;  // tc filter handle (the daemon's)
+    EbpfRouterLimits limits_;
+    BpfObject object_;
+    int prog_fd_ = -1;
+    int ifaces_fd_ = -1;
+    int fwd_fd_ = -1;
+    int entry_stats_fd_ = -1;
+    int pool_fd_ = -1;
+    int stats_fd_ = -1;
+    int reports_fd_ = -1;
+    std::uint64_t* pool_map_ = nullptr;
+    std::size_t pool_bytes_ = 0;
+    std::size_t cpus_ = 1;
+    ring_buffer* ring_ = nullptr;
+    OutputPool pool_;
+    std::vector<int> mif_ifindex_;             // MIF -> ifindex (0: free)
+    std::unordered_map<int, Attached> attached_;  // by ifindex
+    std::unordered_map<pmip_mcast_key, Installed, KeyHash, KeyEqual> entries_;
+    std::vector<std::uint32_t> scratch_;
+    std::uint64_t reports_unknown_interface_ = 0;
+    UpcallHandler handler_;
+};
+
+}  // namespace
+
+Expected<std::unique_ptr<MulticastRouter>> make_ebpf_multicast_router(EventLoop& loop,
+                                                                      std::uint32_t table,
+                                                                      std::uint32_t filter_handle,
+                                                                      EbpfRouterLimits limits) {
+    if (table == 0 || filter_handle == 0)
+        return Error{EINVAL, "ebpf forwarding: table and filter handle must not be 0"};
+    const std::uint32_t owner = table;
+    if (limits.max_interfaces == 0 || limits.max_entries == 0 || limits.output_slots == 0)
+        return Error{EINVAL, "ebpf forwarding: limits must not be 0"};
+    auto object = load_object(limits, 256 * 1024);
+    if (!object)
+        return Error{object.error().code,
+                     "ebpf forwarding " + std::to_string(owner) + ": " + object.error().what};
+    auto router = std::make_unique<EbpfMulticastRouter>(loop, table, filter_handle, limits,
+                                                        std::move(*object));
+    if (Status s = router->start(); !s)
+        return s.error();
+    return std::unique_ptr<MulticastRouter>(std::move(router));
+}
+
+std::optional<std::string> ebpf_unavailable_reason() {
+    auto object = load_object({1, 1, 1}, 4096);
+    if (!object)
+        return object.error().what;
+    // clsact (sch_ingress) and cls_bpf: a hook on lo, removed again when
+    // this probe created it.
+    const int lo = static_cast<int>(::if_nametoindex("lo"));
+    if (lo > 0) {
+        LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = lo, .attach_point = BPF_TC_INGRESS);
+        const int rc = bpf_tc_hook_create(&hook);
+        if (rc != 0 && rc != -EEXIST)
+            return "tc clsact qdisc: " + std::string(std::strerror(-rc));
+        if (rc == 0) {
+            hook.attach_point = static_cast<bpf_tc_attach_point>(BPF_TC_INGRESS | BPF_TC_EGRESS);
+            (void)bpf_tc_hook_destroy(&hook);
+        }
+    }
+    return std::nullopt;
+}
+
+std::size_t remove_leftover_filters(std::uint32_t handle) {
+    std::size_t removed = 0;
+    struct if_nameindex* links = ::if_nameindex();
+    if (!links)
+        return 0;
+    for (struct if_nameindex* l = links; l->if_index != 0; ++l) {
+        LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = static_cast<int>(l->if_index),
+                    .attach_point = BPF_TC_INGRESS);
+        LIBBPF_OPTS(bpf_tc_opts, opts, .handle = handle, .priority = kFilterPriority);
+        if (bpf_tc_query(&hook, &opts) != 0)
+            continue;
+        Fd prog(bpf_prog_get_fd_by_id(opts.prog_id));
+        if (!prog.valid())
+            continue;
+        bpf_prog_info info{};
+        std::uint32_t length = sizeof info;
+        if (bpf_obj_get_info_by_fd(prog.get(), &info, &length) != 0 ||
+            std::strncmp(info.name, PMIP_MCAST_PROG_NAME, sizeof info.name) != 0)
+            continue;  // someone else's filter with the same handle and priority
+        LIBBPF_OPTS(bpf_tc_opts, ours, .handle = handle, .priority = kFilterPriority);
+        if (bpf_tc_detach(&hook, &ours) == 0)
+            ++removed;
+    }
+    ::if_freenameindex(links);
+    return removed;
+}
+
+const char* to_string(Forwarding forwarding) {
+    switch (forwarding) {
+        case Forwarding::kAuto: return "auto";
+        case Forwarding::kEbpf: return "ebpf";
+        case Forwarding::kKernel: return "kernel";
+    }
+    return "?";
+}
+
+std::optional<Forwarding> parse_forwarding(const std::string& text) {
+    if (text == "auto")
+        return Forwarding::kAuto;
+    if (text == "ebpf")
+        return Forwarding::kEbpf;
+    if (text == "kernel")
+        return Forwarding::kKernel;
+    return std::nullopt;
+}
+
+Expected<ForwardingChoice> choose_forwarding(Forwarding wanted) {
+    const auto ebpf_missing = wanted == Forwarding::kKernel ? std::nullopt : ebpf_unavailable_reason();
+    if (wanted == Forwarding::kEbpf) {
+        if (ebpf_missing)
+            return Error{EOPNOTSUPP, "multicast forwarding ebpf: " + *ebpf_missing};
+        return ForwardingChoice{Forwarding::kEbpf, "tc/eBPF programs load (configured: ebpf)"};
+    }
+    const auto ip6mr_missing = wanted == Forwarding::kAuto && !ebpf_missing
+                                   ? std::nullopt
+                                   : ip6mr_unavailable_reason();
+    if (wanted == Forwarding::kKernel) {
+        if (ip6mr_missing)
+            return Error{EOPNOTSUPP, "multicast forwarding kernel: " + *ip6mr_missing};
+        return ForwardingChoice{Forwarding::kKernel,
+                                "ip6mr (configured: kernel; at most 31 downstreams per instance)"};
+    }
+    if (!ebpf_missing)
+        return ForwardingChoice{Forwarding::kEbpf, "auto: the tc/eBPF programs load"};
+    if (!ip6mr_missing)
+        return ForwardingChoice{Forwarding::kKernel,
+                                "auto: ebpf unavailable (" + *ebpf_missing +
+                                    "), ip6mr used (at most 31 downstreams per instance)"};
+    return Error{EOPNOTSUPP, "multicast forwarding: neither backend works here: ebpf: " +
+                                 *ebpf_missing + "; kernel: " + *ip6mr_missing};
+}
+
+Expected<std::unique_ptr<MulticastRouter>> make_multicast_router(EventLoop& loop,
+                                                                 Forwarding backend,
+                                                                 std::uint32_t table,
+                                                                 std::uint32_t filter_handle) {
+    switch (backend) {
+        case Forwarding::kEbpf: return make_ebpf_multicast_router(loop, table, filter_handle);
+        case Forwarding::kKernel: return make_kernel_multicast_router(loop, table);
+        case Forwarding::kAuto: break;
+    }
+    return Error{EINVAL, "multicast forwarding: resolve auto first (choose_forwarding)"};
+}
+
+}  // namespace pmip::mcast
