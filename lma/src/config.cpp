@@ -65,6 +65,7 @@ constexpr config::KeySpec kKeys[] = {
     {"multicast.enabled", false},
     {"multicast.upstream", false},
     {"multicast.table", false},
+    {"multicast.forwarding", false},
     {"multicast.robustness", false},
     {"multicast.query-interval-s", false},
     {"multicast.query-response-interval-ms", false},
@@ -329,6 +330,7 @@ void validate(Validator& v, LmadConfig& c) {
                      false);
         }
         v.number_into<std::uint32_t>("multicast.table", m.table, 1, 0xefffffff);
+        mcast::read_forwarding_key(v, m.forwarding);
         mcast::read_querier_keys(v, m.querier, mcast::FastLeaveKey::kAbsent);
     }
 
@@ -475,12 +477,18 @@ CONFIGURATION KEYS (section.key = default)
         Anchor multicast for the MNs (RFC 6224 section 4.3): one MLD proxy
         instance with upstream [multicast] upstream and every MAG tunnel as a
         downstream with an MLD querier (added with the tunnel's first binding,
-        removed with its last). At most 31 MAG tunnels (the kernel's 32 MIFs
-        per multicast routing table).
+        removed with its last).
     multicast.upstream = (required when enabled)
         The interface towards the multicast sources / the fixed network.
+    multicast.forwarding = auto
+        How multicast data is replicated: ebpf (tc programs on the upstream
+        and the tunnels; no kernel multicast routing needed, up to 8191
+        tunnels), kernel (the kernel's IPv6 multicast routing, ip6mr: at most
+        31 MAG tunnels, its 32 MIFs per table) or auto (ebpf when its program
+        loads, else kernel). The choice is logged at start; --check names it.
     multicast.table = 1999
-        The instance's multicast routing (MRT6) table.
+        The instance's number: its MRT6 table (kernel) or its tc filter
+        handle (ebpf).
     multicast.robustness = 2
         Robustness Variable of the queriers on the tunnels (RFC 3810 9.1).
     multicast.query-interval-s = 125

@@ -41,6 +41,7 @@
 #include "pmip/common/log.hpp"
 #include "pmip/common/tunnel.hpp"
 #include "lma_multicast.hpp"
+#include "pmip/mcast/querier_config_keys.hpp"
 #include "pmip/lma/lma_engine.hpp"
 
 namespace pmip::lma {
@@ -84,6 +85,16 @@ inline constexpr const char* kDefaultStateFile = "/var/lib/pmip/lmad.state";
 
 struct LmadConfig {
     std::string config_file;  // empty when none was read
+    // What --check adds after "OK": the multicast forwarding backend this
+    // machine would use (an error when multicast is enabled and none works).
+    Expected<std::vector<std::string>> check_notes() const {
+        if (!multicast.enabled)
+            return std::vector<std::string>{"multicast: disabled"};
+        auto note = pmip::mcast::forwarding_check_note(multicast.forwarding);
+        if (!note)
+            return note.error();
+        return std::vector<std::string>{*note};
+    }
     std::vector<Ipv6Address> addresses;
     std::vector<PoolConfig> pools;
     LmaConfig engine;  // authorized MAGs, lifetimes, timers, default policy

@@ -2,6 +2,7 @@
 #include "lma_multicast.hpp"
 
 #include "pmip/common/log.hpp"
+#include "pmip/mcast/querier_config_keys.hpp"
 
 namespace pmip::lma {
 
@@ -11,7 +12,12 @@ const char* const kContext = "[lma mcast]";
 
 Expected<std::unique_ptr<LmaMulticast>> LmaMulticast::create(EventLoop& loop, RouteManager& routes,
                                                              LmaMulticastConfig config) {
+    auto forwarding = mcast::start_forwarding(config.forwarding, config.table, kContext);
+    if (!forwarding)
+        return Error{forwarding.error().code, "multicast anchor: " + forwarding.error().what};
     mcast::KernelProxyConfig pc;
+    pc.forwarding = *forwarding;
+    pc.filter_handle = config.table;
     pc.name = "lma";
     pc.table = config.table;
     pc.upstream = config.upstream;

@@ -27,7 +27,8 @@ namespace pmip::lma {
 struct LmaMulticastConfig {
     bool enabled = false;       // needs an upstream interface
     std::string upstream;       // towards the content sources / the multicast network
-    std::uint32_t table = 1999; // MRT6 table of the instance
+    std::uint32_t table = 1999; // MRT6 table of the instance (ebpf: its tc filter handle)
+    pmip::mcast::Forwarding forwarding = pmip::mcast::Forwarding::kAuto;
     // The querier on the MAG tunnels: few MAGs per tunnel (one), so short
     // response intervals cost nothing (PROTOCOL.md 6.5).
     pmip::mcast::QuerierConfig querier = [] {

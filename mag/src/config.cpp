@@ -58,6 +58,7 @@ constexpr KeySpec kKeys[] = {
     {"binding.rule-priority", false},
     {"multicast.enabled", false},
     {"multicast.table-base", false},
+    {"multicast.forwarding", false},
     {"multicast.robustness", false},
     {"multicast.query-interval-s", false},
     {"multicast.query-response-interval-ms", false},
@@ -249,6 +250,7 @@ void validate(Validator& v, MagdConfig& c) {
         McastConfig& m = c.multicast;
         v.boolean_into("multicast.enabled", m.enabled);
         v.number_into<std::uint32_t>("multicast.table-base", m.table_base, 1, 0xefffffff);
+        mcast::read_forwarding_key(v, m.forwarding);
         mcast::read_querier_keys(v, m.querier, mcast::FastLeaveKey::kPresent);
     }
 
@@ -417,9 +419,15 @@ CONFIGURATION KEYS (section.key = default)
         policy has "multicast": true. An MN's link gets a General Query as
         soon as its registration starts (on Ethernet links; its answer is
         captured until the link is a downstream), else when it is added.
-        At most 31 MNs per LMA (the kernel's 32 MIFs per table).
+    multicast.forwarding = auto
+        How multicast data is replicated: ebpf (tc programs on the tunnels
+        and MN links; no kernel multicast routing needed, up to 8191 MN links
+        per LMA), kernel (the kernel's IPv6 multicast routing, ip6mr: at most
+        31 MNs per LMA, its 32 MIFs per table) or auto (ebpf when its program
+        loads, else kernel). The choice is logged at start; --check names it.
     multicast.table-base = 2000
-        Multicast routing (MRT6) table of the first instance; base+1, ...
+        Number of the first instance: its MRT6 table (kernel; base+1, ... for
+        the next LMAs); with ebpf, the tc filter handle of all instances.
     multicast.robustness = 2
         Robustness Variable of the queriers on MN links (RFC 3810 9.1).
     multicast.query-interval-s = 125

@@ -31,6 +31,7 @@
 #include <vector>
 
 #include "pmip/common/config_file.hpp"
+#include "pmip/mcast/querier_config_keys.hpp"
 #include "pmip/common/heartbeat.hpp"
 #include "pmip/common/link_config.hpp"
 #include "pmip/common/log.hpp"
@@ -79,6 +80,7 @@ struct RaConfig {
 struct McastConfig {
     bool enabled = true;
     std::uint32_t table_base = 2000;  // MRT6 tables: base, base+1, ... (one per LMA)
+    pmip::mcast::Forwarding forwarding = pmip::mcast::Forwarding::kAuto;
     // Querier on the MN links, tuned for handover (PROTOCOL.md 6.5): a point-
     // to-point link has one listener, so there is no report implosion to
     // spread out and the General Query sent when the link becomes a
@@ -98,6 +100,16 @@ struct McastConfig {
 
 struct MagdConfig {
     std::string config_file;
+    // What --check adds after "OK": the multicast forwarding backend this
+    // machine would use (an error when multicast is enabled and none works).
+    Expected<std::vector<std::string>> check_notes() const {
+        if (!multicast.enabled)
+            return std::vector<std::string>{"multicast: disabled"};
+        auto note = pmip::mcast::forwarding_check_note(multicast.forwarding);
+        if (!note)
+            return note.error();
+        return std::vector<std::string>{*note};
+    }
     MagConfig engine;  // proxy_coa, ATT, timers, tables
     AccessConfig access;
     RaConfig ra;

@@ -1,6 +1,8 @@
 // magd wiring: adapters around the MAG engine. See mag_daemon.hpp.
 #include "mag_daemon.hpp"
 
+#include "pmip/mcast/querier_config_keys.hpp"
+
 #include <fnmatch.h>
 #include <sys/stat.h>
 
@@ -184,6 +186,11 @@ Status MagDaemon::open() {
         return solicitations.error();
     solicitations_ = std::move(*solicitations);
     if (c.multicast.enabled) {
+        auto forwarding = mcast::start_forwarding(c.multicast.forwarding, c.multicast.table_base,
+                                                  "[mag mcast]");
+        if (!forwarding)
+            return Error{forwarding.error().code, "multicast: " + forwarding.error().what};
+        forwarding_ = *forwarding;
         auto capture = SolicitationSocket::open(
             loop_, {},
             [this](int ifindex, std::span<const std::uint8_t> packet,
@@ -690,6 +697,8 @@ mcast::KernelProxy* MagDaemon::add_multicast_downstream(const BindingEvent& even
         pc.upstream = event.tunnel_device;
         pc.querier = config_.multicast.querier;
         pc.rule_priority = config_.engine.rule_priority;
+        pc.forwarding = forwarding_;
+        pc.filter_handle = config_.multicast.table_base;  // one per daemon (ebpf)
         auto proxy = mcast::KernelProxy::create(loop_, *routes_, pc);
         if (!proxy) {
             ++counters_["multicast_errors"];

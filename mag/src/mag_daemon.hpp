@@ -202,6 +202,7 @@ class MagDaemon final : private MagObserver {
         std::uint32_t table = 0;
     };
     std::map<Ipv6Address, McastInstance> multicast_;  // per LMA
+    mcast::Forwarding forwarding_ = mcast::Forwarding::kKernel;  // chosen at start
     std::vector<std::function<void(const BindingEvent&)>> listeners_;
     std::map<std::string, std::uint64_t> counters_;
 };

@@ -3,6 +3,8 @@
 
 #include <chrono>
 
+#include "pmip/common/log.hpp"
+
 namespace pmip::mcast {
 
 void read_querier_keys(config::Validator& v, QuerierConfig& querier, FastLeaveKey fast_leave_key) {
@@ -32,6 +34,40 @@ void read_querier_keys(config::Validator& v, QuerierConfig& querier, FastLeaveKe
         v.global("multicast.query-response-interval-ms", why, false);
     else
         querier = q;
+}
+
+void read_forwarding_key(config::Validator& v, Forwarding& forwarding) {
+    if (const config::Value* value = v.single("multicast.forwarding")) {
+        if (const auto f = parse_forwarding(value->text))
+            forwarding = *f;
+        else
+            v.error(*value, "multicast.forwarding",
+                    "\"" + value->text + "\" is not one of auto|ebpf|kernel");
+    }
+}
+
+Expected<std::string> forwarding_check_note(Forwarding forwarding) {
+    auto choice = choose_forwarding(forwarding);
+    if (!choice)
+        return choice.error();
+    return "multicast forwarding: " + std::string(to_string(choice->backend)) + " (" + choice->why +
+           ")";
+}
+
+Expected<Forwarding> start_forwarding(Forwarding wanted, std::uint32_t filter_handle,
+                                      const char* log_context) {
+    auto choice = choose_forwarding(wanted);
+    if (!choice)
+        return choice.error();
+    PMIP_INFO(kMld, log_context,
+              "multicast forwarding: " + std::string(to_string(choice->backend)) + " (" +
+                  choice->why + ")");
+    if (choice->backend == Forwarding::kEbpf) {
+        if (const std::size_t n = remove_leftover_filters(filter_handle); n > 0)
+            PMIP_INFO(kMld, log_context,
+                      "removed " + std::to_string(n) + " tc filters left by a previous run");
+    }
+    return choice->backend;
 }
 
 }  // namespace pmip::mcast

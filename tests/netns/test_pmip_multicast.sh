@@ -29,7 +29,7 @@ GROUP=ff3e::4242:1
 
 testbed_test_begin pmm
 need_tools tshark dumpcap
-need_ip6mr  # the daemons forward multicast with the kernel backend (ip6mr)
+[[ ${PMIP_TESTBED_FORWARDING:-auto} == kernel ]] && need_ip6mr
 is_true() { [[ $("$@") == True ]]; }
 
 check "testbed up (lmad, magd at mag1 and mag2)" testbed_up "$NAME" "$BUILD" 1 multicast || finish

@@ -18,7 +18,7 @@ BUILD=${1:?usage: test_pmip_multicast_isolation.sh BUILD_DIR}
 GROUP=ff3e::4242:7
 
 testbed_test_begin pmi
-need_ip6mr  # the daemons forward multicast with the kernel backend (ip6mr)
+[[ ${PMIP_TESTBED_FORWARDING:-auto} == kernel ]] && need_ip6mr
 
 check "testbed up with a second LMA (lmad, lmad2, magd at mag1 and mag2)" testbed_up "$NAME" "$BUILD" 2 multicast twolmas || finish
 check "mn1 gets an address from lma's pool" bash -c "$TB address $NAME 1 20 | grep -q '^2001:db8:8'"

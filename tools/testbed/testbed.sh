@@ -29,7 +29,9 @@
 #   NAME-src2    c2 2001:db8:210::2 (content source behind lma2)
 #
 # Both daemons use the userspace (TUN) tunnel backend, so the testbed runs on
-# kernels without ip6tnl/ip6gre. State (configs, logs, control sockets, pids)
+# kernels without ip6tnl/ip6gre. Multicast forwarding: [multicast] forwarding
+# = $PMIP_TESTBED_FORWARDING in every daemon (auto, ebpf or kernel; default
+# auto: ebpf where its program loads). State (configs, logs, control sockets, pids)
 # lives in /run/pmip-testbed/NAME; `down` removes it and every namespace even
 # when `up` failed half-way. Needs root.
 set -u
@@ -110,7 +112,8 @@ wait_for() {  # wait_for SECONDS COMMAND...
 
 up() {
     local name=$1 build=$2 mns=${3:-1} dir=$STATE_ROOT/$1
-    local multicast="" twolmas=""
+    local multicast="" twolmas="" forwarding=${PMIP_TESTBED_FORWARDING:-auto}
+    [[ $forwarding =~ ^(auto|ebpf|kernel)$ ]] || die "PMIP_TESTBED_FORWARDING: auto, ebpf or kernel, not \"$forwarding\""
     for option in "${@:4}"; do
         case $option in
             multicast) multicast=multicast ;;
@@ -236,7 +239,7 @@ socket = $dir/lmad.sock
 file = $dir/lmad.state
 EOF
     if [[ $multicast == multicast ]]; then
-        printf '[multicast]\nenabled = true\nupstream = l0\n' >>"$dir/lmad.conf"
+        printf '[multicast]\nenabled = true\nupstream = l0\nforwarding = %s\n' "$forwarding" >>"$dir/lmad.conf"
     fi
     for i in 1 2; do
         local addr=2001:db8:10$i::1$i
@@ -253,6 +256,8 @@ store = $dir/magd-policy.json
 backend = userspace
 [control]
 socket = $dir/magd$i.sock
+[multicast]
+forwarding = $forwarding
 EOF
     done
     if [[ -n $twolmas ]]; then
@@ -277,7 +282,7 @@ socket = $dir/lmad2.sock
 file = $dir/lmad2.state
 EOF
         if [[ $multicast == multicast ]]; then
-            printf '[multicast]\nenabled = true\nupstream = s0\n' >>"$dir/lmad2.conf"
+            printf '[multicast]\nenabled = true\nupstream = s0\nforwarding = %s\n' "$forwarding" >>"$dir/lmad2.conf"
         fi
         start_daemon "$name" lma2 lmad2 "$build/lma/lmad" "$dir/lmad2.conf"
     fi

@@ -15,6 +15,7 @@
 
 #include <exception>
 #include <functional>
+#include <iostream>
 #include <memory>
 #include <optional>
 #include <string>
@@ -61,10 +62,24 @@ int run_event_loop(const DaemonProgram& program, const DaemonControl& control);
 // `static Expected<std::unique_ptr<Daemon>> start(Config, EventLoop&)`,
 // reload() and shutdown(); Config has config_file, log_sink, log_level and
 // debug.
+// With --check, a Config that has `Expected<std::vector<std::string>>
+// check_notes() const` adds its lines after "OK" (e.g. the multicast
+// forwarding backend this machine would use), or fails the check with its
+// error.
 template <typename Daemon, typename Config>
 int run_daemon(const DaemonProgram& program, const config::Load<Config>& load) {
     if (const auto status = answer_command_line(program, load.action, load.usage_error,
                                                 load.problems, load.config.config_file)) {
+        if constexpr (requires(const Config& c) { c.check_notes(); }) {
+            if (load.action == config::Action::kCheck && *status == 0) {
+                const auto notes = load.config.check_notes();
+                if (!notes) {
+                    std::cerr << program.name << ": " << notes.error().what << "\n";
+                    return 1;
+                }
+                for (const auto& line : *notes) std::cout << line << "\n";
+            }
+        }
         return *status;
     }
     const Config& config = load.config;

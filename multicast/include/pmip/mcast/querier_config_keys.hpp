@@ -12,6 +12,8 @@
 #include <cstdint>
 
 #include "pmip/common/config_file.hpp"
+#include "pmip/common/result.hpp"
+#include "pmip/mcast/ebpf_multicast_router.hpp"
 #include "pmip/mcast/querier.hpp"
 
 namespace pmip::mcast {
@@ -23,5 +25,20 @@ enum class FastLeaveKey : std::uint8_t { kAbsent, kPresent };
 // refuses is reported at multicast.query-response-interval-ms and leaves
 // `querier` unchanged.
 void read_querier_keys(config::Validator& v, QuerierConfig& querier, FastLeaveKey fast_leave_key);
+
+// multicast.forwarding = auto | ebpf | kernel, over `forwarding`.
+void read_forwarding_key(config::Validator& v, Forwarding& forwarding);
+
+// The --check line naming the forwarding backend this machine would use for
+// `forwarding`: "multicast forwarding: ebpf (auto: the tc/eBPF programs
+// load)"; an error when it has none.
+Expected<std::string> forwarding_check_note(Forwarding forwarding);
+
+// The forwarding backend at a daemon's start: chosen once (one log line
+// saying which and why), then the pmip tc filters a killed run of this
+// daemon left (handle `filter_handle`) removed. An error names what is
+// missing.
+Expected<Forwarding> start_forwarding(Forwarding wanted, std::uint32_t filter_handle,
+                                      const char* log_context);
 
 }  // namespace pmip::mcast
