@@ -155,18 +155,12 @@ struct output_walk {
     __u8 group_low[4]; /* the group's last 4 octets (33:33:xx:xx:xx:xx) */
 };
 
-/* Makes the packet right for `out` (link-layer header and source MAC);
- * false when it cannot be sent there. */
+/* Makes the packet right for `out` (link-layer header and source MAC), an
+ * output visit_output admitted; false when that failed. */
 static __always_inline int prepare(struct output_walk* w, __u32 out) {
     struct pmip_mcast_iface* o = bpf_map_lookup_elem(&ifaces, &out);
-    if (!o) {
-        count(PMIP_MC_OUTPUT_UNKNOWN);
+    if (!o)
         return 0;
-    }
-    if (w->ip_len > o->mtu) {
-        count(PMIP_MC_TOO_BIG);
-        return 0;
-    }
     if (o->l2len != ETH_HLEN)
         return 1; /* L3 device: the redirect strips any link-layer header */
     struct __sk_buff* skb = w->skb;
@@ -204,6 +198,15 @@ static long visit_output(__u32 i, void* ctx) {
     const __u32 ifindex = (__u32)*out;
     if (ifindex == 0 || ifindex == w->arrival)
         return 0; /* never back to the arrival interface */
+    struct pmip_mcast_iface* o = bpf_map_lookup_elem(&ifaces, &ifindex);
+    if (!o) {
+        count(PMIP_MC_OUTPUT_UNKNOWN);
+        return 0;
+    }
+    if (w->ip_len > o->mtu) {
+        count(PMIP_MC_TOO_BIG);
+        return 0;
+    }
     if (w->pending != 0) {
         if (prepare(w, w->pending)) {
             if (bpf_clone_redirect(w->skb, w->pending, 0) == 0)

@@ -295,6 +295,7 @@ class EbpfMulticastRouter final : public MulticastRouter {
     }
     bool needs_ip6mr_rules() const override { return false; }
     bool supports_group_entries() const override { return true; }
+    int program_fd() const { return prog_fd_; }
 
     Status add_mif(MifIndex mif, int ifindex, const std::string& name) override {
         const std::string what = "MIF " + std::to_string(mif) + " (" + name + ", ifindex " +
@@ -593,6 +594,11 @@ Expected<std::unique_ptr<MulticastRouter>> make_ebpf_multicast_router(EventLoop&
     if (Status s = router->start(); !s)
         return s.error();
     return std::unique_ptr<MulticastRouter>(std::move(router));
+}
+
+int ebpf_program_fd(const MulticastRouter& router) {
+    const auto* ebpf = dynamic_cast<const EbpfMulticastRouter*>(&router);
+    return ebpf ? ebpf->program_fd() : -1;
 }
 
 std::optional<std::string> ebpf_unavailable_reason() {

@@ -12,3 +12,14 @@ set_tests_properties(netns_netlink PROPERTIES SKIP_RETURN_CODE 77 LABELS netns)
 add_test(NAME netns_netlink_ip6mr COMMAND netns_netlink_tests "[ip6mr]")
 set_tests_properties(netns_netlink_ip6mr PROPERTIES SKIP_RETURN_CODE 77 LABELS "netns;ip6mr"
   ENVIRONMENT PMIP_TEST_NEEDS_IP6MR=1)
+
+# netns_ebpf: the ebpf forwarding program's per-packet rules, judged by the
+# kernel (BPF_PROG_TEST_RUN on crafted packets) in private namespaces;
+# SKIPPED with the reason where the program cannot load.
+add_executable(netns_ebpf_tests
+  ${CMAKE_CURRENT_LIST_DIR}/netns_netlink_main.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/test_ebpf_forwarding.cpp)
+target_link_libraries(netns_ebpf_tests PRIVATE pmip_common pmip_mcast PkgConfig::LIBBPF Catch2::Catch2)
+add_test(NAME netns_ebpf COMMAND netns_ebpf_tests)
+set_tests_properties(netns_ebpf PROPERTIES SKIP_RETURN_CODE 77 LABELS "netns;ebpf"
+  ENVIRONMENT PMIP_TEST_NEEDS_EBPF=1)

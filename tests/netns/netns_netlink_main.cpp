@@ -10,7 +10,8 @@
 // 77, which CTest reports as skipped (SKIP_RETURN_CODE). With
 // PMIP_TEST_NEEDS_IP6MR=1 in the environment (the netns_netlink_ip6mr test,
 // which runs the [ip6mr] cases) it also skips, naming the reason, when the
-// kernel has no IPv6 multicast routing.
+// kernel has no IPv6 multicast routing; with PMIP_TEST_NEEDS_EBPF=1 (the
+// netns_ebpf tests) when the ebpf forwarding program cannot load.
 //
 // Threading: single-threaded.
 #define CATCH_CONFIG_RUNNER
@@ -25,6 +26,7 @@
 #include <cstring>
 #include <string_view>
 
+#include "pmip/mcast/ebpf_multicast_router.hpp"
 #include "pmip/mcast/multicast_router.hpp"
 
 int main(int argc, char** argv) {
@@ -42,6 +44,12 @@ int main(int argc, char** argv) {
     }
     if (const char* need = std::getenv("PMIP_TEST_NEEDS_IP6MR"); need && std::string_view(need) == "1") {
         if (auto reason = pmip::mcast::ip6mr_unavailable_reason()) {
+            std::printf("SKIPPED: %s\n", reason->c_str());
+            return 77;
+        }
+    }
+    if (const char* need = std::getenv("PMIP_TEST_NEEDS_EBPF"); need && std::string_view(need) == "1") {
+        if (auto reason = pmip::mcast::ebpf_unavailable_reason()) {
             std::printf("SKIPPED: %s\n", reason->c_str());
             return 77;
         }

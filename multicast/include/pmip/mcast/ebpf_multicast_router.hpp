@@ -62,6 +62,10 @@ Expected<std::unique_ptr<MulticastRouter>> make_ebpf_multicast_router(EventLoop&
                                                                       std::uint32_t filter_handle,
                                                                       EbpfRouterLimits limits = {});
 
+// The tc program's fd of an ebpf router (-1 for other backends): tests run it
+// on crafted packets with BPF_PROG_TEST_RUN.
+int ebpf_program_fd(const MulticastRouter& router);
+
 // Why the ebpf backend cannot run here (the program does not load, no
 // clsact), or nullopt when it can: loads the object once with tiny maps and
 // unloads it.
