@@ -117,10 +117,18 @@ struct Fixture {
     FakeInterfaceDirectory* interfaces = &interfaces_owned;
     std::unique_ptr<KernelProxy> proxy;
 
-    explicit Fixture(KernelProxyConfig config = default_config(), MifIndex max_mifs = kMaxMifs) {
+    // ebpf_like: the fake behaves as the ebpf backend (no ip6mr rules,
+    // (*,G) entries, max_mifs interfaces).
+    explicit Fixture(KernelProxyConfig config = default_config(), MifIndex max_mifs = kMaxMifs,
+                     bool ebpf_like = false) {
         KernelProxy::Parts parts;
         router_owned = std::make_unique<FakeMulticastRouter>(config.table);
         router = router_owned.get();
+        if (ebpf_like) {
+            router->ip6mr_rules = false;
+            router->group_entries_supported = true;
+            router->max_mifs_setting = max_mifs;
+        }
         auto& i = interfaces_owned;
         i.interfaces[kUp] = {"up1", LinkLocalAddress{addr("fe80::1"), true}};
         i.interfaces[kD1] = {"d1", LinkLocalAddress{addr("fe80::d1"), true}};
@@ -734,4 +742,95 @@ TEST_CASE(
     CHECK(f.upstream->groups.empty());
     CHECK(f.mld->joined.empty());
     CHECK(f.timers.pending() == 0);
+}
+
+// --- backends with (*,G) entries and no ip6mr rules (ebpf) ---------------------
+
+namespace {
+Fixture ebpf_fixture(MifIndex max_mifs = 200) {
+    return Fixture(Fixture::default_config(), max_mifs, true);
+}
+const MfcEntry* group_entry(const Fixture& f, const Ipv6Address& g) {
+    const auto it = f.router->group_entries.find(g);
+    return it == f.router->group_entries.end() ? nullptr : &it->second;
+}
+}  // namespace
+
+TEST_CASE("mcast kernel proxy, (*,G) backend: no ip6mr rules; a join installs (*,G) before any data",
+          "[mcast][kernel_proxy][group_entries]") {
+    Fixture f = ebpf_fixture();
+    REQUIRE(f.proxy->add_downstream("d1").ok());
+    REQUIRE(f.proxy->add_downstream("d2").ok());
+    CHECK(f.routes.multicast_rules.empty());
+    CHECK(f.router->group_entries.empty());
+    f.join(kD1, kHost1, kG);
+    REQUIRE(group_entry(f, kG) != nullptr);
+    CHECK(group_entry(f, kG)->parent == 0);
+    CHECK(group_entry(f, kG)->outputs == mifs({1}));
+    CHECK(f.router->entries.empty());  // no (S,G) needed: no source named, no data yet
+    f.join(kD2, kHost2, kG);
+    CHECK(group_entry(f, kG)->outputs == mifs({1, 2}));
+    f.leave(kD1, kHost1, kG);
+    f.advance(1s);  // last listener queries (LLQI 100 ms x 2), then the state goes
+    CHECK(group_entry(f, kG)->outputs == mifs({2}));
+    f.leave(kD2, kHost2, kG);
+    f.advance(1s);
+    CHECK(group_entry(f, kG) == nullptr);
+    CHECK(f.proxy->counters().group_entry_errors == 0);
+    CHECK(f.proxy->show()["group_entries"].empty());
+}
+
+TEST_CASE("mcast kernel proxy, (*,G) backend: named sources get their (S,G) at the join, kept while named",
+          "[mcast][kernel_proxy][group_entries]") {
+    Fixture f = ebpf_fixture();
+    REQUIRE(f.proxy->add_downstream("d1").ok());
+    REQUIRE(f.proxy->add_downstream("d2").ok());
+    // d1: SSM INCLUDE {S1}; d2: ASM but EXCLUDE {S2}.
+    f.mld->deliver(
+        Fixture::report(kD1, kHost1, {Fixture::record(RecordType::kAllowNewSources, kSsm, {kS1})}));
+    f.mld->deliver(Fixture::report(
+        kD2, kHost2, {Fixture::record(RecordType::kChangeToExcludeMode, kSsm, {kS2})}));
+    REQUIRE(f.entry(kS1, kSsm) != nullptr);
+    CHECK(f.entry(kS1, kSsm)->parent == 0);
+    CHECK(f.entry(kS1, kSsm)->outputs == mifs({1, 2}));  // d1 includes it, d2 does not exclude it
+    REQUIRE(f.entry(kS2, kSsm) != nullptr);
+    CHECK(f.entry(kS2, kSsm)->outputs.empty());  // d1 did not ask, d2 excludes it
+    REQUIRE(group_entry(f, kSsm) != nullptr);
+    CHECK(group_entry(f, kSsm)->outputs == mifs({2}));  // any other source: d2 only
+    CHECK(f.proxy->counters().mfc_preinstalled == 2);
+    // No data ever: the named entries outlive the idle timeout while named.
+    f.advance(31s);
+    f.advance(31s);
+    CHECK(f.entry(kS1, kSsm) != nullptr);
+    CHECK(f.entry(kS2, kSsm) != nullptr);
+    CHECK(f.proxy->counters().mfc_idle_expired == 0);
+}
+
+TEST_CASE("mcast kernel proxy, (*,G) backend: a removed downstream leaves every (*,G); destruction removes all",
+          "[mcast][kernel_proxy][group_entries]") {
+    Fixture f = ebpf_fixture();
+    REQUIRE(f.proxy->add_downstream("d1").ok());
+    REQUIRE(f.proxy->add_downstream("d2").ok());
+    f.join(kD1, kHost1, kG);
+    f.join(kD2, kHost2, kG);
+    REQUIRE(f.proxy->remove_downstream("d1").ok());
+    CHECK(group_entry(f, kG)->outputs == mifs({2}));
+    f.proxy.reset();
+    CHECK(f.router->group_entries.empty());
+    CHECK(f.router->entries.empty());
+}
+
+TEST_CASE("mcast kernel proxy, (*,G) backend: past 31 downstreams (no MAXMIFS)",
+          "[mcast][kernel_proxy][group_entries]") {
+    Fixture f = ebpf_fixture(200);
+    for (int i = 0; i < 150; ++i) {
+        const int ifindex = 100 + i;
+        const std::string name = "mn" + std::to_string(i);
+        f.interfaces->interfaces[ifindex] = {name, LinkLocalAddress{addr("fe80::1:1"), true}};
+        REQUIRE(f.proxy->add_downstream(name).ok());
+        f.join(ifindex, kHost1, kG);
+    }
+    REQUIRE(group_entry(f, kG) != nullptr);
+    CHECK(group_entry(f, kG)->outputs.size() == 150);
+    CHECK(f.proxy->show()["forwarding"]["max_interfaces"] == 200);
 }
