@@ -171,6 +171,19 @@ int main(int argc, char** argv) {
                 usage(a + " needs a value");
             return argv[++i];
         };
+        if (a == "--probe") {
+            // --probe ebpf|kernel: "available" (exit 0) or "SKIPPED: why" (exit 77).
+            const auto f = parse_forwarding(next());
+            if (!f || *f == Forwarding::kAuto)
+                usage("--probe ebpf or kernel");
+            auto choice = choose_forwarding(*f);
+            if (!choice) {
+                std::cout << "SKIPPED: " << choice.error().what << "\n";
+                return 77;
+            }
+            std::cout << "available: " << choice->why << "\n";
+            return 0;
+        }
         if (a == "--instance")
             specs.push_back(parse_instance(next()));
         else if (a == "--ready-file")

@@ -8,7 +8,7 @@
 #   test_kernel_tunnels.sh PATH/tunnel_harness
 set -u
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-HARNESS=${1:?usage: test_kernel_tunnels.sh PATH/tunnel_harness}
+HARNESS=${1:?usage: test_kernel_tunnels.sh PATH/tunnel_harness [PATH/mcast_proxy_harness]}
 
 need_root "network namespaces, tunnel devices"
 # Probe inside a throw-away namespace so that no probe device can touch the host.
@@ -21,4 +21,4 @@ rc=$?
 ip netns del "$PROBE_NS" 2>/dev/null
 trap - EXIT TERM INT HUP
 ((rc == 0)) || skip "kernel has no ip6tnl/ip6gre: ${reason:-unknown reason}"
-PMT_BACKEND=kernel exec bash "$NETNS_DIR/test_tunnels.sh" "$HARNESS"
+PMT_BACKEND=kernel exec bash "$NETNS_DIR/test_tunnels.sh" "$HARNESS" ${2:+"$2"}

@@ -2,7 +2,7 @@
 # Tunnels between two network namespaces (root), over the backend named by
 # $PMT_BACKEND (userspace by default; test_kernel_tunnels.sh sets kernel).
 #
-#   test_tunnels.sh PATH/tunnel_harness
+#   test_tunnels.sh PATH/tunnel_harness [PATH/mcast_proxy_harness]
 #
 # Topology (namespace names carry this shell's PID so that runs never meet):
 #
@@ -11,8 +11,11 @@
 #   va 2001:db8:ff::1/64 ------- vb 2001:db8:ff::2/64
 #                                  vbl 2001:db8:fe::1/64 ------ vl 2001:db8:fe::2/64
 #   tunnel_harness: tunnels A<->B, fd00:b::/64 (and fd00:b:1::/64) routed into them on A,
-#   fd00:a::/64 (and fd00:a:1::/64) on B; smcrouted on B forwards a multicast stream from
-#   A that arrives on B's tunnel device (an MRT6 interface) to vbl towards the listener in L.
+#   fd00:a::/64 (and fd00:a:1::/64) on B; a multicast stream from A that arrives on B's
+#   tunnel device is forwarded to vbl towards the listener in L by the ebpf backend (an
+#   MLD proxy instance of mcast_proxy_harness, upstream the tunnel device, downstream
+#   vbl, the listener's join learned by MLD) and, where the kernel has ip6mr, by
+#   smcrouted (a static MRT6 route).
 #
 # For each kind (ip6ip6, GRE without key, GRE with keys): ping, 1000 UDP
 # datagrams counted at the receiver, the multicast stream; GRE with keys also
@@ -27,7 +30,8 @@
 set -u
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-HARNESS=${1:?usage: test_tunnels.sh PATH/tunnel_harness}
+HARNESS=${1:?usage: test_tunnels.sh PATH/tunnel_harness [PATH/mcast_proxy_harness]}
+MCAST_HARNESS=${2:-}
 BACKEND=${PMT_BACKEND:-userspace}
 TRAFFIC="python3 $NETNS_DIR/tunnel_traffic.py"
 
@@ -36,6 +40,10 @@ need_tools ip python3
 HAVE_SMCROUTE=1
 command -v smcrouted >/dev/null && command -v smcroutectl >/dev/null || HAVE_SMCROUTE=0
 IP6MR_MISSING=$(ip6mr_missing) || IP6MR_MISSING=
+EBPF_MISSING="no mcast_proxy_harness given"
+if [[ -n $MCAST_HARNESS ]]; then
+    EBPF_MISSING=$("$MCAST_HARNESS" --probe ebpf) && EBPF_MISSING=
+fi
 
 ID=$$
 NS_A=pmt-$ID-a
@@ -193,6 +201,59 @@ EOF
     forget_pid "$smcroute"
 }
 
+# multicast_flow_ebpf DESCRIPTION TUNNEL_A TUNNEL_B : the same stream, forwarded
+# on B by the ebpf backend: an MLD proxy instance with the tunnel device as
+# upstream and vbl as downstream learns the listener's join and installs
+# (*,G) before the stream starts.
+multicast_flow_ebpf() {
+    local what=$1 tunnel_a=$2 tunnel_b=$3 count=200 group=ff3e::8000:1
+    if [[ -n $EBPF_MISSING ]]; then
+        echo "skip - $what: multicast through the ebpf backend (${EBPF_MISSING#SKIPPED: })"
+        return
+    fi
+    local ctl=$WORK/mcast-ctl-$tunnel_b out=$WORK/mcast-out-$tunnel_b show=$WORK/mcast-show-$tunnel_b.json
+    rm -f "$ctl" "$out" "$show" "$WORK/mcast-ready"
+    mkfifo "$ctl"
+    ip netns exec "$NS_B" "$MCAST_HARNESS" --ready-file "$WORK/mcast-ready" \
+        --instance "name=T,table=300,upstream=$tunnel_b,downstream=vbl,qri=1000,forwarding=ebpf" \
+        <"$ctl" >"$out" 2>"$WORK/mcast-harness-$tunnel_b.log" &
+    local proxy=$!
+    PIDS+=("$proxy")
+    exec 4>"$ctl"
+    check "$what: MLD proxy (ebpf) on B: upstream $tunnel_b, downstream vbl" wait_until 10 test -s "$WORK/mcast-ready"
+    local ready=$WORK/mce-ready result=$WORK/mce-out
+    rm -f "$ready"
+    ip netns exec "$NS_L" $TRAFFIC recv --bind :: --port 6000 --expect $count --group $group \
+        --ifname vl --ready "$ready" >"$result" &
+    local listener=$!
+    PIDS+=("$listener")
+    wait_until 10 test -e "$ready"
+    star_on_vbl() {
+        echo "show $show" >&4
+        wait_until 5 test -s "$show" || return 1
+        "$PY" -c "import json,sys; d=json.load(open('$show'))['T']; sys.exit(0 if any(e['group']=='$group' and 'vbl' in e['oifs'] for e in d['group_entries']) else 1)" 2>/dev/null
+        local rc=$?
+        rm -f "$show"
+        return $rc
+    }
+    check "$what: the listener's join gives a (*,$group) entry towards vbl" wait_until 10 star_on_vbl
+    in_ns "$NS_A" $TRAFFIC send --source fd00:a::1 --dest $group --port 6000 \
+        --count $count --ifname "$tunnel_a" --hops 8
+    wait "$listener"
+    forget_pid "$listener"
+    local got
+    got=$(cat "$result" 2>/dev/null)
+    check "$what: multicast stream through $tunnel_b -> ebpf -> vbl reaches the listener (${got:-0}/$count)" \
+        test "${got:-0}" -eq "$count"
+    exec 4>&-
+    wait "$proxy"
+    local rc=$?
+    forget_pid "$proxy"
+    check "$what: MLD proxy exits 0 at the end of its input (rc=$rc)" test "$rc" -eq 0
+    check "$what: no tc filter left on $tunnel_b and vbl" sh -c \
+        "[ -z \"\$(tc -n $NS_B filter show dev $tunnel_b ingress)\$(tc -n $NS_B filter show dev vbl ingress)\" ]"
+}
+
 # ---------------------------------------------------------------- per kind
 A_LOCAL=2001:db8:ff::1
 B_LOCAL=2001:db8:ff::2
@@ -213,6 +274,7 @@ run_kind() {  # run_kind LABEL KIND A_KEYS B_KEYS (keys as ",ikey=..,okey=.." or
         wait_until 10 ping_ok "$NS_A" fd00:a::1 fd00:b::1
     udp_flow "$label" fd00:a::1 fd00:b::1 5001 1000
     multicast_flow "$label" "$ta" "$tb"
+    multicast_flow_ebpf "$label" "$ta" "$tb"
     stop_harness "$pid_a" a
     stop_harness "$pid_b" b
     check "$label: no tunnel device left after SIGTERM" no_tunnel_devices "$NS_A" "$NS_B"
@@ -258,6 +320,7 @@ if start_harness "$NS_A" a \
             test $((after2 - before2)) -ge 1000 -a $((after1 - before1)) -lt 50
 
         multicast_flow "GRE keys" "$T1A" "$T1B"
+        multicast_flow_ebpf "GRE keys" "$T1A" "$T1B"
 
         # A packet with a key nobody listens to is dropped and counted.
         kill -USR1 "$PID_B"

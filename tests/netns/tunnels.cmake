@@ -6,5 +6,6 @@ add_executable(tunnel_harness ${CMAKE_CURRENT_LIST_DIR}/tunnel_harness.cpp)
 target_link_libraries(tunnel_harness PRIVATE pmip_common)
 
 add_test(NAME netns_tunnels
-  COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/test_tunnels.sh $<TARGET_FILE:tunnel_harness>)
+  COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/test_tunnels.sh $<TARGET_FILE:tunnel_harness>
+          $<TARGET_FILE:mcast_proxy_harness>)
 set_tests_properties(netns_tunnels PROPERTIES SKIP_RETURN_CODE 77 LABELS netns TIMEOUT 300)
