@@ -191,6 +191,7 @@ Status MagDaemon::open() {
         if (!forwarding)
             return Error{forwarding.error().code, "multicast: " + forwarding.error().what};
         forwarding_ = *forwarding;
+        refill_spare_program();
         auto capture = SolicitationSocket::open(
             loop_, {},
             [this](int ifindex, std::span<const std::uint8_t> packet,
@@ -233,6 +234,8 @@ void MagDaemon::shutdown() {
     if (shut_down_)
         return;
     shut_down_ = true;
+    if (spare_loader_.joinable())
+        spare_loader_.join();  // its posted result is dropped with the loop
     if (socket_)
         socket_->set_handler({});
     solicitations_.reset();
@@ -699,7 +702,20 @@ mcast::KernelProxy* MagDaemon::add_multicast_downstream(const BindingEvent& even
         pc.rule_priority = config_.engine.rule_priority;
         pc.forwarding = forwarding_;
         pc.filter_handle = config_.multicast.table_base;  // one per daemon (ebpf)
-        auto proxy = mcast::KernelProxy::create(loop_, *routes_, pc);
+        std::unique_ptr<mcast::MulticastRouter> router;
+        if (spare_program_) {
+            // Loaded ahead (refill_spare_program): no verifier on this path.
+            auto made = mcast::make_ebpf_multicast_router(loop_, table, pc.filter_handle,
+                                                          std::move(*spare_program_));
+            spare_program_.reset();
+            if (made)
+                router = std::move(*made);
+            else
+                PMIP_WARNING(kMld, ctx, "prepared forwarding program: " + made.error().what);
+            ++counters_["multicast_prepared_programs_used"];
+            refill_spare_program();
+        }
+        auto proxy = mcast::KernelProxy::create(loop_, *routes_, pc, std::move(router));
         if (!proxy) {
             ++counters_["multicast_errors"];
             PMIP_ERROR(kMld, ctx, "no multicast for this LMA's MNs: " + proxy.error().what);
@@ -724,6 +740,29 @@ mcast::KernelProxy* MagDaemon::add_multicast_downstream(const BindingEvent& even
     }
     ++counters_["multicast_downstreams_added"];
     return instance.proxy.get();
+}
+
+// The ebpf backend's program loaded on a thread of its own (4-20 ms of
+// verifier and map allocation), kept for the next proxy instance, which is
+// created when an LMA's first MN attaches: on a handover's path.
+void MagDaemon::refill_spare_program() {
+    if (forwarding_ != mcast::Forwarding::kEbpf || spare_program_ || spare_loading_ || shut_down_)
+        return;
+    if (spare_loader_.joinable())
+        spare_loader_.join();
+    spare_loading_ = true;
+    spare_loader_ = std::thread([this] {
+        auto loaded = std::make_shared<Expected<mcast::LoadedEbpfProgram>>(mcast::load_ebpf_program());
+        loop_.post([this, loaded] {
+            spare_loading_ = false;
+            if (*loaded) {
+                spare_program_ = std::move(**loaded);
+            } else {
+                ++counters_["multicast_errors"];
+                PMIP_WARNING(kMld, "[mag mcast]", "loading a forwarding program ahead: " + loaded->error().what);
+            }
+        });
+    });
 }
 
 // RFC 6224 sections 3 and 6: the link stops being a downstream; its

@@ -40,6 +40,7 @@
 #include <chrono>
 #include <functional>
 #include <map>
+#include <thread>
 #include <memory>
 #include <optional>
 #include <span>
@@ -201,8 +202,13 @@ class MagDaemon final : private MagObserver {
         std::string upstream;  // the tunnel device
         std::uint32_t table = 0;
     };
+    void refill_spare_program();
     std::map<Ipv6Address, McastInstance> multicast_;  // per LMA
     mcast::Forwarding forwarding_ = mcast::Forwarding::kKernel;  // chosen at start
+    // ebpf: a program loaded ahead for the next instance (refill_spare_program).
+    std::optional<mcast::LoadedEbpfProgram> spare_program_;
+    bool spare_loading_ = false;
+    std::thread spare_loader_;
     std::vector<std::function<void(const BindingEvent&)>> listeners_;
     std::map<std::string, std::uint64_t> counters_;
 };

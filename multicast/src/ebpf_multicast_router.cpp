@@ -18,6 +18,7 @@
 #include <cstdarg>
 #include <cstring>
 #include <deque>
+#include <mutex>
 #include <unordered_map>
 #include <vector>
 
@@ -63,6 +64,14 @@ int libbpf_print(enum libbpf_print_level level, const char* format, va_list args
         libbpf_log->append(line);
     return n;
 }
+// libbpf prints to stderr by default, also for failures its callers expect
+// (bpf_tc_query on a link without clsact: "Parent Qdisc doesn't exists").
+// Its messages are kept only while a load captures them for its error.
+void route_libbpf_messages() {
+    static std::once_flag once;
+    std::call_once(once, [] { libbpf_set_print(libbpf_print); });
+}
+
 std::string last_lines(const std::string& text, std::size_t lines) {
     std::size_t end = text.size();
     while (end > 0 && text[end - 1] == '\n') --end;
@@ -87,16 +96,12 @@ using BpfObject = std::unique_ptr<bpf_object, BpfObjectCloser>;
 
 // Opens and loads the embedded object with the given map sizes.
 Expected<BpfObject> load_object(const EbpfRouterLimits& limits, std::uint32_t ring_bytes) {
+    route_libbpf_messages();
     std::string log;
     libbpf_log = &log;
-    auto previous = libbpf_set_print(libbpf_print);
     struct Restore {
-        libbpf_print_fn_t previous;
-        ~Restore() {
-            libbpf_set_print(previous);
-            libbpf_log = nullptr;
-        }
-    } restore{previous};
+        ~Restore() { libbpf_log = nullptr; }
+    } restore;
     LIBBPF_OPTS(bpf_object_open_opts, opts, .object_name = "pmip_mcast_forward");
     BpfObject object(
         bpf_object__open_mem(pmip_mcast_forward_object, pmip_mcast_forward_object_size, &opts));
@@ -576,24 +581,51 @@ class EbpfMulticastRouter final : public MulticastRouter {
 
 }  // namespace
 
-Expected<std::unique_ptr<MulticastRouter>> make_ebpf_multicast_router(EventLoop& loop,
-                                                                      std::uint32_t table,
-                                                                      std::uint32_t filter_handle,
-                                                                      EbpfRouterLimits limits) {
-    if (table == 0 || filter_handle == 0)
-        return Error{EINVAL, "ebpf forwarding: table and filter handle must not be 0"};
-    const std::uint32_t owner = table;
+struct LoadedEbpfProgram::Object {
+    BpfObject object;
+};
+LoadedEbpfProgram::LoadedEbpfProgram() = default;
+LoadedEbpfProgram::LoadedEbpfProgram(LoadedEbpfProgram&&) noexcept = default;
+LoadedEbpfProgram& LoadedEbpfProgram::operator=(LoadedEbpfProgram&&) noexcept = default;
+LoadedEbpfProgram::~LoadedEbpfProgram() = default;
+
+Expected<LoadedEbpfProgram> load_ebpf_program(EbpfRouterLimits limits) {
     if (limits.max_interfaces == 0 || limits.max_entries == 0 || limits.output_slots == 0)
         return Error{EINVAL, "ebpf forwarding: limits must not be 0"};
     auto object = load_object(limits, 256 * 1024);
     if (!object)
-        return Error{object.error().code,
-                     "ebpf forwarding " + std::to_string(owner) + ": " + object.error().what};
-    auto router = std::make_unique<EbpfMulticastRouter>(loop, table, filter_handle, limits,
-                                                        std::move(*object));
+        return Error{object.error().code, "ebpf forwarding: " + object.error().what};
+    LoadedEbpfProgram loaded;
+    loaded.object_ = std::make_unique<LoadedEbpfProgram::Object>();
+    loaded.object_->object = std::move(*object);
+    loaded.limits_ = limits;
+    return loaded;
+}
+
+Expected<std::unique_ptr<MulticastRouter>> make_ebpf_multicast_router(EventLoop& loop,
+                                                                      std::uint32_t table,
+                                                                      std::uint32_t filter_handle,
+                                                                      LoadedEbpfProgram program) {
+    if (table == 0 || filter_handle == 0)
+        return Error{EINVAL, "ebpf forwarding: table and filter handle must not be 0"};
+    if (!program.object_ || !program.object_->object)
+        return Error{EINVAL, "ebpf forwarding " + std::to_string(table) + ": no loaded program"};
+    auto router = std::make_unique<EbpfMulticastRouter>(
+        loop, table, filter_handle, program.limits_, std::move(program.object_->object));
     if (Status s = router->start(); !s)
         return s.error();
     return std::unique_ptr<MulticastRouter>(std::move(router));
+}
+
+Expected<std::unique_ptr<MulticastRouter>> make_ebpf_multicast_router(EventLoop& loop,
+                                                                      std::uint32_t table,
+                                                                      std::uint32_t filter_handle,
+                                                                      EbpfRouterLimits limits) {
+    auto program = load_ebpf_program(limits);
+    if (!program)
+        return Error{program.error().code,
+                     "ebpf forwarding " + std::to_string(table) + ": " + program.error().what};
+    return make_ebpf_multicast_router(loop, table, filter_handle, std::move(*program));
 }
 
 int ebpf_program_fd(const MulticastRouter& router) {
@@ -622,6 +654,7 @@ std::optional<std::string> ebpf_unavailable_reason() {
 }
 
 std::size_t remove_leftover_filters(std::uint32_t handle) {
+    route_libbpf_messages();
     std::size_t removed = 0;
     struct if_nameindex* links = ::if_nameindex();
     if (!links)

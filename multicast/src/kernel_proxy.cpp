@@ -48,6 +48,12 @@ std::string validate(const KernelProxyConfig& config) {
 
 Expected<std::unique_ptr<KernelProxy>> KernelProxy::create(EventLoop& loop, RouteManager& routes,
                                                            KernelProxyConfig config) {
+    return create(loop, routes, std::move(config), std::unique_ptr<MulticastRouter>{});
+}
+
+Expected<std::unique_ptr<KernelProxy>> KernelProxy::create(EventLoop& loop, RouteManager& routes,
+                                                           KernelProxyConfig config,
+                                                           std::unique_ptr<MulticastRouter> given) {
     if (std::string problem = validate(config); !problem.empty())
         return proxy_error(config.name, problem);
     Parts parts;
@@ -62,17 +68,20 @@ Expected<std::unique_ptr<KernelProxy>> KernelProxy::create(EventLoop& loop, Rout
     }
     const std::string upstream_name =
         parts.interfaces->name(upstream).value_or("#" + std::to_string(upstream));
-    Forwarding backend = config.forwarding;
-    if (backend == Forwarding::kAuto) {
-        auto choice = choose_forwarding(Forwarding::kAuto);
-        if (!choice)
-            return proxy_error(config.name, choice.error().what, choice.error().code);
-        backend = choice->backend;
+    Expected<std::unique_ptr<MulticastRouter>> router = std::move(given);
+    if (!*router) {
+        Forwarding backend = config.forwarding;
+        if (backend == Forwarding::kAuto) {
+            auto choice = choose_forwarding(Forwarding::kAuto);
+            if (!choice)
+                return proxy_error(config.name, choice.error().what, choice.error().code);
+            backend = choice->backend;
+        }
+        router = make_multicast_router(loop, backend, config.table,
+                                       config.filter_handle ? config.filter_handle : config.table);
+        if (!router)
+            return proxy_error(config.name, router.error().what, router.error().code);
     }
-    auto router = make_multicast_router(loop, backend, config.table,
-                                        config.filter_handle ? config.filter_handle : config.table);
-    if (!router)
-        return proxy_error(config.name, router.error().what, router.error().code);
     auto mld = make_kernel_mld_socket(loop);
     if (!mld)
         return proxy_error(config.name, mld.error().what, mld.error().code);

@@ -177,6 +177,12 @@ class KernelProxy final : private ProxyInstanceOutput {
     // call ("proxy lma1: upstream tun0: no such interface").
     static Expected<std::unique_ptr<KernelProxy>> create(EventLoop& loop, RouteManager& routes,
                                                          KernelProxyConfig config);
+    // The same with a forwarding table made beforehand (magd keeps a loaded
+    // ebpf program ready so that an instance created on a handover's path
+    // does not wait for the verifier); config.forwarding is then ignored.
+    static Expected<std::unique_ptr<KernelProxy>> create(EventLoop& loop, RouteManager& routes,
+                                                         KernelProxyConfig config,
+                                                         std::unique_ptr<MulticastRouter> router);
     // With given adapters (tests, benchmarks).
     static Expected<std::unique_ptr<KernelProxy>> create(Timers& timers, RouteManager& routes,
                                                          KernelProxyConfig config, Parts parts);
