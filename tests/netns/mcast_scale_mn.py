@@ -1,0 +1,82 @@
+#!/usr/bin/python3
+# Many mobile nodes' ends in one namespace, for tests/netns/test_mcast_scale.sh.
+#
+#   mcast_scale_mn.py join --group G --ifnames p1,p2,... --ready FILE
+#       one UDP socket joined to G on each named interface (the kernel sends
+#       an MLD report on each); holds them until SIGTERM (closing the socket
+#       leaves every group: the kernel reports the leaves)
+#   mcast_scale_mn.py count --group G --port P --seconds S --ready FILE
+#       counts, per interface, the UDP datagrams to G port P that arrive
+#       (AF_PACKET: every interface of the namespace, joined or not), with
+#       the sequence numbers of mcast_traffic.py's sender ("S,G,P SEQ"):
+#       prints {"ifname": {"received": n, "duplicates": d}, ...}
+import argparse
+import json
+import signal
+import socket
+import struct
+import sys
+import time
+
+ETH_P_IPV6 = 0x86DD
+
+
+def join(args):
+    s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+    for name in args.ifnames.split(","):
+        req = socket.inet_pton(socket.AF_INET6, args.group) + struct.pack("=I", socket.if_nametoindex(name))
+        s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_JOIN_GROUP, req)
+    open(args.ready, "w").write("joined\n")
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    while True:
+        time.sleep(3600)
+
+
+def count(args):
+    s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_IPV6))
+    s.settimeout(0.2)
+    group = socket.inet_pton(socket.AF_INET6, args.group)
+    seen = {}
+    open(args.ready, "w").write("counting\n")
+    deadline = time.monotonic() + args.seconds
+    while time.monotonic() < deadline:
+        try:
+            frame, address = s.recvfrom(65535)
+        except socket.timeout:
+            continue
+        if address[2] == socket.PACKET_OUTGOING:
+            continue
+        ip = frame[14:]
+        if len(ip) < 48 or ip[6] != 17 or ip[24:40] != group:
+            continue
+        if struct.unpack("!H", ip[42:44])[0] != args.port:
+            continue
+        try:
+            seq = int(ip[48:].decode().split()[-1])
+        except (ValueError, IndexError):
+            continue
+        entry = seen.setdefault(address[0], [set(), 0])
+        if seq in entry[0]:
+            entry[1] += 1
+        entry[0].add(seq)
+    print(json.dumps({name: {"received": len(v[0]), "duplicates": v[1]} for name, v in seen.items()}))
+
+
+def main():
+    p = argparse.ArgumentParser()
+    sub = p.add_subparsers(dest="cmd", required=True)
+    j = sub.add_parser("join")
+    j.add_argument("--group", required=True)
+    j.add_argument("--ifnames", required=True)
+    j.add_argument("--ready", required=True)
+    c = sub.add_parser("count")
+    c.add_argument("--group", required=True)
+    c.add_argument("--port", type=int, required=True)
+    c.add_argument("--seconds", type=float, required=True)
+    c.add_argument("--ready", required=True)
+    args = p.parse_args()
+    join(args) if args.cmd == "join" else count(args)
+
+
+if __name__ == "__main__":
+    main()
