@@ -20,7 +20,8 @@ set_tests_properties(netns_mcast_ip6mr PROPERTIES SKIP_RETURN_CODE 77 LABELS "ne
 # netns_mcast_scale: lmad + magd with the ebpf backend, one magd instance
 # with 200 MN links (past ip6mr's 31 MIFs) of which 150 listen: every
 # listener gets every datagram, the others none, no duplicates; leaves stop
-# their copies. SKIPPED where the ebpf program cannot load.
+# their copies; then lmad with 100 more MAG tunnels (scapy MAGs), all
+# receiving. SKIPPED where the ebpf program cannot load.
 add_test(NAME netns_mcast_scale
-  COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/test_mcast_scale.sh ${CMAKE_BINARY_DIR} 200 150)
+  COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/test_mcast_scale.sh ${CMAKE_BINARY_DIR} 200 150 100)
 set_tests_properties(netns_mcast_scale PROPERTIES SKIP_RETURN_CODE 77 LABELS netns TIMEOUT 300)

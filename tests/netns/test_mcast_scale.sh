@@ -2,9 +2,10 @@
 # Multicast past ip6mr's 31 interfaces, with the real daemons (root): one
 # magd instance with N MN access links (veths, default 200) of which L
 # (default 150) listen to one group, behind one lmad anchoring multicast,
-# over the ebpf forwarding backend (issue 13).
+# over the ebpf forwarding backend (issue 13); then the same lmad with M
+# (default 100) more MAG tunnels, all receiving the group.
 #
-#   test_mcast_scale.sh BUILD_DIR [N] [L]
+#   test_mcast_scale.sh BUILD_DIR [N] [L] [M]
 #
 #   pmsc-PID-cn   c0 2001:db8:200::2: the source of G ff3e::5ca1:1 (port 6100)
 #   pmsc-PID-lma  l0 2001:db8:200::1 (multicast upstream), lo 2001:db8:100::1
@@ -13,6 +14,10 @@
 #   pmsc-PID-mn   p1..pN, the MN ends (MAC 02:00:00:00:XX:XX, the policy's),
 #                 IPv6 on (MLD), RAs ignored (accept_ra 0): p1..pL join G
 #                 with an ordinary socket (mcast_scale_mn.py join)
+#   pmsc-PID-crowd  v0 2001:db8:120::101..+M: M MAG addresses (mag_crowd.py:
+#                 scapy-built PBUs, then each tunnel's MLD proxy: MLDv2
+#                 Reports sent ip6ip6-encapsulated, the stream counted per
+#                 tunnel on a raw protocol-41 socket) -- l2 2001:db8:120::1 at lmad
 #
 # Checks: all N MNs registered and all N links downstreams of magd's one
 # instance (more than 31: no MIF limit); a stream of 300 datagrams reaches
@@ -20,7 +25,10 @@
 # duplicate anywhere (counted per interface with AF_PACKET in the MN
 # namespace); then L/3 listeners leave (their sockets close) and a second
 # stream reaches exactly the remaining ones; magd's and lmad's instances say
-# "ebpf"; nothing of ours left in tc after SIGTERM.
+# "ebpf". LMA part: M PBUs accepted, lmad's instance has M+1 tunnel
+# downstreams, every MAG tunnel gets every datagram once, M/3 MAGs leave and
+# a second stream reaches exactly the others. Nothing of ours left in tc
+# after SIGTERM.
 #
 # One line per check; exit 1 if any failed, 77 ("SKIPPED: reason") when not
 # root, no TUN, or the ebpf backend cannot load here. Everything is removed
@@ -31,6 +39,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 BUILD=${1:?usage: test_mcast_scale.sh BUILD_DIR [N] [L]}
 N=${2:-200}
 L=${3:-150}
+M=${4:-100}
 GROUP=ff3e::5ca1:1
 PORT=6100
 MAGD=$BUILD/mag/magd
@@ -38,6 +47,7 @@ LMAD=$BUILD/lma/lmad
 PMIPCTL=$BUILD/tools/pmipctl/pmipctl
 HARNESS=$BUILD/tests/mcast_proxy_harness
 MN_TOOL="$PY $NETNS_DIR/mcast_scale_mn.py"
+CROWD="$PY $NETNS_DIR/mag_crowd.py"
 TRAFFIC="$PY $NETNS_DIR/mcast_traffic.py"
 
 need_root "network namespaces, TUN devices, BPF"
@@ -51,9 +61,10 @@ NS_CN=pmsc-$ID-cn
 NS_LMA=pmsc-$ID-lma
 NS_MAG=pmsc-$ID-mag
 NS_MN=pmsc-$ID-mn
-NAMESPACES=("$NS_CN" "$NS_LMA" "$NS_MAG" "$NS_MN")
+NS_CROWD=pmsc-$ID-crowd
+NAMESPACES=("$NS_CN" "$NS_LMA" "$NS_MAG" "$NS_MN" "$NS_CROWD")
 netns_test_begin pmsc
-reap_stale_namespaces pmsc 'cn|lma|mag|mn'
+reap_stale_namespaces pmsc 'cn|lma|mag|mn|crowd'
 FAIL_LOGS+=("$WORK/lmad.log" "$WORK/magd.log")
 MAGD_PID=
 LMAD_PID=
@@ -89,6 +100,14 @@ ip -n "$NS_MAG" addr add 2001:db8:101::11/64 dev u1 nodad
 ip -n "$NS_MAG" link set u1 up
 ip -n "$NS_MAG" -6 route add default via 2001:db8:101::1
 in_ns "$NS_MN" sysctl -qw net.ipv6.conf.default.accept_ra=0 net.ipv6.conf.all.accept_ra=0
+ip link add l2 netns "$NS_LMA" type veth peer name v0 netns "$NS_CROWD"
+ip -n "$NS_LMA" addr add 2001:db8:120::1/64 dev l2 nodad
+ip -n "$NS_LMA" link set l2 up
+CROWD_MAGS=$(seq -s, -f '2001:db8:120::%g' 101 $((100 + M)))
+for ((i = 101; i <= 100 + M; i++)); do echo "address add 2001:db8:120::$i/64 dev v0 nodad"; done >"$WORK/crowd.batch"
+ip -n "$NS_CROWD" -batch "$WORK/crowd.batch"
+ip -n "$NS_CROWD" link set v0 up
+ip -n "$NS_CROWD" -6 route add 2001:db8:100::1/128 via 2001:db8:120::1
 mac_of() { printf -v MAC '02:00:00:00:%02x:%02x' $(($1 >> 8 & 255)) $(($1 & 255)); }
 for ((i = 1; i <= N; i++)); do
     mac_of $i
@@ -109,7 +128,8 @@ check "$N access links created" test "$(ip -n "$NS_MAG" -o link show | grep -c '
 } >"$WORK/magd-policy.json"
 {
     echo '{"mobile_nodes": ['
-    for ((i = 1; i <= N; i++)); do printf '{"id": "mn%d@scale.example"}%s\n' $i "$([[ $i -lt $N ]] && echo ,)"; done
+    for ((i = 1; i <= N; i++)); do printf '{"id": "mn%d@scale.example"},\n' $i; done
+    for ((i = 1; i <= M; i++)); do printf '{"id": "crowd-%d@scale.example"}%s\n' $i "$([[ $i -lt $M ]] && echo ,)"; done
     echo ']}'
 } >"$WORK/lmad-policy.json"
 cat >"$WORK/lmad.conf" <<EOF
@@ -119,6 +139,7 @@ address = 2001:db8:100::1
 pool = 2001:db8:8000::/33 64
 [mags]
 authorized = 2001:db8:101::/64
+authorized = 2001:db8:120::/64
 [policy]
 store = $WORK/lmad-policy.json
 [tunnel]
@@ -227,6 +248,56 @@ check "magd: the $((L / 3)) leavers' links drop out of (*,$GROUP) ($((L - L / 3)
 stream two
 check "stream 2: only the $((L - L / 3)) remaining listeners receive ($(verdict two 1 $((L - L / 3))))" \
     verdict two 1 $((L - L / 3))
+
+# ---------------------------------------------------------------- LMA: M MAG tunnels
+echo "# lmad with $M more MAG tunnels"
+check "$M MAGs register one MN each with lmad" ip netns exec "$NS_CROWD" $CROWD register --lma 2001:db8:100::1 --mags "$CROWD_MAGS"
+tunnels() {
+    lctl --json show multicast >"$WORK/lma-mcast.json" 2>/dev/null &&
+        [[ $(pyq "$WORK/lma-mcast.json" "len(d.get('downstreams', []))") -ge $((M + 1)) ]]
+}
+check "lmad: $((M + 1)) MAG tunnels are downstreams of its instance (past ip6mr's 31)" wait_until 30 tunnels
+ip netns exec "$NS_CROWD" $CROWD report --lma 2001:db8:100::1 --mags "$CROWD_MAGS" --group $GROUP --join
+lma_outputs() {
+    lctl --json show multicast >"$WORK/lma-mcast.json" 2>/dev/null || { echo 0; return; }
+    pyq "$WORK/lma-mcast.json" "sum(len(e['oifs']) for e in d.get('group_entries', []) if e['group']=='$GROUP')"
+}
+lma_outputs_are() { [[ $(lma_outputs) -eq $1 ]]; }
+check "lmad: (*,$GROUP) towards all $((M + 1)) tunnels after the MAGs' reports" wait_until 20 lma_outputs_are $((M + 1))
+crowd_stream() {  # crowd_stream TAG: 200 datagrams at 50/s, counted per MAG tunnel
+    local tag=$1
+    rm -f "$WORK/crowd-ready"
+    ip netns exec "$NS_CROWD" $CROWD count --group $GROUP --port $PORT --seconds 7 \
+        --ready "$WORK/crowd-ready" >"$WORK/crowd-$tag.json" &
+    local counter=$!
+    wait_until 5 test -e "$WORK/crowd-ready"
+    sleep 0.2
+    ip netns exec "$NS_CN" $TRAFFIC send --ifname c0 --pps 50 --duration 4 \
+        --flow "2001:db8:200::2,$GROUP,$PORT" >/dev/null 2>&1
+    wait "$counter"
+}
+crowd_verdict() {  # crowd_verdict TAG FIRST LAST: MAGs FIRST..LAST (1-based) got all, others none
+    "$PY" - "$WORK/crowd-$1.json" "$2" "$3" "$M" <<'EOF'
+import json, sys
+d = json.load(open(sys.argv[1])); first, last, m = map(int, sys.argv[2:5])
+got = {int(k.split("::")[1]) - 100: v for k, v in d.items()}
+full = max((v["received"] for v in got.values()), default=0)
+short = [i for i in range(first, last + 1) if got.get(i, {"received": 0})["received"] != full]
+extra = [i for i in range(1, m + 1) if not first <= i <= last and got.get(i, {"received": 0})["received"] > 0]
+dups = sum(v["duplicates"] for v in got.values())
+print("sent-through %d; tunnels short %s; left tunnels receiving %s; duplicates %d" % (full, short[:5], extra[:5], dups))
+sys.exit(0 if full >= 190 and not short and not extra and dups == 0 else 1)
+EOF
+}
+crowd_stream three
+check "stream 3: each of the $M MAG tunnels got every datagram once ($(crowd_verdict three 1 "$M"))" crowd_verdict three 1 "$M"
+leaving=$(seq -s, -f '2001:db8:120::%g' $((101 + M - M / 3)) $((100 + M)))
+ip netns exec "$NS_CROWD" $CROWD report --lma 2001:db8:100::1 --mags "$leaving" --group $GROUP --leave
+check "lmad: $((M / 3)) MAGs' leaves take their tunnels out of (*,$GROUP)" \
+    wait_until 15 lma_outputs_are $((M - M / 3 + 1))
+crowd_stream four
+check "stream 4: only the $((M - M / 3)) remaining MAG tunnels receive ($(crowd_verdict four 1 $((M - M / 3))))" \
+    crowd_verdict four 1 $((M - M / 3))
 
 # ---------------------------------------------------------------- shutdown
 for pid in $MAGD_PID $LMAD_PID; do kill -TERM "$pid"; done
