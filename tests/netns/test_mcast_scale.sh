@@ -27,8 +27,9 @@
 # stream reaches exactly the remaining ones; magd's and lmad's instances say
 # "ebpf". LMA part: M PBUs accepted, lmad's instance has M+1 tunnel
 # downstreams, every MAG tunnel gets every datagram once, M/3 MAGs leave and
-# a second stream reaches exactly the others. Nothing of ours left in tc
-# after SIGTERM.
+# a second stream reaches exactly the others. magd killed with SIGKILL
+# leaves its filters; the next start removes them (log). Nothing of ours left
+# in tc after SIGTERM.
 #
 # One line per check; exit 1 if any failed, 77 ("SKIPPED: reason") when not
 # root, no TUN, or the ebpf backend cannot load here. Everything is removed
@@ -298,6 +299,22 @@ check "lmad: $((M / 3)) MAGs' leaves take their tunnels out of (*,$GROUP)" \
 crowd_stream four
 check "stream 4: only the $((M - M / 3)) remaining MAG tunnels receive ($(crowd_verdict four 1 $((M - M / 3))))" \
     crowd_verdict four 1 $((M - M / 3))
+
+# ---------------------------------------------------------------- SIGKILL, restart
+echo "# magd killed (SIGKILL) and restarted"
+kill -KILL "$MAGD_PID"
+wait "$MAGD_PID" 2>/dev/null
+MAGD_PID=
+left=$(for ((i = 1; i <= N; i++)); do tc -n "$NS_MAG" filter show dev "mn$i" ingress 2>/dev/null; done | grep -c pmip_mcast_fwd)
+check "the killed magd left its tc filters on the MN links ($left of $N)" test "$left" -eq "$N"
+ip netns exec "$NS_MAG" "$MAGD" --config "$WORK/magd.conf" >"$WORK/magd2.log" 2>&1 &
+MAGD_PID=$!
+FAIL_LOGS+=("$WORK/magd2.log")
+check "magd runs again" wait_until 20 quiet mctl show counters
+check "the new magd removed the $N filters the killed one left (log)" \
+    grep -q "removed $N tc filters left by a previous run" "$WORK/magd2.log"
+check "after the restart all $N MNs are registered again" wait_until 60 registered
+check "and all $N links are downstreams of its new instance" wait_until 30 downstreams
 
 # ---------------------------------------------------------------- shutdown
 for pid in $MAGD_PID $LMAD_PID; do kill -TERM "$pid"; done
