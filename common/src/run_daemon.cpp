@@ -12,7 +12,8 @@ namespace pmip {
 std::optional<int> answer_command_line(const DaemonProgram& program, config::Action action,
                                        const std::string& usage_error,
                                        const std::vector<ConfigProblem>& problems,
-                                       const std::string& config_file) {
+                                       const std::string& config_file,
+                                       const CheckNotes& check_notes) {
     const std::string name = program.name;
     switch (action) {
         case config::Action::kUsageError:
@@ -30,6 +31,17 @@ std::optional<int> answer_command_line(const DaemonProgram& program, config::Act
             for (const auto& p : problems) std::cerr << p.to_string() << "\n";
             if (has_errors(problems))
                 return 1;
+            if (check_notes) {
+                const auto notes = check_notes();
+                if (!notes) {
+                    std::cerr << name << ": " << notes.error().what << "\n";
+                    return 1;
+                }
+                std::cout << (config_file.empty() ? std::string("configuration") : config_file)
+                          << ": OK\n";
+                for (const auto& line : *notes) std::cout << line << "\n";
+                return 0;
+            }
             std::cout << (config_file.empty() ? std::string("configuration") : config_file)
                       << ": OK\n";
             return 0;

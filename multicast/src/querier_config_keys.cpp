@@ -1,6 +1,8 @@
 // The [multicast] querier keys both daemons share. See querier_config_keys.hpp.
 #include "pmip/mcast/querier_config_keys.hpp"
 
+#include <unistd.h>
+
 #include <chrono>
 
 #include "pmip/common/log.hpp"
@@ -47,6 +49,11 @@ void read_forwarding_key(config::Validator& v, Forwarding& forwarding) {
 }
 
 Expected<std::string> forwarding_check_note(Forwarding forwarding) {
+    // The probes need what the daemon needs (raw sockets, BPF); a --check
+    // without them judges the file only.
+    if (::geteuid() != 0)
+        return "multicast forwarding: " + std::string(to_string(forwarding)) +
+               " (not probed: --check without root; the daemon says which backend at start)";
     auto choice = choose_forwarding(forwarding);
     if (!choice)
         return choice.error();

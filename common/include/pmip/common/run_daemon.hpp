@@ -15,7 +15,6 @@
 
 #include <exception>
 #include <functional>
-#include <iostream>
 #include <memory>
 #include <optional>
 #include <string>
@@ -49,10 +48,15 @@ struct DaemonControl {
 // Answers --help, --version, a usage error or --check, or prints the
 // configuration's problems: the exit status when the process is done,
 // nullopt when the daemon is to run.
+// With --check and no configuration error, `check_notes` (when set) gives
+// the lines printed after "OK" (e.g. the multicast forwarding backend this
+// machine would use), or an error that fails the check instead.
+using CheckNotes = std::function<Expected<std::vector<std::string>>()>;
 std::optional<int> answer_command_line(const DaemonProgram& program, config::Action action,
                                        const std::string& usage_error,
                                        const std::vector<ConfigProblem>& problems,
-                                       const std::string& config_file);
+                                       const std::string& config_file,
+                                       const CheckNotes& check_notes = {});
 
 // Creates the event loop and its signals, starts the daemon, runs until
 // SIGTERM or SIGINT and shuts it down; the exit status.
@@ -68,18 +72,11 @@ int run_event_loop(const DaemonProgram& program, const DaemonControl& control);
 // error.
 template <typename Daemon, typename Config>
 int run_daemon(const DaemonProgram& program, const config::Load<Config>& load) {
+    CheckNotes notes;
+    if constexpr (requires(const Config& c) { c.check_notes(); })
+        notes = [&] { return load.config.check_notes(); };
     if (const auto status = answer_command_line(program, load.action, load.usage_error,
-                                                load.problems, load.config.config_file)) {
-        if constexpr (requires(const Config& c) { c.check_notes(); }) {
-            if (load.action == config::Action::kCheck && *status == 0) {
-                const auto notes = load.config.check_notes();
-                if (!notes) {
-                    std::cerr << program.name << ": " << notes.error().what << "\n";
-                    return 1;
-                }
-                for (const auto& line : *notes) std::cout << line << "\n";
-            }
-        }
+                                                load.problems, load.config.config_file, notes)) {
         return *status;
     }
     const Config& config = load.config;

@@ -31,7 +31,8 @@ void read_forwarding_key(config::Validator& v, Forwarding& forwarding);
 
 // The --check line naming the forwarding backend this machine would use for
 // `forwarding`: "multicast forwarding: ebpf (auto: the tc/eBPF programs
-// load)"; an error when it has none.
+// load)"; an error when it has none. Without root nothing is probed (the
+// line says so).
 Expected<std::string> forwarding_check_note(Forwarding forwarding);
 
 // The forwarding backend at a daemon's start: chosen once (one log line
