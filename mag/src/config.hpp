@@ -103,12 +103,7 @@ struct MagdConfig {
     // What --check adds after "OK": the multicast forwarding backend this
     // machine would use (an error when multicast is enabled and none works).
     Expected<std::vector<std::string>> check_notes() const {
-        if (!multicast.enabled)
-            return std::vector<std::string>{"multicast: disabled"};
-        auto note = pmip::mcast::forwarding_check_note(multicast.forwarding);
-        if (!note)
-            return note.error();
-        return std::vector<std::string>{*note};
+        return pmip::mcast::multicast_check_notes(multicast.enabled, multicast.forwarding);
     }
     MagConfig engine;  // proxy_coa, ATT, timers, tables
     AccessConfig access;

@@ -61,6 +61,15 @@ Expected<std::string> forwarding_check_note(Forwarding forwarding) {
            ")";
 }
 
+Expected<std::vector<std::string>> multicast_check_notes(bool enabled, Forwarding forwarding) {
+    if (!enabled)
+        return std::vector<std::string>{"multicast: disabled"};
+    auto note = forwarding_check_note(forwarding);
+    if (!note)
+        return note.error();
+    return std::vector<std::string>{*note};
+}
+
 Expected<Forwarding> start_forwarding(Forwarding wanted, std::uint32_t filter_handle,
                                       const char* log_context) {
     auto choice = choose_forwarding(wanted);

@@ -10,6 +10,8 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
+#include <vector>
 
 #include "pmip/common/config_file.hpp"
 #include "pmip/common/result.hpp"
@@ -34,6 +36,9 @@ void read_forwarding_key(config::Validator& v, Forwarding& forwarding);
 // load)"; an error when it has none. Without root nothing is probed (the
 // line says so).
 Expected<std::string> forwarding_check_note(Forwarding forwarding);
+// A daemon's --check lines for its [multicast] section: "multicast:
+// disabled", or the forwarding line above.
+Expected<std::vector<std::string>> multicast_check_notes(bool enabled, Forwarding forwarding);
 
 // The forwarding backend at a daemon's start: chosen once (one log line
 // saying which and why), then the pmip tc filters a killed run of this
