@@ -34,6 +34,9 @@ CONF
 echo '{"mobile_nodes": [{"id": "a", "prefixes": ["nope"]}]}' >"$WORK/policy.json"
 check "--check names the multicast forwarding backend (or says it was not probed)" \
     grep -Eq "^multicast(: disabled| forwarding: ((ebpf|kernel) \(|auto \(not probed))" "$WORK/out"
+check "an unknown multicast.forwarding fails --check naming the choices" \
+    status 1 "$LMAD" --config "$CONF/lmad.conf" --check --policy.store "$CONF/lmad-policy.json" --control.socket "$WORK/lmad.sock" --state.file "$WORK/lmad.state" --multicast.forwarding fast
+check "... at the option" grep -qx 'command line: --multicast.forwarding: "fast" is not one of auto|ebpf|kernel' "$WORK/err"
 check "a broken configuration fails --check with exit 1" status 1 "$LMAD" --config "$WORK/bad.conf" --check
 check "overlapping pool reported at its line" grep -qx "$WORK/bad.conf:5: pools.pool: 2001:db8:8000::/48 overlaps pool 2001:db8:8000::/33 (line 4)" "$WORK/err"
 check "out-of-range lifetime reported at its line" grep -q "^$WORK/bad.conf:7: binding.max-lifetime: " "$WORK/err"

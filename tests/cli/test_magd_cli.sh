@@ -35,6 +35,9 @@ CONF
 echo '{"mobile_nodes": [{"mac": "02:00:00:00:00:01", "id": "a"}]}' >"$WORK/policy.json"
 check "--check names the multicast forwarding backend (or says it was not probed)" \
     grep -Eq "^multicast(: disabled| forwarding: ((ebpf|kernel) \(|auto \(not probed))" "$WORK/out"
+check "an unknown multicast.forwarding fails --check naming the choices" \
+    status 1 "$MAGD" --config "$CONF/magd.conf" --check --policy.store "$CONF/magd-policy.json" --control.socket "$WORK/magd.sock" --multicast.forwarding fast
+check "... at the option" grep -qx 'command line: --multicast.forwarding: "fast" is not one of auto|ebpf|kernel' "$WORK/err"
 check "a broken configuration fails --check with exit 1" status 1 "$MAGD" --config "$WORK/bad.conf" --check
 check "bad address at its line" grep -qx "$WORK/bad.conf:2: mag.address: ff02::1 is a multicast address" "$WORK/err"
 check "bad detection method at its line" grep -qx "$WORK/bad.conf:5: access.detect: \"magic\" is not a detection method (link, rs, none)" "$WORK/err"
