@@ -100,10 +100,14 @@ struct {
     __type(value, struct report_budget);
 } budget SEC(".maps");
 
-static __always_inline void count(__u32 index) {
+static __always_inline void count_n(__u32 index, __u64 n) {
     __u64* value = bpf_map_lookup_elem(&stats, &index);
     if (value)
-        *value += 1;
+        *value += n;
+}
+
+static __always_inline void count(__u32 index) {
+    count_n(index, 1);
 }
 
 static __always_inline void report(const struct pmip_mcast_key* sg, __u32 ifindex, __u32 reason) {
@@ -228,15 +232,21 @@ int pmip_mcast_fwd(struct __sk_buff* skb) {
     if (!in)
         return TC_ACT_UNSPEC;
     const __u32 l2 = in->l2len == ETH_HLEN ? ETH_HLEN : 0;
-    /* IPv6 header plus 8 octets (a Hop-by-Hop header or ICMPv6 type). */
-    if (bpf_skb_pull_data(skb, l2 + sizeof(struct ipv6hdr) + 8) != 0) {
-        /* shorter packets cannot be data we forward */
+    /* IPv6 header plus 8 octets (a Hop-by-Hop header or ICMPv6 type) in the
+     * linear part; pulled only when they are not (rare: unicast pays nothing). */
+    const __u32 needed = l2 + sizeof(struct ipv6hdr) + 8;
+    if ((long)skb->data + needed > (long)skb->data_end &&
+        bpf_skb_pull_data(skb, needed) != 0) {
+        count(PMIP_MC_TRUNCATED);
+        return TC_ACT_UNSPEC;
     }
     void* data = (void*)(long)skb->data;
     void* data_end = (void*)(long)skb->data_end;
     struct ipv6hdr* ip6 = l2 ? data + ETH_HLEN : data;
-    if ((void*)(ip6 + 1) > data_end)
+    if ((void*)(ip6 + 1) > data_end) {
+        count(PMIP_MC_TRUNCATED);
         return TC_ACT_UNSPEC;
+    }
     const __u8* dst = ip6->daddr.in6_u.u6_addr8;
     const __u8* src = ip6->saddr.in6_u.u6_addr8;
     if (dst[0] != 0xff)
@@ -338,18 +348,11 @@ int pmip_mcast_fwd(struct __sk_buff* skb) {
         if (verdict == TC_ACT_REDIRECT)
             walk.copies += 1;
     }
-    if (walk.errors) {
-        __u32 index = PMIP_MC_REDIRECT_ERRORS;
-        __u64* v = bpf_map_lookup_elem(&stats, &index);
-        if (v)
-            *v += walk.errors;
-    }
+    if (walk.errors)
+        count_n(PMIP_MC_REDIRECT_ERRORS, walk.errors);
     if (walk.copies) {
         count(PMIP_MC_FORWARDED);
-        __u32 index = PMIP_MC_COPIES;
-        __u64* v = bpf_map_lookup_elem(&stats, &index);
-        if (v)
-            *v += walk.copies;
+        count_n(PMIP_MC_COPIES, walk.copies);
     }
     if (verdict != TC_ACT_REDIRECT) {
         /* Every output failed or was skipped: the packet (hop limit already

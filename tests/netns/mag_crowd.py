@@ -23,6 +23,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import lmad_peer  # noqa: E402  (sets up scapy's import path too)
+from mcast_scale_mn import SequenceCounts  # noqa: E402
 
 from scapy.layers.inet6 import (IPv6, IPv6ExtHdrHopByHop, RouterAlert,  # noqa: E402
                                 ICMPv6MLReport2, ICMPv6MLDMultAddrRec)
@@ -70,7 +71,7 @@ def cmd_count(a):
     s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
     s.settimeout(0.2)
     group = socket.inet_pton(socket.AF_INET6, a.group)
-    seen = {}
+    counts = SequenceCounts()
     open(a.ready, "w").write("counting\n")
     deadline = time.monotonic() + a.seconds
     while time.monotonic() < deadline:
@@ -86,15 +87,8 @@ def cmd_count(a):
             continue
         if struct.unpack("!H", data[42:44])[0] != a.port:
             continue
-        try:
-            seq = int(data[48:].decode().split()[-1])
-        except (ValueError, IndexError):
-            continue
-        entry = seen.setdefault(mag, [set(), 0])
-        if seq in entry[0]:
-            entry[1] += 1
-        entry[0].add(seq)
-    print(json.dumps({m: {"received": len(v[0]), "duplicates": v[1]} for m, v in seen.items()}))
+        counts.add(mag, data[48:])
+    print(counts.json())
     return 0
 
 

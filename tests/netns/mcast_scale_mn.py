@@ -21,6 +21,27 @@ import time
 ETH_P_IPV6 = 0x86DD
 
 
+class SequenceCounts:
+    """Datagrams of mcast_traffic.py's sender ("S,G,P SEQ") per place (an
+    interface, a tunnel): distinct sequence numbers and duplicates."""
+
+    def __init__(self):
+        self.seen = {}
+
+    def add(self, place, payload):
+        try:
+            seq = int(payload.decode().split()[-1])
+        except (ValueError, IndexError, UnicodeDecodeError):
+            return
+        entry = self.seen.setdefault(place, [set(), 0])
+        if seq in entry[0]:
+            entry[1] += 1
+        entry[0].add(seq)
+
+    def json(self):
+        return json.dumps({p: {"received": len(v[0]), "duplicates": v[1]} for p, v in self.seen.items()})
+
+
 def join(args):
     s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
     for name in args.ifnames.split(","):
@@ -36,7 +57,7 @@ def count(args):
     s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_IPV6))
     s.settimeout(0.2)
     group = socket.inet_pton(socket.AF_INET6, args.group)
-    seen = {}
+    counts = SequenceCounts()
     open(args.ready, "w").write("counting\n")
     deadline = time.monotonic() + args.seconds
     while time.monotonic() < deadline:
@@ -51,15 +72,8 @@ def count(args):
             continue
         if struct.unpack("!H", ip[42:44])[0] != args.port:
             continue
-        try:
-            seq = int(ip[48:].decode().split()[-1])
-        except (ValueError, IndexError):
-            continue
-        entry = seen.setdefault(address[0], [set(), 0])
-        if seq in entry[0]:
-            entry[1] += 1
-        entry[0].add(seq)
-    print(json.dumps({name: {"received": len(v[0]), "duplicates": v[1]} for name, v in seen.items()}))
+        counts.add(address[0], ip[48:])
+    print(counts.json())
 
 
 def main():

@@ -211,44 +211,49 @@ lmad_forwards() {
 }
 check "lmad: (*,$GROUP) towards the MAG tunnel (magd's proxy reported it)" wait_until 20 lmad_forwards
 
-stream() {  # stream TAG: 300 datagrams at 100/s, counted per MN interface
-    local tag=$1
+# stream TAG NS COUNTER PPS SECONDS: the source sends PPS x SECONDS datagrams
+# while COUNTER (mcast_scale_mn.py or mag_crowd.py) counts them per place
+# (MN interface, MAG tunnel) in NS, into count-TAG.json.
+stream() {
+    local tag=$1 ns=$2 counter_tool=$3 pps=$4 seconds=$5
     rm -f "$WORK/count-ready"
-    ip netns exec "$NS_MN" $MN_TOOL count --group $GROUP --port $PORT --seconds 6 \
+    ip netns exec "$ns" $counter_tool count --group $GROUP --port $PORT --seconds $((seconds + 3)) \
         --ready "$WORK/count-ready" >"$WORK/count-$tag.json" &
     local counter=$!
     wait_until 5 test -e "$WORK/count-ready"
     sleep 0.2
-    ip netns exec "$NS_CN" $TRAFFIC send --ifname c0 --pps 100 --duration 3 \
+    ip netns exec "$NS_CN" $TRAFFIC send --ifname c0 --pps "$pps" --duration "$seconds" \
         --flow "2001:db8:200::2,$GROUP,$PORT" >/dev/null 2>&1
     wait "$counter"
 }
-verdict() {  # verdict TAG FIRST LAST: FIRST..LAST got all, the others none, no duplicates
-    "$PY" - "$WORK/count-$1.json" "$2" "$3" "$N" <<'EOF'
-import json, sys
-d = json.load(open(sys.argv[1])); first, last, n = map(int, sys.argv[2:5])
-want = set(range(first, last + 1))
-got = {int(k[1:]): v for k, v in d.items() if k.startswith("p")}
+# verdict TAG FIRST LAST COUNT OFFSET MIN: places are numbered by the
+# trailing number of their name minus OFFSET (p7 -> 7, 2001:db8:120::107 ->
+# 7 with OFFSET 100); FIRST..LAST got every datagram that got through (at
+# least MIN), the others of 1..COUNT none, no duplicates anywhere.
+verdict() {
+    "$PY" - "$WORK/count-$1.json" "$2" "$3" "$4" "$5" "$6" <<'EOF'
+import json, re, sys
+d = json.load(open(sys.argv[1])); first, last, count, offset, least = map(int, sys.argv[2:7])
+got = {int(re.search(r"(\d+)$", k).group(1)) - offset: v for k, v in d.items() if re.search(r"\d$", k)}
 full = max((v["received"] for v in got.values()), default=0)
-bad_missing = [i for i in want if got.get(i, {"received": 0})["received"] != full]
-bad_extra = [i for i in range(1, n + 1) if i not in want and got.get(i, {"received": 0})["received"] > 0]
+short = [i for i in range(first, last + 1) if got.get(i, {"received": 0})["received"] != full]
+extra = [i for i in range(1, count + 1) if not first <= i <= last and got.get(i, {"received": 0})["received"] > 0]
 dups = sum(v["duplicates"] for v in got.values())
-print("sent-through %d; listeners short %s; non-listeners receiving %s; duplicates %d"
-      % (full, bad_missing[:5], bad_extra[:5], dups))
-sys.exit(0 if full >= 290 and not bad_missing and not bad_extra and dups == 0 else 1)
+print("sent-through %d; short %s; others receiving %s; duplicates %d" % (full, short[:5], extra[:5], dups))
+sys.exit(0 if full >= least and not short and not extra and dups == 0 else 1)
 EOF
 }
-stream one
-check "stream 1: each of the $L listeners got every datagram, the $((N - L)) others none, no duplicate ($(verdict one 1 "$L"))" \
-    verdict one 1 "$L"
+stream one "$NS_MN" "$MN_TOOL" 100 3
+check "stream 1: each of the $L listeners got every datagram, the $((N - L)) others none, no duplicate ($(verdict one 1 "$L" "$N" 0 290))" \
+    verdict one 1 "$L" "$N" 0 290
 
 # ---------------------------------------------------------------- leaves
 stop_pid "$LEAVERS_PID"
 check "magd: the $((L / 3)) leavers' links drop out of (*,$GROUP) ($((L - L / 3)) remain)" \
     wait_until 10 listeners_known $((L - L / 3))
-stream two
-check "stream 2: only the $((L - L / 3)) remaining listeners receive ($(verdict two 1 $((L - L / 3))))" \
-    verdict two 1 $((L - L / 3))
+stream two "$NS_MN" "$MN_TOOL" 100 3
+check "stream 2: only the $((L - L / 3)) remaining listeners receive ($(verdict two 1 $((L - L / 3)) "$N" 0 290))" \
+    verdict two 1 $((L - L / 3)) "$N" 0 290
 
 # ---------------------------------------------------------------- LMA: M MAG tunnels
 echo "# lmad with $M more MAG tunnels"
@@ -265,40 +270,16 @@ lma_outputs() {
 }
 lma_outputs_are() { [[ $(lma_outputs) -eq $1 ]]; }
 check "lmad: (*,$GROUP) towards all $((M + 1)) tunnels after the MAGs' reports" wait_until 20 lma_outputs_are $((M + 1))
-crowd_stream() {  # crowd_stream TAG: 200 datagrams at 50/s, counted per MAG tunnel
-    local tag=$1
-    rm -f "$WORK/crowd-ready"
-    ip netns exec "$NS_CROWD" $CROWD count --group $GROUP --port $PORT --seconds 7 \
-        --ready "$WORK/crowd-ready" >"$WORK/crowd-$tag.json" &
-    local counter=$!
-    wait_until 5 test -e "$WORK/crowd-ready"
-    sleep 0.2
-    ip netns exec "$NS_CN" $TRAFFIC send --ifname c0 --pps 50 --duration 4 \
-        --flow "2001:db8:200::2,$GROUP,$PORT" >/dev/null 2>&1
-    wait "$counter"
-}
-crowd_verdict() {  # crowd_verdict TAG FIRST LAST: MAGs FIRST..LAST (1-based) got all, others none
-    "$PY" - "$WORK/crowd-$1.json" "$2" "$3" "$M" <<'EOF'
-import json, sys
-d = json.load(open(sys.argv[1])); first, last, m = map(int, sys.argv[2:5])
-got = {int(k.split("::")[1]) - 100: v for k, v in d.items()}
-full = max((v["received"] for v in got.values()), default=0)
-short = [i for i in range(first, last + 1) if got.get(i, {"received": 0})["received"] != full]
-extra = [i for i in range(1, m + 1) if not first <= i <= last and got.get(i, {"received": 0})["received"] > 0]
-dups = sum(v["duplicates"] for v in got.values())
-print("sent-through %d; tunnels short %s; left tunnels receiving %s; duplicates %d" % (full, short[:5], extra[:5], dups))
-sys.exit(0 if full >= 190 and not short and not extra and dups == 0 else 1)
-EOF
-}
-crowd_stream three
-check "stream 3: each of the $M MAG tunnels got every datagram once ($(crowd_verdict three 1 "$M"))" crowd_verdict three 1 "$M"
+stream three "$NS_CROWD" "$CROWD" 50 4
+check "stream 3: each of the $M MAG tunnels got every datagram once ($(verdict three 1 "$M" "$M" 100 190))" \
+    verdict three 1 "$M" "$M" 100 190
 leaving=$(seq -s, -f '2001:db8:120::%g' $((101 + M - M / 3)) $((100 + M)))
 ip netns exec "$NS_CROWD" $CROWD report --lma 2001:db8:100::1 --mags "$leaving" --group $GROUP --leave
 check "lmad: $((M / 3)) MAGs' leaves take their tunnels out of (*,$GROUP)" \
     wait_until 15 lma_outputs_are $((M - M / 3 + 1))
-crowd_stream four
-check "stream 4: only the $((M - M / 3)) remaining MAG tunnels receive ($(crowd_verdict four 1 $((M - M / 3))))" \
-    crowd_verdict four 1 $((M - M / 3))
+stream four "$NS_CROWD" "$CROWD" 50 4
+check "stream 4: only the $((M - M / 3)) remaining MAG tunnels receive ($(verdict four 1 $((M - M / 3)) "$M" 100 190))" \
+    verdict four 1 $((M - M / 3)) "$M" 100 190
 
 # ---------------------------------------------------------------- SIGKILL, restart
 echo "# magd killed (SIGKILL) and restarted"
