@@ -5,4 +5,4 @@
 add_test(NAME netns_kernel_tunnels
   COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/test_kernel_tunnels.sh $<TARGET_FILE:tunnel_harness>
           $<TARGET_FILE:mcast_proxy_harness>)
-set_tests_properties(netns_kernel_tunnels PROPERTIES SKIP_RETURN_CODE 77 LABELS netns TIMEOUT 300)
+set_tests_properties(netns_kernel_tunnels PROPERTIES SKIP_RETURN_CODE 77 LABELS "netns;kernel-tunnels" TIMEOUT 300)

@@ -11,9 +11,12 @@
 # Skips      skip REASON: "SKIPPED: REASON", exit 77; need_root [WHY];
 #            need_tools TOOL...; need_tun; need_ip6mr (IPv6 multicast routing:
 #            MRT6_VERSION on a raw ICMPv6 socket); ip6mr_missing: the reason
-#            on stdout and status 0 when the kernel has no ip6mr, else 1.
+#            on stdout and status 0 when the kernel has no ip6mr, else 1;
+#            need_kernel_tunnels / kernel_tunnels_missing: the same for ip6tnl
+#            and ip6gre devices.
 # Polling    wait_until SECONDS COMMAND...: COMMAND every 0.1 s until it
 #            succeeds, once more at the deadline; COMMAND's last status.
+#            Deadlines are multiplied by PMIP_TEST_TIME_SCALE (default 1).
 # Processes  PIDS: background jobs, SIGTERMed and reaped on exit (add with
 #            PIDS+=($!)); forget_pid PID; stop_pid PID [SIGNAL]: signal (TERM),
 #            reap, forget; returns the job's exit status.
@@ -95,10 +98,37 @@ need_ip6mr() {
     reason=$(ip6mr_missing) && skip "$reason"
     return 0
 }
+# kernel_tunnels_missing: the reason on stdout and status 0 when this kernel
+# cannot create ip6tnl and ip6gre devices (probed in a throw-away namespace).
+kernel_tunnels_missing() {
+    local ns=pmprobe-$$-$RANDOM kind out
+    ip netns add "$ns" 2>/dev/null || { echo "cannot create a namespace to probe tunnel devices"; return 0; }
+    for kind in ip6tnl ip6gre; do
+        if ! out=$(ip -n "$ns" link add pmprobe0 type $kind local fd00::1 remote fd00::2 2>&1); then
+            ip netns del "$ns"
+            echo "kernel cannot create $kind devices (ip6_tunnel/ip6_gre): ${out:-unknown error}"
+            return 0
+        fi
+        ip -n "$ns" link del pmprobe0
+    done
+    ip netns del "$ns"
+    return 1
+}
+need_kernel_tunnels() {
+    local reason
+    reason=$(kernel_tunnels_missing) && skip "$reason"
+    return 0
+}
 
 # ------------------------------------------------------------------ polling
+# PMIP_TEST_TIME_SCALE (an integer, default 1) multiplies every wait_until
+# deadline: the stock-kernel VM (tools/vm, TCG) runs code 15-25x slower, so
+# its tests check function with relaxed timing bounds and say so.
+TIME_SCALE=${PMIP_TEST_TIME_SCALE:-1}
+[[ $TIME_SCALE =~ ^[1-9][0-9]*$ ]] || TIME_SCALE=1
+((TIME_SCALE == 1)) || echo "# timing bounds relaxed x$TIME_SCALE (PMIP_TEST_TIME_SCALE; functional checks only)"
 wait_until() {  # wait_until SECONDS COMMAND...
-    local deadline=$((SECONDS + $1))
+    local deadline=$((SECONDS + $1 * TIME_SCALE))
     shift
     while ((SECONDS < deadline)); do
         "$@" && return 0
@@ -194,6 +224,36 @@ testbed_up() {  # testbed_up NAME BUILD_DIR [MNS] [OPTIONS...]
     TB_STATE=/run/pmip-testbed/$name
     FAIL_LOGS+=("$TB_STATE/*.log")
     $TB up "$@"
+}
+# Tunnel backends of the testbed's daemons (PMIP_TESTBED_TUNNELS: userspace
+# by default, kernel or auto). need_testbed_mechanisms skips, naming the
+# reason, when the kernel lacks what PMIP_TESTBED_TUNNELS=kernel,
+# PMIP_TEST_NEEDS_KERNEL_TUNNELS=1 or PMIP_TESTBED_FORWARDING=kernel (ip6mr)
+# ask for; check_tunnel_backend WHO...: each daemon's `show tunnels` reports
+# the backend the setting must give: kernel for kernel, userspace for
+# userspace, and for auto kernel where this kernel has ip6tnl/ip6gre.
+need_testbed_mechanisms() {
+    if [[ ${PMIP_TESTBED_TUNNELS:-userspace} == kernel || ${PMIP_TEST_NEEDS_KERNEL_TUNNELS:-0} == 1 ]]; then
+        need_kernel_tunnels
+    fi
+    [[ ${PMIP_TESTBED_FORWARDING:-auto} == kernel ]] && need_ip6mr
+    return 0
+}
+expected_tunnel_backend() {
+    case ${PMIP_TESTBED_TUNNELS:-userspace} in
+        kernel) echo kernel ;;
+        userspace) echo userspace ;;
+        auto) if kernel_tunnels_missing >/dev/null; then echo userspace; else echo kernel; fi ;;
+    esac
+}
+check_tunnel_backend() {  # check_tunnel_backend WHO...
+    local who want got
+    want=$(expected_tunnel_backend)
+    for who in "$@"; do
+        got=$(q "$who" "show tunnels" "','.join(sorted({t['backend'] for t in d}))")
+        check "$who: tunnels on the $want backend (PMIP_TESTBED_TUNNELS=${PMIP_TESTBED_TUNNELS:-userspace}; got ${got:-none})" \
+            test "$got" = "$want"
+    done
 }
 q() {  # q WHO "PMIPCTL-ARGS" EXPR
     $TB ctl "$TESTBED" "$1" --json $2 2>/dev/null |

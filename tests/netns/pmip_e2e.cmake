@@ -6,3 +6,11 @@
 add_test(NAME netns_pmip_e2e
   COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/test_pmip_e2e.sh ${CMAKE_BINARY_DIR})
 set_tests_properties(netns_pmip_e2e PROPERTIES SKIP_RETURN_CODE 77 LABELS netns TIMEOUT 240)
+# The same with [tunnel] backend = auto, which must pick the kernel backend
+# (ip6tnl devices) where the kernel has it: SKIPPED, naming the reason, where
+# it has not; runs in the stock-kernel VM (tests/vm, vm_kernel_tunnels).
+add_test(NAME netns_pmip_e2e_auto
+  COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/test_pmip_e2e.sh ${CMAKE_BINARY_DIR})
+set_tests_properties(netns_pmip_e2e_auto PROPERTIES SKIP_RETURN_CODE 77
+  LABELS "netns;kernel-tunnels" TIMEOUT 600
+  ENVIRONMENT "PMIP_TESTBED_TUNNELS=auto;PMIP_TEST_NEEDS_KERNEL_TUNNELS=1")

@@ -4,6 +4,14 @@
 add_test(NAME netns_pmip_multicast
   COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/test_pmip_multicast.sh ${CMAKE_BINARY_DIR})
 set_tests_properties(netns_pmip_multicast PROPERTIES SKIP_RETURN_CODE 77 LABELS netns TIMEOUT 240)
+# The same with what an operator on Debian's stock kernel runs: kernel tunnel
+# devices (ip6tnl) and ip6mr forwarding. SKIPPED, naming the reason, on
+# kernels without them; runs in the stock-kernel VM (tests/vm, vm_multicast).
+add_test(NAME netns_pmip_multicast_kernel
+  COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/test_pmip_multicast.sh ${CMAKE_BINARY_DIR})
+set_tests_properties(netns_pmip_multicast_kernel PROPERTIES SKIP_RETURN_CODE 77
+  LABELS "netns;ip6mr;kernel-tunnels" TIMEOUT 600
+  ENVIRONMENT "PMIP_TESTBED_TUNNELS=kernel;PMIP_TESTBED_FORWARDING=kernel")
 
 # Two MNs of different LMAs on one MAG: isolated proxy instances, each MN gets
 # only its own LMA's stream of the same group.

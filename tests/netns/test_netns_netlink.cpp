@@ -46,6 +46,13 @@ void fresh_namespace() {
     REQUIRE(std::system("ip link set lo up") == 0);
 }
 
+// PMIP_TEST_TIME_SCALE (tests/netns/lib.sh): deadlines are multiplied by it.
+int time_scale() {
+    const char* text = std::getenv("PMIP_TEST_TIME_SCALE");
+    const int scale = text ? std::atoi(text) : 1;
+    return scale >= 1 ? scale : 1;
+}
+
 int sh(const std::string& command) {
     return std::system((command + " >/dev/null 2>&1").c_str());
 }
@@ -433,7 +440,8 @@ struct Monitored {
     // Runs the loop until `done` holds or five seconds pass.
     template <typename Done>
     bool run_until(Done done) {
-        const auto deadline = std::chrono::steady_clock::now() + 5s;
+        // 5 s, times PMIP_TEST_TIME_SCALE (the stock-kernel VM runs under TCG).
+        const auto deadline = std::chrono::steady_clock::now() + 5s * time_scale();
         while (!done()) {
             if (std::chrono::steady_clock::now() > deadline)
                 return false;

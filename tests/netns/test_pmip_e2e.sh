@@ -36,6 +36,7 @@ BUILD=${1:?usage: test_pmip_e2e.sh BUILD_DIR}
 
 need_tools ip tshark dumpcap ping "$PY"
 testbed_test_begin pme
+need_testbed_mechanisms
 MAG1_NS=$NAME-mag1 MAG2_NS=$NAME-mag2 LMA_NS=$NAME-lma MN_NS=$NAME-mn1
 LMA=2001:db8:100::1
 MAG1=2001:db8:101::11
@@ -136,6 +137,7 @@ check "magd mag1: mn1 registered on mn1" \
 check "lmad: mn1 bound at mag1" \
     test "$(q lma "show bindings" "[b['mag'] for b in d if b['mn']=='$MN_ID']")" = "['$MAG1']"
 check "the MN reaches the correspondent through the tunnels" in_ns "$MN_NS" ping -6 -c3 -i0.2 -W2 $CN
+check_tunnel_backend lma mag1
 
 # --- handover: the MN's link moves from mag1 to mag2 ------------------------
 ip netns exec "$MN_NS" ping -6 -i 0.01 -c 600 -W 1 $CN >"$WORK/ping.txt" 2>&1 &

@@ -29,11 +29,12 @@ GROUP=ff3e::4242:1
 
 testbed_test_begin pmm
 need_tools tshark dumpcap
-[[ ${PMIP_TESTBED_FORWARDING:-auto} == kernel ]] && need_ip6mr
+need_testbed_mechanisms
 is_true() { [[ $("$@") == True ]]; }
 
 check "testbed up (lmad, magd at mag1 and mag2)" testbed_up "$NAME" "$BUILD" 1 multicast || finish
 check "mn1 gets its address at mag1" $TB address "$NAME" 1 20 >/dev/null
+check_tunnel_backend lma mag1
 
 # --- attach: mag1's instance has the tunnel upstream and mn1 downstream ---------
 mag1_has_mn1() { is_true q mag1 "show multicast" "any('mn1' in [x.get('name') for x in i.get('downstreams', [])] for i in d)"; }
@@ -57,10 +58,11 @@ PIDS+=($TX)
 sleep 4
 # --- handover while the stream runs ----------------------------------------------
 # What mag2 and mn1 say on mag2's access link, for tshark.
-ip netns exec "$NAME-mag2" dumpcap -q -i mn1 -f "ip6 and not udp" -w "$WORK/mag2-mn1.pcapng" >"$WORK/dumpcap.log" 2>&1 &
+ip netns exec "$NAME-mag2" dumpcap -i mn1 -f "ip6 and not udp" -w "$WORK/mag2-mn1.pcapng" >"$WORK/dumpcap.log" 2>&1 &
 CAP=$!
 PIDS+=($CAP)
-sleep 1  # dumpcap has no start-up signal when quiet
+capturing() { grep -q "Capturing on" "$WORK/dumpcap.log"; }
+check "dumpcap captures on mag2's mn1" wait_until 10 capturing
 # lmad is held (SIGSTOP) for 150 ms across the move, so mag2's PBA comes long
 # after mn1 answered the early query: the answer must be captured on the
 # link, kept, and handed to the proxy when the link becomes a downstream.
@@ -71,10 +73,28 @@ sleep 0.15
 kill -CONT "$LMAD_PID"
 mag2_has_mn1() { is_true q mag2 "show multicast" "any('mn1' in [x.get('name') for x in i.get('downstreams', [])] for i in d)"; }
 check "mag2: mn1 becomes a downstream of mag2's instance" wait_until 10 mag2_has_mn1
+# The early query counts as the link's first when the registration took less
+# than its response time (1 ms) plus the proxy's grace (250 ms). Under a
+# relaxed time scale (the TCG VM, where a registration takes ~400 ms) the
+# instance may rightly find it too old and send a query of its own: the
+# checks that follow from adoption are then not made, and that is said.
+too_old=$(q mag2 "show multicast" "sum(i['counters']['early_queries_too_old'] for i in d)")
+timing_only() {  # timing_only WHAT COMMAND...: a check that holds only at full speed
+    if ((TIME_SCALE > 1 && ${too_old:-0} > 0)); then
+        echo "# not checked (PMIP_TEST_TIME_SCALE=$TIME_SCALE, registration slower than the early query's 251 ms): $1"
+        return 0
+    fi
+    check "$@"
+}
 # mn1's group is in mag2's database from the replayed answer, before the
 # link's querier sent anything (its next query is 1 s after the early one).
 mag2_knows_group() { [[ $(members mag2) == "['mn1']" ]] && is_true q mag2 "show multicast" "any(x['name'] == 'mn1' and x['counters']['general_queries_sent'] == 0 for i in d for x in i['downstreams'])"; }
-check "mag2: mn1's $GROUP known at once from the captured answer (no query of its own sent yet)" mag2_knows_group
+timing_only "mag2: mn1's $GROUP known at once from the captured answer (no query of its own sent yet)" mag2_knows_group
+# While the stream runs (before the slower capture analysis below).
+mag1_empty() { [[ $(q mag1 "show multicast" "len(d)") == 0 ]]; }
+check "mag1: its proxy instance is gone with its last MN (RFC 6224 section 6)" wait_until 5 mag1_empty
+TUN2=$($TB ctl "$NAME" lma --json show bindings | "$PY" -c "import json,sys; print(json.load(sys.stdin)[0]['tunnel'])")
+check "lmad: $GROUP now on the mag2 tunnel $TUN2 only (mag1's leave and mag2's report)" wait_until 5 lma_member "$TUN2"
 sleep 0.5
 stop_pid $CAP INT
 # Router's queries (130), RAs (134) and mn1's MLDv2 Reports (143) in order:
@@ -96,18 +116,14 @@ PY_END
 early=$(cat "$WORK/early.txt")
 echo "# mag2's access link after the move: $early ($(wc -l <"$WORK/mag2-mn1.txt") messages)"
 check "mag2: the early General Query is on mn1's link before the first RA (registration not yet done)" grep -q "order_ok=1" "$WORK/early.txt"
-check "mag2: no second General Query when mn1's link became a downstream (one within 500 ms)" grep -q "queries_in_500ms=1 " "$WORK/early.txt"
+timing_only "mag2: no second General Query when mn1's link became a downstream (one within 500 ms)" grep -q "queries_in_500ms=1 " "$WORK/early.txt"
 check "mn1 answers the early General Query with an MLDv2 Report" grep -q "answered=1" "$WORK/early.txt"
 adopted() { is_true q mag2 "show multicast" "any(x['name'] == 'mn1' and x['counters']['general_queries_sent_before_start'] == 1 for i in d for x in i['downstreams']) and sum(i['counters']['early_queries_adopted'] for i in d) >= 1"; }
-check "mag2: the instance counts the early query as mn1's link's first" adopted
+timing_only "mag2: the instance counts the early query as mn1's link's first" adopted
 early_sent() { [[ $(q mag2 "show counters" "d['access']['early_queries_sent']") -ge 1 ]]; }
 check "mag2: early_queries_sent counted" early_sent
 captured() { [[ $(q mag2 "show counters" "d['daemon'].get('mld_captured_buffered', 0)") -ge 1 ]]; }
 check "mag2: mn1's answer to the early query captured before the PBA and kept (mld_captured_buffered)" captured
-mag1_empty() { [[ $(q mag1 "show multicast" "len(d)") == 0 ]]; }
-check "mag1: its proxy instance is gone with its last MN (RFC 6224 section 6)" wait_until 5 mag1_empty
-TUN2=$($TB ctl "$NAME" lma --json show bindings | "$PY" -c "import json,sys; print(json.load(sys.stdin)[0]['tunnel'])")
-check "lmad: $GROUP now on the mag2 tunnel $TUN2 only (mag1's leave and mag2's report)" wait_until 5 lma_member "$TUN2"
 wait $TX
 wait $RX
 "$PY" - "$WORK/rx.json" <<'PY_END'

@@ -28,8 +28,9 @@
 #                at mag1, s0 2001:db8:210::1; lmad (pool 2001:db8:9000::/36)
 #   NAME-src2    c2 2001:db8:210::2 (content source behind lma2)
 #
-# Both daemons use the userspace (TUN) tunnel backend, so the testbed runs on
-# kernels without ip6tnl/ip6gre. Multicast forwarding: [multicast] forwarding
+# Tunnels: [tunnel] backend = $PMIP_TESTBED_TUNNELS in every daemon (auto,
+# kernel or userspace; default userspace (TUN), so the testbed runs on
+# kernels without ip6tnl/ip6gre). Multicast forwarding: [multicast] forwarding
 # = $PMIP_TESTBED_FORWARDING in every daemon (auto, ebpf or kernel; default
 # auto: ebpf where its program loads). State (configs, logs, control sockets, pids)
 # lives in /run/pmip-testbed/NAME; `down` removes it and every namespace even
@@ -101,8 +102,8 @@ ctl() {  # ctl NAME lma|mag1|mag2 ARGS...
     "$build/tools/pmipctl/pmipctl" --socket "$sock" "$@"
 }
 
-wait_for() {  # wait_for SECONDS COMMAND...
-    local deadline=$((SECONDS + $1))
+wait_for() {  # wait_for SECONDS COMMAND... (SECONDS x PMIP_TEST_TIME_SCALE)
+    local deadline=$((SECONDS + $1 * ${PMIP_TEST_TIME_SCALE:-1}))
     shift
     until "$@" >/dev/null 2>&1; do
         ((SECONDS < deadline)) || return 1
@@ -113,7 +114,9 @@ wait_for() {  # wait_for SECONDS COMMAND...
 up() {
     local name=$1 build=$2 mns=${3:-1} dir=$STATE_ROOT/$1
     local multicast="" twolmas="" forwarding=${PMIP_TESTBED_FORWARDING:-auto}
+    local tunnels=${PMIP_TESTBED_TUNNELS:-userspace}
     [[ $forwarding =~ ^(auto|ebpf|kernel)$ ]] || die "PMIP_TESTBED_FORWARDING: auto, ebpf or kernel, not \"$forwarding\""
+    [[ $tunnels =~ ^(auto|kernel|userspace)$ ]] || die "PMIP_TESTBED_TUNNELS: auto, kernel or userspace, not \"$tunnels\""
     for option in "${@:4}"; do
         case $option in
             multicast) multicast=multicast ;;
@@ -125,7 +128,7 @@ up() {
     [[ $(id -u) -eq 0 ]] || die "needs root (network namespaces, TUN devices)"
     [[ -x $build/mag/magd && -x $build/lma/lmad && -x $build/tools/pmipctl/pmipctl ]] ||
         die "no magd/lmad/pmipctl under $build (build first: cmake --build $build)"
-    [[ -c /dev/net/tun ]] || die "no /dev/net/tun (the userspace tunnel backend needs it)"
+    [[ $tunnels == kernel || -c /dev/net/tun ]] || die "no /dev/net/tun (the userspace tunnel backend needs it)"
     ((mns >= 1 && mns <= 99)) || die "MNS must be 1..99"
     [[ -e $dir ]] && die "testbed $name exists (testbed.sh down $name)"
     mkdir -p "$dir"
@@ -232,7 +235,7 @@ authorized = 2001:db8:100::/46
 [policy]
 store = $dir/lmad-policy.json
 [tunnel]
-backend = userspace
+backend = $tunnels
 [control]
 socket = $dir/lmad.sock
 [state]
@@ -253,7 +256,7 @@ max-interval-s = 30
 [policy]
 store = $dir/magd-policy.json
 [tunnel]
-backend = userspace
+backend = $tunnels
 [control]
 socket = $dir/magd$i.sock
 [multicast]
@@ -275,7 +278,7 @@ authorized = 2001:db8:101::11
 [policy]
 store = $dir/lmad2-policy.json
 [tunnel]
-backend = userspace
+backend = $tunnels
 [control]
 socket = $dir/lmad2.sock
 [state]
@@ -310,7 +313,7 @@ move() {  # move NAME MN mag1|mag2
 
 address() {  # address NAME MN [SECONDS]: a usable (not tentative) HNP address
     local name=$1 mn=$2 secs=${3:-15}
-    local deadline=$((SECONDS + secs)) a
+    local deadline=$((SECONDS + secs * ${PMIP_TEST_TIME_SCALE:-1})) a
     while :; do
         a=$(ip -n "$name-mn$mn" -6 -o addr show dev eth0 scope global | grep -v tentative |
             awk '$4 ~ /^2001:db8:[89]/ {sub("/.*", "", $4); print $4; exit}')
