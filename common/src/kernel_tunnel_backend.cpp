@@ -50,11 +50,13 @@ void put_link_info(nlmsghdr* nlh, const TunnelKey& key, const TunnelOptions& opt
         mnl_attr_put_u8(nlh, IFLA_GRE_TTL, options.hop_limit);
         mnl_attr_put_u32(nlh, IFLA_GRE_FLAGS, IP6_TNL_F_IGN_ENCAP_LIMIT);
         if (key.input_key) {
-            mnl_attr_put_u16(nlh, IFLA_GRE_IFLAGS, htons(GRE_KEY));
+            // GRE_KEY is already big-endian (__cpu_to_be16(0x2000) in
+            // <linux/if_tunnel.h>), as IFLA_GRE_[IO]FLAGS are.
+            mnl_attr_put_u16(nlh, IFLA_GRE_IFLAGS, GRE_KEY);
             mnl_attr_put_u32(nlh, IFLA_GRE_IKEY, htonl(*key.input_key));
         }
         if (key.output_key) {
-            mnl_attr_put_u16(nlh, IFLA_GRE_OFLAGS, htons(GRE_KEY));
+            mnl_attr_put_u16(nlh, IFLA_GRE_OFLAGS, GRE_KEY);
             mnl_attr_put_u32(nlh, IFLA_GRE_OKEY, htonl(*key.output_key));
         }
         mnl_attr_nest_end(nlh, data);
@@ -64,8 +66,13 @@ void put_link_info(nlmsghdr* nlh, const TunnelKey& key, const TunnelOptions& opt
 
 Status create_device(const TunnelKey& key, const std::string& name, const TunnelOptions& options,
                      unsigned mtu) {
+    // IFF_MULTICAST: ip6tnl and ip6gre devices come up without it (TUN
+    // devices have it), and MLD over the tunnel (RFC 6224: lmad queries on
+    // it, magd's proxy upstream) and multicast routers such as smcroute
+    // skip a device that lacks it.
+    constexpr unsigned kFlags = IFF_UP | IFF_MULTICAST;
     return netlink::link_request(
-        RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, 0, IFF_UP, IFF_UP,
+        RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, 0, kFlags, kFlags,
         [&](nlmsghdr* nlh) {
             mnl_attr_put_strz(nlh, IFLA_IFNAME, name.c_str());
             if (mtu != 0) mnl_attr_put_u32(nlh, IFLA_MTU, mtu);
@@ -158,6 +165,31 @@ Expected<std::unique_ptr<TunnelBackend>> make_tunnel_backend(TunnelBackendChoice
     PMIP_WARNING(kTunnel, "[tunnel]",
                  kernel.error().what + "; using the userspace (TUN) tunnel backend");
     return make_userspace_tunnel_backend();
+}
+
+Expected<std::string> tunnel_check_note(TunnelBackendChoice choice) {
+    const char* configured = choice == TunnelBackendChoice::kAuto
+                                 ? "auto"
+                                 : (choice == TunnelBackendChoice::kKernel ? "kernel" : "userspace");
+    if (choice == TunnelBackendChoice::kUserspace) {
+        if (::access("/dev/net/tun", R_OK | W_OK) != 0)
+            return Error::from_errno("tunnel.backend userspace: /dev/net/tun");
+        return std::string("tunnels: userspace (configured)");
+    }
+    if (::geteuid() != 0)
+        return std::string("tunnels: ") + configured +
+               " (not probed: --check without root; the daemon says which backend at start)";
+    std::string reason;
+    for (TunnelKind kind : {TunnelKind::kIp6Ip6, TunnelKind::kGre}) {
+        if (reason.empty())
+            reason = kernel_tunnel_unavailable_reason(kind);
+    }
+    if (reason.empty())
+        return std::string("tunnels: kernel (") + configured +
+               ": ip6tnl and ip6gre devices can be created)";
+    if (choice == TunnelBackendChoice::kKernel)
+        return Error{EOPNOTSUPP, "tunnel.backend kernel: " + reason};
+    return "tunnels: userspace (auto: kernel tunnel backend unavailable: " + reason + ")";
 }
 
 }  // namespace pmip

@@ -85,10 +85,17 @@ inline constexpr const char* kDefaultStateFile = "/var/lib/pmip/lmad.state";
 
 struct LmadConfig {
     std::string config_file;  // empty when none was read
-    // What --check adds after "OK": the multicast forwarding backend this
-    // machine would use (an error when multicast is enabled and none works).
+    // What --check adds after "OK": the tunnel backend and the multicast
+    // forwarding backend this machine would use (an error when the
+    // configured one cannot work here).
     Expected<std::vector<std::string>> check_notes() const {
-        return pmip::mcast::multicast_check_notes(multicast.enabled, multicast.forwarding);
+        auto tunnels = pmip::tunnel_check_note(tunnel_backend);
+        if (!tunnels)
+            return tunnels.error();
+        auto notes = pmip::mcast::multicast_check_notes(multicast.enabled, multicast.forwarding);
+        if (notes)
+            notes->insert(notes->begin(), *tunnels);
+        return notes;
     }
     std::vector<Ipv6Address> addresses;
     std::vector<PoolConfig> pools;

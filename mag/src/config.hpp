@@ -100,10 +100,17 @@ struct McastConfig {
 
 struct MagdConfig {
     std::string config_file;
-    // What --check adds after "OK": the multicast forwarding backend this
-    // machine would use (an error when multicast is enabled and none works).
+    // What --check adds after "OK": the tunnel backend and the multicast
+    // forwarding backend this machine would use (an error when the
+    // configured one cannot work here).
     Expected<std::vector<std::string>> check_notes() const {
-        return pmip::mcast::multicast_check_notes(multicast.enabled, multicast.forwarding);
+        auto tunnels = pmip::tunnel_check_note(tunnel_backend);
+        if (!tunnels)
+            return tunnels.error();
+        auto notes = pmip::mcast::multicast_check_notes(multicast.enabled, multicast.forwarding);
+        if (notes)
+            notes->insert(notes->begin(), *tunnels);
+        return notes;
     }
     MagConfig engine;  // proxy_coa, ATT, timers, tables
     AccessConfig access;

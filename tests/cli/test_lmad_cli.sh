@@ -34,6 +34,14 @@ CONF
 echo '{"mobile_nodes": [{"id": "a", "prefixes": ["nope"]}]}' >"$WORK/policy.json"
 check "--check names the multicast forwarding backend (or says it was not probed)" \
     grep -Eq "^multicast(: disabled| forwarding: ((ebpf|kernel) \(|auto \(not probed))" "$WORK/out"
+check "--check names the tunnel backend (or says it was not probed)" \
+    grep -Eq "^tunnels: ((kernel|userspace) \\((auto|configured|kernel)|auto \\(not probed)" "$WORK/out"
+# Where auto found no ip6tnl/ip6gre, backend = kernel must fail --check, naming why.
+if grep -q "^tunnels: userspace (auto: kernel tunnel backend unavailable" "$WORK/out"; then
+    check "tunnel.backend kernel fails --check on a kernel without ip6tnl/ip6gre" \
+        status 1 "$LMAD" --config "$CONF/lmad.conf" --check --policy.store "$CONF/lmad-policy.json" --control.socket "$WORK/lmad.sock" --state.file "$WORK/lmad.state" --tunnel.backend kernel
+    check "... naming the reason" grep -q "tunnel.backend kernel: .*ip6tnl" "$WORK/err"
+fi
 check "an unknown multicast.forwarding fails --check naming the choices" \
     status 1 "$LMAD" --config "$CONF/lmad.conf" --check --policy.store "$CONF/lmad-policy.json" --control.socket "$WORK/lmad.sock" --state.file "$WORK/lmad.state" --multicast.forwarding fast
 check "... at the option" grep -qx 'command line: --multicast.forwarding: "fast" is not one of auto|ebpf|kernel' "$WORK/err"

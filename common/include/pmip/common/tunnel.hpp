@@ -157,6 +157,14 @@ Expected<std::unique_ptr<TunnelBackend>> make_userspace_tunnel_backend();
 // Why the kernel backend is unavailable here ("" when it is available).
 std::string kernel_tunnel_unavailable_reason(TunnelKind kind);
 
+// What `--check` says about [tunnel] backend on this machine, one line:
+// "tunnels: kernel (auto: ip6tnl and ip6gre devices can be created)",
+// "tunnels: userspace (auto: kernel tunnel backend unavailable: ...)", ...;
+// an error when the configured backend cannot work here (kernel without
+// ip6tnl/ip6gre, userspace without /dev/net/tun). Without root it judges
+// nothing (the probe creates and deletes a device) and says so.
+Expected<std::string> tunnel_check_note(TunnelBackendChoice choice);
+
 // Records calls; assigns ifindexes from 1000 upwards. Can be told to fail.
 class FakeTunnelBackend final : public TunnelBackend {
 public:
