@@ -107,6 +107,10 @@ LookupResult BindingCache::lookup_by_link_layer_identifier(const LookupRequest& 
         return {LookupOutcome::kUpdate, sessions.front(), 0, "B2"};
     }
     if (sessions.size() == 1 && request.handoff_indicator == 4) {
+        // The wait is for a registration from a new MAG. Every
+        // de-registration carries HI 4 (PROTOCOL.md 2.5): it concerns the
+        // one session, and 5.3.5 decides by its Proxy-CoA (section 2.10 d).
+        if (request.lifetime == 0) return {LookupOutcome::kUpdate, sessions.front(), 0, "B3"};
         return {LookupOutcome::kWaitForDeregistration, sessions.front(), 0, "B3"};
     }
     return new_session(request, "B4");
@@ -120,6 +124,8 @@ LookupResult BindingCache::lookup_by_mn_identifier(const LookupRequest& request)
         return {LookupOutcome::kUpdate, sessions.front(), 0, "C1"};
     }
     if (sessions.size() == 1 && request.handoff_indicator == 4) {
+        // As in B3: a de-registration goes to the session, never waits.
+        if (request.lifetime == 0) return {LookupOutcome::kUpdate, sessions.front(), 0, "C2"};
         return {LookupOutcome::kWaitForDeregistration, sessions.front(), 0, "C2"};
     }
     return new_session(request, "C3");

@@ -518,6 +518,18 @@ void LmaEngine::deregister(const Pbu& pbu, SessionId id) {
     BindingCacheEntry* entry = cache_.find(id);
     // Section 5.3.5: only the MAG that holds the binding may de-register it.
     if (entry->proxy_coa != pbu.lookup.proxy_coa) {
+        // A MAG whose own registration of this MN is held (B3 / C2) and that
+        // now de-registers it (the MN left it before the old MAG let go):
+        // the held PBU is withdrawn, never to create a session, and the
+        // de-registration acknowledged.
+        if (const auto w = waiting_.find(id);
+            w != waiting_.end() && w->second->source == pbu.source) {
+            timers_.cancel_timer(w->second->timer);
+            waiting_.erase(w);
+            ++counters_.pbu_waiting_withdrawn;
+            PMIP_INFO(kBce, pbu.ctx, "de-registration from the MAG whose PBU was waiting: withdrawn");
+            return send_pba(pbu, mh::status::kAccepted, nullptr);
+        }
         ++counters_.pbu_ignored;
         PMIP_DEBUG(kBce, pbu.ctx, "de-registration from a MAG that does not hold the binding");
         return;
@@ -584,6 +596,8 @@ void LmaEngine::wait_for_deregistration(const Pbu& pbu, SessionId id) {
         waiting_.erase(w);
         const Pbu held = extract(waiting->source, waiting->destination, waiting->message,
                                 waiting->identity ? &*waiting->identity : nullptr);
+        if (held.message->lifetime == 0)
+            return;  // de-registrations never wait (BindingCache::lookup B3 / C2)
         PMIP_INFO(kBce, held.ctx,
                   "no de-registration within MaxDelayBeforeNewBCEAssign: new session");
         const MobileNodePolicy* policy = policies_.find(held.mn);

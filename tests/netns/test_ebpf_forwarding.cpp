@@ -252,7 +252,7 @@ TEST_CASE("Hop limit 1, Hop-by-Hop headers and non-multicast stay with the stack
     CHECK(r.out[14 + 7] == 1);
 }
 
-TEST_CASE("An entry accepts only its parent; wrong arrivals are counted on the entry",
+TEST_CASE("An entry accepts only its parent, wrong arrivals are counted on the entry",
           "[netns][ebpf]") {
     Bench b;
     REQUIRE(b.router->add_mfc(kS, kG, 0, MifSet{1, 2}).ok());
@@ -275,7 +275,7 @@ TEST_CASE("Never back to the arrival interface", "[netns][ebpf]") {
     CHECK(b.program("copies") == 2);
 }
 
-TEST_CASE("(S,G) is preferred to (*,G); other sources take the (*,G)", "[netns][ebpf]") {
+TEST_CASE("(S,G) is preferred to (*,G), other sources take the (*,G)", "[netns][ebpf]") {
     Bench b;
     REQUIRE(b.router->add_group_entry(kG, 0, MifSet{1}).ok());
     REQUIRE(b.router->add_mfc(kS, kG, 0, MifSet{2}).ok());
@@ -299,7 +299,7 @@ TEST_CASE("(S,G) is preferred to (*,G); other sources take the (*,G)", "[netns][
     CHECK(b.upcalls[0].source == kS2);
 }
 
-TEST_CASE("Outputs longer than their MTU are skipped; an output list is overwritten in place",
+TEST_CASE("Outputs longer than their MTU are skipped, an output list is overwritten in place",
           "[netns][ebpf]") {
     Bench b;
     REQUIRE(b.router->add_mfc(kS, kG, 0, MifSet{2, 1}).ok());
@@ -347,7 +347,7 @@ TEST_CASE("Data without an entry is reported once per 200 ms per (S,G) and inter
     CHECK(b.program("reports") == 3);
 }
 
-TEST_CASE("Removing an interface detaches the program; the router leaves nothing", "[netns][ebpf]") {
+TEST_CASE("Removing an interface detaches the program, the router leaves nothing", "[netns][ebpf]") {
     Bench b;
     CHECK(sh("tc filter show dev d1 ingress | grep -q pmip_mcast_fwd") == 0);
     REQUIRE(b.router->delete_mif(1).ok());

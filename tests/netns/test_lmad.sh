@@ -189,6 +189,21 @@ check "route removed ${ELAPSED} ms after the PBA (MinDelayBeforeBCEDelete 1000 m
 check "binding deleted" test "$(ctl --json show bindings | json 'len(d)')" = 0
 check "show binding of a deleted MN exits 1" bash -c "'$PMIPCTL' --socket '$SOCK' show binding mn1@example.org 2>/dev/null; test \$? -eq 1"
 
+# --- de-registration as OAI/UMIP MAGs send it: HNP ::/0, HI 4 (issue 15) ----------
+# It matches table C's row C2 (one session, HI 4), whose wait is for a new
+# MAG's registration: it must de-register the session at once, not wait
+# MaxDelayBeforeNewBCEAssign and then create a session with a new prefix.
+check "mn1 registers again at MAG 1" pba rereg --src $MAG1 --mn mn1@example.org --hi 1 --seq 13
+HNP2=$(field rereg 'd["hnps"][0] if d.get("hnps") else ""')
+check "de-registration with HNP ::/0 and HI 4 from MAG 1 answered" \
+    pba dereg0 --src $MAG1 --mn mn1@example.org --hi 4 --lifetime 0 --seq 14
+check "... status 0, lifetime 0, the session's prefix $HNP2 echoed" \
+    test "$(field dereg0 'd["status"]==0 and d["lifetime"]==0 and d["hnps"]==["'$HNP2'"]')" = True
+no_bindings() { test "$(ctl --json show bindings | json 'len(d)')" = 0; }
+check "binding deleted after MinDelayBeforeBCEDelete" wait_until 5 no_bindings
+sleep 1  # past the 1.5 s MaxDelayBeforeNewBCEAssign counted from the de-registration
+check "no new session appears after MaxDelayBeforeNewBCEAssign (none waited)" no_bindings
+
 # --- rejections ---------------------------------------------------------------
 if pba unknown --src $MAG1 --mn stranger@example.org --seq 20; then
     check "PBA status 153 (NOT_LMA_FOR_THIS_MOBILE_NODE) for an unknown MN" test "$(field unknown 'd["status"]')" = 153

@@ -443,7 +443,7 @@ TEST_CASE("control: a second server on a live socket fails and names the path",
     CHECK(c.request({{"command", "help"}})["ok"] == true);
 }
 
-TEST_CASE("control: a stale socket file is replaced; a non-socket file is left alone",
+TEST_CASE("control: a stale socket file is replaced, a non-socket file is left alone",
           "[common][control]") {
     pmip::SteadyClock clock;
     auto loop = EventLoop::create(clock);

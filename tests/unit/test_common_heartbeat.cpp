@@ -80,7 +80,7 @@ TEST_CASE("Answered requests never count as misses", "[heartbeat]") {
     CHECK(f.requests.back().second > f.requests.front().second);
 }
 
-TEST_CASE("A changed Restart Counter reports a peer restart; the first value is stored (3.2)",
+TEST_CASE("A changed Restart Counter reports a peer restart, the first value is stored (3.2)",
           "[heartbeat]") {
     Fixture f;
     f.monitor.binding_added(kPeer);

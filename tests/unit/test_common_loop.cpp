@@ -103,7 +103,7 @@ TEST_CASE("TimerQueue ids are non-zero and distinct", "[common][timers]") {
     CHECK(a != b);
 }
 
-TEST_CASE("TimerQueue cancel stops a timer; unknown and expired ids are ignored",
+TEST_CASE("TimerQueue cancel stops a timer, unknown and expired ids are ignored",
           "[common][timers]") {
     SimulatedClock clock;
     TimerQueue timers(clock);
@@ -388,7 +388,7 @@ TEST_CASE("EventLoop: post() from 4 threads x 1000 tasks runs each exactly once"
     CHECK(not_once == 0);
 }
 
-TEST_CASE("EventLoop: tasks run in post order; a task posted by a task runs later",
+TEST_CASE("EventLoop: tasks run in post order, a task posted by a task runs later",
           "[common][loop]") {
     SteadyClock clock;
     auto loop = make_loop(clock);

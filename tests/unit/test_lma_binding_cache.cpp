@@ -154,7 +154,16 @@ TEST_CASE("B3: no match, HI 4 and exactly one session -> wait for the old MAG", 
           LookupOutcome::kWaitForDeregistration, "B3", id);
 }
 
-TEST_CASE("B4: otherwise new session; several sessions with HI 2 are not guessed", "[lma][bce]") {
+TEST_CASE("B3 with lifetime 0: a de-registration goes to the one session, never waits",
+          "[lma][bce]") {
+    BindingCache bc;
+    const SessionId id = bc.insert(entry(kMn1, {prefix("2001:db8:1::/64")}, kMag1, 3, "aa")).id;
+    // From the MAG that holds it and from another: the engine decides by Proxy-CoA (5.3.5).
+    check(bc.lookup(request(kMn1, {kZero}, 4, kMag1, 3, "cc", 0)), LookupOutcome::kUpdate, "B3", id);
+    check(bc.lookup(request(kMn1, {kZero}, 4, kMag2, 3, "cc", 0)), LookupOutcome::kUpdate, "B3", id);
+}
+
+TEST_CASE("B4: otherwise new session, several sessions with HI 2 are not guessed", "[lma][bce]") {
     BindingCache bc;
     check(bc.lookup(request(kMn1, {kZero}, 1, kMag2, 3, "cc")), LookupOutcome::kNewSession, "B4");
     bc.insert(entry(kMn1, {prefix("2001:db8:1::/64")}, kMag1, 3, "aa"));
@@ -176,7 +185,15 @@ TEST_CASE("C2: one session of the MN and HI 4 -> wait for the old MAG", "[lma][b
     check(bc.lookup(request(kMn1, {kZero}, 4, kMag2)), LookupOutcome::kWaitForDeregistration, "C2", id);
 }
 
-TEST_CASE("C3: none, several, or HI 1/5 -> new session; lifetime 0 ignored", "[lma][bce]") {
+TEST_CASE("C2 with lifetime 0: a de-registration goes to the one session, never waits",
+          "[lma][bce]") {
+    BindingCache bc;
+    const SessionId id = bc.insert(entry(kMn1, {prefix("2001:db8:1::/64")})).id;
+    check(bc.lookup(request(kMn1, {kZero}, 4, kMag1, 3, {}, 0)), LookupOutcome::kUpdate, "C2", id);
+    check(bc.lookup(request(kMn1, {kZero}, 4, kMag2, 3, {}, 0)), LookupOutcome::kUpdate, "C2", id);
+}
+
+TEST_CASE("C3: none, several, or HI 1/5 -> new session, lifetime 0 ignored", "[lma][bce]") {
     BindingCache bc;
     check(bc.lookup(request(kMn1, {kZero}, 3, kMag2)), LookupOutcome::kNewSession, "C3");
     bc.insert(entry(kMn1, {prefix("2001:db8:1::/64")}));

@@ -362,7 +362,7 @@ TEST_CASE("lmad: policy file: a JSON syntax error names the line", "[lma][policy
 }
 
 TEST_CASE(
-    "lmad: policy store: unknown MNs get the default only with serve-unknown; reload reports "
+    "lmad: policy store: unknown MNs get the default only with serve-unknown, reload reports "
     "changes",
     "[lma][policy]") {
     FilePolicyStore strict(false);
@@ -397,7 +397,7 @@ TEST_CASE("lmad: MN-Identifiers are shown as text when printable, else as hex", 
 
 // --- state file -------------------------------------------------------------
 
-TEST_CASE("lmad: state file: missing means counter 0; written atomically and read back",
+TEST_CASE("lmad: state file: missing means counter 0, written atomically and read back",
           "[lma][state]") {
     TempDir dir;
     const std::string path = (dir.path / "sub" / "lmad.state").string();
@@ -422,7 +422,7 @@ TEST_CASE("lmad: state file: missing means counter 0; written atomically and rea
     CHECK(bad.error().what.find(path) != std::string::npos);
 }
 
-TEST_CASE("lmad: [revocation] sets the RFC 5846 section 11 variables; defaults 1 s, 2 s, 1 retry",
+TEST_CASE("lmad: [revocation] sets the RFC 5846 section 11 variables, defaults 1 s, 2 s, 1 retry",
           "[lma][config]") {
     const ConfigLoad defaults = load_config_text(kValid, "lmad.conf");
     CHECK(defaults.config.engine.revocation.initial_timeout == std::chrono::milliseconds(1000));

@@ -352,6 +352,106 @@ TEST_CASE("HI=4 with no de-registration within MaxDelayBeforeNewBCEAssign create
     CHECK(f.engine->cache().size() == 2);
 }
 
+// Issue 15: a de-registration as MAGs send it (HI 4, HNP ::/0) fell into the
+// C2 wait and, 1.5 s later, created a session with a new prefix while the
+// old one stayed. Every lookup row with lifetime 0, through the engine:
+// A4 / C2 / B3 from the MAG holding the session de-register it; from another
+// MAG they are ignored (5.3.5); A1 / A5 / B4 / C3 (no session) are ignored.
+TEST_CASE("A de-registration (HI 4, HNP ::/0: row C2) from the MAG holding the session "
+          "de-registers it, no wait and no new session (5.3.5)", "[lma][engine]") {
+    Fixture f;
+    register_mn1(f, kMag1);
+    const auto prefix1 = first_hnp(f.last_pba());
+    const auto sent = f.sender.sent.size();
+    f.advance(1s);
+    auto dereg = pbu(f, 4);
+    dereg.lifetime(0);
+    f.engine->handle_proxy_binding_update(kMag1, kLma, dereg.m);
+    REQUIRE(f.sender.sent.size() == sent + 1);  // answered at once
+    const auto pba = f.last_pba();
+    CHECK(pba.status == 0);
+    CHECK(pba.lifetime == 0);
+    CHECK(first_hnp(pba) == prefix1);
+    CHECK(f.engine->counters().pbu_waiting == 0);
+    f.advance(2s);  // past MaxDelayBeforeNewBCEAssign: nothing was held
+    CHECK(f.sender.sent.size() == sent + 1);
+    CHECK(f.engine->counters().sessions_created == 1);
+    f.advance(10s);  // MinDelayBeforeBCEDelete
+    CHECK(f.engine->cache().size() == 0);
+    CHECK(f.routes.routes.empty());
+}
+
+TEST_CASE("A de-registration with the MN-LL-ID (row B3) from the holding MAG de-registers, "
+          "from another MAG (C2, B3) it is ignored without a PBA", "[lma][engine]") {
+    Fixture f;
+    register_mn1(f, kMag1);
+    const auto prefix1 = first_hnp(f.last_pba());
+    auto sent = f.sender.sent.size();
+    f.advance(1s);
+    auto other = pbu(f, 4);
+    other.lifetime(0);
+    f.engine->handle_proxy_binding_update(kMag2, kLma, other.m);  // C2, not the holder
+    auto other_ll = pbu(f, 4);
+    other_ll.lifetime(0).m.options.push_back(mh::MobileNodeLinkLayerIdentifier{{0x02, 0, 0, 0, 0, 9}});
+    f.engine->handle_proxy_binding_update(kMag2, kLma, other_ll.m);  // B3, not the holder
+    f.advance(2s);
+    CHECK(f.sender.sent.size() == sent);
+    CHECK(f.engine->counters().pbu_ignored == 2);
+    CHECK(f.engine->cache().size() == 1);
+    CHECK(f.engine->counters().sessions_created == 1);
+    auto mine = pbu(f, 4);
+    mine.lifetime(0).m.options.push_back(mh::MobileNodeLinkLayerIdentifier{{0x02, 0, 0, 0, 0, 9}});
+    f.engine->handle_proxy_binding_update(kMag1, kLma, mine.m);  // B3, the holder
+    REQUIRE(f.sender.sent.size() == sent + 1);
+    CHECK(f.last_pba().status == 0);
+    CHECK(first_hnp(f.last_pba()) == prefix1);
+    f.advance(12s);
+    CHECK(f.engine->cache().size() == 0);
+    CHECK(f.engine->counters().sessions_created == 1);
+}
+
+TEST_CASE("A MAG whose HI 4 registration is held and that then de-registers the MN withdraws "
+          "it: PBA 0, no session created when the wait ends", "[lma][engine]") {
+    Fixture f;
+    register_mn1(f, kMag1);
+    const auto sent = f.sender.sent.size();
+    f.advance(1s);
+    f.engine->handle_proxy_binding_update(kMag2, kLma, pbu(f, 4).m);  // held (C2)
+    CHECK(f.sender.sent.size() == sent);
+    f.advance(200ms);
+    auto dereg = pbu(f, 4);
+    dereg.lifetime(0);
+    f.engine->handle_proxy_binding_update(kMag2, kLma, dereg.m);
+    REQUIRE(f.sender.sent.size() == sent + 1);
+    CHECK(f.sender.sent.back().destination == kMag2);
+    CHECK(f.last_pba().status == 0);
+    CHECK(f.last_pba().lifetime == 0);
+    CHECK(f.engine->counters().pbu_waiting_withdrawn == 1);
+    f.advance(2s);  // the wait would have ended here
+    CHECK(f.sender.sent.size() == sent + 1);
+    CHECK(f.engine->cache().size() == 1);  // mag1's session, untouched
+    CHECK(f.engine->counters().sessions_created == 1);
+    CHECK(f.tunnels->tunnels().front().key.peer == kMag1);
+}
+
+TEST_CASE("De-registrations that match no session are ignored in every table (A1, B4, C3)",
+          "[lma][engine]") {
+    Fixture f;
+    auto a = pbu(f, 4, "2001:db8:8000::/64");
+    a.lifetime(0);
+    f.engine->handle_proxy_binding_update(kMag1, kLma, a.m);
+    auto b = pbu(f, 4);
+    b.lifetime(0).m.options.push_back(mh::MobileNodeLinkLayerIdentifier{{0x02, 0, 0, 0, 0, 9}});
+    f.engine->handle_proxy_binding_update(kMag1, kLma, b.m);
+    auto c = pbu(f, 4);
+    c.lifetime(0);
+    f.engine->handle_proxy_binding_update(kMag1, kLma, c.m);
+    f.advance(2s);
+    CHECK(f.sender.sent.empty());
+    CHECK(f.engine->cache().size() == 0);
+    CHECK(f.engine->counters().pbu_ignored == 3);
+}
+
 TEST_CASE("Pool exhaustion answers 130 (5.3.2 step 2)", "[lma][engine]") {
     Fixture f(1);  // a /63: two /64s
     f.policies.policies[{1, "mn3@example.org"}] = MobileNodePolicy{};
@@ -410,7 +510,7 @@ TEST_CASE("GRE negotiation: 163 when policy needs GRE, status 2 when not needed,
 }
 
 TEST_CASE("lma: a pool prefix once requested explicitly is never given twice to one session "
-          "(5.3.2; found by fuzz_lma_engine)", "[lma][engine]") {
+          "(5.3.2, found by fuzz_lma_engine)", "[lma][engine]") {
     Fixture f(2);  // 2001:db8:8000::/62: four /64s
     f.policies.policies[{1, "mn2@example.org"}].prefix_count = 2;
     f.policies.policies[{1, "mn3@example.org"}] = MobileNodePolicy{};
@@ -538,7 +638,7 @@ TEST_CASE("A flood of PBUs from an unauthorized source creates no state", "[lma]
     CHECK(f.engine->counters().pbu_rejected.at(154) == 1000);
 }
 
-TEST_CASE("Two MNs on one MAG share one tunnel; it goes with the last session", "[lma][engine]") {
+TEST_CASE("Two MNs on one MAG share one tunnel, it goes with the last session", "[lma][engine]") {
     Fixture f;
     register_mn1(f);
     PbuBuilder b;

@@ -121,7 +121,7 @@ TEST_CASE("lmad: MH to an address that is not ours is dropped and counted", "[lm
     CHECK(f.receiver->counter("not_our_address") == 1);
 }
 
-TEST_CASE("lmad: a PBU goes to the engine; a BU without P is counted and dropped", "[lma][mh]") {
+TEST_CASE("lmad: a PBU goes to the engine, a BU without P is counted and dropped", "[lma][mh]") {
     Fixture f;
     f.deliver(pbu_with_timestamp(5));
     REQUIRE(f.pbus.size() == 1);
@@ -366,7 +366,7 @@ TEST_CASE("lmad: a BRA goes to the revocation handler (RFC 5846 section 6.2.2)",
     CHECK(f.out.sent.empty());
 }
 
-TEST_CASE("lmad: a MAG's BRI is answered with BRA 134, sequence and P/G copied; from a "
+TEST_CASE("lmad: a MAG's BRI is answered with BRA 134, sequence and P/G copied, from a "
           "non-unicast source it is discarded (RFC 5846 sections 5.2, 6.1.2)", "[lma][mh]") {
     Fixture f;
     mh::BindingRevocationIndication bri;
@@ -447,7 +447,7 @@ TEST_CASE("lmad: OAI identity: the MAC comes from the modified EUI-64 MN-LL-ID o
 }
 
 TEST_CASE("lmad: OAI identity: two MNs of an oai MAG with the same all-zero NAI get their own policy "
-          "(by MAC) and binding; the PBA echoes the NAI as sent", "[lma][mh][oai]") {
+          "(by MAC) and binding, the PBA echoes the NAI as sent", "[lma][mh][oai]") {
     Fixture f;
     TimerQueue timers(f.clock);
     FakeRouteManager routes;

@@ -198,7 +198,7 @@ TEST_CASE("lma: InitMINDelayBRIs is never below 0.5 s (11)", "[lma][revocation]"
     CHECK(f.sender.bris().size() == 2);
 }
 
-TEST_CASE("lma: A BRA with an unknown sequence number or from another node is dropped and counted; "
+TEST_CASE("lma: A BRA with an unknown sequence number or from another node is dropped and counted, "
           "the revocation goes on (6.2.2)", "[lma][revocation]") {
     Fixture f;
     f.attach("mn1@example.org");
@@ -392,7 +392,7 @@ TEST_CASE("lma: During a revocation a de-registration from the MAG ends the bind
     f.attach("mn1@example.org");
 }
 
-TEST_CASE("lma: A binding that expires while being revoked is gone; the BRA deletes nothing else",
+TEST_CASE("lma: A binding that expires while being revoked is gone, the BRA deletes nothing else",
           "[lma][revocation]") {
     Fixture f;
     f.attach("mn1@example.org");  // lifetime 100 units = 400 s
@@ -406,7 +406,7 @@ TEST_CASE("lma: A binding that expires while being revoked is gone; the BRA dele
     CHECK(f.engine->counters().sessions_revoked == 0);
 }
 
-TEST_CASE("lma: Revocation trigger names and numbers parse; unknown ones do not (5.1)",
+TEST_CASE("lma: Revocation trigger names and numbers parse, unknown ones do not (5.1)",
           "[lma][revocation]") {
     CHECK(parse_revocation_trigger("1") == std::optional<std::uint8_t>(1));
     CHECK(parse_revocation_trigger("administrative-reason") == std::optional<std::uint8_t>(1));

@@ -378,7 +378,7 @@ TEST_CASE("An LMA restart makes the MAG register its MNs again", "[mag]") {
     CHECK(f.entry().state == BulState::kRegistered);
 }
 
-TEST_CASE("GRE keys: the PBU carries our downlink key; the LMA's uplink key keys the tunnel; "
+TEST_CASE("GRE keys: the PBU carries our downlink key, the LMA's uplink key keys the tunnel, "
           "status 2 falls back to ip6ip6 (RFC 5845)", "[mag]") {
     Fixture f;
     f.policies.policies[kMac].gre_keys = true;
@@ -401,7 +401,7 @@ TEST_CASE("GRE keys: the PBU carries our downlink key; the LMA's uplink key keys
     CHECK(g.tunnels->tunnels().front().key.kind == TunnelKind::kIp6Ip6);
 }
 
-TEST_CASE("Two MNs of one LMA share the tunnel and its table; the last one removes the table route",
+TEST_CASE("Two MNs of one LMA share the tunnel and its table, the last one removes the table route",
           "[mag]") {
     Fixture f;
     const std::string mac2("\x02\x11\x22\x33\x44\x66", 6);
@@ -487,7 +487,7 @@ TEST_CASE("BRI from another LMA does not touch our bindings (128)", "[mag][revoc
     CHECK(f.entry().state == BulState::kRegistered);
 }
 
-TEST_CASE("BRI without MN-ID answers 131; per-MN trigger with G answers 134; unknown trigger 133", "[mag][revocation]") {
+TEST_CASE("BRI without MN-ID answers 131, per-MN trigger with G answers 134, unknown trigger 133", "[mag][revocation]") {
     Fixture f;
     register_mn(f);
     f.engine->handle_binding_revocation_indication(kLma, bri(1, mh::revocation_flag::kP, std::nullopt, 1));

@@ -42,7 +42,7 @@ TEST_CASE("A withdrawing RA has zero prefix lifetimes (RFC 5213 6.12)", "[mag][r
     CHECK(back->prefixes[0].preferred_lifetime == 0);
 }
 
-TEST_CASE("Router Solicitations: the MN's MAC from the SLLA option; malformed ones discarded "
+TEST_CASE("Router Solicitations: the MN's MAC from the SLLA option, malformed ones discarded "
           "(RFC 4861 6.1.1)", "[mag][ra]") {
     const std::vector<std::uint8_t> rs = {133, 0, 0, 0, 0, 0, 0, 0, 1, 1, 0x02, 0x11, 0x22, 0x33, 0x44, 0x55};
     const auto parsed = parse_router_solicitation(rs);
@@ -67,7 +67,7 @@ TEST_CASE("ICMPv6 checksum matches a hand-computed RS", "[mag][ra]") {
     CHECK(icmpv6_checksum(rs, src, dst) == 0x7d36);
 }
 
-TEST_CASE("RA schedule: one at start, an initial burst within 16 s, then 198-600 s apart; RS "
+TEST_CASE("RA schedule: one at start, an initial burst within 16 s, then 198-600 s apart, RS "
           "answered at once (RFC 4861 6.2.4)", "[mag][ra]") {
     SimulatedClock clock;
     TimerQueue timers(clock);

@@ -84,7 +84,7 @@ profile = 2001:db8::1 umip
     CHECK(has_errors(load.problems));
 }
 
-TEST_CASE("magd config: command line overrides the file; usage errors are reported", "[magd][config]") {
+TEST_CASE("magd config: command line overrides the file, usage errors are reported", "[magd][config]") {
     auto load = load_config_text(kGoodConfig, "magd.conf", {"--mag.address", "2001:db8:102::12"});
     CHECK(load.config.engine.proxy_coa == address("2001:db8:102::12"));
     auto bad = load_config_text(kGoodConfig, "magd.conf", {"--no-such-option"});

@@ -419,7 +419,7 @@ TEST_CASE(
 }
 
 TEST_CASE(
-    "mcast kernel proxy: a cache miss before any listener installs an entry without outputs; a "
+    "mcast kernel proxy: a cache miss before any listener installs an entry without outputs, a "
     "join adds the "
     "downstream at once (no second cache miss)",
     "[mcast][kernel_proxy]") {
@@ -523,7 +523,7 @@ TEST_CASE(
 }
 
 TEST_CASE(
-    "mcast kernel proxy: entries without packets for the idle timeout are removed; busy ones stay",
+    "mcast kernel proxy: entries without packets for the idle timeout are removed, busy ones stay",
     "[mcast][kernel_proxy]") {
     Fixture f;
     REQUIRE(f.proxy->add_downstream("d1").ok());
@@ -756,7 +756,7 @@ const MfcEntry* group_entry(const Fixture& f, const Ipv6Address& g) {
 }
 }  // namespace
 
-TEST_CASE("mcast kernel proxy, (*,G) backend: no ip6mr rules; a join installs (*,G) before any data",
+TEST_CASE("mcast kernel proxy, (*,G) backend: no ip6mr rules, a join installs (*,G) before any data",
           "[mcast][kernel_proxy][group_entries]") {
     Fixture f = ebpf_fixture();
     REQUIRE(f.proxy->add_downstream("d1").ok());
@@ -806,7 +806,7 @@ TEST_CASE("mcast kernel proxy, (*,G) backend: named sources get their (S,G) at t
     CHECK(f.proxy->counters().mfc_idle_expired == 0);
 }
 
-TEST_CASE("mcast kernel proxy, (*,G) backend: a removed downstream leaves every (*,G); destruction removes all",
+TEST_CASE("mcast kernel proxy, (*,G) backend: a removed downstream leaves every (*,G), destruction removes all",
           "[mcast][kernel_proxy][group_entries]") {
     Fixture f = ebpf_fixture();
     REQUIRE(f.proxy->add_downstream("d1").ok());

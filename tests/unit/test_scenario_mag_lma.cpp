@@ -310,7 +310,7 @@ TEST_CASE("Scenario: attach, renew, detach between a MAG and the LMA", "[scenari
     CHECK(w.mag1.routes.routes.empty());
 }
 
-TEST_CASE("Scenario: handover MAG1 -> MAG2 keeps the prefix; the old MAG's late de-registration "
+TEST_CASE("Scenario: handover MAG1 -> MAG2 keeps the prefix, the old MAG's late de-registration "
           "changes nothing", "[scenario]") {
     World w;
     w.attach(w.mag1, 7);
@@ -398,7 +398,7 @@ TEST_CASE("RFC 5213 6.9.2: a PBA for an older PBU arriving after the PBA of its 
 }
 
 TEST_CASE("RFC 5213 6.9.2: the PBA of a PBU that has been retransmitted meanwhile does not "
-          "complete the registration; the retransmission's PBA does, with the same prefix",
+          "complete the registration, the retransmission's PBA does, with the same prefix",
           "[scenario][reorder]") {
     World w;
     w.hold = [](const Packet&, const mh::Message& m) { return is_pba(m); };
@@ -487,7 +487,7 @@ TEST_CASE("RFC 5213 5.3.5 / 5.5: the previous MAG's de-registration overtaken by
 }
 
 TEST_CASE("RFC 5213 5.5: the new MAG's PBU, stamped just before the old MAG's de-registration and "
-          "arriving after it, gets 157; the MAG re-registers at once and the MN keeps its prefix",
+          "arriving after it, gets 157, the MAG re-registers at once and the MN keeps its prefix",
           "[scenario][reorder]") {
     World w;
     w.attach(w.mag1, 7);
@@ -526,7 +526,7 @@ TEST_CASE("RFC 5213 5.5: the new MAG's PBU, stamped just before the old MAG's de
 }
 
 TEST_CASE("RFC 5213 5.3.5: a de-registration from a MAG that no longer holds the binding is "
-          "ignored (no PBA); that MAG cleans up after INITIAL_BINDACK_TIMEOUT",
+          "ignored (no PBA), that MAG cleans up after INITIAL_BINDACK_TIMEOUT",
           "[scenario][reorder]") {
     World w;
     w.attach(w.mag1, 7);

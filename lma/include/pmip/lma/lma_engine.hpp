@@ -192,6 +192,7 @@ struct LmaCounters {
     std::uint64_t pbu_ignored = 0;  // RFC says: silently ignore
     std::map<std::uint8_t, std::uint64_t> pbu_rejected;  // by status
     std::uint64_t pbu_waiting = 0;  // held for the old MAG's de-registration
+    std::uint64_t pbu_waiting_withdrawn = 0;  // its MAG de-registered while it was held
     std::uint64_t sessions_created = 0;
     std::uint64_t sessions_deleted = 0;
     std::uint64_t sessions_expired = 0;
