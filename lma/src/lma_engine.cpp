@@ -152,6 +152,16 @@ void LmaEngine::process(const Pbu& pbu) {
     }
     if (policy == nullptr) return reject(pbu, mh::status::kNotLmaForThisMobileNode);
     if (!policy->proxy_registration_enabled) return reject(pbu, mh::status::kProxyRegNotEnabled);
+    // A retransmission of the PBU last accepted for a session of this MN
+    // (same MAG, sequence number and timestamp) means its PBA was lost: the
+    // same PBA again, no state change (RFC 5213 5.3.6, 5.5). Ordering (step
+    // 9) would answer 157, and a MAG that keeps the original timestamp in
+    // its retransmissions (OAI, PROTOCOL.md Appendix I) would never finish.
+    if (const BindingCacheEntry* e = accepted_before(pbu)) {
+        ++counters_.pbu_retransmissions_answered;
+        PMIP_DEBUG(kBce, pbu.ctx, "retransmission of the accepted PBU: PBA repeated");
+        return send_pba(pbu, mh::status::kAccepted, e, std::nullopt, e->uplink_key);
+    }
     // Step 9, timestamp scheme: newer than every accepted timestamp of this MN.
     if (pbu.timestamp) {
         std::optional<std::uint64_t> last;
@@ -200,6 +210,23 @@ void LmaEngine::process(const Pbu& pbu) {
     if (entry->state == BindingState::kRevoking) return revocation_race(pbu, *entry);
     if (m.lifetime == 0) return deregister(pbu, r.session);
     return update_session(pbu, r.session, *policy);
+}
+
+// The session whose last accepted PBU `pbu` repeats: same MN, Proxy-CoA,
+// sequence number, timestamp (or both without), registration or
+// de-registration alike; never during a revocation (section 8.1 of RFC
+// 5846 decides those).
+const BindingCacheEntry* LmaEngine::accepted_before(const Pbu& pbu) const {
+    const mh::BindingUpdate& m = *pbu.message;
+    for (SessionId id : cache_.sessions_of(pbu.mn)) {
+        const BindingCacheEntry* e = cache_.find(id);
+        const bool same_time = pbu.timestamp ? e->timestamp == *pbu.timestamp : e->timestamp == 0;
+        const bool same_kind = (m.lifetime == 0) == (e->state == BindingState::kDeregistering);
+        if (e->proxy_coa == pbu.lookup.proxy_coa && e->sequence == m.sequence && same_time &&
+            same_kind && e->state != BindingState::kRevoking)
+            return e;
+    }
+    return nullptr;
 }
 
 void LmaEngine::reject(const Pbu& pbu, std::uint8_t status,

@@ -91,6 +91,7 @@ json engine_counters_json(const LmaCounters& c) {
                 {"pbu_rejected", total_rejected},         {"pbu_rejected_by_status", rejected},
                 {"pbu_ignored", c.pbu_ignored},           {"pbu_waiting", c.pbu_waiting},
                 {"pbu_waiting_withdrawn", c.pbu_waiting_withdrawn},
+                {"pbu_retransmissions_answered", c.pbu_retransmissions_answered},
                 {"sessions_created", c.sessions_created}, {"sessions_deleted", c.sessions_deleted},
                 {"sessions_expired", c.sessions_expired}, {"data_path_errors", c.data_path_errors},
                 {"revocations_started", c.revocations_started},

@@ -198,6 +198,7 @@ TEST_CASE("Timestamps: stale gives 157, outside the window gives 156, both with 
     Fixture f;
     register_mn1(f);
     auto again = pbu(f, 5, "2001:db8:8000::/64");  // same timestamp as the accepted one
+    again.seq(2);  // a new PBU (with sequence 1 it would be a retransmission, answered again)
     f.engine->handle_proxy_binding_update(kMag1, kLma, again.m);
     CHECK(f.last_pba().status == 157);
     CHECK(mh::find_option<mh::Timestamp>(f.last_pba().options)->value == f.now_ts());
@@ -450,6 +451,56 @@ TEST_CASE("De-registrations that match no session are ignored in every table (A1
     CHECK(f.sender.sent.empty());
     CHECK(f.engine->cache().size() == 0);
     CHECK(f.engine->counters().pbu_ignored == 3);
+}
+
+TEST_CASE("A retransmission of the accepted PBU (same MAG, sequence and timestamp: its PBA was "
+          "lost) gets the same PBA again and changes nothing (5.3.6, 5.5)", "[lma][engine]") {
+    Fixture f;
+    auto reg = pbu(f);
+    reg.seq(40);
+    f.engine->handle_proxy_binding_update(kMag1, kLma, reg.m);
+    const auto first = f.last_pba();
+    REQUIRE(first.status == 0);
+    const auto routes = f.routes.routes;
+    f.advance(500ms);
+    f.engine->handle_proxy_binding_update(kMag1, kLma, reg.m);  // OAI keeps the timestamp
+    const auto again = f.last_pba();
+    CHECK(again.status == 0);
+    CHECK(again.sequence == 40);
+    CHECK(again.lifetime == first.lifetime);
+    CHECK(first_hnp(again) == first_hnp(first));
+    CHECK(mh::find_option<mh::Timestamp>(again.options)->value ==
+          mh::find_option<mh::Timestamp>(first.options)->value);
+    CHECK(f.engine->counters().pbu_retransmissions_answered == 1);
+    CHECK(f.engine->counters().sessions_created == 1);
+    CHECK(f.engine->cache().size() == 1);
+    CHECK(f.routes.routes == routes);
+    // The same octets from another MAG are no retransmission: ordering answers 157.
+    f.engine->handle_proxy_binding_update(kMag2, kLma, reg.m);
+    CHECK(f.last_pba().status == 157);
+    // A new sequence number with the old timestamp is a new PBU: 157 too.
+    reg.seq(41);
+    f.engine->handle_proxy_binding_update(kMag1, kLma, reg.m);
+    CHECK(f.last_pba().status == 157);
+    CHECK(f.engine->counters().pbu_retransmissions_answered == 1);
+}
+
+TEST_CASE("A retransmitted de-registration gets its PBA again and does not restart "
+          "MinDelayBeforeBCEDelete", "[lma][engine]") {
+    Fixture f;
+    register_mn1(f, kMag1);
+    f.advance(1s);
+    auto dereg = pbu(f, 4);
+    dereg.lifetime(0).seq(50);
+    f.engine->handle_proxy_binding_update(kMag1, kLma, dereg.m);
+    REQUIRE(f.last_pba().status == 0);
+    f.advance(6s);
+    f.engine->handle_proxy_binding_update(kMag1, kLma, dereg.m);
+    CHECK(f.last_pba().status == 0);
+    CHECK(f.last_pba().lifetime == 0);
+    CHECK(f.engine->counters().pbu_retransmissions_answered == 1);
+    f.advance(4s);  // 10 s after the first: deleted on the original schedule
+    CHECK(f.engine->cache().size() == 0);
 }
 
 TEST_CASE("Pool exhaustion answers 130 (5.3.2 step 2)", "[lma][engine]") {

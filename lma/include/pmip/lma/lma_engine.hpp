@@ -193,6 +193,7 @@ struct LmaCounters {
     std::map<std::uint8_t, std::uint64_t> pbu_rejected;  // by status
     std::uint64_t pbu_waiting = 0;  // held for the old MAG's de-registration
     std::uint64_t pbu_waiting_withdrawn = 0;  // its MAG de-registered while it was held
+    std::uint64_t pbu_retransmissions_answered = 0;  // the accepted PBA sent again
     std::uint64_t sessions_created = 0;
     std::uint64_t sessions_deleted = 0;
     std::uint64_t sessions_expired = 0;
@@ -268,6 +269,7 @@ private:
     static Pbu extract(const Ipv6Address& source, const Ipv6Address& destination,
                        const mh::BindingUpdate& message, const MobileNodeIdentifier* identity);
     void process(const Pbu& pbu);
+    const BindingCacheEntry* accepted_before(const Pbu& pbu) const;
     void reject(const Pbu& pbu, std::uint8_t status, std::optional<std::uint64_t> timestamp = {});
     void create_session(const Pbu& pbu, const MobileNodePolicy& policy);
     void update_session(const Pbu& pbu, SessionId id, const MobileNodePolicy& policy);
