@@ -111,9 +111,39 @@ void MhReceiver::receive(const ReceivedPacket& packet) {
     mh::ParseConfig parse_config;
     parse_config.lenient = profile == PeerProfile::kOai;
     auto result = mh::parse(packet.mh, parse_config);
-    if (auto* error = std::get_if<mh::ParseError>(&result))
+    if (auto* error = std::get_if<mh::ParseError>(&result)) {
+        if (profile == PeerProfile::kRfc5213)
+            explain_strict_drop(packet, *error);
         return react(packet, *error);
+    }
     dispatch(packet, std::get<mh::Parsed>(result), profile);
+}
+
+// A message the strict (rfc5213) profile rejects but the oai profile would
+// take is most likely from an OAI / UMIP pmip6d MAG configured without its
+// profile (PROTOCOL.md Appendix I: 63-octet all-zero NAI, host-order
+// timestamps, ...): counted, and said in one warning a minute naming the fix.
+void MhReceiver::explain_strict_drop(const ReceivedPacket& packet, const mh::ParseError& error) {
+    mh::ParseConfig lenient;
+    lenient.lenient = true;
+    const auto again = mh::parse(packet.mh, lenient);
+    const auto* parsed = std::get_if<mh::Parsed>(&again);
+    if (parsed == nullptr || parsed->quirks == 0 ||
+        !std::holds_alternative<mh::BindingUpdate>(parsed->message))
+        return;
+    count("strict_profile_oai_shaped");
+    if (!profile_hint_log_.allow())
+        return;
+    std::string quirks;
+    for (auto name : mh::quirk_names(parsed->quirks))
+        quirks += (quirks.empty() ? "" : ", ") + std::string(name);
+    const std::string source = pmip::to_string(packet.source);
+    PMIP_WARNING(kMh, peer_context(packet.source),
+                 "PBU dropped under the rfc5213 profile (" + std::string(mh::to_string(error.kind)) +
+                     " at offset " + std::to_string(error.offset) +
+                     "); it parses under the oai profile (" + quirks +
+                     "): if this MAG runs OAI/UMIP pmip6d, configure [mags] profile = " + source +
+                     " oai");
 }
 
 void MhReceiver::react(const ReceivedPacket& packet, const mh::ParseError& error) {

@@ -146,6 +146,7 @@ class MhReceiver {
     // not flood the log even with debug on).
     void log_drop(const ReceivedPacket& packet, const std::string& what);
     bool ours(const Ipv6Address& address) const;
+    void explain_strict_drop(const ReceivedPacket& packet, const mh::ParseError& error);
     void react(const ReceivedPacket& packet, const mh::ParseError& error);
     void dispatch(const ReceivedPacket& packet, mh::Parsed& parsed, PeerProfile profile);
 
@@ -161,6 +162,7 @@ class MhReceiver {
     std::uint64_t received_ = 0, pbu_ = 0;
     std::map<std::string, std::uint64_t> counters_;
     log::RateLimit drop_log_{20, std::chrono::seconds(1)};
+    log::RateLimit profile_hint_log_{1, std::chrono::seconds(60)};
 };
 
 // True for an address an error message may be sent to (RFC 6275 section

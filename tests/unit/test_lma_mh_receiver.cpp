@@ -529,3 +529,19 @@ TEST_CASE("lmad: OAI identity: two MNs of an oai MAG with the same all-zero NAI 
     CHECK(receiver->counter("oai_identity_unmapped") == 1);
     engine.clear();
 }
+
+TEST_CASE("lmad: an OAI-shaped PBU from a MAG without the oai profile is dropped, counted as such "
+          "and explained (the fix named in a warning)", "[lma][mh][oai]") {
+    Fixture f;
+    const auto wire = mh::serialize(oai_pbu({0x02, 0x11, 0x22, 0xff, 0xfe, 0x33, 0x44, 0x55}, 1, 1));
+    REQUIRE_FALSE(wire.empty());
+    f.deliver(wire, kMag);  // strict
+    CHECK(f.pbus.empty());
+    CHECK(f.receiver->counter("strict_profile_oai_shaped") == 1);
+    f.deliver(wire, kOaiMag);  // the same octets from the oai MAG reach the engine
+    CHECK(f.pbus.size() == 1);
+    CHECK(f.receiver->counter("strict_profile_oai_shaped") == 1);
+    // Garbage that no profile takes is not called OAI-shaped.
+    f.deliver(std::vector<std::uint8_t>{59, 3, 5, 0, 0, 0, 0xab, 0xcd}, kMag);
+    CHECK(f.receiver->counter("strict_profile_oai_shaped") == 1);
+}
