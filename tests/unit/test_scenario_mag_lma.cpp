@@ -422,8 +422,8 @@ TEST_CASE("RFC 5213 6.9.2: the PBA of a PBU that has been retransmitted meanwhil
     CHECK(w.lma->counters().pbu_accepted == 2);
 }
 
-TEST_CASE("RFC 5213 5.3.1 step 9 / 5.5: a duplicate of an accepted PBU arriving after its PBA is "
-          "rejected (157, timestamp not newer) and the MAG ignores that PBA",
+TEST_CASE("RFC 5213 5.3.6 / 5.5: a duplicate of an accepted PBU arriving after its PBA gets the "
+          "same PBA again (no state change) and the MAG ignores that PBA",
           "[scenario][duplicate]") {
     World w;
     Packet copy;
@@ -440,7 +440,8 @@ TEST_CASE("RFC 5213 5.3.1 step 9 / 5.5: a duplicate of an accepted PBU arriving 
     w.advance(100ms);
     w.held.push_back(copy);
     w.release(0);  // the duplicate reaches the LMA
-    CHECK(w.lma->counters().pbu_rejected.at(mh::status::kTimestampLowerThanPrevAccepted) == 1);
+    CHECK(w.lma->counters().pbu_retransmissions_answered == 1);
+    CHECK(w.lma->counters().pbu_rejected.empty());
     CHECK(w.mag1.engine->counters().pba_unmatched == 1);
     CHECK(e->state == mag::BulState::kRegistered);
     CHECK(e->home_network_prefixes == hnp);
@@ -597,8 +598,8 @@ TEST_CASE("RFC 5213 6.9.4 / 5.3.5: every message delivered twice changes nothing
     CHECK(w.lma->counters().sessions_created == 1);
     CHECK(w.mag1.observer.registered_events == 1);
     CHECK(w.mag2.observer.registered_events == 1);
-    // The second copies were answered and ignored.
-    CHECK(w.lma->counters().pbu_rejected.at(mh::status::kTimestampLowerThanPrevAccepted) >= 4);
+    // The second copies were answered with the accepted PBA again and ignored.
+    CHECK(w.lma->counters().pbu_retransmissions_answered >= 4);
     CHECK(w.mag1.engine->counters().pba_unmatched + w.mag2.engine->counters().pba_unmatched >= 4);
     w.detach(w.mag2, 9);
     w.advance(3s);
