@@ -15,6 +15,8 @@ packages=(
   # the stock-kernel VM (tools/vm/pmip-vm, tests labelled vm): Debian's kernel
   # with ip6tnl/ip6gre/ip6mr, booted under QEMU; busybox for its initramfs
   qemu-system-x86 linux-image-amd64 busybox-static
+  # the interop peers (tests/interop: OAI / UMIP pmip6d built from ../shared/peers)
+  flex bison autoconf automake libtool patch indent
 )
 
 missing=()
