@@ -221,6 +221,20 @@ void MhReceiver::dispatch(const ReceivedPacket& packet, mh::Parsed& parsed, Peer
                 host_order_timestamp_peers_.erase(packet.source);
             }
         }
+        if (profile == PeerProfile::kOai) {
+            // OAI / UMIP pmip6d write every HNP option with prefix length 128
+            // (pmip_msgs.c) while their RA advertises the same prefix as a /64
+            // (pmip_cache.c): the MN's link prefix is the /64 around it, and that
+            // is what it asks for (PROTOCOL.md Appendix I).
+            for (auto& o : bu->options) {
+                auto* hnp = std::get_if<mh::HomeNetworkPrefix>(&o);
+                if (hnp == nullptr || hnp->prefix_length != 128 || hnp->prefix == Ipv6Address{})
+                    continue;
+                hnp->prefix_length = 64;
+                std::fill(hnp->prefix.begin() + 8, hnp->prefix.end(), std::uint8_t{0});
+                count("oai_hnp_128_as_64");
+            }
+        }
         std::optional<MobileNodeIdentifier> identity;
         if (profile == PeerProfile::kOai && config_.oai_identity == OaiIdentity::kMac &&
             (parsed.quirks & (mh::quirk::kEmptyNai | mh::quirk::kBinaryMacNai))) {

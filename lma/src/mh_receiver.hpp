@@ -32,6 +32,11 @@
 // names these MNs as {"id": "00:11:22:33:44:55", "subtype": 5} and each MN
 // gets its own binding; the PBA still echoes the NAI the MAG sent.
 //
+// Prefix of `oai` MAGs: they write every Home Network Prefix option with
+// length 128 and advertise that prefix to the MN as a /64, so a non-zero /128
+// HNP from them is taken as the /64 around it (oai_hnp_128_as_64): a pool that
+// contains the MAG's configured prefixes serves them, with no per-MN policy.
+//
 // With `ordering = sequence` (TimestampBasedApproachInUse = 0) a PBU's Timestamp
 // option is removed before the engine sees it. For `oai` MAGs whose Timestamp
 // arrives with its 32-bit halves in host byte order, reply_sender() writes the
@@ -49,7 +54,8 @@
 // heartbeat_responses_sent, timestamps_ignored, replies_adapted, quirk_<name>,
 // bra, bri, bri_answered_not_supported, bri_not_unicast,
 // oai_identity_from_link_layer_id, oai_identity_from_binary_nai,
-// oai_identity_unmapped (an all-zero NAI without a usable MN-LL-ID: left as sent).
+// oai_identity_unmapped (an all-zero NAI without a usable MN-LL-ID: left as sent),
+// oai_hnp_128_as_64.
 //
 // Threading: loop thread only. Pure apart from the transmitter it is given.
 #pragma once

@@ -530,6 +530,70 @@ TEST_CASE("lmad: OAI identity: two MNs of an oai MAG with the same all-zero NAI 
     engine.clear();
 }
 
+TEST_CASE("lmad: an oai MAG's /128 prefix request is served as the /64 it advertises, from the pool "
+          "without a per-MN prefix (PROTOCOL.md Appendix I)", "[lma][mh][oai]") {
+    Fixture f;
+    TimerQueue timers(f.clock);
+    FakeRouteManager routes;
+    RefCountingTunnelManager tunnels(std::make_unique<FakeTunnelBackend>(), timers);
+    MapPolicyStore policies;
+    policies.policies[{5, mac({0x00, 0x11, 0x22, 0x33, 0x44, 0x55})}] = MobileNodePolicy{};
+    LmaConfig config;
+    config.authorized_mags = {*parse_prefix("2001:db8:100::/64")};
+    std::vector<PrefixPool> pools;
+    pools.push_back(*PrefixPool::create(*parse_prefix("2001:db8:8000::/48"), 64));
+    LmaEngine engine(config, policies, std::move(pools), tunnels, routes, timers,
+                     f.receiver->reply_sender());
+    MhReceiverHandlers h;
+    h.proxy_binding_update = [&](const Ipv6Address& s, const Ipv6Address& d, const mh::BindingUpdate& b,
+                                 const MobileNodeIdentifier* id) {
+        engine.handle_proxy_binding_update(s, d, b, id);
+    };
+    MhReceiverConfig c;
+    c.local_addresses = {kLma};
+    c.profiles = {{*parse_prefix("2001:db8:100::21/128"), PeerProfile::kOai}};
+    MhReceiver receiver(c, f.out, f.clock, h);
+    auto now = [&] {
+        return lma::timestamp_units(
+            std::chrono::duration_cast<std::chrono::nanoseconds>(f.clock.since_epoch()));
+    };
+    auto pbu = oai_pbu({0x02, 0x11, 0x22, 0xff, 0xfe, 0x33, 0x44, 0x55}, now(), 7);
+    std::get<mh::HomeNetworkPrefix>(pbu.options[1]) =
+        mh::HomeNetworkPrefix{128, *parse_address("2001:db8:8000:5::")};
+    const auto wire = mh::serialize(pbu);  // ReceivedPacket::mh is a view
+    ReceivedPacket p;
+    p.mh = wire;
+    p.source = kOaiMag;
+    p.destination = kLma;
+    receiver.receive(p);
+    // HI 3 with no entry: the MaxDelayBeforeNewBCEAssign wait [RFC 5213 5.4.1].
+    f.clock.advance(std::chrono::seconds(2));
+    timers.run_due();
+    REQUIRE(f.out.sent.size() == 1);
+    const auto& pba = std::get<mh::BindingAcknowledgement>(f.out.sent[0].message);
+    CHECK(pba.status == 0);
+    const auto* hnp = mh::find_option<mh::HomeNetworkPrefix>(pba.options);
+    REQUIRE(hnp);
+    CHECK(hnp->prefix_length == 64);
+    CHECK(pmip::to_string(hnp->prefix) == "2001:db8:8000:5::");
+    CHECK(receiver.counter("oai_hnp_128_as_64") == 1);
+    REQUIRE(engine.cache().size() == 1);
+    // The /64 is now bound: a second MN asking for the same prefix is refused.
+    policies.policies[{5, mac({0x00, 0x11, 0x22, 0x33, 0x44, 0x66})}] = MobileNodePolicy{};
+    auto other = oai_pbu({0x02, 0x11, 0x22, 0xff, 0xfe, 0x33, 0x44, 0x66}, now(), 8);
+    std::get<mh::HomeNetworkPrefix>(other.options[1]) =
+        mh::HomeNetworkPrefix{128, *parse_address("2001:db8:8000:5::1")};
+    const auto other_wire = mh::serialize(other);
+    p.mh = other_wire;
+    receiver.receive(p);
+    f.clock.advance(std::chrono::seconds(2));
+    timers.run_due();
+    REQUIRE(f.out.sent.size() == 2);
+    CHECK(std::get<mh::BindingAcknowledgement>(f.out.sent[1].message).status ==
+          mh::status::kNotAuthorizedForHomeNetworkPrefix);
+    engine.clear();
+}
+
 TEST_CASE("lmad: an OAI-shaped PBU from a MAG without the oai profile is dropped, counted as such "
           "and explained (the fix named in a warning)", "[lma][mh][oai]") {
     Fixture f;
