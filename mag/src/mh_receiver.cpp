@@ -1,9 +1,14 @@
 // RFC 6275 section 9.2 receiver checks and MH dispatch for magd. See mh_receiver.hpp.
 #include "mh_receiver.hpp"
 
+#include <algorithm>
+
 namespace pmip::mag {
 
 namespace {
+
+// OAI pmip6d's NAI field (pmip_types.h NAI_SIZE): what it reads and echoes.
+constexpr std::size_t kOaiNaiSize = 63;
 
 std::uint32_t byteswap32(std::uint32_t v) {
     return (v >> 24) | ((v >> 8) & 0xff00u) | ((v << 8) & 0xff0000u) | (v << 24);
@@ -60,8 +65,22 @@ void MagReceiver::AdaptingSender::send(const Ipv6Address& source, const Ipv6Addr
         return r_.transmitter_.send(source, destination, message);
     }
     mh::Message adapted = message;
+    r_.remember(destination, std::get<mh::BindingUpdate>(message));
     for (auto& o : mh::options_of(adapted)) {
-        if (auto* ll = std::get_if<mh::MobileNodeLinkLayerIdentifier>(&o); ll && ll->identifier.size() == 6) {
+        if (auto* id = std::get_if<mh::MobileNodeIdentifier>(&o);
+            id && id->subtype == mh::mn_id_subtype::kNai) {
+            if (id->identifier.size() < kOaiNaiSize) {
+                id->identifier.resize(kOaiNaiSize, 0);
+                r_.count("oai_nai_padded");
+            } else if (id->identifier.size() > kOaiNaiSize) {
+                r_.count("oai_nai_too_long");
+                if (r_.oai_log_.allow()) {
+                    PMIP_WARNING(kMh, "[mag mh peer=" + pmip::to_string(destination) + "]",
+                                 "MN identifier longer than the 63 octets OAI/UMIP pmip6d reads: "
+                                 "that LMA will not tell this MN from others; use a shorter NAI");
+                }
+            }
+        } else if (auto* ll = std::get_if<mh::MobileNodeLinkLayerIdentifier>(&o); ll && ll->identifier.size() == 6) {
             const auto eui = modified_eui64_of_mac(std::string(ll->identifier.begin(), ll->identifier.end()));
             ll->identifier.assign(eui.begin(), eui.end());
         } else if (auto* ts = std::get_if<mh::Timestamp>(&o)) {
@@ -118,6 +137,7 @@ void MagReceiver::receive(const ReceivedPacket& packet) {
                     }
                 }
             }
+            adapt_oai_pba(packet.source, *ba);
         }
         if (handlers_.pba)
             handlers_.pba(packet.source, *ba);
@@ -158,6 +178,83 @@ void MagReceiver::receive(const ReceivedPacket& packet) {
         return;
     }
     count("unexpected_" + std::string(mh::message_kind(message)));
+}
+
+void MagReceiver::remember(const Ipv6Address& lma, const mh::BindingUpdate& pbu) {
+    SentPbu sent;
+    for (const auto& o : pbu.options) {
+        if (const auto* id = std::get_if<mh::MobileNodeIdentifier>(&o)) {
+            sent.identifier_subtype = id->subtype;
+            sent.identifier = id->identifier;
+        } else if (const auto* h = std::get_if<mh::HomeNetworkPrefix>(&o); h && h->prefix != Ipv6Address{}) {
+            sent.prefixes.push_back(canonical(Ipv6Prefix{h->prefix, h->prefix_length}));
+        } else if (const auto* ll = std::get_if<mh::MobileNodeLinkLayerIdentifier>(&o)) {
+            sent.link_layer = ll->identifier;
+        }
+    }
+    const auto key = std::make_pair(lma, pbu.sequence);
+    if (sent_.insert_or_assign(key, std::move(sent)).second) sent_order_.push_back(key);
+    while (sent_.size() > kMaxRemembered && !sent_order_.empty()) {
+        sent_.erase(sent_order_.front());
+        sent_order_.pop_front();
+        count("oai_pbu_forgotten");
+    }
+    // Keys answered (erased) early leave stale entries in the order list.
+    if (sent_order_.size() > 2 * kMaxRemembered) {
+        std::erase_if(sent_order_, [this](const auto& k) { return sent_.count(k) == 0; });
+    }
+}
+
+void MagReceiver::adapt_oai_pba(const Ipv6Address& lma, mh::BindingAcknowledgement& pba) {
+    const auto it = sent_.find({lma, pba.sequence});
+    if (it == sent_.end()) return;
+    const SentPbu sent = std::move(it->second);
+    sent_.erase(it);
+    const auto* ll = mh::find_option<mh::MobileNodeLinkLayerIdentifier>(pba.options);
+    const bool same_link_layer = ll != nullptr && !sent.link_layer.empty() && ll->identifier == sent.link_layer;
+    bool any_prefix = false;
+    for (auto& o : pba.options) {
+        if (auto* id = std::get_if<mh::MobileNodeIdentifier>(&o)) {
+            if (id->subtype == sent.identifier_subtype && id->identifier == sent.identifier) continue;
+            const auto& got = id->identifier;
+            // The NAI padded with NULs (OAI's 63-octet field).
+            const bool padded =
+                got.size() > sent.identifier.size() &&
+                std::equal(sent.identifier.begin(), sent.identifier.end(), got.begin()) &&
+                std::all_of(got.begin() + static_cast<std::ptrdiff_t>(sent.identifier.size()), got.end(),
+                            [](std::uint8_t c) { return c == 0; });
+            // UMIP's own identifier: 00 00 + the MAC.
+            const bool umip = got.size() == 8 && got[0] == 0 && got[1] == 0 && sent.link_layer.size() == 6 &&
+                              std::equal(sent.link_layer.begin(), sent.link_layer.end(), got.begin() + 2);
+            if (padded || umip || same_link_layer) {
+                id->subtype = sent.identifier_subtype;
+                id->identifier = sent.identifier;
+                count("adapted_in_identifier");
+            }
+        } else if (auto* h = std::get_if<mh::HomeNetworkPrefix>(&o)) {
+            if (h->prefix == Ipv6Address{}) continue;
+            any_prefix = true;
+            if (h->prefix_length != 128) continue;
+            Ipv6Prefix mapped = canonical(Ipv6Prefix{h->prefix, 64});
+            for (const auto& p : sent.prefixes) {
+                if (p.length < 128 && contains(p, h->prefix)) {
+                    mapped = p;
+                    break;
+                }
+            }
+            h->prefix = mapped.address;
+            h->prefix_length = mapped.length;
+            count("adapted_in_prefix");
+        }
+    }
+    if (!any_prefix && pba.status < 128) {
+        count("oai_no_prefix");
+        if (oai_log_.allow()) {
+            PMIP_WARNING(kMh, "[mag mh peer=" + pmip::to_string(lma) + "]",
+                         "the oai LMA accepted a PBU without assigning a prefix (OAI/UMIP pmip6d "
+                         "assign none themselves): give the MN a static prefix in magd's policy");
+        }
+    }
 }
 
 nlohmann::json MagReceiver::counters() const {

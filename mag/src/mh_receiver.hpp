@@ -19,15 +19,37 @@
 // pmip6d writes and reads them; PBAs from those LMAs get their MN-LL-ID
 // mapped back to the MAC before the engine compares it with the PBU.
 //
+// What the live runs against those LMAs showed (../shared/peers/README.md,
+// PROTOCOL.md Appendix I), and what the `oai` profile does about it:
+//   - OAI reads the NAI as a fixed 63-octet field (NAI_SIZE) whatever the
+//     option says, so a shorter NAI picks up the octets of the next options
+//     (a new MN per PBU) and its PBA echoes 63 octets: a NAI of subtype 1 is
+//     sent padded with NULs to 63 octets (oai_nai_padded; longer ones cannot
+//     work with OAI and are counted, oai_nai_too_long, and warned about);
+//   - UMIP's LMA answers with its own identifier (00 00 + MAC);
+//   - OAI echoes the prefix with length 128.
+// So each PBU sent to an `oai` LMA is remembered by (LMA, sequence) (at most
+// kMaxRemembered; the oldest forgotten first, oai_pbu_forgotten), and a PBA
+// from that LMA with that sequence gets back, before the engine sees it, the
+// NAI of the PBU when its own is the padded NAI, 00 00 + the MN's MAC, or
+// comes with the MN's link-layer identifier (adapted_in_identifier); and for
+// each /128 prefix, the prefix the PBU asked for that contains it, else the
+// /64 around it (adapted_in_prefix), so the MN is advertised a prefix it can
+// build an address from. A PBA with no prefix (OAI assigns none itself) is
+// counted (oai_no_prefix) and explained in a rate-limited warning.
+//
 // Counters (counters()): received, pba, heartbeat_requests, heartbeat_responses,
 // binding_errors_received, bri; drops not_our_address, parse_<kind>,
 // unexpected_<kind>, ba_not_proxy; binding_errors_sent / _rate_limited;
-// adapted_out / adapted_in; quirk_<name>.
+// adapted_out / adapted_in, adapted_in_identifier, adapted_in_prefix,
+// oai_nai_padded, oai_nai_too_long, oai_pbu_forgotten, oai_no_prefix;
+// quirk_<name>.
 //
 // Threading: loop thread only. Pure apart from the transmitter it is given.
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <optional>
@@ -77,6 +99,16 @@ class MagReceiver {
         MagReceiver& r_;
     };
     void count(const std::string& name) { ++counters_[name]; }
+    // What a PBU to an `oai` LMA said, for the PBA that answers it.
+    struct SentPbu {
+        std::uint8_t identifier_subtype = 0;
+        std::vector<std::uint8_t> identifier;  // as the engine wrote it
+        std::vector<Ipv6Prefix> prefixes;      // requested (non-zero) prefixes
+        std::vector<std::uint8_t> link_layer;  // the MN's MAC as the engine wrote it
+    };
+    static constexpr std::size_t kMaxRemembered = 4096;
+    void remember(const Ipv6Address& lma, const mh::BindingUpdate& pbu);
+    void adapt_oai_pba(const Ipv6Address& lma, mh::BindingAcknowledgement& pba);
 
     Ipv6Address proxy_coa_;
     std::vector<LmaProfileRule> profiles_;
@@ -85,6 +117,9 @@ class MagReceiver {
     MagReceiverHandlers handlers_;
     AdaptingSender sender_{*this};
     std::map<std::string, std::uint64_t> counters_;
+    std::map<std::pair<Ipv6Address, std::uint16_t>, SentPbu> sent_;
+    std::deque<std::pair<Ipv6Address, std::uint16_t>> sent_order_;
+    log::RateLimit oai_log_{1, std::chrono::seconds(60)};
     log::RateLimit errors_{20, std::chrono::seconds(1)};  // BEs we send
     log::RateLimit drop_log_{20, std::chrono::seconds(1)};
 };

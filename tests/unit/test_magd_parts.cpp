@@ -269,6 +269,117 @@ TEST_CASE("magd MH receiver: oai LMAs get EUI-64 MN-LL-IDs and host-order timest
     CHECK_FALSE(mac_of_modified_eui64(std::string(8, '\x01')).has_value());
 }
 
+TEST_CASE("magd MH receiver: oai LMAs get the NAI padded to OAI's 63 octets; their PBAs get the NAI, "
+          "and the prefix for a /128, of the PBU they answer (OAI-FM and UMIP shapes)", "[magd][mh][oai]") {
+    ReceiverFixture f;
+    const std::string mac("\x02\x11\x22\x33\x44\x55", 6);
+    const std::string nai = "mn1@example.org";
+    mh::BindingUpdate pbu;
+    pbu.sequence = 40;
+    pbu.flags = mh::bu_flag::kA | mh::bu_flag::kP;
+    pbu.options.push_back(mh::MobileNodeIdentifier{1, std::vector<std::uint8_t>(nai.begin(), nai.end())});
+    pbu.options.push_back(mh::HomeNetworkPrefix{64, *parse_address("2001:db8:8000:7::")});
+    pbu.options.push_back(mh::MobileNodeLinkLayerIdentifier{std::vector<std::uint8_t>(mac.begin(), mac.end())});
+    f.receiver.sender().send(kMag, kOaiLma, pbu);
+    f.receiver.sender().send(kMag, kLma, pbu);
+    REQUIRE(f.wire.sent.size() == 2);
+    const auto* padded =
+        mh::find_option<mh::MobileNodeIdentifier>(std::get<mh::BindingUpdate>(f.wire.sent[0].second).options);
+    REQUIRE(padded->identifier.size() == 63);
+    CHECK(std::string(padded->identifier.begin(), padded->identifier.begin() + 15) == nai);
+    CHECK(std::all_of(padded->identifier.begin() + 15, padded->identifier.end(), [](auto c) { return c == 0; }));
+    CHECK(mh::find_option<mh::MobileNodeIdentifier>(std::get<mh::BindingUpdate>(f.wire.sent[1].second).options)
+              ->identifier.size() == nai.size());  // rfc5213 LMAs: as is
+    CHECK(f.receiver.counter("oai_nai_padded") == 1);
+
+    // OAI-FM: echoes the 63 octets and the prefix as a /128.
+    mh::BindingAcknowledgement pba;
+    pba.sequence = 40;
+    pba.lifetime = 100;
+    pba.options.push_back(*padded);
+    pba.options.push_back(mh::HomeNetworkPrefix{128, *parse_address("2001:db8:8000:7::")});
+    f.deliver(kOaiLma, pba);
+    REQUIRE(f.pbas.size() == 1);
+    const auto* id = mh::find_option<mh::MobileNodeIdentifier>(f.pbas[0].options);
+    CHECK(std::string(id->identifier.begin(), id->identifier.end()) == nai);
+    const auto* hnp = mh::find_option<mh::HomeNetworkPrefix>(f.pbas[0].options);
+    CHECK(hnp->prefix_length == 64);
+    CHECK(pmip::to_string(hnp->prefix) == "2001:db8:8000:7::");
+    CHECK(f.receiver.counter("adapted_in_identifier") == 1);
+    CHECK(f.receiver.counter("adapted_in_prefix") == 1);
+
+    // Answered once: a second PBA with that sequence is left as it came.
+    f.deliver(kOaiLma, pba);
+    REQUIRE(f.pbas.size() == 2);
+    CHECK(mh::find_option<mh::MobileNodeIdentifier>(f.pbas[1].options)->identifier.size() == 63);
+
+    // UMIP: its own identifier 00 00 + MAC; a /128 not inside what was asked
+    // (the PBU asked for assignment) -> the /64 around it.
+    pbu.sequence = 41;
+    pbu.options[1] = mh::HomeNetworkPrefix{0, {}};
+    f.receiver.sender().send(kMag, kOaiLma, pbu);
+    mh::BindingAcknowledgement umip;
+    umip.sequence = 41;
+    umip.lifetime = 100;
+    std::vector<std::uint8_t> umip_id{0, 0};
+    umip_id.insert(umip_id.end(), mac.begin(), mac.end());
+    umip.options.push_back(mh::MobileNodeIdentifier{1, umip_id});
+    umip.options.push_back(mh::HomeNetworkPrefix{128, *parse_address("2001:db8:9:1::5")});
+    f.deliver(kOaiLma, umip);
+    REQUIRE(f.pbas.size() == 3);
+    id = mh::find_option<mh::MobileNodeIdentifier>(f.pbas[2].options);
+    CHECK(std::string(id->identifier.begin(), id->identifier.end()) == nai);
+    hnp = mh::find_option<mh::HomeNetworkPrefix>(f.pbas[2].options);
+    CHECK(pmip::to_string(Ipv6Prefix{hnp->prefix, hnp->prefix_length}) == "2001:db8:9:1::/64");
+
+    // Another MN's identifier with another MAC is not rewritten.
+    pbu.sequence = 42;
+    f.receiver.sender().send(kMag, kOaiLma, pbu);
+    umip.sequence = 42;
+    umip.options[0] = mh::MobileNodeIdentifier{1, {0, 0, 9, 9, 9, 9, 9, 9}};
+    f.deliver(kOaiLma, umip);
+    REQUIRE(f.pbas.size() == 4);
+    CHECK(mh::find_option<mh::MobileNodeIdentifier>(f.pbas[3].options)->identifier ==
+          std::vector<std::uint8_t>{0, 0, 9, 9, 9, 9, 9, 9});
+
+    // Accepted with no prefix (OAI assigns none itself): counted.
+    pbu.sequence = 43;
+    f.receiver.sender().send(kMag, kOaiLma, pbu);
+    mh::BindingAcknowledgement none;
+    none.sequence = 43;
+    none.options.push_back(mh::HomeNetworkPrefix{128, {}});
+    f.deliver(kOaiLma, none);
+    CHECK(f.receiver.counter("oai_no_prefix") == 1);
+
+    // A NAI longer than OAI's field: counted, sent as is.
+    const std::string long_nai(70, 'x');
+    pbu.options[0] = mh::MobileNodeIdentifier{1, std::vector<std::uint8_t>(long_nai.begin(), long_nai.end())};
+    f.receiver.sender().send(kMag, kOaiLma, pbu);
+    CHECK(f.receiver.counter("oai_nai_too_long") == 1);
+}
+
+TEST_CASE("magd MH receiver: the PBUs remembered for oai LMAs are bounded, the oldest forgotten first",
+          "[magd][mh][oai]") {
+    ReceiverFixture f;
+    mh::BindingUpdate pbu;
+    pbu.flags = mh::bu_flag::kA | mh::bu_flag::kP;
+    pbu.options.push_back(mh::MobileNodeIdentifier{1, {'m'}});
+    for (unsigned i = 0; i < 5000; ++i) {
+        pbu.sequence = static_cast<std::uint16_t>(i);
+        f.receiver.sender().send(kMag, kOaiLma, pbu);
+    }
+    CHECK(f.receiver.counter("oai_pbu_forgotten") == 5000 - 4096);
+    mh::BindingAcknowledgement pba;
+    pba.options.push_back(mh::MobileNodeIdentifier{1, std::vector<std::uint8_t>(63, 0)});
+    pba.options[0] = mh::MobileNodeIdentifier{1, [] { std::vector<std::uint8_t> v(63, 0); v[0] = 'm'; return v; }()};
+    pba.sequence = 0;  // forgotten: left as it came
+    f.deliver(kOaiLma, pba);
+    CHECK(f.receiver.counter("adapted_in_identifier") == 0);
+    pba.sequence = 4999;  // remembered
+    f.deliver(kOaiLma, pba);
+    CHECK(f.receiver.counter("adapted_in_identifier") == 1);
+}
+
 TEST_CASE("magd RA socket: Ethernet access links get a complete frame, TUN links the raw socket",
           "[magd][ra]") {
     auto fake = std::make_unique<FakeLinkLayerSender>();
