@@ -221,3 +221,62 @@ TEST_CASE("Indexes follow insert, set_prefixes and erase", "[lma][bce]") {
     bc.erase(a);  // twice is harmless
     CHECK(bc.size() == 1);
 }
+
+TEST_CASE("Lifetime 0 in every row: the rows that find the MN's session update it (the engine then "
+          "de-registers when the Proxy-CoA holds it, 5.3.5), rejects stay rejects, the rest ignore",
+          "[lma][bce]") {
+    // A2, A3: the prefix check comes first, whatever the lifetime.
+    {
+        BindingCache bc;
+        const SessionId id = bc.insert(entry(kMn1, {prefix("2001:db8:1::/64")})).id;
+        check(bc.lookup(request(kMn2, {prefix("2001:db8:1::/64")}, 4, kMag1, 3, {}, 0)),
+              LookupOutcome::kReject, "A2", id, 155);
+        check(bc.lookup(request(kMn1, {prefix("2001:db8:1::/64"), prefix("2001:db8:3::/64")}, 4,
+                                kMag1, 3, {}, 0)),
+              LookupOutcome::kReject, "A3", id, 159);
+    }
+    // A4(a), A4(b), A4(c): update.
+    {
+        BindingCache bc;
+        const SessionId id =
+            bc.insert(entry(kMn1, {prefix("2001:db8:1::/64")}, kMag1, 3, "\x02\x11")).id;
+        check(bc.lookup(request(kMn1, {prefix("2001:db8:1::/64")}, 4, kMag2, 3, "\x02\x11", 0)),
+              LookupOutcome::kUpdate, "A4", id);
+        check(bc.lookup(request(kMn1, {prefix("2001:db8:1::/64")}, 2, kMag2, 4, "bb", 0)),
+              LookupOutcome::kUpdate, "A4", id);
+        BindingCache bc2;
+        const SessionId id2 = bc2.insert(entry(kMn1, {prefix("2001:db8:1::/64")})).id;
+        check(bc2.lookup(request(kMn1, {prefix("2001:db8:1::/64")}, 3, kMag2, 3, {}, 0)),
+              LookupOutcome::kUpdate, "A4", id2);
+    }
+    // B1, B2: update.
+    {
+        BindingCache bc;
+        const SessionId id = bc.insert(entry(kMn1, {prefix("2001:db8:1::/64")}, kMag1, 3, "aa")).id;
+        check(bc.lookup(request(kMn1, {kZero}, 4, kMag1, 3, "aa", 0)), LookupOutcome::kUpdate, "B1", id);
+        check(bc.lookup(request(kMn1, {kZero}, 2, kMag2, 4, "cc", 0)), LookupOutcome::kUpdate, "B2", id);
+    }
+    // C1: update.
+    {
+        BindingCache bc;
+        const SessionId id = bc.insert(entry(kMn1, {prefix("2001:db8:1::/64")})).id;
+        check(bc.lookup(request(kMn1, {kZero}, 3, kMag2, 3, {}, 0)), LookupOutcome::kUpdate, "C1", id);
+        check(bc.lookup(request(kMn1, {kZero}, 2, kMag1, 3, {}, 0)), LookupOutcome::kUpdate, "C1", id);
+    }
+    // No row ever waits at lifetime 0.
+    {
+        BindingCache bc;
+        bc.insert(entry(kMn1, {prefix("2001:db8:1::/64")}, kMag1, 3, "aa"));
+        for (std::uint8_t hi = 1; hi <= 5; ++hi) {
+            for (const auto& ll : {std::optional<std::string>{}, std::optional<std::string>{"aa"},
+                                   std::optional<std::string>{"zz"}}) {
+                for (const auto& coa : {kMag1, kMag2}) {
+                    CHECK(bc.lookup(request(kMn1, {kZero}, hi, coa, 3, ll, 0)).outcome !=
+                          LookupOutcome::kWaitForDeregistration);
+                    CHECK(bc.lookup(request(kMn1, {prefix("2001:db8:1::/64")}, hi, coa, 3, ll, 0))
+                              .outcome != LookupOutcome::kWaitForDeregistration);
+                }
+            }
+        }
+    }
+}
