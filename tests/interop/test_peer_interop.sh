@@ -74,17 +74,21 @@ ip -n "$MAG_NS" -6 addr add $MAG/64 dev core0 nodad
 # OAI/UMIP send their RA from MagAddressIngress: it must be the link-local
 # address of RFC5213FixedMAGLinkLocalAddressOnAllAccessLinks (a global source
 # makes the MN drop the RA, RFC 4861 section 6.1.2).
+# and frames go to RFC5213FixedMAGLinkLayerAddressOnAllAccessLinks (its RAs and
+# NAs say so), which the access device must then carry: magd sets its own, for
+# the peers the operator does.
 ip -n "$MAG_NS" -6 addr add fe80::211:22ff:fe33:4455/64 dev acc0 nodad
+[[ $ROLE == mag ]] && ip -n "$MAG_NS" link set acc0 address 00:11:22:33:44:55
 ip -n "$LMA_NS" -6 addr add $LMA/64 dev core0 nodad
 ip -n "$LMA_NS" -6 addr add 2001:db8:200::1/64 dev cn0 nodad
 ip -n "$CN_NS" -6 addr add $CN/64 dev eth0 nodad
-ip -n "$CN_NS" -6 route add default via 2001:db8:200::1
 for ns in "$MAG_NS" "$LMA_NS"; do ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.forwarding=1; done
 ip -n "$MAG_NS" link set core0 up
 ip -n "$MAG_NS" link set acc0 up
 ip -n "$LMA_NS" link set core0 up
 ip -n "$LMA_NS" link set cn0 up
 ip -n "$CN_NS" link set eth0 up
+ip -n "$CN_NS" -6 route add default via 2001:db8:200::1
 
 # The peers read the MAC -> prefix file at start (MAG and LMA alike):
 # 32 hex digits of the prefix, 0000 + the MAC's 12.
@@ -259,6 +263,48 @@ print(m.get('adapted_in_identifier', 0), m.get('adapted_in_prefix', 0))")
     renewed() { (($(pbas | awk '$2 == 0 && $3 > 0' | wc -l) >= 2)); }
     check "magd renews the binding and the $PEER LMA accepts the renewal" \
         wait_until $((25 * TIME_SCALE)) renewed
+fi
+
+# --- data: MN -> correspondent behind the LMA, where ip6tnl exists ---------------
+if reason=$(kernel_tunnels_missing); then
+    echo "# data not checked on this kernel ($reason): the $PEER ${ROLE^^}'s ip6tnl tunnel cannot exist here; vm_interop checks it in the stock-kernel VM"
+else
+    if [[ $ROLE == mag ]]; then
+        # OAI/UMIP's MAG advertises router lifetime 0 whenever forwarding is on (its
+        # check_ip6_forwarding() test is inverted), so the MN gets no default route
+        # from it: given by hand, towards the MAG's fixed link-local address.
+        ip -n "$MN_NS" -6 route replace default via fe80::211:22ff:fe33:4455 dev eth0
+    fi
+    data_state() {  # what the data path looked like, for a failed check
+        local ns
+        for ns in "$MN_NS" "$MAG_NS" "$LMA_NS"; do
+            echo "== $ns"
+            ip -n "$ns" -o link show | cut -d' ' -f2
+            ip -n "$ns" -6 addr show
+            ip -n "$ns" -6 rule show
+            ip -n "$ns" -6 neigh show
+            ip -n "$ns" -6 route show table all | grep -v '^local\|^multicast\|^anycast'
+        done
+        grep -a -i "tunnel\|route\|rule" "$WORK/peer.log" | tail -n 40
+    }
+    data_state >"$WORK/zz-data-state.log" 2>&1
+    if ! check "the MN reaches the correspondent $CN through the tunnel (ping)" \
+        wait_until 5 in_ns "$MN_NS" ping -6 -c1 -W1 $CN; then
+        FAIL_LOG_LINES=200
+        {
+            echo "== access link (mag acc0), last packets"
+            tshark -r "$WORK/access.pcap" 2>/dev/null | tail -n 12
+            echo "== core link (lma core0), last packets"
+            tshark -r "$WORK/core.pcap" 2>/dev/null | tail -n 12
+            for ns in "$MAG_NS" "$LMA_NS" "$CN_NS"; do
+                echo "== $ns: links and IPv6 counters"
+                ip -n "$ns" -s -o link show | awk '{print $2, $0}' | cut -c1-60
+                ip -n "$ns" -s link show | grep -A1 "RX:\|TX:" | grep -v "^--"
+                ip netns exec "$ns" nstat -az 2>/dev/null | grep -E '^Ip6(In|Out)[A-Za-z]+ +[1-9]'
+            done
+        } >>"$WORK/zz-data-state.log"
+    fi
+    check "... 10 of 10 pings answered" in_ns "$MN_NS" ping -6 -q -c10 -i0.2 -W2 $CN
 fi
 
 # --- detach ---------------------------------------------------------------------

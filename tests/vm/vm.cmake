@@ -34,3 +34,12 @@ add_test(NAME vm_multicast
   COMMAND bash ${PMIP_VM_BATCH} ${CMAKE_BINARY_DIR} 1200
           netns_mcast netns_mcast_ip6mr netns_pmip_multicast_kernel)
 set_tests_properties(vm_multicast PROPERTIES SKIP_RETURN_CODE 77 LABELS vm RUN_SERIAL TRUE TIMEOUT 1300)
+
+# Live interop with OAI / UMIP pmip6d (tests/interop): there the peers' own
+# ip6tnl tunnels exist, so besides signalling, SLAAC and de-registration the
+# MN pings a correspondent behind the LMA through the peer's tunnel and ours,
+# in both directions (peer MAG -> lmad, magd -> peer LMA).
+add_test(NAME vm_interop
+  COMMAND bash ${PMIP_VM_BATCH} ${CMAKE_BINARY_DIR} 1200
+          interop_oai_mag interop_oai_lma interop_umip_mag interop_umip_lma)
+set_tests_properties(vm_interop PROPERTIES SKIP_RETURN_CODE 77 LABELS vm RUN_SERIAL TRUE TIMEOUT 1300)
