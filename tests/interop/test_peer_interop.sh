@@ -39,7 +39,7 @@ ROLE=${4:?mag|lma}
 [[ $ROLE == mag || $ROLE == lma ]] || { echo "role must be mag or lma" >&2; exit 2; }
 
 need_root "namespaces, the peers' raw sockets"
-need_tools ip tshark dumpcap "$PY"
+need_tools ip tshark dumpcap rdisc6 "$PY"
 [[ -d $PEERS ]] || skip "$PEERS absent: no interop peers here"
 MIP6D=$(bash "$NETNS_ROOT/tests/interop/build_peers.sh" "$PEERS" "$BUILD/interop-peers" "$PEER")
 rc=$?
@@ -270,6 +270,11 @@ if reason=$(kernel_tunnels_missing); then
     echo "# data not checked on this kernel ($reason): the $PEER ${ROLE^^}'s ip6tnl tunnel cannot exist here; vm_interop checks it in the stock-kernel VM"
 else
     if [[ $ROLE == mag ]]; then
+        # OAI/UMIP's MAG registers an MN for 8 s at its first RS (PBU lifetime 2,
+        # i.e. 10 s truncated to 4 s units) and for PBULifeTime (40 s) only at a
+        # later RS; without one it de-registers ~9 s after the attach. One more RS
+        # from the MN (rdisc6) so the data check does not race that.
+        in_ns "$MN_NS" rdisc6 -1 -q -w 1000 eth0 >/dev/null 2>&1
         # OAI/UMIP's MAG advertises router lifetime 0 whenever forwarding is on (its
         # check_ip6_forwarding() test is inverted), so the MN gets no default route
         # from it: given by hand, towards the MAG's fixed link-local address.
