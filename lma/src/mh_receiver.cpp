@@ -124,6 +124,10 @@ void MhReceiver::receive(const ReceivedPacket& packet) {
 // profile (PROTOCOL.md Appendix I: 63-octet all-zero NAI, host-order
 // timestamps, ...): counted, and said in one warning a minute naming the fix.
 void MhReceiver::explain_strict_drop(const ReceivedPacket& packet, const mh::ParseError& error) {
+    // Only a Binding Update can be an OAI PBU: other malformed input is not
+    // parsed a second time (MH type at octet 2, RFC 6275 section 6.1.1).
+    if (packet.mh.size() < 3 || packet.mh[2] != static_cast<std::uint8_t>(mh::MessageType::kBindingUpdate))
+        return;
     mh::ParseConfig lenient;
     lenient.lenient = true;
     const auto again = mh::parse(packet.mh, lenient);
