@@ -269,7 +269,7 @@ TEST_CASE("magd MH receiver: oai LMAs get EUI-64 MN-LL-IDs and host-order timest
     CHECK_FALSE(mac_of_modified_eui64(std::string(8, '\x01')).has_value());
 }
 
-TEST_CASE("magd MH receiver: oai LMAs get the NAI padded to OAI's 63 octets; their PBAs get the NAI, "
+TEST_CASE("magd MH receiver: oai LMAs get the NAI padded to OAI's 63 octets, their PBAs get the NAI, "
           "and the prefix for a /128, of the PBU they answer (OAI-FM and UMIP shapes)", "[magd][mh][oai]") {
     ReceiverFixture f;
     const std::string mac("\x02\x11\x22\x33\x44\x55", 6);
