@@ -49,7 +49,7 @@ void MessageAuthenticator::set_peers(std::vector<PeerSecurity> peers) {
     peers_ = std::move(peers);
     // Replay state stays with the addresses that are still configured.
     std::erase_if(last_replay_, [this](const auto& kv) { return find(kv.first) == nullptr; });
-    std::erase_if(authenticated_, [this](const auto& kv) { return find(kv.first) == nullptr; });
+    std::erase_if(authenticated_, [this](const Ipv6Address& a) { return find(a) == nullptr; });
 }
 
 const PeerSecurity* MessageAuthenticator::find(const Ipv6Address& peer) const {
@@ -140,7 +140,7 @@ Verdict MessageAuthenticator::verify(const ReceivedPacket& packet, const mh::Mes
             return verdict(Verdict::kReplayOld);
         last_replay_[packet.source] = replay->timestamp;
     }
-    authenticated_[packet.source] = true;
+    authenticated_.insert(packet.source);
     return verdict(Verdict::kAuthenticated);
 }
 

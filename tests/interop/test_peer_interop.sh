@@ -210,7 +210,6 @@ check "${OURS[0]##*/} answers on its control socket" wait_until 10 ctl show coun
     >"$WORK/peer.log" 2>&1 &
 PEER_PID=$!
 PIDS+=("$PEER_PID")
-peer_ready() { grep -q -i "pmip.*init\|Initializ\|mip6d.*started\|Sending RA\|Start" "$WORK/peer.log"; }
 sleep 2
 check "$PEER mip6d ($ROLE) is running" kill -0 $PEER_PID
 if grep -q -i "tunnel.*fail\|SIOCADDTUNNEL\|ip6tnl" "$WORK/peer.log" && ! ip -n "$PEER_NS" link show ip6tnl0 >/dev/null 2>&1; then

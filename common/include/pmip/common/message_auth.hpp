@@ -39,6 +39,7 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -123,7 +124,7 @@ class MessageAuthenticator {
     const Clock& clock_;
     std::uint64_t last_sent_replay_ = 0;
     std::map<Ipv6Address, std::uint64_t> last_replay_;  // last accepted per peer
-    std::map<Ipv6Address, bool> authenticated_;          // bounded by configured peers
+    std::set<Ipv6Address> authenticated_;                // bounded by configured peers
     std::map<std::string, std::uint64_t> counters_;
 };
 
