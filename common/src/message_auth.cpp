@@ -1,6 +1,8 @@
 // Authenticated MAG <-> LMA signalling (RFC 4285 options). See message_auth.hpp.
 #include "pmip/common/message_auth.hpp"
 
+#include "pmip/common/config_file.hpp"
+
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -187,6 +189,85 @@ KeyResult load_key(std::string_view spec) {
         return {{}, "key file " + path + " holds " + std::to_string(key.size()) +
                         " octets; at least 16 are needed (RFC 4285 section 5.1)"};
     return {std::move(key), {}};
+}
+
+PeerSecurityResult parse_peer_security(std::string_view line,
+                                       std::chrono::milliseconds replay_window) {
+    PeerSecurityResult r;
+    const auto words = config::split_words(line);
+    if (words.size() < 2 || (words.size() - 2) % 3 != 0) {
+        r.error = "expected \"PEER-PREFIX off|optional|required [SPI ALGORITHM KEY-FILE]...\"";
+        return r;
+    }
+    const auto prefix = parse_prefix(words[0]);
+    if (!prefix || canonical(*prefix) != *prefix) {
+        r.error = "\"" + words[0] + "\" is not an IPv6 address or prefix";
+        return r;
+    }
+    const auto mode = parse_mode(words[1]);
+    if (!mode) {
+        r.error = "\"" + words[1] + "\" is not a mode (off|optional|required)";
+        return r;
+    }
+    r.peer.peers = *prefix;
+    r.peer.mode = *mode;
+    r.peer.replay_window = replay_window;
+    for (std::size_t i = 2; i < words.size(); i += 3) {
+        SecurityAssociation sa;
+        unsigned long spi = 0;
+        try {
+            std::size_t used = 0;
+            spi = std::stoul(words[i], &used);
+            if (used != words[i].size()) throw std::invalid_argument("");
+        } catch (const std::exception&) {
+            spi = 0;
+        }
+        if (spi < 256 || spi > 0xffffffffUL) {
+            r.error = "SPI \"" + words[i] + "\" is not a number from 256 to 4294967295 (0-255 are "
+                      "reserved, RFC 4285 section 5.1)";
+            return r;
+        }
+        sa.spi = static_cast<std::uint32_t>(spi);
+        const auto algorithm = mh::parse_auth_algorithm(words[i + 1]);
+        if (!algorithm) {
+            r.error = "\"" + words[i + 1] + "\" is not an algorithm (hmac-sha256|hmac-sha1-96)";
+            return r;
+        }
+        sa.algorithm = *algorithm;
+        auto key = load_key(words[i + 2]);
+        if (!key.error.empty()) {
+            r.error = key.error;
+            return r;
+        }
+        sa.key = std::move(key.key);
+        for (const auto& other : r.peer.associations) {
+            if (other.spi == sa.spi) {
+                r.error = "SPI " + words[i] + " given twice";
+                return r;
+            }
+        }
+        r.peer.associations.push_back(std::move(sa));
+    }
+    if (r.peer.mode != Mode::kOff && r.peer.associations.empty())
+        r.error = std::string("mode ") + std::string(to_string(r.peer.mode)) +
+                  " needs at least one \"SPI ALGORITHM KEY-FILE\"";
+    return r;
+}
+
+std::string describe(const std::vector<PeerSecurity>& peers) {
+    if (peers.empty()) return "off (no [auth] peers: messages neither signed nor checked)";
+    std::string out;
+    for (const auto& p : peers) {
+        if (!out.empty()) out += "; ";
+        out += std::string(to_string(p.mode)) + " for " + pmip::to_string(p.peers);
+        std::string sas;
+        for (const auto& sa : p.associations) {
+            sas += (sas.empty() ? "" : ", ") + std::string("SPI ") + std::to_string(sa.spi) + " " +
+                   std::string(mh::to_string(sa.algorithm));
+        }
+        if (!sas.empty()) out += " (" + sas + ")";
+    }
+    return out;
 }
 
 }  // namespace pmip::auth

@@ -37,6 +37,7 @@
 #include <vector>
 
 #include "config_problem.hpp"
+#include "pmip/common/message_auth.hpp"
 #include "pmip/common/heartbeat.hpp"
 #include "pmip/common/log.hpp"
 #include "pmip/common/tunnel.hpp"
@@ -103,6 +104,9 @@ struct LmadConfig {
     Ordering ordering = Ordering::kTimestamp;
     std::vector<PeerProfileRule> profiles;
     OaiIdentity oai_identity = OaiIdentity::kMac;
+    // [mags] auth: signalling authentication per MAG (RFC 4285 options;
+    // common/message_auth.hpp). Empty: nothing signed or checked.
+    std::vector<auth::PeerSecurity> auth;
     std::string policy_file;  // empty = no file (only serve-unknown MNs)
     LmaMulticastConfig multicast;
     TunnelBackendChoice tunnel_backend = TunnelBackendChoice::kAuto;

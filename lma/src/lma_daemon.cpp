@@ -119,6 +119,9 @@ Status LmaDaemon::open(const LmadState& previous) {
     if (!socket)
         return socket.error();
     socket_ = std::move(*socket);
+    auth_ = std::make_unique<auth::MessageAuthenticator>(c.auth, loop_.clock());
+    transmitter_ = std::make_unique<auth::AuthenticatingTransmitter>(*auth_, *socket_);
+    PMIP_INFO(kMh, kContext, "signalling authentication: " + auth::describe(c.auth));
 
     MhReceiverConfig rc;
     rc.local_addresses = c.addresses;
@@ -126,6 +129,7 @@ Status LmaDaemon::open(const LmadState& previous) {
     rc.ordering = c.ordering;
     rc.restart_counter = state_.restart_counter;
     rc.oai_identity = c.oai_identity;
+    rc.auth = auth_.get();  // no [mags] auth: every MAG "not configured", nothing checked
     MhReceiverHandlers handlers;
     handlers.proxy_binding_update = [this](const Ipv6Address& s, const Ipv6Address& d,
                                            const mh::BindingUpdate& pbu,
@@ -147,7 +151,7 @@ Status LmaDaemon::open(const LmadState& previous) {
             heartbeat_->binding_error_received(peer);
     };
     receiver_ =
-        std::make_unique<MhReceiver>(std::move(rc), *socket_, loop_.clock(), std::move(handlers));
+        std::make_unique<MhReceiver>(std::move(rc), *transmitter_, loop_.clock(), std::move(handlers));
 
     if (c.heartbeat_enabled) {
         HeartbeatMonitor::Callbacks cb;
@@ -326,7 +330,7 @@ Ipv6Address LmaDaemon::local_address_for(const Ipv6Address& mag) const {
 void LmaDaemon::send_heartbeat_request(const Ipv6Address& mag, std::uint32_t sequence) {
     mh::Heartbeat request;
     request.sequence = sequence;
-    socket_->send(local_address_for(mag), mag, request);
+    transmitter_->send(local_address_for(mag), mag, request);
     ++counters_["heartbeat_requests_sent"];
 }
 
@@ -338,7 +342,7 @@ void LmaDaemon::send_unsolicited_heartbeats(const std::vector<StatePeer>& peers)
         response.flags = mh::heartbeat_flag::kU | mh::heartbeat_flag::kR;
         response.sequence = 0;  // ignored by the receiver (section 5.1)
         response.options.push_back(mh::RestartCounter{state_.restart_counter});
-        socket_->send(ours ? p.lma : config_.addresses.front(), p.mag, response);
+        transmitter_->send(ours ? p.lma : config_.addresses.front(), p.mag, response);
         ++counters_["unsolicited_heartbeats_sent"];
         PMIP_INFO(kMh, peer_context(p.mag),
                   "told MAG of our restart (restart counter " +
@@ -383,10 +387,35 @@ void LmaDaemon::peer_restarted(const Ipv6Address& mag, std::uint32_t old_value,
 
 // --- policy reload ----------------------------------------------------------
 
+// [mags] auth re-read from the configuration file (key rotation without
+// dropping bindings; command-line --mags.auth values are not re-applied).
+std::string LmaDaemon::reload_auth() {
+    if (config_.config_file.empty())
+        return "no configuration file: [mags] auth unchanged";
+    ConfigLoad load = load_config({"--config", config_.config_file});
+    std::string text;
+    for (const auto& p : load.problems) {
+        if (!p.warning)
+            text += (text.empty() ? "" : "; ") + p.to_string();
+    }
+    if (!text.empty()) {
+        ++counters_["reload_failures"];
+        PMIP_WARNING(kMh, kContext, "[mags] auth not reloaded (keys stay): " + text);
+        throw ControlError("[mags] auth not reloaded (keys stay): " + text);
+    }
+    config_.auth = load.config.auth;
+    auth_->set_peers(config_.auth);
+    const std::string now = auth::describe(config_.auth);
+    PMIP_INFO(kMh, kContext, "signalling authentication reloaded: " + now);
+    return now;
+}
+
 json LmaDaemon::reload() {
+    const std::string auth = reload_auth();
     if (config_.policy_file.empty()) {
         return json{{"policy_file", nullptr},
-                    {"message", "no policy store configured; nothing to reload"}};
+                    {"message", "no policy store configured; nothing to reload"},
+                    {"auth", auth}};
     }
     PolicyLoad load = load_policy_file(config_.policy_file, config_.engine.default_policy);
     if (!load.ok()) {
@@ -410,6 +439,7 @@ json LmaDaemon::reload() {
     json result = changes.to_json();
     result["policy_file"] = config_.policy_file;
     result["mobile_nodes"] = policies_->size();
+    result["auth"] = auth;
     result["note"] =
         "new policies apply from each mobile node's next PBU; lifetimes and timers stay as loaded";
     return result;
@@ -650,6 +680,7 @@ json LmaDaemon::show_counters() const {
     for (const auto& [name, value] : tunnels_->backend().statistics()) backend[name] = value;
     return json{{"engine", engine_counters_json(engine_->counters())},
                 {"mh", receiver_->counters()},
+                {"auth", auth_->counters()},
                 {"mh_socket", socket_->counters()},
                 {"control", control_->counters()},
                 {"tunnel_backend", backend},

@@ -65,6 +65,7 @@ class LmaDaemon final : private LmaObserver {
     // Reloads the policy store file; returns what changed. Throws ControlError
     // (the old policies stay) when the file has problems.
     nlohmann::json reload();
+    std::string reload_auth();
     // Deletes every binding, route and tunnel; removes the control socket.
     void shutdown();
 
@@ -115,6 +116,8 @@ class LmaDaemon final : private LmaObserver {
     std::unique_ptr<RouteManager> routes_;
     std::unique_ptr<RefCountingTunnelManager> tunnels_;
     std::unique_ptr<MhSocket> socket_;
+    std::unique_ptr<auth::MessageAuthenticator> auth_;        // [mags] auth
+    std::unique_ptr<auth::AuthenticatingTransmitter> transmitter_;  // signs, then socket_
     std::unique_ptr<MhReceiver> receiver_;
     std::unique_ptr<FilePolicyStore> policies_;
     std::unique_ptr<HeartbeatMonitor> heartbeat_;

@@ -116,7 +116,50 @@ void MhReceiver::receive(const ReceivedPacket& packet) {
             explain_strict_drop(packet, *error);
         return react(packet, *error);
     }
-    dispatch(packet, std::get<mh::Parsed>(result), profile);
+    auto& parsed = std::get<mh::Parsed>(result);
+    if (config_.auth != nullptr) {
+        const auto verdict = config_.auth->verify(packet, parsed.message);
+        if (!auth::accepted(verdict))
+            return reject_unauthenticated(packet, parsed.message, verdict);
+    }
+    dispatch(packet, parsed, profile);
+}
+
+void MhReceiver::reject_unauthenticated(const ReceivedPacket& packet, const mh::Message& message,
+                                        auth::Verdict verdict) {
+    count("auth_" + std::string(auth::to_string(verdict)));
+    const auto* bu = std::get_if<mh::BindingUpdate>(&message);
+    std::string outcome = "dropped";
+    if (bu != nullptr && bu->is_proxy()) {
+        if (!config_.auth->has_authenticated(packet.source)) {
+            outcome = "dropped, no PBA: this source has never authenticated (answering would let "
+                      "spoofed sources make lmad send PBAs)";
+        } else if (unicast_source(packet.source) && errors_.take(clock_.now())) {
+            // RFC 4285 section 8: MIPV6-AUTH-FAIL, echoing what lets the MAG match it.
+            mh::BindingAcknowledgement pba;
+            pba.status = mh::status::kMipv6AuthFail;
+            pba.flags = mh::ba_flag::kP;
+            pba.sequence = bu->sequence;
+            for (const auto& o : bu->options) {
+                if (std::holds_alternative<mh::MobileNodeIdentifier>(o) ||
+                    std::holds_alternative<mh::MobileNodeLinkLayerIdentifier>(o) ||
+                    std::holds_alternative<mh::Timestamp>(o)) {
+                    pba.options.push_back(o);
+                }
+            }
+            transmitter_.send(packet.destination, packet.source, pba);
+            count("auth_pba_146_sent");
+            outcome = "answered with PBA status 146 (MIPV6-AUTH-FAIL)";
+        } else {
+            count("auth_pba_146_rate_limited");
+            outcome = "dropped (PBA 146 rate limited)";
+        }
+    }
+    if (auth_log_.allow()) {
+        PMIP_WARNING(kMh, peer_context(packet.source),
+                     std::string(mh::message_kind(message)) + " failed authentication (" +
+                         std::string(auth::to_string(verdict)) + "): " + outcome);
+    }
 }
 
 // A message the strict (rfc5213) profile rejects but the oai profile would

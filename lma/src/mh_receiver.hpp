@@ -47,6 +47,14 @@
 // extension headers) and its pointer counts from it, which is exact for the
 // PBUs MAGs send (no extension headers) and approximate otherwise.
 //
+// Authentication ([mags] auth, MhReceiverConfig::auth; common/message_auth.hpp):
+// a parsed message that fails the peer's check is never dispatched
+// (auth_<verdict>); a PBU from a MAG that has authenticated before is
+// answered with a PBA status 146 MIPV6-AUTH-FAIL (auth_pba_146_sent, rate
+// limited with the other errors), from any other source dropped: answering
+// would let spoofed sources make lmad send PBAs to whoever they name. One
+// warning per 10 s says which and why.
+//
 // Counters (counters()): received; pbu, bu_not_proxy, heartbeat_requests,
 // heartbeat_responses, binding_errors_received; drops not_our_address,
 // parse_<kind>, unexpected_<kind>; binding_errors_sent / _rate_limited /
@@ -74,6 +82,7 @@
 #include "config.hpp"
 #include "pmip/common/clock.hpp"
 #include "pmip/common/log.hpp"
+#include "pmip/common/message_auth.hpp"
 #include "pmip/common/mh_socket.hpp"
 #include "pmip/lma/lma_engine.hpp"
 #include "pmip/mh/codec.hpp"
@@ -101,6 +110,8 @@ struct MhReceiverConfig {
     double error_burst = 20;
     std::size_t max_adapted_peers = 4096;  // OAI peers remembered for reply_sender()
     OaiIdentity oai_identity = OaiIdentity::kMac;
+    // Checks every parsed message before dispatch ([mags] auth); nullptr: none.
+    auth::MessageAuthenticator* auth = nullptr;
 };
 
 struct MhReceiverHandlers {
@@ -155,6 +166,8 @@ class MhReceiver {
     void explain_strict_drop(const ReceivedPacket& packet, const mh::ParseError& error);
     void react(const ReceivedPacket& packet, const mh::ParseError& error);
     void dispatch(const ReceivedPacket& packet, mh::Parsed& parsed, PeerProfile profile);
+    void reject_unauthenticated(const ReceivedPacket& packet, const mh::Message& message,
+                                auth::Verdict verdict);
 
     MhReceiverConfig config_;
     MhTransmitter& transmitter_;
@@ -169,6 +182,7 @@ class MhReceiver {
     std::map<std::string, std::uint64_t> counters_;
     log::RateLimit drop_log_{20, std::chrono::seconds(1)};
     log::RateLimit profile_hint_log_{1, std::chrono::seconds(60)};
+    log::RateLimit auth_log_{1, std::chrono::seconds(10)};
 };
 
 // True for an address an error message may be sent to (RFC 6275 section

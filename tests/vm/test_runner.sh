@@ -30,13 +30,23 @@ qemus() { ps -eo stat=,comm= | awk '$1 !~ /^Z/ && $2 == "qemu-system-x86"' | wc 
 scratch() { ls -A /tmp /var/tmp /dev/shm 2>/dev/null | grep -v "^pvt-$$\." | sort; }
 QEMUS_BEFORE=$(qemus)
 scratch >"$WORK/scratch-before"
-no_leftovers() {  # no_leftovers WHAT
-    check "$1: no QEMU process left" wait_until 10 test "$(qemus)" = "$QEMUS_BEFORE"
+# Whether any of the given PIDs is still a running (not zombie) process.
+qemu_gone() { local p; for p in "$@"; do ps -o stat= -p "$p" 2>/dev/null | grep -qv '^Z' && return 1; done; return 0; }
+no_leftovers() {  # no_leftovers WHAT [QEMU_PID...]: the run's QEMU is gone, nothing left in scratch
+    local what=$1
+    shift
+    if (($# > 0)); then
+        # The QEMU this run started, by PID: other QEMUs on the host (another
+        # user's VM) do not count.
+        check "$what: no QEMU process left (pid $*)" wait_until 10 qemu_gone "$@"
+    else
+        check "$what: no QEMU process left" wait_until 10 test "$(qemus)" = "$QEMUS_BEFORE"
+    fi || ps -eo pid=,ppid=,stat=,etimes=,comm= | awk '$5 == "qemu-system-x86" { print "    qemu: " $0 }'
     scratch >"$WORK/scratch-after"
     # Entries that appeared (files other processes removed meanwhile do not count).
     comm -13 "$WORK/scratch-before" "$WORK/scratch-after" >"$WORK/scratch-new"
     sed 's/^/    new: /' "$WORK/scratch-new"
-    check "$1: no new file in /tmp, /var/tmp, /dev/shm" test ! -s "$WORK/scratch-new"
+    check "$what: no new file in /tmp, /var/tmp, /dev/shm" test ! -s "$WORK/scratch-new"
 }
 
 # --- without a boot ---------------------------------------------------------------
@@ -98,6 +108,8 @@ for sig in TERM KILL; do
     pid=$!
     PIDS+=($pid)
     check "$n: the guest command runs" wait_until 60 grep -q guest-running "$WORK/run$n.out"
+    qemu_pid=$(pgrep -P "$pid" -x qemu-system-x86 | tr '\n' ' ')
+    check "$n: the runner's QEMU found (pid $qemu_pid)" test -n "$qemu_pid"
     kill -$sig "$pid"
     wait "$pid" 2>/dev/null
     rc=$?
@@ -107,7 +119,8 @@ for sig in TERM KILL; do
     else
         check "5: SIGKILL: the runner is gone (status $rc)" test "$rc" -eq 137
     fi
-    no_leftovers "$n"
+    # shellcheck disable=SC2086 # one word per PID
+    no_leftovers "$n" $qemu_pid
 done
 
 finish

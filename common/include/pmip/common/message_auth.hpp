@@ -40,6 +40,7 @@
 #include <map>
 #include <optional>
 #include <set>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -128,28 +129,47 @@ class MessageAuthenticator {
     std::map<std::string, std::uint64_t> counters_;
 };
 
-// The sender to give an engine: signs what goes to peers that want it.
-class AuthenticatingSender final : public MhSender {
+// The daemons' transmitter: signs what goes to peers that want it (the
+// engines' messages and the receivers' own answers), passes ICMPv6 errors on.
+class AuthenticatingTransmitter final : public MhTransmitter {
   public:
-    AuthenticatingSender(MessageAuthenticator& auth, MhSender& out) : auth_(auth), out_(out) {}
+    AuthenticatingTransmitter(MessageAuthenticator& auth, MhTransmitter& out) : auth_(auth), out_(out) {}
     void send(const Ipv6Address& source, const Ipv6Address& destination,
               const mh::Message& message) override {
         out_.send(source, destination, auth_.sign(source, destination, message));
     }
+    void send_parameter_problem(const Ipv6Address& source, const Ipv6Address& destination,
+                                std::uint32_t pointer,
+                                std::span<const std::uint8_t> invoking_packet) override {
+        out_.send_parameter_problem(source, destination, pointer, invoking_packet);
+    }
 
   private:
     MessageAuthenticator& auth_;
-    MhSender& out_;
+    MhTransmitter& out_;
 };
 
-// A key given in the configuration: "hex:0011..." or a path to a file
-// holding the key in hex (whitespace ignored), which must be a regular file
-// not readable or writable by group or others (keys are secrets). An error
+// A key file: the key in hex (whitespace ignored), a regular file not
+// readable or writable by group or others (keys are secrets). An error
 // message naming the problem otherwise.
 struct KeyResult {
     std::vector<std::uint8_t> key;
     std::string error;
 };
 KeyResult load_key(std::string_view spec);
+
+// One `auth` configuration line: "PEER-PREFIX MODE [SPI ALGORITHM KEY-FILE]..."
+// (e.g. "2001:db8:100::/64 required 1000 hmac-sha256 /etc/pmip/mag.key";
+// two triples during a key rotation, the first signs). Keys are loaded and
+// checked (load_key). `error` names the problem when it is not empty.
+struct PeerSecurityResult {
+    PeerSecurity peer;
+    std::string error;
+};
+PeerSecurityResult parse_peer_security(std::string_view line,
+                                       std::chrono::milliseconds replay_window);
+// The lines' summary for --check and the start-up log: "required for
+// 2001:db8:100::/64 (SPI 1000 hmac-sha256)", joined with "; ".
+std::string describe(const std::vector<PeerSecurity>& peers);
 
 }  // namespace pmip::auth

@@ -107,6 +107,7 @@ inline constexpr std::uint8_t kReasonUnspecified = 128;
 inline constexpr std::uint8_t kAdministrativelyProhibited = 129;
 inline constexpr std::uint8_t kInsufficientResources = 130;
 inline constexpr std::uint8_t kSequenceNumberOutOfWindow = 135;
+inline constexpr std::uint8_t kMipv6AuthFail = 146;  // RFC 4285 section 8
 inline constexpr std::uint8_t kProxyRegNotEnabled = 152;
 inline constexpr std::uint8_t kNotLmaForThisMobileNode = 153;
 inline constexpr std::uint8_t kMagNotAuthorizedForProxyReg = 154;
