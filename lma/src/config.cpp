@@ -16,6 +16,7 @@
 #include <sstream>
 
 
+#include "pmip/common/auth_config_keys.hpp"
 #include "pmip/lma/prefix_pool.hpp"
 #include "pmip/common/daemon_config.hpp"
 #include "pmip/mcast/querier_config_keys.hpp"
@@ -289,21 +290,12 @@ void validate(Validator& v, LmadConfig& c) {
     if (const auto o = v.choice("mags.oai-identity", {"mac", "as-sent"})) {
         c.oai_identity = *o == 0 ? OaiIdentity::kMac : OaiIdentity::kAsSent;
     }
-    unsigned replay_ms = 7000;  // RFC 4285 section 6 default
-    v.number_into<unsigned>("mags.auth-replay-window-ms", replay_ms, 3000, 600000, " ms");
-    for (const Value& value : v.all("mags.auth")) {
-        auto r = auth::parse_peer_security(value.text, std::chrono::milliseconds(replay_ms));
-        if (!r.error.empty()) {
-            v.error(value, "mags.auth", r.error);
-            continue;
-        }
-        if (profile_of(c.profiles, r.peer.peers.address) == PeerProfile::kOai &&
-            r.peer.mode != auth::Mode::kOff) {
-            v.warning(value, "mags.auth",
-                      "OAI/UMIP pmip6d MAGs (profile oai) do not authenticate their messages");
-        }
-        c.auth.push_back(std::move(r.peer));
-    }
+    c.auth = auth::read_auth_keys(v, "mags", [&](const auth::PeerSecurity& p) {
+        const bool oai = p.mode != auth::Mode::kOff &&
+                         profile_of(c.profiles, p.peers.address) == PeerProfile::kOai;
+        return std::string(oai ? "OAI/UMIP pmip6d MAGs (profile oai) do not authenticate their messages"
+                               : "");
+    });
 
     // [revocation] RFC 5846 section 11.
     ms = 1000;
@@ -482,28 +474,7 @@ CONFIGURATION KEYS (section.key = default)
         00 00 + MAC. mac: such an MN is the policy store entry
         {"id": "00:11:22:33:44:55", "subtype": 5} (its MAC); as-sent: the
         NAI as sent (id_hex entries; all OAI MNs then share one identity).
-    mags.auth = (repeatable) "PREFIX off|optional|required [SPI ALGORITHM KEY-FILE]..."
-        Authenticated signalling with the MAGs in PREFIX (RFC 5213 section 4;
-        RFC 4285 Mobility Message Authentication option, subtype 1): every
-        message to them is signed with the first SPI's key, every message
-        from them is checked against each SPI given (two during a key
-        rotation). ALGORITHM: hmac-sha256 (default choice) or hmac-sha1-96
-        (RFC 4285). SPI: 256..4294967295. KEY-FILE: the key in hex (at least
-        16 octets; 32 for hmac-sha256), a regular file readable by its
-        owner only (lmad refuses a key others can read). Modes: required
-        (unsigned or wrongly signed messages create no state: a PBU from a
-        MAG that has authenticated before is answered with status 146
-        MIPV6-AUTH-FAIL, from any other source dropped), optional (both
-        accepted, wrong signatures never; everything sent signed: for
-        migration), off. The longest matching PREFIX applies; MAGs outside
-        every entry are not checked. Messages without a Timestamp option
-        carry a replay protection option (RFC 4285 section 6).
-        Example: auth = 2001:db8:100::/64 required 1000 hmac-sha256 /etc/pmip/mags.key
-    mags.auth-replay-window-ms = 7000
-        How far a replay protection timestamp may be from our clock
-        (3000..600000; RFC 4285 section 6: 7 s). Peers need synchronised
-        clocks (NTP), as for the RFC 5213 timestamps.
-    revocation.initial-timeout-ms = 1000
+)" + auth::auth_keys_help("mags", "MAGs", "lmad") + R"(    revocation.initial-timeout-ms = 1000
         InitMINDelayBRIs: first wait for a Binding Revocation
         Acknowledgement (500..60000; RFC 5846 section 11).
     revocation.max-timeout-ms = 2000
@@ -588,7 +559,7 @@ FILES
 SIGNALS
     SIGTERM, SIGINT   delete every binding, route and tunnel, then exit 0.
     SIGHUP            reload the policy store (lifetimes and timers stay as
-                      loaded); the log says what changed.
+                      loaded) and [mags] auth; the log says what changed.
 
 EXIT STATUS
     0   normal shutdown, or --check found no errors

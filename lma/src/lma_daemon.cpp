@@ -11,6 +11,7 @@
 #include <cstring>
 #include <filesystem>
 
+#include "pmip/common/auth_config_keys.hpp"
 #include "pmip/common/log.hpp"
 #include "pmip/lma/prefix_pool.hpp"
 
@@ -392,18 +393,13 @@ void LmaDaemon::peer_restarted(const Ipv6Address& mag, std::uint32_t old_value,
 std::string LmaDaemon::reload_auth() {
     if (config_.config_file.empty())
         return "no configuration file: [mags] auth unchanged";
-    ConfigLoad load = load_config({"--config", config_.config_file});
-    std::string text;
-    for (const auto& p : load.problems) {
-        if (!p.warning)
-            text += (text.empty() ? "" : "; ") + p.to_string();
-    }
-    if (!text.empty()) {
+    auto peers = auth::reloaded_peers(load_config({"--config", config_.config_file}));
+    if (!peers) {
         ++counters_["reload_failures"];
-        PMIP_WARNING(kMh, kContext, "[mags] auth not reloaded (keys stay): " + text);
-        throw ControlError("[mags] auth not reloaded (keys stay): " + text);
+        PMIP_WARNING(kMh, kContext, "[mags] auth not reloaded (keys stay): " + peers.error().what);
+        throw ControlError("[mags] auth not reloaded (keys stay): " + peers.error().what);
     }
-    config_.auth = load.config.auth;
+    config_.auth = std::move(*peers);
     auth_->set_peers(config_.auth);
     const std::string now = auth::describe(config_.auth);
     PMIP_INFO(kMh, kContext, "signalling authentication reloaded: " + now);

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <optional>
 
+#include "pmip/common/auth_config_keys.hpp"
 #include "pmip/common/daemon_config.hpp"
 #include "pmip/mcast/querier_config_keys.hpp"
 #include "policy_file.hpp"
@@ -65,6 +66,8 @@ constexpr KeySpec kKeys[] = {
     {"multicast.last-listener-query-interval-ms", false},
     {"multicast.fast-leave", false},
     {"lmas.profile", true},
+    {"lmas.auth", true},
+    {"lmas.auth-replay-window-ms", false},
     {"policy.store", false},
     {"tunnel.backend", false},
     {"tunnel.path-mtu", false},
@@ -272,6 +275,12 @@ void validate(Validator& v, MagdConfig& c) {
         }
         c.profiles.push_back({*p, words[1] == "oai" ? PeerProfile::kOai : PeerProfile::kRfc5213});
     }
+    c.auth = auth::read_auth_keys(v, "lmas", [&](const auth::PeerSecurity& p) {
+        const bool oai = p.mode != auth::Mode::kOff &&
+                         profile_of(c.profiles, p.peers.address) == PeerProfile::kOai;
+        return std::string(oai ? "OAI/UMIP pmip6d LMAs (profile oai) do not authenticate their messages"
+                               : "");
+    });
 
     // [policy]
     if (auto p = v.path("policy.store")) {
@@ -445,7 +454,7 @@ CONFIGURATION KEYS (section.key = default)
         Peer profile of LMAs; oai talks to OpenAirInterface/UMIP pmip6d
         (PBAs without the P flag accepted, MN-LL-ID sent as the 8-octet
         modified EUI-64, Timestamp halves in host byte order).
-    policy.store = (required)
+)" + auth::auth_keys_help("lmas", "LMAs", "magd") + R"(    policy.store = (required)
         JSON policy store (conf/magd-policy.json): MAC -> MN-Identifier,
         LMA, prefixes, lifetime, tunnel kind, multicast; reloaded on SIGHUP
         and "pmipctl reload" (changes apply to existing bindings).
@@ -487,7 +496,7 @@ SIGNALS
                       de-registration is sent: the LMA keeps the bindings
                       until their lifetime ends, so a restarted magd can
                       register the MNs again without a new prefix).
-    SIGHUP            reload the policy store.
+    SIGHUP            reload the policy store and [lmas] auth.
 
 EXIT STATUS
     0   normal shutdown, or --check found no errors

@@ -35,6 +35,7 @@
 #include "pmip/common/heartbeat.hpp"
 #include "pmip/common/link_config.hpp"
 #include "pmip/common/log.hpp"
+#include "pmip/common/message_auth.hpp"
 #include "pmip/common/tunnel.hpp"
 #include "pmip/mag/mag_engine.hpp"
 #include "pmip/mag/router_advertisement.hpp"
@@ -117,6 +118,9 @@ struct MagdConfig {
     RaConfig ra;
     McastConfig multicast;
     std::vector<LmaProfileRule> profiles;
+    // [lmas] auth: signalling authentication per LMA (RFC 4285 options;
+    // common/message_auth.hpp). Empty: nothing signed or checked.
+    std::vector<auth::PeerSecurity> auth;
     std::string policy_file;
     TunnelBackendChoice tunnel_backend = TunnelBackendChoice::kAuto;
     TunnelOptions tunnel;

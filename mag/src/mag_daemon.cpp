@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <utility>
 
+#include "pmip/common/auth_config_keys.hpp"
 #include "pmip/common/log.hpp"
 
 namespace pmip::mag {
@@ -108,6 +109,9 @@ Status MagDaemon::open() {
     if (!socket)
         return socket.error();
     socket_ = std::move(*socket);
+    auth_ = std::make_unique<auth::MessageAuthenticator>(c.auth, loop_.clock());
+    transmitter_ = std::make_unique<auth::AuthenticatingTransmitter>(*auth_, *socket_);
+    PMIP_INFO(kMh, kContext, "signalling authentication: " + auth::describe(c.auth));
     MagReceiverHandlers handlers;
     handlers.pba = [this](const Ipv6Address& lma, const mh::BindingAcknowledgement& pba) {
         engine_->handle_proxy_binding_acknowledgement(lma, pba);
@@ -124,8 +128,10 @@ Status MagDaemon::open() {
         if (heartbeat_)
             heartbeat_->binding_error_received(peer);
     };
+    // Engine -> OAI adaptation (receiver_->sender()) -> signing -> socket.
     receiver_ = std::make_unique<MagReceiver>(c.engine.proxy_coa, c.profiles, restart_counter_,
-                                              *socket_, std::move(handlers));
+                                              *transmitter_, std::move(handlers));
+    receiver_->set_authenticator(auth_.get());
 
     if (c.heartbeat_enabled) {
         HeartbeatMonitor::Callbacks cb;
@@ -801,7 +807,7 @@ nlohmann::json MagDaemon::show_multicast() const {
 void MagDaemon::send_heartbeat_request(const Ipv6Address& lma, std::uint32_t sequence) {
     mh::Heartbeat request;
     request.sequence = sequence;
-    socket_->send(config_.engine.proxy_coa, lma, request);
+    transmitter_->send(config_.engine.proxy_coa, lma, request);
 }
 
 // --- control -----------------------------------------------------------------
@@ -932,6 +938,7 @@ json MagDaemon::show_counters() const {
         access.update(mld_query_sender_->counters());
     return {{"engine", engine},
             {"mh", receiver_->counters()},
+            {"auth", auth_->counters()},
             {"socket", socket_->counters()},
             {"access", access},
             {"daemon", daemon},
@@ -998,7 +1005,26 @@ json MagDaemon::detach_command(const json& request) {
     throw ControlError("detach: " + name + " is not an access link");
 }
 
+// [lmas] auth re-read from the configuration file (key rotation without
+// touching bindings; command-line --lmas.auth values are not re-applied).
+std::string MagDaemon::reload_auth() {
+    if (config_.config_file.empty())
+        return "no configuration file: [lmas] auth unchanged";
+    auto peers = auth::reloaded_peers(load_config({"--config", config_.config_file}));
+    if (!peers) {
+        ++counters_["reload_failures"];
+        PMIP_WARNING(kMh, kContext, "[lmas] auth not reloaded (keys stay): " + peers.error().what);
+        throw ControlError("[lmas] auth not reloaded (keys stay): " + peers.error().what);
+    }
+    config_.auth = std::move(*peers);
+    auth_->set_peers(config_.auth);
+    const std::string now = auth::describe(config_.auth);
+    PMIP_INFO(kMh, kContext, "signalling authentication reloaded: " + now);
+    return now;
+}
+
 json MagDaemon::reload() {
+    const std::string auth = reload_auth();
     PolicyLoad load = load_policy_file(config_.policy_file);
     if (!load.ok()) {
         ++counters_["reload_failures"];
@@ -1036,7 +1062,10 @@ json MagDaemon::reload() {
     PMIP_INFO(kBul, kContext, "policy store reloaded: " + std::to_string(policies_->size()) +
                                   " mobile nodes, " + std::to_string(changed.size()) +
                                   " changed, " + std::to_string(again.size()) + " registering again");
-    return {{"mobile_nodes", policies_->size()}, {"changed", macs}, {"reregistering", again.size()}};
+    return {{"mobile_nodes", policies_->size()},
+            {"changed", macs},
+            {"reregistering", again.size()},
+            {"auth", auth}};
 }
 
 }  // namespace pmip::mag

@@ -95,6 +95,9 @@ class MagDaemon final : private MagObserver {
     // Reloads the policy store; MNs whose policy changed are registered again
     // (or lose service). Throws ControlError (old policy kept) on problems.
     nlohmann::json reload();
+    // [lmas] auth re-read from the configuration file; what is now in force.
+    // Throws ControlError (the keys in use stay) when the file has problems.
+    std::string reload_auth();
     void shutdown();
     void subscribe(std::function<void(const BindingEvent&)> listener) {
         listeners_.push_back(std::move(listener));
@@ -181,6 +184,8 @@ class MagDaemon final : private MagObserver {
     std::unique_ptr<LinkConfigurator> link_config_;
     std::unique_ptr<RefCountingTunnelManager> tunnels_;
     std::unique_ptr<MhSocket> socket_;
+    std::unique_ptr<auth::MessageAuthenticator> auth_;              // [lmas] auth
+    std::unique_ptr<auth::AuthenticatingTransmitter> transmitter_;  // signs, then socket_
     std::unique_ptr<MagReceiver> receiver_;
     std::unique_ptr<FilePolicyStore> policies_;
     std::unique_ptr<HeartbeatMonitor> heartbeat_;

@@ -124,6 +124,18 @@ void MagReceiver::receive(const ReceivedPacket& packet) {
     auto& parsed = std::get<mh::Parsed>(result);
     for (const auto name : mh::quirk_names(parsed.quirks)) count("quirk_" + std::string(name));
     mh::Message& message = parsed.message;
+    if (auth_ != nullptr) {
+        // RFC 5213 section 4: nothing unauthenticated acts on a binding.
+        if (const auth::Verdict verdict = auth_->verify(packet, message); !auth::accepted(verdict)) {
+            count("auth_" + std::string(auth::to_string(verdict)));
+            if (auth_log_.allow()) {
+                PMIP_WARNING(kMh, context(),
+                             std::string(mh::message_kind(message)) + " failed authentication (" +
+                                 std::string(auth::to_string(verdict)) + "): dropped");
+            }
+            return;
+        }
+    }
     if (auto* ba = std::get_if<mh::BindingAcknowledgement>(&message)) {
         if ((ba->flags & mh::ba_flag::kP) == 0 && profile != PeerProfile::kOai)
             return count("ba_not_proxy");

@@ -43,7 +43,14 @@
 // unexpected_<kind>, ba_not_proxy; binding_errors_sent / _rate_limited;
 // adapted_out / adapted_in, adapted_in_identifier, adapted_in_prefix,
 // oai_nai_padded, oai_nai_too_long, oai_pbu_forgotten, oai_no_prefix;
-// quirk_<name>.
+// quirk_<name>; auth_<verdict> (a message that failed the LMA's
+// authentication check: dropped, never dispatched).
+//
+// Authentication ([lmas] auth, set_authenticator; common/message_auth.hpp):
+// every parsed message is checked before anything acts on it (before the OAI
+// adaptation too); a PBA, BRI, heartbeat or Binding Error that fails is
+// dropped and counted, with one warning per 10 s naming the LMA and why. The
+// transmitter given is the one that signs.
 //
 // Threading: loop thread only. Pure apart from the transmitter it is given.
 #pragma once
@@ -61,6 +68,7 @@
 #include "config.hpp"
 #include "pmip/common/clock.hpp"
 #include "pmip/common/log.hpp"
+#include "pmip/common/message_auth.hpp"
 #include "pmip/common/mh_socket.hpp"
 #include "pmip/mh/codec.hpp"
 
@@ -84,6 +92,8 @@ class MagReceiver {
     // The sender to give the engine (adapts messages to `oai` LMAs).
     MhSender& sender() { return sender_; }
     void set_profiles(std::vector<LmaProfileRule> profiles) { profiles_ = std::move(profiles); }
+    // Checks every parsed message before dispatch; nullptr (the default): none.
+    void set_authenticator(auth::MessageAuthenticator* auth) { auth_ = auth; }
 
     nlohmann::json counters() const;
     std::uint64_t counter(const std::string& name) const;
@@ -115,6 +125,7 @@ class MagReceiver {
     std::uint32_t restart_counter_;
     MhSender& transmitter_;
     MagReceiverHandlers handlers_;
+    auth::MessageAuthenticator* auth_ = nullptr;
     AdaptingSender sender_{*this};
     std::map<std::string, std::uint64_t> counters_;
     std::map<std::pair<Ipv6Address, std::uint16_t>, SentPbu> sent_;
@@ -122,6 +133,7 @@ class MagReceiver {
     log::RateLimit oai_log_{1, std::chrono::seconds(60)};
     log::RateLimit errors_{20, std::chrono::seconds(1)};  // BEs we send
     log::RateLimit drop_log_{20, std::chrono::seconds(1)};
+    log::RateLimit auth_log_{1, std::chrono::seconds(10)};
 };
 
 // RFC 4291 Appendix A: the modified EUI-64 interface identifier of a MAC

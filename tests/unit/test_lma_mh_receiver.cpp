@@ -5,6 +5,7 @@
 #include <catch2/catch.hpp>
 
 #include "mh_receiver.hpp"
+#include "pmip/common/message_auth.hpp"
 #include "pmip/common/route_manager.hpp"
 #include "pmip/common/timers.hpp"
 #include "pmip/common/tunnel.hpp"
@@ -59,10 +60,13 @@ struct Fixture {
         responses;
     std::vector<Ipv6Address> binding_errors;
     std::vector<std::optional<MobileNodeIdentifier>> identities;
+    std::unique_ptr<auth::AuthenticatingTransmitter> signing;  // with an authenticator, as lmad
     std::unique_ptr<MhReceiver> receiver;
 
-    explicit Fixture(Ordering ordering = Ordering::kTimestamp) {
+    explicit Fixture(Ordering ordering = Ordering::kTimestamp,
+                     auth::MessageAuthenticator* authenticator = nullptr) {
         MhReceiverConfig c;
+        c.auth = authenticator;
         c.local_addresses = {kLma};
         c.profiles = {{*parse_prefix("2001:db8:100::21/128"), PeerProfile::kOai}};
         c.ordering = ordering;
@@ -80,7 +84,12 @@ struct Fixture {
         h.binding_error_unrecognized_type = [this](const Ipv6Address& p) {
             binding_errors.push_back(p);
         };
-        receiver = std::make_unique<MhReceiver>(c, out, clock, h);
+        MhTransmitter* transmitter = &out;
+        if (authenticator != nullptr) {
+            signing = std::make_unique<auth::AuthenticatingTransmitter>(*authenticator, out);
+            transmitter = signing.get();
+        }
+        receiver = std::make_unique<MhReceiver>(c, *transmitter, clock, h);
     }
 
     void deliver(const std::vector<std::uint8_t>& wire, const Ipv6Address& source = kMag,
@@ -608,4 +617,130 @@ TEST_CASE("lmad: an OAI-shaped PBU from a MAG without the oai profile is dropped
     // Garbage that no profile takes is not called OAI-shaped.
     f.deliver(std::vector<std::uint8_t>{59, 3, 5, 0, 0, 0, 0xab, 0xcd}, kMag);
     CHECK(f.receiver->counter("strict_profile_oai_shaped") == 1);
+}
+
+// --- [mags] auth (RFC 5213 section 4, RFC 4285) ---------------------------------
+
+namespace {
+
+auth::PeerSecurity keyed(const char* prefix, std::uint8_t key_fill,
+                         auth::Mode mode = auth::Mode::kRequired) {
+    auth::PeerSecurity p;
+    p.peers = *parse_prefix(prefix);
+    p.mode = mode;
+    p.associations = {{1000, mh::AuthAlgorithm::kHmacSha256, std::vector<std::uint8_t>(32, key_fill)}};
+    return p;
+}
+
+// lmad's receiver with [mags] auth for 2001:db8:100::11 (key 7), and the
+// MAG's side of the association (`mag`), which signs what it sends and checks
+// what lmad answers.
+struct AuthFixture {
+    SimulatedClock clock;
+    auth::MessageAuthenticator lma{{keyed("2001:db8:100::11/128", 7)}, clock};
+    auth::MessageAuthenticator mag{{keyed("2001:db8:100::1/128", 7)}, clock};
+    auth::MessageAuthenticator forger{{keyed("2001:db8:100::1/128", 8)}, clock};  // wrong key
+    Fixture f{Ordering::kTimestamp, &lma};
+
+    mh::Message signed_by(auth::MessageAuthenticator& who, const mh::Message& m) {
+        return who.sign(kMag, kLma, m);
+    }
+    // What the MAG makes of a message lmad sent it.
+    auth::Verdict at_mag(const Sent& s) {
+        const auto bytes = mh::serialize(s.message);
+        ReceivedPacket p;
+        p.mh = bytes;
+        p.source = s.source;
+        p.destination = s.destination;
+        return mag.verify(p, s.message);
+    }
+};
+
+}  // namespace
+
+TEST_CASE("lmad auth: required - an unsigned or forged PBU from a MAG that never authenticated is "
+          "dropped unanswered, nothing reaches the engine",
+          "[lma][mh][auth]") {
+    AuthFixture a;
+    a.f.deliver(pbu_with_timestamp(100));
+    a.f.deliver(a.signed_by(a.forger, pbu_with_timestamp(101)));
+    CHECK(a.f.pbus.empty());
+    CHECK(a.f.out.sent.empty());  // no PBA 146 to a source that may be spoofed
+    CHECK(a.f.receiver->counter("auth_missing") == 1);
+    CHECK(a.f.receiver->counter("auth_bad_authenticator") == 1);
+    CHECK(a.lma.counter("missing") == 1);
+    CHECK(a.lma.counter("bad_authenticator") == 1);
+}
+
+TEST_CASE("lmad auth: required - a signed PBU reaches the engine, after that a forged one from the "
+          "same MAG is answered with PBA 146 MIPV6-AUTH-FAIL, signed, echoing MN-ID and Timestamp",
+          "[lma][mh][auth]") {
+    AuthFixture a;
+    a.f.deliver(a.signed_by(a.mag, pbu_with_timestamp(100)));
+    REQUIRE(a.f.pbus.size() == 1);
+    CHECK(a.lma.has_authenticated(kMag));
+
+    auto forged = pbu_with_timestamp(200);
+    forged.sequence = 9;
+    a.f.deliver(a.signed_by(a.forger, forged));
+    CHECK(a.f.pbus.size() == 1);
+    REQUIRE(a.f.out.sent.size() == 1);
+    const Sent& answer = a.f.out.sent[0];
+    CHECK(answer.destination == kMag);
+    CHECK(answer.source == kLma);
+    const auto& pba = std::get<mh::BindingAcknowledgement>(answer.message);
+    CHECK(pba.status == mh::status::kMipv6AuthFail);
+    CHECK(pba.sequence == 9);
+    CHECK((pba.flags & mh::ba_flag::kP) != 0);
+    CHECK(mh::find_option<mh::Timestamp>(pba.options)->value == 200);
+    CHECK(mh::find_option<mh::MobileNodeIdentifier>(pba.options) != nullptr);
+    CHECK(a.at_mag(answer) == auth::Verdict::kAuthenticated);  // signed with the MAG's key
+    CHECK(a.f.receiver->counter("auth_pba_146_sent") == 1);
+}
+
+TEST_CASE("lmad auth: required - an unsigned heartbeat is not answered, a signed one is answered "
+          "signed with a replay protection option, and its replay is refused",
+          "[lma][mh][auth]") {
+    AuthFixture a;
+    mh::Heartbeat request;
+    request.sequence = 5;
+    a.f.deliver(request);
+    CHECK(a.f.out.sent.empty());
+    CHECK(a.f.receiver->counter("auth_missing") == 1);
+
+    const auto wire = mh::serialize(a.signed_by(a.mag, request));
+    a.f.deliver(wire);
+    REQUIRE(a.f.out.sent.size() == 1);
+    const auto& response = std::get<mh::Heartbeat>(a.f.out.sent[0].message);
+    CHECK(response.sequence == 5);
+    CHECK(mh::find_option<mh::MobilityMessageReplayProtection>(response.options) != nullptr);
+    CHECK(a.at_mag(a.f.out.sent[0]) == auth::Verdict::kAuthenticated);
+
+    a.f.deliver(wire);  // the same packet again
+    CHECK(a.f.out.sent.size() == 1);
+    CHECK(a.f.receiver->counter("auth_replay_old") == 1);
+}
+
+TEST_CASE("lmad auth: optional - unsigned PBUs are accepted and counted, forged ones never",
+          "[lma][mh][auth]") {
+    SimulatedClock clock;
+    auth::MessageAuthenticator lma{{keyed("2001:db8:100::/64", 7, auth::Mode::kOptional)}, clock};
+    auth::MessageAuthenticator forger{{keyed("2001:db8:100::1/128", 8)}, clock};
+    Fixture f{Ordering::kTimestamp, &lma};
+    f.deliver(pbu_with_timestamp(100));
+    CHECK(f.pbus.size() == 1);
+    CHECK(lma.counter("accepted_unsigned") == 1);
+    f.deliver(forger.sign(kMag, kLma, pbu_with_timestamp(101)));
+    CHECK(f.pbus.size() == 1);
+    CHECK(f.receiver->counter("auth_bad_authenticator") == 1);
+}
+
+TEST_CASE("lmad auth: a MAG outside every [mags] auth line is neither checked nor signed to",
+          "[lma][mh][auth]") {
+    SimulatedClock clock;
+    auth::MessageAuthenticator lma{{keyed("2001:db8:100::11/128", 7)}, clock};
+    Fixture f{Ordering::kTimestamp, &lma};
+    f.deliver(pbu_with_timestamp(100), kOaiMag);  // another MAG
+    CHECK(f.pbus.size() == 1);
+    CHECK(lma.counter("accepted_off") == 1);
 }

@@ -542,3 +542,88 @@ TEST_CASE("magd early query sender: a whole frame to 33:33:00:00:00:01, Hop Limi
     CHECK(f.packet[51] == (checksum & 0xff));
     CHECK(sender.counters()["early_queries_sent"] == 1);
 }
+
+// --- [lmas] auth (RFC 5213 section 4, RFC 4285) ---------------------------------
+
+namespace {
+
+auth::PeerSecurity lma_keyed(std::uint8_t key_fill, const char* prefix = "2001:db8:100::1/128") {
+    auth::PeerSecurity p;
+    p.peers = *parse_prefix(prefix);
+    p.mode = auth::Mode::kRequired;
+    p.associations = {{1000, mh::AuthAlgorithm::kHmacSha256, std::vector<std::uint8_t>(32, key_fill)}};
+    return p;
+}
+
+// magd's receiver checking its LMA (key 7); `lma` signs as the real LMA
+// does, `forger` with a wrong key.
+struct AuthReceiverFixture : ReceiverFixture {
+    SimulatedClock clock;
+    auth::MessageAuthenticator mag{{lma_keyed(7)}, clock};
+    auth::MessageAuthenticator lma{{lma_keyed(7, "2001:db8:101::11/128")}, clock};
+    auth::MessageAuthenticator forger{{lma_keyed(8, "2001:db8:101::11/128")}, clock};
+    AuthReceiverFixture() { receiver.set_authenticator(&mag); }
+    void deliver_signed(auth::MessageAuthenticator& who, const mh::Message& m) {
+        deliver(kLma, who.sign(kLma, kMag, m));
+    }
+};
+
+mh::BindingAcknowledgement accepted_pba(std::uint16_t sequence) {
+    mh::BindingAcknowledgement pba;
+    pba.flags = mh::ba_flag::kP;
+    pba.sequence = sequence;
+    pba.lifetime = 100;
+    pba.options = {mh::MobileNodeIdentifier{1, {'m', 'n'}},
+                   mh::HomeNetworkPrefix{64, *parse_address("2001:db8:8000::")},
+                   mh::Timestamp{0x1234}};
+    return pba;
+}
+
+}  // namespace
+
+TEST_CASE("magd auth: a PBA or BRI without the LMA's valid authenticator never reaches the engine",
+          "[magd][mh][auth]") {
+    AuthReceiverFixture f;
+    f.deliver(kLma, accepted_pba(1));             // unsigned
+    f.deliver_signed(f.forger, accepted_pba(2));  // wrong key
+    mh::BindingRevocationIndication bri;
+    bri.sequence = 3;
+    bri.flags = mh::revocation_flag::kP;
+    f.deliver(kLma, bri);
+    f.deliver_signed(f.forger, bri);
+    CHECK(f.pbas.empty());
+    CHECK(f.bris.empty());
+    CHECK(f.receiver.counter("auth_missing") == 2);
+    CHECK(f.receiver.counter("auth_bad_authenticator") == 2);
+
+    f.deliver_signed(f.lma, accepted_pba(4));
+    REQUIRE(f.pbas.size() == 1);
+    CHECK(f.pbas[0].sequence == 4);
+    f.deliver_signed(f.lma, bri);
+    CHECK(f.bris.size() == 1);
+}
+
+TEST_CASE("magd auth: a captured BRI replayed is refused (replay protection option)",
+          "[magd][mh][auth]") {
+    AuthReceiverFixture f;
+    mh::BindingRevocationIndication bri;
+    bri.sequence = 3;
+    bri.flags = mh::revocation_flag::kP;
+    const mh::Message captured = f.lma.sign(kLma, kMag, bri);
+    f.deliver(kLma, captured);
+    f.deliver(kLma, captured);
+    CHECK(f.bris.size() == 1);
+    CHECK(f.receiver.counter("auth_replay_old") == 1);
+}
+
+TEST_CASE("magd auth: an unsigned heartbeat request is not answered, a signed one is",
+          "[magd][mh][auth]") {
+    AuthReceiverFixture f;
+    mh::Heartbeat request;
+    request.sequence = 11;
+    f.deliver(kLma, request);
+    CHECK(f.wire.sent.empty());
+    f.deliver_signed(f.lma, request);
+    CHECK(f.wire.sent.size() == 1);
+    CHECK(f.receiver.counter("auth_missing") == 1);
+}
