@@ -2,10 +2,13 @@
 # The namespace testbed: the reference topology of DESIGN.md section 3 with
 # the real daemons and the real Linux kernel as mobile nodes.
 #
-#   testbed.sh up NAME BUILD_DIR [MNS] [multicast] [twolmas]
+#   testbed.sh up NAME BUILD_DIR [MNS] [multicast] [twolmas] [auth]
 #                                        build the topology, start lmad and two magd
 #                                        (multicast: lmad anchors multicast, upstream l0;
-#                                        twolmas: a second LMA, lma2, serves the last MN)
+#                                        twolmas: a second LMA, lma2, serves the last MN;
+#                                        auth: signalling authenticated, [mags]/[lmas]
+#                                        auth required, HMAC-SHA256, SPI 1000, one random
+#                                        key per MAG in STATE/magN.key, mode 0600)
 #   testbed.sh move NAME MN MAG          move MN's access link (1..MNS) to mag1|mag2:
 #                                        break before make, the old port down then
 #                                        the new one up in one `ip -batch` (~1 ms)
@@ -40,7 +43,7 @@ set -u
 STATE_ROOT=/run/pmip-testbed
 
 die() { echo "testbed: $*" >&2; exit 1; }
-usage() { sed -n '2,34p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '2,40p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 
 ns_of() {  # ns_of NAME NODE
     echo "$1-$2"
@@ -113,7 +116,7 @@ wait_for() {  # wait_for SECONDS COMMAND... (SECONDS x PMIP_TEST_TIME_SCALE)
 
 up() {
     local name=$1 build=$2 mns=${3:-1} dir=$STATE_ROOT/$1
-    local multicast="" twolmas="" forwarding=${PMIP_TESTBED_FORWARDING:-auto}
+    local multicast="" twolmas="" auth="" forwarding=${PMIP_TESTBED_FORWARDING:-auto}
     local tunnels=${PMIP_TESTBED_TUNNELS:-userspace}
     [[ $forwarding =~ ^(auto|ebpf|kernel)$ ]] || die "PMIP_TESTBED_FORWARDING: auto, ebpf or kernel, not \"$forwarding\""
     [[ $tunnels =~ ^(auto|kernel|userspace)$ ]] || die "PMIP_TESTBED_TUNNELS: auto, kernel or userspace, not \"$tunnels\""
@@ -121,7 +124,8 @@ up() {
         case $option in
             multicast) multicast=multicast ;;
             twolmas) twolmas=twolmas ;;
-            *) die "up: unknown option \"$option\" (multicast, twolmas)" ;;
+            auth) auth=auth ;;
+            *) die "up: unknown option \"$option\" (multicast, twolmas, auth)" ;;
         esac
     done
     [[ -z $twolmas ]] || ((mns >= 2)) || die "twolmas needs MNS >= 2 (the last MN is lma2's)"
@@ -244,6 +248,13 @@ EOF
     if [[ $multicast == multicast ]]; then
         printf '[multicast]\nenabled = true\nupstream = l0\nforwarding = %s\n' "$forwarding" >>"$dir/lmad.conf"
     fi
+    if [[ -n $auth ]]; then
+        printf '[mags]\n' >>"$dir/lmad.conf"
+        for i in 1 2; do
+            (umask 077 && od -An -tx1 -N32 /dev/urandom | tr -d ' \n' >"$dir/mag$i.key")
+            printf 'auth = 2001:db8:10%s::1%s required 1000 hmac-sha256 %s\n' "$i" "$i" "$dir/mag$i.key" >>"$dir/lmad.conf"
+        done
+    fi
     for i in 1 2; do
         local addr=2001:db8:10$i::1$i
         cat >"$dir/magd$i.conf" <<EOF
@@ -262,6 +273,9 @@ socket = $dir/magd$i.sock
 [multicast]
 forwarding = $forwarding
 EOF
+        if [[ -n $auth ]]; then
+            printf '[lmas]\nauth = 2001:db8:100::1 required 1000 hmac-sha256 %s\n' "$dir/mag$i.key" >>"$dir/magd$i.conf"
+        fi
     done
     if [[ -n $twolmas ]]; then
         echo "{\"mobile_nodes\": [$lma2_entries]}" >"$dir/lmad2-policy.json"
