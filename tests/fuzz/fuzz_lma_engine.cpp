@@ -16,6 +16,10 @@
 //   revoke   revoke an MN (per-MN trigger from input) or a MAG (maybe by realm)
 //   bra      a BRA for an outstanding or random sequence, any status and source
 //   faults   make tunnel creation or route programming fail, or stop failing
+// The second MAG (2001:db8:100::12) has [mags] auth required (HMAC-SHA256,
+// SPI 1000; issue 16): its PBUs go signed with the right key, the wrong key
+// or not at all, so the receiver's authentication check, PBA 146 and the
+// signing transmitter are inside the fuzzed path.
 // After every operation the invariants below are checked; a violation calls
 // __builtin_trap():
 //   - no home network prefix is bound to two entries; the prefix index agrees
@@ -28,6 +32,7 @@
 //   - pending timers stay bounded by the entries and revocations
 //   - everything sent serializes and parses back with the strict codec (the
 //     lenient one for replies to the `oai` MAG)
+//   - everything sent to the keyed MAG carries an authenticator it accepts
 // At the end clear() must leave no entry, route, tunnel or engine timer.
 // Build: tests/fuzz/CMakeLists.txt (PMIP_FUZZ=ON, clang). Run: run_fuzz.sh.
 #include <cstddef>
@@ -42,6 +47,7 @@
 #include <vector>
 
 #include "mh_receiver.hpp"
+#include "pmip/common/message_auth.hpp"
 #include "pmip/common/route_manager.hpp"
 #include "pmip/common/timers.hpp"
 #include "pmip/common/tunnel.hpp"
@@ -70,6 +76,15 @@ const Ipv6Address kSources[] = {address("2001:db8:100::11"), address("2001:db8:1
                                 address("2001:db8:666::1"),   // not authorized
                                 Ipv6Address{}};
 constexpr std::size_t kOaiSource = 2;
+constexpr std::size_t kKeyedSource = 1;
+
+auth::PeerSecurity keyed(const Ipv6Address& peer, std::uint8_t key_fill) {
+    auth::PeerSecurity p;
+    p.peers = Ipv6Prefix{peer, 128};
+    p.mode = auth::Mode::kRequired;
+    p.associations = {{1000, mh::AuthAlgorithm::kHmacSha256, std::vector<std::uint8_t>(32, key_fill)}};
+    return p;
+}
 const char* const kMobileNodes[] = {"mn0@example.org", "mn1@example.org", "mn2@example.org",
                                     "gre@example.org", "static@example.org", "off@example.org",
                                     "stranger@example.net"};
@@ -93,9 +108,17 @@ struct Input {
 
 class CheckingTransmitter final : public MhTransmitter {
   public:
-    void send(const Ipv6Address&, const Ipv6Address& destination, const mh::Message& m) override {
+    explicit CheckingTransmitter(auth::MessageAuthenticator& keyed_mag) : keyed_mag_(keyed_mag) {}
+    void send(const Ipv6Address& source, const Ipv6Address& destination, const mh::Message& m) override {
         const auto wire = mh::serialize(m);
         FUZZ_CHECK(!wire.empty());
+        if (destination == kSources[kKeyedSource]) {
+            ReceivedPacket p;
+            p.mh = wire;
+            p.source = source;
+            p.destination = destination;
+            FUZZ_CHECK(keyed_mag_.verify(p, m) == auth::Verdict::kAuthenticated);
+        }
         // Replies to the `oai` MAG echo its all-zero NAI, which only the
         // lenient parser accepts (PROTOCOL.md Appendix I).
         mh::ParseConfig config;
@@ -114,6 +137,9 @@ class CheckingTransmitter final : public MhTransmitter {
     }
     std::size_t sent = 0;
     std::uint16_t last_bri_sequence = 0;
+
+  private:
+    auth::MessageAuthenticator& keyed_mag_;  // the keyed MAG's side: checks what it gets
 };
 
 struct World {
@@ -122,7 +148,12 @@ struct World {
     FakeRouteManager routes;
     FakeTunnelBackend* backend = nullptr;
     std::unique_ptr<RefCountingTunnelManager> tunnels;
-    CheckingTransmitter out;
+    // The keyed MAG's side of the association, a forger's, and lmad's.
+    auth::MessageAuthenticator mag_side{{keyed(kLma, 7)}, clock};
+    auth::MessageAuthenticator forger{{keyed(kLma, 8)}, clock};
+    auth::MessageAuthenticator lma_side{{keyed(kSources[kKeyedSource], 7)}, clock};
+    CheckingTransmitter out{mag_side};
+    auth::AuthenticatingTransmitter signing{lma_side, out};
     MapPolicyStore policies;
     std::unique_ptr<LmaEngine> engine;
     std::unique_ptr<MhReceiver> receiver;
@@ -161,6 +192,7 @@ struct World {
         MhReceiverConfig rc;
         rc.local_addresses = {kLma};
         rc.profiles = {{Ipv6Prefix{kSources[kOaiSource], 128}, PeerProfile::kOai}};
+        rc.auth = &lma_side;
         MhReceiverHandlers h;
         h.proxy_binding_update = [this](const Ipv6Address& s, const Ipv6Address& d,
                                         const mh::BindingUpdate& pbu,
@@ -172,7 +204,7 @@ struct World {
                    const mh::BindingRevocationAcknowledgement& bra) {
                 engine->handle_binding_revocation_acknowledgement(s, d, bra);
             };
-        receiver = std::make_unique<MhReceiver>(rc, out, clock, h);
+        receiver = std::make_unique<MhReceiver>(rc, signing, clock, h);
         engine = std::make_unique<LmaEngine>(config, policies, std::move(pools), *tunnels, routes,
                                              timers, receiver->reply_sender());
     }
@@ -238,7 +270,11 @@ struct World {
                 mh::Timestamp{static_cast<std::uint64_t>(static_cast<std::int64_t>(now_timestamp()) + offset)});
         }
         if (flags & 0x40) bu.options.push_back(mh::GreKey{who & 0x08 ? std::nullopt : std::optional<std::uint32_t>(life)});
-        const auto wire = mh::serialize(bu);
+        // The keyed MAG's PBUs: signed (right key), forged (wrong key) or bare.
+        mh::Message message = bu;
+        if (source == kKeyedSource && (hnp & 0x30) != 0)
+            message = ((hnp & 0x10) ? mag_side : forger).sign(kSources[source], kLma, std::move(message));
+        const auto wire = mh::serialize(message);
         FUZZ_CHECK(!wire.empty());
         deliver(wire, kSources[source], kLma);
     }

@@ -17,8 +17,16 @@
 // (VmRSS of --lmad-pid) before and after. Bounded by --count and by
 // --max-seconds (default 50).
 //
+// Hostile and authenticated load (issue 16): --key FILE --spi N signs every
+// PBU (RFC 4285 option, HMAC-SHA256, common/message_auth) as an authorized
+// MAG with that key does; --spoof sends each PBU from a random address of
+// --mag-base's /64 (IPV6_FREEBIND: addresses this namespace does not hold)
+// with a random MN-ID ("flood-XXXXXXXX"), as an attacker would: nothing is
+// expected back, and what comes back is counted.
+//
 // Usage: lma_load --lma ADDR --mag-base ADDR --mags M --count N --rate R
 //                 [--first I] [--lmad-pid PID] [--max-seconds S] [--drain-ms D]
+//                 [--key FILE --spi N] [--spoof]
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -32,10 +40,14 @@
 #include <cstring>
 #include <fstream>
 #include <map>
+#include <memory>
+#include <random>
 #include <string>
 #include <vector>
 
+#include "pmip/common/clock.hpp"
 #include "pmip/common/ip.hpp"
+#include "pmip/common/message_auth.hpp"
 #include "pmip/mh/codec.hpp"
 
 namespace {
@@ -76,8 +88,17 @@ int main(int argc, char** argv) {
     double rate = 25000, max_seconds = 50;
     long lmad_pid = 0;
     int drain_ms = 2000;
-    for (int i = 1; i + 1 < argc; i += 2) {
+    std::string key_file;
+    std::uint32_t spi = 0;
+    bool spoof = false;
+    for (int i = 1; i < argc; i += 2) {
         const std::string k = argv[i];
+        if (k == "--spoof") {
+            spoof = true;
+            --i;
+            continue;
+        }
+        if (i + 1 >= argc) die("option " + k + " needs a value");
         const char* v = argv[i + 1];
         if (k == "--lma") lma_text = v;
         else if (k == "--mag-base") mag_base_text = v;
@@ -88,14 +109,31 @@ int main(int argc, char** argv) {
         else if (k == "--lmad-pid") lmad_pid = std::strtol(v, nullptr, 10);
         else if (k == "--max-seconds") max_seconds = std::strtod(v, nullptr);
         else if (k == "--drain-ms") drain_ms = std::atoi(v);
+        else if (k == "--key") key_file = v;
+        else if (k == "--spi") spi = static_cast<std::uint32_t>(std::strtoul(v, nullptr, 10));
         else die("unknown option " + k);
     }
     const auto lma = parse_address(lma_text);
     const auto mag_base = parse_address(mag_base_text);
     if (!lma || !mag_base || mags == 0 || mags > 65536 || count == 0 || rate <= 0) {
         die("usage: lma_load --lma ADDR --mag-base ADDR --mags M(1-65536) --count N --rate R "
-            "[--first I] [--lmad-pid PID] [--max-seconds S] [--drain-ms D]");
+            "[--first I] [--lmad-pid PID] [--max-seconds S] [--drain-ms D] [--key FILE --spi N] "
+            "[--spoof]");
     }
+    // The authorized MAG's side of the association: signs PBUs to the LMA.
+    SteadyClock clock;
+    std::unique_ptr<auth::MessageAuthenticator> signer;
+    if (!key_file.empty()) {
+        auto key = auth::load_key(key_file);
+        if (!key.error.empty()) die(key.error);
+        if (spi < 256) die("--spi: 256..4294967295 with --key");
+        auth::PeerSecurity peer;
+        peer.peers = Ipv6Prefix{*lma, 128};
+        peer.mode = auth::Mode::kRequired;
+        peer.associations = {{spi, mh::AuthAlgorithm::kHmacSha256, std::move(key.key)}};
+        signer = std::make_unique<auth::MessageAuthenticator>(std::vector{std::move(peer)}, clock);
+    }
+    std::mt19937_64 random(std::random_device{}());
     auto mag = [&](std::uint32_t i) {
         Ipv6Address a = *mag_base;
         const std::uint32_t n = (static_cast<std::uint32_t>(a[14]) << 8 | a[15]) + i % mags;
@@ -110,6 +148,9 @@ int main(int argc, char** argv) {
     ::setsockopt(fd, IPPROTO_IPV6, IPV6_CHECKSUM, &offset, sizeof offset);
     ::setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &buffer, sizeof buffer);
     ::setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &buffer, sizeof buffer);
+    const int on = 1;
+    if (spoof && ::setsockopt(fd, IPPROTO_IPV6, IPV6_FREEBIND, &on, sizeof on) != 0)
+        die(std::string("IPV6_FREEBIND: ") + std::strerror(errno));
 
     constexpr std::size_t kBatch = 64;
     std::vector<std::int64_t> sent_ns(count, -1);
@@ -182,7 +223,13 @@ int main(int argc, char** argv) {
         for (std::size_t k = 0; k < n; ++k) {
             const std::uint32_t index = first + sent + static_cast<std::uint32_t>(k);
             char id[32];
-            const int len = std::snprintf(id, sizeof id, "mn%07u@example.org", index);
+            const int len = spoof ? std::snprintf(id, sizeof id, "flood-%08x", static_cast<unsigned>(random()))
+                                  : std::snprintf(id, sizeof id, "mn%07u@example.org", index);
+            Ipv6Address source = mag(index);
+            if (spoof) {  // any interface identifier in the MAGs' /64
+                const std::uint64_t iid = random();
+                for (int b = 0; b < 8; ++b) source[8 + b] = static_cast<std::uint8_t>(iid >> (8 * b));
+            }
             mh::BindingUpdate bu;
             bu.sequence = static_cast<std::uint16_t>(index);
             bu.flags = mh::bu_flag::kA | mh::bu_flag::kP;
@@ -190,7 +237,7 @@ int main(int argc, char** argv) {
             bu.options = {mh::MobileNodeIdentifier{1, std::vector<std::uint8_t>(id, id + len)},
                           mh::HomeNetworkPrefix{0, {}}, mh::HandoffIndicator{1},
                           mh::AccessTechnologyType{4}, mh::Timestamp{ts}};
-            wires[k] = mh::serialize(bu);
+            wires[k] = signer ? mh::serialize(signer->sign(source, *lma, bu)) : mh::serialize(bu);
             to[k] = {};
             to[k].sin6_family = AF_INET6;
             std::memcpy(&to[k].sin6_addr, lma->data(), 16);
@@ -207,7 +254,6 @@ int main(int argc, char** argv) {
             c->cmsg_type = IPV6_PKTINFO;
             c->cmsg_len = CMSG_LEN(sizeof(in6_pktinfo));
             in6_pktinfo info{};
-            const Ipv6Address source = mag(index);
             std::memcpy(&info.ipi6_addr, source.data(), 16);
             std::memcpy(CMSG_DATA(c), &info, sizeof info);
         }
@@ -250,11 +296,13 @@ int main(int argc, char** argv) {
         "\"pbas_received\":%llu,\"pbas_by_status\":{%s},\"accepted_per_s\":%.0f,"
         "\"unanswered\":%llu,\"unmatched_pbas\":%llu,\"send_errors\":%llu,"
         "\"latency\":{\"p50_us\":%.1f,\"p99_us\":%.1f,\"p999_us\":%.1f,\"max_us\":%.1f},"
-        "\"lmad_rss_before_kib\":%ld,\"lmad_rss_after_kib\":%ld,\"mags\":%u,\"first_mn\":%u}\n",
+        "\"lmad_rss_before_kib\":%ld,\"lmad_rss_after_kib\":%ld,\"mags\":%u,\"first_mn\":%u,"
+        "\"signed\":%s,\"spoofed\":%s}\n",
         rate, sent, send_seconds, sent / send_seconds, static_cast<unsigned long long>(received),
         statuses.c_str(), static_cast<double>(accepted) / (static_cast<double>(last_pba_ns) / 1e9),
         static_cast<unsigned long long>(sent - latency_ns.size()),
         static_cast<unsigned long long>(unmatched), static_cast<unsigned long long>(send_errors),
-        p50, p99, p999, max, rss_before, rss_after, mags, first);
+        p50, p99, p999, max, rss_before, rss_after, mags, first, signer ? "true" : "false",
+        spoof ? "true" : "false");
     return 0;
 }
