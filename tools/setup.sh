@@ -17,6 +17,9 @@ packages=(
   qemu-system-x86 linux-image-amd64 busybox-static
   # the interop peers (tests/interop: OAI / UMIP pmip6d built from ../shared/peers)
   flex bison autoconf automake libtool patch indent
+  # IPsec for the Mobility Header (RFC 5213 section 4) on kernels with ESP:
+  # strongSwan's IKEv2 daemon and swanctl (tests/netns/test_pmip_ipsec.sh)
+  strongswan-charon strongswan-swanctl
 )
 
 missing=()

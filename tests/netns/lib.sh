@@ -114,6 +114,18 @@ kernel_tunnels_missing() {
     ip netns del "$ns"
     return 1
 }
+# need_esp: skips, naming the reason, when this kernel cannot hold an IPv6
+# ESP transport-mode SA (no esp6/xfrm: the tests of IPsec run in the VM).
+need_esp() {
+    local ns=pmprobe-$$-$RANDOM out
+    ip netns add "$ns" 2>/dev/null || skip "cannot create a namespace to probe ESP"
+    out=$(ip -n "$ns" xfrm state add src fd00::1 dst fd00::2 proto esp spi 0x100 mode transport \
+        enc 'cbc(aes)' 0x00112233445566778899aabbccddeeff \
+        auth-trunc 'hmac(sha256)' 0x00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff 128 2>&1)
+    local rc=$?
+    ip netns del "$ns"
+    ((rc == 0)) || skip "this kernel cannot hold an IPv6 ESP SA (esp6/xfrm6: ${out:-unknown error})"
+}
 need_kernel_tunnels() {
     local reason
     reason=$(kernel_tunnels_missing) && skip "$reason"

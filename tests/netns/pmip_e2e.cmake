@@ -21,3 +21,11 @@ set_tests_properties(netns_pmip_e2e_auto PROPERTIES SKIP_RETURN_CODE 77
 add_test(NAME netns_pmip_auth
   COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/test_pmip_auth.sh ${CMAKE_BINARY_DIR})
 set_tests_properties(netns_pmip_auth PROPERTIES SKIP_RETURN_CODE 77 LABELS netns TIMEOUT 240)
+
+# IPsec for the Mobility Header (RFC 5213 section 4) set up with strongSwan
+# (testbed.sh up ... ipsec): signalling only inside ESP, a plaintext PBU with
+# a MAG's address dropped by the LMA's kernel. SKIPPED here, naming why, on
+# kernels without ESP; runs in the stock-kernel VM (tests/vm, vm_ipsec).
+add_test(NAME netns_pmip_ipsec
+  COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/test_pmip_ipsec.sh ${CMAKE_BINARY_DIR})
+set_tests_properties(netns_pmip_ipsec PROPERTIES SKIP_RETURN_CODE 77 LABELS "netns;ipsec" TIMEOUT 300)

@@ -43,3 +43,9 @@ add_test(NAME vm_interop
   COMMAND bash ${PMIP_VM_BATCH} ${CMAKE_BINARY_DIR} 1200
           interop_oai_mag interop_oai_lma interop_umip_mag interop_umip_lma)
 set_tests_properties(vm_interop PROPERTIES SKIP_RETURN_CODE 77 LABELS vm RUN_SERIAL TRUE TIMEOUT 1300)
+
+# IPsec (ESP, which this host's kernel lacks) for the Mobility Header between
+# MAGs and LMA, keyed by strongSwan, with magd and lmad on the testbed.
+add_test(NAME vm_ipsec
+  COMMAND bash ${PMIP_VM_BATCH} ${CMAKE_BINARY_DIR} 1200 netns_pmip_ipsec)
+set_tests_properties(vm_ipsec PROPERTIES SKIP_RETURN_CODE 77 LABELS vm RUN_SERIAL TRUE TIMEOUT 1300)

@@ -2,13 +2,18 @@
 # The namespace testbed: the reference topology of DESIGN.md section 3 with
 # the real daemons and the real Linux kernel as mobile nodes.
 #
-#   testbed.sh up NAME BUILD_DIR [MNS] [multicast] [twolmas] [auth]
+#   testbed.sh up NAME BUILD_DIR [MNS] [multicast] [twolmas] [auth] [ipsec]
 #                                        build the topology, start lmad and two magd
 #                                        (multicast: lmad anchors multicast, upstream l0;
 #                                        twolmas: a second LMA, lma2, serves the last MN;
 #                                        auth: signalling authenticated, [mags]/[lmas]
 #                                        auth required, HMAC-SHA256, SPI 1000, one random
-#                                        key per MAG in STATE/magN.key, mode 0600)
+#                                        key per MAG in STATE/magN.key, mode 0600;
+#                                        ipsec: the Mobility Header between each MAG and
+#                                        the LMA in ESP transport mode, keyed by
+#                                        strongSwan (IKEv2, PSK; one charon per node,
+#                                        STATE/ipsec-NODE), SAs up before the daemons start;
+#                                        needs a kernel with ESP and strongswan-charon)
 #   testbed.sh move NAME MN MAG          move MN's access link (1..MNS) to mag1|mag2:
 #                                        break before make, the old port down then
 #                                        the new one up in one `ip -batch` (~1 ms)
@@ -43,7 +48,7 @@ set -u
 STATE_ROOT=/run/pmip-testbed
 
 die() { echo "testbed: $*" >&2; exit 1; }
-usage() { sed -n '2,40p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '2,45p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 
 ns_of() {  # ns_of NAME NODE
     echo "$1-$2"
@@ -116,7 +121,7 @@ wait_for() {  # wait_for SECONDS COMMAND... (SECONDS x PMIP_TEST_TIME_SCALE)
 
 up() {
     local name=$1 build=$2 mns=${3:-1} dir=$STATE_ROOT/$1
-    local multicast="" twolmas="" auth="" forwarding=${PMIP_TESTBED_FORWARDING:-auto}
+    local multicast="" twolmas="" auth="" ipsec="" forwarding=${PMIP_TESTBED_FORWARDING:-auto}
     local tunnels=${PMIP_TESTBED_TUNNELS:-userspace}
     [[ $forwarding =~ ^(auto|ebpf|kernel)$ ]] || die "PMIP_TESTBED_FORWARDING: auto, ebpf or kernel, not \"$forwarding\""
     [[ $tunnels =~ ^(auto|kernel|userspace)$ ]] || die "PMIP_TESTBED_TUNNELS: auto, kernel or userspace, not \"$tunnels\""
@@ -125,7 +130,8 @@ up() {
             multicast) multicast=multicast ;;
             twolmas) twolmas=twolmas ;;
             auth) auth=auth ;;
-            *) die "up: unknown option \"$option\" (multicast, twolmas, auth)" ;;
+            ipsec) ipsec=ipsec ;;
+            *) die "up: unknown option \"$option\" (multicast, twolmas, auth, ipsec)" ;;
         esac
     done
     [[ -z $twolmas ]] || ((mns >= 2)) || die "twolmas needs MNS >= 2 (the last MN is lma2's)"
@@ -303,6 +309,14 @@ EOF
         fi
         start_daemon "$name" lma2 lmad2 "$build/lma/lmad" "$dir/lmad2.conf"
     fi
+    if [[ -n $ipsec ]]; then
+        if ! ipsec_up "$name"; then
+            local kept=${PMIP_TESTBED_KEPT_LOGS:-/tmp}/pmip-testbed-$name-logs
+            mkdir -p "$kept" && cp -r "$dir"/ipsec-* "$kept"/ 2>/dev/null
+            down "$name"
+            die "IPsec (strongSwan) did not come up (charon and swanctl logs kept in $kept)"
+        fi
+    fi
     start_daemon "$name" lma lmad "$build/lma/lmad" "$dir/lmad.conf"
     start_daemon "$name" mag1 magd1 "$build/mag/magd" "$dir/magd1.conf"
     start_daemon "$name" mag2 magd2 "$build/mag/magd" "$dir/magd2.conf"
@@ -312,6 +326,114 @@ EOF
     for i in $(seq 1 "$mns"); do
         ip -n "$M2" link set "mn$i" up  # no carrier: the MN's p2 is down
         ip -n "$M1" link set "mn$i" up
+    done
+}
+
+# --- IPsec for the Mobility Header (RFC 5213 section 4: "SHOULD use IPsec") ---
+# One charon per node, in the node's namespace and a mount namespace of its
+# own in which STATE/ipsec-NODE is /run (charon's pid file and VICI socket
+# are fixed paths under /run); swanctl talks to it over
+# STATE/ipsec-NODE/charon.vici. Transport mode, traffic selectors
+# dynamic[135]: only Mobility Header packets between the MAG's and the LMA's
+# addresses are protected, and plaintext ones matching them are dropped by
+# the kernel (the inbound policy). start_action = trap on both sides; the
+# MAGs initiate before the daemons start.
+IPSEC_PEERS=("mag1 2001:db8:101::11" "mag2 2001:db8:102::12")
+ipsec_conf() {  # ipsec_conf DIR: strongswan.conf for a charon whose /run is DIR
+    cat >"$1/strongswan.conf" <<EOF
+charon {
+    load = random nonce aes sha1 sha2 hmac kdf gmp kernel-netlink socket-default vici
+    install_routes = no
+    install_virtual_ip = no
+    plugins {
+        vici { socket = unix:///run/charon.vici }
+    }
+    filelog {
+        log { path = /run/charon.log
+              default = 1
+              ike = 1
+              knl = 1
+              flush_line = yes }
+    }
+}
+EOF
+}
+ipsec_connection() {  # ipsec_connection NAME LOCAL REMOTE START_ACTION
+    cat <<EOF
+    $1 {
+        version = 2
+        local_addrs = $2
+        remote_addrs = $3
+        proposals = aes128-sha256-modp2048
+        # No MOBIKE: the SAs stay between the Proxy-CoA and the LMAA (a roam
+        # would move a transport SA to another address of the LMA when the
+        # daemons' tunnels change the routes).
+        mobike = no
+        local { auth = psk
+                id = $2 }
+        remote { auth = psk
+                 id = $3 }
+        children {
+            mh-$1 {
+                mode = transport
+                local_ts = dynamic[135]
+                remote_ts = dynamic[135]
+                esp_proposals = aes128-sha256
+                start_action = $4
+            }
+        }
+    }
+EOF
+}
+ipsec_up() {  # ipsec_up NAME: charon in lma, mag1, mag2; SAs established
+    local name=$1 dir=$STATE_ROOT/$1 node psk peer who addr
+    [[ -x /usr/lib/ipsec/charon && -x /usr/sbin/swanctl ]] ||
+        { echo "testbed: ipsec needs strongswan-charon and strongswan-swanctl (tools/setup.sh)" >&2; return 1; }
+    psk=0x$(od -An -tx1 -N32 /dev/urandom | tr -d ' \n')
+    for node in lma mag1 mag2; do
+        mkdir -p "$dir/ipsec-$node"
+        chmod 700 "$dir/ipsec-$node"
+        ipsec_conf "$dir/ipsec-$node"
+    done
+    {
+        echo "connections {"
+        for peer in "${IPSEC_PEERS[@]}"; do
+            read -r who addr <<<"$peer"
+            ipsec_connection "$who" 2001:db8:100::1 "$addr" trap
+        done
+        echo "}"
+        echo "secrets {"
+        for peer in "${IPSEC_PEERS[@]}"; do
+            read -r who addr <<<"$peer"
+            printf '    ike-%s { id-1 = 2001:db8:100::1\n        id-2 = %s\n        secret = %s }\n' "$who" "$addr" "$psk"
+        done
+        echo "}"
+    } >"$dir/ipsec-lma/swanctl.conf"
+    for peer in "${IPSEC_PEERS[@]}"; do
+        read -r who addr <<<"$peer"
+        {
+            echo "connections {"
+            ipsec_connection lma "$addr" 2001:db8:100::1 trap
+            echo "}"
+            printf 'secrets {\n    ike-lma { id-1 = %s\n        id-2 = 2001:db8:100::1\n        secret = %s }\n}\n' "$addr" "$psk"
+        } >"$dir/ipsec-$who/swanctl.conf"
+    done
+    for node in lma mag1 mag2; do
+        ip netns exec "$name-$node" sh -c "mount --bind '$dir/ipsec-$node' /run &&
+            STRONGSWAN_CONF=/run/strongswan.conf exec /usr/lib/ipsec/charon" >>"$dir/ipsec-$node/stderr.log" 2>&1 &
+        echo $! >"$dir/charon-$node.pid"
+    done
+    for node in lma mag1 mag2; do
+        wait_for 10 test -S "$dir/ipsec-$node/charon.vici" ||
+            { echo "testbed: charon in $node did not start:" >&2; tail -5 "$dir/ipsec-$node/stderr.log" "$dir/ipsec-$node/charon.log" >&2 2>/dev/null; return 1; }
+        swanctl --load-all --file "$dir/ipsec-$node/swanctl.conf" --uri "unix://$dir/ipsec-$node/charon.vici" \
+            >>"$dir/ipsec-$node/swanctl.log" 2>&1 ||
+            { echo "testbed: swanctl --load-all failed in $node:" >&2; tail -5 "$dir/ipsec-$node/swanctl.log" >&2; return 1; }
+    done
+    for who in mag1 mag2; do
+        swanctl --initiate --child mh-lma --uri "unix://$dir/ipsec-$who/charon.vici" --timeout $((20 * ${PMIP_TEST_TIME_SCALE:-1})) \
+            >>"$dir/ipsec-$who/swanctl.log" 2>&1 ||
+            { echo "testbed: IKE from $who to the LMA failed:" >&2; tail -8 "$dir/ipsec-$who/swanctl.log" "$dir/ipsec-$who/charon.log" >&2 2>/dev/null; return 1; }
     done
 }
 
