@@ -15,6 +15,14 @@
 // Target: < 200 ns per operation. A benchmark, not a test: it fails only if
 // the codec does not round-trip the messages.
 //
+// The cost of authenticated signalling (issue 16, common/message_auth): for
+// the same PBU, "auth" gives per algorithm (hmac-sha256, hmac-sha1-96)
+//   sign_ns    MessageAuthenticator::sign + serialize (what a sender adds
+//              to encode_pbu: the option, then the HMAC over the message)
+//   verify_ns  MessageAuthenticator::verify of the received PBU (what a
+//              receiver adds to decode_pbu)
+// as medians over the same runs, and the signed PBU's octets.
+//
 // Usage: bench_mh [ITERATIONS [RUNS]]   (defaults 200000 and 7)
 #include <algorithm>
 #include <array>
@@ -27,6 +35,8 @@
 #include <variant>
 #include <vector>
 
+#include "pmip/common/clock.hpp"
+#include "pmip/common/message_auth.hpp"
 #include "pmip/mh/codec.hpp"
 
 namespace {
@@ -162,6 +172,56 @@ Figures measure(const Message& message, std::size_t iterations, int runs) {
     return f;
 }
 
+struct AuthFigures {
+    Timing sign;
+    Timing verify;
+    std::size_t octets = 0;
+};
+
+AuthFigures measure_auth(const Message& message, AuthAlgorithm algorithm, std::size_t iterations,
+                         int runs) {
+    using namespace pmip;
+    const Ipv6Address mag{0x20, 0x01, 0x0d, 0xb8, 0x01, 0x01, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x11};
+    const Ipv6Address lma{0x20, 0x01, 0x0d, 0xb8, 0x01, 0x00, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x01};
+    auto peer = [&](const Ipv6Address& address) {
+        auth::PeerSecurity p;
+        p.peers = Ipv6Prefix{address, 128};
+        p.mode = auth::Mode::kRequired;
+        p.associations = {{1000, algorithm, std::vector<std::uint8_t>(32, 0x5a)}};
+        return p;
+    };
+    SteadyClock clock;
+    auth::MessageAuthenticator sender({peer(lma)}, clock);
+    auth::MessageAuthenticator receiver({peer(mag)}, clock);
+    const std::vector<std::uint8_t> wire = serialize(sender.sign(mag, lma, message));
+    const ParseResult parsed = parse(wire);
+    if (!std::holds_alternative<Parsed>(parsed)) fail("a signed PBU does not parse");
+    const Message& received = std::get<Parsed>(parsed).message;
+    pmip::ReceivedPacket packet;
+    packet.mh = wire;
+    packet.source = mag;
+    packet.destination = lma;
+    if (receiver.verify(packet, received) != auth::Verdict::kAuthenticated) fail("a signed PBU does not verify");
+
+    AuthFigures f;
+    f.octets = wire.size();
+    f.sign = time_ns(
+        [&] {
+            do_not_optimize(message);
+            auto out = serialize(sender.sign(mag, lma, message));
+            do_not_optimize(out);
+        },
+        iterations, runs);
+    f.verify = time_ns(
+        [&] {
+            do_not_optimize(packet);
+            auto verdict = receiver.verify(packet, received);
+            do_not_optimize(verdict);
+        },
+        iterations, runs);
+    return f;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -173,13 +233,19 @@ int main(int argc, char** argv) {
 
     const Figures pbu = measure(typical_pbu(), iterations, runs);
     const Figures pba = measure(typical_pba(), iterations, runs);
+    const AuthFigures sha256 = measure_auth(typical_pbu(), AuthAlgorithm::kHmacSha256, iterations / 4, runs);
+    const AuthFigures sha1 = measure_auth(typical_pbu(), AuthAlgorithm::kHmacSha1_96, iterations / 4, runs);
     std::printf(
         "{\"decode_pbu_ns\":%.1f,\"encode_pbu_ns\":%.1f,\"decode_pba_ns\":%.1f,\"encode_pba_ns\":%.1f,"
         "\"iterations\":%zu,\"runs\":%d,\"pbu_octets\":%zu,\"pba_octets\":%zu,"
         "\"min_ns\":{\"decode_pbu\":%.1f,\"encode_pbu\":%.1f,\"decode_pba\":%.1f,\"encode_pba\":%.1f},"
-        "\"cpu_ns\":{\"decode_pbu\":%.1f,\"encode_pbu\":%.1f,\"decode_pba\":%.1f,\"encode_pba\":%.1f}}\n",
+        "\"cpu_ns\":{\"decode_pbu\":%.1f,\"encode_pbu\":%.1f,\"decode_pba\":%.1f,\"encode_pba\":%.1f},"
+        "\"auth\":{\"hmac-sha256\":{\"sign_ns\":%.1f,\"verify_ns\":%.1f,\"pbu_octets\":%zu},"
+        "\"hmac-sha1-96\":{\"sign_ns\":%.1f,\"verify_ns\":%.1f,\"pbu_octets\":%zu},\"iterations\":%zu}}\n",
         pbu.decode.median_ns, pbu.encode.median_ns, pba.decode.median_ns, pba.encode.median_ns, iterations, runs,
         pbu.octets, pba.octets, pbu.decode.min_ns, pbu.encode.min_ns, pba.decode.min_ns, pba.encode.min_ns,
-        pbu.decode.cpu_median_ns, pbu.encode.cpu_median_ns, pba.decode.cpu_median_ns, pba.encode.cpu_median_ns);
+        pbu.decode.cpu_median_ns, pbu.encode.cpu_median_ns, pba.decode.cpu_median_ns, pba.encode.cpu_median_ns,
+        sha256.sign.median_ns, sha256.verify.median_ns, sha256.octets, sha1.sign.median_ns, sha1.verify.median_ns,
+        sha1.octets, iterations / 4);
     return 0;
 }
