@@ -65,7 +65,10 @@ def send(args):
 def receive(args):
     s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+    try:  # SO_RCVBUFFORCE (33) passes net.core.rmem_max when we may (root)
+        s.setsockopt(socket.SOL_SOCKET, 33, 4 << 20)
+    except OSError:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
     s.bind(("::", args.port))
     if args.group:
         index = socket.if_nametoindex(args.interface) if args.interface else 0
