@@ -360,6 +360,15 @@ void MhReceiver::dispatch(const ReceivedPacket& packet, mh::Parsed& parsed, Peer
 void MhReceiver::ReplySender::send(const Ipv6Address& source, const Ipv6Address& destination,
                                    const mh::Message& message) {
     const auto* ba = std::get_if<mh::BindingAcknowledgement>(&message);
+    // A PBA 154 answers a source that is not an authorized MAG, which may be
+    // spoofed: such answers share the error token bucket (RFC 6275 9.2 rate
+    // limits error answers), so a flood from unauthorized sources cannot make
+    // lmad send PBAs to whomever the flood names faster than that.
+    if (ba != nullptr && ba->status == mh::status::kMagNotAuthorizedForProxyReg) {
+        if (!receiver_.errors_.take(receiver_.clock_.now()))
+            return receiver_.count("pba_154_rate_limited");
+        receiver_.count("pba_154_sent");
+    }
     if (ba == nullptr || !receiver_.host_order_timestamp_peers_.count(destination) ||
         !mh::find_option<mh::Timestamp>(ba->options)) {
         return receiver_.transmitter_.send(source, destination, message);

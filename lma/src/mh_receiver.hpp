@@ -57,7 +57,8 @@
 //
 // Counters (counters()): received; pbu, bu_not_proxy, heartbeat_requests,
 // heartbeat_responses, binding_errors_received; drops not_our_address,
-// parse_<kind>, unexpected_<kind>; binding_errors_sent / _rate_limited /
+// parse_<kind>, unexpected_<kind>; pba_154_sent / pba_154_rate_limited (PBAs
+// 154 to unauthorized sources share the error token bucket); binding_errors_sent / _rate_limited /
 // _not_unicast; parameter_problems_sent / _rate_limited / _not_unicast;
 // heartbeat_responses_sent, timestamps_ignored, replies_adapted, quirk_<name>,
 // bra, bri, bri_answered_not_supported, bri_not_unicast,

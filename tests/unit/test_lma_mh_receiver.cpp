@@ -176,6 +176,27 @@ TEST_CASE("lmad: Binding Errors are rate limited by a token bucket", "[lma][mh]"
     CHECK(f.out.sent.size() == 30);
 }
 
+TEST_CASE("lmad: PBAs 154 to unauthorized (maybe spoofed) sources share the error token bucket, "
+          "other PBAs never wait",
+          "[lma][mh]") {
+    Fixture f;
+    const Ipv6Address stranger = address("2001:db8:666::1");
+    mh::BindingAcknowledgement rejected;
+    rejected.status = mh::status::kMagNotAuthorizedForProxyReg;
+    rejected.flags = mh::ba_flag::kP;
+    for (int i = 0; i < 50; ++i) f.receiver->reply_sender().send(kLma, stranger, rejected);
+    CHECK(f.out.sent.size() == 20);  // the burst
+    CHECK(f.receiver->counter("pba_154_sent") == 20);
+    CHECK(f.receiver->counter("pba_154_rate_limited") == 30);
+    mh::BindingAcknowledgement accepted;
+    accepted.flags = mh::ba_flag::kP;
+    for (int i = 0; i < 50; ++i) f.receiver->reply_sender().send(kLma, kMag, accepted);
+    CHECK(f.out.sent.size() == 70);
+    f.clock.advance(std::chrono::seconds(1));  // 10 per second refill
+    for (int i = 0; i < 50; ++i) f.receiver->reply_sender().send(kLma, stranger, rejected);
+    CHECK(f.receiver->counter("pba_154_sent") == 30);
+}
+
 TEST_CASE("lmad: bad Payload Proto gets an ICMPv6 Parameter Problem pointing at it", "[lma][mh]") {
     Fixture f;
     std::vector<std::uint8_t> wire = mh::serialize(pbu_with_timestamp(5));
