@@ -353,6 +353,13 @@ void MhReceiver::dispatch(const ReceivedPacket& packet, mh::Parsed& parsed, Peer
         log_drop(packet, "MAG-initiated Binding Revocation Indication answered with status 134");
         return count("bri_answered_not_supported");
     }
+    if (std::holds_alternative<mh::SubscriptionQuery>(message) ||
+        std::holds_alternative<mh::SubscriptionResponse>(message)) {
+        // RFC 7161 (SIAL) is not implemented yet: answered as an MH type we do
+        // not recognize (RFC 6275 section 9.2), which tells the peer so.
+        return react(packet, mh::ParseError{mh::ParseErrorKind::kUnknownMessageType,
+                                            mh::Reaction::kSendBindingErrorUnrecognizedType, 2});
+    }
     count("unexpected_" + std::string(mh::message_kind(message)));
     log_drop(packet, std::string(mh::message_kind(message)) + " is not handled by an LMA");
 }

@@ -109,6 +109,7 @@ class MagReceiver {
         MagReceiver& r_;
     };
     void count(const std::string& name) { ++counters_[name]; }
+    void send_binding_error_unrecognized(const Ipv6Address& source);
     // What a PBU to an `oai` LMA said, for the PBA that answers it.
     struct SentPbu {
         std::uint8_t identifier_subtype = 0;

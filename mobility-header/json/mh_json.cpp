@@ -133,6 +133,10 @@ FlagSet update_notification_flags() {
     return {{{"A", update_notification_flag::kA}, {"D", update_notification_flag::kD}}, 8};
 }
 
+FlagSet subscription_response_flags() {
+    return {{{"I", subscription_response_flag::kI}}, 8};
+}
+
 json flags_to_json(std::uint16_t flags, const FlagSet& set) {
     json out = json::array();
     for (int bit = set.width_bits - 1; bit >= 0; --bit) {
@@ -813,15 +817,17 @@ json options_to_json(const Options& options, const ExtensionCodePoints& cp) {
 
 // ---------------------------------------------------------------- messages
 
-constexpr std::array<std::string_view, 10> kMessageKinds = {
-    "pbu", "pba", "bu", "ba", "be", "heartbeat", "bri", "bra", "upn", "upa"};
+constexpr std::array<std::string_view, 12> kMessageKinds = {
+    "pbu", "pba", "bu", "ba", "be", "heartbeat", "bri", "bra", "upn", "upa",
+    "subscription_query", "subscription_response"};
 
 Message message_from_object(const json& j, const ExtensionCodePoints& cp) {
     if (!j.is_object())
         fail("message", "expected a JSON object");
     const auto type_it = j.find("type");
     if (type_it == j.end())
-        fail("type", "missing (one of pbu pba bu ba be heartbeat bri bra upn upa)");
+        fail("type", "missing (one of pbu pba bu ba be heartbeat bri bra upn upa subscription_query "
+                     "subscription_response)");
     if (!type_it->is_string())
         fail("type", "expected a string such as \"pbu\"");
     const auto kind = type_it->get<std::string>();
@@ -894,6 +900,17 @@ Message message_from_object(const json& j, const ExtensionCodePoints& cp) {
         UpdateNotificationAcknowledgement m;
         m.sequence = r.optional_uint<std::uint16_t>("sequence", 0);
         m.status = r.optional_uint<std::uint8_t>("status", 0);
+        m.options = options_from_json(r, cp);
+        message = std::move(m);
+    } else if (kind == "subscription_query") {
+        SubscriptionQuery m;
+        m.sequence = r.optional_uint<std::uint8_t>("sequence", 0);
+        m.options = options_from_json(r, cp);
+        message = std::move(m);
+    } else if (kind == "subscription_response") {
+        SubscriptionResponse m;
+        m.sequence = r.optional_uint<std::uint8_t>("sequence", 0);
+        m.flags = static_cast<std::uint8_t>(flags(subscription_response_flags()));
         m.options = options_from_json(r, cp);
         message = std::move(m);
     } else {
@@ -1013,6 +1030,15 @@ nlohmann::json to_json(const Message& m, const ExtensionCodePoints& cp, std::uin
                        j["type"] = "upa";
                        j["sequence"] = upa.sequence;
                        j["status"] = upa.status;
+                   },
+                   [&](const SubscriptionQuery& q) {
+                       j["type"] = "subscription_query";
+                       j["sequence"] = q.sequence;
+                   },
+                   [&](const SubscriptionResponse& r) {
+                       j["type"] = "subscription_response";
+                       j["sequence"] = r.sequence;
+                       j["flags"] = flags_to_json(r.flags, subscription_response_flags());
                    },
                },
                m);

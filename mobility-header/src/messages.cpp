@@ -27,6 +27,8 @@ MessageType message_type_of(const Message& message) {
             [](const UpdateNotificationAcknowledgement&) {
                 return MessageType::kUpdateNotificationAck;
             },
+            [](const SubscriptionQuery&) { return MessageType::kSubscriptionQuery; },
+            [](const SubscriptionResponse&) { return MessageType::kSubscriptionResponse; },
         },
         message);
 }
@@ -44,6 +46,8 @@ std::string_view message_kind(const Message& message) {
             [](const BindingRevocationAcknowledgement&) -> std::string_view { return "bra"; },
             [](const UpdateNotification&) -> std::string_view { return "upn"; },
             [](const UpdateNotificationAcknowledgement&) -> std::string_view { return "upa"; },
+            [](const SubscriptionQuery&) -> std::string_view { return "subscription_query"; },
+            [](const SubscriptionResponse&) -> std::string_view { return "subscription_response"; },
         },
         message);
 }

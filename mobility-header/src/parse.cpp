@@ -389,6 +389,9 @@ std::optional<std::size_t> fixed_size(std::uint8_t mh_type) {
             return 12;
         case MessageType::kBindingError:
             return 24;
+        case MessageType::kSubscriptionQuery:
+        case MessageType::kSubscriptionResponse:
+            return 8;
     }
     return std::nullopt;
 }
@@ -455,6 +458,18 @@ Message parse_fixed(std::uint8_t mh_type, Reader& r) {
             m.sequence = r.u16();
             m.status = r.u8();
             r.skip(3);
+            return m;
+        }
+        case MessageType::kSubscriptionQuery: {
+            SubscriptionQuery m;
+            m.sequence = r.u8();
+            r.skip(1);
+            return m;
+        }
+        case MessageType::kSubscriptionResponse: {
+            SubscriptionResponse m;
+            m.sequence = r.u8();
+            m.flags = r.u8();
             return m;
         }
     }

@@ -397,6 +397,14 @@ void write_fixed(Writer& w, const Message& message) {
                        w.u8(m.status);
                        w.zeros(3);
                    },
+                   [&](const SubscriptionQuery& m) {
+                       w.u8(m.sequence);
+                       w.u8(0);
+                   },
+                   [&](const SubscriptionResponse& m) {
+                       w.u8(m.sequence);
+                       w.u8(m.flags);
+                   },
                },
                message);
 }

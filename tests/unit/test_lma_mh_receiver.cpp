@@ -276,6 +276,17 @@ TEST_CASE("lmad: messages an LMA does not act on are counted by kind", "[lma][mh
     CHECK(f.out.sent.empty());
 }
 
+TEST_CASE("lmad: RFC 7161 Subscription Query / Response, not implemented yet, get Binding Error 2 "
+          "as an unrecognized MH type",
+          "[lma][mh]") {
+    Fixture f;
+    f.deliver(mh::SubscriptionQuery{1, {mh::MobileNodeIdentifier{1, {'m', 'n'}}}});
+    f.deliver(mh::SubscriptionResponse{1, 0, {mh::MobileNodeIdentifier{1, {'m', 'n'}}}});
+    REQUIRE(f.out.sent.size() == 2);
+    for (const auto& sent : f.out.sent) CHECK(std::get<mh::BindingError>(sent.message).status == 2);
+    CHECK(f.receiver->counter("binding_errors_sent") == 2);
+}
+
 TEST_CASE("lmad: ordering = sequence removes the Timestamp option before the engine", "[lma][mh]") {
     Fixture f(Ordering::kSequence);
     f.deliver(pbu_with_timestamp(5));

@@ -227,6 +227,12 @@ TEST_CASE("magd MH receiver: PBA to the engine, heartbeat answered, drops counte
     f.deliver(kLma, bu);
     CHECK(f.receiver.counter("unexpected_bu") == 1);
 
+    // RFC 7161 messages, not implemented yet: Binding Error 2 (unrecognized type).
+    const std::size_t before = f.wire.sent.size();
+    f.deliver(kLma, mh::SubscriptionQuery{1, {mh::MobileNodeIdentifier{1, {'m', 'n'}}}});
+    REQUIRE(f.wire.sent.size() == before + 1);
+    CHECK(std::get<mh::BindingError>(f.wire.sent.back().second).status == 2);
+
     const std::vector<std::uint8_t> garbage{59, 0, 99, 0, 0, 0};
     ReceivedPacket p;
     p.mh = garbage;

@@ -140,6 +140,48 @@ TEST_CASE("Messages without options have the minimum Header Len", "[mh][golden]"
           Bytes{59, 1, 19, 0, 0, 0, 0, 7, 0, 1, 0x80, 0, 1, 2, 0, 0});
     CHECK(serialize(UpdateNotificationAcknowledgement{7, 132, {}}) ==
           Bytes{59, 1, 20, 0, 0, 0, 0, 7, 132, 0, 0, 0, 1, 2, 0, 0});
+    // RFC 7161 4.3.1.2 / 4.3.2.2: Sequence # (8 bits) and Reserved / I at
+    // offsets 6 and 7; without options the message is its 8-octet header.
+    CHECK(serialize(SubscriptionQuery{0xfe, {}}) == Bytes{59, 0, 22, 0, 0, 0, 0xfe, 0});
+    CHECK(serialize(SubscriptionResponse{0xfe, subscription_response_flag::kI, {}}) ==
+          Bytes{59, 0, 23, 0, 0, 0, 0xfe, 0x80});
+}
+
+TEST_CASE("RFC 7161 Subscription Query / Response with MN-ID and option 57 round trip",
+          "[mh][golden]") {
+    const Option mn_id = MobileNodeIdentifier{mn_id_subtype::kNai, {'m', 'n', '1'}};
+    const Message query = SubscriptionQuery{7, {mn_id, HomeNetworkPrefix{64, v6("2001:db8:8000::")}}};
+    const Bytes q = serialize(query);
+    REQUIRE(q.size() % 8 == 0);
+    CHECK(q[2] == 22);
+    CHECK(q[6] == 7);
+    auto parsed = parse(q);
+    REQUIRE(std::holds_alternative<Parsed>(parsed));
+    CHECK(std::get<Parsed>(parsed).message == query);
+    CHECK(message_kind(query) == "subscription_query");
+
+    MulticastAddressRecord record;
+    record.record_type = 1;  // MODE_IS_INCLUDE
+    record.multicast_address = v6("ff3e::4242:1");
+    record.sources = {v6("2001:db8:200::2")};
+    const Message response = SubscriptionResponse{
+        7, subscription_response_flag::kI, {mn_id, ActiveMulticastSubscriptionIpv6{143, record}}};
+    const Bytes r = serialize(response);
+    REQUIRE(r.size() % 8 == 0);
+    CHECK(r[2] == 23);
+    CHECK(r[7] == 0x80);
+    parsed = parse(r);
+    REQUIRE(std::holds_alternative<Parsed>(parsed));
+    CHECK(std::get<Parsed>(parsed).message == response);
+    CHECK(std::get<SubscriptionResponse>(std::get<Parsed>(parsed).message).has_information());
+    CHECK(message_kind(response) == "subscription_response");
+}
+
+TEST_CASE("RFC 7161 Subscription Query sequence numbers compare modulo 2^8", "[mh][sequence]") {
+    // Section 4.3.1.2's example: after 15, 0..15 and 143..255 are not newer.
+    for (int s = 0; s <= 15; ++s) CHECK_FALSE(subscription_sequence_newer(static_cast<std::uint8_t>(s), 15));
+    for (int s = 143; s <= 255; ++s) CHECK_FALSE(subscription_sequence_newer(static_cast<std::uint8_t>(s), 15));
+    for (int s = 16; s <= 142; ++s) CHECK(subscription_sequence_newer(static_cast<std::uint8_t>(s), 15));
 }
 
 TEST_CASE("Heartbeat response carries the Restart Counter at 4n+2", "[mh][golden]") {
@@ -521,7 +563,7 @@ struct Random {
         const auto n = u(8);
         for (std::uint64_t i = 0; i < n; ++i) opts.push_back(option());
         const auto s16 = static_cast<std::uint16_t>(u(65535));
-        switch (u(7)) {
+        switch (u(9)) {
             case 0: return BindingUpdate{s16, static_cast<std::uint16_t>(u(65535)), static_cast<std::uint16_t>(u(65535)), opts};
             case 1: return BindingAcknowledgement{u8(), u8(), s16, static_cast<std::uint16_t>(u(65535)), opts};
             case 2: return BindingError{u8(), a6(), opts};
@@ -529,6 +571,8 @@ struct Random {
             case 4: return BindingRevocationIndication{u8(), s16, u8(), opts};
             case 5: return BindingRevocationAcknowledgement{u8(), s16, u8(), opts};
             case 6: return UpdateNotification{s16, static_cast<std::uint16_t>(u(65535)), u8(), opts};
+            case 7: return SubscriptionQuery{u8(), opts};
+            case 8: return SubscriptionResponse{u8(), u8(), opts};
             default: return UpdateNotificationAcknowledgement{s16, u8(), opts};
         }
     }
@@ -552,7 +596,9 @@ TEST_CASE("Random messages round trip and every option meets its alignment", "[m
         INFO("message " << i << " kind " << message_kind(m));
         CHECK(wire.size() % 8 == 0);
         CHECK(wire[1] == wire.size() / 8 - 1);
-        check_alignment(wire, std::holds_alternative<BindingError>(m) ? 24 : 12);
+        const bool eight = std::holds_alternative<SubscriptionQuery>(m) ||
+                           std::holds_alternative<SubscriptionResponse>(m);
+        check_alignment(wire, std::holds_alternative<BindingError>(m) ? 24 : eight ? 8 : 12);
         const Parsed p = expect_parsed(parse(wire));
         CHECK(p.message == m);
         CHECK(p.length == wire.size());

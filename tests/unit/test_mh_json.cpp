@@ -415,6 +415,17 @@ TEST_CASE("JSON round trip of every message type", "[json]") {
         check_round_trip({{"type", "upa"}, {"sequence", 5}, {"status", 129}, {"options", {mnid}}},
                          UpdateNotificationAcknowledgement{5, 129, {mnid_option}});
     }
+    SECTION("subscription_query") {
+        check_round_trip({{"type", "subscription_query"}, {"sequence", 200}, {"options", {mnid}}},
+                         SubscriptionQuery{200, {mnid_option}});
+    }
+    SECTION("subscription_response") {
+        check_round_trip({{"type", "subscription_response"},
+                          {"sequence", 200},
+                          {"flags", {"I"}},
+                          {"options", {mnid}}},
+                         SubscriptionResponse{200, subscription_response_flag::kI, {mnid_option}});
+    }
 }
 
 TEST_CASE("Message -> JSON -> Message for a PBU with every option", "[json]") {

@@ -19,8 +19,9 @@ DESCRIPTION
     section 6.1) between their wire form and a JSON form, one JSON object per
     line. It knows the Binding Update / Acknowledgement / Error (RFC 6275),
     their proxy forms PBU / PBA (RFC 5213), Heartbeat (RFC 5847), Binding
-    Revocation Indication / Acknowledgement (RFC 5846) and Update Notification
-    / Acknowledgement (RFC 7077), with the mobility options of those RFCs and of
+    Revocation Indication / Acknowledgement (RFC 5846), Update Notification /
+    Acknowledgement (RFC 7077) and Subscription Query / Response (RFC 7161),
+    with the mobility options of those RFCs and of
     RFC 3963, 4283, 4285, 5094, 5555, 5844, 5845, 6602, 7161 and 8885.
 
     decode  reads Mobility Headers and prints each as one JSON object on
@@ -82,12 +83,15 @@ JSON FORM
                    "prefix":"2001:db8:1::/64"},
                   {"type":23, "name":"handoff_indicator", "value":1}]}
 
-    type      pbu | pba | bu | ba | be | heartbeat | bri | bra | upn | upa.
+    type      pbu | pba | bu | ba | be | heartbeat | bri | bra | upn | upa |
+              subscription_query | subscription_response (RFC 7161).
               pbu/pba are a BU/BA with the P flag; on encode they set P.
-    sequence  16-bit sequence number (32-bit for heartbeat).
+    sequence  16-bit sequence number (32-bit for heartbeat, 8-bit for
+              subscription_query / subscription_response).
     flags     letters: bu A H L K M R P F T B S D C; ba K R P T B S D;
-              heartbeat U R; bri/bra P V G; upn A D. A set bit without a
-              letter is a hex mask string such as "0x0004" (accepted back).
+              heartbeat U R; bri/bra P V G; upn A D; subscription_response
+              I. A set bit without a letter is a hex mask string such as
+              "0x0004" (accepted back).
     lifetime  bu, ba: in units of 4 seconds.
     status    ba, be, bra, upa.
     home_address  be.       trigger  bri.       reason  upn.

@@ -91,13 +91,42 @@ struct UpdateNotificationAcknowledgement {
     bool operator==(const UpdateNotificationAcknowledgement&) const = default;
 };
 
+// MH Type 22 [RFC 7161 section 4.3.1]: LMA -> previous MAG (reactive
+// handover) or new MAG -> LMA (PBA with S=1 and no context). Options: one
+// MN-ID (mandatory), HNPs (optional). The 8-bit sequence number is compared
+// modulo 2^8 (subscription_sequence_newer).
+struct SubscriptionQuery {
+    std::uint8_t sequence = 0;
+    Options options;
+    bool operator==(const SubscriptionQuery&) const = default;
+};
+
+// MH Type 23 [RFC 7161 section 4.3.2]: the answer, sequence copied; I flag
+// set iff Active Multicast Subscription options follow.
+struct SubscriptionResponse {
+    std::uint8_t sequence = 0;
+    std::uint8_t flags = 0;  // subscription_response_flag::kI
+    Options options;
+    bool has_information() const { return (flags & subscription_response_flag::kI) != 0; }
+    bool operator==(const SubscriptionResponse&) const = default;
+};
+
+// RFC 7161 section 4.3.1.2: `received` is newer than `last` when it is not in
+// the range of `last` and the 128 values before it (modulo 2^8).
+inline bool subscription_sequence_newer(std::uint8_t received, std::uint8_t last) {
+    return static_cast<std::uint8_t>(received - last) != 0 &&
+           static_cast<std::uint8_t>(received - last) < 128;
+}
+
 using Message = std::variant<BindingUpdate, BindingAcknowledgement, BindingError, Heartbeat,
                              BindingRevocationIndication, BindingRevocationAcknowledgement,
-                             UpdateNotification, UpdateNotificationAcknowledgement>;
+                             UpdateNotification, UpdateNotificationAcknowledgement,
+                             SubscriptionQuery, SubscriptionResponse>;
 
 MessageType message_type_of(const Message& message);
 
 // "pbu" | "bu" | "pba" | "ba" | "be" | "heartbeat" | "bri" | "bra" | "upn" | "upa"
+// | "subscription_query" | "subscription_response"
 std::string_view message_kind(const Message& message);
 
 const Options& options_of(const Message& message);

@@ -35,6 +35,8 @@ enum class MessageType : std::uint8_t {
     kBindingRevocation = 16,       // RFC 5846 (BRI / BRA by octet 6)
     kUpdateNotification = 19,      // RFC 7077
     kUpdateNotificationAck = 20,   // RFC 7077
+    kSubscriptionQuery = 22,       // RFC 7161 section 4.3.1
+    kSubscriptionResponse = 23,    // RFC 7161 section 4.3.2
 };
 
 // Mobility option types [PROTOCOL.md 12.4].
@@ -165,6 +167,11 @@ namespace update_notification_flag {
 inline constexpr std::uint8_t kA = 0x80;
 inline constexpr std::uint8_t kD = 0x40;
 }  // namespace update_notification_flag
+
+// Subscription Response flags (octet 7) [RFC 7161 section 4.3.2.2].
+namespace subscription_response_flag {
+inline constexpr std::uint8_t kI = 0x80;  // multicast subscription information present
+}  // namespace subscription_response_flag
 
 // Configurable code points of the draft-asaeda multicast extension
 // (PROTOCOL.md 9.1). The draft asks for BU flag 0x0100, which IANA assigned to
