@@ -393,17 +393,13 @@ void LmaDaemon::peer_restarted(const Ipv6Address& mag, std::uint32_t old_value,
 std::string LmaDaemon::reload_auth() {
     if (config_.config_file.empty())
         return "no configuration file: [mags] auth unchanged";
-    auto peers = auth::reloaded_peers(load_config({"--config", config_.config_file}));
-    if (!peers) {
+    auto now = auth::reload(*auth_, config_.auth, load_config({"--config", config_.config_file}), "mags",
+                                 kContext);
+    if (!now) {
         ++counters_["reload_failures"];
-        PMIP_WARNING(kMh, kContext, "[mags] auth not reloaded (keys stay): " + peers.error().what);
-        throw ControlError("[mags] auth not reloaded (keys stay): " + peers.error().what);
+        throw ControlError(now.error().what);
     }
-    config_.auth = std::move(*peers);
-    auth_->set_peers(config_.auth);
-    const std::string now = auth::describe(config_.auth);
-    PMIP_INFO(kMh, kContext, "signalling authentication reloaded: " + now);
-    return now;
+    return *now;
 }
 
 json LmaDaemon::reload() {

@@ -1010,17 +1010,13 @@ json MagDaemon::detach_command(const json& request) {
 std::string MagDaemon::reload_auth() {
     if (config_.config_file.empty())
         return "no configuration file: [lmas] auth unchanged";
-    auto peers = auth::reloaded_peers(load_config({"--config", config_.config_file}));
-    if (!peers) {
+    auto now = auth::reload(*auth_, config_.auth, load_config({"--config", config_.config_file}), "lmas",
+                                 kContext);
+    if (!now) {
         ++counters_["reload_failures"];
-        PMIP_WARNING(kMh, kContext, "[lmas] auth not reloaded (keys stay): " + peers.error().what);
-        throw ControlError("[lmas] auth not reloaded (keys stay): " + peers.error().what);
+        throw ControlError(now.error().what);
     }
-    config_.auth = std::move(*peers);
-    auth_->set_peers(config_.auth);
-    const std::string now = auth::describe(config_.auth);
-    PMIP_INFO(kMh, kContext, "signalling authentication reloaded: " + now);
-    return now;
+    return *now;
 }
 
 json MagDaemon::reload() {

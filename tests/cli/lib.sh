@@ -71,3 +71,29 @@ cli_cleanup() {
     [[ -z $pids ]] || kill $pids 2>/dev/null
     rm -rf "$WORK"
 }
+
+# check_auth_keys SECTION PEER DAEMON-COMMAND...: the SECTION.auth key
+# ([mags] of lmad, [lmas] of magd; issue 16) at --check and at start, with
+# DAEMON-COMMAND (the daemon and options that make an otherwise valid run):
+# an owner-only key file passes, one others can read fails naming the file
+# and its mode (and the daemon refuses to start), a reserved SPI and an
+# unknown algorithm fail naming why; --help documents the key.
+check_auth_keys() {
+    local section=$1 peer=$2
+    shift 2
+    local daemon=("$@")
+    printf '00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\n' >"$WORK/peer.key"
+    chmod 600 "$WORK/peer.key"
+    local ok=("${daemon[@]}" "--$section.auth" "$peer required 1000 hmac-sha256 $WORK/peer.key")
+    check "$section.auth with an owner-only key passes --check" status 0 "${ok[@]}" --check
+    chmod 644 "$WORK/peer.key"
+    check "a key file others can read fails --check" status 1 "${ok[@]}" --check
+    check "... naming the file and its mode" grep -q "$section.auth: key file $WORK/peer.key is accessible to group or others (mode 0644" "$WORK/err"
+    check "${daemon[0]##*/} refuses to start with it (exit 1)" status 1 "${ok[@]}"
+    chmod 600 "$WORK/peer.key"
+    check "a reserved SPI fails --check" status 1 "${ok[@]/1000 hmac/200 hmac}" --check
+    check "... saying 0-255 are reserved" grep -q "$section.auth: SPI \"200\" is not a number from 256 to 4294967295 (0-255 are reserved" "$WORK/err"
+    check "an unknown algorithm fails --check naming the choices" status 1 "${ok[@]/hmac-sha256/md5}" --check
+    check "... hmac-sha256|hmac-sha1-96" grep -q '"md5" is not an algorithm (hmac-sha256|hmac-sha1-96)' "$WORK/err"
+    check "--help documents $section.auth" bash -c "'${daemon[0]}' --help | grep -q '^    $section.auth = (repeatable'"
+}

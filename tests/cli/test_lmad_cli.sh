@@ -52,21 +52,7 @@ check "bad choice reported at its line" grep -qx "$WORK/bad.conf:9: heartbeat.on
 check "policy store problems reported with the entry member" grep -qx "$WORK/policy.json: mobile_nodes\[0\].prefixes\[0\]: not an IPv6 prefix or address: \"nope\"" "$WORK/err"
 check "lmad refuses to start with the broken configuration (exit 1)" status 1 "$LMAD" --config "$WORK/bad.conf"
 
-# [mags] auth (issue 16): key files owner-only, lines checked at --check.
-printf '00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\n' >"$WORK/peer.key"
-chmod 600 "$WORK/peer.key"
-AUTH_OK=("$LMAD" --config "$CONF/lmad.conf" --policy.store "$CONF/lmad-policy.json" --control.socket "$WORK/lmad.sock" --state.file "$WORK/lmad.state" --mags.auth "2001:db8:100::/64 required 1000 hmac-sha256 $WORK/peer.key")
-check "mags.auth with an owner-only key passes --check" status 0 "${AUTH_OK[@]}" --check
-chmod 644 "$WORK/peer.key"
-check "a key file others can read fails --check" status 1 "${AUTH_OK[@]}" --check
-check "... naming the file and its mode" grep -q "mags.auth: key file $WORK/peer.key is accessible to group or others (mode 0644" "$WORK/err"
-check "lmad refuses to start with it (exit 1)" status 1 "${AUTH_OK[@]}"
-chmod 600 "$WORK/peer.key"
-check "a reserved SPI fails --check" status 1 "${AUTH_OK[@]/1000 hmac/200 hmac}" --check
-check "... saying 0-255 are reserved" grep -q "mags.auth: SPI \"200\" is not a number from 256 to 4294967295 (0-255 are reserved" "$WORK/err"
-check "an unknown algorithm fails --check naming the choices" status 1 "${AUTH_OK[@]/hmac-sha256/md5}" --check
-check "... hmac-sha256|hmac-sha1-96" grep -q '"md5" is not an algorithm (hmac-sha256|hmac-sha1-96)' "$WORK/err"
-check "--help documents mags.auth" bash -c "'$LMAD' --help | grep -q '^    mags.auth = (repeatable'"
+check_auth_keys mags 2001:db8:100::/64 "$LMAD" --config "$CONF/lmad.conf" --policy.store "$CONF/lmad-policy.json" --control.socket "$WORK/lmad.sock" --state.file "$WORK/lmad.state"
 
 check "pmipctl --help exits 0" bash -c "'$PMIPCTL' --help | grep -q '^EXIT STATUS'"
 check "pmipctl without a command exits 2" status 2 "$PMIPCTL"

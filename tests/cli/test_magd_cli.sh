@@ -57,20 +57,6 @@ check "... and says why" grep -q "configuration has errors; not starting" "$WORK
 check "a missing --config file is an error naming it" status 1 "$MAGD" --config "$WORK/none.conf" --check
 check "... with the path" grep -q "^$WORK/none.conf: cannot be read" "$WORK/err"
 
-# [lmas] auth (issue 16): key files owner-only, lines checked at --check.
-printf '00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\n' >"$WORK/peer.key"
-chmod 600 "$WORK/peer.key"
-AUTH_OK=("$MAGD" --config "$CONF/magd.conf" --policy.store "$CONF/magd-policy.json" --control.socket "$WORK/magd.sock" --lmas.auth "2001:db8:100::1 required 1000 hmac-sha256 $WORK/peer.key")
-check "lmas.auth with an owner-only key passes --check" status 0 "${AUTH_OK[@]}" --check
-chmod 644 "$WORK/peer.key"
-check "a key file others can read fails --check" status 1 "${AUTH_OK[@]}" --check
-check "... naming the file and its mode" grep -q "lmas.auth: key file $WORK/peer.key is accessible to group or others (mode 0644" "$WORK/err"
-check "magd refuses to start with it (exit 1)" status 1 "${AUTH_OK[@]}"
-chmod 600 "$WORK/peer.key"
-check "a reserved SPI fails --check" status 1 "${AUTH_OK[@]/1000 hmac/200 hmac}" --check
-check "... saying 0-255 are reserved" grep -q "lmas.auth: SPI \"200\" is not a number from 256 to 4294967295 (0-255 are reserved" "$WORK/err"
-check "an unknown algorithm fails --check naming the choices" status 1 "${AUTH_OK[@]/hmac-sha256/md5}" --check
-check "... hmac-sha256|hmac-sha1-96" grep -q '"md5" is not an algorithm (hmac-sha256|hmac-sha1-96)' "$WORK/err"
-check "--help documents lmas.auth" bash -c "'$MAGD' --help | grep -q '^    lmas.auth = (repeatable'"
+check_auth_keys lmas 2001:db8:100::1 "$MAGD" --config "$CONF/magd.conf" --policy.store "$CONF/magd-policy.json" --control.socket "$WORK/magd.sock"
 
 ((FAILURES == 0)) || finish  # no summary line when every check passed

@@ -267,6 +267,16 @@ check_tunnel_backend() {  # check_tunnel_backend WHO...
             test "$got" = "$want"
     done
 }
+# start_capture NS IFACE FILE FILTER: dumpcap in namespace NS on IFACE into
+# FILE (its own messages in FILE.log); CAP is its PID (stop it with
+# `stop_pid $CAP INT` before reading FILE). Succeeds once it captures (10 s
+# at most, scaled).
+start_capture() {
+    ip netns exec "$1" dumpcap -q -i "$2" -f "$4" -w "$3" >"$3.log" 2>&1 &
+    CAP=$!
+    PIDS+=($CAP)
+    wait_until 10 grep -q "Capturing on" "$3.log"
+}
 q() {  # q WHO "PMIPCTL-ARGS" EXPR
     $TB ctl "$TESTBED" "$1" --json $2 2>/dev/null |
         "$PY" -c "import json,sys; d=json.load(sys.stdin); print($3)"

@@ -35,12 +35,7 @@ need_tools tshark dumpcap
 check "testbed up with authenticated signalling" testbed_up "$NAME" "$BUILD" 1 auth || finish
 check "lmad says which peers it authenticates" grep -q "signalling authentication: required for 2001:db8:101::11/128 (SPI 1000 hmac-sha256)" "$TB_STATE/lmad.log"
 
-capture() {  # capture NODE IFACE FILE: MH packets; sets CAP
-    ip netns exec "$NAME-$1" dumpcap -i "$2" -f "ip6 proto 135" -w "$3" >"$3.log" 2>&1 &
-    CAP=$!
-    PIDS+=($CAP)
-    wait_until 10 grep -q "Capturing on" "$3.log"
-}
+capture() { start_capture "$NAME-$1" "$2" "$3" "ip6 proto 135"; }  # capture NODE IFACE FILE: MH only
 check "dumpcap captures on mag1's u1" capture mag1 u1 "$WORK/u1.pcapng"
 CAP1=$CAP
 check "dumpcap captures on mag2's u2" capture mag2 u2 "$WORK/u2.pcapng"

@@ -42,12 +42,7 @@ ip -n "$NAME-lma" xfrm state >"$WORK/lma-state.txt"
 check "the LMA's kernel holds ESP transport SAs and Mobility Header policies" \
     sh -c "grep -q 'proto esp' '$WORK/lma-state.txt' && grep -q 'mode transport' '$WORK/lma-state.txt' && grep -Eq 'proto (135|mobility-header|ipv6-mh)' '$WORK/lma-policy.txt'"
 
-capture() {  # capture NODE IFACE FILE: everything IPv6; sets CAP
-    ip netns exec "$NAME-$1" dumpcap -i "$2" -f "ip6" -w "$3" >"$3.log" 2>&1 &
-    CAP=$!
-    PIDS+=($CAP)
-    wait_until 10 grep -q "Capturing on" "$3.log"
-}
+capture() { start_capture "$NAME-$1" "$2" "$3" ip6; }  # capture NODE IFACE FILE: all IPv6
 check "dumpcap on lma's l1" capture lma l1 "$WORK/l1.pcapng"
 CAP1=$CAP
 check "dumpcap on lma's l2" capture lma l2 "$WORK/l2.pcapng"

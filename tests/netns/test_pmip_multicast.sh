@@ -58,11 +58,7 @@ PIDS+=($TX)
 sleep 4
 # --- handover while the stream runs ----------------------------------------------
 # What mag2 and mn1 say on mag2's access link, for tshark.
-ip netns exec "$NAME-mag2" dumpcap -i mn1 -f "ip6 and not udp" -w "$WORK/mag2-mn1.pcapng" >"$WORK/dumpcap.log" 2>&1 &
-CAP=$!
-PIDS+=($CAP)
-capturing() { grep -q "Capturing on" "$WORK/dumpcap.log"; }
-check "dumpcap captures on mag2's mn1" wait_until 10 capturing
+check "dumpcap captures on mag2's mn1" start_capture "$NAME-mag2" mn1 "$WORK/mag2-mn1.pcapng" "ip6 and not udp"
 # lmad is held (SIGSTOP) for 150 ms across the move, so mag2's PBA comes long
 # after mn1 answered the early query: the answer must be captured on the
 # link, kept, and handed to the proxy when the link becomes a downstream.

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "pmip/common/config_file.hpp"
+#include "pmip/common/log.hpp"
 #include "pmip/common/message_auth.hpp"
 #include "pmip/common/result.hpp"
 
@@ -34,19 +35,31 @@ std::vector<PeerSecurity> read_auth_keys(
 std::string auth_keys_help(std::string_view section, std::string_view peers,
                            std::string_view daemon);
 
-// A daemon's configuration re-read for a reload (its Load, whose config has
-// `auth`): the peers, or an error listing the file's problems (warnings do
-// not count). A reload takes all or nothing.
+// A reload of SECTION.auth from a daemon's re-read configuration (its Load,
+// whose config has `auth`): all or nothing. With no error in the file the
+// new lines go in force in `in_force` and `auth` (replay state kept) and the
+// result is describe() of them, logged; otherwise an error naming the
+// file's problems (warnings do not count), logged, and nothing changes.
+// `log_context` is the daemon's ("[lma]").
 template <typename Load>
-Expected<std::vector<PeerSecurity>> reloaded_peers(const Load& load) {
+Expected<std::string> reload(MessageAuthenticator& auth, std::vector<PeerSecurity>& in_force,
+                             const Load& load, std::string_view section,
+                             const char* log_context) {
     std::string text;
     for (const auto& p : load.problems) {
         if (!p.warning)
             text += (text.empty() ? "" : "; ") + p.to_string();
     }
-    if (!text.empty())
-        return Error{0, text};
-    return load.config.auth;
+    const std::string what = "[" + std::string(section) + "] auth";
+    if (!text.empty()) {
+        PMIP_WARNING(kMh, log_context, what + " not reloaded (keys stay): " + text);
+        return Error{0, what + " not reloaded (keys stay): " + text};
+    }
+    in_force = load.config.auth;
+    auth.set_peers(in_force);
+    const std::string now = describe(in_force);
+    PMIP_INFO(kMh, log_context, "signalling authentication reloaded: " + now);
+    return now;
 }
 
 }  // namespace pmip::auth
