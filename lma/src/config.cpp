@@ -65,6 +65,10 @@ constexpr config::KeySpec kKeys[] = {
     {"revocation.initial-timeout-ms", false},
     {"revocation.max-timeout-ms", false},
     {"revocation.max-retries", false},
+    {"sial.enabled", false},
+    {"sial.pba-timer-ms", false},
+    {"sial.query-timeout-ms", false},
+    {"sial.query-retries", false},
     {"multicast.enabled", false},
     {"multicast.upstream", false},
     {"multicast.table", false},
@@ -321,6 +325,16 @@ void validate(Validator& v, LmadConfig& c) {
     }
     v.number_into<unsigned>("revocation.max-retries", c.engine.revocation.max_retries, 0, 10);
 
+    // [sial] RFC 7161 multicast context transfer.
+    v.boolean_into("sial.enabled", c.engine.sial.enabled);
+    ms = 0;
+    v.number_into<unsigned>("sial.pba-timer-ms", ms, 0, 1000, " ms");
+    c.engine.sial.pba_timer = std::chrono::milliseconds(ms);
+    ms = 500;
+    v.number_into<unsigned>("sial.query-timeout-ms", ms, 50, 10000, " ms");
+    c.engine.sial.query_timeout = std::chrono::milliseconds(ms);
+    v.number_into<unsigned>("sial.query-retries", c.engine.sial.query_retries, 0, 10);
+
     // [multicast] RFC 6224 section 4.3: lmad is the MLD querier on its MAG
     // tunnels and the multicast anchor towards [multicast] upstream.
     {
@@ -482,6 +496,25 @@ CONFIGURATION KEYS (section.key = default)
     revocation.max-retries = 1
         BRIMaxRetriesNumber: retransmissions of an unanswered BRI (0..10);
         after the last one the revoked bindings are deleted anyway.
+    sial.enabled = true
+        Multicast context transfer (RFC 7161, SIAL): a MAG's de-registration
+        with the S flag leaves the MN's multicast subscriptions (option 57)
+        with its binding and the next MAG's registration with S set gets
+        them in its PBA; when the new MAG registers first, the previous MAG
+        is asked with a Subscription Query and the new MAG's own query is
+        answered when its answer comes. MAGs that do not set S see no
+        difference. false: S is never set in PBAs and Subscription Queries
+        and Responses are answered as an unrecognized type.
+    sial.pba-timer-ms = 0
+        RFC 7161 "PBA timer": how long a reactive handover's PBA waits for
+        the previous MAG's answer so the context can ride in it (0..1000;
+        0, as the RFC recommends, sends the PBA at once and the new MAG
+        queries).
+    sial.query-timeout-ms = 500
+        Wait for the previous MAG's Subscription Response (50..10000).
+    sial.query-retries = 1
+        Retransmissions of an unanswered Subscription Query (0..10); after
+        the last one the handover goes on without a context.
     multicast.enabled = false
         Anchor multicast for the MNs (RFC 6224 section 4.3): one MLD proxy
         instance with upstream [multicast] upstream and every MAG tunnel as a

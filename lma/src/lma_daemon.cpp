@@ -142,6 +142,16 @@ Status LmaDaemon::open(const LmadState& previous) {
                const mh::BindingRevocationAcknowledgement& bra) {
             engine_->handle_binding_revocation_acknowledgement(s, d, bra);
         };
+    if (c.engine.sial.enabled) {
+        handlers.subscription_query = [this](const Ipv6Address& s, const Ipv6Address& d,
+                                             const mh::SubscriptionQuery& q) {
+            engine_->handle_subscription_query(s, d, q);
+        };
+        handlers.subscription_response = [this](const Ipv6Address& s, const Ipv6Address& d,
+                                                const mh::SubscriptionResponse& r) {
+            engine_->handle_subscription_response(s, d, r);
+        };
+    }
     handlers.heartbeat_response = [this](const Ipv6Address& peer, std::uint32_t sequence,
                                          std::optional<std::uint32_t> counter, bool unsolicited) {
         if (heartbeat_)

@@ -6,6 +6,7 @@
 #include "pmip/common/log.hpp"
 #include "pmip/lma/ordering.hpp"
 #include "pmip/mh/codec.hpp"
+#include "lma_engine_parts.hpp"
 
 namespace pmip::lma {
 
@@ -23,21 +24,6 @@ Ipv6Prefix to_prefix(const mh::HomeNetworkPrefix& hnp) {
 
 }  // namespace
 
-// The parts of a PBU the pipeline uses, extracted once.
-struct LmaEngine::Pbu {
-    Ipv6Address source{};
-    Ipv6Address destination{};
-    const mh::BindingUpdate* message = nullptr;
-    MobileNodeIdentifier mn;         // the identity policy and the cache use
-    MobileNodeIdentifier signalled;  // the option as sent, when `mn` was mapped
-    bool has_mn_identifier = false;
-    LookupRequest lookup;
-    std::vector<mh::HomeNetworkPrefix> requested_prefixes;
-    std::optional<std::uint64_t> timestamp;
-    const mh::LinkLocalAddress* link_local = nullptr;
-    const mh::GreKey* gre = nullptr;
-    std::string ctx;
-};
 
 // A PBU held while the previous MAG is expected to de-register (B3 / C2).
 struct LmaEngine::Waiting {
@@ -125,6 +111,8 @@ LmaEngine::Pbu LmaEngine::extract(const Ipv6Address& source, const Ipv6Address& 
             pbu.gre = gre;
         } else if (const auto* acoa = std::get_if<mh::AlternateCareOfAddress>(&option)) {
             proxy_coa = acoa->address;  // RFC 6275 section 6.1.7
+        } else if (const auto* ams = std::get_if<mh::ActiveMulticastSubscriptionIpv6>(&option)) {
+            pbu.subscriptions.push_back(*ams);
         }
     }
     if (identity != nullptr && pbu.has_mn_identifier && *identity != pbu.mn) {
@@ -134,6 +122,7 @@ LmaEngine::Pbu LmaEngine::extract(const Ipv6Address& source, const Ipv6Address& 
     pbu.lookup.mn_identifier = pbu.mn;
     pbu.lookup.proxy_coa = proxy_coa;
     pbu.lookup.lifetime = message.lifetime;
+    pbu.multicast_signalling = (message.flags & mh::bu_flag::kS) != 0;
     pbu.ctx = context(pbu.mn, proxy_coa);
     return pbu;
 }
@@ -160,7 +149,8 @@ void LmaEngine::process(const Pbu& pbu) {
     if (const BindingCacheEntry* e = accepted_before(pbu)) {
         ++counters_.pbu_retransmissions_answered;
         PMIP_DEBUG(kBce, pbu.ctx, "retransmission of the accepted PBU: PBA repeated");
-        return send_pba(pbu, mh::status::kAccepted, e, std::nullopt, e->uplink_key);
+        return send_pba(pbu, mh::status::kAccepted, e, std::nullopt, e->uplink_key,
+                        sial_answer(*e, pbu.lookup.proxy_coa, pbu));
     }
     // Step 9, timestamp scheme: newer than every accepted timestamp of this MN.
     if (pbu.timestamp) {
@@ -450,6 +440,7 @@ void LmaEngine::create_session(const Pbu& pbu, const MobileNodePolicy& policy) {
     e.accepted_at = timers_.clock().now();
     e.timestamp = pbu.timestamp.value_or(0);
     e.sequence = m.sequence;
+    e.multicast_signalling = config_.sial.enabled && pbu.multicast_signalling;
     e.mag_link_local = (pbu.link_local && pbu.link_local->address != Ipv6Address{})
                            ? pbu.link_local->address
                            : config_.mag_link_local;
@@ -489,6 +480,8 @@ void LmaEngine::update_session(const Pbu& pbu, SessionId id, const MobileNodePol
     if (entry->gre && pbu.gre == nullptr) return reject(pbu, mh::status::kGreKeyOptionRequired);
 
     const bool handoff = entry->proxy_coa != pbu.lookup.proxy_coa;
+    const Ipv6Address previous = entry->proxy_coa;
+    const bool previous_signalling = entry->multicast_signalling;
     if (entry->state == BindingState::kDeregistering) {
         // Section 5.3.5: a valid registration during MinDelayBeforeBCEDelete
         // updates the entry and ends the wait.
@@ -532,12 +525,16 @@ void LmaEngine::update_session(const Pbu& pbu, SessionId id, const MobileNodePol
     entry->accepted_at = timers_.clock().now();
     if (pbu.timestamp) entry->timestamp = *pbu.timestamp;
     entry->sequence = m.sequence;
+    entry->multicast_signalling = config_.sial.enabled && pbu.multicast_signalling;
     arm_lifetime(*entry);
     ++counters_.pbu_accepted;
     PMIP_INFO(kBce, pbu.ctx,
               std::string(handoff ? "handoff" : "re-registration") + " of session " +
                   std::to_string(id));
-    send_pba(pbu, mh::status::kAccepted, entry, std::nullopt, entry->uplink_key);
+    if (!sial_registration(pbu, *entry, handoff, previous, previous_signalling)) {
+        send_pba(pbu, mh::status::kAccepted, entry, std::nullopt, entry->uplink_key,
+                 sial_answer(*entry, pbu.lookup.proxy_coa, pbu));
+    }
     if (superseded) release_data_path(*entry, *superseded, true);
 }
 
@@ -557,10 +554,14 @@ void LmaEngine::deregister(const Pbu& pbu, SessionId id) {
             PMIP_INFO(kBce, pbu.ctx, "de-registration from the MAG whose PBU was waiting: withdrawn");
             return send_pba(pbu, mh::status::kAccepted, nullptr);
         }
+        // RFC 7161 section 5.2.3: the previous MAG's de-registration may carry
+        // the context a query to it is waiting for.
+        sial_deregistration(pbu, *entry, false);
         ++counters_.pbu_ignored;
         PMIP_DEBUG(kBce, pbu.ctx, "de-registration from a MAG that does not hold the binding");
         return;
     }
+    sial_deregistration(pbu, *entry, true);
     ++counters_.pbu_accepted;
     if (pbu.timestamp) entry->timestamp = *pbu.timestamp;
     entry->sequence = pbu.message->sequence;
@@ -643,6 +644,7 @@ void LmaEngine::delete_session(SessionId id) {
         waiting_.erase(w);
     }
     revoking_.erase(id);
+    sial_forget(id);
     unbind_data_path(*entry);
     const auto prefixes = entry->home_network_prefixes;
     PMIP_INFO(kBce, context(entry->mn_identifier, entry->proxy_coa),
@@ -706,12 +708,13 @@ void LmaEngine::revocation_race(const Pbu& pbu, BindingCacheEntry& entry) {
 // Section 5.3.6 (PROTOCOL.md section 2.12).
 void LmaEngine::send_pba(const Pbu& pbu, std::uint8_t status, const BindingCacheEntry* entry,
                          std::optional<std::uint64_t> timestamp_override,
-                         std::optional<std::uint32_t> uplink_key) {
+                         std::optional<std::uint32_t> uplink_key, SialAnswer sial) {
     const mh::BindingUpdate& m = *pbu.message;
     const bool accepted = status < 128;
     mh::BindingAcknowledgement pba;
     pba.status = status;
     pba.flags = m.is_proxy() ? mh::ba_flag::kP : 0;
+    if (accepted && sial.s) pba.flags |= mh::ba_flag::kS;  // RFC 7161 section 4.2.1
     pba.sequence = (status == mh::status::kSequenceNumberOutOfWindow && entry) ? entry->sequence
                                                                                 : m.sequence;
     pba.lifetime = accepted && entry ? entry->lifetime : 0;
@@ -746,6 +749,10 @@ void LmaEngine::send_pba(const Pbu& pbu, std::uint8_t status, const BindingCache
     // GRE key: on success with GRE, the uplink key (or no key); never with status 2.
     if (accepted && entry && entry->gre && status != mh::status::kGreKeyOptionNotRequired) {
         pba.options.push_back(mh::GreKey{uplink_key});
+    }
+    if (accepted && sial.s && sial.records) {
+        for (const auto& r : *sial.records) pba.options.push_back(r);
+        if (!sial.records->empty()) ++counters_.sial_contexts_in_pba;
     }
     sender_.send(pbu.destination, pbu.source, pba);
 }

@@ -353,9 +353,21 @@ void MhReceiver::dispatch(const ReceivedPacket& packet, mh::Parsed& parsed, Peer
         log_drop(packet, "MAG-initiated Binding Revocation Indication answered with status 134");
         return count("bri_answered_not_supported");
     }
+    if (const auto* sq = std::get_if<mh::SubscriptionQuery>(&message)) {
+        if (handlers_.subscription_query) {
+            count("subscription_queries");
+            return handlers_.subscription_query(packet.source, packet.destination, *sq);
+        }
+    }
+    if (const auto* sr = std::get_if<mh::SubscriptionResponse>(&message)) {
+        if (handlers_.subscription_response) {
+            count("subscription_responses");
+            return handlers_.subscription_response(packet.source, packet.destination, *sr);
+        }
+    }
     if (std::holds_alternative<mh::SubscriptionQuery>(message) ||
         std::holds_alternative<mh::SubscriptionResponse>(message)) {
-        // RFC 7161 (SIAL) is not implemented yet: answered as an MH type we do
+        // SIAL disabled ([sial] enabled = false): answered as an MH type we do
         // not recognize (RFC 6275 section 9.2), which tells the peer so.
         return react(packet, mh::ParseError{mh::ParseErrorKind::kUnknownMessageType,
                                             mh::Reaction::kSendBindingErrorUnrecognizedType, 2});

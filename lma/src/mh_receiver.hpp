@@ -127,6 +127,13 @@ struct MhReceiverHandlers {
     std::function<void(const Ipv6Address& source, const Ipv6Address& destination,
                        const mh::BindingRevocationAcknowledgement& bra)>
         binding_revocation_acknowledgement;
+    // RFC 7161; when unset the messages are answered as an unrecognized MH type.
+    std::function<void(const Ipv6Address& source, const Ipv6Address& destination,
+                       const mh::SubscriptionQuery& query)>
+        subscription_query;
+    std::function<void(const Ipv6Address& source, const Ipv6Address& destination,
+                       const mh::SubscriptionResponse& response)>
+        subscription_response;
 };
 
 class MhReceiver {

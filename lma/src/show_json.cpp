@@ -43,7 +43,8 @@ json binding_json(const BindingCacheEntry& entry, const SessionTunnel* tunnel, T
            {"handoff_indicator", entry.handoff_indicator},
            {"timestamp", entry.timestamp},
            {"sequence", entry.sequence},
-           {"mag_link_local", to_string(entry.mag_link_local)}};
+           {"mag_link_local", to_string(entry.mag_link_local)},
+           {"multicast_signalling", entry.multicast_signalling}};
     j["mn_link_layer_identifier"] = entry.mn_link_layer_identifier.empty()
                                         ? json(nullptr)
                                         : json(hex_string(entry.mn_link_layer_identifier));
@@ -104,7 +105,22 @@ json engine_counters_json(const LmaCounters& c) {
                 {"bra_unknown_sequence", c.bra_unknown_sequence},
                 {"bra_wrong_source", c.bra_wrong_source},
                 {"sessions_revoked", c.sessions_revoked},
-                {"pbu_during_revocation", c.pbu_during_revocation}};
+                {"pbu_during_revocation", c.pbu_during_revocation},
+                {"sial",
+                 {{"contexts_stored", c.sial_contexts_stored},
+                  {"contexts_in_pba", c.sial_contexts_in_pba},
+                  {"queries_sent", c.sial_queries_sent},
+                  {"query_retransmissions", c.sial_query_retransmissions},
+                  {"queries_timed_out", c.sial_queries_timed_out},
+                  {"responses_received", c.sial_responses_received},
+                  {"responses_unmatched", c.sial_responses_unmatched},
+                  {"contexts_from_deregistration", c.sial_contexts_from_deregistration},
+                  {"pbas_held", c.sial_pbas_held},
+                  {"pba_timer_expired", c.sial_pba_timer_expired},
+                  {"queries_received", c.sial_queries_received},
+                  {"queries_unknown", c.sial_queries_unknown},
+                  {"responses_sent", c.sial_responses_sent},
+                  {"responses_with_context", c.sial_responses_with_context}}}};
 }
 
 }  // namespace pmip::lma

@@ -65,6 +65,7 @@ constexpr KeySpec kKeys[] = {
     {"multicast.query-response-interval-ms", false},
     {"multicast.last-listener-query-interval-ms", false},
     {"multicast.fast-leave", false},
+    {"multicast.context-transfer", false},
     {"lmas.profile", true},
     {"lmas.auth", true},
     {"lmas.auth-replay-window-ms", false},
@@ -255,6 +256,13 @@ void validate(Validator& v, MagdConfig& c) {
         v.number_into<std::uint32_t>("multicast.table-base", m.table_base, 1, 0xefffffff);
         mcast::read_forwarding_key(v, m.forwarding);
         mcast::read_querier_keys(v, m.querier, mcast::FastLeaveKey::kPresent);
+        if (const Value* t = v.single("multicast.context-transfer")) {
+            if (t->text == "sial" || t->text == "off")
+                m.context_transfer = t->text == "sial";
+            else
+                v.error(*t, "multicast.context-transfer", "\"" + t->text + "\" is not sial|off");
+        }
+        c.engine.multicast_context_transfer = m.enabled && m.context_transfer;
     }
 
     // [lmas]
@@ -450,6 +458,17 @@ CONFIGURATION KEYS (section.key = default)
     multicast.fast-leave = true
         Act on a leave at once when the tracked listener was the last one
         (explicit tracking, RFC 6224 section 4.7).
+    multicast.context-transfer = sial
+        sial: multicast context transfer of RFC 7161 for MNs admitted to
+        multicast. PBUs carry the S flag; a departing MN's de-registration
+        carries its groups and sources (options 57) and the LMA's
+        Subscription Query about it is answered; a new MN's groups come in
+        the PBA (or in the answer to our Subscription Query) and are set up
+        on its link before it reports them, so its streams resume with the
+        unicast path. MLD then confirms them (groups the MN does not report
+        again expire by RFC 3810 timers). An LMA without SIAL ignores the
+        flag: nothing changes. off: no S flag; Subscription Queries are
+        answered as an unrecognized type.
     lmas.profile = (repeatable) "ADDRESS-OR-PREFIX rfc5213|oai"
         Peer profile of LMAs; oai talks to OpenAirInterface/UMIP pmip6d
         (PBAs without the P flag accepted, MN-LL-ID sent as the 8-octet

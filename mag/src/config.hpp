@@ -97,6 +97,9 @@ struct McastConfig {
         q.fast_leave = true;
         return q;
     }();
+    // RFC 7161 multicast context transfer (S flag, options 57, Subscription
+    // Query / Response) for MNs admitted to multicast.
+    bool context_transfer = true;
 };
 
 struct MagdConfig {

@@ -128,6 +128,14 @@ Status MagDaemon::open() {
         if (heartbeat_)
             heartbeat_->binding_error_received(peer);
     };
+    if (c.engine.multicast_context_transfer) {
+        handlers.subscription_query = [this](const Ipv6Address& lma, const mh::SubscriptionQuery& q) {
+            engine_->handle_subscription_query(lma, q);
+        };
+        handlers.subscription_response = [this](const Ipv6Address& lma, const mh::SubscriptionResponse& r) {
+            engine_->handle_subscription_response(lma, r);
+        };
+    }
     // Engine -> OAI adaptation (receiver_->sender()) -> signing -> socket.
     receiver_ = std::make_unique<MagReceiver>(c.engine.proxy_coa, c.profiles, restart_counter_,
                                               *transmitter_, std::move(handlers));
@@ -164,6 +172,9 @@ Status MagDaemon::open() {
                                           receiver_->sender(),
                                           [this](int ifindex) { return is_attached(ifindex); });
     engine_->set_observer(this);
+    if (c.engine.multicast_context_transfer) {
+        engine_->set_multicast_context(this);
+    }
 
     if (Status st = ensure_directory_of(c.control_socket, 0755); !st.ok())
         return st;
@@ -792,6 +803,55 @@ void MagDaemon::multicast_detached(const BindingEvent& event) {
     }
 }
 
+// --- RFC 7161 multicast context ---------------------------------------------
+
+std::vector<mh::ActiveMulticastSubscriptionIpv6> MagDaemon::subscriptions(const BindingUpdateListEntry& e) {
+    std::vector<mh::ActiveMulticastSubscriptionIpv6> out;
+    const auto it = multicast_.find(e.policy.lma);
+    if (it == multicast_.end() || !it->second.proxy)
+        return out;
+    for (const auto& s : it->second.proxy->subscriptions(e.access_interface)) {
+        mh::ActiveMulticastSubscriptionIpv6 o;
+        // Section 4.1.3: an MLDv1 listener's group goes as MLDv1 (131).
+        o.mld_type = s.mldv1 ? 131 : 143;
+        o.record.record_type = static_cast<std::uint8_t>(s.record.type);
+        o.record.multicast_address = s.record.multicast_address;
+        if (!s.mldv1)
+            o.record.sources = s.record.sources;
+        out.push_back(std::move(o));
+    }
+    return out;
+}
+
+void MagDaemon::apply(const BindingUpdateListEntry& e,
+                      const std::vector<mh::ActiveMulticastSubscriptionIpv6>& subscriptions) {
+    const auto it = multicast_.find(e.policy.lma);
+    if (!e.policy.multicast || it == multicast_.end() || !it->second.proxy) {
+        ++counters_["sial_context_not_applied"];
+        return;
+    }
+    std::vector<mcast::MulticastAddressRecord> records;
+    for (const auto& s : subscriptions) {
+        mcast::MulticastAddressRecord r;
+        r.multicast_address = s.record.multicast_address;
+        if (s.mld_type == 131) {
+            r.type = mcast::RecordType::kModeIsExclude;  // an MLDv1 listener: every source
+        } else if (s.record.record_type >= 1 && s.record.record_type <= 6) {
+            r.type = static_cast<mcast::RecordType>(s.record.record_type);
+            r.sources = s.record.sources;
+        } else {
+            ++counters_["sial_records_unknown_type"];
+            continue;
+        }
+        records.push_back(std::move(r));
+    }
+    // The instance's policy filters them as it filters the MN's own reports.
+    if (Status st = it->second.proxy->apply_context(e.access_interface, std::move(records)); !st.ok()) {
+        ++counters_["sial_context_not_applied"];
+        PMIP_WARNING(kMld, "[mag sial if=" + e.access_interface + "]", st.error().what);
+    }
+}
+
 nlohmann::json MagDaemon::show_multicast() const {
     json out = json::array();
     for (const auto& [lma, instance] : multicast_) {
@@ -927,7 +987,21 @@ json MagDaemon::show_counters() const {
                 {"bri_received", c.bri_received},
                 {"bri_discarded", c.bri_discarded},
                 {"bindings_revoked", c.bindings_revoked},
-                {"bra_sent", bra}};
+                {"bra_sent", bra},
+                {"sial",
+                 {{"contexts_sent", c.sial_contexts_sent},
+                  {"contexts_applied", c.sial_contexts_applied},
+                  {"subscriptions_applied", c.sial_subscriptions_applied},
+                  {"pba_without_context", c.sial_pba_without_context},
+                  {"queries_sent", c.sial_queries_sent},
+                  {"query_retransmissions", c.sial_query_retransmissions},
+                  {"queries_timed_out", c.sial_queries_timed_out},
+                  {"responses_received", c.sial_responses_received},
+                  {"responses_unmatched", c.sial_responses_unmatched},
+                  {"queries_received", c.sial_queries_received},
+                  {"queries_unknown", c.sial_queries_unknown},
+                  {"responses_sent", c.sial_responses_sent},
+                  {"responses_with_context", c.sial_responses_with_context}}}};
     json daemon = json::object();
     for (const auto& [k, v] : counters_) daemon[k] = v;
     json access = solicitations_ ? solicitations_->counters() : json::object();

@@ -85,7 +85,7 @@ struct BindingEvent {
     bool multicast = false;  // admissible per policy
 };
 
-class MagDaemon final : private MagObserver {
+class MagDaemon final : private MagObserver, private MulticastContext {
   public:
     static Expected<std::unique_ptr<MagDaemon>> start(MagdConfig config, EventLoop& loop);
     ~MagDaemon() override;
@@ -139,6 +139,11 @@ class MagDaemon final : private MagObserver {
     // MagObserver
     void registered(const BindingUpdateListEntry& entry, const TunnelInfo& tunnel) override;
     void deregistered(const BindingUpdateListEntry& entry) override;
+    // MulticastContext (RFC 7161): the MN link's state in its proxy instance.
+    std::vector<mh::ActiveMulticastSubscriptionIpv6> subscriptions(
+        const BindingUpdateListEntry& entry) override;
+    void apply(const BindingUpdateListEntry& entry,
+               const std::vector<mh::ActiveMulticastSubscriptionIpv6>& subscriptions) override;
 
     bool is_access_name(const std::string& name) const;
     void on_link_event(const LinkEvent& event);

@@ -104,6 +104,8 @@ bool MagEngine::attach(int ifindex, const std::string& interface, const std::str
     e.requested_prefixes = policy->home_network_prefixes;
     e.handoff_indicator = handoff_indicator.value_or(config_.attach_handoff_indicator);
     if (policy->gre_keys) e.downlink_key = next_downlink_key_++;
+    e.multicast_signalling =
+        config_.multicast_context_transfer && multicast_context_ != nullptr && policy->multicast;
     const EntryId id = e.id;
     auto& entry = entries_.emplace(id, std::move(e)).first->second;
     by_interface_[ifindex] = id;
@@ -120,6 +122,10 @@ void MagEngine::send_pbu(BindingUpdateListEntry& e, bool retransmission) {
     mh::BindingUpdate pbu;
     pbu.sequence = next_sequence_++;
     pbu.flags = mh::bu_flag::kA | mh::bu_flag::kP;
+    // RFC 7161 section 4.2.1: S=1 registers a MAG that handles multicast
+    // signalling; in a de-registration, the MN's subscriptions follow.
+    if (e.multicast_signalling && (!deregistration || !e.departing_subscriptions.empty()))
+        pbu.flags |= mh::bu_flag::kS;
     pbu.lifetime = deregistration ? 0 : e.policy.lifetime;
     pbu.options.push_back(mh::MobileNodeIdentifier{
         e.policy.mn_identifier_subtype,
@@ -151,6 +157,10 @@ void MagEngine::send_pbu(BindingUpdateListEntry& e, bool retransmission) {
     }
     const bool gre = e.policy.tunnel_kind == TunnelKind::kGre || e.policy.gre_keys;
     if (gre && !e.gre_not_supported) pbu.options.push_back(mh::GreKey{e.downlink_key});
+    if (deregistration && e.multicast_signalling) {
+        for (const auto& sub : e.departing_subscriptions) pbu.options.push_back(sub);
+        if (!retransmission && !e.departing_subscriptions.empty()) ++counters_.sial_contexts_sent;
+    }
     if (const auto old = by_sequence_.find(e.sequence); old != by_sequence_.end() && old->second == e.id)
         by_sequence_.erase(old);
     e.sequence = pbu.sequence;
@@ -234,6 +244,12 @@ void MagEngine::detach(int ifindex) {
     }
     ++counters_.deregistrations;
     cancel_timers(e);
+    // RFC 7161 section 5.1 step 2: the MN's subscriptions as they are when
+    // it leaves, before its link stops being a proxy downstream.
+    if (e.multicast_signalling && e.tunnel && multicast_context_ != nullptr) {
+        e.departing_subscriptions = multicast_context_->subscriptions(e);
+        sial_remember_departed(e);
+    }
     // Section 6.9.1.2: routing state goes now (the MN has left); the entry
     // waits for the PBA or INITIAL_BINDACK_TIMEOUT.
     remove_forwarding(e);
@@ -386,6 +402,7 @@ void MagEngine::accepted(BindingUpdateListEntry& e, const mh::BindingAcknowledge
         PMIP_INFO(kBul, context(e), "registered: prefix " + pmip::to_string(prefixes.front()) +
                                         " via " + tunnel.name);
         if (observer_) observer_->registered(e, tunnel);
+        sial_accepted(e, pba);
     } else {
         e.state = BulState::kRegistered;
     }
@@ -493,6 +510,7 @@ void MagEngine::remove_forwarding(BindingUpdateListEntry& e) {
 }
 
 void MagEngine::cancel_timers(BindingUpdateListEntry& e) {
+    sial_stop_query(e);
     if (e.retransmit_timer) timers_.cancel_timer(e.retransmit_timer);
     if (e.renewal_timer) timers_.cancel_timer(e.renewal_timer);
     e.retransmit_timer = 0;

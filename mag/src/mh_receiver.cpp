@@ -116,9 +116,9 @@ void MagReceiver::receive(const ReceivedPacket& packet) {
     auto& parsed = std::get<mh::Parsed>(result);
     for (const auto name : mh::quirk_names(parsed.quirks)) count("quirk_" + std::string(name));
     mh::Message& message = parsed.message;
-    if (std::holds_alternative<mh::SubscriptionQuery>(message) ||
-        std::holds_alternative<mh::SubscriptionResponse>(message)) {
-        // RFC 7161 (SIAL) is not implemented yet: an MH type we do not
+    if ((std::holds_alternative<mh::SubscriptionQuery>(message) && !handlers_.subscription_query) ||
+        (std::holds_alternative<mh::SubscriptionResponse>(message) && !handlers_.subscription_response)) {
+        // SIAL off ([multicast] context-transfer = off): an MH type we do not
         // recognize (RFC 6275 section 9.2), as before the codec knew it.
         count("parse_" + std::string(mh::to_string(mh::ParseErrorKind::kUnknownMessageType)));
         return send_binding_error_unrecognized(packet.source);
@@ -181,6 +181,14 @@ void MagReceiver::receive(const ReceivedPacket& packet) {
         if (be->status == 2 && handlers_.binding_error_unrecognized_type)
             handlers_.binding_error_unrecognized_type(packet.source);
         return;
+    }
+    if (const auto* sq = std::get_if<mh::SubscriptionQuery>(&message)) {
+        count("subscription_queries");
+        return handlers_.subscription_query(packet.source, *sq);
+    }
+    if (const auto* sr = std::get_if<mh::SubscriptionResponse>(&message)) {
+        count("subscription_responses");
+        return handlers_.subscription_response(packet.source, *sr);
     }
     if (const auto* bri = std::get_if<mh::BindingRevocationIndication>(&message)) {
         count("bri");

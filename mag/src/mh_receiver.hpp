@@ -81,6 +81,10 @@ struct MagReceiverHandlers {
                        std::optional<std::uint32_t> restart_counter, bool unsolicited)>
         heartbeat_response;
     std::function<void(const Ipv6Address& peer)> binding_error_unrecognized_type;
+    // RFC 7161; when unset the messages are answered as an unrecognized MH type.
+    std::function<void(const Ipv6Address& lma, const mh::SubscriptionQuery& query)> subscription_query;
+    std::function<void(const Ipv6Address& lma, const mh::SubscriptionResponse& response)>
+        subscription_response;
 };
 
 class MagReceiver {

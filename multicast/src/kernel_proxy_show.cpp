@@ -111,7 +111,8 @@ nlohmann::json to_json(const KernelProxyCounters& c) {
             {"rule_errors", c.rule_errors},
             {"early_queries_adopted", c.early_queries_adopted},
             {"early_queries_too_old", c.early_queries_too_old},
-            {"captured_received", c.captured_received}};
+            {"captured_received", c.captured_received},
+            {"context_records", c.context_records}};
 }
 
 nlohmann::json KernelProxy::show() const {

@@ -84,6 +84,9 @@ struct BindingCacheEntry {
     std::uint64_t timestamp = 0;         // last accepted Timestamp option (48.16), 0 = none
     std::uint16_t sequence = 0;          // last accepted sequence number
     bool gre = false;
+    // RFC 7161 section 4.2.1.1: the serving MAG set S in its last
+    // registration (it handles multicast signalling for this MN).
+    bool multicast_signalling = false;
     std::optional<std::uint32_t> downlink_key;  // chosen by the MAG
     std::optional<std::uint32_t> uplink_key;    // chosen by the LMA
     BindingState state = BindingState::kActive;

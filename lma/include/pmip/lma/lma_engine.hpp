@@ -31,6 +31,19 @@
 // is accepted and deletes it at once; any other PBU for it is rejected with
 // 129 (section 8.1 race condition, local policy).
 //
+// Multicast context transfer, RFC 7161 (SIAL; PROTOCOL.md 8.1), when
+// config.sial.enabled: a de-registration from the serving MAG with S set
+// leaves the MN's Active Multicast Subscription options with the entry
+// (section 5.1); a registration from another MAG with S set gets them in its
+// PBA (S=1 + options 57). When the new MAG's PBU comes first (reactive,
+// section 5.2) and the previous MAG had set S, the LMA sends it a
+// Subscription Query and answers the new MAG after the PBA timer (0 by
+// default, section 4.4: at once) with S=1 and no options; the new MAG then
+// asks with its own Subscription Query, answered when the context arrives
+// (the previous MAG's Subscription Response, or its de-registration carrying
+// the options, section 5.2.3) or when the query to the previous MAG timed
+// out (I=0). A registration with S=0 gets S=0 and nothing else changes.
+//
 // Counters: PBUs received / accepted / rejected by status / ignored, data
 // path failures, sessions created and deleted; revocations started /
 // completed by BRA / timed out, BRIs sent and retransmitted, BRAs by status,
@@ -44,6 +57,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <unordered_map>
@@ -148,6 +162,26 @@ struct Revocation {
     bool global() const { return (bri.flags & mh::revocation_flag::kG) != 0; }
 };
 
+// What a PBA says under RFC 7161: the S flag and the options 57.
+struct SialAnswer {
+    bool s;
+    const std::vector<mh::ActiveMulticastSubscriptionIpv6>* records;
+};
+
+// RFC 7161 configuration (lmad [sial]).
+struct SialConfig {
+    bool enabled = true;
+    // Section 4.4 "PBA timer": how long the PBA of a reactive handover waits
+    // for the previous MAG's answer. RECOMMENDED 0; at most
+    // INITIAL_BINDACK_TIMEOUT (1 s).
+    Duration pba_timer{0};
+    // Our Subscription Query to the previous MAG: wait per transmission and
+    // retransmissions before giving up (RFC 7161 leaves both open).
+    Duration query_timeout = std::chrono::milliseconds(500);
+    unsigned query_retries = 1;
+};
+inline constexpr Duration kMaxPbaTimer = std::chrono::seconds(1);
+
 struct LmaConfig {
     std::vector<Ipv6Prefix> authorized_mags;       // sources allowed to send PBUs
     bool serve_unknown_mobile_nodes = false;       // else 153; served with default_policy
@@ -163,6 +197,7 @@ struct LmaConfig {
     std::uint32_t route_metric = 1024;
     std::uint32_t route_table = kMainTable;
     RevocationConfig revocation;
+    SialConfig sial;
     // Binding Cache indexes sized for this many sessions at start (0 = grow
     // as needed; growing rehashes them, a pause of tens of ms at 10^6).
     std::size_t expected_bindings = 0;
@@ -210,6 +245,21 @@ struct LmaCounters {
     std::uint64_t bra_wrong_source = 0;      // dropped: not from the BRI's destination
     std::uint64_t sessions_revoked = 0;
     std::uint64_t pbu_during_revocation = 0;  // rejected with 129 (entry being revoked)
+    // RFC 7161.
+    std::uint64_t sial_contexts_stored = 0;        // options 57 kept from a de-registration
+    std::uint64_t sial_contexts_in_pba = 0;        // PBAs that carried a context
+    std::uint64_t sial_queries_sent = 0;           // Subscription Queries to previous MAGs
+    std::uint64_t sial_query_retransmissions = 0;
+    std::uint64_t sial_queries_timed_out = 0;      // no answer after the last retransmission
+    std::uint64_t sial_responses_received = 0;
+    std::uint64_t sial_responses_unmatched = 0;    // no outstanding query (sequence, source)
+    std::uint64_t sial_contexts_from_deregistration = 0;  // a fetch answered by the old MAG's de-registration
+    std::uint64_t sial_pbas_held = 0;              // waited for the PBA timer
+    std::uint64_t sial_pba_timer_expired = 0;
+    std::uint64_t sial_queries_received = 0;       // from serving MAGs
+    std::uint64_t sial_queries_unknown = 0;        // no session of that MN at that MAG
+    std::uint64_t sial_responses_sent = 0;         // to serving MAGs
+    std::uint64_t sial_responses_with_context = 0;
 };
 
 class LmaEngine {
@@ -248,6 +298,19 @@ public:
                                                    const mh::BindingRevocationAcknowledgement& bra);
     const std::map<std::uint16_t, Revocation>& revocations() const { return revocations_; }
 
+    // RFC 7161 section 4.3: a Subscription Query from a serving MAG (answered
+    // now, or when the context arrives) and a Subscription Response from a
+    // previous MAG to our query. Ignored (counted) when SIAL is disabled.
+    void handle_subscription_query(const Ipv6Address& source, const Ipv6Address& destination,
+                                   const mh::SubscriptionQuery& query);
+    void handle_subscription_response(const Ipv6Address& source, const Ipv6Address& destination,
+                                      const mh::SubscriptionResponse& response);
+    // The multicast context the LMA holds for a session (show, tests);
+    // nullptr when none.
+    const std::vector<mh::ActiveMulticastSubscriptionIpv6>* multicast_context(SessionId id) const;
+    bool multicast_context_pending(SessionId id) const;
+    const LmaConfig& config() const { return config_; }
+
     // Deletes every session (routes, tunnels, prefixes): shutdown.
     void clear();
 
@@ -265,6 +328,7 @@ public:
 private:
     struct Pbu;
     struct Waiting;
+    struct Sial;
 
     static Pbu extract(const Ipv6Address& source, const Ipv6Address& destination,
                        const mh::BindingUpdate& message, const MobileNodeIdentifier* identity);
@@ -279,7 +343,27 @@ private:
     void arm_lifetime(BindingCacheEntry& entry);
     void send_pba(const Pbu& pbu, std::uint8_t status, const BindingCacheEntry* entry,
                   std::optional<std::uint64_t> timestamp_override = {},
-                  std::optional<std::uint32_t> uplink_key = {});
+                  std::optional<std::uint32_t> uplink_key = {},
+                  SialAnswer sial = {false, nullptr});
+    // RFC 7161 (lma_sial.cpp).
+    // A registration from `pbu`'s MAG of `entry`, before its PBA: a held
+    // context is delivered, or the previous MAG (`previous`, S as it said)
+    // is queried. Returns true when the PBA is held (PBA timer).
+    bool sial_registration(const Pbu& pbu, BindingCacheEntry& entry, bool handoff,
+                           const Ipv6Address& previous, bool previous_signalling);
+    // What a PBA to a registration of `entry` from `mag` carries.
+    SialAnswer sial_answer(const BindingCacheEntry& entry, const Ipv6Address& mag, const Pbu& pbu) const;
+    // A de-registration of `entry` from `pbu`'s MAG (`serving`: it holds it).
+    void sial_deregistration(const Pbu& pbu, const BindingCacheEntry& entry, bool serving);
+    void sial_context_arrived(SessionId id, std::vector<mh::ActiveMulticastSubscriptionIpv6> records,
+                              const char* how);
+    void sial_send_query(SessionId id);
+    void sial_query_timeout(SessionId id);
+    void sial_release_pba(SessionId id);
+    void sial_forget(SessionId id);
+    void sial_respond(const Ipv6Address& source, const Ipv6Address& destination, std::uint8_t sequence,
+                      const mh::Options& echo,
+                      const std::vector<mh::ActiveMulticastSubscriptionIpv6>* records);
     // What a session's data path holds: its tunnel (by key) to a MAG.
     struct DataPath {
         TunnelKey key;
@@ -321,6 +405,9 @@ private:
     std::map<SessionId, std::unique_ptr<Waiting>> waiting_;     // B3 / C2
     std::map<std::uint16_t, Revocation> revocations_;           // by BRI sequence number
     std::unordered_map<SessionId, std::uint16_t> revoking_;     // session -> BRI sequence
+    std::unordered_map<SessionId, std::unique_ptr<Sial>> sial_;  // sessions with a context or a query
+    std::map<std::uint8_t, SessionId> sial_queries_;             // our outstanding query sequences
+    std::uint8_t next_query_sequence_ = 1;
     std::uint16_t next_bri_sequence_ = 1;
     std::uint32_t next_uplink_key_ = 1;
     LmaObserver* observer_ = nullptr;

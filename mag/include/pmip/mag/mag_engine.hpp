@@ -19,6 +19,17 @@
 // address to a particular node" to MAX_UPDATE_RATE per second: per BUL entry,
 // not per LMA, so thousands of MNs can register at once.
 //
+// Multicast context transfer, RFC 7161 (SIAL; PROTOCOL.md 8.1), when
+// config.multicast_context_transfer and a MulticastContext is set, for MNs
+// whose policy admits multicast: PBUs carry S=1; the de-registration of a
+// departing MN carries its subscriptions on its link (options 57, S=1 when
+// there are any) and they are kept for a while to answer the LMA's
+// Subscription Query (reactive handover, section 5.2); a first PBA with S=1
+// and options 57 has them applied to the MN's link at once (after the
+// observer's registered(), so the link is a proxy downstream); S=1 without
+// options makes us ask the LMA with a Subscription Query, retransmitted
+// until answered or given up (section 5.3).
+//
 // Threading: loop thread only. Counters in MagCounters.
 #pragma once
 
@@ -109,6 +120,26 @@ struct BindingUpdateListEntry {
     TimerId renewal_timer = 0;
     TimePoint last_sent{};
     std::uint32_t lma_table = 0;  // per-LMA routing table
+    // RFC 7161.
+    bool multicast_signalling = false;  // S set in our PBUs for this MN
+    std::vector<mh::ActiveMulticastSubscriptionIpv6> departing_subscriptions;  // in the de-registration
+    std::optional<std::uint8_t> subscription_query;  // our outstanding query's sequence
+    unsigned subscription_queries = 0;               // its transmissions
+    TimerId subscription_timer = 0;
+};
+
+// The MN's multicast subscriptions on its access link, in the form of RFC
+// 7161 option 57: the daemon's MLD proxy, a fake in tests.
+class MulticastContext {
+public:
+    virtual ~MulticastContext() = default;
+    // What the MN's link holds now (one option per multicast address).
+    virtual std::vector<mh::ActiveMulticastSubscriptionIpv6> subscriptions(
+        const BindingUpdateListEntry& entry) = 0;
+    // Set these up on the MN's link (a proxy downstream by now) as if the MN
+    // had reported them; MLD confirms or expires them.
+    virtual void apply(const BindingUpdateListEntry& entry,
+                       const std::vector<mh::ActiveMulticastSubscriptionIpv6>& subscriptions) = 0;
 };
 
 // Binding events: router advertisements and the multicast proxy follow them.
@@ -141,6 +172,12 @@ struct MagConfig {
     std::uint32_t lma_table_base = 1000;  // per-LMA tables: base, base+1, ...
     std::uint32_t rule_priority = 1000;
     std::uint32_t route_metric = 1024;
+    // RFC 7161 (magd [multicast] context-transfer).
+    bool multicast_context_transfer = true;
+    Duration subscription_query_timeout = std::chrono::milliseconds(300);
+    unsigned subscription_query_retries = 2;
+    // How long a departed MN's subscriptions answer the LMA's query.
+    Duration departed_context_hold = std::chrono::seconds(10);
 };
 
 struct MagCounters {
@@ -161,6 +198,20 @@ struct MagCounters {
     std::uint64_t bri_discarded = 0;           // non-unicast source [RFC 5846 section 6.1.2]
     std::uint64_t bindings_revoked = 0;
     std::map<std::uint8_t, std::uint64_t> bra_sent;  // by status
+    // RFC 7161.
+    std::uint64_t sial_contexts_sent = 0;        // de-registrations carrying options 57
+    std::uint64_t sial_contexts_applied = 0;     // contexts set up on an MN's link
+    std::uint64_t sial_subscriptions_applied = 0;
+    std::uint64_t sial_pba_without_context = 0;  // S=1 and no options: we ask
+    std::uint64_t sial_queries_sent = 0;
+    std::uint64_t sial_query_retransmissions = 0;
+    std::uint64_t sial_queries_timed_out = 0;
+    std::uint64_t sial_responses_received = 0;
+    std::uint64_t sial_responses_unmatched = 0;
+    std::uint64_t sial_queries_received = 0;     // from the LMA (reactive handover)
+    std::uint64_t sial_queries_unknown = 0;      // no such MN here, now or lately
+    std::uint64_t sial_responses_sent = 0;
+    std::uint64_t sial_responses_with_context = 0;
 };
 
 class MagEngine {
@@ -200,7 +251,14 @@ public:
     // Shutdown: remove every forwarding state (no signalling).
     void clear();
 
+    // RFC 7161 section 4.3: the LMA asks for a departing MN's subscriptions;
+    // the LMA answers our query.
+    void handle_subscription_query(const Ipv6Address& source, const mh::SubscriptionQuery& query);
+    void handle_subscription_response(const Ipv6Address& source,
+                                      const mh::SubscriptionResponse& response);
+
     void set_observer(MagObserver* observer) { observer_ = observer; }
+    void set_multicast_context(MulticastContext* context) { multicast_context_ = context; }
     const std::map<EntryId, BindingUpdateListEntry>& entries() const { return entries_; }
     const BindingUpdateListEntry* find_by_interface(int ifindex) const;
     const MagCounters& counters() const { return counters_; }
@@ -220,6 +278,14 @@ private:
     std::uint32_t table_for(const Ipv6Address& lma);
     std::uint64_t now_timestamp() const;
     TunnelKey tunnel_key(const BindingUpdateListEntry& e) const;
+    // RFC 7161.
+    void sial_accepted(BindingUpdateListEntry& e, const mh::BindingAcknowledgement& pba);
+    void sial_apply(BindingUpdateListEntry& e,
+                    const std::vector<mh::ActiveMulticastSubscriptionIpv6>& subscriptions,
+                    const char* how);
+    void sial_send_query(EntryId id);
+    void sial_stop_query(BindingUpdateListEntry& e);
+    void sial_remember_departed(const BindingUpdateListEntry& e);
 
     MagConfig config_;
     const PolicyStore& policies_;
@@ -229,6 +295,16 @@ private:
     MhSender& sender_;
     std::function<bool(int)> is_attached_;
     MagObserver* observer_ = nullptr;
+    MulticastContext* multicast_context_ = nullptr;
+    struct Departed {
+        std::vector<mh::ActiveMulticastSubscriptionIpv6> subscriptions;
+        std::vector<Ipv6Prefix> prefixes;
+        TimePoint until{};
+    };
+    // By (LMA, MN identifier): departed MNs' subscriptions (bounded).
+    std::map<std::pair<Ipv6Address, std::string>, Departed> departed_;
+    std::map<std::uint8_t, EntryId> subscription_queries_;  // our outstanding queries
+    std::uint8_t next_query_sequence_ = 1;
     std::map<EntryId, BindingUpdateListEntry> entries_;
     std::map<int, EntryId> by_interface_;
     std::unordered_map<std::uint16_t, EntryId> by_sequence_;  // of each entry's last PBU

@@ -156,6 +156,7 @@ struct KernelProxyCounters {
     // Messages captured outside the MLD socket (receive_captured; then
     // counted like socket ones from mld_received on).
     std::uint64_t captured_received = 0;
+    std::uint64_t context_records = 0;  // records set up by apply_context (RFC 7161)
 };
 nlohmann::json to_json(const KernelProxyCounters& counters);
 
@@ -224,6 +225,21 @@ class KernelProxy final : private ProxyInstanceOutput {
     // Messages (socket or captured) kept for a downstream that waits for its
     // link-local address, processed when it starts.
     static constexpr std::size_t kMaxHeld = 16;
+    // Multicast context transfer (RFC 7161): the listener state a
+    // downstream holds, one Current-State record per multicast address
+    // (IS_IN(sources) / IS_EX(excluded)); `mldv1` when the address is in
+    // MLDv1 compatibility mode there (an MLDv1 listener).
+    struct Subscription {
+        MulticastAddressRecord record;
+        bool mldv1 = false;
+    };
+    std::vector<Subscription> subscriptions(const std::string& ifname) const;
+    // Sets up `records` on a downstream as a report from no listener in
+    // particular (the unspecified address: no tracked listener), through the
+    // instance policy; RFC 3810 timers then keep them only if a listener
+    // confirms them. Kept for the start of a downstream still waiting for its
+    // link-local address. Error when `ifname` is not a downstream.
+    Status apply_context(const std::string& ifname, std::vector<MulticastAddressRecord> records);
     // Removes a downstream; its listeners' state goes, upstream leaves follow.
     Status remove_downstream(const std::string& ifname);
     std::vector<std::string> downstreams() const;
@@ -255,6 +271,7 @@ class KernelProxy final : private ProxyInstanceOutput {
         TimerId retry_timer = 0;
         Duration retry_delay{};  // the next link-local poll's delay
         std::optional<TimePoint> early_query;  // sent by the caller before the add
+        std::vector<MulticastAddressRecord> context;  // apply_context before the start
         std::vector<ReceivedMld> held;         // received before the querier started
     };
     struct Route {  // one installed (S,G) entry

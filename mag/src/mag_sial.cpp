@@ -1,0 +1,187 @@
+// MAG engine, multicast context transfer: RFC 7161 (SIAL), PROTOCOL.md 8.1.
+// The new MAG's side: the context from the PBA or from our Subscription
+// Query to the LMA, applied to the MN's link. The previous MAG's side: the
+// subscriptions in the de-registration, and the answer to the LMA's query.
+#include <algorithm>
+
+#include "pmip/common/log.hpp"
+#include "pmip/mag/mag_engine.hpp"
+
+namespace pmip::mag {
+
+namespace {
+
+std::string sial_context(const BindingUpdateListEntry& e) {
+    return "[mag sial if=" + e.access_interface + " lma=" + pmip::to_string(e.policy.lma) + "]";
+}
+
+std::vector<mh::ActiveMulticastSubscriptionIpv6> subscriptions_in(const mh::Options& options) {
+    std::vector<mh::ActiveMulticastSubscriptionIpv6> out;
+    for (const auto& o : options) {
+        if (const auto* s = std::get_if<mh::ActiveMulticastSubscriptionIpv6>(&o)) out.push_back(*s);
+    }
+    return out;
+}
+
+mh::MobileNodeIdentifier identifier_option(const MobileNodePolicy& policy) {
+    return {policy.mn_identifier_subtype,
+            std::vector<std::uint8_t>(policy.mn_identifier.begin(), policy.mn_identifier.end())};
+}
+
+// Bound on remembered departures: a burst of detaches cannot grow it without limit.
+constexpr std::size_t kMaxDeparted = 4096;
+
+}  // namespace
+
+// Section 4.2.1.1, at the first accepted PBA of a registration here.
+void MagEngine::sial_accepted(BindingUpdateListEntry& e, const mh::BindingAcknowledgement& pba) {
+    if (!e.multicast_signalling || multicast_context_ == nullptr ||
+        (pba.flags & mh::ba_flag::kS) == 0)
+        return;
+    const auto subscriptions = subscriptions_in(pba.options);
+    if (!subscriptions.empty()) return sial_apply(e, subscriptions, "PBA");
+    // S=1 without the option: the LMA is still fetching it (section 5.3 step 6).
+    ++counters_.sial_pba_without_context;
+    e.subscription_queries = 0;
+    sial_send_query(e.id);
+}
+
+void MagEngine::sial_apply(BindingUpdateListEntry& e,
+                           const std::vector<mh::ActiveMulticastSubscriptionIpv6>& subscriptions,
+                           const char* how) {
+    ++counters_.sial_contexts_applied;
+    counters_.sial_subscriptions_applied += subscriptions.size();
+    PMIP_INFO(kBul, sial_context(e),
+              "multicast context from the " + std::string(how) + ": " +
+                  std::to_string(subscriptions.size()) + " subscriptions set up on the MN's link");
+    multicast_context_->apply(e, subscriptions);
+}
+
+void MagEngine::sial_send_query(EntryId id) {
+    BindingUpdateListEntry& e = entries_.at(id);
+    if (e.subscription_query) subscription_queries_.erase(*e.subscription_query);
+    std::uint8_t sequence = next_query_sequence_++;
+    while (subscription_queries_.contains(sequence)) sequence = next_query_sequence_++;
+    subscription_queries_[sequence] = id;
+    e.subscription_query = sequence;
+    mh::SubscriptionQuery q;
+    q.sequence = sequence;
+    q.options.push_back(identifier_option(e.policy));
+    for (const auto& p : e.home_network_prefixes) q.options.push_back(mh::HomeNetworkPrefix{p.length, p.address});
+    ++e.subscription_queries;
+    ++counters_.sial_queries_sent;
+    if (e.subscription_queries > 1) ++counters_.sial_query_retransmissions;
+    sender_.send(config_.proxy_coa, e.policy.lma, q);
+    e.subscription_timer = timers_.start_timer(config_.subscription_query_timeout, [this, id] {
+        const auto it = entries_.find(id);
+        if (it == entries_.end()) return;
+        BindingUpdateListEntry& entry = it->second;
+        entry.subscription_timer = 0;
+        if (entry.subscription_queries <= config_.subscription_query_retries) return sial_send_query(id);
+        ++counters_.sial_queries_timed_out;
+        PMIP_INFO(kBul, sial_context(entry),
+                  "no Subscription Response from the LMA: the MN's reports will set up its groups");
+        sial_stop_query(entry);
+    });
+}
+
+void MagEngine::sial_stop_query(BindingUpdateListEntry& e) {
+    if (e.subscription_timer) timers_.cancel_timer(e.subscription_timer);
+    e.subscription_timer = 0;
+    if (e.subscription_query) {
+        if (const auto it = subscription_queries_.find(*e.subscription_query);
+            it != subscription_queries_.end() && it->second == e.id)
+            subscription_queries_.erase(it);
+    }
+    e.subscription_query.reset();
+}
+
+void MagEngine::sial_remember_departed(const BindingUpdateListEntry& e) {
+    const TimePoint now = timers_.clock().now();
+    std::erase_if(departed_, [&](const auto& d) { return d.second.until <= now; });
+    if (departed_.size() >= kMaxDeparted) {
+        auto oldest = std::min_element(departed_.begin(), departed_.end(), [](const auto& a, const auto& b) {
+            return a.second.until < b.second.until;
+        });
+        departed_.erase(oldest);
+    }
+    departed_[{e.policy.lma, e.policy.mn_identifier}] =
+        Departed{e.departing_subscriptions, e.home_network_prefixes, now + config_.departed_context_hold};
+}
+
+// Section 4.3.1.1 / 5.2.2 step 3: the LMA asks what the MN had here.
+void MagEngine::handle_subscription_query(const Ipv6Address& source, const mh::SubscriptionQuery& query) {
+    ++counters_.sial_queries_received;
+    const auto* id = mh::find_option<mh::MobileNodeIdentifier>(query.options);
+    if (id == nullptr) {
+        ++counters_.sial_queries_unknown;
+        return;
+    }
+    const std::string mn(id->identifier.begin(), id->identifier.end());
+    const std::vector<mh::ActiveMulticastSubscriptionIpv6>* found = nullptr;
+    std::vector<mh::ActiveMulticastSubscriptionIpv6> current;
+    bool known = false;
+    for (auto& [eid, e] : entries_) {
+        if (e.policy.lma != source || e.policy.mn_identifier != mn ||
+            e.policy.mn_identifier_subtype != id->subtype)
+            continue;
+        known = true;
+        if (e.state == BulState::kDeregistering) {
+            found = &e.departing_subscriptions;
+        } else if (e.tunnel && e.multicast_signalling && multicast_context_ != nullptr) {
+            current = multicast_context_->subscriptions(e);
+            found = &current;
+        }
+        break;
+    }
+    if (!known) {
+        const auto d = departed_.find({source, mn});
+        if (d != departed_.end() && d->second.until > timers_.clock().now()) {
+            known = true;
+            found = &d->second.subscriptions;
+        }
+    }
+    if (!known) ++counters_.sial_queries_unknown;
+    mh::SubscriptionResponse r;
+    r.sequence = query.sequence;
+    for (const auto& o : query.options) {
+        if (std::holds_alternative<mh::MobileNodeIdentifier>(o) || std::holds_alternative<mh::HomeNetworkPrefix>(o))
+            r.options.push_back(o);
+    }
+    if (found != nullptr && !found->empty()) {
+        r.flags = mh::subscription_response_flag::kI;
+        for (const auto& s : *found) r.options.push_back(s);
+        ++counters_.sial_responses_with_context;
+    }
+    ++counters_.sial_responses_sent;
+    PMIP_DEBUG(kBul, "[mag sial lma=" + pmip::to_string(source) + "]",
+               "Subscription Query " + std::to_string(query.sequence) + " answered with " +
+                   std::to_string(found ? found->size() : 0) + " subscriptions");
+    sender_.send(config_.proxy_coa, source, r);
+}
+
+// Section 5.3 step 8: the LMA's answer to our query.
+void MagEngine::handle_subscription_response(const Ipv6Address& source,
+                                             const mh::SubscriptionResponse& response) {
+    ++counters_.sial_responses_received;
+    const auto q = subscription_queries_.find(response.sequence);
+    if (q == subscription_queries_.end()) {
+        ++counters_.sial_responses_unmatched;
+        return;
+    }
+    BindingUpdateListEntry& e = entries_.at(q->second);
+    if (e.policy.lma != source || e.state != BulState::kRegistered) {
+        ++counters_.sial_responses_unmatched;
+        return;
+    }
+    sial_stop_query(e);
+    const auto subscriptions = response.has_information() ? subscriptions_in(response.options)
+                                                          : std::vector<mh::ActiveMulticastSubscriptionIpv6>{};
+    if (subscriptions.empty()) {
+        PMIP_DEBUG(kBul, sial_context(e), "the LMA has no multicast context for the MN");
+        return;
+    }
+    sial_apply(e, subscriptions, "Subscription Response");
+}
+
+}  // namespace pmip::mag
