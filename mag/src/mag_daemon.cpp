@@ -1,5 +1,6 @@
 // magd wiring: adapters around the MAG engine. See mag_daemon.hpp.
 #include "mag_daemon.hpp"
+#include "multicast_context.hpp"
 
 #include "pmip/mcast/querier_config_keys.hpp"
 
@@ -806,21 +807,10 @@ void MagDaemon::multicast_detached(const BindingEvent& event) {
 // --- RFC 7161 multicast context ---------------------------------------------
 
 std::vector<mh::ActiveMulticastSubscriptionIpv6> MagDaemon::subscriptions(const BindingUpdateListEntry& e) {
-    std::vector<mh::ActiveMulticastSubscriptionIpv6> out;
     const auto it = multicast_.find(e.policy.lma);
     if (it == multicast_.end() || !it->second.proxy)
-        return out;
-    for (const auto& s : it->second.proxy->subscriptions(e.access_interface)) {
-        mh::ActiveMulticastSubscriptionIpv6 o;
-        // Section 4.1.3: an MLDv1 listener's group goes as MLDv1 (131).
-        o.mld_type = s.mldv1 ? 131 : 143;
-        o.record.record_type = static_cast<std::uint8_t>(s.record.type);
-        o.record.multicast_address = s.record.multicast_address;
-        if (!s.mldv1)
-            o.record.sources = s.record.sources;
-        out.push_back(std::move(o));
-    }
-    return out;
+        return {};
+    return to_subscription_options(it->second.proxy->subscriptions(e.access_interface));
 }
 
 void MagDaemon::apply(const BindingUpdateListEntry& e,
@@ -830,21 +820,9 @@ void MagDaemon::apply(const BindingUpdateListEntry& e,
         ++counters_["sial_context_not_applied"];
         return;
     }
-    std::vector<mcast::MulticastAddressRecord> records;
-    for (const auto& s : subscriptions) {
-        mcast::MulticastAddressRecord r;
-        r.multicast_address = s.record.multicast_address;
-        if (s.mld_type == 131) {
-            r.type = mcast::RecordType::kModeIsExclude;  // an MLDv1 listener: every source
-        } else if (s.record.record_type >= 1 && s.record.record_type <= 6) {
-            r.type = static_cast<mcast::RecordType>(s.record.record_type);
-            r.sources = s.record.sources;
-        } else {
-            ++counters_["sial_records_unknown_type"];
-            continue;
-        }
-        records.push_back(std::move(r));
-    }
+    std::size_t unknown = 0;
+    auto records = to_context_records(subscriptions, &unknown);
+    counters_["sial_records_unknown_type"] += unknown;
     // The instance's policy filters them as it filters the MN's own reports.
     if (Status st = it->second.proxy->apply_context(e.access_interface, std::move(records)); !st.ok()) {
         ++counters_["sial_context_not_applied"];

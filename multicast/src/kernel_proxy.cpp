@@ -308,40 +308,26 @@ void KernelProxy::try_start_downstream(int ifindex) {
                   std::to_string(d.mif) + ", " + to_string(d.link_local) + ") added" +
                   (early ? ", the early General Query counts as its first" : ""));
     instance_->add_downstream(static_cast<InterfaceId>(ifindex), d.link_local, d.querier, early);
-    if (!d.context.empty()) {
-        Mldv2Report context;
-        context.records = std::exchange(d.context, {});
-        instance_->receive(static_cast<InterfaceId>(ifindex), Ipv6Address{}, context);
-    }
+    if (!d.context.empty())
+        instance_->apply_context(static_cast<InterfaceId>(ifindex), std::exchange(d.context, {}));
     // Messages held until now, in arrival order.
     std::vector<ReceivedMld> held = std::move(d.held);
     d.held.clear();
     for (const ReceivedMld& m : held) process_mld(m);  // counted when held
 }
 
-std::vector<KernelProxy::Subscription> KernelProxy::subscriptions(const std::string& ifname) const {
-    std::vector<Subscription> out;
+std::vector<LinkSubscription> KernelProxy::subscriptions(const std::string& ifname) const {
     for (const auto& [ifindex, d] : downstreams_) {
         if (d.name != ifname)
             continue;
-        const Querier* q = d.started ? instance_->querier(static_cast<InterfaceId>(ifindex)) : nullptr;
-        if (q == nullptr) {
-            // Not started yet: only what was handed to it.
+        if (!d.started) {  // not started yet: only what was handed to it
+            std::vector<LinkSubscription> out;
             for (const auto& r : d.context) out.push_back({r, false});
             return out;
         }
-        for (const Ipv6Address& group : q->addresses()) {
-            const auto view = q->address(group);
-            if (!view)
-                continue;
-            const std::optional<MulticastAddressRecord> record = current_state_record(group, view->state);
-            if (!record)
-                continue;  // INCLUDE {}: nobody listens
-            out.push_back({*record, view->mldv1_compatibility});
-        }
-        return out;
+        return instance_->subscriptions(static_cast<InterfaceId>(ifindex));
     }
-    return out;
+    return {};
 }
 
 Status KernelProxy::apply_context(const std::string& ifname, std::vector<MulticastAddressRecord> records) {
@@ -353,9 +339,7 @@ Status KernelProxy::apply_context(const std::string& ifname, std::vector<Multica
             d.context.insert(d.context.end(), records.begin(), records.end());
             return {};
         }
-        Mldv2Report context;
-        context.records = std::move(records);
-        instance_->receive(static_cast<InterfaceId>(ifindex), Ipv6Address{}, context);
+        instance_->apply_context(static_cast<InterfaceId>(ifindex), std::move(records));
         return {};
     }
     return proxy_error(config_.name, "apply_context: " + ifname + " is not a downstream");

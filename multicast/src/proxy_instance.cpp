@@ -112,4 +112,30 @@ std::vector<InterfaceId> ProxyInstance::downstreams() const {
     return out;
 }
 
+std::vector<LinkSubscription> ProxyInstance::subscriptions(InterfaceId downstream) const {
+    std::vector<LinkSubscription> out;
+    const Querier* q = querier(downstream);
+    if (q == nullptr)
+        return out;
+    for (const Ipv6Address& group : q->addresses()) {
+        const auto view = q->address(group);
+        if (!view)
+            continue;
+        std::optional<MulticastAddressRecord> record = current_state_record(group, view->state);
+        if (!record)
+            continue;  // INCLUDE {}: nobody listens
+        out.push_back({std::move(*record), view->mldv1_compatibility});
+    }
+    return out;
+}
+
+bool ProxyInstance::apply_context(InterfaceId downstream, std::vector<MulticastAddressRecord> records) {
+    if (querier(downstream) == nullptr)
+        return false;
+    Mldv2Report report;
+    report.records = std::move(records);
+    receive(downstream, Ipv6Address{}, report);
+    return true;
+}
+
 }  // namespace pmip::mcast

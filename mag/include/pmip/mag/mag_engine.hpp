@@ -174,8 +174,11 @@ struct MagConfig {
     std::uint32_t route_metric = 1024;
     // RFC 7161 (magd [multicast] context-transfer).
     bool multicast_context_transfer = true;
-    Duration subscription_query_timeout = std::chrono::milliseconds(300);
-    unsigned subscription_query_retries = 2;
+    // Our Subscription Query to the LMA: it answers when its own query to
+    // the previous MAG is answered or given up (lmad: 2 x 500 ms), so ours
+    // outlasts that.
+    Duration subscription_query_timeout = std::chrono::milliseconds(500);
+    unsigned subscription_query_retries = 3;
     // How long a departed MN's subscriptions answer the LMA's query.
     Duration departed_context_hold = std::chrono::seconds(10);
 };

@@ -225,15 +225,9 @@ class KernelProxy final : private ProxyInstanceOutput {
     // Messages (socket or captured) kept for a downstream that waits for its
     // link-local address, processed when it starts.
     static constexpr std::size_t kMaxHeld = 16;
-    // Multicast context transfer (RFC 7161): the listener state a
-    // downstream holds, one Current-State record per multicast address
-    // (IS_IN(sources) / IS_EX(excluded)); `mldv1` when the address is in
-    // MLDv1 compatibility mode there (an MLDv1 listener).
-    struct Subscription {
-        MulticastAddressRecord record;
-        bool mldv1 = false;
-    };
-    std::vector<Subscription> subscriptions(const std::string& ifname) const;
+    // Multicast context transfer (RFC 7161): ProxyInstance::subscriptions
+    // of a downstream by name.
+    std::vector<LinkSubscription> subscriptions(const std::string& ifname) const;
     // Sets up `records` on a downstream as a report from no listener in
     // particular (the unspecified address: no tracked listener), through the
     // instance policy; RFC 3810 timers then keep them only if a listener

@@ -57,6 +57,16 @@ class ProxyInstanceOutput {
     }
 };
 
+// One multicast address a downstream listens to, as the Current-State record
+// a host would send for it (IS_IN(sources) / IS_EX(excluded sources)); mldv1
+// when the address is in MLDv1 compatibility mode there (RFC 3810 8.3.2).
+// The form RFC 7161 transfers (option 57).
+struct LinkSubscription {
+    MulticastAddressRecord record;
+    bool mldv1 = false;
+    bool operator==(const LinkSubscription&) const = default;
+};
+
 struct ProxyInstanceCounters {
     std::uint64_t messages_received = 0;
     std::uint64_t messages_unknown_downstream = 0;
@@ -99,6 +109,14 @@ class ProxyInstance {
     const Querier* querier(InterfaceId downstream) const;
     Querier* querier(InterfaceId downstream);
     std::vector<InterfaceId> downstreams() const;
+    // Multicast context transfer (RFC 7161): what `downstream` listens to
+    // (empty for an unknown downstream), and records set up on it as a
+    // report from no listener in particular (the unspecified address, so no
+    // tracked listener: RFC 3810 timers keep them only if a listener
+    // confirms them), through the policy like any report. Returns false for
+    // an unknown downstream.
+    std::vector<LinkSubscription> subscriptions(InterfaceId downstream) const;
+    bool apply_context(InterfaceId downstream, std::vector<MulticastAddressRecord> records);
     const Policy& policy() const { return database_.policy(); }
     void set_policy(Policy policy) { database_.set_policy(std::move(policy)); }
     const ProxyInstanceCounters& counters() const { return counters_; }

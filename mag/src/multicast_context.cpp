@@ -1,0 +1,43 @@
+// RFC 7161 option 57 <-> MLD records. See multicast_context.hpp.
+#include "multicast_context.hpp"
+
+namespace pmip::mag {
+
+std::vector<mh::ActiveMulticastSubscriptionIpv6> to_subscription_options(
+    const std::vector<mcast::LinkSubscription>& subscriptions) {
+    std::vector<mh::ActiveMulticastSubscriptionIpv6> out;
+    out.reserve(subscriptions.size());
+    for (const auto& s : subscriptions) {
+        mh::ActiveMulticastSubscriptionIpv6 o;
+        o.mld_type = s.mldv1 ? 131 : 143;
+        o.record.record_type = static_cast<std::uint8_t>(s.record.type);
+        o.record.multicast_address = s.record.multicast_address;
+        if (!s.mldv1)
+            o.record.sources = s.record.sources;
+        out.push_back(std::move(o));
+    }
+    return out;
+}
+
+std::vector<mcast::MulticastAddressRecord> to_context_records(
+    const std::vector<mh::ActiveMulticastSubscriptionIpv6>& options, std::size_t* unknown) {
+    std::vector<mcast::MulticastAddressRecord> out;
+    for (const auto& o : options) {
+        mcast::MulticastAddressRecord r;
+        r.multicast_address = o.record.multicast_address;
+        if (o.mld_type == 131) {
+            r.type = mcast::RecordType::kModeIsExclude;
+        } else if (o.mld_type == 143 && o.record.record_type >= 1 && o.record.record_type <= 6) {
+            r.type = static_cast<mcast::RecordType>(o.record.record_type);
+            r.sources = o.record.sources;
+        } else {
+            if (unknown)
+                ++*unknown;
+            continue;
+        }
+        out.push_back(std::move(r));
+    }
+    return out;
+}
+
+}  // namespace pmip::mag

@@ -1,0 +1,26 @@
+// RFC 7161 option 57 <-> the MLD proxy's records (magd's MulticastContext).
+//
+// A link's subscriptions (ProxyInstance::subscriptions) become one Active
+// Multicast Subscription option each [RFC 7161 section 4.1]: MLD type 143
+// with the Current-State record (IS_IN(sources) / IS_EX(excluded)), or, for
+// an address in MLDv1 compatibility mode, MLD type 131 with the address alone
+// (section 4.1.3). Received options become the records applied to the new
+// link: 131 as IS_EX({}) (an MLDv1 listener wants every source), 143 as its
+// record; records of an unknown type are skipped and counted.
+#pragma once
+
+#include <cstddef>
+#include <vector>
+
+#include "pmip/mcast/proxy_instance.hpp"
+#include "pmip/mh/options.hpp"
+
+namespace pmip::mag {
+
+std::vector<mh::ActiveMulticastSubscriptionIpv6> to_subscription_options(
+    const std::vector<mcast::LinkSubscription>& subscriptions);
+
+std::vector<mcast::MulticastAddressRecord> to_context_records(
+    const std::vector<mh::ActiveMulticastSubscriptionIpv6>& options, std::size_t* unknown = nullptr);
+
+}  // namespace pmip::mag
