@@ -8,6 +8,10 @@ std::vector<mh::ActiveMulticastSubscriptionIpv6> to_subscription_options(
     std::vector<mh::ActiveMulticastSubscriptionIpv6> out;
     out.reserve(subscriptions.size());
     for (const auto& s : subscriptions) {
+        // Link-local scope (the MN's solicited-node groups): no session to
+        // carry over; the MN's own address configuration joins them.
+        if ((s.record.multicast_address[1] & 0x0f) <= 2)
+            continue;
         mh::ActiveMulticastSubscriptionIpv6 o;
         o.mld_type = s.mldv1 ? 131 : 143;
         o.record.record_type = static_cast<std::uint8_t>(s.record.type);

@@ -18,3 +18,8 @@ set_tests_properties(netns_pmip_multicast_kernel PROPERTIES SKIP_RETURN_CODE 77
 add_test(NAME netns_pmip_multicast_isolation
   COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/test_pmip_multicast_isolation.sh ${CMAKE_BINARY_DIR})
 set_tests_properties(netns_pmip_multicast_isolation PROPERTIES SKIP_RETURN_CODE 77 LABELS netns TIMEOUT 180)
+
+# RFC 7161 multicast context transfer with the MN's reports held back (issue 17).
+add_test(NAME netns_pmip_sial
+  COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/test_pmip_sial.sh ${CMAKE_BINARY_DIR})
+set_tests_properties(netns_pmip_sial PROPERTIES SKIP_RETURN_CODE 77 LABELS netns TIMEOUT 240)

@@ -147,6 +147,7 @@ TEST_CASE("RFC 7161 codec helpers: link subscriptions <-> options 57 (MLDv2 reco
           "[sial]") {
     const std::vector<mcast::LinkSubscription> link{
         {{mcast::RecordType::kModeIsInclude, kG2, {kS1, kS2}, {}}, false},
+        {{mcast::RecordType::kModeIsExclude, address("ff02::1:ff00:1"), {}, {}}, false},  // left out
         {{mcast::RecordType::kModeIsExclude, kG4, {}, {}}, true}};
     const auto options = mag::to_subscription_options(link);
     REQUIRE(options.size() == 2);
