@@ -250,13 +250,17 @@ void MagEngine::detach(int ifindex) {
         e.departing_subscriptions = multicast_context_->subscriptions(e);
         sial_remember_departed(e);
     }
-    // Section 6.9.1.2: routing state goes now (the MN has left); the entry
-    // waits for the PBA or INITIAL_BINDACK_TIMEOUT.
-    remove_forwarding(e);
+    // Section 6.9.1.2: the de-registration, then the routing state goes
+    // (the MN has left); the entry waits for the PBA or
+    // INITIAL_BINDACK_TIMEOUT. The PBU goes first because removing the
+    // forwarding state can take milliseconds (a tunnel device deleted with
+    // its last user) and the LMA (and with RFC 7161 the new MAG, waiting for
+    // the MN's subscriptions) should not wait for that.
     e.state = BulState::kDeregistering;
     e.retransmit_timeout = config_.initial_bindack_timeout;
     PMIP_INFO(kBul, context(e), "detached; de-registering");
     send_pbu(e, false);
+    remove_forwarding(e);
     arm_retransmission(e);
 }
 

@@ -16,6 +16,10 @@
 //   revoke   revoke an MN (per-MN trigger from input) or a MAG (maybe by realm)
 //   bra      a BRA for an outstanding or random sequence, any status and source
 //   faults   make tunnel creation or route programming fail, or stop failing
+//   sq / sr  an RFC 7161 Subscription Query (as a serving MAG would ask) or
+//            Subscription Response (to an outstanding or random sequence,
+//            with or without options 57) from one of the sources; PBUs
+//            set the S flag and carry options 57 from their input octets
 // The second MAG (2001:db8:100::12) has [mags] auth required (HMAC-SHA256,
 // SPI 1000; issue 16): its PBUs go signed with the right key, the wrong key
 // or not at all, so the receiver's authentication check, PBA 146 and the
@@ -29,7 +33,8 @@
 //   - the cache never holds more entries than there are prefixes to bind
 //   - an entry in state revoking belongs to an outstanding revocation; a
 //     revocation never sent more than 1 + BRIMaxRetriesNumber BRIs
-//   - pending timers stay bounded by the entries and revocations
+//   - pending timers stay bounded by the entries and revocations (two more
+//     per entry for RFC 7161: its query and its PBA timer)
 //   - everything sent serializes and parses back with the strict codec (the
 //     lenient one for replies to the `oai` MAG)
 //   - everything sent to the keyed MAG carries an authenticator it accepts
@@ -199,6 +204,14 @@ struct World {
                                         const MobileNodeIdentifier* identity) {
             engine->handle_proxy_binding_update(s, d, pbu, identity);
         };
+        h.subscription_query = [this](const Ipv6Address& s, const Ipv6Address& d,
+                                      const mh::SubscriptionQuery& q) {
+            engine->handle_subscription_query(s, d, q);
+        };
+        h.subscription_response = [this](const Ipv6Address& s, const Ipv6Address& d,
+                                         const mh::SubscriptionResponse& r) {
+            engine->handle_subscription_response(s, d, r);
+        };
         h.binding_revocation_acknowledgement =
             [this](const Ipv6Address& s, const Ipv6Address& d,
                    const mh::BindingRevocationAcknowledgement& bra) {
@@ -270,6 +283,9 @@ struct World {
                 mh::Timestamp{static_cast<std::uint64_t>(static_cast<std::int64_t>(now_timestamp()) + offset)});
         }
         if (flags & 0x40) bu.options.push_back(mh::GreKey{who & 0x08 ? std::nullopt : std::optional<std::uint32_t>(life)});
+        // RFC 7161: S and up to two Active Multicast Subscription options.
+        if (ts & 0x01) bu.flags |= mh::bu_flag::kS;
+        for (int i = 0; i < ((ts >> 1) & 3) && i < 2; ++i) bu.options.push_back(subscription(hnp + i));
         // The keyed MAG's PBUs: signed (right key), forged (wrong key) or bare.
         mh::Message message = bu;
         if (source == kKeyedSource && (hnp & 0x30) != 0)
@@ -277,6 +293,46 @@ struct World {
         const auto wire = mh::serialize(message);
         FUZZ_CHECK(!wire.empty());
         deliver(wire, kSources[source], kLma);
+    }
+
+    static mh::ActiveMulticastSubscriptionIpv6 subscription(std::uint8_t x) {
+        mh::ActiveMulticastSubscriptionIpv6 s;
+        s.mld_type = (x & 0x40) ? 131 : 143;
+        s.record.record_type = static_cast<std::uint8_t>(1 + x % 2);
+        s.record.multicast_address = *parse_address("ff3e::4242:0");
+        s.record.multicast_address[15] = x;
+        if (s.mld_type == 143 && (x & 0x20)) s.record.sources.push_back(kSources[0]);
+        return s;
+    }
+
+    void subscription_query(Input& in) {
+        const std::uint8_t pick = in.byte(), seq = in.byte();
+        mh::SubscriptionQuery q;
+        q.sequence = seq;
+        Ipv6Address source = kSources[pick % std::size(kSources)];
+        const auto& entries = engine->cache().entries();
+        if (!entries.empty() && (pick & 0x80)) {  // as the serving MAG of a binding would ask
+            auto it = entries.begin();
+            std::advance(it, seq % entries.size());
+            source = it->second.proxy_coa;
+            const auto& id = it->second.mn_identifier.identifier;
+            q.options.push_back(mh::MobileNodeIdentifier{it->second.mn_identifier.subtype,
+                                                         std::vector<std::uint8_t>(id.begin(), id.end())});
+        } else if (pick & 0x40) {
+            const char* mn = kMobileNodes[seq % std::size(kMobileNodes)];
+            q.options.push_back(mh::MobileNodeIdentifier{1, std::vector<std::uint8_t>(mn, mn + std::strlen(mn))});
+        }
+        deliver(mh::serialize(q), source, kLma);
+    }
+
+    void subscription_response(Input& in) {
+        const std::uint8_t pick = in.byte(), seq = in.byte(), count = in.byte();
+        mh::SubscriptionResponse r;
+        r.sequence = seq;
+        r.options.push_back(mh::MobileNodeIdentifier{1, {'m', 'n'}});
+        for (int i = 0; i < (count & 3); ++i) r.options.push_back(subscription(static_cast<std::uint8_t>(count + i)));
+        if (count & 0x80) r.flags = mh::subscription_response_flag::kI;
+        deliver(mh::serialize(r), kSources[pick % std::size(kSources)], kLma);
     }
 
     void revoke(Input& in) {
@@ -360,7 +416,7 @@ struct World {
         }
         // Lifetime, delete and wait timers per entry, one per revocation, one
         // per pending tunnel deletion.
-        FUZZ_CHECK(timers.pending() <= 3 * cache.size() + engine->revocations().size() + 8);
+        FUZZ_CHECK(timers.pending() <= 5 * cache.size() + engine->revocations().size() + 8);
         FUZZ_CHECK(receiver->counter("received") == delivered);
     }
 };
@@ -385,7 +441,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     Input in{std::span<const std::uint8_t>(data, size)};
     for (int steps = 0; !in.done() && steps < 256; ++steps) {
         const std::uint8_t op = in.byte();
-        switch (op % 10) {
+        switch (op % 12) {
             case 0: {  // raw packet
                 const std::uint8_t where = in.byte();
                 const std::size_t length = in.byte() + ((where & 0x80) ? 256u : 0u);
@@ -411,6 +467,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
                 break;
             case 8:
                 w.bra(in);
+                break;
+            case 10:
+                w.subscription_query(in);
+                break;
+            case 11:
+                w.subscription_response(in);
                 break;
             case 9: {  // faults
                 const std::uint8_t f = in.byte();

@@ -8,12 +8,19 @@
 # printed); packets lost are counted across the whole run. Prints one JSON object: per-handover gaps, median and worst of
 # each stream, packets lost.
 #
-#   sudo bash tools/bench/bench_handover.sh BUILD_DIR [HANDOVERS=20]
+#   sudo bash tools/bench/bench_handover.sh BUILD_DIR [HANDOVERS=20] [MODES="off sial"]
 #
-# Bounded: about 3 s per handover plus 15 s of set-up. Root.
+# MODES: the multicast context transfer (RFC 7161) of the daemons, one run
+# each on a fresh testbed (PMIP_TESTBED_SIAL): off (the MN's report after the
+# new MAG's General Query restores its stream) and sial (the new MAG gets the
+# MN's groups in the PBA or the Subscription Response). With one mode the
+# JSON is that run's; with several, {"off": {...}, "sial": {...}}.
+#
+# Bounded: about 3 s per handover plus 15 s of set-up, per mode. Root.
 set -u
 BUILD=${1:?usage: bench_handover.sh BUILD_DIR [HANDOVERS]}
 N=${2:-20}
+MODES=${3:-off sial}
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 TB="bash $ROOT/tools/testbed/testbed.sh"
 METER="$BUILD/tools/testbed/pmip-handover-meter"
@@ -23,35 +30,37 @@ WORK=$(mktemp -d /tmp/pmh-$$.XXXXXX)
 trap '$TB down $NAME 2>/dev/null; [[ -n ${KEEP_WORK:-} ]] || rm -rf "$WORK"' EXIT
 [[ $(id -u) -eq 0 ]] || { echo "bench_handover: needs root" >&2; exit 1; }
 
-$TB up "$NAME" "$BUILD" 1 multicast >/dev/null || exit 1
-ADDR=$($TB address "$NAME" 1 20) || { echo "bench_handover: no address" >&2; exit 1; }
-DURATION=$(python3 -c "print(3.0 * $N + 4)")
-$TB exec "$NAME" mn1 $METER receive --port 5000 --seconds "$(python3 -c "print($DURATION + 2)")" --gap-ms 3 --json >"$WORK/u.json" &
-RU=$!
-$TB exec "$NAME" mn1 $METER receive --group ff3e::4242:1 --interface eth0 --port 5001 --seconds "$(python3 -c "print($DURATION + 2)")" --gap-ms 3 --json >"$WORK/m.json" &
-RM=$!
-sleep 1  # the join is reported and proxied
-$TB exec "$NAME" cn $METER send --realtime --to "$ADDR" --port 5000 --rate 1000 --seconds "$DURATION" 2>/dev/null &
-SU=$!
-$TB exec "$NAME" cn $METER send --realtime --to ff3e::4242:1 --interface c0 --port 5001 --rate 1000 --seconds "$DURATION" 2>/dev/null &
-SM=$!
-t0=$(date +%s.%N)
-sleep 1.5
-at=mag1
-: >"$WORK/moves"
-: >"$WORK/move-errors"
-for i in $(seq 1 "$N"); do
-    to=$([[ $at == mag1 ]] && echo mag2 || echo mag1)
-    echo "$(python3 -c "import time; print(time.time() - $t0)")" >>"$WORK/moves"
-    if $TB move "$NAME" 1 "$to" 2>>"$WORK/move-errors"; then
-        at=$to
-    else
-        echo "move $i to $to failed" >>"$WORK/move-errors"
-    fi
+run_mode() {  # run_mode MODE: one testbed, N handovers, $WORK/result-MODE.json
+    local MODE=$1
+    PMIP_TESTBED_SIAL=$MODE $TB up "$NAME" "$BUILD" 1 multicast >/dev/null || exit 1
+    ADDR=$($TB address "$NAME" 1 20) || { echo "bench_handover: no address" >&2; exit 1; }
+    DURATION=$(python3 -c "print(3.0 * $N + 4)")
+    $TB exec "$NAME" mn1 $METER receive --port 5000 --seconds "$(python3 -c "print($DURATION + 2)")" --gap-ms 3 --json >"$WORK/u.json" &
+    RU=$!
+    $TB exec "$NAME" mn1 $METER receive --group ff3e::4242:1 --interface eth0 --port 5001 --seconds "$(python3 -c "print($DURATION + 2)")" --gap-ms 3 --json >"$WORK/m.json" &
+    RM=$!
+    sleep 1  # the join is reported and proxied
+    $TB exec "$NAME" cn $METER send --realtime --to "$ADDR" --port 5000 --rate 1000 --seconds "$DURATION" 2>/dev/null &
+    SU=$!
+    $TB exec "$NAME" cn $METER send --realtime --to ff3e::4242:1 --interface c0 --port 5001 --rate 1000 --seconds "$DURATION" 2>/dev/null &
+    SM=$!
+    t0=$(date +%s.%N)
     sleep 1.5
-done
-wait $SU $SM $RU $RM
-/usr/bin/python3 - "$WORK" "$N" <<'PY_END'
+    at=mag1
+    : >"$WORK/moves"
+    : >"$WORK/move-errors"
+    for i in $(seq 1 "$N"); do
+        to=$([[ $at == mag1 ]] && echo mag2 || echo mag1)
+        echo "$(python3 -c "import time; print(time.time() - $t0)")" >>"$WORK/moves"
+        if $TB move "$NAME" 1 "$to" 2>>"$WORK/move-errors"; then
+            at=$to
+        else
+            echo "move $i to $to failed" >>"$WORK/move-errors"
+        fi
+        sleep 1.5
+    done
+    wait $SU $SM $RU $RM
+    /usr/bin/python3 - "$WORK" "$N" >"$WORK/result-$MODE.json" <<'PY_END'
 import json, statistics, sys
 work, n = sys.argv[1], int(sys.argv[2])
 moves = [float(x) for x in open(f"{work}/moves").read().split()]
@@ -72,4 +81,18 @@ for name in ("u", "m"):
                    "interruptions_seen": len(gaps),
                    "received": r["received"], "duplicates": r["duplicates"]}
 print(json.dumps(result))
+PY_END
+    $TB down "$NAME" >/dev/null 2>&1
+}
+
+for mode in $MODES; do
+    [[ $mode =~ ^(off|sial)$ ]] || { echo "bench_handover: mode \"$mode\" is not off|sial" >&2; exit 1; }
+    run_mode "$mode" || exit 1
+    : >"$WORK/moves"
+done
+/usr/bin/python3 - "$WORK" $MODES <<'PY_END'
+import json, sys
+work, modes = sys.argv[1], sys.argv[2:]
+results = {m: json.load(open(f"{work}/result-{m}.json")) for m in modes}
+print(json.dumps(results[modes[0]] if len(modes) == 1 else results))
 PY_END

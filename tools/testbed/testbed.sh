@@ -40,7 +40,9 @@
 # kernel or userspace; default userspace (TUN), so the testbed runs on
 # kernels without ip6tnl/ip6gre). Multicast forwarding: [multicast] forwarding
 # = $PMIP_TESTBED_FORWARDING in every daemon (auto, ebpf or kernel; default
-# auto: ebpf where its program loads). State (configs, logs, control sockets, pids)
+# auto: ebpf where its program loads). Multicast context transfer (RFC 7161):
+# $PMIP_TESTBED_SIAL = sial (default) or off, in every daemon ([multicast]
+# context-transfer in magd, [sial] enabled in lmad). State (configs, logs, control sockets, pids)
 # lives in /run/pmip-testbed/NAME; `down` removes it and every namespace even
 # when `up` failed half-way. Needs root.
 set -u
@@ -122,7 +124,8 @@ wait_for() {  # wait_for SECONDS COMMAND... (SECONDS x PMIP_TEST_TIME_SCALE)
 up() {
     local name=$1 build=$2 mns=${3:-1} dir=$STATE_ROOT/$1
     local multicast="" twolmas="" auth="" ipsec="" forwarding=${PMIP_TESTBED_FORWARDING:-auto}
-    local tunnels=${PMIP_TESTBED_TUNNELS:-userspace}
+    local tunnels=${PMIP_TESTBED_TUNNELS:-userspace} sial=${PMIP_TESTBED_SIAL:-sial}
+    [[ $sial =~ ^(sial|off)$ ]] || die "PMIP_TESTBED_SIAL: sial or off, not \"$sial\""
     [[ $forwarding =~ ^(auto|ebpf|kernel)$ ]] || die "PMIP_TESTBED_FORWARDING: auto, ebpf or kernel, not \"$forwarding\""
     [[ $tunnels =~ ^(auto|kernel|userspace)$ ]] || die "PMIP_TESTBED_TUNNELS: auto, kernel or userspace, not \"$tunnels\""
     for option in "${@:4}"; do
@@ -250,6 +253,8 @@ backend = $tunnels
 socket = $dir/lmad.sock
 [state]
 file = $dir/lmad.state
+[sial]
+enabled = $([[ $sial == sial ]] && echo true || echo false)
 EOF
     if [[ $multicast == multicast ]]; then
         printf '[multicast]\nenabled = true\nupstream = l0\nforwarding = %s\n' "$forwarding" >>"$dir/lmad.conf"
@@ -278,6 +283,7 @@ backend = $tunnels
 socket = $dir/magd$i.sock
 [multicast]
 forwarding = $forwarding
+context-transfer = $sial
 EOF
         if [[ -n $auth ]]; then
             printf '[lmas]\nauth = 2001:db8:100::1 required 1000 hmac-sha256 %s\n' "$dir/mag$i.key" >>"$dir/magd$i.conf"
