@@ -285,6 +285,13 @@ void LmaDaemon::session_bound(const BindingCacheEntry& entry, const TunnelInfo& 
         heartbeat_->binding_added(entry.proxy_coa);
 }
 
+void LmaDaemon::multicast_context(const BindingCacheEntry& entry,
+                                  const std::vector<mh::ActiveMulticastSubscriptionIpv6>& subscriptions) {
+    const auto t = session_tunnels_.find(entry.id);
+    if (multicast_ && t != session_tunnels_.end())
+        multicast_->apply_context(t->second.device, subscriptions);
+}
+
 void LmaDaemon::session_unbound(const BindingCacheEntry& entry, const Ipv6Address& proxy_coa,
                                 const std::string& tunnel) {
     if (multicast_ && !tunnel.empty())

@@ -1,6 +1,8 @@
 // lmad's multicast anchor. See lma_multicast.hpp.
 #include "lma_multicast.hpp"
 
+#include "pmip/mcast/subscription_options.hpp"
+
 #include "pmip/common/log.hpp"
 #include "pmip/mcast/querier_config_keys.hpp"
 
@@ -60,9 +62,24 @@ void LmaMulticast::tunnel_unused(const std::string& device) {
     ++removed_;
 }
 
+void LmaMulticast::apply_context(const std::string& device,
+                                 const std::vector<mh::ActiveMulticastSubscriptionIpv6>& subscriptions) {
+    if (!proxy_->has_downstream(device))
+        return;
+    if (Status st = proxy_->apply_context(device, mcast::to_context_records(subscriptions)); !st.ok()) {
+        ++errors_;
+        PMIP_WARNING(kMld, kContext, "context on tunnel " + device + ": " + st.error().what);
+        return;
+    }
+    ++contexts_applied_;
+}
+
 nlohmann::json LmaMulticast::show() const {
     nlohmann::json j = proxy_->show();
-    j["anchor"] = {{"downstreams_added", added_}, {"downstreams_removed", removed_}, {"errors", errors_}};
+    j["anchor"] = {{"downstreams_added", added_},
+                   {"downstreams_removed", removed_},
+                   {"contexts_applied", contexts_applied_},
+                   {"errors", errors_}};
     return j;
 }
 

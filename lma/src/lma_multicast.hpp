@@ -21,6 +21,7 @@
 #include "pmip/common/event_loop.hpp"
 #include "pmip/common/route_manager.hpp"
 #include "pmip/mcast/kernel_proxy.hpp"
+#include "pmip/mh/options.hpp"
 
 namespace pmip::lma {
 
@@ -49,6 +50,13 @@ class LmaMulticast {
     void tunnel_used(const std::string& device);
     // A binding stopped using it; the last one removes the downstream.
     void tunnel_unused(const std::string& device);
+    // RFC 7161: a transferred context of an MN behind tunnel `device`: its
+    // groups are set up on the tunnel's querier as an unattributed report
+    // (KernelProxy::apply_context), so forwarding starts before the MAG's
+    // own report; they stay only if the MAG confirms them (RFC 3810 timers,
+    // Last Listener Queries on its leave).
+    void apply_context(const std::string& device,
+                       const std::vector<mh::ActiveMulticastSubscriptionIpv6>& subscriptions);
     nlohmann::json show() const;
 
   private:
@@ -57,7 +65,7 @@ class LmaMulticast {
     LmaMulticastConfig config_;
     std::unique_ptr<mcast::KernelProxy> proxy_;
     std::map<std::string, unsigned> users_;
-    std::uint64_t added_ = 0, removed_ = 0, errors_ = 0;
+    std::uint64_t added_ = 0, removed_ = 0, errors_ = 0, contexts_applied_ = 0;
 };
 
 }  // namespace pmip::lma

@@ -93,6 +93,7 @@ bool LmaEngine::sial_registration(const Pbu& pbu, BindingCacheEntry& entry, bool
             PMIP_INFO(kBce, context_of(entry),
                       "multicast context (" + std::to_string(s.records.size()) +
                           " subscriptions) from the de-registration goes in the PBA");
+            if (observer_) observer_->multicast_context(entry, s.records);
             return false;
         }
         if (s.querying) {
@@ -188,6 +189,7 @@ void LmaEngine::sial_context_arrived(SessionId id, std::vector<mh::ActiveMultica
     PMIP_INFO(kBce, context_of(*entry),
               "multicast context from the previous MAG (" + std::string(how) + "): " +
                   std::to_string(s.records.size()) + " subscriptions");
+    if (observer_ && !s.records.empty()) observer_->multicast_context(*entry, s.records);
     if (s.held_pbu) sial_release_pba(id);
     for (const auto& a : std::exchange(s.askers, {}))
         sial_respond(a.source, a.destination, a.sequence, a.echo, &s.records);

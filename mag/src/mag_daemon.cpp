@@ -1,6 +1,6 @@
 // magd wiring: adapters around the MAG engine. See mag_daemon.hpp.
 #include "mag_daemon.hpp"
-#include "multicast_context.hpp"
+#include "pmip/mcast/subscription_options.hpp"
 
 #include "pmip/mcast/querier_config_keys.hpp"
 
@@ -810,7 +810,7 @@ std::vector<mh::ActiveMulticastSubscriptionIpv6> MagDaemon::subscriptions(const 
     const auto it = multicast_.find(e.policy.lma);
     if (it == multicast_.end() || !it->second.proxy)
         return {};
-    return to_subscription_options(it->second.proxy->subscriptions(e.access_interface));
+    return mcast::to_subscription_options(it->second.proxy->subscriptions(e.access_interface));
 }
 
 void MagDaemon::apply(const BindingUpdateListEntry& e,
@@ -821,7 +821,7 @@ void MagDaemon::apply(const BindingUpdateListEntry& e,
         return;
     }
     std::size_t unknown = 0;
-    auto records = to_context_records(subscriptions, &unknown);
+    auto records = mcast::to_context_records(subscriptions, &unknown);
     counters_["sial_records_unknown_type"] += unknown;
     // The instance's policy filters them as it filters the MN's own reports.
     if (Status st = it->second.proxy->apply_context(e.access_interface, std::move(records)); !st.ok()) {

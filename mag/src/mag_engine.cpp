@@ -405,8 +405,12 @@ void MagEngine::accepted(BindingUpdateListEntry& e, const mh::BindingAcknowledge
         e.state = BulState::kRegistered;
         PMIP_INFO(kBul, context(e), "registered: prefix " + pmip::to_string(prefixes.front()) +
                                         " via " + tunnel.name);
+        // RFC 7161: a query for the context goes before the observer builds
+        // the MN link's proxy state (milliseconds), so the answer is on its
+        // way meanwhile; a context in the PBA is applied once it is built.
+        const auto subscriptions = sial_accepted(e, pba);
         if (observer_) observer_->registered(e, tunnel);
-        sial_accepted(e, pba);
+        if (!subscriptions.empty()) sial_apply(e, subscriptions, "PBA");
     } else {
         e.state = BulState::kRegistered;
     }

@@ -34,16 +34,18 @@ constexpr std::size_t kMaxDeparted = 4096;
 }  // namespace
 
 // Section 4.2.1.1, at the first accepted PBA of a registration here.
-void MagEngine::sial_accepted(BindingUpdateListEntry& e, const mh::BindingAcknowledgement& pba) {
+std::vector<mh::ActiveMulticastSubscriptionIpv6> MagEngine::sial_accepted(
+    BindingUpdateListEntry& e, const mh::BindingAcknowledgement& pba) {
     if (!e.multicast_signalling || multicast_context_ == nullptr ||
         (pba.flags & mh::ba_flag::kS) == 0)
-        return;
-    const auto subscriptions = subscriptions_in(pba.options);
-    if (!subscriptions.empty()) return sial_apply(e, subscriptions, "PBA");
+        return {};
+    auto subscriptions = subscriptions_in(pba.options);
+    if (!subscriptions.empty()) return subscriptions;
     // S=1 without the option: the LMA is still fetching it (section 5.3 step 6).
     ++counters_.sial_pba_without_context;
     e.subscription_queries = 0;
     sial_send_query(e.id);
+    return {};
 }
 
 void MagEngine::sial_apply(BindingUpdateListEntry& e,

@@ -16,7 +16,8 @@
 #     so mag2's de-registration (S=1, options 57) reaches lmad first and mag1's
 #     PBA carries the context.
 #   After each move, with mn1 still silent: the new MAG's proxy has both
-#     channels on mn1's link (show multicast), counted as applied context, and
+#     channels on mn1's link (show multicast), counted as applied context
+#     (and lmad's anchor set them up on the new MAG's tunnel), and
 #     both streams reach mn1 again within 1.5 s (the reports are held 3 s).
 #   tshark on lmad's links decodes MH types 5/6/22/23 and option type 57 (it
 #   has no names for RFC 7161's flag and option; the S bits are read from the
@@ -110,6 +111,8 @@ sleep 2
 move 2 mag2 mag1 magd1 "proactive: mag1 (new) stopped, mag2's de-registration first"
 stored() { (($(q lma "show counters" "d['engine']['sial']['contexts_stored']") >= 1)); }
 check "move 2: lmad kept the context of mag2's de-registration" stored
+anchored() { (($(q lma "show multicast" "d['anchor']['contexts_applied']") >= 2)); }
+check "lmad's multicast anchor set both transferred contexts up on the new MAG's tunnel" anchored
 sleep 1
 q lma "show counters" "json.dumps(d['engine']['sial'])" >"$WORK/lma-sial.json"
 q mag1 "show counters" "json.dumps(d['engine']['sial'])" >"$WORK/mag1-sial.json"

@@ -7,7 +7,7 @@
 // sources) and MLDv1 listeners, and for the races of RFC 7161 section 5.
 #include "scenario_world.hpp"
 
-#include "multicast_context.hpp"
+#include "pmip/mcast/subscription_options.hpp"
 #include "pmip/mcast/proxy_instance.hpp"
 
 using namespace pmip;
@@ -40,12 +40,12 @@ struct MagProxy final : mag::MulticastContext, mcast::ProxyInstanceOutput {
     MagProxy(Timers& timers, mcast::Policy policy) : instance(timers, *this, std::move(policy)) {}
 
     std::vector<mh::ActiveMulticastSubscriptionIpv6> subscriptions(const mag::BindingUpdateListEntry& e) override {
-        return mag::to_subscription_options(instance.subscriptions(static_cast<mcast::InterfaceId>(e.access_ifindex)));
+        return mcast::to_subscription_options(instance.subscriptions(static_cast<mcast::InterfaceId>(e.access_ifindex)));
     }
     void apply(const mag::BindingUpdateListEntry& e,
                const std::vector<mh::ActiveMulticastSubscriptionIpv6>& subscriptions) override {
         REQUIRE(instance.apply_context(static_cast<mcast::InterfaceId>(e.access_ifindex),
-                                       mag::to_context_records(subscriptions)));
+                                       mcast::to_context_records(subscriptions)));
     }
     void send_query(mcast::InterfaceId, const Ipv6Address&, const mcast::MldMessage&) override { ++queries; }
     void upstream_membership_changed(const Ipv6Address& g, const mcast::MembershipState&,
@@ -59,8 +59,20 @@ struct MagProxy final : mag::MulticastContext, mcast::ProxyInstanceOutput {
     }
 };
 
+// What the LMA engine tells lmad's multicast anchor.
+struct AnchorRecorder final : lma::LmaObserver {
+    std::vector<std::pair<Ipv6Address, std::size_t>> contexts;  // (MAG, subscriptions)
+    void session_bound(const lma::BindingCacheEntry&, const TunnelInfo&) override {}
+    void session_unbound(const lma::BindingCacheEntry&, const Ipv6Address&, const std::string&) override {}
+    void multicast_context(const lma::BindingCacheEntry& e,
+                           const std::vector<mh::ActiveMulticastSubscriptionIpv6>& s) override {
+        contexts.emplace_back(e.proxy_coa, s.size());
+    }
+};
+
 struct SialWorld {
     World w;
+    AnchorRecorder anchor;
     std::unique_ptr<MagProxy> proxy1, proxy2;
     std::vector<mh::Message> seen;  // every message on the fabric, in send order
 
@@ -68,6 +80,7 @@ struct SialWorld {
         w.mag_policies.policies[mac_of(1)].multicast = true;
         proxy1 = std::make_unique<MagProxy>(w.timers, mcast::Policy{});
         proxy2 = std::make_unique<MagProxy>(w.timers, std::move(policy2));
+        w.lma->set_observer(&anchor);
         wire(w.mag1, *proxy1);
         wire(w.mag2, *proxy2);
         w.hold = [this](const Packet& p, const mh::Message& m) {
@@ -149,7 +162,7 @@ TEST_CASE("RFC 7161 codec helpers: link subscriptions <-> options 57 (MLDv2 reco
         {{mcast::RecordType::kModeIsInclude, kG2, {kS1, kS2}, {}}, false},
         {{mcast::RecordType::kModeIsExclude, address("ff02::1:ff00:1"), {}, {}}, false},  // left out
         {{mcast::RecordType::kModeIsExclude, kG4, {}, {}}, true}};
-    const auto options = mag::to_subscription_options(link);
+    const auto options = mcast::to_subscription_options(link);
     REQUIRE(options.size() == 2);
     CHECK(options[0].mld_type == 143);
     CHECK(options[0].record.record_type == 1);
@@ -164,7 +177,7 @@ TEST_CASE("RFC 7161 codec helpers: link subscriptions <-> options 57 (MLDv2 reco
     REQUIRE(std::holds_alternative<mh::Parsed>(parsed));
     const auto& back = std::get<mh::BindingUpdate>(std::get<mh::Parsed>(parsed).message);
     CHECK(back.flags & mh::bu_flag::kS);
-    const auto records = mag::to_context_records(
+    const auto records = mcast::to_context_records(
         {std::get<mh::ActiveMulticastSubscriptionIpv6>(back.options[0]),
          std::get<mh::ActiveMulticastSubscriptionIpv6>(back.options[1])});
     REQUIRE(records.size() == 2);
@@ -173,7 +186,7 @@ TEST_CASE("RFC 7161 codec helpers: link subscriptions <-> options 57 (MLDv2 reco
     std::size_t unknown = 0;
     mh::ActiveMulticastSubscriptionIpv6 odd;
     odd.record.record_type = 9;
-    CHECK(mag::to_context_records({odd}, &unknown).empty());
+    CHECK(mcast::to_context_records({odd}, &unknown).empty());
     CHECK(unknown == 1);
 }
 
@@ -214,6 +227,9 @@ TEST_CASE("RFC 7161 5.1 proactive handover: the old MAG's de-registration carrie
     CHECK(s.c2().sial_subscriptions_applied == 4);
     CHECK(s.c2().sial_queries_sent == 0);
     s.require_all(*s.proxy2, 9);  // no report from the MN at MAG2
+    // lmad's anchor is told, for the MAG now serving, when the PBA carries it.
+    REQUIRE(s.anchor.contexts.size() == 1);
+    CHECK(s.anchor.contexts[0] == std::make_pair(kMag2, std::size_t{4}));
     // No tracked listener: the MN's own reports take over.
     const auto view = s.proxy2->instance.querier(9)->address(kG2);
     REQUIRE(view);
@@ -241,6 +257,8 @@ TEST_CASE("RFC 7161 5.2 reactive handover, PBA timer 0: PBA S=1 at once without 
     CHECK(s.lc().sial_responses_with_context == 1);
     CHECK(s.c2().sial_contexts_applied == 1);
     s.require_all(*s.proxy2, 9);
+    REQUIRE(s.anchor.contexts.size() == 1);
+    CHECK(s.anchor.contexts[0] == std::make_pair(kMag2, std::size_t{4}));
     const auto queries = s.sent<mh::SubscriptionQuery>();
     REQUIRE(queries.size() == 2);
     for (const auto& q : queries) CHECK(mh::find_option<mh::MobileNodeIdentifier>(q.options) != nullptr);
@@ -371,6 +389,7 @@ TEST_CASE("RFC 7161: with every query and answer lost the LMA gives up after its
     CHECK(s.lc().sial_responses_with_context == 0);
     CHECK(s.c2().sial_contexts_applied == 0);
     CHECK(s.c2().sial_queries_timed_out == 0);
+    CHECK(s.anchor.contexts.empty());  // nothing to forward ahead
     CHECK(s.proxy2->instance.subscriptions(9).empty());
     // The MN reports at MAG2 (answering its General Query): the usual path.
     s.report_all(*s.proxy2, 9);

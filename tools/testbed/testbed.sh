@@ -42,7 +42,9 @@
 # = $PMIP_TESTBED_FORWARDING in every daemon (auto, ebpf or kernel; default
 # auto: ebpf where its program loads). Multicast context transfer (RFC 7161):
 # $PMIP_TESTBED_SIAL = sial (default) or off, in every daemon ([multicast]
-# context-transfer in magd, [sial] enabled in lmad). State (configs, logs, control sockets, pids)
+# context-transfer in magd, [sial] enabled in lmad). Tunnel devices kept
+# after their last binding: $PMIP_TESTBED_TUNNEL_DELETE_DELAY_MS ([tunnel]
+# delete-delay-ms in every daemon; default 0, the daemons' default). State (configs, logs, control sockets, pids)
 # lives in /run/pmip-testbed/NAME; `down` removes it and every namespace even
 # when `up` failed half-way. Needs root.
 set -u
@@ -126,6 +128,8 @@ up() {
     local multicast="" twolmas="" auth="" ipsec="" forwarding=${PMIP_TESTBED_FORWARDING:-auto}
     local tunnels=${PMIP_TESTBED_TUNNELS:-userspace} sial=${PMIP_TESTBED_SIAL:-sial}
     [[ $sial =~ ^(sial|off)$ ]] || die "PMIP_TESTBED_SIAL: sial or off, not \"$sial\""
+    local delete_delay=${PMIP_TESTBED_TUNNEL_DELETE_DELAY_MS:-0}
+    [[ $delete_delay =~ ^[0-9]+$ ]] || die "PMIP_TESTBED_TUNNEL_DELETE_DELAY_MS: milliseconds, not \"$delete_delay\""
     [[ $forwarding =~ ^(auto|ebpf|kernel)$ ]] || die "PMIP_TESTBED_FORWARDING: auto, ebpf or kernel, not \"$forwarding\""
     [[ $tunnels =~ ^(auto|kernel|userspace)$ ]] || die "PMIP_TESTBED_TUNNELS: auto, kernel or userspace, not \"$tunnels\""
     for option in "${@:4}"; do
@@ -249,6 +253,7 @@ authorized = 2001:db8:100::/46
 store = $dir/lmad-policy.json
 [tunnel]
 backend = $tunnels
+delete-delay-ms = $delete_delay
 [control]
 socket = $dir/lmad.sock
 [state]
@@ -279,6 +284,7 @@ max-interval-s = 30
 store = $dir/magd-policy.json
 [tunnel]
 backend = $tunnels
+delete-delay-ms = $delete_delay
 [control]
 socket = $dir/magd$i.sock
 [multicast]
@@ -305,6 +311,7 @@ authorized = 2001:db8:101::11
 store = $dir/lmad2-policy.json
 [tunnel]
 backend = $tunnels
+delete-delay-ms = $delete_delay
 [control]
 socket = $dir/lmad2.sock
 [state]

@@ -219,6 +219,12 @@ public:
     // Proxy-CoA.
     virtual void session_unbound(const BindingCacheEntry& entry, const Ipv6Address& proxy_coa,
                                  const std::string& tunnel) = 0;
+    // RFC 7161: the MN of `entry` (bound to its new MAG's tunnel already)
+    // has these multicast subscriptions; they go to that MAG now (PBA or
+    // Subscription Response). The multicast anchor can forward them on the
+    // tunnel at once instead of waiting for the MAG's report.
+    virtual void multicast_context(const BindingCacheEntry& /*entry*/,
+                                   const std::vector<mh::ActiveMulticastSubscriptionIpv6>& /*subscriptions*/) {}
 };
 
 struct LmaCounters {

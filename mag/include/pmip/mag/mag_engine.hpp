@@ -27,8 +27,9 @@
 // Subscription Query (reactive handover, section 5.2); a first PBA with S=1
 // and options 57 has them applied to the MN's link at once (after the
 // observer's registered(), so the link is a proxy downstream); S=1 without
-// options makes us ask the LMA with a Subscription Query, retransmitted
-// until answered or given up (section 5.3).
+// options makes us ask the LMA with a Subscription Query (sent before
+// registered(), so the answer travels while the proxy state is built),
+// retransmitted until answered or given up (section 5.3).
 //
 // Threading: loop thread only. Counters in MagCounters.
 #pragma once
@@ -282,7 +283,10 @@ private:
     std::uint64_t now_timestamp() const;
     TunnelKey tunnel_key(const BindingUpdateListEntry& e) const;
     // RFC 7161.
-    void sial_accepted(BindingUpdateListEntry& e, const mh::BindingAcknowledgement& pba);
+    // The PBA's context to apply (after registered()), or none; sends our
+    // Subscription Query when the PBA has S=1 without one.
+    std::vector<mh::ActiveMulticastSubscriptionIpv6> sial_accepted(BindingUpdateListEntry& e,
+                                                                   const mh::BindingAcknowledgement& pba);
     void sial_apply(BindingUpdateListEntry& e,
                     const std::vector<mh::ActiveMulticastSubscriptionIpv6>& subscriptions,
                     const char* how);

@@ -1,4 +1,5 @@
-// RFC 7161 option 57 <-> the MLD proxy's records (magd's MulticastContext).
+// RFC 7161 option 57 <-> the MLD proxy's records (magd's MulticastContext,
+// lmad's anchor).
 //
 // A link's subscriptions (ProxyInstance::subscriptions) become one Active
 // Multicast Subscription option each [RFC 7161 section 4.1]: MLD type 143
@@ -15,12 +16,12 @@
 #include "pmip/mcast/proxy_instance.hpp"
 #include "pmip/mh/options.hpp"
 
-namespace pmip::mag {
+namespace pmip::mcast {
 
 std::vector<mh::ActiveMulticastSubscriptionIpv6> to_subscription_options(
-    const std::vector<mcast::LinkSubscription>& subscriptions);
+    const std::vector<LinkSubscription>& subscriptions);
 
-std::vector<mcast::MulticastAddressRecord> to_context_records(
+std::vector<MulticastAddressRecord> to_context_records(
     const std::vector<mh::ActiveMulticastSubscriptionIpv6>& options, std::size_t* unknown = nullptr);
 
-}  // namespace pmip::mag
+}  // namespace pmip::mcast

@@ -1,10 +1,10 @@
-// RFC 7161 option 57 <-> MLD records. See multicast_context.hpp.
-#include "multicast_context.hpp"
+// RFC 7161 option 57 <-> MLD records. See subscription_options.hpp.
+#include "pmip/mcast/subscription_options.hpp"
 
-namespace pmip::mag {
+namespace pmip::mcast {
 
 std::vector<mh::ActiveMulticastSubscriptionIpv6> to_subscription_options(
-    const std::vector<mcast::LinkSubscription>& subscriptions) {
+    const std::vector<LinkSubscription>& subscriptions) {
     std::vector<mh::ActiveMulticastSubscriptionIpv6> out;
     out.reserve(subscriptions.size());
     for (const auto& s : subscriptions) {
@@ -23,16 +23,16 @@ std::vector<mh::ActiveMulticastSubscriptionIpv6> to_subscription_options(
     return out;
 }
 
-std::vector<mcast::MulticastAddressRecord> to_context_records(
+std::vector<MulticastAddressRecord> to_context_records(
     const std::vector<mh::ActiveMulticastSubscriptionIpv6>& options, std::size_t* unknown) {
-    std::vector<mcast::MulticastAddressRecord> out;
+    std::vector<MulticastAddressRecord> out;
     for (const auto& o : options) {
-        mcast::MulticastAddressRecord r;
+        MulticastAddressRecord r;
         r.multicast_address = o.record.multicast_address;
         if (o.mld_type == 131) {
-            r.type = mcast::RecordType::kModeIsExclude;
+            r.type = RecordType::kModeIsExclude;
         } else if (o.mld_type == 143 && o.record.record_type >= 1 && o.record.record_type <= 6) {
-            r.type = static_cast<mcast::RecordType>(o.record.record_type);
+            r.type = static_cast<RecordType>(o.record.record_type);
             r.sources = o.record.sources;
         } else {
             if (unknown)
@@ -44,4 +44,4 @@ std::vector<mcast::MulticastAddressRecord> to_context_records(
     return out;
 }
 
-}  // namespace pmip::mag
+}  // namespace pmip::mcast
