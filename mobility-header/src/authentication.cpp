@@ -30,6 +30,7 @@ std::optional<std::size_t> find_authentication_option(std::span<const std::uint8
     std::size_t pos = 0;
     switch (mh[2]) {
         case 5: case 6: case 13: case 16: case 19: case 20: pos = 12; break;  // BU BA HB BRI/BRA UPN UPA
+        case 22: case 23: pos = 8; break;                                    // RFC 7161 query / response
         case 7: pos = 24; break;                                             // BE
         default: return std::nullopt;
     }

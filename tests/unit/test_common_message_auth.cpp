@@ -82,8 +82,26 @@ TEST_CASE("auth: every message type signed by one side verifies at the other, th
     bri.sequence = 4;
     mh::BindingRevocationAcknowledgement bra;
     bra.sequence = 4;
+    mh::UpdateNotification upn;
+    upn.sequence = 5;
+    upn.options = {mh::MobileNodeIdentifier{1, {'m', 'n'}}};
+    mh::UpdateNotificationAcknowledgement upa;
+    upa.sequence = 5;
+    // RFC 7161: the query and the response (with an option 57) are signed too.
+    mh::SubscriptionQuery sq;
+    sq.sequence = 6;
+    sq.options = {mh::MobileNodeIdentifier{1, {'m', 'n'}}};
+    mh::SubscriptionResponse sr;
+    sr.sequence = 6;
+    sr.flags = mh::subscription_response_flag::kI;
+    mh::ActiveMulticastSubscriptionIpv6 sub;
+    sub.record.record_type = 2;
+    sub.record.multicast_address[0] = 0xff;
+    sub.record.multicast_address[1] = 0x3e;
+    sr.options = {mh::MobileNodeIdentifier{1, {'m', 'n'}}, sub};
     const std::vector<std::pair<const char*, mh::Message>> messages = {
-        {"pbu", pbu()}, {"pba", pba}, {"heartbeat", hb}, {"bri", bri}, {"bra", bra}};
+        {"pbu", pbu()}, {"pba", pba}, {"heartbeat", hb}, {"bri", bri}, {"bra", bra},
+        {"upn", upn},   {"upa", upa}, {"subscription query", sq}, {"subscription response", sr}};
     for (const auto& [name, message] : messages) {
         INFO(name);
         const auto signed_message = mag.sign(kMag, kLma, message);
@@ -100,6 +118,7 @@ TEST_CASE("auth: every message type signed by one side verifies at the other, th
     CHECK(lma.counter("accepted") == messages.size());
     CHECK(lma.has_authenticated(kMag));
     CHECK(mag.counter("signed") == messages.size());
+    CHECK(mag.counter("sign_failed") == 0);
 }
 
 TEST_CASE("auth: wrong key, wrong SPI, tampering, other addresses, truncated option, option not last",

@@ -101,6 +101,18 @@ struct SialWorld {
     // Messages the predicate picks are lost (kept in w.held, never released).
     std::function<bool(const Packet&, const mh::Message&)> drop;
 
+    // The MN registers at MAG1 (link 7) and reports the four subscriptions there.
+    void listening_at_mag1() {
+        w.attach(w.mag1, 7);
+        report_all(*proxy1, 7);
+        w.advance(1s);
+    }
+    // ... then leaves MAG1 and, 100 ms later, appears at MAG2 (link 9): proactive.
+    void move_after_deregistration() {
+        w.detach(w.mag1, 7);
+        w.advance(100ms);
+        w.attach(w.mag2, 9);
+    }
     // The MN at `ifindex` of `p` reports the four subscriptions.
     void report_all(MagProxy& p, int ifindex) {
         mcast::Mldv2Report r;
@@ -241,9 +253,7 @@ TEST_CASE("RFC 7161 5.2 reactive handover, PBA timer 0: PBA S=1 at once without 
           "queries the old MAG, the new MAG's Subscription Query is answered with it (Figure 4)",
           "[sial][scenario]") {
     SialWorld s;
-    s.w.attach(s.w.mag1, 7);
-    s.report_all(*s.proxy1, 7);
-    s.w.advance(1s);
+    s.listening_at_mag1();
     s.w.attach(s.w.mag2, 9);  // MAG1 has not noticed yet
     s.w.advance(10ms);
     const auto pba = s.registration_pbas().back();
@@ -289,9 +299,7 @@ TEST_CASE("RFC 7161 4.4 PBA timer: the PBA waits for the old MAG's answer and ca
     Options o;
     o.sial.pba_timer = 100ms;
     SialWorld s(o);
-    s.w.attach(s.w.mag1, 7);
-    s.report_all(*s.proxy1, 7);
-    s.w.advance(1s);
+    s.listening_at_mag1();
     s.w.attach(s.w.mag2, 9);
     s.w.advance(10ms);
     CHECK(s.lc().sial_pbas_held == 1);
@@ -309,9 +317,7 @@ TEST_CASE("RFC 7161 4.4: when the old MAG does not answer within the PBA timer t
     Options o;
     o.sial.pba_timer = 100ms;
     SialWorld s(o);
-    s.w.attach(s.w.mag1, 7);
-    s.report_all(*s.proxy1, 7);
-    s.w.advance(1s);
+    s.listening_at_mag1();
     unsigned lost = 0;
     s.drop = [&](const Packet& p, const mh::Message& m) {  // the LMA's first query is lost
         return std::holds_alternative<mh::SubscriptionQuery>(m) && p.destination == kMag1 && lost++ == 0;
@@ -331,9 +337,7 @@ TEST_CASE("RFC 7161 5.2.3: the old MAG's de-registration answers the LMA's query
           "Response is lost",
           "[sial][scenario]") {
     SialWorld s;
-    s.w.attach(s.w.mag1, 7);
-    s.report_all(*s.proxy1, 7);
-    s.w.advance(1s);
+    s.listening_at_mag1();
     s.drop = [&](const Packet& p, const mh::Message& m) {  // MAG1's answers
         return std::holds_alternative<mh::SubscriptionResponse>(m) && p.source == kMag1;
     };
@@ -351,9 +355,7 @@ TEST_CASE("RFC 7161 5.2.3: a query reaching the old MAG after the MN left it is 
           "departed MN's subscriptions",
           "[sial][scenario]") {
     SialWorld s;
-    s.w.attach(s.w.mag1, 7);
-    s.report_all(*s.proxy1, 7);
-    s.w.advance(1s);
+    s.listening_at_mag1();
     // MAG1 notices first but its de-registration is lost; the MN appears at MAG2.
     s.drop = [&](const Packet&, const mh::Message& m) {
         const auto* bu = std::get_if<mh::BindingUpdate>(&m);
@@ -373,9 +375,7 @@ TEST_CASE("RFC 7161: with every query and answer lost the LMA gives up after its
           "tells the new MAG there is no context, the MN's reports remain the way",
           "[sial][scenario]") {
     SialWorld s;
-    s.w.attach(s.w.mag1, 7);
-    s.report_all(*s.proxy1, 7);
-    s.w.advance(1s);
+    s.listening_at_mag1();
     s.drop = [&](const Packet& p, const mh::Message& m) {  // every query to MAG1
         return std::holds_alternative<mh::SubscriptionQuery>(m) && p.destination == kMag1;
     };
@@ -402,9 +402,7 @@ TEST_CASE("RFC 7161: a peer without SIAL gets exactly the RFC 5213 behaviour (no
     SECTION("the new MAG does not set S") {
         SialWorld s;
         s.w.mag2.engine->set_multicast_context(nullptr);
-        s.w.attach(s.w.mag1, 7);
-        s.report_all(*s.proxy1, 7);
-        s.w.advance(1s);
+        s.listening_at_mag1();
         s.w.attach(s.w.mag2, 9);
         s.w.advance(1s);
         CHECK((s.sent<mh::BindingUpdate>().back().flags & mh::bu_flag::kS) == 0);
@@ -446,11 +444,8 @@ TEST_CASE("RFC 7161 with the new MAG's policy: a transferred channel the policy 
     mcast::Policy deny;
     deny.denied_groups.push_back(prefix("ff3e::4242:2/128"));
     SialWorld s({}, deny);
-    s.w.attach(s.w.mag1, 7);
-    s.report_all(*s.proxy1, 7);
-    s.w.detach(s.w.mag1, 7);
-    s.w.advance(100ms);
-    s.w.attach(s.w.mag2, 9);
+    s.listening_at_mag1();
+    s.move_after_deregistration();
     CHECK(s.c2().sial_contexts_applied == 1);
     CHECK(s.proxy2->link_state(9, kG1) == exclude());
     CHECK(s.proxy2->link_state(9, kG2).no_listeners());
@@ -462,11 +457,8 @@ TEST_CASE("RFC 7161 + RFC 3810: transferred groups the MN does not confirm at th
           "it reports stay",
           "[sial][scenario]") {
     SialWorld s;
-    s.w.attach(s.w.mag1, 7);
-    s.report_all(*s.proxy1, 7);
-    s.w.detach(s.w.mag1, 7);
-    s.w.advance(100ms);
-    s.w.attach(s.w.mag2, 9);
+    s.listening_at_mag1();
+    s.move_after_deregistration();
     s.require_all(*s.proxy2, 9);
     // The MN (which left G2, G3, G4 meanwhile) answers every query with G1 only.
     const auto mali = s.proxy2->instance.querier(9)->multicast_address_listening_interval();
