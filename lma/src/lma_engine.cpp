@@ -562,6 +562,9 @@ void LmaEngine::deregister(const Pbu& pbu, SessionId id) {
         return;
     }
     sial_deregistration(pbu, *entry, true);
+    // Section 4.2.1.2: its S said whether the MN had subscriptions; either
+    // way there is nothing more to ask that MAG.
+    entry->multicast_signalling = false;
     ++counters_.pbu_accepted;
     if (pbu.timestamp) entry->timestamp = *pbu.timestamp;
     entry->sequence = pbu.message->sequence;

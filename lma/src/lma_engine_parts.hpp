@@ -32,6 +32,7 @@ struct LmaEngine::Sial {
     Held held = Held::kNothing;
     Ipv6Address held_mag{};  // the MAG it came from (de-registration) or went to
     std::vector<mh::ActiveMulticastSubscriptionIpv6> records;
+    TimePoint delivered_at{};  // kDelivered: when it went to held_mag
 
     // Reactive handover: our query to the previous MAG.
     bool querying = false;

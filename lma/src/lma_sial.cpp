@@ -90,6 +90,7 @@ bool LmaEngine::sial_registration(const Pbu& pbu, BindingCacheEntry& entry, bool
             // of an MN back at the MAG that de-registered it).
             s.held = Sial::Held::kDelivered;
             s.held_mag = mag;
+            s.delivered_at = timers_.clock().now();
             PMIP_INFO(kBce, context_of(entry),
                       "multicast context (" + std::to_string(s.records.size()) +
                           " subscriptions) from the de-registration goes in the PBA");
@@ -102,23 +103,37 @@ bool LmaEngine::sial_registration(const Pbu& pbu, BindingCacheEntry& entry, bool
             if (handoff) s.askers.clear();
             return false;
         }
-        // Delivered: its MAG registers again (a renewal) or the MN moved on;
-        // a retransmitted PBU never gets here (accepted_before).
+        // Delivered to this MAG a moment ago: its PBU again (magd sends every
+        // retransmission with a new sequence number, so accepted_before does
+        // not catch it): the PBA again carries the context. Later (a renewal)
+        // or elsewhere (the MN moved on): done with it.
+        if (!handoff && s.held == Sial::Held::kDelivered && s.held_mag == mag &&
+            timers_.clock().now() - s.delivered_at < kRedeliveryWindow)
+            return false;
         sial_forget(id);
     }
     if (!handoff || !previous_signalling) {
         // Section 5.2.1: a previous MAG without SIAL is not asked (MAY).
         return false;
     }
-    // Section 5.2: reactive handover, ask the previous MAG.
+    // Section 5.2: reactive handover, ask the previous MAG, with a sequence
+    // number no outstanding query holds (8 bits: at most 256 at once).
+    std::optional<std::uint8_t> sequence;
+    for (int tries = 0; tries < 256 && !sequence; ++tries) {
+        const std::uint8_t candidate = next_query_sequence_++;
+        if (!sial_queries_.contains(candidate)) sequence = candidate;
+    }
+    if (!sequence) {
+        ++counters_.sial_queries_skipped;
+        return false;  // S=0: the MN's reports at the new MAG will do
+    }
     auto& slot = sial_[id];
     slot = std::make_unique<Sial>();
     Sial& s = *slot;
     s.querying = true;
     s.previous_mag = previous;
     s.local = pbu.destination;
-    s.query_sequence = next_query_sequence_++;
-    while (sial_queries_.contains(s.query_sequence)) s.query_sequence = next_query_sequence_++;
+    s.query_sequence = *sequence;
     sial_queries_[s.query_sequence] = id;
     sial_send_query(id);
     if (config_.sial.pba_timer <= Duration::zero()) return false;
@@ -184,11 +199,15 @@ void LmaEngine::sial_context_arrived(SessionId id, std::vector<mh::ActiveMultica
     if (s.query_timer) timers_.cancel_timer(s.query_timer);
     s.query_timer = 0;
     s.records = std::move(records);
+    counters_.sial_subscriptions_dropped += mh::fit_subscriptions(s.records, mh::kSubscriptionBudget);
     s.held = Sial::Held::kDelivered;
     s.held_mag = entry->proxy_coa;
-    PMIP_INFO(kBce, context_of(*entry),
-              "multicast context from the previous MAG (" + std::string(how) + "): " +
-                  std::to_string(s.records.size()) + " subscriptions");
+    s.delivered_at = timers_.clock().now();
+    if (std::string_view(how) != "timeout") {
+        PMIP_INFO(kBce, context_of(*entry),
+                  "multicast context from the previous MAG (" + std::string(how) + "): " +
+                      std::to_string(s.records.size()) + " subscriptions");
+    }
     if (observer_ && !s.records.empty()) observer_->multicast_context(*entry, s.records);
     if (s.held_pbu) sial_release_pba(id);
     for (const auto& a : std::exchange(s.askers, {}))
@@ -233,6 +252,7 @@ void LmaEngine::sial_deregistration(const Pbu& pbu, const BindingCacheEntry& ent
     slot->held = Sial::Held::kFromDeregistration;
     slot->held_mag = pbu.lookup.proxy_coa;
     slot->records = pbu.subscriptions;
+    counters_.sial_subscriptions_dropped += mh::fit_subscriptions(slot->records, mh::kSubscriptionBudget);
     ++counters_.sial_contexts_stored;
     PMIP_INFO(kBce, pbu.ctx, "de-registration carries " + std::to_string(slot->records.size()) +
                                  " multicast subscriptions: kept for the next MAG");
@@ -313,6 +333,13 @@ void LmaEngine::handle_subscription_response(const Ipv6Address& source, const Ip
     const auto q = sial_queries_.find(response.sequence);
     const auto it = q == sial_queries_.end() ? sial_.end() : sial_.find(q->second);
     if (it == sial_.end() || !it->second->querying || it->second->previous_mag != source) {
+        ++counters_.sial_responses_unmatched;
+        return;
+    }
+    // The sequence is 8 bits: a late answer to an old query may carry a
+    // number now in use for another MN; its MN-ID tells.
+    const auto* id = mh::find_option<mh::MobileNodeIdentifier>(response.options);
+    if (id == nullptr || *id != signalled_identifier(*cache_.find(q->second))) {
         ++counters_.sial_responses_unmatched;
         return;
     }

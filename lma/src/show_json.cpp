@@ -120,7 +120,9 @@ json engine_counters_json(const LmaCounters& c) {
                   {"queries_received", c.sial_queries_received},
                   {"queries_unknown", c.sial_queries_unknown},
                   {"responses_sent", c.sial_responses_sent},
-                  {"responses_with_context", c.sial_responses_with_context}}}};
+                  {"responses_with_context", c.sial_responses_with_context},
+                  {"queries_skipped", c.sial_queries_skipped},
+                  {"subscriptions_dropped", c.sial_subscriptions_dropped}}}};
 }
 
 }  // namespace pmip::lma

@@ -979,7 +979,8 @@ json MagDaemon::show_counters() const {
                   {"queries_received", c.sial_queries_received},
                   {"queries_unknown", c.sial_queries_unknown},
                   {"responses_sent", c.sial_responses_sent},
-                  {"responses_with_context", c.sial_responses_with_context}}}};
+                  {"responses_with_context", c.sial_responses_with_context},
+                  {"queries_skipped", c.sial_queries_skipped}}}};
     json daemon = json::object();
     for (const auto& [k, v] : counters_) daemon[k] = v;
     json access = solicitations_ ? solicitations_->counters() : json::object();

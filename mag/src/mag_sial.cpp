@@ -62,8 +62,18 @@ void MagEngine::sial_apply(BindingUpdateListEntry& e,
 void MagEngine::sial_send_query(EntryId id) {
     BindingUpdateListEntry& e = entries_.at(id);
     if (e.subscription_query) subscription_queries_.erase(*e.subscription_query);
-    std::uint8_t sequence = next_query_sequence_++;
-    while (subscription_queries_.contains(sequence)) sequence = next_query_sequence_++;
+    e.subscription_query.reset();
+    // 8-bit sequence numbers: at most 256 queries outstanding.
+    std::optional<std::uint8_t> free;
+    for (int tries = 0; tries < 256 && !free; ++tries) {
+        const std::uint8_t candidate = next_query_sequence_++;
+        if (!subscription_queries_.contains(candidate)) free = candidate;
+    }
+    if (!free) {
+        ++counters_.sial_queries_skipped;  // the MN's reports will set its groups up
+        return;
+    }
+    const std::uint8_t sequence = *free;
     subscription_queries_[sequence] = id;
     e.subscription_query = sequence;
     mh::SubscriptionQuery q;
@@ -172,7 +182,10 @@ void MagEngine::handle_subscription_response(const Ipv6Address& source,
         return;
     }
     BindingUpdateListEntry& e = entries_.at(q->second);
-    if (e.policy.lma != source || e.state != BulState::kRegistered) {
+    const auto* id = mh::find_option<mh::MobileNodeIdentifier>(response.options);
+    const bool same_mn = id != nullptr && id->subtype == e.policy.mn_identifier_subtype &&
+                         std::string(id->identifier.begin(), id->identifier.end()) == e.policy.mn_identifier;
+    if (e.policy.lma != source || e.state != BulState::kRegistered || !same_mn) {
         ++counters_.sial_responses_unmatched;
         return;
     }

@@ -103,4 +103,32 @@ std::string_view option_name(const Option& option) {
         option);
 }
 
+std::optional<std::size_t> subscription_option_octets(const ActiveMulticastSubscriptionIpv6& o) {
+    std::size_t body = 0;
+    if (o.mld_type == 143) {
+        body = 1 + 20 + 16 * o.record.sources.size() + o.record.auxiliary_data.size();
+    } else if (o.mld_type == 131) {
+        body = 21;
+    } else {
+        return std::nullopt;
+    }
+    if (body > 255) return std::nullopt;
+    return 2 + body + 7;  // Type, Length, body; up to 7 octets of padding before it
+}
+
+std::size_t fit_subscriptions(std::vector<ActiveMulticastSubscriptionIpv6>& subscriptions,
+                              std::size_t budget) {
+    std::size_t used = 0, dropped = 0;
+    std::erase_if(subscriptions, [&](const ActiveMulticastSubscriptionIpv6& s) {
+        const auto octets = subscription_option_octets(s);
+        if (!octets || used + *octets > budget) {
+            ++dropped;
+            return true;
+        }
+        used += *octets;
+        return false;
+    });
+    return dropped;
+}
+
 }  // namespace pmip::mh

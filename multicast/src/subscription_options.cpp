@@ -20,6 +20,7 @@ std::vector<mh::ActiveMulticastSubscriptionIpv6> to_subscription_options(
             o.record.sources = s.record.sources;
         out.push_back(std::move(o));
     }
+    mh::fit_subscriptions(out, mh::kSubscriptionBudget);
     return out;
 }
 
@@ -31,7 +32,9 @@ std::vector<MulticastAddressRecord> to_context_records(
         r.multicast_address = o.record.multicast_address;
         if (o.mld_type == 131) {
             r.type = RecordType::kModeIsExclude;
-        } else if (o.mld_type == 143 && o.record.record_type >= 1 && o.record.record_type <= 6) {
+        } else if (o.mld_type == 143 && (o.record.record_type == 1 || o.record.record_type == 2)) {
+            // Only Current-State records (IS_IN / IS_EX) describe a state;
+            // change records would act on the link's other listeners.
             r.type = static_cast<RecordType>(o.record.record_type);
             r.sources = o.record.sources;
         } else {

@@ -474,3 +474,96 @@ TEST_CASE("RFC 7161 + RFC 3810: transferred groups the MN does not confirm at th
     CHECK(s.proxy2->link_state(9, kG4).no_listeners());
     CHECK(s.proxy2->upstream[kG2].no_listeners());
 }
+
+TEST_CASE("RFC 7161: a lost PBA that carried the context: the retransmitted PBU (a new sequence number) "
+          "gets it again, a renewal later does not",
+          "[sial][scenario]") {
+    SialWorld s;
+    s.listening_at_mag1();
+    unsigned lost = 0;
+    s.drop = [&](const Packet& p, const mh::Message& m) {  // the first PBA to MAG2
+        const auto* ba = std::get_if<mh::BindingAcknowledgement>(&m);
+        return ba != nullptr && p.destination == kMag2 && lost++ == 0;
+    };
+    s.move_after_deregistration();
+    s.w.advance(3s);
+    CHECK(lost >= 1);
+    CHECK(s.c2().pbu_retransmitted >= 1);
+    REQUIRE(s.w.mag2.engine->find_by_interface(9)->state == mag::BulState::kRegistered);
+    CHECK(s.c2().sial_contexts_applied == 1);
+    s.require_all(*s.proxy2, 9);
+    s.w.advance(120s);  // renewals
+    CHECK(s.c2().renewals >= 1);
+    CHECK((s.registration_pbas().back().flags & mh::ba_flag::kS) == 0);
+    CHECK(s.c2().sial_contexts_applied == 1);
+}
+
+TEST_CASE("RFC 7161 4.2.1.2: a de-registration with S=0 (no subscriptions) means nothing to ask: the next "
+          "MAG gets S=0 and no query is sent",
+          "[sial][scenario]") {
+    SialWorld s;
+    s.w.attach(s.w.mag1, 7);  // the MN joins nothing
+    s.w.advance(1s);
+    s.move_after_deregistration();
+    s.w.advance(1s);
+    CHECK((s.deregistrations().front().flags & mh::bu_flag::kS) == 0);
+    CHECK((s.registration_pbas().back().flags & mh::ba_flag::kS) == 0);
+    CHECK(s.sent<mh::SubscriptionQuery>().empty());
+    CHECK(s.lc().sial_queries_sent == 0);
+}
+
+TEST_CASE("RFC 7161: a Subscription Response naming another MN does not answer the query its sequence "
+          "number matches",
+          "[sial][scenario]") {
+    SialWorld s;
+    s.listening_at_mag1();
+    s.drop = [&](const Packet& p, const mh::Message& m) {  // MAG1's real answers
+        return std::holds_alternative<mh::SubscriptionResponse>(m) && p.source == kMag1;
+    };
+    s.w.attach(s.w.mag2, 9);
+    s.w.advance(10ms);
+    const auto queries = s.sent<mh::SubscriptionQuery>();
+    REQUIRE(!queries.empty());
+    mh::SubscriptionResponse forged;
+    forged.sequence = queries.front().sequence;
+    forged.flags = mh::subscription_response_flag::kI;
+    mh::ActiveMulticastSubscriptionIpv6 sub;
+    sub.record.record_type = 2;
+    sub.record.multicast_address = address("ff3e::9");
+    forged.options = {mh::MobileNodeIdentifier{1, {'o', 't', 'h', 'e', 'r'}}, sub};
+    s.w.lma->handle_subscription_response(kMag1, kLma, forged);
+    CHECK(s.lc().sial_responses_unmatched == 1);
+    CHECK(s.c2().sial_contexts_applied == 0);
+    CHECK(s.w.lma->multicast_context_pending(s.w.only_binding().id));
+}
+
+TEST_CASE("RFC 7161: contexts fit the message: a record of more than 14 sources and what exceeds the "
+          "budget are left out",
+          "[sial]") {
+    std::vector<mcast::LinkSubscription> link;
+    mcast::LinkSubscription big{{mcast::RecordType::kModeIsInclude, kG2, {}, {}}, false};
+    for (int i = 0; i < 15; ++i) {
+        auto a = kS1;
+        a[15] = static_cast<std::uint8_t>(i);
+        big.record.sources.push_back(a);
+    }
+    link.push_back(big);
+    link.push_back({{mcast::RecordType::kModeIsExclude, kG1, {}, {}}, false});
+    auto options = mcast::to_subscription_options(link);
+    REQUIRE(options.size() == 1);
+    CHECK(options[0].record.multicast_address == kG1);
+    // 200 groups with no source: 30 octets each at worst; the budget keeps 51.
+    link.clear();
+    for (int i = 0; i < 200; ++i) {
+        auto g = kG1;
+        g[14] = static_cast<std::uint8_t>(i);
+        link.push_back({{mcast::RecordType::kModeIsExclude, g, {}, {}}, false});
+    }
+    options = mcast::to_subscription_options(link);
+    CHECK(options.size() == mh::kSubscriptionBudget / 30);
+    mh::BindingUpdate bu;
+    bu.flags = mh::bu_flag::kA | mh::bu_flag::kP | mh::bu_flag::kS;
+    bu.options.push_back(mh::MobileNodeIdentifier{1, std::vector<std::uint8_t>(60, 'm')});
+    for (const auto& o : options) bu.options.push_back(o);
+    CHECK(!mh::serialize(bu).empty());  // fits the 2048-octet Mobility Header
+}

@@ -181,6 +181,9 @@ struct SialConfig {
     unsigned query_retries = 1;
 };
 inline constexpr Duration kMaxPbaTimer = std::chrono::seconds(1);
+// A delivered context is given again to its MAG's PBUs for this long (a lost
+// PBA's retransmission), then forgotten (renewals get S=0).
+inline constexpr Duration kRedeliveryWindow = std::chrono::seconds(10);
 
 struct LmaConfig {
     std::vector<Ipv6Prefix> authorized_mags;       // sources allowed to send PBUs
@@ -266,6 +269,8 @@ struct LmaCounters {
     std::uint64_t sial_queries_unknown = 0;        // no session of that MN at that MAG
     std::uint64_t sial_responses_sent = 0;         // to serving MAGs
     std::uint64_t sial_responses_with_context = 0;
+    std::uint64_t sial_queries_skipped = 0;        // 256 queries outstanding: no sequence number free
+    std::uint64_t sial_subscriptions_dropped = 0;  // did not fit a message (the MN's reports restore them)
 };
 
 class LmaEngine {

@@ -216,6 +216,7 @@ struct MagCounters {
     std::uint64_t sial_queries_unknown = 0;      // no such MN here, now or lately
     std::uint64_t sial_responses_sent = 0;
     std::uint64_t sial_responses_with_context = 0;
+    std::uint64_t sial_queries_skipped = 0;  // 256 queries outstanding: no sequence number free
 };
 
 class MagEngine {

@@ -274,4 +274,17 @@ std::size_t count_options(const Options& options) {
     return n;
 }
 
+// RFC 7161 contexts must fit the message that carries them (an option of at
+// most 255 octets, a Mobility Header of at most 2048): the octets option 57
+// takes on the wire, padding to its 8n+1 alignment included (worst case), or
+// nullopt when it cannot be encoded (over 255 octets: more than 14 sources).
+std::optional<std::size_t> subscription_option_octets(const ActiveMulticastSubscriptionIpv6& option);
+// Keeps, in order, the subscriptions that encode and fit in `budget` octets;
+// returns how many were left out (the MN's own reports restore those).
+std::size_t fit_subscriptions(std::vector<ActiveMulticastSubscriptionIpv6>& subscriptions,
+                              std::size_t budget);
+// The octets RFC 7161 options may take in a PBU, PBA or Subscription
+// Response: 2048 less room for every other option those carry.
+inline constexpr std::size_t kSubscriptionBudget = 1536;
+
 }  // namespace pmip::mh
