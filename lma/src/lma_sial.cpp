@@ -224,7 +224,13 @@ void LmaEngine::sial_release_pba(SessionId id) {
     const auto identity = s.held_identity;
     const Pbu held = extract(s.held_source, s.held_destination, message, identity ? &*identity : nullptr);
     const BindingCacheEntry* entry = cache_.find(id);
-    if (entry == nullptr || entry->proxy_coa != held.lookup.proxy_coa) return;  // moved on
+    if (entry == nullptr || entry->proxy_coa != held.lookup.proxy_coa) {
+        // The MN moved on while the PBA waited: that MAG's retransmission
+        // will be answered as what it is by then.
+        ++counters_.sial_held_pbas_dropped;
+        PMIP_DEBUG(kBce, held.ctx, "held PBA not sent: the MN is at another MAG now");
+        return;
+    }
     send_pba(held, mh::status::kAccepted, entry, std::nullopt, entry->uplink_key,
              sial_answer(*entry, held.lookup.proxy_coa, held));
 }

@@ -117,6 +117,7 @@ json engine_counters_json(const LmaCounters& c) {
                   {"contexts_from_deregistration", c.sial_contexts_from_deregistration},
                   {"pbas_held", c.sial_pbas_held},
                   {"pba_timer_expired", c.sial_pba_timer_expired},
+                  {"held_pbas_dropped", c.sial_held_pbas_dropped},
                   {"queries_received", c.sial_queries_received},
                   {"queries_unknown", c.sial_queries_unknown},
                   {"responses_sent", c.sial_responses_sent},

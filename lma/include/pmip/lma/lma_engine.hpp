@@ -265,6 +265,7 @@ struct LmaCounters {
     std::uint64_t sial_contexts_from_deregistration = 0;  // a fetch answered by the old MAG's de-registration
     std::uint64_t sial_pbas_held = 0;              // waited for the PBA timer
     std::uint64_t sial_pba_timer_expired = 0;
+    std::uint64_t sial_held_pbas_dropped = 0;      // its MN moved on to another MAG meanwhile
     std::uint64_t sial_queries_received = 0;       // from serving MAGs
     std::uint64_t sial_queries_unknown = 0;        // no session of that MN at that MAG
     std::uint64_t sial_responses_sent = 0;         // to serving MAGs
