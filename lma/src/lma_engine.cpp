@@ -24,6 +24,12 @@ Ipv6Prefix to_prefix(const mh::HomeNetworkPrefix& hnp) {
 
 }  // namespace
 
+mh::MobileNodeIdentifier signalled_identifier_option(const BindingCacheEntry& e) {
+    const MobileNodeIdentifier& id =
+        e.signalled_mn_identifier.identifier.empty() ? e.mn_identifier : e.signalled_mn_identifier;
+    return {id.subtype, std::vector<std::uint8_t>(id.identifier.begin(), id.identifier.end())};
+}
+
 
 // A PBU held while the previous MAG is expected to de-register (B3 / C2).
 struct LmaEngine::Waiting {

@@ -27,22 +27,6 @@ std::string context_of(const BindingCacheEntry& e) {
     return "[lma sial mn=" + id + " mag=" + pmip::to_string(e.proxy_coa) + "]";
 }
 
-// The MN-ID option as the MAG signalled it [RFC 7161 section 4.3.1.2: the
-// MN-ID is mandatory in both messages].
-mh::MobileNodeIdentifier signalled_identifier(const BindingCacheEntry& e) {
-    const MobileNodeIdentifier& id =
-        e.signalled_mn_identifier.identifier.empty() ? e.mn_identifier : e.signalled_mn_identifier;
-    return {id.subtype, std::vector<std::uint8_t>(id.identifier.begin(), id.identifier.end())};
-}
-
-std::vector<mh::ActiveMulticastSubscriptionIpv6> subscriptions_in(const mh::Options& options) {
-    std::vector<mh::ActiveMulticastSubscriptionIpv6> out;
-    for (const auto& o : options) {
-        if (const auto* s = std::get_if<mh::ActiveMulticastSubscriptionIpv6>(&o)) out.push_back(*s);
-    }
-    return out;
-}
-
 }  // namespace
 
 
@@ -158,7 +142,7 @@ void LmaEngine::sial_send_query(SessionId id) {
     const BindingCacheEntry* entry = cache_.find(id);
     mh::SubscriptionQuery q;
     q.sequence = s.query_sequence;
-    q.options.push_back(signalled_identifier(*entry));
+    q.options.push_back(signalled_identifier_option(*entry));
     for (const auto& p : entry->home_network_prefixes)
         q.options.push_back(mh::HomeNetworkPrefix{p.length, p.address});
     ++s.transmissions;
@@ -345,12 +329,12 @@ void LmaEngine::handle_subscription_response(const Ipv6Address& source, const Ip
     // The sequence is 8 bits: a late answer to an old query may carry a
     // number now in use for another MN; its MN-ID tells.
     const auto* id = mh::find_option<mh::MobileNodeIdentifier>(response.options);
-    if (id == nullptr || *id != signalled_identifier(*cache_.find(q->second))) {
+    if (id == nullptr || *id != signalled_identifier_option(*cache_.find(q->second))) {
         ++counters_.sial_responses_unmatched;
         return;
     }
     sial_context_arrived(q->second,
-                         response.has_information() ? subscriptions_in(response.options)
+                         response.has_information() ? mh::options_of_type<mh::ActiveMulticastSubscriptionIpv6>(response.options)
                                                     : std::vector<mh::ActiveMulticastSubscriptionIpv6>{},
                          "Subscription Response");
 }

@@ -147,12 +147,7 @@ Expected<std::vector<const Revocation*>> LmaEngine::revoke_mobile_node(
         bri.revocation_trigger = trigger;
         bri.flags = mh::revocation_flag::kP;
         const BindingCacheEntry* first = cache_.find(sessions.front());
-        const MobileNodeIdentifier& signalled = first->signalled_mn_identifier.identifier.empty()
-                                                    ? first->mn_identifier
-                                                    : first->signalled_mn_identifier;
-        bri.options.push_back(mh::MobileNodeIdentifier{
-            signalled.subtype,
-            std::vector<std::uint8_t>(signalled.identifier.begin(), signalled.identifier.end())});
+        bri.options.push_back(signalled_identifier_option(*first));
         for (SessionId id : sessions) {
             for (const auto& p : cache_.find(id)->home_network_prefixes) {
                 bri.options.push_back(mh::HomeNetworkPrefix{p.length, p.address});

@@ -15,14 +15,6 @@ std::string sial_context(const BindingUpdateListEntry& e) {
     return "[mag sial if=" + e.access_interface + " lma=" + pmip::to_string(e.policy.lma) + "]";
 }
 
-std::vector<mh::ActiveMulticastSubscriptionIpv6> subscriptions_in(const mh::Options& options) {
-    std::vector<mh::ActiveMulticastSubscriptionIpv6> out;
-    for (const auto& o : options) {
-        if (const auto* s = std::get_if<mh::ActiveMulticastSubscriptionIpv6>(&o)) out.push_back(*s);
-    }
-    return out;
-}
-
 mh::MobileNodeIdentifier identifier_option(const MobileNodePolicy& policy) {
     return {policy.mn_identifier_subtype,
             std::vector<std::uint8_t>(policy.mn_identifier.begin(), policy.mn_identifier.end())};
@@ -39,7 +31,7 @@ std::vector<mh::ActiveMulticastSubscriptionIpv6> MagEngine::sial_accepted(
     if (!e.multicast_signalling || multicast_context_ == nullptr ||
         (pba.flags & mh::ba_flag::kS) == 0)
         return {};
-    auto subscriptions = subscriptions_in(pba.options);
+    auto subscriptions = mh::options_of_type<mh::ActiveMulticastSubscriptionIpv6>(pba.options);
     if (!subscriptions.empty()) return subscriptions;
     // S=1 without the option: the LMA is still fetching it (section 5.3 step 6).
     ++counters_.sial_pba_without_context;
@@ -190,7 +182,7 @@ void MagEngine::handle_subscription_response(const Ipv6Address& source,
         return;
     }
     sial_stop_query(e);
-    const auto subscriptions = response.has_information() ? subscriptions_in(response.options)
+    const auto subscriptions = response.has_information() ? mh::options_of_type<mh::ActiveMulticastSubscriptionIpv6>(response.options)
                                                           : std::vector<mh::ActiveMulticastSubscriptionIpv6>{};
     if (subscriptions.empty()) {
         PMIP_DEBUG(kBul, sial_context(e), "the LMA has no multicast context for the MN");

@@ -7,4 +7,6 @@ set_tests_properties(pmip_mh_cli PROPERTIES LABELS cli)
 # handover_meter_reference.py (the first, Python meter), a known pause measured as a gap, usage errors. ~10 s.
 add_test(NAME handover_meter_cli COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/test_handover_meter.sh
   $<TARGET_FILE:pmip-handover-meter> ${CMAKE_CURRENT_LIST_DIR}/handover_meter_reference.py)
-set_tests_properties(handover_meter_cli PROPERTIES LABELS cli TIMEOUT 60)
+# RUN_SERIAL: it measures 1000/s streams on loopback; parallel tests on 2 cores
+# made its Python meter miss datagrams.
+set_tests_properties(handover_meter_cli PROPERTIES LABELS cli TIMEOUT 60 RUN_SERIAL TRUE)

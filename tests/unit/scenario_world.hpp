@@ -55,13 +55,13 @@ mh::Message message_of(const Packet& p) {
     REQUIRE(std::holds_alternative<mh::Parsed>(parsed));
     return std::get<mh::Parsed>(parsed).message;
 }
-bool is_pbu(const mh::Message& m) { return std::holds_alternative<mh::BindingUpdate>(m); }
-bool is_pba(const mh::Message& m) { return std::holds_alternative<mh::BindingAcknowledgement>(m); }
-bool is_deregistration(const mh::Message& m) {
+[[maybe_unused]] bool is_pbu(const mh::Message& m) { return std::holds_alternative<mh::BindingUpdate>(m); }
+[[maybe_unused]] bool is_pba(const mh::Message& m) { return std::holds_alternative<mh::BindingAcknowledgement>(m); }
+[[maybe_unused]] bool is_deregistration(const mh::Message& m) {
     const auto* bu = std::get_if<mh::BindingUpdate>(&m);
     return bu && bu->lifetime == 0;
 }
-std::uint16_t sequence_of(const mh::Message& m) {
+[[maybe_unused]] std::uint16_t sequence_of(const mh::Message& m) {
     if (const auto* bu = std::get_if<mh::BindingUpdate>(&m)) return bu->sequence;
     return std::get<mh::BindingAcknowledgement>(m).sequence;
 }

@@ -162,6 +162,10 @@ struct Revocation {
     bool global() const { return (bri.flags & mh::revocation_flag::kG) != 0; }
 };
 
+// The MN-Identifier option of a session as its MAG signalled it (BRIs, RFC
+// 7161 queries and responses).
+mh::MobileNodeIdentifier signalled_identifier_option(const BindingCacheEntry& entry);
+
 // What a PBA says under RFC 7161: the S flag and the options 57.
 struct SialAnswer {
     bool s;

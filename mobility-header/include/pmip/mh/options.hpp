@@ -267,6 +267,16 @@ const T* find_option(const Options& options) {
     return nullptr;
 }
 
+// Every option of type T in a list, in order.
+template <typename T>
+std::vector<T> options_of_type(const Options& options) {
+    std::vector<T> out;
+    for (const auto& o : options) {
+        if (const T* p = std::get_if<T>(&o)) out.push_back(*p);
+    }
+    return out;
+}
+
 template <typename T>
 std::size_t count_options(const Options& options) {
     std::size_t n = 0;
