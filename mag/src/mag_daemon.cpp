@@ -634,7 +634,7 @@ void MagDaemon::registered(const BindingUpdateListEntry& e, const TunnelInfo& tu
     ++lma_bindings_[e.policy.lma];
     publish({BindingEvent::Kind::kAttached, e.mn_link_layer_address, e.policy.mn_identifier,
              e.policy.lma, e.access_interface, e.access_ifindex, tunnel.name, tunnel.ifindex,
-             e.home_network_prefixes, e.policy.multicast});
+             e.home_network_prefixes, e.policy.multicast, e.policy.multicast_channels});
 }
 
 void MagDaemon::deregistered(const BindingUpdateListEntry& e) {
@@ -650,7 +650,7 @@ void MagDaemon::deregistered(const BindingUpdateListEntry& e) {
         lma_bindings_.erase(it);
     publish({BindingEvent::Kind::kDetached, e.mn_link_layer_address, e.policy.mn_identifier,
              e.policy.lma, e.access_interface, e.access_ifindex, "", 0, e.home_network_prefixes,
-             e.policy.multicast});
+             e.policy.multicast, {}});
 }
 
 void MagDaemon::publish(const BindingEvent& event) {
@@ -674,6 +674,8 @@ void MagDaemon::multicast_attached(const BindingEvent& event) {
     if (early)
         captured = std::exchange(link->captured, {});
     mcast::KernelProxy* proxy = add_multicast_downstream(event, early);
+    if (proxy != nullptr && !event.multicast_channels.empty())
+        set_profile_channels(*proxy, event.access_device, event.multicast_channels);
     if (proxy == nullptr || !early) {
         if (link)
             forget_early_query(*link);
@@ -758,6 +760,35 @@ mcast::KernelProxy* MagDaemon::add_multicast_downstream(const BindingEvent& even
     }
     ++counters_["multicast_downstreams_added"];
     return instance.proxy.get();
+}
+
+// Network-initiated service (draft-zhao-multimob-pmip6-solution; the
+// profile's subscription of draft-asaeda section 7.1): the MN's link holds
+// the channels of its policy profile from the PBA on, whatever MLD says, so
+// the upstream joins them at once and traffic flows before (or without) any
+// report from the MN; they go with the downstream at detach, or when a reload
+// changes them. The instance policy applies to them as to reports.
+void MagDaemon::set_profile_channels(mcast::KernelProxy& proxy, const std::string& access_device,
+                                     const std::vector<MulticastChannel>& channels) {
+    mcast::StaticSubscriptions statics;
+    for (const MulticastChannel& c : channels) {
+        mcast::MembershipState wanted;
+        if (c.sources.empty())
+            wanted.mode = mcast::FilterMode::kExclude;  // (*, G)
+        else
+            wanted.sources.insert(c.sources.begin(), c.sources.end());
+        const auto [it, fresh] = statics.emplace(c.group, wanted);
+        if (!fresh)
+            it->second = mcast::merge(it->second, wanted);
+    }
+    if (Status st = proxy.set_static_subscriptions(access_device, std::move(statics)); !st.ok()) {
+        ++counters_["multicast_errors"];
+        PMIP_WARNING(kMld, "[mag mcast if=" + access_device + "]", "profile channels: " + st.error().what);
+        return;
+    }
+    counters_["multicast_profile_channels_set"] += channels.size();
+    PMIP_INFO(kMld, "[mag mcast if=" + access_device + "]",
+              std::to_string(channels.size()) + " channel(s) of the MN's profile joined on its behalf");
 }
 
 // The ebpf backend's program loaded on a thread of its own (4-20 ms of
@@ -1088,10 +1119,27 @@ json MagDaemon::reload() {
     const auto changed = policies_->replace(std::move(load.contents));
     // MNs whose policy changed register again with the new one (RFC 5213
     // section 6.2: the profile decides the LMA, prefixes and tunnel).
+    // Only the profile's multicast channels changed: applied in place,
+    // without a new registration or disturbing the MN's other streams.
     std::vector<std::pair<int, std::string>> again;
-    for (const auto& [id, e] : engine_->entries()) {
-        if (std::find(changed.begin(), changed.end(), e.mn_link_layer_address) != changed.end())
-            again.emplace_back(e.access_ifindex, e.mn_link_layer_address);
+    std::size_t in_place = 0;
+    std::vector<EntryId> ids;
+    for (const auto& [id, e] : engine_->entries()) ids.push_back(id);
+    for (const EntryId id : ids) {
+        const auto found = engine_->entries().find(id);
+        const BindingUpdateListEntry& e = found->second;
+        if (std::find(changed.begin(), changed.end(), e.mn_link_layer_address) == changed.end())
+            continue;
+        const MobileNodePolicy* now = policies_->find(e.mn_link_layer_address);
+        if (now && engine_->update_policy_in_place(id, *now)) {
+            ++in_place;
+            ++counters_["policy_multicast_changes_applied"];
+            const auto m = multicast_.find(e.policy.lma);
+            if (m != multicast_.end() && m->second.proxy && m->second.proxy->has_downstream(e.access_interface))
+                set_profile_channels(*m->second.proxy, e.access_interface, e.policy.multicast_channels);
+            continue;
+        }
+        again.emplace_back(e.access_ifindex, e.mn_link_layer_address);
     }
     for (const auto& [ifindex, mac] : again) {
         ++counters_["policy_changes_applied"];
@@ -1110,10 +1158,12 @@ json MagDaemon::reload() {
     for (const auto& m : changed) macs.push_back(mac_text(m));
     PMIP_INFO(kBul, kContext, "policy store reloaded: " + std::to_string(policies_->size()) +
                                   " mobile nodes, " + std::to_string(changed.size()) +
-                                  " changed, " + std::to_string(again.size()) + " registering again");
+                                  " changed, " + std::to_string(again.size()) + " registering again, " +
+                                  std::to_string(in_place) + " multicast channel changes applied in place");
     return {{"mobile_nodes", policies_->size()},
             {"changed", macs},
             {"reregistering", again.size()},
+            {"multicast_channels_updated", in_place},
             {"auth", auth}};
 }
 

@@ -73,6 +73,18 @@ const BindingUpdateListEntry* MagEngine::find_by_interface(int ifindex) const {
     return &entries_.at(it->second);
 }
 
+bool MagEngine::update_policy_in_place(EntryId id, const MobileNodePolicy& policy) {
+    const auto it = entries_.find(id);
+    if (it == entries_.end())
+        return false;
+    MobileNodePolicy same = policy;
+    same.multicast_channels = it->second.policy.multicast_channels;
+    if (!(same == it->second.policy))
+        return false;  // what the PBU carries changed: a new registration
+    it->second.policy.multicast_channels = policy.multicast_channels;
+    return true;
+}
+
 bool MagEngine::attach(int ifindex, const std::string& interface, const std::string& mac,
                        std::optional<std::uint8_t> handoff_indicator) {
     ++counters_.attaches;

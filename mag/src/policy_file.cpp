@@ -11,14 +11,6 @@ namespace pmip::mag {
 
 using json = nlohmann::json;
 
-bool operator==(const MobileNodePolicy& a, const MobileNodePolicy& b) {
-    return a.mn_identifier_subtype == b.mn_identifier_subtype &&
-           a.mn_identifier == b.mn_identifier && a.lma == b.lma &&
-           a.home_network_prefixes == b.home_network_prefixes && a.lifetime == b.lifetime &&
-           a.tunnel_kind == b.tunnel_kind && a.gre_keys == b.gre_keys &&
-           a.multicast == b.multicast;
-}
-
 std::optional<std::string> parse_mac_text(const std::string& text) {
     if (text.size() != 17)
         return std::nullopt;
@@ -66,8 +58,10 @@ class Reader {
     void policy_members(const json& o, const std::string& where, MobileNodePolicy& p,
                         bool is_default, std::string* id_template) {
         static const std::set<std::string> kEntry = {"mac", "interface", "id", "lma", "prefixes",
-                                                     "lifetime", "tunnel", "multicast"};
-        static const std::set<std::string> kDefault = {"id", "lma", "lifetime", "tunnel", "multicast"};
+                                                     "lifetime", "tunnel", "multicast",
+                                                     "multicast_channels"};
+        static const std::set<std::string> kDefault = {"id", "lma", "lifetime", "tunnel", "multicast",
+                                                       "multicast_channels"};
         for (const auto& [key, value] : o.items()) {
             if (!(is_default ? kDefault : kEntry).count(key))
                 error(where + "." + key, "unknown member");
@@ -140,6 +134,65 @@ class Reader {
                 error(where + ".multicast", "must be true or false");
             else
                 p.multicast = it->get<bool>();
+        }
+        if (const auto it = o.find("multicast_channels"); it != o.end())
+            channels(*it, where + ".multicast_channels", p);
+    }
+
+    // "multicast_channels": [{"group": "ff3e::8000:1", "sources": ["2001:db8::5"]}, ...]
+    void channels(const json& v, const std::string& where, MobileNodePolicy& p) {
+        static constexpr std::size_t kMaxChannels = 64, kMaxSources = 64;
+        if (!v.is_array() || v.size() > kMaxChannels) {
+            error(where, "must be an array of at most " + std::to_string(kMaxChannels) +
+                             " {\"group\": ..., \"sources\": [...]} objects");
+            return;
+        }
+        if (!p.multicast && !v.empty())
+            error(where, "needs \"multicast\": true (the MN must be admitted to the MLD proxy)");
+        for (std::size_t i = 0; i < v.size(); ++i) {
+            const std::string w = where + "[" + std::to_string(i) + "]";
+            const json& c = v[i];
+            if (!c.is_object()) {
+                error(w, "must be an object {\"group\": ..., \"sources\": [...]}");
+                continue;
+            }
+            for (const auto& [key, value] : c.items()) {
+                if (key != "group" && key != "sources")
+                    error(w + "." + key, "unknown member");
+            }
+            MulticastChannel ch;
+            const auto g = c.contains("group") && c["group"].is_string()
+                               ? parse_address(c["group"].get<std::string>()) : std::nullopt;
+            // Scopes 0-2 never reach the LMA (reserved, interface- and link-local).
+            if (!g || !is_multicast(*g) || ((*g)[1] & 0x0f) <= 2) {
+                error(w + ".group", "must be a multicast address of a scope beyond the link (ff03:: and wider)");
+                continue;
+            }
+            ch.group = *g;
+            if (const auto s = c.find("sources"); s != c.end()) {
+                if (!s->is_array() || s->size() > kMaxSources) {
+                    error(w + ".sources", "must be an array of at most " + std::to_string(kMaxSources) +
+                                              " unicast IPv6 addresses");
+                    continue;
+                }
+                for (std::size_t k = 0; k < s->size(); ++k) {
+                    const auto a = (*s)[k].is_string() ? parse_address((*s)[k].get<std::string>())
+                                                       : std::nullopt;
+                    if (!a || *a == Ipv6Address{} || is_multicast(*a)) {
+                        error(w + ".sources[" + std::to_string(k) + "]", "must be a unicast IPv6 address");
+                        continue;
+                    }
+                    ch.sources.push_back(*a);
+                }
+            }
+            // RFC 4607 section 1: the SSM range (ff3x::/32) carries (S, G) only.
+            if (ch.sources.empty() && (*g)[0] == 0xff && ((*g)[1] & 0xf0) == 0x30 && (*g)[2] == 0 &&
+                (*g)[3] == 0) {
+                error(w + ".sources", "missing: " + pmip::to_string(*g) +
+                                          " is a source-specific (ff3x::/32) group, name its sources");
+                continue;
+            }
+            p.multicast_channels.push_back(std::move(ch));
         }
     }
 
@@ -288,6 +341,16 @@ std::vector<std::string> FilePolicyStore::replace(PolicyFileContents contents) {
     return changed;
 }
 
+json channels_json(const std::vector<MulticastChannel>& channels) {
+    json out = json::array();
+    for (const auto& c : channels) {
+        json sources = json::array();
+        for (const auto& s : c.sources) sources.push_back(pmip::to_string(s));
+        out.push_back({{"group", pmip::to_string(c.group)}, {"sources", sources}});
+    }
+    return out;
+}
+
 json FilePolicyStore::to_json() const {
     json out = json::array();
     for (const auto& [mac, e] : contents_.by_mac) {
@@ -299,7 +362,8 @@ json FilePolicyStore::to_json() const {
                        {"lma", pmip::to_string(e.policy.lma)},
                        {"prefixes", prefixes},
                        {"lifetime", e.policy.lifetime * 4},
-                       {"multicast", e.policy.multicast}});
+                       {"multicast", e.policy.multicast},
+                       {"multicast_channels", channels_json(e.policy.multicast_channels)}});
     }
     return out;
 }

@@ -12,7 +12,11 @@
 //        "prefixes": ["2001:db8:8000::/64"], // optional: static HNPs; absent = LMA assigns
 //        "lifetime": 3600,                // seconds requested (multiple of 4), default 3600
 //        "tunnel": "ip6ip6",              // ip6ip6 | gre | gre-key
-//        "multicast": true}               // admissible for the MLD proxy (RFC 6224)
+//        "multicast": true,               // admissible for the MLD proxy (RFC 6224)
+//        "multicast_channels": [          // optional: joined for it while attached,
+//          {"group": "ff0e::8000:1"},     //   whatever MLD says (network-initiated
+//          {"group": "ff3e::8000:2",      //   service); (*, G) without sources,
+//           "sources": ["2001:db8:5::10"]}]} // (S, G) with; needs "multicast": true
 //     ],
 //     "default": {"id": "{mac}@example.org", "lma": "2001:db8:1::1", ...}
 //   }
@@ -82,6 +86,7 @@ class FilePolicyStore final : public PolicyStore {
     mutable std::map<std::string, MobileNodePolicy> defaults_;  // synthesized per MAC
 };
 
-bool operator==(const MobileNodePolicy& a, const MobileNodePolicy& b);
+// [{"group": ..., "sources": [...]}, ...] as in the file.
+nlohmann::json channels_json(const std::vector<MulticastChannel>& channels);
 
 }  // namespace pmip::mag

@@ -308,6 +308,8 @@ void KernelProxy::try_start_downstream(int ifindex) {
                   std::to_string(d.mif) + ", " + to_string(d.link_local) + ") added" +
                   (early ? ", the early General Query counts as its first" : ""));
     instance_->add_downstream(static_cast<InterfaceId>(ifindex), d.link_local, d.querier, early);
+    if (!d.statics.empty())
+        instance_->set_static_subscriptions(static_cast<InterfaceId>(ifindex), std::exchange(d.statics, {}));
     if (!d.context.empty())
         instance_->apply_context(static_cast<InterfaceId>(ifindex), std::exchange(d.context, {}));
     // Messages held until now, in arrival order.
@@ -343,6 +345,20 @@ Status KernelProxy::apply_context(const std::string& ifname, std::vector<Multica
         return {};
     }
     return proxy_error(config_.name, "apply_context: " + ifname + " is not a downstream");
+}
+
+Status KernelProxy::set_static_subscriptions(const std::string& ifname,
+                                             StaticSubscriptions subscriptions) {
+    for (auto& [ifindex, d] : downstreams_) {
+        if (d.name != ifname)
+            continue;
+        if (!d.started)
+            d.statics = std::move(subscriptions);
+        else
+            instance_->set_static_subscriptions(static_cast<InterfaceId>(ifindex), std::move(subscriptions));
+        return {};
+    }
+    return proxy_error(config_.name, "set_static_subscriptions: " + ifname + " is not a downstream");
 }
 
 void KernelProxy::receive_captured(const ReceivedMld& message) {

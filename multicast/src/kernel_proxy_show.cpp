@@ -129,6 +129,17 @@ nlohmann::json KernelProxy::show() const {
     for (const auto& [ifindex, d] : downstreams_) {
         nlohmann::json j = {
             {"name", d.name}, {"ifindex", ifindex}, {"mif", d.mif}, {"rule", d.rule_installed}};
+        nlohmann::json statics = nlohmann::json::array();
+        const StaticSubscriptions* held = d.started
+            ? instance_->static_subscriptions(static_cast<InterfaceId>(ifindex)) : &d.statics;
+        if (held) {
+            for (const auto& [group, state] : *held) {
+                nlohmann::json sj = state_json(state);
+                sj["group"] = to_string(group);
+                statics.push_back(std::move(sj));
+            }
+        }
+        j["static"] = std::move(statics);
         if (!d.started) {
             j["state"] = "waiting for a usable link-local address";
             downs.push_back(std::move(j));
@@ -230,7 +241,9 @@ nlohmann::json KernelProxy::show() const {
     out["counters"]["instance"] = {{"messages_received", pc.messages_received},
                                    {"messages_unknown_downstream", pc.messages_unknown_downstream},
                                    {"records_refused", pc.records_refused},
-                                   {"v1_refused", pc.v1_refused}};
+                                   {"v1_refused", pc.v1_refused},
+                                   {"static_set", pc.static_set},
+                                   {"static_refused", pc.static_refused}};
     out["counters"]["database"] = {{"updates", dc.updates},
                                    {"updates_unchanged", dc.updates_unchanged},
                                    {"updates_refused", dc.updates_refused},

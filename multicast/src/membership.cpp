@@ -22,6 +22,28 @@ std::string to_string(const MembershipState& state) {
     return out;
 }
 
+MembershipState merge(const MembershipState& a, const MembershipState& b) {
+    MembershipState out;
+    if (a.mode == FilterMode::kInclude && b.mode == FilterMode::kInclude) {
+        out.sources = a.sources;
+        out.sources.insert(b.sources.begin(), b.sources.end());
+        return out;
+    }
+    out.mode = FilterMode::kExclude;
+    if (a.mode == FilterMode::kExclude && b.mode == FilterMode::kExclude) {
+        for (const auto& s : a.sources)
+            if (b.sources.contains(s))
+                out.sources.insert(s);
+        return out;
+    }
+    const MembershipState& ex = a.mode == FilterMode::kExclude ? a : b;
+    const MembershipState& in = a.mode == FilterMode::kExclude ? b : a;
+    for (const auto& s : ex.sources)
+        if (!in.sources.contains(s))
+            out.sources.insert(s);
+    return out;
+}
+
 bool is_reportable_multicast(const Ipv6Address& address) {
     if (address[0] != 0xff)
         return false;

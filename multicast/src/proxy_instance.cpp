@@ -1,6 +1,8 @@
 // MLD proxy instance [RFC 4605 sections 3, 4; RFC 6224 sections 3, 4.2].
 #include "pmip/mcast/proxy_instance.hpp"
 
+#include <set>
+
 #include "pmip/common/log.hpp"
 
 namespace pmip::mcast {
@@ -11,7 +13,40 @@ void ProxyInstance::Link::send_query(const Ipv6Address& destination, const MldMe
 
 void ProxyInstance::Link::membership_changed(const Ipv6Address& group,
                                              const MembershipState& state) {
-    instance_.database_.update(id_, group, state);
+    instance_.database_.update(id_, group, instance_.with_static(id_, group, state));
+}
+
+MembershipState ProxyInstance::with_static(InterfaceId downstream, const Ipv6Address& group,
+                                           const MembershipState& learnt) const {
+    const auto d = downstreams_.find(downstream);
+    if (d == downstreams_.end())
+        return learnt;
+    const auto s = d->second.statics.find(group);
+    return s == d->second.statics.end() ? learnt : merge(learnt, s->second);
+}
+
+bool ProxyInstance::set_static_subscriptions(InterfaceId downstream, StaticSubscriptions subscriptions) {
+    const auto it = downstreams_.find(downstream);
+    if (it == downstreams_.end())
+        return false;
+    ++counters_.static_set;
+    std::set<Ipv6Address> groups;
+    for (const auto& [group, state] : it->second.statics) groups.insert(group);
+    for (const auto& [group, state] : subscriptions) {
+        groups.insert(group);
+        if (database_.policy().apply(group, state) != state)
+            ++counters_.static_refused;
+    }
+    it->second.statics = std::move(subscriptions);
+    const Querier& q = *it->second.querier;
+    for (const Ipv6Address& group : groups)
+        database_.update(downstream, group, with_static(downstream, group, q.state(group)));
+    return true;
+}
+
+const StaticSubscriptions* ProxyInstance::static_subscriptions(InterfaceId downstream) const {
+    const auto it = downstreams_.find(downstream);
+    return it == downstreams_.end() ? nullptr : &it->second.statics;
 }
 
 // RFC 4605 section 4.2: forward onto a downstream only where this proxy is

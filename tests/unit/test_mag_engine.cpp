@@ -590,3 +590,26 @@ TEST_CASE("An MN back on its link while its de-registration is outstanding regis
     f.advance(std::chrono::seconds(2));
     CHECK(f.entry().state == BulState::kRegistered);
 }
+
+TEST_CASE("MAG: a policy change of the multicast channels only is applied in place, nothing sent",
+          "[mag][static]") {
+    Fixture f;
+    REQUIRE(f.attach());
+    f.engine->handle_proxy_binding_acknowledgement(kLma, f.pba());
+    REQUIRE(f.entry().state == BulState::kRegistered);
+    const EntryId id = f.entry().id;
+    const std::size_t pbus = f.sent.size();
+
+    MobileNodePolicy channels = f.entry().policy;
+    channels.multicast_channels = {{address("ff0e::8000:1"), {}}};
+    CHECK(f.engine->update_policy_in_place(id, channels));
+    CHECK(f.entry().policy.multicast_channels == channels.multicast_channels);
+    CHECK(f.entry().state == BulState::kRegistered);
+    CHECK(f.sent.size() == pbus);
+
+    MobileNodePolicy other = channels;
+    other.lifetime = 50;  // carried in the PBU: needs a new registration
+    CHECK_FALSE(f.engine->update_policy_in_place(id, other));
+    CHECK(f.entry().policy.lifetime == 100);
+    CHECK_FALSE(f.engine->update_policy_in_place(id + 1000, channels));
+}

@@ -157,6 +157,49 @@ TEST_CASE("magd policy: replace() reports the MNs whose policy changed or went",
     CHECK(mac_text(changed[1]) == "02:00:00:00:00:03");  // gone
 }
 
+TEST_CASE("magd policy: multicast channels of the profile, and their located problems", "[magd][policy][static]") {
+    auto load = parse_policy_json(R"({"mobile_nodes": [
+        {"mac": "02:00:00:00:00:01", "id": "a", "lma": "2001:db8::1", "multicast": true,
+         "multicast_channels": [{"group": "ff0e::8000:1"},
+                                {"group": "ff3e::8000:2", "sources": ["2001:db8:5::10", "2001:db8:5::11"]}]}],
+      "default": {"id": "{mac}@x", "lma": "2001:db8::1", "multicast": true,
+                  "multicast_channels": [{"group": "ff05::1:3"}]}})", "p.json");
+    INFO(problems_text(load.problems));
+    REQUIRE(load.ok());
+    FilePolicyStore store;
+    (void)store.replace(std::move(load.contents));
+    const MobileNodePolicy* p = store.find(*parse_mac_text("02:00:00:00:00:01"));
+    REQUIRE(p != nullptr);
+    REQUIRE(p->multicast_channels.size() == 2);
+    CHECK(p->multicast_channels[0].group == *parse_address("ff0e::8000:1"));
+    CHECK(p->multicast_channels[0].sources.empty());
+    CHECK(p->multicast_channels[1].sources.size() == 2);
+    const MobileNodePolicy* guest = store.find(*parse_mac_text("02:00:00:00:00:09"));
+    REQUIRE(guest != nullptr);
+    REQUIRE(guest->multicast_channels.size() == 1);
+    CHECK(store.to_json()[0]["multicast_channels"][1]["sources"][1] == "2001:db8:5::11");
+
+    auto bad = parse_policy_json(R"({"mobile_nodes": [
+        {"mac": "02:00:00:00:00:01", "id": "a", "lma": "2001:db8::1",
+         "multicast_channels": [{"group": "ff0e::1"}]},
+        {"mac": "02:00:00:00:00:02", "id": "b", "lma": "2001:db8::1", "multicast": true,
+         "multicast_channels": [{"group": "ff02::1:3"}, {"group": "2001:db8::1"}, {"group": "ff3e::1"},
+                                {"group": "ff0e::1", "sources": ["ff0e::2"]}, {"group": "ff0e::1", "port": 5},
+                                7]},
+        {"mac": "02:00:00:00:00:03", "id": "c", "lma": "2001:db8::1", "multicast": true,
+         "multicast_channels": {"group": "ff0e::1"}}]})", "bad.json");
+    const std::string text = problems_text(bad.problems);
+    INFO(text);
+    CHECK(text.find("bad.json: mobile_nodes[0].multicast_channels: needs \"multicast\": true") != std::string::npos);
+    CHECK(text.find("bad.json: mobile_nodes[1].multicast_channels[0].group: must be a multicast address of a scope beyond the link") != std::string::npos);
+    CHECK(text.find("bad.json: mobile_nodes[1].multicast_channels[1].group: must be a multicast address") != std::string::npos);
+    CHECK(text.find("bad.json: mobile_nodes[1].multicast_channels[2].sources: missing: ff3e::1 is a source-specific (ff3x::/32) group") != std::string::npos);
+    CHECK(text.find("bad.json: mobile_nodes[1].multicast_channels[3].sources[0]: must be a unicast IPv6 address") != std::string::npos);
+    CHECK(text.find("bad.json: mobile_nodes[1].multicast_channels[4].port: unknown member") != std::string::npos);
+    CHECK(text.find("bad.json: mobile_nodes[1].multicast_channels[5]: must be an object") != std::string::npos);
+    CHECK(text.find("bad.json: mobile_nodes[2].multicast_channels: must be an array") != std::string::npos);
+}
+
 namespace {
 
 struct Recorder final : MhSender {

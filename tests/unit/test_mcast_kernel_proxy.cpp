@@ -834,3 +834,34 @@ TEST_CASE("mcast kernel proxy, (*,G) backend: past 31 downstreams (no MAXMIFS)",
     CHECK(group_entry(f, kG)->outputs.size() == 150);
     CHECK(f.proxy->show()["forwarding"]["max_interfaces"] == 200);
 }
+
+TEST_CASE("mcast kernel proxy: static subscriptions: joined upstream and forwarded without a report, kept for a "
+          "downstream waiting for its link-local address, shown, gone with the downstream",
+          "[mcast][kernel_proxy][static]") {
+    Fixture f;
+    CHECK_FALSE(f.proxy->set_static_subscriptions("d1", {{kG, MembershipState{FilterMode::kExclude, {}}}}).ok());
+    REQUIRE(f.proxy->add_downstream("d1").ok());
+    REQUIRE(f.proxy->set_static_subscriptions("d1", {{kG, MembershipState{FilterMode::kExclude, {}}}}).ok());
+    CHECK(f.upstream->groups.contains(kG));
+    f.router->upcall({1, 0, kS1, kG});  // NOCACHE on the upstream MIF
+    REQUIRE(f.entry(kS1, kG) != nullptr);
+    CHECK(f.entry(kS1, kG)->outputs == mifs({1}));
+    const auto shown = f.proxy->show()["downstreams"][0]["static"];
+    REQUIRE(shown.size() == 1);
+    CHECK(shown[0]["group"] == to_string(kG));
+    CHECK(shown[0]["filter_mode"] == "exclude");
+
+    // Waiting for its link-local address: held, set up at the start.
+    REQUIRE(f.proxy->add_downstream("d3").ok());
+    REQUIRE(f.proxy->set_static_subscriptions("d3", {{kSsm, MembershipState{FilterMode::kInclude, {kS2}}}}).ok());
+    CHECK_FALSE(f.upstream->groups.contains(kSsm));
+    CHECK(f.proxy->show()["downstreams"][1]["static"].size() == 1);
+    f.interfaces->interfaces[kD3].link_local->usable = true;
+    f.advance(200ms);
+    CHECK(f.upstream->groups.contains(kSsm));
+
+    REQUIRE(f.proxy->remove_downstream("d1").ok());
+    CHECK_FALSE(f.upstream->groups.contains(kG));
+    REQUIRE(f.proxy->remove_downstream("d3").ok());
+    CHECK_FALSE(f.upstream->groups.contains(kSsm));
+}

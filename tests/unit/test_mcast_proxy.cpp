@@ -559,3 +559,99 @@ TEST_CASE("proxy instance: no forwarding onto a downstream where another router 
     timers.run_due();
     CHECK(inst.querier(1)->is_querier());
 }
+
+TEST_CASE("two members' states merge by RFC 3810 section 4.2", "[mcast][proxy]") {
+    CHECK(merge(include({kS1}), include({kS2})) == include({kS1, kS2}));
+    CHECK(merge(include({}), include({})) == include({}));
+    CHECK(merge(exclude({kS1, kS2}), exclude({kS2, kS3})) == exclude({kS2}));
+    CHECK(merge(exclude({kS1, kS2}), include({kS1})) == exclude({kS2}));
+    CHECK(merge(include({kS1}), exclude({kS1, kS2})) == exclude({kS2}));
+    CHECK(merge(exclude({}), include({})) == exclude({}));
+}
+
+// Network-initiated service: channels of the MN's profile held on its link
+// whatever MLD says (draft-zhao; draft-asaeda section 7.1's profile).
+TEST_CASE("proxy instance: static subscriptions reach upstream without any report and outlive the MN's",
+          "[mcast][proxy][static]") {
+    SimulatedClock clock;
+    TimerQueue timers(clock);
+    RecordingInstanceOutput out;
+    ProxyInstance inst(timers, out);
+    CHECK_FALSE(inst.set_static_subscriptions(1, {{kG, include({kS1})}}));
+    CHECK(inst.static_subscriptions(1) == nullptr);
+    inst.add_downstream(1, addr("fe80::1"));
+    inst.add_downstream(2, addr("fe80::1"));
+    REQUIRE(inst.set_static_subscriptions(1, {{kG, include({kS1})}, {kG2, exclude({})}}));
+    CHECK(inst.counters().static_set == 1);
+    CHECK(inst.database().upstream_state(kG) == include({kS1}));
+    CHECK(inst.database().upstream_state(kG2) == exclude({}));
+    CHECK(inst.downstreams_for(kS1, kG) == std::vector<InterfaceId>{1});
+    CHECK(inst.downstreams_for(kS2, kG2) == std::vector<InterfaceId>{1});
+    CHECK(inst.querier(1)->state(kG).no_listeners());  // nobody reported it
+
+    // The MN's own reports merge with the profile's channels...
+    inst.receive(1, addr("fe80::a1"), report_of(RecordType::kAllowNewSources, kG, {kS2}));
+    CHECK(inst.database().downstream_state(1, kG) == include({kS1, kS2}));
+    // ...and its leave or silence removes only what it asked for.
+    inst.receive(1, addr("fe80::a1"), report_of(RecordType::kBlockOldSources, kG, {kS2}));
+    inst.receive(1, addr("fe80::a1"), Mldv1Done{kG2});
+    for (int i = 0; i < 3; ++i) {
+        clock.advance(inst.querier(1)->multicast_address_listening_interval());
+        timers.run_due();
+    }
+    CHECK(inst.database().downstream_state(1, kG) == include({kS1}));
+    CHECK(inst.database().downstream_state(1, kG2) == exclude({}));
+    CHECK(inst.downstreams_for(kS1, kG) == std::vector<InterfaceId>{1});
+
+    // Another downstream's listener keeps kG2 upstream when the profile drops it.
+    inst.receive(2, addr("fe80::a2"), report_of(RecordType::kChangeToExcludeMode, kG2, {}));
+    out.upstream.clear();
+    REQUIRE(inst.set_static_subscriptions(1, {{kG, include({kS1})}}));
+    CHECK(out.upstream.empty());
+    CHECK(inst.downstreams_for(kS1, kG2) == std::vector<InterfaceId>{2});
+    CHECK(inst.static_subscriptions(1)->size() == 1);
+
+    // Replaced by nothing: the upstream leaves kG (nobody else holds it).
+    REQUIRE(inst.set_static_subscriptions(1, {}));
+    REQUIRE(out.upstream.size() == 1);
+    CHECK(out.upstream[0].group == kG);
+    CHECK(out.upstream[0].new_state == include({}));
+    CHECK(inst.downstreams_for(kS1, kG).empty());
+}
+
+TEST_CASE("proxy instance: a removed downstream's static subscriptions go with it", "[mcast][proxy][static]") {
+    SimulatedClock clock;
+    TimerQueue timers(clock);
+    RecordingInstanceOutput out;
+    ProxyInstance inst(timers, out);
+    inst.add_downstream(1, addr("fe80::1"));
+    REQUIRE(inst.set_static_subscriptions(1, {{kG, exclude({})}}));
+    inst.receive(1, addr("fe80::a1"), report_of(RecordType::kChangeToExcludeMode, kG, {}));
+    out.upstream.clear();
+    inst.remove_downstream(1);
+    REQUIRE(out.upstream.size() == 1);
+    CHECK(out.upstream[0].new_state == include({}));
+    CHECK(inst.database().groups().empty());
+    // Added again, the downstream starts without them.
+    inst.add_downstream(1, addr("fe80::1"));
+    CHECK(inst.static_subscriptions(1)->empty());
+    CHECK(inst.database().groups().empty());
+}
+
+TEST_CASE("proxy instance: the policy applies to static subscriptions and counts what it refuses",
+          "[mcast][proxy][static]") {
+    SimulatedClock clock;
+    TimerQueue timers(clock);
+    RecordingInstanceOutput out;
+    Policy p;
+    p.denied_groups = {prefix("ff3e::8000:2/128")};
+    p.denied_sources = {{prefix("2001:db8::1/128"), prefix("ff3e::/16")}};
+    ProxyInstance inst(timers, out, p);
+    inst.add_downstream(1, addr("fe80::1"));
+    REQUIRE(inst.set_static_subscriptions(1, {{kG, include({kS1, kS2})}, {kG2, exclude({})}}));
+    CHECK(inst.counters().static_refused == 2);
+    CHECK(inst.database().upstream_state(kG) == include({kS2}));
+    CHECK(inst.database().upstream_state(kG2).no_listeners());
+    CHECK(inst.downstreams_for(kS1, kG).empty());
+    CHECK(inst.downstreams_for(kS2, kG) == std::vector<InterfaceId>{1});
+}

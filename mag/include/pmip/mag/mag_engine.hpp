@@ -53,6 +53,16 @@ namespace pmip::mag {
 
 using EntryId = std::uint64_t;
 
+// A multicast channel an MN receives because its profile says so
+// (network-initiated service, draft-zhao-multimob-pmip6-solution; the
+// profile's subscription of draft-asaeda section 7.1): (*, G) when `sources`
+// is empty, else (S, G) for each source.
+struct MulticastChannel {
+    Ipv6Address group{};
+    std::vector<Ipv6Address> sources;
+    bool operator==(const MulticastChannel&) const = default;
+};
+
 // What the policy store says about one mobile node [RFC 5213 section 6.2].
 struct MobileNodePolicy {
     std::uint8_t mn_identifier_subtype = 1;
@@ -63,6 +73,8 @@ struct MobileNodePolicy {
     TunnelKind tunnel_kind = TunnelKind::kIp6Ip6;
     bool gre_keys = false;
     bool multicast = false;  // admissible for the multicast proxy (issue 7)
+    std::vector<MulticastChannel> multicast_channels;  // joined for it while attached
+    bool operator==(const MobileNodePolicy&) const = default;
 };
 
 class PolicyStore {
@@ -266,6 +278,10 @@ public:
     void set_multicast_context(MulticastContext* context) { multicast_context_ = context; }
     const std::map<EntryId, BindingUpdateListEntry>& entries() const { return entries_; }
     const BindingUpdateListEntry* find_by_interface(int ifindex) const;
+    // A policy change that needs no new registration (only the profile's
+    // multicast channels differ): the entry's policy updated in place.
+    // False when the entry is unknown or more than the channels changed.
+    bool update_policy_in_place(EntryId id, const MobileNodePolicy& policy);
     const MagCounters& counters() const { return counters_; }
 
 private:

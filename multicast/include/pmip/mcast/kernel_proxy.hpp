@@ -234,6 +234,11 @@ class KernelProxy final : private ProxyInstanceOutput {
     // confirms them. Kept for the start of a downstream still waiting for its
     // link-local address. Error when `ifname` is not a downstream.
     Status apply_context(const std::string& ifname, std::vector<MulticastAddressRecord> records);
+    // ProxyInstance::set_static_subscriptions by name (network-initiated
+    // service: the MN's policy profile); kept for the start of a downstream
+    // still waiting for its link-local address. Error when `ifname` is not a
+    // downstream.
+    Status set_static_subscriptions(const std::string& ifname, StaticSubscriptions subscriptions);
     // Removes a downstream; its listeners' state goes, upstream leaves follow.
     Status remove_downstream(const std::string& ifname);
     std::vector<std::string> downstreams() const;
@@ -266,6 +271,7 @@ class KernelProxy final : private ProxyInstanceOutput {
         Duration retry_delay{};  // the next link-local poll's delay
         std::optional<TimePoint> early_query;  // sent by the caller before the add
         std::vector<MulticastAddressRecord> context;  // apply_context before the start
+        StaticSubscriptions statics;                  // set_static_subscriptions before the start
         std::vector<ReceivedMld> held;         // received before the querier started
     };
     struct Route {  // one installed (S,G) entry

@@ -40,6 +40,11 @@ struct MembershipState {
 
 std::string to_string(const MembershipState& state);  // "EXCLUDE {2001:db8::1}"
 
+// The state of an interface with two members [RFC 3810 section 4.2]: any
+// EXCLUDE -> EXCLUDE, (intersection of the EXCLUDE lists) minus (the INCLUDE
+// list); both INCLUDE -> INCLUDE, the union.
+MembershipState merge(const MembershipState& a, const MembershipState& b);
+
 // Hash of an address for unordered containers.
 struct AddressHash {
     std::size_t operator()(const Ipv6Address& a) const noexcept {

@@ -67,11 +67,18 @@ struct LinkSubscription {
     bool operator==(const LinkSubscription&) const = default;
 };
 
+// Channels a downstream is subscribed to by configuration rather than by MLD
+// (the MN's policy profile: network-initiated service), by multicast address:
+// INCLUDE {S...} for (S, G) channels, EXCLUDE {} for (*, G).
+using StaticSubscriptions = std::map<Ipv6Address, MembershipState>;
+
 struct ProxyInstanceCounters {
     std::uint64_t messages_received = 0;
     std::uint64_t messages_unknown_downstream = 0;
     std::uint64_t records_refused = 0;  // records or sources removed by the policy
     std::uint64_t v1_refused = 0;       // MLDv1 Reports / Dones refused by the policy
+    std::uint64_t static_set = 0;       // set_static_subscriptions calls on a known downstream
+    std::uint64_t static_refused = 0;   // static channels cut down or refused by the policy
 };
 
 class ProxyInstance {
@@ -117,6 +124,18 @@ class ProxyInstance {
     // an unknown downstream.
     std::vector<LinkSubscription> subscriptions(InterfaceId downstream) const;
     bool apply_context(InterfaceId downstream, std::vector<MulticastAddressRecord> records);
+    // Network-initiated service (draft-zhao-multimob-pmip6-solution; the MN's
+    // policy profile of draft-asaeda section 7.1): replaces the downstream's
+    // static subscriptions. They are merged with what its querier learnt
+    // from MLD (RFC 3810 section 4.2) before the database sees the
+    // downstream's state, so they stay whatever the MN reports or lets
+    // expire, until they are replaced or the downstream is removed; then the
+    // upstream leaves what nobody else holds. The instance policy applies to
+    // them as to reports (what it refuses is counted in static_refused).
+    // Returns false for an unknown downstream.
+    bool set_static_subscriptions(InterfaceId downstream, StaticSubscriptions subscriptions);
+    // Null for an unknown downstream.
+    const StaticSubscriptions* static_subscriptions(InterfaceId downstream) const;
     const Policy& policy() const { return database_.policy(); }
     void set_policy(Policy policy) { database_.set_policy(std::move(policy)); }
     const ProxyInstanceCounters& counters() const { return counters_; }
@@ -156,7 +175,13 @@ class ProxyInstance {
     struct Downstream {
         std::unique_ptr<Link> link;
         std::unique_ptr<Querier> querier;
+        StaticSubscriptions statics;
     };
+
+    // The downstream's state for `group`: its querier's `learnt` merged with
+    // its static subscription.
+    MembershipState with_static(InterfaceId downstream, const Ipv6Address& group,
+                                const MembershipState& learnt) const;
 
     Timers& timers_;
     ProxyInstanceOutput& output_;
