@@ -936,6 +936,7 @@ json MagDaemon::show_bul(const json& request) const {
                {"sequence", e.sequence},
                {"timestamp", e.timestamp},
                {"lifetime_requested", 4u * e.policy.lifetime},
+               {"multicast_channels", channels_json(e.policy.multicast_channels)},
                {"lifetime", 4u * e.lifetime_granted},
                {"last_status", e.last_status},
                {"transmissions", e.transmissions},

@@ -23,3 +23,8 @@ set_tests_properties(netns_pmip_multicast_isolation PROPERTIES SKIP_RETURN_CODE 
 add_test(NAME netns_pmip_sial
   COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/test_pmip_sial.sh ${CMAKE_BINARY_DIR})
 set_tests_properties(netns_pmip_sial PROPERTIES SKIP_RETURN_CODE 77 LABELS netns TIMEOUT 240)
+
+# Network-initiated multicast from the MN's policy profile (issues 17, 18).
+add_test(NAME netns_pmip_profile_multicast
+  COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/test_pmip_profile_multicast.sh ${CMAKE_BINARY_DIR})
+set_tests_properties(netns_pmip_profile_multicast PROPERTIES SKIP_RETURN_CODE 77 LABELS netns TIMEOUT 240)
