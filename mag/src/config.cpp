@@ -475,8 +475,12 @@ CONFIGURATION KEYS (section.key = default)
         modified EUI-64, Timestamp halves in host byte order).
 )" + auth::auth_keys_help("lmas", "LMAs", "magd") + R"(    policy.store = (required)
         JSON policy store (conf/magd-policy.json): MAC -> MN-Identifier,
-        LMA, prefixes, lifetime, tunnel kind, multicast; reloaded on SIGHUP
-        and "pmipctl reload" (changes apply to existing bindings).
+        LMA, prefixes, lifetime, tunnel kind, multicast, and the multicast
+        channels joined on the MN's behalf while it is attached
+        ("multicast_channels": [{"group": G, "sources": [S...]}], whatever
+        MLD says); reloaded on SIGHUP and "pmipctl reload" (changes apply to
+        existing bindings: a change of channels only in place, any other
+        change by registering the MN again).
     tunnel.backend = auto
         auto | kernel (ip6tnl/ip6gre) | userspace (TUN); auto uses the
         kernel when it can and warns once when it cannot.
