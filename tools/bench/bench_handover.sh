@@ -9,11 +9,15 @@
 # each stream, packets lost.
 #
 #   sudo bash tools/bench/bench_handover.sh BUILD_DIR [HANDOVERS=20] [MODES="off sial"]
+#                                            (MODES: any of off sial profile)
 #
 # MODES: the multicast context transfer (RFC 7161) of the daemons, one run
 # each on a fresh testbed (PMIP_TESTBED_SIAL): off (the MN's report after the
 # new MAG's General Query restores its stream) and sial (the new MAG gets the
-# MN's groups in the PBA or the Subscription Response). With one mode the
+# MN's groups in the PBA or the Subscription Response), and profile (context
+# transfer off; the MN's policy profile lists the channel (2001:db8:200::2,
+# ff3e::4242:1), so each new MAG joins it at the PBA without waiting for the
+# MN, README "Multicast from the MN's policy profile"). With one mode the
 # JSON is that run's; with several, {"off": {...}, "sial": {...}}.
 #
 # Bounded: about 3 s per handover plus 15 s of set-up, per mode. Root.
@@ -32,7 +36,19 @@ trap '$TB down $NAME 2>/dev/null; [[ -n ${KEEP_WORK:-} ]] || rm -rf "$WORK"' EXI
 
 run_mode() {  # run_mode MODE: one testbed, N handovers, $WORK/result-MODE.json
     local MODE=$1
-    PMIP_TESTBED_SIAL=$MODE $TB up "$NAME" "$BUILD" 1 multicast >/dev/null || exit 1
+    local sial=$MODE
+    [[ $MODE == profile ]] && sial=off
+    PMIP_TESTBED_SIAL=$sial $TB up "$NAME" "$BUILD" 1 multicast >/dev/null || exit 1
+    if [[ $MODE == profile ]]; then
+        python3 - "/run/pmip-testbed/$NAME/magd-policy.json" <<'PY_END'
+import json, sys
+p = json.load(open(sys.argv[1]))
+for e in p["mobile_nodes"]:
+    e["multicast_channels"] = [{"group": "ff3e::4242:1", "sources": ["2001:db8:200::2"]}]
+json.dump(p, open(sys.argv[1], "w"))
+PY_END
+        for m in mag1 mag2; do $TB ctl "$NAME" $m reload >/dev/null || exit 1; done
+    fi
     ADDR=$($TB address "$NAME" 1 20) || { echo "bench_handover: no address" >&2; exit 1; }
     DURATION=$(python3 -c "print(3.0 * $N + 4)")
     $TB exec "$NAME" mn1 $METER receive --port 5000 --seconds "$(python3 -c "print($DURATION + 2)")" --gap-ms 3 --json >"$WORK/u.json" &
@@ -86,7 +102,7 @@ PY_END
 }
 
 for mode in $MODES; do
-    [[ $mode =~ ^(off|sial)$ ]] || { echo "bench_handover: mode \"$mode\" is not off|sial" >&2; exit 1; }
+    [[ $mode =~ ^(off|sial|profile)$ ]] || { echo "bench_handover: mode \"$mode\" is not off|sial|profile" >&2; exit 1; }
     run_mode "$mode" || exit 1
     : >"$WORK/moves"
 done
