@@ -478,9 +478,11 @@ CONFIGURATION KEYS (section.key = default)
         LMA, prefixes, lifetime, tunnel kind, multicast, and the multicast
         channels joined on the MN's behalf while it is attached
         ("multicast_channels": [{"group": G, "sources": [S...]}], whatever
-        MLD says); reloaded on SIGHUP and "pmipctl reload" (changes apply to
-        existing bindings: a change of channels only in place, any other
-        change by registering the MN again).
+        MLD says) and what it may join itself ("multicast_policy":
+        allowed_groups, denied_groups, allowed_sources, denied_sources,
+        max_groups); reloaded on SIGHUP and "pmipctl reload" (changes apply
+        to existing bindings: a change of multicast channels or policy only
+        in place, any other change by registering the MN again).
     tunnel.backend = auto
         auto | kernel (ip6tnl/ip6gre) | userspace (TUN); auto uses the
         kernel when it can and warns once when it cannot.

@@ -634,7 +634,8 @@ void MagDaemon::registered(const BindingUpdateListEntry& e, const TunnelInfo& tu
     ++lma_bindings_[e.policy.lma];
     publish({BindingEvent::Kind::kAttached, e.mn_link_layer_address, e.policy.mn_identifier,
              e.policy.lma, e.access_interface, e.access_ifindex, tunnel.name, tunnel.ifindex,
-             e.home_network_prefixes, e.policy.multicast, e.policy.multicast_channels});
+             e.home_network_prefixes, e.policy.multicast, e.policy.multicast_channels,
+             e.policy.multicast_admission});
 }
 
 void MagDaemon::deregistered(const BindingUpdateListEntry& e) {
@@ -650,7 +651,7 @@ void MagDaemon::deregistered(const BindingUpdateListEntry& e) {
         lma_bindings_.erase(it);
     publish({BindingEvent::Kind::kDetached, e.mn_link_layer_address, e.policy.mn_identifier,
              e.policy.lma, e.access_interface, e.access_ifindex, "", 0, e.home_network_prefixes,
-             e.policy.multicast, {}});
+             e.policy.multicast, {}, {}});
 }
 
 void MagDaemon::publish(const BindingEvent& event) {
@@ -674,8 +675,8 @@ void MagDaemon::multicast_attached(const BindingEvent& event) {
     if (early)
         captured = std::exchange(link->captured, {});
     mcast::KernelProxy* proxy = add_multicast_downstream(event, early);
-    if (proxy != nullptr && !event.multicast_channels.empty())
-        set_profile_channels(*proxy, event.access_device, event.multicast_channels);
+    if (proxy != nullptr)
+        apply_profile(*proxy, event.access_device, event.multicast_channels, event.multicast_admission);
     if (proxy == nullptr || !early) {
         if (link)
             forget_early_query(*link);
@@ -762,14 +763,29 @@ mcast::KernelProxy* MagDaemon::add_multicast_downstream(const BindingEvent& even
     return instance.proxy.get();
 }
 
-// Network-initiated service (draft-zhao-multimob-pmip6-solution; the
-// profile's subscription of draft-asaeda section 7.1): the MN's link holds
-// the channels of its policy profile from the PBA on, whatever MLD says, so
-// the upstream joins them at once and traffic flows before (or without) any
-// report from the MN; they go with the downstream at detach, or when a reload
-// changes them. The instance policy applies to them as to reports.
-void MagDaemon::set_profile_channels(mcast::KernelProxy& proxy, const std::string& access_device,
-                                     const std::vector<MulticastChannel>& channels) {
+// The MN's multicast profile on its link. Network-initiated service
+// (draft-zhao-multimob-pmip6-solution; the profile's subscription of
+// draft-asaeda section 7.1): the link holds the profile's channels from the
+// PBA on, whatever MLD says, so the upstream joins them at once and traffic
+// flows before (or without) any report from the MN; they go with the
+// downstream at detach, or when a reload changes them. Admission: what the
+// MN may join itself (its reports filtered, its groups limited, counted by
+// the instance), on top of the instance policy, which applies to both.
+void MagDaemon::apply_profile(mcast::KernelProxy& proxy, const std::string& access_device,
+                              const std::vector<MulticastChannel>& channels,
+                              const MulticastAdmission& admission) {
+    const std::string ctx = "[mag mcast if=" + access_device + "]";
+    mcast::DownstreamPolicy own;
+    own.policy.allowed_groups = admission.allowed_groups;
+    own.policy.denied_groups = admission.denied_groups;
+    for (const auto& r : admission.allowed_sources) own.policy.allowed_sources.push_back({r.source, r.group});
+    for (const auto& r : admission.denied_sources) own.policy.denied_sources.push_back({r.source, r.group});
+    own.max_groups = admission.max_groups;
+    if (Status st = proxy.set_downstream_policy(access_device, std::move(own)); !st.ok()) {
+        ++counters_["multicast_errors"];
+        PMIP_WARNING(kMld, ctx, "profile policy: " + st.error().what);
+        return;
+    }
     mcast::StaticSubscriptions statics;
     for (const MulticastChannel& c : channels) {
         mcast::MembershipState wanted;
@@ -783,12 +799,13 @@ void MagDaemon::set_profile_channels(mcast::KernelProxy& proxy, const std::strin
     }
     if (Status st = proxy.set_static_subscriptions(access_device, std::move(statics)); !st.ok()) {
         ++counters_["multicast_errors"];
-        PMIP_WARNING(kMld, "[mag mcast if=" + access_device + "]", "profile channels: " + st.error().what);
+        PMIP_WARNING(kMld, ctx, "profile channels: " + st.error().what);
         return;
     }
+    if (channels.empty())
+        return;
     counters_["multicast_profile_channels_set"] += channels.size();
-    PMIP_INFO(kMld, "[mag mcast if=" + access_device + "]",
-              std::to_string(channels.size()) + " channel(s) of the MN's profile joined on its behalf");
+    PMIP_INFO(kMld, ctx, std::to_string(channels.size()) + " channel(s) of the MN's profile joined on its behalf");
 }
 
 // The ebpf backend's program loaded on a thread of its own (4-20 ms of
@@ -1137,7 +1154,8 @@ json MagDaemon::reload() {
             ++counters_["policy_multicast_changes_applied"];
             const auto m = multicast_.find(e.policy.lma);
             if (m != multicast_.end() && m->second.proxy && m->second.proxy->has_downstream(e.access_interface))
-                set_profile_channels(*m->second.proxy, e.access_interface, e.policy.multicast_channels);
+                apply_profile(*m->second.proxy, e.access_interface, e.policy.multicast_channels,
+                              e.policy.multicast_admission);
             continue;
         }
         again.emplace_back(e.access_ifindex, e.mn_link_layer_address);

@@ -84,6 +84,7 @@ struct BindingEvent {
     std::vector<Ipv6Prefix> prefixes;
     bool multicast = false;  // admissible per policy
     std::vector<MulticastChannel> multicast_channels;  // per policy, joined for the MN
+    MulticastAdmission multicast_admission;            // per policy, what the MN may join
 };
 
 class MagDaemon final : private MagObserver, private MulticastContext {
@@ -168,8 +169,8 @@ class MagDaemon final : private MagObserver, private MulticastContext {
     void publish(const BindingEvent& event);
     // The embedded MLD proxy follows the binding events (RFC 6224 section 3).
     void multicast_attached(const BindingEvent& event);
-    void set_profile_channels(mcast::KernelProxy& proxy, const std::string& access_device,
-                              const std::vector<MulticastChannel>& channels);
+    void apply_profile(mcast::KernelProxy& proxy, const std::string& access_device,
+                       const std::vector<MulticastChannel>& channels, const MulticastAdmission& admission);
     mcast::KernelProxy* add_multicast_downstream(const BindingEvent& event,
                                                  std::optional<TimePoint> early_query);
     void multicast_detached(const BindingEvent& event);

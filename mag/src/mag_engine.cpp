@@ -79,9 +79,11 @@ bool MagEngine::update_policy_in_place(EntryId id, const MobileNodePolicy& polic
         return false;
     MobileNodePolicy same = policy;
     same.multicast_channels = it->second.policy.multicast_channels;
+    same.multicast_admission = it->second.policy.multicast_admission;
     if (!(same == it->second.policy))
         return false;  // what the PBU carries changed: a new registration
     it->second.policy.multicast_channels = policy.multicast_channels;
+    it->second.policy.multicast_admission = policy.multicast_admission;
     return true;
 }
 

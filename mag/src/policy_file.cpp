@@ -59,9 +59,9 @@ class Reader {
                         bool is_default, std::string* id_template) {
         static const std::set<std::string> kEntry = {"mac", "interface", "id", "lma", "prefixes",
                                                      "lifetime", "tunnel", "multicast",
-                                                     "multicast_channels"};
+                                                     "multicast_channels", "multicast_policy"};
         static const std::set<std::string> kDefault = {"id", "lma", "lifetime", "tunnel", "multicast",
-                                                       "multicast_channels"};
+                                                       "multicast_channels", "multicast_policy"};
         for (const auto& [key, value] : o.items()) {
             if (!(is_default ? kDefault : kEntry).count(key))
                 error(where + "." + key, "unknown member");
@@ -137,6 +137,85 @@ class Reader {
         }
         if (const auto it = o.find("multicast_channels"); it != o.end())
             channels(*it, where + ".multicast_channels", p);
+        if (const auto it = o.find("multicast_policy"); it != o.end())
+            admission(*it, where + ".multicast_policy", p);
+    }
+
+    // "multicast_policy": {"allowed_groups": [P...], "denied_groups": [P...],
+    //   "allowed_sources": [{"source": P, "group": P}...], "denied_sources": [...],
+    //   "max_groups": N}
+    void admission(const json& v, const std::string& where, MobileNodePolicy& p) {
+        static constexpr std::size_t kMaxRules = 256;
+        if (!v.is_object()) {
+            error(where, "must be an object with allowed_groups, denied_groups, allowed_sources, "
+                         "denied_sources, max_groups");
+            return;
+        }
+        if (!p.multicast)
+            error(where, "needs \"multicast\": true (the MN must be admitted to the MLD proxy)");
+        MulticastAdmission& a = p.multicast_admission;
+        const auto group_prefix = [&](const json& x, const std::string& w) -> std::optional<Ipv6Prefix> {
+            const auto pr = x.is_string() ? parse_prefix(x.get<std::string>()) : std::nullopt;
+            if (!pr || !is_multicast(pr->address) || pr->length < 8) {
+                error(w, "must be a multicast prefix (ff00::/8 or longer, e.g. ff3e::/32 or ff0e::1)");
+                return std::nullopt;
+            }
+            if (canonical(*pr) != *pr) {
+                error(w, "bits set past /" + std::to_string(pr->length));
+                return std::nullopt;
+            }
+            return pr;
+        };
+        const auto source_prefix = [&](const json& x, const std::string& w) -> std::optional<Ipv6Prefix> {
+            const auto pr = x.is_string() ? parse_prefix(x.get<std::string>()) : std::nullopt;
+            if (!pr || (pr->length >= 8 && is_multicast(pr->address))) {
+                error(w, "must be a unicast IPv6 prefix (or address)");
+                return std::nullopt;
+            }
+            if (canonical(*pr) != *pr) {
+                error(w, "bits set past /" + std::to_string(pr->length));
+                return std::nullopt;
+            }
+            return pr;
+        };
+        for (const auto& [key, value] : v.items()) {
+            const std::string w = where + "." + key;
+            if (key == "max_groups") {
+                if (!value.is_number_unsigned() || value.get<std::uint64_t>() > 65535)
+                    error(w, "must be a number of groups from 0 (no limit) to 65535");
+                else
+                    a.max_groups = value.get<std::size_t>();
+                continue;
+            }
+            const bool groups = key == "allowed_groups" || key == "denied_groups";
+            const bool sources = key == "allowed_sources" || key == "denied_sources";
+            if (!groups && !sources) {
+                error(w, "unknown member");
+                continue;
+            }
+            if (!value.is_array() || value.size() > kMaxRules) {
+                error(w, "must be an array of at most " + std::to_string(kMaxRules) +
+                             (groups ? " group prefixes" : " {\"source\": ..., \"group\": ...} objects"));
+                continue;
+            }
+            for (std::size_t i = 0; i < value.size(); ++i) {
+                const std::string wi = w + "[" + std::to_string(i) + "]";
+                if (groups) {
+                    if (auto g = group_prefix(value[i], wi))
+                        (key == "allowed_groups" ? a.allowed_groups : a.denied_groups).push_back(*g);
+                    continue;
+                }
+                const json& r = value[i];
+                if (!r.is_object() || !r.contains("source") || !r.contains("group") || r.size() != 2) {
+                    error(wi, "must be an object {\"source\": PREFIX, \"group\": PREFIX}");
+                    continue;
+                }
+                const auto sp = source_prefix(r["source"], wi + ".source");
+                const auto gp = group_prefix(r["group"], wi + ".group");
+                if (sp && gp)
+                    (key == "allowed_sources" ? a.allowed_sources : a.denied_sources).push_back({*sp, *gp});
+            }
+        }
     }
 
     // "multicast_channels": [{"group": "ff3e::8000:1", "sources": ["2001:db8::5"]}, ...]
@@ -351,6 +430,25 @@ json channels_json(const std::vector<MulticastChannel>& channels) {
     return out;
 }
 
+json admission_json(const MulticastAdmission& a) {
+    const auto prefixes = [](const std::vector<Ipv6Prefix>& l) {
+        json out = json::array();
+        for (const auto& p : l) out.push_back(pmip::to_string(p));
+        return out;
+    };
+    const auto rules = [](const std::vector<SourceGroupPrefixes>& l) {
+        json out = json::array();
+        for (const auto& r : l)
+            out.push_back({{"source", pmip::to_string(r.source)}, {"group", pmip::to_string(r.group)}});
+        return out;
+    };
+    return {{"allowed_groups", prefixes(a.allowed_groups)},
+            {"denied_groups", prefixes(a.denied_groups)},
+            {"allowed_sources", rules(a.allowed_sources)},
+            {"denied_sources", rules(a.denied_sources)},
+            {"max_groups", a.max_groups}};
+}
+
 json FilePolicyStore::to_json() const {
     json out = json::array();
     for (const auto& [mac, e] : contents_.by_mac) {
@@ -363,7 +461,8 @@ json FilePolicyStore::to_json() const {
                        {"prefixes", prefixes},
                        {"lifetime", e.policy.lifetime * 4},
                        {"multicast", e.policy.multicast},
-                       {"multicast_channels", channels_json(e.policy.multicast_channels)}});
+                       {"multicast_channels", channels_json(e.policy.multicast_channels)},
+                       {"multicast_policy", admission_json(e.policy.multicast_admission)}});
     }
     return out;
 }

@@ -16,7 +16,11 @@
 //        "multicast_channels": [          // optional: joined for it while attached,
 //          {"group": "ff0e::8000:1"},     //   whatever MLD says (network-initiated
 //          {"group": "ff3e::8000:2",      //   service); (*, G) without sources,
-//           "sources": ["2001:db8:5::10"]}]} // (S, G) with; needs "multicast": true
+//           "sources": ["2001:db8:5::10"]}], // (S, G) with; needs "multicast": true
+//        "multicast_policy": {            // optional: what the MN may join by MLD
+//          "allowed_groups": ["ff3e::/32"], "denied_groups": ["ff3e::dead/128"],
+//          "allowed_sources": [{"source": "2001:db8:5::/64", "group": "ff3e::/32"}],
+//          "denied_sources": [], "max_groups": 8}}   // 0: no limit
 //     ],
 //     "default": {"id": "{mac}@example.org", "lma": "2001:db8:1::1", ...}
 //   }
@@ -88,5 +92,7 @@ class FilePolicyStore final : public PolicyStore {
 
 // [{"group": ..., "sources": [...]}, ...] as in the file.
 nlohmann::json channels_json(const std::vector<MulticastChannel>& channels);
+// {"allowed_groups": [...], ..., "max_groups": N} as in the file.
+nlohmann::json admission_json(const MulticastAdmission& admission);
 
 }  // namespace pmip::mag

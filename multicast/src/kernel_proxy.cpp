@@ -308,6 +308,8 @@ void KernelProxy::try_start_downstream(int ifindex) {
                   std::to_string(d.mif) + ", " + to_string(d.link_local) + ") added" +
                   (early ? ", the early General Query counts as its first" : ""));
     instance_->add_downstream(static_cast<InterfaceId>(ifindex), d.link_local, d.querier, early);
+    if (d.policy)
+        instance_->set_downstream_policy(static_cast<InterfaceId>(ifindex), std::move(*std::exchange(d.policy, {})));
     if (!d.statics.empty())
         instance_->set_static_subscriptions(static_cast<InterfaceId>(ifindex), std::exchange(d.statics, {}));
     if (!d.context.empty())
@@ -359,6 +361,19 @@ Status KernelProxy::set_static_subscriptions(const std::string& ifname,
         return {};
     }
     return proxy_error(config_.name, "set_static_subscriptions: " + ifname + " is not a downstream");
+}
+
+Status KernelProxy::set_downstream_policy(const std::string& ifname, DownstreamPolicy policy) {
+    for (auto& [ifindex, d] : downstreams_) {
+        if (d.name != ifname)
+            continue;
+        if (!d.started)
+            d.policy = std::move(policy);
+        else
+            instance_->set_downstream_policy(static_cast<InterfaceId>(ifindex), std::move(policy));
+        return {};
+    }
+    return proxy_error(config_.name, "set_downstream_policy: " + ifname + " is not a downstream");
 }
 
 void KernelProxy::receive_captured(const ReceivedMld& message) {

@@ -25,6 +25,26 @@ nlohmann::json state_json(const MembershipState& s) {
     return {{"filter_mode", to_string(s.mode)}, {"sources", addresses(s.sources)}};
 }
 
+nlohmann::json prefixes_json(const std::vector<Ipv6Prefix>& list) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& p : list) out.push_back(to_string(p));
+    return out;
+}
+
+nlohmann::json rules_json(const std::vector<SourceGroupRule>& list) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& r : list) out.push_back({{"source", to_string(r.source)}, {"group", to_string(r.group)}});
+    return out;
+}
+
+nlohmann::json policy_json(const DownstreamPolicy& p) {
+    return {{"allowed_groups", prefixes_json(p.policy.allowed_groups)},
+            {"denied_groups", prefixes_json(p.policy.denied_groups)},
+            {"allowed_sources", rules_json(p.policy.allowed_sources)},
+            {"denied_sources", rules_json(p.policy.denied_sources)},
+            {"max_groups", p.max_groups}};
+}
+
 nlohmann::json querier_counters(const QuerierCounters& c) {
     return {{"general_queries_sent", c.general_queries_sent},
             {"general_queries_sent_before_start", c.general_queries_sent_before_start},
@@ -140,6 +160,11 @@ nlohmann::json KernelProxy::show() const {
             }
         }
         j["static"] = std::move(statics);
+        const DownstreamPolicy* own = d.started
+            ? instance_->downstream_policy(static_cast<InterfaceId>(ifindex))
+            : (d.policy ? &*d.policy : nullptr);
+        if (own)
+            j["policy"] = policy_json(*own);
         if (!d.started) {
             j["state"] = "waiting for a usable link-local address";
             downs.push_back(std::move(j));
@@ -243,7 +268,10 @@ nlohmann::json KernelProxy::show() const {
                                    {"records_refused", pc.records_refused},
                                    {"v1_refused", pc.v1_refused},
                                    {"static_set", pc.static_set},
-                                   {"static_refused", pc.static_refused}};
+                                   {"static_refused", pc.static_refused},
+                                   {"downstream_records_refused", pc.downstream_records_refused},
+                                   {"downstream_v1_refused", pc.downstream_v1_refused},
+                                   {"group_limit_refused", pc.group_limit_refused}};
     out["counters"]["database"] = {{"updates", dc.updates},
                                    {"updates_unchanged", dc.updates_unchanged},
                                    {"updates_refused", dc.updates_refused},

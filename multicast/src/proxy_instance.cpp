@@ -22,7 +22,76 @@ MembershipState ProxyInstance::with_static(InterfaceId downstream, const Ipv6Add
     if (d == downstreams_.end())
         return learnt;
     const auto s = d->second.statics.find(group);
-    return s == d->second.statics.end() ? learnt : merge(learnt, s->second);
+    const MembershipState merged = s == d->second.statics.end() ? learnt : merge(learnt, s->second);
+    return d->second.policy.policy.apply(group, merged);
+}
+
+void ProxyInstance::restate(InterfaceId downstream, const Downstream& d, const std::set<Ipv6Address>& groups) {
+    for (const Ipv6Address& group : groups)
+        database_.update(downstream, group, with_static(downstream, group, d.querier->state(group)));
+}
+
+namespace {
+
+// Groups wider than link scope: the ones a downstream's max_groups counts.
+bool counted_group(const Ipv6Address& group) {
+    return (group[1] & 0x0f) > 2;
+}
+
+// A record that gives its group state when it had none [RFC 3810 section 7.4].
+bool creates_state(const MulticastAddressRecord& r) {
+    switch (r.type) {
+        case RecordType::kModeIsExclude:
+        case RecordType::kChangeToExcludeMode:
+            return true;
+        case RecordType::kModeIsInclude:
+        case RecordType::kChangeToIncludeMode:
+        case RecordType::kAllowNewSources:
+            return !r.sources.empty();
+        default:
+            return false;
+    }
+}
+
+}  // namespace
+
+void ProxyInstance::enforce_group_limit(const Downstream& d, std::vector<MulticastAddressRecord>& records) {
+    const std::size_t limit = d.policy.max_groups;
+    if (limit == 0)
+        return;
+    const Querier& q = *d.querier;
+    std::set<Ipv6Address> held;
+    for (const Ipv6Address& a : q.addresses()) {
+        if (counted_group(a) && !q.state(a).no_listeners())
+            held.insert(a);
+    }
+    std::erase_if(records, [&](const MulticastAddressRecord& r) {
+        if (!counted_group(r.multicast_address) || held.contains(r.multicast_address) || !creates_state(r))
+            return false;
+        if (held.size() < limit) {
+            held.insert(r.multicast_address);
+            return false;
+        }
+        ++counters_.group_limit_refused;
+        return true;
+    });
+}
+
+bool ProxyInstance::set_downstream_policy(InterfaceId downstream, DownstreamPolicy policy) {
+    const auto it = downstreams_.find(downstream);
+    if (it == downstreams_.end())
+        return false;
+    it->second.policy = std::move(policy);
+    std::set<Ipv6Address> groups;
+    for (const Ipv6Address& a : it->second.querier->addresses()) groups.insert(a);
+    for (const auto& [group, state] : it->second.statics) groups.insert(group);
+    restate(downstream, it->second, groups);
+    return true;
+}
+
+const DownstreamPolicy* ProxyInstance::downstream_policy(InterfaceId downstream) const {
+    const auto it = downstreams_.find(downstream);
+    return it == downstreams_.end() ? nullptr : &it->second.policy;
 }
 
 bool ProxyInstance::set_static_subscriptions(InterfaceId downstream, StaticSubscriptions subscriptions) {
@@ -34,13 +103,12 @@ bool ProxyInstance::set_static_subscriptions(InterfaceId downstream, StaticSubsc
     for (const auto& [group, state] : it->second.statics) groups.insert(group);
     for (const auto& [group, state] : subscriptions) {
         groups.insert(group);
-        if (database_.policy().apply(group, state) != state)
+        if (database_.policy().apply(group, state) != state ||
+            it->second.policy.policy.apply(group, state) != state)
             ++counters_.static_refused;
     }
     it->second.statics = std::move(subscriptions);
-    const Querier& q = *it->second.querier;
-    for (const Ipv6Address& group : groups)
-        database_.update(downstream, group, with_static(downstream, group, q.state(group)));
+    restate(downstream, it->second, groups);
     return true;
 }
 
@@ -108,23 +176,38 @@ void ProxyInstance::receive(InterfaceId downstream, const Ipv6Address& source,
         ++counters_.messages_unknown_downstream;
         return;
     }
-    Querier& q = *it->second.querier;
+    const Downstream& d = it->second;
+    Querier& q = *d.querier;
     const Policy& policy = database_.policy();
+    const Policy& own = d.policy.policy;
     if (const auto* report = std::get_if<Mldv2Report>(&message)) {
         std::vector<MulticastAddressRecord> records = report->records;
         counters_.records_refused += filter_records(policy, records);
+        counters_.downstream_records_refused += filter_records(own, records);
+        enforce_group_limit(d, records);
         q.receive_records(source, records);
         return;
     }
-    if (const auto* r1 = std::get_if<Mldv1Report>(&message)) {
-        if (!admits_v1(policy, r1->multicast_address)) {
+    const Ipv6Address* v1_group = nullptr;
+    if (const auto* r1 = std::get_if<Mldv1Report>(&message))
+        v1_group = &r1->multicast_address;
+    else if (const auto* d1 = std::get_if<Mldv1Done>(&message))
+        v1_group = &d1->multicast_address;
+    if (v1_group != nullptr) {
+        if (!admits_v1(policy, *v1_group)) {
             ++counters_.v1_refused;
             return;
         }
-    } else if (const auto* d1 = std::get_if<Mldv1Done>(&message)) {
-        if (!admits_v1(policy, d1->multicast_address)) {
-            ++counters_.v1_refused;
+        if (!admits_v1(own, *v1_group)) {
+            ++counters_.downstream_v1_refused;
             return;
+        }
+        if (std::holds_alternative<Mldv1Report>(message) && d.policy.max_groups != 0) {
+            // As an IS_EX {} record (RFC 3810 section 8.3.2).
+            std::vector<MulticastAddressRecord> as_record{{RecordType::kModeIsExclude, *v1_group, {}, {}}};
+            enforce_group_limit(d, as_record);
+            if (as_record.empty())
+                return;
         }
     }
     q.receive(source, message);

@@ -17,14 +17,20 @@
 #   streams reach mn1. mn1 moves to mag2: mag2's proxy holds both at once,
 #   mag1 keeps nothing, both streams reach mn1 again. A reload removes the
 #   SSM channel: mag2 leaves it upstream (lmad too), the SSM stream stops at
-#   mn1, the ASM one goes on, nothing registers again. mn1's link goes down:
-#   mag2's instance goes and lmad leaves the group on mag2's tunnel.
+#   mn1, the ASM one goes on, nothing registers again. The profile's admission
+#   (multicast_policy: ff0e::4343:99 denied, at most 4 groups): mn1's Reports
+#   let go, it joins the denied group and an admitted one: mag2 takes the
+#   admitted one, refuses the denied one (counted), lmad never joins it.
+#   mn1's link goes down: mag2's instance goes and lmad leaves the group on
+#   mag2's tunnel.
 # Exit 1 when a check fails, 77 when the environment cannot run it.
 set -u
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 BUILD=${1:?usage: test_pmip_profile_multicast.sh BUILD_DIR}
 ASM=ff0e::4343:1
 SSM=ff3e::4343:2
+DENIED=ff0e::4343:99
+ALLOWED=ff0e::4343:3
 CN=2001:db8:200::2
 
 testbed_test_begin profmc
@@ -78,13 +84,14 @@ lma_lacks() { [[ $(members lma "$1") == "[]" ]]; }
 
 # --- the profile gets the channels: reload, applied in place --------------------
 POLICY=$TB_STATE/magd-policy.json
-set_channels() {  # set_channels JSON-LIST: mn1's multicast_channels
-    "$PY" - "$POLICY" "$1" <<'PY_END'
+set_channels() {  # set_channels JSON-LIST: mn1's multicast_channels (and a policy denying $DENIED)
+    "$PY" - "$POLICY" "$1" "$DENIED" <<'PY_END'
 import json, sys
 p = json.load(open(sys.argv[1]))
 for e in p["mobile_nodes"]:
     if e["id"].startswith("mn1@"):
         e["multicast_channels"] = json.loads(sys.argv[2])
+        e["multicast_policy"] = {"denied_groups": [sys.argv[3] + "/128"], "max_groups": 4}
 json.dump(p, open(sys.argv[1], "w"))
 PY_END
 }
@@ -138,14 +145,30 @@ sleep 0.5
 check "SSM stream no longer reaches mn1" stopped $SSM
 check "ASM stream still reaches mn1" flowing $ASM
 
+# --- the profile's admission: mn1 speaks MLD again, a denied group is refused ---------
+reports=$(dropped_reports)
+echo "# mn1 sent $reports MLD Reports while held, every one dropped in its namespace"
+check "mn1 really tried to report (its Reports were dropped, not absent)" test "${reports:-0}" -gt 0
+ip netns exec "$NAME-mn1" nft delete chain ip6 profmc out
+refused_before=$(q mag2 "show multicast" "d[0]['counters']['instance']['downstream_records_refused']")
+$TB exec "$NAME" mn1 $METER receive --group $DENIED --interface eth0 --port 5003 --seconds 4 >/dev/null 2>&1 &
+PIDS+=($!)
+$TB exec "$NAME" mn1 $METER receive --group $ALLOWED --interface eth0 --port 5004 --seconds 4 >/dev/null 2>&1 &
+PIDS+=($!)
+allowed_joined() { [[ $(members mag2 $ALLOWED) == "['mn1']" ]]; }
+check "mag2: mn1's own join of an admitted group ($ALLOWED) is taken" wait_until 5 allowed_joined
+refused() { (($(q mag2 "show multicast" "d[0]['counters']['instance']['downstream_records_refused']") > refused_before)); }
+check "mag2: mn1's join of $DENIED, denied by its profile, is refused and counted" wait_until 5 refused
+denied_absent() { [[ $(members mag2 $DENIED) == "[]" && $(learnt mag2) != *4343:99* ]]; }
+check "mag2: no state for the denied group on mn1's link" denied_absent
+check "lmad: never joined the denied group" lma_lacks $DENIED
+echo "# mag2 mn1 policy: $(q mag2 "show multicast" "json.dumps([s['policy'] for s in d[0]['downstreams'] if s['name'] == 'mn1'][0])")"
+
 # --- detach: the profile's channels go with the link ------------------------------
 ip -n "$NAME-mn1" link set p2 down
 no_instance() { [[ $(q mag2 "show multicast" "len(d)") == 0 ]]; }
 check "mag2: mn1's link down: its instance and channels gone" wait_until 5 no_instance
 check "lmad: left the ASM group (no MAG listens)" wait_until 5 lma_lacks $ASM
-reports=$(dropped_reports)
-echo "# mn1 sent $reports MLD Reports in all, every one dropped in its namespace"
-check "mn1 really tried to report (its Reports were dropped, not absent)" test "${reports:-0}" -gt 0
 for m in mag1 mag2; do
     echo "# counters $m: $(q $m "show counters" "json.dumps(d)" | grep -o '"\(multicast_profile\|policy_multicast\)[a-z_]*": [0-9]*' | tr '\n' ' ')"
 done

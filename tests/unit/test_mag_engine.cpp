@@ -591,7 +591,7 @@ TEST_CASE("An MN back on its link while its de-registration is outstanding regis
     CHECK(f.entry().state == BulState::kRegistered);
 }
 
-TEST_CASE("MAG: a policy change of the multicast channels only is applied in place, nothing sent",
+TEST_CASE("MAG: a policy change of the multicast channels or admission only is applied in place, nothing sent",
           "[mag][static]") {
     Fixture f;
     REQUIRE(f.attach());
@@ -605,6 +605,12 @@ TEST_CASE("MAG: a policy change of the multicast channels only is applied in pla
     CHECK(f.engine->update_policy_in_place(id, channels));
     CHECK(f.entry().policy.multicast_channels == channels.multicast_channels);
     CHECK(f.entry().state == BulState::kRegistered);
+    CHECK(f.sent.size() == pbus);
+
+    MobileNodePolicy admission = channels;
+    admission.multicast_admission.max_groups = 4;
+    CHECK(f.engine->update_policy_in_place(id, admission));
+    CHECK(f.entry().policy.multicast_admission.max_groups == 4);
     CHECK(f.sent.size() == pbus);
 
     MobileNodePolicy other = channels;

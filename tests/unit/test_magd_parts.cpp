@@ -141,6 +141,43 @@ TEST_CASE("magd policy: entries, default template and located problems", "[magd]
     CHECK(syntax.problems[0].to_string().rfind("s.json:3: JSON syntax", 0) == 0);
 }
 
+TEST_CASE("magd policy: the MN's multicast admission, and its located problems", "[magd][policy][downstream_policy]") {
+    auto load = parse_policy_json(R"({"mobile_nodes": [
+        {"mac": "02:00:00:00:00:01", "id": "a", "lma": "2001:db8::1", "multicast": true,
+         "multicast_policy": {"allowed_groups": ["ff3e::/32", "ff0e::1"], "denied_groups": ["ff3e::dead/128"],
+                              "allowed_sources": [{"source": "2001:db8:5::/64", "group": "ff3e::/32"}],
+                              "denied_sources": [{"source": "2001:db8:5::66", "group": "ff3e::/32"}],
+                              "max_groups": 8}}]})", "p.json");
+    INFO(problems_text(load.problems));
+    REQUIRE(load.ok());
+    FilePolicyStore store;
+    (void)store.replace(std::move(load.contents));
+    const MobileNodePolicy* p = store.find(*parse_mac_text("02:00:00:00:00:01"));
+    REQUIRE(p != nullptr);
+    const MulticastAdmission& a = p->multicast_admission;
+    CHECK(a.allowed_groups.size() == 2);
+    CHECK(a.allowed_groups[1] == *parse_prefix("ff0e::1/128"));
+    CHECK(a.denied_sources[0].source == *parse_prefix("2001:db8:5::66/128"));
+    CHECK(a.max_groups == 8);
+    CHECK(store.to_json()[0]["multicast_policy"]["allowed_sources"][0]["group"] == "ff3e::/32");
+
+    auto bad = parse_policy_json(R"({"mobile_nodes": [
+        {"mac": "02:00:00:00:00:01", "id": "a", "lma": "2001:db8::1", "multicast_policy": {}},
+        {"mac": "02:00:00:00:00:02", "id": "b", "lma": "2001:db8::1", "multicast": true,
+         "multicast_policy": {"allowed_groups": ["2001:db8::/32", "ff3e::1/16"], "max_groups": -1,
+                              "denied_sources": [{"source": "ff0e::1", "group": "ff3e::/32"}, {"group": "ff3e::/32"}],
+                              "colour": 1}}]})", "bad.json");
+    const std::string text = problems_text(bad.problems);
+    INFO(text);
+    CHECK(text.find("bad.json: mobile_nodes[0].multicast_policy: needs \"multicast\": true") != std::string::npos);
+    CHECK(text.find("bad.json: mobile_nodes[1].multicast_policy.allowed_groups[0]: must be a multicast prefix") != std::string::npos);
+    CHECK(text.find("bad.json: mobile_nodes[1].multicast_policy.allowed_groups[1]: bits set past /16") != std::string::npos);
+    CHECK(text.find("bad.json: mobile_nodes[1].multicast_policy.max_groups: must be a number of groups") != std::string::npos);
+    CHECK(text.find("bad.json: mobile_nodes[1].multicast_policy.denied_sources[0].source: must be a unicast IPv6 prefix") != std::string::npos);
+    CHECK(text.find("bad.json: mobile_nodes[1].multicast_policy.denied_sources[1]: must be an object") != std::string::npos);
+    CHECK(text.find("bad.json: mobile_nodes[1].multicast_policy.colour: unknown member") != std::string::npos);
+}
+
 TEST_CASE("magd policy: replace() reports the MNs whose policy changed or went", "[magd][policy]") {
     FilePolicyStore store;
     auto first = parse_policy_json(R"({"mobile_nodes": [

@@ -655,3 +655,88 @@ TEST_CASE("proxy instance: the policy applies to static subscriptions and counts
     CHECK(inst.downstreams_for(kS1, kG).empty());
     CHECK(inst.downstreams_for(kS2, kG) == std::vector<InterfaceId>{1});
 }
+
+TEST_CASE("proxy instance: a downstream's own policy filters its reports, cuts its state and counts refusals",
+          "[mcast][proxy][downstream_policy]") {
+    SimulatedClock clock;
+    TimerQueue timers(clock);
+    RecordingInstanceOutput out;
+    ProxyInstance inst(timers, out);
+    CHECK_FALSE(inst.set_downstream_policy(1, {}));
+    inst.add_downstream(1, addr("fe80::1"));
+    inst.add_downstream(2, addr("fe80::1"));
+    DownstreamPolicy own;
+    own.policy.denied_groups = {prefix("ff3e::8000:2/128")};
+    own.policy.denied_sources = {{prefix("2001:db8::1/128"), prefix("ff3e::/16")}};
+    REQUIRE(inst.set_downstream_policy(1, own));
+    inst.receive(1, addr("fe80::a1"), report_of(RecordType::kAllowNewSources, kG, {kS1, kS2}));
+    inst.receive(1, addr("fe80::a1"), Mldv1Report{kG2});
+    inst.receive(1, addr("fe80::a1"), report_of(RecordType::kChangeToExcludeMode, kG2, {}));
+    CHECK(inst.database().downstream_state(1, kG) == include({kS2}));
+    CHECK(inst.database().downstream_state(1, kG2).no_listeners());
+    CHECK(inst.counters().downstream_records_refused == 2);  // kS1 of kG, the kG2 record
+    CHECK(inst.counters().downstream_v1_refused == 1);
+    CHECK(inst.counters().records_refused == 0);  // not the instance's policy
+    // The other downstream is not bound by it.
+    inst.receive(2, addr("fe80::a2"), Mldv1Report{kG2});
+    CHECK(inst.database().downstream_state(2, kG2) == exclude({}));
+    CHECK(inst.downstreams_for(kS3, kG2) == std::vector<InterfaceId>{2});
+
+    // A static channel the downstream's policy denies is cut too (and counted).
+    REQUIRE(inst.set_static_subscriptions(1, {{kG2, exclude({})}, {kG, include({kS1, kS3})}}));
+    CHECK(inst.counters().static_refused == 2);
+    CHECK(inst.database().downstream_state(1, kG2).no_listeners());
+    CHECK(inst.database().downstream_state(1, kG) == include({kS2, kS3}));
+
+    // A stricter policy cuts the state already held, at once.
+    own.policy.denied_groups.push_back(prefix("ff3e::8000:1/128"));
+    out.upstream.clear();
+    REQUIRE(inst.set_downstream_policy(1, own));
+    CHECK(inst.database().downstream_state(1, kG).no_listeners());
+    REQUIRE_FALSE(out.upstream.empty());
+    CHECK(out.upstream.back().group == kG);
+    CHECK(out.upstream.back().new_state == include({}));
+    // And a looser one gives it back (the querier kept what the MN said).
+    REQUIRE(inst.set_downstream_policy(1, {}));
+    CHECK(inst.database().downstream_state(1, kG) == include({kS2, kS1, kS3}));
+    CHECK(inst.database().downstream_state(1, kG2) == exclude({}));
+}
+
+TEST_CASE("proxy instance: max_groups refuses the groups past the limit (counted), link scope and statics not counted",
+          "[mcast][proxy][downstream_policy]") {
+    SimulatedClock clock;
+    TimerQueue timers(clock);
+    RecordingInstanceOutput out;
+    ProxyInstance inst(timers, out);
+    inst.add_downstream(1, addr("fe80::1"));
+    DownstreamPolicy own;
+    own.max_groups = 2;
+    REQUIRE(inst.set_downstream_policy(1, own));
+    const Ipv6Address kG3 = addr("ff0e::3"), kG4 = addr("ff0e::4"), kLink = addr("ff02::1:ff00:1");
+    REQUIRE(inst.set_static_subscriptions(1, {{addr("ff0e::99"), exclude({})}}));
+    inst.receive(1, addr("fe80::a1"), Mldv1Report{kLink});
+    Mldv2Report three;
+    three.records = {{RecordType::kChangeToExcludeMode, kG, {}, {}},
+                     {RecordType::kAllowNewSources, kG2, {kS1}, {}},
+                     {RecordType::kChangeToExcludeMode, kG3, {}, {}}};
+    inst.receive(1, addr("fe80::a1"), three);
+    CHECK(inst.database().downstream_state(1, kG) == exclude({}));
+    CHECK(inst.database().downstream_state(1, kG2) == include({kS1}));
+    CHECK(inst.database().downstream_state(1, kG3).no_listeners());
+    CHECK(inst.counters().group_limit_refused == 1);
+    // Held groups may change; a new one (v1 too) is refused; a leave frees a place.
+    inst.receive(1, addr("fe80::a1"), report_of(RecordType::kAllowNewSources, kG2, {kS2}));
+    CHECK(inst.database().downstream_state(1, kG2) == include({kS1, kS2}));
+    inst.receive(1, addr("fe80::a1"), Mldv1Report{kG4});
+    CHECK(inst.database().downstream_state(1, kG4).no_listeners());
+    CHECK(inst.counters().group_limit_refused == 2);
+    inst.receive(1, addr("fe80::a1"), report_of(RecordType::kChangeToIncludeMode, kG, {}));
+    // The querier confirms the leave (Last Listener Query) before the group goes.
+    for (int i = 0; i < 5; ++i) {
+        clock.advance(1s);
+        timers.run_due();
+    }
+    inst.receive(1, addr("fe80::a1"), report_of(RecordType::kChangeToExcludeMode, kG3, {}));
+    CHECK(inst.database().downstream_state(1, kG3) == exclude({}));
+    CHECK(inst.counters().group_limit_refused == 2);
+}

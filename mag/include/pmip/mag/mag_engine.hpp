@@ -63,6 +63,23 @@ struct MulticastChannel {
     bool operator==(const MulticastChannel&) const = default;
 };
 
+// What an MN may join by MLD (its profile, on top of the MAG's own rules):
+// groups and (source, group) prefixes allowed / denied as in the MLD
+// proxy's policy (pmip/mcast/proxy.hpp), and a limit on its groups (0: none).
+struct SourceGroupPrefixes {
+    Ipv6Prefix source{};
+    Ipv6Prefix group{};
+    bool operator==(const SourceGroupPrefixes&) const = default;
+};
+struct MulticastAdmission {
+    std::vector<Ipv6Prefix> allowed_groups;  // empty: every group
+    std::vector<Ipv6Prefix> denied_groups;
+    std::vector<SourceGroupPrefixes> allowed_sources;
+    std::vector<SourceGroupPrefixes> denied_sources;
+    std::size_t max_groups = 0;
+    bool operator==(const MulticastAdmission&) const = default;
+};
+
 // What the policy store says about one mobile node [RFC 5213 section 6.2].
 struct MobileNodePolicy {
     std::uint8_t mn_identifier_subtype = 1;
@@ -74,6 +91,7 @@ struct MobileNodePolicy {
     bool gre_keys = false;
     bool multicast = false;  // admissible for the multicast proxy (issue 7)
     std::vector<MulticastChannel> multicast_channels;  // joined for it while attached
+    MulticastAdmission multicast_admission;            // what it may join itself
     bool operator==(const MobileNodePolicy&) const = default;
 };
 
@@ -279,8 +297,8 @@ public:
     const std::map<EntryId, BindingUpdateListEntry>& entries() const { return entries_; }
     const BindingUpdateListEntry* find_by_interface(int ifindex) const;
     // A policy change that needs no new registration (only the profile's
-    // multicast channels differ): the entry's policy updated in place.
-    // False when the entry is unknown or more than the channels changed.
+    // multicast channels or admission differ): the entry's policy updated in
+    // place. False when the entry is unknown or more than those changed.
     bool update_policy_in_place(EntryId id, const MobileNodePolicy& policy);
     const MagCounters& counters() const { return counters_; }
 

@@ -239,6 +239,9 @@ class KernelProxy final : private ProxyInstanceOutput {
     // still waiting for its link-local address. Error when `ifname` is not a
     // downstream.
     Status set_static_subscriptions(const std::string& ifname, StaticSubscriptions subscriptions);
+    // ProxyInstance::set_downstream_policy by name (the MN's profile); kept
+    // like the static subscriptions for a downstream not started yet.
+    Status set_downstream_policy(const std::string& ifname, DownstreamPolicy policy);
     // Removes a downstream; its listeners' state goes, upstream leaves follow.
     Status remove_downstream(const std::string& ifname);
     std::vector<std::string> downstreams() const;
@@ -272,6 +275,7 @@ class KernelProxy final : private ProxyInstanceOutput {
         std::optional<TimePoint> early_query;  // sent by the caller before the add
         std::vector<MulticastAddressRecord> context;  // apply_context before the start
         StaticSubscriptions statics;                  // set_static_subscriptions before the start
+        std::optional<DownstreamPolicy> policy;       // set_downstream_policy before the start
         std::vector<ReceivedMld> held;         // received before the querier started
     };
     struct Route {  // one installed (S,G) entry

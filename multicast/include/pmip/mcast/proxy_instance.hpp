@@ -27,6 +27,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -72,6 +73,16 @@ struct LinkSubscription {
 // INCLUDE {S...} for (S, G) channels, EXCLUDE {} for (*, G).
 using StaticSubscriptions = std::map<Ipv6Address, MembershipState>;
 
+// What one downstream's listeners may join, on top of the instance policy
+// (the MN's profile: allowed / denied groups and sources, a limit on its
+// groups). max_groups counts the multicast addresses wider than link scope
+// that hold state from MLD on the link (0: no limit); static subscriptions
+// do not count.
+struct DownstreamPolicy {
+    Policy policy;
+    std::size_t max_groups = 0;
+};
+
 struct ProxyInstanceCounters {
     std::uint64_t messages_received = 0;
     std::uint64_t messages_unknown_downstream = 0;
@@ -79,6 +90,10 @@ struct ProxyInstanceCounters {
     std::uint64_t v1_refused = 0;       // MLDv1 Reports / Dones refused by the policy
     std::uint64_t static_set = 0;       // set_static_subscriptions calls on a known downstream
     std::uint64_t static_refused = 0;   // static channels cut down or refused by the policy
+    // By a downstream's own policy (set_downstream_policy):
+    std::uint64_t downstream_records_refused = 0;  // records or sources removed
+    std::uint64_t downstream_v1_refused = 0;       // MLDv1 Reports refused
+    std::uint64_t group_limit_refused = 0;         // records / v1 Reports past max_groups
 };
 
 class ProxyInstance {
@@ -136,6 +151,14 @@ class ProxyInstance {
     bool set_static_subscriptions(InterfaceId downstream, StaticSubscriptions subscriptions);
     // Null for an unknown downstream.
     const StaticSubscriptions* static_subscriptions(InterfaceId downstream) const;
+    // Replaces the downstream's own policy (the MN's profile): reports are
+    // filtered by it after the instance policy (refusals counted), new groups
+    // past its max_groups refused (counted), and the state the downstream
+    // gives the database, static subscriptions included, is cut to what it
+    // admits, at once for the state already held. Returns false for an
+    // unknown downstream.
+    bool set_downstream_policy(InterfaceId downstream, DownstreamPolicy policy);
+    const DownstreamPolicy* downstream_policy(InterfaceId downstream) const;
     const Policy& policy() const { return database_.policy(); }
     void set_policy(Policy policy) { database_.set_policy(std::move(policy)); }
     const ProxyInstanceCounters& counters() const { return counters_; }
@@ -176,12 +199,18 @@ class ProxyInstance {
         std::unique_ptr<Link> link;
         std::unique_ptr<Querier> querier;
         StaticSubscriptions statics;
+        DownstreamPolicy policy;
     };
 
     // The downstream's state for `group`: its querier's `learnt` merged with
-    // its static subscription.
+    // its static subscription, cut to the downstream's policy.
     MembershipState with_static(InterfaceId downstream, const Ipv6Address& group,
                                 const MembershipState& learnt) const;
+    // Gives the database the downstream's state of `groups` again.
+    void restate(InterfaceId downstream, const Downstream& d, const std::set<Ipv6Address>& groups);
+    // Drops the records that would make the downstream hold more than its
+    // max_groups groups.
+    void enforce_group_limit(const Downstream& d, std::vector<MulticastAddressRecord>& records);
 
     Timers& timers_;
     ProxyInstanceOutput& output_;
