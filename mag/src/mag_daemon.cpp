@@ -365,6 +365,17 @@ void MagDaemon::prepare(AccessLink& link) {
             link.rule_added = true;
         }
     }
+    // ebpf forwarding: the link's clsact qdisc now, not when an MN's link
+    // becomes a downstream (making one then dropped what the link sent
+    // meanwhile: mcast::ensure_clsact). Not fatal: the router makes it later.
+    if (config_.multicast.enabled && forwarding_ == mcast::Forwarding::kEbpf && !link.clsact_created) {
+        if (auto made = mcast::ensure_clsact(link.ifindex); !made) {
+            ++counters_["multicast_errors"];
+            PMIP_WARNING(kMld, link_context(link.name), made.error().what);
+        } else {
+            link.clsact_created = *made;
+        }
+    }
     link.prepared = ok;
     ++counters_[ok ? "access_links_prepared" : "prepare_errors"];
 }
@@ -380,6 +391,11 @@ void MagDaemon::remove_access_rule(AccessLink& link) {
 
 void MagDaemon::restore(AccessLink& link) {
     remove_access_rule(link);
+    if (link.clsact_created) {
+        if (Status st = mcast::remove_clsact(link.ifindex); !st.ok())
+            PMIP_WARNING(kMld, link_context(link.name), st.error().what);
+        link.clsact_created = false;
+    }
     if (link.address_added) {
         if (Status st = link_config_->remove_address(
                 link.ifindex, Ipv6Prefix{config_.access.router_link_local, 64});
@@ -636,6 +652,19 @@ void MagDaemon::registered(const BindingUpdateListEntry& e, const TunnelInfo& tu
              e.policy.lma, e.access_interface, e.access_ifindex, tunnel.name, tunnel.ifindex,
              e.home_network_prefixes, e.policy.multicast, e.policy.multicast_channels,
              e.policy.multicast_admission});
+    // The MN's downlink starts now that its route is in. A neighbour entry
+    // whose first Neighbor Solicitation was lost meanwhile (a device
+    // deactivated for a qdisc change, see mcast::ensure_clsact) would hold
+    // the downlink for a RetransTimer, 1 s; deleted, the next packet
+    // solicits at once. Only unresolved entries (INCOMPLETE, FAILED).
+    if (auto flushed = link_config_->flush_unresolved_neighbours(e.access_ifindex); !flushed) {
+        ++counters_["neighbour_flush_errors"];
+        PMIP_WARNING(kBul, link_context(e.access_interface), flushed.error().what);
+    } else if (*flushed > 0) {
+        counters_["neighbours_unresolved_flushed"] += *flushed;
+        PMIP_INFO(kBul, link_context(e.access_interface),
+                  "deleted " + std::to_string(*flushed) + " unresolved neighbour entries after the registration");
+    }
 }
 
 void MagDaemon::deregistered(const BindingUpdateListEntry& e) {

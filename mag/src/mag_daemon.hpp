@@ -117,6 +117,7 @@ class MagDaemon final : private MagObserver, private MulticastContext {
         bool mac_changed = false;
         bool address_added = false;
         bool rule_added = false;  // iif NAME lookup <access table>: no binding, no forwarding
+        bool clsact_created = false;  // ebpf forwarding: its clsact qdisc, made once (ensure_clsact)
         bool ra_withdraw_pending = false;
         std::vector<Ipv6Prefix> advertised;  // prefixes in our RAs
         unsigned tunnel_mtu = 0;

@@ -653,6 +653,27 @@ std::optional<std::string> ebpf_unavailable_reason() {
     return std::nullopt;
 }
 
+Expected<bool> ensure_clsact(int ifindex) {
+    route_libbpf_messages();
+    LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = BPF_TC_INGRESS);
+    const int rc = bpf_tc_hook_create(&hook);
+    if (rc == 0)
+        return true;
+    if (rc == -EEXIST)
+        return false;
+    return Error::from_errno("clsact qdisc on ifindex " + std::to_string(ifindex), -rc);
+}
+
+Status remove_clsact(int ifindex) {
+    route_libbpf_messages();
+    LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex,
+                .attach_point = static_cast<bpf_tc_attach_point>(BPF_TC_INGRESS | BPF_TC_EGRESS));
+    const int rc = bpf_tc_hook_destroy(&hook);
+    if (rc == 0 || rc == -ENOENT || rc == -ENODEV || rc == -EINVAL)
+        return {};
+    return Error::from_errno("deleting the clsact qdisc of ifindex " + std::to_string(ifindex), -rc);
+}
+
 std::size_t remove_leftover_filters(std::uint32_t handle) {
     route_libbpf_messages();
     std::size_t removed = 0;
