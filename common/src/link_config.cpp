@@ -2,7 +2,6 @@
 #include "pmip/common/link_config.hpp"
 
 #include <linux/if_addr.h>
-#include <linux/neighbour.h>
 #include <linux/rtnetlink.h>
 #include <libmnl/libmnl.h>
 
@@ -50,11 +49,6 @@ class KernelLinkConfigurator final : public LinkConfigurator {
         return netlink::flush_ipv6_neighbours(
             ifindex, "flushing the IPv6 neighbours of ifindex " + std::to_string(ifindex));
     }
-    Expected<std::size_t> flush_unresolved_neighbours(int ifindex) override {
-        return netlink::flush_ipv6_neighbours(
-            ifindex, "flushing the unresolved IPv6 neighbours of ifindex " + std::to_string(ifindex),
-            NUD_INCOMPLETE | NUD_FAILED);
-    }
     Status set_ipv6_sysctl(const std::string& device, const std::string& key,
                            const std::string& value) override {
         const std::string path = sysctl_path(device, key);
@@ -100,11 +94,6 @@ Status FakeLinkConfigurator::remove_address(int ifindex, const Ipv6Prefix& addre
 Expected<std::size_t> FakeLinkConfigurator::flush_neighbours(int ifindex) {
     if (fail_with) return *fail_with;
     neighbour_flushes.push_back(ifindex);
-    return std::size_t{0};
-}
-Expected<std::size_t> FakeLinkConfigurator::flush_unresolved_neighbours(int ifindex) {
-    if (fail_with) return *fail_with;
-    unresolved_neighbour_flushes.push_back(ifindex);
     return std::size_t{0};
 }
 Status FakeLinkConfigurator::set_ipv6_sysctl(const std::string& device, const std::string& key,

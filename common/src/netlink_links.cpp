@@ -194,8 +194,7 @@ Status address_request(int type, int flags, int ifindex, const Ipv6Address& addr
     return transact(s->get(), nlh, context);
 }
 
-Expected<std::size_t> flush_ipv6_neighbours(int ifindex, const std::string& context,
-                                            std::uint16_t only_states) {
+Expected<std::size_t> flush_ipv6_neighbours(int ifindex, const std::string& context) {
     auto s = open_socket(context);
     if (!s) return s.error();
     // Only the device's entries, please: a dump of every entry copies the
@@ -224,9 +223,8 @@ Expected<std::size_t> flush_ipv6_neighbours(int ifindex, const std::string& cont
     }
     struct Dump {
         int ifindex;
-        std::uint16_t only_states;
         std::vector<Ipv6Address> doomed;
-    } dump_state{ifindex, only_states, {}};
+    } dump_state{ifindex, {}};
     auto cb = [](const nlmsghdr* h, void* data) -> int {
         auto* d = static_cast<Dump*>(data);
         if (h->nlmsg_type != RTM_NEWNEIGH || h->nlmsg_len < NLMSG_LENGTH(sizeof(ndmsg)))
@@ -234,8 +232,6 @@ Expected<std::size_t> flush_ipv6_neighbours(int ifindex, const std::string& cont
         const auto* nd = static_cast<const ndmsg*>(mnl_nlmsg_get_payload(h));
         // Still checked: an unfiltered answer (see above) has every device.
         if (nd->ndm_ifindex != d->ifindex || (nd->ndm_state & (NUD_PERMANENT | NUD_NOARP)) != 0)
-            return MNL_CB_OK;
-        if (d->only_states != 0 && (nd->ndm_state & d->only_states) == 0)
             return MNL_CB_OK;
         auto attr_cb = [](const nlattr* attr, void* out) -> int {
             if (mnl_attr_get_type(attr) == NDA_DST && mnl_attr_get_payload_len(attr) == 16) {

@@ -36,9 +36,7 @@ Status address_request(int type, int flags, int ifindex, const Ipv6Address& addr
 // kernel filters by device (NDA_IFINDEX with strict dump checking, Linux
 // 4.20), then one RTM_DELNEIGH per entry: the kernel still walks its table,
 // but only the device's entries are copied out and parsed.
-// With `only_states` (NUD_* bits), only the entries in one of those states.
-Expected<std::size_t> flush_ipv6_neighbours(int ifindex, const std::string& context,
-                                            std::uint16_t only_states = 0);
+Expected<std::size_t> flush_ipv6_neighbours(int ifindex, const std::string& context);
 
 // How many neighbour dumps went without strict checking (kernel older than
 // 4.20) and may have listed every device's entries; the first is logged.

@@ -371,7 +371,10 @@ void MagDaemon::prepare(AccessLink& link) {
     if (config_.multicast.enabled && forwarding_ == mcast::Forwarding::kEbpf && !link.clsact_created) {
         if (auto made = mcast::ensure_clsact(link.ifindex); !made) {
             ++counters_["multicast_errors"];
-            PMIP_WARNING(kMld, link_context(link.name), made.error().what);
+            PMIP_ERROR(kMld, link_context(link.name),
+                       made.error().what + ": the forwarding program will make it when an MN's link becomes "
+                       "a downstream, which deactivates the link for a moment (its first downlink packets and "
+                       "Neighbor Solicitation can be lost: a 1 s interruption)");
         } else {
             link.clsact_created = *made;
         }
@@ -391,6 +394,8 @@ void MagDaemon::remove_access_rule(AccessLink& link) {
 
 void MagDaemon::restore(AccessLink& link) {
     remove_access_rule(link);
+    // Ours (made at prepare); a clsact that was there before magd stays, and
+    // one left by a killed magd is taken as not ours.
     if (link.clsact_created) {
         if (Status st = mcast::remove_clsact(link.ifindex); !st.ok())
             PMIP_WARNING(kMld, link_context(link.name), st.error().what);
@@ -652,19 +657,6 @@ void MagDaemon::registered(const BindingUpdateListEntry& e, const TunnelInfo& tu
              e.policy.lma, e.access_interface, e.access_ifindex, tunnel.name, tunnel.ifindex,
              e.home_network_prefixes, e.policy.multicast, e.policy.multicast_channels,
              e.policy.multicast_admission});
-    // The MN's downlink starts now that its route is in. A neighbour entry
-    // whose first Neighbor Solicitation was lost meanwhile (a device
-    // deactivated for a qdisc change, see mcast::ensure_clsact) would hold
-    // the downlink for a RetransTimer, 1 s; deleted, the next packet
-    // solicits at once. Only unresolved entries (INCOMPLETE, FAILED).
-    if (auto flushed = link_config_->flush_unresolved_neighbours(e.access_ifindex); !flushed) {
-        ++counters_["neighbour_flush_errors"];
-        PMIP_WARNING(kBul, link_context(e.access_interface), flushed.error().what);
-    } else if (*flushed > 0) {
-        counters_["neighbours_unresolved_flushed"] += *flushed;
-        PMIP_INFO(kBul, link_context(e.access_interface),
-                  "deleted " + std::to_string(*flushed) + " unresolved neighbour entries after the registration");
-    }
 }
 
 void MagDaemon::deregistered(const BindingUpdateListEntry& e) {
@@ -1207,11 +1199,11 @@ json MagDaemon::reload() {
     PMIP_INFO(kBul, kContext, "policy store reloaded: " + std::to_string(policies_->size()) +
                                   " mobile nodes, " + std::to_string(changed.size()) +
                                   " changed, " + std::to_string(again.size()) + " registering again, " +
-                                  std::to_string(in_place) + " multicast channel changes applied in place");
+                                  std::to_string(in_place) + " multicast profile changes applied in place");
     return {{"mobile_nodes", policies_->size()},
             {"changed", macs},
             {"reregistering", again.size()},
-            {"multicast_channels_updated", in_place},
+            {"multicast_profile_updated", in_place},
             {"auth", auth}};
 }
 

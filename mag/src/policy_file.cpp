@@ -212,6 +212,14 @@ class Reader {
                 }
                 const auto sp = source_prefix(r["source"], wi + ".source");
                 const auto gp = group_prefix(r["group"], wi + ".group");
+                // An MN's EXCLUDE-mode join can only exclude listed hosts, and
+                // its link's forwarding is by group: a denied prefix could not
+                // be enforced against a (*, G) join.
+                if (sp && key == "denied_sources" && sp->length != 128) {
+                    error(wi + ".source", "must be a host address (/128) for an MN; restrict a group to "
+                                          "source prefixes with allowed_sources");
+                    continue;
+                }
                 if (sp && gp)
                     (key == "allowed_sources" ? a.allowed_sources : a.denied_sources).push_back({*sp, *gp});
             }

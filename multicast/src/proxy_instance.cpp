@@ -60,13 +60,15 @@ void ProxyInstance::enforce_group_limit(const Downstream& d, std::vector<Multica
     if (limit == 0)
         return;
     const Querier& q = *d.querier;
+    // The profile's own channels neither count nor are refused.
+    const auto counted = [&](const Ipv6Address& a) { return counted_group(a) && !d.statics.contains(a); };
     std::set<Ipv6Address> held;
     for (const Ipv6Address& a : q.addresses()) {
-        if (counted_group(a) && !q.state(a).no_listeners())
+        if (counted(a) && !q.state(a).no_listeners())
             held.insert(a);
     }
     std::erase_if(records, [&](const MulticastAddressRecord& r) {
-        if (!counted_group(r.multicast_address) || held.contains(r.multicast_address) || !creates_state(r))
+        if (!counted(r.multicast_address) || held.contains(r.multicast_address) || !creates_state(r))
             return false;
         if (held.size() < limit) {
             held.insert(r.multicast_address);

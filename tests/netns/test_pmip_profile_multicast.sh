@@ -49,6 +49,8 @@ has_clsact() { tc -n "$NAME-$1" qdisc show dev mn1 | grep -q clsact; }
 ebpf=$(q mag2 "show multicast" "1" >/dev/null; grep -c "multicast forwarding: ebpf" "$TB_STATE/magd2.log")
 if [[ $ebpf -gt 0 ]]; then
     check "mag2: mn1 has its clsact qdisc from magd's start, before any MN attached there" has_clsact mag2
+else
+    echo "# clsact checks not run: magd's multicast forwarding is not ebpf here (see $TB_STATE/magd2.log)"
 fi
 
 # mn1 runs no MLD as far as the network can tell: every Report it sends
@@ -109,7 +111,7 @@ sequence_before=$(q mag1 "show bul" "[e['sequence'] for e in d if e['interface']
 set_channels "[{\"group\": \"$ASM\"}, {\"group\": \"$SSM\", \"sources\": [\"$CN\"]}]"
 $TB ctl "$NAME" mag1 --json reload >"$WORK/reload1.json" 2>&1
 echo "# mag1 reload: $(cat "$WORK/reload1.json" | tr -d '\n')"
-in_place() { [[ $("$PY" -c "import json; d=json.load(open('$1')); print(d['multicast_channels_updated'], d['reregistering'])") == "$2" ]]; }
+in_place() { [[ $("$PY" -c "import json; d=json.load(open('$1')); print(d['multicast_profile_updated'], d['reregistering'])") == "$2" ]]; }
 check "mag1: the reload applied mn1's new channels in place (1 updated, 0 registering again)" in_place "$WORK/reload1.json" "1 0"
 $TB ctl "$NAME" mag2 --json reload >/dev/null 2>&1
 same_binding() { [[ $(q mag1 "show bul" "[e['sequence'] for e in d if e['interface'] == 'mn1'][0]") == "$sequence_before" ]]; }
@@ -117,7 +119,7 @@ check "mag1: mn1's binding untouched by the reload (no PBU sent)" same_binding
 
 check "mag1: both channels of the profile on mn1's link" wait_until 5 both_at mag1
 echo "# mag1 static on mn1: $(statics mag1); learnt from listeners: $(learnt mag1)"
-none_learnt() { [[ $(learnt "$1") != *4343* ]]; }
+none_learnt() { local l; l=$(learnt "$1"); [[ $l == \[* && $l != *4343* ]]; }
 check "mag1: its querier learnt neither from mn1 (no Report reached it)" none_learnt mag1
 check "lmad: joined the ASM group on a MAG tunnel" wait_until 5 lma_has $ASM
 check "lmad: joined the SSM channel on a MAG tunnel" wait_until 5 lma_has $SSM
@@ -169,7 +171,7 @@ allowed_joined() { [[ $(members mag2 $ALLOWED) == "['mn1']" ]]; }
 check "mag2: mn1's own join of an admitted group ($ALLOWED) is taken" wait_until 5 allowed_joined
 refused() { (($(q mag2 "show multicast" "d[0]['counters']['instance']['downstream_records_refused']") > refused_before)); }
 check "mag2: mn1's join of $DENIED, denied by its profile, is refused and counted" wait_until 5 refused
-denied_absent() { [[ $(members mag2 $DENIED) == "[]" && $(learnt mag2) != *4343:99* ]]; }
+denied_absent() { local l; l=$(learnt mag2); [[ $(members mag2 $DENIED) == "[]" && $l == \[* && $l != *4343:99* ]]; }
 check "mag2: no state for the denied group on mn1's link" denied_absent
 check "lmad: never joined the denied group" lma_lacks $DENIED
 echo "# mag2 mn1 policy: $(q mag2 "show multicast" "json.dumps([s['policy'] for s in d[0]['downstreams'] if s['name'] == 'mn1'][0])")"

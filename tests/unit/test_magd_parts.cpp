@@ -165,7 +165,8 @@ TEST_CASE("magd policy: the MN's multicast admission, and its located problems",
         {"mac": "02:00:00:00:00:01", "id": "a", "lma": "2001:db8::1", "multicast_policy": {}},
         {"mac": "02:00:00:00:00:02", "id": "b", "lma": "2001:db8::1", "multicast": true,
          "multicast_policy": {"allowed_groups": ["2001:db8::/32", "ff3e::1/16"], "max_groups": -1,
-                              "denied_sources": [{"source": "ff0e::1", "group": "ff3e::/32"}, {"group": "ff3e::/32"}],
+                              "denied_sources": [{"source": "ff0e::1", "group": "ff3e::/32"}, {"group": "ff3e::/32"},
+                                                 {"source": "2001:db8:5::/64", "group": "ff3e::/32"}],
                               "colour": 1}}]})", "bad.json");
     const std::string text = problems_text(bad.problems);
     INFO(text);
@@ -175,6 +176,7 @@ TEST_CASE("magd policy: the MN's multicast admission, and its located problems",
     CHECK(text.find("bad.json: mobile_nodes[1].multicast_policy.max_groups: must be a number of groups") != std::string::npos);
     CHECK(text.find("bad.json: mobile_nodes[1].multicast_policy.denied_sources[0].source: must be a unicast IPv6 prefix") != std::string::npos);
     CHECK(text.find("bad.json: mobile_nodes[1].multicast_policy.denied_sources[1]: must be an object") != std::string::npos);
+    CHECK(text.find("bad.json: mobile_nodes[1].multicast_policy.denied_sources[2].source: must be a host address (/128) for an MN") != std::string::npos);
     CHECK(text.find("bad.json: mobile_nodes[1].multicast_policy.colour: unknown member") != std::string::npos);
 }
 

@@ -740,3 +740,29 @@ TEST_CASE("proxy instance: max_groups refuses the groups past the limit (counted
     CHECK(inst.database().downstream_state(1, kG3) == exclude({}));
     CHECK(inst.counters().group_limit_refused == 2);
 }
+
+TEST_CASE("proxy instance: max_groups: the profile's own channels, reported by the MN too, take no place",
+          "[mcast][proxy][downstream_policy]") {
+    SimulatedClock clock;
+    TimerQueue timers(clock);
+    RecordingInstanceOutput out;
+    ProxyInstance inst(timers, out);
+    inst.add_downstream(1, addr("fe80::1"));
+    DownstreamPolicy own;
+    own.max_groups = 1;
+    REQUIRE(inst.set_downstream_policy(1, own));
+    REQUIRE(inst.set_static_subscriptions(1, {{kG, exclude({})}}));
+    // The MN's app listens to the profile's channel: no place taken, none refused.
+    inst.receive(1, addr("fe80::a1"), report_of(RecordType::kChangeToExcludeMode, kG, {}));
+    CHECK(inst.counters().group_limit_refused == 0);
+    // Its one group of its own is still free; a second is refused. Two
+    // records for the same new group in one report take one place.
+    Mldv2Report two;
+    two.records = {{RecordType::kAllowNewSources, kG2, {kS1}, {}},
+                   {RecordType::kAllowNewSources, kG2, {kS2}, {}},
+                   {RecordType::kChangeToExcludeMode, addr("ff0e::5"), {}, {}}};
+    inst.receive(1, addr("fe80::a1"), two);
+    CHECK(inst.database().downstream_state(1, kG2) == include({kS1, kS2}));
+    CHECK(inst.database().downstream_state(1, addr("ff0e::5")).no_listeners());
+    CHECK(inst.counters().group_limit_refused == 1);
+}

@@ -39,8 +39,6 @@ class LinkConfigurator {
     // Deletes the device's IPv6 neighbour entries (not permanent ones);
     // returns how many. A device that is gone has none.
     virtual Expected<std::size_t> flush_neighbours(int ifindex) = 0;
-    // Only the entries still being resolved (INCOMPLETE) or that failed.
-    virtual Expected<std::size_t> flush_unresolved_neighbours(int ifindex) = 0;
     // /proc/sys/net/ipv6/conf/DEVICE/KEY = value ("all" for the global one).
     virtual Status set_ipv6_sysctl(const std::string& device, const std::string& key,
                                    const std::string& value) = 0;
@@ -57,7 +55,6 @@ class FakeLinkConfigurator final : public LinkConfigurator {
     Status add_address(int ifindex, const Ipv6Prefix& address, bool nodad) override;
     Status remove_address(int ifindex, const Ipv6Prefix& address) override;
     Expected<std::size_t> flush_neighbours(int ifindex) override;
-    Expected<std::size_t> flush_unresolved_neighbours(int ifindex) override;
     Status set_ipv6_sysctl(const std::string& device, const std::string& key,
                            const std::string& value) override;
     Expected<std::string> ipv6_sysctl(const std::string& device,
@@ -65,7 +62,6 @@ class FakeLinkConfigurator final : public LinkConfigurator {
 
     std::map<int, MacAddress> macs;
     std::vector<int> neighbour_flushes;  // ifindexes, in order
-    std::vector<int> unresolved_neighbour_flushes;
     std::set<std::pair<int, Ipv6Prefix>> addresses;
     std::map<std::pair<std::string, std::string>, std::string> sysctls;
     std::optional<Error> fail_with;
