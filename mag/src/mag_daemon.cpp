@@ -533,13 +533,16 @@ std::optional<TimePoint> MagDaemon::current_early_query(const AccessLink& link) 
 
 // The proxy instance `link` is a downstream of, if any.
 mcast::KernelProxy* MagDaemon::downstream_proxy(const AccessLink& link) {
-    const BindingUpdateListEntry* e = engine_->find_by_interface(link.ifindex);
-    if (e == nullptr)
-        return nullptr;
-    const auto it = multicast_.find(e->policy.lma);
-    if (it == multicast_.end() || !it->second.proxy || !it->second.proxy->has_downstream(link.name))
-        return nullptr;
-    return it->second.proxy.get();
+    McastInstance* instance = instance_with_downstream(link.name);
+    return instance ? instance->proxy.get() : nullptr;
+}
+
+MagDaemon::McastInstance* MagDaemon::instance_with_downstream(const std::string& access_device) {
+    for (auto& [upstream, instance] : multicast_) {
+        if (instance.proxy && instance.proxy->has_downstream(access_device))
+            return &instance;
+    }
+    return nullptr;
 }
 
 // An MLD message seen on an access link by the AF_PACKET capture. Only the
@@ -722,12 +725,21 @@ mcast::KernelProxy* MagDaemon::add_multicast_downstream(const BindingEvent& even
                                                         std::optional<TimePoint> early_query) {
     if (!config_.multicast.enabled || !event.multicast || event.tunnel_device.empty())
         return nullptr;
-    const std::string ctx = "[mag mcast lma=" + to_string(event.lma) + "]";
-    McastInstance& instance = multicast_[event.lma];
-    if (instance.proxy && instance.upstream != event.tunnel_device) {
-        PMIP_INFO(kMld, ctx, "tunnel changed to " + event.tunnel_device + ": new proxy instance");
-        instance.proxy.reset();
+    const std::string ctx = "[mag mcast lma=" + to_string(event.lma) + " upstream=" + event.tunnel_device + "]";
+    // The link moved to another tunnel (a new registration with another
+    // tunnel kind or key): it leaves the instance of the old one first.
+    for (auto it = multicast_.begin(); it != multicast_.end(); ++it) {
+        if (it->first == event.tunnel_device || !it->second.proxy ||
+            !it->second.proxy->has_downstream(event.access_device))
+            continue;
+        PMIP_INFO(kMld, ctx, event.access_device + " leaves the instance of " + it->first);
+        (void)it->second.proxy->remove_downstream(event.access_device);
+        ++counters_["multicast_downstreams_removed"];
+        if (it->second.proxy->downstreams().empty())
+            multicast_.erase(it);
+        break;
     }
+    McastInstance& instance = multicast_[event.tunnel_device];
     if (!instance.proxy) {
         std::set<std::uint32_t> used;
         for (const auto& [lma, other] : multicast_) {
@@ -761,11 +773,11 @@ mcast::KernelProxy* MagDaemon::add_multicast_downstream(const BindingEvent& even
         if (!proxy) {
             ++counters_["multicast_errors"];
             PMIP_ERROR(kMld, ctx, "no multicast for this LMA's MNs: " + proxy.error().what);
-            multicast_.erase(event.lma);
+            multicast_.erase(event.tunnel_device);
             return nullptr;
         }
         instance.proxy = std::move(*proxy);
-        instance.upstream = event.tunnel_device;
+        instance.lma = event.lma;
         instance.table = table;
         ++counters_["multicast_instances_created"];
         PMIP_INFO(kMld, ctx, "MLD proxy instance: upstream " + event.tunnel_device + ", table " +
@@ -856,8 +868,10 @@ void MagDaemon::refill_spare_program() {
 // listeners' state goes and the upstream leaves what only it held; the
 // instance goes with its last downstream (before its tunnel).
 void MagDaemon::multicast_detached(const BindingEvent& event) {
-    const auto it = multicast_.find(event.lma);
-    if (it == multicast_.end() || !it->second.proxy)
+    auto it = multicast_.begin();
+    while (it != multicast_.end() && !(it->second.proxy && it->second.proxy->has_downstream(event.access_device)))
+        ++it;
+    if (it == multicast_.end())
         return;
     auto& proxy = *it->second.proxy;
     if (proxy.has_downstream(event.access_device)) {
@@ -868,7 +882,8 @@ void MagDaemon::multicast_detached(const BindingEvent& event) {
         ++counters_["multicast_downstreams_removed"];
     }
     if (proxy.downstreams().empty()) {
-        PMIP_INFO(kMld, "[mag mcast lma=" + to_string(event.lma) + "]", "last downstream gone: instance removed");
+        PMIP_INFO(kMld, "[mag mcast lma=" + to_string(event.lma) + " upstream=" + it->first + "]",
+                  "last downstream gone: instance removed");
         multicast_.erase(it);
     }
 }
@@ -876,16 +891,16 @@ void MagDaemon::multicast_detached(const BindingEvent& event) {
 // --- RFC 7161 multicast context ---------------------------------------------
 
 std::vector<mh::ActiveMulticastSubscriptionIpv6> MagDaemon::subscriptions(const BindingUpdateListEntry& e) {
-    const auto it = multicast_.find(e.policy.lma);
-    if (it == multicast_.end() || !it->second.proxy)
+    McastInstance* instance = instance_with_downstream(e.access_interface);
+    if (instance == nullptr)
         return {};
-    return mcast::to_subscription_options(it->second.proxy->subscriptions(e.access_interface));
+    return mcast::to_subscription_options(instance->proxy->subscriptions(e.access_interface));
 }
 
 void MagDaemon::apply(const BindingUpdateListEntry& e,
                       const std::vector<mh::ActiveMulticastSubscriptionIpv6>& subscriptions) {
-    const auto it = multicast_.find(e.policy.lma);
-    if (!e.policy.multicast || it == multicast_.end() || !it->second.proxy) {
+    McastInstance* instance = instance_with_downstream(e.access_interface);
+    if (!e.policy.multicast || instance == nullptr) {
         ++counters_["sial_context_not_applied"];
         return;
     }
@@ -893,7 +908,7 @@ void MagDaemon::apply(const BindingUpdateListEntry& e,
     auto records = mcast::to_context_records(subscriptions, &unknown);
     counters_["sial_records_unknown_type"] += unknown;
     // The instance's policy filters them as it filters the MN's own reports.
-    if (Status st = it->second.proxy->apply_context(e.access_interface, std::move(records)); !st.ok()) {
+    if (Status st = instance->proxy->apply_context(e.access_interface, std::move(records)); !st.ok()) {
         ++counters_["sial_context_not_applied"];
         PMIP_WARNING(kMld, "[mag sial if=" + e.access_interface + "]", st.error().what);
     }
@@ -901,11 +916,11 @@ void MagDaemon::apply(const BindingUpdateListEntry& e,
 
 nlohmann::json MagDaemon::show_multicast() const {
     json out = json::array();
-    for (const auto& [lma, instance] : multicast_) {
+    for (const auto& [upstream, instance] : multicast_) {
         if (!instance.proxy)
             continue;
         json j = instance.proxy->show();
-        j["lma"] = to_string(lma);
+        j["lma"] = to_string(instance.lma);
         out.push_back(std::move(j));
     }
     return out;
@@ -1173,9 +1188,8 @@ json MagDaemon::reload() {
         if (now && engine_->update_policy_in_place(id, *now)) {
             ++in_place;
             ++counters_["policy_multicast_changes_applied"];
-            const auto m = multicast_.find(e.policy.lma);
-            if (m != multicast_.end() && m->second.proxy && m->second.proxy->has_downstream(e.access_interface))
-                apply_profile(*m->second.proxy, e.access_interface, e.policy.multicast_channels,
+            if (McastInstance* m = instance_with_downstream(e.access_interface))
+                apply_profile(*m->proxy, e.access_interface, e.policy.multicast_channels,
                               e.policy.multicast_admission);
             continue;
         }

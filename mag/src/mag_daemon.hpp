@@ -214,11 +214,16 @@ class MagDaemon final : private MagObserver, private MulticastContext {
     std::map<Ipv6Address, unsigned> lma_bindings_;
     struct McastInstance {
         std::unique_ptr<mcast::KernelProxy> proxy;
-        std::string upstream;  // the tunnel device
+        Ipv6Address lma{};
         std::uint32_t table = 0;
     };
     void refill_spare_program();
-    std::map<Ipv6Address, McastInstance> multicast_;  // per LMA
+    // The instance `access_device` is a downstream of (one at most), or null.
+    McastInstance* instance_with_downstream(const std::string& access_device);
+    // Per upstream: the tunnel device to an LMA (one per LMA, or one per MN
+    // with GRE keys), so an MN with a tunnel of its own never disturbs the
+    // instance of the others.
+    std::map<std::string, McastInstance> multicast_;
     mcast::Forwarding forwarding_ = mcast::Forwarding::kKernel;  // chosen at start
     // ebpf: a program loaded ahead for the next instance (refill_spare_program).
     std::optional<mcast::LoadedEbpfProgram> spare_program_;

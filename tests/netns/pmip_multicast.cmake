@@ -28,3 +28,8 @@ set_tests_properties(netns_pmip_sial PROPERTIES SKIP_RETURN_CODE 77 LABELS netns
 add_test(NAME netns_pmip_profile_multicast
   COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/test_pmip_profile_multicast.sh ${CMAKE_BINARY_DIR})
 set_tests_properties(netns_pmip_profile_multicast PROPERTIES SKIP_RETURN_CODE 77 LABELS netns TIMEOUT 240)
+
+# One MLD proxy instance per upstream tunnel: MNs with GRE-keyed tunnels of their own.
+add_test(NAME netns_pmip_multicast_gre_keys
+  COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/test_pmip_multicast_gre_keys.sh ${CMAKE_BINARY_DIR})
+set_tests_properties(netns_pmip_multicast_gre_keys PROPERTIES SKIP_RETURN_CODE 77 LABELS netns TIMEOUT 240)

@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# Multicast for MNs with tunnels of their own (GRE keys, RFC 5845: one tunnel
+# per MN between the same MAG and LMA) on the namespace testbed: magd keeps
+# one MLD proxy instance per upstream tunnel, so the second MN's tunnel does
+# not replace the first MN's instance (it did: one instance per LMA, made
+# anew for the new tunnel device, and the first MN's link lost its state).
+#
+#   test_pmip_multicast_gre_keys.sh BUILD_DIR
+#
+#   Two MNs at mag1; their profiles switched by reload to "tunnel": "gre-key"
+#   with the channel (2001:db8:200::2, ff3e::4444:1) in "multicast_channels"
+#   (so no MLD timing is involved); both register again. Checks: two GRE
+#   tunnels at mag1, two proxy instances (one per tunnel), each with its MN's
+#   link and the channel; lmad forwards the channel into both tunnels; the
+#   stream reaches both MNs; mn1 detaches: its instance goes, mn2's stays and
+#   its stream goes on.
+# Exit 1 when a check fails, 77 when the environment cannot run it.
+set -u
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+BUILD=${1:?usage: test_pmip_multicast_gre_keys.sh BUILD_DIR}
+CH=ff3e::4444:1
+CN=2001:db8:200::2
+
+testbed_test_begin mgk
+need_tools nft
+need_testbed_mechanisms
+check "testbed up (lmad, magd at mag1 and mag2, two MNs)" testbed_up "$NAME" "$BUILD" 2 multicast || finish
+check "mn1 gets its address at mag1" $TB address "$NAME" 1 20 >/dev/null
+check "mn2 gets its address at mag1" $TB address "$NAME" 2 20 >/dev/null
+
+# lmad's store decides the tunnel kind; magd's asks for it.
+"$PY" - "$TB_STATE/lmad-policy.json" <<'PY_END'
+import json, sys
+p = json.load(open(sys.argv[1]))
+for e in p["mobile_nodes"]:
+    e["tunnel"] = "gre-key"
+json.dump(p, open(sys.argv[1], "w"))
+PY_END
+check "lmad: the store reloaded with gre-key tunnels" $TB ctl "$NAME" lma reload >/dev/null
+"$PY" - "$TB_STATE/magd-policy.json" "$CH" "$CN" <<'PY_END'
+import json, sys
+p = json.load(open(sys.argv[1]))
+for e in p["mobile_nodes"]:
+    e["tunnel"] = "gre-key"
+    e["multicast_channels"] = [{"group": sys.argv[2], "sources": [sys.argv[3]]}]
+json.dump(p, open(sys.argv[1], "w"))
+PY_END
+$TB ctl "$NAME" mag1 --json reload >"$WORK/reload.json" 2>&1
+echo "# mag1 reload: $(tr -d '\n' <"$WORK/reload.json")"
+gre_tunnels() { [[ $(q mag1 "show tunnels" "len([t for t in d if t.get('kind', t.get('type', '')).startswith('gre')])") == 2 ]]; }
+check "mag1: both MNs registered again with a GRE tunnel each" wait_until 10 gre_tunnels
+instances() { q mag1 "show multicast" "sorted((i['upstream']['name'], tuple(sorted(s['name'] for s in i['downstreams'])), tuple(g['group'] for g in i['groups'])) for i in d)"; }
+two_instances() {
+    "$PY" -c "
+import ast, sys
+v = ast.literal_eval(sys.argv[1])
+ok = len(v) == 2 and len({u for u, _, _ in v}) == 2 and sorted(d for _, ds, _ in v for d in ds) == ['mn1', 'mn2'] \
+     and all(len(ds) == 1 and '$CH' in gs for _, ds, gs in v)
+sys.exit(0 if ok else 1)" "$(instances)"
+}
+check "mag1: two proxy instances, one per GRE tunnel, each with its MN's link and the channel" wait_until 10 two_instances
+echo "# mag1 instances: $(instances)"
+lma_tunnels() { [[ $(q lma "show multicast" "len([m for g in d['groups'] if g['group'] == '$CH' for m in g['downstreams']])") == 2 ]]; }
+check "lmad: the channel forwarded into both tunnels" wait_until 10 lma_tunnels
+
+for i in 1 2; do
+    ip netns exec "$NAME-mn$i" nft -f - <<NFT
+table ip6 mgk {
+    chain pre {
+        type filter hook prerouting priority 0;
+        ip6 daddr $CH counter
+    }
+}
+NFT
+done
+arrived() { ip netns exec "$NAME-mn$1" nft list chain ip6 mgk pre | grep -o 'packets [0-9]*' | awk '{print $2}'; }
+flowing() { local a b; a=$(arrived "$1"); sleep 0.5; b=$(arrived "$1"); ((b > a)); }
+$TB exec "$NAME" cn $METER send --to $CH --interface c0 --port 5005 --rate 200 --seconds $((12 * TIME_SCALE)) 2>/dev/null &
+PIDS+=($!)
+sleep 1
+check "the stream reaches mn1" wait_until 5 flowing 1
+check "the stream reaches mn2" wait_until 5 flowing 2
+
+ip -n "$NAME-mn1" link set p1 down
+one_left() { [[ $(q mag1 "show multicast" "sorted(s['name'] for i in d for s in i['downstreams'])") == "['mn2']" ]]; }
+check "mn1 detached: its instance gone, mn2's kept" wait_until 5 one_left
+check "the stream still reaches mn2" flowing 2
+
+finish
