@@ -334,46 +334,47 @@ std::vector<LinkSubscription> KernelProxy::subscriptions(const std::string& ifna
     return {};
 }
 
-Status KernelProxy::apply_context(const std::string& ifname, std::vector<MulticastAddressRecord> records) {
+std::pair<int, KernelProxy::Interface*> KernelProxy::downstream_named(const std::string& ifname) {
     for (auto& [ifindex, d] : downstreams_) {
-        if (d.name != ifname)
-            continue;
-        counters_.context_records += records.size();
-        if (!d.started) {
-            d.context.insert(d.context.end(), records.begin(), records.end());
-            return {};
-        }
-        instance_->apply_context(static_cast<InterfaceId>(ifindex), std::move(records));
-        return {};
+        if (d.name == ifname)
+            return {ifindex, &d};
     }
-    return proxy_error(config_.name, "apply_context: " + ifname + " is not a downstream");
+    return {0, nullptr};
+}
+
+Status KernelProxy::apply_context(const std::string& ifname, std::vector<MulticastAddressRecord> records) {
+    const auto [ifindex, d] = downstream_named(ifname);
+    if (d == nullptr)
+        return proxy_error(config_.name, "apply_context: " + ifname + " is not a downstream");
+    counters_.context_records += records.size();
+    if (!d->started)
+        d->context.insert(d->context.end(), records.begin(), records.end());
+    else
+        instance_->apply_context(static_cast<InterfaceId>(ifindex), std::move(records));
+    return {};
 }
 
 Status KernelProxy::set_static_subscriptions(const std::string& ifname,
                                              StaticSubscriptions subscriptions) {
-    for (auto& [ifindex, d] : downstreams_) {
-        if (d.name != ifname)
-            continue;
-        if (!d.started)
-            d.statics = std::move(subscriptions);
-        else
-            instance_->set_static_subscriptions(static_cast<InterfaceId>(ifindex), std::move(subscriptions));
-        return {};
-    }
-    return proxy_error(config_.name, "set_static_subscriptions: " + ifname + " is not a downstream");
+    const auto [ifindex, d] = downstream_named(ifname);
+    if (d == nullptr)
+        return proxy_error(config_.name, "set_static_subscriptions: " + ifname + " is not a downstream");
+    if (!d->started)
+        d->statics = std::move(subscriptions);
+    else
+        instance_->set_static_subscriptions(static_cast<InterfaceId>(ifindex), std::move(subscriptions));
+    return {};
 }
 
 Status KernelProxy::set_downstream_policy(const std::string& ifname, DownstreamPolicy policy) {
-    for (auto& [ifindex, d] : downstreams_) {
-        if (d.name != ifname)
-            continue;
-        if (!d.started)
-            d.policy = std::move(policy);
-        else
-            instance_->set_downstream_policy(static_cast<InterfaceId>(ifindex), std::move(policy));
-        return {};
-    }
-    return proxy_error(config_.name, "set_downstream_policy: " + ifname + " is not a downstream");
+    const auto [ifindex, d] = downstream_named(ifname);
+    if (d == nullptr)
+        return proxy_error(config_.name, "set_downstream_policy: " + ifname + " is not a downstream");
+    if (!d->started)
+        d->policy = std::move(policy);
+    else
+        instance_->set_downstream_policy(static_cast<InterfaceId>(ifindex), std::move(policy));
+    return {};
 }
 
 void KernelProxy::receive_captured(const ReceivedMld& message) {

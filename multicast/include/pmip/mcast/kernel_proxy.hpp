@@ -64,6 +64,7 @@
 #include <set>
 #include <string>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -300,6 +301,8 @@ class KernelProxy final : private ProxyInstanceOutput {
     void report_upstream_change(const Ipv6Address& group, const MembershipState& old_state,
                                 const MembershipState& new_state);
 
+    // The downstream called `ifname` and its ifindex ({0, nullptr}: none).
+    std::pair<int, Interface*> downstream_named(const std::string& ifname);
     void on_mld(const ReceivedMld& message);
     void process_mld(const ReceivedMld& message);  // on_mld after counting
     void on_upcall(const Upcall& upcall);
