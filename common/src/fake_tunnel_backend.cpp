@@ -10,19 +10,32 @@
 namespace pmip {
 
 Expected<int> FakeTunnelBackend::create(const TunnelKey& key, const std::string& device_name,
-                                        const TunnelOptions& /*options*/) {
-    calls.push_back("create " + device_name);
+                                        const TunnelOptions& /*options*/, bool up) {
+    calls.push_back("create " + device_name + (up ? "" : " down"));
     if (fail_create)
         return *fail_create;
     if (devices.contains(device_name)) {
         return Error{EEXIST, "device " + device_name + " exists"};
     }
     devices.emplace(device_name, key);
+    if (!up)
+        down.insert(device_name);
     return next_ifindex++;
+}
+
+Status FakeTunnelBackend::bring_up(const TunnelKey& /*key*/, const std::string& device_name) {
+    calls.push_back("up " + device_name);
+    if (fail_bring_up)
+        return *fail_bring_up;
+    if (!devices.contains(device_name))
+        return Error{ENODEV, "device " + device_name + " does not exist"};
+    down.erase(device_name);
+    return {};
 }
 
 Status FakeTunnelBackend::destroy(const TunnelKey& /*key*/, const std::string& device_name) {
     calls.push_back("destroy " + device_name);
+    down.erase(device_name);
     if (devices.erase(device_name) == 0) {
         return Error{ENODEV, "device " + device_name + " does not exist"};
     }

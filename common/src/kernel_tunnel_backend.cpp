@@ -65,14 +65,14 @@ void put_link_info(nlmsghdr* nlh, const TunnelKey& key, const TunnelOptions& opt
 }
 
 Status create_device(const TunnelKey& key, const std::string& name, const TunnelOptions& options,
-                     unsigned mtu) {
+                     unsigned mtu, bool up) {
     // IFF_MULTICAST: ip6tnl and ip6gre devices come up without it (TUN
     // devices have it), and MLD over the tunnel (RFC 6224: lmad queries on
     // it, magd's proxy upstream) and multicast routers such as smcroute
     // skip a device that lacks it.
-    constexpr unsigned kFlags = IFF_UP | IFF_MULTICAST;
+    const unsigned flags = up ? unsigned{IFF_UP | IFF_MULTICAST} : unsigned{IFF_MULTICAST};
     return netlink::link_request(
-        RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, 0, kFlags, kFlags,
+        RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, 0, flags, IFF_UP | IFF_MULTICAST,
         [&](nlmsghdr* nlh) {
             mnl_attr_put_strz(nlh, IFLA_IFNAME, name.c_str());
             if (mtu != 0) mnl_attr_put_u32(nlh, IFLA_MTU, mtu);
@@ -87,14 +87,21 @@ public:
     std::string_view name() const override { return "kernel"; }
 
     Expected<int> create(const TunnelKey& key, const std::string& device_name,
-                         const TunnelOptions& options) override {
+                         const TunnelOptions& options, bool up) override {
         const unsigned mtu = tunnel_mtu(key, options.path_mtu);
-        if (Status st = create_device(key, device_name, options, mtu); !st.ok()) {
+        if (Status st = create_device(key, device_name, options, mtu, up); !st.ok()) {
             return st.error();
         }
         const unsigned ifindex = if_nametoindex(device_name.c_str());
         if (ifindex == 0) return Error::from_errno("finding device " + device_name);
         return static_cast<int>(ifindex);
+    }
+
+    Status bring_up(const TunnelKey&, const std::string& device_name) override {
+        const unsigned ifindex = if_nametoindex(device_name.c_str());
+        if (ifindex == 0) return Error::from_errno("finding device " + device_name);
+        return netlink::link_request(RTM_NEWLINK, 0, static_cast<int>(ifindex), IFF_UP, IFF_UP, nullptr,
+                                     "bringing up " + device_name);
     }
 
     Status destroy(const TunnelKey&, const std::string& device_name) override {

@@ -13,6 +13,7 @@ nlohmann::json tunnel_json(const TunnelInfo& info, const TunnelCounters& c) {
            {"mtu", info.mtu},
            {"references", info.references},
            {"pending_delete", info.pending_delete},
+           {"up", info.up},
            {"backend", info.backend},
            {"input_key", info.key.input_key ? json(*info.key.input_key) : json(nullptr)},
            {"output_key", info.key.output_key ? json(*info.key.output_key) : json(nullptr)}};
@@ -20,7 +21,8 @@ nlohmann::json tunnel_json(const TunnelInfo& info, const TunnelCounters& c) {
         json{{"tx_packets", c.tx_packets},         {"tx_bytes", c.tx_bytes},
              {"rx_packets", c.rx_packets},         {"rx_bytes", c.rx_bytes},
              {"drop_too_big", c.drop_too_big},     {"drop_link_local", c.drop_link_local},
-             {"drop_malformed", c.drop_malformed}, {"drop_send_error", c.drop_send_error}};
+             {"drop_malformed", c.drop_malformed}, {"drop_send_error", c.drop_send_error},
+             {"drop_not_up", c.drop_not_up}};
     return j;
 }
 

@@ -90,8 +90,25 @@ RefCountingTunnelManager::~RefCountingTunnelManager() {
 }
 
 Expected<TunnelInfo> RefCountingTunnelManager::acquire(const TunnelKey& key) {
+    return reference(key, true);
+}
+
+Expected<TunnelInfo> RefCountingTunnelManager::prepare(const TunnelKey& key) {
+    return reference(key, false);
+}
+
+// acquire (up) or prepare (down if new): a prepared device comes up with its
+// first acquire and stays up until deleted.
+Expected<TunnelInfo> RefCountingTunnelManager::reference(const TunnelKey& key, bool up) {
     if (auto it = entries_.find(key); it != entries_.end()) {
         Entry& entry = it->second;
+        if (up && !entry.info.up) {
+            if (Status st = backend_->bring_up(key, entry.info.name); !st.ok())
+                return Error{st.error().code,
+                             "bringing up prepared tunnel " + entry.info.name + ": " + st.error().what};
+            entry.info.up = true;
+            PMIP_DEBUG(kTunnel, "[tunnel " + entry.info.name + "]", "prepared device brought up");
+        }
         if (entry.info.pending_delete) {
             timers_.cancel_timer(entry.delete_timer);
             entry.delete_timer = 0;
@@ -106,7 +123,7 @@ Expected<TunnelInfo> RefCountingTunnelManager::acquire(const TunnelKey& key) {
         return Error{EINVAL, "GRE keys given for an ip6ip6 tunnel " + describe(key)};
     }
     const std::string name = tunnel_device_name(key, options_.name_prefix);
-    auto ifindex = backend_->create(key, name, options_);
+    auto ifindex = backend_->create(key, name, options_, up);
     if (!ifindex) {
         return Error{ifindex.error().code, "creating tunnel " + name + " (" + describe(key) +
                                                "): " + ifindex.error().what};
@@ -117,10 +134,12 @@ Expected<TunnelInfo> RefCountingTunnelManager::acquire(const TunnelKey& key) {
     entry.info.ifindex = *ifindex;
     entry.info.mtu = tunnel_mtu(key, options_.path_mtu);
     entry.info.references = 1;
+    entry.info.up = up;
     entry.info.backend = std::string(backend_->name());
     PMIP_INFO(kTunnel, "[tunnel " + name + "]",
-              "created " + describe(key) + " ifindex " + std::to_string(*ifindex) + " mtu " +
-                  std::to_string(entry.info.mtu) + " (" + entry.info.backend + ")");
+              std::string(up ? "created " : "prepared (down) ") + describe(key) + " ifindex " +
+                  std::to_string(*ifindex) + " mtu " + std::to_string(entry.info.mtu) + " (" +
+                  entry.info.backend + ")");
     auto [it, inserted] = entries_.emplace(key, std::move(entry));
     (void)inserted;
     return it->second.info;

@@ -93,7 +93,7 @@ bool is_unspecified(const Ipv6Address& a) {
 struct AtomicTunnelCounters {
     std::atomic<std::uint64_t> tx_packets{0}, tx_bytes{0}, rx_packets{0}, rx_bytes{0};
     std::atomic<std::uint64_t> drop_too_big{0}, drop_link_local{0}, drop_malformed{0},
-        drop_send_error{0};
+        drop_send_error{0}, drop_not_up{0};
 
     TunnelCounters snapshot() const {
         constexpr auto r = std::memory_order_relaxed;
@@ -106,6 +106,7 @@ struct AtomicTunnelCounters {
         c.drop_link_local = drop_link_local.load(r);
         c.drop_malformed = drop_malformed.load(r);
         c.drop_send_error = drop_send_error.load(r);
+        c.drop_not_up = drop_not_up.load(r);
         return c;
     }
 };
@@ -126,6 +127,7 @@ struct Tunnel {
     std::uint64_t id = 0;
     sockaddr_in6 peer_address{};
     AtomicTunnelCounters counters;
+    std::atomic<bool> up{true};  // false while prepared: what arrives is dropped, counted
     unsigned read_hint = 8;  // data plane only: reads to batch next time
 };
 
@@ -253,7 +255,7 @@ class UserspaceTunnelBackend final : public TunnelBackend {
     std::string_view name() const override { return "userspace"; }
 
     Expected<int> create(const TunnelKey& key, const std::string& device_name,
-                         const TunnelOptions& options) override {
+                         const TunnelOptions& options, bool up) override {
         if (tunnels_.contains(key))
             return Error{EEXIST, "tunnel " + device_name + " exists"};
         for (const auto& [other_key, other] : tunnels_) {
@@ -286,7 +288,8 @@ class UserspaceTunnelBackend final : public TunnelBackend {
         if (::ioctl(tunnel->device.get(), TUNSETIFF, &request) < 0) {
             return Error::from_errno("creating TUN device " + device_name);
         }
-        if (auto s = configure_device(device_name, tunnel->mtu, tunnel->ifindex); !s) {
+        tunnel->up.store(up, std::memory_order_relaxed);
+        if (auto s = configure_device(device_name, tunnel->mtu, up, tunnel->ifindex); !s) {
             return s.error();  // the device goes away with its fd
         }
         const int ifindex = tunnel->ifindex;
@@ -387,8 +390,28 @@ class UserspaceTunnelBackend final : public TunnelBackend {
                 {"device_write_errors", device_write_errors_.load(r)}};
     }
 
+    Status bring_up(const TunnelKey& key, const std::string& device_name) override {
+        auto it = tunnels_.find(key);
+        if (it == tunnels_.end())
+            return Error{ENODEV, "no tunnel " + device_name};
+        if (auto s = set_up(device_name); !s)
+            return s;
+        it->second->up.store(true, std::memory_order_relaxed);
+        return {};
+    }
+
   private:
-    Status configure_device(const std::string& device_name, unsigned mtu, int& ifindex) {
+    Status set_up(const std::string& device_name) {
+        ifreq request{};
+        std::strncpy(request.ifr_name, device_name.c_str(), IFNAMSIZ - 1);
+        if (auto s = interface_ioctl(control_.get(), SIOCGIFFLAGS, request, "reading flags"); !s) {
+            return s;
+        }
+        request.ifr_flags = static_cast<short>(request.ifr_flags | IFF_UP | IFF_MULTICAST);
+        return interface_ioctl(control_.get(), SIOCSIFFLAGS, request, "bringing up");
+    }
+
+    Status configure_device(const std::string& device_name, unsigned mtu, bool up, int& ifindex) {
         ifreq request{};
         std::strncpy(request.ifr_name, device_name.c_str(), IFNAMSIZ - 1);
         request.ifr_mtu = static_cast<int>(mtu);
@@ -414,12 +437,9 @@ class UserspaceTunnelBackend final : public TunnelBackend {
             if (f != nullptr)
                 std::fclose(f);
         }
-        if (auto s = interface_ioctl(control_.get(), SIOCGIFFLAGS, request, "reading flags"); !s) {
-            return s;
-        }
-        request.ifr_flags = static_cast<short>(request.ifr_flags | IFF_UP | IFF_MULTICAST);
-        if (auto s = interface_ioctl(control_.get(), SIOCSIFFLAGS, request, "bringing up"); !s) {
-            return s;
+        if (up) {
+            if (auto s = set_up(device_name); !s)
+                return s;
         }
         if (auto s = interface_ioctl(control_.get(), SIOCGIFINDEX, request, "reading ifindex");
             !s) {
@@ -782,6 +802,10 @@ class UserspaceTunnelBackend final : public TunnelBackend {
         Tunnel* t = find_tunnel(lookup, have_destination);
         if (t == nullptr) {
             bump(unknown_peer_);
+            return;
+        }
+        if (!t->up.load(std::memory_order_relaxed)) {
+            bump(t->counters.drop_not_up);  // prepared ahead of its PBA
             return;
         }
         const auto inner = tp::parse_ipv6_header(data);

@@ -75,6 +75,7 @@ constexpr KeySpec kKeys[] = {
     {"tunnel.hop-limit", false},
     {"tunnel.device-prefix", false},
     {"tunnel.delete-delay-ms", false},
+    {"tunnel.prepare", false},
     {"heartbeat.interval-s", false},
     {"heartbeat.missing-allowed", false},
     {"control.socket", false},
@@ -304,6 +305,7 @@ void validate(Validator& v, MagdConfig& c) {
     // [tunnel], [heartbeat], [control], [log]
     c.tunnel.name_prefix = "mg";
     config::read_tunnel_section(v, c.tunnel_backend, c.tunnel);
+    v.boolean_into("tunnel.prepare", c.engine.prepare_tunnels);
     config::read_heartbeat_section(v, c.heartbeat, c.heartbeat_enabled);
     config::read_control_section(v, c.control_socket, c.control_mode);
     config::read_log_section(v, c.log_sink, c.log_level, c.debug);
@@ -495,6 +497,12 @@ CONFIGURATION KEYS (section.key = default)
         with this prefix left by a crashed run are removed at start.
     tunnel.delete-delay-ms = 0
         Keep an unused tunnel this long before deleting it.
+    tunnel.prepare = true
+        Make the tunnel to the LMA, down, when an MN's first PBU goes out,
+        with the multicast proxy instance whose upstream it is, and bring it
+        up at the PBA: the handover's set-up (milliseconds) overlaps the
+        LMA's answer instead of following it. Not done for GRE with keys
+        (the LMA's key comes in the PBA). false: made at the PBA.
     heartbeat.interval-s = 60
         HEARTBEAT_INTERVAL towards LMAs with bindings; 0 disables them.
     heartbeat.missing-allowed = 3

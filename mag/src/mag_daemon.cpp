@@ -252,6 +252,8 @@ void MagDaemon::shutdown() {
     if (shut_down_)
         return;
     shut_down_ = true;
+    if (spare_refill_timer_)
+        loop_.cancel_timer(std::exchange(spare_refill_timer_, 0));
     if (spare_loader_.joinable())
         spare_loader_.join();  // its posted result is dropped with the loop
     if (socket_)
@@ -649,10 +651,8 @@ void MagDaemon::send_ra(int ifindex, bool withdraw) {
 // --- engine observer -------------------------------------------------------
 
 void MagDaemon::registered(const BindingUpdateListEntry& e, const TunnelInfo& tunnel) {
-    if (auto it = access_.find(e.access_ifindex); it != access_.end()) {
+    if (auto it = access_.find(e.access_ifindex); it != access_.end())
         it->second.tunnel_mtu = tunnel.mtu;
-        ra_scheduler_->start(e.access_ifindex);  // an RA now, then the initial burst
-    }
     if (heartbeat_)
         heartbeat_->binding_added(e.policy.lma);
     ++lma_bindings_[e.policy.lma];
@@ -660,6 +660,16 @@ void MagDaemon::registered(const BindingUpdateListEntry& e, const TunnelInfo& tu
              e.policy.lma, e.access_interface, e.access_ifindex, tunnel.name, tunnel.ifindex,
              e.home_network_prefixes, e.policy.multicast, e.policy.multicast_channels,
              e.policy.multicast_admission});
+    // An RA now, then the initial burst; once this PBA's multicast set-up is
+    // done (the context of RFC 7161 is applied after this returns): after a
+    // handover the MN keeps its address and router, so its traffic does not
+    // wait for the RA, but the streams the proxy forwards do wait for their
+    // set-up.
+    loop_.post([this, ifindex = e.access_ifindex, id = e.id] {
+        const BindingUpdateListEntry* entry = engine_ ? engine_->find_by_interface(ifindex) : nullptr;
+        if (!shut_down_ && entry != nullptr && entry->id == id && entry->state == BulState::kRegistered)
+            ra_scheduler_->start(ifindex);
+    });
 }
 
 void MagDaemon::deregistered(const BindingUpdateListEntry& e) {
@@ -735,23 +745,45 @@ mcast::KernelProxy* MagDaemon::add_multicast_downstream(const BindingEvent& even
         PMIP_INFO(kMld, ctx, event.access_device + " leaves the instance of " + it->first);
         (void)it->second.proxy->remove_downstream(event.access_device);
         ++counters_["multicast_downstreams_removed"];
-        if (it->second.proxy->downstreams().empty())
-            multicast_.erase(it);
+        drop_unused_instance(std::string(it->first));
         break;
     }
-    McastInstance& instance = multicast_[event.tunnel_device];
+    McastInstance* found = multicast_instance(event.tunnel_device, event.lma);
+    if (found == nullptr)
+        return nullptr;
+    McastInstance& instance = *found;
+    if (instance.proxy->has_downstream(event.access_device))
+        return nullptr;
+    if (Status st = instance.proxy->add_downstream(event.access_device, config_.multicast.querier,
+                                                   early_query);
+        !st.ok()) {
+        ++counters_["multicast_errors"];
+        PMIP_ERROR(kMld, ctx, "access link " + event.access_device + " not added: " + st.error().what);
+        return nullptr;
+    }
+    ++counters_["multicast_downstreams_added"];
+    return instance.proxy.get();
+}
+
+// RFC 6224 section 4: one MLD proxy instance per upstream, the tunnel to an
+// LMA; created with the first MN of the tunnel, at its PBA or, when the
+// tunnel is prepared, while its PBU is out.
+MagDaemon::McastInstance* MagDaemon::multicast_instance(const std::string& tunnel_device,
+                                                        const Ipv6Address& lma) {
+    const std::string ctx = "[mag mcast lma=" + to_string(lma) + " upstream=" + tunnel_device + "]";
+    McastInstance& instance = multicast_[tunnel_device];
     if (!instance.proxy) {
         std::set<std::uint32_t> used;
-        for (const auto& [lma, other] : multicast_) {
+        for (const auto& [device, other] : multicast_) {
             if (other.proxy)
                 used.insert(other.table);
         }
         std::uint32_t table = config_.multicast.table_base;
         while (used.count(table)) ++table;
         mcast::KernelProxyConfig pc;
-        pc.name = "lma " + to_string(event.lma);
+        pc.name = "lma " + to_string(lma);
         pc.table = table;
-        pc.upstream = event.tunnel_device;
+        pc.upstream = tunnel_device;
         pc.querier = config_.multicast.querier;
         pc.rule_priority = config_.engine.rule_priority;
         pc.forwarding = forwarding_;
@@ -767,33 +799,75 @@ mcast::KernelProxy* MagDaemon::add_multicast_downstream(const BindingEvent& even
             else
                 PMIP_WARNING(kMld, ctx, "prepared forwarding program: " + made.error().what);
             ++counters_["multicast_prepared_programs_used"];
-            refill_spare_program();
+            // Not now: the verifier's CPU (a 2-core router) would compete
+            // with the handover this instance is made for.
+            if (!spare_refill_timer_)
+                spare_refill_timer_ = loop_.start_timer(kSpareRefillDelay, [this] {
+                    spare_refill_timer_ = 0;
+                    refill_spare_program();
+                });
         }
         auto proxy = mcast::KernelProxy::create(loop_, *routes_, pc, std::move(router));
         if (!proxy) {
             ++counters_["multicast_errors"];
             PMIP_ERROR(kMld, ctx, "no multicast for this LMA's MNs: " + proxy.error().what);
-            multicast_.erase(event.tunnel_device);
+            multicast_.erase(tunnel_device);
             return nullptr;
         }
         instance.proxy = std::move(*proxy);
-        instance.lma = event.lma;
+        instance.lma = lma;
         instance.table = table;
         ++counters_["multicast_instances_created"];
-        PMIP_INFO(kMld, ctx, "MLD proxy instance: upstream " + event.tunnel_device + ", table " +
+        PMIP_INFO(kMld, ctx, "MLD proxy instance: upstream " + tunnel_device + ", table " +
                                  std::to_string(table));
     }
-    if (instance.proxy->has_downstream(event.access_device))
-        return nullptr;
-    if (Status st = instance.proxy->add_downstream(event.access_device, config_.multicast.querier,
-                                                   early_query);
-        !st.ok()) {
-        ++counters_["multicast_errors"];
-        PMIP_ERROR(kMld, ctx, "access link " + event.access_device + " not added: " + st.error().what);
-        return nullptr;
+    return &instance;
+}
+
+void MagDaemon::drop_unused_instance(const std::string& tunnel_device) {
+    const auto it = multicast_.find(tunnel_device);
+    if (it == multicast_.end() || preparing_.contains(tunnel_device) ||
+        (it->second.proxy && !it->second.proxy->downstreams().empty()))
+        return;
+    PMIP_INFO(kMld, "[mag mcast lma=" + to_string(it->second.lma) + " upstream=" + tunnel_device + "]",
+              "no downstream left: instance removed");
+    multicast_.erase(it);
+}
+
+// While the first PBU of a multicast MN is out: the prepared tunnel gets
+// its clsact while it is down (made on a device that is up, a qdisc stops
+// the device for a moment: qdisc_graft -> dev_deactivate) and the MLD proxy
+// instance whose upstream it is (milliseconds: sockets, the forwarding
+// program's maps, the filter). The instance is built from the loop's queue,
+// after the events already waiting: a PBA that is in goes first (its
+// registration then builds the instance itself).
+void MagDaemon::tunnel_prepared(const BindingUpdateListEntry& e, const TunnelInfo& tunnel) {
+    if (!config_.multicast.enabled || !e.policy.multicast)
+        return;
+    ++preparing_[tunnel.name];
+    if (forwarding_ == mcast::Forwarding::kEbpf && !tunnel.up) {
+        if (auto made = mcast::ensure_clsact(tunnel.ifindex); !made)
+            PMIP_WARNING(kMld, "[mag mcast upstream=" + tunnel.name + "]",
+                         "clsact on the prepared tunnel: " + made.error().what +
+                             " (made when the instance attaches to it)");
     }
-    ++counters_["multicast_downstreams_added"];
-    return instance.proxy.get();
+    loop_.post([this, device = tunnel.name, lma = e.policy.lma] {
+        if (shut_down_ || !preparing_.contains(device) || multicast_.contains(device))
+            return;
+        if (multicast_instance(device, lma) != nullptr)
+            ++counters_["multicast_instances_prepared"];
+    });
+}
+
+void MagDaemon::tunnel_unprepared(const BindingUpdateListEntry& e, const TunnelInfo& tunnel) {
+    if (!config_.multicast.enabled || !e.policy.multicast)
+        return;
+    const auto it = preparing_.find(tunnel.name);
+    if (it == preparing_.end())
+        return;
+    if (--it->second == 0)
+        preparing_.erase(it);
+    drop_unused_instance(tunnel.name);
 }
 
 // The MN's multicast profile on its link. Network-initiated service
@@ -843,7 +917,8 @@ void MagDaemon::apply_profile(mcast::KernelProxy& proxy, const std::string& acce
 
 // The ebpf backend's program loaded on a thread of its own (4-20 ms of
 // verifier and map allocation), kept for the next proxy instance, which is
-// created when an LMA's first MN attaches: on a handover's path.
+// created when an LMA's first MN attaches: on a handover's path. Refilled
+// kSpareRefillDelay after one is used, when that handover is over.
 void MagDaemon::refill_spare_program() {
     if (forwarding_ != mcast::Forwarding::kEbpf || spare_program_ || spare_loading_ || shut_down_)
         return;
@@ -881,11 +956,7 @@ void MagDaemon::multicast_detached(const BindingEvent& event) {
         }
         ++counters_["multicast_downstreams_removed"];
     }
-    if (proxy.downstreams().empty()) {
-        PMIP_INFO(kMld, "[mag mcast lma=" + to_string(event.lma) + " upstream=" + it->first + "]",
-                  "last downstream gone: instance removed");
-        multicast_.erase(it);
-    }
+    drop_unused_instance(std::string(it->first));
 }
 
 // --- RFC 7161 multicast context ---------------------------------------------
@@ -1047,6 +1118,8 @@ json MagDaemon::show_counters() const {
                 {"deregistrations", c.deregistrations},
                 {"deregistration_timeouts", c.deregistration_timeouts},
                 {"data_path_errors", c.data_path_errors},
+                {"tunnels_prepared", c.tunnels_prepared},
+                {"tunnel_preparation_errors", c.tunnel_preparation_errors},
                 {"bri_received", c.bri_received},
                 {"bri_discarded", c.bri_discarded},
                 {"bindings_revoked", c.bindings_revoked},

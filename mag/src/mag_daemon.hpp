@@ -142,6 +142,8 @@ class MagDaemon final : private MagObserver, private MulticastContext {
     // MagObserver
     void registered(const BindingUpdateListEntry& entry, const TunnelInfo& tunnel) override;
     void deregistered(const BindingUpdateListEntry& entry) override;
+    void tunnel_prepared(const BindingUpdateListEntry& entry, const TunnelInfo& tunnel) override;
+    void tunnel_unprepared(const BindingUpdateListEntry& entry, const TunnelInfo& tunnel) override;
     // MulticastContext (RFC 7161): the MN link's state in its proxy instance.
     std::vector<mh::ActiveMulticastSubscriptionIpv6> subscriptions(
         const BindingUpdateListEntry& entry) override;
@@ -218,6 +220,15 @@ class MagDaemon final : private MagObserver, private MulticastContext {
         std::uint32_t table = 0;
     };
     void refill_spare_program();
+    // The instance whose upstream is `tunnel_device`, created if needed;
+    // null (error logged and counted) when it cannot be.
+    McastInstance* multicast_instance(const std::string& tunnel_device, const Ipv6Address& lma);
+    // Removes the instance when nothing uses it any more (no downstream, no
+    // registration preparing its tunnel).
+    void drop_unused_instance(const std::string& tunnel_device);
+    // Registrations of multicast MNs whose first PBA is awaited, by the
+    // tunnel device prepared for it (MagObserver::tunnel_prepared).
+    std::map<std::string, unsigned> preparing_;
     // The instance `access_device` is a downstream of (one at most), or null.
     McastInstance* instance_with_downstream(const std::string& access_device);
     // Per upstream: the tunnel device to an LMA (one per LMA, or one per MN
@@ -228,6 +239,8 @@ class MagDaemon final : private MagObserver, private MulticastContext {
     // ebpf: a program loaded ahead for the next instance (refill_spare_program).
     std::optional<mcast::LoadedEbpfProgram> spare_program_;
     bool spare_loading_ = false;
+    TimerId spare_refill_timer_ = 0;
+    static constexpr Duration kSpareRefillDelay = std::chrono::milliseconds(250);
     std::thread spare_loader_;
     std::vector<std::function<void(const BindingEvent&)>> listeners_;
     std::map<std::string, std::uint64_t> counters_;

@@ -127,7 +127,43 @@ bool MagEngine::attach(int ifindex, const std::string& interface, const std::str
     entry.retransmit_timeout = config_.initial_bindack_timeout;
     send_pbu(entry, false);
     arm_retransmission(entry);
+    prepare_tunnel(entry);
     return true;
+}
+
+// While the first PBU is out, the tunnel its PBA will use is made, down, and
+// what follows the binding builds on it (the multicast proxy instance): at
+// the PBA only the device comes up and the routes go in. RFC 5213 section
+// 6.10 leaves when the tunnel is created to the implementation; down, it
+// carries nothing before the LMA accepts. Not for GRE with keys: the key we
+// send with comes in the PBA (RFC 5845 section 4).
+void MagEngine::prepare_tunnel(BindingUpdateListEntry& e) {
+    if (!config_.prepare_tunnels || e.policy.gre_keys || e.tunnel || e.prepared_tunnel)
+        return;
+    const TunnelKey key = tunnel_key(e);
+    auto prepared = tunnels_.prepare(key);
+    if (!prepared) {
+        ++counters_.tunnel_preparation_errors;
+        PMIP_WARNING(kTunnel, context(e), "tunnel not made ahead (it will be at the PBA): " +
+                                              prepared.error().what);
+        return;
+    }
+    ++counters_.tunnels_prepared;
+    e.prepared_tunnel = key;
+    if (observer_) observer_->tunnel_prepared(e, *prepared);
+}
+
+// The first answer (or giving up): the registration holds its own
+// reference by now if it was accepted; the prepared one goes, and with it
+// the device if nothing else uses it.
+void MagEngine::release_prepared_tunnel(BindingUpdateListEntry& e) {
+    if (!e.prepared_tunnel) return;
+    const TunnelKey key = *std::exchange(e.prepared_tunnel, std::nullopt);
+    if (const auto info = tunnels_.find(key); info && observer_) observer_->tunnel_unprepared(e, *info);
+    if (Status st = tunnels_.release(key); !st.ok()) {
+        ++counters_.data_path_errors;
+        PMIP_ERROR(kTunnel, context(e), "prepared tunnel not released: " + st.error().what);
+    }
 }
 
 // Section 6.9.1.1 (registration / renewal) and 6.9.1.2 (de-registration).
@@ -333,6 +369,7 @@ void MagEngine::handle_proxy_binding_acknowledgement(const Ipv6Address& source,
                      "PBA does not echo the PBU (HI/ATT/MN-LL-ID); not retrying until reset");
         cancel_timers(e);
         remove_forwarding(e);
+        release_prepared_tunnel(e);
         e.state = BulState::kDenied;
         return;
     }
@@ -412,6 +449,7 @@ void MagEngine::accepted(BindingUpdateListEntry& e, const mh::BindingAcknowledge
         e.home_network_prefixes = prefixes;
         TunnelInfo tunnel;
         if (!install_forwarding(e, tunnel)) {
+            release_prepared_tunnel(e);
             e.state = BulState::kDenied;
             PMIP_ERROR(kBul, context(e), "forwarding state not installed; no service");
             return;
@@ -425,6 +463,7 @@ void MagEngine::accepted(BindingUpdateListEntry& e, const mh::BindingAcknowledge
         const auto subscriptions = sial_accepted(e, pba);
         if (observer_) observer_->registered(e, tunnel);
         if (!subscriptions.empty()) sial_apply(e, subscriptions, "PBA");
+        release_prepared_tunnel(e);
     } else {
         e.state = BulState::kRegistered;
     }
@@ -438,6 +477,7 @@ void MagEngine::deny(BindingUpdateListEntry& e, std::uint8_t status) {
                                     " (" + std::to_string(status) + "); no service");
     cancel_timers(e);
     remove_forwarding(e);
+    release_prepared_tunnel(e);
     e.state = BulState::kDenied;
 }
 
@@ -544,6 +584,7 @@ void MagEngine::erase(EntryId id) {
     if (it == entries_.end()) return;
     cancel_timers(it->second);
     remove_forwarding(it->second);
+    release_prepared_tunnel(it->second);
     if (const auto bs = by_sequence_.find(it->second.sequence); bs != by_sequence_.end() && bs->second == id)
         by_sequence_.erase(bs);
     const auto bi = by_interface_.find(it->second.access_ifindex);
@@ -656,6 +697,7 @@ void MagEngine::handle_binding_revocation_indication(const Ipv6Address& source,
                                         "); no service on this link until the MN detaches");
         cancel_timers(e);
         remove_forwarding(e);
+        release_prepared_tunnel(e);
         e.home_network_prefixes.clear();
         e.last_status = 0;
         if (is_attached_ && is_attached_(e.access_ifindex)) {

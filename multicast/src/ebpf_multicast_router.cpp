@@ -134,16 +134,18 @@ struct LinkFacts {
     std::array<std::uint8_t, 6> mac{};
     std::uint32_t mtu = 1280;
 };
-Expected<LinkFacts> link_facts(int ifindex) {
-    char name[IF_NAMESIZE] = {};
-    if (!::if_indextoname(static_cast<unsigned>(ifindex), name))
+// `fd`: any socket for interface ioctls (the router keeps one: a socket
+// made per call costs the handover's MIF set-up a few hundred microseconds).
+Expected<LinkFacts> link_facts(int fd, int ifindex) {
+    ifreq named{};
+    named.ifr_ifindex = ifindex;
+    if (::ioctl(fd, SIOCGIFNAME, &named) != 0)
         return Error::from_errno("ifindex " + std::to_string(ifindex));
-    Fd fd(::socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0));
-    if (!fd.valid())
-        return Error::from_errno("socket for interface ioctls");
+    char name[IF_NAMESIZE] = {};
+    std::memcpy(name, named.ifr_name, IF_NAMESIZE);
     ifreq req{};
     std::memcpy(req.ifr_name, name, IF_NAMESIZE);
-    if (::ioctl(fd.get(), SIOCGIFHWADDR, &req) != 0)
+    if (::ioctl(fd, SIOCGIFHWADDR, &req) != 0)
         return Error::from_errno(std::string(name) + ": SIOCGIFHWADDR");
     LinkFacts facts;
     if (req.ifr_hwaddr.sa_family == ARPHRD_ETHER) {
@@ -152,7 +154,7 @@ Expected<LinkFacts> link_facts(int ifindex) {
     }
     ifreq mreq{};
     std::memcpy(mreq.ifr_name, name, IF_NAMESIZE);
-    if (::ioctl(fd.get(), SIOCGIFMTU, &mreq) != 0)
+    if (::ioctl(fd, SIOCGIFMTU, &mreq) != 0)
         return Error::from_errno(std::string(name) + ": SIOCGIFMTU");
     facts.mtu = static_cast<std::uint32_t>(mreq.ifr_mtu);
     return facts;
@@ -273,6 +275,9 @@ class EbpfMulticastRouter final : public MulticastRouter {
                 return fail(std::string("the object has no map ") + name, ENOENT);
             *fd = bpf_map__fd(map);
         }
+        ioctl_socket_ = Fd(::socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+        if (!ioctl_socket_.valid())
+            return fail("socket for interface ioctls", errno);
         const long page = ::sysconf(_SC_PAGESIZE);
         // An array's elements are 8-octet aligned: the pool's values are
         // 64-bit (ifindex in the low half), so slot i is at octet 8i.
@@ -309,7 +314,7 @@ class EbpfMulticastRouter final : public MulticastRouter {
             return fail(what + ": MIF in use", EADDRINUSE);
         if (attached_.contains(ifindex))
             return fail(what + ": interface already has a MIF", EADDRINUSE);
-        auto facts = link_facts(ifindex);
+        auto facts = link_facts(ioctl_socket_.get(), ifindex);
         if (!facts)
             return fail(what + ": " + facts.error().what, facts.error().code);
         pmip_mcast_iface value{};
@@ -322,16 +327,29 @@ class EbpfMulticastRouter final : public MulticastRouter {
             return fail(what + ": ifaces map update", errno);
         Attached attached;
         attached.mif = mif;
+        // The filter first: the link's clsact usually exists (magd makes
+        // its access links' at start, and a prepared tunnel's before it is
+        // up), and each netlink request costs the handover up to a
+        // millisecond. Without a clsact the attach fails; then it is made
+        // here (and removed with the MIF) and the attach tried again.
         LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = BPF_TC_INGRESS);
-        if (int rc = bpf_tc_hook_create(&hook); rc == 0) {
-            attached.created_qdisc = true;
-        } else if (rc != -EEXIST) {
-            (void)bpf_map_delete_elem(ifaces_fd_, &key);
-            return fail(what + ": clsact qdisc", -rc);
-        }
         LIBBPF_OPTS(bpf_tc_opts, opts, .prog_fd = prog_fd_, .flags = BPF_TC_F_REPLACE,
                     .handle = handle_, .priority = kFilterPriority);
-        if (int rc = bpf_tc_attach(&hook, &opts); rc != 0) {
+        int rc = bpf_tc_attach(&hook, &opts);
+        if (rc != 0) {
+            if (const int made = bpf_tc_hook_create(&hook); made == 0) {
+                attached.created_qdisc = true;
+            } else if (made != -EEXIST) {
+                (void)bpf_map_delete_elem(ifaces_fd_, &key);
+                return fail(what + ": clsact qdisc", -made);
+            }
+            if (attached.created_qdisc) {
+                LIBBPF_OPTS(bpf_tc_opts, again, .prog_fd = prog_fd_, .flags = BPF_TC_F_REPLACE,
+                            .handle = handle_, .priority = kFilterPriority);
+                rc = bpf_tc_attach(&hook, &again);
+            }
+        }
+        if (rc != 0) {
             if (attached.created_qdisc) {
                 hook.attach_point = static_cast<bpf_tc_attach_point>(BPF_TC_INGRESS | BPF_TC_EGRESS);
                 (void)bpf_tc_hook_destroy(&hook);
@@ -573,6 +591,7 @@ class EbpfMulticastRouter final : public MulticastRouter {
     OutputPool pool_;
     std::vector<int> mif_ifindex_;             // MIF -> ifindex (0: free)
     std::unordered_map<int, Attached> attached_;  // by ifindex
+    Fd ioctl_socket_;                              // link_facts
     std::unordered_map<pmip_mcast_key, Installed, KeyHash, KeyEqual> entries_;
     std::vector<std::uint32_t> scratch_;
     std::uint64_t reports_unknown_interface_ = 0;

@@ -288,11 +288,14 @@ void MembershipDatabase::set_member(InterfaceId downstream, const Ipv6Address& g
     }
     if (entry.members.empty())
         groups_.erase(git);
+    // Forwarding first: with a context transfer (RFC 7161) the LMA already
+    // sends the group, and the upstream's join and report (hundreds of
+    // microseconds) need not come before the first packet goes out.
+    output_.downstream_forwarding_changed(group, downstream);
     if (previous) {
         ++counters_.upstream_changes;
         output_.upstream_membership_changed(group, *previous, merged);
     }
-    output_.downstream_forwarding_changed(group, downstream);
 }
 
 MembershipState MembershipDatabase::upstream_state(const Ipv6Address& group) const {

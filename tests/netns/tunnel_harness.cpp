@@ -186,7 +186,8 @@ nlohmann::json counters_json(const RefCountingTunnelManager& manager,
             {"tx_packets", c.tx_packets},         {"tx_bytes", c.tx_bytes},
             {"rx_packets", c.rx_packets},         {"rx_bytes", c.rx_bytes},
             {"drop_too_big", c.drop_too_big},     {"drop_link_local", c.drop_link_local},
-            {"drop_malformed", c.drop_malformed}, {"drop_send_error", c.drop_send_error}};
+            {"drop_malformed", c.drop_malformed}, {"drop_send_error", c.drop_send_error},
+             {"drop_not_up", c.drop_not_up}};
     }
     return out;
 }

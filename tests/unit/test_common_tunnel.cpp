@@ -138,6 +138,60 @@ TEST_CASE("tunnel acquired twice is created once and shared", "[tunnel][manager]
     CHECK(f.manager->tunnels().size() == 1);
 }
 
+TEST_CASE("a prepared tunnel is made down and comes up with its first acquire", "[tunnel][manager][prepare]") {
+    ManagerFixture f;
+    const auto key = ip6ip6_key();
+    auto prepared = f.manager->prepare(key);
+    REQUIRE(prepared.ok());
+    CHECK_FALSE(prepared->up);
+    CHECK(prepared->references == 1);
+    CHECK(f.fake->down.contains(prepared->name));
+    // A second preparer shares it, still down.
+    REQUIRE(f.manager->prepare(key).ok());
+    CHECK(f.fake->down.contains(prepared->name));
+    auto acquired = f.manager->acquire(key);
+    REQUIRE(acquired.ok());
+    CHECK(acquired->up);
+    CHECK(acquired->references == 3);
+    CHECK_FALSE(f.fake->down.contains(prepared->name));
+    // Preparing an up tunnel leaves it up; releases count as any other.
+    REQUIRE(f.manager->prepare(key).ok());
+    CHECK(f.manager->find(key)->up);
+    for (int i = 0; i < 3; ++i) REQUIRE(f.manager->release(key).ok());
+    CHECK(f.fake->devices.contains(prepared->name));
+    REQUIRE(f.manager->release(key).ok());
+    CHECK_FALSE(f.fake->devices.contains(prepared->name));
+    CHECK(f.fake->calls == std::vector<std::string>{"create " + prepared->name + " down",
+                                                    "up " + prepared->name,
+                                                    "destroy " + prepared->name});
+}
+
+TEST_CASE("a prepared tunnel released unused is deleted without coming up", "[tunnel][manager][prepare]") {
+    ManagerFixture f;
+    const auto key = ip6ip6_key();
+    const auto name = f.manager->prepare(key)->name;
+    REQUIRE(f.manager->release(key).ok());
+    CHECK(f.fake->calls == std::vector<std::string>{"create " + name + " down", "destroy " + name});
+    CHECK(f.manager->tunnels().empty());
+}
+
+TEST_CASE("a prepared tunnel that cannot come up fails the acquire and keeps its references",
+          "[tunnel][manager][prepare]") {
+    ManagerFixture f;
+    const auto key = ip6ip6_key();
+    const auto name = f.manager->prepare(key)->name;
+    f.fake->fail_bring_up = Error{EPERM, "refused"};
+    auto acquired = f.manager->acquire(key);
+    REQUIRE_FALSE(acquired.ok());
+    CHECK(acquired.error().what.find("bringing up prepared tunnel " + name) != std::string::npos);
+    CHECK(acquired.error().what.find("refused") != std::string::npos);
+    CHECK(f.manager->find(key)->references == 1);
+    CHECK_FALSE(f.manager->find(key)->up);
+    f.fake->fail_bring_up.reset();
+    REQUIRE(f.manager->acquire(key).ok());
+    CHECK(f.manager->find(key)->up);
+}
+
 TEST_CASE("tunnel is deleted at the last release when there is no delay", "[tunnel][manager]") {
     ManagerFixture f;
     const auto key = ip6ip6_key();

@@ -77,6 +77,16 @@ struct Fixture : MagObserver {
     void deregistered(const BindingUpdateListEntry& e) override {
         events.push_back("deregistered " + e.access_interface);
     }
+    // With the number of binding events seen by then (the order of the two).
+    std::vector<std::string> prepare_events;
+    void tunnel_prepared(const BindingUpdateListEntry& e, const TunnelInfo& t) override {
+        prepare_events.push_back("prepared " + e.access_interface + " " + t.name + (t.up ? " up" : " down") +
+                                 " after " + std::to_string(events.size()));
+    }
+    void tunnel_unprepared(const BindingUpdateListEntry& e, const TunnelInfo& t) override {
+        prepare_events.push_back("unprepared " + e.access_interface + " " + t.name + (t.up ? " up" : " down") +
+                                 " after " + std::to_string(events.size()));
+    }
     void advance(Duration d) {
         clock.advance(d);
         timers.run_due();
@@ -618,4 +628,124 @@ TEST_CASE("MAG: a policy change of the multicast channels or admission only is a
     CHECK_FALSE(f.engine->update_policy_in_place(id, other));
     CHECK(f.entry().policy.lifetime == 100);
     CHECK_FALSE(f.engine->update_policy_in_place(id + 1000, channels));
+}
+
+// --- the tunnel made while the first PBU is out (magd [tunnel] prepare) ----
+
+TEST_CASE("The tunnel is made down while the first PBU is out and comes up at the PBA", "[mag][prepare]") {
+    Fixture f;
+    REQUIRE(f.attach());
+    REQUIRE(f.tunnels->tunnels().size() == 1);
+    const TunnelInfo t = f.tunnels->tunnels().front();
+    CHECK_FALSE(t.up);
+    CHECK(f.backend->down.contains(t.name));
+    CHECK(f.routes.routes.empty());  // nothing routed into it before the PBA
+    CHECK(f.prepare_events == std::vector<std::string>{"prepared veth7 " + t.name + " down after 0"});
+    CHECK(f.events.empty());
+    CHECK(f.engine->counters().tunnels_prepared == 1);
+    f.engine->handle_proxy_binding_acknowledgement(kLma, f.pba());
+    REQUIRE(f.entry().state == BulState::kRegistered);
+    // The observer sees the binding first (it builds on the prepared
+    // tunnel), then the prepared reference goes: the binding holds its own.
+    CHECK(f.events == std::vector<std::string>{"registered veth7 " + t.name});
+    CHECK(f.prepare_events == std::vector<std::string>{"prepared veth7 " + t.name + " down after 0",
+                                                       "unprepared veth7 " + t.name + " up after 1"});
+    REQUIRE(f.tunnels->tunnels().size() == 1);
+    CHECK(f.tunnels->tunnels().front().up);
+    CHECK(f.tunnels->tunnels().front().references == 1);
+    CHECK(f.backend->calls == std::vector<std::string>{"create " + t.name + " down", "up " + t.name});
+    // De-registration: the device goes with the binding's reference.
+    f.attached_links.clear();
+    f.engine->detach(7);
+    CHECK(f.tunnels->tunnels().empty());
+}
+
+TEST_CASE("A prepared tunnel goes when the registration is rejected, given up or the MN leaves",
+          "[mag][prepare]") {
+    SECTION("rejected") {
+        Fixture f;
+        REQUIRE(f.attach());
+        f.engine->handle_proxy_binding_acknowledgement(kLma, f.pba(mh::status::kAdministrativelyProhibited));
+        CHECK(f.tunnels->tunnels().empty());
+        REQUIRE(f.prepare_events.size() == 2);
+        CHECK(f.prepare_events.back().starts_with("unprepared veth7 "));
+        CHECK(f.prepare_events.back().ends_with(" down after 0"));
+        CHECK(f.events.empty());
+    }
+    SECTION("the MN left while registering") {
+        Fixture f;
+        REQUIRE(f.attach());
+        f.attached_links.clear();
+        f.advance(2s);  // the retransmission finds it gone
+        CHECK(f.engine->entries().empty());
+        CHECK(f.tunnels->tunnels().empty());
+    }
+    SECTION("detached before the first PBA") {
+        Fixture f;
+        REQUIRE(f.attach());
+        f.attached_links.clear();
+        f.engine->detach(7);
+        f.advance(2s);
+        CHECK(f.tunnels->tunnels().empty());
+        CHECK(f.backend->devices.empty());
+    }
+    SECTION("a PBA that does not echo the PBU") {
+        Fixture f;
+        REQUIRE(f.attach());
+        auto a = f.pba();
+        for (auto& o : a.options)
+            if (auto* hi = std::get_if<mh::HandoffIndicator>(&o)) hi->value = 2;
+        f.engine->handle_proxy_binding_acknowledgement(kLma, a);
+        CHECK(f.tunnels->tunnels().empty());
+    }
+}
+
+TEST_CASE("Two MNs of one LMA prepare one tunnel, and one refused leaves it to the other", "[mag][prepare]") {
+    Fixture f;
+    f.policies.policies["\x02\x11\x22\x33\x44\x66"] = f.policies.policies[kMac];
+    f.policies.policies["\x02\x11\x22\x33\x44\x66"].mn_identifier = "mn2@example.org";
+    REQUIRE(f.attach(7));
+    const std::uint16_t first = f.sent.back().pbu.sequence;
+    auto pba_first = f.pba();
+    f.attached_links.insert(8);
+    REQUIRE(f.engine->attach(8, "veth8", "\x02\x11\x22\x33\x44\x66"));
+    REQUIRE(f.tunnels->tunnels().size() == 1);
+    CHECK(f.tunnels->tunnels().front().references == 2);
+    // The second is refused: the tunnel stays, down, for the first.
+    f.engine->handle_proxy_binding_acknowledgement(kLma, f.pba(mh::status::kAdministrativelyProhibited));
+    REQUIRE(f.tunnels->tunnels().size() == 1);
+    CHECK_FALSE(f.tunnels->tunnels().front().up);
+    CHECK(pba_first.sequence == first);
+    f.engine->handle_proxy_binding_acknowledgement(kLma, pba_first);
+    REQUIRE(f.tunnels->tunnels().size() == 1);
+    CHECK(f.tunnels->tunnels().front().up);
+    CHECK(f.tunnels->tunnels().front().references == 1);
+}
+
+TEST_CASE("No tunnel is prepared with GRE keys (the LMA's key comes in the PBA) or when disabled",
+          "[mag][prepare]") {
+    Fixture keyed;
+    keyed.policies.policies[kMac].gre_keys = true;
+    REQUIRE(keyed.attach());
+    CHECK(keyed.tunnels->tunnels().empty());
+    CHECK(keyed.engine->counters().tunnels_prepared == 0);
+    Fixture off([](MagConfig& c) { c.prepare_tunnels = false; });
+    REQUIRE(off.attach());
+    CHECK(off.tunnels->tunnels().empty());
+    off.engine->handle_proxy_binding_acknowledgement(kLma, off.pba());
+    REQUIRE(off.tunnels->tunnels().size() == 1);
+    CHECK(off.backend->calls.front().find(" down") == std::string::npos);
+}
+
+TEST_CASE("A tunnel that cannot be prepared is made at the PBA, counted", "[mag][prepare]") {
+    Fixture f;
+    f.backend->fail_create = Error{EPERM, "no"};
+    REQUIRE(f.attach());
+    CHECK(f.engine->counters().tunnel_preparation_errors == 1);
+    CHECK(f.tunnels->tunnels().empty());
+    f.backend->fail_create.reset();
+    f.engine->handle_proxy_binding_acknowledgement(kLma, f.pba());
+    CHECK(f.entry().state == BulState::kRegistered);
+    REQUIRE(f.tunnels->tunnels().size() == 1);
+    CHECK(f.tunnels->tunnels().front().up);
 }

@@ -9,7 +9,8 @@
 # each stream, packets lost.
 #
 #   sudo bash tools/bench/bench_handover.sh BUILD_DIR [HANDOVERS=20] [MODES="off sial"]
-#                                            (MODES: any of off sial profile)
+#                                            (MODES: any of off sial profile,
+#                                             each optionally with -late)
 #
 # MODES: the multicast context transfer (RFC 7161) of the daemons, one run
 # each on a fresh testbed (PMIP_TESTBED_SIAL): off (the MN's report after the
@@ -18,7 +19,10 @@
 # transfer off; the MN's policy profile lists the channel (2001:db8:200::2,
 # ff3e::4242:1), so each new MAG joins it at the PBA without waiting for the
 # MN, README "Multicast from the MN's policy profile"). With one mode the
-# JSON is that run's; with several, {"off": {...}, "sial": {...}}.
+# JSON is that run's; with several, {"off": {...}, "sial": {...}}. A mode
+# with -late (e.g. sial-late) runs magd with [tunnel] prepare = no: the
+# tunnel and the multicast instance made at the PBA, not while the PBU is
+# out (PMIP_TESTBED_PREPARE).
 #
 # Bounded: about 3 s per handover plus 15 s of set-up, per mode. Root.
 set -u
@@ -35,10 +39,11 @@ trap '$TB down $NAME 2>/dev/null; [[ -n ${KEEP_WORK:-} ]] || rm -rf "$WORK"' EXI
 [[ $(id -u) -eq 0 ]] || { echo "bench_handover: needs root" >&2; exit 1; }
 
 run_mode() {  # run_mode MODE: one testbed, N handovers, $WORK/result-MODE.json
-    local MODE=$1
+    local MODE=${1%-late} prepare=yes
+    [[ $1 == *-late ]] && prepare=no
     local sial=$MODE
     [[ $MODE == profile ]] && sial=off
-    PMIP_TESTBED_SIAL=$sial $TB up "$NAME" "$BUILD" 1 multicast >/dev/null || exit 1
+    PMIP_TESTBED_PREPARE=$prepare PMIP_TESTBED_SIAL=$sial $TB up "$NAME" "$BUILD" 1 multicast >/dev/null || exit 1
     if [[ $MODE == profile ]]; then
         python3 - "/run/pmip-testbed/$NAME/magd-policy.json" <<'PY_END'
 import json, sys
@@ -76,7 +81,7 @@ PY_END
         sleep 1.5
     done
     wait $SU $SM $RU $RM
-    /usr/bin/python3 - "$WORK" "$N" >"$WORK/result-$MODE.json" <<'PY_END'
+    /usr/bin/python3 - "$WORK" "$N" >"$WORK/result-$1.json" <<'PY_END'
 import json, statistics, sys
 work, n = sys.argv[1], int(sys.argv[2])
 moves = [float(x) for x in open(f"{work}/moves").read().split()]
@@ -102,7 +107,7 @@ PY_END
 }
 
 for mode in $MODES; do
-    [[ $mode =~ ^(off|sial|profile)$ ]] || { echo "bench_handover: mode \"$mode\" is not off|sial|profile" >&2; exit 1; }
+    [[ $mode =~ ^(off|sial|profile)(-late)?$ ]] || { echo "bench_handover: mode \"$mode\" is not off|sial|profile[-late]" >&2; exit 1; }
     run_mode "$mode" || exit 1
     : >"$WORK/moves"
 done

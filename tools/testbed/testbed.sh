@@ -44,7 +44,9 @@
 # $PMIP_TESTBED_SIAL = sial (default) or off, in every daemon ([multicast]
 # context-transfer in magd, [sial] enabled in lmad). Tunnel devices kept
 # after their last binding: $PMIP_TESTBED_TUNNEL_DELETE_DELAY_MS ([tunnel]
-# delete-delay-ms in every daemon; default 0, the daemons' default). State (configs, logs, control sockets, pids)
+# delete-delay-ms in every daemon; default 0, the daemons' default). Tunnels
+# made while the first PBU is out: $PMIP_TESTBED_PREPARE = yes (default, the
+# daemon's) or no (magd [tunnel] prepare). State (configs, logs, control sockets, pids)
 # lives in /run/pmip-testbed/NAME; `down` removes it and every namespace even
 # when `up` failed half-way. Needs root.
 set -u
@@ -129,6 +131,8 @@ up() {
     local tunnels=${PMIP_TESTBED_TUNNELS:-userspace} sial=${PMIP_TESTBED_SIAL:-sial}
     [[ $sial =~ ^(sial|off)$ ]] || die "PMIP_TESTBED_SIAL: sial or off, not \"$sial\""
     local delete_delay=${PMIP_TESTBED_TUNNEL_DELETE_DELAY_MS:-0}
+    local prepare=${PMIP_TESTBED_PREPARE:-yes}
+    [[ $prepare =~ ^(yes|no)$ ]] || die "PMIP_TESTBED_PREPARE: yes or no, not \"$prepare\""
     [[ $delete_delay =~ ^[0-9]+$ ]] || die "PMIP_TESTBED_TUNNEL_DELETE_DELAY_MS: milliseconds, not \"$delete_delay\""
     [[ $forwarding =~ ^(auto|ebpf|kernel)$ ]] || die "PMIP_TESTBED_FORWARDING: auto, ebpf or kernel, not \"$forwarding\""
     [[ $tunnels =~ ^(auto|kernel|userspace)$ ]] || die "PMIP_TESTBED_TUNNELS: auto, kernel or userspace, not \"$tunnels\""
@@ -285,6 +289,7 @@ store = $dir/magd-policy.json
 [tunnel]
 backend = $tunnels
 delete-delay-ms = $delete_delay
+prepare = $prepare
 [control]
 socket = $dir/magd$i.sock
 [multicast]

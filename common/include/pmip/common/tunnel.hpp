@@ -26,6 +26,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -58,6 +59,7 @@ struct TunnelCounters {
     std::uint64_t drop_link_local = 0;   // link-local source, not MLD/ND control
     std::uint64_t drop_malformed = 0;
     std::uint64_t drop_send_error = 0;
+    std::uint64_t drop_not_up = 0;       // arrived while the device was prepared, not yet up
 };
 
 struct TunnelInfo {
@@ -67,6 +69,7 @@ struct TunnelInfo {
     unsigned mtu = 0;
     unsigned references = 0;
     bool pending_delete = false;  // last reference released, delay running
+    bool up = true;               // false: prepared (made ahead, down) and not yet acquired
     std::string backend;          // "kernel" | "userspace" | "fake"
 };
 
@@ -95,9 +98,11 @@ class TunnelBackend {
 public:
     virtual ~TunnelBackend() = default;
     virtual std::string_view name() const = 0;  // "kernel" | "userspace" | "fake"
-    // Creates and brings up the device; returns its ifindex.
+    // Creates the device, up or (a tunnel made ahead of its PBA) down;
+    // returns its ifindex. A device that is down neither sends nor delivers.
     virtual Expected<int> create(const TunnelKey& key, const std::string& device_name,
-                                 const TunnelOptions& options) = 0;
+                                 const TunnelOptions& options, bool up) = 0;
+    virtual Status bring_up(const TunnelKey& key, const std::string& device_name) = 0;
     virtual Status destroy(const TunnelKey& key, const std::string& device_name) = 0;
     // Deletes devices whose name starts with "<prefix>6-" or "<prefix>g-"
     // (left by a crashed run). Returns how many.
@@ -111,7 +116,12 @@ public:
 class TunnelManager {
 public:
     virtual ~TunnelManager() = default;
+    // A reference to the tunnel for forwarding: created (or brought up) now.
     virtual Expected<TunnelInfo> acquire(const TunnelKey& key) = 0;
+    // A reference to the tunnel made ahead of its use (a MAG while its PBU is
+    // out): created down, so nothing flows before acquire() brings it up;
+    // released like any other reference.
+    virtual Expected<TunnelInfo> prepare(const TunnelKey& key) = 0;
     virtual Status release(const TunnelKey& key) = 0;
     virtual std::vector<TunnelInfo> tunnels() const = 0;
     virtual std::optional<TunnelInfo> find(const TunnelKey& key) const = 0;
@@ -128,6 +138,7 @@ public:
     ~RefCountingTunnelManager() override;
 
     Expected<TunnelInfo> acquire(const TunnelKey& key) override;
+    Expected<TunnelInfo> prepare(const TunnelKey& key) override;
     Status release(const TunnelKey& key) override;
     std::vector<TunnelInfo> tunnels() const override;
     std::optional<TunnelInfo> find(const TunnelKey& key) const override;
@@ -137,6 +148,8 @@ public:
     TunnelBackend& backend() { return *backend_; }
 
 private:
+    Expected<TunnelInfo> reference(const TunnelKey& key, bool up);
+
     struct Entry {
         TunnelInfo info;
         TimerId delete_timer = 0;
@@ -170,13 +183,16 @@ class FakeTunnelBackend final : public TunnelBackend {
 public:
     std::string_view name() const override { return "fake"; }
     Expected<int> create(const TunnelKey& key, const std::string& device_name,
-                         const TunnelOptions& options) override;
+                         const TunnelOptions& options, bool up) override;
+    Status bring_up(const TunnelKey& key, const std::string& device_name) override;
     Status destroy(const TunnelKey& key, const std::string& device_name) override;
     Expected<std::size_t> remove_stale(const std::string& prefix) override;
 
     std::map<std::string, TunnelKey> devices;  // what exists now, by name
-    std::vector<std::string> calls;            // "create pm6-..", "destroy pm6-.."
+    std::set<std::string> down;                // created down, not yet brought up
+    std::vector<std::string> calls;            // "create pm6-..", "create pm6-.. down", "up pm6-..", "destroy pm6-.."
     std::optional<Error> fail_create;
+    std::optional<Error> fail_bring_up;
     int next_ifindex = 1000;
 };
 

@@ -144,6 +144,7 @@ struct BindingUpdateListEntry {
     std::optional<std::uint32_t> uplink_key;    // chosen by the LMA
     std::optional<std::uint32_t> downlink_key;  // chosen by us
     std::optional<TunnelKey> tunnel;            // when forwarding state is installed
+    std::optional<TunnelKey> prepared_tunnel;   // made ahead while the first PBU is out
     Duration retransmit_timeout{};
     unsigned transmissions = 0;  // PBUs sent for the current request
     bool reasserted_after_157 = false;  // the current request was re-sent at once after a 157
@@ -182,6 +183,14 @@ public:
     virtual void registered(const BindingUpdateListEntry& entry, const TunnelInfo& tunnel) = 0;
     // Forwarding state removed (de-registration, denial, lifetime end, shutdown).
     virtual void deregistered(const BindingUpdateListEntry& entry) = 0;
+    // The tunnel the first PBA will use, made (down) while the PBU is out
+    // (MagConfig::prepare_tunnels): what follows a binding may build on it
+    // now (the MLD proxy instance whose upstream it is) instead of after
+    // the PBA.
+    virtual void tunnel_prepared(const BindingUpdateListEntry& /*entry*/, const TunnelInfo& /*tunnel*/) {}
+    // The registration that prepared it is answered or given up; the
+    // engine's reference goes right after (a registered binding holds its own).
+    virtual void tunnel_unprepared(const BindingUpdateListEntry& /*entry*/, const TunnelInfo& /*tunnel*/) {}
 };
 
 struct MagConfig {
@@ -203,6 +212,8 @@ struct MagConfig {
     std::uint32_t lma_table_base = 1000;  // per-LMA tables: base, base+1, ...
     std::uint32_t rule_priority = 1000;
     std::uint32_t route_metric = 1024;
+    // Tunnel made ahead of the first PBA (magd [tunnel] prepare).
+    bool prepare_tunnels = true;
     // RFC 7161 (magd [multicast] context-transfer).
     bool multicast_context_transfer = true;
     // Our Subscription Query to the LMA: it answers when its own query to
@@ -228,6 +239,8 @@ struct MagCounters {
     std::uint64_t deregistrations = 0;
     std::uint64_t deregistration_timeouts = 0;
     std::uint64_t data_path_errors = 0;
+    std::uint64_t tunnels_prepared = 0;        // made (down) while a first PBU was out
+    std::uint64_t tunnel_preparation_errors = 0;  // not made ahead: made at the PBA instead
     std::uint64_t bri_received = 0;
     std::uint64_t bri_discarded = 0;           // non-unicast source [RFC 5846 section 6.1.2]
     std::uint64_t bindings_revoked = 0;
@@ -312,6 +325,8 @@ private:
     void deny(BindingUpdateListEntry& e, std::uint8_t status);
     bool install_forwarding(BindingUpdateListEntry& e, TunnelInfo& tunnel);
     void remove_forwarding(BindingUpdateListEntry& e);
+    void prepare_tunnel(BindingUpdateListEntry& e);
+    void release_prepared_tunnel(BindingUpdateListEntry& e);
     void erase(EntryId id);
     void cancel_timers(BindingUpdateListEntry& e);
     std::uint32_t table_for(const Ipv6Address& lma);
