@@ -709,7 +709,9 @@ void MagDaemon::multicast_attached(const BindingEvent& event) {
     if (early)
         captured = std::exchange(link->captured, {});
     mcast::KernelProxy* proxy = add_multicast_downstream(event, early);
-    if (proxy != nullptr)
+    // A new downstream has no profile state yet: an empty profile is nothing
+    // to do (and on a handover's path).
+    if (proxy != nullptr && (!event.multicast_channels.empty() || event.multicast_admission != MulticastAdmission{}))
         apply_profile(*proxy, event.access_device, event.multicast_channels, event.multicast_admission);
     if (proxy == nullptr || !early) {
         if (link)
