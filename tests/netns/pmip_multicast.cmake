@@ -33,3 +33,16 @@ set_tests_properties(netns_pmip_profile_multicast PROPERTIES SKIP_RETURN_CODE 77
 add_test(NAME netns_pmip_multicast_gre_keys
   COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/test_pmip_multicast_gre_keys.sh ${CMAKE_BINARY_DIR})
 set_tests_properties(netns_pmip_multicast_gre_keys PROPERTIES SKIP_RETURN_CODE 77 LABELS netns TIMEOUT 240)
+
+# The tunnel and the proxy instance made while the first PBU is out (issue 17).
+add_test(NAME netns_pmip_prepared_tunnel
+  COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/test_pmip_prepared_tunnel.sh ${CMAKE_BINARY_DIR})
+set_tests_properties(netns_pmip_prepared_tunnel PROPERTIES SKIP_RETURN_CODE 77 LABELS netns TIMEOUT 240)
+# The same with kernel tunnels (ip6tnl made down, brought up by netlink):
+# skipped where the kernel has no ip6tnl; runs in the stock-kernel VM
+# (tests/vm, vm_kernel_tunnels).
+add_test(NAME netns_pmip_prepared_tunnel_kernel
+  COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/test_pmip_prepared_tunnel.sh ${CMAKE_BINARY_DIR})
+set_tests_properties(netns_pmip_prepared_tunnel_kernel PROPERTIES SKIP_RETURN_CODE 77
+  LABELS "netns;kernel-tunnels" TIMEOUT 240
+  ENVIRONMENT "PMIP_TESTBED_TUNNELS=kernel;PMIP_TEST_NEEDS_KERNEL_TUNNELS=1")

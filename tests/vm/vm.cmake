@@ -24,7 +24,8 @@ set_tests_properties(vm_runner PROPERTIES SKIP_RETURN_CODE 77 LABELS vm RUN_SERI
 # (ebpf) passes there, in vm_multicast.
 add_test(NAME vm_kernel_tunnels
   COMMAND bash ${PMIP_VM_BATCH} ${CMAKE_BINARY_DIR} 1200
-          netns_kernel_tunnels netns_netlink netns_netlink_ip6mr netns_pmip_e2e_auto)
+          netns_kernel_tunnels netns_netlink netns_netlink_ip6mr netns_pmip_e2e_auto
+          netns_pmip_prepared_tunnel_kernel)
 set_tests_properties(vm_kernel_tunnels PROPERTIES SKIP_RETURN_CODE 77 LABELS vm RUN_SERIAL TRUE TIMEOUT 1300)
 
 # Multicast: the MLD proxy with the kernel (ip6mr) and the ebpf backend, and
