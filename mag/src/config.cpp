@@ -501,8 +501,9 @@ CONFIGURATION KEYS (section.key = default)
         Make the tunnel to the LMA, down, when an MN's first PBU goes out,
         with the multicast proxy instance whose upstream it is, and bring it
         up at the PBA: the handover's set-up (milliseconds) overlaps the
-        LMA's answer instead of following it. Not done for GRE with keys
-        (the LMA's key comes in the PBA). false: made at the PBA.
+        LMA's answer instead of following it. ip6ip6 tunnels only (with
+        GRE the keys come in the PBA and the LMA may decline GRE). false:
+        made at the PBA.
     heartbeat.interval-s = 60
         HEARTBEAT_INTERVAL towards LMAs with bindings; 0 disables them.
     heartbeat.missing-allowed = 3

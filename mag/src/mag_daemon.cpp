@@ -846,8 +846,7 @@ void MagDaemon::drop_unused_instance(const std::string& tunnel_device) {
 void MagDaemon::tunnel_prepared(const BindingUpdateListEntry& e, const TunnelInfo& tunnel) {
     if (!config_.multicast.enabled || !e.policy.multicast)
         return;
-    ++preparing_[tunnel.name];
-    if (forwarding_ == mcast::Forwarding::kEbpf && !tunnel.up) {
+    if (++preparing_[tunnel.name] == 1 && forwarding_ == mcast::Forwarding::kEbpf && !tunnel.up) {
         if (auto made = mcast::ensure_clsact(tunnel.ifindex); !made)
             PMIP_WARNING(kMld, "[mag mcast upstream=" + tunnel.name + "]",
                          "clsact on the prepared tunnel: " + made.error().what +
@@ -870,6 +869,12 @@ void MagDaemon::tunnel_unprepared(const BindingUpdateListEntry& e, const TunnelI
     if (--it->second == 0)
         preparing_.erase(it);
     drop_unused_instance(tunnel.name);
+    // The registration is answered: a spare forwarding program used for it
+    // is loaded again now rather than at the end of kSpareRefillDelay.
+    if (spare_refill_timer_) {
+        loop_.cancel_timer(std::exchange(spare_refill_timer_, 0));
+        refill_spare_program();
+    }
 }
 
 // The MN's multicast profile on its link. Network-initiated service

@@ -2,6 +2,7 @@
 #include "pmip/mag/mag_engine.hpp"
 
 #include <algorithm>
+#include <utility>
 
 #include "pmip/common/log.hpp"
 #include "pmip/mh/codec.hpp"
@@ -127,7 +128,15 @@ bool MagEngine::attach(int ifindex, const std::string& interface, const std::str
     entry.retransmit_timeout = config_.initial_bindack_timeout;
     send_pbu(entry, false);
     arm_retransmission(entry);
-    prepare_tunnel(entry);
+    // Right after this call, not in it: the caller's own work for the
+    // attach (magd's early General Query, PROTOCOL.md 6.2 step 3) goes first.
+    if (config_.prepare_tunnels)
+        entry.prepare_timer = timers_.start_timer(Duration::zero(), [this, id] {
+            const auto it = entries_.find(id);
+            if (it == entries_.end()) return;
+            it->second.prepare_timer = 0;
+            if (it->second.state == BulState::kRegistering) prepare_tunnel(it->second);
+        });
     return true;
 }
 
@@ -135,10 +144,12 @@ bool MagEngine::attach(int ifindex, const std::string& interface, const std::str
 // what follows the binding builds on it (the multicast proxy instance): at
 // the PBA only the device comes up and the routes go in. RFC 5213 section
 // 6.10 leaves when the tunnel is created to the implementation; down, it
-// carries nothing before the LMA accepts. Not for GRE with keys: the key we
-// send with comes in the PBA (RFC 5845 section 4).
+// carries nothing before the LMA accepts. ip6ip6 only: with GRE the key we
+// send with comes in the PBA, and the LMA may decline GRE altogether (RFC
+// 5845 section 4), so the tunnel the PBA asks for is not known before it.
 void MagEngine::prepare_tunnel(BindingUpdateListEntry& e) {
-    if (!config_.prepare_tunnels || e.policy.gre_keys || e.tunnel || e.prepared_tunnel)
+    if (!config_.prepare_tunnels || e.policy.gre_keys || e.policy.tunnel_kind != TunnelKind::kIp6Ip6 ||
+        e.tunnel || e.prepared_tunnel)
         return;
     const TunnelKey key = tunnel_key(e);
     auto prepared = tunnels_.prepare(key);
@@ -311,6 +322,7 @@ void MagEngine::detach(int ifindex) {
     PMIP_INFO(kBul, context(e), "detached; de-registering");
     send_pbu(e, false);
     remove_forwarding(e);
+    release_prepared_tunnel(e);  // the MN left before the first PBA
     arm_retransmission(e);
 }
 
@@ -575,8 +587,10 @@ void MagEngine::cancel_timers(BindingUpdateListEntry& e) {
     sial_stop_query(e);
     if (e.retransmit_timer) timers_.cancel_timer(e.retransmit_timer);
     if (e.renewal_timer) timers_.cancel_timer(e.renewal_timer);
+    if (e.prepare_timer) timers_.cancel_timer(e.prepare_timer);
     e.retransmit_timer = 0;
     e.renewal_timer = 0;
+    e.prepare_timer = 0;
 }
 
 void MagEngine::erase(EntryId id) {

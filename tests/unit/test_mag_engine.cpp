@@ -635,6 +635,9 @@ TEST_CASE("MAG: a policy change of the multicast channels or admission only is a
 TEST_CASE("The tunnel is made down while the first PBU is out and comes up at the PBA", "[mag][prepare]") {
     Fixture f;
     REQUIRE(f.attach());
+    // Right after the attach call (magd's early query goes first), not in it.
+    CHECK(f.tunnels->tunnels().empty());
+    f.timers.run_due();
     REQUIRE(f.tunnels->tunnels().size() == 1);
     const TunnelInfo t = f.tunnels->tunnels().front();
     CHECK_FALSE(t.up);
@@ -665,6 +668,8 @@ TEST_CASE("A prepared tunnel goes when the registration is rejected, given up or
     SECTION("rejected") {
         Fixture f;
         REQUIRE(f.attach());
+        f.timers.run_due();
+        REQUIRE(f.tunnels->tunnels().size() == 1);
         f.engine->handle_proxy_binding_acknowledgement(kLma, f.pba(mh::status::kAdministrativelyProhibited));
         CHECK(f.tunnels->tunnels().empty());
         REQUIRE(f.prepare_events.size() == 2);
@@ -675,6 +680,8 @@ TEST_CASE("A prepared tunnel goes when the registration is rejected, given up or
     SECTION("the MN left while registering") {
         Fixture f;
         REQUIRE(f.attach());
+        f.timers.run_due();
+        REQUIRE(f.tunnels->tunnels().size() == 1);
         f.attached_links.clear();
         f.advance(2s);  // the retransmission finds it gone
         CHECK(f.engine->entries().empty());
@@ -683,15 +690,28 @@ TEST_CASE("A prepared tunnel goes when the registration is rejected, given up or
     SECTION("detached before the first PBA") {
         Fixture f;
         REQUIRE(f.attach());
+        f.timers.run_due();
+        REQUIRE(f.tunnels->tunnels().size() == 1);
+        f.attached_links.clear();
+        f.engine->detach(7);  // a de-registration goes out; the tunnel goes now, not with its answer
+        CHECK(f.tunnels->tunnels().empty());
+        CHECK(f.backend->devices.empty());
+        CHECK(f.prepare_events.size() == 2);
+    }
+    SECTION("detached before the preparation ran") {
+        Fixture f;
+        REQUIRE(f.attach());
         f.attached_links.clear();
         f.engine->detach(7);
         f.advance(2s);
-        CHECK(f.tunnels->tunnels().empty());
-        CHECK(f.backend->devices.empty());
+        CHECK(f.backend->calls.empty());
+        CHECK(f.prepare_events.empty());
     }
     SECTION("a PBA that does not echo the PBU") {
         Fixture f;
         REQUIRE(f.attach());
+        f.timers.run_due();
+        REQUIRE(f.tunnels->tunnels().size() == 1);
         auto a = f.pba();
         for (auto& o : a.options)
             if (auto* hi = std::get_if<mh::HandoffIndicator>(&o)) hi->value = 2;
@@ -705,32 +725,38 @@ TEST_CASE("Two MNs of one LMA prepare one tunnel, and one refused leaves it to t
     f.policies.policies["\x02\x11\x22\x33\x44\x66"] = f.policies.policies[kMac];
     f.policies.policies["\x02\x11\x22\x33\x44\x66"].mn_identifier = "mn2@example.org";
     REQUIRE(f.attach(7));
-    const std::uint16_t first = f.sent.back().pbu.sequence;
     auto pba_first = f.pba();
     f.attached_links.insert(8);
     REQUIRE(f.engine->attach(8, "veth8", "\x02\x11\x22\x33\x44\x66"));
+    f.timers.run_due();
     REQUIRE(f.tunnels->tunnels().size() == 1);
     CHECK(f.tunnels->tunnels().front().references == 2);
     // The second is refused: the tunnel stays, down, for the first.
     f.engine->handle_proxy_binding_acknowledgement(kLma, f.pba(mh::status::kAdministrativelyProhibited));
     REQUIRE(f.tunnels->tunnels().size() == 1);
     CHECK_FALSE(f.tunnels->tunnels().front().up);
-    CHECK(pba_first.sequence == first);
     f.engine->handle_proxy_binding_acknowledgement(kLma, pba_first);
     REQUIRE(f.tunnels->tunnels().size() == 1);
     CHECK(f.tunnels->tunnels().front().up);
     CHECK(f.tunnels->tunnels().front().references == 1);
 }
 
-TEST_CASE("No tunnel is prepared with GRE keys (the LMA's key comes in the PBA) or when disabled",
+TEST_CASE("No tunnel is prepared for GRE (keys, or the LMA may decline it: RFC 5845 section 4) or when disabled",
           "[mag][prepare]") {
     Fixture keyed;
     keyed.policies.policies[kMac].gre_keys = true;
     REQUIRE(keyed.attach());
+    keyed.timers.run_due();
     CHECK(keyed.tunnels->tunnels().empty());
     CHECK(keyed.engine->counters().tunnels_prepared == 0);
+    Fixture gre;
+    gre.policies.policies[kMac].tunnel_kind = TunnelKind::kGre;
+    REQUIRE(gre.attach());
+    gre.timers.run_due();
+    CHECK(gre.tunnels->tunnels().empty());
     Fixture off([](MagConfig& c) { c.prepare_tunnels = false; });
     REQUIRE(off.attach());
+    off.timers.run_due();
     CHECK(off.tunnels->tunnels().empty());
     off.engine->handle_proxy_binding_acknowledgement(kLma, off.pba());
     REQUIRE(off.tunnels->tunnels().size() == 1);
@@ -741,6 +767,7 @@ TEST_CASE("A tunnel that cannot be prepared is made at the PBA, counted", "[mag]
     Fixture f;
     f.backend->fail_create = Error{EPERM, "no"};
     REQUIRE(f.attach());
+    f.timers.run_due();
     CHECK(f.engine->counters().tunnel_preparation_errors == 1);
     CHECK(f.tunnels->tunnels().empty());
     f.backend->fail_create.reset();

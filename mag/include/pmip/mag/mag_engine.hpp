@@ -150,6 +150,7 @@ struct BindingUpdateListEntry {
     bool reasserted_after_157 = false;  // the current request was re-sent at once after a 157
     TimerId retransmit_timer = 0;
     TimerId renewal_timer = 0;
+    TimerId prepare_timer = 0;  // prepare_tunnel, right after attach()
     TimePoint last_sent{};
     std::uint32_t lma_table = 0;  // per-LMA routing table
     // RFC 7161.
@@ -212,7 +213,7 @@ struct MagConfig {
     std::uint32_t lma_table_base = 1000;  // per-LMA tables: base, base+1, ...
     std::uint32_t rule_priority = 1000;
     std::uint32_t route_metric = 1024;
-    // Tunnel made ahead of the first PBA (magd [tunnel] prepare).
+    // Tunnel made ahead of the first PBA (magd [tunnel] prepare; ip6ip6 only).
     bool prepare_tunnels = true;
     // RFC 7161 (magd [multicast] context-transfer).
     bool multicast_context_transfer = true;
