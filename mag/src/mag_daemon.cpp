@@ -869,12 +869,6 @@ void MagDaemon::tunnel_unprepared(const BindingUpdateListEntry& e, const TunnelI
     if (--it->second == 0)
         preparing_.erase(it);
     drop_unused_instance(tunnel.name);
-    // The registration is answered: a spare forwarding program used for it
-    // is loaded again now rather than at the end of kSpareRefillDelay.
-    if (spare_refill_timer_) {
-        loop_.cancel_timer(std::exchange(spare_refill_timer_, 0));
-        refill_spare_program();
-    }
 }
 
 // The MN's multicast profile on its link. Network-initiated service
