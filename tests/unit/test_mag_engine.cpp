@@ -116,6 +116,12 @@ struct Fixture : MagObserver {
         return a;
     }
     const BindingUpdateListEntry& entry(int ifindex = 7) { return *engine->find_by_interface(ifindex); }
+    // Attached, and the tunnel prepared right after (the engine's zero timer).
+    void attach_prepared(int ifindex = 7) {
+        REQUIRE(attach(ifindex));
+        timers.run_due();
+        REQUIRE(tunnels->tunnels().size() == 1);
+    }
 };
 
 }  // namespace
@@ -667,9 +673,7 @@ TEST_CASE("A prepared tunnel goes when the registration is rejected, given up or
           "[mag][prepare]") {
     SECTION("rejected") {
         Fixture f;
-        REQUIRE(f.attach());
-        f.timers.run_due();
-        REQUIRE(f.tunnels->tunnels().size() == 1);
+        f.attach_prepared();
         f.engine->handle_proxy_binding_acknowledgement(kLma, f.pba(mh::status::kAdministrativelyProhibited));
         CHECK(f.tunnels->tunnels().empty());
         REQUIRE(f.prepare_events.size() == 2);
@@ -679,9 +683,7 @@ TEST_CASE("A prepared tunnel goes when the registration is rejected, given up or
     }
     SECTION("the MN left while registering") {
         Fixture f;
-        REQUIRE(f.attach());
-        f.timers.run_due();
-        REQUIRE(f.tunnels->tunnels().size() == 1);
+        f.attach_prepared();
         f.attached_links.clear();
         f.advance(2s);  // the retransmission finds it gone
         CHECK(f.engine->entries().empty());
@@ -689,9 +691,7 @@ TEST_CASE("A prepared tunnel goes when the registration is rejected, given up or
     }
     SECTION("detached before the first PBA") {
         Fixture f;
-        REQUIRE(f.attach());
-        f.timers.run_due();
-        REQUIRE(f.tunnels->tunnels().size() == 1);
+        f.attach_prepared();
         f.attached_links.clear();
         f.engine->detach(7);  // a de-registration goes out; the tunnel goes now, not with its answer
         CHECK(f.tunnels->tunnels().empty());
@@ -709,9 +709,7 @@ TEST_CASE("A prepared tunnel goes when the registration is rejected, given up or
     }
     SECTION("a PBA that does not echo the PBU") {
         Fixture f;
-        REQUIRE(f.attach());
-        f.timers.run_due();
-        REQUIRE(f.tunnels->tunnels().size() == 1);
+        f.attach_prepared();
         auto a = f.pba();
         for (auto& o : a.options)
             if (auto* hi = std::get_if<mh::HandoffIndicator>(&o)) hi->value = 2;
