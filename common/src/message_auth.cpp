@@ -87,7 +87,7 @@ mh::Message MessageAuthenticator::sign(const Ipv6Address& source, const Ipv6Addr
     }
     options.push_back(mh::MobilityMessageAuthentication{
         1, sa.spi, std::vector<std::uint8_t>(mh::authentication_data_length(sa.algorithm), 0)});
-    const auto wire = mh::serialize(message);
+    const auto wire = mh::serialize(message, serialize_config_);
     const auto at = wire.empty() ? std::nullopt : mh::find_authentication_option(wire);
     const auto mac = at ? mh::compute_authentication_data(wire, *at, sa.algorithm, sa.key, source,
                                                           destination)

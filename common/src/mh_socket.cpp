@@ -182,7 +182,7 @@ bool MhSocket::send_from(int fd, const Ipv6Address& source, const Ipv6Address& d
 void MhSocket::send(const Ipv6Address& source, const Ipv6Address& destination,
                     const mh::Message& message) {
     std::array<std::uint8_t, 2048> wire{};
-    const auto written = mh::serialize(message, wire);
+    const auto written = mh::serialize(message, wire, serialize_config_);
     if (const auto* error = std::get_if<mh::SerializeError>(&written)) {
         ++counters_.tx_serialize_errors;
         PMIP_ERROR(kMh, "[lma mh peer=" + pmip::to_string(destination) + "]",

@@ -77,6 +77,9 @@ constexpr config::KeySpec kKeys[] = {
     {"multicast.query-interval-s", false},
     {"multicast.query-response-interval-ms", false},
     {"multicast.last-listener-query-interval-ms", false},
+    {"multicast.pbu-m", false},
+    {"multicast.pbu-m-flag", false},
+    {"multicast.pbu-m-option", false},
     {"policy.store", false},
     {"policy.serve-unknown", false},
     {"policy.default-tunnel", false},
@@ -355,6 +358,12 @@ void validate(Validator& v, LmadConfig& c) {
         v.number_into<std::uint32_t>("multicast.table", m.table, 1, 0xefffffff);
         mcast::read_forwarding_key(v, m.forwarding);
         mcast::read_querier_keys(v, m.querier, mcast::FastLeaveKey::kAbsent);
+        bool pbu_m = false;
+        mcast::read_pbu_m_keys(v, pbu_m, c.code_points);
+        if (pbu_m && !m.enabled)
+            v.global("multicast.pbu-m", "needs multicast.enabled = true (the anchor forwards what a PBU-M asks for)", false);
+        c.engine.pbu_m.enabled = pbu_m && m.enabled;
+        c.engine.pbu_m.flag = c.code_points.multicast_subscription_flag;
     }
 
     // [policy]
@@ -539,7 +548,15 @@ CONFIGURATION KEYS (section.key = default)
         Query Response Interval; one MAG proxy answers on each tunnel.
     multicast.last-listener-query-interval-ms = 1000
         Last Listener Query Interval (RFC 3810 9.8).
-    policy.store = (none)
+)" + mcast::pbu_m_keys_help(R"(a MAG's registration PBU with
+        the flag asks, in its multicast subscription options, for channels it
+        does not receive yet; lmad forwards them on that MAG's tunnel before
+        sending the PBA, as if the MAG had reported them (its reports must
+        confirm them, RFC 3810 timers), and lists in the PBA the records it
+        took: Current-State records (IS_IN with sources, IS_EX) of groups
+        wider than link scope, no (*, G) in the SSM range, at most 64 per PBU
+        (show counters: pbu_m). Off: the flag and the option are ignored, as a
+        standard LMA does.)") + R"(    policy.store = (none)
         JSON policy store file (mobile nodes, prefixes, tunnel kinds);
         reloaded on SIGHUP and "pmipctl reload".
     policy.serve-unknown = false

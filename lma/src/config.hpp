@@ -109,6 +109,7 @@ struct LmadConfig {
     std::vector<auth::PeerSecurity> auth;
     std::string policy_file;  // empty = no file (only serve-unknown MNs)
     LmaMulticastConfig multicast;
+    mh::ExtensionCodePoints code_points{};  // draft-asaeda ([multicast] pbu-m-flag, pbu-m-option)
     TunnelBackendChoice tunnel_backend = TunnelBackendChoice::kAuto;
     TunnelOptions tunnel;
     HeartbeatConfig heartbeat;

@@ -120,7 +120,9 @@ Status LmaDaemon::open(const LmadState& previous) {
     if (!socket)
         return socket.error();
     socket_ = std::move(*socket);
+    socket_->set_code_points(c.code_points);
     auth_ = std::make_unique<auth::MessageAuthenticator>(c.auth, loop_.clock());
+    auth_->set_code_points(c.code_points);
     transmitter_ = std::make_unique<auth::AuthenticatingTransmitter>(*auth_, *socket_);
     PMIP_INFO(kMh, kContext, "signalling authentication: " + auth::describe(c.auth));
 
@@ -130,6 +132,7 @@ Status LmaDaemon::open(const LmadState& previous) {
     rc.ordering = c.ordering;
     rc.restart_counter = state_.restart_counter;
     rc.oai_identity = c.oai_identity;
+    rc.code_points = c.code_points;
     rc.auth = auth_.get();  // no [mags] auth: every MAG "not configured", nothing checked
     MhReceiverHandlers handlers;
     handlers.proxy_binding_update = [this](const Ipv6Address& s, const Ipv6Address& d,
@@ -290,6 +293,13 @@ void LmaDaemon::multicast_context(const BindingCacheEntry& entry,
     const auto t = session_tunnels_.find(entry.id);
     if (multicast_ && t != session_tunnels_.end())
         multicast_->apply_context(t->second.device, subscriptions);
+}
+
+void LmaDaemon::multicast_channels_requested(const BindingCacheEntry& entry,
+                                             const std::vector<mh::MulticastAddressRecord>& records) {
+    const auto t = session_tunnels_.find(entry.id);
+    if (multicast_ && t != session_tunnels_.end())
+        multicast_->apply_records(t->second.device, records);
 }
 
 void LmaDaemon::session_unbound(const BindingCacheEntry& entry, const Ipv6Address& proxy_coa,

@@ -78,6 +78,8 @@ class LmaDaemon final : private LmaObserver {
 
     // LmaObserver
     void session_bound(const BindingCacheEntry& entry, const TunnelInfo& tunnel) override;
+    void multicast_channels_requested(const BindingCacheEntry& entry,
+                                      const std::vector<mh::MulticastAddressRecord>& records) override;
     void multicast_context(const BindingCacheEntry& entry,
                            const std::vector<mh::ActiveMulticastSubscriptionIpv6>& subscriptions) override;
     void session_unbound(const BindingCacheEntry& entry, const Ipv6Address& proxy_coa,

@@ -119,6 +119,8 @@ LmaEngine::Pbu LmaEngine::extract(const Ipv6Address& source, const Ipv6Address& 
             proxy_coa = acoa->address;  // RFC 6275 section 6.1.7
         } else if (const auto* ams = std::get_if<mh::ActiveMulticastSubscriptionIpv6>(&option)) {
             pbu.subscriptions.push_back(*ams);
+        } else if (const auto* ms = std::get_if<mh::MulticastSubscription>(&option)) {
+            pbu.requested_channels.insert(pbu.requested_channels.end(), ms->records.begin(), ms->records.end());
         }
     }
     if (identity != nullptr && pbu.has_mn_identifier && *identity != pbu.mn) {
@@ -129,6 +131,7 @@ LmaEngine::Pbu LmaEngine::extract(const Ipv6Address& source, const Ipv6Address& 
     pbu.lookup.proxy_coa = proxy_coa;
     pbu.lookup.lifetime = message.lifetime;
     pbu.multicast_signalling = (message.flags & mh::bu_flag::kS) != 0;
+    pbu.multicast_request = (message.flags & config_.pbu_m.flag) != 0;
     pbu.ctx = context(pbu.mn, proxy_coa);
     return pbu;
 }
@@ -762,6 +765,12 @@ void LmaEngine::send_pba(const Pbu& pbu, std::uint8_t status, const BindingCache
     if (accepted && sial.s && sial.records) {
         for (const auto& r : *sial.records) pba.options.push_back(r);
         if (!sial.records->empty()) ++counters_.sial_contexts_in_pba;
+    }
+    if (accepted && entry && m.lifetime != 0 && pbu.multicast_request) {
+        const auto granted = pbu_m_grant(pbu, *entry);
+        if (config_.pbu_m.enabled && granted.empty()) pba.options.push_back(mh::MulticastSubscription{});
+        for (auto& o : mh::pack_multicast_subscription(granted, mh::kSubscriptionBudget, nullptr))
+            pba.options.push_back(std::move(o));
     }
     sender_.send(pbu.destination, pbu.source, pba);
 }

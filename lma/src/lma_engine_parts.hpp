@@ -24,6 +24,8 @@ struct LmaEngine::Pbu {
     const mh::GreKey* gre = nullptr;
     bool multicast_signalling = false;  // S flag [RFC 7161 section 4.2]
     std::vector<mh::ActiveMulticastSubscriptionIpv6> subscriptions;  // options 57
+    bool multicast_request = false;                      // the PBU-M flag (config.pbu_m.flag)
+    std::vector<mh::MulticastAddressRecord> requested_channels;  // its multicast subscription options
     std::string ctx;
 };
 

@@ -74,11 +74,26 @@ void LmaMulticast::apply_context(const std::string& device,
     ++contexts_applied_;
 }
 
+void LmaMulticast::apply_records(const std::string& device, const std::vector<mh::MulticastAddressRecord>& records) {
+    if (!proxy_->has_downstream(device))
+        return;
+    std::vector<mcast::MulticastAddressRecord> converted;
+    for (const auto& r : records)
+        converted.push_back({static_cast<mcast::RecordType>(r.record_type), r.multicast_address, r.sources, {}});
+    if (Status st = proxy_->apply_context(device, std::move(converted)); !st.ok()) {
+        ++errors_;
+        PMIP_WARNING(kMld, kContext, "PBU-M channels on tunnel " + device + ": " + st.error().what);
+        return;
+    }
+    ++pbu_m_applied_;
+}
+
 nlohmann::json LmaMulticast::show() const {
     nlohmann::json j = proxy_->show();
     j["anchor"] = {{"downstreams_added", added_},
                    {"downstreams_removed", removed_},
                    {"contexts_applied", contexts_applied_},
+                   {"pbu_m_applied", pbu_m_applied_},
                    {"errors", errors_}};
     return j;
 }

@@ -57,6 +57,9 @@ class LmaMulticast {
     // Last Listener Queries on its leave).
     void apply_context(const std::string& device,
                        const std::vector<mh::ActiveMulticastSubscriptionIpv6>& subscriptions);
+    // draft-asaeda PBU-M: channels the MAG behind `device` asks for in its
+    // registration (checked Current-State records), set up the same way.
+    void apply_records(const std::string& device, const std::vector<mh::MulticastAddressRecord>& records);
     nlohmann::json show() const;
 
   private:
@@ -65,7 +68,7 @@ class LmaMulticast {
     LmaMulticastConfig config_;
     std::unique_ptr<mcast::KernelProxy> proxy_;
     std::map<std::string, unsigned> users_;
-    std::uint64_t added_ = 0, removed_ = 0, errors_ = 0, contexts_applied_ = 0;
+    std::uint64_t added_ = 0, removed_ = 0, errors_ = 0, contexts_applied_ = 0, pbu_m_applied_ = 0;
 };
 
 }  // namespace pmip::lma

@@ -339,4 +339,44 @@ void LmaEngine::handle_subscription_response(const Ipv6Address& source, const Ip
                          "Subscription Response");
 }
 
+// draft-asaeda PBU-M (PROTOCOL.md 9.1), at the PBA of an accepted
+// registration: the records that describe a listening state the anchor can
+// set up on the MAG's tunnel, as if the MAG had reported them (they stay
+// only if its reports confirm them, RFC 3810 timers):
+//   IS_IN (1) with sources, IS_EX (2); TO_IN / TO_EX (3, 4) read as 1 / 2;
+//   ALLOW / BLOCK (5, 6) change a state we do not hold: refused;
+//   a group wider than link scope (RFC 4291 section 2.7: 0-2 refused);
+//   no EXCLUDE in the SSM range ff3x::/32 (RFC 4607 section 1);
+//   at most config.pbu_m.max_records.
+// The PBA lists what was taken (an empty option: nothing); an LMA with
+// PBU-M off answers as a standard LMA (no option) and counts it.
+std::vector<mh::MulticastAddressRecord> LmaEngine::pbu_m_grant(const Pbu& pbu, const BindingCacheEntry& entry) {
+    if (!config_.pbu_m.enabled) {
+        ++counters_.pbu_m_ignored;
+        return {};
+    }
+    ++counters_.pbu_m_received;
+    std::vector<mh::MulticastAddressRecord> granted;
+    for (const auto& r : pbu.requested_channels) {
+        const Ipv6Address& g = r.multicast_address;
+        std::uint8_t type = r.record_type;
+        if (type == 3 || type == 4) type = static_cast<std::uint8_t>(type - 2);
+        const bool multicast = g[0] == 0xff && (g[1] & 0x0f) > 2;
+        const bool ssm = (g[1] & 0xf0) == 0x30;
+        const bool state = (type == 1 && !r.sources.empty()) || (type == 2 && !ssm);
+        if (!multicast || !state || granted.size() >= config_.pbu_m.max_records) {
+            ++counters_.pbu_m_records_refused;
+            continue;
+        }
+        granted.push_back({type, g, r.sources, {}});
+    }
+    counters_.pbu_m_records_granted += granted.size();
+    if (!granted.empty()) {
+        PMIP_INFO(kBce, context_of(entry),
+                  "PBU-M: " + std::to_string(granted.size()) + " channel(s) forwarded to the MAG from its PBA on");
+        if (observer_) observer_->multicast_channels_requested(entry, granted);
+    }
+    return granted;
+}
+
 }  // namespace pmip::lma

@@ -110,6 +110,7 @@ void MhReceiver::receive(const ReceivedPacket& packet) {
     const PeerProfile profile = profile_of(config_.profiles, packet.source);
     mh::ParseConfig parse_config;
     parse_config.lenient = profile == PeerProfile::kOai;
+    parse_config.code_points = config_.code_points;
     auto result = mh::parse(packet.mh, parse_config);
     if (auto* error = std::get_if<mh::ParseError>(&result)) {
         if (profile == PeerProfile::kRfc5213)
@@ -173,6 +174,7 @@ void MhReceiver::explain_strict_drop(const ReceivedPacket& packet, const mh::Par
         return;
     mh::ParseConfig lenient;
     lenient.lenient = true;
+    lenient.code_points = config_.code_points;
     const auto again = mh::parse(packet.mh, lenient);
     const auto* parsed = std::get_if<mh::Parsed>(&again);
     if (parsed == nullptr || parsed->quirks == 0 ||

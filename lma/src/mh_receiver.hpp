@@ -111,6 +111,7 @@ struct MhReceiverConfig {
     double error_burst = 20;
     std::size_t max_adapted_peers = 4096;  // OAI peers remembered for reply_sender()
     OaiIdentity oai_identity = OaiIdentity::kMac;
+    mh::ExtensionCodePoints code_points{};  // draft-asaeda ([multicast] pbu-m-flag, pbu-m-option)
     // Checks every parsed message before dispatch ([mags] auth); nullptr: none.
     auth::MessageAuthenticator* auth = nullptr;
 };

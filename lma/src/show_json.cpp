@@ -123,7 +123,12 @@ json engine_counters_json(const LmaCounters& c) {
                   {"responses_sent", c.sial_responses_sent},
                   {"responses_with_context", c.sial_responses_with_context},
                   {"queries_skipped", c.sial_queries_skipped},
-                  {"subscriptions_dropped", c.sial_subscriptions_dropped}}}};
+                  {"subscriptions_dropped", c.sial_subscriptions_dropped}}},
+                {"pbu_m",
+                 {{"received", c.pbu_m_received},
+                  {"records_granted", c.pbu_m_records_granted},
+                  {"records_refused", c.pbu_m_records_refused},
+                  {"ignored", c.pbu_m_ignored}}}};
 }
 
 }  // namespace pmip::lma

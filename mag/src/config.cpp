@@ -66,6 +66,9 @@ constexpr KeySpec kKeys[] = {
     {"multicast.last-listener-query-interval-ms", false},
     {"multicast.fast-leave", false},
     {"multicast.context-transfer", false},
+    {"multicast.pbu-m", false},
+    {"multicast.pbu-m-flag", false},
+    {"multicast.pbu-m-option", false},
     {"lmas.profile", true},
     {"lmas.auth", true},
     {"lmas.auth-replay-window-ms", false},
@@ -264,6 +267,12 @@ void validate(Validator& v, MagdConfig& c) {
                 v.error(*t, "multicast.context-transfer", "\"" + t->text + "\" is not sial|off");
         }
         c.engine.multicast_context_transfer = m.enabled && m.context_transfer;
+        bool pbu_m = false;
+        mcast::read_pbu_m_keys(v, pbu_m, m.code_points);
+        if (pbu_m && !m.enabled)
+            v.global("multicast.pbu-m", "needs multicast.enabled = true", false);
+        c.engine.pbu_m = pbu_m && m.enabled;
+        c.engine.pbu_m_flag = m.code_points.multicast_subscription_flag;
     }
 
     // [lmas]
@@ -471,7 +480,13 @@ CONFIGURATION KEYS (section.key = default)
         again expire by RFC 3810 timers). An LMA without SIAL ignores the
         flag: nothing changes. off: no S flag; Subscription Queries are
         answered as an unrecognized type.
-    lmas.profile = (repeatable) "ADDRESS-OR-PREFIX rfc5213|oai"
+)" + mcast::pbu_m_keys_help(R"(the first PBU of an MN's
+        registration here (its PBU-M, repeated in retransmissions) carries
+        the flag and the channels of the MN's profile (multicast_channels)
+        that this MAG does not yet receive from that LMA, so the LMA forwards
+        them from its PBA on instead of after our MLD report through the new
+        tunnel. The PBA names what the LMA forwards (show counters:
+        pbu_m_*). A peer without PBU-M skips the option; the report asks.)") + R"(    lmas.profile = (repeatable) "ADDRESS-OR-PREFIX rfc5213|oai"
         Peer profile of LMAs; oai talks to OpenAirInterface/UMIP pmip6d
         (PBAs without the P flag accepted, MN-LL-ID sent as the 8-octet
         modified EUI-64, Timestamp halves in host byte order).

@@ -100,6 +100,9 @@ struct McastConfig {
     // RFC 7161 multicast context transfer (S flag, options 57, Subscription
     // Query / Response) for MNs admitted to multicast.
     bool context_transfer = true;
+    // draft-asaeda PBU-M (the flag and option in the engine's PBUs; the
+    // code points also for the socket and the receiver).
+    mh::ExtensionCodePoints code_points{};
 };
 
 struct MagdConfig {

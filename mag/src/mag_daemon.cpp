@@ -11,6 +11,7 @@
 #include <cerrno>
 #include <ctime>
 #include <filesystem>
+#include <set>
 #include <utility>
 
 #include "pmip/common/auth_config_keys.hpp"
@@ -110,7 +111,9 @@ Status MagDaemon::open() {
     if (!socket)
         return socket.error();
     socket_ = std::move(*socket);
+    socket_->set_code_points(c.multicast.code_points);
     auth_ = std::make_unique<auth::MessageAuthenticator>(c.auth, loop_.clock());
+    auth_->set_code_points(c.multicast.code_points);
     transmitter_ = std::make_unique<auth::AuthenticatingTransmitter>(*auth_, *socket_);
     PMIP_INFO(kMh, kContext, "signalling authentication: " + auth::describe(c.auth));
     MagReceiverHandlers handlers;
@@ -141,6 +144,7 @@ Status MagDaemon::open() {
     receiver_ = std::make_unique<MagReceiver>(c.engine.proxy_coa, c.profiles, restart_counter_,
                                               *transmitter_, std::move(handlers));
     receiver_->set_authenticator(auth_.get());
+    receiver_->set_code_points(c.multicast.code_points);
 
     if (c.heartbeat_enabled) {
         HeartbeatMonitor::Callbacks cb;
@@ -173,7 +177,7 @@ Status MagDaemon::open() {
                                           receiver_->sender(),
                                           [this](int ifindex) { return is_attached(ifindex); });
     engine_->set_observer(this);
-    if (c.engine.multicast_context_transfer) {
+    if (c.engine.multicast_context_transfer || c.engine.pbu_m) {
         engine_->set_multicast_context(this);
     }
 
@@ -986,6 +990,65 @@ void MagDaemon::apply(const BindingUpdateListEntry& e,
     }
 }
 
+// The records of a PBU-M (MagEngine::pbu_m_add): the channels of the MN's
+// profile, which its link will hold from the PBA on, less what the
+// instance towards its LMA already receives (another MN's, or a channel of
+// its own from before). An MN with a GRE-keyed tunnel of its own gets a new
+// instance: everything is asked for. The instance policy filters them as it
+// filters the statics.
+std::vector<mh::MulticastAddressRecord> MagDaemon::channels_to_request(const BindingUpdateListEntry& e) {
+    if (!config_.multicast.enabled || !e.policy.multicast || e.policy.multicast_channels.empty())
+        return {};
+    const mcast::KernelProxy* proxy = nullptr;
+    if (!e.policy.gre_keys) {
+        for (const auto& [device, instance] : multicast_) {
+            if (instance.proxy && instance.lma == e.policy.lma) {
+                proxy = instance.proxy.get();
+                break;
+            }
+        }
+    }
+    std::map<Ipv6Address, std::set<Ipv6Address>> wanted;  // group -> sources ({} = any)
+    std::set<Ipv6Address> any_source;
+    for (const MulticastChannel& c : e.policy.multicast_channels) {
+        if (c.sources.empty())
+            any_source.insert(c.group);
+        else
+            wanted[c.group].insert(c.sources.begin(), c.sources.end());
+    }
+    std::vector<mh::MulticastAddressRecord> out;
+    for (const Ipv6Address& group : any_source) {
+        mcast::MembershipState upstream;
+        if (proxy != nullptr) {
+            if (!proxy->instance().policy().admits_group(group))
+                continue;
+            upstream = proxy->instance().database().upstream_state(group);
+        }
+        if (upstream.mode == mcast::FilterMode::kExclude && upstream.sources.empty())
+            continue;  // every source of it comes already
+        out.push_back({static_cast<std::uint8_t>(mcast::RecordType::kModeIsExclude), group, {}, {}});
+    }
+    for (const auto& [group, sources] : wanted) {
+        if (any_source.contains(group))
+            continue;
+        mcast::MembershipState upstream;
+        if (proxy != nullptr) {
+            if (!proxy->instance().policy().admits_group(group))
+                continue;
+            upstream = proxy->instance().database().upstream_state(group);
+        }
+        mh::MulticastAddressRecord r{static_cast<std::uint8_t>(mcast::RecordType::kModeIsInclude), group, {}, {}};
+        for (const Ipv6Address& s : sources) {
+            const bool admitted = proxy == nullptr || proxy->instance().policy().admits_source(s, group);
+            if (admitted && !upstream.wants(s))
+                r.sources.push_back(s);
+        }
+        if (!r.sources.empty())
+            out.push_back(std::move(r));
+    }
+    return out;
+}
+
 nlohmann::json MagDaemon::show_multicast() const {
     json out = json::array();
     for (const auto& [upstream, instance] : multicast_) {
@@ -1139,7 +1202,14 @@ json MagDaemon::show_counters() const {
                   {"queries_unknown", c.sial_queries_unknown},
                   {"responses_sent", c.sial_responses_sent},
                   {"responses_with_context", c.sial_responses_with_context},
-                  {"queries_skipped", c.sial_queries_skipped}}}};
+                  {"queries_skipped", c.sial_queries_skipped}}},
+                {"pbu_m",
+                 {{"sent", c.pbu_m_sent},
+                  {"records_requested", c.pbu_m_records_requested},
+                  {"records_not_sent", c.pbu_m_records_not_sent},
+                  {"answered", c.pbu_m_answered},
+                  {"records_granted", c.pbu_m_records_granted},
+                  {"unanswered", c.pbu_m_unanswered}}}};
     json daemon = json::object();
     for (const auto& [k, v] : counters_) daemon[k] = v;
     json access = solicitations_ ? solicitations_->counters() : json::object();

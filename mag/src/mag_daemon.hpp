@@ -149,6 +149,9 @@ class MagDaemon final : private MagObserver, private MulticastContext {
         const BindingUpdateListEntry& entry) override;
     void apply(const BindingUpdateListEntry& entry,
                const std::vector<mh::ActiveMulticastSubscriptionIpv6>& subscriptions) override;
+    // MulticastContext (draft-asaeda PBU-M): the MN's profile channels the
+    // instance of its LMA does not receive yet.
+    std::vector<mh::MulticastAddressRecord> channels_to_request(const BindingUpdateListEntry& entry) override;
 
     bool is_access_name(const std::string& name) const;
     void on_link_event(const LinkEvent& event);

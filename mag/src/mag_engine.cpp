@@ -222,6 +222,7 @@ void MagEngine::send_pbu(BindingUpdateListEntry& e, bool retransmission) {
         for (const auto& sub : e.departing_subscriptions) pbu.options.push_back(sub);
         if (!retransmission && !e.departing_subscriptions.empty()) ++counters_.sial_contexts_sent;
     }
+    pbu_m_add(e, pbu, retransmission);
     if (const auto old = by_sequence_.find(e.sequence); old != by_sequence_.end() && old->second == e.id)
         by_sequence_.erase(old);
     e.sequence = pbu.sequence;
@@ -441,6 +442,7 @@ void MagEngine::accepted(BindingUpdateListEntry& e, const mh::BindingAcknowledge
     }
     ++counters_.pba_accepted;
     e.last_status = pba.status;
+    pbu_m_answered(e, pba);
     // RFC 5845 section 4: the LMA's uplink key, or GRE not used for this session.
     const bool gre = e.policy.tunnel_kind == TunnelKind::kGre || e.policy.gre_keys;
     if (gre) {

@@ -191,4 +191,56 @@ void MagEngine::handle_subscription_response(const Ipv6Address& source,
     sial_apply(e, subscriptions, "Subscription Response");
 }
 
+// draft-asaeda PBU-M (PROTOCOL.md 9.1): a registration here asks the LMA to
+// forward the channels the MN will hold at once (its profile's) that this
+// MAG does not receive from that LMA yet, so the stream is in the tunnel
+// when the PBA arrives instead of after our MLD report through it. The
+// channels are chosen at the first PBU and repeated in retransmissions;
+// renewals and de-registrations carry none (the MLD reports keep the LMA's
+// state from then on). An LMA that does not know the flag or the option
+// ignores both (reserved bit; unknown option skipped, RFC 6275 section
+// 6.2.1) and our report asks instead.
+void MagEngine::pbu_m_add(BindingUpdateListEntry& e, mh::BindingUpdate& pbu, bool retransmission) {
+    const bool registration = e.state != BulState::kDeregistering && !e.tunnel;
+    if (!config_.pbu_m || !e.policy.multicast || multicast_context_ == nullptr || !registration) {
+        e.requested_channels.clear();
+        return;
+    }
+    if (!retransmission) e.requested_channels = multicast_context_->channels_to_request(e);
+    if (e.requested_channels.empty()) return;
+    std::size_t left_out = 0;
+    auto options = mh::pack_multicast_subscription(e.requested_channels, config_.pbu_m_max_octets, &left_out);
+    if (options.empty()) return;
+    pbu.flags |= config_.pbu_m_flag;
+    for (auto& o : options) pbu.options.push_back(std::move(o));
+    if (retransmission) return;
+    ++counters_.pbu_m_sent;
+    counters_.pbu_m_records_requested += e.requested_channels.size() - left_out;
+    counters_.pbu_m_records_not_sent += left_out;
+    PMIP_DEBUG(kBul, sial_context(e),
+               "PBU-M asks for " + std::to_string(e.requested_channels.size() - left_out) + " channel(s)" +
+                   (left_out ? " (" + std::to_string(left_out) + " left to MLD: too large)" : ""));
+}
+
+// The accepted PBA of a PBU-M: the LMA's option lists what it forwards now.
+void MagEngine::pbu_m_answered(BindingUpdateListEntry& e, const mh::BindingAcknowledgement& pba) {
+    if (e.requested_channels.empty()) return;
+    e.requested_channels.clear();
+    std::size_t granted = 0;
+    bool answered = false;
+    for (const auto& o : pba.options) {
+        if (const auto* m = std::get_if<mh::MulticastSubscription>(&o)) {
+            answered = true;
+            granted += m->records.size();
+        }
+    }
+    if (!answered) {
+        ++counters_.pbu_m_unanswered;
+        PMIP_DEBUG(kBul, sial_context(e), "PBA without the multicast subscription option: the LMA ignored the PBU-M");
+        return;
+    }
+    ++counters_.pbu_m_answered;
+    counters_.pbu_m_records_granted += granted;
+}
+
 }  // namespace pmip::mag

@@ -106,6 +106,7 @@ void MagReceiver::receive(const ReceivedPacket& packet) {
     const PeerProfile profile = profile_of(profiles_, packet.source);
     mh::ParseConfig parse_config;
     parse_config.lenient = profile == PeerProfile::kOai;
+    parse_config.code_points = code_points_;
     auto result = mh::parse(packet.mh, parse_config);
     if (const auto* error = std::get_if<mh::ParseError>(&result)) {
         count("parse_" + std::string(mh::to_string(error->kind)));

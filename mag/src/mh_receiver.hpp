@@ -98,6 +98,8 @@ class MagReceiver {
     void set_profiles(std::vector<LmaProfileRule> profiles) { profiles_ = std::move(profiles); }
     // Checks every parsed message before dispatch; nullptr (the default): none.
     void set_authenticator(auth::MessageAuthenticator* auth) { auth_ = auth; }
+    // draft-asaeda code points ([multicast] pbu-m-flag, pbu-m-option).
+    void set_code_points(const mh::ExtensionCodePoints& code_points) { code_points_ = code_points; }
 
     nlohmann::json counters() const;
     std::uint64_t counter(const std::string& name) const;
@@ -131,6 +133,7 @@ class MagReceiver {
     MhSender& transmitter_;
     MagReceiverHandlers handlers_;
     auth::MessageAuthenticator* auth_ = nullptr;
+    mh::ExtensionCodePoints code_points_{};
     AdaptingSender sender_{*this};
     std::map<std::string, std::uint64_t> counters_;
     std::map<std::pair<Ipv6Address, std::uint16_t>, SentPbu> sent_;

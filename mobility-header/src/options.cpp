@@ -1,6 +1,8 @@
 // Option type numbers and names.
 #include "pmip/mh/options.hpp"
 
+#include <algorithm>
+
 namespace pmip::mh {
 
 namespace {
@@ -103,6 +105,43 @@ std::string_view option_name(const Option& option) {
         option);
 }
 
+std::string_view option_type_name(std::uint8_t type) {
+    using namespace option_type;
+    switch (type) {
+        case kPad1: return "pad1";
+        case kPadN: return "padn";
+        case kBindingRefreshAdvice: return "binding_refresh_advice";
+        case kAlternateCareOfAddress: return "alternate_care_of_address";
+        case kMobileNetworkPrefix: return "mobile_network_prefix";
+        case kMobileNodeIdentifier: return "mn_identifier";
+        case kMobilityMessageAuthentication: return "mobility_message_authentication";
+        case kMobilityMessageReplayProtection: return "mobility_message_replay_protection";
+        case kVendorSpecific: return "vendor_specific";
+        case kHomeNetworkPrefix: return "home_network_prefix";
+        case kHandoffIndicator: return "handoff_indicator";
+        case kAccessTechnologyType: return "access_technology_type";
+        case kMobileNodeLinkLayerIdentifier: return "mn_link_layer_identifier";
+        case kLinkLocalAddress: return "link_local_address";
+        case kTimestamp: return "timestamp";
+        case kRestartCounter: return "restart_counter";
+        case kIpv4HomeAddress: return "ipv4_home_address";
+        case kIpv4AddressAcknowledgement: return "ipv4_address_acknowledgement";
+        case kNatDetection: return "nat_detection";
+        case kIpv4CareOfAddress: return "ipv4_care_of_address";
+        case kGreKey: return "gre_key";
+        case kIpv4HomeAddressRequest: return "ipv4_home_address_request";
+        case kIpv4HomeAddressReply: return "ipv4_home_address_reply";
+        case kIpv4DefaultRouterAddress: return "ipv4_default_router_address";
+        case kIpv4DhcpSupportMode: return "ipv4_dhcp_support_mode";
+        case kMobileNodeGroupIdentifier: return "mn_group_identifier";
+        case kActiveMulticastSubscriptionIpv4: return "active_multicast_subscription_ipv4";
+        case kActiveMulticastSubscriptionIpv6: return "active_multicast_subscription_ipv6";
+        case kPreviousMaar: return "previous_maar";
+        case kServingMaar: return "serving_maar";
+        default: return "";
+    }
+}
+
 std::optional<std::size_t> subscription_option_octets(const ActiveMulticastSubscriptionIpv6& o) {
     std::size_t body = 0;
     if (o.mld_type == 143) {
@@ -129,6 +168,49 @@ std::size_t fit_subscriptions(std::vector<ActiveMulticastSubscriptionIpv6>& subs
         return false;
     });
     return dropped;
+}
+
+std::vector<MulticastSubscription> pack_multicast_subscription(
+    const std::vector<MulticastAddressRecord>& records, std::size_t budget, std::size_t* left_out) {
+    constexpr std::size_t kOptionRoom = 255 - 2;  // Length is 8 bits; 2 reserved octets
+    constexpr std::size_t kRecordHeader = 4 + 16;
+    auto size_of = [](const MulticastAddressRecord& r) {
+        return kRecordHeader + 16 * r.sources.size() + r.auxiliary_data.size();
+    };
+    std::vector<MulticastAddressRecord> pieces;
+    for (const auto& r : records) {
+        const bool include = r.record_type == 1 || r.record_type == 3 || r.record_type == 5;
+        if (size_of(r) <= kOptionRoom || !include || !r.auxiliary_data.empty()) {
+            pieces.push_back(r);
+            continue;
+        }
+        const std::size_t per = (kOptionRoom - kRecordHeader) / 16;
+        for (std::size_t i = 0; i < r.sources.size(); i += per) {
+            MulticastAddressRecord part{r.record_type, r.multicast_address, {}, {}};
+            const auto end = std::min(r.sources.size(), i + per);
+            part.sources.assign(r.sources.begin() + static_cast<std::ptrdiff_t>(i),
+                                r.sources.begin() + static_cast<std::ptrdiff_t>(end));
+            pieces.push_back(std::move(part));
+        }
+    }
+    std::vector<MulticastSubscription> out;
+    std::size_t used = 0, room = 0, dropped = 0;
+    for (auto& r : pieces) {
+        const std::size_t n = size_of(r);
+        if (n > kOptionRoom || used + n > budget) {
+            ++dropped;
+            continue;
+        }
+        if (out.empty() || n > room) {
+            out.emplace_back();
+            room = kOptionRoom;
+        }
+        out.back().records.push_back(std::move(r));
+        room -= n;
+        used += n;
+    }
+    if (left_out) *left_out = dropped;
+    return out;
 }
 
 }  // namespace pmip::mh

@@ -6,8 +6,59 @@
 #include <chrono>
 
 #include "pmip/common/log.hpp"
+#include "pmip/mh/options.hpp"
 
 namespace pmip::mcast {
+
+void read_pbu_m_keys(config::Validator& v, bool& enabled, mh::ExtensionCodePoints& code_points) {
+    v.boolean_into("multicast.pbu-m", enabled);
+    if (const config::Value* value = v.single("multicast.pbu-m-flag")) {
+        if (const auto flag = v.number<unsigned>(*value, "multicast.pbu-m-flag", 1, 0xffff)) {
+            using namespace mh::bu_flag;
+            constexpr unsigned kUsed = kA | kH | kL | kK | kM | kR | kP | kS;
+            constexpr unsigned kRegistered = kF | kT | kB | kD;
+            if ((*flag & (*flag - 1)) != 0) {
+                v.error(*value, "multicast.pbu-m-flag", "must be a single bit such as 0x0008 or 0x0100");
+            } else if ((*flag & kUsed) != 0) {
+                v.error(*value, "multicast.pbu-m-flag",
+                        "is a flag the daemons use (A, H, L, K, M, R, P or S); the free bits are 0x0001-0x0008");
+            } else {
+                if ((*flag & kRegistered) != 0)
+                    v.warning(*value, "multicast.pbu-m-flag",
+                              "is an IANA-assigned flag (F 0x0100, T 0x0080, B 0x0040 or D 0x0010): a "
+                              "standard peer reads a PBU-M as that flag");
+                code_points.multicast_subscription_flag = static_cast<std::uint16_t>(*flag);
+            }
+        }
+    }
+    if (const config::Value* value = v.single("multicast.pbu-m-option")) {
+        if (const auto type = v.number<unsigned>(*value, "multicast.pbu-m-option", 2, 255)) {
+            const bool known = !mh::option_type_name(static_cast<std::uint8_t>(*type)).empty();
+            if (known)
+                v.error(*value, "multicast.pbu-m-option",
+                        std::to_string(*type) + " is an option type the daemons parse (" +
+                            std::string(mh::option_type_name(static_cast<std::uint8_t>(*type))) +
+                            "); use an unassigned one such as 200");
+            else
+                code_points.multicast_subscription_option_type = static_cast<std::uint8_t>(*type);
+        }
+    }
+}
+
+std::string pbu_m_keys_help(const std::string& what) {
+    return R"(    multicast.pbu-m = false
+        draft-asaeda-multimob-pmip6-extension's PBU-M (PROTOCOL.md 9.1): )" + what + R"(
+    multicast.pbu-m-flag = 0x0008
+        The PBU-M's Binding Update flag. The draft asks for 0x0100, which
+        IANA assigned to F (RFC 5555): a standard LMA reads it as "force UDP
+        encapsulation". The default is the highest reserved bit; set 0x0100
+        only towards a peer that follows the draft literally (a warning).
+    multicast.pbu-m-option = 200
+        Type of the option carrying the MLDv2 multicast address records
+        (alignment 4n: Type, Length, Reserved(16), records); an unassigned
+        type, so a peer without PBU-M skips it (RFC 6275 section 6.2.1).
+)";
+}
 
 void read_querier_keys(config::Validator& v, QuerierConfig& querier, FastLeaveKey fast_leave_key) {
     using std::chrono::duration_cast;

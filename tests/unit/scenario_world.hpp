@@ -71,6 +71,8 @@ struct Options {
     Duration min_delay_before_bce_delete = 2s;
     unsigned prefix_pool_length = 60;  // /64s from 2001:db8:8000::/N
     lma::SialConfig sial;              // the LMA's RFC 7161 settings
+    lma::PbuMConfig pbu_m;             // the LMA's draft-asaeda PBU-M settings
+    bool mag_pbu_m = false;            // the MAGs send PBU-Ms (MagConfig::pbu_m)
 };
 
 struct World {
@@ -148,6 +150,7 @@ struct World {
         config.authorized_mags = {prefix("2001:db8:100::/64")};
         config.min_delay_before_bce_delete = options.min_delay_before_bce_delete;
         config.sial = options.sial;
+        config.pbu_m = options.pbu_m;
         std::vector<lma::PrefixPool> pools;
         const std::string pool = "2001:db8:8000::/" + std::to_string(options.prefix_pool_length);
         pools.push_back(*lma::PrefixPool::create(prefix(pool.c_str()), 64));
@@ -159,6 +162,7 @@ struct World {
         m.tunnels = std::make_unique<RefCountingTunnelManager>(std::make_unique<FakeTunnelBackend>(), timers);
         mag::MagConfig config;
         config.proxy_coa = coa;
+        config.pbu_m = options.mag_pbu_m;
         m.engine = std::make_unique<mag::MagEngine>(config, mag_policies, *m.tunnels, m.routes, timers,
                                                     port, [&m](int i) { return m.links.count(i) != 0; });
         m.engine->set_observer(&m.observer);

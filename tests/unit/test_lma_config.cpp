@@ -464,3 +464,46 @@ TEST_CASE("lmad: [revocation] problems name the key: InitMINDelayBRIs below 0.5 
                       "(max-timeout-ms, 2000) is below InitMINDelayBRIs (initial-timeout-ms, "
                       "3000) [RFC 5846 section 11]"));
 }
+
+TEST_CASE("lmad: [multicast] pbu-m keys: the flag is one free bit (IANA bits warned), the option type "
+          "not one the daemons parse, and PBU-M needs the anchor",
+          "[lma][config][pbu-m]") {
+    {
+        const ConfigLoad load = load_config_text(std::string(kValid) + R"(
+[multicast]
+enabled = true
+upstream = up0
+pbu-m = true
+pbu-m-flag = 0x0100
+pbu-m-option = 201
+)", "lmad.conf");
+        INFO(Catch::Detail::stringify(messages(load)));
+        REQUIRE_FALSE(has_errors(load.problems));
+        CHECK(load.config.engine.pbu_m.enabled);
+        CHECK(load.config.engine.pbu_m.flag == 0x0100);
+        CHECK(load.config.code_points.multicast_subscription_flag == 0x0100);
+        CHECK(load.config.code_points.multicast_subscription_option_type == 201);
+        CHECK(has_problem(load, "lmad.conf:37: multicast.pbu-m-flag: warning: is an IANA-assigned flag (F 0x0100, "
+                                "T 0x0080, B 0x0040 or D 0x0010): a standard peer reads a PBU-M as that flag"));
+    }
+    {
+        const ConfigLoad load = load_config_text(std::string(kValid) + R"(
+[multicast]
+pbu-m = true
+pbu-m-flag = 0x0020
+pbu-m-option = 57
+)", "lmad.conf");
+        CHECK_FALSE(load.config.engine.pbu_m.enabled);
+        CHECK(load.config.code_points == mh::ExtensionCodePoints{});
+        CHECK(has_problem(load, "lmad.conf:35: multicast.pbu-m-flag: is a flag the daemons use (A, H, L, K, M, R, "
+                                "P or S); the free bits are 0x0001-0x0008"));
+        CHECK(has_problem(load, "lmad.conf:36: multicast.pbu-m-option: 57 is an option type the daemons parse "
+                                "(active_multicast_subscription_ipv6); use an unassigned one such as 200"));
+        CHECK(has_problem(load, "lmad.conf: multicast.pbu-m: needs multicast.enabled = true (the anchor forwards "
+                                "what a PBU-M asks for)"));
+    }
+    {
+        const ConfigLoad load = load_config_text(std::string(kValid) + "\n[multicast]\npbu-m-flag = 0x0003\n", "lmad.conf");
+        CHECK(has_problem(load, "lmad.conf:34: multicast.pbu-m-flag: must be a single bit such as 0x0008 or 0x0100"));
+    }
+}

@@ -97,6 +97,9 @@ class MessageAuthenticator {
 
     // Reload: the new table; the replay state of peers kept by address.
     void set_peers(std::vector<PeerSecurity> peers);
+    // The draft-asaeda code points the daemon's socket serializes with (the
+    // authenticator covers the octets as sent).
+    void set_code_points(const mh::ExtensionCodePoints& code_points) { serialize_config_.code_points = code_points; }
     const PeerSecurity* find(const Ipv6Address& peer) const;
 
     // The message as it goes to `destination`: unchanged when the peer's
@@ -123,6 +126,7 @@ class MessageAuthenticator {
 
     std::vector<PeerSecurity> peers_;
     const Clock& clock_;
+    mh::SerializeConfig serialize_config_;
     std::uint64_t last_sent_replay_ = 0;
     std::map<Ipv6Address, std::uint64_t> last_replay_;  // last accepted per peer
     std::set<Ipv6Address> authenticated_;                // bounded by configured peers

@@ -32,6 +32,7 @@
 #include <span>
 
 #include "pmip/common/ip.hpp"
+#include "pmip/mh/codec.hpp"
 #include "pmip/mh/messages.hpp"
 #include "pmip/common/event_loop.hpp"
 #include "pmip/common/result.hpp"
@@ -84,6 +85,9 @@ class MhSocket final : public MhTransmitter {
     MhSocket& operator=(const MhSocket&) = delete;
 
     void set_handler(Handler handler) { handler_ = std::move(handler); }
+    // Code points of the draft-asaeda extension used when serializing
+    // (magd/lmad [multicast] pbu-m-flag, pbu-m-option).
+    void set_code_points(const mh::ExtensionCodePoints& code_points) { serialize_config_.code_points = code_points; }
 
     // MhSender: serializes and sends from `source` (must be one of ours).
     void send(const Ipv6Address& source, const Ipv6Address& destination,
@@ -105,6 +109,7 @@ class MhSocket final : public MhTransmitter {
     int mh_fd_ = -1;
     int icmp_fd_ = -1;
     Handler handler_;
+    mh::SerializeConfig serialize_config_;
     std::unique_ptr<Buffers> buffers_;
     struct {
         std::uint64_t rx_packets = 0, rx_batches = 0, rx_truncated = 0, rx_no_pktinfo = 0,

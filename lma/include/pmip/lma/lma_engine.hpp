@@ -189,6 +189,17 @@ inline constexpr Duration kMaxPbaTimer = std::chrono::seconds(1);
 // PBA's retransmission), then forgotten (renewals get S=0).
 inline constexpr Duration kRedeliveryWindow = std::chrono::seconds(10);
 
+// draft-asaeda PBU-M (lmad [multicast] pbu-m; PROTOCOL.md 9.1): a
+// registration PBU with the flag asks, in its multicast subscription
+// options, for channels its MAG does not receive yet; the LMA forwards them
+// on that MAG's tunnel before its PBA (LmaObserver::multicast_channels_requested)
+// and lists in the PBA the records it took.
+struct PbuMConfig {
+    bool enabled = false;  // needs the multicast anchor
+    std::uint16_t flag = mh::ExtensionCodePoints{}.multicast_subscription_flag;
+    std::size_t max_records = 64;  // per PBU; records beyond are refused (counted)
+};
+
 struct LmaConfig {
     std::vector<Ipv6Prefix> authorized_mags;       // sources allowed to send PBUs
     bool serve_unknown_mobile_nodes = false;       // else 153; served with default_policy
@@ -205,6 +216,7 @@ struct LmaConfig {
     std::uint32_t route_table = kMainTable;
     RevocationConfig revocation;
     SialConfig sial;
+    PbuMConfig pbu_m;
     // Binding Cache indexes sized for this many sessions at start (0 = grow
     // as needed; growing rehashes them, a pause of tens of ms at 10^6).
     std::size_t expected_bindings = 0;
@@ -232,6 +244,11 @@ public:
     // tunnel at once instead of waiting for the MAG's report.
     virtual void multicast_context(const BindingCacheEntry& /*entry*/,
                                    const std::vector<mh::ActiveMulticastSubscriptionIpv6>& /*subscriptions*/) {}
+    // draft-asaeda PBU-M: the MAG of `entry` (bound to its tunnel already)
+    // asks for these channels (checked Current-State records, IS_IN with
+    // sources or IS_EX); called before the PBA that lists them goes out.
+    virtual void multicast_channels_requested(const BindingCacheEntry& /*entry*/,
+                                              const std::vector<mh::MulticastAddressRecord>& /*records*/) {}
 };
 
 struct LmaCounters {
@@ -276,6 +293,11 @@ struct LmaCounters {
     std::uint64_t sial_responses_with_context = 0;
     std::uint64_t sial_queries_skipped = 0;        // 256 queries outstanding: no sequence number free
     std::uint64_t sial_subscriptions_dropped = 0;  // did not fit a message (the MN's reports restore them)
+    // draft-asaeda PBU-M.
+    std::uint64_t pbu_m_received = 0;          // accepted registrations that asked for channels
+    std::uint64_t pbu_m_records_granted = 0;   // forwarded on the MAG's tunnel, listed in the PBA
+    std::uint64_t pbu_m_records_refused = 0;   // not a state, not multicast, link scope, SSM as (*, G), too many
+    std::uint64_t pbu_m_ignored = 0;           // the flag while pbu-m is off (answered as a standard LMA)
 };
 
 class LmaEngine {
@@ -346,7 +368,7 @@ private:
     struct Waiting;
     struct Sial;
 
-    static Pbu extract(const Ipv6Address& source, const Ipv6Address& destination,
+    Pbu extract(const Ipv6Address& source, const Ipv6Address& destination,
                        const mh::BindingUpdate& message, const MobileNodeIdentifier* identity);
     void process(const Pbu& pbu);
     const BindingCacheEntry* accepted_before(const Pbu& pbu) const;
@@ -377,6 +399,9 @@ private:
     void sial_query_timeout(SessionId id);
     void sial_release_pba(SessionId id);
     void sial_forget(SessionId id);
+    // draft-asaeda PBU-M (lma_sial.cpp): the records granted to an accepted
+    // registration (observer told), for its PBA.
+    std::vector<mh::MulticastAddressRecord> pbu_m_grant(const Pbu& pbu, const BindingCacheEntry& entry);
     void sial_respond(const Ipv6Address& source, const Ipv6Address& destination, std::uint8_t sequence,
                       const mh::Options& echo,
                       const std::vector<mh::ActiveMulticastSubscriptionIpv6>* records);

@@ -159,6 +159,9 @@ struct BindingUpdateListEntry {
     std::optional<std::uint8_t> subscription_query;  // our outstanding query's sequence
     unsigned subscription_queries = 0;               // its transmissions
     TimerId subscription_timer = 0;
+    // draft-asaeda PBU-M (MagConfig::pbu_m): the channels this registration's
+    // PBUs ask the LMA to forward, until its PBA.
+    std::vector<mh::MulticastAddressRecord> requested_channels;
 };
 
 // The MN's multicast subscriptions on its access link, in the form of RFC
@@ -173,6 +176,13 @@ public:
     // had reported them; MLD confirms or expires them.
     virtual void apply(const BindingUpdateListEntry& entry,
                        const std::vector<mh::ActiveMulticastSubscriptionIpv6>& subscriptions) = 0;
+    // draft-asaeda PBU-M: the channels the MN will hold here at once (its
+    // profile's) that this MAG does not receive from the MN's LMA yet, as
+    // Current-State records (IS_EX {} for (*, G), IS_IN {S...} for (S, G)).
+    virtual std::vector<mh::MulticastAddressRecord> channels_to_request(
+        const BindingUpdateListEntry& /*entry*/) {
+        return {};
+    }
 };
 
 // Binding events: router advertisements and the multicast proxy follow them.
@@ -224,6 +234,15 @@ struct MagConfig {
     unsigned subscription_query_retries = 3;
     // How long a departed MN's subscriptions answer the LMA's query.
     Duration departed_context_hold = std::chrono::seconds(10);
+    // draft-asaeda PBU-M (magd [multicast] pbu-m): a registration's PBUs
+    // carry the flag and the multicast subscription option with the
+    // channels MulticastContext::channels_to_request names (PROTOCOL.md 9.1;
+    // the code points are mh::ExtensionCodePoints, the flag repeated here).
+    bool pbu_m = false;
+    std::uint16_t pbu_m_flag = mh::ExtensionCodePoints{}.multicast_subscription_flag;
+    // Octets of records one PBU carries at most; channels beyond are left
+    // to the MLD reports through the tunnel (counted).
+    std::size_t pbu_m_max_octets = 1024;
 };
 
 struct MagCounters {
@@ -261,6 +280,13 @@ struct MagCounters {
     std::uint64_t sial_responses_sent = 0;
     std::uint64_t sial_responses_with_context = 0;
     std::uint64_t sial_queries_skipped = 0;  // 256 queries outstanding: no sequence number free
+    // draft-asaeda PBU-M.
+    std::uint64_t pbu_m_sent = 0;               // registrations whose PBU asked for channels
+    std::uint64_t pbu_m_records_requested = 0;
+    std::uint64_t pbu_m_records_not_sent = 0;   // beyond pbu_m_max_octets: left to MLD
+    std::uint64_t pbu_m_answered = 0;           // the PBA named the channels the LMA forwards
+    std::uint64_t pbu_m_records_granted = 0;
+    std::uint64_t pbu_m_unanswered = 0;         // accepted without the option: an LMA without PBU-M
 };
 
 class MagEngine {
@@ -344,6 +370,9 @@ private:
     void sial_send_query(EntryId id);
     void sial_stop_query(BindingUpdateListEntry& e);
     void sial_remember_departed(const BindingUpdateListEntry& e);
+    // draft-asaeda PBU-M (mag_sial.cpp).
+    void pbu_m_add(BindingUpdateListEntry& e, mh::BindingUpdate& pbu, bool retransmission);
+    void pbu_m_answered(BindingUpdateListEntry& e, const mh::BindingAcknowledgement& pba);
 
     MagConfig config_;
     const PolicyStore& policies_;

@@ -257,6 +257,9 @@ std::uint8_t option_type_of(const Option& option, const ExtensionCodePoints& cod
 
 // Short stable name of an option for logs and JSON ("home_network_prefix", ...).
 std::string_view option_name(const Option& option);
+// Name of an option type the codec parses as a registered option (Pad1 and
+// PadN included), or "" (the draft-asaeda type is configured, not listed).
+std::string_view option_type_name(std::uint8_t type);
 
 // The first option of type T in a list, or nullptr.
 template <typename T>
@@ -296,5 +299,15 @@ std::size_t fit_subscriptions(std::vector<ActiveMulticastSubscriptionIpv6>& subs
 // The octets RFC 7161 options may take in a PBU, PBA or Subscription
 // Response: 2048 less room for every other option those carry.
 inline constexpr std::size_t kSubscriptionBudget = 1536;
+
+// draft-asaeda multicast subscription options carrying `records`, each
+// option at most 255 octets long, all together at most `budget` octets of
+// records. An INCLUDE record (types 1, 3, 5) with more sources than one
+// option holds is split into records of the same type and group (their
+// union is the same state); any other record that does not fit one
+// option, and records beyond the budget, are left out and counted in
+// `left_out`.
+std::vector<MulticastSubscription> pack_multicast_subscription(
+    const std::vector<MulticastAddressRecord>& records, std::size_t budget, std::size_t* left_out);
 
 }  // namespace pmip::mh

@@ -182,6 +182,7 @@ inline constexpr std::uint8_t kI = 0x80;  // multicast subscription information 
 struct ExtensionCodePoints {
     std::uint16_t multicast_subscription_flag = 0x0008;
     std::uint8_t multicast_subscription_option_type = 200;
+    bool operator==(const ExtensionCodePoints&) const = default;
 };
 
 }  // namespace pmip::mh

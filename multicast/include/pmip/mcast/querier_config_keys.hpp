@@ -17,6 +17,7 @@
 #include "pmip/common/result.hpp"
 #include "pmip/mcast/ebpf_multicast_router.hpp"
 #include "pmip/mcast/querier.hpp"
+#include "pmip/mh/types.hpp"
 
 namespace pmip::mcast {
 
@@ -27,6 +28,20 @@ enum class FastLeaveKey : std::uint8_t { kAbsent, kPresent };
 // refuses is reported at multicast.query-response-interval-ms and leaves
 // `querier` unchanged.
 void read_querier_keys(config::Validator& v, QuerierConfig& querier, FastLeaveKey fast_leave_key);
+
+// The draft-asaeda PBU-M keys (PROTOCOL.md 9.1), both daemons:
+//   multicast.pbu-m = false          PBU-M on (magd sends it, lmad honours it)
+//   multicast.pbu-m-flag = 0x0008    its Binding Update flag: one bit, not
+//                                    one the daemons use (A, H, L, K, M, R,
+//                                    P, S); a warning for the IANA bits F,
+//                                    T, B, D (a standard peer reads them)
+//   multicast.pbu-m-option = 200     its option type: not one the codec
+//                                    knows (RFC 6275 / PMIPv6 options)
+// `enabled` gets multicast.pbu-m; the code points go to `code_points`
+// (whether on or not: the receivers parse with them).
+void read_pbu_m_keys(config::Validator& v, bool& enabled, mh::ExtensionCodePoints& code_points);
+// The --help text of the three keys; `what` says what "on" does for the daemon.
+std::string pbu_m_keys_help(const std::string& what);
 
 // multicast.forwarding = auto | ebpf | kernel, over `forwarding`.
 void read_forwarding_key(config::Validator& v, Forwarding& forwarding);

@@ -1,0 +1,317 @@
+// draft-asaeda PBU-M end to end in process (PROTOCOL.md 9.1): the new MAG's
+// registration PBU carries the flag and the multicast subscription option
+// with the channels its MulticastContext names; the LMA checks them, tells
+// its multicast anchor before the PBA goes out, and lists what it took in the
+// PBA. Over the fake fabric of scenario_world.hpp (every message through the
+// codec), with the LMA's PBU-M on and off, retransmissions, renewals and
+// de-registrations, and the packing of large records into options.
+#include "scenario_world.hpp"
+
+using namespace pmip;
+using namespace pmip::lma_test;
+using namespace pmip::scenario;
+using namespace std::chrono_literals;
+
+namespace {
+
+const Ipv6Address kG1 = address("ff0e::8000:1");   // (*, G)
+const Ipv6Address kG2 = address("ff3e::8000:2");   // SSM
+const Ipv6Address kS1 = address("2001:db8:5::1");
+const Ipv6Address kS2 = address("2001:db8:5::2");
+
+constexpr std::uint16_t kFlag = mh::ExtensionCodePoints{}.multicast_subscription_flag;
+
+mh::MulticastAddressRecord record(std::uint8_t type, const Ipv6Address& g, std::vector<Ipv6Address> s = {}) {
+    return {type, g, std::move(s), {}};
+}
+
+// What magd's MulticastDaemon::channels_to_request would answer.
+struct Channels final : mag::MulticastContext {
+    std::vector<mh::MulticastAddressRecord> records;
+    unsigned asked = 0;
+    std::vector<mh::ActiveMulticastSubscriptionIpv6> subscriptions(const mag::BindingUpdateListEntry&) override {
+        return {};
+    }
+    void apply(const mag::BindingUpdateListEntry&, const std::vector<mh::ActiveMulticastSubscriptionIpv6>&) override {}
+    std::vector<mh::MulticastAddressRecord> channels_to_request(const mag::BindingUpdateListEntry&) override {
+        ++asked;
+        return records;
+    }
+};
+
+// lmad's multicast anchor as the engine tells it.
+struct Anchor final : lma::LmaObserver {
+    std::vector<std::pair<Ipv6Address, std::vector<mh::MulticastAddressRecord>>> requested;
+    std::function<void()> on_requested;
+    void session_bound(const lma::BindingCacheEntry&, const TunnelInfo&) override {}
+    void session_unbound(const lma::BindingCacheEntry&, const Ipv6Address&, const std::string&) override {}
+    void multicast_channels_requested(const lma::BindingCacheEntry& e,
+                                      const std::vector<mh::MulticastAddressRecord>& r) override {
+        requested.emplace_back(e.proxy_coa, r);
+        if (on_requested) on_requested();
+    }
+};
+
+Options with_pbu_m(bool lma_on) {
+    Options o;
+    o.mag_pbu_m = true;
+    o.pbu_m.enabled = lma_on;
+    return o;
+}
+
+struct PbuMWorld {
+    World w;
+    Channels channels;
+    Anchor anchor;
+    std::vector<mh::Message> seen;
+    explicit PbuMWorld(Options o) : w(o) {
+        w.mag_policies.policies[mac_of(1)].multicast = true;
+        w.mag2.engine->set_multicast_context(&channels);
+        w.mag1.engine->set_multicast_context(&channels);
+        w.lma->set_observer(&anchor);
+        w.hold = [this](const Packet&, const mh::Message& m) {
+            seen.push_back(m);
+            return false;
+        };
+    }
+    template <typename T>
+    std::vector<T> sent() const {
+        std::vector<T> out;
+        for (const auto& m : seen) {
+            if (const auto* t = std::get_if<T>(&m)) out.push_back(*t);
+        }
+        return out;
+    }
+};
+
+std::vector<mh::MulticastAddressRecord> records_in(const mh::Options& options) {
+    std::vector<mh::MulticastAddressRecord> out;
+    for (const auto& o : options) {
+        if (const auto* m = std::get_if<mh::MulticastSubscription>(&o))
+            out.insert(out.end(), m->records.begin(), m->records.end());
+    }
+    return out;
+}
+
+std::size_t subscription_options(const mh::Options& options) {
+    return static_cast<std::size_t>(std::count_if(options.begin(), options.end(), [](const auto& o) {
+        return std::holds_alternative<mh::MulticastSubscription>(o);
+    }));
+}
+
+}  // namespace
+
+TEST_CASE("PBU-M: the registration asks for the MN's channels, the LMA's anchor gets them before the "
+          "PBA, and the PBA lists them",
+          "[pbu-m][scenario]") {
+    PbuMWorld s(with_pbu_m(true));
+    s.channels.records = {record(2, kG1), record(1, kG2, {kS1, kS2})};
+    bool pba_before_anchor = false;
+    s.anchor.on_requested = [&] { pba_before_anchor = !s.sent<mh::BindingAcknowledgement>().empty(); };
+    s.w.attach(s.w.mag2, 9);
+    s.w.advance(100ms);
+
+    const auto pbus = s.sent<mh::BindingUpdate>();
+    REQUIRE(pbus.size() == 1);
+    CHECK((pbus[0].flags & kFlag) != 0);
+    CHECK(records_in(pbus[0].options) == s.channels.records);
+    REQUIRE(s.anchor.requested.size() == 1);
+    CHECK(s.anchor.requested[0].first == kMag2);
+    CHECK(s.anchor.requested[0].second == s.channels.records);
+    CHECK_FALSE(pba_before_anchor);
+    const auto pbas = s.sent<mh::BindingAcknowledgement>();
+    REQUIRE(pbas.size() == 1);
+    CHECK(pbas[0].status == 0);
+    CHECK(records_in(pbas[0].options) == s.channels.records);
+    const auto& mc = s.w.mag2.engine->counters();
+    CHECK(mc.pbu_m_sent == 1);
+    CHECK(mc.pbu_m_records_requested == 2);
+    CHECK(mc.pbu_m_answered == 1);
+    CHECK(mc.pbu_m_records_granted == 2);
+    CHECK(mc.pbu_m_unanswered == 0);
+    const auto& lc = s.w.lma->counters();
+    CHECK(lc.pbu_m_received == 1);
+    CHECK(lc.pbu_m_records_granted == 2);
+    CHECK(lc.pbu_m_records_refused == 0);
+
+    SECTION("renewals and the de-registration carry neither the flag nor the option") {
+        s.seen.clear();
+        s.w.advance(90s);  // past 80 % of the 100 s lifetime: one renewal
+        s.w.detach(s.w.mag2, 9);
+        s.w.advance(1s);
+        const auto later = s.sent<mh::BindingUpdate>();
+        REQUIRE(later.size() == 2);
+        for (const auto& bu : later) {
+            CHECK((bu.flags & kFlag) == 0);
+            CHECK(subscription_options(bu.options) == 0);
+        }
+        CHECK(later[0].lifetime > 0);
+        CHECK(later[1].lifetime == 0);
+        CHECK(s.anchor.requested.size() == 1);
+        CHECK(s.channels.asked == 1);
+    }
+}
+
+TEST_CASE("PBU-M: a lost PBU's retransmission asks for the same channels (chosen once)", "[pbu-m][scenario]") {
+    PbuMWorld s(with_pbu_m(true));
+    s.channels.records = {record(2, kG1)};
+    s.w.drop_next = 1;
+    s.w.attach(s.w.mag2, 9);
+    s.channels.records = {record(2, kG2)};  // would differ if asked again
+    s.w.advance(3s);
+    const auto pbus = s.sent<mh::BindingUpdate>();
+    REQUIRE(pbus.size() == 2);
+    CHECK(records_in(pbus[0].options) == std::vector{record(2, kG1)});
+    CHECK(records_in(pbus[1].options) == std::vector{record(2, kG1)});
+    CHECK(s.channels.asked == 1);
+    CHECK(s.w.dropped == 1);
+    REQUIRE(s.anchor.requested.size() == 1);
+    const auto& mc = s.w.mag2.engine->counters();
+    CHECK(mc.pbu_m_sent == 1);
+    CHECK(mc.pbu_m_answered == 1);
+}
+
+TEST_CASE("PBU-M: the LMA takes only Current-State records of groups wider than link scope, no (*, G) in "
+          "the SSM range, and lists only those",
+          "[pbu-m][scenario]") {
+    PbuMWorld s(with_pbu_m(true));
+    s.channels.records = {
+        record(2, kG1),                                    // IS_EX: taken
+        record(4, address("ff0e::8000:4")),                // TO_EX: taken as IS_EX
+        record(3, address("ff0e::8000:5"), {kS1}),         // TO_IN: taken as IS_IN
+        record(1, address("ff0e::8000:6")),                // IS_IN {}: no state
+        record(5, address("ff0e::8000:7"), {kS1}),         // ALLOW: a change
+        record(2, address("ff02::1:3")),                   // link scope
+        record(2, kG2),                                    // (*, G) in the SSM range
+        record(2, address("2001:db8::1")),                 // not multicast
+    };
+    s.w.attach(s.w.mag2, 9);
+    s.w.advance(100ms);
+    const std::vector<mh::MulticastAddressRecord> taken{
+        record(2, kG1), record(2, address("ff0e::8000:4")), record(1, address("ff0e::8000:5"), {kS1})};
+    REQUIRE(s.anchor.requested.size() == 1);
+    CHECK(s.anchor.requested[0].second == taken);
+    const auto pbas = s.sent<mh::BindingAcknowledgement>();
+    REQUIRE(pbas.size() == 1);
+    CHECK(records_in(pbas[0].options) == taken);
+    CHECK(s.w.lma->counters().pbu_m_records_granted == 3);
+    CHECK(s.w.lma->counters().pbu_m_records_refused == 5);
+    CHECK(s.w.mag2.engine->counters().pbu_m_records_granted == 3);
+}
+
+TEST_CASE("PBU-M: nothing taken is answered with an empty option, not silence", "[pbu-m][scenario]") {
+    PbuMWorld s(with_pbu_m(true));
+    s.channels.records = {record(2, address("ff02::1:3"))};
+    s.w.attach(s.w.mag2, 9);
+    s.w.advance(100ms);
+    CHECK(s.anchor.requested.empty());
+    const auto pbas = s.sent<mh::BindingAcknowledgement>();
+    REQUIRE(pbas.size() == 1);
+    CHECK(subscription_options(pbas[0].options) == 1);
+    CHECK(records_in(pbas[0].options).empty());
+    CHECK(s.w.mag2.engine->counters().pbu_m_answered == 1);
+    CHECK(s.w.mag2.engine->counters().pbu_m_unanswered == 0);
+}
+
+TEST_CASE("PBU-M: an LMA with PBU-M off answers as a standard LMA and the MAG counts the PBU-M unanswered",
+          "[pbu-m][scenario]") {
+    PbuMWorld s(with_pbu_m(false));
+    s.channels.records = {record(2, kG1)};
+    s.w.attach(s.w.mag2, 9);
+    s.w.advance(100ms);
+    const auto pbus = s.sent<mh::BindingUpdate>();
+    REQUIRE(pbus.size() == 1);
+    CHECK((pbus[0].flags & kFlag) != 0);
+    CHECK(s.anchor.requested.empty());
+    const auto pbas = s.sent<mh::BindingAcknowledgement>();
+    REQUIRE(pbas.size() == 1);
+    CHECK(pbas[0].status == 0);
+    CHECK(subscription_options(pbas[0].options) == 0);
+    CHECK(s.w.lma->counters().pbu_m_ignored == 1);
+    CHECK(s.w.lma->counters().pbu_m_received == 0);
+    CHECK(s.w.mag2.engine->counters().pbu_m_unanswered == 1);
+    CHECK(s.w.mag2.engine->counters().pbu_m_answered == 0);
+}
+
+TEST_CASE("PBU-M: no flag and no option when the MAG has it off, the MN is not a multicast MN, or "
+          "there is nothing to ask for",
+          "[pbu-m][scenario]") {
+    Options o = with_pbu_m(true);
+    SECTION("MAG off") {
+        o.mag_pbu_m = false;
+    }
+    bool multicast = true;
+    SECTION("not a multicast MN") {
+        multicast = false;
+    }
+    bool nothing = false;
+    SECTION("nothing to ask for") {
+        nothing = true;
+    }
+    PbuMWorld s(o);
+    s.w.mag_policies.policies[mac_of(1)].multicast = multicast;
+    if (!nothing) s.channels.records = {record(2, kG1)};
+    s.w.attach(s.w.mag2, 9);
+    s.w.advance(100ms);
+    const auto pbus = s.sent<mh::BindingUpdate>();
+    REQUIRE(pbus.size() == 1);
+    CHECK((pbus[0].flags & kFlag) == 0);
+    CHECK(subscription_options(pbus[0].options) == 0);
+    CHECK(s.anchor.requested.empty());
+    CHECK(s.w.mag2.engine->counters().pbu_m_sent == 0);
+    CHECK(s.w.lma->counters().pbu_m_received == 0);
+}
+
+TEST_CASE("PBU-M: records are packed into options of at most 255 octets: an INCLUDE record with many "
+          "sources is split, an EXCLUDE one that cannot fit is left out, and so is what exceeds the budget",
+          "[pbu-m][mh]") {
+    std::vector<Ipv6Address> sources;
+    for (int i = 1; i <= 30; ++i) {
+        auto a = kS1;
+        a[15] = static_cast<std::uint8_t>(i);
+        sources.push_back(a);
+    }
+    std::size_t left_out = 99;
+    const auto options = mh::pack_multicast_subscription(
+        {record(1, kG2, sources), record(2, kG1, std::vector<Ipv6Address>(sources.begin(), sources.begin() + 20)),
+         record(2, kG1)},
+        1024, &left_out);
+    CHECK(left_out == 1);
+    std::vector<mh::MulticastAddressRecord> all;
+    for (const auto& o : options) {
+        const auto octets = mh::serialized_size(mh::Message{[&] {
+            mh::BindingUpdate bu;
+            bu.options.push_back(o);
+            return bu;
+        }()});
+        REQUIRE(std::holds_alternative<std::size_t>(octets));
+        std::size_t body = 2;
+        for (const auto& r : o.records) body += 20 + 16 * r.sources.size();
+        CHECK(body <= 255);
+        all.insert(all.end(), o.records.begin(), o.records.end());
+    }
+    REQUIRE(all.size() == 4);  // 14 + 14 + 2 sources, then (*, G1)
+    CHECK(all[0].sources.size() == 14);
+    CHECK(all[1].sources.size() == 14);
+    CHECK(all[2].sources.size() == 2);
+    std::vector<Ipv6Address> joined;
+    for (int i = 0; i < 3; ++i) joined.insert(joined.end(), all[i].sources.begin(), all[i].sources.end());
+    CHECK(joined == sources);
+    CHECK(all[3] == record(2, kG1));
+    // Through the codec and back, with the draft's literal code points too.
+    for (const mh::ExtensionCodePoints cp : {mh::ExtensionCodePoints{}, mh::ExtensionCodePoints{0x0100, 201}}) {
+        mh::BindingUpdate bu;
+        bu.flags = mh::bu_flag::kA | mh::bu_flag::kP | cp.multicast_subscription_flag;
+        for (const auto& o : options) bu.options.push_back(o);
+        const auto parsed = mh::parse(mh::serialize(bu, mh::SerializeConfig{cp}), mh::ParseConfig{false, cp});
+        REQUIRE(std::holds_alternative<mh::Parsed>(parsed));
+        const auto& back = std::get<mh::BindingUpdate>(std::get<mh::Parsed>(parsed).message);
+        CHECK(records_in(back.options) == all);
+    }
+    // A small budget keeps what fits, in order.
+    left_out = 0;
+    const auto small = mh::pack_multicast_subscription({record(2, kG1), record(2, kG2), record(2, kG1)}, 45, &left_out);
+    CHECK(left_out == 1);
+    REQUIRE(small.size() == 1);
+    CHECK(small[0].records.size() == 2);
+}
