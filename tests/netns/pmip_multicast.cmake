@@ -34,6 +34,12 @@ add_test(NAME netns_pmip_multicast_gre_keys
   COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/test_pmip_multicast_gre_keys.sh ${CMAKE_BINARY_DIR})
 set_tests_properties(netns_pmip_multicast_gre_keys PROPERTIES SKIP_RETURN_CODE 77 LABELS netns TIMEOUT 240)
 
+# draft-asaeda PBU-M: the new MAG's PBU asks lmad for the profile's channel
+# while its MLD Reports towards lmad are dropped (issue 17).
+add_test(NAME netns_pmip_pbu_m
+  COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/test_pmip_pbu_m.sh ${CMAKE_BINARY_DIR})
+set_tests_properties(netns_pmip_pbu_m PROPERTIES SKIP_RETURN_CODE 77 LABELS netns TIMEOUT 240)
+
 # The tunnel and the proxy instance made while the first PBU is out (issue 17).
 add_test(NAME netns_pmip_prepared_tunnel
   COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/test_pmip_prepared_tunnel.sh ${CMAKE_BINARY_DIR})

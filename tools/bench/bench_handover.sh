@@ -9,8 +9,8 @@
 # each stream, packets lost.
 #
 #   sudo bash tools/bench/bench_handover.sh BUILD_DIR [HANDOVERS=20] [MODES="off sial"]
-#                                            (MODES: any of off sial profile,
-#                                             each optionally with -late)
+#                                            (MODES: any of off sial profile
+#                                             pbum, each optionally with -late)
 #
 # MODES: the multicast context transfer (RFC 7161) of the daemons, one run
 # each on a fresh testbed (PMIP_TESTBED_SIAL): off (the MN's report after the
@@ -18,7 +18,10 @@
 # MN's groups in the PBA or the Subscription Response), and profile (context
 # transfer off; the MN's policy profile lists the channel (2001:db8:200::2,
 # ff3e::4242:1), so each new MAG joins it at the PBA without waiting for the
-# MN, README "Multicast from the MN's policy profile"). With one mode the
+# MN, README "Multicast from the MN's policy profile"), and pbum (profile, and
+# the daemons' draft-asaeda PBU-M: the new MAG's PBU asks lmad for the
+# profile's channel, which lmad forwards from its PBA on; PMIP_TESTBED_PBU_M).
+# With one mode the
 # JSON is that run's; with several, {"off": {...}, "sial": {...}}. A mode
 # with -late (e.g. sial-late) runs magd with [tunnel] prepare = no: the
 # tunnel and the multicast instance made at the PBA, not while the PBU is
@@ -41,10 +44,11 @@ trap '$TB down $NAME 2>/dev/null; [[ -n ${KEEP_WORK:-} ]] || rm -rf "$WORK"' EXI
 run_mode() {  # run_mode MODE: one testbed, N handovers, $WORK/result-MODE.json
     local MODE=${1%-late} prepare=yes
     [[ $1 == *-late ]] && prepare=no
-    local sial=$MODE
-    [[ $MODE == profile ]] && sial=off
-    PMIP_TESTBED_PREPARE=$prepare PMIP_TESTBED_SIAL=$sial $TB up "$NAME" "$BUILD" 1 multicast >/dev/null || exit 1
-    if [[ $MODE == profile ]]; then
+    local sial=$MODE pbu_m=no
+    [[ $MODE == profile || $MODE == pbum ]] && sial=off
+    [[ $MODE == pbum ]] && pbu_m=yes
+    PMIP_TESTBED_PBU_M=$pbu_m PMIP_TESTBED_PREPARE=$prepare PMIP_TESTBED_SIAL=$sial $TB up "$NAME" "$BUILD" 1 multicast >/dev/null || exit 1
+    if [[ $MODE == profile || $MODE == pbum ]]; then
         python3 - "/run/pmip-testbed/$NAME/magd-policy.json" <<'PY_END'
 import json, sys
 p = json.load(open(sys.argv[1]))
@@ -107,7 +111,7 @@ PY_END
 }
 
 for mode in $MODES; do
-    [[ $mode =~ ^(off|sial|profile)(-late)?$ ]] || { echo "bench_handover: mode \"$mode\" is not off|sial|profile[-late]" >&2; exit 1; }
+    [[ $mode =~ ^(off|sial|profile|pbum)(-late)?$ ]] || { echo "bench_handover: mode \"$mode\" is not off|sial|profile|pbum[-late]" >&2; exit 1; }
     run_mode "$mode" || exit 1
     : >"$WORK/moves"
 done

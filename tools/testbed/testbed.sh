@@ -46,7 +46,9 @@
 # after their last binding: $PMIP_TESTBED_TUNNEL_DELETE_DELAY_MS ([tunnel]
 # delete-delay-ms in every daemon; default 0, the daemons' default). Tunnels
 # made while the first PBU is out: $PMIP_TESTBED_PREPARE = yes (default, the
-# daemon's) or no (magd [tunnel] prepare). State (configs, logs, control sockets, pids)
+# daemon's) or no (magd [tunnel] prepare). draft-asaeda PBU-M:
+# $PMIP_TESTBED_PBU_M = yes or no (default; [multicast] pbu-m in every
+# daemon, with multicast). State (configs, logs, control sockets, pids)
 # lives in /run/pmip-testbed/NAME; `down` removes it and every namespace even
 # when `up` failed half-way. Needs root.
 set -u
@@ -133,6 +135,8 @@ up() {
     local delete_delay=${PMIP_TESTBED_TUNNEL_DELETE_DELAY_MS:-0}
     local prepare=${PMIP_TESTBED_PREPARE:-yes}
     [[ $prepare =~ ^(yes|no)$ ]] || die "PMIP_TESTBED_PREPARE: yes or no, not \"$prepare\""
+    local pbu_m=${PMIP_TESTBED_PBU_M:-no}
+    [[ $pbu_m =~ ^(yes|no)$ ]] || die "PMIP_TESTBED_PBU_M: yes or no, not \"$pbu_m\""
     [[ $delete_delay =~ ^[0-9]+$ ]] || die "PMIP_TESTBED_TUNNEL_DELETE_DELAY_MS: milliseconds, not \"$delete_delay\""
     [[ $forwarding =~ ^(auto|ebpf|kernel)$ ]] || die "PMIP_TESTBED_FORWARDING: auto, ebpf or kernel, not \"$forwarding\""
     [[ $tunnels =~ ^(auto|kernel|userspace)$ ]] || die "PMIP_TESTBED_TUNNELS: auto, kernel or userspace, not \"$tunnels\""
@@ -266,7 +270,7 @@ file = $dir/lmad.state
 enabled = $([[ $sial == sial ]] && echo true || echo false)
 EOF
     if [[ $multicast == multicast ]]; then
-        printf '[multicast]\nenabled = true\nupstream = l0\nforwarding = %s\n' "$forwarding" >>"$dir/lmad.conf"
+        printf '[multicast]\nenabled = true\nupstream = l0\nforwarding = %s\npbu-m = %s\n' "$forwarding" "$pbu_m" >>"$dir/lmad.conf"
     fi
     if [[ -n $auth ]]; then
         printf '[mags]\n' >>"$dir/lmad.conf"
@@ -295,6 +299,7 @@ socket = $dir/magd$i.sock
 [multicast]
 forwarding = $forwarding
 context-transfer = $sial
+pbu-m = $pbu_m
 EOF
         if [[ -n $auth ]]; then
             printf '[lmas]\nauth = 2001:db8:100::1 required 1000 hmac-sha256 %s\n' "$dir/mag$i.key" >>"$dir/magd$i.conf"
