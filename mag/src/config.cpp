@@ -66,6 +66,7 @@ constexpr KeySpec kKeys[] = {
     {"multicast.last-listener-query-interval-ms", false},
     {"multicast.fast-leave", false},
     {"multicast.context-transfer", false},
+    {"multicast.context-peer", true},
     {"multicast.pbu-m", false},
     {"multicast.pbu-m-flag", false},
     {"multicast.pbu-m-option", false},
@@ -267,6 +268,18 @@ void validate(Validator& v, MagdConfig& c) {
                 v.error(*t, "multicast.context-transfer", "\"" + t->text + "\" is not sial|off");
         }
         c.engine.multicast_context_transfer = m.enabled && m.context_transfer;
+        for (const Value& value : v.all("multicast.context-peer")) {
+            const auto a = parse_address(value.text);
+            if (!a || is_multicast(*a) || is_link_local(*a) || *a == Ipv6Address{}) {
+                v.error(value, "multicast.context-peer", "\"" + value.text + "\" is not a unicast IPv6 address");
+                continue;
+            }
+            if (!c.engine.multicast_context_transfer)
+                v.warning(value, "multicast.context-peer",
+                          "ignored: needs multicast.enabled = true and multicast.context-transfer = sial");
+            else
+                c.engine.context_peers.push_back(*a);
+        }
         bool pbu_m = false;
         mcast::read_pbu_m_keys(v, pbu_m, m.code_points);
         if (pbu_m && !m.enabled)
@@ -480,6 +493,16 @@ CONFIGURATION KEYS (section.key = default)
         again expire by RFC 3810 timers). An LMA without SIAL ignores the
         flag: nothing changes. off: no S flag; Subscription Queries are
         answered as an unrecognized type.
+    multicast.context-peer = (repeatable) ADDRESS
+        Neighbouring MAGs (their Proxy-CoA) that exchange MNs' multicast
+        contexts directly (draft-asaeda Figure 6, carried by RFC 7161's
+        Subscription Query / Response between MAGs; needs context-transfer =
+        sial): when a multicast MN attaches here, each is asked about it at
+        once (one query each, 500 ms), and the one that had the MN answers
+        with its groups and sources, which are set up on the MN's link at the
+        PBA (or at once when the answer comes later), also when the LMA does
+        no SIAL (an OpenAirInterface/UMIP LMA); their queries about MNs that
+        were here are answered. Only listed addresses are answered as peers.
 )" + mcast::pbu_m_keys_help(R"(the first PBU of an MN's
         registration here (its PBU-M, repeated in retransmissions) carries
         the flag and the channels of the MN's profile (multicast_channels)

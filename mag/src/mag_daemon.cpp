@@ -1209,7 +1209,15 @@ json MagDaemon::show_counters() const {
                   {"records_not_sent", c.pbu_m_records_not_sent},
                   {"answered", c.pbu_m_answered},
                   {"records_granted", c.pbu_m_records_granted},
-                  {"unanswered", c.pbu_m_unanswered}}}};
+                  {"unanswered", c.pbu_m_unanswered}}},
+                {"context_peers",
+                 {{"queries_sent", c.peer_queries_sent},
+                  {"contexts_received", c.peer_contexts_received},
+                  {"contexts_applied", c.peer_contexts_applied},
+                  {"responses_empty", c.peer_responses_empty},
+                  {"queries_timed_out", c.peer_queries_timed_out},
+                  {"queries_received", c.peer_queries_received},
+                  {"responses_unmatched", c.peer_responses_unmatched}}}};
     json daemon = json::object();
     for (const auto& [k, v] : counters_) daemon[k] = v;
     json access = solicitations_ ? solicitations_->counters() : json::object();

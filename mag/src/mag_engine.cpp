@@ -128,6 +128,7 @@ bool MagEngine::attach(int ifindex, const std::string& interface, const std::str
     entry.retransmit_timeout = config_.initial_bindack_timeout;
     send_pbu(entry, false);
     arm_retransmission(entry);
+    if (entry.multicast_signalling && !config_.context_peers.empty()) peer_send_queries(id);
     // Right after this call, not in it: the caller's own work for the
     // attach (magd's early General Query, PROTOCOL.md 6.2 step 3) goes first.
     if (config_.prepare_tunnels)
@@ -477,6 +478,10 @@ void MagEngine::accepted(BindingUpdateListEntry& e, const mh::BindingAcknowledge
         const auto subscriptions = sial_accepted(e, pba);
         if (observer_) observer_->registered(e, tunnel);
         if (!subscriptions.empty()) sial_apply(e, subscriptions, "PBA");
+        if (!e.peer_context.empty()) {
+            ++counters_.peer_contexts_applied;
+            sial_apply(e, std::exchange(e.peer_context, {}), "previous MAG (before the PBA)");
+        }
         release_prepared_tunnel(e);
     } else {
         e.state = BulState::kRegistered;
@@ -599,6 +604,7 @@ void MagEngine::erase(EntryId id) {
     const auto it = entries_.find(id);
     if (it == entries_.end()) return;
     cancel_timers(it->second);
+    peer_stop_queries(it->second);
     remove_forwarding(it->second);
     release_prepared_tunnel(it->second);
     if (const auto bs = by_sequence_.find(it->second.sequence); bs != by_sequence_.end() && bs->second == id)

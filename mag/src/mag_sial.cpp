@@ -42,11 +42,11 @@ std::vector<mh::ActiveMulticastSubscriptionIpv6> MagEngine::sial_accepted(
 
 void MagEngine::sial_apply(BindingUpdateListEntry& e,
                            const std::vector<mh::ActiveMulticastSubscriptionIpv6>& subscriptions,
-                           const char* how) {
+                           const std::string& how) {
     ++counters_.sial_contexts_applied;
     counters_.sial_subscriptions_applied += subscriptions.size();
     PMIP_INFO(kBul, sial_context(e),
-              "multicast context from the " + std::string(how) + ": " +
+              "multicast context from the " + how + ": " +
                   std::to_string(subscriptions.size()) + " subscriptions set up on the MN's link");
     multicast_context_->apply(e, subscriptions);
 }
@@ -55,12 +55,7 @@ void MagEngine::sial_send_query(EntryId id) {
     BindingUpdateListEntry& e = entries_.at(id);
     if (e.subscription_query) subscription_queries_.erase(*e.subscription_query);
     e.subscription_query.reset();
-    // 8-bit sequence numbers: at most 256 queries outstanding.
-    std::optional<std::uint8_t> free;
-    for (int tries = 0; tries < 256 && !free; ++tries) {
-        const std::uint8_t candidate = next_query_sequence_++;
-        if (!subscription_queries_.contains(candidate)) free = candidate;
-    }
+    const std::optional<std::uint8_t> free = sial_free_sequence();
     if (!free) {
         ++counters_.sial_queries_skipped;  // the MN's reports will set its groups up
         return;
@@ -87,6 +82,16 @@ void MagEngine::sial_send_query(EntryId id) {
                   "no Subscription Response from the LMA: the MN's reports will set up its groups");
         sial_stop_query(entry);
     });
+}
+
+// 8-bit sequence numbers shared by our queries to the LMA and to peer MAGs:
+// at most 256 outstanding.
+std::optional<std::uint8_t> MagEngine::sial_free_sequence() {
+    for (int tries = 0; tries < 256; ++tries) {
+        const std::uint8_t candidate = next_query_sequence_++;
+        if (!subscription_queries_.contains(candidate) && !peer_queries_.contains(candidate)) return candidate;
+    }
+    return std::nullopt;
 }
 
 void MagEngine::sial_stop_query(BindingUpdateListEntry& e) {
@@ -122,11 +127,15 @@ void MagEngine::handle_subscription_query(const Ipv6Address& source, const mh::S
         return;
     }
     const std::string mn(id->identifier.begin(), id->identifier.end());
+    // A peer MAG (draft-asaeda Figure 6) asks about the MN whatever its LMA;
+    // the LMA about its own MNs.
+    const bool peer = is_context_peer(source);
+    if (peer) ++counters_.peer_queries_received;
     const std::vector<mh::ActiveMulticastSubscriptionIpv6>* found = nullptr;
     std::vector<mh::ActiveMulticastSubscriptionIpv6> current;
     bool known = false;
     for (auto& [eid, e] : entries_) {
-        if (e.policy.lma != source || e.policy.mn_identifier != mn ||
+        if ((!peer && e.policy.lma != source) || e.policy.mn_identifier != mn ||
             e.policy.mn_identifier_subtype != id->subtype)
             continue;
         known = true;
@@ -139,10 +148,13 @@ void MagEngine::handle_subscription_query(const Ipv6Address& source, const mh::S
         break;
     }
     if (!known) {
-        const auto d = departed_.find({source, mn});
-        if (d != departed_.end() && d->second.until > timers_.clock().now()) {
-            known = true;
-            found = &d->second.subscriptions;
+        const TimePoint now = timers_.clock().now();
+        for (const auto& [key, d] : departed_) {
+            if ((peer || key.first == source) && key.second == mn && d.until > now) {
+                known = true;
+                found = &d.subscriptions;
+                break;
+            }
         }
     }
     if (!known) ++counters_.sial_queries_unknown;
@@ -168,6 +180,7 @@ void MagEngine::handle_subscription_query(const Ipv6Address& source, const mh::S
 void MagEngine::handle_subscription_response(const Ipv6Address& source,
                                              const mh::SubscriptionResponse& response) {
     ++counters_.sial_responses_received;
+    if (peer_response(source, response)) return;
     const auto q = subscription_queries_.find(response.sequence);
     if (q == subscription_queries_.end()) {
         ++counters_.sial_responses_unmatched;
@@ -189,6 +202,100 @@ void MagEngine::handle_subscription_response(const Ipv6Address& source,
         return;
     }
     sial_apply(e, subscriptions, "Subscription Response");
+}
+
+// draft-asaeda Figure 6: the previous MAG's context straight to the new
+// MAG, carried by RFC 7161's Subscription Query / Response between MAGs
+// (MagConfig::context_peers). Sent at the MN's attach, with its PBU, to
+// every peer; the one that had the MN answers with I=1 and its options 57
+// (from the MN's link, its de-registration or the departed MNs kept for
+// departed_context_hold), the others with I=0. The context is applied to
+// the MN's link at the PBA (after the LMA's, if any; MLD merges them) or at
+// once if it comes later; records the MN does not confirm expire by RFC
+// 3810 timers, as with the LMA's. One try per peer: the LMA's context and
+// the MN's reports remain.
+bool MagEngine::is_context_peer(const Ipv6Address& a) const {
+    return std::find(config_.context_peers.begin(), config_.context_peers.end(), a) != config_.context_peers.end();
+}
+
+void MagEngine::peer_send_queries(EntryId id) {
+    BindingUpdateListEntry& e = entries_.at(id);
+    for (const Ipv6Address& peer : config_.context_peers) {
+        if (peer == config_.proxy_coa) continue;
+        const auto sequence = sial_free_sequence();
+        if (!sequence) {
+            ++counters_.sial_queries_skipped;
+            break;
+        }
+        peer_queries_[*sequence] = {id, peer};
+        e.peer_queries.push_back(*sequence);
+        mh::SubscriptionQuery q;
+        q.sequence = *sequence;
+        q.options.push_back(identifier_option(e.policy));
+        ++counters_.peer_queries_sent;
+        sender_.send(config_.proxy_coa, peer, q);
+    }
+    if (e.peer_queries.empty()) return;
+    e.peer_query_timer = timers_.start_timer(config_.peer_query_timeout, [this, id] {
+        const auto it = entries_.find(id);
+        if (it == entries_.end()) return;
+        it->second.peer_query_timer = 0;
+        counters_.peer_queries_timed_out += it->second.peer_queries.size();
+        peer_stop_queries(it->second);
+    });
+}
+
+void MagEngine::peer_stop_queries(BindingUpdateListEntry& e) {
+    if (e.peer_query_timer) timers_.cancel_timer(e.peer_query_timer);
+    e.peer_query_timer = 0;
+    for (std::uint8_t s : e.peer_queries) {
+        if (const auto it = peer_queries_.find(s); it != peer_queries_.end() && it->second.first == e.id)
+            peer_queries_.erase(it);
+    }
+    e.peer_queries.clear();
+}
+
+// True when `response` answers one of our queries to a peer MAG (handled here).
+bool MagEngine::peer_response(const Ipv6Address& source, const mh::SubscriptionResponse& response) {
+    const auto q = peer_queries_.find(response.sequence);
+    if (q == peer_queries_.end() || q->second.second != source) return false;
+    const EntryId id = q->second.first;
+    peer_queries_.erase(q);
+    const auto it = entries_.find(id);
+    if (it == entries_.end()) {
+        ++counters_.peer_responses_unmatched;
+        return true;
+    }
+    BindingUpdateListEntry& e = it->second;
+    std::erase(e.peer_queries, response.sequence);
+    if (e.peer_queries.empty() && e.peer_query_timer) {
+        timers_.cancel_timer(e.peer_query_timer);
+        e.peer_query_timer = 0;
+    }
+    const auto* mn = mh::find_option<mh::MobileNodeIdentifier>(response.options);
+    const bool same_mn = mn != nullptr && mn->subtype == e.policy.mn_identifier_subtype &&
+                         std::string(mn->identifier.begin(), mn->identifier.end()) == e.policy.mn_identifier;
+    const bool serving = e.state == BulState::kRegistering || e.state == BulState::kRegistered;
+    if (!same_mn || !serving) {
+        ++counters_.peer_responses_unmatched;
+        return true;
+    }
+    auto subscriptions = response.has_information() ? mh::options_of_type<mh::ActiveMulticastSubscriptionIpv6>(response.options)
+                                                    : std::vector<mh::ActiveMulticastSubscriptionIpv6>{};
+    if (subscriptions.empty()) {
+        ++counters_.peer_responses_empty;
+        return true;
+    }
+    ++counters_.peer_contexts_received;
+    // The other peers' answers do not matter any more.
+    peer_stop_queries(e);
+    if (e.state == BulState::kRegistered && e.tunnel) {
+        ++counters_.peer_contexts_applied;
+        sial_apply(e, subscriptions, "previous MAG " + pmip::to_string(source));
+    } else {
+        e.peer_context = std::move(subscriptions);
+    }
+    return true;
 }
 
 // draft-asaeda PBU-M (PROTOCOL.md 9.1): a registration here asks the LMA to

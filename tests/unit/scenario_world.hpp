@@ -73,6 +73,7 @@ struct Options {
     lma::SialConfig sial;              // the LMA's RFC 7161 settings
     lma::PbuMConfig pbu_m;             // the LMA's draft-asaeda PBU-M settings
     bool mag_pbu_m = false;            // the MAGs send PBU-Ms (MagConfig::pbu_m)
+    bool context_peers = false;        // MAG1 and MAG2 are each other's context peer
 };
 
 struct World {
@@ -163,6 +164,7 @@ struct World {
         mag::MagConfig config;
         config.proxy_coa = coa;
         config.pbu_m = options.mag_pbu_m;
+        if (options.context_peers) config.context_peers = {kMag1, kMag2};  // its own address is skipped
         m.engine = std::make_unique<mag::MagEngine>(config, mag_policies, *m.tunnels, m.routes, timers,
                                                     port, [&m](int i) { return m.links.count(i) != 0; });
         m.engine->set_observer(&m.observer);

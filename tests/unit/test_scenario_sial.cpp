@@ -567,3 +567,102 @@ TEST_CASE("RFC 7161: contexts fit the message: a record of more than 14 sources 
     for (const auto& o : options) bu.options.push_back(o);
     CHECK(!mh::serialize(bu).empty());  // fits the 2048-octet Mobility Header
 }
+
+// --- draft-asaeda Figure 6: previous MAG -> new MAG, without the LMA --------------
+
+namespace {
+Options peers_without_lma_sial() {
+    Options o;
+    o.context_peers = true;
+    o.sial.enabled = false;  // an LMA without SIAL (OAI/UMIP): S=0 in every PBA
+    return o;
+}
+}  // namespace
+
+TEST_CASE("draft-asaeda Figure 6, proactive: the new MAG asks its peer at attach, the previous MAG answers "
+          "from the departed MN's context, and the new MAG's proxy has it at the PBA with an LMA "
+          "without SIAL",
+          "[sial][peers][scenario]") {
+    SialWorld s(peers_without_lma_sial());
+    s.listening_at_mag1();
+    CHECK(s.c1().peer_queries_sent == 1);     // MAG1 asked MAG2 at the first attach
+    CHECK(s.c1().peer_responses_empty == 1);  // MAG2 never had the MN
+    s.move_after_deregistration();
+    REQUIRE(s.w.mag2.engine->find_by_interface(9)->state == mag::BulState::kRegistered);
+    CHECK((s.registration_pbas().back().flags & mh::ba_flag::kS) == 0);  // nothing from the LMA
+    const auto qs = s.sent<mh::SubscriptionQuery>();
+    REQUIRE(qs.size() == 2);  // MAG1 -> MAG2 at the first attach, MAG2 -> MAG1 now
+    CHECK(s.c2().peer_queries_sent == 1);
+    CHECK(s.c1().peer_queries_received == 1);
+    CHECK(s.c2().peer_contexts_received == 1);
+    CHECK(s.c2().peer_contexts_applied == 1);
+    CHECK(s.c2().sial_subscriptions_applied == 4);
+    s.require_all(*s.proxy2, 9);  // no report from the MN at MAG2
+    CHECK(s.lc().sial_queries_sent == 0);
+    CHECK(s.anchor.contexts.empty());  // the LMA knew nothing of it
+}
+
+TEST_CASE("draft-asaeda Figure 6, reactive: the previous MAG still serves the MN and answers from its link",
+          "[sial][peers][scenario]") {
+    SialWorld s(peers_without_lma_sial());
+    s.listening_at_mag1();
+    s.w.attach(s.w.mag2, 9);  // MAG1 has not noticed the move yet
+    s.w.advance(10ms);
+    CHECK(s.c2().peer_contexts_applied == 1);
+    s.require_all(*s.proxy2, 9);
+}
+
+TEST_CASE("draft-asaeda Figure 6: an answer after the PBA is applied at once, one lost is given up after "
+          "its timeout, and a query from an address that is not a peer is not answered about another "
+          "LMA's MN",
+          "[sial][peers][scenario]") {
+    SECTION("late answer") {
+        SialWorld s(peers_without_lma_sial());
+        s.listening_at_mag1();
+        s.w.detach(s.w.mag1, 7);
+        s.w.advance(100ms);
+        s.drop = [](const Packet& p, const mh::Message& m) {
+            return std::holds_alternative<mh::SubscriptionResponse>(m) && p.source == kMag1;
+        };
+        s.w.attach(s.w.mag2, 9);
+        s.w.advance(10ms);
+        REQUIRE(s.w.mag2.engine->find_by_interface(9)->state == mag::BulState::kRegistered);
+        CHECK(s.c2().peer_contexts_applied == 0);
+        REQUIRE(s.w.held.size() == 1);
+        s.drop = nullptr;
+        s.w.release(0);
+        CHECK(s.c2().peer_contexts_received == 1);
+        CHECK(s.c2().peer_contexts_applied == 1);
+        s.require_all(*s.proxy2, 9);
+    }
+    SECTION("lost answer") {
+        SialWorld s(peers_without_lma_sial());
+        s.listening_at_mag1();
+        s.drop = [](const Packet& p, const mh::Message& m) {
+            return std::holds_alternative<mh::SubscriptionResponse>(m) && p.source == kMag1;
+        };
+        s.move_after_deregistration();
+        s.w.advance(1s);
+        REQUIRE(s.w.mag2.engine->find_by_interface(9)->state == mag::BulState::kRegistered);
+        CHECK(s.c2().peer_queries_timed_out == 1);
+        CHECK(s.c2().peer_contexts_applied == 0);
+        CHECK(s.proxy2->link_state(9, kG1) == include({}));  // the MN's own reports will tell
+    }
+    SECTION("not a peer") {
+        Options o = peers_without_lma_sial();
+        o.context_peers = false;
+        SialWorld s(o);
+        s.listening_at_mag1();
+        s.w.detach(s.w.mag1, 7);
+        s.w.advance(100ms);
+        mh::SubscriptionQuery q;
+        q.sequence = 77;
+        q.options.push_back(mh::MobileNodeIdentifier{1, std::vector<std::uint8_t>(nai_of(1).begin(), nai_of(1).end())});
+        s.w.mag1.engine->handle_subscription_query(kMag2, q);
+        const auto responses = s.sent<mh::SubscriptionResponse>();
+        REQUIRE(responses.size() == 1);
+        CHECK_FALSE(responses[0].has_information());
+        CHECK(s.c1().sial_queries_unknown == 1);
+        CHECK(s.c1().peer_queries_received == 0);
+    }
+}

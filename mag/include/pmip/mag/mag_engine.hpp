@@ -162,6 +162,12 @@ struct BindingUpdateListEntry {
     // draft-asaeda PBU-M (MagConfig::pbu_m): the channels this registration's
     // PBUs ask the LMA to forward, until its PBA.
     std::vector<mh::MulticastAddressRecord> requested_channels;
+    // draft-asaeda Figure 6, previous MAG -> new MAG (MagConfig::context_peers):
+    // our Subscription Queries to the peer MAGs, and the context one of them
+    // answered before our PBA (applied with it).
+    std::vector<std::uint8_t> peer_queries;
+    TimerId peer_query_timer = 0;
+    std::vector<mh::ActiveMulticastSubscriptionIpv6> peer_context;
 };
 
 // The MN's multicast subscriptions on its access link, in the form of RFC
@@ -238,6 +244,14 @@ struct MagConfig {
     // carry the flag and the multicast subscription option with the
     // channels MulticastContext::channels_to_request names (PROTOCOL.md 9.1;
     // the code points are mh::ExtensionCodePoints, the flag repeated here).
+    // draft-asaeda Figure 6, the previous MAG's context straight to the new
+    // MAG (magd [multicast] context-peer): at an MN's attach we ask these
+    // MAGs with RFC 7161 Subscription Queries (MN-ID) and apply the context
+    // the one that had the MN answers (I=1) to the MN's link at the PBA, or
+    // at once when it is later; their queries about MNs that were here are
+    // answered as the LMA's are. Works with an LMA without SIAL.
+    std::vector<Ipv6Address> context_peers;
+    Duration peer_query_timeout = std::chrono::milliseconds(500);  // one try each
     bool pbu_m = false;
     std::uint16_t pbu_m_flag = mh::ExtensionCodePoints{}.multicast_subscription_flag;
     // Octets of records one PBU carries at most; channels beyond are left
@@ -287,6 +301,14 @@ struct MagCounters {
     std::uint64_t pbu_m_answered = 0;           // the PBA named the channels the LMA forwards
     std::uint64_t pbu_m_records_granted = 0;
     std::uint64_t pbu_m_unanswered = 0;         // accepted without the option: an LMA without PBU-M
+    // draft-asaeda Figure 6 (context_peers).
+    std::uint64_t peer_queries_sent = 0;
+    std::uint64_t peer_contexts_received = 0;   // answers with I=1
+    std::uint64_t peer_contexts_applied = 0;
+    std::uint64_t peer_responses_empty = 0;     // I=0: the MN was not there
+    std::uint64_t peer_queries_timed_out = 0;   // no answer at all from a peer
+    std::uint64_t peer_queries_received = 0;    // from peer MAGs, about MNs that were here
+    std::uint64_t peer_responses_unmatched = 0; // no outstanding query (sequence, source), or the MN left
 };
 
 class MagEngine {
@@ -366,10 +388,15 @@ private:
                                                                    const mh::BindingAcknowledgement& pba);
     void sial_apply(BindingUpdateListEntry& e,
                     const std::vector<mh::ActiveMulticastSubscriptionIpv6>& subscriptions,
-                    const char* how);
+                    const std::string& how);
     void sial_send_query(EntryId id);
     void sial_stop_query(BindingUpdateListEntry& e);
     void sial_remember_departed(const BindingUpdateListEntry& e);
+    std::optional<std::uint8_t> sial_free_sequence() ;
+    void peer_send_queries(EntryId id);
+    void peer_stop_queries(BindingUpdateListEntry& e);
+    bool peer_response(const Ipv6Address& source, const mh::SubscriptionResponse& response);
+    bool is_context_peer(const Ipv6Address& a) const;
     // draft-asaeda PBU-M (mag_sial.cpp).
     void pbu_m_add(BindingUpdateListEntry& e, mh::BindingUpdate& pbu, bool retransmission);
     void pbu_m_answered(BindingUpdateListEntry& e, const mh::BindingAcknowledgement& pba);
@@ -391,6 +418,7 @@ private:
     // By (LMA, MN identifier): departed MNs' subscriptions (bounded).
     std::map<std::pair<Ipv6Address, std::string>, Departed> departed_;
     std::map<std::uint8_t, EntryId> subscription_queries_;  // our outstanding queries
+    std::map<std::uint8_t, std::pair<EntryId, Ipv6Address>> peer_queries_;  // to context peers
     std::uint8_t next_query_sequence_ = 1;
     std::map<EntryId, BindingUpdateListEntry> entries_;
     std::map<int, EntryId> by_interface_;
