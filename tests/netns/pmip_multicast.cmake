@@ -40,6 +40,12 @@ add_test(NAME netns_pmip_pbu_m
   COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/test_pmip_pbu_m.sh ${CMAKE_BINARY_DIR})
 set_tests_properties(netns_pmip_pbu_m PROPERTIES SKIP_RETURN_CODE 77 LABELS netns TIMEOUT 240)
 
+# draft-asaeda Figure 6: the previous MAG's context straight to the new MAG,
+# with an LMA that does no SIAL (issue 17).
+add_test(NAME netns_pmip_context_peers
+  COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/test_pmip_context_peers.sh ${CMAKE_BINARY_DIR})
+set_tests_properties(netns_pmip_context_peers PROPERTIES SKIP_RETURN_CODE 77 LABELS netns TIMEOUT 240)
+
 # The tunnel and the proxy instance made while the first PBU is out (issue 17).
 add_test(NAME netns_pmip_prepared_tunnel
   COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/test_pmip_prepared_tunnel.sh ${CMAKE_BINARY_DIR})

@@ -10,7 +10,7 @@
 #
 #   sudo bash tools/bench/bench_handover.sh BUILD_DIR [HANDOVERS=20] [MODES="off sial"]
 #                                            (MODES: any of off sial profile
-#                                             pbum, each optionally with -late)
+#                                             pbum peers, each optionally with -late)
 #
 # MODES: the multicast context transfer (RFC 7161) of the daemons, one run
 # each on a fresh testbed (PMIP_TESTBED_SIAL): off (the MN's report after the
@@ -20,7 +20,10 @@
 # ff3e::4242:1), so each new MAG joins it at the PBA without waiting for the
 # MN, README "Multicast from the MN's policy profile"), and pbum (profile, and
 # the daemons' draft-asaeda PBU-M: the new MAG's PBU asks lmad for the
-# profile's channel, which lmad forwards from its PBA on; PMIP_TESTBED_PBU_M).
+# profile's channel, which lmad forwards from its PBA on; PMIP_TESTBED_PBU_M),
+# and peers (lmad without SIAL; the magd are each other's context peers,
+# draft-asaeda Figure 6: the new MAG gets the MN's groups from the previous
+# MAG; PMIP_TESTBED_LMA_SIAL=off, PMIP_TESTBED_CONTEXT_PEERS=yes).
 # With one mode the
 # JSON is that run's; with several, {"off": {...}, "sial": {...}}. A mode
 # with -late (e.g. sial-late) runs magd with [tunnel] prepare = no: the
@@ -44,10 +47,12 @@ trap '$TB down $NAME 2>/dev/null; [[ -n ${KEEP_WORK:-} ]] || rm -rf "$WORK"' EXI
 run_mode() {  # run_mode MODE: one testbed, N handovers, $WORK/result-MODE.json
     local MODE=${1%-late} prepare=yes
     [[ $1 == *-late ]] && prepare=no
-    local sial=$MODE pbu_m=no
+    local sial=$MODE pbu_m=no lma_sial peers=no
     [[ $MODE == profile || $MODE == pbum ]] && sial=off
     [[ $MODE == pbum ]] && pbu_m=yes
-    PMIP_TESTBED_PBU_M=$pbu_m PMIP_TESTBED_PREPARE=$prepare PMIP_TESTBED_SIAL=$sial $TB up "$NAME" "$BUILD" 1 multicast >/dev/null || exit 1
+    lma_sial=$sial
+    [[ $MODE == peers ]] && sial=sial lma_sial=off peers=yes
+    PMIP_TESTBED_LMA_SIAL=$lma_sial PMIP_TESTBED_CONTEXT_PEERS=$peers PMIP_TESTBED_PBU_M=$pbu_m PMIP_TESTBED_PREPARE=$prepare PMIP_TESTBED_SIAL=$sial $TB up "$NAME" "$BUILD" 1 multicast >/dev/null || exit 1
     if [[ $MODE == profile || $MODE == pbum ]]; then
         python3 - "/run/pmip-testbed/$NAME/magd-policy.json" <<'PY_END'
 import json, sys
@@ -111,7 +116,7 @@ PY_END
 }
 
 for mode in $MODES; do
-    [[ $mode =~ ^(off|sial|profile|pbum)(-late)?$ ]] || { echo "bench_handover: mode \"$mode\" is not off|sial|profile|pbum[-late]" >&2; exit 1; }
+    [[ $mode =~ ^(off|sial|profile|pbum|peers)(-late)?$ ]] || { echo "bench_handover: mode \"$mode\" is not off|sial|profile|pbum|peers[-late]" >&2; exit 1; }
     run_mode "$mode" || exit 1
     : >"$WORK/moves"
 done

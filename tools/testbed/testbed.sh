@@ -48,7 +48,10 @@
 # made while the first PBU is out: $PMIP_TESTBED_PREPARE = yes (default, the
 # daemon's) or no (magd [tunnel] prepare). draft-asaeda PBU-M:
 # $PMIP_TESTBED_PBU_M = yes or no (default; [multicast] pbu-m in every
-# daemon, with multicast). State (configs, logs, control sockets, pids)
+# daemon, with multicast). lmad's SIAL alone: $PMIP_TESTBED_LMA_SIAL = sial or
+# off (default: $PMIP_TESTBED_SIAL). The MAGs as each other's context peers
+# (magd [multicast] context-peer, draft-asaeda Figure 6):
+# $PMIP_TESTBED_CONTEXT_PEERS = yes or no (default). State (configs, logs, control sockets, pids)
 # lives in /run/pmip-testbed/NAME; `down` removes it and every namespace even
 # when `up` failed half-way. Needs root.
 set -u
@@ -135,6 +138,10 @@ up() {
     local delete_delay=${PMIP_TESTBED_TUNNEL_DELETE_DELAY_MS:-0}
     local prepare=${PMIP_TESTBED_PREPARE:-yes}
     [[ $prepare =~ ^(yes|no)$ ]] || die "PMIP_TESTBED_PREPARE: yes or no, not \"$prepare\""
+    local lma_sial=${PMIP_TESTBED_LMA_SIAL:-$sial}
+    [[ $lma_sial =~ ^(sial|off)$ ]] || die "PMIP_TESTBED_LMA_SIAL: sial or off, not \"$lma_sial\""
+    local peers=${PMIP_TESTBED_CONTEXT_PEERS:-no}
+    [[ $peers =~ ^(yes|no)$ ]] || die "PMIP_TESTBED_CONTEXT_PEERS: yes or no, not \"$peers\""
     local pbu_m=${PMIP_TESTBED_PBU_M:-no}
     [[ $pbu_m =~ ^(yes|no)$ ]] || die "PMIP_TESTBED_PBU_M: yes or no, not \"$pbu_m\""
     [[ $delete_delay =~ ^[0-9]+$ ]] || die "PMIP_TESTBED_TUNNEL_DELETE_DELAY_MS: milliseconds, not \"$delete_delay\""
@@ -267,7 +274,7 @@ socket = $dir/lmad.sock
 [state]
 file = $dir/lmad.state
 [sial]
-enabled = $([[ $sial == sial ]] && echo true || echo false)
+enabled = $([[ $lma_sial == sial ]] && echo true || echo false)
 EOF
     if [[ $multicast == multicast ]]; then
         printf '[multicast]\nenabled = true\nupstream = l0\nforwarding = %s\npbu-m = %s\n' "$forwarding" "$pbu_m" >>"$dir/lmad.conf"
@@ -301,6 +308,9 @@ forwarding = $forwarding
 context-transfer = $sial
 pbu-m = $pbu_m
 EOF
+        if [[ $peers == yes ]]; then
+            printf 'context-peer = 2001:db8:101::11\ncontext-peer = 2001:db8:102::12\n' >>"$dir/magd$i.conf"
+        fi
         if [[ -n $auth ]]; then
             printf '[lmas]\nauth = 2001:db8:100::1 required 1000 hmac-sha256 %s\n' "$dir/mag$i.key" >>"$dir/magd$i.conf"
         fi
