@@ -856,11 +856,23 @@ void MagDaemon::tunnel_prepared(const BindingUpdateListEntry& e, const TunnelInf
                          "clsact on the prepared tunnel: " + made.error().what +
                              " (made when the instance attaches to it)");
     }
-    loop_.post([this, device = tunnel.name, lma = e.policy.lma] {
-        if (shut_down_ || !preparing_.contains(device) || multicast_.contains(device))
+    loop_.post([this, device = tunnel.name, lma = e.policy.lma, link = e.access_interface] {
+        if (shut_down_ || !preparing_.contains(device))
             return;
-        if (multicast_instance(device, lma) != nullptr)
+        const bool fresh = !multicast_.contains(device);
+        McastInstance* instance = multicast_instance(device, lma);
+        if (instance == nullptr)
+            return;
+        if (fresh)
             ++counters_["multicast_instances_prepared"];
+        // The MN's link too: its MIF, rule and router groups take the
+        // kernel's RTNL lock, which other work may hold for milliseconds
+        // (a tunnel being deleted); at the PBA only the querier starts.
+        if (Status st = instance->proxy->prepare_downstream(link); !st.ok()) {
+            ++counters_["multicast_errors"];
+            PMIP_WARNING(kMld, "[mag mcast if=" + link + "]",
+                         "not prepared ahead (made at the PBA): " + st.error().what);
+        }
     });
 }
 
@@ -872,6 +884,10 @@ void MagDaemon::tunnel_unprepared(const BindingUpdateListEntry& e, const TunnelI
         return;
     if (--it->second == 0)
         preparing_.erase(it);
+    // Accepted: the link is a downstream by now (nothing to undo); else
+    // what was made for it ahead goes.
+    if (const auto m = multicast_.find(tunnel.name); m != multicast_.end() && m->second.proxy)
+        m->second.proxy->unprepare_downstream(e.access_interface);
     drop_unused_instance(tunnel.name);
 }
 

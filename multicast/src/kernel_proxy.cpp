@@ -165,6 +165,8 @@ KernelProxy::~KernelProxy() {
     std::vector<std::string> names;
     for (const auto& [ifindex, d] : downstreams_) names.push_back(d.name);
     for (const auto& n : names) (void)remove_downstream(n);
+    for (auto& [ifindex, d] : prepared_) remove_downstream_kernel_state(d);
+    prepared_.clear();
     for (const auto& g : instance_->database().groups())
         (void)parts_.upstream->set(g, MembershipState{});
     instance_.reset();
@@ -239,36 +241,93 @@ Status KernelProxy::add_downstream(const std::string& ifname, const QuerierConfi
         return proxy_error(config_.name, "downstream " + ifname + ": is the upstream", EINVAL);
     if (downstreams_.contains(ifindex))
         return proxy_error(config_.name, "downstream " + ifname + ": already a downstream", EEXIST);
+    Interface d;
+    if (const auto p = prepared_.find(ifindex); p != prepared_.end()) {
+        d = std::move(p->second);  // its kernel state is in already
+        prepared_.erase(p);
+        ++counters_.downstreams_prepared_used;
+    } else {
+        d.name = ifname;
+        d.ifindex = ifindex;
+        if (Status s = install_downstream_kernel_state(d); !s)
+            return s;
+    }
+    d.querier = config;
+    d.early_query = early_query_sent_at;
+    downstreams_.emplace(ifindex, std::move(d));
+    ++counters_.downstreams_added;
+    try_start_downstream(ifindex);
+    return {};
+}
+
+Status KernelProxy::install_downstream_kernel_state(Interface& d) {
     const auto mif = free_mif();
     if (!mif) {
         return proxy_error(config_.name,
-                           "downstream " + ifname + ": all " + std::to_string(parts_.max_mifs) +
+                           "downstream " + d.name + ": all " + std::to_string(parts_.max_mifs) +
                                " MIFs of table " + std::to_string(config_.table) +
                                " in use (kernel MAXMIFS)",
                            ENOSPC);
     }
-    Interface d;
-    d.name = ifname;
-    d.ifindex = ifindex;
     d.mif = *mif;
-    d.querier = config;
-    d.early_query = early_query_sent_at;
-    if (Status s = parts_.router->add_mif(d.mif, ifindex, ifname); !s)
+    if (Status s = parts_.router->add_mif(d.mif, d.ifindex, d.name); !s)
         return proxy_error(config_.name, s.error().what, s.error().code);
     if (Status s = add_rule(d); !s) {
         (void)parts_.router->delete_mif(d.mif);
         return proxy_error(config_.name, s.error().what, s.error().code);
     }
-    if (Status s = parts_.mld->join_router_groups(ifindex); !s) {
+    if (Status s = parts_.mld->join_router_groups(d.ifindex); !s) {
         remove_rule(d);
         (void)parts_.router->delete_mif(d.mif);
         return proxy_error(config_.name, s.error().what, s.error().code);
     }
-    mif_owner_[d.mif] = ifindex;
-    downstreams_.emplace(ifindex, std::move(d));
-    ++counters_.downstreams_added;
-    try_start_downstream(ifindex);
+    mif_owner_[d.mif] = d.ifindex;
     return {};
+}
+
+void KernelProxy::remove_downstream_kernel_state(Interface& d) {
+    parts_.mld->leave_router_groups(d.ifindex);
+    if (Status s = parts_.router->delete_mif(d.mif); !s) {
+        ++counters_.mfc_errors;
+        PMIP_WARNING(kMld, context(), s.error().what);
+    }
+    remove_rule(d);
+    mif_owner_[d.mif] = 0;
+}
+
+Status KernelProxy::prepare_downstream(const std::string& ifname) {
+    const auto index = parts_.interfaces->index(ifname);
+    if (!index)
+        return proxy_error(config_.name, "downstream " + ifname + ": no such interface", ENODEV);
+    const int ifindex = *index;
+    if (ifindex == upstream_.ifindex)
+        return proxy_error(config_.name, "downstream " + ifname + ": is the upstream", EINVAL);
+    if (downstreams_.contains(ifindex) || prepared_.contains(ifindex))
+        return {};  // nothing to do ahead
+    Interface d;
+    d.name = ifname;
+    d.ifindex = ifindex;
+    if (Status s = install_downstream_kernel_state(d); !s)
+        return s;
+    prepared_.emplace(ifindex, std::move(d));
+    ++counters_.downstreams_prepared;
+    PMIP_DEBUG(kMld, context(), "downstream " + ifname + " prepared (MIF, rule, router groups)");
+    return {};
+}
+
+void KernelProxy::unprepare_downstream(const std::string& ifname) {
+    const auto it = std::find_if(prepared_.begin(), prepared_.end(),
+                                 [&](const auto& entry) { return entry.second.name == ifname; });
+    if (it == prepared_.end())
+        return;
+    remove_downstream_kernel_state(it->second);
+    prepared_.erase(it);
+    ++counters_.downstreams_unprepared;
+}
+
+bool KernelProxy::has_prepared_downstream(const std::string& ifname) const {
+    return std::any_of(prepared_.begin(), prepared_.end(),
+                       [&](const auto& entry) { return entry.second.name == ifname; });
 }
 
 // Starts the querier once the link-local address is usable (RFC 3810
@@ -422,13 +481,7 @@ Status KernelProxy::remove_downstream(const std::string& ifname) {
         for (auto& [g, next] : changed) write_group_entry(g, std::move(next));
     }
     it = downstreams_.find(ifindex);
-    parts_.mld->leave_router_groups(ifindex);
-    if (Status s = parts_.router->delete_mif(mif); !s) {
-        ++counters_.mfc_errors;
-        PMIP_WARNING(kMld, context(), s.error().what);
-    }
-    remove_rule(it->second);
-    mif_owner_[mif] = 0;
+    remove_downstream_kernel_state(it->second);
     downstreams_.erase(it);
     ++counters_.downstreams_removed;
     PMIP_INFO(kMld, context(), "downstream " + ifname + " removed");

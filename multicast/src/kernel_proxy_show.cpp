@@ -132,7 +132,10 @@ nlohmann::json to_json(const KernelProxyCounters& c) {
             {"early_queries_adopted", c.early_queries_adopted},
             {"early_queries_too_old", c.early_queries_too_old},
             {"captured_received", c.captured_received},
-            {"context_records", c.context_records}};
+            {"context_records", c.context_records},
+            {"downstreams_prepared", c.downstreams_prepared},
+            {"downstreams_prepared_used", c.downstreams_prepared_used},
+            {"downstreams_unprepared", c.downstreams_unprepared}};
 }
 
 nlohmann::json KernelProxy::show() const {

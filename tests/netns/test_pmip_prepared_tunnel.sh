@@ -8,7 +8,8 @@
 #
 #   mn1 registers at mag1. lmad held; mn1 moves to mag2: mag2 has the tunnel
 #   to the LMA, down (its device not UP), counted tunnels_prepared, and the
-#   MLD proxy instance on it with no downstream yet. lmad let go: the
+#   MLD proxy instance on it with no downstream yet, mn1's link prepared
+#   (its MIF, rule and router groups made ahead). lmad let go: the
 #   registration completes, the tunnel is up, the instance has mn1's link,
 #   mn1 reaches the correspondent. lmad held again; mn1 moves to mag1, and
 #   away again before any PBA: mag1 releases the tunnel it prepared (no
@@ -44,10 +45,14 @@ echo "# mag2 tunnels: $(tunnels mag2); instances: $(instances mag2); prepared: $
 check "mag2: its device $T exists and is not UP" bash -c "ip -n '$NAME-mag2' -o link show dev '$T' && ! ip -n '$NAME-mag2' -o link show dev '$T' | grep -q '[<,]UP[,>]'"
 instance_ready() { [[ $(instances mag2) == "$T:" ]]; }
 check "mag2: the MLD proxy instance on $T, no downstream yet" wait_until 5 instance_ready
+pcount() { q mag2 "show multicast" "sum(i['counters']['$1'] for i in d)"; }
+mn_link_prepared() { (($(pcount downstreams_prepared) >= 1)); }
+check "mag2: mn1's link prepared ahead (MIF, rule, router groups) without being a downstream" wait_until 5 mn_link_prepared
 check "mag2: counted in tunnels_prepared" test "$(prepared_count mag2)" -ge 1
 release
 registered() { [[ $(tunnels mag2) == "$T/up/1" ]] && [[ $(instances mag2) == "$T:mn1" ]]; }
 check "lmad answers: $T up with the binding's reference, mn1's link a downstream" wait_until 10 registered
+check "mag2: the downstream took over what was prepared for it" test "$(pcount downstreams_prepared_used)" -ge 1
 check "mag2: $T is UP in the kernel" device_up mag2 "$T"
 check "mn1 reaches the correspondent through mag2" $TB exec "$NAME" mn1 ping -6 -c 1 -W 2 "$CN"
 

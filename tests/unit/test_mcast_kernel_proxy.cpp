@@ -865,3 +865,56 @@ TEST_CASE("mcast kernel proxy: static subscriptions: joined upstream and forward
     REQUIRE(f.proxy->remove_downstream("d3").ok());
     CHECK_FALSE(f.upstream->groups.contains(kSsm));
 }
+
+TEST_CASE("mcast kernel proxy: a downstream prepared ahead has its MIF, rule and router groups but no "
+          "querier and no forwarding until add_downstream takes it over, and unprepare undoes it",
+          "[mcast][kernel_proxy][prepare]") {
+    Fixture f;
+    REQUIRE(f.proxy->prepare_downstream("d1").ok());
+    CHECK(f.proxy->has_prepared_downstream("d1"));
+    CHECK_FALSE(f.proxy->has_downstream("d1"));
+    CHECK(f.router->mifs.at(1) == kD1);
+    CHECK(f.routes.multicast_rules.size() == 2);
+    CHECK(f.mld->joined.contains(kD1));
+    CHECK(f.mld->sent.empty());  // no querier yet
+    // A report on the prepared link is not taken (no downstream yet).
+    f.join(kD1, kHost1, kG);
+    CHECK(f.proxy->instance().database().upstream_state(kG).no_listeners());
+    // Preparing again, or a prepared link's MIF, is not handed out twice.
+    REQUIRE(f.proxy->prepare_downstream("d1").ok());
+    REQUIRE(f.proxy->add_downstream("d2").ok());
+    CHECK(f.router->mifs.at(2) == kD2);
+    CHECK(f.proxy->counters().downstreams_prepared == 1);
+
+    SECTION("add_downstream takes it over: no second MIF, the querier starts") {
+        const auto calls_before = f.router->mifs.size();
+        REQUIRE(f.proxy->add_downstream("d1").ok());
+        CHECK(f.router->mifs.size() == calls_before);
+        CHECK(f.router->mifs.at(1) == kD1);
+        CHECK_FALSE(f.proxy->has_prepared_downstream("d1"));
+        CHECK(f.proxy->has_downstream("d1"));
+        CHECK(f.proxy->counters().downstreams_prepared_used == 1);
+        REQUIRE(f.mld->sent.size() == 2);  // d2's and now d1's General Query
+        CHECK(f.mld->sent[1].ifindex == kD1);
+        f.join(kD1, kHost1, kG);
+        CHECK(f.proxy->instance().database().upstream_state(kG).mode == FilterMode::kExclude);
+        f.proxy->unprepare_downstream("d1");  // nothing to undo any more
+        CHECK(f.router->mifs.at(1) == kD1);
+        CHECK(f.proxy->counters().downstreams_unprepared == 0);
+    }
+    SECTION("unprepare: the MIF, rule and router groups go, the MIF is free again") {
+        f.proxy->unprepare_downstream("d1");
+        CHECK_FALSE(f.router->mifs.contains(1));
+        CHECK(f.routes.multicast_rules.size() == 2);  // upstream's and d2's
+        CHECK_FALSE(f.mld->joined.contains(kD1));
+        CHECK(f.proxy->counters().downstreams_unprepared == 1);
+        REQUIRE(f.proxy->add_downstream("d3").ok());
+        CHECK(f.router->mifs.at(1) == kD3);
+    }
+    SECTION("destruction removes a prepared link's kernel state") {
+        f.proxy.reset();
+        CHECK(f.router->mifs.empty());
+        CHECK(f.routes.multicast_rules.empty());
+        CHECK(f.mld->joined.empty());
+    }
+}

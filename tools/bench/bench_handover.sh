@@ -10,7 +10,8 @@
 #
 #   sudo bash tools/bench/bench_handover.sh BUILD_DIR [HANDOVERS=20] [MODES="off sial"]
 #                                            (MODES: any of off sial profile
-#                                             pbum peers, each optionally with -late)
+#                                             pbum peers sialpeers, each optionally
+#                                             with -late)
 #
 # MODES: the multicast context transfer (RFC 7161) of the daemons, one run
 # each on a fresh testbed (PMIP_TESTBED_SIAL): off (the MN's report after the
@@ -23,7 +24,9 @@
 # profile's channel, which lmad forwards from its PBA on; PMIP_TESTBED_PBU_M),
 # and peers (lmad without SIAL; the magd are each other's context peers,
 # draft-asaeda Figure 6: the new MAG gets the MN's groups from the previous
-# MAG; PMIP_TESTBED_LMA_SIAL=off, PMIP_TESTBED_CONTEXT_PEERS=yes).
+# MAG; PMIP_TESTBED_LMA_SIAL=off, PMIP_TESTBED_CONTEXT_PEERS=yes), and
+# sialpeers (sial in every daemon and the magd context peers: the previous
+# MAG's answer covers the reactive order, where lmad's context comes late).
 # With one mode the
 # JSON is that run's; with several, {"off": {...}, "sial": {...}}. A mode
 # with -late (e.g. sial-late) runs magd with [tunnel] prepare = no: the
@@ -52,6 +55,7 @@ run_mode() {  # run_mode MODE: one testbed, N handovers, $WORK/result-MODE.json
     [[ $MODE == pbum ]] && pbu_m=yes
     lma_sial=$sial
     [[ $MODE == peers ]] && sial=sial lma_sial=off peers=yes
+    [[ $MODE == sialpeers ]] && sial=sial lma_sial=sial peers=yes
     PMIP_TESTBED_LMA_SIAL=$lma_sial PMIP_TESTBED_CONTEXT_PEERS=$peers PMIP_TESTBED_PBU_M=$pbu_m PMIP_TESTBED_PREPARE=$prepare PMIP_TESTBED_SIAL=$sial $TB up "$NAME" "$BUILD" 1 multicast >/dev/null || exit 1
     if [[ $MODE == profile || $MODE == pbum ]]; then
         python3 - "/run/pmip-testbed/$NAME/magd-policy.json" <<'PY_END'
@@ -116,7 +120,7 @@ PY_END
 }
 
 for mode in $MODES; do
-    [[ $mode =~ ^(off|sial|profile|pbum|peers)(-late)?$ ]] || { echo "bench_handover: mode \"$mode\" is not off|sial|profile|pbum|peers[-late]" >&2; exit 1; }
+    [[ $mode =~ ^(off|sial|profile|pbum|peers|sialpeers)(-late)?$ ]] || { echo "bench_handover: mode \"$mode\" is not off|sial|profile|pbum|peers|sialpeers[-late]" >&2; exit 1; }
     run_mode "$mode" || exit 1
     : >"$WORK/moves"
 done

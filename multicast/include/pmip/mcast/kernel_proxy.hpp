@@ -158,6 +158,9 @@ struct KernelProxyCounters {
     // counted like socket ones from mld_received on).
     std::uint64_t captured_received = 0;
     std::uint64_t context_records = 0;  // records set up by apply_context (RFC 7161)
+    std::uint64_t downstreams_prepared = 0;       // prepare_downstream: kernel state made ahead
+    std::uint64_t downstreams_prepared_used = 0;  // ... then taken over by add_downstream
+    std::uint64_t downstreams_unprepared = 0;     // ... or undone
 };
 nlohmann::json to_json(const KernelProxyCounters& counters);
 
@@ -209,6 +212,17 @@ class KernelProxy final : private ProxyInstanceOutput {
     // MN's pending answer. Later than that, the start is the ordinary one.
     Status add_downstream(const std::string& ifname, const QuerierConfig& config,
                           std::optional<TimePoint> early_query_sent_at);
+    // The kernel part of a later add_downstream done ahead (magd: while an
+    // MN's first PBU is out, so the PBA does not wait for it): the MIF (with
+    // ebpf its tc filter), the ip6mr rule and the router groups, each taking
+    // the kernel's RTNL lock, which other work (another daemon's tunnel
+    // deletion) may hold for milliseconds. Nothing is forwarded to or from
+    // the link and no querier runs until add_downstream takes it over;
+    // unprepare_downstream undoes it (nothing when the link was added or
+    // never prepared). Errors as add_downstream's.
+    Status prepare_downstream(const std::string& ifname);
+    void unprepare_downstream(const std::string& ifname);
+    bool has_prepared_downstream(const std::string& ifname) const;
     // An MLD message captured on a downstream by other means than the MLD
     // socket: magd's AF_PACKET capture of an MN's answer to the early query,
     // which can arrive before the link is a downstream and before its router
@@ -303,6 +317,10 @@ class KernelProxy final : private ProxyInstanceOutput {
 
     // The downstream called `ifname` and its ifindex ({0, nullptr}: none).
     std::pair<int, Interface*> downstream_named(const std::string& ifname);
+    // The kernel part of a downstream (MIF, rule, router groups) for `d`
+    // (ifindex, name set), its MIF chosen here; undone on failure.
+    Status install_downstream_kernel_state(Interface& d);
+    void remove_downstream_kernel_state(Interface& d);
     void on_mld(const ReceivedMld& message);
     void process_mld(const ReceivedMld& message);  // on_mld after counting
     void on_upcall(const Upcall& upcall);
@@ -333,6 +351,7 @@ class KernelProxy final : private ProxyInstanceOutput {
     std::unique_ptr<ProxyInstance> instance_;
     Interface upstream_;
     std::map<int, Interface> downstreams_;  // by ifindex
+    std::map<int, Interface> prepared_;     // prepare_downstream: kernel state only, by ifindex
     std::vector<int> mif_owner_;            // MIF -> ifindex of its downstream (0: free/upstream)
     std::unordered_map<Ipv6Address, GroupRoutes, AddressHash> routes_by_group_;
     std::uint64_t route_count_ = 0;
