@@ -158,6 +158,12 @@ void LmaEngine::process(const Pbu& pbu) {
     if (const BindingCacheEntry* e = accepted_before(pbu)) {
         ++counters_.pbu_retransmissions_answered;
         PMIP_DEBUG(kBce, pbu.ctx, "retransmission of the accepted PBU: PBA repeated");
+        if (pbu.multicast_request) {  // the same PBU-M answer, nothing set up again
+            Pbu again = pbu;
+            again.repeated = true;
+            return send_pba(again, mh::status::kAccepted, e, std::nullopt, e->uplink_key,
+                            sial_answer(*e, pbu.lookup.proxy_coa, pbu));
+        }
         return send_pba(pbu, mh::status::kAccepted, e, std::nullopt, e->uplink_key,
                         sial_answer(*e, pbu.lookup.proxy_coa, pbu));
     }
@@ -762,15 +768,18 @@ void LmaEngine::send_pba(const Pbu& pbu, std::uint8_t status, const BindingCache
     if (accepted && entry && entry->gre && status != mh::status::kGreKeyOptionNotRequired) {
         pba.options.push_back(mh::GreKey{uplink_key});
     }
+    // The multicast options share one budget (kSubscriptionBudget: room
+    // left by every other option of a PBA in 2048 octets).
+    std::size_t budget = mh::kSubscriptionBudget;
     if (accepted && sial.s && sial.records) {
-        for (const auto& r : *sial.records) pba.options.push_back(r);
+        for (const auto& r : *sial.records) {
+            pba.options.push_back(r);
+            budget -= std::min(budget, mh::subscription_option_octets(r).value_or(0));
+        }
         if (!sial.records->empty()) ++counters_.sial_contexts_in_pba;
     }
     if (accepted && entry && m.lifetime != 0 && pbu.multicast_request) {
-        const auto granted = pbu_m_grant(pbu, *entry);
-        if (config_.pbu_m.enabled && granted.empty()) pba.options.push_back(mh::MulticastSubscription{});
-        for (auto& o : mh::pack_multicast_subscription(granted, mh::kSubscriptionBudget, nullptr))
-            pba.options.push_back(std::move(o));
+        for (auto& o : pbu_m_answer(pbu, *entry, budget)) pba.options.push_back(std::move(o));
     }
     sender_.send(pbu.destination, pbu.source, pba);
 }

@@ -26,6 +26,7 @@ struct LmaEngine::Pbu {
     std::vector<mh::ActiveMulticastSubscriptionIpv6> subscriptions;  // options 57
     bool multicast_request = false;                      // the PBU-M flag (config.pbu_m.flag)
     std::vector<mh::MulticastAddressRecord> requested_channels;  // its multicast subscription options
+    bool repeated = false;  // answered before (accepted_before): its PBA again, nothing set up again
     std::string ctx;
 };
 

@@ -347,36 +347,49 @@ void LmaEngine::handle_subscription_response(const Ipv6Address& source, const Ip
 //   ALLOW / BLOCK (5, 6) change a state we do not hold: refused;
 //   a group wider than link scope (RFC 4291 section 2.7: 0-2 refused);
 //   no EXCLUDE in the SSM range ff3x::/32 (RFC 4607 section 1);
-//   at most config.pbu_m.max_records.
-// The PBA lists what was taken (an empty option: nothing); an LMA with
-// PBU-M off answers as a standard LMA (no option) and counts it.
-std::vector<mh::MulticastAddressRecord> LmaEngine::pbu_m_grant(const Pbu& pbu, const BindingCacheEntry& entry) {
+//   at most config.pbu_m.max_records, and what fits the PBA's `budget`.
+// The PBA lists what was taken (an empty option: nothing); a repeated PBU
+// (its PBA lost) gets the same list without setting anything up again. An
+// LMA with PBU-M off answers as a standard LMA (no option) and counts it.
+mh::Options LmaEngine::pbu_m_answer(const Pbu& pbu, const BindingCacheEntry& entry, std::size_t budget) {
     if (!config_.pbu_m.enabled) {
-        ++counters_.pbu_m_ignored;
+        if (!pbu.repeated) ++counters_.pbu_m_ignored;
         return {};
     }
-    ++counters_.pbu_m_received;
-    std::vector<mh::MulticastAddressRecord> granted;
+    std::vector<mh::MulticastAddressRecord> taken;
+    std::size_t refused = 0;
     for (const auto& r : pbu.requested_channels) {
         const Ipv6Address& g = r.multicast_address;
         std::uint8_t type = r.record_type;
         if (type == 3 || type == 4) type = static_cast<std::uint8_t>(type - 2);
         const bool multicast = g[0] == 0xff && (g[1] & 0x0f) > 2;
-        const bool ssm = (g[1] & 0xf0) == 0x30;
+        const bool ssm = (g[1] & 0xf0) == 0x30 && g[2] == 0 && g[3] == 0;
         const bool state = (type == 1 && !r.sources.empty()) || (type == 2 && !ssm);
-        if (!multicast || !state || granted.size() >= config_.pbu_m.max_records) {
-            ++counters_.pbu_m_records_refused;
+        if (!multicast || !state || taken.size() >= config_.pbu_m.max_records) {
+            ++refused;
             continue;
         }
-        granted.push_back({type, g, r.sources, {}});
+        taken.push_back({type, g, r.sources, {}});
     }
-    counters_.pbu_m_records_granted += granted.size();
+    std::size_t left_out = 0;
+    mh::Options out;
+    std::vector<mh::MulticastAddressRecord> granted;
+    for (auto& o : mh::pack_multicast_subscription(taken, budget, &left_out)) {
+        granted.insert(granted.end(), o.records.begin(), o.records.end());
+        out.emplace_back(std::move(o));
+    }
+    if (out.empty()) out.emplace_back(mh::MulticastSubscription{});
+    if (pbu.repeated) return out;
+    ++counters_.pbu_m_received;
+    counters_.pbu_m_records_granted += taken.size() - left_out;
+    counters_.pbu_m_records_refused += refused + left_out;
     if (!granted.empty()) {
         PMIP_INFO(kBce, context_of(entry),
-                  "PBU-M: " + std::to_string(granted.size()) + " channel(s) forwarded to the MAG from its PBA on");
+                  "PBU-M: " + std::to_string(taken.size() - left_out) +
+                      " channel(s) forwarded to the MAG from its PBA on");
         if (observer_) observer_->multicast_channels_requested(entry, granted);
     }
-    return granted;
+    return out;
 }
 
 }  // namespace pmip::lma

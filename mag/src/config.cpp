@@ -274,9 +274,12 @@ void validate(Validator& v, MagdConfig& c) {
                 v.error(value, "multicast.context-peer", "\"" + value.text + "\" is not a unicast IPv6 address");
                 continue;
             }
+            const auto& peers = c.engine.context_peers;
             if (!c.engine.multicast_context_transfer)
                 v.warning(value, "multicast.context-peer",
                           "ignored: needs multicast.enabled = true and multicast.context-transfer = sial");
+            else if (std::find(peers.begin(), peers.end(), *a) != peers.end())
+                v.warning(value, "multicast.context-peer", value.text + " is listed already");
             else
                 c.engine.context_peers.push_back(*a);
         }

@@ -850,6 +850,7 @@ void MagDaemon::drop_unused_instance(const std::string& tunnel_device) {
 void MagDaemon::tunnel_prepared(const BindingUpdateListEntry& e, const TunnelInfo& tunnel) {
     if (!config_.multicast.enabled || !e.policy.multicast)
         return;
+    preparing_links_.emplace(tunnel.name, e.access_interface);
     if (++preparing_[tunnel.name] == 1 && forwarding_ == mcast::Forwarding::kEbpf && !tunnel.up) {
         if (auto made = mcast::ensure_clsact(tunnel.ifindex); !made)
             PMIP_WARNING(kMld, "[mag mcast upstream=" + tunnel.name + "]",
@@ -865,6 +866,8 @@ void MagDaemon::tunnel_prepared(const BindingUpdateListEntry& e, const TunnelInf
             return;
         if (fresh)
             ++counters_["multicast_instances_prepared"];
+        if (!preparing_links_.contains({device, link}))
+            return;  // its registration was answered or given up meanwhile
         // The MN's link too: its MIF, rule and router groups take the
         // kernel's RTNL lock, which other work may hold for milliseconds
         // (a tunnel being deleted); at the PBA only the querier starts.
@@ -884,6 +887,7 @@ void MagDaemon::tunnel_unprepared(const BindingUpdateListEntry& e, const TunnelI
         return;
     if (--it->second == 0)
         preparing_.erase(it);
+    preparing_links_.erase({tunnel.name, e.access_interface});
     // Accepted: the link is a downstream by now (nothing to undo); else
     // what was made for it ahead goes.
     if (const auto m = multicast_.find(tunnel.name); m != multicast_.end() && m->second.proxy)
@@ -1010,18 +1014,23 @@ void MagDaemon::apply(const BindingUpdateListEntry& e,
 // profile, which its link will hold from the PBA on, less what the
 // instance towards its LMA already receives (another MN's, or a channel of
 // its own from before). An MN with a GRE-keyed tunnel of its own gets a new
-// instance: everything is asked for. The instance policy filters them as it
+// instance, and so does one whose tunnel does not exist yet: everything is
+// asked for. The instance policy filters them as it
 // filters the statics.
 std::vector<mh::MulticastAddressRecord> MagDaemon::channels_to_request(const BindingUpdateListEntry& e) {
     if (!config_.multicast.enabled || !e.policy.multicast || e.policy.multicast_channels.empty())
         return {};
+    // The instance on the tunnel this registration will use (as the engine
+    // keys it), if that tunnel exists already.
     const mcast::KernelProxy* proxy = nullptr;
     if (!e.policy.gre_keys) {
-        for (const auto& [device, instance] : multicast_) {
-            if (instance.proxy && instance.lma == e.policy.lma) {
-                proxy = instance.proxy.get();
-                break;
-            }
+        TunnelKey key;
+        key.peer = e.policy.lma;
+        key.local = config_.engine.proxy_coa;
+        key.kind = e.policy.tunnel_kind == TunnelKind::kGre ? TunnelKind::kGre : TunnelKind::kIp6Ip6;
+        if (const auto info = tunnels_->find(key)) {
+            if (const auto m = multicast_.find(info->name); m != multicast_.end() && m->second.proxy)
+                proxy = m->second.proxy.get();
         }
     }
     std::map<Ipv6Address, std::set<Ipv6Address>> wanted;  // group -> sources ({} = any)

@@ -232,6 +232,9 @@ class MagDaemon final : private MagObserver, private MulticastContext {
     // Registrations of multicast MNs whose first PBA is awaited, by the
     // tunnel device prepared for it (MagObserver::tunnel_prepared).
     std::map<std::string, unsigned> preparing_;
+    // (tunnel device, access link) of each registration preparing: the
+    // posted build prepares the link only while its registration still is.
+    std::set<std::pair<std::string, std::string>> preparing_links_;
     // The instance `access_device` is a downstream of (one at most), or null.
     McastInstance* instance_with_downstream(const std::string& access_device);
     // Per upstream: the tunnel device to an LMA (one per LMA, or one per MN

@@ -179,8 +179,8 @@ void MagEngine::handle_subscription_query(const Ipv6Address& source, const mh::S
 // Section 5.3 step 8: the LMA's answer to our query.
 void MagEngine::handle_subscription_response(const Ipv6Address& source,
                                              const mh::SubscriptionResponse& response) {
-    ++counters_.sial_responses_received;
     if (peer_response(source, response)) return;
+    ++counters_.sial_responses_received;
     const auto q = subscription_queries_.find(response.sequence);
     if (q == subscription_queries_.end()) {
         ++counters_.sial_responses_unmatched;
@@ -317,7 +317,11 @@ void MagEngine::pbu_m_add(BindingUpdateListEntry& e, mh::BindingUpdate& pbu, boo
     if (e.requested_channels.empty()) return;
     std::size_t left_out = 0;
     auto options = mh::pack_multicast_subscription(e.requested_channels, config_.pbu_m_max_octets, &left_out);
-    if (options.empty()) return;
+    if (options.empty()) {  // nothing fits: no PBU-M, nothing to wait for in the PBA
+        if (!retransmission) counters_.pbu_m_records_not_sent += e.requested_channels.size();
+        e.requested_channels.clear();
+        return;
+    }
     pbu.flags |= config_.pbu_m_flag;
     for (auto& o : options) pbu.options.push_back(std::move(o));
     if (retransmission) return;

@@ -177,11 +177,12 @@ std::vector<MulticastSubscription> pack_multicast_subscription(
     auto size_of = [](const MulticastAddressRecord& r) {
         return kRecordHeader + 16 * r.sources.size() + r.auxiliary_data.size();
     };
-    std::vector<MulticastAddressRecord> pieces;
-    for (const auto& r : records) {
+    std::vector<std::pair<MulticastAddressRecord, std::size_t>> pieces;  // (piece, its record)
+    for (std::size_t k = 0; k < records.size(); ++k) {
+        const auto& r = records[k];
         const bool include = r.record_type == 1 || r.record_type == 3 || r.record_type == 5;
         if (size_of(r) <= kOptionRoom || !include || !r.auxiliary_data.empty()) {
-            pieces.push_back(r);
+            pieces.emplace_back(r, k);
             continue;
         }
         const std::size_t per = (kOptionRoom - kRecordHeader) / 16;
@@ -190,15 +191,16 @@ std::vector<MulticastSubscription> pack_multicast_subscription(
             const auto end = std::min(r.sources.size(), i + per);
             part.sources.assign(r.sources.begin() + static_cast<std::ptrdiff_t>(i),
                                 r.sources.begin() + static_cast<std::ptrdiff_t>(end));
-            pieces.push_back(std::move(part));
+            pieces.emplace_back(std::move(part), k);
         }
     }
     std::vector<MulticastSubscription> out;
-    std::size_t used = 0, room = 0, dropped = 0;
-    for (auto& r : pieces) {
+    std::vector<bool> not_whole(records.size(), false);
+    std::size_t used = 0, room = 0;
+    for (auto& [r, origin] : pieces) {
         const std::size_t n = size_of(r);
         if (n > kOptionRoom || used + n > budget) {
-            ++dropped;
+            not_whole[origin] = true;
             continue;
         }
         if (out.empty() || n > room) {
@@ -209,7 +211,7 @@ std::vector<MulticastSubscription> pack_multicast_subscription(
         room -= n;
         used += n;
     }
-    if (left_out) *left_out = dropped;
+    if (left_out) *left_out = static_cast<std::size_t>(std::count(not_whole.begin(), not_whole.end(), true));
     return out;
 }
 

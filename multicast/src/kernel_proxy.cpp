@@ -233,12 +233,10 @@ Status KernelProxy::add_downstream(const std::string& ifname, const QuerierConfi
                                    std::optional<TimePoint> early_query_sent_at) {
     if (std::string problem = validate(config); !problem.empty())
         return proxy_error(config_.name, "downstream " + ifname + ": " + problem);
-    const auto index = parts_.interfaces->index(ifname);
+    const auto index = downstream_index(ifname);
     if (!index)
-        return proxy_error(config_.name, "downstream " + ifname + ": no such interface", ENODEV);
+        return index.error();
     const int ifindex = *index;
-    if (ifindex == upstream_.ifindex)
-        return proxy_error(config_.name, "downstream " + ifname + ": is the upstream", EINVAL);
     if (downstreams_.contains(ifindex))
         return proxy_error(config_.name, "downstream " + ifname + ": already a downstream", EEXIST);
     Interface d;
@@ -254,7 +252,15 @@ Status KernelProxy::add_downstream(const std::string& ifname, const QuerierConfi
     }
     d.querier = config;
     d.early_query = early_query_sent_at;
+    const MifIndex mif = d.mif;
     downstreams_.emplace(ifindex, std::move(d));
+    // Entries of traffic that arrived on the link while it was prepared.
+    for (auto& [g, sources] : routes_by_group_) {
+        for (auto& [s, r] : sources) {
+            if (r.parent == mif)
+                install(s, g, r, outputs_for(s, g, mif), false);
+        }
+    }
     ++counters_.downstreams_added;
     try_start_downstream(ifindex);
     return {};
@@ -295,13 +301,20 @@ void KernelProxy::remove_downstream_kernel_state(Interface& d) {
     mif_owner_[d.mif] = 0;
 }
 
-Status KernelProxy::prepare_downstream(const std::string& ifname) {
+Expected<int> KernelProxy::downstream_index(const std::string& ifname) const {
     const auto index = parts_.interfaces->index(ifname);
     if (!index)
         return proxy_error(config_.name, "downstream " + ifname + ": no such interface", ENODEV);
-    const int ifindex = *index;
-    if (ifindex == upstream_.ifindex)
+    if (*index == upstream_.ifindex)
         return proxy_error(config_.name, "downstream " + ifname + ": is the upstream", EINVAL);
+    return *index;
+}
+
+Status KernelProxy::prepare_downstream(const std::string& ifname) {
+    const auto index = downstream_index(ifname);
+    if (!index)
+        return index.error();
+    const int ifindex = *index;
     if (downstreams_.contains(ifindex) || prepared_.contains(ifindex))
         return {};  // nothing to do ahead
     Interface d;
@@ -320,6 +333,15 @@ void KernelProxy::unprepare_downstream(const std::string& ifname) {
                                  [&](const auto& entry) { return entry.second.name == ifname; });
     if (it == prepared_.end())
         return;
+    const MifIndex mif = it->second.mif;
+    std::vector<std::pair<Ipv6Address, Ipv6Address>> doomed;  // entries of its traffic
+    for (const auto& [g, sources] : routes_by_group_) {
+        for (const auto& [s, r] : sources) {
+            if (r.parent == mif)
+                doomed.emplace_back(s, g);
+        }
+    }
+    for (const auto& [s, g] : doomed) delete_route(s, g);
     remove_downstream_kernel_state(it->second);
     prepared_.erase(it);
     ++counters_.downstreams_unprepared;
@@ -878,7 +900,13 @@ void KernelProxy::on_upcall(const Upcall& u) {
         return;
     }
     ++counters_.upcalls_nocache;
-    if (!interface_by_mif(u.mif)) {
+    // A prepared link's MIF (prepare_downstream): its traffic gets an entry
+    // without outputs, so the kernel does not keep the packet's (S,G)
+    // unresolved (ip6mr: 10 s without another upcall); add_downstream
+    // recomputes it.
+    const bool prepared_mif = u.mif < mif_owner_.size() && mif_owner_[u.mif] != 0 &&
+                              prepared_.contains(mif_owner_[u.mif]);
+    if (!interface_by_mif(u.mif) && !prepared_mif) {
         ++counters_.upcalls_unknown_mif;
         return;
     }

@@ -21,7 +21,8 @@ void read_pbu_m_keys(config::Validator& v, bool& enabled, mh::ExtensionCodePoint
                 v.error(*value, "multicast.pbu-m-flag", "must be a single bit such as 0x0008 or 0x0100");
             } else if ((*flag & kUsed) != 0) {
                 v.error(*value, "multicast.pbu-m-flag",
-                        "is a flag the daemons use (A, H, L, K, M, R, P or S); the free bits are 0x0001-0x0008");
+                        "is a flag the daemons use (A, H, L, K, M, R, P or S); the free bits are 0x0001-0x0008 "
+                        "(0x0010-0x0100 are IANA-assigned: accepted with a warning)");
             } else {
                 if ((*flag & kRegistered) != 0)
                     v.warning(*value, "multicast.pbu-m-flag",

@@ -496,7 +496,8 @@ pbu-m-option = 57
         CHECK_FALSE(load.config.engine.pbu_m.enabled);
         CHECK(load.config.code_points == mh::ExtensionCodePoints{});
         CHECK(has_problem(load, "lmad.conf:35: multicast.pbu-m-flag: is a flag the daemons use (A, H, L, K, M, R, "
-                                "P or S); the free bits are 0x0001-0x0008"));
+                                "P or S); the free bits are 0x0001-0x0008 (0x0010-0x0100 are IANA-assigned: "
+                                "accepted with a warning)"));
         CHECK(has_problem(load, "lmad.conf:36: multicast.pbu-m-option: 57 is an option type the daemons parse "
                                 "(active_multicast_subscription_ipv6); use an unassigned one such as 200"));
         CHECK(has_problem(load, "lmad.conf: multicast.pbu-m: needs multicast.enabled = true (the anchor forwards "

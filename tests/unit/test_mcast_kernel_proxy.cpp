@@ -918,3 +918,24 @@ TEST_CASE("mcast kernel proxy: a downstream prepared ahead has its MIF, rule and
         CHECK(f.mld->joined.empty());
     }
 }
+
+TEST_CASE("mcast kernel proxy: traffic arriving on a prepared link gets an entry without outputs (not left "
+          "unresolved), recomputed when the link becomes a downstream, deleted when it is unprepared",
+          "[mcast][kernel_proxy][prepare]") {
+    Fixture f;
+    REQUIRE(f.proxy->prepare_downstream("d1").ok());
+    f.router->upcall({1, 1, kS1, kG});  // NOCACHE on d1's MIF
+    REQUIRE(f.entry(kS1, kG) != nullptr);
+    CHECK(f.entry(kS1, kG)->parent == 1);
+    CHECK(f.entry(kS1, kG)->outputs.empty());
+    CHECK(f.proxy->counters().upcalls_unknown_mif == 0);
+    SECTION("taken over: from a downstream, the upstream is an output (RFC 4605 section 4.2)") {
+        REQUIRE(f.proxy->add_downstream("d1").ok());
+        REQUIRE(f.entry(kS1, kG) != nullptr);
+        CHECK(f.entry(kS1, kG)->outputs == mifs({0}));
+    }
+    SECTION("unprepared: the entry goes with the MIF") {
+        f.proxy->unprepare_downstream("d1");
+        CHECK(f.entry(kS1, kG) == nullptr);
+    }
+}

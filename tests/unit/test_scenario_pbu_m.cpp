@@ -315,3 +315,42 @@ TEST_CASE("PBU-M: records are packed into options of at most 255 octets: an INCL
     REQUIRE(small.size() == 1);
     CHECK(small[0].records.size() == 2);
 }
+
+TEST_CASE("PBU-M: a PBU the LMA answered before (its PBA lost, the same PBU again) gets the same list "
+          "and sets nothing up again",
+          "[pbu-m][scenario]") {
+    PbuMWorld s(with_pbu_m(true));
+    s.channels.records = {record(2, kG1), record(1, kG2, {kS1})};
+    s.w.duplicate = 1.0;  // every message arrives twice
+    s.w.attach(s.w.mag2, 9);
+    s.w.advance(100ms);
+    s.w.duplicate = 0;
+    CHECK(s.w.duplicated >= 2);
+    CHECK(s.w.lma->counters().pbu_retransmissions_answered >= 1);
+    REQUIRE(s.anchor.requested.size() == 1);
+    CHECK(s.w.lma->counters().pbu_m_received == 1);
+    CHECK(s.w.lma->counters().pbu_m_records_granted == 2);
+    const auto pbas = s.sent<mh::BindingAcknowledgement>();
+    REQUIRE(pbas.size() >= 2);
+    for (const auto& ba : pbas) CHECK(records_in(ba.options) == s.channels.records);
+}
+
+TEST_CASE("PBU-M: a split record counts once, left out when not carried whole", "[pbu-m][mh]") {
+    std::vector<Ipv6Address> sources;
+    for (int i = 1; i <= 100; ++i) {
+        auto a = kS1;
+        a[14] = static_cast<std::uint8_t>(i >> 8);
+        a[15] = static_cast<std::uint8_t>(i);
+        sources.push_back(a);
+    }
+    std::size_t left_out = 0;
+    const auto options = mh::pack_multicast_subscription({record(1, kG2, sources)}, 1024, &left_out);
+    CHECK(left_out == 1);  // 8 pieces of up to 14 sources; 4 fit in 1024 octets
+    std::size_t carried = 0;
+    for (const auto& o : options)
+        for (const auto& r : o.records) carried += r.sources.size();
+    CHECK(carried == 4 * 14);
+    left_out = 9;
+    CHECK(mh::pack_multicast_subscription({record(1, kG2, sources)}, 4096, &left_out).size() == 8);
+    CHECK(left_out == 0);
+}

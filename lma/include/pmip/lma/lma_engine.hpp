@@ -399,9 +399,10 @@ private:
     void sial_query_timeout(SessionId id);
     void sial_release_pba(SessionId id);
     void sial_forget(SessionId id);
-    // draft-asaeda PBU-M (lma_sial.cpp): the records granted to an accepted
-    // registration (observer told), for its PBA.
-    std::vector<mh::MulticastAddressRecord> pbu_m_grant(const Pbu& pbu, const BindingCacheEntry& entry);
+    // draft-asaeda PBU-M (lma_sial.cpp): the options of an accepted
+    // registration's PBA listing the records granted within `budget` octets
+    // (the observer told and counted, unless the PBU is a repeated one).
+    mh::Options pbu_m_answer(const Pbu& pbu, const BindingCacheEntry& entry, std::size_t budget);
     void sial_respond(const Ipv6Address& source, const Ipv6Address& destination, std::uint8_t sequence,
                       const mh::Options& echo,
                       const std::vector<mh::ActiveMulticastSubscriptionIpv6>* records);

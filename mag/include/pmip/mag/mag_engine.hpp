@@ -307,7 +307,7 @@ struct MagCounters {
     std::uint64_t peer_contexts_applied = 0;
     std::uint64_t peer_responses_empty = 0;     // I=0: the MN was not there
     std::uint64_t peer_queries_timed_out = 0;   // no answer at all from a peer
-    std::uint64_t peer_queries_received = 0;    // from peer MAGs, about MNs that were here
+    std::uint64_t peer_queries_received = 0;    // from peer MAGs (answered as the LMA's are)
     std::uint64_t peer_responses_unmatched = 0; // no outstanding query (sequence, source), or the MN left
 };
 

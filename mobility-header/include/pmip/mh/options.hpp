@@ -305,8 +305,8 @@ inline constexpr std::size_t kSubscriptionBudget = 1536;
 // records. An INCLUDE record (types 1, 3, 5) with more sources than one
 // option holds is split into records of the same type and group (their
 // union is the same state); any other record that does not fit one
-// option, and records beyond the budget, are left out and counted in
-// `left_out`.
+// option, and pieces beyond the budget, are left out; `left_out` counts the
+// records not carried whole (a split record may be carried in part).
 std::vector<MulticastSubscription> pack_multicast_subscription(
     const std::vector<MulticastAddressRecord>& records, std::size_t budget, std::size_t* left_out);
 

@@ -317,6 +317,9 @@ class KernelProxy final : private ProxyInstanceOutput {
 
     // The downstream called `ifname` and its ifindex ({0, nullptr}: none).
     std::pair<int, Interface*> downstream_named(const std::string& ifname);
+    // The ifindex of `ifname` as a downstream: an error when it does not
+    // exist or is the upstream.
+    Expected<int> downstream_index(const std::string& ifname) const;
     // The kernel part of a downstream (MIF, rule, router groups) for `d`
     // (ifindex, name set), its MIF chosen here; undone on failure.
     Status install_downstream_kernel_state(Interface& d);
