@@ -657,7 +657,8 @@ TEST_CASE("draft-asaeda Figure 6: an answer after the PBA is applied at once, on
         s.w.advance(100ms);
         mh::SubscriptionQuery q;
         q.sequence = 77;
-        q.options.push_back(mh::MobileNodeIdentifier{1, std::vector<std::uint8_t>(nai_of(1).begin(), nai_of(1).end())});
+        const std::string nai = nai_of(1);
+        q.options.push_back(mh::MobileNodeIdentifier{1, std::vector<std::uint8_t>(nai.begin(), nai.end())});
         s.w.mag1.engine->handle_subscription_query(kMag2, q);
         const auto responses = s.sent<mh::SubscriptionResponse>();
         REQUIRE(responses.size() == 1);
