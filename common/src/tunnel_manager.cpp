@@ -52,6 +52,27 @@ unsigned tunnel_overhead(const TunnelKey& key) {
     return kIpv6HeaderSize + kGreBaseHeaderSize + (key.output_key ? kGreKeySize : 0);
 }
 
+std::string_view to_string(MulticastTunnelMode mode) {
+    switch (mode) {
+        case MulticastTunnelMode::kOff: return "off";
+        case MulticastTunnelMode::kDynamic: return "dynamic";
+        case MulticastTunnelMode::kStatic: return "static";
+    }
+    return "?";
+}
+
+TunnelKey multicast_tunnel_key(const Ipv6Address& peer, const Ipv6Address& local, std::uint32_t gre_key) {
+    return TunnelKey{peer, local, TunnelKind::kGre, gre_key, gre_key};
+}
+
+std::uint32_t next_session_gre_key(std::uint32_t& next, std::optional<std::uint32_t> reserved) {
+    for (;;) {
+        const std::uint32_t key = next++;
+        if (key != 0 && (!reserved || key != *reserved))
+            return key;
+    }
+}
+
 unsigned tunnel_mtu(const TunnelKey& key, unsigned path_mtu) {
     const unsigned overhead = tunnel_overhead(key);
     return path_mtu > overhead + kMinimumLinkMtu ? path_mtu - overhead : kMinimumLinkMtu;

@@ -80,6 +80,9 @@ constexpr config::KeySpec kKeys[] = {
     {"multicast.pbu-m", false},
     {"multicast.pbu-m-flag", false},
     {"multicast.pbu-m-option", false},
+    {"multicast.m-tunnel", false},
+    {"multicast.m-tunnel-key", false},
+    {"multicast.m-tunnel-mag", true},
     {"policy.store", false},
     {"policy.serve-unknown", false},
     {"policy.default-tunnel", false},
@@ -364,6 +367,25 @@ void validate(Validator& v, LmadConfig& c) {
             v.global("multicast.pbu-m", "needs multicast.enabled = true (the anchor forwards what a PBU-M asks for)", false);
         c.engine.pbu_m.enabled = pbu_m && m.enabled;
         c.engine.pbu_m.flag = c.code_points.multicast_subscription_flag;
+        mcast::read_m_tunnel_keys(v, m.m_tunnel, m.enabled);
+        if (m.m_tunnel.enabled())
+            c.engine.reserved_gre_key = m.m_tunnel.key;
+        for (const Value& value : v.all("multicast.m-tunnel-mag")) {
+            const auto a = parse_address(value.text);
+            if (!a || is_multicast(*a) || is_link_local(*a) || *a == Ipv6Address{}) {
+                v.error(value, "multicast.m-tunnel-mag", "\"" + value.text + "\" is not a unicast IPv6 address");
+                continue;
+            }
+            if (m.m_tunnel.mode != MulticastTunnelMode::kStatic)
+                v.warning(value, "multicast.m-tunnel-mag", "ignored: needs multicast.m-tunnel = static");
+            else if (std::find(m.m_tunnel_mags.begin(), m.m_tunnel_mags.end(), *a) != m.m_tunnel_mags.end())
+                v.warning(value, "multicast.m-tunnel-mag", value.text + " is listed already");
+            else
+                m.m_tunnel_mags.push_back(*a);
+        }
+        if (m.m_tunnel.mode == MulticastTunnelMode::kStatic && m.m_tunnel_mags.empty())
+            v.global("multicast.m-tunnel-mag",
+                     "m-tunnel = static without any m-tunnel-mag: every M-Tunnel is made as with dynamic", true);
     }
 
     // [policy]
@@ -556,7 +578,15 @@ CONFIGURATION KEYS (section.key = default)
         took: Current-State records (IS_IN with sources, IS_EX) of groups
         wider than link scope, no (*, G) in the SSM range, at most 64 per PBU
         (show counters: pbu_m). Off: the flag and the option are ignored, as a
-        standard LMA does.)") + R"(    policy.store = (none)
+        standard LMA does.)") +
+           mcast::m_tunnel_keys_help(R"(MAG: the M-Tunnel to a MAG, not its
+        unicast tunnels, is the querier's and the anchor's downstream for that
+        MAG (SIAL contexts and PBU-M channels are set up on it). static: the
+        M-Tunnels to the m-tunnel-mag addresses are made at start, from the
+        first [lma] address; other MAGs get theirs as with dynamic.)") +
+           R"(    multicast.m-tunnel-mag = (repeatable) ADDRESS
+        A MAG (its Proxy-CoA) with a static M-Tunnel (m-tunnel = static).
+    policy.store = (none)
         JSON policy store file (mobile nodes, prefixes, tunnel kinds);
         reloaded on SIGHUP and "pmipctl reload".
     policy.serve-unknown = false

@@ -12,8 +12,9 @@
 //                mag-link-local, expected-bindings    [sections 5.5, 9.1, 9.3; RFC 6543]
 //   [mags]       authorized, profile, oai-identity    [section 5.3.1 step 5; Appendix I]
 //   [multicast]  enabled, upstream, table, robustness, query-interval-s,
-//                query-response-interval-ms, last-listener-query-interval-ms
-//                                                      [RFC 6224 section 4.3]
+//                query-response-interval-ms, last-listener-query-interval-ms,
+//                pbu-m*, m-tunnel, m-tunnel-key, m-tunnel-mag
+//                                                      [RFC 6224 section 4.3, draft-asaeda]
 //   [revocation] initial-timeout-ms, max-timeout-ms, max-retries  [RFC 5846 section 11]
 //   [policy]     store, serve-unknown, default-tunnel, default-prefix-count
 //   [tunnel]     backend, path-mtu, hop-limit, device-prefix, delete-delay-ms [RFC 2473]

@@ -200,6 +200,7 @@ Status LmaDaemon::open(const LmadState& previous) {
         if (!multicast)
             return multicast.error();
         multicast_ = std::move(*multicast);
+        make_static_m_tunnels();
     }
 
     if (Status st = ensure_directory_of(c.control_socket, 0755); !st.ok())
@@ -278,8 +279,10 @@ void LmaDaemon::shutdown() {
 
 void LmaDaemon::session_bound(const BindingCacheEntry& entry, const TunnelInfo& tunnel) {
     session_tunnels_[entry.id] = SessionTunnel{tunnel.name, tunnel.key.local};
-    if (multicast_)
-        multicast_->tunnel_used(tunnel.name);
+    if (multicast_) {
+        if (const std::string device = multicast_device_bound(tunnel); !device.empty())
+            multicast_->tunnel_used(device);
+    }
     MagPeer& peer = mag_peers_[entry.proxy_coa];
     peer.local = tunnel.key.local;
     if (++peer.bindings == 1)
@@ -288,24 +291,102 @@ void LmaDaemon::session_bound(const BindingCacheEntry& entry, const TunnelInfo& 
         heartbeat_->binding_added(entry.proxy_coa);
 }
 
+// --- draft-asaeda's M-Tunnel -------------------------------------------------
+
+// The multicast downstream for a session bound to unicast `tunnel`: that
+// tunnel (RFC 6224 section 4.3), or the M-Tunnel to its MAG from the same
+// local address, one reference per session (multicast.m-tunnel). Empty
+// when the M-Tunnel cannot be made (logged, counted: the session's
+// unicast is unaffected).
+std::string LmaDaemon::multicast_device_bound(const TunnelInfo& tunnel) {
+    const MulticastTunnelConfig& m = config_.multicast.m_tunnel;
+    if (!m.enabled())
+        return tunnel.name;
+    auto made = take_m_tunnel(tunnel.key.peer, tunnel.key.local);
+    if (!made)
+        return {};
+    MTunnelUse& use = m_tunnel_uses_[tunnel.name];
+    use.key = made->key;
+    use.name = made->name;
+    ++use.sessions;
+    return made->name;
+}
+
+Expected<TunnelInfo> LmaDaemon::take_m_tunnel(const Ipv6Address& mag, const Ipv6Address& local) {
+    const TunnelKey key = multicast_tunnel_key(mag, local, config_.multicast.m_tunnel.key);
+    const bool exists = tunnels_->find(key).has_value();
+    auto t = tunnels_->acquire(key);
+    const std::string ctx = "[lma mcast mag=" + to_string(mag) + "]";
+    if (!t) {
+        ++counters_["m_tunnel_errors"];
+        PMIP_ERROR(kMld, ctx, "M-Tunnel (GRE key " + std::to_string(*key.input_key) +
+                                  ") not made, no multicast to this MAG: " + t.error().what);
+        return t.error();
+    }
+    if (!exists) {
+        ++counters_["m_tunnels_created"];
+        PMIP_INFO(kMld, ctx, std::string(to_string(config_.multicast.m_tunnel.mode)) + " M-Tunnel " + t->name +
+                                 " (GRE key " + std::to_string(*key.input_key) + ")");
+    }
+    return t;
+}
+
+std::string LmaDaemon::multicast_device_of(const std::string& tunnel) const {
+    if (!config_.multicast.m_tunnel.enabled())
+        return tunnel;
+    const auto it = m_tunnel_uses_.find(tunnel);
+    return it == m_tunnel_uses_.end() ? std::string() : it->second.name;
+}
+
+// A session left unicast `tunnel`: its downstream reference goes, then its
+// M-Tunnel reference (the device goes with the last, after [tunnel]
+// delete-delay-ms).
+void LmaDaemon::multicast_device_unbound(const std::string& tunnel) {
+    if (!config_.multicast.m_tunnel.enabled()) {
+        multicast_->tunnel_unused(tunnel);
+        return;
+    }
+    const auto it = m_tunnel_uses_.find(tunnel);
+    if (it == m_tunnel_uses_.end())
+        return;  // its M-Tunnel was never made
+    multicast_->tunnel_unused(it->second.name);
+    if (Status st = tunnels_->release(it->second.key); !st.ok()) {
+        ++counters_["m_tunnel_errors"];
+        PMIP_WARNING(kMld, "[lma mcast]", "releasing M-Tunnel " + it->second.name + ": " + st.error().what);
+    }
+    if (--it->second.sessions == 0)
+        m_tunnel_uses_.erase(it);
+}
+
+// multicast.m-tunnel = static: the M-Tunnels to the listed MAGs, from the
+// first LMA address, made now and kept (their querier runs) until shutdown.
+void LmaDaemon::make_static_m_tunnels() {
+    if (!multicast_ || config_.multicast.m_tunnel.mode != MulticastTunnelMode::kStatic || config_.addresses.empty())
+        return;
+    for (const Ipv6Address& mag : config_.multicast.m_tunnel_mags) {
+        if (auto t = take_m_tunnel(mag, config_.addresses.front()))
+            multicast_->tunnel_used(t->name);
+    }
+}
+
 void LmaDaemon::multicast_context(const BindingCacheEntry& entry,
                                   const std::vector<mh::ActiveMulticastSubscriptionIpv6>& subscriptions) {
     const auto t = session_tunnels_.find(entry.id);
     if (multicast_ && t != session_tunnels_.end())
-        multicast_->apply_context(t->second.device, subscriptions);
+        multicast_->apply_context(multicast_device_of(t->second.device), subscriptions);
 }
 
 void LmaDaemon::multicast_channels_requested(const BindingCacheEntry& entry,
                                              const std::vector<mh::MulticastAddressRecord>& records) {
     const auto t = session_tunnels_.find(entry.id);
     if (multicast_ && t != session_tunnels_.end())
-        multicast_->apply_records(t->second.device, records);
+        multicast_->apply_records(multicast_device_of(t->second.device), records);
 }
 
 void LmaDaemon::session_unbound(const BindingCacheEntry& entry, const Ipv6Address& proxy_coa,
                                 const std::string& tunnel) {
     if (multicast_ && !tunnel.empty())
-        multicast_->tunnel_unused(tunnel);
+        multicast_device_unbound(tunnel);
     // After a handoff the session is bound to its new tunnel already.
     if (const auto t = session_tunnels_.find(entry.id); t != session_tunnels_.end() && t->second.device == tunnel)
         session_tunnels_.erase(t);
@@ -473,7 +554,12 @@ void LmaDaemon::register_commands() {
     control_->handle("show multicast", [this](const json&) {
         if (!multicast_)
             throw ControlError("multicast is not enabled ([multicast] enabled = true)");
-        return multicast_->show();
+        json j = multicast_->show();
+        const MulticastTunnelConfig& m = config_.multicast.m_tunnel;
+        j["m_tunnel"] = {{"mode", std::string(to_string(m.mode))}};
+        if (m.enabled())
+            j["m_tunnel"]["key"] = m.key;
+        return j;
     });
     control_->handle("show peers", [this](const json&) { return show_peers(); });
     control_->handle("show counters", [this](const json&) { return show_counters(); });
@@ -687,7 +773,8 @@ json LmaDaemon::show_counters() const {
     for (const char* name : {"peer_unreachable", "peer_reachable_again", "peer_restarts",
                              "sessions_purged", "reloads", "reload_failures", "state_write_errors",
                              "revoke_refused",
-                             "unsolicited_heartbeats_sent", "heartbeat_requests_sent"}) {
+                             "unsolicited_heartbeats_sent", "heartbeat_requests_sent", "m_tunnels_created",
+                             "m_tunnel_errors"}) {
         const auto it = counters_.find(name);
         daemon[name] = it == counters_.end() ? 0 : it->second;
     }

@@ -85,6 +85,13 @@ class LmaDaemon final : private LmaObserver {
     void session_unbound(const BindingCacheEntry& entry, const Ipv6Address& proxy_coa,
                          const std::string& tunnel) override;
 
+    // draft-asaeda's M-Tunnel (multicast.m-tunnel): see lma_daemon.cpp.
+    std::string multicast_device_bound(const TunnelInfo& tunnel);
+    std::string multicast_device_of(const std::string& tunnel) const;
+    void multicast_device_unbound(const std::string& tunnel);
+    Expected<TunnelInfo> take_m_tunnel(const Ipv6Address& mag, const Ipv6Address& local);
+    void make_static_m_tunnels();
+
     void peer_unreachable(const Ipv6Address& mag);
     void peer_restarted(const Ipv6Address& mag, std::uint32_t old_value, std::uint32_t new_value);
     void send_heartbeat_request(const Ipv6Address& mag, std::uint32_t sequence);
@@ -131,6 +138,14 @@ class LmaDaemon final : private LmaObserver {
 
     std::unordered_map<SessionId, SessionTunnel> session_tunnels_;
     std::map<Ipv6Address, MagPeer> mag_peers_;
+    // Per unicast tunnel device: the M-Tunnel its sessions hold (one
+    // reference each).
+    struct MTunnelUse {
+        TunnelKey key;
+        std::string name;
+        unsigned sessions = 0;
+    };
+    std::map<std::string, MTunnelUse> m_tunnel_uses_;
     std::map<std::string, std::uint64_t> counters_;
 };
 

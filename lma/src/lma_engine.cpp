@@ -463,7 +463,7 @@ void LmaEngine::create_session(const Pbu& pbu, const MobileNodePolicy& policy) {
         e.gre = true;
         if (policy.gre_keys && pbu.gre->key) {
             e.downlink_key = pbu.gre->key;
-            e.uplink_key = next_uplink_key_++;
+            e.uplink_key = next_session_gre_key(next_uplink_key_, config_.reserved_gre_key);
         }
     }
     BindingCacheEntry& entry = cache_.insert(std::move(e));

@@ -15,11 +15,13 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
 #include "pmip/common/event_loop.hpp"
 #include "pmip/common/route_manager.hpp"
+#include "pmip/common/tunnel.hpp"
 #include "pmip/mcast/kernel_proxy.hpp"
 #include "pmip/mh/options.hpp"
 
@@ -40,6 +42,10 @@ struct LmaMulticastConfig {
         return q;
     }();
     std::uint32_t rule_priority = 1000;
+    // draft-asaeda's M-Tunnel to each MAG as its downstream (made and
+    // counted by LmaDaemon); static ones to these MAGs.
+    MulticastTunnelConfig m_tunnel;
+    std::vector<Ipv6Address> m_tunnel_mags;
 };
 
 class LmaMulticast {

@@ -70,6 +70,8 @@ constexpr KeySpec kKeys[] = {
     {"multicast.pbu-m", false},
     {"multicast.pbu-m-flag", false},
     {"multicast.pbu-m-option", false},
+    {"multicast.m-tunnel", false},
+    {"multicast.m-tunnel-key", false},
     {"lmas.profile", true},
     {"lmas.auth", true},
     {"lmas.auth-replay-window-ms", false},
@@ -289,6 +291,9 @@ void validate(Validator& v, MagdConfig& c) {
             v.global("multicast.pbu-m", "needs multicast.enabled = true", false);
         c.engine.pbu_m = pbu_m && m.enabled;
         c.engine.pbu_m_flag = m.code_points.multicast_subscription_flag;
+        mcast::read_m_tunnel_keys(v, m.m_tunnel, m.enabled);
+        if (m.m_tunnel.enabled())
+            c.engine.reserved_gre_key = m.m_tunnel.key;
     }
 
     // [lmas]
@@ -512,7 +517,11 @@ CONFIGURATION KEYS (section.key = default)
         that this MAG does not yet receive from that LMA, so the LMA forwards
         them from its PBA on instead of after our MLD report through the new
         tunnel. The PBA names what the LMA forwards (show counters:
-        pbu_m_*). A peer without PBU-M skips the option; the report asks.)") + R"(    lmas.profile = (repeatable) "ADDRESS-OR-PREFIX rfc5213|oai"
+        pbu_m_*). A peer without PBU-M skips the option; the report asks.)") +
+           mcast::m_tunnel_keys_help(R"(LMA: the upstream of the MLD proxy
+        instance for an LMA is its M-Tunnel, not the unicast tunnel. static:
+        an M-Tunnel to every LMA of the policy store is made at start (one
+        named by a later reload, at its first multicast MN).)") + R"(    lmas.profile = (repeatable) "ADDRESS-OR-PREFIX rfc5213|oai"
         Peer profile of LMAs; oai talks to OpenAirInterface/UMIP pmip6d
         (PBAs without the P flag accepted, MN-LL-ID sent as the 8-octet
         modified EUI-64, Timestamp halves in host byte order).

@@ -13,7 +13,9 @@
 //                                                 [sections 6.9.4, 6.10, 9]
 //   [multicast]  enabled, table-base, robustness, query-interval-s,
 //                query-response-interval-ms, last-listener-query-interval-ms,
-//                fast-leave                      [RFC 6224, RFC 3810 section 9]
+//                fast-leave, context-transfer, context-peer, pbu-m*,
+//                m-tunnel, m-tunnel-key          [RFC 6224, RFC 3810 section 9,
+//                                                 RFC 7161, draft-asaeda]
 //   [lmas]       profile                          [PROTOCOL.md Appendix I]
 //   [policy]     store
 //   [tunnel]     backend, path-mtu, hop-limit, device-prefix, delete-delay-ms [RFC 2473]
@@ -103,6 +105,8 @@ struct McastConfig {
     // draft-asaeda PBU-M (the flag and option in the engine's PBUs; the
     // code points also for the socket and the receiver).
     mh::ExtensionCodePoints code_points{};
+    // draft-asaeda's M-Tunnel to each LMA as the instances' upstream.
+    MulticastTunnelConfig m_tunnel;
 };
 
 struct MagdConfig {

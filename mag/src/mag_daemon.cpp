@@ -234,6 +234,20 @@ Status MagDaemon::open() {
                                      std::string(mcast::to_string(error))};
     }
 
+    if (c.multicast.enabled && c.multicast.m_tunnel.mode == MulticastTunnelMode::kStatic) {
+        std::set<Ipv6Address> lmas;
+        for (const auto& [mac, entry] : policies_->contents().by_mac) {
+            if (entry.policy.multicast)
+                lmas.insert(entry.policy.lma);
+        }
+        if (const auto& d = policies_->contents().default_policy; d && d->multicast && d->lma != Ipv6Address{})
+            lmas.insert(d->lma);
+        // A failure is logged and counted; the first MN tries again.
+        for (const Ipv6Address& lma : lmas) {
+            if (take_m_tunnel(lma))
+                static_m_tunnels_.insert(lma);
+        }
+    }
     for (const auto& link : links_->links()) {
         if (is_access_name(link.name))
             track(link);
@@ -741,11 +755,12 @@ mcast::KernelProxy* MagDaemon::add_multicast_downstream(const BindingEvent& even
                                                         std::optional<TimePoint> early_query) {
     if (!config_.multicast.enabled || !event.multicast || event.tunnel_device.empty())
         return nullptr;
-    const std::string ctx = "[mag mcast lma=" + to_string(event.lma) + " upstream=" + event.tunnel_device + "]";
+    const std::string upstream = multicast_upstream(event.tunnel_device, event.lma);
+    const std::string ctx = "[mag mcast lma=" + to_string(event.lma) + " upstream=" + upstream + "]";
     // The link moved to another tunnel (a new registration with another
     // tunnel kind or key): it leaves the instance of the old one first.
     for (auto it = multicast_.begin(); it != multicast_.end(); ++it) {
-        if (it->first == event.tunnel_device || !it->second.proxy ||
+        if (it->first == upstream || !it->second.proxy ||
             !it->second.proxy->has_downstream(event.access_device))
             continue;
         PMIP_INFO(kMld, ctx, event.access_device + " leaves the instance of " + it->first);
@@ -754,7 +769,7 @@ mcast::KernelProxy* MagDaemon::add_multicast_downstream(const BindingEvent& even
         drop_unused_instance(std::string(it->first));
         break;
     }
-    McastInstance* found = multicast_instance(event.tunnel_device, event.lma);
+    McastInstance* found = multicast_instance(upstream, event.lma);
     if (found == nullptr)
         return nullptr;
     McastInstance& instance = *found;
@@ -771,14 +786,74 @@ mcast::KernelProxy* MagDaemon::add_multicast_downstream(const BindingEvent& even
     return instance.proxy.get();
 }
 
+// The upstream of the instance for the MNs of `lma` whose unicast tunnel is
+// `tunnel_device`: that tunnel (RFC 6224), or the M-Tunnel to the LMA
+// (draft-asaeda; multicast.m-tunnel), whose name follows from its key.
+std::string MagDaemon::multicast_upstream(const std::string& tunnel_device, const Ipv6Address& lma) const {
+    if (!config_.multicast.m_tunnel.enabled())
+        return tunnel_device;
+    return tunnel_device_name(m_tunnel_key(lma), config_.tunnel.name_prefix);
+}
+
+TunnelKey MagDaemon::m_tunnel_key(const Ipv6Address& lma) const {
+    return multicast_tunnel_key(lma, config_.engine.proxy_coa, config_.multicast.m_tunnel.key);
+}
+
+// draft-asaeda's M-Tunnel to `lma`: one reference taken (the device made
+// with the first). Static mode also holds one until shutdown, taken at start
+// for the policy store's LMAs, or with the first use for an LMA a reload
+// added.
+bool MagDaemon::acquire_m_tunnel(const Ipv6Address& lma) {
+    if (config_.multicast.m_tunnel.mode == MulticastTunnelMode::kStatic && !static_m_tunnels_.contains(lma)) {
+        if (!take_m_tunnel(lma))
+            return false;
+        static_m_tunnels_.insert(lma);
+    }
+    return take_m_tunnel(lma);
+}
+
+bool MagDaemon::take_m_tunnel(const Ipv6Address& lma) {
+    const TunnelKey key = m_tunnel_key(lma);
+    const bool exists = tunnels_->find(key).has_value();
+    auto t = tunnels_->acquire(key);
+    if (!t) {
+        ++counters_["m_tunnel_errors"];
+        PMIP_ERROR(kMld, "[mag mcast lma=" + to_string(lma) + "]",
+                   "M-Tunnel (GRE key " + std::to_string(*key.input_key) + ") not made: " + t.error().what);
+        return false;
+    }
+    if (!exists) {
+        ++counters_["m_tunnels_created"];
+        PMIP_INFO(kMld, "[mag mcast lma=" + to_string(lma) + "]",
+                  std::string(to_string(config_.multicast.m_tunnel.mode)) + " M-Tunnel " + t->name +
+                      " (GRE key " + std::to_string(*key.input_key) + ")");
+    }
+    return true;
+}
+
+void MagDaemon::release_m_tunnel(const Ipv6Address& lma) {
+    if (Status st = tunnels_->release(m_tunnel_key(lma)); !st.ok()) {
+        ++counters_["m_tunnel_errors"];
+        PMIP_WARNING(kMld, "[mag mcast lma=" + to_string(lma) + "]", "releasing the M-Tunnel: " + st.error().what);
+    }
+}
+
 // RFC 6224 section 4: one MLD proxy instance per upstream, the tunnel to an
-// LMA; created with the first MN of the tunnel, at its PBA or, when the
-// tunnel is prepared, while its PBU is out.
+// LMA (or its M-Tunnel); created with the first MN of the tunnel, at its
+// PBA or, when the tunnel is prepared, while its PBU is out.
 MagDaemon::McastInstance* MagDaemon::multicast_instance(const std::string& tunnel_device,
                                                         const Ipv6Address& lma) {
     const std::string ctx = "[mag mcast lma=" + to_string(lma) + " upstream=" + tunnel_device + "]";
     McastInstance& instance = multicast_[tunnel_device];
     if (!instance.proxy) {
+        // The M-Tunnel exists before the instance opens its sockets on it.
+        if (config_.multicast.m_tunnel.enabled()) {
+            if (!acquire_m_tunnel(lma)) {
+                multicast_.erase(tunnel_device);
+                return nullptr;
+            }
+            instance.m_tunnel = true;
+        }
         std::set<std::uint32_t> used;
         for (const auto& [device, other] : multicast_) {
             if (other.proxy)
@@ -818,6 +893,8 @@ MagDaemon::McastInstance* MagDaemon::multicast_instance(const std::string& tunne
             ++counters_["multicast_errors"];
             PMIP_ERROR(kMld, ctx, "no multicast for this LMA's MNs: " + proxy.error().what);
             multicast_.erase(tunnel_device);
+            if (config_.multicast.m_tunnel.enabled())
+                release_m_tunnel(lma);
             return nullptr;
         }
         instance.proxy = std::move(*proxy);
@@ -837,7 +914,11 @@ void MagDaemon::drop_unused_instance(const std::string& tunnel_device) {
         return;
     PMIP_INFO(kMld, "[mag mcast lma=" + to_string(it->second.lma) + " upstream=" + tunnel_device + "]",
               "no downstream left: instance removed");
-    multicast_.erase(it);
+    const Ipv6Address lma = it->second.lma;
+    const bool m_tunnel = it->second.m_tunnel;
+    multicast_.erase(it);  // its sockets and MIFs before the M-Tunnel
+    if (m_tunnel)
+        release_m_tunnel(lma);
 }
 
 // While the first PBU of a multicast MN is out: the prepared tunnel gets
@@ -850,14 +931,17 @@ void MagDaemon::drop_unused_instance(const std::string& tunnel_device) {
 void MagDaemon::tunnel_prepared(const BindingUpdateListEntry& e, const TunnelInfo& tunnel) {
     if (!config_.multicast.enabled || !e.policy.multicast)
         return;
-    preparing_links_.emplace(tunnel.name, e.access_interface);
-    if (++preparing_[tunnel.name] == 1 && forwarding_ == mcast::Forwarding::kEbpf && !tunnel.up) {
+    // With an M-Tunnel the instance's upstream is that, not this tunnel.
+    const std::string upstream = multicast_upstream(tunnel.name, e.policy.lma);
+    preparing_links_.emplace(upstream, e.access_interface);
+    if (++preparing_[upstream] == 1 && forwarding_ == mcast::Forwarding::kEbpf && !tunnel.up &&
+        upstream == tunnel.name) {
         if (auto made = mcast::ensure_clsact(tunnel.ifindex); !made)
             PMIP_WARNING(kMld, "[mag mcast upstream=" + tunnel.name + "]",
                          "clsact on the prepared tunnel: " + made.error().what +
                              " (made when the instance attaches to it)");
     }
-    loop_.post([this, device = tunnel.name, lma = e.policy.lma, link = e.access_interface] {
+    loop_.post([this, device = upstream, lma = e.policy.lma, link = e.access_interface] {
         if (shut_down_ || !preparing_.contains(device))
             return;
         const bool fresh = !multicast_.contains(device);
@@ -882,17 +966,18 @@ void MagDaemon::tunnel_prepared(const BindingUpdateListEntry& e, const TunnelInf
 void MagDaemon::tunnel_unprepared(const BindingUpdateListEntry& e, const TunnelInfo& tunnel) {
     if (!config_.multicast.enabled || !e.policy.multicast)
         return;
-    const auto it = preparing_.find(tunnel.name);
+    const std::string upstream = multicast_upstream(tunnel.name, e.policy.lma);
+    const auto it = preparing_.find(upstream);
     if (it == preparing_.end())
         return;
     if (--it->second == 0)
         preparing_.erase(it);
-    preparing_links_.erase({tunnel.name, e.access_interface});
+    preparing_links_.erase({upstream, e.access_interface});
     // Accepted: the link is a downstream by now (nothing to undo); else
     // what was made for it ahead goes.
-    if (const auto m = multicast_.find(tunnel.name); m != multicast_.end() && m->second.proxy)
+    if (const auto m = multicast_.find(upstream); m != multicast_.end() && m->second.proxy)
         m->second.proxy->unprepare_downstream(e.access_interface);
-    drop_unused_instance(tunnel.name);
+    drop_unused_instance(upstream);
 }
 
 // The MN's multicast profile on its link. Network-initiated service
@@ -1023,7 +1108,11 @@ std::vector<mh::MulticastAddressRecord> MagDaemon::channels_to_request(const Bin
     // The instance on the tunnel this registration will use (as the engine
     // keys it), if that tunnel exists already.
     const mcast::KernelProxy* proxy = nullptr;
-    if (!e.policy.gre_keys) {
+    if (config_.multicast.m_tunnel.enabled()) {
+        // One instance per LMA whatever the unicast tunnel.
+        if (const auto m = multicast_.find(multicast_upstream("", e.policy.lma)); m != multicast_.end() && m->second.proxy)
+            proxy = m->second.proxy.get();
+    } else if (!e.policy.gre_keys) {
         TunnelKey key;
         key.peer = e.policy.lma;
         key.local = config_.engine.proxy_coa;
@@ -1081,6 +1170,7 @@ nlohmann::json MagDaemon::show_multicast() const {
             continue;
         json j = instance.proxy->show();
         j["lma"] = to_string(instance.lma);
+        j["m_tunnel"] = instance.m_tunnel;  // the upstream is the M-Tunnel to the LMA
         out.push_back(std::move(j));
     }
     return out;

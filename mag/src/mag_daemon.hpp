@@ -221,7 +221,16 @@ class MagDaemon final : private MagObserver, private MulticastContext {
         std::unique_ptr<mcast::KernelProxy> proxy;
         Ipv6Address lma{};
         std::uint32_t table = 0;
+        bool m_tunnel = false;  // holds a reference to the M-Tunnel to `lma`
     };
+    // draft-asaeda's M-Tunnel (multicast.m-tunnel): see multicast_upstream.
+    std::string multicast_upstream(const std::string& tunnel_device, const Ipv6Address& lma) const;
+    TunnelKey m_tunnel_key(const Ipv6Address& lma) const;
+    bool acquire_m_tunnel(const Ipv6Address& lma);
+    bool take_m_tunnel(const Ipv6Address& lma);
+    void release_m_tunnel(const Ipv6Address& lma);
+    // static mode: the LMAs whose M-Tunnel is held until shutdown.
+    std::set<Ipv6Address> static_m_tunnels_;
     void refill_spare_program();
     // The instance whose upstream is `tunnel_device`, created if needed;
     // null (error logged and counted) when it cannot be.

@@ -118,7 +118,7 @@ bool MagEngine::attach(int ifindex, const std::string& interface, const std::str
     e.policy = *policy;
     e.requested_prefixes = policy->home_network_prefixes;
     e.handoff_indicator = handoff_indicator.value_or(config_.attach_handoff_indicator);
-    if (policy->gre_keys) e.downlink_key = next_downlink_key_++;
+    if (policy->gre_keys) e.downlink_key = next_session_gre_key(next_downlink_key_, config_.reserved_gre_key);
     e.multicast_signalling =
         config_.multicast_context_transfer && multicast_context_ != nullptr && policy->multicast;
     const EntryId id = e.id;

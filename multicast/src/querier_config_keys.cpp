@@ -61,6 +61,36 @@ std::string pbu_m_keys_help(const std::string& what) {
 )";
 }
 
+void read_m_tunnel_keys(config::Validator& v, MulticastTunnelConfig& m_tunnel, bool multicast_enabled) {
+    if (const auto mode = v.choice("multicast.m-tunnel", {"off", "dynamic", "static"})) {
+        constexpr MulticastTunnelMode kModes[] = {MulticastTunnelMode::kOff, MulticastTunnelMode::kDynamic,
+                                                  MulticastTunnelMode::kStatic};
+        m_tunnel.mode = kModes[*mode];
+    }
+    v.number_into<std::uint32_t>("multicast.m-tunnel-key", m_tunnel.key, 0, 0xffffffff);
+    if (m_tunnel.enabled() && !multicast_enabled) {
+        v.global("multicast.m-tunnel", "needs multicast.enabled = true", false);
+        m_tunnel.mode = MulticastTunnelMode::kOff;
+    }
+}
+
+std::string m_tunnel_keys_help(const std::string& peers) {
+    return R"(    multicast.m-tunnel = off
+        draft-asaeda-multimob-pmip6-extension's M-Tunnel (PROTOCOL.md 9.1):
+        multicast data and MLD between this node and each )" + peers + R"(
+        Unicast stays in its tunnels; with per-MN GRE keys multicast then
+        crosses once per MAG instead of once per MN. Both ends must agree:
+        set it (and the key) the same in magd and lmad. dynamic: the
+        M-Tunnel is made with the first binding that needs it and deleted
+        after the last ([tunnel] delete-delay-ms applies); static: as
+        described above, kept until shutdown. off: multicast shares the
+        unicast tunnel (RFC 6224).
+    multicast.m-tunnel-key = 0xffffffff
+        The M-Tunnel's GRE key (RFC 2890), sent and expected both ways. No
+        MN's session is given this key.
+)";
+}
+
 void read_querier_keys(config::Validator& v, QuerierConfig& querier, FastLeaveKey fast_leave_key) {
     using std::chrono::duration_cast;
     unsigned rv = querier.robustness;

@@ -58,3 +58,8 @@ add_test(NAME netns_pmip_prepared_tunnel_kernel
 set_tests_properties(netns_pmip_prepared_tunnel_kernel PROPERTIES SKIP_RETURN_CODE 77
   LABELS "netns;kernel-tunnels" TIMEOUT 240
   ENVIRONMENT "PMIP_TESTBED_TUNNELS=kernel;PMIP_TEST_NEEDS_KERNEL_TUNNELS=1")
+foreach(mode dynamic static)
+  add_test(NAME netns_pmip_m_tunnel_${mode}
+    COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/test_pmip_m_tunnel.sh ${CMAKE_BINARY_DIR} ${mode})
+  set_tests_properties(netns_pmip_m_tunnel_${mode} PROPERTIES SKIP_RETURN_CODE 77 LABELS netns TIMEOUT 240)
+endforeach()

@@ -51,7 +51,9 @@
 # daemon, with multicast). lmad's SIAL alone: $PMIP_TESTBED_LMA_SIAL = sial or
 # off (default: $PMIP_TESTBED_SIAL). The MAGs as each other's context peers
 # (magd [multicast] context-peer, draft-asaeda Figure 6):
-# $PMIP_TESTBED_CONTEXT_PEERS = yes or no (default). State (configs, logs, control sockets, pids)
+# $PMIP_TESTBED_CONTEXT_PEERS = yes or no (default). draft-asaeda's M-Tunnel
+# ([multicast] m-tunnel in every daemon): $PMIP_TESTBED_M_TUNNEL = off
+# (default), dynamic or static (lmad lists both MAGs as m-tunnel-mag). State (configs, logs, control sockets, pids)
 # lives in /run/pmip-testbed/NAME; `down` removes it and every namespace even
 # when `up` failed half-way. Needs root.
 set -u
@@ -142,6 +144,8 @@ up() {
     [[ $lma_sial =~ ^(sial|off)$ ]] || die "PMIP_TESTBED_LMA_SIAL: sial or off, not \"$lma_sial\""
     local peers=${PMIP_TESTBED_CONTEXT_PEERS:-no}
     [[ $peers =~ ^(yes|no)$ ]] || die "PMIP_TESTBED_CONTEXT_PEERS: yes or no, not \"$peers\""
+    local m_tunnel=${PMIP_TESTBED_M_TUNNEL:-off}
+    [[ $m_tunnel =~ ^(off|dynamic|static)$ ]] || die "PMIP_TESTBED_M_TUNNEL: off, dynamic or static, not \"$m_tunnel\""
     local pbu_m=${PMIP_TESTBED_PBU_M:-no}
     [[ $pbu_m =~ ^(yes|no)$ ]] || die "PMIP_TESTBED_PBU_M: yes or no, not \"$pbu_m\""
     [[ $delete_delay =~ ^[0-9]+$ ]] || die "PMIP_TESTBED_TUNNEL_DELETE_DELAY_MS: milliseconds, not \"$delete_delay\""
@@ -277,7 +281,11 @@ file = $dir/lmad.state
 enabled = $([[ $lma_sial == sial ]] && echo true || echo false)
 EOF
     if [[ $multicast == multicast ]]; then
-        printf '[multicast]\nenabled = true\nupstream = l0\nforwarding = %s\npbu-m = %s\n' "$forwarding" "$pbu_m" >>"$dir/lmad.conf"
+        printf '[multicast]\nenabled = true\nupstream = l0\nforwarding = %s\npbu-m = %s\nm-tunnel = %s\n' \
+            "$forwarding" "$pbu_m" "$m_tunnel" >>"$dir/lmad.conf"
+        if [[ $m_tunnel == static ]]; then
+            printf 'm-tunnel-mag = 2001:db8:101::11\nm-tunnel-mag = 2001:db8:102::12\n' >>"$dir/lmad.conf"
+        fi
     fi
     if [[ -n $auth ]]; then
         printf '[mags]\n' >>"$dir/lmad.conf"
@@ -307,6 +315,7 @@ socket = $dir/magd$i.sock
 forwarding = $forwarding
 context-transfer = $sial
 pbu-m = $pbu_m
+m-tunnel = $m_tunnel
 EOF
         if [[ $peers == yes ]]; then
             printf 'context-peer = 2001:db8:101::11\ncontext-peer = 2001:db8:102::12\n' >>"$dir/magd$i.conf"
@@ -338,7 +347,9 @@ socket = $dir/lmad2.sock
 file = $dir/lmad2.state
 EOF
         if [[ $multicast == multicast ]]; then
-            printf '[multicast]\nenabled = true\nupstream = s0\nforwarding = %s\n' "$forwarding" >>"$dir/lmad2.conf"
+            printf '[multicast]\nenabled = true\nupstream = s0\nforwarding = %s\nm-tunnel = %s\n' \
+                "$forwarding" "$m_tunnel" >>"$dir/lmad2.conf"
+            [[ $m_tunnel != static ]] || printf 'm-tunnel-mag = 2001:db8:101::11\n' >>"$dir/lmad2.conf"
         fi
         start_daemon "$name" lma2 lmad2 "$build/lma/lmad" "$dir/lmad2.conf"
     fi

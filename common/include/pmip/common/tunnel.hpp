@@ -94,6 +94,29 @@ unsigned tunnel_mtu(const TunnelKey& key, unsigned path_mtu);
 inline constexpr std::size_t kMaxTunnelNamePrefix = 4;
 std::string tunnel_device_name(const TunnelKey& key, const std::string& prefix);
 
+// draft-asaeda's M-Tunnel (PROTOCOL.md 9.1): one tunnel per MAG-LMA pair
+// dedicated to multicast data and MLD, beside the unicast tunnels (however
+// many GRE keys split those per MN, multicast crosses once per MAG). It is
+// GRE between the same two addresses with one key both ways, the same at
+// both ends (magd and lmad [multicast] m-tunnel-key), so it is a device of
+// its own next to an ip6ip6, keyless-GRE or keyed-GRE unicast tunnel; the
+// daemons never give that key to an MN's session. kDynamic: made with the
+// first binding that needs it and deleted after the last (with [tunnel]
+// delete-delay-ms); kStatic: made at start for the configured peers and
+// kept until shutdown (others as kDynamic).
+enum class MulticastTunnelMode : std::uint8_t { kOff, kDynamic, kStatic };
+std::string_view to_string(MulticastTunnelMode mode);
+struct MulticastTunnelConfig {
+    MulticastTunnelMode mode = MulticastTunnelMode::kOff;
+    std::uint32_t key = 0xffffffff;  // the last key; an MN's keys count up from 1
+    bool enabled() const { return mode != MulticastTunnelMode::kOff; }
+};
+// The M-Tunnel's key towards `peer` from `local`.
+TunnelKey multicast_tunnel_key(const Ipv6Address& peer, const Ipv6Address& local, std::uint32_t gre_key);
+// The next GRE key from the counter `next` (an MN's downlink key at a MAG,
+// uplink key at an LMA), never 0 after wrapping and never `reserved`.
+std::uint32_t next_session_gre_key(std::uint32_t& next, std::optional<std::uint32_t> reserved);
+
 class TunnelBackend {
 public:
     virtual ~TunnelBackend() = default;

@@ -217,6 +217,9 @@ struct LmaConfig {
     RevocationConfig revocation;
     SialConfig sial;
     PbuMConfig pbu_m;
+    // The M-Tunnel's GRE key (lmad [multicast] m-tunnel-key): never an MN's
+    // uplink key.
+    std::optional<std::uint32_t> reserved_gre_key;
     // Binding Cache indexes sized for this many sessions at start (0 = grow
     // as needed; growing rehashes them, a pause of tens of ms at 10^6).
     std::size_t expected_bindings = 0;

@@ -257,6 +257,9 @@ struct MagConfig {
     // Octets of records one PBU carries at most; channels beyond are left
     // to the MLD reports through the tunnel (counted).
     std::size_t pbu_m_max_octets = 1024;
+    // The M-Tunnel's GRE key (magd [multicast] m-tunnel-key): never an MN's
+    // downlink key.
+    std::optional<std::uint32_t> reserved_gre_key;
 };
 
 struct MagCounters {

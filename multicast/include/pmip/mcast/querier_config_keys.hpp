@@ -15,6 +15,7 @@
 
 #include "pmip/common/config_file.hpp"
 #include "pmip/common/result.hpp"
+#include "pmip/common/tunnel.hpp"
 #include "pmip/mcast/ebpf_multicast_router.hpp"
 #include "pmip/mcast/querier.hpp"
 #include "pmip/mh/types.hpp"
@@ -42,6 +43,15 @@ void read_querier_keys(config::Validator& v, QuerierConfig& querier, FastLeaveKe
 void read_pbu_m_keys(config::Validator& v, bool& enabled, mh::ExtensionCodePoints& code_points);
 // The --help text of the three keys; `what` says what "on" does for the daemon.
 std::string pbu_m_keys_help(const std::string& what);
+
+// draft-asaeda's M-Tunnel keys (common/tunnel.hpp), both daemons:
+//   multicast.m-tunnel = off         off | dynamic | static
+//   multicast.m-tunnel-key = 0xffffffff   its GRE key, both directions
+// Needs multicast on (`multicast_enabled`: an error otherwise).
+void read_m_tunnel_keys(config::Validator& v, MulticastTunnelConfig& m_tunnel, bool multicast_enabled);
+// The --help text of the two keys; `peers` says what the daemon's tunnels
+// go to and what static means for it.
+std::string m_tunnel_keys_help(const std::string& peers);
 
 // multicast.forwarding = auto | ebpf | kernel, over `forwarding`.
 void read_forwarding_key(config::Validator& v, Forwarding& forwarding);
