@@ -279,10 +279,8 @@ void LmaDaemon::shutdown() {
 
 void LmaDaemon::session_bound(const BindingCacheEntry& entry, const TunnelInfo& tunnel) {
     session_tunnels_[entry.id] = SessionTunnel{tunnel.name, tunnel.key.local};
-    if (multicast_) {
-        if (const std::string device = multicast_device_bound(tunnel); !device.empty())
-            multicast_->tunnel_used(device);
-    }
+    if (multicast_)
+        multicast_bound(tunnel);
     MagPeer& peer = mag_peers_[entry.proxy_coa];
     peer.local = tunnel.key.local;
     if (++peer.bindings == 1)
@@ -293,23 +291,86 @@ void LmaDaemon::session_bound(const BindingCacheEntry& entry, const TunnelInfo& 
 
 // --- draft-asaeda's M-Tunnel -------------------------------------------------
 
-// The multicast downstream for a session bound to unicast `tunnel`: that
-// tunnel (RFC 6224 section 4.3), or the M-Tunnel to its MAG from the same
-// local address, one reference per session (multicast.m-tunnel). Empty
-// when the M-Tunnel cannot be made (logged, counted: the session's
-// unicast is unaffected).
-std::string LmaDaemon::multicast_device_bound(const TunnelInfo& tunnel) {
-    const MulticastTunnelConfig& m = config_.multicast.m_tunnel;
-    if (!m.enabled())
-        return tunnel.name;
-    auto made = take_m_tunnel(tunnel.key.peer, tunnel.key.local);
-    if (!made)
-        return {};
+// A session is bound to unicast `tunnel`: its multicast downstream is that
+// tunnel (RFC 6224 section 4.3) or, with multicast.m-tunnel, the M-Tunnel to
+// its MAG from the same local address (one reference per session). An
+// M-Tunnel that does not exist yet is made from the loop's queue, after the
+// PBA this binding is for has gone: making a device takes milliseconds that
+// would delay the PBA, and unicast with it; a SIAL context or PBU-M channels
+// for it meanwhile wait and are applied once it is made.
+void LmaDaemon::multicast_bound(const TunnelInfo& tunnel) {
+    if (!config_.multicast.m_tunnel.enabled()) {
+        multicast_->tunnel_used(tunnel.name);
+        return;
+    }
     MTunnelUse& use = m_tunnel_uses_[tunnel.name];
-    use.key = made->key;
-    use.name = made->name;
+    use.key = multicast_tunnel_key(tunnel.key.peer, tunnel.key.local, config_.multicast.m_tunnel.key);
     ++use.sessions;
-    return made->name;
+    if (use.made) {
+        if (tunnels_->acquire(use.key))  // exists: no device made here
+            multicast_->tunnel_used(use.name);
+        else
+            ++counters_["m_tunnel_errors"];
+        return;
+    }
+    if (use.queued)
+        return;
+    if (tunnels_->find(use.key)) {  // another unicast tunnel's: take it now
+        make_m_tunnel(tunnel.name);
+        return;
+    }
+    use.queued = true;
+    loop_.post([this, device = tunnel.name] {
+        if (!shut_down_ && multicast_)
+            make_m_tunnel(device);
+    });
+}
+
+// The references of the sessions on unicast `device` to its M-Tunnel
+// (made with the first), its downstream for them, then what waited.
+void LmaDaemon::make_m_tunnel(const std::string& device) {
+    const auto it = m_tunnel_uses_.find(device);
+    if (it == m_tunnel_uses_.end())
+        return;
+    MTunnelUse& use = it->second;
+    use.queued = false;
+    auto waiting = std::exchange(use.waiting, {});
+    if (use.sessions == 0) {  // all gone before it was made
+        m_tunnel_uses_.erase(it);
+        return;
+    }
+    for (unsigned i = 0; i < use.sessions; ++i) {
+        auto t = take_m_tunnel(use.key.peer, use.key.local);
+        if (!t) {
+            // What was taken goes back; the sessions' unicast is unaffected.
+            for (unsigned j = 0; j < i; ++j) {
+                multicast_->tunnel_unused(use.name);
+                (void)tunnels_->release(use.key);
+            }
+            m_tunnel_uses_.erase(it);
+            return;
+        }
+        use.name = t->name;
+        multicast_->tunnel_used(use.name);
+    }
+    use.made = true;
+    for (auto& apply : waiting) apply(use.name);
+}
+
+// Applies `apply` to the multicast downstream of sessions on unicast
+// `tunnel`: now, or when their M-Tunnel is made.
+void LmaDaemon::on_multicast_device(const std::string& tunnel, std::function<void(const std::string&)> apply) {
+    if (!config_.multicast.m_tunnel.enabled()) {
+        apply(tunnel);
+        return;
+    }
+    const auto it = m_tunnel_uses_.find(tunnel);
+    if (it == m_tunnel_uses_.end())
+        return;
+    if (it->second.made)
+        apply(it->second.name);
+    else
+        it->second.waiting.push_back(std::move(apply));
 }
 
 Expected<TunnelInfo> LmaDaemon::take_m_tunnel(const Ipv6Address& mag, const Ipv6Address& local) {
@@ -331,30 +392,27 @@ Expected<TunnelInfo> LmaDaemon::take_m_tunnel(const Ipv6Address& mag, const Ipv6
     return t;
 }
 
-std::string LmaDaemon::multicast_device_of(const std::string& tunnel) const {
-    if (!config_.multicast.m_tunnel.enabled())
-        return tunnel;
-    const auto it = m_tunnel_uses_.find(tunnel);
-    return it == m_tunnel_uses_.end() ? std::string() : it->second.name;
-}
-
 // A session left unicast `tunnel`: its downstream reference goes, then its
 // M-Tunnel reference (the device goes with the last, after [tunnel]
 // delete-delay-ms).
-void LmaDaemon::multicast_device_unbound(const std::string& tunnel) {
+void LmaDaemon::multicast_unbound(const std::string& tunnel) {
     if (!config_.multicast.m_tunnel.enabled()) {
         multicast_->tunnel_unused(tunnel);
         return;
     }
     const auto it = m_tunnel_uses_.find(tunnel);
-    if (it == m_tunnel_uses_.end())
-        return;  // its M-Tunnel was never made
-    multicast_->tunnel_unused(it->second.name);
-    if (Status st = tunnels_->release(it->second.key); !st.ok()) {
-        ++counters_["m_tunnel_errors"];
-        PMIP_WARNING(kMld, "[lma mcast]", "releasing M-Tunnel " + it->second.name + ": " + st.error().what);
+    if (it == m_tunnel_uses_.end() || it->second.sessions == 0)
+        return;  // its M-Tunnel could not be made
+    MTunnelUse& use = it->second;
+    --use.sessions;
+    if (use.made) {
+        multicast_->tunnel_unused(use.name);
+        if (Status st = tunnels_->release(use.key); !st.ok()) {
+            ++counters_["m_tunnel_errors"];
+            PMIP_WARNING(kMld, "[lma mcast]", "releasing M-Tunnel " + use.name + ": " + st.error().what);
+        }
     }
-    if (--it->second.sessions == 0)
+    if (use.sessions == 0 && !use.queued)
         m_tunnel_uses_.erase(it);
 }
 
@@ -373,20 +431,24 @@ void LmaDaemon::multicast_context(const BindingCacheEntry& entry,
                                   const std::vector<mh::ActiveMulticastSubscriptionIpv6>& subscriptions) {
     const auto t = session_tunnels_.find(entry.id);
     if (multicast_ && t != session_tunnels_.end())
-        multicast_->apply_context(multicast_device_of(t->second.device), subscriptions);
+        on_multicast_device(t->second.device, [this, subscriptions](const std::string& device) {
+            multicast_->apply_context(device, subscriptions);
+        });
 }
 
 void LmaDaemon::multicast_channels_requested(const BindingCacheEntry& entry,
                                              const std::vector<mh::MulticastAddressRecord>& records) {
     const auto t = session_tunnels_.find(entry.id);
     if (multicast_ && t != session_tunnels_.end())
-        multicast_->apply_records(multicast_device_of(t->second.device), records);
+        on_multicast_device(t->second.device, [this, records](const std::string& device) {
+            multicast_->apply_records(device, records);
+        });
 }
 
 void LmaDaemon::session_unbound(const BindingCacheEntry& entry, const Ipv6Address& proxy_coa,
                                 const std::string& tunnel) {
     if (multicast_ && !tunnel.empty())
-        multicast_device_unbound(tunnel);
+        multicast_unbound(tunnel);
     // After a handoff the session is bound to its new tunnel already.
     if (const auto t = session_tunnels_.find(entry.id); t != session_tunnels_.end() && t->second.device == tunnel)
         session_tunnels_.erase(t);

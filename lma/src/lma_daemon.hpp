@@ -31,6 +31,7 @@
 // thread is private to it).
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -86,9 +87,10 @@ class LmaDaemon final : private LmaObserver {
                          const std::string& tunnel) override;
 
     // draft-asaeda's M-Tunnel (multicast.m-tunnel): see lma_daemon.cpp.
-    std::string multicast_device_bound(const TunnelInfo& tunnel);
-    std::string multicast_device_of(const std::string& tunnel) const;
-    void multicast_device_unbound(const std::string& tunnel);
+    void multicast_bound(const TunnelInfo& tunnel);
+    void make_m_tunnel(const std::string& device);
+    void on_multicast_device(const std::string& tunnel, std::function<void(const std::string&)> apply);
+    void multicast_unbound(const std::string& tunnel);
     Expected<TunnelInfo> take_m_tunnel(const Ipv6Address& mag, const Ipv6Address& local);
     void make_static_m_tunnels();
 
@@ -143,7 +145,10 @@ class LmaDaemon final : private LmaObserver {
     struct MTunnelUse {
         TunnelKey key;
         std::string name;
-        unsigned sessions = 0;
+        unsigned sessions = 0;  // bound to the unicast tunnel
+        bool made = false;      // each session holds a reference
+        bool queued = false;    // make_m_tunnel posted
+        std::vector<std::function<void(const std::string&)>> waiting;  // applies
     };
     std::map<std::string, MTunnelUse> m_tunnel_uses_;
     std::map<std::string, std::uint64_t> counters_;

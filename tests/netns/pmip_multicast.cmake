@@ -23,6 +23,12 @@ set_tests_properties(netns_pmip_multicast_isolation PROPERTIES SKIP_RETURN_CODE 
 add_test(NAME netns_pmip_sial
   COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/test_pmip_sial.sh ${CMAKE_BINARY_DIR})
 set_tests_properties(netns_pmip_sial PROPERTIES SKIP_RETURN_CODE 77 LABELS netns TIMEOUT 240)
+# The same over dynamic M-Tunnels: lmad's context for the new MAG waits for
+# its M-Tunnel, made after the PBA (contexts_applied counts it).
+add_test(NAME netns_pmip_sial_m_tunnel
+  COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/test_pmip_sial.sh ${CMAKE_BINARY_DIR})
+set_tests_properties(netns_pmip_sial_m_tunnel PROPERTIES SKIP_RETURN_CODE 77 LABELS netns TIMEOUT 240
+  ENVIRONMENT "PMIP_TESTBED_M_TUNNEL=dynamic")
 
 # Network-initiated multicast from the MN's policy profile (issues 17, 18).
 add_test(NAME netns_pmip_profile_multicast
@@ -63,3 +69,10 @@ foreach(mode dynamic static)
     COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/test_pmip_m_tunnel.sh ${CMAKE_BINARY_DIR} ${mode})
   set_tests_properties(netns_pmip_m_tunnel_${mode} PROPERTIES SKIP_RETURN_CODE 77 LABELS netns TIMEOUT 240)
 endforeach()
+# The M-Tunnel on kernel devices (ip6gre with key 0xffffffff beside keyed
+# ip6gre unicast tunnels) and ip6mr: run in the stock-kernel VM (vm_multicast).
+add_test(NAME netns_pmip_m_tunnel_kernel
+  COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/test_pmip_m_tunnel.sh ${CMAKE_BINARY_DIR} dynamic)
+set_tests_properties(netns_pmip_m_tunnel_kernel PROPERTIES SKIP_RETURN_CODE 77
+  LABELS "netns;ip6mr;kernel-tunnels" TIMEOUT 600
+  ENVIRONMENT "PMIP_TESTBED_TUNNELS=kernel;PMIP_TESTBED_FORWARDING=kernel")

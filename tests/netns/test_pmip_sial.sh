@@ -37,6 +37,10 @@ is_true() { [[ $("$@") == True ]]; }
 
 check "testbed up (lmad, magd at mag1 and mag2)" testbed_up "$NAME" "$BUILD" 1 multicast || finish
 check "mn1 gets its address at mag1" $TB address "$NAME" 1 20 >/dev/null
+if [[ ${PMIP_TESTBED_M_TUNNEL:-off} != off ]]; then
+    m_tunnel_downstream() { q lma "show multicast" "[s['name'] for s in d['downstreams']] == [t['device'] for t in json.loads('$(q lma "show tunnels" "json.dumps(d)")') if t['input_key'] == 4294967295]"; }
+    check "lmad: m-tunnel = $PMIP_TESTBED_M_TUNNEL, its querier's downstream the M-Tunnel to mag1" is_true m_tunnel_downstream
+fi
 BLOCK_S=$((3 * TIME_SCALE))
 RESUME_MS=$((1500 * TIME_SCALE))
 RUN_S=$((14 + 2 * BLOCK_S))

@@ -218,6 +218,43 @@ TEST_CASE("different keys get different tunnels", "[tunnel][manager]") {
     CHECK(a->mtu == 1452);  // GRE with an output key: 48 octets of overhead
 }
 
+TEST_CASE("the M-Tunnel: GRE with one key both ways, a device of its own beside every kind of unicast tunnel",
+          "[tunnel][manager][m-tunnel]") {
+    ManagerFixture f;
+    const TunnelKey m = multicast_tunnel_key(v6("2001:db8:ff::2"), v6("2001:db8:ff::1"), 0xffffffff);
+    CHECK(m.kind == TunnelKind::kGre);
+    CHECK(m.input_key == 0xffffffffu);
+    CHECK(m.output_key == 0xffffffffu);
+    CHECK(m.peer == v6("2001:db8:ff::2"));
+    CHECK(m.local == v6("2001:db8:ff::1"));
+    TunnelKey keyless = ip6ip6_key();
+    keyless.kind = TunnelKind::kGre;
+    std::set<std::string> names;
+    for (const TunnelKey& k : {ip6ip6_key(), keyless, gre_key(1, 1), m}) {
+        auto t = f.manager->acquire(k);
+        REQUIRE(t.ok());
+        names.insert(t->name);
+    }
+    CHECK(names.size() == 4);
+    CHECK(names.contains(tunnel_device_name(m, "pm")));
+    CHECK(f.manager->find(m)->mtu == 1452);
+    CHECK(to_string(MulticastTunnelMode::kStatic) == "static");
+    CHECK_FALSE(MulticastTunnelConfig{}.enabled());
+}
+
+TEST_CASE("an MN's GRE keys count up and skip 0 and the M-Tunnel's key", "[tunnel][m-tunnel]") {
+    std::uint32_t next = 1;
+    CHECK(next_session_gre_key(next, 2u) == 1);
+    CHECK(next_session_gre_key(next, 2u) == 3);
+    CHECK(next == 4);
+    next = 0xfffffffe;
+    CHECK(next_session_gre_key(next, 0xffffffffu) == 0xfffffffe);
+    CHECK(next_session_gre_key(next, 0xffffffffu) == 1);  // past the reserved key and 0
+    next = 0xffffffff;
+    CHECK(next_session_gre_key(next, std::nullopt) == 0xffffffff);
+    CHECK(next_session_gre_key(next, std::nullopt) == 1);
+}
+
 TEST_CASE("delayed delete waits for the delay after the last release", "[tunnel][manager]") {
     ManagerFixture f(5s);
     const auto key = ip6ip6_key();

@@ -508,3 +508,67 @@ pbu-m-option = 57
         CHECK(has_problem(load, "lmad.conf:34: multicast.pbu-m-flag: must be a single bit such as 0x0008 or 0x0100"));
     }
 }
+
+TEST_CASE("lmad config: the M-Tunnel keys (draft-asaeda): mode and key and static MAGs with problems named",
+          "[lma][config][m-tunnel]") {
+    {
+        const ConfigLoad load = load_config_text(std::string(kValid) + R"(
+[multicast]
+enabled = true
+upstream = up0
+m-tunnel = static
+m-tunnel-key = 0x4d54
+m-tunnel-mag = 2001:db8:101::11
+m-tunnel-mag = 2001:db8:102::12
+)", "lmad.conf");
+        INFO(Catch::Detail::stringify(messages(load)));
+        REQUIRE_FALSE(has_errors(load.problems));
+        CHECK(load.config.multicast.m_tunnel.mode == MulticastTunnelMode::kStatic);
+        CHECK(load.config.multicast.m_tunnel.key == 0x4d54u);
+        CHECK(load.config.engine.reserved_gre_key == 0x4d54u);
+        CHECK(load.config.multicast.m_tunnel_mags ==
+              std::vector<Ipv6Address>{*parse_address("2001:db8:101::11"), *parse_address("2001:db8:102::12")});
+    }
+    {
+        const ConfigLoad load = load_config_text(std::string(kValid), "lmad.conf");
+        CHECK_FALSE(load.config.multicast.m_tunnel.enabled());
+        CHECK(load.config.multicast.m_tunnel.key == 0xffffffffu);
+        CHECK_FALSE(load.config.engine.reserved_gre_key.has_value());
+    }
+    {
+        const ConfigLoad load = load_config_text(std::string(kValid) + R"(
+[multicast]
+m-tunnel = sometimes
+m-tunnel-key = -1
+m-tunnel-mag = ff02::1
+)", "lmad.conf");
+        INFO(Catch::Detail::stringify(messages(load)));
+        CHECK(has_errors(load.problems));
+        CHECK(has_problem(load, "lmad.conf:35: multicast.m-tunnel-key: \"-1\" is not an integer from 0 to 4294967295"));
+        CHECK(has_problem(load, "lmad.conf:36: multicast.m-tunnel-mag: \"ff02::1\" is not a unicast IPv6 address"));
+        CHECK_FALSE(load.config.multicast.m_tunnel.enabled());
+    }
+    {
+        const ConfigLoad load = load_config_text(std::string(kValid) + R"(
+[multicast]
+m-tunnel = dynamic
+m-tunnel-mag = 2001:db8:101::11
+)", "lmad.conf");
+        INFO(Catch::Detail::stringify(messages(load)));
+        CHECK(has_problem(load, "lmad.conf: multicast.m-tunnel: needs multicast.enabled = true"));
+        CHECK(has_problem(load, "lmad.conf:35: multicast.m-tunnel-mag: warning: ignored: needs multicast.m-tunnel = static"));
+        CHECK_FALSE(load.config.multicast.m_tunnel.enabled());
+        CHECK(load.config.multicast.m_tunnel_mags.empty());
+    }
+    {
+        const ConfigLoad load = load_config_text(std::string(kValid) + R"(
+[multicast]
+enabled = true
+upstream = up0
+m-tunnel = static
+)", "lmad.conf");
+        CHECK_FALSE(has_errors(load.problems));
+        CHECK(has_problem(load, "lmad.conf: multicast.m-tunnel-mag: warning: m-tunnel = static without any "
+                                "m-tunnel-mag: every M-Tunnel is made as with dynamic"));
+    }
+}

@@ -560,6 +560,22 @@ TEST_CASE("GRE negotiation: 163 when policy needs GRE, status 2 when not needed,
     CHECK(mh::find_option<mh::GreKey>(f.last_pba().options) == nullptr);
 }
 
+TEST_CASE("lma: an MN's uplink key is never the M-Tunnel's (multicast.m-tunnel-key)", "[lma][engine][m-tunnel]") {
+    Fixture f;
+    f.config.reserved_gre_key = 1;  // the key the first session would get
+    std::vector<PrefixPool> pools;
+    pools.push_back(*PrefixPool::create(Ipv6Prefix{address("2001:db8:8000::"), 56}, 64));
+    f.make(std::move(pools));
+    f.policies.policies[{1, "mn1@example.org"}].gre_keys = true;
+    auto with_key = pbu(f);
+    with_key.gre(0xabcd);
+    f.engine->handle_proxy_binding_update(kMag1, kLma, with_key.m);
+    REQUIRE(f.last_pba().status == 0);
+    const auto* key = mh::find_option<mh::GreKey>(f.last_pba().options);
+    REQUIRE(key != nullptr);
+    CHECK(key->key == 2u);
+}
+
 TEST_CASE("lma: a pool prefix once requested explicitly is never given twice to one session "
           "(5.3.2, found by fuzz_lma_engine)", "[lma][engine]") {
     Fixture f(2);  // 2001:db8:8000::/62: four /64s

@@ -417,6 +417,15 @@ TEST_CASE("GRE keys: the PBU carries our downlink key, the LMA's uplink key keys
     CHECK(g.tunnels->tunnels().front().key.kind == TunnelKind::kIp6Ip6);
 }
 
+TEST_CASE("An MN's downlink key is never the M-Tunnel's (multicast.m-tunnel-key)", "[mag][m-tunnel]") {
+    Fixture f([](MagConfig& c) { c.reserved_gre_key = 1; });
+    f.policies.policies[kMac].gre_keys = true;
+    f.attach();
+    const auto* key = mh::find_option<mh::GreKey>(f.sent.back().pbu.options);
+    REQUIRE(key != nullptr);
+    CHECK(key->key == 2u);
+}
+
 TEST_CASE("Two MNs of one LMA share the tunnel and its table, the last one removes the table route",
           "[mag]") {
     Fixture f;

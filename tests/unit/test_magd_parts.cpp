@@ -715,3 +715,26 @@ TEST_CASE("magd auth: an unsigned heartbeat request is not answered, a signed on
     CHECK(f.wire.sent.size() == 1);
     CHECK(f.receiver.counter("auth_missing") == 1);
 }
+
+TEST_CASE("magd config: the M-Tunnel keys (draft-asaeda): mode and key and the key reserved from MN keys",
+          "[magd][config][m-tunnel]") {
+    auto load = load_config_text(std::string(kGoodConfig) + "[multicast]\nm-tunnel = dynamic\nm-tunnel-key = 77\n",
+                                 "magd.conf");
+    INFO(problems_text(load.problems));
+    CHECK(load.problems.size() == 1);  // the /dev/null store only
+    CHECK(load.config.multicast.m_tunnel.mode == MulticastTunnelMode::kDynamic);
+    CHECK(load.config.multicast.m_tunnel.key == 77u);
+    CHECK(load.config.engine.reserved_gre_key == 77u);
+
+    auto off = load_config_text(kGoodConfig, "magd.conf");
+    CHECK_FALSE(off.config.multicast.m_tunnel.enabled());
+    CHECK_FALSE(off.config.engine.reserved_gre_key.has_value());
+
+    auto bad = load_config_text(std::string(kGoodConfig) + "[multicast]\nenabled = false\nm-tunnel = static\n",
+                                "magd.conf");
+    CHECK(problems_text(bad.problems).find("magd.conf: multicast.m-tunnel: needs multicast.enabled = true") !=
+          std::string::npos);
+    CHECK_FALSE(bad.config.multicast.m_tunnel.enabled());
+    auto wrong = load_config_text(std::string(kGoodConfig) + "[multicast]\nm-tunnel = on\n", "magd.conf");
+    CHECK(problems_text(wrong.problems).find("magd.conf:8: multicast.m-tunnel:") != std::string::npos);
+}

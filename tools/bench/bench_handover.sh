@@ -11,7 +11,7 @@
 #   sudo bash tools/bench/bench_handover.sh BUILD_DIR [HANDOVERS=20] [MODES="off sial"]
 #                                            (MODES: any of off sial profile
 #                                             pbum peers sialpeers, each optionally
-#                                             with -late)
+#                                             with +mt or +mts, then -late)
 #
 # MODES: the multicast context transfer (RFC 7161) of the daemons, one run
 # each on a fresh testbed (PMIP_TESTBED_SIAL): off (the MN's report after the
@@ -31,7 +31,10 @@
 # JSON is that run's; with several, {"off": {...}, "sial": {...}}. A mode
 # with -late (e.g. sial-late) runs magd with [tunnel] prepare = no: the
 # tunnel and the multicast instance made at the PBA, not while the PBU is
-# out (PMIP_TESTBED_PREPARE).
+# out (PMIP_TESTBED_PREPARE). A mode with +mt (e.g. sial+mt) runs every
+# daemon with draft-asaeda's M-Tunnel made dynamically ([multicast]
+# m-tunnel = dynamic), +mts with static M-Tunnels (PMIP_TESTBED_M_TUNNEL);
+# +mt or +mts comes before -late.
 #
 # Bounded: about 3 s per handover plus 15 s of set-up, per mode. Root.
 set -u
@@ -48,15 +51,19 @@ trap '$TB down $NAME 2>/dev/null; [[ -n ${KEEP_WORK:-} ]] || rm -rf "$WORK"' EXI
 [[ $(id -u) -eq 0 ]] || { echo "bench_handover: needs root" >&2; exit 1; }
 
 run_mode() {  # run_mode MODE: one testbed, N handovers, $WORK/result-MODE.json
-    local MODE=${1%-late} prepare=yes
+    local MODE=${1%-late} prepare=yes m_tunnel=off
     [[ $1 == *-late ]] && prepare=no
+    case $MODE in
+        *+mts) m_tunnel=static MODE=${MODE%+mts} ;;
+        *+mt) m_tunnel=dynamic MODE=${MODE%+mt} ;;
+    esac
     local sial=$MODE pbu_m=no lma_sial peers=no
     [[ $MODE == profile || $MODE == pbum ]] && sial=off
     [[ $MODE == pbum ]] && pbu_m=yes
     lma_sial=$sial
     [[ $MODE == peers ]] && sial=sial lma_sial=off peers=yes
     [[ $MODE == sialpeers ]] && sial=sial lma_sial=sial peers=yes
-    PMIP_TESTBED_LMA_SIAL=$lma_sial PMIP_TESTBED_CONTEXT_PEERS=$peers PMIP_TESTBED_PBU_M=$pbu_m PMIP_TESTBED_PREPARE=$prepare PMIP_TESTBED_SIAL=$sial $TB up "$NAME" "$BUILD" 1 multicast >/dev/null || exit 1
+    PMIP_TESTBED_M_TUNNEL=$m_tunnel PMIP_TESTBED_LMA_SIAL=$lma_sial PMIP_TESTBED_CONTEXT_PEERS=$peers PMIP_TESTBED_PBU_M=$pbu_m PMIP_TESTBED_PREPARE=$prepare PMIP_TESTBED_SIAL=$sial $TB up "$NAME" "$BUILD" 1 multicast >/dev/null || exit 1
     if [[ $MODE == profile || $MODE == pbum ]]; then
         python3 - "/run/pmip-testbed/$NAME/magd-policy.json" <<'PY_END'
 import json, sys
@@ -120,7 +127,8 @@ PY_END
 }
 
 for mode in $MODES; do
-    [[ $mode =~ ^(off|sial|profile|pbum|peers|sialpeers)(-late)?$ ]] || { echo "bench_handover: mode \"$mode\" is not off|sial|profile|pbum|peers|sialpeers[-late]" >&2; exit 1; }
+    [[ $mode =~ ^(off|sial|profile|pbum|peers|sialpeers)(\+mts?)?(-late)?$ ]] ||
+        { echo "bench_handover: mode \"$mode\" is not off|sial|profile|pbum|peers|sialpeers[+mt|+mts][-late]" >&2; exit 1; }
     run_mode "$mode" || exit 1
     : >"$WORK/moves"
 done
