@@ -577,8 +577,10 @@ CONFIGURATION KEYS (section.key = default)
         confirm them, RFC 3810 timers), and lists in the PBA the records it
         took: Current-State records (IS_IN with sources, IS_EX) of groups
         wider than link scope, no (*, G) in the SSM range, at most 64 per PBU
-        (show counters: pbu_m). Off: the flag and the option are ignored, as a
-        standard LMA does.)") +
+        (show counters: pbu_m). With a dynamic M-Tunnel not yet made (the
+        MAG's first session) they are set up on it once it is, just after
+        the PBA. Off: the flag and the option are ignored, as a standard LMA
+        does.)") +
            mcast::m_tunnel_keys_help(R"(MAG: the M-Tunnel to a MAG, not its
         unicast tunnels, is the querier's and the anchor's downstream for that
         MAG (SIAL contexts and PBU-M channels are set up on it). static: the

@@ -280,7 +280,7 @@ void LmaDaemon::shutdown() {
 void LmaDaemon::session_bound(const BindingCacheEntry& entry, const TunnelInfo& tunnel) {
     session_tunnels_[entry.id] = SessionTunnel{tunnel.name, tunnel.key.local};
     if (multicast_)
-        multicast_bound(tunnel);
+        multicast_bound(entry.id, tunnel);
     MagPeer& peer = mag_peers_[entry.proxy_coa];
     peer.local = tunnel.key.local;
     if (++peer.bindings == 1)
@@ -298,21 +298,24 @@ void LmaDaemon::session_bound(const BindingCacheEntry& entry, const TunnelInfo& 
 // PBA this binding is for has gone: making a device takes milliseconds that
 // would delay the PBA, and unicast with it; a SIAL context or PBU-M channels
 // for it meanwhile wait and are applied once it is made.
-void LmaDaemon::multicast_bound(const TunnelInfo& tunnel) {
+void LmaDaemon::multicast_bound(SessionId session, const TunnelInfo& tunnel) {
     if (!config_.multicast.m_tunnel.enabled()) {
         multicast_->tunnel_used(tunnel.name);
         return;
     }
     MTunnelUse& use = m_tunnel_uses_[tunnel.name];
     use.key = multicast_tunnel_key(tunnel.key.peer, tunnel.key.local, config_.multicast.m_tunnel.key);
-    ++use.sessions;
     if (use.made) {
-        if (tunnels_->acquire(use.key))  // exists: no device made here
+        if (auto t = tunnels_->acquire(use.key)) {  // exists: no device made here
+            ++use.held[session];
             multicast_->tunnel_used(use.name);
-        else
+        } else {
             ++counters_["m_tunnel_errors"];
+            PMIP_ERROR(kMld, "[lma mcast]", "M-Tunnel " + use.name + ": " + t.error().what);
+        }
         return;
     }
+    ++use.pending[session];
     if (use.queued)
         return;
     if (tunnels_->find(use.key)) {  // another unicast tunnel's: take it now
@@ -326,8 +329,9 @@ void LmaDaemon::multicast_bound(const TunnelInfo& tunnel) {
     });
 }
 
-// The references of the sessions on unicast `device` to its M-Tunnel
-// (made with the first), its downstream for them, then what waited.
+// The references of the sessions waiting on unicast `device` to its
+// M-Tunnel (made with the first) and its downstream for each, then what
+// waited. A session holds what it took and gives back only that.
 void LmaDaemon::make_m_tunnel(const std::string& device) {
     const auto it = m_tunnel_uses_.find(device);
     if (it == m_tunnel_uses_.end())
@@ -335,23 +339,26 @@ void LmaDaemon::make_m_tunnel(const std::string& device) {
     MTunnelUse& use = it->second;
     use.queued = false;
     auto waiting = std::exchange(use.waiting, {});
-    if (use.sessions == 0) {  // all gone before it was made
+    auto pending = std::exchange(use.pending, {});
+    for (const auto& [session, n] : pending) {
+        for (unsigned i = 0; i < n; ++i) {
+            auto t = take_m_tunnel(use.key.peer, use.key.local);
+            if (!t) {
+                // Those left get none (their unicast is unaffected); the
+                // next binding on this tunnel tries again.
+                counters_["m_tunnel_contexts_dropped"] += waiting.size();
+                if (use.held.empty())
+                    m_tunnel_uses_.erase(it);
+                return;
+            }
+            use.name = t->name;
+            ++use.held[session];
+            multicast_->tunnel_used(use.name);
+        }
+    }
+    if (use.held.empty()) {  // all gone before it was made
         m_tunnel_uses_.erase(it);
         return;
-    }
-    for (unsigned i = 0; i < use.sessions; ++i) {
-        auto t = take_m_tunnel(use.key.peer, use.key.local);
-        if (!t) {
-            // What was taken goes back; the sessions' unicast is unaffected.
-            for (unsigned j = 0; j < i; ++j) {
-                multicast_->tunnel_unused(use.name);
-                (void)tunnels_->release(use.key);
-            }
-            m_tunnel_uses_.erase(it);
-            return;
-        }
-        use.name = t->name;
-        multicast_->tunnel_used(use.name);
     }
     use.made = true;
     for (auto& apply : waiting) apply(use.name);
@@ -395,24 +402,28 @@ Expected<TunnelInfo> LmaDaemon::take_m_tunnel(const Ipv6Address& mag, const Ipv6
 // A session left unicast `tunnel`: its downstream reference goes, then its
 // M-Tunnel reference (the device goes with the last, after [tunnel]
 // delete-delay-ms).
-void LmaDaemon::multicast_unbound(const std::string& tunnel) {
+void LmaDaemon::multicast_unbound(SessionId session, const std::string& tunnel) {
     if (!config_.multicast.m_tunnel.enabled()) {
         multicast_->tunnel_unused(tunnel);
         return;
     }
     const auto it = m_tunnel_uses_.find(tunnel);
-    if (it == m_tunnel_uses_.end() || it->second.sessions == 0)
+    if (it == m_tunnel_uses_.end())
         return;  // its M-Tunnel could not be made
     MTunnelUse& use = it->second;
-    --use.sessions;
-    if (use.made) {
+    if (const auto p = use.pending.find(session); p != use.pending.end()) {
+        if (--p->second == 0)
+            use.pending.erase(p);
+    } else if (const auto h = use.held.find(session); h != use.held.end()) {
+        if (--h->second == 0)
+            use.held.erase(h);
         multicast_->tunnel_unused(use.name);
         if (Status st = tunnels_->release(use.key); !st.ok()) {
             ++counters_["m_tunnel_errors"];
             PMIP_WARNING(kMld, "[lma mcast]", "releasing M-Tunnel " + use.name + ": " + st.error().what);
         }
     }
-    if (use.sessions == 0 && !use.queued)
+    if (use.held.empty() && use.pending.empty() && !use.queued)
         m_tunnel_uses_.erase(it);
 }
 
@@ -448,7 +459,7 @@ void LmaDaemon::multicast_channels_requested(const BindingCacheEntry& entry,
 void LmaDaemon::session_unbound(const BindingCacheEntry& entry, const Ipv6Address& proxy_coa,
                                 const std::string& tunnel) {
     if (multicast_ && !tunnel.empty())
-        multicast_unbound(tunnel);
+        multicast_unbound(entry.id, tunnel);
     // After a handoff the session is bound to its new tunnel already.
     if (const auto t = session_tunnels_.find(entry.id); t != session_tunnels_.end() && t->second.device == tunnel)
         session_tunnels_.erase(t);
@@ -836,7 +847,7 @@ json LmaDaemon::show_counters() const {
                              "sessions_purged", "reloads", "reload_failures", "state_write_errors",
                              "revoke_refused",
                              "unsolicited_heartbeats_sent", "heartbeat_requests_sent", "m_tunnels_created",
-                             "m_tunnel_errors"}) {
+                             "m_tunnel_errors", "m_tunnel_contexts_dropped"}) {
         const auto it = counters_.find(name);
         daemon[name] = it == counters_.end() ? 0 : it->second;
     }

@@ -87,10 +87,10 @@ class LmaDaemon final : private LmaObserver {
                          const std::string& tunnel) override;
 
     // draft-asaeda's M-Tunnel (multicast.m-tunnel): see lma_daemon.cpp.
-    void multicast_bound(const TunnelInfo& tunnel);
+    void multicast_bound(SessionId session, const TunnelInfo& tunnel);
     void make_m_tunnel(const std::string& device);
     void on_multicast_device(const std::string& tunnel, std::function<void(const std::string&)> apply);
-    void multicast_unbound(const std::string& tunnel);
+    void multicast_unbound(SessionId session, const std::string& tunnel);
     Expected<TunnelInfo> take_m_tunnel(const Ipv6Address& mag, const Ipv6Address& local);
     void make_static_m_tunnels();
 
@@ -145,9 +145,11 @@ class LmaDaemon final : private LmaObserver {
     struct MTunnelUse {
         TunnelKey key;
         std::string name;
-        unsigned sessions = 0;  // bound to the unicast tunnel
-        bool made = false;      // each session holds a reference
-        bool queued = false;    // make_m_tunnel posted
+        // Sessions bound to the unicast tunnel: those holding a reference
+        // (and a downstream use) each, and those waiting for make_m_tunnel.
+        std::map<SessionId, unsigned> held, pending;
+        bool made = false;    // made: a new session takes its reference at once
+        bool queued = false;  // make_m_tunnel posted
         std::vector<std::function<void(const std::string&)>> waiting;  // applies
     };
     std::map<std::string, MTunnelUse> m_tunnel_uses_;

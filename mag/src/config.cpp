@@ -520,8 +520,8 @@ CONFIGURATION KEYS (section.key = default)
         pbu_m_*). A peer without PBU-M skips the option; the report asks.)") +
            mcast::m_tunnel_keys_help(R"(LMA: the upstream of the MLD proxy
         instance for an LMA is its M-Tunnel, not the unicast tunnel. static:
-        an M-Tunnel to every LMA of the policy store is made at start (one
-        named by a later reload, at its first multicast MN).)") + R"(    lmas.profile = (repeatable) "ADDRESS-OR-PREFIX rfc5213|oai"
+        an M-Tunnel to each LMA of the policy store's multicast MNs is made
+        at start (one named by a later reload, at its first multicast MN).)") + R"(    lmas.profile = (repeatable) "ADDRESS-OR-PREFIX rfc5213|oai"
         Peer profile of LMAs; oai talks to OpenAirInterface/UMIP pmip6d
         (PBAs without the P flag accepted, MN-LL-ID sent as the 8-octet
         modified EUI-64, Timestamp halves in host byte order).

@@ -83,8 +83,10 @@ std::string m_tunnel_keys_help(const std::string& peers) {
         set it (and the key) the same in magd and lmad. dynamic: the
         M-Tunnel is made with the first binding that needs it and deleted
         after the last ([tunnel] delete-delay-ms applies); static: as
-        described above, kept until shutdown. off: multicast shares the
-        unicast tunnel (RFC 6224).
+        described above, kept until shutdown (one that cannot be made at
+        start is made when needed, as with dynamic; logged, counted
+        m_tunnel_errors). off: multicast shares the unicast tunnel (RFC
+        6224).
     multicast.m-tunnel-key = 0xffffffff
         The M-Tunnel's GRE key (RFC 2890), sent and expected both ways. No
         MN's session is given this key.
