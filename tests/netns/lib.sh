@@ -35,7 +35,9 @@
 #            exit, its daemons' logs shown when a check failed; TB_STATE: its
 #            state directory (configs, logs, sockets, pids);
 #            q WHO "PMIPCTL-ARGS" EXPR: prints the Python expression EXPR over
-#            `d`, the answer of WHO's `pmipctl --json PMIPCTL-ARGS`.
+#            `d`, the answer of WHO's `pmipctl --json PMIPCTL-ARGS`;
+#            gre_key_profiles GROUP SOURCE: both stores' MNs to keyed GRE
+#            tunnels, with the channel in magd's profiles (files only).
 # Also       in_ns NS COMMAND... (not for a background job whose PID is to
 #            be signalled: a function runs in a subshell); PY (Debian's
 #            /usr/bin/python3 where there is one).
@@ -276,6 +278,23 @@ start_capture() {
     CAP=$!
     PIDS+=($CAP)
     wait_until 10 grep -q "Capturing on" "$3.log"
+}
+# gre_key_profiles GROUP SOURCE: every MN in the testbed's two stores gets
+# "tunnel": "gre-key" (lmad's store decides the kind, magd's asks for it)
+# and, in magd's, the channel (SOURCE, GROUP) as its "multicast_channels".
+# Only the files: reloading the daemons is the caller's.
+gre_key_profiles() {
+    "$PY" - "$TB_STATE/lmad-policy.json" "$TB_STATE/magd-policy.json" "$1" "$2" <<'PY_END'
+import json, sys
+lma, mag, group, source = sys.argv[1:]
+for path, with_channel in ((lma, False), (mag, True)):
+    p = json.load(open(path))
+    for e in p["mobile_nodes"]:
+        e["tunnel"] = "gre-key"
+        if with_channel:
+            e["multicast_channels"] = [{"group": group, "sources": [source]}]
+    json.dump(p, open(path, "w"))
+PY_END
 }
 q() {  # q WHO "PMIPCTL-ARGS" EXPR
     $TB ctl "$TESTBED" "$1" --json $2 2>/dev/null |

@@ -55,23 +55,8 @@ else
 fi
 echo "# lmad: show multicast m_tunnel $(q lma "show multicast" "d['m_tunnel']"), downstreams $(lma_downstreams)"
 
-# lmad's store decides the tunnel kind; magd's asks for it.
-"$PY" - "$TB_STATE/lmad-policy.json" <<'PY_END'
-import json, sys
-p = json.load(open(sys.argv[1]))
-for e in p["mobile_nodes"]:
-    e["tunnel"] = "gre-key"
-json.dump(p, open(sys.argv[1], "w"))
-PY_END
+gre_key_profiles "$CH" "$CN"
 check "lmad: the store reloaded with gre-key tunnels" $TB ctl "$NAME" lma reload >/dev/null
-"$PY" - "$TB_STATE/magd-policy.json" "$CH" "$CN" <<'PY_END'
-import json, sys
-p = json.load(open(sys.argv[1]))
-for e in p["mobile_nodes"]:
-    e["tunnel"] = "gre-key"
-    e["multicast_channels"] = [{"group": sys.argv[2], "sources": [sys.argv[3]]}]
-json.dump(p, open(sys.argv[1], "w"))
-PY_END
 for m in mag1 mag2; do $TB ctl "$NAME" $m reload >/dev/null 2>&1; done
 keyed_unicast() { q mag1 "show tunnels" "len([t for t in d if t['kind'] == 'gre' and t['input_key'] not in (None, $KEY)])"; }
 registered_again() { [[ $(keyed_unicast) == 2 && $(m_tunnels mag1 $LMA) != "[]" ]]; }

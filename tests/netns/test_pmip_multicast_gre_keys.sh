@@ -28,23 +28,8 @@ check "testbed up (lmad, magd at mag1 and mag2, two MNs)" testbed_up "$NAME" "$B
 check "mn1 gets its address at mag1" $TB address "$NAME" 1 20 >/dev/null
 check "mn2 gets its address at mag1" $TB address "$NAME" 2 20 >/dev/null
 
-# lmad's store decides the tunnel kind; magd's asks for it.
-"$PY" - "$TB_STATE/lmad-policy.json" <<'PY_END'
-import json, sys
-p = json.load(open(sys.argv[1]))
-for e in p["mobile_nodes"]:
-    e["tunnel"] = "gre-key"
-json.dump(p, open(sys.argv[1], "w"))
-PY_END
+gre_key_profiles "$CH" "$CN"
 check "lmad: the store reloaded with gre-key tunnels" $TB ctl "$NAME" lma reload >/dev/null
-"$PY" - "$TB_STATE/magd-policy.json" "$CH" "$CN" <<'PY_END'
-import json, sys
-p = json.load(open(sys.argv[1]))
-for e in p["mobile_nodes"]:
-    e["tunnel"] = "gre-key"
-    e["multicast_channels"] = [{"group": sys.argv[2], "sources": [sys.argv[3]]}]
-json.dump(p, open(sys.argv[1], "w"))
-PY_END
 $TB ctl "$NAME" mag1 --json reload >"$WORK/reload.json" 2>&1
 echo "# mag1 reload: $(tr -d '\n' <"$WORK/reload.json")"
 gre_tunnels() { [[ $(q mag1 "show tunnels" "len([t for t in d if t.get('kind', t.get('type', '')).startswith('gre')])") == 2 ]]; }

@@ -570,8 +570,9 @@ TEST_CASE("lma: an MN's uplink key is never the M-Tunnel's (multicast.m-tunnel-k
     auto with_key = pbu(f);
     with_key.gre(0xabcd);
     f.engine->handle_proxy_binding_update(kMag1, kLma, with_key.m);
-    REQUIRE(f.last_pba().status == 0);
-    const auto* key = mh::find_option<mh::GreKey>(f.last_pba().options);
+    const auto pba = f.last_pba();  // find_option points into it
+    REQUIRE(pba.status == 0);
+    const auto* key = mh::find_option<mh::GreKey>(pba.options);
     REQUIRE(key != nullptr);
     CHECK(key->key == 2u);
 }
