@@ -790,8 +790,10 @@ mcast::KernelProxy* MagDaemon::add_multicast_downstream(const BindingEvent& even
 // `tunnel_device`: that tunnel (RFC 6224), or the M-Tunnel to the LMA
 // (draft-asaeda; multicast.m-tunnel), whose name follows from its key.
 std::string MagDaemon::multicast_upstream(const std::string& tunnel_device, const Ipv6Address& lma) const {
-    if (!config_.multicast.m_tunnel.enabled())
-        return tunnel_device;
+    return config_.multicast.m_tunnel.enabled() ? m_tunnel_name(lma) : tunnel_device;
+}
+
+std::string MagDaemon::m_tunnel_name(const Ipv6Address& lma) const {
     return tunnel_device_name(m_tunnel_key(lma), config_.tunnel.name_prefix);
 }
 
@@ -852,7 +854,6 @@ MagDaemon::McastInstance* MagDaemon::multicast_instance(const std::string& tunne
                 multicast_.erase(tunnel_device);
                 return nullptr;
             }
-            instance.m_tunnel = true;
         }
         std::set<std::uint32_t> used;
         for (const auto& [device, other] : multicast_) {
@@ -915,9 +916,10 @@ void MagDaemon::drop_unused_instance(const std::string& tunnel_device) {
     PMIP_INFO(kMld, "[mag mcast lma=" + to_string(it->second.lma) + " upstream=" + tunnel_device + "]",
               "no downstream left: instance removed");
     const Ipv6Address lma = it->second.lma;
-    const bool m_tunnel = it->second.m_tunnel;
+    // Every instance made holds one M-Tunnel reference (multicast_instance).
+    const bool holds_m_tunnel = it->second.proxy && config_.multicast.m_tunnel.enabled();
     multicast_.erase(it);  // its sockets and MIFs before the M-Tunnel
-    if (m_tunnel)
+    if (holds_m_tunnel)
         release_m_tunnel(lma);
 }
 
@@ -1110,7 +1112,7 @@ std::vector<mh::MulticastAddressRecord> MagDaemon::channels_to_request(const Bin
     const mcast::KernelProxy* proxy = nullptr;
     if (config_.multicast.m_tunnel.enabled()) {
         // One instance per LMA whatever the unicast tunnel.
-        if (const auto m = multicast_.find(multicast_upstream("", e.policy.lma)); m != multicast_.end() && m->second.proxy)
+        if (const auto m = multicast_.find(m_tunnel_name(e.policy.lma)); m != multicast_.end() && m->second.proxy)
             proxy = m->second.proxy.get();
     } else if (!e.policy.gre_keys) {
         TunnelKey key;
@@ -1170,7 +1172,7 @@ nlohmann::json MagDaemon::show_multicast() const {
             continue;
         json j = instance.proxy->show();
         j["lma"] = to_string(instance.lma);
-        j["m_tunnel"] = instance.m_tunnel;  // the upstream is the M-Tunnel to the LMA
+        j["m_tunnel"] = config_.multicast.m_tunnel.enabled();  // the upstream is the M-Tunnel to the LMA
         out.push_back(std::move(j));
     }
     return out;

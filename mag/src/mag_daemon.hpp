@@ -221,11 +221,11 @@ class MagDaemon final : private MagObserver, private MulticastContext {
         std::unique_ptr<mcast::KernelProxy> proxy;
         Ipv6Address lma{};
         std::uint32_t table = 0;
-        bool m_tunnel = false;  // holds a reference to the M-Tunnel to `lma`
     };
     // draft-asaeda's M-Tunnel (multicast.m-tunnel): see multicast_upstream.
     std::string multicast_upstream(const std::string& tunnel_device, const Ipv6Address& lma) const;
     TunnelKey m_tunnel_key(const Ipv6Address& lma) const;
+    std::string m_tunnel_name(const Ipv6Address& lma) const;  // its device, made or not
     bool acquire_m_tunnel(const Ipv6Address& lma);
     bool take_m_tunnel(const Ipv6Address& lma);
     void release_m_tunnel(const Ipv6Address& lma);

@@ -37,7 +37,9 @@
 #            q WHO "PMIPCTL-ARGS" EXPR: prints the Python expression EXPR over
 #            `d`, the answer of WHO's `pmipctl --json PMIPCTL-ARGS`;
 #            gre_key_profiles GROUP SOURCE: both stores' MNs to keyed GRE
-#            tunnels, with the channel in magd's profiles (files only).
+#            tunnels, with the channel in magd's profiles (files only);
+#            count_arrivals N GROUP, mn_flowing N: a counter of GROUP's
+#            packets at mnN, and whether they still arrive.
 # Also       in_ns NS COMMAND... (not for a background job whose PID is to
 #            be signalled: a function runs in a subshell); PY (Debian's
 #            /usr/bin/python3 where there is one).
@@ -296,6 +298,21 @@ for path, with_channel in ((lma, False), (mag, True)):
     json.dump(p, open(path, "w"))
 PY_END
 }
+# count_arrivals N GROUP: an nftables counter in mnN's namespace of the
+# packets to GROUP it receives (table ip6 arrivals); mn_flowing N: more
+# arrived in the next 0.5 s.
+count_arrivals() {
+    ip netns exec "$TESTBED-mn$1" nft -f - <<NFT
+table ip6 arrivals {
+    chain pre {
+        type filter hook prerouting priority 0;
+        ip6 daddr $2 counter
+    }
+}
+NFT
+}
+mn_arrived() { ip netns exec "$TESTBED-mn$1" nft list chain ip6 arrivals pre | grep -o 'packets [0-9]*' | awk '{print $2}'; }
+mn_flowing() { local a b; a=$(mn_arrived "$1"); sleep 0.5; b=$(mn_arrived "$1"); ((b > a)); }
 q() {  # q WHO "PMIPCTL-ARGS" EXPR
     $TB ctl "$TESTBED" "$1" --json $2 2>/dev/null |
         "$PY" -c "import json,sys; d=json.load(sys.stdin); print($3)"

@@ -78,23 +78,12 @@ only_m1() { [[ $(ch_downstreams) == "['$M1_AT_LMA']" ]]; }
 check "lmad: the channel forwarded into mag1's M-Tunnel ($M1_AT_LMA) only" wait_until 10 only_m1
 echo "# lmad: $CH on $(ch_downstreams)"
 
-for i in 1 2; do
-    ip netns exec "$NAME-mn$i" nft -f - <<NFT
-table ip6 mtun {
-    chain pre {
-        type filter hook prerouting priority 0;
-        ip6 daddr $CH counter
-    }
-}
-NFT
-done
-arrived() { ip netns exec "$NAME-mn$1" nft list chain ip6 mtun pre | grep -o 'packets [0-9]*' | awk '{print $2}'; }
-flowing() { local a b; a=$(arrived "$1"); sleep 0.5; b=$(arrived "$1"); ((b > a)); }
+for i in 1 2; do count_arrivals $i $CH; done
 check "dumpcap captures GRE on lmad's link to mag1" start_capture "$NAME-lma" l1 "$WORK/l1.pcapng" "ip6 proto 47"
 $TB exec "$NAME" cn $METER send --to $CH --interface c0 --port 5007 --rate 200 --seconds $((14 * TIME_SCALE)) 2>/dev/null &
 PIDS+=($!)
-check "the stream reaches mn1 at mag1" wait_until 5 flowing 1
-check "the stream reaches mn2 at mag1" wait_until 5 flowing 2
+check "the stream reaches mn1 at mag1" wait_until 5 mn_flowing 1
+check "the stream reaches mn2 at mag1" wait_until 5 mn_flowing 2
 # A second channel in both profiles, applied in place: mag1's proxy reports
 # it upstream (a State Change Report) while the capture runs.
 "$PY" - "$TB_STATE/magd-policy.json" "$CH2" "$CN" <<'PY_END'
@@ -147,8 +136,8 @@ check "on the wire: mag1's MLDv2 Reports of $CH2 in the M-Tunnel, none in the un
 $TB move "$NAME" 1 mag2
 at_mag2() { [[ $(m_tunnels mag2 $LMA) != "[]" ]] && q mag2 "show multicast" "[i['upstream']['name'] for i in d]" | grep -q "'$(q mag2 "show tunnels" "[t['device'] for t in d if t['input_key'] == $KEY][0]")'"; }
 check "mag2: mn1's instance on its M-Tunnel" wait_until 10 at_mag2
-check "the stream reaches mn1 at mag2" wait_until 5 flowing 1
-check "the stream still reaches mn2 at mag1" flowing 2
+check "the stream reaches mn1 at mag2" wait_until 5 mn_flowing 1
+check "the stream still reaches mn2 at mag1" mn_flowing 2
 M2_AT_LMA=$(q lma "show tunnels" "[t['device'] for t in d if t['input_key'] == $KEY and t['peer'] == '$MAG2'][0]")
 on_m2() { [[ $(ch_downstreams) == *"'$M2_AT_LMA'"* ]]; }
 check "lmad: the channel forwarded into mag2's M-Tunnel ($M2_AT_LMA)" wait_until 5 on_m2
@@ -166,7 +155,7 @@ else
     check "static: mag1's M-Tunnel stays" test "$(m_tunnels mag1 $LMA)" = "['$M1']"
     check "static: lmad's M-Tunnel to mag1 stays, its querier's downstream" grep -q "'$M1_AT_LMA'" <<<"$(lma_downstreams)"
 fi
-check "the stream still reaches mn1 at mag2" flowing 1
+check "the stream still reaches mn1 at mag2" mn_flowing 1
 for who in mag1 mag2 lma; do
     echo "# $who: m_tunnels_created $(q $who "show counters" "d['daemon'].get('m_tunnels_created', 0)"), m_tunnel_errors $(q $who "show counters" "d['daemon'].get('m_tunnel_errors', 0)")"
     check "$who: no M-Tunnel errors" test "$(q $who "show counters" "d['daemon'].get('m_tunnel_errors', 0)")" = 0
