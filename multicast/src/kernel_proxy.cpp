@@ -39,6 +39,12 @@ std::string validate(const KernelProxyConfig& config) {
         return "table must not be 0";
     if (config.upstream.empty() && config.upstream_ifindex <= 0)
         return "an upstream interface (name or ifindex) is required";
+    for (const auto& extra : config.extra_upstreams) {
+        if (extra.name.empty())
+            return "an extra upstream needs an interface name";
+        if (extra.name == config.upstream)
+            return "extra upstream " + extra.name + " is the main upstream";
+    }
     if (config.mfc_idle_timeout <= Duration::zero())
         return "mfc_idle_timeout must be positive";
     if (config.link_local_retry <= Duration::zero())
@@ -91,6 +97,16 @@ Expected<std::unique_ptr<KernelProxy>> KernelProxy::create(EventLoop& loop, Rout
     parts.router = std::move(router.value());
     parts.mld = std::move(mld.value());
     parts.upstream = std::move(membership.value());
+    for (const auto& extra : config.extra_upstreams) {
+        const auto index = parts.interfaces->index(extra.name);
+        if (!index)
+            return proxy_error(config.name, "upstream " + extra.name + ": no such interface",
+                               ENODEV);
+        auto m = make_kernel_upstream_membership(*index, extra.name);
+        if (!m)
+            return proxy_error(config.name, m.error().what, m.error().code);
+        parts.extra_upstreams.push_back(std::move(m.value()));
+    }
     parts.max_mifs = static_cast<MifIndex>(std::min<std::size_t>(parts.router->max_mifs(), 65535));
     return create(loop, routes, std::move(config), std::move(parts));
 }
@@ -99,10 +115,15 @@ Expected<std::unique_ptr<KernelProxy>> KernelProxy::create(Timers& timers, Route
                                                            KernelProxyConfig config, Parts parts) {
     if (std::string problem = validate(config); !problem.empty())
         return proxy_error(config.name, problem);
-    if (!parts.router || !parts.mld || !parts.upstream || !parts.interfaces)
+    if (!parts.router || !parts.mld || !parts.upstream || !parts.interfaces ||
+        parts.extra_upstreams.size() != config.extra_upstreams.size())
         return proxy_error(config.name, "missing adapter");
-    if (parts.max_mifs == 0)
-        return proxy_error(config.name, "max_mifs must be at least 1 (the upstream)");
+    for (const auto& m : parts.extra_upstreams) {
+        if (!m)
+            return proxy_error(config.name, "missing adapter");
+    }
+    if (parts.max_mifs <= config.extra_upstreams.size())
+        return proxy_error(config.name, "max_mifs must be more than the extra upstreams");
     std::unique_ptr<KernelProxy> proxy(
         new KernelProxy(timers, routes, std::move(config), std::move(parts)));
     if (Status s = proxy->start(); !s)
@@ -112,7 +133,18 @@ Expected<std::unique_ptr<KernelProxy>> KernelProxy::create(Timers& timers, Route
 
 KernelProxy::KernelProxy(Timers& timers, RouteManager& routes, KernelProxyConfig config,
                          Parts parts)
-    : timers_(timers), routes_(routes), config_(std::move(config)), parts_(std::move(parts)) {
+    : timers_(timers),
+      routes_(routes),
+      config_(std::move(config)),
+      parts_(std::move(parts)),
+      rules_(
+          [this] {
+              std::vector<std::vector<SourceGroupRule>> rules;
+              for (const auto& e : config_.extra_upstreams) rules.push_back(e.rules);
+              rules.push_back(config_.upstream_rules);
+              return rules;
+          }(),
+          config_.matching) {
     ProxyInstanceOutput& output = *this;
     instance_ = std::make_unique<ProxyInstance>(timers_, output, config_.policy, context());
 }
@@ -136,10 +168,41 @@ Status KernelProxy::start() {
     upstream_.mif_installed = true;
     if (Status s = add_rule(upstream_); !s)
         return proxy_error(config_.name, s.error().what, s.error().code);
+    std::string names = upstream_.name;
+    for (const auto& extra : config_.extra_upstreams) {
+        Interface u;
+        u.name = extra.name;
+        const auto index = dir.index(extra.name);
+        if (!index)
+            return proxy_error(config_.name, "upstream " + extra.name + ": no such interface",
+                               ENODEV);
+        u.ifindex = *index;
+        if (u.ifindex == upstream_.ifindex)
+            return proxy_error(config_.name, "extra upstream " + u.name + " is the main upstream",
+                               EINVAL);
+        u.mif = static_cast<MifIndex>(extras_.size() + 1);
+        if (Status s = parts_.router->add_mif(u.mif, u.ifindex, u.name); !s)
+            return proxy_error(config_.name, s.error().what, s.error().code);
+        u.mif_installed = true;
+        mif_owner_[u.mif] = u.ifindex;
+        extras_.push_back(std::move(u));
+        if (Status s = add_rule(extras_.back()); !s)
+            return proxy_error(config_.name, s.error().what, s.error().code);
+        names = extras_.back().name + ", " + names;
+    }
+    if (!extras_.empty()) {
+        // Match order: the extras, then the main upstream.
+        names.clear();
+        for (std::size_t i = 0; i <= main_upstream(); ++i)
+            names += (i ? ", " : "") + upstream_at(i).name;
+        names = "upstreams " + names + " (matching " + std::string(to_string(config_.matching)) + ")";
+    } else {
+        names = "upstream " + names;
+    }
     parts_.router->set_upcall_handler([this](const Upcall& u) { on_upcall(u); });
     parts_.mld->set_handler([this](const ReceivedMld& m) { on_mld(m); });
     PMIP_INFO(kMld, context(),
-              "started: table " + std::to_string(config_.table) + ", upstream " + upstream_.name);
+              "started: table " + std::to_string(config_.table) + ", " + names);
     return {};
 }
 
@@ -167,9 +230,20 @@ KernelProxy::~KernelProxy() {
     for (const auto& n : names) (void)remove_downstream(n);
     for (auto& [ifindex, d] : prepared_) remove_downstream_kernel_state(d);
     prepared_.clear();
-    for (const auto& g : instance_->database().groups())
+    for (const auto& g : instance_->database().groups()) {
         (void)parts_.upstream->set(g, MembershipState{});
+        for (auto& m : parts_.extra_upstreams) (void)m->set(g, MembershipState{});
+    }
     instance_.reset();
+    for (auto& u : extras_) {
+        if (u.mif_installed) {
+            if (Status s = parts_.router->delete_mif(u.mif); !s) {
+                ++counters_.mfc_errors;
+                PMIP_WARNING(kMld, context(), s.error().what);
+            }
+        }
+        remove_rule(u);
+    }
     if (!upstream_.mif_installed) {
         // create() failed before the upstream MIF existed: nothing else either.
     } else if (Status s = parts_.router->delete_mif(upstream_.mif); !s) {
@@ -307,6 +381,10 @@ Expected<int> KernelProxy::downstream_index(const std::string& ifname) const {
         return proxy_error(config_.name, "downstream " + ifname + ": no such interface", ENODEV);
     if (*index == upstream_.ifindex)
         return proxy_error(config_.name, "downstream " + ifname + ": is the upstream", EINVAL);
+    for (const auto& u : extras_) {
+        if (*index == u.ifindex)
+            return proxy_error(config_.name, "downstream " + ifname + ": is an upstream", EINVAL);
+    }
     return *index;
 }
 
@@ -620,16 +698,37 @@ void KernelProxy::upstream_membership_changed(const Ipv6Address& group,
         ++counters_.upstream_link_scope_skipped;
         return;
     }
+    if (rules_.trivial()) {
+        set_upstream(main_upstream(), group, old_state, new_state);
+        return;
+    }
+    // Several upstreams: each gets its part (upstream_rules.hpp), and what
+    // each accepts may have changed for the group's entries.
+    for (std::size_t i = 0; i < rules_.size(); ++i) {
+        const MembershipState o = rules_.project(i, group, old_state);
+        const MembershipState n = rules_.project(i, group, new_state);
+        if (o != n)
+            set_upstream(i, group, o, n);
+    }
+    if (!shutting_down_)
+        forwarding_changed(group);
+}
+
+void KernelProxy::set_upstream(std::size_t index, const Ipv6Address& group,
+                               const MembershipState& old_state, const MembershipState& new_state) {
+    Interface& u = upstream_at(index);
+    UpstreamMembership& m =
+        index < extras_.size() ? *parts_.extra_upstreams[index] : *parts_.upstream;
     ++counters_.upstream_changes;
     PMIP_INFO(kMld, context(),
-              "upstream " + upstream_.name + " " + to_string(group) + ": " + to_string(old_state) +
-                  " -> " + to_string(new_state));
-    if (Status s = parts_.upstream->set(group, new_state); !s) {
+              "upstream " + u.name + " " + to_string(group) + ": " + to_string(old_state) + " -> " +
+                  to_string(new_state));
+    if (Status s = m.set(group, new_state); !s) {
         ++counters_.upstream_errors;
         PMIP_WARNING(kMld, context(), s.error().what);
         return;
     }
-    report_upstream_change(group, old_state, new_state);
+    report_upstream_change(u, group, old_state, new_state);
 }
 
 // RFC 3810 section 6.1: a change of an interface's state is reported at once.
@@ -640,15 +739,16 @@ void KernelProxy::upstream_membership_changed(const Ipv6Address& group,
 // is part of a handover's multicast gap. Same records, same source (the
 // upstream link-local) as the kernel's; a duplicate report changes nothing
 // at a querier.
-void KernelProxy::report_upstream_change(const Ipv6Address& group, const MembershipState& old_state,
+void KernelProxy::report_upstream_change(Interface& upstream, const Ipv6Address& group,
+                                         const MembershipState& old_state,
                                          const MembershipState& new_state) {
-    if (upstream_.link_local == Ipv6Address{}) {
-        const auto ll = parts_.interfaces->link_local(upstream_.ifindex);
+    if (upstream.link_local == Ipv6Address{}) {
+        const auto ll = parts_.interfaces->link_local(upstream.ifindex);
         if (!ll || !ll->usable) {
             ++counters_.upstream_reports_not_sent_no_link_local;
             return;
         }
-        upstream_.link_local = ll->address;
+        upstream.link_local = ll->address;
     }
     Mldv2Report report;
     report.records = state_change_records(group, old_state, new_state);
@@ -660,7 +760,8 @@ void KernelProxy::report_upstream_change(const Ipv6Address& group, const Members
         ++counters_.upstream_report_errors;
         return;
     }
-    if (Status s = parts_.mld->send(upstream_.ifindex, upstream_.link_local, kAllMldv2Routers, octets); !s) {
+    if (Status s = parts_.mld->send(upstream.ifindex, upstream.link_local, kAllMldv2Routers, octets);
+        !s) {
         ++counters_.upstream_report_errors;
         if (drop_log().allow())
             PMIP_WARNING(kMld, context(), "upstream report: " + s.error().what);
@@ -671,9 +772,47 @@ void KernelProxy::report_upstream_change(const Ipv6Address& group, const Members
 
 // --- forwarding ---------------------------------------------------------------
 
-const KernelProxy::Interface* KernelProxy::interface_by_mif(MifIndex mif) const {
+std::vector<int> KernelProxy::upstream_ifindexes() const {
+    std::vector<int> out;
+    for (std::size_t i = 0; i <= main_upstream(); ++i) out.push_back(upstream_at(i).ifindex);
+    return out;
+}
+
+std::optional<std::size_t> KernelProxy::upstream_of_mif(MifIndex mif) const {
     if (mif == upstream_.mif)
-        return &upstream_;
+        return main_upstream();
+    for (std::size_t i = 0; i < extras_.size(); ++i) {
+        if (extras_[i].mif == mif)
+            return i;
+    }
+    return std::nullopt;
+}
+
+bool KernelProxy::upstream_accepts(std::size_t index, const Ipv6Address& source,
+                                   const Ipv6Address& group) const {
+    if (rules_.trivial())
+        return true;
+    return rules_.accepts(index, source, group, instance_->database().upstream_state(group));
+}
+
+MifIndex KernelProxy::upstream_mif_for(const Ipv6Address& source, const Ipv6Address& group) const {
+    if (rules_.trivial())
+        return upstream_.mif;
+    for (std::size_t i = 0; i < rules_.size(); ++i) {
+        if (upstream_accepts(i, source, group))
+            return upstream_at(i).mif;
+    }
+    return upstream_.mif;
+}
+
+MifIndex KernelProxy::star_parent(const Ipv6Address& group) const {
+    const std::size_t i = rules_.any_source_upstream(group);
+    return i < rules_.size() ? upstream_at(i).mif : upstream_.mif;
+}
+
+const KernelProxy::Interface* KernelProxy::interface_by_mif(MifIndex mif) const {
+    if (const auto u = upstream_of_mif(mif))
+        return &upstream_at(*u);
     if (mif >= mif_owner_.size() || mif_owner_[mif] == 0)
         return nullptr;
     const auto it = downstreams_.find(mif_owner_[mif]);
@@ -685,12 +824,20 @@ MifSet KernelProxy::outputs_for(const Ipv6Address& source, const Ipv6Address& gr
                                 MifIndex parent) const {
     MifSet out;
     std::optional<InterfaceId> arrival;
-    if (parent != upstream_.mif) {
+    if (const auto u = upstream_of_mif(parent)) {
+        if (!upstream_accepts(*u, source, group))
+            return out;  // another upstream serves it (upstream_rules.hpp)
+    } else {
         const Interface* in = interface_by_mif(parent);
         if (!in)
             return out;
         arrival = static_cast<InterfaceId>(in->ifindex);
-        out.insert(upstream_.mif);  // from a downstream: also upstream
+        // From a downstream: also upstream.
+        if (rules_.trivial()) {
+            out.insert(upstream_.mif);
+        } else {
+            for (std::size_t i : rules_.targets(source, group)) out.insert(upstream_at(i).mif);
+        }
     }
     for (InterfaceId id : instance_->downstreams_for(source, group, arrival)) {
         const auto it = downstreams_.find(static_cast<int>(id));
@@ -761,10 +908,11 @@ void KernelProxy::downstream_forwarding_changed(const Ipv6Address& group, Interf
         return;
     for (auto& [s, r] : git->second) {
         std::optional<InterfaceId> arrival;
-        if (r.parent != upstream_.mif) {
-            const Interface* in = interface_by_mif(r.parent);
-            if (in)
-                arrival = static_cast<InterfaceId>(in->ifindex);
+        if (const auto u = upstream_of_mif(r.parent)) {
+            if (!upstream_accepts(*u, s, group))
+                continue;  // another upstream serves it: no outputs
+        } else if (const Interface* in = interface_by_mif(r.parent)) {
+            arrival = static_cast<InterfaceId>(in->ifindex);
         }
         const bool wanted = instance_->forwards_to(downstream, s, group, arrival);
         if (wanted == r.outputs.contains(mif))
@@ -814,7 +962,7 @@ void KernelProxy::write_group_entry(const Ipv6Address& group, MifSet outputs) {
     if (present ? it->second == outputs : outputs.empty())
         return;
     const Status st = outputs.empty() ? parts_.router->delete_group_entry(group)
-                                      : parts_.router->add_group_entry(group, upstream_.mif, outputs);
+                                      : parts_.router->add_group_entry(group, star_parent(group), outputs);
     if (!st) {
         ++counters_.group_entry_errors;
         if (drop_log().allow())
@@ -871,7 +1019,7 @@ void KernelProxy::pin_named_sources(const Ipv6Address& group, InterfaceId downst
         if (!inserted)
             continue;
         ++route_count_;
-        r.parent = upstream_.mif;
+        r.parent = upstream_mif_for(source, group);
         r.installed = timers_.clock().now();
         install(source, group, r, outputs_for(source, group, r.parent), true);
         ++counters_.mfc_preinstalled;

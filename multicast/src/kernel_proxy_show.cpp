@@ -147,6 +147,28 @@ nlohmann::json KernelProxy::show() const {
                        {"ifindex", upstream_.ifindex},
                        {"mif", upstream_.mif},
                        {"rule", upstream_.rule_installed}};
+    if (!extras_.empty() || !config_.upstream_rules.empty()) {
+        // Several upstreams (upstream_rules.hpp), in match order.
+        auto rules_json = [](const std::vector<SourceGroupRule>& rules) {
+            nlohmann::json r = nlohmann::json::array();
+            for (const auto& rule : rules)
+                r.push_back({{"source", to_string(rule.source)}, {"group", to_string(rule.group)}});
+            return r;
+        };
+        nlohmann::json ups = nlohmann::json::array();
+        for (std::size_t i = 0; i <= main_upstream(); ++i) {
+            const Interface& u = upstream_at(i);
+            const auto& rules =
+                i < extras_.size() ? config_.extra_upstreams[i].rules : config_.upstream_rules;
+            ups.push_back({{"name", u.name},
+                           {"ifindex", u.ifindex},
+                           {"mif", u.mif},
+                           {"rule", u.rule_installed},
+                           {"channels", rules.empty() ? nlohmann::json("all") : rules_json(rules)}});
+        }
+        out["upstreams"] = std::move(ups);
+        out["matching"] = to_string(config_.matching);
+    }
 
     nlohmann::json downs = nlohmann::json::array();
     for (const auto& [ifindex, d] : downstreams_) {
@@ -254,7 +276,7 @@ nlohmann::json KernelProxy::show() const {
             const Interface* o = interface_by_mif(m);
             oifs.push_back(o ? o->name : "mif" + std::to_string(m));
         });
-        star.push_back({{"source", "*"}, {"group", to_string(g)}, {"iif", upstream_.name},
+        star.push_back({{"source", "*"}, {"group", to_string(g)}, {"iif", interface_by_mif(star_parent(g))->name},
                         {"oifs", oifs}});
     }
     out["group_entries"] = std::move(star);

@@ -34,6 +34,7 @@ const Ipv6Address kS2 = addr("2001:db8:1::2");
 const Ipv6Address kHost1 = addr("fe80::a1");
 const Ipv6Address kHost2 = addr("fe80::a2");
 constexpr int kUp = 2;
+constexpr int kDirect = 3;  // an extra upstream (a local multicast router's link)
 constexpr int kD1 = 4;
 constexpr int kD2 = 5;
 constexpr int kD3 = 6;
@@ -110,6 +111,7 @@ struct Fixture {
     std::unique_ptr<FakeMulticastRouter> router_owned;
     FakeMldSocket mld_owned;
     FakeUpstreamMembership upstream_owned;
+    std::vector<std::unique_ptr<FakeUpstreamMembership>> extras_owned;  // config.extra_upstreams
     FakeInterfaceDirectory interfaces_owned;
     FakeMulticastRouter* router = nullptr;
     FakeMldSocket* mld = &mld_owned;
@@ -134,6 +136,11 @@ struct Fixture {
         i.interfaces[kD1] = {"d1", LinkLocalAddress{addr("fe80::d1"), true}};
         i.interfaces[kD2] = {"d2", LinkLocalAddress{addr("fe80::d2"), true}};
         i.interfaces[kD3] = {"d3", LinkLocalAddress{addr("fe80::d3"), false}};  // tentative
+        i.interfaces[kDirect] = {"lr1", LinkLocalAddress{addr("fe80::3"), true}};
+        for (std::size_t n = 0; n < config.extra_upstreams.size(); ++n) {
+            extras_owned.push_back(std::make_unique<FakeUpstreamMembership>());
+            parts.extra_upstreams.push_back(std::make_unique<UpstreamView>(*extras_owned.back()));
+        }
         parts.router = std::make_unique<RouterView>(*router);
         parts.mld = std::make_unique<MldView>(mld_owned);
         parts.upstream = std::make_unique<UpstreamView>(upstream_owned);
@@ -938,4 +945,157 @@ TEST_CASE("mcast kernel proxy: traffic arriving on a prepared link gets an entry
         f.proxy->unprepare_downstream("d1");
         CHECK(f.entry(kS1, kG) == nullptr);
     }
+}
+
+// --- several upstreams (upstream_rules.hpp) ------------------------------------
+
+namespace {
+SourceGroupRule rule(const char* source, const char* group) {
+    return {*parse_prefix(source), *parse_prefix(group)};
+}
+// The direct link "lr1" takes ff3e::8000:0/112 from 2001:db8:1::/64 and
+// ff0e::db8:0/112 from any source; the main upstream the rest.
+KernelProxyConfig two_upstreams(UpstreamMatching matching = UpstreamMatching::kFirst) {
+    KernelProxyConfig c = Fixture::default_config();
+    c.extra_upstreams.push_back(
+        {"lr1", {rule("2001:db8:1::/64", "ff3e::8000:0/112"), rule("::/0", "ff0e::db8:0/112")}});
+    c.matching = matching;
+    return c;
+}
+const Ipv6Address kOther = addr("ff0e::77");
+}  // namespace
+
+TEST_CASE("upstream rules: first matching splits INCLUDE by source and gives EXCLUDE to the "
+          "any-source rule",
+          "[mcast][upstream_rules]") {
+    const UpstreamRules r({{rule("2001:db8:1::/64", "ff3e::/32")}, {}}, UpstreamMatching::kFirst);
+    CHECK_FALSE(r.trivial());
+    const Ipv6Address g = addr("ff3e::1");
+    const Ipv6Address far = addr("2001:db8:9::9");
+    MembershipState in{FilterMode::kInclude, {kS1, far}};
+    CHECK(r.project(0, g, in) == MembershipState{FilterMode::kInclude, {kS1}});
+    CHECK(r.project(1, g, in) == MembershipState{FilterMode::kInclude, {far}});
+    // A source-specific rule does not take an any-source join.
+    MembershipState ex{FilterMode::kExclude, {far}};
+    CHECK(r.project(0, g, ex).no_listeners());
+    CHECK(r.project(1, g, ex) == ex);
+    CHECK(r.accepts(0, kS1, g, in));
+    CHECK_FALSE(r.accepts(1, kS1, g, in));  // the same channel from the other upstream
+    CHECK(r.accepts(1, far, g, in));
+    CHECK_FALSE(r.accepts(0, far, g, in));
+    CHECK_FALSE(r.accepts(1, far, g, ex));  // excluded
+    CHECK(r.accepts(1, kS1, g, ex));
+    CHECK(r.targets(kS1, g) == std::vector<std::size_t>{0});
+    CHECK(r.targets(far, g) == std::vector<std::size_t>{1});
+    CHECK(r.any_source_upstream(g) == 1);
+    CHECK(UpstreamRules({{}}, UpstreamMatching::kFirst).trivial());
+}
+
+TEST_CASE("upstream rules: all matching gives a channel to every upstream that matches",
+          "[mcast][upstream_rules]") {
+    const UpstreamRules r({{rule("::/0", "ff0e::/16")}, {rule("2001:db8:1::/64", "ff0e::/16")}, {}},
+                          UpstreamMatching::kAll);
+    const Ipv6Address g = addr("ff0e::1");
+    MembershipState in{FilterMode::kInclude, {kS1}};
+    for (std::size_t i = 0; i < 3; ++i) CHECK(r.project(i, g, in) == in);
+    MembershipState ex{FilterMode::kExclude, {}};
+    CHECK(r.project(0, g, ex) == ex);
+    CHECK(r.project(1, g, ex).no_listeners());  // source-specific: no any-source join
+    CHECK(r.project(2, g, ex) == ex);
+    CHECK(r.targets(kS1, g) == std::vector<std::size_t>{0, 1, 2});
+    CHECK(r.targets(addr("2001:db8:7::1"), addr("ff05::1")) == std::vector<std::size_t>{2});
+    // No upstream matches: nothing joined, nothing accepted.
+    const UpstreamRules none({{rule("::/0", "ff0e::/16")}}, UpstreamMatching::kFirst);
+    CHECK(none.project(0, addr("ff05::1"), ex).no_listeners());
+    CHECK(none.targets(kS1, addr("ff05::1")).empty());
+    CHECK(none.any_source_upstream(addr("ff05::1")) == 1);
+}
+
+TEST_CASE("mcast kernel proxy: two upstreams: each gets its MIF and rule, and joins its channels "
+          "only",
+          "[mcast][kernel_proxy][upstream_rules]") {
+    Fixture f(two_upstreams());
+    CHECK(f.router->mifs == std::map<MifIndex, int>{{0, kUp}, {1, kDirect}});
+    CHECK(f.routes.multicast_rules.size() == 2);
+    CHECK(f.proxy->upstream_ifindexes() == std::vector<int>{kDirect, kUp});
+    REQUIRE(f.proxy->add_downstream("d1").ok());
+    CHECK(f.router->mifs.at(2) == kD1);  // downstreams after the upstreams' MIFs
+    CHECK_FALSE(f.proxy->add_downstream("lr1").ok());  // an upstream
+    f.join(kD1, kHost1, kG);      // ff0e::db8:1: the direct link's any-source rule
+    f.join(kD1, kHost1, kOther);  // the main upstream
+    f.mld->deliver(Fixture::report(
+        kD1, kHost1,
+        {Fixture::record(RecordType::kAllowNewSources, kSsm, {kS1, addr("2001:db8:9::9")})}));
+    FakeUpstreamMembership& direct = *f.extras_owned[0];
+    CHECK(direct.groups.at(kG) == MembershipState{FilterMode::kExclude, {}});
+    CHECK_FALSE(direct.groups.contains(kOther));
+    CHECK(direct.groups.at(kSsm) == MembershipState{FilterMode::kInclude, {kS1}});
+    CHECK_FALSE(f.upstream->groups.contains(kG));
+    CHECK(f.upstream->groups.at(kOther) == MembershipState{FilterMode::kExclude, {}});
+    CHECK(f.upstream->groups.at(kSsm) ==
+          MembershipState{FilterMode::kInclude, {addr("2001:db8:9::9")}});
+    // Each change is also reported at once on its own upstream.
+    int on_direct = 0, on_main = 0;
+    for (const auto& m : f.mld->sent) {
+        on_direct += m.ifindex == kDirect && m.source == addr("fe80::3");
+        on_main += m.ifindex == kUp;
+    }
+    CHECK(on_direct == 2);
+    CHECK(on_main == 2);
+    const auto shown = f.proxy->show();
+    REQUIRE(shown["upstreams"].size() == 2);
+    CHECK(shown["upstreams"][0]["name"] == "lr1");
+    CHECK(shown["upstreams"][1]["channels"] == "all");
+    CHECK(shown["matching"] == "first");
+    // The last listener goes: each upstream leaves its part.
+    REQUIRE(f.proxy->remove_downstream("d1").ok());
+    CHECK(direct.groups.empty());
+    CHECK(f.upstream->groups.empty());
+}
+
+TEST_CASE("mcast kernel proxy: two upstreams: data is forwarded only from the upstream asked for "
+          "it, a downstream's data goes to the upstream that matches",
+          "[mcast][kernel_proxy][upstream_rules]") {
+    Fixture f(two_upstreams());
+    REQUIRE(f.proxy->add_downstream("d1").ok());
+    f.join(kD1, kHost1, kG);
+    f.router->upcall({1, 1, kS1, kG});  // on the direct link (MIF 1)
+    f.router->upcall({1, 0, kS2, kG});  // the same group through the main upstream
+    REQUIRE(f.entry(kS1, kG) != nullptr);
+    CHECK(f.entry(kS1, kG)->outputs == mifs({2}));
+    REQUIRE(f.entry(kS2, kG) != nullptr);
+    CHECK(f.entry(kS2, kG)->outputs.empty());  // not asked from there: no duplicate
+    f.join(kD1, kHost1, kOther);
+    f.router->upcall({1, 0, kS2, kOther});
+    CHECK(f.entry(kS2, kOther)->outputs == mifs({2}));
+    // From the downstream: the upstream whose rule matches, not both.
+    f.router->upcall({1, 2, kS1, addr("ff0e::db8:9")});
+    CHECK(f.entry(kS1, addr("ff0e::db8:9"))->outputs == mifs({1}));
+    f.router->upcall({1, 2, kS1, addr("ff0e::99")});
+    CHECK(f.entry(kS1, addr("ff0e::99"))->outputs == mifs({0}));
+    // The listener leaves: the direct entry loses its output.
+    f.leave(kD1, kHost1, kG);
+    f.advance(1s);
+    CHECK(f.entry(kS1, kG)->outputs.empty());
+}
+
+TEST_CASE("mcast kernel proxy, (*,G) backend: two upstreams: the (*,G) parent is the upstream of "
+          "the group's any-source rule",
+          "[mcast][kernel_proxy][upstream_rules]") {
+    Fixture f(two_upstreams(), 200, true);
+    REQUIRE(f.proxy->add_downstream("d1").ok());
+    f.join(kD1, kHost1, kG);
+    f.join(kD1, kHost1, kOther);
+    REQUIRE(group_entry(f, kG) != nullptr);
+    CHECK(group_entry(f, kG)->parent == 1);
+    CHECK(group_entry(f, kOther)->parent == 0);
+    // A named source of the direct range: its pinned entry expects the direct link.
+    f.mld->deliver(
+        Fixture::report(kD1, kHost1, {Fixture::record(RecordType::kAllowNewSources, kSsm, {kS1})}));
+    REQUIRE(f.entry(kS1, kSsm) != nullptr);
+    CHECK(f.entry(kS1, kSsm)->parent == 1);
+    CHECK(f.entry(kS1, kSsm)->outputs == mifs({2}));
+    f.proxy.reset();
+    CHECK(f.router->mifs.empty());
+    CHECK(f.extras_owned[0]->groups.empty());
 }

@@ -78,6 +78,7 @@
 #include "pmip/mcast/multicast_router.hpp"
 #include "pmip/mcast/proxy_instance.hpp"
 #include "pmip/mcast/upstream_membership.hpp"
+#include "pmip/mcast/upstream_rules.hpp"
 
 namespace pmip {
 class EventLoop;
@@ -85,11 +86,24 @@ class EventLoop;
 
 namespace pmip::mcast {
 
+// An upstream before the main one (upstream_rules.hpp): an interface toward
+// another multicast router (magd's direct upstream) and the channels it takes.
+struct ExtraUpstreamConfig {
+    std::string name;                    // interface name
+    std::vector<SourceGroupRule> rules;  // empty: every channel
+};
+
 struct KernelProxyConfig {
     std::string name;                    // instance name, for logs and show ("lma1")
     std::uint32_t table = 0;             // MRT6 table id (required, not 0)
     std::string upstream;                // upstream interface name, or
     int upstream_ifindex = 0;            //   its ifindex (used when non-zero)
+    // Several upstreams (upstream_rules.hpp): these come first in match
+    // order, each with its own MIF, rule and host membership; the main
+    // upstream above is last, with upstream_rules (empty: every channel).
+    std::vector<ExtraUpstreamConfig> extra_upstreams;
+    std::vector<SourceGroupRule> upstream_rules;
+    UpstreamMatching matching = UpstreamMatching::kFirst;
     QuerierConfig querier;               // robustness, timers, version, tracking (all downstreams)
     Policy policy;                       // allow / deny lists of groups and (S,G)
     std::uint32_t rule_priority = 1000;  // of the ip6mr rules
@@ -172,6 +186,8 @@ class KernelProxy final : private ProxyInstanceOutput {
         std::unique_ptr<MulticastRouter> router;
         std::unique_ptr<MldSocket> mld;
         std::unique_ptr<UpstreamMembership> upstream;
+        // One per config.extra_upstreams entry, in the same order.
+        std::vector<std::unique_ptr<UpstreamMembership>> extra_upstreams;
         std::unique_ptr<InterfaceDirectory> interfaces;
         MifIndex max_mifs = kMaxMifs;  // the kernel's MAXMIFS; fakes may allow more
     };
@@ -273,6 +289,8 @@ class KernelProxy final : private ProxyInstanceOutput {
     const KernelProxyConfig& config() const { return config_; }
     const ProxyInstance& instance() const { return *instance_; }
     int upstream_ifindex() const { return upstream_.ifindex; }
+    // Every upstream's ifindex in match order (the extra ones, then the main).
+    std::vector<int> upstream_ifindexes() const;
 
   private:
     struct Interface {
@@ -312,8 +330,31 @@ class KernelProxy final : private ProxyInstanceOutput {
                                      const MembershipState& new_state) override;
     void forwarding_changed(const Ipv6Address& group) override;
     void downstream_forwarding_changed(const Ipv6Address& group, InterfaceId downstream) override;
-    void report_upstream_change(const Ipv6Address& group, const MembershipState& old_state,
-                                const MembershipState& new_state);
+    void report_upstream_change(Interface& upstream, const Ipv6Address& group,
+                                const MembershipState& old_state, const MembershipState& new_state);
+    // Sets `state` as the host membership of `group` on upstream `index`
+    // (match order) and reports the change; false on a kernel error.
+    void set_upstream(std::size_t index, const Ipv6Address& group, const MembershipState& old_state,
+                      const MembershipState& new_state);
+    std::size_t main_upstream() const { return extras_.size(); }
+    Interface& upstream_at(std::size_t index) {
+        return index < extras_.size() ? extras_[index] : upstream_;
+    }
+    const Interface& upstream_at(std::size_t index) const {
+        return index < extras_.size() ? extras_[index] : upstream_;
+    }
+    // The match-order index of the upstream with MIF `mif`, if it is one.
+    std::optional<std::size_t> upstream_of_mif(MifIndex mif) const;
+    // With several upstreams: whether (S, G) arriving on upstream `index` goes
+    // downstream (UpstreamRules::accepts on the merged state); always true
+    // with one upstream.
+    bool upstream_accepts(std::size_t index, const Ipv6Address& source,
+                          const Ipv6Address& group) const;
+    // The MIF (S, G) from upstream is expected on (pinned entries, (*,G)).
+    MifIndex upstream_mif_for(const Ipv6Address& source, const Ipv6Address& group) const;
+    // The parent of the (*, group) entry: the upstream with an any-source
+    // rule for it (the main one when none has).
+    MifIndex star_parent(const Ipv6Address& group) const;
 
     // The downstream called `ifname` and its ifindex ({0, nullptr}: none).
     std::pair<int, Interface*> downstream_named(const std::string& ifname);
@@ -353,6 +394,8 @@ class KernelProxy final : private ProxyInstanceOutput {
     Parts parts_;
     std::unique_ptr<ProxyInstance> instance_;
     Interface upstream_;
+    std::vector<Interface> extras_;         // config_.extra_upstreams, in order
+    UpstreamRules rules_;                   // extras_ then upstream_
     std::map<int, Interface> downstreams_;  // by ifindex
     std::map<int, Interface> prepared_;     // prepare_downstream: kernel state only, by ifindex
     std::vector<int> mif_owner_;            // MIF -> ifindex of its downstream (0: free/upstream)

@@ -1,0 +1,79 @@
+// Several upstreams per proxy instance, chosen by rules (pure).
+//
+// Mcproxy's multiple upstreams (seed 004; its "rule matching" of
+// subscriptions to upstream interfaces), in this proxy's terms: an instance
+// has an ordered list of upstreams, each with rules (source prefix, group
+// prefix); an upstream with no rule matches every channel. The merged
+// membership of a group (RFC 4605 section 4.1) is split among them:
+//   - a source S of an INCLUDE state goes to the upstreams whose rules match
+//     (S, G);
+//   - an EXCLUDE (any-source) state goes to the upstreams with a rule for the
+//     group from any source (source prefix ::/0): an any-source join cannot be
+//     split by source, and a source-specific rule does not take it;
+// with matching `first` to the first such upstream in order, with `all` to
+// every one. Data arriving on an upstream is forwarded downstream only for
+// what that upstream was asked (accepts()): the same channel arriving on an
+// upstream it was not asked from (an LMA tunnel while the local router serves
+// it) is not forwarded twice. Data from a downstream goes to the upstreams
+// that match (S, G) (first or all), none when none matches.
+//
+// draft-zhao-multimob-pmip6-solution's MAG "proxy-direct" mode is the case of
+// two upstreams: a local interface with the locally routed channels' rules
+// first, the LMA tunnel (no rule) last.
+//
+// Not built: Mcproxy's `mutex` matching (one upstream at a time, switched
+// after a timeout without data).
+#pragma once
+
+#include <cstddef>
+#include <string_view>
+#include <vector>
+
+#include "pmip/mcast/membership.hpp"
+#include "pmip/mcast/proxy.hpp"
+
+namespace pmip::mcast {
+
+enum class UpstreamMatching : std::uint8_t { kFirst, kAll };
+std::string_view to_string(UpstreamMatching matching);  // "first", "all"
+
+class UpstreamRules {
+  public:
+    // rules[i]: upstream i's rules (empty: every channel); in match order.
+    UpstreamRules(std::vector<std::vector<SourceGroupRule>> rules, UpstreamMatching matching);
+
+    std::size_t size() const { return rules_.size(); }
+    UpstreamMatching matching() const { return matching_; }
+    // True when there is one upstream without rules: the split is the
+    // identity and callers may skip it.
+    bool trivial() const { return rules_.size() == 1 && rules_[0].empty(); }
+
+    // Whether upstream `index` has a rule for (source, group); for the any
+    // source (an EXCLUDE-mode join) only a rule with source ::/0 counts.
+    bool matches(std::size_t index, const Ipv6Address& source, const Ipv6Address& group) const;
+    bool matches_any_source(std::size_t index, const Ipv6Address& group) const;
+
+    // The part of the merged `state` of `group` upstream `index` reports.
+    MembershipState project(std::size_t index, const Ipv6Address& group,
+                            const MembershipState& state) const;
+    // Whether data (source, group) arriving on upstream `index` is forwarded
+    // downstream, given the merged state of the group.
+    bool accepts(std::size_t index, const Ipv6Address& source, const Ipv6Address& group,
+                 const MembershipState& merged) const;
+    // The upstreams data from a downstream goes to, in order.
+    std::vector<std::size_t> targets(const Ipv6Address& source, const Ipv6Address& group) const;
+    // The upstream an any-source (*, group) entry takes its data from: the
+    // first with an any-source rule for it; size() when none has.
+    std::size_t any_source_upstream(const Ipv6Address& group) const;
+
+  private:
+    // Upstream `index` is chosen for the channel among those that match:
+    // with kFirst only the first matching one.
+    template <typename Match>
+    bool chosen(std::size_t index, Match&& match) const;
+
+    std::vector<std::vector<SourceGroupRule>> rules_;
+    UpstreamMatching matching_;
+};
+
+}  // namespace pmip::mcast
