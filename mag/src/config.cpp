@@ -72,6 +72,9 @@ constexpr KeySpec kKeys[] = {
     {"multicast.pbu-m-option", false},
     {"multicast.m-tunnel", false},
     {"multicast.m-tunnel-key", false},
+    {"multicast.mode", false},
+    {"multicast.direct-upstream", false},
+    {"multicast.direct-channel", true},
     {"lmas.profile", true},
     {"lmas.auth", true},
     {"lmas.auth-replay-window-ms", false},
@@ -117,6 +120,61 @@ bool bad_mag_address(const Ipv6Address& a, std::string& why) {
         return false;
     }
     return true;
+}
+
+// [multicast] mode, direct-upstream, direct-channel (proxy-direct).
+void read_direct_keys(Validator& v, McastConfig& m) {
+    bool direct = false;
+    const Value* mode = v.single("multicast.mode");
+    if (mode) {
+        if (mode->text == "proxy-direct")
+            direct = true;
+        else if (mode->text != "proxy")
+            v.error(*mode, "multicast.mode", "\"" + mode->text + "\" is not proxy|proxy-direct");
+    }
+    std::string upstream;
+    if (const Value* u = v.single("multicast.direct-upstream")) {
+        if (u->text.empty() || u->text.size() >= 16 || u->text.find_first_of(" /") != std::string::npos)
+            v.error(*u, "multicast.direct-upstream", "\"" + u->text + "\" is not an interface name");
+        else
+            upstream = u->text;
+        if (!direct)
+            v.warning(*u, "multicast.direct-upstream", "ignored: needs multicast.mode = proxy-direct");
+    }
+    std::vector<mcast::SourceGroupRule> channels;
+    for (const Value& value : v.all("multicast.direct-channel")) {
+        const auto words = split_words(value.text);
+        const auto group = words.empty() ? std::nullopt : parse_prefix(words[0]);
+        const auto source = words.size() == 2 ? parse_prefix(words[1])
+                                              : std::optional<Ipv6Prefix>(Ipv6Prefix{{}, 0});
+        if (words.empty() || words.size() > 2) {
+            v.error(value, "multicast.direct-channel", "expected \"GROUP-PREFIX [SOURCE-PREFIX]\"");
+        } else if (!group || group->length < 8 || !is_multicast(group->address) ||
+                   canonical(*group) != *group) {
+            v.error(value, "multicast.direct-channel",
+                    "\"" + words[0] + "\" is not a multicast prefix (ff00::/8 or longer)");
+        } else if (!source || is_multicast(source->address) || canonical(*source) != *source) {
+            v.error(value, "multicast.direct-channel",
+                    "\"" + words[1] + "\" is not a unicast source prefix");
+        } else {
+            channels.push_back({*source, *group});
+        }
+        if (!direct)
+            v.warning(value, "multicast.direct-channel", "ignored: needs multicast.mode = proxy-direct");
+    }
+    if (!direct || !m.enabled) {
+        if (direct)
+            v.global("multicast.mode", "proxy-direct needs multicast.enabled = true", false);
+        return;
+    }
+    if (upstream.empty())
+        v.global("multicast.direct-upstream", "multicast.mode = proxy-direct needs a direct-upstream",
+                 false);
+    if (channels.empty())
+        v.global("multicast.direct-channel",
+                 "multicast.mode = proxy-direct needs at least one direct-channel", false);
+    m.direct_upstream = upstream;
+    m.direct_channels = std::move(channels);
 }
 
 void validate(Validator& v, MagdConfig& c) {
@@ -294,6 +352,7 @@ void validate(Validator& v, MagdConfig& c) {
         mcast::read_m_tunnel_keys(v, m.m_tunnel, m.enabled);
         if (m.m_tunnel.enabled())
             c.engine.reserved_gre_key = m.m_tunnel.key;
+        read_direct_keys(v, m);
     }
 
     // [lmas]
@@ -501,6 +560,26 @@ CONFIGURATION KEYS (section.key = default)
         again expire by RFC 3810 timers). An LMA without SIAL ignores the
         flag: nothing changes. off: no S flag; Subscription Queries are
         answered as an unrecognized type.
+    multicast.mode = proxy
+        proxy: the MLD proxy of RFC 6224, every channel joined through the
+        LMA (the instance's upstream is the tunnel to it, or its M-Tunnel).
+        proxy-direct: draft-zhao-multimob-pmip6-solution's MAG joining
+        directly: the channels matching direct-channel are joined on
+        direct-upstream, a local link toward a multicast router, and their
+        data is taken from there only (the same channel arriving through the
+        LMA is not forwarded twice); every other channel goes through the
+        LMA; unicast is unchanged. The direct upstream serves the first MLD
+        proxy instance made (one per LMA, or per tunnel with gre-key
+        tunnels); a later one joins everything through its LMA, logged and
+        counted (multicast_direct_upstream_busy).
+    multicast.direct-upstream = IFNAME
+        The local link of proxy-direct (required by it; must exist at start).
+    multicast.direct-channel = (repeatable) "GROUP-PREFIX [SOURCE-PREFIX]"
+        Channels joined on direct-upstream (required by proxy-direct):
+        without a source prefix an any-source (*, G) join of a group in the
+        prefix, and any source's data; with one, (S, G) for the sources in
+        it (an any-source join of the group still goes through the LMA).
+        Checked in order; a channel no entry matches goes through the LMA.
     multicast.context-peer = (repeatable) ADDRESS
         Neighbouring MAGs (their Proxy-CoA) that exchange MNs' multicast
         contexts directly (draft-asaeda Figure 6, carried by RFC 7161's

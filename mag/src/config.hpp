@@ -14,7 +14,8 @@
 //   [multicast]  enabled, table-base, robustness, query-interval-s,
 //                query-response-interval-ms, last-listener-query-interval-ms,
 //                fast-leave, context-transfer, context-peer, pbu-m*,
-//                m-tunnel, m-tunnel-key          [RFC 6224, RFC 3810 section 9,
+//                m-tunnel, m-tunnel-key, mode, direct-upstream,
+//                direct-channel                  [RFC 6224, RFC 3810 section 9,
 //                                                 RFC 7161, draft-asaeda]
 //   [lmas]       profile                          [PROTOCOL.md Appendix I]
 //   [policy]     store
@@ -41,6 +42,7 @@
 #include "pmip/common/tunnel.hpp"
 #include "pmip/mag/mag_engine.hpp"
 #include "pmip/mag/router_advertisement.hpp"
+#include "pmip/mcast/proxy.hpp"
 #include "pmip/mcast/querier.hpp"
 
 namespace pmip::mag {
@@ -107,6 +109,12 @@ struct McastConfig {
     mh::ExtensionCodePoints code_points{};
     // draft-asaeda's M-Tunnel to each LMA as the instances' upstream.
     MulticastTunnelConfig m_tunnel;
+    // draft-zhao's proxy-direct mode: channels matching direct_channels are
+    // joined on direct_upstream (a local link toward a multicast router)
+    // instead of through the LMA (multicast/upstream_rules.hpp, first match);
+    // unicast is unchanged. Empty direct_upstream: mode proxy.
+    std::string direct_upstream;
+    std::vector<pmip::mcast::SourceGroupRule> direct_channels;
 };
 
 struct MagdConfig {

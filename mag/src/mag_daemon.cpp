@@ -5,6 +5,7 @@
 #include "pmip/mcast/querier_config_keys.hpp"
 
 #include <fnmatch.h>
+#include <net/if.h>
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -207,6 +208,17 @@ Status MagDaemon::open() {
     if (!solicitations)
         return solicitations.error();
     solicitations_ = std::move(*solicitations);
+    if (c.multicast.enabled && !c.multicast.direct_upstream.empty() &&
+        ::if_nametoindex(c.multicast.direct_upstream.c_str()) == 0)
+        return Error{ENODEV, "multicast.direct-upstream " + c.multicast.direct_upstream +
+                                 ": no such interface"};
+    for (const auto& pattern : c.access.patterns) {
+        if (c.multicast.enabled && !c.multicast.direct_upstream.empty() &&
+            ::fnmatch(pattern.c_str(), c.multicast.direct_upstream.c_str(), 0) == 0)
+            return Error{EINVAL, "multicast.direct-upstream " + c.multicast.direct_upstream +
+                                     " matches access.interface " + pattern +
+                                     ": an MN link cannot be an upstream"};
+    }
     if (c.multicast.enabled) {
         auto forwarding = mcast::start_forwarding(c.multicast.forwarding, c.multicast.table_base,
                                                   "[mag mcast]");
@@ -870,6 +882,24 @@ MagDaemon::McastInstance* MagDaemon::multicast_instance(const std::string& tunne
         pc.rule_priority = config_.engine.rule_priority;
         pc.forwarding = forwarding_;
         pc.filter_handle = config_.multicast.table_base;  // one per daemon (ebpf)
+        // proxy-direct: the local link takes the direct channels, first in
+        // match order (upstream_rules.hpp); one instance at a time has it.
+        std::string upstreams = tunnel_device;
+        if (!config_.multicast.direct_upstream.empty()) {
+            const bool busy = std::any_of(multicast_.begin(), multicast_.end(),
+                                          [](const auto& e) { return e.second.direct; });
+            if (busy) {
+                ++counters_["multicast_direct_upstream_busy"];
+                PMIP_WARNING(kMld, ctx,
+                             "direct upstream " + config_.multicast.direct_upstream +
+                                 " serves another instance: every channel of this one goes "
+                                 "through its LMA");
+            } else {
+                pc.extra_upstreams.push_back(
+                    {config_.multicast.direct_upstream, config_.multicast.direct_channels});
+                upstreams = config_.multicast.direct_upstream + " (direct), " + tunnel_device;
+            }
+        }
         std::unique_ptr<mcast::MulticastRouter> router;
         if (spare_program_) {
             // Loaded ahead (refill_spare_program): no verifier on this path.
@@ -901,8 +931,9 @@ MagDaemon::McastInstance* MagDaemon::multicast_instance(const std::string& tunne
         instance.proxy = std::move(*proxy);
         instance.lma = lma;
         instance.table = table;
+        instance.direct = !pc.extra_upstreams.empty();
         ++counters_["multicast_instances_created"];
-        PMIP_INFO(kMld, ctx, "MLD proxy instance: upstream " + tunnel_device + ", table " +
+        PMIP_INFO(kMld, ctx, "MLD proxy instance: upstream " + upstreams + ", table " +
                                  std::to_string(table));
     }
     return &instance;

@@ -76,3 +76,13 @@ add_test(NAME netns_pmip_m_tunnel_kernel
 set_tests_properties(netns_pmip_m_tunnel_kernel PROPERTIES SKIP_RETURN_CODE 77
   LABELS "netns;ip6mr;kernel-tunnels" TIMEOUT 600
   ENVIRONMENT "PMIP_TESTBED_TUNNELS=kernel;PMIP_TESTBED_FORWARDING=kernel")
+add_test(NAME netns_pmip_direct
+  COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/test_pmip_direct.sh ${CMAKE_BINARY_DIR})
+set_tests_properties(netns_pmip_direct PROPERTIES SKIP_RETURN_CODE 77 LABELS netns TIMEOUT 240)
+# The same on kernel devices and ip6mr: the direct upstream's own MIF and
+# ip6mr rule in each instance's table; run in the stock-kernel VM (vm_multicast).
+add_test(NAME netns_pmip_direct_kernel
+  COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/test_pmip_direct.sh ${CMAKE_BINARY_DIR})
+set_tests_properties(netns_pmip_direct_kernel PROPERTIES SKIP_RETURN_CODE 77
+  LABELS "netns;ip6mr;kernel-tunnels" TIMEOUT 600
+  ENVIRONMENT "PMIP_TESTBED_TUNNELS=kernel;PMIP_TESTBED_FORWARDING=kernel")

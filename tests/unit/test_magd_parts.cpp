@@ -738,3 +738,54 @@ TEST_CASE("magd config: the M-Tunnel keys (draft-asaeda): mode and key and the k
     auto wrong = load_config_text(std::string(kGoodConfig) + "[multicast]\nm-tunnel = on\n", "magd.conf");
     CHECK(problems_text(wrong.problems).find("magd.conf:8: multicast.m-tunnel:") != std::string::npos);
 }
+
+TEST_CASE("magd config: proxy-direct (draft-zhao): the direct upstream and its channels, each "
+          "problem located",
+          "[magd][config][upstream_rules]") {
+    auto load = load_config_text(std::string(kGoodConfig) +
+                                     "[multicast]\nmode = proxy-direct\ndirect-upstream = lr0\n"
+                                     "direct-channel = ff3e::8000:0/112 2001:db8:5::/64\n"
+                                     "direct-channel = ff0e::db8:0/112\n",
+                                 "magd.conf");
+    INFO(problems_text(load.problems));
+    CHECK(load.problems.size() == 1);  // the /dev/null store only
+    const auto& m = load.config.multicast;
+    CHECK(m.direct_upstream == "lr0");
+    REQUIRE(m.direct_channels.size() == 2);
+    CHECK(m.direct_channels[0].group == *parse_prefix("ff3e::8000:0/112"));
+    CHECK(m.direct_channels[0].source == *parse_prefix("2001:db8:5::/64"));
+    CHECK(m.direct_channels[1].source.length == 0);  // any source
+
+    auto plain = load_config_text(kGoodConfig, "magd.conf");
+    CHECK(plain.config.multicast.direct_upstream.empty());
+
+    auto missing = load_config_text(std::string(kGoodConfig) + "[multicast]\nmode = proxy-direct\n",
+                                    "magd.conf");
+    const std::string text = problems_text(missing.problems);
+    CHECK(text.find("multicast.direct-upstream: multicast.mode = proxy-direct needs a direct-upstream") !=
+          std::string::npos);
+    CHECK(text.find("needs at least one direct-channel") != std::string::npos);
+
+    auto bad = load_config_text(std::string(kGoodConfig) +
+                                    "[multicast]\nmode = proxy-direct\ndirect-upstream = lr0\n"
+                                    "direct-channel = 2001:db8::/32\n"
+                                    "direct-channel = ff0e::/16 ff0e::/16\n"
+                                    "direct-channel = ff0e::1/16\n",
+                                "magd.conf");
+    const std::string b = problems_text(bad.problems);
+    CHECK(b.find("magd.conf:10: multicast.direct-channel: \"2001:db8::/32\" is not a multicast prefix") !=
+          std::string::npos);
+    CHECK(b.find("magd.conf:11: multicast.direct-channel: \"ff0e::/16\" is not a unicast source prefix") !=
+          std::string::npos);
+    CHECK(b.find("magd.conf:12: multicast.direct-channel: \"ff0e::1/16\" is not a multicast prefix") !=
+          std::string::npos);
+
+    auto mode = load_config_text(std::string(kGoodConfig) + "[multicast]\nmode = router\n", "magd.conf");
+    CHECK(problems_text(mode.problems).find("magd.conf:8: multicast.mode: \"router\" is not proxy|proxy-direct") !=
+          std::string::npos);
+    auto stray = load_config_text(std::string(kGoodConfig) + "[multicast]\ndirect-upstream = lr0\n",
+                                  "magd.conf");
+    CHECK(problems_text(stray.problems).find("ignored: needs multicast.mode = proxy-direct") !=
+          std::string::npos);
+    CHECK(stray.config.multicast.direct_upstream.empty());
+}

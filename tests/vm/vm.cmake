@@ -34,7 +34,8 @@ set_tests_properties(vm_kernel_tunnels PROPERTIES SKIP_RETURN_CODE 77 LABELS vm 
 # the M-Tunnel on ip6gre beside keyed ip6gre unicast tunnels.
 add_test(NAME vm_multicast
   COMMAND bash ${PMIP_VM_BATCH} ${CMAKE_BINARY_DIR} 1200
-          netns_mcast netns_mcast_ip6mr netns_pmip_multicast_kernel netns_pmip_m_tunnel_kernel)
+          netns_mcast netns_mcast_ip6mr netns_pmip_multicast_kernel netns_pmip_m_tunnel_kernel
+          netns_pmip_direct_kernel)
 set_tests_properties(vm_multicast PROPERTIES SKIP_RETURN_CODE 77 LABELS vm RUN_SERIAL TRUE TIMEOUT 1300)
 
 # Live interop with OAI / UMIP pmip6d (tests/interop): there the peers' own

@@ -2,7 +2,7 @@
 # The namespace testbed: the reference topology of DESIGN.md section 3 with
 # the real daemons and the real Linux kernel as mobile nodes.
 #
-#   testbed.sh up NAME BUILD_DIR [MNS] [multicast] [twolmas] [auth] [ipsec]
+#   testbed.sh up NAME BUILD_DIR [MNS] [multicast] [twolmas] [auth] [ipsec] [direct]
 #                                        build the topology, start lmad and two magd
 #                                        (multicast: lmad anchors multicast, upstream l0;
 #                                        twolmas: a second LMA, lma2, serves the last MN;
@@ -13,7 +13,12 @@
 #                                        the LMA in ESP transport mode, keyed by
 #                                        strongSwan (IKEv2, PSK; one charon per node,
 #                                        STATE/ipsec-NODE), SAs up before the daemons start;
-#                                        needs a kernel with ESP and strongswan-charon)
+#                                        needs a kernel with ESP and strongswan-charon;
+#                                        direct: each MAG in proxy-direct mode, its
+#                                        direct upstream d0 linked to a local
+#                                        router lrN; ff0e::4d00:0/112 from any
+#                                        source and ff3e::4d00:0/112 from
+#                                        2001:db8:400::/56 joined there)
 #   testbed.sh move NAME MN MAG          move MN's access link (1..MNS) to mag1|mag2:
 #                                        break before make, the old port down then
 #                                        the new one up in one `ip -batch` (~1 ms)
@@ -35,6 +40,9 @@
 #   NAME-lma2    lo 2001:db8:300::1 (LMAA 2), l3 2001:db8:111::1 -- u3 2001:db8:111::11
 #                at mag1, s0 2001:db8:210::1; lmad (pool 2001:db8:9000::/36)
 #   NAME-src2    c2 2001:db8:210::2 (content source behind lma2)
+#   with direct:
+#   NAME-lrN     r0 2001:db8:40N::2 -- d0 2001:db8:40N::1 at magN (a local
+#                multicast router's link and source, N = 1, 2)
 #
 # Tunnels: [tunnel] backend = $PMIP_TESTBED_TUNNELS in every daemon (auto,
 # kernel or userspace; default userspace (TUN), so the testbed runs on
@@ -79,7 +87,7 @@ down() {
             kill -KILL "$pid" 2>/dev/null
         done
     fi
-    for ns in $(ip netns list | awk '{print $1}' | grep -E "^$name-(cn|lma|lma2|src2|mag1|mag2|mn[0-9]+)$"); do
+    for ns in $(ip netns list | awk '{print $1}' | grep -E "^$name-(cn|lma|lma2|src2|lr1|lr2|mag1|mag2|mn[0-9]+)$"); do
         ip netns del "$ns"
     done
     rm -rf "$dir"
@@ -134,7 +142,7 @@ wait_for() {  # wait_for SECONDS COMMAND... (SECONDS x PMIP_TEST_TIME_SCALE)
 
 up() {
     local name=$1 build=$2 mns=${3:-1} dir=$STATE_ROOT/$1
-    local multicast="" twolmas="" auth="" ipsec="" forwarding=${PMIP_TESTBED_FORWARDING:-auto}
+    local multicast="" twolmas="" auth="" ipsec="" direct="" forwarding=${PMIP_TESTBED_FORWARDING:-auto}
     local tunnels=${PMIP_TESTBED_TUNNELS:-userspace} sial=${PMIP_TESTBED_SIAL:-sial}
     [[ $sial =~ ^(sial|off)$ ]] || die "PMIP_TESTBED_SIAL: sial or off, not \"$sial\""
     local delete_delay=${PMIP_TESTBED_TUNNEL_DELETE_DELAY_MS:-0}
@@ -157,7 +165,8 @@ up() {
             twolmas) twolmas=twolmas ;;
             auth) auth=auth ;;
             ipsec) ipsec=ipsec ;;
-            *) die "up: unknown option \"$option\" (multicast, twolmas, auth, ipsec)" ;;
+            direct) direct=direct ;;
+            *) die "up: unknown option \"$option\" (multicast, twolmas, auth, ipsec, direct)" ;;
         esac
     done
     [[ -z $twolmas ]] || ((mns >= 2)) || die "twolmas needs MNS >= 2 (the last MN is lma2's)"
@@ -172,7 +181,8 @@ up() {
     echo "$build" >"$dir/build"
     echo "$mns" >"$dir/mns"
     local ns
-    for node in cn lma mag1 mag2 $(seq -f "mn%g" 1 "$mns") ${twolmas:+lma2 src2}; do
+    [[ -z $direct || -n $multicast ]] || die "direct needs multicast"
+    for node in cn lma mag1 mag2 $(seq -f "mn%g" 1 "$mns") ${twolmas:+lma2 src2} ${direct:+lr1 lr2}; do
         ns=$name-$node
         ip netns add "$ns" || { down "$name"; die "cannot create namespace $ns"; }
         ip -n "$ns" link set lo up
@@ -197,6 +207,15 @@ up() {
     ip -n "$M2" link set u2 up
     ip -n "$M2" -6 route add default via 2001:db8:102::1
 
+    if [[ -n $direct ]]; then
+        for i in 1 2; do
+            ip link add d0 netns "$name-mag$i" type veth peer name r0 netns "$name-lr$i"
+            ip -n "$name-mag$i" -6 addr add 2001:db8:40$i::1/64 dev d0 nodad
+            ip -n "$name-lr$i" -6 addr add 2001:db8:40$i::2/64 dev r0 nodad
+            ip -n "$name-mag$i" link set d0 up
+            ip -n "$name-lr$i" link set r0 up
+        done
+    fi
     if [[ -n $twolmas ]]; then
         local L2=$name-lma2 S2=$name-src2
         ip link add l3 netns "$L2" type veth peer name u3 netns "$M1"
@@ -317,6 +336,10 @@ context-transfer = $sial
 pbu-m = $pbu_m
 m-tunnel = $m_tunnel
 EOF
+        if [[ -n $direct ]]; then
+            printf 'mode = proxy-direct\ndirect-upstream = d0\ndirect-channel = ff0e::4d00:0/112\n' >>"$dir/magd$i.conf"
+            printf 'direct-channel = ff3e::4d00:0/112 2001:db8:400::/56\n' >>"$dir/magd$i.conf"
+        fi
         if [[ $peers == yes ]]; then
             printf 'context-peer = 2001:db8:101::11\ncontext-peer = 2001:db8:102::12\n' >>"$dir/magd$i.conf"
         fi
