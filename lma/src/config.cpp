@@ -71,6 +71,8 @@ constexpr config::KeySpec kKeys[] = {
     {"sial.query-retries", false},
     {"multicast.enabled", false},
     {"multicast.upstream", false},
+    {"multicast.upstream-channel", true},
+    {"multicast.upstream-matching", false},
     {"multicast.table", false},
     {"multicast.forwarding", false},
     {"multicast.robustness", false},
@@ -358,6 +360,40 @@ void validate(Validator& v, LmadConfig& c) {
                      "the multicast sources)",
                      false);
         }
+        // Several upstreams: "IFNAME GROUP-PREFIX [SOURCE-PREFIX]", the
+        // interfaces in order of first appearance, before multicast.upstream.
+        for (const Value& value : v.all("multicast.upstream-channel")) {
+            auto words = split_words(value.text);
+            if (words.size() < 2 || words[0].size() > 15 || words[0].find_first_of(":/") != std::string::npos) {
+                v.error(value, "multicast.upstream-channel",
+                        "expected \"IFNAME GROUP-PREFIX [SOURCE-PREFIX]\"");
+                continue;
+            }
+            const std::string name = words[0];
+            words.erase(words.begin());
+            const auto rule = mcast::read_channel_rule(v, value, "multicast.upstream-channel", words);
+            if (!rule)
+                continue;
+            if (name == m.upstream) {
+                v.error(value, "multicast.upstream-channel",
+                        name + " is multicast.upstream, which takes every channel no other upstream takes");
+                continue;
+            }
+            auto it = std::find_if(m.extra_upstreams.begin(), m.extra_upstreams.end(),
+                                   [&](const auto& e) { return e.name == name; });
+            if (it == m.extra_upstreams.end())
+                it = m.extra_upstreams.insert(m.extra_upstreams.end(), {name, {}});
+            it->rules.push_back(*rule);
+        }
+        if (!m.enabled && !v.all("multicast.upstream-channel").empty())
+            v.global("multicast.upstream-channel", "ignored: needs multicast.enabled = true", true);
+        if (const Value* value = v.single("multicast.upstream-matching")) {
+            if (value->text == "first" || value->text == "all")
+                m.matching = value->text == "all" ? mcast::UpstreamMatching::kAll
+                                                  : mcast::UpstreamMatching::kFirst;
+            else
+                v.error(*value, "multicast.upstream-matching", "\"" + value->text + "\" is not first|all");
+        }
         v.number_into<std::uint32_t>("multicast.table", m.table, 1, 0xefffffff);
         mcast::read_forwarding_key(v, m.forwarding);
         mcast::read_querier_keys(v, m.querier, mcast::FastLeaveKey::kAbsent);
@@ -553,6 +589,20 @@ CONFIGURATION KEYS (section.key = default)
         removed with its last).
     multicast.upstream = (required when enabled)
         The interface towards the multicast sources / the fixed network.
+    multicast.upstream-channel = (repeatable) "IFNAME GROUP-PREFIX [SOURCE-PREFIX]"
+        Several upstreams (Mcproxy's rule matching): channels joined on
+        IFNAME instead of multicast.upstream, and whose data is taken from
+        there only. Without a source prefix an any-source (*, G) join of a
+        group in the prefix; with one, (S, G) for its sources (an any-source
+        join of the group then goes elsewhere). Lines naming the same IFNAME
+        add to its channels; the interfaces are tried in the order they first
+        appear, multicast.upstream last, taking every channel. Data from a
+        MAG's tunnel goes to the upstream(s) matching its (S, G).
+    multicast.upstream-matching = first
+        first: a channel is joined on the first upstream that takes it; all:
+        on every upstream that takes it, and data from each of them is
+        forwarded (a channel two upstreams both deliver reaches the MNs
+        twice: for sources that differ by upstream).
     multicast.forwarding = auto
         How multicast data is replicated: ebpf (tc programs on the upstream
         and the tunnels; no kernel multicast routing needed, up to 8191

@@ -23,12 +23,22 @@ Expected<std::unique_ptr<LmaMulticast>> LmaMulticast::create(EventLoop& loop, Ro
     pc.name = "lma";
     pc.table = config.table;
     pc.upstream = config.upstream;
+    pc.extra_upstreams = config.extra_upstreams;
+    pc.matching = config.matching;
     pc.querier = config.querier;
     pc.rule_priority = config.rule_priority;
     auto proxy = mcast::KernelProxy::create(loop, routes, pc);
     if (!proxy)
         return Error{proxy.error().code, "multicast anchor: " + proxy.error().what};
-    PMIP_INFO(kMld, kContext, "MLD proxy: upstream " + config.upstream + ", table " +
+    std::string upstreams = "upstream " + config.upstream;
+    if (!config.extra_upstreams.empty()) {
+        upstreams = "upstreams";
+        for (const auto& e : config.extra_upstreams)
+            upstreams += " " + e.name + " (" + std::to_string(e.rules.size()) + " rules),";
+        upstreams += " " + config.upstream + " (matching " +
+                     std::string(mcast::to_string(config.matching)) + ")";
+    }
+    PMIP_INFO(kMld, kContext, "MLD proxy: " + upstreams + ", table " +
                                   std::to_string(config.table) + "; MAG tunnels become downstreams");
     return std::unique_ptr<LmaMulticast>(new LmaMulticast(std::move(config), std::move(*proxy)));
 }

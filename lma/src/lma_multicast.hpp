@@ -30,6 +30,12 @@ namespace pmip::lma {
 struct LmaMulticastConfig {
     bool enabled = false;       // needs an upstream interface
     std::string upstream;       // towards the content sources / the multicast network
+    // Several upstreams (multicast/upstream_rules.hpp): these before
+    // `upstream` in match order, each with the channels it takes; the main
+    // upstream takes every channel none of them takes (first) or every
+    // channel (all).
+    std::vector<mcast::ExtraUpstreamConfig> extra_upstreams;
+    mcast::UpstreamMatching matching = mcast::UpstreamMatching::kFirst;
     std::uint32_t table = 1999; // MRT6 table of the instance (ebpf: its tc filter handle)
     pmip::mcast::Forwarding forwarding = pmip::mcast::Forwarding::kAuto;
     // The querier on the MAG tunnels: few MAGs per tunnel (one), so short

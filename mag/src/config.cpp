@@ -129,8 +129,11 @@ void read_direct_keys(Validator& v, McastConfig& m) {
     if (mode) {
         if (mode->text == "proxy-direct")
             direct = true;
+        else if (mode->text == "listener")
+            m.listener = true;
         else if (mode->text != "proxy")
-            v.error(*mode, "multicast.mode", "\"" + mode->text + "\" is not proxy|proxy-direct");
+            v.error(*mode, "multicast.mode",
+                    "\"" + mode->text + "\" is not proxy|proxy-direct|listener");
     }
     std::string upstream;
     if (const Value* u = v.single("multicast.direct-upstream")) {
@@ -143,22 +146,9 @@ void read_direct_keys(Validator& v, McastConfig& m) {
     }
     std::vector<mcast::SourceGroupRule> channels;
     for (const Value& value : v.all("multicast.direct-channel")) {
-        const auto words = split_words(value.text);
-        const auto group = words.empty() ? std::nullopt : parse_prefix(words[0]);
-        const auto source = words.size() == 2 ? parse_prefix(words[1])
-                                              : std::optional<Ipv6Prefix>(Ipv6Prefix{{}, 0});
-        if (words.empty() || words.size() > 2) {
-            v.error(value, "multicast.direct-channel", "expected \"GROUP-PREFIX [SOURCE-PREFIX]\"");
-        } else if (!group || group->length < 8 || !is_multicast(group->address) ||
-                   canonical(*group) != *group) {
-            v.error(value, "multicast.direct-channel",
-                    "\"" + words[0] + "\" is not a multicast prefix (ff00::/8 or longer)");
-        } else if (!source || is_multicast(source->address) || canonical(*source) != *source) {
-            v.error(value, "multicast.direct-channel",
-                    "\"" + words[1] + "\" is not a unicast source prefix");
-        } else {
-            channels.push_back({*source, *group});
-        }
+        if (auto rule = mcast::read_channel_rule(v, value, "multicast.direct-channel",
+                                                 split_words(value.text)))
+            channels.push_back(*rule);
         if (!direct)
             v.warning(value, "multicast.direct-channel", "ignored: needs multicast.mode = proxy-direct");
     }
@@ -572,6 +562,13 @@ CONFIGURATION KEYS (section.key = default)
         proxy instance made (one per LMA, or per tunnel with gre-key
         tunnels); a later one joins everything through its LMA, logged and
         counted (multicast_direct_upstream_busy).
+        listener: draft-zhao's MAG as a plain MLD listener: no MLD on the MN
+        links (no query sent, no early query, the router groups not joined
+        there so the MNs' Reports are not heard; MLD that still arrives is
+        dropped and counted in show multicast: drop_downstream_mld_off), so
+        an MN receives exactly the channels of its profile
+        (multicast_channels, network-initiated service), joined through the
+        LMA while it is attached.
     multicast.direct-upstream = IFNAME
         The local link of proxy-direct (required by it; must exist at start).
     multicast.direct-channel = (repeatable) "GROUP-PREFIX [SOURCE-PREFIX]"

@@ -115,6 +115,10 @@ struct McastConfig {
     // unicast is unchanged. Empty direct_upstream: mode proxy.
     std::string direct_upstream;
     std::vector<pmip::mcast::SourceGroupRule> direct_channels;
+    // draft-zhao's MAG as a plain MLD listener (mode = listener): no MLD on
+    // the MN links (no query, MN reports ignored, no early query or
+    // capture); the MNs' multicast comes only from their profiles.
+    bool listener = false;
 };
 
 struct MagdConfig {

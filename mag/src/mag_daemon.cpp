@@ -226,6 +226,9 @@ Status MagDaemon::open() {
             return Error{forwarding.error().code, "multicast: " + forwarding.error().what};
         forwarding_ = *forwarding;
         refill_spare_program();
+    }
+    // listener: no MLD on the MN links, so no early query and no capture.
+    if (c.multicast.enabled && !c.multicast.listener) {
         auto capture = SolicitationSocket::open(
             loop_, {},
             [this](int ifindex, std::span<const std::uint8_t> packet,
@@ -879,6 +882,7 @@ MagDaemon::McastInstance* MagDaemon::multicast_instance(const std::string& tunne
         pc.table = table;
         pc.upstream = tunnel_device;
         pc.querier = config_.multicast.querier;
+        pc.downstream_mld = !config_.multicast.listener;
         pc.rule_priority = config_.engine.rule_priority;
         pc.forwarding = forwarding_;
         pc.filter_handle = config_.multicast.table_base;  // one per daemon (ebpf)

@@ -356,7 +356,9 @@ Status KernelProxy::install_downstream_kernel_state(Interface& d) {
         (void)parts_.router->delete_mif(d.mif);
         return proxy_error(config_.name, s.error().what, s.error().code);
     }
-    if (Status s = parts_.mld->join_router_groups(d.ifindex); !s) {
+    if (!config_.downstream_mld) {
+        // No MLD there: the router groups are not joined.
+    } else if (Status s = parts_.mld->join_router_groups(d.ifindex); !s) {
         remove_rule(d);
         (void)parts_.router->delete_mif(d.mif);
         return proxy_error(config_.name, s.error().what, s.error().code);
@@ -366,7 +368,8 @@ Status KernelProxy::install_downstream_kernel_state(Interface& d) {
 }
 
 void KernelProxy::remove_downstream_kernel_state(Interface& d) {
-    parts_.mld->leave_router_groups(d.ifindex);
+    if (config_.downstream_mld)
+        parts_.mld->leave_router_groups(d.ifindex);
     if (Status s = parts_.router->delete_mif(d.mif); !s) {
         ++counters_.mfc_errors;
         PMIP_WARNING(kMld, context(), s.error().what);
@@ -624,6 +627,8 @@ void KernelProxy::process_mld(const ReceivedMld& m) {
     };
     if (it == downstreams_.end())
         return drop(counters_.drop_not_downstream, "not a downstream");
+    if (!config_.downstream_mld)
+        return drop(counters_.drop_downstream_mld_off, "no MLD on the downstreams (listener)");
     Interface& d = it->second;
     if (!d.started) {
         // A report that comes before the querier can start (a new tunnel's
@@ -665,6 +670,10 @@ void KernelProxy::process_mld(const ReceivedMld& m) {
 
 void KernelProxy::send_query(InterfaceId downstream, const Ipv6Address& destination,
                              const MldMessage& query) {
+    if (!config_.downstream_mld) {
+        ++counters_.queries_not_sent_mld_off;
+        return;
+    }
     const auto it = downstreams_.find(static_cast<int>(downstream));
     if (it == downstreams_.end() || !it->second.started) {
         ++counters_.queries_not_sent_no_link_local;

@@ -107,6 +107,8 @@ nlohmann::json to_json(const KernelProxyCounters& c) {
             {"query_send_errors", c.query_send_errors},
             {"query_serialize_errors", c.query_serialize_errors},
             {"queries_not_sent_no_link_local", c.queries_not_sent_no_link_local},
+            {"drop_downstream_mld_off", c.drop_downstream_mld_off},
+            {"queries_not_sent_mld_off", c.queries_not_sent_mld_off},
             {"upstream_changes", c.upstream_changes},
             {"upstream_errors", c.upstream_errors},
             {"upstream_reports_sent", c.upstream_reports_sent},
@@ -143,6 +145,7 @@ nlohmann::json KernelProxy::show() const {
     out["instance"] = config_.name;
     out["table"] = config_.table;
     out["rule_priority"] = config_.rule_priority;
+    out["downstream_mld"] = config_.downstream_mld;
     out["upstream"] = {{"name", upstream_.name},
                        {"ifindex", upstream_.ifindex},
                        {"mif", upstream_.mif},

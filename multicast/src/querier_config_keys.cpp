@@ -10,6 +10,28 @@
 
 namespace pmip::mcast {
 
+std::optional<SourceGroupRule> read_channel_rule(config::Validator& v, const config::Value& value,
+                                                 const std::string& key,
+                                                 const std::vector<std::string>& words) {
+    if (words.empty() || words.size() > 2) {
+        v.error(value, key, "expected \"GROUP-PREFIX [SOURCE-PREFIX]\"");
+        return std::nullopt;
+    }
+    const auto group = parse_prefix(words[0]);
+    if (!group || group->length < 8 || !is_multicast(group->address) || canonical(*group) != *group) {
+        v.error(value, key, "\"" + words[0] + "\" is not a multicast prefix (ff00::/8 or longer)");
+        return std::nullopt;
+    }
+    if (words.size() == 1)
+        return SourceGroupRule{Ipv6Prefix{{}, 0}, *group};
+    const auto source = parse_prefix(words[1]);
+    if (!source || is_multicast(source->address) || canonical(*source) != *source) {
+        v.error(value, key, "\"" + words[1] + "\" is not a unicast source prefix");
+        return std::nullopt;
+    }
+    return SourceGroupRule{*source, *group};
+}
+
 void read_pbu_m_keys(config::Validator& v, bool& enabled, mh::ExtensionCodePoints& code_points) {
     v.boolean_into("multicast.pbu-m", enabled);
     if (const config::Value* value = v.single("multicast.pbu-m-flag")) {

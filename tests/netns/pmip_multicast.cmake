@@ -86,3 +86,6 @@ add_test(NAME netns_pmip_direct_kernel
 set_tests_properties(netns_pmip_direct_kernel PROPERTIES SKIP_RETURN_CODE 77
   LABELS "netns;ip6mr;kernel-tunnels" TIMEOUT 600
   ENVIRONMENT "PMIP_TESTBED_TUNNELS=kernel;PMIP_TESTBED_FORWARDING=kernel")
+add_test(NAME netns_pmip_listener
+  COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/test_pmip_listener.sh ${CMAKE_BINARY_DIR})
+set_tests_properties(netns_pmip_listener PROPERTIES SKIP_RETURN_CODE 77 LABELS netns TIMEOUT 240)

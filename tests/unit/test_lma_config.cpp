@@ -572,3 +572,52 @@ m-tunnel = static
                                 "m-tunnel-mag: every M-Tunnel is made as with dynamic"));
     }
 }
+
+TEST_CASE("lmad config: several upstreams: channels per interface in order of appearance, matching, "
+          "problems named",
+          "[lma][config][upstream_rules]") {
+    {
+        const ConfigLoad load = load_config_text(std::string(kValid) + R"(
+[multicast]
+enabled = true
+upstream = up0
+upstream-channel = sat0 ff3e::/32 2001:db8:5::/64
+upstream-channel = iptv0 ff0e::100:0/104
+upstream-channel = sat0 ff0e::5:0/112
+upstream-matching = all
+)", "lmad.conf");
+        INFO(Catch::Detail::stringify(messages(load)));
+        REQUIRE_FALSE(has_errors(load.problems));
+        const auto& e = load.config.multicast.extra_upstreams;
+        REQUIRE(e.size() == 2);
+        CHECK(e[0].name == "sat0");
+        REQUIRE(e[0].rules.size() == 2);
+        CHECK(e[0].rules[0].source == *parse_prefix("2001:db8:5::/64"));
+        CHECK(e[0].rules[1].group == *parse_prefix("ff0e::5:0/112"));
+        CHECK(e[0].rules[1].source.length == 0);
+        CHECK(e[1].name == "iptv0");
+        CHECK(load.config.multicast.matching == mcast::UpstreamMatching::kAll);
+    }
+    {
+        const ConfigLoad load = load_config_text(std::string(kValid), "lmad.conf");
+        CHECK(load.config.multicast.extra_upstreams.empty());
+        CHECK(load.config.multicast.matching == mcast::UpstreamMatching::kFirst);
+    }
+    {
+        const ConfigLoad load = load_config_text(std::string(kValid) + R"(
+[multicast]
+enabled = true
+upstream = up0
+upstream-channel = ff0e::/16
+upstream-channel = up0 ff0e::/16
+upstream-channel = sat0 2001:db8::/32
+upstream-matching = any
+)", "lmad.conf");
+        INFO(Catch::Detail::stringify(messages(load)));
+        CHECK(has_problem(load, "lmad.conf:36: multicast.upstream-channel: expected \"IFNAME GROUP-PREFIX [SOURCE-PREFIX]\""));
+        CHECK(has_problem(load, "lmad.conf:37: multicast.upstream-channel: up0 is multicast.upstream, which takes every channel no other upstream takes"));
+        CHECK(has_problem(load, "lmad.conf:38: multicast.upstream-channel: \"2001:db8::/32\" is not a multicast prefix (ff00::/8 or longer)"));
+        CHECK(has_problem(load, "lmad.conf:39: multicast.upstream-matching: \"any\" is not first|all"));
+        CHECK(load.config.multicast.extra_upstreams.empty());
+    }
+}

@@ -1099,3 +1099,31 @@ TEST_CASE("mcast kernel proxy, (*,G) backend: two upstreams: the (*,G) parent is
     CHECK(f.router->mifs.empty());
     CHECK(f.extras_owned[0]->groups.empty());
 }
+
+TEST_CASE("mcast kernel proxy: no MLD on the downstreams (listener): no query, reports dropped and "
+          "counted, static subscriptions served",
+          "[mcast][kernel_proxy][listener]") {
+    KernelProxyConfig c = Fixture::default_config();
+    c.downstream_mld = false;
+    Fixture f(c);
+    REQUIRE(f.proxy->add_downstream("d1").ok());
+    CHECK_FALSE(f.mld->joined.contains(kD1));  // no router groups
+    f.advance(5s);                              // startup queries would be due
+    CHECK(f.mld->sent.empty());
+    CHECK(f.proxy->counters().queries_sent == 0);
+    CHECK(f.proxy->counters().queries_not_sent_mld_off >= 1);
+    f.join(kD1, kHost1, kG);
+    CHECK(f.proxy->counters().drop_downstream_mld_off == 1);
+    CHECK(f.upstream->groups.empty());
+    // The profile's channel: joined upstream and forwarded without any MLD.
+    REQUIRE(f.proxy->set_static_subscriptions("d1", {{kOther, MembershipState{FilterMode::kExclude, {}}}}).ok());
+    CHECK(f.upstream->groups.at(kOther) == MembershipState{FilterMode::kExclude, {}});
+    f.router->upcall({1, 0, kS1, kOther});
+    CHECK(f.entry(kS1, kOther)->outputs == mifs({1}));
+    f.advance(300s);  // no RFC 3810 timer takes it: not learnt from MLD
+    CHECK(f.upstream->groups.contains(kOther));
+    CHECK(f.proxy->show()["downstream_mld"] == false);
+    REQUIRE(f.proxy->remove_downstream("d1").ok());
+    CHECK(f.upstream->groups.empty());
+    for (const auto& m : f.mld->sent) CHECK(m.ifindex == kUp);  // the upstream's reports only
+}

@@ -61,7 +61,9 @@
 # (magd [multicast] context-peer, draft-asaeda Figure 6):
 # $PMIP_TESTBED_CONTEXT_PEERS = yes or no (default). draft-asaeda's M-Tunnel
 # ([multicast] m-tunnel in every daemon): $PMIP_TESTBED_M_TUNNEL = off
-# (default), dynamic or static (lmad lists both MAGs as m-tunnel-mag). State (configs, logs, control sockets, pids)
+# (default), dynamic or static (lmad lists both MAGs as m-tunnel-mag).
+# draft-zhao's MAG as a plain MLD listener (magd [multicast] mode = listener
+# in both): $PMIP_TESTBED_MAG_LISTENER = yes or no (default). State (configs, logs, control sockets, pids)
 # lives in /run/pmip-testbed/NAME; `down` removes it and every namespace even
 # when `up` failed half-way. Needs root.
 set -u
@@ -154,6 +156,8 @@ up() {
     [[ $peers =~ ^(yes|no)$ ]] || die "PMIP_TESTBED_CONTEXT_PEERS: yes or no, not \"$peers\""
     local m_tunnel=${PMIP_TESTBED_M_TUNNEL:-off}
     [[ $m_tunnel =~ ^(off|dynamic|static)$ ]] || die "PMIP_TESTBED_M_TUNNEL: off, dynamic or static, not \"$m_tunnel\""
+    local listener=${PMIP_TESTBED_MAG_LISTENER:-no}
+    [[ $listener =~ ^(yes|no)$ ]] || die "PMIP_TESTBED_MAG_LISTENER: yes or no, not \"$listener\""
     local pbu_m=${PMIP_TESTBED_PBU_M:-no}
     [[ $pbu_m =~ ^(yes|no)$ ]] || die "PMIP_TESTBED_PBU_M: yes or no, not \"$pbu_m\""
     [[ $delete_delay =~ ^[0-9]+$ ]] || die "PMIP_TESTBED_TUNNEL_DELETE_DELAY_MS: milliseconds, not \"$delete_delay\""
@@ -336,7 +340,9 @@ context-transfer = $sial
 pbu-m = $pbu_m
 m-tunnel = $m_tunnel
 EOF
+        [[ $listener == no ]] || printf 'mode = listener\n' >>"$dir/magd$i.conf"
         if [[ -n $direct ]]; then
+            [[ $listener == no ]] || die "direct and PMIP_TESTBED_MAG_LISTENER=yes: one magd mode"
             printf 'mode = proxy-direct\ndirect-upstream = d0\ndirect-channel = ff0e::4d00:0/112\n' >>"$dir/magd$i.conf"
             printf 'direct-channel = ff3e::4d00:0/112 2001:db8:400::/56\n' >>"$dir/magd$i.conf"
         fi

@@ -104,6 +104,12 @@ struct KernelProxyConfig {
     std::vector<ExtraUpstreamConfig> extra_upstreams;
     std::vector<SourceGroupRule> upstream_rules;
     UpstreamMatching matching = UpstreamMatching::kFirst;
+    // false: no MLD on the downstreams (draft-zhao's MAG as a plain MLD
+    // listener, magd's mode = listener): no query is sent there, their
+    // router groups are not joined, MLD received there anyway is dropped
+    // (counted), so their state comes only from set_static_subscriptions
+    // (the MN's profile) and apply_context.
+    bool downstream_mld = true;
     QuerierConfig querier;               // robustness, timers, version, tracking (all downstreams)
     Policy policy;                       // allow / deny lists of groups and (S,G)
     std::uint32_t rule_priority = 1000;  // of the ip6mr rules
@@ -132,12 +138,14 @@ struct KernelProxyCounters {
     std::uint64_t drop_no_router_alert = 0;
     std::uint64_t drop_bad_checksum = 0;
     std::uint64_t drop_parse_error = 0;
+    std::uint64_t drop_downstream_mld_off = 0;  // downstream_mld = false
     std::uint64_t unknown_records_skipped = 0;
     // MLD sent.
     std::uint64_t queries_sent = 0;
     std::uint64_t query_send_errors = 0;
     std::uint64_t query_serialize_errors = 0;
     std::uint64_t queries_not_sent_no_link_local = 0;
+    std::uint64_t queries_not_sent_mld_off = 0;  // downstream_mld = false
     // Upstream host membership.
     std::uint64_t upstream_changes = 0;
     std::uint64_t upstream_errors = 0;

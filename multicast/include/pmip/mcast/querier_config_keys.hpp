@@ -9,6 +9,8 @@
 // Threading: none (start-up only). Counters: none.
 #pragma once
 
+#include <optional>
+
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -17,6 +19,7 @@
 #include "pmip/common/result.hpp"
 #include "pmip/common/tunnel.hpp"
 #include "pmip/mcast/ebpf_multicast_router.hpp"
+#include "pmip/mcast/proxy.hpp"
 #include "pmip/mcast/querier.hpp"
 #include "pmip/mh/types.hpp"
 
@@ -52,6 +55,14 @@ void read_m_tunnel_keys(config::Validator& v, MulticastTunnelConfig& m_tunnel, b
 // The --help text of the two keys; `peers` says what the daemon's tunnels
 // go to and what static means for it.
 std::string m_tunnel_keys_help(const std::string& peers);
+
+// A channel rule of several upstreams (upstream_rules.hpp) from the words
+// "GROUP-PREFIX [SOURCE-PREFIX]" of `value` (key `key`; words from
+// `first` on): no source prefix is any source (::/0). Null, with the problem
+// located, when they are not a multicast prefix and a unicast one.
+std::optional<SourceGroupRule> read_channel_rule(config::Validator& v, const config::Value& value,
+                                                 const std::string& key,
+                                                 const std::vector<std::string>& words);
 
 // multicast.forwarding = auto | ebpf | kernel, over `forwarding`.
 void read_forwarding_key(config::Validator& v, Forwarding& forwarding);
