@@ -89,3 +89,8 @@ set_tests_properties(netns_pmip_direct_kernel PROPERTIES SKIP_RETURN_CODE 77
 add_test(NAME netns_pmip_listener
   COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/test_pmip_listener.sh ${CMAKE_BINARY_DIR})
 set_tests_properties(netns_pmip_listener PROPERTIES SKIP_RETURN_CODE 77 LABELS netns TIMEOUT 240)
+foreach(matching first all)
+  add_test(NAME netns_pmip_lma_upstreams_${matching}
+    COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/test_pmip_lma_upstreams.sh ${CMAKE_BINARY_DIR} ${matching})
+  set_tests_properties(netns_pmip_lma_upstreams_${matching} PROPERTIES SKIP_RETURN_CODE 77 LABELS netns TIMEOUT 240)
+endforeach()

@@ -2,7 +2,7 @@
 # The namespace testbed: the reference topology of DESIGN.md section 3 with
 # the real daemons and the real Linux kernel as mobile nodes.
 #
-#   testbed.sh up NAME BUILD_DIR [MNS] [multicast] [twolmas] [auth] [ipsec] [direct]
+#   testbed.sh up NAME BUILD_DIR [MNS] [multicast] [twolmas] [auth] [ipsec] [direct] [sat]
 #                                        build the topology, start lmad and two magd
 #                                        (multicast: lmad anchors multicast, upstream l0;
 #                                        twolmas: a second LMA, lma2, serves the last MN;
@@ -18,7 +18,11 @@
 #                                        direct upstream d0 linked to a local
 #                                        router lrN; ff0e::4d00:0/112 from any
 #                                        source and ff3e::4d00:0/112 from
-#                                        2001:db8:400::/56 joined there)
+#                                        2001:db8:400::/56 joined there;
+#                                        sat: lmad has a second upstream l9 to a
+#                                        source "sat", upstream-channel
+#                                        ff0e::5a00:0/112, matching
+#                                        $PMIP_TESTBED_LMA_MATCHING, first or all)
 #   testbed.sh move NAME MN MAG          move MN's access link (1..MNS) to mag1|mag2:
 #                                        break before make, the old port down then
 #                                        the new one up in one `ip -batch` (~1 ms)
@@ -40,6 +44,8 @@
 #   NAME-lma2    lo 2001:db8:300::1 (LMAA 2), l3 2001:db8:111::1 -- u3 2001:db8:111::11
 #                at mag1, s0 2001:db8:210::1; lmad (pool 2001:db8:9000::/36)
 #   NAME-src2    c2 2001:db8:210::2 (content source behind lma2)
+#   with sat:
+#   NAME-sat     s9 2001:db8:500::2 -- l9 2001:db8:500::1 at lmad
 #   with direct:
 #   NAME-lrN     r0 2001:db8:40N::2 -- d0 2001:db8:40N::1 at magN (a local
 #                multicast router's link and source, N = 1, 2)
@@ -89,7 +95,7 @@ down() {
             kill -KILL "$pid" 2>/dev/null
         done
     fi
-    for ns in $(ip netns list | awk '{print $1}' | grep -E "^$name-(cn|lma|lma2|src2|lr1|lr2|mag1|mag2|mn[0-9]+)$"); do
+    for ns in $(ip netns list | awk '{print $1}' | grep -E "^$name-(cn|lma|lma2|src2|lr1|lr2|sat|mag1|mag2|mn[0-9]+)$"); do
         ip netns del "$ns"
     done
     rm -rf "$dir"
@@ -144,7 +150,7 @@ wait_for() {  # wait_for SECONDS COMMAND... (SECONDS x PMIP_TEST_TIME_SCALE)
 
 up() {
     local name=$1 build=$2 mns=${3:-1} dir=$STATE_ROOT/$1
-    local multicast="" twolmas="" auth="" ipsec="" direct="" forwarding=${PMIP_TESTBED_FORWARDING:-auto}
+    local multicast="" twolmas="" auth="" ipsec="" direct="" sat="" forwarding=${PMIP_TESTBED_FORWARDING:-auto}
     local tunnels=${PMIP_TESTBED_TUNNELS:-userspace} sial=${PMIP_TESTBED_SIAL:-sial}
     [[ $sial =~ ^(sial|off)$ ]] || die "PMIP_TESTBED_SIAL: sial or off, not \"$sial\""
     local delete_delay=${PMIP_TESTBED_TUNNEL_DELETE_DELAY_MS:-0}
@@ -170,7 +176,8 @@ up() {
             auth) auth=auth ;;
             ipsec) ipsec=ipsec ;;
             direct) direct=direct ;;
-            *) die "up: unknown option \"$option\" (multicast, twolmas, auth, ipsec, direct)" ;;
+            sat) sat=sat ;;
+            *) die "up: unknown option \"$option\" (multicast, twolmas, auth, ipsec, direct, sat)" ;;
         esac
     done
     [[ -z $twolmas ]] || ((mns >= 2)) || die "twolmas needs MNS >= 2 (the last MN is lma2's)"
@@ -186,7 +193,10 @@ up() {
     echo "$mns" >"$dir/mns"
     local ns
     [[ -z $direct || -n $multicast ]] || die "direct needs multicast"
-    for node in cn lma mag1 mag2 $(seq -f "mn%g" 1 "$mns") ${twolmas:+lma2 src2} ${direct:+lr1 lr2}; do
+    [[ -z $sat || -n $multicast ]] || die "sat needs multicast"
+    local matching=${PMIP_TESTBED_LMA_MATCHING:-first}
+    [[ $matching =~ ^(first|all)$ ]] || die "PMIP_TESTBED_LMA_MATCHING: first or all, not \"$matching\""
+    for node in cn lma mag1 mag2 $(seq -f "mn%g" 1 "$mns") ${twolmas:+lma2 src2} ${direct:+lr1 lr2} ${sat:+sat}; do
         ns=$name-$node
         ip netns add "$ns" || { down "$name"; die "cannot create namespace $ns"; }
         ip -n "$ns" link set lo up
@@ -211,6 +221,13 @@ up() {
     ip -n "$M2" link set u2 up
     ip -n "$M2" -6 route add default via 2001:db8:102::1
 
+    if [[ -n $sat ]]; then
+        ip link add l9 netns "$LMA" type veth peer name s9 netns "$name-sat"
+        ip -n "$LMA" -6 addr add 2001:db8:500::1/64 dev l9 nodad
+        ip -n "$name-sat" -6 addr add 2001:db8:500::2/64 dev s9 nodad
+        ip -n "$LMA" link set l9 up
+        ip -n "$name-sat" link set s9 up
+    fi
     if [[ -n $direct ]]; then
         for i in 1 2; do
             ip link add d0 netns "$name-mag$i" type veth peer name r0 netns "$name-lr$i"
@@ -308,6 +325,9 @@ EOF
             "$forwarding" "$pbu_m" "$m_tunnel" >>"$dir/lmad.conf"
         if [[ $m_tunnel == static ]]; then
             printf 'm-tunnel-mag = 2001:db8:101::11\nm-tunnel-mag = 2001:db8:102::12\n' >>"$dir/lmad.conf"
+        fi
+        if [[ -n $sat ]]; then
+            printf 'upstream-channel = l9 ff0e::5a00:0/112\nupstream-matching = %s\n' "$matching" >>"$dir/lmad.conf"
         fi
     fi
     if [[ -n $auth ]]; then
