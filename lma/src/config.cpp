@@ -73,6 +73,10 @@ constexpr config::KeySpec kKeys[] = {
     {"multicast.upstream", false},
     {"multicast.upstream-channel", true},
     {"multicast.upstream-matching", false},
+    {"multicast.allowed-group", true},
+    {"multicast.denied-group", true},
+    {"multicast.allowed-source", true},
+    {"multicast.denied-source", true},
     {"multicast.table", false},
     {"multicast.forwarding", false},
     {"multicast.robustness", false},
@@ -394,6 +398,7 @@ void validate(Validator& v, LmadConfig& c) {
             else
                 v.error(*value, "multicast.upstream-matching", "\"" + value->text + "\" is not first|all");
         }
+        mcast::read_filter_keys(v, m.policy);
         v.number_into<std::uint32_t>("multicast.table", m.table, 1, 0xefffffff);
         mcast::read_forwarding_key(v, m.forwarding);
         mcast::read_querier_keys(v, m.querier, mcast::FastLeaveKey::kAbsent);
@@ -598,7 +603,7 @@ CONFIGURATION KEYS (section.key = default)
         add to its channels; the interfaces are tried in the order they first
         appear, multicast.upstream last, taking every channel. Data from a
         MAG's tunnel goes to the upstream(s) matching its (S, G).
-    multicast.upstream-matching = first
+)" + mcast::filter_keys_help() + R"(    multicast.upstream-matching = first
         first: a channel is joined on the first upstream that takes it; all:
         on every upstream that takes it, and data from each of them is
         forwarded (a channel two upstreams both deliver reaches the MNs

@@ -574,13 +574,25 @@ void LmaDaemon::peer_restarted(const Ipv6Address& mag, std::uint32_t old_value,
 std::string LmaDaemon::reload_auth() {
     if (config_.config_file.empty())
         return "no configuration file: [mags] auth unchanged";
-    auto now = auth::reload(*auth_, config_.auth, load_config({"--config", config_.config_file}), "mags",
-                                 kContext);
+    const ConfigLoad fresh = load_config({"--config", config_.config_file});
+    auto now = auth::reload(*auth_, config_.auth, fresh, "mags", kContext);
     if (!now) {
         ++counters_["reload_failures"];
         throw ControlError(now.error().what);
     }
+    // The same file, without errors: its [multicast] filter tables too.
+    reload_filter_tables(fresh.config.multicast.policy);
     return *now;
+}
+
+void LmaDaemon::reload_filter_tables(const mcast::Policy& policy) {
+    if (policy == config_.multicast.policy)
+        return;
+    config_.multicast.policy = policy;
+    if (multicast_)
+        multicast_->set_policy(policy);
+    ++counters_["multicast_filters_reloaded"];
+    PMIP_INFO(kMld, kContext, "multicast filter tables reloaded");
 }
 
 json LmaDaemon::reload() {
@@ -847,7 +859,7 @@ json LmaDaemon::show_counters() const {
                              "sessions_purged", "reloads", "reload_failures", "state_write_errors",
                              "revoke_refused",
                              "unsolicited_heartbeats_sent", "heartbeat_requests_sent", "m_tunnels_created",
-                             "m_tunnel_errors", "m_tunnel_contexts_dropped"}) {
+                             "m_tunnel_errors", "m_tunnel_contexts_dropped", "multicast_filters_reloaded"}) {
         const auto it = counters_.find(name);
         daemon[name] = it == counters_.end() ? 0 : it->second;
     }

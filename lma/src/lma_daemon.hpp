@@ -67,6 +67,10 @@ class LmaDaemon final : private LmaObserver {
     // (the old policies stay) when the file has problems.
     nlohmann::json reload();
     std::string reload_auth();
+    // [multicast] filter tables from a reload's re-read configuration:
+    // applied at once to the proxy instance(s) when they changed (counted
+    // multicast_filters_reloaded).
+    void reload_filter_tables(const mcast::Policy& policy);
     // Deletes every binding, route and tunnel; removes the control socket.
     void shutdown();
 

@@ -25,6 +25,7 @@ Expected<std::unique_ptr<LmaMulticast>> LmaMulticast::create(EventLoop& loop, Ro
     pc.upstream = config.upstream;
     pc.extra_upstreams = config.extra_upstreams;
     pc.matching = config.matching;
+    pc.policy = config.policy;
     pc.querier = config.querier;
     pc.rule_priority = config.rule_priority;
     auto proxy = mcast::KernelProxy::create(loop, routes, pc);

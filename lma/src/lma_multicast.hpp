@@ -36,6 +36,7 @@ struct LmaMulticastConfig {
     // channel (all).
     std::vector<mcast::ExtraUpstreamConfig> extra_upstreams;
     mcast::UpstreamMatching matching = mcast::UpstreamMatching::kFirst;
+    mcast::Policy policy;  // filter tables (multicast.allowed-group, ...)
     std::uint32_t table = 1999; // MRT6 table of the instance (ebpf: its tc filter handle)
     pmip::mcast::Forwarding forwarding = pmip::mcast::Forwarding::kAuto;
     // The querier on the MAG tunnels: few MAGs per tunnel (one), so short
@@ -72,6 +73,8 @@ class LmaMulticast {
     // draft-asaeda PBU-M: channels the MAG behind `device` asks for in its
     // registration (checked Current-State records), set up the same way.
     void apply_records(const std::string& device, const std::vector<mh::MulticastAddressRecord>& records);
+    // The filter tables at run time (KernelProxy::set_policy).
+    void set_policy(const mcast::Policy& policy) { proxy_->set_policy(policy); }
     nlohmann::json show() const;
 
   private:

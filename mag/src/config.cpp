@@ -75,6 +75,10 @@ constexpr KeySpec kKeys[] = {
     {"multicast.mode", false},
     {"multicast.direct-upstream", false},
     {"multicast.direct-channel", true},
+    {"multicast.allowed-group", true},
+    {"multicast.denied-group", true},
+    {"multicast.allowed-source", true},
+    {"multicast.denied-source", true},
     {"lmas.profile", true},
     {"lmas.auth", true},
     {"lmas.auth-replay-window-ms", false},
@@ -343,6 +347,7 @@ void validate(Validator& v, MagdConfig& c) {
         if (m.m_tunnel.enabled())
             c.engine.reserved_gre_key = m.m_tunnel.key;
         read_direct_keys(v, m);
+        mcast::read_filter_keys(v, m.policy);
     }
 
     // [lmas]
@@ -577,7 +582,7 @@ CONFIGURATION KEYS (section.key = default)
         prefix, and any source's data; with one, (S, G) for the sources in
         it (an any-source join of the group still goes through the LMA).
         Checked in order; a channel no entry matches goes through the LMA.
-    multicast.context-peer = (repeatable) ADDRESS
+)" + mcast::filter_keys_help() + R"(    multicast.context-peer = (repeatable) ADDRESS
         Neighbouring MAGs (their Proxy-CoA) that exchange MNs' multicast
         contexts directly (draft-asaeda Figure 6, carried by RFC 7161's
         Subscription Query / Response between MAGs; needs context-transfer =

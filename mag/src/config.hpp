@@ -119,6 +119,8 @@ struct McastConfig {
     // the MN links (no query, MN reports ignored, no early query or
     // capture); the MNs' multicast comes only from their profiles.
     bool listener = false;
+    // Filter tables of every instance (multicast.allowed-group, ...).
+    pmip::mcast::Policy policy;
 };
 
 struct MagdConfig {

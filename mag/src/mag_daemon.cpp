@@ -883,6 +883,7 @@ MagDaemon::McastInstance* MagDaemon::multicast_instance(const std::string& tunne
         pc.upstream = tunnel_device;
         pc.querier = config_.multicast.querier;
         pc.downstream_mld = !config_.multicast.listener;
+        pc.policy = config_.multicast.policy;
         pc.rule_priority = config_.engine.rule_priority;
         pc.forwarding = forwarding_;
         pc.filter_handle = config_.multicast.table_base;  // one per daemon (ebpf)
@@ -1452,13 +1453,28 @@ json MagDaemon::detach_command(const json& request) {
 std::string MagDaemon::reload_auth() {
     if (config_.config_file.empty())
         return "no configuration file: [lmas] auth unchanged";
-    auto now = auth::reload(*auth_, config_.auth, load_config({"--config", config_.config_file}), "lmas",
-                                 kContext);
+    const ConfigLoad fresh = load_config({"--config", config_.config_file});
+    auto now = auth::reload(*auth_, config_.auth, fresh, "lmas", kContext);
     if (!now) {
         ++counters_["reload_failures"];
         throw ControlError(now.error().what);
     }
+    // The same file, without errors: its [multicast] filter tables too.
+    reload_filter_tables(fresh.config.multicast.policy);
     return *now;
+}
+
+void MagDaemon::reload_filter_tables(const mcast::Policy& policy) {
+    if (policy == config_.multicast.policy)
+        return;
+    config_.multicast.policy = policy;
+    for (auto& [device, instance] : multicast_) {
+        if (instance.proxy)
+            instance.proxy->set_policy(policy);
+    }
+    ++counters_["multicast_filters_reloaded"];
+    PMIP_INFO(kMld, kContext, "multicast filter tables reloaded: applied to " +
+                                  std::to_string(multicast_.size()) + " MLD proxy instance(s)");
 }
 
 json MagDaemon::reload() {

@@ -100,6 +100,10 @@ class MagDaemon final : private MagObserver, private MulticastContext {
     // [lmas] auth re-read from the configuration file; what is now in force.
     // Throws ControlError (the keys in use stay) when the file has problems.
     std::string reload_auth();
+    // [multicast] filter tables from a reload's re-read configuration:
+    // applied at once to the proxy instance(s) when they changed (counted
+    // multicast_filters_reloaded).
+    void reload_filter_tables(const mcast::Policy& policy);
     void shutdown();
     void subscribe(std::function<void(const BindingEvent&)> listener) {
         listeners_.push_back(std::move(listener));

@@ -91,6 +91,17 @@ bool ProxyInstance::set_downstream_policy(InterfaceId downstream, DownstreamPoli
     return true;
 }
 
+void ProxyInstance::set_policy(Policy policy) {
+    database_.set_policy(std::move(policy));
+    for (const auto& [id, d] : downstreams_) {
+        std::set<Ipv6Address> groups;
+        for (const Ipv6Address& a : d.querier->addresses()) groups.insert(a);
+        for (const auto& [group, state] : d.statics) groups.insert(group);
+        for (const Ipv6Address& g : database_.downstream_groups(id)) groups.insert(g);
+        restate(id, d, groups);
+    }
+}
+
 const DownstreamPolicy* ProxyInstance::downstream_policy(InterfaceId downstream) const {
     const auto it = downstreams_.find(downstream);
     return it == downstreams_.end() ? nullptr : &it->second.policy;

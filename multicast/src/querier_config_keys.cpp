@@ -115,6 +115,67 @@ std::string m_tunnel_keys_help(const std::string& peers) {
 )";
 }
 
+void read_filter_keys(config::Validator& v, Policy& policy) {
+    Policy p;
+    auto groups = [&](const char* key, std::vector<Ipv6Prefix>& out) {
+        for (const config::Value& value : v.all(key)) {
+            const auto words = config::split_words(value.text);
+            if (words.size() != 1) {
+                v.error(value, key, "expected one GROUP-PREFIX");
+                continue;
+            }
+            if (auto rule = read_channel_rule(v, value, key, words))
+                out.push_back(rule->group);
+        }
+    };
+    groups("multicast.allowed-group", p.allowed_groups);
+    groups("multicast.denied-group", p.denied_groups);
+    auto sources = [&](const char* key, std::vector<SourceGroupRule>& out, bool host) {
+        for (const config::Value& value : v.all(key)) {
+            const auto words = config::split_words(value.text);
+            if (words.size() != 2) {
+                v.error(value, key, host ? "expected \"GROUP-PREFIX SOURCE-ADDRESS\""
+                                         : "expected \"GROUP-PREFIX SOURCE-PREFIX\"");
+                continue;
+            }
+            auto rule = read_channel_rule(v, value, key, words);
+            if (!rule)
+                continue;
+            // An EXCLUDE-mode join can exclude hosts only: a refused prefix
+            // could not be asked of the upstream (RFC 3810 source lists).
+            if (host && rule->source.length != 128) {
+                v.error(value, key, "\"" + words[1] + "\" is not a host address (a /128)");
+                continue;
+            }
+            out.push_back(*rule);
+        }
+    };
+    sources("multicast.allowed-source", p.allowed_sources, false);
+    sources("multicast.denied-source", p.denied_sources, true);
+    policy = std::move(p);
+}
+
+std::string filter_keys_help() {
+    return R"(    multicast.allowed-group = (repeatable) GROUP-PREFIX
+        Filter table, white list: only groups in these prefixes are joined,
+        reported upstream and forwarded (none listed: every group).
+    multicast.denied-group = (repeatable) GROUP-PREFIX
+        Filter table, black list (after the white list).
+    multicast.allowed-source = (repeatable) "GROUP-PREFIX SOURCE-PREFIX"
+        A group in GROUP-PREFIX takes only the sources these rules list (its
+        any-source and MLDv1 joins are refused).
+    multicast.denied-source = (repeatable) "GROUP-PREFIX SOURCE-ADDRESS"
+        A source refused for the groups in GROUP-PREFIX (excluded from
+        any-source joins, dropped from source lists, not forwarded).
+        The filter tables apply to every listener's reports (refusals counted
+        in show multicast: records_refused, v1_refused), to what goes
+        upstream and to forwarding; a reload that changes them applies them
+        at once to the state held (a looser table gives back what the
+        queriers still hold, and admits the rest from the listeners' next
+        reports).
+)";
+}
+
 void read_querier_keys(config::Validator& v, QuerierConfig& querier, FastLeaveKey fast_leave_key) {
     using std::chrono::duration_cast;
     unsigned rv = querier.robustness;

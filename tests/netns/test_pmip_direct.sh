@@ -20,6 +20,8 @@
 #   DIRECT and no MLD Report naming it, VIA's packets yes; at lr1's r0,
 #   mag1's MLDv2 Reports name DIRECT and never VIA. mn1 moves to mag2:
 #   DIRECT from lr2, VIA through mag2's tunnel; mag1 leaves DIRECT on d0.
+#   A reload of mag2 with a filter table entry denying DIRECT's range: mag2
+#   leaves it on d0 at once and it stops at mn1; VIA goes on.
 # Exit 1 when a check fails, 77 when the environment cannot run it.
 set -u
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -136,5 +138,14 @@ check "mag2: the kernel holds $DIRECT on d0" wait_until 5 joined_on mag2 d0 $DIR
 left_d0() { ! joined_on mag1 d0 $DIRECT; }
 check "mag1: $DIRECT left on d0 with its last MN" wait_until 5 left_d0
 check "mn1: still no copy of $DIRECT from the CN" test "$(arrived $CN $DIRECT)" = 0
+# The filter tables at run time: mag2's reload denies DIRECT's range.
+printf '[multicast]\ndenied-group = ff0e::4d00:0/112\n' >>"$TB_STATE/magd2.conf"
+$TB ctl "$NAME" mag2 reload >/dev/null 2>&1
+check "reload: mag2 counted the new filter tables" test "$(q mag2 "show counters" "d['daemon'].get('multicast_filters_reloaded', 0)")" = 1
+not_joined_mag2() { ! joined_on mag2 d0 $DIRECT; }
+check "reload: mag2 left $DIRECT on d0 at once" wait_until 3 not_joined_mag2
+stopped() { local a b; a=$(arrived "$1" "$2"); sleep 1; b=$(arrived "$1" "$2"); ((b == a)); }
+check "reload: $DIRECT no longer reaches mn1" wait_until 3 stopped $LR2 $DIRECT
+check "reload: $VIA still does" flowing $CN $VIA
 echo "# mn1 arrivals: lr1 $(arrived $LR1 $DIRECT), lr2 $(arrived $LR2 $DIRECT), CN $DIRECT $(arrived $CN $DIRECT), CN $VIA $(arrived $CN $VIA)"
 finish

@@ -12,8 +12,9 @@
 #   kernel holds SAT on l9 and VIA on l0; first: not SAT on l0, and mn1
 #   gets SAT from sat only (nftables counters by source in mn1's namespace:
 #   none of the CN's copy); all: SAT on l0 too, and mn1 gets both copies.
-#   VIA reaches mn1 from the CN. mn1 detaches: lmad leaves everything on
-#   both upstreams.
+#   VIA reaches mn1 from the CN. A reload that adds a filter table entry
+#   denying VIA's range: lmad leaves VIA on l0 at once and it stops at mn1,
+#   SAT goes on. mn1 detaches: lmad leaves everything on both upstreams.
 # Exit 1 when a check fails, 77 when the environment cannot run it.
 set -u
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -78,7 +79,16 @@ else
 fi
 echo "# mn1 arrivals: $SAT from sat $(arrived $SATS $SAT), from the CN $(arrived $CN $SAT); $VIA from the CN $(arrived $CN $VIA)"
 
+# The filter tables at run time: a reload that denies VIA's range.
+printf '[multicast]\ndenied-group = ff0e::5b00:0/112\n' >>"$TB_STATE/lmad.conf"
+$TB ctl "$NAME" lma reload >/dev/null 2>&1
+check "reload: lmad counted the new filter tables" test "$(q lma "show counters" "d['daemon'].get('multicast_filters_reloaded', 0)")" = 1
+check "reload: lmad left $VIA on l0 at once" wait_until 3 not_joined_on l0 $VIA
+stopped() { local a b; a=$(arrived "$1" "$2"); sleep 1; b=$(arrived "$1" "$2"); ((b == a)); }
+check "reload: $VIA no longer reaches mn1" wait_until 3 stopped $CN $VIA
+check "reload: $SAT still does" flowing $SATS $SAT
+
 ip -n "$NAME-mn1" link set p1 down
-left() { not_joined_on l9 $SAT && not_joined_on l0 $SAT && not_joined_on l0 $VIA; }
+left() { not_joined_on l9 $SAT && not_joined_on l0 $SAT; }
 check "mn1 detached: lmad left every group on both upstreams" wait_until 10 left
 finish

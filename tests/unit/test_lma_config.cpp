@@ -585,6 +585,7 @@ upstream-channel = sat0 ff3e::/32 2001:db8:5::/64
 upstream-channel = iptv0 ff0e::100:0/104
 upstream-channel = sat0 ff0e::5:0/112
 upstream-matching = all
+denied-group = ff0e::dead/128
 )", "lmad.conf");
         INFO(Catch::Detail::stringify(messages(load)));
         REQUIRE_FALSE(has_errors(load.problems));
@@ -597,6 +598,7 @@ upstream-matching = all
         CHECK(e[0].rules[1].source.length == 0);
         CHECK(e[1].name == "iptv0");
         CHECK(load.config.multicast.matching == mcast::UpstreamMatching::kAll);
+        CHECK(load.config.multicast.policy.denied_groups == std::vector<Ipv6Prefix>{*parse_prefix("ff0e::dead/128")});
     }
     {
         const ConfigLoad load = load_config_text(std::string(kValid), "lmad.conf");

@@ -789,3 +789,35 @@ TEST_CASE("magd config: proxy-direct (draft-zhao): the direct upstream and its c
           std::string::npos);
     CHECK(stray.config.multicast.direct_upstream.empty());
 }
+
+TEST_CASE("magd config: the multicast filter tables, each problem located", "[magd][config][filter]") {
+    auto load = load_config_text(std::string(kGoodConfig) +
+                                     "[multicast]\nallowed-group = ff3e::/16\nallowed-group = ff0e::/16\n"
+                                     "denied-group = ff0e::dead/128\n"
+                                     "allowed-source = ff3e::/16 2001:db8:5::/64\n"
+                                     "denied-source = ff0e::/16 2001:db8:6::6\n",
+                                 "magd.conf");
+    INFO(problems_text(load.problems));
+    CHECK(load.problems.size() == 1);  // the /dev/null store only
+    const mcast::Policy& p = load.config.multicast.policy;
+    CHECK(p.allowed_groups.size() == 2);
+    CHECK(p.denied_groups == std::vector<Ipv6Prefix>{*parse_prefix("ff0e::dead/128")});
+    REQUIRE(p.allowed_sources.size() == 1);
+    CHECK(p.allowed_sources[0].source == *parse_prefix("2001:db8:5::/64"));
+    REQUIRE(p.denied_sources.size() == 1);
+    CHECK(p.denied_sources[0].source == *parse_prefix("2001:db8:6::6/128"));
+
+    auto bad = load_config_text(std::string(kGoodConfig) +
+                                    "[multicast]\nallowed-group = ff0e::/16 2001:db8::/32\n"
+                                    "denied-group = 2001:db8::/32\n"
+                                    "allowed-source = ff0e::/16\n"
+                                    "denied-source = ff0e::/16 2001:db8:6::/64\n",
+                                "magd.conf");
+    const std::string b = problems_text(bad.problems);
+    CHECK(b.find("magd.conf:8: multicast.allowed-group: expected one GROUP-PREFIX") != std::string::npos);
+    CHECK(b.find("magd.conf:9: multicast.denied-group: \"2001:db8::/32\" is not a multicast prefix") != std::string::npos);
+    CHECK(b.find("magd.conf:10: multicast.allowed-source: expected \"GROUP-PREFIX SOURCE-PREFIX\"") != std::string::npos);
+    CHECK(b.find("magd.conf:11: multicast.denied-source: \"2001:db8:6::/64\" is not a host address (a /128)") !=
+          std::string::npos);
+    CHECK(bad.config.multicast.policy == mcast::Policy{});
+}

@@ -1127,3 +1127,31 @@ TEST_CASE("mcast kernel proxy: no MLD on the downstreams (listener): no query, r
     CHECK(f.upstream->groups.empty());
     for (const auto& m : f.mld->sent) CHECK(m.ifindex == kUp);  // the upstream's reports only
 }
+
+TEST_CASE("mcast kernel proxy: filter tables changed at run time cut the state held at once",
+          "[mcast][kernel_proxy][filter]") {
+    Fixture f;
+    REQUIRE(f.proxy->add_downstream("d1").ok());
+    f.join(kD1, kHost1, kG);
+    f.join(kD1, kHost1, kOther);
+    REQUIRE(f.proxy->set_static_subscriptions("d1", {{kSsm, MembershipState{FilterMode::kInclude, {kS1, kS2}}}}).ok());
+    f.router->upcall({1, 0, kS1, kG});
+    REQUIRE(f.entry(kS1, kG)->outputs == mifs({1}));
+    Policy p;
+    p.denied_groups.push_back(*parse_prefix("ff0e::db8:0/112"));                 // kG
+    p.denied_sources.push_back({*parse_prefix("2001:db8:1::2/128"), *parse_prefix("ff3e::/16")});  // kS2
+    f.proxy->set_policy(p);
+    CHECK_FALSE(f.upstream->groups.contains(kG));  // left at once
+    CHECK(f.entry(kS1, kG)->outputs.empty());
+    CHECK(f.upstream->groups.at(kOther) == MembershipState{FilterMode::kExclude, {}});
+    CHECK(f.upstream->groups.at(kSsm) == MembershipState{FilterMode::kInclude, {kS1}});
+    // The next report of the denied group is refused; lifting the table
+    // admits it again from the listener's next report.
+    f.join(kD1, kHost1, kG);
+    CHECK_FALSE(f.upstream->groups.contains(kG));
+    f.proxy->set_policy({});
+    CHECK(f.upstream->groups.at(kSsm) == MembershipState{FilterMode::kInclude, {kS1, kS2}});
+    f.join(kD1, kHost1, kG);
+    CHECK(f.upstream->groups.contains(kG));
+    CHECK(f.entry(kS1, kG)->outputs == mifs({1}));
+}

@@ -52,6 +52,7 @@ using InterfaceId = std::uint32_t;  // the adapter's interface index
 struct SourceGroupRule {
     Ipv6Prefix source;
     Ipv6Prefix group;
+    bool operator==(const SourceGroupRule&) const = default;
 };
 
 // Per-instance admission policy (MN admissibility, operator policy).
@@ -70,6 +71,7 @@ struct Policy {
     bool source_restricted(const Ipv6Address& group) const;
     // The state with the policy applied (INCLUDE {} when the group is refused).
     MembershipState apply(const Ipv6Address& group, const MembershipState& state) const;
+    bool operator==(const Policy&) const = default;
 };
 
 // Applies `policy` to received records: drops records for refused groups and

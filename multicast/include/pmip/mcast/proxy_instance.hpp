@@ -160,7 +160,14 @@ class ProxyInstance {
     bool set_downstream_policy(InterfaceId downstream, DownstreamPolicy policy);
     const DownstreamPolicy* downstream_policy(InterfaceId downstream) const;
     const Policy& policy() const { return database_.policy(); }
-    void set_policy(Policy policy) { database_.set_policy(std::move(policy)); }
+    // Replaces the instance policy (filter tables) at run time: the state
+    // every downstream holds, static subscriptions included, is given to the
+    // database again through it, so what it now refuses goes at once
+    // (upstream leaves follow). A looser policy gives back at once what the
+    // queriers still hold (learnt before a stricter one cut it); reports the
+    // old policy refused were never learnt: admitted from the listeners'
+    // next reports.
+    void set_policy(Policy policy);
     const ProxyInstanceCounters& counters() const { return counters_; }
 
   private:

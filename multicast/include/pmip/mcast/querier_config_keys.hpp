@@ -64,6 +64,16 @@ std::optional<SourceGroupRule> read_channel_rule(config::Validator& v, const con
                                                  const std::string& key,
                                                  const std::vector<std::string>& words);
 
+// The instance's filter tables (mcast::Policy), both daemons:
+//   multicast.allowed-group = GROUP-PREFIX               white list (none: all)
+//   multicast.denied-group = GROUP-PREFIX                black list, after it
+//   multicast.allowed-source = GROUP-PREFIX SOURCE-PREFIX  groups there take
+//                                                        only listed sources
+//   multicast.denied-source = GROUP-PREFIX SOURCE-ADDRESS  a host refused
+// all repeatable, applied to the downstreams' reports, to what goes upstream
+// and to forwarding; each problem located.
+void read_filter_keys(config::Validator& v, Policy& policy);
+std::string filter_keys_help();
 // multicast.forwarding = auto | ebpf | kernel, over `forwarding`.
 void read_forwarding_key(config::Validator& v, Forwarding& forwarding);
 
