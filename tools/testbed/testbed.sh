@@ -68,6 +68,11 @@
 # $PMIP_TESTBED_CONTEXT_PEERS = yes or no (default). draft-asaeda's M-Tunnel
 # ([multicast] m-tunnel in every daemon): $PMIP_TESTBED_M_TUNNEL = off
 # (default), dynamic or static (lmad lists both MAGs as m-tunnel-mag).
+# A one-way delay on each MAG-LMA link (a realistic core, e.g. 10-40 ms as
+# in LTE/UMTS): $PMIP_TESTBED_LINK_DELAY_MS (default 0: a plain veth);
+# then each link goes through a namespace NAME-wanN where pmip-delay-link
+# (tools/testbed/delay_link.cpp; this kernel has no netem) delays every
+# frame both ways (its counters go to STATE/delayN.json when it stops).
 # draft-zhao's MAG as a plain MLD listener (magd [multicast] mode = listener
 # in both): $PMIP_TESTBED_MAG_LISTENER = yes or no (default). State (configs, logs, control sockets, pids)
 # lives in /run/pmip-testbed/NAME; `down` removes it and every namespace even
@@ -95,7 +100,7 @@ down() {
             kill -KILL "$pid" 2>/dev/null
         done
     fi
-    for ns in $(ip netns list | awk '{print $1}' | grep -E "^$name-(cn|lma|lma2|src2|lr1|lr2|sat|mag1|mag2|mn[0-9]+)$"); do
+    for ns in $(ip netns list | awk '{print $1}' | grep -E "^$name-(cn|lma|lma2|src2|lr1|lr2|sat|wan1|wan2|mag1|mag2|mn[0-9]+)$"); do
         ip netns del "$ns"
     done
     rm -rf "$dir"
@@ -162,6 +167,11 @@ up() {
     [[ $peers =~ ^(yes|no)$ ]] || die "PMIP_TESTBED_CONTEXT_PEERS: yes or no, not \"$peers\""
     local m_tunnel=${PMIP_TESTBED_M_TUNNEL:-off}
     [[ $m_tunnel =~ ^(off|dynamic|static)$ ]] || die "PMIP_TESTBED_M_TUNNEL: off, dynamic or static, not \"$m_tunnel\""
+    local link_delay=${PMIP_TESTBED_LINK_DELAY_MS:-0}
+    [[ $link_delay =~ ^[0-9]+$ ]] || die "PMIP_TESTBED_LINK_DELAY_MS: milliseconds, not \"$link_delay\""
+    if ((link_delay > 0)); then
+        [[ -x $build/tools/testbed/pmip-delay-link ]] || die "no $build/tools/testbed/pmip-delay-link (build it)"
+    fi
     local listener=${PMIP_TESTBED_MAG_LISTENER:-no}
     [[ $listener =~ ^(yes|no)$ ]] || die "PMIP_TESTBED_MAG_LISTENER: yes or no, not \"$listener\""
     local pbu_m=${PMIP_TESTBED_PBU_M:-no}
@@ -196,15 +206,30 @@ up() {
     [[ -z $sat || -n $multicast ]] || die "sat needs multicast"
     local matching=${PMIP_TESTBED_LMA_MATCHING:-first}
     [[ $matching =~ ^(first|all)$ ]] || die "PMIP_TESTBED_LMA_MATCHING: first or all, not \"$matching\""
-    for node in cn lma mag1 mag2 $(seq -f "mn%g" 1 "$mns") ${twolmas:+lma2 src2} ${direct:+lr1 lr2} ${sat:+sat}; do
+    for node in cn lma mag1 mag2 $(seq -f "mn%g" 1 "$mns") ${twolmas:+lma2 src2} ${direct:+lr1 lr2} ${sat:+sat} $( ((link_delay > 0)) && echo wan1 wan2); do
         ns=$name-$node
         ip netns add "$ns" || { down "$name"; die "cannot create namespace $ns"; }
         ip -n "$ns" link set lo up
     done
     local CN=$name-cn LMA=$name-lma M1=$name-mag1 M2=$name-mag2
     ip link add c0 netns "$CN" type veth peer name l0 netns "$LMA"
-    ip link add l1 netns "$LMA" type veth peer name u1 netns "$M1"
-    ip link add l2 netns "$LMA" type veth peer name u2 netns "$M2"
+    if ((link_delay > 0)); then
+        # lmad's lN -- xN [wanN: pmip-delay-link] yN -- magN's uN
+        for i in 1 2; do
+            local W=$name-wan$i
+            ip link add l$i netns "$LMA" type veth peer name x$i netns "$W"
+            ip link add y$i netns "$W" type veth peer name u$i netns "$name-mag$i"
+            ip netns exec "$W" sysctl -qw net.ipv6.conf.all.disable_ipv6=1
+            ip -n "$W" link set x$i up
+            ip -n "$W" link set y$i up
+            ip netns exec "$W" "$build/tools/testbed/pmip-delay-link" --a x$i --b y$i \
+                --delay-ms "$link_delay" --stats "$dir/delay$i.json" >"$dir/delay$i.log" 2>&1 &
+            echo $! >"$dir/delay$i.pid"
+        done
+    else
+        ip link add l1 netns "$LMA" type veth peer name u1 netns "$M1"
+        ip link add l2 netns "$LMA" type veth peer name u2 netns "$M2"
+    fi
     ip -n "$CN" -6 addr add 2001:db8:200::2/64 dev c0 nodad
     ip -n "$CN" link set c0 up
     ip -n "$CN" -6 route add default via 2001:db8:200::1
