@@ -719,8 +719,31 @@ void KernelProxy::upstream_membership_changed(const Ipv6Address& group,
         if (o != n)
             set_upstream(i, group, o, n);
     }
-    if (!shutting_down_)
-        forwarding_changed(group);
+    if (shutting_down_)
+        return;
+    rehome_upstream_routes(group);
+    forwarding_changed(group);
+}
+
+// An (S, group) entry waiting for data on an upstream that no longer serves
+// that source (the group went from EXCLUDE to INCLUDE, so a source-specific
+// rule now takes it) moves to the one that does: its data arrives there, and
+// an entry with the wrong parent forwards nothing (ebpf: not even an upcall).
+void KernelProxy::rehome_upstream_routes(const Ipv6Address& group) {
+    const auto git = routes_by_group_.find(group);
+    if (git == routes_by_group_.end())
+        return;
+    for (auto& [s, r] : git->second) {
+        const auto from = upstream_of_mif(r.parent);
+        if (!from || upstream_accepts(*from, s, group))
+            continue;
+        const MifIndex to = upstream_mif_for(s, group);
+        const auto to_index = upstream_of_mif(to);
+        if (to == r.parent || !to_index || !upstream_accepts(*to_index, s, group))
+            continue;
+        r.parent = to;
+        install(s, group, r, outputs_for(s, group, to), true);
+    }
 }
 
 void KernelProxy::set_upstream(std::size_t index, const Ipv6Address& group,

@@ -29,3 +29,8 @@ set_tests_properties(netns_pmip_auth PROPERTIES SKIP_RETURN_CODE 77 LABELS netns
 add_test(NAME netns_pmip_ipsec
   COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/test_pmip_ipsec.sh ${CMAKE_BINARY_DIR})
 set_tests_properties(netns_pmip_ipsec PROPERTIES SKIP_RETURN_CODE 77 LABELS "netns;ipsec" TIMEOUT 300)
+# The testbed's link-delay stage (pmip-delay-link): round trips through it
+# with the real kernel's ping, 1000 datagrams in order, its counters.
+add_test(NAME netns_delay_link
+  COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/test_delay_link.sh ${CMAKE_BINARY_DIR})
+set_tests_properties(netns_delay_link PROPERTIES SKIP_RETURN_CODE 77 LABELS netns TIMEOUT 120)

@@ -1155,3 +1155,26 @@ TEST_CASE("mcast kernel proxy: filter tables changed at run time cut the state h
     CHECK(f.upstream->groups.contains(kG));
     CHECK(f.entry(kS1, kG)->outputs == mifs({1}));
 }
+
+TEST_CASE("mcast kernel proxy, (*,G) backend: two upstreams: a named source's entry moves to the "
+          "upstream whose source rule takes it when the group's last any-source listener goes",
+          "[mcast][kernel_proxy][upstream_rules]") {
+    KernelProxyConfig c = Fixture::default_config();
+    c.extra_upstreams.push_back({"lr1", {rule("2001:db8:1::/64", "ff0e::/16")}});  // no any-source rule
+    Fixture f(c, 200, true);
+    REQUIRE(f.proxy->add_downstream("d1").ok());
+    REQUIRE(f.proxy->add_downstream("d2").ok());
+    f.mld->deliver(
+        Fixture::report(kD1, kHost1, {Fixture::record(RecordType::kAllowNewSources, kOther, {kS1})}));
+    f.join(kD2, kHost2, kOther);  // EXCLUDE {}: the any-source join goes to the main upstream
+    REQUIRE(f.entry(kS1, kOther) != nullptr);
+    CHECK(f.entry(kS1, kOther)->parent == 0);
+    CHECK(f.extras_owned[0]->groups.empty());
+    f.leave(kD2, kHost2, kOther);
+    f.advance(1s);  // d2's state goes: INCLUDE {S1}, which lr1's source rule takes
+    CHECK(f.extras_owned[0]->groups.at(kOther) == MembershipState{FilterMode::kInclude, {kS1}});
+    CHECK_FALSE(f.upstream->groups.contains(kOther));
+    REQUIRE(f.entry(kS1, kOther) != nullptr);
+    CHECK(f.entry(kS1, kOther)->parent == 1);
+    CHECK(f.entry(kS1, kOther)->outputs == mifs({2}));  // d1's MIF (lr1 took MIF 1)
+}

@@ -14,10 +14,8 @@
 //
 // Timing: ppoll with a nanosecond timeout, so a frame leaves within tens of
 // microseconds of its due time on an idle machine (the worst lateness is in
-// the counters). Frames must fit the
-// interfaces' MTU (GSO super-frames of local TCP are refused by the kernel,
-// counted as send errors: the testbed's traffic is UDP, ICMPv6 and the
-// Mobility Header).
+// the counters). Frames keep their offload metadata (PACKET_VNET_HDR: a
+// checksum left to offload, GSO), so local UDP and TCP cross it intact.
 #include <linux/if_packet.h>
 #include <net/ethernet.h>
 #include <net/if.h>
@@ -81,10 +79,16 @@ int open_socket(const char* ifname) {
     sll.sll_ifindex = static_cast<int>(index);
     const int one = 1;
     const int buffer = 8 << 20;
+    // PACKET_VNET_HDR: each frame comes with its virtio_net_hdr (checksum
+    // offset, GSO type) and goes out with it, so a frame whose checksum the
+    // sender left to offload (CHECKSUM_PARTIAL: a local UDP datagram on a
+    // veth) or a GSO super-frame (local TCP) leaves as the kernel would have
+    // sent it, not with an unfinished checksum or over the MTU.
     if (bind(fd, reinterpret_cast<sockaddr*>(&sll), sizeof sll) != 0 ||
-        setsockopt(fd, SOL_PACKET, PACKET_IGNORE_OUTGOING, &one, sizeof one) != 0) {
-        std::fprintf(stderr, "pmip-delay-link: %s: bind / PACKET_IGNORE_OUTGOING: %s\n", ifname,
-                     std::strerror(errno));
+        setsockopt(fd, SOL_PACKET, PACKET_IGNORE_OUTGOING, &one, sizeof one) != 0 ||
+        setsockopt(fd, SOL_PACKET, PACKET_VNET_HDR, &one, sizeof one) != 0) {
+        std::fprintf(stderr, "pmip-delay-link: %s: bind / PACKET_IGNORE_OUTGOING / PACKET_VNET_HDR: %s\n",
+                     ifname, std::strerror(errno));
         close(fd);
         return -1;
     }
@@ -95,7 +99,7 @@ int open_socket(const char* ifname) {
 
 // Reads every frame waiting on d.in into its queue.
 void receive(Direction& d, std::int64_t delay_ns, std::size_t limit) {
-    unsigned char buffer[65536];
+    unsigned char buffer[65536 + 64];  // virtio_net_hdr + a GSO frame
     for (;;) {
         const ssize_t n = recv(d.in, buffer, sizeof buffer, MSG_TRUNC);
         if (n < 0)

@@ -360,6 +360,7 @@ class KernelProxy final : private ProxyInstanceOutput {
                           const Ipv6Address& group) const;
     // The MIF (S, G) from upstream is expected on (pinned entries, (*,G)).
     MifIndex upstream_mif_for(const Ipv6Address& source, const Ipv6Address& group) const;
+    void rehome_upstream_routes(const Ipv6Address& group);
     // The parent of the (*, group) entry: the upstream with an any-source
     // rule for it (the main one when none has).
     MifIndex star_parent(const Ipv6Address& group) const;
