@@ -312,6 +312,31 @@ table ip6 arrivals {
 NFT
 }
 mn_arrived() { ip netns exec "$TESTBED-mn$1" nft list chain ip6 arrivals pre | grep -o 'packets [0-9]*' | awk '{print $2}'; }
+# count_flows N SOURCE GROUP [SOURCE GROUP...]: nftables counters in mnN's
+# namespace of the packets from SOURCE to GROUP it receives (table ip6
+# flows); flow_arrived N SOURCE GROUP: that count; flow_flowing N SOURCE
+# GROUP: more arrived in the next 0.5 s; flow_stopped N SOURCE GROUP: none
+# in the next second.
+count_flows() {
+    local n=$1 rules=""
+    shift
+    while (($# >= 2)); do
+        rules+="        ip6 saddr $1 ip6 daddr $2 counter"$'\n'
+        shift 2
+    done
+    ip netns exec "$TESTBED-mn$n" nft -f - <<NFT
+table ip6 flows {
+    chain pre {
+        type filter hook prerouting priority 0;
+$rules    }
+}
+NFT
+}
+flow_arrived() {
+    ip netns exec "$TESTBED-mn$1" nft list chain ip6 flows pre | grep "saddr $2 ip6 daddr $3 " | grep -o 'packets [0-9]*' | awk '{print $2}'
+}
+flow_flowing() { local a b; a=$(flow_arrived "$@"); sleep 0.5; b=$(flow_arrived "$@"); ((b > a)); }
+flow_stopped() { local a b; a=$(flow_arrived "$@"); sleep 1; b=$(flow_arrived "$@"); ((b == a)); }
 mn_flowing() { local a b; a=$(mn_arrived "$1"); sleep 0.5; b=$(mn_arrived "$1"); ((b > a)); }
 q() {  # q WHO "PMIPCTL-ARGS" EXPR
     $TB ctl "$TESTBED" "$1" --json $2 2>/dev/null |

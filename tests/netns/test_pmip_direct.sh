@@ -49,21 +49,9 @@ check "mag1: its upstreams are d0 (direct) then the tunnel $TUN1, matching first
 check "magd logged the instance's upstreams" grep -q "MLD proxy instance: upstream d0 (direct), $TUN1" "$TB_STATE/magd1.log"
 
 # Arrivals at mn1 by (source, group), before its sockets.
-ip netns exec "$NAME-mn1" nft -f - <<NFT
-table ip6 pdir {
-    chain pre {
-        type filter hook prerouting priority 0;
-        ip6 saddr $LR1 ip6 daddr $DIRECT counter
-        ip6 saddr $LR2 ip6 daddr $DIRECT counter
-        ip6 saddr $CN ip6 daddr $DIRECT counter
-        ip6 saddr $CN ip6 daddr $VIA counter
-    }
-}
-NFT
-arrived() {  # arrived SOURCE GROUP
-    ip netns exec "$NAME-mn1" nft list chain ip6 pdir pre | grep "saddr $1 ip6 daddr $2 " | grep -o 'packets [0-9]*' | awk '{print $2}'
-}
-flowing() { local a b; a=$(arrived "$1" "$2"); sleep 0.5; b=$(arrived "$1" "$2"); ((b > a)); }
+count_flows 1 $LR1 $DIRECT $LR2 $DIRECT $CN $DIRECT $CN $VIA
+arrived() { flow_arrived 1 "$@"; }
+flowing() { flow_flowing 1 "$@"; }
 
 check "dumpcap captures at lmad's link to mag1" start_capture "$NAME-lma" l1 "$WORK/l1.pcapng" "ip6"
 CAP_L1=$CAP
@@ -144,8 +132,7 @@ $TB ctl "$NAME" mag2 reload >/dev/null 2>&1
 check "reload: mag2 counted the new filter tables" test "$(q mag2 "show counters" "d['daemon'].get('multicast_filters_reloaded', 0)")" = 1
 not_joined_mag2() { ! joined_on mag2 d0 $DIRECT; }
 check "reload: mag2 left $DIRECT on d0 at once" wait_until 3 not_joined_mag2
-stopped() { local a b; a=$(arrived "$1" "$2"); sleep 1; b=$(arrived "$1" "$2"); ((b == a)); }
-check "reload: $DIRECT no longer reaches mn1" wait_until 3 stopped $LR2 $DIRECT
+check "reload: $DIRECT no longer reaches mn1" wait_until 3 flow_stopped 1 $LR2 $DIRECT
 check "reload: $VIA still does" flowing $CN $VIA
 echo "# mn1 arrivals: lr1 $(arrived $LR1 $DIRECT), lr2 $(arrived $LR2 $DIRECT), CN $DIRECT $(arrived $CN $DIRECT), CN $VIA $(arrived $CN $VIA)"
 finish

@@ -31,17 +31,10 @@ check "testbed up (both magd in listener mode)" testbed_up "$NAME" "$BUILD" 1 mu
 check "mn1 gets its address at mag1" $TB address "$NAME" 1 20 >/dev/null
 check "dumpcap captures on mag1's mn1" start_capture "$NAME-mag1" mn1 "$WORK/mn1.pcapng" "ip6 and not udp"
 
-ip netns exec "$NAME-mn1" nft -f - <<NFT
-table ip6 plst {
-    chain pre {
-        type filter hook prerouting priority 0;
-        ip6 daddr $OWN counter
-        ip6 daddr $PROFILE counter
-    }
-}
-NFT
-arrived() { ip netns exec "$NAME-mn1" nft list chain ip6 plst pre | grep "daddr $1 " | grep -o 'packets [0-9]*' | awk '{print $2}'; }
-flowing() { local a b; a=$(arrived "$1"); sleep 0.5; b=$(arrived "$1"); ((b > a)); }
+CN=2001:db8:200::2
+count_flows 1 $CN $OWN $CN $PROFILE
+arrived() { flow_arrived 1 $CN "$1"; }
+flowing() { flow_flowing 1 $CN "$1"; }
 
 SECS=$((16 * TIME_SCALE))
 $TB exec "$NAME" mn1 $METER receive --group $OWN --interface eth0 --port 5021 --seconds $SECS --json >/dev/null 2>&1 &

@@ -36,6 +36,9 @@
 # m-tunnel = dynamic), +mts with static M-Tunnels (PMIP_TESTBED_M_TUNNEL);
 # +mt or +mts comes before -late.
 #
+# The testbed's environment applies, e.g. PMIP_TESTBED_LINK_DELAY_MS=10: the
+# MAG-LMA links delayed 10 ms each way (tools/testbed/testbed.sh).
+#
 # Bounded: about 3 s per handover plus 15 s of set-up, per mode. Root.
 set -u
 BUILD=${1:?usage: bench_handover.sh BUILD_DIR [HANDOVERS]}
