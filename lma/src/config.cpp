@@ -399,6 +399,8 @@ void validate(Validator& v, LmadConfig& c) {
                 v.error(*value, "multicast.upstream-matching", "\"" + value->text + "\" is not first|all");
         }
         mcast::read_filter_keys(v, m.policy);
+        if (!m.enabled && m.policy != mcast::Policy{})
+            v.global("multicast.allowed-group", "filter tables ignored: need multicast.enabled = true", true);
         v.number_into<std::uint32_t>("multicast.table", m.table, 1, 0xefffffff);
         mcast::read_forwarding_key(v, m.forwarding);
         mcast::read_querier_keys(v, m.querier, mcast::FastLeaveKey::kAbsent);
@@ -605,9 +607,10 @@ CONFIGURATION KEYS (section.key = default)
         MAG's tunnel goes to the upstream(s) matching its (S, G).
 )" + mcast::filter_keys_help() + R"(    multicast.upstream-matching = first
         first: a channel is joined on the first upstream that takes it; all:
-        on every upstream that takes it, and data from each of them is
-        forwarded (a channel two upstreams both deliver reaches the MNs
-        twice: for sources that differ by upstream).
+        on every upstream that takes it (for sources that differ by
+        upstream). A source's data is forwarded from one upstream only: the
+        one that serves it, or with all, among those that take it, the one
+        whose packet came first; copies arriving on another are dropped.
     multicast.forwarding = auto
         How multicast data is replicated: ebpf (tc programs on the upstream
         and the tunnels; no kernel multicast routing needed, up to 8191

@@ -156,6 +156,8 @@ void read_direct_keys(Validator& v, McastConfig& m) {
         if (!direct)
             v.warning(value, "multicast.direct-channel", "ignored: needs multicast.mode = proxy-direct");
     }
+    if (m.listener && !m.enabled)
+        v.global("multicast.mode", "listener needs multicast.enabled = true", false);
     if (!direct || !m.enabled) {
         if (direct)
             v.global("multicast.mode", "proxy-direct needs multicast.enabled = true", false);
@@ -348,6 +350,8 @@ void validate(Validator& v, MagdConfig& c) {
             c.engine.reserved_gre_key = m.m_tunnel.key;
         read_direct_keys(v, m);
         mcast::read_filter_keys(v, m.policy);
+        if (!m.enabled && m.policy != mcast::Policy{})
+            v.global("multicast.allowed-group", "filter tables ignored: need multicast.enabled = true", true);
     }
 
     // [lmas]

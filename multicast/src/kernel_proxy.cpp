@@ -39,11 +39,16 @@ std::string validate(const KernelProxyConfig& config) {
         return "table must not be 0";
     if (config.upstream.empty() && config.upstream_ifindex <= 0)
         return "an upstream interface (name or ifindex) is required";
-    for (const auto& extra : config.extra_upstreams) {
-        if (extra.name.empty())
+    for (std::size_t i = 0; i < config.extra_upstreams.size(); ++i) {
+        const std::string& name = config.extra_upstreams[i].name;
+        if (name.empty())
             return "an extra upstream needs an interface name";
-        if (extra.name == config.upstream)
-            return "extra upstream " + extra.name + " is the main upstream";
+        if (name == config.upstream)
+            return "extra upstream " + name + " is the main upstream";
+        for (std::size_t j = 0; j < i; ++j) {
+            if (config.extra_upstreams[j].name == name)
+                return "extra upstream " + name + " is listed twice";
+        }
     }
     if (config.mfc_idle_timeout <= Duration::zero())
         return "mfc_idle_timeout must be positive";
@@ -741,8 +746,10 @@ void KernelProxy::rehome_upstream_routes(const Ipv6Address& group) {
         const auto to_index = upstream_of_mif(to);
         if (to == r.parent || !to_index || !upstream_accepts(*to_index, s, group))
             continue;
+        const MifIndex was = r.parent;
         r.parent = to;
-        install(s, group, r, outputs_for(s, group, to), true);
+        if (!install(s, group, r, outputs_for(s, group, to), true))
+            r.parent = was;  // the kernel still has the old entry
     }
 }
 
@@ -837,6 +844,14 @@ MifIndex KernelProxy::upstream_mif_for(const Ipv6Address& source, const Ipv6Addr
     return upstream_.mif;
 }
 
+std::size_t KernelProxy::accepting_upstreams(const Ipv6Address& source, const Ipv6Address& group) const {
+    if (rules_.trivial())
+        return 1;
+    std::size_t n = 0;
+    for (std::size_t i = 0; i < rules_.size(); ++i) n += upstream_accepts(i, source, group) ? 1 : 0;
+    return n;
+}
+
 MifIndex KernelProxy::star_parent(const Ipv6Address& group) const {
     const std::size_t i = rules_.any_source_upstream(group);
     return i < rules_.size() ? upstream_at(i).mif : upstream_.mif;
@@ -879,18 +894,19 @@ MifSet KernelProxy::outputs_for(const Ipv6Address& source, const Ipv6Address& gr
     return out;
 }
 
-void KernelProxy::install(const Ipv6Address& source, const Ipv6Address& group, Route& route,
+bool KernelProxy::install(const Ipv6Address& source, const Ipv6Address& group, Route& route,
                           MifSet outputs, bool is_new) {
     if (!is_new && outputs == route.outputs)
-        return;
+        return true;
     if (Status s = parts_.router->add_mfc(source, group, route.parent, outputs); !s) {
         ++counters_.mfc_errors;
         if (drop_log().allow())
             PMIP_WARNING(kMld, context(), s.error().what);
-        return;
+        return false;
     }
     route.outputs = std::move(outputs);
     ++(is_new ? counters_.mfc_adds : counters_.mfc_updates);
+    return true;
 }
 
 void KernelProxy::delete_route(const Ipv6Address& source, const Ipv6Address& group) {
@@ -1044,6 +1060,10 @@ void KernelProxy::pin_named_sources(const Ipv6Address& group, InterfaceId downst
         return;
     const MembershipState state = instance_->database().downstream_state(downstream, group);
     for (const Ipv6Address& source : state.sources) {
+        // With `all` matching a source two upstreams may both deliver: the
+        // entry is left to its first packet (its parent), not pinned to one.
+        if (accepting_upstreams(source, group) > 1)
+            continue;
         auto& sources = routes_by_group_[group];
         auto [it, inserted] = sources.try_emplace(source);
         Route& r = it->second;
@@ -1094,19 +1114,28 @@ void KernelProxy::on_upcall(const Upcall& u) {
         ++counters_.upcalls_unroutable;
         return;
     }
+    // Data on an upstream not asked for it (several upstreams): the entry
+    // waits for it on the upstream that serves it, so that one's copy is not
+    // refused as arriving on the wrong interface (an entry has one parent).
+    MifIndex parent = u.mif;
+    if (const auto up = upstream_of_mif(u.mif); up && !upstream_accepts(*up, u.source, u.group)) {
+        const MifIndex serving = upstream_mif_for(u.source, u.group);
+        if (const auto sv = upstream_of_mif(serving); sv && upstream_accepts(*sv, u.source, u.group))
+            parent = serving;
+    }
     auto& sources = routes_by_group_[u.group];
     auto [it, inserted] = sources.try_emplace(u.source);
     Route& r = it->second;
     if (inserted) {
         ++route_count_;
-    } else if (r.parent != u.mif) {
+    } else if (r.parent != parent) {
         // The source moved to another interface: re-home the entry.
         r.outputs.clear();
     }
-    r.parent = u.mif;
+    r.parent = parent;
     r.packets_at_check = 0;
     r.installed = timers_.clock().now();
-    install(u.source, u.group, r, outputs_for(u.source, u.group, u.mif), true);
+    install(u.source, u.group, r, outputs_for(u.source, u.group, parent), true);
     PMIP_DEBUG(kMld, context(),
                "cache miss (" + to_string(u.source) + ", " + to_string(u.group) + ") on MIF " +
                    std::to_string(u.mif) + ": " + std::to_string(r.outputs.size()) + " output(s)");

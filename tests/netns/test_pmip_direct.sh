@@ -18,7 +18,9 @@
 #   DIRECT from d0 and VIA from the tunnel. On the
 #   wire (dumpcap at lmad's link to mag1, read by tshark): no packet of
 #   DIRECT and no MLD Report naming it, VIA's packets yes; at lr1's r0,
-#   mag1's MLDv2 Reports name DIRECT and never VIA. mn1 moves to mag2:
+#   mag1's MLDv2 Reports name DIRECT and never VIA. Then mag1's own kernel
+#   joins DIRECT on the tunnel, so lmad forwards the CN's copy to mag1: it
+#   arrives there and still never reaches mn1. mn1 moves to mag2:
 #   DIRECT from lr2, VIA through mag2's tunnel; mag1 leaves DIRECT on d0.
 #   A reload of mag2 with a filter table entry denying DIRECT's range: mag2
 #   leaves it on d0 at once and it stops at mn1; VIA goes on.
@@ -116,6 +118,25 @@ check "on the wire at lmad-mag1: no packet of $DIRECT" test "$direct_l1" -eq 0
 check "on the wire at lmad-mag1: no MLD Report naming $DIRECT" test "$mld_direct_l1" -eq 0
 check "on the wire at lr1: mag1's MLDv2 Reports name $DIRECT" test "$mld_direct_r0" -ge 1
 check "on the wire at lr1: none names $VIA" test "$mld_via_r0" -eq 0
+
+# --- duplicate suppression: the CN's copy reaches mag1 through the tunnel ----------
+# mag1's own kernel joins DIRECT on the tunnel (a host socket: the kernel
+# reports it there), so lmad forwards the CN's DIRECT into mag1's tunnel
+# too. It arrives at mag1 (the socket counts it) and must not reach mn1:
+# mag1's proxy takes DIRECT from d0 only.
+$TB exec "$NAME" mag1 $METER receive --group $DIRECT --interface "$TUN1" --port 5011 \
+    --seconds $((4 * TIME_SCALE)) --json >"$WORK/tunnel-rx.json" 2>/dev/null &
+TUNNEL_RX=$!
+PIDS+=($TUNNEL_RX)
+direct_at_lma() { [[ $(lma_members $DIRECT) == "['$TUN1_AT_LMA']" ]]; }
+check "lmad: $DIRECT now on mag1's tunnel (mag1's host socket reported it)" wait_until 5 direct_at_lma
+wait $TUNNEL_RX
+forget_pid $TUNNEL_RX
+tunnel_rx=$("$PY" -c "import json; print(json.load(open('$WORK/tunnel-rx.json'))['received'])" 2>/dev/null || echo 0)
+echo "# mag1's host socket on the tunnel received $tunnel_rx packets of the CN's $DIRECT; mn1 got $(arrived $CN $DIRECT) of them"
+check "mag1: the CN's $DIRECT arrived through the tunnel" test "$tunnel_rx" -gt 100
+check "mn1: none of them (mag1 forwards $DIRECT from d0 only)" test "$(arrived $CN $DIRECT)" = 0
+check "mn1: $DIRECT still arrives from lr1" flowing $LR1 $DIRECT
 
 # --- the move: mag2's direct upstream takes over ----------------------------------
 $TB move "$NAME" 1 mag2

@@ -1063,8 +1063,12 @@ TEST_CASE("mcast kernel proxy: two upstreams: data is forwarded only from the up
     f.router->upcall({1, 0, kS2, kG});  // the same group through the main upstream
     REQUIRE(f.entry(kS1, kG) != nullptr);
     CHECK(f.entry(kS1, kG)->outputs == mifs({2}));
+    // Not asked from there: the entry waits for kS2 on the direct link (its
+    // parent), so the main upstream's copy is refused as arriving on the
+    // wrong interface and the direct link's is forwarded: no duplicate.
     REQUIRE(f.entry(kS2, kG) != nullptr);
-    CHECK(f.entry(kS2, kG)->outputs.empty());  // not asked from there: no duplicate
+    CHECK(f.entry(kS2, kG)->parent == 1);
+    CHECK(f.entry(kS2, kG)->outputs == mifs({2}));
     f.join(kD1, kHost1, kOther);
     f.router->upcall({1, 0, kS2, kOther});
     CHECK(f.entry(kS2, kOther)->outputs == mifs({2}));
@@ -1177,4 +1181,29 @@ TEST_CASE("mcast kernel proxy, (*,G) backend: two upstreams: a named source's en
     REQUIRE(f.entry(kS1, kOther) != nullptr);
     CHECK(f.entry(kS1, kOther)->parent == 1);
     CHECK(f.entry(kS1, kOther)->outputs == mifs({2}));  // d1's MIF (lr1 took MIF 1)
+}
+
+TEST_CASE("mcast kernel proxy, (*,G) backend: all matching: a source both upstreams serve is not "
+          "pinned to one (its first packet decides)",
+          "[mcast][kernel_proxy][upstream_rules]") {
+    KernelProxyConfig c = Fixture::default_config();
+    c.extra_upstreams.push_back({"lr1", {rule("::/0", "ff3e::/16")}});
+    c.matching = UpstreamMatching::kAll;
+    Fixture f(c, 200, true);
+    REQUIRE(f.proxy->add_downstream("d1").ok());
+    f.mld->deliver(
+        Fixture::report(kD1, kHost1, {Fixture::record(RecordType::kAllowNewSources, kSsm, {kS1})}));
+    CHECK(f.extras_owned[0]->groups.at(kSsm) == MembershipState{FilterMode::kInclude, {kS1}});
+    CHECK(f.upstream->groups.at(kSsm) == MembershipState{FilterMode::kInclude, {kS1}});
+    CHECK(f.entry(kS1, kSsm) == nullptr);  // not pinned
+    f.router->upcall({1, 0, kS1, kSsm});   // the main upstream's copy comes first
+    REQUIRE(f.entry(kS1, kSsm) != nullptr);
+    CHECK(f.entry(kS1, kSsm)->parent == 0);
+    CHECK(f.entry(kS1, kSsm)->outputs == mifs({2}));
+}
+
+TEST_CASE("mcast kernel proxy: an extra upstream listed twice is refused", "[mcast][kernel_proxy][upstream_rules]") {
+    KernelProxyConfig c = two_upstreams();
+    c.extra_upstreams.push_back({"lr1", {}});
+    CHECK(validate(c) == "extra upstream lr1 is listed twice");
 }

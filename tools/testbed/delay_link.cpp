@@ -58,7 +58,7 @@ struct Direction {
     int out = -1;  // send there
     std::string name;  // "a->b"
     std::deque<Frame> queue;
-    std::uint64_t received = 0, sent = 0, dropped_queue_full = 0, send_errors = 0;
+    std::uint64_t received = 0, sent = 0, dropped_queue_full = 0, dropped_oversized = 0, send_errors = 0;
     std::int64_t worst_late_ns = 0;  // how late the latest-sent frame left, at worst
 };
 
@@ -68,7 +68,8 @@ int open_socket(const char* ifname) {
         std::fprintf(stderr, "pmip-delay-link: %s: no such interface\n", ifname);
         return -1;
     }
-    const int fd = socket(AF_PACKET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, htons(ETH_P_ALL));
+    // Protocol 0 until bound: no frame of another interface is queued before.
+    const int fd = socket(AF_PACKET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
         std::fprintf(stderr, "pmip-delay-link: socket(AF_PACKET): %s\n", std::strerror(errno));
         return -1;
@@ -105,7 +106,11 @@ void receive(Direction& d, std::int64_t delay_ns, std::size_t limit) {
         if (n < 0)
             return;  // EAGAIN: drained
         ++d.received;
-        if (d.queue.size() >= limit || static_cast<std::size_t>(n) > sizeof buffer) {
+        if (static_cast<std::size_t>(n) > sizeof buffer) {
+            ++d.dropped_oversized;
+            continue;
+        }
+        if (d.queue.size() >= limit) {
             ++d.dropped_queue_full;
             continue;
         }
@@ -133,10 +138,12 @@ void print_stats(FILE* out, const Direction (&dirs)[2], long delay_ms) {
     for (const Direction& d : dirs) {
         std::fprintf(out,
                      ", \"%s\": {\"received\": %llu, \"sent\": %llu, \"dropped_queue_full\": %llu, "
-                     "\"send_errors\": %llu, \"queued\": %zu, \"worst_late_us\": %.1f}",
+                     "\"dropped_oversized\": %llu, \"send_errors\": %llu, \"queued\": %zu, "
+                     "\"worst_late_us\": %.1f}",
                      d.name.c_str(), static_cast<unsigned long long>(d.received),
                      static_cast<unsigned long long>(d.sent),
                      static_cast<unsigned long long>(d.dropped_queue_full),
+                     static_cast<unsigned long long>(d.dropped_oversized),
                      static_cast<unsigned long long>(d.send_errors), d.queue.size(),
                      static_cast<double>(d.worst_late_ns) / 1000.0);
     }
@@ -209,6 +216,13 @@ int main(int argc, char** argv) {
     sa.sa_handler = on_signal;
     sigaction(SIGTERM, &sa, nullptr);
     sigaction(SIGINT, &sa, nullptr);
+    // The signals are blocked except inside ppoll, so one that comes between
+    // the g_stop check and ppoll still ends the wait.
+    sigset_t blocked, waiting;
+    sigemptyset(&blocked);
+    sigaddset(&blocked, SIGTERM);
+    sigaddset(&blocked, SIGINT);
+    sigprocmask(SIG_BLOCK, &blocked, &waiting);
     const std::int64_t delay_ns = delay_ms * 1'000'000;
     Direction dirs[2];
     dirs[0].in = fa;
@@ -233,11 +247,17 @@ int main(int argc, char** argv) {
             timeout = {static_cast<time_t>(wait_ns / 1'000'000'000), static_cast<long>(wait_ns % 1'000'000'000)};
             t = &timeout;
         }
-        const int n = ppoll(fds, 2, t, nullptr);
+        const int n = ppoll(fds, 2, t, &waiting);
         if (n < 0 && errno != EINTR)
             break;
         if (n > 0) {
             for (int i = 0; i < 2; ++i) {
+                if (fds[i].revents & (POLLERR | POLLHUP | POLLNVAL)) {
+                    // The interface went down or away: a cable that is cut.
+                    std::fprintf(stderr, "pmip-delay-link: %s: %s\n", i == 0 ? a : b,
+                                 fds[i].revents & POLLERR ? "socket error (interface gone?)" : "hung up");
+                    g_stop = 1;
+                }
                 if (fds[i].revents & POLLIN)
                     receive(dirs[i], delay_ns, static_cast<std::size_t>(limit));
             }

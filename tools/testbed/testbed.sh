@@ -204,6 +204,7 @@ up() {
     local ns
     [[ -z $direct || -n $multicast ]] || die "direct needs multicast"
     [[ -z $sat || -n $multicast ]] || die "sat needs multicast"
+    [[ -z $direct || ${PMIP_TESTBED_MAG_LISTENER:-no} == no ]] || die "direct and PMIP_TESTBED_MAG_LISTENER=yes: one magd mode"
     local matching=${PMIP_TESTBED_LMA_MATCHING:-first}
     [[ $matching =~ ^(first|all)$ ]] || die "PMIP_TESTBED_LMA_MATCHING: first or all, not \"$matching\""
     for node in cn lma mag1 mag2 $(seq -f "mn%g" 1 "$mns") ${twolmas:+lma2 src2} ${direct:+lr1 lr2} ${sat:+sat} $( ((link_delay > 0)) && echo wan1 wan2); do
@@ -387,7 +388,6 @@ m-tunnel = $m_tunnel
 EOF
         [[ $listener == no ]] || printf 'mode = listener\n' >>"$dir/magd$i.conf"
         if [[ -n $direct ]]; then
-            [[ $listener == no ]] || die "direct and PMIP_TESTBED_MAG_LISTENER=yes: one magd mode"
             printf 'mode = proxy-direct\ndirect-upstream = d0\ndirect-channel = ff0e::4d00:0/112\n' >>"$dir/magd$i.conf"
             printf 'direct-channel = ff3e::4d00:0/112 2001:db8:400::/56\n' >>"$dir/magd$i.conf"
         fi

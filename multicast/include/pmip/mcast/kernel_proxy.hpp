@@ -361,6 +361,8 @@ class KernelProxy final : private ProxyInstanceOutput {
     // The MIF (S, G) from upstream is expected on (pinned entries, (*,G)).
     MifIndex upstream_mif_for(const Ipv6Address& source, const Ipv6Address& group) const;
     void rehome_upstream_routes(const Ipv6Address& group);
+    // How many upstreams accept (source, group) now (1 with one upstream).
+    std::size_t accepting_upstreams(const Ipv6Address& source, const Ipv6Address& group) const;
     // The parent of the (*, group) entry: the upstream with an any-source
     // rule for it (the main one when none has).
     MifIndex star_parent(const Ipv6Address& group) const;
@@ -379,7 +381,8 @@ class KernelProxy final : private ProxyInstanceOutput {
     void on_upcall(const Upcall& upcall);
     void try_start_downstream(int ifindex);
     MifSet outputs_for(const Ipv6Address& source, const Ipv6Address& group, MifIndex parent) const;
-    void install(const Ipv6Address& source, const Ipv6Address& group, Route& route, MifSet outputs,
+    // False when the kernel refused it (counted, logged; route unchanged).
+    bool install(const Ipv6Address& source, const Ipv6Address& group, Route& route, MifSet outputs,
                  bool is_new);
     void delete_route(const Ipv6Address& source, const Ipv6Address& group);
     void recompute_all();
@@ -407,7 +410,7 @@ class KernelProxy final : private ProxyInstanceOutput {
     UpstreamRules rules_;                   // extras_ then upstream_
     std::map<int, Interface> downstreams_;  // by ifindex
     std::map<int, Interface> prepared_;     // prepare_downstream: kernel state only, by ifindex
-    std::vector<int> mif_owner_;            // MIF -> ifindex of its downstream (0: free/upstream)
+    std::vector<int> mif_owner_;            // MIF -> ifindex of its downstream or extra upstream (0: free, or the main upstream)
     std::unordered_map<Ipv6Address, GroupRoutes, AddressHash> routes_by_group_;
     std::uint64_t route_count_ = 0;
     std::unordered_map<Ipv6Address, MifSet, AddressHash> group_entries_;  // (*,G) outputs
