@@ -7,7 +7,8 @@
 #   test_delay_link.sh BUILD_DIR
 #
 #   Checks: --help and usage errors; with 15 ms each way, 20 pings (after
-#   one for neighbour discovery) have round trips of 30-33 ms, min and max;
+#   one for neighbour discovery): the quickest round trip 30-32 ms, none
+#   above 60 ms (timing under load is not what this checks);
 #   1000 UDP datagrams in 1 s all arrive, in order; the
 #   counters (JSON at SIGTERM) show every frame sent, none dropped, no send
 #   error; no namespace left.
@@ -41,8 +42,13 @@ ip netns exec $A ping -c 1 -W 2 fd00:d1::2 >/dev/null 2>&1  # neighbour discover
 ip netns exec $A ping -c 20 -i 0.05 -W 2 fd00:d1::2 >"$WORK/ping.txt" 2>&1
 rtt=$(grep -o 'min/avg/max/mdev = [0-9./]*' "$WORK/ping.txt" | cut -d' ' -f3)
 echo "# ping through the stage (15 ms each way): rtt min/avg/max/mdev $rtt ms"
-in_range() { "$PY" -c "import sys; v=[float(x) for x in '$rtt'.split('/')]; sys.exit(0 if 30 <= v[0] and v[2] <= 33 else 1)"; }
-check "20 pings: every round trip 30-33 ms" in_range
+# The stage's accuracy is the quickest round trip (at least 30 ms, within
+# 2 ms of it); the slowest only must not look like a second delay (ctest
+# runs other namespace tests beside this one: scheduling adds milliseconds).
+quickest() { "$PY" -c "import sys; v=[float(x) for x in '$rtt'.split('/')]; sys.exit(0 if 30 <= v[0] <= 32 else 1)"; }
+slowest() { "$PY" -c "import sys; v=[float(x) for x in '$rtt'.split('/')]; sys.exit(0 if v[2] < 30 + 30 * $TIME_SCALE else 1)"; }
+check "20 pings: the quickest round trip 30-32 ms (2 x 15 ms)" quickest
+check "20 pings: none above 60 ms (twice the round trip)" slowest
 check "20 pings: none lost" grep -q " 0% packet loss" "$WORK/ping.txt"
 # 1000 datagrams in 1 s, sequence-numbered: all arrive, in order.
 ip netns exec $B "$PY" - "$WORK/rx.txt" <<'PY_END' &
