@@ -24,4 +24,7 @@ set_tests_properties(netns_mcast_ip6mr PROPERTIES SKIP_RETURN_CODE 77 LABELS "ne
 # receiving. SKIPPED where the ebpf program cannot load.
 add_test(NAME netns_mcast_scale
   COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/test_mcast_scale.sh ${CMAKE_BINARY_DIR} 200 150 100)
-set_tests_properties(netns_mcast_scale PROPERTIES SKIP_RETURN_CODE 77 LABELS netns TIMEOUT 300)
+# RUN_SERIAL: 200 listeners must each get every datagram; beside another
+# namespace test (ctest -j2) 5 of them once missed some (session 14).
+set_tests_properties(netns_mcast_scale PROPERTIES SKIP_RETURN_CODE 77 LABELS netns TIMEOUT 300
+  RUN_SERIAL TRUE)
