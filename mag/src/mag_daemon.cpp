@@ -208,16 +208,14 @@ Status MagDaemon::open() {
     if (!solicitations)
         return solicitations.error();
     solicitations_ = std::move(*solicitations);
-    if (c.multicast.enabled && !c.multicast.direct_upstream.empty() &&
-        ::if_nametoindex(c.multicast.direct_upstream.c_str()) == 0)
-        return Error{ENODEV, "multicast.direct-upstream " + c.multicast.direct_upstream +
-                                 ": no such interface"};
-    for (const auto& pattern : c.access.patterns) {
-        if (c.multicast.enabled && !c.multicast.direct_upstream.empty() &&
-            ::fnmatch(pattern.c_str(), c.multicast.direct_upstream.c_str(), 0) == 0)
-            return Error{EINVAL, "multicast.direct-upstream " + c.multicast.direct_upstream +
-                                     " matches access.interface " + pattern +
-                                     ": an MN link cannot be an upstream"};
+    if (const std::string& direct = c.multicast.direct_upstream; c.multicast.enabled && !direct.empty()) {
+        if (::if_nametoindex(direct.c_str()) == 0)
+            return Error{ENODEV, "multicast.direct-upstream " + direct + ": no such interface"};
+        for (const auto& pattern : c.access.patterns) {
+            if (::fnmatch(pattern.c_str(), direct.c_str(), 0) == 0)
+                return Error{EINVAL, "multicast.direct-upstream " + direct + " matches access.interface " +
+                                         pattern + ": an MN link cannot be an upstream"};
+        }
     }
     if (c.multicast.enabled) {
         auto forwarding = mcast::start_forwarding(c.multicast.forwarding, c.multicast.table_base,
@@ -891,8 +889,9 @@ MagDaemon::McastInstance* MagDaemon::multicast_instance(const std::string& tunne
         // match order (upstream_rules.hpp); one instance at a time has it.
         std::string upstreams = tunnel_device;
         if (!config_.multicast.direct_upstream.empty()) {
-            const bool busy = std::any_of(multicast_.begin(), multicast_.end(),
-                                          [](const auto& e) { return e.second.direct; });
+            const bool busy = std::any_of(multicast_.begin(), multicast_.end(), [](const auto& e) {
+                return e.second.proxy && !e.second.proxy->config().extra_upstreams.empty();
+            });
             if (busy) {
                 ++counters_["multicast_direct_upstream_busy"];
                 PMIP_WARNING(kMld, ctx,
@@ -936,7 +935,6 @@ MagDaemon::McastInstance* MagDaemon::multicast_instance(const std::string& tunne
         instance.proxy = std::move(*proxy);
         instance.lma = lma;
         instance.table = table;
-        instance.direct = !pc.extra_upstreams.empty();
         ++counters_["multicast_instances_created"];
         PMIP_INFO(kMld, ctx, "MLD proxy instance: upstream " + upstreams + ", table " +
                                  std::to_string(table));

@@ -225,7 +225,6 @@ class MagDaemon final : private MagObserver, private MulticastContext {
         std::unique_ptr<mcast::KernelProxy> proxy;
         Ipv6Address lma{};
         std::uint32_t table = 0;
-        bool direct = false;  // has multicast.direct-upstream as an extra upstream
     };
     // draft-asaeda's M-Tunnel (multicast.m-tunnel): see multicast_upstream.
     std::string multicast_upstream(const std::string& tunnel_device, const Ipv6Address& lma) const;

@@ -173,7 +173,6 @@ Status KernelProxy::start() {
     upstream_.mif_installed = true;
     if (Status s = add_rule(upstream_); !s)
         return proxy_error(config_.name, s.error().what, s.error().code);
-    std::string names = upstream_.name;
     for (const auto& extra : config_.extra_upstreams) {
         Interface u;
         u.name = extra.name;
@@ -193,17 +192,12 @@ Status KernelProxy::start() {
         extras_.push_back(std::move(u));
         if (Status s = add_rule(extras_.back()); !s)
             return proxy_error(config_.name, s.error().what, s.error().code);
-        names = extras_.back().name + ", " + names;
     }
-    if (!extras_.empty()) {
-        // Match order: the extras, then the main upstream.
-        names.clear();
-        for (std::size_t i = 0; i <= main_upstream(); ++i)
-            names += (i ? ", " : "") + upstream_at(i).name;
-        names = "upstreams " + names + " (matching " + std::string(to_string(config_.matching)) + ")";
-    } else {
-        names = "upstream " + names;
-    }
+    // Match order: the extras, then the main upstream.
+    std::string names = extras_.empty() ? "upstream " : "upstreams ";
+    for (std::size_t i = 0; i <= main_upstream(); ++i) names += (i ? ", " : "") + upstream_at(i).name;
+    if (!extras_.empty())
+        names += " (matching " + std::string(to_string(config_.matching)) + ")";
     parts_.router->set_upcall_handler([this](const Upcall& u) { on_upcall(u); });
     parts_.mld->set_handler([this](const ReceivedMld& m) { on_mld(m); });
     PMIP_INFO(kMld, context(),
