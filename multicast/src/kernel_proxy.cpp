@@ -8,29 +8,15 @@
 
 #include "pmip/common/event_loop.hpp"
 #include "pmip/common/log.hpp"
+#include "kernel_proxy_internal.hpp"
 
 namespace pmip::mcast {
 
 using pmip::to_string;
 
-namespace {
-
-Error proxy_error(const std::string& name, const std::string& what, int code = 0) {
-    return Error{code, "proxy " + name + ": " + what};
-}
-
-// Multicast of scope 3 (realm-local) or wider: link-local and smaller scopes
-// never leave their link [RFC 4291 section 2.7; RFC 7346].
-bool beyond_link_scope(const Ipv6Address& group) {
-    return is_multicast(group) && (group[1] & 0x0f) > 2;
-}
-
-log::RateLimit& drop_log() {
-    static log::RateLimit limit(10, std::chrono::seconds(10));
-    return limit;
-}
-
-}  // namespace
+using detail::beyond_link_scope;
+using detail::drop_log;
+using detail::proxy_error;
 
 std::string validate(const KernelProxyConfig& config) {
     if (config.name.empty())
@@ -50,6 +36,26 @@ std::string validate(const KernelProxyConfig& config) {
                 return "extra upstream " + name + " is listed twice";
         }
     }
+    for (std::size_t i = 0; i < config.peerings.size(); ++i) {
+        const std::string& name = config.peerings[i].name;
+        if (name.empty())
+            return "a peering needs an interface name";
+        if (name == config.upstream)
+            return "peering " + name + " is the upstream";
+        for (const auto& e : config.extra_upstreams) {
+            if (e.name == name)
+                return "peering " + name + " is an upstream";
+        }
+        for (std::size_t j = 0; j < i; ++j) {
+            if (config.peerings[j].name == name)
+                return "peering " + name + " is listed twice";
+        }
+        if (config.peerings[i].report_wait < Duration::zero() ||
+            config.peerings[i].report_wait > std::chrono::seconds(1))
+            return "peering " + name + ": report wait must be 0 to 1000 ms";
+    }
+    if (config.peering_data_timeout <= Duration::zero())
+        return "peering_data_timeout must be positive";
     if (config.mfc_idle_timeout <= Duration::zero())
         return "mfc_idle_timeout must be positive";
     if (config.link_local_retry <= Duration::zero())
@@ -112,6 +118,16 @@ Expected<std::unique_ptr<KernelProxy>> KernelProxy::create(EventLoop& loop, Rout
             return proxy_error(config.name, m.error().what, m.error().code);
         parts.extra_upstreams.push_back(std::move(m.value()));
     }
+    for (const auto& peering : config.peerings) {
+        const auto index = parts.interfaces->index(peering.name);
+        if (!index)
+            return proxy_error(config.name, "peering " + peering.name + ": no such interface",
+                               ENODEV);
+        auto m = make_kernel_upstream_membership(*index, peering.name);
+        if (!m)
+            return proxy_error(config.name, m.error().what, m.error().code);
+        parts.peerings.push_back(std::move(m.value()));
+    }
     parts.max_mifs = static_cast<MifIndex>(std::min<std::size_t>(parts.router->max_mifs(), 65535));
     return create(loop, routes, std::move(config), std::move(parts));
 }
@@ -121,14 +137,20 @@ Expected<std::unique_ptr<KernelProxy>> KernelProxy::create(Timers& timers, Route
     if (std::string problem = validate(config); !problem.empty())
         return proxy_error(config.name, problem);
     if (!parts.router || !parts.mld || !parts.upstream || !parts.interfaces ||
-        parts.extra_upstreams.size() != config.extra_upstreams.size())
+        parts.extra_upstreams.size() != config.extra_upstreams.size() ||
+        parts.peerings.size() != config.peerings.size())
         return proxy_error(config.name, "missing adapter");
+    for (const auto& m : parts.peerings) {
+        if (!m)
+            return proxy_error(config.name, "missing adapter");
+    }
     for (const auto& m : parts.extra_upstreams) {
         if (!m)
             return proxy_error(config.name, "missing adapter");
     }
-    if (parts.max_mifs <= config.extra_upstreams.size())
-        return proxy_error(config.name, "max_mifs must be more than the extra upstreams");
+    if (parts.max_mifs <= config.extra_upstreams.size() + config.peerings.size())
+        return proxy_error(config.name,
+                           "max_mifs must be more than the extra upstreams and peerings");
     std::unique_ptr<KernelProxy> proxy(
         new KernelProxy(timers, routes, std::move(config), std::move(parts)));
     if (Status s = proxy->start(); !s)
@@ -198,6 +220,9 @@ Status KernelProxy::start() {
     for (std::size_t i = 0; i <= main_upstream(); ++i) names += (i ? ", " : "") + upstream_at(i).name;
     if (!extras_.empty())
         names += " (matching " + std::string(to_string(config_.matching)) + ")";
+    if (Status s = start_peerings(); !s)
+        return s;
+    for (const auto& p : config_.peerings) names += ", peering " + p.name;
     parts_.router->set_upcall_handler([this](const Upcall& u) { on_upcall(u); });
     parts_.mld->set_handler([this](const ReceivedMld& m) { on_mld(m); });
     PMIP_INFO(kMld, context(),
@@ -233,6 +258,7 @@ KernelProxy::~KernelProxy() {
         (void)parts_.upstream->set(g, MembershipState{});
         for (auto& m : parts_.extra_upstreams) (void)m->set(g, MembershipState{});
     }
+    stop_peerings();
     instance_.reset();
     for (auto& u : extras_) {
         if (u.mif_installed) {
@@ -386,6 +412,10 @@ Expected<int> KernelProxy::downstream_index(const std::string& ifname) const {
     for (const auto& u : extras_) {
         if (*index == u.ifindex)
             return proxy_error(config_.name, "downstream " + ifname + ": is an upstream", EINVAL);
+    }
+    for (const auto& p : config_.peerings) {
+        if (p.name == ifname)
+            return proxy_error(config_.name, "downstream " + ifname + ": is a peering", EINVAL);
     }
     return *index;
 }
@@ -614,15 +644,23 @@ void KernelProxy::on_mld(const ReceivedMld& m) {
     process_mld(m);
 }
 
+namespace {
+void log_drop(const std::string& context, const ReceivedMld& m, const char* why) {
+    if (log::debug_enabled(log::Category::kMld) && drop_log().allow()) {
+        PMIP_DEBUG(kMld, context,
+                   std::string("dropped MLD from ") + to_string(m.source) + " ifindex " +
+                       std::to_string(m.ifindex) + ": " + why);
+    }
+}
+}  // namespace
+
 void KernelProxy::process_mld(const ReceivedMld& m) {
+    if (Peering* p = peering_by_ifindex(m.ifindex))
+        return process_peering_mld(*p, m);
     const auto it = downstreams_.find(m.ifindex);
     auto drop = [&](std::uint64_t& counter, const char* why) {
         ++counter;
-        if (log::debug_enabled(log::Category::kMld) && drop_log().allow()) {
-            PMIP_DEBUG(kMld, context(),
-                       std::string("dropped MLD from ") + to_string(m.source) + " ifindex " +
-                           std::to_string(m.ifindex) + ": " + why);
-        }
+        log_drop(context(), m, why);
     };
     if (it == downstreams_.end())
         return drop(counters_.drop_not_downstream, "not a downstream");
@@ -638,11 +676,24 @@ void KernelProxy::process_mld(const ReceivedMld& m) {
         d.held.push_back(m);
         return;
     }
+    const std::optional<MldMessage> message = checked(m, d.link_local);
+    if (!message)
+        return;
+    ++counters_.mld_accepted;
+    instance_->receive(static_cast<InterfaceId>(m.ifindex), m.source, *message);
+}
+
+std::optional<MldMessage> KernelProxy::checked(const ReceivedMld& m, const Ipv6Address& own) {
+    auto drop = [&](std::uint64_t& counter, const char* why) -> std::optional<MldMessage> {
+        ++counter;
+        log_drop(context(), m, why);
+        return std::nullopt;
+    };
     // Our own messages come back through multicast loopback (queries sent on
     // the raw socket, i.e. on links without an Ethernet header, and the host
     // part's reports for ff02::16 / ff02::2 on this link). Nothing relies on
     // them: frames from the link-layer sender are not looped back at all.
-    if (m.source == d.link_local)
+    if (m.source == own)
         return drop(counters_.drop_own_message, "own message");
     // RFC 3810 sections 5.1.14, 6.2, 7.4 (RFC 2710 section 3 for MLDv1):
     // link-local source (the unspecified address is not), Hop Limit 1,
@@ -663,8 +714,7 @@ void KernelProxy::process_mld(const ReceivedMld& m) {
     }
     const Parsed& p = std::get<Parsed>(r);
     counters_.unknown_records_skipped += p.skipped_records;
-    ++counters_.mld_accepted;
-    instance_->receive(static_cast<InterfaceId>(m.ifindex), m.source, p.message);
+    return p.message;
 }
 
 void KernelProxy::send_query(InterfaceId downstream, const Ipv6Address& destination,
@@ -706,6 +756,13 @@ void KernelProxy::upstream_membership_changed(const Ipv6Address& group,
         ++counters_.upstream_link_scope_skipped;
         return;
     }
+    if (!peerings_.empty())
+        return peering_upstream_changed(group, old_state, new_state);
+    apply_upstream(group, old_state, new_state);
+}
+
+void KernelProxy::apply_upstream(const Ipv6Address& group, const MembershipState& old_state,
+                                 const MembershipState& new_state) {
     if (rules_.trivial()) {
         set_upstream(main_upstream(), group, old_state, new_state);
         return;
@@ -749,19 +806,24 @@ void KernelProxy::rehome_upstream_routes(const Ipv6Address& group) {
 
 void KernelProxy::set_upstream(std::size_t index, const Ipv6Address& group,
                                const MembershipState& old_state, const MembershipState& new_state) {
-    Interface& u = upstream_at(index);
     UpstreamMembership& m =
         index < extras_.size() ? *parts_.extra_upstreams[index] : *parts_.upstream;
-    ++counters_.upstream_changes;
+    set_upstream_on(upstream_at(index), m, group, old_state, new_state, false);
+}
+
+void KernelProxy::set_upstream_on(Interface& u, UpstreamMembership& m, const Ipv6Address& group,
+                                  const MembershipState& old_state,
+                                  const MembershipState& new_state, bool peering) {
+    ++(peering ? counters_.peering_membership_changes : counters_.upstream_changes);
     PMIP_INFO(kMld, context(),
-              "upstream " + u.name + " " + to_string(group) + ": " + to_string(old_state) + " -> " +
-                  to_string(new_state));
+              (peering ? "peering " : "upstream ") + u.name + " " + to_string(group) + ": " +
+                  to_string(old_state) + " -> " + to_string(new_state));
     if (Status s = m.set(group, new_state); !s) {
-        ++counters_.upstream_errors;
+        ++(peering ? counters_.peering_errors : counters_.upstream_errors);
         PMIP_WARNING(kMld, context(), s.error().what);
         return;
     }
-    report_upstream_change(u, group, old_state, new_state);
+    report_upstream_change(u, group, old_state, new_state, peering);
 }
 
 // RFC 3810 section 6.1: a change of an interface's state is reported at once.
@@ -774,11 +836,12 @@ void KernelProxy::set_upstream(std::size_t index, const Ipv6Address& group,
 // at a querier.
 void KernelProxy::report_upstream_change(Interface& upstream, const Ipv6Address& group,
                                          const MembershipState& old_state,
-                                         const MembershipState& new_state) {
+                                         const MembershipState& new_state, bool peering) {
     if (upstream.link_local == Ipv6Address{}) {
         const auto ll = parts_.interfaces->link_local(upstream.ifindex);
         if (!ll || !ll->usable) {
-            ++counters_.upstream_reports_not_sent_no_link_local;
+            ++(peering ? counters_.peering_errors
+                       : counters_.upstream_reports_not_sent_no_link_local);
             return;
         }
         upstream.link_local = ll->address;
@@ -790,17 +853,17 @@ void KernelProxy::report_upstream_change(Interface& upstream, const Ipv6Address&
     SerializeError error{};
     const std::vector<std::uint8_t> octets = serialize(MldMessage{report}, &error);
     if (octets.empty()) {
-        ++counters_.upstream_report_errors;
+        ++(peering ? counters_.peering_errors : counters_.upstream_report_errors);
         return;
     }
     if (Status s = parts_.mld->send(upstream.ifindex, upstream.link_local, kAllMldv2Routers, octets);
         !s) {
-        ++counters_.upstream_report_errors;
+        ++(peering ? counters_.peering_errors : counters_.upstream_report_errors);
         if (drop_log().allow())
             PMIP_WARNING(kMld, context(), "upstream report: " + s.error().what);
         return;
     }
-    ++counters_.upstream_reports_sent;
+    ++(peering ? counters_.peering_reports_sent : counters_.upstream_reports_sent);
 }
 
 // --- forwarding ---------------------------------------------------------------
@@ -856,6 +919,8 @@ const KernelProxy::Interface* KernelProxy::interface_by_mif(MifIndex mif) const 
         return &upstream_at(*u);
     if (mif >= mif_owner_.size() || mif_owner_[mif] == 0)
         return nullptr;
+    if (const auto p = peering_of_mif(mif))
+        return &peering_interface(*p);
     const auto it = downstreams_.find(mif_owner_[mif]);
     return it == downstreams_.end() ? nullptr : &it->second;
 }
@@ -868,6 +933,10 @@ MifSet KernelProxy::outputs_for(const Ipv6Address& source, const Ipv6Address& gr
     if (const auto u = upstream_of_mif(parent)) {
         if (!upstream_accepts(*u, source, group))
             return out;  // another upstream serves it (upstream_rules.hpp)
+    } else if (peering_of_mif(parent)) {
+        // RFC 7287 section 5: data from a peering goes to the downstreams
+        // only, never upstream (the peer sends it there itself) nor to
+        // another peering (no multi-hop forwarding).
     } else {
         const Interface* in = interface_by_mif(parent);
         if (!in)
@@ -878,6 +947,10 @@ MifSet KernelProxy::outputs_for(const Ipv6Address& source, const Ipv6Address& gr
             out.insert(upstream_.mif);
         } else {
             for (std::size_t i : rules_.targets(source, group)) out.insert(upstream_at(i).mif);
+        }
+        for (std::size_t i = 0; i < peerings_.size(); ++i) {
+            if (peering_forwards(i, source, group, *in))
+                out.insert(peering_interface(i).mif);
         }
     }
     for (InterfaceId id : instance_->downstreams_for(source, group, arrival)) {
@@ -1050,7 +1123,9 @@ void KernelProxy::recompute_group_entry(const Ipv6Address& group) {
 // The sources `downstream` names for `group` get their (S,G) entry now, with
 // the upstream as parent, kept while a downstream names them.
 void KernelProxy::pin_named_sources(const Ipv6Address& group, InterfaceId downstream) {
-    if (!beyond_link_scope(group))
+    // With peerings a source's entry takes the interface its first packet
+    // arrives on (a peering or an upstream), not one chosen ahead.
+    if (!beyond_link_scope(group) || !peerings_.empty())
         return;
     const MembershipState state = instance_->database().downstream_state(downstream, group);
     for (const Ipv6Address& source : state.sources) {
@@ -1130,6 +1205,8 @@ void KernelProxy::on_upcall(const Upcall& u) {
     r.packets_at_check = 0;
     r.installed = timers_.clock().now();
     install(u.source, u.group, r, outputs_for(u.source, u.group, parent), true);
+    if (peering_of_mif(parent))
+        note_peered(u.source, u.group);
     PMIP_DEBUG(kMld, context(),
                "cache miss (" + to_string(u.source) + ", " + to_string(u.group) + ") on MIF " +
                    std::to_string(u.mif) + ": " + std::to_string(r.outputs.size()) + " output(s)");

@@ -4,6 +4,7 @@
 #include <chrono>
 
 #include "pmip/mcast/kernel_proxy.hpp"
+#include "kernel_proxy_internal.hpp"
 
 namespace pmip::mcast {
 
@@ -137,7 +138,16 @@ nlohmann::json to_json(const KernelProxyCounters& c) {
             {"context_records", c.context_records},
             {"downstreams_prepared", c.downstreams_prepared},
             {"downstreams_prepared_used", c.downstreams_prepared_used},
-            {"downstreams_unprepared", c.downstreams_unprepared}};
+            {"downstreams_unprepared", c.downstreams_unprepared},
+            {"peering_mld_accepted", c.peering_mld_accepted},
+            {"peering_queries_sent", c.peering_queries_sent},
+            {"peering_membership_changes", c.peering_membership_changes},
+            {"peering_reports_sent", c.peering_reports_sent},
+            {"peering_errors", c.peering_errors},
+            {"peer_subscription_changes", c.peer_subscription_changes},
+            {"upstream_reports_waited", c.upstream_reports_waited},
+            {"peered_sources", c.peered_sources},
+            {"peered_sources_expired", c.peered_sources_expired}};
 }
 
 nlohmann::json KernelProxy::show() const {
@@ -171,6 +181,50 @@ nlohmann::json KernelProxy::show() const {
         }
         out["upstreams"] = std::move(ups);
         out["matching"] = to_string(config_.matching);
+    }
+
+    if (!peerings_.empty()) {
+        // RFC 7287 peerings: the peer's wishes (restricted downstream) and
+        // the sources taken over them (left out upstream).
+        const auto ms = [](Duration d) {
+            return std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
+        };
+        nlohmann::json peers = nlohmann::json::array();
+        for (const auto& p : peerings_) {
+            nlohmann::json j = {{"name", p->link.name},
+                                {"ifindex", p->link.ifindex},
+                                {"mif", p->link.mif},
+                                {"rule", p->link.rule_installed},
+                                {"report_wait_ms", ms(p->report_wait)}};
+            if (!p->querier) {
+                j["state"] = "waiting for a usable link-local address";
+            } else {
+                j["querier"] = p->querier->is_querier();
+                nlohmann::json wants = nlohmann::json::array();
+                for (const auto& [g, st] : p->wants) {
+                    nlohmann::json w = state_json(st);
+                    w["group"] = to_string(g);
+                    wants.push_back(std::move(w));
+                }
+                j["peer_wants"] = std::move(wants);
+            }
+            peers.push_back(std::move(j));
+        }
+        out["peerings"] = std::move(peers);
+        out["peering_data_timeout_ms"] = ms(config_.peering_data_timeout);
+        nlohmann::json peered = nlohmann::json::array();
+        const TimePoint now = timers_.clock().now();
+        for (const auto& [g, sources] : peered_) {
+            for (const auto& [s, ps] : sources) {
+                peered.push_back({{"group", to_string(g)},
+                                  {"source", to_string(s)},
+                                  {"ms_since_data", ms(now - ps.last_data)}});
+            }
+        }
+        out["peered_sources"] = std::move(peered);
+        nlohmann::json waits = nlohmann::json::array();
+        for (const auto& [g, t] : upstream_wait_) waits.push_back(to_string(g));
+        out["upstream_reports_waiting"] = std::move(waits);
     }
 
     nlohmann::json downs = nlohmann::json::array();

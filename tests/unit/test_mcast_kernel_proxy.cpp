@@ -38,6 +38,7 @@ constexpr int kDirect = 3;  // an extra upstream (a local multicast router's lin
 constexpr int kD1 = 4;
 constexpr int kD2 = 5;
 constexpr int kD3 = 6;
+constexpr int kPeer = 7;  // a peering link to another MAG's proxy (RFC 7287)
 
 // The proxy owns its adapters; these forward to fakes the fixture owns, so a
 // test can look at the fakes after the proxy is gone.
@@ -112,6 +113,7 @@ struct Fixture {
     FakeMldSocket mld_owned;
     FakeUpstreamMembership upstream_owned;
     std::vector<std::unique_ptr<FakeUpstreamMembership>> extras_owned;  // config.extra_upstreams
+    std::vector<std::unique_ptr<FakeUpstreamMembership>> peerings_owned;  // config.peerings
     FakeInterfaceDirectory interfaces_owned;
     FakeMulticastRouter* router = nullptr;
     FakeMldSocket* mld = &mld_owned;
@@ -137,9 +139,14 @@ struct Fixture {
         i.interfaces[kD2] = {"d2", LinkLocalAddress{addr("fe80::d2"), true}};
         i.interfaces[kD3] = {"d3", LinkLocalAddress{addr("fe80::d3"), false}};  // tentative
         i.interfaces[kDirect] = {"lr1", LinkLocalAddress{addr("fe80::3"), true}};
+        i.interfaces[kPeer] = {"p0", LinkLocalAddress{addr("fe80::5"), true}};
         for (std::size_t n = 0; n < config.extra_upstreams.size(); ++n) {
             extras_owned.push_back(std::make_unique<FakeUpstreamMembership>());
             parts.extra_upstreams.push_back(std::make_unique<UpstreamView>(*extras_owned.back()));
+        }
+        for (std::size_t n = 0; n < config.peerings.size(); ++n) {
+            peerings_owned.push_back(std::make_unique<FakeUpstreamMembership>());
+            parts.peerings.push_back(std::make_unique<UpstreamView>(*peerings_owned.back()));
         }
         parts.router = std::make_unique<RouterView>(*router);
         parts.mld = std::make_unique<MldView>(mld_owned);
@@ -1206,4 +1213,183 @@ TEST_CASE("mcast kernel proxy: an extra upstream listed twice is refused", "[mca
     KernelProxyConfig c = two_upstreams();
     c.extra_upstreams.push_back({"lr1", {}});
     CHECK(validate(c) == "extra upstream lr1 is listed twice");
+}
+
+// --- RFC 7287 section 5: peering ---------------------------------------------
+
+namespace {
+KernelProxyConfig with_peering(Duration wait = 25ms) {
+    KernelProxyConfig c = Fixture::default_config();
+    c.peerings.push_back({"p0", wait});
+    return c;
+}
+const Ipv6Address kPeerHost = addr("fe80::99");  // the other MAG's proxy on p0
+const Ipv6Address kFar = addr("2001:db8:9::9");  // not one of our MNs
+}  // namespace
+
+TEST_CASE("mcast kernel proxy: peering: its own MIF, rule, router groups and querier, and a "
+          "peering is never a downstream",
+          "[mcast][kernel_proxy][peering]") {
+    Fixture f(with_peering());
+    CHECK(f.router->mifs == std::map<MifIndex, int>{{0, kUp}, {1, kPeer}});
+    CHECK(f.routes.multicast_rules.size() == 2);
+    CHECK(f.mld->joined.contains(kPeer));
+    // The querier on the link starts with a General Query there.
+    REQUIRE_FALSE(f.mld->sent.empty());
+    CHECK(f.mld->sent.back().ifindex == kPeer);
+    CHECK(f.mld->sent.back().source == addr("fe80::5"));
+    CHECK(f.proxy->counters().peering_queries_sent == 1);
+    CHECK_FALSE(f.proxy->add_downstream("p0").ok());
+    const auto shown = f.proxy->show();
+    REQUIRE(shown["peerings"].size() == 1);
+    CHECK(shown["peerings"][0]["name"] == "p0");
+    CHECK(shown["peerings"][0]["report_wait_ms"] == 25);
+    CHECK(shown["peering_data_timeout_ms"] == 50);
+    KernelProxyConfig bad = with_peering();
+    bad.peerings.push_back({"p0", 10ms});
+    CHECK(validate(bad) == "peering p0 is listed twice");
+    bad = with_peering();
+    bad.peerings[0].name = "up1";
+    CHECK(validate(bad) == "peering up1 is the upstream");
+    bad = with_peering(2s);
+    CHECK(validate(bad) == "peering p0: report wait must be 0 to 1000 ms");
+    // Nothing left after the proxy.
+    f.proxy.reset();
+    CHECK(f.router->mifs.empty());
+    CHECK(f.routes.multicast_rules.empty());
+    CHECK_FALSE(f.mld->joined.contains(kPeer));
+}
+
+TEST_CASE("mcast kernel proxy: peering, sender side: only our downstreams' sources inside their "
+          "prefixes go to the peer, and only what the peer asked for",
+          "[mcast][kernel_proxy][peering]") {
+    Fixture f(with_peering());
+    REQUIRE(f.proxy->add_downstream("d1").ok());  // an MN that sends
+    REQUIRE(f.proxy->set_downstream_prefixes("d1", {*parse_prefix("2001:db8:1::/64")}).ok());
+    CHECK_FALSE(f.proxy->set_downstream_prefixes("d2", {}).ok());
+    const MifIndex d1 = 2, peer = 1;
+    // The MN's data before the peer asks: upstream only (RFC 6224 3.2.2).
+    f.router->upcall({1, d1, kS1, kG});
+    REQUIRE(f.entry(kS1, kG));
+    CHECK(f.entry(kS1, kG)->outputs == mifs({0}));
+    // The peer joins G on the peering: the MN's stream goes there too.
+    f.join(kPeer, kPeerHost, kG);
+    CHECK(f.proxy->counters().peering_mld_accepted == 1);
+    CHECK(f.entry(kS1, kG)->outputs == mifs({0, peer}));
+    // The peer's wish is not ours: nothing joined upstream for it.
+    CHECK(f.upstream->groups.empty());
+    // A source outside the MN's prefixes (spoofed) does not cross.
+    f.router->upcall({1, d1, kFar, kG});
+    CHECK(f.entry(kFar, kG)->outputs == mifs({0}));
+    // Upstream data never crosses a peering (no multi-hop forwarding).
+    f.router->upcall({1, 0, kS2, kG});
+    CHECK(f.entry(kS2, kG)->outputs.empty());
+    // The peer leaves: after its Last Listener Queries the output goes.
+    f.leave(kPeer, kPeerHost, kG);
+    f.advance(1s);
+    CHECK(f.entry(kS1, kG)->outputs == mifs({0}));
+    CHECK(f.proxy->counters().peer_subscription_changes == 2);
+}
+
+TEST_CASE("mcast kernel proxy: peering, listener side: reports go to the peering at once, the "
+          "upstream waits, a source arriving over the peering is left out upstream until the "
+          "data-driven timer gives it back",
+          "[mcast][kernel_proxy][peering]") {
+    Fixture f(with_peering());
+    REQUIRE(f.proxy->add_downstream("d1").ok());
+    FakeUpstreamMembership& peering = *f.peerings_owned[0];
+    const std::size_t sent_before = f.mld->sent.size();
+    f.join(kD1, kHost1, kG);
+    CHECK(peering.groups.at(kG) == MembershipState{FilterMode::kExclude, {}});
+    bool reported_on_peering = false;
+    for (std::size_t i = sent_before; i < f.mld->sent.size(); ++i)
+        reported_on_peering |= f.mld->sent[i].ifindex == kPeer;
+    CHECK(reported_on_peering);
+    CHECK(f.proxy->counters().peering_reports_sent == 1);
+    // Upstream: nothing yet (RFC 7287 section 5: 25 ms for a remote peer).
+    CHECK_FALSE(f.upstream->groups.contains(kG));
+    CHECK(f.proxy->counters().upstream_reports_waited == 1);
+    // The peer's copy of (S1, G) comes within the wait: its entry has the
+    // peering as parent, goes to d1 and never upstream.
+    f.advance(5ms);
+    const MifIndex d1 = 2, peer = 1;
+    f.router->upcall({1, peer, kS1, kG});
+    REQUIRE(f.entry(kS1, kG));
+    CHECK(f.entry(kS1, kG)->parent == peer);
+    CHECK(f.entry(kS1, kG)->outputs == mifs({d1}));
+    CHECK(f.proxy->counters().peered_sources == 1);
+    f.advance(20ms);
+    // The wait ends: the upstream gets the group without the peered source
+    // (ASM + MLDv2: EXCLUDE it), so the LMA does not send a duplicate.
+    CHECK(f.upstream->groups.at(kG) == MembershipState{FilterMode::kExclude, {kS1}});
+    // While packets keep coming over the peering it stays so.
+    for (int i = 0; i < 10; ++i) {
+        f.router->count_packets(kS1, kG, 10);
+        f.advance(10ms);
+    }
+    CHECK(f.upstream->groups.at(kG) == MembershipState{FilterMode::kExclude, {kS1}});
+    CHECK(f.proxy->show()["peered_sources"].size() == 1);
+    // The peering goes quiet: 50 ms later the source is asked upstream again
+    // and its entry goes, so the upstream's copy brings its own.
+    f.advance(40ms);
+    CHECK(f.upstream->groups.at(kG) == MembershipState{FilterMode::kExclude, {kS1}});
+    f.advance(20ms);
+    CHECK(f.upstream->groups.at(kG) == MembershipState{FilterMode::kExclude, {}});
+    CHECK_FALSE(f.entry(kS1, kG));
+    CHECK(f.proxy->counters().peered_sources_expired == 1);
+    f.router->upcall({1, 0, kS1, kG});
+    CHECK(f.entry(kS1, kG)->parent == 0);
+    CHECK(f.entry(kS1, kG)->outputs == mifs({d1}));
+    // Data from a peering never goes upstream, not even from a new source.
+    f.router->upcall({1, peer, kS2, kG});
+    CHECK(f.entry(kS2, kG)->outputs == mifs({d1}));
+    CHECK(f.upstream->groups.at(kG) == MembershipState{FilterMode::kExclude, {kS2}});
+    // The listener leaves: the peering and the upstream both leave.
+    REQUIRE(f.proxy->remove_downstream("d1").ok());
+    CHECK(peering.groups.empty());
+    CHECK(f.upstream->groups.empty());
+}
+
+TEST_CASE("mcast kernel proxy: peering, listener side: SSM channels received over the peering are "
+          "never asked upstream, nothing over the peering: the upstream after the wait",
+          "[mcast][kernel_proxy][peering]") {
+    Fixture f(with_peering(10ms));
+    REQUIRE(f.proxy->add_downstream("d1").ok());
+    f.mld->deliver(Fixture::report(
+        kD1, kHost1, {Fixture::record(RecordType::kAllowNewSources, kSsm, {kS1, kS2})}));
+    CHECK(f.peerings_owned[0]->groups.at(kSsm) == MembershipState{FilterMode::kInclude, {kS1, kS2}});
+    f.router->upcall({1, 1, kS1, kSsm});  // S1 over the peering within the wait
+    f.advance(10ms);
+    // Only the complement goes upstream (RFC 7287 section 5, SSM).
+    CHECK(f.upstream->groups.at(kSsm) == MembershipState{FilterMode::kInclude, {kS2}});
+    // A group whose data never comes over the peering: upstream after the wait.
+    f.join(kD1, kHost1, kOther);
+    f.advance(9ms);
+    CHECK_FALSE(f.upstream->groups.contains(kOther));
+    f.advance(1ms);
+    CHECK(f.upstream->groups.at(kOther) == MembershipState{FilterMode::kExclude, {}});
+    // A group that goes during its wait is never reported upstream.
+    const Ipv6Address brief = addr("ff0e::88");
+    f.join(kD1, kHost1, brief);
+    f.leave(kD1, kHost1, brief);
+    f.advance(2s);
+    CHECK_FALSE(f.upstream->groups.contains(brief));
+    // S1 stops: upstream INCLUDE {S1, S2}.
+    f.advance(100ms);
+    CHECK(f.upstream->groups.at(kSsm) == MembershipState{FilterMode::kInclude, {kS1, kS2}});
+}
+
+TEST_CASE("mcast kernel proxy: peering with report wait 0: upstream at once, duplicates still "
+          "filtered",
+          "[mcast][kernel_proxy][peering]") {
+    Fixture f(with_peering(0ms));
+    REQUIRE(f.proxy->add_downstream("d1").ok());
+    f.join(kD1, kHost1, kG);
+    CHECK(f.upstream->groups.at(kG) == MembershipState{FilterMode::kExclude, {}});
+    CHECK(f.proxy->counters().upstream_reports_waited == 0);
+    f.router->upcall({1, 1, kS1, kG});
+    CHECK(f.upstream->groups.at(kG) == MembershipState{FilterMode::kExclude, {kS1}});
+    // The upstream's copy arriving meanwhile is on the wrong interface for
+    // the entry: the fake keeps the parent, the kernel drops it.
+    CHECK(f.entry(kS1, kG)->parent == 1);
 }

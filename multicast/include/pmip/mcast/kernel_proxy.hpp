@@ -93,6 +93,31 @@ struct ExtraUpstreamConfig {
     std::vector<SourceGroupRule> rules;  // empty: every channel
 };
 
+// A peering interface (RFC 7287 section 5): a link or tunnel between this
+// proxy instance and another one (another MAG's), silent unless one side
+// subscribes to a source attached below the other. On it this instance is
+//   - a restricted downstream (sender side): an RFC 3810 querier of its own,
+//     whose state is the peer's and is never merged upstream; only data that
+//     arrived on one of our downstreams, from a source inside that
+//     downstream's prefixes (set_downstream_prefixes), goes there: traffic
+//     from an upstream or from another peering never crosses a peering;
+//   - a preferred upstream (listener side): the merged membership is joined
+//     there at once, before the upstreams; an upstream report of a group
+//     nobody held waits report_wait for the group's data over the peering;
+//     a source whose data arrives over a peering is left out of the upstream
+//     state (INCLUDE: not asked for; EXCLUDE: excluded), so the upstream
+//     stops sending a duplicate, and its (S,G) entry takes the peering as
+//     parent (an upstream copy is dropped as arriving on the wrong
+//     interface); when the peering brings no packet of that source for
+//     peering_data_timeout (the data-driven timer, shared by the peerings)
+//     the entry goes and the upstream is asked for the source again.
+struct PeeringConfig {
+    std::string name;  // interface name
+    // RFC 7287 section 5: 10 ms for a peer on the same node, 25 ms for a
+    // remote one; 0: report upstream at once (duplicates are still filtered).
+    Duration report_wait = std::chrono::milliseconds(25);
+};
+
 struct KernelProxyConfig {
     std::string name;                    // instance name, for logs and show ("lma1")
     std::uint32_t table = 0;             // MRT6 table id (required, not 0)
@@ -110,6 +135,9 @@ struct KernelProxyConfig {
     // (counted), so their state comes only from set_static_subscriptions
     // (the MN's profile) and apply_context.
     bool downstream_mld = true;
+    // RFC 7287 peerings (PeeringConfig above), and the data-driven timer.
+    std::vector<PeeringConfig> peerings;
+    Duration peering_data_timeout = std::chrono::milliseconds(50);
     QuerierConfig querier;               // robustness, timers, version, tracking (all downstreams)
     Policy policy;                       // allow / deny lists of groups and (S,G)
     std::uint32_t rule_priority = 1000;  // of the ip6mr rules
@@ -183,6 +211,16 @@ struct KernelProxyCounters {
     std::uint64_t downstreams_prepared = 0;       // prepare_downstream: kernel state made ahead
     std::uint64_t downstreams_prepared_used = 0;  // ... then taken over by add_downstream
     std::uint64_t downstreams_unprepared = 0;     // ... or undone
+    // RFC 7287 peerings.
+    std::uint64_t peering_mld_accepted = 0;       // the peer's MLD, to the peering querier
+    std::uint64_t peering_queries_sent = 0;
+    std::uint64_t peering_membership_changes = 0;  // our host membership there
+    std::uint64_t peering_reports_sent = 0;        // our immediate State Change Reports there
+    std::uint64_t peering_errors = 0;              // membership, report or query not done
+    std::uint64_t peer_subscription_changes = 0;   // the peer's state (restricted downstream)
+    std::uint64_t upstream_reports_waited = 0;     // a new group's upstream report held report_wait
+    std::uint64_t peered_sources = 0;              // sources taken over a peering (left out upstream)
+    std::uint64_t peered_sources_expired = 0;      // data-driven timer: back to the upstream
 };
 nlohmann::json to_json(const KernelProxyCounters& counters);
 
@@ -196,6 +234,8 @@ class KernelProxy final : private ProxyInstanceOutput {
         std::unique_ptr<UpstreamMembership> upstream;
         // One per config.extra_upstreams entry, in the same order.
         std::vector<std::unique_ptr<UpstreamMembership>> extra_upstreams;
+        // One per config.peerings entry: the host membership on the peering.
+        std::vector<std::unique_ptr<UpstreamMembership>> peerings;
         std::unique_ptr<InterfaceDirectory> interfaces;
         MifIndex max_mifs = kMaxMifs;  // the kernel's MAXMIFS; fakes may allow more
     };
@@ -281,6 +321,12 @@ class KernelProxy final : private ProxyInstanceOutput {
     // ProxyInstance::set_downstream_policy by name (the MN's profile); kept
     // like the static subscriptions for a downstream not started yet.
     Status set_downstream_policy(const std::string& ifname, DownstreamPolicy policy);
+    // The prefixes of the hosts below a downstream (magd: the MN's home
+    // network prefixes): only data from a source inside them goes to the
+    // peerings (RFC 7287 section 5's source filter). Without a call, any
+    // source that arrives on the downstream does. Error when `ifname` is not
+    // a downstream.
+    Status set_downstream_prefixes(const std::string& ifname, std::vector<Ipv6Prefix> prefixes);
     // Removes a downstream; its listeners' state goes, upstream leaves follow.
     Status remove_downstream(const std::string& ifname);
     std::vector<std::string> downstreams() const;
@@ -301,6 +347,8 @@ class KernelProxy final : private ProxyInstanceOutput {
     std::vector<int> upstream_ifindexes() const;
 
   private:
+    struct Peering;
+    class PeeringLink;
     struct Interface {
         std::string name;
         int ifindex = 0;
@@ -318,6 +366,7 @@ class KernelProxy final : private ProxyInstanceOutput {
         StaticSubscriptions statics;                  // set_static_subscriptions before the start
         std::optional<DownstreamPolicy> policy;       // set_downstream_policy before the start
         std::vector<ReceivedMld> held;         // received before the querier started
+        std::optional<std::vector<Ipv6Prefix>> prefixes;  // set_downstream_prefixes
     };
     struct Route {  // one installed (S,G) entry
         MifIndex parent = 0;
@@ -339,7 +388,13 @@ class KernelProxy final : private ProxyInstanceOutput {
     void forwarding_changed(const Ipv6Address& group) override;
     void downstream_forwarding_changed(const Ipv6Address& group, InterfaceId downstream) override;
     void report_upstream_change(Interface& upstream, const Ipv6Address& group,
-                                const MembershipState& old_state, const MembershipState& new_state);
+                                const MembershipState& old_state, const MembershipState& new_state,
+                                bool peering);
+    // Sets `state` as the host membership of `group` on `u` (an upstream or,
+    // with `peering`, a peering) through `m` and reports the change.
+    void set_upstream_on(Interface& u, UpstreamMembership& m, const Ipv6Address& group,
+                         const MembershipState& old_state, const MembershipState& new_state,
+                         bool peering);
     // Sets `state` as the host membership of `group` on upstream `index`
     // (match order) and reports the change; false on a kernel error.
     void set_upstream(std::size_t index, const Ipv6Address& group, const MembershipState& old_state,
@@ -376,6 +431,36 @@ class KernelProxy final : private ProxyInstanceOutput {
     // (ifindex, name set), its MIF chosen here; undone on failure.
     Status install_downstream_kernel_state(Interface& d);
     void remove_downstream_kernel_state(Interface& d);
+    // The RFC 3810 checks of a received message (own, link-local source,
+    // Hop Limit, Router Alert, checksum, parse); nullopt when dropped (counted).
+    std::optional<MldMessage> checked(const ReceivedMld& message, const Ipv6Address& own);
+    // The main upstream part of upstream_membership_changed (split by rules).
+    void apply_upstream(const Ipv6Address& group, const MembershipState& old_state,
+                        const MembershipState& new_state);
+    // --- RFC 7287 peerings (kernel_proxy_peering.cpp) ---
+    Status start_peerings();
+    void stop_peerings();
+    void try_start_peering(std::size_t index);
+    Peering* peering_by_ifindex(int ifindex);
+    std::optional<std::size_t> peering_of_mif(MifIndex mif) const;
+    void process_peering_mld(Peering& peering, const ReceivedMld& message);
+    void send_peering_query(std::size_t index, const Ipv6Address& destination,
+                            const MldMessage& query);
+    void peer_membership_changed(std::size_t index, const Ipv6Address& group);
+    void peering_upstream_changed(const Ipv6Address& group, const MembershipState& old_state,
+                                  const MembershipState& new_state);
+    // Makes the upstreams hold the group's merged state minus the peered sources.
+    void sync_upstream(const Ipv6Address& group);
+    MembershipState without_peered(const Ipv6Address& group, MembershipState state) const;
+    void note_peered(const Ipv6Address& source, const Ipv6Address& group);
+    void check_peered();
+    // Whether data of `source` that arrived on MIF `parent` (a downstream)
+    // may go to the peering `index` (RFC 7287 section 5: sender side).
+    bool peering_forwards(std::size_t index, const Ipv6Address& source, const Ipv6Address& group,
+                          const Interface& arrival) const;
+    Duration report_wait() const;
+    Interface& peering_interface(std::size_t index);
+    const Interface& peering_interface(std::size_t index) const;
     void on_mld(const ReceivedMld& message);
     void process_mld(const ReceivedMld& message);  // on_mld after counting
     void on_upcall(const Upcall& upcall);
@@ -415,6 +500,16 @@ class KernelProxy final : private ProxyInstanceOutput {
     std::uint64_t route_count_ = 0;
     std::unordered_map<Ipv6Address, MifSet, AddressHash> group_entries_;  // (*,G) outputs
     TimerId idle_timer_ = 0;
+    // RFC 7287 peerings (empty without).
+    std::vector<std::unique_ptr<Peering>> peerings_;
+    struct PeeredSource {
+        TimePoint last_data{};
+        std::uint64_t packets = 0;
+    };
+    std::map<Ipv6Address, std::map<Ipv6Address, PeeredSource>> peered_;  // group -> source
+    std::unordered_map<Ipv6Address, MembershipState, AddressHash> upstream_held_;  // what upstream holds
+    std::unordered_map<Ipv6Address, TimerId, AddressHash> upstream_wait_;  // report_wait per group
+    TimerId peered_timer_ = 0;
     bool shutting_down_ = false;
     KernelProxyCounters counters_;
 };

@@ -1,0 +1,355 @@
+// KernelProxy's peering interfaces [RFC 7287 section 5; ../shared/PROTOCOL.md
+// section 7]: the sender side (a restricted downstream with a querier of its
+// own and a source filter of our downstreams' prefixes) and the listener side
+// (a preferred upstream: reports there first, the upstream report of a new
+// group after report_wait, sources arriving over a peering left out upstream,
+// the data-driven timer that gives them back to the upstream).
+#include <algorithm>
+
+#include "kernel_proxy_internal.hpp"
+#include "pmip/common/log.hpp"
+#include "pmip/mcast/kernel_proxy.hpp"
+
+namespace pmip::mcast {
+
+using detail::beyond_link_scope;
+using detail::drop_log;
+using detail::proxy_error;
+using pmip::to_string;
+
+KernelProxy::Interface& KernelProxy::peering_interface(std::size_t index) {
+    return peerings_[index]->link;
+}
+const KernelProxy::Interface& KernelProxy::peering_interface(std::size_t index) const {
+    return peerings_[index]->link;
+}
+
+Status KernelProxy::start_peerings() {
+    auto& dir = *parts_.interfaces;
+    for (std::size_t i = 0; i < config_.peerings.size(); ++i) {
+        const PeeringConfig& pc = config_.peerings[i];
+        const auto index = dir.index(pc.name);
+        if (!index)
+            return proxy_error(config_.name, "peering " + pc.name + ": no such interface", ENODEV);
+        bool taken = *index == upstream_.ifindex;
+        for (const auto& u : extras_) taken = taken || *index == u.ifindex;
+        for (const auto& p : peerings_) taken = taken || *index == p->link.ifindex;
+        if (taken)
+            return proxy_error(config_.name,
+                               "peering " + pc.name + ": already an upstream or a peering", EINVAL);
+        const auto mif = free_mif();
+        if (!mif)
+            return proxy_error(config_.name, "peering " + pc.name + ": no MIF free", ENOSPC);
+        auto p = std::make_unique<Peering>();
+        p->link.name = pc.name;
+        p->link.ifindex = *index;
+        p->link.mif = *mif;
+        p->report_wait = pc.report_wait;
+        p->output = std::make_unique<PeeringLink>(*this, i);
+        peerings_.push_back(std::move(p));
+        Peering& peering = *peerings_.back();
+        if (Status s = parts_.router->add_mif(peering.link.mif, peering.link.ifindex, pc.name); !s)
+            return proxy_error(config_.name, s.error().what, s.error().code);
+        peering.link.mif_installed = true;
+        mif_owner_[peering.link.mif] = peering.link.ifindex;
+        if (Status s = add_rule(peering.link); !s)
+            return proxy_error(config_.name, s.error().what, s.error().code);
+        if (Status s = parts_.mld->join_router_groups(peering.link.ifindex); !s)
+            return proxy_error(config_.name, s.error().what, s.error().code);
+        peering.groups_joined = true;
+        try_start_peering(i);
+    }
+    return {};
+}
+
+void KernelProxy::try_start_peering(std::size_t index) {
+    Peering& p = *peerings_[index];
+    p.link.retry_timer = 0;
+    const auto ll = parts_.interfaces->link_local(p.link.ifindex);
+    if (!ll || !ll->usable) {
+        p.link.retry_timer = timers_.start_timer(config_.link_local_retry,
+                                                 [this, index] { try_start_peering(index); });
+        return;
+    }
+    p.link.link_local = ll->address;
+    p.link.started = true;
+    p.querier = std::make_unique<Querier>(timers_, *p.output, p.link.link_local, config_.querier,
+                                          context() + " peering " + p.link.name);
+    p.querier->start();
+    // What our listeners hold already goes to the peer now.
+    for (const auto& g : instance_->database().groups()) {
+        const MembershipState st = instance_->database().upstream_state(g);
+        if (beyond_link_scope(g) && !st.no_listeners())
+            set_upstream_on(p.link, *parts_.peerings[index], g, MembershipState{}, st, true);
+    }
+    PMIP_INFO(kMld, context(),
+              "peering " + p.link.name + " (ifindex " + std::to_string(p.link.ifindex) + ", MIF " +
+                  std::to_string(p.link.mif) + ", " + to_string(p.link.link_local) +
+                  ") started, upstream reports wait " +
+                  std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(p.report_wait)
+                                     .count()) +
+                  " ms for data over it");
+}
+
+void KernelProxy::stop_peerings() {
+    if (peered_timer_)
+        timers_.cancel_timer(std::exchange(peered_timer_, 0));
+    for (auto& [g, t] : upstream_wait_) timers_.cancel_timer(t);
+    upstream_wait_.clear();
+    for (std::size_t i = 0; i < peerings_.size(); ++i) {
+        Peering& p = *peerings_[i];
+        if (p.link.retry_timer)
+            timers_.cancel_timer(p.link.retry_timer);
+        if (p.querier)
+            p.querier->stop();
+        p.querier.reset();
+        if (i < parts_.peerings.size()) {
+            for (const auto& g : instance_->database().groups())
+                (void)parts_.peerings[i]->set(g, MembershipState{});
+        }
+        if (p.groups_joined)
+            parts_.mld->leave_router_groups(p.link.ifindex);
+        if (p.link.mif_installed) {
+            if (Status s = parts_.router->delete_mif(p.link.mif); !s) {
+                ++counters_.mfc_errors;
+                PMIP_WARNING(kMld, context(), s.error().what);
+            }
+            mif_owner_[p.link.mif] = 0;
+        }
+        remove_rule(p.link);
+    }
+    peerings_.clear();
+    peered_.clear();
+}
+
+KernelProxy::Peering* KernelProxy::peering_by_ifindex(int ifindex) {
+    for (auto& p : peerings_) {
+        if (p->link.ifindex == ifindex)
+            return p.get();
+    }
+    return nullptr;
+}
+
+std::optional<std::size_t> KernelProxy::peering_of_mif(MifIndex mif) const {
+    for (std::size_t i = 0; i < peerings_.size(); ++i) {
+        if (peerings_[i]->link.mif == mif && peerings_[i]->link.mif_installed)
+            return i;
+    }
+    return std::nullopt;
+}
+
+Duration KernelProxy::report_wait() const {
+    Duration wait{};
+    for (const auto& p : peerings_) {
+        if (p->link.started)
+            wait = std::max(wait, p->report_wait);
+    }
+    return wait;
+}
+
+// The peer's MLD on the peering link: the same checks as on a downstream,
+// then to the peering's own querier (its state is never merged upstream).
+void KernelProxy::process_peering_mld(Peering& p, const ReceivedMld& m) {
+    if (!p.link.started) {
+        ++counters_.drop_waiting_link_local;
+        return;
+    }
+    const std::optional<MldMessage> message = checked(m, p.link.link_local);
+    if (!message)
+        return;
+    ++counters_.peering_mld_accepted;
+    p.querier->receive(m.source, *message);
+}
+
+void KernelProxy::send_peering_query(std::size_t index, const Ipv6Address& destination,
+                                     const MldMessage& query) {
+    const Peering& p = *peerings_[index];
+    const std::vector<std::uint8_t> octets = serialize(query, nullptr);
+    if (octets.empty()) {
+        ++counters_.peering_errors;
+        return;
+    }
+    if (Status s = parts_.mld->send(p.link.ifindex, p.link.link_local, destination, octets); !s) {
+        ++counters_.peering_errors;
+        if (drop_log().allow())
+            PMIP_WARNING(kMld, context(), "peering " + p.link.name + ": " + s.error().what);
+        return;
+    }
+    ++counters_.peering_queries_sent;
+}
+
+// Sender side: the peer's wish for `group` changed; the entries of our
+// downstreams' sources gain or lose the peering output.
+void KernelProxy::peer_membership_changed(std::size_t index, const Ipv6Address& group) {
+    ++counters_.peer_subscription_changes;
+    const Peering& p = *peerings_[index];
+    const auto w = p.wants.find(group);
+    PMIP_INFO(kMld, context(),
+              "peering " + p.link.name + " " + to_string(group) + ": the peer wants " +
+                  (w == p.wants.end() ? std::string("nothing") : to_string(w->second)));
+    if (!shutting_down_)
+        forwarding_changed(group);
+}
+
+bool KernelProxy::peering_forwards(std::size_t index, const Ipv6Address& source,
+                                   const Ipv6Address& group, const Interface& arrival) const {
+    const Peering& p = *peerings_[index];
+    if (!p.link.started)
+        return false;
+    const auto w = p.wants.find(group);
+    if (w == p.wants.end() || !w->second.wants(source))
+        return false;
+    // RFC 7287 section 5: only sources of our own downstream prefixes.
+    if (!arrival.prefixes)
+        return true;
+    return std::any_of(arrival.prefixes->begin(), arrival.prefixes->end(),
+                       [&](const Ipv6Prefix& prefix) { return contains(prefix, source); });
+}
+
+Status KernelProxy::set_downstream_prefixes(const std::string& ifname,
+                                            std::vector<Ipv6Prefix> prefixes) {
+    auto [ifindex, d] = downstream_named(ifname);
+    if (!d)
+        return proxy_error(config_.name, "downstream " + ifname + ": not a downstream", ENOENT);
+    d->prefixes = std::move(prefixes);
+    const MifIndex mif = d->mif;
+    for (auto& [g, sources] : routes_by_group_) {
+        for (auto& [s, r] : sources) {
+            if (r.parent == mif)
+                install(s, g, r, outputs_for(s, g, mif), false);
+        }
+    }
+    return {};
+}
+
+// Listener side: the merged state goes to every peering at once; upstream, a
+// group nobody held waits report_wait for its data over a peering [RFC 7287
+// section 5], then the upstreams get it without the peered sources.
+void KernelProxy::peering_upstream_changed(const Ipv6Address& group,
+                                           const MembershipState& old_state,
+                                           const MembershipState& new_state) {
+    for (std::size_t i = 0; i < peerings_.size(); ++i) {
+        if (peerings_[i]->link.started)
+            set_upstream_on(peerings_[i]->link, *parts_.peerings[i], group, old_state, new_state,
+                            true);
+    }
+    if (const auto w = upstream_wait_.find(group); w != upstream_wait_.end()) {
+        if (!new_state.no_listeners())
+            return;  // the end of the wait applies the state of then
+        timers_.cancel_timer(w->second);
+        upstream_wait_.erase(w);
+    } else if (!shutting_down_ && !upstream_held_.contains(group) && !new_state.no_listeners() &&
+               report_wait() > Duration::zero()) {
+        ++counters_.upstream_reports_waited;
+        upstream_wait_[group] = timers_.start_timer(report_wait(), [this, group] {
+            upstream_wait_.erase(group);
+            sync_upstream(group);
+        });
+        return;
+    }
+    sync_upstream(group);
+}
+
+MembershipState KernelProxy::without_peered(const Ipv6Address& group, MembershipState state) const {
+    const auto it = peered_.find(group);
+    if (it == peered_.end() || state.no_listeners())
+        return state;
+    for (const auto& [s, ps] : it->second) {
+        if (state.mode == FilterMode::kInclude)
+            state.sources.erase(s);
+        else
+            state.sources.insert(s);
+    }
+    return state;
+}
+
+void KernelProxy::sync_upstream(const Ipv6Address& group) {
+    const MembershipState want = without_peered(group, instance_->database().upstream_state(group));
+    const auto it = upstream_held_.find(group);
+    const MembershipState had = it == upstream_held_.end() ? MembershipState{} : it->second;
+    if (want == had)
+        return;
+    if (want.no_listeners())
+        upstream_held_.erase(group);
+    else
+        upstream_held_[group] = want;
+    apply_upstream(group, had, want);
+}
+
+// Data of (source, group) arrived over a peering (its entry's parent): the
+// upstream stops being asked for it (duplicate filtering, RFC 7287 section 5)
+// while the data-driven timer sees its packets.
+void KernelProxy::note_peered(const Ipv6Address& source, const Ipv6Address& group) {
+    auto [it, inserted] = peered_[group].try_emplace(source);
+    it->second.last_data = timers_.clock().now();
+    const auto c = parts_.router->counters(source, group);
+    it->second.packets = c ? c->packets : 0;
+    if (inserted) {
+        ++counters_.peered_sources;
+        PMIP_INFO(kMld, context(),
+                  "(" + to_string(source) + ", " + to_string(group) +
+                      ") arrives over a peering: left out upstream");
+    }
+    if (!upstream_wait_.contains(group))
+        sync_upstream(group);
+    if (!peered_timer_) {
+        peered_timer_ = timers_.start_timer(std::max<Duration>(config_.peering_data_timeout / 5,
+                                                               std::chrono::milliseconds(1)),
+                                            [this] {
+                                                peered_timer_ = 0;
+                                                check_peered();
+                                            });
+    }
+}
+
+// The data-driven timer [RFC 7287 section 5, default 50 ms], checked on the
+// entries' packet counters every fifth of it.
+void KernelProxy::check_peered() {
+    const TimePoint now = timers_.clock().now();
+    std::vector<std::pair<Ipv6Address, Ipv6Address>> expired;  // (source, group)
+    for (auto& [g, sources] : peered_) {
+        for (auto& [s, ps] : sources) {
+            const auto c = parts_.router->counters(s, g);
+            if (c && c->packets != ps.packets) {
+                ps.packets = c->packets;
+                ps.last_data = now;
+            } else if (now - ps.last_data >= config_.peering_data_timeout) {
+                expired.emplace_back(s, g);
+            }
+        }
+    }
+    std::set<Ipv6Address> groups;
+    for (const auto& [s, g] : expired) {
+        auto git = peered_.find(g);
+        git->second.erase(s);
+        if (git->second.empty())
+            peered_.erase(git);
+        ++counters_.peered_sources_expired;
+        PMIP_INFO(kMld, context(),
+                  "(" + to_string(s) + ", " + to_string(g) +
+                      "): no data over the peering: asked upstream again");
+        // The entry goes, so that the source's next packet (from an upstream)
+        // brings its own parent.
+        const auto rit = routes_by_group_.find(g);
+        if (rit != routes_by_group_.end()) {
+            const auto sit = rit->second.find(s);
+            if (sit != rit->second.end() && peering_of_mif(sit->second.parent))
+                delete_route(s, g);
+        }
+        groups.insert(g);
+    }
+    for (const auto& g : groups) {
+        if (!upstream_wait_.contains(g))
+            sync_upstream(g);
+    }
+    if (!peered_.empty() && !peered_timer_) {
+        peered_timer_ = timers_.start_timer(std::max<Duration>(config_.peering_data_timeout / 5,
+                                                               std::chrono::milliseconds(1)),
+                                            [this] {
+                                                peered_timer_ = 0;
+                                                check_peered();
+                                            });
+    }
+}
+
+}  // namespace pmip::mcast
