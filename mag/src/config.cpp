@@ -75,6 +75,8 @@ constexpr KeySpec kKeys[] = {
     {"multicast.mode", false},
     {"multicast.direct-upstream", false},
     {"multicast.direct-channel", true},
+    {"multicast.peering", true},
+    {"multicast.peering-data-timeout-ms", false},
     {"multicast.allowed-group", true},
     {"multicast.denied-group", true},
     {"multicast.allowed-source", true},
@@ -171,6 +173,46 @@ void read_direct_keys(Validator& v, McastConfig& m) {
                  "multicast.mode = proxy-direct needs at least one direct-channel", false);
     m.direct_upstream = upstream;
     m.direct_channels = std::move(channels);
+}
+
+// [multicast] peering, peering-data-timeout-ms (RFC 7287 section 5).
+void read_peering_keys(Validator& v, McastConfig& m) {
+    for (const Value& value : v.all("multicast.peering")) {
+        const std::vector<std::string> words = split_words(value.text);
+        if (words.empty() || words.size() > 2 || words[0].size() >= 16 ||
+            words[0].find('/') != std::string::npos) {
+            v.error(value, "multicast.peering", "\"" + value.text + "\" is not \"IFNAME [WAIT-MS]\"");
+            continue;
+        }
+        mcast::PeeringConfig peering;
+        peering.name = words[0];
+        if (words.size() == 2) {
+            Value wait = value;
+            wait.text = words[1];
+            const auto ms = v.number<unsigned>(wait, "multicast.peering", 0, 1000, " (ms)");
+            if (!ms)
+                continue;
+            peering.report_wait = std::chrono::milliseconds(*ms);
+        }
+        if (!m.direct_upstream.empty() && peering.name == m.direct_upstream) {
+            v.error(value, "multicast.peering", peering.name + " is the direct-upstream");
+            continue;
+        }
+        if (std::any_of(m.peerings.begin(), m.peerings.end(),
+                        [&](const auto& p) { return p.name == peering.name; })) {
+            v.error(value, "multicast.peering", peering.name + " is listed twice");
+            continue;
+        }
+        if (m.listener)
+            v.warning(value, "multicast.peering",
+                      "with mode = listener only the MNs' profiles are asked over it");
+        m.peerings.push_back(std::move(peering));
+    }
+    unsigned timeout_ms = 50;
+    v.number_into<unsigned>("multicast.peering-data-timeout-ms", timeout_ms, 1, 10000, " (ms)");
+    m.peering_data_timeout = std::chrono::milliseconds(timeout_ms);
+    if (!m.peerings.empty() && !m.enabled)
+        v.global("multicast.peering", "needs multicast.enabled = true", false);
 }
 
 void validate(Validator& v, MagdConfig& c) {
@@ -349,6 +391,7 @@ void validate(Validator& v, MagdConfig& c) {
         if (m.m_tunnel.enabled())
             c.engine.reserved_gre_key = m.m_tunnel.key;
         read_direct_keys(v, m);
+        read_peering_keys(v, m);
         mcast::read_filter_keys(v, m.policy);
         if (!m.enabled && m.policy != mcast::Policy{})
             v.global("multicast.allowed-group", "filter tables ignored: need multicast.enabled = true", true);
@@ -586,6 +629,25 @@ CONFIGURATION KEYS (section.key = default)
         prefix, and any source's data; with one, (S, G) for the sources in
         it (an any-source join of the group still goes through the LMA).
         Checked in order; a channel no entry matches goes through the LMA.
+    multicast.peering = (repeatable) "IFNAME [WAIT-MS]"
+        A peering link (RFC 7287 section 5) toward a neighbouring MAG's
+        magd: a direct link or a tunnel, named here on both MAGs. It is
+        silent unless one side's MNs want a source that is an MN of the
+        other. Sender side: the other MAG's reports there are tracked by a
+        querier of their own and never go to the LMA; the data of our MNs
+        (sources inside their home network prefixes) goes there only when
+        asked for, and data from the LMA never does. Listener side: our MNs'
+        groups are reported there at once, and to the LMA WAIT-MS later
+        (default 25, the RFC's value for a remote peer; 10 for a peer on the
+        same node; 0: at once); a source whose data arrives over the peering
+        is left out of what the LMA is asked for (excluded, or not
+        included), and the LMA's copy is dropped. The peering links go to
+        one proxy instance at a time (the first made while no other has
+        them). Must exist at start, must not be an access link or the
+        direct-upstream.
+    multicast.peering-data-timeout-ms = 50
+        RFC 7287's data-driven timer: a source that brings no packet over
+        the peering for this long is asked from the LMA again.
 )" + mcast::filter_keys_help() + R"(    multicast.context-peer = (repeatable) ADDRESS
         Neighbouring MAGs (their Proxy-CoA) that exchange MNs' multicast
         contexts directly (draft-asaeda Figure 6, carried by RFC 7161's

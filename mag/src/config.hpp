@@ -44,6 +44,7 @@
 #include "pmip/mag/router_advertisement.hpp"
 #include "pmip/mcast/proxy.hpp"
 #include "pmip/mcast/querier.hpp"
+#include "pmip/mcast/upstream_rules.hpp"
 
 namespace pmip::mag {
 
@@ -119,6 +120,10 @@ struct McastConfig {
     // the MN links (no query, MN reports ignored, no early query or
     // capture); the MNs' multicast comes only from their profiles.
     bool listener = false;
+    // RFC 7287 peerings toward neighbouring MAGs' proxies (multicast.peering):
+    // given to one instance at a time (the first made while none has them).
+    std::vector<pmip::mcast::PeeringConfig> peerings;
+    Duration peering_data_timeout = std::chrono::milliseconds(50);
     // Filter tables of every instance (multicast.allowed-group, ...).
     pmip::mcast::Policy policy;
 };

@@ -217,6 +217,17 @@ Status MagDaemon::open() {
                                          pattern + ": an MN link cannot be an upstream"};
         }
     }
+    for (const auto& peering : c.multicast.peerings) {
+        if (!c.multicast.enabled)
+            break;
+        if (::if_nametoindex(peering.name.c_str()) == 0)
+            return Error{ENODEV, "multicast.peering " + peering.name + ": no such interface"};
+        for (const auto& pattern : c.access.patterns) {
+            if (::fnmatch(pattern.c_str(), peering.name.c_str(), 0) == 0)
+                return Error{EINVAL, "multicast.peering " + peering.name + " matches access.interface " +
+                                         pattern + ": an MN link cannot be a peering"};
+        }
+    }
     if (c.multicast.enabled) {
         auto forwarding = mcast::start_forwarding(c.multicast.forwarding, c.multicast.table_base,
                                                   "[mag mcast]");
@@ -796,6 +807,9 @@ mcast::KernelProxy* MagDaemon::add_multicast_downstream(const BindingEvent& even
         return nullptr;
     }
     ++counters_["multicast_downstreams_added"];
+    // RFC 7287 section 5: only the MN's own sources go to a peering.
+    if (!instance.proxy->config().peerings.empty())
+        (void)instance.proxy->set_downstream_prefixes(event.access_device, event.prefixes);
     return instance.proxy.get();
 }
 
@@ -902,6 +916,20 @@ MagDaemon::McastInstance* MagDaemon::multicast_instance(const std::string& tunne
                 pc.extra_upstreams.push_back(
                     {config_.multicast.direct_upstream, config_.multicast.direct_channels});
                 upstreams = config_.multicast.direct_upstream + " (direct), " + tunnel_device;
+            }
+        }
+        // RFC 7287 peerings: one instance at a time has them.
+        if (!config_.multicast.peerings.empty()) {
+            const bool busy = std::any_of(multicast_.begin(), multicast_.end(), [](const auto& e) {
+                return e.second.proxy && !e.second.proxy->config().peerings.empty();
+            });
+            if (busy) {
+                ++counters_["multicast_peering_busy"];
+                PMIP_WARNING(kMld, ctx, "the peering links serve another instance: none for this one");
+            } else {
+                pc.peerings = config_.multicast.peerings;
+                pc.peering_data_timeout = config_.multicast.peering_data_timeout;
+                for (const auto& p : pc.peerings) upstreams += ", peering " + p.name;
             }
         }
         std::unique_ptr<mcast::MulticastRouter> router;

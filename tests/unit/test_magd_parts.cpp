@@ -790,6 +790,43 @@ TEST_CASE("magd config: proxy-direct (draft-zhao): the direct upstream and its c
     CHECK(stray.config.multicast.direct_upstream.empty());
 }
 
+TEST_CASE("magd config: RFC 7287 peering links and the data-driven timer, each problem located",
+          "[magd][config][peering]") {
+    using namespace std::chrono_literals;
+    auto load = load_config_text(std::string(kGoodConfig) +
+                                     "[multicast]\npeering = pe0\npeering = pe1 10\n"
+                                     "peering-data-timeout-ms = 80\n",
+                                 "magd.conf");
+    INFO(problems_text(load.problems));
+    CHECK(load.problems.size() == 1);  // the /dev/null store only
+    const auto& m = load.config.multicast;
+    REQUIRE(m.peerings.size() == 2);
+    CHECK(m.peerings[0].name == "pe0");
+    CHECK(m.peerings[0].report_wait == 25ms);  // RFC 7287 section 5, remote peer
+    CHECK(m.peerings[1].report_wait == 10ms);
+    CHECK(m.peering_data_timeout == 80ms);
+    CHECK(load_config_text(kGoodConfig, "magd.conf").config.multicast.peering_data_timeout == 50ms);
+
+    auto bad = load_config_text(std::string(kGoodConfig) +
+                                    "[multicast]\npeering = pe0 2000\npeering = pe1\npeering = pe1\n"
+                                    "peering = a b c\npeering-data-timeout-ms = 0\n",
+                                "magd.conf");
+    const std::string b = problems_text(bad.problems);
+    CHECK(b.find("magd.conf:8: multicast.peering: \"2000\" is not an integer from 0 to 1000 (ms)") !=
+          std::string::npos);
+    CHECK(b.find("magd.conf:10: multicast.peering: pe1 is listed twice") != std::string::npos);
+    CHECK(b.find("magd.conf:11: multicast.peering: \"a b c\" is not \"IFNAME [WAIT-MS]\"") !=
+          std::string::npos);
+    CHECK(b.find("magd.conf:12: multicast.peering-data-timeout-ms: \"0\" is not an integer from 1") !=
+          std::string::npos);
+    auto direct = load_config_text(std::string(kGoodConfig) +
+                                       "[multicast]\nmode = proxy-direct\ndirect-upstream = lr0\n"
+                                       "direct-channel = ff0e::/16\npeering = lr0\n",
+                                   "magd.conf");
+    CHECK(problems_text(direct.problems).find("multicast.peering: lr0 is the direct-upstream") !=
+          std::string::npos);
+}
+
 TEST_CASE("magd config: the multicast filter tables, each problem located", "[magd][config][filter]") {
     auto load = load_config_text(std::string(kGoodConfig) +
                                      "[multicast]\nallowed-group = ff3e::/16\nallowed-group = ff0e::/16\n"

@@ -25,11 +25,14 @@
 // after a timeout without data).
 #pragma once
 
+#include <chrono>
 #include <cstddef>
+#include <string>
 #include <string_view>
 #include <vector>
 
 #include "pmip/mcast/membership.hpp"
+#include "pmip/common/clock.hpp"
 #include "pmip/mcast/proxy.hpp"
 
 namespace pmip::mcast {
@@ -74,6 +77,31 @@ class UpstreamRules {
 
     std::vector<std::vector<SourceGroupRule>> rules_;
     UpstreamMatching matching_;
+};
+
+// A peering interface (RFC 7287 section 5): a link or tunnel between this
+// proxy instance and another one (another MAG's), silent unless one side
+// subscribes to a source attached below the other. On it this instance is
+//   - a restricted downstream (sender side): an RFC 3810 querier of its own,
+//     whose state is the peer's and is never merged upstream; only data that
+//     arrived on one of our downstreams, from a source inside that
+//     downstream's prefixes (set_downstream_prefixes), goes there: traffic
+//     from an upstream or from another peering never crosses a peering;
+//   - a preferred upstream (listener side): the merged membership is joined
+//     there at once, before the upstreams; an upstream report of a group
+//     nobody held waits report_wait for the group's data over the peering;
+//     a source whose data arrives over a peering is left out of the upstream
+//     state (INCLUDE: not asked for; EXCLUDE: excluded), so the upstream
+//     stops sending a duplicate, and its (S,G) entry takes the peering as
+//     parent (an upstream copy is dropped as arriving on the wrong
+//     interface); when the peering brings no packet of that source for
+//     peering_data_timeout (the data-driven timer, shared by the peerings)
+//     the entry goes and the upstream is asked for the source again.
+struct PeeringConfig {
+    std::string name;  // interface name
+    // RFC 7287 section 5: 10 ms for a peer on the same node, 25 ms for a
+    // remote one; 0: report upstream at once (duplicates are still filtered).
+    Duration report_wait = std::chrono::milliseconds(25);
 };
 
 }  // namespace pmip::mcast
