@@ -94,3 +94,7 @@ foreach(matching first all)
     COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/test_pmip_lma_upstreams.sh ${CMAKE_BINARY_DIR} ${matching})
   set_tests_properties(netns_pmip_lma_upstreams_${matching} PROPERTIES SKIP_RETURN_CODE 77 LABELS netns TIMEOUT 240)
 endforeach()
+# RFC 7287 peering between the MAGs' proxies (magd [multicast] peering).
+add_test(NAME netns_pmip_peering
+  COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/test_pmip_peering.sh ${CMAKE_BINARY_DIR})
+set_tests_properties(netns_pmip_peering PROPERTIES SKIP_RETURN_CODE 77 LABELS netns TIMEOUT 240)

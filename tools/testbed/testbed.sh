@@ -2,7 +2,7 @@
 # The namespace testbed: the reference topology of DESIGN.md section 3 with
 # the real daemons and the real Linux kernel as mobile nodes.
 #
-#   testbed.sh up NAME BUILD_DIR [MNS] [multicast] [twolmas] [auth] [ipsec] [direct] [sat]
+#   testbed.sh up NAME BUILD_DIR [MNS] [multicast] [twolmas] [auth] [ipsec] [direct] [sat] [peer]
 #                                        build the topology, start lmad and two magd
 #                                        (multicast: lmad anchors multicast, upstream l0;
 #                                        twolmas: a second LMA, lma2, serves the last MN;
@@ -22,7 +22,11 @@
 #                                        sat: lmad has a second upstream l9 to a
 #                                        source "sat", upstream-channel
 #                                        ff0e::5a00:0/112, matching
-#                                        $PMIP_TESTBED_LMA_MATCHING, first or all)
+#                                        $PMIP_TESTBED_LMA_MATCHING, first or all;
+#                                        peer: a link pe0 between mag1 and mag2,
+#                                        each magd's RFC 7287 peering, its
+#                                        upstream report wait
+#                                        $PMIP_TESTBED_PEERING_WAIT_MS, default 25)
 #   testbed.sh move NAME MN MAG          move MN's access link (1..MNS) to mag1|mag2:
 #                                        break before make, the old port down then
 #                                        the new one up in one `ip -batch` (~1 ms)
@@ -46,6 +50,7 @@
 #   NAME-src2    c2 2001:db8:210::2 (content source behind lma2)
 #   with sat:
 #   NAME-sat     s9 2001:db8:500::2 -- l9 2001:db8:500::1 at lmad
+#   with peer:   pe0 at mag1 -- pe0 at mag2 (link-local addresses only)
 #   with direct:
 #   NAME-lrN     r0 2001:db8:40N::2 -- d0 2001:db8:40N::1 at magN (a local
 #                multicast router's link and source, N = 1, 2)
@@ -155,7 +160,7 @@ wait_for() {  # wait_for SECONDS COMMAND... (SECONDS x PMIP_TEST_TIME_SCALE)
 
 up() {
     local name=$1 build=$2 mns=${3:-1} dir=$STATE_ROOT/$1
-    local multicast="" twolmas="" auth="" ipsec="" direct="" sat="" forwarding=${PMIP_TESTBED_FORWARDING:-auto}
+    local multicast="" twolmas="" auth="" ipsec="" direct="" sat="" peer="" forwarding=${PMIP_TESTBED_FORWARDING:-auto}
     local tunnels=${PMIP_TESTBED_TUNNELS:-userspace} sial=${PMIP_TESTBED_SIAL:-sial}
     [[ $sial =~ ^(sial|off)$ ]] || die "PMIP_TESTBED_SIAL: sial or off, not \"$sial\""
     local delete_delay=${PMIP_TESTBED_TUNNEL_DELETE_DELAY_MS:-0}
@@ -187,7 +192,8 @@ up() {
             ipsec) ipsec=ipsec ;;
             direct) direct=direct ;;
             sat) sat=sat ;;
-            *) die "up: unknown option \"$option\" (multicast, twolmas, auth, ipsec, direct, sat)" ;;
+            peer) peer=peer ;;
+            *) die "up: unknown option \"$option\" (multicast, twolmas, auth, ipsec, direct, sat, peer)" ;;
         esac
     done
     [[ -z $twolmas ]] || ((mns >= 2)) || die "twolmas needs MNS >= 2 (the last MN is lma2's)"
@@ -204,6 +210,9 @@ up() {
     local ns
     [[ -z $direct || -n $multicast ]] || die "direct needs multicast"
     [[ -z $sat || -n $multicast ]] || die "sat needs multicast"
+    [[ -z $peer || -n $multicast ]] || die "peer needs multicast"
+    local peering_wait=${PMIP_TESTBED_PEERING_WAIT_MS:-25}
+    [[ $peering_wait =~ ^[0-9]+$ ]] || die "PMIP_TESTBED_PEERING_WAIT_MS: milliseconds, not \"$peering_wait\""
     [[ -z $direct || ${PMIP_TESTBED_MAG_LISTENER:-no} == no ]] || die "direct and PMIP_TESTBED_MAG_LISTENER=yes: one magd mode"
     local matching=${PMIP_TESTBED_LMA_MATCHING:-first}
     [[ $matching =~ ^(first|all)$ ]] || die "PMIP_TESTBED_LMA_MATCHING: first or all, not \"$matching\""
@@ -262,6 +271,11 @@ up() {
             ip -n "$name-mag$i" link set d0 up
             ip -n "$name-lr$i" link set r0 up
         done
+    fi
+    if [[ -n $peer ]]; then
+        ip link add pe0 netns "$M1" type veth peer name pe0 netns "$M2"
+        ip -n "$M1" link set pe0 up
+        ip -n "$M2" link set pe0 up
     fi
     if [[ -n $twolmas ]]; then
         local L2=$name-lma2 S2=$name-src2
@@ -391,6 +405,7 @@ EOF
             printf 'mode = proxy-direct\ndirect-upstream = d0\ndirect-channel = ff0e::4d00:0/112\n' >>"$dir/magd$i.conf"
             printf 'direct-channel = ff3e::4d00:0/112 2001:db8:400::/56\n' >>"$dir/magd$i.conf"
         fi
+        [[ -z $peer ]] || printf 'peering = pe0 %s\n' "$peering_wait" >>"$dir/magd$i.conf"
         if [[ $peers == yes ]]; then
             printf 'context-peer = 2001:db8:101::11\ncontext-peer = 2001:db8:102::12\n' >>"$dir/magd$i.conf"
         fi
