@@ -121,7 +121,9 @@ jcheck "$WORK/a.json" \
     "plain stream: 600 received, 0 lost, 0 duplicates, 0 reordered" \
     'j["received"] == 600 and j["lost"] == 0 and j["duplicates"] == 0 and j["reordered"] == 0' \
     "plain stream: sequence 0..599, no gap with loss, none above 50 ms, no socket drop" \
-    'j["first_seq"] == 0 and j["last_seq"] == 599 and all(g["missing"] == 0 for g in j["gaps"]) and j["max_gap_ms"] < 50 and j["socket_drops"] == 0'
+    'j["first_seq"] == 0 and j["last_seq"] == 599 and all(g["missing"] == 0 for g in j["gaps"]) and j["max_gap_ms"] < 50 and j["socket_drops"] == 0' \
+    "plain stream: jitter (RFC 3550 D averaged) reported, under 10 ms on loopback" \
+    'isinstance(j["jitter_ms"], float) and 0 <= j["jitter_ms"] < 10'
 
 # The checks below do not depend on timing: each stream starts once its
 # receiver listens, without waiting for the previous ones to end; their
@@ -210,8 +212,8 @@ jcheck "$WORK/none.json" \
 jcheck "$WORK/b1.json" \
     "Python sender -> C++ receiver: sequence 0..499, received + lost = 500, at most 5 lost (the Python sender or a loaded machine may miss a few; seen with parallel tests)" \
     'j["received"] + j["lost"] == 500 and j["lost"] <= 5 and j["first_seq"] == 0 and j["last_seq"] == 499 and j["duplicates"] == 0' \
-    "C++ report: the Python keys in the same order, then socket_drops" \
-    'list(j) == list(load(sys.argv[1].replace("b1", "b2"))) + ["socket_drops"]'
+    "C++ report: the Python keys in the same order, then socket_drops and jitter_ms" \
+    'list(j) == list(load(sys.argv[1].replace("b1", "b2"))) + ["socket_drops", "jitter_ms"]'
 jcheck "$WORK/b2.json" \
     "C++ sender -> Python receiver: sequence 0..499, received + lost = 500, at most 5 lost (a slow Python receiver on a loaded machine misses a few), same keys" \
     'j["received"] + j["lost"] == 500 and j["lost"] <= 5 and j["first_seq"] == 0 and j["last_seq"] == 499 and j["duplicates"] == 0 and list(j) == ["received", "lost", "duplicates", "reordered", "first_seq", "last_seq", "max_gap_ms", "gaps"]'

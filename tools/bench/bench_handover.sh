@@ -11,7 +11,8 @@
 #   sudo bash tools/bench/bench_handover.sh BUILD_DIR [HANDOVERS=20] [MODES="off sial"]
 #                                            (MODES: any of off sial profile
 #                                             pbum peers sialpeers, each optionally
-#                                             with +mt or +mts, then -late)
+#                                             with +src, +src+peer, then +mt or
+#                                             +mts, then -late)
 #
 # MODES: the multicast context transfer (RFC 7161) of the daemons, one run
 # each on a fresh testbed (PMIP_TESTBED_SIAL): off (the MN's report after the
@@ -34,7 +35,17 @@
 # out (PMIP_TESTBED_PREPARE). A mode with +mt (e.g. sial+mt) runs every
 # daemon with draft-asaeda's M-Tunnel made dynamically ([multicast]
 # m-tunnel = dynamic), +mts with static M-Tunnels (PMIP_TESTBED_M_TUNNEL);
-# +mt or +mts comes before -late.
+# +mt or +mts comes before -late. A mode with +src (e.g. off+src) has a
+# mobile source: a second MN, mn2, attached at mag1 for the whole run, sends
+# the 1000 packet/s multicast stream to ff0e::4242:1 (any-source, joined by
+# mn1) instead of the correspondent, so mn1 gets it from mag1 locally and,
+# at mag2, through lmad (RFC 6224 3.2.2: mag1 sends its MNs' multicast
+# upstream); +src+peer adds the RFC 7287 peering link pe0 between the MAGs
+# (testbed option peer; its wait: PMIP_TESTBED_PEERING_WAIT_MS), so at mag2
+# the stream comes over the peering. Their JSON adds the multicast gaps of
+# the moves to mag2 and to mag1 apart ("multicast_to_mag2",
+# "multicast_to_mag1") and the jitter (standard deviation of the
+# inter-arrival times, the meter's jitter_ms) when the meter reports it.
 #
 # The testbed's environment applies, e.g. PMIP_TESTBED_LINK_DELAY_MS=10: the
 # MAG-LMA links delayed 10 ms each way (tools/testbed/testbed.sh).
@@ -54,19 +65,25 @@ trap '$TB down $NAME 2>/dev/null; [[ -n ${KEEP_WORK:-} ]] || rm -rf "$WORK"' EXI
 [[ $(id -u) -eq 0 ]] || { echo "bench_handover: needs root" >&2; exit 1; }
 
 run_mode() {  # run_mode MODE: one testbed, N handovers, $WORK/result-MODE.json
-    local MODE=${1%-late} prepare=yes m_tunnel=off
+    local MODE=${1%-late} prepare=yes m_tunnel=off src=no peer=""
     [[ $1 == *-late ]] && prepare=no
     case $MODE in
         *+mts) m_tunnel=static MODE=${MODE%+mts} ;;
         *+mt) m_tunnel=dynamic MODE=${MODE%+mt} ;;
     esac
+    case $MODE in
+        *+src+peer) src=yes peer=peer MODE=${MODE%+src+peer} ;;
+        *+src) src=yes MODE=${MODE%+src} ;;
+    esac
+    local mns=1 group=ff3e::4242:1
+    [[ $src == yes ]] && mns=2 group=ff0e::4242:1
     local sial=$MODE pbu_m=no lma_sial peers=no
     [[ $MODE == profile || $MODE == pbum ]] && sial=off
     [[ $MODE == pbum ]] && pbu_m=yes
     lma_sial=$sial
     [[ $MODE == peers ]] && sial=sial lma_sial=off peers=yes
     [[ $MODE == sialpeers ]] && sial=sial lma_sial=sial peers=yes
-    PMIP_TESTBED_M_TUNNEL=$m_tunnel PMIP_TESTBED_LMA_SIAL=$lma_sial PMIP_TESTBED_CONTEXT_PEERS=$peers PMIP_TESTBED_PBU_M=$pbu_m PMIP_TESTBED_PREPARE=$prepare PMIP_TESTBED_SIAL=$sial $TB up "$NAME" "$BUILD" 1 multicast >/dev/null || exit 1
+    PMIP_TESTBED_M_TUNNEL=$m_tunnel PMIP_TESTBED_LMA_SIAL=$lma_sial PMIP_TESTBED_CONTEXT_PEERS=$peers PMIP_TESTBED_PBU_M=$pbu_m PMIP_TESTBED_PREPARE=$prepare PMIP_TESTBED_SIAL=$sial $TB up "$NAME" "$BUILD" $mns multicast $peer >/dev/null || exit 1
     if [[ $MODE == profile || $MODE == pbum ]]; then
         python3 - "/run/pmip-testbed/$NAME/magd-policy.json" <<'PY_END'
 import json, sys
@@ -78,15 +95,22 @@ PY_END
         for m in mag1 mag2; do $TB ctl "$NAME" $m reload >/dev/null || exit 1; done
     fi
     ADDR=$($TB address "$NAME" 1 20) || { echo "bench_handover: no address" >&2; exit 1; }
+    if [[ $src == yes ]]; then
+        $TB address "$NAME" 2 20 >/dev/null || { echo "bench_handover: mn2 has no address" >&2; exit 1; }
+    fi
     DURATION=$(python3 -c "print(3.0 * $N + 4)")
     $TB exec "$NAME" mn1 $METER receive --port 5000 --seconds "$(python3 -c "print($DURATION + 2)")" --gap-ms 3 --json >"$WORK/u.json" &
     RU=$!
-    $TB exec "$NAME" mn1 $METER receive --group ff3e::4242:1 --interface eth0 --port 5001 --seconds "$(python3 -c "print($DURATION + 2)")" --gap-ms 3 --json >"$WORK/m.json" &
+    $TB exec "$NAME" mn1 $METER receive --group $group --interface eth0 --port 5001 --seconds "$(python3 -c "print($DURATION + 2)")" --gap-ms 3 --json >"$WORK/m.json" &
     RM=$!
     sleep 1  # the join is reported and proxied
     $TB exec "$NAME" cn $METER send --realtime --to "$ADDR" --port 5000 --rate 1000 --seconds "$DURATION" 2>/dev/null &
     SU=$!
-    $TB exec "$NAME" cn $METER send --realtime --to ff3e::4242:1 --interface c0 --port 5001 --rate 1000 --seconds "$DURATION" 2>/dev/null &
+    if [[ $src == yes ]]; then
+        $TB exec "$NAME" mn2 $METER send --realtime --to $group --interface eth0 --port 5001 --rate 1000 --seconds "$DURATION" 2>/dev/null &
+    else
+        $TB exec "$NAME" cn $METER send --realtime --to $group --interface c0 --port 5001 --rate 1000 --seconds "$DURATION" 2>/dev/null &
+    fi
     SM=$!
     t0=$(date +%s.%N)
     sleep 1.5
@@ -124,14 +148,22 @@ for name in ("u", "m"):
                    "gaps_ms": gaps, "lost_total": r["lost"], "lost_per_handover": round(r["lost"] / n, 1),
                    "interruptions_seen": len(gaps),
                    "received": r["received"], "duplicates": r["duplicates"]}
+    if "jitter_ms" in r:
+        result[key]["jitter_ms"] = r["jitter_ms"]
+    # Moves alternate mag1 -> mag2, mag2 -> mag1: with one interruption per
+    # move the gaps of each direction apart.
+    if name == "m" and len(gaps) == n:
+        for direction, part in (("to_mag2", gaps[0::2]), ("to_mag1", gaps[1::2])):
+            result["multicast_" + direction] = {"gap_ms_median": round(statistics.median(part), 2),
+                                                "gap_ms_worst": round(max(part), 2)}
 print(json.dumps(result))
 PY_END
     $TB down "$NAME" >/dev/null 2>&1
 }
 
 for mode in $MODES; do
-    [[ $mode =~ ^(off|sial|profile|pbum|peers|sialpeers)(\+mts?)?(-late)?$ ]] ||
-        { echo "bench_handover: mode \"$mode\" is not off|sial|profile|pbum|peers|sialpeers[+mt|+mts][-late]" >&2; exit 1; }
+    [[ $mode =~ ^(off|sial|profile|pbum|peers|sialpeers)(\+src(\+peer)?)?(\+mts?)?(-late)?$ ]] ||
+        { echo "bench_handover: mode \"$mode\" is not off|sial|profile|pbum|peers|sialpeers[+src[+peer]][+mt|+mts][-late]" >&2; exit 1; }
     run_mode "$mode" || exit 1
     : >"$WORK/moves"
 done

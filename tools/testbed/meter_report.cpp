@@ -47,6 +47,32 @@ Report make_report(const std::vector<Arrival>& arrivals, double gap_threshold_ms
         }
         report.max_gap_ms = std::max(report.max_gap_ms, python_round(gap_ms, 2));
     }
+    // Jitter (RFC 3550 section 6.4.1's D, averaged): the sender's spacing is
+    // the median spacing of consecutive sequence numbers.
+    std::vector<std::int64_t> steps;
+    for (std::size_t i = 1; i < arrivals.size(); ++i) {
+        if (arrivals[i].sequence == arrivals[i - 1].sequence + 1)
+            steps.push_back(arrivals[i].arrival_ns - arrivals[i - 1].arrival_ns);
+    }
+    if (!steps.empty()) {
+        std::nth_element(steps.begin(), steps.begin() + static_cast<std::ptrdiff_t>(steps.size() / 2),
+                         steps.end());
+        const double spacing = static_cast<double>(steps[steps.size() / 2]);
+        double sum = 0;
+        std::size_t pairs = 0;
+        for (std::size_t i = 1; i < arrivals.size(); ++i) {
+            const Arrival& a = arrivals[i - 1];
+            const Arrival& b = arrivals[i];
+            if (b.sequence <= a.sequence)
+                continue;  // duplicate or reordered: no transit difference
+            const double d = static_cast<double>(b.arrival_ns - a.arrival_ns) -
+                             static_cast<double>(b.sequence - a.sequence) * spacing;
+            sum += std::fabs(d);
+            ++pairs;
+        }
+        if (pairs > 0)
+            report.jitter_ms = std::round(sum / static_cast<double>(pairs) / 1e6 * 1000) / 1000;
+    }
     return report;
 }
 
@@ -73,7 +99,8 @@ std::string report_json(const Report& report) {
         out += "{\"at_s\": " + python_float(g.at_s) + ", \"ms\": " + python_float(g.ms) +
                ", \"missing\": " + std::to_string(g.missing) + "}";
     }
-    out += "], \"socket_drops\": " + std::to_string(report.socket_drops) + "}";
+    out += "], \"socket_drops\": " + std::to_string(report.socket_drops) +
+           ", \"jitter_ms\": " + python_float(report.jitter_ms) + "}";
     return out;
 }
 

@@ -17,9 +17,16 @@
 //   gaps         every time between consecutive arrivals longer than the
 //                threshold: {"at_s" (seconds after the first arrival),
 //                "ms", "missing" (sequence numbers skipped across it)}
-// plus one key of its own:
+// plus keys of its own:
 //   socket_drops datagrams the kernel dropped because the socket's receive
 //                buffer was full (SO_RXQ_OVFL)
+//   jitter_ms    the mean of |D| over consecutive arrivals, D being RFC 3550
+//                section 6.4.1's transit difference with the send times
+//                taken from the sequence numbers at the sender's constant
+//                spacing (the median arrival spacing of consecutive
+//                sequence numbers): (R_j - R_i) - (seq_j - seq_i) * spacing.
+//                A handover adds its gap minus the missing packets' share,
+//                and any change of the path's delay.
 //
 // Rounding and number formatting are Python's: round(x, 2) for
 // milliseconds, round(x, 3) for seconds, floats printed as repr() prints
@@ -56,6 +63,7 @@ struct Report {
     double max_gap_ms = 0;  // rounded to 2 decimals
     std::vector<Gap> gaps;
     std::uint64_t socket_drops = 0;
+    double jitter_ms = 0;  // rounded to 3 decimals
 };
 
 // Arrivals in the order they were received; gaps longer than gap_threshold_ms
