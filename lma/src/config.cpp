@@ -73,6 +73,8 @@ constexpr config::KeySpec kKeys[] = {
     {"multicast.upstream", false},
     {"multicast.upstream-channel", true},
     {"multicast.upstream-matching", false},
+    {"multicast.interface-filter", true},
+    {"multicast.upstream-mutex-timeout-ms", false},
     {"multicast.allowed-group", true},
     {"multicast.denied-group", true},
     {"multicast.allowed-source", true},
@@ -392,15 +394,25 @@ void validate(Validator& v, LmadConfig& c) {
         if (!m.enabled && !v.all("multicast.upstream-channel").empty())
             v.global("multicast.upstream-channel", "ignored: needs multicast.enabled = true", true);
         if (const Value* value = v.single("multicast.upstream-matching")) {
-            if (value->text == "first" || value->text == "all")
-                m.matching = value->text == "all" ? mcast::UpstreamMatching::kAll
-                                                  : mcast::UpstreamMatching::kFirst;
+            if (value->text == "first")
+                m.matching = mcast::UpstreamMatching::kFirst;
+            else if (value->text == "all")
+                m.matching = mcast::UpstreamMatching::kAll;
+            else if (value->text == "mutex")
+                m.matching = mcast::UpstreamMatching::kMutex;
             else
-                v.error(*value, "multicast.upstream-matching", "\"" + value->text + "\" is not first|all");
+                v.error(*value, "multicast.upstream-matching",
+                        "\"" + value->text + "\" is not first|all|mutex");
         }
+        unsigned mutex_ms = 500;
+        v.number_into<unsigned>("multicast.upstream-mutex-timeout-ms", mutex_ms, 10, 60000, " (ms)");
+        m.mutex_timeout = std::chrono::milliseconds(mutex_ms);
         mcast::read_filter_keys(v, m.policy);
         if (!m.enabled && m.policy != mcast::Policy{})
             v.global("multicast.allowed-group", "filter tables ignored: need multicast.enabled = true", true);
+        mcast::read_interface_filter_keys(v, m.interface_filters);
+        if (!m.enabled && !m.interface_filters.empty())
+            v.global("multicast.interface-filter", "ignored: needs multicast.enabled = true", true);
         v.number_into<std::uint32_t>("multicast.table", m.table, 1, 0xefffffff);
         mcast::read_forwarding_key(v, m.forwarding);
         mcast::read_querier_keys(v, m.querier, mcast::FastLeaveKey::kAbsent);
@@ -611,6 +623,13 @@ CONFIGURATION KEYS (section.key = default)
         upstream). A source's data is forwarded from one upstream only: the
         one that serves it, or with all, among those that take it, the one
         whose packet came first; copies arriving on another are dropped.
+        mutex (Mcproxy's): joined as with all, but a source's data stays
+        with the upstream it comes from until that one brings nothing for
+        upstream-mutex-timeout-ms; then the next upstream that delivers it
+        takes it (counter mutex_releases). A MAG's data goes to the first
+        matching upstream, as with first.
+    multicast.upstream-mutex-timeout-ms = 500
+        The mutex matching's timeout (10..60000).
     multicast.forwarding = auto
         How multicast data is replicated: ebpf (tc programs on the upstream
         and the tunnels; no kernel multicast routing needed, up to 8191

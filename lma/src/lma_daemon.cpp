@@ -581,16 +581,21 @@ std::string LmaDaemon::reload_auth() {
         throw ControlError(now.error().what);
     }
     // The same file, without errors: its [multicast] filter tables too.
-    reload_filter_tables(fresh.config.multicast.policy);
+    reload_filter_tables(fresh.config.multicast.policy, fresh.config.multicast.interface_filters);
     return *now;
 }
 
-void LmaDaemon::reload_filter_tables(const mcast::Policy& policy) {
-    if (policy == config_.multicast.policy)
+void LmaDaemon::reload_filter_tables(const mcast::Policy& policy,
+                                     const std::vector<mcast::InterfaceFilter>& filters) {
+    if (policy == config_.multicast.policy && filters == config_.multicast.interface_filters)
         return;
+    const bool policy_changed = policy != config_.multicast.policy;
     config_.multicast.policy = policy;
-    if (multicast_)
+    config_.multicast.interface_filters = filters;
+    if (multicast_ && policy_changed)
         multicast_->set_policy(policy);
+    if (multicast_)
+        multicast_->set_interface_filters(filters);
     ++counters_["multicast_filters_reloaded"];
     PMIP_INFO(kMld, kContext, "multicast filter tables reloaded");
 }

@@ -70,7 +70,8 @@ class LmaDaemon final : private LmaObserver {
     // [multicast] filter tables from a reload's re-read configuration:
     // applied at once to the proxy instance(s) when they changed (counted
     // multicast_filters_reloaded).
-    void reload_filter_tables(const mcast::Policy& policy);
+    void reload_filter_tables(const mcast::Policy& policy,
+                              const std::vector<mcast::InterfaceFilter>& filters);
     // Deletes every binding, route and tunnel; removes the control socket.
     void shutdown();
 

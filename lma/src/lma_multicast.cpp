@@ -25,6 +25,8 @@ Expected<std::unique_ptr<LmaMulticast>> LmaMulticast::create(EventLoop& loop, Ro
     pc.upstream = config.upstream;
     pc.extra_upstreams = config.extra_upstreams;
     pc.matching = config.matching;
+    pc.mutex_timeout = config.mutex_timeout;
+    pc.interface_filters = config.interface_filters;
     pc.policy = config.policy;
     pc.querier = config.querier;
     pc.rule_priority = config.rule_priority;
@@ -37,7 +39,14 @@ Expected<std::unique_ptr<LmaMulticast>> LmaMulticast::create(EventLoop& loop, Ro
         for (const auto& e : config.extra_upstreams)
             upstreams += " " + e.name + " (" + std::to_string(e.rules.size()) + " rules),";
         upstreams += " " + config.upstream + " (matching " +
-                     std::string(mcast::to_string(config.matching)) + ")";
+                     std::string(mcast::to_string(config.matching)) +
+                     (config.matching == mcast::UpstreamMatching::kMutex
+                          ? " " + std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                     config.mutex_timeout)
+                                                     .count()) +
+                                " ms"
+                          : std::string()) +
+                     ")";
     }
     PMIP_INFO(kMld, kContext, "MLD proxy: " + upstreams + ", table " +
                                   std::to_string(config.table) + "; MAG tunnels become downstreams");

@@ -36,6 +36,8 @@ struct LmaMulticastConfig {
     // channel (all).
     std::vector<mcast::ExtraUpstreamConfig> extra_upstreams;
     mcast::UpstreamMatching matching = mcast::UpstreamMatching::kFirst;
+    Duration mutex_timeout = std::chrono::milliseconds(500);  // matching mutex
+    std::vector<mcast::InterfaceFilter> interface_filters;    // multicast.interface-filter
     mcast::Policy policy;  // filter tables (multicast.allowed-group, ...)
     std::uint32_t table = 1999; // MRT6 table of the instance (ebpf: its tc filter handle)
     pmip::mcast::Forwarding forwarding = pmip::mcast::Forwarding::kAuto;
@@ -75,6 +77,9 @@ class LmaMulticast {
     void apply_records(const std::string& device, const std::vector<mh::MulticastAddressRecord>& records);
     // The filter tables at run time (KernelProxy::set_policy).
     void set_policy(const mcast::Policy& policy) { proxy_->set_policy(policy); }
+    void set_interface_filters(const std::vector<mcast::InterfaceFilter>& filters) {
+        proxy_->set_interface_filters(filters);
+    }
     nlohmann::json show() const;
 
   private:

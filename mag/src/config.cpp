@@ -81,6 +81,7 @@ constexpr KeySpec kKeys[] = {
     {"multicast.denied-group", true},
     {"multicast.allowed-source", true},
     {"multicast.denied-source", true},
+    {"multicast.interface-filter", true},
     {"lmas.profile", true},
     {"lmas.auth", true},
     {"lmas.auth-replay-window-ms", false},
@@ -211,6 +212,8 @@ void read_peering_keys(Validator& v, McastConfig& m) {
     unsigned timeout_ms = 50;
     v.number_into<unsigned>("multicast.peering-data-timeout-ms", timeout_ms, 1, 10000, " (ms)");
     m.peering_data_timeout = std::chrono::milliseconds(timeout_ms);
+    if (m.peerings.empty() && !v.all("multicast.peering-data-timeout-ms").empty())
+        v.global("multicast.peering-data-timeout-ms", "ignored: no multicast.peering", true);
     if (!m.peerings.empty() && !m.enabled)
         v.global("multicast.peering", "needs multicast.enabled = true", false);
 }
@@ -393,6 +396,9 @@ void validate(Validator& v, MagdConfig& c) {
         read_direct_keys(v, m);
         read_peering_keys(v, m);
         mcast::read_filter_keys(v, m.policy);
+        mcast::read_interface_filter_keys(v, m.interface_filters);
+        if (!m.enabled && !m.interface_filters.empty())
+            v.global("multicast.interface-filter", "ignored: needs multicast.enabled = true", true);
         if (!m.enabled && m.policy != mcast::Policy{})
             v.global("multicast.allowed-group", "filter tables ignored: need multicast.enabled = true", true);
     }
@@ -631,13 +637,15 @@ CONFIGURATION KEYS (section.key = default)
         Checked in order; a channel no entry matches goes through the LMA.
     multicast.peering = (repeatable) "IFNAME [WAIT-MS]"
         A peering link (RFC 7287 section 5) toward a neighbouring MAG's
-        magd: a direct link or a tunnel, named here on both MAGs. It is
-        silent unless one side's MNs want a source that is an MN of the
-        other. Sender side: the other MAG's reports there are tracked by a
+        magd: a direct link or a tunnel, named here on both MAGs. Both
+        sides report their MNs' groups there and query it; multicast data
+        crosses it only when one side's MNs want what an MN of the other
+        sends. Sender side: the other MAG's reports there are tracked by a
         querier of their own and never go to the LMA; the data of our MNs
         (sources inside their home network prefixes) goes there only when
         asked for, and data from the LMA never does. Listener side: our MNs'
         groups are reported there at once, and to the LMA WAIT-MS later
+        (a new group, or a new source of a source-specific group)
         (default 25, the RFC's value for a remote peer; 10 for a peer on the
         same node; 0: at once); a source whose data arrives over the peering
         is left out of what the LMA is asked for (excluded, or not

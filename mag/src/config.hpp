@@ -126,6 +126,8 @@ struct McastConfig {
     Duration peering_data_timeout = std::chrono::milliseconds(50);
     // Filter tables of every instance (multicast.allowed-group, ...).
     pmip::mcast::Policy policy;
+    // Per-interface filter tables (multicast.interface-filter).
+    std::vector<pmip::mcast::InterfaceFilter> interface_filters;
 };
 
 struct MagdConfig {

@@ -797,6 +797,12 @@ mcast::KernelProxy* MagDaemon::add_multicast_downstream(const BindingEvent& even
     if (found == nullptr)
         return nullptr;
     McastInstance& instance = *found;
+    // RFC 7287 section 5: only the MN's own sources go to a peering; set
+    // before the link forwards anything (also on a prepared link), and
+    // again when a registration changes them.
+    const bool peering = !instance.proxy->config().peerings.empty();
+    if (peering)
+        (void)instance.proxy->set_downstream_prefixes(event.access_device, event.prefixes);
     if (instance.proxy->has_downstream(event.access_device))
         return nullptr;
     if (Status st = instance.proxy->add_downstream(event.access_device, config_.multicast.querier,
@@ -807,8 +813,7 @@ mcast::KernelProxy* MagDaemon::add_multicast_downstream(const BindingEvent& even
         return nullptr;
     }
     ++counters_["multicast_downstreams_added"];
-    // RFC 7287 section 5: only the MN's own sources go to a peering.
-    if (!instance.proxy->config().peerings.empty())
+    if (peering)
         (void)instance.proxy->set_downstream_prefixes(event.access_device, event.prefixes);
     return instance.proxy.get();
 }
@@ -896,6 +901,7 @@ MagDaemon::McastInstance* MagDaemon::multicast_instance(const std::string& tunne
         pc.querier = config_.multicast.querier;
         pc.downstream_mld = !config_.multicast.listener;
         pc.policy = config_.multicast.policy;
+        pc.interface_filters = config_.multicast.interface_filters;
         pc.rule_priority = config_.engine.rule_priority;
         pc.forwarding = forwarding_;
         pc.filter_handle = config_.multicast.table_base;  // one per daemon (ebpf)
@@ -952,6 +958,15 @@ MagDaemon::McastInstance* MagDaemon::multicast_instance(const std::string& tunne
                 });
         }
         auto proxy = mcast::KernelProxy::create(loop_, *routes_, pc, std::move(router));
+        if (!proxy && !pc.peerings.empty()) {
+            // A peering link gone or refused must not cost the LMA's MNs
+            // their multicast: the instance is made without peerings.
+            ++counters_["multicast_peering_errors"];
+            PMIP_ERROR(kMld, ctx, "peering links not usable, instance made without them: " +
+                                      proxy.error().what);
+            pc.peerings.clear();
+            proxy = mcast::KernelProxy::create(loop_, *routes_, pc);
+        }
         if (!proxy) {
             ++counters_["multicast_errors"];
             PMIP_ERROR(kMld, ctx, "no multicast for this LMA's MNs: " + proxy.error().what);
@@ -1259,6 +1274,8 @@ void MagDaemon::register_commands() {
     control_->handle("attach", [this](const json& r) { return attach_command(r); });
     control_->handle("detach", [this](const json& r) { return detach_command(r); });
     control_->handle("reload", [this](const json&) { return reload(); });
+    control_->handle("channel add", [this](const json& r) { return channel_command(r, true); });
+    control_->handle("channel remove", [this](const json& r) { return channel_command(r, false); });
 }
 
 json MagDaemon::show_mns() const {
@@ -1485,18 +1502,70 @@ std::string MagDaemon::reload_auth() {
         ++counters_["reload_failures"];
         throw ControlError(now.error().what);
     }
-    // The same file, without errors: its [multicast] filter tables too.
-    reload_filter_tables(fresh.config.multicast.policy);
+    // The same file, without errors: its [multicast] filter tables and
+    // peerings too.
+    reload_filter_tables(fresh.config.multicast.policy, fresh.config.multicast.interface_filters);
+    reload_peerings(fresh.config.multicast);
     return *now;
 }
 
-void MagDaemon::reload_filter_tables(const mcast::Policy& policy) {
-    if (policy == config_.multicast.policy)
+// RFC 7287 peerings from a reload's re-read configuration: the instance that
+// has them (or the first one, when none has) gets the new set at once
+// (KernelProxy::set_peerings); instances made later get it as at start.
+void MagDaemon::reload_peerings(const McastConfig& fresh) {
+    McastConfig& m = config_.multicast;
+    if (!m.enabled || (fresh.peerings == m.peerings && fresh.peering_data_timeout == m.peering_data_timeout))
         return;
-    config_.multicast.policy = policy;
+    for (const auto& p : fresh.peerings) {
+        bool access = false;
+        for (const auto& pattern : config_.access.patterns)
+            access = access || ::fnmatch(pattern.c_str(), p.name.c_str(), 0) == 0;
+        if (::if_nametoindex(p.name.c_str()) == 0 || access) {
+            ++counters_["multicast_peering_reload_errors"];
+            throw ControlError("multicast.peering " + p.name +
+                               (access ? " matches access.interface" : ": no such interface") +
+                               " (peerings unchanged)");
+        }
+    }
+    m.peerings = fresh.peerings;
+    m.peering_data_timeout = fresh.peering_data_timeout;
+    McastInstance* holder = nullptr;
     for (auto& [device, instance] : multicast_) {
-        if (instance.proxy)
+        if (!instance.proxy)
+            continue;
+        if (!instance.proxy->config().peerings.empty()) {
+            holder = &instance;
+            break;
+        }
+        if (!holder)
+            holder = &instance;
+    }
+    ++counters_["multicast_peerings_reloaded"];
+    if (!holder) {
+        PMIP_INFO(kMld, kContext, "multicast peerings reloaded: no proxy instance yet");
+        return;
+    }
+    if (Status st = holder->proxy->set_peerings(m.peerings, m.peering_data_timeout); !st) {
+        ++counters_["multicast_peering_reload_errors"];
+        throw ControlError("multicast peerings: " + st.error().what);
+    }
+    PMIP_INFO(kMld, kContext, "multicast peerings reloaded: " + std::to_string(m.peerings.size()) +
+                                  " on the instance of " + to_string(holder->lma));
+}
+
+void MagDaemon::reload_filter_tables(const mcast::Policy& policy,
+                                     const std::vector<mcast::InterfaceFilter>& filters) {
+    if (policy == config_.multicast.policy && filters == config_.multicast.interface_filters)
+        return;
+    const bool policy_changed = policy != config_.multicast.policy;
+    config_.multicast.policy = policy;
+    config_.multicast.interface_filters = filters;
+    for (auto& [device, instance] : multicast_) {
+        if (!instance.proxy)
+            continue;
+        if (policy_changed)
             instance.proxy->set_policy(policy);
+        instance.proxy->set_interface_filters(filters);
     }
     ++counters_["multicast_filters_reloaded"];
     PMIP_INFO(kMld, kContext, "multicast filter tables reloaded: applied to " +
@@ -1516,7 +1585,23 @@ json MagDaemon::reload() {
         throw ControlError("policy store not reloaded (the old one stays): " + text);
     }
     ++counters_["reloads"];
-    const auto changed = policies_->replace(std::move(load.contents));
+    const PolicyApplied applied = apply_policy_contents(std::move(load.contents));
+    PMIP_INFO(kBul, kContext, "policy store reloaded: " + std::to_string(policies_->size()) +
+                                  " mobile nodes, " + std::to_string(applied.changed.size()) +
+                                  " changed, " + std::to_string(applied.reregistering) +
+                                  " registering again, " + std::to_string(applied.in_place) +
+                                  " multicast profile changes applied in place");
+    json macs = json::array();
+    for (const auto& m : applied.changed) macs.push_back(mac_text(m));
+    return {{"mobile_nodes", policies_->size()},
+            {"changed", macs},
+            {"reregistering", applied.reregistering},
+            {"multicast_profile_updated", applied.in_place},
+            {"auth", auth}};
+}
+
+MagDaemon::PolicyApplied MagDaemon::apply_policy_contents(PolicyFileContents contents) {
+    const auto changed = policies_->replace(std::move(contents));
     // MNs whose policy changed register again with the new one (RFC 5213
     // section 6.2: the profile decides the LMA, prefixes and tunnel).
     // Only the profile's multicast channels changed: applied in place,
@@ -1554,17 +1639,97 @@ json MagDaemon::reload() {
                               (void)attach(it->second, mac, "policy reload");
                           });
     }
-    json macs = json::array();
-    for (const auto& m : changed) macs.push_back(mac_text(m));
-    PMIP_INFO(kBul, kContext, "policy store reloaded: " + std::to_string(policies_->size()) +
-                                  " mobile nodes, " + std::to_string(changed.size()) +
-                                  " changed, " + std::to_string(again.size()) + " registering again, " +
-                                  std::to_string(in_place) + " multicast profile changes applied in place");
-    return {{"mobile_nodes", policies_->size()},
-            {"changed", macs},
-            {"reregistering", again.size()},
-            {"multicast_profile_updated", in_place},
-            {"auth", auth}};
+    return {changed, again.size(), in_place};
+}
+
+// pmipctl channel add|remove: one MN's network-initiated channels (its
+// profile's multicast_channels) changed in this magd's copy of the policy
+// store and applied as a reload applies them: in place on its link when it
+// is attached here, the upstream joined or left at once. The store file is
+// not written: the next reload replaces the change with the file's entry.
+json MagDaemon::channel_command(const json& request, bool add) {
+    const char* verb = add ? "channel add" : "channel remove";
+    const std::string mn = request.value("mn", "");
+    const std::string group_text = request.value("group", "");
+    if (mn.empty() || group_text.empty())
+        throw ControlError(std::string(verb) + ": give \"mn\" (MAC or MN identifier) and \"group\"");
+    const auto group = parse_address(group_text);
+    if (!group || !is_multicast(*group) || (((*group)[1] & 0x0f) <= 2))
+        throw ControlError(std::string(verb) + ": \"" + group_text +
+                           "\" is not a multicast group beyond link-local scope");
+    std::vector<Ipv6Address> sources;
+    if (request.contains("sources")) {
+        const json& list = request["sources"];
+        if (!list.is_array())
+            throw ControlError(std::string(verb) + ": \"sources\" must be a list of addresses");
+        for (const auto& item : list) {
+            const auto a = item.is_string() ? parse_address(item.get<std::string>()) : std::nullopt;
+            if (!a || is_multicast(*a) || *a == Ipv6Address{})
+                throw ControlError(std::string(verb) + ": source " + item.dump() +
+                                   " is not a unicast address");
+            sources.push_back(*a);
+        }
+    }
+    PolicyFileContents contents = policies_->contents();
+    PolicyEntry* entry = nullptr;
+    const auto mac = parse_mac_text(mn);
+    for (auto& [key, e] : contents.by_mac) {
+        if ((mac && key == *mac) || e.policy.mn_identifier == mn)
+            entry = &e;
+    }
+    if (!entry)
+        throw ControlError(std::string(verb) + ": no entry for " + mn +
+                           " in the policy store (an MN served by the default policy has none: "
+                           "add one to the store)");
+    MobileNodePolicy& policy = entry->policy;
+    if (!policy.multicast)
+        throw ControlError(std::string(verb) + ": " + mn + " is not admitted to multicast (\"multicast\": false)");
+    auto& channels = policy.multicast_channels;
+    auto it = std::find_if(channels.begin(), channels.end(),
+                           [&](const MulticastChannel& c) { return c.group == *group; });
+    if (add) {
+        if (it == channels.end()) {
+            channels.push_back({*group, sources});
+        } else if (sources.empty()) {
+            it->sources.clear();  // any source from now on
+        } else if (!it->sources.empty()) {
+            for (const auto& a : sources) {
+                if (std::find(it->sources.begin(), it->sources.end(), a) == it->sources.end())
+                    it->sources.push_back(a);
+            }
+        }
+    } else {
+        if (it == channels.end())
+            throw ControlError(std::string(verb) + ": " + mn + " has no channel " + group_text);
+        if (sources.empty()) {
+            channels.erase(it);
+        } else {
+            if (it->sources.empty())
+                throw ControlError(std::string(verb) + ": " + group_text +
+                                   " is joined from any source: remove the group, then add the sources wanted");
+            for (const auto& a : sources)
+                it->sources.erase(std::remove(it->sources.begin(), it->sources.end(), a), it->sources.end());
+            if (it->sources.empty())
+                channels.erase(it);
+        }
+    }
+    json now = json::array();
+    for (const auto& c : channels) {
+        json src = json::array();
+        for (const auto& a : c.sources) src.push_back(to_string(a));
+        now.push_back({{"group", to_string(c.group)}, {"sources", src}});
+    }
+    const std::size_t count = channels.size();
+    const PolicyApplied applied = apply_policy_contents(std::move(contents));
+    ++counters_["multicast_channel_commands"];
+    PMIP_INFO(kMld, kContext, std::string(verb) + " " + mn + " " + group_text + ": " +
+                                  std::to_string(count) + " channel(s) in its profile, " +
+                                  (applied.in_place ? "applied on its link" : "not attached here") +
+                                  " (until the next reload re-reads the store)");
+    return {{"mn", mn},
+            {"channels", now},
+            {"applied_in_place", applied.in_place},
+            {"reregistering", applied.reregistering}};
 }
 
 }  // namespace pmip::mag

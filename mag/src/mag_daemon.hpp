@@ -97,19 +97,38 @@ class MagDaemon final : private MagObserver, private MulticastContext {
     // Reloads the policy store; MNs whose policy changed are registered again
     // (or lose service). Throws ControlError (old policy kept) on problems.
     nlohmann::json reload();
+    // pmipctl channel add|remove MN GROUP [SOURCE...]: the MN's
+    // network-initiated channels changed in this magd's copy of the policy
+    // store and applied at once (until the next reload re-reads the file).
+    nlohmann::json channel_command(const nlohmann::json& request, bool add);
     // [lmas] auth re-read from the configuration file; what is now in force.
     // Throws ControlError (the keys in use stay) when the file has problems.
     std::string reload_auth();
     // [multicast] filter tables from a reload's re-read configuration:
     // applied at once to the proxy instance(s) when they changed (counted
     // multicast_filters_reloaded).
-    void reload_filter_tables(const mcast::Policy& policy);
+    void reload_filter_tables(const mcast::Policy& policy,
+                              const std::vector<mcast::InterfaceFilter>& filters);
+    // [multicast] peering and peering-data-timeout-ms from a reload's
+    // re-read configuration, applied to the instance that has the peerings
+    // (KernelProxy::set_peerings). Throws ControlError (unchanged) when a
+    // link is missing or is an access link.
+    void reload_peerings(const McastConfig& fresh);
     void shutdown();
     void subscribe(std::function<void(const BindingEvent&)> listener) {
         listeners_.push_back(std::move(listener));
     }
 
   private:
+    // A policy store's contents put in force (reload, channel commands): MNs
+    // whose profile changed only in its multicast part get it in place,
+    // others register again.
+    struct PolicyApplied {
+        std::vector<std::string> changed;  // MACs
+        std::size_t reregistering = 0;
+        std::size_t in_place = 0;
+    };
+    PolicyApplied apply_policy_contents(PolicyFileContents contents);
     struct AccessLink {
         int ifindex = 0;
         std::string name;

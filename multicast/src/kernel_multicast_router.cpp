@@ -119,7 +119,11 @@ class KernelMulticastRouter final : public MulticastRouter {
         req.grp = socket_address(group);
         if (::ioctl(fd_.get(), SIOCGETSGCNT_IN6, &req) != 0)
             return std::nullopt;
-        return MfcCounters{req.pktcnt, req.bytecnt, req.wrong_if};
+        // ip6_mr_forward counts a packet in pktcnt before its wrong-interface
+        // check: packets here are those that arrived on the parent, as the
+        // ebpf backend counts them (bytes still include the others).
+        const std::uint64_t on_parent = req.pktcnt >= req.wrong_if ? req.pktcnt - req.wrong_if : 0;
+        return MfcCounters{on_parent, req.bytecnt, req.wrong_if};
     }
 
     void set_upcall_handler(UpcallHandler handler) override { handler_ = std::move(handler); }
@@ -313,6 +317,13 @@ void FakeMulticastRouter::count_packets(const Ipv6Address& source, const Ipv6Add
     const auto it = entry_counters.find({source, group});
     if (it != entry_counters.end())
         it->second.packets += packets;
+}
+
+void FakeMulticastRouter::count_wrong_interface(const Ipv6Address& source, const Ipv6Address& group,
+                                                std::uint64_t packets) {
+    const auto it = entry_counters.find({source, group});
+    if (it != entry_counters.end())
+        it->second.wrong_interface += packets;
 }
 
 }  // namespace pmip::mcast

@@ -58,6 +58,8 @@ std::string validate(const KernelProxyConfig& config) {
         return "peering_data_timeout must be positive";
     if (config.mfc_idle_timeout <= Duration::zero())
         return "mfc_idle_timeout must be positive";
+    if (config.mutex_timeout <= Duration::zero())
+        return "mutex_timeout must be positive";
     if (config.link_local_retry <= Duration::zero())
         return "link_local_retry must be positive";
     return validate(config.querier);
@@ -128,6 +130,9 @@ Expected<std::unique_ptr<KernelProxy>> KernelProxy::create(EventLoop& loop, Rout
             return proxy_error(config.name, m.error().what, m.error().code);
         parts.peerings.push_back(std::move(m.value()));
     }
+    parts.make_membership = [](int ifindex, const std::string& name) {
+        return make_kernel_upstream_membership(ifindex, name);
+    };
     parts.max_mifs = static_cast<MifIndex>(std::min<std::size_t>(parts.router->max_mifs(), 65535));
     return create(loop, routes, std::move(config), std::move(parts));
 }
@@ -215,6 +220,8 @@ Status KernelProxy::start() {
         if (Status s = add_rule(extras_.back()); !s)
             return proxy_error(config_.name, s.error().what, s.error().code);
     }
+    for (std::size_t i = 0; i <= main_upstream(); ++i)
+        upstream_tables_.push_back(interface_policy(config_.interface_filters, upstream_at(i).name));
     // Match order: the extras, then the main upstream.
     std::string names = extras_.empty() ? "upstream " : "upstreams ";
     for (std::size_t i = 0; i <= main_upstream(); ++i) names += (i ? ", " : "") + upstream_at(i).name;
@@ -234,6 +241,8 @@ KernelProxy::~KernelProxy() {
     shutting_down_ = true;
     if (idle_timer_)
         timers_.cancel_timer(idle_timer_);
+    if (mutex_timer_)
+        timers_.cancel_timer(mutex_timer_);
     parts_.router->set_upcall_handler({});
     parts_.mld->set_handler({});
     // Every (S,G) entry, then the downstreams (their queriers, state, MIFs,
@@ -499,8 +508,13 @@ void KernelProxy::try_start_downstream(int ifindex) {
                   std::to_string(d.mif) + ", " + to_string(d.link_local) + ") added" +
                   (early ? ", the early General Query counts as its first" : ""));
     instance_->add_downstream(static_cast<InterfaceId>(ifindex), d.link_local, d.querier, early);
-    if (d.policy)
+    if (d.policy) {
         instance_->set_downstream_policy(static_cast<InterfaceId>(ifindex), std::move(*std::exchange(d.policy, {})));
+    } else if (Policy link = interface_policy(config_.interface_filters, d.name); link != Policy{}) {
+        DownstreamPolicy own;
+        own.link = std::move(link);
+        instance_->set_downstream_policy(static_cast<InterfaceId>(ifindex), std::move(own));
+    }
     if (!d.statics.empty())
         instance_->set_static_subscriptions(static_cast<InterfaceId>(ifindex), std::exchange(d.statics, {}));
     if (!d.context.empty())
@@ -561,6 +575,7 @@ Status KernelProxy::set_downstream_policy(const std::string& ifname, DownstreamP
     const auto [ifindex, d] = downstream_named(ifname);
     if (d == nullptr)
         return proxy_error(config_.name, "set_downstream_policy: " + ifname + " is not a downstream");
+    policy.link = interface_policy(config_.interface_filters, ifname);
     if (!d->started)
         d->policy = std::move(policy);
     else
@@ -634,6 +649,51 @@ bool KernelProxy::has_downstream(const std::string& ifname) const {
 void KernelProxy::set_policy(Policy policy) {
     config_.policy = policy;
     instance_->set_policy(std::move(policy));
+    recompute_all();
+}
+
+void KernelProxy::set_interface_filters(std::vector<InterfaceFilter> filters) {
+    if (filters == config_.interface_filters)
+        return;
+    config_.interface_filters = std::move(filters);
+    // Upstreams: each group's report redone from the old table to the new.
+    std::vector<Policy> old_tables = std::move(upstream_tables_);
+    upstream_tables_.clear();
+    for (std::size_t i = 0; i <= main_upstream(); ++i)
+        upstream_tables_.push_back(interface_policy(config_.interface_filters, upstream_at(i).name));
+    for (const auto& g : instance_->database().groups()) {
+        if (!beyond_link_scope(g))
+            continue;
+        MembershipState merged = instance_->database().upstream_state(g);
+        if (!peerings_.empty()) {
+            const auto held = upstream_held_.find(g);
+            merged = held == upstream_held_.end() ? MembershipState{} : held->second;
+        }
+        for (std::size_t i = 0; i <= main_upstream(); ++i) {
+            const MembershipState part = rules_.trivial() ? merged : rules_.project(i, g, merged);
+            const MembershipState o = old_tables[i].apply(g, part);
+            const MembershipState n = upstream_tables_[i].apply(g, part);
+            if (o != n) {
+                UpstreamMembership& m =
+                    i < extras_.size() ? *parts_.extra_upstreams[i] : *parts_.upstream;
+                set_upstream_on(upstream_at(i), m, g, o, n, false);
+            }
+        }
+    }
+    // Downstreams: each link's own table restated.
+    for (auto& [ifindex, d] : downstreams_) {
+        const auto id = static_cast<InterfaceId>(ifindex);
+        if (!d.started) {
+            if (d.policy)
+                d.policy->link = interface_policy(config_.interface_filters, d.name);
+            continue;
+        }
+        DownstreamPolicy own;
+        if (const DownstreamPolicy* now = instance_->downstream_policy(id))
+            own = *now;
+        own.link = interface_policy(config_.interface_filters, d.name);
+        instance_->set_downstream_policy(id, std::move(own));
+    }
     recompute_all();
 }
 
@@ -808,7 +868,12 @@ void KernelProxy::set_upstream(std::size_t index, const Ipv6Address& group,
                                const MembershipState& old_state, const MembershipState& new_state) {
     UpstreamMembership& m =
         index < extras_.size() ? *parts_.extra_upstreams[index] : *parts_.upstream;
-    set_upstream_on(upstream_at(index), m, group, old_state, new_state, false);
+    // The upstream's own filter table: what it may be asked for.
+    const Policy& table = upstream_tables_[index];
+    const MembershipState o = table.apply(group, old_state);
+    const MembershipState n = table.apply(group, new_state);
+    if (o != n)
+        set_upstream_on(upstream_at(index), m, group, o, n, false);
 }
 
 void KernelProxy::set_upstream_on(Interface& u, UpstreamMembership& m, const Ipv6Address& group,
@@ -886,6 +951,11 @@ std::optional<std::size_t> KernelProxy::upstream_of_mif(MifIndex mif) const {
 
 bool KernelProxy::upstream_accepts(std::size_t index, const Ipv6Address& source,
                                    const Ipv6Address& group) const {
+    if (index < upstream_tables_.size()) {
+        const Policy& table = upstream_tables_[index];
+        if (!table.admits_group(group) || !table.admits_source(source, group))
+            return false;
+    }
     if (rules_.trivial())
         return true;
     return rules_.accepts(index, source, group, instance_->database().upstream_state(group));
@@ -943,10 +1013,18 @@ MifSet KernelProxy::outputs_for(const Ipv6Address& source, const Ipv6Address& gr
             return out;
         arrival = static_cast<InterfaceId>(in->ifindex);
         // From a downstream: also upstream.
+        auto table_admits = [&](std::size_t i) {
+            const Policy& t = upstream_tables_[i];
+            return t.admits_group(group) && t.admits_source(source, group);
+        };
         if (rules_.trivial()) {
-            out.insert(upstream_.mif);
+            if (table_admits(main_upstream()))
+                out.insert(upstream_.mif);
         } else {
-            for (std::size_t i : rules_.targets(source, group)) out.insert(upstream_at(i).mif);
+            for (std::size_t i : rules_.targets(source, group)) {
+                if (table_admits(i))
+                    out.insert(upstream_at(i).mif);
+            }
         }
         for (std::size_t i = 0; i < peerings_.size(); ++i) {
             if (peering_forwards(i, source, group, *in))
@@ -1123,9 +1201,7 @@ void KernelProxy::recompute_group_entry(const Ipv6Address& group) {
 // The sources `downstream` names for `group` get their (S,G) entry now, with
 // the upstream as parent, kept while a downstream names them.
 void KernelProxy::pin_named_sources(const Ipv6Address& group, InterfaceId downstream) {
-    // With peerings a source's entry takes the interface its first packet
-    // arrives on (a peering or an upstream), not one chosen ahead.
-    if (!beyond_link_scope(group) || !peerings_.empty())
+    if (!beyond_link_scope(group))
         return;
     const MembershipState state = instance_->database().downstream_state(downstream, group);
     for (const Ipv6Address& source : state.sources) {
@@ -1146,6 +1222,10 @@ void KernelProxy::pin_named_sources(const Ipv6Address& group, InterfaceId downst
         ++counters_.mfc_preinstalled;
     }
     schedule_idle_check();
+    // With a peering, the source's copies may come over it instead: seen on
+    // the entry's wrong-interface counter (check_peered).
+    if (!peerings_.empty())
+        schedule_peering_check();
 }
 
 bool KernelProxy::named_by_a_downstream(const Ipv6Address& source, const Ipv6Address& group) const {
@@ -1195,18 +1275,32 @@ void KernelProxy::on_upcall(const Upcall& u) {
     auto& sources = routes_by_group_[u.group];
     auto [it, inserted] = sources.try_emplace(u.source);
     Route& r = it->second;
+    bool left_peering = false;
     if (inserted) {
         ++route_count_;
     } else if (r.parent != parent) {
         // The source moved to another interface: re-home the entry.
         r.outputs.clear();
+        left_peering = peering_of_mif(r.parent).has_value() && !peering_of_mif(parent);
     }
     r.parent = parent;
     r.packets_at_check = 0;
+    // A replaced entry keeps its kernel counters: the first check takes them.
+    r.wrong_at_check = inserted ? 0 : Route::kUnchecked;
     r.installed = timers_.clock().now();
-    install(u.source, u.group, r, outputs_for(u.source, u.group, parent), true);
-    if (peering_of_mif(parent))
+    const bool installed = install(u.source, u.group, r, outputs_for(u.source, u.group, parent), true);
+    if (left_peering)
+        unpeer(u.source, u.group);
+    if (installed && peering_of_mif(parent))
         note_peered(u.source, u.group);
+    if (!peerings_.empty())
+        schedule_peering_check();
+    if (config_.matching == UpstreamMatching::kMutex) {
+        const auto c = parts_.router->counters(u.source, u.group);
+        r.mutex_packets = c ? c->packets : 0;
+        r.mutex_seen = r.installed;
+        schedule_mutex_check();
+    }
     PMIP_DEBUG(kMld, context(),
                "cache miss (" + to_string(u.source) + ", " + to_string(u.group) + ") on MIF " +
                    std::to_string(u.mif) + ": " + std::to_string(r.outputs.size()) + " output(s)");
@@ -1250,6 +1344,53 @@ void KernelProxy::check_idle() {
         ++counters_.mfc_idle_expired;
     }
     schedule_idle_check();
+}
+
+// Mcproxy's mutex matching: a source that several upstreams serve keeps the
+// parent its data came from while that upstream delivers; one silent for
+// mutex_timeout lets go (the entry goes) and the next packet, from whichever
+// upstream still sends it, brings the new parent. Checked every quarter of
+// the timeout while such entries exist.
+void KernelProxy::schedule_mutex_check() {
+    if (mutex_timer_ || config_.matching != UpstreamMatching::kMutex || rules_.size() < 2 ||
+        route_count_ == 0)
+        return;
+    mutex_timer_ = timers_.start_timer(
+        std::max<Duration>(config_.mutex_timeout / 4, std::chrono::milliseconds(1)), [this] {
+            mutex_timer_ = 0;
+            check_mutex();
+        });
+}
+
+void KernelProxy::check_mutex() {
+    const TimePoint now = timers_.clock().now();
+    std::vector<std::pair<Ipv6Address, Ipv6Address>> released;
+    bool watching = false;
+    for (auto& [g, sources] : routes_by_group_) {
+        for (auto& [s, r] : sources) {
+            if (!upstream_of_mif(r.parent) || accepting_upstreams(s, g) < 2)
+                continue;
+            watching = true;
+            const auto c = parts_.router->counters(s, g);
+            if (c && c->packets != r.mutex_packets) {
+                r.mutex_packets = c->packets;
+                r.mutex_seen = now;
+            } else if (now - r.mutex_seen >= config_.mutex_timeout) {
+                released.emplace_back(s, g);
+            }
+        }
+    }
+    for (const auto& [s, g] : released) {
+        const Interface* from = interface_by_mif(routes_by_group_[g][s].parent);
+        PMIP_INFO(kMld, context(),
+                  "(" + to_string(s) + ", " + to_string(g) + "): nothing from upstream " +
+                      (from ? from->name : std::string("?")) +
+                      " for the mutex timeout: the next upstream that delivers takes it");
+        delete_route(s, g);
+        ++counters_.mutex_releases;
+    }
+    if (watching)
+        schedule_mutex_check();
 }
 
 }  // namespace pmip::mcast

@@ -40,6 +40,15 @@ Status KernelProxy::start_peerings() {
         const auto mif = free_mif();
         if (!mif)
             return proxy_error(config_.name, "peering " + pc.name + ": no MIF free", ENOSPC);
+        if (i >= parts_.peerings.size()) {
+            // A peering added at run time (set_peerings).
+            if (!parts_.make_membership)
+                return proxy_error(config_.name, "peering " + pc.name + ": no membership adapter");
+            auto m = parts_.make_membership(*index, pc.name);
+            if (!m)
+                return proxy_error(config_.name, m.error().what, m.error().code);
+            parts_.peerings.push_back(std::move(m.value()));
+        }
         auto p = std::make_unique<Peering>();
         p->link.name = pc.name;
         p->link.ifindex = *index;
@@ -96,6 +105,9 @@ void KernelProxy::stop_peerings() {
         timers_.cancel_timer(std::exchange(peered_timer_, 0));
     for (auto& [g, t] : upstream_wait_) timers_.cancel_timer(t);
     upstream_wait_.clear();
+    for (TimerId t : source_wait_timers_) timers_.cancel_timer(t);
+    source_wait_timers_.clear();
+    waiting_sources_.clear();
     for (std::size_t i = 0; i < peerings_.size(); ++i) {
         Peering& p = *peerings_[i];
         if (p.link.retry_timer)
@@ -119,7 +131,64 @@ void KernelProxy::stop_peerings() {
         remove_rule(p.link);
     }
     peerings_.clear();
+    parts_.peerings.clear();  // set_peerings makes those of the next ones
     peered_.clear();
+}
+
+Status KernelProxy::set_peerings(std::vector<PeeringConfig> peerings, Duration data_timeout) {
+    if (peerings == config_.peerings && data_timeout == config_.peering_data_timeout)
+        return {};
+    KernelProxyConfig next = config_;
+    next.peerings = peerings;
+    next.peering_data_timeout = data_timeout;
+    if (std::string problem = validate(next); !problem.empty())
+        return proxy_error(config_.name, problem, EINVAL);
+    const bool had = !peerings_.empty();
+    if (!had) {
+        // Until now the upstreams held the merged state as it is.
+        for (const auto& g : instance_->database().groups()) {
+            const MembershipState st = instance_->database().upstream_state(g);
+            if (beyond_link_scope(g) && !st.no_listeners())
+                upstream_held_[g] = st;
+        }
+    }
+    // The entries fed by a peering go (their sources' next packets bring new
+    // ones); no entry keeps a peering output once its MIF is gone.
+    std::vector<std::pair<Ipv6Address, Ipv6Address>> doomed;
+    for (const auto& [g, sources] : routes_by_group_) {
+        for (const auto& [s, r] : sources) {
+            if (peering_of_mif(r.parent))
+                doomed.emplace_back(s, g);
+        }
+    }
+    for (const auto& [s, g] : doomed) delete_route(s, g);
+    for (auto& p : peerings_) {
+        p->wants.clear();
+        p->link.started = false;
+    }
+    recompute_all();
+    stop_peerings();
+    config_.peerings = std::move(peerings);
+    config_.peering_data_timeout = data_timeout;
+    Status started = start_peerings();
+    if (!started) {
+        stop_peerings();
+        config_.peerings.clear();
+    }
+    // What the upstreams hold: the merged state, without peered sources.
+    std::set<Ipv6Address> groups;
+    for (const auto& [g, st] : upstream_held_) groups.insert(g);
+    for (const auto& g : instance_->database().groups()) {
+        if (beyond_link_scope(g))
+            groups.insert(g);
+    }
+    for (const auto& g : groups) sync_upstream(g);
+    if (peerings_.empty())
+        upstream_held_.clear();  // kept only with peerings
+    std::string names;
+    for (const auto& p : config_.peerings) names += (names.empty() ? "" : ", ") + p.name;
+    PMIP_INFO(kMld, context(), "peerings now: " + (names.empty() ? std::string("none") : names));
+    return started;
 }
 
 KernelProxy::Peering* KernelProxy::peering_by_ifindex(int ifindex) {
@@ -151,7 +220,7 @@ Duration KernelProxy::report_wait() const {
 // then to the peering's own querier (its state is never merged upstream).
 void KernelProxy::process_peering_mld(Peering& p, const ReceivedMld& m) {
     if (!p.link.started) {
-        ++counters_.drop_waiting_link_local;
+        ++counters_.peering_mld_not_started;
         return;
     }
     const std::optional<MldMessage> message = checked(m, p.link.link_local);
@@ -209,8 +278,16 @@ bool KernelProxy::peering_forwards(std::size_t index, const Ipv6Address& source,
 Status KernelProxy::set_downstream_prefixes(const std::string& ifname,
                                             std::vector<Ipv6Prefix> prefixes) {
     auto [ifindex, d] = downstream_named(ifname);
-    if (!d)
+    if (!d) {
+        // A prepared link keeps them for its add.
+        for (auto& [index, p] : prepared_) {
+            if (p.name == ifname) {
+                p.prefixes = std::move(prefixes);
+                return {};
+            }
+        }
         return proxy_error(config_.name, "downstream " + ifname + ": not a downstream", ENOENT);
+    }
     d->prefixes = std::move(prefixes);
     const MifIndex mif = d->mif;
     for (auto& [g, sources] : routes_by_group_) {
@@ -241,24 +318,70 @@ void KernelProxy::peering_upstream_changed(const Ipv6Address& group,
     } else if (!shutting_down_ && !upstream_held_.contains(group) && !new_state.no_listeners() &&
                report_wait() > Duration::zero()) {
         ++counters_.upstream_reports_waited;
+        waiting_sources_.erase(group);
         upstream_wait_[group] = timers_.start_timer(report_wait(), [this, group] {
             upstream_wait_.erase(group);
             sync_upstream(group);
         });
         return;
     }
+    // A group held upstream: its new channels (INCLUDE sources) wait too.
+    if (auto w = waiting_sources_.find(group); w != waiting_sources_.end()) {
+        for (auto it = w->second.begin(); it != w->second.end();) {
+            if (new_state.mode == FilterMode::kInclude && new_state.sources.contains(it->first))
+                ++it;
+            else
+                it = w->second.erase(it);  // gone, or the group went any-source
+        }
+        if (w->second.empty())
+            waiting_sources_.erase(w);
+    }
+    if (!shutting_down_ && new_state.mode == FilterMode::kInclude && upstream_held_.contains(group) &&
+        report_wait() > Duration::zero()) {
+        std::vector<Ipv6Address> fresh;
+        for (const auto& s : new_state.sources) {
+            const bool had = old_state.mode == FilterMode::kInclude ? old_state.sources.contains(s)
+                                                                     : !old_state.sources.contains(s);
+            if (!had)
+                fresh.push_back(s);
+        }
+        if (!fresh.empty()) {
+            const TimePoint due = timers_.clock().now() + report_wait();
+            for (const auto& s : fresh) waiting_sources_[group].emplace(s, due);
+            counters_.upstream_sources_waited += fresh.size();
+            auto id = std::make_shared<TimerId>(0);
+            *id = timers_.start_timer(report_wait(), [this, group, id] {
+                source_wait_timers_.erase(*id);
+                const TimePoint now = timers_.clock().now();
+                if (auto w = waiting_sources_.find(group); w != waiting_sources_.end()) {
+                    std::erase_if(w->second, [&](const auto& e) { return e.second <= now; });
+                    if (w->second.empty())
+                        waiting_sources_.erase(w);
+                }
+                if (!upstream_wait_.contains(group))
+                    sync_upstream(group);
+            });
+            source_wait_timers_.insert(*id);
+        }
+    }
     sync_upstream(group);
 }
 
 MembershipState KernelProxy::without_peered(const Ipv6Address& group, MembershipState state) const {
-    const auto it = peered_.find(group);
-    if (it == peered_.end() || state.no_listeners())
+    if (state.no_listeners())
         return state;
-    for (const auto& [s, ps] : it->second) {
-        if (state.mode == FilterMode::kInclude)
-            state.sources.erase(s);
-        else
-            state.sources.insert(s);
+    if (const auto it = peered_.find(group); it != peered_.end()) {
+        for (const auto& [s, ps] : it->second) {
+            if (state.mode == FilterMode::kInclude)
+                state.sources.erase(s);
+            else
+                state.sources.insert(s);
+        }
+    }
+    // New channels still waiting for their data over a peering.
+    if (const auto w = waiting_sources_.find(group);
+        w != waiting_sources_.end() && state.mode == FilterMode::kInclude) {
+        for (const auto& [s, due] : w->second) state.sources.erase(s);
     }
     return state;
 }
@@ -290,16 +413,38 @@ void KernelProxy::note_peered(const Ipv6Address& source, const Ipv6Address& grou
                   "(" + to_string(source) + ", " + to_string(group) +
                       ") arrives over a peering: left out upstream");
     }
+    if (auto w = waiting_sources_.find(group); w != waiting_sources_.end()) {
+        w->second.erase(source);  // it came over the peering: no need to wait
+        if (w->second.empty())
+            waiting_sources_.erase(w);
+    }
     if (!upstream_wait_.contains(group))
         sync_upstream(group);
-    if (!peered_timer_) {
-        peered_timer_ = timers_.start_timer(std::max<Duration>(config_.peering_data_timeout / 5,
-                                                               std::chrono::milliseconds(1)),
-                                            [this] {
-                                                peered_timer_ = 0;
-                                                check_peered();
-                                            });
-    }
+    schedule_peering_check();
+}
+
+void KernelProxy::unpeer(const Ipv6Address& source, const Ipv6Address& group) {
+    auto git = peered_.find(group);
+    if (git == peered_.end() || git->second.erase(source) == 0)
+        return;
+    if (git->second.empty())
+        peered_.erase(git);
+    if (!upstream_wait_.contains(group))
+        sync_upstream(group);
+}
+
+bool KernelProxy::rehome_possible() const {
+    return peerings_.size() == 1 && peerings_[0]->link.started && rules_.trivial();
+}
+
+void KernelProxy::schedule_peering_check() {
+    if (peered_timer_ || peerings_.empty() || (peered_.empty() && (route_count_ == 0 || !rehome_possible())))
+        return;
+    peered_timer_ = timers_.start_timer(
+        std::max<Duration>(config_.peering_data_timeout / 5, std::chrono::milliseconds(1)), [this] {
+            peered_timer_ = 0;
+            check_peered();
+        });
 }
 
 // The data-driven timer [RFC 7287 section 5, default 50 ms], checked on the
@@ -342,14 +487,42 @@ void KernelProxy::check_peered() {
         if (!upstream_wait_.contains(g))
             sync_upstream(g);
     }
-    if (!peered_.empty() && !peered_timer_) {
-        peered_timer_ = timers_.start_timer(std::max<Duration>(config_.peering_data_timeout / 5,
-                                                               std::chrono::milliseconds(1)),
-                                            [this] {
-                                                peered_timer_ = 0;
-                                                check_peered();
-                                            });
+    // A source whose entry takes it from the upstream while its copies come
+    // over the peering (they were there first, its entry was pinned ahead, or
+    // the source came back after the data-driven timer): RFC 7287 section 5
+    // takes it over the peering again. With one peering and one upstream, the
+    // entry's wrong-interface packets can only be the peering's.
+    if (rehome_possible()) {
+        const MifIndex peer = peerings_[0]->link.mif;
+        std::vector<std::pair<Ipv6Address, Ipv6Address>> rehome;
+        for (auto& [g, sources] : routes_by_group_) {
+            for (auto& [s, r] : sources) {
+                if (r.parent != upstream_.mif)
+                    continue;
+                const auto c = parts_.router->counters(s, g);
+                if (!c)
+                    continue;
+                if (c->wrong_interface > r.wrong_at_check && r.wrong_at_check != Route::kUnchecked)
+                    rehome.emplace_back(s, g);
+                r.wrong_at_check = c->wrong_interface;
+            }
+        }
+        for (const auto& [s, g] : rehome) {
+            Route& r = routes_by_group_[g][s];
+            const MifIndex was = r.parent;
+            r.parent = peer;
+            if (!install(s, g, r, outputs_for(s, g, peer), true)) {
+                r.parent = was;
+                continue;
+            }
+            ++counters_.peered_sources_rehomed;
+            PMIP_INFO(kMld, context(),
+                      "(" + to_string(s) + ", " + to_string(g) + ") comes over peering " +
+                          peerings_[0]->link.name + ": taken from there");
+            note_peered(s, g);
+        }
     }
+    schedule_peering_check();
 }
 
 }  // namespace pmip::mcast

@@ -147,7 +147,11 @@ nlohmann::json to_json(const KernelProxyCounters& c) {
             {"peer_subscription_changes", c.peer_subscription_changes},
             {"upstream_reports_waited", c.upstream_reports_waited},
             {"peered_sources", c.peered_sources},
-            {"peered_sources_expired", c.peered_sources_expired}};
+            {"peered_sources_expired", c.peered_sources_expired},
+            {"peered_sources_rehomed", c.peered_sources_rehomed},
+            {"peering_mld_not_started", c.peering_mld_not_started},
+            {"upstream_sources_waited", c.upstream_sources_waited},
+            {"mutex_releases", c.mutex_releases}};
 }
 
 nlohmann::json KernelProxy::show() const {
@@ -181,6 +185,9 @@ nlohmann::json KernelProxy::show() const {
         }
         out["upstreams"] = std::move(ups);
         out["matching"] = to_string(config_.matching);
+        if (config_.matching == UpstreamMatching::kMutex)
+            out["mutex_timeout_ms"] =
+                std::chrono::duration_cast<std::chrono::milliseconds>(config_.mutex_timeout).count();
     }
 
     if (!peerings_.empty()) {

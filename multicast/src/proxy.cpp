@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <iterator>
 
+#include <fnmatch.h>
+
 namespace pmip::mcast {
 
 // --- Policy -----------------------------------------------------------------
@@ -363,6 +365,20 @@ bool MembershipDatabase::forwards_to(InterfaceId downstream, const Ipv6Address& 
     if (mit == it->second.members.end() || !mit->second.wants(source))
         return false;
     return policy_.admits_source(source, group);
+}
+
+Policy interface_policy(const std::vector<InterfaceFilter>& filters, const std::string& name) {
+    Policy out;
+    for (const InterfaceFilter& f : filters) {
+        if (::fnmatch(f.pattern.c_str(), name.c_str(), 0) != 0)
+            continue;
+        const Policy& p = f.policy;
+        out.allowed_groups.insert(out.allowed_groups.end(), p.allowed_groups.begin(), p.allowed_groups.end());
+        out.denied_groups.insert(out.denied_groups.end(), p.denied_groups.begin(), p.denied_groups.end());
+        out.allowed_sources.insert(out.allowed_sources.end(), p.allowed_sources.begin(), p.allowed_sources.end());
+        out.denied_sources.insert(out.denied_sources.end(), p.denied_sources.begin(), p.denied_sources.end());
+    }
+    return out;
 }
 
 }  // namespace pmip::mcast

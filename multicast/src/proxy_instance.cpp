@@ -23,7 +23,7 @@ MembershipState ProxyInstance::with_static(InterfaceId downstream, const Ipv6Add
         return learnt;
     const auto s = d->second.statics.find(group);
     const MembershipState merged = s == d->second.statics.end() ? learnt : merge(learnt, s->second);
-    return d->second.policy.policy.apply(group, merged);
+    return d->second.policy.link.apply(group, d->second.policy.policy.apply(group, merged));
 }
 
 void ProxyInstance::restate(InterfaceId downstream, const Downstream& d, const std::set<Ipv6Address>& groups) {
@@ -117,7 +117,8 @@ bool ProxyInstance::set_static_subscriptions(InterfaceId downstream, StaticSubsc
     for (const auto& [group, state] : subscriptions) {
         groups.insert(group);
         if (database_.policy().apply(group, state) != state ||
-            it->second.policy.policy.apply(group, state) != state)
+            it->second.policy.policy.apply(group, state) != state ||
+            it->second.policy.link.apply(group, state) != state)
             ++counters_.static_refused;
     }
     it->second.statics = std::move(subscriptions);
@@ -197,6 +198,7 @@ void ProxyInstance::receive(InterfaceId downstream, const Ipv6Address& source,
         std::vector<MulticastAddressRecord> records = report->records;
         counters_.records_refused += filter_records(policy, records);
         counters_.downstream_records_refused += filter_records(own, records);
+        counters_.downstream_records_refused += filter_records(d.policy.link, records);
         enforce_group_limit(d, records);
         q.receive_records(source, records);
         return;
@@ -211,7 +213,7 @@ void ProxyInstance::receive(InterfaceId downstream, const Ipv6Address& source,
             ++counters_.v1_refused;
             return;
         }
-        if (!admits_v1(own, *v1_group)) {
+        if (!admits_v1(own, *v1_group) || !admits_v1(d.policy.link, *v1_group)) {
             ++counters_.downstream_v1_refused;
             return;
         }

@@ -1,6 +1,8 @@
 // The [multicast] querier keys both daemons share. See querier_config_keys.hpp.
 #include "pmip/mcast/querier_config_keys.hpp"
 
+#include <algorithm>
+
 #include <unistd.h>
 
 #include <chrono>
@@ -155,6 +157,42 @@ void read_filter_keys(config::Validator& v, Policy& policy) {
     policy = std::move(p);
 }
 
+void read_interface_filter_keys(config::Validator& v, std::vector<InterfaceFilter>& filters) {
+    const char* key = "multicast.interface-filter";
+    std::vector<InterfaceFilter> out;
+    for (const config::Value& value : v.all(key)) {
+        const auto words = config::split_words(value.text);
+        if (words.size() < 3 || words.size() > 4 || (words[1] != "allow" && words[1] != "deny")) {
+            v.error(value, key, "expected \"IFNAME-PATTERN allow|deny GROUP-PREFIX [SOURCE]\"");
+            continue;
+        }
+        if (words[0].empty() || words[0].size() > 64) {
+            v.error(value, key, "\"" + words[0] + "\" is not an interface name pattern");
+            continue;
+        }
+        const std::vector<std::string> channel(words.begin() + 2, words.end());
+        auto rule = read_channel_rule(v, value, key, channel);
+        if (!rule)
+            continue;
+        const bool allow = words[1] == "allow";
+        const bool with_source = channel.size() == 2;
+        if (!allow && with_source && rule->source.length != 128) {
+            v.error(value, key, "\"" + channel[1] + "\" is not a host address (a /128): deny takes one source");
+            continue;
+        }
+        auto it = std::find_if(out.begin(), out.end(),
+                               [&](const InterfaceFilter& f) { return f.pattern == words[0]; });
+        if (it == out.end())
+            it = out.insert(out.end(), InterfaceFilter{words[0], {}});
+        Policy& p = it->policy;
+        if (!with_source)
+            (allow ? p.allowed_groups : p.denied_groups).push_back(rule->group);
+        else
+            (allow ? p.allowed_sources : p.denied_sources).push_back(*rule);
+    }
+    filters = std::move(out);
+}
+
 std::string filter_keys_help() {
     return R"(    multicast.allowed-group = (repeatable) GROUP-PREFIX
         Filter table, white list: only groups in these prefixes are joined,
@@ -173,6 +211,17 @@ std::string filter_keys_help() {
         at once to the state held (a looser table gives back what the
         queriers still hold, and admits the rest from the listeners' next
         reports).
+    multicast.interface-filter = (repeatable) "IFNAME-PATTERN allow|deny GROUP-PREFIX [SOURCE]"
+        A filter table of its own for the interfaces matching the pattern
+        (fnmatch: "mn*", "eth2"), on top of the tables above; the lines of
+        one pattern form one table: allow GROUP-PREFIX (white list of
+        groups), deny GROUP-PREFIX (black list), allow GROUP-PREFIX
+        SOURCE-PREFIX (the group takes only those sources), deny
+        GROUP-PREFIX SOURCE-ADDRESS (that host refused). On a downstream
+        (an MN link, a MAG tunnel) it limits what its listeners may join
+        and what is forwarded there; on an upstream what is reported there,
+        what is taken from there and what a downstream's data sends there.
+        Reloaded with the tables above.
 )";
 }
 

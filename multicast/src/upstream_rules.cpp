@@ -3,7 +3,12 @@
 namespace pmip::mcast {
 
 std::string_view to_string(UpstreamMatching matching) {
-    return matching == UpstreamMatching::kAll ? "all" : "first";
+    switch (matching) {
+        case UpstreamMatching::kAll: return "all";
+        case UpstreamMatching::kMutex: return "mutex";
+        case UpstreamMatching::kFirst: break;
+    }
+    return "first";
 }
 
 UpstreamRules::UpstreamRules(std::vector<std::vector<SourceGroupRule>> rules,
@@ -37,8 +42,8 @@ template <typename Match>
 bool UpstreamRules::chosen(std::size_t index, Match&& match) const {
     if (!match(index))
         return false;
-    if (matching_ == UpstreamMatching::kAll)
-        return true;
+    if (matching_ != UpstreamMatching::kFirst)
+        return true;  // all, mutex: every matching upstream
     for (std::size_t i = 0; i < index; ++i) {
         if (match(i))
             return false;  // an earlier upstream takes it
@@ -77,8 +82,8 @@ std::vector<std::size_t> UpstreamRules::targets(const Ipv6Address& source,
         if (!matches(i, source, group))
             continue;
         out.push_back(i);
-        if (matching_ == UpstreamMatching::kFirst)
-            break;
+        if (matching_ != UpstreamMatching::kAll)
+            break;  // first, mutex: one upstream sends a downstream's data
     }
     return out;
 }

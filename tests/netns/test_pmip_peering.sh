@@ -14,11 +14,14 @@
 #   without mn2 (lmad's state for mag2's tunnel excludes mn2), so on the wire
 #   at lmad's link to mag2 no packet of mn2's GROUP goes down the tunnel
 #   once that is in; VIA comes through the tunnel and never crosses pe0
-#   (data from upstream never goes to a peering); tshark on pe0: mn2's GROUP
+#   (data from upstream never goes to a peering, though mn2 at mag1 listens
+#   to VIA too, so mag1 asks for it on pe0); tshark on pe0: mn2's GROUP
 #   packets, mag2's MLDv2 Reports naming GROUP, no VIA packet. mn1's
 #   receiver counts no duplicate. Then mag1's pe0 goes down: after the
 #   data-driven timer (50 ms) mag2 asks lmad for mn2 again and the upstream
-#   takes over: GROUP flows to mn1 through the tunnel, still no duplicate.
+#   takes over: GROUP flows to mn1 through the tunnel. pe0 comes back up:
+#   mn2's copies over it are taken again (mag2's entry from pe0, lmad asked
+#   without mn2 again). mn1's receivers count no duplicate throughout.
 # Exit 1 when a check fails, 77 when the environment cannot run it.
 set -u
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -55,6 +58,11 @@ RX_VIA=$!
 PIDS+=($RX_VIA)
 $TB exec "$NAME" mn2 $METER send --to $GROUP --interface eth0 --port 5021 --rate 200 --seconds $SECS >/dev/null 2>&1 &
 PIDS+=($!)
+# mn2 listens to VIA too: mag1 then asks for VIA on pe0, so a copy from
+# mag2's tunnel would cross the peering if upstream data could.
+$TB exec "$NAME" mn2 $METER receive --group $VIA --interface eth0 --port 5022 --seconds $SECS --json \
+    >/dev/null 2>&1 &
+PIDS+=($!)
 $TB exec "$NAME" cn $METER send --to $VIA --interface c0 --port 5022 --rate 200 --seconds $SECS >/dev/null 2>&1 &
 PIDS+=($!)
 
@@ -70,6 +78,9 @@ check "mn1 moves to mag2" $TB move "$NAME" 1 mag2
 peer_wants() { q mag1 "show multicast" "sorted(w['group'] for i in d for p in i.get('peerings', []) for w in p.get('peer_wants', []) if w['group'].startswith('ff0e:'))"; }
 wants_both() { [[ $(peer_wants) == "['$GROUP', '$VIA']" ]]; }
 check "mag1: its peering querier learns mag2's $GROUP and $VIA on pe0" wait_until 10 wants_both
+mag2_peer_wants() { q mag2 "show multicast" "sorted(w['group'] for i in d for p in i.get('peerings', []) for w in p.get('peer_wants', []) if w['group'].startswith('ff0e:'))"; }
+wants_via() { [[ $(mag2_peer_wants) == *"$VIA"* ]]; }
+check "mag2: its peering querier learns mag1's $VIA (mn2 listens to it at mag1)" wait_until 10 wants_via
 check "mn1 at mag2: mn2's $GROUP arrives again" wait_until 10 flowing "$MN2" $GROUP
 check "mn1 at mag2: $VIA arrives" wait_until 10 flowing $CN $VIA
 iif() { q mag2 "show multicast" "sorted(e['iif'] for i in d for e in i['mfc'] if e['group'] == '$1' and e['source'] == '$2')"; }
@@ -106,6 +117,14 @@ check "lmad: mag2 asks for mn2's $GROUP again ($(lma_state))" wait_until 5 not_e
 check "mn1 at mag2: mn2's $GROUP flows again, now through the tunnel" wait_until 10 flowing "$MN2" $GROUP
 from_tunnel() { test "$(iifs $GROUP "$MN2")" = "['$TUN2']"; }
 check "mag2: mn2's $GROUP is taken from the tunnel ((S,G) or (*,G) entry)" wait_until 5 from_tunnel
+# --- the peering comes back: the source is taken over it again -----------------------
+check "mag1: pe0 up again" ip -n "$NAME-mag1" link set pe0 up
+peered_again() { test "$(peered)" = "['$MN2']"; }
+check "mag2: mn2's $GROUP comes over pe0 again and is taken from there" wait_until 10 peered_again
+check "mag2: (mn2, $GROUP) takes data from pe0 again" wait_until 5 test "$(iif $GROUP "$MN2")" = "['pe0']"
+check "lmad: mag2 excludes mn2 again ($(lma_state))" wait_until 5 excluded_at_lma
+check "mn1 at mag2: mn2's $GROUP still flows" flowing "$MN2" $GROUP
+echo "# mag2 peering counters: $(q mag2 "show multicast" "{k: v for i in d for k, v in i['counters'].items() if k.startswith('peer')}")"
 stop_pid "$CAP_PE" INT
 stop_pid "$CAP_L2" INT
 wait $RX_GROUP $RX_VIA 2>/dev/null

@@ -157,6 +157,34 @@ sleep 0.5
 check "SSM stream no longer reaches mn1" stopped $SSM
 check "ASM stream still reaches mn1" flowing $ASM
 
+# --- pmipctl channel add / remove: the same at run time, without the file -------------
+MN1_ID=$(q mag2 "show mns" "[e['mn'] for e in d if e['interface'] == 'mn1'][0]")
+$TB ctl "$NAME" mag2 --json channel add "$MN1_ID" $SSM $CN >"$WORK/channel-add.json" 2>&1
+echo "# mag2 channel add: $(tr -d '\n' <"$WORK/channel-add.json")"
+applied() { [[ $("$PY" -c "import json; d=json.load(open('$1')); print(d['applied_in_place'], d['reregistering'])") == "1 0" ]]; }
+check "pmipctl channel add $SSM from the CN for mn1: applied in place" applied "$WORK/channel-add.json"
+check "mag2: mn1's binding untouched by the command" same_binding2
+ssm_back() { [[ $(statics mag2) == *"$SSM"* ]]; }
+check "mag2: the SSM channel is on mn1's link again" wait_until 3 ssm_back
+check "lmad: joined the SSM channel again" wait_until 5 lma_has $SSM
+check "SSM stream reaches mn1 again" wait_until 5 flowing $SSM
+check "pmipctl channel remove (by MAC) applied" $TB ctl "$NAME" mag2 channel remove 02:00:00:00:00:01 $SSM
+check "mag2: the SSM channel left on mn1's link" wait_until 3 ssm_left
+check "lmad: left the SSM channel" wait_until 5 lma_lacks $SSM
+sleep 0.5
+check "SSM stream no longer reaches mn1" stopped $SSM
+check "ASM stream still reaches mn1" flowing $ASM
+$TB ctl "$NAME" mag2 channel add nobody@example $SSM >"$WORK/channel-bad.out" 2>&1
+bad_status=$?
+echo "# mag2 channel add for an unknown MN: exit $bad_status: $(tr -d '\n' <"$WORK/channel-bad.out")"
+check "pmipctl channel add for an MN without a store entry: exit 1, the MN named" \
+    bash -c "[[ $bad_status == 1 ]] && grep -q 'no entry for nobody@example' '$WORK/channel-bad.out'"
+check "pmipctl channel add of a link-local group: refused" \
+    bash -c "! $TB ctl $NAME mag2 channel add '$MN1_ID' ff02::1:3 >/dev/null 2>&1"
+commands() { q mag2 "show counters" "d['daemon'].get('multicast_channel_commands', 0)"; }
+echo "# mag2 multicast_channel_commands: $(commands)"
+check "mag2: 2 channel commands counted" test "$(commands)" = 2
+
 # --- the profile's admission: mn1 speaks MLD again, a denied group is refused ---------
 reports=$(dropped_reports)
 echo "# mn1 sent $reports MLD Reports while held, every one dropped in its namespace"

@@ -604,6 +604,28 @@ denied-group = ff0e::dead/128
         const ConfigLoad load = load_config_text(std::string(kValid), "lmad.conf");
         CHECK(load.config.multicast.extra_upstreams.empty());
         CHECK(load.config.multicast.matching == mcast::UpstreamMatching::kFirst);
+        CHECK(load.config.multicast.mutex_timeout == std::chrono::milliseconds(500));
+    }
+    {
+        const ConfigLoad load = load_config_text(std::string(kValid) + R"(
+[multicast]
+enabled = true
+upstream = up0
+upstream-channel = sat0 ff0e::/16
+upstream-matching = mutex
+upstream-mutex-timeout-ms = 250
+)", "lmad.conf");
+        INFO(Catch::Detail::stringify(messages(load)));
+        REQUIRE_FALSE(has_errors(load.problems));
+        CHECK(load.config.multicast.matching == mcast::UpstreamMatching::kMutex);
+        CHECK(load.config.multicast.mutex_timeout == std::chrono::milliseconds(250));
+        const ConfigLoad bad = load_config_text(std::string(kValid) + R"(
+[multicast]
+enabled = true
+upstream = up0
+upstream-mutex-timeout-ms = 5
+)", "lmad.conf");
+        CHECK(has_problem(bad, "lmad.conf:36: multicast.upstream-mutex-timeout-ms: \"5\" is not an integer from 10 to 60000 (ms)"));
     }
     {
         const ConfigLoad load = load_config_text(std::string(kValid) + R"(
@@ -619,7 +641,7 @@ upstream-matching = any
         CHECK(has_problem(load, "lmad.conf:36: multicast.upstream-channel: expected \"IFNAME GROUP-PREFIX [SOURCE-PREFIX]\""));
         CHECK(has_problem(load, "lmad.conf:37: multicast.upstream-channel: up0 is multicast.upstream, which takes every channel no other upstream takes"));
         CHECK(has_problem(load, "lmad.conf:38: multicast.upstream-channel: \"2001:db8::/32\" is not a multicast prefix (ff00::/8 or longer)"));
-        CHECK(has_problem(load, "lmad.conf:39: multicast.upstream-matching: \"any\" is not first|all"));
+        CHECK(has_problem(load, "lmad.conf:39: multicast.upstream-matching: \"any\" is not first|all|mutex"));
         CHECK(load.config.multicast.extra_upstreams.empty());
     }
 }

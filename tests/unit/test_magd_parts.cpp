@@ -827,6 +827,37 @@ TEST_CASE("magd config: RFC 7287 peering links and the data-driven timer, each p
           std::string::npos);
 }
 
+TEST_CASE("magd config: per-interface filter tables, each problem located",
+          "[magd][config][filter]") {
+    auto load = load_config_text(std::string(kGoodConfig) +
+                                     "[multicast]\ninterface-filter = mn* deny ff0e::dead/128\n"
+                                     "interface-filter = mn* allow ff3e::/16 2001:db8:5::/64\n"
+                                     "interface-filter = eth2 allow ff0e::/16\n",
+                                 "magd.conf");
+    INFO(problems_text(load.problems));
+    CHECK(load.problems.size() == 1);  // the /dev/null store only
+    const auto& f = load.config.multicast.interface_filters;
+    REQUIRE(f.size() == 2);
+    CHECK(f[0].pattern == "mn*");
+    CHECK(f[0].policy.denied_groups == std::vector<Ipv6Prefix>{*parse_prefix("ff0e::dead/128")});
+    REQUIRE(f[0].policy.allowed_sources.size() == 1);
+    CHECK(f[0].policy.allowed_sources[0].source == *parse_prefix("2001:db8:5::/64"));
+    CHECK(f[1].pattern == "eth2");
+    CHECK(f[1].policy.allowed_groups == std::vector<Ipv6Prefix>{*parse_prefix("ff0e::/16")});
+    auto bad = load_config_text(std::string(kGoodConfig) +
+                                    "[multicast]\ninterface-filter = mn* keep ff0e::/16\n"
+                                    "interface-filter = mn* deny ff0e::/16 2001:db8::/32\n"
+                                    "interface-filter = mn* allow 2001:db8::/32\n",
+                                "magd.conf");
+    const std::string b = problems_text(bad.problems);
+    CHECK(b.find("magd.conf:8: multicast.interface-filter: expected \"IFNAME-PATTERN allow|deny GROUP-PREFIX [SOURCE]\"") !=
+          std::string::npos);
+    CHECK(b.find("magd.conf:9: multicast.interface-filter: \"2001:db8::/32\" is not a host address") !=
+          std::string::npos);
+    CHECK(b.find("magd.conf:10: multicast.interface-filter: \"2001:db8::/32\" is not a multicast prefix") !=
+          std::string::npos);
+}
+
 TEST_CASE("magd config: the multicast filter tables, each problem located", "[magd][config][filter]") {
     auto load = load_config_text(std::string(kGoodConfig) +
                                      "[multicast]\nallowed-group = ff3e::/16\nallowed-group = ff0e::/16\n"

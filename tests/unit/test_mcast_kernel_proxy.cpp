@@ -148,6 +148,12 @@ struct Fixture {
             peerings_owned.push_back(std::make_unique<FakeUpstreamMembership>());
             parts.peerings.push_back(std::make_unique<UpstreamView>(*peerings_owned.back()));
         }
+        parts.make_membership = [this](int, const std::string&)
+            -> Expected<std::unique_ptr<UpstreamMembership>> {
+            peerings_owned.push_back(std::make_unique<FakeUpstreamMembership>());
+            return std::unique_ptr<UpstreamMembership>(
+                std::make_unique<UpstreamView>(*peerings_owned.back()));
+        };
         parts.router = std::make_unique<RouterView>(*router);
         parts.mld = std::make_unique<MldView>(mld_owned);
         parts.upstream = std::make_unique<UpstreamView>(upstream_owned);
@@ -1368,12 +1374,6 @@ TEST_CASE("mcast kernel proxy: peering, listener side: SSM channels received ove
     CHECK_FALSE(f.upstream->groups.contains(kOther));
     f.advance(1ms);
     CHECK(f.upstream->groups.at(kOther) == MembershipState{FilterMode::kExclude, {}});
-    // A group that goes during its wait is never reported upstream.
-    const Ipv6Address brief = addr("ff0e::88");
-    f.join(kD1, kHost1, brief);
-    f.leave(kD1, kHost1, brief);
-    f.advance(2s);
-    CHECK_FALSE(f.upstream->groups.contains(brief));
     // S1 stops: upstream INCLUDE {S1, S2}.
     f.advance(100ms);
     CHECK(f.upstream->groups.at(kSsm) == MembershipState{FilterMode::kInclude, {kS1, kS2}});
@@ -1389,7 +1389,249 @@ TEST_CASE("mcast kernel proxy: peering with report wait 0: upstream at once, dup
     CHECK(f.proxy->counters().upstream_reports_waited == 0);
     f.router->upcall({1, 1, kS1, kG});
     CHECK(f.upstream->groups.at(kG) == MembershipState{FilterMode::kExclude, {kS1}});
-    // The upstream's copy arriving meanwhile is on the wrong interface for
-    // the entry: the fake keeps the parent, the kernel drops it.
+    // The entry takes S1 from the peering only: the upstream's copies
+    // (still sent until the LMA acts on the exclusion) are refused there.
     CHECK(f.entry(kS1, kG)->parent == 1);
+    CHECK_FALSE(f.entry(kS1, kG)->outputs.contains(0));
+    // Those copies, counted as wrong-interface packets, are not peering
+    // data: with no packet on the parent the data-driven timer expires.
+    for (int i = 0; i < 6; ++i) {
+        f.router->count_wrong_interface(kS1, kG, 10);
+        f.advance(10ms);
+    }
+    CHECK(f.proxy->counters().peered_sources_expired == 1);
+    CHECK(f.upstream->groups.at(kG) == MembershipState{FilterMode::kExclude, {}});
+}
+
+TEST_CASE("mcast kernel proxy: peering: a group that goes during its wait is never reported "
+          "upstream, a new source of a held group waits as a new group does",
+          "[mcast][kernel_proxy][peering]") {
+    KernelProxyConfig c = with_peering(25ms);
+    c.querier.fast_leave = true;  // the leave takes effect at once
+    Fixture f(c);
+    REQUIRE(f.proxy->add_downstream("d1").ok());
+    const std::uint64_t calls = f.upstream->calls;
+    const Ipv6Address brief = addr("ff0e::88");
+    f.join(kD1, kHost1, brief);
+    f.advance(10ms);
+    f.leave(kD1, kHost1, brief);
+    CHECK(f.peerings_owned[0]->groups.empty());  // joined and left on the peering
+    f.advance(1s);
+    CHECK(f.upstream->calls == calls);           // never on the upstream
+    CHECK_FALSE(f.upstream->groups.contains(brief));
+    // SSM: S1 asked, held upstream after its wait; then S2 added: it waits
+    // 25 ms before the upstream is asked for it, unless it comes over the
+    // peering meanwhile.
+    auto allow = [&](std::vector<Ipv6Address> sources) {
+        f.mld->deliver(Fixture::report(
+            kD1, kHost1, {Fixture::record(RecordType::kAllowNewSources, kSsm, std::move(sources))}));
+    };
+    allow({kS1});
+    f.advance(25ms);
+    CHECK(f.upstream->groups.at(kSsm) == MembershipState{FilterMode::kInclude, {kS1}});
+    allow({kS2});
+    CHECK(f.peerings_owned[0]->groups.at(kSsm) == MembershipState{FilterMode::kInclude, {kS1, kS2}});
+    CHECK(f.upstream->groups.at(kSsm) == MembershipState{FilterMode::kInclude, {kS1}});
+    CHECK(f.proxy->counters().upstream_sources_waited == 1);
+    f.advance(25ms);
+    CHECK(f.upstream->groups.at(kSsm) == MembershipState{FilterMode::kInclude, {kS1, kS2}});
+    const Ipv6Address s3 = addr("2001:db8:1::3");
+    allow({s3});
+    f.advance(5ms);
+    f.router->upcall({1, 1, s3, kSsm});  // over the peering within its wait
+    f.advance(30ms);
+    f.router->count_packets(s3, kSsm, 3);
+    CHECK(f.upstream->groups.at(kSsm) == MembershipState{FilterMode::kInclude, {kS1, kS2}});
+}
+
+TEST_CASE("mcast kernel proxy: peering: a source whose entry takes it from the upstream comes "
+          "back over the peering and is taken from there again",
+          "[mcast][kernel_proxy][peering]") {
+    Fixture f(with_peering(0ms));
+    REQUIRE(f.proxy->add_downstream("d1").ok());
+    const MifIndex peer = 1, d1 = 2;
+    f.join(kD1, kHost1, kG);
+    // The LMA's copy came first: the entry takes S1 from the upstream.
+    f.router->upcall({1, 0, kS1, kG});
+    CHECK(f.entry(kS1, kG)->parent == 0);
+    f.router->count_packets(kS1, kG, 5);
+    f.advance(10ms);
+    CHECK(f.entry(kS1, kG)->parent == 0);
+    // The peering's copies arrive (refused: wrong interface): at the next
+    // check the entry takes S1 from the peering and the upstream excludes it.
+    f.router->count_wrong_interface(kS1, kG, 4);
+    f.advance(10ms);
+    CHECK(f.entry(kS1, kG)->parent == peer);
+    CHECK(f.entry(kS1, kG)->outputs == mifs({d1}));
+    CHECK(f.proxy->counters().peered_sources_rehomed == 1);
+    CHECK(f.upstream->groups.at(kG) == MembershipState{FilterMode::kExclude, {kS1}});
+    // A NOCACHE from the upstream for it (an entry replaced) unpeers it.
+    f.router->upcall({1, 0, kS1, kG});
+    CHECK(f.entry(kS1, kG)->parent == 0);
+    CHECK(f.upstream->groups.at(kG) == MembershipState{FilterMode::kExclude, {}});
+    CHECK(f.proxy->show()["peered_sources"].empty());
+}
+
+TEST_CASE("mcast kernel proxy: peering with ebpf (*,G) entries: a named source is still pinned, "
+          "and its copies over the peering take it over",
+          "[mcast][kernel_proxy][peering]") {
+    Fixture f(with_peering(0ms), 200, true);
+    REQUIRE(f.proxy->add_downstream("d1").ok());
+    REQUIRE(f.proxy->add_downstream("d2").ok());
+    const MifIndex peer = 1, d1 = 2, d2 = 3;
+    f.join(kD1, kHost1, kG);  // any source on d1: the (*,G) entry
+    f.mld->deliver(Fixture::report(
+        kD2, kHost2, {Fixture::record(RecordType::kAllowNewSources, kG, {kS1})}));  // d2: S1 only
+    // S1 named by d2: its own entry at once (from the upstream), to both.
+    REQUIRE(f.entry(kS1, kG));
+    CHECK(f.entry(kS1, kG)->parent == 0);
+    CHECK(f.entry(kS1, kG)->outputs == mifs({d1, d2}));
+    CHECK(f.router->group_entries.at(kG).outputs == mifs({d1}));
+    f.advance(10ms);
+    f.router->count_wrong_interface(kS1, kG, 3);
+    f.advance(10ms);
+    CHECK(f.entry(kS1, kG)->parent == peer);
+    CHECK(f.entry(kS1, kG)->outputs == mifs({d1, d2}));
+}
+
+TEST_CASE("mcast kernel proxy: peerings replaced at run time (reload): added with the state "
+          "held, removed with their entries, outputs and kernel state, sources back upstream",
+          "[mcast][kernel_proxy][peering]") {
+    Fixture f;  // no peering at start
+    REQUIRE(f.proxy->add_downstream("d1").ok());
+    REQUIRE(f.proxy->add_downstream("d2").ok());
+    REQUIRE(f.proxy->set_downstream_prefixes("d2", {*parse_prefix("2001:db8:1::/64")}).ok());
+    f.join(kD1, kHost1, kG);
+    CHECK(f.upstream->groups.at(kG) == MembershipState{FilterMode::kExclude, {}});
+    // Unchanged: nothing happens.
+    REQUIRE(f.proxy->set_peerings({}, 50ms).ok());
+    CHECK(f.router->mifs.size() == 3);
+    // Added: its MIF (the next free one), rule, router groups, querier; the
+    // state held goes there at once.
+    REQUIRE(f.proxy->set_peerings({{"p0", 0ms}}, 50ms).ok());
+    const MifIndex peer = 3, d1 = 1, d2 = 2;
+    CHECK(f.router->mifs.at(peer) == kPeer);
+    CHECK(f.mld->joined.contains(kPeer));
+    REQUIRE(f.peerings_owned.size() == 1);
+    CHECK(f.peerings_owned[0]->groups.at(kG) == MembershipState{FilterMode::kExclude, {}});
+    CHECK(f.proxy->show()["peerings"].size() == 1);
+    // It works as if configured at start: a peered source is left out upstream,
+    // the peer's wish takes d2's source there.
+    f.router->upcall({1, peer, kS1, kG});
+    CHECK(f.upstream->groups.at(kG) == MembershipState{FilterMode::kExclude, {kS1}});
+    f.join(kPeer, kPeerHost, kOther);
+    f.router->upcall({1, d2, kS2, kOther});
+    CHECK(f.entry(kS2, kOther)->outputs.contains(peer));
+    // Removed: the peered entry goes, the output goes, S1 is asked upstream
+    // again, the kernel state goes.
+    REQUIRE(f.proxy->set_peerings({}, 50ms).ok());
+    CHECK_FALSE(f.entry(kS1, kG));
+    CHECK_FALSE(f.entry(kS2, kOther)->outputs.contains(peer));
+    CHECK(f.upstream->groups.at(kG) == MembershipState{FilterMode::kExclude, {}});
+    CHECK_FALSE(f.router->mifs.contains(peer));
+    CHECK_FALSE(f.mld->joined.contains(kPeer));
+    CHECK(f.peerings_owned[0]->groups.empty());
+    CHECK(f.proxy->show()["peerings"].is_null());
+    // Without peerings the upstream follows the database directly again.
+    f.join(kD1, kHost1, kSsm);
+    CHECK(f.upstream->groups.at(kSsm) == MembershipState{FilterMode::kExclude, {}});
+    (void)d1;
+    // A peering that does not exist: an error, and no peering left.
+    CHECK_FALSE(f.proxy->set_peerings({{"nope0", 25ms}}, 50ms).ok());
+    CHECK(f.router->mifs.size() == 3);
+}
+
+TEST_CASE("upstream rules: mutex joins like all and sends a downstream's data to one upstream",
+          "[mcast][upstream_rules]") {
+    const UpstreamRules r({{rule("::/0", "ff0e::/16")}, {}}, UpstreamMatching::kMutex);
+    const Ipv6Address g = addr("ff0e::1");
+    const MembershipState ex{FilterMode::kExclude, {}};
+    CHECK(r.project(0, g, ex) == ex);
+    CHECK(r.project(1, g, ex) == ex);
+    CHECK(r.accepts(0, kS1, g, ex));
+    CHECK(r.accepts(1, kS1, g, ex));
+    CHECK(r.targets(kS1, g) == std::vector<std::size_t>{0});
+    CHECK(to_string(UpstreamMatching::kMutex) == "mutex");
+}
+
+TEST_CASE("mcast kernel proxy: mutex matching: a source stays with the upstream it comes from "
+          "until that one is silent for the timeout, then the next upstream that delivers takes it",
+          "[mcast][kernel_proxy][upstream_rules]") {
+    KernelProxyConfig c = two_upstreams(UpstreamMatching::kMutex);
+    c.mutex_timeout = 100ms;
+    Fixture f(c);
+    REQUIRE(f.proxy->add_downstream("d1").ok());
+    const MifIndex lr1 = 1, up1 = 0, d1 = 2;
+    f.join(kD1, kHost1, kG);  // ff0e::db8:1: both upstreams take it from any source
+    CHECK(f.extras_owned[0]->groups.at(kG) == MembershipState{FilterMode::kExclude, {}});
+    CHECK(f.upstream->groups.at(kG) == MembershipState{FilterMode::kExclude, {}});
+    f.router->upcall({1, lr1, kS1, kG});
+    REQUIRE(f.entry(kS1, kG));
+    CHECK(f.entry(kS1, kG)->parent == lr1);
+    CHECK(f.entry(kS1, kG)->outputs == mifs({d1}));
+    // lr1 keeps delivering: the entry keeps it (up1's copies are refused).
+    for (int i = 0; i < 10; ++i) {
+        f.router->count_packets(kS1, kG, 5);
+        f.advance(50ms);
+    }
+    CHECK(f.entry(kS1, kG)->parent == lr1);
+    CHECK(f.proxy->counters().mutex_releases == 0);
+    CHECK(f.proxy->show()["mutex_timeout_ms"] == 100);
+    // lr1 goes silent: within the timeout (+ a quarter) the entry lets go.
+    f.advance(75ms);
+    CHECK(f.entry(kS1, kG));
+    f.advance(75ms);
+    CHECK_FALSE(f.entry(kS1, kG));
+    CHECK(f.proxy->counters().mutex_releases == 1);
+    // up1's next packet takes it.
+    f.router->upcall({1, up1, kS1, kG});
+    CHECK(f.entry(kS1, kG)->parent == up1);
+    CHECK(f.entry(kS1, kG)->outputs == mifs({d1}));
+    // A downstream's data goes to the first matching upstream only.
+    f.router->upcall({1, d1, addr("2001:db8:77::7"), kG});
+    CHECK(f.entry(addr("2001:db8:77::7"), kG)->outputs == mifs({lr1}));
+}
+
+TEST_CASE("mcast kernel proxy: per-interface filter tables: a downstream's limits its listeners, "
+          "an upstream's what is asked and taken there, both replaced at run time",
+          "[mcast][kernel_proxy][filter]") {
+    KernelProxyConfig c = Fixture::default_config();
+    InterfaceFilter on_d1{"d1", {}};
+    on_d1.policy.denied_groups.push_back(*parse_prefix("ff0e::db8:0/112"));
+    InterfaceFilter on_up{"up*", {}};
+    on_up.policy.denied_groups.push_back(*parse_prefix("ff0e::77/128"));
+    c.interface_filters = {on_d1, on_up};
+    CHECK(interface_policy(c.interface_filters, "d1").denied_groups.size() == 1);
+    CHECK(interface_policy(c.interface_filters, "d2") == Policy{});
+    Fixture f(c);
+    REQUIRE(f.proxy->add_downstream("d1").ok());
+    REQUIRE(f.proxy->add_downstream("d2").ok());
+    const MifIndex d1 = 1, d2 = 2;
+    // d1's table refuses kG there; d2 has none.
+    f.join(kD1, kHost1, kG);
+    CHECK(f.proxy->instance().database().downstream_state(kD1, kG).no_listeners());
+    CHECK(f.proxy->instance().counters().downstream_records_refused >= 1);
+    f.join(kD2, kHost2, kG);
+    CHECK(f.upstream->groups.at(kG) == MembershipState{FilterMode::kExclude, {}});
+    f.router->upcall({1, 0, kS1, kG});
+    CHECK(f.entry(kS1, kG)->outputs == mifs({d2}));
+    // up1's table: kOther is never asked there, nor taken from there.
+    f.join(kD2, kHost2, kOther);
+    CHECK_FALSE(f.upstream->groups.contains(kOther));
+    f.router->upcall({1, 0, kS1, kOther});
+    CHECK(f.entry(kS1, kOther)->outputs.empty());
+    // ... nor does a downstream's data go there.
+    f.router->upcall({1, d1, kS2, kOther});
+    CHECK(f.entry(kS2, kOther)->outputs == mifs({d2}));
+    // Replaced at run time: without tables, kOther is asked upstream at once
+    // and its data taken; d1's next report of kG is admitted.
+    f.proxy->set_interface_filters({});
+    CHECK(f.upstream->groups.at(kOther) == MembershipState{FilterMode::kExclude, {}});
+    CHECK(f.entry(kS1, kOther)->outputs == mifs({d2}));
+    CHECK(f.entry(kS2, kOther)->outputs == mifs({0, d2}));
+    f.join(kD1, kHost1, kG);
+    CHECK(f.entry(kS1, kG)->outputs == mifs({d1, d2}));
+    // And back: the table on d1 cuts its state at once.
+    f.proxy->set_interface_filters({on_d1});
+    CHECK(f.entry(kS1, kG)->outputs == mifs({d2}));
 }

@@ -44,8 +44,8 @@
 # (testbed option peer; its wait: PMIP_TESTBED_PEERING_WAIT_MS), so at mag2
 # the stream comes over the peering. Their JSON adds the multicast gaps of
 # the moves to mag2 and to mag1 apart ("multicast_to_mag2",
-# "multicast_to_mag1") and the jitter (standard deviation of the
-# inter-arrival times, the meter's jitter_ms) when the meter reports it.
+# "multicast_to_mag1") and the jitter (the meter's jitter_ms: RFC 3550's
+# transit difference D averaged, send times from the sequence numbers).
 #
 # The testbed's environment applies, e.g. PMIP_TESTBED_LINK_DELAY_MS=10: the
 # MAG-LMA links delayed 10 ms each way (tools/testbed/testbed.sh).

@@ -97,6 +97,19 @@ json request_for(const std::vector<std::string>& words) {
         r["interface"] = words[1];
         return r;
     }
+    if (first == "channel") {
+        // channel add|remove MN GROUP [SOURCE...] (magd).
+        if (words.size() < 4 || (words[1] != "add" && words[1] != "remove"))
+            throw UsageError{"usage: channel add|remove MN GROUP [SOURCE...]"};
+        r["command"] = "channel " + words[1];
+        r["mn"] = words[2];
+        r["group"] = words[3];
+        json sources = json::array();
+        for (std::size_t i = 4; i < words.size(); ++i) sources.push_back(words[i]);
+        if (!sources.empty())
+            r["sources"] = sources;
+        return r;
+    }
     if (first == "revoke") {
         // revoke mn MN | revoke mag ADDRESS, then optional key=value members.
         r["command"] = "revoke";
@@ -124,7 +137,7 @@ json request_for(const std::vector<std::string>& words) {
 std::string daemon_for(const json& request) {
     const std::string command = request.value("command", "");
     if (command == "show mns" || command == "show bul" || command == "attach" ||
-        command == "detach") {
+        command == "detach" || command == "channel add" || command == "channel remove") {
         return "magd";
     }
     if (command == "show bindings" || command == "show binding" || command == "show peers" ||

@@ -45,7 +45,7 @@ DESCRIPTION
 OPTIONS
     -s, --socket PATH
         Control socket. Default: $PMIPCTL_SOCKET if set; else the daemon the
-        command belongs to (mns, bul, attach, detach: magd; bindings,
+        command belongs to (mns, bul, attach, detach, channel: magd; bindings,
         binding, peers, revoke: lmad); else whichever of
         /run/pmip/lmad.sock and /run/pmip/magd.sock exists (lmad first).
     -d, --daemon lmad|magd
@@ -75,6 +75,18 @@ COMMANDS
     log-level [LEVEL]               show or set: debug info warning error
     attach IFACE [MAC]              magd: a mobile node attached on IFACE
     detach IFACE                    magd: the mobile node on IFACE left
+    channel add MN GROUP [SOURCE...]
+                                    magd: join GROUP (from SOURCEs, or any
+                                    source) on behalf of MN (its MAC or
+                                    MN identifier) while it is attached:
+                                    its profile's multicast_channels in
+                                    magd's copy of the policy store,
+                                    applied at once; the store file is not
+                                    written, the next reload re-reads it
+    channel remove MN GROUP [SOURCE...]
+                                    magd: the channel (or those sources of
+                                    it) no longer joined for MN; left
+                                    upstream when no listener is left
     revoke mn MN [prefix=P/LEN] [trigger=T]
                                     lmad: Binding Revocation (RFC 5846): a
                                     BRI to the MN's MAG(s); T is a per-MN
@@ -105,6 +117,7 @@ EXAMPLES
     pmipctl --socket /tmp/lmad.sock show counters
     pmipctl debug mh on
     pmipctl --daemon magd attach veth3 00:11:22:33:44:55
+    pmipctl --daemon magd channel add 02:00:00:00:00:01 ff3e::8000:1 2001:db8:5::5
 )";
 }
 

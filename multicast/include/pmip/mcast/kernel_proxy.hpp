@@ -58,6 +58,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -104,6 +105,10 @@ struct KernelProxyConfig {
     std::vector<ExtraUpstreamConfig> extra_upstreams;
     std::vector<SourceGroupRule> upstream_rules;
     UpstreamMatching matching = UpstreamMatching::kFirst;
+    // mutex: a source's data stays with the upstream it comes from until
+    // that one brings no packet for this long, then the next packet from any
+    // upstream that takes it decides.
+    Duration mutex_timeout = std::chrono::milliseconds(500);
     // false: no MLD on the downstreams (draft-zhao's MAG as a plain MLD
     // listener, magd's mode = listener): no query is sent there, their
     // router groups are not joined, MLD received there anyway is dropped
@@ -115,6 +120,10 @@ struct KernelProxyConfig {
     Duration peering_data_timeout = std::chrono::milliseconds(50);
     QuerierConfig querier;               // robustness, timers, version, tracking (all downstreams)
     Policy policy;                       // allow / deny lists of groups and (S,G)
+    // Per-interface filter tables (proxy.hpp InterfaceFilter): a downstream's
+    // in its DownstreamPolicy::link, an upstream's on what is reported there
+    // and taken from there (and what a downstream's data sends there).
+    std::vector<InterfaceFilter> interface_filters;
     std::uint32_t rule_priority = 1000;  // of the ip6mr rules
     Duration mfc_idle_timeout = std::chrono::seconds(60);
     Duration link_local_retry = std::chrono::milliseconds(200);
@@ -196,6 +205,10 @@ struct KernelProxyCounters {
     std::uint64_t upstream_reports_waited = 0;     // a new group's upstream report held report_wait
     std::uint64_t peered_sources = 0;              // sources taken over a peering (left out upstream)
     std::uint64_t peered_sources_expired = 0;      // data-driven timer: back to the upstream
+    std::uint64_t peered_sources_rehomed = 0;      // an upstream entry's source came over the peering
+    std::uint64_t peering_mld_not_started = 0;     // the peer's MLD before our link-local was usable
+    std::uint64_t upstream_sources_waited = 0;     // a new source of a held group held report_wait
+    std::uint64_t mutex_releases = 0;  // mutex: a silent upstream let go of a source
 };
 nlohmann::json to_json(const KernelProxyCounters& counters);
 
@@ -211,6 +224,11 @@ class KernelProxy final : private ProxyInstanceOutput {
         std::vector<std::unique_ptr<UpstreamMembership>> extra_upstreams;
         // One per config.peerings entry: the host membership on the peering.
         std::vector<std::unique_ptr<UpstreamMembership>> peerings;
+        // Makes the host membership of a peering added at run time
+        // (set_peerings); the kernel one from create(loop, ...).
+        std::function<Expected<std::unique_ptr<UpstreamMembership>>(int ifindex,
+                                                                    const std::string& name)>
+            make_membership;
         std::unique_ptr<InterfaceDirectory> interfaces;
         MifIndex max_mifs = kMaxMifs;  // the kernel's MAXMIFS; fakes may allow more
     };
@@ -309,6 +327,17 @@ class KernelProxy final : private ProxyInstanceOutput {
 
     // Replaces the policy and recomputes every forwarding entry.
     void set_policy(Policy policy);
+    // Replaces the per-interface filter tables at run time (a reload): each
+    // downstream's link table restated, each upstream's reports and entries
+    // recomputed.
+    void set_interface_filters(std::vector<InterfaceFilter> filters);
+    // Replaces the RFC 7287 peerings at run time (a reload); nothing happens
+    // when they are the same. The old ones go first (their entries, outputs,
+    // MIFs, rules, router groups and host memberships; their peered sources
+    // are asked upstream again), then the new ones start and get the merged
+    // state. On an error (an interface missing) the instance is left without
+    // peerings.
+    Status set_peerings(std::vector<PeeringConfig> peerings, Duration data_timeout);
 
     // The instance, interfaces (querier role, timers, counters), groups with
     // filter mode, sources and timers and listeners per downstream, the
@@ -349,6 +378,14 @@ class KernelProxy final : private ProxyInstanceOutput {
         std::uint64_t packets_at_check = 0;
         TimePoint installed{};
         bool pinned = false;  // installed for a named source; kept while named
+        // peering: the wrong-interface packets when last checked (a source
+        // whose copies come over the peering while the entry takes it from
+        // the upstream).
+        std::uint64_t wrong_at_check = 0;  // kUnchecked: not known yet (entry replaced)
+        static constexpr std::uint64_t kUnchecked = ~std::uint64_t{0};
+        // mutex matching: the parent's packets when last seen increasing.
+        std::uint64_t mutex_packets = 0;
+        TimePoint mutex_seen{};
     };
     using GroupRoutes = std::map<Ipv6Address, Route>;  // by source
 
@@ -428,7 +465,13 @@ class KernelProxy final : private ProxyInstanceOutput {
     void sync_upstream(const Ipv6Address& group);
     MembershipState without_peered(const Ipv6Address& group, MembershipState state) const;
     void note_peered(const Ipv6Address& source, const Ipv6Address& group);
+    // The source's entry no longer takes it from a peering: asked upstream again.
+    void unpeer(const Ipv6Address& source, const Ipv6Address& group);
+    void schedule_peering_check();
     void check_peered();
+    // Whether an upstream entry's wrong-interface packets can only be the
+    // peering's (one started peering, one upstream without rules).
+    bool rehome_possible() const;
     // Whether data of `source` that arrived on MIF `parent` (a downstream)
     // may go to the peering `index` (RFC 7287 section 5: sender side).
     bool peering_forwards(std::size_t index, const Ipv6Address& source, const Ipv6Address& group,
@@ -453,6 +496,9 @@ class KernelProxy final : private ProxyInstanceOutput {
     bool named_by_a_downstream(const Ipv6Address& source, const Ipv6Address& group) const;
     void schedule_idle_check();
     void check_idle();
+    // mutex matching: entries whose source several upstreams serve.
+    void schedule_mutex_check();
+    void check_mutex();
     std::optional<MifIndex> free_mif() const;
     const Interface* interface_by_mif(MifIndex mif) const;
     MulticastRule rule_of(const Interface& interface) const;
@@ -468,6 +514,7 @@ class KernelProxy final : private ProxyInstanceOutput {
     Interface upstream_;
     std::vector<Interface> extras_;         // config_.extra_upstreams, in order
     UpstreamRules rules_;                   // extras_ then upstream_
+    std::vector<Policy> upstream_tables_;   // per upstream in match order (interface_filters)
     std::map<int, Interface> downstreams_;  // by ifindex
     std::map<int, Interface> prepared_;     // prepare_downstream: kernel state only, by ifindex
     std::vector<int> mif_owner_;            // MIF -> ifindex of its downstream or extra upstream (0: free, or the main upstream)
@@ -475,6 +522,7 @@ class KernelProxy final : private ProxyInstanceOutput {
     std::uint64_t route_count_ = 0;
     std::unordered_map<Ipv6Address, MifSet, AddressHash> group_entries_;  // (*,G) outputs
     TimerId idle_timer_ = 0;
+    TimerId mutex_timer_ = 0;
     // RFC 7287 peerings (empty without).
     std::vector<std::unique_ptr<Peering>> peerings_;
     struct PeeredSource {
@@ -484,6 +532,10 @@ class KernelProxy final : private ProxyInstanceOutput {
     std::map<Ipv6Address, std::map<Ipv6Address, PeeredSource>> peered_;  // group -> source
     std::unordered_map<Ipv6Address, MembershipState, AddressHash> upstream_held_;  // what upstream holds
     std::unordered_map<Ipv6Address, TimerId, AddressHash> upstream_wait_;  // report_wait per group
+    // report_wait per channel: new INCLUDE sources of a group held upstream,
+    // left out upstream until their due time.
+    std::map<Ipv6Address, std::map<Ipv6Address, TimePoint>> waiting_sources_;  // group -> source -> due
+    std::set<TimerId> source_wait_timers_;
     TimerId peered_timer_ = 0;
     bool shutting_down_ = false;
     KernelProxyCounters counters_;

@@ -129,9 +129,9 @@ struct MfcEntry {
 };
 
 struct MfcCounters {
-    std::uint64_t packets = 0;
+    std::uint64_t packets = 0;  // arrived on the entry's parent (forwarded)
     std::uint64_t bytes = 0;
-    std::uint64_t wrong_interface = 0;
+    std::uint64_t wrong_interface = 0;  // arrived on another interface (dropped)
 };
 
 // A kernel upcall (struct mrt6msg).
@@ -230,6 +230,9 @@ class FakeMulticastRouter final : public MulticastRouter {
     }
     // Adds `packets` to the entry's counter (no effect when absent).
     void count_packets(const Ipv6Address& source, const Ipv6Address& group, std::uint64_t packets);
+    // Adds `packets` to the entry's wrong-interface counter.
+    void count_wrong_interface(const Ipv6Address& source, const Ipv6Address& group,
+                               std::uint64_t packets);
 
     struct KeyHash {  // (S, G); FNV-1a over both addresses
         std::size_t operator()(const std::pair<Ipv6Address, Ipv6Address>& k) const noexcept {

@@ -38,6 +38,7 @@
 #include <cstdint>
 #include <optional>
 #include <span>
+#include <string>
 #include <unordered_map>
 #include <vector>
 
@@ -73,6 +74,20 @@ struct Policy {
     MembershipState apply(const Ipv6Address& group, const MembershipState& state) const;
     bool operator==(const Policy&) const = default;
 };
+
+// A filter table of its own for the interfaces whose name matches `pattern`
+// (fnmatch(3): "mn*", "pe0"; Mcproxy's per-interface black/white lists):
+// on a downstream it limits what its listeners may join and what is
+// forwarded there, on top of the instance policy; on an upstream what is
+// reported there and what is taken from there.
+struct InterfaceFilter {
+    std::string pattern;
+    Policy policy;
+    bool operator==(const InterfaceFilter&) const = default;
+};
+// The table of interface `name`: the entries of every filter whose pattern
+// matches it, together (empty Policy: no table).
+Policy interface_policy(const std::vector<InterfaceFilter>& filters, const std::string& name);
 
 // Applies `policy` to received records: drops records for refused groups and
 // EXCLUDE-mode records for source-restricted groups; removes refused sources

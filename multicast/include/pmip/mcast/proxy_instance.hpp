@@ -81,6 +81,9 @@ using StaticSubscriptions = std::map<Ipv6Address, MembershipState>;
 struct DownstreamPolicy {
     Policy policy;
     std::size_t max_groups = 0;
+    // The link's own filter table (InterfaceFilter entries matching its
+    // name), applied like `policy`, after it.
+    Policy link;
 };
 
 struct ProxyInstanceCounters {

@@ -73,6 +73,14 @@ std::optional<SourceGroupRule> read_channel_rule(config::Validator& v, const con
 // all repeatable, applied to the downstreams' reports, to what goes upstream
 // and to forwarding; each problem located.
 void read_filter_keys(config::Validator& v, Policy& policy);
+// Per-interface filter tables (proxy.hpp InterfaceFilter), both daemons:
+//   multicast.interface-filter = IFNAME-PATTERN allow|deny GROUP-PREFIX [SOURCE]
+// repeatable; the lines of one pattern form that interface's table (allow
+// without a source: white list of groups; deny without: black list; allow
+// with a SOURCE-PREFIX: the group takes only those sources; deny with a
+// SOURCE-ADDRESS: that host refused); each problem located.
+void read_interface_filter_keys(config::Validator& v, std::vector<InterfaceFilter>& filters);
+// The help text of both (filter tables and interface-filter).
 std::string filter_keys_help();
 // multicast.forwarding = auto | ebpf | kernel, over `forwarding`.
 void read_forwarding_key(config::Validator& v, Forwarding& forwarding);

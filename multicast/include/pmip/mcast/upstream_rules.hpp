@@ -10,8 +10,8 @@
 //   - an EXCLUDE (any-source) state goes to the upstreams with a rule for the
 //     group from any source (source prefix ::/0): an any-source join cannot be
 //     split by source, and a source-specific rule does not take it;
-// with matching `first` to the first such upstream in order, with `all` to
-// every one. Data arriving on an upstream is forwarded downstream only for
+// with matching `first` to the first such upstream in order, with `all` and
+// `mutex` to every one. Data arriving on an upstream is forwarded downstream only for
 // what that upstream was asked (accepts()): the same channel arriving on an
 // upstream it was not asked from (an LMA tunnel while the local router serves
 // it) is not forwarded twice. Data from a downstream goes to the upstreams
@@ -21,8 +21,11 @@
 // two upstreams: a local interface with the locally routed channels' rules
 // first, the LMA tunnel (no rule) last.
 //
-// Not built: Mcproxy's `mutex` matching (one upstream at a time, switched
-// after a timeout without data).
+// `mutex` (Mcproxy's): joined on every upstream that matches, as `all`, but a
+// source's data taken from one of them at a time (KernelProxy: the entry's
+// parent) and switched to another only when that one brought nothing for
+// the mutex timeout; a downstream's data goes to the first matching upstream
+// only, as with `first`.
 #pragma once
 
 #include <chrono>
@@ -37,8 +40,8 @@
 
 namespace pmip::mcast {
 
-enum class UpstreamMatching : std::uint8_t { kFirst, kAll };
-std::string_view to_string(UpstreamMatching matching);  // "first", "all"
+enum class UpstreamMatching : std::uint8_t { kFirst, kAll, kMutex };
+std::string_view to_string(UpstreamMatching matching);  // "first", "all", "mutex"
 
 class UpstreamRules {
   public:
@@ -102,6 +105,7 @@ struct PeeringConfig {
     // RFC 7287 section 5: 10 ms for a peer on the same node, 25 ms for a
     // remote one; 0: report upstream at once (duplicates are still filtered).
     Duration report_wait = std::chrono::milliseconds(25);
+    bool operator==(const PeeringConfig&) const = default;
 };
 
 }  // namespace pmip::mcast
