@@ -73,6 +73,7 @@ constexpr KeySpec kKeys[] = {
     {"multicast.m-tunnel", false},
     {"multicast.m-tunnel-key", false},
     {"multicast.mode", false},
+    {"multicast.lma-mode", true},
     {"multicast.direct-upstream", false},
     {"multicast.direct-channel", true},
     {"multicast.peering", true},
@@ -135,13 +136,40 @@ void read_direct_keys(Validator& v, McastConfig& m) {
     const Value* mode = v.single("multicast.mode");
     if (mode) {
         if (mode->text == "proxy-direct")
-            direct = true;
+            direct = m.direct = true;
         else if (mode->text == "listener")
             m.listener = true;
         else if (mode->text != "proxy")
             v.error(*mode, "multicast.mode",
                     "\"" + mode->text + "\" is not proxy|proxy-direct|listener");
     }
+    // Per LMA: "LMA-ADDRESS MODE".
+    for (const Value& value : v.all("multicast.lma-mode")) {
+        const auto words = split_words(value.text);
+        const auto lma = words.size() == 2 ? parse_address(words[0]) : std::nullopt;
+        if (!lma || is_multicast(*lma) || *lma == Ipv6Address{}) {
+            v.error(value, "multicast.lma-mode", "expected \"LMA-ADDRESS proxy|proxy-direct|listener\"");
+            continue;
+        }
+        McastConfig::Mode mm;
+        if (words[1] == "proxy")
+            mm = McastConfig::Mode::kProxy;
+        else if (words[1] == "proxy-direct")
+            mm = McastConfig::Mode::kProxyDirect;
+        else if (words[1] == "listener")
+            mm = McastConfig::Mode::kListener;
+        else {
+            v.error(value, "multicast.lma-mode", "\"" + words[1] + "\" is not proxy|proxy-direct|listener");
+            continue;
+        }
+        if (!m.lma_modes.emplace(*lma, mm).second) {
+            v.error(value, "multicast.lma-mode", words[0] + " is given twice");
+            continue;
+        }
+        direct = direct || mm == McastConfig::Mode::kProxyDirect;
+    }
+    if (!m.lma_modes.empty() && !m.enabled)
+        v.global("multicast.lma-mode", "ignored: needs multicast.enabled = true", true);
     std::string upstream;
     if (const Value* u = v.single("multicast.direct-upstream")) {
         if (u->text.empty() || u->text.size() >= 16 || u->text.find_first_of(" /") != std::string::npos)
@@ -149,7 +177,8 @@ void read_direct_keys(Validator& v, McastConfig& m) {
         else
             upstream = u->text;
         if (!direct)
-            v.warning(*u, "multicast.direct-upstream", "ignored: needs multicast.mode = proxy-direct");
+            v.warning(*u, "multicast.direct-upstream",
+                      "ignored: needs multicast.mode (or an lma-mode) = proxy-direct");
     }
     std::vector<mcast::SourceGroupRule> channels;
     for (const Value& value : v.all("multicast.direct-channel")) {
@@ -157,7 +186,8 @@ void read_direct_keys(Validator& v, McastConfig& m) {
                                                  split_words(value.text)))
             channels.push_back(*rule);
         if (!direct)
-            v.warning(value, "multicast.direct-channel", "ignored: needs multicast.mode = proxy-direct");
+            v.warning(value, "multicast.direct-channel",
+                      "ignored: needs multicast.mode (or an lma-mode) = proxy-direct");
     }
     if (m.listener && !m.enabled)
         v.global("multicast.mode", "listener needs multicast.enabled = true", false);
@@ -167,11 +197,11 @@ void read_direct_keys(Validator& v, McastConfig& m) {
         return;
     }
     if (upstream.empty())
-        v.global("multicast.direct-upstream", "multicast.mode = proxy-direct needs a direct-upstream",
+        v.global("multicast.direct-upstream", "proxy-direct (multicast.mode or lma-mode) needs a direct-upstream",
                  false);
     if (channels.empty())
         v.global("multicast.direct-channel",
-                 "multicast.mode = proxy-direct needs at least one direct-channel", false);
+                 "proxy-direct (multicast.mode or lma-mode) needs at least one direct-channel", false);
     m.direct_upstream = upstream;
     m.direct_channels = std::move(channels);
 }

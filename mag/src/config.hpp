@@ -30,6 +30,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -120,6 +121,28 @@ struct McastConfig {
     // the MN links (no query, MN reports ignored, no early query or
     // capture); the MNs' multicast comes only from their profiles.
     bool listener = false;
+    bool direct = false;  // mode = proxy-direct (global)
+    // multicast.lma-mode = LMA-ADDRESS MODE: the mode of that LMA's
+    // instance, instead of the global one (issue 18: modes per LMA).
+    enum class Mode : std::uint8_t { kProxy, kProxyDirect, kListener };
+    std::map<Ipv6Address, Mode> lma_modes;
+    Mode global_mode() const {
+        return listener ? Mode::kListener : direct ? Mode::kProxyDirect : Mode::kProxy;
+    }
+    // The mode of the instance for `lma`'s MNs.
+    Mode mode_for(const Ipv6Address& lma) const {
+        const auto it = lma_modes.find(lma);
+        return it == lma_modes.end() ? global_mode() : it->second;
+    }
+    // Whether some instance may run MLD on its MN links (early query, capture).
+    bool any_mld_on_links() const {
+        if (!listener)
+            return true;
+        for (const auto& [lma, mode] : lma_modes)
+            if (mode != Mode::kListener)
+                return true;
+        return false;
+    }
     // RFC 7287 peerings toward neighbouring MAGs' proxies (multicast.peering):
     // given to one instance at a time (the first made while none has them).
     std::vector<pmip::mcast::PeeringConfig> peerings;

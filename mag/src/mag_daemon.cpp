@@ -20,6 +20,17 @@
 
 namespace pmip::mag {
 
+namespace {
+const char* mode_name(McastConfig::Mode mode) {
+    switch (mode) {
+        case McastConfig::Mode::kProxyDirect: return "proxy-direct";
+        case McastConfig::Mode::kListener: return "listener";
+        case McastConfig::Mode::kProxy: break;
+    }
+    return "proxy";
+}
+}  // namespace
+
 using pmip::to_string;
 using json = nlohmann::json;
 
@@ -236,8 +247,9 @@ Status MagDaemon::open() {
         forwarding_ = *forwarding;
         refill_spare_program();
     }
-    // listener: no MLD on the MN links, so no early query and no capture.
-    if (c.multicast.enabled && !c.multicast.listener) {
+    // listener (every LMA's): no MLD on the MN links, so no early query and
+    // no capture.
+    if (c.multicast.enabled && c.multicast.any_mld_on_links()) {
         auto capture = SolicitationSocket::open(
             loop_, {},
             [this](int ifindex, std::span<const std::uint8_t> packet,
@@ -548,6 +560,10 @@ bool MagDaemon::attach(AccessLink& link, const std::string& mac, const char* how
 // link-layer sender needs no IPv6 configuration on the link).
 void MagDaemon::send_early_query(AccessLink& link) {
     forget_early_query(link);  // whatever an earlier registration left
+    // No MLD on the links of an LMA whose instance is a plain listener.
+    if (const auto* e = engine_->find_by_interface(link.ifindex);
+        e && config_.multicast.mode_for(e->policy.lma) == McastConfig::Mode::kListener)
+        return;
     if (!mld_query_sender_ || !link.ethernet)
         return;
     const BindingUpdateListEntry* e = engine_->find_by_interface(link.ifindex);
@@ -899,7 +915,8 @@ MagDaemon::McastInstance* MagDaemon::multicast_instance(const std::string& tunne
         pc.table = table;
         pc.upstream = tunnel_device;
         pc.querier = config_.multicast.querier;
-        pc.downstream_mld = !config_.multicast.listener;
+        const McastConfig::Mode mode = config_.multicast.mode_for(lma);
+        pc.downstream_mld = mode != McastConfig::Mode::kListener;
         pc.policy = config_.multicast.policy;
         pc.interface_filters = config_.multicast.interface_filters;
         pc.rule_priority = config_.engine.rule_priority;
@@ -908,7 +925,7 @@ MagDaemon::McastInstance* MagDaemon::multicast_instance(const std::string& tunne
         // proxy-direct: the local link takes the direct channels, first in
         // match order (upstream_rules.hpp); one instance at a time has it.
         std::string upstreams = tunnel_device;
-        if (!config_.multicast.direct_upstream.empty()) {
+        if (mode == McastConfig::Mode::kProxyDirect) {
             const bool busy = std::any_of(multicast_.begin(), multicast_.end(), [](const auto& e) {
                 return e.second.proxy && !e.second.proxy->config().extra_upstreams.empty();
             });
@@ -980,7 +997,7 @@ MagDaemon::McastInstance* MagDaemon::multicast_instance(const std::string& tunne
         instance.table = table;
         ++counters_["multicast_instances_created"];
         PMIP_INFO(kMld, ctx, "MLD proxy instance: upstream " + upstreams + ", table " +
-                                 std::to_string(table));
+                                 std::to_string(table) + ", mode " + mode_name(mode));
     }
     return &instance;
 }
@@ -1249,6 +1266,7 @@ nlohmann::json MagDaemon::show_multicast() const {
             continue;
         json j = instance.proxy->show();
         j["lma"] = to_string(instance.lma);
+        j["mode"] = mode_name(config_.multicast.mode_for(instance.lma));
         j["m_tunnel"] = config_.multicast.m_tunnel.enabled();  // the upstream is the M-Tunnel to the LMA
         out.push_back(std::move(j));
     }

@@ -250,6 +250,8 @@ void KernelProxy::send_peering_query(std::size_t index, const Ipv6Address& desti
 // Sender side: the peer's wish for `group` changed; the entries of our
 // downstreams' sources gain or lose the peering output.
 void KernelProxy::peer_membership_changed(std::size_t index, const Ipv6Address& group) {
+    if (!beyond_link_scope(group))
+        return;  // the peer host's own link-scope groups: never forwarded
     ++counters_.peer_subscription_changes;
     const Peering& p = *peerings_[index];
     const auto w = p.wants.find(group);

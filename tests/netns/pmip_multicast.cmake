@@ -98,3 +98,16 @@ endforeach()
 add_test(NAME netns_pmip_peering
   COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/test_pmip_peering.sh ${CMAKE_BINARY_DIR})
 set_tests_properties(netns_pmip_peering PROPERTIES SKIP_RETURN_CODE 77 LABELS netns TIMEOUT 240)
+# The same on kernel devices and ip6mr (no (*,G) entries: a source's entry
+# takes the interface its first packet arrives on; the peering's copies are
+# taken over by the wrong-interface check): run in the stock-kernel VM
+# (vm_multicast).
+add_test(NAME netns_pmip_peering_kernel
+  COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/test_pmip_peering.sh ${CMAKE_BINARY_DIR})
+set_tests_properties(netns_pmip_peering_kernel PROPERTIES SKIP_RETURN_CODE 77
+  LABELS "netns;ip6mr;kernel-tunnels" TIMEOUT 600
+  ENVIRONMENT "PMIP_TESTBED_TUNNELS=kernel;PMIP_TESTBED_FORWARDING=kernel")
+# magd's mode per LMA ([multicast] lma-mode): two LMAs at mag1, one listener.
+add_test(NAME netns_pmip_lma_modes
+  COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/test_pmip_lma_modes.sh ${CMAKE_BINARY_DIR})
+set_tests_properties(netns_pmip_lma_modes PROPERTIES SKIP_RETURN_CODE 77 LABELS netns TIMEOUT 240)

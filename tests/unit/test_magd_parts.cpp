@@ -762,7 +762,7 @@ TEST_CASE("magd config: proxy-direct (draft-zhao): the direct upstream and its c
     auto missing = load_config_text(std::string(kGoodConfig) + "[multicast]\nmode = proxy-direct\n",
                                     "magd.conf");
     const std::string text = problems_text(missing.problems);
-    CHECK(text.find("multicast.direct-upstream: multicast.mode = proxy-direct needs a direct-upstream") !=
+    CHECK(text.find("multicast.direct-upstream: proxy-direct (multicast.mode or lma-mode) needs a direct-upstream") !=
           std::string::npos);
     CHECK(text.find("needs at least one direct-channel") != std::string::npos);
 
@@ -785,7 +785,7 @@ TEST_CASE("magd config: proxy-direct (draft-zhao): the direct upstream and its c
           std::string::npos);
     auto stray = load_config_text(std::string(kGoodConfig) + "[multicast]\ndirect-upstream = lr0\n",
                                   "magd.conf");
-    CHECK(problems_text(stray.problems).find("ignored: needs multicast.mode = proxy-direct") !=
+    CHECK(problems_text(stray.problems).find("ignored: needs multicast.mode (or an lma-mode) = proxy-direct") !=
           std::string::npos);
     CHECK(stray.config.multicast.direct_upstream.empty());
 }
@@ -856,6 +856,47 @@ TEST_CASE("magd config: per-interface filter tables, each problem located",
           std::string::npos);
     CHECK(b.find("magd.conf:10: multicast.interface-filter: \"2001:db8::/32\" is not a multicast prefix") !=
           std::string::npos);
+}
+
+TEST_CASE("magd config: a mode per LMA (lma-mode) over the global one, each problem located",
+          "[magd][config][upstream_rules]") {
+    auto load = load_config_text(std::string(kGoodConfig) +
+                                     "[multicast]\nmode = listener\n"
+                                     "lma-mode = 2001:db8:100::1 proxy\n"
+                                     "lma-mode = 2001:db8:300::1 proxy-direct\n"
+                                     "direct-upstream = lr0\ndirect-channel = ff0e::/16\n",
+                                 "magd.conf");
+    INFO(problems_text(load.problems));
+    CHECK(load.problems.size() == 1);  // the /dev/null store only
+    const auto& m = load.config.multicast;
+    using Mode = McastConfig::Mode;
+    CHECK(m.global_mode() == Mode::kListener);
+    CHECK(m.mode_for(*parse_address("2001:db8:100::1")) == Mode::kProxy);
+    CHECK(m.mode_for(*parse_address("2001:db8:300::1")) == Mode::kProxyDirect);
+    CHECK(m.mode_for(*parse_address("2001:db8:999::1")) == Mode::kListener);
+    CHECK(m.any_mld_on_links());
+    CHECK(m.direct_upstream == "lr0");  // an LMA in proxy-direct needs it
+    auto all_listen = load_config_text(std::string(kGoodConfig) + "[multicast]\nmode = listener\n", "magd.conf");
+    CHECK_FALSE(all_listen.config.multicast.any_mld_on_links());
+    auto direct = load_config_text(std::string(kGoodConfig) +
+                                       "[multicast]\nmode = proxy-direct\ndirect-upstream = lr0\n"
+                                       "direct-channel = ff0e::/16\nlma-mode = 2001:db8:100::1 proxy\n",
+                                   "magd.conf");
+    CHECK(direct.config.multicast.global_mode() == Mode::kProxyDirect);
+    CHECK(direct.config.multicast.mode_for(*parse_address("2001:db8:100::1")) == Mode::kProxy);
+    auto bad = load_config_text(std::string(kGoodConfig) +
+                                    "[multicast]\nlma-mode = 2001:db8:100::1 router\n"
+                                    "lma-mode = nowhere proxy\n"
+                                    "lma-mode = 2001:db8:300::1 listener\nlma-mode = 2001:db8:300::1 proxy\n"
+                                    "lma-mode = 2001:db8:400::1 proxy-direct\n",
+                                "magd.conf");
+    const std::string b = problems_text(bad.problems);
+    CHECK(b.find("magd.conf:8: multicast.lma-mode: \"router\" is not proxy|proxy-direct|listener") !=
+          std::string::npos);
+    CHECK(b.find("magd.conf:9: multicast.lma-mode: expected \"LMA-ADDRESS proxy|proxy-direct|listener\"") !=
+          std::string::npos);
+    CHECK(b.find("magd.conf:11: multicast.lma-mode: 2001:db8:300::1 is given twice") != std::string::npos);
+    CHECK(b.find("needs a direct-upstream") != std::string::npos);
 }
 
 TEST_CASE("magd config: the multicast filter tables, each problem located", "[magd][config][filter]") {

@@ -31,11 +31,12 @@ set_tests_properties(vm_kernel_tunnels PROPERTIES SKIP_RETURN_CODE 77 LABELS vm 
 # Multicast: the MLD proxy with the kernel (ip6mr) and the ebpf backend, and
 # RFC 6224 end to end (join, receive, handover, detach, nothing left) with
 # kernel tunnels + ip6mr, the configuration an operator on Debian runs, and
-# the M-Tunnel on ip6gre beside keyed ip6gre unicast tunnels.
+# the M-Tunnel on ip6gre beside keyed ip6gre unicast tunnels, proxy-direct
+# and RFC 7287 peering with ip6mr tables.
 add_test(NAME vm_multicast
   COMMAND bash ${PMIP_VM_BATCH} ${CMAKE_BINARY_DIR} 1200
           netns_mcast netns_mcast_ip6mr netns_pmip_multicast_kernel netns_pmip_m_tunnel_kernel
-          netns_pmip_direct_kernel)
+          netns_pmip_direct_kernel netns_pmip_peering_kernel)
 set_tests_properties(vm_multicast PROPERTIES SKIP_RETURN_CODE 77 LABELS vm RUN_SERIAL TRUE TIMEOUT 1300)
 
 # Live interop with OAI / UMIP pmip6d (tests/interop): there the peers' own

@@ -79,7 +79,9 @@
 # (tools/testbed/delay_link.cpp; this kernel has no netem) delays every
 # frame both ways (its counters go to STATE/delayN.json when it stops).
 # draft-zhao's MAG as a plain MLD listener (magd [multicast] mode = listener
-# in both): $PMIP_TESTBED_MAG_LISTENER = yes or no (default). State (configs, logs, control sockets, pids)
+# in both): $PMIP_TESTBED_MAG_LISTENER = yes or no (default). A mode for one
+# LMA's instance (magd [multicast] lma-mode in both):
+# $PMIP_TESTBED_MAG_LMA_MODE = "LMA-ADDRESS MODE" (default none). State (configs, logs, control sockets, pids)
 # lives in /run/pmip-testbed/NAME; `down` removes it and every namespace even
 # when `up` failed half-way. Needs root.
 set -u
@@ -401,6 +403,7 @@ pbu-m = $pbu_m
 m-tunnel = $m_tunnel
 EOF
         [[ $listener == no ]] || printf 'mode = listener\n' >>"$dir/magd$i.conf"
+        [[ -z ${PMIP_TESTBED_MAG_LMA_MODE:-} ]] || printf 'lma-mode = %s\n' "$PMIP_TESTBED_MAG_LMA_MODE" >>"$dir/magd$i.conf"
         if [[ -n $direct ]]; then
             printf 'mode = proxy-direct\ndirect-upstream = d0\ndirect-channel = ff0e::4d00:0/112\n' >>"$dir/magd$i.conf"
             printf 'direct-channel = ff3e::4d00:0/112 2001:db8:400::/56\n' >>"$dir/magd$i.conf"
