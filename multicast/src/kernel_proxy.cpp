@@ -220,8 +220,7 @@ Status KernelProxy::start() {
         if (Status s = add_rule(extras_.back()); !s)
             return proxy_error(config_.name, s.error().what, s.error().code);
     }
-    for (std::size_t i = 0; i <= main_upstream(); ++i)
-        upstream_tables_.push_back(interface_policy(config_.interface_filters, upstream_at(i).name));
+    upstream_tables_ = upstream_tables();
     // Match order: the extras, then the main upstream.
     std::string names = extras_.empty() ? "upstream " : "upstreams ";
     for (std::size_t i = 0; i <= main_upstream(); ++i) names += (i ? ", " : "") + upstream_at(i).name;
@@ -652,15 +651,19 @@ void KernelProxy::set_policy(Policy policy) {
     recompute_all();
 }
 
+std::vector<Policy> KernelProxy::upstream_tables() const {
+    std::vector<Policy> tables;
+    for (std::size_t i = 0; i <= main_upstream(); ++i)
+        tables.push_back(interface_policy(config_.interface_filters, upstream_at(i).name));
+    return tables;
+}
+
 void KernelProxy::set_interface_filters(std::vector<InterfaceFilter> filters) {
     if (filters == config_.interface_filters)
         return;
     config_.interface_filters = std::move(filters);
     // Upstreams: each group's report redone from the old table to the new.
-    std::vector<Policy> old_tables = std::move(upstream_tables_);
-    upstream_tables_.clear();
-    for (std::size_t i = 0; i <= main_upstream(); ++i)
-        upstream_tables_.push_back(interface_policy(config_.interface_filters, upstream_at(i).name));
+    std::vector<Policy> old_tables = std::exchange(upstream_tables_, upstream_tables());
     for (const auto& g : instance_->database().groups()) {
         if (!beyond_link_scope(g))
             continue;
@@ -674,9 +677,7 @@ void KernelProxy::set_interface_filters(std::vector<InterfaceFilter> filters) {
             const MembershipState o = old_tables[i].apply(g, part);
             const MembershipState n = upstream_tables_[i].apply(g, part);
             if (o != n) {
-                UpstreamMembership& m =
-                    i < extras_.size() ? *parts_.extra_upstreams[i] : *parts_.upstream;
-                set_upstream_on(upstream_at(i), m, g, o, n, false);
+                set_upstream_on(upstream_at(i), upstream_membership(i), g, o, n, false);
             }
         }
     }
@@ -866,8 +867,7 @@ void KernelProxy::rehome_upstream_routes(const Ipv6Address& group) {
 
 void KernelProxy::set_upstream(std::size_t index, const Ipv6Address& group,
                                const MembershipState& old_state, const MembershipState& new_state) {
-    UpstreamMembership& m =
-        index < extras_.size() ? *parts_.extra_upstreams[index] : *parts_.upstream;
+    UpstreamMembership& m = upstream_membership(index);
     // The upstream's own filter table: what it may be asked for.
     const Policy& table = upstream_tables_[index];
     const MembershipState o = table.apply(group, old_state);

@@ -412,6 +412,12 @@ class KernelProxy final : private ProxyInstanceOutput {
     void set_upstream(std::size_t index, const Ipv6Address& group, const MembershipState& old_state,
                       const MembershipState& new_state);
     std::size_t main_upstream() const { return extras_.size(); }
+    // The host membership of upstream `index` (match order).
+    UpstreamMembership& upstream_membership(std::size_t index) {
+        return index < extras_.size() ? *parts_.extra_upstreams[index] : *parts_.upstream;
+    }
+    // Each upstream's own filter table (interface_filters), in match order.
+    std::vector<Policy> upstream_tables() const;
     Interface& upstream_at(std::size_t index) {
         return index < extras_.size() ? extras_[index] : upstream_;
     }
