@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <set>
 
 #include "pmip/common/auth_config_keys.hpp"
 #include "pmip/common/log.hpp"
@@ -145,6 +146,10 @@ Status LmaDaemon::open(const LmadState& previous) {
                const mh::BindingRevocationAcknowledgement& bra) {
             engine_->handle_binding_revocation_acknowledgement(s, d, bra);
         };
+    handlers.update_notification_acknowledgement = [this](const Ipv6Address& s,
+                                                          const mh::UpdateNotificationAcknowledgement& upa) {
+        engine_->handle_update_notification_acknowledgement(s, upa);
+    };
     if (c.engine.sial.enabled) {
         handlers.subscription_query = [this](const Ipv6Address& s, const Ipv6Address& d,
                                              const mh::SubscriptionQuery& q) {
@@ -626,7 +631,20 @@ json LmaDaemon::reload() {
                   join(changes.added) + "; removed " + join(changes.removed) + "; changed " +
                   join(changes.changed) +
                   (changes.default_changed ? "; default policy changed" : ""));
+    // Issue 18: the serving MAGs of MNs whose multicast profile changed
+    // register them again (RFC 7077), and learn the channels from the PBA.
+    std::size_t notified = 0;
+    if (!changes.multicast_changed.empty() || changes.default_multicast_changed) {
+        const std::set<MobileNodeIdentifier> changed(changes.multicast_changed.begin(),
+                                                     changes.multicast_changed.end());
+        const bool default_changed = changes.default_multicast_changed;
+        notified = engine_->profile_changed([&](const BindingCacheEntry& e) {
+            return changed.count(e.mn_identifier) > 0 ||
+                   (default_changed && policies_->entries().find(e.mn_identifier) == nullptr);
+        });
+    }
     json result = changes.to_json();
+    result["multicast_profiles_notified"] = notified;
     result["policy_file"] = config_.policy_file;
     result["mobile_nodes"] = policies_->size();
     result["auth"] = auth;

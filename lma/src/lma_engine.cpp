@@ -2,6 +2,7 @@
 #include "pmip/lma/lma_engine.hpp"
 
 #include <algorithm>
+#include <random>
 
 #include "pmip/common/log.hpp"
 #include "pmip/lma/ordering.hpp"
@@ -49,7 +50,8 @@ LmaEngine::LmaEngine(LmaConfig config, const PolicyStore& policies,
       tunnels_(tunnels),
       routes_(routes),
       timers_(timers),
-      sender_(sender) {
+      sender_(sender),
+      next_upn_sequence_(static_cast<std::uint16_t>(std::random_device{}())) {
     if (config_.expected_bindings > 0) {
         cache_.reserve(config_.expected_bindings);
         local_address_.reserve(config_.expected_bindings);
@@ -456,6 +458,7 @@ void LmaEngine::create_session(const Pbu& pbu, const MobileNodePolicy& policy) {
     e.timestamp = pbu.timestamp.value_or(0);
     e.sequence = m.sequence;
     e.multicast_signalling = config_.sial.enabled && pbu.multicast_signalling;
+    e.multicast_request = config_.pbu_m.enabled && pbu.multicast_request;
     e.mag_link_local = (pbu.link_local && pbu.link_local->address != Ipv6Address{})
                            ? pbu.link_local->address
                            : config_.mag_link_local;
@@ -541,14 +544,26 @@ void LmaEngine::update_session(const Pbu& pbu, SessionId id, const MobileNodePol
     if (pbu.timestamp) entry->timestamp = *pbu.timestamp;
     entry->sequence = m.sequence;
     entry->multicast_signalling = config_.sial.enabled && pbu.multicast_signalling;
+    entry->multicast_request = config_.pbu_m.enabled && pbu.multicast_request;
     arm_lifetime(*entry);
+    upn_reregistered(id);
     ++counters_.pbu_accepted;
     PMIP_INFO(kBce, pbu.ctx,
               std::string(handoff ? "handoff" : "re-registration") + " of session " +
                   std::to_string(id));
     if (!sial_registration(pbu, *entry, handoff, previous, previous_signalling)) {
-        send_pba(pbu, mh::status::kAccepted, entry, std::nullopt, entry->uplink_key,
-                 sial_answer(*entry, pbu.lookup.proxy_coa, pbu));
+        if (pbu.multicast_request && !handoff) {
+            // A re-registration with the MAG that holds the session: its
+            // tunnel carries what that MAG reports; the PBU-M answer only
+            // names the channels (the LMA's profile may have changed).
+            Pbu renewal = pbu;
+            renewal.renewal = true;
+            send_pba(renewal, mh::status::kAccepted, entry, std::nullopt, entry->uplink_key,
+                     sial_answer(*entry, pbu.lookup.proxy_coa, pbu));
+        } else {
+            send_pba(pbu, mh::status::kAccepted, entry, std::nullopt, entry->uplink_key,
+                     sial_answer(*entry, pbu.lookup.proxy_coa, pbu));
+        }
     }
     if (superseded) release_data_path(*entry, *superseded, true);
 }
@@ -580,6 +595,8 @@ void LmaEngine::deregister(const Pbu& pbu, SessionId id) {
     // Section 4.2.1.2: its S said whether the MN had subscriptions; either
     // way there is nothing more to ask that MAG.
     entry->multicast_signalling = false;
+    entry->multicast_request = false;
+    upn_forget(id);
     ++counters_.pbu_accepted;
     if (pbu.timestamp) entry->timestamp = *pbu.timestamp;
     entry->sequence = pbu.message->sequence;
@@ -663,6 +680,7 @@ void LmaEngine::delete_session(SessionId id) {
     }
     revoking_.erase(id);
     sial_forget(id);
+    upn_forget(id);
     unbind_data_path(*entry);
     const auto prefixes = entry->home_network_prefixes;
     PMIP_INFO(kBce, context(entry->mn_identifier, entry->proxy_coa),

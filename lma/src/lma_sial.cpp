@@ -14,6 +14,7 @@
 
 #include "pmip/common/log.hpp"
 #include "pmip/lma/lma_engine.hpp"
+#include "pmip/mcast/proxy.hpp"
 #include "pmip/mh/codec.hpp"
 #include "lma_engine_parts.hpp"
 
@@ -348,15 +349,46 @@ void LmaEngine::handle_subscription_response(const Ipv6Address& source, const Ip
 //   a group wider than link scope (RFC 4291 section 2.7: 0-2 refused);
 //   no EXCLUDE in the SSM range ff3x::/32 (RFC 4607 section 1);
 //   at most config.pbu_m.max_records, and what fits the PBA's `budget`.
+// Where this LMA's policy store holds the MN's multicast profile (issue 18,
+// draft-zhao network-initiated service, draft-asaeda section 7.1):
+//   its channels come first in the answer, asked for or not, so the MAG
+//   joins them on the MN's behalf (a PBU-M without records asks just that);
+//   what the MAG asks beyond them passes the MN's multicast_policy (groups,
+//   sources, max_groups counting the profile's) or is refused (counted).
 // The PBA lists what was taken (an empty option: nothing); a repeated PBU
-// (its PBA lost) gets the same list without setting anything up again. An
-// LMA with PBU-M off answers as a standard LMA (no option) and counts it.
+// (its PBA lost) gets the same list without setting anything up again, and
+// so does a re-registration with the session's MAG (`renewal`: its tunnel
+// carries what it reports). An LMA with PBU-M off answers as a standard LMA
+// (no option) and counts it.
 mh::Options LmaEngine::pbu_m_answer(const Pbu& pbu, const BindingCacheEntry& entry, std::size_t budget) {
     if (!config_.pbu_m.enabled) {
         if (!pbu.repeated) ++counters_.pbu_m_ignored;
         return {};
     }
+    const MobileNodePolicy* policy = policy_of(entry.mn_identifier);
     std::vector<mh::MulticastAddressRecord> taken;
+    const auto find = [&taken](const Ipv6Address& g) {
+        return std::find_if(taken.begin(), taken.end(),
+                            [&g](const mh::MulticastAddressRecord& r) { return r.multicast_address == g; });
+    };
+    if (policy != nullptr) {
+        for (const MulticastChannel& c : policy->multicast_channels) {
+            const auto it = find(c.group);
+            if (it == taken.end()) {
+                taken.push_back({static_cast<std::uint8_t>(c.sources.empty() ? 2 : 1), c.group, c.sources, {}});
+            } else if (c.sources.empty()) {
+                it->record_type = 2;
+                it->sources.clear();
+            } else if (it->record_type == 1) {
+                for (const auto& src : c.sources) {
+                    if (std::find(it->sources.begin(), it->sources.end(), src) == it->sources.end())
+                        it->sources.push_back(src);
+                }
+            }
+        }
+    }
+    const std::size_t profile = taken.size();
+    std::vector<mcast::MulticastAddressRecord> asked;
     std::size_t refused = 0;
     for (const auto& r : pbu.requested_channels) {
         const Ipv6Address& g = r.multicast_address;
@@ -365,12 +397,28 @@ mh::Options LmaEngine::pbu_m_answer(const Pbu& pbu, const BindingCacheEntry& ent
         const bool multicast = g[0] == 0xff && (g[1] & 0x0f) > 2;
         const bool ssm = (g[1] & 0xf0) == 0x30 && g[2] == 0 && g[3] == 0;
         const bool state = (type == 1 && !r.sources.empty()) || (type == 2 && !ssm);
-        if (!multicast || !state || taken.size() >= config_.pbu_m.max_records) {
+        if (!multicast || !state || asked.size() >= config_.pbu_m.max_records) {
             ++refused;
             continue;
         }
-        taken.push_back({type, g, r.sources, {}});
+        if (find(g) != taken.end()) continue;  // the profile's channel says it
+        asked.push_back({static_cast<mcast::RecordType>(type), g, r.sources, {}});
     }
+    std::size_t denied = 0;
+    if (policy != nullptr && policy->multicast_admission != MulticastAdmission{}) {
+        const std::size_t before = asked.size();
+        mcast::filter_records(mcast::admission_policy(policy->multicast_admission), asked);
+        denied = before - asked.size();
+        const std::size_t limit = policy->multicast_admission.max_groups;
+        if (limit != 0 && profile + asked.size() > limit) {
+            const std::size_t keep = limit > profile ? limit - profile : 0;
+            denied += asked.size() - keep;
+            asked.resize(keep);
+        }
+    }
+    for (auto& r : asked)
+        taken.push_back({static_cast<std::uint8_t>(r.type), r.multicast_address,
+                         std::vector<Ipv6Address>(r.sources.begin(), r.sources.end()), {}});
     std::size_t left_out = 0;
     mh::Options out;
     std::vector<mh::MulticastAddressRecord> granted;
@@ -380,13 +428,20 @@ mh::Options LmaEngine::pbu_m_answer(const Pbu& pbu, const BindingCacheEntry& ent
     }
     if (out.empty()) out.emplace_back(mh::MulticastSubscription{});
     if (pbu.repeated) return out;
+    if (pbu.renewal) {
+        ++counters_.pbu_m_renewals;
+        return out;
+    }
     ++counters_.pbu_m_received;
     counters_.pbu_m_records_granted += taken.size() - left_out;
     counters_.pbu_m_records_refused += refused + left_out;
+    counters_.pbu_m_records_denied += denied;
+    counters_.pbu_m_profile_records += std::min(profile, taken.size() - left_out);
     if (!granted.empty()) {
         PMIP_INFO(kBce, context_of(entry),
-                  "PBU-M: " + std::to_string(taken.size() - left_out) +
-                      " channel(s) forwarded to the MAG from its PBA on");
+                  "PBU-M: " + std::to_string(taken.size() - left_out) + " channel(s) (" +
+                      std::to_string(std::min(profile, granted.size())) +
+                      " of the MN's profile here) forwarded to the MAG from its PBA on");
         if (observer_) observer_->multicast_channels_requested(entry, granted);
     }
     return out;

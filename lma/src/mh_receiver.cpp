@@ -355,6 +355,12 @@ void MhReceiver::dispatch(const ReceivedPacket& packet, mh::Parsed& parsed, Peer
         log_drop(packet, "MAG-initiated Binding Revocation Indication answered with status 134");
         return count("bri_answered_not_supported");
     }
+    if (const auto* upa = std::get_if<mh::UpdateNotificationAcknowledgement>(&message)) {
+        count("upa");
+        if (handlers_.update_notification_acknowledgement)
+            handlers_.update_notification_acknowledgement(packet.source, *upa);
+        return;
+    }
     if (const auto* sq = std::get_if<mh::SubscriptionQuery>(&message)) {
         if (handlers_.subscription_query) {
             count("subscription_queries");

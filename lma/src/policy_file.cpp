@@ -92,6 +92,15 @@ class Reader {
                 error(where + ".tunnel", "must be \"ip6ip6\", \"gre\" or \"gre-key\"");
             }
         }
+        const auto report = [this](const std::string& w, const std::string& m) { error(w, m); };
+        if (const auto it = object.find("multicast_channels"); it != object.end()) {
+            policy.multicast_channels.clear();
+            read_multicast_channels(*it, where + ".multicast_channels", policy.multicast_channels, report);
+        }
+        if (const auto it = object.find("multicast_policy"); it != object.end()) {
+            policy.multicast_admission = {};
+            read_multicast_admission(*it, where + ".multicast_policy", policy.multicast_admission, report);
+        }
     }
 
   private:
@@ -207,7 +216,11 @@ bool same_policy(const MobileNodePolicy& a, const MobileNodePolicy& b) {
     return a.proxy_registration_enabled == b.proxy_registration_enabled &&
            a.static_prefixes == b.static_prefixes && a.prefix_count == b.prefix_count &&
            a.authorized_mags == b.authorized_mags && a.tunnel_kind == b.tunnel_kind &&
-           a.gre_keys == b.gre_keys;
+           a.gre_keys == b.gre_keys && same_multicast_profile(a, b);
+}
+
+bool same_multicast_profile(const MobileNodePolicy& a, const MobileNodePolicy& b) {
+    return a.multicast_channels == b.multicast_channels && a.multicast_admission == b.multicast_admission;
 }
 
 PolicyLoad parse_policy_text(std::string_view text, const std::string& name,
@@ -242,7 +255,7 @@ PolicyLoad parse_policy_text(std::string_view text, const std::string& name,
         if (!it->is_object()) {
             r.error("default", "must be an object");
         } else {
-            r.unknown_members(*it, "default", {"prefix_count", "enabled", "mags", "tunnel"});
+            r.unknown_members(*it, "default", {"prefix_count", "enabled", "mags", "tunnel", "multicast_channels", "multicast_policy"});
             r.common_members(*it, "default", load.contents.default_policy);
         }
     }
@@ -266,7 +279,8 @@ PolicyLoad parse_policy_text(std::string_view text, const std::string& name,
         const std::size_t problems_before = load.problems.size();
         r.unknown_members(
             e, where,
-            {"id", "id_hex", "subtype", "prefixes", "prefix_count", "enabled", "mags", "tunnel"});
+            {"id", "id_hex", "subtype", "prefixes", "prefix_count", "enabled", "mags", "tunnel",
+             "multicast_channels", "multicast_policy"});
         MobileNodeIdentifier mn;
         if (const auto st = e.find("subtype"); st != e.end()) {
             if (!st->is_number_unsigned() || st->get<std::uint64_t>() < 1 ||
@@ -377,12 +391,19 @@ PolicyChanges FilePolicyStore::replace(PolicyFileContents contents) {
         } else if (!same_policy(old->second, policy)) {
             changes.changed.push_back(mn_identifier_text(mn));
         }
+        if (old == store_.policies.end() ? !same_multicast_profile(default_, policy)
+                                         : !same_multicast_profile(old->second, policy))
+            changes.multicast_changed.push_back(mn);
     }
     for (const auto& [mn, policy] : store_.policies) {
-        if (!contents.mobile_nodes.count(mn))
+        if (!contents.mobile_nodes.count(mn)) {
             changes.removed.push_back(mn_identifier_text(mn));
+            if (!same_multicast_profile(policy, contents.default_policy))
+                changes.multicast_changed.push_back(mn);
+        }
     }
     changes.default_changed = !same_policy(default_, contents.default_policy);
+    changes.default_multicast_changed = !same_multicast_profile(default_, contents.default_policy);
     store_.policies = std::move(contents.mobile_nodes);
     default_ = std::move(contents.default_policy);
     return changes;

@@ -15,7 +15,11 @@
 //        "prefix_count": 1,                // HNPs from the pools per new session
 //        "enabled": true,                  // false -> PBA 152
 //        "mags": ["2001:db8:100::/64"],    // MAGs allowed for this MN; default any
-//        "tunnel": "ip6ip6"}               // ip6ip6 | gre | gre-key
+//        "tunnel": "ip6ip6",               // ip6ip6 | gre | gre-key
+//        "multicast_channels": [           // optional: the LMA decides them; named
+//          {"group": "ff3e::8000:1",       //   in the PBA of the MAG's every PBU-M,
+//           "sources": ["2001:db8::5"]}],  //   joined there on the MN's behalf
+//        "multicast_policy": {...}}        // optional: what a PBU-M may ask for it
 //     ],
 //     "default": {"prefix_count": 1, "tunnel": "ip6ip6", "mags": [...], "enabled": true}
 //   }
@@ -69,11 +73,17 @@ PolicyLoad load_policy_file(const std::string& path, const MobileNodePolicy& bas
 std::string mn_identifier_text(const MobileNodeIdentifier& mn);
 
 bool same_policy(const MobileNodePolicy& a, const MobileNodePolicy& b);
+bool same_multicast_profile(const MobileNodePolicy& a, const MobileNodePolicy& b);
 
 // What a reload changed, by MN-Identifier text.
 struct PolicyChanges {
     std::vector<std::string> added, removed, changed;
     bool default_changed = false;
+    // The MNs whose multicast profile (channels, policy) is not what it was,
+    // the default's MNs included when default_multicast_changed (their
+    // serving MAGs are told: LmaEngine::profile_changed).
+    std::vector<MobileNodeIdentifier> multicast_changed;
+    bool default_multicast_changed = false;
     nlohmann::json to_json() const;
     bool empty() const {
         return added.empty() && removed.empty() && changed.empty() && !default_changed;

@@ -44,7 +44,8 @@ json binding_json(const BindingCacheEntry& entry, const SessionTunnel* tunnel, T
            {"timestamp", entry.timestamp},
            {"sequence", entry.sequence},
            {"mag_link_local", to_string(entry.mag_link_local)},
-           {"multicast_signalling", entry.multicast_signalling}};
+           {"multicast_signalling", entry.multicast_signalling},
+           {"multicast_request", entry.multicast_request}};
     j["mn_link_layer_identifier"] = entry.mn_link_layer_identifier.empty()
                                         ? json(nullptr)
                                         : json(hex_string(entry.mn_link_layer_identifier));
@@ -128,7 +129,17 @@ json engine_counters_json(const LmaCounters& c) {
                  {{"received", c.pbu_m_received},
                   {"records_granted", c.pbu_m_records_granted},
                   {"records_refused", c.pbu_m_records_refused},
-                  {"ignored", c.pbu_m_ignored}}}};
+                  {"records_denied", c.pbu_m_records_denied},
+                  {"profile_records", c.pbu_m_profile_records},
+                  {"renewals", c.pbu_m_renewals},
+                  {"ignored", c.pbu_m_ignored}}},
+                {"update_notification",
+                 {{"sent", c.upn_sent},
+                  {"retransmitted", c.upn_retransmitted},
+                  {"reregistered", c.upn_reregistered},
+                  {"unanswered", c.upn_unanswered},
+                  {"upa_received", c.upa_received},
+                  {"upa_failed", c.upa_failed}}}};
 }
 
 }  // namespace pmip::lma

@@ -135,6 +135,9 @@ Status MagDaemon::open() {
     handlers.bri = [this](const Ipv6Address& lma, const mh::BindingRevocationIndication& bri) {
         engine_->handle_binding_revocation_indication(lma, bri);
     };
+    handlers.update_notification = [this](const Ipv6Address& lma, const mh::UpdateNotification& upn) {
+        engine_->handle_update_notification(lma, upn);
+    };
     handlers.heartbeat_response = [this](const Ipv6Address& peer, std::uint32_t seq,
                                          std::optional<std::uint32_t> counter, bool unsolicited) {
         if (heartbeat_)
@@ -716,7 +719,7 @@ void MagDaemon::registered(const BindingUpdateListEntry& e, const TunnelInfo& tu
     ++lma_bindings_[e.policy.lma];
     publish({BindingEvent::Kind::kAttached, e.mn_link_layer_address, e.policy.mn_identifier,
              e.policy.lma, e.access_interface, e.access_ifindex, tunnel.name, tunnel.ifindex,
-             e.home_network_prefixes, e.policy.multicast, e.policy.multicast_channels,
+             e.home_network_prefixes, e.policy.multicast, profile_channels(e),
              e.policy.multicast_admission});
     // An RA now, then the initial burst; once this PBA's multicast set-up is
     // done (the context of RFC 7161 is applied after this returns): after a
@@ -1089,10 +1092,7 @@ void MagDaemon::apply_profile(mcast::KernelProxy& proxy, const std::string& acce
                               const MulticastAdmission& admission) {
     const std::string ctx = "[mag mcast if=" + access_device + "]";
     mcast::DownstreamPolicy own;
-    own.policy.allowed_groups = admission.allowed_groups;
-    own.policy.denied_groups = admission.denied_groups;
-    for (const auto& r : admission.allowed_sources) own.policy.allowed_sources.push_back({r.source, r.group});
-    for (const auto& r : admission.denied_sources) own.policy.denied_sources.push_back({r.source, r.group});
+    own.policy = mcast::admission_policy(admission);
     own.max_groups = admission.max_groups;
     if (Status st = proxy.set_downstream_policy(access_device, std::move(own)); !st.ok()) {
         ++counters_["multicast_errors"];
@@ -1119,6 +1119,46 @@ void MagDaemon::apply_profile(mcast::KernelProxy& proxy, const std::string& acce
         return;
     counters_["multicast_profile_channels_set"] += channels.size();
     PMIP_INFO(kMld, ctx, std::to_string(channels.size()) + " channel(s) of the MN's profile joined on its behalf");
+}
+
+// Issue 18, the LMA deciding an MN's channels: what its PBA names beyond
+// what we asked for is joined like our own profile's, but only what the
+// MN's profile here admits (its multicast_policy; the instance and
+// interface tables filter both afterwards): the LMA never makes this MAG
+// forward a channel its own policy refuses the MN. Refused ones are
+// counted and logged.
+std::vector<MulticastChannel> MagDaemon::profile_channels(const BindingUpdateListEntry& e) {
+    std::vector<MulticastChannel> out = e.policy.multicast_channels;
+    if (e.lma_channels.empty() || !e.policy.multicast)
+        return out;
+    const mcast::Policy admits = mcast::admission_policy(e.policy.multicast_admission);
+    for (const MulticastChannel& c : e.lma_channels) {
+        MulticastChannel kept{c.group, {}};
+        bool refused = !admits.admits_group(c.group);
+        if (!refused && c.sources.empty()) {
+            refused = admits.source_restricted(c.group);
+        } else if (!refused) {
+            for (const auto& s : c.sources) {
+                if (admits.admits_source(s, c.group))
+                    kept.sources.push_back(s);
+            }
+            refused = kept.sources.empty();
+        }
+        if (refused) {
+            ++counters_["multicast_lma_channels_refused"];
+            PMIP_INFO(kMld, "[mag mcast if=" + e.access_interface + "]",
+                      "the LMA's channel " + to_string(c.group) + " is not admitted by the MN's profile here");
+            continue;
+        }
+        out.push_back(std::move(kept));
+    }
+    return out;
+}
+
+void MagDaemon::lma_channels_changed(const BindingUpdateListEntry& e) {
+    ++counters_["multicast_lma_channel_updates"];
+    if (McastInstance* m = instance_with_downstream(e.access_interface))
+        apply_profile(*m->proxy, e.access_interface, profile_channels(e), e.policy.multicast_admission);
 }
 
 // The ebpf backend's program loaded on a thread of its own (4-20 ms of
@@ -1339,6 +1379,7 @@ json MagDaemon::show_bul(const json& request) const {
                {"timestamp", e.timestamp},
                {"lifetime_requested", 4u * e.policy.lifetime},
                {"multicast_channels", channels_json(e.policy.multicast_channels)},
+               {"lma_multicast_channels", channels_json(e.lma_channels)},
                {"lifetime", 4u * e.lifetime_granted},
                {"last_status", e.last_status},
                {"transmissions", e.transmissions},
@@ -1423,7 +1464,15 @@ json MagDaemon::show_counters() const {
                   {"records_not_sent", c.pbu_m_records_not_sent},
                   {"answered", c.pbu_m_answered},
                   {"records_granted", c.pbu_m_records_granted},
-                  {"unanswered", c.pbu_m_unanswered}}},
+                  {"unanswered", c.pbu_m_unanswered},
+                  {"lma_channel_changes", c.pbu_m_lma_channel_changes}}},
+                {"update_notification",
+                 {{"received", c.upn_received},
+                  {"duplicates", c.upn_duplicates},
+                  {"reregistrations", c.upn_reregistrations},
+                  {"unknown_mn", c.upn_unknown_mn},
+                  {"unsupported", c.upn_unsupported},
+                  {"upa_sent", c.upa_sent}}},
                 {"context_peers",
                  {{"queries_sent", c.peer_queries_sent},
                   {"contexts_received", c.peer_contexts_received},
@@ -1638,7 +1687,7 @@ MagDaemon::PolicyApplied MagDaemon::apply_policy_contents(PolicyFileContents con
             ++in_place;
             ++counters_["policy_multicast_changes_applied"];
             if (McastInstance* m = instance_with_downstream(e.access_interface))
-                apply_profile(*m->proxy, e.access_interface, e.policy.multicast_channels,
+                apply_profile(*m->proxy, e.access_interface, profile_channels(e),
                               e.policy.multicast_admission);
             continue;
         }

@@ -175,6 +175,10 @@ class MagDaemon final : private MagObserver, private MulticastContext {
     // MulticastContext (draft-asaeda PBU-M): the MN's profile channels the
     // instance of its LMA does not receive yet.
     std::vector<mh::MulticastAddressRecord> channels_to_request(const BindingUpdateListEntry& entry) override;
+    void lma_channels_changed(const BindingUpdateListEntry& entry) override;
+    // The channels joined on an MN's behalf: its profile's here, and those
+    // the LMA's profile names (PBU-M answers) that its profile here admits.
+    std::vector<MulticastChannel> profile_channels(const BindingUpdateListEntry& entry);
 
     bool is_access_name(const std::string& name) const;
     void on_link_event(const LinkEvent& event);

@@ -443,7 +443,7 @@ void MagEngine::accepted(BindingUpdateListEntry& e, const mh::BindingAcknowledge
     }
     ++counters_.pba_accepted;
     e.last_status = pba.status;
-    pbu_m_answered(e, pba);
+    const bool lma_channels_changed = pbu_m_answered(e, pba);
     // RFC 5845 section 4: the LMA's uplink key, or GRE not used for this session.
     const bool gre = e.policy.tunnel_kind == TunnelKind::kGre || e.policy.gre_keys;
     if (gre) {
@@ -485,6 +485,9 @@ void MagEngine::accepted(BindingUpdateListEntry& e, const mh::BindingAcknowledge
         release_prepared_tunnel(e);
     } else {
         e.state = BulState::kRegistered;
+        // A re-registration: the registration's observer call does not
+        // come again (at a registration, `registered` carries them).
+        if (lma_channels_changed && multicast_context_) multicast_context_->lma_channels_changed(e);
     }
     e.transmissions = 0;
     e.reasserted_after_157 = false;
@@ -739,6 +742,101 @@ void MagEngine::handle_binding_revocation_indication(const Ipv6Address& source,
                                  std::to_string(status));
     }
     sender_.send(config_.proxy_coa, source, bra);
+}
+
+// RFC 7077 section 6 (PROTOCOL.md 3.5): an Update Notification from the
+// LMA of our bindings. FORCE-REREGISTRATION (1) sends the PBU of each
+// registered binding it names (MN-ID option, or MN Group ID 1: every
+// binding with that LMA) at once; lmad uses it when an MN's multicast
+// profile changes, and the PBA names the channels (issue 18). Reasons we
+// cannot act on are answered, when A = 1, with 128 (2: we apply no session
+// parameters), 129 (3 without a vendor option) or 131 (3 with one, 4: we
+// send no Access Network Identifier, anything else); with A = 0 they are
+// logged and dropped, as sections 6.1 says.
+void MagEngine::handle_update_notification(const Ipv6Address& source, const mh::UpdateNotification& upn) {
+    constexpr std::uint8_t kSuccess = 0, kFailedToUpdate = 128, kMissingVendorOption = 129,
+                           kUnspecified = 131, kNotAttached = 132;
+    ++counters_.upn_received;
+    const std::string ctx = "[mag upn lma=" + pmip::to_string(source) + "]";
+    const bool ack = (upn.flags & mh::update_notification_flag::kA) != 0;
+    const auto answer = [&](std::uint8_t status) {
+        last_upn_[source] = {upn.sequence, status};
+        if (!ack) return;
+        mh::UpdateNotificationAcknowledgement upa;
+        upa.sequence = upn.sequence;
+        upa.status = status;
+        for (const auto& o : upn.options) {
+            if (std::holds_alternative<mh::MobileNodeIdentifier>(o) ||
+                std::holds_alternative<mh::MobileNodeGroupIdentifier>(o))
+                upa.options.push_back(o);
+        }
+        ++counters_.upa_sent;
+        sender_.send(config_.proxy_coa, source, upa);
+    };
+    // Section 6.1: a retransmission (same sequence number) is not a new
+    // request; with D set we redo it (the LMA saw no result), and we always
+    // answer when A is set.
+    if (const auto last = last_upn_.find(source); last != last_upn_.end() && last->second.first == upn.sequence &&
+                                                  (upn.flags & mh::update_notification_flag::kD) == 0) {
+        ++counters_.upn_duplicates;
+        return answer(last->second.second);
+    }
+    std::vector<EntryId> targets;
+    bool named = false;
+    for (const auto& o : upn.options) {
+        if (const auto* id = std::get_if<mh::MobileNodeIdentifier>(&o)) {
+            named = true;
+            const std::string octets(id->identifier.begin(), id->identifier.end());
+            for (auto& [eid, e] : entries_) {
+                if (e.policy.lma == source && e.policy.mn_identifier_subtype == id->subtype &&
+                    e.policy.mn_identifier == octets)
+                    targets.push_back(eid);
+            }
+        } else if (const auto* g = std::get_if<mh::MobileNodeGroupIdentifier>(&o)) {
+            named = true;
+            if (g->group_identifier != 1) continue;  // we negotiate no other group (RFC 6602)
+            for (auto& [eid, e] : entries_) {
+                if (e.policy.lma == source) targets.push_back(eid);
+            }
+        }
+    }
+    const bool vendor = mh::find_option<mh::VendorSpecific>(upn.options) != nullptr;
+    std::uint8_t status = kSuccess;
+    switch (upn.notification_reason) {
+        case 1: break;
+        case 2: status = kFailedToUpdate; break;
+        case 3: status = vendor ? kUnspecified : kMissingVendorOption; break;
+        default: status = kUnspecified; break;
+    }
+    if (status != kSuccess) {
+        ++counters_.upn_unsupported;
+        PMIP_WARNING(kBul, ctx, "Update Notification reason " + std::to_string(upn.notification_reason) +
+                                    " not supported (status " + std::to_string(status) + ")" +
+                                    (ack ? "" : ": dropped"));
+        return answer(status);
+    }
+    std::size_t sent = 0;
+    for (EntryId id : targets) {
+        BindingUpdateListEntry& e = entries_.at(id);
+        if (e.state != BulState::kRegistered) {
+            // A PBU of this binding is out already: its PBA tells the same.
+            if (e.state == BulState::kRegistering) ++sent;
+            continue;
+        }
+        PMIP_INFO(kBul, context(e), "LMA asks for a re-registration (Update Notification)");
+        timers_.cancel_timer(e.renewal_timer);
+        e.renewal_timer = 0;
+        renew(id);
+        ++sent;
+    }
+    if (sent == 0) {
+        ++counters_.upn_unknown_mn;
+        PMIP_DEBUG(kBul, ctx, named ? "Update Notification for no binding of ours" :
+                                      "Update Notification without an MN-ID or group option");
+        return answer(kNotAttached);
+    }
+    counters_.upn_reregistrations += sent;
+    answer(kSuccess);
 }
 
 void MagEngine::reregister_all(const Ipv6Address& lma) {

@@ -302,30 +302,40 @@ bool MagEngine::peer_response(const Ipv6Address& source, const mh::SubscriptionR
 // forward the channels the MN will hold at once (its profile's) that this
 // MAG does not receive from that LMA yet, so the stream is in the tunnel
 // when the PBA arrives instead of after our MLD report through it. The
-// channels are chosen at the first PBU and repeated in retransmissions;
-// renewals and de-registrations carry none (the MLD reports keep the LMA's
-// state from then on). An LMA that does not know the flag or the option
-// ignores both (reserved bit; unknown option skipped, RFC 6275 section
-// 6.2.1) and our report asks instead.
+// channels are chosen at the first PBU and repeated in retransmissions.
+// Every registration and renewal of a multicast MN carries the flag, with
+// no records when there is nothing to ask: the LMA's answer names the
+// channels its own profile holds for the MN (issue 18), which we join on
+// its behalf; a de-registration carries neither. An LMA that does not know
+// the flag or the option ignores both (reserved bit; unknown option
+// skipped, RFC 6275 section 6.2.1) and our report asks instead.
 void MagEngine::pbu_m_add(BindingUpdateListEntry& e, mh::BindingUpdate& pbu, bool retransmission) {
-    const bool registration = e.state != BulState::kDeregistering && !e.tunnel;
-    if (!config_.pbu_m || !e.policy.multicast || multicast_context_ == nullptr || !registration) {
+    if (!config_.pbu_m || !e.policy.multicast || multicast_context_ == nullptr ||
+        e.state == BulState::kDeregistering) {
         e.requested_channels.clear();
+        e.pbu_m_sent = false;
         return;
     }
-    if (!retransmission) e.requested_channels = multicast_context_->channels_to_request(e);
-    if (e.requested_channels.empty()) return;
-    std::size_t left_out = 0;
-    auto options = mh::pack_multicast_subscription(e.requested_channels, config_.pbu_m_max_octets, &left_out);
-    if (options.empty()) {  // nothing fits: no PBU-M, nothing to wait for in the PBA
-        if (!retransmission) counters_.pbu_m_records_not_sent += e.requested_channels.size();
-        e.requested_channels.clear();
-        return;
+    const bool registration = !e.tunnel;
+    if (!retransmission) {
+        e.requested_channels = registration ? multicast_context_->channels_to_request(e)
+                                            : std::vector<mh::MulticastAddressRecord>{};
     }
     pbu.flags |= config_.pbu_m_flag;
-    for (auto& o : options) pbu.options.push_back(std::move(o));
+    e.pbu_m_sent = true;
+    std::size_t left_out = 0;
+    if (!e.requested_channels.empty()) {
+        auto options = mh::pack_multicast_subscription(e.requested_channels, config_.pbu_m_max_octets, &left_out);
+        if (options.empty()) {  // nothing fits: the flag alone
+            if (!retransmission) counters_.pbu_m_records_not_sent += e.requested_channels.size();
+            e.requested_channels.clear();
+            left_out = 0;
+        }
+        for (auto& o : options) pbu.options.push_back(std::move(o));
+    }
     if (retransmission) return;
     ++counters_.pbu_m_sent;
+    if (e.requested_channels.empty()) return;
     counters_.pbu_m_records_requested += e.requested_channels.size() - left_out;
     counters_.pbu_m_records_not_sent += left_out;
     PMIP_DEBUG(kBul, sial_context(e),
@@ -333,25 +343,53 @@ void MagEngine::pbu_m_add(BindingUpdateListEntry& e, mh::BindingUpdate& pbu, boo
                    (left_out ? " (" + std::to_string(left_out) + " left to MLD: too large)" : ""));
 }
 
-// The accepted PBA of a PBU-M: the LMA's option lists what it forwards now.
-void MagEngine::pbu_m_answered(BindingUpdateListEntry& e, const mh::BindingAcknowledgement& pba) {
-    if (e.requested_channels.empty()) return;
-    e.requested_channels.clear();
-    std::size_t granted = 0;
+// The accepted PBA of a PBU-M: the LMA's option lists what it forwards now;
+// what it lists that we did not ask for is its profile's for the MN.
+// Returns whether e.lma_channels changed.
+bool MagEngine::pbu_m_answered(BindingUpdateListEntry& e, const mh::BindingAcknowledgement& pba) {
+    if (!std::exchange(e.pbu_m_sent, false)) return false;
+    const auto requested = std::exchange(e.requested_channels, {});
+    std::vector<mh::MulticastAddressRecord> granted;
     bool answered = false;
     for (const auto& o : pba.options) {
         if (const auto* m = std::get_if<mh::MulticastSubscription>(&o)) {
             answered = true;
-            granted += m->records.size();
+            granted.insert(granted.end(), m->records.begin(), m->records.end());
         }
     }
     if (!answered) {
         ++counters_.pbu_m_unanswered;
         PMIP_DEBUG(kBul, sial_context(e), "PBA without the multicast subscription option: the LMA ignored the PBU-M");
-        return;
+        return false;
     }
     ++counters_.pbu_m_answered;
-    counters_.pbu_m_records_granted += granted;
+    counters_.pbu_m_records_granted += granted.size();
+    std::vector<MulticastChannel> lma;
+    for (const auto& r : granted) {
+        if (std::find(requested.begin(), requested.end(), r) != requested.end())
+            continue;
+        // IS_EX: (*, G); IS_IN {S...}: (S, G). A split record (pack) comes
+        // back in parts: their sources join.
+        if (r.record_type != 1 && r.record_type != 2)
+            continue;
+        auto it = std::find_if(lma.begin(), lma.end(),
+                               [&](const MulticastChannel& c) { return c.group == r.multicast_address; });
+        if (it == lma.end())
+            it = lma.insert(lma.end(), MulticastChannel{r.multicast_address, {}});
+        if (r.record_type == 1) {
+            for (const auto& s : r.sources) {
+                if (std::find(it->sources.begin(), it->sources.end(), s) == it->sources.end())
+                    it->sources.push_back(s);
+            }
+        }
+    }
+    if (lma == e.lma_channels)
+        return false;
+    e.lma_channels = std::move(lma);
+    ++counters_.pbu_m_lma_channel_changes;
+    PMIP_INFO(kBul, sial_context(e),
+              "the LMA's profile names " + std::to_string(e.lma_channels.size()) + " channel(s) for the MN");
+    return true;
 }
 
 }  // namespace pmip::mag

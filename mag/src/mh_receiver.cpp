@@ -191,6 +191,12 @@ void MagReceiver::receive(const ReceivedPacket& packet) {
         count("subscription_responses");
         return handlers_.subscription_response(packet.source, *sr);
     }
+    if (const auto* upn = std::get_if<mh::UpdateNotification>(&message)) {
+        count("upn");
+        if (handlers_.update_notification)
+            handlers_.update_notification(packet.source, *upn);
+        return;
+    }
     if (const auto* bri = std::get_if<mh::BindingRevocationIndication>(&message)) {
         count("bri");
         if (handlers_.bri)

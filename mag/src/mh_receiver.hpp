@@ -85,6 +85,8 @@ struct MagReceiverHandlers {
     std::function<void(const Ipv6Address& lma, const mh::SubscriptionQuery& query)> subscription_query;
     std::function<void(const Ipv6Address& lma, const mh::SubscriptionResponse& response)>
         subscription_response;
+    // RFC 7077.
+    std::function<void(const Ipv6Address& lma, const mh::UpdateNotification& upn)> update_notification;
 };
 
 class MagReceiver {

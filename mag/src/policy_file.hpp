@@ -90,9 +90,4 @@ class FilePolicyStore final : public PolicyStore {
     mutable std::map<std::string, MobileNodePolicy> defaults_;  // synthesized per MAC
 };
 
-// [{"group": ..., "sources": [...]}, ...] as in the file.
-nlohmann::json channels_json(const std::vector<MulticastChannel>& channels);
-// {"allowed_groups": [...], ..., "max_groups": N} as in the file.
-nlohmann::json admission_json(const MulticastAdmission& admission);
-
 }  // namespace pmip::mag

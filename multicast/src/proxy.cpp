@@ -65,6 +65,15 @@ MembershipState Policy::apply(const Ipv6Address& group, const MembershipState& s
     return out;
 }
 
+Policy admission_policy(const MulticastAdmission& admission) {
+    Policy out;
+    out.allowed_groups = admission.allowed_groups;
+    out.denied_groups = admission.denied_groups;
+    for (const auto& r : admission.allowed_sources) out.allowed_sources.push_back({r.source, r.group});
+    for (const auto& r : admission.denied_sources) out.denied_sources.push_back({r.source, r.group});
+    return out;
+}
+
 std::size_t filter_records(const Policy& policy, std::vector<MulticastAddressRecord>& records) {
     std::size_t dropped = 0;
     std::erase_if(records, [&](MulticastAddressRecord& r) {

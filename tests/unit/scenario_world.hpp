@@ -226,6 +226,10 @@ struct World {
             mag_at(p.destination).engine->handle_binding_revocation_indication(p.source, *bri);
         } else if (const auto* bra = std::get_if<mh::BindingRevocationAcknowledgement>(&m)) {
             if (lma) lma->handle_binding_revocation_acknowledgement(p.source, p.destination, *bra);
+        } else if (const auto* upn = std::get_if<mh::UpdateNotification>(&m)) {
+            mag_at(p.destination).engine->handle_update_notification(p.source, *upn);
+        } else if (const auto* upa = std::get_if<mh::UpdateNotificationAcknowledgement>(&m)) {
+            if (lma) lma->handle_update_notification_acknowledgement(p.source, *upa);
         } else if (const auto* sq = std::get_if<mh::SubscriptionQuery>(&m)) {
             if (p.destination == kLma) {
                 if (lma) lma->handle_subscription_query(p.source, p.destination, *sq);

@@ -322,7 +322,7 @@ TEST_CASE("lmad: policy file: errors name the file and the entry member", "[lma]
     CHECK(has("p.json: mobile_nodes[1]: needs exactly one of \"id\" and \"id_hex\""));
     CHECK(
         has("p.json: mobile_nodes[2].colour: unknown member (expected one of: id, id_hex, subtype, "
-            "prefixes, prefix_count, enabled, mags, tunnel)"));
+            "prefixes, prefix_count, enabled, mags, tunnel, multicast_channels, multicast_policy)"));
     CHECK(has("p.json: mobile_nodes[2].prefix_count: must be an integer from 1 to 64"));
     CHECK(has("p.json: mobile_nodes[5].id: subtype 5 needs 6 colon-separated hex octets as id"));
     CHECK(has("p.json: mobile_nodes[6]: must be an object"));
@@ -387,6 +387,67 @@ TEST_CASE(
     CHECK(changes.changed == std::vector<std::string>{"a"});
     CHECK(changes.default_changed);
     CHECK(strict.find({1, "a"})->prefix_count == 3);
+}
+
+TEST_CASE("lmad: policy file: an MN's multicast profile (channels, policy), in entries and the default, "
+          "with errors named",
+          "[lma][policy][lma-profile]") {
+    const PolicyLoad good = parse_policy_text(R"({"mobile_nodes": [
+        {"id": "a", "multicast_channels": [{"group": "ff0e::8000:1"},
+                                           {"group": "ff3e::8000:2", "sources": ["2001:db8:5::1"]}],
+         "multicast_policy": {"denied_groups": ["ff05::/16"], "max_groups": 4}},
+        {"id": "b"}],
+        "default": {"multicast_channels": [{"group": "ff0e::9"}]}})",
+                                              "p.json", {});
+    INFO(Catch::Detail::stringify(good.problems.size()));
+    REQUIRE(good.ok());
+    const MobileNodePolicy& a = good.contents.mobile_nodes.at({1, "a"});
+    REQUIRE(a.multicast_channels.size() == 2);
+    CHECK(a.multicast_channels[0] == MulticastChannel{*parse_address("ff0e::8000:1"), {}});
+    CHECK(a.multicast_channels[1] ==
+          MulticastChannel{*parse_address("ff3e::8000:2"), {*parse_address("2001:db8:5::1")}});
+    CHECK(a.multicast_admission.denied_groups == std::vector<Ipv6Prefix>{*parse_prefix("ff05::/16")});
+    CHECK(a.multicast_admission.max_groups == 4);
+    // An entry without channels of its own takes the default's.
+    CHECK(good.contents.mobile_nodes.at({1, "b"}).multicast_channels ==
+          std::vector<MulticastChannel>{{*parse_address("ff0e::9"), {}}});
+
+    const PolicyLoad bad = parse_policy_text(R"({"mobile_nodes": [
+        {"id": "a", "multicast_channels": [{"group": "ff02::1"}, {"group": "ff3e::1"}],
+         "multicast_policy": {"colour": 1}}]})",
+                                             "p.json", {});
+    std::vector<std::string> got;
+    for (const auto& p : bad.problems) got.push_back(p.to_string());
+    INFO(Catch::Detail::stringify(got));
+    auto has = [&](const std::string& s) { return std::find(got.begin(), got.end(), s) != got.end(); };
+    CHECK(has("p.json: mobile_nodes[0].multicast_channels[0].group: must be a multicast address of a "
+              "scope beyond the link (ff03:: and wider)"));
+    CHECK(has("p.json: mobile_nodes[0].multicast_channels[1].sources: missing: ff3e::1 is a "
+              "source-specific (ff3x::/32) group, name its sources"));
+    CHECK(has("p.json: mobile_nodes[0].multicast_policy.colour: unknown member"));
+}
+
+TEST_CASE("lmad: policy store: a reload names the MNs whose multicast profile changed", "[lma][policy][lma-profile]") {
+    FilePolicyStore store(true);
+    MobileNodePolicy with;
+    with.multicast_channels = {{*parse_address("ff0e::1"), {}}};
+    PolicyFileContents first;
+    first.mobile_nodes[{1, "a"}] = with;
+    first.mobile_nodes[{1, "b"}] = MobileNodePolicy{};
+    first.mobile_nodes[{1, "c"}] = with;
+    (void)store.replace(first);
+    PolicyFileContents second = first;
+    second.mobile_nodes[{1, "a"}].multicast_channels.clear();  // changed
+    second.mobile_nodes[{1, "b"}].prefix_count = 2;             // changed, not its multicast
+    second.mobile_nodes.erase({1, "c"});                        // now the default's (none)
+    PolicyChanges changes = store.replace(second);
+    CHECK(changes.multicast_changed == std::vector<MobileNodeIdentifier>{{1, "a"}, {1, "c"}});
+    CHECK_FALSE(changes.default_multicast_changed);
+    PolicyFileContents third = second;
+    third.default_policy.multicast_admission.max_groups = 1;
+    changes = store.replace(third);
+    CHECK(changes.multicast_changed.empty());
+    CHECK(changes.default_multicast_changed);
 }
 
 TEST_CASE("lmad: MN-Identifiers are shown as text when printable, else as hex", "[lma][policy]") {

@@ -37,6 +37,8 @@ struct Channels final : mag::MulticastContext {
         ++asked;
         return records;
     }
+    std::vector<std::vector<MulticastChannel>> lma_changes;  // what lma_channels_changed saw
+    void lma_channels_changed(const mag::BindingUpdateListEntry& e) override { lma_changes.push_back(e.lma_channels); }
 };
 
 // lmad's multicast anchor as the engine tells it.
@@ -134,21 +136,27 @@ TEST_CASE("PBU-M: the registration asks for the MN's channels, the LMA's anchor 
     CHECK(lc.pbu_m_records_granted == 2);
     CHECK(lc.pbu_m_records_refused == 0);
 
-    SECTION("renewals and the de-registration carry neither the flag nor the option") {
+    SECTION("renewals carry the flag without records (nothing set up again); the de-registration "
+            "carries neither") {
         s.seen.clear();
         s.w.advance(90s);  // past 80 % of the 100 s lifetime: one renewal
         s.w.detach(s.w.mag2, 9);
         s.w.advance(1s);
         const auto later = s.sent<mh::BindingUpdate>();
         REQUIRE(later.size() == 2);
-        for (const auto& bu : later) {
-            CHECK((bu.flags & kFlag) == 0);
-            CHECK(subscription_options(bu.options) == 0);
-        }
         CHECK(later[0].lifetime > 0);
+        CHECK((later[0].flags & kFlag) != 0);
+        CHECK(records_in(later[0].options).empty());
         CHECK(later[1].lifetime == 0);
+        CHECK((later[1].flags & kFlag) == 0);
+        CHECK(subscription_options(later[1].options) == 0);
         CHECK(s.anchor.requested.size() == 1);
         CHECK(s.channels.asked == 1);
+        CHECK(s.w.lma->counters().pbu_m_renewals == 1);
+        CHECK(s.w.lma->counters().pbu_m_received == 1);
+        // The renewal's answer lists nothing: the LMA's profile has no channels.
+        CHECK(s.w.mag2.engine->counters().pbu_m_answered == 2);
+        CHECK(s.w.mag2.engine->counters().pbu_m_lma_channel_changes == 0);
     }
 }
 
@@ -233,8 +241,7 @@ TEST_CASE("PBU-M: an LMA with PBU-M off answers as a standard LMA and the MAG co
     CHECK(s.w.mag2.engine->counters().pbu_m_answered == 0);
 }
 
-TEST_CASE("PBU-M: no flag and no option when the MAG has it off, the MN is not a multicast MN, or "
-          "there is nothing to ask for",
+TEST_CASE("PBU-M: no flag and no option when the MAG has it off or the MN is not a multicast MN",
           "[pbu-m][scenario]") {
     Options o = with_pbu_m(true);
     SECTION("MAG off") {
@@ -244,13 +251,9 @@ TEST_CASE("PBU-M: no flag and no option when the MAG has it off, the MN is not a
     SECTION("not a multicast MN") {
         multicast = false;
     }
-    bool nothing = false;
-    SECTION("nothing to ask for") {
-        nothing = true;
-    }
     PbuMWorld s(o);
     s.w.mag_policies.policies[mac_of(1)].multicast = multicast;
-    if (!nothing) s.channels.records = {record(2, kG1)};
+    s.channels.records = {record(2, kG1)};
     s.w.attach(s.w.mag2, 9);
     s.w.advance(100ms);
     const auto pbus = s.sent<mh::BindingUpdate>();
@@ -260,6 +263,30 @@ TEST_CASE("PBU-M: no flag and no option when the MAG has it off, the MN is not a
     CHECK(s.anchor.requested.empty());
     CHECK(s.w.mag2.engine->counters().pbu_m_sent == 0);
     CHECK(s.w.lma->counters().pbu_m_received == 0);
+}
+
+TEST_CASE("PBU-M: with nothing to ask for, the flag alone asks what the LMA's profile holds, and an empty "
+          "option answers",
+          "[pbu-m][scenario]") {
+    PbuMWorld s(with_pbu_m(true));
+    s.w.attach(s.w.mag2, 9);
+    s.w.advance(100ms);
+    const auto pbus = s.sent<mh::BindingUpdate>();
+    REQUIRE(pbus.size() == 1);
+    CHECK((pbus[0].flags & kFlag) != 0);
+    CHECK(subscription_options(pbus[0].options) == 0);
+    const auto pbas = s.sent<mh::BindingAcknowledgement>();
+    REQUIRE(pbas.size() == 1);
+    CHECK(subscription_options(pbas[0].options) == 1);
+    CHECK(records_in(pbas[0].options).empty());
+    CHECK(s.anchor.requested.empty());
+    CHECK(s.w.mag2.engine->counters().pbu_m_sent == 1);
+    CHECK(s.w.mag2.engine->counters().pbu_m_records_requested == 0);
+    CHECK(s.w.mag2.engine->counters().pbu_m_answered == 1);
+    CHECK(s.w.lma->counters().pbu_m_received == 1);
+    const auto* e = s.w.mag2.engine->find_by_interface(9);
+    REQUIRE(e != nullptr);
+    CHECK(e->lma_channels.empty());
 }
 
 TEST_CASE("PBU-M: records are packed into options of at most 255 octets: an INCLUDE record with many "
@@ -353,4 +380,248 @@ TEST_CASE("PBU-M: a split record counts once, left out when not carried whole", 
     left_out = 9;
     CHECK(mh::pack_multicast_subscription({record(1, kG2, sources)}, 4096, &left_out).size() == 8);
     CHECK(left_out == 0);
+}
+
+// --- issue 18: the LMA's policy store decides an MN's channels ------------
+
+namespace {
+
+MulticastChannel any_source(const Ipv6Address& g) { return {g, {}}; }
+MulticastChannel from(const Ipv6Address& g, std::vector<Ipv6Address> s) { return {g, std::move(s)}; }
+
+const mag::BindingUpdateListEntry& mag2_entry(PbuMWorld& s) {
+    const auto* e = s.w.mag2.engine->find_by_interface(9);
+    REQUIRE(e != nullptr);
+    return *e;
+}
+
+template <typename T>
+std::size_t count_sent(const PbuMWorld& s) {
+    return s.sent<T>().size();
+}
+
+}  // namespace
+
+TEST_CASE("LMA profile: the channels of lmad's store go to the MAG in the PBA of a PBU-M that asked for "
+          "none, are set up on its tunnel first, and become the MAG's channels for the MN",
+          "[pbu-m][lma-profile][scenario]") {
+    PbuMWorld s(with_pbu_m(true));
+    s.w.lma_policies.policies[lma_id(1)].multicast_channels = {any_source(kG1), from(kG2, {kS1})};
+    s.w.attach(s.w.mag2, 9);
+    s.w.advance(100ms);
+    const std::vector<mh::MulticastAddressRecord> expected = {record(2, kG1), record(1, kG2, {kS1})};
+    const auto pbas = s.sent<mh::BindingAcknowledgement>();
+    REQUIRE(pbas.size() == 1);
+    CHECK(records_in(pbas[0].options) == expected);
+    REQUIRE(s.anchor.requested.size() == 1);
+    CHECK(s.anchor.requested[0].second == expected);
+    CHECK(mag2_entry(s).lma_channels == std::vector<MulticastChannel>{any_source(kG1), from(kG2, {kS1})});
+    // At a registration the observer's `registered` carries them, not the change hook.
+    CHECK(s.channels.lma_changes.empty());
+    CHECK(s.w.lma->counters().pbu_m_profile_records == 2);
+    CHECK(s.w.mag2.engine->counters().pbu_m_lma_channel_changes == 1);
+
+    SECTION("a channel the MAG asked for itself is named once and is not the LMA's") {
+        PbuMWorld t(with_pbu_m(true));
+        t.w.lma_policies.policies[lma_id(1)].multicast_channels = {any_source(kG1), from(kG2, {kS1})};
+        t.channels.records = {record(2, kG1)};
+        t.w.attach(t.w.mag2, 9);
+        t.w.advance(100ms);
+        const auto answer = t.sent<mh::BindingAcknowledgement>();
+        REQUIRE(answer.size() == 1);
+        CHECK(records_in(answer[0].options) == expected);
+        CHECK(mag2_entry(t).lma_channels == std::vector<MulticastChannel>{from(kG2, {kS1})});
+    }
+}
+
+TEST_CASE("LMA profile: what a PBU-M asks beyond the profile passes the MN's multicast_policy in lmad's "
+          "store, its group limit counting the profile's channels",
+          "[pbu-m][lma-profile][scenario]") {
+    PbuMWorld s(with_pbu_m(true));
+    auto& policy = s.w.lma_policies.policies[lma_id(1)];
+    const Ipv6Address g3 = address("ff0e::8000:3"), g4 = address("ff05::4");
+    s.channels.records = {record(2, kG1), record(1, kG2, {kS1, kS2}), record(2, g3), record(2, g4)};
+    SECTION("denied groups and sources") {
+        policy.multicast_admission.denied_groups = {*parse_prefix("ff05::/16")};
+        policy.multicast_admission.allowed_sources = {{*parse_prefix("2001:db8:5::1/128"), *parse_prefix("ff3e::/16")}};
+        s.w.attach(s.w.mag2, 9);
+        s.w.advance(100ms);
+        const auto pbas = s.sent<mh::BindingAcknowledgement>();
+        REQUIRE(pbas.size() == 1);
+        CHECK(records_in(pbas[0].options) ==
+              std::vector<mh::MulticastAddressRecord>{record(2, kG1), record(1, kG2, {kS1}), record(2, g3)});
+        CHECK(s.w.lma->counters().pbu_m_records_denied == 1);  // g4; kS2 is pruned from its record
+    }
+    SECTION("max_groups") {
+        policy.multicast_channels = {any_source(address("ff0e::9"))};
+        policy.multicast_admission.max_groups = 2;
+        s.w.attach(s.w.mag2, 9);
+        s.w.advance(100ms);
+        const auto pbas = s.sent<mh::BindingAcknowledgement>();
+        REQUIRE(pbas.size() == 1);
+        CHECK(records_in(pbas[0].options) ==
+              std::vector<mh::MulticastAddressRecord>{record(2, address("ff0e::9")), record(2, kG1)});
+        CHECK(s.w.lma->counters().pbu_m_records_denied == 3);
+        CHECK(mag2_entry(s).lma_channels == std::vector<MulticastChannel>{any_source(address("ff0e::9"))});
+    }
+}
+
+TEST_CASE("LMA profile: a change in lmad's store reaches the MAG by an Update Notification "
+          "(FORCE-REREGISTRATION), the re-registration's PBA names the new channels, nothing is set up "
+          "again on the tunnel, and the MAG's link follows",
+          "[pbu-m][lma-profile][upn][scenario]") {
+    PbuMWorld s(with_pbu_m(true));
+    auto& policy = s.w.lma_policies.policies[lma_id(1)];
+    policy.multicast_channels = {any_source(kG1)};
+    s.w.attach(s.w.mag2, 9);
+    s.w.advance(100ms);
+    REQUIRE(mag2_entry(s).lma_channels == std::vector<MulticastChannel>{any_source(kG1)});
+    s.seen.clear();
+    policy.multicast_channels = {from(kG2, {kS1})};
+    const auto everyone = [](const lma::BindingCacheEntry&) { return true; };
+
+    SECTION("delivered") {
+        CHECK(s.w.lma->profile_changed(everyone) == 1);
+        s.w.advance(50ms);
+        const auto upns = s.sent<mh::UpdateNotification>();
+        REQUIRE(upns.size() == 1);
+        CHECK(upns[0].notification_reason == 1);
+        CHECK(upns[0].flags == 0);  // A = 0, RFC 7077 section 5.1's recommendation
+        const auto* id = mh::find_option<mh::MobileNodeIdentifier>(upns[0].options);
+        REQUIRE(id != nullptr);
+        CHECK(std::string(id->identifier.begin(), id->identifier.end()) == nai_of(1));
+        const auto pbus = s.sent<mh::BindingUpdate>();
+        REQUIRE(pbus.size() == 1);
+        CHECK(pbus[0].lifetime > 0);
+        CHECK((pbus[0].flags & kFlag) != 0);
+        const auto pbas = s.sent<mh::BindingAcknowledgement>();
+        REQUIRE(pbas.size() == 1);
+        CHECK(records_in(pbas[0].options) == std::vector<mh::MulticastAddressRecord>{record(1, kG2, {kS1})});
+        CHECK(mag2_entry(s).lma_channels == std::vector<MulticastChannel>{from(kG2, {kS1})});
+        REQUIRE(s.channels.lma_changes.size() == 1);
+        CHECK(s.channels.lma_changes[0] == std::vector<MulticastChannel>{from(kG2, {kS1})});
+        CHECK(s.anchor.requested.size() == 1);  // the registration's only
+        CHECK(count_sent<mh::UpdateNotificationAcknowledgement>(s) == 0);
+        const auto& lc = s.w.lma->counters();
+        CHECK(lc.upn_sent == 1);
+        CHECK(lc.upn_reregistered == 1);
+        CHECK(lc.upn_retransmitted == 0);
+        CHECK(lc.pbu_m_renewals == 1);
+        const auto& mc = s.w.mag2.engine->counters();
+        CHECK(mc.upn_received == 1);
+        CHECK(mc.upn_reregistrations == 1);
+        // Nothing more: no retransmission after the re-registration.
+        s.w.advance(3s);
+        CHECK(count_sent<mh::UpdateNotification>(s) == 1);
+    }
+    SECTION("the first one lost: repeated with D after the replay delay") {
+        s.w.drop_next = 1;
+        s.w.lma->profile_changed(everyone);
+        s.w.advance(900ms);
+        CHECK(count_sent<mh::BindingUpdate>(s) == 0);
+        s.w.advance(200ms);
+        const auto upns = s.sent<mh::UpdateNotification>();
+        REQUIRE(upns.size() == 2);
+        CHECK(upns[1].sequence == upns[0].sequence);
+        CHECK((upns[1].flags & mh::update_notification_flag::kD) != 0);
+        CHECK(count_sent<mh::BindingUpdate>(s) == 1);
+        CHECK(mag2_entry(s).lma_channels == std::vector<MulticastChannel>{from(kG2, {kS1})});
+        CHECK(s.w.lma->counters().upn_retransmitted == 1);
+        CHECK(s.w.lma->counters().upn_reregistered == 1);
+    }
+    SECTION("both lost: given up and counted; the next renewal still brings the channels") {
+        s.w.drop_next = 2;
+        s.w.lma->profile_changed(everyone);
+        s.w.advance(2500ms);
+        CHECK(count_sent<mh::UpdateNotification>(s) == 2);
+        CHECK(s.w.lma->counters().upn_unanswered == 1);
+        CHECK(mag2_entry(s).lma_channels == std::vector<MulticastChannel>{any_source(kG1)});
+        s.w.advance(90s);
+        CHECK(mag2_entry(s).lma_channels == std::vector<MulticastChannel>{from(kG2, {kS1})});
+    }
+    SECTION("only MNs the predicate names, and only MAGs that send PBU-Ms") {
+        CHECK(s.w.lma->profile_changed([](const lma::BindingCacheEntry&) { return false; }) == 0);
+        PbuMWorld plain(with_pbu_m(true));
+        plain.w.mag2.engine->set_multicast_context(nullptr);  // the MAG sends no PBU-M
+        plain.w.attach(plain.w.mag2, 9);
+        plain.w.advance(100ms);
+        CHECK(plain.w.lma->profile_changed(everyone) == 0);
+        plain.w.advance(50ms);
+        CHECK(count_sent<mh::UpdateNotification>(plain) == 0);
+    }
+}
+
+TEST_CASE("UPN at the MAG (RFC 7077 section 6): acknowledged when A is set, duplicates not acted on again, "
+          "unsupported reasons and unknown MNs answered with their status",
+          "[upn][scenario]") {
+    PbuMWorld s(with_pbu_m(true));
+    s.w.attach(s.w.mag2, 9);
+    s.w.advance(100ms);
+    s.seen.clear();
+    auto& mag = *s.w.mag2.engine;
+    mh::UpdateNotification upn;
+    upn.sequence = 700;
+    upn.notification_reason = 1;
+    upn.flags = mh::update_notification_flag::kA;
+    const auto nai = nai_of(1);
+    upn.options.push_back(mh::MobileNodeIdentifier{1, std::vector<std::uint8_t>(nai.begin(), nai.end())});
+    const auto upa_status = [&] {
+        const auto upas = s.sent<mh::UpdateNotificationAcknowledgement>();
+        REQUIRE(!upas.empty());
+        return upas.back().status;
+    };
+    SECTION("FORCE-REREGISTRATION, then the same one again") {
+        mag.handle_update_notification(kLma, upn);
+        s.w.advance(50ms);
+        CHECK(upa_status() == 0);
+        CHECK(count_sent<mh::BindingUpdate>(s) == 1);
+        const auto upas = s.sent<mh::UpdateNotificationAcknowledgement>();
+        CHECK(upas[0].sequence == 700);
+        CHECK(mh::find_option<mh::MobileNodeIdentifier>(upas[0].options) != nullptr);
+        mag.handle_update_notification(kLma, upn);  // a duplicate: answered, not redone
+        s.w.advance(50ms);
+        CHECK(count_sent<mh::UpdateNotificationAcknowledgement>(s) == 2);
+        CHECK(count_sent<mh::BindingUpdate>(s) == 1);
+        CHECK(mag.counters().upn_duplicates == 1);
+        upn.flags |= mh::update_notification_flag::kD;  // D: redone
+        mag.handle_update_notification(kLma, upn);
+        s.w.advance(50ms);
+        CHECK(count_sent<mh::BindingUpdate>(s) == 2);
+    }
+    SECTION("the group of every session with this LMA (group identifier 1)") {
+        upn.options = {mh::MobileNodeGroupIdentifier{1, 1}};
+        mag.handle_update_notification(kLma, upn);
+        s.w.advance(50ms);
+        CHECK(upa_status() == 0);
+        CHECK(count_sent<mh::BindingUpdate>(s) == 1);
+    }
+    SECTION("an MN we hold no binding for, or from another LMA") {
+        const auto other = address("2001:db8:ffff::1");
+        mag.handle_update_notification(other, upn);
+        s.w.advance(50ms);
+        CHECK(upa_status() == 132);
+        CHECK(count_sent<mh::BindingUpdate>(s) == 0);
+        CHECK(mag.counters().upn_unknown_mn == 1);
+    }
+    SECTION("UPDATE-SESSION-PARAMETERS: 128; VENDOR-SPECIFIC-REASON without the option: 129; "
+            "ANI-PARAMS-REQUESTED: 131") {
+        const std::pair<std::uint16_t, std::uint8_t> cases[] = {{2, 128}, {3, 129}, {4, 131}, {200, 131}};
+        for (const auto& [reason, status] : cases) {
+            upn.notification_reason = reason;
+            ++upn.sequence;
+            mag.handle_update_notification(kLma, upn);
+            s.w.advance(50ms);
+            CHECK(upa_status() == status);
+        }
+        CHECK(count_sent<mh::BindingUpdate>(s) == 0);
+        CHECK(mag.counters().upn_unsupported == 4);
+    }
+    SECTION("A = 0 and a reason we cannot act on: dropped, no acknowledgement") {
+        upn.flags = 0;
+        upn.notification_reason = 2;
+        mag.handle_update_notification(kLma, upn);
+        s.w.advance(50ms);
+        CHECK(count_sent<mh::UpdateNotificationAcknowledgement>(s) == 0);
+        CHECK(mag.counters().upn_unsupported == 1);
+    }
 }

@@ -87,6 +87,10 @@ struct BindingCacheEntry {
     // RFC 7161 section 4.2.1.1: the serving MAG set S in its last
     // registration (it handles multicast signalling for this MN).
     bool multicast_signalling = false;
+    // draft-asaeda PBU-M flag in the last accepted PBU (lmad [multicast]
+    // pbu-m): the MAG takes the channels of our profile from our PBAs, and
+    // an Update Notification makes it ask again (LmaEngine::profile_changed).
+    bool multicast_request = false;
     std::optional<std::uint32_t> downlink_key;  // chosen by the MAG
     std::optional<std::uint32_t> uplink_key;    // chosen by the LMA
     BindingState state = BindingState::kActive;

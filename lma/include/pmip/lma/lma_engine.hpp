@@ -67,6 +67,7 @@
 #include "pmip/common/result.hpp"
 #include "pmip/common/route_manager.hpp"
 #include "pmip/common/timers.hpp"
+#include "pmip/common/multicast_profile.hpp"
 #include "pmip/common/tunnel.hpp"
 #include "pmip/lma/binding_cache.hpp"
 #include "pmip/lma/prefix_pool.hpp"
@@ -82,6 +83,12 @@ struct MobileNodePolicy {
     std::vector<Ipv6Prefix> authorized_mags;  // empty = every configured MAG
     TunnelKind tunnel_kind = TunnelKind::kIp6Ip6;
     bool gre_keys = false;  // GRE with keys (RFC 5845); implies kGre
+    // The MN's multicast profile where the LMA decides it (issue 18;
+    // draft-zhao network-initiated service, draft-asaeda section 7.1): the
+    // channels its MAG joins on its behalf, named in the PBA of every
+    // PBU-M (PbuMConfig), and what a PBU-M may ask for it.
+    std::vector<MulticastChannel> multicast_channels;
+    MulticastAdmission multicast_admission;
 };
 
 class PolicyStore {
@@ -200,6 +207,14 @@ struct PbuMConfig {
     std::size_t max_records = 64;  // per PBU; records beyond are refused (counted)
 };
 
+// RFC 7077 Update Notification (LmaEngine::profile_changed), section 9's
+// variables: MIN_DELAY_BETWEEN_UPDATE_NOTIFICATION_REPLAY (500-5000 ms) and
+// MAX_UPDATE_NOTIFICATION_RETRANSMIT_COUNT (0-5).
+struct UpdateNotificationConfig {
+    Duration replay_delay = std::chrono::milliseconds(1000);
+    unsigned max_retransmissions = 1;
+};
+
 struct LmaConfig {
     std::vector<Ipv6Prefix> authorized_mags;       // sources allowed to send PBUs
     bool serve_unknown_mobile_nodes = false;       // else 153; served with default_policy
@@ -217,6 +232,7 @@ struct LmaConfig {
     RevocationConfig revocation;
     SialConfig sial;
     PbuMConfig pbu_m;
+    UpdateNotificationConfig update_notification;
     // The M-Tunnel's GRE key (lmad [multicast] m-tunnel-key): never an MN's
     // uplink key.
     std::optional<std::uint32_t> reserved_gre_key;
@@ -301,6 +317,16 @@ struct LmaCounters {
     std::uint64_t pbu_m_records_granted = 0;   // forwarded on the MAG's tunnel, listed in the PBA
     std::uint64_t pbu_m_records_refused = 0;   // not a state, not multicast, link scope, SSM as (*, G), too many
     std::uint64_t pbu_m_ignored = 0;           // the flag while pbu-m is off (answered as a standard LMA)
+    std::uint64_t pbu_m_records_denied = 0;    // asked for, refused by the MN's multicast_policy here
+    std::uint64_t pbu_m_profile_records = 0;   // channels of the MN's profile here named in PBAs
+    std::uint64_t pbu_m_renewals = 0;          // PBU-Ms re-registering with the same MAG (named, not set up)
+    // RFC 7077 Update Notifications (FORCE-REREGISTRATION after a profile change).
+    std::uint64_t upn_sent = 0;           // first transmissions
+    std::uint64_t upn_retransmitted = 0;  // D = 1: no re-registration within the replay delay
+    std::uint64_t upn_reregistered = 0;   // the MAG registered the session again
+    std::uint64_t upn_unanswered = 0;     // no re-registration after the last retransmission
+    std::uint64_t upa_received = 0;       // acknowledgements (we send A = 0; a MAG may still answer)
+    std::uint64_t upa_failed = 0;         // of which with a status >= 128
 };
 
 class LmaEngine {
@@ -346,6 +372,18 @@ public:
                                    const mh::SubscriptionQuery& query);
     void handle_subscription_response(const Ipv6Address& source, const Ipv6Address& destination,
                                       const mh::SubscriptionResponse& response);
+    // RFC 7077 section 5 (issue 18: the LMA decides an MN's channels): the
+    // serving MAG of each active session for which `affected` holds, when it
+    // takes our channels (its last PBU had the PBU-M flag), is told to
+    // register again (FORCE-REREGISTRATION, A = 0 as section 5.1
+    // recommends); the PBA to that PBU names the channels of the profile as
+    // it is now. Without the re-registration within replay_delay the
+    // notification is repeated (D = 1) up to max_retransmissions times.
+    // Returns how many sessions were notified.
+    std::size_t profile_changed(const std::function<bool(const BindingCacheEntry&)>& affected);
+    // An Update Notification Acknowledgement (section 6.2), counted.
+    void handle_update_notification_acknowledgement(const Ipv6Address& source,
+                                                    const mh::UpdateNotificationAcknowledgement& upa);
     // The multicast context the LMA holds for a session (show, tests);
     // nullptr when none.
     const std::vector<mh::ActiveMulticastSubscriptionIpv6>* multicast_context(SessionId id) const;
@@ -436,6 +474,18 @@ private:
     void finish_revocation(std::uint16_t sequence, const char* why);
     std::uint16_t free_bri_sequence();
     void revocation_race(const Pbu& pbu, BindingCacheEntry& entry);
+    // RFC 7077 (update_notification.cpp).
+    struct PendingUpn {
+        mh::UpdateNotification message;
+        Ipv6Address lma{}, mag{};
+        unsigned transmissions = 0;
+        TimerId timer = 0;
+    };
+    void upn_send(SessionId id);
+    void upn_reregistered(SessionId id);
+    void upn_forget(SessionId id);
+    // The MN's policy: the store's, else the default when unknown MNs are served.
+    const MobileNodePolicy* policy_of(const MobileNodeIdentifier& mn) const;
 
     LmaConfig config_;
     const PolicyStore& policies_;
@@ -454,6 +504,8 @@ private:
     std::map<std::uint8_t, SessionId> sial_queries_;             // our outstanding query sequences
     std::uint8_t next_query_sequence_ = 1;
     std::uint16_t next_bri_sequence_ = 1;
+    std::unordered_map<SessionId, PendingUpn> upn_;
+    std::uint16_t next_upn_sequence_;  // random start (RFC 7077 section 5.1)
     std::uint32_t next_uplink_key_ = 1;
     LmaObserver* observer_ = nullptr;
 };

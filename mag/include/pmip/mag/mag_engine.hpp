@@ -43,6 +43,7 @@
 #include <string>
 #include <vector>
 
+#include "pmip/common/multicast_profile.hpp"
 #include "pmip/common/mh_socket.hpp"
 #include "pmip/common/route_manager.hpp"
 #include "pmip/common/timers.hpp"
@@ -53,32 +54,7 @@ namespace pmip::mag {
 
 using EntryId = std::uint64_t;
 
-// A multicast channel an MN receives because its profile says so
-// (network-initiated service, draft-zhao-multimob-pmip6-solution; the
-// profile's subscription of draft-asaeda section 7.1): (*, G) when `sources`
-// is empty, else (S, G) for each source.
-struct MulticastChannel {
-    Ipv6Address group{};
-    std::vector<Ipv6Address> sources;
-    bool operator==(const MulticastChannel&) const = default;
-};
-
-// What an MN may join by MLD (its profile, on top of the MAG's own rules):
-// groups and (source, group) prefixes allowed / denied as in the MLD
-// proxy's policy (pmip/mcast/proxy.hpp), and a limit on its groups (0: none).
-struct SourceGroupPrefixes {
-    Ipv6Prefix source{};
-    Ipv6Prefix group{};
-    bool operator==(const SourceGroupPrefixes&) const = default;
-};
-struct MulticastAdmission {
-    std::vector<Ipv6Prefix> allowed_groups;  // empty: every group
-    std::vector<Ipv6Prefix> denied_groups;
-    std::vector<SourceGroupPrefixes> allowed_sources;
-    std::vector<SourceGroupPrefixes> denied_sources;
-    std::size_t max_groups = 0;
-    bool operator==(const MulticastAdmission&) const = default;
-};
+// MulticastChannel, MulticastAdmission: pmip/common/multicast_profile.hpp.
 
 // What the policy store says about one mobile node [RFC 5213 section 6.2].
 struct MobileNodePolicy {
@@ -159,9 +135,15 @@ struct BindingUpdateListEntry {
     std::optional<std::uint8_t> subscription_query;  // our outstanding query's sequence
     unsigned subscription_queries = 0;               // its transmissions
     TimerId subscription_timer = 0;
-    // draft-asaeda PBU-M (MagConfig::pbu_m): the channels this registration's
-    // PBUs ask the LMA to forward, until its PBA.
+    // draft-asaeda PBU-M (MagConfig::pbu_m): the current request's PBUs carry
+    // the flag (registrations and renewals of a multicast MN), and those of
+    // a registration ask the LMA to forward these channels, until its PBA.
+    bool pbu_m_sent = false;
     std::vector<mh::MulticastAddressRecord> requested_channels;
+    // The channels the LMA's profile names for the MN (granted in the PBA of
+    // a PBU-M without our asking): joined on its behalf as those of our own
+    // profile are, replaced by each PBA that names them (issue 18).
+    std::vector<MulticastChannel> lma_channels;
     // draft-asaeda Figure 6, previous MAG -> new MAG (MagConfig::context_peers):
     // our Subscription Queries to the peer MAGs, and the context one of them
     // answered before our PBA (applied with it).
@@ -189,6 +171,9 @@ public:
         const BindingUpdateListEntry& /*entry*/) {
         return {};
     }
+    // The LMA's channels for a registered MN (entry.lma_channels) changed at
+    // a re-registration: its link joins and leaves them now.
+    virtual void lma_channels_changed(const BindingUpdateListEntry& /*entry*/) {}
 };
 
 // Binding events: router advertisements and the multicast proxy follow them.
@@ -304,6 +289,14 @@ struct MagCounters {
     std::uint64_t pbu_m_answered = 0;           // the PBA named the channels the LMA forwards
     std::uint64_t pbu_m_records_granted = 0;
     std::uint64_t pbu_m_unanswered = 0;         // accepted without the option: an LMA without PBU-M
+    std::uint64_t pbu_m_lma_channel_changes = 0;  // the LMA's profile channels for an MN changed
+    // RFC 7077 Update Notifications from LMAs.
+    std::uint64_t upn_received = 0;
+    std::uint64_t upn_duplicates = 0;       // same sequence number without D: not a new request
+    std::uint64_t upn_reregistrations = 0;  // FORCE-REREGISTRATION: PBUs sent at once
+    std::uint64_t upn_unknown_mn = 0;       // no registered binding with that LMA matches
+    std::uint64_t upn_unsupported = 0;      // a reason we cannot act on (status 128/129/131)
+    std::uint64_t upa_sent = 0;
     // draft-asaeda Figure 6 (context_peers).
     std::uint64_t peer_queries_sent = 0;
     std::uint64_t peer_contexts_received = 0;   // answers with I=1
@@ -356,6 +349,8 @@ public:
     void handle_subscription_query(const Ipv6Address& source, const mh::SubscriptionQuery& query);
     void handle_subscription_response(const Ipv6Address& source,
                                       const mh::SubscriptionResponse& response);
+    // RFC 7077 section 6: an Update Notification from an LMA.
+    void handle_update_notification(const Ipv6Address& source, const mh::UpdateNotification& upn);
 
     void set_observer(MagObserver* observer) { observer_ = observer; }
     void set_multicast_context(MulticastContext* context) { multicast_context_ = context; }
@@ -402,7 +397,7 @@ private:
     bool is_context_peer(const Ipv6Address& a) const;
     // draft-asaeda PBU-M (mag_sial.cpp).
     void pbu_m_add(BindingUpdateListEntry& e, mh::BindingUpdate& pbu, bool retransmission);
-    void pbu_m_answered(BindingUpdateListEntry& e, const mh::BindingAcknowledgement& pba);
+    bool pbu_m_answered(BindingUpdateListEntry& e, const mh::BindingAcknowledgement& pba);
 
     MagConfig config_;
     const PolicyStore& policies_;
@@ -427,6 +422,9 @@ private:
     std::map<int, EntryId> by_interface_;
     std::unordered_map<std::uint16_t, EntryId> by_sequence_;  // of each entry's last PBU
     std::map<Ipv6Address, std::uint32_t> lma_tables_;
+    // RFC 7077 section 6.1: the last Update Notification of each LMA (its
+    // sequence number, and the status our acknowledgement carried).
+    std::map<Ipv6Address, std::pair<std::uint16_t, std::uint8_t>> last_upn_;
     MagCounters counters_;
     EntryId next_id_ = 1;
     std::uint16_t next_sequence_ = 1;  // per-MAG counter (section 6.9.1.1, timestamp scheme)

@@ -42,6 +42,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "pmip/common/multicast_profile.hpp"
 #include "pmip/mcast/membership.hpp"
 #include "pmip/mcast/mld_codec.hpp"
 
@@ -88,6 +89,10 @@ struct InterfaceFilter {
 // The table of interface `name`: the entries of every filter whose pattern
 // matches it, together (empty Policy: no table).
 Policy interface_policy(const std::vector<InterfaceFilter>& filters, const std::string& name);
+
+// The policy of an MN's multicast profile (what it may join; its group
+// limit is DownstreamPolicy::max_groups, not part of a Policy).
+Policy admission_policy(const MulticastAdmission& admission);
 
 // Applies `policy` to received records: drops records for refused groups and
 // EXCLUDE-mode records for source-restricted groups; removes refused sources
