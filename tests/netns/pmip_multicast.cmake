@@ -42,6 +42,9 @@ set_tests_properties(netns_pmip_multicast_gre_keys PROPERTIES SKIP_RETURN_CODE 7
 
 # draft-asaeda PBU-M: the new MAG's PBU asks lmad for the profile's channel
 # while its MLD Reports towards lmad are dropped (issue 17).
+add_test(NAME netns_pmip_lma_profile
+  COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/test_pmip_lma_profile.sh ${CMAKE_BINARY_DIR})
+set_tests_properties(netns_pmip_lma_profile PROPERTIES SKIP_RETURN_CODE 77 LABELS netns TIMEOUT 240)
 add_test(NAME netns_pmip_pbu_m
   COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/test_pmip_pbu_m.sh ${CMAKE_BINARY_DIR})
 set_tests_properties(netns_pmip_pbu_m PROPERTIES SKIP_RETURN_CODE 77 LABELS netns TIMEOUT 240)
