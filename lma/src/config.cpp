@@ -666,8 +666,15 @@ CONFIGURATION KEYS (section.key = default)
            R"(    multicast.m-tunnel-mag = (repeatable) ADDRESS
         A MAG (its Proxy-CoA) with a static M-Tunnel (m-tunnel = static).
     policy.store = (none)
-        JSON policy store file (mobile nodes, prefixes, tunnel kinds);
-        reloaded on SIGHUP and "pmipctl reload".
+        JSON policy store file (mobile nodes, prefixes, tunnel kinds, and
+        the MN's multicast profile where the LMA decides it:
+        "multicast_channels": [{"group": G, "sources": [S...]}], named in
+        the PBA of every PBU-M from its MAG, and "multicast_policy":
+        allowed_groups, denied_groups, allowed_sources, denied_sources,
+        max_groups, what a PBU-M may ask for it); reloaded on SIGHUP and
+        "pmipctl reload": an MN whose multicast profile changed is
+        re-registered by its MAG (RFC 7077 Update Notification,
+        FORCE-REREGISTRATION) and gets the new channels from that PBA.
     policy.serve-unknown = false
         Serve mobile nodes absent from the store with the default policy
         (else PBA status 153).

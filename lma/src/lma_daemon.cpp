@@ -91,6 +91,7 @@ Status LmaDaemon::open(const LmadState& previous) {
         contents = std::move(load.contents);
     }
     (void)policies_->replace(std::move(contents));
+    warn_unused_multicast_profiles();
 
     // Kernel state a crashed run may have left.
     auto routes = make_netlink_route_manager();
@@ -605,6 +606,21 @@ void LmaDaemon::reload_filter_tables(const mcast::Policy& policy,
     PMIP_INFO(kMld, kContext, "multicast filter tables reloaded");
 }
 
+// The MNs' multicast profiles reach MAGs only in PBU-M answers.
+void LmaDaemon::warn_unused_multicast_profiles() {
+    if (config_.engine.pbu_m.enabled)
+        return;
+    const auto has = [](const MobileNodePolicy& p) {
+        return !p.multicast_channels.empty() || p.multicast_admission != MulticastAdmission{};
+    };
+    bool any = has(policies_->default_policy());
+    for (const auto& [mn, p] : policies_->entries().policies) any = any || has(p);
+    if (any)
+        PMIP_WARNING(kBce, kContext,
+                     "the policy store holds multicast profiles (multicast_channels, multicast_policy) but "
+                     "[multicast] pbu-m is off: no MAG will learn them");
+}
+
 json LmaDaemon::reload() {
     const std::string auth = reload_auth();
     if (config_.policy_file.empty()) {
@@ -625,6 +641,7 @@ json LmaDaemon::reload() {
     }
     const PolicyChanges changes = policies_->replace(std::move(load.contents));
     ++counters_["reloads"];
+    warn_unused_multicast_profiles();
     PMIP_INFO(kBce, kContext,
               "policy store reloaded from " + config_.policy_file + ": " +
                   std::to_string(policies_->size()) + " mobile nodes; added " +

@@ -84,6 +84,7 @@ class LmaDaemon final : private LmaObserver {
 
     // LmaObserver
     void session_bound(const BindingCacheEntry& entry, const TunnelInfo& tunnel) override;
+    void warn_unused_multicast_profiles();
     void multicast_channels_requested(const BindingCacheEntry& entry,
                                       const std::vector<mh::MulticastAddressRecord>& records) override;
     void multicast_context(const BindingCacheEntry& entry,
