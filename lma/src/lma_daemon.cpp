@@ -621,12 +621,14 @@ void LmaDaemon::warn_unused_multicast_profiles() {
                      "[multicast] pbu-m is off: no MAG will learn them");
 }
 
+// SIGHUP and `pmipctl reload`: the policy store is read and checked before
+// the configuration file's reloadable parts change, so a store with a
+// problem leaves everything as it was.
 json LmaDaemon::reload() {
-    const std::string auth = reload_auth();
     if (config_.policy_file.empty()) {
         return json{{"policy_file", nullptr},
                     {"message", "no policy store configured; nothing to reload"},
-                    {"auth", auth}};
+                    {"auth", reload_auth()}};
     }
     PolicyLoad load = load_policy_file(config_.policy_file, config_.engine.default_policy);
     if (!load.ok()) {
@@ -636,9 +638,10 @@ json LmaDaemon::reload() {
             if (!p.warning)
                 text += (text.empty() ? "" : "; ") + p.to_string();
         }
-        PMIP_WARNING(kBce, kContext, "policy store not reloaded (previous policies stay): " + text);
-        throw ControlError("policy store not reloaded (previous policies stay): " + text);
+        PMIP_WARNING(kBce, kContext, "policy store not reloaded (previous policies stay; nothing reloaded): " + text);
+        throw ControlError("policy store not reloaded (previous policies stay; nothing reloaded): " + text);
     }
+    const std::string auth = reload_auth();
     const PolicyChanges changes = policies_->replace(std::move(load.contents));
     ++counters_["reloads"];
     warn_unused_multicast_profiles();

@@ -1558,22 +1558,41 @@ json MagDaemon::detach_command(const json& request) {
     throw ControlError("detach: " + name + " is not an access link");
 }
 
-// [lmas] auth re-read from the configuration file (key rotation without
-// touching bindings; command-line --lmas.auth values are not re-applied).
-std::string MagDaemon::reload_auth() {
-    if (config_.config_file.empty())
+// [lmas] auth from the re-read configuration file (key rotation without
+// touching bindings; command-line --lmas.auth values are not re-applied),
+// and with it the file's [multicast] filter tables and peerings. `fresh` is
+// null without a configuration file. All or nothing: a file with errors
+// changes none of them.
+std::string MagDaemon::reload_configuration(const ConfigLoad* fresh) {
+    if (fresh == nullptr)
         return "no configuration file: [lmas] auth unchanged";
-    const ConfigLoad fresh = load_config({"--config", config_.config_file});
-    auto now = auth::reload(*auth_, config_.auth, fresh, "lmas", kContext);
+    auto now = auth::reload(*auth_, config_.auth, *fresh, "lmas", kContext);
     if (!now) {
         ++counters_["reload_failures"];
         throw ControlError(now.error().what);
     }
-    // The same file, without errors: its [multicast] filter tables and
-    // peerings too.
-    reload_filter_tables(fresh.config.multicast.policy, fresh.config.multicast.interface_filters);
-    reload_peerings(fresh.config.multicast);
+    reload_filter_tables(fresh->config.multicast.policy, fresh->config.multicast.interface_filters);
+    reload_peerings(fresh->config.multicast);
     return *now;
+}
+
+// Throws when a peering of a reload's configuration cannot be used: before
+// anything of the reload is applied.
+void MagDaemon::check_peerings(const McastConfig& fresh) {
+    if (!config_.multicast.enabled)
+        return;
+    for (const auto& p : fresh.peerings) {
+        bool access = false;
+        for (const auto& pattern : config_.access.patterns)
+            access = access || ::fnmatch(pattern.c_str(), p.name.c_str(), 0) == 0;
+        if (::if_nametoindex(p.name.c_str()) == 0 || access) {
+            ++counters_["multicast_peering_reload_errors"];
+            ++counters_["reload_failures"];
+            throw ControlError("multicast.peering " + p.name +
+                               (access ? " matches access.interface" : ": no such interface") +
+                               " (nothing reloaded)");
+        }
+    }
 }
 
 // RFC 7287 peerings from a reload's re-read configuration: the instance that
@@ -1583,17 +1602,6 @@ void MagDaemon::reload_peerings(const McastConfig& fresh) {
     McastConfig& m = config_.multicast;
     if (!m.enabled || (fresh.peerings == m.peerings && fresh.peering_data_timeout == m.peering_data_timeout))
         return;
-    for (const auto& p : fresh.peerings) {
-        bool access = false;
-        for (const auto& pattern : config_.access.patterns)
-            access = access || ::fnmatch(pattern.c_str(), p.name.c_str(), 0) == 0;
-        if (::if_nametoindex(p.name.c_str()) == 0 || access) {
-            ++counters_["multicast_peering_reload_errors"];
-            throw ControlError("multicast.peering " + p.name +
-                               (access ? " matches access.interface" : ": no such interface") +
-                               " (peerings unchanged)");
-        }
-    }
     m.peerings = fresh.peerings;
     m.peering_data_timeout = fresh.peering_data_timeout;
     McastInstance* holder = nullptr;
@@ -1639,8 +1647,13 @@ void MagDaemon::reload_filter_tables(const mcast::Policy& policy,
                                   std::to_string(multicast_.size()) + " MLD proxy instance(s)");
 }
 
+// SIGHUP and `pmipctl reload`: the configuration file's reloadable parts
+// and the policy store, read and checked before anything changes, so a
+// reload with a problem anywhere leaves everything as it was.
 json MagDaemon::reload() {
-    const std::string auth = reload_auth();
+    std::optional<ConfigLoad> fresh;
+    if (!config_.config_file.empty())
+        fresh = load_config({"--config", config_.config_file});
     PolicyLoad load = load_policy_file(config_.policy_file);
     if (!load.ok()) {
         ++counters_["reload_failures"];
@@ -1649,8 +1662,11 @@ json MagDaemon::reload() {
             text += (text.empty() ? "" : "; ") + p.to_string();
             PMIP_ERROR(kBul, kContext, "reload: " + p.to_string());
         }
-        throw ControlError("policy store not reloaded (the old one stays): " + text);
+        throw ControlError("policy store not reloaded (the old one stays; nothing reloaded): " + text);
     }
+    if (fresh)
+        check_peerings(fresh->config.multicast);
+    const std::string auth = reload_configuration(fresh ? &*fresh : nullptr);
     ++counters_["reloads"];
     const PolicyApplied applied = apply_policy_contents(std::move(load.contents));
     PMIP_INFO(kBul, kContext, "policy store reloaded: " + std::to_string(policies_->size()) +

@@ -103,7 +103,8 @@ class MagDaemon final : private MagObserver, private MulticastContext {
     nlohmann::json channel_command(const nlohmann::json& request, bool add);
     // [lmas] auth re-read from the configuration file; what is now in force.
     // Throws ControlError (the keys in use stay) when the file has problems.
-    std::string reload_auth();
+    std::string reload_configuration(const ConfigLoad* fresh);
+    void check_peerings(const McastConfig& fresh);
     // [multicast] filter tables from a reload's re-read configuration:
     // applied at once to the proxy instance(s) when they changed (counted
     // multicast_filters_reloaded).

@@ -16,7 +16,10 @@
 #   reach mn1; the denied group never does. mn1 moves to mag2: mag2 has both
 #   from its registration's PBA. A reload at lmad removes the SSM channel:
 #   mag2 is told again, leaves it, the SSM stream stops at mn1 and the ASM
-#   one goes on. On the wire at lmad (dumpcap, decoded by tshark and
+#   one goes on. A magd reload whose policy store is broken is refused whole:
+#   the filter table added to its configuration file meanwhile is not applied
+#   (the ASM stream goes on) until the store is repaired. On the wire at lmad
+#   (dumpcap, decoded by tshark and
 #   pmip-mh): the Update Notifications (MH type 19, reason 1) and the PBAs
 #   naming the channels.
 # Exit 1 when a check fails, 77 when the environment cannot run it.
@@ -137,6 +140,19 @@ check "the ASM stream goes on" flowing $ASM
 check "the stream of $DENIED never reached mn1" test "$(arrived $DENIED)" -eq 0
 echo "# lmad counters: $(counter lma "json.dumps(d['engine']['update_notification']) + ' ' + json.dumps(d['engine']['pbu_m'])")"
 echo "# mag2 counters: $(counter mag2 "json.dumps(d['engine']['update_notification']) + ' ' + json.dumps(d['engine']['pbu_m'])")"
+
+# --- a reload with a broken policy store changes nothing, not even the file's filters ---
+cp "$TB_STATE/magd-policy.json" "$WORK/magd-policy.good"
+printf 'interface-filter = * deny %s/128\n' "$ASM" >>"$TB_STATE/magd2.conf"
+echo '{"mobile_nodes": [' >"$TB_STATE/magd-policy.json"
+refused_reload() { ! $TB ctl "$NAME" mag2 reload >"$WORK/reload3.txt" 2>&1; }
+check "mag2: a reload with a broken policy store is refused" refused_reload
+echo "# mag2 refused reload: $(tr -d '\n' <"$WORK/reload3.txt")"
+check "mag2: the refusal counted" test "$(counter mag2 "d['daemon'].get('reload_failures', 0)")" -ge 1
+check "the ASM stream goes on: the file's new filter table was not applied either" flowing $ASM
+cp "$WORK/magd-policy.good" "$TB_STATE/magd-policy.json"
+check "mag2: the same reload with the store repaired is taken" $TB ctl "$NAME" mag2 reload
+check "the ASM stream stops at mn1 now that the filter table denies it" wait_until 5 stopped $ASM
 
 # --- on the wire ---------------------------------------------------------------------
 stop_pid "$CAP" INT
