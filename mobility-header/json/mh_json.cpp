@@ -32,6 +32,10 @@
 //   multicast_subscription    "records": [RECORD, ...]
 //   previous_maar             "address": P-MAAR, "home_network_prefix": "p/len"
 //   serving_maar              "address": S-MAAR
+//   anchored_prefix (65)      "prefix": "p/len"
+//   local_prefix (66)         "prefix": "p/len"
+//   dlif_link_local_address   "address": "fe80::..."
+//   dlif_link_layer_address   "address_hex": "..."
 //   unknown                   "data_hex": "..."
 //
 // RECORD = {"record_type": N, "group": "ff3e::1", "sources": ["..."], "aux_hex": ""}.
@@ -694,6 +698,34 @@ void put(json& j, const ServingMaar& o) {
 }
 void get(ObjectReader& r, ServingMaar& o) {
     o.serving_maar = r.required_ipv6("address");
+}
+
+void put(json& j, const AnchoredPrefix& o) {
+    j["prefix"] = prefix_text(o.prefix, o.prefix_length);
+}
+void get(ObjectReader& r, AnchoredPrefix& o) {
+    std::tie(o.prefix, o.prefix_length) = r.required_prefix("prefix");
+}
+
+void put(json& j, const LocalPrefix& o) {
+    j["prefix"] = prefix_text(o.prefix, o.prefix_length);
+}
+void get(ObjectReader& r, LocalPrefix& o) {
+    std::tie(o.prefix, o.prefix_length) = r.required_prefix("prefix");
+}
+
+void put(json& j, const DlifLinkLocalAddress& o) {
+    j["address"] = to_string(o.address);
+}
+void get(ObjectReader& r, DlifLinkLocalAddress& o) {
+    o.address = r.required_ipv6("address");
+}
+
+void put(json& j, const DlifLinkLayerAddress& o) {
+    j["address_hex"] = to_hex(o.address);
+}
+void get(ObjectReader& r, DlifLinkLayerAddress& o) {
+    o.address = r.required_hex("address_hex");
 }
 
 void put(json& j, const UnknownOption& o) {

@@ -55,6 +55,10 @@ std::uint8_t option_type_of(const Option& option, const ExtensionCodePoints& cod
             },
             [](const PreviousMaar&) { return kPreviousMaar; },
             [](const ServingMaar&) { return kServingMaar; },
+            [](const AnchoredPrefix&) { return kAnchoredPrefix; },
+            [](const LocalPrefix&) { return kLocalPrefix; },
+            [](const DlifLinkLocalAddress&) { return kDlifLinkLocalAddress; },
+            [](const DlifLinkLayerAddress&) { return kDlifLinkLayerAddress; },
             [](const UnknownOption& o) { return o.type; },
         },
         option);
@@ -100,6 +104,10 @@ std::string_view option_name(const Option& option) {
             [](const MulticastSubscription&) { return "multicast_subscription"; },
             [](const PreviousMaar&) { return "previous_maar"; },
             [](const ServingMaar&) { return "serving_maar"; },
+            [](const AnchoredPrefix&) { return "anchored_prefix"; },
+            [](const LocalPrefix&) { return "local_prefix"; },
+            [](const DlifLinkLocalAddress&) { return "dlif_link_local_address"; },
+            [](const DlifLinkLayerAddress&) { return "dlif_link_layer_address"; },
             [](const UnknownOption&) { return "unknown"; },
         },
         option);
@@ -138,6 +146,10 @@ std::string_view option_type_name(std::uint8_t type) {
         case kActiveMulticastSubscriptionIpv6: return "active_multicast_subscription_ipv6";
         case kPreviousMaar: return "previous_maar";
         case kServingMaar: return "serving_maar";
+        case kAnchoredPrefix: return "anchored_prefix";
+        case kLocalPrefix: return "local_prefix";
+        case kDlifLinkLocalAddress: return "dlif_link_local_address";
+        case kDlifLinkLayerAddress: return "dlif_link_layer_address";
         default: return "";
     }
 }

@@ -349,6 +349,30 @@ std::optional<ParseError> parse_option(std::uint8_t type, std::span<const std::u
             if (len != 16) return bad_length();
             out.emplace_back(ServingMaar{read_ipv6(r)});
             return std::nullopt;
+        case kAnchoredPrefix:
+        case kLocalPrefix: {
+            if (len != 18) return bad_length();
+            r.skip(1);
+            const std::uint8_t prefix_length = r.u8();
+            if (prefix_length > 128) return bad_value();
+            const Ipv6Address prefix = read_ipv6(r);
+            if (type == kAnchoredPrefix) {
+                out.emplace_back(AnchoredPrefix{prefix_length, prefix});
+            } else {
+                out.emplace_back(LocalPrefix{prefix_length, prefix});
+            }
+            return std::nullopt;
+        }
+        case kDlifLinkLocalAddress:
+            if (len != 16) return bad_length();
+            out.emplace_back(DlifLinkLocalAddress{read_ipv6(r)});
+            return std::nullopt;
+        case kDlifLinkLayerAddress: {
+            if (len < 3) return bad_length();
+            r.skip(2);
+            out.emplace_back(DlifLinkLayerAddress{to_vector(r.bytes(len - 2))});
+            return std::nullopt;
+        }
         default:
             out.emplace_back(UnknownOption{type, to_vector(data)});
             return std::nullopt;

@@ -57,6 +57,10 @@ Alignment alignment_of(const Option& option) {
             [](const MulticastSubscription&) { return Alignment{4, 0}; },
             [](const PreviousMaar&) { return Alignment{8, 4}; },
             [](const ServingMaar&) { return Alignment{8, 6}; },
+            [](const AnchoredPrefix&) { return Alignment{8, 4}; },
+            [](const LocalPrefix&) { return Alignment{8, 4}; },
+            [](const DlifLinkLocalAddress&) { return Alignment{8, 6}; },
+            [](const DlifLinkLayerAddress&) { return Alignment{4, 0}; },
             [](const UnknownOption&) { return Alignment{1, 0}; },
         },
         option);
@@ -154,6 +158,13 @@ std::optional<std::size_t> data_length(const Option& option) {
             },
             [](const PreviousMaar&) -> std::optional<std::size_t> { return 34; },
             [](const ServingMaar&) -> std::optional<std::size_t> { return 16; },
+            [](const AnchoredPrefix&) -> std::optional<std::size_t> { return 18; },
+            [](const LocalPrefix&) -> std::optional<std::size_t> { return 18; },
+            [](const DlifLinkLocalAddress&) -> std::optional<std::size_t> { return 16; },
+            [](const DlifLinkLayerAddress& o) -> std::optional<std::size_t> {
+                if (o.address.empty() || o.address.size() > 253) return std::nullopt;
+                return 2 + o.address.size();
+            },
             [](const UnknownOption& o) -> std::optional<std::size_t> { return o.data.size(); },
         },
         option);
@@ -336,6 +347,29 @@ bool write_option_data(Writer& w, const Option& option) {
             },
             [&](const ServingMaar& o) {
                 w.bytes(o.serving_maar);
+                return true;
+            },
+            [&](const AnchoredPrefix& o) {
+                if (o.prefix_length > 128) return false;
+                w.u8(0);
+                w.u8(o.prefix_length);
+                w.bytes(o.prefix);
+                return true;
+            },
+            [&](const LocalPrefix& o) {
+                if (o.prefix_length > 128) return false;
+                w.u8(0);
+                w.u8(o.prefix_length);
+                w.bytes(o.prefix);
+                return true;
+            },
+            [&](const DlifLinkLocalAddress& o) {
+                w.bytes(o.address);
+                return true;
+            },
+            [&](const DlifLinkLayerAddress& o) {
+                w.u16(0);
+                w.bytes(o.address);
                 return true;
             },
             [&](const UnknownOption& o) {

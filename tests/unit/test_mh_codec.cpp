@@ -87,13 +87,13 @@ void check_alignment(const Bytes& mh, std::size_t options_start) {
         std::size_t x = 1, y = 0;
         switch (type) {
             case 2: x = 2; break;
-            case 3: case 26: case 68: x = 8; y = 6; break;
-            case 6: case 22: case 67: x = 8; y = 4; break;
+            case 3: case 26: case 68: case 69: x = 8; y = 6; break;
+            case 6: case 22: case 65: case 66: case 67: x = 8; y = 4; break;
             case 9: case 56: x = 4; y = 1; break;
             case 10: case 27: x = 8; y = 2; break;
             case 19: case 28: x = 4; y = 2; break;
             case 25: case 29: case 30: case 31: case 32: case 33: case 36: case 37: case 38:
-            case 50: case 200: x = 4; break;
+            case 50: case 70: case 200: x = 4; break;
             case 57: x = 8; y = 1; break;
             default: break;
         }
@@ -190,6 +190,32 @@ TEST_CASE("Heartbeat response carries the Restart Counter at 4n+2", "[mh][golden
                                  1, 0,                                // PadN to 14
                                  28, 4, 0, 0, 0, 42,                  // 14 Restart Counter
                                  1, 2, 0, 0});                        // PadN to 24
+}
+
+TEST_CASE("RFC 8885 options 65, 66, 69, 70 in a PBU with D: layouts and alignments of section 4",
+          "[mh][golden][dmm]") {
+    BindingUpdate bu{7, bu_flag::kA | bu_flag::kP | bu_flag::kD, 10,
+                     {AnchoredPrefix{64, v6("2001:db8:a1::")}, LocalPrefix{64, v6("2001:db8:a2::")},
+                      DlifLinkLocalAddress{v6("fe80::a1")}, DlifLinkLayerAddress{{2, 0, 0x5e, 0, 0xa1, 1}}}};
+    const Bytes wire = serialize(bu);
+    Bytes expected = concat({
+        {59, 0, 5, 0, 0, 0, 0, 7, 0x82, 0x10, 0, 10},  // 0-11: A|P and D (0x0010)
+        {65, 18, 0, 64},                             // 12 Anchored Prefix (8n+4)
+        addr_bytes(v6("2001:db8:a1::")),
+        {1, 2, 0, 0},                                // 32 PadN
+        {66, 18, 0, 64},                             // 36 Local Prefix (8n+4)
+        addr_bytes(v6("2001:db8:a2::")),
+        {1, 4, 0, 0, 0, 0},                          // 56 PadN
+        {69, 16},                                    // 62 DLIF Link-Local Address (8n+6)
+        addr_bytes(v6("fe80::a1")),
+        {70, 8, 0, 0, 2, 0, 0x5e, 0, 0xa1, 1},       // 80 DLIF Link-Layer Address (4n)
+        {1, 4, 0, 0, 0, 0},                          // 90 PadN to 96
+    });
+    expected[1] = static_cast<std::uint8_t>(expected.size() / 8 - 1);
+    CHECK(wire == expected);
+    const auto parsed = parse(wire);
+    REQUIRE(std::holds_alternative<Parsed>(parsed));
+    CHECK(std::get<BindingUpdate>(std::get<Parsed>(parsed).message) == bu);
 }
 
 TEST_CASE("GRE Key option is 4n aligned, with and without key", "[mh][golden]") {
@@ -488,7 +514,7 @@ struct Random {
         return r;
     }
     Option option() {
-        switch (u(29)) {
+        switch (u(33)) {
             case 0: return BindingRefreshAdvice{static_cast<std::uint16_t>(u(65535))};
             case 1: return AlternateCareOfAddress{a6()};
             case 2: return MobileNetworkPrefix{static_cast<std::uint8_t>(u(128)), a6()};
@@ -555,6 +581,14 @@ struct Random {
             }
             case 27: return PreviousMaar{static_cast<std::uint8_t>(u(128)), a6(), a6()};
             case 28: return ServingMaar{a6()};
+            case 29: return AnchoredPrefix{static_cast<std::uint8_t>(u(128)), a6()};
+            case 30: return LocalPrefix{static_cast<std::uint8_t>(u(128)), a6()};
+            case 31: return DlifLinkLocalAddress{a6()};
+            case 32: {
+                Bytes a = bytes(20);
+                a.push_back(u8());  // never empty
+                return DlifLinkLayerAddress{a};
+            }
             default: return UnknownOption{static_cast<std::uint8_t>(100 + u(90)), bytes(40)};
         }
     }

@@ -298,6 +298,18 @@ std::vector<OptionCase> option_cases() {
         OptionCase{"serving MAAR",
                    {{"type", 68}, {"name", "serving_maar"}, {"address", "2001:db8:ff::2"}},
                    ServingMaar{v6("2001:db8:ff::2")}});
+    cases.push_back(OptionCase{"anchored prefix",
+                               {{"type", 65}, {"name", "anchored_prefix"}, {"prefix", "2001:db8:a1::/64"}},
+                               AnchoredPrefix{64, v6("2001:db8:a1::")}});
+    cases.push_back(OptionCase{"local prefix",
+                               {{"type", 66}, {"name", "local_prefix"}, {"prefix", "2001:db8:a2::/64"}},
+                               LocalPrefix{64, v6("2001:db8:a2::")}});
+    cases.push_back(OptionCase{"DLIF link-local address",
+                               {{"type", 69}, {"name", "dlif_link_local_address"}, {"address", "fe80::a1"}},
+                               DlifLinkLocalAddress{v6("fe80::a1")}});
+    cases.push_back(OptionCase{"DLIF link-layer address",
+                               {{"type", 70}, {"name", "dlif_link_layer_address"}, {"address_hex", "02005e00a101"}},
+                               DlifLinkLayerAddress{{0x02, 0x00, 0x5e, 0x00, 0xa1, 0x01}}});
     cases.push_back(OptionCase{"unknown option",
                                {{"type", 150}, {"name", "unknown"}, {"data_hex", "0a0b0c"}},
                                UnknownOption{150, {0x0a, 0x0b, 0x0c}}});

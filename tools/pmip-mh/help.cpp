@@ -106,15 +106,19 @@ JSON FORM
       mn_identifier (8)
           "subtype":N (default 1, NAI), "id":"text", or "id_hex":"..." when
           the identifier is not printable ASCII
-      home_network_prefix (22), mobile_network_prefix (6)
+      home_network_prefix (22), mobile_network_prefix (6),
+      anchored_prefix (65), local_prefix (66)
           "prefix":"2001:db8:1::/64"
       handoff_indicator (23), access_technology_type (24),
       restart_counter (28)
           "value":N
       mn_link_layer_identifier (25)
           "id_hex":"..."
+      dlif_link_layer_address (70)
+          "address_hex":"..."
       link_local_address (26), alternate_care_of_address (3),
-      serving_maar (68), ipv4_care_of_address (32),
+      serving_maar (68), dlif_link_local_address (69),
+      ipv4_care_of_address (32),
       ipv4_default_router_address (38)
           "address":"..."
       timestamp (27), mobility_message_replay_protection (10)

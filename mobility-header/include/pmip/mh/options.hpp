@@ -232,6 +232,34 @@ struct ServingMaar {
     bool operator==(const ServingMaar&) const = default;
 };
 
+// RFC 8885 section 4.3, type 65, and section 4.4, type 66, alignment 8n+4,
+// laid out as the HNP option: Type, Length (18), Reserved, Prefix Length,
+// prefix. Only in PBUs / PBAs with the D flag.
+struct AnchoredPrefix {  // the MN's prefix anchored at the anchoring MAAR
+    std::uint8_t prefix_length = 0;
+    Ipv6Address prefix{};
+    bool operator==(const AnchoredPrefix&) const = default;
+};
+struct LocalPrefix {  // the prefix the serving MAAR anchors for the MN
+    std::uint8_t prefix_length = 0;
+    Ipv6Address prefix{};
+    bool operator==(const LocalPrefix&) const = default;
+};
+
+// RFC 8885 section 4.7, type 69, alignment 8n+6: the link-local address of
+// the DLIF an anchoring MAAR exposed to the MN.
+struct DlifLinkLocalAddress {
+    Ipv6Address address{};
+    bool operator==(const DlifLinkLocalAddress&) const = default;
+};
+
+// RFC 8885 section 4.8, type 70, laid out as the MN-LL-ID option
+// (Reserved(16), then the address): the DLIF's link-layer address.
+struct DlifLinkLayerAddress {
+    std::vector<std::uint8_t> address;
+    bool operator==(const DlifLinkLayerAddress&) const = default;
+};
+
 // Any option type not listed above; data excludes Type and Length.
 struct UnknownOption {
     std::uint8_t type = 0;
@@ -248,7 +276,8 @@ using Option = std::variant<BindingRefreshAdvice, AlternateCareOfAddress, Mobile
                             Ipv4HomeAddressRequest, Ipv4HomeAddressReply, Ipv4DefaultRouterAddress,
                             Ipv4DhcpSupportMode, MobileNodeGroupIdentifier,
                             ActiveMulticastSubscriptionIpv4, ActiveMulticastSubscriptionIpv6,
-                            MulticastSubscription, PreviousMaar, ServingMaar, UnknownOption>;
+                            MulticastSubscription, PreviousMaar, ServingMaar, AnchoredPrefix,
+                            LocalPrefix, DlifLinkLocalAddress, DlifLinkLayerAddress, UnknownOption>;
 
 using Options = std::vector<Option>;
 

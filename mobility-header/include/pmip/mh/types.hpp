@@ -69,8 +69,12 @@ inline constexpr std::uint8_t kIpv4DhcpSupportMode = 39;
 inline constexpr std::uint8_t kMobileNodeGroupIdentifier = 50;     // RFC 6602
 inline constexpr std::uint8_t kActiveMulticastSubscriptionIpv4 = 56;  // RFC 7161
 inline constexpr std::uint8_t kActiveMulticastSubscriptionIpv6 = 57;  // RFC 7161
+inline constexpr std::uint8_t kAnchoredPrefix = 65;                // RFC 8885
+inline constexpr std::uint8_t kLocalPrefix = 66;                   // RFC 8885
 inline constexpr std::uint8_t kPreviousMaar = 67;                  // RFC 8885
 inline constexpr std::uint8_t kServingMaar = 68;                   // RFC 8885
+inline constexpr std::uint8_t kDlifLinkLocalAddress = 69;          // RFC 8885
+inline constexpr std::uint8_t kDlifLinkLayerAddress = 70;          // RFC 8885
 }  // namespace option_type
 
 // Binding Update flags (16-bit field at offset 8) [PROTOCOL.md 1.4].
