@@ -1,0 +1,541 @@
+// RFC 8885 MAAR. See maar_engine.hpp.
+#include "pmip/mag/maar_engine.hpp"
+
+#include <algorithm>
+
+#include "pmip/common/log.hpp"
+#include "pmip/mh/codec.hpp"
+
+namespace pmip::mag {
+
+std::string_view to_string(MaarState state) {
+    switch (state) {
+        case MaarState::kRegistering: return "registering";
+        case MaarState::kRegistered: return "registered";
+        case MaarState::kDetached: return "detached";
+        case MaarState::kDeregistering: return "deregistering";
+    }
+    return "?";
+}
+
+namespace {
+
+// Prefix number `index` of length `length` inside `pool`.
+std::optional<Ipv6Prefix> nth_prefix(const Ipv6Prefix& pool, unsigned length, std::uint64_t index) {
+    if (length < pool.length || length > 128) return std::nullopt;
+    const unsigned bits = length - pool.length;
+    if (bits < 64 && index >= (std::uint64_t{1} << bits)) return std::nullopt;
+    Ipv6Address a = canonical(pool).address;
+    // Add index << (128 - length), octet by octet from the last.
+    unsigned shift = 128 - length;
+    std::uint64_t carry = 0;
+    for (int octet = 15; octet >= 0; --octet) {
+        const unsigned low = static_cast<unsigned>(octet) * 8;  // bit position (from the right) of this octet
+        const unsigned bit_from_right = 120 - low;              // this octet's lowest bit
+        std::uint64_t add = 0;
+        if (bit_from_right + 8 > shift && bit_from_right < shift + 64) {
+            const int s = static_cast<int>(bit_from_right) - static_cast<int>(shift);
+            add = s >= 0 ? (index >> s) & 0xff : (index << -s) & 0xff;
+        }
+        const std::uint64_t sum = a[static_cast<std::size_t>(octet)] + add + carry;
+        a[static_cast<std::size_t>(octet)] = static_cast<std::uint8_t>(sum & 0xff);
+        carry = sum >> 8;
+    }
+    return Ipv6Prefix{a, static_cast<std::uint8_t>(length)};
+}
+
+}  // namespace
+
+MaarEngine::MaarEngine(MaarConfig config, const PolicyStore& policies, TunnelManager& tunnels,
+                       RouteManager& routes, Timers& timers, MhSender& sender)
+    : config_(std::move(config)), policies_(policies), tunnels_(tunnels), routes_(routes), timers_(timers),
+      sender_(sender) {}
+
+MaarEngine::~MaarEngine() {
+    for (auto& [i, s] : served_) {
+        for (TimerId t : {s.retransmit_timer, s.renewal_timer, s.detach_timer, s.remote_timer})
+            if (t) timers_.cancel_timer(t);
+    }
+    for (auto& [p, a] : anchors_)
+        if (a.hold_timer) timers_.cancel_timer(a.hold_timer);
+}
+
+std::string MaarEngine::context(const std::string& mn) const {
+    std::string id;
+    for (char c : mn) id += (c >= 0x20 && c < 0x7f) ? c : '.';
+    return "[maar mn=" + id + "]";
+}
+
+TunnelKey MaarEngine::tunnel_to(const Ipv6Address& maar) const {
+    TunnelKey key;
+    key.peer = maar;
+    key.local = config_.address;
+    key.kind = TunnelKind::kIp6Ip6;
+    return key;
+}
+
+std::uint32_t MaarEngine::table_for(const Ipv6Address& maar) {
+    if (const auto it = tables_.find(maar); it != tables_.end()) return it->second;
+    const auto table = config_.table_base + static_cast<std::uint32_t>(tables_.size());
+    tables_[maar] = table;
+    return table;
+}
+
+// Section 3.1 step 1: a prefix of our own pool; an MN we still anchor a
+// prefix for (it comes back) gets that one again.
+std::optional<Ipv6Prefix> MaarEngine::allocate(const MobileNodePolicy& policy) {
+    for (auto& [prefix, a] : anchors_) {
+        if (a.mn_identifier == policy.mn_identifier && a.subtype == policy.mn_identifier_subtype) {
+            ++counters_.returns;
+            return prefix;
+        }
+    }
+    if (!released_.empty()) {
+        const Ipv6Prefix p = released_.front();
+        released_.erase(released_.begin());
+        return p;
+    }
+    const auto p = nth_prefix(config_.pool, config_.pool_length, next_index_);
+    if (!p) return std::nullopt;
+    ++next_index_;
+    return p;
+}
+
+void MaarEngine::release(const Ipv6Prefix& prefix) {
+    ++counters_.anchors_released;
+    released_.push_back(prefix);
+}
+
+bool MaarEngine::attach(int ifindex, const std::string& interface, const std::string& mac) {
+    if (served_.count(ifindex)) return true;
+    const MobileNodePolicy* policy = policies_.find(mac);
+    if (policy == nullptr) return false;
+    const auto prefix = allocate(*policy);
+    if (!prefix) {
+        ++counters_.pool_exhausted;
+        PMIP_ERROR(kBul, context(policy->mn_identifier), "no prefix left in the pool: MN not served");
+        return false;
+    }
+    ++counters_.attaches;
+    MaarAnchor& a = anchors_[*prefix];
+    const bool back = a.serving_elsewhere.has_value();
+    a.prefix = *prefix;
+    a.subtype = policy->mn_identifier_subtype;
+    a.mn_identifier = policy->mn_identifier;
+    if (a.hold_timer) timers_.cancel_timer(a.hold_timer);
+    a.hold_timer = 0;
+    if (back && a.tunnel) {
+        // The MN is back: its prefix comes out of the tunnel to the S-MAAR it left.
+        if (const auto info = tunnels_.find(*a.tunnel))
+            (void)routes_.remove(Route{a.prefix, info->ifindex, kMainTable, config_.route_metric, std::nullopt});
+        (void)tunnels_.release(*a.tunnel);
+        a.tunnel.reset();
+    }
+    a.serving_elsewhere.reset();
+    MaarServed& s = served_[ifindex];
+    s.ifindex = ifindex;
+    s.interface = interface;
+    s.mac = mac;
+    s.policy = *policy;
+    s.local = *prefix;
+    s.state = MaarState::kRegistering;
+    s.transmissions = 0;
+    s.retransmit_timeout = config_.initial_bindack_timeout;
+    route_local(s, true);
+    PMIP_INFO(kBul, context(policy->mn_identifier),
+              "attached on " + interface + ": prefix " + pmip::to_string(*prefix) + " anchored here" +
+                  (back ? " (again)" : ""));
+    send_pbu(s, false);
+    arm_retransmission(s);
+    return true;
+}
+
+// The local prefix is on-link on the MN's access link: plain routing.
+void MaarEngine::route_local(MaarServed& s, bool add) {
+    if (s.routed == add) return;
+    const Route r{s.local, s.ifindex, kMainTable, config_.route_metric, std::nullopt};
+    const Status st = add ? routes_.add(r) : routes_.remove(r);
+    if (!st.ok()) {
+        ++counters_.data_path_errors;
+        PMIP_ERROR(kRoute, context(s.policy.mn_identifier), "local prefix route: " + st.error().what);
+        return;
+    }
+    s.routed = add;
+}
+
+void MaarEngine::send_pbu(MaarServed& s, bool retransmission) {
+    const bool deregistration = s.state == MaarState::kDeregistering;
+    mh::BindingUpdate pbu;
+    // Every transmission a new sequence number (RFC 6275 section 11.8).
+    by_sequence_.erase(s.sequence);
+    s.sequence = next_sequence_++;
+    by_sequence_[s.sequence] = s.ifindex;
+    pbu.sequence = s.sequence;
+    pbu.flags = mh::bu_flag::kA | mh::bu_flag::kP | mh::bu_flag::kD;
+    pbu.lifetime = deregistration ? 0 : config_.lifetime;
+    pbu.options.push_back(mh::MobileNodeIdentifier{
+        s.policy.mn_identifier_subtype,
+        std::vector<std::uint8_t>(s.policy.mn_identifier.begin(), s.policy.mn_identifier.end())});
+    pbu.options.push_back(mh::HomeNetworkPrefix{s.local.length, s.local.address});
+    pbu.options.push_back(mh::HandoffIndicator{mh::handoff_indicator::kUnknown});
+    pbu.options.push_back(mh::AccessTechnologyType{config_.access_technology_type});
+    if (!s.mac.empty())
+        pbu.options.push_back(mh::MobileNodeLinkLayerIdentifier{std::vector<std::uint8_t>(s.mac.begin(), s.mac.end())});
+    ++s.transmissions;
+    if (retransmission) ++counters_.pbu_retransmitted;
+    else ++counters_.pbu_sent;
+    sender_.send(config_.address, config_.cmd, pbu);
+}
+
+// RFC 5213 6.9.4 / RFC 6275 11.8: doubling up to MAX_BINDACK_TIMEOUT, for
+// as long as it takes (a de-registration: up to 3 times).
+void MaarEngine::arm_retransmission(MaarServed& s) {
+    if (s.retransmit_timer) timers_.cancel_timer(s.retransmit_timer);
+    const int ifindex = s.ifindex;
+    s.retransmit_timer = timers_.start_timer(s.retransmit_timeout, [this, ifindex] {
+        const auto it = served_.find(ifindex);
+        if (it == served_.end()) return;
+        MaarServed& s = it->second;
+        s.retransmit_timer = 0;
+        if (s.state == MaarState::kDeregistering && s.transmissions > 3) return end_served(ifindex, false);
+        s.retransmit_timeout = std::min(s.retransmit_timeout * 2, config_.max_bindack_timeout);
+        send_pbu(s, true);
+        arm_retransmission(s);
+    });
+}
+
+void MaarEngine::handle_proxy_binding_acknowledgement(const Ipv6Address& source,
+                                                      const mh::BindingAcknowledgement& pba) {
+    const auto seq = by_sequence_.find(pba.sequence);
+    const auto it = seq == by_sequence_.end() ? served_.end() : served_.find(seq->second);
+    if (source != config_.cmd || it == served_.end() || (pba.flags & mh::ba_flag::kD) == 0) {
+        ++counters_.pba_unmatched;
+        return;
+    }
+    MaarServed& s = it->second;
+    if (s.state == MaarState::kDeregistering) return end_served(s.ifindex, false);
+    if (pba.status >= 128) {
+        ++counters_.pba_rejected;
+        PMIP_WARNING(kBul, context(s.policy.mn_identifier),
+                     "the CMD refused the registration: " + std::string(mh::status_name(pba.status)) + " (" +
+                         std::to_string(pba.status) + ")");
+        return end_served(s.ifindex, false);
+    }
+    registered(s, pba);
+}
+
+// The CMD's PBA (section 3.2 step 4, or 3.4): our prefix is registered; the
+// Previous MAAR options name the prefixes to reach through P-MAARs. A
+// relaying CMD may send further PBAs for the same PBU (late P-MAARs):
+// each adds what it names.
+void MaarEngine::registered(MaarServed& s, const mh::BindingAcknowledgement& pba) {
+    ++counters_.pba_accepted;
+    if (s.retransmit_timer) timers_.cancel_timer(s.retransmit_timer);
+    s.retransmit_timer = 0;
+    s.transmissions = 0;
+    s.retransmit_timeout = config_.initial_bindack_timeout;
+    const bool first = s.state == MaarState::kRegistering;
+    s.state = s.state == MaarState::kDetached ? MaarState::kDetached : MaarState::kRegistered;
+    s.lifetime_granted = pba.lifetime;
+    for (const auto& p : mh::options_of_type<mh::PreviousMaar>(pba.options)) {
+        const Ipv6Prefix prefix = canonical(Ipv6Prefix{p.home_network_prefix, p.prefix_length});
+        if (p.previous_maar == config_.address || prefix == s.local) continue;
+        add_remote(s, p.previous_maar, prefix);
+    }
+    if (s.renewal_timer) timers_.cancel_timer(s.renewal_timer);
+    const int ifindex = s.ifindex;
+    const auto renew_in = std::chrono::duration_cast<Duration>(std::chrono::seconds(4) * pba.lifetime *
+                                                               config_.renewal_fraction);
+    s.renewal_timer = timers_.start_timer(renew_in, [this, ifindex] {
+        const auto it = served_.find(ifindex);
+        if (it == served_.end() || it->second.state != MaarState::kRegistered) return;
+        it->second.renewal_timer = 0;
+        send_pbu(it->second, false);
+        arm_retransmission(it->second);
+    });
+    if (first)
+        PMIP_INFO(kBul, context(s.policy.mn_identifier),
+                  "registered with the CMD: " + std::to_string(s.remote.size()) + " prefix(es) from previous MAARs");
+    if (observer_) observer_->prefixes_changed(s);
+}
+
+// The P-MAAR's prefix: tunnelled both ways (the MAG's forwarding of RFC 5213
+// 6.10, towards a MAAR).
+void MaarEngine::add_remote(MaarServed& s, const Ipv6Address& maar, const Ipv6Prefix& prefix) {
+    const TimePoint until = timers_.clock().now() + config_.previous_prefix_hold;
+    for (auto& r : s.remote) {
+        if (r.prefix == prefix && r.maar == maar) return;
+    }
+    const TunnelKey key = tunnel_to(maar);
+    auto tunnel = tunnels_.acquire(key);
+    if (!tunnel) {
+        ++counters_.data_path_errors;
+        PMIP_ERROR(kTunnel, context(s.policy.mn_identifier), "tunnel to " + pmip::to_string(maar) + ": " +
+                                                                 tunnel.error().what);
+        return;
+    }
+    const std::uint32_t table = table_for(maar);
+    std::vector<RouteRequest> batch;
+    batch.push_back({RouteOp::kAdd, Route{Ipv6Prefix{Ipv6Address{}, 0}, tunnel->ifindex, table,
+                                          config_.route_metric, std::nullopt}});
+    batch.push_back({RouteOp::kAdd, Route{prefix, s.ifindex, kMainTable, config_.route_metric, std::nullopt}});
+    batch.push_back({RouteOp::kAdd, Rule{prefix, table, config_.rule_priority, ""}});
+    const auto results = routes_.apply(batch);
+    for (std::size_t i = 1; i < results.size(); ++i) {
+        if (results[i].ok()) continue;
+        ++counters_.data_path_errors;
+        PMIP_ERROR(kRoute, context(s.policy.mn_identifier), "previous MAAR's prefix: " + results[i].error().what);
+        std::vector<RouteRequest> undo;
+        for (std::size_t j = 1; j < results.size(); ++j)
+            if (results[j].ok()) undo.push_back({RouteOp::kDelete, batch[j].object});
+        (void)routes_.apply(undo);
+        (void)tunnels_.release(key);
+        return;
+    }
+    s.remote.push_back({maar, prefix, key, table, until});
+    ++counters_.remotes_added;
+    PMIP_INFO(kBul, context(s.policy.mn_identifier),
+              "prefix " + pmip::to_string(prefix) + " anchored at " + pmip::to_string(maar) + ": through " +
+                  tunnel->name);
+    if (!s.remote_timer) {
+        const int ifindex = s.ifindex;
+        s.remote_timer = timers_.start_timer(config_.previous_prefix_hold, [this, ifindex] { expire_remotes(ifindex); });
+    }
+}
+
+void MaarEngine::remove_remote(MaarServed& s, const MaarRemote& r) {
+    const auto info = tunnels_.find(r.tunnel);
+    std::vector<RouteRequest> batch;
+    batch.push_back({RouteOp::kDelete, Route{r.prefix, s.ifindex, kMainTable, config_.route_metric, std::nullopt}});
+    batch.push_back({RouteOp::kDelete, Rule{r.prefix, r.table, config_.rule_priority, ""}});
+    for (const auto& st : routes_.apply(batch)) {
+        if (!st.ok()) ++counters_.data_path_errors;
+    }
+    (void)tunnels_.release(r.tunnel);
+    if (info && !tunnels_.find(r.tunnel))
+        (void)routes_.remove(Route{Ipv6Prefix{Ipv6Address{}, 0}, info->ifindex, r.table, config_.route_metric,
+                                   std::nullopt});
+}
+
+// The P-MAARs' holds end (the same domain-wide hold as theirs).
+void MaarEngine::expire_remotes(int ifindex) {
+    const auto it = served_.find(ifindex);
+    if (it == served_.end()) return;
+    MaarServed& s = it->second;
+    s.remote_timer = 0;
+    const TimePoint now = timers_.clock().now();
+    std::vector<MaarRemote> keep;
+    for (const auto& r : s.remote) {
+        if (r.until <= now) {
+            ++counters_.remotes_expired;
+            PMIP_INFO(kBul, context(s.policy.mn_identifier),
+                      "prefix " + pmip::to_string(r.prefix) + " of " + pmip::to_string(r.maar) + " expired");
+            remove_remote(s, r);
+        } else {
+            keep.push_back(r);
+        }
+    }
+    const bool changed = keep.size() != s.remote.size();
+    s.remote = std::move(keep);
+    if (!s.remote.empty()) {
+        const auto next = std::min_element(s.remote.begin(), s.remote.end(),
+                                           [](const auto& a, const auto& b) { return a.until < b.until; })->until;
+        s.remote_timer = timers_.start_timer(next - now, [this, ifindex] { expire_remotes(ifindex); });
+    }
+    if (changed && observer_) observer_->prefixes_changed(s);
+}
+
+void MaarEngine::detach(int ifindex) {
+    const auto it = served_.find(ifindex);
+    if (it == served_.end()) return;
+    MaarServed& s = it->second;
+    if (s.state == MaarState::kDetached || s.state == MaarState::kDeregistering) return;
+    // Section 3.5: no de-registration on an L2 detach; the CMD will say if
+    // the MN turns up elsewhere, else the session ends after the hold.
+    s.state = MaarState::kDetached;
+    if (s.renewal_timer) timers_.cancel_timer(s.renewal_timer);
+    s.renewal_timer = 0;
+    PMIP_INFO(kBul, context(s.policy.mn_identifier), "detached from " + s.interface + ": state kept for the hold");
+    s.detach_timer = timers_.start_timer(config_.previous_prefix_hold, [this, ifindex] {
+        const auto it = served_.find(ifindex);
+        if (it == served_.end()) return;
+        it->second.detach_timer = 0;
+        end_served(ifindex, true);
+    });
+}
+
+// The MN's session here ends: with `deregister`, the CMD is told (PBU with
+// lifetime 0) first and everything goes at its PBA (or after 3 tries).
+void MaarEngine::end_served(int ifindex, bool deregister) {
+    const auto it = served_.find(ifindex);
+    if (it == served_.end()) return;
+    MaarServed& s = it->second;
+    if (deregister && s.state != MaarState::kDeregistering) {
+        ++counters_.deregistrations;
+        s.state = MaarState::kDeregistering;
+        s.transmissions = 0;
+        s.retransmit_timeout = config_.initial_bindack_timeout;
+        send_pbu(s, false);
+        arm_retransmission(s);
+        return;
+    }
+    for (TimerId t : {s.retransmit_timer, s.renewal_timer, s.detach_timer, s.remote_timer})
+        if (t) timers_.cancel_timer(t);
+    for (const auto& r : s.remote) remove_remote(s, r);
+    route_local(s, false);
+    by_sequence_.erase(s.sequence);
+    if (observer_) observer_->left(s);
+    const Ipv6Prefix local = s.local;
+    served_.erase(it);
+    if (const auto a = anchors_.find(local); a != anchors_.end() && !a->second.serving_elsewhere) {
+        anchors_.erase(a);
+        release(local);
+    }
+}
+
+// From the CMD (section 3.2 step 3, 3.5): the MN is served at the MAAR of
+// the Serving MAAR option now, or (lifetime 0) its session is over.
+void MaarEngine::handle_proxy_binding_update(const Ipv6Address& source, const Ipv6Address& destination,
+                                             const mh::BindingUpdate& pbu) {
+    ++counters_.cmd_pbu_received;
+    mh::BindingAcknowledgement pba;
+    pba.flags = mh::ba_flag::kP | mh::ba_flag::kD;
+    pba.sequence = pbu.sequence;
+    pba.lifetime = pbu.lifetime;
+    for (const auto& o : pbu.options) {
+        if (std::holds_alternative<mh::MobileNodeIdentifier>(o) || std::holds_alternative<mh::HomeNetworkPrefix>(o))
+            pba.options.push_back(o);
+    }
+    if (source != config_.cmd || (pbu.flags & mh::bu_flag::kD) == 0) {
+        ++counters_.cmd_pbu_unknown;
+        pba.status = mh::status::kReasonUnspecified;
+        sender_.send(destination, source, pba);
+        return;
+    }
+    const auto* serving = mh::find_option<mh::ServingMaar>(pbu.options);
+    bool known = false;
+    for (const auto& o : pbu.options) {
+        const auto* h = std::get_if<mh::HomeNetworkPrefix>(&o);
+        if (h == nullptr) continue;
+        const Ipv6Prefix prefix = canonical(Ipv6Prefix{h->prefix, h->prefix_length});
+        const auto a = anchors_.find(prefix);
+        if (a == anchors_.end()) continue;
+        known = true;
+        if (pbu.lifetime == 0) {
+            end_anchor(prefix, false);
+        } else if (serving != nullptr && serving->serving_maar != config_.address) {
+            become_previous(a->second, serving->serving_maar);
+        }
+    }
+    if (!known) ++counters_.cmd_pbu_unknown;
+    pba.status = known || pbu.lifetime == 0 ? mh::status::kAccepted : mh::status::kReasonUnspecified;
+    sender_.send(destination, source, pba);
+}
+
+// Section 3.2 step 3: the MN left; its prefix here goes to the S-MAAR
+// through a tunnel, for the hold.
+void MaarEngine::become_previous(MaarAnchor& a, const Ipv6Address& serving) {
+    if (a.serving_elsewhere == serving) return;
+    ++counters_.became_previous;
+    // Whatever we served the MN with goes: the new S-MAAR has its remotes.
+    for (auto it = served_.begin(); it != served_.end(); ++it) {
+        if (it->second.local == a.prefix) {
+            MaarServed& s = it->second;
+            for (TimerId t : {s.retransmit_timer, s.renewal_timer, s.detach_timer, s.remote_timer})
+                if (t) timers_.cancel_timer(t);
+            s.retransmit_timer = s.renewal_timer = s.detach_timer = s.remote_timer = 0;
+            for (const auto& r : s.remote) remove_remote(s, r);
+            route_local(s, false);
+            by_sequence_.erase(s.sequence);
+            if (observer_) observer_->left(s);
+            served_.erase(it);
+            break;
+        }
+    }
+    if (a.tunnel) {
+        if (const auto info = tunnels_.find(*a.tunnel))
+            (void)routes_.remove(Route{a.prefix, info->ifindex, kMainTable, config_.route_metric, std::nullopt});
+        (void)tunnels_.release(*a.tunnel);
+        a.tunnel.reset();
+    }
+    const TunnelKey key = tunnel_to(serving);
+    auto tunnel = tunnels_.acquire(key);
+    if (!tunnel) {
+        ++counters_.data_path_errors;
+        PMIP_ERROR(kTunnel, context(a.mn_identifier), "tunnel to the serving MAAR: " + tunnel.error().what);
+    } else if (Status st = routes_.add(Route{a.prefix, tunnel->ifindex, kMainTable, config_.route_metric,
+                                             std::nullopt});
+               !st.ok()) {
+        ++counters_.data_path_errors;
+        PMIP_ERROR(kRoute, context(a.mn_identifier), "prefix into the tunnel: " + st.error().what);
+        (void)tunnels_.release(key);
+    } else {
+        a.tunnel = key;
+    }
+    a.serving_elsewhere = serving;
+    PMIP_INFO(kBul, context(a.mn_identifier),
+              "served at " + pmip::to_string(serving) + " now: " + pmip::to_string(a.prefix) + " goes through " +
+                  (tunnel ? tunnel->name : std::string("(no tunnel)")));
+    if (a.hold_timer) timers_.cancel_timer(a.hold_timer);
+    const Ipv6Prefix prefix = a.prefix;
+    a.hold_timer = timers_.start_timer(config_.previous_prefix_hold, [this, prefix] {
+        if (const auto it = anchors_.find(prefix); it != anchors_.end()) {
+            it->second.hold_timer = 0;
+            end_anchor(prefix, true);
+        }
+    });
+}
+
+// A prefix we anchor for an MN served elsewhere ends (the hold, or the
+// CMD's lifetime 0): its tunnel route goes and the prefix returns to the pool.
+void MaarEngine::end_anchor(const Ipv6Prefix& prefix, bool tell_cmd) {
+    const auto it = anchors_.find(prefix);
+    if (it == anchors_.end()) return;
+    MaarAnchor& a = it->second;
+    if (!a.serving_elsewhere) {
+        // The MN is served here: the session's end is the served entry's.
+        for (auto& [ifindex, s] : served_) {
+            if (s.local == prefix) {
+                end_served(ifindex, false);
+                return;
+            }
+        }
+    }
+    if (a.hold_timer) timers_.cancel_timer(a.hold_timer);
+    if (tell_cmd) send_prefix_deregistration(a);
+    if (a.tunnel) {
+        if (const auto info = tunnels_.find(*a.tunnel))
+            (void)routes_.remove(Route{a.prefix, info->ifindex, kMainTable, config_.route_metric, std::nullopt});
+        (void)tunnels_.release(*a.tunnel);
+    }
+    PMIP_INFO(kBul, context(a.mn_identifier), "prefix " + pmip::to_string(prefix) + " let go");
+    anchors_.erase(it);
+    release(prefix);
+}
+
+// Section 3.5: the P-MAAR's binding for the prefix ends (one try; the CMD
+// drops it from the MN's list; its own PBUs to us would find nothing).
+void MaarEngine::send_prefix_deregistration(const MaarAnchor& a) {
+    mh::BindingUpdate pbu;
+    pbu.sequence = next_sequence_++;
+    pbu.flags = mh::bu_flag::kA | mh::bu_flag::kP | mh::bu_flag::kD;
+    pbu.lifetime = 0;
+    pbu.options.push_back(
+        mh::MobileNodeIdentifier{a.subtype, std::vector<std::uint8_t>(a.mn_identifier.begin(), a.mn_identifier.end())});
+    pbu.options.push_back(mh::HomeNetworkPrefix{a.prefix.length, a.prefix.address});
+    pbu.options.push_back(mh::HandoffIndicator{mh::handoff_indicator::kUnknown});
+    pbu.options.push_back(mh::AccessTechnologyType{config_.access_technology_type});
+    ++counters_.pbu_sent;
+    sender_.send(config_.address, config_.cmd, pbu);
+}
+
+void MaarEngine::clear() {
+    std::vector<int> ifindexes;
+    for (const auto& [i, s] : served_) ifindexes.push_back(i);
+    for (int i : ifindexes) end_served(i, false);
+    std::vector<Ipv6Prefix> prefixes;
+    for (const auto& [p, a] : anchors_) prefixes.push_back(p);
+    for (const auto& p : prefixes) end_anchor(p, false);
+}
+
+}  // namespace pmip::mag

@@ -1,0 +1,278 @@
+// RFC 8885 distributed mobility management in process: a CMD (CmdEngine,
+// relay or proxy) and three MAARs (MaarEngine, each on its own fake routes
+// and tunnels) over a fabric that passes every message through the codec.
+// The walk: attach at MAAR1 (prefix P1 routed there, no tunnel),
+// move to MAAR2 (P2 local; P1 through a MAAR1-MAAR2 tunnel both ways), move
+// to MAAR3 (P1 and P2 through tunnels from MAAR1 and MAAR2), back to MAAR1
+// (P1 local again, no tunnel for it), the holds end (P-MAARs de-register
+// their prefixes, tunnels and routes gone), lost messages.
+#include <catch2/catch.hpp>
+
+#include <deque>
+
+#include "pmip/common/route_manager.hpp"
+#include "pmip/common/timers.hpp"
+#include "pmip/common/tunnel.hpp"
+#include "pmip/lma/cmd_engine.hpp"
+#include "pmip/mag/maar_engine.hpp"
+#include "pmip/mh/codec.hpp"
+
+using namespace pmip;
+using namespace std::chrono_literals;
+
+namespace {
+
+Ipv6Address address(const char* t) { return *parse_address(t); }
+Ipv6Prefix prefix(const char* t) { return *parse_prefix(t); }
+
+const Ipv6Address kCmd = address("2001:db8:100::1");
+const std::string kMac("\x02\x00\x00\x00\x00\x01", 6);
+const std::string kNai = "mn1@dmm.example";
+
+struct Maar final : mag::MaarObserver {
+    Ipv6Address address_;
+    FakeRouteManager routes;
+    std::unique_ptr<RefCountingTunnelManager> tunnels;
+    FakeTunnelBackend* backend = nullptr;
+    std::unique_ptr<mag::MaarEngine> engine;
+    unsigned changes = 0, lefts = 0;
+    void prefixes_changed(const mag::MaarServed&) override { ++changes; }
+    void left(const mag::MaarServed&) override { ++lefts; }
+    bool has_route(const Ipv6Prefix& p) const {
+        return std::any_of(routes.routes.begin(), routes.routes.end(),
+                           [&](const Route& r) { return r.destination == p && r.table == kMainTable; });
+    }
+    int route_dev(const Ipv6Prefix& p) const {
+        for (const auto& r : routes.routes)
+            if (r.destination == p && r.table == kMainTable) return r.ifindex;
+        return -1;
+    }
+    bool has_rule(const Ipv6Prefix& p) const {
+        return std::any_of(routes.rules.begin(), routes.rules.end(), [&](const Rule& r) { return r.source == p; });
+    }
+    std::size_t tunnel_count() const { return backend->devices.size(); }
+    bool tunnel_to(const Ipv6Address& peer) const {
+        return std::any_of(backend->devices.begin(), backend->devices.end(),
+                           [&](const auto& kv) { return kv.second.peer == peer; });
+    }
+};
+
+struct Dmm {
+    SimulatedClock clock;
+    TimerQueue timers{clock};
+    lma::MapPolicyStore cmd_policies;
+    mag::MapPolicyStore maar_policies;
+    std::unique_ptr<lma::CmdEngine> cmd;
+    Maar maar[3];
+    struct Packet {
+        Ipv6Address source, destination;
+        std::vector<std::uint8_t> wire;
+    };
+    std::deque<Packet> in_flight;
+    std::function<bool(const Packet&, const mh::Message&)> drop;  // true: lost
+    std::vector<std::pair<Packet, mh::Message>> seen;
+
+    struct Port final : MhSender {
+        Dmm* d;
+        void send(const Ipv6Address& s, const Ipv6Address& t, const mh::Message& m) override {
+            const auto wire = mh::serialize(m);
+            REQUIRE_FALSE(wire.empty());
+            d->in_flight.push_back({s, t, wire});
+        }
+    } port;
+
+    explicit Dmm(lma::CmdMode mode = lma::CmdMode::kRelay) {
+        port.d = this;
+        lma::CmdConfig cc;
+        cc.mode = mode;
+        cc.authorized_maars = {prefix("2001:db8:100::/64")};
+        cmd_policies.policies[{1, kNai}] = lma::MobileNodePolicy{};
+        cmd = std::make_unique<lma::CmdEngine>(cc, cmd_policies, timers, port);
+        mag::MobileNodePolicy p;
+        p.mn_identifier = kNai;
+        p.lma = kCmd;
+        maar_policies.policies[kMac] = p;
+        for (int i = 0; i < 3; ++i) {
+            Maar& m = maar[i];
+            m.address_ = address(("2001:db8:100::2" + std::to_string(i + 1)).c_str());
+            auto b = std::make_unique<FakeTunnelBackend>();
+            m.backend = b.get();
+            m.tunnels = std::make_unique<RefCountingTunnelManager>(std::move(b), timers);
+            mag::MaarConfig mc;
+            mc.address = m.address_;
+            mc.cmd = kCmd;
+            mc.pool = prefix(("2001:db8:a" + std::to_string(i + 1) + "::/48").c_str());
+            mc.lifetime = 100;
+            mc.previous_prefix_hold = 60s;
+            m.engine = std::make_unique<mag::MaarEngine>(mc, maar_policies, *m.tunnels, m.routes, timers, port);
+            m.engine->set_observer(&m);
+        }
+    }
+    Maar* maar_at(const Ipv6Address& a) {
+        for (auto& m : maar)
+            if (m.address_ == a) return &m;
+        return nullptr;
+    }
+    void pump() {
+        while (!in_flight.empty()) {
+            Packet p = std::move(in_flight.front());
+            in_flight.pop_front();
+            auto parsed = mh::parse(p.wire);
+            REQUIRE(std::holds_alternative<mh::Parsed>(parsed));
+            const mh::Message m = std::get<mh::Parsed>(parsed).message;
+            seen.emplace_back(p, m);
+            if (drop && drop(p, m)) continue;
+            if (p.destination == kCmd) {
+                if (const auto* bu = std::get_if<mh::BindingUpdate>(&m)) cmd->handle_proxy_binding_update(p.source, p.destination, *bu);
+                if (const auto* ba = std::get_if<mh::BindingAcknowledgement>(&m)) cmd->handle_proxy_binding_acknowledgement(p.source, *ba);
+            } else if (Maar* target = maar_at(p.destination)) {
+                if (const auto* bu = std::get_if<mh::BindingUpdate>(&m))
+                    target->engine->handle_proxy_binding_update(p.source, p.destination, *bu);
+                if (const auto* ba = std::get_if<mh::BindingAcknowledgement>(&m))
+                    target->engine->handle_proxy_binding_acknowledgement(p.source, *ba);
+            }
+        }
+    }
+    void advance(Duration d) {
+        const auto end = clock.now() + d;
+        pump();
+        while (clock.now() < end) {
+            clock.advance(std::min<Duration>(10ms, end - clock.now()));
+            timers.run_due();
+            pump();
+        }
+    }
+    void attach(int i) { REQUIRE(maar[i].engine->attach(10 + i, "mn1", kMac)); advance(50ms); }
+    void detach(int i) { maar[i].engine->detach(10 + i); advance(10ms); }
+    const mag::MaarServed* served(int i) const {
+        const auto& s = maar[i].engine->served();
+        const auto it = s.find(10 + i);
+        return it == s.end() ? nullptr : &it->second;
+    }
+};
+
+}  // namespace
+
+TEST_CASE("DMM: attach, move, move again, back to the first MAAR, the holds end (RFC 8885 3.1-3.5)",
+          "[dmm][scenario]") {
+    Dmm d(GENERATE(lma::CmdMode::kRelay, lma::CmdMode::kProxy));
+    // --- MAAR1: P1 from its pool, routed there, no tunnel --------------------------
+    d.attach(0);
+    const auto* s1 = d.served(0);
+    REQUIRE(s1 != nullptr);
+    CHECK(s1->state == mag::MaarState::kRegistered);
+    const Ipv6Prefix p1 = s1->local;
+    CHECK(p1 == prefix("2001:db8:a1::/64"));
+    CHECK(s1->remote.empty());
+    CHECK(d.maar[0].route_dev(p1) == 10);
+    CHECK(d.maar[0].tunnel_count() == 0);
+    REQUIRE(d.cmd->find({1, kNai}) != nullptr);
+    CHECK(d.cmd->find({1, kNai})->serving == d.maar[0].address_);
+
+    // --- MAAR2: P2 local, P1 through the tunnel MAAR1 <-> MAAR2 -----------------------
+    d.detach(0);
+    d.attach(1);
+    const auto* s2 = d.served(1);
+    REQUIRE(s2 != nullptr);
+    const Ipv6Prefix p2 = s2->local;
+    CHECK(p2 == prefix("2001:db8:a2::/64"));
+    REQUIRE(s2->remote.size() == 1);
+    CHECK(s2->remote[0].maar == d.maar[0].address_);
+    CHECK(s2->remote[0].prefix == p1);
+    CHECK(d.maar[1].tunnel_to(d.maar[0].address_));
+    CHECK(d.maar[1].route_dev(p1) == 11);  // downlink: decapsulated, onto the MN's link
+    CHECK(d.maar[1].has_rule(p1));         // uplink: from P1 into MAAR1's table
+    CHECK(d.served(0) == nullptr);         // MAAR1 serves it no more...
+    CHECK(d.maar[0].engine->anchors().at(p1).serving_elsewhere == d.maar[1].address_);  // ...but anchors P1
+    CHECK(d.maar[0].tunnel_to(d.maar[1].address_));
+    CHECK(d.maar[0].route_dev(p1) != 10);  // P1 into the tunnel to MAAR2
+    CHECK(d.maar[0].route_dev(p1) > 0);
+
+    // --- MAAR3: P3 local, P1 and P2 through tunnels from MAAR1 and MAAR2 ---------------
+    d.detach(1);
+    d.attach(2);
+    d.advance(600ms);  // a relaying CMD gathers both answers (or times out)
+    const auto* s3 = d.served(2);
+    REQUIRE(s3 != nullptr);
+    std::vector<Ipv6Prefix> remote;
+    for (const auto& r : s3->remote) remote.push_back(r.prefix);
+    std::sort(remote.begin(), remote.end());
+    CHECK(remote == std::vector<Ipv6Prefix>{p1, p2});
+    CHECK(d.maar[2].tunnel_to(d.maar[0].address_));
+    CHECK(d.maar[2].tunnel_to(d.maar[1].address_));
+    CHECK(d.maar[1].tunnel_count() == 1);  // MAAR2: only its own P2 towards MAAR3 now
+    CHECK(d.maar[1].tunnel_to(d.maar[2].address_));
+    CHECK_FALSE(d.maar[1].has_rule(p1));
+    CHECK(d.maar[0].tunnel_to(d.maar[2].address_));
+    CHECK_FALSE(d.maar[0].tunnel_to(d.maar[1].address_));
+    CHECK(d.cmd->find({1, kNai})->previous.size() == 2);
+
+    SECTION("back to MAAR1: P1 is local there again, no tunnel for it") {
+        d.detach(2);
+        d.attach(0);
+        d.advance(600ms);
+        const auto* back = d.served(0);
+        REQUIRE(back != nullptr);
+        CHECK(back->local == p1);
+        CHECK(d.maar[0].route_dev(p1) == 10);
+        std::vector<Ipv6Prefix> r;
+        for (const auto& x : back->remote) r.push_back(x.prefix);
+        std::sort(r.begin(), r.end());
+        CHECK(r == std::vector<Ipv6Prefix>{p2, s3->local});
+        CHECK(d.maar[0].engine->counters().returns == 1);
+        CHECK(d.cmd->counters().returns_to_anchor == 1);
+    }
+    SECTION("the holds end: the P-MAARs let their prefixes go, tunnels and routes gone there") {
+        d.advance(61s);
+        CHECK(d.maar[0].engine->anchors().empty());
+        CHECK(d.maar[1].engine->anchors().empty());
+        CHECK(d.maar[0].tunnel_count() == 0);
+        CHECK(d.maar[1].tunnel_count() == 0);
+        CHECK_FALSE(d.maar[0].has_route(p1));
+        CHECK_FALSE(d.maar[1].has_route(p2));
+        CHECK(d.served(2)->remote.empty());
+        CHECK(d.maar[2].tunnel_count() == 0);
+        CHECK_FALSE(d.maar[2].has_rule(p1));
+        CHECK(d.cmd->find({1, kNai})->previous.empty());
+        CHECK(d.cmd->counters().pmaar_deregistered == 2);
+    }
+    SECTION("the MN leaves the domain: after the hold MAAR3 ends the session; nothing is left anywhere") {
+        d.detach(2);
+        d.advance(61s);
+        d.advance(2s);
+        CHECK(d.cmd->find({1, kNai}) == nullptr);
+        for (auto& m : d.maar) {
+            CHECK(m.engine->served().empty());
+            CHECK(m.engine->anchors().empty());
+            CHECK(m.tunnel_count() == 0);
+            CHECK(m.routes.routes.empty());
+            CHECK(m.routes.rules.empty());
+        }
+    }
+}
+
+TEST_CASE("DMM: a lost PBU of the new S-MAAR and a lost PBA of the P-MAAR are retransmitted, the move "
+          "completes",
+          "[dmm][scenario]") {
+    Dmm d;
+    d.attach(0);
+    d.detach(0);
+    bool pbu_lost = false, pba_lost = false;
+    d.drop = [&](const Dmm::Packet& p, const mh::Message& m) {
+        if (!pbu_lost && p.source == d.maar[1].address_ && std::holds_alternative<mh::BindingUpdate>(m))
+            return pbu_lost = true;
+        if (!pba_lost && p.source == d.maar[0].address_ && std::holds_alternative<mh::BindingAcknowledgement>(m))
+            return pba_lost = true;
+        return false;
+    };
+    REQUIRE(d.maar[1].engine->attach(11, "mn1", kMac));
+    d.advance(3s);
+    CHECK(pbu_lost);
+    CHECK(pba_lost);
+    const auto* s2 = d.served(1);
+    REQUIRE(s2 != nullptr);
+    CHECK(s2->state == mag::MaarState::kRegistered);
+    REQUIRE(s2->remote.size() == 1);
+    CHECK(d.maar[1].engine->counters().pbu_retransmitted >= 1);
+    CHECK(d.cmd->counters().pmaar_pbu_retransmitted >= 1);
+}
