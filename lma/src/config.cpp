@@ -65,6 +65,10 @@ constexpr config::KeySpec kKeys[] = {
     {"revocation.initial-timeout-ms", false},
     {"revocation.max-timeout-ms", false},
     {"revocation.max-retries", false},
+    {"dmm.cmd", false},
+    {"dmm.aggregation-timeout-ms", false},
+    {"dmm.pacing-ms", false},
+    {"dmm.max-retransmissions", false},
     {"sial.enabled", false},
     {"sial.pba-timer-ms", false},
     {"sial.query-timeout-ms", false},
@@ -339,6 +343,31 @@ void validate(Validator& v, LmadConfig& c) {
     }
     v.number_into<unsigned>("revocation.max-retries", c.engine.revocation.max_retries, 0, 10);
 
+    // [dmm] RFC 8885 Central Mobility Database.
+    if (const Value* value = v.single("dmm.cmd")) {
+        CmdConfig cmd;
+        if (value->text == "relay") {
+            cmd.mode = CmdMode::kRelay;
+            c.cmd = cmd;
+        } else if (value->text == "proxy") {
+            cmd.mode = CmdMode::kProxy;
+            c.cmd = cmd;
+        } else if (value->text != "off") {
+            v.error(*value, "dmm.cmd", "\"" + value->text + "\" is not off|relay|proxy");
+        }
+    }
+    {
+        unsigned aggregation = 500, pacing = 1, retries = 3;
+        v.number_into<unsigned>("dmm.aggregation-timeout-ms", aggregation, 0, 10000, " ms");
+        v.number_into<unsigned>("dmm.pacing-ms", pacing, 0, 100, " ms");
+        v.number_into<unsigned>("dmm.max-retransmissions", retries, 0, 10);
+        if (c.cmd) {
+            c.cmd->aggregation_timeout = std::chrono::milliseconds(aggregation);
+            c.cmd->pacing = std::chrono::milliseconds(pacing);
+            c.cmd->max_retransmissions = retries;
+        }
+    }
+
     // [sial] RFC 7161 multicast context transfer.
     v.boolean_into("sial.enabled", c.engine.sial.enabled);
     ms = 0;
@@ -601,6 +630,28 @@ CONFIGURATION KEYS (section.key = default)
     sial.query-retries = 1
         Retransmissions of an unanswered Subscription Query (0..10); after
         the last one the handover goes on without a context.
+    dmm.cmd = off
+        off | relay | proxy. RFC 8885 distributed mobility management:
+        lmad is also the Central Mobility Database for MAARs (magd with
+        mag.mode = maar): their PBUs (D flag) keep each MN's serving MAAR
+        and the list of previous MAARs still anchoring a prefix of it;
+        relay forwards a new serving MAAR's registration to the previous
+        ones (PBU with the Serving MAAR option) and answers it with their
+        prefixes (Previous MAAR options) once they answered (section 3.2);
+        proxy answers at once and tells them after (section 3.4). PBUs
+        without D still go to the LMA: MAGs and MAARs can share one lmad.
+        With off, a PBU with D is refused (status 128, RFC 8885 section 4.1).
+        The MAARs are authorized by mags.authorized, the MNs by the policy
+        store.
+    dmm.aggregation-timeout-ms = 500
+        relay: the longest a new serving MAAR's PBA waits for the previous
+        MAARs (0..10000); later answers follow in PBAs of their own.
+    dmm.pacing-ms = 1
+        Between the PBUs to the previous MAARs of one MN (0..100; RFC 8885
+        section 3.2 asks for pacing).
+    dmm.max-retransmissions = 3
+        Of a PBU to a previous MAAR that does not answer (1 s, doubling);
+        after them it leaves the MN's list (0..10).
     multicast.enabled = false
         Anchor multicast for the MNs (RFC 6224 section 4.3): one MLD proxy
         instance with upstream [multicast] upstream and every MAG tunnel as a

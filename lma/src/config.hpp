@@ -34,6 +34,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -43,7 +44,9 @@
 #include "pmip/common/log.hpp"
 #include "pmip/common/tunnel.hpp"
 #include "lma_multicast.hpp"
+#include "pmip/lma/cmd_engine.hpp"
 #include "pmip/mcast/querier_config_keys.hpp"
+#include "pmip/lma/cmd_engine.hpp"
 #include "pmip/lma/lma_engine.hpp"
 
 namespace pmip::lma {
@@ -110,6 +113,9 @@ struct LmadConfig {
     std::vector<auth::PeerSecurity> auth;
     std::string policy_file;  // empty = no file (only serve-unknown MNs)
     LmaMulticastConfig multicast;
+    // [dmm] RFC 8885: lmad is also the Central Mobility Database of a DMM
+    // domain (PBUs with the D flag go to it; others to the LMA engine).
+    std::optional<CmdConfig> cmd;
     mh::ExtensionCodePoints code_points{};  // draft-asaeda ([multicast] pbu-m-flag, pbu-m-option)
     TunnelBackendChoice tunnel_backend = TunnelBackendChoice::kAuto;
     TunnelOptions tunnel;

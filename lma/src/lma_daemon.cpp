@@ -140,8 +140,18 @@ Status LmaDaemon::open(const LmadState& previous) {
     handlers.proxy_binding_update = [this](const Ipv6Address& s, const Ipv6Address& d,
                                            const mh::BindingUpdate& pbu,
                                            const MobileNodeIdentifier* identity) {
-        engine_->handle_proxy_binding_update(s, d, pbu, identity);
+        // RFC 8885: a MAAR's PBU (D) to the CMD; a MAG's to the LMA, which
+        // refuses D when no CMD runs here.
+        if (cmd_ && (pbu.flags & mh::bu_flag::kD) != 0)
+            cmd_->handle_proxy_binding_update(s, d, pbu);
+        else
+            engine_->handle_proxy_binding_update(s, d, pbu, identity);
     };
+    if (c.cmd) {
+        handlers.proxy_binding_acknowledgement = [this](const Ipv6Address& s, const mh::BindingAcknowledgement& pba) {
+            cmd_->handle_proxy_binding_acknowledgement(s, pba);
+        };
+    }
     handlers.binding_revocation_acknowledgement =
         [this](const Ipv6Address& s, const Ipv6Address& d,
                const mh::BindingRevocationAcknowledgement& bra) {
@@ -199,6 +209,15 @@ Status LmaDaemon::open(const LmadState& previous) {
     engine_ = std::make_unique<LmaEngine>(engine_config, *policies_, std::move(pools), *tunnels_,
                                           *routes_, loop_, receiver_->reply_sender());
     engine_->set_observer(this);
+    if (c.cmd) {
+        CmdConfig cmd = *c.cmd;
+        cmd.authorized_maars = c.engine.authorized_mags;
+        cmd.serve_unknown_mobile_nodes = false;  // the store answers with its default itself
+        cmd.max_lifetime = c.engine.max_lifetime;
+        cmd_ = std::make_unique<CmdEngine>(cmd, *policies_, loop_, receiver_->reply_sender());
+        PMIP_INFO(kBce, kContext, "RFC 8885 Central Mobility Database on, as " + std::string(to_string(cmd.mode)) +
+                                      ": PBUs with the D flag go to it");
+    }
 
     if (c.multicast.enabled) {
         LmaMulticastConfig mc = c.multicast;
@@ -691,6 +710,7 @@ void LmaDaemon::register_commands() {
     });
     control_->handle("show peers", [this](const json&) { return show_peers(); });
     control_->handle("show counters", [this](const json&) { return show_counters(); });
+    control_->handle("show cmd", [this](const json&) { return show_cmd(); });
     control_->handle("reload", [this](const json&) { return reload(); });
     control_->handle("revoke", [this](const json& r) { return revoke(r); });
     control_->handle("show revocations", [this](const json&) { return show_revocations(); });
@@ -912,13 +932,27 @@ json LmaDaemon::show_counters() const {
     daemon["mobile_nodes_in_policy_store"] = policies_->size();
     json backend = json::object();
     for (const auto& [name, value] : tunnels_->backend().statistics()) backend[name] = value;
-    return json{{"engine", engine_counters_json(engine_->counters())},
-                {"mh", receiver_->counters()},
-                {"auth", auth_->counters()},
-                {"mh_socket", socket_->counters()},
-                {"control", control_->counters()},
-                {"tunnel_backend", backend},
-                {"daemon", daemon}};
+    json out{{"engine", engine_counters_json(engine_->counters())},
+             {"mh", receiver_->counters()},
+             {"auth", auth_->counters()},
+             {"mh_socket", socket_->counters()},
+             {"control", control_->counters()},
+             {"tunnel_backend", backend},
+             {"daemon", daemon}};
+    if (cmd_)
+        out["cmd"] = cmd_counters_json(cmd_->counters());
+    return out;
+}
+
+// `pmipctl show cmd`: the DMM sessions (RFC 8885), each with its serving
+// MAAR and the previous MAARs still anchoring a prefix of the MN.
+json LmaDaemon::show_cmd() const {
+    if (!cmd_)
+        throw ControlError("no Central Mobility Database here ([dmm] cmd = off)");
+    json sessions = json::array();
+    const TimePoint now = loop_.clock().now();
+    for (const auto& [mn, s] : cmd_->sessions()) sessions.push_back(cmd_session_json(s, now));
+    return json{{"mode", std::string(to_string(cmd_->config().mode))}, {"sessions", sessions}};
 }
 
 }  // namespace pmip::lma

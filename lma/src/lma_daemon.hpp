@@ -48,6 +48,7 @@
 #include "pmip/common/heartbeat.hpp"
 #include "pmip/common/route_manager.hpp"
 #include "pmip/common/tunnel.hpp"
+#include "pmip/lma/cmd_engine.hpp"
 #include "pmip/lma/lma_engine.hpp"
 #include "policy_file.hpp"
 #include "show_json.hpp"
@@ -85,6 +86,7 @@ class LmaDaemon final : private LmaObserver {
     // LmaObserver
     void session_bound(const BindingCacheEntry& entry, const TunnelInfo& tunnel) override;
     void warn_unused_multicast_profiles();
+    nlohmann::json show_cmd() const;
     void multicast_channels_requested(const BindingCacheEntry& entry,
                                       const std::vector<mh::MulticastAddressRecord>& records) override;
     void multicast_context(const BindingCacheEntry& entry,
@@ -141,6 +143,7 @@ class LmaDaemon final : private LmaObserver {
     std::unique_ptr<FilePolicyStore> policies_;
     std::unique_ptr<HeartbeatMonitor> heartbeat_;
     std::unique_ptr<LmaEngine> engine_;
+    std::unique_ptr<CmdEngine> cmd_;  // [dmm] cmd
     std::unique_ptr<LmaMulticast> multicast_;  // RFC 6224 section 4.3 (when enabled)
     std::unique_ptr<ControlServer> control_;
 

@@ -140,6 +140,12 @@ LmaEngine::Pbu LmaEngine::extract(const Ipv6Address& source, const Ipv6Address& 
 
 void LmaEngine::process(const Pbu& pbu) {
     const mh::BindingUpdate& m = *pbu.message;
+    // RFC 8885 section 4.1: an LMA that is no CMD must not process a PBU
+    // with the D flag and returns an error.
+    if ((m.flags & mh::bu_flag::kD) != 0) {
+        ++counters_.pbu_dmm_refused;
+        return reject(pbu, mh::status::kReasonUnspecified);
+    }
     // Section 5.3.1 step 4.
     if (!pbu.has_mn_identifier) return reject(pbu, mh::status::kMissingMnIdentifierOption);
     // Steps 5-8: policy. The MN must be known (or unknown MNs served) before

@@ -355,6 +355,12 @@ void MhReceiver::dispatch(const ReceivedPacket& packet, mh::Parsed& parsed, Peer
         log_drop(packet, "MAG-initiated Binding Revocation Indication answered with status 134");
         return count("bri_answered_not_supported");
     }
+    if (const auto* ba = std::get_if<mh::BindingAcknowledgement>(&message);
+        ba != nullptr && handlers_.proxy_binding_acknowledgement) {
+        count("pba_from_maar");
+        handlers_.proxy_binding_acknowledgement(packet.source, *ba);
+        return;
+    }
     if (const auto* upa = std::get_if<mh::UpdateNotificationAcknowledgement>(&message)) {
         count("upa");
         if (handlers_.update_notification_acknowledgement)

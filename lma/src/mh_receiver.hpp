@@ -135,6 +135,9 @@ struct MhReceiverHandlers {
     std::function<void(const Ipv6Address& source, const Ipv6Address& destination,
                        const mh::SubscriptionResponse& response)>
         subscription_response;
+    // RFC 8885: a MAAR's PBA to the CMD's PBU (unset: unexpected, dropped).
+    std::function<void(const Ipv6Address& source, const mh::BindingAcknowledgement& pba)>
+        proxy_binding_acknowledgement;
     // RFC 7077: the answer to our Update Notification.
     std::function<void(const Ipv6Address& source, const mh::UpdateNotificationAcknowledgement& upa)>
         update_notification_acknowledgement;

@@ -94,6 +94,7 @@ json engine_counters_json(const LmaCounters& c) {
                 {"pbu_ignored", c.pbu_ignored},           {"pbu_waiting", c.pbu_waiting},
                 {"pbu_waiting_withdrawn", c.pbu_waiting_withdrawn},
                 {"pbu_retransmissions_answered", c.pbu_retransmissions_answered},
+                {"pbu_dmm_refused", c.pbu_dmm_refused},
                 {"sessions_created", c.sessions_created}, {"sessions_deleted", c.sessions_deleted},
                 {"sessions_expired", c.sessions_expired}, {"data_path_errors", c.data_path_errors},
                 {"revocations_started", c.revocations_started},
@@ -140,6 +141,47 @@ json engine_counters_json(const LmaCounters& c) {
                   {"unanswered", c.upn_unanswered},
                   {"upa_received", c.upa_received},
                   {"upa_failed", c.upa_failed}}}};
+}
+
+json cmd_session_json(const CmdSession& s, TimePoint now) {
+    const auto prefixes = [](const std::vector<Ipv6Prefix>& l) {
+        json out = json::array();
+        for (const auto& p : l) out.push_back(to_string(p));
+        return out;
+    };
+    json previous = json::array();
+    for (const auto& a : s.previous)
+        previous.push_back({{"maar", to_string(a.maar)}, {"prefixes", prefixes(a.prefixes)}, {"confirmed", a.confirmed}});
+    const auto lifetime = std::chrono::seconds(4) * s.lifetime;
+    const auto elapsed = std::chrono::duration_cast<std::chrono::seconds>(now - s.accepted_at);
+    return {{"mn", mn_identifier_text(s.mn)},
+            {"serving_maar", to_string(s.serving)},
+            {"serving_prefixes", prefixes(s.serving_prefixes)},
+            {"previous_maars", previous},
+            {"lifetime", lifetime.count()},
+            {"remaining", std::max<long long>(0, static_cast<long long>((lifetime - elapsed).count()))},
+            {"sequence", s.sequence}};
+}
+
+json cmd_counters_json(const CmdCounters& c) {
+    json rejected = json::object();
+    for (const auto& [status, n] : c.pbu_rejected) rejected[std::to_string(status)] = n;
+    return {{"pbu_received", c.pbu_received},
+            {"pbu_accepted", c.pbu_accepted},
+            {"pbu_rejected_by_status", rejected},
+            {"sessions_created", c.sessions_created},
+            {"sessions_deleted", c.sessions_deleted},
+            {"sessions_expired", c.sessions_expired},
+            {"handovers", c.handovers},
+            {"returns_to_anchor", c.returns_to_anchor},
+            {"pmaar_pbu_sent", c.pmaar_pbu_sent},
+            {"pmaar_pbu_retransmitted", c.pmaar_pbu_retransmitted},
+            {"pmaar_pba_received", c.pmaar_pba_received},
+            {"pmaar_pba_unmatched", c.pmaar_pba_unmatched},
+            {"pmaar_failed", c.pmaar_failed},
+            {"pmaar_deregistered", c.pmaar_deregistered},
+            {"pba_aggregated", c.pba_aggregated},
+            {"pba_late", c.pba_late}};
 }
 
 }  // namespace pmip::lma

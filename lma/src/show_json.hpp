@@ -24,6 +24,7 @@
 #include "pmip/common/heartbeat.hpp"
 #include "pmip/common/tunnel.hpp"
 #include "pmip/lma/binding_cache.hpp"
+#include "pmip/lma/cmd_engine.hpp"
 #include "pmip/lma/lma_engine.hpp"
 
 namespace pmip::lma {
@@ -52,5 +53,9 @@ nlohmann::json engine_counters_json(const LmaCounters& counters);
 
 // "0x" + hex of octets (MN link-layer identifiers).
 std::string hex_string(const std::string& octets);
+
+// RFC 8885 CMD: a session and the counters.
+nlohmann::json cmd_session_json(const CmdSession& session, TimePoint now);
+nlohmann::json cmd_counters_json(const CmdCounters& counters);
 
 }  // namespace pmip::lma

@@ -171,6 +171,24 @@ path-mtu = 9x
         load, "lmad.conf:24: tunnel.path-mtu: \"9x\" is not an integer from 1280 to 65535"));
 }
 
+TEST_CASE("lmad: [dmm] cmd turns the Central Mobility Database on, with its timers, and a bad mode is named",
+          "[lma][config][dmm]") {
+    std::string text(kValid);
+    text += "[dmm]\ncmd = proxy\naggregation-timeout-ms = 250\npacing-ms = 2\nmax-retransmissions = 5\n";
+    ConfigLoad load = load_config_text(text, "lmad.conf");
+    INFO(Catch::Detail::stringify(messages(load)));
+    REQUIRE(load.config.cmd.has_value());
+    CHECK(load.config.cmd->mode == CmdMode::kProxy);
+    CHECK(load.config.cmd->aggregation_timeout == std::chrono::milliseconds(250));
+    CHECK(load.config.cmd->pacing == std::chrono::milliseconds(2));
+    CHECK(load.config.cmd->max_retransmissions == 5);
+    CHECK_FALSE(load_config_text(kValid, "lmad.conf").config.cmd.has_value());
+    load = load_config_text(std::string(kValid) + "[dmm]\ncmd = central\n", "lmad.conf");
+    bool named = false;
+    for (const auto& m : messages(load)) named = named || m.find("dmm.cmd: \"central\" is not off|relay|proxy") != std::string::npos;
+    CHECK(named);
+}
+
 TEST_CASE("lmad: lines that are neither key = value nor [section] are reported with their line",
           "[lma][config]") {
     const ConfigLoad load = load_config_text(

@@ -764,3 +764,14 @@ TEST_CASE("The observer sees sessions bound and unbound per MAG, handoffs make b
     CHECK(f.engine->cache().size() == 0);
     CHECK(f.tunnels->tunnels().empty());
 }
+
+TEST_CASE("A PBU with the D flag (RFC 8885, from a MAAR) is refused with 128 by an LMA that is no CMD",
+          "[lma][dmm]") {
+    Fixture f;
+    auto b = pbu(f);
+    b.m.flags |= mh::bu_flag::kD;
+    f.engine->handle_proxy_binding_update(kMag1, kLma, b.m);
+    CHECK(f.last_pba().status == 128);
+    CHECK(f.engine->counters().pbu_dmm_refused == 1);
+    CHECK(f.engine->cache().size() == 0);
+}

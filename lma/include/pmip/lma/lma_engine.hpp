@@ -317,6 +317,7 @@ struct LmaCounters {
     std::uint64_t pbu_m_records_granted = 0;   // forwarded on the MAG's tunnel, listed in the PBA
     std::uint64_t pbu_m_records_refused = 0;   // not a state, not multicast, link scope, SSM as (*, G), too many
     std::uint64_t pbu_m_ignored = 0;           // the flag while pbu-m is off (answered as a standard LMA)
+    std::uint64_t pbu_dmm_refused = 0;         // the D flag (RFC 8885) and no CMD here: 128
     std::uint64_t pbu_m_records_denied = 0;    // asked for, refused by the MN's multicast_policy here
     std::uint64_t pbu_m_profile_records = 0;   // channels of the MN's profile here named in PBAs
     std::uint64_t pbu_m_renewals = 0;          // PBU-Ms re-registering with the same MAG (named, not set up)
