@@ -37,6 +37,11 @@ namespace {
 
 constexpr KeySpec kKeys[] = {
     {"mag.address", false},
+    {"mag.mode", false},
+    {"maar.cmd", false},
+    {"maar.pool", false},
+    {"maar.lifetime-s", false},
+    {"maar.previous-prefix-hold-s", false},
     {"mag.access-technology", false},
     {"access.interface", true},
     {"access.detect", false},
@@ -269,6 +274,58 @@ void validate(Validator& v, MagdConfig& c) {
     unsigned att = c.engine.access_technology_type;
     v.number_into<unsigned>("mag.access-technology", att, 1, 255);
     c.engine.access_technology_type = static_cast<std::uint8_t>(att);
+
+    // [mag] mode, [maar]: RFC 8885 distributed mobility management.
+    if (const Value* value = v.single("mag.mode")) {
+        if (value->text == "maar")
+            c.maar = MaarConfig{};
+        else if (value->text != "mag")
+            v.error(*value, "mag.mode", "\"" + value->text + "\" is not mag|maar");
+    }
+    if (c.maar) {
+        MaarConfig& m = *c.maar;
+        m.address = c.engine.proxy_coa;
+        m.access_technology_type = c.engine.access_technology_type;
+        if (const Value* value = v.single("maar.cmd")) {
+            const auto a = parse_address(value->text);
+            if (!a || is_multicast(*a) || *a == Ipv6Address{})
+                v.error(*value, "maar.cmd", "\"" + value->text + "\" is not a unicast IPv6 address");
+            else
+                m.cmd = *a;
+        } else {
+            v.global("maar.cmd", "mag.mode = maar needs the CMD's address ([maar] cmd)", false);
+        }
+        if (const Value* value = v.single("maar.pool")) {
+            const auto words = split_words(value->text);
+            const auto p = words.empty() ? std::nullopt : parse_prefix(words[0]);
+            unsigned length = 64;
+            bool ok = p && !is_multicast(p->address) && canonical(*p) == *p && words.size() <= 2;
+            if (ok && words.size() == 2) {
+                try {
+                    length = static_cast<unsigned>(std::stoul(words[1]));
+                } catch (...) {
+                    ok = false;
+                }
+            }
+            if (!ok || length < p->length || length > 128 || length - p->length > 32)
+                v.error(*value, "maar.pool",
+                        "\"" + value->text + "\" is not \"PREFIX [LENGTH]\" (a unicast prefix with no bits past "
+                        "its length, LENGTH from it to 32 bits longer, default 64)");
+            else {
+                m.pool = *p;
+                m.pool_length = length;
+            }
+        } else {
+            v.global("maar.pool", "mag.mode = maar needs the MAAR's own prefixes ([maar] pool)", false);
+        }
+        unsigned lifetime_s = 3600, hold_s = 600;
+        v.number_into<unsigned>("maar.lifetime-s", lifetime_s, 4, 262140, " s");
+        v.number_into<unsigned>("maar.previous-prefix-hold-s", hold_s, 1, 86400, " s");
+        m.lifetime = static_cast<std::uint16_t>(lifetime_s / 4);
+        m.previous_prefix_hold = std::chrono::seconds(hold_s);
+        if (const Value* value = v.single("multicast.enabled"); value && value->text == "true")
+            v.error(*value, "multicast.enabled", "the multicast proxy does not run on a MAAR (mag.mode = maar)");
+    }
 
     // [access]
     for (const Value& value : v.all("access.interface")) {
@@ -552,6 +609,29 @@ CONFIGURATION KEYS (section.key = default)
         (PBU source, tunnel endpoint).
     mag.access-technology = 3
         Access Technology Type option value (3 = IEEE 802.3).
+    mag.mode = mag
+        mag | maar. maar: an RFC 8885 Mobility Anchor and Access Router
+        for distributed mobility management, with lmad as the CMD ([dmm]
+        cmd there). An MN attaching here gets a prefix of maar.pool, routed
+        here with no tunnel, registered with the CMD (PBU with the D flag);
+        prefixes it keeps from previous MAARs reach it through tunnels to
+        them and are advertised deprecated (preferred lifetime 0), so new
+        flows use the local prefix and old ones go on. When the MN has
+        moved on, the CMD makes this MAAR tunnel its prefix to the serving
+        MAAR for maar.previous-prefix-hold-s; then it de-registers it. A
+        detach does not de-register (section 3.5). The policy store names
+        the MNs (its "lma" is not used). Not with the multicast proxy.
+    maar.cmd = (required with mag.mode = maar)
+        The CMD's address (lmad with [dmm] cmd).
+    maar.pool = (required with mag.mode = maar) PREFIX [LENGTH]
+        This MAAR's own prefixes, exclusive to it: one of LENGTH (default
+        64) per MN, e.g. "2001:db8:a1::/48 64".
+    maar.lifetime-s = 3600
+        Lifetime asked from the CMD (renewed at 80 %).
+    maar.previous-prefix-hold-s = 600
+        How long a prefix stays reachable after its MN moved on (the
+        previous MAAR's tunnel and the serving MAAR's deprecated prefix);
+        set it alike on every MAAR of a domain.
     access.interface = (repeatable, space separated)
         fnmatch(3) patterns of access device names, e.g. "mn*" or "veth-mn?".
     access.detect = link rs

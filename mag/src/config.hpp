@@ -31,6 +31,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -41,6 +42,7 @@
 #include "pmip/common/log.hpp"
 #include "pmip/common/message_auth.hpp"
 #include "pmip/common/tunnel.hpp"
+#include "pmip/mag/maar_engine.hpp"
 #include "pmip/mag/mag_engine.hpp"
 #include "pmip/mag/router_advertisement.hpp"
 #include "pmip/mcast/proxy.hpp"
@@ -168,6 +170,8 @@ struct MagdConfig {
         return notes;
     }
     MagConfig engine;  // proxy_coa, ATT, timers, tables
+    // [mag] mode = maar: an RFC 8885 MAAR ([maar] keys) instead of a MAG.
+    std::optional<MaarConfig> maar;
     AccessConfig access;
     RaConfig ra;
     McastConfig multicast;

@@ -130,8 +130,17 @@ Status MagDaemon::open() {
     PMIP_INFO(kMh, kContext, "signalling authentication: " + auth::describe(c.auth));
     MagReceiverHandlers handlers;
     handlers.pba = [this](const Ipv6Address& lma, const mh::BindingAcknowledgement& pba) {
-        engine_->handle_proxy_binding_acknowledgement(lma, pba);
+        if (maar_ && (pba.flags & mh::ba_flag::kD) != 0)
+            maar_->handle_proxy_binding_acknowledgement(lma, pba);
+        else
+            engine_->handle_proxy_binding_acknowledgement(lma, pba);
     };
+    if (c.maar) {
+        handlers.proxy_binding_update = [this](const Ipv6Address& cmd, const Ipv6Address& destination,
+                                               const mh::BindingUpdate& pbu) {
+            maar_->handle_proxy_binding_update(cmd, destination, pbu);
+        };
+    }
     handlers.bri = [this](const Ipv6Address& lma, const mh::BindingRevocationIndication& bri) {
         engine_->handle_binding_revocation_indication(lma, bri);
     };
@@ -192,6 +201,17 @@ Status MagDaemon::open() {
                                           receiver_->sender(),
                                           [this](int ifindex) { return is_attached(ifindex); });
     engine_->set_observer(this);
+    if (c.maar) {
+        MaarConfig m = *c.maar;
+        m.initial_bindack_timeout = c.engine.initial_bindack_timeout;
+        m.max_bindack_timeout = c.engine.max_bindack_timeout;
+        m.route_metric = c.engine.route_metric;
+        m.rule_priority = c.engine.rule_priority;
+        maar_ = std::make_unique<MaarEngine>(m, *policies_, *tunnels_, *routes_, loop_, receiver_->sender());
+        maar_->set_observer(this);
+        PMIP_INFO(kBul, kContext, "RFC 8885 MAAR: prefixes from " + to_string(m.pool) + " (/" +
+                                      std::to_string(m.pool_length) + " per MN), CMD " + to_string(m.cmd));
+    }
     if (c.engine.multicast_context_transfer || c.engine.pbu_m) {
         engine_->set_multicast_context(this);
     }
@@ -319,6 +339,8 @@ void MagDaemon::shutdown() {
     mld_capture_.reset();
     if (links_)
         links_->set_handler({});
+    if (maar_)
+        maar_->clear();
     if (engine_) {
         const std::size_t n = engine_->entries().size();
         engine_->clear();  // observer: last RAs with zero lifetimes
@@ -492,6 +514,8 @@ void MagDaemon::on_link_event(const LinkEvent& event) {
             PMIP_INFO(kBul, link_context(it->second.name), "access link down");
             forget_early_query(it->second);
             engine_->detach(l.ifindex);
+            if (maar_)
+                maar_->detach(l.ifindex);
             return;
         case LinkEventType::kDeleted:
             if (it == access_.end())
@@ -499,6 +523,8 @@ void MagDaemon::on_link_event(const LinkEvent& event) {
             it->second.running = false;
             PMIP_INFO(kBul, link_context(it->second.name), "access link gone");
             engine_->detach(l.ifindex);
+            if (maar_)
+                maar_->detach(l.ifindex);
             remove_access_rule(it->second);  // rules name the device; the rest went with it
             access_.erase(l.ifindex);
             return;
@@ -533,6 +559,14 @@ void MagDaemon::on_solicitation(int ifindex, const std::string& mac, Solicitatio
         return;
     }
     AccessLink& link = it->second;
+    if (maar_) {
+        if (const auto s = maar_->served().find(ifindex);
+            s != maar_->served().end() && s->second.state != MaarState::kDetached) {
+            if (kind == SolicitationKind::kRouterSolicitation)
+                ra_scheduler_->solicited(ifindex);
+            return;
+        }
+    }
     if (const auto* e = engine_->find_by_interface(ifindex)) {
         if (e->state == BulState::kRegistered && kind == SolicitationKind::kRouterSolicitation)
             ra_scheduler_->solicited(ifindex);  // RFC 4861 section 6.2.6
@@ -546,6 +580,8 @@ void MagDaemon::on_solicitation(int ifindex, const std::string& mac, Solicitatio
 
 bool MagDaemon::attach(AccessLink& link, const std::string& mac, const char* how) {
     PMIP_DEBUG(kBul, link_context(link.name), std::string("attach: ") + how + " from " + mac_text(mac));
+    if (maar_)
+        return maar_->attach(link.ifindex, link.name, mac);
     if (!engine_->attach(link.ifindex, link.name, mac))
         return false;
     send_early_query(link);
@@ -689,6 +725,10 @@ void MagDaemon::send_ra(int ifindex, bool withdraw) {
     ra.mtu = mtu;
     if (withdraw) {
         for (const auto& p : link.advertised) ra.prefixes.push_back({p, true, true, 0, 0});
+    } else if (maar_) {
+        send_maar_ra(link, ra);
+        if (ra.prefixes.empty())
+            return;
     } else {
         const auto* e = engine_->find_by_interface(ifindex);
         if (!e || e->state != BulState::kRegistered)
@@ -707,6 +747,82 @@ void MagDaemon::send_ra(int ifindex, bool withdraw) {
         ++counters_["ra_errors"];
         PMIP_WARNING(kBul, link_context(link.name), st.error().what);
     }
+}
+
+// RFC 8885 section 3.7: the local prefix preferred, the previous MAARs'
+// prefixes valid for the rest of their hold but deprecated (preferred
+// lifetime 0), so new flows take the local one.
+void MagDaemon::send_maar_ra(AccessLink& link, RouterAdvertisement& ra) {
+    const auto it = maar_->served().find(link.ifindex);
+    if (it == maar_->served().end() || it->second.state != MaarState::kRegistered)
+        return;
+    const MaarServed& s = it->second;
+    const std::uint32_t binding = 4u * s.lifetime_granted;
+    ra.prefixes.push_back({s.local, true, true, std::min<std::uint32_t>(2'592'000, binding),
+                           std::min<std::uint32_t>(604'800, binding)});
+    link.advertised = {s.local};
+    const TimePoint now = loop_.clock().now();
+    for (const auto& r : s.remote) {
+        const auto left = std::chrono::duration_cast<std::chrono::seconds>(r.until - now).count();
+        ra.prefixes.push_back({r.prefix, true, true, static_cast<std::uint32_t>(std::max<long long>(left, 1)), 0});
+        link.advertised.push_back(r.prefix);
+    }
+}
+
+void MagDaemon::prefixes_changed(const MaarServed& s) {
+    send_ra(s.ifindex, false);
+    ra_scheduler_->start(s.ifindex);
+}
+
+void MagDaemon::left(const MaarServed& s) {
+    ra_scheduler_->stop(s.ifindex);
+    if (auto it = access_.find(s.ifindex); it != access_.end())
+        it->second.advertised.clear();
+}
+
+json MagDaemon::show_maar() const {
+    if (!maar_)
+        throw ControlError("not a MAAR ([mag] mode = mag)");
+    const TimePoint now = loop_.clock().now();
+    const auto prefixes = [](const std::vector<Ipv6Prefix>& l) {
+        json out = json::array();
+        for (const auto& p : l) out.push_back(to_string(p));
+        return out;
+    };
+    json served = json::array();
+    for (const auto& [ifindex, s] : maar_->served()) {
+        json remote = json::array();
+        for (const auto& r : s.remote) {
+            remote.push_back({{"maar", to_string(r.maar)},
+                              {"prefix", to_string(r.prefix)},
+                              {"table", r.table},
+                              {"hold_remaining_s", std::chrono::duration_cast<std::chrono::seconds>(r.until - now).count()}});
+        }
+        served.push_back({{"interface", s.interface},
+                          {"mac", mac_text(s.mac)},
+                          {"mn", s.policy.mn_identifier},
+                          {"state", std::string(to_string(s.state))},
+                          {"local_prefix", to_string(s.local)},
+                          {"previous_maar_prefixes", remote},
+                          {"lifetime", 4u * s.lifetime_granted}});
+    }
+    json anchors = json::array();
+    for (const auto& [p, a] : maar_->anchors()) {
+        anchors.push_back({{"prefix", to_string(p)},
+                           {"mn", a.mn_identifier},
+                           {"served_at", a.serving_elsewhere ? json(to_string(*a.serving_elsewhere)) : json("here")}});
+    }
+    const MaarCounters& c = maar_->counters();
+    return {{"served", served},
+            {"anchored", anchors},
+            {"counters",
+             {{"attaches", c.attaches}, {"pbu_sent", c.pbu_sent}, {"pbu_retransmitted", c.pbu_retransmitted},
+              {"pba_accepted", c.pba_accepted}, {"pba_rejected", c.pba_rejected}, {"pba_unmatched", c.pba_unmatched},
+              {"pool_exhausted", c.pool_exhausted}, {"remotes_added", c.remotes_added},
+              {"remotes_expired", c.remotes_expired}, {"became_previous", c.became_previous},
+              {"anchors_released", c.anchors_released}, {"returns", c.returns},
+              {"cmd_pbu_received", c.cmd_pbu_received}, {"cmd_pbu_unknown", c.cmd_pbu_unknown},
+              {"deregistrations", c.deregistrations}, {"data_path_errors", c.data_path_errors}}}};
 }
 
 // --- engine observer -------------------------------------------------------
@@ -1327,6 +1443,7 @@ void MagDaemon::register_commands() {
     control_->handle("show tunnels", [this](const json&) { return show_tunnels(); });
     control_->handle("show links", [this](const json&) { return show_links(); });
     control_->handle("show counters", [this](const json&) { return show_counters(); });
+    control_->handle("show maar", [this](const json&) { return show_maar(); });
     control_->handle("show multicast", [this](const json&) { return show_multicast(); });
     control_->handle("show policy", [this](const json&) { return policies_->to_json(); });
     control_->handle("attach", [this](const json& r) { return attach_command(r); });

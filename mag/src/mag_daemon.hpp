@@ -87,7 +87,7 @@ struct BindingEvent {
     MulticastAdmission multicast_admission;            // per policy, what the MN may join
 };
 
-class MagDaemon final : private MagObserver, private MulticastContext {
+class MagDaemon final : private MagObserver, private MulticastContext, private MaarObserver {
   public:
     static Expected<std::unique_ptr<MagDaemon>> start(MagdConfig config, EventLoop& loop);
     ~MagDaemon() override;
@@ -235,6 +235,12 @@ class MagDaemon final : private MagObserver, private MulticastContext {
     std::unique_ptr<RaSocket> ra_socket_;
     std::unique_ptr<RaScheduler> ra_scheduler_;
     std::unique_ptr<MagEngine> engine_;
+    std::unique_ptr<MaarEngine> maar_;  // [mag] mode = maar (RFC 8885)
+    // MaarObserver
+    void prefixes_changed(const MaarServed& served) override;
+    void left(const MaarServed& served) override;
+    void send_maar_ra(AccessLink& link, RouterAdvertisement& ra);
+    nlohmann::json show_maar() const;
     std::unique_ptr<LinkMonitor> links_;
     std::unique_ptr<SolicitationSocket> solicitations_;  // RS / DAD NS
     std::unique_ptr<SolicitationSocket> mld_capture_;    // MLD on access links (multicast on)

@@ -191,6 +191,11 @@ void MagReceiver::receive(const ReceivedPacket& packet) {
         count("subscription_responses");
         return handlers_.subscription_response(packet.source, *sr);
     }
+    if (const auto* bu = std::get_if<mh::BindingUpdate>(&message); bu != nullptr && handlers_.proxy_binding_update) {
+        count("pbu_from_cmd");
+        handlers_.proxy_binding_update(packet.source, packet.destination, *bu);
+        return;
+    }
     if (const auto* upn = std::get_if<mh::UpdateNotification>(&message)) {
         count("upn");
         if (handlers_.update_notification)

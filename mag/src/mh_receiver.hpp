@@ -87,6 +87,9 @@ struct MagReceiverHandlers {
         subscription_response;
     // RFC 7077.
     std::function<void(const Ipv6Address& lma, const mh::UpdateNotification& upn)> update_notification;
+    // RFC 8885: the CMD's PBU to a MAAR (unset: unexpected, dropped).
+    std::function<void(const Ipv6Address& cmd, const Ipv6Address& destination, const mh::BindingUpdate& pbu)>
+        proxy_binding_update;
 };
 
 class MagReceiver {

@@ -59,6 +59,32 @@ TEST_CASE("magd config: a minimal file is valid and the defaults are the RFC val
     CHECK(c.tunnel.name_prefix == "mg");
 }
 
+TEST_CASE("magd config: mag.mode = maar with its [maar] keys, and what is missing or wrong named", "[magd][config][dmm]") {
+    auto load = load_config_text(std::string(kGoodConfig) +
+                                     "[mag]\nmode = maar\n[maar]\ncmd = 2001:db8:100::1\npool = 2001:db8:a1::/48 64\n"
+                                     "lifetime-s = 400\nprevious-prefix-hold-s = 30\n",
+                                 "magd.conf");
+    INFO(problems_text(load.problems));
+    REQUIRE(load.config.maar.has_value());
+    const MaarConfig& m = *load.config.maar;
+    CHECK(m.cmd == address("2001:db8:100::1"));
+    CHECK(m.pool == *parse_prefix("2001:db8:a1::/48"));
+    CHECK(m.pool_length == 64);
+    CHECK(m.lifetime == 100);
+    CHECK(m.previous_prefix_hold == std::chrono::seconds(30));
+    CHECK(m.address == address("2001:db8:101::11"));
+    CHECK_FALSE(load_config_text(kGoodConfig, "magd.conf").config.maar.has_value());
+
+    load = load_config_text(std::string(kGoodConfig) + "[mag]\nmode = maar\n[maar]\npool = 2001:db8:a1::1/48\n",
+                            "magd.conf");
+    const std::string text = problems_text(load.problems);
+    INFO(text);
+    CHECK(text.find("maar.cmd: mag.mode = maar needs the CMD's address") != std::string::npos);
+    CHECK(text.find("maar.pool: \"2001:db8:a1::1/48\" is not \"PREFIX [LENGTH]\"") != std::string::npos);
+    load = load_config_text(std::string(kGoodConfig) + "[mag]\nmode = anchor\n", "magd.conf");
+    CHECK(problems_text(load.problems).find("mag.mode: \"anchor\" is not mag|maar") != std::string::npos);
+}
+
 TEST_CASE("magd config: every problem is named with file, line and key", "[magd][config]") {
     auto load = load_config_text(R"([mag]
 address = fe80::1

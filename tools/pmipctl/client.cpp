@@ -137,11 +137,12 @@ json request_for(const std::vector<std::string>& words) {
 std::string daemon_for(const json& request) {
     const std::string command = request.value("command", "");
     if (command == "show mns" || command == "show bul" || command == "attach" ||
-        command == "detach" || command == "channel add" || command == "channel remove") {
+        command == "detach" || command == "channel add" || command == "channel remove" ||
+        command == "show maar") {
         return "magd";
     }
     if (command == "show bindings" || command == "show binding" || command == "show peers" ||
-        command == "show revocations" || command == "revoke") {
+        command == "show revocations" || command == "revoke" || command == "show cmd") {
         return "lmad";
     }
     return "";

@@ -97,6 +97,11 @@ COMMANDS
                                     per-peer policy; with realm: trigger 129
                                     for the MNs whose NAI ends in @REALM)
     show revocations                lmad: BRIs waiting for their BRA
+    show cmd                        lmad with [dmm] cmd: each MN's serving
+                                    MAAR and previous MAARs (RFC 8885)
+    show maar                       magd with mag.mode = maar: the MNs
+                                    served (local and previous MAARs'
+                                    prefixes) and the prefixes anchored
     help                            the commands the daemon implements
     WORDS... [key=value]...         any other command: the words are the
                                     command, key=value pairs its members
