@@ -34,3 +34,9 @@ set_tests_properties(netns_pmip_ipsec PROPERTIES SKIP_RETURN_CODE 77 LABELS "net
 add_test(NAME netns_delay_link
   COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/test_delay_link.sh ${CMAKE_BINARY_DIR})
 set_tests_properties(netns_delay_link PROPERTIES SKIP_RETURN_CODE 77 LABELS netns TIMEOUT 120)
+# RFC 8885 distributed mobility management: lmad as the CMD, three magd as
+# MAARs, the kernel MN moving across them with a UDP stream on its first
+# prefix (tests/netns/test_pmip_dmm.sh).
+add_test(NAME netns_pmip_dmm
+  COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/test_pmip_dmm.sh ${CMAKE_BINARY_DIR})
+set_tests_properties(netns_pmip_dmm PROPERTIES SKIP_RETURN_CODE 77 LABELS netns TIMEOUT 240)

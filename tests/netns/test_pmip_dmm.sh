@@ -1,0 +1,243 @@
+#!/usr/bin/env bash
+# RFC 8885 distributed mobility management end to end in namespaces: lmad as
+# the CMD ([dmm] cmd = relay), three magd as MAARs (mag.mode = maar, each with
+# its own /48), a correspondent node, and the real Linux kernel as the MN.
+#
+#   test_pmip_dmm.sh BUILD_DIR
+#
+#   Topology: one link (a bridge in "core") joins cmd (2001:db8:100::1),
+#   maar1-3 (::21-23) and cn (::99); cn routes 2001:db8:aN::/48 via maarN.
+#   The MN's eth0 reaches maarN's access link mn1 through port pN (tc mirred,
+#   as in the testbed): the port that is up is where the MN is.
+#   At maar1 the MN configures an address from P1 (routed at maar1, no
+#   tunnel); a UDP stream from cn to that address runs throughout. The MN
+#   moves to maar2: it gets P2 (preferred) and keeps P1 (deprecated), the
+#   stream on P1 goes on through the maar1-maar2 tunnel; to maar3: P1 and P2
+#   through tunnels from maar1 and maar2, the stream still goes on; a new
+#   connection from the MN takes P3 as its source. The stream (12 s) ends;
+#   after the previous-prefix hold (20 s) maar1 and maar2 let their prefixes go:
+#   no tunnel and no anchored prefix left there, maar3 has no previous
+#   prefix left. On the wire at the CMD (dumpcap, pmip-mh): PBUs and PBAs
+#   with the D flag, the Serving MAAR (68) and Previous MAAR (67) options.
+#   (Options 65, 66, 69, 70 are in the codec but this deployment sends none:
+#   no local networks, no DLIFs.)
+# Exit 1 when a check fails, 77 when the environment cannot run it.
+set -u
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+BUILD=${1:?usage: test_pmip_dmm.sh BUILD_DIR}
+need_root "namespaces"
+need_tun
+need_tools dumpcap
+netns_test_begin pmipdmm
+reap_stale_namespaces pmipdmm 'core|cmd|maar1|maar2|maar3|cn|mn'
+N=pmipdmm-$$
+METER=$BUILD/tools/testbed/pmip-handover-meter
+PMIPCTL=$BUILD/tools/pmipctl/pmipctl
+PMIPMH=$BUILD/tools/pmip-mh/pmip-mh
+HOLD=20
+for ns in core cmd maar1 maar2 maar3 cn mn; do
+    ip netns add "$N-$ns" 2>/dev/null || skip "cannot create network namespaces here"
+    NAMESPACES+=("$N-$ns")
+    ip -n "$N-$ns" link set lo up
+done
+FAIL_LOGS=("$WORK"/*.log)
+
+# --- the core link -------------------------------------------------------------------
+ip -n "$N-core" link add br0 type bridge
+ip -n "$N-core" link set br0 up
+attach_core() {  # attach_core NS IFNAME ADDRESS
+    ip link add "$2" netns "$N-$1" type veth peer name "to-$1" netns "$N-core"
+    ip -n "$N-core" link set "to-$1" master br0 up
+    ip -n "$N-$1" -6 addr add "$3/64" dev "$2" nodad
+    ip -n "$N-$1" link set "$2" up
+}
+attach_core cmd u0 2001:db8:100::1
+attach_core cn c0 2001:db8:100::99
+for i in 1 2 3; do
+    attach_core "maar$i" u0 "2001:db8:100::2$i"
+    ip netns exec "$N-maar$i" sysctl -qw net.ipv6.conf.all.forwarding=1
+    ip -n "$N-cn" -6 route add "2001:db8:a$i::/48" via "2001:db8:100::2$i"
+done
+
+# --- the MN: eth0 wired to p1, p2, p3 (one up at a time) -------------------------------
+MN=$N-mn
+MAC=02:00:00:00:00:01
+ip link add eth0 netns "$MN" address $MAC type veth peer name air netns "$MN"
+for i in 1 2 3; do
+    ip link add "p$i" netns "$MN" type veth peer name mn1 netns "$N-maar$i" address "02:00:00:00:0$i:01"
+    ip netns exec "$MN" sysctl -qw "net.ipv6.conf.p$i.disable_ipv6=1"
+done
+ip netns exec "$MN" sysctl -qw net.ipv6.conf.air.disable_ipv6=1 net.ipv6.conf.eth0.accept_ra=1 \
+    net.ipv6.conf.eth0.autoconf=1
+for port in air p1 p2 p3; do ip netns exec "$MN" tc qdisc add dev $port clsact; done
+ip netns exec "$MN" tc filter add dev air ingress protocol all u32 match u32 0 0 \
+    action mirred egress mirror dev p1 pipe action mirred egress mirror dev p2 pipe \
+    action mirred egress redirect dev p3
+for port in p1 p2 p3; do
+    ip netns exec "$MN" tc filter add dev $port ingress protocol all u32 match u32 0 0 \
+        action mirred egress redirect dev air
+done
+for dev in eth0 air; do ip -n "$MN" link set $dev up; done
+for i in 1 2 3; do ip -n "$N-maar$i" link set mn1 up; done
+
+# --- the daemons ---------------------------------------------------------------------
+cat >"$WORK/lmad-policy.json" <<EOF
+{"mobile_nodes": [{"id": "mn1@dmm.example"}]}
+EOF
+cat >"$WORK/lmad.conf" <<EOF
+[lma]
+address = 2001:db8:100::1
+[pools]
+pool = 2001:db8:8000::/48 64
+[mags]
+authorized = 2001:db8:100::/64
+[policy]
+store = $WORK/lmad-policy.json
+[dmm]
+cmd = relay
+[control]
+socket = $WORK/lmad.sock
+[state]
+file = $WORK/lmad.state
+EOF
+cat >"$WORK/magd-policy.json" <<EOF
+{"mobile_nodes": [{"mac": "$MAC", "interface": "mn1", "id": "mn1@dmm.example", "lma": "2001:db8:100::1"}]}
+EOF
+start() {  # start NS NAME BINARY CONFIG
+    ip netns exec "$N-$1" "$3" --config "$4" >"$WORK/$2.log" 2>&1 &
+    PIDS+=($!)
+}
+start cmd lmad "$BUILD/lma/lmad" "$WORK/lmad.conf"
+for i in 1 2 3; do
+    cat >"$WORK/magd$i.conf" <<EOF
+[mag]
+address = 2001:db8:100::2$i
+mode = maar
+[maar]
+cmd = 2001:db8:100::1
+pool = 2001:db8:a$i::/48 64
+lifetime-s = 400
+previous-prefix-hold-s = $HOLD
+[access]
+interface = mn*
+[policy]
+store = $WORK/magd-policy.json
+[control]
+socket = $WORK/magd$i.sock
+EOF
+    start "maar$i" "magd$i" "$BUILD/mag/magd" "$WORK/magd$i.conf"
+done
+ctl() { "$PMIPCTL" --socket "$1" --json "${@:2}"; }
+qq() {  # qq SOCKET "PMIPCTL ARGS" EXPR
+    ctl "$1" $2 2>/dev/null | "$PY" -c "import json,sys; d=json.load(sys.stdin); print($3)"
+}
+up() { ctl "$1" show counters >/dev/null 2>&1; }
+check "lmad (the CMD) answers" wait_until 10 up "$WORK/lmad.sock"
+for i in 1 2 3; do check "magd (maar$i) answers" wait_until 10 up "$WORK/magd$i.sock"; done
+check "lmad logs the CMD on, as relay" grep -q "Central Mobility Database on, as relay" "$WORK/lmad.log"
+check "dumpcap captures the Mobility Header at the CMD" start_capture "$N-cmd" u0 "$WORK/cmd.pcapng" "ip6 proto 135"
+
+mn_address() {  # mn_address PREFIX-START: the MN's global address in it (empty if none)
+    ip -n "$MN" -6 -o addr show dev eth0 scope global | awk '{print $4}' | cut -d/ -f1 | grep "^$1" | head -1
+}
+has_address() { [[ -n $(mn_address "$1") ]]; }
+deprecated() { ip -n "$MN" -6 -o addr show dev eth0 scope global | grep "$1" | grep -q deprecated; }
+move_to() {  # move_to I: only port pI up
+    local cmds=""
+    for i in 1 2 3; do cmds+="link set p$i $([[ $i == "$1" ]] && echo up || echo down)"$'\n'; done
+    ip -n "$MN" -batch - <<<"$cmds"
+}
+
+# --- maar1: P1, routed there, no tunnel ---------------------------------------------------
+move_to 1
+check "the MN configures an address from P1 (2001:db8:a1::/64) at maar1" wait_until 20 has_address 2001:db8:a1:
+A1=$(mn_address 2001:db8:a1:)
+echo "# MN address at maar1: $A1"
+check "maar1 serves the MN with P1 and no previous MAAR's prefix" \
+    test "$(qq "$WORK/magd1.sock" "show maar" "d['served'][0]['local_prefix'] + ' ' + str(len(d['served'][0]['previous_maar_prefixes']))")" = "2001:db8:a1::/64 0"
+check "maar1 has no tunnel" test "$(qq "$WORK/magd1.sock" "show tunnels" "len(d)")" = 0
+check "the CMD: mn1 served at maar1, no previous MAAR" \
+    test "$(qq "$WORK/lmad.sock" "show cmd" "d['sessions'][0]['serving_maar'] + ' ' + str(len(d['sessions'][0]['previous_maars']))")" = "2001:db8:100::21 0"
+
+RUN_S=$((12 * TIME_SCALE))
+ip netns exec "$MN" "$METER" receive --port 5001 --seconds $((RUN_S + 2)) --gap-ms 50 --json >"$WORK/flow.json" 2>&1 &
+RECV=$!
+PIDS+=($RECV)
+sleep 0.3
+ip netns exec "$N-cn" "$METER" send --to "$A1" --port 5001 --rate 100 --seconds "$RUN_S" 2>"$WORK/send.json" &
+PIDS+=($!)
+sleep 2
+
+# --- maar2: P2 preferred, P1 deprecated through the tunnel from maar1 ----------------------
+move_to 2
+check "the MN configures an address from P2 at maar2" wait_until 10 has_address 2001:db8:a2:
+check "its P1 address is deprecated (preferred lifetime 0)" wait_until 5 deprecated "$A1"
+prev2() { qq "$WORK/magd2.sock" "show maar" "' '.join(sorted(p['prefix'] for s in d['served'] for p in s['previous_maar_prefixes']))"; }
+check "maar2 reaches P1 through maar1" test "$(prev2)" = "2001:db8:a1::/64"
+check "maar1 anchors P1 for the MN served at maar2" \
+    test "$(qq "$WORK/magd1.sock" "show maar" "[a['served_at'] for a in d['anchored']][0]")" = "2001:db8:100::22"
+sleep 2
+
+# --- maar3: P1 and P2 through tunnels from maar1 and maar2 ---------------------------------
+move_to 3
+check "the MN configures an address from P3 at maar3" wait_until 10 has_address 2001:db8:a3:
+prev3() { qq "$WORK/magd3.sock" "show maar" "' '.join(sorted(p['prefix'] for s in d['served'] for p in s['previous_maar_prefixes']))"; }
+both_prev3() { [[ $(prev3) == "2001:db8:a1::/64 2001:db8:a2::/64" ]]; }
+check "maar3 reaches P1 and P2 through maar1 and maar2" wait_until 3 both_prev3
+src_for_new() { ip -n "$MN" -6 route get 2001:db8:100::99 | grep -o 'src [^ ]*' | awk '{print $2}'; }
+echo "# a new connection's source: $(src_for_new)"
+check "a new connection takes P3 as its source" wait_until 5 bash -c "ip -n $MN -6 route get 2001:db8:100::99 | grep -q 'src 2001:db8:a3:'"
+check "the CMD: served at maar3, maar1 and maar2 previous" \
+    test "$(qq "$WORK/lmad.sock" "show cmd" "' '.join(sorted(p['maar'] for p in d['sessions'][0]['previous_maars']))")" = "2001:db8:100::21 2001:db8:100::22"
+
+wait "$RECV" 2>/dev/null
+forget_pid "$RECV"
+echo "# stream at the MN: $(tr -d '\n' <"$WORK/flow.json" | cut -c1-400)"
+flow() { "$PY" -c "import json; d=json.load(open('$WORK/flow.json')); print(d['$1'])"; }
+received=$(flow received 2>/dev/null || echo 0)
+check "the stream on P1 reached the MN through both moves (>= 90 % of its datagrams)" test "$received" -ge $((1080 * TIME_SCALE))
+check "the stream on P1 kept arriving after the last move (its last datagrams came)" \
+    test "$(flow last_seq 2>/dev/null || echo 0)" -ge $((1190 * TIME_SCALE))
+
+# --- the hold ends: maar1 and maar2 let their prefixes go ------------------------------
+gone() {
+    [[ $(qq "$WORK/magd1.sock" "show maar" "len(d['anchored'])") == 0 &&
+       $(qq "$WORK/magd2.sock" "show maar" "len(d['anchored'])") == 0 &&
+       $(qq "$WORK/magd1.sock" "show tunnels" "len(d)") == 0 &&
+       $(qq "$WORK/magd2.sock" "show tunnels" "len(d)") == 0 ]]
+}
+check "after the ${HOLD} s hold, maar1 and maar2 anchor nothing and have no tunnel" wait_until $((HOLD + 10)) gone
+none3() { [[ -z $(prev3) && $(qq "$WORK/magd3.sock" "show tunnels" "len(d)") == 0 ]]; }
+check "maar3 has no previous MAAR's prefix left, nor a tunnel" wait_until 5 none3
+check "the CMD: maar1 and maar2 left the MN's list" \
+    test "$(qq "$WORK/lmad.sock" "show cmd" "len(d['sessions'][0]['previous_maars'])")" = 0
+no_route_p1() { ! ip -n "$N-maar1" -6 route show 2001:db8:a1::/64 | grep -q .; }
+check "maar1: no route for P1 left" no_route_p1
+
+# --- on the wire ---------------------------------------------------------------------------
+stop_pid "$CAP" INT
+"$PMIPMH" decode --pcap "$WORK/cmd.pcapng" >"$WORK/mh.jsonl" 2>"$WORK/mh.err"
+wire() { "$PY" - "$WORK/mh.jsonl" "$1" <<'PY_END'
+import json, sys
+path, what = sys.argv[1:]
+msgs = [json.loads(l) for l in open(path) if l.strip()]
+def has(m, name): return any(o.get("name") == name for o in m.get("options", []))
+d_pbu = [m for m in msgs if m.get("type") == "pbu" and "D" in m.get("flags", [])]
+d_pba = [m for m in msgs if m.get("type") == "pba" and "D" in m.get("flags", [])]
+serving = [m for m in d_pbu if has(m, "serving_maar")]
+previous = [m for m in d_pba if has(m, "previous_maar")]
+print("# pmip-mh at the CMD: %d messages, %d PBUs with D (%d with Serving MAAR), %d PBAs with D (%d with Previous MAAR)"
+      % (len(msgs), len(d_pbu), len(serving), len(d_pba), len(previous)), file=sys.stderr)
+ok = {"d": len(d_pbu) >= 3 and len(d_pba) >= 3, "options": len(serving) >= 2 and len(previous) >= 2}[what]
+sys.exit(0 if ok else 1)
+PY_END
+}
+check "on the wire: PBUs and PBAs with the D flag" wire d
+check "on the wire: Serving MAAR (68) in the CMD's PBUs, Previous MAAR (67) in its PBAs" wire options
+
+kill -TERM "${PIDS[@]}" 2>/dev/null
+sleep 1
+for i in 1 2 3; do
+    check "maar$i: no tunnel device left after SIGTERM" bash -c "! ip -n $N-maar$i link show | grep -q ' mg'"
+done
+finish
