@@ -137,8 +137,8 @@ for i in 1 2 3; do check "magd (maar$i) answers" wait_until 10 up "$WORK/magd$i.
 check "lmad logs the CMD on, as relay" grep -q "Central Mobility Database on, as relay" "$WORK/lmad.log"
 check "dumpcap captures the Mobility Header at the CMD" start_capture "$N-cmd" u0 "$WORK/cmd.pcapng" "ip6 proto 135"
 
-mn_address() {  # mn_address PREFIX-START: the MN's global address in it (empty if none)
-    ip -n "$MN" -6 -o addr show dev eth0 scope global | awk '{print $4}' | cut -d/ -f1 | grep "^$1" | head -1
+mn_address() {  # mn_address PREFIX-START: the MN's usable (DAD done) global address in it
+    ip -n "$MN" -6 -o addr show dev eth0 scope global -tentative | awk '{print $4}' | cut -d/ -f1 | grep "^$1" | head -1
 }
 has_address() { [[ -n $(mn_address "$1") ]]; }
 deprecated() { ip -n "$MN" -6 -o addr show dev eth0 scope global | grep "$1" | grep -q deprecated; }
@@ -195,6 +195,7 @@ forget_pid "$RECV"
 echo "# stream at the MN: $(tr -d '\n' <"$WORK/flow.json" | cut -c1-400)"
 flow() { "$PY" -c "import json; d=json.load(open('$WORK/flow.json')); print(d['$1'])"; }
 received=$(flow received 2>/dev/null || echo 0)
+check "the stream on P1 reached the MN at maar1 from its start" test "$(flow first_seq 2>/dev/null || echo 99)" -le 5
 check "the stream on P1 reached the MN through both moves (>= 90 % of its datagrams)" test "$received" -ge $((1080 * TIME_SCALE))
 check "the stream on P1 kept arriving after the last move (its last datagrams came)" \
     test "$(flow last_seq 2>/dev/null || echo 0)" -ge $((1190 * TIME_SCALE))
