@@ -5,7 +5,7 @@
 #
 #   test_pmip_dmm.sh BUILD_DIR
 #
-#   Topology: one link (a bridge in "core") joins cmd (2001:db8:100::1),
+#   Topology (tools/testbed/dmm_topology.sh): one link (a bridge in "core") joins cmd (2001:db8:100::1),
 #   maar1-3 (::21-23) and cn (::99); cn routes 2001:db8:aN::/48 via maarN.
 #   The MN's eth0 reaches maarN's access link mn1 through port pN (tc mirred,
 #   as in the testbed): the port that is up is where the MN is.
@@ -35,98 +35,11 @@ METER=$BUILD/tools/testbed/pmip-handover-meter
 PMIPCTL=$BUILD/tools/pmipctl/pmipctl
 PMIPMH=$BUILD/tools/pmip-mh/pmip-mh
 HOLD=20
-for ns in core cmd maar1 maar2 maar3 cn mn; do
-    ip netns add "$N-$ns" 2>/dev/null || skip "cannot create network namespaces here"
-    NAMESPACES+=("$N-$ns")
-    ip -n "$N-$ns" link set lo up
-done
-FAIL_LOGS=("$WORK"/*.log)
-
-# --- the core link -------------------------------------------------------------------
-ip -n "$N-core" link add br0 type bridge
-ip -n "$N-core" link set br0 up
-attach_core() {  # attach_core NS IFNAME ADDRESS
-    ip link add "$2" netns "$N-$1" type veth peer name "to-$1" netns "$N-core"
-    ip -n "$N-core" link set "to-$1" master br0 up
-    ip -n "$N-$1" -6 addr add "$3/64" dev "$2" nodad
-    ip -n "$N-$1" link set "$2" up
-}
-attach_core cmd u0 2001:db8:100::1
-attach_core cn c0 2001:db8:100::99
-for i in 1 2 3; do
-    attach_core "maar$i" u0 "2001:db8:100::2$i"
-    ip netns exec "$N-maar$i" sysctl -qw net.ipv6.conf.all.forwarding=1
-    ip -n "$N-cn" -6 route add "2001:db8:a$i::/48" via "2001:db8:100::2$i"
-done
-
-# --- the MN: eth0 wired to p1, p2, p3 (one up at a time) -------------------------------
+source "$NETNS_ROOT/tools/testbed/dmm_topology.sh"
+dmm_topology_up dmm
 MN=$N-mn
-MAC=02:00:00:00:00:01
-ip link add eth0 netns "$MN" address $MAC type veth peer name air netns "$MN"
-for i in 1 2 3; do
-    ip link add "p$i" netns "$MN" type veth peer name mn1 netns "$N-maar$i" address "02:00:00:00:0$i:01"
-    ip netns exec "$MN" sysctl -qw "net.ipv6.conf.p$i.disable_ipv6=1"
-done
-ip netns exec "$MN" sysctl -qw net.ipv6.conf.air.disable_ipv6=1 net.ipv6.conf.eth0.accept_ra=1 \
-    net.ipv6.conf.eth0.autoconf=1
-for port in air p1 p2 p3; do ip netns exec "$MN" tc qdisc add dev $port clsact; done
-ip netns exec "$MN" tc filter add dev air ingress protocol all u32 match u32 0 0 \
-    action mirred egress mirror dev p1 pipe action mirred egress mirror dev p2 pipe \
-    action mirred egress redirect dev p3
-for port in p1 p2 p3; do
-    ip netns exec "$MN" tc filter add dev $port ingress protocol all u32 match u32 0 0 \
-        action mirred egress redirect dev air
-done
-for dev in eth0 air; do ip -n "$MN" link set $dev up; done
-for i in 1 2 3; do ip -n "$N-maar$i" link set mn1 up; done
 
-# --- the daemons ---------------------------------------------------------------------
-cat >"$WORK/lmad-policy.json" <<EOF
-{"mobile_nodes": [{"id": "mn1@dmm.example"}]}
-EOF
-cat >"$WORK/lmad.conf" <<EOF
-[lma]
-address = 2001:db8:100::1
-[pools]
-pool = 2001:db8:8000::/48 64
-[mags]
-authorized = 2001:db8:100::/64
-[policy]
-store = $WORK/lmad-policy.json
-[dmm]
-cmd = relay
-[control]
-socket = $WORK/lmad.sock
-[state]
-file = $WORK/lmad.state
-EOF
-cat >"$WORK/magd-policy.json" <<EOF
-{"mobile_nodes": [{"mac": "$MAC", "interface": "mn1", "id": "mn1@dmm.example", "lma": "2001:db8:100::1"}]}
-EOF
-start() {  # start NS NAME BINARY CONFIG
-    ip netns exec "$N-$1" "$3" --config "$4" >"$WORK/$2.log" 2>&1 &
-    PIDS+=($!)
-}
-start cmd lmad "$BUILD/lma/lmad" "$WORK/lmad.conf"
-for i in 1 2 3; do
-    cat >"$WORK/magd$i.conf" <<EOF
-[mag]
-address = 2001:db8:100::2$i
-mode = maar
-[maar]
-cmd = 2001:db8:100::1
-pool = 2001:db8:a$i::/48 64
-lifetime-s = 400
-previous-prefix-hold-s = $HOLD
-[access]
-interface = mn*
-[policy]
-store = $WORK/magd-policy.json
-[control]
-socket = $WORK/magd$i.sock
-EOF
-    start "maar$i" "magd$i" "$BUILD/mag/magd" "$WORK/magd$i.conf"
-done
+FAIL_LOGS=("$WORK"/*.log)
 ctl() { "$PMIPCTL" --socket "$1" --json "${@:2}"; }
 qq() {  # qq SOCKET "PMIPCTL ARGS" EXPR
     ctl "$1" $2 2>/dev/null | "$PY" -c "import json,sys; d=json.load(sys.stdin); print($3)"
@@ -137,16 +50,10 @@ for i in 1 2 3; do check "magd (maar$i) answers" wait_until 10 up "$WORK/magd$i.
 check "lmad logs the CMD on, as relay" grep -q "Central Mobility Database on, as relay" "$WORK/lmad.log"
 check "dumpcap captures the Mobility Header at the CMD" start_capture "$N-cmd" u0 "$WORK/cmd.pcapng" "ip6 proto 135"
 
-mn_address() {  # mn_address PREFIX-START: the MN's usable (DAD done) global address in it
-    ip -n "$MN" -6 -o addr show dev eth0 scope global -tentative | awk '{print $4}' | cut -d/ -f1 | grep "^$1" | head -1
-}
+mn_address() { dmm_mn_address "$1"; }
 has_address() { [[ -n $(mn_address "$1") ]]; }
 deprecated() { ip -n "$MN" -6 -o addr show dev eth0 scope global | grep "$1" | grep -q deprecated; }
-move_to() {  # move_to I: only port pI up
-    local cmds=""
-    for i in 1 2 3; do cmds+="link set p$i $([[ $i == "$1" ]] && echo up || echo down)"$'\n'; done
-    ip -n "$MN" -batch - <<<"$cmds"
-}
+move_to() { dmm_move_to "$1"; }
 
 # --- maar1: P1, routed there, no tunnel ---------------------------------------------------
 move_to 1

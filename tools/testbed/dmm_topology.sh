@@ -1,0 +1,124 @@
+# shellcheck shell=bash
+# The DMM namespace topology that tests/netns/test_pmip_dmm.sh and
+# tools/bench/bench_dmm.sh share (sourced after tests/netns/lib.sh's
+# netns_test_begin, with N, WORK, BUILD and HOLD set):
+#
+#   dmm_topology_up MODE   MODE dmm: lmad as the RFC 8885 CMD ([dmm] cmd =
+#                          relay) and magd in maar1-3 as MAARs (pools
+#                          2001:db8:aN::/48, hold HOLD s); MODE pmip: the
+#                          same namespaces as centralized PMIPv6 (lmad the
+#                          LMA in "cmd", pool 2001:db8:8000::/48, magd as
+#                          MAGs), for comparisons. One link (a bridge in
+#                          "core") joins cmd (2001:db8:100::1), maar1-3
+#                          (::21-23) and cn (::99); the MN's eth0 reaches
+#                          maarN's access link mn1 through port pN (tc
+#                          mirred, as in the testbed). Daemons' logs and
+#                          sockets in WORK (lmad.*, magdN.*); PIDs in PIDS.
+#   dmm_move_to I          only port pI up (one netlink batch): the MN is at maarI.
+#   dmm_mn_address START   the MN's global address starting with START, DAD done.
+
+DMM_MAC=02:00:00:00:00:01
+
+dmm_attach_core() {  # dmm_attach_core NS IFNAME ADDRESS
+    ip link add "$2" netns "$N-$1" type veth peer name "to-$1" netns "$N-core"
+    ip -n "$N-core" link set "to-$1" master br0 up
+    ip -n "$N-$1" -6 addr add "$3/64" dev "$2" nodad
+    ip -n "$N-$1" link set "$2" up
+}
+
+dmm_start() {  # dmm_start NS NAME BINARY CONFIG
+    ip netns exec "$N-$1" "$3" --config "$4" >"$WORK/$2.log" 2>&1 &
+    PIDS+=($!)
+}
+
+dmm_topology_up() {
+    local mode=$1 ns i port
+    for ns in core cmd maar1 maar2 maar3 cn mn; do
+        ip netns add "$N-$ns" 2>/dev/null || skip "cannot create network namespaces here"
+        NAMESPACES+=("$N-$ns")
+        ip -n "$N-$ns" link set lo up
+    done
+    # The core link.
+    ip -n "$N-core" link add br0 type bridge
+    ip -n "$N-core" link set br0 up
+    dmm_attach_core cmd u0 2001:db8:100::1
+    dmm_attach_core cn c0 2001:db8:100::99
+    ip netns exec "$N-cmd" sysctl -qw net.ipv6.conf.all.forwarding=1
+    for i in 1 2 3; do
+        dmm_attach_core "maar$i" u0 "2001:db8:100::2$i"
+        ip netns exec "$N-maar$i" sysctl -qw net.ipv6.conf.all.forwarding=1
+        ip -n "$N-cn" -6 route add "2001:db8:a$i::/48" via "2001:db8:100::2$i"
+    done
+    ip -n "$N-cn" -6 route add 2001:db8:8000::/48 via 2001:db8:100::1
+    # The MN: eth0 wired to p1, p2, p3 (one up at a time).
+    local MN=$N-mn
+    ip link add eth0 netns "$MN" address $DMM_MAC type veth peer name air netns "$MN"
+    for i in 1 2 3; do
+        ip link add "p$i" netns "$MN" type veth peer name mn1 netns "$N-maar$i" address "02:00:00:00:0$i:01"
+        ip netns exec "$MN" sysctl -qw "net.ipv6.conf.p$i.disable_ipv6=1"
+    done
+    ip netns exec "$MN" sysctl -qw net.ipv6.conf.air.disable_ipv6=1 net.ipv6.conf.eth0.accept_ra=1 \
+        net.ipv6.conf.eth0.autoconf=1
+    for port in air p1 p2 p3; do ip netns exec "$MN" tc qdisc add dev $port clsact; done
+    ip netns exec "$MN" tc filter add dev air ingress protocol all u32 match u32 0 0 \
+        action mirred egress mirror dev p1 pipe action mirred egress mirror dev p2 pipe \
+        action mirred egress redirect dev p3
+    for port in p1 p2 p3; do
+        ip netns exec "$MN" tc filter add dev $port ingress protocol all u32 match u32 0 0 \
+            action mirred egress redirect dev air
+    done
+    for i in eth0 air; do ip -n "$MN" link set $i up; done
+    for i in 1 2 3; do ip -n "$N-maar$i" link set mn1 up; done
+
+    # The daemons.
+    echo '{"mobile_nodes": [{"id": "mn1@dmm.example"}]}' >"$WORK/lmad-policy.json"
+    local cmd=off
+    [[ $mode == dmm ]] && cmd=relay
+    cat >"$WORK/lmad.conf" <<EOF
+[lma]
+address = 2001:db8:100::1
+[pools]
+pool = 2001:db8:8000::/48 64
+[mags]
+authorized = 2001:db8:100::/64
+[policy]
+store = $WORK/lmad-policy.json
+[dmm]
+cmd = $cmd
+[control]
+socket = $WORK/lmad.sock
+[state]
+file = $WORK/lmad.state
+EOF
+    echo "{\"mobile_nodes\": [{\"mac\": \"$DMM_MAC\", \"interface\": \"mn1\", \"id\": \"mn1@dmm.example\", \"lma\": \"2001:db8:100::1\"}]}" \
+        >"$WORK/magd-policy.json"
+    dmm_start cmd lmad "$BUILD/lma/lmad" "$WORK/lmad.conf"
+    for i in 1 2 3; do
+        cat >"$WORK/magd$i.conf" <<EOF
+[mag]
+address = 2001:db8:100::2$i
+[access]
+interface = mn*
+[policy]
+store = $WORK/magd-policy.json
+[control]
+socket = $WORK/magd$i.sock
+EOF
+        if [[ $mode == dmm ]]; then
+            printf '[mag]\nmode = maar\n[maar]\ncmd = 2001:db8:100::1\npool = 2001:db8:a%s::/48 64\nlifetime-s = 400\nprevious-prefix-hold-s = %s\n' \
+                "$i" "$HOLD" >>"$WORK/magd$i.conf"
+        fi
+        dmm_start "maar$i" "magd$i" "$BUILD/mag/magd" "$WORK/magd$i.conf"
+    done
+}
+
+dmm_move_to() {
+    local cmds="" i
+    for i in 1 2 3; do cmds+="link set p$i $([[ $i == "$1" ]] && echo up || echo down)"$'\n'; done
+    ip -n "$N-mn" -batch - <<<"$cmds"
+}
+
+dmm_mn_address() {
+    ip -n "$N-mn" -6 -o addr show dev eth0 scope global -tentative | awk '{print $4}' | cut -d/ -f1 |
+        grep "^$1" | head -1
+}
