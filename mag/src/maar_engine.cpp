@@ -124,13 +124,12 @@ bool MaarEngine::attach(int ifindex, const std::string& interface, const std::st
     a.mn_identifier = policy->mn_identifier;
     if (a.hold_timer) timers_.cancel_timer(a.hold_timer);
     a.hold_timer = 0;
-    if (back && a.tunnel) {
-        // The MN is back: its prefix comes out of the tunnel to the S-MAAR it left.
-        if (const auto info = tunnels_.find(*a.tunnel))
-            (void)routes_.remove(Route{a.prefix, info->ifindex, kMainTable, config_.route_metric, std::nullopt});
-        (void)tunnels_.release(*a.tunnel);
-        a.tunnel.reset();
-    }
+    // The MN is back: its prefix comes out of the tunnel to the S-MAAR it
+    // left. The route onto the MN's link (route_local, below) replaces the
+    // tunnel's; the tunnel goes after the PBU is out (deleting a device
+    // costs the kernel tens of milliseconds).
+    const std::optional<TunnelKey> old_tunnel = back ? a.tunnel : std::nullopt;
+    a.tunnel.reset();
     a.serving_elsewhere.reset();
     MaarServed& s = served_[ifindex];
     s.ifindex = ifindex;
@@ -147,6 +146,7 @@ bool MaarEngine::attach(int ifindex, const std::string& interface, const std::st
                   (back ? " (again)" : ""));
     send_pbu(s, false);
     arm_retransmission(s);
+    if (old_tunnel) later_release(*old_tunnel, *prefix);
     return true;
 }
 
@@ -303,10 +303,10 @@ void MaarEngine::add_remote(MaarServed& s, const Ipv6Address& maar, const Ipv6Pr
     }
 }
 
-void MaarEngine::remove_remote(MaarServed& s, const MaarRemote& r) {
+void MaarEngine::remove_remote(int ifindex, const MaarRemote& r) {
     const auto info = tunnels_.find(r.tunnel);
     std::vector<RouteRequest> batch;
-    batch.push_back({RouteOp::kDelete, Route{r.prefix, s.ifindex, kMainTable, config_.route_metric, std::nullopt}});
+    batch.push_back({RouteOp::kDelete, Route{r.prefix, ifindex, kMainTable, config_.route_metric, std::nullopt}});
     batch.push_back({RouteOp::kDelete, Rule{r.prefix, r.table, config_.rule_priority, ""}});
     for (const auto& st : routes_.apply(batch)) {
         if (!st.ok()) ++counters_.data_path_errors;
@@ -330,7 +330,7 @@ void MaarEngine::expire_remotes(int ifindex) {
             ++counters_.remotes_expired;
             PMIP_INFO(kBul, context(s.policy.mn_identifier),
                       "prefix " + pmip::to_string(r.prefix) + " of " + pmip::to_string(r.maar) + " expired");
-            remove_remote(s, r);
+            remove_remote(s.ifindex, r);
         } else {
             keep.push_back(r);
         }
@@ -381,7 +381,7 @@ void MaarEngine::end_served(int ifindex, bool deregister) {
     }
     for (TimerId t : {s.retransmit_timer, s.renewal_timer, s.detach_timer, s.remote_timer})
         if (t) timers_.cancel_timer(t);
-    for (const auto& r : s.remote) remove_remote(s, r);
+    for (const auto& r : s.remote) remove_remote(s.ifindex, r);
     route_local(s, false);
     by_sequence_.erase(s.sequence);
     if (observer_) observer_->left(s);
@@ -437,27 +437,12 @@ void MaarEngine::handle_proxy_binding_update(const Ipv6Address& source, const Ip
 void MaarEngine::become_previous(MaarAnchor& a, const Ipv6Address& serving) {
     if (a.serving_elsewhere == serving) return;
     ++counters_.became_previous;
-    // Whatever we served the MN with goes: the new S-MAAR has its remotes.
-    for (auto it = served_.begin(); it != served_.end(); ++it) {
-        if (it->second.local == a.prefix) {
-            MaarServed& s = it->second;
-            for (TimerId t : {s.retransmit_timer, s.renewal_timer, s.detach_timer, s.remote_timer})
-                if (t) timers_.cancel_timer(t);
-            s.retransmit_timer = s.renewal_timer = s.detach_timer = s.remote_timer = 0;
-            for (const auto& r : s.remote) remove_remote(s, r);
-            route_local(s, false);
-            by_sequence_.erase(s.sequence);
-            if (observer_) observer_->left(s);
-            served_.erase(it);
-            break;
-        }
-    }
-    if (a.tunnel) {
-        if (const auto info = tunnels_.find(*a.tunnel))
-            (void)routes_.remove(Route{a.prefix, info->ifindex, kMainTable, config_.route_metric, std::nullopt});
-        (void)tunnels_.release(*a.tunnel);
-        a.tunnel.reset();
-    }
+    // Make before break: the prefix's route into the tunnel to the serving
+    // MAAR replaces the one it had (onto the MN's link, or into a tunnel to
+    // the MAAR it left); what it had goes after our PBA, which a relaying
+    // CMD waits for (deleting a device costs the kernel tens of ms).
+    const std::optional<TunnelKey> old_tunnel = a.tunnel;
+    a.tunnel.reset();
     const TunnelKey key = tunnel_to(serving);
     auto tunnel = tunnels_.acquire(key);
     if (!tunnel) {
@@ -476,6 +461,23 @@ void MaarEngine::become_previous(MaarAnchor& a, const Ipv6Address& serving) {
     PMIP_INFO(kBul, context(a.mn_identifier),
               "served at " + pmip::to_string(serving) + " now: " + pmip::to_string(a.prefix) + " goes through " +
                   (tunnel ? tunnel->name : std::string("(no tunnel)")));
+    // Whatever we served the MN with goes: the new S-MAAR has its remotes.
+    for (auto it = served_.begin(); it != served_.end(); ++it) {
+        if (it->second.local != a.prefix) continue;
+        MaarServed gone = std::move(it->second);
+        served_.erase(it);
+        for (TimerId t : {gone.retransmit_timer, gone.renewal_timer, gone.detach_timer, gone.remote_timer})
+            if (t) timers_.cancel_timer(t);
+        by_sequence_.erase(gone.sequence);
+        if (observer_) observer_->left(gone);
+        timers_.start_timer(Duration::zero(), [this, gone] {
+            for (const auto& r : gone.remote) remove_remote(gone.ifindex, r);
+            if (gone.routed)  // replaced by the tunnel's route: ENOENT is success
+                (void)routes_.remove(Route{gone.local, gone.ifindex, kMainTable, config_.route_metric, std::nullopt});
+        });
+        break;
+    }
+    if (old_tunnel) later_release(*old_tunnel, a.prefix);
     if (a.hold_timer) timers_.cancel_timer(a.hold_timer);
     const Ipv6Prefix prefix = a.prefix;
     a.hold_timer = timers_.start_timer(config_.previous_prefix_hold, [this, prefix] {
@@ -483,6 +485,20 @@ void MaarEngine::become_previous(MaarAnchor& a, const Ipv6Address& serving) {
             it->second.hold_timer = 0;
             end_anchor(prefix, true);
         }
+    });
+}
+
+// A moment later (INITIAL_BINDACK_TIMEOUT): `prefix`'s route in `key`'s
+// tunnel (if it is still that one: a newer route replaced it, so the delete
+// finds nothing) and our reference to the tunnel. Not at once: the PBA to
+// come often names a prefix of that same MAAR, whose tunnel would then be
+// made again while the kernel still unregisters the old device (30 ms
+// measured for a TUN device of the same name).
+void MaarEngine::later_release(const TunnelKey& key, const Ipv6Prefix& prefix) {
+    timers_.start_timer(config_.initial_bindack_timeout, [this, key, prefix] {
+        if (const auto info = tunnels_.find(key))
+            (void)routes_.remove(Route{prefix, info->ifindex, kMainTable, config_.route_metric, std::nullopt});
+        (void)tunnels_.release(key);
     });
 }
 

@@ -192,6 +192,7 @@ TEST_CASE("DMM: attach, move, move again, back to the first MAAR, the holds end 
     d.detach(1);
     d.attach(2);
     d.advance(600ms);  // a relaying CMD gathers both answers (or times out)
+    d.advance(1s);     // the tunnels the move replaced go INITIAL_BINDACK_TIMEOUT later
     const auto* s3 = d.served(2);
     REQUIRE(s3 != nullptr);
     std::vector<Ipv6Prefix> remote;
@@ -210,7 +211,7 @@ TEST_CASE("DMM: attach, move, move again, back to the first MAAR, the holds end 
     SECTION("back to MAAR1: P1 is local there again, no tunnel for it") {
         d.detach(2);
         d.attach(0);
-        d.advance(600ms);
+        d.advance(1600ms);
         const auto* back = d.served(0);
         REQUIRE(back != nullptr);
         CHECK(back->local == p1);

@@ -165,7 +165,8 @@ private:
     void arm_retransmission(MaarServed& s);
     void registered(MaarServed& s, const mh::BindingAcknowledgement& pba);
     void add_remote(MaarServed& s, const Ipv6Address& maar, const Ipv6Prefix& prefix);
-    void remove_remote(MaarServed& s, const MaarRemote& r);
+    void remove_remote(int ifindex, const MaarRemote& r);
+    void later_release(const TunnelKey& key, const Ipv6Prefix& prefix);
     void expire_remotes(int ifindex);
     void route_local(MaarServed& s, bool add);
     void become_previous(MaarAnchor& a, const Ipv6Address& serving);
