@@ -17,8 +17,10 @@
 #   connection from the MN takes P3 as its source. The stream (12 s) ends;
 #   after the previous-prefix hold (20 s) maar1 and maar2 let their prefixes go:
 #   no tunnel and no anchored prefix left there, maar3 has no previous
-#   prefix left. On the wire at the CMD (dumpcap, pmip-mh): PBUs and PBAs
-#   with the D flag, the Serving MAAR (68) and Previous MAAR (67) options.
+#   prefix left. On the wire at the CMD (dumpcap; pmip-mh decodes them,
+#   Debian 12's tshark parses them without error but names neither the D
+#   flag nor options 65-70): PBUs and PBAs with the D flag, the Serving MAAR
+#   (68) and Previous MAAR (67) options.
 #   (Options 65, 66, 69, 70 are in the codec but this deployment sends none:
 #   no local networks, no DLIFs.)
 # Exit 1 when a check fails, 77 when the environment cannot run it.
@@ -27,7 +29,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 BUILD=${1:?usage: test_pmip_dmm.sh BUILD_DIR}
 need_root "namespaces"
 need_tun
-need_tools dumpcap
+need_tools dumpcap tshark
 netns_test_begin pmipdmm
 reap_stale_namespaces pmipdmm 'core|cmd|maar1|maar2|maar3|cn|mn'
 N=pmipdmm-$$
@@ -140,6 +142,13 @@ ok = {"d": len(d_pbu) >= 3 and len(d_pba) >= 3, "options": len(serving) >= 2 and
 sys.exit(0 if ok else 1)
 PY_END
 }
+# Debian 12's tshark knows neither the D flag nor options 65-70: it must
+# still walk our options without a malformed packet, and shows 67/68 as
+# unknown types with their lengths.
+malformed=$(tshark -r "$WORK/cmd.pcapng" -Y "_ws.malformed || _ws.expert.severity >= warning" 2>/dev/null | wc -l)
+check "tshark: no malformed Mobility Header at the CMD" test "$malformed" -eq 0
+check "tshark: the Serving/Previous MAAR options (68, 67) walked as TLVs" \
+    bash -c "tshark -r '$WORK/cmd.pcapng' -V 2>/dev/null | grep -q 'Mobility Option: Unknown (67)'"
 check "on the wire: PBUs and PBAs with the D flag" wire d
 check "on the wire: Serving MAAR (68) in the CMD's PBUs, Previous MAAR (67) in its PBAs" wire options
 
