@@ -145,7 +145,9 @@ std::optional<ParseError> parse_option(std::uint8_t type, std::span<const std::u
             out.emplace_back(AlternateCareOfAddress{read_ipv6(r)});
             return std::nullopt;
         case kMobileNetworkPrefix:
-        case kHomeNetworkPrefix: {
+        case kHomeNetworkPrefix:
+        case kAnchoredPrefix:  // RFC 8885 4.3 and 4.4: laid out as the HNP option
+        case kLocalPrefix: {
             if (len != 18) return bad_length();
             r.skip(1);
             const std::uint8_t prefix_length = r.u8();
@@ -153,8 +155,12 @@ std::optional<ParseError> parse_option(std::uint8_t type, std::span<const std::u
             const Ipv6Address prefix = read_ipv6(r);
             if (type == kHomeNetworkPrefix) {
                 out.emplace_back(HomeNetworkPrefix{prefix_length, prefix});
-            } else {
+            } else if (type == kMobileNetworkPrefix) {
                 out.emplace_back(MobileNetworkPrefix{prefix_length, prefix});
+            } else if (type == kAnchoredPrefix) {
+                out.emplace_back(AnchoredPrefix{prefix_length, prefix});
+            } else {
+                out.emplace_back(LocalPrefix{prefix_length, prefix});
             }
             return std::nullopt;
         }
@@ -349,20 +355,6 @@ std::optional<ParseError> parse_option(std::uint8_t type, std::span<const std::u
             if (len != 16) return bad_length();
             out.emplace_back(ServingMaar{read_ipv6(r)});
             return std::nullopt;
-        case kAnchoredPrefix:
-        case kLocalPrefix: {
-            if (len != 18) return bad_length();
-            r.skip(1);
-            const std::uint8_t prefix_length = r.u8();
-            if (prefix_length > 128) return bad_value();
-            const Ipv6Address prefix = read_ipv6(r);
-            if (type == kAnchoredPrefix) {
-                out.emplace_back(AnchoredPrefix{prefix_length, prefix});
-            } else {
-                out.emplace_back(LocalPrefix{prefix_length, prefix});
-            }
-            return std::nullopt;
-        }
         case kDlifLinkLocalAddress:
             if (len != 16) return bad_length();
             out.emplace_back(DlifLinkLocalAddress{read_ipv6(r)});

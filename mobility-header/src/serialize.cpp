@@ -10,6 +10,17 @@ namespace pmip::mh {
 
 namespace {
 
+// The layout of the HNP option (RFC 5213 8.3) that MNP, Anchored Prefix and
+// Local Prefix (RFC 8885 4.3, 4.4) share: Reserved, Prefix Length, prefix.
+template <typename Writer>
+bool write_prefix(Writer& w, std::uint8_t prefix_length, const Ipv6Address& prefix) {
+    if (prefix_length > 128) return false;
+    w.u8(0);
+    w.u8(prefix_length);
+    w.bytes(prefix);
+    return true;
+}
+
 using detail::Writer;
 
 template <class... Ts>
@@ -183,13 +194,7 @@ bool write_option_data(Writer& w, const Option& option) {
                 w.bytes(o.address);
                 return true;
             },
-            [&](const MobileNetworkPrefix& o) {
-                if (o.prefix_length > 128) return false;
-                w.u8(0);
-                w.u8(o.prefix_length);
-                w.bytes(o.prefix);
-                return true;
-            },
+            [&](const MobileNetworkPrefix& o) { return write_prefix(w, o.prefix_length, o.prefix); },
             [&](const MobileNodeIdentifier& o) {
                 w.u8(o.subtype);
                 w.bytes(o.identifier);
@@ -211,13 +216,7 @@ bool write_option_data(Writer& w, const Option& option) {
                 w.bytes(o.data);
                 return true;
             },
-            [&](const HomeNetworkPrefix& o) {
-                if (o.prefix_length > 128) return false;
-                w.u8(0);
-                w.u8(o.prefix_length);
-                w.bytes(o.prefix);
-                return true;
-            },
+            [&](const HomeNetworkPrefix& o) { return write_prefix(w, o.prefix_length, o.prefix); },
             [&](const HandoffIndicator& o) {
                 w.u8(0);
                 w.u8(o.value);
@@ -349,20 +348,8 @@ bool write_option_data(Writer& w, const Option& option) {
                 w.bytes(o.serving_maar);
                 return true;
             },
-            [&](const AnchoredPrefix& o) {
-                if (o.prefix_length > 128) return false;
-                w.u8(0);
-                w.u8(o.prefix_length);
-                w.bytes(o.prefix);
-                return true;
-            },
-            [&](const LocalPrefix& o) {
-                if (o.prefix_length > 128) return false;
-                w.u8(0);
-                w.u8(o.prefix_length);
-                w.bytes(o.prefix);
-                return true;
-            },
+            [&](const AnchoredPrefix& o) { return write_prefix(w, o.prefix_length, o.prefix); },
+            [&](const LocalPrefix& o) { return write_prefix(w, o.prefix_length, o.prefix); },
             [&](const DlifLinkLocalAddress& o) {
                 w.bytes(o.address);
                 return true;
