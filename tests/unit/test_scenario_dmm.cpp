@@ -196,6 +196,7 @@ TEST_CASE("DMM: attach, move, move again, back to the first MAAR, the holds end 
     const auto* s3 = d.served(2);
     REQUIRE(s3 != nullptr);
     std::vector<Ipv6Prefix> remote;
+    const Ipv6Prefix p3 = s3->local;  // s3 goes when the MN moves on
     for (const auto& r : s3->remote) remote.push_back(r.prefix);
     std::sort(remote.begin(), remote.end());
     CHECK(remote == std::vector<Ipv6Prefix>{p1, p2});
@@ -219,7 +220,7 @@ TEST_CASE("DMM: attach, move, move again, back to the first MAAR, the holds end 
         std::vector<Ipv6Prefix> r;
         for (const auto& x : back->remote) r.push_back(x.prefix);
         std::sort(r.begin(), r.end());
-        CHECK(r == std::vector<Ipv6Prefix>{p2, s3->local});
+        CHECK(r == std::vector<Ipv6Prefix>{p2, p3});
         CHECK(d.maar[0].engine->counters().returns == 1);
         CHECK(d.cmd->counters().returns_to_anchor == 1);
     }
