@@ -100,6 +100,15 @@ std::vector<std::string_view> category_names() {
     return {kCategoryNames.begin(), kCategoryNames.end()};
 }
 
+std::string mn_context(std::string_view role, std::string_view mn_identifier, std::string_view peer_kind,
+                       std::string_view peer) {
+    std::string out = "[";
+    out.append(role).append(" mn=");
+    for (char c : mn_identifier) out += (c >= 0x20 && c < 0x7f) ? c : '.';
+    if (!peer_kind.empty()) out.append(" ").append(peer_kind).append("=").append(peer);
+    return out + "]";
+}
+
 std::string_view name(Level level) {
     const auto i = static_cast<std::size_t>(level);
     return i < kLevelNames.size() ? kLevelNames[i] : std::string_view{"?"};

@@ -11,9 +11,7 @@ namespace pmip::lma {
 namespace {
 
 std::string cmd_context(const MobileNodeIdentifier& mn, const Ipv6Address& maar) {
-    std::string id;
-    for (char c : mn.identifier) id += (c >= 0x20 && c < 0x7f) ? c : '.';
-    return "[cmd mn=" + id + " maar=" + pmip::to_string(maar) + "]";
+    return log::mn_context("cmd", mn.identifier, "maar", pmip::to_string(maar));
 }
 
 std::vector<Ipv6Prefix> prefixes_of(const mh::Options& options) {
@@ -77,31 +75,33 @@ const CmdSession* CmdEngine::find(const MobileNodeIdentifier& mn) const {
     return it == sessions_.end() ? nullptr : &it->second;
 }
 
+// Every PBA the CMD sends: D set (section 4.2), the PBU's identity options
+// echoed, one HNP option per prefix the answer is about.
+mh::BindingAcknowledgement CmdEngine::pba(std::uint8_t status, std::uint16_t sequence, std::uint16_t lifetime,
+                                          mh::Options echo, const std::vector<Ipv6Prefix>& prefixes) {
+    mh::BindingAcknowledgement out;
+    out.status = status;
+    out.flags = mh::ba_flag::kP | mh::ba_flag::kD;
+    out.sequence = sequence;
+    out.lifetime = lifetime;
+    out.options = std::move(echo);
+    for (const auto& p : prefixes) out.options.push_back(mh::HomeNetworkPrefix{p.length, p.address});
+    return out;
+}
+
 void CmdEngine::reject(const Ipv6Address& source, const Ipv6Address& destination, const mh::BindingUpdate& pbu,
                        std::uint8_t status, std::uint16_t sequence) {
     ++counters_.pbu_rejected[status];
-    mh::BindingAcknowledgement pba;
-    pba.status = status;
-    pba.flags = mh::ba_flag::kP | mh::ba_flag::kD;
-    pba.sequence = sequence;
-    pba.options = echo_of(pbu.options);
-    for (const auto& p : prefixes_of(pbu.options)) pba.options.push_back(mh::HomeNetworkPrefix{p.length, p.address});
-    sender_.send(destination, source, pba);
+    sender_.send(destination, source, pba(status, sequence, 0, echo_of(pbu.options), prefixes_of(pbu.options)));
 }
 
 void CmdEngine::send_pba(const CmdSession& s, std::uint16_t lifetime, const std::vector<CmdAnchor>& anchors) {
-    mh::BindingAcknowledgement pba;
-    pba.status = mh::status::kAccepted;
-    pba.flags = mh::ba_flag::kP | mh::ba_flag::kD;
-    pba.sequence = s.sequence;
-    pba.lifetime = lifetime;
-    pba.options = s.echo;
-    for (const auto& p : s.serving_prefixes) pba.options.push_back(mh::HomeNetworkPrefix{p.length, p.address});
+    mh::BindingAcknowledgement out = pba(mh::status::kAccepted, s.sequence, lifetime, s.echo, s.serving_prefixes);
     // Section 4.5: one Previous MAAR option per prefix anchored elsewhere.
     for (const auto& a : anchors) {
-        for (const auto& p : a.prefixes) pba.options.push_back(mh::PreviousMaar{p.length, a.maar, p.address});
+        for (const auto& p : a.prefixes) out.options.push_back(mh::PreviousMaar{p.length, a.maar, p.address});
     }
-    sender_.send(s.local, s.serving, pba);
+    sender_.send(s.local, s.serving, out);
 }
 
 // Section 3.1-3.5, in the order of RFC 5213 section 5.3.1 where it applies.
@@ -133,16 +133,9 @@ void CmdEngine::handle_proxy_binding_update(const Ipv6Address& source, const Ipv
 
     if (pbu.lifetime == 0) {
         ++counters_.pbu_accepted;
-        if (it == sessions_.end()) {
-            CmdSession gone;
-            gone.mn = mn;
-            gone.serving = source;
-            gone.local = destination;
-            gone.sequence = pbu.sequence;
-            gone.echo = echo_of(pbu.options);
-            gone.serving_prefixes = prefixes;
-            return send_pba(gone, 0, {});
-        }
+        if (it == sessions_.end())
+            return sender_.send(destination, source,
+                                pba(mh::status::kAccepted, pbu.sequence, 0, echo_of(pbu.options), prefixes));
         CmdSession& s = it->second;
         if (s.serving == source) {
             // Section 3.5: the S-MAAR ends the whole session.
@@ -159,12 +152,7 @@ void CmdEngine::handle_proxy_binding_update(const Ipv6Address& source, const Ipv
             ++counters_.pmaar_deregistered;
             PMIP_INFO(kBce, ctx, "previous MAAR let its anchored prefix go");
         }
-        mh::BindingAcknowledgement pba;
-        pba.flags = mh::ba_flag::kP | mh::ba_flag::kD;
-        pba.sequence = pbu.sequence;
-        pba.options = echo_of(pbu.options);
-        for (const auto& p : prefixes) pba.options.push_back(mh::HomeNetworkPrefix{p.length, p.address});
-        sender_.send(destination, source, pba);
+        sender_.send(destination, source, pba(mh::status::kAccepted, pbu.sequence, 0, echo_of(pbu.options), prefixes));
         return;
     }
     // A MAAR names the prefix it anchors for the MN (section 3.1 step 2).

@@ -17,7 +17,7 @@
 
 
 #include "pmip/common/auth_config_keys.hpp"
-#include "pmip/lma/prefix_pool.hpp"
+#include "pmip/common/prefix_pool.hpp"
 #include "pmip/common/daemon_config.hpp"
 #include "pmip/mcast/querier_config_keys.hpp"
 #include "policy_file.hpp"

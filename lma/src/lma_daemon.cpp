@@ -14,7 +14,7 @@
 
 #include "pmip/common/auth_config_keys.hpp"
 #include "pmip/common/log.hpp"
-#include "pmip/lma/prefix_pool.hpp"
+#include "pmip/common/prefix_pool.hpp"
 
 namespace pmip::lma {
 

@@ -14,9 +14,7 @@ namespace pmip::lma {
 namespace {
 
 std::string context(const MobileNodeIdentifier& mn, const Ipv6Address& mag) {
-    std::string id;
-    for (char c : mn.identifier) id += (c >= 0x20 && c < 0x7f) ? c : '.';
-    return "[lma mn=" + id + " mag=" + pmip::to_string(mag) + "]";
+    return log::mn_context("lma", mn.identifier, "mag", pmip::to_string(mag));
 }
 
 Ipv6Prefix to_prefix(const mh::HomeNetworkPrefix& hnp) {
@@ -558,18 +556,11 @@ void LmaEngine::update_session(const Pbu& pbu, SessionId id, const MobileNodePol
               std::string(handoff ? "handoff" : "re-registration") + " of session " +
                   std::to_string(id));
     if (!sial_registration(pbu, *entry, handoff, previous, previous_signalling)) {
-        if (pbu.multicast_request && !handoff) {
-            // A re-registration with the MAG that holds the session: its
-            // tunnel carries what that MAG reports; the PBU-M answer only
-            // names the channels (the LMA's profile may have changed).
-            Pbu renewal = pbu;
-            renewal.renewal = true;
-            send_pba(renewal, mh::status::kAccepted, entry, std::nullopt, entry->uplink_key,
-                     sial_answer(*entry, pbu.lookup.proxy_coa, pbu));
-        } else {
-            send_pba(pbu, mh::status::kAccepted, entry, std::nullopt, entry->uplink_key,
-                     sial_answer(*entry, pbu.lookup.proxy_coa, pbu));
-        }
+        // Not a handoff: a renewal with the MAG that holds the session. Its
+        // tunnel carries what that MAG reports; a PBU-M answer only names the
+        // channels (the LMA's profile may have changed).
+        send_pba(pbu, mh::status::kAccepted, entry, std::nullopt, entry->uplink_key,
+                 sial_answer(*entry, pbu.lookup.proxy_coa, pbu), /*renewal=*/!handoff);
     }
     if (superseded) release_data_path(*entry, *superseded, true);
 }
@@ -750,7 +741,7 @@ void LmaEngine::revocation_race(const Pbu& pbu, BindingCacheEntry& entry) {
 // Section 5.3.6 (PROTOCOL.md section 2.12).
 void LmaEngine::send_pba(const Pbu& pbu, std::uint8_t status, const BindingCacheEntry* entry,
                          std::optional<std::uint64_t> timestamp_override,
-                         std::optional<std::uint32_t> uplink_key, SialAnswer sial) {
+                         std::optional<std::uint32_t> uplink_key, SialAnswer sial, bool renewal) {
     const mh::BindingUpdate& m = *pbu.message;
     const bool accepted = status < 128;
     mh::BindingAcknowledgement pba;
@@ -803,7 +794,7 @@ void LmaEngine::send_pba(const Pbu& pbu, std::uint8_t status, const BindingCache
         if (!sial.records->empty()) ++counters_.sial_contexts_in_pba;
     }
     if (accepted && entry && m.lifetime != 0 && pbu.multicast_request) {
-        for (auto& o : pbu_m_answer(pbu, *entry, budget)) pba.options.push_back(std::move(o));
+        for (auto& o : pbu_m_answer(pbu, *entry, budget, renewal)) pba.options.push_back(std::move(o));
     }
     sender_.send(pbu.destination, pbu.source, pba);
 }

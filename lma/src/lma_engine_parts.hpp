@@ -27,7 +27,6 @@ struct LmaEngine::Pbu {
     bool multicast_request = false;                      // the PBU-M flag (config.pbu_m.flag)
     std::vector<mh::MulticastAddressRecord> requested_channels;  // its multicast subscription options
     bool repeated = false;  // answered before (accepted_before): its PBA again, nothing set up again
-    bool renewal = false;   // a re-registration from the session's MAG: PBU-M channels named, not set up
     std::string ctx;
 };
 

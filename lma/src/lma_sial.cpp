@@ -23,9 +23,7 @@ namespace pmip::lma {
 namespace {
 
 std::string context_of(const BindingCacheEntry& e) {
-    std::string id;
-    for (char c : e.mn_identifier.identifier) id += (c >= 0x20 && c < 0x7f) ? c : '.';
-    return "[lma sial mn=" + id + " mag=" + pmip::to_string(e.proxy_coa) + "]";
+    return log::mn_context("lma sial", e.mn_identifier.identifier, "mag", pmip::to_string(e.proxy_coa));
 }
 
 }  // namespace
@@ -360,7 +358,8 @@ void LmaEngine::handle_subscription_response(const Ipv6Address& source, const Ip
 // so does a re-registration with the session's MAG (`renewal`: its tunnel
 // carries what it reports). An LMA with PBU-M off answers as a standard LMA
 // (no option) and counts it.
-mh::Options LmaEngine::pbu_m_answer(const Pbu& pbu, const BindingCacheEntry& entry, std::size_t budget) {
+mh::Options LmaEngine::pbu_m_answer(const Pbu& pbu, const BindingCacheEntry& entry, std::size_t budget,
+                                     bool renewal) {
     if (!config_.pbu_m.enabled) {
         if (!pbu.repeated) ++counters_.pbu_m_ignored;
         return {};
@@ -428,7 +427,7 @@ mh::Options LmaEngine::pbu_m_answer(const Pbu& pbu, const BindingCacheEntry& ent
     }
     if (out.empty()) out.emplace_back(mh::MulticastSubscription{});
     if (pbu.repeated) return out;
-    if (pbu.renewal) {
+    if (renewal) {
         ++counters_.pbu_m_renewals;
         return out;
     }

@@ -17,9 +17,7 @@ namespace {
 constexpr std::uint16_t kForceReregistration = 1;  // RFC 7077 section 4.1
 
 std::string upn_context(const BindingCacheEntry& e) {
-    std::string id;
-    for (char c : e.mn_identifier.identifier) id += (c >= 0x20 && c < 0x7f) ? c : '.';
-    return "[lma upn mn=" + id + " mag=" + pmip::to_string(e.proxy_coa) + "]";
+    return log::mn_context("lma upn", e.mn_identifier.identifier, "mag", pmip::to_string(e.proxy_coa));
 }
 
 }  // namespace

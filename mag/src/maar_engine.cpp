@@ -18,38 +18,16 @@ std::string_view to_string(MaarState state) {
     return "?";
 }
 
-namespace {
-
-// Prefix number `index` of length `length` inside `pool`.
-std::optional<Ipv6Prefix> nth_prefix(const Ipv6Prefix& pool, unsigned length, std::uint64_t index) {
-    if (length < pool.length || length > 128) return std::nullopt;
-    const unsigned bits = length - pool.length;
-    if (bits < 64 && index >= (std::uint64_t{1} << bits)) return std::nullopt;
-    Ipv6Address a = canonical(pool).address;
-    // Add index << (128 - length), octet by octet from the last.
-    unsigned shift = 128 - length;
-    std::uint64_t carry = 0;
-    for (int octet = 15; octet >= 0; --octet) {
-        const unsigned low = static_cast<unsigned>(octet) * 8;  // bit position (from the right) of this octet
-        const unsigned bit_from_right = 120 - low;              // this octet's lowest bit
-        std::uint64_t add = 0;
-        if (bit_from_right + 8 > shift && bit_from_right < shift + 64) {
-            const int s = static_cast<int>(bit_from_right) - static_cast<int>(shift);
-            add = s >= 0 ? (index >> s) & 0xff : (index << -s) & 0xff;
-        }
-        const std::uint64_t sum = a[static_cast<std::size_t>(octet)] + add + carry;
-        a[static_cast<std::size_t>(octet)] = static_cast<std::uint8_t>(sum & 0xff);
-        carry = sum >> 8;
-    }
-    return Ipv6Prefix{a, static_cast<std::uint8_t>(length)};
-}
-
-}  // namespace
-
 MaarEngine::MaarEngine(MaarConfig config, const PolicyStore& policies, TunnelManager& tunnels,
                        RouteManager& routes, Timers& timers, MhSender& sender)
     : config_(std::move(config)), policies_(policies), tunnels_(tunnels), routes_(routes), timers_(timers),
-      sender_(sender) {}
+      sender_(sender) {
+    // magd's configuration checks the pool's lengths; a pool it would refuse
+    // leaves the MAAR with no prefix to give (pool_exhausted).
+    if (auto pool = PrefixPool::create(config_.pool, static_cast<std::uint8_t>(config_.pool_length))) {
+        pool_.emplace(std::move(*pool));
+    }
+}
 
 MaarEngine::~MaarEngine() {
     for (auto& [i, s] : served_) {
@@ -61,9 +39,7 @@ MaarEngine::~MaarEngine() {
 }
 
 std::string MaarEngine::context(const std::string& mn) const {
-    std::string id;
-    for (char c : mn) id += (c >= 0x20 && c < 0x7f) ? c : '.';
-    return "[maar mn=" + id + "]";
+    return log::mn_context("maar", mn);
 }
 
 TunnelKey MaarEngine::tunnel_to(const Ipv6Address& maar) const {
@@ -90,20 +66,15 @@ std::optional<Ipv6Prefix> MaarEngine::allocate(const MobileNodePolicy& policy) {
             return prefix;
         }
     }
-    if (!released_.empty()) {
-        const Ipv6Prefix p = released_.front();
-        released_.erase(released_.begin());
-        return p;
-    }
-    const auto p = nth_prefix(config_.pool, config_.pool_length, next_index_);
-    if (!p) return std::nullopt;
-    ++next_index_;
-    return p;
+    if (!pool_) return std::nullopt;
+    // A prefix we still anchor for another MN is not in the pool's free
+    // list, so the pool needs no in-use test.
+    return pool_->allocate(nullptr);
 }
 
 void MaarEngine::release(const Ipv6Prefix& prefix) {
     ++counters_.anchors_released;
-    released_.push_back(prefix);
+    if (pool_) pool_->release(prefix);
 }
 
 bool MaarEngine::attach(int ifindex, const std::string& interface, const std::string& mac) {
@@ -126,8 +97,8 @@ bool MaarEngine::attach(int ifindex, const std::string& interface, const std::st
     a.hold_timer = 0;
     // The MN is back: its prefix comes out of the tunnel to the S-MAAR it
     // left. The route onto the MN's link (route_local, below) replaces the
-    // tunnel's; the tunnel goes after the PBU is out (deleting a device
-    // costs the kernel tens of milliseconds).
+    // tunnel's; our reference to the tunnel goes after the PBU is out (the
+    // tunnel manager deletes the device [tunnel] delete-delay-ms later).
     const std::optional<TunnelKey> old_tunnel = back ? a.tunnel : std::nullopt;
     a.tunnel.reset();
     a.serving_elsewhere.reset();
@@ -146,7 +117,7 @@ bool MaarEngine::attach(int ifindex, const std::string& interface, const std::st
                   (back ? " (again)" : ""));
     send_pbu(s, false);
     arm_retransmission(s);
-    if (old_tunnel) later_release(*old_tunnel, *prefix);
+    if (old_tunnel) release_tunnel(*old_tunnel, *prefix);
     return true;
 }
 
@@ -195,12 +166,12 @@ void MaarEngine::arm_retransmission(MaarServed& s) {
     s.retransmit_timer = timers_.start_timer(s.retransmit_timeout, [this, ifindex] {
         const auto it = served_.find(ifindex);
         if (it == served_.end()) return;
-        MaarServed& s = it->second;
-        s.retransmit_timer = 0;
-        if (s.state == MaarState::kDeregistering && s.transmissions > 3) return end_served(ifindex, false);
-        s.retransmit_timeout = std::min(s.retransmit_timeout * 2, config_.max_bindack_timeout);
-        send_pbu(s, true);
-        arm_retransmission(s);
+        MaarServed& entry = it->second;
+        entry.retransmit_timer = 0;
+        if (entry.state == MaarState::kDeregistering && entry.transmissions > 3) return end_served(ifindex, false);
+        entry.retransmit_timeout = std::min(entry.retransmit_timeout * 2, config_.max_bindack_timeout);
+        send_pbu(entry, true);
+        arm_retransmission(entry);
     });
 }
 
@@ -208,11 +179,22 @@ void MaarEngine::handle_proxy_binding_acknowledgement(const Ipv6Address& source,
                                                       const mh::BindingAcknowledgement& pba) {
     const auto seq = by_sequence_.find(pba.sequence);
     const auto it = seq == by_sequence_.end() ? served_.end() : served_.find(seq->second);
-    if (source != config_.cmd || it == served_.end() || (pba.flags & mh::ba_flag::kD) == 0) {
+    if (source != config_.cmd || it == served_.end()) {
         ++counters_.pba_unmatched;
         return;
     }
     MaarServed& s = it->second;
+    if ((pba.flags & mh::ba_flag::kD) == 0) {
+        // Section 4.2: D says the sender is a MAAR or CMD. An answer without
+        // it comes from an LMA that does not do RFC 8885 (which must refuse
+        // our PBU): the MN is not served, as on a refusal, and retrying
+        // would not change that.
+        ++counters_.pba_not_dmm;
+        PMIP_ERROR(kBul, context(s.policy.mn_identifier),
+                   "the PBA from " + pmip::to_string(source) + " (status " + std::to_string(pba.status) +
+                       ") has no D flag: not an RFC 8885 CMD (a plain LMA?); check [maar] cmd. MN not served");
+        return end_served(s.ifindex, false);
+    }
     if (s.state == MaarState::kDeregistering) return end_served(s.ifindex, false);
     if (pba.status >= 128) {
         ++counters_.pba_rejected;
@@ -357,9 +339,9 @@ void MaarEngine::detach(int ifindex) {
     s.renewal_timer = 0;
     PMIP_INFO(kBul, context(s.policy.mn_identifier), "detached from " + s.interface + ": state kept for the hold");
     s.detach_timer = timers_.start_timer(config_.previous_prefix_hold, [this, ifindex] {
-        const auto it = served_.find(ifindex);
-        if (it == served_.end()) return;
-        it->second.detach_timer = 0;
+        const auto found = served_.find(ifindex);
+        if (found == served_.end()) return;
+        found->second.detach_timer = 0;
         end_served(ifindex, true);
     });
 }
@@ -379,18 +361,25 @@ void MaarEngine::end_served(int ifindex, bool deregister) {
         arm_retransmission(s);
         return;
     }
-    for (TimerId t : {s.retransmit_timer, s.renewal_timer, s.detach_timer, s.remote_timer})
-        if (t) timers_.cancel_timer(t);
-    for (const auto& r : s.remote) remove_remote(s.ifindex, r);
-    route_local(s, false);
-    by_sequence_.erase(s.sequence);
-    if (observer_) observer_->left(s);
-    const Ipv6Prefix local = s.local;
-    served_.erase(it);
-    if (const auto a = anchors_.find(local); a != anchors_.end() && !a->second.serving_elsewhere) {
+    MaarServed gone = take_served(it);
+    for (const auto& r : gone.remote) remove_remote(gone.ifindex, r);
+    route_local(gone, false);
+    if (const auto a = anchors_.find(gone.local); a != anchors_.end() && !a->second.serving_elsewhere) {
         anchors_.erase(a);
-        release(local);
+        release(gone.local);
     }
+}
+
+// A served entry leaves the table: its timers and sequence number go, the
+// daemon stops advertising on its link. Its data path is the caller's.
+MaarServed MaarEngine::take_served(std::map<int, MaarServed>::iterator it) {
+    MaarServed gone = std::move(it->second);
+    served_.erase(it);
+    for (TimerId t : {gone.retransmit_timer, gone.renewal_timer, gone.detach_timer, gone.remote_timer})
+        if (t) timers_.cancel_timer(t);
+    by_sequence_.erase(gone.sequence);
+    if (observer_) observer_->left(gone);
+    return gone;
 }
 
 // From the CMD (section 3.2 step 3, 3.5): the MN is served at the MAAR of
@@ -464,12 +453,7 @@ void MaarEngine::become_previous(MaarAnchor& a, const Ipv6Address& serving) {
     // Whatever we served the MN with goes: the new S-MAAR has its remotes.
     for (auto it = served_.begin(); it != served_.end(); ++it) {
         if (it->second.local != a.prefix) continue;
-        MaarServed gone = std::move(it->second);
-        served_.erase(it);
-        for (TimerId t : {gone.retransmit_timer, gone.renewal_timer, gone.detach_timer, gone.remote_timer})
-            if (t) timers_.cancel_timer(t);
-        by_sequence_.erase(gone.sequence);
-        if (observer_) observer_->left(gone);
+        MaarServed gone = take_served(it);
         timers_.start_timer(Duration::zero(), [this, gone] {
             for (const auto& r : gone.remote) remove_remote(gone.ifindex, r);
             if (gone.routed)  // replaced by the tunnel's route: ENOENT is success
@@ -477,7 +461,7 @@ void MaarEngine::become_previous(MaarAnchor& a, const Ipv6Address& serving) {
         });
         break;
     }
-    if (old_tunnel) later_release(*old_tunnel, a.prefix);
+    if (old_tunnel) release_tunnel(*old_tunnel, a.prefix);
     if (a.hold_timer) timers_.cancel_timer(a.hold_timer);
     const Ipv6Prefix prefix = a.prefix;
     a.hold_timer = timers_.start_timer(config_.previous_prefix_hold, [this, prefix] {
@@ -488,18 +472,16 @@ void MaarEngine::become_previous(MaarAnchor& a, const Ipv6Address& serving) {
     });
 }
 
-// A moment later (INITIAL_BINDACK_TIMEOUT): `prefix`'s route in `key`'s
-// tunnel (if it is still that one: a newer route replaced it, so the delete
-// finds nothing) and our reference to the tunnel. Not at once: the PBA to
-// come often names a prefix of that same MAAR, whose tunnel would then be
-// made again while the kernel still unregisters the old device (30 ms
-// measured for a TUN device of the same name).
-void MaarEngine::later_release(const TunnelKey& key, const Ipv6Prefix& prefix) {
-    timers_.start_timer(config_.initial_bindack_timeout, [this, key, prefix] {
-        if (const auto info = tunnels_.find(key))
-            (void)routes_.remove(Route{prefix, info->ifindex, kMainTable, config_.route_metric, std::nullopt});
-        (void)tunnels_.release(key);
-    });
+// `prefix`'s route in `key`'s tunnel (if it is still that one: when a newer
+// route replaced it, the delete finds nothing) and our reference to the
+// tunnel. The tunnel manager keeps the device for [tunnel] delete-delay-ms
+// (1 s on a MAAR): the PBA to come often names a prefix of that same MAAR,
+// whose tunnel is then taken again instead of made while the kernel still
+// unregisters the old device (30 ms measured for a TUN device).
+void MaarEngine::release_tunnel(const TunnelKey& key, const Ipv6Prefix& prefix) {
+    if (const auto info = tunnels_.find(key))
+        (void)routes_.remove(Route{prefix, info->ifindex, kMainTable, config_.route_metric, std::nullopt});
+    (void)tunnels_.release(key);
 }
 
 // A prefix we anchor for an MN served elsewhere ends (the hold, or the
@@ -519,11 +501,7 @@ void MaarEngine::end_anchor(const Ipv6Prefix& prefix, bool tell_cmd) {
     }
     if (a.hold_timer) timers_.cancel_timer(a.hold_timer);
     if (tell_cmd) send_prefix_deregistration(a);
-    if (a.tunnel) {
-        if (const auto info = tunnels_.find(*a.tunnel))
-            (void)routes_.remove(Route{a.prefix, info->ifindex, kMainTable, config_.route_metric, std::nullopt});
-        (void)tunnels_.release(*a.tunnel);
-    }
+    if (a.tunnel) release_tunnel(*a.tunnel, a.prefix);
     PMIP_INFO(kBul, context(a.mn_identifier), "prefix " + pmip::to_string(prefix) + " let go");
     anchors_.erase(it);
     release(prefix);

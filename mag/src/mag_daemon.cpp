@@ -784,11 +784,6 @@ json MagDaemon::show_maar() const {
     if (!maar_)
         throw ControlError("not a MAAR ([mag] mode = mag)");
     const TimePoint now = loop_.clock().now();
-    const auto prefixes = [](const std::vector<Ipv6Prefix>& l) {
-        json out = json::array();
-        for (const auto& p : l) out.push_back(to_string(p));
-        return out;
-    };
     json served = json::array();
     for (const auto& [ifindex, s] : maar_->served()) {
         json remote = json::array();
@@ -818,7 +813,7 @@ json MagDaemon::show_maar() const {
             {"counters",
              {{"attaches", c.attaches}, {"pbu_sent", c.pbu_sent}, {"pbu_retransmitted", c.pbu_retransmitted},
               {"pba_accepted", c.pba_accepted}, {"pba_rejected", c.pba_rejected}, {"pba_unmatched", c.pba_unmatched},
-              {"pool_exhausted", c.pool_exhausted}, {"remotes_added", c.remotes_added},
+              {"pba_not_dmm", c.pba_not_dmm}, {"pool_exhausted", c.pool_exhausted}, {"remotes_added", c.remotes_added},
               {"remotes_expired", c.remotes_expired}, {"became_previous", c.became_previous},
               {"anchors_released", c.anchors_released}, {"returns", c.returns},
               {"cmd_pbu_received", c.cmd_pbu_received}, {"cmd_pbu_unknown", c.cmd_pbu_unknown},
@@ -1548,6 +1543,7 @@ json MagDaemon::show_counters() const {
                 {"pba_accepted", c.pba_accepted},
                 {"pba_rejected", rejected},
                 {"pba_unmatched", c.pba_unmatched},
+                {"pba_dmm_ignored", c.pba_dmm_ignored},
                 {"pba_mismatched", c.pba_mismatched},
                 {"renewals", c.renewals},
                 {"renewals_skipped_detached", c.renewals_skipped_detached},

@@ -330,6 +330,19 @@ void MagEngine::detach(int ifindex) {
 
 void MagEngine::handle_proxy_binding_acknowledgement(const Ipv6Address& source,
                                                      const mh::BindingAcknowledgement& pba) {
+    // RFC 8885 section 4.2: a MAG (not a MAAR) ignores a PBA with the D flag,
+    // and says so: the peer is a CMD, so this MAG's LMA address points at the
+    // wrong node (or the peer answers MAGs as a MAAR). RFC 8885 names no
+    // message for the error; it is logged and counted here.
+    if (pba.flags & mh::ba_flag::kD) {
+        ++counters_.pba_dmm_ignored;
+        if (dmm_log_.allow()) {
+            PMIP_ERROR(kBul, "[mag lma=" + pmip::to_string(source) + "]",
+                       "PBA with the D flag (RFC 8885: from a MAAR or CMD) ignored: this magd is a MAG "
+                       "(mag.mode = mag); check the MN's LMA address");
+        }
+        return;
+    }
     // Match by MN-Identifier, disambiguated by sequence (section 6.9.2).
     const auto* id = mh::find_option<mh::MobileNodeIdentifier>(pba.options);
     BindingUpdateListEntry* match = nullptr;

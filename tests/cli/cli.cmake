@@ -10,3 +10,11 @@ add_test(NAME handover_meter_cli COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/test_han
 # RUN_SERIAL: it measures 1000/s streams on loopback; parallel tests on 2 cores
 # made its Python meter miss datagrams.
 set_tests_properties(handover_meter_cli PROPERTIES LABELS cli TIMEOUT 60 RUN_SERIAL TRUE)
+
+# The Wireshark Lua plugin tools/wireshark/pmip6-rfc8885.lua (RFC 8885 D flag,
+# options 65-70) in tshark, on captures from pmip-mh and from scapy. Needs
+# tshark built with Lua and python3-scapy; exits 77 (skipped) without a
+# tshark with Lua. ~7 s.
+add_test(NAME wireshark_rfc8885_cli COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/test_wireshark_rfc8885.sh
+  $<TARGET_FILE:pmip-mh> ${PROJECT_SOURCE_DIR}/tools/wireshark/pmip6-rfc8885.lua)
+set_tests_properties(wireshark_rfc8885_cli PROPERTIES LABELS cli SKIP_RETURN_CODE 77 TIMEOUT 60)

@@ -58,7 +58,7 @@
 #include "pmip/common/tunnel.hpp"
 #include "pmip/lma/lma_engine.hpp"
 #include "pmip/lma/ordering.hpp"
-#include "pmip/lma/prefix_pool.hpp"
+#include "pmip/common/prefix_pool.hpp"
 #include "pmip/mh/codec.hpp"
 
 namespace {

@@ -31,7 +31,7 @@ need_root "namespaces"
 need_tun
 need_tools dumpcap tshark
 netns_test_begin pmipdmm
-reap_stale_namespaces pmipdmm 'core|cmd|maar1|maar2|maar3|cn|mn'
+reap_stale_namespaces pmipdmm 'core|cmd|maar1|maar2|maar3|mag4|cn|mn|mn2'
 N=pmipdmm-$$
 METER=$BUILD/tools/testbed/pmip-handover-meter
 PMIPCTL=$BUILD/tools/pmipctl/pmipctl
@@ -39,6 +39,7 @@ PMIPMH=$BUILD/tools/pmip-mh/pmip-mh
 HOLD=20
 source "$NETNS_ROOT/tools/testbed/dmm_topology.sh"
 dmm_topology_up dmm
+dmm_add_mag
 MN=$N-mn
 
 FAIL_LOGS=("$WORK"/*.log)
@@ -49,6 +50,7 @@ qq() {  # qq SOCKET "PMIPCTL ARGS" EXPR
 up() { ctl "$1" show counters >/dev/null 2>&1; }
 check "lmad (the CMD) answers" wait_until 10 up "$WORK/lmad.sock"
 for i in 1 2 3; do check "magd (maar$i) answers" wait_until 10 up "$WORK/magd$i.sock"; done
+check "magd (mag4, a plain MAG) answers" wait_until 10 up "$WORK/magd4.sock"
 check "lmad logs the CMD on, as relay" grep -q "Central Mobility Database on, as relay" "$WORK/lmad.log"
 check "dumpcap captures the Mobility Header at the CMD" start_capture "$N-cmd" u0 "$WORK/cmd.pcapng" "ip6 proto 135"
 
@@ -67,6 +69,19 @@ check "maar1 serves the MN with P1 and no previous MAAR's prefix" \
 check "maar1 has no tunnel" test "$(qq "$WORK/magd1.sock" "show tunnels" "len(d)")" = 0
 check "the CMD: mn1 served at maar1, no previous MAAR" \
     test "$(qq "$WORK/lmad.sock" "show cmd" "d['sessions'][0]['serving_maar'] + ' ' + str(len(d['sessions'][0]['previous_maars']))")" = "2001:db8:100::21 0"
+
+# --- mag4: centralized PMIPv6 beside the MAARs, with the same lmad ---------------------
+mn2_address() { ip -n "$N-mn2" -6 -o addr show dev eth0 scope global -tentative | awk '{print $4}' | cut -d/ -f1 | grep '^2001:db8:8000:' | head -1; }
+has_mn2_address() { [[ -n $(mn2_address) ]]; }
+dmm_mag_attach
+check "mn2 at the plain MAG configures an address from the LMA's pool (2001:db8:8000::/48)" wait_until 20 has_mn2_address
+A2=$(mn2_address)
+check "the LMA: a binding for mn2 at mag4, none for mn1" \
+    test "$(qq "$WORK/lmad.sock" "show bindings" "' '.join(sorted(e['mn'] + '@' + e['mag'] for e in d))")" = "mn2@pmip.example@2001:db8:100::24"
+check "the CMD: a session for mn1 only" \
+    test "$(qq "$WORK/lmad.sock" "show cmd" "' '.join(s['mn'] for s in d['sessions'])")" = "mn1@dmm.example"
+check "the correspondent reaches mn2 through the LMA's tunnel to mag4" \
+    ip netns exec "$N-cn" ping -6 -c 3 -i 0.2 -W 2 "$A2"
 
 RUN_S=$((12 * TIME_SCALE))
 ip netns exec "$MN" "$METER" receive --port 5001 --seconds $((RUN_S + 2)) --gap-ms 50 --json >"$WORK/flow.json" 2>&1 &
@@ -142,18 +157,30 @@ ok = {"d": len(d_pbu) >= 3 and len(d_pba) >= 3, "options": len(serving) >= 2 and
 sys.exit(0 if ok else 1)
 PY_END
 }
-# Debian 12's tshark knows neither the D flag nor options 65-70: it must
-# still walk our options without a malformed packet, and shows 67/68 as
-# unknown types with their lengths.
-malformed=$(tshark -r "$WORK/cmd.pcapng" -Y "_ws.malformed || _ws.expert.severity >= warning" 2>/dev/null | wc -l)
+# tshark with our RFC 8885 plugin (Debian 12's tshark alone knows neither
+# the D flag nor options 65-70; tests/cli/test_wireshark_rfc8885.sh checks
+# the plugin field by field against crafted packets).
+TS=(tshark -X "lua_script:$NETNS_ROOT/tools/wireshark/pmip6-rfc8885.lua" -r "$WORK/cmd.pcapng")
+malformed=$("${TS[@]}" -Y "_ws.malformed || _ws.expert.severity >= warning" 2>/dev/null | wc -l)
 check "tshark: no malformed Mobility Header at the CMD" test "$malformed" -eq 0
-check "tshark: the Serving/Previous MAAR options (68, 67) walked as TLVs" \
-    bash -c "tshark -r '$WORK/cmd.pcapng' -V 2>/dev/null | grep -q 'Mobility Option: Unknown (67)'"
+ts_count() { "${TS[@]}" -Y "$1" 2>/dev/null | wc -l; }
+check "tshark: PBUs with D from maar1-3 to the CMD, and from the CMD" \
+    test "$(ts_count 'mip6.mhtype == 5 && pmip6dmm.d == 1 && ipv6.dst == 2001:db8:100::1')" -ge 3 -a \
+    "$(ts_count 'mip6.mhtype == 5 && pmip6dmm.d == 1 && ipv6.src == 2001:db8:100::1')" -ge 2
+check "tshark: PBAs with D from the CMD" test "$(ts_count 'mip6.mhtype == 6 && pmip6dmm.d == 1 && ipv6.src == 2001:db8:100::1')" -ge 3
+check "tshark: Serving MAAR (68) naming maar2 and maar3 in the CMD's PBUs" \
+    test "$(ts_count 'pmip6dmm.serving_maar == 2001:db8:100::22')" -ge 1 -a "$(ts_count 'pmip6dmm.serving_maar == 2001:db8:100::23')" -ge 1
+check "tshark: Previous MAAR (67) naming maar1 with P1 in the CMD's PBAs" \
+    test "$(ts_count 'mip6.mhtype == 6 && pmip6dmm.previous_maar.address == 2001:db8:100::21 && pmip6dmm.previous_maar.prefix == 2001:db8:a1::')" -ge 1
+check "tshark: mag4's PBU and the LMA's PBA to it without D" \
+    test "$(ts_count 'mip6.mhtype == 5 && pmip6dmm.d == 0 && ipv6.src == 2001:db8:100::24')" -ge 1 -a \
+    "$(ts_count 'mip6.mhtype == 6 && pmip6dmm.d == 0 && ipv6.dst == 2001:db8:100::24')" -ge 1
 check "on the wire: PBUs and PBAs with the D flag" wire d
 check "on the wire: Serving MAAR (68) in the CMD's PBUs, Previous MAAR (67) in its PBAs" wire options
 
 kill -TERM "${PIDS[@]}" 2>/dev/null
 sleep 1
+check "mag4: no tunnel device left after SIGTERM" bash -c "! ip -n $N-mag4 link show | grep -q ' mg'"
 for i in 1 2 3; do
     check "maar$i: no tunnel device left after SIGTERM" bash -c "! ip -n $N-maar$i link show | grep -q ' mg'"
 done

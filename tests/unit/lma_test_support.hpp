@@ -83,7 +83,7 @@ struct LmaFakes {
         tunnels = std::make_unique<RefCountingTunnelManager>(std::move(b), timers);
         config.authorized_mags = {prefix("2001:db8:100::/64")};
     }
-    void make(std::vector<lma::PrefixPool> pools) {
+    void make(std::vector<PrefixPool> pools) {
         engine = std::make_unique<lma::LmaEngine>(config, policies, std::move(pools), *tunnels,
                                                   routes, timers, sender);
     }

@@ -152,9 +152,9 @@ struct World {
         config.min_delay_before_bce_delete = options.min_delay_before_bce_delete;
         config.sial = options.sial;
         config.pbu_m = options.pbu_m;
-        std::vector<lma::PrefixPool> pools;
+        std::vector<PrefixPool> pools;
         const std::string pool = "2001:db8:8000::/" + std::to_string(options.prefix_pool_length);
-        pools.push_back(*lma::PrefixPool::create(prefix(pool.c_str()), 64));
+        pools.push_back(*PrefixPool::create(prefix(pool.c_str()), 64));
         lma = std::make_unique<lma::LmaEngine>(config, lma_policies, std::move(pools), *lma_tunnels,
                                                lma_routes, timers, port);
     }

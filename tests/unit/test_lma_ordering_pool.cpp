@@ -4,7 +4,7 @@
 #include <set>
 
 #include "pmip/lma/ordering.hpp"
-#include "pmip/lma/prefix_pool.hpp"
+#include "pmip/common/prefix_pool.hpp"
 
 using namespace pmip;
 using namespace pmip::lma;

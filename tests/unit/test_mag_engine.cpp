@@ -369,6 +369,27 @@ TEST_CASE("A PBA matching no outstanding PBU, or from another LMA, is ignored (6
     CHECK(f.entry().state == BulState::kRegistering);
 }
 
+TEST_CASE("A MAG ignores a PBA with the D flag and counts it (RFC 8885 section 4.2)", "[mag][dmm]") {
+    Fixture f;
+    f.attach();
+    const auto sent = f.sent.size();
+    auto a = f.pba();
+    a.flags |= mh::ba_flag::kD;
+    f.engine->handle_proxy_binding_acknowledgement(kLma, a);
+    CHECK(f.engine->counters().pba_dmm_ignored == 1);
+    CHECK(f.engine->counters().pba_accepted == 0);
+    CHECK(f.entry().state == BulState::kRegistering);
+    CHECK(f.tunnels->tunnels().empty());
+    CHECK(f.events.empty());
+    // The PBU is still outstanding: retransmitted, and a PBA without D from
+    // the LMA completes it.
+    f.advance(1s);
+    CHECK(f.sent.size() == sent + 1);
+    f.engine->handle_proxy_binding_acknowledgement(kLma, f.pba());
+    CHECK(f.entry().state == BulState::kRegistered);
+    CHECK(f.engine->counters().pba_dmm_ignored == 1);
+}
+
 TEST_CASE("A PBA whose HI differs from the request is ignored and retries stop (6.9.2)", "[mag]") {
     Fixture f;
     f.attach();

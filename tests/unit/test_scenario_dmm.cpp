@@ -278,3 +278,28 @@ TEST_CASE("DMM: a lost PBU of the new S-MAAR and a lost PBA of the P-MAAR are re
     CHECK(d.maar[1].engine->counters().pbu_retransmitted >= 1);
     CHECK(d.cmd->counters().pmaar_pbu_retransmitted >= 1);
 }
+
+TEST_CASE("DMM: a MAAR whose CMD answers without the D flag (a plain LMA) stops and serves nothing (RFC 8885 "
+          "section 4.2)",
+          "[dmm][scenario]") {
+    Dmm d;
+    // The CMD's answer reaches MAAR1 with D cleared, as a non-DMM LMA's
+    // refusal would (status 128, no D).
+    d.drop = [&](const Dmm::Packet& p, const mh::Message& m) {
+        const auto* ba = std::get_if<mh::BindingAcknowledgement>(&m);
+        if (ba == nullptr || p.destination != d.maar[0].address_) return false;
+        mh::BindingAcknowledgement plain = *ba;
+        plain.flags &= static_cast<std::uint8_t>(~mh::ba_flag::kD);
+        plain.status = mh::status::kReasonUnspecified;
+        d.maar[0].engine->handle_proxy_binding_acknowledgement(p.source, plain);
+        return true;
+    };
+    REQUIRE(d.maar[0].engine->attach(10, "mn1", kMac));
+    d.advance(5s);
+    CHECK(d.maar[0].engine->counters().pba_not_dmm == 1);
+    CHECK(d.maar[0].engine->counters().pbu_retransmitted == 0);
+    CHECK(d.served(0) == nullptr);
+    CHECK_FALSE(d.maar[0].has_route(prefix("2001:db8:a1::/64")));
+    CHECK(d.maar[0].engine->anchors().empty());
+    CHECK(d.maar[0].lefts == 1);
+}

@@ -14,10 +14,13 @@
 #                          maarN's access link mn1 through port pN (tc
 #                          mirred, as in the testbed). Daemons' logs and
 #                          sockets in WORK (lmad.*, magdN.*); PIDs in PIDS.
+#   dmm_add_mag            a plain MAG beside the MAARs (see below);
+#   dmm_mag_attach         its MN attaches.
 #   dmm_move_to I          only port pI up (one netlink batch): the MN is at maarI.
 #   dmm_mn_address START   the MN's global address starting with START, DAD done.
 
 DMM_MAC=02:00:00:00:00:01
+source "$(dirname "${BASH_SOURCE[0]}")/mn_wiring.sh"
 
 dmm_attach_core() {  # dmm_attach_core NS IFNAME ADDRESS
     ip link add "$2" netns "$N-$1" type veth peer name "to-$1" netns "$N-core"
@@ -51,27 +54,13 @@ dmm_topology_up() {
     done
     ip -n "$N-cn" -6 route add 2001:db8:8000::/48 via 2001:db8:100::1
     # The MN: eth0 wired to p1, p2, p3 (one up at a time).
-    local MN=$N-mn
-    ip link add eth0 netns "$MN" address $DMM_MAC type veth peer name air netns "$MN"
-    for i in 1 2 3; do
-        ip link add "p$i" netns "$MN" type veth peer name mn1 netns "$N-maar$i" address "02:00:00:00:0$i:01"
-        ip netns exec "$MN" sysctl -qw "net.ipv6.conf.p$i.disable_ipv6=1"
-    done
-    ip netns exec "$MN" sysctl -qw net.ipv6.conf.air.disable_ipv6=1 net.ipv6.conf.eth0.accept_ra=1 \
-        net.ipv6.conf.eth0.autoconf=1
-    for port in air p1 p2 p3; do ip netns exec "$MN" tc qdisc add dev $port clsact; done
-    ip netns exec "$MN" tc filter add dev air ingress protocol all u32 match u32 0 0 \
-        action mirred egress mirror dev p1 pipe action mirred egress mirror dev p2 pipe \
-        action mirred egress redirect dev p3
-    for port in p1 p2 p3; do
-        ip netns exec "$MN" tc filter add dev $port ingress protocol all u32 match u32 0 0 \
-            action mirred egress redirect dev air
-    done
-    for i in eth0 air; do ip -n "$MN" link set $i up; done
+    mn_wire "$N-mn" $DMM_MAC "$N-maar1" mn1 02:00:00:00:01:01 "$N-maar2" mn1 02:00:00:00:02:01 \
+        "$N-maar3" mn1 02:00:00:00:03:01
     for i in 1 2 3; do ip -n "$N-maar$i" link set mn1 up; done
 
     # The daemons.
-    echo '{"mobile_nodes": [{"id": "mn1@dmm.example"}]}' >"$WORK/lmad-policy.json"
+    # mn2 is for dmm_add_mag's plain MAG (centralized PMIPv6 beside the MAARs).
+    echo '{"mobile_nodes": [{"id": "mn1@dmm.example"}, {"id": "mn2@pmip.example"}]}' >"$WORK/lmad-policy.json"
     local cmd=off
     [[ $mode == dmm ]] && cmd=relay
     cat >"$WORK/lmad.conf" <<EOF
@@ -111,6 +100,40 @@ EOF
         dmm_start "maar$i" "magd$i" "$BUILD/mag/magd" "$WORK/magd$i.conf"
     done
 }
+
+# A plain MAG (magd in mag mode, namespace mag4, 2001:db8:100::24) with its
+# own kernel MN (namespace mn2, MAC DMM_MAC2, always attached) whose LMA is
+# the lmad that runs the CMD: RFC 8885 DMM and centralized PMIPv6 in one
+# deployment. Its HNP comes from the LMA's pool 2001:db8:8000::/48.
+DMM_MAC2=02:00:00:00:00:02
+dmm_add_mag() {
+    local ns
+    for ns in mag4 mn2; do
+        ip netns add "$N-$ns" 2>/dev/null || skip "cannot create network namespaces here"
+        NAMESPACES+=("$N-$ns")
+        ip -n "$N-$ns" link set lo up
+    done
+    dmm_attach_core mag4 u0 2001:db8:100::24
+    ip netns exec "$N-mag4" sysctl -qw net.ipv6.conf.all.forwarding=1
+    ip link add eth0 netns "$N-mn2" address $DMM_MAC2 type veth peer name mn2 netns "$N-mag4" address 02:00:00:00:04:02
+    ip netns exec "$N-mn2" sysctl -qw net.ipv6.conf.eth0.accept_ra=1 net.ipv6.conf.eth0.autoconf=1
+    echo "{\"mobile_nodes\": [{\"mac\": \"$DMM_MAC2\", \"interface\": \"mn2\", \"id\": \"mn2@pmip.example\", \"lma\": \"2001:db8:100::1\"}]}" \
+        >"$WORK/magd4-policy.json"
+    cat >"$WORK/magd4.conf" <<EOF
+[mag]
+address = 2001:db8:100::24
+[access]
+interface = mn*
+[policy]
+store = $WORK/magd4-policy.json
+[control]
+socket = $WORK/magd4.sock
+EOF
+    dmm_start mag4 magd4 "$BUILD/mag/magd" "$WORK/magd4.conf"
+    ip -n "$N-mn2" link set eth0 up
+}
+# mn2 attaches to mag4 (its access link comes up).
+dmm_mag_attach() { ip -n "$N-mag4" link set mn2 up; }
 
 dmm_move_to() {
     local cmds="" i

@@ -87,6 +87,7 @@
 set -u
 
 STATE_ROOT=/run/pmip-testbed
+source "$(dirname "${BASH_SOURCE[0]}")/mn_wiring.sh"
 
 die() { echo "testbed: $*" >&2; exit 1; }
 usage() { sed -n '2,45p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
@@ -302,29 +303,11 @@ up() {
     for i in $(seq 1 "$mns"); do
         local mac
         mac=$(printf '02:00:00:00:00:%02x' "$i")
-        # The MN's one interface, eth0, is wired to two ports, p1 (to mag1)
-        # and p2 (to mag2), by tc: what eth0 sends goes out of both ports,
-        # what either port receives comes in on eth0. A port that is down
-        # carries nothing, so the MN is attached where its port is up, and a
-        # move is an L2 handover: two link changes in one netlink batch, no
-        # namespace move (whose teardown costs the kernel 30-50 ms) and no
-        # carrier change on eth0 (the MN's stack sees none, as on a roam).
+        # eth0 wired to p1 (to mag1) and p2 (to mag2); the MN starts at mag1.
         local MN=$name-mn$i
-        ip link add eth0 netns "$MN" address "$mac" type veth peer name air netns "$MN"
-        ip link add p1 netns "$MN" type veth peer name "mn$i" netns "$M1" \
-            address "$(printf '02:00:00:00:01:%02x' "$i")"
-        ip link add p2 netns "$MN" type veth peer name "mn$i" netns "$M2" \
-            address "$(printf '02:00:00:00:02:%02x' "$i")"
-        ip netns exec "$MN" sysctl -qw net.ipv6.conf.air.disable_ipv6=1 net.ipv6.conf.p1.disable_ipv6=1 \
-            net.ipv6.conf.p2.disable_ipv6=1 net.ipv6.conf.eth0.accept_ra=1 net.ipv6.conf.eth0.autoconf=1
-        for port in air p1 p2; do ip netns exec "$MN" tc qdisc add dev $port clsact; done
-        ip netns exec "$MN" tc filter add dev air ingress protocol all u32 match u32 0 0 \
-            action mirred egress mirror dev p1 pipe action mirred egress redirect dev p2
-        for port in p1 p2; do
-            ip netns exec "$MN" tc filter add dev $port ingress protocol all u32 match u32 0 0 \
-                action mirred egress redirect dev air
-        done
-        for dev in eth0 air p1; do ip -n "$MN" link set $dev up; done
+        mn_wire "$MN" "$mac" "$M1" "mn$i" "$(printf '02:00:00:00:01:%02x' "$i")" \
+            "$M2" "mn$i" "$(printf '02:00:00:00:02:%02x' "$i")"
+        ip -n "$MN" link set p1 up
         local lma_address=2001:db8:100::1
         if [[ -n $twolmas && $i -eq $mns ]]; then
             lma_address=2001:db8:300::1

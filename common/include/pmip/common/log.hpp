@@ -58,6 +58,12 @@ std::vector<std::string_view> enabled_categories();
 // message would be dropped.
 void write(Level level, Category category, std::string_view context, std::string_view message);
 
+// The context of a message about one mobile node: its identifier (octets
+// outside printable ASCII shown as '.') and, when peer_kind is given, the peer:
+//   mn_context("lma sial", id, "mag", "2001:db8::2") -> "[lma sial mn=ID mag=2001:db8::2]"
+std::string mn_context(std::string_view role, std::string_view mn_identifier, std::string_view peer_kind = {},
+                       std::string_view peer = {});
+
 // For tests: the last lines written (kept whatever the sink; at most 256).
 std::vector<std::string> recent_lines();
 void clear_recent_lines();

@@ -131,6 +131,8 @@ private:
     struct Outgoing;  // a PBU of ours to a P-MAAR, until its PBA
     struct Gathering;  // relay: the S-MAAR's PBA waiting for the P-MAARs
 
+    static mh::BindingAcknowledgement pba(std::uint8_t status, std::uint16_t sequence, std::uint16_t lifetime,
+                                          mh::Options echo, const std::vector<Ipv6Prefix>& prefixes);
     void reject(const Ipv6Address& source, const Ipv6Address& destination, const mh::BindingUpdate& pbu,
                 std::uint8_t status, std::uint16_t sequence);
     // The accepted PBA to the session's S-MAAR, with a Previous MAAR option

@@ -70,7 +70,7 @@
 #include "pmip/common/multicast_profile.hpp"
 #include "pmip/common/tunnel.hpp"
 #include "pmip/lma/binding_cache.hpp"
-#include "pmip/lma/prefix_pool.hpp"
+#include "pmip/common/prefix_pool.hpp"
 #include "pmip/mh/messages.hpp"
 
 namespace pmip::lma {
@@ -424,7 +424,7 @@ private:
     void send_pba(const Pbu& pbu, std::uint8_t status, const BindingCacheEntry* entry,
                   std::optional<std::uint64_t> timestamp_override = {},
                   std::optional<std::uint32_t> uplink_key = {},
-                  SialAnswer sial = {false, nullptr});
+                  SialAnswer sial = {false, nullptr}, bool renewal = false);
     // RFC 7161 (lma_sial.cpp).
     // A registration from `pbu`'s MAG of `entry`, before its PBA: a held
     // context is delivered, or the previous MAG (`previous`, S as it said)
@@ -444,7 +444,7 @@ private:
     // draft-asaeda PBU-M (lma_sial.cpp): the options of an accepted
     // registration's PBA listing the records granted within `budget` octets
     // (the observer told and counted, unless the PBU is a repeated one).
-    mh::Options pbu_m_answer(const Pbu& pbu, const BindingCacheEntry& entry, std::size_t budget);
+    mh::Options pbu_m_answer(const Pbu& pbu, const BindingCacheEntry& entry, std::size_t budget, bool renewal);
     void sial_respond(const Ipv6Address& source, const Ipv6Address& destination, std::uint8_t sequence,
                       const mh::Options& echo,
                       const std::vector<mh::ActiveMulticastSubscriptionIpv6>* records);

@@ -41,6 +41,7 @@
 #include "pmip/common/clock.hpp"
 #include "pmip/common/ip.hpp"
 #include "pmip/common/mh_socket.hpp"
+#include "pmip/common/prefix_pool.hpp"
 #include "pmip/common/route_manager.hpp"
 #include "pmip/common/timers.hpp"
 #include "pmip/common/tunnel.hpp"
@@ -123,6 +124,7 @@ struct MaarCounters {
     std::uint64_t pba_accepted = 0;
     std::uint64_t pba_rejected = 0;
     std::uint64_t pba_unmatched = 0;
+    std::uint64_t pba_not_dmm = 0;       // the CMD's answer without D (section 4.2): a plain LMA
     std::uint64_t pool_exhausted = 0;
     std::uint64_t remotes_added = 0;     // P-MAAR prefixes reached through a tunnel
     std::uint64_t remotes_expired = 0;
@@ -166,11 +168,12 @@ private:
     void registered(MaarServed& s, const mh::BindingAcknowledgement& pba);
     void add_remote(MaarServed& s, const Ipv6Address& maar, const Ipv6Prefix& prefix);
     void remove_remote(int ifindex, const MaarRemote& r);
-    void later_release(const TunnelKey& key, const Ipv6Prefix& prefix);
+    void release_tunnel(const TunnelKey& key, const Ipv6Prefix& prefix);
     void expire_remotes(int ifindex);
     void route_local(MaarServed& s, bool add);
     void become_previous(MaarAnchor& a, const Ipv6Address& serving);
     void end_anchor(const Ipv6Prefix& prefix, bool tell_cmd);
+    MaarServed take_served(std::map<int, MaarServed>::iterator it);
     void end_served(int ifindex, bool deregister);
     void send_prefix_deregistration(const MaarAnchor& a);
     std::uint32_t table_for(const Ipv6Address& maar);
@@ -186,8 +189,7 @@ private:
     MaarObserver* observer_ = nullptr;
     std::map<int, MaarServed> served_;               // by access ifindex
     std::map<Ipv6Prefix, MaarAnchor> anchors_;       // ours, by prefix
-    std::vector<Ipv6Prefix> released_;               // back from MNs, reused first
-    std::uint64_t next_index_ = 0;                   // the pool's never-used cursor
+    std::optional<PrefixPool> pool_;                 // config_.pool split per MN
     std::map<Ipv6Address, std::uint32_t> tables_;    // per P-MAAR
     std::map<std::uint16_t, int> by_sequence_;       // our PBUs to the CMD -> ifindex
     std::uint16_t next_sequence_ = 1;

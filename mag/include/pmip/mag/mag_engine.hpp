@@ -43,6 +43,7 @@
 #include <string>
 #include <vector>
 
+#include "pmip/common/log.hpp"
 #include "pmip/common/multicast_profile.hpp"
 #include "pmip/common/mh_socket.hpp"
 #include "pmip/common/route_manager.hpp"
@@ -255,6 +256,7 @@ struct MagCounters {
     std::uint64_t pba_accepted = 0;
     std::map<std::uint8_t, std::uint64_t> pba_rejected;  // by status
     std::uint64_t pba_unmatched = 0;     // no outstanding PBU matches
+    std::uint64_t pba_dmm_ignored = 0;   // D flag set (RFC 8885 4.2: a MAG ignores it)
     std::uint64_t pba_mismatched = 0;    // HI/ATT/MN-LL-ID/MN-ID differ from the request
     std::uint64_t renewals = 0;
     std::uint64_t renewals_skipped_detached = 0;
@@ -426,6 +428,7 @@ private:
     // sequence number, and the status our acknowledgement carried).
     std::map<Ipv6Address, std::pair<std::uint16_t, std::uint8_t>> last_upn_;
     MagCounters counters_;
+    log::RateLimit dmm_log_{1, std::chrono::seconds(10)};  // PBAs with D (pba_dmm_ignored)
     EntryId next_id_ = 1;
     std::uint16_t next_sequence_ = 1;  // per-MAG counter (section 6.9.1.1, timestamp scheme)
     std::uint64_t last_timestamp_ = 0;

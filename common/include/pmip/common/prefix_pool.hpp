@@ -19,7 +19,7 @@
 #include "pmip/common/ip.hpp"
 #include "pmip/common/result.hpp"
 
-namespace pmip::lma {
+namespace pmip {
 
 class PrefixPool {
 public:
@@ -50,4 +50,4 @@ private:
     std::deque<Ipv6Prefix> released_;
 };
 
-}  // namespace pmip::lma
+}  // namespace pmip

@@ -1,7 +1,7 @@
 // Home network prefix pools.
-#include "pmip/lma/prefix_pool.hpp"
+#include "pmip/common/prefix_pool.hpp"
 
-namespace pmip::lma {
+namespace pmip {
 
 namespace {
 
@@ -76,4 +76,4 @@ bool PrefixPool::owns(const Ipv6Prefix& prefix) const {
     return prefix.length == delegated_length_ && contains(pool_, prefix.address);
 }
 
-}  // namespace pmip::lma
+}  // namespace pmip
