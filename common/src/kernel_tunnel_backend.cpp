@@ -21,6 +21,8 @@
 #include <linux/rtnetlink.h>
 #include <unistd.h>
 
+#include <map>
+
 #include <libmnl/libmnl.h>
 
 #include "netlink_links.hpp"
@@ -94,6 +96,7 @@ public:
         }
         const unsigned ifindex = if_nametoindex(device_name.c_str());
         if (ifindex == 0) return Error::from_errno("finding device " + device_name);
+        ifindexes_[key] = static_cast<int>(ifindex);
         return static_cast<int>(ifindex);
     }
 
@@ -104,8 +107,23 @@ public:
                                      "bringing up " + device_name);
     }
 
-    Status destroy(const TunnelKey&, const std::string& device_name) override {
+    Status destroy(const TunnelKey& key, const std::string& device_name) override {
+        ifindexes_.erase(key);
         return netlink::delete_link(device_name);
+    }
+
+    // The device's own counters (the kernel counts; no drop reasons here).
+    TunnelCounters counters(const TunnelKey& key) const override {
+        const auto it = ifindexes_.find(key);
+        if (it == ifindexes_.end()) return {};
+        const auto stats = netlink::link_stats(it->second);
+        if (!stats) return {};
+        TunnelCounters c;
+        c.rx_packets = stats->rx_packets;
+        c.tx_packets = stats->tx_packets;
+        c.rx_bytes = stats->rx_bytes;
+        c.tx_bytes = stats->tx_bytes;
+        return c;
     }
 
     Expected<std::size_t> remove_stale(const std::string& prefix) override {
@@ -113,6 +131,9 @@ public:
         if (cut.empty()) return Error{EINVAL, "empty tunnel name prefix"};
         return netlink::delete_links_with_prefix({cut + "6-", cut + "g-"});
     }
+
+private:
+    std::map<TunnelKey, int> ifindexes_;  // the devices we made
 };
 
 }  // namespace

@@ -309,6 +309,39 @@ Expected<std::vector<std::string>> link_names() {
     return names;
 }
 
+Expected<LinkStats> link_stats(int ifindex) {
+    const std::string context = "reading the counters of device " + std::to_string(ifindex);
+    auto s = open_socket(context);
+    if (!s) return s.error();
+    std::vector<char> buf(MNL_SOCKET_BUFFER_SIZE);
+    nlmsghdr* nlh = mnl_nlmsg_put_header(buf.data());
+    nlh->nlmsg_type = RTM_GETLINK;
+    nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
+    nlh->nlmsg_seq = static_cast<std::uint32_t>(time(nullptr));
+    auto* ifm = static_cast<ifinfomsg*>(mnl_nlmsg_put_extra_header(nlh, sizeof(ifinfomsg)));
+    ifm->ifi_family = AF_UNSPEC;
+    ifm->ifi_index = ifindex;
+    std::pair<LinkStats, bool> out{};
+    auto cb = [](const nlmsghdr* h, void* data) -> int {
+        auto attr_cb = [](const nlattr* attr, void* o) -> int {
+            if (mnl_attr_get_type(attr) == IFLA_STATS64 &&
+                mnl_attr_get_payload_len(attr) >= sizeof(rtnl_link_stats64)) {
+                rtnl_link_stats64 st;
+                std::memcpy(&st, mnl_attr_get_payload(attr), sizeof st);
+                auto* result = static_cast<std::pair<LinkStats, bool>*>(o);
+                result->first = {st.rx_packets, st.tx_packets, st.rx_bytes, st.tx_bytes};
+                result->second = true;
+            }
+            return MNL_CB_OK;
+        };
+        mnl_attr_parse(h, sizeof(ifinfomsg), attr_cb, data);
+        return MNL_CB_OK;
+    };
+    if (Status st = transact(s->get(), nlh, context, cb, &out); !st.ok()) return st.error();
+    if (!out.second) return Error{ENODATA, context + ": no IFLA_STATS64 in the answer"};
+    return out.first;
+}
+
 Expected<std::size_t> delete_links_with_prefix(const std::vector<std::string>& prefixes) {
     auto names = link_names();
     if (!names) return names.error();

@@ -45,6 +45,12 @@ std::uint64_t unfiltered_neighbour_dumps();
 // Deletes device `name`; a device that does not exist is not an error.
 Status delete_link(const std::string& name);
 
+// The device's packet and octet counts (IFLA_STATS64), as `ip -s link`.
+struct LinkStats {
+    std::uint64_t rx_packets = 0, tx_packets = 0, rx_bytes = 0, tx_bytes = 0;
+};
+Expected<LinkStats> link_stats(int ifindex);
+
 // Names of all network devices.
 Expected<std::vector<std::string>> link_names();
 

@@ -42,6 +42,7 @@ constexpr KeySpec kKeys[] = {
     {"maar.pool", false},
     {"maar.lifetime-s", false},
     {"maar.previous-prefix-hold-s", false},
+    {"maar.previous-prefix-idle-s", false},
     {"mag.access-technology", false},
     {"access.interface", true},
     {"access.detect", false},
@@ -318,11 +319,13 @@ void validate(Validator& v, MagdConfig& c) {
         } else {
             v.global("maar.pool", "mag.mode = maar needs the MAAR's own prefixes ([maar] pool)", false);
         }
-        unsigned lifetime_s = 3600, hold_s = 600;
+        unsigned lifetime_s = 3600, hold_s = 600, idle_s = 60;
         v.number_into<unsigned>("maar.lifetime-s", lifetime_s, 4, 262140, " s");
         v.number_into<unsigned>("maar.previous-prefix-hold-s", hold_s, 1, 86400, " s");
+        v.number_into<unsigned>("maar.previous-prefix-idle-s", idle_s, 0, 86400, " s");
         m.lifetime = static_cast<std::uint16_t>(lifetime_s / 4);
         m.previous_prefix_hold = std::chrono::seconds(hold_s);
+        m.previous_prefix_idle = std::chrono::seconds(idle_s);
         if (const Value* value = v.single("multicast.enabled"); value && value->text == "true")
             v.error(*value, "multicast.enabled", "the multicast proxy does not run on a MAAR (mag.mode = maar)");
     }
@@ -637,6 +640,13 @@ CONFIGURATION KEYS (section.key = default)
         How long a prefix stays reachable after its MN moved on (the
         previous MAAR's tunnel and the serving MAAR's deprecated prefix);
         set it alike on every MAAR of a domain.
+    maar.previous-prefix-idle-s = 60
+        When the hold ends and the tunnel to the other MAAR carried
+        packets since the last look, the prefix stays this much longer,
+        and so on while traffic flows (either end decides alike from its
+        own tunnel counters; they count every MN between the two MAARs).
+        The deprecated prefix is advertised valid for the rest of the hold
+        plus this. 0: the hold is fixed, a longer flow is cut.
     access.interface = (repeatable, space separated)
         fnmatch(3) patterns of access device names, e.g. "mn*" or "veth-mn?".
     access.detect = link rs

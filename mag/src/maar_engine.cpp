@@ -274,7 +274,7 @@ void MaarEngine::add_remote(MaarServed& s, const Ipv6Address& maar, const Ipv6Pr
         (void)tunnels_.release(key);
         return;
     }
-    s.remote.push_back({maar, prefix, key, table, until});
+    s.remote.push_back({maar, prefix, key, table, until, tunnel_packets(key)});
     ++counters_.remotes_added;
     PMIP_INFO(kBul, context(s.policy.mn_identifier),
               "prefix " + pmip::to_string(prefix) + " anchored at " + pmip::to_string(maar) + ": through " +
@@ -306,9 +306,20 @@ void MaarEngine::expire_remotes(int ifindex) {
     MaarServed& s = it->second;
     s.remote_timer = 0;
     const TimePoint now = timers_.clock().now();
+    bool extended = false;  // a longer valid lifetime to advertise
     std::vector<MaarRemote> keep;
-    for (const auto& r : s.remote) {
-        if (r.until <= now) {
+    for (auto& r : s.remote) {
+        if (r.until <= now && still_used(r.tunnel, r.packets)) {
+            r.until = now + config_.previous_prefix_idle;
+            PMIP_INFO(kBul, context(s.policy.mn_identifier),
+                      "prefix " + pmip::to_string(r.prefix) + " of " + pmip::to_string(r.maar) +
+                          " still in use: kept " + std::to_string(std::chrono::duration_cast<std::chrono::seconds>(
+                                                                      config_.previous_prefix_idle)
+                                                                      .count()) +
+                          " s more");
+            keep.push_back(r);
+            extended = true;
+        } else if (r.until <= now) {
             ++counters_.remotes_expired;
             PMIP_INFO(kBul, context(s.policy.mn_identifier),
                       "prefix " + pmip::to_string(r.prefix) + " of " + pmip::to_string(r.maar) + " expired");
@@ -317,7 +328,7 @@ void MaarEngine::expire_remotes(int ifindex) {
             keep.push_back(r);
         }
     }
-    const bool changed = keep.size() != s.remote.size();
+    const bool changed = extended || keep.size() != s.remote.size();
     s.remote = std::move(keep);
     if (!s.remote.empty()) {
         const auto next = std::min_element(s.remote.begin(), s.remote.end(),
@@ -463,13 +474,43 @@ void MaarEngine::become_previous(MaarAnchor& a, const Ipv6Address& serving) {
     }
     if (old_tunnel) release_tunnel(*old_tunnel, a.prefix);
     if (a.hold_timer) timers_.cancel_timer(a.hold_timer);
-    const Ipv6Prefix prefix = a.prefix;
-    a.hold_timer = timers_.start_timer(config_.previous_prefix_hold, [this, prefix] {
-        if (const auto it = anchors_.find(prefix); it != anchors_.end()) {
-            it->second.hold_timer = 0;
-            end_anchor(prefix, true);
+    if (a.tunnel) a.packets = tunnel_packets(*a.tunnel);
+    arm_hold(a.prefix, config_.previous_prefix_hold);
+}
+
+// The P-MAAR's hold: at its end the prefix goes, unless its tunnel still
+// carries traffic (then previous_prefix_idle more, and the same question).
+void MaarEngine::arm_hold(const Ipv6Prefix& prefix, Duration after) {
+    MaarAnchor& a = anchors_.at(prefix);
+    a.hold_timer = timers_.start_timer(after, [this, prefix] {
+        const auto it = anchors_.find(prefix);
+        if (it == anchors_.end()) return;
+        MaarAnchor& held = it->second;
+        held.hold_timer = 0;
+        if (held.tunnel && still_used(*held.tunnel, held.packets)) {
+            PMIP_INFO(kBul, context(held.mn_identifier),
+                      "prefix " + pmip::to_string(prefix) + " still in use: kept " +
+                          std::to_string(
+                              std::chrono::duration_cast<std::chrono::seconds>(config_.previous_prefix_idle).count()) +
+                          " s more");
+            return arm_hold(prefix, config_.previous_prefix_idle);
         }
+        end_anchor(prefix, true);
     });
+}
+
+std::uint64_t MaarEngine::tunnel_packets(const TunnelKey& key) const {
+    const TunnelCounters c = tunnels_.counters(key);
+    return c.rx_packets + c.tx_packets;
+}
+
+bool MaarEngine::still_used(const TunnelKey& key, std::uint64_t& packets) {
+    if (config_.previous_prefix_idle == Duration::zero()) return false;
+    const std::uint64_t now = tunnel_packets(key);
+    if (now == packets) return false;
+    packets = now;
+    ++counters_.holds_extended;
+    return true;
 }
 
 // `prefix`'s route in `key`'s tunnel (if it is still that one: when a newer

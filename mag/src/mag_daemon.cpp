@@ -750,8 +750,8 @@ void MagDaemon::send_ra(int ifindex, bool withdraw) {
 }
 
 // RFC 8885 section 3.7: the local prefix preferred, the previous MAARs'
-// prefixes valid for the rest of their hold but deprecated (preferred
-// lifetime 0), so new flows take the local one.
+// prefixes valid for the rest of their hold (plus one idle period) but
+// deprecated (preferred lifetime 0), so new flows take the local one.
 void MagDaemon::send_maar_ra(AccessLink& link, RouterAdvertisement& ra) {
     const auto it = maar_->served().find(link.ifindex);
     if (it == maar_->served().end() || it->second.state != MaarState::kRegistered)
@@ -762,8 +762,12 @@ void MagDaemon::send_maar_ra(AccessLink& link, RouterAdvertisement& ra) {
                            std::min<std::uint32_t>(604'800, binding)});
     link.advertised = {s.local};
     const TimePoint now = loop_.clock().now();
+    // Valid for the rest of the hold plus one idle period: a prefix still in
+    // use at the hold's end is kept that much more (and the next RA says so
+    // again), and the MN must not drop its address just before.
+    const auto idle = maar_->config().previous_prefix_idle;
     for (const auto& r : s.remote) {
-        const auto left = std::chrono::duration_cast<std::chrono::seconds>(r.until - now).count();
+        const auto left = std::chrono::duration_cast<std::chrono::seconds>(r.until - now + idle).count();
         ra.prefixes.push_back({r.prefix, true, true, static_cast<std::uint32_t>(std::max<long long>(left, 1)), 0});
         link.advertised.push_back(r.prefix);
     }
@@ -814,7 +818,8 @@ json MagDaemon::show_maar() const {
              {{"attaches", c.attaches}, {"pbu_sent", c.pbu_sent}, {"pbu_retransmitted", c.pbu_retransmitted},
               {"pba_accepted", c.pba_accepted}, {"pba_rejected", c.pba_rejected}, {"pba_unmatched", c.pba_unmatched},
               {"pba_not_dmm", c.pba_not_dmm}, {"pool_exhausted", c.pool_exhausted}, {"remotes_added", c.remotes_added},
-              {"remotes_expired", c.remotes_expired}, {"became_previous", c.became_previous},
+              {"remotes_expired", c.remotes_expired}, {"holds_extended", c.holds_extended},
+              {"became_previous", c.became_previous},
               {"anchors_released", c.anchors_released}, {"returns", c.returns},
               {"cmd_pbu_received", c.cmd_pbu_received}, {"cmd_pbu_unknown", c.cmd_pbu_unknown},
               {"deregistrations", c.deregistrations}, {"data_path_errors", c.data_path_errors}}}};

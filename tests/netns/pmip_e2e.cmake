@@ -40,3 +40,11 @@ set_tests_properties(netns_delay_link PROPERTIES SKIP_RETURN_CODE 77 LABELS netn
 add_test(NAME netns_pmip_dmm
   COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/test_pmip_dmm.sh ${CMAKE_BINARY_DIR})
 set_tests_properties(netns_pmip_dmm PROPERTIES SKIP_RETURN_CODE 77 LABELS netns TIMEOUT 240)
+# The same with kernel ip6ip6 tunnels between the MAARs (and lmad - mag4):
+# skipped where the kernel has no ip6tnl; runs in the stock-kernel VM
+# (tests/vm, vm_kernel_tunnels).
+add_test(NAME netns_pmip_dmm_kernel
+  COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/test_pmip_dmm.sh ${CMAKE_BINARY_DIR})
+set_tests_properties(netns_pmip_dmm_kernel PROPERTIES SKIP_RETURN_CODE 77
+  LABELS "netns;kernel-tunnels" TIMEOUT 400
+  ENVIRONMENT "PMIP_TESTBED_TUNNELS=kernel;PMIP_TEST_NEEDS_KERNEL_TUNNELS=1")

@@ -14,13 +14,25 @@
 #   moves to maar2: it gets P2 (preferred) and keeps P1 (deprecated), the
 #   stream on P1 goes on through the maar1-maar2 tunnel; to maar3: P1 and P2
 #   through tunnels from maar1 and maar2, the stream still goes on; a new
-#   connection from the MN takes P3 as its source. The stream (12 s) ends;
-#   after the previous-prefix hold (20 s) maar1 and maar2 let their prefixes go:
+#   connection from the MN takes P3 as its source. The previous-prefix hold
+#   (8 s) ends while the stream (20 s) still flows: maar1 and maar3 keep P1
+#   (traffic in their tunnel), 2 s at a time. The stream ends; at the next
+#   look maar1 and maar2 let their prefixes go:
 #   no tunnel and no anchored prefix left there, maar3 has no previous
-#   prefix left. On the wire at the CMD (dumpcap; pmip-mh decodes them,
-#   Debian 12's tshark parses them without error but names neither the D
-#   flag nor options 65-70): PBUs and PBAs with the D flag, the Serving MAAR
-#   (68) and Previous MAAR (67) options.
+#   prefix left.
+#   Beside the MAARs, a plain MAG (mag4, magd in mag mode) serves a second
+#   kernel MN (mn2) with the same lmad as its LMA (tools/testbed/
+#   dmm_topology.sh dmm_add_mag): mn2 gets a prefix of the LMA's pool, the
+#   correspondent reaches it through the LMA's tunnel, the CMD holds no
+#   session for it and the LMA none for mn1: RFC 8885 DMM and centralized
+#   PMIPv6 in one deployment.
+#   On the wire at the CMD (dumpcap): pmip-mh and tshark with our RFC 8885
+#   plugin (tools/wireshark/pmip6-rfc8885.lua; Debian 12's tshark alone names
+#   neither the D flag nor options 65-70) see PBUs and PBAs with the D flag,
+#   the Serving MAAR (68) and Previous MAAR (67) options with the MAARs'
+#   addresses, and mag4's PBU/PBA without D.
+#   Tunnels: PMIP_TESTBED_TUNNELS (default userspace; netns_pmip_dmm_kernel
+#   sets kernel and runs in the stock-kernel VM).
 #   (Options 65, 66, 69, 70 are in the codec but this deployment sends none:
 #   no local networks, no DLIFs.)
 # Exit 1 when a check fails, 77 when the environment cannot run it.
@@ -30,13 +42,17 @@ BUILD=${1:?usage: test_pmip_dmm.sh BUILD_DIR}
 need_root "namespaces"
 need_tun
 need_tools dumpcap tshark
+need_testbed_mechanisms  # PMIP_TESTBED_TUNNELS=kernel: ip6tnl (netns_pmip_dmm_kernel, in the VM)
 netns_test_begin pmipdmm
 reap_stale_namespaces pmipdmm 'core|cmd|maar1|maar2|maar3|mag4|cn|mn|mn2'
 N=pmipdmm-$$
 METER=$BUILD/tools/testbed/pmip-handover-meter
 PMIPCTL=$BUILD/tools/pmipctl/pmipctl
 PMIPMH=$BUILD/tools/pmip-mh/pmip-mh
-HOLD=20
+# The previous prefixes' hold (8 s) ends while the 20 s stream on P1 still
+# flows: P1 is kept, IDLE (2 s) at a time, until the stream ends.
+HOLD=$((8 * TIME_SCALE))
+IDLE=$((2 * TIME_SCALE))
 source "$NETNS_ROOT/tools/testbed/dmm_topology.sh"
 dmm_topology_up dmm
 dmm_add_mag
@@ -83,7 +99,7 @@ check "the CMD: a session for mn1 only" \
 check "the correspondent reaches mn2 through the LMA's tunnel to mag4" \
     ip netns exec "$N-cn" ping -6 -c 3 -i 0.2 -W 2 "$A2"
 
-RUN_S=$((12 * TIME_SCALE))
+RUN_S=$((20 * TIME_SCALE))
 ip netns exec "$MN" "$METER" receive --port 5001 --seconds $((RUN_S + 2)) --gap-ms 50 --json >"$WORK/flow.json" 2>&1 &
 RECV=$!
 PIDS+=($RECV)
@@ -111,6 +127,12 @@ check "maar3 reaches P1 and P2 through maar1 and maar2" wait_until 3 both_prev3
 src_for_new() { ip -n "$MN" -6 route get 2001:db8:100::99 | grep -o 'src [^ ]*' | awk '{print $2}'; }
 echo "# a new connection's source: $(src_for_new)"
 check "a new connection takes P3 as its source" wait_until 5 bash -c "ip -n $MN -6 route get 2001:db8:100::99 | grep -q 'src 2001:db8:a3:'"
+backends() { qq "$1" "show tunnels" "','.join(sorted({t['backend'] for t in d}))"; }
+want_backend=$(expected_tunnel_backend)
+for who in lmad magd1 magd2 magd3; do
+    check "$who: tunnels on the $want_backend backend (PMIP_TESTBED_TUNNELS=${PMIP_TESTBED_TUNNELS:-userspace})" \
+        test "$(backends "$WORK/$who.sock")" = "$want_backend"
+done
 check "the CMD: served at maar3, maar1 and maar2 previous" \
     test "$(qq "$WORK/lmad.sock" "show cmd" "' '.join(sorted(p['maar'] for p in d['sessions'][0]['previous_maars']))")" = "2001:db8:100::21 2001:db8:100::22"
 
@@ -120,9 +142,12 @@ echo "# stream at the MN: $(tr -d '\n' <"$WORK/flow.json" | cut -c1-400)"
 flow() { "$PY" -c "import json; d=json.load(open('$WORK/flow.json')); print(d['$1'])"; }
 received=$(flow received 2>/dev/null || echo 0)
 check "the stream on P1 reached the MN at maar1 from its start" test "$(flow first_seq 2>/dev/null || echo 99)" -le 5
-check "the stream on P1 reached the MN through both moves (>= 90 % of its datagrams)" test "$received" -ge $((1080 * TIME_SCALE))
-check "the stream on P1 kept arriving after the last move (its last datagrams came)" \
-    test "$(flow last_seq 2>/dev/null || echo 0)" -ge $((1190 * TIME_SCALE))
+check "the stream on P1 reached the MN through both moves (>= 90 % of its datagrams)" test "$received" -ge $((1800 * TIME_SCALE))
+check "the stream on P1 kept arriving after the last move and past the ${HOLD} s hold (its last datagrams came)" \
+    test "$(flow last_seq 2>/dev/null || echo 0)" -ge $((1990 * TIME_SCALE))
+check "maar1 and maar3 kept P1 past the hold while the stream flowed (holds_extended)" \
+    test "$(qq "$WORK/magd1.sock" "show maar" "d['counters']['holds_extended']")" -ge 1 -a \
+    "$(qq "$WORK/magd3.sock" "show maar" "d['counters']['holds_extended']")" -ge 1
 
 # --- the hold ends: maar1 and maar2 let their prefixes go ------------------------------
 gone() {
@@ -131,7 +156,8 @@ gone() {
        $(qq "$WORK/magd1.sock" "show tunnels" "len(d)") == 0 &&
        $(qq "$WORK/magd2.sock" "show tunnels" "len(d)") == 0 ]]
 }
-check "after the ${HOLD} s hold, maar1 and maar2 anchor nothing and have no tunnel" wait_until $((HOLD + 10)) gone
+check "once the stream ended (one ${IDLE} s idle look), maar1 and maar2 anchor nothing and have no tunnel" \
+    wait_until $((HOLD + IDLE + 5)) gone
 none3() { [[ -z $(prev3) && $(qq "$WORK/magd3.sock" "show tunnels" "len(d)") == 0 ]]; }
 check "maar3 has no previous MAAR's prefix left, nor a tunnel" wait_until 5 none3
 check "the CMD: maar1 and maar2 left the MN's list" \

@@ -72,8 +72,19 @@ TEST_CASE("magd config: mag.mode = maar with its [maar] keys, and what is missin
     CHECK(m.pool_length == 64);
     CHECK(m.lifetime == 100);
     CHECK(m.previous_prefix_hold == std::chrono::seconds(30));
+    CHECK(m.previous_prefix_idle == std::chrono::seconds(60));  // default
     CHECK(m.address == address("2001:db8:101::11"));
+    CHECK(load.config.tunnel.delete_delay == std::chrono::seconds(1));  // a MAAR's default
     CHECK_FALSE(load_config_text(kGoodConfig, "magd.conf").config.maar.has_value());
+    CHECK(load_config_text(kGoodConfig, "magd.conf").config.tunnel.delete_delay == Duration::zero());
+    const auto fixed = load_config_text(std::string(kGoodConfig) +
+                                            "[mag]\nmode = maar\n[maar]\ncmd = 2001:db8:100::1\npool = 2001:db8:a1::/48\n"
+                                            "previous-prefix-idle-s = 0\n[tunnel]\ndelete-delay-ms = 0\n",
+                                        "magd.conf");
+    INFO(problems_text(fixed.problems));
+    REQUIRE(fixed.config.maar.has_value());
+    CHECK(fixed.config.maar->previous_prefix_idle == Duration::zero());
+    CHECK(fixed.config.tunnel.delete_delay == Duration::zero());
 
     load = load_config_text(std::string(kGoodConfig) + "[mag]\nmode = maar\n[maar]\npool = 2001:db8:a1::1/48\n",
                             "magd.conf");

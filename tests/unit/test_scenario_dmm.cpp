@@ -238,6 +238,47 @@ TEST_CASE("DMM: attach, move, move again, back to the first MAAR, the holds end 
         CHECK(d.cmd->find({1, kNai})->previous.empty());
         CHECK(d.cmd->counters().pmaar_deregistered == 2);
     }
+    SECTION("a flow on P1 outlives the hold: MAAR1 and MAAR3 keep P1 while their tunnel carries packets, "
+            "then let it go") {
+        const auto key = [](const Maar& from, const Maar& to) {
+            TunnelKey k;
+            k.peer = to.address_;
+            k.local = from.address_;
+            k.kind = TunnelKind::kIp6Ip6;
+            return k;
+        };
+        // Packets cross the MAAR1 <-> MAAR3 tunnel (both ends count them);
+        // none cross MAAR2 <-> MAAR3.
+        d.maar[0].backend->traffic[key(d.maar[0], d.maar[2])].tx_packets = 500;
+        d.maar[2].backend->traffic[key(d.maar[2], d.maar[0])].rx_packets = 500;
+        d.advance(61s);
+        CHECK(d.maar[0].engine->anchors().count(p1) == 1);  // kept: in use
+        CHECK(d.maar[1].engine->anchors().empty());         // P2 idle: gone
+        CHECK(d.maar[0].engine->counters().holds_extended == 1);
+        CHECK(d.maar[2].engine->counters().holds_extended == 1);
+        REQUIRE(d.served(2)->remote.size() == 1);
+        CHECK(d.served(2)->remote[0].prefix == p1);
+        CHECK(d.maar[2].has_rule(p1));
+        CHECK(d.maar[0].route_dev(p1) > 0);
+        REQUIRE(d.cmd->find({1, kNai})->previous.size() == 1);
+        CHECK(d.cmd->find({1, kNai})->previous[0].maar == d.maar[0].address_);
+        // Still flowing at the next look: kept again.
+        d.maar[0].backend->traffic[key(d.maar[0], d.maar[2])].tx_packets = 900;
+        d.maar[2].backend->traffic[key(d.maar[2], d.maar[0])].rx_packets = 900;
+        d.advance(61s);
+        CHECK(d.maar[0].engine->anchors().count(p1) == 1);
+        CHECK(d.maar[0].engine->counters().holds_extended == 2);
+        CHECK(d.served(2)->remote.size() == 1);
+        // The flow ended: at the next look P1 goes at both ends.
+        d.advance(61s);
+        CHECK(d.maar[0].engine->anchors().empty());
+        CHECK(d.maar[0].tunnel_count() == 0);
+        CHECK_FALSE(d.maar[0].has_route(p1));
+        CHECK(d.served(2)->remote.empty());
+        CHECK(d.maar[2].tunnel_count() == 0);
+        CHECK_FALSE(d.maar[2].has_rule(p1));
+        CHECK(d.cmd->find({1, kNai})->previous.empty());
+    }
     SECTION("the MN leaves the domain: after the hold MAAR3 ends the session; nothing is left anywhere") {
         d.detach(2);
         d.advance(61s);

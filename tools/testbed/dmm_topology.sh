@@ -1,7 +1,8 @@
 # shellcheck shell=bash
 # The DMM namespace topology that tests/netns/test_pmip_dmm.sh and
 # tools/bench/bench_dmm.sh share (sourced after tests/netns/lib.sh's
-# netns_test_begin, with N, WORK, BUILD and HOLD set):
+# netns_test_begin, with N, WORK, BUILD and HOLD set; IDLE, the MAARs'
+# previous-prefix-idle-s, defaults to 60):
 #
 #   dmm_topology_up MODE   MODE dmm: lmad as the RFC 8885 CMD ([dmm] cmd =
 #                          relay) and magd in maar1-3 as MAARs (pools
@@ -14,6 +15,8 @@
 #                          maarN's access link mn1 through port pN (tc
 #                          mirred, as in the testbed). Daemons' logs and
 #                          sockets in WORK (lmad.*, magdN.*); PIDs in PIDS.
+#                          Tunnels on [tunnel] backend = PMIP_TESTBED_TUNNELS
+#                          (default userspace).
 #   dmm_add_mag            a plain MAG beside the MAARs (see below);
 #   dmm_mag_attach         its MN attaches.
 #   dmm_move_to I          only port pI up (one netlink batch): the MN is at maarI.
@@ -74,6 +77,8 @@ authorized = 2001:db8:100::/64
 store = $WORK/lmad-policy.json
 [dmm]
 cmd = $cmd
+[tunnel]
+backend = ${PMIP_TESTBED_TUNNELS:-userspace}
 [control]
 socket = $WORK/lmad.sock
 [state]
@@ -90,12 +95,14 @@ address = 2001:db8:100::2$i
 interface = mn*
 [policy]
 store = $WORK/magd-policy.json
+[tunnel]
+backend = ${PMIP_TESTBED_TUNNELS:-userspace}
 [control]
 socket = $WORK/magd$i.sock
 EOF
         if [[ $mode == dmm ]]; then
-            printf '[mag]\nmode = maar\n[maar]\ncmd = 2001:db8:100::1\npool = 2001:db8:a%s::/48 64\nlifetime-s = 400\nprevious-prefix-hold-s = %s\n' \
-                "$i" "$HOLD" >>"$WORK/magd$i.conf"
+            printf '[mag]\nmode = maar\n[maar]\ncmd = 2001:db8:100::1\npool = 2001:db8:a%s::/48 64\nlifetime-s = 400\nprevious-prefix-hold-s = %s\nprevious-prefix-idle-s = %s\n' \
+                "$i" "$HOLD" "${IDLE:-60}" >>"$WORK/magd$i.conf"
         fi
         dmm_start "maar$i" "magd$i" "$BUILD/mag/magd" "$WORK/magd$i.conf"
     done
@@ -126,6 +133,8 @@ address = 2001:db8:100::24
 interface = mn*
 [policy]
 store = $WORK/magd4-policy.json
+[tunnel]
+backend = ${PMIP_TESTBED_TUNNELS:-userspace}
 [control]
 socket = $WORK/magd4.sock
 EOF

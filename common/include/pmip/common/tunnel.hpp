@@ -51,8 +51,8 @@ struct TunnelKey {
     auto operator<=>(const TunnelKey&) const = default;
 };
 
-// Per-tunnel data-plane counters (userspace backend; zero for kernel devices,
-// whose counters are the device's own).
+// Per-tunnel data-plane counters (userspace backend: all; kernel backend:
+// packets and octets, the device's own counters; drop reasons zero).
 struct TunnelCounters {
     std::uint64_t tx_packets = 0, tx_bytes = 0, rx_packets = 0, rx_bytes = 0;
     std::uint64_t drop_too_big = 0;      // sent ICMPv6 Packet Too Big instead
@@ -210,8 +210,13 @@ public:
     Status bring_up(const TunnelKey& key, const std::string& device_name) override;
     Status destroy(const TunnelKey& key, const std::string& device_name) override;
     Expected<std::size_t> remove_stale(const std::string& prefix) override;
+    TunnelCounters counters(const TunnelKey& key) const override {
+        const auto it = traffic.find(key);
+        return it == traffic.end() ? TunnelCounters{} : it->second;
+    }
 
     std::map<std::string, TunnelKey> devices;  // what exists now, by name
+    std::map<TunnelKey, TunnelCounters> traffic;  // what counters() says (tests set it)
     std::set<std::string> down;                // created down, not yet brought up
     std::vector<std::string> calls;            // "create pm6-..", "create pm6-.. down", "up pm6-..", "destroy pm6-.."
     std::optional<Error> fail_create;

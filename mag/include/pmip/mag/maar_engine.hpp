@@ -15,7 +15,12 @@
 // de-registers that prefix with the CMD (PBU, lifetime 0, its HNP) and lets
 // it go (section 3.5, the second way: a P-MAAR's binding ends, the CMD
 // drops it from the MN's list). The S-MAAR keeps the P-MAAR's prefix for
-// the same hold (a domain-wide setting). The CMD's PBU with lifetime 0 ends
+// the same hold (a domain-wide setting). A prefix still in use outlives the
+// hold ("for as long as the MN uses them", issue 19): when the hold ends,
+// either end keeps it for `previous_prefix_idle` more if its tunnel carried
+// packets since the last look, and looks again then. The tunnel's counters
+// are per MAAR pair, not per prefix: another MN's traffic between the same
+// two MAARs keeps the prefix too (longer, never shorter). The CMD's PBU with lifetime 0 ends
 // it at once. An MN coming back to a MAAR that anchors a prefix for it is
 // served with that prefix again (no new one).
 //
@@ -57,6 +62,7 @@ struct MaarConfig {
     unsigned pool_length = 64;  // one prefix of this length per MN
     std::uint16_t lifetime = 900;  // requested from the CMD, 4 s units
     Duration previous_prefix_hold = std::chrono::seconds(600);
+    Duration previous_prefix_idle = std::chrono::seconds(60);  // 0: the hold is fixed
     Duration initial_bindack_timeout = std::chrono::seconds(1);
     Duration max_bindack_timeout = std::chrono::seconds(32);
     double renewal_fraction = 0.8;
@@ -74,6 +80,7 @@ struct MaarAnchor {
     std::optional<Ipv6Address> serving_elsewhere;  // set: we are a P-MAAR, the prefix goes there
     std::optional<TunnelKey> tunnel;               // to that S-MAAR
     TimerId hold_timer = 0;
+    std::uint64_t packets = 0;  // the tunnel's rx + tx at the last look (the hold)
 };
 
 // A prefix anchored at a P-MAAR, reached through a tunnel to it.
@@ -83,6 +90,7 @@ struct MaarRemote {
     TunnelKey tunnel;
     std::uint32_t table = 0;
     TimePoint until{};  // the end of its hold
+    std::uint64_t packets = 0;  // the tunnel's rx + tx at the last look
     bool operator==(const MaarRemote&) const = default;
 };
 
@@ -128,6 +136,7 @@ struct MaarCounters {
     std::uint64_t pool_exhausted = 0;
     std::uint64_t remotes_added = 0;     // P-MAAR prefixes reached through a tunnel
     std::uint64_t remotes_expired = 0;
+    std::uint64_t holds_extended = 0;    // a hold ended with traffic in the tunnel: kept previous_prefix_idle more
     std::uint64_t became_previous = 0;   // the CMD's PBU with the Serving MAAR option
     std::uint64_t anchors_released = 0;  // prefixes given back to the pool
     std::uint64_t returns = 0;           // an MN back at a MAAR that anchors a prefix for it
@@ -156,6 +165,7 @@ public:
     void set_observer(MaarObserver* observer) { observer_ = observer; }
     const std::map<int, MaarServed>& served() const { return served_; }
     const std::map<Ipv6Prefix, MaarAnchor>& anchors() const { return anchors_; }
+    const MaarConfig& config() const { return config_; }
     const MaarCounters& counters() const { return counters_; }
     // Shutdown: every route and tunnel of ours removed (the CMD is not told).
     void clear();
@@ -168,6 +178,11 @@ private:
     void registered(MaarServed& s, const mh::BindingAcknowledgement& pba);
     void add_remote(MaarServed& s, const Ipv6Address& maar, const Ipv6Prefix& prefix);
     void remove_remote(int ifindex, const MaarRemote& r);
+    void arm_hold(const Ipv6Prefix& prefix, Duration after);
+    std::uint64_t tunnel_packets(const TunnelKey& key) const;
+    // True (and `packets` updated) when the tunnel carried packets since the
+    // last look and the hold is traffic-driven.
+    bool still_used(const TunnelKey& key, std::uint64_t& packets);
     void release_tunnel(const TunnelKey& key, const Ipv6Prefix& prefix);
     void expire_remotes(int ifindex);
     void route_local(MaarServed& s, bool add);
