@@ -19,6 +19,10 @@ check "magd with a stray argument exits 2" status 2 "$MAGD" stray
 check "example conf/magd.conf passes --check" \
     status 0 "$MAGD" --config "$CONF/magd.conf" --check --policy.store "$CONF/magd-policy.json" \
     --control.socket "$WORK/magd.sock"
+check "example conf/magd-maar.conf (RFC 8885 MAAR) passes --check" \
+    status 0 "$MAGD" --config "$CONF/magd-maar.conf" --check --policy.store "$CONF/magd-policy.json" \
+    --control.socket "$WORK/magd.sock"
+check "magd --help documents the MAAR keys" bash -c "for k in mag.mode maar.cmd maar.pool maar.previous-prefix-hold-s maar.previous-prefix-idle-s; do '$MAGD' --help | grep -q \"^    \$k\" || exit 1; done"
 
 cat >"$WORK/bad.conf" <<CONF
 [mag]
