@@ -17,8 +17,8 @@ namespace pmip {
 
 namespace {
 
-constexpr std::size_t kControlSize =
-    CMSG_SPACE(sizeof(in6_pktinfo)) + CMSG_SPACE(sizeof(int)) + CMSG_SPACE(sizeof(int));
+constexpr std::size_t kControlSize = CMSG_SPACE(sizeof(in6_pktinfo)) + CMSG_SPACE(sizeof(int)) +
+                                     CMSG_SPACE(sizeof(int)) + CMSG_SPACE(sizeof(std::uint32_t));
 
 Error socket_error(const char* what) {
     return Error::from_errno(std::string("MH socket: ") + what);
@@ -63,9 +63,13 @@ Expected<std::unique_ptr<MhSocket>> MhSocket::open(EventLoop& loop) {
     }
     (void)::setsockopt(fd, IPPROTO_IPV6, IPV6_RECVHOPLIMIT, &on, sizeof on);
     (void)::setsockopt(fd, IPPROTO_IPV6, IPV6_RECVTCLASS, &on, sizeof on);
-    const int buffer = 4 << 20;  // bursts of PBUs from many MAGs
-    (void)::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &buffer, sizeof buffer);
-    (void)::setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &buffer, sizeof buffer);
+    // Bursts of PBUs from many MAGs: 4 MiB each way, past net.core.rmem_max
+    // when we may (CAP_NET_ADMIN). What still overflows the queue is counted
+    // (SO_RXQ_OVFL: rx_queue_overflows).
+    const int buffer = 4 << 20;
+    (void)set_socket_buffer(fd, true, buffer);
+    (void)set_socket_buffer(fd, false, buffer);
+    (void)::setsockopt(fd, SOL_SOCKET, SO_RXQ_OVFL, &on, sizeof on);
 
     int icmp = ::socket(AF_INET6, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_ICMPV6);
     if (icmp >= 0) {
@@ -139,6 +143,13 @@ void MhSocket::on_readable() {
             bool have_destination = false;
             for (cmsghdr* c = CMSG_FIRSTHDR(&h); c != nullptr;
                  c = CMSG_NXTHDR(const_cast<msghdr*>(&h), c)) {
+                if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SO_RXQ_OVFL) {
+                    // The socket's drop count since it was opened (full queue).
+                    std::uint32_t dropped = 0;
+                    std::memcpy(&dropped, CMSG_DATA(c), sizeof dropped);
+                    counters_.rx_queue_overflows = dropped;
+                    continue;
+                }
                 if (c->cmsg_level != IPPROTO_IPV6)
                     continue;
                 if (c->cmsg_type == IPV6_PKTINFO) {
@@ -231,6 +242,7 @@ nlohmann::json MhSocket::counters() const {
                           {"rx_truncated", c.rx_truncated},
                           {"rx_no_pktinfo", c.rx_no_pktinfo},
                           {"rx_errors", c.rx_errors},
+                          {"rx_queue_overflows", c.rx_queue_overflows},
                           {"tx_packets", c.tx_packets},
                           {"tx_errors", c.tx_errors},
                           {"tx_serialize_errors", c.tx_serialize_errors},

@@ -39,6 +39,7 @@
 #include "pmip/common/event_loop.hpp"
 #include "pmip/common/link_monitor.hpp"
 #include "pmip/common/log.hpp"
+#include "pmip/common/raw_socket.hpp"
 
 namespace pmip {
 
@@ -204,11 +205,7 @@ Status NetlinkLinkMonitor::start(int receive_buffer_bytes) {
         return nl_error("link monitor: making the event socket non-blocking", err);
     }
     const int fd = nl_socket_get_fd(events);
-    if (receive_buffer_bytes > 0 &&
-        ::setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &receive_buffer_bytes,
-                     sizeof receive_buffer_bytes) != 0) {
-        ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &receive_buffer_bytes, sizeof receive_buffer_bytes);
-    }
+    if (receive_buffer_bytes > 0) (void)set_socket_buffer(fd, true, receive_buffer_bytes);
 
     if (Status s = dump(links_, addresses_); !s)
         return s;

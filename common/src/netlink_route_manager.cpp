@@ -43,6 +43,7 @@
 #include <string>
 #include <vector>
 
+#include "pmip/common/raw_socket.hpp"
 #include "pmip/common/route_manager.hpp"
 
 namespace pmip {
@@ -358,25 +359,13 @@ class NetlinkRouteManager final : public RouteManager {
     std::vector<std::uint8_t> receive_buffer_;
 };
 
-// Sets a socket buffer size: the FORCE variant first (CAP_NET_ADMIN goes past
-// net.core.[rw]mem_max), then the ordinary one. Returns what the kernel set.
-int set_buffer_size(int fd, int force_option, int option, int bytes) {
-    if (::setsockopt(fd, SOL_SOCKET, force_option, &bytes, sizeof bytes) != 0) {
-        ::setsockopt(fd, SOL_SOCKET, option, &bytes, sizeof bytes);
-    }
-    int actual = 0;
-    socklen_t length = sizeof actual;
-    ::getsockopt(fd, SOL_SOCKET, option, &actual, &length);
-    return actual;
-}
-
 Status NetlinkRouteManager::configure() {
     int one = 1;
     // Both are optional: without them answers are longer and carry no reason.
     mnl_socket_setsockopt(socket_, NETLINK_CAP_ACK, &one, sizeof one);
     mnl_socket_setsockopt(socket_, NETLINK_EXT_ACK, &one, sizeof one);
-    const int send_bytes = set_buffer_size(fd(), SO_SNDBUFFORCE, SO_SNDBUF, kSocketBufferBytes);
-    const int receive_bytes = set_buffer_size(fd(), SO_RCVBUFFORCE, SO_RCVBUF, kSocketBufferBytes);
+    const int send_bytes = set_socket_buffer(fd(), false, kSocketBufferBytes);
+    const int receive_bytes = set_socket_buffer(fd(), true, kSocketBufferBytes);
     // netlink_sendmsg() refuses a message longer than sk_sndbuf - 32.
     if (send_bytes < static_cast<int>(kMaxRequestBytes) + 64) {
         return Error{ENOBUFS, "route manager: netlink send buffer of " +

@@ -50,4 +50,15 @@ Status send_from(int fd, const Ipv6Address& source, const Ipv6Address& destinati
                              (ifindex ? " on ifindex " + std::to_string(ifindex) : std::string()));
 }
 
+int set_socket_buffer(int fd, bool receive, int bytes) {
+    const int force = receive ? SO_RCVBUFFORCE : SO_SNDBUFFORCE;
+    const int plain = receive ? SO_RCVBUF : SO_SNDBUF;
+    if (::setsockopt(fd, SOL_SOCKET, force, &bytes, sizeof bytes) != 0)
+        (void)::setsockopt(fd, SOL_SOCKET, plain, &bytes, sizeof bytes);
+    int actual = 0;
+    socklen_t length = sizeof actual;
+    if (::getsockopt(fd, SOL_SOCKET, plain, &actual, &length) != 0) return 0;
+    return actual;
+}
+
 }  // namespace pmip

@@ -61,6 +61,7 @@
 #include "batch_io.hpp"
 #include "pmip/common/fd.hpp"
 #include "pmip/common/log.hpp"
+#include "pmip/common/raw_socket.hpp"
 #include "pmip/common/tunnel.hpp"
 #include "tunnel_packet.hpp"
 
@@ -166,12 +167,8 @@ Expected<Fd> open_raw_socket(int protocol) {
     }
     // Large buffers absorb bursts; FORCE needs CAP_NET_ADMIN, else the
     // ordinary (capped) size is the best we get.
-    for (auto [force, plain] :
-         {std::pair{SO_RCVBUFFORCE, SO_RCVBUF}, {SO_SNDBUFFORCE, SO_SNDBUF}}) {
-        if (::setsockopt(fd.get(), SOL_SOCKET, force, &kSocketBuffer, sizeof kSocketBuffer) < 0) {
-            (void)::setsockopt(fd.get(), SOL_SOCKET, plain, &kSocketBuffer, sizeof kSocketBuffer);
-        }
-    }
+    (void)set_socket_buffer(fd.get(), true, kSocketBuffer);
+    (void)set_socket_buffer(fd.get(), false, kSocketBuffer);
     return fd;
 }
 

@@ -19,6 +19,10 @@
 #   as RFC 5213 section 5.5 says, and show in pbas_by_status)
 #   memory     lmad's VmRSS after all bindings minus after start, per binding;
 #              the count of proto 213 routes in the kernel
+#   mh_socket  lmad's MH socket counters (pmipctl show counters): packets
+#              read, and rx_queue_overflows, the PBUs the kernel dropped
+#              because the socket's queue was full (SO_RXQ_OVFL): an
+#              overload's losses, counted
 # Bounded: each phase stops after 25 s. Everything is removed on exit.
 set -u
 BUILD=${1:?usage: bench_lmad.sh BUILD_DIR [BINDINGS] [MAGS]}
@@ -26,6 +30,7 @@ BINDINGS=${2:-200000}
 MAGS=${3:-200}
 LMAD=$BUILD/lma/lmad
 LOAD=$BUILD/tools/bench/lma_load
+PMIPCTL=$BUILD/tools/pmipctl/pmipctl
 [[ $(id -u) -eq 0 ]] || { echo '{"error":"needs root"}'; exit 77; }
 [[ -x $LMAD && -x $LOAD ]] || { echo "{\"error\":\"build lmad and lma_load in $BUILD first\"}"; exit 2; }
 
@@ -139,6 +144,11 @@ print(json.dumps({"phase": "memory", "lmad_rss_after_warmup_kib": rss0, "lmad_rs
                   "bytes_per_binding": round((rss1 - rss0) * 1024 / max(routes - routes0, 1)),
                   "bindings_requested": bindings, "mags": mags}))
 EOF
+"$PMIPCTL" --socket "$WORK/lmad.sock" --json show counters 2>/dev/null | python3 -c '
+import json, sys
+mh = json.load(sys.stdin)["mh_socket"]
+print(json.dumps({"phase": "mh_socket", "rx_packets": mh["rx_packets"],
+                  "rx_queue_overflows": mh.get("rx_queue_overflows")}))' || echo '{"phase":"mh_socket","error":"no counters"}'
 kill -TERM "$LMAD_PID"
 wait "$LMAD_PID"
 echo "{\"phase\":\"shutdown\",\"lmad_exit\":$?,\"routes_left\":$(ip -n "$NS_LMA" -6 route show proto 213 | wc -l)}"

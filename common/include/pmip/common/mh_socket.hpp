@@ -16,7 +16,9 @@
 // ICMPv6 checksum.
 //
 // Counters (counters()): rx_packets, rx_batches, rx_truncated (over
-// kBufferSize, dropped), rx_no_pktinfo (dropped), rx_errors, tx_packets,
+// kBufferSize, dropped), rx_no_pktinfo (dropped), rx_errors,
+// rx_queue_overflows (PBUs the kernel dropped because the socket's queue was
+// full: SO_RXQ_OVFL, as of the last packet read), tx_packets,
 // tx_errors, tx_serialize_errors, icmp_sent, icmp_errors, icmp_unavailable.
 //
 // Threading: loop thread only.
@@ -114,7 +116,8 @@ class MhSocket final : public MhTransmitter {
     struct {
         std::uint64_t rx_packets = 0, rx_batches = 0, rx_truncated = 0, rx_no_pktinfo = 0,
                       rx_errors = 0, tx_packets = 0, tx_errors = 0, tx_serialize_errors = 0,
-                      icmp_sent = 0, icmp_errors = 0, icmp_unavailable = 0;
+                      icmp_sent = 0, icmp_errors = 0, icmp_unavailable = 0,
+                      rx_queue_overflows = 0;
     } counters_;
 };
 
