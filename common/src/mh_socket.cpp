@@ -8,6 +8,7 @@
 
 #include <array>
 #include <cstring>
+#include <ctime>
 
 #include "pmip/common/log.hpp"
 #include "pmip/common/raw_socket.hpp"
@@ -18,7 +19,8 @@ namespace pmip {
 namespace {
 
 constexpr std::size_t kControlSize = CMSG_SPACE(sizeof(in6_pktinfo)) + CMSG_SPACE(sizeof(int)) +
-                                     CMSG_SPACE(sizeof(int)) + CMSG_SPACE(sizeof(std::uint32_t));
+                                     CMSG_SPACE(sizeof(int)) + CMSG_SPACE(sizeof(std::uint32_t)) +
+                                     CMSG_SPACE(sizeof(timespec));
 
 Error socket_error(const char* what) {
     return Error::from_errno(std::string("MH socket: ") + what);
@@ -70,6 +72,8 @@ Expected<std::unique_ptr<MhSocket>> MhSocket::open(EventLoop& loop) {
     (void)set_socket_buffer(fd, true, buffer);
     (void)set_socket_buffer(fd, false, buffer);
     (void)::setsockopt(fd, SOL_SOCKET, SO_RXQ_OVFL, &on, sizeof on);
+    // When each packet arrived, to drop what waited too long (max_queue_delay).
+    (void)::setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof on);
 
     int icmp = ::socket(AF_INET6, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_ICMPV6);
     if (icmp >= 0) {
@@ -130,6 +134,8 @@ void MhSocket::on_readable() {
             return;
         }
         ++counters_.rx_batches;
+        timespec now{};
+        if (max_queue_delay_ > Duration::zero()) ::clock_gettime(CLOCK_REALTIME, &now);
         for (int i = 0; i < n; ++i) {
             ++counters_.rx_packets;
             const msghdr& h = b.headers[i].msg_hdr;
@@ -141,8 +147,13 @@ void MhSocket::on_readable() {
             packet.mh = std::span<const std::uint8_t>(b.data[i].data(), b.headers[i].msg_len);
             std::memcpy(packet.source.data(), &b.from[i].sin6_addr, 16);
             bool have_destination = false;
+            timespec arrived{};
             for (cmsghdr* c = CMSG_FIRSTHDR(&h); c != nullptr;
                  c = CMSG_NXTHDR(const_cast<msghdr*>(&h), c)) {
+                if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS) {
+                    std::memcpy(&arrived, CMSG_DATA(c), sizeof arrived);
+                    continue;
+                }
                 if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SO_RXQ_OVFL) {
                     // The socket's drop count since it was opened (full queue).
                     std::uint32_t dropped = 0;
@@ -171,6 +182,18 @@ void MhSocket::on_readable() {
             if (!have_destination) {
                 ++counters_.rx_no_pktinfo;
                 continue;
+            }
+            // Overload: the oldest packets are at the queue's head; what
+            // waited longer than max_queue_delay is dropped unanswered (the
+            // MAG retransmits, RFC 5213 section 6.9.4), which drains the
+            // backlog at the cost of reading it.
+            if (max_queue_delay_ > Duration::zero() && arrived.tv_sec != 0) {
+                const auto waited = std::chrono::seconds(now.tv_sec - arrived.tv_sec) +
+                                    std::chrono::nanoseconds(now.tv_nsec - arrived.tv_nsec);
+                if (waited > max_queue_delay_) {
+                    ++counters_.rx_shed_stale;
+                    continue;
+                }
             }
             if (handler_)
                 handler_(packet);
@@ -243,6 +266,7 @@ nlohmann::json MhSocket::counters() const {
                           {"rx_no_pktinfo", c.rx_no_pktinfo},
                           {"rx_errors", c.rx_errors},
                           {"rx_queue_overflows", c.rx_queue_overflows},
+                          {"rx_shed_stale", c.rx_shed_stale},
                           {"tx_packets", c.tx_packets},
                           {"tx_errors", c.tx_errors},
                           {"tx_serialize_errors", c.tx_serialize_errors},

@@ -57,6 +57,7 @@ constexpr config::KeySpec kKeys[] = {
     {"binding.new-session-without-waiting", false},
     {"binding.mag-link-local", false},
     {"binding.expected-bindings", false},
+    {"binding.max-queue-delay-ms", false},
     {"mags.authorized", true},
     {"mags.profile", true},
     {"mags.oai-identity", false},
@@ -249,6 +250,9 @@ void validate(Validator& v, LmadConfig& c) {
     unsigned expected = 0;
     v.number_into<unsigned>("binding.expected-bindings", expected, 0, 16777216);
     c.engine.expected_bindings = expected;
+    ms = static_cast<unsigned>(std::chrono::duration_cast<std::chrono::milliseconds>(c.max_queue_delay).count());
+    v.number_into<unsigned>("binding.max-queue-delay-ms", ms, 0, 60000, " ms");
+    c.max_queue_delay = std::chrono::milliseconds(ms);
     if (const Value* value = v.single("binding.mag-link-local")) {
         const auto a = parse_address(value->text);
         if (!a || !is_link_local(*a)) {
@@ -590,6 +594,14 @@ CONFIGURATION KEYS (section.key = default)
         Size the Binding Cache indexes for this many bindings at start
         (0..16777216; 0 = grow as needed). Growing rehashes them: at a
         million bindings a PBU can wait tens of milliseconds once.
+    binding.max-queue-delay-ms = 500
+        Overload: a PBU (or any Mobility Header message) that waited longer
+        than this in the socket's queue is dropped unanswered, counted in
+        show counters mh_socket.rx_shed_stale; the MAG retransmits it (RFC
+        5213 section 6.9.4, 1 s first). The backlog drains at the cost of
+        reading it, and what is answered is answered in time. What the
+        kernel drops on a full queue (8 MiB) is counted as
+        mh_socket.rx_queue_overflows. 0: nothing is dropped for its age.
     mags.authorized = (repeatable; none = every PBU rejected with 154)
         Addresses or prefixes of the MAGs allowed to send PBUs.
     mags.profile = (repeatable) "ADDRESS-OR-PREFIX rfc5213|oai"

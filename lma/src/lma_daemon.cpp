@@ -123,6 +123,7 @@ Status LmaDaemon::open(const LmadState& previous) {
         return socket.error();
     socket_ = std::move(*socket);
     socket_->set_code_points(c.code_points);
+    socket_->set_max_queue_delay(c.max_queue_delay);
     auth_ = std::make_unique<auth::MessageAuthenticator>(c.auth, loop_.clock());
     auth_->set_code_points(c.code_points);
     transmitter_ = std::make_unique<auth::AuthenticatingTransmitter>(*auth_, *socket_);

@@ -25,6 +25,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 #include <string>
+#include <thread>
 #include <tuple>
 #include <vector>
 
@@ -32,6 +33,8 @@
 #include "pmip/common/event_loop.hpp"
 #include "pmip/common/link_config.hpp"
 #include "pmip/common/link_monitor.hpp"
+#include "pmip/common/mh_socket.hpp"
+#include "pmip/mh/codec.hpp"
 #include "pmip/common/route_manager.hpp"
 
 using namespace pmip;
@@ -655,4 +658,55 @@ TEST_CASE("flush_neighbours removes exactly the device's entries, not other devi
     REQUIRE(gone.ok());
     CHECK(*gone == 0);
     CHECK(shown_neighbours("oth0") == oth0);
+}
+
+// The MH socket under overload (lmad [binding] max-queue-delay-ms): packets
+// that waited in the socket's queue longer than the bound are dropped before
+// the handler and counted; later ones are read. On loopback, the socket
+// sending to itself; the queue ages while the loop does not run.
+TEST_CASE("MH socket: what waited longer than max-queue-delay is dropped and counted, the rest is read",
+          "[netns][mh]") {
+    fresh_namespace();
+    SteadyClock clock;
+    auto created = EventLoop::create(clock);
+    REQUIRE(created);
+    EventLoop& loop = **created;
+    auto opened = MhSocket::open(loop);
+    REQUIRE(opened);
+    MhSocket& socket = **opened;
+    const bool bounded = GENERATE(true, false);
+    if (bounded) socket.set_max_queue_delay(std::chrono::milliseconds(100 * time_scale()));
+    std::vector<std::uint16_t> read;
+    socket.set_handler([&](const ReceivedPacket& p) {
+        const auto parsed = mh::parse(p.mh);
+        REQUIRE(std::holds_alternative<mh::Parsed>(parsed));
+        read.push_back(std::get<mh::BindingUpdate>(std::get<mh::Parsed>(parsed).message).sequence);
+    });
+    const Ipv6Address lo = *parse_address("::1");
+    const auto send = [&](std::uint16_t first, int count) {
+        for (int i = 0; i < count; ++i) {
+            mh::BindingUpdate pbu;
+            pbu.sequence = static_cast<std::uint16_t>(first + i);
+            pbu.flags = mh::bu_flag::kA | mh::bu_flag::kP;
+            pbu.lifetime = 10;
+            socket.send(lo, lo, pbu);
+        }
+    };
+    send(1, 10);
+    // The queue ages: three times the bound, scaled for slow machines.
+    std::this_thread::sleep_for(std::chrono::milliseconds(300 * time_scale()));
+    send(100, 5);
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    const std::size_t expected = bounded ? 5 : 15;
+    while (read.size() < expected && std::chrono::steady_clock::now() < deadline) REQUIRE(loop.run_once(50).ok());
+    const auto counters = socket.counters();
+    if (bounded) {
+        CHECK(read == std::vector<std::uint16_t>{100, 101, 102, 103, 104});
+        CHECK(counters["rx_shed_stale"] == 10);
+    } else {
+        CHECK(read.size() == 15);
+        CHECK(counters["rx_shed_stale"] == 0);
+    }
+    CHECK(counters["rx_queue_overflows"] == 0);
+    CHECK(counters["rx_packets"] == 15);
 }

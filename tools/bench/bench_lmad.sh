@@ -20,8 +20,10 @@
 #   memory     lmad's VmRSS after all bindings minus after start, per binding;
 #              the count of proto 213 routes in the kernel
 #   mh_socket  lmad's MH socket counters (pmipctl show counters): packets
-#              read, and rx_queue_overflows, the PBUs the kernel dropped
-#              because the socket's queue was full (SO_RXQ_OVFL): an
+#              read, rx_queue_overflows (the PBUs the kernel dropped because
+#              the socket's queue was full: SO_RXQ_OVFL) and rx_shed_stale
+#              (read but dropped for waiting longer than [binding]
+#              max-queue-delay-ms, env MAX_QUEUE_DELAY_MS, default 500): an
 #              overload's losses, counted
 # Bounded: each phase stops after 25 s. Everything is removed on exit.
 set -u
@@ -72,6 +74,7 @@ pool = 2001:db8:4000::/36 64
 [binding]
 max-lifetime = 3600
 expected-bindings = $BINDINGS
+max-queue-delay-ms = ${MAX_QUEUE_DELAY_MS:-500}
 [mags]
 authorized = 2001:db8:100::/64
 [policy]
@@ -148,7 +151,7 @@ EOF
 import json, sys
 mh = json.load(sys.stdin)["mh_socket"]
 print(json.dumps({"phase": "mh_socket", "rx_packets": mh["rx_packets"],
-                  "rx_queue_overflows": mh.get("rx_queue_overflows")}))' || echo '{"phase":"mh_socket","error":"no counters"}'
+                  "rx_queue_overflows": mh.get("rx_queue_overflows"), "rx_shed_stale": mh.get("rx_shed_stale")}))' || echo '{"phase":"mh_socket","error":"no counters"}'
 kill -TERM "$LMAD_PID"
 wait "$LMAD_PID"
 echo "{\"phase\":\"shutdown\",\"lmad_exit\":$?,\"routes_left\":$(ip -n "$NS_LMA" -6 route show proto 213 | wc -l)}"

@@ -18,7 +18,8 @@
 // Counters (counters()): rx_packets, rx_batches, rx_truncated (over
 // kBufferSize, dropped), rx_no_pktinfo (dropped), rx_errors,
 // rx_queue_overflows (PBUs the kernel dropped because the socket's queue was
-// full: SO_RXQ_OVFL, as of the last packet read), tx_packets,
+// full: SO_RXQ_OVFL, as of the last packet read), rx_shed_stale (waited in
+// the queue longer than max_queue_delay: dropped unanswered), tx_packets,
 // tx_errors, tx_serialize_errors, icmp_sent, icmp_errors, icmp_unavailable.
 //
 // Threading: loop thread only.
@@ -90,6 +91,10 @@ class MhSocket final : public MhTransmitter {
     // Code points of the draft-asaeda extension used when serializing
     // (magd/lmad [multicast] pbu-m-flag, pbu-m-option).
     void set_code_points(const mh::ExtensionCodePoints& code_points) { serialize_config_.code_points = code_points; }
+    // Packets that waited longer than this in the socket's queue (an
+    // overload's backlog) are dropped unread by the handler and counted
+    // (rx_shed_stale). Zero: none dropped.
+    void set_max_queue_delay(Duration delay) { max_queue_delay_ = delay; }
 
     // MhSender: serializes and sends from `source` (must be one of ours).
     void send(const Ipv6Address& source, const Ipv6Address& destination,
@@ -113,11 +118,12 @@ class MhSocket final : public MhTransmitter {
     Handler handler_;
     mh::SerializeConfig serialize_config_;
     std::unique_ptr<Buffers> buffers_;
+    Duration max_queue_delay_{};
     struct {
         std::uint64_t rx_packets = 0, rx_batches = 0, rx_truncated = 0, rx_no_pktinfo = 0,
                       rx_errors = 0, tx_packets = 0, tx_errors = 0, tx_serialize_errors = 0,
                       icmp_sent = 0, icmp_errors = 0, icmp_unavailable = 0,
-                      rx_queue_overflows = 0;
+                      rx_queue_overflows = 0, rx_shed_stale = 0;
     } counters_;
 };
 
