@@ -60,6 +60,16 @@ status() {  # status EXPECTED COMMAND...: exit status of COMMAND is EXPECTED
 
 # ------------------------------------------------------------------ clean-up
 WORK=
+# scapy_python: the python3 that imports scapy (Debian's python3-scapy; a
+# pyenv python3 first on PATH would not see it), or nothing.
+scapy_python() {
+    local candidate
+    for candidate in /usr/bin/python3 python3; do
+        if "$candidate" -c 'import scapy' 2>/dev/null; then echo "$candidate"; return 0; fi
+    done
+    return 1
+}
+
 cli_test_begin() {  # cli_test_begin [TEMPLATE]
     WORK=$(mktemp -d ${1:+"$1"})
     trap cli_cleanup EXIT

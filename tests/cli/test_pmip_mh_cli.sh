@@ -15,12 +15,7 @@ BIN=${1:?usage: $0 PATH_TO_PMIP_MH}
 
 cli_test_begin
 
-# scapy comes from Debian's python3-scapy; a pyenv python3 first on PATH
-# would not see it.
-PY=""
-for candidate in /usr/bin/python3 python3; do
-    if "$candidate" -c 'import scapy' 2>/dev/null; then PY=$candidate; break; fi
-done
+PY=$(scapy_python)
 PYTHON=${PY:-python3}  # for the plain JSON / struct helpers
 
 # jcheck DESCRIPTION JSON_LINE PYTHON_EXPR: EXPR evaluated with j = the object.

@@ -43,12 +43,7 @@ cli_test_begin
 export HOME=$WORK/home XDG_CONFIG_HOME=$WORK/home/.config
 mkdir -p "$XDG_CONFIG_HOME"
 
-# scapy comes from Debian's python3-scapy; a pyenv python3 first on PATH
-# would not see it.
-PY=""
-for candidate in /usr/bin/python3 python3; do
-    if "$candidate" -c 'import scapy' 2>/dev/null; then PY=$candidate; break; fi
-done
+PY=$(scapy_python)
 
 # tshark without name resolution; with_lua adds the plugin. The "Running as
 # user root" warning goes to stderr.
