@@ -72,8 +72,6 @@ Expected<std::unique_ptr<MhSocket>> MhSocket::open(EventLoop& loop) {
     (void)set_socket_buffer(fd, true, buffer);
     (void)set_socket_buffer(fd, false, buffer);
     (void)::setsockopt(fd, SOL_SOCKET, SO_RXQ_OVFL, &on, sizeof on);
-    // When each packet arrived, to drop what waited too long (max_queue_delay).
-    (void)::setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof on);
 
     int icmp = ::socket(AF_INET6, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_ICMPV6);
     if (icmp >= 0) {
@@ -106,6 +104,12 @@ MhSocket::~MhSocket() {
     ::close(mh_fd_);
     if (icmp_fd_ >= 0)
         ::close(icmp_fd_);
+}
+
+void MhSocket::set_max_queue_delay(Duration delay) {
+    max_queue_delay_ = delay;
+    const int on = delay > Duration::zero() ? 1 : 0;
+    (void)::setsockopt(mh_fd_, SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof on);
 }
 
 void MhSocket::on_readable() {

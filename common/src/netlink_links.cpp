@@ -8,7 +8,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cstddef>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
@@ -324,10 +326,14 @@ Expected<LinkStats> link_stats(int ifindex) {
     std::pair<LinkStats, bool> out{};
     auto cb = [](const nlmsghdr* h, void* data) -> int {
         auto attr_cb = [](const nlattr* attr, void* o) -> int {
+            // Kernels before 6.0 send 192 octets, newer headers define
+            // more (rx_otherhost_dropped): the four counters we read are
+            // in every version's first 32 octets.
             if (mnl_attr_get_type(attr) == IFLA_STATS64 &&
-                mnl_attr_get_payload_len(attr) >= sizeof(rtnl_link_stats64)) {
-                rtnl_link_stats64 st;
-                std::memcpy(&st, mnl_attr_get_payload(attr), sizeof st);
+                mnl_attr_get_payload_len(attr) >= offsetof(rtnl_link_stats64, tx_bytes) + sizeof(__u64)) {
+                rtnl_link_stats64 st{};
+                std::memcpy(&st, mnl_attr_get_payload(attr),
+                            std::min<std::size_t>(mnl_attr_get_payload_len(attr), sizeof st));
                 auto* result = static_cast<std::pair<LinkStats, bool>*>(o);
                 result->first = {st.rx_packets, st.tx_packets, st.rx_bytes, st.tx_bytes};
                 result->second = true;

@@ -136,6 +136,7 @@ Status LmaDaemon::open(const LmadState& previous) {
     rc.restart_counter = state_.restart_counter;
     rc.oai_identity = c.oai_identity;
     rc.code_points = c.code_points;
+    rc.cmd = c.cmd.has_value();
     rc.auth = auth_.get();  // no [mags] auth: every MAG "not configured", nothing checked
     MhReceiverHandlers handlers;
     handlers.proxy_binding_update = [this](const Ipv6Address& s, const Ipv6Address& d,

@@ -140,6 +140,7 @@ void MhReceiver::reject_unauthenticated(const ReceivedPacket& packet, const mh::
             mh::BindingAcknowledgement pba;
             pba.status = mh::status::kMipv6AuthFail;
             pba.flags = mh::ba_flag::kP;
+            if (config_.cmd && (bu->flags & mh::bu_flag::kD)) pba.flags |= mh::ba_flag::kD;
             pba.sequence = bu->sequence;
             for (const auto& o : bu->options) {
                 if (std::holds_alternative<mh::MobileNodeIdentifier>(o) ||

@@ -112,6 +112,7 @@ struct MhReceiverConfig {
     std::size_t max_adapted_peers = 4096;  // OAI peers remembered for reply_sender()
     OaiIdentity oai_identity = OaiIdentity::kMac;
     mh::ExtensionCodePoints code_points{};  // draft-asaeda ([multicast] pbu-m-flag, pbu-m-option)
+    bool cmd = false;  // lmad runs the RFC 8885 CMD: its PBAs to a PBU with D carry D (4.2)
     // Checks every parsed message before dispatch ([mags] auth); nullptr: none.
     auth::MessageAuthenticator* auth = nullptr;
 };

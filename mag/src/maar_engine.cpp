@@ -187,12 +187,18 @@ void MaarEngine::handle_proxy_binding_acknowledgement(const Ipv6Address& source,
     if ((pba.flags & mh::ba_flag::kD) == 0) {
         // Section 4.2: D says the sender is a MAAR or CMD. An answer without
         // it comes from an LMA that does not do RFC 8885 (which must refuse
-        // our PBU): the MN is not served, as on a refusal, and retrying
-        // would not change that.
+        // our PBU; a refusal without D may also be an error raised before
+        // the CMD saw it): the MN is not served, as on a refusal, and
+        // retrying would not change that.
         ++counters_.pba_not_dmm;
+        if (pba.status >= 128) ++counters_.pba_rejected;
         PMIP_ERROR(kBul, context(s.policy.mn_identifier),
-                   "the PBA from " + pmip::to_string(source) + " (status " + std::to_string(pba.status) +
-                       ") has no D flag: not an RFC 8885 CMD (a plain LMA?); check [maar] cmd. MN not served");
+                   "the PBA from " + pmip::to_string(source) + " has no D flag (status " +
+                       std::to_string(pba.status) + " " + std::string(mh::status_name(pba.status)) +
+                       "): " +
+                       (pba.status < 128 ? "not an RFC 8885 CMD (a plain LMA?); check [maar] cmd"
+                                         : "refused, perhaps by an LMA that does not do RFC 8885") +
+                       ". MN not served");
         return end_served(s.ifindex, false);
     }
     if (s.state == MaarState::kDeregistering) return end_served(s.ifindex, false);
@@ -439,8 +445,10 @@ void MaarEngine::become_previous(MaarAnchor& a, const Ipv6Address& serving) {
     ++counters_.became_previous;
     // Make before break: the prefix's route into the tunnel to the serving
     // MAAR replaces the one it had (onto the MN's link, or into a tunnel to
-    // the MAAR it left); what it had goes after our PBA, which a relaying
-    // CMD waits for (deleting a device costs the kernel tens of ms).
+    // the MAAR it left). The old tunnel is released below, before our PBA
+    // goes; the tunnel manager deletes the device [tunnel] delete-delay-ms
+    // later (1 s on a MAAR), so the PBA a relaying CMD waits for does not
+    // wait for the kernel (deleting a device costs it tens of ms).
     const std::optional<TunnelKey> old_tunnel = a.tunnel;
     a.tunnel.reset();
     const TunnelKey key = tunnel_to(serving);

@@ -64,9 +64,10 @@ struct Fixture {
     std::unique_ptr<MhReceiver> receiver;
 
     explicit Fixture(Ordering ordering = Ordering::kTimestamp,
-                     auth::MessageAuthenticator* authenticator = nullptr) {
+                     auth::MessageAuthenticator* authenticator = nullptr, bool cmd = false) {
         MhReceiverConfig c;
         c.auth = authenticator;
+        c.cmd = cmd;
         c.local_addresses = {kLma};
         c.profiles = {{*parse_prefix("2001:db8:100::21/128"), PeerProfile::kOai}};
         c.ordering = ordering;
@@ -672,7 +673,9 @@ struct AuthFixture {
     auth::MessageAuthenticator lma{{keyed("2001:db8:100::11/128", 7)}, clock};
     auth::MessageAuthenticator mag{{keyed("2001:db8:100::1/128", 7)}, clock};
     auth::MessageAuthenticator forger{{keyed("2001:db8:100::1/128", 8)}, clock};  // wrong key
-    Fixture f{Ordering::kTimestamp, &lma};
+    Fixture f;
+
+    explicit AuthFixture(bool cmd = false) : f(Ordering::kTimestamp, &lma, cmd) {}
 
     mh::Message signed_by(auth::MessageAuthenticator& who, const mh::Message& m) {
         return who.sign(kMag, kLma, m);
@@ -728,6 +731,26 @@ TEST_CASE("lmad auth: required - a signed PBU reaches the engine, after that a f
     CHECK(mh::find_option<mh::MobileNodeIdentifier>(pba.options) != nullptr);
     CHECK(a.at_mag(answer) == auth::Verdict::kAuthenticated);  // signed with the MAG's key
     CHECK(a.f.receiver->counter("auth_pba_146_sent") == 1);
+}
+
+TEST_CASE("lmad auth: the PBA 146 to a MAAR's PBU (D set) carries D when lmad runs the CMD, not otherwise "
+          "(RFC 8885 section 4.2)",
+          "[lma][mh][auth][dmm]") {
+    const bool cmd = GENERATE(true, false);
+    AuthFixture a(cmd);
+    a.f.deliver(a.signed_by(a.mag, pbu_with_timestamp(100)));
+    REQUIRE(a.f.pbus.size() == 1);
+    auto forged = pbu_with_timestamp(200);
+    forged.flags |= mh::bu_flag::kD;
+    a.f.deliver(a.signed_by(a.forger, forged));
+    REQUIRE(a.f.out.sent.size() == 1);
+    const auto& pba = std::get<mh::BindingAcknowledgement>(a.f.out.sent[0].message);
+    CHECK(pba.status == mh::status::kMipv6AuthFail);
+    CHECK(((pba.flags & mh::ba_flag::kD) != 0) == cmd);
+    // A MAG's PBU (no D) never gets D.
+    a.f.deliver(a.signed_by(a.forger, pbu_with_timestamp(300)));
+    REQUIRE(a.f.out.sent.size() == 2);
+    CHECK((std::get<mh::BindingAcknowledgement>(a.f.out.sent[1].message).flags & mh::ba_flag::kD) == 0);
 }
 
 TEST_CASE("lmad auth: required - an unsigned heartbeat is not answered, a signed one is answered "

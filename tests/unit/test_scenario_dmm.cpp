@@ -104,6 +104,7 @@ struct Dmm {
             mc.pool = prefix(("2001:db8:a" + std::to_string(i + 1) + "::/48").c_str());
             mc.lifetime = 100;
             mc.previous_prefix_hold = 60s;
+            mc.previous_prefix_idle = 20s;
             m.engine = std::make_unique<mag::MaarEngine>(mc, maar_policies, *m.tunnels, m.routes, timers, port);
             m.engine->set_observer(&m);
         }
@@ -262,15 +263,17 @@ TEST_CASE("DMM: attach, move, move again, back to the first MAAR, the holds end 
         CHECK(d.maar[0].route_dev(p1) > 0);
         REQUIRE(d.cmd->find({1, kNai})->previous.size() == 1);
         CHECK(d.cmd->find({1, kNai})->previous[0].maar == d.maar[0].address_);
-        // Still flowing at the next look: kept again.
+        // Still flowing at the next look, one idle period (20 s) later, not
+        // one hold: kept again.
         d.maar[0].backend->traffic[key(d.maar[0], d.maar[2])].tx_packets = 900;
         d.maar[2].backend->traffic[key(d.maar[2], d.maar[0])].rx_packets = 900;
-        d.advance(61s);
+        d.advance(21s);
         CHECK(d.maar[0].engine->anchors().count(p1) == 1);
         CHECK(d.maar[0].engine->counters().holds_extended == 2);
+        CHECK(d.maar[2].engine->counters().holds_extended == 2);
         CHECK(d.served(2)->remote.size() == 1);
         // The flow ended: at the next look P1 goes at both ends.
-        d.advance(61s);
+        d.advance(21s);
         CHECK(d.maar[0].engine->anchors().empty());
         CHECK(d.maar[0].tunnel_count() == 0);
         CHECK_FALSE(d.maar[0].has_route(p1));

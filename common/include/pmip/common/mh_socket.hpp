@@ -17,8 +17,8 @@
 //
 // Counters (counters()): rx_packets, rx_batches, rx_truncated (over
 // kBufferSize, dropped), rx_no_pktinfo (dropped), rx_errors,
-// rx_queue_overflows (PBUs the kernel dropped because the socket's queue was
-// full: SO_RXQ_OVFL, as of the last packet read), rx_shed_stale (waited in
+// rx_queue_overflows (packets the kernel dropped for this socket, SO_RXQ_OVFL
+// as of the last packet read: a full queue, and also bad checksums), rx_shed_stale (waited in
 // the queue longer than max_queue_delay: dropped unanswered), tx_packets,
 // tx_errors, tx_serialize_errors, icmp_sent, icmp_errors, icmp_unavailable.
 //
@@ -94,7 +94,9 @@ class MhSocket final : public MhTransmitter {
     // Packets that waited longer than this in the socket's queue (an
     // overload's backlog) are dropped unread by the handler and counted
     // (rx_shed_stale). Zero: none dropped.
-    void set_max_queue_delay(Duration delay) { max_queue_delay_ = delay; }
+    // Receive timestamps (SO_TIMESTAMPNS, CLOCK_REALTIME: a step of the
+    // wall clock can shed or keep one batch wrongly) are asked for only then.
+    void set_max_queue_delay(Duration delay);
 
     // MhSender: serializes and sends from `source` (must be one of ours).
     void send(const Ipv6Address& source, const Ipv6Address& destination,
