@@ -14,6 +14,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <utility>
 #include <vector>
 
 #include "pmip/common/log.hpp"
@@ -135,19 +136,26 @@ Status transact(mnl_socket* s, nlmsghdr* message, const std::string& context,
     }
 }
 
-// One dump on `s`: an NLM_F_DUMP request of `type` whose family header
-// (zeroed) and attributes `fill` sets; every answer goes to `cb`.
+// One request on `s` of `type` with `flags` (besides NLM_F_REQUEST) whose
+// family header (zeroed) and attributes `fill` sets; every answer goes to `cb`.
 template <typename Header, typename Fill>
-Status dump(mnl_socket* s, std::uint16_t type, Fill&& fill, const mnl_cb_t cb, void* data,
-            const std::string& context) {
+Status request(mnl_socket* s, std::uint16_t type, std::uint16_t flags, Fill&& fill, const mnl_cb_t cb,
+               void* data, const std::string& context) {
     std::vector<char> buf(MNL_SOCKET_BUFFER_SIZE);
     nlmsghdr* nlh = mnl_nlmsg_put_header(buf.data());
     nlh->nlmsg_type = type;
-    nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+    nlh->nlmsg_flags = static_cast<std::uint16_t>(NLM_F_REQUEST | flags);
     nlh->nlmsg_seq = static_cast<std::uint32_t>(time(nullptr));
     auto* header = static_cast<Header*>(mnl_nlmsg_put_extra_header(nlh, sizeof(Header)));
     fill(nlh, *header);
     return transact(s, nlh, context, cb, data);
+}
+
+// One dump on `s`: an NLM_F_DUMP request (see request()).
+template <typename Header, typename Fill>
+Status dump(mnl_socket* s, std::uint16_t type, Fill&& fill, const mnl_cb_t cb, void* data,
+            const std::string& context) {
+    return request<Header>(s, type, NLM_F_DUMP, std::forward<Fill>(fill), cb, data, context);
 }
 
 // Neighbour dumps the kernel could not filter by device; see
@@ -315,14 +323,6 @@ Expected<LinkStats> link_stats(int ifindex) {
     const std::string context = "reading the counters of device " + std::to_string(ifindex);
     auto s = open_socket(context);
     if (!s) return s.error();
-    std::vector<char> buf(MNL_SOCKET_BUFFER_SIZE);
-    nlmsghdr* nlh = mnl_nlmsg_put_header(buf.data());
-    nlh->nlmsg_type = RTM_GETLINK;
-    nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
-    nlh->nlmsg_seq = static_cast<std::uint32_t>(time(nullptr));
-    auto* ifm = static_cast<ifinfomsg*>(mnl_nlmsg_put_extra_header(nlh, sizeof(ifinfomsg)));
-    ifm->ifi_family = AF_UNSPEC;
-    ifm->ifi_index = ifindex;
     std::pair<LinkStats, bool> out{};
     auto cb = [](const nlmsghdr* h, void* data) -> int {
         auto attr_cb = [](const nlattr* attr, void* o) -> int {
@@ -343,7 +343,14 @@ Expected<LinkStats> link_stats(int ifindex) {
         mnl_attr_parse(h, sizeof(ifinfomsg), attr_cb, data);
         return MNL_CB_OK;
     };
-    if (Status st = transact(s->get(), nlh, context, cb, &out); !st.ok()) return st.error();
+    const Status asked = request<ifinfomsg>(
+        s->get(), RTM_GETLINK, NLM_F_ACK,
+        [ifindex](nlmsghdr*, ifinfomsg& ifm) {
+            ifm.ifi_family = AF_UNSPEC;
+            ifm.ifi_index = ifindex;
+        },
+        cb, &out, context);
+    if (!asked.ok()) return asked.error();
     if (!out.second) return Error{ENODATA, context + ": no IFLA_STATS64 in the answer"};
     return out.first;
 }

@@ -32,18 +32,38 @@ dmm_attach_core() {  # dmm_attach_core NS IFNAME ADDRESS
     ip -n "$N-$1" link set "$2" up
 }
 
+dmm_namespaces() {  # dmm_namespaces NS...: made (lo up), removed by the test's cleanup
+    local ns
+    for ns in "$@"; do
+        ip netns add "$N-$ns" 2>/dev/null || skip "cannot create network namespaces here"
+        NAMESPACES+=("$N-$ns")
+        ip -n "$N-$ns" link set lo up
+    done
+}
+
+dmm_magd_conf() {  # dmm_magd_conf NAME ADDRESS POLICY: WORK/NAME.conf of a magd
+    cat >"$WORK/$1.conf" <<EOF
+[mag]
+address = $2
+[access]
+interface = mn*
+[policy]
+store = $3
+[tunnel]
+backend = ${PMIP_TESTBED_TUNNELS:-userspace}
+[control]
+socket = $WORK/$1.sock
+EOF
+}
+
 dmm_start() {  # dmm_start NS NAME BINARY CONFIG
     ip netns exec "$N-$1" "$3" --config "$4" >"$WORK/$2.log" 2>&1 &
     PIDS+=($!)
 }
 
 dmm_topology_up() {
-    local mode=$1 ns i port
-    for ns in core cmd maar1 maar2 maar3 cn mn; do
-        ip netns add "$N-$ns" 2>/dev/null || skip "cannot create network namespaces here"
-        NAMESPACES+=("$N-$ns")
-        ip -n "$N-$ns" link set lo up
-    done
+    local mode=$1 i
+    dmm_namespaces core cmd maar1 maar2 maar3 cn mn
     # The core link.
     ip -n "$N-core" link add br0 type bridge
     ip -n "$N-core" link set br0 up
@@ -88,18 +108,7 @@ EOF
         >"$WORK/magd-policy.json"
     dmm_start cmd lmad "$BUILD/lma/lmad" "$WORK/lmad.conf"
     for i in 1 2 3; do
-        cat >"$WORK/magd$i.conf" <<EOF
-[mag]
-address = 2001:db8:100::2$i
-[access]
-interface = mn*
-[policy]
-store = $WORK/magd-policy.json
-[tunnel]
-backend = ${PMIP_TESTBED_TUNNELS:-userspace}
-[control]
-socket = $WORK/magd$i.sock
-EOF
+        dmm_magd_conf "magd$i" "2001:db8:100::2$i" "$WORK/magd-policy.json"
         if [[ $mode == dmm ]]; then
             printf '[mag]\nmode = maar\n[maar]\ncmd = 2001:db8:100::1\npool = 2001:db8:a%s::/48 64\nlifetime-s = 400\nprevious-prefix-hold-s = %s\nprevious-prefix-idle-s = %s\n' \
                 "$i" "$HOLD" "${IDLE:-60}" >>"$WORK/magd$i.conf"
@@ -114,30 +123,14 @@ EOF
 # deployment. Its HNP comes from the LMA's pool 2001:db8:8000::/48.
 DMM_MAC2=02:00:00:00:00:02
 dmm_add_mag() {
-    local ns
-    for ns in mag4 mn2; do
-        ip netns add "$N-$ns" 2>/dev/null || skip "cannot create network namespaces here"
-        NAMESPACES+=("$N-$ns")
-        ip -n "$N-$ns" link set lo up
-    done
+    dmm_namespaces mag4 mn2
     dmm_attach_core mag4 u0 2001:db8:100::24
     ip netns exec "$N-mag4" sysctl -qw net.ipv6.conf.all.forwarding=1
     ip link add eth0 netns "$N-mn2" address $DMM_MAC2 type veth peer name mn2 netns "$N-mag4" address 02:00:00:00:04:02
     ip netns exec "$N-mn2" sysctl -qw net.ipv6.conf.eth0.accept_ra=1 net.ipv6.conf.eth0.autoconf=1
     echo "{\"mobile_nodes\": [{\"mac\": \"$DMM_MAC2\", \"interface\": \"mn2\", \"id\": \"mn2@pmip.example\", \"lma\": \"2001:db8:100::1\"}]}" \
         >"$WORK/magd4-policy.json"
-    cat >"$WORK/magd4.conf" <<EOF
-[mag]
-address = 2001:db8:100::24
-[access]
-interface = mn*
-[policy]
-store = $WORK/magd4-policy.json
-[tunnel]
-backend = ${PMIP_TESTBED_TUNNELS:-userspace}
-[control]
-socket = $WORK/magd4.sock
-EOF
+    dmm_magd_conf magd4 2001:db8:100::24 "$WORK/magd4-policy.json"
     dmm_start mag4 magd4 "$BUILD/mag/magd" "$WORK/magd4.conf"
     ip -n "$N-mn2" link set eth0 up
 }
