@@ -7,9 +7,10 @@
 namespace pmip::config {
 
 void read_tunnel_section(Validator& v, TunnelBackendChoice& backend, TunnelOptions& options) {
-    if (const auto b = v.choice("tunnel.backend", {"auto", "kernel", "userspace"})) {
-        backend = *b == 0 ? TunnelBackendChoice::kAuto
-                          : (*b == 1 ? TunnelBackendChoice::kKernel : TunnelBackendChoice::kUserspace);
+    if (const auto b = v.choice("tunnel.backend", {"auto", "kernel", "userspace", "ebpf"})) {
+        constexpr TunnelBackendChoice kChoices[] = {TunnelBackendChoice::kAuto, TunnelBackendChoice::kKernel,
+                                                    TunnelBackendChoice::kUserspace, TunnelBackendChoice::kEbpf};
+        backend = kChoices[*b];
     }
     v.number_into<unsigned>("tunnel.path-mtu", options.path_mtu, 1280, 65535);
     unsigned hop = options.hop_limit;

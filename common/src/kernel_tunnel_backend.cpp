@@ -185,39 +185,61 @@ Expected<std::unique_ptr<TunnelBackend>> make_tunnel_backend(TunnelBackendChoice
             return make_kernel_tunnel_backend();
         case TunnelBackendChoice::kUserspace:
             return make_userspace_tunnel_backend();
+        case TunnelBackendChoice::kEbpf:
+            return make_ebpf_tunnel_backend();
         case TunnelBackendChoice::kAuto:
             break;
     }
     auto kernel = make_kernel_tunnel_backend();
     if (kernel) return kernel;
-    PMIP_WARNING(kTunnel, "[tunnel]",
-                 kernel.error().what + "; using the userspace (TUN) tunnel backend");
+    auto ebpf = make_ebpf_tunnel_backend();
+    if (ebpf) {
+        PMIP_WARNING(kTunnel, "[tunnel]", kernel.error().what + "; using the ebpf tunnel backend");
+        return ebpf;
+    }
+    PMIP_WARNING(kTunnel, "[tunnel]", kernel.error().what + "; " + ebpf.error().what +
+                                          "; using the userspace (TUN) tunnel backend");
     return make_userspace_tunnel_backend();
 }
 
+std::string_view to_string(TunnelBackendChoice choice) {
+    switch (choice) {
+        case TunnelBackendChoice::kAuto: return "auto";
+        case TunnelBackendChoice::kKernel: return "kernel";
+        case TunnelBackendChoice::kUserspace: return "userspace";
+        case TunnelBackendChoice::kEbpf: return "ebpf";
+    }
+    return "?";
+}
+
 Expected<std::string> tunnel_check_note(TunnelBackendChoice choice) {
-    const char* configured = choice == TunnelBackendChoice::kAuto
-                                 ? "auto"
-                                 : (choice == TunnelBackendChoice::kKernel ? "kernel" : "userspace");
+    const std::string configured(to_string(choice));
     if (choice == TunnelBackendChoice::kUserspace) {
         if (::access("/dev/net/tun", R_OK | W_OK) != 0)
             return Error::from_errno("tunnel.backend userspace: /dev/net/tun");
         return std::string("tunnels: userspace (configured)");
     }
     if (::geteuid() != 0)
-        return std::string("tunnels: ") + configured +
+        return "tunnels: " + configured +
                " (not probed: --check without root; the daemon says which backend at start)";
+    if (choice == TunnelBackendChoice::kEbpf) {
+        if (const std::string ebpf = ebpf_tunnel_unavailable_reason(); !ebpf.empty())
+            return Error{EOPNOTSUPP, "tunnel.backend ebpf: " + ebpf};
+        return std::string("tunnels: ebpf (configured: its tc programs load)");
+    }
     std::string reason;
     for (TunnelKind kind : {TunnelKind::kIp6Ip6, TunnelKind::kGre}) {
         if (reason.empty())
             reason = kernel_tunnel_unavailable_reason(kind);
     }
     if (reason.empty())
-        return std::string("tunnels: kernel (") + configured +
-               ": ip6tnl and ip6gre devices can be created)";
+        return "tunnels: kernel (" + configured + ": ip6tnl and ip6gre devices can be created)";
     if (choice == TunnelBackendChoice::kKernel)
         return Error{EOPNOTSUPP, "tunnel.backend kernel: " + reason};
-    return "tunnels: userspace (auto: kernel tunnel backend unavailable: " + reason + ")";
+    const std::string ebpf = ebpf_tunnel_unavailable_reason();
+    if (ebpf.empty())
+        return "tunnels: ebpf (auto: kernel tunnel backend unavailable: " + reason + ")";
+    return "tunnels: userspace (auto: kernel tunnel backend unavailable: " + reason + "; ebpf: " + ebpf + ")";
 }
 
 }  // namespace pmip

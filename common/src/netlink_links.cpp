@@ -355,6 +355,33 @@ Expected<LinkStats> link_stats(int ifindex) {
     return out.first;
 }
 
+Expected<int> route_output_interface(const Ipv6Address& destination) {
+    const std::string context = "looking up the route to " + to_string(destination);
+    auto s = open_socket(context);
+    if (!s) return s.error();
+    int oif = 0;
+    auto cb = [](const nlmsghdr* h, void* data) -> int {
+        auto attr_cb = [](const nlattr* attr, void* o) -> int {
+            if (mnl_attr_get_type(attr) == RTA_OIF && mnl_attr_get_payload_len(attr) >= sizeof(std::uint32_t))
+                *static_cast<int*>(o) = static_cast<int>(mnl_attr_get_u32(attr));
+            return MNL_CB_OK;
+        };
+        mnl_attr_parse(h, sizeof(rtmsg), attr_cb, data);
+        return MNL_CB_OK;
+    };
+    const Status asked = request<rtmsg>(
+        s->get(), RTM_GETROUTE, NLM_F_ACK,
+        [&destination](nlmsghdr* nlh, rtmsg& rtm) {
+            rtm.rtm_family = AF_INET6;
+            rtm.rtm_dst_len = 128;
+            mnl_attr_put(nlh, RTA_DST, 16, destination.data());
+        },
+        cb, &oif, context);
+    if (!asked.ok()) return asked.error();
+    if (oif == 0) return Error{ENETUNREACH, context + ": no output interface in the answer"};
+    return oif;
+}
+
 Expected<std::size_t> delete_links_with_prefix(const std::vector<std::string>& prefixes) {
     auto names = link_names();
     if (!names) return names.error();

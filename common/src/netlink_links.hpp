@@ -51,6 +51,10 @@ struct LinkStats {
 };
 Expected<LinkStats> link_stats(int ifindex);
 
+// The output interface of the kernel's route to `destination` (RTM_GETROUTE,
+// as `ip -6 route get`).
+Expected<int> route_output_interface(const Ipv6Address& destination);
+
 // Names of all network devices.
 Expected<std::vector<std::string>> link_names();
 

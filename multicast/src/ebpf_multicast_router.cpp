@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "../bpf/mcast_forward.h"
+#include "pmip/common/bpf_object.hpp"
 #include "pmip/common/event_loop.hpp"
 #include "pmip/common/fd.hpp"
 #include "pmip/common/log.hpp"
@@ -52,80 +53,27 @@ const char* const kStatNames[PMIP_MC_STAT_COUNT] = {
     "reports_lost",        "truncated",
 };
 
-// libbpf's messages while opening and loading, kept for the error (the
-// verifier's log ends with the reason).
-thread_local std::string* libbpf_log = nullptr;
-int libbpf_print(enum libbpf_print_level level, const char* format, va_list args) {
-    if (level == LIBBPF_DEBUG || !libbpf_log)
-        return 0;
-    char line[1024];
-    const int n = std::vsnprintf(line, sizeof line, format, args);
-    if (n > 0)
-        libbpf_log->append(line);
-    return n;
-}
-// libbpf prints to stderr by default, also for failures its callers expect
-// (bpf_tc_query on a link without clsact: "Parent Qdisc doesn't exists").
-// Its messages are kept only while a load captures them for its error.
-void route_libbpf_messages() {
-    static std::once_flag once;
-    std::call_once(once, [] { libbpf_set_print(libbpf_print); });
-}
-
-std::string last_lines(const std::string& text, std::size_t lines) {
-    std::size_t end = text.size();
-    while (end > 0 && text[end - 1] == '\n') --end;
-    std::size_t pos = end;
-    for (std::size_t i = 0; i < lines && pos > 0; ++i) {
-        const std::size_t nl = text.rfind('\n', pos - 1);
-        pos = nl == std::string::npos ? 0 : nl;
-        if (pos == 0)
-            break;
-    }
-    std::string out = text.substr(pos == 0 ? 0 : pos + 1, end - (pos == 0 ? 0 : pos + 1));
-    for (char& c : out)
-        if (c == '\n')
-            c = ';';
-    return out;
-}
-
-struct BpfObjectCloser {
-    void operator()(bpf_object* o) const { bpf_object__close(o); }
-};
-using BpfObject = std::unique_ptr<bpf_object, BpfObjectCloser>;
+using BpfObject = bpf::Object;
+using bpf::route_libbpf_messages;
 
 // Opens and loads the embedded object with the given map sizes.
 Expected<BpfObject> load_object(const EbpfRouterLimits& limits, std::uint32_t ring_bytes) {
-    route_libbpf_messages();
-    std::string log;
-    libbpf_log = &log;
-    struct Restore {
-        ~Restore() { libbpf_log = nullptr; }
-    } restore;
-    LIBBPF_OPTS(bpf_object_open_opts, opts, .object_name = "pmip_mcast_forward");
-    BpfObject object(
-        bpf_object__open_mem(pmip_mcast_forward_object, pmip_mcast_forward_object_size, &opts));
-    if (!object) {
-        const int code = errno;
-        return Error::from_errno("eBPF object: open: " + last_lines(log, 3), code);
-    }
-    const std::pair<const char*, std::uint32_t> sizes[] = {
-        {"ifaces", limits.max_interfaces},
-        {"fwd", limits.max_entries},
-        {"entry_stats", limits.max_entries},
-        {"out_pool", limits.output_slots},
-        {"reports", ring_bytes},
-    };
-    for (const auto& [name, size] : sizes) {
-        bpf_map* map = bpf_object__find_map_by_name(object.get(), name);
-        if (!map)
-            return Error{ENOENT, std::string("eBPF object: no map ") + name};
-        if (int rc = bpf_map__set_max_entries(map, size); rc != 0)
-            return Error::from_errno(std::string("eBPF object: map ") + name + " size", -rc);
-    }
-    if (int rc = bpf_object__load(object.get()); rc != 0)
-        return Error::from_errno("eBPF object: load (" + last_lines(log, 4) + ")", -rc);
-    return object;
+    return bpf::load_embedded(
+        pmip_mcast_forward_object, pmip_mcast_forward_object_size, "pmip_mcast_forward",
+        [&](bpf_object* object) -> Status {
+            const std::pair<const char*, std::uint32_t> sizes[] = {
+                {"ifaces", limits.max_interfaces},
+                {"fwd", limits.max_entries},
+                {"entry_stats", limits.max_entries},
+                {"out_pool", limits.output_slots},
+                {"reports", ring_bytes},
+            };
+            for (const auto& [name, size] : sizes) {
+                if (Status st = bpf::set_map_size(object, name, size); !st.ok())
+                    return st;
+            }
+            return {};
+        });
 }
 
 // Link-layer facts of an interface.
@@ -670,27 +618,6 @@ std::optional<std::string> ebpf_unavailable_reason() {
         }
     }
     return std::nullopt;
-}
-
-Expected<bool> ensure_clsact(int ifindex) {
-    route_libbpf_messages();
-    LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = BPF_TC_INGRESS);
-    const int rc = bpf_tc_hook_create(&hook);
-    if (rc == 0)
-        return true;
-    if (rc == -EEXIST)
-        return false;
-    return Error::from_errno("clsact qdisc on ifindex " + std::to_string(ifindex), -rc);
-}
-
-Status remove_clsact(int ifindex) {
-    route_libbpf_messages();
-    LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex,
-                .attach_point = static_cast<bpf_tc_attach_point>(BPF_TC_INGRESS | BPF_TC_EGRESS));
-    const int rc = bpf_tc_hook_destroy(&hook);
-    if (rc == 0 || rc == -ENOENT || rc == -ENODEV || rc == -EINVAL)
-        return {};
-    return Error::from_errno("deleting the clsact qdisc of ifindex " + std::to_string(ifindex), -rc);
 }
 
 std::size_t remove_leftover_filters(std::uint32_t handle) {

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Tunnels between two network namespaces (root), over the backend named by
-# $PMT_BACKEND (userspace by default; test_kernel_tunnels.sh sets kernel).
+# $PMT_BACKEND (userspace by default; test_kernel_tunnels.sh sets kernel,
+# netns_tunnels_ebpf ebpf: there the keyed-GRE flows are also checked to be
+# carried by the eBPF programs, not the userspace data plane).
 #
 #   test_tunnels.sh PATH/tunnel_harness [PATH/mcast_proxy_harness]
 #
@@ -37,6 +39,9 @@ TRAFFIC="python3 $NETNS_DIR/tunnel_traffic.py"
 
 need_root "network namespaces, TUN devices, raw sockets"
 need_tools ip python3
+if [[ $BACKEND == ebpf ]]; then
+    reason=$("$HARNESS" --ebpf-reason 2>&1) || skip "ebpf tunnel backend unavailable here: $reason"
+fi
 HAVE_SMCROUTE=1
 command -v smcrouted >/dev/null && command -v smcroutectl >/dev/null || HAVE_SMCROUTE=0
 IP6MR_MISSING=$(ip6mr_missing) || IP6MR_MISSING=
@@ -129,7 +134,32 @@ no_owned_routes() {  # no_owned_routes NS...: no route or rule of protocol 213
     done
 }
 
+no_underlay_filters() {  # the ebpf backend's decapsulation filters are gone
+    [[ -z $(tc -n "$NS_A" filter show dev va ingress)$(tc -n "$NS_B" filter show dev vb ingress) ]]
+}
 rx_packets() { in_ns "$1" cat "/sys/class/net/$2/statistics/rx_packets"; }
+# harness_counter PID TAG JQ-PATH...: a value of the harness's counters file
+# (written on SIGUSR1), e.g. harness_counter $PID b tunnels pmg-.. rx_packets.
+harness_counter() {
+    local pid=$1 tag=$2
+    shift 2
+    rm -f "$WORK/counters-$tag"
+    kill -USR1 "$pid"
+    wait_until 5 test -s "$WORK/counters-$tag" || { echo 0; return; }
+    python3 -c "import json,sys; d=json.load(open(sys.argv[1]))
+for k in sys.argv[2:]: d=d.get(k, {}) if isinstance(d, dict) else {}
+print(d if isinstance(d, int) else 0)" "$WORK/counters-$tag" "$@" 2>/dev/null || echo 0
+}
+# tunnel_rx NS PID TAG DEVICE: packets received on a tunnel. The ebpf
+# backend's programs hand packets to the device without its own counters
+# seeing them: the backend's counters (the programs' plus the slow path's).
+tunnel_rx() {
+    if [[ $BACKEND == ebpf ]]; then
+        harness_counter "$2" "$3" tunnels "$4" rx_packets
+    else
+        rx_packets "$1" "$4"
+    fi
+}
 
 # udp_flow DESCRIPTION SRC DST PORT COUNT : COUNT datagrams A -> B, counted in B.
 UDP_RECEIVED=0
@@ -280,6 +310,7 @@ run_kind() {  # run_kind LABEL KIND A_KEYS B_KEYS (keys as ",ikey=..,okey=.." or
     check "$label: no tunnel device left after SIGTERM" no_tunnel_devices "$NS_A" "$NS_B"
     check "$label: no route or rule of protocol 213 left after SIGTERM" \
         no_owned_routes "$NS_A" "$NS_B"
+    check "$label: no tc filter left on the underlays va and vb after SIGTERM" no_underlay_filters
 }
 
 run_kind "ip6ip6" ip6ip6 "" ""
@@ -303,19 +334,31 @@ if start_harness "$NS_A" a \
         check "GRE keys: ping over key 202/102 ($T2A)" \
             wait_until 10 ping_ok "$NS_A" fd00:a:1::1 fd00:b:1::1
 
-        before1=$(rx_packets "$NS_B" "$T1B")
-        before2=$(rx_packets "$NS_B" "$T2B")
+        before1=$(tunnel_rx "$NS_B" "$PID_B" b "$T1B")
+        before2=$(tunnel_rx "$NS_B" "$PID_B" b "$T2B")
+        device_before=$(rx_packets "$NS_B" "$T1B")
         udp_flow "GRE keys, tunnel 1" fd00:a::1 fd00:b::1 5002 1000
-        after1=$(rx_packets "$NS_B" "$T1B")
-        after2=$(rx_packets "$NS_B" "$T2B")
+        after1=$(tunnel_rx "$NS_B" "$PID_B" b "$T1B")
+        after2=$(tunnel_rx "$NS_B" "$PID_B" b "$T2B")
+        device_after=$(rx_packets "$NS_B" "$T1B")
         check "GRE keys: flow 1 arrives on $T1B (+$((after1 - before1))), not on $T2B (+$((after2 - before2)))" \
             test $((after1 - before1)) -ge 1000 -a $((after2 - before2)) -lt 50
+        if [[ $BACKEND == ebpf ]]; then
+            # The userspace data plane writes what it carries into the
+            # device (its own counters count it); the programs do not.
+            check "GRE keys: flow 1 decapsulated by the eBPF program, not the userspace data plane (device's own rx +$((device_after - device_before)))" \
+                test $((device_after - device_before)) -lt 50
+            tx_fast=$(harness_counter "$PID_A" a tunnels "$T1A" tx_packets)
+            tx_slow=$(harness_counter "$PID_A" a statistics ebpf_tx_slow_path)
+            check "GRE keys: A's programs encapsulated flow 1 ($T1A tx $tx_fast, left to the slow path $tx_slow)" \
+                test "$tx_fast" -ge 1000 -a "$tx_slow" -lt 50
+        fi
 
         before1=$after1
         before2=$after2
         udp_flow "GRE keys, tunnel 2" fd00:a:1::1 fd00:b:1::1 5003 1000
-        after1=$(rx_packets "$NS_B" "$T1B")
-        after2=$(rx_packets "$NS_B" "$T2B")
+        after1=$(tunnel_rx "$NS_B" "$PID_B" b "$T1B")
+        after2=$(tunnel_rx "$NS_B" "$PID_B" b "$T2B")
         check "GRE keys: flow 2 arrives on $T2B (+$((after2 - before2))), not on $T1B (+$((after1 - before1)))" \
             test $((after2 - before2)) -ge 1000 -a $((after1 - before1)) -lt 50
 
@@ -326,7 +369,7 @@ if start_harness "$NS_A" a \
         kill -USR1 "$PID_B"
         wait_until 5 test -s "$WORK/counters-b"
         unknown_before=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['statistics'].get('unknown_peer',0))" "$WORK/counters-b" 2>/dev/null)
-        if [[ $BACKEND == userspace ]]; then
+        if [[ $BACKEND == userspace || $BACKEND == ebpf ]]; then
             in_ns "$NS_A" python3 - "$B_LOCAL" <<'EOF'
 import socket, sys
 s = socket.socket(socket.AF_INET6, socket.SOCK_RAW, 47)
@@ -361,12 +404,17 @@ if start_harness "$NS_A" crash \
     ip -n "$NS_A" tuntap add dev pm6-deadbeef mode tun
     check "crash: protocol 213 rule and the stale device pm6-deadbeef are left behind" \
         sh -c "ip -n $NS_A -6 rule show | grep -Eq 'proto (213|0xd5)' && ip -n $NS_A link show pm6-deadbeef >/dev/null"
+    if [[ $BACKEND == ebpf ]]; then
+        check "crash: the killed harness left its decapsulation filter on va" \
+            sh -c "tc -n $NS_A filter show dev va ingress | grep -q pmip_tun_decap"
+    fi
     in_ns "$NS_A" "$HARNESS" --backend "$BACKEND" --cleanup >"$WORK/cleanup.log" 2>&1
     rc=$?
     check "crash: tunnel_harness --cleanup exits 0 (rc=$rc)" test "$rc" -eq 0
     ((rc == 0)) || sed 's/^/    /' "$WORK/cleanup.log"
     check "crash: no tunnel device left after --cleanup" no_tunnel_devices "$NS_A"
     check "crash: no route or rule of protocol 213 left after --cleanup" no_owned_routes "$NS_A"
+    check "crash: no tc filter left on the underlay va after --cleanup" no_underlay_filters
 fi
 
 finish

@@ -6,7 +6,7 @@
 // does, RFC 5213 section 6.10), and an EventLoop runs until SIGTERM / SIGINT;
 // then routes are removed and every tunnel destroyed.
 //
-//   tunnel_harness [--backend userspace|kernel|auto] [--prefix pm]
+//   tunnel_harness [--backend userspace|kernel|ebpf|auto] [--prefix pm]
 //                  [--path-mtu 1500] [--hop-limit 64] [--ready-file PATH]
 //                  [--counters-file PATH]
 //                  --tunnel kind=ip6ip6|gre,local=ADDR,peer=ADDR[,ikey=N][,okey=N]
@@ -15,6 +15,7 @@
 //   tunnel_harness --cleanup [--prefix pm]   stale devices + flush_owned()
 //   tunnel_harness --kernel-reason           prints why the kernel backend is
 //                                            unavailable; exit 0 if available
+//   tunnel_harness --ebpf-reason             the same for the ebpf backend
 //
 // The ready file gets one line per tunnel, "NAME IFINDEX MTU", once every
 // tunnel and route is in place. SIGUSR1 writes the counters (JSON, one object)
@@ -56,17 +57,19 @@ struct Arguments {
     std::string counters_file;
     bool cleanup = false;
     bool kernel_reason = false;
+    bool ebpf_reason = false;
     std::vector<TunnelSpec> tunnels;
 };
 
 [[noreturn]] void usage(const std::string& message) {
     std::cerr << "tunnel_harness: " << message << "\n"
-              << "usage: tunnel_harness [--backend userspace|kernel|auto] [--prefix P]\n"
+              << "usage: tunnel_harness [--backend userspace|kernel|ebpf|auto] [--prefix P]\n"
               << "         [--path-mtu N] [--hop-limit N] [--ready-file F] [--counters-file F]\n"
               << "         --tunnel kind=ip6ip6|gre,local=A,peer=A[,ikey=N][,okey=N]"
                  "[,route=P]...[,table=N,rule=P]\n"
               << "       tunnel_harness --cleanup [--prefix P]\n"
-              << "       tunnel_harness --kernel-reason\n";
+              << "       tunnel_harness --kernel-reason\n"
+              << "       tunnel_harness --ebpf-reason\n";
     std::exit(2);
 }
 
@@ -159,6 +162,8 @@ Arguments parse_arguments(int argc, char** argv) {
             args.cleanup = true;
         } else if (arg == "--kernel-reason") {
             args.kernel_reason = true;
+        } else if (arg == "--ebpf-reason") {
+            args.ebpf_reason = true;
         } else {
             usage("unknown argument " + arg);
         }
@@ -171,6 +176,8 @@ Expected<std::unique_ptr<TunnelBackend>> make_backend(const std::string& name) {
         return make_tunnel_backend(TunnelBackendChoice::kUserspace);
     if (name == "kernel")
         return make_tunnel_backend(TunnelBackendChoice::kKernel);
+    if (name == "ebpf")
+        return make_tunnel_backend(TunnelBackendChoice::kEbpf);
     if (name == "auto")
         return make_tunnel_backend(TunnelBackendChoice::kAuto);
     usage("unknown backend " + name);
@@ -194,7 +201,7 @@ nlohmann::json counters_json(const RefCountingTunnelManager& manager,
 
 int run_cleanup(const Arguments& args) {
     int status = 0;
-    for (const char* backend_name : {"userspace", "kernel"}) {
+    for (const char* backend_name : {"userspace", "kernel", "ebpf"}) {
         auto backend = make_backend(backend_name);
         if (!backend)
             continue;  // the kernel backend may be unavailable here
@@ -226,6 +233,13 @@ int main(int argc, char** argv) {
     const Arguments args = parse_arguments(argc, argv);
     log::configure(log::Sink::kStderr, "tunnel_harness", log::Level::kInfo);
 
+    if (args.ebpf_reason) {
+        const std::string reason = ebpf_tunnel_unavailable_reason();
+        if (reason.empty())
+            return 0;
+        std::cout << reason << "\n";
+        return 1;
+    }
     if (args.kernel_reason) {
         std::string reason = kernel_tunnel_unavailable_reason(TunnelKind::kIp6Ip6);
         if (reason.empty())

@@ -9,3 +9,12 @@ add_test(NAME netns_tunnels
   COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/test_tunnels.sh $<TARGET_FILE:tunnel_harness>
           $<TARGET_FILE:mcast_proxy_harness>)
 set_tests_properties(netns_tunnels PROPERTIES SKIP_RETURN_CODE 77 LABELS netns TIMEOUT 300)
+
+# The same over the ebpf backend (tc/eBPF encapsulation and decapsulation on
+# the userspace backend's TUN devices): also checks that the keyed-GRE flows
+# were carried by the programs, not the userspace data plane.
+add_test(NAME netns_tunnels_ebpf
+  COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/test_tunnels.sh $<TARGET_FILE:tunnel_harness>
+          $<TARGET_FILE:mcast_proxy_harness>)
+set_tests_properties(netns_tunnels_ebpf PROPERTIES SKIP_RETURN_CODE 77 LABELS netns TIMEOUT 300
+  ENVIRONMENT PMT_BACKEND=ebpf)

@@ -11,10 +11,12 @@
 // "pm6-1a2b3c4d" for ip6ip6, "pmg-..." for GRE), 15 characters at most, so
 // that devices a crashed daemon left behind can be found and removed.
 //
-// Backends (TunnelBackend): kernel (ip6tnl / ip6gre over rtnetlink) and
-// userspace (TUN + raw IPv6 sockets, its own data-plane thread); `auto`
-// picks the kernel when it can create the device type, else userspace, with
-// one warning naming the reason.
+// Backends (TunnelBackend): kernel (ip6tnl / ip6gre over rtnetlink),
+// userspace (TUN + raw IPv6 sockets, its own data-plane thread) and ebpf
+// (the userspace backend's devices with tc/eBPF encapsulation and
+// decapsulation); `auto` picks the kernel when it can create the device
+// types, else ebpf when its programs load, else userspace, with one warning
+// per backend passed over naming the reason.
 //
 // Threading: loop thread only (the userspace backend's data-plane thread is
 // private to it).
@@ -70,7 +72,7 @@ struct TunnelInfo {
     unsigned references = 0;
     bool pending_delete = false;  // last reference released, delay running
     bool up = true;               // false: prepared (made ahead, down) and not yet acquired
-    std::string backend;          // "kernel" | "userspace" | "fake"
+    std::string backend;          // "kernel" | "userspace" | "ebpf" | "fake"
 };
 
 struct TunnelOptions {
@@ -120,7 +122,7 @@ std::uint32_t next_session_gre_key(std::uint32_t& next, std::optional<std::uint3
 class TunnelBackend {
 public:
     virtual ~TunnelBackend() = default;
-    virtual std::string_view name() const = 0;  // "kernel" | "userspace" | "fake"
+    virtual std::string_view name() const = 0;  // "kernel" | "userspace" | "ebpf" | "fake"
     // Creates the device, up or (a tunnel made ahead of its PBA) down;
     // returns its ifindex. A device that is down neither sends nor delivers.
     virtual Expected<int> create(const TunnelKey& key, const std::string& device_name,
@@ -183,13 +185,22 @@ private:
     std::map<TunnelKey, Entry> entries_;
 };
 
-enum class TunnelBackendChoice : std::uint8_t { kAuto, kKernel, kUserspace };
+enum class TunnelBackendChoice : std::uint8_t { kAuto, kKernel, kUserspace, kEbpf };
 
-// Builds the backend; for kAuto probes whether the kernel can create the
-// device types and falls back to userspace with one warning naming the reason.
+// Builds the backend; for kAuto the first that works here of kernel (can
+// the kernel create ip6tnl and ip6gre devices?), ebpf (do its tc programs
+// load?) and userspace, with one warning per backend passed over naming the
+// reason.
 Expected<std::unique_ptr<TunnelBackend>> make_tunnel_backend(TunnelBackendChoice choice);
 Expected<std::unique_ptr<TunnelBackend>> make_kernel_tunnel_backend();
 Expected<std::unique_ptr<TunnelBackend>> make_userspace_tunnel_backend();
+// The userspace backend's TUN devices with tc/eBPF encapsulation and
+// decapsulation (common/src/ebpf_tunnel_backend.cpp); the userspace data
+// plane carries what the programs leave.
+Expected<std::unique_ptr<TunnelBackend>> make_ebpf_tunnel_backend();
+// Why the ebpf backend is unavailable here ("" when it is available).
+std::string ebpf_tunnel_unavailable_reason();
+std::string_view to_string(TunnelBackendChoice choice);
 // Why the kernel backend is unavailable here ("" when it is available).
 std::string kernel_tunnel_unavailable_reason(TunnelKind kind);
 

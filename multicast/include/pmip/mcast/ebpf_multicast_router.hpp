@@ -35,6 +35,7 @@
 #include <optional>
 #include <string>
 
+#include "pmip/common/bpf_object.hpp"
 #include "pmip/common/result.hpp"
 #include "pmip/mcast/multicast_router.hpp"
 
@@ -105,19 +106,9 @@ std::optional<std::string> ebpf_unavailable_reason();
 // may hold other filters). Returns how many; one netlink query per link.
 std::size_t remove_leftover_filters(std::uint32_t handle);
 
-// The clsact qdisc of a link, made ahead of the filters. Creating or deleting
-// a clsact (or ingress) qdisc deactivates the whole device for an RCU grace
-// period (net/sched/sch_api.c, qdisc_graft: dev_deactivate), and whatever
-// it transmits meanwhile is dropped: on an MN's access link, at the moment
-// its downlink starts after a PBA, that was the first Neighbor Solicitation
-// for the MN, and its downlink waited a RetransTimer (1 s) for the next.
-// magd makes the qdisc once per access link, so that the per-attach filter
-// changes never create or delete one. Returns whether this call created it
-// (false: it was there).
-Expected<bool> ensure_clsact(int ifindex);
-// Deletes the clsact qdisc of a link (with any filter left on it); a link or
-// qdisc already gone is not an error.
-Status remove_clsact(int ifindex);
+// The clsact qdisc of a link (pmip/common/bpf_object.hpp).
+using pmip::bpf::ensure_clsact;
+using pmip::bpf::remove_clsact;
 
 // The backend a daemon's `[multicast] forwarding` setting selects.
 enum class Forwarding { kAuto, kEbpf, kKernel };

@@ -1,0 +1,262 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/* tc programs of the ebpf tunnel backend ([tunnel] backend = ebpf; issue 20).
+ *
+ * Each tunnel is the userspace backend's TUN device; these programs carry
+ * its common packets in the kernel, and what they leave (TC_ACT_OK at the
+ * device, TC_ACT_UNSPEC at the underlay) takes the userspace data plane,
+ * which keeps every rule it has (Packet Too Big, the link-local filter, ECN
+ * on decapsulation, GRE options, prepared tunnels).
+ *
+ * pmip_tun_encap, clsact egress of each TUN device (RFC 2473 section 3; RFC
+ * 2784 / 2890 with RFC 5845 keys): an IPv6 packet with a global source that
+ * fits the device's MTU gets the outer IPv6 header (source the tunnel's local
+ * address, hop limit the tunnel's, Traffic Class the inner one with CE made
+ * ECT(0) as RFC 3168 section 9.1.1 says, flow label 0) and the GRE header,
+ * and goes out of the underlay interface the kernel's FIB names for the peer:
+ * with the neighbour's MAC when the FIB knows it, else through the kernel's
+ * neighbour resolution (bpf_redirect_neigh). Only underlays in `underlays`
+ * (Ethernet interfaces the backend attached pmip_tun_decap to).
+ *
+ * pmip_tun_decap, clsact ingress of each underlay: ip6ip6 or GRE (version 0,
+ * no checksum, sequence or routing, protocol IPv6, with or without key) from
+ * a tunnel's peer to its local address is stripped of the outer headers and
+ * received on the tunnel's device (bpf_redirect with BPF_F_INGRESS), where
+ * the stack (and the multicast forwarding program on that device) sees it as
+ * if the device had received it. Anything else goes on (TC_ACT_UNSPEC: the
+ * next filter, then the stack and the userspace backend's raw sockets).
+ */
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/in.h>
+#include <linux/in6.h>
+#include <linux/ipv6.h>
+#include <linux/pkt_cls.h>
+
+#include <bpf/bpf_endian.h>
+#include <bpf/bpf_helpers.h>
+
+#include "tunnel.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+#ifndef AF_INET6
+#define AF_INET6 10
+#endif
+
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, 65536);
+    __type(key, __u32);
+    __type(value, struct pmip_tun_encap);
+} encap SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, 65536);
+    __type(key, struct pmip_tun_decap_key);
+    __type(value, struct pmip_tun_decap);
+} decap SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, 256);
+    __type(key, __u32);
+    __type(value, __u32);
+} underlays SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+    __uint(max_entries, 65536);
+    __type(key, __u32);
+    __type(value, struct pmip_tun_counters);
+} counters SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+    __uint(max_entries, PMIP_TUN_STAT_COUNT);
+    __type(key, __u32);
+    __type(value, __u64);
+} stats SEC(".maps");
+
+static __always_inline void count(__u32 index) {
+    __u64* value = bpf_map_lookup_elem(&stats, &index);
+    if (value)
+        *value += 1;
+}
+
+#define GRE_KEY_BIT 0x2000
+
+struct outer_headers {
+    struct ipv6hdr ip6;
+    __be16 gre_flags;
+    __be16 gre_protocol;
+    __be32 gre_key;
+};
+
+SEC("tc")
+int pmip_tun_encap(struct __sk_buff* skb) {
+    __u32 ifindex = skb->ifindex;
+    struct pmip_tun_encap* t = bpf_map_lookup_elem(&encap, &ifindex);
+    if (!t)
+        return TC_ACT_OK; /* not ours: the TUN queue */
+    if (skb->protocol != bpf_htons(ETH_P_IPV6) || (skb->gso_segs <= 1 && skb->len > t->mtu)) {
+        count(PMIP_TUN_STAT_TX_SLOW);
+        return TC_ACT_OK;
+    }
+    struct ipv6hdr inner;
+    if (bpf_skb_load_bytes(skb, 0, &inner, sizeof inner) != 0 || inner.version != 6) {
+        count(PMIP_TUN_STAT_TX_SLOW);
+        return TC_ACT_OK;
+    }
+    const __u8* src = inner.saddr.in6_u.u6_addr8;
+    if ((src[0] == 0xfe && (src[1] & 0xc0) == 0x80) ||
+        (inner.saddr.in6_u.u6_addr32[0] == 0 && inner.saddr.in6_u.u6_addr32[1] == 0 &&
+         inner.saddr.in6_u.u6_addr32[2] == 0 && inner.saddr.in6_u.u6_addr32[3] == 0)) {
+        count(PMIP_TUN_STAT_TX_SLOW); /* the userspace filter decides (MLD / ND pass) */
+        return TC_ACT_OK;
+    }
+
+    const int gre = t->protocol == IPPROTO_GRE;
+    const __u32 gre_size = gre ? (t->has_output_key ? 8 : 4) : 0;
+    const __u32 overhead = sizeof(struct ipv6hdr) + gre_size;
+    const __u32 length = skb->len;
+
+    struct outer_headers h = {};
+    h.ip6.version = 6;
+    /* Traffic Class: inner's, CE -> ECT(0) (RFC 3168 section 9.1.1). */
+    __u8 tclass = (__u8)((inner.priority << 4) | (inner.flow_lbl[0] >> 4));
+    if ((tclass & 3) == 3)
+        tclass = (tclass & 0xfc) | 2;
+    h.ip6.priority = tclass >> 4;
+    h.ip6.flow_lbl[0] = (__u8)((tclass & 0x0f) << 4);
+    h.ip6.payload_len = bpf_htons((__u16)(length + gre_size));
+    h.ip6.nexthdr = t->protocol;
+    h.ip6.hop_limit = t->hop_limit;
+    __builtin_memcpy(h.ip6.saddr.in6_u.u6_addr8, t->local, 16);
+    __builtin_memcpy(h.ip6.daddr.in6_u.u6_addr8, t->peer, 16);
+    if (gre) {
+        h.gre_flags = bpf_htons(t->has_output_key ? GRE_KEY_BIT : 0);
+        h.gre_protocol = bpf_htons(ETH_P_IPV6);
+        h.gre_key = t->output_key;
+    }
+
+    /* Where the outer packet goes, decided before the packet changes, so
+     * that what the programs cannot send still reaches the slow path whole. */
+    struct bpf_fib_lookup fib = {};
+    fib.family = AF_INET6;
+    fib.l4_protocol = t->protocol;
+    fib.tot_len = (__u16)(length + overhead);
+    fib.ifindex = ifindex;
+    __builtin_memcpy(fib.ipv6_src, t->local, 16);
+    __builtin_memcpy(fib.ipv6_dst, t->peer, 16);
+    const long found = bpf_fib_lookup(skb, &fib, sizeof fib, 0);
+    if (found == BPF_FIB_LKUP_RET_FRAG_NEEDED) {
+        count(PMIP_TUN_STAT_TX_FRAG_NEEDED);
+        return TC_ACT_OK;
+    }
+    __u32 out = fib.ifindex;
+    if ((found != BPF_FIB_LKUP_RET_SUCCESS && found != BPF_FIB_LKUP_RET_NO_NEIGH) ||
+        !bpf_map_lookup_elem(&underlays, &out)) {
+        count(PMIP_TUN_STAT_TX_NO_ROUTE);
+        return TC_ACT_OK;
+    }
+
+    __u64 flags = BPF_F_ADJ_ROOM_FIXED_GSO | BPF_F_ADJ_ROOM_ENCAP_L3_IPV6;
+    if (gre)
+        flags |= BPF_F_ADJ_ROOM_ENCAP_L4_GRE;
+    if (bpf_skb_adjust_room(skb, overhead, BPF_ADJ_ROOM_MAC, flags) != 0) {
+        count(PMIP_TUN_STAT_TX_SLOW); /* unchanged: the slow path */
+        return TC_ACT_OK;
+    }
+    if (bpf_skb_store_bytes(skb, 0, &h, overhead, 0) != 0 ||
+        bpf_skb_change_head(skb, ETH_HLEN, 0) != 0) {
+        count(PMIP_TUN_STAT_TX_ENCAP_ERRORS);
+        return TC_ACT_SHOT;
+    }
+    /* An Ethernet header: the neighbour's when the FIB knows it; else a
+     * unicast placeholder that bpf_redirect_neigh replaces. */
+    struct ethhdr eth = {};
+    eth.h_proto = bpf_htons(ETH_P_IPV6);
+    if (found == BPF_FIB_LKUP_RET_SUCCESS) {
+        __builtin_memcpy(eth.h_dest, fib.dmac, ETH_ALEN);
+        __builtin_memcpy(eth.h_source, fib.smac, ETH_ALEN);
+    }
+    if (bpf_skb_store_bytes(skb, 0, &eth, sizeof eth, 0) != 0) {
+        count(PMIP_TUN_STAT_TX_ENCAP_ERRORS);
+        return TC_ACT_SHOT;
+    }
+    struct pmip_tun_counters* c = bpf_map_lookup_elem(&counters, &ifindex);
+    if (c) {
+        c->tx_packets += 1;
+        c->tx_bytes += length;
+    }
+    if (found == BPF_FIB_LKUP_RET_SUCCESS)
+        return bpf_redirect(out, 0);
+    count(PMIP_TUN_STAT_TX_NEIGH);
+    return bpf_redirect_neigh(out, 0, 0, 0);
+}
+
+SEC("tc")
+int pmip_tun_decap(struct __sk_buff* skb) {
+    if (skb->protocol != bpf_htons(ETH_P_IPV6))
+        return TC_ACT_UNSPEC;
+    /* Ethernet, outer IPv6, up to 8 octets of GRE, the inner header's first octet. */
+    const __u32 needed = ETH_HLEN + sizeof(struct ipv6hdr) + 8 + 1;
+    if ((long)skb->data + needed > (long)skb->data_end && bpf_skb_pull_data(skb, needed) != 0)
+        return TC_ACT_UNSPEC;
+    void* data = (void*)(long)skb->data;
+    void* data_end = (void*)(long)skb->data_end;
+    struct ethhdr* eth = data;
+    struct ipv6hdr* ip6 = data + ETH_HLEN;
+    if ((void*)(ip6 + 1) > data_end || eth->h_proto != bpf_htons(ETH_P_IPV6))
+        return TC_ACT_UNSPEC;
+    if (ip6->nexthdr != IPPROTO_IPV6 && ip6->nexthdr != IPPROTO_GRE)
+        return TC_ACT_UNSPEC;
+
+    struct pmip_tun_decap_key key = {};
+    __builtin_memcpy(key.peer, ip6->saddr.in6_u.u6_addr8, 16);
+    __builtin_memcpy(key.local, ip6->daddr.in6_u.u6_addr8, 16);
+    key.protocol = ip6->nexthdr;
+    __u32 overhead = sizeof(struct ipv6hdr);
+    int usual = 1; /* what the slow path must see: GRE options (checked there) */
+    if (key.protocol == IPPROTO_GRE) {
+        const __be16* gre = (const __be16*)(ip6 + 1);
+        if ((void*)(gre + 4) > data_end)
+            return TC_ACT_UNSPEC;
+        const __u16 flags = bpf_ntohs(gre[0]);
+        if ((flags & ~GRE_KEY_BIT) != 0 || gre[1] != bpf_htons(ETH_P_IPV6)) {
+            usual = 0;
+        } else if (flags & GRE_KEY_BIT) {
+            key.has_input_key = 1;
+            __builtin_memcpy(&key.input_key, &gre[2], 4);
+            overhead += 8;
+        } else {
+            overhead += 4;
+        }
+    }
+    struct pmip_tun_decap* t = bpf_map_lookup_elem(&decap, &key);
+    if (!t)
+        return TC_ACT_UNSPEC; /* not a tunnel of ours (or its key): the stack */
+    const __u8* inner = (const __u8*)ip6 + overhead;
+    const __u32 outer_length = bpf_ntohs(ip6->payload_len) + sizeof(struct ipv6hdr);
+    /* Outer CE (RFC 6040's decapsulation rules), extension headers, GSO, the
+     * device prepared but not up, Ethernet padding: the slow path. */
+    if (!usual || !t->up || (void*)(inner + 1) > data_end || (inner[0] >> 4) != 6 ||
+        (ip6->flow_lbl[0] & 0x30) == 0x30 || skb->gso_segs > 1 ||
+        outer_length + ETH_HLEN != skb->len) {
+        count(PMIP_TUN_STAT_RX_SLOW);
+        return TC_ACT_UNSPEC;
+    }
+    const __u32 tunnel = t->ifindex;
+    const __u32 length = outer_length - overhead;
+    if (bpf_skb_adjust_room(skb, -(__s32)overhead, BPF_ADJ_ROOM_MAC, 0) != 0) {
+        count(PMIP_TUN_STAT_RX_DECAP_ERRORS);
+        return TC_ACT_SHOT;
+    }
+    struct pmip_tun_counters* c = bpf_map_lookup_elem(&counters, &tunnel);
+    if (c) {
+        c->rx_packets += 1;
+        c->rx_bytes += length;
+    }
+    return bpf_redirect(tunnel, BPF_F_INGRESS);
+}

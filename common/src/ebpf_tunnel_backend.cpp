@@ -1,0 +1,354 @@
+// The ebpf tunnel backend ([tunnel] backend = ebpf; issue 20): the
+// userspace backend's TUN devices and data plane, with tc/eBPF programs
+// (common/bpf/tunnel.bpf.c) carrying the common packets in the kernel.
+//
+// - Each tunnel is the userspace backend's TUN device (routes, MLD and
+//   multicast forwarding see an ordinary device); pmip_tun_encap on its
+//   clsact egress encapsulates what the kernel sends into it and redirects
+//   it to the underlay; what the program leaves goes on into the TUN queue,
+//   where the userspace data plane handles it as before (link-local sources:
+//   MLD and ND; Packet Too Big; outer fragmentation; no route).
+// - pmip_tun_decap on the clsact ingress of each underlay (the Ethernet
+//   interface of the kernel's route to a tunnel's peer, found when the tunnel
+//   is made) strips the outer headers of the tunnels' packets and has the
+//   TUN device receive the inner packet; what it leaves reaches the stack and
+//   the userspace backend's raw sockets (unknown peers and keys counted there,
+//   prepared tunnels, GRE options, outer CE).
+// - A tunnel whose peer is not reached through an Ethernet interface, or
+//   whose local address is unspecified, is carried by the userspace data
+//   plane alone (logged once per tunnel, counted in `slow_path_tunnels`).
+// Counters: the userspace backend's plus the programs' per-tunnel packets and
+// octets (per-CPU map); statistics() adds the programs' ebpf_* counters.
+// Leftovers of a killed run: the TUN devices (and the egress filters on them)
+// go with remove_stale(), which also detaches the decapsulation filter
+// (kDecapHandle / kDecapPriority, program pmip_tun_decap) from every link. A
+// clsact qdisc made on an underlay stays: other filters may hang on it.
+//
+// Threading: loop thread (the userspace data plane has its own thread).
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <net/if.h>
+#include <net/if_arp.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <array>
+#include <cerrno>
+#include <cstring>
+#include <map>
+#include <vector>
+
+#include "../bpf/tunnel.h"
+#include "netlink_links.hpp"
+#include "pmip/common/bpf_object.hpp"
+#include "pmip/common/fd.hpp"
+#include "pmip/common/log.hpp"
+#include "pmip/common/tunnel.hpp"
+
+extern const unsigned char pmip_tunnel_object[];
+extern const std::size_t pmip_tunnel_object_size;
+
+namespace pmip {
+
+namespace {
+
+static_assert(sizeof(pmip_tun_encap) == 48);
+static_assert(sizeof(pmip_tun_decap_key) == 40);
+static_assert(sizeof(pmip_tun_decap) == 8);
+
+// The filters' place on a clsact hook: the decapsulation filter runs before
+// the multicast forwarding filter (priority 0x5213) on a shared underlay.
+constexpr std::uint32_t kFilterHandle = 0x5214;
+constexpr std::uint32_t kFilterPriority = 0x5212;
+
+const char* const kStatNames[PMIP_TUN_STAT_COUNT] = {
+    "ebpf_tx_slow_path", "ebpf_tx_no_route",  "ebpf_tx_frag_needed", "ebpf_tx_encap_errors",
+    "ebpf_tx_neighbour", "ebpf_rx_slow_path", "ebpf_rx_decap_errors",
+};
+
+std::uint32_t network_order_key(std::uint32_t key) {
+    const std::array<std::uint8_t, 4> octets{static_cast<std::uint8_t>(key >> 24),
+                                             static_cast<std::uint8_t>(key >> 16),
+                                             static_cast<std::uint8_t>(key >> 8),
+                                             static_cast<std::uint8_t>(key)};
+    std::uint32_t out = 0;
+    std::memcpy(&out, octets.data(), 4);
+    return out;
+}
+
+std::uint8_t ip_protocol(TunnelKind kind) { return kind == TunnelKind::kGre ? 47 : 41; }
+
+pmip_tun_decap_key decap_key(const TunnelKey& key) {
+    pmip_tun_decap_key k{};
+    std::memcpy(k.peer, key.peer.data(), 16);
+    std::memcpy(k.local, key.local.data(), 16);
+    k.protocol = ip_protocol(key.kind);
+    if (key.kind == TunnelKind::kGre && key.input_key) {
+        k.has_input_key = 1;
+        k.input_key = network_order_key(*key.input_key);
+    }
+    return k;
+}
+
+bool is_unspecified(const Ipv6Address& a) {
+    for (std::uint8_t o : a)
+        if (o != 0)
+            return false;
+    return true;
+}
+
+Status attach(int prog_fd, int ifindex, bpf_tc_attach_point point, const std::string& what) {
+    LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = point);
+    LIBBPF_OPTS(bpf_tc_opts, opts, .prog_fd = prog_fd, .flags = BPF_TC_F_REPLACE,
+                .handle = kFilterHandle, .priority = kFilterPriority);
+    if (const int rc = bpf_tc_attach(&hook, &opts); rc != 0)
+        return Error::from_errno("attaching the " + what + " program to ifindex " + std::to_string(ifindex), -rc);
+    return {};
+}
+
+void detach(int ifindex, bpf_tc_attach_point point) {
+    LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = point);
+    LIBBPF_OPTS(bpf_tc_opts, opts, .handle = kFilterHandle, .priority = kFilterPriority);
+    (void)bpf_tc_detach(&hook, &opts);
+}
+
+class EbpfTunnelBackend final : public TunnelBackend {
+public:
+    EbpfTunnelBackend(std::unique_ptr<TunnelBackend> slow, bpf::Object object)
+        : slow_(std::move(slow)), object_(std::move(object)) {
+        auto fd = [this](const char* name) { return bpf_map__fd(bpf_object__find_map_by_name(object_.get(), name)); };
+        encap_ = fd("encap");
+        decap_ = fd("decap");
+        underlays_ = fd("underlays");
+        counters_ = fd("counters");
+        stats_ = fd("stats");
+        encap_prog_ = bpf_program__fd(bpf_object__find_program_by_name(object_.get(), PMIP_TUN_ENCAP_PROG_NAME));
+        decap_prog_ = bpf_program__fd(bpf_object__find_program_by_name(object_.get(), PMIP_TUN_DECAP_PROG_NAME));
+        cpus_ = libbpf_num_possible_cpus();
+        control_ = Fd(::socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+    }
+
+    ~EbpfTunnelBackend() override {
+        for (const auto& [ifindex, uses] : underlay_uses_) detach(ifindex, BPF_TC_INGRESS);
+    }
+
+    std::string_view name() const override { return "ebpf"; }
+
+    Expected<int> create(const TunnelKey& key, const std::string& device_name, const TunnelOptions& options,
+                         bool up) override {
+        auto made = slow_->create(key, device_name, options, up);
+        if (!made)
+            return made;
+        const int ifindex = *made;
+        const std::string ctx = "[tunnel " + device_name + "]";
+        std::string why_slow;
+        int underlay = 0;
+        if (is_unspecified(key.local)) {
+            why_slow = "its local address is unspecified";
+        } else if (auto oif = netlink::route_output_interface(key.peer); !oif) {
+            why_slow = oif.error().what;
+        } else if (!is_ethernet(*oif)) {
+            why_slow = "the route to its peer leaves through ifindex " + std::to_string(*oif) +
+                       ", not an Ethernet interface";
+        } else {
+            underlay = *oif;
+        }
+        if (!why_slow.empty()) {
+            ++slow_path_tunnels_;
+            PMIP_WARNING(kTunnel, ctx, "carried by the userspace data plane only: " + why_slow);
+            tunnels_[key] = Entry{ifindex, 0, false};
+            return ifindex;
+        }
+        if (Status st = program(key, ifindex, options, up, underlay); !st.ok()) {
+            unprogram(key, ifindex, underlay);
+            (void)slow_->destroy(key, device_name);
+            return Error{st.error().code, ctx + " " + st.error().what};
+        }
+        tunnels_[key] = Entry{ifindex, underlay, true};
+        return ifindex;
+    }
+
+    Status bring_up(const TunnelKey& key, const std::string& device_name) override {
+        if (Status st = slow_->bring_up(key, device_name); !st.ok())
+            return st;
+        const auto it = tunnels_.find(key);
+        if (it == tunnels_.end() || !it->second.programmed)
+            return {};
+        const pmip_tun_decap_key k = decap_key(key);
+        const pmip_tun_decap value{static_cast<std::uint32_t>(it->second.ifindex), 1};
+        if (bpf_map_update_elem(decap_, &k, &value, BPF_ANY) != 0)
+            return Error::from_errno("[tunnel " + device_name + "] decapsulation entry");
+        return {};
+    }
+
+    Status destroy(const TunnelKey& key, const std::string& device_name) override {
+        if (const auto it = tunnels_.find(key); it != tunnels_.end()) {
+            if (it->second.programmed)
+                unprogram(key, it->second.ifindex, it->second.underlay);
+            tunnels_.erase(it);
+        }
+        return slow_->destroy(key, device_name);
+    }
+
+    Expected<std::size_t> remove_stale(const std::string& prefix) override {
+        bpf::route_libbpf_messages();
+        auto removed = slow_->remove_stale(prefix);
+        struct if_nameindex* links = ::if_nameindex();
+        if (links != nullptr) {
+            for (struct if_nameindex* l = links; l->if_index != 0; ++l) {
+                if (ours_attached(static_cast<int>(l->if_index)))
+                    detach(static_cast<int>(l->if_index), BPF_TC_INGRESS);
+            }
+            ::if_freenameindex(links);
+        }
+        return removed;
+    }
+
+    TunnelCounters counters(const TunnelKey& key) const override {
+        TunnelCounters c = slow_->counters(key);
+        const auto it = tunnels_.find(key);
+        if (it == tunnels_.end() || !it->second.programmed)
+            return c;
+        std::vector<pmip_tun_counters> per_cpu(static_cast<std::size_t>(cpus_ > 0 ? cpus_ : 1));
+        const std::uint32_t ifindex = static_cast<std::uint32_t>(it->second.ifindex);
+        if (bpf_map_lookup_elem(counters_, &ifindex, per_cpu.data()) != 0)
+            return c;
+        for (const auto& v : per_cpu) {
+            c.tx_packets += v.tx_packets;
+            c.tx_bytes += v.tx_bytes;
+            c.rx_packets += v.rx_packets;
+            c.rx_bytes += v.rx_bytes;
+        }
+        return c;
+    }
+
+    std::map<std::string, std::uint64_t> statistics() const override {
+        auto out = slow_->statistics();
+        std::vector<std::uint64_t> per_cpu(static_cast<std::size_t>(cpus_ > 0 ? cpus_ : 1));
+        for (std::uint32_t i = 0; i < PMIP_TUN_STAT_COUNT; ++i) {
+            std::uint64_t sum = 0;
+            if (bpf_map_lookup_elem(stats_, &i, per_cpu.data()) == 0)
+                for (std::uint64_t v : per_cpu) sum += v;
+            out[kStatNames[i]] = sum;
+        }
+        out["slow_path_tunnels"] = slow_path_tunnels_;
+        return out;
+    }
+
+private:
+    struct Entry {
+        int ifindex = 0;
+        int underlay = 0;
+        bool programmed = false;
+    };
+
+    bool is_ethernet(int ifindex) const {
+        ifreq request{};
+        if (::if_indextoname(static_cast<unsigned>(ifindex), request.ifr_name) == nullptr)
+            return false;
+        if (::ioctl(control_.get(), SIOCGIFHWADDR, &request) != 0)
+            return false;
+        return request.ifr_hwaddr.sa_family == ARPHRD_ETHER;
+    }
+
+    // Whether `ifindex` has our decapsulation filter (a killed run's).
+    static bool ours_attached(int ifindex) {
+        LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = BPF_TC_INGRESS);
+        LIBBPF_OPTS(bpf_tc_opts, opts, .handle = kFilterHandle, .priority = kFilterPriority);
+        if (bpf_tc_query(&hook, &opts) != 0)
+            return false;
+        Fd prog(bpf_prog_get_fd_by_id(opts.prog_id));
+        if (!prog.valid())
+            return false;
+        bpf_prog_info info{};
+        std::uint32_t length = sizeof info;
+        return bpf_obj_get_info_by_fd(prog.get(), &info, &length) == 0 &&
+               std::strncmp(info.name, PMIP_TUN_DECAP_PROG_NAME, sizeof info.name) == 0;
+    }
+
+    Status program(const TunnelKey& key, int ifindex, const TunnelOptions& options, bool up, int underlay) {
+        const std::uint32_t index = static_cast<std::uint32_t>(ifindex);
+        std::vector<pmip_tun_counters> zero(static_cast<std::size_t>(cpus_ > 0 ? cpus_ : 1));
+        if (bpf_map_update_elem(counters_, &index, zero.data(), BPF_ANY) != 0)
+            return Error::from_errno("counters entry");
+        pmip_tun_encap encap{};
+        std::memcpy(encap.local, key.local.data(), 16);
+        std::memcpy(encap.peer, key.peer.data(), 16);
+        encap.protocol = ip_protocol(key.kind);
+        if (key.kind == TunnelKind::kGre && key.output_key) {
+            encap.has_output_key = 1;
+            encap.output_key = network_order_key(*key.output_key);
+        }
+        encap.mtu = tunnel_mtu(key, options.path_mtu);
+        encap.hop_limit = options.hop_limit;
+        if (bpf_map_update_elem(encap_, &index, &encap, BPF_ANY) != 0)
+            return Error::from_errno("encapsulation entry");
+        // The device is new (no traffic yet): its clsact now costs nothing.
+        if (auto made = bpf::ensure_clsact(ifindex); !made)
+            return made.error();
+        if (Status st = attach(encap_prog_, ifindex, BPF_TC_EGRESS, "encapsulation"); !st.ok())
+            return st;
+        if (underlay_uses_[underlay]++ == 0) {
+            const std::uint32_t u = static_cast<std::uint32_t>(underlay);
+            const std::uint32_t one = 1;
+            if (bpf_map_update_elem(underlays_, &u, &one, BPF_ANY) != 0)
+                return Error::from_errno("underlay entry");
+            if (auto made = bpf::ensure_clsact(underlay); !made)
+                return made.error();
+            if (Status st = attach(decap_prog_, underlay, BPF_TC_INGRESS, "decapsulation"); !st.ok())
+                return st;
+            PMIP_INFO(kTunnel, "[tunnel]", "eBPF decapsulation on ifindex " + std::to_string(underlay));
+        }
+        const pmip_tun_decap_key k = decap_key(key);
+        const pmip_tun_decap value{index, up ? 1u : 0u};
+        if (bpf_map_update_elem(decap_, &k, &value, BPF_ANY) != 0)
+            return Error::from_errno("decapsulation entry");
+        return {};
+    }
+
+    // Undoes program() (also a partial one). The underlay keeps its filter
+    // and map entry while the backend lives (no filter churn per handover).
+    void unprogram(const TunnelKey& key, int ifindex, int underlay) {
+        const std::uint32_t index = static_cast<std::uint32_t>(ifindex);
+        const pmip_tun_decap_key k = decap_key(key);
+        (void)bpf_map_delete_elem(decap_, &k);
+        (void)bpf_map_delete_elem(encap_, &index);
+        (void)bpf_map_delete_elem(counters_, &index);
+        if (const auto it = underlay_uses_.find(underlay); it != underlay_uses_.end() && it->second > 0)
+            --it->second;
+    }
+
+    std::unique_ptr<TunnelBackend> slow_;
+    bpf::Object object_;
+    int encap_ = -1, decap_ = -1, underlays_ = -1, counters_ = -1, stats_ = -1;
+    int encap_prog_ = -1, decap_prog_ = -1;
+    int cpus_ = 1;
+    Fd control_;
+    std::map<TunnelKey, Entry> tunnels_;
+    std::map<int, unsigned> underlay_uses_;  // ifindex -> tunnels over it (filter attached while > 0 once)
+    std::uint64_t slow_path_tunnels_ = 0;
+};
+
+}  // namespace
+
+std::string ebpf_tunnel_unavailable_reason() {
+    auto object = bpf::load_embedded(pmip_tunnel_object, pmip_tunnel_object_size, "pmip_tunnel");
+    if (!object)
+        return object.error().what;
+    if (::access("/dev/net/tun", R_OK | W_OK) != 0)
+        return "/dev/net/tun: " + std::string(std::strerror(errno));
+    return "";
+}
+
+Expected<std::unique_ptr<TunnelBackend>> make_ebpf_tunnel_backend() {
+    auto object = bpf::load_embedded(pmip_tunnel_object, pmip_tunnel_object_size, "pmip_tunnel");
+    if (!object)
+        return Error{object.error().code, "ebpf tunnel backend unavailable: " + object.error().what};
+    auto slow = make_userspace_tunnel_backend();
+    if (!slow)
+        return Error{slow.error().code, "ebpf tunnel backend unavailable: " + slow.error().what};
+    return std::unique_ptr<TunnelBackend>(std::make_unique<EbpfTunnelBackend>(std::move(*slow), std::move(*object)));
+}
+
+}  // namespace pmip
