@@ -545,7 +545,7 @@ DESCRIPTION
     lmad keeps the Binding Cache of a PMIPv6 domain: it answers Proxy Binding
     Updates from the configured MAGs on a raw Mobility Header socket, assigns
     home network prefixes from its pools or the policy store, creates one
-    tunnel per MAG (ip6ip6 or GRE, kernel or userspace backend), routes each
+    tunnel per MAG (ip6ip6 or GRE, kernel, ebpf or userspace backend), routes each
     mobile node's prefixes into it, and monitors MAGs with heartbeats. It runs
     in the foreground (use a service manager) and is controlled with pmipctl.
 
@@ -746,8 +746,11 @@ CONFIGURATION KEYS (section.key = default)
     policy.default-prefix-count = 1
         Prefixes from the pools per new session under the default policy.
     tunnel.backend = auto
-        auto | kernel (ip6tnl/ip6gre devices) | userspace (TUN devices);
-        auto uses the kernel when it can and warns once when it cannot.
+        auto | kernel (ip6tnl/ip6gre devices) | ebpf (TUN devices whose
+        packets tc/eBPF programs encapsulate and decapsulate in the kernel;
+        the userspace data plane takes what they leave) | userspace (TUN
+        devices); auto takes the first that works here in that order and
+        warns once for each it passes over, naming why.
     tunnel.path-mtu = 1500
         Path MTU towards the MAGs; tunnel MTU = path MTU - encapsulation.
     tunnel.hop-limit = 64

@@ -578,7 +578,7 @@ DESCRIPTION
     controller runs "pmipctl attach IFACE [MAC]" -- magd sends a Proxy Binding
     Update to the MN's LMA, retransmitted 1 s, 2 s, 4 s ... 32 s until a Proxy
     Binding Acknowledgement arrives. On acceptance it creates the tunnel to
-    the LMA (ip6ip6 or GRE; kernel or userspace backend), routes the MN's home
+    the LMA (ip6ip6 or GRE; kernel, ebpf or userspace backend), routes the MN's home
     network prefix on the access link, sends traffic sourced from it into the
     tunnel (a source rule and one routing table per LMA), and advertises the
     prefix in Router Advertisements from fe80::200:5eff:fe00:5213 /
@@ -816,8 +816,11 @@ CONFIGURATION KEYS (section.key = default)
         to existing bindings: a change of multicast channels or policy only
         in place, any other change by registering the MN again).
     tunnel.backend = auto
-        auto | kernel (ip6tnl/ip6gre) | userspace (TUN); auto uses the
-        kernel when it can and warns once when it cannot.
+        auto | kernel (ip6tnl/ip6gre devices) | ebpf (TUN devices whose
+        packets tc/eBPF programs encapsulate and decapsulate in the kernel;
+        the userspace data plane takes what they leave) | userspace (TUN
+        devices); auto takes the first that works here in that order and
+        warns once for each it passes over, naming why.
     tunnel.path-mtu = 1500
         Path MTU towards the LMAs; tunnel MTU = path MTU - encapsulation.
     tunnel.hop-limit = 64

@@ -35,9 +35,9 @@ echo '{"mobile_nodes": [{"id": "a", "prefixes": ["nope"]}]}' >"$WORK/policy.json
 check "--check names the multicast forwarding backend (or says it was not probed)" \
     grep -Eq "^multicast(: disabled| forwarding: ((ebpf|kernel) \(|auto \(not probed))" "$WORK/out"
 check "--check names the tunnel backend (or says it was not probed)" \
-    grep -Eq "^tunnels: ((kernel|userspace) \\((auto|configured|kernel)|auto \\(not probed)" "$WORK/out"
+    grep -Eq "^tunnels: ((kernel|ebpf|userspace) \\((auto|configured|kernel)|auto \\(not probed)" "$WORK/out"
 # Where auto found no ip6tnl/ip6gre, backend = kernel must fail --check, naming why.
-if grep -q "^tunnels: userspace (auto: kernel tunnel backend unavailable" "$WORK/out"; then
+if grep -Eq "^tunnels: (ebpf|userspace) \(auto: kernel tunnel backend unavailable" "$WORK/out"; then
     check "tunnel.backend kernel fails --check on a kernel without ip6tnl/ip6gre" \
         status 1 "$LMAD" --config "$CONF/lmad.conf" --check --policy.store "$CONF/lmad-policy.json" --control.socket "$WORK/lmad.sock" --state.file "$WORK/lmad.state" --tunnel.backend kernel
     check "... naming the reason" grep -q "tunnel.backend kernel: .*ip6tnl" "$WORK/err"

@@ -40,9 +40,9 @@ echo '{"mobile_nodes": [{"mac": "02:00:00:00:00:01", "id": "a"}]}' >"$WORK/polic
 check "--check names the multicast forwarding backend (or says it was not probed)" \
     grep -Eq "^multicast(: disabled| forwarding: ((ebpf|kernel) \(|auto \(not probed))" "$WORK/out"
 check "--check names the tunnel backend (or says it was not probed)" \
-    grep -Eq "^tunnels: ((kernel|userspace) \\((auto|configured|kernel)|auto \\(not probed)" "$WORK/out"
+    grep -Eq "^tunnels: ((kernel|ebpf|userspace) \\((auto|configured|kernel)|auto \\(not probed)" "$WORK/out"
 # Where auto found no ip6tnl/ip6gre, backend = kernel must fail --check, naming why.
-if grep -q "^tunnels: userspace (auto: kernel tunnel backend unavailable" "$WORK/out"; then
+if grep -Eq "^tunnels: (ebpf|userspace) \(auto: kernel tunnel backend unavailable" "$WORK/out"; then
     check "tunnel.backend kernel fails --check on a kernel without ip6tnl/ip6gre" \
         status 1 "$MAGD" --config "$CONF/magd.conf" --check --policy.store "$CONF/magd-policy.json" --control.socket "$WORK/magd.sock" --tunnel.backend kernel
     check "... naming the reason" grep -q "tunnel.backend kernel: .*ip6tnl" "$WORK/err"

@@ -247,7 +247,8 @@ testbed_up() {  # testbed_up NAME BUILD_DIR [MNS] [OPTIONS...]
 # PMIP_TEST_NEEDS_KERNEL_TUNNELS=1 or PMIP_TESTBED_FORWARDING=kernel (ip6mr)
 # ask for; check_tunnel_backend WHO...: each daemon's `show tunnels` reports
 # the backend the setting must give: kernel for kernel, userspace for
-# userspace, and for auto kernel where this kernel has ip6tnl/ip6gre.
+# userspace, ebpf for ebpf, and for auto kernel where this kernel has
+# ip6tnl/ip6gre, else ebpf.
 need_testbed_mechanisms() {
     if [[ ${PMIP_TESTBED_TUNNELS:-userspace} == kernel || ${PMIP_TEST_NEEDS_KERNEL_TUNNELS:-0} == 1 ]]; then
         need_kernel_tunnels
@@ -259,7 +260,9 @@ expected_tunnel_backend() {
     case ${PMIP_TESTBED_TUNNELS:-userspace} in
         kernel) echo kernel ;;
         userspace) echo userspace ;;
-        auto) if kernel_tunnels_missing >/dev/null; then echo userspace; else echo kernel; fi ;;
+        ebpf) echo ebpf ;;
+        # Without ip6tnl/ip6gre, auto takes ebpf (these kernels have tc/BPF).
+        auto) if kernel_tunnels_missing >/dev/null; then echo ebpf; else echo kernel; fi ;;
     esac
 }
 check_tunnel_backend() {  # check_tunnel_backend WHO...

@@ -4,6 +4,13 @@
 add_test(NAME netns_pmip_multicast
   COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/test_pmip_multicast.sh ${CMAKE_BINARY_DIR})
 set_tests_properties(netns_pmip_multicast PROPERTIES SKIP_RETURN_CODE 77 LABELS netns TIMEOUT 240)
+# The same over ebpf tunnels (tc/eBPF encapsulation on the TUN devices,
+# issue 20) with ebpf multicast forwarding: lmad's copies into the tunnels
+# and the MAGs' decapsulated streams go through both programs.
+add_test(NAME netns_pmip_multicast_ebpf_tunnels
+  COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/test_pmip_multicast.sh ${CMAKE_BINARY_DIR})
+set_tests_properties(netns_pmip_multicast_ebpf_tunnels PROPERTIES SKIP_RETURN_CODE 77 LABELS netns TIMEOUT 240
+  ENVIRONMENT "PMIP_TESTBED_TUNNELS=ebpf")
 # The same with what an operator on Debian's stock kernel runs: kernel tunnel
 # devices (ip6tnl) and ip6mr forwarding. SKIPPED, naming the reason, on
 # kernels without them; runs in the stock-kernel VM (tests/vm, vm_multicast).

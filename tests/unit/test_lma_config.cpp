@@ -166,7 +166,7 @@ path-mtu = 9x
     CHECK(
         has_problem(load, "lmad.conf:20: mags.profile: \"opmip\" is not a profile (rfc5213|oai)"));
     CHECK(has_problem(
-        load, "lmad.conf:23: tunnel.backend: \"fpga\" is not one of auto|kernel|userspace"));
+        load, "lmad.conf:23: tunnel.backend: \"fpga\" is not one of auto|kernel|userspace|ebpf"));
     CHECK(has_problem(
         load, "lmad.conf:24: tunnel.path-mtu: \"9x\" is not an integer from 1280 to 65535"));
 }
@@ -723,4 +723,29 @@ upstream-matching = any
         CHECK(has_problem(load, "lmad.conf:39: multicast.upstream-matching: \"any\" is not first|all|mutex"));
         CHECK(load.config.multicast.extra_upstreams.empty());
     }
+}
+
+TEST_CASE("lmad: [tunnel] backend takes auto, kernel, userspace and ebpf, and names them when wrong",
+          "[lma][config][tunnel]") {
+    const std::pair<const char*, TunnelBackendChoice> choices[] = {
+        {"auto", TunnelBackendChoice::kAuto},
+        {"kernel", TunnelBackendChoice::kKernel},
+        {"userspace", TunnelBackendChoice::kUserspace},
+        {"ebpf", TunnelBackendChoice::kEbpf},
+    };
+    for (const auto& [text, choice] : choices) {
+        std::string conf(kValid);
+        const std::string from = "backend = userspace";
+        conf.replace(conf.find(from), from.size(), std::string("backend = ") + text);
+        const ConfigLoad load = load_config_text(conf, "lmad.conf");
+        INFO(text << ": " << Catch::Detail::stringify(messages(load)));
+        CHECK(load.config.tunnel_backend == choice);
+        CHECK(to_string(choice) == text);
+    }
+    std::string conf(kValid);
+    conf.replace(conf.find("backend = userspace"), 19, "backend = bpf");
+    bool named = false;
+    for (const auto& m : messages(load_config_text(conf, "lmad.conf")))
+        named = named || m.find("tunnel.backend: \"bpf\" is not one of auto|kernel|userspace|ebpf") != std::string::npos;
+    CHECK(named);
 }

@@ -8,8 +8,9 @@
 # A to B, 64 and 1400 octets of payload, blasted by udp_flood (sendmmsg) for
 # $BENCH_SECONDS seconds (default 3) and counted in B by udp_flood (recvmmsg):
 #   plain:  fd00:b:9::1, routed via 2001:db8:ff::2 on the veth;
-#   tunnel: fd00:b::1, routed into an ip6ip6 tunnel of tunnel_harness
-#           ($BENCH_BACKEND, default userspace) on both sides.
+#   tunnel: fd00:b::1, routed into an ip6ip6 tunnel of tunnel_harness on both
+#           sides, once per backend of $BENCH_BACKEND (default "userspace
+#           ebpf": both in the same run, next to the same plain figures).
 # Each point is the best of $BENCH_REPEAT runs (default 2); the tunnel is also
 # run paced at 1.2 x its unpaced figure (see below). pps = datagrams
 # received per second between the first and the last one; loss = 1 -
@@ -20,7 +21,7 @@ HARNESS=$BUILD/tests/tunnel_harness
 FLOOD=$BUILD/tools/bench/udp_flood
 SECONDS_PER_RUN=${BENCH_SECONDS:-3}
 REPEAT=${BENCH_REPEAT:-2}
-BACKEND=${BENCH_BACKEND:-userspace}
+BACKENDS=${BENCH_BACKEND:-userspace ebpf}
 
 [[ $(id -u) -eq 0 ]] || { echo "bench_tunnel.sh: needs root" >&2; exit 77; }
 for f in "$HARNESS" "$FLOOD"; do
@@ -67,19 +68,28 @@ ip -n "$NS_A" link set va up
 ip -n "$NS_B" link set vb up
 ip -n "$NS_A" -6 route add fd00:b:9::/64 via 2001:db8:ff::2 dev va
 
-start_harness() {  # start_harness NS TAG ARGS...
-    local ns=$1 tag=$2
-    shift 2
-    ip netns exec "$ns" "$HARNESS" --backend "$BACKEND" --ready-file "$WORK/ready-$tag" "$@" \
+start_harness() {  # start_harness BACKEND NS TAG ARGS...
+    local backend=$1 ns=$2 tag=$3
+    shift 3
+    rm -f "$WORK/ready-$tag"
+    ip netns exec "$ns" "$HARNESS" --backend "$backend" --ready-file "$WORK/ready-$tag" "$@" \
         >"$WORK/harness-$tag.log" 2>&1 &
+    HARNESS_PIDS+=($!)
     PIDS+=($!)
     wait_for 15 test -s "$WORK/ready-$tag" || { cat "$WORK/harness-$tag.log" >&2; exit 1; }
 }
-start_harness "$NS_A" a --tunnel kind=ip6ip6,local=2001:db8:ff::1,peer=2001:db8:ff::2,route=fd00:b::/64
-start_harness "$NS_B" b --tunnel kind=ip6ip6,local=2001:db8:ff::2,peer=2001:db8:ff::1,route=fd00:a::/64
-wait_for 10 ip netns exec "$NS_A" ping -c 1 -W 1 -I fd00:a::1 fd00:b::1 >/dev/null ||
-    { echo "bench_tunnel.sh: no path through the tunnel" >&2; exit 1; }
-
+start_tunnels() {  # start_tunnels BACKEND
+    HARNESS_PIDS=()
+    start_harness "$1" "$NS_A" a --tunnel kind=ip6ip6,local=2001:db8:ff::1,peer=2001:db8:ff::2,route=fd00:b::/64
+    start_harness "$1" "$NS_B" b --tunnel kind=ip6ip6,local=2001:db8:ff::2,peer=2001:db8:ff::1,route=fd00:a::/64
+    wait_for 10 ip netns exec "$NS_A" ping -c 1 -W 1 -I fd00:a::1 fd00:b::1 >/dev/null ||
+        { echo "bench_tunnel.sh: no path through the $1 tunnel" >&2; exit 1; }
+}
+stop_tunnels() {
+    local pid
+    for pid in "${HARNESS_PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null; done
+    for pid in "${HARNESS_PIDS[@]}"; do wait "$pid" 2>/dev/null; done
+}
 
 # run_point DEST SIZE PORT [PPS] -> "received_pps sent received" (best of REPEAT runs)
 run_point() {
@@ -116,38 +126,57 @@ declare -A RESULT
 port=7000
 for size in 64 1400; do
     RESULT[plain_$size]=$(run_point fd00:b:9::1 "$size" $((port++)))
-    RESULT[tunnel_$size]=$(run_point fd00:b::1 "$size" $((port++)))
-    unpaced=${RESULT[tunnel_$size]%% *}
-    RESULT[rate_$size]=$((unpaced * 12 / 10))
-    RESULT[paced_$size]=$(run_point fd00:b::1 "$size" $((port++)) "${RESULT[rate_$size]}")
+done
+for backend in $BACKENDS; do
+    start_tunnels "$backend"
+    for size in 64 1400; do
+        RESULT[$backend.tunnel_$size]=$(run_point fd00:b::1 "$size" $((port++)))
+        unpaced=${RESULT[$backend.tunnel_$size]%% *}
+        RESULT[$backend.rate_$size]=$((unpaced * 12 / 10))
+        RESULT[$backend.paced_$size]=$(run_point fd00:b::1 "$size" $((port++)) "${RESULT[$backend.rate_$size]}")
+    done
+    stop_tunnels
 done
 
-python3 - "$BACKEND" "$SECONDS_PER_RUN" "$REPEAT" "$(nproc)" \
-    "${RESULT[plain_64]}" "${RESULT[tunnel_64]}" "${RESULT[paced_64]}" "${RESULT[rate_64]}" \
-    "${RESULT[plain_1400]}" "${RESULT[tunnel_1400]}" "${RESULT[paced_1400]}" "${RESULT[rate_1400]}" <<'EOF'
+{
+    echo "$SECONDS_PER_RUN $REPEAT $(nproc)"
+    echo "${RESULT[plain_64]}"
+    echo "${RESULT[plain_1400]}"
+    for backend in $BACKENDS; do
+        for size in 64 1400; do
+            echo "$backend $size ${RESULT[$backend.tunnel_$size]} ${RESULT[$backend.paced_$size]} ${RESULT[$backend.rate_$size]}"
+        done
+    done
+} >"$WORK/results"
+python3 - "$WORK/results" <<'EOF'
 import json, sys
-backend, seconds, repeat, cpus = sys.argv[1], float(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
-def point(text, offered=None):
-    pps, sent, received = (int(x) for x in text.split())
+lines = open(sys.argv[1]).read().split("\n")
+seconds, repeat, cpus = lines[0].split()
+def point(values, offered=None):
+    pps, sent, received = (int(x) for x in values)
     out = {"pps": pps, "sent": sent, "received": received,
            "loss": round(1 - received / sent, 4) if sent else None}
     if offered is not None:
         out["offered_pps"] = offered
     return out
-result = {"benchmark": "tunnel_vs_plain_udp", "backend": backend, "seconds_per_run": seconds,
-          "runs_per_point": repeat, "cpus": cpus, "sizes": {}}
-for i, size in enumerate((64, 1400)):
-    a = sys.argv[5 + 4 * i: 9 + 4 * i]
-    plain, unpaced, paced = point(a[0]), point(a[1]), point(a[2], int(a[3]))
+plain = {"64": point(lines[1].split()), "1400": point(lines[2].split())}
+result = {"benchmark": "tunnel_vs_plain_udp", "seconds_per_run": float(seconds),
+          "runs_per_point": int(repeat), "cpus": int(cpus),
+          "plain": {size: dict(p, mbps=round(p["pps"] * int(size) * 8 / 1e6, 1)) for size, p in plain.items()},
+          "backends": {},
+          "target_ratio": {"userspace": 0.5, "ebpf": 0.9}}
+for line in lines[3:]:
+    if not line.strip():
+        continue
+    f = line.split()
+    backend, size = f[0], f[1]
+    unpaced, paced = point(f[2:5]), point(f[5:8], int(f[8]))
     best = max(unpaced["pps"], paced["pps"])
-    result["sizes"][str(size)] = {
-        "plain": plain,
+    result["backends"].setdefault(backend, {})[size] = {
         "tunnel_unpaced": unpaced,
         "tunnel_paced": paced,
         "tunnel_pps": best,
-        "ratio": round(best / plain["pps"], 3) if plain["pps"] else None,
-        "plain_mbps": round(plain["pps"] * size * 8 / 1e6, 1),
-        "tunnel_mbps": round(best * size * 8 / 1e6, 1)}
-result["target_ratio"] = 0.5
+        "ratio": round(best / plain[size]["pps"], 3) if plain[size]["pps"] else None,
+        "tunnel_mbps": round(best * int(size) * 8 / 1e6, 1)}
 print(json.dumps(result, indent=2))
 EOF

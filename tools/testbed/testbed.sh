@@ -55,7 +55,7 @@
 #   NAME-lrN     r0 2001:db8:40N::2 -- d0 2001:db8:40N::1 at magN (a local
 #                multicast router's link and source, N = 1, 2)
 #
-# Tunnels: [tunnel] backend = $PMIP_TESTBED_TUNNELS in every daemon (auto,
+# Tunnels: [tunnel] backend = $PMIP_TESTBED_TUNNELS in every daemon (auto, ebpf,
 # kernel or userspace; default userspace (TUN), so the testbed runs on
 # kernels without ip6tnl/ip6gre). Multicast forwarding: [multicast] forwarding
 # = $PMIP_TESTBED_FORWARDING in every daemon (auto, ebpf or kernel; default
@@ -186,7 +186,7 @@ up() {
     [[ $pbu_m =~ ^(yes|no)$ ]] || die "PMIP_TESTBED_PBU_M: yes or no, not \"$pbu_m\""
     [[ $delete_delay =~ ^[0-9]+$ ]] || die "PMIP_TESTBED_TUNNEL_DELETE_DELAY_MS: milliseconds, not \"$delete_delay\""
     [[ $forwarding =~ ^(auto|ebpf|kernel)$ ]] || die "PMIP_TESTBED_FORWARDING: auto, ebpf or kernel, not \"$forwarding\""
-    [[ $tunnels =~ ^(auto|kernel|userspace)$ ]] || die "PMIP_TESTBED_TUNNELS: auto, kernel or userspace, not \"$tunnels\""
+    [[ $tunnels =~ ^(auto|kernel|userspace|ebpf)$ ]] || die "PMIP_TESTBED_TUNNELS: auto, kernel, userspace or ebpf, not \"$tunnels\""
     for option in "${@:4}"; do
         case $option in
             multicast) multicast=multicast ;;
