@@ -25,6 +25,7 @@
 // clsact qdisc made on an underlay stays: other filters may hang on it.
 //
 // Threading: loop thread (the userspace data plane has its own thread).
+#include <arpa/inet.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <net/if.h>
@@ -33,7 +34,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <array>
 #include <cerrno>
 #include <cstring>
 #include <map>
@@ -67,16 +67,6 @@ const char* const kStatNames[PMIP_TUN_STAT_COUNT] = {
     "ebpf_tx_neighbour", "ebpf_rx_slow_path", "ebpf_rx_decap_errors",
 };
 
-std::uint32_t network_order_key(std::uint32_t key) {
-    const std::array<std::uint8_t, 4> octets{static_cast<std::uint8_t>(key >> 24),
-                                             static_cast<std::uint8_t>(key >> 16),
-                                             static_cast<std::uint8_t>(key >> 8),
-                                             static_cast<std::uint8_t>(key)};
-    std::uint32_t out = 0;
-    std::memcpy(&out, octets.data(), 4);
-    return out;
-}
-
 std::uint8_t ip_protocol(TunnelKind kind) { return kind == TunnelKind::kGre ? 47 : 41; }
 
 pmip_tun_decap_key decap_key(const TunnelKey& key) {
@@ -86,7 +76,7 @@ pmip_tun_decap_key decap_key(const TunnelKey& key) {
     k.protocol = ip_protocol(key.kind);
     if (key.kind == TunnelKind::kGre && key.input_key) {
         k.has_input_key = 1;
-        k.input_key = network_order_key(*key.input_key);
+        k.input_key = htonl(*key.input_key);
     }
     return k;
 }
@@ -278,7 +268,7 @@ private:
         encap.protocol = ip_protocol(key.kind);
         if (key.kind == TunnelKind::kGre && key.output_key) {
             encap.has_output_key = 1;
-            encap.output_key = network_order_key(*key.output_key);
+            encap.output_key = htonl(*key.output_key);
         }
         encap.mtu = tunnel_mtu(key, options.path_mtu);
         encap.hop_limit = options.hop_limit;

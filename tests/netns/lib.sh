@@ -254,6 +254,10 @@ need_testbed_mechanisms() {
         need_kernel_tunnels
     fi
     [[ ${PMIP_TESTBED_FORWARDING:-auto} == kernel ]] && need_ip6mr
+    if [[ ${PMIP_TESTBED_TUNNELS:-userspace} == ebpf && -x ${BUILD:-}/tests/tunnel_harness ]]; then
+        local reason
+        reason=$("$BUILD/tests/tunnel_harness" --ebpf-reason 2>&1) || skip "ebpf tunnel backend unavailable here: $reason"
+    fi
     return 0
 }
 expected_tunnel_backend() {
