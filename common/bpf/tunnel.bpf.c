@@ -84,6 +84,20 @@ static __always_inline void count(__u32 index) {
         *value += 1;
 }
 
+/* One packet of `length` octets carried for the tunnel device `ifindex`. */
+static __always_inline void carried(__u32 ifindex, int received, __u32 length) {
+    struct pmip_tun_counters* c = bpf_map_lookup_elem(&counters, &ifindex);
+    if (!c)
+        return;
+    if (received) {
+        c->rx_packets += 1;
+        c->rx_bytes += length;
+    } else {
+        c->tx_packets += 1;
+        c->tx_bytes += length;
+    }
+}
+
 #define GRE_KEY_BIT 0x2000
 
 struct outer_headers {
@@ -185,11 +199,7 @@ int pmip_tun_encap(struct __sk_buff* skb) {
         count(PMIP_TUN_STAT_TX_ENCAP_ERRORS);
         return TC_ACT_SHOT;
     }
-    struct pmip_tun_counters* c = bpf_map_lookup_elem(&counters, &ifindex);
-    if (c) {
-        c->tx_packets += 1;
-        c->tx_bytes += length;
-    }
+    carried(ifindex, 0, length);
     if (found == BPF_FIB_LKUP_RET_SUCCESS)
         return bpf_redirect(out, 0);
     count(PMIP_TUN_STAT_TX_NEIGH);
@@ -253,10 +263,6 @@ int pmip_tun_decap(struct __sk_buff* skb) {
         count(PMIP_TUN_STAT_RX_DECAP_ERRORS);
         return TC_ACT_SHOT;
     }
-    struct pmip_tun_counters* c = bpf_map_lookup_elem(&counters, &tunnel);
-    if (c) {
-        c->rx_packets += 1;
-        c->rx_bytes += length;
-    }
+    carried(tunnel, 1, length);
     return bpf_redirect(tunnel, BPF_F_INGRESS);
 }

@@ -1,13 +1,18 @@
 // See pmip/common/bpf_object.hpp.
 #include "pmip/common/bpf_object.hpp"
 
+#include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <net/if.h>
 
 #include <cerrno>
 #include <cstdarg>
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <mutex>
+
+#include "pmip/common/fd.hpp"
 
 namespace pmip::bpf {
 
@@ -105,6 +110,35 @@ Status remove_clsact(int ifindex) {
     if (rc == 0 || rc == -ENOENT || rc == -ENODEV || rc == -EINVAL)
         return {};
     return Error::from_errno("deleting the clsact qdisc of ifindex " + std::to_string(ifindex), -rc);
+}
+
+std::size_t remove_leftover_ingress_filters(std::uint32_t handle, std::uint32_t priority,
+                                            const char* program) {
+    route_libbpf_messages();
+    std::size_t removed = 0;
+    struct if_nameindex* links = ::if_nameindex();
+    if (!links)
+        return 0;
+    for (struct if_nameindex* l = links; l->if_index != 0; ++l) {
+        LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = static_cast<int>(l->if_index),
+                    .attach_point = BPF_TC_INGRESS);
+        LIBBPF_OPTS(bpf_tc_opts, opts, .handle = handle, .priority = priority);
+        if (bpf_tc_query(&hook, &opts) != 0)
+            continue;
+        Fd prog(bpf_prog_get_fd_by_id(opts.prog_id));
+        if (!prog.valid())
+            continue;
+        bpf_prog_info info{};
+        std::uint32_t length = sizeof info;
+        if (bpf_obj_get_info_by_fd(prog.get(), &info, &length) != 0 ||
+            std::strncmp(info.name, program, sizeof info.name) != 0)
+            continue;  // someone else's filter in the same place
+        LIBBPF_OPTS(bpf_tc_opts, ours, .handle = handle, .priority = priority);
+        if (bpf_tc_detach(&hook, &ours) == 0)
+            ++removed;
+    }
+    ::if_freenameindex(links);
+    return removed;
 }
 
 }  // namespace pmip::bpf

@@ -37,6 +37,7 @@
 #include <cerrno>
 #include <cstring>
 #include <map>
+#include <set>
 #include <vector>
 
 #include "../bpf/tunnel.h"
@@ -69,6 +70,22 @@ const char* const kStatNames[PMIP_TUN_STAT_COUNT] = {
 
 std::uint8_t ip_protocol(TunnelKind kind) { return kind == TunnelKind::kGre ? 47 : 41; }
 
+// What pmip_tun_encap writes for the tunnel `key` (GRE keys in network order).
+pmip_tun_encap encap_entry(const TunnelKey& key, const TunnelOptions& options) {
+    pmip_tun_encap e{};
+    std::memcpy(e.local, key.local.data(), 16);
+    std::memcpy(e.peer, key.peer.data(), 16);
+    e.protocol = ip_protocol(key.kind);
+    if (key.kind == TunnelKind::kGre && key.output_key) {
+        e.has_output_key = 1;
+        e.output_key = htonl(*key.output_key);
+    }
+    e.mtu = tunnel_mtu(key, options.path_mtu);
+    e.hop_limit = options.hop_limit;
+    return e;
+}
+
+// What pmip_tun_decap looks up for the tunnel `key`.
 pmip_tun_decap_key decap_key(const TunnelKey& key) {
     pmip_tun_decap_key k{};
     std::memcpy(k.peer, key.peer.data(), 16);
@@ -79,13 +96,6 @@ pmip_tun_decap_key decap_key(const TunnelKey& key) {
         k.input_key = htonl(*key.input_key);
     }
     return k;
-}
-
-bool is_unspecified(const Ipv6Address& a) {
-    for (std::uint8_t o : a)
-        if (o != 0)
-            return false;
-    return true;
 }
 
 Status attach(int prog_fd, int ifindex, bpf_tc_attach_point point, const std::string& what) {
@@ -120,7 +130,7 @@ public:
     }
 
     ~EbpfTunnelBackend() override {
-        for (const auto& [ifindex, uses] : underlay_uses_) detach(ifindex, BPF_TC_INGRESS);
+        for (int ifindex : underlays_attached_) detach(ifindex, BPF_TC_INGRESS);
     }
 
     std::string_view name() const override { return "ebpf"; }
@@ -147,15 +157,15 @@ public:
         if (!why_slow.empty()) {
             ++slow_path_tunnels_;
             PMIP_WARNING(kTunnel, ctx, "carried by the userspace data plane only: " + why_slow);
-            tunnels_[key] = Entry{ifindex, 0, false};
+            tunnels_[key] = Entry{ifindex, false};
             return ifindex;
         }
         if (Status st = program(key, ifindex, options, up, underlay); !st.ok()) {
-            unprogram(key, ifindex, underlay);
+            unprogram(key, ifindex);
             (void)slow_->destroy(key, device_name);
             return Error{st.error().code, ctx + " " + st.error().what};
         }
-        tunnels_[key] = Entry{ifindex, underlay, true};
+        tunnels_[key] = Entry{ifindex, true};
         return ifindex;
     }
 
@@ -175,23 +185,15 @@ public:
     Status destroy(const TunnelKey& key, const std::string& device_name) override {
         if (const auto it = tunnels_.find(key); it != tunnels_.end()) {
             if (it->second.programmed)
-                unprogram(key, it->second.ifindex, it->second.underlay);
+                unprogram(key, it->second.ifindex);
             tunnels_.erase(it);
         }
         return slow_->destroy(key, device_name);
     }
 
     Expected<std::size_t> remove_stale(const std::string& prefix) override {
-        bpf::route_libbpf_messages();
         auto removed = slow_->remove_stale(prefix);
-        struct if_nameindex* links = ::if_nameindex();
-        if (links != nullptr) {
-            for (struct if_nameindex* l = links; l->if_index != 0; ++l) {
-                if (ours_attached(static_cast<int>(l->if_index)))
-                    detach(static_cast<int>(l->if_index), BPF_TC_INGRESS);
-            }
-            ::if_freenameindex(links);
-        }
+        (void)bpf::remove_leftover_ingress_filters(kFilterHandle, kFilterPriority, PMIP_TUN_DECAP_PROG_NAME);
         return removed;
     }
 
@@ -229,8 +231,7 @@ public:
 private:
     struct Entry {
         int ifindex = 0;
-        int underlay = 0;
-        bool programmed = false;
+        bool programmed = false;  // false: the userspace data plane alone
     };
 
     bool is_ethernet(int ifindex) const {
@@ -242,36 +243,12 @@ private:
         return request.ifr_hwaddr.sa_family == ARPHRD_ETHER;
     }
 
-    // Whether `ifindex` has our decapsulation filter (a killed run's).
-    static bool ours_attached(int ifindex) {
-        LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = BPF_TC_INGRESS);
-        LIBBPF_OPTS(bpf_tc_opts, opts, .handle = kFilterHandle, .priority = kFilterPriority);
-        if (bpf_tc_query(&hook, &opts) != 0)
-            return false;
-        Fd prog(bpf_prog_get_fd_by_id(opts.prog_id));
-        if (!prog.valid())
-            return false;
-        bpf_prog_info info{};
-        std::uint32_t length = sizeof info;
-        return bpf_obj_get_info_by_fd(prog.get(), &info, &length) == 0 &&
-               std::strncmp(info.name, PMIP_TUN_DECAP_PROG_NAME, sizeof info.name) == 0;
-    }
-
     Status program(const TunnelKey& key, int ifindex, const TunnelOptions& options, bool up, int underlay) {
         const std::uint32_t index = static_cast<std::uint32_t>(ifindex);
         std::vector<pmip_tun_counters> zero(static_cast<std::size_t>(cpus_ > 0 ? cpus_ : 1));
         if (bpf_map_update_elem(counters_, &index, zero.data(), BPF_ANY) != 0)
             return Error::from_errno("counters entry");
-        pmip_tun_encap encap{};
-        std::memcpy(encap.local, key.local.data(), 16);
-        std::memcpy(encap.peer, key.peer.data(), 16);
-        encap.protocol = ip_protocol(key.kind);
-        if (key.kind == TunnelKind::kGre && key.output_key) {
-            encap.has_output_key = 1;
-            encap.output_key = htonl(*key.output_key);
-        }
-        encap.mtu = tunnel_mtu(key, options.path_mtu);
-        encap.hop_limit = options.hop_limit;
+        const pmip_tun_encap encap = encap_entry(key, options);
         if (bpf_map_update_elem(encap_, &index, &encap, BPF_ANY) != 0)
             return Error::from_errno("encapsulation entry");
         // The device is new (no traffic yet): its clsact now costs nothing.
@@ -279,15 +256,10 @@ private:
             return made.error();
         if (Status st = attach(encap_prog_, ifindex, BPF_TC_EGRESS, "encapsulation"); !st.ok())
             return st;
-        if (underlay_uses_[underlay]++ == 0) {
-            const std::uint32_t u = static_cast<std::uint32_t>(underlay);
-            const std::uint32_t one = 1;
-            if (bpf_map_update_elem(underlays_, &u, &one, BPF_ANY) != 0)
-                return Error::from_errno("underlay entry");
-            if (auto made = bpf::ensure_clsact(underlay); !made)
-                return made.error();
-            if (Status st = attach(decap_prog_, underlay, BPF_TC_INGRESS, "decapsulation"); !st.ok())
+        if (!underlays_attached_.contains(underlay)) {
+            if (Status st = attach_underlay(underlay); !st.ok())
                 return st;
+            underlays_attached_.insert(underlay);
             PMIP_INFO(kTunnel, "[tunnel]", "eBPF decapsulation on ifindex " + std::to_string(underlay));
         }
         const pmip_tun_decap_key k = decap_key(key);
@@ -297,16 +269,26 @@ private:
         return {};
     }
 
+    // The decapsulation filter on an underlay, which the encapsulation
+    // program may then send to.
+    Status attach_underlay(int underlay) {
+        const std::uint32_t u = static_cast<std::uint32_t>(underlay);
+        const std::uint32_t one = 1;
+        if (bpf_map_update_elem(underlays_, &u, &one, BPF_ANY) != 0)
+            return Error::from_errno("underlay entry");
+        if (auto made = bpf::ensure_clsact(underlay); !made)
+            return made.error();
+        return attach(decap_prog_, underlay, BPF_TC_INGRESS, "decapsulation");
+    }
+
     // Undoes program() (also a partial one). The underlay keeps its filter
     // and map entry while the backend lives (no filter churn per handover).
-    void unprogram(const TunnelKey& key, int ifindex, int underlay) {
+    void unprogram(const TunnelKey& key, int ifindex) {
         const std::uint32_t index = static_cast<std::uint32_t>(ifindex);
         const pmip_tun_decap_key k = decap_key(key);
         (void)bpf_map_delete_elem(decap_, &k);
         (void)bpf_map_delete_elem(encap_, &index);
         (void)bpf_map_delete_elem(counters_, &index);
-        if (const auto it = underlay_uses_.find(underlay); it != underlay_uses_.end() && it->second > 0)
-            --it->second;
     }
 
     std::unique_ptr<TunnelBackend> slow_;
@@ -316,7 +298,7 @@ private:
     int cpus_ = 1;
     Fd control_;
     std::map<TunnelKey, Entry> tunnels_;
-    std::map<int, unsigned> underlay_uses_;  // ifindex -> tunnels over it (filter attached while > 0 once)
+    std::set<int> underlays_attached_;  // with the decapsulation filter, until the backend goes
     std::uint64_t slow_path_tunnels_ = 0;
 };
 

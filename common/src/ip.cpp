@@ -4,6 +4,7 @@
 
 #include <arpa/inet.h>
 
+#include <algorithm>
 #include <charconv>
 
 namespace pmip {
@@ -62,6 +63,10 @@ bool contains(const Ipv6Prefix& prefix, const Ipv6Address& address) {
 bool is_link_local(const Ipv6Address& a) { return a[0] == 0xfe && (a[1] & 0xc0) == 0x80; }
 
 bool is_multicast(const Ipv6Address& a) { return a[0] == 0xff; }
+
+bool is_unspecified(const Ipv6Address& a) {
+    return std::all_of(a.begin(), a.end(), [](std::uint8_t o) { return o == 0; });
+}
 
 }  // namespace pmip
 

@@ -30,10 +30,6 @@ void write32(std::span<std::uint8_t> p, std::size_t at, std::uint32_t v) {
     for (int i = 0; i < 4; ++i) p[at + i] = static_cast<std::uint8_t>(v >> (24 - 8 * i));
 }
 
-bool is_unspecified(const Ipv6Address& a) {
-    return std::all_of(a.begin(), a.end(), [](std::uint8_t o) { return o == 0; });
-}
-
 std::uint32_t add_to_sum(std::span<const std::uint8_t> data, std::uint32_t sum) {
     std::size_t i = 0;
     for (; i + 1 < data.size(); i += 2)

@@ -87,10 +87,6 @@ constexpr std::uint64_t kFirstTunnelId = 16;
 constexpr std::size_t kControlSize = CMSG_SPACE(sizeof(in6_pktinfo)) + 2 * CMSG_SPACE(sizeof(int));
 
 
-bool is_unspecified(const Ipv6Address& a) {
-    return std::all_of(a.begin(), a.end(), [](std::uint8_t o) { return o == 0; });
-}
-
 struct AtomicTunnelCounters {
     std::atomic<std::uint64_t> tx_packets{0}, tx_bytes{0}, rx_packets{0}, rx_bytes{0};
     std::atomic<std::uint64_t> drop_too_big{0}, drop_link_local{0}, drop_malformed{0},

@@ -621,31 +621,7 @@ std::optional<std::string> ebpf_unavailable_reason() {
 }
 
 std::size_t remove_leftover_filters(std::uint32_t handle) {
-    route_libbpf_messages();
-    std::size_t removed = 0;
-    struct if_nameindex* links = ::if_nameindex();
-    if (!links)
-        return 0;
-    for (struct if_nameindex* l = links; l->if_index != 0; ++l) {
-        LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = static_cast<int>(l->if_index),
-                    .attach_point = BPF_TC_INGRESS);
-        LIBBPF_OPTS(bpf_tc_opts, opts, .handle = handle, .priority = kFilterPriority);
-        if (bpf_tc_query(&hook, &opts) != 0)
-            continue;
-        Fd prog(bpf_prog_get_fd_by_id(opts.prog_id));
-        if (!prog.valid())
-            continue;
-        bpf_prog_info info{};
-        std::uint32_t length = sizeof info;
-        if (bpf_obj_get_info_by_fd(prog.get(), &info, &length) != 0 ||
-            std::strncmp(info.name, PMIP_MCAST_PROG_NAME, sizeof info.name) != 0)
-            continue;  // someone else's filter with the same handle and priority
-        LIBBPF_OPTS(bpf_tc_opts, ours, .handle = handle, .priority = kFilterPriority);
-        if (bpf_tc_detach(&hook, &ours) == 0)
-            ++removed;
-    }
-    ::if_freenameindex(links);
-    return removed;
+    return bpf::remove_leftover_ingress_filters(handle, kFilterPriority, PMIP_MCAST_PROG_NAME);
 }
 
 const char* to_string(Forwarding forwarding) {

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
@@ -52,5 +53,13 @@ Expected<bool> ensure_clsact(int ifindex);
 // Deletes the clsact qdisc of a link (with any filter left on it); a link or
 // qdisc already gone is not an error.
 Status remove_clsact(int ifindex);
+
+// Detaches, on every interface of this network namespace, the tc filter at
+// `handle` / `priority` of the ingress hook whose program is named `program`
+// (what a killed process left; a filter of someone else with the same place
+// stays, and so does the clsact qdisc: it may hold other filters). Returns
+// how many; one netlink query per link.
+std::size_t remove_leftover_ingress_filters(std::uint32_t handle, std::uint32_t priority,
+                                            const char* program);
 
 }  // namespace pmip::bpf

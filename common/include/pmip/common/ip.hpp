@@ -30,6 +30,7 @@ std::optional<Ipv6Prefix> parse_prefix(std::string_view text);  // "2001:db8::/3
 Ipv6Prefix canonical(const Ipv6Prefix& prefix);
 bool contains(const Ipv6Prefix& prefix, const Ipv6Address& address);
 bool is_link_local(const Ipv6Address& address);  // fe80::/10
+bool is_unspecified(const Ipv6Address& address); // ::
 bool is_multicast(const Ipv6Address& address);   // ff00::/8
 
 }  // namespace pmip
