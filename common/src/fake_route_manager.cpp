@@ -45,6 +45,12 @@ std::vector<Status> FakeRouteManager::apply(std::span<const RouteRequest> batch)
             results.emplace_back(*fail_with);
             continue;
         }
+        if (fail_if) {
+            if (auto error = fail_if(request)) {
+                results.emplace_back(*error);
+                continue;
+            }
+        }
         const bool add = request.op == RouteOp::kAdd;
         if (const auto* route = std::get_if<Route>(&request.object)) {
             if (add) {

@@ -239,6 +239,9 @@ Status LmaDaemon::open(const LmadState& previous) {
     register_commands();
 
     socket_->set_handler([this](const ReceivedPacket& packet) { receiver_->receive(packet); });
+    // Issue 20: the routes of a whole batch read from the socket in one
+    // netlink batch, its PBAs after them (LmaEngine::begin_batch).
+    socket_->set_batch_hooks([this] { engine_->begin_batch(); }, [this] { engine_->end_batch(); });
     warn_about_unassigned_addresses();
     send_unsolicited_heartbeats(previous.peers);
 

@@ -60,6 +60,7 @@ LmaEngine::LmaEngine(LmaConfig config, const PolicyStore& policies,
 // gone already).
 LmaEngine::~LmaEngine() {
     observer_ = nullptr;
+    batch_.reset();  // held PBAs are not sent
     clear();
 }
 
@@ -339,7 +340,7 @@ bool LmaEngine::bind_data_path(const BindingCacheEntry& entry, const Ipv6Address
         batch.push_back({RouteOp::kAdd, Route{p, tunnel->ifindex, config_.route_table,
                                               config_.route_metric, std::nullopt}});
     }
-    const auto results = routes_.apply(batch);
+    const auto results = apply_routes(entry.id, batch);
     for (const auto& st : results) {
         if (!st.ok()) {
             ++counters_.data_path_errors;
@@ -379,7 +380,7 @@ void LmaEngine::release_data_path(const BindingCacheEntry& entry, const DataPath
             batch.push_back({RouteOp::kDelete, Route{p, info->ifindex, config_.route_table,
                                                      config_.route_metric, std::nullopt}});
         }
-        for (const auto& st : routes_.apply(batch)) {
+        for (const auto& st : apply_routes(entry.id, std::move(batch))) {
             if (!st.ok()) {
                 ++counters_.data_path_errors;
                 PMIP_ERROR(kRoute, context(entry.mn_identifier, path.proxy_coa),
@@ -387,11 +388,7 @@ void LmaEngine::release_data_path(const BindingCacheEntry& entry, const DataPath
             }
         }
     }
-    if (Status st = tunnels_.release(path.key); !st.ok()) {
-        ++counters_.data_path_errors;
-        PMIP_ERROR(kTunnel, context(entry.mn_identifier, path.proxy_coa),
-                   "tunnel not released: " + st.error().what);
-    }
+    release_tunnel(path.key, entry.mn_identifier, path.proxy_coa);
 }
 
 // Make before break (a handoff, or a new GRE downlink key): the new tunnel
@@ -796,7 +793,7 @@ void LmaEngine::send_pba(const Pbu& pbu, std::uint8_t status, const BindingCache
     if (accepted && entry && m.lifetime != 0 && pbu.multicast_request) {
         for (auto& o : pbu_m_answer(pbu, *entry, budget, renewal)) pba.options.push_back(std::move(o));
     }
-    sender_.send(pbu.destination, pbu.source, pba);
+    hold_or_send(accepted && entry ? entry->id : 0, pbu, std::move(pba));
 }
 
 }  // namespace pmip::lma

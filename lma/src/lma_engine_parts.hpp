@@ -58,4 +58,26 @@ struct LmaEngine::Sial {
     std::vector<Asker> askers;
 };
 
+// What a batch collected (lma_batch.cpp; LmaEngine::begin_batch).
+struct LmaEngine::Batch {
+    std::vector<RouteRequest> routes;
+    std::vector<SessionId> route_sessions;  // routes[i] was asked for route_sessions[i]
+    struct Release {
+        TunnelKey key;
+        MobileNodeIdentifier mn;
+        Ipv6Address mag;
+    };
+    std::vector<Release> releases;
+    struct HeldPba {
+        SessionId session = 0;  // 0: not a session's (a rejection)
+        Ipv6Address source, destination;
+        mh::BindingAcknowledgement pba;
+        // What a rejection echoes instead (section 5.3.6): the PBU's own
+        // HNP options and Link-local Address option.
+        std::vector<mh::HomeNetworkPrefix> requested;
+        std::optional<mh::LinkLocalAddress> link_local;
+    };
+    std::vector<HeldPba> pbas;
+};
+
 }  // namespace pmip::lma

@@ -775,3 +775,150 @@ TEST_CASE("A PBU with the D flag (RFC 8885, from a MAAR) is refused with 128 by 
     CHECK(f.engine->counters().pbu_dmm_refused == 1);
     CHECK(f.engine->cache().size() == 0);
 }
+
+// Issue 20: batching across PBUs (LmaEngine::begin_batch / end_batch).
+namespace {
+PbuBuilder pbu_for(const Fixture& f, const char* mn, std::uint16_t sequence = 1) {
+    PbuBuilder b;
+    b.mn(mn).hnp().hi(1).att(3).ts(f.now_ts()).seq(sequence);
+    return b;
+}
+const mh::BindingAcknowledgement& pba_at(const Fixture& f, std::size_t i) {
+    return std::get<mh::BindingAcknowledgement>(f.sender.sent.at(i).message);
+}
+}  // namespace
+
+TEST_CASE("lma batch: the routes of many PBUs go in one apply, and no PBA leaves before it",
+          "[lma][engine][batch]") {
+    Fixture f;
+    f.policies.policies[{1, "mn3@example.org"}] = MobileNodePolicy{};
+    const std::size_t batches_before = f.routes.batches;
+    f.engine->begin_batch();
+    f.engine->handle_proxy_binding_update(kMag1, kLma, pbu_for(f, "mn1@example.org").m);
+    f.engine->handle_proxy_binding_update(kMag2, kLma, pbu_for(f, "mn2@example.org").m);
+    f.engine->handle_proxy_binding_update(kMag1, kLma, pbu_for(f, "mn3@example.org").m);
+    // Held: nothing sent, no route programmed yet.
+    CHECK(f.sender.sent.empty());
+    CHECK(f.routes.batches == batches_before);
+    CHECK(f.routes.routes.empty());
+    CHECK(f.engine->batching());
+    f.engine->end_batch();
+    CHECK_FALSE(f.engine->batching());
+    CHECK(f.routes.batches == batches_before + 1);
+    CHECK(f.routes.routes.size() == 3);
+    REQUIRE(f.sender.sent.size() == 3);
+    for (std::size_t i = 0; i < 3; ++i) CHECK(pba_at(f, i).status == 0);
+    // In the order the PBUs came.
+    CHECK(f.sender.sent[0].destination == kMag1);
+    CHECK(f.sender.sent[1].destination == kMag2);
+    CHECK(f.sender.sent[2].destination == kMag1);
+    CHECK(f.engine->counters().batches == 1);
+    CHECK(f.engine->counters().batched_route_requests == 3);
+    CHECK(f.engine->counters().batched_pbas == 3);
+    CHECK(f.engine->counters().pbu_accepted == 3);
+    // Outside a batch, at once as before.
+    f.engine->handle_proxy_binding_update(kMag1, kLma, pbu_for(f, "mn1@example.org", 2).m);
+    CHECK(f.sender.sent.size() == 4);
+}
+
+TEST_CASE("lma batch: a session whose route fails is deleted and its PBA becomes 130, the "
+          "others of the batch stand", "[lma][engine][batch]") {
+    Fixture g;
+    auto& e = *g.engine;
+    g.policies.policies[{1, "mn3@example.org"}] = MobileNodePolicy{};
+    // mn2's prefix will be the second allocated: 2001:db8:8000:1::/64.
+    g.routes.fail_if = [](const RouteRequest& r) -> std::optional<Error> {
+        const auto* route = std::get_if<Route>(&r.object);
+        if (r.op == RouteOp::kAdd && route && pmip::to_string(route->destination) == "2001:db8:8000:1::/64")
+            return Error{ENODEV, "adding route 2001:db8:8000:1::/64: No such device"};
+        return std::nullopt;
+    };
+    e.begin_batch();
+    auto b1 = pbu_for(g, "mn1@example.org");
+    auto b2 = pbu_for(g, "mn2@example.org");
+    b2.m.options.push_back(mh::GreKey{std::nullopt});  // offered, not needed by policy: status 2 would say so
+    auto b3 = pbu_for(g, "mn3@example.org");
+    e.handle_proxy_binding_update(kMag1, kLma, b1.m);
+    e.handle_proxy_binding_update(kMag2, kLma, b2.m);
+    e.handle_proxy_binding_update(kMag1, kLma, b3.m);
+    // mn2 re-registers within the same batch.
+    g.clock.advance(1ms);
+    PbuBuilder again;
+    again.mn("mn2@example.org").hnp("2001:db8:8000:1::/64").hi(1).att(3).ts(g.now_ts()).seq(2);
+    e.handle_proxy_binding_update(kMag2, kLma, again.m);
+    CHECK(g.sender.sent.empty());
+    e.end_batch();
+    REQUIRE(g.sender.sent.size() == 4);
+    CHECK(pba_at(g, 0).status == 0);
+    CHECK(pba_at(g, 2).status == 0);
+    for (std::size_t i : {1u, 3u}) {
+        INFO("PBA " << i);
+        const auto& pba = pba_at(g, i);
+        CHECK(pba.status == 130);
+        CHECK(pba.lifetime == 0);
+        CHECK(g.sender.sent[i].destination == kMag2);
+        // A rejection echoes the PBU's request, not the prefix the session had.
+        CHECK(pmip::to_string(first_hnp(pba)) == (i == 1 ? "::/0" : "2001:db8:8000:1::/64"));
+        CHECK(mh::find_option<mh::GreKey>(pba.options) == nullptr);
+        CHECK(mh::find_option<mh::MobileNodeIdentifier>(pba.options) != nullptr);
+        CHECK(mh::find_option<mh::Timestamp>(pba.options) != nullptr);
+    }
+    // No binding claims the route that is not in; mn2's prefix went back to the pool.
+    CHECK(e.cache().size() == 2);
+    CHECK(g.routes.routes.size() == 2);
+    for (const auto& r : g.routes.routes) CHECK(pmip::to_string(r.destination) != "2001:db8:8000:1::/64");
+    CHECK(e.counters().batch_sessions_failed == 1);
+    CHECK(e.counters().batch_pbas_rewritten == 2);
+    CHECK(e.counters().pbu_accepted == 2);
+    CHECK(e.counters().pbu_rejected.at(130) == 2);
+    CHECK(e.counters().data_path_errors == 1);
+    // mn2's MAG retransmits once the route can go in: served, its tunnel still there.
+    g.routes.fail_if = nullptr;
+    g.clock.advance(1ms);
+    e.handle_proxy_binding_update(kMag2, kLma, pbu_for(g, "mn2@example.org", 3).m);
+    CHECK(g.last_pba().status == 0);
+    CHECK(e.cache().size() == 3);
+    CHECK(g.routes.routes.size() == 3);
+}
+
+TEST_CASE("lma batch: a handoff's old tunnel goes only after the batch's routes left it",
+          "[lma][engine][batch]") {
+    Fixture f;
+    register_mn1(f, kMag1);
+    REQUIRE(f.tunnels->tunnels().size() == 1);
+    f.advance(1s);
+    f.engine->begin_batch();
+    f.engine->handle_proxy_binding_update(kMag2, kLma, pbu(f, 3, "2001:db8:8000::/64").m);
+    // The old tunnel is still held: the route into it is not replaced yet.
+    CHECK(f.tunnels->tunnels().size() == 2);
+    CHECK(f.routes.routes.begin()->ifindex == f.tunnels->tunnels().front().ifindex);
+    f.engine->end_batch();
+    REQUIRE(f.tunnels->tunnels().size() == 1);
+    CHECK(f.tunnels->tunnels().front().key.peer == kMag2);
+    REQUIRE(f.routes.routes.size() == 1);
+    CHECK(f.routes.routes.begin()->ifindex == f.tunnels->tunnels().front().ifindex);
+    CHECK(f.last_pba().status == 0);
+}
+
+TEST_CASE("lma batch: a failed handoff deletes the session, its PBA 130, the old tunnel let go",
+          "[lma][engine][batch]") {
+    Fixture f;
+    register_mn1(f, kMag1);
+    const int old_ifindex = f.tunnels->tunnels().front().ifindex;
+    f.routes.fail_if = [old_ifindex](const RouteRequest& r) -> std::optional<Error> {
+        const auto* route = std::get_if<Route>(&r.object);
+        if (r.op == RouteOp::kAdd && route && route->ifindex != old_ifindex)
+            return Error{ENOBUFS, "adding route: No buffer space available"};
+        return std::nullopt;
+    };
+    f.advance(1s);
+    f.engine->begin_batch();
+    f.engine->handle_proxy_binding_update(kMag2, kLma, pbu(f, 3, "2001:db8:8000::/64").m);
+    f.engine->end_batch();
+    CHECK(f.last_pba().status == 130);
+    CHECK(f.engine->cache().size() == 0);
+    CHECK(f.tunnels->tunnels().empty());
+    CHECK(f.backend->devices.empty());
+    CHECK(f.routes.routes.empty());  // the old route too, whatever its device
+    CHECK(f.engine->counters().batch_sessions_failed == 1);
+}

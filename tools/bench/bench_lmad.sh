@@ -20,11 +20,16 @@
 #   memory     lmad's VmRSS after all bindings minus after start, per binding;
 #              the count of proto 213 routes in the kernel
 #   mh_socket  lmad's MH socket counters (pmipctl show counters): packets
-#              read, rx_queue_overflows (the PBUs the kernel dropped because
+#              read and sent and in how many recvmmsg / sendmmsg batches,
+#              the engine's batches (routes per netlink batch, PBAs per
+#              batch, sessions failed by a route), rx_queue_overflows (the PBUs the kernel dropped because
 #              the socket's queue was full: SO_RXQ_OVFL) and rx_shed_stale
 #              (read but dropped for waiting longer than [binding]
 #              max-queue-delay-ms, env MAX_QUEUE_DELAY_MS, default 500): an
 #              overload's losses, counted
+# PIN=1 (env): lmad runs on CPU 1 and lma_load on CPU 0 (taskset), so lmad
+# has a core to itself (the issue's "pinned" figures); PIN=0 (default) lets
+# the scheduler share both cores among them.
 # Bounded: each phase stops after 25 s. Everything is removed on exit.
 set -u
 BUILD=${1:?usage: bench_lmad.sh BUILD_DIR [BINDINGS] [MAGS]}
@@ -36,6 +41,14 @@ PMIPCTL=$BUILD/tools/pmipctl/pmipctl
 [[ $(id -u) -eq 0 ]] || { echo '{"error":"needs root"}'; exit 77; }
 [[ -x $LMAD && -x $LOAD ]] || { echo "{\"error\":\"build lmad and lma_load in $BUILD first\"}"; exit 2; }
 
+PIN=${PIN:-0}
+PIN_LMAD=()
+PIN_LOAD=()
+if [[ $PIN == 1 ]]; then
+    (( $(nproc) >= 2 )) || { echo '{"error":"PIN=1 needs 2 CPUs"}'; exit 2; }
+    PIN_LMAD=(taskset -c 1)
+    PIN_LOAD=(taskset -c 0)
+fi
 ID=$$
 NS_LMA=plb-$ID-lma
 NS_GEN=plb-$ID-gen
@@ -90,7 +103,7 @@ file = $WORK/lmad.state
 [log]
 level = warning
 EOF
-ip netns exec "$NS_LMA" "$LMAD" --config "$WORK/lmad.conf" >"$WORK/lmad.log" 2>&1 &
+ip netns exec "$NS_LMA" "${PIN_LMAD[@]}" "$LMAD" --config "$WORK/lmad.conf" >"$WORK/lmad.log" 2>&1 &
 LMAD_PID=$!
 for _ in $(seq 50); do [[ -S $WORK/lmad.sock ]] && break; sleep 0.1; done
 [[ -S $WORK/lmad.sock ]] || { echo '{"error":"lmad did not start"}'; cat "$WORK/lmad.log" >&2; exit 1; }
@@ -120,18 +133,18 @@ REST=$((BINDINGS - HALF))
 # measured phases (creating a userspace tunnel device waits for the tunnel
 # data-plane thread; that one-off cost per MAG is not the PBU path).
 CPUW=$(cpu)
-ip netns exec "$NS_GEN" "$LOAD" --lma 2001:db8:100::1 --mag-base 2001:db8:100::1:0 --mags "$MAGS" \
+ip netns exec "$NS_GEN" "${PIN_LOAD[@]}" "$LOAD" --lma 2001:db8:100::1 --mag-base 2001:db8:100::1:0 --mags "$MAGS" \
     --count "$MAGS" --first "$BINDINGS" --rate 200 --lmad-pid "$LMAD_PID" --max-seconds 25 >"$WORK/warmup.json"
 phase warmup "$WORK/warmup.json" "$CPUW"
 RSS0=$(awk '/VmRSS/ {print $2}' /proc/$LMAD_PID/status)
 ROUTES0=$(ip -n "$NS_LMA" -6 route show proto 213 | wc -l)
 CPU0=$(cpu)
-ip netns exec "$NS_GEN" "$LOAD" --lma 2001:db8:100::1 --mag-base 2001:db8:100::1:0 --mags "$MAGS" \
+ip netns exec "$NS_GEN" "${PIN_LOAD[@]}" "$LOAD" --lma 2001:db8:100::1 --mag-base 2001:db8:100::1:0 --mags "$MAGS" \
     --count "$HALF" --rate "$HALF_RATE" --lmad-pid "$LMAD_PID" --max-seconds 25 >"$WORK/half.json"
 phase half_load "$WORK/half.json" "$CPU0"
 if ((REST > 0)); then
     CPU1=$(cpu)
-    ip netns exec "$NS_GEN" "$LOAD" --lma 2001:db8:100::1 --mag-base 2001:db8:100::1:0 --mags "$MAGS" \
+    ip netns exec "$NS_GEN" "${PIN_LOAD[@]}" "$LOAD" --lma 2001:db8:100::1 --mag-base 2001:db8:100::1:0 --mags "$MAGS" \
         --count "$REST" --first "$HALF" --rate 200000 --lmad-pid "$LMAD_PID" --max-seconds 25 \
         --drain-ms 5000 >"$WORK/full.json"
     phase full_load "$WORK/full.json" "$CPU1"
@@ -149,9 +162,17 @@ print(json.dumps({"phase": "memory", "lmad_rss_after_warmup_kib": rss0, "lmad_rs
 EOF
 "$PMIPCTL" --socket "$WORK/lmad.sock" --json show counters 2>/dev/null | python3 -c '
 import json, sys
-mh = json.load(sys.stdin)["mh_socket"]
-print(json.dumps({"phase": "mh_socket", "rx_packets": mh["rx_packets"],
-                  "rx_queue_overflows": mh.get("rx_queue_overflows"), "rx_shed_stale": mh.get("rx_shed_stale")}))' || echo '{"phase":"mh_socket","error":"no counters"}'
+c = json.load(sys.stdin)
+mh, e = c["mh_socket"], c["engine"]
+batches = e.get("batches") or 0
+print(json.dumps({"phase": "mh_socket", "rx_packets": mh["rx_packets"], "rx_batches": mh.get("rx_batches"),
+                  "tx_packets": mh.get("tx_packets"), "tx_batches": mh.get("tx_batches"),
+                  "rx_queue_overflows": mh.get("rx_queue_overflows"), "rx_shed_stale": mh.get("rx_shed_stale"),
+                  "engine_batches": batches,
+                  "routes_per_netlink_batch": round(e.get("batched_route_requests", 0) / batches, 2) if batches else None,
+                  "pbas_per_batch": round(e.get("batched_pbas", 0) / batches, 2) if batches else None,
+                  "batch_sessions_failed": e.get("batch_sessions_failed"),
+                  "data_path_errors": e.get("data_path_errors")}))' || echo '{"phase":"mh_socket","error":"no counters"}'
 kill -TERM "$LMAD_PID"
 wait "$LMAD_PID"
 echo "{\"phase\":\"shutdown\",\"lmad_exit\":$?,\"routes_left\":$(ip -n "$NS_LMA" -6 route show proto 213 | wc -l)}"

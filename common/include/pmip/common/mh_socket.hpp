@@ -9,6 +9,10 @@
 // recvmmsg() in batches of kBatch and hands each packet to the handler; the
 // fd is level-triggered, so a long queue is served over several loop turns
 // (kMaxBatchesPerWakeup) without starving timers and the control socket.
+// Around each batch read the socket calls the batch hooks (lmad's engine
+// collects the routes of the batch's PBUs and holds its PBAs in between),
+// and what is sent from the first hook to the end of the second is queued
+// and leaves in sendmmsg() calls of up to kBatch messages after it.
 //
 // The kernel has no API to make a raw MH socket answer with an ICMPv6 error,
 // so a raw ICMPv6 socket (receiving nothing: ICMP6_FILTER blocks every type)
@@ -20,7 +24,8 @@
 // rx_queue_overflows (packets the kernel dropped for this socket, SO_RXQ_OVFL
 // as of the last packet read: a full queue, and also bad checksums), rx_shed_stale (waited in
 // the queue longer than max_queue_delay: dropped unanswered), tx_packets,
-// tx_errors, tx_serialize_errors, icmp_sent, icmp_errors, icmp_unavailable.
+// tx_errors, tx_serialize_errors, tx_batches (sendmmsg calls), icmp_sent,
+// icmp_errors, icmp_unavailable.
 //
 // Threading: loop thread only.
 #pragma once
@@ -88,6 +93,12 @@ class MhSocket final : public MhTransmitter {
     MhSocket& operator=(const MhSocket&) = delete;
 
     void set_handler(Handler handler) { handler_ = std::move(handler); }
+    // Called before the first and after the last packet of each batch read
+    // (either may be empty).
+    void set_batch_hooks(std::function<void()> begin, std::function<void()> end) {
+        batch_begin_ = std::move(begin);
+        batch_end_ = std::move(end);
+    }
     // Code points of the draft-asaeda extension used when serializing
     // (magd/lmad [multicast] pbu-m-flag, pbu-m-option).
     void set_code_points(const mh::ExtensionCodePoints& code_points) { serialize_config_.code_points = code_points; }
@@ -109,8 +120,10 @@ class MhSocket final : public MhTransmitter {
 
   private:
     struct Buffers;
+    struct SendQueue;
     MhSocket(EventLoop& loop, int mh_fd, int icmp_fd);
     void on_readable();
+    void flush_sends();
     bool send_from(int fd, const Ipv6Address& source, const Ipv6Address& destination,
                    std::span<const std::uint8_t> data);
 
@@ -118,13 +131,16 @@ class MhSocket final : public MhTransmitter {
     int mh_fd_ = -1;
     int icmp_fd_ = -1;
     Handler handler_;
+    std::function<void()> batch_begin_, batch_end_;
     mh::SerializeConfig serialize_config_;
     std::unique_ptr<Buffers> buffers_;
+    std::unique_ptr<SendQueue> send_queue_;
+    bool corked_ = false;  // inside a receive batch: sends are queued
     Duration max_queue_delay_{};
     struct {
         std::uint64_t rx_packets = 0, rx_batches = 0, rx_truncated = 0, rx_no_pktinfo = 0,
                       rx_errors = 0, tx_packets = 0, tx_errors = 0, tx_serialize_errors = 0,
-                      icmp_sent = 0, icmp_errors = 0, icmp_unavailable = 0,
+                      icmp_sent = 0, icmp_errors = 0, icmp_unavailable = 0, tx_batches = 0,
                       rx_queue_overflows = 0, rx_shed_stale = 0;
     } counters_;
 };

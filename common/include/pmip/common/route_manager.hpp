@@ -129,6 +129,9 @@ public:
     std::size_t batches = 0;
     // When set, requests fail with this error (and change nothing).
     std::optional<Error> fail_with;
+    // When set, a request for which it returns an error fails with it (and
+    // changes nothing); the others are carried out.
+    std::function<std::optional<Error>(const RouteRequest&)> fail_if;
 };
 
 }  // namespace pmip

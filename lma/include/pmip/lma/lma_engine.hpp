@@ -282,6 +282,12 @@ struct LmaCounters {
     std::uint64_t sessions_deleted = 0;
     std::uint64_t sessions_expired = 0;
     std::uint64_t data_path_errors = 0;  // tunnel or route programming failures
+    // Batching across PBUs (begin_batch / end_batch).
+    std::uint64_t batches = 0;                  // end_batch() calls that had work
+    std::uint64_t batched_route_requests = 0;   // route requests sent in those batches
+    std::uint64_t batched_pbas = 0;             // PBAs held until their batch's routes were in
+    std::uint64_t batch_sessions_failed = 0;    // sessions deleted: one of their routes failed
+    std::uint64_t batch_pbas_rewritten = 0;     // accepted PBAs turned into 130 for that
     // RFC 5846, LMA as initiator.
     std::uint64_t revocations_started = 0;    // one per BRI sequence number
     std::uint64_t revocations_completed = 0;  // a matching BRA arrived
@@ -394,6 +400,28 @@ public:
     // Deletes every session (routes, tunnels, prefixes): shutdown.
     void clear();
 
+    // Batching across PBUs (issue 20). The daemon brackets each batch of
+    // packets read from the MH socket with these. In between, the route
+    // requests of every PBU are collected, each tagged with its session,
+    // tunnels let go of wait, and PBAs are held. end_batch() then
+    //   1. programs every route of the batch with one RouteManager::apply
+    //      (one netlink batch, one answer per request, in order);
+    //   2. lets go of the tunnels (after the routes that left them);
+    //   3. for each session one of whose route additions failed, does what
+    //      an unbatched failure does: the session is deleted (routes,
+    //      tunnel, prefixes; data_path_errors counted) and every PBA of the
+    //      batch that accepted a registration of it becomes a rejection 130
+    //      (Insufficient resources, section 5.3.2 step 6: no binding claims
+    //      a route that is not in);
+    //   4. sends the PBAs in the order they were made.
+    // So a PBA goes out only after the kernel has acknowledged the routes it
+    // promises (the netlink answers are read before step 4). Outside a
+    // batch (timers, the control socket) everything is done at once as
+    // before. Batches do not nest.
+    void begin_batch();
+    void end_batch();
+    bool batching() const { return batch_ != nullptr; }
+
     // Deletes the sessions whose Proxy-CoA is `mag` (a failed or restarted
     // MAG, by policy; revocation). Returns how many.
     std::size_t delete_sessions_of(const Ipv6Address& mag);
@@ -448,6 +476,13 @@ private:
     void sial_respond(const Ipv6Address& source, const Ipv6Address& destination, std::uint8_t sequence,
                       const mh::Options& echo,
                       const std::vector<mh::ActiveMulticastSubscriptionIpv6>* records);
+    // Routes of `session`: applied now, or queued in the batch (all
+    // reported done; end_batch() handles failures).
+    std::vector<Status> apply_routes(SessionId session, std::vector<RouteRequest> requests);
+    // Lets go of a tunnel now, or at the end of the batch.
+    void release_tunnel(const TunnelKey& key, const MobileNodeIdentifier& mn, const Ipv6Address& mag);
+    void hold_or_send(SessionId session, const Pbu& pbu, mh::BindingAcknowledgement pba);
+    struct Batch;
     // What a session's data path holds: its tunnel (by key) to a MAG.
     struct DataPath {
         TunnelKey key;
@@ -509,6 +544,7 @@ private:
     std::uint16_t next_upn_sequence_;  // random start (RFC 7077 section 5.1)
     std::uint32_t next_uplink_key_ = 1;
     LmaObserver* observer_ = nullptr;
+    std::unique_ptr<Batch> batch_;  // between begin_batch() and end_batch()
 };
 
 }  // namespace pmip::lma
