@@ -302,6 +302,10 @@ TimerId EventLoop::start_timer(Duration delay, TimerCallback callback) {
     return id;
 }
 
+void EventLoop::reserve(std::size_t count) {
+    impl_->timers.reserve(count);
+}
+
 void EventLoop::cancel_timer(TimerId id) {
     impl_->timers.cancel_timer(id);
     impl_->update_timerfd();

@@ -211,6 +211,7 @@ Status LmaDaemon::open(const LmadState& previous) {
     engine_ = std::make_unique<LmaEngine>(engine_config, *policies_, std::move(pools), *tunnels_,
                                           *routes_, loop_, receiver_->reply_sender());
     engine_->set_observer(this);
+    if (c.engine.expected_bindings > 0) session_tunnels_.reserve(c.engine.expected_bindings);
     if (c.cmd) {
         CmdConfig cmd = *c.cmd;
         cmd.authorized_maars = c.engine.authorized_mags;

@@ -53,6 +53,7 @@ LmaEngine::LmaEngine(LmaConfig config, const PolicyStore& policies,
     if (config_.expected_bindings > 0) {
         cache_.reserve(config_.expected_bindings);
         local_address_.reserve(config_.expected_bindings);
+        timers_.reserve(config_.expected_bindings);  // one lifetime timer each
     }
 }
 
@@ -133,7 +134,6 @@ LmaEngine::Pbu LmaEngine::extract(const Ipv6Address& source, const Ipv6Address& 
     pbu.lookup.lifetime = message.lifetime;
     pbu.multicast_signalling = (message.flags & mh::bu_flag::kS) != 0;
     pbu.multicast_request = (message.flags & config_.pbu_m.flag) != 0;
-    pbu.ctx = context(pbu.mn, proxy_coa);
     return pbu;
 }
 
@@ -164,7 +164,7 @@ void LmaEngine::process(const Pbu& pbu) {
     // its retransmissions (OAI, PROTOCOL.md Appendix I) would never finish.
     if (const BindingCacheEntry* e = accepted_before(pbu)) {
         ++counters_.pbu_retransmissions_answered;
-        PMIP_DEBUG(kBce, pbu.ctx, "retransmission of the accepted PBU: PBA repeated");
+        PMIP_DEBUG(kBce, pbu.ctx(), "retransmission of the accepted PBU: PBA repeated");
         if (pbu.multicast_request) {  // the same PBU-M answer, nothing set up again
             Pbu again = pbu;
             again.repeated = true;
@@ -192,14 +192,14 @@ void LmaEngine::process(const Pbu& pbu) {
 
     // Step 13: section 5.4.1.
     const LookupResult r = cache_.lookup(pbu.lookup);
-    PMIP_DEBUG(kBce, pbu.ctx,
+    PMIP_DEBUG(kBce, pbu.ctx(),
                "lookup " + std::string(r.rule) + " -> " + std::string(to_string(r.outcome)));
     switch (r.outcome) {
         case LookupOutcome::kReject:
             return reject(pbu, r.status);
         case LookupOutcome::kIgnore:
             ++counters_.pbu_ignored;
-            PMIP_DEBUG(kBce, pbu.ctx, "de-registration for no session ignored (" +
+            PMIP_DEBUG(kBce, pbu.ctx(), "de-registration for no session ignored (" +
                                           std::string(r.rule) + ")");
             return;
         case LookupOutcome::kWaitForDeregistration:
@@ -245,7 +245,7 @@ void LmaEngine::reject(const Pbu& pbu, std::uint8_t status,
                        std::optional<std::uint64_t> timestamp) {
     ++counters_.pbu_rejected[status];
     // Untrusted input: debug only (counted), so a flood cannot flood the log.
-    PMIP_DEBUG(kBce, pbu.ctx,
+    PMIP_DEBUG(kBce, pbu.ctx(),
               "PBU rejected: " + std::string(mh::status_name(status)) + " (" +
                   std::to_string(status) + ")");
     send_pba(pbu, status, nullptr, timestamp);
@@ -482,7 +482,7 @@ void LmaEngine::create_session(const Pbu& pbu, const MobileNodePolicy& policy) {
     arm_lifetime(entry);
     ++counters_.sessions_created;
     ++counters_.pbu_accepted;
-    PMIP_INFO(kBce, pbu.ctx, "new mobility session " + std::to_string(entry.id) + " prefix " +
+    PMIP_INFO(kBce, pbu.ctx(), "new mobility session " + std::to_string(entry.id) + " prefix " +
                                  pmip::to_string(entry.home_network_prefixes.front()));
     // GRE offered but not needed -> status 2 and no option (RFC 5845 section 5.1).
     const std::uint8_t st = (!policy_gre && pbu.gre) ? mh::status::kGreKeyOptionNotRequired
@@ -516,7 +516,7 @@ void LmaEngine::update_session(const Pbu& pbu, SessionId id, const MobileNodePol
                 ? std::optional<std::uint32_t>(pbu.gre->key)  // same uplink key for the session's life
                 : std::nullopt;
         if (!move_data_path(*entry, pbu.destination, pbu.lookup.proxy_coa, key, superseded)) {
-            const auto ctx = pbu.ctx;
+            const auto ctx = pbu.ctx();
             delete_session(id);  // releases the old path, which it still holds
             PMIP_ERROR(kBce, ctx, "handoff failed; session deleted");
             return reject(pbu, mh::status::kInsufficientResources);
@@ -526,7 +526,7 @@ void LmaEngine::update_session(const Pbu& pbu, SessionId id, const MobileNodePol
         // RFC 5845 section 5.1: the MAG chose a new downlink key; the tunnel
         // (keyed by it) changes with it.
         if (!move_data_path(*entry, pbu.destination, entry->proxy_coa, pbu.gre->key, superseded)) {
-            const auto ctx = pbu.ctx;
+            const auto ctx = pbu.ctx();
             delete_session(id);
             PMIP_ERROR(kBce, ctx, "new GRE downlink key: tunnel not created; session deleted");
             return reject(pbu, mh::status::kInsufficientResources);
@@ -549,7 +549,7 @@ void LmaEngine::update_session(const Pbu& pbu, SessionId id, const MobileNodePol
     arm_lifetime(*entry);
     upn_reregistered(id);
     ++counters_.pbu_accepted;
-    PMIP_INFO(kBce, pbu.ctx,
+    PMIP_INFO(kBce, pbu.ctx(),
               std::string(handoff ? "handoff" : "re-registration") + " of session " +
                   std::to_string(id));
     if (!sial_registration(pbu, *entry, handoff, previous, previous_signalling)) {
@@ -575,14 +575,14 @@ void LmaEngine::deregister(const Pbu& pbu, SessionId id) {
             timers_.cancel_timer(w->second->timer);
             waiting_.erase(w);
             ++counters_.pbu_waiting_withdrawn;
-            PMIP_INFO(kBce, pbu.ctx, "de-registration from the MAG whose PBU was waiting: withdrawn");
+            PMIP_INFO(kBce, pbu.ctx(), "de-registration from the MAG whose PBU was waiting: withdrawn");
             return send_pba(pbu, mh::status::kAccepted, nullptr);
         }
         // RFC 7161 section 5.2.3: the previous MAG's de-registration may carry
         // the context a query to it is waiting for.
         sial_deregistration(pbu, *entry, false);
         ++counters_.pbu_ignored;
-        PMIP_DEBUG(kBce, pbu.ctx, "de-registration from a MAG that does not hold the binding");
+        PMIP_DEBUG(kBce, pbu.ctx(), "de-registration from a MAG that does not hold the binding");
         return;
     }
     sial_deregistration(pbu, *entry, true);
@@ -604,7 +604,7 @@ void LmaEngine::deregister(const Pbu& pbu, SessionId id) {
         std::unique_ptr<Waiting> waiting = std::move(w->second);
         waiting_.erase(w);
         timers_.cancel_timer(waiting->timer);
-        PMIP_INFO(kBce, pbu.ctx, "previous MAG de-registered; waiting PBU takes the session");
+        PMIP_INFO(kBce, pbu.ctx(), "previous MAG de-registered; waiting PBU takes the session");
         const Pbu held = extract(waiting->source, waiting->destination, waiting->message,
                                 waiting->identity ? &*waiting->identity : nullptr);
         const MobileNodePolicy* policy = policies_.find(held.mn);
@@ -619,7 +619,7 @@ void LmaEngine::deregister(const Pbu& pbu, SessionId id) {
             delete_session(id);
         }
     });
-    PMIP_INFO(kBce, pbu.ctx, "de-registered session " + std::to_string(id) + "; deleting in " +
+    PMIP_INFO(kBce, pbu.ctx(), "de-registered session " + std::to_string(id) + "; deleting in " +
                                  std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
                                                     config_.min_delay_before_bce_delete)
                                                     .count()) +
@@ -641,7 +641,7 @@ void LmaEngine::wait_for_deregistration(const Pbu& pbu, SessionId id) {
         slot->identity = pbu.mn;
     }
     if (!first) return;
-    PMIP_INFO(kBce, pbu.ctx, "HI=4 for an existing session: waiting up to " +
+    PMIP_INFO(kBce, pbu.ctx(), "HI=4 for an existing session: waiting up to " +
                                  std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
                                                     config_.max_delay_before_new_bce_assign)
                                                     .count()) +
@@ -655,7 +655,7 @@ void LmaEngine::wait_for_deregistration(const Pbu& pbu, SessionId id) {
                                 waiting->identity ? &*waiting->identity : nullptr);
         if (held.message->lifetime == 0)
             return;  // de-registrations never wait (BindingCache::lookup B3 / C2)
-        PMIP_INFO(kBce, held.ctx,
+        PMIP_INFO(kBce, held.ctx(),
                   "no de-registration within MaxDelayBeforeNewBCEAssign: new session");
         const MobileNodePolicy* policy = policies_.find(held.mn);
         if (policy == nullptr) policy = &config_.default_policy;
@@ -722,7 +722,7 @@ void LmaEngine::revocation_race(const Pbu& pbu, BindingCacheEntry& entry) {
         entry.lifetime = 0;
         send_pba(pbu, mh::status::kAccepted, &entry, std::nullopt, entry.uplink_key);
         const auto rv = revoking_.find(id);
-        PMIP_INFO(kBce, pbu.ctx,
+        PMIP_INFO(kBce, pbu.ctx(),
                   "de-registration during revocation" +
                       (rv != revoking_.end() ? " (BRI " + std::to_string(rv->second) + ")"
                                              : std::string()) +
@@ -742,6 +742,7 @@ void LmaEngine::send_pba(const Pbu& pbu, std::uint8_t status, const BindingCache
     const mh::BindingUpdate& m = *pbu.message;
     const bool accepted = status < 128;
     mh::BindingAcknowledgement pba;
+    pba.options.reserve(8);  // MN-ID, HNP, HI, ATT, MN-LL-ID, LLA, Timestamp, GRE key
     pba.status = status;
     pba.flags = m.is_proxy() ? mh::ba_flag::kP : 0;
     if (accepted && sial.s) pba.flags |= mh::ba_flag::kS;  // RFC 7161 section 4.2.1

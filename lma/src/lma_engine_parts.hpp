@@ -5,6 +5,7 @@
 #include <optional>
 #include <vector>
 
+#include "pmip/common/log.hpp"
 #include "pmip/lma/lma_engine.hpp"
 
 namespace pmip::lma {
@@ -27,7 +28,15 @@ struct LmaEngine::Pbu {
     bool multicast_request = false;                      // the PBU-M flag (config.pbu_m.flag)
     std::vector<mh::MulticastAddressRecord> requested_channels;  // its multicast subscription options
     bool repeated = false;  // answered before (accepted_before): its PBA again, nothing set up again
-    std::string ctx;
+    // "[lma mn=... mag=...]" for log lines, made on first use (most PBUs log
+    // nothing at the default level).
+    const std::string& ctx() const {
+        if (!ctx_) ctx_ = log::mn_context("lma", mn.identifier, "mag", pmip::to_string(lookup.proxy_coa));
+        return *ctx_;
+    }
+
+  private:
+    mutable std::optional<std::string> ctx_;
 };
 
 struct LmaEngine::Sial {

@@ -211,7 +211,7 @@ void LmaEngine::sial_release_pba(SessionId id) {
         // The MN moved on while the PBA waited: that MAG's retransmission
         // will be answered as what it is by then.
         ++counters_.sial_held_pbas_dropped;
-        PMIP_DEBUG(kBce, held.ctx, "held PBA not sent: the MN is at another MAG now");
+        PMIP_DEBUG(kBce, held.ctx(), "held PBA not sent: the MN is at another MAG now");
         return;
     }
     send_pba(held, mh::status::kAccepted, entry, std::nullopt, entry->uplink_key,
@@ -243,7 +243,7 @@ void LmaEngine::sial_deregistration(const Pbu& pbu, const BindingCacheEntry& ent
     slot->records = pbu.subscriptions;
     counters_.sial_subscriptions_dropped += mh::fit_subscriptions(slot->records, mh::kSubscriptionBudget);
     ++counters_.sial_contexts_stored;
-    PMIP_INFO(kBce, pbu.ctx, "de-registration carries " + std::to_string(slot->records.size()) +
+    PMIP_INFO(kBce, pbu.ctx(), "de-registration carries " + std::to_string(slot->records.size()) +
                                  " multicast subscriptions: kept for the next MAG");
 }
 

@@ -59,6 +59,7 @@ public:
     // Timers (the loop's TimerQueue, with the timerfd kept armed).
     TimerId start_timer(Duration delay, TimerCallback callback) override;
     void cancel_timer(TimerId id) override;
+    void reserve(std::size_t count) override;
     const Clock& clock() const override;
 
     // Thread-safe: queues `task` to run on the loop thread.

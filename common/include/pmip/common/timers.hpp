@@ -6,6 +6,7 @@
 // Protocol engines see only the Timers interface.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -27,6 +28,9 @@ public:
     // Cancels a pending timer; unknown or expired ids are ignored.
     virtual void cancel_timer(TimerId id) = 0;
     virtual const Clock& clock() const = 0;
+    // Room for `count` pending timers, so that a daemon expecting that many
+    // does not rehash its tables under load. A hint; may do nothing.
+    virtual void reserve(std::size_t /*count*/) {}
 };
 
 class TimerQueue final : public Timers {
@@ -36,6 +40,7 @@ public:
     TimerId start_timer(Duration delay, TimerCallback callback) override;
     void cancel_timer(TimerId id) override;
     const Clock& clock() const override { return clock_; }
+    void reserve(std::size_t count) override { by_id_.reserve(count); }
 
     // Runs every timer whose deadline is <= clock().now(), earliest first
     // (ties in start order). Timers started by callbacks run in the same call
