@@ -266,13 +266,7 @@ void MhSocket::send(const Ipv6Address& source, const Ipv6Address& destination,
         h.msg_iovlen = 1;
         h.msg_control = q.control[i].bytes;
         h.msg_controllen = sizeof q.control[i].bytes;
-        cmsghdr* c = CMSG_FIRSTHDR(&h);
-        c->cmsg_level = IPPROTO_IPV6;
-        c->cmsg_type = IPV6_PKTINFO;
-        c->cmsg_len = CMSG_LEN(sizeof(in6_pktinfo));
-        in6_pktinfo info{};
-        std::memcpy(&info.ipi6_addr, source.data(), 16);
-        std::memcpy(CMSG_DATA(c), &info, sizeof info);
+        write_pktinfo(CMSG_FIRSTHDR(&h), source, 0);
         PMIP_DEBUG(kMh, "[lma mh peer=" + pmip::to_string(destination) + "]",
                    "queued " + std::string(mh::message_kind(message)) + " (" +
                        std::to_string(length) + " octets)");

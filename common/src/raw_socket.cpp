@@ -10,6 +10,16 @@
 
 namespace pmip {
 
+void write_pktinfo(cmsghdr* c, const Ipv6Address& source, int ifindex) {
+    c->cmsg_level = IPPROTO_IPV6;
+    c->cmsg_type = IPV6_PKTINFO;
+    c->cmsg_len = CMSG_LEN(sizeof(in6_pktinfo));
+    in6_pktinfo info{};
+    std::memcpy(&info.ipi6_addr, source.data(), 16);
+    info.ipi6_ifindex = static_cast<unsigned>(ifindex);
+    std::memcpy(CMSG_DATA(c), &info, sizeof info);
+}
+
 Status send_from(int fd, const Ipv6Address& source, const Ipv6Address& destination, int ifindex,
                  std::span<const std::uint8_t> data, std::optional<int> hop_limit, int flags) {
     sockaddr_in6 to{};
@@ -26,13 +36,7 @@ Status send_from(int fd, const Ipv6Address& source, const Ipv6Address& destinati
     msg.msg_control = control;
     msg.msg_controllen = hop_limit ? sizeof control : CMSG_SPACE(sizeof(in6_pktinfo));
     cmsghdr* c = CMSG_FIRSTHDR(&msg);
-    c->cmsg_level = IPPROTO_IPV6;
-    c->cmsg_type = IPV6_PKTINFO;
-    c->cmsg_len = CMSG_LEN(sizeof(in6_pktinfo));
-    in6_pktinfo info{};
-    std::memcpy(&info.ipi6_addr, source.data(), 16);
-    info.ipi6_ifindex = static_cast<unsigned>(ifindex);
-    std::memcpy(CMSG_DATA(c), &info, sizeof info);
+    write_pktinfo(c, source, ifindex);
     if (hop_limit) {
         c = CMSG_NXTHDR(&msg, c);
         c->cmsg_level = IPPROTO_IPV6;

@@ -26,6 +26,10 @@ Status send_from(int fd, const Ipv6Address& source, const Ipv6Address& destinati
                  std::span<const std::uint8_t> data, std::optional<int> hop_limit = std::nullopt,
                  int flags = MSG_DONTWAIT | MSG_NOSIGNAL);
 
+// Writes the IPV6_PKTINFO control message (source address, outgoing
+// interface when non-zero) into `c`, which has CMSG_SPACE(sizeof(in6_pktinfo)).
+void write_pktinfo(cmsghdr* c, const Ipv6Address& source, int ifindex);
+
 // Sets a socket buffer size: the FORCE variant first (CAP_NET_ADMIN goes past
 // net.core.[rw]mem_max), then the ordinary, capped one. `receive` chooses
 // SO_RCVBUF(FORCE), else SO_SNDBUF(FORCE). Returns what the kernel set (it
