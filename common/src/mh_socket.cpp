@@ -31,6 +31,18 @@ log::RateLimit& send_problem_log() {
     return limit;
 }
 
+// One message of a recvmmsg/sendmmsg vector: its address, one buffer and
+// its control messages.
+void point_header(msghdr& h, sockaddr_in6* name, iovec* iov, void* control, std::size_t control_size) {
+    h = {};
+    h.msg_name = name;
+    h.msg_namelen = sizeof(sockaddr_in6);
+    h.msg_iov = iov;
+    h.msg_iovlen = 1;
+    h.msg_control = control;
+    h.msg_controllen = control_size;
+}
+
 struct alignas(cmsghdr) ControlBuffer {
     std::uint8_t bytes[kControlSize];
 };
@@ -129,14 +141,8 @@ void MhSocket::on_readable() {
     for (std::size_t round = 0; round < kMaxBatchesPerWakeup; ++round) {
         for (std::size_t i = 0; i < kBatch; ++i) {
             b.iov[i] = {b.data[i].data(), b.data[i].size()};
-            msghdr& h = b.headers[i].msg_hdr;
-            h = {};
-            h.msg_name = &b.from[i];
-            h.msg_namelen = sizeof(sockaddr_in6);
-            h.msg_iov = &b.iov[i];
-            h.msg_iovlen = 1;
-            h.msg_control = b.control[i].bytes;
-            h.msg_controllen = sizeof b.control[i].bytes;
+            point_header(b.headers[i].msg_hdr, &b.from[i], &b.iov[i], b.control[i].bytes,
+                         sizeof b.control[i].bytes);
             b.headers[i].msg_len = 0;
         }
         const int n = ::recvmmsg(mh_fd_, b.headers.data(), kBatch, MSG_DONTWAIT, nullptr);
@@ -259,13 +265,7 @@ void MhSocket::send(const Ipv6Address& source, const Ipv6Address& destination,
         q.to[i].sin6_family = AF_INET6;
         std::memcpy(&q.to[i].sin6_addr, destination.data(), 16);
         msghdr& h = q.headers[i].msg_hdr;
-        h = {};
-        h.msg_name = &q.to[i];
-        h.msg_namelen = sizeof(sockaddr_in6);
-        h.msg_iov = &q.iov[i];
-        h.msg_iovlen = 1;
-        h.msg_control = q.control[i].bytes;
-        h.msg_controllen = sizeof q.control[i].bytes;
+        point_header(h, &q.to[i], &q.iov[i], q.control[i].bytes, sizeof q.control[i].bytes);
         write_pktinfo(CMSG_FIRSTHDR(&h), source, 0);
         PMIP_DEBUG(kMh, "[lma mh peer=" + pmip::to_string(destination) + "]",
                    "queued " + std::string(mh::message_kind(message)) + " (" +

@@ -9,14 +9,6 @@
 
 namespace pmip::lma {
 
-namespace {
-
-std::string context(const MobileNodeIdentifier& mn, const Ipv6Address& mag) {
-    return log::mn_context("lma", mn.identifier, "mag", pmip::to_string(mag));
-}
-
-}  // namespace
-
 void LmaEngine::begin_batch() {
     if (!batch_) batch_ = std::make_unique<Batch>();
 }
@@ -39,7 +31,7 @@ void LmaEngine::release_tunnel(const TunnelKey& key, const MobileNodeIdentifier&
     }
     if (Status st = tunnels_.release(key); !st.ok()) {
         ++counters_.data_path_errors;
-        PMIP_ERROR(kTunnel, context(mn, mag), "tunnel not released: " + st.error().what);
+        PMIP_ERROR(kTunnel, engine_context(mn, mag), "tunnel not released: " + st.error().what);
     }
 }
 
@@ -104,7 +96,7 @@ void LmaEngine::end_batch() {
             ++counters_.data_path_errors;
             const SessionId id = batch->route_sessions[i];
             const BindingCacheEntry* e = cache_.find(id);
-            const std::string ctx = e ? context(e->mn_identifier, e->proxy_coa) : "[lma]";
+            const std::string ctx = e ? engine_context(e->mn_identifier, e->proxy_coa) : "[lma]";
             if (batch->routes[i].op == RouteOp::kAdd) {
                 failed.insert(id);
                 if (const auto* route = std::get_if<Route>(&batch->routes[i].object)) {

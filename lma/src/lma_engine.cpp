@@ -13,10 +13,6 @@ namespace pmip::lma {
 
 namespace {
 
-std::string context(const MobileNodeIdentifier& mn, const Ipv6Address& mag) {
-    return log::mn_context("lma", mn.identifier, "mag", pmip::to_string(mag));
-}
-
 Ipv6Prefix to_prefix(const mh::HomeNetworkPrefix& hnp) {
     return canonical(Ipv6Prefix{hnp.prefix, hnp.prefix_length});
 }
@@ -331,7 +327,7 @@ bool LmaEngine::bind_data_path(const BindingCacheEntry& entry, const Ipv6Address
     auto tunnel = tunnels_.acquire(tunnel_key(entry, local));
     if (!tunnel) {
         ++counters_.data_path_errors;
-        PMIP_ERROR(kTunnel, context(entry.mn_identifier, entry.proxy_coa),
+        PMIP_ERROR(kTunnel, engine_context(entry.mn_identifier, entry.proxy_coa),
                    "tunnel to MAG not created: " + tunnel.error().what);
         return false;
     }
@@ -344,7 +340,7 @@ bool LmaEngine::bind_data_path(const BindingCacheEntry& entry, const Ipv6Address
     for (const auto& st : results) {
         if (!st.ok()) {
             ++counters_.data_path_errors;
-            PMIP_ERROR(kRoute, context(entry.mn_identifier, entry.proxy_coa),
+            PMIP_ERROR(kRoute, engine_context(entry.mn_identifier, entry.proxy_coa),
                        "route not installed: " + st.error().what);
             // Undo what this call did: routes that went in, and the tunnel reference.
             std::vector<RouteRequest> undo;
@@ -383,7 +379,7 @@ void LmaEngine::release_data_path(const BindingCacheEntry& entry, const DataPath
         for (const auto& st : apply_routes(entry.id, std::move(batch))) {
             if (!st.ok()) {
                 ++counters_.data_path_errors;
-                PMIP_ERROR(kRoute, context(entry.mn_identifier, path.proxy_coa),
+                PMIP_ERROR(kRoute, engine_context(entry.mn_identifier, path.proxy_coa),
                            "route not removed: " + st.error().what);
             }
         }
@@ -432,7 +428,7 @@ void LmaEngine::arm_lifetime(BindingCacheEntry& entry) {
             if (e == nullptr) return;
             e->lifetime_timer = 0;
             ++counters_.sessions_expired;
-            PMIP_INFO(kBce, context(e->mn_identifier, e->proxy_coa), "binding lifetime expired");
+            PMIP_INFO(kBce, engine_context(e->mn_identifier, e->proxy_coa), "binding lifetime expired");
             delete_session(id);
         });
 }
@@ -677,7 +673,7 @@ void LmaEngine::delete_session(SessionId id) {
     upn_forget(id);
     unbind_data_path(*entry);
     const auto prefixes = entry->home_network_prefixes;
-    PMIP_INFO(kBce, context(entry->mn_identifier, entry->proxy_coa),
+    PMIP_INFO(kBce, engine_context(entry->mn_identifier, entry->proxy_coa),
               "session " + std::to_string(id) + " deleted");
     local_address_.erase(id);
     cache_.erase(id);

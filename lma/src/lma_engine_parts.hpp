@@ -10,6 +10,11 @@
 
 namespace pmip::lma {
 
+// "[lma mn=... mag=...]": the context of the engine's log lines about an MN.
+inline std::string engine_context(const MobileNodeIdentifier& mn, const Ipv6Address& mag) {
+    return log::mn_context("lma", mn.identifier, "mag", pmip::to_string(mag));
+}
+
 // The parts of a PBU the pipeline uses, extracted once.
 struct LmaEngine::Pbu {
     Ipv6Address source{};
@@ -31,7 +36,7 @@ struct LmaEngine::Pbu {
     // "[lma mn=... mag=...]" for log lines, made on first use (most PBUs log
     // nothing at the default level).
     const std::string& ctx() const {
-        if (!ctx_) ctx_ = log::mn_context("lma", mn.identifier, "mag", pmip::to_string(lookup.proxy_coa));
+        if (!ctx_) ctx_ = engine_context(mn, lookup.proxy_coa);
         return *ctx_;
     }
 
