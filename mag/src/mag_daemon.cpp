@@ -703,6 +703,8 @@ void MagDaemon::forget_early_query(AccessLink& link) {
     link.early_query.reset();
     link.early_entry = 0;
     link.captured.clear();
+    link.replay.clear();
+    link.replay_pending = false;
     link.downstream_since.reset();
 }
 
@@ -896,12 +898,31 @@ void MagDaemon::multicast_attached(const BindingEvent& event) {
         return;
     }
     // The proxy's socket hears the link from now on; what the MN said since
-    // the early query, in order, goes to it (PROTOCOL.md 6.2 step 7), then
-    // the captures still queued, before the proxy's socket is read; later
-    // ones are judged by their receive time (on_captured_mld).
+    // the early query goes to it in registration_settled(), once the
+    // registration's multicast context is in.
     link->downstream_since = std::chrono::system_clock::now();
     link->downstream_since_steady = loop_.clock().now();
-    for (const mcast::ReceivedMld& m : captured) proxy->receive_captured(m);
+    link->replay = std::move(captured);
+    link->replay_pending = true;
+}
+
+// What the MN said since the early query, in order, goes to the proxy
+// (PROTOCOL.md 6.2 step 7), then the captures still queued, before the
+// proxy's socket is read; later ones are judged by their receive time
+// (on_captured_mld). After the registration's RFC 7161 context: the MN's
+// reports are newer than the state the previous MAG or the LMA kept, and
+// the context's forwarding state does not wait for them.
+void MagDaemon::registration_settled(const BindingUpdateListEntry& e) {
+    const auto a = access_.find(e.access_ifindex);
+    if (a == access_.end() || !a->second.replay_pending)
+        return;
+    AccessLink& link = a->second;
+    link.replay_pending = false;
+    const std::vector<mcast::ReceivedMld> captured = std::exchange(link.replay, {});
+    McastInstance* instance = instance_with_downstream(e.access_interface);
+    if (instance == nullptr)
+        return;
+    for (const mcast::ReceivedMld& m : captured) instance->proxy->receive_captured(m);
     counters_["mld_captured_passed"] += captured.size();
     if (mld_capture_)
         mld_capture_->drain();

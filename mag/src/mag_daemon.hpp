@@ -152,6 +152,9 @@ class MagDaemon final : private MagObserver, private MulticastContext, private M
         std::optional<TimePoint> early_query;
         std::uint64_t early_entry = 0;  // BindingUpdateListEntry::id
         std::vector<mcast::ReceivedMld> captured;
+        // Those the link's new downstream takes in registration_settled().
+        std::vector<mcast::ReceivedMld> replay;
+        bool replay_pending = false;
         // When the link became a downstream, on the kernel's receive-time
         // clock (CLOCK_REALTIME) and on the steady clock, to notice a step.
         std::optional<std::chrono::system_clock::time_point> downstream_since;
@@ -165,6 +168,7 @@ class MagDaemon final : private MagObserver, private MulticastContext, private M
 
     // MagObserver
     void registered(const BindingUpdateListEntry& entry, const TunnelInfo& tunnel) override;
+    void registration_settled(const BindingUpdateListEntry& entry) override;
     void deregistered(const BindingUpdateListEntry& entry) override;
     void tunnel_prepared(const BindingUpdateListEntry& entry, const TunnelInfo& tunnel) override;
     void tunnel_unprepared(const BindingUpdateListEntry& entry, const TunnelInfo& tunnel) override;

@@ -487,7 +487,8 @@ void MagEngine::accepted(BindingUpdateListEntry& e, const mh::BindingAcknowledge
                                         " via " + tunnel.name);
         // RFC 7161: a query for the context goes before the observer builds
         // the MN link's proxy state (milliseconds), so the answer is on its
-        // way meanwhile; a context in the PBA is applied once it is built.
+        // way meanwhile; a context in the PBA is applied once it is built,
+        // before the MN's own captured reports (registration_settled).
         const auto subscriptions = sial_accepted(e, pba);
         if (observer_) observer_->registered(e, tunnel);
         if (!subscriptions.empty()) sial_apply(e, subscriptions, "PBA");
@@ -495,6 +496,7 @@ void MagEngine::accepted(BindingUpdateListEntry& e, const mh::BindingAcknowledge
             ++counters_.peer_contexts_applied;
             sial_apply(e, std::exchange(e.peer_context, {}), "previous MAG (before the PBA)");
         }
+        if (observer_) observer_->registration_settled(e);
         release_prepared_tunnel(e);
     } else {
         e.state = BulState::kRegistered;

@@ -110,11 +110,15 @@ struct World {
     // MAG side, two MAGs.
     struct Mag;
     struct Recorder final : mag::MagObserver {
-        std::function<void(const mag::BindingUpdateListEntry&)> on_registered, on_deregistered;
-        unsigned registered_events = 0, deregistered_events = 0;
+        std::function<void(const mag::BindingUpdateListEntry&)> on_registered, on_deregistered, on_settled;
+        unsigned registered_events = 0, deregistered_events = 0, settled_events = 0;
         void registered(const mag::BindingUpdateListEntry& e, const TunnelInfo&) override {
             ++registered_events;
             if (on_registered) on_registered(e);
+        }
+        void registration_settled(const mag::BindingUpdateListEntry& e) override {
+            ++settled_events;
+            if (on_settled) on_settled(e);
         }
         void deregistered(const mag::BindingUpdateListEntry& e) override {
             ++deregistered_events;

@@ -249,6 +249,37 @@ TEST_CASE("RFC 7161 5.1 proactive handover: the old MAG's de-registration carrie
     CHECK(s.lc().sial_contexts_in_pba == 1);
 }
 
+TEST_CASE("RFC 7161 + magd's early query: what the MN said at the new MAG before the PBA goes to the "
+          "proxy after the PBA's context (registration_settled), so the MN's newer report wins",
+          "[sial][scenario]") {
+    SialWorld s;
+    s.listening_at_mag1();
+    // magd replays the MN's reports captured since its early query in
+    // registration_settled(): here the MN left G1 meanwhile (TO_IN {}).
+    bool context_in_at_settle = false;
+    s.w.mag2.observer.on_settled = [&](const mag::BindingUpdateListEntry& e) {
+        const int ifindex = e.access_ifindex;
+        context_in_at_settle = s.proxy2->link_state(ifindex, kG2) == include({kS1, kS2}) &&
+                               s.proxy2->link_state(ifindex, kG1) == exclude();
+        mcast::Mldv2Report left;
+        left.records.push_back({mcast::RecordType::kChangeToIncludeMode, kG1, {}, {}});
+        s.proxy2->instance.receive(static_cast<mcast::InterfaceId>(ifindex), kMnLinkLocal, left);
+    };
+    s.move_after_deregistration();
+    REQUIRE(s.w.mag2.engine->find_by_interface(9)->state == mag::BulState::kRegistered);
+    CHECK(s.c2().sial_contexts_applied == 1);
+    CHECK(s.w.mag2.observer.registered_events == 1);
+    CHECK(s.w.mag2.observer.settled_events == 1);
+    CHECK(context_in_at_settle);
+    // The transferred G1 is being left, as the MN said; the rest stands.
+    CHECK(s.proxy2->link_state(9, kG2) == include({kS1, kS2}));
+    CHECK(s.proxy2->link_state(9, kG3) == exclude({kS3}));
+    CHECK(s.proxy2->link_state(9, kG4) == exclude());
+    s.w.advance(5s);  // the Last Listener Query time passes
+    CHECK(s.proxy2->link_state(9, kG1) == include({}));
+    CHECK(s.proxy2->link_state(9, kG2) == include({kS1, kS2}));
+}
+
 TEST_CASE("RFC 7161 5.2 reactive handover, PBA timer 0: PBA S=1 at once without the context, the LMA "
           "queries the old MAG, the new MAG's Subscription Query is answered with it (Figure 4)",
           "[sial][scenario]") {

@@ -112,17 +112,31 @@ ip netns exec "$NS_GEN" ping -6 -c1 -W2 2001:db8:100::1 >/dev/null 2>&1
 # lmad's CPU seconds (utime + stime): a rate per CPU second does not depend on
 # how much of a shared machine lmad got.
 cpu() { awk -v hz="$(getconf CLK_TCK)" '{ printf "%.3f", ($14 + $15) / hz }' /proc/$LMAD_PID/stat; }
-phase() {  # phase NAME JSON-FILE CPU-BEFORE
+# lmad's counters now, into file $1 (for each phase's batch sizes).
+counters() { "$PMIPCTL" --socket "$WORK/lmad.sock" --json show counters >"$1" 2>/dev/null || echo '{}' >"$1"; }
+phase() {  # phase NAME JSON-FILE CPU-BEFORE COUNTERS-BEFORE
     local cpu_used
     cpu_used=$(awk -v a="$3" -v b="$(cpu)" 'BEGIN { printf "%.3f", b - a }')
-    python3 - "$1" "$2" "$cpu_used" <<'EOF'
+    counters "$WORK/counters-after"
+    python3 - "$1" "$2" "$cpu_used" "$4" "$WORK/counters-after" <<'EOF'
 import json, sys
 name, path, cpu = sys.argv[1], sys.argv[2], float(sys.argv[3])
 r = json.load(open(path))
 answered = sum(r["pbas_by_status"].values())
-print(json.dumps({"phase": name, "lmad_cpu_seconds": cpu,
-                  "pbus_per_lmad_cpu_second": round(answered / cpu) if cpu > 0 else None,
-                  "result": r}))
+out = {"phase": name, "lmad_cpu_seconds": cpu,
+       "pbus_per_lmad_cpu_second": round(answered / cpu) if cpu > 0 else None}
+# This phase's engine batches (PBAs per batch) and MH socket reads.
+try:
+    c0, c1 = (json.load(open(f)) for f in sys.argv[4:6])
+    d = lambda sect, key: c1[sect].get(key, 0) - c0[sect].get(key, 0)
+    batches = d("engine", "batches")
+    out["batches"] = batches
+    out["pbas_per_batch"] = round(d("engine", "batched_pbas") / batches, 2) if batches else None
+    out["rx_batches"] = d("mh_socket", "rx_batches")
+except (KeyError, ValueError, AttributeError):
+    out["batches"] = None
+out["result"] = r
+print(json.dumps(out))
 EOF
 }
 
@@ -133,21 +147,24 @@ REST=$((BINDINGS - HALF))
 # measured phases (creating a userspace tunnel device waits for the tunnel
 # data-plane thread; that one-off cost per MAG is not the PBU path).
 CPUW=$(cpu)
+counters "$WORK/counters-w"
 ip netns exec "$NS_GEN" "${PIN_LOAD[@]}" "$LOAD" --lma 2001:db8:100::1 --mag-base 2001:db8:100::1:0 --mags "$MAGS" \
     --count "$MAGS" --first "$BINDINGS" --rate 200 --lmad-pid "$LMAD_PID" --max-seconds 25 >"$WORK/warmup.json"
-phase warmup "$WORK/warmup.json" "$CPUW"
+phase warmup "$WORK/warmup.json" "$CPUW" "$WORK/counters-w"
 RSS0=$(awk '/VmRSS/ {print $2}' /proc/$LMAD_PID/status)
 ROUTES0=$(ip -n "$NS_LMA" -6 route show proto 213 | wc -l)
 CPU0=$(cpu)
+counters "$WORK/counters-0"
 ip netns exec "$NS_GEN" "${PIN_LOAD[@]}" "$LOAD" --lma 2001:db8:100::1 --mag-base 2001:db8:100::1:0 --mags "$MAGS" \
     --count "$HALF" --rate "$HALF_RATE" --lmad-pid "$LMAD_PID" --max-seconds 25 >"$WORK/half.json"
-phase half_load "$WORK/half.json" "$CPU0"
+phase half_load "$WORK/half.json" "$CPU0" "$WORK/counters-0"
 if ((REST > 0)); then
     CPU1=$(cpu)
+    counters "$WORK/counters-1"
     ip netns exec "$NS_GEN" "${PIN_LOAD[@]}" "$LOAD" --lma 2001:db8:100::1 --mag-base 2001:db8:100::1:0 --mags "$MAGS" \
         --count "$REST" --first "$HALF" --rate 200000 --lmad-pid "$LMAD_PID" --max-seconds 25 \
         --drain-ms 5000 >"$WORK/full.json"
-    phase full_load "$WORK/full.json" "$CPU1"
+    phase full_load "$WORK/full.json" "$CPU1" "$WORK/counters-1"
 fi
 RSS1=$(awk '/VmRSS/ {print $2}' /proc/$LMAD_PID/status)
 ROUTES=$(ip -n "$NS_LMA" -6 route show proto 213 | wc -l)

@@ -184,6 +184,12 @@ public:
     // PBA accepted and forwarding installed (first registration or a change
     // of prefixes / tunnel).
     virtual void registered(const BindingUpdateListEntry& entry, const TunnelInfo& tunnel) = 0;
+    // After registered() and the multicast context that came with the
+    // registration (RFC 7161: the PBA's, or the previous MAG's) is applied
+    // to what registered() built: the MN's own MLD messages held since the
+    // early query go in now, after the transferred state they are newer
+    // than, and off the path from the PBA to the first forwarded stream.
+    virtual void registration_settled(const BindingUpdateListEntry& /*entry*/) {}
     // Forwarding state removed (de-registration, denial, lifetime end, shutdown).
     virtual void deregistered(const BindingUpdateListEntry& entry) = 0;
     // The tunnel the first PBA will use, made (down) while the PBU is out
