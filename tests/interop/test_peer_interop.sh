@@ -245,6 +245,8 @@ pbas() {  # pbas: "seq status lifetime" of each PBA on the core link so far
 }
 accepted_pba() { pbas | awk '$2 == 0 && $3 > 0 {f=1} END {exit !f}'; }
 check "a PBA with status 0 and a lifetime answers the registration" wait_until 5 accepted_pba
+# Why the data path is not checked here (empty: it is), probed once.
+no_data_reason=$(kernel_tunnels_missing) || no_data_reason=
 # OAI/UMIP's MAG registers an MN for 8 s at its first RS (PBU lifetime 2, i.e.
 # 10 s truncated to 4 s units; its entry expires 3 s before that and it then
 # probes the MN) and for PBULifeTime (40 s) only at a later RS; without one it
@@ -253,7 +255,7 @@ check "a PBA with status 0 and a lifetime answers the registration" wait_until 5
 # check nor the slow steps before it (the VM under TCG: 6-7 s) race that
 # expiry. (Sent before the data section, an RS landing in the expiry's probe
 # had the OAI MAG de-register: vm_interop, session 20.)
-if [[ $ROLE == mag ]] && ! kernel_tunnels_missing >/dev/null; then
+if [[ $ROLE == mag && -z $no_data_reason ]]; then
     in_ns "$MN_NS" rdisc6 -1 -q -w 1000 eth0 >/dev/null 2>&1
 fi
 
@@ -286,8 +288,8 @@ print(m.get('adapted_in_identifier', 0), m.get('adapted_in_prefix', 0))")
 fi
 
 # --- data: MN -> correspondent behind the LMA, where ip6tnl exists ---------------
-if reason=$(kernel_tunnels_missing); then
-    echo "# data not checked on this kernel ($reason): the $PEER ${ROLE^^}'s ip6tnl tunnel cannot exist here; vm_interop checks it in the stock-kernel VM"
+if [[ -n $no_data_reason ]]; then
+    echo "# data not checked on this kernel ($no_data_reason): the $PEER ${ROLE^^}'s ip6tnl tunnel cannot exist here; vm_interop checks it in the stock-kernel VM"
 else
     if [[ $ROLE == mag ]]; then
         # (The MN's second RS went right after the first PBA, above.)

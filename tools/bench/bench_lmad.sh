@@ -177,9 +177,10 @@ print(json.dumps({"phase": "memory", "lmad_rss_after_warmup_kib": rss0, "lmad_rs
                   "bytes_per_binding": round((rss1 - rss0) * 1024 / max(routes - routes0, 1)),
                   "bindings_requested": bindings, "mags": mags}))
 EOF
-"$PMIPCTL" --socket "$WORK/lmad.sock" --json show counters 2>/dev/null | python3 -c '
+counters "$WORK/counters-end"
+python3 -c '
 import json, sys
-c = json.load(sys.stdin)
+c = json.load(open(sys.argv[1]))
 mh, e = c["mh_socket"], c["engine"]
 batches = e.get("batches") or 0
 print(json.dumps({"phase": "mh_socket", "rx_packets": mh["rx_packets"], "rx_batches": mh.get("rx_batches"),
@@ -189,7 +190,7 @@ print(json.dumps({"phase": "mh_socket", "rx_packets": mh["rx_packets"], "rx_batc
                   "routes_per_netlink_batch": round(e.get("batched_route_requests", 0) / batches, 2) if batches else None,
                   "pbas_per_batch": round(e.get("batched_pbas", 0) / batches, 2) if batches else None,
                   "batch_sessions_failed": e.get("batch_sessions_failed"),
-                  "data_path_errors": e.get("data_path_errors")}))' || echo '{"phase":"mh_socket","error":"no counters"}'
+                  "data_path_errors": e.get("data_path_errors")}))' "$WORK/counters-end" || echo '{"phase":"mh_socket","error":"no counters"}'
 kill -TERM "$LMAD_PID"
 wait "$LMAD_PID"
 echo "{\"phase\":\"shutdown\",\"lmad_exit\":$?,\"routes_left\":$(ip -n "$NS_LMA" -6 route show proto 213 | wc -l)}"
