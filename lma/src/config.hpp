@@ -9,7 +9,7 @@
 //   [binding]    max-lifetime, ordering, timestamp-validity-window-ms,
 //                mobile-node-generated-timestamps, min-delay-before-bce-delete-ms,
 //                max-delay-before-new-bce-assign-ms, new-session-without-waiting,
-//                mag-link-local, expected-bindings, max-queue-delay-ms
+//                mag-link-local, expected-bindings, reserve-heap, max-queue-delay-ms
 //                                                     [sections 5.5, 6.9.4, 9.1, 9.3; RFC 6543]
 //   [mags]       authorized, profile, oai-identity    [section 5.3.1 step 5; Appendix I]
 //   [multicast]  enabled, upstream, table, robustness, query-interval-s,
@@ -119,6 +119,7 @@ struct LmadConfig {
     std::optional<CmdConfig> cmd;
     mh::ExtensionCodePoints code_points{};  // draft-asaeda ([multicast] pbu-m-flag, pbu-m-option)
     Duration max_queue_delay = std::chrono::milliseconds(500);  // [binding] max-queue-delay-ms
+    bool reserve_heap = true;  // [binding] reserve-heap (with expected-bindings; common/heap.hpp)
     TunnelBackendChoice tunnel_backend = TunnelBackendChoice::kAuto;
     TunnelOptions tunnel;
     HeartbeatConfig heartbeat;

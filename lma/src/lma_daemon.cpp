@@ -13,6 +13,7 @@
 #include <set>
 
 #include "pmip/common/auth_config_keys.hpp"
+#include "pmip/common/heap.hpp"
 #include "pmip/common/log.hpp"
 #include "pmip/common/prefix_pool.hpp"
 
@@ -212,6 +213,21 @@ Status LmaDaemon::open(const LmadState& previous) {
                                           *routes_, loop_, receiver_->reply_sender());
     engine_->set_observer(this);
     if (c.engine.expected_bindings > 0) session_tunnels_.reserve(c.engine.expected_bindings);
+    if (c.engine.expected_bindings > 0 && c.reserve_heap) {
+        // After the indexes above are sized: the pages the bindings will take.
+        const std::size_t wanted = c.engine.expected_bindings * std::size_t{1024};
+        const HeapReservation r = reserve_heap(wanted);
+        if (!r.error.empty()) {
+            PMIP_WARNING(kBce, kContext, "binding.reserve-heap: not reserved (" + r.error +
+                                          "); registrations page-fault as the heap grows");
+        } else {
+            PMIP_INFO(kBce, kContext,
+                      "binding.reserve-heap: " + std::to_string(r.bytes >> 20) + " MiB of heap touched for " +
+                          std::to_string(c.engine.expected_bindings) + " expected bindings" +
+                          (r.bytes < wanted ? " (capped at 1 GiB)" : ""));
+        }
+        heap_reserved_ = r.bytes;
+    }
     if (c.cmd) {
         CmdConfig cmd = *c.cmd;
         cmd.authorized_maars = c.engine.authorized_mags;
@@ -936,6 +952,10 @@ json LmaDaemon::show_counters() const {
     daemon["bindings"] = engine_->cache().size();
     daemon["peers_with_bindings"] = mag_peers_.size();
     daemon["mobile_nodes_in_policy_store"] = policies_->size();
+    const HeapUsage heap = heap_usage();
+    daemon["heap_in_use_bytes"] = heap.in_use;
+    daemon["heap_held_bytes"] = heap.held;
+    daemon["heap_reserved_bytes"] = heap_reserved_;
     json backend = json::object();
     for (const auto& [name, value] : tunnels_->backend().statistics()) backend[name] = value;
     json out{{"engine", engine_counters_json(engine_->counters())},

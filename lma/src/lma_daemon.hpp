@@ -148,6 +148,7 @@ class LmaDaemon final : private LmaObserver {
     std::unique_ptr<ControlServer> control_;
 
     std::unordered_map<SessionId, SessionTunnel> session_tunnels_;
+    std::size_t heap_reserved_ = 0;  // [binding] reserve-heap: octets touched at start
     std::map<Ipv6Address, MagPeer> mag_peers_;
     // Per unicast tunnel device: the M-Tunnel its sessions hold (one
     // reference each).

@@ -501,18 +501,20 @@ TEST_CASE("lmad: state file: missing means counter 0, written atomically and rea
     CHECK(bad.error().what.find(path) != std::string::npos);
 }
 
-TEST_CASE("lmad: [revocation] sets the RFC 5846 section 11 variables, defaults 1 s, 2 s, 1 retry",
+TEST_CASE("lmad: [revocation] sets the RFC 5846 section 11 variables, defaults 1 s, 2 s, 1 retry, "
+          "and [binding] expected-bindings, reserve-heap (default on)",
           "[lma][config]") {
     const ConfigLoad defaults = load_config_text(kValid, "lmad.conf");
     CHECK(defaults.config.engine.revocation.initial_timeout == std::chrono::milliseconds(1000));
     CHECK(defaults.config.engine.revocation.max_timeout == std::chrono::milliseconds(2000));
     CHECK(defaults.config.engine.revocation.max_retries == 1);
     CHECK(defaults.config.oai_identity == OaiIdentity::kMac);
+    CHECK(defaults.config.reserve_heap);
 
     const ConfigLoad load = load_config_text(
         std::string(kValid) +
             "[revocation]\ninitial-timeout-ms = 700\nmax-timeout-ms = 5000\nmax-retries = 3\n"
-            "[mags]\noai-identity = as-sent\n[binding]\nexpected-bindings = 1000000\n",
+            "[mags]\noai-identity = as-sent\n[binding]\nexpected-bindings = 1000000\nreserve-heap = no\n",
         "lmad.conf");
     INFO(Catch::Detail::stringify(messages(load)));
     REQUIRE_FALSE(has_errors(load.problems));
@@ -521,6 +523,7 @@ TEST_CASE("lmad: [revocation] sets the RFC 5846 section 11 variables, defaults 1
     CHECK(load.config.engine.revocation.max_retries == 3);
     CHECK(load.config.oai_identity == OaiIdentity::kAsSent);
     CHECK(load.config.engine.expected_bindings == 1000000);
+    CHECK_FALSE(load.config.reserve_heap);
 }
 
 TEST_CASE("lmad: [revocation] problems name the key: InitMINDelayBRIs below 0.5 s, a cap below "

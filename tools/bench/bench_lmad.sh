@@ -17,8 +17,15 @@
 #   not depend on how much of a shared machine lmad got; PBUs that waited
 #   longer than TimestampValidityWindow in the socket queue are answered 156,
 #   as RFC 5213 section 5.5 says, and show in pbas_by_status)
-#   memory     lmad's VmRSS after all bindings minus after start, per binding;
-#              the count of proto 213 routes in the kernel
+#   memory     lmad's heap in use (pmipctl show counters daemon.heap_in_use_bytes)
+#              and its VmRSS, after all bindings minus after warm-up, per
+#              binding; the count of proto 213 routes in the kernel.
+#              RESERVE_HEAP=yes (env, default) has lmad touch its heap for
+#              BINDINGS at start ([binding] reserve-heap), so its RSS does
+#              not grow in the phases; RESERVE_HEAP=no leaves that to the
+#              registrations (page faults in the PBU path)
+#   (warmup, half_load and full_load also give lmad_minor_faults: its page
+#   faults in the phase, first touches of new heap memory)
 #   mh_socket  lmad's MH socket counters (pmipctl show counters): packets
 #              read and sent and in how many recvmmsg / sendmmsg batches,
 #              the engine's batches (routes per netlink batch, PBAs per
@@ -87,6 +94,7 @@ pool = 2001:db8:4000::/36 64
 [binding]
 max-lifetime = 3600
 expected-bindings = $BINDINGS
+reserve-heap = ${RESERVE_HEAP:-yes}
 max-queue-delay-ms = ${MAX_QUEUE_DELAY_MS:-500}
 [mags]
 authorized = 2001:db8:100::/64
@@ -112,22 +120,27 @@ ip netns exec "$NS_GEN" ping -6 -c1 -W2 2001:db8:100::1 >/dev/null 2>&1
 # lmad's CPU seconds (utime + stime): a rate per CPU second does not depend on
 # how much of a shared machine lmad got.
 cpu() { awk -v hz="$(getconf CLK_TCK)" '{ printf "%.3f", ($14 + $15) / hz }' /proc/$LMAD_PID/stat; }
+# lmad's minor page faults so far (first touches of new heap memory; each one
+# is a trap into the kernel, dear on a virtual machine).
+faults() { awk '{ print $10 }' /proc/$LMAD_PID/stat; }
 # lmad's counters now, into file $1 (for each phase's batch sizes).
 counters() { "$PMIPCTL" --socket "$WORK/lmad.sock" --json show counters >"$1" 2>/dev/null || echo '{}' >"$1"; }
-phase() {  # phase NAME JSON-FILE CPU-BEFORE COUNTERS-BEFORE
-    local cpu_used
+phase() {  # phase NAME JSON-FILE CPU-BEFORE COUNTERS-BEFORE FAULTS-BEFORE
+    local cpu_used faults_now
     cpu_used=$(awk -v a="$3" -v b="$(cpu)" 'BEGIN { printf "%.3f", b - a }')
+    faults_now=$(faults)
     counters "$WORK/counters-after"
-    python3 - "$1" "$2" "$cpu_used" "$4" "$WORK/counters-after" <<'EOF'
+    python3 - "$1" "$2" "$cpu_used" "$4" "$WORK/counters-after" "$(( faults_now - $5 ))" <<'EOF'
 import json, sys
 name, path, cpu = sys.argv[1], sys.argv[2], float(sys.argv[3])
 r = json.load(open(path))
 answered = sum(r["pbas_by_status"].values())
 out = {"phase": name, "lmad_cpu_seconds": cpu,
-       "pbus_per_lmad_cpu_second": round(answered / cpu) if cpu > 0 else None}
+       "pbus_per_lmad_cpu_second": round(answered / cpu) if cpu > 0 else None,
+       "lmad_minor_faults": int(sys.argv[6])}
 # This phase's engine batches (PBAs per batch) and MH socket reads.
 try:
-    c0, c1 = (json.load(open(f)) for f in sys.argv[4:6])
+    c0, c1 = (json.load(open(f)) for f in sys.argv[4:6])  # counters before, after
     d = lambda sect, key: c1[sect].get(key, 0) - c0[sect].get(key, 0)
     batches = d("engine", "batches")
     out["batches"] = batches
@@ -147,34 +160,51 @@ REST=$((BINDINGS - HALF))
 # measured phases (creating a userspace tunnel device waits for the tunnel
 # data-plane thread; that one-off cost per MAG is not the PBU path).
 CPUW=$(cpu)
+FAULTSW=$(faults)
 counters "$WORK/counters-w"
 ip netns exec "$NS_GEN" "${PIN_LOAD[@]}" "$LOAD" --lma 2001:db8:100::1 --mag-base 2001:db8:100::1:0 --mags "$MAGS" \
     --count "$MAGS" --first "$BINDINGS" --rate 200 --lmad-pid "$LMAD_PID" --max-seconds 25 >"$WORK/warmup.json"
-phase warmup "$WORK/warmup.json" "$CPUW" "$WORK/counters-w"
+phase warmup "$WORK/warmup.json" "$CPUW" "$WORK/counters-w" "$FAULTSW"
 RSS0=$(awk '/VmRSS/ {print $2}' /proc/$LMAD_PID/status)
 ROUTES0=$(ip -n "$NS_LMA" -6 route show proto 213 | wc -l)
 CPU0=$(cpu)
+FAULTS0=$(faults)
 counters "$WORK/counters-0"
 ip netns exec "$NS_GEN" "${PIN_LOAD[@]}" "$LOAD" --lma 2001:db8:100::1 --mag-base 2001:db8:100::1:0 --mags "$MAGS" \
     --count "$HALF" --rate "$HALF_RATE" --lmad-pid "$LMAD_PID" --max-seconds 25 >"$WORK/half.json"
-phase half_load "$WORK/half.json" "$CPU0" "$WORK/counters-0"
+phase half_load "$WORK/half.json" "$CPU0" "$WORK/counters-0" "$FAULTS0"
 if ((REST > 0)); then
     CPU1=$(cpu)
+    FAULTS1=$(faults)
     counters "$WORK/counters-1"
     ip netns exec "$NS_GEN" "${PIN_LOAD[@]}" "$LOAD" --lma 2001:db8:100::1 --mag-base 2001:db8:100::1:0 --mags "$MAGS" \
         --count "$REST" --first "$HALF" --rate 200000 --lmad-pid "$LMAD_PID" --max-seconds 25 \
         --drain-ms 5000 >"$WORK/full.json"
-    phase full_load "$WORK/full.json" "$CPU1" "$WORK/counters-1"
+    phase full_load "$WORK/full.json" "$CPU1" "$WORK/counters-1" "$FAULTS1"
 fi
 RSS1=$(awk '/VmRSS/ {print $2}' /proc/$LMAD_PID/status)
+counters "$WORK/counters-loaded"
 ROUTES=$(ip -n "$NS_LMA" -6 route show proto 213 | wc -l)
 TUNNELS=$(ip -n "$NS_LMA" -o link show | grep -c ': pm6-')
-python3 - "$RSS0" "$RSS1" "$ROUTES" "$TUNNELS" "$BINDINGS" "$MAGS" "$ROUTES0" <<'EOF'
+python3 - "$RSS0" "$RSS1" "$ROUTES" "$TUNNELS" "$BINDINGS" "$MAGS" "$ROUTES0" "$WORK/counters-0" "$WORK/counters-loaded" <<'EOF'
 import json, sys
-rss0, rss1, routes, tunnels, bindings, mags, routes0 = map(int, sys.argv[1:])
+rss0, rss1, routes, tunnels, bindings, mags, routes0 = map(int, sys.argv[1:8])
+added = max(routes - routes0, 1)
+try:
+    d0, d1 = (json.load(open(f))["daemon"] for f in sys.argv[8:10])
+    heap = round((d1["heap_in_use_bytes"] - d0["heap_in_use_bytes"]) / added)
+    reserved_kib = d1["heap_reserved_bytes"] // 1024
+except (KeyError, ValueError, OSError):
+    heap, reserved_kib = None, None
+# bytes_per_binding: lmad's heap in use (malloc's own count) per binding
+# added. With [binding] reserve-heap (env RESERVE_HEAP, default yes) the
+# reservation is resident from the start and rss_bytes_per_binding is ~0;
+# with RESERVE_HEAP=no it is the resident growth per binding.
 print(json.dumps({"phase": "memory", "lmad_rss_after_warmup_kib": rss0, "lmad_rss_loaded_kib": rss1,
                   "kernel_routes_proto_213": routes, "tunnel_devices": tunnels,
-                  "bytes_per_binding": round((rss1 - rss0) * 1024 / max(routes - routes0, 1)),
+                  "bytes_per_binding": heap,
+                  "rss_bytes_per_binding": round((rss1 - rss0) * 1024 / added),
+                  "heap_reserved_kib": reserved_kib,
                   "bindings_requested": bindings, "mags": mags}))
 EOF
 counters "$WORK/counters-end"

@@ -9,7 +9,12 @@
 // clock as RFC 5213 section 5.5 asks) go out from MAG address i % M (set per
 // packet with IPV6_PKTINFO) in sendmmsg() batches, paced to --rate PBU/s; the
 // PBAs are drained with recvmmsg() between batches and matched to their PBU
-// by the MN-ID they echo. Latency = PBA received - PBU handed to the kernel.
+// by the MN-ID they echo. Latency = PBA read by this tool - PBU handed to the
+// kernel ("latency"), and the same to the kernel's receive timestamp of the PBA
+// (SO_TIMESTAMPNS, "latency_rx"): the moment lmad's PBA reached this host's
+// stack, without the time this tool took to get round to reading it (it paces
+// and builds PBUs on the same thread); both ends of latency_rx are CLOCK_REALTIME,
+// the clock the kernel stamps in.
 //
 // Prints one JSON object: offered and achieved rates (accepted_per_s = PBAs
 // with status 0 over the time from the start to the last PBA), PBAs received by
@@ -151,11 +156,21 @@ int main(int argc, char** argv) {
     const int on = 1;
     if (spoof && ::setsockopt(fd, IPPROTO_IPV6, IPV6_FREEBIND, &on, sizeof on) != 0)
         die(std::string("IPV6_FREEBIND: ") + std::strerror(errno));
+    if (::setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof on) != 0)
+        die(std::string("SO_TIMESTAMPNS: ") + std::strerror(errno));
 
     constexpr std::size_t kBatch = 64;
     std::vector<std::int64_t> sent_ns(count, -1);
-    std::vector<std::uint32_t> latency_ns;
+    std::vector<std::int64_t> sent_realtime_ns(count, 0);
+    std::vector<std::uint32_t> latency_ns, latency_rx_ns;
     latency_ns.reserve(count);
+    latency_rx_ns.reserve(count);
+    std::uint64_t no_rx_timestamp = 0;
+    auto realtime_ns = [] {
+        timespec ts{};
+        ::clock_gettime(CLOCK_REALTIME, &ts);
+        return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+    };
     std::map<int, std::uint64_t> by_status;
     std::uint64_t received = 0, unmatched = 0, send_errors = 0;
     std::int64_t last_pba_ns = 1;
@@ -168,6 +183,16 @@ int main(int argc, char** argv) {
     std::vector<std::array<std::uint8_t, 512>> rx(kBatch);
     std::vector<mmsghdr> rx_msgs(kBatch);
     std::vector<iovec> rx_iov(kBatch);
+    std::vector<std::array<std::uint8_t, CMSG_SPACE(sizeof(timespec))>> rx_control(kBatch);
+    auto rx_timestamp_ns = [](msghdr& h) -> std::int64_t {
+        for (cmsghdr* c = CMSG_FIRSTHDR(&h); c; c = CMSG_NXTHDR(&h, c)) {
+            if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_TIMESTAMPNS) continue;
+            timespec ts{};
+            std::memcpy(&ts, CMSG_DATA(c), sizeof ts);
+            return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+        }
+        return -1;
+    };
     auto drain = [&] {
         for (;;) {
             for (std::size_t i = 0; i < kBatch; ++i) {
@@ -175,6 +200,8 @@ int main(int argc, char** argv) {
                 rx_msgs[i] = {};
                 rx_msgs[i].msg_hdr.msg_iov = &rx_iov[i];
                 rx_msgs[i].msg_hdr.msg_iovlen = 1;
+                rx_msgs[i].msg_hdr.msg_control = rx_control[i].data();
+                rx_msgs[i].msg_hdr.msg_controllen = rx_control[i].size();
             }
             const int n = ::recvmmsg(fd, rx_msgs.data(), kBatch, MSG_DONTWAIT, nullptr);
             if (n <= 0) return;
@@ -196,6 +223,13 @@ int main(int argc, char** argv) {
                     index >= first && index - first < count && sent_ns[index - first] >= 0) {
                     latency_ns.push_back(static_cast<std::uint32_t>(
                         std::min<std::int64_t>(t - sent_ns[index - first], UINT32_MAX)));
+                    const std::int64_t arrived = rx_timestamp_ns(rx_msgs[i].msg_hdr);
+                    if (arrived < 0) {
+                        ++no_rx_timestamp;
+                    } else {
+                        latency_rx_ns.push_back(static_cast<std::uint32_t>(std::clamp<std::int64_t>(
+                            arrived - sent_realtime_ns[index - first], 0, UINT32_MAX)));
+                    }
                     sent_ns[index - first] = -2;  // answered
                 } else {
                     ++unmatched;
@@ -258,13 +292,17 @@ int main(int argc, char** argv) {
             std::memcpy(CMSG_DATA(c), &info, sizeof info);
         }
         const std::int64_t t = elapsed_ns();
+        const std::int64_t t_realtime = realtime_ns();
         const int done = ::sendmmsg(fd, msgs.data(), static_cast<unsigned>(n), 0);
         if (done <= 0) {
             ++send_errors;
             drain();
             continue;
         }
-        for (int k = 0; k < done; ++k) sent_ns[sent + static_cast<std::uint32_t>(k)] = t;
+        for (int k = 0; k < done; ++k) {
+            sent_ns[sent + static_cast<std::uint32_t>(k)] = t;
+            sent_realtime_ns[sent + static_cast<std::uint32_t>(k)] = t_realtime;
+        }
         sent += static_cast<std::uint32_t>(done);
         drain();
     }
@@ -277,16 +315,19 @@ int main(int argc, char** argv) {
     const long rss_after = rss_kib(lmad_pid);
     ::close(fd);
 
-    auto pct = [&](double q) -> double {
-        if (latency_ns.empty()) return 0;
-        const std::size_t i = std::min(latency_ns.size() - 1,
-                                       static_cast<std::size_t>(q * static_cast<double>(latency_ns.size())));
-        std::nth_element(latency_ns.begin(), latency_ns.begin() + static_cast<std::ptrdiff_t>(i),
-                         latency_ns.end());
-        return latency_ns[i] / 1000.0;
+    auto pct = [](std::vector<std::uint32_t>& v, double q) -> double {
+        if (v.empty()) return 0;
+        const std::size_t i = std::min(v.size() - 1, static_cast<std::size_t>(q * static_cast<double>(v.size())));
+        std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(i), v.end());
+        return v[i] / 1000.0;
     };
-    const double p50 = pct(0.5), p99 = pct(0.99), p999 = pct(0.999);
-    const double max = latency_ns.empty() ? 0 : *std::max_element(latency_ns.begin(), latency_ns.end()) / 1000.0;
+    auto max_of = [](const std::vector<std::uint32_t>& v) {
+        return v.empty() ? 0.0 : *std::max_element(v.begin(), v.end()) / 1000.0;
+    };
+    const double p50 = pct(latency_ns, 0.5), p99 = pct(latency_ns, 0.99), p999 = pct(latency_ns, 0.999);
+    const double max = max_of(latency_ns);
+    const double rx_p50 = pct(latency_rx_ns, 0.5), rx_p99 = pct(latency_rx_ns, 0.99),
+                 rx_p999 = pct(latency_rx_ns, 0.999), rx_max = max_of(latency_rx_ns);
     std::string statuses;
     for (const auto& [status, n] : by_status)
         statuses += (statuses.empty() ? "" : ",") + ("\"" + std::to_string(status) + "\":" + std::to_string(n));
@@ -296,13 +337,16 @@ int main(int argc, char** argv) {
         "\"pbas_received\":%llu,\"pbas_by_status\":{%s},\"accepted_per_s\":%.0f,"
         "\"unanswered\":%llu,\"unmatched_pbas\":%llu,\"send_errors\":%llu,"
         "\"latency\":{\"p50_us\":%.1f,\"p99_us\":%.1f,\"p999_us\":%.1f,\"max_us\":%.1f},"
+        "\"latency_rx\":{\"p50_us\":%.1f,\"p99_us\":%.1f,\"p999_us\":%.1f,\"max_us\":%.1f,"
+        "\"no_timestamp\":%llu},"
         "\"lmad_rss_before_kib\":%ld,\"lmad_rss_after_kib\":%ld,\"mags\":%u,\"first_mn\":%u,"
         "\"signed\":%s,\"spoofed\":%s}\n",
         rate, sent, send_seconds, sent / send_seconds, static_cast<unsigned long long>(received),
         statuses.c_str(), static_cast<double>(accepted) / (static_cast<double>(last_pba_ns) / 1e9),
         static_cast<unsigned long long>(sent - latency_ns.size()),
         static_cast<unsigned long long>(unmatched), static_cast<unsigned long long>(send_errors),
-        p50, p99, p999, max, rss_before, rss_after, mags, first, signer ? "true" : "false",
+        p50, p99, p999, max, rx_p50, rx_p99, rx_p999, rx_max,
+        static_cast<unsigned long long>(no_rx_timestamp), rss_before, rss_after, mags, first, signer ? "true" : "false",
         spoof ? "true" : "false");
     return 0;
 }
