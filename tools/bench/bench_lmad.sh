@@ -34,6 +34,9 @@
 #              (read but dropped for waiting longer than [binding]
 #              max-queue-delay-ms, env MAX_QUEUE_DELAY_MS, default 500): an
 #              overload's losses, counted
+# TRACE_DIR=DIR (env): the half_load phase's per-PBU send time and latency_rx
+# go to DIR/half_load.trace (lma_load --trace), and a half_load_slow_windows
+# line lists the 10 ms windows whose PBUs waited over 1 ms.
 # PIN=1 (env): lmad runs on CPU 1 and lma_load on CPU 0 (taskset), so lmad
 # has a core to itself (the issue's "pinned" figures); PIN=0 (default) lets
 # the scheduler share both cores among them.
@@ -171,8 +174,26 @@ CPU0=$(cpu)
 FAULTS0=$(faults)
 counters "$WORK/counters-0"
 ip netns exec "$NS_GEN" "${PIN_LOAD[@]}" "$LOAD" --lma 2001:db8:100::1 --mag-base 2001:db8:100::1:0 --mags "$MAGS" \
-    --count "$HALF" --rate "$HALF_RATE" --lmad-pid "$LMAD_PID" --max-seconds 25 >"$WORK/half.json"
+    --count "$HALF" --rate "$HALF_RATE" --lmad-pid "$LMAD_PID" --max-seconds 25 \
+    ${TRACE_DIR:+--trace "$TRACE_DIR/half_load.trace"} >"$WORK/half.json"
 phase half_load "$WORK/half.json" "$CPU0" "$WORK/counters-0" "$FAULTS0"
+if [[ -n ${TRACE_DIR:-} && -s $TRACE_DIR/half_load.trace ]]; then
+    # Where the slow PBAs were: 10 ms windows of send time holding a PBU
+    # answered after more than 1 ms (a stall shows as one or two windows).
+    python3 - "$TRACE_DIR/half_load.trace" <<'EOF'
+import collections, json, sys
+windows = collections.defaultdict(list)
+for line in open(sys.argv[1]):
+    if line.startswith("#"):
+        continue
+    sent_us, latency_us = map(float, line.split())
+    windows[int(sent_us // 10000)].append(latency_us)
+slow = [{"t_ms": k * 10, "pbus_over_1ms": sum(1 for x in v if x > 1000), "max_us": round(max(v))}
+        for k, v in sorted(windows.items()) if max(v) > 1000]
+print(json.dumps({"phase": "half_load_slow_windows", "trace": sys.argv[1],
+                  "pbus_over_1ms": sum(w["pbus_over_1ms"] for w in slow), "windows": slow}))
+EOF
+fi
 if ((REST > 0)); then
     CPU1=$(cpu)
     FAULTS1=$(faults)

@@ -29,8 +29,13 @@
 // with a random MN-ID ("flood-XXXXXXXX"), as an attacker would: nothing is
 // expected back, and what comes back is counted.
 //
+// --trace FILE writes one line per answered PBU, in the order sent: its send
+// time from the start and its latency_rx, both in us (where a run's slow PBAs
+// cluster in time, e.g. behind one stall).
+//
 // Usage: lma_load --lma ADDR --mag-base ADDR --mags M --count N --rate R
 //                 [--first I] [--lmad-pid PID] [--max-seconds S] [--drain-ms D]
+//                 [--trace FILE]
 //                 [--key FILE --spi N] [--spoof]
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -93,7 +98,7 @@ int main(int argc, char** argv) {
     double rate = 25000, max_seconds = 50;
     long lmad_pid = 0;
     int drain_ms = 2000;
-    std::string key_file;
+    std::string key_file, trace_file;
     std::uint32_t spi = 0;
     bool spoof = false;
     for (int i = 1; i < argc; i += 2) {
@@ -114,6 +119,7 @@ int main(int argc, char** argv) {
         else if (k == "--lmad-pid") lmad_pid = std::strtol(v, nullptr, 10);
         else if (k == "--max-seconds") max_seconds = std::strtod(v, nullptr);
         else if (k == "--drain-ms") drain_ms = std::atoi(v);
+        else if (k == "--trace") trace_file = v;
         else if (k == "--key") key_file = v;
         else if (k == "--spi") spi = static_cast<std::uint32_t>(std::strtoul(v, nullptr, 10));
         else die("unknown option " + k);
@@ -122,7 +128,7 @@ int main(int argc, char** argv) {
     const auto mag_base = parse_address(mag_base_text);
     if (!lma || !mag_base || mags == 0 || mags > 65536 || count == 0 || rate <= 0) {
         die("usage: lma_load --lma ADDR --mag-base ADDR --mags M(1-65536) --count N --rate R "
-            "[--first I] [--lmad-pid PID] [--max-seconds S] [--drain-ms D] [--key FILE --spi N] "
+            "[--first I] [--lmad-pid PID] [--max-seconds S] [--drain-ms D] [--trace FILE] [--key FILE --spi N] "
             "[--spoof]");
     }
     // The authorized MAG's side of the association: signs PBUs to the LMA.
@@ -166,6 +172,7 @@ int main(int argc, char** argv) {
     latency_ns.reserve(count);
     latency_rx_ns.reserve(count);
     std::uint64_t no_rx_timestamp = 0;
+    std::vector<std::int32_t> trace_rx_ns(trace_file.empty() ? 0 : count, -1);  // --trace: by PBU
     auto realtime_ns = [] {
         timespec ts{};
         ::clock_gettime(CLOCK_REALTIME, &ts);
@@ -229,6 +236,9 @@ int main(int argc, char** argv) {
                     } else {
                         latency_rx_ns.push_back(static_cast<std::uint32_t>(std::clamp<std::int64_t>(
                             arrived - sent_realtime_ns[index - first], 0, UINT32_MAX)));
+                        if (!trace_rx_ns.empty())
+                            trace_rx_ns[index - first] = static_cast<std::int32_t>(
+                                std::min<std::uint32_t>(latency_rx_ns.back(), INT32_MAX));
                     }
                     sent_ns[index - first] = -2;  // answered
                 } else {
@@ -314,6 +324,18 @@ int main(int argc, char** argv) {
     }
     const long rss_after = rss_kib(lmad_pid);
     ::close(fd);
+    if (!trace_file.empty()) {
+        std::FILE* out = std::fopen(trace_file.c_str(), "w");
+        if (!out) die("--trace " + trace_file + ": " + std::strerror(errno));
+        std::fprintf(out, "# first PBU sent at CLOCK_REALTIME %lld ns; then: send time (us from it) latency_rx (us)\n",
+                     static_cast<long long>(sent_realtime_ns[0]));
+        for (std::uint32_t i = 0; i < count; ++i) {
+            if (trace_rx_ns[i] < 0) continue;
+            std::fprintf(out, "%.1f %.1f\n", static_cast<double>(sent_realtime_ns[i] - sent_realtime_ns[0]) / 1000.0,
+                         trace_rx_ns[i] / 1000.0);
+        }
+        std::fclose(out);
+    }
 
     auto pct = [](std::vector<std::uint32_t>& v, double q) -> double {
         if (v.empty()) return 0;
