@@ -703,7 +703,6 @@ void MagDaemon::forget_early_query(AccessLink& link) {
     link.early_query.reset();
     link.early_entry = 0;
     link.captured.clear();
-    link.replay.clear();
     link.replay_pending = false;
     link.downstream_since.reset();
 }
@@ -884,9 +883,6 @@ void MagDaemon::multicast_attached(const BindingEvent& event) {
     AccessLink* link = a == access_.end() ? nullptr : &a->second;
     // The early query and its answers are for this add only.
     const std::optional<TimePoint> early = link ? current_early_query(*link) : std::nullopt;
-    std::vector<mcast::ReceivedMld> captured;
-    if (early)
-        captured = std::exchange(link->captured, {});
     mcast::KernelProxy* proxy = add_multicast_downstream(event, early);
     // A new downstream has no profile state yet: an empty profile is nothing
     // to do (and on a handover's path).
@@ -902,8 +898,7 @@ void MagDaemon::multicast_attached(const BindingEvent& event) {
     // registration's multicast context is in.
     link->downstream_since = std::chrono::system_clock::now();
     link->downstream_since_steady = loop_.clock().now();
-    link->replay = std::move(captured);
-    link->replay_pending = true;
+    link->replay_pending = true;  // from now on nothing is added to link->captured
 }
 
 // What the MN said since the early query, in order, goes to the proxy
@@ -918,7 +913,7 @@ void MagDaemon::registration_settled(const BindingUpdateListEntry& e) {
         return;
     AccessLink& link = a->second;
     link.replay_pending = false;
-    const std::vector<mcast::ReceivedMld> captured = std::exchange(link.replay, {});
+    const std::vector<mcast::ReceivedMld> captured = std::exchange(link.captured, {});
     McastInstance* instance = instance_with_downstream(e.access_interface);
     if (instance == nullptr)
         return;

@@ -152,8 +152,8 @@ class MagDaemon final : private MagObserver, private MulticastContext, private M
         std::optional<TimePoint> early_query;
         std::uint64_t early_entry = 0;  // BindingUpdateListEntry::id
         std::vector<mcast::ReceivedMld> captured;
-        // Those the link's new downstream takes in registration_settled().
-        std::vector<mcast::ReceivedMld> replay;
+        // Set when the link became a downstream: `captured` goes to its
+        // proxy in registration_settled().
         bool replay_pending = false;
         // When the link became a downstream, on the kernel's receive-time
         // clock (CLOCK_REALTIME) and on the steady clock, to notice a step.
