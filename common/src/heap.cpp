@@ -21,7 +21,7 @@ HeapReservation reserve_heap(std::size_t bytes) {
     // Keep what is freed at the top of the heap instead of giving it back
     // (the default gives back anything over 128 KiB at once) ...
     if (mallopt(M_TRIM_THRESHOLD, static_cast<int>(bytes + bytes / 2 + (64u << 20))) != 1) {
-        r.error = "mallopt(M_TRIM_THRESHOLD) refused";
+        r.error = "mallopt(M_TRIM_THRESHOLD) refused: not glibc's malloc (a sanitizer's allocator?)";
         return r;
     }
     // ... and take the block from the heap itself (brk), not from a separate
