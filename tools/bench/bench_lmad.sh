@@ -204,7 +204,7 @@ if ((REST > 0)); then
     phase full_load "$WORK/full.json" "$CPU1" "$WORK/counters-1" "$FAULTS1"
 fi
 RSS1=$(awk '/VmRSS/ {print $2}' /proc/$LMAD_PID/status)
-counters "$WORK/counters-loaded"
+counters "$WORK/counters-loaded"  # for the memory and mh_socket lines
 ROUTES=$(ip -n "$NS_LMA" -6 route show proto 213 | wc -l)
 TUNNELS=$(ip -n "$NS_LMA" -o link show | grep -c ': pm6-')
 python3 - "$RSS0" "$RSS1" "$ROUTES" "$TUNNELS" "$BINDINGS" "$MAGS" "$ROUTES0" "$WORK/counters-0" "$WORK/counters-loaded" <<'EOF'
@@ -228,7 +228,6 @@ print(json.dumps({"phase": "memory", "lmad_rss_after_warmup_kib": rss0, "lmad_rs
                   "heap_reserved_kib": reserved_kib,
                   "bindings_requested": bindings, "mags": mags}))
 EOF
-counters "$WORK/counters-end"
 python3 -c '
 import json, sys
 c = json.load(open(sys.argv[1]))
@@ -241,7 +240,7 @@ print(json.dumps({"phase": "mh_socket", "rx_packets": mh["rx_packets"], "rx_batc
                   "routes_per_netlink_batch": round(e.get("batched_route_requests", 0) / batches, 2) if batches else None,
                   "pbas_per_batch": round(e.get("batched_pbas", 0) / batches, 2) if batches else None,
                   "batch_sessions_failed": e.get("batch_sessions_failed"),
-                  "data_path_errors": e.get("data_path_errors")}))' "$WORK/counters-end" || echo '{"phase":"mh_socket","error":"no counters"}'
+                  "data_path_errors": e.get("data_path_errors")}))' "$WORK/counters-loaded" || echo '{"phase":"mh_socket","error":"no counters"}'
 kill -TERM "$LMAD_PID"
 wait "$LMAD_PID"
 echo "{\"phase\":\"shutdown\",\"lmad_exit\":$?,\"routes_left\":$(ip -n "$NS_LMA" -6 route show proto 213 | wc -l)}"
