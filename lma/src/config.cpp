@@ -87,6 +87,8 @@ constexpr config::KeySpec kKeys[] = {
     {"multicast.denied-source", true},
     {"multicast.table", false},
     {"multicast.forwarding", false},
+    {"multicast.hold-packets", false},
+    {"multicast.hold-ms", false},
     {"multicast.robustness", false},
     {"multicast.query-interval-s", false},
     {"multicast.query-response-interval-ms", false},
@@ -450,6 +452,7 @@ void validate(Validator& v, LmadConfig& c) {
             v.global("multicast.interface-filter", "ignored: needs multicast.enabled = true", true);
         v.number_into<std::uint32_t>("multicast.table", m.table, 1, 0xefffffff);
         mcast::read_forwarding_key(v, m.forwarding);
+        mcast::read_hold_keys(v, m.ebpf_limits);
         mcast::read_querier_keys(v, m.querier, mcast::FastLeaveKey::kAbsent);
         bool pbu_m = false;
         mcast::read_pbu_m_keys(v, pbu_m, c.code_points);
@@ -708,7 +711,7 @@ CONFIGURATION KEYS (section.key = default)
         tunnels), kernel (the kernel's IPv6 multicast routing, ip6mr: at most
         31 MAG tunnels, its 32 MIFs per table) or auto (ebpf when its program
         loads, else kernel). The choice is logged at start; --check names it.
-    multicast.table = 1999
+)" + mcast::hold_keys_help() + R"(    multicast.table = 1999
         The instance's number: its MRT6 table (kernel) or its tc filter
         handle (ebpf).
     multicast.robustness = 2

@@ -19,6 +19,7 @@ Expected<std::unique_ptr<LmaMulticast>> LmaMulticast::create(EventLoop& loop, Ro
         return Error{forwarding.error().code, "multicast anchor: " + forwarding.error().what};
     mcast::KernelProxyConfig pc;
     pc.forwarding = *forwarding;
+    pc.ebpf_limits = config.ebpf_limits;
     pc.filter_handle = config.table;
     pc.name = "lma";
     pc.table = config.table;

@@ -41,6 +41,7 @@ struct LmaMulticastConfig {
     mcast::Policy policy;  // filter tables (multicast.allowed-group, ...)
     std::uint32_t table = 1999; // MRT6 table of the instance (ebpf: its tc filter handle)
     pmip::mcast::Forwarding forwarding = pmip::mcast::Forwarding::kAuto;
+    pmip::mcast::EbpfRouterLimits ebpf_limits;  // multicast.hold-packets / hold-ms
     // The querier on the MAG tunnels: few MAGs per tunnel (one), so short
     // response intervals cost nothing (PROTOCOL.md 6.5).
     pmip::mcast::QuerierConfig querier = [] {

@@ -66,6 +66,8 @@ constexpr KeySpec kKeys[] = {
     {"multicast.enabled", false},
     {"multicast.table-base", false},
     {"multicast.forwarding", false},
+    {"multicast.hold-packets", false},
+    {"multicast.hold-ms", false},
     {"multicast.robustness", false},
     {"multicast.query-interval-s", false},
     {"multicast.query-response-interval-ms", false},
@@ -451,6 +453,7 @@ void validate(Validator& v, MagdConfig& c) {
         v.boolean_into("multicast.enabled", m.enabled);
         v.number_into<std::uint32_t>("multicast.table-base", m.table_base, 1, 0xefffffff);
         mcast::read_forwarding_key(v, m.forwarding);
+        mcast::read_hold_keys(v, m.ebpf_limits);
         mcast::read_querier_keys(v, m.querier, mcast::FastLeaveKey::kPresent);
         if (const Value* t = v.single("multicast.context-transfer")) {
             if (t->text == "sial" || t->text == "off")
@@ -706,7 +709,7 @@ CONFIGURATION KEYS (section.key = default)
         per LMA), kernel (the kernel's IPv6 multicast routing, ip6mr: at most
         31 MNs per LMA, its 32 MIFs per table) or auto (ebpf when its program
         loads, else kernel). The choice is logged at start; --check names it.
-    multicast.table-base = 2000
+)" + mcast::hold_keys_help() + R"(    multicast.table-base = 2000
         Number of the first instance: its MRT6 table (kernel; base+1, ... for
         the next LMAs); with ebpf, the tc filter handle of all instances.
     multicast.robustness = 2

@@ -149,6 +149,8 @@ struct McastConfig {
     // given to one instance at a time (the first made while none has them).
     std::vector<pmip::mcast::PeeringConfig> peerings;
     Duration peering_data_timeout = std::chrono::milliseconds(50);
+    // multicast.hold-packets / hold-ms (the ebpf backend's unresolved queue).
+    pmip::mcast::EbpfRouterLimits ebpf_limits;
     // Filter tables of every instance (multicast.allowed-group, ...).
     pmip::mcast::Policy policy;
     // Per-interface filter tables (multicast.interface-filter).

@@ -1057,6 +1057,7 @@ MagDaemon::McastInstance* MagDaemon::multicast_instance(const std::string& tunne
         pc.rule_priority = config_.engine.rule_priority;
         pc.forwarding = forwarding_;
         pc.filter_handle = config_.multicast.table_base;  // one per daemon (ebpf)
+        pc.ebpf_limits = config_.multicast.ebpf_limits;
         // proxy-direct: the local link takes the direct channels, first in
         // match order (upstream_rules.hpp); one instance at a time has it.
         std::string upstreams = tunnel_device;
@@ -1303,8 +1304,8 @@ void MagDaemon::refill_spare_program() {
     if (spare_loader_.joinable())
         spare_loader_.join();
     spare_loading_ = true;
-    spare_loader_ = std::thread([this] {
-        auto loaded = std::make_shared<Expected<mcast::LoadedEbpfProgram>>(mcast::load_ebpf_program());
+    spare_loader_ = std::thread([this, limits = config_.multicast.ebpf_limits] {
+        auto loaded = std::make_shared<Expected<mcast::LoadedEbpfProgram>>(mcast::load_ebpf_program(limits));
         loop_.post([this, loaded] {
             spare_loading_ = false;
             if (*loaded) {

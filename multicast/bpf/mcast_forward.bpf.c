@@ -9,7 +9,9 @@
  *     link-local or unspecified source, MLD or anything carrying a
  *     Hop-by-Hop header (MLD always does, RFC 3810 5), hop limit <= 1;
  *   - looked up as (S,G), then (*,G); no entry: reported to the daemon
- *     through the ring buffer (rate limited) and left to the stack;
+ *     through the ring buffer (rate limited), the first packets copied
+ *     there too for the daemon to hold until an entry comes (the kernel
+ *     backend's unresolved queue), and left to the stack;
  *   - an entry accepts only packets arriving on its parent interface
  *     (RFC 4605 4.2: upstream traffic only from the upstream; a proxy's
  *     downstream-sourced (S,G) has that downstream as parent);
@@ -92,6 +94,7 @@ struct {
 struct report_budget {
     __u64 window_start;
     __u64 used;
+    __u64 held;
 };
 struct {
     __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -99,6 +102,37 @@ struct {
     __type(key, __u32);
     __type(value, struct report_budget);
 } budget SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_ARRAY);
+    __uint(max_entries, 1);
+    __type(key, __u32);
+    __type(value, struct pmip_mcast_config);
+} config SEC(".maps");
+
+/* Packets held per (S,G, interface) in the current hold window. */
+struct hold_state {
+    __u64 window_start;
+    __u64 count;
+};
+struct {
+    __uint(type, BPF_MAP_TYPE_LRU_HASH);
+    __uint(max_entries, 4096);
+    __type(key, struct report_key);
+    __type(value, struct hold_state);
+} holding SEC(".maps");
+
+/* A held packet is assembled here, then copied into the ring buffer. */
+struct hold_record {
+    struct pmip_mcast_held head;
+    __u8 packet[PMIP_MC_HOLD_MAX_LEN];
+};
+struct {
+    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+    __uint(max_entries, 1);
+    __type(key, __u32);
+    __type(value, struct hold_record);
+} hold_scratch SEC(".maps");
 
 static __always_inline void count_n(__u32 index, __u64 n) {
     __u64* value = bpf_map_lookup_elem(&stats, &index);
@@ -127,6 +161,7 @@ static __always_inline void report(const struct pmip_mcast_key* sg, __u32 ifinde
     if (now - b->window_start >= PMIP_MC_REPORT_WINDOW_NS) {
         b->window_start = now;
         b->used = 0;
+        b->held = 0;
     }
     if (b->used >= PMIP_MC_REPORT_BUDGET) {
         count(PMIP_MC_REPORTS_SUPPRESSED);
@@ -145,6 +180,71 @@ static __always_inline void report(const struct pmip_mcast_key* sg, __u32 ifinde
     __builtin_memcpy(r->group, sg->group, 16);
     bpf_ringbuf_submit(r, 0);
     count(PMIP_MC_REPORTS);
+}
+
+/* Copies a packet no entry forwards to the daemon, which holds it until an
+ * entry comes (PMIP_MC_REPORT_HELD in mcast_forward.h): at most
+ * config.hold_packets per (S,G, interface) per hold window. */
+static __always_inline void hold(struct __sk_buff* skb, const struct pmip_mcast_key* sg,
+                                 __u32 ifindex, __u32 l2, __u32 ip_len) {
+    __u32 zero = 0;
+    struct pmip_mcast_config* cfg = bpf_map_lookup_elem(&config, &zero);
+    if (!cfg || cfg->hold_packets == 0)
+        return;
+    const __u64 now = bpf_ktime_get_ns();
+    struct report_key rk = {};
+    __builtin_memcpy(&rk.sg, sg, sizeof rk.sg);
+    rk.ifindex = ifindex;
+    struct hold_state* st = bpf_map_lookup_elem(&holding, &rk);
+    if (!st || now - st->window_start >= cfg->hold_window_ns) {
+        struct hold_state fresh = {.window_start = now, .count = 0};
+        bpf_map_update_elem(&holding, &rk, &fresh, BPF_ANY);
+        st = bpf_map_lookup_elem(&holding, &rk);
+        if (!st)
+            return;
+    }
+    if (st->count >= cfg->hold_packets) {
+        count(PMIP_MC_HELD_SUPPRESSED);
+        return;
+    }
+    struct report_budget* b = bpf_map_lookup_elem(&budget, &zero);
+    if (!b)
+        return;
+    if (now - b->window_start >= PMIP_MC_REPORT_WINDOW_NS) {
+        b->window_start = now;
+        b->used = 0;
+        b->held = 0;
+    }
+    if (b->held >= PMIP_MC_HOLD_BUDGET) {
+        count(PMIP_MC_HELD_SUPPRESSED);
+        return;
+    }
+    struct hold_record* r = bpf_map_lookup_elem(&hold_scratch, &zero);
+    if (!r)
+        return;
+    /* Bounded in the register the helper gets (the verifier checks the
+     * copy against the buffer; the compiler would otherwise test a copy). */
+    __u64 len = ip_len;
+    asm volatile("" : "+r"(len));
+    if (len > PMIP_MC_HOLD_MAX_LEN) {
+        count(PMIP_MC_HELD_TOO_BIG);
+        return;
+    }
+    if (len < sizeof(struct ipv6hdr) || bpf_skb_load_bytes(skb, l2, r->packet, len) != 0) {
+        count(PMIP_MC_HELD_LOST);
+        return;
+    }
+    r->head.ifindex = ifindex;
+    r->head.reason = PMIP_MC_REPORT_HELD;
+    r->head.len = len;
+    r->head.pad = 0;
+    if (bpf_ringbuf_output(&reports, r, sizeof(r->head) + len, 0) != 0) {
+        count(PMIP_MC_HELD_LOST);
+        return;
+    }
+    st->count += 1;
+    b->held += 1;
+    count(PMIP_MC_HELD);
 }
 
 struct output_walk {
@@ -299,6 +399,9 @@ int pmip_mcast_fwd(struct __sk_buff* skb) {
     }
     if (!e) {
         count(PMIP_MC_NO_ENTRY);
+        /* Held first: a report can make the daemon write the entry, which
+         * then sends what it holds. */
+        hold(skb, &key, arrival, l2, ip_len);
         report(&key, arrival, PMIP_MC_REPORT_NO_ENTRY);
         return TC_ACT_UNSPEC;
     }

@@ -68,6 +68,10 @@ enum pmip_mcast_stat {
     PMIP_MC_REPORTS_SUPPRESSED,/* the same (S,G, interface) reported < 200 ms ago, or over budget */
     PMIP_MC_REPORTS_LOST,      /* ring buffer full */
     PMIP_MC_TRUNCATED,         /* headers not readable */
+    PMIP_MC_HELD,              /* packets without an entry copied to the daemon to hold */
+    PMIP_MC_HELD_SUPPRESSED,   /* not copied: the (S,G, interface)'s hold_packets reached, or over budget */
+    PMIP_MC_HELD_LOST,         /* not copied: ring buffer full, or the packet not readable */
+    PMIP_MC_HELD_TOO_BIG,      /* not copied: longer than PMIP_MC_HOLD_MAX_LEN */
     PMIP_MC_STAT_COUNT
 };
 
@@ -82,6 +86,30 @@ struct pmip_mcast_report {
     pmip_u8 group[16];
 };
 
+/* Ring buffer record of a held packet: the first packets of an (S,G) that
+ * no entry forwards yet, copied whole (IPv6 header on, `len` octets after
+ * this header) so that the daemon can send them once an entry comes: the
+ * kernel backend's unresolved queue (ip6mr keeps up to 4 packets per
+ * unresolved (S,G) and sends them when the MFC entry is added). A handover
+ * needs it: the stream reaches the new MAG's tunnel up to a few milliseconds
+ * before the MN's forwarding entry is written. */
+#define PMIP_MC_REPORT_HELD 3
+struct pmip_mcast_held {
+    pmip_u32 ifindex;
+    pmip_u32 reason; /* PMIP_MC_REPORT_HELD */
+    pmip_u32 len;    /* octets of the IPv6 packet that follow */
+    pmip_u32 pad;
+};
+/* Longer packets are not held (counted held_too_big). */
+#define PMIP_MC_HOLD_MAX_LEN 2048
+
+/* config: one entry, written by the daemon after load. */
+struct pmip_mcast_config {
+    pmip_u32 hold_packets;   /* per (S,G, interface) and hold window; 0: nothing held */
+    pmip_u32 pad;
+    pmip_u64 hold_window_ns; /* the window (the daemon holds a packet this long) */
+};
+
 /* At most this many outputs per entry (bpf_loop bound). */
 #define PMIP_MC_MAX_OUTPUTS 65535
 /* Reports of one (S,G, interface) at most every 200 ms; at most
@@ -89,5 +117,7 @@ struct pmip_mcast_report {
 #define PMIP_MC_REPORT_INTERVAL_NS 200000000ULL
 #define PMIP_MC_REPORT_WINDOW_NS 100000000ULL
 #define PMIP_MC_REPORT_BUDGET 256
+/* Held packets copied, at most per CPU per PMIP_MC_REPORT_WINDOW_NS. */
+#define PMIP_MC_HOLD_BUDGET 128
 
 #endif

@@ -2,6 +2,9 @@
 // multicast/bpf/mcast_forward.bpf.c.
 #include "pmip/mcast/ebpf_multicast_router.hpp"
 
+#include <arpa/inet.h>
+#include <linux/if_ether.h>
+#include <linux/if_packet.h>
 #include <net/if.h>
 #include <net/if_arp.h>
 
@@ -43,6 +46,8 @@ static_assert(sizeof(pmip_mcast_iface) == 16);
 static_assert(sizeof(pmip_mcast_key) == 32);
 static_assert(sizeof(pmip_mcast_entry) == 16);
 static_assert(sizeof(pmip_mcast_report) == 40);
+static_assert(sizeof(pmip_mcast_held) == 16);
+static_assert(sizeof(pmip_mcast_config) == 16);
 
 const char* const kStatNames[PMIP_MC_STAT_COUNT] = {
     "multicast_seen",      "forwarded",        "copies",
@@ -50,7 +55,8 @@ const char* const kStatNames[PMIP_MC_STAT_COUNT] = {
     "scope_not_forwarded", "bad_source",       "control_to_stack",
     "hop_limit_expired",   "copy_too_big",     "output_unknown",
     "redirect_errors",     "reports",          "reports_suppressed",
-    "reports_lost",        "truncated",
+    "reports_lost",        "truncated",        "held",
+    "held_suppressed",     "held_lost",        "held_too_big",
 };
 
 using BpfObject = bpf::Object;
@@ -129,6 +135,22 @@ struct KeyEqual {
     }
 };
 
+// Held packets are kept per (S,G) and arrival interface.
+struct HoldKey {
+    pmip_mcast_key sg{};
+    int ifindex = 0;
+};
+struct HoldKeyHash {
+    std::size_t operator()(const HoldKey& k) const noexcept {
+        return KeyHash{}(k.sg) ^ (static_cast<std::size_t>(k.ifindex) * 0x9e3779b97f4a7c15ull);
+    }
+};
+struct HoldKeyEqual {
+    bool operator()(const HoldKey& a, const HoldKey& b) const noexcept {
+        return a.ifindex == b.ifindex && KeyEqual{}(a.sg, b.sg);
+    }
+};
+
 // Ranges of out_pool in power-of-two size classes. A freed range waits
 // kRangeQuarantine before reuse: a program run that read the old entry value
 // may still be walking it (runs last microseconds).
@@ -200,6 +222,8 @@ class EbpfMulticastRouter final : public MulticastRouter {
           pool_(limits.output_slots) {}
 
     ~EbpfMulticastRouter() override {
+        if (hold_timer_ != 0)
+            loop_.cancel_timer(hold_timer_);
         for (auto& [ifindex, attached] : attached_) (void)detach(ifindex, attached);
         if (ring_) {
             loop_.remove_fd(ring_buffer__epoll_fd(ring_));
@@ -241,9 +265,10 @@ class EbpfMulticastRouter final : public MulticastRouter {
         ring_ = ring_buffer__new(reports_fd_, &EbpfMulticastRouter::on_report, this, nullptr);
         if (!ring_)
             return fail("ring buffer of reports", errno);
-        return loop_.add_fd(ring_buffer__epoll_fd(ring_), EPOLLIN, [this](std::uint32_t) {
-            ring_buffer__consume(ring_);
-        });
+        if (Status st = start_holding(); !st.ok())
+            return st;
+        return loop_.add_fd(ring_buffer__epoll_fd(ring_), EPOLLIN,
+                            [this](std::uint32_t) { consume_ring(); });
     }
 
     std::uint32_t table() const override { return owner_; }
@@ -275,6 +300,7 @@ class EbpfMulticastRouter final : public MulticastRouter {
             return fail(what + ": ifaces map update", errno);
         Attached attached;
         attached.mif = mif;
+        attached.mtu = facts->mtu;
         // The filter first: the link's clsact usually exists (magd makes
         // its access links' at start, and a prepared tunnel's before it is
         // up), and each netlink request costs the handover up to a
@@ -323,6 +349,7 @@ class EbpfMulticastRouter final : public MulticastRouter {
             result = detach(ifindex, it->second);
             attached_.erase(it);
         }
+        discard_held(ifindex);
         return result;
     }
 
@@ -379,13 +406,15 @@ class EbpfMulticastRouter final : public MulticastRouter {
                  {{"max_interfaces", limits_.max_interfaces},
                   {"max_entries", limits_.max_entries}}},
                 {"program", program},
-                {"reports_unknown_interface", reports_unknown_interface_}};
+                {"reports_unknown_interface", reports_unknown_interface_},
+                {"held", held_show()}};
     }
 
   private:
     struct Attached {
         MifIndex mif = 0;
         bool created_qdisc = false;
+        std::uint32_t mtu = 1280;  // held packets longer than this are not sent here
     };
     struct Installed {
         pmip_mcast_entry value{};
@@ -478,6 +507,8 @@ class EbpfMulticastRouter final : public MulticastRouter {
                 pool_.release(it->second.value.first, it->second.cls);
             it->second = next;
         }
+        if (!list.empty())
+            release_held(key, next.value.parent, list, !with_stats);
         return {};
     }
 
@@ -498,6 +529,16 @@ class EbpfMulticastRouter final : public MulticastRouter {
 
     static int on_report(void* context, void* data, std::size_t size) {
         auto* self = static_cast<EbpfMulticastRouter*>(context);
+        if (size >= sizeof(pmip_mcast_held)) {
+            pmip_mcast_held h;
+            std::memcpy(&h, data, sizeof h);
+            if (h.reason == PMIP_MC_REPORT_HELD) {
+                if (h.len <= size - sizeof h)
+                    self->handle_held(static_cast<int>(h.ifindex),
+                                      static_cast<const std::uint8_t*>(data) + sizeof h, h.len);
+                return 0;
+            }
+        }
         if (size < sizeof(pmip_mcast_report))
             return 0;
         pmip_mcast_report r;
@@ -518,6 +559,222 @@ class EbpfMulticastRouter final : public MulticastRouter {
         std::memcpy(u.group.data(), r.group, 16);
         if (handler_)
             handler_(u);
+    }
+
+    // --- Held packets (PMIP_MC_REPORT_HELD; EbpfRouterLimits::hold_*) -------
+    // The program copies the first packets of an (S,G) without an entry into
+    // the ring buffer; they wait here until an entry with that parent is
+    // written (install), then go out on its outputs through a packet socket,
+    // hop limit decremented, as the program would have sent them. What waits
+    // longer than hold_ms, beyond hold_packets per (S,G) and interface or
+    // beyond hold_bytes in all is dropped and counted.
+
+    struct HeldPacket {
+        TimePoint at;
+        std::vector<std::uint8_t> bytes;
+    };
+    struct HeldCounters {
+        std::uint64_t waiting = 0;     // packets held now
+        std::uint64_t bytes = 0;       // their octets
+        std::uint64_t queued = 0;      // packets taken from the program
+        std::uint64_t released = 0;    // held packets an entry came for
+        std::uint64_t copies = 0;      // copies of them sent
+        std::uint64_t send_errors = 0; // copies the packet socket refused
+        std::uint64_t expired = 0;     // waited hold_ms, no entry came
+        std::uint64_t over_limit = 0;  // hold_packets or hold_bytes reached
+        std::uint64_t discarded = 0;   // the arrival interface left the router
+    };
+
+    Status start_holding() {
+        bpf_map* map = bpf_object__find_map_by_name(object_.get(), "config");
+        if (!map)
+            return fail("the object has no map config", ENOENT);
+        pmip_mcast_config config{};
+        if (limits_.hold_packets > 0) {
+            // Sending needs a packet socket; without one nothing is held
+            // (show says why) and forwarding works as before.
+            packet_socket_ = Fd(::socket(AF_PACKET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+            if (packet_socket_.valid())
+                config.hold_packets = limits_.hold_packets;
+            else
+                hold_off_reason_ = std::string("packet socket: ") + std::strerror(errno);
+        } else {
+            hold_off_reason_ = "hold_packets is 0";
+        }
+        config.hold_window_ns = std::uint64_t{limits_.hold_ms} * 1'000'000;
+        const std::uint32_t zero = 0;
+        if (bpf_map_update_elem(bpf_map__fd(map), &zero, &config, BPF_ANY) != 0)
+            return fail("config map update", errno);
+        return {};
+    }
+
+    void consume_ring() { ring_buffer__consume(ring_); }
+
+    void handle_held(int ifindex, const std::uint8_t* packet, std::uint32_t len) {
+        if (len < 40 || !attached_.contains(ifindex)) {
+            ++held_.discarded;
+            return;
+        }
+        const TimePoint now = loop_.clock().now();
+        expire_held(now);
+        HoldKey key;
+        key.ifindex = ifindex;
+        std::memcpy(key.sg.source, packet + 8, 16);
+        std::memcpy(key.sg.group, packet + 24, 16);
+        // Copied before an entry was written, read after: it goes out now.
+        if (const Installed* e = forwarding_entry(key.sg);
+            e && e->value.parent == static_cast<std::uint32_t>(ifindex) && e->value.count > 0) {
+            std::vector<std::uint8_t> copy(packet, packet + len);
+            scratch_.assign(pool_map_ + e->value.first, pool_map_ + e->value.first + e->value.count);
+            send_held(copy, ifindex, scratch_);
+            ++held_.queued;
+            ++held_.released;
+            return;
+        }
+        auto& queue = held_queues_[key];
+        if (queue.size() >= limits_.hold_packets || held_.bytes + len > limits_.hold_bytes) {
+            ++held_.over_limit;
+            if (queue.empty())
+                held_queues_.erase(key);
+            return;
+        }
+        queue.push_back({now, std::vector<std::uint8_t>(packet, packet + len)});
+        held_.bytes += len;
+        ++held_.waiting;
+        ++held_.queued;
+        if (hold_timer_ == 0)
+            arm_hold_timer();
+    }
+
+    // The entry the program would use for (S,G): (S,G), else (*,G).
+    const Installed* forwarding_entry(const pmip_mcast_key& sg) const {
+        if (const auto it = entries_.find(sg); it != entries_.end())
+            return &it->second;
+        pmip_mcast_key any{};
+        std::memcpy(any.group, sg.group, 16);
+        const auto it = entries_.find(any);
+        return it == entries_.end() ? nullptr : &it->second;
+    }
+
+    void arm_hold_timer() {
+        const auto after = std::chrono::milliseconds(limits_.hold_ms) + std::chrono::milliseconds(10);
+        hold_timer_ = loop_.start_timer(after, [this] {
+            hold_timer_ = 0;
+            expire_held(loop_.clock().now());
+            if (held_.waiting > 0)
+                arm_hold_timer();
+        });
+    }
+
+    void expire_held(TimePoint now) {
+        const auto limit = std::chrono::milliseconds(limits_.hold_ms);
+        for (auto it = held_queues_.begin(); it != held_queues_.end();) {
+            auto& queue = it->second;
+            while (!queue.empty() && now - queue.front().at >= limit) {
+                drop_front(queue);
+                ++held_.expired;
+            }
+            it = queue.empty() ? held_queues_.erase(it) : std::next(it);
+        }
+    }
+
+    void drop_front(std::deque<HeldPacket>& queue) {
+        held_.bytes -= queue.front().bytes.size();
+        --held_.waiting;
+        queue.pop_front();
+    }
+
+    void discard_held(int ifindex) {
+        for (auto it = held_queues_.begin(); it != held_queues_.end();) {
+            if (it->first.ifindex != ifindex) {
+                ++it;
+                continue;
+            }
+            while (!it->second.empty()) {
+                drop_front(it->second);
+                ++held_.discarded;
+            }
+            it = held_queues_.erase(it);
+        }
+    }
+
+    // An entry `key` (a (*,G) when `star`) was written with parent `parent`
+    // and `outputs` (ifindexes): what waits for it goes out now. A (*,G)
+    // takes the held packets of every source of G that has no (S,G) entry
+    // of its own (the program's lookup order).
+    void release_held(const pmip_mcast_key& key, std::uint32_t parent,
+                      const std::vector<std::uint32_t>& outputs, bool star) {
+        // Packets the program copied before the entry was written and that
+        // are still in the ring buffer go out when they are read
+        // (handle_held); reading it here would call the proxy back from
+        // inside its own update.
+        if (held_.waiting == 0)
+            return;
+        expire_held(loop_.clock().now());
+        for (auto it = held_queues_.begin(); it != held_queues_.end();) {
+            const HoldKey& k = it->first;
+            const bool match =
+                static_cast<std::uint32_t>(k.ifindex) == parent &&
+                std::memcmp(k.sg.group, key.group, 16) == 0 &&
+                (star ? !entries_.contains(k.sg) : std::memcmp(k.sg.source, key.source, 16) == 0);
+            if (!match) {
+                ++it;
+                continue;
+            }
+            auto& queue = it->second;
+            while (!queue.empty()) {
+                send_held(queue.front().bytes, k.ifindex, outputs);
+                drop_front(queue);
+                ++held_.released;
+            }
+            it = held_queues_.erase(it);
+        }
+    }
+
+    void send_held(std::vector<std::uint8_t>& packet, int arrival,
+                   const std::vector<std::uint32_t>& outputs) {
+        if (packet[7] <= 1)
+            return;        // the program never holds these
+        packet[7] -= 1;    // RFC 8200 3, once for every copy
+        sockaddr_ll to{};
+        to.sll_family = AF_PACKET;
+        to.sll_protocol = htons(ETH_P_IPV6);
+        to.sll_halen = 6;  // 33:33 + the group's low 32 bits (ignored by L3 devices)
+        to.sll_addr[0] = 0x33;
+        to.sll_addr[1] = 0x33;
+        std::memcpy(&to.sll_addr[2], &packet[36], 4);
+        for (const std::uint32_t out : outputs) {
+            const int ifindex = static_cast<int>(out);
+            if (ifindex == arrival)
+                continue;
+            const auto a = attached_.find(ifindex);
+            if (a == attached_.end() || packet.size() > a->second.mtu)
+                continue;
+            to.sll_ifindex = ifindex;
+            if (::sendto(packet_socket_.get(), packet.data(), packet.size(), MSG_DONTWAIT,
+                         reinterpret_cast<const sockaddr*>(&to), sizeof to) ==
+                static_cast<ssize_t>(packet.size()))
+                ++held_.copies;
+            else
+                ++held_.send_errors;
+        }
+    }
+
+    nlohmann::json held_show() const {
+        nlohmann::json j = {{"hold_packets", packet_socket_.valid() ? limits_.hold_packets : 0},
+                            {"hold_ms", limits_.hold_ms},
+                            {"waiting", held_.waiting},
+                            {"waiting_bytes", held_.bytes},
+                            {"queued", held_.queued},
+                            {"released", held_.released},
+                            {"copies_sent", held_.copies},
+                            {"send_errors", held_.send_errors},
+                            {"expired", held_.expired},
+                            {"over_limit", held_.over_limit},
+                            {"discarded", held_.discarded}};
+        if (!hold_off_reason_.empty())
+            j["off"] = hold_off_reason_;
+        return j;
     }
 
     EventLoop& loop_;
@@ -544,6 +801,11 @@ class EbpfMulticastRouter final : public MulticastRouter {
     std::vector<std::uint32_t> scratch_;
     std::uint64_t reports_unknown_interface_ = 0;
     UpcallHandler handler_;
+    Fd packet_socket_;  // sends held packets
+    std::string hold_off_reason_;
+    std::unordered_map<HoldKey, std::deque<HeldPacket>, HoldKeyHash, HoldKeyEqual> held_queues_;
+    HeldCounters held_;
+    TimerId hold_timer_ = 0;
 };
 
 }  // namespace
@@ -672,9 +934,10 @@ Expected<ForwardingChoice> choose_forwarding(Forwarding wanted) {
 Expected<std::unique_ptr<MulticastRouter>> make_multicast_router(EventLoop& loop,
                                                                  Forwarding backend,
                                                                  std::uint32_t table,
-                                                                 std::uint32_t filter_handle) {
+                                                                 std::uint32_t filter_handle,
+                                                                 EbpfRouterLimits limits) {
     switch (backend) {
-        case Forwarding::kEbpf: return make_ebpf_multicast_router(loop, table, filter_handle);
+        case Forwarding::kEbpf: return make_ebpf_multicast_router(loop, table, filter_handle, limits);
         case Forwarding::kKernel: return make_kernel_multicast_router(loop, table);
         case Forwarding::kAuto: break;
     }

@@ -97,7 +97,8 @@ Expected<std::unique_ptr<KernelProxy>> KernelProxy::create(EventLoop& loop, Rout
             backend = choice->backend;
         }
         router = make_multicast_router(loop, backend, config.table,
-                                       config.filter_handle ? config.filter_handle : config.table);
+                                       config.filter_handle ? config.filter_handle : config.table,
+                                       config.ebpf_limits);
         if (!router)
             return proxy_error(config.name, router.error().what, router.error().code);
     }

@@ -264,6 +264,28 @@ void read_forwarding_key(config::Validator& v, Forwarding& forwarding) {
     }
 }
 
+void read_hold_keys(config::Validator& v, EbpfRouterLimits& limits) {
+    v.number_into<std::uint32_t>("multicast.hold-packets", limits.hold_packets, 0, 64);
+    v.number_into<std::uint32_t>("multicast.hold-ms", limits.hold_ms, 1, 10000, " (ms)");
+}
+
+std::string hold_keys_help() {
+    return R"(    multicast.hold-packets = 8
+        With forwarding ebpf: the first packets of a multicast flow that
+        arrive before its forwarding entry exists are held (per source,
+        group and arrival interface, at most this many; 0: none) and sent
+        on the entry's outputs when it is written, as the kernel's
+        multicast routing holds them for its upcall (ip6mr keeps 4). After a
+        handover the stream reaches the new MAG's tunnel a few milliseconds
+        before the MN's entry is written: these packets are what it would
+        otherwise lose. `show multicast` counts them (held: queued,
+        released, expired, over_limit); at most 1 MiB is held per instance.
+    multicast.hold-ms = 1000
+        How long a held packet waits for its entry before it is dropped
+        (counted expired).
+)";
+}
+
 Expected<std::string> forwarding_check_note(Forwarding forwarding) {
     // The probes need what the daemon needs (raw sockets, BPF); a --check
     // without them judges the file only.

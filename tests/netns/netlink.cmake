@@ -4,7 +4,7 @@
 add_executable(netns_netlink_tests
   ${CMAKE_CURRENT_LIST_DIR}/netns_netlink_main.cpp
   ${CMAKE_CURRENT_LIST_DIR}/test_netns_netlink.cpp)
-target_link_libraries(netns_netlink_tests PRIVATE pmip_common pmip_mcast Catch2::Catch2)
+target_link_libraries(netns_netlink_tests PRIVATE pmip_common pmip_mcast PkgConfig::LIBBPF Catch2::Catch2)
 add_test(NAME netns_netlink COMMAND netns_netlink_tests "~[ip6mr]" --warn NoTests)
 set_tests_properties(netns_netlink PROPERTIES SKIP_RETURN_CODE 77 LABELS netns)
 # The ip6mr rule cases: SKIPPED (with the reason) on kernels without IPv6

@@ -12,7 +12,7 @@
 #                                            (MODES: any of off sial profile
 #                                             pbum peers sialpeers, each optionally
 #                                             with +src, +src+peer, then +mt or
-#                                             +mts, then -late)
+#                                             +mts, then -late, then -nohold)
 #
 # MODES: the multicast context transfer (RFC 7161) of the daemons, one run
 # each on a fresh testbed (PMIP_TESTBED_SIAL): off (the MN's report after the
@@ -35,7 +35,10 @@
 # out (PMIP_TESTBED_PREPARE). A mode with +mt (e.g. sial+mt) runs every
 # daemon with draft-asaeda's M-Tunnel made dynamically ([multicast]
 # m-tunnel = dynamic), +mts with static M-Tunnels (PMIP_TESTBED_M_TUNNEL);
-# +mt or +mts comes before -late. A mode with +src (e.g. off+src) has a
+# +mt or +mts comes before -late. A mode with -nohold (e.g. sial-nohold)
+# runs every daemon with [multicast] hold-packets = 0: the ebpf backend does
+# not hold the packets that arrive before their forwarding entry (the
+# default holds 8 per flow; PMIP_TESTBED_HOLD_PACKETS). A mode with +src (e.g. off+src) has a
 # mobile source: a second MN, mn2, attached at mag1 for the whole run, sends
 # the 1000 packet/s multicast stream to ff0e::4242:1 (any-source, joined by
 # mn1) instead of the correspondent, so mn1 gets it from mag1 locally and,
@@ -65,8 +68,10 @@ trap '$TB down $NAME 2>/dev/null; [[ -n ${KEEP_WORK:-} ]] || rm -rf "$WORK"' EXI
 [[ $(id -u) -eq 0 ]] || { echo "bench_handover: needs root" >&2; exit 1; }
 
 run_mode() {  # run_mode MODE: one testbed, N handovers, $WORK/result-MODE.json
-    local MODE=${1%-late} prepare=yes m_tunnel=off src=no peer=""
-    [[ $1 == *-late ]] && prepare=no
+    local MODE=${1%-nohold} prepare=yes m_tunnel=off src=no peer="" hold=${PMIP_TESTBED_HOLD_PACKETS:-8}
+    [[ $1 == *-nohold ]] && hold=0
+    [[ $MODE == *-late ]] && prepare=no
+    MODE=${MODE%-late}
     case $MODE in
         *+mts) m_tunnel=static MODE=${MODE%+mts} ;;
         *+mt) m_tunnel=dynamic MODE=${MODE%+mt} ;;
@@ -83,7 +88,7 @@ run_mode() {  # run_mode MODE: one testbed, N handovers, $WORK/result-MODE.json
     lma_sial=$sial
     [[ $MODE == peers ]] && sial=sial lma_sial=off peers=yes
     [[ $MODE == sialpeers ]] && sial=sial lma_sial=sial peers=yes
-    PMIP_TESTBED_M_TUNNEL=$m_tunnel PMIP_TESTBED_LMA_SIAL=$lma_sial PMIP_TESTBED_CONTEXT_PEERS=$peers PMIP_TESTBED_PBU_M=$pbu_m PMIP_TESTBED_PREPARE=$prepare PMIP_TESTBED_SIAL=$sial $TB up "$NAME" "$BUILD" $mns multicast $peer >/dev/null || exit 1
+    PMIP_TESTBED_HOLD_PACKETS=$hold PMIP_TESTBED_M_TUNNEL=$m_tunnel PMIP_TESTBED_LMA_SIAL=$lma_sial PMIP_TESTBED_CONTEXT_PEERS=$peers PMIP_TESTBED_PBU_M=$pbu_m PMIP_TESTBED_PREPARE=$prepare PMIP_TESTBED_SIAL=$sial $TB up "$NAME" "$BUILD" $mns multicast $peer >/dev/null || exit 1
     if [[ $MODE == profile || $MODE == pbum ]]; then
         python3 - "/run/pmip-testbed/$NAME/magd-policy.json" <<'PY_END'
 import json, sys
@@ -162,8 +167,8 @@ PY_END
 }
 
 for mode in $MODES; do
-    [[ $mode =~ ^(off|sial|profile|pbum|peers|sialpeers)(\+src(\+peer)?)?(\+mts?)?(-late)?$ ]] ||
-        { echo "bench_handover: mode \"$mode\" is not off|sial|profile|pbum|peers|sialpeers[+src[+peer]][+mt|+mts][-late]" >&2; exit 1; }
+    [[ $mode =~ ^(off|sial|profile|pbum|peers|sialpeers)(\+src(\+peer)?)?(\+mts?)?(-late)?(-nohold)?$ ]] ||
+        { echo "bench_handover: mode \"$mode\" is not off|sial|profile|pbum|peers|sialpeers[+src[+peer]][+mt|+mts][-late][-nohold]" >&2; exit 1; }
     run_mode "$mode" || exit 1
     : >"$WORK/moves"
 done

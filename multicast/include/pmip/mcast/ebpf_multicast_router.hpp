@@ -49,6 +49,15 @@ struct EbpfRouterLimits {
     std::uint32_t max_interfaces = 8192;     // ifaces entries (upstream + downstreams)
     std::uint32_t max_entries = 16384;       // (S,G) + (*,G) entries
     std::uint32_t output_slots = 1u << 20;   // out_pool size (8 octets each)
+    // Data of an (S,G) that no entry forwards yet is held, as ip6mr's
+    // unresolved queue holds it, and sent on the entry's outputs when the
+    // entry is written: at most hold_packets per (S,G) and arrival interface
+    // (0: none held), each for at most hold_ms, hold_bytes in all. A
+    // handover needs it: the stream reaches the new MAG's tunnel up to a few
+    // milliseconds before the MN's entry is written (issue 17).
+    std::uint32_t hold_packets = 8;
+    std::uint32_t hold_ms = 1000;
+    std::uint32_t hold_bytes = 1u << 20;
 };
 
 // The program loaded and its maps created, not yet attached anywhere: the
@@ -124,10 +133,11 @@ struct ForwardingChoice {
 // same way (an error names what is missing).
 Expected<ForwardingChoice> choose_forwarding(Forwarding wanted);
 
-// The router of the chosen backend.
+// The router of the chosen backend (`limits`: ebpf only).
 Expected<std::unique_ptr<MulticastRouter>> make_multicast_router(EventLoop& loop,
                                                                  Forwarding backend,
                                                                  std::uint32_t table,
-                                                                 std::uint32_t filter_handle);
+                                                                 std::uint32_t filter_handle,
+                                                                 EbpfRouterLimits limits = {});
 
 }  // namespace pmip::mcast

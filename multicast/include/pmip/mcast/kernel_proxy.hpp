@@ -132,6 +132,7 @@ struct KernelProxyConfig {
     // once with choose_forwarding() and pass the result.
     Forwarding forwarding = Forwarding::kAuto;
     std::uint32_t filter_handle = 0;  // ebpf tc filter handle; 0: the table
+    EbpfRouterLimits ebpf_limits;     // ebpf: map sizes, the unresolved queue
 };
 
 // Empty when valid, else what is wrong ("table must not be 0").

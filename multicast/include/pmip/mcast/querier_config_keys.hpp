@@ -84,6 +84,11 @@ void read_interface_filter_keys(config::Validator& v, std::vector<InterfaceFilte
 std::string filter_keys_help();
 // multicast.forwarding = auto | ebpf | kernel, over `forwarding`.
 void read_forwarding_key(config::Validator& v, Forwarding& forwarding);
+// multicast.hold-packets (0..64) and multicast.hold-ms (1..10000), over
+// limits.hold_packets / hold_ms: the ebpf backend's unresolved queue.
+void read_hold_keys(config::Validator& v, EbpfRouterLimits& limits);
+// Their help text (both daemons).
+std::string hold_keys_help();
 
 // The --check line naming the forwarding backend this machine would use for
 // `forwarding`: "multicast forwarding: ebpf (auto: the tc/eBPF programs
