@@ -752,3 +752,24 @@ TEST_CASE("lmad: [tunnel] backend takes auto, kernel, userspace and ebpf, and na
         named = named || m.find("tunnel.backend: \"bpf\" is not one of auto|kernel|userspace|ebpf") != std::string::npos;
     CHECK(named);
 }
+
+TEST_CASE("lmad: [multicast] hold-packets and hold-ms set the ebpf backend's unresolved queue",
+          "[lma][config][hold]") {
+    ConfigLoad load = load_config_text(kValid, "lmad.conf");
+    CHECK(load.config.multicast.ebpf_limits.hold_packets == 8);
+    CHECK(load.config.multicast.ebpf_limits.hold_ms == 1000);
+    load = load_config_text(std::string(kValid) + "[multicast]\nhold-packets = 0\nhold-ms = 250\n",
+                            "lmad.conf");
+    CHECK(load.config.multicast.ebpf_limits.hold_packets == 0);
+    CHECK(load.config.multicast.ebpf_limits.hold_ms == 250);
+    load = load_config_text(std::string(kValid) + "[multicast]\nhold-packets = 65\nhold-ms = 0\n",
+                            "lmad.conf");
+    bool packets = false, ms = false;
+    for (const auto& m : messages(load)) {
+        packets = packets || m.find("multicast.hold-packets: \"65\" is not an integer from 0 to 64") !=
+                                 std::string::npos;
+        ms = ms || m.find("multicast.hold-ms: \"0\" is not an integer from 1 to 10000") != std::string::npos;
+    }
+    CHECK(packets);
+    CHECK(ms);
+}

@@ -967,3 +967,18 @@ TEST_CASE("magd config: the multicast filter tables, each problem located", "[ma
           std::string::npos);
     CHECK(bad.config.multicast.policy == mcast::Policy{});
 }
+
+TEST_CASE("magd config: [multicast] hold-packets and hold-ms set the ebpf backend's unresolved queue",
+          "[magd][config][hold]") {
+    auto load = load_config_text(kGoodConfig, "magd.conf");
+    CHECK(load.config.multicast.ebpf_limits.hold_packets == 8);
+    CHECK(load.config.multicast.ebpf_limits.hold_ms == 1000);
+    load = load_config_text(std::string(kGoodConfig) + "[multicast]\nhold-packets = 3\nhold-ms = 40\n",
+                            "magd.conf");
+    INFO(problems_text(load.problems));
+    CHECK(load.config.multicast.ebpf_limits.hold_packets == 3);
+    CHECK(load.config.multicast.ebpf_limits.hold_ms == 40);
+    auto bad = load_config_text(std::string(kGoodConfig) + "[multicast]\nhold-packets = -1\n", "magd.conf");
+    CHECK(problems_text(bad.problems).find("magd.conf:8: multicast.hold-packets: \"-1\" is not an integer from 0 to 64") !=
+          std::string::npos);
+}
