@@ -224,6 +224,8 @@ class EbpfMulticastRouter final : public MulticastRouter {
     ~EbpfMulticastRouter() override {
         if (hold_timer_ != 0)
             loop_.cancel_timer(hold_timer_);
+        if (deferred_timer_ != 0)
+            loop_.cancel_timer(deferred_timer_);
         for (auto& [ifindex, attached] : attached_) (void)detach(ifindex, attached);
         if (ring_) {
             loop_.remove_fd(ring_buffer__epoll_fd(ring_));
@@ -492,6 +494,10 @@ class EbpfMulticastRouter final : public MulticastRouter {
                 return fail("entry " + what + ": entry_stats update", code);
             }
         }
+        // What waits for this entry goes out first, then the entry is
+        // written: the program's own copies come after the held ones.
+        if (!list.empty())
+            release_held(key, next.value.parent, list, !with_stats);
         if (bpf_map_update_elem(fwd_fd_, &key, &next.value, BPF_ANY) != 0) {
             const int code = errno;
             if (next.value.count)
@@ -507,8 +513,6 @@ class EbpfMulticastRouter final : public MulticastRouter {
                 pool_.release(it->second.value.first, it->second.cls);
             it->second = next;
         }
-        if (!list.empty())
-            release_held(key, next.value.parent, list, !with_stats);
         return {};
     }
 
@@ -557,6 +561,21 @@ class EbpfMulticastRouter final : public MulticastRouter {
         u.mif = it->second.mif;
         std::memcpy(u.source.data(), r.source, 16);
         std::memcpy(u.group.data(), r.group, 16);
+        if (collecting_) {
+            // Read while an entry is being written (release_held): the
+            // proxy gets it from the loop, not from inside its own update.
+            deferred_.push_back(u);
+            if (deferred_timer_ == 0)
+                deferred_timer_ = loop_.start_timer(Duration::zero(), [this] {
+                    deferred_timer_ = 0;
+                    std::vector<Upcall> upcalls;
+                    upcalls.swap(deferred_);
+                    for (const Upcall& d : upcalls)
+                        if (handler_)
+                            handler_(d);
+                });
+            return;
+        }
         if (handler_)
             handler_(u);
     }
@@ -571,6 +590,7 @@ class EbpfMulticastRouter final : public MulticastRouter {
 
     struct HeldPacket {
         TimePoint at;
+        std::uint64_t seq;  // its place in held_order_
         std::vector<std::uint8_t> bytes;
     };
     struct HeldCounters {
@@ -608,7 +628,15 @@ class EbpfMulticastRouter final : public MulticastRouter {
         return {};
     }
 
-    void consume_ring() { ring_buffer__consume(ring_); }
+    // Never nested: libbpf advances its read position after each record's
+    // callback, so a read from inside one would see that record again.
+    void consume_ring() {
+        if (consuming_)
+            return;
+        consuming_ = true;
+        ring_buffer__consume(ring_);
+        consuming_ = false;
+    }
 
     void handle_held(int ifindex, const std::uint8_t* packet, std::uint32_t len) {
         if (len < 40 || !attached_.contains(ifindex)) {
@@ -625,8 +653,9 @@ class EbpfMulticastRouter final : public MulticastRouter {
         if (const Installed* e = forwarding_entry(key.sg);
             e && e->value.parent == static_cast<std::uint32_t>(ifindex) && e->value.count > 0) {
             std::vector<std::uint8_t> copy(packet, packet + len);
-            scratch_.assign(pool_map_ + e->value.first, pool_map_ + e->value.first + e->value.count);
-            send_held(copy, ifindex, scratch_);
+            held_outputs_.assign(pool_map_ + e->value.first,
+                                 pool_map_ + e->value.first + e->value.count);
+            send_held(copy, ifindex, held_outputs_);
             ++held_.queued;
             ++held_.released;
             return;
@@ -638,7 +667,9 @@ class EbpfMulticastRouter final : public MulticastRouter {
                 held_queues_.erase(key);
             return;
         }
-        queue.push_back({now, std::vector<std::uint8_t>(packet, packet + len)});
+        const std::uint64_t seq = next_held_seq_++;
+        queue.push_back({now, seq, std::vector<std::uint8_t>(packet, packet + len)});
+        held_order_.emplace_back(seq, key);
         held_.bytes += len;
         ++held_.waiting;
         ++held_.queued;
@@ -666,15 +697,25 @@ class EbpfMulticastRouter final : public MulticastRouter {
         });
     }
 
+    // Oldest first through held_order_ (arrival order; an entry whose
+    // packet was sent or discarded meanwhile is passed over): O(1) per
+    // packet, however many flows wait.
     void expire_held(TimePoint now) {
         const auto limit = std::chrono::milliseconds(limits_.hold_ms);
-        for (auto it = held_queues_.begin(); it != held_queues_.end();) {
-            auto& queue = it->second;
-            while (!queue.empty() && now - queue.front().at >= limit) {
-                drop_front(queue);
+        while (!held_order_.empty()) {
+            const auto [seq, key] = held_order_.front();
+            const auto it = held_queues_.find(key);
+            if (it != held_queues_.end() && !it->second.empty() && it->second.front().seq == seq) {
+                if (now - it->second.front().at < limit)
+                    break;
+                held_order_.pop_front();
+                drop_front(it->second);  // the last one clears held_order_
                 ++held_.expired;
+                if (it->second.empty())
+                    held_queues_.erase(it);
+            } else {
+                held_order_.pop_front();
             }
-            it = queue.empty() ? held_queues_.erase(it) : std::next(it);
         }
     }
 
@@ -682,6 +723,8 @@ class EbpfMulticastRouter final : public MulticastRouter {
         held_.bytes -= queue.front().bytes.size();
         --held_.waiting;
         queue.pop_front();
+        if (held_.waiting == 0)
+            held_order_.clear();  // only passed-over entries are left
     }
 
     void discard_held(int ifindex) {
@@ -704,10 +747,13 @@ class EbpfMulticastRouter final : public MulticastRouter {
     // of its own (the program's lookup order).
     void release_held(const pmip_mcast_key& key, std::uint32_t parent,
                       const std::vector<std::uint32_t>& outputs, bool star) {
-        // Packets the program copied before the entry was written and that
-        // are still in the ring buffer go out when they are read
-        // (handle_held); reading it here would call the proxy back from
-        // inside its own update.
+        // Packets the program copied that are still in the ring buffer are
+        // read first (reports among them wait for the loop: deferred_).
+        // Inside a read already (a report's handler writing this entry),
+        // the held records before that report are in held_queues_ already.
+        collecting_ = true;
+        consume_ring();
+        collecting_ = false;
         if (held_.waiting == 0)
             return;
         expire_held(loop_.clock().now());
@@ -801,9 +847,16 @@ class EbpfMulticastRouter final : public MulticastRouter {
     std::vector<std::uint32_t> scratch_;
     std::uint64_t reports_unknown_interface_ = 0;
     UpcallHandler handler_;
+    bool consuming_ = false;   // inside ring_buffer__consume
+    bool collecting_ = false;  // reading the ring from release_held
+    std::vector<Upcall> deferred_;
+    TimerId deferred_timer_ = 0;
+    std::vector<std::uint32_t> held_outputs_;
     Fd packet_socket_;  // sends held packets
     std::string hold_off_reason_;
     std::unordered_map<HoldKey, std::deque<HeldPacket>, HoldKeyHash, HoldKeyEqual> held_queues_;
+    std::deque<std::pair<std::uint64_t, HoldKey>> held_order_;  // (seq, flow), arrival order
+    std::uint64_t next_held_seq_ = 0;
     HeldCounters held_;
     TimerId hold_timer_ = 0;
 };

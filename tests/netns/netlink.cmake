@@ -20,6 +20,13 @@ add_executable(netns_ebpf_tests
   ${CMAKE_CURRENT_LIST_DIR}/netns_netlink_main.cpp
   ${CMAKE_CURRENT_LIST_DIR}/test_ebpf_forwarding.cpp)
 target_link_libraries(netns_ebpf_tests PRIVATE pmip_common pmip_mcast PkgConfig::LIBBPF Catch2::Catch2)
-add_test(NAME netns_ebpf COMMAND netns_ebpf_tests)
+add_test(NAME netns_ebpf COMMAND netns_ebpf_tests "~[hold]")
 set_tests_properties(netns_ebpf PROPERTIES SKIP_RETURN_CODE 77 LABELS "netns;ebpf"
+  ENVIRONMENT PMIP_TEST_NEEDS_EBPF=1)
+# netns_ebpf_hold: the program's unresolved queue (packets without an entry
+# held, sent when it is written); apart so that the stock-kernel VM runs it
+# too (vm_multicast): it counts packets sent from the daemon's packet
+# socket, not copies made inside BPF_PROG_TEST_RUN.
+add_test(NAME netns_ebpf_hold COMMAND netns_ebpf_tests "[hold]")
+set_tests_properties(netns_ebpf_hold PROPERTIES SKIP_RETURN_CODE 77 LABELS "netns;ebpf"
   ENVIRONMENT PMIP_TEST_NEEDS_EBPF=1)

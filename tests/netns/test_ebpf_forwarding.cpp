@@ -451,15 +451,35 @@ TEST_CASE("Packets without an entry are held and sent on the entry's outputs whe
     CHECK(tx_packets("d1") == d1_before + 3);
 }
 
-TEST_CASE("Held packets read after their entry was written go out when read",
+TEST_CASE("Held packets still in the ring buffer go out before their entry is written, reports wait for the loop",
           "[netns][ebpf][hold]") {
     Bench b;
-    CHECK(b.run(b.up0, {kS, kG}).verdict == kToStack);
-    REQUIRE(b.router->add_group_entry(kG, 0, MifSet{1}).ok());  // the copy is still in the ring
+    CHECK(b.run(b.up0, {kS, kG}).verdict == kToStack);  // held and reported, neither read yet
     const auto before = tx_packets("d1");
-    CHECK(b.loop->run_once(200).ok());
+    REQUIRE(b.router->add_group_entry(kG, 0, MifSet{1}).ok());
     CHECK(tx_packets("d1") == before + 1);
     CHECK(b.held("released") == 1);
+    CHECK(b.upcalls.empty());  // read inside the update: given to the proxy from the loop
+    CHECK(b.loop->run_once(200).ok());
+    REQUIRE(b.upcalls.size() == 1);
+    CHECK(b.upcalls[0].source == kS);
+}
+
+TEST_CASE("A held packet read after a report's handler wrote its entry goes out at once",
+          "[netns][ebpf][hold]") {
+    Bench b;
+    // The proxy's answer to the report: the entry, written from inside the read.
+    b.router->set_upcall_handler([&](const Upcall& u) {
+        b.upcalls.push_back(u);
+        REQUIRE(b.router->add_mfc(u.source, u.group, 0, MifSet{1}).ok());
+    });
+    CHECK(b.run(b.up0, {kS, kG}).verdict == kToStack);  // held, reported
+    CHECK(b.run(b.up0, {kS, kG}).verdict == kToStack);  // held (its report suppressed)
+    const auto before = tx_packets("d1");
+    CHECK(b.loop->run_once(200).ok());
+    CHECK(b.upcalls.size() == 1);
+    CHECK(tx_packets("d1") == before + 2);  // the first from the queue, the second as read
+    CHECK(b.held("released") == 2);
     CHECK(b.held("waiting") == 0);
 }
 
@@ -510,6 +530,22 @@ TEST_CASE("Held packets expire after hold_ms, and nothing is held with hold_pack
         // A new window: held again.
         CHECK(b.run(b.up0, {kS2, kG}).verdict == kToStack);
         CHECK(b.program("held") == 2);
+    }
+    SECTION("a flow sent meanwhile is passed over, the others expire in order") {
+        EbpfRouterLimits limits;
+        limits.hold_ms = 100;
+        Bench b(limits);
+        CHECK(b.run(b.up0, {kS, kG}).verdict == kToStack);
+        CHECK(b.run(b.up0, {kS2, kG}).verdict == kToStack);
+        CHECK(b.run(b.up0, {kS, kG}).verdict == kToStack);
+        CHECK(b.loop->run_once(200).ok());
+        CHECK(b.held("waiting") == 3);
+        REQUIRE(b.router->add_mfc(kS, kG, 0, MifSet{1}).ok());
+        CHECK(b.held("released") == 2);
+        CHECK(b.held("waiting") == 1);
+        for (int i = 0; i < 20 && b.held("waiting") > 0; ++i) CHECK(b.loop->run_once(50).ok());
+        CHECK(b.held("expired") == 1);
+        CHECK(b.held("waiting_bytes") == 0);
     }
     SECTION("hold_packets 0") {
         EbpfRouterLimits limits;

@@ -22,7 +22,7 @@ set_tests_properties(vm_runner PROPERTIES SKIP_RETURN_CODE 77 LABELS vm RUN_SERI
 # the CMD, a MAG beside them) on ip6tnl. Not netns_ebpf: on 6.1 a
 # bpf_clone_redirect made inside BPF_PROG_TEST_RUN transmits nothing (3 of
 # its cases count those copies), while real packets are cloned: netns_mcast
-# (ebpf) passes there, in vm_multicast.
+# (ebpf) passes there, in vm_multicast, and so does netns_ebpf_hold.
 add_test(NAME vm_kernel_tunnels
   COMMAND bash ${PMIP_VM_BATCH} ${CMAKE_BINARY_DIR} 1200
           netns_kernel_tunnels netns_netlink netns_netlink_ip6mr netns_pmip_e2e_auto
@@ -36,7 +36,7 @@ set_tests_properties(vm_kernel_tunnels PROPERTIES SKIP_RETURN_CODE 77 LABELS vm 
 # and RFC 7287 peering with ip6mr tables.
 add_test(NAME vm_multicast
   COMMAND bash ${PMIP_VM_BATCH} ${CMAKE_BINARY_DIR} 1200
-          netns_mcast netns_mcast_ip6mr netns_pmip_multicast_kernel netns_pmip_m_tunnel_kernel
+          netns_mcast netns_ebpf_hold netns_mcast_ip6mr netns_pmip_multicast_kernel netns_pmip_m_tunnel_kernel
           netns_pmip_direct_kernel netns_pmip_peering_kernel)
 set_tests_properties(vm_multicast PROPERTIES SKIP_RETURN_CODE 77 LABELS vm RUN_SERIAL TRUE TIMEOUT 1300)
 
