@@ -144,6 +144,18 @@ static __always_inline void count(__u32 index) {
     count_n(index, 1);
 }
 
+/* This CPU's report and hold budget, its window restarted when over. */
+static __always_inline struct report_budget* current_budget(__u64 now) {
+    __u32 zero = 0;
+    struct report_budget* b = bpf_map_lookup_elem(&budget, &zero);
+    if (b && now - b->window_start >= PMIP_MC_REPORT_WINDOW_NS) {
+        b->window_start = now;
+        b->used = 0;
+        b->held = 0;
+    }
+    return b;
+}
+
 static __always_inline void report(const struct pmip_mcast_key* sg, __u32 ifindex, __u32 reason) {
     const __u64 now = bpf_ktime_get_ns();
     struct report_key rk = {};
@@ -154,15 +166,9 @@ static __always_inline void report(const struct pmip_mcast_key* sg, __u32 ifinde
         count(PMIP_MC_REPORTS_SUPPRESSED);
         return;
     }
-    __u32 zero = 0;
-    struct report_budget* b = bpf_map_lookup_elem(&budget, &zero);
+    struct report_budget* b = current_budget(now);
     if (!b)
         return;
-    if (now - b->window_start >= PMIP_MC_REPORT_WINDOW_NS) {
-        b->window_start = now;
-        b->used = 0;
-        b->held = 0;
-    }
     if (b->used >= PMIP_MC_REPORT_BUDGET) {
         count(PMIP_MC_REPORTS_SUPPRESSED);
         return;
@@ -207,14 +213,9 @@ static __always_inline void hold(struct __sk_buff* skb, const struct pmip_mcast_
         count(PMIP_MC_HELD_SUPPRESSED);
         return;
     }
-    struct report_budget* b = bpf_map_lookup_elem(&budget, &zero);
+    struct report_budget* b = current_budget(now);
     if (!b)
         return;
-    if (now - b->window_start >= PMIP_MC_REPORT_WINDOW_NS) {
-        b->window_start = now;
-        b->used = 0;
-        b->held = 0;
-    }
     if (b->held >= PMIP_MC_HOLD_BUDGET) {
         count(PMIP_MC_HELD_SUPPRESSED);
         return;
