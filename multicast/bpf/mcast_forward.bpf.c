@@ -156,12 +156,16 @@ static __always_inline struct report_budget* current_budget(__u64 now) {
     return b;
 }
 
-static __always_inline void report(const struct pmip_mcast_key* sg, __u32 ifindex, __u32 reason) {
-    const __u64 now = bpf_ktime_get_ns();
+/* The (S,G, interface) that reports and holds are counted by. */
+static __always_inline struct report_key flow_of(const struct pmip_mcast_key* sg, __u32 ifindex) {
     struct report_key rk = {};
     __builtin_memcpy(&rk.sg, sg, sizeof rk.sg);
     rk.ifindex = ifindex;
-    __u64* last = bpf_map_lookup_elem(&reported, &rk);
+    return rk;
+}
+
+static __always_inline void report(const struct report_key* rk, __u64 now, __u32 reason) {
+    __u64* last = bpf_map_lookup_elem(&reported, rk);
     if (last && now - *last < PMIP_MC_REPORT_INTERVAL_NS) {
         count(PMIP_MC_REPORTS_SUPPRESSED);
         return;
@@ -174,16 +178,16 @@ static __always_inline void report(const struct pmip_mcast_key* sg, __u32 ifinde
         return;
     }
     b->used += 1;
-    bpf_map_update_elem(&reported, &rk, &now, BPF_ANY);
+    bpf_map_update_elem(&reported, rk, &now, BPF_ANY);
     struct pmip_mcast_report* r = bpf_ringbuf_reserve(&reports, sizeof *r, 0);
     if (!r) {
         count(PMIP_MC_REPORTS_LOST);
         return;
     }
-    r->ifindex = ifindex;
+    r->ifindex = rk->ifindex;
     r->reason = reason;
-    __builtin_memcpy(r->source, sg->source, 16);
-    __builtin_memcpy(r->group, sg->group, 16);
+    __builtin_memcpy(r->source, rk->sg.source, 16);
+    __builtin_memcpy(r->group, rk->sg.group, 16);
     bpf_ringbuf_submit(r, 0);
     count(PMIP_MC_REPORTS);
 }
@@ -191,21 +195,17 @@ static __always_inline void report(const struct pmip_mcast_key* sg, __u32 ifinde
 /* Copies a packet no entry forwards to the daemon, which holds it until an
  * entry comes (PMIP_MC_REPORT_HELD in mcast_forward.h): at most
  * config.hold_packets per (S,G, interface) per hold window. */
-static __always_inline void hold(struct __sk_buff* skb, const struct pmip_mcast_key* sg,
-                                 __u32 ifindex, __u32 l2, __u32 ip_len) {
+static __always_inline void hold(struct __sk_buff* skb, const struct report_key* rk, __u64 now,
+                                 __u32 l2, __u32 ip_len) {
     __u32 zero = 0;
     struct pmip_mcast_config* cfg = bpf_map_lookup_elem(&config, &zero);
     if (!cfg || cfg->hold_packets == 0)
         return;
-    const __u64 now = bpf_ktime_get_ns();
-    struct report_key rk = {};
-    __builtin_memcpy(&rk.sg, sg, sizeof rk.sg);
-    rk.ifindex = ifindex;
-    struct hold_state* st = bpf_map_lookup_elem(&holding, &rk);
+    struct hold_state* st = bpf_map_lookup_elem(&holding, rk);
     if (!st || now - st->window_start >= cfg->hold_window_ns) {
         struct hold_state fresh = {.window_start = now, .count = 0};
-        bpf_map_update_elem(&holding, &rk, &fresh, BPF_ANY);
-        st = bpf_map_lookup_elem(&holding, &rk);
+        bpf_map_update_elem(&holding, rk, &fresh, BPF_ANY);
+        st = bpf_map_lookup_elem(&holding, rk);
         if (!st)
             return;
     }
@@ -235,7 +235,7 @@ static __always_inline void hold(struct __sk_buff* skb, const struct pmip_mcast_
         count(PMIP_MC_HELD_LOST);
         return;
     }
-    r->head.ifindex = ifindex;
+    r->head.ifindex = rk->ifindex;
     r->head.reason = PMIP_MC_REPORT_HELD;
     r->head.len = len;
     r->head.pad = 0;
@@ -402,14 +402,17 @@ int pmip_mcast_fwd(struct __sk_buff* skb) {
         count(PMIP_MC_NO_ENTRY);
         /* Held first: a report can make the daemon write the entry, which
          * then sends what it holds. */
-        hold(skb, &key, arrival, l2, ip_len);
-        report(&key, arrival, PMIP_MC_REPORT_NO_ENTRY);
+        const struct report_key flow = flow_of(&key, arrival);
+        const __u64 now = bpf_ktime_get_ns();
+        hold(skb, &flow, now, l2, ip_len);
+        report(&flow, now, PMIP_MC_REPORT_NO_ENTRY);
         return TC_ACT_UNSPEC;
     }
     if (e->parent != arrival) {
         count(PMIP_MC_WRONG_PARENT);
         if (star) {
-            report(&key, arrival, PMIP_MC_REPORT_WRONG_PARENT);
+            const struct report_key flow = flow_of(&key, arrival);
+            report(&flow, bpf_ktime_get_ns(), PMIP_MC_REPORT_WRONG_PARENT);
         } else {
             struct pmip_mcast_entry_stats* s = bpf_map_lookup_elem(&entry_stats, &key);
             if (s)

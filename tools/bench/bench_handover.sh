@@ -38,7 +38,7 @@
 # +mt or +mts comes before -late. A mode with -nohold (e.g. sial-nohold)
 # runs every daemon with [multicast] hold-packets = 0: the ebpf backend does
 # not hold the packets that arrive before their forwarding entry (the
-# default holds 8 per flow; PMIP_TESTBED_HOLD_PACKETS). A mode with +src (e.g. off+src) has a
+# daemons' default holds 8 per flow; PMIP_TESTBED_HOLD_PACKETS). A mode with +src (e.g. off+src) has a
 # mobile source: a second MN, mn2, attached at mag1 for the whole run, sends
 # the 1000 packet/s multicast stream to ff0e::4242:1 (any-source, joined by
 # mn1) instead of the correspondent, so mn1 gets it from mag1 locally and,
@@ -68,7 +68,7 @@ trap '$TB down $NAME 2>/dev/null; [[ -n ${KEEP_WORK:-} ]] || rm -rf "$WORK"' EXI
 [[ $(id -u) -eq 0 ]] || { echo "bench_handover: needs root" >&2; exit 1; }
 
 run_mode() {  # run_mode MODE: one testbed, N handovers, $WORK/result-MODE.json
-    local MODE=${1%-nohold} prepare=yes m_tunnel=off src=no peer="" hold=${PMIP_TESTBED_HOLD_PACKETS:-8}
+    local MODE=${1%-nohold} prepare=yes m_tunnel=off src=no peer="" hold=${PMIP_TESTBED_HOLD_PACKETS:-}
     [[ $1 == *-nohold ]] && hold=0
     [[ $MODE == *-late ]] && prepare=no
     MODE=${MODE%-late}

@@ -60,8 +60,8 @@
 # kernels without ip6tnl/ip6gre). Multicast forwarding: [multicast] forwarding
 # = $PMIP_TESTBED_FORWARDING in every daemon (auto, ebpf or kernel; default
 # auto: ebpf where its program loads); the ebpf backend's unresolved queue:
-# $PMIP_TESTBED_HOLD_PACKETS ([multicast] hold-packets in every daemon;
-# default: the daemons' default, 8). Multicast context transfer (RFC 7161):
+# $PMIP_TESTBED_HOLD_PACKETS ([multicast] hold-packets in every daemon when
+# set; unset: the key is not written, the daemons' default applies). Multicast context transfer (RFC 7161):
 # $PMIP_TESTBED_SIAL = sial (default) or off, in every daemon ([multicast]
 # context-transfer in magd, [sial] enabled in lmad). Tunnel devices kept
 # after their last binding: $PMIP_TESTBED_TUNNEL_DELETE_DELAY_MS ([tunnel]
@@ -188,8 +188,12 @@ up() {
     [[ $pbu_m =~ ^(yes|no)$ ]] || die "PMIP_TESTBED_PBU_M: yes or no, not \"$pbu_m\""
     [[ $delete_delay =~ ^[0-9]+$ ]] || die "PMIP_TESTBED_TUNNEL_DELETE_DELAY_MS: milliseconds, not \"$delete_delay\""
     [[ $forwarding =~ ^(auto|ebpf|kernel)$ ]] || die "PMIP_TESTBED_FORWARDING: auto, ebpf or kernel, not \"$forwarding\""
-    local hold=${PMIP_TESTBED_HOLD_PACKETS:-8}
-    [[ $hold =~ ^[0-9]+$ ]] || die "PMIP_TESTBED_HOLD_PACKETS: a number of packets, not \"$hold\""
+    local hold_line=""
+    if [[ -n ${PMIP_TESTBED_HOLD_PACKETS:-} ]]; then
+        [[ $PMIP_TESTBED_HOLD_PACKETS =~ ^[0-9]+$ ]] ||
+            die "PMIP_TESTBED_HOLD_PACKETS: a number of packets, not \"$PMIP_TESTBED_HOLD_PACKETS\""
+        hold_line="hold-packets = $PMIP_TESTBED_HOLD_PACKETS"$'\n'
+    fi
     [[ $tunnels =~ ^(auto|kernel|userspace|ebpf)$ ]] || die "PMIP_TESTBED_TUNNELS: auto, kernel, userspace or ebpf, not \"$tunnels\""
     for option in "${@:4}"; do
         case $option in
@@ -350,8 +354,8 @@ file = $dir/lmad.state
 enabled = $([[ $lma_sial == sial ]] && echo true || echo false)
 EOF
     if [[ $multicast == multicast ]]; then
-        printf '[multicast]\nenabled = true\nupstream = l0\nforwarding = %s\nhold-packets = %s\npbu-m = %s\nm-tunnel = %s\n' \
-            "$forwarding" "$hold" "$pbu_m" "$m_tunnel" >>"$dir/lmad.conf"
+        printf '[multicast]\nenabled = true\nupstream = l0\nforwarding = %s\n%spbu-m = %s\nm-tunnel = %s\n' \
+            "$forwarding" "$hold_line" "$pbu_m" "$m_tunnel" >>"$dir/lmad.conf"
         if [[ $m_tunnel == static ]]; then
             printf 'm-tunnel-mag = 2001:db8:101::11\nm-tunnel-mag = 2001:db8:102::12\n' >>"$dir/lmad.conf"
         fi
@@ -385,8 +389,7 @@ prepare = $prepare
 socket = $dir/magd$i.sock
 [multicast]
 forwarding = $forwarding
-hold-packets = $hold
-context-transfer = $sial
+${hold_line}context-transfer = $sial
 pbu-m = $pbu_m
 m-tunnel = $m_tunnel
 EOF
@@ -427,8 +430,8 @@ socket = $dir/lmad2.sock
 file = $dir/lmad2.state
 EOF
         if [[ $multicast == multicast ]]; then
-            printf '[multicast]\nenabled = true\nupstream = s0\nforwarding = %s\nhold-packets = %s\nm-tunnel = %s\n' \
-                "$forwarding" "$hold" "$m_tunnel" >>"$dir/lmad2.conf"
+            printf '[multicast]\nenabled = true\nupstream = s0\nforwarding = %s\n%sm-tunnel = %s\n' \
+                "$forwarding" "$hold_line" "$m_tunnel" >>"$dir/lmad2.conf"
             [[ $m_tunnel != static ]] || printf 'm-tunnel-mag = 2001:db8:101::11\n' >>"$dir/lmad2.conf"
         fi
         start_daemon "$name" lma2 lmad2 "$build/lma/lmad" "$dir/lmad2.conf"
