@@ -37,6 +37,65 @@ std::string_view to_string(BindingState state) {
     return "unknown";
 }
 
+std::size_t MobileNodeIdentifierHash::operator()(const MobileNodeIdentifier& id) const {
+    // std::hash of the octets, then the subtype and a final mix (MnIndex
+    // takes the low bits as the slot).
+    std::uint64_t h = std::hash<std::string_view>{}(id.identifier) ^
+                      (std::uint64_t{id.subtype} * 0x9e3779b97f4a7c15ull);
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdull;
+    h ^= h >> 33;
+    return h;
+}
+
+void MnIndex::insert(const BindingCacheEntry* entry) {
+    if ((size_ + 1) * 2 > slots_.size()) rehash(std::max<std::size_t>(16, slots_.size() * 2));
+    const std::uint64_t hash = MobileNodeIdentifierHash{}(entry->mn_identifier);
+    std::size_t i = home(hash);
+    while (slots_[i].entry != nullptr) i = (i + 1) & (slots_.size() - 1);
+    slots_[i] = {hash, entry};
+    ++size_;
+}
+
+void MnIndex::erase(const BindingCacheEntry* entry) {
+    if (size_ == 0) return;
+    const std::uint64_t hash = MobileNodeIdentifierHash{}(entry->mn_identifier);
+    const std::size_t mask = slots_.size() - 1;
+    std::size_t i = home(hash);
+    while (slots_[i].entry != entry) {
+        if (slots_[i].entry == nullptr) return;  // not indexed
+        i = (i + 1) & mask;
+    }
+    // Backward shift: move up every later slot of the run that may live at i
+    // (its home is not cyclically in (i, j]), so no probe run has a hole.
+    for (std::size_t j = (i + 1) & mask; slots_[j].entry != nullptr; j = (j + 1) & mask) {
+        const std::size_t k = home(slots_[j].hash);
+        const bool stays = i <= j ? (i < k && k <= j) : (i < k || k <= j);
+        if (stays) continue;
+        slots_[i] = slots_[j];
+        i = j;
+    }
+    slots_[i] = Slot{};
+    --size_;
+}
+
+void MnIndex::reserve(std::size_t entries) {
+    std::size_t capacity = 16;
+    while (capacity < entries * 2) capacity *= 2;
+    if (capacity > slots_.size()) rehash(capacity);
+}
+
+void MnIndex::rehash(std::size_t capacity) {
+    std::vector<Slot> old(capacity);
+    old.swap(slots_);
+    for (const Slot& s : old) {
+        if (s.entry == nullptr) continue;
+        std::size_t i = home(s.hash);
+        while (slots_[i].entry != nullptr) i = (i + 1) & (slots_.size() - 1);
+        slots_[i] = s;
+    }
+}
+
 void BindingCache::reserve(std::size_t sessions) {
     by_prefix_.reserve(sessions);
     by_mn_.reserve(sessions);
@@ -135,9 +194,10 @@ BindingCacheEntry& BindingCache::insert(BindingCacheEntry entry) {
     entry.id = next_id_++;
     for (auto& p : entry.home_network_prefixes) p = canonical(p);
     for (const auto& p : entry.home_network_prefixes) by_prefix_[p] = entry.id;
-    by_mn_.emplace(entry.mn_identifier, entry.id);
     const SessionId id = entry.id;
-    return entries_.emplace(id, std::move(entry)).first->second;
+    BindingCacheEntry& stored = entries_.emplace_hint(entries_.end(), id, std::move(entry))->second;
+    by_mn_.insert(&stored);
+    return stored;
 }
 
 void BindingCache::erase(SessionId id) {
@@ -147,13 +207,7 @@ void BindingCache::erase(SessionId id) {
         const auto pi = by_prefix_.find(p);
         if (pi != by_prefix_.end() && pi->second == id) by_prefix_.erase(pi);
     }
-    auto [first, last] = by_mn_.equal_range(it->second.mn_identifier);
-    for (auto mi = first; mi != last; ++mi) {
-        if (mi->second == id) {
-            by_mn_.erase(mi);
-            break;
-        }
-    }
+    by_mn_.erase(&it->second);
     entries_.erase(it);
 }
 
@@ -186,8 +240,7 @@ const BindingCacheEntry* BindingCache::find_by_prefix(const Ipv6Prefix& prefix) 
 
 std::vector<SessionId> BindingCache::sessions_of(const MobileNodeIdentifier& mn) const {
     std::vector<SessionId> out;
-    auto [first, last] = by_mn_.equal_range(mn);
-    for (auto it = first; it != last; ++it) out.push_back(it->second);
+    by_mn_.for_each(mn, [&out](const BindingCacheEntry& e) { out.push_back(e.id); });
     std::sort(out.begin(), out.end());
     return out;
 }

@@ -2,6 +2,11 @@
 // (PROTOCOL.md section 2.9), each test named after the rule it checks.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+#include <map>
+#include <random>
+#include <string>
+
 #include "pmip/lma/binding_cache.hpp"
 
 using namespace pmip;
@@ -220,6 +225,84 @@ TEST_CASE("Indexes follow insert, set_prefixes and erase", "[lma][bce]") {
     CHECK(bc.sessions_of(kMn1) == std::vector<SessionId>{b});
     bc.erase(a);  // twice is harmless
     CHECK(bc.size() == 1);
+}
+
+// The MN-Identifier index is open addressing with backward-shift deletion:
+// checked against a plain multimap over random inserts and erases, with a
+// small table (probe runs wrap around its end) and a large one (it grows),
+// several sessions per MN, and the two subtypes of one identifier apart.
+TEST_CASE("MN-Identifier index: sessions_of agrees with a multimap through churn", "[lma][bce]") {
+    for (const std::size_t pool : {5u, 3000u}) {
+        BindingCache bc;
+        std::multimap<MobileNodeIdentifier, SessionId> model;
+        std::vector<SessionId> live;
+        std::mt19937 rng(static_cast<unsigned>(pool));
+        auto mn_of = [pool](std::size_t i) {
+            return MobileNodeIdentifier{static_cast<std::uint8_t>(i % 2 ? 1 : 2),
+                                        "mn" + std::to_string(i / 2 % pool) + "@example.org"};
+        };
+        const std::size_t max_live = pool == 5 ? 7 : 2000;
+        for (int step = 0; step < 20000; ++step) {
+            const bool add = live.empty() || (live.size() < max_live && rng() % 2 == 0);
+            if (add) {
+                const MobileNodeIdentifier mn = mn_of(rng() % (2 * pool));
+                const SessionId id = bc.insert(entry(mn, {})).id;
+                model.emplace(mn, id);
+                live.push_back(id);
+            } else {
+                const std::size_t k = rng() % live.size();
+                const SessionId id = live[k];
+                const MobileNodeIdentifier mn = bc.find(id)->mn_identifier;
+                bc.erase(id);
+                for (auto [it, end] = model.equal_range(mn); it != end; ++it) {
+                    if (it->second == id) {
+                        model.erase(it);
+                        break;
+                    }
+                }
+                live[k] = live.back();
+                live.pop_back();
+            }
+            if (step % 97 == 0 || pool == 5) {
+                for (std::size_t i = 0; i < 2 * std::min<std::size_t>(pool, 50); ++i) {
+                    const MobileNodeIdentifier mn = mn_of(i);
+                    std::vector<SessionId> want;
+                    for (auto [it, end] = model.equal_range(mn); it != end; ++it) want.push_back(it->second);
+                    std::sort(want.begin(), want.end());
+                    REQUIRE(bc.sessions_of(mn) == want);
+                }
+            }
+        }
+        CHECK(bc.size() == live.size());
+        for (const SessionId id : live) {
+            const MobileNodeIdentifier mn = bc.find(id)->mn_identifier;
+            const auto ids = bc.sessions_of(mn);
+            CHECK(std::find(ids.begin(), ids.end(), id) != ids.end());
+        }
+        for (const SessionId id : live) bc.erase(id);
+        for (std::size_t i = 0; i < 2 * pool; ++i) REQUIRE(bc.sessions_of(mn_of(i)).empty());
+    }
+}
+
+TEST_CASE("MN-Identifier index: reserve sizes it once, at most half full", "[lma][bce]") {
+    MnIndex index;
+    index.reserve(1000);
+    CHECK(index.capacity() == 2048);
+    std::vector<BindingCacheEntry> entries(1000);
+    for (std::size_t i = 0; i < entries.size(); ++i) {
+        entries[i].mn_identifier = {1, "mn" + std::to_string(i)};
+        index.insert(&entries[i]);
+    }
+    CHECK(index.capacity() == 2048);  // not grown
+    CHECK(index.size() == 1000);
+    for (std::size_t i = 0; i < entries.size(); i += 2) index.erase(&entries[i]);
+    index.erase(&entries[0]);  // not indexed any more: nothing happens
+    CHECK(index.size() == 500);
+    for (std::size_t i = 0; i < entries.size(); ++i) {
+        int found = 0;
+        index.for_each(entries[i].mn_identifier, [&](const BindingCacheEntry& e) { found += &e == &entries[i]; });
+        CHECK(found == (i % 2 ? 1 : 0));
+    }
 }
 
 TEST_CASE("Lifetime 0 in every row: the rows that find the MN's session update it (the engine then "

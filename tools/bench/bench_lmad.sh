@@ -37,6 +37,8 @@
 # TRACE_DIR=DIR (env): the half_load phase's per-PBU send time and latency_rx
 # go to DIR/half_load.trace (lma_load --trace), and a half_load_slow_windows
 # line lists the 10 ms windows whose PBUs waited over 1 ms.
+# PERF_DIR=DIR (env): lmad is profiled during full_load (perf record -g,
+# 4,000 samples/s) into DIR/full_load.perf.
 # PIN=1 (env): lmad runs on CPU 1 and lma_load on CPU 0 (taskset), so lmad
 # has a core to itself (the "pinned" figures); PIN=0 (default) lets
 # the scheduler share both cores among them.
@@ -198,9 +200,16 @@ if ((REST > 0)); then
     CPU1=$(cpu)
     FAULTS1=$(faults)
     counters "$WORK/counters-1"
+    PERF_PID=
+    if [[ -n ${PERF_DIR:-} ]]; then
+        perf record -q -g -F 4000 -p "$LMAD_PID" -o "$PERF_DIR/full_load.perf" 2>/dev/null &
+        PERF_PID=$!
+        sleep 0.5
+    fi
     ip netns exec "$NS_GEN" "${PIN_LOAD[@]}" "$LOAD" --lma 2001:db8:100::1 --mag-base 2001:db8:100::1:0 --mags "$MAGS" \
         --count "$REST" --first "$HALF" --rate 200000 --lmad-pid "$LMAD_PID" --max-seconds 25 \
         --drain-ms 5000 >"$WORK/full.json"
+    [[ -n $PERF_PID ]] && kill -INT "$PERF_PID" && wait "$PERF_PID"
     phase full_load "$WORK/full.json" "$CPU1" "$WORK/counters-1" "$FAULTS1"
 fi
 RSS1=$(awk '/VmRSS/ {print $2}' /proc/$LMAD_PID/status)
