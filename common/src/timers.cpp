@@ -10,7 +10,13 @@ TimerId TimerQueue::start_timer(Duration delay, TimerCallback callback) {
     const TimePoint deadline = delay.count() <= 0           ? now
                                : delay > TimePoint::max() - now ? TimePoint::max()
                                                               : now + delay;
-    by_deadline_.emplace(Key{deadline, id}, std::move(callback));
+    // Ids grow, so a deadline no earlier than the last one (the common case:
+    // one lifetime for every binding) belongs at the end: no tree descent.
+    const Key key{deadline, id};
+    if (!by_deadline_.empty() && by_deadline_.rbegin()->first < key)
+        by_deadline_.emplace_hint(by_deadline_.end(), key, std::move(callback));
+    else
+        by_deadline_.emplace(key, std::move(callback));
     by_id_.emplace(id, deadline);
     return id;
 }
