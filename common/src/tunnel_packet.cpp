@@ -5,6 +5,8 @@
 // Threading: pure. Counters: none.
 #include "tunnel_packet.hpp"
 
+#include "pmip/common/udp_checksum.hpp"
+
 #include <algorithm>
 #include <cstring>
 
@@ -266,3 +268,39 @@ std::size_t build_packet_too_big(std::span<const std::uint8_t> original, const I
 }
 
 }  // namespace pmip::tunnel_packet
+
+namespace pmip {
+
+bool complete_partial_udp_checksum(std::span<std::uint8_t> packet) {
+    using namespace tunnel_packet;
+    const auto upper = find_upper_layer(packet);
+    if (!upper || upper->protocol != kNextHeaderUdp)
+        return false;
+    const std::size_t at = upper->offset;
+    if (at + 8 > packet.size())
+        return false;
+    const std::uint16_t length = read16(packet, at + 4);
+    const std::uint16_t field = read16(packet, at + 6);
+    if (length < 8 || at + length > packet.size() || field == 0)
+        return false;
+    // The pseudo-header: source, destination, upper-layer length, next header.
+    std::uint32_t pseudo = add_to_sum(packet.subspan(8, 16), 0);
+    pseudo = add_to_sum(packet.subspan(24, 16), pseudo);
+    pseudo += length;
+    pseudo += kNextHeaderUdp;
+    while (pseudo >> 16) pseudo = (pseudo & 0xffff) + (pseudo >> 16);
+    const auto datagram = packet.subspan(at, length);
+    if (internet_checksum(datagram, pseudo) == 0)
+        return false;  // complete already
+    if (field != pseudo)
+        return false;  // wrong, and not the partial form
+    // The field already holds the pseudo-header's sum: the datagram's sum
+    // with it is the whole sum.
+    std::uint16_t checksum = internet_checksum(datagram, 0);
+    if (checksum == 0)
+        checksum = 0xffff;
+    write16(packet, at + 6, checksum);
+    return true;
+}
+
+}  // namespace pmip

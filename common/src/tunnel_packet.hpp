@@ -49,6 +49,7 @@ inline constexpr std::size_t kGreMaxBuiltHeaderSize = 8;  // base + key
 inline constexpr std::uint8_t kNextHeaderHopByHop = 0;
 inline constexpr std::uint8_t kNextHeaderRouting = 43;
 inline constexpr std::uint8_t kNextHeaderFragment = 44;
+inline constexpr std::uint8_t kNextHeaderUdp = 17;
 inline constexpr std::uint8_t kNextHeaderIcmpv6 = 58;
 inline constexpr std::uint8_t kNextHeaderDestinationOptions = 60;
 

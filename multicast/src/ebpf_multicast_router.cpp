@@ -30,6 +30,7 @@
 #include "pmip/common/event_loop.hpp"
 #include "pmip/common/fd.hpp"
 #include "pmip/common/log.hpp"
+#include "pmip/common/udp_checksum.hpp"
 
 // The object built from multicast/bpf/mcast_forward.bpf.c (embedded at build
 // time by multicast/bpf/embed.cmake).
@@ -600,6 +601,7 @@ class EbpfMulticastRouter final : public MulticastRouter {
         std::uint64_t released = 0;    // held packets an entry came for
         std::uint64_t copies = 0;      // copies of them sent
         std::uint64_t send_errors = 0; // copies the packet socket refused
+        std::uint64_t checksums_completed = 0;  // partial UDP checksums completed
         std::uint64_t expired = 0;     // waited hold_ms, no entry came
         std::uint64_t over_limit = 0;  // hold_packets or hold_bytes reached
         std::uint64_t discarded = 0;   // the arrival interface left the router
@@ -782,6 +784,11 @@ class EbpfMulticastRouter final : public MulticastRouter {
         if (packet[7] <= 1)
             return;        // the program never holds these
         packet[7] -= 1;    // RFC 8200 3, once for every copy
+        // The sender's checksum offload may have left a UDP checksum partial
+        // in these octets (a local sender, veths, the ebpf tunnels): sent
+        // again as a new packet it would be dropped by the receiver.
+        if (complete_partial_udp_checksum(packet))
+            ++held_.checksums_completed;
         sockaddr_ll to{};
         to.sll_family = AF_PACKET;
         to.sll_protocol = htons(ETH_P_IPV6);
@@ -814,6 +821,7 @@ class EbpfMulticastRouter final : public MulticastRouter {
                             {"queued", held_.queued},
                             {"released", held_.released},
                             {"copies_sent", held_.copies},
+                            {"checksums_completed", held_.checksums_completed},
                             {"send_errors", held_.send_errors},
                             {"expired", held_.expired},
                             {"over_limit", held_.over_limit},
