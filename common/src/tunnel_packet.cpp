@@ -42,6 +42,19 @@ std::uint32_t add_to_sum(std::span<const std::uint8_t> data, std::uint32_t sum) 
     return sum;
 }
 
+// The upper-layer checksum's pseudo-header [RFC 8200 section 8.1], summed
+// and folded: source, destination, upper-layer length, next header.
+std::uint32_t pseudo_header_sum(std::span<const std::uint8_t> source,
+                                std::span<const std::uint8_t> destination, std::uint32_t length,
+                                std::uint8_t next_header) {
+    std::uint32_t sum = add_to_sum(source, 0);
+    sum = add_to_sum(destination, sum);
+    sum += (length >> 16) + (length & 0xffff);
+    sum += next_header;
+    while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+    return sum;
+}
+
 constexpr std::uint16_t kGreChecksumBit = 0x8000;
 constexpr std::uint16_t kGreRoutingBit = 0x4000;
 constexpr std::uint16_t kGreKeyBit = 0x2000;
@@ -224,12 +237,9 @@ std::uint16_t internet_checksum(std::span<const std::uint8_t> data, std::uint32_
 
 std::uint16_t icmpv6_checksum(const Ipv6Address& source, const Ipv6Address& destination,
                               std::span<const std::uint8_t> message) {
-    std::uint32_t sum = add_to_sum(source, 0);
-    sum = add_to_sum(destination, sum);
-    const auto length = static_cast<std::uint32_t>(message.size());
-    sum += (length >> 16) + (length & 0xffff);
-    sum += kNextHeaderIcmpv6;
-    return internet_checksum(message, sum);
+    return internet_checksum(message, pseudo_header_sum(source, destination,
+                                                       static_cast<std::uint32_t>(message.size()),
+                                                       kNextHeaderIcmpv6));
 }
 
 std::size_t build_packet_too_big(std::span<const std::uint8_t> original, const Ipv6Address& source,
@@ -283,20 +293,16 @@ bool complete_partial_udp_checksum(std::span<std::uint8_t> packet) {
     const std::uint16_t field = read16(packet, at + 6);
     if (length < 8 || at + length > packet.size() || field == 0)
         return false;
-    // The pseudo-header: source, destination, upper-layer length, next header.
-    std::uint32_t pseudo = add_to_sum(packet.subspan(8, 16), 0);
-    pseudo = add_to_sum(packet.subspan(24, 16), pseudo);
-    pseudo += length;
-    pseudo += kNextHeaderUdp;
-    while (pseudo >> 16) pseudo = (pseudo & 0xffff) + (pseudo >> 16);
-    const auto datagram = packet.subspan(at, length);
-    if (internet_checksum(datagram, pseudo) == 0)
+    const std::uint32_t pseudo =
+        pseudo_header_sum(packet.subspan(8, 16), packet.subspan(24, 16), length, kNextHeaderUdp);
+    const std::uint32_t datagram = add_to_sum(packet.subspan(at, length), 0);
+    if (add_to_sum({}, datagram + pseudo) == 0xffff)
         return false;  // complete already
     if (field != pseudo)
         return false;  // wrong, and not the partial form
     // The field already holds the pseudo-header's sum: the datagram's sum
     // with it is the whole sum.
-    std::uint16_t checksum = internet_checksum(datagram, 0);
+    auto checksum = static_cast<std::uint16_t>(~datagram & 0xffff);
     if (checksum == 0)
         checksum = 0xffff;
     write16(packet, at + 6, checksum);
