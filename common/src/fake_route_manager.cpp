@@ -3,8 +3,8 @@
 //
 // It mirrors the identities and idempotence of NetlinkRouteManager and the
 // kernel's IPv6 FIB: an added route replaces the one with the same canonical
-// destination, table and metric (NLM_F_REPLACE); a delete matches destination,
-// table, metric (0 = any), device (when non-zero) and gateway (when given);
+// destination, source, table and metric (NLM_F_REPLACE); a delete matches
+// destination, source, table, metric (0 = any), device (when non-zero) and gateway (when given);
 // deleting what is absent and adding a rule that exists succeed.
 //
 // Threading: loop thread only, like the real one.
@@ -20,6 +20,8 @@ constexpr std::uint32_t kDefaultMetric = 1024;  // the kernel's IP6_RT_PRIO_USER
 
 Route normalized(Route route) {
     route.destination = canonical(route.destination);
+    if (route.source)
+        route.source = canonical(*route.source);
     if (route.metric == 0)
         route.metric = kDefaultMetric;
     return route;
@@ -27,6 +29,7 @@ Route normalized(Route route) {
 
 bool delete_matches(const Route& installed, const Route& wanted) {
     return installed.destination == canonical(wanted.destination) &&
+           installed.source == (wanted.source ? std::optional(canonical(*wanted.source)) : std::nullopt) &&
            installed.table == wanted.table &&
            (wanted.metric == 0 || installed.metric == wanted.metric) &&
            (wanted.ifindex == 0 || installed.ifindex == wanted.ifindex) &&
@@ -56,8 +59,8 @@ std::vector<Status> FakeRouteManager::apply(std::span<const RouteRequest> batch)
             if (add) {
                 Route wanted = normalized(*route);
                 std::erase_if(routes, [&](const Route& r) {
-                    return r.destination == wanted.destination && r.table == wanted.table &&
-                           r.metric == wanted.metric;
+                    return r.destination == wanted.destination && r.source == wanted.source &&
+                           r.table == wanted.table && r.metric == wanted.metric;
                 });
                 routes.insert(std::move(wanted));
             } else {

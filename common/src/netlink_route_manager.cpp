@@ -136,6 +136,11 @@ void encode_route(nlmsghdr* nlh, const Route& route, std::uint8_t protocol) {
     rtm->rtm_scope = RT_SCOPE_UNIVERSE;
     rtm->rtm_type = route.unreachable ? RTN_UNREACHABLE : RTN_UNICAST;
     mnl_attr_put(nlh, RTA_DST, destination.address.size(), destination.address.data());
+    if (route.source) {
+        const Ipv6Prefix source = canonical(*route.source);
+        rtm->rtm_src_len = source.length;
+        mnl_attr_put(nlh, RTA_SRC, source.address.size(), source.address.data());
+    }
     mnl_attr_put_u32(nlh, RTA_TABLE, route.table);
     if (route.ifindex != 0)
         mnl_attr_put_u32(nlh, RTA_OIF, static_cast<std::uint32_t>(route.ifindex));
@@ -236,12 +241,18 @@ RouteRequest request_for(const nlmsghdr* nlh) {
         route.table = rtm->rtm_table;
         route.metric = 0;
         route.destination.length = rtm->rtm_dst_len;
+        if (rtm->rtm_src_len > 0)
+            route.source = Ipv6Prefix{Ipv6Address{}, rtm->rtm_src_len};
         for_each_attribute(nlh, sizeof(rtmsg), [&](const nlattr* attr) {
             std::uint32_t value = 0;
             Ipv6Address address{};
             switch (mnl_attr_get_type(attr)) {
                 case RTA_DST:
                     get_address(attr, route.destination.address);
+                    break;
+                case RTA_SRC:
+                    if (route.source)
+                        get_address(attr, route.source->address);
                     break;
                 case RTA_TABLE:
                     get_u32(attr, route.table);

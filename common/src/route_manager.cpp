@@ -18,6 +18,8 @@ std::string device(int ifindex, const std::function<std::string(int)>& device_na
 
 std::string describe_route(const Route& route, const std::function<std::string(int)>& device_name) {
     std::string text = "route " + to_string(route.destination);
+    if (route.source)
+        text += " from " + to_string(*route.source);
     if (route.gateway)
         text += " via " + to_string(*route.gateway);
     if (route.ifindex != 0)

@@ -63,6 +63,7 @@ constexpr KeySpec kKeys[] = {
     {"binding.handoff-indicator", false},
     {"binding.lma-table-base", false},
     {"binding.rule-priority", false},
+    {"binding.uplink-routing", false},
     {"multicast.enabled", false},
     {"multicast.table-base", false},
     {"multicast.forwarding", false},
@@ -445,7 +446,14 @@ void validate(Validator& v, MagdConfig& c) {
         v.error(*v.single("binding.lma-table-base"), "binding.lma-table-base",
                 "252-255 are the kernel's reserved tables");
     }
-    v.number_into<std::uint32_t>("binding.rule-priority", c.engine.rule_priority, 1, 32765);
+    // rule-priority - 1 (tunnels) and + 1 (access links) are ours too, below the main table's 32766.
+    v.number_into<std::uint32_t>("binding.rule-priority", c.engine.rule_priority, 2, 32764);
+    if (const auto o = v.choice("binding.uplink-routing", {"auto", "source-routes", "rules"})) {
+        if (*o == 1)
+            c.uplink_routing = MagConfig::UplinkRouting::kSourceRoutes;
+        else if (*o == 2)
+            c.uplink_routing = MagConfig::UplinkRouting::kRules;
+    }
 
     // [multicast]
     {
@@ -693,10 +701,28 @@ CONFIGURATION KEYS (section.key = default)
         without MN-LL-ID then gets a new prefix) or same-interface (3: only
         when every MN has one interface, e.g. towards OAI pmip6d, whose MAG
         sends 3). Renewals send 5, de-registrations 4.
+    binding.uplink-routing = auto
+        How an MN's packets reach its LMA's tunnel. source-routes: one
+        source-specific route per home network prefix ("default from HNP
+        dev TUNNEL") in table lma-table-base, and one rule "lookup
+        lma-table-base" for all MNs: the kernel finds each packet's route in
+        a trie however many MNs there are (needs IPv6 subtrees,
+        CONFIG_IPV6_SUBTREES, as Debian's kernels have). rules: one table per
+        LMA and one rule "from HNP lookup TABLE" per prefix: the kernel walks
+        the rules one by one for every packet it forwards, so forwarding
+        slows down with the number of MNs (about 60 times at 5,000). auto:
+        source-routes when the kernel takes them (tried at start), else
+        rules with a warning. The choice is logged at start.
     binding.lma-table-base = 1000
-        Routing table of the first LMA; the next LMA gets base+1, ...
+        Routing table of the uplink source routes, or of the first LMA with
+        rules (the next LMA gets base+1, ...); base-1 is the access table
+        (unreachable: packets from an access link without a binding).
     binding.rule-priority = 1000
-        Priority of the "from HNP lookup LMA-table" rules.
+        Priority of the uplink rule(s) (2..32764); rule-priority - 1 holds
+        one "iif TUNNEL lookup main" rule per tunnel device (what leaves a
+        tunnel goes to its destination's access link, never back into a
+        tunnel), rule-priority + 1 one "iif LINK lookup ACCESS-TABLE" rule per
+        access link.
     multicast.enabled = true
         Run the embedded MLD proxy (RFC 6224): one instance per LMA, upstream
         the tunnel to that LMA, downstreams the access links of its MNs whose

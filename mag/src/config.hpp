@@ -183,6 +183,9 @@ struct MagdConfig {
     std::vector<auth::PeerSecurity> auth;
     std::string policy_file;
     TunnelBackendChoice tunnel_backend = TunnelBackendChoice::kAuto;
+    // [binding] uplink-routing (MagConfig::UplinkRouting); none = auto:
+    // source routes when the kernel takes them, else rules.
+    std::optional<MagConfig::UplinkRouting> uplink_routing;
     TunnelOptions tunnel;
     HeartbeatConfig heartbeat;
     bool heartbeat_enabled = true;

@@ -57,6 +57,36 @@ const Ipv6Address kAllNodes = *parse_address("ff02::1");
 // proxy (covers PBU retransmissions; PROTOCOL.md 6.2 step 3).
 constexpr Duration kEarlyCaptureWindow = std::chrono::seconds(5);
 
+// [binding] uplink-routing (MagConfig::UplinkRouting): source routes when
+// the kernel takes a source-specific route (a probe, unreachable and only for
+// the source ::1, added to the uplink table and removed at once), else rules.
+// One log line says which and why.
+Expected<MagConfig::UplinkRouting> choose_uplink_routing(RouteManager& routes, const MagdConfig& c) {
+    using Choice = MagConfig::UplinkRouting;
+    const std::string table = std::to_string(c.engine.lma_table_base);
+    if (c.uplink_routing == Choice::kRules) {
+        PMIP_INFO(kRoute, kContext, "uplink forwarding: rules (configured): one rule per home network prefix");
+        return Choice::kRules;
+    }
+    const Route probe{Ipv6Prefix{Ipv6Address{}, 0}, 0, c.engine.lma_table_base, c.engine.route_metric,
+                      std::nullopt, true, Ipv6Prefix{*parse_address("::1"), 128}};
+    const Status st = routes.add(probe);
+    if (st.ok()) {
+        (void)routes.remove(probe);
+        PMIP_INFO(kRoute, kContext, std::string("uplink forwarding: source routes (") +
+                                        (c.uplink_routing ? "configured" : "auto") + "): one route per home "
+                                        "network prefix in table " + table + ", one rule");
+        return Choice::kSourceRoutes;
+    }
+    if (c.uplink_routing)
+        return Error{st.error().code, "[binding] uplink-routing = source-routes: the kernel refuses "
+                                      "source-specific routes (IPv6 subtrees): " + st.error().what +
+                                      "; set uplink-routing = rules"};
+    PMIP_WARNING(kRoute, kContext, "uplink forwarding: rules (auto: source routes unavailable: " +
+                                       st.error().what + "): every forwarded packet passes one rule per MN");
+    return Choice::kRules;
+}
+
 json prefixes_json(const std::vector<Ipv6Prefix>& prefixes) {
     json out = json::array();
     for (const auto& p : prefixes) out.push_back(to_string(p));
@@ -103,6 +133,9 @@ Status MagDaemon::open() {
     } else if (*flushed > 0) {
         PMIP_INFO(kRoute, kContext, "removed " + std::to_string(*flushed) + " routes and rules left by a previous run");
     }
+    auto uplink = choose_uplink_routing(*routes_, c);
+    if (!uplink)
+        return uplink.error();
     link_config_ = make_kernel_link_configurator();
     // RFC 5213 section 6.10: the MAG forwards between access links and tunnels.
     if (Status st = link_config_->set_ipv6_sysctl("all", "forwarding", "1"); !st.ok())
@@ -197,7 +230,9 @@ Status MagDaemon::open() {
     ra_scheduler_ = std::make_unique<RaScheduler>(loop_, c.ra.timing,
                                                   [this](int ifindex) { send_ra(ifindex, false); });
 
-    engine_ = std::make_unique<MagEngine>(c.engine, *policies_, *tunnels_, *routes_, loop_,
+    MagConfig engine_config = c.engine;
+    engine_config.uplink_routing = *uplink;
+    engine_ = std::make_unique<MagEngine>(engine_config, *policies_, *tunnels_, *routes_, loop_,
                                           receiver_->sender(),
                                           [this](int ifindex) { return is_attached(ifindex); });
     engine_->set_observer(this);

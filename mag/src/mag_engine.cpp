@@ -540,8 +540,12 @@ std::uint32_t MagEngine::table_for(const Ipv6Address& lma) {
     return table;
 }
 
+Rule MagEngine::tunnel_rule(const std::string& device) const {
+    return Rule{Ipv6Prefix{Ipv6Address{}, 0}, kMainTable, config_.rule_priority - 1, device};
+}
+
 // Section 6.10: the HNP is on-link on the access link; traffic sourced from
-// it goes into the tunnel through a policy rule and the LMA's table.
+// it goes into the tunnel (MagConfig::uplink_routing says how).
 bool MagEngine::install_forwarding(BindingUpdateListEntry& e, TunnelInfo& tunnel) {
     const TunnelKey key = tunnel_key(e);
     auto acquired = tunnels_.acquire(key);
@@ -551,22 +555,43 @@ bool MagEngine::install_forwarding(BindingUpdateListEntry& e, TunnelInfo& tunnel
         return false;
     }
     tunnel = *acquired;
-    e.lma_table = table_for(e.policy.lma);
+    const bool source_routes = config_.uplink_routing == MagConfig::UplinkRouting::kSourceRoutes;
+    e.lma_table = source_routes ? config_.lma_table_base : table_for(e.policy.lma);
+    const Ipv6Prefix any{Ipv6Address{}, 0};
+    // First what MNs share (kept when a later request fails), then the MN's own.
     std::vector<RouteRequest> batch;
-    batch.push_back({RouteOp::kAdd, Route{Ipv6Prefix{Ipv6Address{}, 0}, tunnel.ifindex,
-                                          e.lma_table, config_.route_metric, std::nullopt}});
+    bool adds_uplink_rule = false, adds_tunnel_rule = false;
+    if (!source_routes) {
+        batch.push_back({RouteOp::kAdd, Route{any, tunnel.ifindex, e.lma_table, config_.route_metric, std::nullopt}});
+    } else if (!uplink_rule_installed_) {
+        batch.push_back({RouteOp::kAdd, Rule{any, config_.lma_table_base, config_.rule_priority, ""}});
+        adds_uplink_rule = true;
+    }
+    if (!tunnel_rules_.contains(tunnel.name)) {
+        batch.push_back({RouteOp::kAdd, tunnel_rule(tunnel.name)});
+        adds_tunnel_rule = true;
+    }
+    const std::size_t shared = batch.size();
     for (const auto& p : e.home_network_prefixes) {
         batch.push_back({RouteOp::kAdd, Route{p, e.access_ifindex, kMainTable,
                                               config_.route_metric, std::nullopt}});
-        batch.push_back({RouteOp::kAdd, Rule{p, e.lma_table, config_.rule_priority, ""}});
+        if (source_routes) {
+            batch.push_back({RouteOp::kAdd, Route{any, tunnel.ifindex, config_.lma_table_base,
+                                                  config_.route_metric, std::nullopt, false, p}});
+        } else {
+            batch.push_back({RouteOp::kAdd, Rule{p, e.lma_table, config_.rule_priority, ""}});
+        }
     }
     const auto results = routes_.apply(batch);
+    std::size_t next = source_routes ? 0 : 1;
+    if (adds_uplink_rule && results[next++].ok()) uplink_rule_installed_ = true;
+    if (adds_tunnel_rule && results[next++].ok()) tunnel_rules_.insert(tunnel.name);
     for (std::size_t i = 0; i < results.size(); ++i) {
         if (results[i].ok()) continue;
         ++counters_.data_path_errors;
         PMIP_ERROR(kRoute, context(e), "forwarding state not installed: " + results[i].error().what);
         std::vector<RouteRequest> undo;
-        for (std::size_t j = 1; j < results.size(); ++j) {  // the shared default route stays
+        for (std::size_t j = shared; j < results.size(); ++j) {
             if (results[j].ok()) undo.push_back({RouteOp::kDelete, batch[j].object});
         }
         (void)routes_.apply(undo);
@@ -581,11 +606,18 @@ void MagEngine::remove_forwarding(BindingUpdateListEntry& e) {
     if (!e.tunnel) return;
     const TunnelKey key = *e.tunnel;
     const auto info = tunnels_.find(key);
+    const bool source_routes = config_.uplink_routing == MagConfig::UplinkRouting::kSourceRoutes;
+    const Ipv6Prefix any{Ipv6Address{}, 0};
     std::vector<RouteRequest> batch;
     for (const auto& p : e.home_network_prefixes) {
         batch.push_back({RouteOp::kDelete, Route{p, e.access_ifindex, kMainTable,
                                                  config_.route_metric, std::nullopt}});
-        batch.push_back({RouteOp::kDelete, Rule{p, e.lma_table, config_.rule_priority, ""}});
+        if (source_routes) {
+            batch.push_back({RouteOp::kDelete, Route{any, info ? info->ifindex : 0, e.lma_table,
+                                                     config_.route_metric, std::nullopt, false, p}});
+        } else {
+            batch.push_back({RouteOp::kDelete, Rule{p, e.lma_table, config_.rule_priority, ""}});
+        }
     }
     for (const auto& st : routes_.apply(batch)) {
         if (!st.ok()) {
@@ -600,10 +632,18 @@ void MagEngine::remove_forwarding(BindingUpdateListEntry& e) {
         ++counters_.data_path_errors;
         PMIP_ERROR(kTunnel, context(e), "tunnel not released: " + st.error().what);
     }
-    // The LMA table's default route goes with the tunnel's last user.
+    // The LMA table's default route and the tunnel's rule go with the
+    // tunnel's last user.
     if (info && !tunnels_.find(key)) {
-        (void)routes_.remove(Route{Ipv6Prefix{Ipv6Address{}, 0}, info->ifindex, e.lma_table,
-                                   config_.route_metric, std::nullopt});
+        if (!source_routes)
+            (void)routes_.remove(Route{any, info->ifindex, e.lma_table, config_.route_metric, std::nullopt});
+        if (const auto rule = tunnel_rules_.find(info->name); rule != tunnel_rules_.end()) {
+            if (Status st = routes_.remove(tunnel_rule(*rule)); !st.ok()) {
+                ++counters_.data_path_errors;
+                PMIP_ERROR(kRoute, context(e), "tunnel rule not removed: " + st.error().what);
+            }
+            tunnel_rules_.erase(rule);
+        }
     }
     e.tunnel.reset();
 }

@@ -6,6 +6,13 @@
 add_test(NAME netns_pmip_e2e
   COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/test_pmip_e2e.sh ${CMAKE_BINARY_DIR})
 set_tests_properties(netns_pmip_e2e PROPERTIES SKIP_RETURN_CODE 77 LABELS netns TIMEOUT 240)
+# The same with magd's [binding] uplink-routing = rules (one rule per home
+# network prefix, what kernels without IPv6 subtrees get) instead of the
+# source routes auto picks on every kernel we run.
+add_test(NAME netns_pmip_e2e_rules
+  COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/test_pmip_e2e.sh ${CMAKE_BINARY_DIR})
+set_tests_properties(netns_pmip_e2e_rules PROPERTIES SKIP_RETURN_CODE 77 LABELS netns TIMEOUT 240
+  ENVIRONMENT "PMIP_TESTBED_UPLINK_ROUTING=rules")
 # The same with [tunnel] backend = auto, which must pick the kernel backend
 # (ip6tnl devices) where the kernel has it: SKIPPED, naming the reason, where
 # it has not; runs in the stock-kernel VM (tests/vm, vm_kernel_tunnels).

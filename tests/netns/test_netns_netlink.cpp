@@ -363,6 +363,45 @@ TEST_CASE("Errors name the object and the device", "[netns][route]") {
                Catch::StartsWith("adding route 2001:db8:1::/64 dev d1 table 100: "));
 }
 
+TEST_CASE("Source-specific routes: one table holds a default per source prefix, each taken only by "
+          "packets from its prefix; added twice, flushed, deleted (magd's uplink source routes)",
+          "[netns][route]") {
+    fresh_namespace();
+    const int d0 = make_device("d0");
+    const int d1 = make_device("d1");
+    auto manager = route_manager();
+    Route from1 = route("::/0", d0, 1000), from2 = route("::/0", d1, 1000);
+    from1.source = prefix("2001:db8:1::/64");
+    from2.source = prefix("2001:db8:2::5/64");  // written canonical
+    const Rule uplink{prefix("::/0"), 1000, 1000, ""};
+    for (int i = 0; i < 2; ++i) {
+        INFO("round " << i);
+        const auto results = manager->apply(std::vector<RouteRequest>{
+            {RouteOp::kAdd, from1}, {RouteOp::kAdd, from2}, {RouteOp::kAdd, uplink}});
+        require_all_ok(results);
+    }
+    std::set<std::string> shown;
+    for (const auto& r : json_of("ip -6 -j route show table 1000 proto 213"))
+        shown.insert(r.value("dst", "") + " from " + r.value("from", "") + " dev " + r.value("dev", ""));
+    CHECK(shown == std::set<std::string>{"default from 2001:db8:1::/64 dev d0", "default from 2001:db8:2::/64 dev d1"});
+    // The kernel's own lookup: by source, and nothing for another source.
+    CHECK(capture("ip -6 route get 2001:db8:ffff::1 from 2001:db8:1::9 2>&1").find("dev d0 table 1000") !=
+          std::string::npos);
+    CHECK(capture("ip -6 route get 2001:db8:ffff::1 from 2001:db8:2::9 2>&1").find("dev d1 table 1000") !=
+          std::string::npos);
+    CHECK(capture("ip -6 route get 2001:db8:ffff::1 from 2001:db8:3::9 2>&1").find("table 1000") ==
+          std::string::npos);
+    // Deleting names the source: the other prefix's route stays.
+    CHECK(manager->remove(from1).ok());
+    CHECK(manager->remove(from1).ok());
+    CHECK(json_of("ip -6 -j route show table 1000 proto 213").size() == 1);
+    auto removed = manager->flush_owned();
+    REQUIRE(removed.ok());
+    CHECK(*removed == 2);  // the route and the rule
+    CHECK(shown_routes().empty());
+    CHECK(unicast_rules().empty());
+}
+
 TEST_CASE("flush_owned removes exactly our routes and rules", "[netns][route]") {
     fresh_namespace();
     const int d0 = make_device("d0");

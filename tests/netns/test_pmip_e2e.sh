@@ -85,13 +85,14 @@ wait_until 5 in_ns "$MAG2_NS" ping -6 -c1 -W1 $LMA >/dev/null || fail "mag2 reac
 ip -n "$MAG1_NS" link add mn2 address 02:00:00:00:01:02 type veth peer name spare
 
 # What stays while magd runs: the access table's unreachable default (table
-# 999) and, for each access device there, its "iif DEV lookup 999".
+# 999), for each access device there its "iif DEV lookup 999", and with
+# source routes the uplink rule "lookup 1000".
 mag_clean() {  # mag_clean mag1|mag2
     local ns=$NAME-$1 devices
     devices=$(ip -n "$ns" -o link show | awk -F': ' '{sub("@.*", "", $2); print $2}' | grep '^mn' | paste -sd'|' -)
     [[ $($TB ctl "$NAME" "$1" --json show mns) == "[]" ]] &&
         [[ -z $(ip -n "$ns" -6 route show table all proto 213 | grep -v '^unreachable default .*table 999') ]] &&
-        [[ -z $(ip -n "$ns" -6 rule show | grep -v -E "from all lookup (local|main)|from all iif ($devices) lookup 999") ]] &&
+        [[ -z $(ip -n "$ns" -6 rule show | grep -v -E "from all lookup (local|main|1000)|from all iif ($devices) lookup 999") ]] &&
         [[ -z $(ip -n "$ns" -o link show | grep -E ': mg[6g]-') ]]
 }
 lma_clean() {
@@ -138,6 +139,25 @@ check "lmad: mn1 bound at mag1" \
     test "$(q lma "show bindings" "[b['mag'] for b in d if b['mn']=='$MN_ID']")" = "['$MAG1']"
 check "the MN reaches the correspondent through the tunnels" in_ns "$MN_NS" ping -6 -c3 -i0.2 -W2 $CN
 check_tunnel_backend lma mag1
+# How mag1 sends the MN's packets into the tunnel ([binding] uplink-routing;
+# auto takes source routes on every kernel we run: Debian's and this one).
+HNP=$("$PY" -c "import ipaddress; print(ipaddress.IPv6Network('$ADDR/64', strict=False))")
+TUN1=$(q mag1 "show tunnels" "d[0]['device']")
+MAG1_RULES=$(ip -n "$MAG1_NS" -6 rule show)
+echo "# mag1 rules: $(echo "$MAG1_RULES" | grep -v 'iif mn' | tr '\n' ';')"
+check "mag1: rule 999 'iif $TUN1 lookup main' (what leaves the tunnel is routed by its destination)" \
+    grep -q "^999:.*from all iif $TUN1 lookup main" <<<"$MAG1_RULES"
+if [[ ${PMIP_TESTBED_UPLINK_ROUTING:-auto} == rules ]]; then
+    check "magd logs its choice: rules (configured)" \
+        grep -q "uplink forwarding: rules (configured)" "$TB_STATE/magd1.log"
+    check "mag1: rule 1000 'from $HNP lookup 1000'" grep -q "^1000:.*from $HNP lookup 1000" <<<"$MAG1_RULES"
+else
+    check "magd logs its choice: source routes" grep -q "uplink forwarding: source routes" "$TB_STATE/magd1.log"
+    check "mag1: one uplink rule 'lookup 1000' and none per prefix" \
+        bash -c "grep -q '^1000:.*from all lookup 1000' <<<'$MAG1_RULES' && ! grep -q 'from $HNP' <<<'$MAG1_RULES'"
+    check "mag1: the source route 'default from $HNP dev $TUN1' in table 1000" \
+        bash -c "ip -n $MAG1_NS -6 route show table 1000 | grep -q '^default from $HNP dev $TUN1'"
+fi
 
 # --- handover: the MN's link moves from mag1 to mag2 ------------------------
 ip netns exec "$MN_NS" ping -6 -i 0.01 -c 600 -W 1 $CN >"$WORK/ping.txt" 2>&1 &

@@ -7,7 +7,9 @@
 #
 #   test_pmip_multicast_gre_keys.sh BUILD_DIR
 #
-#   Two MNs at mag1; their profiles switched by reload to "tunnel": "gre-key"
+#   Two MNs at mag1, first reaching each other through the LMA (what leaves
+#   the tunnel goes to the other MN's link, not back into the tunnel); their
+#   profiles switched by reload to "tunnel": "gre-key"
 #   with the channel (2001:db8:200::2, ff3e::4444:1) in "multicast_channels"
 #   (so no MLD timing is involved); both register again. Checks: two GRE
 #   tunnels at mag1, two proxy instances (one per tunnel), each with its MN's
@@ -27,6 +29,12 @@ need_testbed_mechanisms
 check "testbed up (lmad, magd at mag1 and mag2, two MNs)" testbed_up "$NAME" "$BUILD" 2 multicast || finish
 check "mn1 gets its address at mag1" $TB address "$NAME" 1 20 >/dev/null
 check "mn2 gets its address at mag1" $TB address "$NAME" 2 20 >/dev/null
+# Two MNs of one MAG talk through the LMA (RFC 5213 6.10.3: no local routing
+# by default); what comes back out of the tunnel must go to mn2's link, not
+# into the tunnel again by its source (it looped until its hop limit ran out).
+A2=$($TB address "$NAME" 2 5)
+check "mn1 reaches mn2 ($A2) at the same MAG through the LMA" \
+    ip netns exec "$NAME-mn1" ping -6 -c3 -i0.2 -W2 "$A2"
 
 gre_key_profiles "$CH" "$CN"
 check "lmad: the store reloaded with gre-key tunnels" $TB ctl "$NAME" lma reload >/dev/null

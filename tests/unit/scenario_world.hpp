@@ -307,6 +307,11 @@ struct World {
         return static_cast<std::size_t>(std::count_if(m.routes.rules.begin(), m.routes.rules.end(),
                                                       [&](const Rule& r) { return r.source == p; }));
     }
+    // Rules "iif TUNNEL lookup main" (MagConfig::uplink_routing).
+    static std::size_t tunnel_rules(const Mag& m) {
+        return static_cast<std::size_t>(std::count_if(m.routes.rules.begin(), m.routes.rules.end(),
+                                                      [&](const Rule& r) { return !r.iif.empty(); }));
+    }
     // Nothing of any binding left anywhere.
     void require_no_state() {
         for (Mag* m : {&mag1, &mag2}) {

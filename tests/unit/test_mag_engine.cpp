@@ -230,11 +230,88 @@ TEST_CASE("PBA 0 installs the tunnel, the HNP route, the source rule and the LMA
     CHECK(f.routes.routes.count(Route{prefix("2001:db8:8000::/64"), 7, kMainTable, 1024, std::nullopt}) == 1);
     CHECK(f.routes.routes.count(Route{Ipv6Prefix{{}, 0}, t.ifindex, 1000, 1024, std::nullopt}) == 1);
     CHECK(f.routes.rules.count(Rule{prefix("2001:db8:8000::/64"), 1000, 1000, ""}) == 1);
+    // What leaves the tunnel is routed by its destination, never by its source.
+    CHECK(f.routes.rules.count(Rule{Ipv6Prefix{{}, 0}, kMainTable, 999, t.name}) == 1);
+    CHECK(f.routes.rules.size() == 2);
     CHECK(f.events == std::vector<std::string>{"registered veth7 " + t.name});
     // No more retransmissions.
     const auto n = f.sent.size();
     f.advance(60s);
     CHECK(f.sent.size() == n);
+}
+
+TEST_CASE("Uplink by source routes: one route per HNP in one table, one rule for every MN, one rule per "
+          "tunnel, and none of it per MN left after detach (6.10)", "[mag]") {
+    Fixture f([](MagConfig& c) { c.uplink_routing = MagConfig::UplinkRouting::kSourceRoutes; });
+    const std::string mac2("\x02\x11\x22\x33\x44\x66", 6);
+    MobileNodePolicy p2 = f.policies.policies[kMac];
+    p2.mn_identifier = "mn2@example.org";
+    f.policies.policies[mac2] = p2;
+    const Ipv6Prefix any{{}, 0};
+    const auto hnp1 = prefix("2001:db8:8000::/64"), hnp2 = prefix("2001:db8:8000:1::/64");
+
+    f.attach();
+    f.engine->handle_proxy_binding_acknowledgement(kLma, f.pba(0, "2001:db8:8000::/64"));
+    REQUIRE(f.entry().state == BulState::kRegistered);
+    CHECK(f.entry().lma_table == 1000);
+    const auto t = f.tunnels->tunnels().front();
+    const Rule uplink{any, 1000, 1000, ""}, tunnel{any, kMainTable, 999, t.name};
+    CHECK(f.routes.routes == std::set<Route>{Route{hnp1, 7, kMainTable, 1024, std::nullopt},
+                                              Route{any, t.ifindex, 1000, 1024, std::nullopt, false, hnp1}});
+    CHECK(f.routes.rules == std::set<Rule>{uplink, tunnel});
+
+    // A second MN of the same LMA: its two routes, no rule.
+    f.attached_links.insert(8);
+    REQUIRE(f.engine->attach(8, "veth8", mac2));
+    const auto requests_before = f.routes.requests.size();
+    f.engine->handle_proxy_binding_acknowledgement(kLma, f.pba(0, "2001:db8:8000:1::/64"));
+    REQUIRE(f.entry(8).state == BulState::kRegistered);
+    CHECK(f.routes.requests.size() - requests_before == 2);
+    CHECK(f.routes.routes.size() == 4);
+    CHECK(f.routes.routes.count(Route{any, t.ifindex, 1000, 1024, std::nullopt, false, hnp2}) == 1);
+    CHECK(f.routes.rules == std::set<Rule>{uplink, tunnel});
+
+    // The first leaves: its routes go, the shared rules stay.
+    f.attached_links.erase(7);
+    f.engine->detach(7);
+    CHECK(f.routes.routes == std::set<Route>{Route{hnp2, 8, kMainTable, 1024, std::nullopt},
+                                              Route{any, t.ifindex, 1000, 1024, std::nullopt, false, hnp2}});
+    CHECK(f.routes.rules == std::set<Rule>{uplink, tunnel});
+    // The last one of the tunnel: the tunnel's rule goes with the tunnel.
+    f.attached_links.erase(8);
+    f.engine->detach(8);
+    CHECK(f.routes.routes.empty());
+    CHECK(f.backend->devices.empty());
+    CHECK(f.routes.rules == std::set<Rule>{uplink});
+    CHECK(f.engine->counters().data_path_errors == 0);
+
+    // The next MN makes the tunnel again, and its rule, but not the uplink rule.
+    f.attach();
+    f.engine->handle_proxy_binding_acknowledgement(kLma, f.pba(0, "2001:db8:8000::/64"));
+    REQUIRE(f.entry().state == BulState::kRegistered);
+    const auto t2 = f.tunnels->tunnels().front();
+    CHECK(f.routes.rules == std::set<Rule>{uplink, Rule{any, kMainTable, 999, t2.name}});
+    CHECK(std::count_if(f.routes.requests.begin(), f.routes.requests.end(), [&](const RouteRequest& r) {
+              const auto* rule = std::get_if<Rule>(&r.object);
+              return rule && *rule == uplink;
+          }) == 1);
+}
+
+TEST_CASE("Uplink by source routes: a route the kernel refuses undoes the MN's own routes and keeps "
+          "the shared rules (6.10)", "[mag]") {
+    Fixture f([](MagConfig& c) { c.uplink_routing = MagConfig::UplinkRouting::kSourceRoutes; });
+    f.routes.fail_if = [](const RouteRequest& r) -> std::optional<Error> {
+        const auto* route = std::get_if<Route>(&r.object);
+        if (r.op == RouteOp::kAdd && route && route->source) return Error{22, "Invalid argument"};
+        return std::nullopt;
+    };
+    f.attach();
+    f.engine->handle_proxy_binding_acknowledgement(kLma, f.pba());
+    CHECK(f.engine->counters().data_path_errors >= 1);
+    CHECK(f.routes.routes.empty());  // the HNP route was undone
+    const auto shared = f.routes.rules.size();
+    CHECK(shared <= 2);  // at most the uplink rule and the tunnel's, while the tunnel lives
+    for (const auto& r : f.routes.rules) CHECK((r.iif.empty() ? r.table == 1000u : r.table == kMainTable));
 }
 
 TEST_CASE("Renewal at 80% of the granted lifetime with HI 5 and the assigned prefix (6.9.1.1, 6.13)",

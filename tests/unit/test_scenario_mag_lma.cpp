@@ -14,7 +14,9 @@ TEST_CASE("Scenario: attach, renew, detach between a MAG and the LMA", "[scenari
     CHECK(w.only_binding().proxy_coa == kMag1);
     CHECK(e.home_network_prefixes == w.only_binding().home_network_prefixes);
     CHECK(w.lma_routes.routes.size() == 1);
-    CHECK(w.mag1.routes.rules.size() == 1);
+    CHECK(World::rules_for(w.mag1, e.home_network_prefixes.front()) == 1);
+    CHECK(World::tunnel_rules(w.mag1) == 1);
+    CHECK(w.mag1.routes.rules.size() == 2);
     // Several lifetimes pass: renewals keep both sides alive.
     w.advance(500s);
     CHECK(w.lma->cache().size() == 1);
@@ -110,7 +112,8 @@ TEST_CASE("RFC 5213 6.9.2: a PBA for an older PBU arriving after the PBA of its 
     CHECK(w.mag1.observer.registered_events == 1);  // forwarding installed once
     CHECK(e->state == mag::BulState::kRegistered);
     CHECK(e->home_network_prefixes == hnp);
-    CHECK(w.mag1.routes.rules.size() == 1);
+    CHECK(World::rules_for(w.mag1, hnp.front()) == 1);
+    CHECK(w.mag1.routes.rules.size() == 2);  // and the tunnel's
     CHECK(w.lma->counters().sessions_created == 1);
 }
 
@@ -485,7 +488,8 @@ struct Crowd {
         for (int k : {1, 2}) {
             INFO("MAG " << k);
             CHECK(mag(k).engine->entries().size() == at_mag[k]);
-            CHECK(mag(k).routes.rules.size() == at_mag[k]);
+            CHECK(mag(k).routes.rules.size() - World::tunnel_rules(mag(k)) == at_mag[k]);
+            CHECK(World::tunnel_rules(mag(k)) == (at_mag[k] ? 1u : 0u));
             // The HNP routes plus the LMA table's default route into the tunnel.
             CHECK(mag(k).routes.routes.size() == at_mag[k] + (at_mag[k] ? 1 : 0));
             CHECK(mag(k).tunnels->tunnels().size() == (at_mag[k] ? 1u : 0u));

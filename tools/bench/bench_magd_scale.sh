@@ -13,6 +13,10 @@
 #                       system: on every CPU (`perf record -a -g`); the top
 #                       of `perf report` (by command and symbol) goes to stderr
 #       KEEP_WORK=      non-empty: keep the work directory (configs, logs)
+#       UPLINK_ROUTING=auto  magd's [binding] uplink-routing: auto,
+#                       source-routes or rules
+#       TUNNELS=userspace    both daemons' [tunnel] backend
+#       FORWARD=1       1: after the registrations, the forwarding phase below
 #
 # Topology (names carry this shell's PID; addresses in 2001:db8::/32):
 #
@@ -35,6 +39,14 @@
 #   measure   t0, then one `ip -batch` bringing mn1..mnN up; every 50 ms
 #             `pmipctl --json show mns` (magd) and `show bindings` (lmad) are
 #             counted until N are "registered" / "active" (TIMEOUT_S at most)
+#   forward   (FORWARD=1) IPv6 on pN, the last MN, which takes magd's RA and
+#             forms its address; then 64-octet UDP for 3 s each way, unpaced
+#             (udp_flood): downlink from the LMA's address to the MN, through
+#             lmad's tunnel and magd's forwarding to mnN, and uplink from the
+#             MN to the LMA's address. Every packet crosses magd's routing
+#             state: with rules, each downlink packet passes every MN's rule.
+#             Reported as datagrams received per second (the LMA's side is
+#             lmad's tunnel backend, which bounds both)
 #   report    one JSON object on stdout: the times from t0 (polled, and from
 #             the timestamps of magd's own log lines, which do not depend on
 #             the polling; per MN from magd seeing its link up to its
@@ -58,6 +70,10 @@ TIMEOUT_S=${TIMEOUT_S:-60}
 LOG_LEVEL=${LOG_LEVEL:-info}
 MULTICAST=${MULTICAST:-0}
 PERF=${PERF:-0}
+UPLINK_ROUTING=${UPLINK_ROUTING:-auto}
+TUNNELS=${TUNNELS:-userspace}
+FORWARD=${FORWARD:-1}
+FLOOD=$BUILD/tools/bench/udp_flood
 MAGD=$BUILD/mag/magd
 LMAD=$BUILD/lma/lmad
 PMIPCTL=$BUILD/tools/pmipctl/pmipctl
@@ -190,7 +206,7 @@ authorized = 2001:db8:101::/64
 [policy]
 store = $WORK/lmad-policy.json
 [tunnel]
-backend = userspace
+backend = $TUNNELS
 [control]
 socket = $WORK/lmad.sock
 [state]
@@ -208,7 +224,9 @@ max-interval-s = 30
 [policy]
 store = $WORK/magd-policy.json
 [tunnel]
-backend = userspace
+backend = $TUNNELS
+[binding]
+uplink-routing = $UPLINK_ROUTING
 [control]
 socket = $WORK/magd.sock
 [log]
@@ -298,12 +316,51 @@ mctl --json show mns >"$WORK/mns.json" 2>/dev/null || echo '[]' >"$WORK/mns.json
 MAG_ROUTES=$(ip -n "$NS_MAG" -6 route show table all proto 213 | wc -l)
 MAG_RULES=$(ip -n "$NS_MAG" -6 rule show | wc -l)
 MAG_RAW_DROPS=$(ip netns exec "$NS_MAG" awk 'NR > 1 && $2 ~ /:0087$/ {d += $NF} END {print d + 0}' /proc/net/raw6)
+UPLINK_LOG=$(grep -o 'uplink forwarding: [^:]*' "$WORK/magd.log" | head -1)
+
+# --- forwarding through magd's state (FORWARD=1) ----------------------------------
+DOWN_JSON=null
+UP_JSON=null
+FORWARD_ERROR=
+flood_pps() {  # flood_pps RECV_NS BIND SEND_NS SOURCE PORT -> '{"sent":..,"received":..,"pps":..}'
+    rm -f "$WORK/flood-ready"
+    ip netns exec "$1" "$FLOOD" recv --bind "$2" --port "$5" --duration 8 --idle-ms 700 \
+        --ready "$WORK/flood-ready" >"$WORK/flood-recv.json" 2>/dev/null &
+    local receiver=$!
+    wait_for 5 test -e "$WORK/flood-ready"
+    ip netns exec "$3" "$FLOOD" send --source "$4" --dest "$2" --port "$5" --size 64 --duration 3 \
+        >"$WORK/flood-send.json" 2>/dev/null
+    wait "$receiver"
+    "$PY" -c '
+import json, sys
+s, r = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
+print(json.dumps({"sent": s["sent"], "received": r["received"], "pps": int(r["pps"])}))' \
+        "$WORK/flood-send.json" "$WORK/flood-recv.json" 2>/dev/null || echo null
+}
+if [[ $FORWARD == 1 && -n $MAG_MS ]]; then
+    step "forwarding through magd's state: downlink and uplink to mn$N"
+    ip netns exec "$NS_MN" sysctl -qw net.ipv6.conf.p$N.disable_ipv6=0 net.ipv6.conf.p$N.accept_ra=1
+    mn_address() { ip -n "$NS_MN" -6 addr show dev "p$N" scope global | awk '/inet6/ {sub("/.*", "", $2); print $2; exit}'; }
+    has_address() { [[ -n $(mn_address) ]]; }
+    if [[ ! -x $FLOOD ]]; then
+        FORWARD_ERROR="no $FLOOD (build udp_flood)"
+    elif ! wait_for 15 has_address; then
+        FORWARD_ERROR="mn$N formed no global address"
+    else
+        MN_ADDR=$(mn_address)
+        ip -n "$NS_MN" -6 route replace default dev "p$N" via fe80::200:5eff:fe00:5213 2>/dev/null
+        wait_for 10 ip netns exec "$NS_LMA" ping -6 -c1 -W1 "$MN_ADDR" ||
+            FORWARD_ERROR="the LMA does not reach mn$N at $MN_ADDR"
+        DOWN_JSON=$(flood_pps "$NS_MN" "$MN_ADDR" "$NS_LMA" "$LMA" 7300)
+        UP_JSON=$(flood_pps "$NS_LMA" "$LMA" "$NS_MN" "$MN_ADDR" 7301)
+    fi
+fi
 LMA_RAW_DROPS=$(ip netns exec "$NS_LMA" awk 'NR > 1 && $2 ~ /:0087$/ {d += $NF} END {print d + 0}' /proc/net/raw6)
 
 # --- report -------------------------------------------------------------------
 export N T0 T0_UTC MAG_MS LMA_MS BATCH_MS registered active polls TIMEOUT_S CREATE_MS MAGD_START_MS SETUP_MS \
     MAGD_RSS0 MAGD_RSS1 LMAD_RSS0 LMAD_RSS1 MAGD_CPU0 MAGD_CPU1 LMAD_CPU0 LMAD_CPU1 MAG_ROUTES MAG_RULES \
-    MAG_RAW_DROPS LMA_RAW_DROPS LOG_LEVEL MULTICAST WORK
+    MAG_RAW_DROPS LMA_RAW_DROPS LOG_LEVEL MULTICAST WORK UPLINK_LOG DOWN_JSON UP_JSON FORWARD_ERROR TUNNELS
 "$PY" - <<'EOF'
 import datetime, json, os, re
 e = os.environ
@@ -400,7 +457,13 @@ out = {
                      if isinstance(lc.get("engine", lc), dict) else lc,
     "raw_socket_drops": {"magd_mh": num("MAG_RAW_DROPS"), "lmad_mh": num("LMA_RAW_DROPS")},
     "mag_kernel": {"proto213_routes": num("MAG_ROUTES"), "ipv6_rules": num("MAG_RULES")},
+    "tunnels": e["TUNNELS"],
+    "uplink_routing": e["UPLINK_LOG"],
+    "forwarding_64B_udp": {"downlink_lma_to_mn": json.loads(e["DOWN_JSON"]),
+                           "uplink_mn_to_lma": json.loads(e["UP_JSON"])},
 }
+if e["FORWARD_ERROR"]:
+    out["forwarding_64B_udp"]["error"] = e["FORWARD_ERROR"]
 if mag_ms is None or lma_ms is None:
     out["error"] = "not all %d MNs registered within %s s" % (n, e["TIMEOUT_S"])
 print(json.dumps(out, indent=2))

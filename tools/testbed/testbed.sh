@@ -69,7 +69,8 @@
 # made while the first PBU is out: $PMIP_TESTBED_PREPARE = yes (default, the
 # daemon's) or no (magd [tunnel] prepare). draft-asaeda PBU-M:
 # $PMIP_TESTBED_PBU_M = yes or no (default; [multicast] pbu-m in every
-# daemon, with multicast). lmad's SIAL alone: $PMIP_TESTBED_LMA_SIAL = sial or
+# daemon, with multicast). magd's [binding] uplink-routing:
+# $PMIP_TESTBED_UPLINK_ROUTING = auto (default), source-routes or rules. lmad's SIAL alone: $PMIP_TESTBED_LMA_SIAL = sial or
 # off (default: $PMIP_TESTBED_SIAL). The MAGs as each other's context peers
 # (magd [multicast] context-peer, draft-asaeda Figure 6):
 # $PMIP_TESTBED_CONTEXT_PEERS = yes or no (default). draft-asaeda's M-Tunnel
@@ -185,6 +186,9 @@ up() {
     local listener=${PMIP_TESTBED_MAG_LISTENER:-no}
     [[ $listener =~ ^(yes|no)$ ]] || die "PMIP_TESTBED_MAG_LISTENER: yes or no, not \"$listener\""
     local pbu_m=${PMIP_TESTBED_PBU_M:-no}
+    local uplink=${PMIP_TESTBED_UPLINK_ROUTING:-auto}
+    [[ $uplink =~ ^(auto|source-routes|rules)$ ]] ||
+        die "PMIP_TESTBED_UPLINK_ROUTING: auto, source-routes or rules, not \"$uplink\""
     [[ $pbu_m =~ ^(yes|no)$ ]] || die "PMIP_TESTBED_PBU_M: yes or no, not \"$pbu_m\""
     [[ $delete_delay =~ ^[0-9]+$ ]] || die "PMIP_TESTBED_TUNNEL_DELETE_DELAY_MS: milliseconds, not \"$delete_delay\""
     [[ $forwarding =~ ^(auto|ebpf|kernel)$ ]] || die "PMIP_TESTBED_FORWARDING: auto, ebpf or kernel, not \"$forwarding\""
@@ -387,6 +391,8 @@ delete-delay-ms = $delete_delay
 prepare = $prepare
 [control]
 socket = $dir/magd$i.sock
+[binding]
+uplink-routing = $uplink
 [multicast]
 forwarding = $forwarding
 ${hold_line}context-transfer = $sial

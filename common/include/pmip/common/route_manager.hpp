@@ -44,6 +44,10 @@ struct Route {
     std::optional<Ipv6Address> gateway;
     bool unreachable = false;  // RTN_UNREACHABLE (no device): ends the lookup with ICMPv6
                                // Destination Unreachable instead of falling through
+    // RTA_SRC: a source-specific route ("from" in ip -6 route; the kernel's
+    // IPv6 subtrees, CONFIG_IPV6_SUBTREES): it matches only packets whose
+    // source is in this prefix. Part of the route's identity.
+    std::optional<Ipv6Prefix> source{};
     auto operator<=>(const Route&) const = default;
 };
 
@@ -105,8 +109,8 @@ private:
 
 // Opens a NETLINK_ROUTE socket (libmnl) tagging objects with `protocol`.
 // Routes are added with NLM_F_CREATE | NLM_F_REPLACE (a route is identified
-// by destination, table and metric; adding one again replaces its device and
-// gateway), rules with NLM_F_CREATE | NLM_F_EXCL (EEXIST is success).
+// by destination, source, table and metric; adding one again replaces its
+// device and gateway), rules with NLM_F_CREATE | NLM_F_EXCL (EEXIST is success).
 // Errors name the object: "adding route 2001:db8:1::/64 dev pm6-1a2b table
 // 100: No such device".
 Expected<std::unique_ptr<RouteManager>> make_netlink_route_manager(
@@ -114,7 +118,7 @@ Expected<std::unique_ptr<RouteManager>> make_netlink_route_manager(
 
 // Keeps what was asked and the resulting state; optionally fails requests.
 // Same identities as the kernel: a route is replaced by one with the same
-// (canonical destination, table, metric), metric 0 is stored as 1024; a route
+// (canonical destination, canonical source, table, metric), metric 0 is stored as 1024; a route
 // is deleted only if its device (when non-zero) and gateway (when given)
 // match; rules and ip6mr rules are sets. `batches` counts apply() calls.
 class FakeRouteManager final : public RouteManager {

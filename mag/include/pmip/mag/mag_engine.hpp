@@ -38,6 +38,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <set>
 #include <optional>
 #include <unordered_map>
 #include <string>
@@ -220,6 +221,25 @@ struct MagConfig {
     double renewal_fraction = 0.8;
     std::uint32_t lma_table_base = 1000;  // per-LMA tables: base, base+1, ...
     std::uint32_t rule_priority = 1000;
+    // How an MN's packets reach its LMA's tunnel (RFC 5213 section 6.10.3;
+    // PROTOCOL.md 2.17), chosen by magd at start ([binding] uplink-routing):
+    //   kSourceRoutes: per HNP one source-specific route "default from HNP
+    //     dev TUNNEL" in table lma_table_base, which one rule "lookup
+    //     lma_table_base" (rule_priority) consults for every packet. The
+    //     kernel finds a packet's route in a trie, whatever the number of
+    //     MNs. Needs the kernel's IPv6 subtrees (CONFIG_IPV6_SUBTREES).
+    //   kRules: per LMA a table (lma_table_base + n) holding "default dev
+    //     TUNNEL", per HNP a rule "from HNP lookup TABLE" (rule_priority).
+    //     The kernel walks rules one by one: every packet the MAG forwards
+    //     passes every MN's rule (measured: 7,154 packets/s forwarded with
+    //     5,000 MNs' rules, 431,467 without).
+    // Both: per tunnel device a rule "iif TUNNEL lookup main" (rule_priority
+    // - 1): what comes out of a tunnel goes to the access link of its
+    // destination (section 6.10.5) and never back into a tunnel by its
+    // source, which an MN's packet to another MN of this MAG, returned by the
+    // LMA, would otherwise do until its hop limit ran out.
+    enum class UplinkRouting : std::uint8_t { kRules, kSourceRoutes };
+    UplinkRouting uplink_routing = UplinkRouting::kRules;
     std::uint32_t route_metric = 1024;
     // Tunnel made ahead of the first PBA (magd [tunnel] prepare; ip6ip6 only).
     bool prepare_tunnels = true;
@@ -379,6 +399,7 @@ private:
     void accepted(BindingUpdateListEntry& e, const mh::BindingAcknowledgement& pba);
     void deny(BindingUpdateListEntry& e, std::uint8_t status);
     bool install_forwarding(BindingUpdateListEntry& e, TunnelInfo& tunnel);
+    Rule tunnel_rule(const std::string& device) const;
     void remove_forwarding(BindingUpdateListEntry& e);
     void prepare_tunnel(BindingUpdateListEntry& e);
     void release_prepared_tunnel(BindingUpdateListEntry& e);
@@ -430,6 +451,11 @@ private:
     std::map<int, EntryId> by_interface_;
     std::unordered_map<std::uint16_t, EntryId> by_sequence_;  // of each entry's last PBU
     std::map<Ipv6Address, std::uint32_t> lma_tables_;
+    // Shared forwarding state (MagConfig::uplink_routing): the uplink rule
+    // (source routes), and the "iif TUNNEL lookup main" rule of each tunnel
+    // device in use, by device name (what the rule matches).
+    bool uplink_rule_installed_ = false;
+    std::set<std::string> tunnel_rules_;
     // RFC 7077 section 6.1: the last Update Notification of each LMA (its
     // sequence number, and the status our acknowledgement carried).
     std::map<Ipv6Address, std::pair<std::uint16_t, std::uint8_t>> last_upn_;
