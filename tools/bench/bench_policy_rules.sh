@@ -41,9 +41,8 @@ trap 'cleanup; rm -f "$RESULTS"' EXIT
 trap 'exit 130' INT TERM
 now_ms() { local t=$EPOCHREALTIME; echo $((${t/./} / 1000)); }
 
-setup() {
-    cleanup
-    WORK=$(mktemp -d /tmp/pbr-$ID.XXXXXX)
+setup() {  # fresh namespaces (run() is called in a subshell: WORK stays the same)
+    for ns in $A $R $C; do ip netns del "$ns" 2>/dev/null; done
     for ns in $A $R $C; do ip netns add "$ns" && ip -n "$ns" link set lo up; done
     ip -n $A link add a0 type veth peer name r0 netns $R
     ip -n $C link add c0 type veth peer name r1 netns $R
