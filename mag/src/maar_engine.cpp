@@ -262,19 +262,30 @@ void MaarEngine::add_remote(MaarServed& s, const Ipv6Address& maar, const Ipv6Pr
                                                                  tunnel.error().what);
         return;
     }
-    const std::uint32_t table = table_for(maar);
+    const bool source_routes = config_.uplink_routing == MagConfig::UplinkRouting::kSourceRoutes;
+    const std::uint32_t table = source_routes ? config_.table_base : table_for(maar);
+    const Ipv6Prefix any{Ipv6Address{}, 0};
+    // First what prefixes share (kept when a later request fails): the
+    // P-MAAR table's default route, or the one uplink rule.
     std::vector<RouteRequest> batch;
-    batch.push_back({RouteOp::kAdd, Route{Ipv6Prefix{Ipv6Address{}, 0}, tunnel->ifindex, table,
-                                          config_.route_metric, std::nullopt}});
+    if (!source_routes)
+        batch.push_back({RouteOp::kAdd, Route{any, tunnel->ifindex, table, config_.route_metric, std::nullopt}});
+    else if (!uplink_rule_installed_)
+        batch.push_back({RouteOp::kAdd, Rule{any, table, config_.rule_priority, ""}});
+    const std::size_t shared = batch.size();
     batch.push_back({RouteOp::kAdd, Route{prefix, s.ifindex, kMainTable, config_.route_metric, std::nullopt}});
-    batch.push_back({RouteOp::kAdd, Rule{prefix, table, config_.rule_priority, ""}});
+    if (source_routes)
+        batch.push_back({RouteOp::kAdd, Route{any, tunnel->ifindex, table, config_.route_metric, std::nullopt, false, prefix}});
+    else
+        batch.push_back({RouteOp::kAdd, Rule{prefix, table, config_.rule_priority, ""}});
     const auto results = routes_.apply(batch);
-    for (std::size_t i = 1; i < results.size(); ++i) {
+    if (source_routes && shared == 1 && results[0].ok()) uplink_rule_installed_ = true;
+    for (std::size_t i = 0; i < results.size(); ++i) {
         if (results[i].ok()) continue;
         ++counters_.data_path_errors;
         PMIP_ERROR(kRoute, context(s.policy.mn_identifier), "previous MAAR's prefix: " + results[i].error().what);
         std::vector<RouteRequest> undo;
-        for (std::size_t j = 1; j < results.size(); ++j)
+        for (std::size_t j = shared; j < results.size(); ++j)
             if (results[j].ok()) undo.push_back({RouteOp::kDelete, batch[j].object});
         (void)routes_.apply(undo);
         (void)tunnels_.release(key);
@@ -294,13 +305,18 @@ void MaarEngine::add_remote(MaarServed& s, const Ipv6Address& maar, const Ipv6Pr
 void MaarEngine::remove_remote(int ifindex, const MaarRemote& r) {
     const auto info = tunnels_.find(r.tunnel);
     std::vector<RouteRequest> batch;
+    const bool source_routes = config_.uplink_routing == MagConfig::UplinkRouting::kSourceRoutes;
     batch.push_back({RouteOp::kDelete, Route{r.prefix, ifindex, kMainTable, config_.route_metric, std::nullopt}});
-    batch.push_back({RouteOp::kDelete, Rule{r.prefix, r.table, config_.rule_priority, ""}});
+    if (source_routes)
+        batch.push_back({RouteOp::kDelete, Route{Ipv6Prefix{Ipv6Address{}, 0}, info ? info->ifindex : 0, r.table,
+                                                 config_.route_metric, std::nullopt, false, r.prefix}});
+    else
+        batch.push_back({RouteOp::kDelete, Rule{r.prefix, r.table, config_.rule_priority, ""}});
     for (const auto& st : routes_.apply(batch)) {
         if (!st.ok()) ++counters_.data_path_errors;
     }
     (void)tunnels_.release(r.tunnel);
-    if (info && !tunnels_.find(r.tunnel))
+    if (info && !tunnels_.find(r.tunnel) && !source_routes)
         (void)routes_.remove(Route{Ipv6Prefix{Ipv6Address{}, 0}, info->ifindex, r.table, config_.route_metric,
                                    std::nullopt});
 }

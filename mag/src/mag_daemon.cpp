@@ -242,6 +242,7 @@ Status MagDaemon::open() {
         m.max_bindack_timeout = c.engine.max_bindack_timeout;
         m.route_metric = c.engine.route_metric;
         m.rule_priority = c.engine.rule_priority;
+        m.uplink_routing = *uplink;
         maar_ = std::make_unique<MaarEngine>(m, *policies_, *tunnels_, *routes_, loop_, receiver_->sender());
         maar_->set_observer(this);
         PMIP_INFO(kBul, kContext, "RFC 8885 MAAR: prefixes from " + to_string(m.pool) + " (/" +

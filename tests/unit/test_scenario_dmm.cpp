@@ -47,8 +47,20 @@ struct Maar final : mag::MaarObserver {
             if (r.destination == p && r.table == kMainTable) return r.ifindex;
         return -1;
     }
+    // The uplink of prefix p into a tunnel: a rule "from p" (uplink-routing =
+    // rules) or a source route "default from p dev TUNNEL" (source-routes).
     bool has_rule(const Ipv6Prefix& p) const {
-        return std::any_of(routes.rules.begin(), routes.rules.end(), [&](const Rule& r) { return r.source == p; });
+        return std::any_of(routes.rules.begin(), routes.rules.end(), [&](const Rule& r) { return r.source == p; }) ||
+               std::any_of(routes.routes.begin(), routes.routes.end(), [&](const Route& r) {
+                   const auto ts = tunnels->tunnels();
+                   return r.source == p && r.destination.length == 0 &&
+                          std::any_of(ts.begin(), ts.end(), [&](const TunnelInfo& t) { return t.ifindex == r.ifindex; });
+               });
+    }
+    // Rules other than the one uplink rule of source routes ("lookup 2000").
+    std::size_t per_prefix_rules() const {
+        return static_cast<std::size_t>(std::count_if(routes.rules.begin(), routes.rules.end(),
+                                                      [](const Rule& r) { return r.source.length != 0; }));
     }
     std::size_t tunnel_count() const { return backend->devices.size(); }
     bool tunnel_to(const Ipv6Address& peer) const {
@@ -81,7 +93,8 @@ struct Dmm {
         }
     } port;
 
-    explicit Dmm(lma::CmdMode mode = lma::CmdMode::kRelay) {
+    explicit Dmm(lma::CmdMode mode = lma::CmdMode::kRelay,
+                 mag::MagConfig::UplinkRouting uplink = mag::MagConfig::UplinkRouting::kRules) {
         port.d = this;
         lma::CmdConfig cc;
         cc.mode = mode;
@@ -105,6 +118,7 @@ struct Dmm {
             mc.lifetime = 100;
             mc.previous_prefix_hold = 60s;
             mc.previous_prefix_idle = 20s;
+            mc.uplink_routing = uplink;
             m.engine = std::make_unique<mag::MaarEngine>(mc, maar_policies, *m.tunnels, m.routes, timers, port);
             m.engine->set_observer(&m);
         }
@@ -156,7 +170,11 @@ struct Dmm {
 
 TEST_CASE("DMM: attach, move, move again, back to the first MAAR, the holds end (RFC 8885 3.1-3.5)",
           "[dmm][scenario]") {
-    Dmm d(GENERATE(lma::CmdMode::kRelay, lma::CmdMode::kProxy));
+    const auto mode = GENERATE(lma::CmdMode::kRelay, lma::CmdMode::kProxy);
+    const auto uplink = GENERATE(mag::MagConfig::UplinkRouting::kRules, mag::MagConfig::UplinkRouting::kSourceRoutes);
+    const bool source_routes = uplink == mag::MagConfig::UplinkRouting::kSourceRoutes;
+    INFO("uplink by " << (source_routes ? "source routes" : "rules"));
+    Dmm d(mode, uplink);
     // --- MAAR1: P1 from its pool, routed there, no tunnel --------------------------
     d.attach(0);
     const auto* s1 = d.served(0);
@@ -292,7 +310,10 @@ TEST_CASE("DMM: attach, move, move again, back to the first MAAR, the holds end 
             CHECK(m.engine->anchors().empty());
             CHECK(m.tunnel_count() == 0);
             CHECK(m.routes.routes.empty());
-            CHECK(m.routes.rules.empty());
+            CHECK(m.per_prefix_rules() == 0);
+            // Source routes: at most the one uplink rule, kept while magd runs.
+            CHECK(m.routes.rules.size() == (source_routes ? m.routes.rules.count(Rule{Ipv6Prefix{Ipv6Address{}, 0}, 2000, 1000, ""})
+                                                          : 0u));
         }
     }
 }

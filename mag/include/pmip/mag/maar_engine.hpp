@@ -70,6 +70,11 @@ struct MaarConfig {
     std::uint32_t table_base = 2000;  // one table per P-MAAR: base, base+1, ...
     std::uint32_t rule_priority = 1000;
     std::uint32_t route_metric = 1024;
+    // As MagConfig's (magd [binding] uplink-routing): a previous MAAR's
+    // prefix goes into its tunnel by a source route "default from PREFIX dev
+    // TUNNEL" in table table_base behind one rule "lookup table_base", or by
+    // a rule "from PREFIX lookup TABLE" into a table per P-MAAR.
+    MagConfig::UplinkRouting uplink_routing = MagConfig::UplinkRouting::kRules;
 };
 
 // A prefix of ours anchored for an MN.
@@ -206,6 +211,7 @@ private:
     std::map<Ipv6Prefix, MaarAnchor> anchors_;       // ours, by prefix
     std::optional<PrefixPool> pool_;                 // config_.pool split per MN
     std::map<Ipv6Address, std::uint32_t> tables_;    // per P-MAAR
+    bool uplink_rule_installed_ = false;             // source routes: the one uplink rule
     std::map<std::uint16_t, int> by_sequence_;       // our PBUs to the CMD -> ifindex
     std::uint16_t next_sequence_ = 1;
     MaarCounters counters_;
