@@ -171,11 +171,13 @@ void MagEngine::prepare_tunnel(BindingUpdateListEntry& e) {
 void MagEngine::release_prepared_tunnel(BindingUpdateListEntry& e) {
     if (!e.prepared_tunnel) return;
     const TunnelKey key = *std::exchange(e.prepared_tunnel, std::nullopt);
-    if (const auto info = tunnels_.find(key); info && observer_) observer_->tunnel_unprepared(e, *info);
+    const auto info = tunnels_.find(key);
+    if (info && observer_) observer_->tunnel_unprepared(e, *info);
     if (Status st = tunnels_.release(key); !st.ok()) {
         ++counters_.data_path_errors;
         PMIP_ERROR(kTunnel, context(e), "prepared tunnel not released: " + st.error().what);
     }
+    if (info) drop_unused_tunnel_rule(e, key, info->name);
 }
 
 // Section 6.9.1.1 (registration / renewal) and 6.9.1.2 (de-registration).
@@ -544,6 +546,21 @@ Rule MagEngine::tunnel_rule(const std::string& device) const {
     return Rule{Ipv6Prefix{Ipv6Address{}, 0}, kMainTable, config_.rule_priority - 1, device};
 }
 
+// A tunnel's rule goes when no reference to the tunnel is left: the device
+// is gone, or waits for its delete delay (a binding that takes it up again
+// adds the rule again). The kernel keeps a rule that names a deleted device.
+void MagEngine::drop_unused_tunnel_rule(const BindingUpdateListEntry& e, const TunnelKey& key,
+                                        const std::string& device) {
+    if (const auto info = tunnels_.find(key); info && info->references > 0) return;
+    const auto rule = tunnel_rules_.find(device);
+    if (rule == tunnel_rules_.end()) return;
+    if (Status st = routes_.remove(tunnel_rule(device)); !st.ok()) {
+        ++counters_.data_path_errors;
+        PMIP_ERROR(kRoute, context(e), "tunnel rule not removed: " + st.error().what);
+    }
+    tunnel_rules_.erase(rule);
+}
+
 // Section 6.10: the HNP is on-link on the access link; traffic sourced from
 // it goes into the tunnel (MagConfig::uplink_routing says how).
 bool MagEngine::install_forwarding(BindingUpdateListEntry& e, TunnelInfo& tunnel) {
@@ -596,6 +613,7 @@ bool MagEngine::install_forwarding(BindingUpdateListEntry& e, TunnelInfo& tunnel
         }
         (void)routes_.apply(undo);
         (void)tunnels_.release(key);
+        drop_unused_tunnel_rule(e, key, tunnel.name);
         return false;
     }
     e.tunnel = key;
@@ -632,19 +650,11 @@ void MagEngine::remove_forwarding(BindingUpdateListEntry& e) {
         ++counters_.data_path_errors;
         PMIP_ERROR(kTunnel, context(e), "tunnel not released: " + st.error().what);
     }
-    // The LMA table's default route and the tunnel's rule go with the
-    // tunnel's last user.
-    if (info && !tunnels_.find(key)) {
-        if (!source_routes)
-            (void)routes_.remove(Route{any, info->ifindex, e.lma_table, config_.route_metric, std::nullopt});
-        if (const auto rule = tunnel_rules_.find(info->name); rule != tunnel_rules_.end()) {
-            if (Status st = routes_.remove(tunnel_rule(*rule)); !st.ok()) {
-                ++counters_.data_path_errors;
-                PMIP_ERROR(kRoute, context(e), "tunnel rule not removed: " + st.error().what);
-            }
-            tunnel_rules_.erase(rule);
-        }
-    }
+    // The LMA table's default route goes with the tunnel's device, the
+    // tunnel's rule with its last user.
+    if (info && !tunnels_.find(key) && !source_routes)
+        (void)routes_.remove(Route{any, info->ifindex, e.lma_table, config_.route_metric, std::nullopt});
+    if (info) drop_unused_tunnel_rule(e, key, info->name);
     e.tunnel.reset();
 }
 

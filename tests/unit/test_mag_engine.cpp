@@ -53,11 +53,11 @@ struct Fixture : MagObserver {
     std::vector<std::string> events;
     std::unique_ptr<MagEngine> engine;
 
-    explicit Fixture(const std::function<void(MagConfig&)>& tweak = {}) {
+    explicit Fixture(const std::function<void(MagConfig&)>& tweak = {}, TunnelOptions tunnel_options = {}) {
         sender.f = this;
         auto b = std::make_unique<FakeTunnelBackend>();
         backend = b.get();
-        tunnels = std::make_unique<RefCountingTunnelManager>(std::move(b), timers);
+        tunnels = std::make_unique<RefCountingTunnelManager>(std::move(b), timers, tunnel_options);
         MobileNodePolicy p;
         p.mn_identifier = "mn1@example.org";
         p.lma = kLma;
@@ -305,13 +305,47 @@ TEST_CASE("Uplink by source routes: a route the kernel refuses undoes the MN's o
         if (r.op == RouteOp::kAdd && route && route->source) return Error{22, "Invalid argument"};
         return std::nullopt;
     };
-    f.attach();
+    f.attach();  // no prepared tunnel: the registration's is the only reference
     f.engine->handle_proxy_binding_acknowledgement(kLma, f.pba());
     CHECK(f.engine->counters().data_path_errors >= 1);
     CHECK(f.routes.routes.empty());  // the HNP route was undone
-    const auto shared = f.routes.rules.size();
-    CHECK(shared <= 2);  // at most the uplink rule and the tunnel's, while the tunnel lives
-    for (const auto& r : f.routes.rules) CHECK((r.iif.empty() ? r.table == 1000u : r.table == kMainTable));
+    CHECK(f.backend->devices.empty());  // the tunnel went with its only reference,
+    // and its rule with it; the uplink rule, shared by every MN, stays.
+    CHECK(f.routes.rules == std::set<Rule>{Rule{Ipv6Prefix{{}, 0}, 1000, 1000, ""}});
+}
+
+TEST_CASE("The tunnel's rule goes with the tunnel's last binding, also while the device waits for its "
+          "delete delay, and comes back with the next binding", "[mag]") {
+    TunnelOptions options;
+    options.delete_delay = 2s;
+    Fixture f([](MagConfig& c) { c.uplink_routing = MagConfig::UplinkRouting::kSourceRoutes; }, options);
+    const Ipv6Prefix any{{}, 0};
+    const Rule uplink{any, 1000, 1000, ""};
+    f.attach();
+    f.engine->handle_proxy_binding_acknowledgement(kLma, f.pba());
+    REQUIRE(f.entry().state == BulState::kRegistered);
+    const auto t = f.tunnels->tunnels().front();
+    CHECK(f.routes.rules == std::set<Rule>{uplink, Rule{any, kMainTable, 999, t.name}});
+    f.attached_links.clear();
+    f.engine->detach(7);
+    f.engine->handle_proxy_binding_acknowledgement(kLma, f.pba(0, "2001:db8:8000::/64", 0));
+    REQUIRE(f.tunnels->find(t.key));  // the device waits for its delay
+    CHECK(f.tunnels->find(t.key)->references == 0);
+    CHECK(f.routes.rules == std::set<Rule>{uplink});
+    // Back within the delay: the same device, its rule again.
+    f.attach();
+    f.engine->handle_proxy_binding_acknowledgement(kLma, f.pba());
+    REQUIRE(f.entry().state == BulState::kRegistered);
+    CHECK(f.tunnels->tunnels().front().name == t.name);
+    CHECK(f.routes.rules == std::set<Rule>{uplink, Rule{any, kMainTable, 999, t.name}});
+    f.attached_links.clear();
+    f.engine->detach(7);
+    f.engine->handle_proxy_binding_acknowledgement(kLma, f.pba(0, "2001:db8:8000::/64", 0));
+    f.advance(3s);
+    CHECK(f.tunnels->tunnels().empty());
+    CHECK(f.routes.rules == std::set<Rule>{uplink});
+    CHECK(f.routes.routes.empty());
+    CHECK(f.engine->counters().data_path_errors == 0);
 }
 
 TEST_CASE("Renewal at 80% of the granted lifetime with HI 5 and the assigned prefix (6.9.1.1, 6.13)",

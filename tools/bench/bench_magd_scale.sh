@@ -43,8 +43,9 @@
 #             forms its address; then 64-octet UDP for 3 s each way, unpaced
 #             (udp_flood): downlink from the LMA's address to the MN, through
 #             lmad's tunnel and magd's forwarding to mnN, and uplink from the
-#             MN to the LMA's address. Every packet crosses magd's routing
-#             state: with rules, each downlink packet passes every MN's rule.
+#             MN to the LMA's address. With uplink-routing = rules, the last
+#             MN's uplink packets pass every MN's rule; downlink packets leave
+#             the tunnel by the tunnel's own rule (both modes).
 #             Reported as datagrams received per second (the LMA's side is
 #             lmad's tunnel backend, which bounds both)
 #   report    one JSON object on stdout: the times from t0 (polled, and from
