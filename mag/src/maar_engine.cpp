@@ -274,10 +274,8 @@ void MaarEngine::add_remote(MaarServed& s, const Ipv6Address& maar, const Ipv6Pr
         batch.push_back({RouteOp::kAdd, Rule{any, table, config_.rule_priority, ""}});
     const std::size_t shared = batch.size();
     batch.push_back({RouteOp::kAdd, Route{prefix, s.ifindex, kMainTable, config_.route_metric, std::nullopt}});
-    if (source_routes)
-        batch.push_back({RouteOp::kAdd, Route{any, tunnel->ifindex, table, config_.route_metric, std::nullopt, false, prefix}});
-    else
-        batch.push_back({RouteOp::kAdd, Rule{prefix, table, config_.rule_priority, ""}});
+    batch.push_back(uplink_request(RouteOp::kAdd, source_routes, prefix, tunnel->ifindex, table,
+                                   config_.rule_priority, config_.route_metric));
     const auto results = routes_.apply(batch);
     if (source_routes && shared == 1 && results[0].ok()) uplink_rule_installed_ = true;
     for (std::size_t i = 0; i < results.size(); ++i) {
@@ -307,11 +305,8 @@ void MaarEngine::remove_remote(int ifindex, const MaarRemote& r) {
     std::vector<RouteRequest> batch;
     const bool source_routes = config_.uplink_routing == MagConfig::UplinkRouting::kSourceRoutes;
     batch.push_back({RouteOp::kDelete, Route{r.prefix, ifindex, kMainTable, config_.route_metric, std::nullopt}});
-    if (source_routes)
-        batch.push_back({RouteOp::kDelete, Route{Ipv6Prefix{Ipv6Address{}, 0}, info ? info->ifindex : 0, r.table,
-                                                 config_.route_metric, std::nullopt, false, r.prefix}});
-    else
-        batch.push_back({RouteOp::kDelete, Rule{r.prefix, r.table, config_.rule_priority, ""}});
+    batch.push_back(uplink_request(RouteOp::kDelete, source_routes, r.prefix, info ? info->ifindex : 0, r.table,
+                                   config_.rule_priority, config_.route_metric));
     for (const auto& st : routes_.apply(batch)) {
         if (!st.ok()) ++counters_.data_path_errors;
     }

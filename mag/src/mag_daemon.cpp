@@ -63,7 +63,6 @@ constexpr Duration kEarlyCaptureWindow = std::chrono::seconds(5);
 // One log line says which and why.
 Expected<MagConfig::UplinkRouting> choose_uplink_routing(RouteManager& routes, const MagdConfig& c) {
     using Choice = MagConfig::UplinkRouting;
-    const std::string table = std::to_string(c.engine.lma_table_base);
     if (c.uplink_routing == Choice::kRules) {
         PMIP_INFO(kRoute, kContext, "uplink forwarding: rules (configured): one rule per home network prefix");
         return Choice::kRules;
@@ -75,7 +74,7 @@ Expected<MagConfig::UplinkRouting> choose_uplink_routing(RouteManager& routes, c
         (void)routes.remove(probe);
         PMIP_INFO(kRoute, kContext, std::string("uplink forwarding: source routes (") +
                                         (c.uplink_routing ? "configured" : "auto") + "): one route per home "
-                                        "network prefix in table " + table + ", one rule");
+                                        "network prefix in table " + std::to_string(c.engine.lma_table_base) + ", one rule");
         return Choice::kSourceRoutes;
     }
     if (c.uplink_routing)
@@ -83,7 +82,7 @@ Expected<MagConfig::UplinkRouting> choose_uplink_routing(RouteManager& routes, c
                                       "source-specific routes (IPv6 subtrees): " + st.error().what +
                                       "; set uplink-routing = rules"};
     PMIP_WARNING(kRoute, kContext, "uplink forwarding: rules (auto: source routes unavailable: " +
-                                       st.error().what + "): every forwarded packet passes one rule per MN");
+                                       st.error().what + "): an MN's packets pass one rule per MN before theirs");
     return Choice::kRules;
 }
 

@@ -542,6 +542,13 @@ std::uint32_t MagEngine::table_for(const Ipv6Address& lma) {
     return table;
 }
 
+RouteRequest uplink_request(RouteOp op, bool source_routes, const Ipv6Prefix& prefix, int tunnel_ifindex,
+                            std::uint32_t table, std::uint32_t priority, std::uint32_t metric) {
+    if (source_routes)
+        return {op, Route{Ipv6Prefix{Ipv6Address{}, 0}, tunnel_ifindex, table, metric, std::nullopt, false, prefix}};
+    return {op, Rule{prefix, table, priority, ""}};
+}
+
 Rule MagEngine::tunnel_rule(const std::string& device) const {
     return Rule{Ipv6Prefix{Ipv6Address{}, 0}, kMainTable, config_.rule_priority - 1, device};
 }
@@ -572,7 +579,7 @@ bool MagEngine::install_forwarding(BindingUpdateListEntry& e, TunnelInfo& tunnel
         return false;
     }
     tunnel = *acquired;
-    const bool source_routes = config_.uplink_routing == MagConfig::UplinkRouting::kSourceRoutes;
+    const bool source_routes = config_.source_routes();
     e.lma_table = source_routes ? config_.lma_table_base : table_for(e.policy.lma);
     const Ipv6Prefix any{Ipv6Address{}, 0};
     // First what MNs share (kept when a later request fails), then the MN's own.
@@ -592,12 +599,8 @@ bool MagEngine::install_forwarding(BindingUpdateListEntry& e, TunnelInfo& tunnel
     for (const auto& p : e.home_network_prefixes) {
         batch.push_back({RouteOp::kAdd, Route{p, e.access_ifindex, kMainTable,
                                               config_.route_metric, std::nullopt}});
-        if (source_routes) {
-            batch.push_back({RouteOp::kAdd, Route{any, tunnel.ifindex, config_.lma_table_base,
-                                                  config_.route_metric, std::nullopt, false, p}});
-        } else {
-            batch.push_back({RouteOp::kAdd, Rule{p, e.lma_table, config_.rule_priority, ""}});
-        }
+        batch.push_back(uplink_request(RouteOp::kAdd, source_routes, p, tunnel.ifindex, e.lma_table,
+                                       config_.rule_priority, config_.route_metric));
     }
     const auto results = routes_.apply(batch);
     std::size_t next = source_routes ? 0 : 1;
@@ -624,18 +627,14 @@ void MagEngine::remove_forwarding(BindingUpdateListEntry& e) {
     if (!e.tunnel) return;
     const TunnelKey key = *e.tunnel;
     const auto info = tunnels_.find(key);
-    const bool source_routes = config_.uplink_routing == MagConfig::UplinkRouting::kSourceRoutes;
+    const bool source_routes = config_.source_routes();
     const Ipv6Prefix any{Ipv6Address{}, 0};
     std::vector<RouteRequest> batch;
     for (const auto& p : e.home_network_prefixes) {
         batch.push_back({RouteOp::kDelete, Route{p, e.access_ifindex, kMainTable,
                                                  config_.route_metric, std::nullopt}});
-        if (source_routes) {
-            batch.push_back({RouteOp::kDelete, Route{any, info ? info->ifindex : 0, e.lma_table,
-                                                     config_.route_metric, std::nullopt, false, p}});
-        } else {
-            batch.push_back({RouteOp::kDelete, Rule{p, e.lma_table, config_.rule_priority, ""}});
-        }
+        batch.push_back(uplink_request(RouteOp::kDelete, source_routes, p, info ? info->ifindex : 0, e.lma_table,
+                                       config_.rule_priority, config_.route_metric));
     }
     for (const auto& st : routes_.apply(batch)) {
         if (!st.ok()) {

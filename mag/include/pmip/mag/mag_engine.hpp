@@ -241,6 +241,7 @@ struct MagConfig {
     // LMA, would otherwise do until its hop limit ran out.
     enum class UplinkRouting : std::uint8_t { kRules, kSourceRoutes };
     UplinkRouting uplink_routing = UplinkRouting::kRules;
+    bool source_routes() const { return uplink_routing == UplinkRouting::kSourceRoutes; }
     std::uint32_t route_metric = 1024;
     // Tunnel made ahead of the first PBA (magd [tunnel] prepare; ip6ip6 only).
     bool prepare_tunnels = true;
@@ -274,6 +275,13 @@ struct MagConfig {
     // downlink key.
     std::optional<std::uint32_t> reserved_gre_key;
 };
+
+// The per-prefix uplink object of MagConfig::UplinkRouting (MagEngine's HNPs,
+// MaarEngine's previous MAARs' prefixes): "default from PREFIX dev TUNNEL" in
+// `table`, or the rule "from PREFIX lookup TABLE" at `priority`. A delete
+// with `tunnel_ifindex` 0 matches the route whatever its device.
+RouteRequest uplink_request(RouteOp op, bool source_routes, const Ipv6Prefix& prefix, int tunnel_ifindex,
+                            std::uint32_t table, std::uint32_t priority, std::uint32_t metric);
 
 struct MagCounters {
     std::uint64_t attaches = 0;
