@@ -130,6 +130,10 @@ Expected<TunnelInfo> RefCountingTunnelManager::reference(const TunnelKey& key, b
             entry.info.up = true;
             PMIP_DEBUG(kTunnel, "[tunnel " + entry.info.name + "]", "prepared device brought up");
         }
+        if (entry.info.references == 0 && listener_ != nullptr) {  // during its delete delay
+            if (Status st = listener_->in_use(entry.info); !st.ok())
+                return Error{st.error().code, "tunnel " + entry.info.name + ": " + st.error().what};
+        }
         if (entry.info.pending_delete) {
             timers_.cancel_timer(entry.delete_timer);
             entry.delete_timer = 0;
@@ -157,6 +161,14 @@ Expected<TunnelInfo> RefCountingTunnelManager::reference(const TunnelKey& key, b
     entry.info.references = 1;
     entry.info.up = up;
     entry.info.backend = std::string(backend_->name());
+    if (listener_ != nullptr) {
+        if (Status st = listener_->in_use(entry.info); !st.ok()) {
+            if (Status gone = backend_->destroy(key, name); !gone.ok())
+                PMIP_WARNING(kTunnel, "[tunnel " + name + "]", "deleting after a failed start failed: " +
+                                                                 gone.error().what);
+            return Error{st.error().code, "tunnel " + name + ": " + st.error().what};
+        }
+    }
     PMIP_INFO(kTunnel, "[tunnel " + name + "]",
               std::string(up ? "created " : "prepared (down) ") + describe(key) + " ifindex " +
                   std::to_string(*ifindex) + " mtu " + std::to_string(entry.info.mtu) + " (" +
@@ -177,6 +189,8 @@ Status RefCountingTunnelManager::release(const TunnelKey& key) {
     }
     if (--entry.info.references > 0)
         return {};
+    if (listener_ != nullptr)
+        listener_->unused(entry.info);
 
     if (options_.delete_delay > Duration::zero()) {
         entry.info.pending_delete = true;

@@ -717,7 +717,9 @@ CONFIGURATION KEYS (section.key = default)
     binding.lma-table-base = 1000
         Routing table of the uplink source routes, or of the first LMA with
         rules (the next LMA gets base+1, ...); base-1 is the access table
-        (unreachable: packets from an access link without a binding).
+        (unreachable: packets from an access link without a binding). A
+        MAAR (mag.mode = maar) uses the same tables for the prefixes of
+        previous MAARs.
     binding.rule-priority = 1000
         Priority of the uplink rule(s) (2..32764); rule-priority - 1 holds
         one "iif TUNNEL lookup main" rule per tunnel device (what leaves a

@@ -150,6 +150,9 @@ Status MagDaemon::open() {
     }
     const std::string backend_name((*backend)->name());
     tunnels_ = std::make_unique<RefCountingTunnelManager>(std::move(*backend), loop_, c.tunnel);
+    // Each tunnel's "iif TUNNEL lookup main" rule, whichever engine holds it.
+    tunnel_rules_ = std::make_unique<TunnelRules>(*routes_, c.engine.rule_priority - 1);
+    tunnels_->set_use_listener(tunnel_rules_.get());
 
     auto socket = MhSocket::open(loop_);
     if (!socket)
@@ -241,6 +244,9 @@ Status MagDaemon::open() {
         m.max_bindack_timeout = c.engine.max_bindack_timeout;
         m.route_metric = c.engine.route_metric;
         m.rule_priority = c.engine.rule_priority;
+        // The MAAR's tables from lma-table-base up (MagEngine's, unused on a
+        // MAAR), above the access table (lma-table-base - 1): never the same.
+        m.table_base = c.engine.lma_table_base;
         m.uplink_routing = *uplink;
         maar_ = std::make_unique<MaarEngine>(m, *policies_, *tunnels_, *routes_, loop_, receiver_->sender());
         maar_->set_observer(this);
@@ -1595,6 +1601,7 @@ json MagDaemon::show_counters() const {
     for (const auto& [status, n] : c.bra_sent) bra[std::to_string(status)] = n;
     json engine{{"attaches", c.attaches},
                 {"attach_without_policy", c.attach_without_policy},
+                {"intra_mag_moves", c.intra_mag_moves},
                 {"pbu_sent", c.pbu_sent},
                 {"pbu_retransmitted", c.pbu_retransmitted},
                 {"pba_accepted", c.pba_accepted},
@@ -1609,6 +1616,7 @@ json MagDaemon::show_counters() const {
                 {"data_path_errors", c.data_path_errors},
                 {"tunnels_prepared", c.tunnels_prepared},
                 {"tunnel_preparation_errors", c.tunnel_preparation_errors},
+                {"tunnel_rule_removal_errors", tunnel_rules_->removal_errors()},
                 {"bri_received", c.bri_received},
                 {"bri_discarded", c.bri_discarded},
                 {"bindings_revoked", c.bindings_revoked},

@@ -62,6 +62,7 @@
 #include "pmip/common/tunnel.hpp"
 #include "pmip/mag/mag_engine.hpp"
 #include "pmip/mag/router_advertisement.hpp"
+#include "pmip/mag/tunnel_rules.hpp"
 #include "pmip/mcast/kernel_proxy.hpp"
 #include "policy_file.hpp"
 
@@ -229,6 +230,7 @@ class MagDaemon final : private MagObserver, private MulticastContext, private M
 
     std::unique_ptr<RouteManager> routes_;
     std::unique_ptr<LinkConfigurator> link_config_;
+    std::unique_ptr<TunnelRules> tunnel_rules_;  // before tunnels_: outlives what releases tunnels
     std::unique_ptr<RefCountingTunnelManager> tunnels_;
     std::unique_ptr<MhSocket> socket_;
     std::unique_ptr<auth::MessageAuthenticator> auth_;              // [lmas] auth

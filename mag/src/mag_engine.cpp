@@ -110,6 +110,21 @@ bool MagEngine::attach(int ifindex, const std::string& interface, const std::str
                   "no policy for this mobile node: no service");
         return false;
     }
+    // RFC 5213 section 6.9.1.1 (Handoff Indicator considerations): the MN's
+    // link-layer identifier names its interface, so the same one on another
+    // access link of this MAG is that interface moved here, not a second
+    // attachment. Its entry on the old link is retired without a
+    // de-registration: the LMA's binding stays with this proxy CoA, and the
+    // new link's PBU (with the session's prefixes) re-registers it. The old
+    // link's forwarding state goes at once: the HNP's uplink object (source
+    // route or rule) is the same on both links, and the old link going down
+    // later must find nothing of the MN's there to remove. Its tunnel stays,
+    // held for the new entry as a prepared one until the PBA.
+    const BindingUpdateListEntry* moved_from = nullptr;
+    if (const auto m = by_mac_.find(mac); m != by_mac_.end()) {
+        const BindingUpdateListEntry& old = entries_.at(m->second);
+        if (old.state != BulState::kDeregistering) moved_from = &old;
+    }
     BindingUpdateListEntry e;
     e.id = next_id_++;
     e.access_ifindex = ifindex;
@@ -117,6 +132,8 @@ bool MagEngine::attach(int ifindex, const std::string& interface, const std::str
     e.mn_link_layer_address = mac;
     e.policy = *policy;
     e.requested_prefixes = policy->home_network_prefixes;
+    if (moved_from && !moved_from->home_network_prefixes.empty())
+        e.requested_prefixes = moved_from->home_network_prefixes;
     e.handoff_indicator = handoff_indicator.value_or(config_.attach_handoff_indicator);
     if (policy->gre_keys) e.downlink_key = next_session_gre_key(next_downlink_key_, config_.reserved_gre_key);
     e.multicast_signalling =
@@ -124,6 +141,19 @@ bool MagEngine::attach(int ifindex, const std::string& interface, const std::str
     const EntryId id = e.id;
     auto& entry = entries_.emplace(id, std::move(e)).first->second;
     by_interface_[ifindex] = id;
+    by_mac_[mac] = id;
+    if (moved_from) {
+        ++counters_.intra_mag_moves;
+        PMIP_INFO(kBul, context(*moved_from), "mobile node moved to " + interface +
+                                                  " of this MAG: the entry here goes without a de-registration");
+        if (moved_from->tunnel && *moved_from->tunnel == tunnel_key(entry)) {
+            if (auto kept = tunnels_.prepare(*moved_from->tunnel)) {
+                entry.prepared_tunnel = moved_from->tunnel;
+                if (observer_) observer_->tunnel_prepared(entry, *kept);
+            }
+        }
+        erase(moved_from->id);
+    }
     PMIP_INFO(kBul, context(entry), "attached; registering with LMA " + pmip::to_string(policy->lma));
     entry.retransmit_timeout = config_.initial_bindack_timeout;
     send_pbu(entry, false);
@@ -177,7 +207,6 @@ void MagEngine::release_prepared_tunnel(BindingUpdateListEntry& e) {
         ++counters_.data_path_errors;
         PMIP_ERROR(kTunnel, context(e), "prepared tunnel not released: " + st.error().what);
     }
-    if (info) drop_unused_tunnel_rule(e, key, info->name);
 }
 
 // Section 6.9.1.1 (registration / renewal) and 6.9.1.2 (de-registration).
@@ -549,25 +578,6 @@ RouteRequest uplink_request(RouteOp op, bool source_routes, const Ipv6Prefix& pr
     return {op, Rule{prefix, table, priority, ""}};
 }
 
-Rule MagEngine::tunnel_rule(const std::string& device) const {
-    return Rule{Ipv6Prefix{Ipv6Address{}, 0}, kMainTable, config_.rule_priority - 1, device};
-}
-
-// A tunnel's rule goes when no reference to the tunnel is left: the device
-// is gone, or waits for its delete delay (a binding that takes it up again
-// adds the rule again). The kernel keeps a rule that names a deleted device.
-void MagEngine::drop_unused_tunnel_rule(const BindingUpdateListEntry& e, const TunnelKey& key,
-                                        const std::string& device) {
-    if (const auto info = tunnels_.find(key); info && info->references > 0) return;
-    const auto rule = tunnel_rules_.find(device);
-    if (rule == tunnel_rules_.end()) return;
-    if (Status st = routes_.remove(tunnel_rule(device)); !st.ok()) {
-        ++counters_.data_path_errors;
-        PMIP_ERROR(kRoute, context(e), "tunnel rule not removed: " + st.error().what);
-    }
-    tunnel_rules_.erase(rule);
-}
-
 // Section 6.10: the HNP is on-link on the access link; traffic sourced from
 // it goes into the tunnel (MagConfig::uplink_routing says how).
 bool MagEngine::install_forwarding(BindingUpdateListEntry& e, TunnelInfo& tunnel) {
@@ -582,18 +592,15 @@ bool MagEngine::install_forwarding(BindingUpdateListEntry& e, TunnelInfo& tunnel
     const bool source_routes = config_.source_routes();
     e.lma_table = source_routes ? config_.lma_table_base : table_for(e.policy.lma);
     const Ipv6Prefix any{Ipv6Address{}, 0};
-    // First what MNs share (kept when a later request fails), then the MN's own.
+    // First what MNs share (kept when a later request fails), then the MN's
+    // own. The tunnel's own rule came with it (TunnelRules).
     std::vector<RouteRequest> batch;
-    bool adds_uplink_rule = false, adds_tunnel_rule = false;
+    bool adds_uplink_rule = false;
     if (!source_routes) {
         batch.push_back({RouteOp::kAdd, Route{any, tunnel.ifindex, e.lma_table, config_.route_metric, std::nullopt}});
     } else if (!uplink_rule_installed_) {
         batch.push_back({RouteOp::kAdd, Rule{any, config_.lma_table_base, config_.rule_priority, ""}});
         adds_uplink_rule = true;
-    }
-    if (!tunnel_rules_.contains(tunnel.name)) {
-        batch.push_back({RouteOp::kAdd, tunnel_rule(tunnel.name)});
-        adds_tunnel_rule = true;
     }
     const std::size_t shared = batch.size();
     for (const auto& p : e.home_network_prefixes) {
@@ -603,9 +610,7 @@ bool MagEngine::install_forwarding(BindingUpdateListEntry& e, TunnelInfo& tunnel
                                        config_.rule_priority, config_.route_metric));
     }
     const auto results = routes_.apply(batch);
-    std::size_t next = source_routes ? 0 : 1;
-    if (adds_uplink_rule && results[next++].ok()) uplink_rule_installed_ = true;
-    if (adds_tunnel_rule && results[next++].ok()) tunnel_rules_.insert(tunnel.name);
+    if (adds_uplink_rule && results[0].ok()) uplink_rule_installed_ = true;
     for (std::size_t i = 0; i < results.size(); ++i) {
         if (results[i].ok()) continue;
         ++counters_.data_path_errors;
@@ -616,7 +621,6 @@ bool MagEngine::install_forwarding(BindingUpdateListEntry& e, TunnelInfo& tunnel
         }
         (void)routes_.apply(undo);
         (void)tunnels_.release(key);
-        drop_unused_tunnel_rule(e, key, tunnel.name);
         return false;
     }
     e.tunnel = key;
@@ -649,11 +653,9 @@ void MagEngine::remove_forwarding(BindingUpdateListEntry& e) {
         ++counters_.data_path_errors;
         PMIP_ERROR(kTunnel, context(e), "tunnel not released: " + st.error().what);
     }
-    // The LMA table's default route goes with the tunnel's device, the
-    // tunnel's rule with its last user.
+    // The LMA table's default route goes with the tunnel's device.
     if (info && !tunnels_.find(key) && !source_routes)
         (void)routes_.remove(Route{any, info->ifindex, e.lma_table, config_.route_metric, std::nullopt});
-    if (info) drop_unused_tunnel_rule(e, key, info->name);
     e.tunnel.reset();
 }
 
@@ -678,6 +680,8 @@ void MagEngine::erase(EntryId id) {
         by_sequence_.erase(bs);
     const auto bi = by_interface_.find(it->second.access_ifindex);
     if (bi != by_interface_.end() && bi->second == id) by_interface_.erase(bi);
+    const auto bm = by_mac_.find(it->second.mn_link_layer_address);
+    if (bm != by_mac_.end() && bm->second == id) by_mac_.erase(bm);
     entries_.erase(it);
 }
 

@@ -24,6 +24,7 @@
 #include "lma_test_support.hpp"
 #include "pmip/lma/lma_engine.hpp"
 #include "pmip/mag/mag_engine.hpp"
+#include "pmip/mag/tunnel_rules.hpp"
 #include "pmip/mh/codec.hpp"
 
 
@@ -74,6 +75,7 @@ struct Options {
     lma::PbuMConfig pbu_m;             // the LMA's draft-asaeda PBU-M settings
     bool mag_pbu_m = false;            // the MAGs send PBU-Ms (MagConfig::pbu_m)
     bool context_peers = false;        // MAG1 and MAG2 are each other's context peer
+    mag::MagConfig::UplinkRouting mag_uplink = mag::MagConfig::UplinkRouting::kRules;
 };
 
 struct World {
@@ -129,6 +131,7 @@ struct World {
         Ipv6Address coa{};
         FakeRouteManager routes;
         std::unique_ptr<RefCountingTunnelManager> tunnels;
+        mag::TunnelRules tunnel_rules{routes, 999};  // as magd: rule-priority 1000 - 1
         std::unique_ptr<mag::MagEngine> engine;
         std::set<int> links;  // access links with an MN on them (is_attached)
         Recorder observer;
@@ -165,9 +168,11 @@ struct World {
     void make_mag(Mag& m, const Ipv6Address& coa) {
         m.coa = coa;
         m.tunnels = std::make_unique<RefCountingTunnelManager>(std::make_unique<FakeTunnelBackend>(), timers);
+        m.tunnels->set_use_listener(&m.tunnel_rules);
         mag::MagConfig config;
         config.proxy_coa = coa;
         config.pbu_m = options.mag_pbu_m;
+        config.uplink_routing = options.mag_uplink;
         if (options.context_peers) config.context_peers = {kMag1, kMag2};  // its own address is skipped
         m.engine = std::make_unique<mag::MagEngine>(config, mag_policies, *m.tunnels, m.routes, timers,
                                                     port, [&m](int i) { return m.links.count(i) != 0; });
@@ -306,6 +311,13 @@ struct World {
     static std::size_t rules_for(const Mag& m, const Ipv6Prefix& p) {
         return static_cast<std::size_t>(std::count_if(m.routes.rules.begin(), m.routes.rules.end(),
                                                       [&](const Rule& r) { return r.source == p; }));
+    }
+    // The uplink object of prefix `p`, whichever MagConfig::uplink_routing:
+    // a rule "from p" or a source route "default from p".
+    static std::size_t uplinks_for(const Mag& m, const Ipv6Prefix& p) {
+        return rules_for(m, p) + static_cast<std::size_t>(std::count_if(
+                                     m.routes.routes.begin(), m.routes.routes.end(),
+                                     [&](const Route& r) { return r.source == p; }));
     }
     // Rules "iif TUNNEL lookup main" (MagConfig::uplink_routing).
     static std::size_t tunnel_rules(const Mag& m) {

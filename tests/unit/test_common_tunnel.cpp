@@ -296,6 +296,62 @@ TEST_CASE("re-acquire during the delete delay cancels the delete", "[tunnel][man
     CHECK_FALSE(f.fake->devices.contains(created->name));
 }
 
+TEST_CASE("the use listener hears a device's first reference and its last: made, prepared, taken "
+          "again in its delete delay, released, and a refusal fails the acquire and deletes what it made",
+          "[tunnel][manager]") {
+    struct Listener final : TunnelUseListener {
+        std::vector<std::string> heard;
+        bool refuse = false;
+        Status in_use(const TunnelInfo& t) override {
+            heard.push_back("in_use " + t.name + (t.up ? " up" : " down"));
+            if (refuse) return Error{EPERM, "no"};
+            return {};
+        }
+        void unused(const TunnelInfo& t) override { heard.push_back("unused " + t.name); }
+    } listener;
+    ManagerFixture f(5s);
+    f.manager->set_use_listener(&listener);
+    const auto key = ip6ip6_key();
+    const auto prepared = f.manager->prepare(key);
+    REQUIRE(prepared.ok());
+    const std::string n = prepared->name;
+    REQUIRE(f.manager->acquire(key).ok());  // brought up: not a first reference
+    REQUIRE(f.manager->acquire(key).ok());
+    CHECK(listener.heard == std::vector<std::string>{"in_use " + n + " down"});
+    REQUIRE(f.manager->release(key).ok());
+    REQUIRE(f.manager->release(key).ok());
+    CHECK(listener.heard.size() == 1);
+    REQUIRE(f.manager->release(key).ok());  // the last: the device waits for its delay
+    CHECK(listener.heard.back() == "unused " + n);
+    f.advance(2s);
+    REQUIRE(f.manager->acquire(key).ok());  // back within the delay
+    CHECK(listener.heard.back() == "in_use " + n + " up");
+    REQUIRE(f.manager->release(key).ok());
+    f.advance(6s);
+    CHECK(f.manager->tunnels().empty());
+    CHECK(listener.heard.size() == 4);  // the deletion itself says nothing more
+
+    // Refused while the device waits for its delay: no reference taken, the
+    // delay still runs.
+    REQUIRE(f.manager->acquire(key).ok());
+    REQUIRE(f.manager->release(key).ok());
+    listener.refuse = true;
+    const auto refused_again = f.manager->acquire(key);
+    REQUIRE_FALSE(refused_again.ok());
+    CHECK(refused_again.error().what.find("no") != std::string::npos);
+    REQUIRE(f.manager->find(key));
+    CHECK(f.manager->find(key)->references == 0);
+    f.advance(6s);
+    CHECK(f.manager->tunnels().empty());
+
+    // Refused for a new device: it is deleted again, nothing is kept.
+    const auto refused = f.manager->acquire(key);
+    REQUIRE_FALSE(refused.ok());
+    CHECK(refused.error().what.find(n) != std::string::npos);
+    CHECK(f.manager->tunnels().empty());
+    CHECK(f.fake->devices.empty());
+}
+
 TEST_CASE("release of a tunnel already waiting for deletion is refused", "[tunnel][manager]") {
     ManagerFixture f(5s);
     const auto key = ip6ip6_key();

@@ -7,6 +7,7 @@
 #include <set>
 
 #include "pmip/mag/mag_engine.hpp"
+#include "pmip/mag/tunnel_rules.hpp"
 #include "pmip/mh/codec.hpp"
 
 using namespace pmip;
@@ -32,6 +33,7 @@ struct Fixture : MagObserver {
     SimulatedClock clock;
     TimerQueue timers{clock};
     FakeRouteManager routes;
+    TunnelRules tunnel_rules{routes, 999};  // as magd: rule-priority 1000 - 1
     FakeTunnelBackend* backend = nullptr;
     std::unique_ptr<RefCountingTunnelManager> tunnels;
     MapPolicyStore policies;
@@ -58,6 +60,7 @@ struct Fixture : MagObserver {
         auto b = std::make_unique<FakeTunnelBackend>();
         backend = b.get();
         tunnels = std::make_unique<RefCountingTunnelManager>(std::move(b), timers, tunnel_options);
+        tunnels->set_use_listener(&tunnel_rules);
         MobileNodePolicy p;
         p.mn_identifier = "mn1@example.org";
         p.lma = kLma;

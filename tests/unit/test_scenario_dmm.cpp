@@ -15,6 +15,7 @@
 #include "pmip/common/tunnel.hpp"
 #include "pmip/lma/cmd_engine.hpp"
 #include "pmip/mag/maar_engine.hpp"
+#include "pmip/mag/tunnel_rules.hpp"
 #include "pmip/mh/codec.hpp"
 
 using namespace pmip;
@@ -34,6 +35,7 @@ struct Maar final : mag::MaarObserver {
     FakeRouteManager routes;
     std::unique_ptr<RefCountingTunnelManager> tunnels;
     FakeTunnelBackend* backend = nullptr;
+    mag::TunnelRules tunnel_rules{routes, 999};
     std::unique_ptr<mag::MaarEngine> engine;
     unsigned changes = 0, lefts = 0;
     void prefixes_changed(const mag::MaarServed&) override { ++changes; }
@@ -63,6 +65,17 @@ struct Maar final : mag::MaarObserver {
                                                       [](const Rule& r) { return r.source.length != 0; }));
     }
     std::size_t tunnel_count() const { return backend->devices.size(); }
+    // Every tunnel in use has its rule "iif TUNNEL lookup main", and no
+    // other device has one (tunnel_rules.hpp): what comes out of a tunnel
+    // is routed by destination, never back in by its source.
+    bool tunnel_rules_follow_tunnels() const {
+        std::set<std::string> in_use, with_rule;
+        for (const auto& t : tunnels->tunnels())
+            if (t.references > 0) in_use.insert(t.name);
+        for (const auto& r : routes.rules)
+            if (!r.iif.empty() && r.table == kMainTable && r.priority == 999) with_rule.insert(r.iif);
+        return in_use == with_rule;
+    }
     bool tunnel_to(const Ipv6Address& peer) const {
         return std::any_of(backend->devices.begin(), backend->devices.end(),
                            [&](const auto& kv) { return kv.second.peer == peer; });
@@ -111,6 +124,7 @@ struct Dmm {
             auto b = std::make_unique<FakeTunnelBackend>();
             m.backend = b.get();
             m.tunnels = std::make_unique<RefCountingTunnelManager>(std::move(b), timers);
+            m.tunnels->set_use_listener(&m.tunnel_rules);
             mag::MaarConfig mc;
             mc.address = m.address_;
             mc.cmd = kCmd;
@@ -156,6 +170,7 @@ struct Dmm {
             timers.run_due();
             pump();
         }
+        for (const auto& m : maar) CHECK(m.tunnel_rules_follow_tunnels());
     }
     void attach(int i) { REQUIRE(maar[i].engine->attach(10 + i, "mn1", kMac)); advance(50ms); }
     void detach(int i) { maar[i].engine->detach(10 + i); advance(10ms); }

@@ -48,6 +48,68 @@ TEST_CASE("Scenario: handover MAG1 -> MAG2 keeps the prefix, the old MAG's late 
     CHECK(w.lma_tunnels->tunnels().front().key.peer == kMag2);
 }
 
+TEST_CASE("RFC 5213 6.9.1.1: the MN's interface moving to another access link of the same MAG keeps "
+          "its binding, prefix and uplink, and the old link going down later changes nothing",
+          "[scenario]") {
+    Options o;
+    o.mag_uplink = GENERATE(mag::MagConfig::UplinkRouting::kRules, mag::MagConfig::UplinkRouting::kSourceRoutes);
+    World w(o);
+    w.attach(w.mag1, 7);
+    const auto hnp = w.only_binding().home_network_prefixes;
+    REQUIRE(hnp.size() == 1);
+    REQUIRE(w.mag1.tunnels->tunnels().size() == 1);
+    const int tunnel_ifindex = w.mag1.tunnels->tunnels().front().ifindex;
+    w.advance(2s);
+    // Make before break: the MN (same MN-LL-ID) shows up on link 8 of MAG1
+    // while link 7 is still up, as behind two access points.
+    const auto dereg_before = w.mag1.engine->counters().deregistrations;
+    w.attach(w.mag1, 8);
+    CHECK(w.mag1.engine->find_by_interface(7) == nullptr);
+    const auto* moved = w.mag1.engine->find_by_interface(8);
+    REQUIRE(moved != nullptr);
+    CHECK(moved->state == mag::BulState::kRegistered);
+    CHECK(moved->home_network_prefixes == hnp);
+    CHECK(w.mag1.engine->entries().size() == 1);
+    CHECK(w.mag1.engine->counters().intra_mag_moves == 1);
+    CHECK(w.mag1.engine->counters().deregistrations == dereg_before);
+    CHECK(w.only_binding().proxy_coa == kMag1);
+    CHECK(w.only_binding().home_network_prefixes == hnp);
+    auto access_routes = [&] {
+        std::vector<int> links;
+        for (const auto& r : w.mag1.routes.routes)
+            if (r.destination == hnp.front()) links.push_back(r.ifindex);
+        return links;
+    };
+    CHECK(access_routes() == std::vector<int>{8});
+    CHECK(World::uplinks_for(w.mag1, hnp.front()) == 1);
+    CHECK(World::tunnel_rules(w.mag1) == 1);
+    // Link 7's carrier goes later: nothing of the MN's is left there.
+    w.detach(w.mag1, 7);
+    w.advance(5s);
+    CHECK(w.mag1.engine->counters().deregistrations == dereg_before);
+    CHECK(w.only_binding().state == lma::BindingState::kActive);
+    CHECK(w.only_binding().proxy_coa == kMag1);
+    CHECK(access_routes() == std::vector<int>{8});
+    CHECK(World::uplinks_for(w.mag1, hnp.front()) == 1);
+    // The tunnel stayed across the move: made once, never deleted.
+    REQUIRE(w.mag1.tunnels->tunnels().size() == 1);
+    CHECK(w.mag1.tunnels->tunnels().front().references == 1);
+    CHECK(w.mag1.tunnels->tunnels().front().ifindex == tunnel_ifindex);
+    // Renewals keep it; then the MN leaves link 8 and everything goes.
+    w.advance(300s);
+    CHECK(w.only_binding().state == lma::BindingState::kActive);
+    CHECK(w.mag1.engine->find_by_interface(8)->state == mag::BulState::kRegistered);
+    w.detach(w.mag1, 8);
+    w.advance(10s);
+    CHECK(w.mag1.engine->entries().empty());
+    CHECK(w.mag1.routes.routes.empty());
+    CHECK(World::uplinks_for(w.mag1, hnp.front()) == 0);
+    CHECK(World::tunnel_rules(w.mag1) == 0);
+    CHECK(w.mag1.tunnels->tunnels().empty());
+    CHECK(w.lma->cache().size() == 0);
+    CHECK(w.mag1.engine->counters().data_path_errors == 0);
+}
+
 TEST_CASE("Scenario: a lost PBA is recovered by retransmission with the same prefix", "[scenario]") {
     World v;
     v.mag1.links.insert(7);
@@ -132,7 +194,7 @@ TEST_CASE("RFC 5213 6.9.2: the PBA of a PBU that has been retransmitted meanwhil
     w.release(0);  // PBA 1 arrives after PBU 2 left: its sequence number is stale
     CHECK(w.mag1.engine->counters().pba_unmatched == 1);
     CHECK(w.mag1.engine->find_by_interface(7)->state == mag::BulState::kRegistering);
-    CHECK(w.mag1.routes.rules.empty());
+    CHECK(w.mag1.routes.rules.size() == World::tunnel_rules(w.mag1));  // the prepared tunnel's only
     const auto hnp = w.only_binding().home_network_prefixes;
     w.release(0);  // PBU 2: re-registration of the same session, PBA 2 accepted
     const auto* e = w.mag1.engine->find_by_interface(7);

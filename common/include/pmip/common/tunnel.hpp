@@ -138,9 +138,24 @@ public:
     virtual std::map<std::string, std::uint64_t> statistics() const { return {}; }
 };
 
+// Told when a tunnel device gains its first reference (made, prepared, or
+// taken again during its delete delay) and when it loses its last (before
+// the delete delay or the deletion). magd keeps each tunnel's policy rule
+// this way (mag/tunnel_rules.hpp), whichever engine holds the tunnel.
+class TunnelUseListener {
+public:
+    virtual ~TunnelUseListener() = default;
+    // An error fails the acquire() or prepare() that took the first
+    // reference: the reference is not taken, a device it made is deleted.
+    virtual Status in_use(const TunnelInfo& tunnel) = 0;
+    virtual void unused(const TunnelInfo& tunnel) = 0;
+};
+
 class TunnelManager {
 public:
     virtual ~TunnelManager() = default;
+    // At most one; nullptr for none. destroy_all() (shutdown) tells it nothing.
+    virtual void set_use_listener(TunnelUseListener* listener) = 0;
     // A reference to the tunnel for forwarding: created (or brought up) now.
     virtual Expected<TunnelInfo> acquire(const TunnelKey& key) = 0;
     // A reference to the tunnel made ahead of its use (a MAG while its PBU is
@@ -162,6 +177,7 @@ public:
                              TunnelOptions options = {});
     ~RefCountingTunnelManager() override;
 
+    void set_use_listener(TunnelUseListener* listener) override { listener_ = listener; }
     Expected<TunnelInfo> acquire(const TunnelKey& key) override;
     Expected<TunnelInfo> prepare(const TunnelKey& key) override;
     Status release(const TunnelKey& key) override;
@@ -183,6 +199,7 @@ private:
     Timers& timers_;
     TunnelOptions options_;
     std::map<TunnelKey, Entry> entries_;
+    TunnelUseListener* listener_ = nullptr;
 };
 
 enum class TunnelBackendChoice : std::uint8_t { kAuto, kKernel, kUserspace, kEbpf };

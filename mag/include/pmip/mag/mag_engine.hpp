@@ -235,10 +235,10 @@ struct MagConfig {
     //     and 13,093 uplink packets/s against 220,613 and 252,646 with
     //     source routes).
     // Both: per tunnel device a rule "iif TUNNEL lookup main" (rule_priority
-    // - 1): what comes out of a tunnel goes to the access link of its
+    // - 1), kept by TunnelRules (tunnel_rules.hpp) with the device's
+    // references: what comes out of a tunnel goes to the access link of its
     // destination (section 6.10.5) and never back into a tunnel by its
-    // source, which an MN's packet to another MN of this MAG, returned by the
-    // LMA, would otherwise do until its hop limit ran out.
+    // source. magd gives it to the TunnelManager both engines share.
     enum class UplinkRouting : std::uint8_t { kRules, kSourceRoutes };
     UplinkRouting uplink_routing = UplinkRouting::kRules;
     bool source_routes() const { return uplink_routing == UplinkRouting::kSourceRoutes; }
@@ -286,6 +286,7 @@ RouteRequest uplink_request(RouteOp op, bool source_routes, const Ipv6Prefix& pr
 struct MagCounters {
     std::uint64_t attaches = 0;
     std::uint64_t attach_without_policy = 0;  // MN not in the policy store: no service
+    std::uint64_t intra_mag_moves = 0;  // an MN's interface on another of our links: old entry retired
     std::uint64_t pbu_sent = 0;
     std::uint64_t pbu_retransmitted = 0;
     std::uint64_t pba_accepted = 0;
@@ -408,8 +409,6 @@ private:
     void accepted(BindingUpdateListEntry& e, const mh::BindingAcknowledgement& pba);
     void deny(BindingUpdateListEntry& e, std::uint8_t status);
     bool install_forwarding(BindingUpdateListEntry& e, TunnelInfo& tunnel);
-    Rule tunnel_rule(const std::string& device) const;
-    void drop_unused_tunnel_rule(const BindingUpdateListEntry& e, const TunnelKey& key, const std::string& device);
     void remove_forwarding(BindingUpdateListEntry& e);
     void prepare_tunnel(BindingUpdateListEntry& e);
     void release_prepared_tunnel(BindingUpdateListEntry& e);
@@ -459,13 +458,14 @@ private:
     std::uint8_t next_query_sequence_ = 1;
     std::map<EntryId, BindingUpdateListEntry> entries_;
     std::map<int, EntryId> by_interface_;
+    // By MN link-layer address: its latest entry (an interface moving between
+    // this MAG's links, RFC 5213 section 6.9.1.1).
+    std::unordered_map<std::string, EntryId> by_mac_;
     std::unordered_map<std::uint16_t, EntryId> by_sequence_;  // of each entry's last PBU
     std::map<Ipv6Address, std::uint32_t> lma_tables_;
     // Shared forwarding state (MagConfig::uplink_routing): the uplink rule
-    // (source routes), and the "iif TUNNEL lookup main" rule of each tunnel
-    // device in use, by device name (what the rule matches).
+    // (source routes). Each tunnel's own rule: TunnelRules.
     bool uplink_rule_installed_ = false;
-    std::set<std::string> tunnel_rules_;
     // RFC 7077 section 6.1: the last Update Notification of each LMA (its
     // sequence number, and the status our acknowledgement carried).
     std::map<Ipv6Address, std::pair<std::uint16_t, std::uint8_t>> last_upn_;
