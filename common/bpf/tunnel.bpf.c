@@ -155,7 +155,11 @@ int pmip_tun_encap(struct __sk_buff* skb) {
     }
 
     /* Where the outer packet goes, decided before the packet changes, so
-     * that what the programs cannot send still reaches the slow path whole. */
+     * that what the programs cannot send still reaches the slow path whole.
+     * Asked as output, as a kernel tunnel routes what it sends: the policy
+     * rules see a packet of this router (iif lo), so an operator's rules
+     * apply to it, and magd's "iif TUNNEL lookup main" (meant for what
+     * leaves the tunnel) does not. */
     struct bpf_fib_lookup fib = {};
     fib.family = AF_INET6;
     fib.l4_protocol = t->protocol;
@@ -163,7 +167,7 @@ int pmip_tun_encap(struct __sk_buff* skb) {
     fib.ifindex = ifindex;
     __builtin_memcpy(fib.ipv6_src, t->local, 16);
     __builtin_memcpy(fib.ipv6_dst, t->peer, 16);
-    const long found = bpf_fib_lookup(skb, &fib, sizeof fib, 0);
+    const long found = bpf_fib_lookup(skb, &fib, sizeof fib, BPF_FIB_LOOKUP_OUTPUT);
     if (found == BPF_FIB_LKUP_RET_FRAG_NEEDED) {
         count(PMIP_TUN_STAT_TX_FRAG_NEEDED);
         return TC_ACT_OK;

@@ -13,6 +13,12 @@ add_test(NAME netns_pmip_e2e_rules
   COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/test_pmip_e2e.sh ${CMAKE_BINARY_DIR})
 set_tests_properties(netns_pmip_e2e_rules PROPERTIES SKIP_RETURN_CODE 77 LABELS netns TIMEOUT 240
   ENVIRONMENT "PMIP_TESTBED_UPLINK_ROUTING=rules")
+# The same over ebpf tunnels (tc/eBPF encapsulation and decapsulation on
+# the TUN devices, issue 20).
+add_test(NAME netns_pmip_e2e_ebpf
+  COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/test_pmip_e2e.sh ${CMAKE_BINARY_DIR})
+set_tests_properties(netns_pmip_e2e_ebpf PROPERTIES SKIP_RETURN_CODE 77 LABELS netns TIMEOUT 240
+  ENVIRONMENT "PMIP_TESTBED_TUNNELS=ebpf")
 # The same with [tunnel] backend = auto, which must pick the kernel backend
 # (ip6tnl devices) where the kernel has it: SKIPPED, naming the reason, where
 # it has not; runs in the stock-kernel VM (tests/vm, vm_kernel_tunnels).
@@ -55,3 +61,9 @@ add_test(NAME netns_pmip_dmm_kernel
 set_tests_properties(netns_pmip_dmm_kernel PROPERTIES SKIP_RETURN_CODE 77
   LABELS "netns;kernel-tunnels" TIMEOUT 400
   ENVIRONMENT "PMIP_TESTBED_TUNNELS=kernel;PMIP_TEST_NEEDS_KERNEL_TUNNELS=1")
+# An MN's interface moving between two access links of one MAG, make before
+# break (the old link keeps its carrier): one binding kept, no de-registration,
+# the path through the new link (tests/netns/test_pmip_intra_mag.sh).
+add_test(NAME netns_pmip_intra_mag
+  COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/test_pmip_intra_mag.sh ${CMAKE_BINARY_DIR})
+set_tests_properties(netns_pmip_intra_mag PROPERTIES SKIP_RETURN_CODE 77 LABELS netns TIMEOUT 180)

@@ -116,6 +116,15 @@ prev2() { qq "$WORK/magd2.sock" "show maar" "' '.join(sorted(p['prefix'] for s i
 check "maar2 reaches P1 through maar1" test "$(prev2)" = "2001:db8:a1::/64"
 check "maar1 anchors P1 for the MN served at maar2" \
     test "$(qq "$WORK/magd1.sock" "show maar" "[a['served_at'] for a in d['anchored']][0]")" = "2001:db8:100::22"
+# What leaves the tunnel is routed by destination, never back in by source
+# (tunnel_rules.hpp): each MAAR's tunnel has its rule "iif TUNNEL lookup main".
+tunnel_rule() {  # tunnel_rule N: maarN's tunnel device, and the rules naming it
+    local dev
+    dev=$(qq "$WORK/magd$1.sock" "show tunnels" "d[0]['device']")
+    ip -n "$N-maar$1" -6 rule show iif "$dev" | grep -q "lookup main"
+}
+check "maar2's tunnel to maar1 has its rule 'iif TUNNEL lookup main'" tunnel_rule 2
+check "maar1's tunnel to maar2 has its rule 'iif TUNNEL lookup main'" tunnel_rule 1
 sleep 2
 
 # --- maar3: P1 and P2 through tunnels from maar1 and maar2 ---------------------------------

@@ -18,7 +18,9 @@
 # Checks, one line each: magd --check; the MN gets an address inside the
 # LMA's pool by SLAAC from an RA sent from fe80::200:5eff:fe00:5213 (time
 # from link up printed); pmipctl show mns / show bindings agree; ping to the
-# correspondent through both tunnels; handover: the MN's link is moved from
+# correspondent through both tunnels; an operator's rule to the LMA
+# (blackhole, priority 1500) stops the MN's packets into the tunnel, which
+# pass again once it is gone; handover: the MN's link is moved from
 # mag1 to mag2 (testbed.sh move) while the MN pings every 10 ms: same
 # address, pings continue, lost pings and the gap printed; lmad's binding now
 # at mag2; mag1 has no binding, route, rule or tunnel left; detach (link down
@@ -158,6 +160,17 @@ else
     check "mag1: the source route 'default from $HNP dev $TUN1' in table 1000" \
         bash -c "ip -n $MAG1_NS -6 route show table 1000 | grep -q '^default from $HNP dev $TUN1'"
 fi
+# An operator's rule between rule-priority and the main table applies to the
+# tunnel's outer packets, whatever the backend, as to any packet the router
+# sends itself (a kernel tunnel routes them as output): here one that drops
+# what goes to the LMA. The ebpf backend asks the FIB as output for this: with
+# the tunnel as input interface it met "iif TUNNEL lookup main" first and
+# skipped the operator's rule.
+ip -n "$MAG1_NS" -6 rule add prio 1500 to $LMA/128 blackhole
+check "an operator's rule (prio 1500, to the LMA: blackhole) stops the MN's packets into the tunnel" \
+    bash -c "! ip netns exec $MN_NS ping -6 -c2 -i0.2 -W1 $CN >/dev/null"
+ip -n "$MAG1_NS" -6 rule del prio 1500 to $LMA/128 blackhole
+check "with that rule gone the MN reaches the correspondent again" in_ns "$MN_NS" ping -6 -c3 -i0.2 -W2 $CN
 
 # --- handover: the MN's link moves from mag1 to mag2 ------------------------
 ip netns exec "$MN_NS" ping -6 -i 0.01 -c 600 -W 1 $CN >"$WORK/ping.txt" 2>&1 &

@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# An MN's interface moving between two access links of the same MAG, make
+# before break, as behind two access points whose ports on the MAG stay up
+# (RFC 5213 section 6.9.1.1: the MN-LL-ID names the interface, so the same one
+# on another link is that interface moved, not a second attachment).
+#
+#   test_pmip_intra_mag.sh BUILD_DIR
+#
+# The testbed with one MN at mag1; a second link of mag1 to the MN (mag1's
+# "mn1b" -- the MN's port p3, wired into the MN's eth0 like p1 and p2). The
+# move: the MN's frames go only to p3 and nothing of p1 reaches the MN, while
+# mag1's "mn1" keeps its carrier; the MN sends a Router Solicitation (rdisc6),
+# which mag1 sees on mn1b. Checks: mag1 counts one intra-MAG move and no
+# de-registration; lmad still has the MN's one binding at mag1, with the same
+# prefix; mag1 routes the prefix to mn1b; the MN keeps its address and reaches
+# the correspondent; after lmad's MinDelayBeforeBCEDelete (1 s here) and after
+# mn1's carrier goes (p1 down) the binding and the path are still there, and
+# still no de-registration. (Before, mag1 registered the MN again from mn1b,
+# then de-registered it when mn1 went down: lmad deleted the binding, and mag1
+# removed the prefix's uplink route that mn1b's registration shared.)
+# Exit 1 when a check fails, 77 when the environment cannot run it.
+set -u
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+BUILD=${1:?usage: test_pmip_intra_mag.sh BUILD_DIR}
+CN=2001:db8:200::2
+MAG1=2001:db8:101::11
+
+need_tools rdisc6 ping
+testbed_test_begin pim
+need_testbed_mechanisms
+check "testbed up (lmad, magd at mag1 and mag2, one MN at mag1)" testbed_up "$NAME" "$BUILD" 1 || finish
+A=$($TB address "$NAME" 1 20) || { fail "mn1 gets no address at mag1"; finish; }
+pass "mn1 has $A at mag1"
+MN=$NAME-mn1 M1=$NAME-mag1
+check "mn1 reaches the correspondent through mag1's mn1" ip netns exec "$MN" ping -6 -c2 -i0.2 -W2 $CN
+
+# A second access link of mag1 to the MN: p3 (MN) -- mn1b (mag1).
+ip link add p3 netns "$MN" type veth peer name mn1b netns "$M1" address 02:00:00:00:03:01
+ip netns exec "$MN" sysctl -qw net.ipv6.conf.p3.disable_ipv6=1
+ip netns exec "$MN" tc qdisc add dev p3 clsact
+ip netns exec "$MN" tc filter add dev p3 ingress protocol all u32 match u32 0 0 action mirred egress redirect dev air
+ip -n "$MN" link set p3 up
+ip -n "$M1" link set mn1b up
+link_seen() { [[ $(q mag1 "show links" "[l['running'] for l in d if l['interface'] == 'mn1b']") == "[True]" ]]; }
+check "mag1 tracks mn1b, up (no MN policy names it)" wait_until 10 link_seen
+
+# The move: the MN's frames go out of p3 only; what mag1 sends on mn1 no
+# longer reaches the MN. mn1 keeps its carrier.
+ip netns exec "$MN" tc filter del dev air ingress
+ip netns exec "$MN" tc filter add dev air ingress protocol all u32 match u32 0 0 action mirred egress redirect dev p3
+ip netns exec "$MN" tc filter del dev p1 ingress  # p1 has no IPv6: what arrives there stays there
+ip netns exec "$MN" rdisc6 -1 -w 1000 eth0 >"$WORK/rdisc6.out" 2>&1
+echo "# rdisc6 on eth0: $(grep -c 'Prefix' "$WORK/rdisc6.out") prefix option(s) in the answer"
+moved() { [[ $(q mag1 "show counters" "d['engine']['intra_mag_moves']") == 1 ]]; }
+check "mag1 counts one intra-MAG move" wait_until 5 moved
+registered_b() { [[ $(q mag1 "show mns" "[m['interface'] for m in d if m['state'] == 'registered']") == "['mn1b']" ]]; }
+check "mag1: the MN registered on mn1b, nothing left on mn1" wait_until 5 registered_b
+binding() { q lma "show bindings" "' '.join(sorted(e['mag'] for e in d))"; }
+check "lmad: one binding for the MN, at mag1" test "$(binding)" = "$MAG1"
+HNP=$(q mag1 "show mns" "[m['prefixes'][0] for m in d][0]" 2>/dev/null)
+echo "# mn1's prefix at mag1: $HNP"
+check "mag1 routes the MN's prefix to mn1b" bash -c "ip -n '$M1' -6 route show '$HNP' | grep -q 'dev mn1b'"
+check "the MN keeps its address $A" bash -c "ip -n '$MN' -6 addr show dev eth0 | grep -q '$A'"
+check "mn1 reaches the correspondent through mn1b" ip netns exec "$MN" ping -6 -c3 -i0.2 -W2 $CN
+dereg() { q mag1 "show counters" "d['engine']['deregistrations']"; }
+sleep $((2 * TIME_SCALE))  # past lmad's MinDelayBeforeBCEDelete (1 s)
+check "no de-registration from mag1" test "$(dereg)" = 0
+check "lmad: the binding is still at mag1" test "$(binding)" = "$MAG1"
+
+# The old link's carrier goes later: nothing of the MN's is left there.
+ip -n "$MN" link set p1 down
+gone() { [[ $(q mag1 "show links" "[l['running'] for l in d if l['interface'] == 'mn1']") == "[False]" ]]; }
+check "mag1 sees mn1 go down" wait_until 5 gone
+sleep $((2 * TIME_SCALE))
+check "still no de-registration from mag1" test "$(dereg)" = 0
+check "lmad: the binding is still at mag1 after mn1 went down" test "$(binding)" = "$MAG1"
+check "mn1 still reaches the correspondent" ip netns exec "$MN" ping -6 -c3 -i0.2 -W2 $CN
+echo "# mag1 engine counters: $(q mag1 "show counters" "{k: d['engine'][k] for k in ('attaches', 'intra_mag_moves', 'deregistrations', 'data_path_errors')}")"
+
+finish
