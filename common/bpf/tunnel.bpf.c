@@ -159,7 +159,9 @@ int pmip_tun_encap(struct __sk_buff* skb) {
      * Asked as output, as a kernel tunnel routes what it sends: the policy
      * rules see a packet of this router (iif lo), so an operator's rules
      * apply to it, and magd's "iif TUNNEL lookup main" (meant for what
-     * leaves the tunnel) does not. */
+     * leaves the tunnel) does not. The tunnel device is the lookup's oif
+     * (an ip6tnl device gives its link, usually none): a rule naming the
+     * tunnel as oif applies to its outer packets. */
     struct bpf_fib_lookup fib = {};
     fib.family = AF_INET6;
     fib.l4_protocol = t->protocol;

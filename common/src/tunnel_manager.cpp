@@ -123,16 +123,20 @@ Expected<TunnelInfo> RefCountingTunnelManager::prepare(const TunnelKey& key) {
 Expected<TunnelInfo> RefCountingTunnelManager::reference(const TunnelKey& key, bool up) {
     if (auto it = entries_.find(key); it != entries_.end()) {
         Entry& entry = it->second;
-        if (up && !entry.info.up) {
-            if (Status st = backend_->bring_up(key, entry.info.name); !st.ok())
-                return Error{st.error().code,
-                             "bringing up prepared tunnel " + entry.info.name + ": " + st.error().what};
-            entry.info.up = true;
-            PMIP_DEBUG(kTunnel, "[tunnel " + entry.info.name + "]", "prepared device brought up");
-        }
-        if (entry.info.references == 0 && listener_ != nullptr) {  // during its delete delay
+        const bool first = entry.info.references == 0 && listener_ != nullptr;  // in its delete delay
+        if (first) {
             if (Status st = listener_->in_use(entry.info); !st.ok())
                 return Error{st.error().code, "tunnel " + entry.info.name + ": " + st.error().what};
+        }
+        if (up && !entry.info.up) {
+            if (Status st = backend_->bring_up(key, entry.info.name); !st.ok()) {
+                if (first)
+                    listener_->unused(entry.info);
+                return Error{st.error().code,
+                             "bringing up prepared tunnel " + entry.info.name + ": " + st.error().what};
+            }
+            entry.info.up = true;
+            PMIP_DEBUG(kTunnel, "[tunnel " + entry.info.name + "]", "prepared device brought up");
         }
         if (entry.info.pending_delete) {
             timers_.cancel_timer(entry.delete_timer);

@@ -441,10 +441,12 @@ void validate(Validator& v, MagdConfig& c) {
                                             mh::handoff_indicator::kHandoffBetweenMags};
         c.engine.attach_handoff_indicator = kValues[*o];
     }
-    v.number_into<std::uint32_t>("binding.lma-table-base", c.engine.lma_table_base, 1, 0xefffffff);
-    if (c.engine.lma_table_base >= 252 && c.engine.lma_table_base <= 255) {
+    // base - 1 is the access table: 0 (unspecified) and 252-255 (the
+    // kernel's reserved tables) are neither it nor the first uplink table.
+    v.number_into<std::uint32_t>("binding.lma-table-base", c.engine.lma_table_base, 2, 0xefffffff);
+    if (c.engine.lma_table_base >= 252 && c.engine.lma_table_base <= 256) {
         v.error(*v.single("binding.lma-table-base"), "binding.lma-table-base",
-                "252-255 are the kernel's reserved tables");
+                "252-255 are the kernel's reserved tables (base - 1 is the access table, so 252-256 are refused)");
     }
     // rule-priority - 1 (tunnels) and + 1 (access links) are ours too, below the main table's 32766.
     v.number_into<std::uint32_t>("binding.rule-priority", c.engine.rule_priority, 2, 32764);

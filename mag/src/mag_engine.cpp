@@ -112,18 +112,29 @@ bool MagEngine::attach(int ifindex, const std::string& interface, const std::str
     }
     // RFC 5213 section 6.9.1.1 (Handoff Indicator considerations): the MN's
     // link-layer identifier names its interface, so the same one on another
-    // access link of this MAG is that interface moved here, not a second
-    // attachment. Its entry on the old link is retired without a
-    // de-registration: the LMA's binding stays with this proxy CoA, and the
-    // new link's PBU (with the session's prefixes) re-registers it. The old
-    // link's forwarding state goes at once: the HNP's uplink object (source
-    // route or rule) is the same on both links, and the old link going down
-    // later must find nothing of the MN's there to remove. Its tunnel stays,
-    // held for the new entry as a prepared one until the PBA.
+    // access link of this MAG (for the same MN and LMA) is that interface
+    // moved here, not a second attachment. The LMA's binding names this
+    // proxy CoA and nothing of the link: a registered entry moves to the new
+    // link in place, with no signalling (move_registered). Otherwise (its
+    // first PBU still out, or the move's route refused) the old entry is
+    // retired without a de-registration, its tunnel held for the new entry
+    // as a prepared one, and the new link's PBU asks for the session's
+    // prefixes (the LMA sees a re-registration). Either way the old link's
+    // forwarding state goes now: the HNP's uplink object (source route or
+    // rule) is the one of both links, and the old link going down later must
+    // find nothing of the MN's there to remove.
     const BindingUpdateListEntry* moved_from = nullptr;
     if (const auto m = by_mac_.find(mac); m != by_mac_.end()) {
-        const BindingUpdateListEntry& old = entries_.at(m->second);
-        if (old.state != BulState::kDeregistering) moved_from = &old;
+        BindingUpdateListEntry& old = entries_.at(m->second);
+        if (old.state == BulState::kDenied) {
+            erase(old.id);
+        } else if (old.state != BulState::kDeregistering && old.policy.lma == policy->lma &&
+                   old.policy.mn_identifier == policy->mn_identifier) {
+            ++counters_.intra_mag_moves;
+            if (old.state == BulState::kRegistered && old.tunnel && move_registered(old, ifindex, interface))
+                return true;
+            moved_from = &old;
+        }
     }
     BindingUpdateListEntry e;
     e.id = next_id_++;
@@ -143,13 +154,17 @@ bool MagEngine::attach(int ifindex, const std::string& interface, const std::str
     by_interface_[ifindex] = id;
     by_mac_[mac] = id;
     if (moved_from) {
-        ++counters_.intra_mag_moves;
         PMIP_INFO(kBul, context(*moved_from), "mobile node moved to " + interface +
                                                   " of this MAG: the entry here goes without a de-registration");
-        if (moved_from->tunnel && *moved_from->tunnel == tunnel_key(entry)) {
-            if (auto kept = tunnels_.prepare(*moved_from->tunnel)) {
-                entry.prepared_tunnel = moved_from->tunnel;
+        const auto held = moved_from->tunnel ? moved_from->tunnel : moved_from->prepared_tunnel;
+        if (held && *held == tunnel_key(entry)) {
+            if (auto kept = tunnels_.prepare(*held)) {
+                entry.prepared_tunnel = held;
                 if (observer_) observer_->tunnel_prepared(entry, *kept);
+            } else {
+                ++counters_.tunnel_preparation_errors;
+                PMIP_WARNING(kTunnel, context(entry), "tunnel not held across the move (made again at the PBA): " +
+                                                          kept.error().what);
             }
         }
         erase(moved_from->id);
@@ -168,6 +183,55 @@ bool MagEngine::attach(int ifindex, const std::string& interface, const std::str
             it->second.prepare_timer = 0;
             if (it->second.state == BulState::kRegistering) prepare_tunnel(it->second);
         });
+    return true;
+}
+
+// A registered MN's interface on another access link of this MAG (attach):
+// its prefixes' routes onto the new link first (the kernel replaces the
+// route, which names the device), then what follows the binding moves:
+// the new link is registered (RAs, the multicast proxy downstream, with
+// the old link's subscriptions when the MN has multicast context), then
+// the old link is let go. The tunnel, the uplink objects, the binding and
+// its renewal timer stay as they are: nothing the LMA knows changed. False
+// (nothing changed) when the kernel refuses a route.
+bool MagEngine::move_registered(BindingUpdateListEntry& e, int ifindex, const std::string& interface) {
+    const auto tunnel = tunnels_.find(*e.tunnel);
+    if (!tunnel) return false;
+    std::vector<RouteRequest> batch;
+    for (const auto& p : e.home_network_prefixes)
+        batch.push_back({RouteOp::kAdd, Route{p, ifindex, kMainTable, config_.route_metric, std::nullopt}});
+    const auto results = routes_.apply(batch);
+    for (const auto& st : results) {
+        if (st.ok()) continue;
+        ++counters_.data_path_errors;
+        PMIP_ERROR(kRoute, context(e), "moving to " + interface + ": route not added: " + st.error().what +
+                                           "; registering there afresh");
+        std::vector<RouteRequest> undo;
+        for (const auto& p : e.home_network_prefixes)  // back onto the old link
+            undo.push_back({RouteOp::kAdd, Route{p, e.access_ifindex, kMainTable, config_.route_metric, std::nullopt}});
+        (void)routes_.apply(undo);
+        return false;
+    }
+    PMIP_INFO(kBul, context(e), "mobile node moved to " + interface + " of this MAG: binding kept, no signalling");
+    std::vector<mh::ActiveMulticastSubscriptionIpv6> subscriptions;
+    if (multicast_context_ != nullptr && e.policy.multicast) subscriptions = multicast_context_->subscriptions(e);
+    const BindingUpdateListEntry old = e;
+    by_interface_.erase(e.access_ifindex);
+    by_interface_[ifindex] = e.id;
+    e.access_ifindex = ifindex;
+    e.access_interface = interface;
+    if (observer_) observer_->registered(e, *tunnel);
+    if (!subscriptions.empty()) sial_apply(e, subscriptions, "previous link of this MAG");
+    if (observer_) observer_->registration_settled(e);
+    if (observer_) observer_->deregistered(old);
+    std::vector<RouteRequest> gone;  // already replaced in the kernel; absent is success
+    for (const auto& p : old.home_network_prefixes)
+        gone.push_back({RouteOp::kDelete, Route{p, old.access_ifindex, kMainTable, config_.route_metric, std::nullopt}});
+    for (const auto& st : routes_.apply(gone)) {
+        if (st.ok()) continue;
+        ++counters_.data_path_errors;
+        PMIP_ERROR(kRoute, context(e), "old link's route not removed: " + st.error().what);
+    }
     return true;
 }
 

@@ -10,8 +10,10 @@
 # "mn1b" -- the MN's port p3, wired into the MN's eth0 like p1 and p2). The
 # move: the MN's frames go only to p3 and nothing of p1 reaches the MN, while
 # mag1's "mn1" keeps its carrier; the MN sends a Router Solicitation (rdisc6),
-# which mag1 sees on mn1b. Checks: mag1 counts one intra-MAG move and no
-# de-registration; lmad still has the MN's one binding at mag1, with the same
+# which mag1 sees on mn1b. The MN pings the correspondent every 10 ms across
+# it. Checks: mag1 counts one intra-MAG move, sends no PBU for it (the binding
+# names the proxy CoA, not the link) and no de-registration; >= 90% of the
+# pings answered; lmad still has the MN's one binding at mag1, with the same
 # prefix; mag1 routes the prefix to mn1b; the MN keeps its address and reaches
 # the correspondent; after lmad's MinDelayBeforeBCEDelete (1 s here) and after
 # mn1's carrier goes (p1 down) the binding and the path are still there, and
@@ -45,7 +47,14 @@ link_seen() { [[ $(q mag1 "show links" "[l['running'] for l in d if l['interface
 check "mag1 tracks mn1b, up (no MN policy names it)" wait_until 10 link_seen
 
 # The move: the MN's frames go out of p3 only; what mag1 sends on mn1 no
-# longer reaches the MN. mn1 keeps its carrier.
+# longer reaches the MN. mn1 keeps its carrier. The MN pings every 10 ms
+# across it.
+pbus() { q mag1 "show counters" "d['engine']['pbu_sent']"; }
+PBUS_BEFORE=$(pbus)
+ip netns exec "$MN" ping -6 -i 0.01 -c 300 -W 1 $CN >"$WORK/ping.txt" 2>&1 &
+PING_PID=$!
+PIDS+=("$PING_PID")
+sleep 1
 ip netns exec "$MN" tc filter del dev air ingress
 ip netns exec "$MN" tc filter add dev air ingress protocol all u32 match u32 0 0 action mirred egress redirect dev p3
 ip netns exec "$MN" tc filter del dev p1 ingress  # p1 has no IPv6: what arrives there stays there
@@ -53,6 +62,11 @@ ip netns exec "$MN" rdisc6 -1 -w 1000 eth0 >"$WORK/rdisc6.out" 2>&1
 echo "# rdisc6 on eth0: $(grep -c 'Prefix' "$WORK/rdisc6.out") prefix option(s) in the answer"
 moved() { [[ $(q mag1 "show counters" "d['engine']['intra_mag_moves']") == 1 ]]; }
 check "mag1 counts one intra-MAG move" wait_until 5 moved
+check "mag1 sent no PBU for it (the binding names the proxy CoA, not the link)" test "$(pbus)" = "$PBUS_BEFORE"
+wait "$PING_PID"
+received=$(grep -o '[0-9]* received' "$WORK/ping.txt" | awk '{print $1}')
+echo "# pings across the move: ${received:-0} of 300 answered"
+check "pings go on across the move (>= 90% of 300 answered)" test "${received:-0}" -ge 270
 registered_b() { [[ $(q mag1 "show mns" "[m['interface'] for m in d if m['state'] == 'registered']") == "['mn1b']" ]]; }
 check "mag1: the MN registered on mn1b, nothing left on mn1" wait_until 5 registered_b
 binding() { q lma "show bindings" "' '.join(sorted(e['mag'] for e in d))"; }

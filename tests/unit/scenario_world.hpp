@@ -130,8 +130,8 @@ struct World {
     struct Mag {
         Ipv6Address coa{};
         FakeRouteManager routes;
-        std::unique_ptr<RefCountingTunnelManager> tunnels;
         mag::TunnelRules tunnel_rules{routes, 999};  // as magd: rule-priority 1000 - 1
+        std::unique_ptr<RefCountingTunnelManager> tunnels;
         std::unique_ptr<mag::MagEngine> engine;
         std::set<int> links;  // access links with an MN on them (is_attached)
         Recorder observer;

@@ -121,6 +121,23 @@ profile = 2001:db8::1 umip
     CHECK(has_errors(load.problems));
 }
 
+TEST_CASE("magd config: lma-table-base keeps the access table (base - 1) and the first uplink table off "
+          "0 and the kernel's reserved tables, and the MAAR's tables start there",
+          "[magd][config]") {
+    for (const char* bad : {"1", "252", "253", "256"}) {
+        INFO(bad);
+        auto load = load_config_text(std::string(kGoodConfig) + "[binding]\nlma-table-base = " + bad + "\n", "m.conf");
+        CHECK(has_errors(load.problems));
+        CHECK(problems_text(load.problems).find("m.conf:8: binding.lma-table-base:") != std::string::npos);
+    }
+    for (const char* good : {"2", "251", "257", "1000"}) {
+        INFO(good);
+        auto load = load_config_text(std::string(kGoodConfig) + "[binding]\nlma-table-base = " + good + "\n", "m.conf");
+        CHECK(problems_text(load.problems).find("lma-table-base") == std::string::npos);
+    }
+    CHECK(MaarConfig{}.table_base == MagConfig{}.lma_table_base);  // the daemon gives it lma-table-base
+}
+
 TEST_CASE("magd config: command line overrides the file, usage errors are reported", "[magd][config]") {
     auto load = load_config_text(kGoodConfig, "magd.conf", {"--mag.address", "2001:db8:102::12"});
     CHECK(load.config.engine.proxy_coa == address("2001:db8:102::12"));

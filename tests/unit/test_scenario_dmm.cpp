@@ -33,9 +33,9 @@ const std::string kNai = "mn1@dmm.example";
 struct Maar final : mag::MaarObserver {
     Ipv6Address address_;
     FakeRouteManager routes;
+    mag::TunnelRules tunnel_rules{routes, 999};  // before tunnels: outlives them
     std::unique_ptr<RefCountingTunnelManager> tunnels;
     FakeTunnelBackend* backend = nullptr;
-    mag::TunnelRules tunnel_rules{routes, 999};
     std::unique_ptr<mag::MaarEngine> engine;
     unsigned changes = 0, lefts = 0;
     void prefixes_changed(const mag::MaarServed&) override { ++changes; }
@@ -59,7 +59,7 @@ struct Maar final : mag::MaarObserver {
                           std::any_of(ts.begin(), ts.end(), [&](const TunnelInfo& t) { return t.ifindex == r.ifindex; });
                });
     }
-    // Rules other than the one uplink rule of source routes ("lookup 2000").
+    // Rules other than the one uplink rule of source routes ("lookup 1000").
     std::size_t per_prefix_rules() const {
         return static_cast<std::size_t>(std::count_if(routes.rules.begin(), routes.rules.end(),
                                                       [](const Rule& r) { return r.source.length != 0; }));
@@ -327,7 +327,7 @@ TEST_CASE("DMM: attach, move, move again, back to the first MAAR, the holds end 
             CHECK(m.routes.routes.empty());
             CHECK(m.per_prefix_rules() == 0);
             // Source routes: at most the one uplink rule, kept while magd runs.
-            CHECK(m.routes.rules.size() == (source_routes ? m.routes.rules.count(Rule{Ipv6Prefix{Ipv6Address{}, 0}, 2000, 1000, ""})
+            CHECK(m.routes.rules.size() == (source_routes ? m.routes.rules.count(Rule{Ipv6Prefix{Ipv6Address{}, 0}, 1000, 1000, ""})
                                                           : 0u));
         }
     }

@@ -63,7 +63,16 @@ TEST_CASE("RFC 5213 6.9.1.1: the MN's interface moving to another access link of
     // Make before break: the MN (same MN-LL-ID) shows up on link 8 of MAG1
     // while link 7 is still up, as behind two access points.
     const auto dereg_before = w.mag1.engine->counters().deregistrations;
+    const auto pbu_before = w.mag1.engine->counters().pbu_sent;
+    const auto registered_before = w.mag1.observer.registered_events;
+    const auto deregistered_before = w.mag1.observer.deregistered_events;
     w.attach(w.mag1, 8);
+    // In place, without signalling: nothing the LMA knows changed. The
+    // observer (RAs, the multicast proxy) sees the new link registered and
+    // the old one let go.
+    CHECK(w.mag1.engine->counters().pbu_sent == pbu_before);
+    CHECK(w.mag1.observer.registered_events == registered_before + 1);
+    CHECK(w.mag1.observer.deregistered_events == deregistered_before + 1);
     CHECK(w.mag1.engine->find_by_interface(7) == nullptr);
     const auto* moved = w.mag1.engine->find_by_interface(8);
     REQUIRE(moved != nullptr);
@@ -108,6 +117,38 @@ TEST_CASE("RFC 5213 6.9.1.1: the MN's interface moving to another access link of
     CHECK(w.mag1.tunnels->tunnels().empty());
     CHECK(w.lma->cache().size() == 0);
     CHECK(w.mag1.engine->counters().data_path_errors == 0);
+}
+
+TEST_CASE("RFC 5213 6.9.1.1: the MN's interface moving to another link of the same MAG while its first "
+          "PBU is out registers from the new link with the same prefix, no de-registration, the tunnel kept",
+          "[scenario]") {
+    World w;
+    w.hold = [](const Packet&, const mh::Message& m) { return is_pba(m); };
+    w.attach(w.mag1, 7);  // PBU accepted by the LMA, its PBA held
+    w.advance(std::chrono::milliseconds(1));  // the tunnel made ahead (prepared)
+    REQUIRE(w.mag1.engine->find_by_interface(7)->state == mag::BulState::kRegistering);
+    REQUIRE(w.mag1.tunnels->tunnels().size() == 1);
+    const int tunnel_ifindex = w.mag1.tunnels->tunnels().front().ifindex;
+    w.hold = nullptr;
+    w.attach(w.mag1, 8);
+    CHECK(w.mag1.engine->find_by_interface(7) == nullptr);
+    CHECK(w.mag1.engine->counters().intra_mag_moves == 1);
+    w.release(0);  // the old PBU's PBA: no entry is waiting for it any more
+    w.advance(2s);
+    const auto* e = w.mag1.engine->find_by_interface(8);
+    REQUIRE(e != nullptr);
+    CHECK(e->state == mag::BulState::kRegistered);
+    CHECK(e->home_network_prefixes == w.only_binding().home_network_prefixes);
+    CHECK(w.only_binding().proxy_coa == kMag1);
+    CHECK(w.lma->counters().sessions_created == 1);
+    CHECK(w.mag1.engine->counters().deregistrations == 0);
+    REQUIRE(w.mag1.tunnels->tunnels().size() == 1);
+    CHECK(w.mag1.tunnels->tunnels().front().ifindex == tunnel_ifindex);  // never deleted
+    CHECK(w.mag1.tunnels->tunnels().front().references == 1);
+    w.detach(w.mag1, 7);  // the old link's carrier: nothing there
+    w.advance(3s);
+    CHECK(w.only_binding().state == lma::BindingState::kActive);
+    CHECK(w.mag1.engine->counters().deregistrations == 0);
 }
 
 TEST_CASE("Scenario: a lost PBA is recovered by retransmission with the same prefix", "[scenario]") {

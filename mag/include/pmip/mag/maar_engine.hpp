@@ -67,7 +67,9 @@ struct MaarConfig {
     Duration max_bindack_timeout = std::chrono::seconds(32);
     double renewal_fraction = 0.8;
     std::uint8_t access_technology_type = 3;
-    std::uint32_t table_base = 2000;  // one table per P-MAAR: base, base+1, ...
+    // One table per P-MAAR: base, base+1, ... (magd: [binding] lma-table-base,
+    // above its access table base-1).
+    std::uint32_t table_base = 1000;
     std::uint32_t rule_priority = 1000;
     std::uint32_t route_metric = 1024;
     // As MagConfig's (magd [binding] uplink-routing): a previous MAAR's

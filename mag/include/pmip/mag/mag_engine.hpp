@@ -409,6 +409,7 @@ private:
     void accepted(BindingUpdateListEntry& e, const mh::BindingAcknowledgement& pba);
     void deny(BindingUpdateListEntry& e, std::uint8_t status);
     bool install_forwarding(BindingUpdateListEntry& e, TunnelInfo& tunnel);
+    bool move_registered(BindingUpdateListEntry& e, int ifindex, const std::string& interface);
     void remove_forwarding(BindingUpdateListEntry& e);
     void prepare_tunnel(BindingUpdateListEntry& e);
     void release_prepared_tunnel(BindingUpdateListEntry& e);
