@@ -666,7 +666,11 @@ CONFIGURATION KEYS (section.key = default)
         How attachment is detected: link (a device coming up attaches the
         MN whose policy entry names that interface), rs (a Router
         Solicitation or DAD Neighbour Solicitation from a MAC in the policy
-        store), none (only pmipctl attach).
+        store), none (only pmipctl attach). An MN (same MAC, MN identifier
+        and LMA) detected on another access link while registered on one
+        has moved: its binding follows it to the new link at once, without
+        signalling, and the old link is let go (RFC 5213 6.9.1.1;
+        show counters: engine.intra_mag_moves).
     access.router-link-local = fe80::200:5eff:fe00:5213
         Source of the RAs and the MN's default router (RFC 6543).
     access.router-mac = 00:00:5e:00:52:13
