@@ -13,7 +13,9 @@
 # which mag1 sees on mn1b. The MN pings the correspondent every 10 ms across
 # it. Checks: mag1 counts one intra-MAG move, sends no PBU for it (the binding
 # names the proxy CoA, not the link) and no de-registration; >= 90% of the
-# pings answered; lmad still has the MN's one binding at mag1, with the same
+# pings answered; a multicast stream to the MN (1000/s, joined with a
+# socket) moves with it: the proxy's membership goes to mn1b, >= 90% of the
+# stream received; lmad still has the MN's one binding at mag1, with the same
 # prefix; mag1 routes the prefix to mn1b; the MN keeps its address and reaches
 # the correspondent; after lmad's MinDelayBeforeBCEDelete (1 s here) and after
 # mn1's carrier goes (p1 down) the binding and the path are still there, and
@@ -26,11 +28,13 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 BUILD=${1:?usage: test_pmip_intra_mag.sh BUILD_DIR}
 CN=2001:db8:200::2
 MAG1=2001:db8:101::11
+GROUP=ff3e::4242:1
 
 need_tools rdisc6 ping
 testbed_test_begin pim
 need_testbed_mechanisms
-check "testbed up (lmad, magd at mag1 and mag2, one MN at mag1)" testbed_up "$NAME" "$BUILD" 1 || finish
+check "testbed up (lmad, magd at mag1 and mag2 with multicast, one MN at mag1)" \
+    testbed_up "$NAME" "$BUILD" 1 multicast || finish
 A=$($TB address "$NAME" 1 20) || { fail "mn1 gets no address at mag1"; finish; }
 pass "mn1 has $A at mag1"
 MN=$NAME-mn1 M1=$NAME-mag1
@@ -49,6 +53,16 @@ check "mag1 tracks mn1b, up (no MN policy names it)" wait_until 10 link_seen
 # The move: the MN's frames go out of p3 only; what mag1 sends on mn1 no
 # longer reaches the MN. mn1 keeps its carrier. The MN pings every 10 ms
 # across it.
+# A multicast stream to the MN (it joins $GROUP with a socket), 1000/s.
+$TB exec "$NAME" mn1 $METER receive --group $GROUP --interface eth0 --port 5001 --seconds 16 --json >"$WORK/rx.json" &
+RX=$!
+PIDS+=($RX)
+members() { q mag1 "show multicast" "sorted(m['downstream'] for i in d for g in i['groups'] if g['group'] == '$GROUP' for m in g['downstreams'])"; }
+member_at() { [[ $(members) == "['$1']" ]]; }
+check "mag1: mn1's report for $GROUP in the proxy database" wait_until 5 member_at mn1
+$TB exec "$NAME" cn $METER send --to $GROUP --interface c0 --port 5001 --rate 1000 --seconds 6 2>"$WORK/tx.json" &
+PIDS+=($!)
+sleep 1
 pbus() { q mag1 "show counters" "d['engine']['pbu_sent']"; }
 PBUS_BEFORE=$(pbus)
 ip netns exec "$MN" ping -6 -i 0.01 -c 300 -W 1 $CN >"$WORK/ping.txt" 2>&1 &
@@ -69,6 +83,7 @@ echo "# pings across the move: ${received:-0} of 300 answered"
 check "pings go on across the move (>= 90% of 300 answered)" test "${received:-0}" -ge 270
 registered_b() { [[ $(q mag1 "show mns" "[m['interface'] for m in d if m['state'] == 'registered']") == "['mn1b']" ]]; }
 check "mag1: the MN registered on mn1b, nothing left on mn1" wait_until 5 registered_b
+check "mag1: $GROUP now held by mn1b, not mn1 (the proxy followed the move)" wait_until 5 member_at mn1b
 binding() { q lma "show bindings" "' '.join(sorted(e['mag'] for e in d))"; }
 check "lmad: one binding for the MN, at mag1" test "$(binding)" = "$MAG1"
 HNP=$(q mag1 "show mns" "[m['prefixes'][0] for m in d][0]" 2>/dev/null)
@@ -89,6 +104,10 @@ sleep $((2 * TIME_SCALE))
 check "still no de-registration from mag1" test "$(dereg)" = 0
 check "lmad: the binding is still at mag1 after mn1 went down" test "$(binding)" = "$MAG1"
 check "mn1 still reaches the correspondent" ip netns exec "$MN" ping -6 -c3 -i0.2 -W2 $CN
+wait "$RX"
+echo "# multicast across the move: $(tr -d '\n' <"$WORK/rx.json" | "$PY" -c "import json,sys; d=json.load(sys.stdin); print(d['received'], 'of 6000 received, lost', d['lost'], ', longest gap', d['max_gap_ms'], 'ms')")"
+mc_received() { "$PY" -c "import json,sys; print(json.load(open(sys.argv[1]))['received'])" "$WORK/rx.json"; }
+check "the multicast stream went on across the move (>= 90% of 6000 received)" test "$(mc_received)" -ge 5400
 echo "# mag1 engine counters: $(q mag1 "show counters" "{k: d['engine'][k] for k in ('attaches', 'intra_mag_moves', 'deregistrations', 'data_path_errors')}")"
 
 finish
