@@ -199,7 +199,7 @@ bool MagEngine::move_registered(BindingUpdateListEntry& e, int ifindex, const st
     if (!tunnel) return false;
     std::vector<RouteRequest> batch;
     for (const auto& p : e.home_network_prefixes)
-        batch.push_back({RouteOp::kAdd, Route{p, ifindex, kMainTable, config_.route_metric, std::nullopt}});
+        batch.push_back({RouteOp::kAdd, access_route(p, ifindex)});
     const auto results = routes_.apply(batch);
     for (const auto& st : results) {
         if (st.ok()) continue;
@@ -208,7 +208,7 @@ bool MagEngine::move_registered(BindingUpdateListEntry& e, int ifindex, const st
                                            "; registering there afresh");
         std::vector<RouteRequest> undo;
         for (const auto& p : e.home_network_prefixes)  // back onto the old link
-            undo.push_back({RouteOp::kAdd, Route{p, e.access_ifindex, kMainTable, config_.route_metric, std::nullopt}});
+            undo.push_back({RouteOp::kAdd, access_route(p, e.access_ifindex)});
         (void)routes_.apply(undo);
         return false;
     }
@@ -224,14 +224,9 @@ bool MagEngine::move_registered(BindingUpdateListEntry& e, int ifindex, const st
     if (!subscriptions.empty()) sial_apply(e, subscriptions, "previous link of this MAG");
     if (observer_) observer_->registration_settled(e);
     if (observer_) observer_->deregistered(old);
-    std::vector<RouteRequest> gone;  // already replaced in the kernel; absent is success
-    for (const auto& p : old.home_network_prefixes)
-        gone.push_back({RouteOp::kDelete, Route{p, old.access_ifindex, kMainTable, config_.route_metric, std::nullopt}});
-    for (const auto& st : routes_.apply(gone)) {
-        if (st.ok()) continue;
-        ++counters_.data_path_errors;
-        PMIP_ERROR(kRoute, context(e), "old link's route not removed: " + st.error().what);
-    }
+    // The old link's routes are gone already: the kernel replaced each (same
+    // destination, table and metric; NetlinkRouteManager adds with
+    // NLM_F_REPLACE), so nothing is left to delete.
     return true;
 }
 
@@ -635,6 +630,10 @@ std::uint32_t MagEngine::table_for(const Ipv6Address& lma) {
     return table;
 }
 
+Route MagEngine::access_route(const Ipv6Prefix& prefix, int access_ifindex) const {
+    return Route{prefix, access_ifindex, kMainTable, config_.route_metric, std::nullopt};
+}
+
 RouteRequest uplink_request(RouteOp op, bool source_routes, const Ipv6Prefix& prefix, int tunnel_ifindex,
                             std::uint32_t table, std::uint32_t priority, std::uint32_t metric) {
     if (source_routes)
@@ -668,8 +667,7 @@ bool MagEngine::install_forwarding(BindingUpdateListEntry& e, TunnelInfo& tunnel
     }
     const std::size_t shared = batch.size();
     for (const auto& p : e.home_network_prefixes) {
-        batch.push_back({RouteOp::kAdd, Route{p, e.access_ifindex, kMainTable,
-                                              config_.route_metric, std::nullopt}});
+        batch.push_back({RouteOp::kAdd, access_route(p, e.access_ifindex)});
         batch.push_back(uplink_request(RouteOp::kAdd, source_routes, p, tunnel.ifindex, e.lma_table,
                                        config_.rule_priority, config_.route_metric));
     }
@@ -699,8 +697,7 @@ void MagEngine::remove_forwarding(BindingUpdateListEntry& e) {
     const Ipv6Prefix any{Ipv6Address{}, 0};
     std::vector<RouteRequest> batch;
     for (const auto& p : e.home_network_prefixes) {
-        batch.push_back({RouteOp::kDelete, Route{p, e.access_ifindex, kMainTable,
-                                                 config_.route_metric, std::nullopt}});
+        batch.push_back({RouteOp::kDelete, access_route(p, e.access_ifindex)});
         batch.push_back(uplink_request(RouteOp::kDelete, source_routes, p, info ? info->ifindex : 0, e.lma_table,
                                        config_.rule_priority, config_.route_metric));
     }

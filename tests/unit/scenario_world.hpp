@@ -314,11 +314,7 @@ struct World {
     }
     // The uplink object of prefix `p`, whichever MagConfig::uplink_routing:
     // a rule "from p" or a source route "default from p".
-    static std::size_t uplinks_for(const Mag& m, const Ipv6Prefix& p) {
-        return rules_for(m, p) + static_cast<std::size_t>(std::count_if(
-                                     m.routes.routes.begin(), m.routes.routes.end(),
-                                     [&](const Route& r) { return r.source == p; }));
-    }
+    static std::size_t uplinks_for(const Mag& m, const Ipv6Prefix& p) { return m.routes.uplinks_from(p); }
     // Rules "iif TUNNEL lookup main" (MagConfig::uplink_routing).
     static std::size_t tunnel_rules(const Mag& m) {
         return static_cast<std::size_t>(std::count_if(m.routes.rules.begin(), m.routes.rules.end(),

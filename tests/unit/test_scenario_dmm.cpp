@@ -51,14 +51,7 @@ struct Maar final : mag::MaarObserver {
     }
     // The uplink of prefix p into a tunnel: a rule "from p" (uplink-routing =
     // rules) or a source route "default from p dev TUNNEL" (source-routes).
-    bool has_rule(const Ipv6Prefix& p) const {
-        return std::any_of(routes.rules.begin(), routes.rules.end(), [&](const Rule& r) { return r.source == p; }) ||
-               std::any_of(routes.routes.begin(), routes.routes.end(), [&](const Route& r) {
-                   const auto ts = tunnels->tunnels();
-                   return r.source == p && r.destination.length == 0 &&
-                          std::any_of(ts.begin(), ts.end(), [&](const TunnelInfo& t) { return t.ifindex == r.ifindex; });
-               });
-    }
+    bool has_rule(const Ipv6Prefix& p) const { return routes.uplinks_from(p) > 0; }
     // Rules other than the one uplink rule of source routes ("lookup 1000").
     std::size_t per_prefix_rules() const {
         return static_cast<std::size_t>(std::count_if(routes.rules.begin(), routes.rules.end(),

@@ -612,7 +612,11 @@ TEST_CASE("RFC 5213 5.3.5, 5.5, 6.9.4: under seeded random loss, duplication and
     // MinDelayBeforeBCEDelete at the RFC's 10 s: a handover whose new PBU is
     // lost for longer than that may get a new prefix (the invariant allows
     // it only when the LMA really had deleted the binding).
-    World w(Options{kMobileNodes, 10s, 56, {}});
+    Options options;
+    options.mobile_nodes = kMobileNodes;
+    options.min_delay_before_bce_delete = 10s;
+    options.prefix_pool_length = 56;
+    World w(options);
     w.rng.seed(seed);
     w.loss = 0.2;
     w.duplicate = 0.1;

@@ -126,6 +126,10 @@ public:
     std::vector<Status> apply(std::span<const RouteRequest> batch) override;
     Expected<std::size_t> flush_owned() override;
 
+    // How many uplink objects prefix p has (MagConfig::uplink_routing): rules
+    // "from p" plus source routes "default from p".
+    std::size_t uplinks_from(const Ipv6Prefix& p) const;
+
     std::vector<RouteRequest> requests;  // every request, in order
     std::set<Route> routes;
     std::set<Rule> rules;

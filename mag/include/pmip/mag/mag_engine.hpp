@@ -410,6 +410,8 @@ private:
     void deny(BindingUpdateListEntry& e, std::uint8_t status);
     bool install_forwarding(BindingUpdateListEntry& e, TunnelInfo& tunnel);
     bool move_registered(BindingUpdateListEntry& e, int ifindex, const std::string& interface);
+    // The HNP's on-link route on the MN's access link (section 6.10), in main.
+    Route access_route(const Ipv6Prefix& prefix, int access_ifindex) const;
     void remove_forwarding(BindingUpdateListEntry& e);
     void prepare_tunnel(BindingUpdateListEntry& e);
     void release_prepared_tunnel(BindingUpdateListEntry& e);
