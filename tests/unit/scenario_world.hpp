@@ -76,6 +76,7 @@ struct Options {
     bool mag_pbu_m = false;            // the MAGs send PBU-Ms (MagConfig::pbu_m)
     bool context_peers = false;        // MAG1 and MAG2 are each other's context peer
     mag::MagConfig::UplinkRouting mag_uplink = mag::MagConfig::UplinkRouting::kRules;
+    bool gre_keys = false;  // every MN's policy (both ends): GRE with per-session keys (RFC 5845)
 };
 
 struct World {
@@ -142,8 +143,11 @@ struct World {
         port.w = this;
         lma_tunnels = std::make_unique<RefCountingTunnelManager>(std::make_unique<FakeTunnelBackend>(), timers);
         for (unsigned i = 1; i <= options.mobile_nodes; ++i) {
-            lma_policies.policies[lma_id(i)] = lma::MobileNodePolicy{};
+            lma::MobileNodePolicy lma_policy;
+            lma_policy.gre_keys = options.gre_keys;
+            lma_policies.policies[lma_id(i)] = lma_policy;
             mag::MobileNodePolicy p;
+            p.gre_keys = options.gre_keys;
             p.mn_identifier = nai_of(i);
             p.lma = kLma;
             p.lifetime = 25;  // 100 s

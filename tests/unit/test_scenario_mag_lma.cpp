@@ -53,11 +53,17 @@ TEST_CASE("RFC 5213 6.9.1.1: the MN's interface moving to another access link of
           "[scenario]") {
     Options o;
     o.mag_uplink = GENERATE(mag::MagConfig::UplinkRouting::kRules, mag::MagConfig::UplinkRouting::kSourceRoutes);
+    o.gre_keys = GENERATE(false, true);  // a per-session GRE-keyed tunnel moves with its MN too
+    INFO("source routes " << (o.mag_uplink == mag::MagConfig::UplinkRouting::kSourceRoutes) << ", GRE keys "
+                          << o.gre_keys);
     World w(o);
     w.attach(w.mag1, 7);
     const auto hnp = w.only_binding().home_network_prefixes;
     REQUIRE(hnp.size() == 1);
     REQUIRE(w.mag1.tunnels->tunnels().size() == 1);
+    const auto tunnel_key = w.mag1.tunnels->tunnels().front().key;
+    CHECK(tunnel_key.kind == (o.gre_keys ? TunnelKind::kGre : TunnelKind::kIp6Ip6));
+    CHECK(tunnel_key.input_key.has_value() == o.gre_keys);
     const int tunnel_ifindex = w.mag1.tunnels->tunnels().front().ifindex;
     w.advance(2s);
     // Make before break: the MN (same MN-LL-ID) shows up on link 8 of MAG1
@@ -104,6 +110,7 @@ TEST_CASE("RFC 5213 6.9.1.1: the MN's interface moving to another access link of
     REQUIRE(w.mag1.tunnels->tunnels().size() == 1);
     CHECK(w.mag1.tunnels->tunnels().front().references == 1);
     CHECK(w.mag1.tunnels->tunnels().front().ifindex == tunnel_ifindex);
+    CHECK(w.mag1.tunnels->tunnels().front().key == tunnel_key);  // the same keys both ways
     // Renewals keep it; then the MN leaves link 8 and everything goes.
     w.advance(300s);
     CHECK(w.only_binding().state == lma::BindingState::kActive);
