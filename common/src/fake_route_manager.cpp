@@ -104,7 +104,7 @@ Expected<std::size_t> FakeRouteManager::flush_owned() {
 std::size_t FakeRouteManager::uplinks_from(const Ipv6Prefix& p) const {
     const auto from_p = std::count_if(rules.begin(), rules.end(), [&](const Rule& r) { return r.source == p; });
     const auto default_from_p = std::count_if(routes.begin(), routes.end(), [&](const Route& r) {
-        return r.source == p && r.destination.length == 0;
+        return r.source == p && r.destination.length == 0 && r.type == RouteType::kUnicast;
     });
     return static_cast<std::size_t>(from_p + default_from_p);
 }

@@ -134,7 +134,11 @@ void encode_route(nlmsghdr* nlh, const Route& route, std::uint8_t protocol) {
                                        : static_cast<std::uint8_t>(RT_TABLE_UNSPEC);
     rtm->rtm_protocol = protocol;
     rtm->rtm_scope = RT_SCOPE_UNIVERSE;
-    rtm->rtm_type = route.unreachable ? RTN_UNREACHABLE : RTN_UNICAST;
+    switch (route.type) {
+        case RouteType::kUnicast: rtm->rtm_type = RTN_UNICAST; break;
+        case RouteType::kUnreachable: rtm->rtm_type = RTN_UNREACHABLE; break;
+        case RouteType::kThrow: rtm->rtm_type = RTN_THROW; break;
+    }
     mnl_attr_put(nlh, RTA_DST, destination.address.size(), destination.address.data());
     if (route.source) {
         const Ipv6Prefix source = canonical(*route.source);

@@ -17,7 +17,10 @@ std::string device(int ifindex, const std::function<std::string(int)>& device_na
 }
 
 std::string describe_route(const Route& route, const std::function<std::string(int)>& device_name) {
-    std::string text = "route " + to_string(route.destination);
+    std::string text = "route ";
+    if (route.type == RouteType::kUnreachable) text += "unreachable ";
+    if (route.type == RouteType::kThrow) text += "throw ";
+    text += to_string(route.destination);
     if (route.source)
         text += " from " + to_string(*route.source);
     if (route.gateway)

@@ -670,7 +670,10 @@ CONFIGURATION KEYS (section.key = default)
         and LMA) detected on another access link while registered on one
         has moved: its binding follows it to the new link at once, without
         signalling, and the old link is let go (RFC 5213 6.9.1.1;
-        show counters: engine.intra_mag_moves).
+        show counters: engine.intra_mag_moves). A MAAR ([mag] mode = maar)
+        moves such an MN's session the same way, its local and previous
+        MAARs' prefixes routed onto the new link, and refreshes the CMD's
+        binding with a PBU (show maar: counters.intra_maar_moves).
     access.router-link-local = fe80::200:5eff:fe00:5213
         Source of the RAs and the MN's default router (RFC 6543).
     access.router-mac = 00:00:5e:00:52:13

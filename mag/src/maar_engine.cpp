@@ -81,6 +81,23 @@ bool MaarEngine::attach(int ifindex, const std::string& interface, const std::st
     if (served_.count(ifindex)) return true;
     const MobileNodePolicy* policy = policies_.find(mac);
     if (policy == nullptr) return false;
+    // RFC 5213 section 6.9.1.1, as on a MAG (MagEngine::attach): the MN's
+    // link-layer identifier names its interface, so the same one on another
+    // access link of this MAAR is that interface moved here, not a second
+    // attachment. Its session moves; a second served entry for the same
+    // prefix would de-register it, and give the prefix back to the pool,
+    // when the old link's hold ended.
+    for (auto it = served_.begin(); it != served_.end(); ++it) {
+        const MaarServed& s = it->second;
+        if (s.mac != mac || s.policy.mn_identifier != policy->mn_identifier ||
+            s.policy.mn_identifier_subtype != policy->mn_identifier_subtype)
+            continue;
+        if (s.state == MaarState::kDeregistering) {
+            end_served(it->first, false);  // its session is ending: a new one starts here
+            break;
+        }
+        return move_served(it, ifindex, interface);
+    }
     const auto prefix = allocate(*policy);
     if (!prefix) {
         ++counters_.pool_exhausted;
@@ -121,14 +138,98 @@ bool MaarEngine::attach(int ifindex, const std::string& interface, const std::st
     return true;
 }
 
-// The local prefix is on-link on the MN's access link: plain routing.
+// The MN's interface moved from the served entry's link to `ifindex`: the
+// local prefix and the P-MAARs' prefixes go onto the new link first (the
+// kernel replaces each route: same destination, table and metric), then the
+// entry moves. Its tunnels, uplink objects and anchor stay as they are. A
+// PBU refreshes the CMD's binding, whose PBA re-arms the renewal on the new
+// link (the CMD's binding names this MAAR, not the link). False, with the
+// MN still served on the old link, when the kernel refuses a route.
+bool MaarEngine::move_served(std::map<int, MaarServed>::iterator it, int ifindex, const std::string& interface) {
+    const MaarServed& old = it->second;
+    std::vector<RouteRequest> batch;
+    batch.push_back({RouteOp::kAdd, Route{old.local, ifindex, kMainTable, config_.route_metric, std::nullopt}});
+    for (const auto& r : old.remote)
+        batch.push_back({RouteOp::kAdd, Route{r.prefix, ifindex, kMainTable, config_.route_metric, std::nullopt}});
+    const auto results = routes_.apply(batch);
+    for (const auto& st : results) {
+        if (st.ok()) continue;
+        ++counters_.data_path_errors;
+        PMIP_ERROR(kRoute, context(old.policy.mn_identifier),
+                   "moving to " + interface + ": route not added: " + st.error().what + "; still served on " +
+                       old.interface);
+        std::vector<RouteRequest> undo;  // back onto the old link
+        for (const auto& request : batch) {
+            Route r = std::get<Route>(request.object);
+            r.ifindex = old.ifindex;
+            if (r.destination != old.local || old.routed) undo.push_back({RouteOp::kAdd, r});
+        }
+        (void)routes_.apply(undo);
+        return false;
+    }
+    ++counters_.intra_maar_moves;
+    PMIP_INFO(kBul, context(old.policy.mn_identifier),
+              "moved from " + old.interface + " to " + interface + " of this MAAR: prefix " +
+                  pmip::to_string(old.local) + " and " + std::to_string(old.remote.size()) +
+                  " previous MAARs' prefix(es) kept, no de-registration");
+    MaarServed moved = take_served(it);  // its timers, sequence number and old link's RAs go
+    moved.ifindex = ifindex;
+    moved.interface = interface;
+    moved.routed = true;
+    if (moved.state == MaarState::kDetached) moved.state = MaarState::kRegistered;  // the MN is here
+    MaarServed& s = served_[ifindex] = std::move(moved);
+    s.transmissions = 0;
+    s.retransmit_timeout = config_.initial_bindack_timeout;
+    send_pbu(s, false);
+    arm_retransmission(s);
+    arm_remote_timer(s);
+    if (observer_ && s.state == MaarState::kRegistered) observer_->prefixes_changed(s);
+    return true;
+}
+
+// The next P-MAAR prefix's hold end (expire_remotes), if the MN has any.
+void MaarEngine::arm_remote_timer(MaarServed& s) {
+    if (s.remote_timer) timers_.cancel_timer(s.remote_timer);
+    s.remote_timer = 0;
+    if (s.remote.empty()) return;
+    const TimePoint now = timers_.clock().now();
+    const auto next = std::min_element(s.remote.begin(), s.remote.end(),
+                                       [](const auto& a, const auto& b) { return a.until < b.until; })->until;
+    const int ifindex = s.ifindex;
+    s.remote_timer = timers_.start_timer(std::max(next - now, Duration::zero()),
+                                         [this, ifindex] { expire_remotes(ifindex); });
+}
+
+// The local prefix is plain routing both ways (RFC 8885 section 3.1, "MAAR1
+// acts as a plain router"): on-link on the MN's access link, and what the MN
+// sends from it meets "throw default from PREFIX" in the access table (the
+// access links' rule's table, whose default ends everything else from an
+// access link unreachable), so the rules go on to main. A route, not a
+// rule: one per served MN costs no rule walk (MagConfig::UplinkRouting).
+std::vector<RouteRequest> MaarEngine::local_requests(RouteOp op, const MaarServed& s) const {
+    std::vector<RouteRequest> requests{{op, Route{s.local, s.ifindex, kMainTable, config_.route_metric, std::nullopt}}};
+    if (config_.access_table != 0)
+        requests.push_back({op, Route{Ipv6Prefix{Ipv6Address{}, 0}, 0, config_.access_table, config_.route_metric,
+                                      std::nullopt, RouteType::kThrow, s.local}});
+    return requests;
+}
+
 void MaarEngine::route_local(MaarServed& s, bool add) {
     if (s.routed == add) return;
-    const Route r{s.local, s.ifindex, kMainTable, config_.route_metric, std::nullopt};
-    const Status st = add ? routes_.add(r) : routes_.remove(r);
-    if (!st.ok()) {
+    const auto batch = local_requests(add ? RouteOp::kAdd : RouteOp::kDelete, s);
+    const auto results = routes_.apply(batch);
+    bool ok = true;
+    for (const auto& st : results) {
+        if (st.ok()) continue;
+        ok = false;
         ++counters_.data_path_errors;
-        PMIP_ERROR(kRoute, context(s.policy.mn_identifier), "local prefix route: " + st.error().what);
+        PMIP_ERROR(kRoute, context(s.policy.mn_identifier), "local prefix's forwarding: " + st.error().what);
+    }
+    if (!ok && add) {  // nothing half made: what went in comes out
+        std::vector<RouteRequest> undo;
+        for (std::size_t i = 0; i < results.size(); ++i)
+            if (results[i].ok()) undo.push_back({RouteOp::kDelete, batch[i].object});
+        (void)routes_.apply(undo);
         return;
     }
     s.routed = add;
@@ -347,11 +448,7 @@ void MaarEngine::expire_remotes(int ifindex) {
     }
     const bool changed = extended || keep.size() != s.remote.size();
     s.remote = std::move(keep);
-    if (!s.remote.empty()) {
-        const auto next = std::min_element(s.remote.begin(), s.remote.end(),
-                                           [](const auto& a, const auto& b) { return a.until < b.until; })->until;
-        s.remote_timer = timers_.start_timer(next - now, [this, ifindex] { expire_remotes(ifindex); });
-    }
+    arm_remote_timer(s);
     if (changed && observer_) observer_->prefixes_changed(s);
 }
 
@@ -486,8 +583,8 @@ void MaarEngine::become_previous(MaarAnchor& a, const Ipv6Address& serving) {
         MaarServed gone = take_served(it);
         timers_.start_timer(Duration::zero(), [this, gone] {
             for (const auto& r : gone.remote) remove_remote(gone.ifindex, r);
-            if (gone.routed)  // replaced by the tunnel's route: ENOENT is success
-                (void)routes_.remove(Route{gone.local, gone.ifindex, kMainTable, config_.route_metric, std::nullopt});
+            if (gone.routed)  // the route replaced by the tunnel's: ENOENT is success
+                (void)routes_.apply(local_requests(RouteOp::kDelete, gone));
         });
         break;
     }

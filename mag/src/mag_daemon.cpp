@@ -68,7 +68,7 @@ Expected<MagConfig::UplinkRouting> choose_uplink_routing(RouteManager& routes, c
         return Choice::kRules;
     }
     const Route probe{Ipv6Prefix{Ipv6Address{}, 0}, 0, c.engine.lma_table_base, c.engine.route_metric,
-                      std::nullopt, true, Ipv6Prefix{*parse_address("::1"), 128}};
+                      std::nullopt, RouteType::kUnreachable, Ipv6Prefix{*parse_address("::1"), 128}};
     const Status st = routes.add(probe);
     if (st.ok()) {
         (void)routes.remove(probe);
@@ -247,6 +247,7 @@ Status MagDaemon::open() {
         // The MAAR's tables from lma-table-base up (MagEngine's, unused on a
         // MAAR), above the access table (lma-table-base - 1): never the same.
         m.table_base = c.engine.lma_table_base;
+        m.access_table = access_table();
         m.uplink_routing = *uplink;
         maar_ = std::make_unique<MaarEngine>(m, *policies_, *tunnels_, *routes_, loop_, receiver_->sender());
         maar_->set_observer(this);
@@ -470,7 +471,7 @@ void MagDaemon::prepare(AccessLink& link) {
     // in the access table's unreachable default instead of the main table.
     if (!access_table_ready_) {
         Route unreachable{Ipv6Prefix{Ipv6Address{}, 0}, 0, access_table(), config_.engine.route_metric,
-                          std::nullopt, true};
+                          std::nullopt, RouteType::kUnreachable};
         if (Status st = routes_->add(unreachable); !st.ok()) {
             ok = false;
             PMIP_ERROR(kRoute, kContext, "access table unreachable route: " + st.error().what);
@@ -864,7 +865,8 @@ json MagDaemon::show_maar() const {
               {"became_previous", c.became_previous},
               {"anchors_released", c.anchors_released}, {"returns", c.returns},
               {"cmd_pbu_received", c.cmd_pbu_received}, {"cmd_pbu_unknown", c.cmd_pbu_unknown},
-              {"deregistrations", c.deregistrations}, {"data_path_errors", c.data_path_errors}}}};
+              {"deregistrations", c.deregistrations}, {"intra_maar_moves", c.intra_maar_moves},
+              {"data_path_errors", c.data_path_errors}}}};
 }
 
 // --- engine observer -------------------------------------------------------

@@ -67,3 +67,10 @@ set_tests_properties(netns_pmip_dmm_kernel PROPERTIES SKIP_RETURN_CODE 77
 add_test(NAME netns_pmip_intra_mag
   COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/test_pmip_intra_mag.sh ${CMAKE_BINARY_DIR})
 set_tests_properties(netns_pmip_intra_mag PROPERTIES SKIP_RETURN_CODE 77 LABELS netns TIMEOUT 180)
+
+# RFC 8885 MAAR: the MN's interface moving between two access links of the
+# same MAAR keeps its session, prefixes and tunnels
+# (tests/netns/test_pmip_intra_maar.sh).
+add_test(NAME netns_pmip_intra_maar
+  COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/test_pmip_intra_maar.sh ${CMAKE_BINARY_DIR})
+set_tests_properties(netns_pmip_intra_maar PROPERTIES SKIP_RETURN_CODE 77 LABELS netns TIMEOUT 180)

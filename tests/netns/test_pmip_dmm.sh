@@ -136,6 +136,13 @@ check "maar3 reaches P1 and P2 through maar1 and maar2" wait_until 3 both_prev3
 src_for_new() { ip -n "$MN" -6 route get 2001:db8:100::99 | grep -o 'src [^ ]*' | awk '{print $2}'; }
 echo "# a new connection's source: $(src_for_new)"
 check "a new connection takes P3 as its source" wait_until 5 bash -c "ip -n $MN -6 route get 2001:db8:100::99 | grep -q 'src 2001:db8:a3:'"
+# maar3 routes what the MN sends from its local P3 as a plain router (RFC
+# 8885 section 3.1), past the access links' unreachable table.
+A3=$(mn_address 2001:db8:a3:)
+check "the MN reaches the correspondent from P3, plainly routed at maar3" \
+    ip netns exec "$MN" ping -6 -c 3 -i 0.2 -W 2 -I "$A3" 2001:db8:100::99
+check "maar3: 'throw default from P3' in its access table (999)" \
+    bash -c "ip -n $N-maar3 -6 route show table 999 | grep -q 'throw default from 2001:db8:a3::/64'"
 backends() { qq "$1" "show tunnels" "','.join(sorted({t['backend'] for t in d}))"; }
 want_backend=$(expected_tunnel_backend)
 for who in lmad magd1 magd2 magd3; do
@@ -173,6 +180,8 @@ check "the CMD: maar1 and maar2 left the MN's list" \
     test "$(qq "$WORK/lmad.sock" "show cmd" "len(d['sessions'][0]['previous_maars'])")" = 0
 no_route_p1() { ! ip -n "$N-maar1" -6 route show 2001:db8:a1::/64 | grep -q .; }
 check "maar1: no route for P1 left" no_route_p1
+check "maar1: no throw route for P1 left in its access table" \
+    bash -c "! ip -n $N-maar1 -6 route show table 999 | grep -q 'from 2001:db8:a1::/64'"
 
 # --- on the wire ---------------------------------------------------------------------------
 stop_pid "$CAP" INT

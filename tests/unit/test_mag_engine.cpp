@@ -260,7 +260,7 @@ TEST_CASE("Uplink by source routes: one route per HNP in one table, one rule for
     const auto t = f.tunnels->tunnels().front();
     const Rule uplink{any, 1000, 1000, ""}, tunnel{any, kMainTable, 999, t.name};
     CHECK(f.routes.routes == std::set<Route>{Route{hnp1, 7, kMainTable, 1024, std::nullopt},
-                                              Route{any, t.ifindex, 1000, 1024, std::nullopt, false, hnp1}});
+                                              Route{any, t.ifindex, 1000, 1024, std::nullopt, RouteType::kUnicast, hnp1}});
     CHECK(f.routes.rules == std::set<Rule>{uplink, tunnel});
 
     // A second MN of the same LMA: its two routes, no rule.
@@ -271,14 +271,14 @@ TEST_CASE("Uplink by source routes: one route per HNP in one table, one rule for
     REQUIRE(f.entry(8).state == BulState::kRegistered);
     CHECK(f.routes.requests.size() - requests_before == 2);
     CHECK(f.routes.routes.size() == 4);
-    CHECK(f.routes.routes.count(Route{any, t.ifindex, 1000, 1024, std::nullopt, false, hnp2}) == 1);
+    CHECK(f.routes.routes.count(Route{any, t.ifindex, 1000, 1024, std::nullopt, RouteType::kUnicast, hnp2}) == 1);
     CHECK(f.routes.rules == std::set<Rule>{uplink, tunnel});
 
     // The first leaves: its routes go, the shared rules stay.
     f.attached_links.erase(7);
     f.engine->detach(7);
     CHECK(f.routes.routes == std::set<Route>{Route{hnp2, 8, kMainTable, 1024, std::nullopt},
-                                              Route{any, t.ifindex, 1000, 1024, std::nullopt, false, hnp2}});
+                                              Route{any, t.ifindex, 1000, 1024, std::nullopt, RouteType::kUnicast, hnp2}});
     CHECK(f.routes.rules == std::set<Rule>{uplink, tunnel});
     // The last one of the tunnel: the tunnel's rule goes with the tunnel.
     f.attached_links.erase(8);

@@ -52,6 +52,12 @@ struct Maar final : mag::MaarObserver {
     // The uplink of prefix p into a tunnel: a rule "from p" (uplink-routing =
     // rules) or a source route "default from p dev TUNNEL" (source-routes).
     bool has_rule(const Ipv6Prefix& p) const { return routes.uplinks_from(p) > 0; }
+    // The local prefix's way out for what the MN sends from it: "throw
+    // default from p" in the access table (999), past its unreachable default.
+    bool local_throw(const Ipv6Prefix& p) const {
+        return routes.routes.count(Route{Ipv6Prefix{Ipv6Address{}, 0}, 0, 999, 1024, std::nullopt,
+                                         RouteType::kThrow, p}) == 1;
+    }
     // Rules other than the one uplink rule of source routes ("lookup 1000").
     std::size_t per_prefix_rules() const {
         return static_cast<std::size_t>(std::count_if(routes.rules.begin(), routes.rules.end(),
@@ -126,6 +132,7 @@ struct Dmm {
             mc.previous_prefix_hold = 60s;
             mc.previous_prefix_idle = 20s;
             mc.uplink_routing = uplink;
+            mc.access_table = 999;  // as magd: lma-table-base - 1
             m.engine = std::make_unique<mag::MaarEngine>(mc, maar_policies, *m.tunnels, m.routes, timers, port);
             m.engine->set_observer(&m);
         }
@@ -192,6 +199,7 @@ TEST_CASE("DMM: attach, move, move again, back to the first MAAR, the holds end 
     CHECK(p1 == prefix("2001:db8:a1::/64"));
     CHECK(s1->remote.empty());
     CHECK(d.maar[0].route_dev(p1) == 10);
+    CHECK(d.maar[0].local_throw(p1));  // the MN's packets from P1: plain routing
     CHECK(d.maar[0].tunnel_count() == 0);
     REQUIRE(d.cmd->find({1, kNai}) != nullptr);
     CHECK(d.cmd->find({1, kNai})->serving == d.maar[0].address_);
@@ -209,6 +217,9 @@ TEST_CASE("DMM: attach, move, move again, back to the first MAAR, the holds end 
     CHECK(d.maar[1].tunnel_to(d.maar[0].address_));
     CHECK(d.maar[1].route_dev(p1) == 11);  // downlink: decapsulated, onto the MN's link
     CHECK(d.maar[1].has_rule(p1));         // uplink: from P1 into MAAR1's table
+    CHECK(d.maar[1].local_throw(p2));      // P2: plain routing
+    CHECK_FALSE(d.maar[1].local_throw(p1));
+    CHECK_FALSE(d.maar[0].local_throw(p1));  // P1 from MAAR1's access links: no more
     CHECK(d.served(0) == nullptr);         // MAAR1 serves it no more...
     CHECK(d.maar[0].engine->anchors().at(p1).serving_elsewhere == d.maar[1].address_);  // ...but anchors P1
     CHECK(d.maar[0].tunnel_to(d.maar[1].address_));
@@ -324,6 +335,70 @@ TEST_CASE("DMM: attach, move, move again, back to the first MAAR, the holds end 
                                                           : 0u));
         }
     }
+}
+
+TEST_CASE("DMM: the MN's interface moving to another access link of the same MAAR keeps its session, prefixes "
+          "and tunnels, and the old link's hold ending changes nothing (RFC 5213 6.9.1.1)",
+          "[dmm][scenario]") {
+    const auto uplink = GENERATE(mag::MagConfig::UplinkRouting::kRules, mag::MagConfig::UplinkRouting::kSourceRoutes);
+    INFO("uplink by " << (uplink == mag::MagConfig::UplinkRouting::kSourceRoutes ? "source routes" : "rules"));
+    Dmm d(lma::CmdMode::kRelay, uplink);
+    d.attach(0);
+    d.detach(0);
+    d.attach(1);  // at MAAR2: P2 local, P1 through the tunnel to MAAR1
+    const auto* s2 = d.served(1);
+    REQUIRE(s2 != nullptr);
+    REQUIRE(s2->remote.size() == 1);
+    const Ipv6Prefix p1 = s2->remote[0].prefix, p2 = s2->local;
+    const auto tunnels_before = d.maar[1].backend->devices;
+    const auto dereg_before = d.maar[1].engine->counters().deregistrations;
+    const auto lefts_before = d.maar[1].lefts;
+    const auto changes_before = d.maar[1].changes;
+    // Make before break: the same MN (MN-LL-ID) on link 21 of MAAR2 while
+    // link 11 is still up.
+    REQUIRE(d.maar[1].engine->attach(21, "mn1b", kMac));
+    d.advance(50ms);
+    CHECK(d.maar[1].engine->counters().intra_maar_moves == 1);
+    CHECK(d.maar[1].engine->served().size() == 1);
+    CHECK(d.served(1) == nullptr);
+    const auto& moved = d.maar[1].engine->served().at(21);
+    CHECK(moved.state == mag::MaarState::kRegistered);
+    CHECK(moved.local == p2);
+    REQUIRE(moved.remote.size() == 1);
+    CHECK(moved.remote[0].prefix == p1);
+    CHECK(d.maar[1].route_dev(p2) == 21);
+    CHECK(d.maar[1].route_dev(p1) == 21);
+    CHECK(d.maar[1].has_rule(p1));
+    CHECK(d.maar[1].local_throw(p2));
+    CHECK(d.maar[1].backend->devices == tunnels_before);  // the tunnel to MAAR1 stayed
+    CHECK(d.maar[1].lefts == lefts_before + 1);           // the old link's RAs stop
+    CHECK(d.maar[1].changes > changes_before);            // the new link's start
+    REQUIRE(d.cmd->find({1, kNai}) != nullptr);
+    CHECK(d.cmd->find({1, kNai})->serving == d.maar[1].address_);
+    // Link 11 goes down and its hold would end: nothing of the MN's is there.
+    d.maar[1].engine->detach(11);
+    d.advance(70s);
+    CHECK(d.maar[1].engine->counters().deregistrations == dereg_before);
+    REQUIRE(d.cmd->find({1, kNai}) != nullptr);
+    CHECK(d.cmd->find({1, kNai})->serving == d.maar[1].address_);
+    REQUIRE(d.maar[1].engine->anchors().count(p2) == 1);  // P2 still anchored (not back in the pool)
+    CHECK(d.maar[1].route_dev(p2) == 21);
+    // The hold of P1 is the same as before the move: traffic-driven, it
+    // ends after previous_prefix_hold (60 s) with no traffic.
+    CHECK(d.maar[1].engine->served().at(21).remote.empty());
+    CHECK_FALSE(d.maar[1].has_rule(p1));
+    // Renewals keep the session at MAAR2 on the new link.
+    d.advance(400s);
+    REQUIRE(d.cmd->find({1, kNai}) != nullptr);
+    CHECK(d.maar[1].engine->served().at(21).state == mag::MaarState::kRegistered);
+    CHECK(d.maar[1].engine->counters().data_path_errors == 0);
+    // The MN leaves link 21: the hold, then the de-registration, as always.
+    d.maar[1].engine->detach(21);
+    d.advance(70s);
+    CHECK(d.maar[1].engine->served().empty());
+    CHECK(d.cmd->find({1, kNai}) == nullptr);
+    CHECK_FALSE(d.maar[1].has_route(p2));
+    CHECK_FALSE(d.maar[1].local_throw(p2));
 }
 
 TEST_CASE("DMM: a lost PBU of the new S-MAAR and a lost PBA of the P-MAAR are retransmitted, the move "

@@ -36,14 +36,18 @@ namespace pmip {
 inline constexpr std::uint8_t kDefaultProtocol = 213;  // not in iproute2's rt_protos
 inline constexpr std::uint32_t kMainTable = 254;
 
+// rtm_type: a route that forwards; one that ends the lookup with ICMPv6
+// Destination Unreachable (no device); one that ends the lookup in this
+// table and lets the policy rules go on to the next (ip -6 route "throw").
+enum class RouteType : std::uint8_t { kUnicast, kUnreachable, kThrow };
+
 struct Route {
     Ipv6Prefix destination;
     int ifindex = 0;
     std::uint32_t table = kMainTable;
     std::uint32_t metric = 1024;
     std::optional<Ipv6Address> gateway;
-    bool unreachable = false;  // RTN_UNREACHABLE (no device): ends the lookup with ICMPv6
-                               // Destination Unreachable instead of falling through
+    RouteType type = RouteType::kUnicast;
     // RTA_SRC: a source-specific route ("from" in ip -6 route; the kernel's
     // IPv6 subtrees, CONFIG_IPV6_SUBTREES): it matches only packets whose
     // source is in this prefix. Part of the route's identity.

@@ -70,6 +70,11 @@ struct MaarConfig {
     // One table per P-MAAR: base, base+1, ... (magd: [binding] lma-table-base,
     // above its access table base-1).
     std::uint32_t table_base = 1000;
+    // The daemon's access table (magd: lma-table-base - 1), where everything
+    // arriving on an access link without a binding's rule ends unreachable:
+    // each local prefix gets a "throw default from PREFIX" there, so the
+    // MN's packets from it are routed as a plain router's. 0: none.
+    std::uint32_t access_table = 0;
     std::uint32_t rule_priority = 1000;
     std::uint32_t route_metric = 1024;
     // As MagConfig's (magd [binding] uplink-routing): a previous MAAR's
@@ -150,6 +155,7 @@ struct MaarCounters {
     std::uint64_t cmd_pbu_received = 0;
     std::uint64_t cmd_pbu_unknown = 0;   // for a prefix we do not anchor: 128
     std::uint64_t deregistrations = 0;
+    std::uint64_t intra_maar_moves = 0;  // an MN's interface moved to another access link of ours
     std::uint64_t data_path_errors = 0;
 };
 
@@ -193,6 +199,9 @@ private:
     void release_tunnel(const TunnelKey& key, const Ipv6Prefix& prefix);
     void expire_remotes(int ifindex);
     void route_local(MaarServed& s, bool add);
+    std::vector<RouteRequest> local_requests(RouteOp op, const MaarServed& s) const;
+    bool move_served(std::map<int, MaarServed>::iterator it, int ifindex, const std::string& interface);
+    void arm_remote_timer(MaarServed& s);
     void become_previous(MaarAnchor& a, const Ipv6Address& serving);
     void end_anchor(const Ipv6Prefix& prefix, bool tell_cmd);
     MaarServed take_served(std::map<int, MaarServed>::iterator it);
