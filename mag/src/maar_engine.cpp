@@ -147,8 +147,10 @@ bool MaarEngine::attach(int ifindex, const std::string& interface, const std::st
 // MN still served on the old link, when the kernel refuses a route.
 bool MaarEngine::move_served(std::map<int, MaarServed>::iterator it, int ifindex, const std::string& interface) {
     const MaarServed& old = it->second;
-    std::vector<RouteRequest> batch;
-    batch.push_back({RouteOp::kAdd, Route{old.local, ifindex, kMainTable, config_.route_metric, std::nullopt}});
+    MaarServed there = old;  // the entry as it will be: its requests name the new link
+    there.ifindex = ifindex;
+    auto batch = local_requests(RouteOp::kAdd, there);
+    const std::size_t local = batch.size();  // the local prefix's requests come first
     for (const auto& r : old.remote)
         batch.push_back({RouteOp::kAdd, Route{r.prefix, ifindex, kMainTable, config_.route_metric, std::nullopt}});
     const auto results = routes_.apply(batch);
@@ -158,11 +160,18 @@ bool MaarEngine::move_served(std::map<int, MaarServed>::iterator it, int ifindex
         PMIP_ERROR(kRoute, context(old.policy.mn_identifier),
                    "moving to " + interface + ": route not added: " + st.error().what + "; still served on " +
                        old.interface);
-        std::vector<RouteRequest> undo;  // back onto the old link
-        for (const auto& request : batch) {
-            Route r = std::get<Route>(request.object);
-            r.ifindex = old.ifindex;
-            if (r.destination != old.local || old.routed) undo.push_back({RouteOp::kAdd, r});
+        // Back as it was: what replaced an old-link route goes back onto
+        // the old link; what the old entry did not have comes out.
+        std::vector<RouteRequest> undo;
+        for (std::size_t i = 0; i < batch.size(); ++i) {
+            if (!results[i].ok()) continue;
+            if (i < local && !old.routed) {
+                undo.push_back({RouteOp::kDelete, batch[i].object});
+            } else if (auto* r = std::get_if<Route>(&batch[i].object); r && r->table == kMainTable) {
+                Route back = *r;
+                back.ifindex = old.ifindex;
+                undo.push_back({RouteOp::kAdd, back});
+            }
         }
         (void)routes_.apply(undo);
         return false;
@@ -202,15 +211,21 @@ void MaarEngine::arm_remote_timer(MaarServed& s) {
 
 // The local prefix is plain routing both ways (RFC 8885 section 3.1, "MAAR1
 // acts as a plain router"): on-link on the MN's access link, and what the MN
-// sends from it meets "throw default from PREFIX" in the access table (the
-// access links' rule's table, whose default ends everything else from an
-// access link unreachable), so the rules go on to main. A route, not a
-// rule: one per served MN costs no rule walk (MagConfig::UplinkRouting).
+// sends from it gets past the access links' rule (rule-priority + 1), whose
+// table ends everything else from an access link unreachable. As the
+// uplink objects (MagConfig::UplinkRouting): with source routes, "throw
+// default from PREFIX" in that access table, so the rules go on to main (a
+// route: one per served MN costs no rule walk); with rules (also where the
+// kernel has no source-specific routes), "from PREFIX lookup main" at
+// rule-priority, ahead of the access rule.
 std::vector<RouteRequest> MaarEngine::local_requests(RouteOp op, const MaarServed& s) const {
     std::vector<RouteRequest> requests{{op, Route{s.local, s.ifindex, kMainTable, config_.route_metric, std::nullopt}}};
-    if (config_.access_table != 0)
+    if (config_.access_table == 0) return requests;
+    if (config_.uplink_routing == MagConfig::UplinkRouting::kSourceRoutes)
         requests.push_back({op, Route{Ipv6Prefix{Ipv6Address{}, 0}, 0, config_.access_table, config_.route_metric,
                                       std::nullopt, RouteType::kThrow, s.local}});
+    else
+        requests.push_back({op, Rule{s.local, kMainTable, config_.rule_priority, ""}});
     return requests;
 }
 
@@ -500,8 +515,10 @@ void MaarEngine::end_served(int ifindex, bool deregister) {
 MaarServed MaarEngine::take_served(std::map<int, MaarServed>::iterator it) {
     MaarServed gone = std::move(it->second);
     served_.erase(it);
-    for (TimerId t : {gone.retransmit_timer, gone.renewal_timer, gone.detach_timer, gone.remote_timer})
-        if (t) timers_.cancel_timer(t);
+    for (TimerId* t : {&gone.retransmit_timer, &gone.renewal_timer, &gone.detach_timer, &gone.remote_timer}) {
+        if (*t) timers_.cancel_timer(*t);
+        *t = 0;
+    }
     by_sequence_.erase(gone.sequence);
     if (observer_) observer_->left(gone);
     return gone;
@@ -583,8 +600,11 @@ void MaarEngine::become_previous(MaarAnchor& a, const Ipv6Address& serving) {
         MaarServed gone = take_served(it);
         timers_.start_timer(Duration::zero(), [this, gone] {
             for (const auto& r : gone.remote) remove_remote(gone.ifindex, r);
-            if (gone.routed)  // the route replaced by the tunnel's: ENOENT is success
-                (void)routes_.apply(local_requests(RouteOp::kDelete, gone));
+            // The route replaced by the tunnel's: ENOENT is success. Not if
+            // the MN came back meanwhile: its new entry has them again.
+            const bool back = std::any_of(served_.begin(), served_.end(),
+                                          [&](const auto& kv) { return kv.second.local == gone.local; });
+            if (gone.routed && !back) (void)routes_.apply(local_requests(RouteOp::kDelete, gone));
         });
         break;
     }

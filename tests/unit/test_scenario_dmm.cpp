@@ -38,8 +38,15 @@ struct Maar final : mag::MaarObserver {
     FakeTunnelBackend* backend = nullptr;
     std::unique_ptr<mag::MaarEngine> engine;
     unsigned changes = 0, lefts = 0;
-    void prefixes_changed(const mag::MaarServed&) override { ++changes; }
-    void left(const mag::MaarServed&) override { ++lefts; }
+    int changed_on = 0, left_on = 0;  // the links of the last calls
+    void prefixes_changed(const mag::MaarServed& s) override {
+        ++changes;
+        changed_on = s.ifindex;
+    }
+    void left(const mag::MaarServed& s) override {
+        ++lefts;
+        left_on = s.ifindex;
+    }
     bool has_route(const Ipv6Prefix& p) const {
         return std::any_of(routes.routes.begin(), routes.routes.end(),
                            [&](const Route& r) { return r.destination == p && r.table == kMainTable; });
@@ -52,11 +59,13 @@ struct Maar final : mag::MaarObserver {
     // The uplink of prefix p into a tunnel: a rule "from p" (uplink-routing =
     // rules) or a source route "default from p dev TUNNEL" (source-routes).
     bool has_rule(const Ipv6Prefix& p) const { return routes.uplinks_from(p) > 0; }
-    // The local prefix's way out for what the MN sends from it: "throw
-    // default from p" in the access table (999), past its unreachable default.
-    bool local_throw(const Ipv6Prefix& p) const {
+    // The local prefix's way out for what the MN sends from it, past the
+    // access table's unreachable default: "throw default from p" in that
+    // table (999) with source routes, "from p lookup main" with rules.
+    bool local_uplink(const Ipv6Prefix& p) const {
         return routes.routes.count(Route{Ipv6Prefix{Ipv6Address{}, 0}, 0, 999, 1024, std::nullopt,
-                                         RouteType::kThrow, p}) == 1;
+                                         RouteType::kThrow, p}) == 1 ||
+               routes.rules.count(Rule{p, kMainTable, 1000, ""}) == 1;
     }
     // Rules other than the one uplink rule of source routes ("lookup 1000").
     std::size_t per_prefix_rules() const {
@@ -199,7 +208,7 @@ TEST_CASE("DMM: attach, move, move again, back to the first MAAR, the holds end 
     CHECK(p1 == prefix("2001:db8:a1::/64"));
     CHECK(s1->remote.empty());
     CHECK(d.maar[0].route_dev(p1) == 10);
-    CHECK(d.maar[0].local_throw(p1));  // the MN's packets from P1: plain routing
+    CHECK(d.maar[0].local_uplink(p1));  // the MN's packets from P1: plain routing
     CHECK(d.maar[0].tunnel_count() == 0);
     REQUIRE(d.cmd->find({1, kNai}) != nullptr);
     CHECK(d.cmd->find({1, kNai})->serving == d.maar[0].address_);
@@ -217,9 +226,9 @@ TEST_CASE("DMM: attach, move, move again, back to the first MAAR, the holds end 
     CHECK(d.maar[1].tunnel_to(d.maar[0].address_));
     CHECK(d.maar[1].route_dev(p1) == 11);  // downlink: decapsulated, onto the MN's link
     CHECK(d.maar[1].has_rule(p1));         // uplink: from P1 into MAAR1's table
-    CHECK(d.maar[1].local_throw(p2));      // P2: plain routing
-    CHECK_FALSE(d.maar[1].local_throw(p1));
-    CHECK_FALSE(d.maar[0].local_throw(p1));  // P1 from MAAR1's access links: no more
+    CHECK(d.maar[1].local_uplink(p2));      // P2: plain routing
+    CHECK_FALSE(d.maar[1].local_uplink(p1));
+    CHECK_FALSE(d.maar[0].local_uplink(p1));  // P1 from MAAR1's access links: no more
     CHECK(d.served(0) == nullptr);         // MAAR1 serves it no more...
     CHECK(d.maar[0].engine->anchors().at(p1).serving_elsewhere == d.maar[1].address_);  // ...but anchors P1
     CHECK(d.maar[0].tunnel_to(d.maar[1].address_));
@@ -340,9 +349,10 @@ TEST_CASE("DMM: attach, move, move again, back to the first MAAR, the holds end 
 TEST_CASE("DMM: the MN's interface moving to another access link of the same MAAR keeps its session, prefixes "
           "and tunnels, and the old link's hold ending changes nothing (RFC 5213 6.9.1.1)",
           "[dmm][scenario]") {
+    const auto mode = GENERATE(lma::CmdMode::kRelay, lma::CmdMode::kProxy);
     const auto uplink = GENERATE(mag::MagConfig::UplinkRouting::kRules, mag::MagConfig::UplinkRouting::kSourceRoutes);
     INFO("uplink by " << (uplink == mag::MagConfig::UplinkRouting::kSourceRoutes ? "source routes" : "rules"));
-    Dmm d(lma::CmdMode::kRelay, uplink);
+    Dmm d(mode, uplink);
     d.attach(0);
     d.detach(0);
     d.attach(1);  // at MAAR2: P2 local, P1 through the tunnel to MAAR1
@@ -357,6 +367,11 @@ TEST_CASE("DMM: the MN's interface moving to another access link of the same MAA
     // Make before break: the same MN (MN-LL-ID) on link 21 of MAAR2 while
     // link 11 is still up.
     REQUIRE(d.maar[1].engine->attach(21, "mn1b", kMac));
+    // At once, before the CMD answers the refresh: RAs on the new link.
+    CHECK(d.maar[1].changes == changes_before + 1);
+    CHECK(d.maar[1].changed_on == 21);
+    CHECK(d.maar[1].left_on == 11);
+    CHECK(d.maar[1].route_dev(p2) == 21);
     d.advance(50ms);
     CHECK(d.maar[1].engine->counters().intra_maar_moves == 1);
     CHECK(d.maar[1].engine->served().size() == 1);
@@ -369,10 +384,10 @@ TEST_CASE("DMM: the MN's interface moving to another access link of the same MAA
     CHECK(d.maar[1].route_dev(p2) == 21);
     CHECK(d.maar[1].route_dev(p1) == 21);
     CHECK(d.maar[1].has_rule(p1));
-    CHECK(d.maar[1].local_throw(p2));
+    CHECK(d.maar[1].local_uplink(p2));
     CHECK(d.maar[1].backend->devices == tunnels_before);  // the tunnel to MAAR1 stayed
-    CHECK(d.maar[1].lefts == lefts_before + 1);           // the old link's RAs stop
-    CHECK(d.maar[1].changes > changes_before);            // the new link's start
+    CHECK(d.maar[1].lefts == lefts_before + 1);           // the old link's RAs stopped
+    CHECK(d.maar[1].changed_on == 21);                    // the refresh's PBA: on the new link
     REQUIRE(d.cmd->find({1, kNai}) != nullptr);
     CHECK(d.cmd->find({1, kNai})->serving == d.maar[1].address_);
     // Link 11 goes down and its hold would end: nothing of the MN's is there.
@@ -398,7 +413,7 @@ TEST_CASE("DMM: the MN's interface moving to another access link of the same MAA
     CHECK(d.maar[1].engine->served().empty());
     CHECK(d.cmd->find({1, kNai}) == nullptr);
     CHECK_FALSE(d.maar[1].has_route(p2));
-    CHECK_FALSE(d.maar[1].local_throw(p2));
+    CHECK_FALSE(d.maar[1].local_uplink(p2));
 }
 
 TEST_CASE("DMM: a lost PBU of the new S-MAAR and a lost PBA of the P-MAAR are retransmitted, the move "
