@@ -673,7 +673,10 @@ CONFIGURATION KEYS (section.key = default)
         show counters: engine.intra_mag_moves). A MAAR ([mag] mode = maar)
         moves such an MN's session the same way, its local and previous
         MAARs' prefixes routed onto the new link, and refreshes the CMD's
-        binding with a PBU (show maar: counters.intra_maar_moves).
+        binding with a PBU (show maar: counters.intra_maar_moves). With rs
+        on, a link coming up whose policy MN is registered on another of
+        our links attaches nothing: the MN's Router Solicitation there
+        moves it (show counters: daemon.link_up_mn_registered_elsewhere).
     access.router-link-local = fe80::200:5eff:fe00:5213
         Source of the RAs and the MN's default router (RFC 6543).
     access.router-mac = 00:00:5e:00:52:13

@@ -588,6 +588,15 @@ void MagDaemon::link_up(AccessLink& link) {
     if (!config_.access.detect_link)
         return;
     if (const PolicyEntry* e = policies_->find_by_interface(link.name)) {
+        // The MN is registered on another access link of ours (it moved
+        // there: MagEngine::attach, MaarEngine::attach): this link's
+        // carrier is no sign that it is back, its Router Solicitation is.
+        if (const auto other = registered_elsewhere(e->mac, link.ifindex); other && config_.access.detect_rs) {
+            ++counters_["link_up_mn_registered_elsewhere"];
+            PMIP_INFO(kBul, link_context(link.name), "access link up, but its MN is registered on " + *other +
+                                                         ": it moves here at its Router Solicitation");
+            return;
+        }
         (void)attach(link, e->mac, "link up");
     } else {
         ++counters_["link_up_without_interface_policy"];
@@ -618,6 +627,17 @@ void MagDaemon::on_solicitation(int ifindex, const std::string& mac, Solicitatio
         return;
     (void)attach(link, mac, kind == SolicitationKind::kRouterSolicitation ? "router solicitation"
                                                                           : "DAD neighbour solicitation");
+}
+
+std::optional<std::string> MagDaemon::registered_elsewhere(const std::string& mac, int ifindex) const {
+    if (maar_) {
+        for (const auto& [i, s] : maar_->served())
+            if (s.mac == mac && i != ifindex && s.state == MaarState::kRegistered) return s.interface;
+        return std::nullopt;
+    }
+    const auto* e = engine_->find_by_mac(mac);
+    if (e && e->access_ifindex != ifindex && e->state == BulState::kRegistered) return e->access_interface;
+    return std::nullopt;
 }
 
 bool MagDaemon::attach(AccessLink& link, const std::string& mac, const char* how) {

@@ -202,6 +202,8 @@ class MagDaemon final : private MagObserver, private MulticastContext, private M
     std::optional<TimePoint> current_early_query(const AccessLink& link) const;
     mcast::KernelProxy* downstream_proxy(const AccessLink& link);
     bool attach(AccessLink& link, const std::string& mac, const char* how);
+    // The access link the MN with `mac` is registered on, when not `ifindex`.
+    std::optional<std::string> registered_elsewhere(const std::string& mac, int ifindex) const;
     void send_ra(int ifindex, bool withdraw);
     bool is_attached(int ifindex) const;
     void send_heartbeat_request(const Ipv6Address& lma, std::uint32_t sequence);

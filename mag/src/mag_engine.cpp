@@ -74,6 +74,12 @@ const BindingUpdateListEntry* MagEngine::find_by_interface(int ifindex) const {
     return &entries_.at(it->second);
 }
 
+const BindingUpdateListEntry* MagEngine::find_by_mac(const std::string& mac) const {
+    const auto it = by_mac_.find(mac);
+    if (it == by_mac_.end()) return nullptr;
+    return &entries_.at(it->second);
+}
+
 bool MagEngine::update_policy_in_place(EntryId id, const MobileNodePolicy& policy) {
     const auto it = entries_.find(id);
     if (it == entries_.end())

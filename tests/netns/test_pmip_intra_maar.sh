@@ -136,6 +136,13 @@ check "the CMD: the MN still served at maar2 after the old link's hold" test "${
 anchored() { qq "$M2" "show maar" "' '.join(a['prefix'] + '@' + a['served_at'] for a in d['anchored'])"; }
 check "maar2 still anchors P2 for the MN served here" test "$(anchored)" = "2001:db8:a2::/64@here"
 check "the MN still reaches the correspondent from P2" ip netns exec "$MN" ping -6 -c3 -i0.2 -W2 -I "$A2" $CN
+# mn1's carrier comes back (the policy names mn1): no sign that the MN is
+# back there, so its session stays on mn1b until an RS comes on mn1.
+ip -n "$MN" link set p2 up
+elsewhere() { [[ $(qq "$M2" "show counters" "d['daemon'].get('link_up_mn_registered_elsewhere', 0)") == 1 ]]; }
+check "maar2: mn1 up again, its MN served on mn1b: not attached there (counted)" wait_until 5 elsewhere
+check "maar2 still serves the MN on mn1b only" test "$(served | cut -d: -f1-2)" = "mn1b:registered"
+check "the MN still reaches the correspondent from P2 through mn1b" ip netns exec "$MN" ping -6 -c3 -i0.2 -W2 -I "$A2" $CN
 echo "# maar2 counters: $(qq "$M2" "show maar" "{k: d['counters'][k] for k in ('attaches', 'intra_maar_moves', 'pbu_sent', 'deregistrations', 'data_path_errors')}")"
 check "maar2: no data path error" test "$(maar_counter data_path_errors)" = 0
 

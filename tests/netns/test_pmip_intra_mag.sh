@@ -104,6 +104,13 @@ sleep $((2 * TIME_SCALE))
 check "still no de-registration from mag1" test "$(dereg)" = 0
 check "lmad: the binding is still at mag1 after mn1 went down" test "$(binding)" = "$MAG1"
 check "mn1 still reaches the correspondent" ip netns exec "$MN" ping -6 -c3 -i0.2 -W2 $CN
+# mn1's carrier comes back (the policy names mn1): no sign that the MN is
+# back there, so its binding stays on mn1b until an RS comes on mn1.
+ip -n "$MN" link set p1 up
+elsewhere() { [[ $(q mag1 "show counters" "d['daemon'].get('link_up_mn_registered_elsewhere', 0)") == 1 ]]; }
+check "mag1: mn1 up again, its MN registered on mn1b: not attached there (counted)" wait_until 5 elsewhere
+check "mag1: the MN still registered on mn1b only" registered_b
+check "mn1 still reaches the correspondent through mn1b" ip netns exec "$MN" ping -6 -c3 -i0.2 -W2 $CN
 wait "$RX"
 echo "# multicast across the move: $(tr -d '\n' <"$WORK/rx.json" | "$PY" -c "import json,sys; d=json.load(sys.stdin); print(d['received'], 'of 6000 received, lost', d['lost'], ', longest gap', d['max_gap_ms'], 'ms')")"
 mc_received() { "$PY" -c "import json,sys; print(json.load(open(sys.argv[1]))['received'])" "$WORK/rx.json"; }

@@ -394,6 +394,8 @@ public:
     void set_multicast_context(MulticastContext* context) { multicast_context_ = context; }
     const std::map<EntryId, BindingUpdateListEntry>& entries() const { return entries_; }
     const BindingUpdateListEntry* find_by_interface(int ifindex) const;
+    // The entry of the MN with link-layer address `mac` (octets), if any.
+    const BindingUpdateListEntry* find_by_mac(const std::string& mac) const;
     // A policy change that needs no new registration (only the profile's
     // multicast channels or admission differ): the entry's policy updated in
     // place. False when the entry is unknown or more than those changed.
