@@ -100,12 +100,8 @@ check "the correspondent reaches mn2 through the LMA's tunnel to mag4" \
     ip netns exec "$N-cn" ping -6 -c 3 -i 0.2 -W 2 "$A2"
 
 RUN_S=$((20 * TIME_SCALE))
-ip netns exec "$MN" "$METER" receive --port 5001 --seconds $((RUN_S + 2)) --gap-ms 50 --json >"$WORK/flow.json" 2>&1 &
-RECV=$!
-PIDS+=($RECV)
-sleep 0.3
-ip netns exec "$N-cn" "$METER" send --to "$A1" --port 5001 --rate 100 --seconds "$RUN_S" 2>"$WORK/send.json" &
-PIDS+=($!)
+dmm_stream "$RUN_S" "$A1"
+RECV=$DMM_RECV
 sleep 2
 
 # --- maar2: P2 preferred, P1 deprecated through the tunnel from maar1 ----------------------
@@ -185,6 +181,9 @@ check "the CMD: maar1 and maar2 left the MN's list" \
     test "$(qq "$WORK/lmad.sock" "show cmd" "len(d['sessions'][0]['previous_maars'])")" = 0
 no_route_p1() { ! ip -n "$N-maar1" -6 route show 2001:db8:a1::/64 | grep -q .; }
 check "maar1: no route for P1 left" no_route_p1
+no_tunnel_rule() { local r; r=$(ip -n "$N-maar$1" -6 rule show) && ! grep -q "iif mg6" <<<"$r"; }
+check "maar1 and maar2: no 'iif TUNNEL lookup main' rule left (they went with the tunnels)" \
+    bash -c "$(declare -f no_tunnel_rule); N=$N; no_tunnel_rule 1 && no_tunnel_rule 2"
 no_local_uplink() { ip -n "$N-maar$1" -6 route show table 999 >/dev/null && ! local_uplink "$@"; }
 check "maar1: P1's way past its access table gone (the table read, neither a throw route nor a rule for P1)" \
     no_local_uplink 1 2001:db8:a1::/64

@@ -166,9 +166,18 @@ fi
 # what goes to the LMA. The ebpf backend asks the FIB as output for this: with
 # the tunnel as input interface it met "iif TUNNEL lookup main" first and
 # skipped the operator's rule.
+# Specific to that rule: the MN's echo requests reach mag1's access link,
+# and nothing more from mag1's tunnel reaches lmad (its tunnel's received
+# count stays), so the drop is between the two.
+lma_tunnel_rx() { q lma "show tunnels" "sum(t['counters']['rx_packets'] for t in d if t['peer'] == '$MAG1')"; }
+access_rx() { ip -n "$MAG1_NS" -s -j link show mn1 | "$PY" -c "import json,sys; print(json.load(sys.stdin)[0]['stats64']['rx']['packets'])"; }
 ip -n "$MAG1_NS" -6 rule add prio 1500 to $LMA/128 blackhole
+RX_LMA=$(lma_tunnel_rx) RX_ACCESS=$(access_rx)
 check "an operator's rule (prio 1500, to the LMA: blackhole) stops the MN's packets into the tunnel" \
     bash -c "! ip netns exec $MN_NS ping -6 -c2 -i0.2 -W1 $CN >/dev/null"
+echo "# while the rule was in: lmad's tunnel from mag1 received $(($(lma_tunnel_rx) - RX_LMA)), mag1's mn1 $(($(access_rx) - RX_ACCESS)) packets"
+check "... dropped at mag1 by that rule: the pings reached mag1's mn1, nothing more reached lmad's tunnel" \
+    test "$(lma_tunnel_rx)" = "$RX_LMA" -a "$(access_rx)" -ge $((RX_ACCESS + 2))
 ip -n "$MAG1_NS" -6 rule del prio 1500 to $LMA/128 blackhole
 check "with that rule gone the MN reaches the correspondent again" in_ns "$MN_NS" ping -6 -c3 -i0.2 -W2 $CN
 

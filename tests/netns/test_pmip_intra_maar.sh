@@ -57,12 +57,8 @@ dmm_move_to 1
 check "the MN configures an address from P1 at maar1" wait_until 20 has_address 2001:db8:a1:
 A1=$(dmm_mn_address 2001:db8:a1:)
 RUN_S=$((16 * TIME_SCALE))
-ip netns exec "$MN" "$METER" receive --port 5001 --seconds $((RUN_S + 2)) --gap-ms 50 --json >"$WORK/flow.json" 2>&1 &
-RECV=$!
-PIDS+=($RECV)
-sleep 0.3
-ip netns exec "$N-cn" "$METER" send --to "$A1" --port 5001 --rate 100 --seconds "$RUN_S" 2>"$WORK/send.json" &
-PIDS+=($!)
+dmm_stream "$RUN_S" "$A1"
+RECV=$DMM_RECV
 sleep 1
 dmm_move_to 2
 check "the MN configures an address from P2 at maar2" wait_until 10 has_address 2001:db8:a2:
@@ -76,19 +72,13 @@ maar_counter() { qq "$M2" "show maar" "d['counters']['$1']"; }
 PBU_BEFORE=$(maar_counter pbu_sent)
 
 # A second access link of maar2 to the MN: p4 (MN) -- mn1b (maar2).
-ip link add p4 netns "$MN" type veth peer name mn1b netns "$N-maar2" address 02:00:00:00:02:02
-ip netns exec "$MN" sysctl -qw net.ipv6.conf.p4.disable_ipv6=1
-ip netns exec "$MN" tc qdisc add dev p4 clsact
-ip netns exec "$MN" tc filter add dev p4 ingress protocol all u32 match u32 0 0 action mirred egress redirect dev air
-ip -n "$MN" link set p4 up
-ip -n "$N-maar2" link set mn1b up
+mn_add_port "$MN" p4 "$N-maar2" mn1b 02:00:00:00:02:02
 link_seen() { [[ $(qq "$M2" "show links" "[l['running'] for l in d if l['interface'] == 'mn1b']") == "[True]" ]]; }
 check "maar2 tracks mn1b, up (no MN policy names it)" wait_until 10 link_seen
 
 # The move: the MN's frames go out of p4 only; what maar2 sends on mn1 no
 # longer reaches the MN, whose carrier stays up.
-ip netns exec "$MN" tc filter del dev air ingress
-ip netns exec "$MN" tc filter add dev air ingress protocol all u32 match u32 0 0 action mirred egress redirect dev p4
+mn_send_only_to "$MN" p4
 ip netns exec "$MN" tc filter del dev p2 ingress
 ip netns exec "$MN" rdisc6 -1 -w 1000 eth0 >"$WORK/rdisc6.out" 2>&1
 echo "# rdisc6 on eth0: $(grep -c 'Prefix' "$WORK/rdisc6.out") prefix option(s) in the answer"

@@ -25,6 +25,7 @@
 # Exit 1 when a check fails, 77 when the environment cannot run it.
 set -u
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+source "$NETNS_ROOT/tools/testbed/mn_wiring.sh"
 BUILD=${1:?usage: test_pmip_intra_mag.sh BUILD_DIR}
 CN=2001:db8:200::2
 MAG1=2001:db8:101::11
@@ -41,12 +42,7 @@ MN=$NAME-mn1 M1=$NAME-mag1
 check "mn1 reaches the correspondent through mag1's mn1" ip netns exec "$MN" ping -6 -c2 -i0.2 -W2 $CN
 
 # A second access link of mag1 to the MN: p3 (MN) -- mn1b (mag1).
-ip link add p3 netns "$MN" type veth peer name mn1b netns "$M1" address 02:00:00:00:03:01
-ip netns exec "$MN" sysctl -qw net.ipv6.conf.p3.disable_ipv6=1
-ip netns exec "$MN" tc qdisc add dev p3 clsact
-ip netns exec "$MN" tc filter add dev p3 ingress protocol all u32 match u32 0 0 action mirred egress redirect dev air
-ip -n "$MN" link set p3 up
-ip -n "$M1" link set mn1b up
+mn_add_port "$MN" p3 "$M1" mn1b 02:00:00:00:03:01
 link_seen() { [[ $(q mag1 "show links" "[l['running'] for l in d if l['interface'] == 'mn1b']") == "[True]" ]]; }
 check "mag1 tracks mn1b, up (no MN policy names it)" wait_until 10 link_seen
 
@@ -69,8 +65,7 @@ ip netns exec "$MN" ping -6 -i 0.01 -c 300 -W 1 $CN >"$WORK/ping.txt" 2>&1 &
 PING_PID=$!
 PIDS+=("$PING_PID")
 sleep 1
-ip netns exec "$MN" tc filter del dev air ingress
-ip netns exec "$MN" tc filter add dev air ingress protocol all u32 match u32 0 0 action mirred egress redirect dev p3
+mn_send_only_to "$MN" p3
 ip netns exec "$MN" tc filter del dev p1 ingress  # p1 has no IPv6: what arrives there stays there
 ip netns exec "$MN" rdisc6 -1 -w 1000 eth0 >"$WORK/rdisc6.out" 2>&1
 echo "# rdisc6 on eth0: $(grep -c 'Prefix' "$WORK/rdisc6.out") prefix option(s) in the answer"

@@ -21,6 +21,10 @@
 #   dmm_mag_attach         its MN attaches.
 #   dmm_move_to I          only port pI up (one netlink batch): the MN is at maarI.
 #   dmm_mn_address START   the MN's global address starting with START, DAD done.
+#   dmm_stream SECONDS ADDRESS  a 100/s UDP stream from cn to the MN's ADDRESS
+#                          (port 5001) for SECONDS, counted by the MN into
+#                          WORK/flow.json (pmip-handover-meter, METER); the
+#                          receiver's PID in DMM_RECV.
 
 DMM_MAC=02:00:00:00:00:01
 source "$(dirname "${BASH_SOURCE[0]}")/mn_wiring.sh"
@@ -146,4 +150,13 @@ dmm_move_to() {
 dmm_mn_address() {
     ip -n "$N-mn" -6 -o addr show dev eth0 scope global -tentative | awk '{print $4}' | cut -d/ -f1 |
         grep "^$1" | head -1
+}
+
+dmm_stream() {
+    ip netns exec "$N-mn" "$METER" receive --port 5001 --seconds $(($1 + 2)) --gap-ms 50 --json >"$WORK/flow.json" 2>&1 &
+    DMM_RECV=$!
+    PIDS+=($DMM_RECV)
+    sleep 0.3
+    ip netns exec "$N-cn" "$METER" send --to "$2" --port 5001 --rate 100 --seconds "$1" 2>"$WORK/send.json" &
+    PIDS+=($!)
 }

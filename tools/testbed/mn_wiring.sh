@@ -3,6 +3,8 @@
 # (sourced).
 #
 #   mn_wire MN_NS MAC NS1 IF1 MAC1 [NS2 IF2 MAC2 ...]
+#   mn_add_port MN_NS PORT PEER_NS PEER_IF PEER_MAC
+#   mn_send_only_to MN_NS PORT
 #
 # The MN's one interface, eth0 (MAC), is wired by tc to ports p1, p2, ...:
 # port pK is a veth whose peer is IFK (address MACK) in NSK, an access
@@ -37,4 +39,25 @@ mn_wire() {
         $mirror action mirred egress redirect dev "p$k"
     ip -n "$mn" link set eth0 up
     ip -n "$mn" link set air up
+}
+
+# One more port PORT after mn_wire, to PEER_IF (PEER_MAC) in PEER_NS, wired
+# as the others (what it receives comes in on eth0), both ends up. Nothing
+# of eth0's goes out of it until mn_send_only_to names it: a second access
+# link the MN's interface can move to while the first keeps its carrier.
+mn_add_port() {
+    ip link add "$2" netns "$1" type veth peer name "$4" netns "$3" address "$5"
+    ip netns exec "$1" sysctl -qw "net.ipv6.conf.$2.disable_ipv6=1"
+    ip netns exec "$1" tc qdisc add dev "$2" clsact
+    ip netns exec "$1" tc filter add dev "$2" ingress protocol all u32 match u32 0 0 \
+        action mirred egress redirect dev air
+    ip -n "$1" link set "$2" up
+    ip -n "$3" link set "$4" up
+}
+
+# What eth0 sends goes out of PORT only (an MN's interface that moved).
+mn_send_only_to() {
+    ip netns exec "$1" tc filter del dev air ingress
+    ip netns exec "$1" tc filter add dev air ingress protocol all u32 match u32 0 0 \
+        action mirred egress redirect dev "$2"
 }
