@@ -59,11 +59,6 @@ dmm_add_mag
 MN=$N-mn
 
 FAIL_LOGS=("$WORK"/*.log)
-ctl() { "$PMIPCTL" --socket "$1" --json "${@:2}"; }
-qq() {  # qq SOCKET "PMIPCTL ARGS" EXPR
-    ctl "$1" $2 2>/dev/null | "$PY" -c "import json,sys; d=json.load(sys.stdin); print($3)"
-}
-up() { ctl "$1" show counters >/dev/null 2>&1; }
 check "lmad (the CMD) answers" wait_until 10 up "$WORK/lmad.sock"
 for i in 1 2 3; do check "magd (maar$i) answers" wait_until 10 up "$WORK/magd$i.sock"; done
 check "magd (mag4, a plain MAG) answers" wait_until 10 up "$WORK/magd4.sock"

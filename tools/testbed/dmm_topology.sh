@@ -21,6 +21,9 @@
 #   dmm_mag_attach         its MN attaches.
 #   dmm_move_to I          only port pI up (one netlink batch): the MN is at maarI.
 #   dmm_mn_address START   the MN's global address starting with START, DAD done.
+#   ctl SOCKET ARGS...     pmipctl (PMIPCTL) --json against a daemon's socket;
+#   qq SOCKET "ARGS" EXPR  EXPR (Python, the answer as d) printed;
+#   up SOCKET              whether the daemon answers.
 #   dmm_stream SECONDS ADDRESS  a 100/s UDP stream from cn to the MN's ADDRESS
 #                          (port 5001) for SECONDS, counted by the MN into
 #                          WORK/flow.json (pmip-handover-meter, METER); the
@@ -160,3 +163,9 @@ dmm_stream() {
     ip netns exec "$N-cn" "$METER" send --to "$2" --port 5001 --rate 100 --seconds "$1" 2>"$WORK/send.json" &
     PIDS+=($!)
 }
+
+ctl() { "$PMIPCTL" --socket "$1" --json "${@:2}"; }
+qq() {  # qq SOCKET "PMIPCTL ARGS" EXPR
+    ctl "$1" $2 2>/dev/null | "$PY" -c "import json,sys; d=json.load(sys.stdin); print($3)"
+}
+up() { ctl "$1" show counters >/dev/null 2>&1; }
