@@ -416,6 +416,44 @@ TEST_CASE("DMM: the MN's interface moving to another access link of the same MAA
     CHECK_FALSE(d.maar[1].local_uplink(p2));
 }
 
+TEST_CASE("DMM: break before make: the MN leaves one access link of a MAAR and shows up on another within "
+          "the hold: its session moves from the detached entry, renewals go on, nothing is de-registered",
+          "[dmm][scenario]") {
+    Dmm d;
+    d.attach(0);
+    d.detach(0);
+    d.attach(1);
+    const auto* s2 = d.served(1);
+    REQUIRE(s2 != nullptr);
+    const Ipv6Prefix p2 = s2->local;
+    REQUIRE(s2->remote.size() == 1);
+    const Ipv6Prefix p1 = s2->remote[0].prefix;
+    d.maar[1].engine->detach(11);  // the old link's carrier goes first
+    d.advance(2s);
+    REQUIRE(d.served(1)->state == mag::MaarState::kDetached);
+    const auto pbu_before = d.maar[1].engine->counters().pbu_sent;
+    REQUIRE(d.maar[1].engine->attach(21, "mn1b", kMac));
+    d.advance(50ms);
+    CHECK(d.maar[1].engine->counters().intra_maar_moves == 1);
+    CHECK(d.maar[1].engine->counters().pbu_sent == pbu_before + 1);  // the refresh
+    REQUIRE(d.maar[1].engine->served().size() == 1);
+    const auto& moved = d.maar[1].engine->served().at(21);
+    CHECK(moved.state == mag::MaarState::kRegistered);  // the MN is here again
+    CHECK(moved.local == p2);
+    CHECK(d.maar[1].route_dev(p2) == 21);
+    CHECK(d.maar[1].route_dev(p1) == 21);
+    CHECK(d.maar[1].local_uplink(p2));
+    CHECK(d.maar[1].changed_on == 21);
+    // Past the old link's hold (60 s) and through renewals (lifetime 400 s).
+    d.advance(500s);
+    CHECK(d.maar[1].engine->counters().deregistrations == 0);
+    REQUIRE(d.cmd->find({1, kNai}) != nullptr);
+    CHECK(d.cmd->find({1, kNai})->serving == d.maar[1].address_);
+    CHECK(d.maar[1].engine->served().at(21).state == mag::MaarState::kRegistered);
+    CHECK(d.maar[1].engine->anchors().count(p2) == 1);
+    CHECK(d.maar[1].engine->counters().data_path_errors == 0);
+}
+
 TEST_CASE("DMM: a lost PBU of the new S-MAAR and a lost PBA of the P-MAAR are retransmitted, the move "
           "completes",
           "[dmm][scenario]") {
