@@ -87,16 +87,11 @@ bool MaarEngine::attach(int ifindex, const std::string& interface, const std::st
     // attachment. Its session moves; a second served entry for the same
     // prefix would de-register it, and give the prefix back to the pool,
     // when the old link's hold ended.
-    for (auto it = served_.begin(); it != served_.end(); ++it) {
-        const MaarServed& s = it->second;
-        if (s.mac != mac || s.policy.mn_identifier != policy->mn_identifier ||
-            s.policy.mn_identifier_subtype != policy->mn_identifier_subtype)
-            continue;
-        if (s.state == MaarState::kDeregistering) {
-            end_served(it->first, false);  // its session is ending: a new one starts here
-            break;
-        }
-        return move_served(it, ifindex, interface);
+    if (const auto it = served_by_mac(mac); it != served_.end() &&
+                                             it->second.policy.mn_identifier == policy->mn_identifier &&
+                                             it->second.policy.mn_identifier_subtype == policy->mn_identifier_subtype) {
+        if (it->second.state != MaarState::kDeregistering) return move_served(it, ifindex, interface);
+        end_served(it->first, false);  // its session is ending: a new one starts here
     }
     const auto prefix = allocate(*policy);
     if (!prefix) {
@@ -145,11 +140,19 @@ bool MaarEngine::attach(int ifindex, const std::string& interface, const std::st
 // PBU refreshes the CMD's binding, whose PBA re-arms the renewal on the new
 // link (the CMD's binding names this MAAR, not the link). False, with the
 // MN still served on the old link, when the kernel refuses a route.
+std::map<int, MaarServed>::iterator MaarEngine::served_by_mac(const std::string& mac) {
+    return std::find_if(served_.begin(), served_.end(), [&](const auto& kv) { return kv.second.mac == mac; });
+}
+
+const MaarServed* MaarEngine::find_by_mac(const std::string& mac) const {
+    for (const auto& [ifindex, s] : served_)
+        if (s.mac == mac) return &s;
+    return nullptr;
+}
+
 bool MaarEngine::move_served(std::map<int, MaarServed>::iterator it, int ifindex, const std::string& interface) {
     const MaarServed& old = it->second;
-    MaarServed there = old;  // the entry as it will be: its requests name the new link
-    there.ifindex = ifindex;
-    auto batch = local_requests(RouteOp::kAdd, there);
+    auto batch = local_requests(RouteOp::kAdd, old.local, ifindex);
     const std::size_t local = batch.size();  // the local prefix's requests come first
     for (const auto& r : old.remote)
         batch.push_back({RouteOp::kAdd, Route{r.prefix, ifindex, kMainTable, config_.route_metric, std::nullopt}});
@@ -218,20 +221,20 @@ void MaarEngine::arm_remote_timer(MaarServed& s) {
 // route: one per served MN costs no rule walk); with rules (also where the
 // kernel has no source-specific routes), "from PREFIX lookup main" at
 // rule-priority, ahead of the access rule.
-std::vector<RouteRequest> MaarEngine::local_requests(RouteOp op, const MaarServed& s) const {
-    std::vector<RouteRequest> requests{{op, Route{s.local, s.ifindex, kMainTable, config_.route_metric, std::nullopt}}};
+std::vector<RouteRequest> MaarEngine::local_requests(RouteOp op, const Ipv6Prefix& local, int ifindex) const {
+    std::vector<RouteRequest> requests{{op, Route{local, ifindex, kMainTable, config_.route_metric, std::nullopt}}};
     if (config_.access_table == 0) return requests;
     if (config_.uplink_routing == MagConfig::UplinkRouting::kSourceRoutes)
         requests.push_back({op, Route{Ipv6Prefix{Ipv6Address{}, 0}, 0, config_.access_table, config_.route_metric,
-                                      std::nullopt, RouteType::kThrow, s.local}});
+                                      std::nullopt, RouteType::kThrow, local}});
     else
-        requests.push_back({op, Rule{s.local, kMainTable, config_.rule_priority, ""}});
+        requests.push_back({op, Rule{local, kMainTable, config_.rule_priority, ""}});
     return requests;
 }
 
 void MaarEngine::route_local(MaarServed& s, bool add) {
     if (s.routed == add) return;
-    const auto batch = local_requests(add ? RouteOp::kAdd : RouteOp::kDelete, s);
+    const auto batch = local_requests(add ? RouteOp::kAdd : RouteOp::kDelete, s.local, s.ifindex);
     const auto results = routes_.apply(batch);
     bool ok = true;
     for (const auto& st : results) {
@@ -604,7 +607,7 @@ void MaarEngine::become_previous(MaarAnchor& a, const Ipv6Address& serving) {
             // the MN came back meanwhile: its new entry has them again.
             const bool back = std::any_of(served_.begin(), served_.end(),
                                           [&](const auto& kv) { return kv.second.local == gone.local; });
-            if (gone.routed && !back) (void)routes_.apply(local_requests(RouteOp::kDelete, gone));
+            if (gone.routed && !back) (void)routes_.apply(local_requests(RouteOp::kDelete, gone.local, gone.ifindex));
         });
         break;
     }

@@ -631,8 +631,8 @@ void MagDaemon::on_solicitation(int ifindex, const std::string& mac, Solicitatio
 
 std::optional<std::string> MagDaemon::registered_elsewhere(const std::string& mac, int ifindex) const {
     if (maar_) {
-        for (const auto& [i, s] : maar_->served())
-            if (s.mac == mac && i != ifindex && s.state == MaarState::kRegistered) return s.interface;
+        const auto* s = maar_->find_by_mac(mac);
+        if (s && s->ifindex != ifindex && s->state == MaarState::kRegistered) return s->interface;
         return std::nullopt;
     }
     const auto* e = engine_->find_by_mac(mac);

@@ -177,6 +177,8 @@ public:
 
     void set_observer(MaarObserver* observer) { observer_ = observer; }
     const std::map<int, MaarServed>& served() const { return served_; }
+    // The served entry of the MN with link-layer address `mac` (octets), if any.
+    const MaarServed* find_by_mac(const std::string& mac) const;
     const std::map<Ipv6Prefix, MaarAnchor>& anchors() const { return anchors_; }
     const MaarConfig& config() const { return config_; }
     const MaarCounters& counters() const { return counters_; }
@@ -199,7 +201,8 @@ private:
     void release_tunnel(const TunnelKey& key, const Ipv6Prefix& prefix);
     void expire_remotes(int ifindex);
     void route_local(MaarServed& s, bool add);
-    std::vector<RouteRequest> local_requests(RouteOp op, const MaarServed& s) const;
+    std::vector<RouteRequest> local_requests(RouteOp op, const Ipv6Prefix& local, int ifindex) const;
+    std::map<int, MaarServed>::iterator served_by_mac(const std::string& mac);
     bool move_served(std::map<int, MaarServed>::iterator it, int ifindex, const std::string& interface);
     void arm_remote_timer(MaarServed& s);
     void become_previous(MaarAnchor& a, const Ipv6Address& serving);
