@@ -394,20 +394,26 @@ void LmaEngine::release_data_path(const BindingCacheEntry& entry, const DataPath
 // of by the caller after the PBA is on its way (`superseded`). On failure the
 // entry is as before and still holds its old path.
 bool LmaEngine::move_data_path(BindingCacheEntry& entry, const Ipv6Address& local,
-                               const Ipv6Address& proxy_coa, std::optional<std::uint32_t> downlink_key,
+                               const Ipv6Address& proxy_coa, const Encapsulation& encapsulation,
                                std::optional<DataPath>& superseded) {
     const auto old_path = data_path(entry);
     const Ipv6Address old_coa = entry.proxy_coa;
-    const auto old_key = entry.downlink_key;
+    const Encapsulation old_encapsulation{entry.gre, entry.downlink_key, entry.uplink_key};
     const auto old_local = local_address_.find(entry.id);
     const std::optional<Ipv6Address> old_address =
         old_local == local_address_.end() ? std::nullopt : std::optional(old_local->second);
+    const auto set_encapsulation = [&entry](const Encapsulation& e) {
+        entry.gre = e.gre;
+        entry.downlink_key = e.downlink_key;
+        entry.uplink_key = e.uplink_key;
+    };
     entry.proxy_coa = proxy_coa;
-    if (downlink_key) entry.downlink_key = downlink_key;
+    set_encapsulation(encapsulation);
     local_address_[entry.id] = local;
     if (!bind_data_path(entry, local)) {
+        // The entry describes the path it still holds again.
         entry.proxy_coa = old_coa;
-        entry.downlink_key = old_key;
+        set_encapsulation(old_encapsulation);
         if (old_address) {
             local_address_[entry.id] = *old_address;
         } else {
@@ -459,13 +465,10 @@ void LmaEngine::create_session(const Pbu& pbu, const MobileNodePolicy& policy) {
     e.mag_link_local = (pbu.link_local && pbu.link_local->address != Ipv6Address{})
                            ? pbu.link_local->address
                            : config_.mag_link_local;
-    if (policy_gre) {
-        e.gre = true;
-        if (policy.gre_keys && pbu.gre->key) {
-            e.downlink_key = pbu.gre->key;
-            e.uplink_key = next_session_gre_key(next_uplink_key_, config_.reserved_gre_key);
-        }
-    }
+    const Encapsulation encapsulation = encapsulation_for(pbu, policy, std::nullopt);
+    e.gre = encapsulation.gre;
+    e.downlink_key = encapsulation.downlink_key;
+    e.uplink_key = encapsulation.uplink_key;
     BindingCacheEntry& entry = cache_.insert(std::move(e));
     local_address_[entry.id] = pbu.destination;
     if (!bind_data_path(entry, pbu.destination)) {
@@ -486,13 +489,38 @@ void LmaEngine::create_session(const Pbu& pbu, const MobileNodePolicy& policy) {
     send_pba(pbu, st, &entry, std::nullopt, entry.uplink_key);
 }
 
+// RFC 5845 section 5.1: the encapsulation a registration of `entry` asks
+// for. GRE when the MAG offers it and the policy wants it (a policy that
+// does not is answered with status 2, and the session goes ip6ip6); keys
+// when both name them, the uplink key the session's own for its life. A PBU
+// without the option keeps a non-GRE session as it is.
+LmaEngine::Encapsulation LmaEngine::encapsulation_for(const Pbu& pbu, const MobileNodePolicy& policy,
+                                                      std::optional<std::uint32_t> uplink_key) {
+    Encapsulation e;
+    const bool policy_gre = policy.tunnel_kind == TunnelKind::kGre || policy.gre_keys;
+    if (pbu.gre == nullptr || !policy_gre) return e;
+    e.gre = true;
+    if (policy.gre_keys && pbu.gre->key) {
+        e.downlink_key = pbu.gre->key;
+        e.uplink_key = uplink_key ? uplink_key : next_session_gre_key(next_uplink_key_, config_.reserved_gre_key);
+    }
+    return e;
+}
+
 void LmaEngine::update_session(const Pbu& pbu, SessionId id, const MobileNodePolicy& policy) {
     BindingCacheEntry* entry = cache_.find(id);
     const mh::BindingUpdate& m = *pbu.message;
     const bool policy_gre = policy.tunnel_kind == TunnelKind::kGre || policy.gre_keys;
-    // A handoff PBU without the GRE option for a GRE session: 163 by policy
-    // (RFC 5845 section 5.1); a re-registration from the same MAG likewise.
-    if (entry->gre && pbu.gre == nullptr) return reject(pbu, mh::status::kGreKeyOptionRequired);
+    // A PBU without the GRE option for a GRE session the policy still wants
+    // in GRE: 163 by policy, at a handoff (RFC 5845 section 5.1) and at a
+    // re-registration from the same MAG likewise.
+    if (entry->gre && policy_gre && pbu.gre == nullptr) {
+        return reject(pbu, mh::status::kGreKeyOptionRequired);
+    }
+    const Encapsulation encapsulation = encapsulation_for(pbu, policy, entry->uplink_key);
+    const bool reencapsulated = encapsulation.gre != entry->gre ||
+                                encapsulation.downlink_key != entry->downlink_key ||
+                                encapsulation.uplink_key != entry->uplink_key;
 
     const bool handoff = entry->proxy_coa != pbu.lookup.proxy_coa;
     const Ipv6Address previous = entry->proxy_coa;
@@ -505,27 +533,26 @@ void LmaEngine::update_session(const Pbu& pbu, SessionId id, const MobileNodePol
         entry->state = BindingState::kActive;
     }
     std::optional<DataPath> superseded;
-    if (handoff) {
-        // Section 5.3.4: routes move from the old MAG's tunnel to the new one.
-        const std::optional<std::uint32_t> key =
-            (policy_gre && policy.gre_keys && pbu.gre && pbu.gre->key)
-                ? std::optional<std::uint32_t>(pbu.gre->key)  // same uplink key for the session's life
-                : std::nullopt;
-        if (!move_data_path(*entry, pbu.destination, pbu.lookup.proxy_coa, key, superseded)) {
+    // Section 5.3.4: at a handoff the routes move from the old MAG's tunnel
+    // to the new one. The tunnel changes too when the encapsulation does: the
+    // MAG chose a new downlink key (RFC 5845 section 5.1), or the MN's policy
+    // was reloaded (GRE, keys, or neither) and this PBU is the first of the
+    // session to ask for it. The session's uplink key stays for its life.
+    if (handoff || reencapsulated) {
+        if (!move_data_path(*entry, pbu.destination, pbu.lookup.proxy_coa, encapsulation, superseded)) {
             const auto ctx = pbu.ctx();
             delete_session(id);  // releases the old path, which it still holds
-            PMIP_ERROR(kBce, ctx, "handoff failed; session deleted");
+            PMIP_ERROR(kBce, ctx,
+                       std::string(handoff ? "handoff" : "new encapsulation") + " failed; session deleted");
             return reject(pbu, mh::status::kInsufficientResources);
         }
-    } else if (entry->gre && entry->downlink_key && pbu.gre && pbu.gre->key &&
-               entry->downlink_key != pbu.gre->key) {
-        // RFC 5845 section 5.1: the MAG chose a new downlink key; the tunnel
-        // (keyed by it) changes with it.
-        if (!move_data_path(*entry, pbu.destination, entry->proxy_coa, pbu.gre->key, superseded)) {
-            const auto ctx = pbu.ctx();
-            delete_session(id);
-            PMIP_ERROR(kBce, ctx, "new GRE downlink key: tunnel not created; session deleted");
-            return reject(pbu, mh::status::kInsufficientResources);
+        if (reencapsulated) {
+            ++counters_.sessions_reencapsulated;
+            PMIP_INFO(kBce, pbu.ctx(),
+                      "session " + std::to_string(id) + " now in " +
+                          (!encapsulation.gre            ? std::string("ip6ip6")
+                           : encapsulation.downlink_key ? "GRE with keys"
+                                                        : "GRE without keys"));
         }
     }
     entry->access_technology_type = pbu.lookup.access_technology_type;
@@ -552,7 +579,10 @@ void LmaEngine::update_session(const Pbu& pbu, SessionId id, const MobileNodePol
         // Not a handoff: a renewal with the MAG that holds the session. Its
         // tunnel carries what that MAG reports; a PBU-M answer only names the
         // channels (the LMA's profile may have changed).
-        send_pba(pbu, mh::status::kAccepted, entry, std::nullopt, entry->uplink_key,
+        // GRE offered but not needed -> status 2 and no option (RFC 5845 section 5.1).
+        const std::uint8_t st = (!policy_gre && pbu.gre) ? mh::status::kGreKeyOptionNotRequired
+                                                         : mh::status::kAccepted;
+        send_pba(pbu, st, entry, std::nullopt, entry->uplink_key,
                  sial_answer(*entry, pbu.lookup.proxy_coa, pbu), /*renewal=*/!handoff);
     }
     if (superseded) release_data_path(*entry, *superseded, true);

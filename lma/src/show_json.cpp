@@ -96,6 +96,7 @@ json engine_counters_json(const LmaCounters& c) {
                 {"pbu_retransmissions_answered", c.pbu_retransmissions_answered},
                 {"pbu_dmm_refused", c.pbu_dmm_refused},
                 {"sessions_created", c.sessions_created}, {"sessions_deleted", c.sessions_deleted},
+                {"sessions_reencapsulated", c.sessions_reencapsulated},
                 {"sessions_expired", c.sessions_expired}, {"data_path_errors", c.data_path_errors},
                 {"batches", c.batches}, {"batched_route_requests", c.batched_route_requests},
                 {"batched_pbas", c.batched_pbas}, {"batch_sessions_failed", c.batch_sessions_failed},

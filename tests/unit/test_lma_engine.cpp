@@ -637,6 +637,143 @@ TEST_CASE("lma: a re-registration with a new GRE downlink key moves the session 
     CHECK(f.engine->counters().data_path_errors == 0);
 }
 
+// A reloaded profile (tunnel ip6ip6 <-> gre-key) takes effect at the
+// session's next registration that asks for it; before, a PBU with the GRE
+// option for a live ip6ip6 session was accepted without the option and the
+// MAG fell back to ip6ip6 (netns_pmip_m_tunnel_dynamic, when the MN's RS came
+// within MinDelayBeforeBCEDelete of the de-registration its MAG's reload sent).
+TEST_CASE("lma: a reloaded policy's encapsulation takes effect at the session's next registration "
+          "(ip6ip6 to GRE with keys and back, within MinDelayBeforeBCEDelete too, RFC 5845 5.1)",
+          "[lma][engine]") {
+    Fixture f;
+    register_mn1(f);
+    const Ipv6Prefix hnp = first_hnp(f.last_pba());
+    const auto hnp_text = pmip::to_string(hnp);
+    REQUIRE(f.tunnels->tunnels().front().key.kind == TunnelKind::kIp6Ip6);
+    const auto only_tunnel = [&f] {
+        REQUIRE(f.tunnels->tunnels().size() == 1);
+        REQUIRE(f.routes.routes.size() == 1);
+        CHECK(f.routes.routes.begin()->ifindex == f.tunnels->tunnels().front().ifindex);
+        CHECK(f.backend->devices.size() == 1);
+        return f.tunnels->tunnels().front().key;
+    };
+    auto& policy = f.policies.policies[{1, "mn1@example.org"}];
+
+    SECTION("a renewal from the same MAG") {
+        policy.gre_keys = true;
+        f.advance(10ms);
+        auto renew = pbu(f, 5, hnp_text.c_str());
+        renew.gre(100);
+        f.engine->handle_proxy_binding_update(kMag1, kLma, renew.m);
+        auto pba = f.last_pba();
+        CHECK(pba.status == 0);
+        const auto* key = mh::find_option<mh::GreKey>(pba.options);
+        REQUIRE(key != nullptr);
+        REQUIRE(key->key.has_value());
+        const std::uint32_t uplink = *key->key;
+        auto k = only_tunnel();
+        CHECK(k.kind == TunnelKind::kGre);
+        CHECK(k.output_key == 100u);
+        CHECK(k.input_key == uplink);
+        CHECK(f.engine->counters().sessions_reencapsulated == 1);
+
+        // The same keys again: nothing changes, the uplink key is the session's.
+        f.advance(10ms);
+        auto again = pbu(f, 5, hnp_text.c_str());
+        again.gre(100);
+        f.engine->handle_proxy_binding_update(kMag1, kLma, again.m);
+        pba = f.last_pba();
+        CHECK(pba.status == 0);
+        key = mh::find_option<mh::GreKey>(pba.options);
+        REQUIRE(key != nullptr);
+        CHECK(key->key == uplink);
+        CHECK(only_tunnel() == k);
+        CHECK(f.engine->counters().sessions_reencapsulated == 1);
+
+        // Back to ip6ip6: GRE offered, not needed -> status 2, no option, and
+        // the session's tunnel is ip6ip6 again.
+        policy.gre_keys = false;
+        f.advance(10ms);
+        auto offered = pbu(f, 5, hnp_text.c_str());
+        offered.gre(100);
+        f.engine->handle_proxy_binding_update(kMag1, kLma, offered.m);
+        pba = f.last_pba();
+        CHECK(pba.status == 2);
+        CHECK(mh::find_option<mh::GreKey>(pba.options) == nullptr);
+        k = only_tunnel();
+        CHECK(k.kind == TunnelKind::kIp6Ip6);
+        CHECK_FALSE(k.output_key.has_value());
+        CHECK(f.engine->counters().sessions_reencapsulated == 2);
+
+        // Without the option, as the MAG then sends: accepted, unchanged.
+        f.advance(10ms);
+        f.engine->handle_proxy_binding_update(kMag1, kLma, pbu(f, 5, hnp_text.c_str()).m);
+        CHECK(f.last_pba().status == 0);
+        CHECK(only_tunnel() == k);
+        CHECK(f.engine->counters().sessions_reencapsulated == 2);
+    }
+    SECTION("a GRE session the policy no longer wants, renewed without the option") {
+        policy.gre_keys = true;
+        f.advance(10ms);
+        auto renew = pbu(f, 5, hnp_text.c_str());
+        renew.gre(100);
+        f.engine->handle_proxy_binding_update(kMag1, kLma, renew.m);
+        REQUIRE(f.last_pba().status == 0);
+        policy.gre_keys = false;
+        f.advance(10ms);
+        f.engine->handle_proxy_binding_update(kMag1, kLma, pbu(f, 5, hnp_text.c_str()).m);
+        CHECK(f.last_pba().status == 0);  // not 163: the policy does not need GRE
+        CHECK(only_tunnel().kind == TunnelKind::kIp6Ip6);
+    }
+    SECTION("a GRE policy and a live ip6ip6 session renewed without the option: unchanged") {
+        policy.gre_keys = true;
+        f.advance(10ms);
+        f.engine->handle_proxy_binding_update(kMag1, kLma, pbu(f, 5, hnp_text.c_str()).m);
+        CHECK(f.last_pba().status == 0);
+        CHECK(only_tunnel().kind == TunnelKind::kIp6Ip6);
+        CHECK(f.engine->counters().sessions_reencapsulated == 0);
+    }
+    SECTION("a registration within MinDelayBeforeBCEDelete of the de-registration") {
+        f.advance(1s);
+        auto dereg = pbu(f, 4, hnp_text.c_str());
+        dereg.lifetime(0);
+        f.engine->handle_proxy_binding_update(kMag1, kLma, dereg.m);
+        REQUIRE(f.last_pba().status == 0);
+        policy.gre_keys = true;
+        f.advance(150ms);
+        auto back = pbu(f, 4, hnp_text.c_str());  // the MAG attached it again
+        back.gre(7);
+        f.engine->handle_proxy_binding_update(kMag1, kLma, back.m);
+        const auto pba = f.last_pba();
+        CHECK(pba.status == 0);
+        CHECK(first_hnp(pba) == hnp);
+        const auto* key = mh::find_option<mh::GreKey>(pba.options);
+        REQUIRE(key != nullptr);
+        CHECK(key->key.has_value());
+        const auto k = only_tunnel();
+        CHECK(k.kind == TunnelKind::kGre);
+        CHECK(k.output_key == 7u);
+        f.advance(20s);
+        CHECK(f.engine->cache().size() == 1);
+    }
+    SECTION("the new tunnel cannot be made: the session goes, nothing is left") {
+        policy.gre_keys = true;
+        f.backend->fail_create = Error{ENOBUFS, "test: no tunnel"};
+        f.advance(10ms);
+        auto renew = pbu(f, 5, hnp_text.c_str());
+        renew.gre(100);
+        f.engine->handle_proxy_binding_update(kMag1, kLma, renew.m);
+        CHECK(f.last_pba().status == 130);
+        CHECK(f.engine->cache().size() == 0);
+        CHECK(f.tunnels->tunnels().empty());
+        CHECK(f.routes.routes.empty());
+        CHECK(f.backend->devices.empty());
+    }
+    f.engine->clear();
+    CHECK(f.tunnels->tunnels().empty());
+    CHECK(f.routes.routes.empty());
+}
+
 TEST_CASE("lma: a handoff whose new tunnel cannot be made deletes the session without releasing "
           "another session's tunnel", "[lma][engine]") {
     Fixture f;

@@ -279,6 +279,7 @@ struct LmaCounters {
     std::uint64_t pbu_waiting_withdrawn = 0;  // its MAG de-registered while it was held
     std::uint64_t pbu_retransmissions_answered = 0;  // the accepted PBA sent again
     std::uint64_t sessions_created = 0;
+    std::uint64_t sessions_reencapsulated = 0;  // encapsulation changed at a registration (policy reload)
     std::uint64_t sessions_deleted = 0;
     std::uint64_t sessions_expired = 0;
     std::uint64_t data_path_errors = 0;  // tunnel or route programming failures
@@ -495,8 +496,18 @@ private:
     // Lets go of `path`; its routes are deleted unless a newer path of the
     // session has replaced them already (make before break).
     void release_data_path(const BindingCacheEntry& entry, const DataPath& path, bool routes_replaced);
+    // A session's tunnel encapsulation (RFC 5845): GRE or ip6ip6, and the keys.
+    struct Encapsulation {
+        bool gre = false;
+        std::optional<std::uint32_t> downlink_key;
+        std::optional<std::uint32_t> uplink_key;
+    };
+    Encapsulation encapsulation_for(const Pbu& pbu, const MobileNodePolicy& policy,
+                                    std::optional<std::uint32_t> uplink_key);
+    // Moves the session's routes onto the tunnel to `proxy_coa` with
+    // `encapsulation`; on failure the entry still describes its old path.
     bool move_data_path(BindingCacheEntry& entry, const Ipv6Address& local, const Ipv6Address& proxy_coa,
-                        std::optional<std::uint32_t> downlink_key, std::optional<DataPath>& superseded);
+                        const Encapsulation& encapsulation, std::optional<DataPath>& superseded);
     std::optional<std::vector<Ipv6Prefix>> assign_prefixes(const Pbu& pbu,
                                                            const MobileNodePolicy& policy,
                                                            std::uint8_t& status);
