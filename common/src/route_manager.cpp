@@ -1,9 +1,11 @@
 // Text form of route requests, shared by NetlinkRouteManager (error messages)
-// and FakeRouteManager / callers (logs). See route_manager.hpp.
+// and FakeRouteManager / callers (logs), and apply_or_undo, the
+// all-or-nothing batch of the engines. See route_manager.hpp.
 //
-// Threading: pure functions.
+// Threading: pure functions; apply_or_undo on the route manager's thread.
 #include "pmip/common/route_manager.hpp"
 
+#include <algorithm>
 #include <string>
 
 namespace pmip {
@@ -67,6 +69,23 @@ std::string describe(const RouteRequest& request,
         text += describe_multicast_rule(std::get<MulticastRule>(request.object));
     }
     return text;
+}
+
+std::vector<Status> apply_or_undo(RouteManager& routes, std::span<const RouteRequest> batch, std::size_t shared,
+                                  const UndoRequest& undo) {
+    auto results = routes.apply(batch);
+    if (std::all_of(results.begin(), results.end(), [](const Status& st) { return st.ok(); })) return results;
+    std::vector<RouteRequest> back;
+    for (std::size_t i = shared; i < batch.size() && i < results.size(); ++i) {
+        if (!results[i].ok()) continue;
+        if (undo) {
+            if (auto request = undo(i, batch[i])) back.push_back(std::move(*request));
+        } else if (batch[i].op == RouteOp::kAdd) {
+            back.push_back({RouteOp::kDelete, batch[i].object});
+        }
+    }
+    if (!back.empty()) (void)routes.apply(back);
+    return results;
 }
 
 }  // namespace pmip

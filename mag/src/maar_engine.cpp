@@ -115,6 +115,7 @@ bool MaarEngine::attach(int ifindex, const std::string& interface, const std::st
     a.tunnel.reset();
     a.serving_elsewhere.reset();
     MaarServed& s = served_[ifindex];
+    by_mac_[mac] = ifindex;
     s.ifindex = ifindex;
     s.interface = interface;
     s.mac = mac;
@@ -141,13 +142,15 @@ bool MaarEngine::attach(int ifindex, const std::string& interface, const std::st
 // link (the CMD's binding names this MAAR, not the link). False, with the
 // MN still served on the old link, when the kernel refuses a route.
 std::map<int, MaarServed>::iterator MaarEngine::served_by_mac(const std::string& mac) {
-    return std::find_if(served_.begin(), served_.end(), [&](const auto& kv) { return kv.second.mac == mac; });
+    const auto i = by_mac_.find(mac);
+    return i == by_mac_.end() ? served_.end() : served_.find(i->second);
 }
 
 const MaarServed* MaarEngine::find_by_mac(const std::string& mac) const {
-    for (const auto& [ifindex, s] : served_)
-        if (s.mac == mac) return &s;
-    return nullptr;
+    const auto i = by_mac_.find(mac);
+    if (i == by_mac_.end()) return nullptr;
+    const auto it = served_.find(i->second);
+    return it == served_.end() ? nullptr : &it->second;
 }
 
 bool MaarEngine::move_served(std::map<int, MaarServed>::iterator it, int ifindex, const std::string& interface) {
@@ -156,27 +159,22 @@ bool MaarEngine::move_served(std::map<int, MaarServed>::iterator it, int ifindex
     const std::size_t local = batch.size();  // the local prefix's requests come first
     for (const auto& r : old.remote)
         batch.push_back({RouteOp::kAdd, Route{r.prefix, ifindex, kMainTable, config_.route_metric, std::nullopt}});
-    const auto results = routes_.apply(batch);
-    for (const auto& st : results) {
+    // On a refusal, back as it was: what replaced an old-link route goes
+    // back onto the old link; what the old entry did not have comes out.
+    const auto undo = [&old, local](std::size_t i, const RouteRequest& r) -> std::optional<RouteRequest> {
+        if (i < local && !old.routed) return RouteRequest{RouteOp::kDelete, r.object};
+        const auto* route = std::get_if<Route>(&r.object);
+        if (route == nullptr || route->table != kMainTable) return std::nullopt;
+        Route back = *route;
+        back.ifindex = old.ifindex;
+        return RouteRequest{RouteOp::kAdd, back};
+    };
+    for (const auto& st : apply_or_undo(routes_, batch, 0, undo)) {
         if (st.ok()) continue;
         ++counters_.data_path_errors;
         PMIP_ERROR(kRoute, context(old.policy.mn_identifier),
                    "moving to " + interface + ": route not added: " + st.error().what + "; still served on " +
                        old.interface);
-        // Back as it was: what replaced an old-link route goes back onto
-        // the old link; what the old entry did not have comes out.
-        std::vector<RouteRequest> undo;
-        for (std::size_t i = 0; i < batch.size(); ++i) {
-            if (!results[i].ok()) continue;
-            if (i < local && !old.routed) {
-                undo.push_back({RouteOp::kDelete, batch[i].object});
-            } else if (auto* r = std::get_if<Route>(&batch[i].object); r && r->table == kMainTable) {
-                Route back = *r;
-                back.ifindex = old.ifindex;
-                undo.push_back({RouteOp::kAdd, back});
-            }
-        }
-        (void)routes_.apply(undo);
         return false;
     }
     ++counters_.intra_maar_moves;
@@ -189,6 +187,7 @@ bool MaarEngine::move_served(std::map<int, MaarServed>::iterator it, int ifindex
     moved.interface = interface;
     moved.routed = true;
     if (moved.state == MaarState::kDetached) moved.state = MaarState::kRegistered;  // the MN is here
+    by_mac_[moved.mac] = ifindex;
     MaarServed& s = served_[ifindex] = std::move(moved);
     s.transmissions = 0;
     s.retransmit_timeout = config_.initial_bindack_timeout;
@@ -235,21 +234,14 @@ std::vector<RouteRequest> MaarEngine::local_requests(RouteOp op, const Ipv6Prefi
 void MaarEngine::route_local(MaarServed& s, bool add) {
     if (s.routed == add) return;
     const auto batch = local_requests(add ? RouteOp::kAdd : RouteOp::kDelete, s.local, s.ifindex);
-    const auto results = routes_.apply(batch);
     bool ok = true;
-    for (const auto& st : results) {
+    for (const auto& st : apply_or_undo(routes_, batch)) {  // nothing half made
         if (st.ok()) continue;
         ok = false;
         ++counters_.data_path_errors;
         PMIP_ERROR(kRoute, context(s.policy.mn_identifier), "local prefix's forwarding: " + st.error().what);
     }
-    if (!ok && add) {  // nothing half made: what went in comes out
-        std::vector<RouteRequest> undo;
-        for (std::size_t i = 0; i < results.size(); ++i)
-            if (results[i].ok()) undo.push_back({RouteOp::kDelete, batch[i].object});
-        (void)routes_.apply(undo);
-        return;
-    }
+    if (!ok && add) return;
     s.routed = add;
 }
 
@@ -395,16 +387,12 @@ void MaarEngine::add_remote(MaarServed& s, const Ipv6Address& maar, const Ipv6Pr
     batch.push_back({RouteOp::kAdd, Route{prefix, s.ifindex, kMainTable, config_.route_metric, std::nullopt}});
     batch.push_back(uplink_request(RouteOp::kAdd, source_routes, prefix, tunnel->ifindex, table,
                                    config_.rule_priority, config_.route_metric));
-    const auto results = routes_.apply(batch);
+    const auto results = apply_or_undo(routes_, batch, shared);
     if (source_routes && shared == 1 && results[0].ok()) uplink_rule_installed_ = true;
-    for (std::size_t i = 0; i < results.size(); ++i) {
-        if (results[i].ok()) continue;
+    for (const auto& st : results) {
+        if (st.ok()) continue;
         ++counters_.data_path_errors;
-        PMIP_ERROR(kRoute, context(s.policy.mn_identifier), "previous MAAR's prefix: " + results[i].error().what);
-        std::vector<RouteRequest> undo;
-        for (std::size_t j = shared; j < results.size(); ++j)
-            if (results[j].ok()) undo.push_back({RouteOp::kDelete, batch[j].object});
-        (void)routes_.apply(undo);
+        PMIP_ERROR(kRoute, context(s.policy.mn_identifier), "previous MAAR's prefix: " + st.error().what);
         (void)tunnels_.release(key);
         return;
     }
@@ -518,6 +506,7 @@ void MaarEngine::end_served(int ifindex, bool deregister) {
 MaarServed MaarEngine::take_served(std::map<int, MaarServed>::iterator it) {
     MaarServed gone = std::move(it->second);
     served_.erase(it);
+    if (const auto i = by_mac_.find(gone.mac); i != by_mac_.end() && i->second == gone.ifindex) by_mac_.erase(i);
     for (TimerId* t : {&gone.retransmit_timer, &gone.renewal_timer, &gone.detach_timer, &gone.remote_timer}) {
         if (*t) timers_.cancel_timer(*t);
         *t = 0;

@@ -206,16 +206,14 @@ bool MagEngine::move_registered(BindingUpdateListEntry& e, int ifindex, const st
     std::vector<RouteRequest> batch;
     for (const auto& p : e.home_network_prefixes)
         batch.push_back({RouteOp::kAdd, access_route(p, ifindex)});
-    const auto results = routes_.apply(batch);
-    for (const auto& st : results) {
+    const auto back_onto_old_link = [this, &e](std::size_t, const RouteRequest& r) -> std::optional<RouteRequest> {
+        return RouteRequest{RouteOp::kAdd, access_route(std::get<Route>(r.object).destination, e.access_ifindex)};
+    };
+    for (const auto& st : apply_or_undo(routes_, batch, 0, back_onto_old_link)) {
         if (st.ok()) continue;
         ++counters_.data_path_errors;
         PMIP_ERROR(kRoute, context(e), "moving to " + interface + ": route not added: " + st.error().what +
                                            "; registering there afresh");
-        std::vector<RouteRequest> undo;
-        for (const auto& p : e.home_network_prefixes)  // back onto the old link
-            undo.push_back({RouteOp::kAdd, access_route(p, e.access_ifindex)});
-        (void)routes_.apply(undo);
         return false;
     }
     PMIP_INFO(kBul, context(e), "mobile node moved to " + interface + " of this MAG: binding kept, no signalling");
@@ -677,17 +675,12 @@ bool MagEngine::install_forwarding(BindingUpdateListEntry& e, TunnelInfo& tunnel
         batch.push_back(uplink_request(RouteOp::kAdd, source_routes, p, tunnel.ifindex, e.lma_table,
                                        config_.rule_priority, config_.route_metric));
     }
-    const auto results = routes_.apply(batch);
+    const auto results = apply_or_undo(routes_, batch, shared);
     if (adds_uplink_rule && results[0].ok()) uplink_rule_installed_ = true;
-    for (std::size_t i = 0; i < results.size(); ++i) {
-        if (results[i].ok()) continue;
+    for (const auto& st : results) {
+        if (st.ok()) continue;
         ++counters_.data_path_errors;
-        PMIP_ERROR(kRoute, context(e), "forwarding state not installed: " + results[i].error().what);
-        std::vector<RouteRequest> undo;
-        for (std::size_t j = shared; j < results.size(); ++j) {
-            if (results[j].ok()) undo.push_back({RouteOp::kDelete, batch[j].object});
-        }
-        (void)routes_.apply(undo);
+        PMIP_ERROR(kRoute, context(e), "forwarding state not installed: " + st.error().what);
         (void)tunnels_.release(key);
         return false;
     }

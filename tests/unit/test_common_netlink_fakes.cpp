@@ -158,6 +158,52 @@ TEST_CASE("FakeRouteManager fail_with fails every request and changes nothing", 
     CHECK(manager.routes.size() == 2);
 }
 
+TEST_CASE("apply_or_undo: a refused request undoes the batch's own requests that went in, keeps the shared "
+          "ones, and says each status", "[common][route]") {
+    FakeRouteManager m;
+    m.fail_if = [](const RouteRequest& r) -> std::optional<Error> {
+        const auto* x = std::get_if<Route>(&r.object);
+        if (x && x->destination == prefix("2001:db8:3::/64")) return Error{22, "Invalid argument"};
+        return std::nullopt;
+    };
+    const Rule shared{prefix("::/0"), 1000, 1000, ""};
+    const std::vector<RouteRequest> batch{{RouteOp::kAdd, shared},
+                                          {RouteOp::kAdd, route("2001:db8:1::/64", 7)},
+                                          {RouteOp::kDelete, route("2001:db8:9::/64", 7)},
+                                          {RouteOp::kAdd, route("2001:db8:3::/64", 7)}};
+    m.routes.insert(route("2001:db8:9::/64", 7));
+    const auto results = apply_or_undo(m, batch, 1);
+    REQUIRE(results.size() == 4);
+    CHECK(results[0].ok());
+    CHECK(results[1].ok());
+    CHECK(results[2].ok());
+    CHECK_FALSE(results[3].ok());
+    CHECK(m.rules == std::set<Rule>{shared});  // shared: stays
+    CHECK(m.routes.empty());                   // the add undone, the delete stays done
+    CHECK(m.batches == 2);
+
+    SECTION("all in: one batch, nothing undone") {
+        m.fail_if = nullptr;
+        CHECK(apply_or_undo(m, std::span(batch).first(2)).size() == 2);
+        CHECK(m.batches == 3);
+        CHECK(m.routes.size() == 1);
+    }
+    SECTION("a caller's own undo: a replaced route goes back where it was") {
+        m.routes.insert(route("2001:db8:1::/64", 7));
+        const std::vector<RouteRequest> move{{RouteOp::kAdd, route("2001:db8:1::/64", 8)},
+                                             {RouteOp::kAdd, route("2001:db8:3::/64", 8)}};
+        const auto back = [](std::size_t, const RouteRequest& r) -> std::optional<RouteRequest> {
+            Route old = std::get<Route>(r.object);
+            old.ifindex = 7;
+            return RouteRequest{RouteOp::kAdd, old};
+        };
+        const auto moved = apply_or_undo(m, move, 0, back);
+        CHECK(moved[0].ok());
+        CHECK_FALSE(moved[1].ok());
+        CHECK(m.routes == std::set<Route>{route("2001:db8:1::/64", 7)});
+    }
+}
+
 TEST_CASE("FakeRouteManager flush_owned removes everything and counts it", "[common][route]") {
     FakeRouteManager manager;
     CHECK(manager.add(route("2001:db8:1::/64", 7)).ok());

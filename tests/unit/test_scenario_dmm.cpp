@@ -416,6 +416,48 @@ TEST_CASE("DMM: the MN's interface moving to another access link of the same MAA
     CHECK_FALSE(d.maar[1].local_uplink(p2));
 }
 
+TEST_CASE("DMM: a route the kernel refuses on the MN's new link of the same MAAR leaves it served on the old "
+          "one, every route back where it was, and a later attach moves it", "[dmm][scenario]") {
+    const auto uplink = GENERATE(mag::MagConfig::UplinkRouting::kRules, mag::MagConfig::UplinkRouting::kSourceRoutes);
+    INFO("uplink by " << (uplink == mag::MagConfig::UplinkRouting::kSourceRoutes ? "source routes" : "rules"));
+    Dmm d(lma::CmdMode::kRelay, uplink);
+    d.attach(0);
+    d.detach(0);
+    d.attach(1);  // at MAAR2: P2 local, P1 through the tunnel to MAAR1
+    const auto* s2 = d.served(1);
+    REQUIRE(s2 != nullptr);
+    REQUIRE(s2->remote.size() == 1);
+    const Ipv6Prefix p1 = s2->remote[0].prefix, p2 = s2->local;
+    const auto pbu_before = d.maar[1].engine->counters().pbu_sent;
+    // P2's route onto link 21 goes in (replacing link 11's), P1's is refused.
+    d.maar[1].routes.fail_if = [p1](const RouteRequest& r) -> std::optional<Error> {
+        const auto* route = std::get_if<Route>(&r.object);
+        if (r.op == RouteOp::kAdd && route && route->destination == p1 && route->ifindex == 21)
+            return Error{ENOBUFS, "test: no route"};
+        return std::nullopt;
+    };
+    CHECK_FALSE(d.maar[1].engine->attach(21, "mn1b", kMac));
+    CHECK(d.maar[1].engine->counters().data_path_errors == 1);
+    CHECK(d.maar[1].engine->counters().intra_maar_moves == 0);
+    CHECK(d.maar[1].engine->counters().pbu_sent == pbu_before);
+    REQUIRE(d.served(1) != nullptr);
+    CHECK(d.maar[1].engine->served().size() == 1);
+    CHECK(d.maar[1].route_dev(p2) == 11);
+    CHECK(d.maar[1].route_dev(p1) == 11);
+    CHECK(d.maar[1].local_uplink(p2));
+    CHECK(d.maar[1].has_rule(p1));
+    // The kernel takes it at the MN's next attach (its next RS there).
+    d.maar[1].routes.fail_if = nullptr;
+    REQUIRE(d.maar[1].engine->attach(21, "mn1b", kMac));
+    d.advance(50ms);
+    CHECK(d.maar[1].engine->counters().intra_maar_moves == 1);
+    CHECK(d.served(1) == nullptr);
+    CHECK(d.maar[1].route_dev(p2) == 21);
+    CHECK(d.maar[1].route_dev(p1) == 21);
+    CHECK(d.maar[1].local_uplink(p2));
+    CHECK(d.maar[1].engine->served().at(21).state == mag::MaarState::kRegistered);
+}
+
 TEST_CASE("DMM: break before make: the MN leaves one access link of a MAAR and shows up on another within "
           "the hold: its session moves from the detached entry, renewals go on, nothing is de-registered",
           "[dmm][scenario]") {

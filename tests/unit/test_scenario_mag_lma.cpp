@@ -126,6 +126,45 @@ TEST_CASE("RFC 5213 6.9.1.1: the MN's interface moving to another access link of
     CHECK(w.mag1.engine->counters().data_path_errors == 0);
 }
 
+TEST_CASE("RFC 5213 6.9.1.1: a route the kernel refuses on the MN's new link of the same MAG: the binding "
+          "registers from the new link afresh with the same prefix, nothing left on the old link",
+          "[scenario]") {
+    World w;
+    w.attach(w.mag1, 7);
+    const auto hnp = w.only_binding().home_network_prefixes;
+    REQUIRE(hnp.size() == 1);
+    w.advance(2s);
+    int refusals = 0;
+    w.mag1.routes.fail_if = [&refusals](const RouteRequest& r) -> std::optional<Error> {
+        const auto* route = std::get_if<Route>(&r.object);
+        if (r.op == RouteOp::kAdd && route && route->ifindex == 8 && refusals++ == 0)
+            return Error{ENOBUFS, "test: no route"};
+        return std::nullopt;
+    };
+    w.attach(w.mag1, 8);
+    w.advance(2s);
+    CHECK(refusals >= 1);
+    CHECK(w.mag1.engine->counters().data_path_errors == 1);
+    CHECK(w.mag1.engine->find_by_interface(7) == nullptr);
+    const auto* moved = w.mag1.engine->find_by_interface(8);
+    REQUIRE(moved != nullptr);
+    CHECK(moved->state == mag::BulState::kRegistered);
+    CHECK(moved->home_network_prefixes == hnp);
+    CHECK(w.mag1.engine->entries().size() == 1);
+    CHECK(w.only_binding().proxy_coa == kMag1);
+    CHECK(w.only_binding().home_network_prefixes == hnp);
+    std::vector<int> links;
+    for (const auto& r : w.mag1.routes.routes)
+        if (r.destination == hnp.front()) links.push_back(r.ifindex);
+    CHECK(links == std::vector<int>{8});
+    CHECK(World::uplinks_for(w.mag1, hnp.front()) == 1);
+    w.detach(w.mag1, 8);
+    w.advance(10s);
+    CHECK(w.mag1.routes.routes.empty());
+    CHECK(World::uplinks_for(w.mag1, hnp.front()) == 0);
+    CHECK(w.mag1.tunnels->tunnels().empty());
+}
+
 TEST_CASE("RFC 5213 6.9.1.1: the MN's interface moving to another link of the same MAG while its first "
           "PBU is out registers from the new link with the same prefix, no de-registration, the tunnel kept",
           "[scenario]") {

@@ -120,6 +120,17 @@ private:
 Expected<std::unique_ptr<RouteManager>> make_netlink_route_manager(
     std::uint8_t protocol = kDefaultProtocol);
 
+// A batch that goes in whole or not at all (nothing left half-configured):
+// applies `batch` and, when a request fails, undoes the ones from `shared`
+// on that succeeded, in one more batch. Requests before `shared` are objects
+// other users share (a table's default route, the one uplink rule): they
+// stay. `undo` says how request i is undone (nothing: std::nullopt); by
+// default an add is deleted and a delete stays done. Returns the batch's
+// statuses, one per request, for the caller to count and log its failures.
+using UndoRequest = std::function<std::optional<RouteRequest>(std::size_t, const RouteRequest&)>;
+std::vector<Status> apply_or_undo(RouteManager& routes, std::span<const RouteRequest> batch,
+                                  std::size_t shared = 0, const UndoRequest& undo = {});
+
 // Keeps what was asked and the resulting state; optionally fails requests.
 // Same identities as the kernel: a route is replaced by one with the same
 // (canonical destination, canonical source, table, metric), metric 0 is stored as 1024; a route

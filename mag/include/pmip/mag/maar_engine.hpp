@@ -41,6 +41,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "pmip/common/clock.hpp"
@@ -222,6 +223,7 @@ private:
     MhSender& sender_;
     MaarObserver* observer_ = nullptr;
     std::map<int, MaarServed> served_;               // by access ifindex
+    std::unordered_map<std::string, int> by_mac_;    // served_'s key by the MN's MAC
     std::map<Ipv6Prefix, MaarAnchor> anchors_;       // ours, by prefix
     std::optional<PrefixPool> pool_;                 // config_.pool split per MN
     std::map<Ipv6Address, std::uint32_t> tables_;    // per P-MAAR
