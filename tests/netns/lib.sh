@@ -143,6 +143,11 @@ need_kernel_tunnels() {
 TIME_SCALE=${PMIP_TEST_TIME_SCALE:-1}
 [[ $TIME_SCALE =~ ^[1-9][0-9]*$ ]] || TIME_SCALE=1
 ((TIME_SCALE == 1)) || echo "# timing bounds relaxed x$TIME_SCALE (PMIP_TEST_TIME_SCALE; functional checks only)"
+no_links_like() {  # no_links_like NS REGEX: no link of NS named REGEX...; fails when ip itself does
+    local links
+    links=$(ip -n "$1" -o link show) || return 1
+    ! grep -Eq ": $2" <<<"$links"
+}
 wait_until() {  # wait_until SECONDS COMMAND...
     local deadline=$((SECONDS + $1 * TIME_SCALE))
     shift

@@ -224,8 +224,8 @@ check "on the wire: Serving MAAR (68) in the CMD's PBUs, Previous MAAR (67) in i
 
 kill -TERM "${PIDS[@]}" 2>/dev/null
 sleep 1
-check "mag4: no tunnel device left after SIGTERM" bash -c "! ip -n $N-mag4 link show | grep -q ' mg'"
+check "mag4: no tunnel device left after SIGTERM" no_links_like "$N-mag4" mg
 for i in 1 2 3; do
-    check "maar$i: no tunnel device left after SIGTERM" bash -c "! ip -n $N-maar$i link show | grep -q ' mg'"
+    check "maar$i: no tunnel device left after SIGTERM" no_links_like "$N-maar$i" mg
 done
 finish

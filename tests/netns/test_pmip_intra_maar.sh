@@ -134,6 +134,6 @@ check "maar2: no data path error" test "$(maar_counter data_path_errors)" = 0
 kill -TERM "${PIDS[@]}" 2>/dev/null
 sleep 1
 for i in 1 2 3; do
-    check "maar$i: no tunnel device left after SIGTERM" bash -c "! ip -n $N-maar$i link show | grep -q ' mg'"
+    check "maar$i: no tunnel device left after SIGTERM" no_links_like "$N-maar$i" mg
 done
 finish

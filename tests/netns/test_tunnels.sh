@@ -121,7 +121,7 @@ stop_harness() {  # stop_harness PID TAG -> SIGTERM, expect exit 0
 no_tunnel_devices() {  # no_tunnel_devices NS...
     local ns
     for ns in "$@"; do
-        ! ip -n "$ns" -o link show | grep -Eq ': pm[6g]-' || return 1
+        no_links_like "$ns" 'pm[6g]-' || return 1
     done
 }
 # ip's rule filter by protocol is ignored by some iproute2 versions: grep instead.
