@@ -223,11 +223,10 @@ void MaarEngine::arm_remote_timer(MaarServed& s) {
 std::vector<RouteRequest> MaarEngine::local_requests(RouteOp op, const Ipv6Prefix& local, int ifindex) const {
     std::vector<RouteRequest> requests{{op, Route{local, ifindex, kMainTable, config_.route_metric, std::nullopt}}};
     if (config_.access_table == 0) return requests;
-    if (config_.uplink_routing == MagConfig::UplinkRouting::kSourceRoutes)
-        requests.push_back({op, Route{Ipv6Prefix{Ipv6Address{}, 0}, 0, config_.access_table, config_.route_metric,
-                                      std::nullopt, RouteType::kThrow, local}});
-    else
-        requests.push_back({op, Rule{local, kMainTable, config_.rule_priority, ""}});
+    // The shape of a tunnel's uplink (uplink_request), out to main instead.
+    const bool source_routes = config_.uplink_routing == MagConfig::UplinkRouting::kSourceRoutes;
+    requests.push_back(uplink_request(op, source_routes, local, 0, source_routes ? config_.access_table : kMainTable,
+                                      config_.rule_priority, config_.route_metric, RouteType::kThrow));
     return requests;
 }
 

@@ -639,9 +639,9 @@ Route MagEngine::access_route(const Ipv6Prefix& prefix, int access_ifindex) cons
 }
 
 RouteRequest uplink_request(RouteOp op, bool source_routes, const Ipv6Prefix& prefix, int tunnel_ifindex,
-                            std::uint32_t table, std::uint32_t priority, std::uint32_t metric) {
+                            std::uint32_t table, std::uint32_t priority, std::uint32_t metric, RouteType type) {
     if (source_routes)
-        return {op, Route{Ipv6Prefix{Ipv6Address{}, 0}, tunnel_ifindex, table, metric, std::nullopt, RouteType::kUnicast, prefix}};
+        return {op, Route{Ipv6Prefix{Ipv6Address{}, 0}, tunnel_ifindex, table, metric, std::nullopt, type, prefix}};
     return {op, Rule{prefix, table, priority, ""}};
 }
 

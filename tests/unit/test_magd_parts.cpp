@@ -463,8 +463,8 @@ TEST_CASE("magd MH receiver: oai LMAs get the NAI padded to OAI's 63 octets, the
     mh::BindingAcknowledgement umip;
     umip.sequence = 41;
     umip.lifetime = 100;
-    std::vector<std::uint8_t> umip_id{0, 0};
-    umip_id.insert(umip_id.end(), mac.begin(), mac.end());
+    std::vector<std::uint8_t> umip_id(2 + mac.size(), 0);  // 00 00 + MAC
+    std::copy(mac.begin(), mac.end(), umip_id.begin() + 2);
     umip.options.push_back(mh::MobileNodeIdentifier{1, umip_id});
     umip.options.push_back(mh::HomeNetworkPrefix{128, *parse_address("2001:db8:9:1::5")});
     f.deliver(kOaiLma, umip);

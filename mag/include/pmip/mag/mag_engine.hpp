@@ -281,7 +281,8 @@ struct MagConfig {
 // `table`, or the rule "from PREFIX lookup TABLE" at `priority`. A delete
 // with `tunnel_ifindex` 0 matches the route whatever its device.
 RouteRequest uplink_request(RouteOp op, bool source_routes, const Ipv6Prefix& prefix, int tunnel_ifindex,
-                            std::uint32_t table, std::uint32_t priority, std::uint32_t metric);
+                            std::uint32_t table, std::uint32_t priority, std::uint32_t metric,
+                            RouteType type = RouteType::kUnicast);
 
 struct MagCounters {
     std::uint64_t attaches = 0;
