@@ -489,11 +489,10 @@ void LmaEngine::create_session(const Pbu& pbu, const MobileNodePolicy& policy) {
     send_pba(pbu, st, &entry, std::nullopt, entry.uplink_key);
 }
 
-// RFC 5845 section 5.1: the encapsulation a registration of `entry` asks
-// for. GRE when the MAG offers it and the policy wants it (a policy that
-// does not is answered with status 2, and the session goes ip6ip6); keys
-// when both name them, the uplink key the session's own for its life. A PBU
-// without the option keeps a non-GRE session as it is.
+// RFC 5845 sections 5.1-5.2: the encapsulation a registration asks for.
+// GRE when the MAG offers it and the policy wants it (a policy that does not
+// is answered with status 2, and the session goes ip6ip6); keys when both
+// name them, `uplink_key` (the session's own, for its life) kept.
 LmaEngine::Encapsulation LmaEngine::encapsulation_for(const Pbu& pbu, const MobileNodePolicy& policy,
                                                       std::optional<std::uint32_t> uplink_key) {
     Encapsulation e;
@@ -511,12 +510,12 @@ void LmaEngine::update_session(const Pbu& pbu, SessionId id, const MobileNodePol
     BindingCacheEntry* entry = cache_.find(id);
     const mh::BindingUpdate& m = *pbu.message;
     const bool policy_gre = policy.tunnel_kind == TunnelKind::kGre || policy.gre_keys;
-    // A PBU without the GRE option for a GRE session the policy still wants
-    // in GRE: 163 by policy, at a handoff (RFC 5845 section 5.1) and at a
-    // re-registration from the same MAG likewise.
-    if (entry->gre && policy_gre && pbu.gre == nullptr) {
-        return reject(pbu, mh::status::kGreKeyOptionRequired);
-    }
+    // RFC 5845 section 5.2: a PBU without the GRE Key option while the
+    // policy needs GRE: 163, at a handoff and at a re-registration alike,
+    // also for a session that is not in GRE yet (its policy was reloaded);
+    // the MAG then sends the option (section 4.2). A session the policy no
+    // longer wants in GRE goes ip6ip6 with a PBU without it (section 5.1).
+    if (policy_gre && pbu.gre == nullptr) return reject(pbu, mh::status::kGreKeyOptionRequired);
     const Encapsulation encapsulation = encapsulation_for(pbu, policy, entry->uplink_key);
     const bool reencapsulated = encapsulation.gre != entry->gre ||
                                 encapsulation.downlink_key != entry->downlink_key ||

@@ -505,7 +505,17 @@ void MaarEngine::end_served(int ifindex, bool deregister) {
 MaarServed MaarEngine::take_served(std::map<int, MaarServed>::iterator it) {
     MaarServed gone = std::move(it->second);
     served_.erase(it);
-    if (const auto i = by_mac_.find(gone.mac); i != by_mac_.end() && i->second == gone.ifindex) by_mac_.erase(i);
+    if (const auto i = by_mac_.find(gone.mac); i != by_mac_.end() && i->second == gone.ifindex) {
+        // Another entry with this MAC (served under another MN identifier,
+        // a policy reload ago) is found by it again.
+        const auto other = std::find_if(served_.begin(), served_.end(),
+                                        [&gone](const auto& kv) { return kv.second.mac == gone.mac; });
+        if (other == served_.end()) {
+            by_mac_.erase(i);
+        } else {
+            i->second = other->first;
+        }
+    }
     for (TimerId* t : {&gone.retransmit_timer, &gone.renewal_timer, &gone.detach_timer, &gone.remote_timer}) {
         if (*t) timers_.cancel_timer(*t);
         *t = 0;

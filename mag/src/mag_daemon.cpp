@@ -1624,6 +1624,7 @@ json MagDaemon::show_counters() const {
     json engine{{"attaches", c.attaches},
                 {"attach_without_policy", c.attach_without_policy},
                 {"intra_mag_moves", c.intra_mag_moves},
+                {"gre_required_by_lma", c.gre_required_by_lma},
                 {"pbu_sent", c.pbu_sent},
                 {"pbu_retransmitted", c.pbu_retransmitted},
                 {"pba_accepted", c.pba_accepted},

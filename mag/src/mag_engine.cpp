@@ -311,8 +311,7 @@ void MagEngine::send_pbu(BindingUpdateListEntry& e, bool retransmission) {
         pbu.options.push_back(mh::MobileNodeLinkLayerIdentifier{std::vector<std::uint8_t>(
             e.mn_link_layer_address.begin(), e.mn_link_layer_address.end())});
     }
-    const bool gre = e.policy.tunnel_kind == TunnelKind::kGre || e.policy.gre_keys;
-    if (gre && !e.gre_not_supported) pbu.options.push_back(mh::GreKey{e.downlink_key});
+    if (uses_gre(e)) pbu.options.push_back(mh::GreKey{e.downlink_key});
     if (deregistration && e.multicast_signalling) {
         for (const auto& sub : e.departing_subscriptions) pbu.options.push_back(sub);
         if (!retransmission && !e.departing_subscriptions.empty()) ++counters_.sial_contexts_sent;
@@ -526,6 +525,21 @@ void MagEngine::handle_proxy_binding_acknowledgement(const Ipv6Address& source,
                 send_pbu(e, true);
             }
             return;
+        case mh::status::kGreKeyOptionRequired:
+            // RFC 5845 section 4.2: the LMA needs GRE with keys (its policy,
+            // perhaps reloaded, while we sent no GRE Key option): SHOULD
+            // resend with the option. At once, once per entry; 163 to a PBU
+            // that carried the option is a refusal.
+            if (!e.gre_required_by_lma && !uses_gre(e)) {
+                e.gre_required_by_lma = true;
+                e.gre_not_supported = false;
+                if (!e.downlink_key) e.downlink_key = next_session_gre_key(next_downlink_key_, config_.reserved_gre_key);
+                ++counters_.gre_required_by_lma;
+                PMIP_INFO(kBul, context(e), "LMA requires GRE with keys (163): registering again with the GRE Key option");
+                send_pbu(e, true);
+                return;
+            }
+            return deny(e, pba.status);
         case mh::status::kTimestampMismatch:
             PMIP_WARNING(kBul, context(e),
                          "LMA says our clock is off (156, TIMESTAMP_MISMATCH): check time "
@@ -552,8 +566,7 @@ void MagEngine::accepted(BindingUpdateListEntry& e, const mh::BindingAcknowledge
     e.last_status = pba.status;
     const bool lma_channels_changed = pbu_m_answered(e, pba);
     // RFC 5845 section 4: the LMA's uplink key, or GRE not used for this session.
-    const bool gre = e.policy.tunnel_kind == TunnelKind::kGre || e.policy.gre_keys;
-    if (gre) {
+    if (uses_gre(e)) {
         const auto* key = mh::find_option<mh::GreKey>(pba.options);
         if (pba.status == mh::status::kGreKeyOptionNotRequired || key == nullptr) {
             e.gre_not_supported = true;
@@ -612,12 +625,16 @@ void MagEngine::deny(BindingUpdateListEntry& e, std::uint8_t status) {
     e.state = BulState::kDenied;
 }
 
+bool MagEngine::uses_gre(const BindingUpdateListEntry& e) {
+    return (e.policy.tunnel_kind == TunnelKind::kGre || e.policy.gre_keys || e.gre_required_by_lma) &&
+           !e.gre_not_supported;
+}
+
 TunnelKey MagEngine::tunnel_key(const BindingUpdateListEntry& e) const {
     TunnelKey key;
     key.peer = e.policy.lma;
     key.local = config_.proxy_coa;
-    const bool gre = (e.policy.tunnel_kind == TunnelKind::kGre || e.policy.gre_keys) &&
-                     !e.gre_not_supported;
+    const bool gre = uses_gre(e);
     key.kind = gre ? TunnelKind::kGre : TunnelKind::kIp6Ip6;
     if (gre && e.downlink_key && e.uplink_key) {
         key.input_key = e.downlink_key;  // the LMA sends with our downlink key

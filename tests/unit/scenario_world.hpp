@@ -77,6 +77,7 @@ struct Options {
     bool context_peers = false;        // MAG1 and MAG2 are each other's context peer
     mag::MagConfig::UplinkRouting mag_uplink = mag::MagConfig::UplinkRouting::kRules;
     bool gre_keys = false;  // every MN's policy (both ends): GRE with per-session keys (RFC 5845)
+    unsigned prefixes_per_mn = 1;  // the LMA's policy: prefix_count
 };
 
 struct World {
@@ -145,6 +146,7 @@ struct World {
         for (unsigned i = 1; i <= options.mobile_nodes; ++i) {
             lma::MobileNodePolicy lma_policy;
             lma_policy.gre_keys = options.gre_keys;
+            lma_policy.prefix_count = options.prefixes_per_mn;
             lma_policies.policies[lma_id(i)] = lma_policy;
             mag::MobileNodePolicy p;
             p.gre_keys = options.gre_keys;

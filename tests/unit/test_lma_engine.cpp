@@ -725,13 +725,21 @@ TEST_CASE("lma: a reloaded policy's encapsulation takes effect at the session's 
         CHECK(f.last_pba().status == 0);  // not 163: the policy does not need GRE
         CHECK(only_tunnel().kind == TunnelKind::kIp6Ip6);
     }
-    SECTION("a GRE policy and a live ip6ip6 session renewed without the option: unchanged") {
+    SECTION("a GRE policy and a live ip6ip6 session renewed without the option: 163, the session kept "
+            "until the MAG sends the option (RFC 5845 5.2)") {
         policy.gre_keys = true;
         f.advance(10ms);
         f.engine->handle_proxy_binding_update(kMag1, kLma, pbu(f, 5, hnp_text.c_str()).m);
-        CHECK(f.last_pba().status == 0);
+        CHECK(f.last_pba().status == 163);
         CHECK(only_tunnel().kind == TunnelKind::kIp6Ip6);
-        CHECK(f.engine->counters().sessions_reencapsulated == 0);
+        CHECK(f.engine->cache().size() == 1);
+        f.advance(10ms);
+        auto with_option = pbu(f, 5, hnp_text.c_str());
+        with_option.gre(9);
+        f.engine->handle_proxy_binding_update(kMag1, kLma, with_option.m);
+        CHECK(f.last_pba().status == 0);
+        CHECK(only_tunnel().output_key == 9u);
+        CHECK(f.engine->counters().sessions_reencapsulated == 1);
     }
     SECTION("a registration within MinDelayBeforeBCEDelete of the de-registration") {
         f.advance(1s);

@@ -126,24 +126,40 @@ TEST_CASE("RFC 5213 6.9.1.1: the MN's interface moving to another access link of
     CHECK(w.mag1.engine->counters().data_path_errors == 0);
 }
 
-TEST_CASE("RFC 5213 6.9.1.1: a route the kernel refuses on the MN's new link of the same MAG: the binding "
-          "registers from the new link afresh with the same prefix, nothing left on the old link",
+TEST_CASE("RFC 5213 6.9.1.1: a route the kernel refuses on the MN's new link of the same MAG puts the "
+          "routes that moved back, then the binding registers from the new link afresh with the same prefixes",
           "[scenario]") {
-    World w;
+    Options o;
+    o.prefixes_per_mn = 2;
+    World w(o);
     w.attach(w.mag1, 7);
     const auto hnp = w.only_binding().home_network_prefixes;
-    REQUIRE(hnp.size() == 1);
+    REQUIRE(hnp.size() == 2);
     w.advance(2s);
+    // The first prefix's route onto link 8 goes in (replacing link 7's), the
+    // second one's is refused, once: the first goes back onto link 7.
+    std::vector<std::pair<Ipv6Prefix, int>> after_refusal;
     int refusals = 0;
-    w.mag1.routes.fail_if = [&refusals](const RouteRequest& r) -> std::optional<Error> {
+    w.mag1.routes.fail_if = [&](const RouteRequest& r) -> std::optional<Error> {
         const auto* route = std::get_if<Route>(&r.object);
-        if (r.op == RouteOp::kAdd && route && route->ifindex == 8 && refusals++ == 0)
+        if (r.op == RouteOp::kAdd && route && route->ifindex == 8 && route->destination == hnp[1] && refusals++ == 0)
             return Error{ENOBUFS, "test: no route"};
         return std::nullopt;
     };
+    const auto requests_before = w.mag1.routes.requests.size();
     w.attach(w.mag1, 8);
+    REQUIRE(refusals >= 1);  // (asked again by the fresh registration, which the kernel takes)
+    // The undo batch came right after the move's: hnp[0] back onto link 7
+    // (nothing else adds a route onto link 7 from here on).
+    bool put_back = false;
+    for (std::size_t i = requests_before; i < w.mag1.routes.requests.size(); ++i) {
+        const auto* route = std::get_if<Route>(&w.mag1.routes.requests[i].object);
+        if (route && w.mag1.routes.requests[i].op == RouteOp::kAdd && route->destination == hnp[0] &&
+            route->ifindex == 7)
+            put_back = true;
+    }
+    CHECK(put_back);
     w.advance(2s);
-    CHECK(refusals >= 1);
     CHECK(w.mag1.engine->counters().data_path_errors == 1);
     CHECK(w.mag1.engine->find_by_interface(7) == nullptr);
     const auto* moved = w.mag1.engine->find_by_interface(8);
@@ -153,16 +169,54 @@ TEST_CASE("RFC 5213 6.9.1.1: a route the kernel refuses on the MN's new link of 
     CHECK(w.mag1.engine->entries().size() == 1);
     CHECK(w.only_binding().proxy_coa == kMag1);
     CHECK(w.only_binding().home_network_prefixes == hnp);
-    std::vector<int> links;
-    for (const auto& r : w.mag1.routes.routes)
-        if (r.destination == hnp.front()) links.push_back(r.ifindex);
-    CHECK(links == std::vector<int>{8});
-    CHECK(World::uplinks_for(w.mag1, hnp.front()) == 1);
+    for (const auto& p : hnp) {
+        std::vector<int> links;
+        for (const auto& r : w.mag1.routes.routes)
+            if (r.destination == p) links.push_back(r.ifindex);
+        CHECK(links == std::vector<int>{8});
+        CHECK(World::uplinks_for(w.mag1, p) == 1);
+    }
     w.detach(w.mag1, 8);
     w.advance(10s);
     CHECK(w.mag1.routes.routes.empty());
     CHECK(World::uplinks_for(w.mag1, hnp.front()) == 0);
     CHECK(w.mag1.tunnels->tunnels().empty());
+}
+
+TEST_CASE("RFC 5845 4.2 and 5.2: the LMA's policy reloaded to GRE keys answers the MAG's renewal without the "
+          "option 163, the MAG sends it at once and both ends move the session onto a keyed GRE tunnel",
+          "[scenario]") {
+    World w;
+    w.attach(w.mag1, 7);
+    REQUIRE(w.mag1.tunnels->tunnels().size() == 1);
+    REQUIRE(w.mag1.tunnels->tunnels().front().key.kind == TunnelKind::kIp6Ip6);
+    const auto hnp = w.only_binding().home_network_prefixes;
+    w.lma_policies.policies[lma_id(1)].gre_keys = true;  // as a reload does
+    w.advance(100s);  // past a renewal
+    CHECK(w.mag1.engine->counters().pba_rejected.at(163) == 1);
+    CHECK(w.mag1.engine->counters().gre_required_by_lma == 1);
+    const auto* e = w.mag1.engine->find_by_interface(7);
+    REQUIRE(e != nullptr);
+    CHECK(e->state == mag::BulState::kRegistered);
+    CHECK(e->home_network_prefixes == hnp);
+    REQUIRE(w.mag1.tunnels->tunnels().size() == 1);
+    const auto mag_key = w.mag1.tunnels->tunnels().front().key;
+    CHECK(mag_key.kind == TunnelKind::kGre);
+    REQUIRE(mag_key.input_key.has_value());
+    REQUIRE(mag_key.output_key.has_value());
+    REQUIRE(w.lma_tunnels->tunnels().size() == 1);
+    const auto lma_key = w.lma_tunnels->tunnels().front().key;
+    CHECK(lma_key.kind == TunnelKind::kGre);
+    CHECK(lma_key.input_key == mag_key.output_key);  // the uplink key
+    CHECK(lma_key.output_key == mag_key.input_key);  // the downlink key
+    CHECK(w.only_binding().home_network_prefixes == hnp);
+    CHECK(w.lma->counters().sessions_reencapsulated == 1);
+    // Renewals go on in GRE, without another 163.
+    w.advance(200s);
+    CHECK(w.mag1.engine->counters().pba_rejected.at(163) == 1);
+    CHECK(w.mag1.engine->find_by_interface(7)->state == mag::BulState::kRegistered);
+    CHECK(w.mag1.tunnels->tunnels().front().key == mag_key);
+    CHECK(w.mag1.engine->counters().data_path_errors == 0);
 }
 
 TEST_CASE("RFC 5213 6.9.1.1: the MN's interface moving to another link of the same MAG while its first "

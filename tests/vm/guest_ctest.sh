@@ -32,7 +32,8 @@ for name in "$@"; do
         echo "vm: FAIL $name"
         # Its failed checks again here, at the end, where a CI excerpt of
         # the last lines still shows them (the test's output is long).
-        sed -n "/Test *#[0-9]*: $name /,/Test *#[0-9]*: /p" "$log" | grep -E '^(FAIL|# )' | tail -n 15 |
+        # (FAIL lines of the shell tests, FAILED: of the Catch2 ones.)
+        sed -n "/Test *#[0-9]*: $name /,/Test *#[0-9]*: /p" "$log" | grep -E '^FAIL|: FAILED:' | tail -n 15 |
             sed "s/^/vm:   $name: /"
         failures=$((failures + 1))
     fi

@@ -119,6 +119,7 @@ struct BindingUpdateListEntry {
     std::uint8_t last_status = 0;
     bool asked_assignment_after_155 = false;
     bool gre_not_supported = false;  // LMA answered without the option / with status 2
+    bool gre_required_by_lma = false;  // LMA answered 163: GRE with keys whatever the policy says
     std::optional<std::uint32_t> uplink_key;    // chosen by the LMA
     std::optional<std::uint32_t> downlink_key;  // chosen by us
     std::optional<TunnelKey> tunnel;            // when forwarding state is installed
@@ -288,6 +289,7 @@ struct MagCounters {
     std::uint64_t attaches = 0;
     std::uint64_t attach_without_policy = 0;  // MN not in the policy store: no service
     std::uint64_t intra_mag_moves = 0;  // an MN's interface on another of our links: old entry retired
+    std::uint64_t gre_required_by_lma = 0;  // 163 answered by sending the GRE Key option (RFC 5845 4.2)
     std::uint64_t pbu_sent = 0;
     std::uint64_t pbu_retransmitted = 0;
     std::uint64_t pba_accepted = 0;
@@ -423,6 +425,9 @@ private:
     std::uint32_t table_for(const Ipv6Address& lma);
     std::uint64_t now_timestamp() const;
     TunnelKey tunnel_key(const BindingUpdateListEntry& e) const;
+    // GRE for this session: its policy asks for it, or the LMA required it
+    // (163), and the LMA has not declined it (RFC 5845 section 4.2).
+    static bool uses_gre(const BindingUpdateListEntry& e);
     // RFC 7161.
     // The PBA's context to apply (after registered()), or none; sends our
     // Subscription Query when the PBA has S=1 without one.
