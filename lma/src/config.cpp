@@ -754,7 +754,12 @@ CONFIGURATION KEYS (section.key = default)
         Serve mobile nodes absent from the store with the default policy
         (else PBA status 153).
     policy.default-tunnel = ip6ip6
-        Tunnel kind of the default policy: ip6ip6 | gre | gre-key.
+        Tunnel kind of the default policy: ip6ip6 | gre | gre-key. A PBU
+        without the GRE Key option where the policy needs GRE is refused
+        with 163 (RFC 5845), a live session's renewal too; a reload that
+        changes an MN's tunnel kind moves its session onto a tunnel of the
+        new kind at its next PBU that asks for it (show counters:
+        sessions_reencapsulated).
     policy.default-prefix-count = 1
         Prefixes from the pools per new session under the default policy.
     tunnel.backend = auto
