@@ -164,10 +164,10 @@ void LmaEngine::process(const Pbu& pbu) {
         if (pbu.multicast_request) {  // the same PBU-M answer, nothing set up again
             Pbu again = pbu;
             again.repeated = true;
-            return send_pba(again, mh::status::kAccepted, e, std::nullopt, e->uplink_key,
+            return send_pba(again, accepted_status(pbu, *e), e, std::nullopt, e->uplink_key,
                             sial_answer(*e, pbu.lookup.proxy_coa, pbu));
         }
-        return send_pba(pbu, mh::status::kAccepted, e, std::nullopt, e->uplink_key,
+        return send_pba(pbu, accepted_status(pbu, *e), e, std::nullopt, e->uplink_key,
                         sial_answer(*e, pbu.lookup.proxy_coa, pbu));
     }
     // Step 9, timestamp scheme: newer than every accepted timestamp of this MN.
@@ -439,6 +439,13 @@ void LmaEngine::arm_lifetime(BindingCacheEntry& entry) {
         });
 }
 
+// The status of an accepted PBA: GRE offered but not used for the session
+// (its policy does not want it) -> 2 and no option (RFC 5845 section 5.1),
+// also in a repeated or held answer; else 0.
+std::uint8_t LmaEngine::accepted_status(const Pbu& pbu, const BindingCacheEntry& entry) {
+    return (pbu.gre && !entry.gre) ? mh::status::kGreKeyOptionNotRequired : mh::status::kAccepted;
+}
+
 void LmaEngine::create_session(const Pbu& pbu, const MobileNodePolicy& policy) {
     const mh::BindingUpdate& m = *pbu.message;
     // RFC 5845 section 5.1: GRE as policy says.
@@ -483,10 +490,7 @@ void LmaEngine::create_session(const Pbu& pbu, const MobileNodePolicy& policy) {
     ++counters_.pbu_accepted;
     PMIP_INFO(kBce, pbu.ctx(), "new mobility session " + std::to_string(entry.id) + " prefix " +
                                  pmip::to_string(entry.home_network_prefixes.front()));
-    // GRE offered but not needed -> status 2 and no option (RFC 5845 section 5.1).
-    const std::uint8_t st = (!policy_gre && pbu.gre) ? mh::status::kGreKeyOptionNotRequired
-                                                     : mh::status::kAccepted;
-    send_pba(pbu, st, &entry, std::nullopt, entry.uplink_key);
+    send_pba(pbu, accepted_status(pbu, entry), &entry, std::nullopt, entry.uplink_key);
 }
 
 // RFC 5845 sections 5.1-5.2: the encapsulation a registration asks for.
@@ -578,10 +582,7 @@ void LmaEngine::update_session(const Pbu& pbu, SessionId id, const MobileNodePol
         // Not a handoff: a renewal with the MAG that holds the session. Its
         // tunnel carries what that MAG reports; a PBU-M answer only names the
         // channels (the LMA's profile may have changed).
-        // GRE offered but not needed -> status 2 and no option (RFC 5845 section 5.1).
-        const std::uint8_t st = (!policy_gre && pbu.gre) ? mh::status::kGreKeyOptionNotRequired
-                                                         : mh::status::kAccepted;
-        send_pba(pbu, st, entry, std::nullopt, entry->uplink_key,
+        send_pba(pbu, accepted_status(pbu, *entry), entry, std::nullopt, entry->uplink_key,
                  sial_answer(*entry, pbu.lookup.proxy_coa, pbu), /*renewal=*/!handoff);
     }
     if (superseded) release_data_path(*entry, *superseded, true);

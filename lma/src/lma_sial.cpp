@@ -214,7 +214,7 @@ void LmaEngine::sial_release_pba(SessionId id) {
         PMIP_DEBUG(kBce, held.ctx(), "held PBA not sent: the MN is at another MAG now");
         return;
     }
-    send_pba(held, mh::status::kAccepted, entry, std::nullopt, entry->uplink_key,
+    send_pba(held, accepted_status(held, *entry), entry, std::nullopt, entry->uplink_key,
              sial_answer(*entry, held.lookup.proxy_coa, held));
 }
 

@@ -558,6 +558,12 @@ TEST_CASE("GRE negotiation: 163 when policy needs GRE, status 2 when not needed,
     f.engine->handle_proxy_binding_update(kMag1, kLma, offered.m);
     CHECK(f.last_pba().status == 2);
     CHECK(mh::find_option<mh::GreKey>(f.last_pba().options) == nullptr);
+    // Its retransmission (the PBA lost) is answered as it was: 2 again.
+    const auto repeated = f.engine->counters().pbu_retransmissions_answered;
+    f.engine->handle_proxy_binding_update(kMag1, kLma, offered.m);
+    CHECK(f.engine->counters().pbu_retransmissions_answered == repeated + 1);
+    CHECK(f.last_pba().status == 2);
+    CHECK(mh::find_option<mh::GreKey>(f.last_pba().options) == nullptr);
 }
 
 TEST_CASE("lma: an MN's uplink key is never the M-Tunnel's (multicast.m-tunnel-key)", "[lma][engine][m-tunnel]") {

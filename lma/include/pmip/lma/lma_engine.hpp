@@ -504,6 +504,7 @@ private:
     };
     Encapsulation encapsulation_for(const Pbu& pbu, const MobileNodePolicy& policy,
                                     std::optional<std::uint32_t> uplink_key);
+    static std::uint8_t accepted_status(const Pbu& pbu, const BindingCacheEntry& entry);
     // Moves the session's routes onto the tunnel to `proxy_coa` with
     // `encapsulation`; on failure the entry still describes its old path.
     bool move_data_path(BindingCacheEntry& entry, const Ipv6Address& local, const Ipv6Address& proxy_coa,
