@@ -398,22 +398,17 @@ bool LmaEngine::move_data_path(BindingCacheEntry& entry, const Ipv6Address& loca
                                std::optional<DataPath>& superseded) {
     const auto old_path = data_path(entry);
     const Ipv6Address old_coa = entry.proxy_coa;
-    const Encapsulation old_encapsulation{entry.gre, entry.downlink_key, entry.uplink_key};
+    const Encapsulation old_encapsulation = encapsulation_of(entry);
     const auto old_local = local_address_.find(entry.id);
     const std::optional<Ipv6Address> old_address =
         old_local == local_address_.end() ? std::nullopt : std::optional(old_local->second);
-    const auto set_encapsulation = [&entry](const Encapsulation& e) {
-        entry.gre = e.gre;
-        entry.downlink_key = e.downlink_key;
-        entry.uplink_key = e.uplink_key;
-    };
     entry.proxy_coa = proxy_coa;
-    set_encapsulation(encapsulation);
+    set_encapsulation(entry, encapsulation);
     local_address_[entry.id] = local;
     if (!bind_data_path(entry, local)) {
         // The entry describes the path it still holds again.
         entry.proxy_coa = old_coa;
-        set_encapsulation(old_encapsulation);
+        set_encapsulation(entry, old_encapsulation);
         if (old_address) {
             local_address_[entry.id] = *old_address;
         } else {
@@ -439,6 +434,16 @@ void LmaEngine::arm_lifetime(BindingCacheEntry& entry) {
         });
 }
 
+LmaEngine::Encapsulation LmaEngine::encapsulation_of(const BindingCacheEntry& entry) {
+    return {entry.gre, entry.downlink_key, entry.uplink_key};
+}
+
+void LmaEngine::set_encapsulation(BindingCacheEntry& entry, const Encapsulation& encapsulation) {
+    entry.gre = encapsulation.gre;
+    entry.downlink_key = encapsulation.downlink_key;
+    entry.uplink_key = encapsulation.uplink_key;
+}
+
 // The status of an accepted PBA: GRE offered but not used for the session
 // (its policy does not want it) -> 2 and no option (RFC 5845 section 5.1),
 // also in a repeated or held answer; else 0.
@@ -449,8 +454,7 @@ std::uint8_t LmaEngine::accepted_status(const Pbu& pbu, const BindingCacheEntry&
 void LmaEngine::create_session(const Pbu& pbu, const MobileNodePolicy& policy) {
     const mh::BindingUpdate& m = *pbu.message;
     // RFC 5845 section 5.1: GRE as policy says.
-    const bool policy_gre = policy.tunnel_kind == TunnelKind::kGre || policy.gre_keys;
-    if (policy_gre && pbu.gre == nullptr) return reject(pbu, mh::status::kGreKeyOptionRequired);
+    if (policy.wants_gre() && pbu.gre == nullptr) return reject(pbu, mh::status::kGreKeyOptionRequired);
     std::uint8_t status = mh::status::kAccepted;
     auto prefixes = assign_prefixes(pbu, policy, status);
     if (!prefixes) return reject(pbu, status);
@@ -472,10 +476,7 @@ void LmaEngine::create_session(const Pbu& pbu, const MobileNodePolicy& policy) {
     e.mag_link_local = (pbu.link_local && pbu.link_local->address != Ipv6Address{})
                            ? pbu.link_local->address
                            : config_.mag_link_local;
-    const Encapsulation encapsulation = encapsulation_for(pbu, policy, std::nullopt);
-    e.gre = encapsulation.gre;
-    e.downlink_key = encapsulation.downlink_key;
-    e.uplink_key = encapsulation.uplink_key;
+    set_encapsulation(e, encapsulation_for(pbu, policy, std::nullopt));
     BindingCacheEntry& entry = cache_.insert(std::move(e));
     local_address_[entry.id] = pbu.destination;
     if (!bind_data_path(entry, pbu.destination)) {
@@ -500,8 +501,7 @@ void LmaEngine::create_session(const Pbu& pbu, const MobileNodePolicy& policy) {
 LmaEngine::Encapsulation LmaEngine::encapsulation_for(const Pbu& pbu, const MobileNodePolicy& policy,
                                                       std::optional<std::uint32_t> uplink_key) {
     Encapsulation e;
-    const bool policy_gre = policy.tunnel_kind == TunnelKind::kGre || policy.gre_keys;
-    if (pbu.gre == nullptr || !policy_gre) return e;
+    if (pbu.gre == nullptr || !policy.wants_gre()) return e;
     e.gre = true;
     if (policy.gre_keys && pbu.gre->key) {
         e.downlink_key = pbu.gre->key;
@@ -513,17 +513,14 @@ LmaEngine::Encapsulation LmaEngine::encapsulation_for(const Pbu& pbu, const Mobi
 void LmaEngine::update_session(const Pbu& pbu, SessionId id, const MobileNodePolicy& policy) {
     BindingCacheEntry* entry = cache_.find(id);
     const mh::BindingUpdate& m = *pbu.message;
-    const bool policy_gre = policy.tunnel_kind == TunnelKind::kGre || policy.gre_keys;
     // RFC 5845 section 5.2: a PBU without the GRE Key option while the
     // policy needs GRE: 163, at a handoff and at a re-registration alike,
     // also for a session that is not in GRE yet (its policy was reloaded);
     // the MAG then sends the option (section 4.2). A session the policy no
     // longer wants in GRE goes ip6ip6 with a PBU without it (section 5.1).
-    if (policy_gre && pbu.gre == nullptr) return reject(pbu, mh::status::kGreKeyOptionRequired);
+    if (policy.wants_gre() && pbu.gre == nullptr) return reject(pbu, mh::status::kGreKeyOptionRequired);
     const Encapsulation encapsulation = encapsulation_for(pbu, policy, entry->uplink_key);
-    const bool reencapsulated = encapsulation.gre != entry->gre ||
-                                encapsulation.downlink_key != entry->downlink_key ||
-                                encapsulation.uplink_key != entry->uplink_key;
+    const bool reencapsulated = encapsulation != encapsulation_of(*entry);
 
     const bool handoff = entry->proxy_coa != pbu.lookup.proxy_coa;
     const Ipv6Address previous = entry->proxy_coa;

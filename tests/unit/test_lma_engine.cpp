@@ -664,13 +664,18 @@ TEST_CASE("lma: a reloaded policy's encapsulation takes effect at the session's 
         return f.tunnels->tunnels().front().key;
     };
     auto& policy = f.policies.policies[{1, "mn1@example.org"}];
+    // MAG1's renewal 10 ms on, with the GRE Key option carrying `key` when
+    // there is one, else without the option.
+    const auto renew = [&](std::optional<std::uint32_t> key = std::nullopt) {
+        f.advance(10ms);
+        auto b = pbu(f, 5, hnp_text.c_str());
+        if (key) b.gre(*key);
+        f.engine->handle_proxy_binding_update(kMag1, kLma, b.m);
+    };
 
     SECTION("a renewal from the same MAG") {
         policy.gre_keys = true;
-        f.advance(10ms);
-        auto renew = pbu(f, 5, hnp_text.c_str());
-        renew.gre(100);
-        f.engine->handle_proxy_binding_update(kMag1, kLma, renew.m);
+        renew(100);
         auto pba = f.last_pba();
         CHECK(pba.status == 0);
         const auto* key = mh::find_option<mh::GreKey>(pba.options);
@@ -684,10 +689,7 @@ TEST_CASE("lma: a reloaded policy's encapsulation takes effect at the session's 
         CHECK(f.engine->counters().sessions_reencapsulated == 1);
 
         // The same keys again: nothing changes, the uplink key is the session's.
-        f.advance(10ms);
-        auto again = pbu(f, 5, hnp_text.c_str());
-        again.gre(100);
-        f.engine->handle_proxy_binding_update(kMag1, kLma, again.m);
+        renew(100);
         pba = f.last_pba();
         CHECK(pba.status == 0);
         key = mh::find_option<mh::GreKey>(pba.options);
@@ -699,10 +701,7 @@ TEST_CASE("lma: a reloaded policy's encapsulation takes effect at the session's 
         // Back to ip6ip6: GRE offered, not needed -> status 2, no option, and
         // the session's tunnel is ip6ip6 again.
         policy.gre_keys = false;
-        f.advance(10ms);
-        auto offered = pbu(f, 5, hnp_text.c_str());
-        offered.gre(100);
-        f.engine->handle_proxy_binding_update(kMag1, kLma, offered.m);
+        renew(100);
         pba = f.last_pba();
         CHECK(pba.status == 2);
         CHECK(mh::find_option<mh::GreKey>(pba.options) == nullptr);
@@ -712,37 +711,28 @@ TEST_CASE("lma: a reloaded policy's encapsulation takes effect at the session's 
         CHECK(f.engine->counters().sessions_reencapsulated == 2);
 
         // Without the option, as the MAG then sends: accepted, unchanged.
-        f.advance(10ms);
-        f.engine->handle_proxy_binding_update(kMag1, kLma, pbu(f, 5, hnp_text.c_str()).m);
+        renew();
         CHECK(f.last_pba().status == 0);
         CHECK(only_tunnel() == k);
         CHECK(f.engine->counters().sessions_reencapsulated == 2);
     }
     SECTION("a GRE session the policy no longer wants, renewed without the option") {
         policy.gre_keys = true;
-        f.advance(10ms);
-        auto renew = pbu(f, 5, hnp_text.c_str());
-        renew.gre(100);
-        f.engine->handle_proxy_binding_update(kMag1, kLma, renew.m);
+        renew(100);
         REQUIRE(f.last_pba().status == 0);
         policy.gre_keys = false;
-        f.advance(10ms);
-        f.engine->handle_proxy_binding_update(kMag1, kLma, pbu(f, 5, hnp_text.c_str()).m);
+        renew();
         CHECK(f.last_pba().status == 0);  // not 163: the policy does not need GRE
         CHECK(only_tunnel().kind == TunnelKind::kIp6Ip6);
     }
     SECTION("a GRE policy and a live ip6ip6 session renewed without the option: 163, the session kept "
             "until the MAG sends the option (RFC 5845 5.2)") {
         policy.gre_keys = true;
-        f.advance(10ms);
-        f.engine->handle_proxy_binding_update(kMag1, kLma, pbu(f, 5, hnp_text.c_str()).m);
+        renew();
         CHECK(f.last_pba().status == 163);
         CHECK(only_tunnel().kind == TunnelKind::kIp6Ip6);
         CHECK(f.engine->cache().size() == 1);
-        f.advance(10ms);
-        auto with_option = pbu(f, 5, hnp_text.c_str());
-        with_option.gre(9);
-        f.engine->handle_proxy_binding_update(kMag1, kLma, with_option.m);
+        renew(9);
         CHECK(f.last_pba().status == 0);
         CHECK(only_tunnel().output_key == 9u);
         CHECK(f.engine->counters().sessions_reencapsulated == 1);
@@ -773,10 +763,7 @@ TEST_CASE("lma: a reloaded policy's encapsulation takes effect at the session's 
     SECTION("the new tunnel cannot be made: the session goes, nothing is left") {
         policy.gre_keys = true;
         f.backend->fail_create = Error{ENOBUFS, "test: no tunnel"};
-        f.advance(10ms);
-        auto renew = pbu(f, 5, hnp_text.c_str());
-        renew.gre(100);
-        f.engine->handle_proxy_binding_update(kMag1, kLma, renew.m);
+        renew(100);
         CHECK(f.last_pba().status == 130);
         CHECK(f.engine->cache().size() == 0);
         CHECK(f.tunnels->tunnels().empty());

@@ -188,6 +188,20 @@ struct Dmm {
         const auto it = s.find(10 + i);
         return it == s.end() ? nullptr : &it->second;
     }
+    // The MN attached at MAAR1, then at MAAR2 (link 11): P2 local there, P1
+    // through the tunnel to MAAR1.
+    struct AtMaar2 {
+        Ipv6Prefix p1, p2;
+    };
+    AtMaar2 at_maar2() {
+        attach(0);
+        detach(0);
+        attach(1);
+        const auto* s2 = served(1);
+        REQUIRE(s2 != nullptr);
+        REQUIRE(s2->remote.size() == 1);
+        return {s2->remote[0].prefix, s2->local};
+    }
 };
 
 }  // namespace
@@ -353,13 +367,7 @@ TEST_CASE("DMM: the MN's interface moving to another access link of the same MAA
     const auto uplink = GENERATE(mag::MagConfig::UplinkRouting::kRules, mag::MagConfig::UplinkRouting::kSourceRoutes);
     INFO("uplink by " << (uplink == mag::MagConfig::UplinkRouting::kSourceRoutes ? "source routes" : "rules"));
     Dmm d(mode, uplink);
-    d.attach(0);
-    d.detach(0);
-    d.attach(1);  // at MAAR2: P2 local, P1 through the tunnel to MAAR1
-    const auto* s2 = d.served(1);
-    REQUIRE(s2 != nullptr);
-    REQUIRE(s2->remote.size() == 1);
-    const Ipv6Prefix p1 = s2->remote[0].prefix, p2 = s2->local;
+    const auto [p1, p2] = d.at_maar2();
     const auto tunnels_before = d.maar[1].backend->devices;
     const auto dereg_before = d.maar[1].engine->counters().deregistrations;
     const auto lefts_before = d.maar[1].lefts;
@@ -421,13 +429,7 @@ TEST_CASE("DMM: a route the kernel refuses on the MN's new link of the same MAAR
     const auto uplink = GENERATE(mag::MagConfig::UplinkRouting::kRules, mag::MagConfig::UplinkRouting::kSourceRoutes);
     INFO("uplink by " << (uplink == mag::MagConfig::UplinkRouting::kSourceRoutes ? "source routes" : "rules"));
     Dmm d(lma::CmdMode::kRelay, uplink);
-    d.attach(0);
-    d.detach(0);
-    d.attach(1);  // at MAAR2: P2 local, P1 through the tunnel to MAAR1
-    const auto* s2 = d.served(1);
-    REQUIRE(s2 != nullptr);
-    REQUIRE(s2->remote.size() == 1);
-    const Ipv6Prefix p1 = s2->remote[0].prefix, p2 = s2->local;
+    const auto [p1, p2] = d.at_maar2();
     const auto pbu_before = d.maar[1].engine->counters().pbu_sent;
     // P2's route onto link 21 goes in (replacing link 11's), P1's is refused.
     d.maar[1].routes.fail_if = [p1](const RouteRequest& r) -> std::optional<Error> {
@@ -462,14 +464,7 @@ TEST_CASE("DMM: break before make: the MN leaves one access link of a MAAR and s
           "the hold: its session moves from the detached entry, renewals go on, nothing is de-registered",
           "[dmm][scenario]") {
     Dmm d;
-    d.attach(0);
-    d.detach(0);
-    d.attach(1);
-    const auto* s2 = d.served(1);
-    REQUIRE(s2 != nullptr);
-    const Ipv6Prefix p2 = s2->local;
-    REQUIRE(s2->remote.size() == 1);
-    const Ipv6Prefix p1 = s2->remote[0].prefix;
+    const auto [p1, p2] = d.at_maar2();
     d.maar[1].engine->detach(11);  // the old link's carrier goes first
     d.advance(2s);
     REQUIRE(d.served(1)->state == mag::MaarState::kDetached);

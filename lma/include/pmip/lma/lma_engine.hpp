@@ -83,6 +83,7 @@ struct MobileNodePolicy {
     std::vector<Ipv6Prefix> authorized_mags;  // empty = every configured MAG
     TunnelKind tunnel_kind = TunnelKind::kIp6Ip6;
     bool gre_keys = false;  // GRE with keys (RFC 5845); implies kGre
+    bool wants_gre() const { return tunnel_kind == TunnelKind::kGre || gre_keys; }
     // The MN's multicast profile where the LMA decides it (issue 18;
     // draft-zhao network-initiated service, draft-asaeda section 7.1): the
     // channels its MAG joins on its behalf, named in the PBA of every
@@ -501,7 +502,10 @@ private:
         bool gre = false;
         std::optional<std::uint32_t> downlink_key;
         std::optional<std::uint32_t> uplink_key;
+        bool operator==(const Encapsulation&) const = default;
     };
+    static Encapsulation encapsulation_of(const BindingCacheEntry& entry);
+    static void set_encapsulation(BindingCacheEntry& entry, const Encapsulation& encapsulation);
     Encapsulation encapsulation_for(const Pbu& pbu, const MobileNodePolicy& policy,
                                     std::optional<std::uint32_t> uplink_key);
     static std::uint8_t accepted_status(const Pbu& pbu, const BindingCacheEntry& entry);
