@@ -315,7 +315,7 @@ TunnelKey LmaEngine::tunnel_key(const BindingCacheEntry& entry, const Ipv6Addres
     key.peer = entry.proxy_coa;
     key.local = local;
     key.kind = entry.gre ? TunnelKind::kGre : TunnelKind::kIp6Ip6;
-    if (entry.gre && entry.uplink_key && entry.downlink_key) {
+    if (keyed(entry)) {
         key.input_key = entry.uplink_key;     // the MAG sends with our uplink key
         key.output_key = entry.downlink_key;  // we send with the MAG's downlink key
     }
@@ -497,15 +497,21 @@ void LmaEngine::create_session(const Pbu& pbu, const MobileNodePolicy& policy) {
 // RFC 5845 sections 5.1-5.2: the encapsulation a registration asks for.
 // GRE when the MAG offers it and the policy wants it (a policy that does not
 // is answered with status 2, and the session goes ip6ip6); keys when both
-// name them, `uplink_key` (the session's own, for its life) kept.
+// name them (the MAG's downlink key present). `uplink_key` is the session's
+// own for its life (section 3.3: the same at every re-registration and
+// handoff), so it is kept while the session is unkeyed too (a MAG that sent
+// the option without a key, or a policy without keys) and is the one the
+// PBA names when keys come back; only a session that never had keys gets a
+// new one.
 LmaEngine::Encapsulation LmaEngine::encapsulation_for(const Pbu& pbu, const MobileNodePolicy& policy,
                                                       std::optional<std::uint32_t> uplink_key) {
     Encapsulation e;
+    e.uplink_key = uplink_key;
     if (pbu.gre == nullptr || !policy.wants_gre()) return e;
     e.gre = true;
     if (policy.gre_keys && pbu.gre->key) {
         e.downlink_key = pbu.gre->key;
-        e.uplink_key = uplink_key ? uplink_key : next_session_gre_key(next_uplink_key_, config_.reserved_gre_key);
+        if (!e.uplink_key) e.uplink_key = next_session_gre_key(next_uplink_key_, config_.reserved_gre_key);
     }
     return e;
 }
@@ -800,9 +806,10 @@ void LmaEngine::send_pba(const Pbu& pbu, std::uint8_t status, const BindingCache
                                                 : *pbu.link_local);
     }
     if (pbu.timestamp) pba.options.push_back(mh::Timestamp{timestamp_override.value_or(*pbu.timestamp)});
-    // GRE key: on success with GRE, the uplink key (or no key); never with status 2.
+    // GRE key: on success with GRE, the uplink key when the session is keyed
+    // (the MAG gave a downlink key), else no key; never with status 2.
     if (accepted && entry && entry->gre && status != mh::status::kGreKeyOptionNotRequired) {
-        pba.options.push_back(mh::GreKey{uplink_key});
+        pba.options.push_back(mh::GreKey{keyed(*entry) ? uplink_key : std::nullopt});
     }
     // The multicast options share one budget (kSubscriptionBudget: room
     // left by every other option of a PBA in 2048 octets).

@@ -51,7 +51,7 @@ json binding_json(const BindingCacheEntry& entry, const SessionTunnel* tunnel, T
                                         : json(hex_string(entry.mn_link_layer_identifier));
     if (entry.gre) {
         j["gre"] =
-            json{{"uplink_key", entry.uplink_key ? json(*entry.uplink_key) : json(nullptr)},
+            json{{"uplink_key", keyed(entry) ? json(*entry.uplink_key) : json(nullptr)},
                  {"downlink_key", entry.downlink_key ? json(*entry.downlink_key) : json(nullptr)}};
     }
     return j;

@@ -716,6 +716,42 @@ TEST_CASE("lma: a reloaded policy's encapsulation takes effect at the session's 
         CHECK(only_tunnel() == k);
         CHECK(f.engine->counters().sessions_reencapsulated == 2);
     }
+    SECTION("a keyed session renewed with the option but no key goes unkeyed and keeps its uplink "
+            "key for when keys come back (RFC 5845 3.3, 5.2)") {
+        policy.gre_keys = true;
+        renew(100);
+        REQUIRE(f.last_pba().status == 0);
+        const auto* key = mh::find_option<mh::GreKey>(f.last_pba().options);
+        REQUIRE(key != nullptr);
+        REQUIRE(key->key.has_value());
+        const std::uint32_t uplink = *key->key;
+        // The option without a key: GRE without keys, the PBA's option
+        // without a key (section 5.2's first rule).
+        f.advance(10ms);
+        auto keyless = pbu(f, 5, hnp_text.c_str());
+        keyless.gre(std::nullopt);
+        f.engine->handle_proxy_binding_update(kMag1, kLma, keyless.m);
+        auto pba = f.last_pba();
+        CHECK(pba.status == 0);
+        key = mh::find_option<mh::GreKey>(pba.options);
+        REQUIRE(key != nullptr);
+        CHECK_FALSE(key->key.has_value());
+        auto k = only_tunnel();
+        CHECK(k.kind == TunnelKind::kGre);
+        CHECK_FALSE(k.input_key.has_value());
+        CHECK_FALSE(k.output_key.has_value());
+        CHECK(f.engine->counters().sessions_reencapsulated == 2);
+        // Keys again: the session's uplink key, not a new one.
+        renew(300);
+        pba = f.last_pba();
+        CHECK(pba.status == 0);
+        key = mh::find_option<mh::GreKey>(pba.options);
+        REQUIRE(key != nullptr);
+        CHECK(key->key == uplink);
+        k = only_tunnel();
+        CHECK(k.output_key == 300u);
+        CHECK(k.input_key == uplink);
+    }
     SECTION("a GRE session the policy no longer wants, renewed without the option") {
         policy.gre_keys = true;
         renew(100);

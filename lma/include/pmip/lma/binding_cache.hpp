@@ -89,12 +89,20 @@ struct BindingCacheEntry {
     // pbu-m): the MAG takes the channels of our profile from our PBAs, and
     // an Update Notification makes it ask again (LmaEngine::profile_changed).
     bool multicast_request = false;
+    // RFC 5845: the MAG's downlink key, present while the session uses keys;
+    // the LMA's uplink key, the session's for its life once chosen (kept
+    // while the session is unkeyed: keyed() says whether keys are in use).
     std::optional<std::uint32_t> downlink_key;  // chosen by the MAG
     std::optional<std::uint32_t> uplink_key;    // chosen by the LMA
     BindingState state = BindingState::kActive;
     TimerId lifetime_timer = 0;
     TimerId delete_timer = 0;
 };
+
+// GRE with keys in use for the session (RFC 5845): both keys exchanged.
+inline bool keyed(const BindingCacheEntry& entry) {
+    return entry.gre && entry.downlink_key && entry.uplink_key;
+}
 
 // The MN-Identifier index of the Binding Cache (section 5.4.1.3 looks every
 // PBU's MN up in it; several sessions may share one MN). Open addressing with
