@@ -253,11 +253,19 @@ int pmip_tun_decap(struct __sk_buff* skb) {
     struct pmip_tun_decap* t = bpf_map_lookup_elem(&decap, &key);
     if (!t)
         return TC_ACT_UNSPEC; /* not a tunnel of ours (or its key): the stack */
+    /* Not up (prepared ahead of its PBA, or being made): dropped here, as
+     * the userspace data plane would drop it. Left to it, the packet could
+     * wait in its socket until the tunnel is up and then reach the device
+     * behind packets that came after it. */
+    if (!t->up) {
+        count(PMIP_TUN_STAT_RX_NOT_UP);
+        return TC_ACT_SHOT;
+    }
     const __u8* inner = (const __u8*)ip6 + overhead;
     const __u32 outer_length = bpf_ntohs(ip6->payload_len) + sizeof(struct ipv6hdr);
     /* Outer CE (RFC 6040's decapsulation rules), extension headers, GSO, the
-     * device prepared but not up, Ethernet padding: the slow path. */
-    if (!usual || !t->up || (void*)(inner + 1) > data_end || (inner[0] >> 4) != 6 ||
+     * Ethernet padding: the slow path. */
+    if (!usual || (void*)(inner + 1) > data_end || (inner[0] >> 4) != 6 ||
         (ip6->flow_lbl[0] & 0x30) == 0x30 || skb->gso_segs > 1 ||
         outer_length + ETH_HLEN != skb->len) {
         count(PMIP_TUN_STAT_RX_SLOW);

@@ -65,7 +65,7 @@ constexpr std::uint32_t kFilterPriority = 0x5212;
 
 const char* const kStatNames[PMIP_TUN_STAT_COUNT] = {
     "ebpf_tx_slow_path", "ebpf_tx_no_route",  "ebpf_tx_frag_needed", "ebpf_tx_encap_errors",
-    "ebpf_tx_neighbour", "ebpf_rx_slow_path", "ebpf_rx_decap_errors",
+    "ebpf_tx_neighbour", "ebpf_rx_slow_path", "ebpf_rx_decap_errors", "ebpf_rx_not_up",
 };
 
 std::uint8_t ip_protocol(TunnelKind kind) { return kind == TunnelKind::kGre ? 47 : 41; }
@@ -135,12 +135,16 @@ public:
 
     std::string_view name() const override { return "ebpf"; }
 
+    // A tunnel the programs carry is made down and programmed before it
+    // comes up: were the userspace data plane to take it first, what the peer
+    // already sends (a handover's first downlink packets, at the MAG's PBA)
+    // would be decapsulated there until the programs' entry is written, and
+    // reach the device tens of microseconds after packets the programs carry
+    // behind them (reordered). Until it is up, what arrives is dropped and
+    // counted (drop_not_up); the programs' entry goes up before the data
+    // plane does (bring_up).
     Expected<int> create(const TunnelKey& key, const std::string& device_name, const TunnelOptions& options,
                          bool up) override {
-        auto made = slow_->create(key, device_name, options, up);
-        if (!made)
-            return made;
-        const int ifindex = *made;
         const std::string ctx = "[tunnel " + device_name + "]";
         std::string why_slow;
         int underlay = 0;
@@ -155,30 +159,48 @@ public:
             underlay = *oif;
         }
         if (!why_slow.empty()) {
+            auto made = slow_->create(key, device_name, options, up);
+            if (!made)
+                return made;
             ++slow_path_tunnels_;
             PMIP_WARNING(kTunnel, ctx, "carried by the userspace data plane only: " + why_slow);
-            tunnels_[key] = Entry{ifindex, false};
-            return ifindex;
+            tunnels_[key] = Entry{*made, false};
+            return made;
         }
-        if (Status st = program(key, ifindex, options, up, underlay); !st.ok()) {
+        auto made = slow_->create(key, device_name, options, /*up=*/false);
+        if (!made)
+            return made;
+        const int ifindex = *made;
+        if (Status st = program(key, ifindex, options, underlay); !st.ok()) {
             unprogram(key, ifindex);
             (void)slow_->destroy(key, device_name);
             return Error{st.error().code, ctx + " " + st.error().what};
         }
         tunnels_[key] = Entry{ifindex, true};
+        if (up) {
+            if (Status st = bring_up(key, device_name); !st.ok()) {
+                tunnels_.erase(key);
+                unprogram(key, ifindex);
+                (void)slow_->destroy(key, device_name);
+                return st.error();
+            }
+        }
         return ifindex;
     }
 
+    // The programs' entry first, then the device and the userspace data
+    // plane: what arrives in between reaches a device that is still down and
+    // is dropped there (its rx_dropped), never the data plane (see create).
     Status bring_up(const TunnelKey& key, const std::string& device_name) override {
-        if (Status st = slow_->bring_up(key, device_name); !st.ok())
-            return st;
         const auto it = tunnels_.find(key);
         if (it == tunnels_.end() || !it->second.programmed)
-            return {};
-        const pmip_tun_decap_key k = decap_key(key);
-        const pmip_tun_decap value{static_cast<std::uint32_t>(it->second.ifindex), 1};
-        if (bpf_map_update_elem(decap_, &k, &value, BPF_ANY) != 0)
-            return Error::from_errno("[tunnel " + device_name + "] decapsulation entry");
+            return slow_->bring_up(key, device_name);
+        if (Status st = set_decap(key, it->second.ifindex, true); !st.ok())
+            return Error{st.error().code, "[tunnel " + device_name + "] " + st.error().what};
+        if (Status st = slow_->bring_up(key, device_name); !st.ok()) {
+            (void)set_decap(key, it->second.ifindex, false);
+            return st;
+        }
         return {};
     }
 
@@ -243,7 +265,8 @@ private:
         return request.ifr_hwaddr.sa_family == ARPHRD_ETHER;
     }
 
-    Status program(const TunnelKey& key, int ifindex, const TunnelOptions& options, bool up, int underlay) {
+    // The tunnel's programs, its decapsulation entry down.
+    Status program(const TunnelKey& key, int ifindex, const TunnelOptions& options, int underlay) {
         const std::uint32_t index = static_cast<std::uint32_t>(ifindex);
         std::vector<pmip_tun_counters> zero(static_cast<std::size_t>(cpus_ > 0 ? cpus_ : 1));
         if (bpf_map_update_elem(counters_, &index, zero.data(), BPF_ANY) != 0)
@@ -262,8 +285,12 @@ private:
             underlays_attached_.insert(underlay);
             PMIP_INFO(kTunnel, "[tunnel]", "eBPF decapsulation on ifindex " + std::to_string(underlay));
         }
+        return set_decap(key, ifindex, false);
+    }
+
+    Status set_decap(const TunnelKey& key, int ifindex, bool up) {
         const pmip_tun_decap_key k = decap_key(key);
-        const pmip_tun_decap value{index, up ? 1u : 0u};
+        const pmip_tun_decap value{static_cast<std::uint32_t>(ifindex), up ? 1u : 0u};
         if (bpf_map_update_elem(decap_, &k, &value, BPF_ANY) != 0)
             return Error::from_errno("decapsulation entry");
         return {};
@@ -317,7 +344,7 @@ Expected<std::unique_ptr<TunnelBackend>> make_ebpf_tunnel_backend() {
     auto object = bpf::load_embedded(pmip_tunnel_object, pmip_tunnel_object_size, "pmip_tunnel");
     if (!object)
         return Error{object.error().code, "ebpf tunnel backend unavailable: " + object.error().what};
-    auto slow = make_userspace_tunnel_backend();
+    auto slow = make_userspace_tunnel_backend_behind_programs();
     if (!slow)
         return Error{slow.error().code, "ebpf tunnel backend unavailable: " + slow.error().what};
     return std::unique_ptr<TunnelBackend>(std::make_unique<EbpfTunnelBackend>(std::move(*slow), std::move(*object)));

@@ -73,6 +73,7 @@ namespace tp = tunnel_packet;
 
 constexpr int kBatch = 64;
 constexpr int kRoundsPerWakeup = 8;  // batches per ready fd before looking at the others
+constexpr int kDrainRounds = 64;     // batches read before a tunnel behind programs comes up
 constexpr std::size_t kHeadroom = tp::kGreMaxBuiltHeaderSize;
 constexpr std::size_t kSlotSize = 65536 + kHeadroom;
 constexpr int kSocketBuffer = 4 * 1024 * 1024;
@@ -142,7 +143,7 @@ LookupKey lookup_key(const TunnelKey& key) {
                      key.kind == TunnelKind::kGre ? key.input_key : std::nullopt};
 }
 
-enum class CommandType : std::uint8_t { kAdd, kRemove, kStop };
+enum class CommandType : std::uint8_t { kAdd, kUp, kRemove, kStop };
 
 struct Command {
     CommandType type = CommandType::kStop;
@@ -213,8 +214,10 @@ Status delete_link(int ifindex, const std::string& name) {
 
 class UserspaceTunnelBackend final : public TunnelBackend {
   public:
-    UserspaceTunnelBackend(Fd raw_ip6ip6, Fd raw_gre, Fd control, Fd epoll, Fd command_event)
-        : raw_ip6ip6_(std::move(raw_ip6ip6)),
+    UserspaceTunnelBackend(Fd raw_ip6ip6, Fd raw_gre, Fd control, Fd epoll, Fd command_event,
+                           bool drain_before_up)
+        : drain_before_up_(drain_before_up),
+          raw_ip6ip6_(std::move(raw_ip6ip6)),
           raw_gre_(std::move(raw_gre)),
           control_(std::move(control)),
           epoll_(std::move(epoll)),
@@ -389,7 +392,11 @@ class UserspaceTunnelBackend final : public TunnelBackend {
             return Error{ENODEV, "no tunnel " + device_name};
         if (auto s = set_up(device_name); !s)
             return s;
-        it->second->up.store(true, std::memory_order_relaxed);
+        if (drain_before_up_) {
+            post(CommandType::kUp, it->second, false);  // not waited for, as kAdd
+        } else {
+            it->second->up.store(true, std::memory_order_relaxed);
+        }
         return {};
     }
 
@@ -520,6 +527,15 @@ class UserspaceTunnelBackend final : public TunnelBackend {
                     by_lookup_.emplace(lookup_key(t->key), t);
                     break;
                 }
+                case CommandType::kUp:
+                    // What waits in the sockets arrived before the programs
+                    // took the tunnel's packets: read now, while it is not
+                    // up, it is dropped (drop_not_up), not written behind
+                    // them.
+                    drain(raw_ip6ip6_.get(), TunnelKind::kIp6Ip6);
+                    drain(raw_gre_.get(), TunnelKind::kGre);
+                    command.tunnel->up.store(true, std::memory_order_relaxed);
+                    break;
                 case CommandType::kRemove: {
                     auto& t = command.tunnel;
                     ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, t->device.get(), nullptr);
@@ -729,9 +745,13 @@ class UserspaceTunnelBackend final : public TunnelBackend {
             bump(device_write_errors_);
     }
 
+    // Peer -> device: what one socket holds now, at most kDrainRounds
+    // batches (a queue that other tunnels' traffic keeps full ends there).
+    void drain(int raw, TunnelKind kind) { receive(raw, kind, kDrainRounds); }
+
     // Peer -> device.
-    void receive(int raw, TunnelKind kind) {
-        for (int round = 0; round < kRoundsPerWakeup; ++round) {
+    void receive(int raw, TunnelKind kind, int rounds = kRoundsPerWakeup) {
+        for (int round = 0; round < rounds; ++round) {
             for (int i = 0; i < kBatch; ++i) {
                 auto& m = rx_messages_[i].msg_hdr;
                 m.msg_name = &rx_names_[i];
@@ -866,6 +886,7 @@ class UserspaceTunnelBackend final : public TunnelBackend {
     }
 
     // Shared.
+    bool drain_before_up_ = false;  // make_userspace_tunnel_backend_behind_programs
     Fd raw_ip6ip6_, raw_gre_, control_, epoll_, command_event_;
     std::mutex commands_mutex_;
     std::deque<Command> commands_;
@@ -903,7 +924,9 @@ class UserspaceTunnelBackend final : public TunnelBackend {
 
 }  // namespace
 
-Expected<std::unique_ptr<TunnelBackend>> make_userspace_tunnel_backend() {
+namespace {
+
+Expected<std::unique_ptr<TunnelBackend>> make_userspace_backend(bool drain_before_up) {
     {
         Fd tun(::open("/dev/net/tun", O_RDWR | O_CLOEXEC));
         if (tun.get() < 0)
@@ -926,7 +949,17 @@ Expected<std::unique_ptr<TunnelBackend>> make_userspace_tunnel_backend() {
         return Error::from_errno("creating the tunnel command eventfd");
     return std::unique_ptr<TunnelBackend>(std::make_unique<UserspaceTunnelBackend>(
         std::move(*raw_ip6ip6), std::move(*raw_gre), std::move(control), std::move(epoll),
-        std::move(command_event)));
+        std::move(command_event), drain_before_up));
+}
+
+}  // namespace
+
+Expected<std::unique_ptr<TunnelBackend>> make_userspace_tunnel_backend() {
+    return make_userspace_backend(false);
+}
+
+Expected<std::unique_ptr<TunnelBackend>> make_userspace_tunnel_backend_behind_programs() {
+    return make_userspace_backend(true);
 }
 
 }  // namespace pmip

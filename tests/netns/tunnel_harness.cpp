@@ -8,7 +8,7 @@
 //
 //   tunnel_harness [--backend userspace|kernel|ebpf|auto] [--prefix pm]
 //                  [--path-mtu 1500] [--hop-limit 64] [--ready-file PATH]
-//                  [--counters-file PATH]
+//                  [--counters-file PATH] [--prepare-ms N]
 //                  --tunnel kind=ip6ip6|gre,local=ADDR,peer=ADDR[,ikey=N][,okey=N]
 //                           [,route=PREFIX]...[,table=N,rule=FROM_PREFIX]
 //                  [--tunnel ...]
@@ -17,11 +17,15 @@
 //                                            unavailable; exit 0 if available
 //   tunnel_harness --ebpf-reason             the same for the ebpf backend
 //
+// --prepare-ms N: each tunnel is first prepared (made down, as a MAG does
+// while its PBU is out), then acquired (brought up, as at the PBA) N ms later.
+//
 // The ready file gets one line per tunnel, "NAME IFINDEX MTU", once every
 // tunnel and route is in place. SIGUSR1 writes the counters (JSON, one object)
 // to the counters file; they are also printed to stdout at exit.
 //
 // Threading: the loop thread (the userspace backend has its own data plane).
+#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -29,6 +33,7 @@
 #include <iostream>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -58,6 +63,7 @@ struct Arguments {
     bool cleanup = false;
     bool kernel_reason = false;
     bool ebpf_reason = false;
+    unsigned prepare_ms = 0;  // 0: acquired at once
     std::vector<TunnelSpec> tunnels;
 };
 
@@ -65,6 +71,7 @@ struct Arguments {
     std::cerr << "tunnel_harness: " << message << "\n"
               << "usage: tunnel_harness [--backend userspace|kernel|ebpf|auto] [--prefix P]\n"
               << "         [--path-mtu N] [--hop-limit N] [--ready-file F] [--counters-file F]\n"
+              << "         [--prepare-ms N]\n"
               << "         --tunnel kind=ip6ip6|gre,local=A,peer=A[,ikey=N][,okey=N]"
                  "[,route=P]...[,table=N,rule=P]\n"
               << "       tunnel_harness --cleanup [--prefix P]\n"
@@ -156,6 +163,8 @@ Arguments parse_arguments(int argc, char** argv) {
             args.ready_file = value();
         } else if (arg == "--counters-file") {
             args.counters_file = value();
+        } else if (arg == "--prepare-ms") {
+            args.prepare_ms = parse_number(value(), "prepare delay");
         } else if (arg == "--tunnel") {
             args.tunnels.push_back(parse_tunnel(value()));
         } else if (arg == "--cleanup") {
@@ -277,7 +286,17 @@ int main(int argc, char** argv) {
     std::ostringstream ready;
     int exit_code = 0;
     for (const auto& spec : args.tunnels) {
+        if (args.prepare_ms > 0) {
+            if (auto prepared = manager->prepare(spec.key); !prepared) {
+                std::cerr << "prepare: " << prepared.error().what << "\n";
+                exit_code = 1;
+                break;
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(args.prepare_ms));
+        }
         auto info = manager->acquire(spec.key);
+        if (args.prepare_ms > 0 && info)
+            (void)manager->release(spec.key);  // the prepared reference, as magd at its PBA
         if (!info) {
             std::cerr << "acquire: " << info.error().what << "\n";
             exit_code = 1;

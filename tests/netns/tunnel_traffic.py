@@ -5,12 +5,15 @@
                          --ready FILE [--timeout S]
       Binds (and joins G on IF when given), touches FILE once ready, counts
       datagrams until `expect` arrived, 1.5 s passed without one, or the
-      overall timeout; prints the count.
+      overall timeout; prints the count. With --order: also the datagrams
+      that came after one with a higher sequence number (sent with
+      --sequence), "COUNT REORDERED".
   tunnel_traffic.py send --source ADDR --dest ADDR --port N --count N
                          [--size N] [--ifname IF --hops N]
       Sends `count` datagrams of `size` octets, paced in bursts of 20 so that
       no queue on the way overflows; for a multicast destination the output
-      interface and hop limit are set.
+      interface and hop limit are set. With --sequence each datagram starts
+      with its number (32 bits, network order).
 
 Only ever run inside the test's own namespaces; addresses come from the
 test (2001:db8::/32, fd00::/8).
@@ -34,15 +37,23 @@ def receive(args):
     open(args.ready, "w").close()
     deadline = time.monotonic() + args.timeout
     count = 0
+    reordered = 0
+    highest = -1
     s.settimeout(1.5)
     while count < args.expect and time.monotonic() < deadline:
         try:
-            s.recv(65535)
+            data = s.recv(65535)
             count += 1
         except socket.timeout:
             if count > 0:
                 break
-    print(count)
+            continue
+        if args.order and len(data) >= 4:
+            (number,) = struct.unpack("!I", data[:4])
+            if number < highest:
+                reordered += 1
+            highest = max(highest, number)
+    print(f"{count} {reordered}" if args.order else count)
 
 
 def send(args):
@@ -54,6 +65,8 @@ def send(args):
         s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_HOPS, args.hops)
     payload = b"\xa5" * args.size
     for i in range(args.count):
+        if args.sequence:
+            payload = struct.pack("!I", i) + payload[4:]
         s.sendto(payload, (args.dest, args.port))
         if i % 20 == 19:
             time.sleep(0.002)
@@ -70,6 +83,7 @@ def main():
     r.add_argument("--ifname")
     r.add_argument("--ready", required=True)
     r.add_argument("--timeout", type=float, default=20.0)
+    r.add_argument("--order", action="store_true")
     w = sub.add_parser("send")
     w.add_argument("--source", required=True)
     w.add_argument("--dest", required=True)
@@ -78,6 +92,7 @@ def main():
     w.add_argument("--size", type=int, default=100)
     w.add_argument("--ifname")
     w.add_argument("--hops", type=int, default=8)
+    w.add_argument("--sequence", action="store_true")
     args = parser.parse_args()
     receive(args) if args.mode == "recv" else send(args)
     return 0

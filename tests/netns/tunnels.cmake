@@ -18,3 +18,10 @@ add_test(NAME netns_tunnels_ebpf
           $<TARGET_FILE:mcast_proxy_harness>)
 set_tests_properties(netns_tunnels_ebpf PROPERTIES SKIP_RETURN_CODE 77 LABELS netns TIMEOUT 300
   ENVIRONMENT PMT_BACKEND=ebpf)
+
+# ebpf tunnels made (or prepared and brought up) while the peer already sends
+# into them: nothing reordered, nothing taken by the userspace data plane
+# while the programs' entry is being written (session 28).
+add_test(NAME netns_tunnel_setup_order
+  COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/test_tunnel_setup_order.sh $<TARGET_FILE:tunnel_harness>)
+set_tests_properties(netns_tunnel_setup_order PROPERTIES SKIP_RETURN_CODE 77 LABELS netns TIMEOUT 180)
