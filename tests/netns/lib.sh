@@ -40,6 +40,8 @@
 #            tunnels, with the channel in magd's profiles (files only);
 #            count_arrivals N GROUP, mn_flowing N: a counter of GROUP's
 #            packets at mnN, and whether they still arrive.
+# Namespaces add_namespaces [--forwarding] NS...: made, lo up, DAD off,
+#            forwarding on when asked.
 # Also       in_ns NS COMMAND... (not for a background job whose PID is to
 #            be signalled: a function runs in a subshell); PY (Debian's
 #            /usr/bin/python3 where there is one).
@@ -172,6 +174,19 @@ stop_pid() {  # stop_pid PID [SIGNAL]
     rc=$?
     forget_pid "$1"
     return $rc
+}
+# add_namespaces [--forwarding] NS...: each namespace made (a failure is a
+# FAIL and exit 1), lo up, DAD off, IPv6 forwarding on with --forwarding.
+add_namespaces() {
+    local forwarding=0 ns
+    [[ ${1:-} == --forwarding ]] && { forwarding=1; shift; }
+    for ns in "$@"; do
+        ip netns add "$ns" || { echo "FAIL - creating namespace $ns"; exit 1; }
+        ip -n "$ns" link set lo up
+        in_ns "$ns" sysctl -qw net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0
+        ((forwarding)) && in_ns "$ns" sysctl -qw net.ipv6.conf.all.forwarding=1
+    done
+    return 0
 }
 in_ns() {
     local ns=$1

@@ -82,11 +82,7 @@ pyq() {  # pyq JSON-FILE EXPR: prints EXPR over d
 }
 
 # ---------------------------------------------------------------- topology
-for ns in "${NAMESPACES[@]}"; do
-    ip netns add "$ns" || { echo "FAIL - creating $ns"; exit 1; }
-    ip -n "$ns" link set lo up
-    in_ns "$ns" sysctl -qw net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0
-done
+add_namespaces "${NAMESPACES[@]}"
 ip link add c0 netns "$NS_CN" type veth peer name l0 netns "$NS_LMA"
 ip link add l1 netns "$NS_LMA" type veth peer name u1 netns "$NS_MAG"
 ip -n "$NS_CN" addr add 2001:db8:200::2/64 dev c0 nodad

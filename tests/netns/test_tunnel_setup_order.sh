@@ -39,13 +39,8 @@ netns_test_begin pmo
 reap_stale_namespaces pmo 'a|b'
 FAIL_LOGS=("$WORK"/harness-*.log)
 
-ip netns add "$NS_A" && ip netns add "$NS_B" || { echo "FAIL - creating namespaces"; exit 1; }
+add_namespaces --forwarding "$NS_A" "$NS_B"
 ip -n "$NS_A" link add va type veth peer name vb netns "$NS_B"
-for ns in "$NS_A" "$NS_B"; do
-    ip -n "$ns" link set lo up
-    in_ns "$ns" sysctl -qw net.ipv6.conf.all.forwarding=1
-    in_ns "$ns" sysctl -qw net.ipv6.conf.default.accept_dad=0
-done
 ip -n "$NS_A" addr add 2001:db8:ff::1/64 dev va nodad
 ip -n "$NS_B" addr add 2001:db8:ff::2/64 dev vb nodad
 ip -n "$NS_A" addr add fd00:a::1/128 dev lo

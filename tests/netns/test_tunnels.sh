@@ -63,17 +63,9 @@ ping_ok() {  # ping_ok NS SOURCE DESTINATION: one echo answered within a second
 }
 
 # ---------------------------------------------------------------- topology
-ip netns add "$NS_A" && ip netns add "$NS_B" && ip netns add "$NS_L" || {
-    echo "FAIL - creating namespaces"
-    exit 1
-}
+add_namespaces --forwarding "$NS_A" "$NS_B" "$NS_L"
 ip -n "$NS_A" link add va type veth peer name vb netns "$NS_B"
 ip -n "$NS_B" link add vbl type veth peer name vl netns "$NS_L"
-for ns in "$NS_A" "$NS_B" "$NS_L"; do
-    ip -n "$ns" link set lo up
-    in_ns "$ns" sysctl -qw net.ipv6.conf.all.forwarding=1
-    in_ns "$ns" sysctl -qw net.ipv6.conf.default.accept_dad=0
-done
 ip -n "$NS_A" addr add 2001:db8:ff::1/64 dev va nodad
 ip -n "$NS_B" addr add 2001:db8:ff::2/64 dev vb nodad
 ip -n "$NS_B" addr add 2001:db8:fe::1/64 dev vbl nodad
