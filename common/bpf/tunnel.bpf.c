@@ -256,8 +256,10 @@ int pmip_tun_decap(struct __sk_buff* skb) {
     /* Not up (prepared ahead of its PBA, or being made): dropped here, as
      * the userspace data plane would drop it. Left to it, the packet could
      * wait in its socket until the tunnel is up and then reach the device
-     * behind packets that came after it. */
-    if (!t->up) {
+     * behind packets that came after it. A GRE packet with options was not
+     * parsed for its key (the entry found may be another tunnel's): the
+     * slow path judges it. */
+    if (usual && !t->up) {
         count(PMIP_TUN_STAT_RX_NOT_UP);
         return TC_ACT_SHOT;
     }

@@ -167,7 +167,9 @@ public:
             tunnels_[key] = Entry{*made, false};
             return made;
         }
-        auto made = slow_->create(key, device_name, options, /*up=*/false);
+        TunnelOptions behind = options;
+        behind.behind_programs = true;
+        auto made = slow_->create(key, device_name, behind, /*up=*/false);
         if (!made)
             return made;
         const int ifindex = *made;
@@ -191,6 +193,11 @@ public:
     // The programs' entry first, then the device and the userspace data
     // plane: what arrives in between reaches a device that is still down and
     // is dropped there (its rx_dropped), never the data plane (see create).
+    // What the programs leave to the data plane (outer CE, GSO, GRE options)
+    // and what waited in its sockets is dropped until the data plane has
+    // drained them, within one of its wake-ups: rare packets, accepted for
+    // never reordering the common ones. A tunnel the programs do not carry
+    // comes up in the data plane at once (nothing to reorder against).
     Status bring_up(const TunnelKey& key, const std::string& device_name) override {
         const auto it = tunnels_.find(key);
         if (it == tunnels_.end() || !it->second.programmed)
@@ -344,7 +351,7 @@ Expected<std::unique_ptr<TunnelBackend>> make_ebpf_tunnel_backend() {
     auto object = bpf::load_embedded(pmip_tunnel_object, pmip_tunnel_object_size, "pmip_tunnel");
     if (!object)
         return Error{object.error().code, "ebpf tunnel backend unavailable: " + object.error().what};
-    auto slow = make_userspace_tunnel_backend_behind_programs();
+    auto slow = make_userspace_tunnel_backend();
     if (!slow)
         return Error{slow.error().code, "ebpf tunnel backend unavailable: " + slow.error().what};
     return std::unique_ptr<TunnelBackend>(std::make_unique<EbpfTunnelBackend>(std::move(*slow), std::move(*object)));

@@ -122,6 +122,7 @@ struct Tunnel {
     int ifindex = 0;
     unsigned mtu = 0;
     std::uint8_t hop_limit = 64;
+    bool behind_programs = false;  // TunnelOptions::behind_programs: bring_up drains first
     std::uint64_t id = 0;
     sockaddr_in6 peer_address{};
     AtomicTunnelCounters counters;
@@ -214,10 +215,8 @@ Status delete_link(int ifindex, const std::string& name) {
 
 class UserspaceTunnelBackend final : public TunnelBackend {
   public:
-    UserspaceTunnelBackend(Fd raw_ip6ip6, Fd raw_gre, Fd control, Fd epoll, Fd command_event,
-                           bool drain_before_up)
-        : drain_before_up_(drain_before_up),
-          raw_ip6ip6_(std::move(raw_ip6ip6)),
+    UserspaceTunnelBackend(Fd raw_ip6ip6, Fd raw_gre, Fd control, Fd epoll, Fd command_event)
+        : raw_ip6ip6_(std::move(raw_ip6ip6)),
           raw_gre_(std::move(raw_gre)),
           control_(std::move(control)),
           epoll_(std::move(epoll)),
@@ -271,6 +270,7 @@ class UserspaceTunnelBackend final : public TunnelBackend {
         tunnel->name = device_name;
         tunnel->mtu = tunnel_mtu(key, options.path_mtu);
         tunnel->hop_limit = options.hop_limit;
+        tunnel->behind_programs = options.behind_programs;
         tunnel->id = next_id_++;
         tunnel->peer_address.sin6_family = AF_INET6;
         std::memcpy(&tunnel->peer_address.sin6_addr, key.peer.data(), 16);
@@ -392,7 +392,7 @@ class UserspaceTunnelBackend final : public TunnelBackend {
             return Error{ENODEV, "no tunnel " + device_name};
         if (auto s = set_up(device_name); !s)
             return s;
-        if (drain_before_up_) {
+        if (it->second->behind_programs) {
             post(CommandType::kUp, it->second, false);  // not waited for, as kAdd
         } else {
             it->second->up.store(true, std::memory_order_relaxed);
@@ -886,7 +886,6 @@ class UserspaceTunnelBackend final : public TunnelBackend {
     }
 
     // Shared.
-    bool drain_before_up_ = false;  // make_userspace_tunnel_backend_behind_programs
     Fd raw_ip6ip6_, raw_gre_, control_, epoll_, command_event_;
     std::mutex commands_mutex_;
     std::deque<Command> commands_;
@@ -924,9 +923,7 @@ class UserspaceTunnelBackend final : public TunnelBackend {
 
 }  // namespace
 
-namespace {
-
-Expected<std::unique_ptr<TunnelBackend>> make_userspace_backend(bool drain_before_up) {
+Expected<std::unique_ptr<TunnelBackend>> make_userspace_tunnel_backend() {
     {
         Fd tun(::open("/dev/net/tun", O_RDWR | O_CLOEXEC));
         if (tun.get() < 0)
@@ -949,17 +946,7 @@ Expected<std::unique_ptr<TunnelBackend>> make_userspace_backend(bool drain_befor
         return Error::from_errno("creating the tunnel command eventfd");
     return std::unique_ptr<TunnelBackend>(std::make_unique<UserspaceTunnelBackend>(
         std::move(*raw_ip6ip6), std::move(*raw_gre), std::move(control), std::move(epoll),
-        std::move(command_event), drain_before_up));
-}
-
-}  // namespace
-
-Expected<std::unique_ptr<TunnelBackend>> make_userspace_tunnel_backend() {
-    return make_userspace_backend(false);
-}
-
-Expected<std::unique_ptr<TunnelBackend>> make_userspace_tunnel_backend_behind_programs() {
-    return make_userspace_backend(true);
+        std::move(command_event)));
 }
 
 }  // namespace pmip

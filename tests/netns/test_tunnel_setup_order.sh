@@ -76,11 +76,11 @@ one_run() {
     shift 3
     local ready=$WORK/recv-ready-$port out=$WORK/recv-$port
     ip netns exec "$NS_B" $TRAFFIC recv --bind "$destination" --port "$port" --expect 16000 \
-        --ready "$ready" --order --timeout 30 >"$out" &
+        --ready "$ready" --order --timeout 10 >"$out" &
     local receiver=$!
     PIDS+=("$receiver")
-    wait_until 10 test -e "$ready"
-    in_ns "$NS_A" $TRAFFIC send --source fd00:a::1 --dest "$destination" --port "$port" \
+    check "$label: receiver ready" wait_until 10 test -e "$ready"
+    ip netns exec "$NS_A" $TRAFFIC send --source fd00:a::1 --dest "$destination" --port "$port" \
         --count 16000 --size 64 --sequence &
     local sender=$!
     PIDS+=("$sender")

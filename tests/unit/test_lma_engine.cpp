@@ -715,6 +715,18 @@ TEST_CASE("lma: a reloaded policy's encapsulation takes effect at the session's 
         CHECK(f.last_pba().status == 0);
         CHECK(only_tunnel() == k);
         CHECK(f.engine->counters().sessions_reencapsulated == 2);
+
+        // Keys again (the policy reloaded once more): the session's uplink
+        // key, kept through the ip6ip6 spell (RFC 5845 3.3).
+        policy.gre_keys = true;
+        renew(100);
+        pba = f.last_pba();
+        CHECK(pba.status == 0);
+        key = mh::find_option<mh::GreKey>(pba.options);
+        REQUIRE(key != nullptr);
+        CHECK(key->key == uplink);
+        CHECK(only_tunnel().input_key == uplink);
+        CHECK(f.engine->counters().sessions_reencapsulated == 3);
     }
     SECTION("a keyed session renewed with the option but no key goes unkeyed and keeps its uplink "
             "key for when keys come back (RFC 5845 3.3, 5.2)") {

@@ -80,6 +80,12 @@ struct TunnelOptions {
     unsigned path_mtu = 1500;     // tunnel MTU = path_mtu - encapsulation overhead
     std::uint8_t hop_limit = 64;  // RFC 2473 section 6.3 default
     Duration delete_delay{};      // 0 = delete at last release
+    // Set by the ebpf backend for the tunnels its programs carry (never by
+    // an operator): the userspace backend's bring_up() first reads and drops
+    // what waits in its sockets from before, so that a packet that arrived
+    // while the tunnel was down never reaches the device after packets the
+    // programs carried behind it.
+    bool behind_programs = false;
 };
 
 // Encapsulation overhead in octets: 40 (ip6ip6), 44 (GRE), 48 (GRE with an
@@ -211,12 +217,6 @@ enum class TunnelBackendChoice : std::uint8_t { kAuto, kKernel, kUserspace, kEbp
 Expected<std::unique_ptr<TunnelBackend>> make_tunnel_backend(TunnelBackendChoice choice);
 Expected<std::unique_ptr<TunnelBackend>> make_kernel_tunnel_backend();
 Expected<std::unique_ptr<TunnelBackend>> make_userspace_tunnel_backend();
-// The same behind tc/eBPF programs that carry a tunnel's packets once it is
-// up (the ebpf backend's slow path): bring_up() first reads and drops what
-// waits in the data plane's sockets from before, so that a packet that
-// arrived while the tunnel was down never reaches the device after packets
-// the programs carried behind it.
-Expected<std::unique_ptr<TunnelBackend>> make_userspace_tunnel_backend_behind_programs();
 // The userspace backend's TUN devices with tc/eBPF encapsulation and
 // decapsulation (common/src/ebpf_tunnel_backend.cpp); the userspace data
 // plane carries what the programs leave.
