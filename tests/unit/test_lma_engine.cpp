@@ -732,8 +732,9 @@ TEST_CASE("lma: a reloaded policy's encapsulation takes effect at the session's 
             "key for when keys come back (RFC 5845 3.3, 5.2)") {
         policy.gre_keys = true;
         renew(100);
-        REQUIRE(f.last_pba().status == 0);
-        const auto* key = mh::find_option<mh::GreKey>(f.last_pba().options);
+        auto pba = f.last_pba();  // a copy: the option is read from it
+        REQUIRE(pba.status == 0);
+        const auto* key = mh::find_option<mh::GreKey>(pba.options);
         REQUIRE(key != nullptr);
         REQUIRE(key->key.has_value());
         const std::uint32_t uplink = *key->key;
@@ -743,7 +744,7 @@ TEST_CASE("lma: a reloaded policy's encapsulation takes effect at the session's 
         auto keyless = pbu(f, 5, hnp_text.c_str());
         keyless.gre(std::nullopt);
         f.engine->handle_proxy_binding_update(kMag1, kLma, keyless.m);
-        auto pba = f.last_pba();
+        pba = f.last_pba();
         CHECK(pba.status == 0);
         key = mh::find_option<mh::GreKey>(pba.options);
         REQUIRE(key != nullptr);
