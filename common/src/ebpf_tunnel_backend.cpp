@@ -140,9 +140,9 @@ public:
     // already sends (a handover's first downlink packets, at the MAG's PBA)
     // would be decapsulated there until the programs' entry is written, and
     // reach the device tens of microseconds after packets the programs carry
-    // behind them (reordered). Until it is up, what arrives is dropped and
-    // counted (drop_not_up); the programs' entry goes up before the data
-    // plane does (bring_up).
+    // behind them (reordered). Until it is up, the decapsulation program
+    // drops its packets (ebpf_rx_not_up); the programs' entry goes up before
+    // the data plane does (bring_up). Any failure undoes it all (destroy).
     Expected<int> create(const TunnelKey& key, const std::string& device_name, const TunnelOptions& options,
                          bool up) override {
         const std::string ctx = "[tunnel " + device_name + "]";
@@ -173,19 +173,16 @@ public:
         if (!made)
             return made;
         const int ifindex = *made;
-        if (Status st = program(key, ifindex, options, underlay); !st.ok()) {
-            unprogram(key, ifindex);
-            (void)slow_->destroy(key, device_name);
-            return Error{st.error().code, ctx + " " + st.error().what};
-        }
         tunnels_[key] = Entry{ifindex, true};
-        if (up) {
-            if (Status st = bring_up(key, device_name); !st.ok()) {
-                tunnels_.erase(key);
-                unprogram(key, ifindex);
-                (void)slow_->destroy(key, device_name);
-                return st.error();
-            }
+        Status st = program(key, ifindex, options, underlay);
+        if (!st.ok()) {
+            st = Error{st.error().code, ctx + " " + st.error().what};
+        } else if (up) {
+            st = bring_up(key, device_name);  // its errors name the tunnel
+        }
+        if (!st.ok()) {
+            (void)destroy(key, device_name);
+            return st.error();
         }
         return ifindex;
     }

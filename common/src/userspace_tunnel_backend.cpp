@@ -527,15 +527,16 @@ class UserspaceTunnelBackend final : public TunnelBackend {
                     by_lookup_.emplace(lookup_key(t->key), t);
                     break;
                 }
-                case CommandType::kUp:
-                    // What waits in the sockets arrived before the programs
-                    // took the tunnel's packets: read now, while it is not
-                    // up, it is dropped (drop_not_up), not written behind
-                    // them.
-                    drain(raw_ip6ip6_.get(), TunnelKind::kIp6Ip6);
-                    drain(raw_gre_.get(), TunnelKind::kGre);
+                case CommandType::kUp: {
+                    // What waits in the tunnel kind's socket arrived before
+                    // the programs took the tunnel's packets: read now, while
+                    // it is not up, it is dropped (drop_not_up), not written
+                    // behind them.
+                    const TunnelKind kind = command.tunnel->key.kind;
+                    drain(kind == TunnelKind::kGre ? raw_gre_.get() : raw_ip6ip6_.get(), kind);
                     command.tunnel->up.store(true, std::memory_order_relaxed);
                     break;
+                }
                 case CommandType::kRemove: {
                     auto& t = command.tunnel;
                     ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, t->device.get(), nullptr);

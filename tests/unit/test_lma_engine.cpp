@@ -673,15 +673,22 @@ TEST_CASE("lma: a reloaded policy's encapsulation takes effect at the session's 
         f.engine->handle_proxy_binding_update(kMag1, kLma, b.m);
     };
 
-    SECTION("a renewal from the same MAG") {
-        policy.gre_keys = true;
-        renew(100);
-        auto pba = f.last_pba();
+    // The last PBA, which must be accepted (status 0) with the GRE Key
+    // option: that option's key field.
+    const auto accepted_key = [&f]() -> std::optional<std::uint32_t> {
+        const auto pba = f.last_pba();  // a copy: the option points into it
         CHECK(pba.status == 0);
         const auto* key = mh::find_option<mh::GreKey>(pba.options);
         REQUIRE(key != nullptr);
-        REQUIRE(key->key.has_value());
-        const std::uint32_t uplink = *key->key;
+        return key->key;
+    };
+
+    SECTION("a renewal from the same MAG") {
+        policy.gre_keys = true;
+        renew(100);
+        const auto first = accepted_key();
+        REQUIRE(first.has_value());
+        const std::uint32_t uplink = *first;
         auto k = only_tunnel();
         CHECK(k.kind == TunnelKind::kGre);
         CHECK(k.output_key == 100u);
@@ -690,11 +697,7 @@ TEST_CASE("lma: a reloaded policy's encapsulation takes effect at the session's 
 
         // The same keys again: nothing changes, the uplink key is the session's.
         renew(100);
-        pba = f.last_pba();
-        CHECK(pba.status == 0);
-        key = mh::find_option<mh::GreKey>(pba.options);
-        REQUIRE(key != nullptr);
-        CHECK(key->key == uplink);
+        CHECK(accepted_key() == uplink);
         CHECK(only_tunnel() == k);
         CHECK(f.engine->counters().sessions_reencapsulated == 1);
 
@@ -702,7 +705,7 @@ TEST_CASE("lma: a reloaded policy's encapsulation takes effect at the session's 
         // the session's tunnel is ip6ip6 again.
         policy.gre_keys = false;
         renew(100);
-        pba = f.last_pba();
+        const auto pba = f.last_pba();
         CHECK(pba.status == 2);
         CHECK(mh::find_option<mh::GreKey>(pba.options) == nullptr);
         k = only_tunnel();
@@ -720,11 +723,7 @@ TEST_CASE("lma: a reloaded policy's encapsulation takes effect at the session's 
         // key, kept through the ip6ip6 spell (RFC 5845 3.3).
         policy.gre_keys = true;
         renew(100);
-        pba = f.last_pba();
-        CHECK(pba.status == 0);
-        key = mh::find_option<mh::GreKey>(pba.options);
-        REQUIRE(key != nullptr);
-        CHECK(key->key == uplink);
+        CHECK(accepted_key() == uplink);
         CHECK(only_tunnel().input_key == uplink);
         CHECK(f.engine->counters().sessions_reencapsulated == 3);
     }
@@ -732,23 +731,16 @@ TEST_CASE("lma: a reloaded policy's encapsulation takes effect at the session's 
             "key for when keys come back (RFC 5845 3.3, 5.2)") {
         policy.gre_keys = true;
         renew(100);
-        auto pba = f.last_pba();  // a copy: the option is read from it
-        REQUIRE(pba.status == 0);
-        const auto* key = mh::find_option<mh::GreKey>(pba.options);
-        REQUIRE(key != nullptr);
-        REQUIRE(key->key.has_value());
-        const std::uint32_t uplink = *key->key;
+        const auto first = accepted_key();
+        REQUIRE(first.has_value());
+        const std::uint32_t uplink = *first;
         // The option without a key: GRE without keys, the PBA's option
         // without a key (section 5.2's first rule).
         f.advance(10ms);
         auto keyless = pbu(f, 5, hnp_text.c_str());
         keyless.gre(std::nullopt);
         f.engine->handle_proxy_binding_update(kMag1, kLma, keyless.m);
-        pba = f.last_pba();
-        CHECK(pba.status == 0);
-        key = mh::find_option<mh::GreKey>(pba.options);
-        REQUIRE(key != nullptr);
-        CHECK_FALSE(key->key.has_value());
+        CHECK_FALSE(accepted_key().has_value());
         auto k = only_tunnel();
         CHECK(k.kind == TunnelKind::kGre);
         CHECK_FALSE(k.input_key.has_value());
@@ -756,11 +748,7 @@ TEST_CASE("lma: a reloaded policy's encapsulation takes effect at the session's 
         CHECK(f.engine->counters().sessions_reencapsulated == 2);
         // Keys again: the session's uplink key, not a new one.
         renew(300);
-        pba = f.last_pba();
-        CHECK(pba.status == 0);
-        key = mh::find_option<mh::GreKey>(pba.options);
-        REQUIRE(key != nullptr);
-        CHECK(key->key == uplink);
+        CHECK(accepted_key() == uplink);
         k = only_tunnel();
         CHECK(k.output_key == 300u);
         CHECK(k.input_key == uplink);
