@@ -111,7 +111,7 @@ down() {
             kill -KILL "$pid" 2>/dev/null
         done
     fi
-    for ns in $(ip netns list | awk '{print $1}' | grep -E "^$name-(cn|lma|lma2|src2|lr1|lr2|sat|wan1|wan2|mag1|mag2|mn[0-9]+)$"); do
+    for ns in $(testbed_namespaces "$name" "|mn[0-9]+"); do
         ip netns del "$ns"
     done
     rm -rf "$dir"
@@ -154,6 +154,35 @@ ctl() {  # ctl NAME lma|mag1|mag2 ARGS...
     esac
     "$build/tools/pmipctl/pmipctl" --socket "$sock" "$@"
 }
+
+# testbed_namespaces NAME [MORE]: the testbed's router and host namespaces
+# (MORE: "|mn[0-9]+" for the mobile nodes' too).
+testbed_namespaces() {
+    ip netns list | awk '{print $1}' | grep -E "^$1-(cn|lma|lma2|src2|lr1|lr2|sat|wan1|wan2|mag1|mag2${2:-})$"
+}
+
+# links_in_dad NAME: the links of the testbed's routers and hosts (not the
+# MNs') that have carrier but no usable IPv6 link-local address yet, one
+# "ns dev" per line. While a router's link-local is missing or tentative
+# its kernel sends no Neighbour Solicitation on that link (RFC 4862 5.4: a
+# tentative address is not used; Linux's ndisc_send_ns then sends nothing),
+# so the first packet forwarded there waits for a retransmission, a second
+# or more. A fresh veth gets its link-local when the kernel sees its carrier
+# and keeps it tentative for up to 2 s; routers in the field have had their
+# links for longer. Links without ARP/ND (tunnels) have nothing to wait for.
+links_in_dad() {
+    local ns dev flags
+    for ns in $(testbed_namespaces "$1"); do
+        while read -r _ dev flags _; do
+            dev=${dev%:}
+            dev=${dev%@*}
+            [[ $flags == *LOWER_UP* && $flags != *NOARP* && $flags != *LOOPBACK* ]] || continue
+            ip -n "$ns" -6 -o addr show dev "$dev" scope link | grep -v tentative | grep -q inet6 ||
+                echo "${ns#"$1"-} $dev"
+        done < <(ip -n "$ns" -o link show up)
+    done
+}
+no_links_in_dad() { [[ -z $(links_in_dad "$1") ]]; }
 
 wait_for() {  # wait_for SECONDS COMMAND... (SECONDS x PMIP_TEST_TIME_SCALE)
     local deadline=$((SECONDS + $1 * ${PMIP_TEST_TIME_SCALE:-1}))
@@ -460,6 +489,14 @@ EOF
         ip -n "$M2" link set "mn$i" up  # no carrier: the MN's p2 is down
         ip -n "$M1" link set "mn$i" up
     done
+    # The testbed is up when its routers' links are usable (see
+    # links_in_dad); the MNs attach meanwhile.
+    if ! wait_for 10 no_links_in_dad "$name"; then
+        local left
+        left=$(links_in_dad "$name" | tr '\n' ';')
+        down "$name"
+        die "no usable link-local address (still in DAD?) after 10 s on: $left"
+    fi
 }
 
 # --- IPsec for the Mobility Header (RFC 5213 section 4: "SHOULD use IPsec") ---
