@@ -29,7 +29,7 @@ set(PMIP_PEERS_DIR "${PROJECT_SOURCE_DIR}/../shared/peers" CACHE PATH
 foreach(peer oai umip)
   foreach(role mag lma)
     add_test(NAME interop_${peer}_${role}
-             COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/test_peer_interop.sh ${CMAKE_BINARY_DIR}
+             COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/run_peer_interop.sh ${CMAKE_BINARY_DIR}
                      ${PMIP_PEERS_DIR} ${peer} ${role})
     set_tests_properties(interop_${peer}_${role} PROPERTIES
                          LABELS "interop;netns" SKIP_RETURN_CODE 77 TIMEOUT 300)

@@ -259,9 +259,21 @@ if [[ $ROLE == mag && -z $no_data_reason ]]; then
     in_ns "$MN_NS" rdisc6 -1 -q -w 1000 eth0 >/dev/null 2>&1
 fi
 
+# A registration the peer MAG ended itself before a check (a PBU with
+# lifetime 0 from it, or its lifetime run out at lmad): said in a line that
+# run_peer_interop.sh looks for (it then runs the test once more, fresh).
+peer_ended() {
+    (($(tshark -r "$WORK/core.pcap" -Y "mip6.mhtype == 5 && mip6.bu.lifetime == 0" 2>/dev/null | wc -l) > 0)) ||
+        ctl --json show counters | grep -q '"sessions_expired": *[1-9]'
+}
+say_if_peer_ended() {  # say_if_peer_ended CHECK
+    [[ $ROLE == mag ]] && peer_ended || return 0
+    echo "# peer-ended: the $PEER MAG ended its registration itself before \"$1\", $(($(date +%s%3N) - t0)) ms after the attach"
+}
+
 if [[ $ROLE == mag ]]; then
     bound() { [[ $(ctl --json show bindings | "$PY" -c "import json,sys; d=json.load(sys.stdin); print(len(d))") == 1 ]]; }
-    check "lmad: one binding, at the $PEER MAG" wait_until 5 bound
+    check "lmad: one binding, at the $PEER MAG" wait_until 5 bound || say_if_peer_ended "one binding"
     binding_prefix() { ctl --json show bindings | grep -q "${MN_PREFIX}/64"; }
     check "lmad: the binding's prefix is $MN_PREFIX/64 (the /128 request served as the /64)" binding_prefix
     counted_128() { ctl --json show counters | grep -q '"oai_hnp_128_as_64": *[1-9]'; }
@@ -313,6 +325,7 @@ else
     data_state >"$WORK/zz-data-state.log" 2>&1
     if ! check "the MN reaches the correspondent $CN through the tunnel (ping)" \
         wait_until 5 in_ns "$MN_NS" ping -6 -c1 -W1 $CN; then
+        say_if_peer_ended "the MN reaches the correspondent"
         FAIL_LOG_LINES=200
         {
             echo "== access link (mag acc0), last packets"
