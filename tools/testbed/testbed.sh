@@ -162,7 +162,8 @@ testbed_namespaces() {
 }
 
 # links_in_dad NAME: the links of the testbed's routers and hosts (not the
-# MNs') that have carrier but no usable IPv6 link-local address yet, one
+# MNs') that have carrier and IPv6 (not loopback, not NOARP: tunnels) but no
+# usable link-local address yet, one
 # "ns dev" per line. While a router's link-local is missing or tentative
 # its kernel sends no Neighbour Solicitation on that link (RFC 4862 5.4: a
 # tentative address is not used; Linux's ndisc_send_ns then sends nothing),
@@ -177,6 +178,9 @@ links_in_dad() {
             dev=${dev%:}
             dev=${dev%@*}
             [[ $flags == *LOWER_UP* && $flags != *NOARP* && $flags != *LOOPBACK* ]] || continue
+            # (The delay stage's links carry no IPv6 of their own.)
+            [[ $(ip netns exec "$ns" cat "/proc/sys/net/ipv6/conf/$dev/disable_ipv6" 2>/dev/null) == 0 ]] ||
+                continue
             ip -n "$ns" -6 -o addr show dev "$dev" scope link | grep -v tentative | grep -q inet6 ||
                 echo "${ns#"$1"-} $dev"
         done < <(ip -n "$ns" -o link show up)
@@ -495,7 +499,7 @@ EOF
         local left
         left=$(links_in_dad "$name" | tr '\n' ';')
         down "$name"
-        die "no usable link-local address (still in DAD?) after 10 s on: $left"
+        die "no usable link-local address (still in DAD?) after $((10 * ${PMIP_TEST_TIME_SCALE:-1})) s on: $left"
     fi
 }
 
