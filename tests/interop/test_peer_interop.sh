@@ -267,14 +267,17 @@ fi
 # those that only show the registration (the binding, its prefix, the
 # pings), is counted as its consequence; when every failed check is one,
 # the test exits 3 and run_peer_interop.sh runs it once more, fresh.
+dereg_pbus() {  # dereg_pbus: how many PBUs with lifetime 0 the peer sent
+    tshark -r "$WORK/core.pcap" -Y "mip6.mhtype == 5 && mip6.bu.lifetime == 0 && ipv6.src != $LMA" \
+        2>/dev/null | wc -l
+}
 peer_ended() {
     [[ $(ctl --json show bindings 2>/dev/null) == "[]" ]] || return 1
     local pbas_all
     pbas_all=$(tshark -r "$WORK/core.pcap" -Y "mip6.mhtype == 6 && ipv6.src == $LMA" -T fields \
         -e frame.time_epoch -e mip6.ba.status -e mip6.ba.lifetime 2>/dev/null) || return 1
     [[ -n $pbas_all ]] && ! awk '$2 != 0 {f=1} END {exit !f}' <<<"$pbas_all" || return 1
-    (($(tshark -r "$WORK/core.pcap" -Y "mip6.mhtype == 5 && mip6.bu.lifetime == 0 && ipv6.src != $LMA" \
-        2>/dev/null | wc -l) > 0)) && return 0
+    (($(dereg_pbus) > 0)) && return 0
     awk -v now="$(date +%s.%N)" '$3 > 0 {t = $1; l = $3 * 4} END {exit !(t && now - t >= l)}' <<<"$pbas_all"
 }
 CONSEQUENCES=0
@@ -373,9 +376,9 @@ if [[ $ROLE == mag ]]; then
     }
     check "lmad: no binding, route or tunnel left after the MN left (the MAG's de-registration or the lifetime)" \
         wait_until $((50 * TIME_SCALE)) empty
-    dereg_pbus=$(tshark -r "$WORK/core.pcap" -Y "mip6.mhtype == 5 && mip6.bu.lifetime == 0" 2>/dev/null | wc -l)
-    if ((dereg_pbus > 0)); then
-        echo "# the $PEER MAG de-registered $(($(date +%s%3N) - t0)) ms after the attach ($dereg_pbus PBU(s) with lifetime 0)"
+    dereg_count=$(dereg_pbus)
+    if ((dereg_count > 0)); then
+        echo "# the $PEER MAG de-registered $(($(date +%s%3N) - t0)) ms after the attach ($dereg_count PBU(s) with lifetime 0)"
         check "the $PEER MAG's de-registration is acknowledged with status 0" deregistered
     else
         echo "# the $PEER MAG sent no de-registration: lmad ended the binding at its lifetime"

@@ -171,18 +171,20 @@ testbed_namespaces() {
 # or more. A fresh veth gets its link-local when the kernel sees its carrier
 # and keeps it tentative for up to 2 s; routers in the field have had their
 # links for longer. Links without ARP/ND (tunnels) have nothing to wait for.
+# Three commands per namespace (polled every 50 ms while up waits).
 links_in_dad() {
-    local ns dev flags
+    local ns dev flags ready no_ipv6
     for ns in $(testbed_namespaces "$1"); do
+        # Links with a usable link-local; links with IPv6 disabled (the delay
+        # stage's carry none of their own).
+        ready=" $(ip -n "$ns" -6 -o addr show scope link -tentative | awk '{print $2}' | tr '\n' ' ')"
+        no_ipv6=" $(ip netns exec "$ns" sh -c "grep -l '^1\$' /proc/sys/net/ipv6/conf/*/disable_ipv6" 2>/dev/null |
+            awk -F/ '{print $(NF - 1)}' | tr '\n' ' ')"
         while read -r _ dev flags _; do
             dev=${dev%:}
             dev=${dev%@*}
             [[ $flags == *LOWER_UP* && $flags != *NOARP* && $flags != *LOOPBACK* ]] || continue
-            # (The delay stage's links carry no IPv6 of their own.)
-            [[ $(ip netns exec "$ns" cat "/proc/sys/net/ipv6/conf/$dev/disable_ipv6" 2>/dev/null) == 0 ]] ||
-                continue
-            ip -n "$ns" -6 -o addr show dev "$dev" scope link | grep -v tentative | grep -q inet6 ||
-                echo "${ns#"$1"-} $dev"
+            [[ $ready == *" $dev "* || $no_ipv6 == *" $dev "* ]] || echo "${ns#"$1"-} $dev"
         done < <(ip -n "$ns" -o link show up)
     done
 }
