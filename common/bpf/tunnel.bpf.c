@@ -107,18 +107,60 @@ struct outer_headers {
     __be32 gre_key;
 };
 
+/* The inner length of each packet a GSO packet becomes (the headers, then
+ * gso_size octets of payload), for TCP and UDP with no extension header;
+ * 0 for anything else (the slow path, where the device segments it first). */
+static __always_inline __u32 gso_segment_length(struct __sk_buff* skb, const struct ipv6hdr* inner) {
+    __u32 transport;
+    if (inner->nexthdr == IPPROTO_TCP) {
+        __u8 offset;
+        if (bpf_skb_load_bytes(skb, sizeof(struct ipv6hdr) + 12, &offset, 1) != 0)
+            return 0;
+        transport = (__u32)(offset >> 4) * 4;
+        if (transport < 20)
+            return 0;
+    } else if (inner->nexthdr == IPPROTO_UDP) {
+        transport = 8;
+    } else {
+        return 0;
+    }
+    return sizeof(struct ipv6hdr) + transport + skb->gso_size;
+}
+
 SEC("tc")
 int pmip_tun_encap(struct __sk_buff* skb) {
     __u32 ifindex = skb->ifindex;
     struct pmip_tun_encap* t = bpf_map_lookup_elem(&encap, &ifindex);
     if (!t)
         return TC_ACT_OK; /* not ours: the TUN queue */
-    if (skb->protocol != bpf_htons(ETH_P_IPV6) || (skb->gso_segs <= 1 && skb->len > t->mtu)) {
+    if (skb->protocol != bpf_htons(ETH_P_IPV6)) {
         count(PMIP_TUN_STAT_TX_SLOW);
         return TC_ACT_OK;
     }
     struct ipv6hdr inner;
     if (bpf_skb_load_bytes(skb, 0, &inner, sizeof inner) != 0 || inner.version != 6) {
+        count(PMIP_TUN_STAT_TX_SLOW);
+        return TC_ACT_OK;
+    }
+    /* What one packet on the wire carries: a GSO packet (local TCP, or what
+     * a veth brought in one piece) leaves encapsulated whole, and the
+     * underlay device or the stack cuts it into packets of its gso_size,
+     * each with the outer headers (the flags below); each must fit. */
+    __u32 packet = skb->len;
+    if (skb->gso_size != 0) {
+        packet = gso_segment_length(skb, &inner);
+        if (packet == 0) {
+            count(PMIP_TUN_STAT_TX_SLOW);
+            return TC_ACT_OK;
+        }
+    }
+    if (packet > t->mtu) {
+        count(PMIP_TUN_STAT_TX_SLOW); /* the slow path answers Packet Too Big */
+        return TC_ACT_OK;
+    }
+    /* The outer Payload Length must hold the whole (a BIG TCP packet, over
+     * 64 KiB, is cut by the device first). */
+    if (skb->len + 8 > 0xffff) {
         count(PMIP_TUN_STAT_TX_SLOW);
         return TC_ACT_OK;
     }
@@ -165,7 +207,7 @@ int pmip_tun_encap(struct __sk_buff* skb) {
     struct bpf_fib_lookup fib = {};
     fib.family = AF_INET6;
     fib.l4_protocol = t->protocol;
-    fib.tot_len = (__u16)(length + overhead);
+    fib.tot_len = (__u16)(packet + overhead);
     fib.ifindex = ifindex;
     __builtin_memcpy(fib.ipv6_src, t->local, 16);
     __builtin_memcpy(fib.ipv6_dst, t->peer, 16);
@@ -265,17 +307,24 @@ int pmip_tun_decap(struct __sk_buff* skb) {
     }
     const __u8* inner = (const __u8*)ip6 + overhead;
     const __u32 outer_length = bpf_ntohs(ip6->payload_len) + sizeof(struct ipv6hdr);
-    /* Outer CE (RFC 6040's decapsulation rules), extension headers, GSO, the
+    /* Outer CE (RFC 6040's decapsulation rules), extension headers, the
      * Ethernet padding: the slow path. */
     if (!usual || (void*)(inner + 1) > data_end || (inner[0] >> 4) != 6 ||
-        (ip6->flow_lbl[0] & 0x30) == 0x30 || skb->gso_segs > 1 ||
+        (ip6->flow_lbl[0] & 0x30) == 0x30 ||
         outer_length + ETH_HLEN != skb->len) {
         count(PMIP_TUN_STAT_RX_SLOW);
         return TC_ACT_UNSPEC;
     }
     const __u32 tunnel = t->ifindex;
     const __u32 length = outer_length - overhead;
-    if (bpf_skb_adjust_room(skb, -(__s32)overhead, BPF_ADJ_ROOM_MAC, 0) != 0) {
+    /* A GSO packet (the underlay's GRO merged the tunnel's packets, or a
+     * veth brought one whole) keeps its gso_size: the packets the stack cuts
+     * it into again are the inner packets the peer sent, each within the
+     * MSS and path MTU the sender chose, not the outer size. (The kernels
+     * this runs on keep the tunnel's GSO type bits: software segmentation
+     * cuts by the headers as they now are, checked with offloads off in
+     * tests/netns/test_tunnels.sh.) */
+    if (bpf_skb_adjust_room(skb, -(__s32)overhead, BPF_ADJ_ROOM_MAC, BPF_F_ADJ_ROOM_FIXED_GSO) != 0) {
         count(PMIP_TUN_STAT_RX_DECAP_ERRORS);
         return TC_ACT_SHOT;
     }

@@ -54,7 +54,7 @@ enum pmip_tun_stat {
     PMIP_TUN_STAT_TX_ENCAP_ERRORS,  /* a helper failed after the packet was changed: dropped */
     PMIP_TUN_STAT_TX_NEIGH,         /* sent through the kernel's neighbour resolution */
     PMIP_TUN_STAT_RX_SLOW,          /* a tunnel's packet left to the userspace data plane:
-                                       outer CE, GSO, GRE options, trailing octets */
+                                       outer CE, GRE options, trailing octets */
     PMIP_TUN_STAT_RX_DECAP_ERRORS,  /* a helper failed: dropped */
     PMIP_TUN_STAT_RX_NOT_UP,        /* a packet of a tunnel not up yet (prepared, or
                                        being made): dropped */

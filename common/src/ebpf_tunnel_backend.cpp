@@ -190,7 +190,7 @@ public:
     // The programs' entry first, then the device and the userspace data
     // plane: what arrives in between reaches a device that is still down and
     // is dropped there (its rx_dropped), never the data plane (see create).
-    // What the programs leave to the data plane (outer CE, GSO, GRE options)
+    // What the programs leave to the data plane (outer CE, GRE options)
     // and what waited in its sockets is dropped until the data plane has
     // drained them, within one of its wake-ups: rare packets, accepted for
     // never reordering the common ones. A tunnel the programs do not carry

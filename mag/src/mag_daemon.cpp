@@ -1690,11 +1690,16 @@ json MagDaemon::show_counters() const {
     access.update(ra_socket_->counters());
     if (mld_query_sender_)
         access.update(mld_query_sender_->counters());
+    // The tunnel backend's own counters (the ebpf programs' slow-path and
+    // error counts, the userspace data plane's drops), as lmad shows them.
+    json backend = json::object();
+    for (const auto& [name, value] : tunnels_->backend().statistics()) backend[name] = value;
     return {{"engine", engine},
             {"mh", receiver_->counters()},
             {"auth", auth_->counters()},
             {"socket", socket_->counters()},
             {"access", access},
+            {"tunnel_backend", backend},
             {"daemon", daemon},
             {"control", control_->counters()}};
 }

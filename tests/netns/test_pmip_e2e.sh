@@ -181,6 +181,47 @@ check "... dropped at mag1 by that rule: the pings reached mag1's mn1, nothing m
 ip -n "$MAG1_NS" -6 rule del prio 1500 to $LMA/128 blackhole
 check "with that rule gone the MN reaches the correspondent again" in_ns "$MN_NS" ping -6 -c3 -i0.2 -W2 $CN
 
+# --- bulk TCP both ways --------------------------------------------------------
+# 4 MiB from the correspondent to the MN and 4 MiB back, each checked octet for
+# octet. The senders' stacks make GSO packets (64 KiB writes), which the veths
+# carry whole: with ebpf tunnels lmad's and mag1's programs must encapsulate and
+# decapsulate them whole (`show counters` tunnel_backend: what they left to the
+# userspace data plane).
+ebpf_slow_path() {  # lmad's and mag1's ebpf_{tx,rx}_slow_path + ebpf_tx_frag_needed
+    local who total=0 n
+    for who in lma mag1; do
+        n=$(q $who "show counters" "sum(d.get('tunnel_backend', {}).get(k, 0) for k in
+            ('ebpf_tx_slow_path', 'ebpf_rx_slow_path', 'ebpf_tx_frag_needed'))")
+        total=$((total + ${n:-0}))
+    done
+    echo $total
+}
+tcp_through() {  # tcp_through LABEL FROM_NS FROM TO_NS TO PORT
+    local label=$1 from_ns=$2 from=$3 to_ns=$4 to=$5 port=$6 octets=$((4 << 20))
+    local got=0 intact=0 seconds=- slow_before slow_after
+    slow_before=$(ebpf_slow_path)
+    rm -f "$WORK/tcp-ready"
+    ip netns exec "$to_ns" "$PY" "$NETNS_DIR/tunnel_traffic.py" tcp-recv --bind "$to" --port "$port" \
+        --expect $octets --ready "$WORK/tcp-ready" --timeout 20 >"$WORK/tcp-out" &
+    local receiver=$!
+    PIDS+=("$receiver")
+    wait_until 10 test -e "$WORK/tcp-ready"
+    in_ns "$from_ns" "$PY" "$NETNS_DIR/tunnel_traffic.py" tcp-send --source "$from" --dest "$to" \
+        --port "$port" --octets $octets
+    wait "$receiver"
+    forget_pid "$receiver"
+    read -r got intact seconds <"$WORK/tcp-out" 2>/dev/null
+    check "$label: $octets octets over TCP arrive intact (got ${got:-0}, intact ${intact:-0}, ${seconds:--} s)" \
+        test "${got:-0}" -eq $octets -a "${intact:-0}" -eq 1
+    slow_after=$(ebpf_slow_path)
+    if [[ $(q lma "show tunnels" "d[0]['backend']") == ebpf ]]; then
+        check "$label: carried by the tunnels' eBPF programs, GSO packets whole (left to the slow path: $((slow_after - slow_before)))" \
+            test $((slow_after - slow_before)) -lt 20
+    fi
+}
+tcp_through "correspondent -> MN" "$NAME-cn" $CN "$MN_NS" "$ADDR" 5201
+tcp_through "MN -> correspondent" "$MN_NS" "$ADDR" "$NAME-cn" $CN 5202
+
 # --- handover: the MN's link moves from mag1 to mag2 ------------------------
 ip netns exec "$MN_NS" ping -6 -i 0.01 -c 600 -W 1 $CN >"$WORK/ping.txt" 2>&1 &
 PING_PID=$!

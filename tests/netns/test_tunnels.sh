@@ -20,7 +20,11 @@
 #   smcrouted (a static MRT6 route).
 #
 # For each kind (ip6ip6, GRE without key, GRE with keys): ping, 1000 UDP
-# datagrams counted at the receiver, the multicast stream; GRE with keys also
+# datagrams counted at the receiver, 8 MiB over TCP checked octet for octet
+# (to B, and forwarded by B to L over vbl, whose segmentation offloads are
+# off so that B's stack cuts what the tunnel brought whole; with the ebpf
+# backend the GSO packets must be carried by the programs both ways), the
+# multicast stream; GRE with keys also
 # runs two tunnels to the same peer with different keys, each carrying its own
 # prefix (the second in its own table behind a source rule, as a MAG does), and
 # checks that each flow arrives on its own device. SIGTERM -> no pm* device and
@@ -38,7 +42,7 @@ BACKEND=${PMT_BACKEND:-userspace}
 TRAFFIC="python3 $NETNS_DIR/tunnel_traffic.py"
 
 need_root "network namespaces, TUN devices, raw sockets"
-need_tools ip python3
+need_tools ip python3 ethtool
 if [[ $BACKEND == ebpf ]]; then
     reason=$("$HARNESS" --ebpf-reason 2>&1) || skip "ebpf tunnel backend unavailable here: $reason"
 fi
@@ -78,6 +82,16 @@ ip -n "$NS_A" link set va up
 ip -n "$NS_B" link set vb up
 ip -n "$NS_B" link set vbl up
 ip -n "$NS_L" link set vl up
+ip -n "$NS_L" -6 route add fd00:a::/64 via 2001:db8:fe::1
+# What B forwards to L is segmented by B's stack, not carried whole by the
+# veth, into packets that must fit vbl's MTU, lower than the tunnel's: the
+# sender learns it (Packet Too Big from B), and B's segmentation must keep
+# the sender's segment size (a decapsulation that grew it by the outer
+# headers would make every segment too big).
+ip -n "$NS_B" link set vbl mtu 1400
+ip -n "$NS_L" link set vl mtu 1400
+in_ns "$NS_B" ethtool -K vbl tso off gso off >/dev/null 2>&1 ||
+    fail "ethtool -K vbl tso off gso off (B's own segmentation cannot be tested)"
 check "veth path 2001:db8:ff::1 -> ::2 answers" wait_until 10 ping_ok "$NS_A" 2001:db8:ff::1 2001:db8:ff::2
 
 # ---------------------------------------------------------------- helpers
@@ -171,6 +185,43 @@ udp_flow() {
     UDP_RECEIVED=${UDP_RECEIVED:-0}
     check "$what: $count UDP datagrams $src -> $dst arrive (got $UDP_RECEIVED)" \
         test "$UDP_RECEIVED" -eq "$count"
+}
+
+# tcp_flow DESCRIPTION SRC DST PORT PID_A PID_B : 8 MiB over one TCP
+# connection from A (SRC) to DST (in B, or in L behind B), checked octet for
+# octet on arrival. The sender writes 64 KiB at a time, so A's stack makes
+# GSO packets: with the ebpf backend A's program must encapsulate them whole
+# and B's decapsulate them whole (the userspace data plane, their slow path,
+# would take them: a packet too big for its device there).
+tcp_flow() {
+    local what=$1 src=$2 dst=$3 port=$4 pid_a=$5 pid_b=$6
+    local octets=$((8 << 20)) ready=$WORK/tcp-ready-$port out=$WORK/tcp-out-$port ns=$NS_B
+    [[ $dst == 2001:db8:fe:* ]] && ns=$NS_L
+    local slow_before=0 slow_after=0
+    ebpf_slow_path() {  # what A's and B's programs left to the slow path so far
+        echo $(($(harness_counter "$pid_a" a statistics ebpf_tx_slow_path) +
+            $(harness_counter "$pid_a" a statistics ebpf_tx_frag_needed) +
+            $(harness_counter "$pid_b" b statistics ebpf_rx_slow_path)))
+    }
+    [[ $BACKEND == ebpf ]] && slow_before=$(ebpf_slow_path)
+    rm -f "$ready" "$out"
+    ip netns exec "$ns" $TRAFFIC tcp-recv --bind "$dst" --port "$port" --expect "$octets" \
+        --ready "$ready" --timeout 20 >"$out" &
+    local receiver=$!
+    PIDS+=("$receiver")
+    wait_until 10 test -e "$ready"
+    in_ns "$NS_A" $TRAFFIC tcp-send --source "$src" --dest "$dst" --port "$port" --octets "$octets"
+    wait "$receiver"
+    forget_pid "$receiver"
+    local got=0 intact=0 seconds=-
+    read -r got intact seconds <"$out" 2>/dev/null
+    check "$what: $octets octets over TCP $src -> $dst arrive intact (got ${got:-0}, intact ${intact:-0}, ${seconds:--} s)" \
+        test "${got:-0}" -eq "$octets" -a "${intact:-0}" -eq 1
+    if [[ $BACKEND == ebpf ]]; then
+        slow_after=$(ebpf_slow_path)
+        check "$what: TCP carried by the eBPF programs both ways, GSO packets whole (left to the slow path: $((slow_after - slow_before)))" \
+            test $((slow_after - slow_before)) -lt 20
+    fi
 }
 
 # multicast_flow DESCRIPTION TUNNEL_A TUNNEL_B : a stream from fd00:a::1 to
@@ -295,6 +346,10 @@ run_kind() {  # run_kind LABEL KIND A_KEYS B_KEYS (keys as ",ikey=..,okey=.." or
     check "$label: ping fd00:a::1 -> fd00:b::1 through the tunnel" \
         wait_until 10 ping_ok "$NS_A" fd00:a::1 fd00:b::1
     udp_flow "$label" fd00:a::1 fd00:b::1 5001 1000
+    tcp_flow "$label" fd00:a::1 fd00:b::1 5101 "$pid_a" "$pid_b"
+    ip -n "$NS_A" -6 route add 2001:db8:fe::/64 dev "$ta"
+    tcp_flow "$label, forwarded by B" fd00:a::1 2001:db8:fe::2 5102 "$pid_a" "$pid_b"
+    ip -n "$NS_A" -6 route del 2001:db8:fe::/64 dev "$ta"
     multicast_flow "$label" "$ta" "$tb"
     multicast_flow_ebpf "$label" "$ta" "$tb"
     stop_harness "$pid_a" a
@@ -354,6 +409,7 @@ if start_harness "$NS_A" a \
         check "GRE keys: flow 2 arrives on $T2B (+$((after2 - before2))), not on $T1B (+$((after1 - before1)))" \
             test $((after2 - before2)) -ge 1000 -a $((after1 - before1)) -lt 50
 
+        tcp_flow "GRE keys, tunnel 1" fd00:a::1 fd00:b::1 5103 "$PID_A" "$PID_B"
         multicast_flow "GRE keys" "$T1A" "$T1B"
         multicast_flow_ebpf "GRE keys" "$T1A" "$T1B"
 

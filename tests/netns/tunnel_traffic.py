@@ -15,10 +15,21 @@
       interface and hop limit are set. With --sequence each datagram starts
       with its number (32 bits, network order).
 
+  tunnel_traffic.py tcp-recv --bind ADDR --port N --expect OCTETS --ready FILE
+                             [--timeout S]
+      Accepts one TCP connection, reads until `expect` octets came, the peer
+      closed, or the timeout; prints "OCTETS INTACT SECONDS" (INTACT 1 when
+      every octet is the sender's pattern, in order).
+  tunnel_traffic.py tcp-send --source ADDR --dest ADDR --port N --octets N
+      Connects from ADDR and sends N octets of a fixed pseudo-random pattern
+      in writes of 64 KiB (so that the stack builds GSO packets).
+
 Only ever run inside the test's own namespaces; addresses come from the
 test (2001:db8::/32, fd00::/8).
 """
 import argparse
+import hashlib
+import random
 import socket
 import struct
 import sys
@@ -72,6 +83,53 @@ def send(args):
             time.sleep(0.002)
 
 
+# The TCP pattern: 1 MiB of seeded pseudo-random octets, repeated.
+PATTERN = random.Random(20).randbytes(1 << 20)
+
+
+def pattern_digest(octets):
+    h = hashlib.sha256()
+    for offset in range(0, octets, len(PATTERN)):
+        h.update(PATTERN[:min(len(PATTERN), octets - offset)])
+    return h.digest()
+
+
+def tcp_receive(args):
+    listener = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind((args.bind, args.port))
+    listener.listen(1)
+    listener.settimeout(args.timeout)
+    open(args.ready, "w").close()
+    got, digest, start = 0, hashlib.sha256(), time.monotonic()
+    try:
+        connection, _ = listener.accept()
+        start = time.monotonic()
+        deadline = start + args.timeout
+        while got < args.expect and time.monotonic() < deadline:
+            connection.settimeout(max(0.1, deadline - time.monotonic()))
+            data = connection.recv(1 << 16)
+            if not data:
+                break
+            got += len(data)
+            digest.update(data)
+    except OSError:
+        pass
+    intact = int(got == args.expect and digest.digest() == pattern_digest(got))
+    print(f"{got} {intact} {time.monotonic() - start:.2f}")
+
+
+def tcp_send(args):
+    s = socket.create_connection((args.dest, args.port), timeout=args.timeout,
+                                 source_address=(args.source, 0))
+    view = memoryview(PATTERN)
+    sent = 0
+    while sent < args.octets:
+        offset = sent % len(PATTERN)
+        sent += s.send(view[offset:offset + min(1 << 16, len(PATTERN) - offset, args.octets - sent)])
+    s.close()
+
+
 def main():
     parser = argparse.ArgumentParser()
     sub = parser.add_subparsers(dest="mode", required=True)
@@ -93,8 +151,20 @@ def main():
     w.add_argument("--ifname")
     w.add_argument("--hops", type=int, default=8)
     w.add_argument("--sequence", action="store_true")
+    tr = sub.add_parser("tcp-recv")
+    tr.add_argument("--bind", required=True)
+    tr.add_argument("--port", type=int, required=True)
+    tr.add_argument("--expect", type=int, required=True)
+    tr.add_argument("--ready", required=True)
+    tr.add_argument("--timeout", type=float, default=20.0)
+    ts = sub.add_parser("tcp-send")
+    ts.add_argument("--source", required=True)
+    ts.add_argument("--dest", required=True)
+    ts.add_argument("--port", type=int, required=True)
+    ts.add_argument("--octets", type=int, required=True)
+    ts.add_argument("--timeout", type=float, default=20.0)
     args = parser.parse_args()
-    receive(args) if args.mode == "recv" else send(args)
+    {"recv": receive, "send": send, "tcp-recv": tcp_receive, "tcp-send": tcp_send}[args.mode](args)
     return 0
 
 
