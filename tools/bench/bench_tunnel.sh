@@ -14,11 +14,17 @@
 # Each point is the best of $BENCH_REPEAT runs (default 2); the tunnel is also
 # run paced at 1.2 x its unpaced figure (see below). pps = datagrams
 # received per second between the first and the last one; loss = 1 -
-# received / sent; ratio = tunnel pps / plain pps. Prints one JSON object.
+# received / sent; ratio = tunnel pps / plain pps. Also TCP: $BENCH_TCP_MIB
+# MiB (default 256) over one connection A -> B, written 64 KiB at a time (so
+# the sender's stack makes GSO packets), plain and through each backend's
+# tunnel, best of $BENCH_REPEAT, in Mbit/s (tests/netns/tunnel_traffic.py,
+# counting only). Prints one JSON object.
 set -u
 BUILD=${1:-build}
 HARNESS=$BUILD/tests/tunnel_harness
 FLOOD=$BUILD/tools/bench/udp_flood
+TRAFFIC=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../tests/netns" && pwd)/tunnel_traffic.py
+TCP_MIB=${BENCH_TCP_MIB:-256}
 SECONDS_PER_RUN=${BENCH_SECONDS:-3}
 REPEAT=${BENCH_REPEAT:-2}
 BACKENDS=${BENCH_BACKEND:-userspace ebpf}
@@ -118,6 +124,29 @@ print(int(r["pps"]), s["sent"], r["received"])' "$WORK/send.json" "$WORK/recv.js
     echo "$best_pps $best_sent $best_received"
 }
 
+# tcp_point SOURCE DEST PORT -> "mbps octets_received" (best of REPEAT runs).
+# Plain TCP goes from A's veth address (B answers it on the link; fd00:a::/64
+# is routed only into the tunnels).
+tcp_point() {
+    local source=$1 dest=$2 port=$3 octets=$((TCP_MIB << 20)) best=0 best_got=0 r got intact seconds
+    for ((r = 0; r < REPEAT; ++r)); do
+        rm -f "$WORK/tcp-ready"
+        ip netns exec "$NS_B" python3 "$TRAFFIC" tcp-recv --bind "$dest" --port $((port + r)) \
+            --expect "$octets" --ready "$WORK/tcp-ready" --timeout 60 --no-verify >"$WORK/tcp.out" &
+        local receiver=$!
+        wait_for 10 test -e "$WORK/tcp-ready"
+        ip netns exec "$NS_A" python3 "$TRAFFIC" tcp-send --source "$source" --dest "$dest" \
+            --port $((port + r)) --octets "$octets" --timeout 60
+        wait "$receiver"
+        read -r got intact seconds <"$WORK/tcp.out"
+        local mbps
+        mbps=$(python3 -c "import sys; g, s = int(sys.argv[1]), float(sys.argv[2]); print(int(g * 8 / s / 1e6) if s > 0 else 0)" \
+            "${got:-0}" "${seconds:-0}")
+        if ((mbps > best)); then best=$mbps best_got=${got:-0}; fi
+    done
+    echo "$best $best_got"
+}
+
 # Plain: the sender alone is the limit. Tunnel: unpaced, the sender floods the
 # tunnel device (cheap drops at its queue) and takes CPU from the data plane,
 # so it is also run paced at 1.2 x what came through unpaced; the better of
@@ -127,8 +156,12 @@ port=7000
 for size in 64 1400; do
     RESULT[plain_$size]=$(run_point fd00:b:9::1 "$size" $((port++)))
 done
+tcp_port=7100  # each point's runs use the ports from its own on
+RESULT[plain_tcp]=$(tcp_point 2001:db8:ff::1 fd00:b:9::1 $tcp_port)
 for backend in $BACKENDS; do
     start_tunnels "$backend"
+    tcp_port=$((tcp_port + REPEAT))
+    RESULT[$backend.tcp]=$(tcp_point fd00:a::1 fd00:b::1 $tcp_port)
     for size in 64 1400; do
         RESULT[$backend.tunnel_$size]=$(run_point fd00:b::1 "$size" $((port++)))
         unpaced=${RESULT[$backend.tunnel_$size]%% *}
@@ -142,6 +175,10 @@ done
     echo "$SECONDS_PER_RUN $REPEAT $(nproc)"
     echo "${RESULT[plain_64]}"
     echo "${RESULT[plain_1400]}"
+    echo "$((TCP_MIB << 20)) ${RESULT[plain_tcp]}"
+    for backend in $BACKENDS; do
+        echo "tcp $backend ${RESULT[$backend.tcp]}"
+    done
     for backend in $BACKENDS; do
         for size in 64 1400; do
             echo "$backend $size ${RESULT[$backend.tunnel_$size]} ${RESULT[$backend.paced_$size]} ${RESULT[$backend.rate_$size]}"
@@ -165,10 +202,19 @@ result = {"benchmark": "tunnel_vs_plain_udp", "seconds_per_run": float(seconds),
           "plain": {size: dict(p, mbps=round(p["pps"] * int(size) * 8 / 1e6, 1)) for size, p in plain.items()},
           "backends": {},
           "target_ratio": {"userspace": 0.5, "ebpf": 0.9}}
-for line in lines[3:]:
+octets, plain_mbps, plain_got = (int(x) for x in lines[3].split())
+result["tcp"] = {"octets": octets, "plain_mbps": plain_mbps, "plain_complete": plain_got == octets,
+                 "backends": {}}
+for line in lines[4:]:
     if not line.strip():
         continue
     f = line.split()
+    if f[0] == "tcp":
+        mbps, got = int(f[2]), int(f[3])
+        result["tcp"]["backends"][f[1]] = {
+            "mbps": mbps, "complete": got == octets,
+            "ratio": round(mbps / plain_mbps, 3) if plain_mbps else None}
+        continue
     backend, size = f[0], f[1]
     unpaced, paced = point(f[2:5]), point(f[5:8], int(f[8]))
     best = max(unpaced["pps"], paced["pps"])
