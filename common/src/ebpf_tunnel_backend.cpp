@@ -14,6 +14,8 @@
 //   TUN device receive the inner packet; what it leaves reaches the stack and
 //   the userspace backend's raw sockets (unknown peers and keys counted there,
 //   prepared tunnels, GRE options, outer CE).
+//   Every 2 s (refresh()) the routes to the peers are read again: a route
+//   that moved to another Ethernet interface gets the filter there too.
 // - A tunnel whose peer is not reached through an Ethernet interface, or
 //   whose local address is unspecified, is carried by the userspace data
 //   plane alone (logged once per tunnel, counted in `slow_path_tunnels`).
@@ -60,6 +62,9 @@ static_assert(sizeof(pmip_tun_decap) == 8);
 
 // The filters' place on a clsact hook: the decapsulation filter runs before
 // the multicast forwarding filter (priority 0x5213) on a shared underlay.
+// How often the routes to the tunnels' peers are read again (refresh()).
+constexpr Duration kUnderlayRefresh = std::chrono::seconds(2);
+
 constexpr std::uint32_t kFilterHandle = 0x5214;
 constexpr std::uint32_t kFilterPriority = 0x5212;
 
@@ -241,6 +246,54 @@ public:
         return c;
     }
 
+    // Routes move (an uplink fails over, a routing protocol changes its
+    // mind): a peer now reached through another Ethernet interface gets the
+    // decapsulation filter there too, and that interface becomes one the
+    // encapsulation program may send to. Until then both directions of its
+    // tunnels take the userspace data plane (what is sent counted as
+    // ebpf_tx_no_route), slower but never lost. An underlay that is gone is
+    // forgotten, so that an interface given its ifindex later gets the
+    // filter anew.
+    Duration refresh_interval() const override { return kUnderlayRefresh; }
+
+    void refresh() override {
+        for (auto it = underlays_attached_.begin(); it != underlays_attached_.end();) {
+            char name[IF_NAMESIZE];
+            if (::if_indextoname(static_cast<unsigned>(*it), name) != nullptr) {
+                ++it;
+                continue;
+            }
+            const std::uint32_t u = static_cast<std::uint32_t>(*it);
+            (void)bpf_map_delete_elem(underlays_, &u);
+            PMIP_INFO(kTunnel, "[tunnel]", "underlay ifindex " + std::to_string(*it) + " is gone");
+            it = underlays_attached_.erase(it);
+        }
+        std::set<Ipv6Address> peers;
+        for (const auto& [key, entry] : tunnels_)
+            if (entry.programmed)
+                peers.insert(key.peer);
+        for (const Ipv6Address& peer : peers) {
+            const auto oif = netlink::route_output_interface(peer);
+            if (!oif || underlays_attached_.contains(*oif) || !is_ethernet(*oif))
+                continue;
+            if (Status st = attach_underlay(*oif); !st.ok()) {
+                ++underlay_errors_;
+                if (underlays_failed_.insert(*oif).second)
+                    PMIP_WARNING(kTunnel, "[tunnel]",
+                                 "the route to " + to_string(peer) + " moved to ifindex " +
+                                     std::to_string(*oif) + ", but its decapsulation filter failed: " +
+                                     st.error().what + " (the userspace data plane carries it)");
+                continue;
+            }
+            underlays_attached_.insert(*oif);
+            underlays_failed_.erase(*oif);
+            ++underlays_moved_;
+            PMIP_INFO(kTunnel, "[tunnel]",
+                      "eBPF decapsulation on ifindex " + std::to_string(*oif) + ": the route to " +
+                          to_string(peer) + " now leaves there");
+        }
+    }
+
     std::map<std::string, std::uint64_t> statistics() const override {
         auto out = slow_->statistics();
         std::vector<std::uint64_t> per_cpu(static_cast<std::size_t>(cpus_ > 0 ? cpus_ : 1));
@@ -251,6 +304,9 @@ public:
             out[kStatNames[i]] = sum;
         }
         out["slow_path_tunnels"] = slow_path_tunnels_;
+        out["ebpf_underlays"] = underlays_attached_.size();
+        out["ebpf_underlays_added_for_moved_routes"] = underlays_moved_;
+        out["ebpf_underlay_errors"] = underlay_errors_;
         return out;
     }
 
@@ -330,7 +386,9 @@ private:
     Fd control_;
     std::map<TunnelKey, Entry> tunnels_;
     std::set<int> underlays_attached_;  // with the decapsulation filter, until the backend goes
+    std::set<int> underlays_failed_;    // refresh() could not attach (warned once each)
     std::uint64_t slow_path_tunnels_ = 0;
+    std::uint64_t underlays_moved_ = 0, underlay_errors_ = 0;
 };
 
 }  // namespace

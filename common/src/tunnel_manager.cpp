@@ -104,10 +104,28 @@ std::string tunnel_device_name(const TunnelKey& key, const std::string& prefix) 
 
 RefCountingTunnelManager::RefCountingTunnelManager(std::unique_ptr<TunnelBackend> backend,
                                                    Timers& timers, TunnelOptions options)
-    : backend_(std::move(backend)), timers_(timers), options_(std::move(options)) {}
+    : backend_(std::move(backend)), timers_(timers), options_(std::move(options)) {
+    schedule_refresh();
+}
 
 RefCountingTunnelManager::~RefCountingTunnelManager() {
+    if (refresh_timer_ != 0)
+        timers_.cancel_timer(refresh_timer_);
     destroy_all();
+}
+
+// The backend's periodic refresh (its refresh_interval), while tunnels exist:
+// with none there is nothing to re-read.
+void RefCountingTunnelManager::schedule_refresh() {
+    const Duration interval = backend_->refresh_interval();
+    if (interval <= Duration::zero())
+        return;
+    refresh_timer_ = timers_.start_timer(interval, [this] {
+        refresh_timer_ = 0;
+        if (!entries_.empty())
+            backend_->refresh();
+        schedule_refresh();
+    });
 }
 
 Expected<TunnelInfo> RefCountingTunnelManager::acquire(const TunnelKey& key) {

@@ -199,9 +199,14 @@ tcp_flow() {
     [[ $dst == 2001:db8:fe:* ]] && ns=$NS_L
     local slow_before=0 slow_after=0
     ebpf_slow_path() {  # what A's and B's programs left to the slow path so far
-        echo $(($(harness_counter "$pid_a" a statistics ebpf_tx_slow_path) +
-            $(harness_counter "$pid_a" a statistics ebpf_tx_frag_needed) +
-            $(harness_counter "$pid_b" b statistics ebpf_rx_slow_path)))
+        local pid tag counter total=0
+        for pid in "$pid_a:a" "$pid_b:b"; do
+            tag=${pid#*:}
+            for counter in ebpf_tx_slow_path ebpf_tx_no_route ebpf_tx_frag_needed ebpf_rx_slow_path; do
+                total=$((total + $(harness_counter "${pid%:*}" "$tag" statistics $counter)))
+            done
+        done
+        echo $total
     }
     [[ $BACKEND == ebpf ]] && slow_before=$(ebpf_slow_path)
     rm -f "$ready" "$out"
@@ -439,6 +444,61 @@ EOF
     check "GRE keys: no route or rule of protocol 213 left after SIGTERM" \
         no_owned_routes "$NS_A" "$NS_B"
 fi
+
+# ---------------------------------------------------------------- the route to the peer moves
+# The tunnel's ends on loopback addresses (fd00:e::1 in A, fd00:e::2 in B),
+# each routed first over va/vb, then over a second veth pair va2/vb2, as when
+# an uplink fails over: the tunnel carries on over the new link, and with the
+# ebpf backend, once its refresh (every 2 s) has found the moved routes, the
+# programs carry it there both ways (the filter added on va2 and vb2).
+echo "# the route to the peer moves to another link ($BACKEND backend)"
+ip -n "$NS_A" link add va2 type veth peer name vb2 netns "$NS_B"
+ip -n "$NS_A" addr add 2001:db8:fd::1/64 dev va2 nodad
+ip -n "$NS_B" addr add 2001:db8:fd::2/64 dev vb2 nodad
+ip -n "$NS_A" link set va2 up
+ip -n "$NS_B" link set vb2 up
+ip -n "$NS_A" addr add fd00:e::1/128 dev lo
+ip -n "$NS_B" addr add fd00:e::2/128 dev lo
+ip -n "$NS_A" -6 route add fd00:e::2/128 via 2001:db8:ff::2 dev va
+ip -n "$NS_B" -6 route add fd00:e::1/128 via 2001:db8:ff::1 dev vb
+if start_harness "$NS_A" a --tunnel "kind=ip6ip6,local=fd00:e::1,peer=fd00:e::2,route=fd00:b::/64"; then
+    PID_A=$HARNESS_PID
+    if start_harness "$NS_B" b --tunnel "kind=ip6ip6,local=fd00:e::2,peer=fd00:e::1,route=fd00:a::/64"; then
+        PID_B=$HARNESS_PID
+        TB=${TUNNELS_b[0]}
+        check "moved route: ping through the tunnel over va" wait_until 10 ping_ok "$NS_A" fd00:a::1 fd00:b::1
+        ip -n "$NS_A" -6 route replace fd00:e::2/128 via 2001:db8:fd::2 dev va2
+        ip -n "$NS_B" -6 route replace fd00:e::1/128 via 2001:db8:fd::1 dev vb2
+        check "moved route: ping through the tunnel over va2" wait_until 10 ping_ok "$NS_A" fd00:a::1 fd00:b::1
+        if [[ $BACKEND == ebpf ]]; then
+            moved() { (($(harness_counter "$PID_A" a statistics ebpf_underlays_added_for_moved_routes) >= 1 &&
+                $(harness_counter "$PID_B" b statistics ebpf_underlays_added_for_moved_routes) >= 1)); }
+            check "moved route: both backends put the decapsulation filter on the new link (refresh)" \
+                wait_until 10 moved
+            check "moved route: the filter is on va2 and vb2" sh -c \
+                "tc -n $NS_A filter show dev va2 ingress | grep -q pmip_tun_decap &&
+                 tc -n $NS_B filter show dev vb2 ingress | grep -q pmip_tun_decap"
+        fi
+        vb2_before=$(in_ns "$NS_B" cat /sys/class/net/vb2/statistics/rx_bytes)
+        device_before=$(rx_packets "$NS_B" "$TB")
+        tcp_flow "moved route" fd00:a::1 fd00:b::1 5104 "$PID_A" "$PID_B"
+        vb2_after=$(in_ns "$NS_B" cat /sys/class/net/vb2/statistics/rx_bytes)
+        device_after=$(rx_packets "$NS_B" "$TB")
+        check "moved route: the flow came over vb2 (rx +$((vb2_after - vb2_before)) octets)" \
+            test $((vb2_after - vb2_before)) -ge $((8 << 20))
+        if [[ $BACKEND == ebpf ]]; then
+            check "moved route: B's program decapsulated it, not the userspace data plane (device's own rx +$((device_after - device_before)))" \
+                test $((device_after - device_before)) -lt 50
+        fi
+        stop_harness "$PID_B" b
+    fi
+    stop_harness "$PID_A" a
+    check "moved route: no tunnel device left after SIGTERM" no_tunnel_devices "$NS_A" "$NS_B"
+    check "moved route: no tc filter left on va2 and vb2 after SIGTERM" sh -c \
+        "[ -z \"\$(tc -n $NS_A filter show dev va2 ingress)\$(tc -n $NS_B filter show dev vb2 ingress)\" ]"
+    check "moved route: no tc filter left on va and vb after SIGTERM" no_underlay_filters
+fi
+ip -n "$NS_A" link del va2
 
 # ---------------------------------------------------------------- crash and --cleanup
 echo "# crash: SIGKILL, then --cleanup ($BACKEND backend)"

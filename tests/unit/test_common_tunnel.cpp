@@ -272,6 +272,45 @@ TEST_CASE("delayed delete waits for the delay after the last release", "[tunnel]
     CHECK(f.timers.pending() == 0);
 }
 
+TEST_CASE("the manager refreshes its backend at the backend's interval while tunnels exist",
+          "[tunnel][manager][refresh]") {
+    SimulatedClock clock;
+    TimerQueue timers{clock};
+    auto backend = std::make_unique<FakeTunnelBackend>();
+    FakeTunnelBackend* fake = backend.get();
+    fake->refresh_every = 2s;
+    auto advance = [&](Duration d) {
+        clock.advance(d);
+        timers.run_due();
+    };
+    {
+        RefCountingTunnelManager manager(std::move(backend), timers);
+        advance(2s);
+        advance(2s);
+        CHECK(fake->refreshes == 0);  // no tunnel: nothing to re-read
+        REQUIRE(manager.acquire(ip6ip6_key()));
+        advance(1s);
+        CHECK(fake->refreshes == 0);
+        advance(1s);
+        CHECK(fake->refreshes == 1);
+        advance(2s);
+        CHECK(fake->refreshes == 2);
+        REQUIRE(manager.release(ip6ip6_key()).ok());  // deleted: no delay
+        advance(2s);
+        advance(2s);
+        CHECK(fake->refreshes == 2);
+    }
+    CHECK(timers.pending() == 0);  // the manager's timer went with it
+}
+
+TEST_CASE("a backend without a refresh interval is never refreshed", "[tunnel][manager][refresh]") {
+    ManagerFixture f;
+    REQUIRE(f.manager->acquire(ip6ip6_key()));
+    f.advance(60s);
+    CHECK(f.fake->refreshes == 0);
+    CHECK(f.timers.pending() == 0);
+}
+
 TEST_CASE("re-acquire during the delete delay cancels the delete", "[tunnel][manager]") {
     ManagerFixture f(5s);
     const auto key = ip6ip6_key();

@@ -21,14 +21,16 @@ set_tests_properties(vm_runner PROPERTIES SKIP_RETURN_CODE 77 LABELS vm RUN_SERI
 # [tunnel] backend = auto, which must pick kernel; RFC 8885 DMM (three MAARs,
 # the CMD, a MAG beside them) on ip6tnl; the ebpf tunnel backend on Debian's
 # kernel too (netns_tunnels_ebpf: its TCP flows carry GSO packets through the
-# programs both ways). Not netns_ebpf: on 6.1 a
+# programs both ways, a route to the peer moves; netns_pmip_e2e_ebpf: magd and
+# lmad over ebpf tunnels). Not netns_ebpf: on 6.1 a
 # bpf_clone_redirect made inside BPF_PROG_TEST_RUN transmits nothing (3 of
 # its cases count those copies), while real packets are cloned: netns_mcast
 # (ebpf) passes there, in vm_multicast, and so does netns_ebpf_hold.
 add_test(NAME vm_kernel_tunnels
   COMMAND bash ${PMIP_VM_BATCH} ${CMAKE_BINARY_DIR} 1200
           netns_kernel_tunnels netns_netlink netns_netlink_ip6mr netns_pmip_e2e_auto
-          netns_pmip_prepared_tunnel_kernel netns_pmip_dmm_kernel netns_tunnels_ebpf)
+          netns_pmip_prepared_tunnel_kernel netns_pmip_dmm_kernel netns_tunnels_ebpf
+          netns_pmip_e2e_ebpf)
 set_tests_properties(vm_kernel_tunnels PROPERTIES SKIP_RETURN_CODE 77 LABELS vm RUN_SERIAL TRUE TIMEOUT 1300)
 
 # Multicast: the MLD proxy with the kernel (ip6mr) and the ebpf backend, and

@@ -142,6 +142,13 @@ public:
     // Backend-wide data-plane counters by name (userspace: "unknown_peer",
     // "rx_malformed", "rx_errors"); empty for backends without a data plane.
     virtual std::map<std::string, std::uint64_t> statistics() const { return {}; }
+    // How often refresh() wants to run (0: never). RefCountingTunnelManager
+    // calls it that often on its timers.
+    virtual Duration refresh_interval() const { return {}; }
+    // Re-reads what the backend derived from the kernel's routing when its
+    // tunnels were made (the ebpf backend: the underlay each tunnel's peer
+    // is reached through), for routes that have moved since.
+    virtual void refresh() {}
 };
 
 // Told when a tunnel device gains its first reference (made, prepared, or
@@ -196,6 +203,7 @@ public:
 
 private:
     Expected<TunnelInfo> reference(const TunnelKey& key, bool up);
+    void schedule_refresh();
 
     struct Entry {
         TunnelInfo info;
@@ -203,6 +211,7 @@ private:
     };
     std::unique_ptr<TunnelBackend> backend_;
     Timers& timers_;
+    TimerId refresh_timer_ = 0;
     TunnelOptions options_;
     std::map<TunnelKey, Entry> entries_;
     TunnelUseListener* listener_ = nullptr;
@@ -248,7 +257,11 @@ public:
         const auto it = traffic.find(key);
         return it == traffic.end() ? TunnelCounters{} : it->second;
     }
+    Duration refresh_interval() const override { return refresh_every; }
+    void refresh() override { ++refreshes; }
 
+    Duration refresh_every{};                  // what refresh_interval() says (tests set it)
+    int refreshes = 0;                         // refresh() calls
     std::map<std::string, TunnelKey> devices;  // what exists now, by name
     std::map<TunnelKey, TunnelCounters> traffic;  // what counters() says (tests set it)
     std::set<std::string> down;                // created down, not yet brought up
