@@ -109,7 +109,10 @@ struct outer_headers {
 
 /* The inner length of each packet a GSO packet becomes (the headers, then
  * gso_size octets of payload), for TCP and UDP with no extension header;
- * 0 for anything else (the slow path, where the device segments it first). */
+ * 0 for anything else (the slow path, where the device segments it first).
+ * A GSO packet that is itself a tunnel's (UDP tunnel, or one decapsulated
+ * here, still marked encapsulated) is undercounted, but bpf_skb_adjust_room
+ * refuses to encapsulate it again (-EALREADY): the slow path, too. */
 static __always_inline __u32 gso_segment_length(struct __sk_buff* skb, const struct ipv6hdr* inner) {
     __u32 transport;
     if (inner->nexthdr == IPPROTO_TCP) {

@@ -17,7 +17,7 @@ struct pmip_tun_encap {
     __u8 local[16];   /* outer source */
     __u8 peer[16];    /* outer destination */
     __u32 output_key; /* GRE key we send with (network order), if has_output_key */
-    __u32 mtu;        /* the device's MTU: bigger (non-GSO) packets take the slow path */
+    __u32 mtu;        /* the device's MTU: bigger packets (GSO: segments) take the slow path */
     __u8 protocol;    /* 41 (ip6ip6) or 47 (GRE) */
     __u8 has_output_key;
     __u8 hop_limit;   /* RFC 2473 section 6.3 */

@@ -130,6 +130,10 @@ public:
         stats_ = fd("stats");
         encap_prog_ = bpf_program__fd(bpf_object__find_program_by_name(object_.get(), PMIP_TUN_ENCAP_PROG_NAME));
         decap_prog_ = bpf_program__fd(bpf_object__find_program_by_name(object_.get(), PMIP_TUN_DECAP_PROG_NAME));
+        bpf_prog_info info{};
+        __u32 length = sizeof info;
+        if (bpf_obj_get_info_by_fd(decap_prog_, &info, &length) == 0)
+            decap_prog_id_ = info.id;
         cpus_ = libbpf_num_possible_cpus();
         control_ = Fd(::socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0));
     }
@@ -155,7 +159,7 @@ public:
         int underlay = 0;
         if (is_unspecified(key.local)) {
             why_slow = "its local address is unspecified";
-        } else if (auto oif = netlink::route_output_interface(key.peer); !oif) {
+        } else if (auto oif = netlink::route_output_interface(key.peer, &key.local); !oif) {
             why_slow = oif.error().what;
         } else if (!is_ethernet(*oif)) {
             why_slow = "the route to its peer leaves through ifindex " + std::to_string(*oif) +
@@ -247,51 +251,62 @@ public:
     }
 
     // Routes move (an uplink fails over, a routing protocol changes its
-    // mind): a peer now reached through another Ethernet interface gets the
-    // decapsulation filter there too, and that interface becomes one the
-    // encapsulation program may send to. Until then both directions of its
-    // tunnels take the userspace data plane (what is sent counted as
-    // ebpf_tx_no_route), slower but never lost. An underlay that is gone is
-    // forgotten, so that an interface given its ifindex later gets the
-    // filter anew.
+    // mind): a tunnel whose peer is now reached through another Ethernet
+    // interface gets the decapsulation filter there too, and that interface
+    // becomes one the encapsulation program may send to. Until then both
+    // directions of its tunnels take the userspace data plane (what is sent
+    // counted as ebpf_tx_no_route), slower but never lost. An underlay whose
+    // filter is gone (its device deleted, its index now another device's,
+    // its clsact qdisc deleted by hand) gets it again, or is forgotten when
+    // no Ethernet device has its index. Only the tunnels programmed when
+    // they were made: one made while its peer was reached through no
+    // Ethernet interface stays with the userspace data plane.
     Duration refresh_interval() const override { return kUnderlayRefresh; }
 
     void refresh() override {
         for (auto it = underlays_attached_.begin(); it != underlays_attached_.end();) {
-            char name[IF_NAMESIZE];
-            if (::if_indextoname(static_cast<unsigned>(*it), name) != nullptr) {
+            if (filter_present(*it)) {
                 ++it;
                 continue;
             }
             const std::uint32_t u = static_cast<std::uint32_t>(*it);
+            if (is_ethernet(*it) && attach_underlay(*it).ok()) {
+                PMIP_INFO(kTunnel, "[tunnel]",
+                          "eBPF decapsulation on ifindex " + std::to_string(*it) + " again (its filter was gone)");
+                ++it;
+                continue;
+            }
             (void)bpf_map_delete_elem(underlays_, &u);
             PMIP_INFO(kTunnel, "[tunnel]", "underlay ifindex " + std::to_string(*it) + " is gone");
             it = underlays_attached_.erase(it);
         }
-        std::set<Ipv6Address> peers;
+        std::set<std::pair<Ipv6Address, Ipv6Address>> ends;  // (local, peer), as the program asks the FIB
         for (const auto& [key, entry] : tunnels_)
             if (entry.programmed)
-                peers.insert(key.peer);
-        for (const Ipv6Address& peer : peers) {
-            const auto oif = netlink::route_output_interface(peer);
+                ends.emplace(key.local, key.peer);
+        std::set<int> failing;
+        for (const auto& [local, peer] : ends) {
+            const auto oif = netlink::route_output_interface(peer, &local);
             if (!oif || underlays_attached_.contains(*oif) || !is_ethernet(*oif))
                 continue;
             if (Status st = attach_underlay(*oif); !st.ok()) {
-                ++underlay_errors_;
-                if (underlays_failed_.insert(*oif).second)
+                failing.insert(*oif);
+                if (!underlays_failed_.contains(*oif)) {
+                    ++underlay_errors_;  // once per interface and failure spell
                     PMIP_WARNING(kTunnel, "[tunnel]",
                                  "the route to " + to_string(peer) + " moved to ifindex " +
                                      std::to_string(*oif) + ", but its decapsulation filter failed: " +
                                      st.error().what + " (the userspace data plane carries it)");
+                }
                 continue;
             }
             underlays_attached_.insert(*oif);
-            underlays_failed_.erase(*oif);
             ++underlays_moved_;
             PMIP_INFO(kTunnel, "[tunnel]",
                       "eBPF decapsulation on ifindex " + std::to_string(*oif) + ": the route to " +
                           to_string(peer) + " now leaves there");
         }
+        underlays_failed_ = std::move(failing);
     }
 
     std::map<std::string, std::uint64_t> statistics() const override {
@@ -356,16 +371,29 @@ private:
         return {};
     }
 
-    // The decapsulation filter on an underlay, which the encapsulation
-    // program may then send to.
+    // The decapsulation filter on an underlay, then its entry in
+    // `underlays`: the encapsulation program sends only where what comes
+    // back is decapsulated too (a failure leaves neither).
     Status attach_underlay(int underlay) {
-        const std::uint32_t u = static_cast<std::uint32_t>(underlay);
-        const std::uint32_t one = 1;
-        if (bpf_map_update_elem(underlays_, &u, &one, BPF_ANY) != 0)
-            return Error::from_errno("underlay entry");
         if (auto made = bpf::ensure_clsact(underlay); !made)
             return made.error();
-        return attach(decap_prog_, underlay, BPF_TC_INGRESS, "decapsulation");
+        if (Status st = attach(decap_prog_, underlay, BPF_TC_INGRESS, "decapsulation"); !st.ok())
+            return st;
+        const std::uint32_t u = static_cast<std::uint32_t>(underlay);
+        const std::uint32_t one = 1;
+        if (bpf_map_update_elem(underlays_, &u, &one, BPF_ANY) != 0) {
+            Error error = Error::from_errno("underlay entry");
+            detach(underlay, BPF_TC_INGRESS);
+            return error;
+        }
+        return {};
+    }
+
+    // Whether our decapsulation filter is on `ifindex`'s ingress.
+    bool filter_present(int ifindex) const {
+        LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = BPF_TC_INGRESS);
+        LIBBPF_OPTS(bpf_tc_opts, opts, .handle = kFilterHandle, .priority = kFilterPriority);
+        return bpf_tc_query(&hook, &opts) == 0 && opts.prog_id == decap_prog_id_;
     }
 
     // Undoes program() (also a partial one). The underlay keeps its filter
@@ -382,11 +410,12 @@ private:
     bpf::Object object_;
     int encap_ = -1, decap_ = -1, underlays_ = -1, counters_ = -1, stats_ = -1;
     int encap_prog_ = -1, decap_prog_ = -1;
+    __u32 decap_prog_id_ = 0;  // what bpf_tc_query reports for our filter
     int cpus_ = 1;
     Fd control_;
     std::map<TunnelKey, Entry> tunnels_;
     std::set<int> underlays_attached_;  // with the decapsulation filter, until the backend goes
-    std::set<int> underlays_failed_;    // refresh() could not attach (warned once each)
+    std::set<int> underlays_failed_;    // refresh() could not attach at its last run (warned once)
     std::uint64_t slow_path_tunnels_ = 0;
     std::uint64_t underlays_moved_ = 0, underlay_errors_ = 0;
 };

@@ -355,7 +355,7 @@ Expected<LinkStats> link_stats(int ifindex) {
     return out.first;
 }
 
-Expected<int> route_output_interface(const Ipv6Address& destination) {
+Expected<int> route_output_interface(const Ipv6Address& destination, const Ipv6Address* source) {
     const std::string context = "looking up the route to " + to_string(destination);
     auto s = open_socket(context);
     if (!s) return s.error();
@@ -371,10 +371,14 @@ Expected<int> route_output_interface(const Ipv6Address& destination) {
     };
     const Status asked = request<rtmsg>(
         s->get(), RTM_GETROUTE, NLM_F_ACK,
-        [&destination](nlmsghdr* nlh, rtmsg& rtm) {
+        [&destination, source](nlmsghdr* nlh, rtmsg& rtm) {
             rtm.rtm_family = AF_INET6;
             rtm.rtm_dst_len = 128;
             mnl_attr_put(nlh, RTA_DST, 16, destination.data());
+            if (source != nullptr) {
+                rtm.rtm_src_len = 128;
+                mnl_attr_put(nlh, RTA_SRC, 16, source->data());
+            }
         },
         cb, &oif, context);
     if (!asked.ok()) return asked.error();

@@ -52,8 +52,10 @@ struct LinkStats {
 Expected<LinkStats> link_stats(int ifindex);
 
 // The output interface of the kernel's route to `destination` (RTM_GETROUTE,
-// as `ip -6 route get`).
-Expected<int> route_output_interface(const Ipv6Address& destination);
+// as `ip -6 route get`), from `source` when given (policy rules by source
+// then apply, as to the packets a tunnel sends from its local address).
+Expected<int> route_output_interface(const Ipv6Address& destination,
+                                     const Ipv6Address* source = nullptr);
 
 // Names of all network devices.
 Expected<std::vector<std::string>> link_names();

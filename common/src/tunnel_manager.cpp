@@ -104,26 +104,24 @@ std::string tunnel_device_name(const TunnelKey& key, const std::string& prefix) 
 
 RefCountingTunnelManager::RefCountingTunnelManager(std::unique_ptr<TunnelBackend> backend,
                                                    Timers& timers, TunnelOptions options)
-    : backend_(std::move(backend)), timers_(timers), options_(std::move(options)) {
-    schedule_refresh();
-}
+    : backend_(std::move(backend)), timers_(timers), options_(std::move(options)) {}
 
 RefCountingTunnelManager::~RefCountingTunnelManager() {
-    if (refresh_timer_ != 0)
-        timers_.cancel_timer(refresh_timer_);
     destroy_all();
 }
 
-// The backend's periodic refresh (its refresh_interval), while tunnels exist:
-// with none there is nothing to re-read.
+// The backend's periodic refresh (its refresh_interval), only while tunnels
+// exist: armed with the first, it stops at the first tick that finds none (an
+// idle daemon is not woken for nothing).
 void RefCountingTunnelManager::schedule_refresh() {
     const Duration interval = backend_->refresh_interval();
-    if (interval <= Duration::zero())
+    if (refresh_timer_ != 0 || interval <= Duration::zero())
         return;
     refresh_timer_ = timers_.start_timer(interval, [this] {
         refresh_timer_ = 0;
-        if (!entries_.empty())
-            backend_->refresh();
+        if (entries_.empty())
+            return;
+        backend_->refresh();
         schedule_refresh();
     });
 }
@@ -197,6 +195,7 @@ Expected<TunnelInfo> RefCountingTunnelManager::reference(const TunnelKey& key, b
                   entry.info.backend + ")");
     auto [it, inserted] = entries_.emplace(key, std::move(entry));
     (void)inserted;
+    schedule_refresh();
     return it->second.info;
 }
 
@@ -262,6 +261,10 @@ TunnelCounters RefCountingTunnelManager::counters(const TunnelKey& key) const {
 void RefCountingTunnelManager::destroy_all() {
     auto entries = std::move(entries_);
     entries_.clear();
+    if (refresh_timer_ != 0) {
+        timers_.cancel_timer(refresh_timer_);
+        refresh_timer_ = 0;
+    }
     for (auto& [key, entry] : entries) {
         if (entry.delete_timer != 0)
             timers_.cancel_timer(entry.delete_timer);

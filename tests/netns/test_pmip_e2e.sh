@@ -187,12 +187,13 @@ check "with that rule gone the MN reaches the correspondent again" in_ns "$MN_NS
 # carry whole: with ebpf tunnels lmad's and mag1's programs must encapsulate and
 # decapsulate them whole (`show counters` tunnel_backend: what they left to the
 # userspace data plane).
-ebpf_slow_path() {  # lmad's and mag1's ebpf_{tx,rx}_slow_path + ebpf_tx_frag_needed
+ebpf_slow_path() {  # lmad's and mag1's ebpf_{tx,rx}_slow_path, tx_no_route, tx_frag_needed ("" if unreadable)
     local who total=0 n
     for who in lma mag1; do
-        n=$(q $who "show counters" "sum(d.get('tunnel_backend', {}).get(k, 0) for k in
-            ('ebpf_tx_slow_path', 'ebpf_rx_slow_path', 'ebpf_tx_frag_needed'))")
-        total=$((total + ${n:-0}))
+        n=$(q $who "show counters" "sum(d['tunnel_backend'][k] for k in
+            ('ebpf_tx_slow_path', 'ebpf_tx_no_route', 'ebpf_rx_slow_path', 'ebpf_tx_frag_needed'))")
+        [[ $n =~ ^[0-9]+$ ]] || return 1
+        total=$((total + n))
     done
     echo $total
 }
@@ -215,8 +216,8 @@ tcp_through() {  # tcp_through LABEL FROM_NS FROM TO_NS TO PORT
         test "${got:-0}" -eq $octets -a "${intact:-0}" -eq 1
     slow_after=$(ebpf_slow_path)
     if [[ $(q lma "show tunnels" "d[0]['backend']") == ebpf ]]; then
-        check "$label: carried by the tunnels' eBPF programs, GSO packets whole (left to the slow path: $((slow_after - slow_before)))" \
-            test $((slow_after - slow_before)) -lt 20
+        check "$label: carried by the tunnels' eBPF programs, GSO packets whole (left to the slow path: ${slow_before:-unreadable} -> ${slow_after:-unreadable})" \
+            test -n "$slow_before" -a -n "$slow_after" -a $((slow_after - slow_before)) -lt 20
     fi
 }
 tcp_through "correspondent -> MN" "$NAME-cn" $CN "$MN_NS" "$ADDR" 5201

@@ -285,10 +285,11 @@ TEST_CASE("the manager refreshes its backend at the backend's interval while tun
     };
     {
         RefCountingTunnelManager manager(std::move(backend), timers);
-        advance(2s);
-        advance(2s);
-        CHECK(fake->refreshes == 0);  // no tunnel: nothing to re-read
+        CHECK(timers.pending() == 0);  // no tunnel: no timer (an idle daemon sleeps)
+        advance(10s);
         REQUIRE(manager.acquire(ip6ip6_key()));
+        REQUIRE(manager.acquire(gre_key(1, 2)));
+        CHECK(timers.pending() == 1);  // one timer for all tunnels
         advance(1s);
         CHECK(fake->refreshes == 0);
         advance(1s);
@@ -296,9 +297,13 @@ TEST_CASE("the manager refreshes its backend at the backend's interval while tun
         advance(2s);
         CHECK(fake->refreshes == 2);
         REQUIRE(manager.release(ip6ip6_key()).ok());  // deleted: no delay
-        advance(2s);
-        advance(2s);
+        REQUIRE(manager.release(gre_key(1, 2)).ok());
+        advance(2s);  // the tick that finds no tunnel stops the timer
         CHECK(fake->refreshes == 2);
+        CHECK(timers.pending() == 0);
+        REQUIRE(manager.acquire(ip6ip6_key()));  // and the next tunnel arms it again
+        advance(2s);
+        CHECK(fake->refreshes == 3);
     }
     CHECK(timers.pending() == 0);  // the manager's timer went with it
 }

@@ -142,7 +142,8 @@ tcp_point() {
         local mbps
         mbps=$(python3 -c "import sys; g, s = int(sys.argv[1]), float(sys.argv[2]); print(int(g * 8 / s / 1e6) if s > 0 else 0)" \
             "${got:-0}" "${seconds:-0}")
-        if ((mbps > best)); then best=$mbps best_got=${got:-0}; fi
+        # Only a complete transfer counts.
+        if ((${got:-0} == octets && mbps > best)); then best=$mbps best_got=$got; fi
     done
     echo "$best $best_got"
 }

@@ -31,6 +31,7 @@
 
 DMM_MAC=02:00:00:00:00:01
 source "$(dirname "${BASH_SOURCE[0]}")/mn_wiring.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/link_local.sh"
 
 dmm_attach_core() {  # dmm_attach_core NS IFNAME ADDRESS
     ip link add "$2" netns "$N-$1" type veth peer name "to-$1" netns "$N-core"
@@ -122,7 +123,17 @@ EOF
         fi
         dmm_start "maar$i" "magd$i" "$BUILD/mag/magd" "$WORK/magd$i.conf"
     done
+    dmm_wait_link_locals cmd maar1 maar2 maar3 cn
 }
+
+# dmm_wait_link_locals NODE...: until the nodes' links are usable (not in DAD:
+# link_local.sh), as testbed.sh's up waits; the core's bridge is only a switch.
+dmm_wait_link_locals() {
+    local nodes=("${@/#/$N-}")
+    wait_until 10 dmm_no_links_in_dad "${nodes[@]}" ||
+        fail "no usable link-local address (still in DAD?) on: $(links_in_dad "${nodes[@]}" | tr '\n' ';')"
+}
+dmm_no_links_in_dad() { [[ -z $(links_in_dad "$@") ]]; }
 
 # A plain MAG (magd in mag mode, namespace mag4, 2001:db8:100::24) with its
 # own kernel MN (namespace mn2, MAC DMM_MAC2, always attached) whose LMA is
@@ -140,6 +151,7 @@ dmm_add_mag() {
     dmm_magd_conf magd4 2001:db8:100::24 "$WORK/magd4-policy.json"
     dmm_start mag4 magd4 "$BUILD/mag/magd" "$WORK/magd4.conf"
     ip -n "$N-mn2" link set eth0 up
+    dmm_wait_link_locals mag4
 }
 # mn2 attaches to mag4 (its access link comes up).
 dmm_mag_attach() { ip -n "$N-mag4" link set mn2 up; }

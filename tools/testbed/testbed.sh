@@ -91,6 +91,7 @@ set -u
 
 STATE_ROOT=/run/pmip-testbed
 source "$(dirname "${BASH_SOURCE[0]}")/mn_wiring.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/link_local.sh"
 
 die() { echo "testbed: $*" >&2; exit 1; }
 usage() { sed -n '2,45p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
@@ -161,34 +162,10 @@ testbed_namespaces() {
     ip netns list | awk '{print $1}' | grep -E "^$1-(cn|lma|lma2|src2|lr1|lr2|sat|wan1|wan2|mag1|mag2${2:-})$"
 }
 
-# links_in_dad NAME: the links of the testbed's routers and hosts (not the
-# MNs') that have carrier and IPv6 (not loopback, not NOARP: tunnels) but no
-# usable link-local address yet, one
-# "ns dev" per line. While a router's link-local is missing or tentative
-# its kernel sends no Neighbour Solicitation on that link (RFC 4862 5.4: a
-# tentative address is not used; Linux's ndisc_send_ns then sends nothing),
-# so the first packet forwarded there waits for a retransmission, a second
-# or more. A fresh veth gets its link-local when the kernel sees its carrier
-# and keeps it tentative for up to 2 s; routers in the field have had their
-# links for longer. Links without ARP/ND (tunnels) have nothing to wait for.
-# Three commands per namespace (polled every 50 ms while up waits).
-links_in_dad() {
-    local ns dev flags ready no_ipv6
-    for ns in $(testbed_namespaces "$1"); do
-        # Links with a usable link-local; links with IPv6 disabled (the delay
-        # stage's carry none of their own).
-        ready=" $(ip -n "$ns" -6 -o addr show scope link -tentative | awk '{print $2}' | tr '\n' ' ')"
-        no_ipv6=" $(ip netns exec "$ns" sh -c "grep -l '^1\$' /proc/sys/net/ipv6/conf/*/disable_ipv6" 2>/dev/null |
-            awk -F/ '{print $(NF - 1)}' | tr '\n' ' ')"
-        while read -r _ dev flags _; do
-            dev=${dev%:}
-            dev=${dev%@*}
-            [[ $flags == *LOWER_UP* && $flags != *NOARP* && $flags != *LOOPBACK* ]] || continue
-            [[ $ready == *" $dev "* || $no_ipv6 == *" $dev "* ]] || echo "${ns#"$1"-} $dev"
-        done < <(ip -n "$ns" -o link show up)
-    done
-}
-no_links_in_dad() { [[ -z $(links_in_dad "$1") ]]; }
+# testbed_links_in_dad NAME: links_in_dad (link_local.sh) over the testbed's
+# routers and hosts (not the MNs': their kernels solicit on their own).
+testbed_links_in_dad() { links_in_dad $(testbed_namespaces "$1"); }
+no_links_in_dad() { [[ -z $(testbed_links_in_dad "$1") ]]; }
 
 wait_for() {  # wait_for SECONDS COMMAND... (SECONDS x PMIP_TEST_TIME_SCALE)
     local deadline=$((SECONDS + $1 * ${PMIP_TEST_TIME_SCALE:-1}))
@@ -496,10 +473,10 @@ EOF
         ip -n "$M1" link set "mn$i" up
     done
     # The testbed is up when its routers' links are usable (see
-    # links_in_dad); the MNs attach meanwhile.
+    # link_local.sh); the MNs attach meanwhile.
     if ! wait_for 10 no_links_in_dad "$name"; then
         local left
-        left=$(links_in_dad "$name" | tr '\n' ';')
+        left=$(testbed_links_in_dad "$name" | tr '\n' ';')
         down "$name"
         die "no usable link-local address (still in DAD?) after $((10 * ${PMIP_TEST_TIME_SCALE:-1})) s on: $left"
     fi
