@@ -60,11 +60,11 @@ static_assert(sizeof(pmip_tun_encap) == 48);
 static_assert(sizeof(pmip_tun_decap_key) == 40);
 static_assert(sizeof(pmip_tun_decap) == 8);
 
-// The filters' place on a clsact hook: the decapsulation filter runs before
-// the multicast forwarding filter (priority 0x5213) on a shared underlay.
 // How often the routes to the tunnels' peers are read again (refresh()).
 constexpr Duration kUnderlayRefresh = std::chrono::seconds(2);
 
+// The filters' place on a clsact hook: the decapsulation filter runs before
+// the multicast forwarding filter (priority 0x5213) on a shared underlay.
 constexpr std::uint32_t kFilterHandle = 0x5214;
 constexpr std::uint32_t kFilterPriority = 0x5212;
 
@@ -289,7 +289,8 @@ public:
             const auto oif = netlink::route_output_interface(peer, &local);
             if (!oif || underlays_attached_.contains(*oif) || !is_ethernet(*oif))
                 continue;
-            if (Status st = attach_underlay(*oif); !st.ok()) {
+            const std::string why = "the route to " + to_string(peer) + " now leaves there";
+            if (Status st = use_underlay(*oif, why); !st.ok()) {
                 failing.insert(*oif);
                 if (!underlays_failed_.contains(*oif)) {
                     ++underlay_errors_;  // once per interface and failure spell
@@ -300,11 +301,7 @@ public:
                 }
                 continue;
             }
-            underlays_attached_.insert(*oif);
             ++underlays_moved_;
-            PMIP_INFO(kTunnel, "[tunnel]",
-                      "eBPF decapsulation on ifindex " + std::to_string(*oif) + ": the route to " +
-                          to_string(peer) + " now leaves there");
         }
         underlays_failed_ = std::move(failing);
     }
@@ -355,10 +352,8 @@ private:
         if (Status st = attach(encap_prog_, ifindex, BPF_TC_EGRESS, "encapsulation"); !st.ok())
             return st;
         if (!underlays_attached_.contains(underlay)) {
-            if (Status st = attach_underlay(underlay); !st.ok())
+            if (Status st = use_underlay(underlay, "a tunnel's peer is reached there"); !st.ok())
                 return st;
-            underlays_attached_.insert(underlay);
-            PMIP_INFO(kTunnel, "[tunnel]", "eBPF decapsulation on ifindex " + std::to_string(underlay));
         }
         return set_decap(key, ifindex, false);
     }
@@ -386,6 +381,16 @@ private:
             detach(underlay, BPF_TC_INGRESS);
             return error;
         }
+        return {};
+    }
+
+    // A new underlay: its filter and map entry (attach_underlay), kept until
+    // the backend goes, logged with `why`.
+    Status use_underlay(int underlay, const std::string& why) {
+        if (Status st = attach_underlay(underlay); !st.ok())
+            return st;
+        underlays_attached_.insert(underlay);
+        PMIP_INFO(kTunnel, "[tunnel]", "eBPF decapsulation on ifindex " + std::to_string(underlay) + ": " + why);
         return {};
     }
 

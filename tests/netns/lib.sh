@@ -194,6 +194,31 @@ in_ns() {
     ip netns exec "$ns" "$@"
 }
 
+# tcp_transfer FROM_NS SOURCE TO_NS DESTINATION PORT OCTETS: one TCP
+# connection SOURCE -> DESTINATION:PORT carrying OCTETS of
+# tests/netns/tunnel_traffic.py's pattern in 64 KiB writes (so the sender's
+# stack makes GSO packets); sets TCP_GOT, TCP_INTACT (1: every octet the
+# pattern's, in order) and TCP_SECONDS from the receiver ("0 0 -" when it
+# printed nothing).
+TCP_GOT=0 TCP_INTACT=0 TCP_SECONDS=-
+tcp_transfer() {
+    local from_ns=$1 source=$2 to_ns=$3 destination=$4 port=$5 octets=$6
+    local ready=$WORK/tcp-ready-$port out=$WORK/tcp-out-$port
+    rm -f "$ready" "$out"
+    ip netns exec "$to_ns" "$PY" "$NETNS_DIR/tunnel_traffic.py" tcp-recv --bind "$destination" \
+        --port "$port" --expect "$octets" --ready "$ready" --timeout 20 >"$out" &
+    local receiver=$!
+    PIDS+=("$receiver")
+    wait_until 10 test -e "$ready"
+    in_ns "$from_ns" "$PY" "$NETNS_DIR/tunnel_traffic.py" tcp-send --source "$source" \
+        --dest "$destination" --port "$port" --octets "$octets"
+    wait "$receiver"
+    forget_pid "$receiver"
+    TCP_GOT=0 TCP_INTACT=0 TCP_SECONDS=-
+    read -r TCP_GOT TCP_INTACT TCP_SECONDS <"$out" 2>/dev/null
+    TCP_GOT=${TCP_GOT:-0} TCP_INTACT=${TCP_INTACT:-0} TCP_SECONDS=${TCP_SECONDS:--}
+}
+
 # ------------------------------------------------------------------ clean-up
 WORK=
 NAMESPACES=()

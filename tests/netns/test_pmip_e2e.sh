@@ -199,21 +199,11 @@ ebpf_slow_path() {  # lmad's and mag1's ebpf_{tx,rx}_slow_path, tx_no_route, tx_
 }
 tcp_through() {  # tcp_through LABEL FROM_NS FROM TO_NS TO PORT
     local label=$1 from_ns=$2 from=$3 to_ns=$4 to=$5 port=$6 octets=$((4 << 20))
-    local got=0 intact=0 seconds=- slow_before slow_after
+    local slow_before slow_after
     slow_before=$(ebpf_slow_path)
-    rm -f "$WORK/tcp-ready"
-    ip netns exec "$to_ns" "$PY" "$NETNS_DIR/tunnel_traffic.py" tcp-recv --bind "$to" --port "$port" \
-        --expect $octets --ready "$WORK/tcp-ready" --timeout 20 >"$WORK/tcp-out" &
-    local receiver=$!
-    PIDS+=("$receiver")
-    wait_until 10 test -e "$WORK/tcp-ready"
-    in_ns "$from_ns" "$PY" "$NETNS_DIR/tunnel_traffic.py" tcp-send --source "$from" --dest "$to" \
-        --port "$port" --octets $octets
-    wait "$receiver"
-    forget_pid "$receiver"
-    read -r got intact seconds <"$WORK/tcp-out" 2>/dev/null
-    check "$label: $octets octets over TCP arrive intact (got ${got:-0}, intact ${intact:-0}, ${seconds:--} s)" \
-        test "${got:-0}" -eq $octets -a "${intact:-0}" -eq 1
+    tcp_transfer "$from_ns" "$from" "$to_ns" "$to" "$port" $octets
+    check "$label: $octets octets over TCP arrive intact (got $TCP_GOT, intact $TCP_INTACT, $TCP_SECONDS s)" \
+        test "$TCP_GOT" -eq $octets -a "$TCP_INTACT" -eq 1
     slow_after=$(ebpf_slow_path)
     if [[ $(q lma "show tunnels" "d[0]['backend']") == ebpf ]]; then
         check "$label: carried by the tunnels' eBPF programs, GSO packets whole (left to the slow path: ${slow_before:-unreadable} -> ${slow_after:-unreadable})" \

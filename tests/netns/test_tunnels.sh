@@ -159,6 +159,20 @@ for k in sys.argv[2:]: d=d[k]
 assert isinstance(d, int)
 print(d)" "$WORK/counters-$tag" "$@" 2>/dev/null
 }
+# harness_statistics_sum PID TAG NAME...: the sum of these backend
+# statistics from one read of the harness's counters file; nothing (status 1)
+# when one is missing.
+harness_statistics_sum() {
+    local pid=$1 tag=$2
+    shift 2
+    rm -f "$WORK/counters-$tag"
+    kill -USR1 "$pid"
+    wait_until 5 test -s "$WORK/counters-$tag" || return 1
+    python3 -c "import json,sys; d=json.load(open(sys.argv[1]))['statistics']
+values = [d[k] for k in sys.argv[2:]]
+assert all(isinstance(v, int) for v in values)
+print(sum(values))" "$WORK/counters-$tag" "$@" 2>/dev/null
+}
 # tunnel_rx NS PID TAG DEVICE: packets received on a tunnel. The ebpf
 # backend's programs hand packets to the device without its own counters
 # seeing them: the backend's counters (the programs' plus the slow path's).
@@ -201,37 +215,24 @@ udp_flow() {
 # writes into it, not what the programs hand it) about still.
 tcp_flow() {
     local what=$1 src=$2 dst=$3 port=$4 pid_a=$5 pid_b=$6 device_b=$7
-    local octets=$((8 << 20)) ready=$WORK/tcp-ready-$port out=$WORK/tcp-out-$port ns=$NS_B
+    local octets=$((8 << 20)) ns=$NS_B
     [[ $dst == 2001:db8:fe:* ]] && ns=$NS_L
     local slow_before=0 slow_after=0 device_before=0 device_after=0
     ebpf_slow_path() {  # what A's and B's programs left to the slow path so far ("" if unreadable)
-        local pid tag counter value total=0
-        for pid in "$pid_a:a" "$pid_b:b"; do
-            tag=${pid#*:}
-            for counter in ebpf_tx_slow_path ebpf_tx_no_route ebpf_tx_frag_needed ebpf_rx_slow_path; do
-                value=$(harness_counter "${pid%:*}" "$tag" statistics $counter) || return 1
-                total=$((total + value))
-            done
-        done
-        echo $total
+        local a b
+        a=$(harness_statistics_sum "$pid_a" a ebpf_tx_slow_path ebpf_tx_no_route ebpf_tx_frag_needed \
+            ebpf_rx_slow_path) || return 1
+        b=$(harness_statistics_sum "$pid_b" b ebpf_tx_slow_path ebpf_tx_no_route ebpf_tx_frag_needed \
+            ebpf_rx_slow_path) || return 1
+        echo $((a + b))
     }
     if [[ $BACKEND == ebpf ]]; then
         slow_before=$(ebpf_slow_path)
         device_before=$(rx_packets "$NS_B" "$device_b")
     fi
-    rm -f "$ready" "$out"
-    ip netns exec "$ns" $TRAFFIC tcp-recv --bind "$dst" --port "$port" --expect "$octets" \
-        --ready "$ready" --timeout 20 >"$out" &
-    local receiver=$!
-    PIDS+=("$receiver")
-    wait_until 10 test -e "$ready"
-    in_ns "$NS_A" $TRAFFIC tcp-send --source "$src" --dest "$dst" --port "$port" --octets "$octets"
-    wait "$receiver"
-    forget_pid "$receiver"
-    local got=0 intact=0 seconds=-
-    read -r got intact seconds <"$out" 2>/dev/null
-    check "$what: $octets octets over TCP $src -> $dst arrive intact (got ${got:-0}, intact ${intact:-0}, ${seconds:--} s)" \
-        test "${got:-0}" -eq "$octets" -a "${intact:-0}" -eq 1
+    tcp_transfer "$NS_A" "$src" "$ns" "$dst" "$port" $octets
+    check "$what: $octets octets over TCP $src -> $dst arrive intact (got $TCP_GOT, intact $TCP_INTACT, $TCP_SECONDS s)" \
+        test "$TCP_GOT" -eq "$octets" -a "$TCP_INTACT" -eq 1
     if [[ $BACKEND == ebpf ]]; then
         slow_after=$(ebpf_slow_path)
         device_after=$(rx_packets "$NS_B" "$device_b")

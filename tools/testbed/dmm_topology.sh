@@ -130,10 +130,9 @@ EOF
 # link_local.sh), as testbed.sh's up waits; the core's bridge is only a switch.
 dmm_wait_link_locals() {
     local nodes=("${@/#/$N-}")
-    wait_until 10 dmm_no_links_in_dad "${nodes[@]}" ||
+    wait_until 10 links_settled "${nodes[@]}" ||
         fail "no usable link-local address (still in DAD?) on: $(links_in_dad "${nodes[@]}" | tr '\n' ';')"
 }
-dmm_no_links_in_dad() { [[ -z $(links_in_dad "$@") ]]; }
 
 # A plain MAG (magd in mag mode, namespace mag4, 2001:db8:100::24) with its
 # own kernel MN (namespace mn2, MAC DMM_MAC2, always attached) whose LMA is

@@ -5,6 +5,7 @@
 #   links_in_dad NS...   the links in these namespaces that have carrier and
 #                        IPv6 (not loopback, not NOARP: tunnels) but no usable
 #                        link-local address yet, one "NS DEV" per line.
+#   links_settled NS...  whether there is none (for wait loops).
 #
 # While a router's link-local is missing or tentative its kernel sends no
 # Neighbour Solicitation on that link (RFC 4862 5.4: a tentative address is
@@ -30,3 +31,4 @@ links_in_dad() {
         done < <(ip -n "$ns" -o link show up)
     done
 }
+links_settled() { [[ -z $(links_in_dad "$@") ]]; }

@@ -162,10 +162,6 @@ testbed_namespaces() {
     ip netns list | awk '{print $1}' | grep -E "^$1-(cn|lma|lma2|src2|lr1|lr2|sat|wan1|wan2|mag1|mag2${2:-})$"
 }
 
-# testbed_links_in_dad NAME: links_in_dad (link_local.sh) over the testbed's
-# routers and hosts (not the MNs': their kernels solicit on their own).
-testbed_links_in_dad() { links_in_dad $(testbed_namespaces "$1"); }
-no_links_in_dad() { [[ -z $(testbed_links_in_dad "$1") ]]; }
 
 wait_for() {  # wait_for SECONDS COMMAND... (SECONDS x PMIP_TEST_TIME_SCALE)
     local deadline=$((SECONDS + $1 * ${PMIP_TEST_TIME_SCALE:-1}))
@@ -472,11 +468,14 @@ EOF
         ip -n "$M2" link set "mn$i" up  # no carrier: the MN's p2 is down
         ip -n "$M1" link set "mn$i" up
     done
-    # The testbed is up when its routers' links are usable (see
-    # link_local.sh); the MNs attach meanwhile.
-    if ! wait_for 10 no_links_in_dad "$name"; then
+    # The testbed is up when its routers' and hosts' links are usable (see
+    # link_local.sh; not the MNs': their kernels solicit on their own); the
+    # MNs attach meanwhile.
+    local routers
+    mapfile -t routers < <(testbed_namespaces "$name")
+    if ! wait_for 10 links_settled "${routers[@]}"; then
         local left
-        left=$(testbed_links_in_dad "$name" | tr '\n' ';')
+        left=$(links_in_dad "${routers[@]}" | tr '\n' ';')
         down "$name"
         die "no usable link-local address (still in DAD?) after $((10 * ${PMIP_TEST_TIME_SCALE:-1})) s on: $left"
     fi
