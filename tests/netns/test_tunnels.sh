@@ -144,34 +144,32 @@ no_underlay_filters() {  # the ebpf backend's decapsulation filters are gone
     [[ -z $(tc -n "$NS_A" filter show dev va ingress)$(tc -n "$NS_B" filter show dev vb ingress) ]]
 }
 rx_packets() { in_ns "$1" cat "/sys/class/net/$2/statistics/rx_packets"; }
-# harness_counter PID TAG JQ-PATH...: a value of the harness's counters file
-# (written on SIGUSR1), e.g. harness_counter $PID b tunnels pmg-.. rx_packets;
-# nothing (and status 1) when the file or the value is missing, so that a
-# check on it fails rather than reads 0.
+# harness_dump PID TAG: has the harness write its counters file afresh
+# (SIGUSR1); status 1 when it does not within 5 s.
+harness_dump() {
+    rm -f "$WORK/counters-$2"
+    kill -USR1 "$1"
+    wait_until 5 test -s "$WORK/counters-$2"
+}
+# harness_counter PID TAG JQ-PATH...: a value of the harness's counters file,
+# e.g. harness_counter $PID b tunnels pmg-.. rx_packets; nothing (and status
+# 1) when the file or the value is missing, so that a check on it fails
+# rather than reads 0.
 harness_counter() {
-    local pid=$1 tag=$2
-    shift 2
-    rm -f "$WORK/counters-$tag"
-    kill -USR1 "$pid"
-    wait_until 5 test -s "$WORK/counters-$tag" || return 1
+    harness_dump "$1" "$2" || return 1
     python3 -c "import json,sys; d=json.load(open(sys.argv[1]))
 for k in sys.argv[2:]: d=d[k]
 assert isinstance(d, int)
-print(d)" "$WORK/counters-$tag" "$@" 2>/dev/null
+print(d)" "$WORK/counters-$2" "${@:3}" 2>/dev/null
 }
 # harness_statistics_sum PID TAG NAME...: the sum of these backend
-# statistics from one read of the harness's counters file; nothing (status 1)
-# when one is missing.
+# statistics from one dump; nothing (status 1) when one is missing.
 harness_statistics_sum() {
-    local pid=$1 tag=$2
-    shift 2
-    rm -f "$WORK/counters-$tag"
-    kill -USR1 "$pid"
-    wait_until 5 test -s "$WORK/counters-$tag" || return 1
+    harness_dump "$1" "$2" || return 1
     python3 -c "import json,sys; d=json.load(open(sys.argv[1]))['statistics']
 values = [d[k] for k in sys.argv[2:]]
 assert all(isinstance(v, int) for v in values)
-print(sum(values))" "$WORK/counters-$tag" "$@" 2>/dev/null
+print(sum(values))" "$WORK/counters-$2" "${@:3}" 2>/dev/null
 }
 # tunnel_rx NS PID TAG DEVICE: packets received on a tunnel. The ebpf
 # backend's programs hand packets to the device without its own counters
