@@ -4,8 +4,8 @@
  * Each tunnel is the userspace backend's TUN device; these programs carry
  * its common packets in the kernel, and what they leave (TC_ACT_OK at the
  * device, TC_ACT_UNSPEC at the underlay) takes the userspace data plane,
- * which keeps every rule it has (Packet Too Big, the link-local filter, ECN
- * on decapsulation, GRE options, prepared tunnels).
+ * which keeps every rule it has (Packet Too Big, the link-local filter, GRE
+ * options, prepared tunnels).
  *
  * pmip_tun_encap, clsact egress of each TUN device (RFC 2473 section 3; RFC
  * 2784 / 2890 with RFC 5845 keys): an IPv6 packet with a global source that
@@ -22,7 +22,9 @@
  * a tunnel's peer to its local address is stripped of the outer headers and
  * received on the tunnel's device (bpf_redirect with BPF_F_INGRESS), where
  * the stack (and the multicast forwarding program on that device) sees it as
- * if the device had received it. Anything else goes on (TC_ACT_UNSPEC: the
+ * if the device had received it; the outer ECN field is merged into the inner
+ * one as RFC 6040 section 4.2 says (pmip_decapsulated_ecn, the rule the
+ * userspace data plane applies too). Anything else goes on (TC_ACT_UNSPEC: the
  * next filter, then the stack and the userspace backend's raw sockets).
  */
 #include <linux/bpf.h>
@@ -96,6 +98,14 @@ static __always_inline void carried(__u32 ifindex, int received, __u32 length) {
         c->tx_packets += 1;
         c->tx_bytes += length;
     }
+}
+
+/* An inner Not-ECT packet whose outer header says CE: dropped (RFC 6040
+ * section 4.2), counted on its tunnel. */
+static __always_inline void ecn_dropped(__u32 ifindex) {
+    struct pmip_tun_counters* c = bpf_map_lookup_elem(&counters, &ifindex);
+    if (c)
+        c->rx_dropped_ecn += 1;
 }
 
 #define GRE_KEY_BIT 0x2000
@@ -261,8 +271,9 @@ SEC("tc")
 int pmip_tun_decap(struct __sk_buff* skb) {
     if (skb->protocol != bpf_htons(ETH_P_IPV6))
         return TC_ACT_UNSPEC;
-    /* Ethernet, outer IPv6, up to 8 octets of GRE, the inner header's first octet. */
-    const __u32 needed = ETH_HLEN + sizeof(struct ipv6hdr) + 8 + 1;
+    /* Ethernet, outer IPv6, up to 8 octets of GRE, the inner header's first
+     * two octets (version, Traffic Class). */
+    const __u32 needed = ETH_HLEN + sizeof(struct ipv6hdr) + 8 + 2;
     if ((long)skb->data + needed > (long)skb->data_end && bpf_skb_pull_data(skb, needed) != 0)
         return TC_ACT_UNSPEC;
     void* data = (void*)(long)skb->data;
@@ -308,17 +319,29 @@ int pmip_tun_decap(struct __sk_buff* skb) {
         count(PMIP_TUN_STAT_RX_NOT_UP);
         return TC_ACT_SHOT;
     }
-    const __u8* inner = (const __u8*)ip6 + overhead;
+    __u8* inner = (__u8*)ip6 + overhead;
     const __u32 outer_length = bpf_ntohs(ip6->payload_len) + sizeof(struct ipv6hdr);
-    /* Outer CE (RFC 6040's decapsulation rules), extension headers, the
-     * Ethernet padding: the slow path. */
-    if (!usual || (void*)(inner + 1) > data_end || (inner[0] >> 4) != 6 ||
-        (ip6->flow_lbl[0] & 0x30) == 0x30 ||
+    /* Extension headers, the Ethernet padding: the slow path. */
+    if (!usual || (void*)(inner + 2) > data_end || (inner[0] >> 4) != 6 ||
         outer_length + ETH_HLEN != skb->len) {
         count(PMIP_TUN_STAT_RX_SLOW);
         return TC_ACT_UNSPEC;
     }
     const __u32 tunnel = t->ifindex;
+    /* ECN (RFC 6040 section 4.2, which updates RFC 3168's decapsulation):
+     * the second octet of an IPv6 header holds the ECN field in bits 5-4.
+     * A merged (GSO) packet's segments all carried the same outer and inner
+     * Traffic Class (GRO does not merge packets whose Traffic Class
+     * differs), so what holds for its first header holds for each. */
+    const __u8 outer_ecn = (ip6->flow_lbl[0] >> 4) & 3;
+    const __u8 inner_ecn = (inner[1] >> 4) & 3;
+    const __u8 ecn = pmip_decapsulated_ecn(outer_ecn, inner_ecn);
+    if (ecn == PMIP_ECN_DROP) {
+        ecn_dropped(tunnel);
+        return TC_ACT_SHOT;
+    }
+    if (ecn != inner_ecn)
+        inner[1] = (inner[1] & ~0x30) | (ecn << 4);
     const __u32 length = outer_length - overhead;
     /* A GSO packet (the underlay's GRO merged the tunnel's packets, or a
      * veth brought one whole) keeps its gso_size: the packets the stack cuts

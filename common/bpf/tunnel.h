@@ -41,7 +41,37 @@ struct pmip_tun_decap {
 /* Per tunnel (key: the TUN device's ifindex), per CPU. */
 struct pmip_tun_counters {
     __u64 tx_packets, tx_bytes, rx_packets, rx_bytes;
+    __u64 rx_dropped_ecn; /* inner Not-ECT under an outer CE (pmip_decapsulated_ecn) */
 };
+
+/* ECN codepoints (RFC 3168 section 5), and "drop the packet". */
+#define PMIP_ECN_NOT_ECT 0
+#define PMIP_ECN_ECT1 1
+#define PMIP_ECN_ECT0 2
+#define PMIP_ECN_CE 3
+#define PMIP_ECN_DROP 0xff
+
+/* The inner packet's ECN field after decapsulation, from the arriving inner
+ * and outer ones: RFC 6040 section 4.2, Figure 4 (which updates RFC 3168
+ * section 9.1.1's full-functionality rule with the ECT(1) row and the drop):
+ *
+ *   inner \ outer   Not-ECT   ECT(0)    ECT(1)    CE
+ *   Not-ECT         Not-ECT   Not-ECT   Not-ECT   drop
+ *   ECT(0)          ECT(0)    ECT(0)    ECT(1)    CE
+ *   ECT(1)          ECT(1)    ECT(1)    ECT(1)    CE
+ *   CE              CE        CE        CE        CE
+ *
+ * Shared by the decapsulation program and the userspace data plane
+ * (common/src/tunnel_packet.cpp), so that both backends apply one rule. */
+static inline __u8 pmip_decapsulated_ecn(__u8 outer, __u8 inner) {
+    if (inner == PMIP_ECN_NOT_ECT)
+        return outer == PMIP_ECN_CE ? PMIP_ECN_DROP : PMIP_ECN_NOT_ECT;
+    if (outer == PMIP_ECN_CE)
+        return PMIP_ECN_CE;
+    if (outer == PMIP_ECN_ECT1 && inner == PMIP_ECN_ECT0)
+        return PMIP_ECN_ECT1;
+    return inner;
+}
 
 /* Backend-wide statistics (per-CPU array). */
 enum pmip_tun_stat {

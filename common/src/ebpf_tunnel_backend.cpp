@@ -13,12 +13,15 @@
 //   is made) strips the outer headers of the tunnels' packets and has the
 //   TUN device receive the inner packet; what it leaves reaches the stack and
 //   the userspace backend's raw sockets (unknown peers and keys counted there,
-//   prepared tunnels, GRE options, outer CE).
+//   GRE options). It merges the outer ECN field into the inner one as RFC
+//   6040 section 4.2 says (dropping, counted, what the table drops).
 //   Every 2 s (refresh()) the routes to the peers are read again: a route
 //   that moved to another Ethernet interface gets the filter there too.
 // - A tunnel whose peer is not reached through an Ethernet interface, or
 //   whose local address is unspecified, is carried by the userspace data
-//   plane alone (logged once per tunnel, counted in `slow_path_tunnels`).
+//   plane alone (logged, counted in `slow_path_tunnels` while it is so), until
+//   a refresh finds its peer's route through an Ethernet interface: the
+//   programs then take it over (`ebpf_tunnels_taken_over`).
 // Counters: the userspace backend's plus the programs' per-tunnel packets and
 // octets (per-CPU map); statistics() adds the programs' ebpf_* counters.
 // Leftovers of a killed run: the TUN devices (and the egress filters on them)
@@ -171,9 +174,10 @@ public:
             auto made = slow_->create(key, device_name, options, up);
             if (!made)
                 return made;
-            ++slow_path_tunnels_;
-            PMIP_WARNING(kTunnel, ctx, "carried by the userspace data plane only: " + why_slow);
-            tunnels_[key] = Entry{*made, false};
+            PMIP_WARNING(kTunnel, ctx,
+                         "carried by the userspace data plane until the route to its peer leaves "
+                         "through an Ethernet interface: " + why_slow);
+            tunnels_[key] = Entry{*made, false, up, options, device_name};
             return made;
         }
         TunnelOptions behind = options;
@@ -182,7 +186,7 @@ public:
         if (!made)
             return made;
         const int ifindex = *made;
-        tunnels_[key] = Entry{ifindex, true};
+        tunnels_[key] = Entry{ifindex, true, up, options, device_name};
         Status st = program(key, ifindex, options, underlay);
         if (!st.ok()) {
             st = Error{st.error().code, ctx + " " + st.error().what};
@@ -206,14 +210,20 @@ public:
     // comes up in the data plane at once (nothing to reorder against).
     Status bring_up(const TunnelKey& key, const std::string& device_name) override {
         const auto it = tunnels_.find(key);
-        if (it == tunnels_.end() || !it->second.programmed)
+        if (it == tunnels_.end())
             return slow_->bring_up(key, device_name);
+        if (!it->second.programmed) {
+            Status st = slow_->bring_up(key, device_name);
+            it->second.up = st.ok();
+            return st;
+        }
         if (Status st = set_decap(key, it->second.ifindex, true); !st.ok())
             return Error{st.error().code, "[tunnel " + device_name + "] " + st.error().what};
         if (Status st = slow_->bring_up(key, device_name); !st.ok()) {
             (void)set_decap(key, it->second.ifindex, false);
             return st;
         }
+        it->second.up = true;
         return {};
     }
 
@@ -246,6 +256,7 @@ public:
             c.tx_bytes += v.tx_bytes;
             c.rx_packets += v.rx_packets;
             c.rx_bytes += v.rx_bytes;
+            c.drop_ecn += v.rx_dropped_ecn;
         }
         return c;
     }
@@ -258,9 +269,10 @@ public:
     // counted as ebpf_tx_no_route), slower but never lost. An underlay whose
     // filter is gone (its device deleted, its index now another device's,
     // its clsact qdisc deleted by hand) gets it again, or is forgotten when
-    // no Ethernet device has its index. Only the tunnels programmed when
-    // they were made: one made while its peer was reached through no
-    // Ethernet interface stays with the userspace data plane.
+    // no Ethernet device has its index. A tunnel made while its peer was
+    // reached through no Ethernet interface (a route not yet there, a
+    // point-to-point uplink) is taken over by the programs once the route
+    // leaves through one (take_over).
     Duration refresh_interval() const override { return kUnderlayRefresh; }
 
     void refresh() override {
@@ -280,28 +292,39 @@ public:
             PMIP_INFO(kTunnel, "[tunnel]", "underlay ifindex " + std::to_string(*it) + " is gone");
             it = underlays_attached_.erase(it);
         }
-        std::set<std::pair<Ipv6Address, Ipv6Address>> ends;  // (local, peer), as the program asks the FIB
+        // Each (local, peer) once, as the program asks the FIB, over one
+        // netlink socket.
+        std::map<std::pair<Ipv6Address, Ipv6Address>, bool> ends;  // -> some tunnel programmed
         for (const auto& [key, entry] : tunnels_)
-            if (entry.programmed)
-                ends.emplace(key.local, key.peer);
+            if (!is_unspecified(key.local))
+                ends[{key.local, key.peer}] |= entry.programmed;
+        std::vector<netlink::RouteEnds> asked;
+        for (const auto& [end, programmed] : ends)
+            asked.push_back({end.first, end.second});
+        const auto routes = netlink::route_output_interfaces(asked);
         std::set<int> failing;
-        for (const auto& [local, peer] : ends) {
-            const auto oif = netlink::route_output_interface(peer, &local);
-            if (!oif || underlays_attached_.contains(*oif) || !is_ethernet(*oif))
+        for (std::size_t i = 0; i < asked.size(); ++i) {
+            const Ipv6Address& local = asked[i].source;
+            const Ipv6Address& peer = asked[i].destination;
+            const auto& oif = routes[i];
+            if (!oif || !is_ethernet(*oif))
                 continue;
-            const std::string why = "the route to " + to_string(peer) + " now leaves there";
-            if (Status st = use_underlay(*oif, why); !st.ok()) {
-                failing.insert(*oif);
-                if (!underlays_failed_.contains(*oif)) {
-                    ++underlay_errors_;  // once per interface and failure spell
-                    PMIP_WARNING(kTunnel, "[tunnel]",
-                                 "the route to " + to_string(peer) + " moved to ifindex " +
-                                     std::to_string(*oif) + ", but its decapsulation filter failed: " +
-                                     st.error().what + " (the userspace data plane carries it)");
+            if (ends[{local, peer}] && !underlays_attached_.contains(*oif)) {
+                const std::string why = "the route to " + to_string(peer) + " now leaves there";
+                if (Status st = use_underlay(*oif, why); !st.ok()) {
+                    failing.insert(*oif);
+                    if (!underlays_failed_.contains(*oif)) {
+                        ++underlay_errors_;  // once per interface and failure spell
+                        PMIP_WARNING(kTunnel, "[tunnel]",
+                                     "the route to " + to_string(peer) + " moved to ifindex " +
+                                         std::to_string(*oif) + ", but its decapsulation filter failed: " +
+                                         st.error().what + " (the userspace data plane carries it)");
+                    }
+                    continue;
                 }
-                continue;
+                ++underlays_moved_;
             }
-            ++underlays_moved_;
+            take_over(local, peer, *oif);
         }
         underlays_failed_ = std::move(failing);
     }
@@ -315,7 +338,11 @@ public:
                 for (std::uint64_t v : per_cpu) sum += v;
             out[kStatNames[i]] = sum;
         }
-        out["slow_path_tunnels"] = slow_path_tunnels_;
+        std::uint64_t slow = 0;
+        for (const auto& [key, entry] : tunnels_) slow += entry.programmed ? 0 : 1;
+        out["slow_path_tunnels"] = slow;
+        out["ebpf_tunnels_taken_over"] = taken_over_;
+        out["ebpf_take_over_errors"] = take_over_errors_;
         out["ebpf_underlays"] = underlays_attached_.size();
         out["ebpf_underlays_added_for_moved_routes"] = underlays_moved_;
         out["ebpf_underlay_errors"] = underlay_errors_;
@@ -326,7 +353,47 @@ private:
     struct Entry {
         int ifindex = 0;
         bool programmed = false;  // false: the userspace data plane alone
+        bool up = false;
+        TunnelOptions options;  // as made (take_over programs with them)
+        std::string device_name;
+        bool take_over_failed = false;  // warned once
     };
+
+    // The tunnels between `local` and `peer` that the userspace data plane
+    // alone carries, now that the route to the peer leaves through the
+    // Ethernet interface `underlay`: programmed (the underlay's filter too)
+    // and their decapsulation entry set as the tunnel is, up or not. What the
+    // data plane still holds in its sockets at that moment may reach the
+    // device after packets the programs carry (a few, once per route change).
+    void take_over(const Ipv6Address& local, const Ipv6Address& peer, int underlay) {
+        for (auto& [key, entry] : tunnels_) {
+            if (entry.programmed || key.local != local || key.peer != peer)
+                continue;
+            const std::string ctx = "[tunnel " + entry.device_name + "]";
+            Status st = program(key, entry.ifindex, entry.options, underlay);
+            if (st.ok())
+                st = set_decap(key, entry.ifindex, entry.up);
+            if (!st.ok()) {
+                unprogram(key, entry.ifindex);
+                detach(entry.ifindex, BPF_TC_EGRESS);
+                if (!entry.take_over_failed) {
+                    ++take_over_errors_;
+                    PMIP_WARNING(kTunnel, ctx,
+                                 "the route to its peer now leaves through Ethernet ifindex " +
+                                     std::to_string(underlay) + ", but programming it failed: " +
+                                     st.error().what + " (the userspace data plane carries it)");
+                }
+                entry.take_over_failed = true;
+                continue;
+            }
+            entry.programmed = true;
+            entry.take_over_failed = false;
+            ++taken_over_;
+            PMIP_INFO(kTunnel, ctx,
+                      "now carried by the eBPF programs: the route to its peer leaves through Ethernet ifindex " +
+                          std::to_string(underlay));
+        }
+    }
 
     bool is_ethernet(int ifindex) const {
         ifreq request{};
@@ -421,7 +488,7 @@ private:
     std::map<TunnelKey, Entry> tunnels_;
     std::set<int> underlays_attached_;  // with the decapsulation filter, until the backend goes
     std::set<int> underlays_failed_;    // refresh() could not attach at its last run (warned once)
-    std::uint64_t slow_path_tunnels_ = 0;
+    std::uint64_t taken_over_ = 0, take_over_errors_ = 0;
     std::uint64_t underlays_moved_ = 0, underlay_errors_ = 0;
 };
 

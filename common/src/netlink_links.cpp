@@ -327,15 +327,17 @@ Expected<LinkStats> link_stats(int ifindex) {
     auto cb = [](const nlmsghdr* h, void* data) -> int {
         auto attr_cb = [](const nlattr* attr, void* o) -> int {
             // Kernels before 6.0 send 192 octets, newer headers define
-            // more (rx_otherhost_dropped): the four counters we read are
-            // in every version's first 32 octets.
+            // more (rx_otherhost_dropped): the counters we read are in
+            // every version's first 192 octets (a shorter answer leaves
+            // rx_frame_errors 0).
             if (mnl_attr_get_type(attr) == IFLA_STATS64 &&
                 mnl_attr_get_payload_len(attr) >= offsetof(rtnl_link_stats64, tx_bytes) + sizeof(__u64)) {
                 rtnl_link_stats64 st{};
                 std::memcpy(&st, mnl_attr_get_payload(attr),
                             std::min<std::size_t>(mnl_attr_get_payload_len(attr), sizeof st));
                 auto* result = static_cast<std::pair<LinkStats, bool>*>(o);
-                result->first = {st.rx_packets, st.tx_packets, st.rx_bytes, st.tx_bytes};
+                result->first = {st.rx_packets, st.tx_packets, st.rx_bytes, st.tx_bytes,
+                                 st.rx_frame_errors};
                 result->second = true;
             }
             return MNL_CB_OK;
@@ -355,10 +357,11 @@ Expected<LinkStats> link_stats(int ifindex) {
     return out.first;
 }
 
-Expected<int> route_output_interface(const Ipv6Address& destination, const Ipv6Address* source) {
-    const std::string context = "looking up the route to " + to_string(destination);
-    auto s = open_socket(context);
-    if (!s) return s.error();
+namespace {
+
+// One RTM_GETROUTE on `s` (see route_output_interface).
+Expected<int> output_interface_on(mnl_socket* s, const Ipv6Address& destination, const Ipv6Address* source,
+                                  const std::string& context) {
     int oif = 0;
     auto cb = [](const nlmsghdr* h, void* data) -> int {
         auto attr_cb = [](const nlattr* attr, void* o) -> int {
@@ -370,7 +373,7 @@ Expected<int> route_output_interface(const Ipv6Address& destination, const Ipv6A
         return MNL_CB_OK;
     };
     const Status asked = request<rtmsg>(
-        s->get(), RTM_GETROUTE, NLM_F_ACK,
+        s, RTM_GETROUTE, NLM_F_ACK,
         [&destination, source](nlmsghdr* nlh, rtmsg& rtm) {
             rtm.rtm_family = AF_INET6;
             rtm.rtm_dst_len = 128;
@@ -384,6 +387,30 @@ Expected<int> route_output_interface(const Ipv6Address& destination, const Ipv6A
     if (!asked.ok()) return asked.error();
     if (oif == 0) return Error{ENETUNREACH, context + ": no output interface in the answer"};
     return oif;
+}
+
+}  // namespace
+
+Expected<int> route_output_interface(const Ipv6Address& destination, const Ipv6Address* source) {
+    const std::string context = "looking up the route to " + to_string(destination);
+    auto s = open_socket(context);
+    if (!s) return s.error();
+    return output_interface_on(s->get(), destination, source, context);
+}
+
+std::vector<Expected<int>> route_output_interfaces(std::span<const RouteEnds> ends) {
+    std::vector<Expected<int>> out;
+    out.reserve(ends.size());
+    auto s = open_socket("looking up the routes to the tunnels' peers");
+    for (const RouteEnds& e : ends) {
+        if (!s) {
+            out.push_back(s.error());
+            continue;
+        }
+        out.push_back(output_interface_on(s->get(), e.destination, &e.source,
+                                          "looking up the route to " + to_string(e.destination)));
+    }
+    return out;
 }
 
 Expected<std::size_t> delete_links_with_prefix(const std::vector<std::string>& prefixes) {

@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -48,6 +49,7 @@ Status delete_link(const std::string& name);
 // The device's packet and octet counts (IFLA_STATS64), as `ip -s link`.
 struct LinkStats {
     std::uint64_t rx_packets = 0, tx_packets = 0, rx_bytes = 0, tx_bytes = 0;
+    std::uint64_t rx_frame_errors = 0;  // ip6tnl / ip6gre: packets dropped for ECN (RFC 6040)
 };
 Expected<LinkStats> link_stats(int ifindex);
 
@@ -56,6 +58,13 @@ Expected<LinkStats> link_stats(int ifindex);
 // then apply, as to the packets a tunnel sends from its local address).
 Expected<int> route_output_interface(const Ipv6Address& destination,
                                      const Ipv6Address* source = nullptr);
+// The same for many (source, destination) pairs over one netlink socket, in
+// their order (the ebpf tunnel backend asks for every tunnel's every 2 s).
+struct RouteEnds {
+    Ipv6Address source;
+    Ipv6Address destination;
+};
+std::vector<Expected<int>> route_output_interfaces(std::span<const RouteEnds> ends);
 
 // Names of all network devices.
 Expected<std::vector<std::string>> link_names();

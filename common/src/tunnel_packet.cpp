@@ -6,6 +6,7 @@
 #include "tunnel_packet.hpp"
 
 #include "pmip/common/udp_checksum.hpp"
+#include "../bpf/tunnel.h"
 
 #include <algorithm>
 #include <cstring>
@@ -99,12 +100,11 @@ std::uint8_t encapsulation_traffic_class(std::uint8_t inner) {
     return static_cast<std::uint8_t>((inner & 0xfc) | (ecn == kEcnCe ? kEcnEct0 : ecn));
 }
 
-std::uint8_t decapsulation_traffic_class(std::uint8_t outer, std::uint8_t inner) {
-    const std::uint8_t inner_ecn = inner & 0x03;
-    if ((outer & 0x03) == kEcnCe && (inner_ecn == kEcnEct0 || inner_ecn == kEcnEct1)) {
-        return static_cast<std::uint8_t>((inner & 0xfc) | kEcnCe);
-    }
-    return inner;
+std::optional<std::uint8_t> decapsulation_traffic_class(std::uint8_t outer, std::uint8_t inner) {
+    const std::uint8_t ecn = pmip_decapsulated_ecn(outer & 0x03, inner & 0x03);
+    if (ecn == PMIP_ECN_DROP)
+        return std::nullopt;
+    return static_cast<std::uint8_t>((inner & 0xfc) | ecn);
 }
 
 std::optional<UpperLayer> find_upper_layer(std::span<const std::uint8_t> packet) {

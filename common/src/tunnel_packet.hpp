@@ -85,9 +85,12 @@ void set_traffic_class(std::span<std::uint8_t> packet, std::uint8_t traffic_clas
 // Outer Traffic Class for an inner one (RFC 3168 section 9.1.1 full
 // functionality): DSCP copied, ECT kept, CE -> ECT(0).
 std::uint8_t encapsulation_traffic_class(std::uint8_t inner);
-// New inner Traffic Class after decapsulation: CE when the outer is CE and the
-// inner is ECT(0)/ECT(1), else the inner unchanged.
-std::uint8_t decapsulation_traffic_class(std::uint8_t outer, std::uint8_t inner);
+// New inner Traffic Class after decapsulation (RFC 6040 section 4.2, the rule
+// the ebpf backend's program applies too: pmip_decapsulated_ecn in
+// common/bpf/tunnel.h): the inner DSCP, the ECN field merged from both
+// headers; nullopt when the packet must be dropped (an inner Not-ECT packet
+// under an outer CE: its sender would not understand the mark).
+std::optional<std::uint8_t> decapsulation_traffic_class(std::uint8_t outer, std::uint8_t inner);
 
 // The upper-layer protocol after Hop-by-Hop, Destination Options and Routing
 // headers: its number and its offset in `packet`. nullopt when a header runs

@@ -91,7 +91,7 @@ constexpr std::size_t kControlSize = CMSG_SPACE(sizeof(in6_pktinfo)) + 2 * CMSG_
 struct AtomicTunnelCounters {
     std::atomic<std::uint64_t> tx_packets{0}, tx_bytes{0}, rx_packets{0}, rx_bytes{0};
     std::atomic<std::uint64_t> drop_too_big{0}, drop_link_local{0}, drop_malformed{0},
-        drop_send_error{0}, drop_not_up{0};
+        drop_send_error{0}, drop_not_up{0}, drop_ecn{0};
 
     TunnelCounters snapshot() const {
         constexpr auto r = std::memory_order_relaxed;
@@ -105,6 +105,7 @@ struct AtomicTunnelCounters {
         c.drop_malformed = drop_malformed.load(r);
         c.drop_send_error = drop_send_error.load(r);
         c.drop_not_up = drop_not_up.load(r);
+        c.drop_ecn = drop_ecn.load(r);
         return c;
     }
 };
@@ -828,10 +829,13 @@ class UserspaceTunnelBackend final : public TunnelBackend {
             return;
         }
         data = data.first(tp::packet_length(*inner));
-        const std::uint8_t tclass =
-            tp::decapsulation_traffic_class(outer_tclass, inner->traffic_class);
-        if (tclass != inner->traffic_class)
-            tp::set_traffic_class(data, tclass);
+        const auto tclass = tp::decapsulation_traffic_class(outer_tclass, inner->traffic_class);
+        if (!tclass) {
+            bump(t->counters.drop_ecn);  // Not-ECT under CE (RFC 6040 section 4.2)
+            return;
+        }
+        if (*tclass != inner->traffic_class)
+            tp::set_traffic_class(data, *tclass);
         if (batch_io_) {
             batch_io_->add_write(t->device.get(), data.data(), data.size());
             pending_write_tunnels_[pending_writes_++] = t;

@@ -198,12 +198,7 @@ nlohmann::json counters_json(const RefCountingTunnelManager& manager,
     out["statistics"] = statistics;
     for (const auto& info : manager.tunnels()) {
         const TunnelCounters c = manager.counters(info.key);
-        out["tunnels"][info.name] = {
-            {"tx_packets", c.tx_packets},         {"tx_bytes", c.tx_bytes},
-            {"rx_packets", c.rx_packets},         {"rx_bytes", c.rx_bytes},
-            {"drop_too_big", c.drop_too_big},     {"drop_link_local", c.drop_link_local},
-            {"drop_malformed", c.drop_malformed}, {"drop_send_error", c.drop_send_error},
-             {"drop_not_up", c.drop_not_up}};
+        out["tunnels"][info.name] = tunnel_counters_json(c);
     }
     return out;
 }

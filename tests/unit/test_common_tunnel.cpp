@@ -584,15 +584,31 @@ TEST_CASE("encapsulation copies DSCP and ECT, CE becomes ECT(0)", "[tunnel][ecn]
     CHECK(tp::encapsulation_traffic_class(af41 | tp::kEcnCe) == (af41 | tp::kEcnEct0));
 }
 
-TEST_CASE("decapsulation propagates an outer CE to an ECT inner packet only", "[tunnel][ecn]") {
+TEST_CASE("decapsulation merges the ECN fields as RFC 6040 Figure 4 says", "[tunnel][ecn]") {
+    // Every cell of the table (RFC 6040 section 4.2), rows the arriving
+    // inner field, columns the arriving outer one; -1: dropped. The outer
+    // DSCP never reaches the inner packet.
     const std::uint8_t dscp = 0x2e << 2;
-    CHECK(tp::decapsulation_traffic_class(tp::kEcnCe, dscp | tp::kEcnEct0) == (dscp | tp::kEcnCe));
-    CHECK(tp::decapsulation_traffic_class(tp::kEcnCe, dscp | tp::kEcnEct1) == (dscp | tp::kEcnCe));
-    CHECK(tp::decapsulation_traffic_class(tp::kEcnCe, dscp | tp::kEcnNotEct) ==
-          (dscp | tp::kEcnNotEct));
-    CHECK(tp::decapsulation_traffic_class(tp::kEcnEct0, dscp | tp::kEcnEct1) ==
-          (dscp | tp::kEcnEct1));
-    CHECK(tp::decapsulation_traffic_class(0xff, dscp | tp::kEcnCe) == (dscp | tp::kEcnCe));
+    const std::uint8_t codepoints[4] = {tp::kEcnNotEct, tp::kEcnEct0, tp::kEcnEct1, tp::kEcnCe};
+    const int expected[4][4] = {
+        {tp::kEcnNotEct, tp::kEcnNotEct, tp::kEcnNotEct, -1},
+        {tp::kEcnEct0, tp::kEcnEct0, tp::kEcnEct1, tp::kEcnCe},
+        {tp::kEcnEct1, tp::kEcnEct1, tp::kEcnEct1, tp::kEcnCe},
+        {tp::kEcnCe, tp::kEcnCe, tp::kEcnCe, tp::kEcnCe},
+    };
+    for (int row = 0; row < 4; ++row) {
+        for (int column = 0; column < 4; ++column) {
+            CAPTURE(row, column);
+            const std::uint8_t outer = static_cast<std::uint8_t>((0x0a << 2) | codepoints[column]);
+            const auto got = tp::decapsulation_traffic_class(outer, dscp | codepoints[row]);
+            if (expected[row][column] < 0) {
+                CHECK_FALSE(got.has_value());
+            } else {
+                REQUIRE(got.has_value());
+                CHECK(*got == (dscp | expected[row][column]));
+            }
+        }
+    }
 }
 
 TEST_CASE("traffic class is read and written across the first two octets", "[tunnel][ecn]") {

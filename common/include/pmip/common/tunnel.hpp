@@ -62,6 +62,7 @@ struct TunnelCounters {
     std::uint64_t drop_malformed = 0;
     std::uint64_t drop_send_error = 0;
     std::uint64_t drop_not_up = 0;       // arrived while the device was prepared, not yet up
+    std::uint64_t drop_ecn = 0;          // inner Not-ECT under an outer CE (RFC 6040 4.2)
 };
 
 struct TunnelInfo {
@@ -278,4 +279,5 @@ public:
 namespace pmip {
 // The JSON form of a tunnel for the daemons' "show tunnels".
 nlohmann::json tunnel_json(const TunnelInfo& info, const TunnelCounters& counters);
+nlohmann::json tunnel_counters_json(const TunnelCounters& counters);
 }  // namespace pmip
