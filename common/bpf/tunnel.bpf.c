@@ -14,10 +14,12 @@
  * ECT(0) as RFC 3168 section 9.1.1 says, flow label 0) and the GRE header,
  * and goes out of the underlay interface the kernel's FIB names for the peer:
  * with the neighbour's MAC when the FIB knows it, else through the kernel's
- * neighbour resolution (bpf_redirect_neigh). Only underlays in `underlays`
- * (Ethernet interfaces the backend attached pmip_tun_decap to).
+ * neighbour resolution (bpf_redirect_neigh); with no link-layer header at
+ * all on an L3 underlay. Only underlays in `underlays` (interfaces the
+ * backend attached a decapsulation program to, Ethernet or L3).
  *
- * pmip_tun_decap, clsact ingress of each underlay: ip6ip6 or GRE (version 0,
+ * pmip_tun_decap (Ethernet) and pmip_l3_decap (an L3 device: the packet
+ * starts at the IPv6 header), clsact ingress of each underlay: ip6ip6 or GRE (version 0,
  * no checksum, sequence or routing, protocol IPv6, with or without key) from
  * a tunnel's peer to its local address is stripped of the outer headers and
  * received on the tunnel's device (bpf_redirect with BPF_F_INGRESS), where
@@ -230,11 +232,12 @@ int pmip_tun_encap(struct __sk_buff* skb) {
         return TC_ACT_OK;
     }
     __u32 out = fib.ifindex;
-    if ((found != BPF_FIB_LKUP_RET_SUCCESS && found != BPF_FIB_LKUP_RET_NO_NEIGH) ||
-        !bpf_map_lookup_elem(&underlays, &out)) {
+    const __u32* kind = bpf_map_lookup_elem(&underlays, &out);
+    if ((found != BPF_FIB_LKUP_RET_SUCCESS && found != BPF_FIB_LKUP_RET_NO_NEIGH) || !kind) {
         count(PMIP_TUN_STAT_TX_NO_ROUTE);
         return TC_ACT_OK;
     }
+    const int ethernet = *kind == PMIP_UNDERLAY_ETHERNET;
 
     __u64 flags = BPF_F_ADJ_ROOM_FIXED_GSO | BPF_F_ADJ_ROOM_ENCAP_L3_IPV6;
     if (gre)
@@ -243,8 +246,17 @@ int pmip_tun_encap(struct __sk_buff* skb) {
         count(PMIP_TUN_STAT_TX_SLOW); /* unchanged: the slow path */
         return TC_ACT_OK;
     }
-    if (bpf_skb_store_bytes(skb, 0, &h, overhead, 0) != 0 ||
-        bpf_skb_change_head(skb, ETH_HLEN, 0) != 0) {
+    if (bpf_skb_store_bytes(skb, 0, &h, overhead, 0) != 0) {
+        count(PMIP_TUN_STAT_TX_ENCAP_ERRORS);
+        return TC_ACT_SHOT;
+    }
+    /* An L3 underlay takes the packet as it is (no neighbour either: the
+     * kernel sends on such a device without one). */
+    if (!ethernet) {
+        carried(ifindex, 0, length);
+        return bpf_redirect(out, 0);
+    }
+    if (bpf_skb_change_head(skb, ETH_HLEN, 0) != 0) {
         count(PMIP_TUN_STAT_TX_ENCAP_ERRORS);
         return TC_ACT_SHOT;
     }
@@ -267,20 +279,22 @@ int pmip_tun_encap(struct __sk_buff* skb) {
     return bpf_redirect_neigh(out, 0, 0, 0);
 }
 
-SEC("tc")
-int pmip_tun_decap(struct __sk_buff* skb) {
+/* The decapsulation, after `link` octets of link-layer header (ETH_HLEN on
+ * an Ethernet underlay, 0 on an L3 one). */
+static __always_inline int decapsulate(struct __sk_buff* skb, const __u32 link) {
     if (skb->protocol != bpf_htons(ETH_P_IPV6))
         return TC_ACT_UNSPEC;
-    /* Ethernet, outer IPv6, up to 8 octets of GRE, the inner header's first
-     * two octets (version, Traffic Class). */
-    const __u32 needed = ETH_HLEN + sizeof(struct ipv6hdr) + 8 + 2;
+    /* The link-layer header, outer IPv6, up to 8 octets of GRE, the inner
+     * header's first two octets (version, Traffic Class). */
+    const __u32 needed = link + sizeof(struct ipv6hdr) + 8 + 2;
     if ((long)skb->data + needed > (long)skb->data_end && bpf_skb_pull_data(skb, needed) != 0)
         return TC_ACT_UNSPEC;
     void* data = (void*)(long)skb->data;
     void* data_end = (void*)(long)skb->data_end;
-    struct ethhdr* eth = data;
-    struct ipv6hdr* ip6 = data + ETH_HLEN;
-    if ((void*)(ip6 + 1) > data_end || eth->h_proto != bpf_htons(ETH_P_IPV6))
+    struct ipv6hdr* ip6 = data + link;
+    if ((void*)(ip6 + 1) > data_end)
+        return TC_ACT_UNSPEC;
+    if (link == ETH_HLEN && ((struct ethhdr*)data)->h_proto != bpf_htons(ETH_P_IPV6))
         return TC_ACT_UNSPEC;
     if (ip6->nexthdr != IPPROTO_IPV6 && ip6->nexthdr != IPPROTO_GRE)
         return TC_ACT_UNSPEC;
@@ -323,7 +337,7 @@ int pmip_tun_decap(struct __sk_buff* skb) {
     const __u32 outer_length = bpf_ntohs(ip6->payload_len) + sizeof(struct ipv6hdr);
     /* Extension headers, the Ethernet padding: the slow path. */
     if (!usual || (void*)(inner + 2) > data_end || (inner[0] >> 4) != 6 ||
-        outer_length + ETH_HLEN != skb->len) {
+        outer_length + link != skb->len) {
         count(PMIP_TUN_STAT_RX_SLOW);
         return TC_ACT_UNSPEC;
     }
@@ -356,4 +370,14 @@ int pmip_tun_decap(struct __sk_buff* skb) {
     }
     carried(tunnel, 1, length);
     return bpf_redirect(tunnel, BPF_F_INGRESS);
+}
+
+SEC("tc")
+int pmip_tun_decap(struct __sk_buff* skb) {
+    return decapsulate(skb, ETH_HLEN);
+}
+
+SEC("tc")
+int pmip_l3_decap(struct __sk_buff* skb) {
+    return decapsulate(skb, 0);
 }

@@ -11,6 +11,12 @@
 
 #define PMIP_TUN_ENCAP_PROG_NAME "pmip_tun_encap"
 #define PMIP_TUN_DECAP_PROG_NAME "pmip_tun_decap"
+#define PMIP_TUN_DECAP_L3_PROG_NAME "pmip_l3_decap" /* the kernel keeps 15 characters */
+
+/* underlays: key = an underlay's ifindex (__u32), value its kind. */
+#define PMIP_UNDERLAY_ETHERNET 1 /* Ethernet header before the outer IPv6 header */
+#define PMIP_UNDERLAY_L3 2       /* none: the packet starts at the IPv6 header (TUN,
+                                    WireGuard, raw-IP modems, ip6tnl) */
 
 /* encap: key = the TUN device's ifindex (__u32). */
 struct pmip_tun_encap {

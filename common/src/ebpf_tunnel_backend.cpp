@@ -8,20 +8,22 @@
 //   it to the underlay; what the program leaves goes on into the TUN queue,
 //   where the userspace data plane handles it as before (link-local sources:
 //   MLD and ND; Packet Too Big; outer fragmentation; no route).
-// - pmip_tun_decap on the clsact ingress of each underlay (the Ethernet
-//   interface of the kernel's route to a tunnel's peer, found when the tunnel
-//   is made) strips the outer headers of the tunnels' packets and has the
+// - pmip_tun_decap (pmip_l3_decap on an L3 device: TUN, WireGuard, raw-IP
+//   modems, ip6tnl) on the clsact ingress of each underlay (the interface of
+//   the kernel's route to a tunnel's peer, found when the tunnel is made)
+//   strips the outer headers of the tunnels' packets and has the
 //   TUN device receive the inner packet; what it leaves reaches the stack and
 //   the userspace backend's raw sockets (unknown peers and keys counted there,
 //   GRE options). It merges the outer ECN field into the inner one as RFC
 //   6040 section 4.2 says (dropping, counted, what the table drops).
 //   Every 2 s (refresh()) the routes to the peers are read again: a route
-//   that moved to another Ethernet interface gets the filter there too.
-// - A tunnel whose peer is not reached through an Ethernet interface, or
+//   that moved to another interface gets the filter there too.
+// - A tunnel whose peer is reached through neither an Ethernet nor an L3
+//   interface (PPP, whose driver adds its own header), or
 //   whose local address is unspecified, is carried by the userspace data
 //   plane alone (logged, counted in `slow_path_tunnels` while it is so), until
-//   a refresh finds its peer's route through an Ethernet interface: the
-//   programs then take it over (`ebpf_tunnels_taken_over`).
+//   a refresh finds its peer's route through one: the programs then take it
+//   over (`ebpf_tunnels_taken_over`).
 // Counters: the userspace backend's plus the programs' per-tunnel packets and
 // octets (per-CPU map); statistics() adds the programs' ebpf_* counters.
 // Leftovers of a killed run: the TUN devices (and the egress filters on them)
@@ -132,17 +134,21 @@ public:
         counters_ = fd("counters");
         stats_ = fd("stats");
         encap_prog_ = bpf_program__fd(bpf_object__find_program_by_name(object_.get(), PMIP_TUN_ENCAP_PROG_NAME));
-        decap_prog_ = bpf_program__fd(bpf_object__find_program_by_name(object_.get(), PMIP_TUN_DECAP_PROG_NAME));
-        bpf_prog_info info{};
-        __u32 length = sizeof info;
-        if (bpf_obj_get_info_by_fd(decap_prog_, &info, &length) == 0)
-            decap_prog_id_ = info.id;
+        for (const auto& [kind, name] : {std::pair{PMIP_UNDERLAY_ETHERNET, PMIP_TUN_DECAP_PROG_NAME},
+                                         std::pair{PMIP_UNDERLAY_L3, PMIP_TUN_DECAP_L3_PROG_NAME}}) {
+            DecapProgram& p = decap_programs_[kind];
+            p.fd = bpf_program__fd(bpf_object__find_program_by_name(object_.get(), name));
+            bpf_prog_info info{};
+            __u32 length = sizeof info;
+            if (bpf_obj_get_info_by_fd(p.fd, &info, &length) == 0)
+                p.id = info.id;
+        }
         cpus_ = libbpf_num_possible_cpus();
         control_ = Fd(::socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0));
     }
 
     ~EbpfTunnelBackend() override {
-        for (int ifindex : underlays_attached_) detach(ifindex, BPF_TC_INGRESS);
+        for (const auto& [ifindex, kind] : underlays_attached_) detach(ifindex, BPF_TC_INGRESS);
     }
 
     std::string_view name() const override { return "ebpf"; }
@@ -159,16 +165,16 @@ public:
                          bool up) override {
         const std::string ctx = "[tunnel " + device_name + "]";
         std::string why_slow;
-        int underlay = 0;
+        Underlay underlay;
         if (is_unspecified(key.local)) {
             why_slow = "its local address is unspecified";
         } else if (auto oif = netlink::route_output_interface(key.peer, &key.local); !oif) {
             why_slow = oif.error().what;
-        } else if (!is_ethernet(*oif)) {
+        } else if (auto kind = underlay_kind(*oif); !kind) {
             why_slow = "the route to its peer leaves through ifindex " + std::to_string(*oif) +
-                       ", not an Ethernet interface";
+                       ", neither an Ethernet nor an L3 interface the programs serve";
         } else {
-            underlay = *oif;
+            underlay = {*oif, *kind};
         }
         if (!why_slow.empty()) {
             auto made = slow_->create(key, device_name, options, up);
@@ -176,7 +182,7 @@ public:
                 return made;
             PMIP_WARNING(kTunnel, ctx,
                          "carried by the userspace data plane until the route to its peer leaves "
-                         "through an Ethernet interface: " + why_slow);
+                         "through an interface the programs serve: " + why_slow);
             tunnels_[key] = Entry{*made, false, up, options, device_name};
             return made;
         }
@@ -238,7 +244,8 @@ public:
 
     Expected<std::size_t> remove_stale(const std::string& prefix) override {
         auto removed = slow_->remove_stale(prefix);
-        (void)bpf::remove_leftover_ingress_filters(kFilterHandle, kFilterPriority, PMIP_TUN_DECAP_PROG_NAME);
+        for (const char* program : {PMIP_TUN_DECAP_PROG_NAME, PMIP_TUN_DECAP_L3_PROG_NAME})
+            (void)bpf::remove_leftover_ingress_filters(kFilterHandle, kFilterPriority, program);
         return removed;
     }
 
@@ -262,34 +269,35 @@ public:
     }
 
     // Routes move (an uplink fails over, a routing protocol changes its
-    // mind): a tunnel whose peer is now reached through another Ethernet
-    // interface gets the decapsulation filter there too, and that interface
-    // becomes one the encapsulation program may send to. Until then both
-    // directions of its tunnels take the userspace data plane (what is sent
-    // counted as ebpf_tx_no_route), slower but never lost. An underlay whose
-    // filter is gone (its device deleted, its index now another device's,
-    // its clsact qdisc deleted by hand) gets it again, or is forgotten when
-    // no Ethernet device has its index. A tunnel made while its peer was
-    // reached through no Ethernet interface (a route not yet there, a
-    // point-to-point uplink) is taken over by the programs once the route
-    // leaves through one (take_over).
+    // mind): a tunnel whose peer is now reached through another interface
+    // the programs serve gets the decapsulation filter there too, and that
+    // interface becomes one the encapsulation program may send to. Until
+    // then both directions of its tunnels take the userspace data plane
+    // (what is sent counted as ebpf_tx_no_route), slower but never lost. An
+    // underlay whose filter is gone (its device deleted, its index now
+    // another device's, its clsact qdisc deleted by hand) gets it again, or
+    // is forgotten when no device of its kind has its index. A tunnel made
+    // while its peer was reached through no interface the programs serve
+    // (no route yet, a PPP uplink) is taken over by the programs once the
+    // route leaves through one (take_over).
     Duration refresh_interval() const override { return kUnderlayRefresh; }
 
     void refresh() override {
         for (auto it = underlays_attached_.begin(); it != underlays_attached_.end();) {
-            if (filter_present(*it)) {
+            const Underlay u{it->first, it->second};
+            if (filter_present(u)) {
                 ++it;
                 continue;
             }
-            const std::uint32_t u = static_cast<std::uint32_t>(*it);
-            if (is_ethernet(*it) && attach_underlay(*it).ok()) {
+            if (underlay_kind(u.ifindex) == u.kind && attach_underlay(u).ok()) {
                 PMIP_INFO(kTunnel, "[tunnel]",
-                          "eBPF decapsulation on ifindex " + std::to_string(*it) + " again (its filter was gone)");
+                          "eBPF decapsulation on ifindex " + std::to_string(u.ifindex) + " again (its filter was gone)");
                 ++it;
                 continue;
             }
-            (void)bpf_map_delete_elem(underlays_, &u);
-            PMIP_INFO(kTunnel, "[tunnel]", "underlay ifindex " + std::to_string(*it) + " is gone");
+            const std::uint32_t index = static_cast<std::uint32_t>(u.ifindex);
+            (void)bpf_map_delete_elem(underlays_, &index);
+            PMIP_INFO(kTunnel, "[tunnel]", "underlay ifindex " + std::to_string(u.ifindex) + " is gone");
             it = underlays_attached_.erase(it);
         }
         // Each (local, peer) once, as the program asks the FIB, over one
@@ -307,11 +315,15 @@ public:
             const Ipv6Address& local = asked[i].source;
             const Ipv6Address& peer = asked[i].destination;
             const auto& oif = routes[i];
-            if (!oif || !is_ethernet(*oif))
+            if (!oif)
                 continue;
+            const auto kind = underlay_kind(*oif);
+            if (!kind)
+                continue;
+            const Underlay underlay{*oif, *kind};
             if (ends[{local, peer}] && !underlays_attached_.contains(*oif)) {
                 const std::string why = "the route to " + to_string(peer) + " now leaves there";
-                if (Status st = use_underlay(*oif, why); !st.ok()) {
+                if (Status st = use_underlay(underlay, why); !st.ok()) {
                     failing.insert(*oif);
                     if (!underlays_failed_.contains(*oif)) {
                         ++underlay_errors_;  // once per interface and failure spell
@@ -324,7 +336,7 @@ public:
                 }
                 ++underlays_moved_;
             }
-            take_over(local, peer, *oif);
+            take_over(local, peer, underlay);
         }
         underlays_failed_ = std::move(failing);
     }
@@ -350,6 +362,11 @@ public:
     }
 
 private:
+    struct Underlay {
+        int ifindex = 0;
+        std::uint32_t kind = PMIP_UNDERLAY_ETHERNET;
+    };
+
     struct Entry {
         int ifindex = 0;
         bool programmed = false;  // false: the userspace data plane alone
@@ -360,12 +377,12 @@ private:
     };
 
     // The tunnels between `local` and `peer` that the userspace data plane
-    // alone carries, now that the route to the peer leaves through the
-    // Ethernet interface `underlay`: programmed (the underlay's filter too)
+    // alone carries, now that the route to the peer leaves through
+    // `underlay`, an interface the programs serve: programmed (its filter too)
     // and their decapsulation entry set as the tunnel is, up or not. What the
     // data plane still holds in its sockets at that moment may reach the
     // device after packets the programs carry (a few, once per route change).
-    void take_over(const Ipv6Address& local, const Ipv6Address& peer, int underlay) {
+    void take_over(const Ipv6Address& local, const Ipv6Address& peer, const Underlay& underlay) {
         for (auto& [key, entry] : tunnels_) {
             if (entry.programmed || key.local != local || key.peer != peer)
                 continue;
@@ -379,8 +396,8 @@ private:
                 if (!entry.take_over_failed) {
                     ++take_over_errors_;
                     PMIP_WARNING(kTunnel, ctx,
-                                 "the route to its peer now leaves through Ethernet ifindex " +
-                                     std::to_string(underlay) + ", but programming it failed: " +
+                                 "the route to its peer now leaves through ifindex " +
+                                     std::to_string(underlay.ifindex) + ", but programming it failed: " +
                                      st.error().what + " (the userspace data plane carries it)");
                 }
                 entry.take_over_failed = true;
@@ -390,22 +407,38 @@ private:
             entry.take_over_failed = false;
             ++taken_over_;
             PMIP_INFO(kTunnel, ctx,
-                      "now carried by the eBPF programs: the route to its peer leaves through Ethernet ifindex " +
-                          std::to_string(underlay));
+                      "now carried by the eBPF programs: the route to its peer leaves through ifindex " +
+                          std::to_string(underlay.ifindex));
         }
     }
 
-    bool is_ethernet(int ifindex) const {
+    // What the programs make of the interface `ifindex` as an underlay:
+    // Ethernet, an L3 device (no link-layer header: TUN, WireGuard, a raw-IP
+    // modem, an ip6tnl tunnel), or nothing they serve (nullopt: PPP, whose
+    // driver adds its own header, other link layers, our own tunnels).
+    std::optional<std::uint32_t> underlay_kind(int ifindex) const {
+        for (const auto& [key, entry] : tunnels_)
+            if (entry.ifindex == ifindex)
+                return std::nullopt;
         ifreq request{};
         if (::if_indextoname(static_cast<unsigned>(ifindex), request.ifr_name) == nullptr)
-            return false;
+            return std::nullopt;
         if (::ioctl(control_.get(), SIOCGIFHWADDR, &request) != 0)
-            return false;
-        return request.ifr_hwaddr.sa_family == ARPHRD_ETHER;
+            return std::nullopt;
+        switch (request.ifr_hwaddr.sa_family) {
+        case ARPHRD_ETHER:
+            return PMIP_UNDERLAY_ETHERNET;
+        case ARPHRD_NONE:
+        case ARPHRD_RAWIP:
+        case ARPHRD_TUNNEL6:
+            return PMIP_UNDERLAY_L3;
+        default:
+            return std::nullopt;
+        }
     }
 
     // The tunnel's programs, its decapsulation entry down.
-    Status program(const TunnelKey& key, int ifindex, const TunnelOptions& options, int underlay) {
+    Status program(const TunnelKey& key, int ifindex, const TunnelOptions& options, const Underlay& underlay) {
         const std::uint32_t index = static_cast<std::uint32_t>(ifindex);
         std::vector<pmip_tun_counters> zero(static_cast<std::size_t>(cpus_ > 0 ? cpus_ : 1));
         if (bpf_map_update_elem(counters_, &index, zero.data(), BPF_ANY) != 0)
@@ -418,7 +451,7 @@ private:
             return made.error();
         if (Status st = attach(encap_prog_, ifindex, BPF_TC_EGRESS, "encapsulation"); !st.ok())
             return st;
-        if (!underlays_attached_.contains(underlay)) {
+        if (!underlays_attached_.contains(underlay.ifindex)) {
             if (Status st = use_underlay(underlay, "a tunnel's peer is reached there"); !st.ok())
                 return st;
         }
@@ -436,16 +469,17 @@ private:
     // The decapsulation filter on an underlay, then its entry in
     // `underlays`: the encapsulation program sends only where what comes
     // back is decapsulated too (a failure leaves neither).
-    Status attach_underlay(int underlay) {
-        if (auto made = bpf::ensure_clsact(underlay); !made)
+    Status attach_underlay(const Underlay& underlay) {
+        if (auto made = bpf::ensure_clsact(underlay.ifindex); !made)
             return made.error();
-        if (Status st = attach(decap_prog_, underlay, BPF_TC_INGRESS, "decapsulation"); !st.ok())
+        if (Status st = attach(decap_programs_.at(underlay.kind).fd, underlay.ifindex, BPF_TC_INGRESS,
+                               "decapsulation");
+            !st.ok())
             return st;
-        const std::uint32_t u = static_cast<std::uint32_t>(underlay);
-        const std::uint32_t one = 1;
-        if (bpf_map_update_elem(underlays_, &u, &one, BPF_ANY) != 0) {
+        const std::uint32_t index = static_cast<std::uint32_t>(underlay.ifindex);
+        if (bpf_map_update_elem(underlays_, &index, &underlay.kind, BPF_ANY) != 0) {
             Error error = Error::from_errno("underlay entry");
-            detach(underlay, BPF_TC_INGRESS);
+            detach(underlay.ifindex, BPF_TC_INGRESS);
             return error;
         }
         return {};
@@ -453,19 +487,22 @@ private:
 
     // A new underlay: its filter and map entry (attach_underlay), kept until
     // the backend goes, logged with `why`.
-    Status use_underlay(int underlay, const std::string& why) {
+    Status use_underlay(const Underlay& underlay, const std::string& why) {
         if (Status st = attach_underlay(underlay); !st.ok())
             return st;
-        underlays_attached_.insert(underlay);
-        PMIP_INFO(kTunnel, "[tunnel]", "eBPF decapsulation on ifindex " + std::to_string(underlay) + ": " + why);
+        underlays_attached_[underlay.ifindex] = underlay.kind;
+        PMIP_INFO(kTunnel, "[tunnel]",
+                  std::string("eBPF decapsulation on ") +
+                      (underlay.kind == PMIP_UNDERLAY_L3 ? "L3 " : "Ethernet ") + "ifindex " +
+                      std::to_string(underlay.ifindex) + ": " + why);
         return {};
     }
 
-    // Whether our decapsulation filter is on `ifindex`'s ingress.
-    bool filter_present(int ifindex) const {
-        LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = BPF_TC_INGRESS);
+    // Whether our decapsulation filter for its kind is on the underlay's ingress.
+    bool filter_present(const Underlay& underlay) const {
+        LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = underlay.ifindex, .attach_point = BPF_TC_INGRESS);
         LIBBPF_OPTS(bpf_tc_opts, opts, .handle = kFilterHandle, .priority = kFilterPriority);
-        return bpf_tc_query(&hook, &opts) == 0 && opts.prog_id == decap_prog_id_;
+        return bpf_tc_query(&hook, &opts) == 0 && opts.prog_id == decap_programs_.at(underlay.kind).id;
     }
 
     // Undoes program() (also a partial one). The underlay keeps its filter
@@ -481,12 +518,16 @@ private:
     std::unique_ptr<TunnelBackend> slow_;
     bpf::Object object_;
     int encap_ = -1, decap_ = -1, underlays_ = -1, counters_ = -1, stats_ = -1;
-    int encap_prog_ = -1, decap_prog_ = -1;
-    __u32 decap_prog_id_ = 0;  // what bpf_tc_query reports for our filter
+    int encap_prog_ = -1;
+    struct DecapProgram {
+        int fd = -1;
+        __u32 id = 0;  // what bpf_tc_query reports for our filter
+    };
+    std::map<std::uint32_t, DecapProgram> decap_programs_;  // by underlay kind (PMIP_UNDERLAY_*)
     int cpus_ = 1;
     Fd control_;
     std::map<TunnelKey, Entry> tunnels_;
-    std::set<int> underlays_attached_;  // with the decapsulation filter, until the backend goes
+    std::map<int, std::uint32_t> underlays_attached_;  // ifindex -> kind, with the filter, until the backend goes
     std::set<int> underlays_failed_;    // refresh() could not attach at its last run (warned once)
     std::uint64_t taken_over_ = 0, take_over_errors_ = 0;
     std::uint64_t underlays_moved_ = 0, underlay_errors_ = 0;

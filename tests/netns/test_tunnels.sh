@@ -639,6 +639,56 @@ ip -n "$NS_A" link del va3 2>/dev/null
 ip -n "$NS_A" -6 route del fd00:e::2/128 2>/dev/null
 ip -n "$NS_B" -6 route del fd00:e::1/128 2>/dev/null
 
+# ---------------------------------------------------------------- an L3 underlay
+# The loopback ends once more, routed now over a point-to-point link with no
+# link-layer header (two TUN devices, ua in A and ub in B, joined by
+# tun_link.py), as over WireGuard or a raw-IP modem. The tunnel carries ping,
+# UDP and TCP over it; with the ebpf backend the programs carry it (the L3
+# decapsulation program on ua and ub, nothing left to the slow path).
+echo "# an L3 underlay: a TUN point-to-point link ($BACKEND backend)"
+ip -n "$NS_A" tuntap add dev ua mode tun
+ip -n "$NS_B" tuntap add dev ub mode tun
+python3 "$NETNS_DIR/tun_link.py" "$NS_A" ua "$NS_B" ub "$WORK/tun-link-ready" &
+PIDS+=($!)
+check "L3 underlay: the TUN link's relay is attached" wait_until 10 test -e "$WORK/tun-link-ready"
+ip -n "$NS_A" addr add 2001:db8:fb::1/64 dev ua nodad
+ip -n "$NS_B" addr add 2001:db8:fb::2/64 dev ub nodad
+ip -n "$NS_A" link set ua up
+ip -n "$NS_B" link set ub up
+ip -n "$NS_A" -6 route add fd00:e::2/128 dev ua
+ip -n "$NS_B" -6 route add fd00:e::1/128 dev ub
+check "L3 underlay: ping fd00:e::1 -> fd00:e::2 over ua/ub" wait_until 10 ping_ok "$NS_A" fd00:e::1 fd00:e::2
+if start_harness "$NS_A" a --tunnel "kind=gre,local=fd00:e::1,peer=fd00:e::2,ikey=7,okey=8,route=fd00:b::/64"; then
+    PID_A=$HARNESS_PID
+    if start_harness "$NS_B" b --tunnel "kind=gre,local=fd00:e::2,peer=fd00:e::1,ikey=8,okey=7,route=fd00:a::/64"; then
+        PID_B=$HARNESS_PID
+        TB=${TUNNELS_b[0]}
+        check "L3 underlay: ping through the tunnel" wait_until 10 ping_ok "$NS_A" fd00:a::1 fd00:b::1
+        if [[ $BACKEND == ebpf ]]; then
+            slow_a=$(harness_counter "$PID_A" a statistics slow_path_tunnels)
+            slow_b=$(harness_counter "$PID_B" b statistics slow_path_tunnels)
+            check "L3 underlay: both tunnels programmed (slow_path_tunnels $slow_a, $slow_b)" \
+                test "$slow_a" = 0 -a "$slow_b" = 0
+            check "L3 underlay: the L3 decapsulation program is on ua and ub" sh -c \
+                "tc -n $NS_A filter show dev ua ingress | grep -q pmip_l3_decap &&
+                 tc -n $NS_B filter show dev ub ingress | grep -q pmip_l3_decap"
+            device_before=$(rx_packets "$NS_B" "$TB")
+        fi
+        udp_flow "L3 underlay" fd00:a::1 fd00:b::1 5007 1000
+        if [[ $BACKEND == ebpf ]]; then
+            device_after=$(rx_packets "$NS_B" "$TB")
+            check "L3 underlay: the UDP flow decapsulated by the program ($TB's own rx +$((device_after - device_before)))" \
+                test $((device_after - device_before)) -lt 50
+        fi
+        tcp_flow "L3 underlay" fd00:a::1 fd00:b::1 5107 "$PID_A" "$PID_B" "$TB"
+        stop_harness "$PID_B" b
+    fi
+    stop_harness "$PID_A" a
+    check "L3 underlay: no tunnel device left after SIGTERM" no_tunnel_devices "$NS_A" "$NS_B"
+    check "L3 underlay: no tc filter left on ua and ub after SIGTERM" sh -c \
+        "[ -z \"\$(tc -n $NS_A filter show dev ua ingress)\$(tc -n $NS_B filter show dev ub ingress)\" ]"
+fi
+
 # ---------------------------------------------------------------- crash and --cleanup
 echo "# crash: SIGKILL, then --cleanup ($BACKEND backend)"
 if start_harness "$NS_A" crash \
