@@ -104,10 +104,10 @@ static __always_inline void carried(__u32 ifindex, int received, __u32 length) {
 
 /* An inner Not-ECT packet whose outer header says CE: dropped (RFC 6040
  * section 4.2), counted on its tunnel. */
-static __always_inline void ecn_dropped(__u32 ifindex) {
+static __always_inline void ecn_dropped(__u32 ifindex, __u32 packets) {
     struct pmip_tun_counters* c = bpf_map_lookup_elem(&counters, &ifindex);
     if (c)
-        c->rx_dropped_ecn += 1;
+        c->rx_dropped_ecn += packets;
 }
 
 #define GRE_KEY_BIT 0x2000
@@ -351,11 +351,20 @@ static __always_inline int decapsulate(struct __sk_buff* skb, const __u32 link) 
     const __u8 inner_ecn = (inner[1] >> 4) & 3;
     const __u8 ecn = pmip_decapsulated_ecn(outer_ecn, inner_ecn);
     if (ecn == PMIP_ECN_DROP) {
-        ecn_dropped(tunnel);
+        /* Counted per packet the peer sent, as the userspace data plane counts. */
+        ecn_dropped(tunnel, skb->gso_segs > 1 ? skb->gso_segs : 1);
         return TC_ACT_SHOT;
     }
-    if (ecn != inner_ecn)
-        inner[1] = (inner[1] & ~0x30) | (ecn << 4);
+    /* Written with the checksum a NIC gave (CHECKSUM_COMPLETE) kept true:
+     * a direct write would leave it stale, and the stack would find every
+     * CE-marked packet's checksum wrong ("hw csum failure"). */
+    if (ecn != inner_ecn) {
+        const __u8 octet = (inner[1] & ~0x30) | (ecn << 4);
+        if (bpf_skb_store_bytes(skb, link + overhead + 1, &octet, 1, BPF_F_RECOMPUTE_CSUM) != 0) {
+            count(PMIP_TUN_STAT_RX_DECAP_ERRORS);
+            return TC_ACT_SHOT;
+        }
+    }
     const __u32 length = outer_length - overhead;
     /* A GSO packet (the underlay's GRO merged the tunnel's packets, or a
      * veth brought one whole) keeps its gso_size: the packets the stack cuts

@@ -59,7 +59,7 @@ struct pmip_tun_counters {
 
 /* The inner packet's ECN field after decapsulation, from the arriving inner
  * and outer ones: RFC 6040 section 4.2, Figure 4 (which updates RFC 3168
- * section 9.1.1's full-functionality rule with the ECT(1) row and the drop):
+ * section 9.1.1's full-functionality rule with the ECT(1) column and the drop):
  *
  *   inner \ outer   Not-ECT   ECT(0)    ECT(1)    CE
  *   Not-ECT         Not-ECT   Not-ECT   Not-ECT   drop
@@ -90,7 +90,7 @@ enum pmip_tun_stat {
     PMIP_TUN_STAT_TX_ENCAP_ERRORS,  /* a helper failed after the packet was changed: dropped */
     PMIP_TUN_STAT_TX_NEIGH,         /* sent through the kernel's neighbour resolution */
     PMIP_TUN_STAT_RX_SLOW,          /* a tunnel's packet left to the userspace data plane:
-                                       outer CE, GRE options, trailing octets */
+                                       GRE options, extension headers, trailing octets */
     PMIP_TUN_STAT_RX_DECAP_ERRORS,  /* a helper failed: dropped */
     PMIP_TUN_STAT_RX_NOT_UP,        /* a packet of a tunnel not up yet (prepared, or
                                        being made): dropped */

@@ -27,9 +27,10 @@
 // Counters: the userspace backend's plus the programs' per-tunnel packets and
 // octets (per-CPU map); statistics() adds the programs' ebpf_* counters.
 // Leftovers of a killed run: the TUN devices (and the egress filters on them)
-// go with remove_stale(), which also detaches the decapsulation filter
-// (kDecapHandle / kDecapPriority, program pmip_tun_decap) from every link. A
-// clsact qdisc made on an underlay stays: other filters may hang on it.
+// go with remove_stale(), which also detaches the decapsulation filters
+// (kFilterHandle / kFilterPriority, program pmip_tun_decap or pmip_l3_decap)
+// from every link. A clsact qdisc made on an underlay stays: other filters
+// may hang on it.
 //
 // Threading: loop thread (the userspace data plane has its own thread).
 #include <arpa/inet.h>
@@ -184,6 +185,7 @@ public:
                          "carried by the userspace data plane until the route to its peer leaves "
                          "through an interface the programs serve: " + why_slow);
             tunnels_[key] = Entry{*made, false, up, options, device_name};
+            tunnel_ifindexes_.insert(*made);
             return made;
         }
         TunnelOptions behind = options;
@@ -192,8 +194,9 @@ public:
         if (!made)
             return made;
         const int ifindex = *made;
-        tunnels_[key] = Entry{ifindex, true, up, options, device_name};
-        Status st = program(key, ifindex, options, underlay);
+        tunnels_[key] = Entry{ifindex, true, /*up=*/false, options, device_name};  // bring_up sets it
+        tunnel_ifindexes_.insert(ifindex);
+        Status st = program(key, ifindex, options, underlay, /*up=*/false);
         if (!st.ok()) {
             st = Error{st.error().code, ctx + " " + st.error().what};
         } else if (up) {
@@ -209,7 +212,7 @@ public:
     // The programs' entry first, then the device and the userspace data
     // plane: what arrives in between reaches a device that is still down and
     // is dropped there (its rx_dropped), never the data plane (see create).
-    // What the programs leave to the data plane (outer CE, GRE options)
+    // What the programs leave to the data plane (GRE options)
     // and what waited in its sockets is dropped until the data plane has
     // drained them, within one of its wake-ups: rare packets, accepted for
     // never reordering the common ones. A tunnel the programs do not carry
@@ -237,6 +240,7 @@ public:
         if (const auto it = tunnels_.find(key); it != tunnels_.end()) {
             if (it->second.programmed)
                 unprogram(key, it->second.ifindex);
+            tunnel_ifindexes_.erase(it->second.ifindex);
             tunnels_.erase(it);
         }
         return slow_->destroy(key, device_name);
@@ -302,41 +306,57 @@ public:
         }
         // Each (local, peer) once, as the program asks the FIB, over one
         // netlink socket.
-        std::map<std::pair<Ipv6Address, Ipv6Address>, bool> ends;  // -> some tunnel programmed
-        for (const auto& [key, entry] : tunnels_)
-            if (!is_unspecified(key.local))
-                ends[{key.local, key.peer}] |= entry.programmed;
+        struct Carried {
+            bool programmed = false, unprogrammed = false;  // some tunnel of the pair is / is not
+        };
+        std::map<std::pair<Ipv6Address, Ipv6Address>, Carried> ends;
+        for (const auto& [key, entry] : tunnels_) {
+            if (is_unspecified(key.local))
+                continue;
+            Carried& c = ends[{key.local, key.peer}];
+            (entry.programmed ? c.programmed : c.unprogrammed) = true;
+        }
         std::vector<netlink::RouteEnds> asked;
-        for (const auto& [end, programmed] : ends)
+        for (const auto& [end, carried] : ends)
             asked.push_back({end.first, end.second});
         const auto routes = netlink::route_output_interfaces(asked);
+        std::map<int, std::optional<std::uint32_t>> kinds;  // each interface asked once
         std::set<int> failing;
         for (std::size_t i = 0; i < asked.size(); ++i) {
             const Ipv6Address& local = asked[i].source;
             const Ipv6Address& peer = asked[i].destination;
+            const Carried& carried = ends[{local, peer}];
             const auto& oif = routes[i];
             if (!oif)
                 continue;
-            const auto kind = underlay_kind(*oif);
-            if (!kind)
+            if (!kinds.contains(*oif))
+                kinds[*oif] = underlay_kind(*oif);
+            if (!kinds[*oif])
                 continue;
-            const Underlay underlay{*oif, *kind};
-            if (ends[{local, peer}] && !underlays_attached_.contains(*oif)) {
+            const Underlay underlay{*oif, *kinds[*oif]};
+            // The filter first, for the programmed tunnels whose route moved
+            // and the unprogrammed ones alike (an attach that failed is
+            // tried again at the next refresh, warned once per spell).
+            if (!underlays_attached_.contains(*oif)) {
+                if (failing.contains(*oif))
+                    continue;
                 const std::string why = "the route to " + to_string(peer) + " now leaves there";
                 if (Status st = use_underlay(underlay, why); !st.ok()) {
                     failing.insert(*oif);
                     if (!underlays_failed_.contains(*oif)) {
                         ++underlay_errors_;  // once per interface and failure spell
                         PMIP_WARNING(kTunnel, "[tunnel]",
-                                     "the route to " + to_string(peer) + " moved to ifindex " +
+                                     "the route to " + to_string(peer) + " leaves through ifindex " +
                                          std::to_string(*oif) + ", but its decapsulation filter failed: " +
-                                         st.error().what + " (the userspace data plane carries it)");
+                                         st.error().what + " (the userspace data plane carries its tunnels)");
                     }
                     continue;
                 }
-                ++underlays_moved_;
+                if (carried.programmed)
+                    ++underlays_moved_;
             }
-            take_over(local, peer, underlay);
+            if (carried.unprogrammed)
+                take_over(local, peer, underlay);
         }
         underlays_failed_ = std::move(failing);
     }
@@ -378,18 +398,20 @@ private:
 
     // The tunnels between `local` and `peer` that the userspace data plane
     // alone carries, now that the route to the peer leaves through
-    // `underlay`, an interface the programs serve: programmed (its filter too)
-    // and their decapsulation entry set as the tunnel is, up or not. What the
-    // data plane still holds in its sockets at that moment may reach the
-    // device after packets the programs carry (a few, once per route change).
+    // `underlay`, an interface the programs serve (its filter attached):
+    // programmed, their decapsulation entry as the tunnel is, up or not.
+    // Unlike a tunnel made programmed, such a tunnel is not behind the
+    // programs in the userspace data plane (TunnelOptions::behind_programs):
+    // what that plane still holds in its sockets when the programs take
+    // over (or, for a tunnel taken over while down, when it comes up) may
+    // reach the device after packets the programs carry: a few, once per
+    // route change.
     void take_over(const Ipv6Address& local, const Ipv6Address& peer, const Underlay& underlay) {
         for (auto& [key, entry] : tunnels_) {
             if (entry.programmed || key.local != local || key.peer != peer)
                 continue;
             const std::string ctx = "[tunnel " + entry.device_name + "]";
-            Status st = program(key, entry.ifindex, entry.options, underlay);
-            if (st.ok())
-                st = set_decap(key, entry.ifindex, entry.up);
+            Status st = program(key, entry.ifindex, entry.options, underlay, entry.up);
             if (!st.ok()) {
                 unprogram(key, entry.ifindex);
                 detach(entry.ifindex, BPF_TC_EGRESS);
@@ -414,14 +436,14 @@ private:
 
     // What the programs make of the interface `ifindex` as an underlay:
     // Ethernet, an L3 device (no link-layer header: TUN, WireGuard, a raw-IP
-    // modem, an ip6tnl tunnel), or nothing they serve (nullopt: PPP, whose
-    // driver adds its own header, other link layers, our own tunnels).
+    // modem, an ip6tnl tunnel), or nothing they serve (nullopt: our own
+    // tunnels, other link layers; PPP too, untested: no PPP link to test on).
     std::optional<std::uint32_t> underlay_kind(int ifindex) const {
-        for (const auto& [key, entry] : tunnels_)
-            if (entry.ifindex == ifindex)
-                return std::nullopt;
+        if (tunnel_ifindexes_.contains(ifindex))
+            return std::nullopt;
         ifreq request{};
-        if (::if_indextoname(static_cast<unsigned>(ifindex), request.ifr_name) == nullptr)
+        request.ifr_ifindex = ifindex;
+        if (::ioctl(control_.get(), SIOCGIFNAME, &request) != 0)
             return std::nullopt;
         if (::ioctl(control_.get(), SIOCGIFHWADDR, &request) != 0)
             return std::nullopt;
@@ -437,8 +459,9 @@ private:
         }
     }
 
-    // The tunnel's programs, its decapsulation entry down.
-    Status program(const TunnelKey& key, int ifindex, const TunnelOptions& options, const Underlay& underlay) {
+    // The tunnel's programs, its decapsulation entry `up` or not.
+    Status program(const TunnelKey& key, int ifindex, const TunnelOptions& options, const Underlay& underlay,
+                   bool up) {
         const std::uint32_t index = static_cast<std::uint32_t>(ifindex);
         std::vector<pmip_tun_counters> zero(static_cast<std::size_t>(cpus_ > 0 ? cpus_ : 1));
         if (bpf_map_update_elem(counters_, &index, zero.data(), BPF_ANY) != 0)
@@ -455,7 +478,7 @@ private:
             if (Status st = use_underlay(underlay, "a tunnel's peer is reached there"); !st.ok())
                 return st;
         }
-        return set_decap(key, ifindex, false);
+        return set_decap(key, ifindex, up);
     }
 
     Status set_decap(const TunnelKey& key, int ifindex, bool up) {
@@ -527,6 +550,7 @@ private:
     int cpus_ = 1;
     Fd control_;
     std::map<TunnelKey, Entry> tunnels_;
+    std::set<int> tunnel_ifindexes_;  // the tunnels' own devices: never an underlay
     std::map<int, std::uint32_t> underlays_attached_;  // ifindex -> kind, with the filter, until the backend goes
     std::set<int> underlays_failed_;    // refresh() could not attach at its last run (warned once)
     std::uint64_t taken_over_ = 0, take_over_errors_ = 0;

@@ -145,7 +145,10 @@ Status request(mnl_socket* s, std::uint16_t type, std::uint16_t flags, Fill&& fi
     nlmsghdr* nlh = mnl_nlmsg_put_header(buf.data());
     nlh->nlmsg_type = type;
     nlh->nlmsg_flags = static_cast<std::uint16_t>(NLM_F_REQUEST | flags);
-    nlh->nlmsg_seq = static_cast<std::uint32_t>(time(nullptr));
+    // Each request its own number: on a socket used for many (one refresh's
+    // route lookups), an answer left from an earlier one is refused.
+    static std::atomic<std::uint32_t> next_seq{static_cast<std::uint32_t>(time(nullptr))};
+    nlh->nlmsg_seq = next_seq.fetch_add(1, std::memory_order_relaxed);
     auto* header = static_cast<Header*>(mnl_nlmsg_put_extra_header(nlh, sizeof(Header)));
     fill(nlh, *header);
     return transact(s, nlh, context, cb, data);

@@ -8,11 +8,14 @@
 //   (outer hop limit, traffic class, flow label 0), 7.1 (packets larger than
 //   the tunnel MTU: Packet Too Big when > 1280 octets, else encapsulate and
 //   let the outer packet be fragmented);
-// - RFC 3168 section 9.1.1, full functionality: on encapsulation the inner
+// - RFC 3168 section 9.1.1, full functionality, on encapsulation: the inner
 //   DSCP and ECT(0)/ECT(1) are copied into the outer header, an inner CE
-//   becomes ECT(0) in the outer header; on decapsulation an outer CE over an
-//   ECT inner packet sets the inner CE; anything else leaves the inner header
-//   unchanged (PROTOCOL.md section 2.17);
+//   becomes ECT(0) in the outer header (PROTOCOL.md section 2.17);
+// - RFC 6040 section 4.2 on decapsulation (it updates RFC 3168's rule, which
+//   PROTOCOL.md section 2.17 digests): an outer CE over an ECT inner packet
+//   sets the inner CE, an outer ECT(1) over an ECT(0) inner one makes it
+//   ECT(1), an inner Not-ECT packet under an outer CE is dropped; anything
+//   else leaves the inner header unchanged;
 // - RFC 2784 / RFC 2890 GRE, with the key of RFC 5845: we build version 0,
 //   protocol 0x86DD, K bit and key when we send with a key; we accept version
 //   0, protocol 0x86DD, no routing bit, an optional checksum (verified), key

@@ -617,8 +617,13 @@ if start_harness "$NS_A" a --tunnel "kind=ip6ip6,local=fd00:e::1,peer=fd00:e::2,
         check "underlay deleted: ping through the tunnel over va" \
             wait_until 10 ping_ok "$NS_A" fd00:a::1 fd00:b::1
         if [[ $BACKEND == ebpf ]]; then
-            check "underlay deleted: va3/vb3 forgotten, the filter on va/vb instead (ebpf_underlays 1 on each side)" \
-                wait_until 10 underlays_are 1
+            # Both sides had one underlay (va3 / vb3) before: wait for the
+            # filter on va and vb, which only the refresh after the
+            # deletion puts there, then count again.
+            check "underlay deleted: the filter put on va and vb by the next refresh" wait_until 10 sh -c \
+                "tc -n $NS_A filter show dev va ingress | grep -q pmip_tun_decap &&
+                 tc -n $NS_B filter show dev vb ingress | grep -q pmip_tun_decap"
+            check "underlay deleted: va3/vb3 forgotten (ebpf_underlays 1 on each side)" underlays_are 1
         fi
         tcp_flow "underlay deleted" fd00:a::1 fd00:b::1 5106 "$PID_A" "$PID_B" "$TB"
         stop_harness "$PID_B" b
@@ -641,7 +646,8 @@ echo "# an L3 underlay: a TUN point-to-point link ($BACKEND backend)"
 ip -n "$NS_A" tuntap add dev ua mode tun
 ip -n "$NS_B" tuntap add dev ub mode tun
 python3 "$NETNS_DIR/tun_link.py" "$NS_A" ua "$NS_B" ub "$WORK/tun-link-ready" &
-PIDS+=($!)
+TUN_LINK=$!
+PIDS+=("$TUN_LINK")
 check "L3 underlay: the TUN link's relay is attached" wait_until 10 test -e "$WORK/tun-link-ready"
 ip -n "$NS_A" addr add 2001:db8:fb::1/64 dev ua nodad
 ip -n "$NS_B" addr add 2001:db8:fb::2/64 dev ub nodad
@@ -680,6 +686,9 @@ if start_harness "$NS_A" a --tunnel "kind=gre,local=fd00:e::1,peer=fd00:e::2,ike
     check "L3 underlay: no tc filter left on ua and ub after SIGTERM" sh -c \
         "[ -z \"\$(tc -n $NS_A filter show dev ua ingress)\$(tc -n $NS_B filter show dev ub ingress)\" ]"
 fi
+stop_pid "$TUN_LINK"
+ip -n "$NS_A" link del ua
+ip -n "$NS_B" link del ub
 
 # ---------------------------------------------------------------- crash and --cleanup
 echo "# crash: SIGKILL, then --cleanup ($BACKEND backend)"
