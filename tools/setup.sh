@@ -14,6 +14,7 @@ packages=(
   tshark python3-scapy iproute2 smcroute ndisc6 iputils-ping procps
   nftables  # holds a mobile node's MLD reports back (tests/netns/test_pmip_sial.sh)
   ethtool   # turns a veth's segmentation offloads off (tests/netns/test_tunnels.sh)
+  wireguard-tools  # a WireGuard link as an L3 underlay (tests/netns/test_tunnels.sh, in the VM)
   # the stock-kernel VM (tools/vm/pmip-vm, tests labelled vm): Debian's kernel
   # with ip6tnl/ip6gre/ip6mr, booted under QEMU; busybox for its initramfs
   qemu-system-x86 linux-image-amd64 busybox-static

@@ -690,6 +690,84 @@ stop_pid "$TUN_LINK"
 ip -n "$NS_A" link del ua
 ip -n "$NS_B" link del ub
 
+# ---------------------------------------------------------------- a WireGuard underlay
+# The loopback ends over WireGuard (wg0 in each namespace, over a veth pair
+# of its own, va4/vb4, whose MTU 1600 carries wg0's 1500 whole): a real L3
+# device, as on a MAG whose backhaul is a WireGuard link. Where the kernel
+# has no WireGuard (this development machine), the section says SKIPPED; it
+# runs in the stock-kernel VM (netns_tunnels_ebpf, netns_kernel_tunnels and
+# netns_tunnels in CI's VM batches).
+echo "# a WireGuard underlay ($BACKEND backend)"
+WG_MISSING=
+command -v wg >/dev/null || WG_MISSING="no wg tool (wireguard-tools)"
+if [[ -z $WG_MISSING ]] && ! why=$(ip -n "$NS_A" link add wg0 type wireguard 2>&1); then
+    WG_MISSING="no WireGuard in this kernel ($why)"
+fi
+if [[ -n $WG_MISSING ]]; then
+    echo "skip - WireGuard underlay (SKIPPED: $WG_MISSING)"
+else
+    ip -n "$NS_B" link add wg0 type wireguard
+    ip -n "$NS_A" link add va4 type veth peer name vb4 netns "$NS_B"
+    ip -n "$NS_A" link set va4 mtu 1600 up
+    ip -n "$NS_B" link set vb4 mtu 1600 up
+    ip -n "$NS_A" addr add 2001:db8:fa::1/64 dev va4 nodad
+    ip -n "$NS_B" addr add 2001:db8:fa::2/64 dev vb4 nodad
+    wg genkey >"$WORK/wg-a.key"
+    wg genkey >"$WORK/wg-b.key"
+    wg_a_pub=$(wg pubkey <"$WORK/wg-a.key")
+    wg_b_pub=$(wg pubkey <"$WORK/wg-b.key")
+    in_ns "$NS_A" wg set wg0 private-key "$WORK/wg-a.key" listen-port 51820 \
+        peer "$wg_b_pub" endpoint "[2001:db8:fa::2]:51820" allowed-ips fd00:e::2/128
+    in_ns "$NS_B" wg set wg0 private-key "$WORK/wg-b.key" listen-port 51820 \
+        peer "$wg_a_pub" endpoint "[2001:db8:fa::1]:51820" allowed-ips fd00:e::1/128
+    ip -n "$NS_A" link set wg0 mtu 1500 up
+    ip -n "$NS_B" link set wg0 mtu 1500 up
+    ip -n "$NS_A" -6 route add fd00:e::2/128 dev wg0
+    ip -n "$NS_B" -6 route add fd00:e::1/128 dev wg0
+    check "WireGuard underlay: ping fd00:e::1 -> fd00:e::2 over wg0" \
+        wait_until 10 ping_ok "$NS_A" fd00:e::1 fd00:e::2
+    if start_harness "$NS_A" a --tunnel "kind=ip6ip6,local=fd00:e::1,peer=fd00:e::2,route=fd00:b::/64"; then
+        PID_A=$HARNESS_PID
+        if start_harness "$NS_B" b --tunnel "kind=ip6ip6,local=fd00:e::2,peer=fd00:e::1,route=fd00:a::/64"; then
+            PID_B=$HARNESS_PID
+            TB=${TUNNELS_b[0]}
+            check "WireGuard underlay: ping through the tunnel" wait_until 10 ping_ok "$NS_A" fd00:a::1 fd00:b::1
+            if [[ $BACKEND == ebpf ]]; then
+                check "WireGuard underlay: the L3 decapsulation program is on both wg0" sh -c \
+                    "tc -n $NS_A filter show dev wg0 ingress | grep -q pmip_l3_decap &&
+                     tc -n $NS_B filter show dev wg0 ingress | grep -q pmip_l3_decap"
+                device_before=$(rx_packets "$NS_B" "$TB")
+            fi
+            udp_flow "WireGuard underlay" fd00:a::1 fd00:b::1 5008 1000
+            if [[ $BACKEND == ebpf ]]; then
+                device_after=$(rx_packets "$NS_B" "$TB")
+                check "WireGuard underlay: the UDP flow decapsulated by the program ($TB's own rx +$((device_after - device_before)))" \
+                    test $((device_after - device_before)) -lt 50
+            fi
+            if [[ $BACKEND == userspace ]]; then
+                # Seen in the VM (session 31): 5,025,948 of 8 MiB in 20 s
+                # through the userspace data plane over WireGuard, where
+                # the kernel's and the programs' tunnels take under 1 s. The
+                # cause is not established (WireGuard dropping the oldest of
+                # more than 128 staged packets when the data plane's raw
+                # socket sends a burst is the suspect): a known issue in the
+                # README, not checked here until it is understood.
+                echo "skip - WireGuard underlay: TCP through the userspace data plane (SKIPPED: known issue, stalls over WireGuard; see README)"
+            else
+                tcp_flow "WireGuard underlay" fd00:a::1 fd00:b::1 5108 "$PID_A" "$PID_B" "$TB"
+            fi
+            stop_harness "$PID_B" b
+        fi
+        stop_harness "$PID_A" a
+        check "WireGuard underlay: no tunnel device left after SIGTERM" no_tunnel_devices "$NS_A" "$NS_B"
+        check "WireGuard underlay: no tc filter left on wg0 after SIGTERM" sh -c \
+            "[ -z \"\$(tc -n $NS_A filter show dev wg0 ingress)\$(tc -n $NS_B filter show dev wg0 ingress)\" ]"
+    fi
+    ip -n "$NS_B" link del wg0
+    ip -n "$NS_A" link del va4
+fi
+ip -n "$NS_A" link del wg0 2>/dev/null
+
 # ---------------------------------------------------------------- crash and --cleanup
 echo "# crash: SIGKILL, then --cleanup ($BACKEND backend)"
 if start_harness "$NS_A" crash \

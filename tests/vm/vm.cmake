@@ -21,7 +21,8 @@ set_tests_properties(vm_runner PROPERTIES SKIP_RETURN_CODE 77 LABELS vm RUN_SERI
 # [tunnel] backend = auto, which must pick kernel; RFC 8885 DMM (three MAARs,
 # the CMD, a MAG beside them) on ip6tnl; the ebpf tunnel backend on Debian's
 # kernel too (netns_tunnels_ebpf: its TCP flows carry GSO packets through the
-# programs both ways, a route to the peer moves; netns_pmip_e2e_ebpf: magd and
+# programs both ways, a route to the peer moves, RFC 6040 ECN, L3 underlays:
+# TUN and WireGuard, which only this kernel has; netns_pmip_e2e_ebpf: magd and
 # lmad over ebpf tunnels). Not netns_ebpf: on 6.1 a
 # bpf_clone_redirect made inside BPF_PROG_TEST_RUN transmits nothing (3 of
 # its cases count those copies), while real packets are cloned: netns_mcast
