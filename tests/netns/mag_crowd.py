@@ -23,7 +23,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import lmad_peer  # noqa: E402  (sets up scapy's import path too)
-from mcast_scale_mn import SequenceCounts  # noqa: E402
+from mcast_scale_mn import SequenceCounts, big_receive_buffer  # noqa: E402
 
 from scapy.layers.inet6 import (IPv6, IPv6ExtHdrHopByHop, RouterAlert,  # noqa: E402
                                 ICMPv6MLReport2, ICMPv6MLDMultAddrRec)
@@ -68,7 +68,7 @@ def cmd_report(a):
 def cmd_count(a):
     s = socket.socket(socket.AF_INET6, socket.SOCK_RAW, IPPROTO_IPV6_IN_IPV6)
     s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_RECVPKTINFO, 1)
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
+    big_receive_buffer(s)
     s.settimeout(0.2)
     group = socket.inet_pton(socket.AF_INET6, a.group)
     counts = SequenceCounts()
