@@ -140,9 +140,14 @@ no_owned_routes() {  # no_owned_routes NS...: no route or rule of protocol 213
     done
 }
 
-no_underlay_filters() {  # the ebpf backend's decapsulation filters are gone
-    [[ -z $(tc -n "$NS_A" filter show dev va ingress)$(tc -n "$NS_B" filter show dev vb ingress) ]]
+# filters_on PROGRAM DEV_A DEV_B: PROGRAM's filter on DEV_A's ingress (in A)
+# and DEV_B's (in B). no_filters DEV_A DEV_B: no filter on either.
+filters_on() {
+    tc -n "$NS_A" filter show dev "$2" ingress | grep -q "$1" &&
+        tc -n "$NS_B" filter show dev "$3" ingress | grep -q "$1"
 }
+no_filters() { [[ -z $(tc -n "$NS_A" filter show dev "$1" ingress)$(tc -n "$NS_B" filter show dev "$2" ingress) ]]; }
+no_underlay_filters() { no_filters va vb; }  # the ebpf backend's decapsulation filters are gone
 rx_packets() { in_ns "$1" cat "/sys/class/net/$2/statistics/rx_packets"; }
 # harness_dump PID TAG: has the harness write its counters file afresh
 # (SIGUSR1); status 1 when it does not within 5 s.
@@ -182,6 +187,19 @@ tunnel_rx() {
     fi
 }
 
+# udp_flow_programs DESCRIPTION PORT DEVICE_B : udp_flow of 1,000 datagrams
+# fd00:a::1 -> fd00:b::1; with the ebpf backend DEVICE_B's own rx (what the
+# userspace data plane writes into it) about still: the programs carried it.
+udp_flow_programs() {
+    local what=$1 port=$2 device_b=$3 before=0 after=0
+    [[ $BACKEND == ebpf ]] && before=$(rx_packets "$NS_B" "$device_b")
+    udp_flow "$what" fd00:a::1 fd00:b::1 "$port" 1000
+    if [[ $BACKEND == ebpf ]]; then
+        after=$(rx_packets "$NS_B" "$device_b")
+        check "$what: the UDP flow decapsulated by the program ($device_b's own rx +$((after - before)))" \
+            test $((after - before)) -lt 50
+    fi
+}
 # udp_flow DESCRIPTION SRC DST PORT COUNT : COUNT datagrams A -> B, counted in B.
 UDP_RECEIVED=0
 udp_flow() {
@@ -539,9 +557,7 @@ if start_harness "$NS_A" a --tunnel "kind=ip6ip6,local=fd00:e::1,peer=fd00:e::2,
                 $(harness_counter "$PID_B" b statistics ebpf_underlays_added_for_moved_routes) >= 1)); }
             check "moved route: both backends put the decapsulation filter on the new link (refresh)" \
                 wait_until 10 moved
-            check "moved route: the filter is on va2 and vb2" sh -c \
-                "tc -n $NS_A filter show dev va2 ingress | grep -q pmip_tun_decap &&
-                 tc -n $NS_B filter show dev vb2 ingress | grep -q pmip_tun_decap"
+            check "moved route: the filter is on va2 and vb2" filters_on pmip_tun_decap va2 vb2
             # Someone deletes the qdisc (and the filter with it): the next
             # refresh puts the filter back.
             tc -n "$NS_B" qdisc del dev vb2 clsact
@@ -557,8 +573,7 @@ if start_harness "$NS_A" a --tunnel "kind=ip6ip6,local=fd00:e::1,peer=fd00:e::2,
     fi
     stop_harness "$PID_A" a
     check "moved route: no tunnel device left after SIGTERM" no_tunnel_devices "$NS_A" "$NS_B"
-    check "moved route: no tc filter left on va2 and vb2 after SIGTERM" sh -c \
-        "[ -z \"\$(tc -n $NS_A filter show dev va2 ingress)\$(tc -n $NS_B filter show dev vb2 ingress)\" ]"
+    check "moved route: no tc filter left on va2 and vb2 after SIGTERM" no_filters va2 vb2
     check "moved route: no tc filter left on va and vb after SIGTERM" no_underlay_filters
 fi
 ip -n "$NS_A" link del va2
@@ -606,9 +621,7 @@ if start_harness "$NS_A" a --tunnel "kind=ip6ip6,local=fd00:e::1,peer=fd00:e::2,
             }
             check "route later: the programs take over both tunnels (ebpf_tunnels_taken_over 1, slow_path_tunnels 0 on each side)" \
                 wait_until 10 taken_over
-            check "route later: the decapsulation filter is on va3 and vb3" sh -c \
-                "tc -n $NS_A filter show dev va3 ingress | grep -q pmip_tun_decap &&
-                 tc -n $NS_B filter show dev vb3 ingress | grep -q pmip_tun_decap"
+            check "route later: the decapsulation filter is on va3 and vb3" filters_on pmip_tun_decap va3 vb3
         fi
         tcp_flow "route later" fd00:a::1 fd00:b::1 5105 "$PID_A" "$PID_B" "$TB"
         ip -n "$NS_A" link del va3  # vb3 with it, and the routes over them
@@ -620,9 +633,8 @@ if start_harness "$NS_A" a --tunnel "kind=ip6ip6,local=fd00:e::1,peer=fd00:e::2,
             # Both sides had one underlay (va3 / vb3) before: wait for the
             # filter on va and vb, which only the refresh after the
             # deletion puts there, then count again.
-            check "underlay deleted: the filter put on va and vb by the next refresh" wait_until 10 sh -c \
-                "tc -n $NS_A filter show dev va ingress | grep -q pmip_tun_decap &&
-                 tc -n $NS_B filter show dev vb ingress | grep -q pmip_tun_decap"
+            check "underlay deleted: the filter put on va and vb by the next refresh" \
+                wait_until 10 filters_on pmip_tun_decap va vb
             check "underlay deleted: va3/vb3 forgotten (ebpf_underlays 1 on each side)" underlays_are 1
         fi
         tcp_flow "underlay deleted" fd00:a::1 fd00:b::1 5106 "$PID_A" "$PID_B" "$TB"
@@ -667,24 +679,15 @@ if start_harness "$NS_A" a --tunnel "kind=gre,local=fd00:e::1,peer=fd00:e::2,ike
             slow_b=$(harness_counter "$PID_B" b statistics slow_path_tunnels)
             check "L3 underlay: both tunnels programmed (slow_path_tunnels $slow_a, $slow_b)" \
                 test "$slow_a" = 0 -a "$slow_b" = 0
-            check "L3 underlay: the L3 decapsulation program is on ua and ub" sh -c \
-                "tc -n $NS_A filter show dev ua ingress | grep -q pmip_l3_decap &&
-                 tc -n $NS_B filter show dev ub ingress | grep -q pmip_l3_decap"
-            device_before=$(rx_packets "$NS_B" "$TB")
+            check "L3 underlay: the L3 decapsulation program is on ua and ub" filters_on pmip_l3_decap ua ub
         fi
-        udp_flow "L3 underlay" fd00:a::1 fd00:b::1 5007 1000
-        if [[ $BACKEND == ebpf ]]; then
-            device_after=$(rx_packets "$NS_B" "$TB")
-            check "L3 underlay: the UDP flow decapsulated by the program ($TB's own rx +$((device_after - device_before)))" \
-                test $((device_after - device_before)) -lt 50
-        fi
+        udp_flow_programs "L3 underlay" 5007 "$TB"
         tcp_flow "L3 underlay" fd00:a::1 fd00:b::1 5107 "$PID_A" "$PID_B" "$TB"
         stop_harness "$PID_B" b
     fi
     stop_harness "$PID_A" a
     check "L3 underlay: no tunnel device left after SIGTERM" no_tunnel_devices "$NS_A" "$NS_B"
-    check "L3 underlay: no tc filter left on ua and ub after SIGTERM" sh -c \
-        "[ -z \"\$(tc -n $NS_A filter show dev ua ingress)\$(tc -n $NS_B filter show dev ub ingress)\" ]"
+    check "L3 underlay: no tc filter left on ua and ub after SIGTERM" no_filters ua ub
 fi
 stop_pid "$TUN_LINK"
 ip -n "$NS_A" link del ua
@@ -733,17 +736,10 @@ else
             TB=${TUNNELS_b[0]}
             check "WireGuard underlay: ping through the tunnel" wait_until 10 ping_ok "$NS_A" fd00:a::1 fd00:b::1
             if [[ $BACKEND == ebpf ]]; then
-                check "WireGuard underlay: the L3 decapsulation program is on both wg0" sh -c \
-                    "tc -n $NS_A filter show dev wg0 ingress | grep -q pmip_l3_decap &&
-                     tc -n $NS_B filter show dev wg0 ingress | grep -q pmip_l3_decap"
-                device_before=$(rx_packets "$NS_B" "$TB")
+                check "WireGuard underlay: the L3 decapsulation program is on both wg0" \
+                    filters_on pmip_l3_decap wg0 wg0
             fi
-            udp_flow "WireGuard underlay" fd00:a::1 fd00:b::1 5008 1000
-            if [[ $BACKEND == ebpf ]]; then
-                device_after=$(rx_packets "$NS_B" "$TB")
-                check "WireGuard underlay: the UDP flow decapsulated by the program ($TB's own rx +$((device_after - device_before)))" \
-                    test $((device_after - device_before)) -lt 50
-            fi
+            udp_flow_programs "WireGuard underlay" 5008 "$TB"
             if [[ $BACKEND == userspace ]]; then
                 # Seen in the VM (session 31): 5,025,948 of 8 MiB in 20 s
                 # through the userspace data plane over WireGuard, where
@@ -760,8 +756,7 @@ else
         fi
         stop_harness "$PID_A" a
         check "WireGuard underlay: no tunnel device left after SIGTERM" no_tunnel_devices "$NS_A" "$NS_B"
-        check "WireGuard underlay: no tc filter left on wg0 after SIGTERM" sh -c \
-            "[ -z \"\$(tc -n $NS_A filter show dev wg0 ingress)\$(tc -n $NS_B filter show dev wg0 ingress)\" ]"
+        check "WireGuard underlay: no tc filter left on wg0 after SIGTERM" no_filters wg0 wg0
     fi
     ip -n "$NS_B" link del wg0
     ip -n "$NS_A" link del va4
