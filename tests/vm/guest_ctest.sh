@@ -32,8 +32,10 @@ for name in "$@"; do
         echo "vm: FAIL $name"
         # Its failed checks again here, at the end, where a CI excerpt of
         # the last lines still shows them (the test's output is long).
-        # (FAIL lines of the shell tests, FAILED: of the Catch2 ones.)
-        sed -n "/Test *#[0-9]*: $name /,/Test *#[0-9]*: /p" "$log" | grep -E '^FAIL|: FAILED:' | tail -n 15 |
+        # (FAIL lines of the shell tests, FAILED: of the Catch2 ones, and the
+        # "# why:" lines a shell test prints to explain a failure.)
+        sed -n "/Test *#[0-9]*: $name /,/Test *#[0-9]*: /p" "$log" | grep -E '^FAIL|: FAILED:|^# why:' |
+            tail -n 40 |
             sed "s/^/vm:   $name: /"
         failures=$((failures + 1))
     fi
