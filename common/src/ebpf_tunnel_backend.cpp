@@ -45,6 +45,7 @@
 #include <cerrno>
 #include <cstring>
 #include <map>
+#include <optional>
 #include <set>
 #include <vector>
 
@@ -53,6 +54,7 @@
 #include "pmip/common/bpf_object.hpp"
 #include "pmip/common/fd.hpp"
 #include "pmip/common/log.hpp"
+#include "pmip/common/route_manager.hpp"
 #include "pmip/common/tunnel.hpp"
 
 extern const unsigned char pmip_tunnel_object[];
@@ -66,8 +68,14 @@ static_assert(sizeof(pmip_tun_encap) == 48);
 static_assert(sizeof(pmip_tun_decap_key) == 40);
 static_assert(sizeof(pmip_tun_decap) == 8);
 
-// How often the routes to the tunnels' peers are read again (refresh()).
+// How often the routes to the tunnels' peers are read again (refresh())
+// where no route watch could be opened; with one, how often its socket is
+// read, the routes being read again only after a change it reported, or
+// after kFullRefresh without one (a change the watch cannot see: a
+// filter's program replaced by hand).
 constexpr Duration kUnderlayRefresh = std::chrono::seconds(2);
+constexpr Duration kWatchInterval = std::chrono::milliseconds(100);
+constexpr Duration kFullRefresh = std::chrono::seconds(30);
 
 // The filters' place on a clsact hook: the decapsulation filter runs before
 // the multicast forwarding filter (priority 0x5213) on a shared underlay.
@@ -146,6 +154,14 @@ public:
         }
         cpus_ = libbpf_num_possible_cpus();
         control_ = Fd(::socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+        if (auto watch = netlink::RouteChanges::open(kDefaultProtocol); watch) {
+            watch_.emplace(std::move(*watch));
+        } else {
+            PMIP_WARNING(kTunnel, "[tunnel]",
+                         watch.error().what + ": routes to the tunnels' peers are read every " +
+                             std::to_string(std::chrono::duration_cast<std::chrono::seconds>(kUnderlayRefresh).count()) +
+                             " s instead");
+        }
     }
 
     ~EbpfTunnelBackend() override {
@@ -241,6 +257,7 @@ public:
             if (it->second.programmed)
                 unprogram(key, it->second.ifindex);
             tunnel_ifindexes_.erase(it->second.ifindex);
+            destroyed_ifindexes_.insert(it->second.ifindex);  // its deletion's notifications: not a change
             tunnels_.erase(it);
         }
         return slow_->destroy(key, device_name);
@@ -284,9 +301,35 @@ public:
     // while its peer was reached through no interface the programs serve
     // (no route yet, a PPP uplink) is taken over by the programs once the
     // route leaves through one (take_over).
-    Duration refresh_interval() const override { return kUnderlayRefresh; }
+    // Routes are watched (netlink::RouteChanges): a change is followed within
+    // kWatchInterval, and an idle router asks no route at all between
+    // changes but every kFullRefresh.
+    Duration refresh_interval() const override { return watch_ ? kWatchInterval : kUnderlayRefresh; }
 
     void refresh() override {
+        const TimePoint now = std::chrono::steady_clock::now();
+        if (watch_) {
+            std::set<int> own = tunnel_ifindexes_;
+            own.merge(destroyed_ifindexes_);
+            const auto seen = watch_->drain(own);
+            destroyed_ifindexes_.clear();
+            route_changes_ += seen.changes;
+            route_watch_overflows_ += seen.overflowed ? 1 : 0;
+            if (seen.changes > 0 || seen.overflowed) {
+                ++refreshes_on_change_;
+            } else if (now - last_full_refresh_ >= kFullRefresh) {
+                ++refreshes_periodic_;
+            } else {
+                return;
+            }
+        } else {
+            ++refreshes_periodic_;
+        }
+        last_full_refresh_ = now;
+        read_routes_again();
+    }
+
+    void read_routes_again() {
         for (auto it = underlays_attached_.begin(); it != underlays_attached_.end();) {
             const Underlay u{it->first, it->second};
             if (filter_present(u)) {
@@ -378,6 +421,11 @@ public:
         out["ebpf_underlays"] = underlays_attached_.size();
         out["ebpf_underlays_added_for_moved_routes"] = underlays_moved_;
         out["ebpf_underlay_errors"] = underlay_errors_;
+        out["ebpf_route_watch"] = watch_ ? 1 : 0;
+        out["ebpf_route_changes_seen"] = route_changes_;
+        out["ebpf_route_watch_overflows"] = route_watch_overflows_;
+        out["ebpf_route_rereads_on_change"] = refreshes_on_change_;
+        out["ebpf_route_rereads_periodic"] = refreshes_periodic_;
         return out;
     }
 
@@ -555,6 +603,11 @@ private:
     std::set<int> underlays_failed_;    // refresh() could not attach at its last run (warned once)
     std::uint64_t taken_over_ = 0, take_over_errors_ = 0;
     std::uint64_t underlays_moved_ = 0, underlay_errors_ = 0;
+    std::optional<netlink::RouteChanges> watch_;  // none: every kUnderlayRefresh
+    std::set<int> destroyed_ifindexes_;           // since the watch was last read
+    TimePoint last_full_refresh_ = std::chrono::steady_clock::now();
+    std::uint64_t route_changes_ = 0, route_watch_overflows_ = 0;
+    std::uint64_t refreshes_on_change_ = 0, refreshes_periodic_ = 0;
 };
 
 }  // namespace

@@ -3,8 +3,10 @@
 
 #include <libmnl/libmnl.h>
 #include <net/if.h>
+#include <linux/filter.h>
 #include <linux/neighbour.h>
 #include <linux/rtnetlink.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -414,6 +416,99 @@ std::vector<Expected<int>> route_output_interfaces(std::span<const RouteEnds> en
                                           "looking up the route to " + to_string(e.destination)));
     }
     return out;
+}
+
+Expected<RouteChanges> RouteChanges::open(std::uint8_t ignored_protocol) {
+    Fd fd(::socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, NETLINK_ROUTE));
+    if (!fd.valid()) return Error::from_errno("route watch: opening netlink socket");
+    // The message type is host-endian and below 256: one of its two octets
+    // is 0 and the other the type, whatever the byte order, so it is the OR
+    // of both. Routes (RTM_NEWROUTE, RTM_DELROUTE) of `ignored_protocol`
+    // (struct rtmsg's rtm_protocol, octet 5 after the 16-octet header) are
+    // dropped; everything else is kept whole.
+    sock_filter code[] = {
+        BPF_STMT(BPF_LD | BPF_B | BPF_ABS, 4),
+        BPF_STMT(BPF_MISC | BPF_TAX, 0),
+        BPF_STMT(BPF_LD | BPF_B | BPF_ABS, 5),
+        BPF_STMT(BPF_ALU | BPF_OR | BPF_X, 0),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, RTM_NEWROUTE, 1, 0),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, RTM_DELROUTE, 0, 3),
+        BPF_STMT(BPF_LD | BPF_B | BPF_ABS, sizeof(nlmsghdr) + offsetof(rtmsg, rtm_protocol)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, ignored_protocol, 0, 1),
+        BPF_STMT(BPF_RET | BPF_K, 0),
+        BPF_STMT(BPF_RET | BPF_K, 0xffffffff),
+    };
+    sock_fprog program{static_cast<unsigned short>(std::size(code)), code};
+    if (::setsockopt(fd.get(), SOL_SOCKET, SO_ATTACH_FILTER, &program, sizeof program) != 0)
+        return Error::from_errno("route watch: attaching its socket filter");
+    int size = 1 << 20;  // bursts of device and route changes; an overflow is handled
+    (void)::setsockopt(fd.get(), SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
+    sockaddr_nl address{};
+    address.nl_family = AF_NETLINK;
+    auto group = [](unsigned g) { return 1u << (g - 1); };
+    address.nl_groups = group(RTNLGRP_IPV6_ROUTE) | group(RTNLGRP_IPV6_RULE) | group(RTNLGRP_LINK) |
+                        group(RTNLGRP_TC);
+    if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&address), sizeof address) != 0)
+        return Error::from_errno("route watch: joining the route, rule, link and tc groups");
+    return RouteChanges(std::move(fd));
+}
+
+RouteChanges::Drained RouteChanges::drain(const std::set<int>& own) {
+    Drained out;
+    std::vector<char> buf(64 * 1024);
+    for (;;) {
+        const ssize_t n = ::recv(fd_.get(), buf.data(), buf.size(), MSG_DONTWAIT);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            if (errno == ENOBUFS) {
+                out.overflowed = true;
+                continue;
+            }
+            return out;  // EAGAIN: all read
+        }
+        int left = static_cast<int>(n);
+        for (const auto* h = reinterpret_cast<const nlmsghdr*>(buf.data()); mnl_nlmsg_ok(h, left);
+             h = mnl_nlmsg_next(h, &left)) {
+            bool matters = true;
+            switch (h->nlmsg_type) {
+                case RTM_NEWROUTE:
+                case RTM_DELROUTE: {
+                    if (h->nlmsg_len < NLMSG_LENGTH(sizeof(rtmsg))) break;
+                    const auto* rt = static_cast<const rtmsg*>(mnl_nlmsg_get_payload(h));
+                    if (rt->rtm_table == RT_TABLE_LOCAL) {
+                        matters = false;
+                        break;
+                    }
+                    const auto* end = reinterpret_cast<const char*>(h) + h->nlmsg_len;
+                    for (const auto* a = reinterpret_cast<const nlattr*>(
+                             static_cast<const char*>(mnl_nlmsg_get_payload(h)) + MNL_ALIGN(sizeof(rtmsg)));
+                         mnl_attr_ok(a, static_cast<int>(end - reinterpret_cast<const char*>(a)));
+                         a = mnl_attr_next(a)) {
+                        if (mnl_attr_get_type(a) == RTA_OIF && mnl_attr_validate(a, MNL_TYPE_U32) >= 0 &&
+                            own.contains(static_cast<int>(mnl_attr_get_u32(a))))
+                            matters = false;
+                    }
+                    break;
+                }
+                case RTM_NEWLINK:  // carrier, state (routes with linkdown may no longer count)
+                case RTM_DELLINK:
+                    if (h->nlmsg_len >= NLMSG_LENGTH(sizeof(ifinfomsg)))
+                        matters = !own.contains(static_cast<const ifinfomsg*>(mnl_nlmsg_get_payload(h))->ifi_index);
+                    break;
+                case RTM_DELQDISC:
+                case RTM_DELTFILTER:
+                    if (h->nlmsg_len >= NLMSG_LENGTH(sizeof(tcmsg)))
+                        matters = !own.contains(static_cast<const tcmsg*>(mnl_nlmsg_get_payload(h))->tcm_ifindex);
+                    break;
+                case RTM_NEWRULE:
+                case RTM_DELRULE:
+                    break;
+                default:  // RTM_NEWQDISC, RTM_NEWTFILTER (filters being attached), ...
+                    matters = false;
+            }
+            ++(matters ? out.changes : out.ignored);
+        }
+    }
 }
 
 Expected<std::size_t> delete_links_with_prefix(const std::vector<std::string>& prefixes) {

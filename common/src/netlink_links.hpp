@@ -9,10 +9,12 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <set>
 #include <span>
 #include <string>
 #include <vector>
 
+#include "pmip/common/fd.hpp"
 #include "pmip/common/ip.hpp"
 #include "pmip/common/result.hpp"
 
@@ -65,6 +67,36 @@ struct RouteEnds {
     Ipv6Address destination;
 };
 std::vector<Expected<int>> route_output_interfaces(std::span<const RouteEnds> ends);
+
+// Tells whether the kernel's routing may have changed for the ebpf tunnel
+// backend: its tunnels' peers may now be reached through another interface
+// (IPv6 routes and policy rules added or deleted), or an interface it
+// serves may have lost its filter (device, qdisc or filter deleted). One
+// non-blocking NETLINK_ROUTE socket joined to RTNLGRP_IPV6_ROUTE,
+// RTNLGRP_IPV6_RULE, RTNLGRP_LINK and RTNLGRP_TC. A socket filter (classic
+// BPF) drops in the kernel the routes of protocol `ignored_protocol`: the
+// daemons' own per-binding routes (proto 213), so an LMA's route churn never
+// wakes this reader.
+class RouteChanges {
+public:
+    static Expected<RouteChanges> open(std::uint8_t ignored_protocol);
+
+    struct Drained {
+        std::uint64_t changes = 0;  // notifications that may matter
+        std::uint64_t ignored = 0;  // about `own` devices, the local table, new qdiscs and filters
+        bool overflowed = false;    // ENOBUFS: the kernel dropped some; assume a change
+    };
+    // Reads every queued notification without blocking. Those about the
+    // devices in `own` (the tunnels' own: their creation, link-local and
+    // multicast routes, qdiscs), routes of the local table, and
+    // RTM_NEWQDISC / RTM_NEWTFILTER (filters being attached) count as
+    // ignored.
+    Drained drain(const std::set<int>& own);
+
+private:
+    explicit RouteChanges(Fd fd) : fd_(std::move(fd)) {}
+    Fd fd_;
+};
 
 // Names of all network devices.
 Expected<std::vector<std::string>> link_names();

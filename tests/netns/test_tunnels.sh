@@ -531,7 +531,7 @@ fi
 # The tunnel's ends on loopback addresses (fd00:e::1 in A, fd00:e::2 in B),
 # each routed first over va/vb, then over a second veth pair va2/vb2, as when
 # an uplink fails over: the tunnel carries on over the new link, and with the
-# ebpf backend, once its refresh (every 2 s) has found the moved routes, the
+# ebpf backend, once its route watch has reported the moved routes, the
 # programs carry it there both ways (the filter added on va2 and vb2).
 echo "# the route to the peer moves to another link ($BACKEND backend)"
 ip -n "$NS_A" link add va2 type veth peer name vb2 netns "$NS_B"
@@ -549,8 +549,44 @@ if start_harness "$NS_A" a --tunnel "kind=ip6ip6,local=fd00:e::1,peer=fd00:e::2,
         PID_B=$HARNESS_PID
         TB=${TUNNELS_b[0]}
         check "moved route: ping through the tunnel over va" wait_until 10 ping_ok "$NS_A" fd00:a::1 fd00:b::1
+        if [[ $BACKEND == ebpf ]]; then
+            # The routes are watched (netlink notifications), not polled: an
+            # idle second reads no route again; the move below is read again
+            # because the watch reported it (rereads_on_change), not on the
+            # 30 s safety read (rereads_periodic).
+            reread() { harness_counter "$PID_A" a statistics "ebpf_route_rereads_$1"; }
+            check "moved route: the ebpf backend watches the routes (ebpf_route_watch 1)" \
+                test "$(harness_counter "$PID_A" a statistics ebpf_route_watch)" = 1
+            sleep 0.5
+            idle0=$(($(reread on_change) + $(reread periodic)))
+            seen0=$(harness_counter "$PID_A" a statistics ebpf_route_changes_seen)
+            # 200 routes of protocol 213 (the daemons' own, one per binding at
+            # an LMA) come and go over va meanwhile: the watch's socket
+            # filter drops them in the kernel.
+            for i in $(seq 200); do printf 'route add 2001:db8:77:%x::/64 via 2001:db8:ff::2 dev va proto 213\n' "$i"; done |
+                ip -n "$NS_A" -6 -batch -
+            sleep 1
+            for i in $(seq 200); do printf 'route del 2001:db8:77:%x::/64 via 2001:db8:ff::2 dev va proto 213\n' "$i"; done |
+                ip -n "$NS_A" -6 -batch -
+            sleep 0.3
+            idle1=$(($(reread on_change) + $(reread periodic)))
+            seen1=$(harness_counter "$PID_A" a statistics ebpf_route_changes_seen)
+            check "moved route: no route read again in an idle second ($idle0 -> $idle1 re-reads)" \
+                test "$idle1" = "$idle0"
+            check "moved route: 400 changes of protocol-213 routes never reached the watch ($seen0 -> $seen1 seen)" \
+                test "$seen1" = "$seen0"
+            on_change0=$(reread on_change)
+        fi
+        moved_at=$(date +%s%3N)
         ip -n "$NS_A" -6 route replace fd00:e::2/128 via 2001:db8:fd::2 dev va2
         ip -n "$NS_B" -6 route replace fd00:e::1/128 via 2001:db8:fd::1 dev vb2
+        if [[ $BACKEND == ebpf ]]; then
+            for _ in $(seq 100); do  # for the figure only; the checks below wait longer
+                filters_on pmip_tun_decap va2 vb2 2>/dev/null && break
+                sleep 0.02
+            done
+            echo "# the filters were on va2 and vb2 $(($(date +%s%3N) - moved_at)) ms after the routes moved"
+        fi
         check "moved route: ping through the tunnel over va2" wait_until 10 ping_ok "$NS_A" fd00:a::1 fd00:b::1
         if [[ $BACKEND == ebpf ]]; then
             moved() { (($(harness_counter "$PID_A" a statistics ebpf_underlays_added_for_moved_routes) >= 1 &&
@@ -558,6 +594,8 @@ if start_harness "$NS_A" a --tunnel "kind=ip6ip6,local=fd00:e::1,peer=fd00:e::2,
             check "moved route: both backends put the decapsulation filter on the new link (refresh)" \
                 wait_until 10 moved
             check "moved route: the filter is on va2 and vb2" filters_on pmip_tun_decap va2 vb2
+            check "moved route: A read its routes again on the watch's report ($on_change0 -> $(reread on_change))" \
+                test "$(reread on_change)" -gt "$on_change0"
             # Someone deletes the qdisc (and the filter with it): the next
             # refresh puts the filter back.
             tc -n "$NS_B" qdisc del dev vb2 clsact

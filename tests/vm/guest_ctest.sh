@@ -34,7 +34,7 @@ for name in "$@"; do
         # the last lines still shows them (the test's output is long).
         # (FAIL lines of the shell tests, FAILED: of the Catch2 ones, and the
         # "# why:" lines a shell test prints to explain a failure.)
-        sed -n "/Test *#[0-9]*: $name /,/Test *#[0-9]*: /p" "$log" | grep -E '^FAIL|: FAILED:|^# why:' |
+        sed -n "/Test *#[0-9]*: $name /,/Test *#[0-9]*: /p" "$log" | grep -a -E '^FAIL|: FAILED:|^# why:' |
             tail -n 40 |
             sed "s/^/vm:   $name: /"
         failures=$((failures + 1))
