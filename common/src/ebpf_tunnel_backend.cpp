@@ -42,6 +42,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <map>
@@ -76,6 +77,9 @@ static_assert(sizeof(pmip_tun_decap) == 8);
 constexpr Duration kUnderlayRefresh = std::chrono::seconds(2);
 constexpr Duration kWatchInterval = std::chrono::milliseconds(100);
 constexpr Duration kFullRefresh = std::chrono::seconds(30);
+// Under a stream of changes (a routing daemon loading a table) the routes
+// are read again at most this often.
+constexpr Duration kMinReread = std::chrono::milliseconds(500);
 
 // The filters' place on a clsact hook: the decapsulation filter runs before
 // the multicast forwarding filter (priority 0x5213) on a shared underlay.
@@ -309,15 +313,22 @@ public:
     void refresh() override {
         const TimePoint now = std::chrono::steady_clock::now();
         if (watch_) {
-            std::set<int> own = tunnel_ifindexes_;
-            own.merge(destroyed_ifindexes_);
-            const auto seen = watch_->drain(own);
+            const auto seen = watch_->drain([this](int ifindex) {
+                return tunnel_ifindexes_.contains(ifindex) || destroyed_ifindexes_.contains(ifindex);
+            });
             destroyed_ifindexes_.clear();
             route_changes_ += seen.changes;
             route_watch_overflows_ += seen.overflowed ? 1 : 0;
-            if (seen.changes > 0 || seen.overflowed) {
+            changed_ = changed_ || seen.changes > 0 || seen.overflowed || seen.more;
+            const Duration since = now - last_full_refresh_;
+            // What failed at the last read (a filter, a take-over) is tried
+            // again every kUnderlayRefresh, as before the watch.
+            const bool retry = !underlays_failed_.empty() ||
+                               std::any_of(tunnels_.begin(), tunnels_.end(),
+                                           [](const auto& t) { return t.second.take_over_failed; });
+            if (changed_ && since >= kMinReread) {
                 ++refreshes_on_change_;
-            } else if (now - last_full_refresh_ >= kFullRefresh) {
+            } else if (since >= kFullRefresh || (retry && since >= kUnderlayRefresh)) {
                 ++refreshes_periodic_;
             } else {
                 return;
@@ -325,6 +336,7 @@ public:
         } else {
             ++refreshes_periodic_;
         }
+        changed_ = false;
         last_full_refresh_ = now;
         read_routes_again();
     }
@@ -605,6 +617,7 @@ private:
     std::uint64_t underlays_moved_ = 0, underlay_errors_ = 0;
     std::optional<netlink::RouteChanges> watch_;  // none: every kUnderlayRefresh
     std::set<int> destroyed_ifindexes_;           // since the watch was last read
+    bool changed_ = false;                        // reported, not yet read again (kMinReread)
     TimePoint last_full_refresh_ = std::chrono::steady_clock::now();
     std::uint64_t route_changes_ = 0, route_watch_overflows_ = 0;
     std::uint64_t refreshes_on_change_ = 0, refreshes_periodic_ = 0;

@@ -441,23 +441,32 @@ Expected<RouteChanges> RouteChanges::open(std::uint8_t ignored_protocol) {
     sock_fprog program{static_cast<unsigned short>(std::size(code)), code};
     if (::setsockopt(fd.get(), SOL_SOCKET, SO_ATTACH_FILTER, &program, sizeof program) != 0)
         return Error::from_errno("route watch: attaching its socket filter");
-    int size = 1 << 20;  // bursts of device and route changes; an overflow is handled
-    (void)::setsockopt(fd.get(), SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
+    // Bursts of device and route changes (an overflow is handled); beyond
+    // net.core.rmem_max where the process may (CAP_NET_ADMIN).
+    int size = 1 << 20;
+    if (::setsockopt(fd.get(), SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof size) != 0)
+        (void)::setsockopt(fd.get(), SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
     sockaddr_nl address{};
     address.nl_family = AF_NETLINK;
-    auto group = [](unsigned g) { return 1u << (g - 1); };
+    auto group = [](unsigned g) { return 1u << (g - 1); };  // groups 1-32
     address.nl_groups = group(RTNLGRP_IPV6_ROUTE) | group(RTNLGRP_IPV6_RULE) | group(RTNLGRP_LINK) |
                         group(RTNLGRP_TC);
     if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&address), sizeof address) != 0)
         return Error::from_errno("route watch: joining the route, rule, link and tc groups");
+    // Optional (Linux 5.3): nexthop objects.
+    int nexthop_group = RTNLGRP_NEXTHOP;
+    (void)::setsockopt(fd.get(), SOL_NETLINK, NETLINK_ADD_MEMBERSHIP, &nexthop_group, sizeof nexthop_group);
     return RouteChanges(std::move(fd));
 }
 
-RouteChanges::Drained RouteChanges::drain(const std::set<int>& own) {
+RouteChanges::Drained RouteChanges::drain(const std::function<bool(int ifindex)>& own) {
     Drained out;
-    std::vector<char> buf(64 * 1024);
-    for (;;) {
-        const ssize_t n = ::recv(fd_.get(), buf.data(), buf.size(), MSG_DONTWAIT);
+    for (int reads = 0;; ++reads) {
+        if (reads == kMaxReads) {
+            out.more = true;
+            return out;
+        }
+        const ssize_t n = ::recv(fd_.get(), buf_.data(), buf_.size(), MSG_DONTWAIT | MSG_TRUNC);
         if (n < 0) {
             if (errno == EINTR) continue;
             if (errno == ENOBUFS) {
@@ -466,9 +475,13 @@ RouteChanges::Drained RouteChanges::drain(const std::set<int>& own) {
             }
             return out;  // EAGAIN: all read
         }
+        if (static_cast<std::size_t>(n) > buf_.size()) {  // truncated: not parsed, so assumed a change
+            out.overflowed = true;
+            continue;
+        }
         int left = static_cast<int>(n);
-        for (const auto* h = reinterpret_cast<const nlmsghdr*>(buf.data()); mnl_nlmsg_ok(h, left);
-             h = mnl_nlmsg_next(h, &left)) {
+        const auto* h = reinterpret_cast<const nlmsghdr*>(buf_.data());
+        for (; mnl_nlmsg_ok(h, left); h = mnl_nlmsg_next(h, &left)) {
             bool matters = true;
             switch (h->nlmsg_type) {
                 case RTM_NEWROUTE:
@@ -484,8 +497,9 @@ RouteChanges::Drained RouteChanges::drain(const std::set<int>& own) {
                              static_cast<const char*>(mnl_nlmsg_get_payload(h)) + MNL_ALIGN(sizeof(rtmsg)));
                          mnl_attr_ok(a, static_cast<int>(end - reinterpret_cast<const char*>(a)));
                          a = mnl_attr_next(a)) {
-                        if (mnl_attr_get_type(a) == RTA_OIF && mnl_attr_validate(a, MNL_TYPE_U32) >= 0 &&
-                            own.contains(static_cast<int>(mnl_attr_get_u32(a))))
+                        if (h->nlmsg_type == RTM_NEWROUTE && mnl_attr_get_type(a) == RTA_OIF &&
+                            mnl_attr_validate(a, MNL_TYPE_U32) >= 0 &&
+                            own(static_cast<int>(mnl_attr_get_u32(a))))
                             matters = false;
                     }
                     break;
@@ -493,21 +507,25 @@ RouteChanges::Drained RouteChanges::drain(const std::set<int>& own) {
                 case RTM_NEWLINK:  // carrier, state (routes with linkdown may no longer count)
                 case RTM_DELLINK:
                     if (h->nlmsg_len >= NLMSG_LENGTH(sizeof(ifinfomsg)))
-                        matters = !own.contains(static_cast<const ifinfomsg*>(mnl_nlmsg_get_payload(h))->ifi_index);
+                        matters = !own(static_cast<const ifinfomsg*>(mnl_nlmsg_get_payload(h))->ifi_index);
                     break;
                 case RTM_DELQDISC:
                 case RTM_DELTFILTER:
                     if (h->nlmsg_len >= NLMSG_LENGTH(sizeof(tcmsg)))
-                        matters = !own.contains(static_cast<const tcmsg*>(mnl_nlmsg_get_payload(h))->tcm_ifindex);
+                        matters = !own(static_cast<const tcmsg*>(mnl_nlmsg_get_payload(h))->tcm_ifindex);
                     break;
                 case RTM_NEWRULE:
                 case RTM_DELRULE:
+                case RTM_NEWNEXTHOP:
+                case RTM_DELNEXTHOP:
                     break;
                 default:  // RTM_NEWQDISC, RTM_NEWTFILTER (filters being attached), ...
                     matters = false;
             }
             ++(matters ? out.changes : out.ignored);
         }
+        if (left > 0)  // a malformed tail: not parsed, so assumed a change
+            out.overflowed = true;
     }
 }
 

@@ -73,7 +73,9 @@ std::vector<Expected<int>> route_output_interfaces(std::span<const RouteEnds> en
 // (IPv6 routes and policy rules added or deleted), or an interface it
 // serves may have lost its filter (device, qdisc or filter deleted). One
 // non-blocking NETLINK_ROUTE socket joined to RTNLGRP_IPV6_ROUTE,
-// RTNLGRP_IPV6_RULE, RTNLGRP_LINK and RTNLGRP_TC. A socket filter (classic
+// RTNLGRP_IPV6_RULE, RTNLGRP_NEXTHOP, RTNLGRP_LINK and RTNLGRP_TC (a route
+// whose interface moves with its nexthop object, under nexthop_compat_mode
+// 0, sends no route notification). A socket filter (classic
 // BPF) drops in the kernel the routes of protocol `ignored_protocol`: the
 // daemons' own per-binding routes (proto 213), so an LMA's route churn never
 // wakes this reader.
@@ -84,18 +86,23 @@ public:
     struct Drained {
         std::uint64_t changes = 0;  // notifications that may matter
         std::uint64_t ignored = 0;  // about `own` devices, the local table, new qdiscs and filters
-        bool overflowed = false;    // ENOBUFS: the kernel dropped some; assume a change
+        bool overflowed = false;    // ENOBUFS, a truncated or unparsed read: assume a change
+        bool more = false;          // kMaxReads read and more queued: left for the next drain
     };
-    // Reads every queued notification without blocking. Those about the
-    // devices in `own` (the tunnels' own: their creation, link-local and
-    // multicast routes, qdiscs), routes of the local table, and
+    static constexpr int kMaxReads = 64;  // per drain: a flood (a full BGP table) cannot hold the loop
+    // Reads the queued notifications without blocking (at most kMaxReads
+    // datagrams). Those about the devices for which `own` says true (the
+    // tunnels' own: their creation, their link-local and multicast routes
+    // being added, their qdiscs), routes of the local table, and
     // RTM_NEWQDISC / RTM_NEWTFILTER (filters being attached) count as
-    // ignored.
-    Drained drain(const std::set<int>& own);
+    // ignored. A route deleted through an own device counts: it may uncover
+    // a route through an underlay.
+    Drained drain(const std::function<bool(int ifindex)>& own);
 
 private:
-    explicit RouteChanges(Fd fd) : fd_(std::move(fd)) {}
+    explicit RouteChanges(Fd fd) : fd_(std::move(fd)), buf_(64 * 1024) {}
     Fd fd_;
+    std::vector<char> buf_;
 };
 
 // Names of all network devices.

@@ -274,7 +274,10 @@ dereg_pbus() {  # dereg_pbus: how many PBUs with lifetime 0 the peer sent
 NOT_ENDED=  # why peer_ended last said no
 peer_ended() {
     local bindings pbas_all
-    bindings=$(ctl --json show bindings 2>/dev/null)
+    if ! bindings=$(ctl --json show bindings 2>&1); then
+        NOT_ENDED="lmad did not answer show bindings: ${bindings:0:200}"
+        return 1
+    fi
     if [[ $bindings != "[]" ]]; then
         bindings=$(tr -s ' \n' ' ' <<<"$bindings")
         NOT_ENDED="lmad still holds a binding: ${bindings:0:300}"
