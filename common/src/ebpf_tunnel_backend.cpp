@@ -323,12 +323,9 @@ public:
             const Duration since = now - last_full_refresh_;
             // What failed at the last read (a filter, a take-over) is tried
             // again every kUnderlayRefresh, as before the watch.
-            const bool retry = !underlays_failed_.empty() ||
-                               std::any_of(tunnels_.begin(), tunnels_.end(),
-                                           [](const auto& t) { return t.second.take_over_failed; });
             if (changed_ && since >= kMinReread) {
                 ++refreshes_on_change_;
-            } else if (since >= kFullRefresh || (retry && since >= kUnderlayRefresh)) {
+            } else if (since >= kFullRefresh || (retry_failures_ && since >= kUnderlayRefresh)) {
                 ++refreshes_periodic_;
             } else {
                 return;
@@ -414,6 +411,11 @@ public:
                 take_over(local, peer, underlay);
         }
         underlays_failed_ = std::move(failing);
+        // Found once per read (not per tick): a tunnel deleted since only
+        // costs an early read.
+        retry_failures_ = !underlays_failed_.empty() ||
+                          std::any_of(tunnels_.begin(), tunnels_.end(),
+                                      [](const auto& t) { return t.second.take_over_failed; });
     }
 
     std::map<std::string, std::uint64_t> statistics() const override {
@@ -618,6 +620,7 @@ private:
     std::optional<netlink::RouteChanges> watch_;  // none: every kUnderlayRefresh
     std::set<int> destroyed_ifindexes_;           // since the watch was last read
     bool changed_ = false;                        // reported, not yet read again (kMinReread)
+    bool retry_failures_ = false;                 // the last read left a filter or take-over failed
     TimePoint last_full_refresh_ = std::chrono::steady_clock::now();
     std::uint64_t route_changes_ = 0, route_watch_overflows_ = 0;
     std::uint64_t refreshes_on_change_ = 0, refreshes_periodic_ = 0;

@@ -563,11 +563,13 @@ if start_harness "$NS_A" a --tunnel "kind=ip6ip6,local=fd00:e::1,peer=fd00:e::2,
             # 200 routes of protocol 213 (the daemons' own, one per binding at
             # an LMA) come and go over va meanwhile: the watch's socket
             # filter drops them in the kernel.
-            for i in $(seq 200); do printf 'route add 2001:db8:77:%x::/64 via 2001:db8:ff::2 dev va proto 213\n' "$i"; done |
-                ip -n "$NS_A" -6 -batch -
+            proto213_routes() {  # proto213_routes add|del: 200 of them over va in A
+                for i in $(seq 200); do printf "route $1 2001:db8:77:%x::/64 via 2001:db8:ff::2 dev va proto 213\n" "$i"; done |
+                    ip -n "$NS_A" -6 -batch -
+            }
+            proto213_routes add
             sleep 1
-            for i in $(seq 200); do printf 'route del 2001:db8:77:%x::/64 via 2001:db8:ff::2 dev va proto 213\n' "$i"; done |
-                ip -n "$NS_A" -6 -batch -
+            proto213_routes del
             sleep 0.3
             idle1=$(($(reread on_change) + $(reread periodic)))
             seen1=$(harness_counter "$PID_A" a statistics ebpf_route_changes_seen)
